@@ -1,0 +1,648 @@
+/*
+ * heap.c -- arenas, pools and the pool allocator (CPython's pymalloc model).
+ *
+ * Owns: the pm_heap structure and its life cycle, the ownership map, arena
+ * ordering, pool carving, the malloc/free/realloc fast paths and the return
+ * of empty pools and arenas to the OS. Types and invariants: heap.h.
+ *
+ * Fast paths. malloc of a small size reads h->used[class]; the pool there
+ * always has a free block (I1), so it pops the LIFO list and, only when the
+ * list runs dry, carves the next block or unlinks the full pool. free finds
+ * the arena in the ownership map (one bitmap load, no touch of memory that
+ * may be unmapped), the pool by masking, and pushes the block; only a pool
+ * that was full or becomes empty takes the slow path.
+ *
+ * Arena order. Arenas sit in buckets by their number of free pools; a new
+ * pool comes from the usable arena with the fewest free pools, so busy
+ * arenas fill up and quiet ones drain and can be unmapped (one empty arena
+ * is kept as a spare). Empty pools stay committed up to config.dirty_max
+ * bytes; beyond it the pools of the emptiest arenas are decommitted down to
+ * half of it, so a program that frees and reallocates in waves does not pay
+ * a page fault per pool.
+ */
+#define _DEFAULT_SOURCE
+#include "heap/heap.h"
+#include "heap/os.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_ARENA_SIZE (1u << 20)
+#define DEFAULT_POOL_SIZE (16u << 10)
+#define DEFAULT_DIRTY_MAX (1u << 20)
+
+/* Read by the fast path before any arena exists: every lookup misses. */
+static const uint8_t empty_map[1];
+
+static void *pool_malloc_ctx(void *ctx, size_t n);
+static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize);
+static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
+static void pool_free_ctx(void *ctx, void *p);
+
+#define RAW_TABLE {NULL, pmh_raw_malloc, pmh_raw_calloc, pmh_raw_realloc, pmh_raw_free}
+#define POOL_TABLE(h) {(h), pool_malloc_ctx, pool_calloc_ctx, pool_realloc_ctx, pool_free_ctx}
+
+/* The default heap is a constant-initialized object: it works before main()
+ * and needs no set-up call. Its buckets are allocated with its first arena. */
+pm_heap pmh_default_heap = {
+    .pool_mask = ~(uintptr_t)(DEFAULT_POOL_SIZE - 1),
+    .map = empty_map,
+    .map_limit = 0,
+    .arena_shift = 20,
+    .domains = {RAW_TABLE, POOL_TABLE(&pmh_default_heap), POOL_TABLE(&pmh_default_heap)},
+    .config = {DEFAULT_ARENA_SIZE, DEFAULT_POOL_SIZE, DEFAULT_DIRTY_MAX, 0},
+    .pool_size = DEFAULT_POOL_SIZE,
+    .arena_size = DEFAULT_ARENA_SIZE,
+    .pools_per_arena = DEFAULT_ARENA_SIZE / DEFAULT_POOL_SIZE,
+    .lowest = 1,
+    .is_default = true,
+};
+
+pm_heap *pm_heap_default(void) { return &pmh_default_heap; }
+
+/* ------------------------------------------------------------------------ */
+/* Configuration and life cycle                                             */
+/* ------------------------------------------------------------------------ */
+
+void pm_heap_config_init(pm_heap_config *cfg) {
+    cfg->arena_size = DEFAULT_ARENA_SIZE;
+    cfg->pool_size = DEFAULT_POOL_SIZE;
+    cfg->dirty_max = DEFAULT_DIRTY_MAX;
+    cfg->debug = 0;
+}
+
+static bool is_pow2(size_t x) { return x && (x & (x - 1)) == 0; }
+
+static unsigned log2_of(size_t x) {
+    unsigned s = 0;
+    while (((size_t)1 << s) < x) s++;
+    return s;
+}
+
+static bool config_valid(const pm_heap_config *c) {
+    return is_pow2(c->pool_size) && is_pow2(c->arena_size) &&
+           c->pool_size >= PMH_POOL_MIN && c->pool_size <= PMH_POOL_MAX &&
+           c->arena_size >= 4 * c->pool_size && c->arena_size <= PMH_ARENA_MAX;
+}
+
+void pmh_domains_init(pm_heap *h) {
+    const pm_allocator raw = RAW_TABLE, pool = POOL_TABLE(h);
+    h->domains[PM_DOMAIN_RAW] = raw;
+    h->domains[PM_DOMAIN_MEM] = pool;
+    h->domains[PM_DOMAIN_OBJ] = pool;
+}
+
+pm_heap *pm_heap_new(const pm_heap_config *cfg) {
+    pm_heap_config c;
+    if (cfg) c = *cfg;
+    else pm_heap_config_init(&c);
+    if (!config_valid(&c)) return NULL;
+    pm_heap *h = calloc(1, sizeof *h);
+    if (h == NULL) return NULL;
+    h->config = c;
+    h->pool_size = c.pool_size;
+    h->arena_size = c.arena_size;
+    h->pool_mask = ~(uintptr_t)(c.pool_size - 1);
+    h->arena_shift = log2_of(c.arena_size);
+    h->pools_per_arena = (uint32_t)(c.arena_size / c.pool_size);
+    h->map = empty_map;
+    h->lowest = 1;
+    pmh_domains_init(h);
+    if (c.debug && pm_heap_enable_debug(h) != 0) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+static void large_release_all(pm_heap *h);
+
+void pm_heap_destroy(pm_heap *h) {
+    if (h == NULL || h->is_default) return;
+    large_release_all(h);
+    pmh_debug_destroy(h);
+    for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena; k++) {
+        pmh_arena *a = h->buckets[k];
+        while (a) {
+            pmh_arena *next = a->next;
+            pm_unpoison((void *)a->base, h->arena_size);
+            pmos_unmap((void *)a->base, h->arena_size);
+            free(a);
+            a = next;
+        }
+    }
+    free(h->buckets);
+    if (h->map_rw) pmos_unmap(h->map_rw, h->map_bytes);
+    free(h->large.slots);
+    free(h);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ownership map                                                            */
+/* ------------------------------------------------------------------------ */
+
+bool pmh_arena_owns(const pm_heap *h, uintptr_t a) {
+    uintptr_t idx = a >> h->arena_shift;
+    return idx < h->map_limit && ((h->map[idx >> 3] >> (idx & 7)) & 1);
+}
+
+int pm_heap_owns(const pm_heap *h, const void *p) {
+    return pmh_arena_owns(h, (uintptr_t)p);
+}
+
+static bool map_ensure(pm_heap *h) {
+    if (h->map_rw) return true;
+    size_t limit = (size_t)1 << (PMH_ADDRESS_BITS - h->arena_shift);
+    size_t bytes = (limit + 7) / 8;
+    uint8_t *m = pmos_map(bytes);
+    if (m == NULL) return false;
+    h->map_rw = m;
+    h->map_bytes = bytes;
+    h->map = m;
+    h->map_limit = limit;
+    return true;
+}
+
+static void map_set(pm_heap *h, uintptr_t base, bool on) {
+    uintptr_t idx = base >> h->arena_shift;
+    uint8_t bit = (uint8_t)(1u << (idx & 7));
+    if (on) h->map_rw[idx >> 3] |= bit;
+    else h->map_rw[idx >> 3] &= (uint8_t)~bit;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Arena buckets                                                            */
+/* ------------------------------------------------------------------------ */
+
+static void bucket_link(pm_heap *h, pmh_arena *a) {
+    pmh_arena **head = &h->buckets[a->nfree];
+    a->prev = NULL;
+    a->next = *head;
+    if (*head) (*head)->prev = a;
+    *head = a;
+    if (a->nfree >= 1 && a->nfree < h->lowest) h->lowest = a->nfree;
+}
+
+static void bucket_unlink(pm_heap *h, pmh_arena *a) {
+    if (a->prev) a->prev->next = a->next;
+    else h->buckets[a->nfree] = a->next;
+    if (a->next) a->next->prev = a->prev;
+}
+
+/* The usable arena with the fewest free pools, or NULL. */
+static pmh_arena *usable_arena(pm_heap *h) {
+    if (h->buckets == NULL) return NULL;
+    for (uint32_t k = h->lowest; k <= h->pools_per_arena; k++) {
+        if (h->buckets[k]) {
+            h->lowest = k;
+            return h->buckets[k];
+        }
+    }
+    h->lowest = h->pools_per_arena + 1;
+    return NULL;
+}
+
+static void arena_set_nfree(pm_heap *h, pmh_arena *a, uint32_t nfree) {
+    bucket_unlink(h, a);
+    if (a->nfree == a->npools) h->nempty_arenas--;
+    a->nfree = nfree;
+    if (a->nfree == a->npools) h->nempty_arenas++;
+    bucket_link(h, a);
+}
+
+static pmh_arena *arena_new(pm_heap *h) {
+    if (h->buckets == NULL) {
+        h->buckets = calloc(h->pools_per_arena + 1, sizeof *h->buckets);
+        if (h->buckets == NULL) return NULL;
+    }
+    if (!map_ensure(h)) return NULL;
+    pmh_arena *a = malloc(sizeof *a + h->pools_per_arena * sizeof(uint32_t));
+    if (a == NULL) return NULL;
+    void *base = pmos_map_aligned(h->arena_size, h->arena_size);
+    if (base == NULL || ((uintptr_t)base >> PMH_ADDRESS_BITS) != 0) {
+        if (base) pmos_unmap(base, h->arena_size);
+        free(a);
+        return NULL;
+    }
+    memset(a, 0, sizeof *a);
+    a->base = (uintptr_t)base;
+    a->npools = h->pools_per_arena;
+    a->nfree = a->npools;
+    map_set(h, a->base, true);
+    pm_poison(base, h->arena_size);
+    pm_vg_noaccess(base, h->arena_size);
+    h->nempty_arenas++;
+    bucket_link(h, a);
+    h->narenas++;
+    h->arenas_allocated++;
+    if (h->narenas > h->narenas_peak) h->narenas_peak = h->narenas;
+    return a;
+}
+
+static void arena_free(pm_heap *h, pmh_arena *a) {
+    bucket_unlink(h, a);
+    h->nempty_arenas--;
+    h->nempty_pools -= a->nempty;
+    h->bytes_returned += (uint64_t)(a->nfresh - a->ndecommitted) * h->pool_size;
+    map_set(h, a->base, false);
+    pm_unpoison((void *)a->base, h->arena_size);
+    pmos_unmap((void *)a->base, h->arena_size);
+    free(a);
+    h->narenas--;
+    h->arenas_reclaimed++;
+}
+
+/* Unmap empty arenas until at most `keep` remain. */
+void pmh_arena_release_empty(pm_heap *h, uint64_t keep) {
+    while (h->nempty_arenas > keep) arena_free(h, h->buckets[h->pools_per_arena]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pools                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static pmh_pool *pool_at(const pm_heap *h, const pmh_arena *a, uint32_t index) {
+    return (pmh_pool *)(a->base + (uintptr_t)index * h->pool_size);
+}
+
+static void empty_list_remove(pmh_arena *a, pmh_pool *pool) {
+    if (pool->prev) pool->prev->next = pool->next;
+    else a->empty = pool->next;
+    if (pool->next) pool->next->prev = pool->prev;
+    a->nempty--;
+}
+
+static void empty_list_push(pmh_arena *a, pmh_pool *pool) {
+    pool->prev = NULL;
+    pool->next = a->empty;
+    if (a->empty) a->empty->prev = pool;
+    a->empty = pool;
+    a->nempty++;
+}
+
+/* A pool of arena a for new use: a committed empty one if any (no page
+ * fault), else a decommitted one, else a fresh one. */
+static pmh_pool *arena_take_pool(pm_heap *h, pmh_arena *a) {
+    pmh_pool *pool;
+    if (a->empty) {
+        pool = a->empty;
+        empty_list_remove(a, pool);
+        h->nempty_pools--;
+    } else if (a->ndecommitted) {
+        pool = pool_at(h, a, a->decommitted[--a->ndecommitted]);
+    } else {
+        pool = pool_at(h, a, a->nfresh++);
+    }
+    arena_set_nfree(h, a, a->nfree - 1);
+    return pool;
+}
+
+static void used_link(pm_heap *h, pmh_pool *pool) {
+    pmh_pool **head = &h->used[pool->szidx];
+    pool->prev = NULL;
+    pool->next = *head;
+    if (*head) (*head)->prev = pool;
+    *head = pool;
+}
+
+static void used_unlink(pm_heap *h, pmh_pool *pool) {
+    if (pool->prev) pool->prev->next = pool->next;
+    else h->used[pool->szidx] = pool->next;
+    if (pool->next) pool->next->prev = pool->prev;
+}
+
+/* Make pool serve class c with one carved free block, and list it. */
+static void pool_init(pm_heap *h, pmh_arena *a, pmh_pool *pool, unsigned c) {
+    size_t size = pmh_class_size(c);
+    pm_unpoison(pool, PMH_POOL_HEADER);
+    pm_vg_undefined(pool, PMH_POOL_HEADER);
+    pool->arena = a;
+    pool->szidx = c;
+    pool->nused = 0;
+    pool->purged = 0;
+    pool->freeblock = (pmh_block *)((char *)pool + PMH_POOL_HEADER);
+    blk_set_next(pool->freeblock, NULL);
+    pool->nextoffset = (uint32_t)(PMH_POOL_HEADER + size);
+    pool->maxnextoffset = (uint32_t)(h->pool_size - size);
+    used_link(h, pool);
+}
+
+void pmh_pool_decommit(pm_heap *h, pmh_arena *a, pmh_pool *pool) {
+    empty_list_remove(a, pool);
+    h->nempty_pools--;
+    a->decommitted[a->ndecommitted++] =
+        (uint32_t)(((uintptr_t)pool - a->base) / h->pool_size);
+    pm_unpoison(pool, h->pool_size);
+    pmos_decommit(pool, h->pool_size);
+    pm_poison(pool, h->pool_size);
+    pm_vg_noaccess(pool, h->pool_size);
+    h->bytes_returned += h->pool_size;
+}
+
+/* Decommit empty pools, emptiest arenas first, until at most `target`
+ * bytes of empty pools stay committed. */
+void pmh_purge_empty_pools(pm_heap *h, uint64_t target) {
+    for (uint32_t k = h->pools_per_arena; k >= 1; k--) {
+        for (pmh_arena *a = h->buckets[k]; a; a = a->next) {
+            while (a->empty) {
+                if (h->nempty_pools * h->pool_size <= target) return;
+                pmh_pool_decommit(h, a, a->empty);
+            }
+        }
+    }
+}
+
+/* Slow path of free: the pool was full (now has a free block) or is now
+ * empty. */
+static PM_NOINLINE void pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) {
+    if (pool->nused != 0) {
+        if (was_full) used_link(h, pool);
+        return;
+    }
+    if (!was_full) used_unlink(h, pool);
+    pmh_arena *a = pool->arena;
+    h->pages_decommitted -= (uint64_t)__builtin_popcountll(pool->purged);
+    empty_list_push(a, pool);
+    h->nempty_pools++;
+    arena_set_nfree(h, a, a->nfree + 1);
+    if (a->nfree == a->npools && h->nempty_arenas > 1) arena_free(h, a);
+    if (h->nempty_pools * h->pool_size > h->config.dirty_max)
+        pmh_purge_empty_pools(h, h->config.dirty_max / 2);
+}
+
+/* The pool's free list ran dry after a pop: carve the next block, or bring
+ * back a purged page, or unlink the pool as full. */
+static PM_NOINLINE void pool_refill(pm_heap *h, pmh_pool *pool) {
+    size_t size = pmh_class_size(pool->szidx);
+    if (pool->nextoffset <= pool->maxnextoffset) {
+        pmh_block *b = (pmh_block *)((char *)pool + pool->nextoffset);
+        pool->nextoffset += (uint32_t)size;
+        blk_set_next(b, NULL);
+        pool->freeblock = b;
+        return;
+    }
+    if (pool->purged && pmh_pool_unpurge_page(h, pool)) return;
+    used_unlink(h, pool);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Large blocks                                                             */
+/* ------------------------------------------------------------------------ */
+
+static size_t large_hash(uintptr_t p, size_t cap) {
+    return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
+#define LARGE_TOMB ((uintptr_t)1)
+
+static pmh_large_slot *large_find(const pmh_large_table *t, uintptr_t p) {
+    if (t->cap == 0) return NULL;
+    for (size_t i = large_hash(p, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        pmh_large_slot *s = &t->slots[i];
+        if (s->ptr == p) return s;
+        if (s->ptr == 0) return NULL;
+    }
+}
+
+static void large_put(pmh_large_table *t, uintptr_t p, size_t size) {
+    for (size_t i = large_hash(p, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        pmh_large_slot *s = &t->slots[i];
+        if (s->ptr == 0 || s->ptr == LARGE_TOMB) {
+            if (s->ptr == LARGE_TOMB) t->tombs--;
+            s->ptr = p;
+            s->size = size;
+            t->count++;
+            t->bytes += size;
+            return;
+        }
+    }
+}
+
+static void large_remove(pmh_large_table *t, pmh_large_slot *s) {
+    t->bytes -= s->size;
+    s->ptr = LARGE_TOMB;
+    s->size = 0;
+    t->count--;
+    t->tombs++;
+}
+
+/* Make room for one more entry, so that an insert after a successful raw
+ * allocation can never fail. */
+static bool large_reserve(pmh_large_table *t) {
+    if ((t->count + t->tombs + 1) * 4 <= t->cap * 3) return true;
+    size_t cap = t->cap ? t->cap : 64;
+    while ((t->count + 1) * 2 > cap) cap *= 2;
+    pmh_large_slot *old = t->slots;
+    size_t oldcap = t->cap;
+    t->slots = calloc(cap, sizeof *t->slots);
+    if (t->slots == NULL) {
+        t->slots = old;
+        return false;
+    }
+    t->cap = cap;
+    t->count = t->tombs = 0;
+    t->bytes = 0;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i].ptr > LARGE_TOMB) large_put(t, old[i].ptr, old[i].size);
+    free(old);
+    return true;
+}
+
+static void *large_malloc(pm_heap *h, size_t n) {
+    if (!large_reserve(&h->large)) return NULL;
+    const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
+    void *p = raw->malloc(raw->ctx, n);
+    if (p) large_put(&h->large, (uintptr_t)p, n);
+    return p;
+}
+
+static void large_release_all(pm_heap *h) {
+    const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
+    for (size_t i = 0; i < h->large.cap; i++) {
+        pmh_large_slot *s = &h->large.slots[i];
+        if (s->ptr > LARGE_TOMB) {
+            raw->free(raw->ctx, (void *)s->ptr);
+            large_remove(&h->large, s);
+        }
+    }
+}
+
+bool pmh_large_contains(const pm_heap *h, const void *p) {
+    return large_find(&h->large, (uintptr_t)p) != NULL;
+}
+
+int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg) {
+    for (size_t i = 0; i < h->large.cap; i++) {
+        const pmh_large_slot *s = &h->large.slots[i];
+        if (s->ptr > LARGE_TOMB) {
+            int r = fn(arg, (void *)s->ptr, s->size, 1);
+            if (r) return r;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* malloc / free / realloc                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* What the sanitizers must learn when a block changes hands. */
+static inline void block_given(void *b, size_t n, size_t size) {
+    (void)size;
+    pm_unpoison(b, n);
+    pm_vg_malloclike(b, n);
+}
+
+static inline void block_taken_back(void *b, size_t size) {
+    pm_vg_freelike(b);
+    pm_poison(b, size);
+    (void)size;
+}
+
+static PM_NOINLINE void *malloc_slow(pm_heap *h, size_t n);
+
+static inline void *pool_malloc(pm_heap *h, size_t n) {
+    if (pm_likely(n - 1 < PM_SMALL_MAX)) {
+        pmh_pool *pool = h->used[pmh_class_of(n)];
+        if (pm_likely(pool != NULL)) {
+            pmh_block *b = pool->freeblock;
+            pmh_block *next = blk_next(b);
+            pool->nused++;
+            pool->freeblock = next;
+            if (pm_unlikely(next == NULL)) pool_refill(h, pool);
+            block_given(b, n, pmh_class_size(pool->szidx));
+            return b;
+        }
+    }
+    return malloc_slow(h, n);
+}
+
+static PM_NOINLINE void *malloc_slow(pm_heap *h, size_t n) {
+    if (n == 0) n = 1;
+    if (n > PM_SMALL_MAX) return large_malloc(h, n);
+    unsigned c = pmh_class_of(n);
+    if (h->used[c] == NULL) {
+        pmh_arena *a = usable_arena(h);
+        if (a == NULL && (a = arena_new(h)) == NULL) return NULL;
+        pool_init(h, a, arena_take_pool(h, a), c);
+    }
+    return pool_malloc(h, n);
+}
+
+static PM_NOINLINE void free_slow(pm_heap *h, void *p) {
+    if (p == NULL) return;
+    pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
+    if (s) large_remove(&h->large, s);
+    /* Not ours at all: the raw domain may know it (CPython's rule). */
+    const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
+    raw->free(raw->ctx, p);
+}
+
+static inline void pool_free(pm_heap *h, void *p) {
+    if (pm_likely(pmh_arena_owns(h, (uintptr_t)p))) {
+        pmh_pool *pool = pmh_pool_of(h, p);
+        pmh_block *b = p, *head = pool->freeblock;
+        block_taken_back(b, pmh_class_size(pool->szidx));
+        blk_set_next(b, head);
+        pool->freeblock = b;
+        uint32_t nused = --pool->nused;
+        if (pm_unlikely(head == NULL || nused == 0)) pool_transition(h, pool, head == NULL);
+        return;
+    }
+    free_slow(h, p);
+}
+
+void *pm_heap_malloc(pm_heap *h, size_t n) { return pool_malloc(h, n); }
+
+void pm_heap_free(pm_heap *h, void *p) { pool_free(h, p); }
+
+void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) {
+    size_t n;
+    if (__builtin_mul_overflow(nelem, elsize, &n)) return NULL;
+    void *p = pool_malloc(h, n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
+/* Move a block to a new one of n bytes; the old one is freed only once the
+ * new one exists, so failure leaves p intact. */
+static void *realloc_move(pm_heap *h, void *p, size_t old_size, size_t n) {
+    void *q = pool_malloc(h, n);
+    if (q == NULL) return NULL;
+    memcpy(q, p, old_size < n ? old_size : n);
+    pool_free(h, p);
+    return q;
+}
+
+static void *realloc_large(pm_heap *h, pmh_large_slot *s, void *p, size_t n) {
+    if (n <= PM_SMALL_MAX) return realloc_move(h, p, s->size, n);
+    if (!large_reserve(&h->large)) return NULL;
+    s = large_find(&h->large, (uintptr_t)p); /* the table may have moved */
+    const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
+    void *q = raw->realloc(raw->ctx, p, n);
+    if (q == NULL) return NULL;
+    large_remove(&h->large, s);
+    large_put(&h->large, (uintptr_t)q, n);
+    return q;
+}
+
+void *pm_heap_realloc(pm_heap *h, void *p, size_t n) {
+    if (p == NULL) return pool_malloc(h, n);
+    if (pmh_arena_owns(h, (uintptr_t)p)) {
+        size_t size = pmh_class_size(pmh_pool_of(h, p)->szidx);
+        if (n <= size && 2 * n > size) {
+            /* In place: the class still fits and moving would save little. */
+            pm_poison(p, size);
+            pm_unpoison(p, n ? n : 1);
+#ifdef PM_VALGRIND
+            VALGRIND_RESIZEINPLACE_BLOCK(p, size, n, 0);
+#endif
+            return p;
+        }
+        return realloc_move(h, p, size, n ? n : 1);
+    }
+    pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
+    if (s) return realloc_large(h, s, p, n);
+    const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
+    return raw->realloc(raw->ctx, p, n);
+}
+
+size_t pm_heap_block_size(const pm_heap *h, const void *p) {
+    if (pmh_arena_owns(h, (uintptr_t)p)) return pmh_class_size(pmh_pool_of(h, p)->szidx);
+    const pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
+    return s ? s->size : 0;
+}
+
+/* The pool allocator as a domain table (ctx is the heap). */
+static void *pool_malloc_ctx(void *ctx, size_t n) { return pool_malloc(ctx, n); }
+static void pool_free_ctx(void *ctx, void *p) { pool_free(ctx, p); }
+static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize) {
+    return pm_heap_calloc(ctx, nelem, elsize);
+}
+static void *pool_realloc_ctx(void *ctx, void *p, size_t n) {
+    return pm_heap_realloc(ctx, p, n);
+}
+
+void pm_heap_pool_allocator(pm_heap *h, pm_allocator *out) {
+    const pm_allocator pool = POOL_TABLE(h);
+    *out = pool;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+void pm_heap_set_error_handler(pm_heap *h, pm_error_handler fn, void *arg) {
+    h->on_error = fn;
+    h->on_error_arg = arg;
+}
+
+void pmh_report(pm_heap *h, const pm_error *err) {
+    if (h->on_error) {
+        h->on_error(h, err, h->on_error_arg);
+        return;
+    }
+    fprintf(stderr, "pymm: %s\n", err->message);
+    fflush(stderr);
+    abort();
+}

@@ -1,0 +1,235 @@
+/*
+ * heap.h -- the heap's internal types, shared by the files of src/heap/.
+ *
+ * Vocabulary (docs/DESIGN.md draws it):
+ *   arena  an OS mapping of arena_size bytes, aligned to arena_size;
+ *   pool   a pool_size slice of an arena (aligned to pool_size) that serves
+ *          one size class; its header sits at its start;
+ *   block  a unit of a pool handed to the user; free blocks form a LIFO list
+ *          threaded through their first word.
+ *
+ * Invariants (pm_heap_check verifies each):
+ *   I1  h->used[c] lists exactly the pools of class c that have a free block,
+ *       and every such pool's `freeblock` is non-NULL.
+ *   I2  pool->nused counts its live blocks; carved blocks = nused + length
+ *       of the free list (+ blocks in purged pages, which are off the list).
+ *   I3  a pool with nused == 0 is not in any used list: it is on its arena's
+ *       empty list (committed) or decommitted.
+ *   I4  arena->nfree = untouched + empty + decommitted pools; the arena sits
+ *       in bucket[nfree]; buckets below h->lowest (except 0) are empty.
+ *   I5  an address's bit in the ownership map is set iff it lies in a live
+ *       arena of this heap.
+ * Sanitizer builds poison every byte the user may not touch (free blocks,
+ * rounding, pool slack); the allocator reaches free-list links only through
+ * blk_next/blk_set_next, which lift the poison for the one word.
+ */
+#ifndef PM_HEAP_HEAP_H
+#define PM_HEAP_HEAP_H
+
+#include "pymm.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define pm_likely(x) __builtin_expect(!!(x), 1)
+#define pm_unlikely(x) __builtin_expect(!!(x), 0)
+#define PM_HIDDEN __attribute__((visibility("hidden")))
+#define PM_NOINLINE __attribute__((noinline))
+#else
+#define pm_likely(x) (x)
+#define pm_unlikely(x) (x)
+#define PM_HIDDEN
+#define PM_NOINLINE
+#endif
+
+/* ---- sanitizer and valgrind annotations -------------------------------- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PM_ASAN 1
+#endif
+#endif
+
+#ifdef PM_ASAN
+#include <sanitizer/asan_interface.h>
+#define PM_NO_ASAN __attribute__((no_sanitize_address))
+#define pm_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define pm_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define PM_NO_ASAN
+#define pm_poison(p, n) ((void)(p), (void)(n))
+#define pm_unpoison(p, n) ((void)(p), (void)(n))
+#endif
+
+#ifdef PM_VALGRIND
+#include <valgrind/memcheck.h>
+#define pm_vg_malloclike(p, n) VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, 0)
+#define pm_vg_freelike(p) VALGRIND_FREELIKE_BLOCK((p), 0)
+#define pm_vg_noaccess(p, n) VALGRIND_MAKE_MEM_NOACCESS((p), (n))
+#define pm_vg_defined(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#define pm_vg_undefined(p, n) VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
+#else
+#define pm_vg_malloclike(p, n) ((void)(p), (void)(n))
+#define pm_vg_freelike(p) ((void)(p))
+#define pm_vg_noaccess(p, n) ((void)(p), (void)(n))
+#define pm_vg_defined(p, n) ((void)(p), (void)(n))
+#define pm_vg_undefined(p, n) ((void)(p), (void)(n))
+#endif
+
+#if defined(PM_ASAN) || defined(PM_VALGRIND)
+#define PM_ANNOTATE 1
+#endif
+
+/* ---- limits ------------------------------------------------------------ */
+
+#define PMH_ADDRESS_BITS 48             /* user space on x86-64 and arm64   */
+#define PMH_POOL_MIN (4u << 10)
+#define PMH_POOL_MAX (256u << 10)       /* pages of a pool fit a uint64 mask */
+#define PMH_ARENA_MAX (64u << 20)
+#define PMH_POOL_HEADER 64              /* bytes; a cache line, 16-aligned   */
+
+static inline unsigned pmh_class_of(size_t n) { return (unsigned)((n - 1) >> 4); }
+static inline size_t pmh_class_size(unsigned c) { return ((size_t)c + 1) << 4; }
+
+/* ---- blocks, pools, arenas --------------------------------------------- */
+
+typedef struct pmh_block { struct pmh_block *next; } pmh_block;
+
+typedef struct pmh_arena pmh_arena;
+
+typedef struct pmh_pool {
+    pmh_block *freeblock;      /* first free block, NULL when full          */
+    uint32_t nused;            /* live blocks                               */
+    uint32_t szidx;            /* size class                                */
+    uint32_t nextoffset;       /* offset of the next block never carved     */
+    uint32_t maxnextoffset;    /* last offset at which a block still fits  */
+    struct pmh_pool *next;     /* used list of its class, or arena's empty */
+    struct pmh_pool *prev;
+    pmh_arena *arena;
+    uint64_t purged;           /* pages given back while the pool is in use */
+} pmh_pool;
+
+struct pmh_arena {
+    uintptr_t base;
+    pmh_arena *next, *prev;    /* bucket list, by nfree                     */
+    uint32_t npools;
+    uint32_t nfree;            /* pools with no live block                  */
+    uint32_t nfresh;           /* pools [nfresh, npools) never touched      */
+    uint32_t nempty;           /* committed empty pools, on `empty`         */
+    pmh_pool *empty;
+    uint32_t ndecommitted;     /* empty pools given back: indices below     */
+    uint32_t decommitted[];
+};
+
+/* Large blocks: open-addressing table, pointer -> requested size. */
+typedef struct pmh_large_slot { uintptr_t ptr; size_t size; } pmh_large_slot;
+typedef struct pmh_large_table {
+    pmh_large_slot *slots;
+    size_t cap, count, tombs;
+    uint64_t bytes;
+} pmh_large_table;
+
+typedef struct pmh_debug pmh_debug;
+
+struct pm_heap {
+    /* Hot fields first: the fast paths read only these. */
+    pmh_pool *used[PM_NUM_CLASSES];
+    uintptr_t pool_mask;           /* ~(pool_size - 1)                      */
+    const uint8_t *map;            /* ownership bitmap, one bit per arena   */
+    uintptr_t map_limit;           /* arena indices covered by the map      */
+    unsigned arena_shift;
+    pm_allocator domains[PM_NUM_DOMAINS];
+
+    pm_heap_config config;
+    size_t pool_size, arena_size;
+    uint32_t pools_per_arena;
+    pmh_arena **buckets;           /* [0 .. pools_per_arena]                */
+    uint32_t lowest;               /* lower bound of usable buckets (>= 1)  */
+    uint8_t *map_rw;               /* writable view of `map` once mapped    */
+    size_t map_bytes;
+
+    uint64_t narenas, narenas_peak, arenas_allocated, arenas_reclaimed;
+    uint64_t nempty_arenas;        /* arenas whose every pool is free       */
+    uint64_t nempty_pools;         /* committed empty pools, all arenas     */
+    uint64_t bytes_returned;
+    uint64_t pages_decommitted;    /* pages purged inside used pools        */
+    pmh_large_table large;
+
+    pm_error_handler on_error;
+    void *on_error_arg;
+    pmh_debug *debug;
+    bool is_default;
+};
+
+/* ---- cross-file functions of the heap layer ---------------------------- */
+
+/* heap.c */
+PM_HIDDEN bool pmh_arena_owns(const pm_heap *h, uintptr_t a);
+PM_HIDDEN void pmh_pool_decommit(pm_heap *h, pmh_arena *a, pmh_pool *pool);
+PM_HIDDEN void pmh_arena_release_empty(pm_heap *h, uint64_t keep);
+PM_HIDDEN void pmh_purge_empty_pools(pm_heap *h, uint64_t target);
+PM_HIDDEN bool pmh_large_contains(const pm_heap *h, const void *p);
+PM_HIDDEN int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg);
+PM_HIDDEN void pmh_report(pm_heap *h, const pm_error *err);
+PM_HIDDEN extern pm_heap pmh_default_heap;
+
+/* domain.c: the raw domain's default table (the C library's allocator). */
+PM_HIDDEN void *pmh_raw_malloc(void *ctx, size_t n);
+PM_HIDDEN void *pmh_raw_calloc(void *ctx, size_t nelem, size_t elsize);
+PM_HIDDEN void *pmh_raw_realloc(void *ctx, void *p, size_t n);
+PM_HIDDEN void pmh_raw_free(void *ctx, void *p);
+PM_HIDDEN void pmh_domains_init(pm_heap *h);
+
+/* Free-list links, reached without tripping sanitizers on poisoned blocks. */
+PM_NO_ASAN static inline pmh_block *blk_next(pmh_block *b) {
+#ifdef PM_VALGRIND
+    pm_vg_defined(b, sizeof *b);
+    pmh_block *n = b->next;
+    pm_vg_noaccess(b, sizeof *b);
+    return n;
+#else
+    return b->next;
+#endif
+}
+
+PM_NO_ASAN static inline void blk_set_next(pmh_block *b, pmh_block *n) {
+    pm_vg_undefined(b, sizeof *b);
+    b->next = n;
+    pm_vg_noaccess(b, sizeof *b);
+}
+
+static inline pmh_pool *pmh_pool_of(const pm_heap *h, const void *p) {
+    return (pmh_pool *)((uintptr_t)p & h->pool_mask);
+}
+
+/* Every block of a pool is carved at header + k * size. */
+static inline bool pmh_is_block_start(const pmh_pool *pool, const void *p) {
+    uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
+    size_t size = pmh_class_size(pool->szidx);
+    return off >= PMH_POOL_HEADER && (off - PMH_POOL_HEADER) % size == 0 &&
+           off < pool->nextoffset;
+}
+
+/* trim.c */
+PM_HIDDEN bool pmh_pool_unpurge_page(pm_heap *h, pmh_pool *pool);
+/* Mark in `is_free` (one byte per carved block) every free block of a used
+ * pool: on its free list or starting in a purged page. Returns the number
+ * of carved blocks, or SIZE_MAX when the free list is corrupt (with a
+ * reason in *why). */
+PM_HIDDEN size_t pmh_pool_free_map(const pm_heap *h, const pmh_pool *pool, uint8_t *is_free,
+                                   const char **why);
+#define PMH_MAX_BLOCKS ((PMH_POOL_MAX - PMH_POOL_HEADER) / PM_ALIGNMENT)
+
+/* debug.c */
+PM_HIDDEN void pmh_debug_destroy(pm_heap *h);
+PM_HIDDEN int pmh_debug_check(pm_heap *h, char *buf, size_t buflen);
+PM_HIDDEN int pmh_debug_walk(const pm_heap *h, pm_walk_fn fn, void *arg);
+PM_HIDDEN void pmh_debug_stats(const pm_heap *h, uint64_t *rounding, uint64_t *overhead);
+
+/* stats.c */
+PM_HIDDEN void pmh_stats_atexit_setup(void);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * os.c -- mmap, munmap and madvise for the heap (see os.h).
+ *
+ * Arenas are aligned to their size by over-mapping and trimming the excess:
+ * the trimmed head and tail are unmapped at once, so the cost is address
+ * space for an instant, never RSS.
+ */
+#define _DEFAULT_SOURCE
+#include "heap/os.h"
+
+#include <stdint.h>
+#include <sys/mman.h>
+
+void *pmos_map(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *pmos_map_aligned(size_t size, size_t align) {
+    /* Most mappings land aligned when the kernel places them after a
+     * previous arena; try the cheap way first. */
+    char *p = pmos_map(size);
+    if (p == NULL) return NULL;
+    if (((uintptr_t)p & (align - 1)) == 0) return p;
+    pmos_unmap(p, size);
+    char *raw = pmos_map(size + align);
+    if (raw == NULL) return NULL;
+    char *aligned = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    size_t head = (size_t)(aligned - raw);
+    size_t tail = align - head;
+    if (head) pmos_unmap(raw, head);
+    if (tail) pmos_unmap(aligned + size, tail);
+    return aligned;
+}
+
+void pmos_unmap(void *p, size_t size) {
+    munmap(p, size);
+}
+
+void pmos_decommit(void *p, size_t size) {
+    madvise(p, size, MADV_DONTNEED);
+}

@@ -1,0 +1,25 @@
+/*
+ * os.h -- the heap's only contact with the operating system.
+ *
+ * Owns: mapping arenas (aligned to their own size, so that the arena of any
+ * address is found by masking), unmapping them, and giving pages back while
+ * keeping the mapping (decommit). Nothing here keeps state.
+ */
+#ifndef PM_HEAP_OS_H
+#define PM_HEAP_OS_H
+
+#include <stddef.h>
+
+#define PMOS_PAGE_SIZE 4096
+
+/* size bytes of zeroed memory aligned to `align` (a power of two, >= page),
+ * or NULL. Mapped lazily: untouched pages cost no RSS. */
+void *pmos_map_aligned(size_t size, size_t align);
+/* A plain lazily committed reservation (for the ownership map). */
+void *pmos_map(size_t size);
+void pmos_unmap(void *p, size_t size);
+/* Give the pages of [p, p+size) back to the OS at once; the range stays
+ * mapped and reads as zero when touched again. Page-aligned arguments. */
+void pmos_decommit(void *p, size_t size);
+
+#endif

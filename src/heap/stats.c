@@ -1,0 +1,300 @@
+/*
+ * stats.c -- looking at a heap: statistics, the walk and the check.
+ *
+ * Owns: pm_heap_get_stats and its text and JSON forms, pm_heap_walk,
+ * pm_heap_check, and the PYMM_STATS report at exit.
+ *
+ * Nothing here costs the fast paths anything: every figure is derived on
+ * demand from the structures (pool->nused, arena counts, the large table),
+ * so the allocator keeps no counters of its own beyond what it needs.
+ */
+#define _DEFAULT_SOURCE
+#include "heap/heap.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- iteration over arenas and pools ----------------------------------- */
+
+typedef int (*pool_visit_fn)(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool,
+                             void *arg);
+
+/* Visit every pool with at least one live block. */
+static int for_each_used_pool(const pm_heap *h, pool_visit_fn fn, void *arg) {
+    if (h->buckets == NULL) return 0;
+    uint8_t *decommitted = calloc(h->pools_per_arena, 1);
+    if (decommitted == NULL) return -1;
+    int r = 0;
+    for (uint32_t k = 0; k <= h->pools_per_arena && r == 0; k++) {
+        for (const pmh_arena *a = h->buckets[k]; a && r == 0; a = a->next) {
+            memset(decommitted, 0, a->npools);
+            for (uint32_t i = 0; i < a->ndecommitted; i++)
+                if (a->decommitted[i] < a->npools) decommitted[a->decommitted[i]] = 1;
+            for (uint32_t i = 0; i < a->nfresh && r == 0; i++) {
+                const pmh_pool *pool = (const pmh_pool *)(a->base + (uintptr_t)i * h->pool_size);
+                if (!decommitted[i] && pool->nused > 0) r = fn(h, a, pool, arg);
+            }
+        }
+    }
+    free(decommitted);
+    return r;
+}
+
+static size_t pool_capacity(const pm_heap *h, const pmh_pool *pool) {
+    return (h->pool_size - PMH_POOL_HEADER) / pmh_class_size(pool->szidx);
+}
+
+/* ---- statistics --------------------------------------------------------- */
+
+static int add_pool_stats(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool,
+                          void *arg) {
+    (void)a;
+    pm_heap_stats *s = arg;
+    size_t size = pmh_class_size(pool->szidx), cap = pool_capacity(h, pool);
+    pm_class_stats *c = &s->classes[pool->szidx];
+    c->pools++;
+    c->blocks_used += pool->nused;
+    c->blocks_free += cap - pool->nused;
+    s->pools_used++;
+    s->bytes_in_use += (uint64_t)pool->nused * size;
+    s->bytes_free += (uint64_t)(cap - pool->nused) * size;
+    s->bytes_headers += PMH_POOL_HEADER;
+    s->bytes_slack += h->pool_size - PMH_POOL_HEADER - cap * size;
+    return 0;
+}
+
+void pm_heap_get_stats(const pm_heap *h, pm_heap_stats *s) {
+    memset(s, 0, sizeof *s);
+    s->arena_size = h->arena_size;
+    s->pool_size = h->pool_size;
+    for (unsigned c = 0; c < PM_NUM_CLASSES; c++) s->classes[c].block_size = (uint32_t)pmh_class_size(c);
+    s->arenas = h->narenas;
+    s->arenas_peak = h->narenas_peak;
+    s->arenas_allocated = h->arenas_allocated;
+    s->arenas_reclaimed = h->arenas_reclaimed;
+    for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena; k++) {
+        for (const pmh_arena *a = h->buckets[k]; a; a = a->next) {
+            s->pools_empty += a->nempty;
+            s->pools_decommitted += a->ndecommitted;
+            s->pools_untouched += a->npools - a->nfresh;
+            s->bytes_headers += sizeof *a + a->npools * sizeof(uint32_t);
+        }
+    }
+    for_each_used_pool(h, add_pool_stats, s);
+    s->pages_decommitted = h->pages_decommitted;
+    s->bytes_returned = h->bytes_returned;
+    s->large_blocks = h->large.count;
+    s->large_bytes = h->large.bytes;
+    pmh_debug_stats(h, &s->bytes_rounding, &s->debug_bytes);
+}
+
+void pm_heap_print_stats(const pm_heap *h, FILE *f) {
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    fprintf(f, "pymm heap %p: %zu KiB arenas, %zu KiB pools\n", (const void *)h,
+            s.arena_size >> 10, s.pool_size >> 10);
+    fprintf(f, "class   size   pools    blocks in use     avail blocks\n");
+    fprintf(f, "-----   ----   -----    -------------     ------------\n");
+    for (unsigned c = 0; c < PM_NUM_CLASSES; c++) {
+        const pm_class_stats *k = &s.classes[c];
+        if (k->pools == 0) continue;
+        fprintf(f, "%5u %6" PRIu32 " %7" PRIu64 " %16" PRIu64 " %16" PRIu64 "\n", c, k->block_size,
+                k->pools, k->blocks_used, k->blocks_free);
+    }
+    fprintf(f, "\n");
+#define ROW(label, v) fprintf(f, "%-38s = %15" PRIu64 "\n", label, (uint64_t)(v))
+    ROW("# arenas now", s.arenas);
+    ROW("# arenas peak", s.arenas_peak);
+    ROW("# arenas allocated total", s.arenas_allocated);
+    ROW("# arenas reclaimed", s.arenas_reclaimed);
+    ROW("# pools in use", s.pools_used);
+    ROW("# empty pools committed", s.pools_empty);
+    ROW("# empty pools decommitted", s.pools_decommitted);
+    ROW("# pools never touched", s.pools_untouched);
+    ROW("# free pages decommitted in used pools", s.pages_decommitted);
+    ROW("bytes in allocated blocks", s.bytes_in_use);
+    ROW("bytes in available blocks", s.bytes_free);
+    ROW("bytes lost to pool and arena headers", s.bytes_headers);
+    ROW("bytes lost to pool slack", s.bytes_slack);
+    ROW("bytes lost to rounding (debug mode)", s.bytes_rounding);
+    ROW("bytes returned to the OS (total)", s.bytes_returned);
+    ROW("# large blocks", s.large_blocks);
+    ROW("bytes in large blocks", s.large_bytes);
+    ROW("bytes of debug headers and quarantine", s.debug_bytes);
+#undef ROW
+}
+
+void pm_heap_print_stats_json(const pm_heap *h, FILE *f) {
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+#define FIELD(name) fprintf(f, "\"" #name "\": %" PRIu64 ", ", (uint64_t)s.name)
+    fprintf(f, "{");
+    FIELD(arena_size); FIELD(pool_size); FIELD(arenas); FIELD(arenas_peak);
+    FIELD(arenas_allocated); FIELD(arenas_reclaimed); FIELD(pools_used); FIELD(pools_empty);
+    FIELD(pools_decommitted); FIELD(pools_untouched); FIELD(pages_decommitted);
+    FIELD(bytes_in_use); FIELD(bytes_free); FIELD(bytes_headers); FIELD(bytes_slack);
+    FIELD(bytes_rounding); FIELD(bytes_returned); FIELD(large_blocks); FIELD(large_bytes);
+    FIELD(debug_bytes);
+#undef FIELD
+    fprintf(f, "\"classes\": [");
+    const char *sep = "";
+    for (unsigned c = 0; c < PM_NUM_CLASSES; c++) {
+        const pm_class_stats *k = &s.classes[c];
+        fprintf(f, "%s{\"size\": %" PRIu32 ", \"pools\": %" PRIu64 ", \"used\": %" PRIu64
+                   ", \"free\": %" PRIu64 "}",
+                sep, k->block_size, k->pools, k->blocks_used, k->blocks_free);
+        sep = ", ";
+    }
+    fprintf(f, "]}\n");
+}
+
+/* ---- walk --------------------------------------------------------------- */
+
+typedef struct walk_state { pm_walk_fn fn; void *arg; } walk_state;
+
+static int walk_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool, void *arg) {
+    (void)a;
+    walk_state *w = arg;
+    uint8_t is_free[PMH_MAX_BLOCKS];
+    const char *why;
+    size_t n = pmh_pool_free_map(h, pool, is_free, &why);
+    if (n == SIZE_MAX) return 0;
+    size_t size = pmh_class_size(pool->szidx);
+    for (size_t i = 0; i < n; i++) {
+        if (is_free[i]) continue;
+        int r = w->fn(w->arg, (char *)pool + PMH_POOL_HEADER + i * size, size, 0);
+        if (r) return r;
+    }
+    return 0;
+}
+
+int pm_heap_walk(const pm_heap *h, pm_walk_fn fn, void *arg) {
+    if (h->debug) return pmh_debug_walk(h, fn, arg);
+    walk_state w = {fn, arg};
+    int r = for_each_used_pool(h, walk_pool, &w);
+    return r ? r : pmh_large_walk(h, fn, arg);
+}
+
+/* ---- check -------------------------------------------------------------- */
+
+typedef struct check_state {
+    char *buf;
+    size_t buflen;
+    uint64_t nonfull_pools;
+} check_state;
+
+static int fail(check_state *c, const char *fmt, ...) {
+    if (c->buf && c->buflen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->buf, c->buflen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int check_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool, void *arg) {
+    check_state *c = arg;
+    const void *p = pool;
+    if (pool->arena != a) return fail(c, "pool %p: header names the wrong arena", p);
+    if (pool->szidx >= PM_NUM_CLASSES) return fail(c, "pool %p: bad size class %u", p, pool->szidx);
+    size_t size = pmh_class_size(pool->szidx);
+    if (pool->nextoffset < PMH_POOL_HEADER + size || pool->nextoffset > h->pool_size ||
+        pool->maxnextoffset != h->pool_size - size)
+        return fail(c, "pool %p: carving offsets out of range", p);
+    uint8_t is_free[PMH_MAX_BLOCKS];
+    const char *why = "";
+    size_t n = pmh_pool_free_map(h, pool, is_free, &why);
+    if (n == SIZE_MAX) return fail(c, "pool %p (class %zu): %s", p, size, why);
+    size_t nfree = 0;
+    for (size_t i = 0; i < n; i++) nfree += is_free[i];
+    if (pool->nused + nfree != n)
+        return fail(c, "pool %p: %u used + %zu free != %zu carved blocks", p, pool->nused, nfree, n);
+    bool full = pool->freeblock == NULL;
+    if (full && (pool->nextoffset <= pool->maxnextoffset || pool->purged))
+        return fail(c, "pool %p: empty free list although blocks remain", p);
+    if (!full) c->nonfull_pools++;
+    bool listed = false;
+    for (const pmh_pool *q = h->used[pool->szidx]; q; q = q->next)
+        if (q == pool) listed = true;
+    if (listed == full) return fail(c, "pool %p: used-list membership disagrees with its free list", p);
+    return 0;
+}
+
+static int check_arena(const pm_heap *h, const pmh_arena *a, uint32_t bucket, check_state *c) {
+    const void *ap = (const void *)a->base;
+    if (a->nfree != bucket) return fail(c, "arena %p: in bucket %u with %u free pools", ap, bucket, a->nfree);
+    if (!pmh_arena_owns(h, a->base)) return fail(c, "arena %p: missing from the ownership map", ap);
+    if (a->nfresh > a->npools || a->ndecommitted > a->nfresh)
+        return fail(c, "arena %p: pool counts out of range", ap);
+    if (a->nfree != a->npools - a->nfresh + a->nempty + a->ndecommitted)
+        return fail(c, "arena %p: nfree %u disagrees with its pool lists", ap, a->nfree);
+    uint32_t n = 0;
+    for (const pmh_pool *pool = a->empty; pool; pool = pool->next, n++) {
+        if (pool->nused != 0 || pool->arena != a) return fail(c, "arena %p: bad empty pool %p", ap, (const void *)pool);
+        if (n > a->npools) return fail(c, "arena %p: empty pool list has a cycle", ap);
+    }
+    if (n != a->nempty) return fail(c, "arena %p: %u empty pools listed, %u counted", ap, n, a->nempty);
+    return 0;
+}
+
+static int check_structure(pm_heap *h, check_state *c) {
+    uint64_t narenas = 0, nempty_arenas = 0, nempty_pools = 0;
+    for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena; k++) {
+        if (k >= 1 && k < h->lowest && h->buckets[k])
+            return fail(c, "bucket %u is below the lowest usable bucket %u", k, h->lowest);
+        for (const pmh_arena *a = h->buckets[k]; a; a = a->next) {
+            if (check_arena(h, a, k, c)) return -1;
+            narenas++;
+            nempty_pools += a->nempty;
+            nempty_arenas += a->nfree == a->npools;
+        }
+    }
+    if (narenas != h->narenas || nempty_arenas != h->nempty_arenas || nempty_pools != h->nempty_pools)
+        return fail(c, "heap counts disagree with the arenas (%" PRIu64 " arenas found)", narenas);
+    if (for_each_used_pool(h, check_pool, c)) return -1;
+    uint64_t listed = 0;
+    for (unsigned k = 0; k < PM_NUM_CLASSES; k++)
+        for (const pmh_pool *q = h->used[k]; q; q = q->next, listed++)
+            if (q->szidx != k || q->nused == 0 || q->freeblock == NULL)
+                return fail(c, "used list %u holds pool %p in a wrong state", k, (const void *)q);
+    if (listed != c->nonfull_pools)
+        return fail(c, "used lists hold %" PRIu64 " pools, %" PRIu64 " have free blocks", listed, c->nonfull_pools);
+    return 0;
+}
+
+int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report) {
+    char local[256];
+    check_state c = {buf ? buf : local, buf ? buflen : sizeof local, 0};
+    int r = check_structure(h, &c);
+    if (r == 0 && h->debug) r = pmh_debug_check(h, c.buf, c.buflen);
+    if (r != 0 && report) {
+        pm_error e = {PM_ERR_CORRUPT, h, 0, -1, -1, 0, c.buf};
+        pmh_report(h, &e);
+    }
+    if (r == 0 && c.buf && c.buflen) c.buf[0] = '\0';
+    return r;
+}
+
+/* ---- PYMM_STATS --------------------------------------------------------- */
+
+static void print_stats_at_exit(void) {
+    const char *where = getenv("PYMM_STATS");
+    if (where == NULL || *where == '\0' || strcmp(where, "0") == 0) return;
+    bool to_stderr = strcmp(where, "1") == 0 || strcmp(where, "stderr") == 0;
+    FILE *f = to_stderr ? stderr : fopen(where, "a");
+    if (f == NULL) return;
+    pm_heap_print_stats(&pmh_default_heap, f);
+    if (!to_stderr) {
+        fprintf(f, "json: ");
+        pm_heap_print_stats_json(&pmh_default_heap, f);
+        fclose(f);
+    }
+}
+
+void pmh_stats_atexit_setup(void) {
+    const char *where = getenv("PYMM_STATS");
+    if (where && *where && strcmp(where, "0") != 0) atexit(print_stats_at_exit);
+}

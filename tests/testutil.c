@@ -1,0 +1,89 @@
+/*
+ * testutil.c -- see testutil.h.
+ */
+#define _DEFAULT_SOURCE
+#include "testutil.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int tu_failures;
+
+void tu_fail(const char *file, int line, const char *what) {
+    fprintf(stderr, "%s:%d: CHECK failed: %s\n", file, line, what);
+    tu_failures++;
+}
+
+void tu_fail_eq(const char *file, int line, const char *a, const char *b, long long va,
+                long long vb) {
+    fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld != %lld)\n", file, line, a, b, va, vb);
+    tu_failures++;
+}
+
+int tu_finish(const char *name) {
+    if (tu_failures) {
+        fprintf(stderr, "%s: %d check(s) failed\n", name, tu_failures);
+        return 1;
+    }
+    printf("%s: ok\n", name);
+    return 0;
+}
+
+void tu_child(void (*fn)(void *), void *arg, tu_result *out) {
+    int fds[2];
+    memset(out, 0, sizeof *out);
+    fflush(stdout);
+    fflush(stderr);
+    if (pipe(fds) != 0) abort();
+    pid_t pid = fork();
+    if (pid < 0) abort();
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        fn(arg);
+        fflush(stderr);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fds[0], out->err + len, sizeof out->err - 1 - len)) > 0) len += (size_t)n;
+    out->err[len] = '\0';
+    close(fds[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    out->exited = WIFEXITED(st);
+    out->status = WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st);
+}
+
+bool tu_contains(const char *haystack, const char *needle) {
+    return strstr(haystack, needle) != NULL;
+}
+
+const char *tu_shared_dir(void) {
+    struct stat st;
+    return stat(PYMM_SHARED_DIR, &st) == 0 && S_ISDIR(st.st_mode) ? PYMM_SHARED_DIR : NULL;
+}
+
+long tu_rss_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+uint64_t tu_rand(uint64_t *s) {
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}

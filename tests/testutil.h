@@ -1,0 +1,54 @@
+/*
+ * testutil.h -- the few helpers every pymm test uses.
+ *
+ * CHECK records a failure with file and line and goes on, so one run shows
+ * every broken expectation; a test's main returns tu_finish(). tu_child runs
+ * a function in a forked child and captures its stderr and how it ended:
+ * misuse tests need the process that misbehaves to be a different one.
+ */
+#ifndef PYMM_TESTUTIL_H
+#define PYMM_TESTUTIL_H
+
+#include "pymm.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+extern int tu_failures;
+
+#define CHECK(cond)                                                                       \
+    do {                                                                                  \
+        if (!(cond)) tu_fail(__FILE__, __LINE__, #cond);                                  \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                    \
+    do {                                                                                  \
+        long long tu_a = (long long)(a), tu_b = (long long)(b);                           \
+        if (tu_a != tu_b) tu_fail_eq(__FILE__, __LINE__, #a, #b, tu_a, tu_b);             \
+    } while (0)
+
+void tu_fail(const char *file, int line, const char *what);
+void tu_fail_eq(const char *file, int line, const char *a, const char *b, long long va,
+                long long vb);
+int tu_finish(const char *name);
+
+typedef struct tu_result {
+    int exited;      /* 1 when the child called exit            */
+    int status;      /* exit status, or the signal that ended it */
+    char err[8192];  /* what the child wrote to stderr           */
+} tu_result;
+
+/* Run fn(arg) in a child process; its stderr is captured. */
+void tu_child(void (*fn)(void *), void *arg, tu_result *out);
+bool tu_contains(const char *haystack, const char *needle);
+
+/* ../shared of the source tree, or NULL when absent (tests then skip). */
+const char *tu_shared_dir(void);
+
+/* Resident set size of this process, in KiB. */
+long tu_rss_kb(void);
+
+/* A small deterministic generator (xorshift64*). */
+uint64_t tu_rand(uint64_t *state);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * demo.c -- `pymm demo`: a tour of what pymm does, shown on live figures.
+ *
+ * Each chapter is a short function that does something real and prints
+ * what happened. Later layers (objects, collector, tools) add chapters.
+ */
+#define _DEFAULT_SOURCE
+#include "pymm.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static long rss_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+static uint64_t next_rand(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void chapter(const char *title) { printf("\n== %s ==\n", title); }
+
+static void show_heap(pm_heap *h, const char *when) {
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    printf("  %-22s %3llu arenas, %5llu pools in use, %8.1f KiB in blocks, RSS %ld KiB\n", when,
+           (unsigned long long)s.arenas, (unsigned long long)s.pools_used, s.bytes_in_use / 1024.0,
+           rss_kb());
+}
+
+static void size_classes(pm_heap *h) {
+    chapter("1. Size classes: small requests share pools of equal blocks");
+    size_t sizes[] = {1, 16, 17, 100, 512, 513, 100000};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        void *p = pm_heap_malloc(h, sizes[i]);
+        printf("  malloc(%6zu) -> %p  %s block of %zu bytes, 16-byte aligned: %s\n", sizes[i], p,
+               pm_heap_owns(h, p) ? "pool " : "large", pm_heap_block_size(h, p),
+               ((uintptr_t)p % 16) == 0 ? "yes" : "no");
+        pm_heap_free(h, p);
+    }
+}
+
+static void fragmentation(pm_heap *h) {
+    enum { N = 400000 };
+    chapter("2. Arenas and pools: fill, free 99% at random, give memory back");
+    void **blocks = malloc(N * sizeof *blocks);
+    uint64_t seed = 42;
+    show_heap(h, "before:");
+    for (size_t i = 0; i < N; i++) blocks[i] = pm_heap_malloc(h, 16 + next_rand(&seed) % 497);
+    show_heap(h, "after 400,000 mallocs:");
+    for (size_t i = N - 1; i > 0; i--) {
+        size_t j = next_rand(&seed) % (i + 1);
+        void *t = blocks[i];
+        blocks[i] = blocks[j];
+        blocks[j] = t;
+    }
+    for (size_t i = 0; i < N - N / 100; i++) pm_heap_free(h, blocks[i]);
+    show_heap(h, "after freeing 99%:");
+    size_t back = pm_heap_trim(h);
+    show_heap(h, "after pm_heap_trim:");
+    printf("  trim gave back %.1f MiB: empty pools, empty arenas, and free 4 KiB pages\n"
+           "  inside pools that still hold live blocks (CPython frees only whole arenas)\n",
+           back / 1048576.0);
+    for (size_t i = N - N / 100; i < N; i++) pm_heap_free(h, blocks[i]);
+    free(blocks);
+}
+
+static void on_error(pm_heap *h, const pm_error *err, void *arg) {
+    (void)h;
+    (void)arg;
+    printf("  caught: %s\n", err->message);
+}
+
+static void debug_mode(void) {
+    chapter("3. Debug mode: guard bytes, fill patterns, quarantine (PYMM_MALLOC=debug)");
+    pm_heap_config cfg;
+    pm_heap_config_init(&cfg);
+    cfg.debug = 1;
+    pm_heap *h = pm_heap_new(&cfg);
+    pm_heap_set_error_handler(h, on_error, NULL);
+    char *p = pm_domain_malloc(h, PM_DOMAIN_OBJ, 24);
+    p[24] = 'x'; /* one byte too far */
+    pm_domain_free(h, PM_DOMAIN_OBJ, p);
+    pm_domain_free(h, PM_DOMAIN_OBJ, p);
+    char *q = pm_domain_malloc(h, PM_DOMAIN_MEM, 40);
+    pm_domain_free(h, PM_DOMAIN_OBJ, q);
+    int local;
+    pm_domain_free(h, PM_DOMAIN_MEM, &local);
+    pm_domain_free(h, PM_DOMAIN_MEM, q + 8);
+    pm_domain_free(h, PM_DOMAIN_MEM, q);
+    q[3] = 'y'; /* after the free: found by the check (the block is in quarantine) */
+    char why[256];
+    if (pm_heap_check(h, why, sizeof why, 0) != 0) printf("  heap check: %s\n", why);
+    pm_heap_destroy(h);
+}
+
+static void *count_malloc(void *ctx, size_t n);
+static void *count_calloc(void *ctx, size_t a, size_t b);
+static void *count_realloc(void *ctx, void *p, size_t n);
+static void count_free(void *ctx, void *p);
+
+typedef struct counting { pm_allocator inner; long mallocs, frees; } counting;
+
+static void *count_malloc(void *ctx, size_t n) {
+    counting *c = ctx;
+    c->mallocs++;
+    return c->inner.malloc(c->inner.ctx, n);
+}
+static void *count_calloc(void *ctx, size_t a, size_t b) {
+    counting *c = ctx;
+    c->mallocs++;
+    return c->inner.calloc(c->inner.ctx, a, b);
+}
+static void *count_realloc(void *ctx, void *p, size_t n) {
+    counting *c = ctx;
+    return c->inner.realloc(c->inner.ctx, p, n);
+}
+static void count_free(void *ctx, void *p) {
+    counting *c = ctx;
+    c->frees++;
+    c->inner.free(c->inner.ctx, p);
+}
+
+static void domains(void) {
+    chapter("4. Domains: raw / mem / obj tables that hooks can wrap");
+    pm_heap *h = pm_heap_new(NULL);
+    counting c = {0};
+    pm_heap_get_allocator(h, PM_DOMAIN_OBJ, &c.inner);
+    pm_allocator hook = {&c, count_malloc, count_calloc, count_realloc, count_free};
+    pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &hook);
+    for (int i = 0; i < 1000; i++) pm_domain_free(h, PM_DOMAIN_OBJ, pm_domain_malloc(h, PM_DOMAIN_OBJ, 64));
+    pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &c.inner);
+    printf("  a counting hook stacked over the obj domain saw %ld mallocs and %ld frees\n",
+           c.mallocs, c.frees);
+    pm_heap_destroy(h);
+}
+
+int pymm_demo(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("pymm %s: CPython's memory manager as a C library.\n", PYMM_VERSION_STRING);
+    pm_heap *h = pm_heap_new(NULL);
+    if (h == NULL) {
+        fprintf(stderr, "pymm demo: cannot create a heap\n");
+        return 1;
+    }
+    size_classes(h);
+    fragmentation(h);
+    pm_heap_destroy(h);
+    debug_mode();
+    domains();
+    chapter("5. Statistics (like sys._debugmallocstats), for the default heap");
+    void *keep[64];
+    for (int i = 0; i < 64; i++) keep[i] = pm_obj_malloc((size_t)(i % 8 + 1) * 48);
+    pm_heap_print_stats(pm_heap_default(), stdout);
+    for (int i = 0; i < 64; i++) pm_obj_free(keep[i]);
+    return 0;
+}

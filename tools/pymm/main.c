@@ -1,0 +1,57 @@
+/*
+ * main.c -- the `pymm` command: one entry point for the tour, the
+ * benchmarks and the tools. Each subcommand lives in its own file; this one
+ * only dispatches.
+ */
+#include "pymm.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int pymm_demo(int argc, char **argv);
+#ifdef PYMM_HAVE_BENCH
+int pmb_main(int argc, char **argv);
+#endif
+
+static int usage(FILE *f) {
+    fprintf(f,
+            "usage: pymm COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  demo                      a tour of pymm at work, in words and figures\n"
+            "  bench SUITE [--quick] [--json FILE]\n"
+            "                            benchmarks side by side with their anchors\n"
+            "                            (suites: alloc)\n"
+            "  stats [--json]            the default heap's statistics\n"
+            "  version                   print the version\n"
+            "\n"
+            "environment: PYMM_MALLOC=pymm|malloc|debug|malloc_debug, PYMM_STATS=1|FILE\n");
+    return f == stderr ? 2 : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return usage(stderr);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "demo") == 0) return pymm_demo(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0) {
+#ifdef PYMM_HAVE_BENCH
+        return pmb_main(argc - 1, argv + 1);
+#else
+        fprintf(stderr, "pymm: this build has no benchmarks\n");
+        return 2;
+#endif
+    }
+    if (strcmp(cmd, "stats") == 0) {
+        if (argc > 2 && strcmp(argv[2], "--json") == 0) pm_heap_print_stats_json(pm_heap_default(), stdout);
+        else pm_heap_print_stats(pm_heap_default(), stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0) {
+        printf("pymm %s\n", PYMM_VERSION_STRING);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        return usage(stdout);
+    fprintf(stderr, "pymm: unknown command '%s'\n", cmd);
+    return usage(stderr);
+}
