@@ -123,7 +123,7 @@ static void report(pmh_debug *d, pm_error_kind kind, const void *addr, const dbg
     char msg[320];
     if (r)
         snprintf(msg, sizeof msg,
-                 "%s: %p (%zu bytes, %s domain, allocation #%" PRIu64 ") in a %s call: %s",
+                 "%s: %p (%zu bytes, %s domain, allocation #%" PRIu64 ") via the %s domain: %s",
                  kind == PM_ERR_OVERRUN       ? "buffer overrun"
                  : kind == PM_ERR_UNDERRUN    ? "buffer underrun"
                  : kind == PM_ERR_DOUBLE_FREE ? "double free"
@@ -133,7 +133,7 @@ static void report(pmh_debug *d, pm_error_kind kind, const void *addr, const dbg
                                                : "corruption",
                  addr, r->size, domain_name(r->domain), r->serial, domain_name(call_domain), what);
     else
-        snprintf(msg, sizeof msg, "foreign pointer: %p in a %s call: %s", addr,
+        snprintf(msg, sizeof msg, "foreign pointer: %p via the %s domain: %s", addr,
                  domain_name(call_domain), what);
     pm_error e = {kind, addr, r ? r->size : 0, call_domain, r ? r->domain : -1,
                   r ? r->serial : 0, msg};
@@ -323,15 +323,37 @@ int pm_heap_enable_debug(pm_heap *h) {
 
 int pm_heap_debug_enabled(const pm_heap *h) { return h->debug != NULL; }
 
-void pmh_debug_destroy(pm_heap *h) {
-    pmh_debug *d = h->debug;
-    if (d == NULL) return;
+static void drain_quarantine(pmh_debug *d) {
     while (d->q_count) {
         dbg_record r = d->quarantine[d->q_head];
         d->q_head = (d->q_head + 1) % QUARANTINE_BLOCKS;
         d->q_count--;
+        d->q_bytes -= r.size + DBG_OVERHEAD;
         release_block(d, &r);
     }
+}
+
+/* Release every live block of the given domains through the wrapped
+ * tables; no checks, the heap is going away. */
+static void release_live(pmh_debug *d, bool raw) {
+    for (size_t i = 0; i < d->cap; i++) {
+        dbg_record *r = &d->live[i];
+        if (r->ptr <= TOMB || (r->domain == PM_DOMAIN_RAW) != raw) continue;
+        dbg_record copy = *r;
+        live_remove(d, r);
+        release_block(d, &copy);
+    }
+}
+
+/* Outer blocks first: releasing a mem or obj block may free a large block
+ * of the heap, which the raw hook then quarantines. */
+void pmh_debug_destroy(pm_heap *h) {
+    pmh_debug *d = h->debug;
+    if (d == NULL) return;
+    release_live(d, false);
+    drain_quarantine(d);
+    release_live(d, true);
+    drain_quarantine(d);
     for (int i = 0; i < PM_NUM_DOMAINS; i++) h->domains[i] = d->domains[i].base;
     free(d->quarantine);
     free(d->live);

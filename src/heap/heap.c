@@ -119,8 +119,8 @@ static void large_release_all(pm_heap *h);
 
 void pm_heap_destroy(pm_heap *h) {
     if (h == NULL || h->is_default) return;
-    large_release_all(h);
     pmh_debug_destroy(h);
+    large_release_all(h);
     for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena; k++) {
         pmh_arena *a = h->buckets[k];
         while (a) {

@@ -1,0 +1,329 @@
+/*
+ * test_heap.c -- the heap's public API, call by call: configuration, size
+ * classes, alignment, ownership, calloc, realloc, large and foreign
+ * pointers, arena reuse and release, empty-pool decommit with hysteresis,
+ * trim down to pages, walk, and destroy.
+ */
+#define _DEFAULT_SOURCE
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static pm_heap *new_heap(size_t arena, size_t pool, size_t dirty_max) {
+    pm_heap_config c;
+    pm_heap_config_init(&c);
+    if (arena) c.arena_size = arena;
+    if (pool) c.pool_size = pool;
+    c.dirty_max = dirty_max;
+    return pm_heap_new(&c);
+}
+
+static void test_config(void) {
+    pm_heap_config c;
+    pm_heap_config_init(&c);
+    CHECK_EQ(c.arena_size, 1 << 20);
+    CHECK_EQ(c.pool_size, 16 << 10);
+    pm_heap *h = pm_heap_new(NULL);
+    CHECK(h != NULL);
+    pm_heap_destroy(h);
+    CHECK(new_heap(3 << 20, 0, 0) == NULL);      /* not a power of two */
+    CHECK(new_heap(1 << 20, 1 << 10, 0) == NULL); /* pool below 4 KiB */
+    CHECK(new_heap(1 << 20, 512 << 10, 0) == NULL); /* arena < 4 pools, pool > max */
+    CHECK(new_heap(128 << 20, 0, 0) == NULL);    /* arena above 64 MiB */
+    h = new_heap(64 << 10, 4 << 10, 0);
+    CHECK(h != NULL);
+    void *p = pm_heap_malloc(h, 100);
+    CHECK(pm_heap_owns(h, p));
+    pm_heap_free(h, p);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    pm_heap_destroy(h);
+    pm_heap_destroy(NULL);
+    pm_heap_destroy(pm_heap_default()); /* ignored */
+    p = pm_obj_malloc(10);
+    CHECK(pm_heap_owns(pm_heap_default(), p));
+    pm_obj_free(p);
+}
+
+static void test_classes_and_alignment(pm_heap *h) {
+    for (size_t n = 0; n <= 600; n++) {
+        unsigned char *p = pm_heap_malloc(h, n);
+        CHECK(p != NULL);
+        CHECK(((uintptr_t)p & 15) == 0);
+        size_t expect = n == 0 ? 16 : n <= 512 ? (n + 15) / 16 * 16 : n;
+        CHECK_EQ(pm_heap_block_size(h, p), expect);
+        CHECK_EQ(pm_heap_owns(h, p), n <= 512);
+        memset(p, 0xAB, n);
+        pm_heap_free(h, p);
+    }
+    /* Two blocks of a class are distinct and do not overlap. */
+    char *a = pm_heap_malloc(h, 48), *b = pm_heap_malloc(h, 48);
+    CHECK(a != b && (a + 48 <= b || b + 48 <= a));
+    /* LIFO: a block just freed is the next one given. */
+    pm_heap_free(h, a);
+    CHECK(pm_heap_malloc(h, 40) == a);
+    pm_heap_free(h, a);
+    pm_heap_free(h, b);
+    int local;
+    CHECK(!pm_heap_owns(h, &local));
+    CHECK(!pm_heap_owns(h, NULL));
+    CHECK(!pm_heap_owns(h, (void *)~(uintptr_t)0));
+    CHECK_EQ(pm_heap_block_size(h, &local), 0);
+}
+
+static void test_calloc(pm_heap *h) {
+    for (size_t n = 1; n < 2000; n += 37) {
+        unsigned char *p = pm_heap_malloc(h, n);
+        memset(p, 0xFF, n);
+        pm_heap_free(h, p);
+        unsigned char *q = pm_heap_calloc(h, n, 1);
+        size_t nonzero = 0;
+        for (size_t i = 0; i < n; i++) nonzero += q[i] != 0;
+        CHECK_EQ(nonzero, 0);
+        pm_heap_free(h, q);
+    }
+    CHECK(pm_heap_calloc(h, SIZE_MAX / 2, 3) == NULL);
+    void *z = pm_heap_calloc(h, 0, 8);
+    CHECK(z != NULL);
+    pm_heap_free(h, z);
+}
+
+static void fill(unsigned char *p, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++) p[i] = (unsigned char)(seed + i * 7);
+}
+
+static bool same(const unsigned char *p, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (unsigned char)(seed + i * 7)) return false;
+    return true;
+}
+
+static void test_realloc(pm_heap *h) {
+    unsigned char *p = pm_heap_realloc(h, NULL, 20);
+    CHECK(p && pm_heap_owns(h, p));
+    fill(p, 20, 1);
+    CHECK(pm_heap_realloc(h, p, 30) == p);   /* same class: in place */
+    CHECK(pm_heap_realloc(h, p, 17) == p);   /* still more than half */
+    unsigned char *q = pm_heap_realloc(h, p, 8); /* class 16 halves it: moves */
+    CHECK(q != p && same(q, 8, 1));
+    p = pm_heap_realloc(h, q, 400);          /* grows into another class */
+    CHECK(same(p, 8, 1));
+    fill(p, 400, 2);
+    q = pm_heap_realloc(h, p, 5000);         /* small -> large */
+    CHECK(q && !pm_heap_owns(h, q) && same(q, 400, 2));
+    CHECK_EQ(pm_heap_block_size(h, q), 5000);
+    fill(q, 5000, 3);
+    p = pm_heap_realloc(h, q, 90000);        /* large -> large */
+    CHECK(same(p, 5000, 3));
+    CHECK_EQ(pm_heap_block_size(h, p), 90000);
+    q = pm_heap_realloc(h, p, 100);          /* large -> small */
+    CHECK(pm_heap_owns(h, q) && same(q, 100, 3));
+    p = pm_heap_realloc(h, q, 0);            /* zero keeps a valid block */
+    CHECK(p != NULL);
+    pm_heap_free(h, p);
+    /* A foreign pointer goes to the raw domain, which is the C library's. */
+    char *m = malloc(64);
+    strcpy(m, "foreign");
+    m = pm_heap_realloc(h, m, 128);
+    CHECK(m && strcmp(m, "foreign") == 0);
+    pm_heap_free(h, m);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+}
+
+static void test_large_and_foreign(pm_heap *h) {
+    pm_heap_stats s;
+    void *big[100];
+    for (int i = 0; i < 100; i++) big[i] = pm_heap_malloc(h, 513 + (size_t)i * 1000);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.large_blocks, 100);
+    for (int i = 0; i < 100; i += 2) pm_heap_free(h, big[i]);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.large_blocks, 50);
+    for (int i = 1; i < 100; i += 2) pm_heap_free(h, big[i]);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.large_blocks, 0);
+    CHECK_EQ(s.large_bytes, 0);
+    pm_heap_free(h, malloc(10)); /* foreign: passed to free(), no crash */
+    pm_heap_free(h, NULL);
+}
+
+static void test_arenas(void) {
+    /* Small arenas (64 KiB = 16 pools of 4 KiB) make the policy visible. */
+    pm_heap *h = new_heap(64 << 10, 4 << 10, 0);
+    enum { N = 20000 };
+    void **p = malloc(N * sizeof *p);
+    for (int i = 0; i < N; i++) p[i] = pm_heap_malloc(h, 64);
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    uint64_t arenas = s.arenas;
+    CHECK(arenas >= (uint64_t)N * 64 / (64 << 10));
+    CHECK_EQ(s.classes[3].blocks_used, N);
+    CHECK_EQ(s.bytes_in_use, (uint64_t)N * 64);
+    for (int i = 0; i < N; i++) pm_heap_free(h, p[i]);
+    pm_heap_get_stats(h, &s);
+    /* dirty_max 0: every empty pool was decommitted, every arena but one
+     * spare was unmapped. */
+    CHECK_EQ(s.arenas, 1);
+    CHECK_EQ(s.arenas_reclaimed, arenas - 1);
+    CHECK_EQ(s.pools_used, 0);
+    CHECK_EQ(s.pools_empty, 0);
+    CHECK(s.bytes_returned > 0);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    /* The spare is reused, and decommitted pools come back. */
+    for (int i = 0; i < 100; i++) p[i] = pm_heap_malloc(h, 64);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.arenas, 1);
+    for (int i = 0; i < 100; i++) pm_heap_free(h, p[i]);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    pm_heap_trim(h);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.arenas, 0);
+    pm_heap_destroy(h);
+    free(p);
+}
+
+static void test_fill_busiest_arena(void) {
+    /* Allocation comes from the fullest usable arena: after draining one
+     * arena halfway, new pools come from the fuller one. */
+    pm_heap *h = new_heap(64 << 10, 4 << 10, 1 << 20);
+    enum { PER_POOL = (4096 - 64) / 512, POOLS = 16 * 3 };
+    void *p[POOLS * PER_POOL];
+    for (int i = 0; i < POOLS * PER_POOL; i++) p[i] = pm_heap_malloc(h, 512);
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.arenas, 3);
+    /* Empty 12 pools of arena 2 and 4 pools of arena 1 (allocation order). */
+    for (int i = 16 * PER_POOL; i < 20 * PER_POOL; i++) pm_heap_free(h, p[i]);
+    for (int i = 36 * PER_POOL; i < 48 * PER_POOL; i++) pm_heap_free(h, p[i]);
+    void *fresh = pm_heap_malloc(h, 512);
+    uintptr_t arena_mask = ~(uintptr_t)((64 << 10) - 1);
+    CHECK(((uintptr_t)fresh & arena_mask) == ((uintptr_t)p[16 * PER_POOL] & arena_mask));
+    pm_heap_free(h, fresh);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    pm_heap_destroy(h);
+}
+
+static void test_hysteresis(void) {
+    /* dirty_max 256 KiB of 16 KiB pools: up to 16 empty pools stay
+     * committed; the 17th triggers a purge down to 8. */
+    pm_heap *h = new_heap(0, 0, 256 << 10);
+    enum { PER_POOL = (16384 - 64) / 256 };
+    void *p[40 * PER_POOL];
+    for (int i = 0; i < 40 * PER_POOL; i++) p[i] = pm_heap_malloc(h, 256);
+    pm_heap_stats s;
+    for (int pool = 0; pool < 16; pool++)
+        for (int i = 0; i < PER_POOL; i++) pm_heap_free(h, p[pool * PER_POOL + i]);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.pools_empty, 16);
+    CHECK_EQ(s.pools_decommitted, 0);
+    for (int i = 0; i < PER_POOL; i++) pm_heap_free(h, p[16 * PER_POOL + i]);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.pools_empty, 8);
+    CHECK_EQ(s.pools_decommitted, 9);
+    size_t back = pm_heap_trim(h);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.pools_empty, 0);
+    CHECK(back >= 8 * 16384);
+    for (int i = 17 * PER_POOL; i < 40 * PER_POOL; i++) pm_heap_free(h, p[i]);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    pm_heap_destroy(h);
+}
+
+static void test_trim_pages(void) {
+    /* 16-byte blocks, one live block per pool at the start: trim gives back
+     * the three other pages of each pool; the pool then refills them. */
+    pm_heap *h = new_heap(0, 0, 1 << 20);
+    enum { PER_POOL = (16384 - 64) / 16, POOLS = 32 };
+    void **p = malloc(POOLS * PER_POOL * sizeof *p);
+    for (int i = 0; i < POOLS * PER_POOL; i++) p[i] = pm_heap_malloc(h, 16);
+    for (int i = 0; i < POOLS * PER_POOL; i++)
+        if (i % PER_POOL != 0) pm_heap_free(h, p[i]);
+    size_t back = pm_heap_trim(h);
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.pages_decommitted, POOLS * 3);
+    CHECK(back >= (size_t)POOLS * 3 * 4096);
+    CHECK_EQ(s.classes[0].blocks_used, POOLS);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    /* Refill everything: blocks come back from the purged pages. */
+    for (int i = 0; i < POOLS * PER_POOL; i++)
+        if (i % PER_POOL != 0) p[i] = pm_heap_malloc(h, 16);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.pages_decommitted, 0);
+    CHECK_EQ(s.pools_used, POOLS);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    for (int i = 0; i < POOLS * PER_POOL; i++) {
+        memset(p[i], i & 0xFF, 16);
+    }
+    for (int i = 0; i < POOLS * PER_POOL; i++) pm_heap_free(h, p[i]);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    free(p);
+    pm_heap_destroy(h);
+}
+
+typedef struct walk_count { size_t small, large, bytes; } walk_count;
+
+static int count_block(void *arg, void *block, size_t size, int is_large) {
+    walk_count *w = arg;
+    (void)block;
+    if (is_large) w->large++;
+    else w->small++;
+    w->bytes += size;
+    return 0;
+}
+
+static int stop_at_third(void *arg, void *block, size_t size, int is_large) {
+    (void)block, (void)size, (void)is_large;
+    return ++*(int *)arg == 3 ? 7 : 0;
+}
+
+static void test_walk(void) {
+    pm_heap *h = pm_heap_new(NULL);
+    void *p[1000];
+    for (int i = 0; i < 1000; i++) p[i] = pm_heap_malloc(h, (size_t)(i % 600) + 1);
+    for (int i = 0; i < 1000; i += 3) pm_heap_free(h, p[i]);
+    walk_count w = {0};
+    CHECK_EQ(pm_heap_walk(h, count_block, &w), 0);
+    size_t small = 0, large = 0;
+    for (int i = 0; i < 1000; i++)
+        if (i % 3) {
+            if (i % 600 + 1 <= 512) small++;
+            else large++;
+        }
+    CHECK_EQ(w.small, small);
+    CHECK_EQ(w.large, large);
+    int n = 0;
+    CHECK_EQ(pm_heap_walk(h, stop_at_third, &n), 7);
+    pm_heap_destroy(h);
+}
+
+static void test_destroy_releases(void) {
+    long before = tu_rss_kb();
+    for (int round = 0; round < 5; round++) {
+        pm_heap *h = pm_heap_new(NULL);
+        for (int i = 0; i < 200000; i++) pm_heap_malloc(h, (size_t)(i % 512) + 1);
+        for (int i = 0; i < 200; i++) pm_heap_malloc(h, 100000);
+        pm_heap_destroy(h);
+    }
+    long after = tu_rss_kb();
+    /* Each round held ~70 MiB; nothing of it may stay. */
+    CHECK(after - before < 20000);
+}
+
+int main(void) {
+    test_config();
+    pm_heap *h = pm_heap_new(NULL);
+    test_classes_and_alignment(h);
+    test_calloc(h);
+    test_realloc(h);
+    test_large_and_foreign(h);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    pm_heap_destroy(h);
+    test_arenas();
+    test_fill_busiest_arena();
+    test_hysteresis();
+    test_trim_pages();
+    test_walk();
+    test_destroy_releases();
+    return tu_finish("test_heap");
+}
