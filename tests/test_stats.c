@@ -1,0 +1,110 @@
+/*
+ * test_stats.c -- statistics as a struct, as text and as JSON, and the
+ * PYMM_STATS report at exit (to stderr, and appended to a file).
+ */
+#define _DEFAULT_SOURCE
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_struct(void) {
+    pm_heap *h = pm_heap_new(NULL);
+    void *p[300];
+    for (int i = 0; i < 300; i++) p[i] = pm_heap_malloc(h, (size_t)(i % 3 + 1) * 16);
+    void *big = pm_heap_malloc(h, 10000);
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.classes[0].blocks_used, 100);
+    CHECK_EQ(s.classes[1].blocks_used, 100);
+    CHECK_EQ(s.classes[2].blocks_used, 100);
+    CHECK_EQ(s.classes[0].block_size, 16);
+    CHECK_EQ(s.classes[31].block_size, 512);
+    CHECK_EQ(s.classes[0].pools, 1);
+    CHECK_EQ(s.classes[0].blocks_used + s.classes[0].blocks_free, (16384 - 64) / 16);
+    CHECK_EQ(s.pools_used, 3);
+    CHECK_EQ(s.bytes_in_use, 100 * (16 + 32 + 48));
+    CHECK_EQ(s.bytes_in_use + s.bytes_free + s.bytes_slack + 3 * 64, 3 * 16384);
+    CHECK_EQ(s.large_blocks, 1);
+    CHECK_EQ(s.large_bytes, 10000);
+    CHECK_EQ(s.arenas, 1);
+    CHECK_EQ(s.arenas_peak, 1);
+    CHECK_EQ(s.pools_untouched, 64 - 3);
+    CHECK_EQ(s.bytes_rounding, 0);
+    CHECK(s.bytes_headers >= 3 * 64);
+
+    char *text = NULL, *json = NULL;
+    size_t tlen = 0, jlen = 0;
+    FILE *f = open_memstream(&text, &tlen);
+    pm_heap_print_stats(h, f);
+    fclose(f);
+    f = open_memstream(&json, &jlen);
+    pm_heap_print_stats_json(h, f);
+    fclose(f);
+    CHECK(tu_contains(text, "bytes in allocated blocks"));
+    CHECK(tu_contains(text, "     9600"));
+    CHECK(tu_contains(json, "\"bytes_in_use\": 9600,"));
+    CHECK(tu_contains(json, "\"large_bytes\": 10000,"));
+    CHECK(tu_contains(json, "{\"size\": 32, \"pools\": 1, \"used\": 100, \"free\": 410}"));
+    CHECK(json[0] == '{' && json[jlen - 2] == '}' && json[jlen - 1] == '\n');
+    free(text);
+    free(json);
+    for (int i = 0; i < 300; i++) pm_heap_free(h, p[i]);
+    pm_heap_free(h, big);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.bytes_in_use, 0);
+    CHECK_EQ(s.pools_used, 0);
+    CHECK_EQ(s.pools_empty, 3);
+    pm_heap_destroy(h);
+}
+
+static const char *stats_target;
+
+static void exec_with_stats(void *arg) {
+    (void)arg;
+    setenv("PYMM_STATS", stats_target, 1);
+    execl("/proc/self/exe", "test_stats", "--child", (char *)NULL);
+    _exit(127);
+}
+
+static int child(void) {
+    for (int i = 0; i < 1000; i++) pm_obj_malloc(64); /* kept: shown at exit */
+    return 0;
+}
+
+static void test_at_exit(void) {
+    tu_result r;
+    stats_target = "1";
+    tu_child(exec_with_stats, NULL, &r);
+    CHECK(r.exited && r.status == 0);
+    CHECK(tu_contains(r.err, "bytes in allocated blocks"));
+    CHECK(tu_contains(r.err, "   1000 ")); /* 1000 blocks of class 64 */
+
+    char path[] = "/tmp/pymm-stats-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    stats_target = path;
+    tu_child(exec_with_stats, NULL, &r);
+    tu_child(exec_with_stats, NULL, &r);
+    CHECK(r.exited && r.status == 0);
+    CHECK(!tu_contains(r.err, "bytes in allocated blocks")); /* stderr left clean */
+    FILE *f = fopen(path, "r");
+    char buf[65536];
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = '\0';
+    if (f) fclose(f);
+    unlink(path);
+    const char *first = strstr(buf, "\"bytes_in_use\": 64000,");
+    CHECK(first != NULL);
+    CHECK(first && strstr(first + 1, "\"bytes_in_use\": 64000,") != NULL); /* appended twice */
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--child") == 0) return child();
+    test_struct();
+    test_at_exit();
+    return tu_finish("test_stats");
+}
