@@ -62,10 +62,11 @@ extern "C" {
 typedef struct pm_heap pm_heap;
 
 typedef struct pm_heap_config {
-    size_t arena_size;  /* power of two, >= 4 * pool_size; default 1 MiB   */
+    size_t arena_size;  /* power of two, 1 MiB .. 64 MiB, >= 4 pools;
+                           default 1 MiB                                   */
     size_t pool_size;   /* power of two, 4 KiB .. 1 MiB; default 16 KiB     */
     size_t dirty_max;   /* bytes of empty pools kept committed before the
-                           heap gives them back to the OS; default 1 MiB.
+                           heap gives them back to the OS; default 8 MiB.
                            Purging starts above this and stops at half of
                            it (hysteresis). 0: purge every empty pool now. */
     int debug;          /* non-zero: install the debug hooks at creation   */

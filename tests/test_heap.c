@@ -31,7 +31,8 @@ static void test_config(void) {
     CHECK(new_heap(1 << 20, 1 << 10, 0) == NULL); /* pool below 4 KiB */
     CHECK(new_heap(1 << 20, 512 << 10, 0) == NULL); /* arena < 4 pools, pool > max */
     CHECK(new_heap(128 << 20, 0, 0) == NULL);    /* arena above 64 MiB */
-    h = new_heap(64 << 10, 4 << 10, 0);
+    CHECK(new_heap(512 << 10, 4 << 10, 0) == NULL); /* arena below 1 MiB */
+    h = new_heap(1 << 20, 4 << 10, 0);
     CHECK(h != NULL);
     void *p = pm_heap_malloc(h, 100);
     CHECK(pm_heap_owns(h, p));
@@ -148,31 +149,31 @@ static void test_large_and_foreign(pm_heap *h) {
 }
 
 static void test_arenas(void) {
-    /* Small arenas (64 KiB = 16 pools of 4 KiB) make the policy visible. */
-    pm_heap *h = new_heap(64 << 10, 4 << 10, 0);
-    enum { N = 20000 };
+    /* 1 MiB arenas of 4 KiB pools: many pools, many arenas. */
+    pm_heap *h = new_heap(1 << 20, 4 << 10, 0);
+    enum { N = 60000 };
     void **p = malloc(N * sizeof *p);
     for (int i = 0; i < N; i++) p[i] = pm_heap_malloc(h, 64);
     pm_heap_stats s;
     pm_heap_get_stats(h, &s);
     uint64_t arenas = s.arenas;
-    CHECK(arenas >= (uint64_t)N * 64 / (64 << 10));
+    CHECK(arenas >= (uint64_t)N * 64 / (1 << 20));
     CHECK_EQ(s.classes[3].blocks_used, N);
     CHECK_EQ(s.bytes_in_use, (uint64_t)N * 64);
     for (int i = 0; i < N; i++) pm_heap_free(h, p[i]);
     pm_heap_get_stats(h, &s);
-    /* dirty_max 0: every empty pool was decommitted, every arena but one
-     * spare was unmapped. */
-    CHECK_EQ(s.arenas, 1);
-    CHECK_EQ(s.arenas_reclaimed, arenas - 1);
+    /* dirty_max 0: every empty pool was decommitted, every arena was
+     * unmapped but one spare and the one holding the class's parked pool. */
+    CHECK_EQ(s.arenas, 2);
+    CHECK_EQ(s.arenas_reclaimed, arenas - 2);
     CHECK_EQ(s.pools_used, 0);
     CHECK_EQ(s.pools_empty, 0);
     CHECK(s.bytes_returned > 0);
     CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
-    /* The spare is reused, and decommitted pools come back. */
+    /* The parked pool and the spare are reused. */
     for (int i = 0; i < 100; i++) p[i] = pm_heap_malloc(h, 64);
     pm_heap_get_stats(h, &s);
-    CHECK_EQ(s.arenas, 1);
+    CHECK_EQ(s.arenas, 2);
     for (int i = 0; i < 100; i++) pm_heap_free(h, p[i]);
     CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
     pm_heap_trim(h);
@@ -184,47 +185,53 @@ static void test_arenas(void) {
 
 static void test_fill_busiest_arena(void) {
     /* Allocation comes from the fullest usable arena: after draining one
-     * arena halfway, new pools come from the fuller one. */
-    pm_heap *h = new_heap(64 << 10, 4 << 10, 1 << 20);
-    enum { PER_POOL = (4096 - 64) / 512, POOLS = 16 * 3 };
-    void *p[POOLS * PER_POOL];
+     * arena a little and another a lot, new pools come from the fuller. */
+    pm_heap *h = new_heap(1 << 20, 4 << 10, 1 << 20);
+    enum { PER_POOL = (4096 - 64) / 512, PPA = 256, POOLS = PPA * 3 };
+    void **p = malloc(POOLS * PER_POOL * sizeof *p);
     for (int i = 0; i < POOLS * PER_POOL; i++) p[i] = pm_heap_malloc(h, 512);
     pm_heap_stats s;
     pm_heap_get_stats(h, &s);
     CHECK_EQ(s.arenas, 3);
-    /* Empty 12 pools of arena 2 and 4 pools of arena 1 (allocation order). */
-    for (int i = 16 * PER_POOL; i < 20 * PER_POOL; i++) pm_heap_free(h, p[i]);
-    for (int i = 36 * PER_POOL; i < 48 * PER_POOL; i++) pm_heap_free(h, p[i]);
-    void *fresh = pm_heap_malloc(h, 512);
-    uintptr_t arena_mask = ~(uintptr_t)((64 << 10) - 1);
-    CHECK(((uintptr_t)fresh & arena_mask) == ((uintptr_t)p[16 * PER_POOL] & arena_mask));
-    pm_heap_free(h, fresh);
+    /* Empty 4 pools of the second arena and 12 of the third (allocation
+     * order is address order within an arena, arenas in turn). */
+    for (int i = (PPA + 16) * PER_POOL; i < (PPA + 20) * PER_POOL; i++) pm_heap_free(h, p[i]);
+    for (int i = (2 * PPA + 36) * PER_POOL; i < (2 * PPA + 48) * PER_POOL; i++) pm_heap_free(h, p[i]);
+    void *fresh[PER_POOL + 1];
+    for (int i = 0; i <= PER_POOL; i++) fresh[i] = pm_heap_malloc(h, 512);
+    uintptr_t arena_mask = ~(uintptr_t)((1 << 20) - 1);
+    uintptr_t second = (uintptr_t)p[(PPA + 16) * PER_POOL] & arena_mask;
+    for (int i = 0; i <= PER_POOL; i++) CHECK(((uintptr_t)fresh[i] & arena_mask) == second);
+    for (int i = 0; i <= PER_POOL; i++) pm_heap_free(h, fresh[i]);
     CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    free(p);
     pm_heap_destroy(h);
 }
 
 static void test_hysteresis(void) {
     /* dirty_max 256 KiB of 16 KiB pools: up to 16 empty pools stay
-     * committed; the 17th triggers a purge down to 8. */
+     * committed; the 17th triggers a purge down to 8. The first pool to
+     * empty stays parked on its class's list. */
     pm_heap *h = new_heap(0, 0, 256 << 10);
     enum { PER_POOL = (16384 - 64) / 256 };
     void *p[40 * PER_POOL];
     for (int i = 0; i < 40 * PER_POOL; i++) p[i] = pm_heap_malloc(h, 256);
     pm_heap_stats s;
-    for (int pool = 0; pool < 16; pool++)
+    for (int pool = 0; pool < 17; pool++)
         for (int i = 0; i < PER_POOL; i++) pm_heap_free(h, p[pool * PER_POOL + i]);
     pm_heap_get_stats(h, &s);
     CHECK_EQ(s.pools_empty, 16);
     CHECK_EQ(s.pools_decommitted, 0);
-    for (int i = 0; i < PER_POOL; i++) pm_heap_free(h, p[16 * PER_POOL + i]);
+    for (int i = 0; i < PER_POOL; i++) pm_heap_free(h, p[17 * PER_POOL + i]);
     pm_heap_get_stats(h, &s);
     CHECK_EQ(s.pools_empty, 8);
     CHECK_EQ(s.pools_decommitted, 9);
     size_t back = pm_heap_trim(h);
     pm_heap_get_stats(h, &s);
     CHECK_EQ(s.pools_empty, 0);
-    CHECK(back >= 8 * 16384);
-    for (int i = 17 * PER_POOL; i < 40 * PER_POOL; i++) pm_heap_free(h, p[i]);
+    CHECK_EQ(s.pools_decommitted, 18); /* the parked pool too */
+    CHECK(back >= 9 * 16384);
+    for (int i = 18 * PER_POOL; i < 40 * PER_POOL; i++) pm_heap_free(h, p[i]);
     CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
     pm_heap_destroy(h);
 }

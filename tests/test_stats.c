@@ -56,7 +56,11 @@ static void test_struct(void) {
     pm_heap_get_stats(h, &s);
     CHECK_EQ(s.bytes_in_use, 0);
     CHECK_EQ(s.pools_used, 0);
-    CHECK_EQ(s.pools_empty, 3);
+    CHECK_EQ(s.pools_empty, 0); /* each is its class's parked pool */
+    pm_heap_trim(h);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.arenas, 0); /* trim unparked them and unmapped the arena */
+    CHECK_EQ(s.arenas_reclaimed, 1);
     pm_heap_destroy(h);
 }
 

@@ -140,11 +140,11 @@ int main(void) {
     pm_heap_destroy(h);
 
     pm_heap_config_init(&c);
-    c.arena_size = 64 << 10;
+    c.arena_size = 1 << 20;
     c.pool_size = 4 << 10;
     c.dirty_max = 0;
     h = pm_heap_new(&c);
-    run("64 KiB arenas, 4 KiB pools, no dirty pools", h, steps, 2);
+    run("1 MiB arenas, 4 KiB pools, no dirty pools", h, steps, 2);
     pm_heap_destroy(h);
 
     pm_heap_config_init(&c);

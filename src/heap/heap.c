@@ -29,7 +29,7 @@
 
 #define DEFAULT_ARENA_SIZE (1u << 20)
 #define DEFAULT_POOL_SIZE (16u << 10)
-#define DEFAULT_DIRTY_MAX (1u << 20)
+#define DEFAULT_DIRTY_MAX (8u << 20)
 
 /* Read by the fast path before any arena exists: every lookup misses. */
 static const uint8_t empty_map[1];
@@ -48,7 +48,6 @@ pm_heap pmh_default_heap = {
     .pool_mask = ~(uintptr_t)(DEFAULT_POOL_SIZE - 1),
     .map = empty_map,
     .map_limit = 0,
-    .arena_shift = 20,
     .domains = {RAW_TABLE, POOL_TABLE(&pmh_default_heap), POOL_TABLE(&pmh_default_heap)},
     .config = {DEFAULT_ARENA_SIZE, DEFAULT_POOL_SIZE, DEFAULT_DIRTY_MAX, 0},
     .pool_size = DEFAULT_POOL_SIZE,
@@ -73,16 +72,11 @@ void pm_heap_config_init(pm_heap_config *cfg) {
 
 static bool is_pow2(size_t x) { return x && (x & (x - 1)) == 0; }
 
-static unsigned log2_of(size_t x) {
-    unsigned s = 0;
-    while (((size_t)1 << s) < x) s++;
-    return s;
-}
-
 static bool config_valid(const pm_heap_config *c) {
     return is_pow2(c->pool_size) && is_pow2(c->arena_size) &&
            c->pool_size >= PMH_POOL_MIN && c->pool_size <= PMH_POOL_MAX &&
-           c->arena_size >= 4 * c->pool_size && c->arena_size <= PMH_ARENA_MAX;
+           c->arena_size >= 4 * c->pool_size && c->arena_size >= PMH_ARENA_MIN &&
+           c->arena_size <= PMH_ARENA_MAX;
 }
 
 void pmh_domains_init(pm_heap *h) {
@@ -103,7 +97,6 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     h->pool_size = c.pool_size;
     h->arena_size = c.arena_size;
     h->pool_mask = ~(uintptr_t)(c.pool_size - 1);
-    h->arena_shift = log2_of(c.arena_size);
     h->pools_per_arena = (uint32_t)(c.arena_size / c.pool_size);
     h->map = empty_map;
     h->lowest = 1;
@@ -142,8 +135,8 @@ void pm_heap_destroy(pm_heap *h) {
 /* ------------------------------------------------------------------------ */
 
 bool pmh_arena_owns(const pm_heap *h, uintptr_t a) {
-    uintptr_t idx = a >> h->arena_shift;
-    return idx < h->map_limit && ((h->map[idx >> 3] >> (idx & 7)) & 1);
+    uintptr_t idx = a >> PMH_MAP_SHIFT;
+    return idx < h->map_limit && h->map[idx] != 0;
 }
 
 int pm_heap_owns(const pm_heap *h, const void *p) {
@@ -152,8 +145,8 @@ int pm_heap_owns(const pm_heap *h, const void *p) {
 
 static bool map_ensure(pm_heap *h) {
     if (h->map_rw) return true;
-    size_t limit = (size_t)1 << (PMH_ADDRESS_BITS - h->arena_shift);
-    size_t bytes = (limit + 7) / 8;
+    size_t limit = (size_t)1 << (PMH_ADDRESS_BITS - PMH_MAP_SHIFT);
+    size_t bytes = limit;
     uint8_t *m = pmos_map(bytes);
     if (m == NULL) return false;
     h->map_rw = m;
@@ -164,10 +157,9 @@ static bool map_ensure(pm_heap *h) {
 }
 
 static void map_set(pm_heap *h, uintptr_t base, bool on) {
-    uintptr_t idx = base >> h->arena_shift;
-    uint8_t bit = (uint8_t)(1u << (idx & 7));
-    if (on) h->map_rw[idx >> 3] |= bit;
-    else h->map_rw[idx >> 3] &= (uint8_t)~bit;
+    for (uintptr_t idx = base >> PMH_MAP_SHIFT, end = idx + (h->arena_size >> PMH_MAP_SHIFT);
+         idx < end; idx++)
+        h->map_rw[idx] = on;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -327,16 +319,36 @@ static void pool_init(pm_heap *h, pmh_arena *a, pmh_pool *pool, unsigned c) {
     used_link(h, pool);
 }
 
-void pmh_pool_decommit(pm_heap *h, pmh_arena *a, pmh_pool *pool) {
+/* Take an empty pool off its arena's list and record it as decommitted;
+ * the pages go back in decommit_runs. */
+static void pool_detach_for_decommit(pm_heap *h, pmh_arena *a, pmh_pool *pool) {
     empty_list_remove(a, pool);
     h->nempty_pools--;
-    a->decommitted[a->ndecommitted++] =
-        (uint32_t)(((uintptr_t)pool - a->base) / h->pool_size);
-    pm_unpoison(pool, h->pool_size);
-    pmos_decommit(pool, h->pool_size);
-    pm_poison(pool, h->pool_size);
-    pm_vg_noaccess(pool, h->pool_size);
+    a->decommitted[a->ndecommitted++] = (uint32_t)(((uintptr_t)pool - a->base) / h->pool_size);
     h->bytes_returned += h->pool_size;
+}
+
+static int cmp_u32(const void *x, const void *y) {
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Give back the pools recorded since index `first` of a->decommitted, one
+ * madvise per run of adjacent pools. */
+static void decommit_runs(pm_heap *h, pmh_arena *a, uint32_t first) {
+    uint32_t *idx = a->decommitted + first, n = a->ndecommitted - first;
+    qsort(idx, n, sizeof *idx, cmp_u32);
+    for (uint32_t i = 0; i < n;) {
+        uint32_t j = i + 1;
+        while (j < n && idx[j] == idx[j - 1] + 1) j++;
+        char *start = (char *)a->base + (uintptr_t)idx[i] * h->pool_size;
+        size_t len = (size_t)(j - i) * h->pool_size;
+        pm_unpoison(start, len);
+        pmos_decommit(start, len);
+        pm_poison(start, len);
+        pm_vg_noaccess(start, len);
+        i = j;
+    }
 }
 
 /* Decommit empty pools, emptiest arenas first, until at most `target`
@@ -344,22 +356,19 @@ void pmh_pool_decommit(pm_heap *h, pmh_arena *a, pmh_pool *pool) {
 void pmh_purge_empty_pools(pm_heap *h, uint64_t target) {
     for (uint32_t k = h->pools_per_arena; k >= 1; k--) {
         for (pmh_arena *a = h->buckets[k]; a; a = a->next) {
-            while (a->empty) {
-                if (h->nempty_pools * h->pool_size <= target) return;
-                pmh_pool_decommit(h, a, a->empty);
-            }
+            uint32_t first = a->ndecommitted;
+            while (a->empty && h->nempty_pools * h->pool_size > target)
+                pool_detach_for_decommit(h, a, a->empty);
+            if (a->ndecommitted > first) decommit_runs(h, a, first);
+            if (h->nempty_pools * h->pool_size <= target) return;
         }
     }
 }
 
-/* Slow path of free: the pool was full (now has a free block) or is now
- * empty. */
-static PM_NOINLINE void pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) {
-    if (pool->nused != 0) {
-        if (was_full) used_link(h, pool);
-        return;
-    }
-    if (!was_full) used_unlink(h, pool);
+/* A pool lost its last live block: it joins its arena's empty pools, and
+ * the arena may become empty, and committed empty pools may exceed the
+ * budget. */
+static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
     pmh_arena *a = pool->arena;
     h->pages_decommitted -= (uint64_t)__builtin_popcountll(pool->purged);
     empty_list_push(a, pool);
@@ -368,6 +377,33 @@ static PM_NOINLINE void pool_transition(pm_heap *h, pmh_pool *pool, bool was_ful
     if (a->nfree == a->npools && h->nempty_arenas > 1) arena_free(h, a);
     if (h->nempty_pools * h->pool_size > h->config.dirty_max)
         pmh_purge_empty_pools(h, h->config.dirty_max / 2);
+}
+
+/* Slow path of free: the pool was full (now has a free block) or is now
+ * empty. The sole pool of a class stays listed even when empty ("parked"):
+ * a loop of malloc/free pairs then never leaves the fast path, where
+ * CPython pays for releasing and re-taking the pool on every pair. */
+static PM_NOINLINE void pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) {
+    if (pool->nused != 0) {
+        if (was_full) used_link(h, pool);
+        return;
+    }
+    if (!was_full) {
+        if (pool->prev == NULL && pool->next == NULL) return;
+        used_unlink(h, pool);
+    }
+    pool_became_empty(h, pool);
+}
+
+/* Release the parked pools (see pool_transition), for trim. */
+void pmh_unpark_pools(pm_heap *h) {
+    for (unsigned c = 0; c < PM_NUM_CLASSES; c++) {
+        pmh_pool *pool = h->used[c];
+        if (pool && pool->nused == 0) {
+            used_unlink(h, pool);
+            pool_became_empty(h, pool);
+        }
+    }
 }
 
 /* The pool's free list ran dry after a pop: carve the next block, or bring
@@ -501,15 +537,23 @@ static inline void block_taken_back(void *b, size_t size) {
 
 static PM_NOINLINE void *malloc_slow(pm_heap *h, size_t n);
 
+/* The list ran dry with b's pop: refill, then hand b out. A tail call from
+ * the fast path, which therefore needs no saved registers. */
+static PM_NOINLINE void *malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, size_t n) {
+    pool_refill(h, pool);
+    block_given(b, n, pmh_class_size(pool->szidx));
+    return b;
+}
+
 static inline void *pool_malloc(pm_heap *h, size_t n) {
     if (pm_likely(n - 1 < PM_SMALL_MAX)) {
-        pmh_pool *pool = h->used[pmh_class_of(n)];
+        pmh_pool *pool = h->used[(n - 1) >> 4];
         if (pm_likely(pool != NULL)) {
             pmh_block *b = pool->freeblock;
             pmh_block *next = blk_next(b);
             pool->nused++;
             pool->freeblock = next;
-            if (pm_unlikely(next == NULL)) pool_refill(h, pool);
+            if (pm_unlikely(next == NULL)) return malloc_refill(h, pool, b, n);
             block_given(b, n, pmh_class_size(pool->szidx));
             return b;
         }
@@ -545,8 +589,13 @@ static inline void pool_free(pm_heap *h, void *p) {
         block_taken_back(b, pmh_class_size(pool->szidx));
         blk_set_next(b, head);
         pool->freeblock = b;
-        uint32_t nused = --pool->nused;
-        if (pm_unlikely(head == NULL || nused == 0)) pool_transition(h, pool, head == NULL);
+        if (pm_unlikely(head == NULL)) {
+            pool->nused--;
+            pool_transition(h, pool, true);
+        } else if (pm_unlikely(--pool->nused == 0)) {
+            /* A class's sole pool stays parked: no slow path (I3). */
+            if (((uintptr_t)pool->prev | (uintptr_t)pool->next) != 0) pool_transition(h, pool, false);
+        }
         return;
     }
     free_slow(h, p);

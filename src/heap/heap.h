@@ -13,12 +13,13 @@
  *       and every such pool's `freeblock` is non-NULL.
  *   I2  pool->nused counts its live blocks; carved blocks = nused + length
  *       of the free list (+ blocks in purged pages, which are off the list).
- *   I3  a pool with nused == 0 is not in any used list: it is on its arena's
- *       empty list (committed) or decommitted.
+ *   I3  a pool with nused == 0 is on its arena's empty list (committed) or
+ *       decommitted, except a class's sole listed pool, which stays listed
+ *       ("parked") so that malloc/free pairs stay on the fast path.
  *   I4  arena->nfree = untouched + empty + decommitted pools; the arena sits
  *       in bucket[nfree]; buckets below h->lowest (except 0) are empty.
- *   I5  an address's bit in the ownership map is set iff it lies in a live
- *       arena of this heap.
+ *   I5  the byte of an address's MiB in the ownership map is set iff it
+ *       lies in a live arena of this heap.
  * Sanitizer builds poison every byte the user may not touch (free blocks,
  * rounding, pool slack); the allocator reaches free-list links only through
  * blk_next/blk_set_next, which lift the poison for the one word.
@@ -89,6 +90,11 @@
 #define PMH_POOL_MIN (4u << 10)
 #define PMH_POOL_MAX (256u << 10)       /* pages of a pool fit a uint64 mask */
 #define PMH_ARENA_MAX (64u << 20)
+/* The ownership map has one byte per MiB of address space (2^28 bytes,
+ * reserved, touched only where arenas live): arenas are at least a MiB, so
+ * the free fast path is a constant shift, a bound check and a byte test. */
+#define PMH_MAP_SHIFT 20
+#define PMH_ARENA_MIN (1u << PMH_MAP_SHIFT)
 #define PMH_POOL_HEADER 64              /* bytes; a cache line, 16-aligned   */
 
 static inline unsigned pmh_class_of(size_t n) { return (unsigned)((n - 1) >> 4); }
@@ -138,9 +144,8 @@ struct pm_heap {
     /* Hot fields first: the fast paths read only these. */
     pmh_pool *used[PM_NUM_CLASSES];
     uintptr_t pool_mask;           /* ~(pool_size - 1)                      */
-    const uint8_t *map;            /* ownership bitmap, one bit per arena   */
-    uintptr_t map_limit;           /* arena indices covered by the map      */
-    unsigned arena_shift;
+    const uint8_t *map;            /* ownership map, one byte per MiB       */
+    uintptr_t map_limit;           /* MiB slots covered by the map          */
     pm_allocator domains[PM_NUM_DOMAINS];
 
     pm_heap_config config;
@@ -168,9 +173,9 @@ struct pm_heap {
 
 /* heap.c */
 PM_HIDDEN bool pmh_arena_owns(const pm_heap *h, uintptr_t a);
-PM_HIDDEN void pmh_pool_decommit(pm_heap *h, pmh_arena *a, pmh_pool *pool);
 PM_HIDDEN void pmh_arena_release_empty(pm_heap *h, uint64_t keep);
 PM_HIDDEN void pmh_purge_empty_pools(pm_heap *h, uint64_t target);
+PM_HIDDEN void pmh_unpark_pools(pm_heap *h);
 PM_HIDDEN bool pmh_large_contains(const pm_heap *h, const void *p);
 PM_HIDDEN int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg);
 PM_HIDDEN void pmh_report(pm_heap *h, const pm_error *err);

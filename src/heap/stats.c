@@ -257,9 +257,12 @@ static int check_structure(pm_heap *h, check_state *c) {
     if (for_each_used_pool(h, check_pool, c)) return -1;
     uint64_t listed = 0;
     for (unsigned k = 0; k < PM_NUM_CLASSES; k++)
-        for (const pmh_pool *q = h->used[k]; q; q = q->next, listed++)
-            if (q->szidx != k || q->nused == 0 || q->freeblock == NULL)
+        for (const pmh_pool *q = h->used[k]; q; q = q->next) {
+            bool parked = q->nused == 0 && q == h->used[k] && q->next == NULL;
+            if (q->szidx != k || (q->nused == 0 && !parked) || q->freeblock == NULL)
                 return fail(c, "used list %u holds pool %p in a wrong state", k, (const void *)q);
+            listed += q->nused > 0;
+        }
     if (listed != c->nonfull_pools)
         return fail(c, "used lists hold %" PRIu64 " pools, %" PRIu64 " have free blocks", listed, c->nonfull_pools);
     return 0;

@@ -145,6 +145,7 @@ bool pmh_pool_unpurge_page(pm_heap *h, pmh_pool *pool) {
 size_t pm_heap_trim(pm_heap *h) {
     uint64_t before = h->bytes_returned;
     if (h->buckets == NULL) return 0;
+    pmh_unpark_pools(h);
     pmh_purge_empty_pools(h, 0);
     pmh_arena_release_empty(h, 0);
     for (unsigned c = 0; c < PM_NUM_CLASSES; c++)
