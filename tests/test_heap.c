@@ -197,12 +197,16 @@ static void test_fill_busiest_arena(void) {
      * order is address order within an arena, arenas in turn). */
     for (int i = (PPA + 16) * PER_POOL; i < (PPA + 20) * PER_POOL; i++) pm_heap_free(h, p[i]);
     for (int i = (2 * PPA + 36) * PER_POOL; i < (2 * PPA + 48) * PER_POOL; i++) pm_heap_free(h, p[i]);
-    void *fresh[PER_POOL + 1];
-    for (int i = 0; i <= PER_POOL; i++) fresh[i] = pm_heap_malloc(h, 512);
+    /* The last pool emptied stays parked on the class's list and serves
+     * first; after it, new pools come from the fuller second arena. */
+    void *fresh[2 * PER_POOL];
+    for (int i = 0; i < 2 * PER_POOL; i++) fresh[i] = pm_heap_malloc(h, 512);
     uintptr_t arena_mask = ~(uintptr_t)((1 << 20) - 1);
     uintptr_t second = (uintptr_t)p[(PPA + 16) * PER_POOL] & arena_mask;
-    for (int i = 0; i <= PER_POOL; i++) CHECK(((uintptr_t)fresh[i] & arena_mask) == second);
-    for (int i = 0; i <= PER_POOL; i++) pm_heap_free(h, fresh[i]);
+    uintptr_t third = (uintptr_t)p[(2 * PPA + 36) * PER_POOL] & arena_mask;
+    for (int i = 0; i < PER_POOL; i++) CHECK(((uintptr_t)fresh[i] & arena_mask) == third);
+    for (int i = PER_POOL; i < 2 * PER_POOL; i++) CHECK(((uintptr_t)fresh[i] & arena_mask) == second);
+    for (int i = 0; i < 2 * PER_POOL; i++) pm_heap_free(h, fresh[i]);
     CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
     free(p);
     pm_heap_destroy(h);
@@ -304,6 +308,26 @@ static void test_walk(void) {
     pm_heap_destroy(h);
 }
 
+/* A parked pool (a class's sole pool, kept listed while empty) must not
+ * stay beside a pool that rejoins the list after being full. */
+static void test_parked_pool_relist(void) {
+    pm_heap *h = pm_heap_new(NULL);
+    enum { PER_POOL = (16384 - 64) / 16 };
+    void *a[PER_POOL + 1];
+    for (int i = 0; i <= PER_POOL; i++) a[i] = pm_heap_malloc(h, 16);
+    pm_heap_free(h, a[PER_POOL]); /* second pool empties: parked */
+    pm_heap_free(h, a[0]);        /* first pool was full: relisted */
+    char why[256] = "";
+    CHECK_EQ(pm_heap_check(h, why, sizeof why, 0), 0);
+    if (why[0]) fprintf(stderr, "%s\n", why);
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.pools_empty, 1);
+    for (int i = 1; i < PER_POOL; i++) pm_heap_free(h, a[i]);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    pm_heap_destroy(h);
+}
+
 static void test_destroy_releases(void) {
     long before = tu_rss_kb();
     for (int round = 0; round < 5; round++) {
@@ -331,6 +355,7 @@ int main(void) {
     test_hysteresis();
     test_trim_pages();
     test_walk();
+    test_parked_pool_relist();
     test_destroy_releases();
     return tu_finish("test_heap");
 }

@@ -345,15 +345,22 @@ static void release_live(pmh_debug *d, bool raw) {
     }
 }
 
-/* Outer blocks first: releasing a mem or obj block may free a large block
- * of the heap, which the raw hook then quarantines. */
+/* Release the live blocks of the raw domain (raw != 0) or of the others,
+ * then empty the quarantine. For pm_heap_destroy, whose order matters:
+ * releasing a mem or obj block may free a large block of the heap, which
+ * the raw hook then sees; so outer blocks go first, then the heap's large
+ * blocks, then the raw ones. */
+void pmh_debug_release(pm_heap *h, int raw) {
+    if (h->debug == NULL) return;
+    release_live(h->debug, raw != 0);
+    drain_quarantine(h->debug);
+}
+
 void pmh_debug_destroy(pm_heap *h) {
     pmh_debug *d = h->debug;
     if (d == NULL) return;
-    release_live(d, false);
-    drain_quarantine(d);
-    release_live(d, true);
-    drain_quarantine(d);
+    pmh_debug_release(h, 0);
+    pmh_debug_release(h, 1);
     for (int i = 0; i < PM_NUM_DOMAINS; i++) h->domains[i] = d->domains[i].base;
     free(d->quarantine);
     free(d->live);

@@ -112,8 +112,9 @@ static void large_release_all(pm_heap *h);
 
 void pm_heap_destroy(pm_heap *h) {
     if (h == NULL || h->is_default) return;
-    pmh_debug_destroy(h);
+    pmh_debug_release(h, 0); /* outer debug blocks first: see debug.c */
     large_release_all(h);
+    pmh_debug_destroy(h);
     for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena; k++) {
         pmh_arena *a = h->buckets[k];
         while (a) {
@@ -385,7 +386,15 @@ static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
  * CPython pays for releasing and re-taking the pool on every pair. */
 static PM_NOINLINE void pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) {
     if (pool->nused != 0) {
-        if (was_full) used_link(h, pool);
+        if (was_full) {
+            /* A parked pool must stay its class's only listed pool. */
+            pmh_pool *parked = h->used[pool->szidx];
+            if (parked && parked->nused == 0) {
+                used_unlink(h, parked);
+                pool_became_empty(h, parked);
+            }
+            used_link(h, pool);
+        }
         return;
     }
     if (!was_full) {
@@ -618,6 +627,10 @@ void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) {
 static void *realloc_move(pm_heap *h, void *p, size_t old_size, size_t n) {
     void *q = pool_malloc(h, n);
     if (q == NULL) return NULL;
+    /* old_size may be the class size, beyond what the user asked for: let
+     * the sanitizers see the copy of those bytes as legitimate. */
+    pm_unpoison(p, old_size);
+    pm_vg_defined(p, old_size);
     memcpy(q, p, old_size < n ? old_size : n);
     pool_free(h, p);
     return q;

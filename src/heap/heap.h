@@ -229,6 +229,7 @@ PM_HIDDEN size_t pmh_pool_free_map(const pm_heap *h, const pmh_pool *pool, uint8
 #define PMH_MAX_BLOCKS ((PMH_POOL_MAX - PMH_POOL_HEADER) / PM_ALIGNMENT)
 
 /* debug.c */
+PM_HIDDEN void pmh_debug_release(pm_heap *h, int raw);
 PM_HIDDEN void pmh_debug_destroy(pm_heap *h);
 PM_HIDDEN int pmh_debug_check(pm_heap *h, char *buf, size_t buflen);
 PM_HIDDEN int pmh_debug_walk(const pm_heap *h, pm_walk_fn fn, void *arg);

@@ -21,24 +21,23 @@
 typedef int (*pool_visit_fn)(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool,
                              void *arg);
 
-/* Visit every pool with at least one live block. */
+/* Visit every pool with at least one live block. Allocates nothing, so
+ * that stats, walk and check work when memory has run out. */
 static int for_each_used_pool(const pm_heap *h, pool_visit_fn fn, void *arg) {
-    if (h->buckets == NULL) return 0;
-    uint8_t *decommitted = calloc(h->pools_per_arena, 1);
-    if (decommitted == NULL) return -1;
+    uint64_t decommitted[PMH_ARENA_MAX / PMH_POOL_MIN / 64];
     int r = 0;
-    for (uint32_t k = 0; k <= h->pools_per_arena && r == 0; k++) {
+    for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena && r == 0; k++) {
         for (const pmh_arena *a = h->buckets[k]; a && r == 0; a = a->next) {
-            memset(decommitted, 0, a->npools);
+            memset(decommitted, 0, (a->npools + 63) / 64 * sizeof *decommitted);
             for (uint32_t i = 0; i < a->ndecommitted; i++)
-                if (a->decommitted[i] < a->npools) decommitted[a->decommitted[i]] = 1;
+                if (a->decommitted[i] < a->npools)
+                    decommitted[a->decommitted[i] / 64] |= 1ull << (a->decommitted[i] % 64);
             for (uint32_t i = 0; i < a->nfresh && r == 0; i++) {
                 const pmh_pool *pool = (const pmh_pool *)(a->base + (uintptr_t)i * h->pool_size);
-                if (!decommitted[i] && pool->nused > 0) r = fn(h, a, pool, arg);
+                if (!(decommitted[i / 64] >> (i % 64) & 1) && pool->nused > 0) r = fn(h, a, pool, arg);
             }
         }
     }
-    free(decommitted);
     return r;
 }
 
