@@ -1,0 +1,57 @@
+/*
+ * bench_main.c -- pmb_main: the table of benchmark suites and the dispatch
+ * of `pymm bench SUITE ...` to one of them.
+ *
+ * A new suite (objects, gc, ...) is one function with the suite signature
+ * (pmb_suites.h) and one row in SUITES below.
+ */
+#include "bench.h"
+#include "pmb_suites.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct pmb_suite {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} pmb_suite;
+
+static const pmb_suite SUITES[] = {
+    {"alloc", "small-block allocators side by side: pymm, glibc, mimalloc, jemalloc, "
+              "pymalloc; pymm-python vs CPython", pmb_suite_alloc},
+};
+
+#define NUM_SUITES (sizeof SUITES / sizeof SUITES[0])
+
+static void list_suites(FILE *f)
+{
+    fprintf(f, "suites:\n");
+    for (size_t i = 0; i < NUM_SUITES; i++)
+        fprintf(f, "  %-8s %s\n", SUITES[i].name, SUITES[i].summary);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: pymm bench SUITE [options]   (pymm bench SUITE --help for options)\n");
+    list_suites(f);
+}
+
+int pmb_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < NUM_SUITES; i++) {
+        if (strcmp(argv[1], SUITES[i].name) == 0)
+            return SUITES[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "pymm bench: unknown suite '%s'\n", argv[1]);
+    list_suites(stderr);
+    return 2;
+}

@@ -1,0 +1,51 @@
+/*
+ * pmb_proc.h -- child processes and paths for the bench suites.
+ *
+ * Every measurement runs in a child so that allocators never share a
+ * process; these helpers start children, capture their stdout and report
+ * their CPU time and peak RSS (wait4).
+ */
+#ifndef PMB_PROC_H
+#define PMB_PROC_H
+
+#include <stddef.h>
+
+/* An environment change for a child: set name=value, or unset name when
+ * value is NULL. */
+typedef struct pmb_env {
+    const char *name;
+    const char *value;
+} pmb_env;
+
+typedef struct pmb_child {
+    char *out;       /* captured stdout, NUL-terminated; pmb_child_release */
+    size_t out_len;
+    int exit_code;   /* the exit status, or -1 (killed or could not run)   */
+    int term_signal; /* the signal that killed it, else 0                   */
+    double cpu_s;    /* user + system CPU time                              */
+    long maxrss_kb;  /* peak RSS (ru_maxrss)                                */
+} pmb_child;
+
+/* Runs argv[0] (a path) with argv, stdin from /dev/null, stdout captured,
+ * stderr inherited unless quiet_stderr. Returns 0 when the child ran and
+ * exited with status 0, else -1 (details in *out). */
+int pmb_run(char *const argv[], const pmb_env *env, size_t nenv, int quiet_stderr,
+            pmb_child *out);
+void pmb_child_release(pmb_child *c);
+
+/* buf = dir "/" name suffix (suffix may be ""). Returns 0, or -1 when it
+ * does not fit. */
+int pmb_path(char *buf, size_t len, const char *dir, const char *name, const char *suffix);
+
+/* The directory of /proc/self/exe (where the workers are installed). */
+int pmb_self_dir(char *buf, size_t len);
+/* The first executable called name on PATH, into buf. Returns 0 or -1. */
+int pmb_find_in_path(const char *name, char *buf, size_t len);
+int pmb_is_executable(const char *path);
+
+/* A fresh private directory under $TMPDIR (or /tmp), and its removal with
+ * the plain files in it. */
+int pmb_make_tempdir(char *buf, size_t len);
+void pmb_remove_tempdir(const char *dir);
+
+#endif /* PMB_PROC_H */

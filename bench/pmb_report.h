@@ -1,0 +1,49 @@
+/*
+ * pmb_report.h -- measured records, notes, and their JSON output, shared by the
+ * bench suites.
+ *
+ * A record is one number: (case, impl, metric, value, unit). The JSON file
+ * of a suite is {"suite": NAME, "records": [record...]}.
+ */
+#ifndef PMB_REPORT_H
+#define PMB_REPORT_H
+
+#include <stddef.h>
+
+typedef struct pmb_record {
+    char case_name[48];
+    char impl[16];
+    char metric[32];
+    char unit[16];
+    double value;
+} pmb_record;
+
+typedef struct pmb_records {
+    pmb_record *v;
+    size_t n, cap;
+} pmb_records;
+
+/* Adds a record, or replaces the value of an existing (case, impl, metric).
+ * Returns 0, or -1 when out of memory or a field is too long. */
+int pmb_records_add(pmb_records *rs, const char *case_name, const char *impl,
+                    const char *metric, double value, const char *unit);
+/* The record, or NULL. */
+const pmb_record *pmb_records_find(const pmb_records *rs, const char *case_name,
+                                   const char *impl, const char *metric);
+/* Writes {"suite": ..., "records": [...]} to path. Returns 0 or -1. */
+int pmb_records_write_json(const pmb_records *rs, const char *suite, const char *path);
+void pmb_records_free(pmb_records *rs);
+
+/* Notes: one line each, shown above a suite's tables (skips, failures). */
+typedef struct pmb_notes {
+    char **v;
+    size_t n, cap;
+} pmb_notes;
+
+void pmb_note(pmb_notes *ns, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pmb_notes_free(pmb_notes *ns);
+
+/* Progress on stderr (stdout carries the report). */
+void pmb_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* PMB_REPORT_H */

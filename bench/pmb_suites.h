@@ -1,0 +1,12 @@
+/*
+ * pmb_suites.h -- the suites pmb_main dispatches to (bench_main.c's table).
+ *
+ * A suite gets argv[0] = its own name and its options after it; it prints
+ * its report on stdout and returns 0, 1 (failed) or 2 (usage error).
+ */
+#ifndef PMB_SUITES_H
+#define PMB_SUITES_H
+
+int pmb_suite_alloc(int argc, char **argv);
+
+#endif /* PMB_SUITES_H */

@@ -1,0 +1,150 @@
+/*
+ * report.c -- measured records, notes and JSON output (see pmb_report.h).
+ */
+#include "pmb_report.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Copies src into a fixed field; -1 when it does not fit. */
+static int set_field(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        return -1;
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+static pmb_record *find_mut(const pmb_records *rs, const char *case_name, const char *impl,
+                            const char *metric)
+{
+    for (size_t i = 0; i < rs->n; i++) {
+        pmb_record *r = &rs->v[i];
+        if (strcmp(r->case_name, case_name) == 0 && strcmp(r->impl, impl) == 0 &&
+            strcmp(r->metric, metric) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+const pmb_record *pmb_records_find(const pmb_records *rs, const char *case_name,
+                                   const char *impl, const char *metric)
+{
+    return find_mut(rs, case_name, impl, metric);
+}
+
+int pmb_records_add(pmb_records *rs, const char *case_name, const char *impl,
+                    const char *metric, double value, const char *unit)
+{
+    pmb_record *r = find_mut(rs, case_name, impl, metric);
+    if (!r) {
+        if (rs->n == rs->cap) {
+            size_t cap = rs->cap ? rs->cap * 2 : 64;
+            pmb_record *v = realloc(rs->v, cap * sizeof *v);
+            if (!v)
+                return -1;
+            rs->v = v;
+            rs->cap = cap;
+        }
+        r = &rs->v[rs->n];
+        if (set_field(r->case_name, sizeof r->case_name, case_name) ||
+            set_field(r->impl, sizeof r->impl, impl) ||
+            set_field(r->metric, sizeof r->metric, metric))
+            return -1;
+        rs->n++;
+    }
+    r->value = value;
+    return set_field(r->unit, sizeof r->unit, unit);
+}
+
+void pmb_records_free(pmb_records *rs)
+{
+    free(rs->v);
+    memset(rs, 0, sizeof *rs);
+}
+
+/* The record fields are plain identifiers, but escape anyway: the file must
+ * stay valid JSON whatever a future suite names its cases. */
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+int pmb_records_write_json(const pmb_records *rs, const char *suite, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs("{\"suite\": ", f);
+    json_string(f, suite);
+    fputs(", \"records\": [", f);
+    for (size_t i = 0; i < rs->n; i++) {
+        const pmb_record *r = &rs->v[i];
+        fputs(i ? ",\n  {\"case\": " : "\n  {\"case\": ", f);
+        json_string(f, r->case_name);
+        fputs(", \"impl\": ", f);
+        json_string(f, r->impl);
+        fputs(", \"metric\": ", f);
+        json_string(f, r->metric);
+        fprintf(f, ", \"value\": %.10g, \"unit\": ", r->value);
+        json_string(f, r->unit);
+        fputc('}', f);
+    }
+    fputs("\n]}\n", f);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+void pmb_note(pmb_notes *ns, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (ns->n == ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 8;
+        char **v = realloc(ns->v, cap * sizeof *v);
+        if (!v)
+            return;
+        ns->v = v;
+        ns->cap = cap;
+    }
+    size_t len = strlen(buf) + 1;
+    char *copy = malloc(len);
+    if (!copy)
+        return;
+    memcpy(copy, buf, len);
+    ns->v[ns->n++] = copy;
+    pmb_progress("note: %s", buf);
+}
+
+void pmb_notes_free(pmb_notes *ns)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        free(ns->v[i]);
+    free(ns->v);
+    memset(ns, 0, sizeof *ns);
+}
+
+void pmb_progress(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("[bench] ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}

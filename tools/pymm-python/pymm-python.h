@@ -1,0 +1,33 @@
+/*
+ * pymm-python.h -- what the two halves of pymm-python share: the start-up
+ * code (main.c) decides once, before the interpreter runs, whether pymm
+ * serves CPython's MEM and OBJ domains; the built-in module _pymm (module.c)
+ * only reports that decision and looks at the heap.
+ */
+#ifndef PYMM_PYTHON_H
+#define PYMM_PYTHON_H
+
+#include <Python.h>
+
+#include "pymm.h"
+
+/* Who serves PyMem_Malloc and PyObject_Malloc in this process. */
+typedef enum pmpy_mode {
+    PMPY_MODE_PYMM,       /* pymm                                            */
+    PMPY_MODE_PYMM_DEBUG, /* pymm under CPython's debug hooks (PYTHONMALLOC=
+                             debug or pymalloc_debug, -X dev)                */
+    PMPY_MODE_OFF,        /* CPython's own allocator: PYMM_OFF was set       */
+    PMPY_MODE_CPYTHON     /* CPython's own allocator: PYTHONMALLOC asked for
+                             malloc or malloc_debug, which pymm cannot be    */
+} pmpy_mode;
+
+/* The heap behind the MEM and OBJ domains (the default heap, idle when the
+ * mode is not one of the PYMM ones). */
+pm_heap *pmpy_heap(void);
+pmpy_mode pmpy_current_mode(void);
+const char *pmpy_mode_name(pmpy_mode m);
+
+/* Initializer of the built-in module _pymm, for PyImport_AppendInittab. */
+PyObject *pmpy_module_init(void);
+
+#endif /* PYMM_PYTHON_H */
