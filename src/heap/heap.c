@@ -274,9 +274,11 @@ static void empty_list_push(pmh_arena *a, pmh_pool *pool) {
 }
 
 /* A pool of arena a for new use: a committed empty one if any (no page
- * fault), else a decommitted one, else a fresh one. */
-static pmh_pool *arena_take_pool(pm_heap *h, pmh_arena *a) {
+ * fault), else a decommitted one, else a fresh one. *committed tells
+ * whether its header is still valid. */
+static pmh_pool *arena_take_pool(pm_heap *h, pmh_arena *a, bool *committed) {
     pmh_pool *pool;
+    *committed = a->empty != NULL;
     if (a->empty) {
         pool = a->empty;
         empty_list_remove(a, pool);
@@ -577,7 +579,12 @@ static PM_NOINLINE void *malloc_slow(pm_heap *h, size_t n) {
     if (h->used[c] == NULL) {
         pmh_arena *a = usable_arena(h);
         if (a == NULL && (a = arena_new(h)) == NULL) return NULL;
-        pool_init(h, a, arena_take_pool(h, a), c);
+        bool committed;
+        pmh_pool *pool = arena_take_pool(h, a, &committed);
+        /* An empty pool of the same class keeps its carved free list, as in
+         * CPython: no re-carving, block by block, of what is still there. */
+        if (committed && pool->szidx == c && pool->purged == 0) used_link(h, pool);
+        else pool_init(h, a, pool, c);
     }
     return pool_malloc(h, n);
 }
