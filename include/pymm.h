@@ -171,7 +171,8 @@ typedef enum pm_error_kind {
     PM_ERR_FOREIGN,        /* the pointer was never given out by the heap  */
     PM_ERR_INTERIOR,       /* the pointer points inside a live block       */
     PM_ERR_USE_AFTER_FREE, /* a freed block was written after the free     */
-    PM_ERR_CORRUPT         /* a heap structure is inconsistent             */
+    PM_ERR_CORRUPT,        /* a heap structure is inconsistent             */
+    PM_ERR_REFCOUNT        /* an object's reference count went below zero  */
 } pm_error_kind;
 
 typedef struct pm_error {
@@ -189,6 +190,11 @@ typedef struct pm_error {
  * (the bad free is ignored). */
 typedef void (*pm_error_handler)(pm_heap *h, const pm_error *err, void *arg);
 PM_API void pm_heap_set_error_handler(pm_heap *h, pm_error_handler fn, void *arg);
+/* Report err through h's handler (for the layers above the heap). */
+PM_API void pm_heap_report_error(pm_heap *h, const pm_error *err);
+/* The allocation number of a live debug-mode block (where it was made),
+ * or 0 when h is not in debug mode or p is not a live block. */
+PM_API uint64_t pm_heap_block_serial(const pm_heap *h, const void *p);
 
 /* Wrap the three domain tables of h with the debug hooks: guard bytes around
  * every block, fill patterns (0xCD on allocation, 0xDD on free), size, domain
@@ -250,6 +256,377 @@ PM_API int pm_heap_walk(const pm_heap *h, pm_walk_fn fn, void *arg);
  * description of the first breach in buf. Also reports the breach through
  * the error handler when report is non-zero. */
 PM_API int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report);
+
+
+/* ======================================================================== */
+/* Layer 2: objects                                                         */
+/* ======================================================================== */
+/*
+ * Every object starts with a pm_object header (16 bytes): a 32-bit
+ * reference count, 32 bits of flags, and its type. Objects that hold
+ * references to others (types with PM_TPFLAGS_GC) carry 16 more bytes
+ * before the header for the cycle collector.
+ *
+ * Reference rules, CPython's:
+ *   - A function returning pm_object * returns a NEW reference, which the
+ *     caller owns and must release with pm_decref, unless its comment says
+ *     "borrowed".
+ *   - Arguments are borrowed: a callee that keeps an argument increfs it.
+ *     Functions whose name ends in _steal take over the caller's reference
+ *     (even when they fail).
+ *   - A fallible call returns NULL or -1 and sets the runtime's exception
+ *     (pm_exc_*); it never aborts, and on error it changes nothing.
+ *
+ * Objects belong to a runtime (pm_runtime): its heap, its exception, its
+ * interned strings and free lists. The calls below work on the calling
+ * thread's current runtime (pm_runtime_current), as CPython's work on the
+ * current thread state; the default runtime needs no set-up.
+ */
+
+typedef struct pm_runtime pm_runtime;
+typedef struct pm_type pm_type;
+
+typedef struct pm_object {
+    uint32_t refcnt;  /* PM_REFCNT_IMMORTAL: never changes, never freed */
+    uint32_t flags;   /* PM_OF_* bits                                   */
+    pm_type *type;
+} pm_object;
+
+#define PM_REFCNT_IMMORTAL UINT32_MAX
+#define PM_OBJ(p) ((pm_object *)(p))
+
+/* Called by pm_decref when the count reaches zero: finalizes, clears weak
+ * references and frees, never recursing without bound. */
+PM_API void pm_dealloc(pm_object *o);
+/* Out-of-line checked versions, used by debug builds (PM_DEBUG defined):
+ * they report a decref below zero and a use of a freed object. */
+PM_API void pm_incref_checked(pm_object *o);
+PM_API void pm_decref_checked(pm_object *o);
+
+static inline int pm_is_immortal(const pm_object *o) { return o->refcnt == PM_REFCNT_IMMORTAL; }
+
+static inline pm_object *pm_incref(pm_object *o) {
+#ifdef PM_DEBUG
+    pm_incref_checked(o);
+#else
+    uint32_t n = o->refcnt + 1;
+    if (n != 0) o->refcnt = n; /* an immortal count wraps to 0: left alone */
+#endif
+    return o;
+}
+
+static inline void pm_decref(pm_object *o) {
+#ifdef PM_DEBUG
+    pm_decref_checked(o);
+#else
+    uint32_t n = o->refcnt;
+    if (n == PM_REFCNT_IMMORTAL) return;
+    o->refcnt = --n;
+    if (n == 0) pm_dealloc(o);
+#endif
+}
+
+static inline void pm_xincref(pm_object *o) { if (o) pm_incref(o); }
+static inline void pm_xdecref(pm_object *o) { if (o) pm_decref(o); }
+/* A new reference to o (for "return pm_newref(x);"). */
+static inline pm_object *pm_newref(pm_object *o) { return pm_incref(o); }
+
+/* Drop the reference a field holds and set it to NULL, in that order's
+ * reverse: the field is NULL before the object can run any code. */
+#define PM_CLEAR(field)                                                        \
+    do {                                                                       \
+        pm_object *pm_clear_tmp_ = PM_OBJ(field);                              \
+        if (pm_clear_tmp_) {                                                   \
+            (field) = NULL;                                                    \
+            pm_decref(pm_clear_tmp_);                                          \
+        }                                                                      \
+    } while (0)
+
+/* Store a new reference in a field and drop the old one afterwards. */
+#define PM_SETREF(field, value)                                                \
+    do {                                                                       \
+        pm_object *pm_setref_old_ = PM_OBJ(field);                             \
+        (field) = (value);                                                     \
+        pm_xdecref(pm_setref_old_);                                            \
+    } while (0)
+
+/* Object flags (pm_object.flags). */
+#define PM_OF_FINALIZED   (1u << 0) /* its finalizer ran (PEP 442)          */
+#define PM_OF_HAS_WEAKREF (1u << 1) /* weak references point to it           */
+#define PM_OF_INTERNED    (1u << 2) /* an interned string                    */
+#define PM_OF_STATIC      (1u << 3) /* statically allocated: never freed     */
+#define PM_OF_HASHED      (1u << 4) /* a str/bytes whose hash is cached      */
+
+/* ---- runtimes ----------------------------------------------------------- */
+
+typedef struct pm_runtime_config {
+    pm_heap *heap; /* NULL: a new private heap, destroyed with the runtime */
+    int debug;     /* object debug checks (also PYMM_DEBUG=1 for the default) */
+} pm_runtime_config;
+
+PM_API pm_runtime *pm_runtime_new(const pm_runtime_config *cfg);
+/* Frees every object of the runtime at once (with its private heap). */
+PM_API void pm_runtime_destroy(pm_runtime *rt);
+PM_API pm_runtime *pm_runtime_default(void);
+/* The calling thread's current runtime (the default one until changed). */
+PM_API pm_runtime *pm_runtime_current(void);
+/* Make rt current for this thread; returns the previous one. A runtime is
+ * used by one thread at a time. */
+PM_API pm_runtime *pm_runtime_enter(pm_runtime *rt);
+PM_API pm_heap *pm_runtime_heap(pm_runtime *rt);
+
+/* ---- exceptions ----------------------------------------------------------- */
+
+typedef enum pm_exc {
+    PM_EXC_NONE = 0,
+    PM_EXC_TYPE,          /* wrong type of argument, unhashable key      */
+    PM_EXC_VALUE,         /* right type, bad value                       */
+    PM_EXC_KEY,           /* key not found                               */
+    PM_EXC_INDEX,         /* index out of range                          */
+    PM_EXC_OVERFLOW,      /* integer result does not fit in 64 bits      */
+    PM_EXC_ZERO_DIVISION,
+    PM_EXC_MEMORY,        /* out of memory                               */
+    PM_EXC_UNICODE,       /* invalid UTF-8                               */
+    PM_EXC_ATTRIBUTE,     /* no such attribute                           */
+    PM_EXC_RECURSION,     /* nesting too deep                            */
+    PM_EXC_RUNTIME        /* anything else                               */
+} pm_exc;
+
+PM_API void pm_exc_set(pm_exc kind, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+PM_API pm_exc pm_exc_occurred(void);
+PM_API const char *pm_exc_message(void); /* "" when none */
+PM_API void pm_exc_clear(void);
+PM_API const char *pm_exc_name(pm_exc kind); /* "TypeError", ...       */
+
+/* ---- types ---------------------------------------------------------------- */
+
+/* Comparison operators for pm_compare and the compare slot. */
+enum { PM_LT, PM_LE, PM_EQ, PM_NE, PM_GT, PM_GE };
+/* What a compare slot returns when it does not support the operands. */
+#define PM_CMP_UNSUPPORTED (-2)
+
+typedef int (*pm_visit_fn)(pm_object *o, void *arg);
+
+typedef struct pm_type_slots {
+    void (*dealloc)(pm_object *self);   /* release references; not the memory */
+    int (*traverse)(pm_object *self, pm_visit_fn visit, void *arg);
+    int (*clear)(pm_object *self);      /* break reference cycles           */
+    void (*finalize)(pm_object *self);  /* PEP 442 finalizer: may resurrect */
+    void (*legacy_del)(pm_object *self);/* unsafe in cycles: uncollectable  */
+    pm_object *(*repr)(pm_object *self);
+    pm_object *(*str)(pm_object *self);
+    int (*hash)(pm_object *self, uint64_t *out);            /* 0 or -1      */
+    int (*compare)(pm_object *a, pm_object *b, int op);     /* 1, 0, -1, -2 */
+    int64_t (*length)(pm_object *self);                     /* -1: error    */
+    pm_object *(*getitem)(pm_object *self, pm_object *key);
+    int (*setitem)(pm_object *self, pm_object *key, pm_object *value); /* NULL value: delete */
+    int (*contains)(pm_object *self, pm_object *key);       /* 1, 0, -1     */
+    pm_object *(*iter)(pm_object *self);
+    pm_object *(*iternext)(pm_object *self); /* NULL and no exception: end  */
+    pm_object *(*getattr)(pm_object *self, pm_object *name);
+    int (*setattr)(pm_object *self, pm_object *name, pm_object *value); /* NULL: delete */
+} pm_type_slots;
+
+/* Type flags. */
+#define PM_TPFLAGS_GC      (1u << 0) /* instances hold references: traverse */
+#define PM_TPFLAGS_WEAKREF (1u << 1) /* instances may be weakly referenced   */
+#define PM_TPFLAGS_ATTRS   (1u << 2) /* instances carry named attributes     */
+#define PM_TPFLAGS_HEAP    (1u << 3) /* made at run time (pm_type_new)       */
+
+typedef struct pm_type_spec {
+    const char *name;
+    size_t basicsize;  /* bytes of an instance, header included            */
+    size_t itemsize;   /* bytes per item of a variable-size instance, or 0 */
+    unsigned flags;
+    pm_type_slots slots;
+} pm_type_spec;
+
+/* A new type (a new reference). Instances of PM_TPFLAGS_ATTRS types get
+ * generic named attributes; instances of every type made here may hold
+ * references in their payload if the spec's traverse slot visits them. */
+PM_API pm_type *pm_type_new(const pm_type_spec *spec);
+PM_API const char *pm_type_name(const pm_type *t);
+PM_API unsigned pm_type_flags(const pm_type *t);
+/* A new instance with its payload zeroed. */
+PM_API pm_object *pm_object_new(pm_type *t);
+PM_API pm_object *pm_object_new_var(pm_type *t, size_t nitems);
+
+/* Make any object immortal: never freed, counts never change again. */
+PM_API void pm_make_immortal(pm_object *o);
+
+/* The built-in types. */
+PM_API extern pm_type pm_type_type, pm_none_type, pm_bool_type, pm_int_type, pm_float_type,
+    pm_str_type, pm_bytes_type, pm_tuple_type, pm_list_type, pm_dict_type, pm_set_type,
+    pm_frozenset_type, pm_iter_type, pm_generator_type, pm_weakref_type;
+
+static inline int pm_is_type(const pm_object *o, const pm_type *t) { return o->type == t; }
+
+/* ---- generic operations (any object) ------------------------------------ */
+
+PM_API pm_object *pm_repr(pm_object *o);               /* a str          */
+PM_API pm_object *pm_str(pm_object *o);                /* a str          */
+PM_API int pm_hash(pm_object *o, uint64_t *out);       /* -1: unhashable */
+PM_API int pm_equal(pm_object *a, pm_object *b);       /* 1, 0, -1       */
+PM_API int pm_compare(pm_object *a, pm_object *b, int op); /* 1, 0, -1   */
+PM_API int64_t pm_len(pm_object *o);                   /* -1: error      */
+PM_API pm_object *pm_getitem(pm_object *o, pm_object *key);
+PM_API int pm_setitem(pm_object *o, pm_object *key, pm_object *value);
+PM_API int pm_delitem(pm_object *o, pm_object *key);
+PM_API int pm_contains(pm_object *o, pm_object *key);  /* 1, 0, -1       */
+PM_API pm_object *pm_iter(pm_object *o);
+/* The next item (a new reference), or NULL: at the end with no exception
+ * set, or on error with one. */
+PM_API pm_object *pm_next(pm_object *iterator);
+PM_API pm_object *pm_getattr(pm_object *o, const char *name);
+PM_API int pm_setattr(pm_object *o, const char *name, pm_object *value);
+PM_API int pm_delattr(pm_object *o, const char *name);
+/* Truth value: 1, 0, -1. */
+PM_API int pm_truth(pm_object *o);
+
+/* ---- None, bool, int, float ---------------------------------------------- */
+
+PM_API pm_object *pm_none(void);              /* new references to the      */
+PM_API pm_object *pm_bool(int truth);         /* immortal singletons        */
+PM_API pm_object *pm_int(int64_t v);          /* -5..256: cached, immortal  */
+PM_API int pm_int_value(pm_object *o, int64_t *out);        /* -1: not an int */
+/* Checked arithmetic: an OverflowError, never a wrapped result. */
+PM_API pm_object *pm_int_add(pm_object *a, pm_object *b);
+PM_API pm_object *pm_int_sub(pm_object *a, pm_object *b);
+PM_API pm_object *pm_int_mul(pm_object *a, pm_object *b);
+PM_API pm_object *pm_int_floordiv(pm_object *a, pm_object *b);
+PM_API pm_object *pm_float(double v);
+PM_API int pm_float_value(pm_object *o, double *out);       /* int or float */
+
+/* ---- str and bytes ------------------------------------------------------- */
+
+/* UTF-8, immutable; invalid UTF-8 is a UnicodeError. Lengths are in code
+ * points; the hash is computed once. */
+PM_API pm_object *pm_str_from(const char *utf8);
+PM_API pm_object *pm_str_from_len(const char *utf8, size_t nbytes);
+PM_API pm_object *pm_str_format(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+PM_API const char *pm_str_utf8(pm_object *s, size_t *nbytes); /* borrowed, NUL-ended */
+PM_API int64_t pm_str_length(pm_object *s);                     /* code points */
+PM_API pm_object *pm_str_concat(pm_object *a, pm_object *b);
+/* Interning (sys.intern): one object per distinct interned string. The
+ * result is a new reference to the canonical string. Interned strings are
+ * mortal (freed when unused) unless made immortal. */
+PM_API pm_object *pm_str_intern(pm_object *s);
+PM_API pm_object *pm_str_intern_immortal(pm_object *s);
+/* An interned string for an identifier or constant. */
+PM_API pm_object *pm_str_id(const char *utf8);
+
+PM_API pm_object *pm_bytes_from(const void *data, size_t n);
+PM_API const char *pm_bytes_data(pm_object *b, size_t *n);     /* borrowed */
+
+/* ---- tuple, list ---------------------------------------------------------- */
+
+PM_API pm_object *pm_tuple_new(size_t n);     /* items NULL until set      */
+PM_API pm_object *pm_tuple_pack(size_t n, ...); /* n pm_object *, borrowed */
+PM_API size_t pm_tuple_size(pm_object *t);
+PM_API pm_object *pm_tuple_get(pm_object *t, size_t i);        /* borrowed */
+/* Fill a new tuple: only before it is shared. Steals item. */
+PM_API int pm_tuple_set_steal(pm_object *t, size_t i, pm_object *item);
+
+PM_API pm_object *pm_list_new(size_t n);      /* n items, None each        */
+PM_API size_t pm_list_size(pm_object *l);
+PM_API pm_object *pm_list_get(pm_object *l, int64_t i);        /* borrowed; negative from the end */
+PM_API int pm_list_set(pm_object *l, int64_t i, pm_object *item);
+PM_API int pm_list_append(pm_object *l, pm_object *item);
+PM_API int pm_list_append_steal(pm_object *l, pm_object *item);
+PM_API int pm_list_insert(pm_object *l, int64_t i, pm_object *item);
+PM_API pm_object *pm_list_pop(pm_object *l, int64_t i);        /* new ref   */
+
+/* ---- dict, set, frozenset -------------------------------------------------- */
+
+/* Insertion-ordered, compact (CPython 3.6+ layout). */
+PM_API pm_object *pm_dict_new(void);
+PM_API size_t pm_dict_size(pm_object *d);
+PM_API int pm_dict_set(pm_object *d, pm_object *key, pm_object *value);
+PM_API int pm_dict_set_str(pm_object *d, const char *key, pm_object *value);
+/* Borrowed; NULL with no exception when the key is absent, NULL with one
+ * on error (unhashable key). */
+PM_API pm_object *pm_dict_get(pm_object *d, pm_object *key);
+PM_API pm_object *pm_dict_get_str(pm_object *d, const char *key);
+PM_API int pm_dict_del(pm_object *d, pm_object *key);          /* KeyError */
+/* Iterate in insertion order: *pos starts at 0; borrowed key and value. */
+PM_API int pm_dict_next(pm_object *d, size_t *pos, pm_object **key, pm_object **value);
+
+PM_API pm_object *pm_set_new(pm_object *iterable);             /* iterable may be NULL */
+PM_API pm_object *pm_frozenset_new(pm_object *iterable);
+PM_API size_t pm_set_size(pm_object *s);
+PM_API int pm_set_add(pm_object *s, pm_object *key);
+PM_API int pm_set_discard(pm_object *s, pm_object *key);       /* 1 removed, 0 absent */
+
+/* ---- lazy iteration -------------------------------------------------------- */
+
+/* A generator driven by a C callback: each pm_next calls next(state, &item),
+ * which returns 1 with a new reference in *item, 0 at the end, -1 on error.
+ * release(state) runs once when the generator is freed. Large data can so be
+ * processed item by item (seed section 8). */
+typedef int (*pm_gen_next_fn)(void *state, pm_object **item);
+PM_API pm_object *pm_generator_new(pm_gen_next_fn next, void *state, void (*release)(void *state));
+
+/* ---- weak references ------------------------------------------------------- */
+
+/* A weak reference to o (whose type has PM_TPFLAGS_WEAKREF, or is a built-in
+ * that allows them). When o dies, the reference is cleared and then, if the
+ * weak reference object itself is still alive, callback(wr, arg) runs.
+ * arg is held strongly by the weak reference (may be NULL). */
+typedef void (*pm_weakref_cb)(pm_object *wr, pm_object *arg);
+PM_API pm_object *pm_weakref_new(pm_object *o, pm_weakref_cb callback, pm_object *arg);
+/* The target (a new reference), or None once it died. */
+PM_API pm_object *pm_weakref_get(pm_object *wr);
+PM_API size_t pm_weakref_count(pm_object *o);
+/* A dict whose values are held weakly: an entry disappears when its value
+ * dies (a cache that forgets unused values). */
+PM_API pm_object *pm_weakvaluedict_new(void);
+PM_API int pm_weakvaluedict_set(pm_object *d, pm_object *key, pm_object *value);
+PM_API pm_object *pm_weakvaluedict_get(pm_object *d, pm_object *key); /* new ref or NULL */
+PM_API size_t pm_weakvaluedict_size(pm_object *d);
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+typedef struct pm_json_error {
+    size_t line, col;   /* 1-based position of the error                     */
+    size_t offset;      /* byte offset                                       */
+    char message[160];
+} pm_json_error;
+
+/* Parse RFC 8259 JSON (any value at top level, UTF-8 checked, duplicate keys:
+ * last wins). Depth beyond max_depth (0: 512) is an error. */
+PM_API pm_object *pm_json_loads(const char *text, size_t n, int max_depth, pm_json_error *err);
+/* Serialize to a str; indent < 0: compact. */
+PM_API pm_object *pm_json_dumps(pm_object *o, int indent);
+
+/* ---- statistics and free lists --------------------------------------------- */
+
+typedef struct pm_freelist_stats {
+    const char *name;    /* "float", "tuple[3]", "list", "dict", ...        */
+    uint64_t size, limit, reused, released;
+} pm_freelist_stats;
+
+typedef struct pm_runtime_stats {
+    uint64_t objects_allocated, objects_freed;
+    int64_t total_refcount;             /* debug mode only; else -1        */
+    uint64_t interned, intern_lookups, intern_hits, intern_bytes_saved;
+    uint64_t deferred_deallocs;         /* deallocations queued to bound the C stack */
+} pm_runtime_stats;
+
+PM_API void pm_runtime_get_stats(pm_runtime *rt, pm_runtime_stats *out);
+/* Live objects per type in debug mode: calls fn for each type with a count;
+ * returns the number of types. */
+PM_API size_t pm_runtime_type_counts(pm_runtime *rt, void (*fn)(void *arg, const pm_type *t, uint64_t live), void *arg);
+/* Up to cap free lists; returns how many exist. */
+PM_API size_t pm_runtime_freelists(pm_runtime *rt, pm_freelist_stats *out, size_t cap);
+PM_API void pm_runtime_clear_freelists(pm_runtime *rt);
 
 #ifdef __cplusplus
 }

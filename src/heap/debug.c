@@ -323,6 +323,11 @@ int pm_heap_enable_debug(pm_heap *h) {
 
 int pm_heap_debug_enabled(const pm_heap *h) { return h->debug != NULL; }
 
+uint64_t pm_heap_block_serial(const pm_heap *h, const void *p) {
+    const dbg_record *r = h->debug ? live_find(h->debug, (uintptr_t)p) : NULL;
+    return r ? r->serial : 0;
+}
+
 static void drain_quarantine(pmh_debug *d) {
     while (d->q_count) {
         dbg_record r = d->quarantine[d->q_head];

@@ -706,6 +706,8 @@ void pm_heap_set_error_handler(pm_heap *h, pm_error_handler fn, void *arg) {
     h->on_error_arg = arg;
 }
 
+void pm_heap_report_error(pm_heap *h, const pm_error *err) { pmh_report(h, err); }
+
 void pmh_report(pm_heap *h, const pm_error *err) {
     if (h->on_error) {
         h->on_error(h, err, h->on_error_arg);

@@ -1,0 +1,505 @@
+/*
+ * object.c -- allocation, deallocation and the generic operations.
+ *
+ * Owns: pmo_alloc / pmo_free (objects live in the runtime's heap, obj
+ * domain; buffers in its mem domain), pm_dealloc, the debug checks on
+ * reference counts, free-list plumbing, and the operations that work on
+ * any object by dispatching to its type's slots.
+ *
+ * Deallocation never recurses without bound. pm_dealloc counts how deeply
+ * deallocations nest; past PMO_DEALLOC_DEPTH an object whose count reached
+ * zero is queued instead (GC objects through their gc head's `next` word,
+ * which is free once the object is untracked; others in a small array), and
+ * the outermost pm_dealloc drains the queue. Dropping a 10,000,000-deep
+ * chain thus needs a constant amount of C stack.
+ *
+ * Debug mode (config.debug or PYMM_DEBUG=1): a freed object is kept in a
+ * quarantine with refcount 1 and the PMO_OF_DEAD flag, so a later decref of
+ * it reaches pm_dealloc and is reported; an incref of it is found when it
+ * leaves the quarantine. Debug builds (PM_DEBUG) check every incref and
+ * decref inline and keep the total reference count.
+ */
+#define _DEFAULT_SOURCE
+#include "objects/object.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PMO_OF_DEAD (1u << 31)
+#define QUARANTINE 1024
+
+struct pmo_debug {
+    pm_object *quarantine[QUARANTINE];
+    size_t q_head, q_len;
+    /* Live objects per type: open addressing, type pointer -> count. */
+    struct type_count { const pm_type *type; uint64_t live; } *counts;
+    size_t counts_cap, counts_len;
+};
+
+/* ---- memory --------------------------------------------------------------- */
+
+static bool is_gc(const pm_type *t) { return (t->flags & PM_TPFLAGS_GC) != 0; }
+
+pmo_gc_head *pmo_gc_head_of(pm_object *o) { return (pmo_gc_head *)o - 1; }
+
+static void *block_of(pm_object *o) { return is_gc(o->type) ? (void *)pmo_gc_head_of(o) : (void *)o; }
+
+static void debug_count(pm_runtime *rt, const pm_type *t, int delta);
+
+void pmo_init_header(pm_object *o, pm_type *t) {
+    pm_runtime *rt = pmo_rt();
+    o->refcnt = 1;
+    o->flags = 0;
+    o->type = t;
+    if (t->flags & PM_TPFLAGS_HEAP) pm_incref(&t->ob);
+    rt->stats.objects_allocated++;
+#ifdef PM_DEBUG
+    rt->stats.total_refcount++;
+#endif
+    if (pmo_unlikely(rt->debug)) debug_count(rt, t, 1);
+}
+
+pm_object *pmo_alloc(pm_type *t, size_t size) {
+    pm_runtime *rt = pmo_rt();
+    size_t head = is_gc(t) ? sizeof(pmo_gc_head) : 0;
+    if (size > SIZE_MAX - head) return pmo_no_memory();
+    char *mem = pm_domain_malloc(rt->heap, PM_DOMAIN_OBJ, size + head);
+    if (mem == NULL) return pmo_no_memory();
+    if (head) memset(mem, 0, head);
+    pm_object *o = (pm_object *)(mem + head);
+    pmo_init_header(o, t);
+    return o;
+}
+
+void pmo_free(pm_runtime *rt, pm_object *o) {
+    pm_domain_free(rt->heap, PM_DOMAIN_OBJ, block_of(o));
+}
+
+void *pmo_mem_malloc(size_t n) {
+    void *p = pm_domain_malloc(pmo_rt()->heap, PM_DOMAIN_MEM, n);
+    return p ? p : pmo_no_memory();
+}
+
+void *pmo_mem_realloc(void *p, size_t n) {
+    void *q = pm_domain_realloc(pmo_rt()->heap, PM_DOMAIN_MEM, p, n);
+    return q ? q : pmo_no_memory();
+}
+
+void pmo_mem_free(void *p) { pm_domain_free(pmo_rt()->heap, PM_DOMAIN_MEM, p); }
+
+/* ---- free lists ------------------------------------------------------------ */
+
+/* Blocks are objects whose header is dead: the first word links them; the
+ * type word stays, so pmo_free can still find the block's start. */
+bool pmo_freelist_push(pmo_freelist *fl, void *block) {
+    if (fl->size >= fl->limit) return false;
+    *(void **)block = fl->head;
+    fl->head = block;
+    fl->size++;
+    return true;
+}
+
+void *pmo_freelist_pop(pmo_freelist *fl) {
+    void *b = fl->head;
+    if (b) {
+        fl->head = *(void **)b;
+        fl->size--;
+        fl->reused++;
+    }
+    return b;
+}
+
+static void freelist_drain(pm_runtime *rt, pmo_freelist *fl) {
+    pm_object *o;
+    while ((o = pmo_freelist_pop(fl)) != NULL) {
+        fl->reused--;
+        fl->released++;
+        pmo_free(rt, o);
+    }
+}
+
+void pmo_freelists_clear(pm_runtime *rt) {
+    pmo_freelists *f = &rt->freelists;
+    freelist_drain(rt, &f->floats);
+    for (int i = 0; i <= PMO_TUPLE_FREELIST_SIZES; i++) freelist_drain(rt, &f->tuples[i]);
+    freelist_drain(rt, &f->lists);
+    freelist_drain(rt, &f->dicts);
+}
+
+void pm_runtime_clear_freelists(pm_runtime *rt) {
+    pm_runtime *saved = pm_runtime_enter(rt);
+    pmo_freelists_clear(rt);
+    pm_runtime_enter(saved);
+}
+
+static const char *const tuple_names[PMO_TUPLE_FREELIST_SIZES + 1] = {
+    "tuple[0]",  "tuple[1]",  "tuple[2]",  "tuple[3]",  "tuple[4]",  "tuple[5]",  "tuple[6]",
+    "tuple[7]",  "tuple[8]",  "tuple[9]",  "tuple[10]", "tuple[11]", "tuple[12]", "tuple[13]",
+    "tuple[14]", "tuple[15]", "tuple[16]", "tuple[17]", "tuple[18]", "tuple[19]", "tuple[20]"};
+
+static void fill_stats(pm_freelist_stats *out, const char *name, const pmo_freelist *fl) {
+    out->name = name;
+    out->size = fl->size;
+    out->limit = fl->limit;
+    out->reused = fl->reused;
+    out->released = fl->released;
+}
+
+size_t pm_runtime_freelists(pm_runtime *rt, pm_freelist_stats *out, size_t cap) {
+    const pmo_freelists *f = &rt->freelists;
+    size_t n = 0;
+    if (n < cap) fill_stats(&out[n], "float", &f->floats);
+    n++;
+    for (int i = 1; i <= PMO_TUPLE_FREELIST_SIZES; i++, n++)
+        if (n < cap) fill_stats(&out[n], tuple_names[i], &f->tuples[i]);
+    if (n < cap) fill_stats(&out[n], "list", &f->lists);
+    n++;
+    if (n < cap) fill_stats(&out[n], "dict", &f->dicts);
+    n++;
+    return n;
+}
+
+/* ---- debug mode ------------------------------------------------------------ */
+
+static pmo_debug *debug_state(pm_runtime *rt) {
+    if (rt->dbg == NULL) rt->dbg = calloc(1, sizeof *rt->dbg);
+    return rt->dbg;
+}
+
+static void debug_count(pm_runtime *rt, const pm_type *t, int delta) {
+    pmo_debug *d = debug_state(rt);
+    if (d == NULL) return;
+    if ((d->counts_len + 1) * 2 > d->counts_cap) {
+        size_t cap = d->counts_cap ? d->counts_cap * 2 : 64;
+        struct type_count *c = calloc(cap, sizeof *c);
+        if (c == NULL) return;
+        for (size_t i = 0; i < d->counts_cap; i++) {
+            if (d->counts[i].type == NULL) continue;
+            size_t j = ((uintptr_t)d->counts[i].type >> 4) & (cap - 1);
+            while (c[j].type) j = (j + 1) & (cap - 1);
+            c[j] = d->counts[i];
+        }
+        free(d->counts);
+        d->counts = c;
+        d->counts_cap = cap;
+    }
+    size_t j = ((uintptr_t)t >> 4) & (d->counts_cap - 1);
+    while (d->counts[j].type && d->counts[j].type != t) j = (j + 1) & (d->counts_cap - 1);
+    if (d->counts[j].type == NULL) {
+        d->counts[j].type = t;
+        d->counts_len++;
+    }
+    d->counts[j].live += (uint64_t)(int64_t)delta;
+}
+
+size_t pm_runtime_type_counts(pm_runtime *rt,
+                              void (*fn)(void *arg, const pm_type *t, uint64_t live), void *arg) {
+    pmo_debug *d = rt->dbg;
+    size_t n = 0;
+    for (size_t i = 0; d && i < d->counts_cap; i++) {
+        if (d->counts[i].type == NULL) continue;
+        if (fn) fn(arg, d->counts[i].type, d->counts[i].live);
+        n++;
+    }
+    return n;
+}
+
+/* Report misuse of an object with its address, type and allocation number. */
+static void report_object(pm_runtime *rt, pm_error_kind kind, pm_object *o, const char *what) {
+    char msg[320];
+    uint64_t serial = pm_heap_block_serial(rt->heap, block_of(o));
+    char where[64] = "";
+    if (serial) snprintf(where, sizeof where, ", allocation #%" PRIu64, serial);
+    snprintf(msg, sizeof msg, "%s: object %p of type '%s'%s: %s",
+             kind == PM_ERR_REFCOUNT ? "reference count below zero" : "use of a freed object",
+             (void *)o, o->type ? o->type->name : "?", where, what);
+    pm_error e = {kind, o, 0, PM_DOMAIN_OBJ, PM_DOMAIN_OBJ, serial, msg};
+    pm_heap_report_error(rt->heap, &e);
+}
+
+static void release_memory(pm_runtime *rt, pm_object *o);
+
+static void quarantine_evict(pm_runtime *rt, pmo_debug *d) {
+    pm_object *o = d->quarantine[d->q_head];
+    d->q_head = (d->q_head + 1) % QUARANTINE;
+    d->q_len--;
+    if (o->refcnt != 1) report_object(rt, PM_ERR_USE_AFTER_FREE, o, "it was incref'd after it was freed");
+    o->refcnt = 0;
+    o->flags &= ~PMO_OF_DEAD;
+    release_memory(rt, o);
+}
+
+/* Keep a freed object, marked dead with one reference: a later decref
+ * comes back to pm_dealloc, which reports it. */
+static bool quarantine_push(pm_runtime *rt, pm_object *o) {
+    pmo_debug *d = debug_state(rt);
+    if (d == NULL) return false;
+    if (d->q_len == QUARANTINE) quarantine_evict(rt, d);
+    o->flags |= PMO_OF_DEAD;
+    o->refcnt = 1;
+    d->quarantine[(d->q_head + d->q_len) % QUARANTINE] = o;
+    d->q_len++;
+    return true;
+}
+
+void pmo_debug_destroy(pm_runtime *rt) {
+    pmo_debug *d = rt->dbg;
+    if (d == NULL) return;
+    while (d->q_len) quarantine_evict(rt, d);
+    free(d->counts);
+    free(d);
+    rt->dbg = NULL;
+}
+
+void pm_incref_checked(pm_object *o) {
+    pm_runtime *rt = pmo_rt();
+    if (o->refcnt == PM_REFCNT_IMMORTAL) return;
+    if (o->refcnt == 0 || (o->flags & PMO_OF_DEAD)) {
+        report_object(rt, PM_ERR_USE_AFTER_FREE, o, "incref of an object that was freed");
+        return;
+    }
+    o->refcnt++;
+    rt->stats.total_refcount++;
+}
+
+void pm_decref_checked(pm_object *o) {
+    pm_runtime *rt = pmo_rt();
+    if (o->refcnt == PM_REFCNT_IMMORTAL) return;
+    if (o->refcnt == 0) {
+        report_object(rt, PM_ERR_REFCOUNT, o, "decref of an object whose count is already zero");
+        return;
+    }
+    rt->stats.total_refcount--;
+    if (--o->refcnt == 0) pm_dealloc(o);
+}
+
+/* ---- deallocation -------------------------------------------------------- */
+
+static void release_memory(pm_runtime *rt, pm_object *o) {
+    pm_type *t = o->type;
+    if (t->free_mem) t->free_mem(rt, o);
+    else pmo_free(rt, o);
+    if (t->flags & PM_TPFLAGS_HEAP) pm_decref(&t->ob);
+}
+
+/* Run a finalizer with the object temporarily alive. Returns true when the
+ * finalizer resurrected it (someone kept a reference). */
+static bool run_finalizer(pm_object *o, void (*fn)(pm_object *)) {
+    o->refcnt = 1;
+    fn(o);
+    if (--o->refcnt != 0) return true;
+    return false;
+}
+
+static void dealloc_one(pm_runtime *rt, pm_object *o) {
+    pm_type *t = o->type;
+    if (pmo_unlikely(o->flags & PMO_OF_DEAD)) {
+        report_object(rt, PM_ERR_REFCOUNT, o, "decref of an object that was already freed");
+        return;
+    }
+    if (t->slots.finalize && !(o->flags & PM_OF_FINALIZED)) {
+        o->flags |= PM_OF_FINALIZED;
+        if (run_finalizer(o, t->slots.finalize)) return;
+    }
+    if (t->slots.legacy_del && run_finalizer(o, t->slots.legacy_del)) return;
+    if ((o->flags & PM_OF_HAS_WEAKREF) && pmo_weakrefs_clear) pmo_weakrefs_clear(o, true);
+    if (t->slots.dealloc) t->slots.dealloc(o);
+    if (t->flags & PM_TPFLAGS_ATTRS) PM_CLEAR(*pmo_attrs_slot(o));
+    rt->stats.objects_freed++;
+    if (pmo_unlikely(rt->debug)) {
+        debug_count(rt, t, -1);
+        if (quarantine_push(rt, o)) return;
+    }
+    release_memory(rt, o);
+}
+
+static void defer(pm_runtime *rt, pm_object *o) {
+    rt->stats.deferred_deallocs++;
+    if (is_gc(o->type)) {
+        pmo_gc_head_of(o)->next = rt->deferred_gc;
+        rt->deferred_gc = (uintptr_t)o;
+    } else if (!pmo_vec_push(&rt->deferred_other, o)) {
+        dealloc_one(rt, o); /* out of memory for the queue: recurse instead */
+    }
+}
+
+static pm_object *next_deferred(pm_runtime *rt) {
+    if (rt->deferred_gc) {
+        pm_object *o = (pm_object *)rt->deferred_gc;
+        rt->deferred_gc = pmo_gc_head_of(o)->next;
+        pmo_gc_head_of(o)->next = 0;
+        return o;
+    }
+    if (rt->deferred_other.len) return rt->deferred_other.items[--rt->deferred_other.len];
+    return NULL;
+}
+
+void pm_dealloc(pm_object *o) {
+    pm_runtime *rt = pmo_rt();
+    if (rt->dealloc_depth >= PMO_DEALLOC_DEPTH) {
+        defer(rt, o);
+        return;
+    }
+    rt->dealloc_depth++;
+    dealloc_one(rt, o);
+    if (rt->dealloc_depth == 1) {
+        pm_object *next;
+        while ((next = next_deferred(rt)) != NULL) dealloc_one(rt, next);
+    }
+    rt->dealloc_depth--;
+}
+
+void pm_make_immortal(pm_object *o) { o->refcnt = PM_REFCNT_IMMORTAL; }
+
+/* ---- errors ---------------------------------------------------------------- */
+
+void pmo_type_error(const char *what, pm_object *got) {
+    pm_exc_set(PM_EXC_TYPE, "expected %s, got %s", what, got ? got->type->name : "NULL");
+}
+
+static bool check_arg(pm_object *o) {
+    if (o) return true;
+    pm_exc_set(PM_EXC_TYPE, "NULL object passed to a pymm function");
+    return false;
+}
+
+/* ---- generic operations --------------------------------------------------- */
+
+pm_object *pm_repr(pm_object *o) {
+    if (!check_arg(o)) return NULL;
+    if (o->type->slots.repr) return o->type->slots.repr(o);
+    return pm_str_format("<%s object at %p>", o->type->name, (void *)o);
+}
+
+pm_object *pm_str(pm_object *o) {
+    if (!check_arg(o)) return NULL;
+    if (o->type->slots.str) return o->type->slots.str(o);
+    return pm_repr(o);
+}
+
+int pm_hash(pm_object *o, uint64_t *out) {
+    if (!check_arg(o)) return -1;
+    const pm_type *t = o->type;
+    if (t->slots.hash) return t->slots.hash(o, out);
+    if (t->slots.compare) {
+        /* Equality by value without a hash: unhashable, as in Python. */
+        pm_exc_set(PM_EXC_TYPE, "unhashable type: '%s'", t->name);
+        return -1;
+    }
+    uintptr_t p = (uintptr_t)o;
+    *out = (uint64_t)((p >> 4) | (p << 60));
+    return 0;
+}
+
+static const char *const op_names[] = {"<", "<=", "==", "!=", ">", ">="};
+static const int reflected[] = {PM_GT, PM_GE, PM_EQ, PM_NE, PM_LT, PM_LE};
+
+int pm_compare(pm_object *a, pm_object *b, int op) {
+    if (!check_arg(a) || !check_arg(b)) return -1;
+    if (op < PM_LT || op > PM_GE) {
+        pm_exc_set(PM_EXC_VALUE, "bad comparison operator %d", op);
+        return -1;
+    }
+    int r = PM_CMP_UNSUPPORTED;
+    if (a->type->slots.compare) r = a->type->slots.compare(a, b, op);
+    if (r == PM_CMP_UNSUPPORTED && b->type->slots.compare && b->type != a->type)
+        r = b->type->slots.compare(b, a, reflected[op]);
+    if (r != PM_CMP_UNSUPPORTED) return r;
+    if (op == PM_EQ) return a == b;
+    if (op == PM_NE) return a != b;
+    pm_exc_set(PM_EXC_TYPE, "'%s' not supported between instances of '%s' and '%s'", op_names[op],
+               a->type->name, b->type->name);
+    return -1;
+}
+
+/* Equality as containers use it: identity implies equality. */
+int pm_equal(pm_object *a, pm_object *b) {
+    if (a == b && a != NULL) return 1;
+    return pm_compare(a, b, PM_EQ);
+}
+
+int64_t pm_len(pm_object *o) {
+    if (!check_arg(o)) return -1;
+    if (o->type->slots.length) return o->type->slots.length(o);
+    pm_exc_set(PM_EXC_TYPE, "object of type '%s' has no len()", o->type->name);
+    return -1;
+}
+
+pm_object *pm_getitem(pm_object *o, pm_object *key) {
+    if (!check_arg(o) || !check_arg(key)) return NULL;
+    if (o->type->slots.getitem) return o->type->slots.getitem(o, key);
+    pm_exc_set(PM_EXC_TYPE, "'%s' object is not subscriptable", o->type->name);
+    return NULL;
+}
+
+static int setitem(pm_object *o, pm_object *key, pm_object *value) {
+    if (!check_arg(o) || !check_arg(key)) return -1;
+    if (o->type->slots.setitem) return o->type->slots.setitem(o, key, value);
+    pm_exc_set(PM_EXC_TYPE, "'%s' object does not support item %s", o->type->name,
+               value ? "assignment" : "deletion");
+    return -1;
+}
+
+int pm_setitem(pm_object *o, pm_object *key, pm_object *value) {
+    if (!check_arg(value)) return -1;
+    return setitem(o, key, value);
+}
+
+int pm_delitem(pm_object *o, pm_object *key) { return setitem(o, key, NULL); }
+
+pm_object *pm_iter(pm_object *o) {
+    if (!check_arg(o)) return NULL;
+    if (o->type->slots.iter) return o->type->slots.iter(o);
+    if (o->type->slots.iternext) return pm_newref(o); /* an iterator is its own */
+    pm_exc_set(PM_EXC_TYPE, "'%s' object is not iterable", o->type->name);
+    return NULL;
+}
+
+pm_object *pm_next(pm_object *it) {
+    if (!check_arg(it)) return NULL;
+    if (it->type->slots.iternext) return it->type->slots.iternext(it);
+    pm_exc_set(PM_EXC_TYPE, "'%s' object is not an iterator", it->type->name);
+    return NULL;
+}
+
+/* Membership by iteration when the type has no contains slot. */
+static int contains_by_iteration(pm_object *o, pm_object *key) {
+    pm_object *it = pm_iter(o);
+    if (it == NULL) return -1;
+    int found = 0;
+    pm_object *item;
+    while (!found && (item = pm_next(it)) != NULL) {
+        found = pm_equal(item, key);
+        pm_decref(item);
+    }
+    pm_decref(it);
+    if (found == 0 && pm_exc_occurred()) return -1;
+    return found;
+}
+
+int pm_contains(pm_object *o, pm_object *key) {
+    if (!check_arg(o) || !check_arg(key)) return -1;
+    if (o->type->slots.contains) return o->type->slots.contains(o, key);
+    return contains_by_iteration(o, key);
+}
+
+int pm_truth(pm_object *o) {
+    if (!check_arg(o)) return -1;
+    const pm_type *t = o->type;
+    if (t == &pm_none_type) return 0;
+    if (t == &pm_bool_type || t == &pm_int_type) {
+        int64_t v;
+        return pm_int_value(o, &v) == 0 ? v != 0 : -1;
+    }
+    if (t == &pm_float_type) {
+        double d;
+        return pm_float_value(o, &d) == 0 ? d != 0.0 : -1;
+    }
+    if (t->slots.length) {
+        int64_t n = t->slots.length(o);
+        return n < 0 ? -1 : n != 0;
+    }
+    return 1;
+}

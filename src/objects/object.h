@@ -1,0 +1,177 @@
+/*
+ * object.h -- the object layer's internal types, shared by src/objects/.
+ *
+ * Owns the layout of type objects and of the runtime, the allocation and
+ * deallocation protocol every built-in type follows, and the prefixes:
+ * pmo_ for functions shared between files of this layer.
+ *
+ * Memory layout of an object:
+ *
+ *   GC types (PM_TPFLAGS_GC):  [ pmo_gc_head 16 ][ pm_object 16 ][ payload ]
+ *   other types:                                [ pm_object 16 ][ payload ]
+ *                                               ^ the pm_object * users see
+ *
+ * The gc head belongs to the collector (next layer); until an object is
+ * tracked its fields are zero. During deallocation its `next` word links
+ * the objects whose deallocation was deferred (see pm_dealloc).
+ *
+ * Protocol for a built-in type:
+ *   - allocate with pmo_alloc(type, size) (or reuse a free-list block and
+ *     call pmo_init_header), which returns refcount 1;
+ *   - its dealloc slot releases the references the object holds and nothing
+ *     else; pm_dealloc runs finalizers, clears weak references, calls the
+ *     slot, and then type->free_mem (free lists) or pmo_free.
+ *
+ * Invariants:
+ *   O1  refcnt == 0 only while pm_dealloc runs on the object.
+ *   O2  static objects (PM_OF_STATIC) are immortal.
+ *   O3  an instance of a heap type owns a reference to its type.
+ */
+#ifndef PM_OBJECTS_OBJECT_H
+#define PM_OBJECTS_OBJECT_H
+
+#include "pymm.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define PMO_HIDDEN __attribute__((visibility("hidden")))
+#define pmo_likely(x) __builtin_expect(!!(x), 1)
+#define pmo_unlikely(x) __builtin_expect(!!(x), 0)
+#else
+#define PMO_HIDDEN
+#define pmo_likely(x) (x)
+#define pmo_unlikely(x) (x)
+#endif
+
+typedef struct pmo_gc_head {
+    uintptr_t next;
+    uintptr_t prev;
+} pmo_gc_head;
+
+struct pm_type {
+    pm_object ob;
+    const char *name;
+    size_t basicsize, itemsize;
+    unsigned flags;
+    size_t attrs_offset;          /* PM_TPFLAGS_ATTRS: offset of the attrs dict */
+    pm_type_slots slots;
+    /* Internal hooks of built-in types. */
+    void (*free_mem)(pm_runtime *rt, pm_object *o); /* NULL: pmo_free    */
+    char *owned_name;             /* heap types: their own copy of name  */
+};
+
+/* A static, immortal object header. */
+#define PMO_STATIC_HEADER(type) {PM_REFCNT_IMMORTAL, PM_OF_STATIC, (type)}
+
+/* A growable array of object pointers (raw memory: never the runtime's). */
+typedef struct pmo_vec {
+    pm_object **items;
+    size_t len, cap;
+} pmo_vec;
+
+/* Free lists of the hot small types (CPython's numbers where it has them). */
+#define PMO_FLOAT_FREELIST 100
+#define PMO_TUPLE_FREELIST_SIZES 20     /* tuples of 1..20 items */
+#define PMO_TUPLE_FREELIST 2000         /* per size              */
+#define PMO_LIST_FREELIST 80
+#define PMO_DICT_FREELIST 80
+
+typedef struct pmo_freelist {
+    void *head;       /* blocks linked through their first word */
+    uint32_t size, limit;
+    uint64_t reused, released;
+} pmo_freelist;
+
+typedef struct pmo_freelists {
+    pmo_freelist floats;
+    pmo_freelist tuples[PMO_TUPLE_FREELIST_SIZES + 1]; /* index = item count */
+    pmo_freelist lists;
+    pmo_freelist dicts;
+} pmo_freelists;
+
+typedef struct pmo_intern_table pmo_intern_table;
+typedef struct pmo_weak_registry pmo_weak_registry;
+typedef struct pmo_debug pmo_debug;
+
+#define PMO_EXC_MESSAGE 256
+#define PMO_DEALLOC_DEPTH 64   /* nested deallocations before deferring */
+
+struct pm_runtime {
+    pm_heap *heap;
+    bool owns_heap;
+    bool debug;
+    pm_exc exc;
+    char exc_message[PMO_EXC_MESSAGE];
+    uint32_t dealloc_depth;
+    uintptr_t deferred_gc;        /* GC objects awaiting deallocation      */
+    pmo_vec deferred_other;       /* other objects awaiting deallocation   */
+    pmo_freelists freelists;
+    pmo_intern_table *interned;   /* str.c                                 */
+    pmo_weak_registry *weak;      /* weakref.c                             */
+    pmo_debug *dbg;               /* object.c, debug mode                  */
+    pm_runtime_stats stats;
+    void *gc;                     /* the collector's state (next layer)    */
+};
+
+/* ---- runtime.c ---------------------------------------------------------- */
+
+/* The calling thread's runtime: never NULL. */
+PMO_HIDDEN pm_runtime *pmo_rt(void);
+PMO_HIDDEN void pmo_vsetf(pm_exc kind, const char *fmt, va_list ap);
+/* Set MemoryError and return NULL, for `return pmo_no_memory();`. */
+PMO_HIDDEN void *pmo_no_memory(void);
+PMO_HIDDEN bool pmo_vec_push(pmo_vec *v, pm_object *o);
+PMO_HIDDEN void pmo_vec_free(pmo_vec *v);
+
+/* ---- object.c ------------------------------------------------------------- */
+
+/* size bytes for an object of type t (header included), refcount 1; NULL
+ * with MemoryError set. */
+PMO_HIDDEN pm_object *pmo_alloc(pm_type *t, size_t size);
+PMO_HIDDEN void pmo_init_header(pm_object *o, pm_type *t);
+/* Return an object's memory to the runtime's heap. */
+PMO_HIDDEN void pmo_free(pm_runtime *rt, pm_object *o);
+/* Raw buffers (item arrays, string storage) from the runtime's mem domain. */
+PMO_HIDDEN void *pmo_mem_malloc(size_t n);
+PMO_HIDDEN void *pmo_mem_realloc(void *p, size_t n);
+PMO_HIDDEN void pmo_mem_free(void *p);
+PMO_HIDDEN pmo_gc_head *pmo_gc_head_of(pm_object *o);
+/* Type error helper: "expected X, got Y". Returns NULL / -1 callers use. */
+PMO_HIDDEN void pmo_type_error(const char *what, pm_object *got);
+
+/* Free-list helpers: push returns false when the list is full. */
+PMO_HIDDEN bool pmo_freelist_push(pmo_freelist *fl, void *block);
+PMO_HIDDEN void *pmo_freelist_pop(pmo_freelist *fl);
+
+/* ---- type.c --------------------------------------------------------------- */
+
+PMO_HIDDEN pm_object **pmo_attrs_slot(pm_object *o);
+/* Visit every reference o holds (attributes, then the type's traverse). */
+PMO_HIDDEN int pmo_traverse(pm_object *o, pm_visit_fn visit, void *arg);
+
+/* ---- hooks into built-ins that the core calls ------------------------------ */
+
+/* TEMPORARY (while the built-in types are written in parallel): weak
+ * declarations, so the library links before weakref.c and str.c exist. */
+#define PMO_WEAK_HOOK __attribute__((weak))
+/* weakref.c: clear the weak references to o and run their callbacks. */
+PMO_HIDDEN PMO_WEAK_HOOK void pmo_weakrefs_clear(pm_object *o, bool run_callbacks);
+PMO_HIDDEN PMO_WEAK_HOOK void pmo_weak_registry_destroy(pm_runtime *rt);
+/* str.c: the interned table. */
+PMO_HIDDEN PMO_WEAK_HOOK void pmo_intern_forget(pm_runtime *rt, pm_object *s);
+PMO_HIDDEN PMO_WEAK_HOOK void pmo_intern_destroy(pm_runtime *rt);
+/* Free lists of every type, emptied. */
+PMO_HIDDEN void pmo_freelists_clear(pm_runtime *rt);
+PMO_HIDDEN void pmo_debug_destroy(pm_runtime *rt);
+
+/* Common hashes: the same algorithm for str and bytes keeps them apart only
+ * by type, as in CPython. */
+PMO_HIDDEN uint64_t pmo_hash_bytes(const void *data, size_t n);
+/* Hash of an int value, shared with float so that 1 == 1.0 hash alike. */
+PMO_HIDDEN uint64_t pmo_hash_int(int64_t v);
+
+#endif

@@ -1,0 +1,168 @@
+/*
+ * runtime.c -- runtimes, the current runtime of a thread, and exceptions.
+ *
+ * Owns: pm_runtime's life cycle, the thread-local current runtime, the
+ * default runtime (on the default heap, usable with no set-up), the
+ * exception state, and the small growable pointer array (pmo_vec).
+ *
+ * A runtime is used by one thread at a time; the current-runtime pointer is
+ * per thread, so two threads each with their own runtime never meet.
+ */
+#define _DEFAULT_SOURCE
+#include "objects/object.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Debug builds (PM_DEBUG) count every reference; others cannot. */
+#ifdef PM_DEBUG
+#define TOTAL_REFCOUNT_START 0
+#else
+#define TOTAL_REFCOUNT_START (-1)
+#endif
+
+static pm_runtime default_runtime;
+static _Thread_local pm_runtime *current_runtime;
+
+static void freelists_init(pmo_freelists *fl) {
+    fl->floats.limit = PMO_FLOAT_FREELIST;
+    for (int i = 1; i <= PMO_TUPLE_FREELIST_SIZES; i++) fl->tuples[i].limit = PMO_TUPLE_FREELIST;
+    fl->lists.limit = PMO_LIST_FREELIST;
+    fl->dicts.limit = PMO_DICT_FREELIST;
+}
+
+static bool env_debug(void) {
+    const char *v = getenv("PYMM_DEBUG");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* The default runtime is set up on first use: the default heap exists from
+ * the start, and PYMM_DEBUG is read once. */
+static pm_runtime *default_rt(void) {
+    pm_runtime *rt = &default_runtime;
+    if (pmo_unlikely(rt->heap == NULL)) {
+        rt->heap = pm_heap_default();
+        rt->debug = env_debug();
+        rt->stats.total_refcount = TOTAL_REFCOUNT_START;
+        freelists_init(&rt->freelists);
+    }
+    return rt;
+}
+
+pm_runtime *pmo_rt(void) {
+    pm_runtime *rt = current_runtime;
+    return pmo_likely(rt != NULL) ? rt : default_rt();
+}
+
+pm_runtime *pm_runtime_default(void) { return default_rt(); }
+pm_runtime *pm_runtime_current(void) { return pmo_rt(); }
+
+pm_runtime *pm_runtime_enter(pm_runtime *rt) {
+    pm_runtime *prev = pmo_rt();
+    current_runtime = rt;
+    return prev;
+}
+
+pm_heap *pm_runtime_heap(pm_runtime *rt) { return rt->heap; }
+
+pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
+    pm_runtime *rt = calloc(1, sizeof *rt);
+    if (rt == NULL) return NULL;
+    if (cfg && cfg->heap) {
+        rt->heap = cfg->heap;
+    } else {
+        rt->heap = pm_heap_new(NULL);
+        rt->owns_heap = true;
+        if (rt->heap == NULL) {
+            free(rt);
+            return NULL;
+        }
+    }
+    rt->debug = cfg ? cfg->debug != 0 : false;
+    rt->stats.total_refcount = TOTAL_REFCOUNT_START;
+    freelists_init(&rt->freelists);
+    return rt;
+}
+
+/* Everything the runtime holds outside its objects goes first; then the
+ * private heap takes every object with it. A runtime on a shared heap
+ * leaves its objects' memory to that heap (documented). */
+void pm_runtime_destroy(pm_runtime *rt) {
+    if (rt == NULL || rt == &default_runtime) return;
+    pm_runtime *saved = current_runtime;
+    current_runtime = rt;
+    pmo_freelists_clear(rt);
+    if (pmo_intern_destroy) pmo_intern_destroy(rt);
+    if (pmo_weak_registry_destroy) pmo_weak_registry_destroy(rt);
+    pmo_debug_destroy(rt);
+    pmo_vec_free(&rt->deferred_other);
+    current_runtime = saved == rt ? NULL : saved;
+    if (rt->owns_heap) pm_heap_destroy(rt->heap);
+    free(rt);
+}
+
+void pm_runtime_get_stats(pm_runtime *rt, pm_runtime_stats *out) { *out = rt->stats; }
+
+/* ---- exceptions ----------------------------------------------------------- */
+
+static const char *const exc_names[] = {
+    "NoError",       "TypeError",    "ValueError",     "KeyError",
+    "IndexError",    "OverflowError", "ZeroDivisionError", "MemoryError",
+    "UnicodeError",  "AttributeError", "RecursionError", "RuntimeError",
+};
+
+const char *pm_exc_name(pm_exc kind) {
+    return (unsigned)kind < sizeof exc_names / sizeof *exc_names ? exc_names[kind] : "RuntimeError";
+}
+
+void pmo_vsetf(pm_exc kind, const char *fmt, va_list ap) {
+    pm_runtime *rt = pmo_rt();
+    rt->exc = kind;
+    vsnprintf(rt->exc_message, sizeof rt->exc_message, fmt, ap);
+}
+
+void pm_exc_set(pm_exc kind, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    pmo_vsetf(kind, fmt, ap);
+    va_end(ap);
+}
+
+pm_exc pm_exc_occurred(void) { return pmo_rt()->exc; }
+
+const char *pm_exc_message(void) {
+    pm_runtime *rt = pmo_rt();
+    return rt->exc ? rt->exc_message : "";
+}
+
+void pm_exc_clear(void) {
+    pm_runtime *rt = pmo_rt();
+    rt->exc = PM_EXC_NONE;
+    rt->exc_message[0] = '\0';
+}
+
+void *pmo_no_memory(void) {
+    pm_exc_set(PM_EXC_MEMORY, "out of memory");
+    return NULL;
+}
+
+/* ---- pmo_vec -------------------------------------------------------------- */
+
+bool pmo_vec_push(pmo_vec *v, pm_object *o) {
+    if (v->len == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        pm_object **items = realloc(v->items, cap * sizeof *items);
+        if (items == NULL) return false;
+        v->items = items;
+        v->cap = cap;
+    }
+    v->items[v->len++] = o;
+    return true;
+}
+
+void pmo_vec_free(pmo_vec *v) {
+    free(v->items);
+    v->items = NULL;
+    v->len = v->cap = 0;
+}

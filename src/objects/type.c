@@ -1,0 +1,196 @@
+/*
+ * type.c -- type objects, user-defined types, instances and attributes.
+ *
+ * Owns: pm_type_type (the type of every type), pm_type_new (types made at
+ * run time from a spec), instance creation, and the named attributes of
+ * instances of PM_TPFLAGS_ATTRS types.
+ *
+ * A type made at run time is an object like any other: instances own a
+ * reference to it (O3), so it lives as long as it has instances. An ATTRS
+ * type's instances carry one pointer after the spec's payload: a dict of
+ * their attributes, made on the first assignment. Such instances hold
+ * references, so the type is a GC type whatever the spec says, and the
+ * collector visits the attributes before the spec's own traverse.
+ */
+#define _DEFAULT_SOURCE
+#include "objects/object.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static pm_object *type_repr(pm_object *self) {
+    return pm_str_format("<class '%s'>", ((pm_type *)self)->name);
+}
+
+static void type_dealloc(pm_object *self) {
+    pm_type *t = (pm_type *)self;
+    free(t->owned_name);
+    t->owned_name = NULL;
+}
+
+pm_type pm_type_type = {
+    .ob = PMO_STATIC_HEADER(&pm_type_type),
+    .name = "type",
+    .basicsize = sizeof(pm_type),
+    .slots = {.repr = type_repr, .dealloc = type_dealloc},
+};
+
+const char *pm_type_name(const pm_type *t) { return t->name; }
+unsigned pm_type_flags(const pm_type *t) { return t->flags; }
+
+pm_object **pmo_attrs_slot(pm_object *o) {
+    return (pm_object **)((char *)o + o->type->attrs_offset);
+}
+
+static bool spec_valid(const pm_type_spec *spec) {
+    if (spec == NULL || spec->name == NULL || spec->name[0] == '\0') {
+        pm_exc_set(PM_EXC_VALUE, "a type spec needs a name");
+        return false;
+    }
+    if (spec->basicsize < sizeof(pm_object)) {
+        pm_exc_set(PM_EXC_VALUE, "type '%s': basicsize %zu is smaller than the object header",
+                   spec->name, spec->basicsize);
+        return false;
+    }
+    if ((spec->flags & PM_TPFLAGS_GC) && spec->slots.traverse == NULL) {
+        pm_exc_set(PM_EXC_VALUE, "type '%s': a GC type needs a traverse slot", spec->name);
+        return false;
+    }
+    if (spec->flags & ~(unsigned)(PM_TPFLAGS_GC | PM_TPFLAGS_WEAKREF | PM_TPFLAGS_ATTRS)) {
+        pm_exc_set(PM_EXC_VALUE, "type '%s': unknown flags 0x%x", spec->name, spec->flags);
+        return false;
+    }
+    return true;
+}
+
+pm_type *pm_type_new(const pm_type_spec *spec) {
+    if (!spec_valid(spec)) return NULL;
+    char *name = strdup(spec->name);
+    if (name == NULL) return pmo_no_memory();
+    pm_type *t = (pm_type *)pmo_alloc(&pm_type_type, sizeof(pm_type));
+    if (t == NULL) {
+        free(name);
+        return NULL;
+    }
+    memset((char *)t + sizeof(pm_object), 0, sizeof *t - sizeof(pm_object));
+    t->owned_name = name;
+    t->name = name;
+    t->basicsize = spec->basicsize;
+    t->itemsize = spec->itemsize;
+    t->flags = spec->flags | PM_TPFLAGS_HEAP;
+    t->slots = spec->slots;
+    if (t->flags & PM_TPFLAGS_ATTRS) {
+        /* The attrs pointer goes after the payload, pointer-aligned. */
+        size_t at = (t->basicsize + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
+        t->attrs_offset = at;
+        t->basicsize = at + sizeof(pm_object *);
+        t->flags |= PM_TPFLAGS_GC;
+    }
+    return t;
+}
+
+static pm_object *new_instance(pm_type *t, size_t size) {
+    pm_object *o = pmo_alloc(t, size);
+    if (o) memset((char *)o + sizeof(pm_object), 0, size - sizeof(pm_object));
+    return o;
+}
+
+pm_object *pm_object_new(pm_type *t) {
+    if (t == NULL) {
+        pm_exc_set(PM_EXC_TYPE, "pm_object_new: NULL type");
+        return NULL;
+    }
+    if (t->itemsize) {
+        pm_exc_set(PM_EXC_TYPE, "type '%s' is variable-size: use pm_object_new_var", t->name);
+        return NULL;
+    }
+    return new_instance(t, t->basicsize);
+}
+
+pm_object *pm_object_new_var(pm_type *t, size_t nitems) {
+    if (t == NULL) {
+        pm_exc_set(PM_EXC_TYPE, "pm_object_new_var: NULL type");
+        return NULL;
+    }
+    size_t extra;
+    if (__builtin_mul_overflow(nitems, t->itemsize, &extra) || extra > SIZE_MAX - t->basicsize)
+        return pmo_no_memory();
+    return new_instance(t, t->basicsize + extra);
+}
+
+/* Visit what any object holds: its attributes, then its type's traverse. */
+int pmo_traverse(pm_object *o, pm_visit_fn visit, void *arg) {
+    if (o->type->flags & PM_TPFLAGS_ATTRS) {
+        pm_object *attrs = *pmo_attrs_slot(o);
+        int r = attrs ? visit(attrs, arg) : 0;
+        if (r) return r;
+    }
+    return o->type->slots.traverse ? o->type->slots.traverse(o, visit, arg) : 0;
+}
+
+/* ---- attributes ----------------------------------------------------------- */
+
+static pm_object *no_attribute(pm_object *o, const char *name) {
+    pm_exc_set(PM_EXC_ATTRIBUTE, "'%s' object has no attribute '%s'", o->type->name, name);
+    return NULL;
+}
+
+pm_object *pm_getattr(pm_object *o, const char *name) {
+    if (o == NULL || name == NULL) {
+        pm_exc_set(PM_EXC_TYPE, "pm_getattr: NULL argument");
+        return NULL;
+    }
+    if (o->type->slots.getattr) {
+        pm_object *key = pm_str_id(name);
+        if (key == NULL) return NULL;
+        pm_object *v = o->type->slots.getattr(o, key);
+        pm_decref(key);
+        return v;
+    }
+    if (!(o->type->flags & PM_TPFLAGS_ATTRS)) return no_attribute(o, name);
+    pm_object *attrs = *pmo_attrs_slot(o);
+    pm_object *v = attrs ? pm_dict_get_str(attrs, name) : NULL;
+    if (v) return pm_newref(v);
+    if (pm_exc_occurred()) return NULL;
+    return no_attribute(o, name);
+}
+
+static int set_attribute(pm_object *o, const char *name, pm_object *value) {
+    if (o == NULL || name == NULL) {
+        pm_exc_set(PM_EXC_TYPE, "pm_setattr: NULL argument");
+        return -1;
+    }
+    pm_object *key = pm_str_id(name);
+    if (key == NULL) return -1;
+    int r;
+    if (o->type->slots.setattr) {
+        r = o->type->slots.setattr(o, key, value);
+    } else if (!(o->type->flags & PM_TPFLAGS_ATTRS)) {
+        no_attribute(o, name);
+        r = -1;
+    } else {
+        pm_object **slot = pmo_attrs_slot(o);
+        if (*slot == NULL && value != NULL && (*slot = pm_dict_new()) == NULL) {
+            r = -1;
+        } else if (value) {
+            r = pm_dict_set(*slot, key, value);
+        } else if (*slot == NULL || pm_dict_get(*slot, key) == NULL) {
+            no_attribute(o, name);
+            r = -1;
+        } else {
+            r = pm_dict_del(*slot, key);
+        }
+    }
+    pm_decref(key);
+    return r;
+}
+
+int pm_setattr(pm_object *o, const char *name, pm_object *value) {
+    if (value == NULL) {
+        pm_exc_set(PM_EXC_TYPE, "pm_setattr: NULL value (use pm_delattr)");
+        return -1;
+    }
+    return set_attribute(o, name, value);
+}
+
+int pm_delattr(pm_object *o, const char *name) { return set_attribute(o, name, NULL); }
