@@ -135,7 +135,7 @@ static void test_shorthands(void) {
 static void exec_malloc_mode(void *arg) {
     (void)arg;
     setenv("PYMM_MALLOC", "malloc", 1);
-    execl("/proc/self/exe", "test_domains", "--malloc-child", (char *)NULL);
+    execl(tu_self_exe(), "test_domains", "--malloc-child", (char *)NULL);
     _exit(127);
 }
 
@@ -149,7 +149,7 @@ static int malloc_child(void) {
 static void exec_bad_mode(void *arg) {
     (void)arg;
     setenv("PYMM_MALLOC", "bogus", 1);
-    execl("/proc/self/exe", "test_domains", "--bad-child", (char *)NULL);
+    execl(tu_self_exe(), "test_domains", "--bad-child", (char *)NULL);
     _exit(127);
 }
 

@@ -337,8 +337,13 @@ static void test_destroy_releases(void) {
         pm_heap_destroy(h);
     }
     long after = tu_rss_kb();
-    /* Each round held ~70 MiB; nothing of it may stay. */
+    /* Each round held ~70 MiB; nothing of it may stay. (Not under ASan,
+     * whose quarantine keeps the freed large blocks resident.) */
+#if defined(__SANITIZE_ADDRESS__)
+    (void)before, (void)after;
+#else
     CHECK(after - before < 20000);
+#endif
 }
 
 int main(void) {

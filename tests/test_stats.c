@@ -69,7 +69,7 @@ static const char *stats_target;
 static void exec_with_stats(void *arg) {
     (void)arg;
     setenv("PYMM_STATS", stats_target, 1);
-    execl("/proc/self/exe", "test_stats", "--child", (char *)NULL);
+    execl(tu_self_exe(), "test_stats", "--child", (char *)NULL);
     _exit(127);
 }
 

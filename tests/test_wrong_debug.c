@@ -196,7 +196,7 @@ static void test_debug_rounding_stats(void) {
 static void exec_with_env_debug(void *arg) {
     (void)arg;
     setenv("PYMM_MALLOC", "debug", 1);
-    execl("/proc/self/exe", "test_wrong_debug", "--env-child", (char *)NULL);
+    execl(tu_self_exe(), "test_wrong_debug", "--env-child", (char *)NULL);
     _exit(127);
 }
 

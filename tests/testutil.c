@@ -87,3 +87,11 @@ uint64_t tu_rand(uint64_t *s) {
     *s ^= *s >> 27;
     return *s * 2685821657736338717ull;
 }
+
+const char *tu_self_exe(void) {
+    static char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n <= 0) return "/proc/self/exe";
+    path[n] = '\0';
+    return path;
+}

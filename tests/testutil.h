@@ -41,6 +41,8 @@ typedef struct tu_result {
 /* Run fn(arg) in a child process; its stderr is captured. */
 void tu_child(void (*fn)(void *), void *arg, tu_result *out);
 bool tu_contains(const char *haystack, const char *needle);
+/* This program's path, for exec (valgrind reports the client, not itself). */
+const char *tu_self_exe(void);
 
 /* ../shared of the source tree, or NULL when absent (tests then skip). */
 const char *tu_shared_dir(void);

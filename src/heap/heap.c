@@ -115,6 +115,9 @@ void pm_heap_destroy(pm_heap *h) {
     pmh_debug_release(h, 0); /* outer debug blocks first: see debug.c */
     large_release_all(h);
     pmh_debug_destroy(h);
+#ifdef PM_VALGRIND
+    if (RUNNING_ON_VALGRIND) pmh_vg_forget_pool_blocks(h);
+#endif
     for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena; k++) {
         pmh_arena *a = h->buckets[k];
         while (a) {
@@ -542,6 +545,7 @@ static inline void block_given(void *b, size_t n, size_t size) {
 
 static inline void block_taken_back(void *b, size_t size) {
     pm_vg_freelike(b);
+    pm_vg_noaccess(b, size);
     pm_poison(b, size);
     (void)size;
 }
@@ -629,6 +633,23 @@ void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) {
     return p;
 }
 
+#ifdef PM_VALGRIND
+/* The size memcheck knows pool block p by (the request, not the class
+ * size): it has no query for it, but GET_VBITS fails (3) on any
+ * unaddressable byte, so bisect for the addressable prefix. */
+static size_t vg_block_size(void *p, size_t size) {
+    unsigned char vbits[PM_SMALL_MAX];
+    if (!RUNNING_ON_VALGRIND || VALGRIND_GET_VBITS(p, vbits, size) != 3) return size;
+    size_t lo = 0, hi = size; /* lo bytes are addressable, hi are not */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (VALGRIND_GET_VBITS(p, vbits, mid) == 3) hi = mid;
+        else lo = mid;
+    }
+    return lo;
+}
+#endif
+
 /* Move a block to a new one of n bytes; the old one is freed only once the
  * new one exists, so failure leaves p intact. */
 static void *realloc_move(pm_heap *h, void *p, size_t old_size, size_t n) {
@@ -664,7 +685,7 @@ void *pm_heap_realloc(pm_heap *h, void *p, size_t n) {
             pm_poison(p, size);
             pm_unpoison(p, n ? n : 1);
 #ifdef PM_VALGRIND
-            VALGRIND_RESIZEINPLACE_BLOCK(p, size, n, 0);
+            VALGRIND_RESIZEINPLACE_BLOCK(p, vg_block_size(p, size), n, 0);
 #endif
             return p;
         }

@@ -237,5 +237,8 @@ PM_HIDDEN void pmh_debug_stats(const pm_heap *h, uint64_t *rounding, uint64_t *o
 
 /* stats.c */
 PM_HIDDEN void pmh_stats_atexit_setup(void);
+#ifdef PM_VALGRIND
+PM_HIDDEN void pmh_vg_forget_pool_blocks(const pm_heap *h);
+#endif
 
 #endif

@@ -169,6 +169,21 @@ static int walk_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool,
     return 0;
 }
 
+#ifdef PM_VALGRIND
+static int forget_block(void *arg, void *block, size_t size, int is_large) {
+    (void)arg, (void)size, (void)is_large;
+    pm_vg_freelike(block);
+    return 0;
+}
+
+/* The heap is going away with these blocks live: memcheck must forget them
+ * before their arenas are unmapped (and perhaps mapped again). */
+void pmh_vg_forget_pool_blocks(const pm_heap *h) {
+    walk_state w = {forget_block, NULL};
+    for_each_used_pool(h, walk_pool, &w);
+}
+#endif
+
 int pm_heap_walk(const pm_heap *h, pm_walk_fn fn, void *arg) {
     if (h->debug) return pmh_debug_walk(h, fn, arg);
     walk_state w = {fn, arg};
