@@ -628,6 +628,84 @@ PM_API size_t pm_runtime_type_counts(pm_runtime *rt, void (*fn)(void *arg, const
 PM_API size_t pm_runtime_freelists(pm_runtime *rt, pm_freelist_stats *out, size_t cap);
 PM_API void pm_runtime_clear_freelists(pm_runtime *rt);
 
+/* ======================================================================== */
+/* Layer 3: the cycle collector                                             */
+/* ======================================================================== */
+/*
+ * CPython's generational collector (3.11 semantics). Objects of GC types
+ * are tracked once fully built (containers track themselves; instances of
+ * user GC types when pm_object_new returns). Reference counting frees most
+ * objects; the collector finds groups that keep each other alive and are
+ * unreachable from outside, runs their finalizers (PEP 442: at most once;
+ * resurrection keeps an object and all it reaches), clears weak references
+ * to them (callbacks run only for weak references outside the garbage), and
+ * breaks them with the clear slot. Objects with a legacy finalizer in such
+ * a group are uncollectable and go to the garbage list.
+ *
+ * When a collection can run: automatically only when a GC object is being
+ * allocated (before it exists), if the young generation's count passed its
+ * threshold; or when pm_gc_collect is called. Never in the middle of an
+ * operation on an object's internals (a dict resize, a list growth).
+ * Finalizers and weak-reference callbacks therefore run only at those
+ * points.
+ */
+
+PM_API void pm_gc_track(pm_object *o);
+PM_API void pm_gc_untrack(pm_object *o);
+PM_API int pm_gc_is_tracked(pm_object *o);
+PM_API int pm_gc_is_finalized(pm_object *o);
+
+/* Collect generations 0..generation (2: full). Returns the number of
+ * unreachable objects found (collected + uncollectable), or -1 when a
+ * collection is already running. */
+PM_API int64_t pm_gc_collect(int generation);
+PM_API void pm_gc_enable(void);
+PM_API void pm_gc_disable(void);
+PM_API int pm_gc_is_enabled(void);
+PM_API void pm_gc_set_threshold(int t0, int t1, int t2); /* default 2000, 10, 10 */
+PM_API void pm_gc_get_threshold(int *t0, int *t1, int *t2);
+PM_API void pm_gc_get_count(int *c0, int *c1, int *c2);
+
+#define PM_GC_PAUSE_BUCKETS 12 /* <0.01, <0.03, <0.1, <0.3, <1, <3, <10, <30, <100, <300, <1000 ms, more */
+typedef struct pm_gc_generation_stats {
+    uint64_t collections, collected, uncollectable;
+    double pause_total_ms, pause_max_ms;
+    uint64_t pause_histogram[PM_GC_PAUSE_BUCKETS];
+} pm_gc_generation_stats;
+PM_API void pm_gc_get_stats(pm_gc_generation_stats out[3]);
+
+typedef struct pm_gc_info {
+    int generation;
+    int64_t collected, uncollectable; /* at "stop" */
+    double pause_ms;                  /* at "stop" */
+} pm_gc_info;
+/* phase: "start" or "stop". */
+typedef void (*pm_gc_callback)(const char *phase, const pm_gc_info *info, void *arg);
+PM_API int pm_gc_callback_add(pm_gc_callback fn, void *arg);
+PM_API int pm_gc_callback_remove(pm_gc_callback fn, void *arg);
+
+#define PM_GC_DEBUG_STATS         (1 << 0)
+#define PM_GC_DEBUG_COLLECTABLE   (1 << 1)
+#define PM_GC_DEBUG_UNCOLLECTABLE (1 << 2)
+#define PM_GC_DEBUG_SAVEALL       (1 << 5)
+#define PM_GC_DEBUG_LEAK (PM_GC_DEBUG_COLLECTABLE | PM_GC_DEBUG_UNCOLLECTABLE | PM_GC_DEBUG_SAVEALL)
+PM_API void pm_gc_set_debug(int flags);
+PM_API int pm_gc_get_debug(void);
+
+/* gc.garbage: a list (borrowed) of uncollectable objects, and of every
+ * unreachable object in SAVEALL mode. */
+PM_API pm_object *pm_gc_garbage(void);
+/* New lists: tracked objects (generation -1: all), the objects that refer
+ * to o, and the objects o refers to. */
+PM_API pm_object *pm_gc_get_objects(int generation);
+PM_API pm_object *pm_gc_get_referrers(pm_object *o);
+PM_API pm_object *pm_gc_get_referents(pm_object *o);
+/* Move every tracked object to a permanent generation the collector
+ * ignores (after a fork, say); unfreeze moves them back to the oldest. */
+PM_API void pm_gc_freeze(void);
+PM_API void pm_gc_unfreeze(void);
+PM_API size_t pm_gc_get_freeze_count(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -61,8 +61,24 @@ void pmo_init_header(pm_object *o, pm_type *t) {
     if (pmo_unlikely(rt->debug)) debug_count(rt, t, 1);
 }
 
+void pmo_gc_unlink(pm_object *o) {
+    pmo_gc_head *h = pmo_gc_head_of(o);
+    ((pmo_gc_head *)h->prev)->next = h->next;
+    ((pmo_gc_head *)h->next)->prev = h->prev;
+    h->next = h->prev = 0;
+    o->flags &= ~PMO_OF_TRACKED;
+}
+
+/* The safe point of automatic collection: a GC object is about to be
+ * allocated, so none is half-built by this call. */
+static void maybe_collect(pm_runtime *rt) {
+    if (++rt->gc_young_count > rt->gc_young_threshold && rt->gc_young_threshold > 0 && rt->gc_auto)
+        rt->gc_auto(rt);
+}
+
 pm_object *pmo_alloc(pm_type *t, size_t size) {
     pm_runtime *rt = pmo_rt();
+    if (is_gc(t)) maybe_collect(rt);
     size_t head = is_gc(t) ? sizeof(pmo_gc_head) : 0;
     if (size > SIZE_MAX - head) return pmo_no_memory();
     char *mem = pm_domain_malloc(rt->heap, PM_DOMAIN_OBJ, size + head);
@@ -305,6 +321,8 @@ static void dealloc_one(pm_runtime *rt, pm_object *o) {
     }
     if (t->slots.legacy_del && run_finalizer(o, t->slots.legacy_del)) return;
     if ((o->flags & PM_OF_HAS_WEAKREF) && pmo_weakrefs_clear) pmo_weakrefs_clear(o, true);
+    if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(o);
+    if (is_gc(t) && rt->gc_young_count > 0) rt->gc_young_count--;
     if (t->slots.dealloc) t->slots.dealloc(o);
     if (t->flags & PM_TPFLAGS_ATTRS) PM_CLEAR(*pmo_attrs_slot(o));
     rt->stats.objects_freed++;
@@ -318,6 +336,7 @@ static void dealloc_one(pm_runtime *rt, pm_object *o) {
 static void defer(pm_runtime *rt, pm_object *o) {
     rt->stats.deferred_deallocs++;
     if (is_gc(o->type)) {
+        if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(o); /* the head links the queue now */
         pmo_gc_head_of(o)->next = rt->deferred_gc;
         rt->deferred_gc = (uintptr_t)o;
     } else if (!pmo_vec_push(&rt->deferred_other, o)) {

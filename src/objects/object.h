@@ -52,6 +52,11 @@ typedef struct pmo_gc_head {
     uintptr_t prev;
 } pmo_gc_head;
 
+/* Flag bits 8..15 of pm_object.flags belong to the collector. */
+#define PMO_OF_TRACKED     (1u << 8)  /* on a generation list            */
+#define PMO_OF_COLLECTING  (1u << 9)  /* in the set being collected      */
+#define PMO_OF_REACHABLE   (1u << 10) /* proven reachable in this pass   */
+
 struct pm_type {
     pm_object ob;
     const char *name;
@@ -114,7 +119,13 @@ struct pm_runtime {
     pmo_weak_registry *weak;      /* weakref.c                             */
     pmo_debug *dbg;               /* object.c, debug mode                  */
     pm_runtime_stats stats;
-    void *gc;                     /* the collector's state (next layer)    */
+    /* The collector (layer 3) keeps its state here and installs the hook
+     * that allocation of a GC object calls when young_count passes the
+     * threshold: the object layer knows when, the collector what. */
+    void *gc;
+    int64_t gc_young_count;       /* GC allocations minus deallocations    */
+    int64_t gc_young_threshold;   /* 0: no automatic collection            */
+    void (*gc_auto)(pm_runtime *rt);
 };
 
 /* ---- runtime.c ---------------------------------------------------------- */
@@ -140,6 +151,8 @@ PMO_HIDDEN void *pmo_mem_malloc(size_t n);
 PMO_HIDDEN void *pmo_mem_realloc(void *p, size_t n);
 PMO_HIDDEN void pmo_mem_free(void *p);
 PMO_HIDDEN pmo_gc_head *pmo_gc_head_of(pm_object *o);
+/* Take a tracked object off its generation list (deallocation). */
+PMO_HIDDEN void pmo_gc_unlink(pm_object *o);
 /* Type error helper: "expected X, got Y". Returns NULL / -1 callers use. */
 PMO_HIDDEN void pmo_type_error(const char *what, pm_object *got);
 
