@@ -44,6 +44,11 @@ bool tu_contains(const char *haystack, const char *needle);
 /* This program's path, for exec (valgrind reports the client, not itself). */
 const char *tu_self_exe(void);
 
+/* n, or n / 100 under valgrind and sanitizers (PYMM_TEST_SMALL=1 in the
+ * environment), for the tests whose point is size (10,000,000-deep chains):
+ * the code paths are the same, the instrumented run stays short. */
+long tu_big_count(long n);
+
 /* ../shared of the source tree, or NULL when absent (tests then skip). */
 const char *tu_shared_dir(void);
 
