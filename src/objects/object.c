@@ -69,16 +69,29 @@ void pmo_gc_unlink(pm_object *o) {
     o->flags &= ~PMO_OF_TRACKED;
 }
 
-/* The safe point of automatic collection: a GC object is about to be
- * allocated, so none is half-built by this call. */
-static void maybe_collect(pm_runtime *rt) {
-    if (++rt->gc_young_count > rt->gc_young_threshold && rt->gc_young_threshold > 0 && rt->gc_auto)
-        rt->gc_auto(rt);
+/* Tracking puts a fully built GC object on generation 0, which the object
+ * layer owns so that containers can track themselves; the collector (next
+ * layer) moves objects on from there. */
+void pm_gc_track(pm_object *o) {
+    if (o == NULL || !is_gc(o->type) || (o->flags & PMO_OF_TRACKED)) return;
+    pmo_gc_head *young = &pmo_rt()->gc_young, *h = pmo_gc_head_of(o);
+    h->prev = young->prev;
+    h->next = (uintptr_t)young;
+    ((pmo_gc_head *)young->prev)->next = (uintptr_t)h;
+    young->prev = (uintptr_t)h;
+    o->flags |= PMO_OF_TRACKED;
 }
+
+void pm_gc_untrack(pm_object *o) {
+    if (o && (o->flags & PMO_OF_TRACKED)) pmo_gc_unlink(o);
+}
+
+int pm_gc_is_tracked(pm_object *o) { return o && (o->flags & PMO_OF_TRACKED) != 0; }
+int pm_gc_is_finalized(pm_object *o) { return o && (o->flags & PM_OF_FINALIZED) != 0; }
 
 pm_object *pmo_alloc(pm_type *t, size_t size) {
     pm_runtime *rt = pmo_rt();
-    if (is_gc(t)) maybe_collect(rt);
+    if (is_gc(t)) pmo_gc_maybe_collect(rt); /* the safe point: nothing half-built */
     size_t head = is_gc(t) ? sizeof(pmo_gc_head) : 0;
     if (size > SIZE_MAX - head) return pmo_no_memory();
     char *mem = pm_domain_malloc(rt->heap, PM_DOMAIN_OBJ, size + head);
@@ -320,7 +333,7 @@ static void dealloc_one(pm_runtime *rt, pm_object *o) {
         if (run_finalizer(o, t->slots.finalize)) return;
     }
     if (t->slots.legacy_del && run_finalizer(o, t->slots.legacy_del)) return;
-    if ((o->flags & PM_OF_HAS_WEAKREF) && pmo_weakrefs_clear) pmo_weakrefs_clear(o, true);
+    if (o->flags & PM_OF_HAS_WEAKREF) pmo_weakrefs_clear(o, true);
     if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(o);
     if (is_gc(t) && rt->gc_young_count > 0) rt->gc_young_count--;
     if (t->slots.dealloc) t->slots.dealloc(o);

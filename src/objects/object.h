@@ -119,14 +119,28 @@ struct pm_runtime {
     pmo_weak_registry *weak;      /* weakref.c                             */
     pmo_debug *dbg;               /* object.c, debug mode                  */
     pm_runtime_stats stats;
-    /* The collector (layer 3) keeps its state here and installs the hook
-     * that allocation of a GC object calls when young_count passes the
-     * threshold: the object layer knows when, the collector what. */
+    /* The collector (layer 3) keeps its state here. */
     void *gc;
+    pmo_gc_head gc_young;         /* generation 0: tracked by the object
+                                     layer, collected by the collector     */
     int64_t gc_young_count;       /* GC allocations minus deallocations    */
     int64_t gc_young_threshold;   /* 0: no automatic collection            */
-    void (*gc_auto)(pm_runtime *rt);
 };
+
+/* The one call from this layer up into the collector: allocation of a GC
+ * object is the safe point of automatic collection (CPython's gc_alloc does
+ * the same). The object layer knows when; the collector decides what. */
+PMO_HIDDEN void pmgc_auto_collect(pm_runtime *rt);
+PMO_HIDDEN void pmgc_destroy(pm_runtime *rt);
+#define PMGC_DEFAULT_THRESHOLD 2000
+
+/* Count one more GC allocation and collect if the threshold passed: call
+ * before any allocation of a GC object (pmo_alloc does; free-list reuse
+ * must too). */
+static inline void pmo_gc_maybe_collect(pm_runtime *rt) {
+    if (++rt->gc_young_count > rt->gc_young_threshold && rt->gc_young_threshold > 0)
+        pmgc_auto_collect(rt);
+}
 
 /* ---- runtime.c ---------------------------------------------------------- */
 
@@ -168,15 +182,12 @@ PMO_HIDDEN int pmo_traverse(pm_object *o, pm_visit_fn visit, void *arg);
 
 /* ---- hooks into built-ins that the core calls ------------------------------ */
 
-/* TEMPORARY (while the built-in types are written in parallel): weak
- * declarations, so the library links before weakref.c and str.c exist. */
-#define PMO_WEAK_HOOK __attribute__((weak))
 /* weakref.c: clear the weak references to o and run their callbacks. */
-PMO_HIDDEN PMO_WEAK_HOOK void pmo_weakrefs_clear(pm_object *o, bool run_callbacks);
-PMO_HIDDEN PMO_WEAK_HOOK void pmo_weak_registry_destroy(pm_runtime *rt);
+PMO_HIDDEN void pmo_weakrefs_clear(pm_object *o, bool run_callbacks);
+PMO_HIDDEN void pmo_weak_registry_destroy(pm_runtime *rt);
 /* str.c: the interned table. */
-PMO_HIDDEN PMO_WEAK_HOOK void pmo_intern_forget(pm_runtime *rt, pm_object *s);
-PMO_HIDDEN PMO_WEAK_HOOK void pmo_intern_destroy(pm_runtime *rt);
+PMO_HIDDEN void pmo_intern_forget(pm_runtime *rt, pm_object *s);
+PMO_HIDDEN void pmo_intern_destroy(pm_runtime *rt);
 /* Free lists of every type, emptied. */
 PMO_HIDDEN void pmo_freelists_clear(pm_runtime *rt);
 PMO_HIDDEN void pmo_debug_destroy(pm_runtime *rt);

@@ -39,10 +39,16 @@ static bool env_debug(void) {
 
 /* The default runtime is set up on first use: the default heap exists from
  * the start, and PYMM_DEBUG is read once. */
+static void young_init(pm_runtime *rt) {
+    rt->gc_young.next = rt->gc_young.prev = (uintptr_t)&rt->gc_young;
+    rt->gc_young_threshold = PMGC_DEFAULT_THRESHOLD;
+}
+
 static pm_runtime *default_rt(void) {
     pm_runtime *rt = &default_runtime;
     if (pmo_unlikely(rt->heap == NULL)) {
         rt->heap = pm_heap_default();
+        young_init(rt);
         rt->debug = env_debug();
         rt->stats.total_refcount = TOTAL_REFCOUNT_START;
         freelists_init(&rt->freelists);
@@ -80,6 +86,7 @@ pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
         }
     }
     rt->debug = cfg ? cfg->debug != 0 : false;
+    young_init(rt);
     rt->stats.total_refcount = TOTAL_REFCOUNT_START;
     freelists_init(&rt->freelists);
     return rt;
@@ -93,9 +100,10 @@ void pm_runtime_destroy(pm_runtime *rt) {
     pm_runtime *saved = current_runtime;
     current_runtime = rt;
     pmo_freelists_clear(rt);
-    if (pmo_intern_destroy) pmo_intern_destroy(rt);
-    if (pmo_weak_registry_destroy) pmo_weak_registry_destroy(rt);
+    pmo_intern_destroy(rt);
+    pmo_weak_registry_destroy(rt);
     pmo_debug_destroy(rt);
+    pmgc_destroy(rt);
     pmo_vec_free(&rt->deferred_other);
     current_runtime = saved == rt ? NULL : saved;
     if (rt->owns_heap) pm_heap_destroy(rt->heap);

@@ -89,9 +89,13 @@ pm_type *pm_type_new(const pm_type_spec *spec) {
     return t;
 }
 
+/* A zeroed payload holds no references: the instance is fully built for
+ * the collector at once. */
 static pm_object *new_instance(pm_type *t, size_t size) {
     pm_object *o = pmo_alloc(t, size);
-    if (o) memset((char *)o + sizeof(pm_object), 0, size - sizeof(pm_object));
+    if (o == NULL) return NULL;
+    memset((char *)o + sizeof(pm_object), 0, size - sizeof(pm_object));
+    pm_gc_track(o);
     return o;
 }
 

@@ -1,0 +1,635 @@
+/*
+ * collector.c -- the generational cycle collector (CPython 3.11 semantics).
+ *
+ * Owns: the generation lists, tracking, automatic and explicit collection,
+ * the garbage list, statistics, callbacks, debug flags, freeze, and the
+ * object-graph queries (get_objects, get_referrers, get_referents).
+ *
+ * States of a tracked object (its gc head links it into exactly one list):
+ *
+ *   generation 0/1/2 or permanent     normal life; COLLECTING clear
+ *   the set being collected           COLLECTING set; during the analysis
+ *                                     the head's `prev` word holds gc_refs
+ *                                     (the count minus references from
+ *                                     inside the set) and only `next` links
+ *   unreachable                       COLLECTING still set: the weakref and
+ *                                     finalizer steps ask "is it garbage?"
+ *   finalizers (legacy)               uncollectable: COLLECTING clear
+ *
+ * A collection of generation g: merge the younger lists into g; find the
+ * unreachable objects (gc_refs = refcnt; subtract every reference coming
+ * from inside the set; whatever has gc_refs > 0 and everything it reaches
+ * is reachable: an explicit work stack, no recursion); move the reachable
+ * ones to the next older generation; put objects with a legacy finalizer,
+ * and all they reach, aside as uncollectable; clear weak references to the
+ * garbage (callbacks only for weak references that are not garbage); run
+ * PEP 442 finalizers once; redo the analysis on the garbage, so objects a
+ * finalizer resurrected (and all they reach) survive; break what is left
+ * with the clear slot, which frees it by reference counting.
+ *
+ * Invariant G1: outside pm_gc_collect every list is a proper circular
+ * doubly linked list and no object has COLLECTING or REACHABLE set.
+ */
+#define _DEFAULT_SOURCE
+#include "objects/object.h"
+#include "objects/weakref.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NUM_GENERATIONS 3
+#define MAX_CALLBACKS 16
+
+typedef struct gc_state {
+    pmo_gc_head *gen[NUM_GENERATIONS]; /* [0] is the runtime's gc_young */
+    pmo_gc_head older[NUM_GENERATIONS - 1];
+    pmo_gc_head permanent;
+    int threshold[NUM_GENERATIONS];
+    int count[NUM_GENERATIONS]; /* count[0] lives in rt->gc_young_count */
+    int64_t long_lived_total, long_lived_pending;
+    bool enabled, collecting;
+    int debug;
+    pm_object *garbage;
+    struct { pm_gc_callback fn; void *arg; } callbacks[MAX_CALLBACKS];
+    int ncallbacks;
+    pm_gc_generation_stats stats[NUM_GENERATIONS];
+    pmo_vec stack; /* work stack of the reachability pass */
+    bool stack_failed;
+    uint64_t marks;  /* objects marked reachable, ever (progress measure) */
+} gc_state;
+
+/* ---- lists ---------------------------------------------------------------- */
+
+#define HEAD(o) pmo_gc_head_of(o)
+#define OBJ(h) ((pm_object *)((pmo_gc_head *)(h) + 1))
+#define NEXT(h) ((pmo_gc_head *)(h)->next)
+#define PREV(h) ((pmo_gc_head *)(h)->prev)
+
+static void list_init(pmo_gc_head *l) { l->next = l->prev = (uintptr_t)l; }
+static bool list_empty(const pmo_gc_head *l) { return l->next == (uintptr_t)l; }
+
+static void list_append_head(pmo_gc_head *l, pmo_gc_head *h) {
+    h->prev = l->prev;
+    h->next = (uintptr_t)l;
+    PREV(l)->next = (uintptr_t)h;
+    l->prev = (uintptr_t)h;
+}
+
+static void list_remove_head(pmo_gc_head *h) {
+    PREV(h)->next = h->next;
+    NEXT(h)->prev = h->prev;
+}
+
+static void list_move(pm_object *o, pmo_gc_head *to) {
+    list_remove_head(HEAD(o));
+    list_append_head(to, HEAD(o));
+}
+
+/* Append every object of `from` to `to`; `from` becomes empty. */
+static void list_merge(pmo_gc_head *from, pmo_gc_head *to) {
+    if (list_empty(from)) return;
+    pmo_gc_head *first = NEXT(from), *last = PREV(from);
+    first->prev = to->prev;
+    PREV(to)->next = (uintptr_t)first;
+    last->next = (uintptr_t)to;
+    to->prev = (uintptr_t)last;
+    list_init(from);
+}
+
+static int64_t list_size(const pmo_gc_head *l) {
+    int64_t n = 0;
+    for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h)) n++;
+    return n;
+}
+
+/* ---- state ----------------------------------------------------------------- */
+
+static gc_state *state_of(pm_runtime *rt) {
+    if (pmo_likely(rt->gc != NULL)) return rt->gc;
+    gc_state *g = calloc(1, sizeof *g);
+    if (g == NULL) return NULL;
+    g->gen[0] = &rt->gc_young;
+    for (int i = 1; i < NUM_GENERATIONS; i++) {
+        g->gen[i] = &g->older[i - 1];
+        list_init(g->gen[i]);
+    }
+    list_init(&g->permanent);
+    g->threshold[0] = PMGC_DEFAULT_THRESHOLD;
+    g->threshold[1] = 10;
+    g->threshold[2] = 10;
+    g->enabled = true;
+    rt->gc = g;
+    rt->gc_young_threshold = g->threshold[0];
+    return g;
+}
+
+static gc_state *state(void) { return state_of(pmo_rt()); }
+
+/* The lists point into the runtime's heap, which goes with it: only the
+ * state itself is freed here. */
+void pmgc_destroy(pm_runtime *rt) {
+    gc_state *g = rt->gc;
+    if (g == NULL) return;
+    pmo_vec_free(&g->stack);
+    free(g);
+    rt->gc = NULL;
+}
+
+/* ---- finding the unreachable ------------------------------------------------ */
+
+#define REFS(o) (HEAD(o)->prev)
+
+static int visit_decref(pm_object *r, void *arg) {
+    (void)arg;
+    if (r->flags & PMO_OF_COLLECTING) REFS(r)--;
+    return 0;
+}
+
+static int visit_mark(pm_object *r, void *arg) {
+    gc_state *g = arg;
+    if ((r->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) == PMO_OF_COLLECTING) {
+        r->flags |= PMO_OF_REACHABLE;
+        g->marks++;
+        if (!g->stack_failed && !pmo_vec_push(&g->stack, r)) g->stack_failed = true;
+    }
+    return 0;
+}
+
+static void mark_from(gc_state *g, pm_object *o) {
+    o->flags |= PMO_OF_REACHABLE;
+    if (!pmo_vec_push(&g->stack, o)) g->stack_failed = true;
+    while (g->stack.len) {
+        pm_object *x = g->stack.items[--g->stack.len];
+        pmo_traverse(x, visit_mark, g);
+    }
+}
+
+/* Out of memory for the work stack: finish marking by sweeps over the
+ * set until one marks nothing (slow, but needs no memory). */
+static void mark_without_stack(gc_state *g, pmo_gc_head *set) {
+    g->stack_failed = true; /* visit_mark marks without pushing */
+    g->stack.len = 0;
+    uint64_t before;
+    do {
+        before = g->marks;
+        for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h))
+            if (OBJ(h)->flags & PMO_OF_REACHABLE) pmo_traverse(OBJ(h), visit_mark, g);
+    } while (g->marks != before);
+}
+
+/* Split `set` (its objects' prev words are free to use) into the reachable
+ * objects, which stay in `set` with their flags cleared, and the others,
+ * appended to `unreachable` with COLLECTING kept. */
+static void deduce_unreachable(gc_state *g, pmo_gc_head *set, pmo_gc_head *unreachable) {
+    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
+        pm_object *o = OBJ(h);
+        o->flags = (o->flags | PMO_OF_COLLECTING) & ~PMO_OF_REACHABLE;
+        h->prev = o->refcnt;
+    }
+    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) pmo_traverse(OBJ(h), visit_decref, NULL);
+    g->stack_failed = false;
+    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
+        pm_object *o = OBJ(h);
+        if (h->prev > 0 && !(o->flags & PMO_OF_REACHABLE)) mark_from(g, o);
+    }
+    if (g->stack_failed) mark_without_stack(g, set);
+    /* Rebuild the lists (prev words become links again). */
+    pmo_gc_head keep;
+    list_init(&keep);
+    pmo_gc_head *h = NEXT(set);
+    while (h != set) {
+        pmo_gc_head *next = NEXT(h);
+        pm_object *o = OBJ(h);
+        if (o->flags & PMO_OF_REACHABLE) {
+            o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE);
+            list_append_head(&keep, h);
+        } else {
+            list_append_head(unreachable, h);
+        }
+        h = next;
+    }
+    list_init(set);
+    list_merge(&keep, set);
+}
+
+/* ---- the steps after the analysis --------------------------------------------- */
+
+/* Tuples that hold only untracked objects cannot be part of a cycle:
+ * CPython stops tracking them, and so do we. */
+static void untrack_tuples(pmo_gc_head *l) {
+    pmo_gc_head *h = NEXT(l);
+    while (h != l) {
+        pmo_gc_head *next = NEXT(h);
+        pm_object *t = OBJ(h);
+        if (t->type == &pm_tuple_type) {
+            size_t n = pm_tuple_size(t);
+            bool atomic = true;
+            for (size_t i = 0; i < n && atomic; i++) {
+                pm_object *item = pm_tuple_get(t, i);
+                atomic = item != NULL && !(item->flags & PMO_OF_TRACKED);
+            }
+            if (atomic) pmo_gc_unlink(t);
+        }
+        h = next;
+    }
+}
+
+static int visit_move_to_finalizers(pm_object *r, void *arg) {
+    if ((r->flags & PMO_OF_COLLECTING) && !(r->flags & PMO_OF_REACHABLE)) {
+        r->flags = (r->flags | PMO_OF_REACHABLE) & ~PMO_OF_COLLECTING;
+        list_move(r, arg);
+    }
+    return 0;
+}
+
+/* Objects with a legacy finalizer, and everything they reach, cannot be
+ * collected safely: they become uncollectable (gc.garbage). */
+static void move_legacy_finalizers(pmo_gc_head *unreachable, pmo_gc_head *finalizers) {
+    pmo_gc_head *h = NEXT(unreachable);
+    while (h != unreachable) {
+        pmo_gc_head *next = NEXT(h);
+        pm_object *o = OBJ(h);
+        if (o->type->slots.legacy_del) {
+            o->flags = (o->flags | PMO_OF_REACHABLE) & ~PMO_OF_COLLECTING;
+            list_move(o, finalizers);
+        }
+        h = next;
+    }
+    for (pmo_gc_head *f = NEXT(finalizers); f != finalizers; f = NEXT(f))
+        pmo_traverse(OBJ(f), visit_move_to_finalizers, finalizers);
+    for (pmo_gc_head *f = NEXT(finalizers); f != finalizers; f = NEXT(f))
+        OBJ(f)->flags &= ~PMO_OF_REACHABLE;
+}
+
+/* CPython's handle_weakrefs: weak references that are themselves garbage
+ * are cleared without callback; weak references to garbage are cleared and
+ * their callbacks run only when the weak reference object survives. */
+static void handle_weakrefs(pmo_gc_head *unreachable) {
+    pmo_vec calls = {0};
+    for (pmo_gc_head *h = NEXT(unreachable); h != unreachable; h = NEXT(h)) {
+        pm_object *o = OBJ(h);
+        if (pmo_is_weakref(o)) pmo_weakref_clear_ref(o);
+    }
+    for (pmo_gc_head *h = NEXT(unreachable); h != unreachable; h = NEXT(h)) {
+        pm_object *o = OBJ(h), *wr;
+        while ((o->flags & PM_OF_HAS_WEAKREF) && (wr = pmo_weakrefs_first(o)) != NULL) {
+            pmo_weakref_clear_ref(wr);
+            if (pmo_weakref_has_callback(wr) && !(wr->flags & PMO_OF_COLLECTING)) {
+                /* Out of memory for the call list: the callback is lost, the
+                 * reference is cleared all the same. */
+                if (pmo_vec_push(&calls, wr)) pm_incref(wr);
+            }
+        }
+    }
+    for (size_t i = 0; i < calls.len; i++) {
+        pmo_weakref_run_callback(calls.items[i]);
+        pm_decref(calls.items[i]);
+    }
+    pmo_vec_free(&calls);
+}
+
+/* PEP 442: every garbage object's finalizer runs once, before anything is
+ * cleared. An object may die (by reference counting) during another's
+ * finalizer: it then leaves the list itself. */
+static void finalize_garbage(pmo_gc_head *unreachable) {
+    pmo_gc_head seen;
+    list_init(&seen);
+    while (!list_empty(unreachable)) {
+        pm_object *o = OBJ(NEXT(unreachable));
+        list_move(o, &seen);
+        if (o->type->slots.finalize && !(o->flags & PM_OF_FINALIZED)) {
+            o->flags |= PM_OF_FINALIZED;
+            pm_incref(o);
+            o->type->slots.finalize(o);
+            pm_decref(o);
+        }
+    }
+    list_merge(&seen, unreachable);
+}
+
+static void append_to_garbage(gc_state *g, pm_object *o) {
+    if (g->garbage == NULL) g->garbage = pm_list_new(0);
+    if (g->garbage == NULL || pm_list_append(g->garbage, o) != 0) pm_exc_clear();
+}
+
+static void make_reachable(pm_object *o, pmo_gc_head *old) {
+    o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE);
+    list_move(o, old);
+}
+
+/* Break the garbage with the clear slot; what survives goes to `old`. */
+static void delete_garbage(gc_state *g, pmo_gc_head *garbage, pmo_gc_head *old) {
+    while (!list_empty(garbage)) {
+        pmo_gc_head *h = NEXT(garbage);
+        pm_object *o = OBJ(h);
+        if (g->debug & PM_GC_DEBUG_SAVEALL) {
+            make_reachable(o, old);
+            append_to_garbage(g, o);
+            continue;
+        }
+        if (o->type->slots.clear) {
+            pm_incref(o);
+            o->type->slots.clear(o);
+            pm_decref(o);
+        }
+        if (NEXT(garbage) == h) make_reachable(o, old); /* still alive */
+    }
+}
+
+static void print_objects(const char *what, pmo_gc_head *l) {
+    for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h))
+        fprintf(stderr, "gc: %s <%s %p>\n", what, OBJ(h)->type->name, (void *)OBJ(h));
+}
+
+/* ---- one collection ---------------------------------------------------------- */
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void record_pause(pm_gc_generation_stats *s, double ms) {
+    static const double limits[PM_GC_PAUSE_BUCKETS - 1] = {0.01, 0.03, 0.1, 0.3, 1, 3,
+                                                           10,   30,   100, 300, 1000};
+    int b = 0;
+    while (b < PM_GC_PAUSE_BUCKETS - 1 && ms >= limits[b]) b++;
+    s->pause_histogram[b]++;
+    s->pause_total_ms += ms;
+    if (ms > s->pause_max_ms) s->pause_max_ms = ms;
+}
+
+static void run_callbacks(gc_state *g, const char *phase, const pm_gc_info *info) {
+    for (int i = 0; i < g->ncallbacks; i++) g->callbacks[i].fn(phase, info, g->callbacks[i].arg);
+}
+
+static int64_t collect(pm_runtime *rt, gc_state *g, int gen) {
+    double t0 = now_ms();
+    if (g->debug & PM_GC_DEBUG_STATS) fprintf(stderr, "gc: collecting generation %d...\n", gen);
+    if (gen + 1 < NUM_GENERATIONS) g->count[gen + 1]++;
+    for (int i = 0; i <= gen; i++) g->count[i] = 0;
+    rt->gc_young_count = 0;
+    for (int i = 0; i < gen; i++) list_merge(g->gen[i], g->gen[gen]);
+    pmo_gc_head *young = g->gen[gen];
+    pmo_gc_head *old = gen + 1 < NUM_GENERATIONS ? g->gen[gen + 1] : young;
+
+    pmo_gc_head unreachable, finalizers, garbage;
+    list_init(&unreachable);
+    list_init(&finalizers);
+    list_init(&garbage);
+    deduce_unreachable(g, young, &unreachable);
+    untrack_tuples(young);
+    if (young != old) {
+        if (gen == 1) g->long_lived_pending += list_size(young);
+        list_merge(young, old);
+    } else {
+        g->long_lived_pending = 0;
+        g->long_lived_total = list_size(young);
+    }
+    move_legacy_finalizers(&unreachable, &finalizers);
+    if (g->debug & PM_GC_DEBUG_COLLECTABLE) print_objects("collectable", &unreachable);
+    handle_weakrefs(&unreachable);
+    finalize_garbage(&unreachable);
+    /* Resurrected objects, and all they reach, are reachable again. */
+    deduce_unreachable(g, &unreachable, &garbage);
+    list_merge(&unreachable, old);
+    int64_t collected = list_size(&garbage);
+    delete_garbage(g, &garbage, old);
+
+    int64_t uncollectable = list_size(&finalizers);
+    if (g->debug & PM_GC_DEBUG_UNCOLLECTABLE) print_objects("uncollectable", &finalizers);
+    for (pmo_gc_head *h = NEXT(&finalizers); h != &finalizers; h = NEXT(h)) append_to_garbage(g, OBJ(h));
+    list_merge(&finalizers, old);
+
+    double ms = now_ms() - t0;
+    pm_gc_generation_stats *s = &g->stats[gen];
+    s->collections++;
+    s->collected += (uint64_t)collected;
+    s->uncollectable += (uint64_t)uncollectable;
+    record_pause(s, ms);
+    if (g->debug & PM_GC_DEBUG_STATS)
+        fprintf(stderr, "gc: done, %" PRId64 " unreachable, %" PRId64 " uncollectable, %.4fms elapsed\n",
+                collected + uncollectable, uncollectable, ms);
+    return collected + uncollectable;
+}
+
+static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen) {
+    g->collecting = true;
+    pm_gc_info info = {gen, 0, 0, 0};
+    if (g->ncallbacks) run_callbacks(g, "start", &info);
+    double t0 = now_ms();
+    int64_t n = collect(rt, g, gen);
+    info.collected = n;
+    info.uncollectable = (int64_t)g->stats[gen].uncollectable;
+    info.pause_ms = now_ms() - t0;
+    if (g->ncallbacks) run_callbacks(g, "stop", &info);
+    g->collecting = false;
+    return n;
+}
+
+/* CPython's choice of generation: the oldest whose count passed its
+ * threshold, except that a full collection also waits until the objects
+ * that survived young collections since the last full one reach 25% of
+ * the long-lived ones (it keeps full collections linear overall). */
+void pmgc_auto_collect(pm_runtime *rt) {
+    gc_state *g = state_of(rt);
+    if (g == NULL || !g->enabled || g->collecting) return;
+    g->count[0] = (int)rt->gc_young_count;
+    for (int i = NUM_GENERATIONS - 1; i >= 0; i--) {
+        if (g->count[i] <= g->threshold[i]) continue;
+        if (i == NUM_GENERATIONS - 1 && g->long_lived_pending < g->long_lived_total / 4) continue;
+        collect_with_callbacks(rt, g, i);
+        return;
+    }
+}
+
+/* ---- the gc module's surface -------------------------------------------------- */
+
+int64_t pm_gc_collect(int generation) {
+    pm_runtime *rt = pmo_rt();
+    gc_state *g = state_of(rt);
+    if (g == NULL) return 0;
+    if (generation < 0 || generation >= NUM_GENERATIONS) {
+        pm_exc_set(PM_EXC_VALUE, "invalid generation %d", generation);
+        return -1;
+    }
+    if (g->collecting) return -1;
+    return collect_with_callbacks(rt, g, generation);
+}
+
+static void sync_threshold(pm_runtime *rt, gc_state *g) {
+    rt->gc_young_threshold = g->enabled ? g->threshold[0] : 0;
+}
+
+void pm_gc_enable(void) {
+    pm_runtime *rt = pmo_rt();
+    gc_state *g = state_of(rt);
+    if (g) g->enabled = true, sync_threshold(rt, g);
+}
+
+void pm_gc_disable(void) {
+    pm_runtime *rt = pmo_rt();
+    gc_state *g = state_of(rt);
+    if (g) g->enabled = false, sync_threshold(rt, g);
+}
+
+int pm_gc_is_enabled(void) {
+    gc_state *g = state();
+    return g ? g->enabled : 0;
+}
+
+void pm_gc_set_threshold(int t0, int t1, int t2) {
+    pm_runtime *rt = pmo_rt();
+    gc_state *g = state_of(rt);
+    if (g == NULL) return;
+    g->threshold[0] = t0 > 0 ? t0 : 0;
+    g->threshold[1] = t1;
+    g->threshold[2] = t2;
+    sync_threshold(rt, g);
+}
+
+void pm_gc_get_threshold(int *t0, int *t1, int *t2) {
+    gc_state *g = state();
+    if (g) *t0 = g->threshold[0], *t1 = g->threshold[1], *t2 = g->threshold[2];
+}
+
+void pm_gc_get_count(int *c0, int *c1, int *c2) {
+    pm_runtime *rt = pmo_rt();
+    gc_state *g = state_of(rt);
+    *c0 = (int)rt->gc_young_count;
+    *c1 = g ? g->count[1] : 0;
+    *c2 = g ? g->count[2] : 0;
+}
+
+void pm_gc_get_stats(pm_gc_generation_stats out[3]) {
+    gc_state *g = state();
+    for (int i = 0; i < NUM_GENERATIONS; i++) {
+        if (g) out[i] = g->stats[i];
+        else memset(&out[i], 0, sizeof out[i]);
+    }
+}
+
+int pm_gc_callback_add(pm_gc_callback fn, void *arg) {
+    gc_state *g = state();
+    if (g == NULL || fn == NULL || g->ncallbacks == MAX_CALLBACKS) return -1;
+    g->callbacks[g->ncallbacks].fn = fn;
+    g->callbacks[g->ncallbacks].arg = arg;
+    g->ncallbacks++;
+    return 0;
+}
+
+int pm_gc_callback_remove(pm_gc_callback fn, void *arg) {
+    gc_state *g = state();
+    for (int i = 0; g && i < g->ncallbacks; i++) {
+        if (g->callbacks[i].fn != fn || g->callbacks[i].arg != arg) continue;
+        memmove(&g->callbacks[i], &g->callbacks[i + 1], (size_t)(g->ncallbacks - i - 1) * sizeof g->callbacks[0]);
+        g->ncallbacks--;
+        return 0;
+    }
+    return -1;
+}
+
+void pm_gc_set_debug(int flags) {
+    gc_state *g = state();
+    if (g) g->debug = flags;
+}
+
+int pm_gc_get_debug(void) {
+    gc_state *g = state();
+    return g ? g->debug : 0;
+}
+
+pm_object *pm_gc_garbage(void) {
+    gc_state *g = state();
+    if (g == NULL) return pmo_no_memory();
+    if (g->garbage == NULL) g->garbage = pm_list_new(0);
+    return g->garbage;
+}
+
+static bool append_list(pm_object *list, pmo_gc_head *l, pm_object *skip) {
+    for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h))
+        if (OBJ(h) != skip && pm_list_append(list, OBJ(h)) != 0) return false;
+    return true;
+}
+
+pm_object *pm_gc_get_objects(int generation) {
+    gc_state *g = state();
+    if (g == NULL) return pmo_no_memory();
+    if (generation < -1 || generation >= NUM_GENERATIONS) {
+        pm_exc_set(PM_EXC_VALUE, "generation must be in range(-1, %d)", NUM_GENERATIONS);
+        return NULL;
+    }
+    pm_object *list = pm_list_new(0);
+    if (list == NULL) return NULL;
+    for (int i = 0; i < NUM_GENERATIONS; i++) {
+        if (generation != -1 && generation != i) continue;
+        if (!append_list(list, g->gen[i], list)) {
+            pm_decref(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+typedef struct referrer_search { pm_object *target; bool found; } referrer_search;
+
+static int visit_find(pm_object *r, void *arg) {
+    referrer_search *s = arg;
+    if (r == s->target) s->found = true;
+    return s->found;
+}
+
+pm_object *pm_gc_get_referrers(pm_object *o) {
+    gc_state *g = state();
+    if (g == NULL) return pmo_no_memory();
+    pm_object *list = pm_list_new(0);
+    if (list == NULL) return NULL;
+    pmo_gc_head *lists[] = {g->gen[0], g->gen[1], g->gen[2], &g->permanent};
+    for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+        for (pmo_gc_head *h = NEXT(lists[i]); h != lists[i]; h = NEXT(h)) {
+            referrer_search s = {o, false};
+            if (OBJ(h) == list) continue;
+            pmo_traverse(OBJ(h), visit_find, &s);
+            if (s.found && pm_list_append(list, OBJ(h)) != 0) {
+                pm_decref(list);
+                return NULL;
+            }
+        }
+    }
+    return list;
+}
+
+static int visit_collect(pm_object *r, void *arg) { return pm_list_append(arg, r) != 0; }
+
+pm_object *pm_gc_get_referents(pm_object *o) {
+    if (o == NULL) {
+        pm_exc_set(PM_EXC_TYPE, "pm_gc_get_referents: NULL object");
+        return NULL;
+    }
+    pm_object *list = pm_list_new(0);
+    if (list && (o->type->flags & PM_TPFLAGS_GC) && pmo_traverse(o, visit_collect, list) != 0) {
+        pm_decref(list);
+        return NULL;
+    }
+    return list;
+}
+
+void pm_gc_freeze(void) {
+    gc_state *g = state();
+    for (int i = 0; g && i < NUM_GENERATIONS; i++) list_merge(g->gen[i], &g->permanent);
+    pm_runtime *rt = pmo_rt();
+    rt->gc_young_count = 0;
+}
+
+void pm_gc_unfreeze(void) {
+    gc_state *g = state();
+    if (g) list_merge(&g->permanent, g->gen[NUM_GENERATIONS - 1]);
+}
+
+size_t pm_gc_get_freeze_count(void) {
+    gc_state *g = state();
+    return g ? (size_t)list_size(&g->permanent) : 0;
+}

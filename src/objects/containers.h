@@ -1,0 +1,128 @@
+/*
+ * containers.h -- layouts and helpers shared by the container modules:
+ * tuple.c, list.c, dict.c, set.c and iter.c (prefix pmo_, hidden).
+ *
+ * Owns the instance layouts of tuple and list (read by iter.c and, later,
+ * by the collector), the hidden entry points dict.c and set.c give iter.c,
+ * and the per-thread guards that bound recursion through nested containers
+ * (repr, compare, hash): a container nested 10^7 deep must give a
+ * RecursionError, never overflow the C stack.
+ *
+ * Invariants:
+ *   C1  a container owns exactly one reference to every item it stores;
+ *       NULL slots (a tuple being filled, a cleared tuple) own nothing.
+ *   C2  every container type is PM_TPFLAGS_GC: traverse visits each stored
+ *       reference, clear drops them all and leaves a valid empty object.
+ *   C3  a mutation that fails changes nothing (the error is set).
+ */
+#ifndef PM_OBJECTS_CONTAINERS_H
+#define PM_OBJECTS_CONTAINERS_H
+
+#include "object.h"
+
+#include <string.h>
+
+/* ---- layouts ------------------------------------------------------------ */
+
+typedef struct pmo_tuple {
+    pm_object ob;
+    size_t size;
+    pm_object *items[]; /* size slots, inline */
+} pmo_tuple;
+
+typedef struct pmo_list {
+    pm_object ob;
+    pm_object **items; /* pmo_mem_malloc'd; NULL when allocated == 0 */
+    size_t size, allocated;
+} pmo_list;
+
+#define PMO_TUPLE(o) ((pmo_tuple *)(o))
+#define PMO_LIST(o) ((pmo_list *)(o))
+
+/* ---- allocation of GC objects ------------------------------------------------
+ * Free lists hold dead objects linked through their first word (object.c's
+ * convention; the type word stays so pmo_free finds the block). Reusing one
+ * is an allocation of a GC object like pmo_alloc's: the collector may run
+ * first (the young count rises, the same test as pmo_alloc's), the gc head
+ * is zeroed (untracked) and the header re-initialized (refcount 1, counted). */
+static inline pm_object *pmo_gc_freelist_pop(pmo_freelist *fl, pm_type *t) {
+    if (!fl->head) return NULL;
+    pm_runtime *rt = pmo_rt();
+    pmo_gc_maybe_collect(rt);
+    if (!fl->head) return NULL; /* the collection may have drained it */
+    pm_object *o = pmo_freelist_pop(fl);
+    memset(pmo_gc_head_of(o), 0, sizeof(pmo_gc_head));
+    pmo_init_header(o, t);
+    return o;
+}
+
+/* Containers are tracked by the collector once fully built (pymm.h). */
+static inline void pmo_track(pm_object *o) { pm_gc_track(o); }
+
+/* ---- recursion guards (list.c) ------------------------------------------ */
+
+/* Nesting allowed for repr, compare and hash through containers. */
+#define PMO_MAX_DEPTH 1000
+
+/* Enter one level of a recursive container operation: 0, or -1 with
+ * RecursionError set (what names the operation). Pair with pmo_rec_leave. */
+PMO_HIDDEN int pmo_rec_enter(const char *what);
+PMO_HIDDEN void pmo_rec_leave(void);
+
+/* Reprs of self-referencing containers print "[...]": 0 when o is entered
+ * (pair with pmo_repr_leave), 1 when o is already being repr'd on this
+ * thread, -1 on error (too deep, no memory). */
+PMO_HIDDEN int pmo_repr_enter(pm_object *o);
+PMO_HIDDEN void pmo_repr_leave(pm_object *o);
+
+/* ---- text building for reprs (list.c) ----------------------------------- */
+
+/* A growable UTF-8 buffer (runtime mem domain). */
+typedef struct pmo_sbuf {
+    char *data;
+    size_t len, cap;
+    bool failed; /* an allocation failed: MemoryError is set */
+} pmo_sbuf;
+
+PMO_HIDDEN void pmo_sbuf_add(pmo_sbuf *b, const char *s, size_t n);
+static inline void pmo_sbuf_adds(pmo_sbuf *b, const char *s) { pmo_sbuf_add(b, s, strlen(s)); }
+/* Append repr(o): 0, or -1 with the error set. */
+PMO_HIDDEN int pmo_sbuf_add_repr(pmo_sbuf *b, pm_object *o);
+/* The str of the buffer (a new reference) or NULL; frees the buffer. */
+PMO_HIDDEN pm_object *pmo_sbuf_finish(pmo_sbuf *b);
+PMO_HIDDEN void pmo_sbuf_discard(pmo_sbuf *b);
+
+/* ---- cross-module entry points -------------------------------------------- */
+
+/* dict.c: the entry at *pos or after it (borrowed), advancing *pos; 0 at the
+ * end. Same as pm_dict_next without the type check. */
+PMO_HIDDEN int pmo_dict_next(pm_object *d, size_t *pos, pm_object **key, pm_object **value);
+PMO_HIDDEN size_t pmo_dict_used(pm_object *d);
+
+/* set.c: likewise for sets and frozensets (borrowed key). */
+PMO_HIDDEN int pmo_set_next(pm_object *s, size_t *pos, pm_object **key);
+PMO_HIDDEN size_t pmo_set_used(pm_object *s);
+static inline bool pmo_is_anyset(const pm_object *o) {
+    return o->type == &pm_set_type || o->type == &pm_frozenset_type;
+}
+
+/* iter.c: iterator constructors, the iter slots of the containers. */
+PMO_HIDDEN pm_object *pmo_seq_iter(pm_object *container);
+/* For str.c and bytes.c to install as their iter slot: iterate a str by
+ * code point (1-character strs) and bytes by int. */
+PMO_HIDDEN pm_object *pmo_str_iter(pm_object *s);
+PMO_HIDDEN pm_object *pmo_bytes_iter(pm_object *b);
+
+/* An index argument (int or bool) for what ("list", "tuple"): 0, or -1
+ * with TypeError "list indices must be integers, not str". */
+PMO_HIDDEN int pmo_index_value(pm_object *key, const char *what, int64_t *out);
+/* TypeError "<what>, not <type of got>" (got may be NULL). */
+PMO_HIDDEN void pmo_type_error_not(const char *what, pm_object *got);
+
+/* Item comparison used by every container: identity first, then pm_equal
+ * (1, 0, -1). */
+static inline int pmo_items_equal(pm_object *a, pm_object *b) {
+    return a == b ? 1 : pm_equal(a, b);
+}
+
+#endif

@@ -1,0 +1,346 @@
+/*
+ * test_gc.c -- the cycle collector's C API (the gc module's surface):
+ * collection of cycles of user objects and of built-in containers,
+ * generations and thresholds, automatic collection, PEP 442 finalizers and
+ * resurrection, legacy finalizers (uncollectable, gc.garbage), weak
+ * references to garbage, SAVEALL, statistics and pause histogram,
+ * callbacks, get_objects / get_referrers / get_referents, freeze, tuple
+ * untracking, and a 10,000,000-long cycle collected on a 256 KiB stack.
+ */
+#define _DEFAULT_SOURCE
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct node {
+    pm_object ob;
+    pm_object *next;
+    pm_object *other;
+} node;
+
+static int freed_nodes, finalized_nodes;
+static pm_object *resurrected;
+
+static int node_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
+    node *n = (node *)self;
+    if (n->next && visit(n->next, arg)) return 1;
+    return n->other ? visit(n->other, arg) : 0;
+}
+
+static int node_clear(pm_object *self) {
+    PM_CLEAR(((node *)self)->next);
+    PM_CLEAR(((node *)self)->other);
+    return 0;
+}
+
+static void node_dealloc(pm_object *self) {
+    freed_nodes++;
+    node_clear(self);
+}
+
+static void node_finalize(pm_object *self) {
+    (void)self;
+    finalized_nodes++;
+}
+
+static void node_resurrect(pm_object *self) {
+    finalized_nodes++;
+    if (resurrected == NULL) resurrected = pm_newref(self);
+}
+
+static void node_legacy(pm_object *self) { (void)self; }
+
+static pm_type *make_type(const char *name, void (*fin)(pm_object *), void (*legacy)(pm_object *)) {
+    pm_type_spec spec = {name, sizeof(node), 0, PM_TPFLAGS_GC | PM_TPFLAGS_WEAKREF,
+                         {.dealloc = node_dealloc, .traverse = node_traverse, .clear = node_clear,
+                          .finalize = fin, .legacy_del = legacy}};
+    pm_type *t = pm_type_new(&spec);
+    if (t == NULL) abort();
+    return t;
+}
+
+static pm_object *pair(pm_type *t) {
+    pm_object *a = pm_object_new(t), *b = pm_object_new(t);
+    ((node *)a)->next = pm_newref(b);
+    ((node *)b)->next = pm_newref(a);
+    pm_decref(b);
+    return a; /* the caller owns a; a <-> b */
+}
+
+static void test_basic_cycles(void) {
+    pm_type *t = make_type("node", NULL, NULL);
+    pm_gc_collect(2);
+    freed_nodes = 0;
+    for (int i = 0; i < 100; i++) pm_decref(pair(t));
+    CHECK_EQ(freed_nodes, 0); /* reference counting alone leaks them */
+    CHECK_EQ(pm_gc_collect(2), 200);
+    CHECK_EQ(freed_nodes, 200);
+    CHECK_EQ(pm_gc_collect(2), 0);
+    /* A reachable cycle stays. */
+    pm_object *keep = pair(t);
+    CHECK_EQ(pm_gc_collect(2), 0);
+    CHECK(pm_gc_is_tracked(keep));
+    pm_decref(keep);
+    CHECK_EQ(pm_gc_collect(2), 2); /* it had moved to the oldest generation */
+    /* Built-in containers: a list containing itself, a dict cycle. */
+    pm_object *l = pm_list_new(0);
+    pm_list_append(l, l);
+    pm_decref(l);
+    pm_object *d = pm_dict_new(), *e = pm_dict_new();
+    pm_dict_set_str(d, "e", e);
+    pm_dict_set_str(e, "d", d);
+    pm_decref(d);
+    pm_decref(e);
+    CHECK_EQ(pm_gc_collect(2), 3);
+    pm_decref(PM_OBJ(t));
+}
+
+static void test_generations(void) {
+    pm_type *t = make_type("gen", NULL, NULL);
+    pm_gc_disable();
+    CHECK(!pm_gc_is_enabled());
+    int t0, t1, t2;
+    pm_gc_get_threshold(&t0, &t1, &t2);
+    CHECK(t0 == 2000 && t1 == 10 && t2 == 10);
+    pm_gc_collect(2);
+    int c0, c1, c2;
+    pm_object *objs[10];
+    for (int i = 0; i < 10; i++) objs[i] = pm_object_new(t);
+    pm_gc_get_count(&c0, &c1, &c2);
+    CHECK(c0 >= 10);
+    pm_object *young = pm_gc_get_objects(0);
+    CHECK(pm_contains(young, objs[3]) == 1);
+    pm_decref(young);
+    pm_gc_collect(0); /* survivors move to generation 1 */
+    pm_object *g1 = pm_gc_get_objects(1);
+    CHECK(pm_contains(g1, objs[3]) == 1);
+    pm_decref(g1);
+    pm_gc_get_count(&c0, &c1, &c2);
+    CHECK_EQ(c1, 1);
+    pm_gc_collect(1);
+    pm_object *g2 = pm_gc_get_objects(2);
+    CHECK(pm_contains(g2, objs[3]) == 1);
+    pm_decref(g2);
+    CHECK(pm_gc_get_objects(5) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
+    pm_exc_clear();
+    CHECK_EQ(pm_gc_collect(7), -1);
+    pm_exc_clear();
+    for (int i = 0; i < 10; i++) pm_decref(objs[i]);
+    /* Automatic collection: threshold 50, cycles get collected with no call. */
+    pm_gc_set_threshold(50, 10, 10);
+    pm_gc_enable();
+    freed_nodes = 0;
+    for (int i = 0; i < 1000; i++) pm_decref(pair(t));
+    CHECK(freed_nodes > 1500);
+    pm_gc_set_threshold(2000, 10, 10);
+    pm_gc_collect(2);
+    pm_decref(PM_OBJ(t));
+}
+
+static void test_finalizers(void) {
+    pm_type *fin = make_type("fin", node_finalize, NULL);
+    pm_type *res = make_type("res", node_resurrect, NULL);
+    pm_gc_collect(2);
+    finalized_nodes = freed_nodes = 0;
+    pm_decref(pair(fin));
+    CHECK_EQ(pm_gc_collect(2), 2);
+    CHECK_EQ(finalized_nodes, 2);
+    CHECK_EQ(freed_nodes, 2);
+    /* Resurrection: the object and what it reaches survive. */
+    finalized_nodes = freed_nodes = 0;
+    pm_object *a = pair(res);
+    pm_object *b = pm_newref(((node *)a)->next);
+    pm_decref(a);
+    pm_decref(b);
+    resurrected = NULL;
+    pm_gc_collect(2);
+    CHECK(resurrected != NULL);
+    CHECK_EQ(freed_nodes, 0);
+    CHECK(pm_gc_is_finalized(resurrected));
+    /* Dropped again: finalizers do not run twice, the pair is freed. */
+    pm_object *r = resurrected;
+    resurrected = NULL;
+    finalized_nodes = 0;
+    pm_decref(r);
+    CHECK_EQ(pm_gc_collect(2), 2);
+    CHECK_EQ(finalized_nodes, 0);
+    CHECK_EQ(freed_nodes, 2);
+    pm_decref(PM_OBJ(fin));
+    pm_decref(PM_OBJ(res));
+}
+
+static void test_uncollectable_and_saveall(void) {
+    pm_type *legacy = make_type("legacy", NULL, node_legacy);
+    pm_type *plain = make_type("plain", NULL, NULL);
+    pm_gc_collect(2);
+    pm_object *garbage = pm_gc_garbage();
+    size_t before = pm_list_size(garbage);
+    pm_object *a = pair(legacy);
+    /* A plain object hanging off the cycle is uncollectable too. */
+    ((node *)a)->other = pm_object_new(plain);
+    pm_decref(a);
+    CHECK_EQ(pm_gc_collect(2), 3);
+    pm_gc_generation_stats st[3];
+    pm_gc_get_stats(st);
+    CHECK(st[2].uncollectable >= 3);
+    CHECK_EQ(pm_list_size(garbage), before + 3);
+    /* SAVEALL keeps every unreachable object in gc.garbage. */
+    pm_gc_set_debug(PM_GC_DEBUG_SAVEALL);
+    CHECK_EQ(pm_gc_get_debug(), PM_GC_DEBUG_SAVEALL);
+    freed_nodes = 0;
+    pm_decref(pair(plain));
+    CHECK_EQ(pm_gc_collect(2), 2);
+    CHECK_EQ(freed_nodes, 0);
+    CHECK_EQ(pm_list_size(garbage), before + 5);
+    pm_gc_set_debug(0);
+    /* Emptying gc.garbage lets the saved pair go; the legacy ones stay
+     * uncollectable every time. */
+    while (pm_list_size(garbage)) pm_decref(pm_list_pop(garbage, -1));
+    pm_gc_collect(2);
+    CHECK(freed_nodes >= 2);
+    while (pm_list_size(garbage)) pm_decref(pm_list_pop(garbage, -1));
+    pm_decref(PM_OBJ(legacy));
+    pm_decref(PM_OBJ(plain));
+}
+
+static int callbacks_run;
+static void on_weak(pm_object *wr, pm_object *arg) {
+    (void)wr;
+    (void)arg;
+    callbacks_run++;
+}
+
+static void test_weakrefs(void) {
+    pm_type *t = make_type("weak", NULL, NULL);
+    pm_gc_collect(2);
+    pm_object *a = pair(t);
+    pm_object *outside = pm_weakref_new(a, on_weak, NULL);
+    /* A weak reference owned by the garbage itself: cleared, no callback. */
+    ((node *)a)->other = pm_weakref_new(((node *)a)->next, on_weak, NULL);
+    callbacks_run = 0;
+    pm_decref(a);
+    pm_gc_collect(2);
+    CHECK_EQ(callbacks_run, 1);
+    pm_object *v = pm_weakref_get(outside);
+    CHECK(v == pm_none());
+    pm_decref(v);
+    pm_decref(outside);
+    pm_decref(PM_OBJ(t));
+}
+
+typedef struct cb_log { int starts, stops; int64_t collected; } cb_log;
+static void on_gc(const char *phase, const pm_gc_info *info, void *arg) {
+    cb_log *log = arg;
+    if (strcmp(phase, "start") == 0) log->starts++;
+    else log->stops++, log->collected += info->collected;
+}
+
+static void test_stats_callbacks_queries(void) {
+    pm_type *t = make_type("q", NULL, NULL);
+    cb_log log = {0};
+    CHECK_EQ(pm_gc_callback_add(on_gc, &log), 0);
+    pm_decref(pair(t));
+    pm_gc_collect(2);
+    CHECK_EQ(log.starts, 1);
+    CHECK_EQ(log.stops, 1);
+    CHECK_EQ(log.collected, 2);
+    CHECK_EQ(pm_gc_callback_remove(on_gc, &log), 0);
+    CHECK_EQ(pm_gc_callback_remove(on_gc, &log), -1);
+    pm_gc_collect(2);
+    CHECK_EQ(log.starts, 1);
+    pm_gc_generation_stats st[3];
+    pm_gc_get_stats(st);
+    uint64_t hist = 0;
+    for (int i = 0; i < PM_GC_PAUSE_BUCKETS; i++) hist += st[2].pause_histogram[i];
+    CHECK_EQ(hist, st[2].collections);
+    CHECK(st[2].collected >= 2);
+    /* Referrers and referents. */
+    pm_object *a = pair(t);
+    pm_object *b = ((node *)a)->next;
+    pm_object *refs = pm_gc_get_referents(a);
+    CHECK_EQ(pm_list_size(refs), 1);
+    CHECK(pm_list_get(refs, 0) == b);
+    pm_decref(refs);
+    pm_object *holders = pm_gc_get_referrers(b);
+    CHECK_EQ(pm_list_size(holders), 1);
+    CHECK(pm_list_get(holders, 0) == a);
+    pm_decref(holders);
+    /* Freeze: frozen objects are not collected, even when garbage. */
+    pm_gc_collect(2);
+    pm_gc_freeze();
+    CHECK(pm_gc_get_freeze_count() >= 2);
+    pm_decref(a);
+    CHECK_EQ(pm_gc_collect(2), 0);
+    pm_gc_unfreeze();
+    CHECK_EQ(pm_gc_get_freeze_count(), 0);
+    CHECK_EQ(pm_gc_collect(2), 2);
+    pm_decref(PM_OBJ(t));
+}
+
+static void test_tracking_rules(void) {
+    pm_object *one = pm_int(1000), *s = pm_str_from("x");
+    CHECK(!pm_gc_is_tracked(one));
+    CHECK(!pm_gc_is_tracked(s));
+    pm_object *tup = pm_tuple_pack(2, one, s);
+    pm_object *l = pm_list_new(0);
+    CHECK(pm_gc_is_tracked(l));
+    pm_object *nested = pm_tuple_pack(1, l);
+    pm_gc_collect(2);
+    CHECK(!pm_gc_is_tracked(tup)); /* only atomic items: untracked */
+    CHECK(pm_gc_is_tracked(nested));
+    pm_decref(tup);
+    pm_decref(nested);
+    pm_decref(l);
+    pm_decref(one);
+    pm_decref(s);
+}
+
+typedef struct ring_job { pm_runtime *rt; long n; int64_t collected; } ring_job;
+
+static void *collect_ring(void *arg) {
+    ring_job *job = arg;
+    pm_runtime_enter(job->rt);
+    pm_gc_disable();
+    pm_type *t = make_type("ring", NULL, NULL);
+    pm_object *first = pm_object_new(t), *prev = first;
+    for (long i = 1; i < job->n; i++) {
+        pm_object *n = pm_object_new(t);
+        ((node *)prev)->next = n; /* steals n's reference */
+        prev = n;
+    }
+    ((node *)prev)->next = pm_newref(first);
+    pm_decref(first);
+    job->collected = pm_gc_collect(2);
+    pm_decref(PM_OBJ(t));
+    return NULL;
+}
+
+static void test_long_cycle(void) {
+    ring_job job = {pm_runtime_new(NULL), tu_big_count(10000000), 0};
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, &attr, collect_ring, &job), 0);
+    pthread_join(th, NULL);
+    CHECK_EQ(job.collected, job.n);
+    pm_runtime_destroy(job.rt);
+}
+
+int main(void) {
+    pm_runtime *rt = pm_runtime_new(NULL);
+    pm_runtime_enter(rt);
+    test_basic_cycles();
+    test_generations();
+    test_finalizers();
+    test_uncollectable_and_saveall();
+    test_weakrefs();
+    test_stats_callbacks_queries();
+    test_tracking_rules();
+    pm_runtime_enter(NULL);
+    pm_runtime_destroy(rt);
+    test_long_cycle();
+    return tu_finish("test_gc");
+}
