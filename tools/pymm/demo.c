@@ -2,7 +2,7 @@
  * demo.c -- `pymm demo`: a tour of what pymm does, shown on live figures.
  *
  * Each chapter is a short function that does something real and prints
- * what happened. Later layers (objects, collector, tools) add chapters.
+ * what happened: the heap (1-5), objects (6-8), the collector (9).
  */
 #define _DEFAULT_SOURCE
 #include "pymm.h"
@@ -147,6 +147,133 @@ static void domains(void) {
     pm_heap_destroy(h);
 }
 
+
+/* ---- layer 2: objects -------------------------------------------------- */
+
+static void show_refcnt(const char *label, pm_object *o) {
+    if (pm_is_immortal(o)) printf("  %-34s refcount: immortal\n", label);
+    else printf("  %-34s refcount: %u\n", label, o->refcnt);
+}
+
+static void objects_and_refcounts(void) {
+    chapter("6. Objects: every object has a count and a type, freed at zero");
+    pm_object *list = pm_list_new(0);
+    pm_object *title = pm_str_from("Graph theory");
+    show_refcnt("a new str", title);
+    pm_list_append(list, title);
+    show_refcnt("the str, also held by a list", title);
+    pm_object *r = pm_repr(list);
+    printf("  the list: %s\n", pm_str_utf8(r, NULL));
+    pm_decref(r);
+    pm_decref(list);
+    show_refcnt("the str, after the list died", title);
+    pm_decref(title);
+    pm_object *small = pm_int(7), *big = pm_int(1000000);
+    show_refcnt("7 (a cached small int)", small);
+    show_refcnt("1000000", big);
+    pm_object *none = pm_none();
+    show_refcnt("None", none);
+    pm_decref(small);
+    pm_decref(big);
+    pm_decref(none);
+    pm_object *huge = pm_int(INT64_MAX), *one = pm_int(1);
+    pm_object *sum = pm_int_add(huge, one);
+    printf("  INT64_MAX + 1 -> %s: %s\n", sum ? "a number" : pm_exc_name(pm_exc_occurred()), pm_exc_message());
+    pm_exc_clear();
+    pm_xdecref(sum);
+    pm_decref(huge);
+    pm_decref(one);
+}
+
+static void interning(void) {
+    chapter("7. Interning: one object per distinct interned string");
+    pm_object *a = pm_str_from("user_id"), *b = pm_str_from("user_id");
+    printf("  two equal strings made apart are %s objects\n", a == b ? "the same" : "different");
+    pm_object *ia = pm_str_intern(a), *ib = pm_str_intern(b);
+    printf("  after pm_str_intern they are %s object\n", ia == ib ? "one" : "still two");
+    pm_runtime_stats st;
+    pm_runtime_get_stats(pm_runtime_current(), &st);
+    printf("  interned strings: %llu, lookups: %llu, hits: %llu, bytes saved: %llu\n",
+           (unsigned long long)st.interned, (unsigned long long)st.intern_lookups,
+           (unsigned long long)st.intern_hits, (unsigned long long)st.intern_bytes_saved);
+    pm_decref(a);
+    pm_decref(b);
+    pm_decref(ia);
+    pm_decref(ib);
+}
+
+static void on_expire(pm_object *wr, pm_object *arg) {
+    (void)wr;
+    printf("  callback: the object behind weak reference '%s' died\n", pm_str_utf8(arg, NULL));
+}
+
+static void weak_references(void) {
+    chapter("8. Weak references: they do not keep an object alive");
+    pm_object *target = pm_set_new(NULL);
+    pm_object *label = pm_str_from("cache entry");
+    pm_object *wr = pm_weakref_new(target, on_expire, label);
+    pm_object *got = pm_weakref_get(wr);
+    printf("  while the set lives, the weak reference gives it back: %s\n", got == target ? "yes" : "no");
+    pm_decref(got);
+    pm_decref(target);
+    got = pm_weakref_get(wr);
+    printf("  after the last strong reference went, it gives None: %s\n", got == pm_none() ? "yes" : "no");
+    pm_decref(got);
+    pm_decref(wr);
+    pm_decref(label);
+}
+
+/* ---- layer 3: the collector ------------------------------------------- */
+
+typedef struct pair_node { pm_object ob; pm_object *partner; } pair_node;
+
+static int pair_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
+    pair_node *n = (pair_node *)self;
+    return n->partner ? visit(n->partner, arg) : 0;
+}
+
+static int pair_clear(pm_object *self) {
+    PM_CLEAR(((pair_node *)self)->partner);
+    return 0;
+}
+
+static void pair_dealloc(pm_object *self) { pair_clear(self); }
+
+static void cycles(void) {
+    chapter("9. Cycles: reference counting leaks them, the collector frees them");
+    pm_type_spec spec = {"Pair", sizeof(pair_node), 0, PM_TPFLAGS_GC,
+                         {.dealloc = pair_dealloc, .traverse = pair_traverse, .clear = pair_clear}};
+    pm_type *t = pm_type_new(&spec);
+    pm_gc_disable();
+    pm_gc_collect(2);
+    pm_runtime_stats before, after;
+    pm_runtime_get_stats(pm_runtime_current(), &before);
+    enum { PAIRS = 100000 };
+    for (int i = 0; i < PAIRS; i++) {
+        pm_object *a = pm_object_new(t), *b = pm_object_new(t);
+        ((pair_node *)a)->partner = b;             /* a owns b ...          */
+        ((pair_node *)b)->partner = pm_newref(a);  /* ... and b owns a      */
+        pm_decref(a);                              /* the program lets go   */
+    }
+    pm_runtime_get_stats(pm_runtime_current(), &after);
+    printf("  made %d pairs that point at each other and dropped them:\n", PAIRS);
+    printf("  objects still alive: %llu (reference counting alone cannot free a cycle)\n",
+           (unsigned long long)(after.objects_allocated - after.objects_freed -
+                                (before.objects_allocated - before.objects_freed)));
+    int64_t n = pm_gc_collect(2);
+    pm_runtime_get_stats(pm_runtime_current(), &after);
+    pm_gc_generation_stats gs[3];
+    pm_gc_get_stats(gs);
+    printf("  pm_gc_collect(2) found %lld unreachable objects and freed them; alive now: %llu\n",
+           (long long)n,
+           (unsigned long long)(after.objects_allocated - after.objects_freed -
+                                (before.objects_allocated - before.objects_freed)));
+    printf("  full collections so far: %llu, objects collected: %llu, longest pause: %.2f ms\n",
+           (unsigned long long)gs[2].collections, (unsigned long long)gs[2].collected, gs[2].pause_max_ms);
+    pm_gc_enable();
+    pm_decref(PM_OBJ(t));
+}
+
 int pymm_demo(int argc, char **argv) {
     (void)argc;
     (void)argv;
@@ -166,5 +293,9 @@ int pymm_demo(int argc, char **argv) {
     for (int i = 0; i < 64; i++) keep[i] = pm_obj_malloc((size_t)(i % 8 + 1) * 48);
     pm_heap_print_stats(pm_heap_default(), stdout);
     for (int i = 0; i < 64; i++) pm_obj_free(keep[i]);
+    objects_and_refcounts();
+    interning();
+    weak_references();
+    cycles();
     return 0;
 }
