@@ -135,6 +135,10 @@ typedef struct pm_allocator {
 PM_API void pm_heap_get_allocator(const pm_heap *h, pm_domain d, pm_allocator *out);
 PM_API void pm_heap_set_allocator(pm_heap *h, pm_domain d, const pm_allocator *a);
 
+/* The live table of a domain (it follows later set_allocator calls): for
+ * layers that allocate in hot loops and want no extra call per block. */
+PM_API const pm_allocator *pm_heap_allocator_ref(const pm_heap *h, pm_domain d);
+
 /* The table of the pool allocator over heap h (ctx = h): what the MEM and OBJ
  * domains use by default. Useful to install pymm into another program. */
 PM_API void pm_heap_pool_allocator(pm_heap *h, pm_allocator *out);

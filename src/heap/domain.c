@@ -39,6 +39,10 @@ void pm_heap_get_allocator(const pm_heap *h, pm_domain d, pm_allocator *out) {
     if ((unsigned)d < PM_NUM_DOMAINS) *out = h->domains[d];
 }
 
+const pm_allocator *pm_heap_allocator_ref(const pm_heap *h, pm_domain d) {
+    return (unsigned)d < PM_NUM_DOMAINS ? &h->domains[d] : NULL;
+}
+
 void pm_heap_set_allocator(pm_heap *h, pm_domain d, const pm_allocator *a) {
     if ((unsigned)d < PM_NUM_DOMAINS && a && a->malloc && a->calloc && a->realloc && a->free)
         h->domains[d] = *a;

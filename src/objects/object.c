@@ -28,6 +28,11 @@
 #include <string.h>
 
 #define PMO_OF_DEAD (1u << 31)
+#if defined(__GNUC__)
+#define PM_NOINLINE_O __attribute__((noinline))
+#else
+#define PM_NOINLINE_O
+#endif
 #define QUARANTINE 1024
 
 struct pmo_debug {
@@ -42,44 +47,15 @@ struct pmo_debug {
 
 static bool is_gc(const pm_type *t) { return (t->flags & PM_TPFLAGS_GC) != 0; }
 
-pmo_gc_head *pmo_gc_head_of(pm_object *o) { return (pmo_gc_head *)o - 1; }
-
 static void *block_of(pm_object *o) { return is_gc(o->type) ? (void *)pmo_gc_head_of(o) : (void *)o; }
 
-static void debug_count(pm_runtime *rt, const pm_type *t, int delta);
-
-void pmo_init_header(pm_object *o, pm_type *t) {
-    pm_runtime *rt = pmo_rt();
-    o->refcnt = 1;
-    o->flags = 0;
-    o->type = t;
-    if (t->flags & PM_TPFLAGS_HEAP) pm_incref(&t->ob);
-    rt->stats.objects_allocated++;
-#ifdef PM_DEBUG
-    rt->stats.total_refcount++;
-#endif
-    if (pmo_unlikely(rt->debug)) debug_count(rt, t, 1);
-}
-
-void pmo_gc_unlink(pm_object *o) {
-    pmo_gc_head *h = pmo_gc_head_of(o);
-    ((pmo_gc_head *)h->prev)->next = h->next;
-    ((pmo_gc_head *)h->next)->prev = h->prev;
-    h->next = h->prev = 0;
-    o->flags &= ~PMO_OF_TRACKED;
-}
 
 /* Tracking puts a fully built GC object on generation 0, which the object
  * layer owns so that containers can track themselves; the collector (next
  * layer) moves objects on from there. */
 void pm_gc_track(pm_object *o) {
     if (o == NULL || !is_gc(o->type) || (o->flags & PMO_OF_TRACKED)) return;
-    pmo_gc_head *young = &pmo_rt()->gc_young, *h = pmo_gc_head_of(o);
-    h->prev = young->prev;
-    h->next = (uintptr_t)young;
-    ((pmo_gc_head *)young->prev)->next = (uintptr_t)h;
-    young->prev = (uintptr_t)h;
-    o->flags |= PMO_OF_TRACKED;
+    pmo_gc_link_young(pmo_rt(), o);
 }
 
 void pm_gc_untrack(pm_object *o) {
@@ -88,23 +64,6 @@ void pm_gc_untrack(pm_object *o) {
 
 int pm_gc_is_tracked(pm_object *o) { return o && (o->flags & PMO_OF_TRACKED) != 0; }
 int pm_gc_is_finalized(pm_object *o) { return o && (o->flags & PM_OF_FINALIZED) != 0; }
-
-pm_object *pmo_alloc(pm_type *t, size_t size) {
-    pm_runtime *rt = pmo_rt();
-    if (is_gc(t)) pmo_gc_maybe_collect(rt); /* the safe point: nothing half-built */
-    size_t head = is_gc(t) ? sizeof(pmo_gc_head) : 0;
-    if (size > SIZE_MAX - head) return pmo_no_memory();
-    char *mem = pm_domain_malloc(rt->heap, PM_DOMAIN_OBJ, size + head);
-    if (mem == NULL) return pmo_no_memory();
-    if (head) memset(mem, 0, head);
-    pm_object *o = (pm_object *)(mem + head);
-    pmo_init_header(o, t);
-    return o;
-}
-
-void pmo_free(pm_runtime *rt, pm_object *o) {
-    pm_domain_free(rt->heap, PM_DOMAIN_OBJ, block_of(o));
-}
 
 void *pmo_mem_malloc(size_t n) {
     void *p = pm_domain_malloc(pmo_rt()->heap, PM_DOMAIN_MEM, n);
@@ -197,7 +156,7 @@ static pmo_debug *debug_state(pm_runtime *rt) {
     return rt->dbg;
 }
 
-static void debug_count(pm_runtime *rt, const pm_type *t, int delta) {
+void pmo_debug_count(pm_runtime *rt, const pm_type *t, int delta) {
     pmo_debug *d = debug_state(rt);
     if (d == NULL) return;
     if ((d->counts_len + 1) * 2 > d->counts_cap) {
@@ -322,25 +281,38 @@ static bool run_finalizer(pm_object *o, void (*fn)(pm_object *)) {
     return false;
 }
 
-static void dealloc_one(pm_runtime *rt, pm_object *o) {
+/* What comes before the type's dealloc slot, for the objects that need
+ * any of it: the debug report, finalizers, weak references. Returns false
+ * when the deallocation stops here (reported, or resurrected). */
+static PM_NOINLINE_O bool dealloc_prelude(pm_runtime *rt, pm_object *o) {
     pm_type *t = o->type;
-    if (pmo_unlikely(o->flags & PMO_OF_DEAD)) {
+    if (o->flags & PMO_OF_DEAD) {
         report_object(rt, PM_ERR_REFCOUNT, o, "decref of an object that was already freed");
-        return;
+        return false;
     }
     if (t->slots.finalize && !(o->flags & PM_OF_FINALIZED)) {
         o->flags |= PM_OF_FINALIZED;
-        if (run_finalizer(o, t->slots.finalize)) return;
+        if (run_finalizer(o, t->slots.finalize)) return false;
     }
-    if (t->slots.legacy_del && run_finalizer(o, t->slots.legacy_del)) return;
+    if (t->slots.legacy_del && run_finalizer(o, t->slots.legacy_del)) return false;
     if (o->flags & PM_OF_HAS_WEAKREF) pmo_weakrefs_clear(o, true);
-    if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(o);
-    if (is_gc(t) && rt->gc_young_count > 0) rt->gc_young_count--;
+    return true;
+}
+
+static void dealloc_one(pm_runtime *rt, pm_object *o) {
+    pm_type *t = o->type;
+    if (pmo_unlikely((o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF)) || (t->internal & PMO_TP_FINALIZERS)) &&
+        !dealloc_prelude(rt, o))
+        return;
+    if (t->flags & PM_TPFLAGS_GC) {
+        if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(o);
+        if (rt->gc_young_count > 0) rt->gc_young_count--;
+    }
     if (t->slots.dealloc) t->slots.dealloc(o);
     if (t->flags & PM_TPFLAGS_ATTRS) PM_CLEAR(*pmo_attrs_slot(o));
     rt->stats.objects_freed++;
     if (pmo_unlikely(rt->debug)) {
-        debug_count(rt, t, -1);
+        pmo_debug_count(rt, t, -1);
         if (quarantine_push(rt, o)) return;
     }
     release_memory(rt, o);

@@ -62,12 +62,16 @@ struct pm_type {
     const char *name;
     size_t basicsize, itemsize;
     unsigned flags;
+    unsigned internal;            /* PMO_TP_* bits derived from the slots  */
     size_t attrs_offset;          /* PM_TPFLAGS_ATTRS: offset of the attrs dict */
     pm_type_slots slots;
     /* Internal hooks of built-in types. */
     void (*free_mem)(pm_runtime *rt, pm_object *o); /* NULL: pmo_free    */
     char *owned_name;             /* heap types: their own copy of name  */
 };
+
+/* The type has a finalize or legacy_del slot: deallocation must look. */
+#define PMO_TP_FINALIZERS (1u << 0)
 
 /* A static, immortal object header. */
 #define PMO_STATIC_HEADER(type) {PM_REFCNT_IMMORTAL, PM_OF_STATIC, (type)}
@@ -107,6 +111,7 @@ typedef struct pmo_debug pmo_debug;
 
 struct pm_runtime {
     pm_heap *heap;
+    const pm_allocator *obj_table; /* the heap's live obj-domain table     */
     bool owns_heap;
     bool debug;
     pm_exc exc;
@@ -144,8 +149,17 @@ static inline void pmo_gc_maybe_collect(pm_runtime *rt) {
 
 /* ---- runtime.c ---------------------------------------------------------- */
 
-/* The calling thread's runtime: never NULL. */
-PMO_HIDDEN pm_runtime *pmo_rt(void);
+/* The calling thread's runtime: never NULL. Inline: every allocation and
+ * deallocation asks. */
+PMO_HIDDEN extern _Thread_local pm_runtime *pmo_current_rt
+    __attribute__((tls_model("initial-exec")));
+PMO_HIDDEN extern pm_runtime pmo_default_runtime;
+PMO_HIDDEN pm_runtime *pmo_default_rt_init(void);
+
+static inline pm_runtime *pmo_rt(void) {
+    pm_runtime *rt = pmo_current_rt; /* the default runtime unless entered */
+    return pmo_likely(rt->heap != NULL) ? rt : pmo_default_rt_init();
+}
 PMO_HIDDEN void pmo_vsetf(pm_exc kind, const char *fmt, va_list ap);
 /* Set MemoryError and return NULL, for `return pmo_no_memory();`. */
 PMO_HIDDEN void *pmo_no_memory(void);
@@ -154,19 +168,70 @@ PMO_HIDDEN void pmo_vec_free(pmo_vec *v);
 
 /* ---- object.c ------------------------------------------------------------- */
 
+PMO_HIDDEN void pmo_debug_count(pm_runtime *rt, const pm_type *t, int delta);
+
+static inline void pmo_init_header_rt(pm_runtime *rt, pm_object *o, pm_type *t) {
+    o->refcnt = 1;
+    o->flags = 0;
+    o->type = t;
+    if (t->flags & PM_TPFLAGS_HEAP) pm_incref(&t->ob);
+    rt->stats.objects_allocated++;
+#ifdef PM_DEBUG
+    rt->stats.total_refcount++;
+#endif
+    if (pmo_unlikely(rt->debug)) pmo_debug_count(rt, t, 1);
+}
+
+static inline void pmo_init_header(pm_object *o, pm_type *t) { pmo_init_header_rt(pmo_rt(), o, t); }
+
 /* size bytes for an object of type t (header included), refcount 1; NULL
- * with MemoryError set. */
-PMO_HIDDEN pm_object *pmo_alloc(pm_type *t, size_t size);
-PMO_HIDDEN void pmo_init_header(pm_object *o, pm_type *t);
+ * with MemoryError set. A GC object gets its zeroed gc head in front, and
+ * its allocation is the safe point of automatic collection. */
+static inline pm_object *pmo_alloc(pm_type *t, size_t size) {
+    pm_runtime *rt = pmo_rt();
+    size_t head = 0;
+    if (t->flags & PM_TPFLAGS_GC) {
+        pmo_gc_maybe_collect(rt);
+        head = sizeof(pmo_gc_head);
+    }
+    if (pmo_unlikely(size > SIZE_MAX - head)) return pmo_no_memory();
+    const pm_allocator *a = rt->obj_table;
+    char *mem = a->malloc(a->ctx, size + head);
+    if (pmo_unlikely(mem == NULL)) return pmo_no_memory();
+    if (head) ((pmo_gc_head *)mem)->next = ((pmo_gc_head *)mem)->prev = 0;
+    pm_object *o = (pm_object *)(mem + head);
+    pmo_init_header_rt(rt, o, t);
+    return o;
+}
+
 /* Return an object's memory to the runtime's heap. */
-PMO_HIDDEN void pmo_free(pm_runtime *rt, pm_object *o);
+static inline void pmo_free(pm_runtime *rt, pm_object *o) {
+    void *block = (o->type->flags & PM_TPFLAGS_GC) ? (void *)((pmo_gc_head *)o - 1) : (void *)o;
+    rt->obj_table->free(rt->obj_table->ctx, block);
+}
 /* Raw buffers (item arrays, string storage) from the runtime's mem domain. */
 PMO_HIDDEN void *pmo_mem_malloc(size_t n);
 PMO_HIDDEN void *pmo_mem_realloc(void *p, size_t n);
 PMO_HIDDEN void pmo_mem_free(void *p);
-PMO_HIDDEN pmo_gc_head *pmo_gc_head_of(pm_object *o);
+static inline pmo_gc_head *pmo_gc_head_of(pm_object *o) { return (pmo_gc_head *)o - 1; }
 /* Take a tracked object off its generation list (deallocation). */
-PMO_HIDDEN void pmo_gc_unlink(pm_object *o);
+static inline void pmo_gc_unlink(pm_object *o) {
+    pmo_gc_head *h = pmo_gc_head_of(o);
+    ((pmo_gc_head *)h->prev)->next = h->next;
+    ((pmo_gc_head *)h->next)->prev = h->prev;
+    h->next = h->prev = 0;
+    o->flags &= ~PMO_OF_TRACKED;
+}
+
+/* Put a fully built GC object on generation 0 (pm_gc_track's work). */
+static inline void pmo_gc_link_young(pm_runtime *rt, pm_object *o) {
+    pmo_gc_head *young = &rt->gc_young, *h = pmo_gc_head_of(o);
+    h->prev = young->prev;
+    h->next = (uintptr_t)young;
+    ((pmo_gc_head *)young->prev)->next = (uintptr_t)h;
+    young->prev = (uintptr_t)h;
+    o->flags |= PMO_OF_TRACKED;
+}
 /* Type error helper: "expected X, got Y". Returns NULL / -1 callers use. */
 PMO_HIDDEN void pmo_type_error(const char *what, pm_object *got);
 

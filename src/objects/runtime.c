@@ -22,8 +22,12 @@
 #define TOTAL_REFCOUNT_START (-1)
 #endif
 
-static pm_runtime default_runtime;
-static _Thread_local pm_runtime *current_runtime;
+pm_runtime pmo_default_runtime;
+/* Every thread starts on the default runtime. */
+_Thread_local pm_runtime *pmo_current_rt __attribute__((tls_model("initial-exec"))) =
+    &pmo_default_runtime;
+#define default_runtime pmo_default_runtime
+#define current_runtime pmo_current_rt
 
 static void freelists_init(pmo_freelists *fl) {
     fl->floats.limit = PMO_FLOAT_FREELIST;
@@ -37,36 +41,37 @@ static bool env_debug(void) {
     return v && *v && strcmp(v, "0") != 0;
 }
 
-/* The default runtime is set up on first use: the default heap exists from
- * the start, and PYMM_DEBUG is read once. */
+/* The default runtime is set up before main() (and, should another
+ * library's constructor come first, on first use): the default heap exists
+ * from the start, and PYMM_DEBUG is read once. */
 static void young_init(pm_runtime *rt) {
     rt->gc_young.next = rt->gc_young.prev = (uintptr_t)&rt->gc_young;
     rt->gc_young_threshold = PMGC_DEFAULT_THRESHOLD;
 }
 
-static pm_runtime *default_rt(void) {
+pm_runtime *pmo_default_rt_init(void) {
     pm_runtime *rt = &default_runtime;
-    if (pmo_unlikely(rt->heap == NULL)) {
-        rt->heap = pm_heap_default();
+    if (rt->heap == NULL) {
+        rt->obj_table = pm_heap_allocator_ref(pm_heap_default(), PM_DOMAIN_OBJ);
         young_init(rt);
         rt->debug = env_debug();
         rt->stats.total_refcount = TOTAL_REFCOUNT_START;
         freelists_init(&rt->freelists);
+        rt->heap = pm_heap_default(); /* last: pmo_rt tests it */
     }
     return rt;
 }
 
-pm_runtime *pmo_rt(void) {
-    pm_runtime *rt = current_runtime;
-    return pmo_likely(rt != NULL) ? rt : default_rt();
-}
+static pm_runtime *default_rt(void) { return pmo_default_rt_init(); }
+
+__attribute__((constructor(102))) static void default_runtime_at_load(void) { pmo_default_rt_init(); }
 
 pm_runtime *pm_runtime_default(void) { return default_rt(); }
 pm_runtime *pm_runtime_current(void) { return pmo_rt(); }
 
 pm_runtime *pm_runtime_enter(pm_runtime *rt) {
     pm_runtime *prev = pmo_rt();
-    current_runtime = rt;
+    current_runtime = rt ? rt : default_rt();
     return prev;
 }
 
@@ -85,6 +90,7 @@ pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
             return NULL;
         }
     }
+    rt->obj_table = pm_heap_allocator_ref(rt->heap, PM_DOMAIN_OBJ);
     rt->debug = cfg ? cfg->debug != 0 : false;
     young_init(rt);
     rt->stats.total_refcount = TOTAL_REFCOUNT_START;
@@ -105,7 +111,7 @@ void pm_runtime_destroy(pm_runtime *rt) {
     pmo_debug_destroy(rt);
     pmgc_destroy(rt);
     pmo_vec_free(&rt->deferred_other);
-    current_runtime = saved == rt ? NULL : saved;
+    current_runtime = saved == rt ? default_rt() : saved;
     if (rt->owns_heap) pm_heap_destroy(rt->heap);
     free(rt);
 }
