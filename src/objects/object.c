@@ -265,7 +265,7 @@ void pm_decref_checked(pm_object *o) {
 
 /* ---- deallocation -------------------------------------------------------- */
 
-static void release_memory(pm_runtime *rt, pm_object *o) {
+static inline void release_memory(pm_runtime *rt, pm_object *o) {
     pm_type *t = o->type;
     if (t->free_mem) t->free_mem(rt, o);
     else pmo_free(rt, o);
@@ -340,19 +340,23 @@ static pm_object *next_deferred(pm_runtime *rt) {
     return NULL;
 }
 
+static PM_NOINLINE_O void drain_deferred(pm_runtime *rt) {
+    pm_object *next;
+    rt->dealloc_depth = 1;
+    while ((next = next_deferred(rt)) != NULL) dealloc_one(rt, next);
+    rt->dealloc_depth = 0;
+}
+
 void pm_dealloc(pm_object *o) {
     pm_runtime *rt = pmo_rt();
-    if (rt->dealloc_depth >= PMO_DEALLOC_DEPTH) {
+    if (pmo_unlikely(rt->dealloc_depth >= PMO_DEALLOC_DEPTH)) {
         defer(rt, o);
         return;
     }
     rt->dealloc_depth++;
     dealloc_one(rt, o);
-    if (rt->dealloc_depth == 1) {
-        pm_object *next;
-        while ((next = next_deferred(rt)) != NULL) dealloc_one(rt, next);
-    }
-    rt->dealloc_depth--;
+    if (--rt->dealloc_depth == 0 && pmo_unlikely(rt->deferred_gc || rt->deferred_other.len))
+        drain_deferred(rt);
 }
 
 void pm_make_immortal(pm_object *o) { o->refcnt = PM_REFCNT_IMMORTAL; }
