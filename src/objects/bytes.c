@@ -17,6 +17,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
+#include "objects/containers.h" /* pmo_bytes_iter: iter.c iterates by byte offset */
 
 #include <stdio.h>
 #include <string.h>
@@ -32,13 +33,15 @@ typedef struct pmo_bytes {
 static inline char *bytes_data(pmo_bytes *b) { return (char *)(b + 1); }
 static inline bool is_bytes(const pm_object *o) { return o != NULL && o->type == &pm_bytes_type; }
 
-static struct {
+typedef struct bytes_static {
     pmo_bytes head;
     char data[8];
-} empty_bytes = {{PMO_STATIC_HEADER(&pm_bytes_type), 0, 0}, {0}};
+} bytes_static;
 
-_Static_assert(sizeof(pmo_bytes) % _Alignof(pmo_bytes) == 0 && sizeof(empty_bytes.head) == sizeof(pmo_bytes),
+_Static_assert(offsetof(bytes_static, data) == sizeof(pmo_bytes),
                "static bytes data must follow the header");
+
+static bytes_static empty_bytes = {{PMO_STATIC_HEADER(&pm_bytes_type), 0, 0}, {0}};
 
 /* ---- construction and access ----------------------------------------------- */
 
@@ -210,10 +213,6 @@ static int bytes_contains(pm_object *self, pm_object *key) {
     }
     return find_bytes(bytes_data(b), b->size, bytes_data(BYTES(key)), BYTES(key)->size);
 }
-
-/* iter.c provides the iterator (declared in containers.h); weak until it
- * is in the tree, so the library links either way. */
-__attribute__((weak, visibility("hidden"))) pm_object *pmo_bytes_iter(pm_object *b);
 
 pm_type pm_bytes_type = {
     .ob = PMO_STATIC_HEADER(&pm_type_type),

@@ -17,7 +17,7 @@
  *   N4  hash(x) == hash(y) whenever x == y across int, bool and float:
  *       all numbers hash by Python's rule, their value modulo 2^61 - 1.
  *   N5  a float on the free list is a dead object (counted as freed); only
- *       pm_float takes it back, through pmo_init_header.
+ *       pm_float takes it back, through pmo_init_header_rt.
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
@@ -311,7 +311,7 @@ pm_object *pm_float(double v) {
     pm_runtime *rt = pmo_rt();
     pmo_float *f = pmo_freelist_pop(&rt->freelists.floats);
     if (f) {
-        pmo_init_header(&f->ob, &pm_float_type);
+        pmo_init_header_rt(rt, &f->ob, &pm_float_type);
     } else {
         f = (pmo_float *)pmo_alloc(&pm_float_type, sizeof(pmo_float));
         if (f == NULL) return NULL;
@@ -375,6 +375,39 @@ static int neighbour16(double v, const char *digits, int n, int exp10, bool belo
     return len;
 }
 
+/* Most data holds short decimals (0.5, 19.99, 48.8566): m / 10^k for a
+ * small k. While m <= 2^50, an ulp of v is below a quarter of 10^-k, so
+ * round(v * 10^k) is exact at the shortest k and at most one m per k can
+ * read back as v: the first k where m / 10^k == v gives the shortest and
+ * closest digits. IEEE division of two exact doubles is correctly
+ * rounded, which is what strtod does with "m e-k": no strtod, no printf.
+ * Returns the digit count, or 0 when v needs the general path, or -1 when
+ * it needs it and has no form of 15 digits or fewer: stopping at 2^50
+ * rules out every m below 10^15 at every k, and a non-integral v below
+ * 2^53 (the only kind the caller sends there) has no integral form. */
+static int short_decimal(double v, char digits[18], int *exp10) {
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
+                                   1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+    const double limit = 1125899906842624.0; /* 2^50 */
+    for (int k = 1; k < (int)(sizeof pow10 / sizeof *pow10); k++) {
+        double t = v * pow10[k];
+        if (t >= limit) return v < 9007199254740992.0 ? -1 : 0;
+        double m = (double)(int64_t)(t + 0.5);
+        if (m / pow10[k] != v) continue;
+        char buf[24];
+        char *start = format_int((int64_t)m, buf + sizeof buf);
+        int n = (int)(buf + sizeof buf - start);
+        memcpy(digits, start, (size_t)n);
+        *exp10 = n - 1 - k;
+        return n;
+    }
+#else
+    (void)v, (void)digits, (void)exp10;
+#endif
+    return 0;
+}
+
 /* Shortest decimal digits that read back as v (finite, positive), closest
  * to v among the shortest, as Python's repr: digits without a point into
  * digits[], returns their count and sets *exp10 (the power of ten of the
@@ -382,11 +415,14 @@ static int neighbour16(double v, const char *digits, int n, int exp10, bool belo
  * the 15th digit, so the correctly rounded 15 digits, trailing zeros
  * dropped, are the answer whenever it has at most 15 digits; else 16 (the
  * rounded value or its other neighbour) or 17 (always round-trips).
- * Subnormals have fewer bits: they search from one digit up. The printed
- * point may be the locale's; strtod reads it back in the same locale. */
+ * Subnormals have fewer bits: they search from one digit up. Short
+ * decimals never get that far (short_decimal). The printed point may be
+ * the locale's; strtod reads it back in the same locale. */
 static int shortest_digits(double v, char digits[18], int *exp10) {
+    int short_n = short_decimal(v, digits, exp10);
+    if (short_n > 0) return short_n;
     char buf[40];
-    for (int prec = v < DBL_MIN ? 1 : 15;; prec++) {
+    for (int prec = short_n < 0 ? 16 : v < DBL_MIN ? 1 : 15;; prec++) {
         snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
         double back = strtod(buf, NULL);
         int n = parse_e(buf, digits, exp10);

@@ -28,6 +28,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
+#include "objects/containers.h" /* pmo_str_iter: iter.c iterates by byte offset */
 
 #include <stdio.h>
 #include <string.h>
@@ -134,7 +135,8 @@ typedef struct str_static {
     unsigned char data[8];
 } str_static;
 
-_Static_assert(offsetof(str_static, data) == sizeof(pmo_str), "static str data must follow the header");
+_Static_assert(offsetof(str_static, data) == sizeof(pmo_str),
+               "static str data must follow the header");
 
 #define STATIC_FLAGS (PM_OF_STATIC | PM_OF_HASHED | PM_OF_INTERNED)
 /* The UTF-8 of a code point c < 256: one byte below 0x80, else two. */
@@ -167,7 +169,8 @@ static inline pm_object *static_for(const unsigned char *p, size_t n, size_t len
     if (n == 0) return &empty_str.head.ob;
     if (length != 1 || n > 2) return NULL;
     if (n == 1) return latin1_str(p[0]);
-    if (p[0] == 0xC2 || p[0] == 0xC3) return latin1_str((unsigned)(p[0] & 0x1F) << 6 | (p[1] & 0x3F));
+    if (p[0] == 0xC2 || p[0] == 0xC3) /* U+0080..U+00FF */
+        return latin1_str((unsigned)(p[0] & 0x1F) << 6 | (p[1] & 0x3F));
     return NULL;
 }
 
@@ -185,7 +188,10 @@ static const char *const fault_text[] = {"", "invalid start byte", "invalid cont
 static enum utf8_fault utf8_check(const unsigned char *s, size_t n, size_t *length, size_t *at) {
     size_t i = 0, count = 0;
     while (i < n) {
-        while (i + 8 <= n && (load64(s + i) & UINT64_C(0x8080808080808080)) == 0) i += 8, count += 8;
+        while (i + 8 <= n && (load64(s + i) & UINT64_C(0x8080808080808080)) == 0) {
+            i += 8;
+            count += 8;
+        }
         if (i >= n) break;
         unsigned c = s[i];
         if (c < 0x80) {
@@ -281,6 +287,7 @@ static pm_object *str_new_valid(const char *utf8, size_t n, size_t length) {
     return &s->ob;
 }
 
+/* (NULL, 0) is the empty string: an empty C buffer often has no address. */
 pm_object *pm_str_from_len(const char *utf8, size_t nbytes) {
     if (utf8 == NULL && nbytes != 0) {
         pm_exc_set(PM_EXC_TYPE, "expected UTF-8 text, got NULL");
@@ -456,7 +463,8 @@ static void forget_at(pm_runtime *rt, pmo_intern_table *t, size_t i) {
 
 /* The live interned string with this text, or NULL. A dying one met on
  * the way is dropped from the table (S4) and treated as absent. */
-static pmo_str *table_find(pm_runtime *rt, pmo_intern_table *t, uint64_t h, const char *p, size_t n) {
+static pmo_str *table_find(pm_runtime *rt, pmo_intern_table *t, uint64_t h, const char *p,
+                           size_t n) {
     for (size_t i = h & t->mask; t->slots[i].s; i = (i + 1) & t->mask) {
         pmo_str *s = t->slots[i].s;
         if (t->slots[i].hash != h || s->nbytes != n || memcmp(str_data(s), p, n) != 0) continue;
@@ -778,10 +786,6 @@ static int str_contains(pm_object *self, pm_object *key) {
     pmo_str *s = STR(self), *k = STR(key);
     return find_bytes(str_data(s), s->nbytes, str_data(k), k->nbytes);
 }
-
-/* iter.c provides the iterator (declared in containers.h); weak until it
- * is in the tree, so the library links either way. */
-__attribute__((weak, visibility("hidden"))) pm_object *pmo_str_iter(pm_object *s);
 
 pm_type pm_str_type = {
     .ob = PMO_STATIC_HEADER(&pm_type_type),

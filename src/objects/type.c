@@ -24,7 +24,7 @@ static pm_object *type_repr(pm_object *self) {
 
 static void type_dealloc(pm_object *self) {
     pm_type *t = (pm_type *)self;
-    free(t->owned_name);
+    pmo_mem_free(t->owned_name);
     t->owned_name = NULL;
 }
 
@@ -65,11 +65,15 @@ static bool spec_valid(const pm_type_spec *spec) {
 
 pm_type *pm_type_new(const pm_type_spec *spec) {
     if (!spec_valid(spec)) return NULL;
-    char *name = strdup(spec->name);
-    if (name == NULL) return pmo_no_memory();
+    /* The name lives in the runtime's heap: it goes with a destroyed
+     * runtime even when the type is still referenced. */
+    size_t len = strlen(spec->name) + 1;
+    char *name = pmo_mem_malloc(len);
+    if (name == NULL) return NULL;
+    memcpy(name, spec->name, len);
     pm_type *t = (pm_type *)pmo_alloc(&pm_type_type, sizeof(pm_type));
     if (t == NULL) {
-        free(name);
+        pmo_mem_free(name);
         return NULL;
     }
     memset((char *)t + sizeof(pm_object), 0, sizeof *t - sizeof(pm_object));
