@@ -257,6 +257,10 @@ PMO_HIDDEN void pmo_intern_destroy(pm_runtime *rt);
 PMO_HIDDEN void pmo_freelists_clear(pm_runtime *rt);
 PMO_HIDDEN void pmo_debug_destroy(pm_runtime *rt);
 
+/* str.c: a str from text already known to be valid UTF-8 of `length` code
+ * points (the JSON loader checks as it scans): no second validation. */
+PMO_HIDDEN pm_object *pmo_str_from_valid(const char *utf8, size_t nbytes, size_t length);
+
 /* Common hashes: the same algorithm for str and bytes keeps them apart only
  * by type, as in CPython. */
 PMO_HIDDEN uint64_t pmo_hash_bytes(const void *data, size_t n);

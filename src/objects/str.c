@@ -287,6 +287,11 @@ static pm_object *str_new_valid(const char *utf8, size_t n, size_t length) {
     return &s->ob;
 }
 
+pm_object *pmo_str_from_valid(const char *utf8, size_t nbytes, size_t length) {
+    if (nbytes == 0) return &empty_str.head.ob;
+    return str_new_valid(utf8, nbytes, length);
+}
+
 /* (NULL, 0) is the empty string: an empty C buffer often has no address. */
 pm_object *pm_str_from_len(const char *utf8, size_t nbytes) {
     if (utf8 == NULL && nbytes != 0) {
