@@ -536,7 +536,8 @@ PM_API pm_object *pm_tuple_new(size_t n);     /* items NULL until set      */
 PM_API pm_object *pm_tuple_pack(size_t n, ...); /* n pm_object *, borrowed */
 PM_API size_t pm_tuple_size(pm_object *t);
 PM_API pm_object *pm_tuple_get(pm_object *t, size_t i);        /* borrowed */
-/* Fill a new tuple: only before it is shared. Steals item. */
+/* Fill a new tuple: only before it is shared (a tuple whose count is above
+ * 1 is refused with RuntimeError, as in CPython). Steals item. */
 PM_API int pm_tuple_set_steal(pm_object *t, size_t i, pm_object *item);
 
 PM_API pm_object *pm_list_new(size_t n);      /* n items, None each        */
@@ -566,6 +567,7 @@ PM_API int pm_dict_next(pm_object *d, size_t *pos, pm_object **key, pm_object **
 PM_API pm_object *pm_set_new(pm_object *iterable);             /* iterable may be NULL */
 PM_API pm_object *pm_frozenset_new(pm_object *iterable);
 PM_API size_t pm_set_size(pm_object *s);
+/* Also fills a frozenset, only while it is being built (count 1). */
 PM_API int pm_set_add(pm_object *s, pm_object *key);
 PM_API int pm_set_discard(pm_object *s, pm_object *key);       /* 1 removed, 0 absent */
 
@@ -575,6 +577,8 @@ PM_API int pm_set_discard(pm_object *s, pm_object *key);       /* 1 removed, 0 a
  * which returns 1 with a new reference in *item, 0 at the end, -1 on error.
  * release(state) runs once when the generator is freed. Large data can so be
  * processed item by item (seed section 8). */
+/* When pm_generator_new fails, release is not called: the caller still
+ * owns state. */
 typedef int (*pm_gen_next_fn)(void *state, pm_object **item);
 PM_API pm_object *pm_generator_new(pm_gen_next_fn next, void *state, void (*release)(void *state));
 

@@ -2,8 +2,8 @@
  * containers.h -- layouts and helpers shared by the container modules:
  * tuple.c, list.c, dict.c, set.c and iter.c (prefix pmo_, hidden).
  *
- * Owns the instance layouts of tuple and list (read by iter.c and, later,
- * by the collector), the hidden entry points dict.c and set.c give iter.c,
+ * Owns the instance layouts of tuple and list (read by iter.c and json.c),
+ * the hidden entry points dict.c and set.c give iter.c and json.c,
  * and the per-thread guards that bound recursion through nested containers
  * (repr, compare, hash): a container nested 10^7 deep must give a
  * RecursionError, never overflow the C stack.

@@ -189,8 +189,10 @@ static int dict_rebuild(pmo_dict *d, size_t minsize) {
 /* ---- lookup -------------------------------------------------------------------- */
 
 /* Equality of a stored key sk with key (same hash): 1, 0, -1, or 2 when the
- * dict changed during the comparison (D4: the caller restarts). */
+ * dict changed during the comparison (D4: the caller restarts). Two strs
+ * compare without running code: no reference, no version check. */
 static int keys_equal(pmo_dict *d, pm_object *sk, pm_object *key) {
+    if (sk->type == &pm_str_type && key->type == &pm_str_type) return pm_equal(sk, key);
     uint64_t version = d->version;
     pm_incref(sk); /* the comparison may delete it from the dict */
     int r = pm_equal(sk, key);
@@ -240,19 +242,9 @@ static bool is_dict(pm_object *d) {
     return false;
 }
 
-/* Store value under key (both borrowed). 0 or -1; nothing changes on error. */
-static int dict_insert(pmo_dict *d, pm_object *key, uint64_t hash, pm_object *value) {
-    size_t slot;
-    int64_t ix = dict_lookup(d, key, hash, &slot);
-    if (ix == IX_ERROR) return -1;
-    if (ix >= 0) {
-        dict_entry *e = &dk_entries(d->keys)[ix];
-        pm_object *old = e->value;
-        e->value = pm_newref(value);
-        d->version++;
-        pm_decref(old); /* D5 */
-        return 0;
-    }
+/* Append a new entry for key, known to be absent (no code ran since the
+ * lookup that said so). 0 or -1 (MemoryError, nothing changed). */
+static int dict_append(pmo_dict *d, pm_object *key, uint64_t hash, pm_object *value) {
     if (!d->keys || d->keys->usable == 0) {
         if (d->used > SIZE_MAX / 3) {
             pmo_no_memory();
@@ -271,6 +263,48 @@ static int dict_insert(pmo_dict *d, pm_object *key, uint64_t hash, pm_object *va
     d->used++;
     d->version++;
     return 0;
+}
+
+/* Replace the value of the live entry at ix. */
+static void dict_replace(pmo_dict *d, int64_t ix, pm_object *value) {
+    dict_entry *e = &dk_entries(d->keys)[ix];
+    pm_object *old = e->value;
+    e->value = pm_newref(value);
+    d->version++;
+    pm_decref(old); /* D5 */
+}
+
+/* Store value under key (both borrowed). 0 or -1; nothing changes on error. */
+static int dict_insert(pmo_dict *d, pm_object *key, uint64_t hash, pm_object *value) {
+    size_t slot;
+    int64_t ix = dict_lookup(d, key, hash, &slot);
+    if (ix == IX_ERROR) return -1;
+    if (ix >= 0) {
+        dict_replace(d, ix, value);
+        return 0;
+    }
+    return dict_append(d, key, hash, value);
+}
+
+/* The entry of the str key whose UTF-8 text is p[0..n) (hash: its str
+ * hash, str.c's S3), or IX_EMPTY. No object is made and no code runs. */
+static int64_t lookup_text(pmo_dict *d, const char *p, size_t n, uint64_t hash) {
+    dict_keys *k = d->keys;
+    if (!k) return IX_EMPTY;
+    dict_entry *ents = dk_entries(k);
+    size_t mask = ((size_t)1 << k->log2_size) - 1, i = (size_t)hash & mask;
+    uint64_t perturb = hash;
+    for (;;) {
+        int64_t ix = ix_get(k, i);
+        if (ix == IX_EMPTY) return IX_EMPTY;
+        if (ix >= 0 && ents[ix].hash == hash && ents[ix].key->type == &pm_str_type) {
+            size_t kn;
+            const char *kp = pm_str_utf8(ents[ix].key, &kn);
+            if (kn == n && memcmp(kp, p, n) == 0) return ix;
+        }
+        perturb >>= PERTURB_SHIFT;
+        i = (i * 5 + (size_t)perturb + 1) & mask;
+    }
 }
 
 /* Remove the entry at ix (found through slot). */
@@ -361,15 +395,28 @@ int pm_dict_del(pm_object *d, pm_object *key) {
     return 0;
 }
 
+/* The C-string entry points look the text up without making a str: only
+ * a new key costs an object. */
 int pm_dict_set_str(pm_object *d, const char *key, pm_object *value) {
     if (!is_dict(d)) return -1;
-    if (!key) {
-        pm_exc_set(PM_EXC_TYPE, "pm_dict_set_str: key is NULL");
+    if (!key || !value) {
+        pm_exc_set(PM_EXC_TYPE, "pm_dict_set_str: %s is NULL", key ? "value" : "key");
         return -1;
     }
-    pm_object *k = pm_str_from(key);
+    pmo_dict *dict = PMO_DICT(d);
+    size_t n = strlen(key);
+    uint64_t hash = pmo_hash_bytes(key, n);
+    int64_t ix = lookup_text(dict, key, n, hash);
+    if (ix >= 0) {
+        dict_replace(dict, ix, value);
+        return 0;
+    }
+    uint64_t version = dict->version;
+    pm_object *k = pm_str_from_len(key, n);
     if (!k) return -1;
-    int r = pm_dict_set(d, k, value);
+    /* Making a str runs no code; should that change, a full insert. */
+    int r = dict->version == version ? dict_append(dict, k, hash, value)
+                                     : dict_insert(dict, k, hash, value);
     pm_decref(k);
     return r;
 }
@@ -380,11 +427,9 @@ pm_object *pm_dict_get_str(pm_object *d, const char *key) {
         pm_exc_set(PM_EXC_TYPE, "pm_dict_get_str: key is NULL");
         return NULL;
     }
-    pm_object *k = pm_str_from(key);
-    if (!k) return NULL;
-    pm_object *v = pm_dict_get(d, k);
-    pm_decref(k);
-    return v;
+    size_t n = strlen(key);
+    int64_t ix = lookup_text(PMO_DICT(d), key, n, pmo_hash_bytes(key, n));
+    return ix >= 0 ? dk_entries(PMO_DICT(d)->keys)[ix].value : NULL;
 }
 
 int pmo_dict_next(pm_object *o, size_t *pos, pm_object **key, pm_object **value) {

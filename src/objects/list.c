@@ -62,59 +62,33 @@ pm_type pm_list_type = {
 
 /* ---- recursion guards (L4) ---------------------------------------------- */
 
-#define REPR_INLINE 32
-
-static _Thread_local unsigned rec_depth;
-/* Containers whose repr is in progress: the first REPR_INLINE in
- * repr_inline, all of them in repr_spill once it exists (raw memory, freed
- * when the outermost repr ends). */
-static _Thread_local pm_object *repr_inline[REPR_INLINE];
-static _Thread_local pm_object **repr_spill;
-static _Thread_local size_t repr_len, repr_cap;
+/* The state lives in the runtime (one thread at a time uses it): the depth
+ * of nested repr/compare/hash calls, and the containers whose repr is in
+ * progress (raw memory, freed when the outermost repr ends). */
 
 int pmo_rec_enter(const char *what) {
-    if (pmo_unlikely(rec_depth >= PMO_MAX_DEPTH)) {
+    pm_runtime *rt = pmo_rt();
+    if (pmo_unlikely(rt->rec_depth >= PMO_MAX_DEPTH)) {
         pm_exc_set(PM_EXC_RECURSION, "maximum recursion depth exceeded%s", what);
         return -1;
     }
-    rec_depth++;
+    rt->rec_depth++;
     return 0;
 }
 
-void pmo_rec_leave(void) { rec_depth--; }
-
-static pm_object **repr_stack(void) { return repr_spill ? repr_spill : repr_inline; }
-
-static int repr_push(pm_object *o) {
-    if (repr_len < REPR_INLINE && !repr_spill) {
-        repr_inline[repr_len++] = o;
-        return 0;
-    }
-    if (repr_len == repr_cap) {
-        size_t cap = repr_cap ? repr_cap * 2 : 2 * REPR_INLINE;
-        pm_object **p = pm_raw_realloc(repr_spill, cap * sizeof *p);
-        if (!p) {
-            pmo_no_memory();
-            return -1;
-        }
-        if (!repr_spill) memcpy(p, repr_inline, repr_len * sizeof *p);
-        repr_spill = p;
-        repr_cap = cap;
-    }
-    repr_spill[repr_len++] = o;
-    return 0;
-}
+void pmo_rec_leave(void) { pmo_rt()->rec_depth--; }
 
 int pmo_repr_enter(pm_object *o) {
     if (pmo_rec_enter(" while getting the repr of an object") < 0) return -1;
-    pm_object **stack = repr_stack();
-    for (size_t i = 0; i < repr_len; i++) {
-        if (stack[i] == o) {
+    pmo_vec *active = &pmo_rt()->repr_active;
+    for (size_t i = 0; i < active->len; i++) {
+        if (active->items[i] == o) {
             pmo_rec_leave();
             return 1;
         }
     }
-    if (repr_push(o) < 0) {
+    if (!pmo_vec_push(active, o)) {
+        pmo_no_memory();
         pmo_rec_leave();
         return -1;
     }
@@ -123,12 +97,9 @@ int pmo_repr_enter(pm_object *o) {
 
 void pmo_repr_leave(pm_object *o) {
     (void)o;
-    repr_len--;
-    if (repr_len == 0 && repr_spill) {
-        pm_raw_free(repr_spill);
-        repr_spill = NULL;
-        repr_cap = 0;
-    }
+    pmo_vec *active = &pmo_rt()->repr_active;
+    active->len--;
+    if (active->len == 0) pmo_vec_free(active);
     pmo_rec_leave();
 }
 
@@ -234,7 +205,9 @@ static int list_resize(pmo_list *l, size_t newsize) {
         pmo_mem_free(l->items);
         l->items = NULL;
     } else {
-        pm_object **p = pmo_mem_realloc(l->items, cap * sizeof(pm_object *));
+        /* The heap directly: a failed shrink is not an error. */
+        pm_object **p = pm_domain_realloc(pmo_rt()->heap, PM_DOMAIN_MEM, l->items,
+                                          cap * sizeof(pm_object *));
         if (!p) {
             if (newsize <= allocated) {
                 l->size = newsize;

@@ -117,6 +117,10 @@ struct pm_runtime {
     pm_exc exc;
     char exc_message[PMO_EXC_MESSAGE];
     uint32_t dealloc_depth;
+    /* Recursion guards of repr, compare and hash through containers
+     * (list.c): nesting depth and the containers whose repr is running. */
+    unsigned rec_depth;
+    pmo_vec repr_active;
     uintptr_t deferred_gc;        /* GC objects awaiting deallocation      */
     pmo_vec deferred_other;       /* other objects awaiting deallocation   */
     pmo_freelists freelists;

@@ -111,6 +111,7 @@ void pm_runtime_destroy(pm_runtime *rt) {
     pmo_debug_destroy(rt);
     pmgc_destroy(rt);
     pmo_vec_free(&rt->deferred_other);
+    pmo_vec_free(&rt->repr_active);
     current_runtime = saved == rt ? default_rt() : saved;
     if (rt->owns_heap) pm_heap_destroy(rt->heap);
     free(rt);

@@ -394,7 +394,10 @@ static int set_clear(pm_object *self) {
     return 0;
 }
 
-static void set_dealloc(pm_object *self) { set_clear(self); }
+static void set_dealloc(pm_object *self) {
+    pmo_set *s = PMO_SET(self);
+    release_table(s->table, s->mask, s->table != s->small);
+}
 
 static int set_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
     pmo_set *s = PMO_SET(self);

@@ -12,7 +12,9 @@
  *       freed, to rt->freelists.tuples[n] unless that list is full; blocks
  *       there are whole blocks (gc head first), see pmo_gc_freelist_pop.
  *   T3  items are NULL only between pm_tuple_new and pm_tuple_set_steal, or
- *       after clear; every slot tolerates a NULL item (C1).
+ *       after clear; every slot tolerates a NULL item (C1). Items are set
+ *       only while the tuple has one reference (not yet shared), as
+ *       CPython's PyTuple_SetItem requires.
  */
 #include "containers.h"
 
@@ -139,6 +141,11 @@ int pm_tuple_set_steal(pm_object *t, size_t i, pm_object *item) {
     if (i >= PMO_TUPLE(t)->size) {
         pm_decref(item);
         pm_exc_set(PM_EXC_INDEX, "tuple assignment index out of range");
+        return -1;
+    }
+    if (t->refcnt != 1) { /* shared: its hash may be relied on already */
+        pm_decref(item);
+        pm_exc_set(PM_EXC_RUNTIME, "pm_tuple_set_steal: the tuple is shared");
         return -1;
     }
     PM_SETREF(PMO_TUPLE(t)->items[i], item);
