@@ -290,6 +290,17 @@ static void test_tracking_rules(void) {
     pm_gc_collect(2);
     CHECK(!pm_gc_is_tracked(tup)); /* only atomic items: untracked */
     CHECK(pm_gc_is_tracked(nested));
+    /* Dicts: untracked until they hold a container; a tracked dict left
+     * with only atomic values is untracked by the next collection. */
+    pm_object *d = pm_dict_new();
+    pm_dict_set_str(d, "n", one);
+    CHECK(!pm_gc_is_tracked(d));
+    pm_dict_set_str(d, "l", l);
+    CHECK(pm_gc_is_tracked(d));
+    pm_dict_set_str(d, "l", s);
+    pm_gc_collect(2);
+    CHECK(!pm_gc_is_tracked(d));
+    pm_decref(d);
     pm_decref(tup);
     pm_decref(nested);
     pm_decref(l);

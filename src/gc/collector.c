@@ -180,10 +180,28 @@ static void mark_without_stack(gc_state *g, pmo_gc_head *set) {
     } while (g->marks != before);
 }
 
+/* Tuples whose items are all untracked, and dicts holding nothing that
+ * may be tracked, cannot be part of a cycle: CPython stops tracking them
+ * when they survive a collection, and so do we. */
+static bool atomic_container(pm_object *o) {
+    if (o->type == &pm_tuple_type) {
+        size_t n = pm_tuple_size(o);
+        for (size_t i = 0; i < n; i++) {
+            pm_object *item = pm_tuple_get(o, i);
+            if (item == NULL || (item->flags & PMO_OF_TRACKED)) return false;
+        }
+        return true;
+    }
+    return o->type == &pm_dict_type && pmo_dict_all_atomic(o);
+}
+
 /* Split `set` (its objects' prev words are free to use) into the reachable
  * objects, which stay in `set` with their flags cleared, and the others,
- * appended to `unreachable` with COLLECTING kept. */
-static void deduce_unreachable(gc_state *g, pmo_gc_head *set, pmo_gc_head *unreachable) {
+ * appended to `unreachable` with COLLECTING kept. With `untrack`, atomic
+ * containers among the reachable are untracked on the way. Returns the
+ * number of reachable objects still tracked; *nunreachable gets the rest. */
+static int64_t deduce_unreachable(gc_state *g, pmo_gc_head *set, pmo_gc_head *unreachable,
+                                  bool untrack, int64_t *nunreachable) {
     for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
         pm_object *o = OBJ(h);
         o->flags = (o->flags | PMO_OF_COLLECTING) & ~PMO_OF_REACHABLE;
@@ -199,43 +217,31 @@ static void deduce_unreachable(gc_state *g, pmo_gc_head *set, pmo_gc_head *unrea
     /* Rebuild the lists (prev words become links again). */
     pmo_gc_head keep;
     list_init(&keep);
+    int64_t nkeep = 0, nlost = 0;
     pmo_gc_head *h = NEXT(set);
     while (h != set) {
         pmo_gc_head *next = NEXT(h);
         pm_object *o = OBJ(h);
-        if (o->flags & PMO_OF_REACHABLE) {
+        if (!(o->flags & PMO_OF_REACHABLE)) {
+            list_append_head(unreachable, h);
+            nlost++;
+        } else if (untrack && atomic_container(o)) {
+            o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TRACKED);
+            h->next = h->prev = 0;
+        } else {
             o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE);
             list_append_head(&keep, h);
-        } else {
-            list_append_head(unreachable, h);
+            nkeep++;
         }
         h = next;
     }
     list_init(set);
     list_merge(&keep, set);
+    *nunreachable = nlost;
+    return nkeep;
 }
 
 /* ---- the steps after the analysis --------------------------------------------- */
-
-/* Tuples that hold only untracked objects cannot be part of a cycle:
- * CPython stops tracking them, and so do we. */
-static void untrack_tuples(pmo_gc_head *l) {
-    pmo_gc_head *h = NEXT(l);
-    while (h != l) {
-        pmo_gc_head *next = NEXT(h);
-        pm_object *t = OBJ(h);
-        if (t->type == &pm_tuple_type) {
-            size_t n = pm_tuple_size(t);
-            bool atomic = true;
-            for (size_t i = 0; i < n && atomic; i++) {
-                pm_object *item = pm_tuple_get(t, i);
-                atomic = item != NULL && !(item->flags & PMO_OF_TRACKED);
-            }
-            if (atomic) pmo_gc_unlink(t);
-        }
-        h = next;
-    }
-}
 
 static int visit_move_to_finalizers(pm_object *r, void *arg) {
     if ((r->flags & PMO_OF_COLLECTING) && !(r->flags & PMO_OF_REACHABLE)) {
@@ -267,7 +273,7 @@ static void move_legacy_finalizers(pmo_gc_head *unreachable, pmo_gc_head *finali
 /* CPython's handle_weakrefs: weak references that are themselves garbage
  * are cleared without callback; weak references to garbage are cleared and
  * their callbacks run only when the weak reference object survives. */
-static void handle_weakrefs(pmo_gc_head *unreachable) {
+static size_t handle_weakrefs(pmo_gc_head *unreachable) {
     pmo_vec calls = {0};
     for (pmo_gc_head *h = NEXT(unreachable); h != unreachable; h = NEXT(h)) {
         pm_object *o = OBJ(h);
@@ -284,18 +290,21 @@ static void handle_weakrefs(pmo_gc_head *unreachable) {
             }
         }
     }
+    size_t ran = calls.len;
     for (size_t i = 0; i < calls.len; i++) {
         pmo_weakref_run_callback(calls.items[i]);
         pm_decref(calls.items[i]);
     }
     pmo_vec_free(&calls);
+    return ran;
 }
 
 /* PEP 442: every garbage object's finalizer runs once, before anything is
  * cleared. An object may die (by reference counting) during another's
  * finalizer: it then leaves the list itself. */
-static void finalize_garbage(pmo_gc_head *unreachable) {
+static int64_t finalize_garbage(pmo_gc_head *unreachable) {
     pmo_gc_head seen;
+    int64_t ran = 0;
     list_init(&seen);
     while (!list_empty(unreachable)) {
         pm_object *o = OBJ(NEXT(unreachable));
@@ -305,9 +314,11 @@ static void finalize_garbage(pmo_gc_head *unreachable) {
             pm_incref(o);
             o->type->slots.finalize(o);
             pm_decref(o);
+            ran++;
         }
     }
     list_merge(&seen, unreachable);
+    return ran;
 }
 
 static void append_to_garbage(gc_state *g, pm_object *o) {
@@ -380,23 +391,31 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen) {
     list_init(&unreachable);
     list_init(&finalizers);
     list_init(&garbage);
-    deduce_unreachable(g, young, &unreachable);
-    untrack_tuples(young);
+    int64_t nunreachable;
+    int64_t nreachable = deduce_unreachable(g, young, &unreachable, true, &nunreachable);
     if (young != old) {
-        if (gen == 1) g->long_lived_pending += list_size(young);
+        if (gen == 1) g->long_lived_pending += nreachable;
         list_merge(young, old);
     } else {
         g->long_lived_pending = 0;
-        g->long_lived_total = list_size(young);
+        g->long_lived_total = nreachable;
     }
     move_legacy_finalizers(&unreachable, &finalizers);
     if (g->debug & PM_GC_DEBUG_COLLECTABLE) print_objects("collectable", &unreachable);
-    handle_weakrefs(&unreachable);
-    finalize_garbage(&unreachable);
-    /* Resurrected objects, and all they reach, are reachable again. */
-    deduce_unreachable(g, &unreachable, &garbage);
-    list_merge(&unreachable, old);
-    int64_t collected = list_size(&garbage);
+    size_t code_ran = handle_weakrefs(&unreachable);
+    code_ran += (size_t)finalize_garbage(&unreachable);
+    int64_t collected;
+    if (code_ran > 0) {
+        /* Resurrected objects, and all they reach, are reachable again. Only
+         * code (a callback, a finalizer) can resurrect: if none ran, the
+         * analysis stands and need not be redone. */
+        int64_t nback = deduce_unreachable(g, &unreachable, &garbage, false, &collected);
+        (void)nback;
+        list_merge(&unreachable, old);
+    } else {
+        list_merge(&unreachable, &garbage);
+        collected = list_size(&garbage);
+    }
     delete_garbage(g, &garbage, old);
 
     int64_t uncollectable = list_size(&finalizers);

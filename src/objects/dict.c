@@ -242,6 +242,27 @@ static bool is_dict(pm_object *d) {
     return false;
 }
 
+/* CPython's MAINTAIN_TRACKING: a dict is tracked only once it holds
+ * something that may take part in a cycle (a GC object other than an
+ * untracked tuple); a dict of strings and numbers never is. */
+static inline bool may_be_tracked(const pm_object *o) {
+    return (o->type->flags & PM_TPFLAGS_GC) && (o->type != &pm_tuple_type || (o->flags & PMO_OF_TRACKED));
+}
+
+static inline void maintain_tracking(pmo_dict *d, pm_object *key, pm_object *value) {
+    pm_object *o = &d->ob;
+    if (!(o->flags & PMO_OF_TRACKED) && (may_be_tracked(key) || may_be_tracked(value))) pm_gc_track(o);
+}
+
+bool pmo_dict_all_atomic(pm_object *o) {
+    pmo_dict *d = PMO_DICT(o);
+    if (!d->keys) return true;
+    dict_entry *ents = dk_entries(d->keys);
+    for (size_t i = 0; i < d->keys->nentries; i++)
+        if (ents[i].key && (may_be_tracked(ents[i].key) || may_be_tracked(ents[i].value))) return false;
+    return true;
+}
+
 /* Append a new entry for key, known to be absent (no code ran since the
  * lookup that said so). 0 or -1 (MemoryError, nothing changed). */
 static int dict_append(pmo_dict *d, pm_object *key, uint64_t hash, pm_object *value) {
@@ -262,6 +283,7 @@ static int dict_append(pmo_dict *d, pm_object *key, uint64_t hash, pm_object *va
     k->usable--;
     d->used++;
     d->version++;
+    maintain_tracking(d, key, value);
     return 0;
 }
 
@@ -271,6 +293,7 @@ static void dict_replace(pmo_dict *d, int64_t ix, pm_object *value) {
     pm_object *old = e->value;
     e->value = pm_newref(value);
     d->version++;
+    maintain_tracking(d, e->key, value);
     pm_decref(old); /* D5 */
 }
 
@@ -340,8 +363,7 @@ pm_object *pm_dict_new(void) {
     d->used = 0;
     d->version = 0;
     d->keys = NULL;
-    pmo_track(o);
-    return o;
+    return o; /* untracked until it holds a container (maintain_tracking) */
 }
 
 static void dict_free_mem(pm_runtime *rt, pm_object *o) {

@@ -261,6 +261,10 @@ PMO_HIDDEN void pmo_intern_destroy(pm_runtime *rt);
 PMO_HIDDEN void pmo_freelists_clear(pm_runtime *rt);
 PMO_HIDDEN void pmo_debug_destroy(pm_runtime *rt);
 
+/* dict.c: true when no key or value may take part in a cycle, so the
+ * collector may stop tracking the dict (CPython's untrack_dicts). */
+PMO_HIDDEN bool pmo_dict_all_atomic(pm_object *d);
+
 /* str.c: a str from text already known to be valid UTF-8 of `length` code
  * points (the JSON loader checks as it scans): no second validation. */
 PMO_HIDDEN pm_object *pmo_str_from_valid(const char *utf8, size_t nbytes, size_t length);
