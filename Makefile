@@ -20,6 +20,8 @@ test: all
 
 bench: all
 	$(BUILD)/bin/pymm bench alloc --quick
+	$(BUILD)/bin/pymm bench objects --quick
+	$(BUILD)/bin/pymm bench gc --quick
 
 install: all
 	cmake --install $(BUILD)

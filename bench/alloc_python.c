@@ -33,20 +33,6 @@ typedef struct py_best {
     int mismatch;
 } py_best;
 
-/* PYMM_BENCH_SCRIPTS and PYMM_BENCH_PYTHON3 override the configure-time
- * values (for a build tree moved elsewhere). */
-static const char *scripts_dir(void)
-{
-    const char *d = getenv("PYMM_BENCH_SCRIPTS");
-    return (d && *d) ? d : PMB_SCRIPTS_DIR;
-}
-
-static const char *python3_path(void)
-{
-    const char *p = getenv("PYMM_BENCH_PYTHON3");
-    return (p && *p) ? p : PMB_PYTHON3;
-}
-
 static void last_line(const char *text, char *buf, size_t len)
 {
     size_t n = strlen(text);
@@ -112,7 +98,7 @@ static void run_script(alloc_ctx *cx, const char *const *exe, const int *have, c
     char script[PATH_MAX], case_name[48];
     snprintf(case_name, sizeof case_name, "py-%s", name);
     FILE *probe = NULL;
-    if (pmb_path(script, sizeof script, scripts_dir(), name, ".py") == 0)
+    if (pmb_path(script, sizeof script, pmb_scripts_dir(), name, ".py") == 0)
         probe = fopen(script, "r");
     if (!probe) {
         pmb_note(&cx->notes, "%s skipped: %s not found (set PYMM_BENCH_SCRIPTS)", case_name, script);
@@ -140,7 +126,7 @@ void pmb_alloc_python(alloc_ctx *cx)
         pmb_note(&cx->notes, "py cases skipped: %s not built (tools/pymm-python)", pymm_python);
         return;
     }
-    const char *python3 = python3_path();
+    const char *python3 = pmb_python3_path();
     const char *exe[PMB_NUM_PY_IMPLS] = {pymm_python, pymm_python, python3};
     int have[PMB_NUM_PY_IMPLS] = {1, 1, pmb_is_executable(python3)};
     if (!have[PMB_PY_PYTHON3])

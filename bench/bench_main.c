@@ -20,6 +20,11 @@ typedef struct pmb_suite {
 static const pmb_suite SUITES[] = {
     {"alloc", "small-block allocators side by side: pymm, glibc, mimalloc, jemalloc, "
               "pymalloc; pymm-python vs CPython", pmb_suite_alloc},
+    {"objects", "the object layer: binary-trees vs malloc, Boehm GC, python3; JSON loading vs "
+                "CPython, jansson, cJSON; a dict of 1M str keys vs CPython's C API",
+     pmb_suite_objects},
+    {"gc", "the cycle collector vs CPython's: full collections, young pauses, the collector's "
+           "share of a JSON load, header bytes", pmb_suite_gc},
 };
 
 #define NUM_SUITES (sizeof SUITES / sizeof SUITES[0])

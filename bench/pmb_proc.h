@@ -43,6 +43,12 @@ int pmb_self_dir(char *buf, size_t len);
 int pmb_find_in_path(const char *name, char *buf, size_t len);
 int pmb_is_executable(const char *path);
 
+/* bench/scripts/ of the source tree (PYMM_BENCH_SCRIPTS overrides), and the
+ * real python3 executable resolved at configure time (PYMM_BENCH_PYTHON3
+ * overrides; "" when none was found). */
+const char *pmb_scripts_dir(void);
+const char *pmb_python3_path(void);
+
 /* A fresh private directory under $TMPDIR (or /tmp), and its removal with
  * the plain files in it. */
 int pmb_make_tempdir(char *buf, size_t len);

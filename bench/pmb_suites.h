@@ -8,5 +8,7 @@
 #define PMB_SUITES_H
 
 int pmb_suite_alloc(int argc, char **argv);
+int pmb_suite_objects(int argc, char **argv);
+int pmb_suite_gc(int argc, char **argv);
 
 #endif /* PMB_SUITES_H */

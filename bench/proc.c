@@ -193,3 +193,17 @@ void pmb_remove_tempdir(const char *dir)
     }
     rmdir(dir);
 }
+
+/* PYMM_BENCH_SCRIPTS and PYMM_BENCH_PYTHON3 override the configure-time
+ * values (for a build tree moved elsewhere). */
+const char *pmb_scripts_dir(void)
+{
+    const char *d = getenv("PYMM_BENCH_SCRIPTS");
+    return (d && *d) ? d : PMB_SCRIPTS_DIR;
+}
+
+const char *pmb_python3_path(void)
+{
+    const char *p = getenv("PYMM_BENCH_PYTHON3");
+    return (p && *p) ? p : PMB_PYTHON3;
+}

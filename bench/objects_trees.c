@@ -1,0 +1,204 @@
+/*
+ * objects_trees.c -- binarytrees-D, the benchmarks-game workload, in the
+ * workers pymm, malloc and boehm (the python3 version is
+ * scripts/objects_trees.py, the same algorithm).
+ *
+ *   stretch: make a tree of depth D+1, check it, drop it;
+ *   long-lived: make a tree of depth D, kept to the end;
+ *   for d = 4, 6, ..., D: 2^(D-d+4) times make a tree of depth d, check it
+ *   (count its nodes), drop it;
+ *   check the long-lived tree.
+ *
+ * The sum of all node counts is the checksum every impl must print alike.
+ * A node is two child pointers; leaves have none:
+ *   pymm    an instance of a user type made with pm_type_new: a 2-pointer
+ *           payload, PM_TPFLAGS_GC with traverse/clear/dealloc slots (48
+ *           bytes with the collector's head, like a CPython __slots__
+ *           object); dropped with pm_decref, reference counting only.
+ *   malloc  struct {left, right} from malloc (16 bytes), freed recursively.
+ *   boehm   the same struct from GC_MALLOC, never freed: dropping a tree
+ *           is forgetting its root; the collector reclaims it.
+ * cpu_s is the user+system CPU time of the work (CLOCK_PROCESS_CPUTIME_ID
+ * around it, every thread included), peak_rss_kb the process's VmHWM
+ * afterwards.
+ */
+#define _GNU_SOURCE
+#include "pmb_objw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MIN_DEPTH 4
+
+/* ------------------------------------------------------------------------ */
+/* The node of each impl: make_tree, check_tree, drop_tree                   */
+/* ------------------------------------------------------------------------ */
+
+#if defined(PMB_IMPL_PYMM)
+#include "pymm.h"
+
+typedef struct node {
+    pm_object ob;
+    pm_object *left, *right;
+} node;
+
+#define NODE(o) ((node *)(o))
+typedef pm_object *tree;
+
+static pm_type *node_type;
+
+static int node_traverse(pm_object *self, pm_visit_fn visit, void *arg)
+{
+    node *n = NODE(self);
+    if (n->left) {
+        int rc = visit(n->left, arg);
+        if (rc)
+            return rc;
+    }
+    return n->right ? visit(n->right, arg) : 0;
+}
+
+static int node_clear(pm_object *self)
+{
+    PM_CLEAR(NODE(self)->left);
+    PM_CLEAR(NODE(self)->right);
+    return 0;
+}
+
+/* Releases the children; pm_dealloc frees the node and bounds the
+ * recursion of a deep drop by deferring. */
+static void node_dealloc(pm_object *self) { (void)node_clear(self); }
+
+static void impl_init(void)
+{
+    pm_type_spec spec = {
+        .name = "Node",
+        .basicsize = sizeof(node),
+        .flags = PM_TPFLAGS_GC,
+        .slots = {.dealloc = node_dealloc, .traverse = node_traverse, .clear = node_clear},
+    };
+    node_type = pm_type_new(&spec);
+    if (!node_type)
+        objw_die("pm_type_new: %s", pm_exc_message());
+}
+
+static void impl_fini(void) { pm_decref(PM_OBJ(node_type)); }
+
+static PMB_NOINLINE tree make_tree(int depth)
+{
+    pm_object *o = pm_object_new(node_type);
+    if (!o)
+        objw_die("pm_object_new: %s", pm_exc_message());
+    if (depth > 0) {
+        NODE(o)->left = make_tree(depth - 1);
+        NODE(o)->right = make_tree(depth - 1);
+    }
+    return o;
+}
+
+static PMB_NOINLINE long check_tree(tree t)
+{
+    node *n = NODE(t);
+    return n->left ? 1 + check_tree(n->left) + check_tree(n->right) : 1;
+}
+
+static void drop_tree(tree t) { pm_decref(t); }
+
+#elif defined(PMB_IMPL_MALLOC) || defined(PMB_IMPL_BOEHM)
+
+typedef struct node {
+    struct node *left, *right;
+} node;
+
+typedef node *tree;
+
+#if defined(PMB_IMPL_BOEHM)
+#include <gc.h>
+static void impl_init(void) { GC_INIT(); }
+static void impl_fini(void) {}
+static inline node *node_alloc(void) { return GC_MALLOC(sizeof(node)); }
+/* Nothing to do: the tree is garbage once its root is forgotten. */
+static void drop_tree(tree t) { (void)t; }
+#else
+static void impl_init(void) {}
+static void impl_fini(void) {}
+static inline node *node_alloc(void) { return malloc(sizeof(node)); }
+static PMB_NOINLINE void drop_tree(tree t)
+{
+    if (t->left) {
+        drop_tree(t->left);
+        drop_tree(t->right);
+    }
+    free(t);
+}
+#endif
+
+static PMB_NOINLINE tree make_tree(int depth)
+{
+    node *n = node_alloc();
+    if (!n)
+        objw_die("out of memory");
+    if (depth > 0) {
+        n->left = make_tree(depth - 1);
+        n->right = make_tree(depth - 1);
+    } else {
+        n->left = n->right = NULL;
+    }
+    return n;
+}
+
+static PMB_NOINLINE long check_tree(tree t)
+{
+    return t->left ? 1 + check_tree(t->left) + check_tree(t->right) : 1;
+}
+
+#else
+#error "binarytrees: impls pymm, malloc and boehm only"
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* The benchmark                                                            */
+/* ------------------------------------------------------------------------ */
+
+static long make_check_drop(int depth)
+{
+    tree t = make_tree(depth);
+    long n = check_tree(t);
+    drop_tree(t);
+    return n;
+}
+
+static long binary_trees(int max_depth)
+{
+    long total = make_check_drop(max_depth + 1); /* the stretch tree */
+    tree long_lived = make_tree(max_depth);
+    for (int d = MIN_DEPTH; d <= max_depth; d += 2) {
+        long iterations = 1L << (max_depth - d + MIN_DEPTH);
+        for (long i = 0; i < iterations; i++)
+            total += make_check_drop(d);
+    }
+    total += check_tree(long_lived);
+    drop_tree(long_lived);
+    return total;
+}
+
+int objw_trees(int argc, char **argv)
+{
+    if (argc != 2)
+        objw_die("usage: trees DEPTH");
+    int depth = (int)objw_parse_long(argv[1], "depth");
+    if (depth < MIN_DEPTH || depth > 26)
+        objw_die("depth %d out of range %d..26", depth, MIN_DEPTH);
+    impl_init();
+    double c0 = objw_cpu_s();
+    long total = binary_trees(depth);
+    double cpu = objw_cpu_s() - c0;
+
+    char name[32];
+    snprintf(name, sizeof name, "binarytrees-%d", depth);
+    objw_emit(name, "cpu_s", cpu, "s");
+    objw_emit(name, "peak_rss_kb", (double)objw_peak_rss_kb(), "KiB");
+    objw_check(name, "checksum", (double)total);
+    impl_fini();
+    return 0;
+}
