@@ -359,7 +359,7 @@ static inline pm_object *pm_newref(pm_object *o) { return pm_incref(o); }
 #define PM_OF_HAS_WEAKREF (1u << 1) /* weak references point to it           */
 #define PM_OF_INTERNED    (1u << 2) /* an interned string                    */
 #define PM_OF_STATIC      (1u << 3) /* statically allocated: never freed     */
-#define PM_OF_HASHED      (1u << 4) /* a str/bytes whose hash is cached      */
+#define PM_OF_HASHED      (1u << 4) /* a str/bytes/weakref whose hash is cached */
 
 /* ---- runtimes ----------------------------------------------------------- */
 
@@ -609,9 +609,14 @@ typedef struct pm_json_error {
 } pm_json_error;
 
 /* Parse RFC 8259 JSON (any value at top level, UTF-8 checked, duplicate keys:
- * last wins). Depth beyond max_depth (0: 512) is an error. */
+ * last wins). Integers beyond 64 bits become floats. Errors: ValueError with
+ * err filled (line, column in bytes); nesting beyond max_depth (0: 512) is a
+ * RecursionError, as in Python. */
 PM_API pm_object *pm_json_loads(const char *text, size_t n, int max_depth, pm_json_error *err);
-/* Serialize to a str; indent < 0: compact. */
+/* Serialize to a str: indent < 0: one line with Python's default
+ * separators ', ' and ': '; indent >= 0: json.dumps(indent=n). Non-ASCII is
+ * escaped (ensure_ascii). TypeError for values JSON cannot hold,
+ * ValueError for a circular reference. */
 PM_API pm_object *pm_json_dumps(pm_object *o, int indent);
 
 /* ---- statistics and free lists --------------------------------------------- */

@@ -308,6 +308,40 @@ static void test_tracking_rules(void) {
     pm_decref(s);
 }
 
+/* A finalizer that resurrects an object whose deallocation was deferred
+ * (deep in a chain): the object must be tracked again, so that a cycle it
+ * joins later is still collected. */
+static pm_object *kept;
+
+static void keep_in_cycle(pm_object *self) {
+    kept = pm_newref(self);
+    ((node *)self)->other = pm_newref(self); /* a self-cycle from now on */
+}
+
+static void test_deferred_resurrection(void) {
+    pm_type *plain = make_type("link", NULL, NULL);
+    pm_type *fin = make_type("last", keep_in_cycle, NULL);
+    for (int n = 60; n <= 70; n++) {
+        pm_object *head = pm_object_new(fin);
+        for (int i = 0; i < n; i++) {
+            pm_object *x = pm_object_new(plain);
+            ((node *)x)->next = head;
+            head = x;
+        }
+        kept = NULL;
+        pm_decref(head);
+        CHECK(kept != NULL);
+        if (kept == NULL) continue;
+        CHECK(pm_gc_is_tracked(kept));
+        pm_decref(kept);
+        freed_nodes = 0;
+        CHECK_EQ(pm_gc_collect(2), 1);
+        CHECK_EQ(freed_nodes, 1);
+    }
+    pm_decref(PM_OBJ(plain));
+    pm_decref(PM_OBJ(fin));
+}
+
 typedef struct ring_job { pm_runtime *rt; long n; int64_t collected; } ring_job;
 
 static void *collect_ring(void *arg) {
@@ -350,6 +384,7 @@ int main(void) {
     test_weakrefs();
     test_stats_callbacks_queries();
     test_tracking_rules();
+    test_deferred_resurrection();
     pm_runtime_enter(NULL);
     pm_runtime_destroy(rt);
     test_long_cycle();

@@ -53,9 +53,14 @@ static pm_object *new_node(void) { return pm_object_new(node_type); }
 /* ---- runtime per group, leak check ------------------------------------------ */
 
 static pm_runtime *rt, *saved_rt;
+static bool debug_mode;
 
 static void group_begin(void) {
-    rt = pm_runtime_new(NULL);
+    /* PYMM_DEBUG=1: object debug mode (freed objects quarantined). */
+    const char *dbg = getenv("PYMM_DEBUG");
+    debug_mode = dbg && *dbg && strcmp(dbg, "0") != 0;
+    pm_runtime_config cfg = {NULL, debug_mode};
+    rt = pm_runtime_new(&cfg);
     saved_rt = pm_runtime_enter(rt);
     make_node_type();
 }
@@ -65,10 +70,11 @@ static void group_end(const char *name) {
     node_type = NULL;
     pm_runtime_stats s;
     pm_runtime_get_stats(rt, &s);
-    if (s.objects_allocated != s.objects_freed)
-        fprintf(stderr, "%s: %llu objects leaked\n", name,
-                (unsigned long long)(s.objects_allocated - s.objects_freed));
-    CHECK_EQ(s.objects_allocated, s.objects_freed);
+    /* In debug mode a freed instance waits in the quarantine, and keeps its
+     * heap type (Node) referenced until it leaves: that one may remain. */
+    uint64_t live = s.objects_allocated - s.objects_freed, allowed = debug_mode ? 1 : 0;
+    if (live > allowed) fprintf(stderr, "%s: %llu objects leaked\n", name, (unsigned long long)live);
+    CHECK(live <= allowed);
     CHECK_EQ(pm_exc_occurred(), PM_EXC_NONE);
     pm_runtime_enter(saved_rt);
     pm_runtime_destroy(rt);
@@ -383,7 +389,7 @@ static void test_weakrefable_builtins(void) {
     pm_decref((pm_object *)t);
     CHECK_EQ(cb_count, 4); /* the instance keeps its type alive */
     pm_decref(inst);
-    CHECK_EQ(cb_count, 5);
+    if (!debug_mode) CHECK_EQ(cb_count, 5); /* (quarantined, the instance still holds it) */
     pm_decref(w);
     /* A static type never dies; its weak references are counted all the
      * same, and no flag is written on the shared static object. */
@@ -404,7 +410,7 @@ static void test_hash_and_equality(void) {
     pm_object *o = new_node(), *p = new_node();
     pm_object *a = pm_weakref_new(o, NULL, NULL), *b = pm_weakref_new(o, NULL, NULL);
     pm_object *c = pm_weakref_new(p, NULL, NULL);
-    uint64_t ho, ha, hb;
+    uint64_t ho = 0, ha = 1, hb = 2;
     CHECK(pm_hash(o, &ho) == 0 && pm_hash(a, &ha) == 0 && pm_hash(b, &hb) == 0);
     CHECK(ho == ha && ha == hb);
     CHECK_EQ(pm_equal(a, b), 1);
@@ -414,7 +420,7 @@ static void test_hash_and_equality(void) {
     pm_decref(o);
     CHECK_EQ(pm_equal(a, b), 0);
     CHECK_EQ(pm_equal(a, a), 1);
-    uint64_t h2;
+    uint64_t h2 = 0;
     CHECK(pm_hash(a, &h2) == 0 && h2 == ha);
     /* Never hashed before its target died: TypeError. */
     pm_decref(p);
@@ -627,6 +633,128 @@ static void test_wvd_dict_dies_in_callback(void) {
     group_end("wvd dies in callback");
 }
 
+/* A runtime destroyed while weak references and their targets are alive:
+ * the registry goes with it (ASan and valgrind see no leak, no bad read). */
+static void test_destroy_runtime_with_weakrefs(void) {
+    pm_runtime *r = pm_runtime_new(NULL);
+    pm_runtime *prev = pm_runtime_enter(r);
+    make_node_type();
+    pm_object *keep[100];
+    for (int i = 0; i < 100; i++) {
+        keep[i] = new_node();
+        pm_object *w = pm_weakref_new(keep[i], log_cb, NULL);
+        ((node *)keep[i])->child = w; /* owned by its own target */
+    }
+    pm_object *d = pm_weakvaluedict_new();
+    pm_weakvaluedict_set(d, keep[0], keep[1]);
+    pm_runtime_enter(prev);
+    pm_runtime_destroy(r); /* no deallocation runs: no callback either */
+    node_type = NULL;
+}
+
+/* ---- out of memory ------------------------------------------------------------
+ * The object and buffer domains of a private heap fail their k-th call, for
+ * k = 1, 2, ... until a script of weak-reference operations runs through.
+ * Every failure must be a MemoryError that changes nothing and leaks
+ * nothing. */
+
+static struct {
+    pm_allocator inner[PM_NUM_DOMAINS];
+    long calls, fail_at;
+} fa;
+
+static bool fa_fail(void) { return ++fa.calls == fa.fail_at; }
+
+#define FA_FNS(D)                                                                                  \
+    static void *fm_##D(void *c, size_t n) {                                                       \
+        (void)c;                                                                                   \
+        return fa_fail() ? NULL : fa.inner[D].malloc(fa.inner[D].ctx, n);                          \
+    }                                                                                              \
+    static void *fc_##D(void *c, size_t a, size_t b) {                                             \
+        (void)c;                                                                                   \
+        return fa_fail() ? NULL : fa.inner[D].calloc(fa.inner[D].ctx, a, b);                       \
+    }                                                                                              \
+    static void *fr_##D(void *c, void *p, size_t n) {                                              \
+        (void)c;                                                                                   \
+        return fa_fail() ? NULL : fa.inner[D].realloc(fa.inner[D].ctx, p, n);                      \
+    }                                                                                              \
+    static void ff_##D(void *c, void *p) {                                                         \
+        (void)c;                                                                                   \
+        fa.inner[D].free(fa.inner[D].ctx, p);                                                      \
+    }
+FA_FNS(1)
+FA_FNS(2)
+
+/* The script: 0 when every step succeeded; -1 at the first failure, which
+ * must be a MemoryError leaving the state as it was before that step. */
+static int oom_script(void) {
+    int rc = -1;
+    pm_object *o = new_node(), *d = NULL, *w = NULL, *k = NULL;
+    if (o == NULL) goto out;
+    if ((w = pm_weakref_new(o, log_cb, NULL)) == NULL) {
+        CHECK_EQ(pm_weakref_count(o), 0);
+        goto out;
+    }
+    if ((d = pm_weakvaluedict_new()) == NULL) goto out;
+    for (int i = 0; i < 40; i++) {
+        pm_xdecref(k);
+        if ((k = pm_int(1000 + i)) == NULL) goto out;
+        size_t before = pm_weakref_count(o), size = pm_weakvaluedict_size(d);
+        if (pm_weakvaluedict_set(d, k, o) < 0) {
+            CHECK_EQ(pm_weakref_count(o), before); /* nothing changed */
+            CHECK_EQ(pm_weakvaluedict_size(d), size);
+            goto out;
+        }
+    }
+    CHECK_EQ(pm_weakvaluedict_size(d), 40);
+    rc = 0;
+out:
+    if (rc < 0) CHECK_EQ(pm_exc_occurred(), PM_EXC_MEMORY);
+    pm_exc_clear();
+    pm_xdecref(k);
+    pm_xdecref(o); /* the entries' callbacks run here (or nothing was made) */
+    if (d) CHECK_EQ(pm_weakvaluedict_size(d), 0);
+    pm_xdecref(d);
+    pm_xdecref(w);
+    return rc;
+}
+
+static void test_out_of_memory(void) {
+    pm_heap *h = pm_heap_new(NULL);
+    pm_heap_get_allocator(h, PM_DOMAIN_MEM, &fa.inner[PM_DOMAIN_MEM]);
+    pm_heap_get_allocator(h, PM_DOMAIN_OBJ, &fa.inner[PM_DOMAIN_OBJ]);
+    pm_allocator mem = {NULL, fm_1, fc_1, fr_1, ff_1}, obj = {NULL, fm_2, fc_2, fr_2, ff_2};
+    pm_heap_set_allocator(h, PM_DOMAIN_MEM, &mem);
+    pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &obj);
+    pm_runtime_config cfg = {h, 0};
+    long k;
+    int failures = 0;
+    for (k = 1; k < 10000; k++) {
+        pm_runtime *r = pm_runtime_new(&cfg);
+        pm_runtime *prev = pm_runtime_enter(r);
+        make_node_type(); /* before the faults start */
+        fa.calls = 0;
+        fa.fail_at = k;
+        int rc = oom_script();
+        bool reached = fa.calls >= k;
+        fa.fail_at = 0;
+        pm_decref((pm_object *)node_type);
+        node_type = NULL;
+        pm_runtime_stats st;
+        pm_runtime_get_stats(r, &st);
+        CHECK_EQ(st.objects_allocated, st.objects_freed);
+        pm_runtime_enter(prev);
+        pm_runtime_destroy(r);
+        if (rc < 0) failures++;
+        if (!reached) {
+            CHECK_EQ(rc, 0);
+            break;
+        }
+    }
+    CHECK(failures > 10 && k < 10000);
+    pm_heap_destroy(h);
+}
+
 int main(void) {
     test_get_before_after_death();
     test_callback_order();
@@ -643,5 +771,7 @@ int main(void) {
     test_wvd_basic();
     test_wvd_cache();
     test_wvd_dict_dies_in_callback();
+    test_out_of_memory();
+    test_destroy_runtime_with_weakrefs();
     return tu_finish("test_obj_weakref");
 }

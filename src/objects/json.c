@@ -12,18 +12,24 @@
  *   - Strings: every escape, \u surrogate pairs combined, a lone surrogate
  *     is an error; raw bytes < 0x20 are errors; UTF-8 is validated here
  *     (strict: no overlong forms, no encoded surrogates, <= U+10FFFF), so an
- *     error points at the offending byte. U+0000 (from \u0000) is kept.
+ *     error points at the offending byte (and the str is made without a
+ *     second check: pmo_str_from_valid). U+0000 (from \u0000) is kept.
  *   - Numbers: an integer that fits int64 becomes an int; a fraction, an
  *     exponent, or an integer beyond int64 becomes a float (Python would
  *     make a big int; pymm ints are 64-bit, so 2**64 loads as
- *     1.8446744073709552e+19). Floats are read by strtod on a bounded copy
- *     (locale-independent: the point is rewritten when the C library's is not '.').
- *   - Objects: duplicate keys, last wins (pm_dict_set). Keys repeat a lot
- *     in real documents, so a per-call key cache (direct mapped, by bytes)
- *     makes equal keys share one str object, as CPython's json memoizes
- *     them: less memory per value and fewer hash computations.
- *   - Arrays are built exactly sized: items wait on a value stack and the
- *     list is made once its ']' is seen (no over-allocation).
+ *     1.8446744073709552e+19). Floats are correctly rounded: an exact
+ *     128-bit integer path for up to 19 digits and |exponent| <= 19 (most
+ *     real numbers), strtod on a bounded copy for the rest (independent of
+ *     the locale: the point is rewritten when the C library's is not '.').
+ *   - Objects: duplicate keys, last wins (pm_dict_set).
+ *   - Sharing: keys, and many values, repeat in real documents. CPython's
+ *     json memoizes keys; here keys are memoized per call and string values
+ *     and number texts go through small recency caches, so equal texts
+ *     share one str, int or float (immutable objects: nothing can tell, but
+ *     memory per value drops, and a repeated float skips its conversion).
+ *   - Containers are built when they close: items (or key/value pairs)
+ *     wait on a value stack, so a list is made exactly sized (no
+ *     over-allocation) and a dict in one go.
  *   - Errors: err gets {line, col (1-based, col in bytes), offset, message}
  *     and an exception is set: ValueError for syntax and encoding errors,
  *     RecursionError for "nesting too deep" (depth beyond max_depth, 0:
@@ -41,9 +47,8 @@
  *   inside itself is a ValueError "Circular reference detected".
  *
  * Invariants:
- *   J1  every pm_object * the parser holds (frames' containers and pending
- *       keys, the value stack, the key cache) is one owned reference, and
- *       is released on success and on every error path.
+ *   J1  every pm_object * the parser holds (the value stack, the cache) is
+ *       one owned reference, released on success and on every error path.
  *   J2  the parser reads only inside [text, text + n): every access past a
  *       position checks `end` first.
  */
@@ -65,24 +70,49 @@
 
 typedef unsigned char uchar;
 
-/* A container being read: a dict (made at '{'), or a list whose items wait
- * on the value stack from `base` (the list is made at ']'). */
+/* A container being read. Its contents wait on the value stack from
+ * `base` (items, or keys and values alternating) and the object is made
+ * when its closing bracket is seen: exactly sized, never resized. */
 typedef struct jframe {
-    pm_object *dict; /* NULL for a list                     */
-    pm_object *key;  /* the dict's pending key, or NULL     */
-    size_t base;     /* a list's first item on the value stack */
+    size_t base;
+    bool is_dict;
 } jframe;
 
-/* Direct-mapped key cache: a slot holds a str (one reference) and its
- * bytes' hash. Keys longer than KEY_CACHE_MAXLEN are not cached. */
-#define KEY_CACHE_SIZE 1024
-#define KEY_CACHE_MAXLEN 64
+/* The sharing cache: one table per kind of text, keys and string values by
+ * their UTF-8, numbers by their text in the document.
+ *   - Keys: a memo, as CPython's json memoizes keys: open addressing
+ *     (linear probing, at most half full), growing from CACHE_MIN to
+ *     CACHE_MAX slots and then taking no new keys. Nothing is evicted, so
+ *     two hot keys never push each other out; endless distinct keys cost a
+ *     bounded table.
+ *   - Values and numbers: a direct-mapped cache of CACHE_RECENT slots, the
+ *     newest text evicting the slot's old one. Values repeat less and more
+ *     locally (a polygon's first point closes it): recency is what pays,
+ *     and a miss costs one probe however many distinct texts there are.
+ * A slot holds one reference to its object and points to the bytes it was
+ * made from: the str's own text, or the document's text (which outlives
+ * the call). Texts longer than CACHE_MAXLEN, and strings of at most one
+ * byte (static singletons already), are not cached. */
+#define CACHE_MIN 64
+#define CACHE_MAX 8192
+#define CACHE_RECENT 1024
+#define CACHE_MAXLEN 64
 
-typedef struct key_slot {
-    pm_object *str;
-    const char *bytes; /* the str's UTF-8, valid while str is held */
+typedef struct cache_slot {
+    pm_object *obj; /* NULL: empty */
+    const char *bytes;
     uint32_t hash, len;
-} key_slot;
+} cache_slot;
+
+typedef struct memo {
+    cache_slot *slots; /* NULL until first used */
+    uint32_t cap, len;
+    int shift; /* 32 - log2(cap): a slot is indexed by the hash's top bits */
+} memo;
+
+/* twitter.json: 13345 keys, 94 distinct; 4607 string values (beyond one
+ * byte), 1514 distinct. */
+enum { CACHE_KEY, CACHE_STR, CACHE_NUM, CACHE_TABLES };
 
 #define INLINE_FRAMES 32
 #define INLINE_VALUES 128
@@ -98,7 +128,7 @@ typedef struct jparser {
     size_t nvals, vals_cap;
     char *buf; /* scratch for strings with escapes */
     size_t buf_cap;
-    key_slot *keys; /* NULL until the first key */
+    memo cache[CACHE_TABLES];
     jframe frames_inline[INLINE_FRAMES];
     pm_object *vals_inline[INLINE_VALUES];
     char buf_inline[INLINE_BUF];
@@ -202,19 +232,16 @@ static void parser_init(jparser *ps, const char *text, size_t n, int max_depth, 
     ps->nvals = 0;
     ps->buf = ps->buf_inline;
     ps->buf_cap = INLINE_BUF;
-    ps->keys = NULL;
+    memset(ps->cache, 0, sizeof ps->cache);
 }
 
 /* Release everything the parser still holds (J1). */
 static void parser_release(jparser *ps) {
-    for (size_t i = 0; i < ps->nframes; i++) {
-        pm_xdecref(ps->frames[i].dict);
-        pm_xdecref(ps->frames[i].key);
-    }
     for (size_t i = 0; i < ps->nvals; i++) pm_decref(ps->vals[i]);
-    if (ps->keys) {
-        for (size_t i = 0; i < KEY_CACHE_SIZE; i++) pm_xdecref(ps->keys[i].str);
-        free(ps->keys);
+    for (int t = 0; t < CACHE_TABLES; t++) {
+        memo *m = &ps->cache[t];
+        for (uint32_t i = 0; i < m->cap; i++) pm_xdecref(m->slots[i].obj);
+        free(m->slots);
     }
     if (ps->frames != ps->frames_inline) free(ps->frames);
     if (ps->vals != ps->vals_inline) free(ps->vals);
@@ -223,9 +250,20 @@ static void parser_release(jparser *ps) {
 
 /* ---- whitespace ----------------------------------------------------------------- */
 
+/* Compact documents have no whitespace (one test); indented ones have runs
+ * of spaces after each newline (eight at a time). */
 static inline void skip_ws(jparser *ps) {
     const uchar *p = ps->p, *end = ps->end;
-    while (p < end && (char_class[*p] & C_WS)) p++;
+    if (p < end && *p > ' ') return;
+    while (p < end) {
+        uint64_t w;
+        if (end - p >= 8 && (memcpy(&w, p, 8), w == UINT64_C(0x2020202020202020))) {
+            p += 8;
+            continue;
+        }
+        if (!(char_class[*p] & C_WS)) break;
+        p++;
+    }
     ps->p = p;
 }
 
@@ -349,32 +387,171 @@ static size_t decode_escape(jparser *ps, const uchar **pp, char *out) {
     return put_utf8(out, (uint32_t)cp);
 }
 
+/* Report the byte at p that cannot be in a string: a control character,
+ * or the start of invalid UTF-8. Returns NULL. */
+static void *bad_string_byte(jparser *ps, const uchar *p) {
+    if (*p < 0x20) return fail(ps, p, "Invalid control character at");
+    char msg[64];
+    snprintf(msg, sizeof msg, "Invalid UTF-8 byte 0x%02x in string", *p);
+    return fail(ps, p, msg);
+}
+
 /* Check one non-plain byte that is neither '"' nor '\' inside a string:
  * a control character is an error, a UTF-8 sequence is skipped. Returns
  * the position after it, or NULL after reporting the error. */
 static const uchar *pass_other(jparser *ps, const uchar *p) {
-    if (*p < 0x20) return fail(ps, p, "Invalid control character at");
-    size_t n = utf8_seq(p, ps->end);
-    if (n == 0) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "Invalid UTF-8 byte 0x%02x in string", *p);
-        return fail(ps, p, msg);
-    }
-    return p + n;
+    size_t n = *p < 0x20 ? 0 : utf8_seq(p, ps->end);
+    return n ? p + n : bad_string_byte(ps, p);
 }
 
-/* A str from checked UTF-8, a key through the key cache. */
-static pm_object *make_key(jparser *ps, const char *s, size_t n);
+/* ---- the sharing cache -------------------------------------------------------------- */
 
-static pm_object *make_str(jparser *ps, const char *s, size_t n, bool is_key, const uchar *at) {
-    pm_object *o = is_key ? make_key(ps, s, n) : pm_str_from_len(s, n);
-    return o ? o : fail_exc(ps, at);
+/* A quick hash of a short text. Loads only: whole words, the tail read as
+ * an overlapping word (or two half words, or three bytes), never a byte
+ * loop whose stores the next load would have to wait for. The result is
+ * the top half of the last product: only a product's high bits depend on
+ * every bit of its input (its bits below 42 see only the first 5 bytes of
+ * a word: "205706008" and "205706009" would collide). */
+static uint32_t text_hash(const char *s, size_t n) {
+    uint64_t h = n * UINT64_C(0x9E3779B97F4A7C15), w;
+    if (n >= 8) {
+        const char *last = s + n - 8;
+        for (; s < last; s += 8) {
+            memcpy(&w, s, 8);
+            h = (h ^ w) * UINT64_C(0xFF51AFD7ED558CCD);
+        }
+        memcpy(&w, last, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        w = (uint64_t)a << 32 | b;
+    } else if (n > 0) {
+        w = (uint64_t)(uchar)s[0] << 16 | (uint64_t)(uchar)s[n >> 1] << 8 | (uchar)s[n - 1];
+    } else {
+        w = 0;
+    }
+    h = (h ^ w) * UINT64_C(0xC4CEB9FE1A85EC53);
+    return (uint32_t)(h >> 32);
+}
+
+/* a[0..n) == b[0..n) for a cached text (n <= CACHE_MAXLEN): words, the
+ * tail as an overlapping word; no call for the few bytes of a key. */
+static inline bool text_equal(const char *a, const char *b, size_t n) {
+    uint64_t x, y;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) return false;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
+/* The slot of hash h and text s[0..n) in m: the one holding that text, or
+ * the empty one where it would go. */
+static cache_slot *memo_probe(memo *m, uint32_t h, const char *s, size_t n) {
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = h >> m->shift;; i = (i + 1) & mask) {
+        cache_slot *slot = &m->slots[i];
+        if (slot->obj == NULL) return slot;
+        if (slot->hash == h && slot->len == n && text_equal(slot->bytes, s, n)) return slot;
+    }
+}
+
+/* Double m (or make its first table). false when out of memory. */
+static bool memo_grow(memo *m) {
+    uint32_t cap = m->cap ? m->cap * 2 : CACHE_MIN;
+    int shift = 32 - __builtin_ctz(cap);
+    cache_slot *slots = calloc(cap, sizeof *slots);
+    if (slots == NULL) return false;
+    for (uint32_t i = 0; i < m->cap; i++) {
+        cache_slot *old = &m->slots[i];
+        if (old->obj == NULL) continue;
+        uint32_t j = old->hash >> shift;
+        while (slots[j].obj) j = (j + 1) & (cap - 1);
+        slots[j] = *old;
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->cap = cap;
+    m->shift = shift;
+    return true;
+}
+
+/* The slot for text s[0..n) in the direct-mapped cache m. */
+static cache_slot *recent_slot(memo *m, uint32_t h, const char *s, size_t n, bool *hit) {
+    if (m->cap == 0) {
+        if ((m->slots = calloc(CACHE_RECENT, sizeof *m->slots)) == NULL) return NULL;
+        m->cap = CACHE_RECENT;
+        m->shift = 32 - __builtin_ctz(CACHE_RECENT);
+    }
+    cache_slot *slot = &m->slots[h >> m->shift];
+    *hit = slot->obj && slot->hash == h && slot->len == n && text_equal(slot->bytes, s, n);
+    if (!*hit) slot->hash = h; /* cache_store follows and evicts the old text */
+    return slot;
+}
+
+/* The slot for text s[0..n) in `table`: with *hit, the slot holding it;
+ * else the slot to store its object in (cache_store), or NULL when the
+ * text is not to be cached (too long, the memo full, or out of memory:
+ * correct without it, only bigger). */
+static cache_slot *cache_slot_for(jparser *ps, int table, const char *s, size_t n, bool *hit) {
+    *hit = false;
+    if (n > CACHE_MAXLEN) return NULL;
+    memo *m = &ps->cache[table];
+    uint32_t h = text_hash(s, n);
+    if (table != CACHE_KEY) return recent_slot(m, h, s, n, hit);
+    cache_slot *slot = m->cap ? memo_probe(m, h, s, n) : NULL;
+    if (slot && slot->obj) {
+        *hit = true;
+        return slot;
+    }
+    if ((m->len + 1) * 2 > m->cap) {
+        if (m->cap >= CACHE_MAX || !memo_grow(m)) return NULL;
+        slot = memo_probe(m, h, s, n);
+    }
+    slot->hash = h;
+    return slot;
+}
+
+/* Remember o (one more reference) in the slot that cache_slot_for gave
+ * for its text, dropping the text it held (direct-mapped caches only). */
+static void cache_store(jparser *ps, int table, cache_slot *slot, pm_object *o, const char *bytes,
+                        size_t n) {
+    pm_object *old = slot->obj;
+    slot->obj = pm_newref(o);
+    slot->bytes = bytes;
+    slot->len = (uint32_t)n;
+    if (old) pm_decref(old);
+    else ps->cache[table].len++;
+}
+
+/* A str from UTF-8 s[0..n) that the scan checked, of `length` code points
+ * (so the str is made without a second check), shared through the cache. */
+static pm_object *make_str(jparser *ps, int table, const char *s, size_t n, size_t length,
+                           const uchar *at) {
+    bool hit = false;
+    cache_slot *slot = n > 1 ? cache_slot_for(ps, table, s, n, &hit) : NULL;
+    if (hit) return pm_newref(slot->obj);
+    pm_object *o = pmo_str_from_valid(s, n, length);
+    if (o == NULL) return fail_exc(ps, at);
+    if (slot) cache_store(ps, table, slot, o, pm_str_utf8(o, NULL), n);
+    return o;
 }
 
 /* The rest of a string with escapes: the plain prefix [s, p) is copied to
- * the scratch buffer and decoding goes on from p (a backslash). */
-static pm_object *parse_escaped(jparser *ps, const uchar *quote, const uchar *s, const uchar *p,
-                                bool is_key) {
+ * the scratch buffer and decoding goes on from p (a backslash). `extra`
+ * counts the bytes after the first of each character so far (bytes minus
+ * extra = code points). */
+static pm_object *parse_escaped(jparser *ps, int table, const uchar *quote, const uchar *s,
+                                const uchar *p, size_t extra) {
     const uchar *end = ps->end;
     size_t len = (size_t)(p - s);
     if (!buf_reserve(ps, len + 16)) return fail_memory(ps, p);
@@ -388,76 +565,150 @@ static pm_object *parse_escaped(jparser *ps, const uchar *quote, const uchar *s,
         p = q;
         if (p == end) return fail(ps, quote, "Unterminated string starting at");
         if (*p == '"') break;
+        size_t w;
         if (*p == '\\') {
-            size_t w = decode_escape(ps, &p, ps->buf + len);
-            if (w == 0) return NULL;
-            len += w;
-            continue;
+            if ((w = decode_escape(ps, &p, ps->buf + len)) == 0) return NULL;
+        } else {
+            const uchar *next = pass_other(ps, p);
+            if (next == NULL) return NULL;
+            w = (size_t)(next - p);
+            memcpy(ps->buf + len, p, w);
+            p = next;
         }
-        const uchar *next = pass_other(ps, p);
-        if (next == NULL) return NULL;
-        memcpy(ps->buf + len, p, (size_t)(next - p));
-        len += (size_t)(next - p);
-        p = next;
+        len += w;
+        extra += w - 1; /* one character either way */
     }
     ps->p = p + 1;
-    return make_str(ps, ps->buf, len, is_key, quote);
+    return make_str(ps, table, ps->buf, len, len - extra, quote);
 }
 
-/* A string; ps->p is on its opening quote. */
-static pm_object *parse_string(jparser *ps, bool is_key) {
+/* A string (a key or a value: its cache table); ps->p is on its opening
+ * quote. */
+static pm_object *parse_string(jparser *ps, int table) {
     const uchar *quote = ps->p, *s = quote + 1, *p = s, *end = ps->end;
+    size_t extra = 0;
     for (;;) {
         p = skip_plain(p, end);
         if (p == end) return fail(ps, quote, "Unterminated string starting at");
         if (*p == '"') break;
-        if (*p == '\\') return parse_escaped(ps, quote, s, p, is_key);
-        if ((p = pass_other(ps, p)) == NULL) return NULL;
+        if (*p == '\\') return parse_escaped(ps, table, quote, s, p, extra);
+        if (*p < 0x80) return bad_string_byte(ps, p); /* a control character */
+        /* A run of non-ASCII text (often whole words): checked here in a
+         * tight loop rather than one trip through skip_plain per character. */
+        do {
+            size_t k = utf8_seq(p, end);
+            if (k == 0) return bad_string_byte(ps, p);
+            extra += k - 1;
+            p += k;
+        } while (p < end && *p >= 0x80);
     }
     ps->p = p + 1;
-    return make_str(ps, (const char *)s, (size_t)(p - s), is_key, quote);
-}
-
-/* ---- the key cache --------------------------------------------------------------- */
-
-static uint32_t key_hash(const char *s, size_t n) {
-    uint64_t h = n * UINT64_C(0x9E3779B97F4A7C15);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * UINT64_C(0xFF51AFD7ED558CCD);
-        s += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, s, n);
-    h = (h ^ w) * UINT64_C(0xC4CEB9FE1A85EC53);
-    return (uint32_t)(h >> 32);
-}
-
-static pm_object *make_key(jparser *ps, const char *s, size_t n) {
-    if (n > KEY_CACHE_MAXLEN) return pm_str_from_len(s, n);
-    if (ps->keys == NULL && (ps->keys = calloc(KEY_CACHE_SIZE, sizeof *ps->keys)) == NULL)
-        return pm_str_from_len(s, n); /* no cache: still correct */
-    uint32_t h = key_hash(s, n);
-    key_slot *slot = &ps->keys[h & (KEY_CACHE_SIZE - 1)];
-    if (slot->str && slot->hash == h && slot->len == n && memcmp(slot->bytes, s, n) == 0)
-        return pm_newref(slot->str);
-    pm_object *o = pm_str_from_len(s, n);
-    if (o == NULL) return NULL;
-    pm_xdecref(slot->str);
-    slot->str = pm_newref(o);
-    slot->bytes = pm_str_utf8(o, NULL);
-    slot->hash = h;
-    slot->len = (uint32_t)n;
-    return o;
+    size_t n = (size_t)(p - s);
+    return make_str(ps, table, (const char *)s, n, n - extra, quote);
 }
 
 /* ---- numbers and literals ------------------------------------------------------ */
 
-/* A float from the number text [s, e), by strtod on a NUL-ended copy with
- * the C library's decimal point when it is not '.'. */
+/* ---- floats -----------------------------------------------------------------------
+ * Most floats in real documents have at most 19 significant digits and a
+ * small decimal exponent: value = w * 10^q with w < 10^19 and |q| <= 19.
+ * Then the value is computed exactly with 128-bit integers: w * 10^q for
+ * q >= 0 (< 2^128), or the quotient of w * 2^s by 10^-q with enough bits
+ * and a sticky remainder for q < 0; and rounded once, to nearest even, to
+ * 53 bits. That is the correctly rounded result strtod gives, at a fraction
+ * of its cost (canada.json: 17-digit coordinates). Anything else -- more
+ * digits, larger exponents, or a compiler without 128-bit integers -- goes
+ * to strtod. */
+
+#if defined(__SIZEOF_INT128__)
+#define JSON_FAST_FLOAT 1
+__extension__ typedef unsigned __int128 u128;
+
+static const uint64_t pow10_u64[20] = {
+    UINT64_C(1), UINT64_C(10), UINT64_C(100), UINT64_C(1000), UINT64_C(10000),
+    UINT64_C(100000), UINT64_C(1000000), UINT64_C(10000000), UINT64_C(100000000),
+    UINT64_C(1000000000), UINT64_C(10000000000), UINT64_C(100000000000),
+    UINT64_C(1000000000000), UINT64_C(10000000000000), UINT64_C(100000000000000),
+    UINT64_C(1000000000000000), UINT64_C(10000000000000000), UINT64_C(100000000000000000),
+    UINT64_C(1000000000000000000), UINT64_C(10000000000000000000),
+};
+
+static int bit_length(u128 x) {
+    uint64_t hi = (uint64_t)(x >> 64), lo = (uint64_t)x;
+    return hi ? 128 - __builtin_clzll(hi) : lo ? 64 - __builtin_clzll(lo) : 0;
+}
+
+/* q * 2^e (q > 0), plus `sticky` (a non-zero remainder below q's last
+ * bit), rounded to the nearest double, ties to even. Results here stay
+ * far inside the normal range (1e-19 <= |value| < 1e39). */
+static double round_to_double(u128 q, bool sticky, int e) {
+    int nb = bit_length(q);
+    if (nb <= 53) return ldexp((double)(uint64_t)q, e); /* exact (sticky is 0 here) */
+    int shift = nb - 53;
+    uint64_t mant = (uint64_t)(q >> shift);
+    u128 rem = q & (((u128)1 << shift) - 1), half = (u128)1 << (shift - 1);
+    if (rem > half || (rem == half && (sticky || (mant & 1)))) mant++;
+    if (mant == UINT64_C(1) << 53) {
+        mant >>= 1;
+        shift++;
+    }
+    return ldexp((double)mant, e + shift);
+}
+
+/* w * 10^q (w > 0, |q| <= 19) correctly rounded to a double. */
+static double decimal_to_double(uint64_t w, int q) {
+    if (q >= 0) return round_to_double((u128)w * pow10_u64[q], false, 0);
+    uint64_t div = pow10_u64[-q];
+    int s2 = 55 + (64 - __builtin_clzll(div)) - (64 - __builtin_clzll(w));
+    if (s2 < 0) s2 = 0;
+    u128 n = (u128)w << s2; /* < 2^119: the quotient keeps >= 55 bits */
+    return round_to_double(n / div, n % div != 0, -s2);
+}
+
+/* The number text [s, e) (grammar already checked) as a double, when the
+ * fast path applies: true and *out set. */
+static bool fast_float(const uchar *s, const uchar *e, double *out) {
+    bool negative = *s == '-';
+    const uchar *p = s + negative;
+    uint64_t w = 0;
+    int digits = 0, q = 0;
+    for (; p < e && is_digit(*p); p++) {
+        if (w || *p != '0') digits++;
+        w = w * 10 + (uint64_t)(*p - '0'); /* wraps only past 19 digits: refused below */
+    }
+    if (p < e && *p == '.')
+        for (p++; p < e && is_digit(*p); p++, q--) {
+            if (w || *p != '0') digits++;
+            w = w * 10 + (uint64_t)(*p - '0');
+        }
+    if (digits > 19) return false;
+    if (p < e) { /* the exponent: a few digits at most, or strtod decides */
+        bool eneg = *++p == '-';
+        p += *p == '-' || *p == '+';
+        int x = 0;
+        for (; p < e; p++) {
+            if (x > 1000) return false;
+            x = x * 10 + (*p - '0');
+        }
+        q += eneg ? -x : x;
+    }
+    if (w != 0 && (q < -19 || q > 19)) return false;
+    double d = w == 0 ? 0.0 : decimal_to_double(w, q);
+    *out = negative ? -d : d;
+    return true;
+}
+#endif
+
+/* A float from the number text [s, e): the exact fast path, or strtod on a
+ * NUL-ended copy with the C library's decimal point when it is not '.'. */
 static pm_object *number_as_float(jparser *ps, const uchar *s, const uchar *e) {
+    double d;
+#ifdef JSON_FAST_FLOAT
+    if (fast_float(s, e, &d)) {
+        pm_object *o = pm_float(d);
+        return o ? o : fail_exc(ps, s);
+    }
+#endif
     size_t n = (size_t)(e - s);
     char local[64];
     char *copy = n < sizeof local ? local : malloc(n + 1);
@@ -465,7 +716,7 @@ static pm_object *number_as_float(jparser *ps, const uchar *s, const uchar *e) {
     memcpy(copy, s, n);
     copy[n] = '\0';
     char *stop;
-    double d = strtod(copy, &stop);
+    d = strtod(copy, &stop);
     if (*stop == '.') {
         /* A locale with another decimal point: only then ask for it (the
          * grammar was checked, so strtod may stop early for no other reason). */
@@ -476,6 +727,17 @@ static pm_object *number_as_float(jparser *ps, const uchar *s, const uchar *e) {
     if (copy != local) free(copy);
     pm_object *o = pm_float(d);
     return o ? o : fail_exc(ps, s);
+}
+
+/* The int of the digits [d, e) when it fits int64; else NULL, with an
+ * exception set only when out of memory. */
+static pm_object *number_as_int(const uchar *d, const uchar *e, bool negative) {
+    if (e - d > 19) return NULL;
+    uint64_t v = 0;
+    for (; d < e; d++) v = v * 10 + (uint64_t)(*d - '0'); /* 19 digits never wrap */
+    uint64_t limit = negative ? UINT64_C(1) << 63 : (UINT64_C(1) << 63) - 1;
+    if (v > limit) return NULL;
+    return pm_int(negative ? (int64_t)(0 - v) : (int64_t)v);
 }
 
 /* A number; ps->p is on its first byte ('-' or a digit). The grammar is
@@ -507,18 +769,22 @@ static pm_object *parse_number(jparser *ps) {
         }
     }
     ps->p = p;
-    size_t ndigits = (size_t)(int_end - digits);
-    if (!is_float && ndigits <= 19) {
-        uint64_t v = 0;
-        for (const uchar *d = digits; d < int_end; d++) v = v * 10 + (uint64_t)(*d - '0');
-        /* 19 digits may exceed int64 (but never wrap uint64). */
-        uint64_t limit = negative ? UINT64_C(1) << 63 : (UINT64_C(1) << 63) - 1;
-        if (v <= limit) {
-            pm_object *o = pm_int(negative ? (int64_t)(0 - v) : (int64_t)v);
-            return o ? o : fail_exc(ps, s);
-        }
+    /* Small ints are static: no cache needed, the common case is fast. */
+    if (!is_float && int_end - digits <= 2) {
+        int64_t v = digits[0] - '0';
+        if (int_end - digits == 2) v = v * 10 + (digits[1] - '0');
+        return pm_int(negative ? -v : v);
     }
-    return number_as_float(ps, s, p);
+    bool hit = false;
+    cache_slot *slot = cache_slot_for(ps, CACHE_NUM, (const char *)s, (size_t)(p - s), &hit);
+    if (hit) return pm_newref(slot->obj);
+    pm_object *o = is_float ? NULL : number_as_int(digits, int_end, negative);
+    if (o == NULL) {
+        if (pm_exc_occurred()) return fail_exc(ps, s);
+        if ((o = number_as_float(ps, s, p)) == NULL) return NULL;
+    }
+    if (slot) cache_store(ps, CACHE_NUM, slot, o, (const char *)s, (size_t)(p - s));
+    return o;
 }
 
 static pm_object *parse_literal(jparser *ps) {
@@ -563,44 +829,51 @@ static bool open_container(jparser *ps, bool is_dict) {
         fail_memory(ps, ps->p);
         return false;
     }
-    pm_object *d = NULL;
-    if (is_dict && (d = pm_dict_new()) == NULL) {
-        fail_exc(ps, ps->p);
-        return false;
-    }
-    ps->frames[ps->nframes++] = (jframe){d, NULL, ps->nvals};
+    ps->frames[ps->nframes++] = (jframe){ps->nvals, is_dict};
     ps->p++;
     return true;
 }
 
-/* Close the innermost container; returns it (a new reference). A list is
- * made here, exactly sized, its items moved from the value stack. */
+/* A dict of the n key/value pairs at kv (duplicate keys: the last wins).
+ * The references on the stack stay the caller's. */
+static pm_object *make_dict(const pm_object *const *kv, size_t n) {
+    pm_object *d = pm_dict_new();
+    for (size_t i = 0; d && i < n; i++) {
+        if (pm_dict_set(d, (pm_object *)kv[2 * i], (pm_object *)kv[2 * i + 1]) < 0) PM_CLEAR(d);
+    }
+    return d;
+}
+
+/* Close the innermost container; returns it (a new reference), made from
+ * its contents on the value stack, which it takes over. */
 static pm_object *close_container(jparser *ps) {
     jframe *f = &ps->frames[ps->nframes - 1];
-    pm_object *o = f->dict;
-    if (o == NULL) {
-        size_t n = ps->nvals - f->base;
+    size_t n = ps->nvals - f->base;
+    pm_object **items = ps->vals + f->base, *o;
+    if (f->is_dict) {
+        if ((o = make_dict((const pm_object *const *)items, n / 2)) == NULL) return fail_exc(ps, ps->p);
+        for (size_t i = 0; i < n; i++) pm_decref(items[i]);
+    } else {
         if ((o = pm_list_new(n)) == NULL) return fail_exc(ps, ps->p);
         /* pm_list_new filled the slots with the immortal None: overwrite. */
-        memcpy(PMO_LIST(o)->items, ps->vals + f->base, n * sizeof(pm_object *));
-        ps->nvals = f->base;
+        if (n) memcpy(PMO_LIST(o)->items, items, n * sizeof(pm_object *));
     }
+    ps->nvals = f->base;
     ps->nframes--;
     ps->p++;
     return o;
 }
 
-/* After '{' or ',' in an object: a key and its ':'. The key waits in the
- * frame until its value is read. */
+/* After '{' or ',' in an object: a key and its ':'. The key waits on the
+ * value stack for its value. */
 static bool parse_key(jparser *ps) {
     skip_ws(ps);
     if (ps->p == ps->end || *ps->p != '"') {
         fail(ps, ps->p, "Expecting property name enclosed in double quotes");
         return false;
     }
-    pm_object *key = parse_string(ps, true);
-    if (key == NULL) return false;
-    ps->frames[ps->nframes - 1].key = key;
+    pm_object *key = parse_string(ps, CACHE_KEY);
+    if (key == NULL || !push_value(ps, key)) return false;
     skip_ws(ps);
     if (ps->p == ps->end || *ps->p != ':') {
         fail(ps, ps->p, "Expecting ':' delimiter");
@@ -615,25 +888,13 @@ static bool parse_key(jparser *ps) {
  * for an object, already read), 0 when the container was closed (its
  * object is in *closed), -1 on error. */
 static int store_value(jparser *ps, pm_object *v, pm_object **closed) {
-    jframe *f = &ps->frames[ps->nframes - 1];
-    uchar close;
-    if (f->dict) {
-        int r = pm_dict_set(f->dict, f->key, v);
-        pm_decref(v);
-        PM_CLEAR(f->key);
-        if (r < 0) {
-            fail_exc(ps, ps->p);
-            return -1;
-        }
-        close = '}';
-    } else {
-        if (!push_value(ps, v)) return -1;
-        close = ']';
-    }
+    bool is_dict = ps->frames[ps->nframes - 1].is_dict;
+    uchar close = is_dict ? '}' : ']';
+    if (!push_value(ps, v)) return -1;
     skip_ws(ps);
     if (ps->p < ps->end && *ps->p == ',') {
         ps->p++;
-        if (f->dict && !parse_key(ps)) return -1;
+        if (is_dict && !parse_key(ps)) return -1;
         return 1;
     }
     if (ps->p < ps->end && *ps->p == close) {
@@ -652,7 +913,7 @@ static pm_object *parse_scalar_or_open(jparser *ps, bool *opened) {
     if (ps->p == ps->end) return fail(ps, ps->p, "Expecting value");
     switch (*ps->p) {
     case '"':
-        return parse_string(ps, false);
+        return parse_string(ps, CACHE_STR);
     case '{':
     case '[': {
         bool is_dict = *ps->p == '{';
@@ -751,7 +1012,7 @@ static bool out_reserve(jout *o, size_t extra) {
 }
 
 static void out_add(jout *o, const char *s, size_t n) {
-    if (out_reserve(o, n)) {
+    if (n && out_reserve(o, n)) {
         memcpy(o->data + o->len, s, n);
         o->len += n;
     }
@@ -774,38 +1035,120 @@ static void out_int(jout *o, int64_t v) {
     out_add(o, p, (size_t)(buf + sizeof buf - p));
 }
 
-/* Shortest digits that read back as v (finite, > 0): for a normal double a
- * correctly rounded 15-digit form is the shortest whenever one of at most
- * 15 digits exists (DBL_DIG); otherwise 16 or 17 digits do. Subnormals have
- * fewer significant bits, so for them every precision is tried from 1
- * (5e-324 is "5e-324", not "4.94065645841247e-324"). Returns the digit
- * count and sets *exp10, the power of ten of the first digit. */
-static int float_digits(double v, char digits[20], int *exp10) {
-    char text[48];
-    for (int prec = v < DBL_MIN ? 1 : 15;; prec++) {
-        snprintf(text, sizeof text, "%.*e", prec - 1, v);
-        if (prec == 17 || strtod(text, NULL) == v) break;
-    }
-    int n = 0;
-    const char *p = text;
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9' && n < 20) digits[n++] = *p;
-    while (n > 1 && digits[n - 1] == '0') n--;
-    *exp10 = *p ? atoi(p + 1) : 0;
-    return n;
+/* ---- floats, written ---------------------------------------------------------
+ * Python's repr: the shortest digits that read back as the same double,
+ * the closest to it among those. Where every step is exact in 128-bit
+ * integers (about 1e-5 <= |v| < 1e22: the floats documents hold) the
+ * digits are computed here: the correctly rounded 15 digits, trailing
+ * zeros dropped, when they read back (a normal double has no shorter form
+ * otherwise: DBL_DIG); else the correctly rounded 16 digits, or their other
+ * neighbour (the interval of a power of two is wider above it than below);
+ * else 17, which always read back. Elsewhere -- and without 128-bit
+ * integers -- the float type's own repr (number.c, the same rules through
+ * printf and strtod) is copied. */
+
+#ifdef JSON_FAST_FLOAT
+/* 10^k for 0 <= k <= 38. */
+static u128 pow10_wide(int k) {
+    return k <= 19 ? (u128)pow10_u64[k] : (u128)pow10_u64[19] * pow10_u64[k - 19];
 }
 
-/* repr(float) as Python writes it; NaN and infinities as json.dumps does. */
-static void out_float(jout *o, double v) {
-    if (isnan(v) || isinf(v) || v == 0.0) {
-        out_adds(o, isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "Infinity" : "-Infinity")
-                                                 : signbit(v) ? "-0.0" : "0.0");
-        return;
+/* round(v * 10^k), ties to even, computed exactly (v > 0, normal); false
+ * when that does not fit 128 bits. */
+static bool scaled_round(double v, int k, u128 *out) {
+    int exp2;
+    uint64_t m = (uint64_t)ldexp(frexp(v, &exp2), 53); /* v = m * 2^e, m < 2^53 */
+    int e = exp2 - 53;
+    if (k >= 0) {
+        if (k > 22) return false;
+        u128 n = (u128)m * pow10_wide(k); /* < 2^53 * 2^74 */
+        if (e >= 0) {
+            if (bit_length(n) + e > 127) return false;
+            *out = n << e;
+            return true;
+        }
+        if (-e >= 128) return false;
+        int s2 = -e;
+        u128 q = n >> s2, rem = n & (((u128)1 << s2) - 1), half = (u128)1 << (s2 - 1);
+        *out = q + (rem > half || (rem == half && (q & 1)));
+        return true;
     }
-    char digits[20], text[48], *p = text;
-    int exp10;
-    if (v < 0) *p++ = '-';
-    int n = float_digits(fabs(v), digits, &exp10);
+    if (k < -19 || e < 0 || 53 + e > 127) return false;
+    u128 n = (u128)m << e;
+    uint64_t div = pow10_u64[-k];
+    u128 q = n / div, rem2 = 2 * (n % div); /* rem < 2^64: doubling fits */
+    *out = q + (rem2 > div || (rem2 == div && (q & 1)));
+    return true;
+}
+
+/* The correctly rounded p-digit decimal of v: *d in [10^(p-1), 10^p] and
+ * *exp10, the power of ten of its first digit (*exp10 starts as a guess). */
+static bool round_digits(double v, int p, uint64_t *d, int *exp10) {
+    for (int tries = 0; tries < 3; tries++) {
+        u128 q;
+        if (!scaled_round(v, p - 1 - *exp10, &q)) return false;
+        if (q < pow10_u64[p - 1]) (*exp10)--;
+        else if (q > pow10_u64[p]) (*exp10)++;
+        else {
+            *d = (uint64_t)q; /* 10^p: a carry, "1000..." one place up */
+            return true;
+        }
+    }
+    return false;
+}
+
+/* d * 10^q as digits without trailing zeros; returns their count and sets
+ * *exp10 (the power of ten of the first digit). */
+static int put_digits(uint64_t d, int q, char digits[20], int *exp10) {
+    char buf[20];
+    int n = 0;
+    do {
+        buf[n++] = (char)('0' + d % 10);
+        d /= 10;
+    } while (d);
+    *exp10 = q + n - 1;
+    int start = 0;
+    while (start < n - 1 && buf[start] == '0') start++; /* the trailing zeros */
+    for (int i = n - 1; i >= start; i--) digits[n - 1 - i] = buf[i];
+    return n - start;
+}
+
+/* Does d * 10^q read back as v? -1: not decidable here. */
+static int reads_back(uint64_t d, int q, double v) {
+    if (q < -19 || q > 19) return -1;
+    return decimal_to_double(d, q) == v;
+}
+
+/* The shortest digits of v > 0 as above, or 0 outside the exact range. */
+static int exact_shortest(double v, char digits[20], int *exp10) {
+    if (!(v >= DBL_MIN && v < 1e22)) return 0;
+    /* The power of ten of the first digit, guessed from the binary
+     * exponent (log10(2) ~ 78913 / 2^18; round_digits corrects it by one
+     * when needed). No libm: the library links without -lm. */
+    int exp2;
+    (void)frexp(v, &exp2);
+    int e = ((exp2 - 1) * 78913) >> 18, r;
+    uint64_t d;
+    for (int p = 15; p <= 17; p++) {
+        if (!round_digits(v, p, &d, &e)) return 0;
+        int q = e - p + 1;
+        if (p == 17 || (r = reads_back(d, q, v)) > 0) return put_digits(d, q, digits, exp10);
+        if (r < 0) return 0;
+        if (p == 16) {
+            uint64_t other = decimal_to_double(d, q) < v ? d + 1 : d - 1;
+            if (reads_back(other, q, v) > 0) return put_digits(other, q, digits, exp10);
+        }
+    }
+    return 0;
+}
+#endif
+
+/* Lay out digits d1..dn x 10^exp10 as repr does: positional when
+ * -4 <= exp10 < 16 (always with a fractional part, "1.0"), else
+ * scientific with at least two exponent digits ("1e+16", "1.5e-07"). */
+static size_t layout_digits(char *out, bool negative, const char *digits, int n, int exp10) {
+    char *p = out;
+    if (negative) *p++ = '-';
     int point = exp10 + 1; /* digits before the decimal point */
     if (exp10 < -4 || exp10 >= 16) {
         *p++ = digits[0];
@@ -836,7 +1179,31 @@ static void out_float(jout *o, double v) {
         memcpy(p, ".0", 2);
         p += 2;
     }
-    out_add(o, text, (size_t)(p - text));
+    return (size_t)(p - out);
+}
+
+/* The float f (of value v) as json.dumps writes it: repr(), and NaN,
+ * Infinity, -Infinity. */
+static void out_float(jout *o, pm_object *f, double v) {
+    if (isnan(v) || isinf(v) || v == 0.0) {
+        out_adds(o, isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "Infinity" : "-Infinity")
+                                                 : signbit(v) ? "-0.0" : "0.0");
+        return;
+    }
+#ifdef JSON_FAST_FLOAT
+    char digits[20], text[48];
+    int exp10, n = exact_shortest(fabs(v), digits, &exp10);
+    if (n > 0) {
+        out_add(o, text, layout_digits(text, v < 0, digits, n, exp10));
+        return;
+    }
+#endif
+    pm_object *r = pm_repr(f);
+    size_t len;
+    const char *u = r ? pm_str_utf8(r, &len) : NULL;
+    if (u) out_add(o, u, len);
+    else o->failed = true;
+    pm_xdecref(r);
 }
 
 static void out_u16(jout *o, unsigned u) {
@@ -995,7 +1362,8 @@ static void newline_indent(jenc *e, size_t depth) {
 }
 
 static size_t frame_size(const eframe *f) {
-    return f->kind == K_LIST ? pm_list_size(f->o) : f->kind == K_TUPLE ? pm_tuple_size(f->o) : pmo_dict_used(f->o);
+    if (f->kind == K_LIST) return pm_list_size(f->o);
+    return f->kind == K_TUPLE ? pm_tuple_size(f->o) : pmo_dict_used(f->o);
 }
 
 /* Start writing a container: '[' or '{', and a frame unless it is empty.
@@ -1047,7 +1415,7 @@ static int write_value(jenc *e, pm_object *o) {
     } else if (t == &pm_float_type) {
         double d = 0;
         if (pm_float_value(o, &d) < 0) return -1;
-        out_float(&e->out, d);
+        out_float(&e->out, o, d);
     } else if (t == &pm_none_type) {
         out_adds(&e->out, "null");
     } else if (t == &pm_list_type) {

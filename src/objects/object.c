@@ -284,6 +284,17 @@ static bool run_finalizer(pm_object *o, void (*fn)(pm_object *)) {
 /* What comes before the type's dealloc slot, for the objects that need
  * any of it: the debug report, finalizers, weak references. Returns false
  * when the deallocation stops here (reported, or resurrected). */
+/* A resurrected object lives on as before: one that the deferral queue
+ * had untracked goes back on generation 0 (CPython's subtype_dealloc
+ * tracks before it finalizes, for the same reason). */
+static bool resurrected(pm_runtime *rt, pm_object *o) {
+    if (o->flags & PMO_OF_UNTRACKED_DEFERRED) {
+        o->flags &= ~PMO_OF_UNTRACKED_DEFERRED;
+        pmo_gc_link_young(rt, o);
+    }
+    return false;
+}
+
 static PM_NOINLINE_O bool dealloc_prelude(pm_runtime *rt, pm_object *o) {
     pm_type *t = o->type;
     if (o->flags & PMO_OF_DEAD) {
@@ -292,16 +303,18 @@ static PM_NOINLINE_O bool dealloc_prelude(pm_runtime *rt, pm_object *o) {
     }
     if (t->slots.finalize && !(o->flags & PM_OF_FINALIZED)) {
         o->flags |= PM_OF_FINALIZED;
-        if (run_finalizer(o, t->slots.finalize)) return false;
+        if (run_finalizer(o, t->slots.finalize)) return resurrected(rt, o);
     }
-    if (t->slots.legacy_del && run_finalizer(o, t->slots.legacy_del)) return false;
+    if (t->slots.legacy_del && run_finalizer(o, t->slots.legacy_del)) return resurrected(rt, o);
+    o->flags &= ~PMO_OF_UNTRACKED_DEFERRED;
     if (o->flags & PM_OF_HAS_WEAKREF) pmo_weakrefs_clear(o, true);
     return true;
 }
 
 static void dealloc_one(pm_runtime *rt, pm_object *o) {
     pm_type *t = o->type;
-    if (pmo_unlikely((o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF)) || (t->internal & PMO_TP_FINALIZERS)) &&
+    if (pmo_unlikely((o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) ||
+                     (t->internal & PMO_TP_FINALIZERS)) &&
         !dealloc_prelude(rt, o))
         return;
     if (t->flags & PM_TPFLAGS_GC) {
@@ -321,7 +334,10 @@ static void dealloc_one(pm_runtime *rt, pm_object *o) {
 static void defer(pm_runtime *rt, pm_object *o) {
     rt->stats.deferred_deallocs++;
     if (is_gc(o->type)) {
-        if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(o); /* the head links the queue now */
+        if (o->flags & PMO_OF_TRACKED) { /* the head links the queue now */
+            pmo_gc_unlink(o);
+            o->flags |= PMO_OF_UNTRACKED_DEFERRED;
+        }
         pmo_gc_head_of(o)->next = rt->deferred_gc;
         rt->deferred_gc = (uintptr_t)o;
     } else if (!pmo_vec_push(&rt->deferred_other, o)) {

@@ -56,6 +56,9 @@ typedef struct pmo_gc_head {
 #define PMO_OF_TRACKED     (1u << 8)  /* on a generation list            */
 #define PMO_OF_COLLECTING  (1u << 9)  /* in the set being collected      */
 #define PMO_OF_REACHABLE   (1u << 10) /* proven reachable in this pass   */
+#define PMO_OF_UNTRACKED_DEFERRED (1u << 11) /* untracked to be queued for
+                                               deallocation: re-track it if
+                                               a finalizer resurrects it    */
 
 struct pm_type {
     pm_object ob;

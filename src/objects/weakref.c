@@ -4,8 +4,20 @@
  *
  * Owns: pm_weakref_type (and the internal keyed variant the weak-value dict
  * uses), struct pmo_weak_registry (rt->weak), pmo_weakrefs_clear (called by
- * pm_dealloc), the collector's entry points declared below, and the
- * weak-value dict type.
+ * pm_dealloc), the collector's entry points (weakref.h), and the weak-value
+ * dict type.
+ *
+ * Which objects: instances of PM_TPFLAGS_WEAKREF types, and the built-ins
+ * that allow it in CPython: set, frozenset, generator, type. Not int, str,
+ * tuple, list, dict, None, nor weak references themselves.
+ *
+ * Death of a target (pmo_weakrefs_clear), CPython's PyObject_ClearWeakRefs:
+ * every weak reference to it is cleared first; then the callbacks run,
+ * newest reference first, each only if its weak reference is still alive,
+ * each with a reference held on the weak reference and the pending
+ * exception set aside; an exception a callback raises is printed ("Exception
+ * ignored in") and cleared. A callback may do anything: make or drop weak
+ * references (to anything), drop the last reference to its own.
  *
  * Layout. CPython keeps the head of an object's weak-reference list inside
  * the object (tp_weaklistoffset). pymm objects have no such slot, so each

@@ -9,6 +9,8 @@
 #include <string.h>
 
 int pymm_demo(int argc, char **argv);
+int pymm_gcgraph_main(int argc, char **argv);
+int pymm_json_main(int argc, char **argv);
 #ifdef PYMM_HAVE_BENCH
 int pmb_main(int argc, char **argv);
 #endif
@@ -21,7 +23,11 @@ static int usage(FILE *f) {
             "  demo                      a tour of pymm at work, in words and figures\n"
             "  bench SUITE [--quick] [--json FILE]\n"
             "                            benchmarks side by side with their anchors\n"
-            "                            (suites: alloc)\n"
+            "                            (suites: alloc, objects, gc)\n"
+            "  gcgraph [--saveall] FILE  run an object graph through the collector\n"
+            "                            (shared/gcgraph/FORMAT.md's canonical lines)\n"
+            "  json [--repeat N] [--no-gc] FILE...\n"
+            "                            load JSON: value counts, memory, load time\n"
             "  stats [--json]            the default heap's statistics\n"
             "  version                   print the version\n"
             "\n"
@@ -41,6 +47,8 @@ int main(int argc, char **argv) {
         return 2;
 #endif
     }
+    if (strcmp(cmd, "gcgraph") == 0) return pymm_gcgraph_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "json") == 0) return pymm_json_main(argc - 1, argv + 1);
     if (strcmp(cmd, "stats") == 0) {
         if (argc > 2 && strcmp(argv[2], "--json") == 0) pm_heap_print_stats_json(pm_heap_default(), stdout);
         else pm_heap_print_stats(pm_heap_default(), stdout);
