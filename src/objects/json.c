@@ -82,9 +82,10 @@ typedef struct jframe {
  * their UTF-8, numbers by their text in the document.
  *   - Keys: a memo, as CPython's json memoizes keys: open addressing
  *     (linear probing, at most half full), growing from CACHE_MIN to
- *     CACHE_MAX slots and then taking no new keys. Nothing is evicted, so
- *     two hot keys never push each other out; endless distinct keys cost a
- *     bounded table.
+ *     CACHE_MAX slots (2^20: half a million distinct keys, as many as real
+ *     documents keyed by ids have, for 24 MiB at most during the call) and
+ *     then taking no new keys. Nothing is evicted, so two hot keys never
+ *     push each other out; endless distinct keys cost a bounded table.
  *   - Values and numbers: a direct-mapped cache of CACHE_RECENT slots, the
  *     newest text evicting the slot's old one. Values repeat less and more
  *     locally (a polygon's first point closes it): recency is what pays,
@@ -94,7 +95,7 @@ typedef struct jframe {
  * the call). Texts longer than CACHE_MAXLEN, and strings of at most one
  * byte (static singletons already), are not cached. */
 #define CACHE_MIN 64
-#define CACHE_MAX 8192
+#define CACHE_MAX (1u << 20)
 #define CACHE_RECENT 1024
 #define CACHE_MAXLEN 64
 
