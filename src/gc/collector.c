@@ -273,14 +273,16 @@ static void move_legacy_finalizers(pmo_gc_head *unreachable, pmo_gc_head *finali
 /* CPython's handle_weakrefs: weak references that are themselves garbage
  * are cleared without callback; weak references to garbage are cleared and
  * their callbacks run only when the weak reference object survives. */
-static size_t handle_weakrefs(pmo_gc_head *unreachable) {
+static size_t handle_weakrefs(pmo_gc_head *unreachable, bool *finalizable) {
     pmo_vec calls = {0};
-    for (pmo_gc_head *h = NEXT(unreachable); h != unreachable; h = NEXT(h)) {
-        pm_object *o = OBJ(h);
-        if (pmo_is_weakref(o)) pmo_weakref_clear_ref(o);
-    }
+    /* One walk: clearing a weak reference that is itself garbage before or
+     * after the references to its target makes no difference (either way
+     * it gets no callback), so CPython's two loops can be one. The walk
+     * also notes whether any finalizer waits. */
     for (pmo_gc_head *h = NEXT(unreachable); h != unreachable; h = NEXT(h)) {
         pm_object *o = OBJ(h), *wr;
+        if (o->type->slots.finalize && !(o->flags & PM_OF_FINALIZED)) *finalizable = true;
+        if (pmo_is_weakref(o)) pmo_weakref_clear_ref(o);
         while ((o->flags & PM_OF_HAS_WEAKREF) && (wr = pmo_weakrefs_first(o)) != NULL) {
             pmo_weakref_clear_ref(wr);
             if (pmo_weakref_has_callback(wr) && !(wr->flags & PMO_OF_COLLECTING)) {
@@ -402,8 +404,9 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen) {
     }
     move_legacy_finalizers(&unreachable, &finalizers);
     if (g->debug & PM_GC_DEBUG_COLLECTABLE) print_objects("collectable", &unreachable);
-    size_t code_ran = handle_weakrefs(&unreachable);
-    code_ran += (size_t)finalize_garbage(&unreachable);
+    bool finalizable = false;
+    size_t code_ran = handle_weakrefs(&unreachable, &finalizable);
+    if (finalizable || code_ran) code_ran += (size_t)finalize_garbage(&unreachable);
     int64_t collected;
     if (code_ran > 0) {
         /* Resurrected objects, and all they reach, are reachable again. Only
