@@ -137,17 +137,6 @@ static int bytes_hash(pm_object *self, uint64_t *out) {
     return 0;
 }
 
-static int cmp_op(int c, int op) {
-    switch (op) {
-    case PM_LT: return c < 0;
-    case PM_LE: return c <= 0;
-    case PM_EQ: return c == 0;
-    case PM_NE: return c != 0;
-    case PM_GT: return c > 0;
-    default: return c >= 0;
-    }
-}
-
 /* Lexicographic by unsigned byte, then the shorter first. */
 static int bytes_compare(pm_object *a, pm_object *b, int op) {
     if (!is_bytes(a) || !is_bytes(b)) return PM_CMP_UNSUPPORTED;
@@ -156,7 +145,7 @@ static int bytes_compare(pm_object *a, pm_object *b, int op) {
     size_t n = x->size < y->size ? x->size : y->size;
     int c = a == b ? 0 : memcmp(bytes_data(x), bytes_data(y), n);
     if (c == 0) c = (x->size > y->size) - (x->size < y->size);
-    return cmp_op(c, op);
+    return pmo_cmp_result(c, op);
 }
 
 static int64_t bytes_length(pm_object *self) { return (int64_t)BYTES(self)->size; }

@@ -412,16 +412,7 @@ static pm_object *list_repr(pm_object *self) {
     return pmo_sbuf_finish(&b);
 }
 
-static int compare_sizes(size_t p, size_t q, int op) {
-    switch (op) {
-    case PM_LT: return p < q;
-    case PM_LE: return p <= q;
-    case PM_EQ: return p == q;
-    case PM_NE: return p != q;
-    case PM_GT: return p > q;
-    default: return p >= q;
-    }
-}
+static int compare_sizes(size_t p, size_t q, int op) { return pmo_cmp_result((p > q) - (p < q), op); }
 
 /* Index of the first differing items of two lists, or the shorter size; -1
  * on error. Items are held while compared (L3). */

@@ -158,17 +158,6 @@ static int cmp_int_double(int64_t i, double d) {
     return frac > 0 ? -1 : frac < 0 ? 1 : 0;
 }
 
-static int cmp_result(int c, int op) {
-    switch (op) {
-    case PM_LT: return c < 0;
-    case PM_LE: return c <= 0;
-    case PM_EQ: return c == 0;
-    case PM_NE: return c != 0;
-    case PM_GT: return c > 0;
-    default: return c >= 0;
-    }
-}
-
 /* The compare slot of int, bool and float: any pair of them compares by
  * value; anything else is not ours. NaN is unordered: only != holds. */
 static int number_compare(pm_object *a, pm_object *b, int op) {
@@ -190,7 +179,7 @@ static int number_compare(pm_object *a, pm_object *b, int op) {
         if (isnan(float_of(a))) return op == PM_NE;
         c = -cmp_int_double(int_of(b), float_of(a));
     }
-    return cmp_result(c, op);
+    return pmo_cmp_result(c, op);
 }
 
 /* ---- bool --------------------------------------------------------------------- */

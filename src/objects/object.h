@@ -272,6 +272,19 @@ PMO_HIDDEN bool pmo_dict_all_atomic(pm_object *d);
  * points (the JSON loader checks as it scans): no second validation. */
 PMO_HIDDEN pm_object *pmo_str_from_valid(const char *utf8, size_t nbytes, size_t length);
 
+/* The truth of `c op 0` for a three-way result c (< 0, 0, > 0): what every
+ * compare slot ends with once it knows how its operands order. */
+static inline int pmo_cmp_result(int c, int op) {
+    switch (op) {
+    case PM_LT: return c < 0;
+    case PM_LE: return c <= 0;
+    case PM_EQ: return c == 0;
+    case PM_NE: return c != 0;
+    case PM_GT: return c > 0;
+    default: return c >= 0;
+    }
+}
+
 /* Common hashes: the same algorithm for str and bytes keeps them apart only
  * by type, as in CPython. */
 PMO_HIDDEN uint64_t pmo_hash_bytes(const void *data, size_t n);

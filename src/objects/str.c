@@ -696,17 +696,6 @@ static int str_hash(pm_object *self, uint64_t *out) {
     return 0;
 }
 
-static int cmp_op(int c, int op) {
-    switch (op) {
-    case PM_LT: return c < 0;
-    case PM_LE: return c <= 0;
-    case PM_EQ: return c == 0;
-    case PM_NE: return c != 0;
-    case PM_GT: return c > 0;
-    default: return c >= 0;
-    }
-}
-
 /* Byte order of valid UTF-8 is code-point order. Equality looks at the
  * cheap differences first: identity, size, cached hashes. */
 static int str_compare(pm_object *a, pm_object *b, int op) {
@@ -724,7 +713,7 @@ static int str_compare(pm_object *a, pm_object *b, int op) {
     size_t n = x->nbytes < y->nbytes ? x->nbytes : y->nbytes;
     int c = memcmp(str_data(x), str_data(y), n);
     if (c == 0) c = (x->nbytes > y->nbytes) - (x->nbytes < y->nbytes);
-    return cmp_op(c, op);
+    return pmo_cmp_result(c, op);
 }
 
 static int64_t str_length(pm_object *self) { return (int64_t)STR(self)->length; }

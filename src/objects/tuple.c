@@ -262,14 +262,7 @@ static int tuple_compare(pm_object *a, pm_object *b, int op) {
     }
     pmo_rec_leave();
     size_t p = x->size, q = y->size;
-    switch (op) {
-    case PM_LT: return p < q;
-    case PM_LE: return p <= q;
-    case PM_EQ: return p == q;
-    case PM_NE: return p != q;
-    case PM_GT: return p > q;
-    default: return p >= q;
-    }
+    return pmo_cmp_result((p > q) - (p < q), op);
 }
 
 static int64_t tuple_length(pm_object *self) { return (int64_t)PMO_TUPLE(self)->size; }
