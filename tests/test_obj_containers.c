@@ -64,11 +64,6 @@ static bool exc_is(pm_exc kind, const char *part) {
     return ok;
 }
 
-static int64_t live_objects(void) {
-    pm_runtime_stats st;
-    pm_runtime_get_stats(pm_runtime_current(), &st);
-    return (int64_t)(st.objects_allocated - st.objects_freed);
-}
 
 /* A heap int (not a cached small one), so its count is observable. */
 static pm_object *big(int64_t v) { return pm_int(1000000 + v); }
@@ -1199,7 +1194,7 @@ static void test_gc_cycles(void) {
     pm_type_spec spec = {.name = "Node", .basicsize = sizeof(pm_object), .flags = PM_TPFLAGS_ATTRS};
     node_type = pm_type_new(&spec);
     pm_gc_collect(2);
-    int64_t live = live_objects();
+    int64_t live = tu_live_objects();
     /* a list holding itself */
     pm_object *l = pm_list_new(0);
     CHECK(pm_gc_is_tracked(l));
@@ -1228,10 +1223,10 @@ static void test_gc_cycles(void) {
     pm_list_append(l3, it);
     pm_object *all[] = {l, d, l2, t, s, n, n2, f, l3, it};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) pm_decref(all[i]);
-    CHECK(live_objects() > live);
+    CHECK(tu_live_objects() > live);
     int64_t found = pm_gc_collect(2);
     CHECK(found >= 10);
-    CHECK_EQ(live_objects(), live);
+    CHECK_EQ(tu_live_objects(), live);
     pm_decref(&node_type->ob);
 }
 
@@ -1243,7 +1238,7 @@ static void run_suite(bool debug) {
     pm_runtime_enter(rt);
     pm_runtime_stats st0, st1;
     pm_runtime_get_stats(rt, &st0);
-    int64_t live0 = live_objects();
+    int64_t live0 = tu_live_objects();
     make_evil_type();
     void (*tests[])(void) = {
         test_tuple_basics,    test_tuple_hash_compare, test_tuple_pack_borrows,
@@ -1265,7 +1260,7 @@ static void run_suite(bool debug) {
     pm_decref(&evil_type->ob);
     /* In debug mode, quarantined instances still hold their heap type:
      * Evil and Node may outlive their last reference until eviction. */
-    CHECK(live_objects() >= live0 && live_objects() <= live0 + (debug ? 2 : 0));
+    CHECK(tu_live_objects() >= live0 && tu_live_objects() <= live0 + (debug ? 2 : 0));
     pm_runtime_get_stats(rt, &st1);
     if (st0.total_refcount >= 0 && !debug) /* PM_DEBUG builds */
         CHECK_EQ(st1.total_refcount, st0.total_refcount);

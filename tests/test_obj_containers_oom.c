@@ -82,11 +82,6 @@ static bool failed_cleanly(int r) {
     return ok;
 }
 
-static int64_t live_objects(void) {
-    pm_runtime_stats st;
-    pm_runtime_get_stats(pm_runtime_current(), &st);
-    return (int64_t)(st.objects_allocated - st.objects_freed);
-}
 
 static bool repr_is(pm_object *o, const char *expect) {
     pm_object *r = pm_repr(o);
@@ -326,7 +321,7 @@ static void test_set(void) {
     /* building from an iterable fails as a whole and leaks nothing */
     pm_object *l = pm_list_new(0);
     for (int i = 0; i < 100; i++) pm_list_append(l, keys[i]);
-    int64_t live = live_objects();
+    int64_t live = tu_live_objects();
     for (long k = 1; k < MAX_K; k++) {
         arm(k);
         pm_object *f = pm_frozenset_new(l);
@@ -337,7 +332,7 @@ static void test_set(void) {
             break;
         }
         CHECK(f == NULL && failed_cleanly(-1));
-        CHECK_EQ(live_objects(), live);
+        CHECK_EQ(tu_live_objects(), live);
         CHECK_EQ(keys[0]->refcnt, 3);
     }
     pm_decref(l);
@@ -355,12 +350,12 @@ int main(void) {
     pm_runtime *rt = pm_runtime_new(&cfg);
     pm_runtime_enter(rt);
     pm_gc_disable(); /* collections would shift the fault points */
-    int64_t live0 = live_objects();
+    int64_t live0 = tu_live_objects();
     test_list();
     test_small_objects();
     test_dict();
     test_set();
-    CHECK_EQ(live_objects(), live0);
+    CHECK_EQ(tu_live_objects(), live0);
     pm_runtime_enter(NULL);
     pm_runtime_destroy(rt);
     pm_heap_destroy(h);

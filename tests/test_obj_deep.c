@@ -31,11 +31,6 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int64_t live_objects(void) {
-    pm_runtime_stats st;
-    pm_runtime_get_stats(pm_runtime_current(), &st);
-    return (int64_t)(st.objects_allocated - st.objects_freed);
-}
 
 /* One level of each kind around inner (stolen); NULL on error. */
 static pm_object *wrap_list(pm_object *inner) {
@@ -100,7 +95,7 @@ static void *run(void *arg) {
     pm_runtime *rt = pm_runtime_new(NULL);
     pm_runtime_enter(rt);
     if (j->kind != 4) pm_gc_disable();
-    int64_t live0 = live_objects();
+    int64_t live0 = tu_live_objects();
     double t0 = now();
     pm_object *o = pm_tuple_new(0);
     for (size_t i = 0; o && i < depth; i++) {
@@ -115,13 +110,13 @@ static void *run(void *arg) {
     double t1 = now();
     pm_runtime_stats st0, st1;
     pm_runtime_get_stats(rt, &st0);
-    j->ok = o != NULL && live_objects() - live0 == (int64_t)depth;
+    j->ok = o != NULL && tu_live_objects() - live0 == (int64_t)depth;
     if (o) pm_decref(o); /* the whole chain goes here */
     j->drop_s = now() - t1;
     j->build_s = t1 - t0;
     pm_runtime_get_stats(rt, &st1);
     j->deferred = st1.deferred_deallocs - st0.deferred_deallocs;
-    j->ok = j->ok && live_objects() == live0 && !pm_exc_occurred();
+    j->ok = j->ok && tu_live_objects() == live0 && !pm_exc_occurred();
     pm_runtime_enter(NULL);
     pm_runtime_destroy(rt);
     return NULL;

@@ -23,11 +23,6 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int64_t live_objects(void) {
-    pm_runtime_stats st;
-    pm_runtime_get_stats(pm_runtime_current(), &st);
-    return (int64_t)(st.objects_allocated - st.objects_freed);
-}
 
 static void report(const char *what, double s) {
     printf("  %-28s %7.1f ns/op\n", what, s * 1e9 / (double)nkeys);
@@ -181,11 +176,11 @@ int main(void) {
     if (env && atol(env) > 0) nkeys = (size_t)atol(env);
     pm_runtime *rt = pm_runtime_new(NULL);
     pm_runtime_enter(rt);
-    int64_t live0 = live_objects();
+    int64_t live0 = tu_live_objects();
     printf("  %zu keys\n", nkeys);
     test_str_keys();
     test_int_keys();
-    CHECK_EQ(live_objects(), live0);
+    CHECK_EQ(tu_live_objects(), live0);
     pm_runtime_destroy(rt);
     return tu_finish("test_obj_dict_big");
 }

@@ -17,36 +17,6 @@
 
 /* ---- harness ---------------------------------------------------------------- */
 
-typedef struct group {
-    pm_runtime *rt, *prev;
-    uint64_t live_before;
-} group;
-
-static uint64_t live_objects(pm_runtime *rt) {
-    pm_runtime_stats st;
-    pm_runtime_get_stats(rt, &st);
-    return st.objects_allocated - st.objects_freed;
-}
-
-static group begin(void) {
-    group g;
-    g.rt = pm_runtime_new(NULL);
-    if (g.rt == NULL) {
-        fprintf(stderr, "pm_runtime_new failed\n");
-        exit(1);
-    }
-    g.prev = pm_runtime_enter(g.rt);
-    g.live_before = live_objects(g.rt);
-    return g;
-}
-
-/* extra: objects the group leaves alive on purpose (immortalized). */
-static void end(group *g, uint64_t extra) {
-    CHECK_EQ(pm_exc_occurred(), PM_EXC_NONE);
-    CHECK_EQ(live_objects(g->rt) - g->live_before, extra);
-    pm_runtime_enter(g->prev);
-    pm_runtime_destroy(g->rt);
-}
 
 /* repr(o) equals want. */
 static int repr_is(pm_object *o, const char *want) {
@@ -89,7 +59,7 @@ static int64_t int_of(pm_object *o) {
 /* ---- None and bool ------------------------------------------------------------ */
 
 static void test_none_bool(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_object *none = pm_none();
     CHECK(none == pm_none());
     CHECK(pm_is_immortal(none));
@@ -140,13 +110,13 @@ static void test_none_bool(void) {
     pm_decref(two);
     pm_decref(neg);
     pm_decref(onef);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 /* ---- int ----------------------------------------------------------------------- */
 
 static void test_small_ints(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_runtime_stats before, after;
     pm_runtime_get_stats(g.rt, &before);
     for (int64_t v = -5; v <= 256; v++) {
@@ -181,7 +151,7 @@ static void test_small_ints(void) {
     }
     pm_decref(a);
     pm_decref(b);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 typedef pm_object *(*binop)(pm_object *, pm_object *);
@@ -202,9 +172,9 @@ static int op_gives(binop op, int64_t x, int64_t y, int64_t want) {
 /* op(x, y) fails with kind, creating nothing. */
 static int op_fails(binop op, int64_t x, int64_t y, pm_exc kind, const char *text) {
     pm_object *a = pm_int(x), *b = pm_int(y);
-    uint64_t live = live_objects(pm_runtime_current());
+    int64_t live = tu_live_objects();
     pm_object *r = op(a, b);
-    int ok = r == NULL && live_objects(pm_runtime_current()) == live && raised(kind, text);
+    int ok = r == NULL && tu_live_objects() == live && raised(kind, text);
     pm_xdecref(r);
     pm_decref(a);
     pm_decref(b);
@@ -212,7 +182,7 @@ static int op_fails(binop op, int64_t x, int64_t y, pm_exc kind, const char *tex
 }
 
 static void test_int_arith(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     CHECK(op_gives(pm_int_add, 2, 3, 5));
     CHECK(op_gives(pm_int_add, INT64_MAX, 0, INT64_MAX));
     CHECK(op_gives(pm_int_add, INT64_MIN, INT64_MAX, -1));
@@ -273,11 +243,11 @@ static void test_int_arith(void) {
     pm_decref(i);
     pm_decref(f);
     pm_decref(s);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 static void test_int_repr_hash_compare(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     struct { int64_t v; const char *repr; uint64_t hash; } cases[] = {
         {0, "0", 0},
         {1, "1", 1},
@@ -352,13 +322,13 @@ static void test_int_repr_hash_compare(void) {
     pm_decref(nan);
     pm_decref(a);
     pm_decref(b);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 /* ---- float ----------------------------------------------------------------------- */
 
 static void test_float_repr(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     struct { double v; const char *repr; } cases[] = {
         {0.1, "0.1"},
         {1e16, "1e+16"},
@@ -422,11 +392,11 @@ static void test_float_repr(void) {
         }
         pm_decref(f);
     }
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 static void test_float_hash_value(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     struct { double v; uint64_t hash; } cases[] = {
         {1.0, 1},
         {-1.0, (uint64_t)-2},
@@ -505,7 +475,7 @@ static void test_float_hash_value(void) {
     CHECK(raised(PM_EXC_TYPE, "got NoneType"));
     pm_object *objs[] = {i, t, n1, n2, a, b, big, zero, mzero, s};
     for (size_t k = 0; k < sizeof objs / sizeof *objs; k++) pm_decref(objs[k]);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 static const pm_freelist_stats *float_freelist(pm_runtime *rt, pm_freelist_stats *buf, size_t cap) {
@@ -516,7 +486,7 @@ static const pm_freelist_stats *float_freelist(pm_runtime *rt, pm_freelist_stats
 }
 
 static void test_float_freelist(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_freelist_stats buf[64];
     const pm_freelist_stats *fl = float_freelist(g.rt, buf, 64);
     CHECK(fl != NULL);
@@ -551,7 +521,7 @@ static void test_float_freelist(void) {
     fl = float_freelist(g.rt, buf, 64);
     CHECK_EQ(fl->size, PMO_FLOAT_FREELIST);
     CHECK_EQ(fl->reused, 2);
-    CHECK_EQ(live_objects(g.rt) - g.live_before, 0); /* free-listed = freed */
+    CHECK_EQ(tu_live_objects() - g.live_before, 0); /* free-listed = freed */
 
     pm_runtime_clear_freelists(g.rt);
     fl = float_freelist(g.rt, buf, 64);
@@ -562,13 +532,13 @@ static void test_float_freelist(void) {
     pm_decref(c);
     fl = float_freelist(g.rt, buf, 64);
     CHECK_EQ(fl->size, 1);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 /* ---- bytes --------------------------------------------------------------------- */
 
 static void test_bytes(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_object *b = pm_bytes_from("a\0b", 3);
     CHECK(b != NULL && pm_is_type(b, &pm_bytes_type));
     size_t n = 0;
@@ -691,7 +661,7 @@ static void test_bytes(void) {
 
     pm_object *objs[] = {b, s, bb, b2, sab, babc, x, y, z, i0, im1, i3, im4, k97, k256, bc, cb};
     for (size_t k = 0; k < sizeof objs / sizeof *objs; k++) pm_decref(objs[k]);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 int main(void) {

@@ -17,36 +17,6 @@
 
 /* ---- harness ---------------------------------------------------------------- */
 
-typedef struct group {
-    pm_runtime *rt, *prev;
-    uint64_t live_before;
-} group;
-
-static uint64_t live_objects(pm_runtime *rt) {
-    pm_runtime_stats st;
-    pm_runtime_get_stats(rt, &st);
-    return st.objects_allocated - st.objects_freed;
-}
-
-static group begin(void) {
-    group g;
-    g.rt = pm_runtime_new(NULL);
-    if (g.rt == NULL) {
-        fprintf(stderr, "pm_runtime_new failed\n");
-        exit(1);
-    }
-    g.prev = pm_runtime_enter(g.rt);
-    g.live_before = live_objects(g.rt);
-    return g;
-}
-
-/* extra: objects the group leaves alive on purpose (immortalized). */
-static void end(group *g, uint64_t extra) {
-    CHECK_EQ(pm_exc_occurred(), PM_EXC_NONE);
-    CHECK_EQ(live_objects(g->rt) - g->live_before, extra);
-    pm_runtime_enter(g->prev);
-    pm_runtime_destroy(g->rt);
-}
 
 static pm_runtime_stats stats(void) {
     pm_runtime_stats st;
@@ -118,7 +88,7 @@ static size_t encode(uint32_t c, char *out) {
 /* ---- construction and validation ------------------------------------------------ */
 
 static void test_basic(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_object *s = pm_str_from("hello");
     CHECK(s && pm_is_type(s, &pm_str_type));
     CHECK_EQ(s->refcnt, 1);
@@ -190,12 +160,12 @@ static void test_basic(void) {
     CHECK(raised(PM_EXC_TYPE, NULL));
     pm_decref(s);
     pm_decref(z);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 /* The 256 one-code-point strings U+0000..U+00FF are static and shared. */
 static void test_static_chars(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     uint64_t allocated = stats().objects_allocated;
     for (uint32_t c = 0; c < 256; c++) {
         char buf[4];
@@ -222,13 +192,13 @@ static void test_static_chars(void) {
     CHECK(x != y && !pm_is_immortal(x));
     pm_decref(x);
     pm_decref(y);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 /* Every class of invalid UTF-8: UnicodeError with the byte and its offset,
  * and nothing allocated. */
 static void test_invalid_utf8(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     struct { const char *text; size_t n; const char *what; } bad[] = {
         {"\x80", 1, "byte 0x80 in position 0: invalid start byte"},          /* lone continuation */
         {"ab\xbf", 3, "byte 0xbf in position 2: invalid start byte"},
@@ -258,7 +228,7 @@ static void test_invalid_utf8(void) {
         {"abcdefghijk\xff" "abcdefgh", 20, "position 11: invalid start byte"},
         {"a\0\xff", 3, "position 2"},
     };
-    uint64_t live = live_objects(g.rt);
+    int64_t live = tu_live_objects();
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         pm_object *s = pm_str_from_len(bad[k].text, bad[k].n);
         CHECK(s == NULL);
@@ -269,14 +239,14 @@ static void test_invalid_utf8(void) {
     CHECK(pm_str_format("%s", "\xc3") == NULL && raised(PM_EXC_UNICODE, "unexpected end"));
     CHECK(pm_str_id("\xed\xa0\x80") == NULL && raised(PM_EXC_UNICODE, "invalid continuation"));
     CHECK(pm_str_id("\xc3") == NULL && raised(PM_EXC_UNICODE, "unexpected end"));
-    CHECK_EQ(live_objects(g.rt), live);
-    end(&g, 0);
+    CHECK_EQ(tu_live_objects(), live);
+    tu_group_end(&g, 0);
 }
 
 /* ---- operations ----------------------------------------------------------------- */
 
 static void test_format_concat(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_object *f = pm_str_format("%d-%s-%c", 42, "x\xc3\xa9", 'z');
     CHECK(f && text_is(f, "42-x\xc3\xa9-z", 8));
     CHECK_EQ(pm_str_length(f), 7);
@@ -305,11 +275,11 @@ static void test_format_concat(void) {
     CHECK_EQ(a->refcnt, 3);
     pm_object *objs[] = {f, lf, ef, a, b, e, ab, ae, ea, ee};
     for (size_t k = 0; k < sizeof objs / sizeof *objs; k++) pm_decref(objs[k]);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 static void test_repr(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     struct { const char *text; const char *repr; } cases[] = {
         {"abc", "'abc'"},
         {"it's", "\"it's\""},
@@ -342,7 +312,7 @@ static void test_repr(void) {
     CHECK(r && pm_str_length(r) == 1 + 1 + 2 + 6 + 1);
     pm_xdecref(r);
     pm_decref(s);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 static pm_object *item(pm_object *s, int64_t i) {
@@ -353,7 +323,7 @@ static pm_object *item(pm_object *s, int64_t i) {
 }
 
 static void test_getitem_contains(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_object *ascii = pm_str_from("hello");
     pm_object *c = item(ascii, 1);
     CHECK(c && text_is(c, "e", 1) && pm_is_immortal(c));
@@ -437,11 +407,11 @@ static void test_getitem_contains(void) {
     CHECK(raised(PM_EXC_TYPE, "'in <string>' requires string as left operand, not int"));
     pm_object *objs[] = {ascii, fl, e, mixed, i};
     for (size_t k = 0; k < sizeof objs / sizeof *objs; k++) pm_decref(objs[k]);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 static void test_compare_hash(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_object *a1 = pm_str_from("apple"), *a2 = pm_str_from("apple"), *b = pm_str_from("apples");
     pm_object *z = pm_str_from("z"), *eacute = pm_str_from("\xc3\xa9");
     pm_object *euro = pm_str_from("\xe2\x82\xac"), *emoji = pm_str_from("\xf0\x9f\x98\x80");
@@ -498,13 +468,13 @@ static void test_compare_hash(void) {
     }
     pm_object *objs[] = {a1, a2, b, z, eacute, euro, emoji, i, bytes};
     for (size_t k = 0; k < sizeof objs / sizeof *objs; k++) pm_decref(objs[k]);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 /* ---- interning -------------------------------------------------------------------- */
 
 static void test_intern_identity(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_runtime_stats st0 = stats();
     CHECK_EQ(st0.interned, 0);
     pm_object *a = pm_str_from("hello world"), *b = pm_str_from("hello world");
@@ -581,13 +551,13 @@ static void test_intern_identity(void) {
     CHECK_EQ(a->refcnt, 1);
     pm_decref(a);
     CHECK_EQ(stats().interned, 0);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 /* Interned strings are mortal: when the last reference goes, the table
  * forgets them; a later intern of equal text makes a new canonical one. */
 static void test_intern_mortal(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_object *s = pm_str_from("ephemeral");
     pm_object *c = pm_str_intern(s);
     CHECK(c == s);
@@ -632,13 +602,13 @@ static void test_intern_mortal(void) {
     for (int k = 0; k < N; k++) pm_decref(keep[k]);
     CHECK_EQ(stats().interned, 0);
     CHECK(g.rt->interned != NULL);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 /* A string whose count reached zero but whose deallocation is deferred is
  * still in the table for a moment: a lookup must not revive it. */
 static void test_intern_dying(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_object *s = pm_str_id("dying string");
     CHECK(s && s->refcnt == 1);
     s->refcnt = 0; /* what pm_dealloc sees for a queued object */
@@ -655,11 +625,11 @@ static void test_intern_dying(void) {
     pm_decref(u);
     pm_decref(t);
     CHECK_EQ(stats().interned, 0);
-    end(&g, 0);
+    tu_group_end(&g, 0);
 }
 
 static void test_intern_immortal(void) {
-    group g = begin();
+    tu_group g = tu_group_begin();
     pm_object *s = pm_str_from("forever");
     pm_object *c = pm_str_intern_immortal(s);
     CHECK(c == s);
@@ -680,7 +650,7 @@ static void test_intern_immortal(void) {
     pm_object *im = pm_str_intern_immortal(m);
     CHECK(im == m && pm_is_immortal(m));
     CHECK_EQ(stats().interned, 2);
-    end(&g, 2); /* the two immortal strings live until the runtime goes */
+    tu_group_end(&g, 2); /* the two immortal strings live until the runtime goes */
 }
 
 /* ---- out of memory ------------------------------------------------------------------ */
@@ -799,7 +769,7 @@ static void test_out_of_memory(void) {
     for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
         for (long at = 0; at < 10; at++) {
             pm_runtime_clear_freelists(rt); /* floats must really allocate */
-            uint64_t live = live_objects(rt);
+            int64_t live = tu_live_objects();
             f.failures = 0;
             f.countdown = at;
             pm_object *r = ops[k].op(text);
@@ -812,7 +782,7 @@ static void test_out_of_memory(void) {
                 CHECK_EQ(pm_exc_occurred(), PM_EXC_NONE);
                 pm_decref(r);
             }
-            CHECK_EQ(live_objects(rt), live);
+            CHECK_EQ(tu_live_objects(), live);
             if (at == 0) CHECK_EQ(f.failures, 1); /* every op allocates */
             if (f.failures == 0) break; /* the op needs fewer allocations */
         }
@@ -829,7 +799,7 @@ static void test_out_of_memory(void) {
     }
     pm_runtime_stats st;
     pm_runtime_get_stats(rt, &st);
-    uint64_t interned = st.interned, live = live_objects(rt);
+    uint64_t interned = st.interned, live = tu_live_objects();
     f.countdown = 1; /* the string is allocated, the larger table is not */
     f.failures = 0;
     CHECK(pm_str_id("one too many") == NULL);
@@ -838,7 +808,7 @@ static void test_out_of_memory(void) {
     CHECK(raised(PM_EXC_MEMORY, NULL));
     pm_runtime_get_stats(rt, &st);
     CHECK_EQ(st.interned, interned);
-    CHECK_EQ(live_objects(rt), live);
+    CHECK_EQ(tu_live_objects(), live);
     pm_object *a = pm_str_id("one too many"), *b = pm_str_id("one too many");
     CHECK(a && a == b);
     pm_xdecref(a);

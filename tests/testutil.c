@@ -100,3 +100,28 @@ long tu_big_count(long n) {
     const char *small = getenv("PYMM_TEST_SMALL");
     return small && *small && strcmp(small, "0") != 0 ? n / 100 : n;
 }
+
+int64_t tu_live_objects(void) {
+    pm_runtime_stats st;
+    pm_runtime_get_stats(pm_runtime_current(), &st);
+    return (int64_t)(st.objects_allocated - st.objects_freed);
+}
+
+tu_group tu_group_begin(void) {
+    tu_group g;
+    g.rt = pm_runtime_new(NULL);
+    if (g.rt == NULL) {
+        fprintf(stderr, "pm_runtime_new failed\n");
+        exit(1);
+    }
+    g.prev = pm_runtime_enter(g.rt);
+    g.live_before = tu_live_objects();
+    return g;
+}
+
+void tu_group_end(tu_group *g, int64_t extra) {
+    CHECK_EQ(pm_exc_occurred(), PM_EXC_NONE);
+    CHECK_EQ(tu_live_objects() - g->live_before, extra);
+    pm_runtime_enter(g->prev);
+    pm_runtime_destroy(g->rt);
+}

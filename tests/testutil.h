@@ -55,6 +55,20 @@ const char *tu_shared_dir(void);
 /* Resident set size of this process, in KiB. */
 long tu_rss_kb(void);
 
+/* Objects alive in the current runtime (allocated minus freed). */
+int64_t tu_live_objects(void);
+
+/* A group of checks in a private runtime that must leave no object alive
+ * beyond `extra` ones kept on purpose: tu_group_begin makes and enters the
+ * runtime; tu_group_end checks no exception is pending and the count, then
+ * leaves and destroys it. */
+typedef struct tu_group {
+    pm_runtime *rt, *prev;
+    int64_t live_before;
+} tu_group;
+tu_group tu_group_begin(void);
+void tu_group_end(tu_group *g, int64_t extra);
+
 /* A small deterministic generator (xorshift64*). */
 uint64_t tu_rand(uint64_t *state);
 
