@@ -224,33 +224,14 @@ static void run_all_callgrind(alloc_ctx *cx, const int *have)
 /* The suite                                                                */
 /* ------------------------------------------------------------------------ */
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: pymm bench alloc [--quick] [--json FILE]\n"
-               "  --quick      every case at a quarter of its size (a minute or two)\n"
-               "  --json FILE  also write the records as JSON to FILE\n"
-               "See bench/README.md for the cases.\n");
-}
+static const char USAGE[] = "usage: pymm bench alloc [--quick] [--json FILE]\n"
+                             "  --quick      every case at a quarter of its size (a minute or two)\n"
+                             "  --json FILE  also write the records as JSON to FILE\n"
+                             "See bench/README.md for the cases.\n";
 
 static int parse_options(alloc_ctx *cx, int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
-            cx->quick = 1;
-        } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
-            cx->json_path = argv[++i];
-        } else if (strncmp(argv[i], "--json=", 7) == 0 && argv[i][7]) {
-            cx->json_path = argv[i] + 7;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "pymm bench alloc: unknown or incomplete option '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    return -1; /* go on */
+    return pmb_parse_options("alloc", USAGE, argc, argv, &cx->quick, &cx->json_path);
 }
 
 /* Cases (a)-(d), each worker run in a fresh process: the timing worker of

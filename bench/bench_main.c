@@ -60,3 +60,25 @@ int pmb_main(int argc, char **argv)
     list_suites(stderr);
     return 2;
 }
+
+int pmb_parse_options(const char *suite, const char *help, int argc, char **argv, int *quick,
+                      const char **json_path)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            *quick = 1;
+        } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
+            *json_path = argv[++i];
+        } else if (strncmp(argv[i], "--json=", 7) == 0 && argv[i][7]) {
+            *json_path = argv[i] + 7;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(help, stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "pymm bench %s: unknown or incomplete option '%s'\n", suite, argv[i]);
+            fputs(help, stderr);
+            return 2;
+        }
+    }
+    return -1; /* go on */
+}

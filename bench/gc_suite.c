@@ -466,33 +466,14 @@ static void print_header(const gc_ctx *cx, double elapsed_s)
 /* The suite                                                                */
 /* ------------------------------------------------------------------------ */
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: pymm bench gc [--quick] [--json FILE]\n"
-               "  --quick      smaller graphs (a quarter), fewer repetitions (under a minute)\n"
-               "  --json FILE  also write the records as JSON to FILE\n"
-               "See bench/README.md (section gc) for the cases.\n");
-}
+static const char USAGE[] = "usage: pymm bench gc [--quick] [--json FILE]\n"
+                             "  --quick      smaller graphs (a quarter), fewer repetitions (under a minute)\n"
+                             "  --json FILE  also write the records as JSON to FILE\n"
+                             "See bench/README.md (section gc) for the cases.\n";
 
 static int parse_options(gc_ctx *cx, int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
-            cx->quick = 1;
-        } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
-            cx->json_path = argv[++i];
-        } else if (strncmp(argv[i], "--json=", 7) == 0 && argv[i][7]) {
-            cx->json_path = argv[i] + 7;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "pymm bench gc: unknown or incomplete option '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    return -1; /* go on */
+    return pmb_parse_options("gc", USAGE, argc, argv, &cx->quick, &cx->json_path);
 }
 
 static double monotonic_s(void)

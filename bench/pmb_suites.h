@@ -7,6 +7,12 @@
 #ifndef PMB_SUITES_H
 #define PMB_SUITES_H
 
+/* The options every suite takes: --quick, --json FILE (or --json=FILE),
+ * --help. help is the suite's usage text (printed on --help and on a bad
+ * option). Returns -1 to go on, 0 after --help, 2 on a usage error. */
+int pmb_parse_options(const char *suite, const char *help, int argc, char **argv, int *quick,
+                      const char **json_path);
+
 int pmb_suite_alloc(int argc, char **argv);
 int pmb_suite_objects(int argc, char **argv);
 int pmb_suite_gc(int argc, char **argv);
