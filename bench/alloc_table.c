@@ -13,7 +13,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------ */
@@ -126,34 +125,12 @@ static void print_ratio(double num, double den)
 /* Header                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static void cpu_model(char *buf, size_t len)
-{
-    snprintf(buf, len, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) == 0 && colon) {
-            snprintf(buf, len, "%s", colon + 2);
-            buf[strcspn(buf, "\n")] = '\0';
-            break;
-        }
-    }
-    fclose(f);
-}
-
 static void print_header(const alloc_ctx *cx, double elapsed_s)
 {
-    char cpu[160];
-    struct utsname u;
-    cpu_model(cpu, sizeof cpu);
-    if (uname(&u) != 0)
-        snprintf(u.release, sizeof u.release, "?");
+    char host[320];
+    pmb_host_description(host, sizeof host);
     printf("## pymm bench alloc (%s run)\n\n", cx->quick ? "quick" : "full");
-    printf("Host: %s, %ld CPUs, Linux %s. Suite time: %.0f s.\n\n", cpu,
-           sysconf(_SC_NPROCESSORS_ONLN), u.release, elapsed_s);
+    printf("Host: %s. Suite time: %.0f s.\n\n", host, elapsed_s);
     printf("Every allocator runs in its own process. ns: minimum of 5 timed repetitions "
            "in each of 2 processes (CLOCK_MONOTONIC); one op = one malloc plus one free. Instructions: callgrind, "
            "N pairs minus an empty loop of N, over N. RSS: VmRSS in KiB. py: minimum of %d "

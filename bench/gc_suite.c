@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -396,24 +395,6 @@ static void print_targets(const gc_ctx *cx)
 /* Header                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static void cpu_model(char *buf, size_t len)
-{
-    snprintf(buf, len, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) == 0 && colon) {
-            snprintf(buf, len, "%s", colon + 2);
-            buf[strcspn(buf, "\n")] = '\0';
-            break;
-        }
-    }
-    fclose(f);
-}
-
 static void print_sizes(const gc_ctx *cx)
 {
     long young = 0;
@@ -430,14 +411,10 @@ static void print_sizes(const gc_ctx *cx)
 
 static void print_header(const gc_ctx *cx, double elapsed_s)
 {
-    char cpu[160];
-    struct utsname u;
-    cpu_model(cpu, sizeof cpu);
-    if (uname(&u) != 0)
-        snprintf(u.release, sizeof u.release, "?");
+    char host[320];
+    pmb_host_description(host, sizeof host);
     printf("## pymm bench gc (%s run)\n\n", cx->quick ? "quick" : "full");
-    printf("Host: %s, %ld CPUs, Linux %s. python3: CPython %s. Suite time: %.0f s.\n\n", cpu,
-           sysconf(_SC_NPROCESSORS_ONLN), u.release,
+    printf("Host: %s. python3: CPython %s. Suite time: %.0f s.\n\n", host,
            cx->python_version[0] ? cx->python_version : "?", elapsed_s);
     printf("Every case runs in a fresh process per impl (%d per timed case, interleaved; the "
            "best value of them), the same graph shapes in both (bench/README.md). Times are CPU "

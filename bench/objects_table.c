@@ -11,7 +11,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 static double value_of(const objects_ctx *cx, const char *case_name, int impl, const char *metric)
@@ -102,34 +101,12 @@ static void print_table(const objects_ctx *cx, const char *title, const int *imp
 /* Header                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static void cpu_model(char *buf, size_t len)
-{
-    snprintf(buf, len, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) == 0 && colon) {
-            snprintf(buf, len, "%s", colon + 2);
-            buf[strcspn(buf, "\n")] = '\0';
-            break;
-        }
-    }
-    fclose(f);
-}
-
 static void print_header(const objects_ctx *cx, double elapsed_s)
 {
-    char cpu[160];
-    struct utsname u;
-    cpu_model(cpu, sizeof cpu);
-    if (uname(&u) != 0)
-        snprintf(u.release, sizeof u.release, "?");
+    char host[320];
+    pmb_host_description(host, sizeof host);
     printf("## pymm bench objects (%s run)\n\n", cx->quick ? "quick" : "full");
-    printf("Host: %s, %ld CPUs, Linux %s. Suite time: %.0f s.\n\n", cpu,
-           sysconf(_SC_NPROCESSORS_ONLN), u.release, elapsed_s);
+    printf("Host: %s. Suite time: %.0f s.\n\n", host, elapsed_s);
     printf("Every impl runs in its own process; every time is CPU time of that process "
            "(user+sys, CLOCK_PROCESS_CPUTIME_ID), peak RSS its VmHWM. binarytrees: the whole "
            "workload, %d process(es) per impl and depth (minimum). json: minimum of %d loads and "

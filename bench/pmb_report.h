@@ -46,4 +46,7 @@ void pmb_notes_free(pmb_notes *ns);
 /* Progress on stderr (stdout carries the report). */
 void pmb_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* "CPU model, N CPUs, Linux release": the host line of every report. */
+void pmb_host_description(char *buf, size_t len);
+
 #endif /* PMB_REPORT_H */

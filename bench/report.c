@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 /* Copies src into a fixed field; -1 when it does not fit. */
 static int set_field(char *dst, size_t cap, const char *src)
@@ -147,4 +149,32 @@ void pmb_progress(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+static void cpu_model(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon) {
+            snprintf(buf, len, "%s", colon + 2);
+            buf[strcspn(buf, "\n")] = '\0';
+            break;
+        }
+    }
+    fclose(f);
+}
+
+void pmb_host_description(char *buf, size_t len)
+{
+    char cpu[160];
+    struct utsname u;
+    cpu_model(cpu, sizeof cpu);
+    if (uname(&u) != 0)
+        snprintf(u.release, sizeof u.release, "?");
+    snprintf(buf, len, "%s, %ld CPUs, Linux %s", cpu, sysconf(_SC_NPROCESSORS_ONLN), u.release);
 }
