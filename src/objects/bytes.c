@@ -170,20 +170,6 @@ static pm_object *bytes_getitem(pm_object *self, pm_object *key) {
     return pm_int((unsigned char)bytes_data(b)[i]); /* a static small int */
 }
 
-/* Substring search: memchr finds candidates for the first byte. */
-static bool find_bytes(const char *hay, size_t n, const char *needle, size_t m) {
-    if (m == 0) return true;
-    if (m > n) return false;
-    const char *p = hay, *last = hay + (n - m);
-    while (p <= last) {
-        p = memchr(p, needle[0], (size_t)(last - p) + 1);
-        if (p == NULL) return false;
-        if (memcmp(p + 1, needle + 1, m - 1) == 0) return true;
-        p++;
-    }
-    return false;
-}
-
 /* `x in b`: x an int (one byte, 0..255) or a bytes (a substring). */
 static int bytes_contains(pm_object *self, pm_object *key) {
     pmo_bytes *b = BYTES(self);
@@ -200,7 +186,7 @@ static int bytes_contains(pm_object *self, pm_object *key) {
         pm_exc_set(PM_EXC_TYPE, "a bytes-like object is required, not '%s'", key->type->name);
         return -1;
     }
-    return find_bytes(bytes_data(b), b->size, bytes_data(BYTES(key)), BYTES(key)->size);
+    return pmo_find_bytes(bytes_data(b), b->size, bytes_data(BYTES(key)), BYTES(key)->size);
 }
 
 pm_type pm_bytes_type = {

@@ -268,6 +268,10 @@ PMO_HIDDEN void pmo_debug_destroy(pm_runtime *rt);
  * collector may stop tracking the dict (CPython's untrack_dicts). */
 PMO_HIDDEN bool pmo_dict_all_atomic(pm_object *d);
 
+/* str.c: true when needle[0..m) occurs in hay[0..n) (str and bytes
+ * containment; for valid UTF-8 a byte match is a code-point match). */
+PMO_HIDDEN bool pmo_find_bytes(const char *hay, size_t n, const char *needle, size_t m);
+
 /* str.c: a str from text already known to be valid UTF-8 of `length` code
  * points (the JSON loader checks as it scans): no second validation. */
 PMO_HIDDEN pm_object *pmo_str_from_valid(const char *utf8, size_t nbytes, size_t length);

@@ -758,7 +758,7 @@ static pm_object *str_getitem(pm_object *self, pm_object *key) {
 
 /* Substring search on bytes: valid UTF-8 is self-synchronizing, so a byte
  * match is a code-point match. memchr finds candidates for the first byte. */
-static bool find_bytes(const char *hay, size_t n, const char *needle, size_t m) {
+bool pmo_find_bytes(const char *hay, size_t n, const char *needle, size_t m) {
     if (m == 0) return true;
     if (m > n) return false;
     const char *p = hay, *last = hay + (n - m);
@@ -778,7 +778,7 @@ static int str_contains(pm_object *self, pm_object *key) {
         return -1;
     }
     pmo_str *s = STR(self), *k = STR(key);
-    return find_bytes(str_data(s), s->nbytes, str_data(k), k->nbytes);
+    return pmo_find_bytes(str_data(s), s->nbytes, str_data(k), k->nbytes);
 }
 
 pm_type pm_str_type = {
