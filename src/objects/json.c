@@ -1144,45 +1144,6 @@ static int exact_shortest(double v, char digits[20], int *exp10) {
 }
 #endif
 
-/* Lay out digits d1..dn x 10^exp10 as repr does: positional when
- * -4 <= exp10 < 16 (always with a fractional part, "1.0"), else
- * scientific with at least two exponent digits ("1e+16", "1.5e-07"). */
-static size_t layout_digits(char *out, bool negative, const char *digits, int n, int exp10) {
-    char *p = out;
-    if (negative) *p++ = '-';
-    int point = exp10 + 1; /* digits before the decimal point */
-    if (exp10 < -4 || exp10 >= 16) {
-        *p++ = digits[0];
-        if (n > 1) {
-            *p++ = '.';
-            memcpy(p, digits + 1, (size_t)n - 1);
-            p += n - 1;
-        }
-        p += snprintf(p, 8, "e%c%02d", exp10 < 0 ? '-' : '+', abs(exp10));
-    } else if (point <= 0) {
-        memcpy(p, "0.", 2);
-        p += 2;
-        memset(p, '0', (size_t)-point);
-        p += -point;
-        memcpy(p, digits, (size_t)n);
-        p += n;
-    } else if (point < n) {
-        memcpy(p, digits, (size_t)point);
-        p += point;
-        *p++ = '.';
-        memcpy(p, digits + point, (size_t)(n - point));
-        p += n - point;
-    } else {
-        memcpy(p, digits, (size_t)n);
-        p += n;
-        memset(p, '0', (size_t)(point - n));
-        p += point - n;
-        memcpy(p, ".0", 2);
-        p += 2;
-    }
-    return (size_t)(p - out);
-}
-
 /* The float f (of value v) as json.dumps writes it: repr(), and NaN,
  * Infinity, -Infinity. */
 static void out_float(jout *o, pm_object *f, double v) {
@@ -1195,7 +1156,7 @@ static void out_float(jout *o, pm_object *f, double v) {
     char digits[20], text[48];
     int exp10, n = exact_shortest(fabs(v), digits, &exp10);
     if (n > 0) {
-        out_add(o, text, layout_digits(text, v < 0, digits, n, exp10));
+        out_add(o, text, pmo_float_layout(text, v < 0, digits, n, exp10));
         return;
     }
 #endif

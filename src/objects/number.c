@@ -431,7 +431,7 @@ static int shortest_digits(double v, char digits[18], int *exp10) {
 /* Python's repr layout for digits d1d2...dn x 10^exp10: positional when
  * -4 <= exp10 < 16 (always with a fractional part, "1.0"), else scientific
  * with at least two exponent digits ("1e+16", "1.5e-07"). */
-static size_t layout_float(char *out, bool negative, const char *digits, int n, int exp10) {
+size_t pmo_float_layout(char *out, bool negative, const char *digits, int n, int exp10) {
     char *p = out;
     if (negative) *p++ = '-';
     int point = exp10 + 1; /* digits before the decimal point */
@@ -488,7 +488,7 @@ static pm_object *float_repr(pm_object *self) {
         char digits[18];
         int exp10;
         int n = shortest_digits(v < 0 ? -v : v, digits, &exp10);
-        len = layout_float(out, v < 0, digits, n, exp10);
+        len = pmo_float_layout(out, v < 0, digits, n, exp10);
     }
     return pm_str_from_len(out, len);
 }

@@ -268,6 +268,11 @@ PMO_HIDDEN void pmo_debug_destroy(pm_runtime *rt);
  * collector may stop tracking the dict (CPython's untrack_dicts). */
 PMO_HIDDEN bool pmo_dict_all_atomic(pm_object *d);
 
+/* number.c: write digits d1..dn x 10^exp10 in Python's repr layout
+ * (positional for -4 <= exp10 < 16, else scientific); returns the length.
+ * Shared by repr(float) and json.dumps. */
+PMO_HIDDEN size_t pmo_float_layout(char *out, bool negative, const char *digits, int n, int exp10);
+
 /* str.c: true when needle[0..m) occurs in hay[0..n) (str and bytes
  * containment; for valid UTF-8 a byte match is a code-point match). */
 PMO_HIDDEN bool pmo_find_bytes(const char *hay, size_t n, const char *needle, size_t m);
