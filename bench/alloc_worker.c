@@ -33,6 +33,8 @@
 #include <valgrind/callgrind.h>
 #endif
 
+#include "pmb_status.h"
+
 /* ------------------------------------------------------------------------ */
 /* The allocator under test                                                 */
 /* ------------------------------------------------------------------------ */
@@ -172,22 +174,8 @@ static uint64_t rng_next(void)
 }
 static uint32_t rng_below(uint32_t n) { return (uint32_t)((rng_next() >> 32) % n); }
 
-/* VmRSS of this process in KiB. Reads with open/read: stdio would allocate
- * through the allocator under test. */
-static long vm_rss_kb(void)
-{
-    char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    const char *line = strstr(buf, "VmRSS:");
-    return line ? strtol(line + 6, NULL, 10) : -1;
-}
+/* VmRSS of this process in KiB. */
+static long vm_rss_kb(void) { return pmb_status_kb("VmRSS:"); }
 
 /* ------------------------------------------------------------------------ */
 /* pair-N: malloc then free of one size, in a loop                          */

@@ -5,7 +5,7 @@
 # run by the real python3 the main CMakeLists.txt resolved (PMB_PYTHON3).
 # Included from bench/CMakeLists.txt after the pymm_bench target exists.
 
-add_executable(pymm-bench-gc-pymm gc_worker.c)
+add_executable(pymm-bench-gc-pymm gc_worker.c worker_status.c)
 target_link_libraries(pymm-bench-gc-pymm PRIVATE pymm_static)
 # Optimized whatever the build type, like the other workers: the graph
 # building loops must not be what limits the numbers.

@@ -31,6 +31,7 @@
  */
 #define _GNU_SOURCE
 #include "pymm.h"
+#include "pmb_status.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -73,22 +74,8 @@ static double now_s(void)
 }
 
 /* VmHWM in KiB: this process's own peak RSS since exec (ru_maxrss seen by
- * the driver would include the driver's RSS at fork time). open/read, not
- * stdio: nothing here should allocate while a graph is live. */
-static long peak_rss_kb(void)
-{
-    char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    const char *line = strstr(buf, "VmHWM:");
-    return line ? strtol(line + 6, NULL, 10) : -1;
-}
+ * the driver would include the driver's RSS at fork time). */
+static long peak_rss_kb(void) { return pmb_status_kb("VmHWM:"); }
 
 static int cmp_double(const void *a, const void *b)
 {

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "pmb_objw.h"
+#include "pmb_status.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,22 +52,7 @@ double objw_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* open/read rather than stdio: nothing here may allocate through the
- * allocator under test while it is being measured. */
-long objw_peak_rss_kb(void)
-{
-    char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    const char *line = strstr(buf, "VmHWM:");
-    return line ? strtol(line + 6, NULL, 10) : -1;
-}
+long objw_peak_rss_kb(void) { return pmb_status_kb("VmHWM:"); }
 
 char *objw_read_file(const char *path, size_t *n)
 {
