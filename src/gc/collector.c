@@ -195,13 +195,20 @@ static bool atomic_container(pm_object *o) {
     return o->type == &pm_dict_type && pmo_dict_all_atomic(o);
 }
 
+/* What the garbage holds, gathered while it is split off, so that the
+ * steps that only matter for some objects skip their walk over it when no
+ * object needs them (a walk over a large garbage list is one cache miss
+ * per object). Type bits PMO_TP_FINALIZE, _LEGACY_DEL, _WEAKREF, plus: */
+#define SUM_WEAKLY_REFERENCED (1u << 16) /* some object has weak references */
+
 /* Split `set` (its objects' prev words are free to use) into the reachable
  * objects, which stay in `set` with their flags cleared, and the others,
  * appended to `unreachable` with COLLECTING kept. With `untrack`, atomic
  * containers among the reachable are untracked on the way. Returns the
- * number of reachable objects still tracked; *nunreachable gets the rest. */
+ * number of reachable objects still tracked; *nunreachable gets the rest
+ * and *summary the SUM_ bits of the unreachable ones. */
 static int64_t deduce_unreachable(gc_state *g, pmo_gc_head *set, pmo_gc_head *unreachable,
-                                  bool untrack, int64_t *nunreachable) {
+                                  bool untrack, int64_t *nunreachable, unsigned *summary) {
     for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
         pm_object *o = OBJ(h);
         o->flags = (o->flags | PMO_OF_COLLECTING) & ~PMO_OF_REACHABLE;
@@ -218,12 +225,14 @@ static int64_t deduce_unreachable(gc_state *g, pmo_gc_head *set, pmo_gc_head *un
     pmo_gc_head keep;
     list_init(&keep);
     int64_t nkeep = 0, nlost = 0;
+    unsigned sum = 0;
     pmo_gc_head *h = NEXT(set);
     while (h != set) {
         pmo_gc_head *next = NEXT(h);
         pm_object *o = OBJ(h);
         if (!(o->flags & PMO_OF_REACHABLE)) {
             list_append_head(unreachable, h);
+            sum |= o->type->internal | ((o->flags & PM_OF_HAS_WEAKREF) ? SUM_WEAKLY_REFERENCED : 0);
             nlost++;
         } else if (untrack && atomic_container(o)) {
             o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TRACKED);
@@ -238,6 +247,7 @@ static int64_t deduce_unreachable(gc_state *g, pmo_gc_head *set, pmo_gc_head *un
     list_init(set);
     list_merge(&keep, set);
     *nunreachable = nlost;
+    *summary = sum;
     return nkeep;
 }
 
@@ -394,7 +404,8 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen) {
     list_init(&finalizers);
     list_init(&garbage);
     int64_t nunreachable;
-    int64_t nreachable = deduce_unreachable(g, young, &unreachable, true, &nunreachable);
+    unsigned summary;
+    int64_t nreachable = deduce_unreachable(g, young, &unreachable, true, &nunreachable, &summary);
     if (young != old) {
         if (gen == 1) g->long_lived_pending += nreachable;
         list_merge(young, old);
@@ -402,26 +413,31 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen) {
         g->long_lived_pending = 0;
         g->long_lived_total = nreachable;
     }
-    move_legacy_finalizers(&unreachable, &finalizers);
+    int64_t uncollectable = 0;
+    if (summary & PMO_TP_LEGACY_DEL) {
+        move_legacy_finalizers(&unreachable, &finalizers);
+        uncollectable = list_size(&finalizers);
+    }
     if (g->debug & PM_GC_DEBUG_COLLECTABLE) print_objects("collectable", &unreachable);
     bool finalizable = false;
-    size_t code_ran = handle_weakrefs(&unreachable, &finalizable);
+    size_t code_ran = 0;
+    if (summary & (PMO_TP_FINALIZE | PMO_TP_WEAKREF | SUM_WEAKLY_REFERENCED))
+        code_ran = handle_weakrefs(&unreachable, &finalizable);
     if (finalizable || code_ran) code_ran += (size_t)finalize_garbage(&unreachable);
-    int64_t collected;
+    int64_t collected = nunreachable - uncollectable;
     if (code_ran > 0) {
         /* Resurrected objects, and all they reach, are reachable again. Only
          * code (a callback, a finalizer) can resurrect: if none ran, the
-         * analysis stands and need not be redone. */
-        int64_t nback = deduce_unreachable(g, &unreachable, &garbage, false, &collected);
-        (void)nback;
+         * analysis stands and need not be redone. Code may also have freed
+         * garbage by reference counting: count again. */
+        unsigned ignored;
+        deduce_unreachable(g, &unreachable, &garbage, false, &collected, &ignored);
         list_merge(&unreachable, old);
     } else {
         list_merge(&unreachable, &garbage);
-        collected = list_size(&garbage);
     }
     delete_garbage(g, &garbage, old);
 
-    int64_t uncollectable = list_size(&finalizers);
     if (g->debug & PM_GC_DEBUG_UNCOLLECTABLE) print_objects("uncollectable", &finalizers);
     for (pmo_gc_head *h = NEXT(&finalizers); h != &finalizers; h = NEXT(h)) append_to_garbage(g, OBJ(h));
     list_merge(&finalizers, old);

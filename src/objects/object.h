@@ -75,6 +75,11 @@ struct pm_type {
 
 /* The type has a finalize or legacy_del slot: deallocation must look. */
 #define PMO_TP_FINALIZERS (1u << 0)
+/* The collector's questions about a garbage object, answered by its type
+ * (a load of a hot type object instead of a walk over the garbage). */
+#define PMO_TP_FINALIZE   (1u << 1) /* a PEP 442 finalize slot            */
+#define PMO_TP_LEGACY_DEL (1u << 2) /* a legacy_del slot (uncollectable)  */
+#define PMO_TP_WEAKREF    (1u << 3) /* the type is a weak reference type  */
 
 /* A static, immortal object header. */
 #define PMO_STATIC_HEADER(type) {PM_REFCNT_IMMORTAL, PM_OF_STATIC, (type)}

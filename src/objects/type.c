@@ -83,7 +83,8 @@ pm_type *pm_type_new(const pm_type_spec *spec) {
     t->itemsize = spec->itemsize;
     t->flags = spec->flags | PM_TPFLAGS_HEAP;
     t->slots = spec->slots;
-    if (t->slots.finalize || t->slots.legacy_del) t->internal |= PMO_TP_FINALIZERS;
+    if (t->slots.finalize) t->internal |= PMO_TP_FINALIZERS | PMO_TP_FINALIZE;
+    if (t->slots.legacy_del) t->internal |= PMO_TP_FINALIZERS | PMO_TP_LEGACY_DEL;
     if (t->flags & PM_TPFLAGS_ATTRS) {
         /* The attrs pointer goes after the payload, pointer-aligned. */
         size_t at = (t->basicsize + sizeof(void *) - 1) & ~(sizeof(void *) - 1);

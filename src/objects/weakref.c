@@ -230,6 +230,7 @@ pm_type pm_weakref_type = {
     .name = "weakref.ReferenceType",
     .basicsize = sizeof(pmo_weakref),
     .flags = PM_TPFLAGS_GC,
+    .internal = PMO_TP_WEAKREF,
     .slots = {
         .dealloc = weakref_dealloc,
         .traverse = weakref_traverse,
@@ -245,6 +246,7 @@ static pm_type keyedref_type = {
     .name = "weakref.KeyedRef",
     .basicsize = sizeof(pmo_keyedref),
     .flags = PM_TPFLAGS_GC,
+    .internal = PMO_TP_WEAKREF,
     .slots = {
         .dealloc = keyedref_dealloc,
         .traverse = keyedref_traverse,
@@ -256,7 +258,7 @@ static pm_type keyedref_type = {
 };
 
 bool pmo_is_weakref(const pm_object *o) {
-    return o && (o->type == &pm_weakref_type || o->type == &keyedref_type);
+    return o && (o->type->internal & PMO_TP_WEAKREF);
 }
 
 /* The target while it is alive, else NULL (borrowed). A target whose count
