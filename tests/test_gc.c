@@ -284,8 +284,32 @@ static void test_tracking_rules(void) {
     CHECK(!pm_gc_is_tracked(one));
     CHECK(!pm_gc_is_tracked(s));
     pm_object *tup = pm_tuple_pack(2, one, s);
+    /* Lists: untracked until they hold something that may be tracked
+     * (beyond CPython, which tracks every list), and never untracked. */
     pm_object *l = pm_list_new(0);
+    CHECK(!pm_gc_is_tracked(l));
+    pm_list_append(l, one);
+    pm_list_insert(l, 0, s);
+    pm_list_set(l, 0, one);
+    CHECK(!pm_gc_is_tracked(l));
+    pm_object *inner = pm_list_new(0);
+    pm_list_append(l, inner); /* a list may always become tracked */
     CHECK(pm_gc_is_tracked(l));
+    CHECK(!pm_gc_is_tracked(inner));
+    pm_object *byset = pm_list_new(1), *byins = pm_list_new(0), *byitem = pm_list_new(1);
+    pm_list_set(byset, 0, inner);
+    pm_list_insert(byins, 0, inner);
+    pm_object *zero = pm_int(0);
+    pm_setitem(byitem, zero, inner);
+    CHECK(pm_gc_is_tracked(byset) && pm_gc_is_tracked(byins) && pm_gc_is_tracked(byitem));
+    pm_decref(byset);
+    pm_decref(byins);
+    pm_decref(byitem);
+    pm_decref(zero);
+    pm_decref(pm_list_pop(l, -1));
+    pm_gc_collect(2);
+    CHECK(pm_gc_is_tracked(l));
+    pm_decref(inner);
     pm_object *nested = pm_tuple_pack(1, l);
     pm_gc_collect(2);
     CHECK(!pm_gc_is_tracked(tup)); /* only atomic items: untracked */

@@ -59,6 +59,19 @@ static inline pm_object *pmo_gc_freelist_pop(pmo_freelist *fl, pm_type *t) {
 /* Containers are tracked by the collector once fully built (pymm.h). */
 static inline void pmo_track(pm_object *o) { pm_gc_track(o); }
 
+/* May o take part in a reference cycle? Any GC object may, except a tuple
+ * the collector untracked (its items are atomic and it cannot change).
+ * Dicts and lists start untracked and are tracked at the first store of
+ * such an object (CPython's MAINTAIN_TRACKING, extended to lists). */
+static inline bool pmo_may_be_tracked(const pm_object *o) {
+    return (o->type->flags & PM_TPFLAGS_GC) && (o->type != &pm_tuple_type || (o->flags & PMO_OF_TRACKED));
+}
+
+/* A list of n items taken from items[] (their references move into it);
+ * tracked only if one of them may be (list.c L5). NULL on MemoryError,
+ * and then the references stay with the caller. */
+PMO_HIDDEN pm_object *pmo_list_from_array_steal(pm_object *const *items, size_t n);
+
 /* ---- recursion guards (list.c) ------------------------------------------ */
 
 /* Nesting allowed for repr, compare and hash through containers. */

@@ -243,15 +243,11 @@ static bool is_dict(pm_object *d) {
 }
 
 /* CPython's MAINTAIN_TRACKING: a dict is tracked only once it holds
- * something that may take part in a cycle (a GC object other than an
- * untracked tuple); a dict of strings and numbers never is. */
-static inline bool may_be_tracked(const pm_object *o) {
-    return (o->type->flags & PM_TPFLAGS_GC) && (o->type != &pm_tuple_type || (o->flags & PMO_OF_TRACKED));
-}
-
+ * something that may take part in a cycle; a dict of strings and numbers
+ * never is (pmo_may_be_tracked, containers.h). */
 static inline void maintain_tracking(pmo_dict *d, pm_object *key, pm_object *value) {
     pm_object *o = &d->ob;
-    if (!(o->flags & PMO_OF_TRACKED) && (may_be_tracked(key) || may_be_tracked(value))) pm_gc_track(o);
+    if (!(o->flags & PMO_OF_TRACKED) && (pmo_may_be_tracked(key) || pmo_may_be_tracked(value))) pm_gc_track(o);
 }
 
 bool pmo_dict_all_atomic(pm_object *o) {
@@ -259,7 +255,7 @@ bool pmo_dict_all_atomic(pm_object *o) {
     if (!d->keys) return true;
     dict_entry *ents = dk_entries(d->keys);
     for (size_t i = 0; i < d->keys->nentries; i++)
-        if (ents[i].key && (may_be_tracked(ents[i].key) || may_be_tracked(ents[i].value))) return false;
+        if (ents[i].key && (pmo_may_be_tracked(ents[i].key) || pmo_may_be_tracked(ents[i].value))) return false;
     return true;
 }
 

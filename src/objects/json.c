@@ -855,9 +855,7 @@ static pm_object *close_container(jparser *ps) {
         if ((o = make_dict((const pm_object *const *)items, n / 2)) == NULL) return fail_exc(ps, ps->p);
         for (size_t i = 0; i < n; i++) pm_decref(items[i]);
     } else {
-        if ((o = pm_list_new(n)) == NULL) return fail_exc(ps, ps->p);
-        /* pm_list_new filled the slots with the immortal None: overwrite. */
-        if (n) memcpy(PMO_LIST(o)->items, items, n * sizeof(pm_object *));
+        if ((o = pmo_list_from_array_steal(items, n)) == NULL) return fail_exc(ps, ps->p);
     }
     ps->nvals = f->base;
     ps->nframes--;
