@@ -677,6 +677,14 @@ PM_API void pm_gc_disable(void);
 PM_API int pm_gc_is_enabled(void);
 PM_API void pm_gc_set_threshold(int t0, int t1, int t2); /* default 2000, 10, 10 */
 PM_API void pm_gc_get_threshold(int *t0, int *t1, int *t2);
+/* Adaptive pacing (default on; PYMM_GC_ADAPTIVE=0 at start-up turns it
+ * off): a collection that finds nothing doubles its generation's threshold
+ * factor -- generation 0 up to 4x, the full collection's 25% rule up to 4x
+ * -- and after a fruitless generation-1 collection young survivors skip
+ * generation 1; one that finds garbage restores CPython's schedule. Off:
+ * exactly CPython's. pm_gc_get_threshold always returns the base. */
+PM_API void pm_gc_set_adaptive(int on);
+PM_API int pm_gc_get_adaptive(void);
 PM_API void pm_gc_get_count(int *c0, int *c1, int *c2);
 
 #define PM_GC_PAUSE_BUCKETS 12 /* <0.01, <0.03, <0.1, <0.3, <1, <3, <10, <30, <100, <300, <1000 ms, more */

@@ -5,7 +5,8 @@
  * resurrection, legacy finalizers (uncollectable, gc.garbage), weak
  * references to garbage, SAVEALL, statistics and pause histogram,
  * callbacks, get_objects / get_referrers / get_referents, freeze, tuple
- * untracking, and a 10,000,000-long cycle collected on a 256 KiB stack.
+ * and list tracking rules, adaptive pacing, and a 10,000,000-long cycle
+ * collected on a 256 KiB stack.
  */
 #define _DEFAULT_SOURCE
 #include "testutil.h"
@@ -398,6 +399,82 @@ static void test_long_cycle(void) {
     pm_runtime_destroy(job.rt);
 }
 
+static uint64_t collections_so_far(void) {
+    pm_gc_generation_stats st[3];
+    pm_gc_get_stats(st);
+    return st[0].collections + st[1].collections + st[2].collections;
+}
+
+static int64_t objects_in(int generation) {
+    pm_object *l = pm_gc_get_objects(generation);
+    int64_t n = (int64_t)pm_list_size(l);
+    pm_decref(l);
+    return n;
+}
+
+/* n live instances appended to keep, with automatic collection on; the
+ * number of automatic collections they caused. */
+static uint64_t grow(pm_object *keep, pm_type *t, int n) {
+    uint64_t before = collections_so_far();
+    for (int i = 0; i < n; i++) pm_list_append_steal(keep, pm_object_new(t));
+    return collections_so_far() - before;
+}
+
+/* Adaptive pacing (collector.c): automatic collections that find nothing
+ * space out, young survivors skip generation 1 once it proved fruitless,
+ * garbage brings CPython's schedule back, and cycles that die in the
+ * oldest generation are still collected with no explicit call. */
+static void test_adaptive_pacing(void) {
+    pm_type *t = make_type("paced", NULL, NULL);
+    pm_object *keep = pm_list_new(0);
+    pm_gc_set_threshold(100, 10, 10);
+    pm_gc_enable();
+    /* Off: CPython's schedule, a young collection every 100 allocations;
+     * generation 1 holds the survivors of up to 10 of them. */
+    pm_gc_set_adaptive(0);
+    CHECK(!pm_gc_get_adaptive());
+    pm_gc_collect(2);
+    uint64_t fixed = grow(keep, t, 4000);
+    CHECK(fixed >= 35);
+    CHECK(objects_in(1) > 0);
+    /* On: 100, 200, 400, 400, ... allocations apart; once generation 1
+     * found nothing, young survivors go straight to generation 2. */
+    pm_gc_set_adaptive(1);
+    CHECK(pm_gc_get_adaptive());
+    pm_gc_collect(2);
+    uint64_t paced = grow(keep, t, 8000);
+    CHECK(paced >= 15 && paced < fixed); /* twice the allocations */
+    CHECK_EQ(objects_in(1), 0);
+    int t0, t1, t2;
+    pm_gc_get_threshold(&t0, &t1, &t2);
+    CHECK_EQ(t0, 100); /* the base is what the user set */
+    /* Garbage: the first productive collection restores the schedule. */
+    freed_nodes = 0;
+    uint64_t before = collections_so_far();
+    for (int i = 0; i < 2000; i++) pm_decref(pair(t));
+    CHECK(collections_so_far() - before >= 30);
+    CHECK(freed_nodes > 3000);
+    pm_gc_collect(2); /* the last pairs (some were promoted half-built) */
+    /* Cycles promoted while alive, dropped in the oldest generation: a
+     * later automatic full collection frees them. */
+    pm_object *root = pm_list_new(0);
+    for (int i = 0; i < 500; i++) pm_list_append_steal(root, pair(t));
+    grow(keep, t, 8000); /* promotes them: the collections find nothing */
+    pm_gc_collect(0);
+    pm_object *old = pm_gc_get_objects(2);
+    CHECK(pm_contains(old, pm_list_get(root, 0)) == 1);
+    pm_decref(old);
+    freed_nodes = 0;
+    pm_decref(root);
+    CHECK_EQ(freed_nodes, 0);
+    for (int i = 0; i < 50 && freed_nodes < 1000; i++) grow(keep, t, 2000);
+    CHECK_EQ(freed_nodes, 1000);
+    pm_decref(keep);
+    pm_gc_set_threshold(2000, 10, 10);
+    pm_gc_collect(2);
+    pm_decref(PM_OBJ(t));
+}
+
 int main(void) {
     pm_runtime *rt = pm_runtime_new(NULL);
     pm_runtime_enter(rt);
@@ -409,6 +486,7 @@ int main(void) {
     test_stats_callbacks_queries();
     test_tracking_rules();
     test_deferred_resurrection();
+    test_adaptive_pacing();
     pm_runtime_enter(NULL);
     pm_runtime_destroy(rt);
     test_long_cycle();

@@ -49,6 +49,8 @@ typedef struct gc_state {
     pmo_gc_head permanent;
     int threshold[NUM_GENERATIONS];
     int count[NUM_GENERATIONS]; /* count[0] lives in rt->gc_young_count */
+    bool adaptive;                      /* pacing by yield (see below)   */
+    unsigned backoff[NUM_GENERATIONS];  /* 1, 2, 4, ...: threshold factor */
     int64_t long_lived_total, long_lived_pending;
     bool enabled, collecting;
     int debug;
@@ -121,6 +123,9 @@ static gc_state *state_of(pm_runtime *rt) {
     g->threshold[1] = 10;
     g->threshold[2] = 10;
     g->enabled = true;
+    const char *env = getenv("PYMM_GC_ADAPTIVE");
+    g->adaptive = !(env && env[0] == '0');
+    for (int i = 0; i < NUM_GENERATIONS; i++) g->backoff[i] = 1;
     rt->gc = g;
     rt->gc_young_threshold = g->threshold[0];
     return g;
@@ -204,11 +209,13 @@ static bool atomic_container(pm_object *o) {
 /* Split `set` (its objects' prev words are free to use) into the reachable
  * objects, which stay in `set` with their flags cleared, and the others,
  * appended to `unreachable` with COLLECTING kept. With `untrack`, atomic
- * containers among the reachable are untracked on the way. Returns the
+ * containers among the reachable are untracked on the way; the others get
+ * old_bit (PMO_OF_OLD when they go to the oldest generation). Returns the
  * number of reachable objects still tracked; *nunreachable gets the rest
  * and *summary the SUM_ bits of the unreachable ones. */
 static int64_t deduce_unreachable(gc_state *g, pmo_gc_head *set, pmo_gc_head *unreachable,
-                                  bool untrack, int64_t *nunreachable, unsigned *summary) {
+                                  bool untrack, unsigned old_bit, int64_t *nunreachable,
+                                  unsigned *summary) {
     for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
         pm_object *o = OBJ(h);
         o->flags = (o->flags | PMO_OF_COLLECTING) & ~PMO_OF_REACHABLE;
@@ -235,10 +242,10 @@ static int64_t deduce_unreachable(gc_state *g, pmo_gc_head *set, pmo_gc_head *un
             sum |= o->type->internal | ((o->flags & PM_OF_HAS_WEAKREF) ? SUM_WEAKLY_REFERENCED : 0);
             nlost++;
         } else if (untrack && atomic_container(o)) {
-            o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TRACKED);
+            o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TRACKED | PMO_OF_OLD);
             h->next = h->prev = 0;
         } else {
-            o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE);
+            o->flags = (o->flags & ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE)) | old_bit;
             list_append_head(&keep, h);
             nkeep++;
         }
@@ -389,7 +396,7 @@ static void run_callbacks(gc_state *g, const char *phase, const pm_gc_info *info
     for (int i = 0; i < g->ncallbacks; i++) g->callbacks[i].fn(phase, info, g->callbacks[i].arg);
 }
 
-static int64_t collect(pm_runtime *rt, gc_state *g, int gen) {
+static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     double t0 = now_ms();
     if (g->debug & PM_GC_DEBUG_STATS) fprintf(stderr, "gc: collecting generation %d...\n", gen);
     if (gen + 1 < NUM_GENERATIONS) g->count[gen + 1]++;
@@ -398,6 +405,8 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen) {
     for (int i = 0; i < gen; i++) list_merge(g->gen[i], g->gen[gen]);
     pmo_gc_head *young = g->gen[gen];
     pmo_gc_head *old = gen + 1 < NUM_GENERATIONS ? g->gen[gen + 1] : young;
+    bool skip_middle = automatic && gen == 0 && g->adaptive && g->backoff[1] > 1; /* pacing */
+    if (skip_middle) old = g->gen[NUM_GENERATIONS - 1];
 
     pmo_gc_head unreachable, finalizers, garbage;
     list_init(&unreachable);
@@ -405,13 +414,15 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen) {
     list_init(&garbage);
     int64_t nunreachable;
     unsigned summary;
-    int64_t nreachable = deduce_unreachable(g, young, &unreachable, true, &nunreachable, &summary);
+    unsigned old_bit = old == g->gen[NUM_GENERATIONS - 1] ? PMO_OF_OLD : 0;
+    int64_t nreachable = deduce_unreachable(g, young, &unreachable, true, old_bit, &nunreachable, &summary);
     if (young != old) {
-        if (gen == 1) g->long_lived_pending += nreachable;
+        if (gen == 1 || skip_middle) g->long_lived_pending += nreachable;
         list_merge(young, old);
     } else {
         g->long_lived_pending = 0;
         g->long_lived_total = nreachable;
+        rt->gc_old_left = 0;
     }
     int64_t uncollectable = 0;
     if (summary & PMO_TP_LEGACY_DEL) {
@@ -431,7 +442,7 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen) {
          * analysis stands and need not be redone. Code may also have freed
          * garbage by reference counting: count again. */
         unsigned ignored;
-        deduce_unreachable(g, &unreachable, &garbage, false, &collected, &ignored);
+        deduce_unreachable(g, &unreachable, &garbage, false, old_bit, &collected, &ignored);
         list_merge(&unreachable, old);
     } else {
         list_merge(&unreachable, &garbage);
@@ -454,18 +465,70 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen) {
     return collected + uncollectable;
 }
 
-static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen) {
+/* ---- pacing -------------------------------------------------------------------
+ *
+ * CPython's thresholds are the floor. With adaptive pacing (the default;
+ * pm_gc_set_adaptive(0) or PYMM_GC_ADAPTIVE=0 give CPython's exact
+ * schedule) an automatic collection that finds no garbage doubles its
+ * generation's backoff and any collection that finds garbage resets every
+ * generation's to 1 (an explicit pm_gc_collect that finds nothing says
+ * nothing about the program's rhythm, and is never paced itself):
+ *   generation 0 runs when the young count passes threshold0 x backoff0
+ *     (at most 4x: 8,000 objects by default; more would leave the young
+ *     objects' cache lines before they are walked): short-lived
+ *     structures then die by reference counting before any collection
+ *     looks at them;
+ *   after a generation-1 collection that found nothing, the survivors of
+ *     young collections go straight to the oldest generation (pending a
+ *     full collection): the middle generation would walk every one of
+ *     them once more, for nothing;
+ *   a full collection waits until the pending objects reach 25% x backoff2
+ *     of the long-lived ones (at most 4x: until the long-lived set doubles,
+ *     Lua's default pause), since re-walking a heap that holds no cycles
+ *     is the collector's largest cost when a program only builds.
+ * A workload that makes cyclic garbage sees CPython's schedule again from
+ * its first productive collection. */
+#define BACKOFF_MAX_YOUNG 4u
+#define BACKOFF_MAX_FULL 4u
+
+static void sync_threshold(pm_runtime *rt, gc_state *g) {
+    int64_t t0 = (int64_t)g->threshold[0] * (g->adaptive ? g->backoff[0] : 1);
+    rt->gc_young_threshold = g->enabled ? t0 : 0;
+}
+
+static void pace(pm_runtime *rt, gc_state *g, int gen, int64_t found) {
+    if (found > 0) {
+        for (int i = 0; i < NUM_GENERATIONS; i++) g->backoff[i] = 1;
+    } else {
+        unsigned max = gen == 0 ? BACKOFF_MAX_YOUNG : gen == 1 ? 2u : BACKOFF_MAX_FULL;
+        if (g->backoff[gen] < max) g->backoff[gen] *= 2;
+    }
+    sync_threshold(rt, g);
+}
+
+static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     g->collecting = true;
     pm_gc_info info = {gen, 0, 0, 0};
     if (g->ncallbacks) run_callbacks(g, "start", &info);
     double t0 = now_ms();
-    int64_t n = collect(rt, g, gen);
+    int64_t n = collect(rt, g, gen, automatic);
     info.collected = n;
     info.uncollectable = (int64_t)g->stats[gen].uncollectable;
     info.pause_ms = now_ms() - t0;
+    if (automatic || n > 0) pace(rt, g, gen, n);
     if (g->ncallbacks) run_callbacks(g, "stop", &info);
     g->collecting = false;
     return n;
+}
+
+/* CPython's 25% rule. Adaptive pacing multiplies it by the backoff and
+ * counts as pending only the survivors still in the oldest generation
+ * (objects promoted and since freed by reference counting cannot be part
+ * of a cycle there; garbage cycles stay allocated, so they still count). */
+static bool full_is_due(const pm_runtime *rt, const gc_state *g) {
+    if (!g->adaptive) return g->long_lived_pending >= g->long_lived_total / 4;
+    int64_t pending = g->long_lived_pending - rt->gc_old_left;
+    return pending * 4 >= g->long_lived_total * (int64_t)g->backoff[NUM_GENERATIONS - 1];
 }
 
 /* CPython's choice of generation: the oldest whose count passed its
@@ -478,8 +541,8 @@ void pmgc_auto_collect(pm_runtime *rt) {
     g->count[0] = (int)rt->gc_young_count;
     for (int i = NUM_GENERATIONS - 1; i >= 0; i--) {
         if (g->count[i] <= g->threshold[i]) continue;
-        if (i == NUM_GENERATIONS - 1 && g->long_lived_pending < g->long_lived_total / 4) continue;
-        collect_with_callbacks(rt, g, i);
+        if (i == NUM_GENERATIONS - 1 && !full_is_due(rt, g)) continue;
+        collect_with_callbacks(rt, g, i, true);
         return;
     }
 }
@@ -495,11 +558,21 @@ int64_t pm_gc_collect(int generation) {
         return -1;
     }
     if (g->collecting) return -1;
-    return collect_with_callbacks(rt, g, generation);
+    return collect_with_callbacks(rt, g, generation, false);
 }
 
-static void sync_threshold(pm_runtime *rt, gc_state *g) {
-    rt->gc_young_threshold = g->enabled ? g->threshold[0] : 0;
+void pm_gc_set_adaptive(int on) {
+    pm_runtime *rt = pmo_rt();
+    gc_state *g = state_of(rt);
+    if (g == NULL) return;
+    g->adaptive = on != 0;
+    for (int i = 0; i < NUM_GENERATIONS; i++) g->backoff[i] = 1;
+    sync_threshold(rt, g);
+}
+
+int pm_gc_get_adaptive(void) {
+    gc_state *g = state();
+    return g ? g->adaptive : 0;
 }
 
 void pm_gc_enable(void) {

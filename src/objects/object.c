@@ -59,7 +59,7 @@ void pm_gc_track(pm_object *o) {
 }
 
 void pm_gc_untrack(pm_object *o) {
-    if (o && (o->flags & PMO_OF_TRACKED)) pmo_gc_unlink(o);
+    if (o && (o->flags & PMO_OF_TRACKED)) pmo_gc_unlink(pmo_rt(), o);
 }
 
 int pm_gc_is_tracked(pm_object *o) { return o && (o->flags & PMO_OF_TRACKED) != 0; }
@@ -318,7 +318,7 @@ static void dealloc_one(pm_runtime *rt, pm_object *o) {
         !dealloc_prelude(rt, o))
         return;
     if (t->flags & PM_TPFLAGS_GC) {
-        if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(o);
+        if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(rt, o);
         if (rt->gc_young_count > 0) rt->gc_young_count--;
     }
     if (t->slots.dealloc) t->slots.dealloc(o);
@@ -335,7 +335,7 @@ static void defer(pm_runtime *rt, pm_object *o) {
     rt->stats.deferred_deallocs++;
     if (is_gc(o->type)) {
         if (o->flags & PMO_OF_TRACKED) { /* the head links the queue now */
-            pmo_gc_unlink(o);
+            pmo_gc_unlink(rt, o);
             o->flags |= PMO_OF_UNTRACKED_DEFERRED;
         }
         pmo_gc_head_of(o)->next = rt->deferred_gc;

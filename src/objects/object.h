@@ -59,6 +59,8 @@ typedef struct pmo_gc_head {
 #define PMO_OF_UNTRACKED_DEFERRED (1u << 11) /* untracked to be queued for
                                                deallocation: re-track it if
                                                a finalizer resurrects it    */
+#define PMO_OF_OLD         (1u << 12) /* in the oldest generation: leaving
+                                         it counts in gc_old_left        */
 
 struct pm_type {
     pm_object ob;
@@ -141,6 +143,10 @@ struct pm_runtime {
     pmo_gc_head gc_young;         /* generation 0: tracked by the object
                                      layer, collected by the collector     */
     int64_t gc_young_count;       /* GC allocations minus deallocations    */
+    int64_t gc_old_left;          /* objects that left the oldest
+                                     generation (death, untrack) since the
+                                     last full collection: the collector's
+                                     pacing nets them out of its pending   */
     int64_t gc_young_threshold;   /* 0: no automatic collection            */
 };
 
@@ -227,12 +233,13 @@ PMO_HIDDEN void *pmo_mem_realloc(void *p, size_t n);
 PMO_HIDDEN void pmo_mem_free(void *p);
 static inline pmo_gc_head *pmo_gc_head_of(pm_object *o) { return (pmo_gc_head *)o - 1; }
 /* Take a tracked object off its generation list (deallocation). */
-static inline void pmo_gc_unlink(pm_object *o) {
+static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
     pmo_gc_head *h = pmo_gc_head_of(o);
     ((pmo_gc_head *)h->prev)->next = h->next;
     ((pmo_gc_head *)h->next)->prev = h->prev;
     h->next = h->prev = 0;
-    o->flags &= ~PMO_OF_TRACKED;
+    if (o->flags & PMO_OF_OLD) rt->gc_old_left++;
+    o->flags &= ~(PMO_OF_TRACKED | PMO_OF_OLD);
 }
 
 /* Put a fully built GC object on generation 0 (pm_gc_track's work). */
