@@ -5,30 +5,37 @@
  * the garbage list, statistics, callbacks, debug flags, freeze, and the
  * object-graph queries (get_objects, get_referrers, get_referents).
  *
- * States of a tracked object (its gc head links it into exactly one list):
+ * States of a tracked object (its gc head links it into exactly one list,
+ * and flag bits 12-13 name that list: 0, 1, 2, or 3 for permanent):
  *
  *   generation 0/1/2 or permanent     normal life; COLLECTING clear
- *   the set being collected           COLLECTING set; during the analysis
- *                                     the head's `prev` word holds gc_refs
- *                                     (the count minus references from
- *                                     inside the set) and only `next` links
- *   unreachable                       COLLECTING still set: the weakref and
- *                                     finalizer steps ask "is it garbage?"
+ *   the set being collected           generation <= g: COLLECTING set once
+ *                                     the walk has met it; during the
+ *                                     analysis the head's `prev` word holds
+ *                                     gc_refs (the count minus references
+ *                                     from inside the set) and only `next`
+ *                                     links the set
+ *   unreachable                       COLLECTING (and TENTATIVE) kept: the
+ *                                     weakref and finalizer steps ask "is
+ *                                     it garbage?"
  *   finalizers (legacy)               uncollectable: COLLECTING clear
  *
  * A collection of generation g: merge the younger lists into g; find the
- * unreachable objects (gc_refs = refcnt; subtract every reference coming
- * from inside the set; whatever has gc_refs > 0 and everything it reaches
- * is reachable: an explicit work stack, no recursion); move the reachable
- * ones to the next older generation; put objects with a legacy finalizer,
- * and all they reach, aside as uncollectable; clear weak references to the
+ * unreachable objects in two walks over the set (one walk: gc_refs =
+ * refcnt minus every reference from inside the set; another: whatever has
+ * gc_refs > 0 and everything it reaches is reachable, the set being its
+ * own work queue: no stack, no recursion); move the reachable ones to the
+ * next older generation; put objects with a legacy finalizer, and all
+ * they reach, aside as uncollectable; clear weak references to the
  * garbage (callbacks only for weak references that are not garbage); run
  * PEP 442 finalizers once; redo the analysis on the garbage, so objects a
  * finalizer resurrected (and all they reach) survive; break what is left
- * with the clear slot, which frees it by reference counting.
+ * with the clear slot, which frees it by reference counting. When to
+ * collect is CPython's schedule, paced by the yield (see "pacing").
  *
  * Invariant G1: outside pm_gc_collect every list is a proper circular
- * doubly linked list and no object has COLLECTING or REACHABLE set.
+ * doubly linked list, every object on generation list k has generation
+ * bits k, and no object has COLLECTING, REACHABLE or TENTATIVE set.
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
@@ -58,9 +65,6 @@ typedef struct gc_state {
     struct { pm_gc_callback fn; void *arg; } callbacks[MAX_CALLBACKS];
     int ncallbacks;
     pm_gc_generation_stats stats[NUM_GENERATIONS];
-    pmo_vec stack; /* work stack of the reachability pass */
-    bool stack_failed;
-    uint64_t marks;  /* objects marked reachable, ever (progress measure) */
 } gc_state;
 
 /* ---- lists ---------------------------------------------------------------- */
@@ -138,7 +142,6 @@ static gc_state *state(void) { return state_of(pmo_rt()); }
 void pmgc_destroy(pm_runtime *rt) {
     gc_state *g = rt->gc;
     if (g == NULL) return;
-    pmo_vec_free(&g->stack);
     free(g);
     rt->gc = NULL;
 }
@@ -147,42 +150,54 @@ void pmgc_destroy(pm_runtime *rt) {
 
 #define REFS(o) (HEAD(o)->prev)
 
+/* The set being analysed is a generation list whose objects carry their
+ * generation in their flags (bits 12-13). An object is in the set of a
+ * collection of generation g when it is tracked and its generation is at
+ * most g: one subtraction and one comparison, no walk to mark the set. */
+static inline bool in_set(unsigned flags, unsigned limit) {
+    return (flags & (PMO_OF_TRACKED | PMO_OF_GEN_MASK)) - PMO_OF_TRACKED <= limit;
+}
+
+static inline void start_refs(pm_object *o) {
+    o->flags |= PMO_OF_COLLECTING;
+    REFS(o) = o->refcnt;
+}
+
+/* Subtract the references from inside the set. An object's gc_refs start
+ * from its count the first time the walk meets it, as itself or as a
+ * referent, so the copying and the subtracting are one walk. */
 static int visit_decref(pm_object *r, void *arg) {
+    unsigned f = r->flags;
+    if (!in_set(f, (unsigned)(uintptr_t)arg)) return 0;
+    if (!(f & PMO_OF_COLLECTING)) start_refs(r);
+    REFS(r)--;
+    return 0;
+}
+
+static void subtract_internal_refs(pmo_gc_head *set, int gen) {
+    void *limit = (void *)(uintptr_t)PMO_OF_GEN(gen);
+    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
+        pm_object *o = OBJ(h);
+        if (!(o->flags & PMO_OF_COLLECTING)) start_refs(o);
+        pmo_traverse(o, visit_decref, limit);
+    }
+}
+
+/* The same for a set that is no generation (the garbage, analysed again
+ * after finalizers ran): mark it first, then subtract. */
+static int visit_decref_marked(pm_object *r, void *arg) {
     (void)arg;
     if (r->flags & PMO_OF_COLLECTING) REFS(r)--;
     return 0;
 }
 
-static int visit_mark(pm_object *r, void *arg) {
-    gc_state *g = arg;
-    if ((r->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) == PMO_OF_COLLECTING) {
-        r->flags |= PMO_OF_REACHABLE;
-        g->marks++;
-        if (!g->stack_failed && !pmo_vec_push(&g->stack, r)) g->stack_failed = true;
+static void subtract_internal_refs_marked(pmo_gc_head *set) {
+    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
+        pm_object *o = OBJ(h);
+        o->flags &= ~(PMO_OF_REACHABLE | PMO_OF_TENTATIVE);
+        start_refs(o);
     }
-    return 0;
-}
-
-static void mark_from(gc_state *g, pm_object *o) {
-    o->flags |= PMO_OF_REACHABLE;
-    if (!pmo_vec_push(&g->stack, o)) g->stack_failed = true;
-    while (g->stack.len) {
-        pm_object *x = g->stack.items[--g->stack.len];
-        pmo_traverse(x, visit_mark, g);
-    }
-}
-
-/* Out of memory for the work stack: finish marking by sweeps over the
- * set until one marks nothing (slow, but needs no memory). */
-static void mark_without_stack(gc_state *g, pmo_gc_head *set) {
-    g->stack_failed = true; /* visit_mark marks without pushing */
-    g->stack.len = 0;
-    uint64_t before;
-    do {
-        before = g->marks;
-        for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h))
-            if (OBJ(h)->flags & PMO_OF_REACHABLE) pmo_traverse(OBJ(h), visit_mark, g);
-    } while (g->marks != before);
+    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) pmo_traverse(OBJ(h), visit_decref_marked, NULL);
 }
 
 /* Tuples whose items are all untracked, and dicts holding nothing that
@@ -206,54 +221,80 @@ static bool atomic_container(pm_object *o) {
  * per object). Type bits PMO_TP_FINALIZE, _LEGACY_DEL, _WEAKREF, plus: */
 #define SUM_WEAKLY_REFERENCED (1u << 16) /* some object has weak references */
 
-/* Split `set` (its objects' prev words are free to use) into the reachable
- * objects, which stay in `set` with their flags cleared, and the others,
- * appended to `unreachable` with COLLECTING kept. With `untrack`, atomic
- * containers among the reachable are untracked on the way; the others get
- * old_bit (PMO_OF_OLD when they go to the oldest generation). Returns the
- * number of reachable objects still tracked; *nunreachable gets the rest
- * and *summary the SUM_ bits of the unreachable ones. */
-static int64_t deduce_unreachable(gc_state *g, pmo_gc_head *set, pmo_gc_head *unreachable,
-                                  bool untrack, unsigned old_bit, int64_t *nunreachable,
-                                  unsigned *summary) {
-    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
-        pm_object *o = OBJ(h);
-        o->flags = (o->flags | PMO_OF_COLLECTING) & ~PMO_OF_REACHABLE;
-        h->prev = o->refcnt;
+/* The reachability walk goes once along the set, which is its own work
+ * queue: an object with gc_refs > 0 (referenced from outside) or already
+ * found reachable is kept, and what it references is found reachable too;
+ * an object with gc_refs == 0 is set aside on the unreachable list
+ * (TENTATIVE), from where a later kept object may take it back to the end
+ * of the walk. During the walk the set is linked by `next` only (`prev`
+ * holds gc_refs until the object is passed); kept objects get their `prev`
+ * back as the walk passes them. No stack, no recursion. */
+typedef struct reach_walk {
+    pmo_gc_head *set, *tail; /* tail: the walk's last object */
+    pmo_gc_head *unreachable;
+    int64_t nlost;
+} reach_walk;
+
+static int visit_reachable(pm_object *r, void *arg) {
+    unsigned f = r->flags;
+    if ((f & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) != PMO_OF_COLLECTING) return 0;
+    r->flags = (f | PMO_OF_REACHABLE) & ~PMO_OF_TENTATIVE;
+    if (f & PMO_OF_TENTATIVE) { /* behind the walk: back to its end */
+        reach_walk *w = arg;
+        pmo_gc_head *h = HEAD(r);
+        list_remove_head(h);
+        w->nlost--;
+        h->next = (uintptr_t)w->set;
+        w->tail->next = (uintptr_t)h;
+        w->tail = h;
     }
-    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) pmo_traverse(OBJ(h), visit_decref, NULL);
-    g->stack_failed = false;
-    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
-        pm_object *o = OBJ(h);
-        if (h->prev > 0 && !(o->flags & PMO_OF_REACHABLE)) mark_from(g, o);
-    }
-    if (g->stack_failed) mark_without_stack(g, set);
-    /* Rebuild the lists (prev words become links again). */
-    pmo_gc_head keep;
-    list_init(&keep);
-    int64_t nkeep = 0, nlost = 0;
+    return 0;
+}
+
+/* Split `set` into the reachable objects, which stay in it with the flags
+ * of generation dest (gen_bits) and the analysis bits cleared, and the
+ * others, appended to `unreachable` with COLLECTING (and TENTATIVE) kept.
+ * Every object of the set must have COLLECTING and its gc_refs. With
+ * `untrack`, atomic containers among the reachable are untracked on the
+ * way. Returns the number of reachable objects still tracked;
+ * *nunreachable gets the rest, and *summary the SUM_ bits of whatever
+ * was set aside (a superset of the garbage's: enough to skip walks). */
+static int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable, bool untrack,
+                               unsigned gen_bits, int64_t *nunreachable, unsigned *summary) {
+    reach_walk w = {set, PREV(set), unreachable, 0};
+    pmo_gc_head *prev = set, *h = NEXT(set);
+    int64_t nkeep = 0;
     unsigned sum = 0;
-    pmo_gc_head *h = NEXT(set);
     while (h != set) {
-        pmo_gc_head *next = NEXT(h);
         pm_object *o = OBJ(h);
-        if (!(o->flags & PMO_OF_REACHABLE)) {
-            list_append_head(unreachable, h);
-            sum |= o->type->internal | ((o->flags & PM_OF_HAS_WEAKREF) ? SUM_WEAKLY_REFERENCED : 0);
-            nlost++;
-        } else if (untrack && atomic_container(o)) {
-            o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TRACKED | PMO_OF_OLD);
-            h->next = h->prev = 0;
+        if ((o->flags & PMO_OF_REACHABLE) || h->prev > 0) {
+            pmo_traverse(o, visit_reachable, &w);
+            pmo_gc_head *next = NEXT(h); /* read after: h may have been the tail */
+            if (untrack && atomic_container(o)) {
+                prev->next = (uintptr_t)next;
+                if (w.tail == h) w.tail = prev;
+                o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TRACKED | PMO_OF_GEN_MASK);
+                h->next = h->prev = 0;
+            } else {
+                o->flags = (o->flags & ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_GEN_MASK)) | gen_bits;
+                h->prev = (uintptr_t)prev;
+                prev = h;
+                nkeep++;
+            }
+            h = next;
         } else {
-            o->flags = (o->flags & ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE)) | old_bit;
-            list_append_head(&keep, h);
-            nkeep++;
+            pmo_gc_head *next = NEXT(h);
+            prev->next = (uintptr_t)next;
+            if (w.tail == h) w.tail = prev;
+            list_append_head(unreachable, h);
+            o->flags |= PMO_OF_TENTATIVE;
+            sum |= o->type->internal | ((o->flags & PM_OF_HAS_WEAKREF) ? SUM_WEAKLY_REFERENCED : 0);
+            w.nlost++;
+            h = next;
         }
-        h = next;
     }
-    list_init(set);
-    list_merge(&keep, set);
-    *nunreachable = nlost;
+    set->prev = (uintptr_t)prev;
+    *nunreachable = w.nlost;
     *summary = sum;
     return nkeep;
 }
@@ -270,7 +311,7 @@ static int visit_move_to_finalizers(pm_object *r, void *arg) {
 
 /* Objects with a legacy finalizer, and everything they reach, cannot be
  * collected safely: they become uncollectable (gc.garbage). */
-static void move_legacy_finalizers(pmo_gc_head *unreachable, pmo_gc_head *finalizers) {
+static void move_legacy_finalizers(pmo_gc_head *unreachable, pmo_gc_head *finalizers, unsigned gen_bits) {
     pmo_gc_head *h = NEXT(unreachable);
     while (h != unreachable) {
         pmo_gc_head *next = NEXT(h);
@@ -283,8 +324,10 @@ static void move_legacy_finalizers(pmo_gc_head *unreachable, pmo_gc_head *finali
     }
     for (pmo_gc_head *f = NEXT(finalizers); f != finalizers; f = NEXT(f))
         pmo_traverse(OBJ(f), visit_move_to_finalizers, finalizers);
-    for (pmo_gc_head *f = NEXT(finalizers); f != finalizers; f = NEXT(f))
-        OBJ(f)->flags &= ~PMO_OF_REACHABLE;
+    for (pmo_gc_head *f = NEXT(finalizers); f != finalizers; f = NEXT(f)) {
+        pm_object *o = OBJ(f);
+        o->flags = (o->flags & ~(PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_GEN_MASK)) | gen_bits;
+    }
 }
 
 /* CPython's handle_weakrefs: weak references that are themselves garbage
@@ -345,18 +388,20 @@ static void append_to_garbage(gc_state *g, pm_object *o) {
     if (g->garbage == NULL || pm_list_append(g->garbage, o) != 0) pm_exc_clear();
 }
 
-static void make_reachable(pm_object *o, pmo_gc_head *old) {
-    o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE);
+static void make_reachable(pm_object *o, pmo_gc_head *old, unsigned gen_bits) {
+    unsigned analysis = PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_GEN_MASK;
+    o->flags = (o->flags & ~analysis) | gen_bits;
     list_move(o, old);
 }
 
-/* Break the garbage with the clear slot; what survives goes to `old`. */
-static void delete_garbage(gc_state *g, pmo_gc_head *garbage, pmo_gc_head *old) {
+/* Break the garbage with the clear slot; what survives goes to `old`,
+ * generation gen_bits. */
+static void delete_garbage(gc_state *g, pmo_gc_head *garbage, pmo_gc_head *old, unsigned gen_bits) {
     while (!list_empty(garbage)) {
         pmo_gc_head *h = NEXT(garbage);
         pm_object *o = OBJ(h);
         if (g->debug & PM_GC_DEBUG_SAVEALL) {
-            make_reachable(o, old);
+            make_reachable(o, old, gen_bits);
             append_to_garbage(g, o);
             continue;
         }
@@ -365,7 +410,7 @@ static void delete_garbage(gc_state *g, pmo_gc_head *garbage, pmo_gc_head *old) 
             o->type->slots.clear(o);
             pm_decref(o);
         }
-        if (NEXT(garbage) == h) make_reachable(o, old); /* still alive */
+        if (NEXT(garbage) == h) make_reachable(o, old, gen_bits); /* still alive */
     }
 }
 
@@ -414,8 +459,11 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     list_init(&garbage);
     int64_t nunreachable;
     unsigned summary;
-    unsigned old_bit = old == g->gen[NUM_GENERATIONS - 1] ? PMO_OF_OLD : 0;
-    int64_t nreachable = deduce_unreachable(g, young, &unreachable, true, old_bit, &nunreachable, &summary);
+    int dest = gen + 1 < NUM_GENERATIONS ? gen + 1 : gen;
+    if (skip_middle) dest = NUM_GENERATIONS - 1;
+    subtract_internal_refs(young, gen);
+    int64_t nreachable =
+        split_reachable(young, &unreachable, true, PMO_OF_GEN(dest), &nunreachable, &summary);
     if (young != old) {
         if (gen == 1 || skip_middle) g->long_lived_pending += nreachable;
         list_merge(young, old);
@@ -426,7 +474,7 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     }
     int64_t uncollectable = 0;
     if (summary & PMO_TP_LEGACY_DEL) {
-        move_legacy_finalizers(&unreachable, &finalizers);
+        move_legacy_finalizers(&unreachable, &finalizers, PMO_OF_GEN(dest));
         uncollectable = list_size(&finalizers);
     }
     if (g->debug & PM_GC_DEBUG_COLLECTABLE) print_objects("collectable", &unreachable);
@@ -442,12 +490,13 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
          * analysis stands and need not be redone. Code may also have freed
          * garbage by reference counting: count again. */
         unsigned ignored;
-        deduce_unreachable(g, &unreachable, &garbage, false, old_bit, &collected, &ignored);
+        subtract_internal_refs_marked(&unreachable);
+        split_reachable(&unreachable, &garbage, false, PMO_OF_GEN(dest), &collected, &ignored);
         list_merge(&unreachable, old);
     } else {
         list_merge(&unreachable, &garbage);
     }
-    delete_garbage(g, &garbage, old);
+    delete_garbage(g, &garbage, old, PMO_OF_GEN(dest));
 
     if (g->debug & PM_GC_DEBUG_UNCOLLECTABLE) print_objects("uncollectable", &finalizers);
     for (pmo_gc_head *h = NEXT(&finalizers); h != &finalizers; h = NEXT(h)) append_to_garbage(g, OBJ(h));
@@ -728,16 +777,27 @@ pm_object *pm_gc_get_referents(pm_object *o) {
     return list;
 }
 
+/* Give every object of l the generation bits of gen (a list moved whole). */
+static void set_generation(pmo_gc_head *l, int gen) {
+    for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h))
+        OBJ(h)->flags = (OBJ(h)->flags & ~PMO_OF_GEN_MASK) | PMO_OF_GEN(gen);
+}
+
+#define PERMANENT NUM_GENERATIONS /* the generation bits of frozen objects */
+
 void pm_gc_freeze(void) {
     gc_state *g = state();
     for (int i = 0; g && i < NUM_GENERATIONS; i++) list_merge(g->gen[i], &g->permanent);
+    if (g) set_generation(&g->permanent, PERMANENT);
     pm_runtime *rt = pmo_rt();
     rt->gc_young_count = 0;
 }
 
 void pm_gc_unfreeze(void) {
     gc_state *g = state();
-    if (g) list_merge(&g->permanent, g->gen[NUM_GENERATIONS - 1]);
+    if (g == NULL) return;
+    set_generation(&g->permanent, NUM_GENERATIONS - 1);
+    list_merge(&g->permanent, g->gen[NUM_GENERATIONS - 1]);
 }
 
 size_t pm_gc_get_freeze_count(void) {

@@ -52,15 +52,22 @@ typedef struct pmo_gc_head {
     uintptr_t prev;
 } pmo_gc_head;
 
-/* Flag bits 8..15 of pm_object.flags belong to the collector. */
+/* Flag bits 8..15 of pm_object.flags belong to the collector. A new
+ * object is untracked: bits 8..15 zero; linking it on generation 0 sets
+ * TRACKED only (generation 0 is GEN(0)). */
 #define PMO_OF_TRACKED     (1u << 8)  /* on a generation list            */
 #define PMO_OF_COLLECTING  (1u << 9)  /* in the set being collected      */
 #define PMO_OF_REACHABLE   (1u << 10) /* proven reachable in this pass   */
 #define PMO_OF_UNTRACKED_DEFERRED (1u << 11) /* untracked to be queued for
                                                deallocation: re-track it if
                                                a finalizer resurrects it    */
-#define PMO_OF_OLD         (1u << 12) /* in the oldest generation: leaving
-                                         it counts in gc_old_left        */
+#define PMO_OF_GEN_SHIFT   12         /* bits 12-13: the generation list a
+                                         tracked object is on (3: frozen);
+                                         0 while untracked                */
+#define PMO_OF_GEN_MASK    (3u << PMO_OF_GEN_SHIFT)
+#define PMO_OF_GEN(n)      ((unsigned)(n) << PMO_OF_GEN_SHIFT)
+#define PMO_OF_TENTATIVE   (1u << 14) /* set aside as unreachable during the
+                                         reachability walk               */
 
 struct pm_type {
     pm_object ob;
@@ -238,8 +245,8 @@ static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
     ((pmo_gc_head *)h->prev)->next = h->next;
     ((pmo_gc_head *)h->next)->prev = h->prev;
     h->next = h->prev = 0;
-    if (o->flags & PMO_OF_OLD) rt->gc_old_left++;
-    o->flags &= ~(PMO_OF_TRACKED | PMO_OF_OLD);
+    if ((o->flags & PMO_OF_GEN_MASK) == PMO_OF_GEN(2)) rt->gc_old_left++;
+    o->flags &= ~(PMO_OF_TRACKED | PMO_OF_GEN_MASK);
 }
 
 /* Put a fully built GC object on generation 0 (pm_gc_track's work). */
