@@ -727,6 +727,13 @@ PM_API void pm_gc_freeze(void);
 PM_API void pm_gc_unfreeze(void);
 PM_API size_t pm_gc_get_freeze_count(void);
 
+/* Validate the collector's invariants in the current runtime: every
+ * generation list properly linked, each object on it tracked, carrying
+ * that generation and no state of a collection in progress. Returns the
+ * number of tracked objects, or -1 (RuntimeError set, naming the object,
+ * its type and the breach). O(tracked objects); for tests and debugging. */
+PM_API int64_t pm_gc_check(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -804,3 +804,36 @@ size_t pm_gc_get_freeze_count(void) {
     gc_state *g = state();
     return g ? (size_t)list_size(&g->permanent) : 0;
 }
+
+/* ---- checking ------------------------------------------------------------------ */
+
+static int64_t check_list(pmo_gc_head *l, int gen) {
+    unsigned analysis = PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE;
+    int64_t n = 0;
+    for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h), n++) {
+        pm_object *o = OBJ(h);
+        const char *breach = NULL;
+        if (PREV(NEXT(h)) != h) breach = "broken links";
+        else if (!(o->flags & PMO_OF_TRACKED)) breach = "on a list but not tracked";
+        else if ((o->flags & PMO_OF_GEN_MASK) != PMO_OF_GEN(gen)) breach = "wrong generation bits";
+        else if (o->flags & analysis) breach = "collection state left over";
+        if (breach) {
+            pm_exc_set(PM_EXC_RUNTIME, "gc check: <%s %p> in generation %d: %s", o->type->name,
+                       (void *)o, gen, breach);
+            return -1;
+        }
+    }
+    return n;
+}
+
+int64_t pm_gc_check(void) {
+    gc_state *g = state();
+    if (g == NULL) return 0;
+    int64_t total = 0;
+    for (int i = 0; i <= NUM_GENERATIONS; i++) {
+        int64_t n = check_list(i < NUM_GENERATIONS ? g->gen[i] : &g->permanent, i);
+        if (n < 0) return -1;
+        total += n;
+    }
+    return total;
+}

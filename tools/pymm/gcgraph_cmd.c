@@ -587,6 +587,7 @@ static void observe_garbage(run *r) {
 static void collect(run *r, const char *label) {
     int64_t n = pm_gc_collect(2);
     if (n < 0) die_pm("pm_gc_collect");
+    if (pm_gc_check() < 0) die_pm("pm_gc_check"); /* the collector left itself sound */
     if (r->ninfo < MAX_INFO)
         snprintf(r->info[r->ninfo++], sizeof r->info[0], "# %s: pm_gc_collect(2) -> %" PRId64, label, n);
 }
