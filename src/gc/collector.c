@@ -38,6 +38,7 @@
  * bits k, and no object has COLLECTING, REACHABLE or TENTATIVE set.
  */
 #define _DEFAULT_SOURCE
+#include "objects/containers.h"
 #include "objects/object.h"
 #include "objects/weakref.h"
 
@@ -174,12 +175,42 @@ static int visit_decref(pm_object *r, void *arg) {
     return 0;
 }
 
+/* The references of a list or tuple, read in place: the collector's walks
+ * meet these for most objects, and their traverse slots would cost two
+ * indirect calls per reference. False for every other type. */
+static inline bool sequence_items(pm_object *o, pm_object *const **items, size_t *n) {
+    if (o->type == &pm_list_type) {
+        *items = PMO_LIST(o)->items;
+        *n = PMO_LIST(o)->size;
+        return true;
+    }
+    if (o->type == &pm_tuple_type) {
+        *items = PMO_TUPLE(o)->items;
+        *n = PMO_TUPLE(o)->size;
+        return true;
+    }
+    return false;
+}
+
+/* Call visit on every reference of o, sequences without the slot. */
+#define VISIT_REFS(o, visit, arg)                                                  \
+    do {                                                                           \
+        pm_object *const *items_;                                                  \
+        size_t n_;                                                                 \
+        if (sequence_items((o), &items_, &n_)) {                                   \
+            for (size_t i_ = 0; i_ < n_; i_++)                                     \
+                if (items_[i_]) (void)visit(items_[i_], (arg));                    \
+        } else {                                                                   \
+            pmo_traverse((o), visit, (arg));                                       \
+        }                                                                          \
+    } while (0)
+
 static void subtract_internal_refs(pmo_gc_head *set, int gen) {
     void *limit = (void *)(uintptr_t)PMO_OF_GEN(gen);
     for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
         pm_object *o = OBJ(h);
         if (!(o->flags & PMO_OF_COLLECTING)) start_refs(o);
-        pmo_traverse(o, visit_decref, limit);
+        VISIT_REFS(o, visit_decref, limit);
     }
 }
 
@@ -268,7 +299,7 @@ static int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable, bool 
     while (h != set) {
         pm_object *o = OBJ(h);
         if ((o->flags & PMO_OF_REACHABLE) || h->prev > 0) {
-            pmo_traverse(o, visit_reachable, &w);
+            VISIT_REFS(o, visit_reachable, &w);
             pmo_gc_head *next = NEXT(h); /* read after: h may have been the tail */
             if (untrack && atomic_container(o)) {
                 prev->next = (uintptr_t)next;
