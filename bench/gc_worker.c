@@ -16,7 +16,9 @@
  *   young-pause-1m     oldest generation, then REPS times: AUX young objects
  *                      (AUX/2 garbage cycles) and a timed pm_gc_collect(0)
  *   json-load          a generated document of N records (gen_record),
- *                      loaded REPS times with automatic collection on and off
+ *                      loaded REPS times with automatic collection on
+ *                      (adaptive pacing, the default), off, and on with
+ *                      CPython's exact schedule (pm_gc_set_adaptive(0))
  *   header-bytes       heap bytes per instance of an empty GC type, and
  *                      (node-bytes) of the node type, over N instances
  * Timed sections use the thread's CPU time (see now_s). It prints lines for
@@ -373,12 +375,14 @@ static void on_collection(const char *phase, const pm_gc_info *info, void *arg)
         ls->in_gc += now_s() - ls->mark;
 }
 
-/* One load from a clean state (no garbage, counts zero). */
-static load_stats timed_load(const char *doc, size_t len, int gc_on)
+/* One load from a clean state (no garbage, counts zero, the pacing as a
+ * fresh process has it: adaptive unless `fixed`, CPython's schedule). */
+static load_stats timed_load(const char *doc, size_t len, int gc_on, int fixed)
 {
     pm_json_error err;
     load_stats ls = {0, 0, 0, 0, 0};
     pm_gc_collect(2);
+    pm_gc_set_adaptive(!fixed);
     uint64_t c0 = total_collections(0), f0 = total_collections(1);
     pm_gc_callback_add(on_collection, &ls);
     if (gc_on)
@@ -401,11 +405,13 @@ static load_stats timed_load(const char *doc, size_t len, int gc_on)
 
 /* on: the best load with the collector on (with its collections'
  * counts and inside time), off: the best load without. */
-static void emit_json(const char *case_name, const load_stats *on, double off)
+static void emit_json(const char *case_name, const load_stats *on, double off, double fixed)
 {
     int t0, t1, t2;
     pm_gc_get_threshold(&t0, &t1, &t2);
     emit(case_name, "gc_share", 100.0 * (on->t - off) / on->t, "%");
+    /* For the record: pymm with CPython's exact schedule (no pacing). */
+    emit(case_name, "gc_share_cpython_schedule", 100.0 * (fixed - off) / fixed, "%");
     emit(case_name, "load_gc_on_s", on->t, "s");
     emit(case_name, "load_gc_off_s", off, "s");
     emit(case_name, "collector_s", on->in_gc, "s");
@@ -423,15 +429,18 @@ static void case_json(const char *case_name, long n, int reps)
     check(case_name, "bytes", (double)len);
     check(case_name, "crc32", crc32_of(doc, len));
     load_stats on = {1e30, 0, 0, 0, 0};
-    double off = 1e30;
+    double off = 1e30, fixed = 1e30;
     for (int r = 0; r < reps; r++) {
-        load_stats ls = timed_load(doc, len, 1);
+        load_stats ls = timed_load(doc, len, 1, 0);
         if (ls.t < on.t)
             on = ls;
-        ls = timed_load(doc, len, 0);
+        ls = timed_load(doc, len, 0, 0);
         off = ls.t < off ? ls.t : off;
+        ls = timed_load(doc, len, 1, 1);
+        fixed = ls.t < fixed ? ls.t : fixed;
     }
-    emit_json(case_name, &on, off);
+    pm_gc_set_adaptive(1);
+    emit_json(case_name, &on, off, fixed);
     free(doc);
 }
 
