@@ -472,68 +472,55 @@ static void run_callbacks(gc_state *g, const char *phase, const pm_gc_info *info
     for (int i = 0; i < g->ncallbacks; i++) g->callbacks[i].fn(phase, info, g->callbacks[i].arg);
 }
 
-static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
-    double t0 = now_ms();
-    if (g->debug & PM_GC_DEBUG_STATS) fprintf(stderr, "gc: collecting generation %d...\n", gen);
-    if (gen + 1 < NUM_GENERATIONS) g->count[gen + 1]++;
-    for (int i = 0; i <= gen; i++) g->count[i] = 0;
-    rt->gc_young_count = 0;
-    for (int i = 0; i < gen; i++) list_merge(g->gen[i], g->gen[gen]);
-    pmo_gc_head *young = g->gen[gen];
-    pmo_gc_head *old = gen + 1 < NUM_GENERATIONS ? g->gen[gen + 1] : young;
-    bool skip_middle = automatic && gen == 0 && g->adaptive && g->backoff[1] > 1; /* pacing */
-    if (skip_middle) old = g->gen[NUM_GENERATIONS - 1];
+/* Where the survivors of a collection of gen go: the next generation, or
+ * the oldest when pacing skips the middle one (see "pacing"). */
+static int destination(const gc_state *g, int gen, bool automatic) {
+    if (gen == NUM_GENERATIONS - 1) return gen;
+    if (automatic && gen == 0 && g->adaptive && g->backoff[1] > 1) return NUM_GENERATIONS - 1;
+    return gen + 1;
+}
 
-    pmo_gc_head unreachable, finalizers, garbage;
-    list_init(&unreachable);
+/* Everything after the analysis, on the unreachable objects: legacy
+ * finalizers set aside, weak references cleared, finalizers run, the
+ * resurrected given back, the rest broken. Survivors go to generation
+ * dest. Returns the number collected; *uncollectable gets the others. */
+static int64_t dispose(gc_state *g, pmo_gc_head *unreachable, int64_t nunreachable, unsigned summary,
+                       int dest, int64_t *uncollectable) {
+    pmo_gc_head *old = g->gen[dest], finalizers, garbage;
     list_init(&finalizers);
     list_init(&garbage);
-    int64_t nunreachable;
-    unsigned summary;
-    int dest = gen + 1 < NUM_GENERATIONS ? gen + 1 : gen;
-    if (skip_middle) dest = NUM_GENERATIONS - 1;
-    subtract_internal_refs(young, gen);
-    int64_t nreachable =
-        split_reachable(young, &unreachable, true, PMO_OF_GEN(dest), &nunreachable, &summary);
-    if (young != old) {
-        if (gen == 1 || skip_middle) g->long_lived_pending += nreachable;
-        list_merge(young, old);
-    } else {
-        g->long_lived_pending = 0;
-        g->long_lived_total = nreachable;
-        rt->gc_old_left = 0;
-    }
-    int64_t uncollectable = 0;
+    *uncollectable = 0;
     if (summary & PMO_TP_LEGACY_DEL) {
-        move_legacy_finalizers(&unreachable, &finalizers, PMO_OF_GEN(dest));
-        uncollectable = list_size(&finalizers);
+        move_legacy_finalizers(unreachable, &finalizers, PMO_OF_GEN(dest));
+        *uncollectable = list_size(&finalizers);
     }
-    if (g->debug & PM_GC_DEBUG_COLLECTABLE) print_objects("collectable", &unreachable);
+    if (g->debug & PM_GC_DEBUG_COLLECTABLE) print_objects("collectable", unreachable);
     bool finalizable = false;
     size_t code_ran = 0;
     if (summary & (PMO_TP_FINALIZE | PMO_TP_WEAKREF | SUM_WEAKLY_REFERENCED))
-        code_ran = handle_weakrefs(&unreachable, &finalizable);
-    if (finalizable || code_ran) code_ran += (size_t)finalize_garbage(&unreachable);
-    int64_t collected = nunreachable - uncollectable;
+        code_ran = handle_weakrefs(unreachable, &finalizable);
+    if (finalizable || code_ran) code_ran += (size_t)finalize_garbage(unreachable);
+    int64_t collected = nunreachable - *uncollectable;
     if (code_ran > 0) {
         /* Resurrected objects, and all they reach, are reachable again. Only
          * code (a callback, a finalizer) can resurrect: if none ran, the
          * analysis stands and need not be redone. Code may also have freed
          * garbage by reference counting: count again. */
         unsigned ignored;
-        subtract_internal_refs_marked(&unreachable);
-        split_reachable(&unreachable, &garbage, false, PMO_OF_GEN(dest), &collected, &ignored);
-        list_merge(&unreachable, old);
+        subtract_internal_refs_marked(unreachable);
+        split_reachable(unreachable, &garbage, false, PMO_OF_GEN(dest), &collected, &ignored);
+        list_merge(unreachable, old);
     } else {
-        list_merge(&unreachable, &garbage);
+        list_merge(unreachable, &garbage);
     }
     delete_garbage(g, &garbage, old, PMO_OF_GEN(dest));
-
     if (g->debug & PM_GC_DEBUG_UNCOLLECTABLE) print_objects("uncollectable", &finalizers);
     for (pmo_gc_head *h = NEXT(&finalizers); h != &finalizers; h = NEXT(h)) append_to_garbage(g, OBJ(h));
     list_merge(&finalizers, old);
+    return collected;
+}
 
-    double ms = now_ms() - t0;
+static void record_collection(gc_state *g, int gen, int64_t collected, int64_t uncollectable, double ms) {
     pm_gc_generation_stats *s = &g->stats[gen];
     s->collections++;
     s->collected += (uint64_t)collected;
@@ -542,6 +529,33 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     if (g->debug & PM_GC_DEBUG_STATS)
         fprintf(stderr, "gc: done, %" PRId64 " unreachable, %" PRId64 " uncollectable, %.4fms elapsed\n",
                 collected + uncollectable, uncollectable, ms);
+}
+
+static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
+    double t0 = now_ms();
+    if (g->debug & PM_GC_DEBUG_STATS) fprintf(stderr, "gc: collecting generation %d...\n", gen);
+    if (gen + 1 < NUM_GENERATIONS) g->count[gen + 1]++;
+    for (int i = 0; i <= gen; i++) g->count[i] = 0;
+    rt->gc_young_count = 0;
+    for (int i = 0; i < gen; i++) list_merge(g->gen[i], g->gen[gen]);
+    pmo_gc_head *young = g->gen[gen], unreachable;
+    int dest = destination(g, gen, automatic);
+    list_init(&unreachable);
+    int64_t nunreachable;
+    unsigned summary;
+    subtract_internal_refs(young, gen);
+    int64_t nreachable =
+        split_reachable(young, &unreachable, true, PMO_OF_GEN(dest), &nunreachable, &summary);
+    if (dest != gen) {
+        if (dest == NUM_GENERATIONS - 1) g->long_lived_pending += nreachable;
+        list_merge(young, g->gen[dest]);
+    } else {
+        g->long_lived_pending = 0;
+        g->long_lived_total = nreachable;
+        rt->gc_old_left = 0;
+    }
+    int64_t uncollectable, collected = dispose(g, &unreachable, nunreachable, summary, dest, &uncollectable);
+    record_collection(g, gen, collected, uncollectable, now_ms() - t0);
     return collected + uncollectable;
 }
 
