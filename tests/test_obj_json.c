@@ -243,6 +243,35 @@ static void test_duplicate_keys(void) {
     OK("{\"a\":1,\"b\":2,\"a\":3}", "{\"a\": 3, \"b\": 2}");
     OK("{\"a\":[1],\"a\":{\"x\":1},\"a\":null}", "{\"a\": null}");
     OK("{\"\\u0061\":1,\"a\":2}", "{\"a\": 2}");
+    /* The replaced values were in the value and number caches (which
+     * borrow their objects): they must stay alive until the load ends,
+     * and a later equal text gets a live object (ASan checks). */
+    OK("[{\"a\":[12.5,\"xyz\",\"uvw\",123456],\"a\":0},12.5,\"xyz\",[\"uvw\",123456]]",
+       "[{\"a\": 0}, 12.5, \"xyz\", [\"uvw\", 123456]]");
+    /* An object of the loader (a table sized exactly) grows, and takes a
+     * key that is not a str (its table turns general). */
+    pm_object *d = loads("{\"k1\":1,\"k2\":2,\"k3\":3}");
+    CHECK(d != NULL && pm_dict_size(d) == 3);
+    char key[16];
+    for (int i = 4; d && i <= 40; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_EQ(pm_dict_set_str(d, key, pm_none()), 0);
+    }
+    pm_object *big = pm_int(1000000), *v = pm_str_from("int key");
+    CHECK(d && pm_dict_set(d, big, v) == 0);
+    for (int i = 1; d && i <= 40; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK(pm_dict_get_str(d, key) != NULL);
+    }
+    CHECK(d && pm_dict_get(d, big) == v && pm_dict_size(d) == 41);
+    size_t pos = 0;
+    pm_object *k, *first = NULL;
+    CHECK(d && pm_dict_next(d, &pos, &first, NULL) && strcmp(pm_str_utf8(first, NULL), "k1") == 0);
+    while (d && pm_dict_next(d, &pos, &k, NULL)) first = k;
+    CHECK(first == big); /* order kept through both rebuilds */
+    pm_xdecref(d);
+    pm_decref(big);
+    pm_decref(v);
     group_end("duplicates");
 }
 
@@ -385,6 +414,26 @@ static void test_sharing(void) {
     int shared = 0;
     for (int i = 20; o && i < 400; i++) shared += pm_list_get(o, i) == pm_list_get(o, i % 20);
     CHECK(shared >= 360); /* a chance collision may cost a few */
+    pm_xdecref(o);
+    free(doc);
+    /* Floats that repeat at once (hits: the number cache grows) and again
+     * 30,000 values later, which a grown cache still shares. */
+    doc = malloc(40000 * 2 * 16 + 16);
+    n = (size_t)sprintf(doc, "[");
+    for (int i = 0; i < 40000; i++)
+        for (int twice = 0; twice < 2; twice++)
+            n += (size_t)sprintf(doc + n, "%s%d.%d", i || twice ? "," : "", i % 30000, i % 30000 % 7 + 1);
+    n += (size_t)sprintf(doc + n, "]");
+    o = pm_json_loads(doc, n, 0, NULL);
+    CHECK(o != NULL);
+    shared = 0;
+    for (int i = 30000; o && i < 40000; i++) {
+        double a, b;
+        CHECK(pm_float_value(pm_list_get(o, 2 * i), &a) == 0);
+        CHECK(pm_float_value(pm_list_get(o, 2 * (i - 30000)), &b) == 0 && a == b);
+        shared += pm_list_get(o, 2 * i) == pm_list_get(o, 2 * (i - 30000));
+    }
+    CHECK(shared > 2500); /* about half: slots collide; 1024 fixed slots: none */
     pm_xdecref(o);
     free(doc);
     group_end("sharing");

@@ -111,6 +111,25 @@ PMO_HIDDEN void pmo_sbuf_discard(pmo_sbuf *b);
  * end. Same as pm_dict_next without the type check. */
 PMO_HIDDEN int pmo_dict_next(pm_object *d, size_t *pos, pm_object **key, pm_object **value);
 PMO_HIDDEN size_t pmo_dict_used(pm_object *d);
+/* dict.c: a dict of the n pairs kv[0..2n) (key, value alternating; a
+ * duplicate key: the last wins), its table sized for exactly n keys: the
+ * JSON loader's dicts, which rarely grow afterwards. The references in kv
+ * stay the caller's. NULL with the error set (an unhashable key, no
+ * memory). */
+PMO_HIDDEN pm_object *pmo_dict_from_pairs(pm_object *const *kv, size_t n);
+
+/* str.c's layout (its invariants S1-S5 are str.c's), shared so that the
+ * dict's str-keyed tables read a key's cached hash and compare texts
+ * inline: they store no hash of their own. */
+typedef struct pmo_str {
+    pm_object ob;
+    uint64_t hash; /* valid when PM_OF_HASHED (S3)      */
+    size_t nbytes; /* UTF-8 bytes, the final NUL excluded */
+    size_t length; /* code points                       */
+} pmo_str;         /* followed by nbytes + 1 bytes        */
+
+#define PMO_STR(o) ((pmo_str *)(o))
+static inline const char *pmo_str_data(const pm_object *s) { return (const char *)(PMO_STR(s) + 1); }
 
 /* set.c: likewise for sets and frozensets (borrowed key). */
 PMO_HIDDEN int pmo_set_next(pm_object *s, size_t *pos, pm_object **key);

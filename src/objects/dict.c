@@ -3,7 +3,7 @@
  * compact layout.
  *
  *   pmo_dict ──keys──> [ header | index table: 2^k slots of 1/2/4/8 bytes |
- *                                 entries: {hash, key, value} x usable    ]
+ *                                 entries: {key, value[, hash]} x capacity ]
  *
  * The index table maps a hash to a position in the dense entries array;
  * entries are appended in insertion order, so iteration is a scan of the
@@ -11,6 +11,18 @@
  * CPython's: i = hash & mask, then i = (5i + 1 + perturb) & mask with
  * perturb = hash shifted right by 5 each step, which visits every slot and
  * lets all the hash's bits take part.
+ *
+ * Two kinds of table, as CPython 3.11's: a str table (every key an exact
+ * str) stores {key, value}, 16 bytes, and takes a key's hash from the str
+ * (cached there, S3 of str.c); a general table stores {key, value, hash}.
+ * A dict starts with the kind of its first key; a non-str key turns a str
+ * table into a general one (a rebuild), never back. JSON objects, keyword
+ * arguments and most records have str keys only, and are small. Unlike
+ * CPython, a table of more than 2^LOG2_STR_MAX slots is always general:
+ * with its hashes in the entries, probing and rebuilding a big table never
+ * read the key objects, each a likely cache miss (a dict of 10^6 str keys
+ * inserts 30% faster so), and the 8 bytes an entry saves matter most in
+ * the many small dicts of a document.
  *
  * Owns the dict layout, its free list of dict objects and pm_dict_*.
  *
@@ -21,28 +33,38 @@
  *   D2  an index slot holds IX_EMPTY, IX_DUMMY (deleted: probing continues
  *       past it) or the position of a live entry. A live entry has a key
  *       and a value; a deleted one has neither, and stays until a rebuild.
- *   D3  nentries + usable == usable_fraction(size); nentries only grows;
- *       a rebuild (when usable reaches 0) compacts the live entries into a
- *       table sized for used * 3, so it also shrinks a dict that lost
- *       most of its keys.
- *   D4  every mutation bumps version. A lookup that runs code (pm_equal on
- *       a non-str key) restarts when version changed meanwhile, so a
- *       comparison that mutates the dict never leaves it reading a freed
- *       table or a moved entry.
+ *   D3  nentries + usable == the table's capacity: usable_fraction(size),
+ *       or fewer for a table made for a known number of keys
+ *       (pmo_dict_from_pairs). nentries only grows; a rebuild (when usable
+ *       reaches 0) compacts the live entries into a table sized for
+ *       used * 3, so it also shrinks a dict that lost most of its keys.
+ *   D4  a lookup that runs code (pm_equal on a non-str key) goes on only
+ *       if the table is still d->keys and its slot still points to the
+ *       entry of the key compared; otherwise it restarts. So a comparison
+ *       that mutates the dict never leaves it reading a freed table or a
+ *       moved entry. (CPython's check before version tags: no counter to
+ *       keep, and the dict object fits a 48-byte block.)
  *   D5  the dict owns one reference to each live key and value (C1), and
  *       drops an old reference only after the table is consistent again.
+ *   D6  str_keys => log2_size <= LOG2_STR_MAX, and every live key is an
+ *       exact str whose hash is cached (PM_OF_HASHED: set by the lookup
+ *       that preceded its insertion).
  */
 #include "containers.h"
 
-typedef struct dict_entry {
+/* An entry is two or three words: key, value and, in general tables only,
+ * the key's hash. */
+typedef union dk_word {
+    pm_object *obj;
     uint64_t hash;
-    pm_object *key;
-    pm_object *value;
-} dict_entry;
+} dk_word;
+
+enum { E_KEY, E_VALUE, E_HASH };
 
 typedef struct dict_keys {
     uint8_t log2_size;
     uint8_t log2_ixbytes; /* 0..3: 1, 2, 4 or 8 bytes per index slot */
+    bool str_keys;        /* D6: entries are {key, value}            */
     size_t usable;        /* entries that may still be appended       */
     size_t nentries;      /* entries appended, live or deleted        */
     /* index table, then entries */
@@ -50,9 +72,8 @@ typedef struct dict_keys {
 
 typedef struct pmo_dict {
     pm_object ob;
-    size_t used;      /* live entries                              */
-    uint64_t version; /* D4                                        */
-    dict_keys *keys;  /* NULL while empty and never filled (D1)    */
+    size_t used;     /* live entries                              */
+    dict_keys *keys; /* NULL while empty and never filled (D1)    */
 } pmo_dict;
 
 #define PMO_DICT(o) ((pmo_dict *)(o))
@@ -61,6 +82,7 @@ typedef struct pmo_dict {
 #define IX_DUMMY (-2)
 #define IX_ERROR (-3)
 #define LOG2_MINSIZE 3
+#define LOG2_STR_MAX 10 /* the largest str table: 1024 slots, 682 entries */
 #define PERTURB_SHIFT 5
 
 static void dict_free_mem(pm_runtime *rt, pm_object *o);
@@ -100,8 +122,20 @@ static inline size_t usable_fraction(size_t size) { return (size << 1) / 3; }
 
 static inline void *dk_indices(dict_keys *k) { return k + 1; }
 
-static inline dict_entry *dk_entries(dict_keys *k) {
-    return (dict_entry *)((char *)(k + 1) + ((size_t)1 << (k->log2_size + k->log2_ixbytes)));
+static inline size_t dk_stride(const dict_keys *k) { return k->str_keys ? 2 : 3; }
+
+/* The first word of the entries; entry ix starts ix * dk_stride words on. */
+static inline dk_word *dk_entries(dict_keys *k) {
+    return (dk_word *)((char *)(k + 1) + ((size_t)1 << (k->log2_size + k->log2_ixbytes)));
+}
+
+static inline dk_word *dk_entry(dict_keys *k, size_t ix) { return dk_entries(k) + ix * dk_stride(k); }
+
+static inline bool is_exact_str(const pm_object *o) { return o->type == &pm_str_type; }
+
+/* The hash of a live or deleted-but-stored entry's key (D6 for str tables). */
+static inline uint64_t entry_hash(const dict_keys *k, const dk_word *e) {
+    return k->str_keys ? PMO_STR(e[E_KEY].obj)->hash : e[E_HASH].hash;
 }
 
 static inline int64_t ix_get(dict_keys *k, size_t i) {
@@ -125,19 +159,22 @@ static inline void ix_set(dict_keys *k, size_t i, int64_t v) {
 }
 
 /* A table of 2^log2 slots, every slot IX_EMPTY (all bits set, in every
- * width), no entries. NULL with MemoryError. */
-static dict_keys *keys_new(unsigned log2) {
+ * width), room for `capacity` <= usable_fraction(2^log2) entries, none
+ * used (D3); a str table if str_keys and it is small enough (D6). NULL
+ * with MemoryError. */
+static dict_keys *keys_new(unsigned log2, size_t capacity, bool str_keys) {
     if (log2 >= 8 * sizeof(size_t) - 5) return pmo_no_memory();
+    str_keys = str_keys && log2 <= LOG2_STR_MAX;
     size_t size = (size_t)1 << log2;
     unsigned log2_ix = log2 < 8 ? 0 : log2 < 16 ? 1 : log2 < 32 ? 2 : 3;
-    size_t ixbytes = size << log2_ix, usable = usable_fraction(size);
-    if (usable > (SIZE_MAX - sizeof(dict_keys) - ixbytes) / sizeof(dict_entry))
-        return pmo_no_memory();
-    dict_keys *k = pmo_mem_malloc(sizeof(dict_keys) + ixbytes + usable * sizeof(dict_entry));
+    size_t ixbytes = size << log2_ix, esize = (str_keys ? 2 : 3) * sizeof(dk_word);
+    if (capacity > (SIZE_MAX - sizeof(dict_keys) - ixbytes) / esize) return pmo_no_memory();
+    dict_keys *k = pmo_mem_malloc(sizeof(dict_keys) + ixbytes + capacity * esize);
     if (!k) return NULL;
     k->log2_size = (uint8_t)log2;
     k->log2_ixbytes = (uint8_t)log2_ix;
-    k->usable = usable;
+    k->str_keys = str_keys;
+    k->usable = capacity;
     k->nentries = 0;
     memset(dk_indices(k), 0xff, ixbytes);
     return k;
@@ -161,43 +198,54 @@ static unsigned log2_for(size_t n) {
     return log2;
 }
 
-/* D3: rebuild the table for at least minsize slots, live entries only, in
- * order. No code runs and no reference changes; 0 or -1 (MemoryError,
- * nothing changed). */
-static int dict_rebuild(pmo_dict *d, size_t minsize) {
-    dict_keys *old = d->keys, *k = keys_new(log2_for(minsize));
+/* Append an entry to k, which has room (usable > 0), and index it. */
+static void keys_append(dict_keys *k, pm_object *key, uint64_t hash, pm_object *value) {
+    size_t ix = k->nentries;
+    dk_word *e = dk_entry(k, ix);
+    e[E_KEY].obj = key;
+    e[E_VALUE].obj = value;
+    if (!k->str_keys) e[E_HASH].hash = hash;
+    ix_set(k, find_free_slot(k, hash), (int64_t)ix);
+    k->nentries++;
+    k->usable--;
+}
+
+/* D3: rebuild the table for at least minsize slots, of the kind str_keys,
+ * live entries only, in order. No code runs and no reference changes; 0
+ * or -1 (MemoryError, nothing changed). */
+static int dict_rebuild(pmo_dict *d, size_t minsize, bool str_keys) {
+    unsigned log2 = log2_for(minsize);
+    dict_keys *old = d->keys, *k = keys_new(log2, usable_fraction((size_t)1 << log2), str_keys);
     if (!k) return -1;
-    dict_entry *dst = dk_entries(k);
-    if (old) {
-        dict_entry *src = dk_entries(old);
-        if (old->nentries == d->used) {
-            memcpy(dst, src, d->used * sizeof(dict_entry));
-        } else {
-            for (size_t i = 0, j = 0; i < old->nentries; i++)
-                if (src[i].value) dst[j++] = src[i];
-        }
+    for (size_t i = 0; old && i < old->nentries; i++) {
+        dk_word *e = dk_entry(old, i);
+        if (e[E_VALUE].obj) keys_append(k, e[E_KEY].obj, entry_hash(old, e), e[E_VALUE].obj);
     }
-    for (size_t j = 0; j < d->used; j++) ix_set(k, find_free_slot(k, dst[j].hash), (int64_t)j);
-    k->nentries = d->used;
-    k->usable -= d->used;
     d->keys = k;
-    d->version++;
     pmo_mem_free(old);
     return 0;
 }
 
 /* ---- lookup -------------------------------------------------------------------- */
 
-/* Equality of a stored key sk with key (same hash): 1, 0, -1, or 2 when the
- * dict changed during the comparison (D4: the caller restarts). Two strs
- * compare without running code: no reference, no version check. */
-static int keys_equal(pmo_dict *d, pm_object *sk, pm_object *key) {
-    if (sk->type == &pm_str_type && key->type == &pm_str_type) return pm_equal(sk, key);
-    uint64_t version = d->version;
+/* Two strs with the same hash: equal texts? No code runs. */
+static inline bool str_text_equal(const pm_object *a, const pm_object *b) {
+    size_t n = PMO_STR(a)->nbytes;
+    return PMO_STR(b)->nbytes == n && memcmp(pmo_str_data(a), pmo_str_data(b), n) == 0;
+}
+
+/* Equality of the key of entry ix (found at slot i of k) with key, which
+ * has the same hash: 1, 0, -1, or 2 when the comparison changed the
+ * dict under the lookup (D4: the caller restarts). Two strs compare
+ * without running code. */
+static int keys_equal(pmo_dict *d, dict_keys *k, size_t i, int64_t ix, pm_object *key) {
+    pm_object *sk = dk_entry(k, (size_t)ix)[E_KEY].obj;
+    if (is_exact_str(sk) && is_exact_str(key)) return str_text_equal(sk, key);
     pm_incref(sk); /* the comparison may delete it from the dict */
     int r = pm_equal(sk, key);
     pm_decref(sk);
-    if (r >= 0 && d->version != version) return 2;
+    if (r >= 0 && (d->keys != k || ix_get(k, i) != ix || dk_entry(k, (size_t)ix)[E_KEY].obj != sk))
+        return 2;
     return r;
 }
 
@@ -207,20 +255,22 @@ static int64_t dict_lookup(pmo_dict *d, pm_object *key, uint64_t hash, size_t *s
 restart:;
     dict_keys *k = d->keys;
     if (!k) return IX_EMPTY;
-    dict_entry *ents = dk_entries(k);
+    /* fixed for the table's life: kept out of the loop, which calls code */
+    dk_word *ents = dk_entries(k);
+    size_t stride = dk_stride(k);
     size_t mask = ((size_t)1 << k->log2_size) - 1, i = (size_t)hash & mask;
     uint64_t perturb = hash;
     for (;;) {
         int64_t ix = ix_get(k, i);
         if (ix == IX_EMPTY) return IX_EMPTY;
         if (ix >= 0) {
-            dict_entry *e = &ents[ix];
-            if (e->key == key) {
+            dk_word *e = ents + (size_t)ix * stride;
+            if (e[E_KEY].obj == key) {
                 *slot = i;
                 return ix;
             }
-            if (e->hash == hash) {
-                int r = keys_equal(d, e->key, key);
+            if (entry_hash(k, e) == hash) {
+                int r = keys_equal(d, k, i, ix, key);
                 if (r < 0) return IX_ERROR;
                 if (r == 2) goto restart;
                 if (r) {
@@ -242,6 +292,11 @@ static bool is_dict(pm_object *d) {
     return false;
 }
 
+/* The value of the live entry ix (borrowed). */
+static inline pm_object *value_at(pmo_dict *d, int64_t ix) {
+    return dk_entry(d->keys, (size_t)ix)[E_VALUE].obj;
+}
+
 /* CPython's MAINTAIN_TRACKING: a dict is tracked only once it holds
  * something that may take part in a cycle; a dict of strings and numbers
  * never is (pmo_may_be_tracked, containers.h). */
@@ -251,45 +306,48 @@ static inline void maintain_tracking(pmo_dict *d, pm_object *key, pm_object *val
 }
 
 bool pmo_dict_all_atomic(pm_object *o) {
-    pmo_dict *d = PMO_DICT(o);
-    if (!d->keys) return true;
-    dict_entry *ents = dk_entries(d->keys);
-    for (size_t i = 0; i < d->keys->nentries; i++)
-        if (ents[i].key && (pmo_may_be_tracked(ents[i].key) || pmo_may_be_tracked(ents[i].value))) return false;
+    dict_keys *k = PMO_DICT(o)->keys;
+    for (size_t i = 0; k && i < k->nentries; i++) {
+        dk_word *e = dk_entry(k, i);
+        if (e[E_VALUE].obj && (pmo_may_be_tracked(e[E_VALUE].obj) || pmo_may_be_tracked(e[E_KEY].obj)))
+            return false;
+    }
     return true;
 }
 
-/* Append a new entry for key, known to be absent (no code ran since the
- * lookup that said so). 0 or -1 (MemoryError, nothing changed). */
-static int dict_append(pmo_dict *d, pm_object *key, uint64_t hash, pm_object *value) {
-    if (!d->keys || d->keys->usable == 0) {
-        if (d->used > SIZE_MAX / 3) {
-            pmo_no_memory();
-            return -1;
-        }
-        if (dict_rebuild(d, d->used * 3) < 0) return -1;
-    }
+/* Make room for one more entry of key: a first table of key's kind, a str
+ * table turned general for a key that is not a str, a rebuild when the
+ * table is full (D3). 0 or -1 (MemoryError, nothing changed). */
+static int make_room(pmo_dict *d, pm_object *key) {
     dict_keys *k = d->keys;
-    dict_entry *e = &dk_entries(k)[k->nentries];
-    ix_set(k, find_free_slot(k, hash), (int64_t)k->nentries);
-    e->hash = hash;
-    e->key = pm_newref(key);
-    e->value = pm_newref(value);
-    k->nentries++;
-    k->usable--;
+    bool general = k && k->str_keys && !is_exact_str(key);
+    if (k && k->usable > 0 && !general) return 0;
+    if (d->used > SIZE_MAX / 3) {
+        pmo_no_memory();
+        return -1;
+    }
+    /* a kind change keeps the size: usable_fraction(size) > used */
+    size_t minsize = k && k->usable > 0 ? (size_t)1 << k->log2_size : d->used * 3;
+    return dict_rebuild(d, minsize, k ? k->str_keys && !general : is_exact_str(key));
+}
+
+/* Append a new entry for key, known to be absent (no code ran since the
+ * lookup that said so, which also cached a str key's hash: D6). 0 or -1
+ * (MemoryError, nothing changed). */
+static int dict_append(pmo_dict *d, pm_object *key, uint64_t hash, pm_object *value) {
+    if (make_room(d, key) < 0) return -1;
+    keys_append(d->keys, pm_newref(key), hash, pm_newref(value));
     d->used++;
-    d->version++;
     maintain_tracking(d, key, value);
     return 0;
 }
 
 /* Replace the value of the live entry at ix. */
 static void dict_replace(pmo_dict *d, int64_t ix, pm_object *value) {
-    dict_entry *e = &dk_entries(d->keys)[ix];
-    pm_object *old = e->value;
-    e->value = pm_newref(value);
-    d->version++;
-    maintain_tracking(d, e->key, value);
+    dk_word *e = dk_entry(d->keys, (size_t)ix);
+    pm_object *old = e[E_VALUE].obj;
+    e[E_VALUE].obj = pm_newref(value);
+    maintain_tracking(d, e[E_KEY].obj, value);
     pm_decref(old); /* D5 */
 }
 
@@ -310,16 +368,17 @@ static int dict_insert(pmo_dict *d, pm_object *key, uint64_t hash, pm_object *va
 static int64_t lookup_text(pmo_dict *d, const char *p, size_t n, uint64_t hash) {
     dict_keys *k = d->keys;
     if (!k) return IX_EMPTY;
-    dict_entry *ents = dk_entries(k);
     size_t mask = ((size_t)1 << k->log2_size) - 1, i = (size_t)hash & mask;
     uint64_t perturb = hash;
     for (;;) {
         int64_t ix = ix_get(k, i);
         if (ix == IX_EMPTY) return IX_EMPTY;
-        if (ix >= 0 && ents[ix].hash == hash && ents[ix].key->type == &pm_str_type) {
-            size_t kn;
-            const char *kp = pm_str_utf8(ents[ix].key, &kn);
-            if (kn == n && memcmp(kp, p, n) == 0) return ix;
+        if (ix >= 0) {
+            dk_word *e = dk_entry(k, (size_t)ix);
+            pm_object *sk = e[E_KEY].obj;
+            if (entry_hash(k, e) == hash && is_exact_str(sk) && PMO_STR(sk)->nbytes == n &&
+                memcmp(pmo_str_data(sk), p, n) == 0)
+                return ix;
         }
         perturb >>= PERTURB_SHIFT;
         i = (i * 5 + (size_t)perturb + 1) & mask;
@@ -329,12 +388,11 @@ static int64_t lookup_text(pmo_dict *d, const char *p, size_t n, uint64_t hash) 
 /* Remove the entry at ix (found through slot). */
 static void dict_remove(pmo_dict *d, int64_t ix, size_t slot) {
     dict_keys *k = d->keys;
-    dict_entry *e = &dk_entries(k)[ix];
-    pm_object *key = e->key, *value = e->value;
+    dk_word *e = dk_entry(k, (size_t)ix);
+    pm_object *key = e[E_KEY].obj, *value = e[E_VALUE].obj;
     ix_set(k, slot, IX_DUMMY);
-    e->key = e->value = NULL;
+    e[E_KEY].obj = e[E_VALUE].obj = NULL;
     d->used--;
-    d->version++;
     pm_decref(key); /* D5 */
     pm_decref(value);
 }
@@ -357,9 +415,42 @@ pm_object *pm_dict_new(void) {
     if (!o) return NULL;
     pmo_dict *d = PMO_DICT(o);
     d->used = 0;
-    d->version = 0;
     d->keys = NULL;
     return o; /* untracked until it holds a container (maintain_tracking) */
+}
+
+/* The table is made for exactly n entries (D3): a dict of two keys takes
+ * 64 bytes of table instead of the 5 entries of a minimal one. The keys'
+ * hashes are computed first, so only the pairs' own insertions remain
+ * (and no code runs for str keys). */
+pm_object *pmo_dict_from_pairs(pm_object *const *kv, size_t n) {
+    pm_object *o = pm_dict_new();
+    if (!o || n == 0) return o;
+    bool str_keys = true;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t hash;
+        if (pm_hash(kv[2 * i], &hash) < 0) { /* caches a str's hash (D6) */
+            pm_decref(o);
+            return NULL;
+        }
+        str_keys = str_keys && is_exact_str(kv[2 * i]);
+    }
+    unsigned log2 = LOG2_MINSIZE;
+    while (usable_fraction((size_t)1 << log2) < n) log2++;
+    pmo_dict *d = PMO_DICT(o);
+    if ((d->keys = keys_new(log2, n, str_keys)) == NULL) {
+        pm_decref(o);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t hash;
+        (void)pm_hash(kv[2 * i], &hash); /* cached for strs; computed before for others */
+        if (dict_insert(d, kv[2 * i], hash, kv[2 * i + 1]) < 0) {
+            pm_decref(o);
+            return NULL;
+        }
+    }
+    return o;
 }
 
 static void dict_free_mem(pm_runtime *rt, pm_object *o) {
@@ -391,7 +482,7 @@ pm_object *pm_dict_get(pm_object *d, pm_object *key) {
     }
     if (pm_hash(key, &hash) < 0) return NULL;
     int64_t ix = dict_lookup(PMO_DICT(d), key, hash, &slot);
-    return ix >= 0 ? dk_entries(PMO_DICT(d)->keys)[ix].value : NULL;
+    return ix >= 0 ? value_at(PMO_DICT(d), ix) : NULL;
 }
 
 int pm_dict_del(pm_object *d, pm_object *key) {
@@ -429,12 +520,13 @@ int pm_dict_set_str(pm_object *d, const char *key, pm_object *value) {
         dict_replace(dict, ix, value);
         return 0;
     }
-    uint64_t version = dict->version;
     pm_object *k = pm_str_from_len(key, n);
     if (!k) return -1;
-    /* Making a str runs no code; should that change, a full insert. */
-    int r = dict->version == version ? dict_append(dict, k, hash, value)
-                                     : dict_insert(dict, k, hash, value);
+    uint64_t khash;
+    (void)pm_hash(k, &khash); /* == hash; cached in the str (D6) */
+    /* Making a str runs no code (an atomic object never starts a
+     * collection), so the key is still absent. */
+    int r = dict_append(dict, k, hash, value);
     pm_decref(k);
     return r;
 }
@@ -447,18 +539,18 @@ pm_object *pm_dict_get_str(pm_object *d, const char *key) {
     }
     size_t n = strlen(key);
     int64_t ix = lookup_text(PMO_DICT(d), key, n, pmo_hash_bytes(key, n));
-    return ix >= 0 ? dk_entries(PMO_DICT(d)->keys)[ix].value : NULL;
+    return ix >= 0 ? value_at(PMO_DICT(d), ix) : NULL;
 }
 
 int pmo_dict_next(pm_object *o, size_t *pos, pm_object **key, pm_object **value) {
     dict_keys *k = PMO_DICT(o)->keys;
     if (!k) return 0;
-    dict_entry *ents = dk_entries(k);
     for (size_t i = *pos; i < k->nentries; i++) {
-        if (ents[i].value) {
+        dk_word *e = dk_entry(k, i);
+        if (e[E_VALUE].obj) {
             *pos = i + 1;
-            if (key) *key = ents[i].key;
-            if (value) *value = ents[i].value;
+            if (key) *key = e[E_KEY].obj;
+            if (value) *value = e[E_VALUE].obj;
             return 1;
         }
     }
@@ -476,11 +568,11 @@ int pm_dict_next(pm_object *d, size_t *pos, pm_object **key, pm_object **value) 
 /* Drop every reference of a detached table, then the table. */
 static void keys_release(dict_keys *k) {
     if (!k) return;
-    dict_entry *ents = dk_entries(k);
     for (size_t i = 0; i < k->nentries; i++) {
-        if (ents[i].key) {
-            pm_decref(ents[i].key);
-            pm_decref(ents[i].value);
+        dk_word *e = dk_entry(k, i);
+        if (e[E_KEY].obj) {
+            pm_decref(e[E_KEY].obj);
+            pm_decref(e[E_VALUE].obj);
         }
     }
     pmo_mem_free(k);
@@ -494,26 +586,27 @@ static void dict_dealloc(pm_object *self) {
     keys_release(k);
 }
 
+/* A str table's keys are atomic (never tracked, D6): only its values can
+ * be part of a cycle, so only they are visited. */
 static int dict_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
     dict_keys *k = PMO_DICT(self)->keys;
     if (!k) return 0;
-    dict_entry *ents = dk_entries(k);
     for (size_t i = 0; i < k->nentries; i++) {
-        if (!ents[i].key) continue;
-        int r = visit(ents[i].key, arg);
-        if (!r) r = visit(ents[i].value, arg);
+        dk_word *e = dk_entry(k, i);
+        if (!e[E_VALUE].obj) continue;
+        int r = k->str_keys ? 0 : visit(e[E_KEY].obj, arg);
+        if (!r) r = visit(e[E_VALUE].obj, arg);
         if (r) return r;
     }
     return 0;
 }
 
-/* The dict is empty (and its version new) before any reference drops. */
+/* The dict is empty (a new table, D4) before any reference drops. */
 static int dict_clear(pm_object *self) {
     pmo_dict *d = PMO_DICT(self);
     dict_keys *k = d->keys;
     d->keys = NULL;
     d->used = 0;
-    d->version++;
     keys_release(k);
     return 0;
 }
@@ -562,7 +655,7 @@ static int maps_to(pmo_dict *b, pm_object *key, uint64_t hash, pm_object *value)
     size_t slot;
     int64_t ix = dict_lookup(b, key, hash, &slot);
     if (ix < 0) return ix == IX_ERROR ? -1 : 0;
-    pm_object *bv = pm_newref(dk_entries(b->keys)[ix].value);
+    pm_object *bv = pm_newref(value_at(b, ix));
     int r = pmo_items_equal(value, bv);
     pm_decref(bv);
     return r;
@@ -571,10 +664,10 @@ static int maps_to(pmo_dict *b, pm_object *key, uint64_t hash, pm_object *value)
 static int dict_equal(pmo_dict *a, pmo_dict *b) {
     if (a->used != b->used) return 0;
     for (size_t i = 0; a->keys && i < a->keys->nentries; i++) {
-        dict_entry *e = &dk_entries(a->keys)[i]; /* keys read again: code ran */
-        if (!e->value) continue;
-        uint64_t hash = e->hash;
-        pm_object *key = pm_newref(e->key), *value = pm_newref(e->value);
+        dk_word *e = dk_entry(a->keys, i); /* keys read again: code ran */
+        if (!e[E_VALUE].obj) continue;
+        uint64_t hash = entry_hash(a->keys, e);
+        pm_object *key = pm_newref(e[E_KEY].obj), *value = pm_newref(e[E_VALUE].obj);
         int r = maps_to(b, key, hash, value);
         pm_decref(key);
         pm_decref(value);
@@ -600,7 +693,7 @@ static pm_object *dict_getitem(pm_object *self, pm_object *key) {
     size_t slot;
     if (pm_hash(key, &hash) < 0) return NULL;
     int64_t ix = dict_lookup(PMO_DICT(self), key, hash, &slot);
-    if (ix >= 0) return pm_newref(dk_entries(PMO_DICT(self)->keys)[ix].value);
+    if (ix >= 0) return pm_newref(value_at(PMO_DICT(self), ix));
     if (ix == IX_EMPTY) key_error(key);
     return NULL;
 }

@@ -21,7 +21,8 @@
  *     128-bit integer path for up to 19 digits and |exponent| <= 19 (most
  *     real numbers), strtod on a bounded copy for the rest (independent of
  *     the locale: the point is rewritten when the C library's is not '.').
- *   - Objects: duplicate keys, last wins (pm_dict_set).
+ *   - Objects: duplicate keys, last wins; the table is sized for exactly
+ *     the keys read (pmo_dict_from_pairs).
  *   - Sharing: keys, and many values, repeat in real documents. CPython's
  *     json memoizes keys; here keys are memoized per call and string values
  *     and number texts go through small recency caches, so equal texts
@@ -47,10 +48,15 @@
  *   inside itself is a ValueError "Circular reference detected".
  *
  * Invariants:
- *   J1  every pm_object * the parser holds (the value stack, the cache) is
- *       one owned reference, released on success and on every error path.
+ *   J1  every pm_object * the parser holds (the value stack, the key memo,
+ *       the kept values) is one owned reference, released on success and
+ *       on every error path.
  *   J2  the parser reads only inside [text, text + n): every access past a
  *       position checks `end` first.
+  *   J3  every object the parser made stays alive until the call returns:
+ *       referenced by the value stack, by a container on it, or, for the
+ *       values a duplicate key replaced, by `kept`. So the direct-mapped
+ *       caches' borrowed slots never point to a dead object.
  */
 #define _DEFAULT_SOURCE
 #include "objects/containers.h"
@@ -86,17 +92,29 @@ typedef struct jframe {
  *     documents keyed by ids have, for 24 MiB at most during the call) and
  *     then taking no new keys. Nothing is evicted, so two hot keys never
  *     push each other out; endless distinct keys cost a bounded table.
- *   - Values and numbers: a direct-mapped cache of CACHE_RECENT slots, the
- *     newest text evicting the slot's old one. Values repeat less and more
- *     locally (a polygon's first point closes it): recency is what pays,
- *     and a miss costs one probe however many distinct texts there are.
- * A slot holds one reference to its object and points to the bytes it was
+ *   - Values and numbers: a direct-mapped cache, the newest text evicting
+ *     the slot's old one. Values repeat less and more locally (a polygon's
+ *     first point closes it): recency is what pays, and a miss costs one
+ *     probe however many distinct texts there are. Both start with
+ *     CACHE_RECENT slots; the numbers' cache quadruples, up to
+ *     CACHE_NUM_MAX, when its misses since it last grew reach half its
+ *     slots and it had hits meanwhile (1 lookup in CACHE_GROW_HITS): a
+ *     document with few numbers, or with numbers that never repeat, pays
+ *     for a small table; one with many repeats far apart (canada.json's
+ *     shared borders) gets a window long enough for them: 2.7 times the
+ *     hits of a fixed 1024 slots.
+ * A memo slot holds one reference to its object; a direct-mapped slot
+ * borrows it (J3), so evicting a text touches nothing but the slot (an
+ * owned reference would cost a cache miss on the old object at every
+ * eviction). A slot points to the bytes its object was
  * made from: the str's own text, or the document's text (which outlives
  * the call). Texts longer than CACHE_MAXLEN, and strings of at most one
  * byte (static singletons already), are not cached. */
 #define CACHE_MIN 64
 #define CACHE_MAX (1u << 20)
 #define CACHE_RECENT 1024
+#define CACHE_NUM_MAX (1u << 16)
+#define CACHE_GROW_HITS 32 /* grow only if more than 1 in 32 lookups hit */
 #define CACHE_MAXLEN 64
 
 typedef struct cache_slot {
@@ -107,7 +125,9 @@ typedef struct cache_slot {
 
 typedef struct memo {
     cache_slot *slots; /* NULL until first used */
-    uint32_t cap, len;
+    uint32_t cap;
+    uint32_t len;  /* the memo: slots used; a direct-mapped cache: misses since it grew */
+    uint32_t hits; /* a direct-mapped cache: hits since it grew */
     int shift; /* 32 - log2(cap): a slot is indexed by the hash's top bits */
 } memo;
 
@@ -130,6 +150,8 @@ typedef struct jparser {
     char *buf; /* scratch for strings with escapes */
     size_t buf_cap;
     memo cache[CACHE_TABLES];
+    pm_object **kept; /* items of objects with duplicate keys (J3) */
+    size_t nkept, kept_cap;
     jframe frames_inline[INLINE_FRAMES];
     pm_object *vals_inline[INLINE_VALUES];
     char buf_inline[INLINE_BUF];
@@ -234,6 +256,8 @@ static void parser_init(jparser *ps, const char *text, size_t n, int max_depth, 
     ps->buf = ps->buf_inline;
     ps->buf_cap = INLINE_BUF;
     memset(ps->cache, 0, sizeof ps->cache);
+    ps->kept = NULL;
+    ps->nkept = ps->kept_cap = 0;
 }
 
 /* Release everything the parser still holds (J1). */
@@ -241,9 +265,11 @@ static void parser_release(jparser *ps) {
     for (size_t i = 0; i < ps->nvals; i++) pm_decref(ps->vals[i]);
     for (int t = 0; t < CACHE_TABLES; t++) {
         memo *m = &ps->cache[t];
-        for (uint32_t i = 0; i < m->cap; i++) pm_xdecref(m->slots[i].obj);
+        for (uint32_t i = 0; t == CACHE_KEY && i < m->cap; i++) pm_xdecref(m->slots[i].obj);
         free(m->slots);
     }
+    for (size_t i = 0; i < ps->nkept; i++) pm_decref(ps->kept[i]);
+    free(ps->kept);
     if (ps->frames != ps->frames_inline) free(ps->frames);
     if (ps->vals != ps->vals_inline) free(ps->vals);
     if (ps->buf != ps->buf_inline) free(ps->buf);
@@ -486,16 +512,41 @@ static bool memo_grow(memo *m) {
     return true;
 }
 
-/* The slot for text s[0..n) in the direct-mapped cache m. */
-static cache_slot *recent_slot(memo *m, uint32_t h, const char *s, size_t n, bool *hit) {
-    if (m->cap == 0) {
-        if ((m->slots = calloc(CACHE_RECENT, sizeof *m->slots)) == NULL) return NULL;
-        m->cap = CACHE_RECENT;
-        m->shift = 32 - __builtin_ctz(CACHE_RECENT);
+/* Grow the direct-mapped cache m four times (or make its first table).
+ * A slot is indexed by the top bits of its hash, so old slot i moves to
+ * one of the new slots 4i..4i+3 and no two old texts meet. false when out
+ * of memory (the old table stays). */
+static bool recent_grow(memo *m) {
+    uint32_t cap = m->cap ? m->cap * 4 : CACHE_RECENT;
+    int shift = 32 - __builtin_ctz(cap);
+    cache_slot *slots = calloc(cap, sizeof *slots);
+    if (slots == NULL) return false;
+    for (uint32_t i = 0; i < m->cap; i++)
+        if (m->slots[i].obj) slots[m->slots[i].hash >> shift] = m->slots[i];
+    free(m->slots);
+    m->slots = slots;
+    m->cap = cap;
+    m->shift = shift;
+    return true;
+}
+
+/* The slot for text s[0..n) in the direct-mapped cache m (NULL: no table
+ * and no memory for one). */
+static cache_slot *recent_slot(memo *m, uint32_t max, uint32_t h, const char *s, size_t n,
+                               bool *hit) {
+    if (m->len >= m->cap / 2) {
+        if (m->cap < max && m->hits * CACHE_GROW_HITS >= m->len && !recent_grow(m) && m->cap == 0)
+            return NULL;
+        m->len = m->hits = 0;
     }
     cache_slot *slot = &m->slots[h >> m->shift];
     *hit = slot->obj && slot->hash == h && slot->len == n && text_equal(slot->bytes, s, n);
-    if (!*hit) slot->hash = h; /* cache_store follows and evicts the old text */
+    if (*hit) {
+        m->hits++;
+    } else {
+        slot->hash = h; /* cache_store follows and evicts the old text */
+        m->len++;
+    }
     return slot;
 }
 
@@ -508,7 +559,8 @@ static cache_slot *cache_slot_for(jparser *ps, int table, const char *s, size_t 
     if (n > CACHE_MAXLEN) return NULL;
     memo *m = &ps->cache[table];
     uint32_t h = text_hash(s, n);
-    if (table != CACHE_KEY) return recent_slot(m, h, s, n, hit);
+    if (table != CACHE_KEY)
+        return recent_slot(m, table == CACHE_NUM ? CACHE_NUM_MAX : CACHE_RECENT, h, s, n, hit);
     cache_slot *slot = m->cap ? memo_probe(m, h, s, n) : NULL;
     if (slot && slot->obj) {
         *hit = true;
@@ -522,16 +574,18 @@ static cache_slot *cache_slot_for(jparser *ps, int table, const char *s, size_t 
     return slot;
 }
 
-/* Remember o (one more reference) in the slot that cache_slot_for gave
- * for its text, dropping the text it held (direct-mapped caches only). */
+/* Remember o in the slot that cache_slot_for gave for its text: one more
+ * reference in the memo, borrowed in a direct-mapped cache (J3), where it
+ * replaces the text the slot held. */
 static void cache_store(jparser *ps, int table, cache_slot *slot, pm_object *o, const char *bytes,
                         size_t n) {
-    pm_object *old = slot->obj;
-    slot->obj = pm_newref(o);
+    if (table == CACHE_KEY) {
+        pm_incref(o);
+        ps->cache[table].len++;
+    }
+    slot->obj = o;
     slot->bytes = bytes;
     slot->len = (uint32_t)n;
-    if (old) pm_decref(old);
-    else ps->cache[table].len++;
 }
 
 /* A str from UTF-8 s[0..n) that the scan checked, of `length` code points
@@ -835,14 +889,25 @@ static bool open_container(jparser *ps, bool is_dict) {
     return true;
 }
 
-/* A dict of the n key/value pairs at kv (duplicate keys: the last wins).
- * The references on the stack stay the caller's. */
-static pm_object *make_dict(const pm_object *const *kv, size_t n) {
-    pm_object *d = pm_dict_new();
-    for (size_t i = 0; d && i < n; i++) {
-        if (pm_dict_set(d, (pm_object *)kv[2 * i], (pm_object *)kv[2 * i + 1]) < 0) PM_CLEAR(d);
+/* Drop the n references at items, or, when the object made from them had
+ * duplicate keys (some of its values were replaced and may be dead but
+ * still in a cache), move them to ps->kept until the call returns (J3).
+ * false when out of memory (the references stay at items). */
+static bool release_items(jparser *ps, pm_object **items, size_t n, bool duplicates) {
+    if (!duplicates) {
+        for (size_t i = 0; i < n; i++) pm_decref(items[i]);
+        return true;
     }
-    return d;
+    while (ps->kept_cap - ps->nkept < n) {
+        size_t cap = ps->kept_cap ? ps->kept_cap * 2 : 64;
+        pm_object **kept = cap <= SIZE_MAX / sizeof *kept ? realloc(ps->kept, cap * sizeof *kept) : NULL;
+        if (kept == NULL) return false;
+        ps->kept = kept;
+        ps->kept_cap = cap;
+    }
+    memcpy(ps->kept + ps->nkept, items, n * sizeof *items);
+    ps->nkept += n;
+    return true;
 }
 
 /* Close the innermost container; returns it (a new reference), made from
@@ -852,8 +917,12 @@ static pm_object *close_container(jparser *ps) {
     size_t n = ps->nvals - f->base;
     pm_object **items = ps->vals + f->base, *o;
     if (f->is_dict) {
-        if ((o = make_dict((const pm_object *const *)items, n / 2)) == NULL) return fail_exc(ps, ps->p);
-        for (size_t i = 0; i < n; i++) pm_decref(items[i]);
+        /* exactly sized, as lists are; duplicate keys: the last wins */
+        if ((o = pmo_dict_from_pairs(items, n / 2)) == NULL) return fail_exc(ps, ps->p);
+        if (!release_items(ps, items, n, pmo_dict_used(o) < n / 2)) {
+            pm_decref(o);
+            return fail_memory(ps, ps->p);
+        }
     } else {
         if ((o = pmo_list_from_array_steal(items, n)) == NULL) return fail_exc(ps, ps->p);
     }

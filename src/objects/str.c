@@ -5,8 +5,9 @@
  * strict UTF-8 validator, pmo_hash_bytes (shared with bytes), and the
  * per-runtime table of interned strings (struct pmo_intern_table).
  *
- * Layout: a pmo_str header (40 bytes) followed inline by nbytes bytes of
- * UTF-8 and a NUL; one allocation per string. The text may hold U+0000.
+ * Layout: a pmo_str header (40 bytes, declared in containers.h) followed
+ * inline by nbytes bytes of UTF-8 and a NUL; one allocation per string.
+ * The text may hold U+0000.
  *
  * Invariants:
  *   S1  the bytes are valid UTF-8 (RFC 3629: no overlong forms, no
@@ -33,14 +34,9 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct pmo_str {
-    pm_object ob;
-    uint64_t hash;   /* valid when PM_OF_HASHED (S3)      */
-    size_t nbytes;   /* UTF-8 bytes, the final NUL excluded */
-    size_t length;   /* code points                       */
-} pmo_str;           /* followed by nbytes + 1 bytes        */
-
-#define STR(o) ((pmo_str *)(o))
+/* pmo_str, the header (40 bytes), is declared in containers.h: the dict
+ * reads a str key's cached hash and text without a call. */
+#define STR(o) PMO_STR(o)
 
 static inline char *str_data(pmo_str *s) { return (char *)(s + 1); }
 static inline bool is_str(const pm_object *o) { return o != NULL && o->type == &pm_str_type; }
