@@ -6,12 +6,14 @@ The same measurement as the C workers (bench/objects_json.c):
      it), then `del` of the result: load_s and free_s, minimum of each, in
      process CPU time (time.process_time(), the C workers' clock);
   2. peak_rss_kb: VmHWM of the process at that point;
-  3. one run under tracemalloc, not timed: traced bytes after the load minus
-     before, over the number of JSON values (objects, arrays, strings,
-     numbers, literals; keys are not values). tracemalloc counts the bytes
-     requested by every allocation (pymalloc's rounding to 16 bytes is not
-     included); it runs last because its own bookkeeping would inflate the
-     peak RSS. The cyclic collector stays enabled, as in any program.
+  3. one run under tracemalloc, not timed: the bytes of the blocks the
+     load left allocated, over the number of JSON values (objects, arrays,
+     strings, numbers, literals; keys are not values). tracemalloc records
+     the bytes each allocation requested; each is rounded as pymalloc (or,
+     above 512 bytes, glibc) rounds it, as the C workers count block bytes
+     (requested_bytes_per_value keeps the unrounded figure). It runs last
+     because its own bookkeeping would inflate the peak RSS. The cyclic
+     collector stays enabled, as in any program.
 
 Usage: python3 objects_json.py CASE FILE RUNS
 Prints "PMB CASE METRIC VALUE UNIT" lines and "PMB-CHECK CASE values N".
@@ -56,13 +58,28 @@ def peak_rss_kb():
     return -1
 
 
+def block_bytes(requested):
+    """The bytes a block of that request occupies, as the C workers count
+    theirs: pymalloc's 16-byte classes up to 512 bytes; above, glibc's
+    malloc_usable_size (the request plus its 8-byte header rounded up to
+    16, minus the header) -- what jansson's and cJSON's figures count."""
+    if requested <= 512:
+        return max(16, (requested + 15) // 16 * 16)
+    return max(24, (requested + 8 + 15) // 16 * 16 - 8)
+
+
 def measured_run(data):
+    """Bytes of the tree's blocks (rounded as the allocator rounds them) and
+    bytes requested, from one tracemalloc snapshot right after the load:
+    tracemalloc traces only what was allocated since it started, and each
+    live block is one trace."""
     tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
     doc = json.loads(data)
-    used = tracemalloc.get_traced_memory()[0] - before
+    traces = tracemalloc.take_snapshot().traces
     tracemalloc.stop()
-    return used, count_values(doc)
+    requested = sum(t.size for t in traces)
+    blocks = sum(block_bytes(t.size) for t in traces)
+    return blocks, requested, count_values(doc)
 
 
 def main():
@@ -71,11 +88,12 @@ def main():
         data = f.read()
     load, free = timed_runs(data, runs)
     rss = peak_rss_kb()
-    used, values = measured_run(data)
+    used, requested, values = measured_run(data)
     print("PMB %s load_s %.9g s" % (case, load))
     print("PMB %s free_s %.9g s" % (case, free))
     print("PMB %s peak_rss_kb %d KiB" % (case, rss))
     print("PMB %s bytes_per_value %.9g B" % (case, used / values))
+    print("PMB %s requested_bytes_per_value %.9g B" % (case, requested / values))
     print("PMB-CHECK %s values %d" % (case, values))
 
 
