@@ -176,8 +176,8 @@ static int visit_decref(pm_object *r, void *arg) {
 }
 
 /* The references of a list or tuple, read in place: the collector's walks
- * meet these for most objects, and their traverse slots would cost two
- * indirect calls per reference. False for every other type. */
+ * meet the built-in containers most, and their traverse slots would cost
+ * two indirect calls per reference. False for every other type. */
 static inline bool sequence_items(pm_object *o, pm_object *const **items, size_t *n) {
     if (o->type == &pm_list_type) {
         *items = PMO_LIST(o)->items;
@@ -192,7 +192,8 @@ static inline bool sequence_items(pm_object *o, pm_object *const **items, size_t
     return false;
 }
 
-/* Call visit on every reference of o, sequences without the slot. */
+/* Call visit on every reference of o: lists, tuples and dicts read in
+ * place, other types through their traverse slot. */
 #define VISIT_REFS(o, visit, arg)                                                  \
     do {                                                                           \
         pm_object *const *items_;                                                  \
@@ -200,6 +201,15 @@ static inline bool sequence_items(pm_object *o, pm_object *const **items, size_t
         if (sequence_items((o), &items_, &n_)) {                                   \
             for (size_t i_ = 0; i_ < n_; i_++)                                     \
                 if (items_[i_]) (void)visit(items_[i_], (arg));                    \
+        } else if ((o)->type == &pm_dict_type) {                                   \
+            pmo_dict_refs d_;                                                      \
+            pmo_dict_refs_of((o), &d_);                                            \
+            for (size_t i_ = 0; i_ < d_.n; i_++) {                                 \
+                const pmo_dk_word *e_ = d_.entries + i_ * d_.stride;               \
+                if (!e_[PMO_DK_VALUE].obj) continue;                               \
+                if (!d_.keys_atomic) (void)visit(e_[PMO_DK_KEY].obj, (arg));       \
+                (void)visit(e_[PMO_DK_VALUE].obj, (arg));                          \
+            }                                                                      \
         } else {                                                                   \
             pmo_traverse((o), visit, (arg));                                       \
         }                                                                          \

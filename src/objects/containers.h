@@ -118,6 +118,25 @@ PMO_HIDDEN size_t pmo_dict_used(pm_object *d);
  * memory). */
 PMO_HIDDEN pm_object *pmo_dict_from_pairs(pm_object *const *kv, size_t n);
 
+/* dict.c's entry words, shared with the collector, which reads a dict's
+ * references in place: an entry is a key, a value and, in general tables,
+ * the key's hash; a deleted entry has a NULL value. */
+typedef union pmo_dk_word {
+    pm_object *obj;
+    uint64_t hash;
+} pmo_dk_word;
+
+enum { PMO_DK_KEY, PMO_DK_VALUE, PMO_DK_HASH };
+
+typedef struct pmo_dict_refs {
+    const pmo_dk_word *entries; /* entry i: entries[i * stride + PMO_DK_*] */
+    size_t n, stride;           /* entries appended, live or deleted       */
+    bool keys_atomic;           /* a str table: its keys need no visit     */
+} pmo_dict_refs;
+
+/* dict.c: where d's references are, valid until d is next mutated. */
+PMO_HIDDEN void pmo_dict_refs_of(pm_object *d, pmo_dict_refs *r);
+
 /* str.c's layout (its invariants S1-S5 are str.c's), shared so that the
  * dict's str-keyed tables read a key's cached hash and compare texts
  * inline: they store no hash of their own. */

@@ -53,13 +53,10 @@
 #include "containers.h"
 
 /* An entry is two or three words: key, value and, in general tables only,
- * the key's hash. */
-typedef union dk_word {
-    pm_object *obj;
-    uint64_t hash;
-} dk_word;
+ * the key's hash (pmo_dk_word, containers.h: the collector reads them). */
+typedef pmo_dk_word dk_word;
 
-enum { E_KEY, E_VALUE, E_HASH };
+enum { E_KEY = PMO_DK_KEY, E_VALUE = PMO_DK_VALUE, E_HASH = PMO_DK_HASH };
 
 typedef struct dict_keys {
     uint8_t log2_size;
@@ -599,6 +596,14 @@ static int dict_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
         if (r) return r;
     }
     return 0;
+}
+
+void pmo_dict_refs_of(pm_object *d, pmo_dict_refs *r) {
+    dict_keys *k = PMO_DICT(d)->keys;
+    r->n = k ? k->nentries : 0;
+    r->entries = k ? dk_entries(k) : NULL;
+    r->stride = k ? dk_stride(k) : 0;
+    r->keys_atomic = k && k->str_keys;
 }
 
 /* The dict is empty (a new table, D4) before any reference drops. */
