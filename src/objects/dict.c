@@ -39,11 +39,13 @@
  *       reaches 0) compacts the live entries into a table sized for
  *       used * 3, so it also shrinks a dict that lost most of its keys.
  *   D4  a lookup that runs code (pm_equal on a non-str key) goes on only
- *       if the table is still d->keys and its slot still points to the
- *       entry of the key compared; otherwise it restarts. So a comparison
- *       that mutates the dict never leaves it reading a freed table or a
- *       moved entry. (CPython's check before version tags: no counter to
- *       keep, and the dict object fits a 48-byte block.)
+ *       if d->keys is still the same table -- same address and same
+ *       serial, since a new table may be made where a freed one was --
+ *       and its slot still points to the entry of the key compared;
+ *       otherwise it restarts. So a comparison that mutates the dict never
+ *       leaves it reading a freed table or a moved entry. (The serial is a
+ *       runtime-wide count of tables kept in the table header's padding:
+ *       the dict object itself stays 48 bytes, with no version word.)
  *   D5  the dict owns one reference to each live key and value (C1), and
  *       drops an old reference only after the table is consistent again.
  *   D6  str_keys => log2_size <= LOG2_STR_MAX, and every live key is an
@@ -62,6 +64,7 @@ typedef struct dict_keys {
     uint8_t log2_size;
     uint8_t log2_ixbytes; /* 0..3: 1, 2, 4 or 8 bytes per index slot */
     bool str_keys;        /* D6: entries are {key, value}            */
+    uint32_t serial;      /* D4: which table this is, runtime-wide    */
     size_t usable;        /* entries that may still be appended       */
     size_t nentries;      /* entries appended, live or deleted        */
     /* index table, then entries */
@@ -171,6 +174,7 @@ static dict_keys *keys_new(unsigned log2, size_t capacity, bool str_keys) {
     k->log2_size = (uint8_t)log2;
     k->log2_ixbytes = (uint8_t)log2_ix;
     k->str_keys = str_keys;
+    k->serial = pmo_rt()->dict_table_serial++;
     k->usable = capacity;
     k->nentries = 0;
     memset(dk_indices(k), 0xff, ixbytes);
@@ -238,11 +242,21 @@ static inline bool str_text_equal(const pm_object *a, const pm_object *b) {
 static int keys_equal(pmo_dict *d, dict_keys *k, size_t i, int64_t ix, pm_object *key) {
     pm_object *sk = dk_entry(k, (size_t)ix)[E_KEY].obj;
     if (is_exact_str(sk) && is_exact_str(key)) return str_text_equal(sk, key);
+    uint32_t serial = k->serial;
+    uint8_t log2_size = k->log2_size;
+    bool str_keys = k->str_keys;
     pm_incref(sk); /* the comparison may delete it from the dict */
     int r = pm_equal(sk, key);
     pm_decref(sk);
-    if (r >= 0 && (d->keys != k || ix_get(k, i) != ix || dk_entry(k, (size_t)ix)[E_KEY].obj != sk))
+    if (r < 0) return r;
+    /* k may have been freed, and another table made at its address: only
+     * once d->keys is k again is k readable, and only its serial (with
+     * the layout, should 2^32 tables have been made meanwhile) tells that
+     * it is the same table, whose slot i and entry ix the caller may go
+     * on from. */
+    if (d->keys != k || k->serial != serial || k->log2_size != log2_size || k->str_keys != str_keys)
         return 2;
+    if (ix_get(k, i) != ix || dk_entry(k, (size_t)ix)[E_KEY].obj != sk) return 2;
     return r;
 }
 
@@ -417,21 +431,13 @@ pm_object *pm_dict_new(void) {
 }
 
 /* The table is made for exactly n entries (D3): a dict of two keys takes
- * 64 bytes of table instead of the 5 entries of a minimal one. The keys'
- * hashes are computed first, so only the pairs' own insertions remain
- * (and no code runs for str keys). */
+ * 64 bytes of table instead of the 5 entries of a minimal one. Each key is
+ * hashed once, as it is inserted (no code runs for str keys). */
 pm_object *pmo_dict_from_pairs(pm_object *const *kv, size_t n) {
     pm_object *o = pm_dict_new();
     if (!o || n == 0) return o;
     bool str_keys = true;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t hash;
-        if (pm_hash(kv[2 * i], &hash) < 0) { /* caches a str's hash (D6) */
-            pm_decref(o);
-            return NULL;
-        }
-        str_keys = str_keys && is_exact_str(kv[2 * i]);
-    }
+    for (size_t i = 0; i < n && str_keys; i++) str_keys = is_exact_str(kv[2 * i]);
     unsigned log2 = LOG2_MINSIZE;
     while (usable_fraction((size_t)1 << log2) < n) log2++;
     pmo_dict *d = PMO_DICT(o);
@@ -441,8 +447,8 @@ pm_object *pmo_dict_from_pairs(pm_object *const *kv, size_t n) {
     }
     for (size_t i = 0; i < n; i++) {
         uint64_t hash;
-        (void)pm_hash(kv[2 * i], &hash); /* cached for strs; computed before for others */
-        if (dict_insert(d, kv[2 * i], hash, kv[2 * i + 1]) < 0) {
+        /* once per key; caches a str's hash (D6) */
+        if (pm_hash(kv[2 * i], &hash) < 0 || dict_insert(d, kv[2 * i], hash, kv[2 * i + 1]) < 0) {
             pm_decref(o);
             return NULL;
         }

@@ -134,6 +134,7 @@ struct pm_runtime {
     pm_exc exc;
     char exc_message[PMO_EXC_MESSAGE];
     uint32_t dealloc_depth;
+    uint32_t dict_table_serial;   /* dict.c: the next key table's serial   */
     /* Recursion guards of repr, compare and hash through containers
      * (list.c): nesting depth and the containers whose repr is running. */
     unsigned rec_depth;
