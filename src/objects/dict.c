@@ -181,13 +181,19 @@ static dict_keys *keys_new(unsigned log2, size_t capacity, bool str_keys) {
     return k;
 }
 
+/* The slot after i on the probe sequence (the top comment): the one
+ * recurrence insertion and every lookup must share. */
+static inline size_t probe_next(size_t i, uint64_t *perturb, size_t mask) {
+    *perturb >>= PERTURB_SHIFT;
+    return (i * 5 + (size_t)*perturb + 1) & mask;
+}
+
 /* The first slot on hash's probe sequence that holds no live entry. */
 static size_t find_free_slot(dict_keys *k, uint64_t hash) {
     size_t mask = ((size_t)1 << k->log2_size) - 1, i = (size_t)hash & mask;
     uint64_t perturb = hash;
     while (ix_get(k, i) >= 0) {
-        perturb >>= PERTURB_SHIFT;
-        i = (i * 5 + (size_t)perturb + 1) & mask;
+        i = probe_next(i, &perturb, mask);
     }
     return i;
 }
@@ -290,8 +296,7 @@ restart:;
                 }
             }
         }
-        perturb >>= PERTURB_SHIFT;
-        i = (i * 5 + (size_t)perturb + 1) & mask;
+        i = probe_next(i, &perturb, mask);
     }
 }
 
@@ -391,8 +396,7 @@ static int64_t lookup_text(pmo_dict *d, const char *p, size_t n, uint64_t hash) 
                 memcmp(pmo_str_data(sk), p, n) == 0)
                 return ix;
         }
-        perturb >>= PERTURB_SHIFT;
-        i = (i * 5 + (size_t)perturb + 1) & mask;
+        i = probe_next(i, &perturb, mask);
     }
 }
 
