@@ -203,33 +203,8 @@ static void run_impl(gc_ctx *cx, int impl, const gc_case *c)
     pmb_progress("%-17s %-8s N=%s reps=%s", c->name, IMPL_NAMES[impl], n, reps);
     int rc = pmb_run(argv, NULL, 0, 0, &ch);
     int got = ch.out ? take_output(cx, IMPL_NAMES[impl], ch.out) : 0;
-    if (rc != 0 && ch.term_signal)
-        pmb_note(&cx->notes, "%s: %s killed by signal %d", c->name, IMPL_NAMES[impl],
-                 ch.term_signal);
-    else if (rc != 0)
-        pmb_note(&cx->notes, "%s: %s failed (exit status %d)", c->name, IMPL_NAMES[impl],
-                 ch.exit_code);
-    else if (got == 0)
-        pmb_note(&cx->notes, "%s: %s printed no results", c->name, IMPL_NAMES[impl]);
+    pmb_note_worker(&cx->notes, c->name, IMPL_NAMES[impl], rc, ch.term_signal, ch.exit_code, got);
     pmb_child_release(&ch);
-}
-
-/* Both impls must report the same value for every check they share (the
- * garbage found, the JSON document's size and crc32). */
-static void verify_checks(gc_ctx *cx)
-{
-    for (size_t i = 0; i < cx->checks.n; i++) {
-        const pmb_record *a = &cx->checks.v[i];
-        for (size_t j = 0; j < i; j++) {
-            const pmb_record *b = &cx->checks.v[j];
-            if (strcmp(a->case_name, b->case_name) != 0 || strcmp(a->metric, b->metric) != 0)
-                continue;
-            if (a->value != b->value)
-                pmb_note(&cx->notes, "%s: %s %s %.0f differs from %s's %.0f", a->case_name,
-                         a->impl, a->metric, a->value, b->impl, b->value);
-            break;
-        }
-    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -498,7 +473,7 @@ int pmb_suite_gc(int argc, char **argv)
     find_pymm(cx);
     find_python3(cx);
     run_cases(cx);
-    verify_checks(cx);
+    pmb_verify_checks(&cx->checks, &cx->notes);
     print_header(cx, monotonic_s() - t0);
     print_measurements(cx);
     print_targets(cx);

@@ -101,7 +101,7 @@ static int take_record(objects_ctx *cx, const char *impl, const char *line)
     return pmb_records_add(&cx->recs, case_name, impl, metric, value, unit) == 0;
 }
 
-/* "PMB-CHECK case what value": kept per impl, compared in verify_checks. */
+/* "PMB-CHECK case what value": kept per impl, compared by pmb_verify_checks. */
 static void take_check(objects_ctx *cx, const char *impl, const char *line)
 {
     char case_name[48], what[32];
@@ -152,31 +152,8 @@ static void run_impl(objects_ctx *cx, int impl, const char *mode, const char *sc
     pmb_child c;
     int rc = pmb_run(argv, NULL, 0, 0, &c);
     int got = c.out ? take_output(cx, name, c.out) : 0;
-    if (rc != 0 && c.term_signal)
-        pmb_note(&cx->notes, "%s: %s killed by signal %d", case_name, name, c.term_signal);
-    else if (rc != 0)
-        pmb_note(&cx->notes, "%s: %s failed (exit status %d)", case_name, name, c.exit_code);
-    else if (got == 0)
-        pmb_note(&cx->notes, "%s: %s printed no results", case_name, name);
+    pmb_note_worker(&cx->notes, case_name, name, rc, c.term_signal, c.exit_code, got);
     pmb_child_release(&c);
-}
-
-/* Every impl must report the same checksum / value count as the first
- * impl that reported one for the case. */
-static void verify_checks(objects_ctx *cx)
-{
-    for (size_t i = 0; i < cx->checks.n; i++) {
-        const pmb_record *a = &cx->checks.v[i];
-        for (size_t j = 0; j < i; j++) {
-            const pmb_record *b = &cx->checks.v[j];
-            if (strcmp(a->case_name, b->case_name) != 0 || strcmp(a->metric, b->metric) != 0)
-                continue;
-            if (a->value != b->value)
-                pmb_note(&cx->notes, "%s: %s %s %.0f differs from %s's %.0f", a->case_name,
-                         a->impl, a->metric, a->value, b->impl, b->value);
-            break;
-        }
-    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -376,7 +353,7 @@ int pmb_suite_objects(int argc, char **argv)
     run_trees(cx);
     run_json(cx);
     run_dict(cx);
-    verify_checks(cx);
+    pmb_verify_checks(&cx->checks, &cx->notes);
     pmb_objects_print(cx, monotonic_s() - t0);
 
     rc = pymm_measured(cx) ? 0 : 1;

@@ -43,6 +43,15 @@ typedef struct pmb_notes {
 void pmb_note(pmb_notes *ns, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pmb_notes_free(pmb_notes *ns);
 
+/* How a worker ended, as a note when it did not end well: killed (signal
+ * != 0), failed (rc != 0: exit_code), or silent (results == 0). */
+void pmb_note_worker(pmb_notes *ns, const char *case_name, const char *impl, int rc,
+                     int term_signal, int exit_code, int results);
+
+/* Every impl must report the same value for a check ("PMB-CHECK") as the
+ * first impl that reported it for the case: a note for each that does not. */
+void pmb_verify_checks(const pmb_records *checks, pmb_notes *ns);
+
 /* Progress on stderr (stdout carries the report). */
 void pmb_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

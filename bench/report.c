@@ -141,6 +141,33 @@ void pmb_notes_free(pmb_notes *ns)
     memset(ns, 0, sizeof *ns);
 }
 
+void pmb_note_worker(pmb_notes *ns, const char *case_name, const char *impl, int rc,
+                     int term_signal, int exit_code, int results)
+{
+    if (rc != 0 && term_signal)
+        pmb_note(ns, "%s: %s killed by signal %d", case_name, impl, term_signal);
+    else if (rc != 0)
+        pmb_note(ns, "%s: %s failed (exit status %d)", case_name, impl, exit_code);
+    else if (results == 0)
+        pmb_note(ns, "%s: %s printed no results", case_name, impl);
+}
+
+void pmb_verify_checks(const pmb_records *checks, pmb_notes *ns)
+{
+    for (size_t i = 0; i < checks->n; i++) {
+        const pmb_record *a = &checks->v[i];
+        for (size_t j = 0; j < i; j++) {
+            const pmb_record *b = &checks->v[j];
+            if (strcmp(a->case_name, b->case_name) != 0 || strcmp(a->metric, b->metric) != 0)
+                continue;
+            if (a->value != b->value)
+                pmb_note(ns, "%s: %s %s %.0f differs from %s's %.0f", a->case_name, a->impl,
+                         a->metric, a->value, b->impl, b->value);
+            break;
+        }
+    }
+}
+
 void pmb_progress(const char *fmt, ...)
 {
     va_list ap;
