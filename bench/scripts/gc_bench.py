@@ -33,6 +33,8 @@ import time
 import tracemalloc
 import zlib
 
+from pmb_status import peak_rss_kb
+
 
 class Node:
     def __init__(self):
@@ -49,14 +51,6 @@ def emit(case, metric, value, unit):
 
 def check(case, what, value):
     print("PMB-CHECK %s %s %d" % (case, what, value), flush=True)
-
-
-def peak_rss_kb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return -1
 
 
 def tracked_now():

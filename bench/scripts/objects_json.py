@@ -23,6 +23,8 @@ import sys
 import time
 import tracemalloc
 
+from pmb_status import peak_rss_kb
+
 
 def count_values(root):
     n = 0
@@ -48,14 +50,6 @@ def timed_runs(data, runs):
         load = min(load, t1 - t0)
         free = min(free, t2 - t1)
     return load, free
-
-
-def peak_rss_kb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return -1
 
 
 def block_bytes(requested):

@@ -16,6 +16,8 @@ workers' CLOCK_PROCESS_CPUTIME_ID; VmHWM of the process) and a
 import sys
 import time
 
+from pmb_status import peak_rss_kb
+
 MIN_DEPTH = 4
 
 
@@ -47,14 +49,6 @@ def run(max_depth):
         for _ in range(1 << (max_depth - depth + MIN_DEPTH)):
             total += check(make(depth))
     return total + check(long_lived)
-
-
-def peak_rss_kb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return -1
 
 
 def main():
