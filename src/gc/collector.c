@@ -166,6 +166,13 @@ static inline bool in_set(unsigned flags, unsigned limit) {
  * nothing but the prefetch. */
 #define PREFETCH_AHEAD(h) __builtin_prefetch((const char *)(h) + 1024)
 
+/* o survives on the list of generation gen_bits: no state of the
+ * collection left on it (G1). */
+static inline void settle(pm_object *o, unsigned gen_bits) {
+    unsigned analysis = PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_GEN_MASK;
+    o->flags = (o->flags & ~analysis) | gen_bits;
+}
+
 static inline void start_refs(pm_object *o) {
     o->flags |= PMO_OF_COLLECTING;
     REFS(o) = o->refcnt;
@@ -326,7 +333,7 @@ static int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable, bool 
                 o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TRACKED | PMO_OF_GEN_MASK);
                 h->next = h->prev = 0;
             } else {
-                o->flags = (o->flags & ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_GEN_MASK)) | gen_bits;
+                settle(o, gen_bits);
                 h->prev = (uintptr_t)prev;
                 prev = h;
                 nkeep++;
@@ -376,7 +383,7 @@ static void move_legacy_finalizers(pmo_gc_head *unreachable, pmo_gc_head *finali
         pmo_traverse(OBJ(f), visit_move_to_finalizers, finalizers);
     for (pmo_gc_head *f = NEXT(finalizers); f != finalizers; f = NEXT(f)) {
         pm_object *o = OBJ(f);
-        o->flags = (o->flags & ~(PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_GEN_MASK)) | gen_bits;
+        settle(o, gen_bits);
     }
 }
 
@@ -439,8 +446,7 @@ static void append_to_garbage(gc_state *g, pm_object *o) {
 }
 
 static void make_reachable(pm_object *o, pmo_gc_head *old, unsigned gen_bits) {
-    unsigned analysis = PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_GEN_MASK;
-    o->flags = (o->flags & ~analysis) | gen_bits;
+    settle(o, gen_bits);
     list_move(o, old);
 }
 
@@ -845,7 +851,7 @@ pm_object *pm_gc_get_referents(pm_object *o) {
 /* Give every object of l the generation bits of gen (a list moved whole). */
 static void set_generation(pmo_gc_head *l, int gen) {
     for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h))
-        OBJ(h)->flags = (OBJ(h)->flags & ~PMO_OF_GEN_MASK) | PMO_OF_GEN(gen);
+        settle(OBJ(h), PMO_OF_GEN(gen)); /* G1: nothing else to clear */
 }
 
 #define PERMANENT NUM_GENERATIONS /* the generation bits of frozen objects */
