@@ -540,6 +540,8 @@ PM_API pm_object *pm_tuple_get(pm_object *t, size_t i);        /* borrowed */
  * 1 is refused with RuntimeError, as in CPython). Steals item. */
 PM_API int pm_tuple_set_steal(pm_object *t, size_t i, pm_object *item);
 
+/* A list holds at most 2^32-1 items (MemoryError beyond, as for any
+ * allocation that cannot be had). */
 PM_API pm_object *pm_list_new(size_t n);      /* n items, None each        */
 PM_API size_t pm_list_size(pm_object *l);
 PM_API pm_object *pm_list_get(pm_object *l, int64_t i);        /* borrowed; negative from the end */

@@ -361,6 +361,14 @@ static void test_list_growth(void) {
     CHECK_EQ(PMO_LIST(l)->allocated, 0);
     CHECK(PMO_LIST(l)->items == NULL);
     pm_decref(l);
+    /* The 32-bit counts: a longer list is refused before any allocation. */
+    CHECK(sizeof(pmo_list) == 32);
+    if (SIZE_MAX > PMO_LIST_MAX) {
+        CHECK(pm_list_new((size_t)PMO_LIST_MAX + 1) == NULL);
+        CHECK_EQ(pm_exc_occurred(), PM_EXC_MEMORY);
+        CHECK(strstr(pm_exc_message(), "list too long") != NULL);
+        pm_exc_clear();
+    }
 }
 
 static void test_list_compare_repr(void) {

@@ -30,11 +30,16 @@ typedef struct pmo_tuple {
     pm_object *items[]; /* size slots, inline */
 } pmo_tuple;
 
+/* 32-bit counts keep a list object at 32 bytes (48 with its gc head, one
+ * size class below 64): a list holds at most PMO_LIST_MAX items, the
+ * limit JavaScript arrays have, 32 GiB of item pointers. */
 typedef struct pmo_list {
     pm_object ob;
     pm_object **items; /* pmo_mem_malloc'd; NULL when allocated == 0 */
-    size_t size, allocated;
+    uint32_t size, allocated;
 } pmo_list;
+
+#define PMO_LIST_MAX UINT32_MAX
 
 #define PMO_TUPLE(o) ((pmo_tuple *)(o))
 #define PMO_LIST(o) ((pmo_list *)(o))

@@ -8,7 +8,8 @@
  * recursion state.
  *
  * Invariants:
- *   L1  0 <= size <= allocated; items is NULL iff allocated == 0; the
+ *   L1  0 <= size <= allocated <= PMO_LIST_MAX; items is NULL iff
+ *       allocated == 0; the
  *       slots [0, size) hold one owned reference each (C1), the rest are
  *       garbage never read.
  *   L2  growth is CPython 3.11's: a resize to n keeps the array when
@@ -29,6 +30,8 @@
  *       never untracks a list).
  */
 #include "containers.h"
+
+#include <inttypes.h>
 
 
 static void list_free_mem(pm_runtime *rt, pm_object *o);
@@ -193,17 +196,24 @@ static bool is_list(pm_object *l) {
  * left unset for the caller. 0, or -1 with MemoryError and nothing changed.
  * A shrink never fails: when the smaller array cannot be had, the larger one
  * stays. */
+static int too_long(void) {
+    pm_exc_set(PM_EXC_MEMORY, "list too long: at most %" PRIu32 " items", (uint32_t)PMO_LIST_MAX);
+    return -1;
+}
+
 static int list_resize(pmo_list *l, size_t newsize) {
     size_t allocated = l->allocated;
     if (allocated >= newsize && newsize >= (allocated >> 1)) {
-        l->size = newsize;
+        l->size = (uint32_t)newsize;
         return 0;
     }
+    if (newsize > PMO_LIST_MAX) return too_long();
     size_t cap = (newsize + (newsize >> 3) + 6) & ~(size_t)3;
     /* A big jump (extend by many) gets no over-allocation. */
     if (newsize > l->size && newsize - l->size > cap - newsize) cap = (newsize + 3) & ~(size_t)3;
     if (newsize == 0) cap = 0;
-    if (cap < newsize || cap > SIZE_MAX / sizeof(pm_object *)) {
+    if (cap > PMO_LIST_MAX) cap = PMO_LIST_MAX; /* >= newsize */
+    if (cap > SIZE_MAX / sizeof(pm_object *)) {
         pmo_no_memory();
         return -1;
     }
@@ -216,7 +226,7 @@ static int list_resize(pmo_list *l, size_t newsize) {
                                           cap * sizeof(pm_object *));
         if (!p) {
             if (newsize <= allocated) {
-                l->size = newsize;
+                l->size = (uint32_t)newsize;
                 return 0;
             }
             pmo_no_memory();
@@ -224,8 +234,8 @@ static int list_resize(pmo_list *l, size_t newsize) {
         }
         l->items = p;
     }
-    l->allocated = cap;
-    l->size = newsize;
+    l->allocated = (uint32_t)cap;
+    l->size = (uint32_t)newsize;
     return 0;
 }
 
@@ -257,6 +267,10 @@ pm_object *pmo_list_from_array_steal(pm_object *const *items, size_t n) {
 }
 
 pm_object *pm_list_new(size_t n) {
+    if (n > PMO_LIST_MAX) {
+        too_long();
+        return NULL;
+    }
     if (n > SIZE_MAX / sizeof(pm_object *)) return pmo_no_memory();
     pm_object *o = list_alloc();
     if (!o || n == 0) return o;
@@ -267,7 +281,7 @@ pm_object *pm_list_new(size_t n) {
         return pmo_no_memory();
     }
     for (size_t i = 0; i < n; i++) l->items[i] = pm_none();
-    l->size = l->allocated = n;
+    l->size = l->allocated = (uint32_t)n;
     return o;
 }
 
@@ -384,6 +398,7 @@ pm_object *pm_list_pop(pm_object *lo, int64_t i) {
 
 static void list_dealloc(pm_object *self) {
     pmo_list *l = PMO_LIST(self);
+    if (l->items == NULL) return; /* cleared by the collector, or never grown */
     for (size_t i = l->size; i-- > 0;) pm_decref(l->items[i]);
     pmo_mem_free(l->items);
     l->items = NULL;

@@ -75,29 +75,7 @@ void *pmo_mem_realloc(void *p, size_t n) {
     return q ? q : pmo_no_memory();
 }
 
-void pmo_mem_free(void *p) { pm_domain_free(pmo_rt()->heap, PM_DOMAIN_MEM, p); }
-
 /* ---- free lists ------------------------------------------------------------ */
-
-/* Blocks are objects whose header is dead: the first word links them; the
- * type word stays, so pmo_free can still find the block's start. */
-bool pmo_freelist_push(pmo_freelist *fl, void *block) {
-    if (fl->size >= fl->limit) return false;
-    *(void **)block = fl->head;
-    fl->head = block;
-    fl->size++;
-    return true;
-}
-
-void *pmo_freelist_pop(pmo_freelist *fl) {
-    void *b = fl->head;
-    if (b) {
-        fl->head = *(void **)b;
-        fl->size--;
-        fl->reused++;
-    }
-    return b;
-}
 
 static void freelist_drain(pm_runtime *rt, pmo_freelist *fl) {
     pm_object *o;

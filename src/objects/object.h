@@ -129,6 +129,7 @@ typedef struct pmo_debug pmo_debug;
 struct pm_runtime {
     pm_heap *heap;
     const pm_allocator *obj_table; /* the heap's live obj-domain table     */
+    const pm_allocator *mem_table; /* and mem-domain table (item arrays)   */
     bool owns_heap;
     bool debug;
     pm_exc exc;
@@ -238,7 +239,10 @@ static inline void pmo_free(pm_runtime *rt, pm_object *o) {
 /* Raw buffers (item arrays, string storage) from the runtime's mem domain. */
 PMO_HIDDEN void *pmo_mem_malloc(size_t n);
 PMO_HIDDEN void *pmo_mem_realloc(void *p, size_t n);
-PMO_HIDDEN void pmo_mem_free(void *p);
+static inline void pmo_mem_free(void *p) {
+    const pm_allocator *a = pmo_rt()->mem_table;
+    a->free(a->ctx, p);
+}
 static inline pmo_gc_head *pmo_gc_head_of(pm_object *o) { return (pmo_gc_head *)o - 1; }
 /* Take a tracked object off its generation list (deallocation). */
 static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
@@ -262,9 +266,26 @@ static inline void pmo_gc_link_young(pm_runtime *rt, pm_object *o) {
 /* Type error helper: "expected X, got Y". Returns NULL / -1 callers use. */
 PMO_HIDDEN void pmo_type_error(const char *what, pm_object *got);
 
-/* Free-list helpers: push returns false when the list is full. */
-PMO_HIDDEN bool pmo_freelist_push(pmo_freelist *fl, void *block);
-PMO_HIDDEN void *pmo_freelist_pop(pmo_freelist *fl);
+/* Free-list helpers: push returns false when the list is full. Blocks are
+ * objects whose header is dead: the first word links them; the type word
+ * stays, so pmo_free can still find the block's start. */
+static inline bool pmo_freelist_push(pmo_freelist *fl, void *block) {
+    if (fl->size >= fl->limit) return false;
+    *(void **)block = fl->head;
+    fl->head = block;
+    fl->size++;
+    return true;
+}
+
+static inline void *pmo_freelist_pop(pmo_freelist *fl) {
+    void *b = fl->head;
+    if (b) {
+        fl->head = *(void **)b;
+        fl->size--;
+        fl->reused++;
+    }
+    return b;
+}
 
 /* ---- type.c --------------------------------------------------------------- */
 

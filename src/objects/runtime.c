@@ -53,6 +53,7 @@ pm_runtime *pmo_default_rt_init(void) {
     pm_runtime *rt = &default_runtime;
     if (rt->heap == NULL) {
         rt->obj_table = pm_heap_allocator_ref(pm_heap_default(), PM_DOMAIN_OBJ);
+        rt->mem_table = pm_heap_allocator_ref(pm_heap_default(), PM_DOMAIN_MEM);
         young_init(rt);
         rt->debug = env_debug();
         rt->stats.total_refcount = TOTAL_REFCOUNT_START;
@@ -91,6 +92,7 @@ pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
         }
     }
     rt->obj_table = pm_heap_allocator_ref(rt->heap, PM_DOMAIN_OBJ);
+    rt->mem_table = pm_heap_allocator_ref(rt->heap, PM_DOMAIN_MEM);
     rt->debug = cfg ? cfg->debug != 0 : false;
     young_init(rt);
     rt->stats.total_refcount = TOTAL_REFCOUNT_START;
