@@ -258,8 +258,12 @@ static void subtract_internal_refs_marked(pmo_gc_head *set) {
 
 /* Tuples whose items are all untracked, and dicts holding nothing that
  * may be tracked, cannot be part of a cycle: CPython stops tracking them
- * when they survive a collection, and so do we. */
-static bool atomic_container(pm_object *o) {
+ * when they survive a collection, tuples in every collection and dicts
+ * only in full ones (a young collection would re-read every value of
+ * every dict being built, bpo-14775), and so do we. */
+enum { UNTRACK_NONE, UNTRACK_TUPLES, UNTRACK_TUPLES_AND_DICTS };
+
+static bool atomic_container(pm_object *o, int untrack) {
     if (o->type == &pm_tuple_type) {
         size_t n = pm_tuple_size(o);
         for (size_t i = 0; i < n; i++) {
@@ -268,7 +272,7 @@ static bool atomic_container(pm_object *o) {
         }
         return true;
     }
-    return o->type == &pm_dict_type && pmo_dict_all_atomic(o);
+    return untrack == UNTRACK_TUPLES_AND_DICTS && o->type == &pm_dict_type && pmo_dict_all_atomic(o);
 }
 
 /* What the garbage holds, gathered while it is split off, so that the
@@ -310,12 +314,12 @@ static int visit_reachable(pm_object *r, void *arg) {
 /* Split `set` into the reachable objects, which stay in it with the flags
  * of generation dest (gen_bits) and the analysis bits cleared, and the
  * others, appended to `unreachable` with COLLECTING (and TENTATIVE) kept.
- * Every object of the set must have COLLECTING and its gc_refs. With
- * `untrack`, atomic containers among the reachable are untracked on the
- * way. Returns the number of reachable objects still tracked;
+ * Every object of the set must have COLLECTING and its gc_refs. The
+ * atomic containers of the kinds `untrack` names (UNTRACK_*) among the
+ * reachable are untracked on the way. Returns the number of reachable objects still tracked;
  * *nunreachable gets the rest, and *summary the SUM_ bits of whatever
  * was set aside (a superset of the garbage's: enough to skip walks). */
-static int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable, bool untrack,
+static int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable, int untrack,
                                unsigned gen_bits, int64_t *nunreachable, unsigned *summary) {
     reach_walk w = {set, PREV(set), unreachable, 0};
     pmo_gc_head *prev = set, *h = NEXT(set);
@@ -327,7 +331,7 @@ static int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable, bool 
         if ((o->flags & PMO_OF_REACHABLE) || h->prev > 0) {
             VISIT_REFS(o, visit_reachable, &w);
             pmo_gc_head *next = NEXT(h); /* read after: h may have been the tail */
-            if (untrack && atomic_container(o)) {
+            if (untrack != UNTRACK_NONE && atomic_container(o, untrack)) {
                 prev->next = (uintptr_t)next;
                 if (w.tail == h) w.tail = prev;
                 o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TRACKED | PMO_OF_GEN_MASK);
@@ -534,7 +538,7 @@ static int64_t dispose(gc_state *g, pmo_gc_head *unreachable, int64_t nunreachab
          * garbage by reference counting: count again. */
         unsigned ignored;
         subtract_internal_refs_marked(unreachable);
-        split_reachable(unreachable, &garbage, false, PMO_OF_GEN(dest), &collected, &ignored);
+        split_reachable(unreachable, &garbage, UNTRACK_NONE, PMO_OF_GEN(dest), &collected, &ignored);
         list_merge(unreachable, old);
     } else {
         list_merge(unreachable, &garbage);
@@ -571,7 +575,8 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     unsigned summary;
     subtract_internal_refs(young, gen);
     int64_t nreachable =
-        split_reachable(young, &unreachable, true, PMO_OF_GEN(dest), &nunreachable, &summary);
+        split_reachable(young, &unreachable, gen == NUM_GENERATIONS - 1 ? UNTRACK_TUPLES_AND_DICTS : UNTRACK_TUPLES,
+                        PMO_OF_GEN(dest), &nunreachable, &summary);
     if (dest != gen) {
         if (dest == NUM_GENERATIONS - 1) g->long_lived_pending += nreachable;
         list_merge(young, g->gen[dest]);
