@@ -680,11 +680,13 @@ PM_API int pm_gc_is_enabled(void);
 PM_API void pm_gc_set_threshold(int t0, int t1, int t2); /* default 2000, 10, 10 */
 PM_API void pm_gc_get_threshold(int *t0, int *t1, int *t2);
 /* Adaptive pacing (default on; PYMM_GC_ADAPTIVE=0 at start-up turns it
- * off): a collection that finds nothing doubles its generation's threshold
- * factor -- generation 0 up to 4x, the full collection's 25% rule up to 4x
- * -- and after a fruitless generation-1 collection young survivors skip
- * generation 1; one that finds garbage restores CPython's schedule. Off:
- * exactly CPython's. pm_gc_get_threshold always returns the base. */
+ * off): a collection that finds nothing backs its generation off --
+ * generation 0's window up to 4x while most objects die young in it,
+ * generation 1 to every 4 x threshold1 x threshold0 allocations, the full
+ * collection's 25% rule up to 4x -- and after a fruitless generation-1
+ * collection young survivors skip generation 1; one that finds garbage
+ * restores CPython's schedule. Off: exactly CPython's.
+ * pm_gc_get_threshold always returns the base. */
 PM_API void pm_gc_set_adaptive(int on);
 PM_API int pm_gc_get_adaptive(void);
 PM_API void pm_gc_get_count(int *c0, int *c1, int *c2);

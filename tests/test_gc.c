@@ -489,10 +489,29 @@ static uint64_t grow(pm_object *keep, pm_type *t, int n) {
     return collections_so_far() - before;
 }
 
+/* The same, with `temps` short-lived instances made and dropped before
+ * each kept one (a program that churns). */
+static uint64_t grow_churning(pm_object *keep, pm_type *t, int n, int temps) {
+    uint64_t before = collections_so_far();
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < temps; k++) pm_decref(pm_object_new(t));
+        pm_list_append_steal(keep, pm_object_new(t));
+    }
+    return collections_so_far() - before;
+}
+
+static uint64_t collections_of(int generation) {
+    pm_gc_generation_stats st[3];
+    pm_gc_get_stats(st);
+    return st[generation].collections;
+}
+
 /* Adaptive pacing (collector.c): automatic collections that find nothing
- * space out, young survivors skip generation 1 once it proved fruitless,
- * garbage brings CPython's schedule back, and cycles that die in the
- * oldest generation are still collected with no explicit call. */
+ * space out (the young window widens while objects die young in it, and
+ * generation 1 waits longer), young survivors skip generation 1 once it
+ * proved fruitless, garbage brings CPython's schedule back, and cycles
+ * that die in the oldest generation are still collected with no explicit
+ * call. */
 static void test_adaptive_pacing(void) {
     pm_type *t = make_type("paced", NULL, NULL);
     pm_object *keep = pm_list_new(0);
@@ -503,17 +522,29 @@ static void test_adaptive_pacing(void) {
     pm_gc_set_adaptive(0);
     CHECK(!pm_gc_get_adaptive());
     pm_gc_collect(2);
+    uint64_t gen1_before = collections_of(1);
     uint64_t fixed = grow(keep, t, 4000);
     CHECK(fixed >= 35);
+    CHECK(collections_of(1) - gen1_before >= 3);
     CHECK(objects_in(1) > 0);
-    /* On: 100, 200, 400, 400, ... allocations apart; once generation 1
-     * found nothing, young survivors go straight to generation 2. */
+    uint64_t fixed_churning = grow_churning(keep, t, 2000, 3);
+    CHECK(fixed_churning >= 18);
+    /* On, building (nothing dies young): the window stays at 100, where
+     * the young objects are still in the cache, but generation 1 waits 4x
+     * as many young collections, and once it found nothing young
+     * survivors go straight to generation 2. */
     pm_gc_set_adaptive(1);
     CHECK(pm_gc_get_adaptive());
     pm_gc_collect(2);
+    gen1_before = collections_of(1);
     uint64_t paced = grow(keep, t, 8000);
-    CHECK(paced >= 15 && paced < fixed); /* twice the allocations */
+    CHECK(paced >= 75);
+    CHECK(collections_of(1) - gen1_before <= 2); /* CPython's schedule: 8 */
     CHECK_EQ(objects_in(1), 0);
+    /* On, churning (three of four die young): the window widens to 200,
+     * then 400 allocations. */
+    uint64_t paced_churning = grow_churning(keep, t, 2000, 3);
+    CHECK(paced_churning >= 4 && paced_churning * 2 < fixed_churning);
     int t0, t1, t2;
     pm_gc_get_threshold(&t0, &t1, &t2);
     CHECK_EQ(t0, 100); /* the base is what the user set */

@@ -59,6 +59,8 @@ typedef struct gc_state {
     int count[NUM_GENERATIONS]; /* count[0] lives in rt->gc_young_count */
     bool adaptive;                      /* pacing by yield (see below)   */
     unsigned backoff[NUM_GENERATIONS];  /* 1, 2, 4, ...: threshold factor */
+    bool young_fruitless;               /* the last automatic young
+                                           collection found nothing      */
     int64_t long_lived_total, long_lived_pending;
     bool enabled, collecting;
     int debug;
@@ -114,6 +116,8 @@ static int64_t list_size(const pmo_gc_head *l) {
 
 /* ---- state ----------------------------------------------------------------- */
 
+static void reset_pacing(gc_state *g); /* see "pacing" */
+
 static gc_state *state_of(pm_runtime *rt) {
     if (pmo_likely(rt->gc != NULL)) return rt->gc;
     gc_state *g = calloc(1, sizeof *g);
@@ -130,7 +134,7 @@ static gc_state *state_of(pm_runtime *rt) {
     g->enabled = true;
     const char *env = getenv("PYMM_GC_ADAPTIVE");
     g->adaptive = !(env && env[0] == '0');
-    for (int i = 0; i < NUM_GENERATIONS; i++) g->backoff[i] = 1;
+    reset_pacing(g);
     rt->gc = g;
     rt->gc_young_threshold = g->threshold[0];
     return g;
@@ -566,7 +570,7 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     if (g->debug & PM_GC_DEBUG_STATS) fprintf(stderr, "gc: collecting generation %d...\n", gen);
     if (gen + 1 < NUM_GENERATIONS) g->count[gen + 1]++;
     for (int i = 0; i <= gen; i++) g->count[i] = 0;
-    rt->gc_young_count = 0;
+    rt->gc_young_count = rt->gc_young_allocs = 0;
     for (int i = 0; i < gen; i++) list_merge(g->gen[i], g->gen[gen]);
     pmo_gc_head *young = g->gen[gen], unreachable;
     int dest = destination(g, gen, automatic);
@@ -594,15 +598,23 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
  *
  * CPython's thresholds are the floor. With adaptive pacing (the default;
  * pm_gc_set_adaptive(0) or PYMM_GC_ADAPTIVE=0 give CPython's exact
- * schedule) an automatic collection that finds no garbage doubles its
- * generation's backoff and any collection that finds garbage resets every
- * generation's to 1 (an explicit pm_gc_collect that finds nothing says
- * nothing about the program's rhythm, and is never paced itself):
- *   generation 0 runs when the young count passes threshold0 x backoff0
- *     (at most 4x: 8,000 objects by default; more would leave the young
- *     objects' cache lines before they are walked): short-lived
- *     structures then die by reference counting before any collection
- *     looks at them;
+ * schedule) an automatic collection that finds no garbage backs its
+ * generation off and any collection that finds garbage resets every
+ * backoff to 1 (an explicit pm_gc_collect that finds nothing says nothing
+ * about the program's rhythm, and is never paced itself):
+ *   generation 0 runs when the young count passes threshold0 x backoff0.
+ *     After a fruitless young collection the window doubles (at most 4x:
+ *     8,000 objects by default) if at least half of the GC objects
+ *     allocated in it died before it closed: a wider one lets more
+ *     short-lived structures die by reference counting before any
+ *     collection looks at them. If fewer died the program is building,
+ *     a wider window would spare no walk, only let the young objects
+ *     leave the cache before they are walked, and it goes back to
+ *     threshold0 (a JSON load's young walks cost half as much in windows
+ *     of 2,000 as of 8,000);
+ *   generation 1 runs after threshold1 young collections, and once they
+ *     are fruitless after threshold1 x (4 / backoff0) of them: every
+ *     threshold0 x threshold1 x 4 allocations, whatever the window;
  *   after a generation-1 collection that found nothing, the survivors of
  *     young collections go straight to the oldest generation (pending a
  *     full collection): the middle generation would walk every one of
@@ -616,16 +628,34 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
 #define BACKOFF_MAX_YOUNG 4u
 #define BACKOFF_MAX_FULL 4u
 
+static void reset_pacing(gc_state *g) {
+    for (int i = 0; i < NUM_GENERATIONS; i++) g->backoff[i] = 1;
+    g->young_fruitless = false;
+}
+
+/* The count generation gen must pass to be collected automatically. */
+static int64_t threshold_of(const gc_state *g, int gen) {
+    int64_t t = g->threshold[gen];
+    if (gen == 1 && g->adaptive && g->young_fruitless) t *= BACKOFF_MAX_YOUNG / g->backoff[0];
+    return t;
+}
+
 static void sync_threshold(pm_runtime *rt, gc_state *g) {
     int64_t t0 = (int64_t)g->threshold[0] * (g->adaptive ? g->backoff[0] : 1);
     rt->gc_young_threshold = g->enabled ? t0 : 0;
 }
 
-static void pace(pm_runtime *rt, gc_state *g, int gen, int64_t found) {
+/* churn: at least half of the GC objects allocated since the last young
+ * collection died before this one (read before the collection). */
+static void pace(pm_runtime *rt, gc_state *g, int gen, int64_t found, bool churn) {
     if (found > 0) {
-        for (int i = 0; i < NUM_GENERATIONS; i++) g->backoff[i] = 1;
+        reset_pacing(g);
+    } else if (gen == 0) {
+        g->young_fruitless = true;
+        if (!churn) g->backoff[0] = 1;
+        else if (g->backoff[0] < BACKOFF_MAX_YOUNG) g->backoff[0] *= 2;
     } else {
-        unsigned max = gen == 0 ? BACKOFF_MAX_YOUNG : gen == 1 ? 2u : BACKOFF_MAX_FULL;
+        unsigned max = gen == 1 ? 2u : BACKOFF_MAX_FULL;
         if (g->backoff[gen] < max) g->backoff[gen] *= 2;
     }
     sync_threshold(rt, g);
@@ -636,11 +666,12 @@ static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen, bool
     pm_gc_info info = {gen, 0, 0, 0};
     if (g->ncallbacks) run_callbacks(g, "start", &info);
     double t0 = now_ms();
+    bool churn = (rt->gc_young_allocs - rt->gc_young_count) * 2 >= rt->gc_young_allocs;
     int64_t n = collect(rt, g, gen, automatic);
     info.collected = n;
     info.uncollectable = (int64_t)g->stats[gen].uncollectable;
     info.pause_ms = now_ms() - t0;
-    if (automatic || n > 0) pace(rt, g, gen, n);
+    if (automatic || n > 0) pace(rt, g, gen, n, churn);
     if (g->ncallbacks) run_callbacks(g, "stop", &info);
     g->collecting = false;
     return n;
@@ -665,7 +696,7 @@ void pmgc_auto_collect(pm_runtime *rt) {
     if (g == NULL || !g->enabled || g->collecting) return;
     g->count[0] = (int)rt->gc_young_count;
     for (int i = NUM_GENERATIONS - 1; i >= 0; i--) {
-        if (g->count[i] <= g->threshold[i]) continue;
+        if (g->count[i] <= threshold_of(g, i)) continue;
         if (i == NUM_GENERATIONS - 1 && !full_is_due(rt, g)) continue;
         collect_with_callbacks(rt, g, i, true);
         return;
@@ -691,7 +722,7 @@ void pm_gc_set_adaptive(int on) {
     gc_state *g = state_of(rt);
     if (g == NULL) return;
     g->adaptive = on != 0;
-    for (int i = 0; i < NUM_GENERATIONS; i++) g->backoff[i] = 1;
+    reset_pacing(g);
     sync_threshold(rt, g);
 }
 
@@ -866,7 +897,7 @@ void pm_gc_freeze(void) {
     for (int i = 0; g && i < NUM_GENERATIONS; i++) list_merge(g->gen[i], &g->permanent);
     if (g) set_generation(&g->permanent, PERMANENT);
     pm_runtime *rt = pmo_rt();
-    rt->gc_young_count = 0;
+    rt->gc_young_count = rt->gc_young_allocs = 0;
 }
 
 void pm_gc_unfreeze(void) {

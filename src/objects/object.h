@@ -152,6 +152,8 @@ struct pm_runtime {
     pmo_gc_head gc_young;         /* generation 0: tracked by the object
                                      layer, collected by the collector     */
     int64_t gc_young_count;       /* GC allocations minus deallocations    */
+    int64_t gc_young_allocs;      /* GC allocations (the collector's pacing
+                                     compares: how many died young)        */
     int64_t gc_old_left;          /* objects that left the oldest
                                      generation (death, untrack) since the
                                      last full collection: the collector's
@@ -170,6 +172,7 @@ PMO_HIDDEN void pmgc_destroy(pm_runtime *rt);
  * before any allocation of a GC object (pmo_alloc does; free-list reuse
  * must too). */
 static inline void pmo_gc_maybe_collect(pm_runtime *rt) {
+    rt->gc_young_allocs++;
     if (++rt->gc_young_count > rt->gc_young_threshold && rt->gc_young_threshold > 0)
         pmgc_auto_collect(rt);
 }
