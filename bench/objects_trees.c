@@ -11,10 +11,11 @@
  *
  * The sum of all node counts is the checksum every impl must print alike.
  * A node is two child pointers; leaves have none:
- *   pymm    an instance of a user type made with pm_type_new: a 2-pointer
- *           payload, PM_TPFLAGS_GC with traverse/clear/dealloc slots (48
- *           bytes with the collector's head, like a CPython __slots__
- *           object); dropped with pm_decref, reference counting only.
+ *   pymm    an instance of a user type made with pm_type_new: two
+ *           reference fields (spec.nrefs = 2, CPython's __slots__: pymm
+ *           traverses, clears and releases them; 48 bytes with the
+ *           collector's head, like a CPython __slots__ object); dropped
+ *           with pm_decref, reference counting only.
  *   malloc  struct {left, right} from malloc (16 bytes), freed recursively.
  *   boehm   the same struct from GC_MALLOC, never freed: dropping a tree
  *           is forgetting its root; the collector reclaims it.
@@ -47,36 +48,12 @@ typedef pm_object *tree;
 
 static pm_type *node_type;
 
-static int node_traverse(pm_object *self, pm_visit_fn visit, void *arg)
-{
-    node *n = NODE(self);
-    if (n->left) {
-        int rc = visit(n->left, arg);
-        if (rc)
-            return rc;
-    }
-    return n->right ? visit(n->right, arg) : 0;
-}
-
-static int node_clear(pm_object *self)
-{
-    PM_CLEAR(NODE(self)->left);
-    PM_CLEAR(NODE(self)->right);
-    return 0;
-}
-
-/* Releases the children; pm_dealloc frees the node and bounds the
- * recursion of a deep drop by deferring. */
-static void node_dealloc(pm_object *self) { (void)node_clear(self); }
-
+/* left and right are reference fields: pymm releases them when a node
+ * dies (bounding the recursion of a deep drop by deferring), and the
+ * collector reads them in place. */
 static void impl_init(void)
 {
-    pm_type_spec spec = {
-        .name = "Node",
-        .basicsize = sizeof(node),
-        .flags = PM_TPFLAGS_GC,
-        .slots = {.dealloc = node_dealloc, .traverse = node_traverse, .clear = node_clear},
-    };
+    pm_type_spec spec = {.name = "Node", .basicsize = sizeof(node), .nrefs = 2};
     node_type = pm_type_new(&spec);
     if (!node_type)
         objw_die("pm_type_new: %s", pm_exc_message());

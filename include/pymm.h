@@ -447,11 +447,19 @@ typedef struct pm_type_spec {
     size_t itemsize;   /* bytes per item of a variable-size instance, or 0 */
     unsigned flags;
     pm_type_slots slots;
+    /* Reference fields (CPython's __slots__): the payload begins with
+     * nrefs pm_object * fields, each NULL or an owned reference. pymm
+     * visits, clears and releases them itself, before the spec's own
+     * traverse, clear and after its dealloc, which then need not exist;
+     * the collector reads them in place, with no call per reference.
+     * The type is a GC type. */
+    size_t nrefs;
 } pm_type_spec;
 
 /* A new type (a new reference). Instances of PM_TPFLAGS_ATTRS types get
  * generic named attributes; instances of every type made here may hold
- * references in their payload if the spec's traverse slot visits them. */
+ * references in their payload: in reference fields (nrefs), or anywhere
+ * if the spec's traverse slot visits them. */
 PM_API pm_type *pm_type_new(const pm_type_spec *spec);
 PM_API const char *pm_type_name(const pm_type *t);
 PM_API unsigned pm_type_flags(const pm_type *t);

@@ -35,7 +35,7 @@ static void node_dealloc(pm_object *self) { PM_CLEAR(((node *)self)->next); }
 
 static pm_type *node_type(unsigned extra_flags) {
     pm_type_spec spec = {"node", sizeof(node), 0, PM_TPFLAGS_GC | extra_flags,
-                         {.dealloc = node_dealloc, .traverse = node_traverse, .clear = node_clear}};
+                         {.dealloc = node_dealloc, .traverse = node_traverse, .clear = node_clear}, 0};
     return pm_type_new(&spec);
 }
 
@@ -97,20 +97,20 @@ static void test_exceptions(void) {
 }
 
 static void test_bad_specs(void) {
-    pm_type_spec nameless = {NULL, sizeof(pm_object), 0, 0, {0}};
+    pm_type_spec nameless = {NULL, sizeof(pm_object), 0, 0, {0}, 0};
     CHECK(pm_type_new(&nameless) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
-    pm_type_spec small = {"x", 4, 0, 0, {0}};
+    pm_type_spec small = {"x", 4, 0, 0, {0}, 0};
     CHECK(pm_type_new(&small) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
-    pm_type_spec gc_without_traverse = {"x", sizeof(node), 0, PM_TPFLAGS_GC, {0}};
+    pm_type_spec gc_without_traverse = {"x", sizeof(node), 0, PM_TPFLAGS_GC, {0}, 0};
     CHECK(pm_type_new(&gc_without_traverse) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
-    pm_type_spec bad_flags = {"x", sizeof(node), 0, 1u << 20, {0}};
+    pm_type_spec bad_flags = {"x", sizeof(node), 0, 1u << 20, {0}, 0};
     CHECK(pm_type_new(&bad_flags) == NULL);
     CHECK(pm_type_new(NULL) == NULL);
     pm_exc_clear();
 }
 
 static void test_attributes(void) {
-    pm_type_spec spec = {"Point", sizeof(pm_object), 0, PM_TPFLAGS_ATTRS, {0}};
+    pm_type_spec spec = {"Point", sizeof(pm_object), 0, PM_TPFLAGS_ATTRS, {0}, 0};
     pm_type *t = pm_type_new(&spec);
     CHECK(pm_type_flags(t) & PM_TPFLAGS_GC);
     CHECK(strcmp(pm_type_name(t), "Point") == 0);
@@ -159,9 +159,95 @@ static void just_count(pm_object *self) {
     finalized++;
 }
 
+/* Reference fields: pymm visits, clears and releases them; a spec's own
+ * slots still run, after (traverse, clear) or before (dealloc) them. */
+typedef struct rec {
+    pm_object ob;
+    pm_object *first, *second; /* the reference fields */
+    pm_object *extra;          /* visited by the spec's traverse */
+    long seen_in_dealloc;
+} rec;
+
+static int rec_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
+    rec *r = (rec *)self;
+    return r->extra ? visit(r->extra, arg) : 0;
+}
+
+static int rec_clear(pm_object *self) {
+    PM_CLEAR(((rec *)self)->extra);
+    return 0;
+}
+
+static long fields_seen;
+
+static void rec_dealloc(pm_object *self) {
+    rec *r = (rec *)self;
+    fields_seen = (r->first != NULL) + (r->second != NULL); /* not released yet */
+    PM_CLEAR(r->extra);
+}
+
+static void test_ref_fields(void) {
+    pm_type_spec too_small = {.name = "x", .basicsize = sizeof(pm_object) + 8, .nrefs = 2};
+    CHECK(pm_type_new(&too_small) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
+    CHECK(strstr(pm_exc_message(), "reference fields") != NULL);
+    pm_exc_clear();
+
+    /* Fields alone: a GC type with no slot at all. */
+    pm_type_spec bare = {.name = "Bare", .basicsize = sizeof(rec), .nrefs = 2};
+    pm_type *t = pm_type_new(&bare);
+    CHECK(t && (pm_type_flags(t) & PM_TPFLAGS_GC));
+    uint64_t before = live();
+    pm_object *a = pm_str_from("not immortal"), *b = pm_list_new(0);
+    pm_object *o = pm_object_new(t);
+    CHECK(((rec *)o)->first == NULL && ((rec *)o)->second == NULL);
+    ((rec *)o)->first = pm_newref(a);
+    ((rec *)o)->second = pm_newref(b);
+    pm_object *refs = pm_gc_get_referents(o);
+    CHECK_EQ(pm_list_size(refs), 2);
+    CHECK(pm_list_get(refs, 0) == a && pm_list_get(refs, 1) == b);
+    pm_decref(refs);
+    CHECK_EQ(a->refcnt, 2);
+    pm_decref(o); /* releases both fields */
+    CHECK_EQ(a->refcnt, 1);
+    CHECK_EQ(b->refcnt, 1);
+    pm_decref(a);
+    pm_decref(b);
+    CHECK_EQ(live(), before);
+    pm_decref(PM_OBJ(t));
+
+    /* Fields and the spec's own slots. */
+    pm_type_spec both = {.name = "Both",
+                         .basicsize = sizeof(rec),
+                         .slots = {.traverse = rec_traverse, .clear = rec_clear, .dealloc = rec_dealloc},
+                         .nrefs = 2};
+    t = pm_type_new(&both);
+    CHECK(t != NULL);
+    before = live();
+    o = pm_object_new(t);
+    ((rec *)o)->first = pm_int(1000);
+    ((rec *)o)->second = pm_newref(o); /* a cycle through a field */
+    ((rec *)o)->extra = pm_str_from("extra");
+    refs = pm_gc_get_referents(o);
+    CHECK_EQ(pm_list_size(refs), 3); /* the fields, then what traverse adds */
+    CHECK(pm_list_get(refs, 1) == o && pm_list_get(refs, 2) == ((rec *)o)->extra);
+    pm_decref(refs);
+    pm_decref(o);
+    CHECK_EQ(live(), before + 3); /* the cycle keeps it */
+    fields_seen = -1;
+    CHECK_EQ(pm_gc_collect(2), 1);
+    CHECK_EQ(live(), before);     /* clear broke the cycle, everything went */
+    CHECK_EQ(fields_seen, 0);     /* the collector's clear came first */
+    o = pm_object_new(t);
+    ((rec *)o)->first = pm_int(1000);
+    pm_decref(o);
+    CHECK_EQ(fields_seen, 1);     /* dealloc ran before the fields went */
+    CHECK_EQ(live(), before);
+    pm_decref(PM_OBJ(t));
+}
+
 static void test_finalizers(void) {
     pm_type_spec spec = {"res", sizeof(node), 0, PM_TPFLAGS_GC,
-                         {.dealloc = node_dealloc, .traverse = node_traverse, .finalize = resurrect}};
+                         {.dealloc = node_dealloc, .traverse = node_traverse, .finalize = resurrect}, 0};
     pm_type *t = pm_type_new(&spec);
     uint64_t before = live();
     pm_object *o = pm_object_new(t);
@@ -179,7 +265,7 @@ static void test_finalizers(void) {
     pm_decref(PM_OBJ(t));
 
     pm_type_spec legacy = {"legacy", sizeof(node), 0, PM_TPFLAGS_GC,
-                           {.dealloc = node_dealloc, .traverse = node_traverse, .legacy_del = just_count}};
+                           {.dealloc = node_dealloc, .traverse = node_traverse, .legacy_del = just_count}, 0};
     t = pm_type_new(&legacy);
     finalized = 0;
     pm_decref(pm_object_new(t));
@@ -323,6 +409,7 @@ int main(void) {
     test_exceptions();
     test_bad_specs();
     test_attributes();
+    test_ref_fields();
     test_finalizers();
     test_generic_errors();
     pm_runtime_enter(NULL);

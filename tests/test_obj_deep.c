@@ -1,7 +1,7 @@
 /*
  * test_obj_deep.c -- dropping the last reference to a 10,000,000-deep chain
- * of lists, of tuples, of dicts, of sets (through frozensets) and of a mix
- * of all of them, on a thread whose C stack is only 256 KiB. Deallocation
+ * of lists, of tuples, of dicts, of sets (through frozensets), of user
+ * objects with a reference field and of a mix of all of them, on a thread whose C stack is only 256 KiB. Deallocation
  * must not recurse per level (the core defers past a fixed depth); each
  * chain is built and dropped on that thread, and every object is freed.
  *
@@ -74,6 +74,19 @@ static pm_object *wrap_frozenset(pm_object *inner) {
     return s;
 }
 
+/* An instance of a type with one reference field, holding inner. */
+typedef struct link { pm_object ob; pm_object *next; } link;
+
+static pm_object *wrap_link(pm_object *inner, pm_type *t) {
+    pm_object *o = pm_object_new(t);
+    if (!o) {
+        pm_decref(inner);
+        return NULL;
+    }
+    ((link *)o)->next = inner;
+    return o;
+}
+
 static pm_object *wrap_mixed(pm_object *inner, size_t i) {
     switch (i % 3) {
     case 0: return wrap_list(inner);
@@ -84,7 +97,7 @@ static pm_object *wrap_mixed(pm_object *inner, size_t i) {
 
 typedef struct job {
     const char *name;
-    int kind; /* 0 list, 1 tuple, 2 dict, 3 frozenset, 4 mixed */
+    int kind; /* 0 list, 1 tuple, 2 dict, 3 frozenset, 4 mixed, 5 link */
     bool ok;
     double build_s, drop_s;
     uint64_t deferred;
@@ -95,6 +108,8 @@ static void *run(void *arg) {
     pm_runtime *rt = pm_runtime_new(NULL);
     pm_runtime_enter(rt);
     if (j->kind != 4) pm_gc_disable();
+    pm_type_spec link_spec = {.name = "link", .basicsize = sizeof(link), .nrefs = 1};
+    pm_type *link_type = pm_type_new(&link_spec);
     int64_t live0 = tu_live_objects();
     double t0 = now();
     pm_object *o = pm_tuple_new(0);
@@ -104,6 +119,7 @@ static void *run(void *arg) {
         case 1: o = wrap_tuple(o); break;
         case 2: o = wrap_dict(o); break;
         case 3: o = wrap_frozenset(o); break;
+        case 5: o = wrap_link(o, link_type); break;
         default: o = wrap_mixed(o, i); break;
         }
     }
@@ -117,6 +133,7 @@ static void *run(void *arg) {
     pm_runtime_get_stats(rt, &st1);
     j->deferred = st1.deferred_deallocs - st0.deferred_deallocs;
     j->ok = j->ok && tu_live_objects() == live0 && !pm_exc_occurred();
+    pm_decref(PM_OBJ(link_type));
     pm_runtime_enter(NULL);
     pm_runtime_destroy(rt);
     return NULL;
@@ -144,7 +161,7 @@ int main(void) {
     job jobs[] = {
         {"list", 0, false, 0, 0, 0},      {"tuple", 1, false, 0, 0, 0},
         {"dict", 2, false, 0, 0, 0},      {"frozenset", 3, false, 0, 0, 0},
-        {"mixed", 4, false, 0, 0, 0},
+        {"mixed", 4, false, 0, 0, 0},     {"link", 5, false, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof jobs / sizeof *jobs; i++) run_on_small_stack(&jobs[i]);
     return tu_finish("test_obj_deep");

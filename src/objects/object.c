@@ -300,6 +300,7 @@ static void dealloc_one(pm_runtime *rt, pm_object *o) {
         if (rt->gc_young_count > 0) rt->gc_young_count--;
     }
     if (t->slots.dealloc) t->slots.dealloc(o);
+    if (t->nrefs) pmo_release_refs(o);
     if (t->flags & PM_TPFLAGS_ATTRS) PM_CLEAR(*pmo_attrs_slot(o));
     rt->stats.objects_freed++;
     if (pmo_unlikely(rt->debug)) {

@@ -76,7 +76,10 @@ struct pm_type {
     unsigned flags;
     unsigned internal;            /* PMO_TP_* bits derived from the slots  */
     size_t attrs_offset;          /* PM_TPFLAGS_ATTRS: offset of the attrs dict */
-    pm_type_slots slots;
+    size_t nrefs;                 /* reference fields after the header    */
+    pm_type_slots slots;          /* with nrefs, clear is type.c's, which
+                                     calls spec_clear                      */
+    int (*spec_clear)(pm_object *self);
     /* Internal hooks of built-in types. */
     void (*free_mem)(pm_runtime *rt, pm_object *o); /* NULL: pmo_free    */
     char *owned_name;             /* heap types: their own copy of name  */
@@ -89,6 +92,18 @@ struct pm_type {
 #define PMO_TP_FINALIZE   (1u << 1) /* a PEP 442 finalize slot            */
 #define PMO_TP_LEGACY_DEL (1u << 2) /* a legacy_del slot (uncollectable)  */
 #define PMO_TP_WEAKREF    (1u << 3) /* the type is a weak reference type  */
+/* Every reference an instance holds is in its reference fields (no
+ * traverse slot, no attributes): the collector reads them in place. */
+#define PMO_TP_REFS_ONLY  (1u << 4)
+
+/* An instance's reference fields: the first type->nrefs payload words. */
+static inline pm_object **pmo_ref_fields(pm_object *o) { return (pm_object **)(o + 1); }
+
+/* Drop an instance's reference fields (its deallocation, its clear). */
+static inline void pmo_release_refs(pm_object *o) {
+    pm_object **f = pmo_ref_fields(o);
+    for (size_t i = 0, n = o->type->nrefs; i < n; i++) PM_CLEAR(f[i]);
+}
 
 /* A static, immortal object header. */
 #define PMO_STATIC_HEADER(type) {PM_REFCNT_IMMORTAL, PM_OF_STATIC, (type)}

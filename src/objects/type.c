@@ -11,6 +11,10 @@
  * their attributes, made on the first assignment. Such instances hold
  * references, so the type is a GC type whatever the spec says, and the
  * collector visits the attributes before the spec's own traverse.
+ *
+ * Reference fields (spec.nrefs) are the payload's first words; pymm owns
+ * their visiting, clearing and release, so a type made of them alone
+ * needs no slot at all (the collector then reads them in place).
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
@@ -52,7 +56,12 @@ static bool spec_valid(const pm_type_spec *spec) {
                    spec->name, spec->basicsize);
         return false;
     }
-    if ((spec->flags & PM_TPFLAGS_GC) && spec->slots.traverse == NULL) {
+    if (spec->nrefs > (spec->basicsize - sizeof(pm_object)) / sizeof(pm_object *)) {
+        pm_exc_set(PM_EXC_VALUE, "type '%s': basicsize %zu cannot hold %zu reference fields",
+                   spec->name, spec->basicsize, spec->nrefs);
+        return false;
+    }
+    if ((spec->flags & PM_TPFLAGS_GC) && spec->slots.traverse == NULL && spec->nrefs == 0) {
         pm_exc_set(PM_EXC_VALUE, "type '%s': a GC type needs a traverse slot", spec->name);
         return false;
     }
@@ -61,6 +70,13 @@ static bool spec_valid(const pm_type_spec *spec) {
         return false;
     }
     return true;
+}
+
+/* The clear slot of a type with reference fields: they go first, then
+ * whatever the spec's own clear breaks. */
+static int refs_clear(pm_object *o) {
+    pmo_release_refs(o);
+    return o->type->spec_clear ? o->type->spec_clear(o) : 0;
 }
 
 pm_type *pm_type_new(const pm_type_spec *spec) {
@@ -91,6 +107,13 @@ pm_type *pm_type_new(const pm_type_spec *spec) {
         t->attrs_offset = at;
         t->basicsize = at + sizeof(pm_object *);
         t->flags |= PM_TPFLAGS_GC;
+    }
+    if (spec->nrefs) {
+        t->nrefs = spec->nrefs;
+        t->flags |= PM_TPFLAGS_GC;
+        t->spec_clear = t->slots.clear;
+        t->slots.clear = refs_clear;
+        if (!t->slots.traverse && !(t->flags & PM_TPFLAGS_ATTRS)) t->internal |= PMO_TP_REFS_ONLY;
     }
     return t;
 }
@@ -134,14 +157,21 @@ pm_object *pm_object_new_var(pm_type *t, size_t nitems) {
     return new_instance(t, t->basicsize + extra);
 }
 
-/* Visit what any object holds: its attributes, then its type's traverse. */
+/* Visit what any object holds: its attributes, its reference fields, then
+ * its type's traverse. */
 int pmo_traverse(pm_object *o, pm_visit_fn visit, void *arg) {
-    if (o->type->flags & PM_TPFLAGS_ATTRS) {
+    const pm_type *t = o->type;
+    if (t->flags & PM_TPFLAGS_ATTRS) {
         pm_object *attrs = *pmo_attrs_slot(o);
         int r = attrs ? visit(attrs, arg) : 0;
         if (r) return r;
     }
-    return o->type->slots.traverse ? o->type->slots.traverse(o, visit, arg) : 0;
+    pm_object **f = pmo_ref_fields(o);
+    for (size_t i = 0; i < t->nrefs; i++) {
+        int r = f[i] ? visit(f[i], arg) : 0;
+        if (r) return r;
+    }
+    return t->slots.traverse ? t->slots.traverse(o, visit, arg) : 0;
 }
 
 /* ---- attributes ----------------------------------------------------------- */

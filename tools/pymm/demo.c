@@ -225,24 +225,12 @@ static void weak_references(void) {
 
 /* ---- layer 3: the collector ------------------------------------------- */
 
+/* One reference field: pymm traverses, clears and releases it. */
 typedef struct pair_node { pm_object ob; pm_object *partner; } pair_node;
-
-static int pair_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
-    pair_node *n = (pair_node *)self;
-    return n->partner ? visit(n->partner, arg) : 0;
-}
-
-static int pair_clear(pm_object *self) {
-    PM_CLEAR(((pair_node *)self)->partner);
-    return 0;
-}
-
-static void pair_dealloc(pm_object *self) { pair_clear(self); }
 
 static void cycles(void) {
     chapter("9. Cycles: reference counting leaks them, the collector frees them");
-    pm_type_spec spec = {"Pair", sizeof(pair_node), 0, PM_TPFLAGS_GC,
-                         {.dealloc = pair_dealloc, .traverse = pair_traverse, .clear = pair_clear}};
+    pm_type_spec spec = {.name = "Pair", .basicsize = sizeof(pair_node), .nrefs = 1};
     pm_type *t = pm_type_new(&spec);
     pm_gc_disable();
     pm_gc_collect(2);
