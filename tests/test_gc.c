@@ -615,6 +615,45 @@ static void test_ref_field_cycles(void) {
     pm_decref(PM_OBJ(t));
 }
 
+/* An object whose references all lead outside the set is not walked for
+ * reachability (NO_SET_REFS), but a finalizer may store into it before
+ * the garbage is analysed again: the second analysis must read it anew.
+ * Garbage: K = [K, L, F]; L = [D] (D an untracked dict: L leads nowhere in
+ * the set); F's finalizer appends F to L and keeps L. L and F survive. */
+static pm_object *flagged_list, *kept_list;
+
+static void store_into_flagged(pm_object *self) {
+    pm_list_append(flagged_list, self);
+    kept_list = pm_newref(flagged_list);
+}
+
+static void test_resurrection_into_flagged(void) {
+    pm_type *t = make_type("into-flagged", store_into_flagged, NULL);
+    pm_gc_collect(2);
+    pm_gc_disable();
+    int64_t live0 = tu_live_objects();
+    pm_object *d = pm_dict_new(), *l = pm_list_new(0), *k = pm_list_new(0), *f = pm_object_new(t);
+    pm_list_append(l, d);
+    CHECK(pm_gc_is_tracked(l) && !pm_gc_is_tracked(d));
+    pm_list_append(k, k);
+    pm_list_append(k, l);
+    pm_list_append(k, f);
+    flagged_list = l;
+    pm_decref(d);
+    pm_decref(l);
+    pm_decref(f);
+    pm_decref(k);
+    CHECK_EQ(pm_gc_collect(0), 1); /* K only: L and F were resurrected */
+    CHECK(kept_list == l && pm_list_size(l) == 2 && pm_list_get(l, 1) == f);
+    CHECK(pm_gc_check() >= 2);
+    CHECK_EQ(tu_live_objects() - live0, 3); /* L, D, F */
+    pm_decref(kept_list);
+    kept_list = flagged_list = NULL;
+    CHECK_EQ(tu_live_objects(), live0);
+    pm_gc_enable();
+    pm_decref(PM_OBJ(t));
+}
+
 int main(void) {
     pm_runtime *rt = pm_runtime_new(NULL);
     pm_runtime_enter(rt);
@@ -628,6 +667,7 @@ int main(void) {
     test_deferred_resurrection();
     test_adaptive_pacing();
     test_ref_field_cycles();
+    test_resurrection_into_flagged();
     test_invariants_every_generation();
     pm_runtime_enter(NULL);
     pm_runtime_destroy(rt);

@@ -35,7 +35,8 @@
  *
  * Invariant G1: outside pm_gc_collect every list is a proper circular
  * doubly linked list, every object on generation list k has generation
- * bits k, and no object has COLLECTING, REACHABLE or TENTATIVE set.
+ * bits k, and no object has COLLECTING, REACHABLE, TENTATIVE or
+ * NO_SET_REFS set.
  */
 #define _DEFAULT_SOURCE
 #include "objects/containers.h"
@@ -173,24 +174,14 @@ static inline bool in_set(unsigned flags, unsigned limit) {
 /* o survives on the list of generation gen_bits: no state of the
  * collection left on it (G1). */
 static inline void settle(pm_object *o, unsigned gen_bits) {
-    unsigned analysis = PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_GEN_MASK;
+    unsigned analysis =
+        PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_NO_SET_REFS | PMO_OF_GEN_MASK;
     o->flags = (o->flags & ~analysis) | gen_bits;
 }
 
 static inline void start_refs(pm_object *o) {
     o->flags |= PMO_OF_COLLECTING;
     REFS(o) = o->refcnt;
-}
-
-/* Subtract the references from inside the set. An object's gc_refs start
- * from its count the first time the walk meets it, as itself or as a
- * referent, so the copying and the subtracting are one walk. */
-static int visit_decref(pm_object *r, void *arg) {
-    unsigned f = r->flags;
-    if (!in_set(f, (unsigned)(uintptr_t)arg)) return 0;
-    if (!(f & PMO_OF_COLLECTING)) start_refs(r);
-    REFS(r)--;
-    return 0;
 }
 
 /* The references of a list, a tuple or an instance whose type has only
@@ -217,28 +208,56 @@ static inline bool sequence_items(pm_object *o, pm_object *const **items, size_t
     return false;
 }
 
-/* Call visit on every reference of o: lists, tuples and dicts read in
- * place, other types through their traverse slot. */
-#define VISIT_REFS(o, visit, arg)                                                  \
+/* Apply `each` to every reference of o, OR-ing its results into `acc`:
+ * lists, tuples and dicts are read in place, unless `skip` (their
+ * references are known to lead nowhere that matters); other types go
+ * through their traverse slot with `visit` (which must return 0, or the
+ * traversal stops), and then acc gets 1, as nothing is known of the
+ * results. */
+#define VISIT_REFS(o, each, visit, arg, acc, skip)                                 \
     do {                                                                           \
         pm_object *const *items_;                                                  \
         size_t n_;                                                                 \
         if (sequence_items((o), &items_, &n_)) {                                   \
-            for (size_t i_ = 0; i_ < n_; i_++)                                     \
-                if (items_[i_]) (void)visit(items_[i_], (arg));                    \
+            if (!(skip))                                                           \
+                for (size_t i_ = 0; i_ < n_; i_++)                                 \
+                    if (items_[i_]) (acc) |= each(items_[i_], (arg));              \
         } else if ((o)->type == &pm_dict_type) {                                   \
+            if (skip) break;                                                       \
             pmo_dict_refs d_;                                                      \
             pmo_dict_refs_of((o), &d_);                                            \
             for (size_t i_ = 0; i_ < d_.n; i_++) {                                 \
                 const pmo_dk_word *e_ = d_.entries + i_ * d_.stride;               \
                 if (!e_[PMO_DK_VALUE].obj) continue;                               \
-                if (!d_.keys_atomic) (void)visit(e_[PMO_DK_KEY].obj, (arg));       \
-                (void)visit(e_[PMO_DK_VALUE].obj, (arg));                          \
+                if (!d_.keys_atomic) (acc) |= each(e_[PMO_DK_KEY].obj, (arg));     \
+                (acc) |= each(e_[PMO_DK_VALUE].obj, (arg));                        \
             }                                                                      \
         } else {                                                                   \
             pmo_traverse((o), visit, (arg));                                       \
+            (acc) = 1;                                                             \
         }                                                                          \
     } while (0)
+
+/* Subtract the references from inside the set. An object's gc_refs start
+ * from its count the first time the walk meets it, as itself or as a
+ * referent, so the copying and the subtracting are one walk. The walk
+ * also notes the objects none of whose references leads into the set
+ * (NO_SET_REFS; only for those read in place, where it costs nothing):
+ * the reachability walk need not read their referents again. They are
+ * common: a young object that points only at old ones, a document's
+ * records before their array exists. */
+static inline int decref_in_set(pm_object *r, void *limit) {
+    unsigned f = r->flags;
+    if (!in_set(f, (unsigned)(uintptr_t)limit)) return 0;
+    if (!(f & PMO_OF_COLLECTING)) start_refs(r);
+    REFS(r)--;
+    return 1;
+}
+
+static int visit_decref(pm_object *r, void *limit) {
+    (void)decref_in_set(r, limit);
+    return 0;
+}
 
 static void subtract_internal_refs(pmo_gc_head *set, int gen) {
     void *limit = (void *)(uintptr_t)PMO_OF_GEN(gen);
@@ -246,7 +265,9 @@ static void subtract_internal_refs(pmo_gc_head *set, int gen) {
         PREFETCH_AHEAD(h);
         pm_object *o = OBJ(h);
         if (!(o->flags & PMO_OF_COLLECTING)) start_refs(o);
-        VISIT_REFS(o, visit_decref, limit);
+        int hit = 0;
+        VISIT_REFS(o, decref_in_set, visit_decref, limit, hit, false);
+        if (!hit) o->flags |= PMO_OF_NO_SET_REFS;
     }
 }
 
@@ -261,7 +282,7 @@ static int visit_decref_marked(pm_object *r, void *arg) {
 static void subtract_internal_refs_marked(pmo_gc_head *set) {
     for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
         pm_object *o = OBJ(h);
-        o->flags &= ~(PMO_OF_REACHABLE | PMO_OF_TENTATIVE);
+        o->flags &= ~(PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_NO_SET_REFS);
         start_refs(o);
     }
     for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) pmo_traverse(OBJ(h), visit_decref_marked, NULL);
@@ -339,13 +360,17 @@ static int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable, int u
     while (h != set) {
         PREFETCH_AHEAD(h);
         pm_object *o = OBJ(h);
-        if ((o->flags & PMO_OF_REACHABLE) || h->prev > 0) {
-            VISIT_REFS(o, visit_reachable, &w);
+        unsigned f = o->flags;
+        if ((f & PMO_OF_REACHABLE) || h->prev > 0) {
+            int ignored = 0;
+            VISIT_REFS(o, visit_reachable, visit_reachable, &w, ignored, f & PMO_OF_NO_SET_REFS);
+            (void)ignored;
             pmo_gc_head *next = NEXT(h); /* read after: h may have been the tail */
             if (untrack != UNTRACK_NONE && atomic_container(o, untrack)) {
                 prev->next = (uintptr_t)next;
                 if (w.tail == h) w.tail = prev;
-                o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TRACKED | PMO_OF_GEN_MASK);
+                o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_NO_SET_REFS | PMO_OF_TRACKED |
+                              PMO_OF_GEN_MASK);
                 h->next = h->prev = 0;
             } else {
                 settle(o, gen_bits);
@@ -922,7 +947,7 @@ size_t pm_gc_get_freeze_count(void) {
 /* ---- checking ------------------------------------------------------------------ */
 
 static int64_t check_list(pmo_gc_head *l, int gen) {
-    unsigned analysis = PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE;
+    unsigned analysis = PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_NO_SET_REFS;
     int64_t n = 0;
     for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h), n++) {
         pm_object *o = OBJ(h);

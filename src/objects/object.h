@@ -68,6 +68,8 @@ typedef struct pmo_gc_head {
 #define PMO_OF_GEN(n)      ((unsigned)(n) << PMO_OF_GEN_SHIFT)
 #define PMO_OF_TENTATIVE   (1u << 14) /* set aside as unreachable during the
                                          reachability walk               */
+#define PMO_OF_NO_SET_REFS (1u << 15) /* none of its references leads into
+                                         the set being analysed          */
 
 struct pm_type {
     pm_object ob;
