@@ -70,6 +70,14 @@ typedef struct pm_heap_config {
                            Purging starts above this and stops at half of
                            it (hysteresis). 0: purge every empty pool now. */
     int debug;          /* non-zero: install the debug hooks at creation   */
+    unsigned release_delay_ms; /* empty memory beyond that budget (and beyond
+                           one spare empty arena) goes back to the OS once
+                           it has stayed beyond it this long, as seen by the
+                           heap's next slow path (a pool emptied or taken);
+                           pm_heap_trim gives everything back at once. A
+                           program that frees a big structure and builds
+                           another does not fault every page in again.
+                           Default 1000; 0: at once (CPython's way).       */
 } pm_heap_config;
 
 /* Fill *cfg with the defaults. */

@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static pm_heap *new_heap(size_t arena, size_t pool, size_t dirty_max) {
     pm_heap_config c;
@@ -16,6 +17,7 @@ static pm_heap *new_heap(size_t arena, size_t pool, size_t dirty_max) {
     if (arena) c.arena_size = arena;
     if (pool) c.pool_size = pool;
     c.dirty_max = dirty_max;
+    c.release_delay_ms = 0; /* these tests follow the budget step by step */
     return pm_heap_new(&c);
 }
 
@@ -346,6 +348,48 @@ static void test_destroy_releases(void) {
 #endif
 }
 
+/* Empty memory beyond the budget waits release_delay_ms before it goes
+ * back to the OS: freed and rebuilt at once, a structure reuses its
+ * arenas; left empty past the delay, they go at the next slow path. */
+static void test_release_delay(void) {
+    pm_heap_config c;
+    pm_heap_config_init(&c);
+    CHECK_EQ(c.release_delay_ms, 1000);
+    c.dirty_max = 0;
+    c.release_delay_ms = 200;
+    pm_heap *h = pm_heap_new(&c);
+    enum { N = 60000 };
+    void **p = malloc(N * sizeof *p);
+    for (int i = 0; i < N; i++) p[i] = pm_heap_malloc(h, 64);
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    uint64_t arenas = s.arenas, allocated = s.arenas_allocated;
+    CHECK(arenas >= 4);
+    for (int i = 0; i < N; i++) pm_heap_free(h, p[i]);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.arenas, arenas); /* within the delay: all kept */
+    CHECK_EQ(s.arenas_reclaimed, 0);
+    for (int i = 0; i < N; i++) p[i] = pm_heap_malloc(h, 64);
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.arenas_allocated, allocated); /* rebuilt in the same arenas */
+    for (int i = 0; i < N; i++) pm_heap_free(h, p[i]);
+    struct timespec nap = {0, 300 * 1000000L};
+    nanosleep(&nap, NULL);
+    void *q = pm_heap_malloc(h, 256); /* a slow path: a pool taken */
+    pm_heap_get_stats(h, &s);
+    CHECK(s.arenas <= 3);
+    CHECK(s.arenas_reclaimed >= arenas - 3);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    pm_heap_free(h, q);
+    for (int i = 0; i < N; i++) p[i] = pm_heap_malloc(h, 64);
+    for (int i = 0; i < N; i++) pm_heap_free(h, p[i]);
+    pm_heap_trim(h); /* at once, whatever the delay */
+    pm_heap_get_stats(h, &s);
+    CHECK_EQ(s.arenas, 0);
+    pm_heap_destroy(h);
+    free(p);
+}
+
 int main(void) {
     test_config();
     pm_heap *h = pm_heap_new(NULL);
@@ -362,5 +406,6 @@ int main(void) {
     test_walk();
     test_parked_pool_relist();
     test_destroy_releases();
+    test_release_delay();
     return tu_finish("test_heap");
 }

@@ -143,6 +143,7 @@ int main(void) {
     c.arena_size = 1 << 20;
     c.pool_size = 4 << 10;
     c.dirty_max = 0;
+    c.release_delay_ms = 0;
     h = pm_heap_new(&c);
     run("1 MiB arenas, 4 KiB pools, no dirty pools", h, steps, 2);
     pm_heap_destroy(h);

@@ -256,6 +256,7 @@ static void config(worker *w, size_t arena, size_t pool, size_t dirty, int debug
     if (arena) w->cfg.arena_size = arena;
     if (pool) w->cfg.pool_size = pool;
     w->cfg.dirty_max = dirty;
+    w->cfg.release_delay_ms = 0;
     w->cfg.debug = debug;
 }
 

@@ -18,7 +18,11 @@
  * is kept as a spare). Empty pools stay committed up to config.dirty_max
  * bytes; beyond it the pools of the emptiest arenas are decommitted down to
  * half of it, so a program that frees and reallocates in waves does not pay
- * a page fault per pool.
+ * a page fault per pool. Empty memory beyond that budget (more empty pools,
+ * more empty arenas) is given back only once it has stayed beyond it for
+ * config.release_delay_ms (mimalloc's purge delay, jemalloc's decay): a
+ * program that drops a 100 MB structure and builds the next one reuses the
+ * pages instead of faulting them all in again.
  */
 #define _DEFAULT_SOURCE
 #include "heap/heap.h"
@@ -30,6 +34,7 @@
 #define DEFAULT_ARENA_SIZE (1u << 20)
 #define DEFAULT_POOL_SIZE (16u << 10)
 #define DEFAULT_DIRTY_MAX (8u << 20)
+#define DEFAULT_RELEASE_DELAY_MS 1000u
 
 /* Read by the fast path before any arena exists: every lookup misses. */
 static const uint8_t empty_map[1];
@@ -49,7 +54,7 @@ pm_heap pmh_default_heap = {
     .map = empty_map,
     .map_limit = 0,
     .domains = {RAW_TABLE, POOL_TABLE(&pmh_default_heap), POOL_TABLE(&pmh_default_heap)},
-    .config = {DEFAULT_ARENA_SIZE, DEFAULT_POOL_SIZE, DEFAULT_DIRTY_MAX, 0},
+    .config = {DEFAULT_ARENA_SIZE, DEFAULT_POOL_SIZE, DEFAULT_DIRTY_MAX, 0, DEFAULT_RELEASE_DELAY_MS},
     .pool_size = DEFAULT_POOL_SIZE,
     .arena_size = DEFAULT_ARENA_SIZE,
     .pools_per_arena = DEFAULT_ARENA_SIZE / DEFAULT_POOL_SIZE,
@@ -68,6 +73,7 @@ void pm_heap_config_init(pm_heap_config *cfg) {
     cfg->pool_size = DEFAULT_POOL_SIZE;
     cfg->dirty_max = DEFAULT_DIRTY_MAX;
     cfg->debug = 0;
+    cfg->release_delay_ms = DEFAULT_RELEASE_DELAY_MS;
 }
 
 static bool is_pow2(size_t x) { return x && (x & (x - 1)) == 0; }
@@ -371,18 +377,40 @@ void pmh_purge_empty_pools(pm_heap *h, uint64_t target) {
     }
 }
 
+/* The budget of empty memory kept for reuse: one spare empty arena and
+ * config.dirty_max bytes of committed empty pools. */
+static bool over_budget(const pm_heap *h) {
+    return h->nempty_arenas > 1 || h->nempty_pools * h->pool_size > h->config.dirty_max;
+}
+
+/* Give back what is beyond the budget once it has been beyond it for the
+ * release delay: every empty arena but one, then empty pools down to half
+ * of dirty_max. Called on the slow paths that change the empty memory. */
+static void release_excess(pm_heap *h) {
+    if (!over_budget(h)) {
+        h->over_budget_since = 0;
+        return;
+    }
+    if (h->config.release_delay_ms) {
+        uint64_t now = pmos_now_ms();
+        if (h->over_budget_since == 0) h->over_budget_since = now;
+        if (now - h->over_budget_since < h->config.release_delay_ms) return;
+    }
+    h->over_budget_since = 0;
+    pmh_arena_release_empty(h, 1);
+    if (h->nempty_pools * h->pool_size > h->config.dirty_max)
+        pmh_purge_empty_pools(h, h->config.dirty_max / 2);
+}
+
 /* A pool lost its last live block: it joins its arena's empty pools, and
- * the arena may become empty, and committed empty pools may exceed the
- * budget. */
+ * the arena may become empty, and the empty memory may exceed the budget. */
 static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
     pmh_arena *a = pool->arena;
     h->pages_decommitted -= (uint64_t)__builtin_popcountll(pool->purged);
     empty_list_push(a, pool);
     h->nempty_pools++;
     arena_set_nfree(h, a, a->nfree + 1);
-    if (a->nfree == a->npools && h->nempty_arenas > 1) arena_free(h, a);
-    if (h->nempty_pools * h->pool_size > h->config.dirty_max)
-        pmh_purge_empty_pools(h, h->config.dirty_max / 2);
+    release_excess(h);
 }
 
 /* Slow path of free: the pool was full (now has a free block) or is now
@@ -589,6 +617,7 @@ static PM_NOINLINE void *malloc_slow(pm_heap *h, size_t n) {
          * CPython: no re-carving, block by block, of what is still there. */
         if (committed && pool->szidx == c && pool->purged == 0) used_link(h, pool);
         else pool_init(h, a, pool, c);
+        if (h->over_budget_since) release_excess(h);
     }
     return pool_malloc(h, n);
 }

@@ -159,6 +159,8 @@ struct pm_heap {
     uint64_t narenas, narenas_peak, arenas_allocated, arenas_reclaimed;
     uint64_t nempty_arenas;        /* arenas whose every pool is free       */
     uint64_t nempty_pools;         /* committed empty pools, all arenas     */
+    uint64_t over_budget_since;    /* pmos_now_ms() when empty memory went
+                                      beyond the budget; 0: within it      */
     uint64_t bytes_returned;
     uint64_t pages_decommitted;    /* pages purged inside used pools        */
     pmh_large_table large;

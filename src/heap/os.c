@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include <sys/mman.h>
+#include <time.h>
 
 void *pmos_map(size_t size) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -40,4 +41,10 @@ void pmos_unmap(void *p, size_t size) {
 
 void pmos_decommit(void *p, size_t size) {
     madvise(p, size, MADV_DONTNEED);
+}
+
+uint64_t pmos_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1u;
 }

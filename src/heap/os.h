@@ -9,6 +9,7 @@
 #define PM_HEAP_OS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define PMOS_PAGE_SIZE 4096
 
@@ -21,5 +22,7 @@ void pmos_unmap(void *p, size_t size);
 /* Give the pages of [p, p+size) back to the OS at once; the range stays
  * mapped and reads as zero when touched again. Page-aligned arguments. */
 void pmos_decommit(void *p, size_t size);
+/* A monotonic clock in milliseconds, never 0. */
+uint64_t pmos_now_ms(void);
 
 #endif
