@@ -522,7 +522,9 @@ static void child_exhausted(void *arg) {
     if (again) pm_heap_free(h, again);
 
     /* Free the rest: whole pools and arenas empty out, and other classes
-     * and large blocks can be served again. */
+     * and large blocks can be served again (the emptied arenas are kept
+     * for reuse, within the release delay: a large allocation that fails
+     * makes the heap give them back and try again). */
     while (fill) {
         chain *next = fill->next;
         pm_heap_free(h, fill);
