@@ -77,7 +77,9 @@ typedef struct pm_heap_config {
                            pm_heap_trim gives everything back at once. A
                            program that frees a big structure and builds
                            another does not fault every page in again.
-                           Default 1000; 0: at once (CPython's way).       */
+                           A large allocation that fails gives it all back
+                           and retries. Default 1000; 0: at once (CPython's
+                           way).                                           */
 } pm_heap_config;
 
 /* Fill *cfg with the defaults. */
