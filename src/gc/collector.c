@@ -502,9 +502,9 @@ static void delete_garbage(gc_state *g, pmo_gc_head *garbage, pmo_gc_head *old, 
             append_to_garbage(g, o);
             continue;
         }
-        if (o->type->slots.clear) {
+        if (pmo_has_clear(o->type)) {
             pm_incref(o);
-            o->type->slots.clear(o);
+            pmo_clear(o);
             pm_decref(o);
         }
         if (NEXT(garbage) == h) make_reachable(o, old, gen_bits); /* still alive */

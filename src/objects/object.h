@@ -79,9 +79,7 @@ struct pm_type {
     unsigned internal;            /* PMO_TP_* bits derived from the slots  */
     size_t attrs_offset;          /* PM_TPFLAGS_ATTRS: offset of the attrs dict */
     size_t nrefs;                 /* reference fields after the header    */
-    pm_type_slots slots;          /* with nrefs, clear is type.c's, which
-                                     calls spec_clear                      */
-    int (*spec_clear)(pm_object *self);
+    pm_type_slots slots;
     /* Internal hooks of built-in types. */
     void (*free_mem)(pm_runtime *rt, pm_object *o); /* NULL: pmo_free    */
     char *owned_name;             /* heap types: their own copy of name  */
@@ -310,8 +308,13 @@ static inline void *pmo_freelist_pop(pmo_freelist *fl) {
 /* ---- type.c --------------------------------------------------------------- */
 
 PMO_HIDDEN pm_object **pmo_attrs_slot(pm_object *o);
-/* Visit every reference o holds (attributes, then the type's traverse). */
+/* Visit every reference o holds (attributes, reference fields, then the
+ * type's traverse). */
 PMO_HIDDEN int pmo_traverse(pm_object *o, pm_visit_fn visit, void *arg);
+/* Break o's references for the collector: its reference fields, then the
+ * type's clear slot; a type with neither has nothing to break. */
+PMO_HIDDEN void pmo_clear(pm_object *o);
+static inline bool pmo_has_clear(const pm_type *t) { return t->nrefs || t->slots.clear; }
 
 /* ---- hooks into built-ins that the core calls ------------------------------ */
 

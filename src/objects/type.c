@@ -72,13 +72,6 @@ static bool spec_valid(const pm_type_spec *spec) {
     return true;
 }
 
-/* The clear slot of a type with reference fields: they go first, then
- * whatever the spec's own clear breaks. */
-static int refs_clear(pm_object *o) {
-    pmo_release_refs(o);
-    return o->type->spec_clear ? o->type->spec_clear(o) : 0;
-}
-
 pm_type *pm_type_new(const pm_type_spec *spec) {
     if (!spec_valid(spec)) return NULL;
     /* The name lives in the runtime's heap: it goes with a destroyed
@@ -111,8 +104,6 @@ pm_type *pm_type_new(const pm_type_spec *spec) {
     if (spec->nrefs) {
         t->nrefs = spec->nrefs;
         t->flags |= PM_TPFLAGS_GC;
-        t->spec_clear = t->slots.clear;
-        t->slots.clear = refs_clear;
         if (!t->slots.traverse && !(t->flags & PM_TPFLAGS_ATTRS)) t->internal |= PMO_TP_REFS_ONLY;
     }
     return t;
@@ -172,6 +163,12 @@ int pmo_traverse(pm_object *o, pm_visit_fn visit, void *arg) {
         if (r) return r;
     }
     return t->slots.traverse ? t->slots.traverse(o, visit, arg) : 0;
+}
+
+void pmo_clear(pm_object *o) {
+    const pm_type *t = o->type;
+    if (t->nrefs) pmo_release_refs(o);
+    if (t->slots.clear) t->slots.clear(o);
 }
 
 /* ---- attributes ----------------------------------------------------------- */
