@@ -9,9 +9,8 @@
  *
  * Invariants:
  *   L1  0 <= size <= allocated <= PMO_LIST_MAX; items is NULL iff
- *       allocated == 0; the
- *       slots [0, size) hold one owned reference each (C1), the rest are
- *       garbage never read.
+ *       allocated == 0; the slots [0, size) hold one owned reference each
+ *       (C1), the rest are garbage never read.
  *   L2  growth is CPython 3.11's: a resize to n keeps the array when
  *       allocated/2 <= n <= allocated; otherwise the new capacity is
  *       n + n/8 + 6 rounded down to a multiple of 4 (0, 4, 8, 16, 24, 32,
@@ -192,15 +191,16 @@ static bool is_list(pm_object *l) {
     return false;
 }
 
-/* L2. Sets the size to newsize, reallocating when needed. New slots are
- * left unset for the caller. 0, or -1 with MemoryError and nothing changed.
- * A shrink never fails: when the smaller array cannot be had, the larger one
- * stays. */
+/* L1's bound: MemoryError, -1. */
 static int too_long(void) {
     pm_exc_set(PM_EXC_MEMORY, "list too long: at most %" PRIu32 " items", (uint32_t)PMO_LIST_MAX);
     return -1;
 }
 
+/* L2. Sets the size to newsize, reallocating when needed. New slots are
+ * left unset for the caller. 0, or -1 with MemoryError and nothing changed.
+ * A shrink never fails: when the smaller array cannot be had, the larger one
+ * stays. */
 static int list_resize(pmo_list *l, size_t newsize) {
     size_t allocated = l->allocated;
     if (allocated >= newsize && newsize >= (allocated >> 1)) {
@@ -397,12 +397,8 @@ pm_object *pm_list_pop(pm_object *lo, int64_t i) {
 /* ---- GC protocol ------------------------------------------------------------ */
 
 static void list_dealloc(pm_object *self) {
-    pmo_list *l = PMO_LIST(self);
-    if (l->items == NULL) return; /* cleared by the collector, or never grown */
-    for (size_t i = l->size; i-- > 0;) pm_decref(l->items[i]);
-    pmo_mem_free(l->items);
-    l->items = NULL;
-    l->size = l->allocated = 0;
+    /* Cleared by the collector, or never grown: nothing to release. */
+    if (PMO_LIST(self)->items) (void)list_clear(self);
 }
 
 static int list_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
