@@ -65,13 +65,16 @@ void pm_gc_untrack(pm_object *o) {
 int pm_gc_is_tracked(pm_object *o) { return o && (o->flags & PMO_OF_TRACKED) != 0; }
 int pm_gc_is_finalized(pm_object *o) { return o && (o->flags & PM_OF_FINALIZED) != 0; }
 
+/* The mem domain through the runtime's table, like pmo_mem_free. */
 void *pmo_mem_malloc(size_t n) {
-    void *p = pm_domain_malloc(pmo_rt()->heap, PM_DOMAIN_MEM, n);
+    const pm_allocator *a = pmo_rt()->mem_table;
+    void *p = a->malloc(a->ctx, n);
     return p ? p : pmo_no_memory();
 }
 
 void *pmo_mem_realloc(void *p, size_t n) {
-    void *q = pm_domain_realloc(pmo_rt()->heap, PM_DOMAIN_MEM, p, n);
+    const pm_allocator *a = pmo_rt()->mem_table;
+    void *q = a->realloc(a->ctx, p, n);
     return q ? q : pmo_no_memory();
 }
 
