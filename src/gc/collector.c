@@ -171,12 +171,14 @@ static inline bool in_set(unsigned flags, unsigned limit) {
  * nothing but the prefetch. */
 #define PREFETCH_AHEAD(h) __builtin_prefetch((const char *)(h) + 1024)
 
+/* The state a collection leaves on an object while it runs; none of it
+ * outside (G1). */
+#define ANALYSIS_BITS (PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_NO_SET_REFS)
+
 /* o survives on the list of generation gen_bits: no state of the
  * collection left on it (G1). */
 static inline void settle(pm_object *o, unsigned gen_bits) {
-    unsigned analysis =
-        PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_NO_SET_REFS | PMO_OF_GEN_MASK;
-    o->flags = (o->flags & ~analysis) | gen_bits;
+    o->flags = (o->flags & ~(ANALYSIS_BITS | PMO_OF_GEN_MASK)) | gen_bits;
 }
 
 static inline void start_refs(pm_object *o) {
@@ -348,9 +350,10 @@ static int visit_reachable(pm_object *r, void *arg) {
  * others, appended to `unreachable` with COLLECTING (and TENTATIVE) kept.
  * Every object of the set must have COLLECTING and its gc_refs. The
  * atomic containers of the kinds `untrack` names (UNTRACK_*) among the
- * reachable are untracked on the way. Returns the number of reachable objects still tracked;
- * *nunreachable gets the rest, and *summary the SUM_ bits of whatever
- * was set aside (a superset of the garbage's: enough to skip walks). */
+ * reachable are untracked on the way. Returns the number of reachable
+ * objects still tracked; *nunreachable gets the rest, and *summary the
+ * SUM_ bits of whatever was set aside (a superset of the garbage's:
+ * enough to skip walks). */
 static int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable, int untrack,
                                unsigned gen_bits, int64_t *nunreachable, unsigned *summary) {
     reach_walk w = {set, PREV(set), unreachable, 0};
@@ -369,8 +372,7 @@ static int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable, int u
             if (untrack != UNTRACK_NONE && atomic_container(o, untrack)) {
                 prev->next = (uintptr_t)next;
                 if (w.tail == h) w.tail = prev;
-                o->flags &= ~(PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_NO_SET_REFS | PMO_OF_TRACKED |
-                              PMO_OF_GEN_MASK);
+                o->flags &= ~(ANALYSIS_BITS | PMO_OF_TRACKED | PMO_OF_GEN_MASK);
                 h->next = h->prev = 0;
             } else {
                 settle(o, gen_bits);
@@ -610,9 +612,9 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     int64_t nunreachable;
     unsigned summary;
     subtract_internal_refs(young, gen);
+    int untrack = gen == NUM_GENERATIONS - 1 ? UNTRACK_TUPLES_AND_DICTS : UNTRACK_TUPLES;
     int64_t nreachable =
-        split_reachable(young, &unreachable, gen == NUM_GENERATIONS - 1 ? UNTRACK_TUPLES_AND_DICTS : UNTRACK_TUPLES,
-                        PMO_OF_GEN(dest), &nunreachable, &summary);
+        split_reachable(young, &unreachable, untrack, PMO_OF_GEN(dest), &nunreachable, &summary);
     if (dest != gen) {
         if (dest == NUM_GENERATIONS - 1) g->long_lived_pending += nreachable;
         list_merge(young, g->gen[dest]);
@@ -947,7 +949,6 @@ size_t pm_gc_get_freeze_count(void) {
 /* ---- checking ------------------------------------------------------------------ */
 
 static int64_t check_list(pmo_gc_head *l, int gen) {
-    unsigned analysis = PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_NO_SET_REFS;
     int64_t n = 0;
     for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h), n++) {
         pm_object *o = OBJ(h);
@@ -955,7 +956,7 @@ static int64_t check_list(pmo_gc_head *l, int gen) {
         if (PREV(NEXT(h)) != h) breach = "broken links";
         else if (!(o->flags & PMO_OF_TRACKED)) breach = "on a list but not tracked";
         else if ((o->flags & PMO_OF_GEN_MASK) != PMO_OF_GEN(gen)) breach = "wrong generation bits";
-        else if (o->flags & analysis) breach = "collection state left over";
+        else if (o->flags & ANALYSIS_BITS) breach = "collection state left over";
         if (breach) {
             pm_exc_set(PM_EXC_RUNTIME, "gc check: <%s %p> in generation %d: %s", o->type->name,
                        (void *)o, gen, breach);
