@@ -526,10 +526,11 @@ static bool large_reserve(pmh_large_table *t) {
     return true;
 }
 
-/* Memory ran out: give back at once the empty memory kept for reuse (see
- * release_excess), so that a retry finds the address space it held. true
- * when something was given back. */
-static bool release_kept(pm_heap *h) {
+/* Give back at once every empty arena and empty pool, the budget and the
+ * release delay notwithstanding (trim; and when memory ran out, so that a
+ * retry finds the address space they held). true when something was given
+ * back. */
+bool pmh_release_kept(pm_heap *h) {
     if (h->buckets == NULL) return false;
     uint64_t before = h->arenas_reclaimed + h->bytes_returned;
     pmh_arena_release_empty(h, 0);
@@ -542,7 +543,7 @@ static void *large_malloc(pm_heap *h, size_t n) {
     if (!large_reserve(&h->large)) return NULL;
     const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
     void *p = raw->malloc(raw->ctx, n);
-    if (p == NULL && release_kept(h)) p = raw->malloc(raw->ctx, n);
+    if (p == NULL && pmh_release_kept(h)) p = raw->malloc(raw->ctx, n);
     if (p) large_put(&h->large, (uintptr_t)p, n);
     return p;
 }
@@ -712,7 +713,7 @@ static void *realloc_large(pm_heap *h, pmh_large_slot *s, void *p, size_t n) {
     s = large_find(&h->large, (uintptr_t)p); /* the table may have moved */
     const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
     void *q = raw->realloc(raw->ctx, p, n);
-    if (q == NULL && release_kept(h)) q = raw->realloc(raw->ctx, p, n);
+    if (q == NULL && pmh_release_kept(h)) q = raw->realloc(raw->ctx, p, n);
     if (q == NULL) return NULL;
     large_remove(&h->large, s);
     large_put(&h->large, (uintptr_t)q, n);

@@ -177,6 +177,7 @@ struct pm_heap {
 PM_HIDDEN bool pmh_arena_owns(const pm_heap *h, uintptr_t a);
 PM_HIDDEN void pmh_arena_release_empty(pm_heap *h, uint64_t keep);
 PM_HIDDEN void pmh_purge_empty_pools(pm_heap *h, uint64_t target);
+PM_HIDDEN bool pmh_release_kept(pm_heap *h);
 PM_HIDDEN void pmh_unpark_pools(pm_heap *h);
 PM_HIDDEN bool pmh_large_contains(const pm_heap *h, const void *p);
 PM_HIDDEN int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg);

@@ -146,9 +146,7 @@ size_t pm_heap_trim(pm_heap *h) {
     uint64_t before = h->bytes_returned;
     if (h->buckets == NULL) return 0;
     pmh_unpark_pools(h);
-    pmh_purge_empty_pools(h, 0);
-    pmh_arena_release_empty(h, 0);
-    h->over_budget_since = 0;
+    (void)pmh_release_kept(h);
     for (unsigned c = 0; c < PM_NUM_CLASSES; c++)
         for (pmh_pool *pool = h->used[c]; pool; pool = pool->next) trim_pool_pages(h, pool);
     return (size_t)(h->bytes_returned - before);
