@@ -49,6 +49,16 @@
 #include <string.h>
 #include <time.h>
 
+/* The reachability walk's loop is where a collection spends its time, and
+ * its speed moved by 10-15% (live-full, same instructions: callgrind)
+ * with the 16-byte offset that unrelated code elsewhere in the library
+ * gave its start. A cache-line start makes it independent of that. */
+#if defined(__GNUC__)
+#define PM_HOT_ALIGN __attribute__((aligned(64)))
+#else
+#define PM_HOT_ALIGN
+#endif
+
 #define NUM_GENERATIONS 3
 #define MAX_CALLBACKS 16
 
@@ -354,8 +364,9 @@ static int visit_reachable(pm_object *r, void *arg) {
  * objects still tracked; *nunreachable gets the rest, and *summary the
  * SUM_ bits of whatever was set aside (a superset of the garbage's:
  * enough to skip walks). */
-static int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable, int untrack,
-                               unsigned gen_bits, int64_t *nunreachable, unsigned *summary) {
+static PM_HOT_ALIGN int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable,
+                                            int untrack, unsigned gen_bits, int64_t *nunreachable,
+                                            unsigned *summary) {
     reach_walk w = {set, PREV(set), unreachable, 0};
     pmo_gc_head *prev = set, *h = NEXT(set);
     int64_t nkeep = 0;
