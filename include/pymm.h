@@ -309,9 +309,26 @@ typedef struct pm_object {
 #define PM_REFCNT_IMMORTAL UINT32_MAX
 #define PM_OBJ(p) ((pm_object *)(p))
 
+/* Object flags (pm_object.flags). */
+#define PM_OF_FINALIZED   (1u << 0) /* its finalizer ran (PEP 442)          */
+#define PM_OF_HAS_WEAKREF (1u << 1) /* weak references point to it           */
+#define PM_OF_INTERNED    (1u << 2) /* an interned string                    */
+#define PM_OF_STATIC      (1u << 3) /* statically allocated: never freed     */
+#define PM_OF_HASHED      (1u << 4) /* a str/bytes/weakref whose hash is cached */
+/* A decref left it alive since the collector last looked at it (set from
+ * birth on objects the collector never tracks). A garbage cycle appears
+ * only when one of its objects loses a reference from outside, so while
+ * no young object has lost one, an automatic young collection has
+ * nothing to find (see pm_gc_generation_stats.skipped). */
+#define PM_OF_LOST_REF    (1u << 5)
+
 /* Called by pm_decref when the count reaches zero: finalizes, clears weak
  * references and frees, never recursing without bound. */
 PM_API void pm_dealloc(pm_object *o);
+/* Called by pm_decref when the count stays above zero and the object has
+ * not PM_OF_LOST_REF yet: sets it, and tells the collector that one of its
+ * objects lost a reference (see PM_OF_LOST_REF). */
+PM_API void pm_lost_ref(pm_object *o);
 /* Out-of-line checked versions, used by debug builds (PM_DEBUG defined):
  * they report a decref below zero and a use of a freed object. */
 PM_API void pm_incref_checked(pm_object *o);
@@ -337,6 +354,7 @@ static inline void pm_decref(pm_object *o) {
     if (n == PM_REFCNT_IMMORTAL) return;
     o->refcnt = --n;
     if (n == 0) pm_dealloc(o);
+    else if (!(o->flags & PM_OF_LOST_REF)) pm_lost_ref(o);
 #endif
 }
 
@@ -363,13 +381,6 @@ static inline pm_object *pm_newref(pm_object *o) { return pm_incref(o); }
         (field) = (value);                                                     \
         pm_xdecref(pm_setref_old_);                                            \
     } while (0)
-
-/* Object flags (pm_object.flags). */
-#define PM_OF_FINALIZED   (1u << 0) /* its finalizer ran (PEP 442)          */
-#define PM_OF_HAS_WEAKREF (1u << 1) /* weak references point to it           */
-#define PM_OF_INTERNED    (1u << 2) /* an interned string                    */
-#define PM_OF_STATIC      (1u << 3) /* statically allocated: never freed     */
-#define PM_OF_HASHED      (1u << 4) /* a str/bytes/weakref whose hash is cached */
 
 /* ---- runtimes ----------------------------------------------------------- */
 
@@ -714,6 +725,10 @@ typedef struct pm_gc_generation_stats {
     uint64_t collections, collected, uncollectable;
     double pause_total_ms, pause_max_ms;
     uint64_t pause_histogram[PM_GC_PAUSE_BUCKETS];
+    /* Automatic young collections not run because no young object had
+     * lost a reference (PM_OF_LOST_REF): their objects were promoted as a
+     * collection would have. Not in `collections`; no callbacks. */
+    uint64_t skipped;
 } pm_gc_generation_stats;
 PM_API void pm_gc_get_stats(pm_gc_generation_stats out[3]);
 

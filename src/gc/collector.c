@@ -186,9 +186,9 @@ static inline bool in_set(unsigned flags, unsigned limit) {
 #define ANALYSIS_BITS (PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_NO_SET_REFS)
 
 /* o survives on the list of generation gen_bits: no state of the
- * collection left on it (G1). */
+ * collection left on it (G1), and its lost references seen. */
 static inline void settle(pm_object *o, unsigned gen_bits) {
-    o->flags = (o->flags & ~(ANALYSIS_BITS | PMO_OF_GEN_MASK)) | gen_bits;
+    o->flags = (o->flags & ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PM_OF_LOST_REF)) | gen_bits;
 }
 
 static inline void start_refs(pm_object *o) {
@@ -615,7 +615,7 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     if (g->debug & PM_GC_DEBUG_STATS) fprintf(stderr, "gc: collecting generation %d...\n", gen);
     if (gen + 1 < NUM_GENERATIONS) g->count[gen + 1]++;
     for (int i = 0; i <= gen; i++) g->count[i] = 0;
-    rt->gc_young_count = rt->gc_young_allocs = 0;
+    rt->gc_young_count = rt->gc_young_allocs = rt->gc_young_lost = 0;
     for (int i = 0; i < gen; i++) list_merge(g->gen[i], g->gen[gen]);
     pmo_gc_head *young = g->gen[gen], unreachable;
     int dest = destination(g, gen, automatic);
@@ -690,8 +690,7 @@ static void sync_threshold(pm_runtime *rt, gc_state *g) {
     rt->gc_young_threshold = g->enabled ? t0 : 0;
 }
 
-/* churn: at least half of the GC objects allocated since the last young
- * collection died before this one (read before the collection). */
+/* churn: see churned(). */
 static void pace(pm_runtime *rt, gc_state *g, int gen, int64_t found, bool churn) {
     if (found > 0) {
         reset_pacing(g);
@@ -706,12 +705,18 @@ static void pace(pm_runtime *rt, gc_state *g, int gen, int64_t found, bool churn
     sync_threshold(rt, g);
 }
 
+/* At least half of the GC objects allocated since the last young
+ * collection died before the next one (read before it runs). */
+static bool churned(const pm_runtime *rt) {
+    return (rt->gc_young_allocs - rt->gc_young_count) * 2 >= rt->gc_young_allocs;
+}
+
 static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     g->collecting = true;
     pm_gc_info info = {gen, 0, 0, 0};
     if (g->ncallbacks) run_callbacks(g, "start", &info);
     double t0 = now_ms();
-    bool churn = (rt->gc_young_allocs - rt->gc_young_count) * 2 >= rt->gc_young_allocs;
+    bool churn = churned(rt);
     int64_t n = collect(rt, g, gen, automatic);
     info.collected = n;
     info.uncollectable = (int64_t)g->stats[gen].uncollectable;
@@ -720,6 +725,41 @@ static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen, bool
     if (g->ncallbacks) run_callbacks(g, "stop", &info);
     g->collecting = false;
     return n;
+}
+
+/* An automatic young collection when no young object has lost a
+ * reference since the last collection (rt->gc_young_lost == 0, counted by
+ * pm_lost_ref). Objects become garbage together only when the last
+ * reference from outside them goes, and a decref that leaves its object
+ * alive (the only way such a reference goes, but for stealing) marks it:
+ * there is nothing to find. The young objects are promoted as a fruitless
+ * collection would promote them, in one pass that gives them their new
+ * generation, without the analysis's two walks over their references.
+ * Skipped: a program that only builds (a tree, a document: every new
+ * object is stored into its parent by stealing) pays for no young walk.
+ * Not skipped: explicit collections, CPython's schedule
+ * (pm_gc_set_adaptive(0)), generations 1 and 2; these find a cycle made
+ * only by stealing references (stored without a decref), which a young
+ * collection would have found sooner. */
+static void promote_young(pm_runtime *rt, gc_state *g, bool churn) {
+    pmo_gc_head *young = g->gen[0];
+    int dest = destination(g, 0, true);
+    int64_t n = 0;
+    for (pmo_gc_head *h = NEXT(young); h != young; h = NEXT(h), n++) {
+        PREFETCH_AHEAD(h);
+        settle(OBJ(h), PMO_OF_GEN(dest));
+    }
+    if (dest == NUM_GENERATIONS - 1) g->long_lived_pending += n;
+    list_merge(young, g->gen[dest]);
+    g->count[0] = 0;
+    g->count[1]++;
+    rt->gc_young_count = rt->gc_young_allocs = 0;
+    g->stats[0].skipped++;
+    pace(rt, g, 0, 0, churn);
+}
+
+static bool young_skippable(const pm_runtime *rt, const gc_state *g) {
+    return g->adaptive && rt->gc_young_lost == 0;
 }
 
 /* CPython's 25% rule. Adaptive pacing multiplies it by the backoff and
@@ -743,6 +783,10 @@ void pmgc_auto_collect(pm_runtime *rt) {
     for (int i = NUM_GENERATIONS - 1; i >= 0; i--) {
         if (g->count[i] <= threshold_of(g, i)) continue;
         if (i == NUM_GENERATIONS - 1 && !full_is_due(rt, g)) continue;
+        if (i == 0 && young_skippable(rt, g)) {
+            promote_young(rt, g, churned(rt));
+            return;
+        }
         collect_with_callbacks(rt, g, i, true);
         return;
     }
@@ -942,7 +986,7 @@ void pm_gc_freeze(void) {
     for (int i = 0; g && i < NUM_GENERATIONS; i++) list_merge(g->gen[i], &g->permanent);
     if (g) set_generation(&g->permanent, PERMANENT);
     pm_runtime *rt = pmo_rt();
-    rt->gc_young_count = rt->gc_young_allocs = 0;
+    rt->gc_young_count = rt->gc_young_allocs = rt->gc_young_lost = 0;
 }
 
 void pm_gc_unfreeze(void) {

@@ -242,6 +242,15 @@ void pm_decref_checked(pm_object *o) {
     }
     rt->stats.total_refcount--;
     if (--o->refcnt == 0) pm_dealloc(o);
+    else if (!(o->flags & PM_OF_LOST_REF)) pm_lost_ref(o);
+}
+
+/* Only a young object's loss is counted: an old one's cycles are the
+ * business of the collections that never skip (generation 1 and full). */
+void pm_lost_ref(pm_object *o) {
+    unsigned f = o->flags;
+    o->flags = f | PM_OF_LOST_REF;
+    if ((f & (PMO_OF_TRACKED | PMO_OF_GEN_MASK)) == PMO_OF_TRACKED) pmo_rt()->gc_young_lost++;
 }
 
 /* ---- deallocation -------------------------------------------------------- */

@@ -174,6 +174,10 @@ struct pm_runtime {
                                      last full collection: the collector's
                                      pacing nets them out of its pending   */
     int64_t gc_young_threshold;   /* 0: no automatic collection            */
+    int64_t gc_young_lost;        /* young objects that got PM_OF_LOST_REF
+                                     since the last collection (pm_lost_ref):
+                                     while 0, an automatic young collection
+                                     has no garbage to find                */
 };
 
 /* The one call from this layer up into the collector: allocation of a GC
@@ -217,7 +221,9 @@ PMO_HIDDEN void pmo_debug_count(pm_runtime *rt, const pm_type *t, int delta);
 
 static inline void pmo_init_header_rt(pm_runtime *rt, pm_object *o, pm_type *t) {
     o->refcnt = 1;
-    o->flags = 0;
+    /* Objects the collector never tracks need no note of lost references:
+     * the bit from birth keeps pm_decref from calling pm_lost_ref. */
+    o->flags = (t->flags & PM_TPFLAGS_GC) ? 0 : PM_OF_LOST_REF;
     o->type = t;
     if (t->flags & PM_TPFLAGS_HEAP) pm_incref(&t->ob);
     rt->stats.objects_allocated++;
@@ -279,7 +285,9 @@ static inline void pmo_gc_link_young(pm_runtime *rt, pm_object *o) {
     h->next = (uintptr_t)young;
     ((pmo_gc_head *)young->prev)->next = (uintptr_t)h;
     young->prev = (uintptr_t)h;
-    o->flags |= PMO_OF_TRACKED;
+    /* A reference lost before it was tracked is no business of a young
+     * collection; from here on a loss is counted (pm_lost_ref). */
+    o->flags = (o->flags & ~PM_OF_LOST_REF) | PMO_OF_TRACKED;
 }
 /* Type error helper: "expected X, got Y". Returns NULL / -1 callers use. */
 PMO_HIDDEN void pmo_type_error(const char *what, pm_object *got);
