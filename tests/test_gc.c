@@ -523,6 +523,11 @@ static uint64_t collections_of(int generation) {
  * one decref that leaves an object alive brings them back; a cycle made
  * only by stealing references waits for a full collection; CPython's
  * schedule never skips. */
+static void resurrect_into_child(pm_object *self) {
+    node *child = (node *)((node *)self)->next;
+    if (child && !child->next) child->next = pm_newref(self);
+}
+
 static void test_young_skip(void) {
     pm_type *t = make_type("skip", NULL, NULL);
     pm_object *keep = pm_list_new(0);
@@ -555,6 +560,19 @@ static void test_young_skip(void) {
     CHECK_EQ(freed_nodes, 0);
     CHECK_EQ(pm_gc_collect(2), 2);
     CHECK_EQ(freed_nodes, 2);
+    /* A finalizer that resurrects its object into a cycle with its child
+     * (no decref of anything alive): the resurrection counts as a loss. */
+    pm_type *rt_type = make_type("skip-resurrect", resurrect_into_child, NULL);
+    pm_object *parent = pm_object_new(rt_type);
+    ((node *)parent)->next = pm_object_new(t);
+    freed_nodes = 0;
+    pm_decref(parent); /* finalized and resurrected: parent <-> child */
+    CHECK_EQ(freed_nodes, 0);
+    runs = collections_of(0);
+    grow(keep, t, 150);
+    CHECK_EQ(collections_of(0), runs + 1);
+    CHECK_EQ(freed_nodes, 2);
+    pm_decref(PM_OBJ(rt_type));
     /* CPython's schedule runs every young collection. */
     pm_gc_set_adaptive(0);
     skips = young_skipped();

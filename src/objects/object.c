@@ -276,11 +276,17 @@ static bool run_finalizer(pm_object *o, void (*fn)(pm_object *)) {
  * when the deallocation stops here (reported, or resurrected). */
 /* A resurrected object lives on as before: one that the deferral queue
  * had untracked goes back on generation 0 (CPython's subtype_dealloc
- * tracks before it finalizes, for the same reason). */
+ * tracks before it finalizes, for the same reason). Its finalizer may
+ * have stored it only inside a cycle of its own: the decref that ends
+ * the finalizer's hold is a lost reference like pm_decref's. */
 static bool resurrected(pm_runtime *rt, pm_object *o) {
     if (o->flags & PMO_OF_UNTRACKED_DEFERRED) {
         o->flags &= ~PMO_OF_UNTRACKED_DEFERRED;
         pmo_gc_link_young(rt, o);
+    }
+    if (is_gc(o->type)) {
+        o->flags &= ~PM_OF_LOST_REF;
+        pm_lost_ref(o);
     }
     return false;
 }
