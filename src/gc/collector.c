@@ -687,7 +687,7 @@ static int64_t threshold_of(const gc_state *g, int gen) {
 
 static void sync_threshold(pm_runtime *rt, gc_state *g) {
     int64_t t0 = (int64_t)g->threshold[0] * (g->adaptive ? g->backoff[0] : 1);
-    rt->gc_young_threshold = g->enabled ? t0 : 0;
+    rt->gc_young_threshold = g->enabled && t0 > 0 ? t0 : INT64_MAX;
 }
 
 /* churn: see churned(). */

@@ -173,7 +173,7 @@ struct pm_runtime {
                                      generation (death, untrack) since the
                                      last full collection: the collector's
                                      pacing nets them out of its pending   */
-    int64_t gc_young_threshold;   /* 0: no automatic collection            */
+    int64_t gc_young_threshold;   /* INT64_MAX: no automatic collection    */
     int64_t gc_young_lost;        /* young objects that got PM_OF_LOST_REF
                                      since the last collection (pm_lost_ref):
                                      while 0, an automatic young collection
@@ -192,7 +192,7 @@ PMO_HIDDEN void pmgc_destroy(pm_runtime *rt);
  * must too). */
 static inline void pmo_gc_maybe_collect(pm_runtime *rt) {
     rt->gc_young_allocs++;
-    if (++rt->gc_young_count > rt->gc_young_threshold && rt->gc_young_threshold > 0)
+    if (++rt->gc_young_count > rt->gc_young_threshold)
         pmgc_auto_collect(rt);
 }
 

@@ -116,10 +116,13 @@ static pm_object *new_instance(pm_type *t, size_t size) {
     pm_object *o = pmo_alloc(t, size);
     if (o == NULL) return NULL;
     /* Payloads are whole words (basicsize >= header, 8-aligned in practice):
-     * a word loop beats a call to memset for the usual few words. */
+     * a loop of word pairs beats a call to memset for the usual few words. */
     char *payload = (char *)o + sizeof(pm_object);
     size_t n = size - sizeof(pm_object), i = 0;
-    for (; i + sizeof(uintptr_t) <= n; i += sizeof(uintptr_t)) *(uintptr_t *)(payload + i) = 0;
+    for (; i + 2 * sizeof(uintptr_t) <= n; i += 2 * sizeof(uintptr_t)) {
+        uintptr_t *w = (uintptr_t *)(payload + i);
+        w[0] = w[1] = 0;
+    }
     for (; i < n; i++) payload[i] = 0;
     if (t->flags & PM_TPFLAGS_GC) pmo_gc_link_young(rt, o);
     return o;
