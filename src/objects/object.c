@@ -307,25 +307,56 @@ static PM_NOINLINE_O bool dealloc_prelude(pm_runtime *rt, pm_object *o) {
     return true;
 }
 
+/* Drop the reference of a dying object's last reference field. True when
+ * that was the referent's last reference: the caller deallocates it next,
+ * in a loop instead of a nested call (a chain through the last field, a
+ * tree's right spine, costs no stack and no call). Debug builds drop it
+ * with the checked pm_decref. */
+static inline bool release_last_field(pm_object *r) {
+#ifdef PM_DEBUG
+    pm_decref(r);
+    return false;
+#else
+    uint32_t n = r->refcnt;
+    if (n == PM_REFCNT_IMMORTAL) return false;
+    r->refcnt = --n;
+    if (n == 0) return true;
+    if (!(r->flags & PM_OF_LOST_REF)) pm_lost_ref(r);
+    return false;
+#endif
+}
+
+/* Release o's reference fields but the last, which is set to NULL and
+ * returned for release_last_field. */
+static pm_object *release_refs_but_last(pm_object *o) {
+    pm_object **f = pmo_ref_fields(o);
+    size_t n = o->type->nrefs;
+    for (size_t i = 0; i + 1 < n; i++) PM_CLEAR(f[i]);
+    pm_object *last = f[n - 1];
+    f[n - 1] = NULL;
+    return last;
+}
+
 static void dealloc_one(pm_runtime *rt, pm_object *o) {
-    pm_type *t = o->type;
-    if (pmo_unlikely((o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) ||
-                     (t->internal & PMO_TP_FINALIZERS)) &&
-        !dealloc_prelude(rt, o))
-        return;
-    if (t->flags & PM_TPFLAGS_GC) {
-        if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(rt, o);
-        if (rt->gc_young_count > 0) rt->gc_young_count--;
+    for (;;) {
+        pm_type *t = o->type;
+        if (pmo_unlikely((o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) ||
+                         (t->internal & PMO_TP_FINALIZERS)) &&
+            !dealloc_prelude(rt, o))
+            return;
+        if (t->flags & PM_TPFLAGS_GC) {
+            if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(rt, o);
+            if (rt->gc_young_count > 0) rt->gc_young_count--;
+        }
+        if (t->slots.dealloc) t->slots.dealloc(o);
+        pm_object *last = t->nrefs ? release_refs_but_last(o) : NULL;
+        if (t->flags & PM_TPFLAGS_ATTRS) PM_CLEAR(*pmo_attrs_slot(o));
+        rt->stats.objects_freed++;
+        if (pmo_unlikely(rt->debug)) pmo_debug_count(rt, t, -1);
+        if (!pmo_unlikely(rt->debug) || !quarantine_push(rt, o)) release_memory(rt, o);
+        if (last == NULL || !release_last_field(last)) return;
+        o = last;
     }
-    if (t->slots.dealloc) t->slots.dealloc(o);
-    if (t->nrefs) pmo_release_refs(o);
-    if (t->flags & PM_TPFLAGS_ATTRS) PM_CLEAR(*pmo_attrs_slot(o));
-    rt->stats.objects_freed++;
-    if (pmo_unlikely(rt->debug)) {
-        pmo_debug_count(rt, t, -1);
-        if (quarantine_push(rt, o)) return;
-    }
-    release_memory(rt, o);
 }
 
 static void defer(pm_runtime *rt, pm_object *o) {
