@@ -238,8 +238,7 @@ static inline void pmo_init_header(pm_object *o, pm_type *t) { pmo_init_header_r
 /* size bytes for an object of type t (header included), refcount 1; NULL
  * with MemoryError set. A GC object gets its zeroed gc head in front, and
  * its allocation is the safe point of automatic collection. */
-static inline pm_object *pmo_alloc(pm_type *t, size_t size) {
-    pm_runtime *rt = pmo_rt();
+static inline pm_object *pmo_alloc_rt(pm_runtime *rt, pm_type *t, size_t size) {
     size_t head = 0;
     if (t->flags & PM_TPFLAGS_GC) {
         pmo_gc_maybe_collect(rt);
@@ -254,6 +253,8 @@ static inline pm_object *pmo_alloc(pm_type *t, size_t size) {
     pmo_init_header_rt(rt, o, t);
     return o;
 }
+
+static inline pm_object *pmo_alloc(pm_type *t, size_t size) { return pmo_alloc_rt(pmo_rt(), t, size); }
 
 /* Return an object's memory to the runtime's heap. */
 static inline void pmo_free(pm_runtime *rt, pm_object *o) {

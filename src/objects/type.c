@@ -111,9 +111,9 @@ pm_type *pm_type_new(const pm_type_spec *spec) {
 
 /* A zeroed payload holds no references: the instance is fully built for
  * the collector at once. */
-static pm_object *new_instance(pm_type *t, size_t size) {
+static inline pm_object *new_instance(pm_type *t, size_t size) {
     pm_runtime *rt = pmo_rt();
-    pm_object *o = pmo_alloc(t, size);
+    pm_object *o = pmo_alloc_rt(rt, t, size);
     if (o == NULL) return NULL;
     /* Payloads are whole words (basicsize >= header, 8-aligned in practice):
      * a loop of word pairs beats a call to memset for the usual few words. */
