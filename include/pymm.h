@@ -278,8 +278,8 @@ PM_API int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report);
 /*
  * Every object starts with a pm_object header (16 bytes): a 32-bit
  * reference count, 32 bits of flags, and its type. Objects that hold
- * references to others (types with PM_TPFLAGS_GC) carry 16 more bytes
- * before the header for the cycle collector.
+ * references to others (types with PM_TPFLAGS_GC) carry nothing more: the
+ * collector keeps track of them on the side (CPython adds 16 bytes).
  *
  * Reference rules, CPython's:
  *   - A function returning pm_object * returns a NEW reference, which the
@@ -765,8 +765,10 @@ PM_API void pm_gc_unfreeze(void);
 PM_API size_t pm_gc_get_freeze_count(void);
 
 /* Validate the collector's invariants in the current runtime: every
- * generation list properly linked, each object on it tracked, carrying
- * that generation and no state of a collection in progress. Returns the
+ * object of every generation where it should be (the young vector's slot
+ * it names, or its bit of the generation's address map, with the maps'
+ * counts right), tracked, carrying that generation and no state of a
+ * collection in progress. Returns the
  * number of tracked objects, or -1 (RuntimeError set, naming the object,
  * its type and the breach). O(tracked objects); for tests and debugging. */
 PM_API int64_t pm_gc_check(void);

@@ -408,6 +408,27 @@ static void test_long_cycle(void) {
 /* The collector's invariants (pm_gc_check) hold after collections of
  * every generation that resurrect, keep uncollectable garbage, save all,
  * clear weak references and freeze; survivors land on the next list. */
+/* A finalizer that untracks its garbage object and tracks it again: the
+ * collector still holds it, frees it, and its sets stay right. */
+static void untrack_retrack(pm_object *self) {
+    pm_gc_untrack(self);
+    CHECK(!pm_gc_is_tracked(self));
+    pm_gc_track(self);
+    CHECK(pm_gc_is_tracked(self));
+}
+
+static void test_tracking_in_finalizers(void) {
+    pm_type *re = make_type("retrack", untrack_retrack, NULL);
+    pm_gc_collect(2);
+    int64_t before = pm_gc_check();
+    freed_nodes = 0;
+    pm_decref(pair(re));
+    pm_gc_collect(0);
+    CHECK_EQ(freed_nodes, 2);
+    CHECK_EQ(pm_gc_check(), before);
+    pm_decref(PM_OBJ(re));
+}
+
 static void test_invariants_every_generation(void) {
     pm_type *res = make_type("res2", node_resurrect, NULL);
     pm_type *legacy = make_type("legacy2", NULL, node_legacy);
@@ -749,6 +770,7 @@ int main(void) {
     test_ref_field_cycles();
     test_resurrection_into_flagged();
     test_invariants_every_generation();
+    test_tracking_in_finalizers();
     pm_runtime_enter(NULL);
     pm_runtime_destroy(rt);
     test_long_cycle();

@@ -5,38 +5,40 @@
  * the garbage list, statistics, callbacks, debug flags, freeze, and the
  * object-graph queries (get_objects, get_referrers, get_referents).
  *
- * States of a tracked object (its gc head links it into exactly one list,
- * and flag bits 12-13 name that list: 0, 1, 2, or 3 for permanent):
+ * States of a tracked object (flag bits 12-13 name its generation: 0, 1,
+ * 2, or 3 for permanent; tracking.h says where each generation is kept):
  *
- *   generation 0/1/2 or permanent     normal life; COLLECTING clear
- *   the set being collected           generation <= g: COLLECTING set once
- *                                     the walk has met it; during the
- *                                     analysis the head's `prev` word holds
- *                                     gc_refs (the count minus references
- *                                     from inside the set) and only `next`
- *                                     links the set
- *   unreachable                       COLLECTING (and TENTATIVE) kept: the
+ *   generation 0/1/2 or permanent     normal life; in its generation's set
+ *                                     (the young vector or an address map)
+ *   the set being collected           generation <= g, taken out of those
+ *                                     sets into the collector's vector;
+ *                                     COLLECTING set once the walk has met
+ *                                     it, and flag bits 16-31 hold gc_refs
+ *                                     (the count minus references from
+ *                                     inside the set; 0xffff: see "gc_refs")
+ *   unreachable                       COLLECTING kept, in no set, one
+ *                                     reference held by the collector: the
  *                                     weakref and finalizer steps ask "is
- *                                     it garbage?"
- *   finalizers (legacy)               uncollectable: COLLECTING clear
+ *                                     it garbage?", and nothing it runs can
+ *                                     free it before the collector lets go
+ *   finalizers (legacy)               uncollectable: back in a generation
  *
- * A collection of generation g: merge the younger lists into g; find the
- * unreachable objects in two walks over the set (one walk: gc_refs =
- * refcnt minus every reference from inside the set; another: whatever has
- * gc_refs > 0 and everything it reaches is reachable, the set being its
- * own work queue: no stack, no recursion); move the reachable ones to the
- * next older generation; put objects with a legacy finalizer, and all
- * they reach, aside as uncollectable; clear weak references to the
- * garbage (callbacks only for weak references that are not garbage); run
- * PEP 442 finalizers once; redo the analysis on the garbage, so objects a
- * finalizer resurrected (and all they reach) survive; break what is left
- * with the clear slot, which frees it by reference counting. When to
- * collect is CPython's schedule, paced by the yield (see "pacing").
+ * A collection of generation g: take the objects of generations <= g into
+ * the set; find the unreachable ones in two walks over it (one walk:
+ * gc_refs = refcnt minus every reference from inside the set; another:
+ * whatever has gc_refs > 0, and everything it reaches, is reachable, with
+ * an explicit stack); put the reachable ones in the next older generation;
+ * put objects with a legacy finalizer, and all they reach, aside as
+ * uncollectable; clear weak references to the garbage (callbacks only for
+ * weak references that are not garbage); run PEP 442 finalizers once; redo
+ * the analysis on the garbage, so objects a finalizer resurrected (and all
+ * they reach) survive; break what is left with the clear slot and let go,
+ * which frees it by reference counting. When to collect is CPython's
+ * schedule, paced by the yield (see "pacing").
  *
- * Invariant G1: outside pm_gc_collect every list is a proper circular
- * doubly linked list, every object on generation list k has generation
- * bits k, and no object has COLLECTING, REACHABLE, TENTATIVE or
- * NO_SET_REFS set.
+ * Invariant G1: outside pm_gc_collect every tracked object is where
+ * tracking.h's T1 says, its generation bits name that place, and no object
+ * has COLLECTING, REACHABLE, TENTATIVE or NO_SET_REFS set.
  */
 #define _DEFAULT_SOURCE
 #include "objects/containers.h"
@@ -55,17 +57,50 @@
  * gave its start. A cache-line start makes it independent of that. */
 #if defined(__GNUC__)
 #define PM_HOT_ALIGN __attribute__((aligned(64)))
+#define PM_NOINLINE_GC __attribute__((noinline))
 #else
 #define PM_HOT_ALIGN
+#define PM_NOINLINE_GC
 #endif
 
 #define NUM_GENERATIONS 3
 #define MAX_CALLBACKS 16
+#define PERMANENT NUM_GENERATIONS /* the generation bits of frozen objects */
+
+/* A growable array of objects in raw memory (never the runtime's heap:
+ * the collector must not allocate objects while it works). */
+typedef struct objvec {
+    pm_object **items;
+    size_t len, cap;
+} objvec;
+
+static bool vec_reserve(objvec *v, size_t n) {
+    if (n <= v->cap) return true;
+    size_t cap = v->cap ? v->cap : 64;
+    while (cap < n) cap *= 2;
+    pm_object **items = realloc(v->items, cap * sizeof *items);
+    if (items == NULL) return false;
+    v->items = items;
+    v->cap = cap;
+    return true;
+}
+
+static inline bool vec_push(objvec *v, pm_object *o) {
+    if (pmo_unlikely(v->len == v->cap) && !vec_reserve(v, v->len + 1)) return false;
+    v->items[v->len++] = o;
+    return true;
+}
+
+static void vec_free(objvec *v) {
+    free(v->items);
+    *v = (objvec){0};
+}
+
+/* gc_refs of 0xffff or more: the exact value lives here, by address. */
+typedef struct refs_slot { pm_object *obj; int64_t refs; } refs_slot;
+typedef struct refs_table { refs_slot *slots; size_t cap, len; } refs_table;
 
 typedef struct gc_state {
-    pmo_gc_head *gen[NUM_GENERATIONS]; /* [0] is the runtime's gc_young */
-    pmo_gc_head older[NUM_GENERATIONS - 1];
-    pmo_gc_head permanent;
     int threshold[NUM_GENERATIONS];
     int count[NUM_GENERATIONS]; /* count[0] lives in rt->gc_young_count */
     bool adaptive;                      /* pacing by yield (see below)   */
@@ -79,50 +114,103 @@ typedef struct gc_state {
     struct { pm_gc_callback fn; void *arg; } callbacks[MAX_CALLBACKS];
     int ncallbacks;
     pm_gc_generation_stats stats[NUM_GENERATIONS];
+    /* A collection's working memory, kept between collections. */
+    objvec set;       /* the set analysed; the unreachable end up first */
+    objvec stack;     /* the reachability walk's pending objects       */
+    refs_table big;   /* gc_refs too large for flag bits 16-31         */
+    bool stack_short; /* the stack could not grow: rescan (see reach)  */
+    size_t rescued;   /* set-aside objects found reachable after all   */
 } gc_state;
 
-/* ---- lists ---------------------------------------------------------------- */
+/* ---- the sets of tracking.h ------------------------------------------------- */
 
-#define HEAD(o) pmo_gc_head_of(o)
-#define OBJ(h) ((pm_object *)((pmo_gc_head *)(h) + 1))
-#define NEXT(h) ((pmo_gc_head *)(h)->next)
-#define PREV(h) ((pmo_gc_head *)(h)->prev)
+static int map_of(int gen) { return gen - 1; }
 
-static void list_init(pmo_gc_head *l) { l->next = l->prev = (uintptr_t)l; }
-static bool list_empty(const pmo_gc_head *l) { return l->next == (uintptr_t)l; }
+/* The state a collection leaves on an object while it runs; none of it
+ * outside (G1). */
+#define ANALYSIS_BITS (PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_NO_SET_REFS)
 
-static void list_append_head(pmo_gc_head *l, pmo_gc_head *h) {
-    h->prev = l->prev;
-    h->next = (uintptr_t)l;
-    PREV(l)->next = (uintptr_t)h;
-    l->prev = (uintptr_t)h;
+/* o's flags once it lives in generation gen: no state of the collection
+ * left on it (G1), and its lost references seen. */
+static inline void settle(pm_object *o, int gen) {
+    o->flags = (o->flags & ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PM_OF_LOST_REF)) |
+               PMO_OF_GEN(gen);
 }
 
-static void list_remove_head(pmo_gc_head *h) {
-    PREV(h)->next = h->next;
-    NEXT(h)->prev = h->prev;
+/* Put an object the collector holds (in no set) into generation gen >= 1.
+ * Out of memory for the address map: it stays untracked (its cycles, if
+ * any, are never collected; a map chunk is 16 KiB). */
+static void place(pm_runtime *rt, pm_object *o, int gen) {
+    if (pmo_map_add(&rt->gc_map, map_of(gen), o)) {
+        settle(o, gen);
+    } else {
+        o->flags &= ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_TRACKED);
+    }
 }
 
-static void list_move(pm_object *o, pmo_gc_head *to) {
-    list_remove_head(HEAD(o));
-    list_append_head(to, HEAD(o));
-}
-
-/* Append every object of `from` to `to`; `from` becomes empty. */
-static void list_merge(pmo_gc_head *from, pmo_gc_head *to) {
-    if (list_empty(from)) return;
-    pmo_gc_head *first = NEXT(from), *last = PREV(from);
-    first->prev = to->prev;
-    PREV(to)->next = (uintptr_t)first;
-    last->next = (uintptr_t)to;
-    to->prev = (uintptr_t)last;
-    list_init(from);
-}
-
-static int64_t list_size(const pmo_gc_head *l) {
+/* Every young object to generation dest without a collection (no code
+ * runs); returns how many. Young objects sit in allocation order, mostly
+ * in one MiB after another: the chunk is looked up once per run. */
+static int64_t move_young_on(pm_runtime *rt, int dest) {
+    pmo_young *y = &rt->gc_young;
+    int which = map_of(dest);
+    pmo_map_chunk *c = NULL;
+    uintptr_t key = UINTPTR_MAX;
     int64_t n = 0;
-    for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h)) n++;
+    for (uint32_t i = 0; i < y->len; i++) {
+        pm_object *o = y->items[i];
+        if (o == NULL) continue;
+        if (i + 8 < y->len && y->items[i + 8]) __builtin_prefetch(y->items[i + 8]);
+        uintptr_t k = (uintptr_t)o >> PMO_MAP_SHIFT;
+        if (k != key) {
+            c = pmo_map_chunk_of(&rt->gc_map, o, true);
+            key = c ? k : UINTPTR_MAX;
+        }
+        n++;
+        if (pmo_unlikely(c == NULL)) { /* out of memory: untracked (see place) */
+            o->flags &= ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_TRACKED);
+            continue;
+        }
+        size_t b = pmo_map_bit(o);
+        c->bits[which][b >> 6] |= 1ull << (b & 63);
+        c->count[which]++;
+        settle(o, dest);
+    }
+    y->len = 0;
     return n;
+}
+
+/* Close the holes of the young vector; false if it is over 3/4 full. */
+static bool young_compact(pmo_young *y) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < y->len; i++) {
+        pm_object *o = y->items[i];
+        if (o == NULL) continue;
+        y->items[n] = o;
+        o->flags = (o->flags & ~PMO_OF_SLOT_MASK) | (n << PMO_OF_SLOT_SHIFT);
+        n++;
+    }
+    y->len = n;
+    return n <= y->cap / 4 * 3;
+}
+
+bool pmgc_young_room(pm_runtime *rt) {
+    pmo_young *y = &rt->gc_young;
+    if (y->cap && young_compact(y)) return true;
+    if (y->cap < PMO_YOUNG_MAX) {
+        uint32_t cap = y->cap ? y->cap * 2 : 256;
+        if (cap > PMO_YOUNG_MAX) cap = PMO_YOUNG_MAX;
+        pm_object **items = realloc(y->items, cap * sizeof *items);
+        if (items != NULL) {
+            y->items = items;
+            y->cap = cap;
+            return true;
+        }
+    }
+    /* Full (65,535 young objects: automatic collection is off, or its
+     * threshold is higher), or out of memory: generation 1 takes them. */
+    move_young_on(rt, 1);
+    return y->cap > 0;
 }
 
 /* ---- state ----------------------------------------------------------------- */
@@ -133,12 +221,6 @@ static gc_state *state_of(pm_runtime *rt) {
     if (pmo_likely(rt->gc != NULL)) return rt->gc;
     gc_state *g = calloc(1, sizeof *g);
     if (g == NULL) return NULL;
-    g->gen[0] = &rt->gc_young;
-    for (int i = 1; i < NUM_GENERATIONS; i++) {
-        g->gen[i] = &g->older[i - 1];
-        list_init(g->gen[i]);
-    }
-    list_init(&g->permanent);
     g->threshold[0] = PMGC_DEFAULT_THRESHOLD;
     g->threshold[1] = 10;
     g->threshold[2] = 10;
@@ -153,47 +235,112 @@ static gc_state *state_of(pm_runtime *rt) {
 
 static gc_state *state(void) { return state_of(pmo_rt()); }
 
-/* The lists point into the runtime's heap, which goes with it: only the
- * state itself is freed here. */
+/* The sets point into the runtime's heap, which goes with it: only the
+ * state and its working memory are freed here. */
 void pmgc_destroy(pm_runtime *rt) {
     gc_state *g = rt->gc;
     if (g == NULL) return;
+    vec_free(&g->set);
+    vec_free(&g->stack);
+    free(g->big.slots);
     free(g);
     rt->gc = NULL;
 }
 
+/* ---- gc_refs ----------------------------------------------------------------
+ *
+ * An analysed object's gc_refs are its flag bits 16-31. A count of 0xffff
+ * or more saturates them and lives in g->big; if that table cannot grow,
+ * the object is taken as referenced from outside (reachable): never wrong,
+ * only a cycle through it goes uncollected that time. */
+#define REFS_SHIFT PMO_OF_SLOT_SHIFT
+#define REFS_BIG 0xffffu
+#define REFS_UNKNOWN INT64_MAX
+
+static size_t big_hash(const pm_object *o, size_t cap) {
+    return (size_t)(((uintptr_t)o >> 4) * 0x9e3779b97f4a7c15ull >> 32) & (cap - 1);
+}
+
+static refs_slot *big_find(refs_table *t, const pm_object *o) {
+    if (t->cap == 0) return NULL;
+    for (size_t j = big_hash(o, t->cap); t->slots[j].obj; j = (j + 1) & (t->cap - 1))
+        if (t->slots[j].obj == o) return &t->slots[j];
+    return NULL;
+}
+
+static bool big_grow(refs_table *t) {
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    refs_slot *slots = calloc(cap, sizeof *slots);
+    if (slots == NULL) return false;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->slots[i].obj) continue;
+        size_t j = big_hash(t->slots[i].obj, cap);
+        while (slots[j].obj) j = (j + 1) & (cap - 1);
+        slots[j] = t->slots[i];
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->cap = cap;
+    return true;
+}
+
+static PM_NOINLINE_GC void big_put(refs_table *t, pm_object *o, int64_t refs) {
+    refs_slot *s = big_find(t, o);
+    if (s) {
+        s->refs = refs;
+        return;
+    }
+    if ((t->len + 1) * 2 > t->cap && !big_grow(t)) return; /* unknown: reachable */
+    size_t j = big_hash(o, t->cap);
+    while (t->slots[j].obj) j = (j + 1) & (t->cap - 1);
+    t->slots[j] = (refs_slot){o, refs};
+    t->len++;
+}
+
+static void big_clear(refs_table *t) {
+    if (t->len) memset(t->slots, 0, t->cap * sizeof *t->slots);
+    t->len = 0;
+}
+
+static inline void set_refs(gc_state *g, pm_object *o, int64_t refs) {
+    if (pmo_likely(refs < (int64_t)REFS_BIG)) {
+        o->flags = (o->flags & ~PMO_OF_SLOT_MASK) | ((unsigned)refs << REFS_SHIFT);
+    } else {
+        o->flags |= PMO_OF_SLOT_MASK;
+        big_put(&g->big, o, refs);
+    }
+}
+
+static PM_NOINLINE_GC void big_decref(gc_state *g, pm_object *o) {
+    refs_slot *s = big_find(&g->big, o);
+    if (s) s->refs--;
+}
+
+static inline void refs_decref(gc_state *g, pm_object *o) {
+    if (pmo_likely((o->flags >> REFS_SHIFT) != REFS_BIG)) o->flags -= 1u << REFS_SHIFT;
+    else big_decref(g, o);
+}
+
+static inline bool refs_positive(gc_state *g, pm_object *o) {
+    unsigned r = o->flags >> REFS_SHIFT;
+    if (pmo_likely(r != REFS_BIG)) return r > 0;
+    refs_slot *s = big_find(&g->big, o);
+    return s == NULL || s->refs > 0;
+}
+
 /* ---- finding the unreachable ------------------------------------------------ */
 
-#define REFS(o) (HEAD(o)->prev)
-
-/* The set being analysed is a generation list whose objects carry their
- * generation in their flags (bits 12-13). An object is in the set of a
- * collection of generation g when it is tracked and its generation is at
- * most g: one subtraction and one comparison, no walk to mark the set. */
+/* An object is in the set of a collection of generation g when it is
+ * tracked and its generation is at most g: one subtraction and one
+ * comparison. */
 static inline bool in_set(unsigned flags, unsigned limit) {
     return (flags & (PMO_OF_TRACKED | PMO_OF_GEN_MASK)) - PMO_OF_TRACKED <= limit;
 }
 
-/* Objects made one after another mostly sit one after another (pools
- * carve blocks in address order), and so does a generation list: while a
- * walk is at h, ask for the memory a few objects further on, which a
- * pointer chase would only reach one miss at a time. A wrong guess costs
- * nothing but the prefetch. */
-#define PREFETCH_AHEAD(h) __builtin_prefetch((const char *)(h) + 1024)
-
-/* The state a collection leaves on an object while it runs; none of it
- * outside (G1). */
-#define ANALYSIS_BITS (PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_NO_SET_REFS)
-
-/* o survives on the list of generation gen_bits: no state of the
- * collection left on it (G1), and its lost references seen. */
-static inline void settle(pm_object *o, unsigned gen_bits) {
-    o->flags = (o->flags & ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PM_OF_LOST_REF)) | gen_bits;
-}
-
-static inline void start_refs(pm_object *o) {
+static inline void start_refs(gc_state *g, pm_object *o) {
     o->flags |= PMO_OF_COLLECTING;
-    REFS(o) = o->refcnt;
+    uint32_t rc = o->refcnt;
+    set_refs(g, o, rc == PM_REFCNT_IMMORTAL ? REFS_UNKNOWN : rc);
 }
 
 /* The references of a list, a tuple or an instance whose type has only
@@ -258,46 +405,50 @@ static inline bool sequence_items(pm_object *o, pm_object *const **items, size_t
  * the reachability walk need not read their referents again. They are
  * common: a young object that points only at old ones, a document's
  * records before their array exists. */
-static inline int decref_in_set(pm_object *r, void *limit) {
+typedef struct subtract_arg { gc_state *g; unsigned limit; } subtract_arg;
+
+static inline int decref_in_set(pm_object *r, void *arg) {
+    subtract_arg *a = arg;
     unsigned f = r->flags;
-    if (!in_set(f, (unsigned)(uintptr_t)limit)) return 0;
-    if (!(f & PMO_OF_COLLECTING)) start_refs(r);
-    REFS(r)--;
+    if (!in_set(f, a->limit)) return 0;
+    if (!(f & PMO_OF_COLLECTING)) start_refs(a->g, r);
+    refs_decref(a->g, r);
     return 1;
 }
 
-static int visit_decref(pm_object *r, void *limit) {
-    (void)decref_in_set(r, limit);
+static int visit_decref(pm_object *r, void *arg) {
+    (void)decref_in_set(r, arg);
     return 0;
 }
 
-static void subtract_internal_refs(pmo_gc_head *set, int gen) {
-    void *limit = (void *)(uintptr_t)PMO_OF_GEN(gen);
-    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
-        PREFETCH_AHEAD(h);
-        pm_object *o = OBJ(h);
-        if (!(o->flags & PMO_OF_COLLECTING)) start_refs(o);
+static void subtract_internal_refs(gc_state *g, int gen) {
+    subtract_arg a = {g, PMO_OF_GEN(gen)};
+    objvec *set = &g->set;
+    for (size_t i = 0; i < set->len; i++) {
+        if (i + 8 < set->len) __builtin_prefetch(set->items[i + 8]);
+        pm_object *o = set->items[i];
+        if (!(o->flags & PMO_OF_COLLECTING)) start_refs(g, o);
         int hit = 0;
-        VISIT_REFS(o, decref_in_set, visit_decref, limit, hit, false);
+        VISIT_REFS(o, decref_in_set, visit_decref, &a, hit, false);
         if (!hit) o->flags |= PMO_OF_NO_SET_REFS;
     }
 }
 
-/* The same for a set that is no generation (the garbage, analysed again
- * after finalizers ran): mark it first, then subtract. */
+/* The same for the garbage analysed again after finalizers ran: its gc_refs
+ * start from the count less the collector's own reference. */
 static int visit_decref_marked(pm_object *r, void *arg) {
-    (void)arg;
-    if (r->flags & PMO_OF_COLLECTING) REFS(r)--;
+    if (r->flags & PMO_OF_COLLECTING) refs_decref(arg, r);
     return 0;
 }
 
-static void subtract_internal_refs_marked(pmo_gc_head *set) {
-    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) {
-        pm_object *o = OBJ(h);
+static void subtract_internal_refs_held(gc_state *g, pm_object **objs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        pm_object *o = objs[i];
         o->flags &= ~(PMO_OF_REACHABLE | PMO_OF_TENTATIVE | PMO_OF_NO_SET_REFS);
-        start_refs(o);
+        uint32_t rc = o->refcnt;
+        set_refs(g, o, rc == PM_REFCNT_IMMORTAL ? REFS_UNKNOWN : (int64_t)rc - 1);
     }
-    for (pmo_gc_head *h = NEXT(set); h != set; h = NEXT(h)) pmo_traverse(OBJ(h), visit_decref_marked, NULL);
+    for (size_t i = 0; i < n; i++) pmo_traverse(objs[i], visit_decref_marked, g);
 }
 
 /* Tuples whose items are all untracked, and dicts holding nothing that
@@ -321,136 +472,245 @@ static bool atomic_container(pm_object *o, int untrack) {
 
 /* What the garbage holds, gathered while it is split off, so that the
  * steps that only matter for some objects skip their walk over it when no
- * object needs them (a walk over a large garbage list is one cache miss
- * per object). Type bits PMO_TP_FINALIZE, _LEGACY_DEL, _WEAKREF, plus: */
+ * object needs them. Type bits PMO_TP_FINALIZE, _LEGACY_DEL, _WEAKREF, plus: */
 #define SUM_WEAKLY_REFERENCED (1u << 16) /* some object has weak references */
 
-/* The reachability walk goes once along the set, which is its own work
- * queue: an object with gc_refs > 0 (referenced from outside) or already
- * found reachable is kept, and what it references is found reachable too;
- * an object with gc_refs == 0 is set aside on the unreachable list
- * (TENTATIVE), from where a later kept object may take it back to the end
- * of the walk. During the walk the set is linked by `next` only (`prev`
- * holds gc_refs until the object is passed); kept objects get their `prev`
- * back as the walk passes them. No stack, no recursion. */
-typedef struct reach_walk {
-    pmo_gc_head *set, *tail; /* tail: the walk's last object */
-    pmo_gc_head *unreachable;
-    int64_t nlost;
-} reach_walk;
+/* The reachability walk: an object with gc_refs > 0 (referenced from
+ * outside) is reachable, and so is everything it reaches among the
+ * COLLECTING objects, found with an explicit stack. An object whose push
+ * found no memory is marked TENTATIVE (reachable, its referents not yet
+ * read) and a rescan of the set picks it up: slower, never wrong. */
+static inline void mark_reachable(gc_state *g, pm_object *r) {
+    r->flags |= PMO_OF_REACHABLE;
+    if (!vec_push(&g->stack, r)) {
+        r->flags |= PMO_OF_TENTATIVE;
+        g->stack_short = true;
+    }
+}
 
 static int visit_reachable(pm_object *r, void *arg) {
+    if ((r->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) == PMO_OF_COLLECTING) mark_reachable(arg, r);
+    return 0;
+}
+
+static void propagate(gc_state *g) {
+    while (g->stack.len) {
+        pm_object *o = g->stack.items[--g->stack.len];
+        int ignored = 0;
+        VISIT_REFS(o, visit_reachable, visit_reachable, g, ignored, o->flags & PMO_OF_NO_SET_REFS);
+        (void)ignored;
+    }
+}
+
+static void find_reachable(gc_state *g, pm_object **objs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (i + 8 < n) __builtin_prefetch(objs[i + 8]);
+        pm_object *o = objs[i];
+        if ((o->flags & PMO_OF_REACHABLE) || !refs_positive(g, o)) continue;
+        mark_reachable(g, o);
+        propagate(g);
+    }
+    while (g->stack_short) {
+        g->stack_short = false;
+        for (size_t i = 0; i < n; i++) {
+            pm_object *o = objs[i];
+            if (!(o->flags & PMO_OF_TENTATIVE)) continue;
+            o->flags &= ~PMO_OF_TENTATIVE;
+            if (vec_push(&g->stack, o)) propagate(g);
+            else o->flags |= PMO_OF_TENTATIVE, g->stack_short = true;
+        }
+    }
+}
+
+/* A survivor of the analysis goes to generation dest, or is untracked if
+ * it is an atomic container of the kinds `untrack` names. The set's
+ * objects of generation 2 were left in their map (take_set): one staying
+ * there keeps its bit. */
+static inline void keep(pm_runtime *rt, pm_object *o, int untrack, int dest, int64_t *nkeep) {
+    bool in_gen2 = (o->flags & PMO_OF_GEN_MASK) == PMO_OF_GEN(2);
+    if (untrack != UNTRACK_NONE && atomic_container(o, untrack)) {
+        if (in_gen2) pmo_map_remove(&rt->gc_map, PMO_MAP_GEN2, o);
+        o->flags &= ~(ANALYSIS_BITS | PMO_OF_TRACKED | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK);
+        return;
+    }
+    if (in_gen2 && dest == 2) settle(o, dest);
+    else place(rt, o, dest);
+    *nkeep += (o->flags & PMO_OF_TRACKED) != 0;
+}
+
+/* A referent of a kept object is reachable; one the walk already set
+ * aside (TENTATIVE) goes on the stack to be kept too. */
+static int visit_rescue(pm_object *r, void *arg) {
     unsigned f = r->flags;
     if ((f & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) != PMO_OF_COLLECTING) return 0;
-    r->flags = (f | PMO_OF_REACHABLE) & ~PMO_OF_TENTATIVE;
-    if (f & PMO_OF_TENTATIVE) { /* behind the walk: back to its end */
-        reach_walk *w = arg;
-        pmo_gc_head *h = HEAD(r);
-        list_remove_head(h);
-        w->nlost--;
-        h->next = (uintptr_t)w->set;
-        w->tail->next = (uintptr_t)h;
-        w->tail = h;
+    r->flags = f | PMO_OF_REACHABLE;
+    if (f & PMO_OF_TENTATIVE) {
+        gc_state *g = arg;
+        g->rescued++;
+        if (!vec_push(&g->stack, r)) g->stack_short = true;
     }
     return 0;
 }
 
-/* Split `set` into the reachable objects, which stay in it with the flags
- * of generation dest (gen_bits) and the analysis bits cleared, and the
- * others, appended to `unreachable` with COLLECTING (and TENTATIVE) kept.
- * Every object of the set must have COLLECTING and its gc_refs. The
- * atomic containers of the kinds `untrack` names (UNTRACK_*) among the
- * reachable are untracked on the way. Returns the number of reachable
- * objects still tracked; *nunreachable gets the rest, and *summary the
- * SUM_ bits of whatever was set aside (a superset of the garbage's:
- * enough to skip walks). */
-static PM_HOT_ALIGN int64_t split_reachable(pmo_gc_head *set, pmo_gc_head *unreachable,
-                                            int untrack, unsigned gen_bits, int64_t *nunreachable,
-                                            unsigned *summary) {
-    reach_walk w = {set, PREV(set), unreachable, 0};
-    pmo_gc_head *prev = set, *h = NEXT(set);
-    int64_t nkeep = 0;
-    unsigned sum = 0;
-    while (h != set) {
-        PREFETCH_AHEAD(h);
-        pm_object *o = OBJ(h);
-        unsigned f = o->flags;
-        if ((f & PMO_OF_REACHABLE) || h->prev > 0) {
-            int ignored = 0;
-            VISIT_REFS(o, visit_reachable, visit_reachable, &w, ignored, f & PMO_OF_NO_SET_REFS);
-            (void)ignored;
-            pmo_gc_head *next = NEXT(h); /* read after: h may have been the tail */
-            if (untrack != UNTRACK_NONE && atomic_container(o, untrack)) {
-                prev->next = (uintptr_t)next;
-                if (w.tail == h) w.tail = prev;
-                o->flags &= ~(ANALYSIS_BITS | PMO_OF_TRACKED | PMO_OF_GEN_MASK);
-                h->next = h->prev = 0;
-            } else {
-                settle(o, gen_bits);
-                h->prev = (uintptr_t)prev;
-                prev = h;
-                nkeep++;
-            }
-            h = next;
-        } else {
-            pmo_gc_head *next = NEXT(h);
-            prev->next = (uintptr_t)next;
-            if (w.tail == h) w.tail = prev;
-            list_append_head(unreachable, h);
-            o->flags |= PMO_OF_TENTATIVE;
-            sum |= o->type->internal | ((o->flags & PM_OF_HAS_WEAKREF) ? SUM_WEAKLY_REFERENCED : 0);
-            w.nlost++;
-            h = next;
-        }
-    }
-    set->prev = (uintptr_t)prev;
-    *nunreachable = w.nlost;
-    *summary = sum;
-    return nkeep;
+typedef struct split_ctx { pm_runtime *rt; gc_state *g; int untrack, dest; int64_t nkeep; } split_ctx;
+
+static inline void keep_and_visit(split_ctx *c, pm_object *o) {
+    int ignored = 0;
+    VISIT_REFS(o, visit_rescue, visit_rescue, c->g, ignored, o->flags & PMO_OF_NO_SET_REFS);
+    (void)ignored;
+    keep(c->rt, o, c->untrack, c->dest, &c->nkeep);
 }
 
-/* ---- the steps after the analysis --------------------------------------------- */
+static void drain_rescued(split_ctx *c) {
+    objvec *stack = &c->g->stack;
+    while (stack->len) keep_and_visit(c, stack->items[--stack->len]);
+}
 
-static int visit_move_to_finalizers(pm_object *r, void *arg) {
-    if ((r->flags & PMO_OF_COLLECTING) && !(r->flags & PMO_OF_REACHABLE)) {
-        r->flags = (r->flags | PMO_OF_REACHABLE) & ~PMO_OF_COLLECTING;
-        list_move(r, arg);
+/* The reachability walk and the split in one pass along the set, which is
+ * its own work queue: an object already found reachable, or with gc_refs
+ * > 0 (referenced from outside), is kept (to generation dest, see keep)
+ * and whatever it references is found reachable; an object with gc_refs
+ * == 0 is set aside (TENTATIVE) at the front of the vector, from where a
+ * later kept object may rescue it. Rescued objects go on a stack; if it
+ * cannot grow, a rescan of the set-aside ones finds them (slower, never
+ * wrong). What stays set aside is unreachable: it keeps COLLECTING, gets a
+ * reference held by the collector, and is the front of the vector when
+ * this returns. Returns the number of objects kept tracked; *summary gets
+ * the SUM_ bits of the unreachable. */
+static PM_HOT_ALIGN int64_t split_reachable(pm_runtime *rt, gc_state *g, int untrack, int dest,
+                                            unsigned *summary) {
+    split_ctx c = {rt, g, untrack, dest, 0};
+    objvec *set = &g->set;
+    size_t nset = set->len, naside = 0;
+    g->rescued = 0;
+    for (size_t i = 0; i < nset; i++) {
+        if (i + 8 < nset) __builtin_prefetch(set->items[i + 8]);
+        pm_object *o = set->items[i];
+        if ((o->flags & PMO_OF_REACHABLE) || refs_positive(g, o)) {
+            keep_and_visit(&c, o);
+            drain_rescued(&c);
+        } else {
+            o->flags |= PMO_OF_TENTATIVE;
+            set->items[naside++] = o;
+        }
     }
+    while (g->stack_short) {
+        g->stack_short = false;
+        for (size_t i = 0; i < naside; i++) {
+            pm_object *o = set->items[i];
+            if ((o->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) != (PMO_OF_COLLECTING | PMO_OF_REACHABLE))
+                continue;
+            keep_and_visit(&c, o);
+            drain_rescued(&c);
+        }
+    }
+    size_t nlost = 0;
+    unsigned sum = 0;
+    if (g->rescued == naside) naside = 0; /* all reachable: no need to look */
+    for (size_t i = 0; i < naside; i++) {
+        pm_object *o = set->items[i];
+        if (!(o->flags & PMO_OF_COLLECTING)) continue; /* rescued and kept */
+        if ((o->flags & PMO_OF_GEN_MASK) == PMO_OF_GEN(2)) pmo_map_remove(&rt->gc_map, PMO_MAP_GEN2, o);
+        pm_incref(o); /* the collector's hold (see "the steps after the analysis") */
+        set->items[nlost++] = o;
+        sum |= o->type->internal | ((o->flags & PM_OF_HAS_WEAKREF) ? SUM_WEAKLY_REFERENCED : 0);
+    }
+    set->len = nlost;
+    *summary = sum;
+    return c.nkeep;
+}
+
+static void print_objects(const char *what, pm_object **objs, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "gc: %s <%s %p>\n", what, objs[i]->type->name, (void *)objs[i]);
+}
+
+static void append_to_garbage(gc_state *g, pm_object *o) {
+    if (g->garbage == NULL) g->garbage = pm_list_new(0);
+    if (g->garbage == NULL || pm_list_append(g->garbage, o) != 0) pm_exc_clear();
+}
+
+/* ---- the steps after the analysis ---------------------------------------------
+ *
+ * The unreachable objects are g->set.items[0 .. len), each with one
+ * reference the collector holds (taken before any code runs), so that no
+ * finalizer or callback frees one while the steps walk them. */
+
+/* Give an unreachable object back to generation dest (it is reachable
+ * after all, or uncollectable) and drop the collector's reference. */
+static void give_back(pm_runtime *rt, pm_object *o, int dest) {
+    if (o->flags & PMO_OF_TRACKED) place(rt, o, dest);
+    else o->flags &= ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK);
+    pm_decref(o);
+}
+
+/* Keep the objects for which keep(o) is true at the front of the set;
+ * give the others back (all of them when keep is NULL). */
+static void give_back_where(pm_runtime *rt, gc_state *g, int dest, bool (*keep)(pm_object *)) {
+    objvec *set = &g->set;
+    size_t n = 0;
+    for (size_t i = 0; i < set->len; i++) {
+        pm_object *o = set->items[i];
+        if (keep && keep(o)) set->items[n++] = o;
+        else give_back(rt, o, dest);
+    }
+    set->len = n;
+}
+
+static bool still_garbage(pm_object *o) {
+    return (o->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TRACKED)) ==
+           (PMO_OF_COLLECTING | PMO_OF_TRACKED);
+}
+
+static int visit_uncollectable(pm_object *r, void *arg) {
+    if ((r->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) == PMO_OF_COLLECTING) mark_reachable(arg, r);
     return 0;
 }
 
 /* Objects with a legacy finalizer, and everything they reach, cannot be
- * collected safely: they become uncollectable (gc.garbage). */
-static void move_legacy_finalizers(pmo_gc_head *unreachable, pmo_gc_head *finalizers, unsigned gen_bits) {
-    pmo_gc_head *h = NEXT(unreachable);
-    while (h != unreachable) {
-        pmo_gc_head *next = NEXT(h);
-        pm_object *o = OBJ(h);
-        if (o->type->slots.legacy_del) {
-            o->flags = (o->flags | PMO_OF_REACHABLE) & ~PMO_OF_COLLECTING;
-            list_move(o, finalizers);
+ * collected safely: they become uncollectable (gc.garbage). Returns how
+ * many. */
+static int64_t set_aside_legacy(pm_runtime *rt, gc_state *g, int dest) {
+    objvec *set = &g->set;
+    for (size_t i = 0; i < set->len; i++) {
+        pm_object *o = set->items[i];
+        if (o->type->slots.legacy_del && !(o->flags & PMO_OF_REACHABLE)) mark_reachable(g, o);
+    }
+    while (g->stack.len || g->stack_short) {
+        while (g->stack.len) pmo_traverse(g->stack.items[--g->stack.len], visit_uncollectable, g);
+        if (g->stack_short) {
+            g->stack_short = false;
+            for (size_t i = 0; i < set->len; i++) {
+                pm_object *o = set->items[i];
+                if (!(o->flags & PMO_OF_TENTATIVE)) continue;
+                o->flags &= ~PMO_OF_TENTATIVE;
+                pmo_traverse(o, visit_uncollectable, g);
+            }
         }
-        h = next;
     }
-    for (pmo_gc_head *f = NEXT(finalizers); f != finalizers; f = NEXT(f))
-        pmo_traverse(OBJ(f), visit_move_to_finalizers, finalizers);
-    for (pmo_gc_head *f = NEXT(finalizers); f != finalizers; f = NEXT(f)) {
-        pm_object *o = OBJ(f);
-        settle(o, gen_bits);
+    int64_t n = 0;
+    for (size_t i = 0; i < set->len; i++) {
+        pm_object *o = set->items[i];
+        if (!(o->flags & PMO_OF_REACHABLE)) continue;
+        if (g->debug & PM_GC_DEBUG_UNCOLLECTABLE) print_objects("uncollectable", &o, 1);
+        append_to_garbage(g, o);
+        n++;
     }
+    give_back_where(rt, g, dest, still_garbage);
+    return n;
 }
 
 /* CPython's handle_weakrefs: weak references that are themselves garbage
  * are cleared without callback; weak references to garbage are cleared and
  * their callbacks run only when the weak reference object survives. */
-static size_t handle_weakrefs(pmo_gc_head *unreachable, bool *finalizable) {
+static size_t handle_weakrefs(gc_state *g, bool *finalizable) {
     pmo_vec calls = {0};
     /* One walk: clearing a weak reference that is itself garbage before or
      * after the references to its target makes no difference (either way
      * it gets no callback), so CPython's two loops can be one. The walk
      * also notes whether any finalizer waits. */
-    for (pmo_gc_head *h = NEXT(unreachable); h != unreachable; h = NEXT(h)) {
-        pm_object *o = OBJ(h), *wr;
+    for (size_t i = 0; i < g->set.len; i++) {
+        pm_object *o = g->set.items[i], *wr;
         if (o->type->slots.finalize && !(o->flags & PM_OF_FINALIZED)) *finalizable = true;
         if (pmo_is_weakref(o)) pmo_weakref_clear_ref(o);
         while ((o->flags & PM_OF_HAS_WEAKREF) && (wr = pmo_weakrefs_first(o)) != NULL) {
@@ -472,61 +732,56 @@ static size_t handle_weakrefs(pmo_gc_head *unreachable, bool *finalizable) {
 }
 
 /* PEP 442: every garbage object's finalizer runs once, before anything is
- * cleared. An object may die (by reference counting) during another's
- * finalizer: it then leaves the list itself. */
-static int64_t finalize_garbage(pmo_gc_head *unreachable) {
-    pmo_gc_head seen;
+ * cleared. The collector's references keep every one alive meanwhile. */
+static int64_t finalize_garbage(gc_state *g) {
     int64_t ran = 0;
-    list_init(&seen);
-    while (!list_empty(unreachable)) {
-        pm_object *o = OBJ(NEXT(unreachable));
-        list_move(o, &seen);
+    for (size_t i = 0; i < g->set.len; i++) {
+        pm_object *o = g->set.items[i];
         if (o->type->slots.finalize && !(o->flags & PM_OF_FINALIZED)) {
             o->flags |= PM_OF_FINALIZED;
-            pm_incref(o);
             o->type->slots.finalize(o);
-            pm_decref(o);
             ran++;
         }
     }
-    list_merge(&seen, unreachable);
     return ran;
 }
 
-static void append_to_garbage(gc_state *g, pm_object *o) {
-    if (g->garbage == NULL) g->garbage = pm_list_new(0);
-    if (g->garbage == NULL || pm_list_append(g->garbage, o) != 0) pm_exc_clear();
+/* The collector's reference was o's last: it dies untracked. */
+static void let_go(pm_object *o) {
+    o->flags &= ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_TRACKED);
+    pm_decref(o);
 }
 
-static void make_reachable(pm_object *o, pmo_gc_head *old, unsigned gen_bits) {
-    settle(o, gen_bits);
-    list_move(o, old);
-}
-
-/* Break the garbage with the clear slot; what survives goes to `old`,
- * generation gen_bits. */
-static void delete_garbage(gc_state *g, pmo_gc_head *garbage, pmo_gc_head *old, unsigned gen_bits) {
-    while (!list_empty(garbage)) {
-        pmo_gc_head *h = NEXT(garbage);
-        PREFETCH_AHEAD(h);
-        pm_object *o = OBJ(h);
-        if (g->debug & PM_GC_DEBUG_SAVEALL) {
-            make_reachable(o, old, gen_bits);
-            append_to_garbage(g, o);
-            continue;
-        }
-        if (pmo_has_clear(o->type)) {
-            pm_incref(o);
-            pmo_clear(o);
-            pm_decref(o);
-        }
-        if (NEXT(garbage) == h) make_reachable(o, old, gen_bits); /* still alive */
+/* Break each garbage object with its clear slot and let go of it at once:
+ * if nobody else holds it, it dies by reference counting; if something
+ * still does, it is looked at again once all are broken: held by garbage
+ * broken later, it is the collector's alone by then; still held (a
+ * finalizer of an object outside the set stored it), it goes to
+ * generation dest. The collector's hold on
+ * the objects not yet reached keeps every pointer of the vector valid. */
+static void delete_garbage(pm_runtime *rt, gc_state *g, int dest) {
+    objvec *set = &g->set;
+    if (g->debug & PM_GC_DEBUG_SAVEALL) {
+        for (size_t i = 0; i < set->len; i++) append_to_garbage(g, set->items[i]);
+        give_back_where(rt, g, dest, NULL);
+        return;
     }
-}
-
-static void print_objects(const char *what, pmo_gc_head *l) {
-    for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h))
-        fprintf(stderr, "gc: %s <%s %p>\n", what, OBJ(h)->type->name, (void *)OBJ(h));
+    size_t nheld = 0;
+    for (size_t i = 0; i < set->len; i++) {
+        if (i + 8 < set->len) __builtin_prefetch(set->items[i + 8]);
+        pm_object *o = set->items[i];
+        if (pmo_has_clear(o->type)) pmo_clear(o);
+        if (o->refcnt > 1) set->items[nheld++] = o; /* look again below */
+        else let_go(o);
+    }
+    /* Most of these were held by garbage broken after them, and are now
+     * the collector's alone. */
+    for (size_t i = 0; i < nheld; i++) {
+        pm_object *o = set->items[i];
+        if (o->refcnt > 1) give_back(rt, o, dest);
+        else let_go(o);
+    }
+    set->len = 0;
 }
 
 /* ---- one collection ---------------------------------------------------------- */
@@ -559,43 +814,36 @@ static int destination(const gc_state *g, int gen, bool automatic) {
     return gen + 1;
 }
 
-/* Everything after the analysis, on the unreachable objects: legacy
- * finalizers set aside, weak references cleared, finalizers run, the
- * resurrected given back, the rest broken. Survivors go to generation
- * dest. Returns the number collected; *uncollectable gets the others. */
-static int64_t dispose(gc_state *g, pmo_gc_head *unreachable, int64_t nunreachable, unsigned summary,
-                       int dest, int64_t *uncollectable) {
-    pmo_gc_head *old = g->gen[dest], finalizers, garbage;
-    list_init(&finalizers);
-    list_init(&garbage);
+static bool is_tracked(pm_object *o) { return (o->flags & PMO_OF_TRACKED) != 0; }
+
+/* Everything after the analysis, on the unreachable objects (the front of
+ * g->set): legacy finalizers set aside, weak references cleared,
+ * finalizers run, the resurrected given back, the rest broken. Survivors
+ * go to generation dest. Returns the number collected; *uncollectable
+ * gets the others. */
+static int64_t dispose(pm_runtime *rt, gc_state *g, unsigned summary, int dest, int64_t *uncollectable) {
+    objvec *set = &g->set;
     *uncollectable = 0;
-    if (summary & PMO_TP_LEGACY_DEL) {
-        move_legacy_finalizers(unreachable, &finalizers, PMO_OF_GEN(dest));
-        *uncollectable = list_size(&finalizers);
-    }
-    if (g->debug & PM_GC_DEBUG_COLLECTABLE) print_objects("collectable", unreachable);
+    if (summary & PMO_TP_LEGACY_DEL) *uncollectable = set_aside_legacy(rt, g, dest);
+    if (g->debug & PM_GC_DEBUG_COLLECTABLE) print_objects("collectable", set->items, set->len);
     bool finalizable = false;
     size_t code_ran = 0;
     if (summary & (PMO_TP_FINALIZE | PMO_TP_WEAKREF | SUM_WEAKLY_REFERENCED))
-        code_ran = handle_weakrefs(unreachable, &finalizable);
-    if (finalizable || code_ran) code_ran += (size_t)finalize_garbage(unreachable);
-    int64_t collected = nunreachable - *uncollectable;
+        code_ran = handle_weakrefs(g, &finalizable);
+    if (finalizable || code_ran) code_ran += (size_t)finalize_garbage(g);
     if (code_ran > 0) {
         /* Resurrected objects, and all they reach, are reachable again. Only
          * code (a callback, a finalizer) can resurrect: if none ran, the
-         * analysis stands and need not be redone. Code may also have freed
-         * garbage by reference counting: count again. */
-        unsigned ignored;
-        subtract_internal_refs_marked(unreachable);
-        split_reachable(unreachable, &garbage, UNTRACK_NONE, PMO_OF_GEN(dest), &collected, &ignored);
-        list_merge(unreachable, old);
-    } else {
-        list_merge(unreachable, &garbage);
+         * analysis stands and need not be redone. Code may also have
+         * untracked some: those are no garbage of the collector's. */
+        give_back_where(rt, g, dest, is_tracked);
+        subtract_internal_refs_held(g, set->items, set->len);
+        find_reachable(g, set->items, set->len);
+        big_clear(&g->big);
+        give_back_where(rt, g, dest, still_garbage);
     }
-    delete_garbage(g, &garbage, old, PMO_OF_GEN(dest));
-    if (g->debug & PM_GC_DEBUG_UNCOLLECTABLE) print_objects("uncollectable", &finalizers);
-    for (pmo_gc_head *h = NEXT(&finalizers); h != &finalizers; h = NEXT(h)) append_to_garbage(g, OBJ(h));
-    list_merge(&finalizers, old);
+    int64_t collected = (int64_t)set->len;
+    delete_garbage(rt, g, dest);
     return collected;
 }
 
@@ -610,31 +858,49 @@ static void record_collection(gc_state *g, int gen, int64_t collected, int64_t u
                 collected + uncollectable, uncollectable, ms);
 }
 
+/* The objects of generations <= gen leave their sets for g->set. False
+ * (nothing moved) when there is no memory for the vector. */
+static bool take_set(pm_runtime *rt, gc_state *g, int gen) {
+    pmo_young *y = &rt->gc_young;
+    size_t want = y->len;
+    if (gen >= 1) want += pmo_map_count(&rt->gc_map, PMO_MAP_GEN1);
+    if (gen >= 2) want += pmo_map_count(&rt->gc_map, PMO_MAP_GEN2);
+    g->set.len = 0;
+    if (!vec_reserve(&g->set, want)) return false;
+    for (uint32_t i = 0; i < y->len; i++)
+        if (y->items[i]) g->set.items[g->set.len++] = y->items[i];
+    y->len = 0;
+    if (gen >= 1) {
+        g->set.len += pmo_map_collect(&rt->gc_map, PMO_MAP_GEN1, g->set.items + g->set.len);
+        pmo_map_clear(&rt->gc_map, PMO_MAP_GEN1);
+    }
+    /* Generation 2 stays in its map through the analysis (no code runs):
+     * split_reachable takes the unreachable out. */
+    if (gen >= 2) g->set.len += pmo_map_collect(&rt->gc_map, PMO_MAP_GEN2, g->set.items + g->set.len);
+    return true;
+}
+
 static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     double t0 = now_ms();
     if (g->debug & PM_GC_DEBUG_STATS) fprintf(stderr, "gc: collecting generation %d...\n", gen);
+    if (!take_set(rt, g, gen)) return 0; /* out of memory: no collection */
     if (gen + 1 < NUM_GENERATIONS) g->count[gen + 1]++;
     for (int i = 0; i <= gen; i++) g->count[i] = 0;
     rt->gc_young_count = rt->gc_young_allocs = rt->gc_young_lost = 0;
-    for (int i = 0; i < gen; i++) list_merge(g->gen[i], g->gen[gen]);
-    pmo_gc_head *young = g->gen[gen], unreachable;
     int dest = destination(g, gen, automatic);
-    list_init(&unreachable);
-    int64_t nunreachable;
+    subtract_internal_refs(g, gen);
     unsigned summary;
-    subtract_internal_refs(young, gen);
     int untrack = gen == NUM_GENERATIONS - 1 ? UNTRACK_TUPLES_AND_DICTS : UNTRACK_TUPLES;
-    int64_t nreachable =
-        split_reachable(young, &unreachable, untrack, PMO_OF_GEN(dest), &nunreachable, &summary);
+    int64_t nreachable = split_reachable(rt, g, untrack, dest, &summary);
+    big_clear(&g->big);
     if (dest != gen) {
         if (dest == NUM_GENERATIONS - 1) g->long_lived_pending += nreachable;
-        list_merge(young, g->gen[dest]);
     } else {
         g->long_lived_pending = 0;
         g->long_lived_total = nreachable;
         rt->gc_old_left = 0;
     }
-    int64_t uncollectable, collected = dispose(g, &unreachable, nunreachable, summary, dest, &uncollectable);
+    int64_t uncollectable, collected = dispose(rt, g, summary, dest, &uncollectable);
     record_collection(g, gen, collected, uncollectable, now_ms() - t0);
     return collected + uncollectable;
 }
@@ -742,15 +1008,9 @@ static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen, bool
  * only by stealing references (stored without a decref), which a young
  * collection would have found sooner. */
 static void promote_young(pm_runtime *rt, gc_state *g, bool churn) {
-    pmo_gc_head *young = g->gen[0];
     int dest = destination(g, 0, true);
-    int64_t n = 0;
-    for (pmo_gc_head *h = NEXT(young); h != young; h = NEXT(h), n++) {
-        PREFETCH_AHEAD(h);
-        settle(OBJ(h), PMO_OF_GEN(dest));
-    }
+    int64_t n = move_young_on(rt, dest);
     if (dest == NUM_GENERATIONS - 1) g->long_lived_pending += n;
-    list_merge(young, g->gen[dest]);
     g->count[0] = 0;
     g->count[1]++;
     rt->gc_young_count = rt->gc_young_allocs = 0;
@@ -791,8 +1051,6 @@ void pmgc_auto_collect(pm_runtime *rt) {
         return;
     }
 }
-
-/* ---- the gc module's surface -------------------------------------------------- */
 
 int64_t pm_gc_collect(int generation) {
     pm_runtime *rt = pmo_rt();
@@ -905,10 +1163,32 @@ pm_object *pm_gc_garbage(void) {
     return g->garbage;
 }
 
-static bool append_list(pm_object *list, pmo_gc_head *l, pm_object *skip) {
-    for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h))
-        if (OBJ(h) != skip && pm_list_append(list, OBJ(h)) != 0) return false;
-    return true;
+/* ---- enumeration -------------------------------------------------------------- */
+
+/* fn over every tracked object of generation gen (-1: 0, 1 and 2;
+ * PERMANENT + 1: every generation and the permanent one); stops at a
+ * nonzero result. */
+static int for_each_tracked(pm_runtime *rt, int gen, int (*fn)(pm_object *, void *), void *arg) {
+    bool all = gen == PERMANENT + 1;
+    if (all || gen <= 0) {
+        for (uint32_t i = 0; i < rt->gc_young.len; i++) {
+            int r = rt->gc_young.items[i] ? fn(rt->gc_young.items[i], arg) : 0;
+            if (r) return r;
+        }
+    }
+    for (int k = 1; k <= PERMANENT; k++) {
+        if (!(all || gen == k || (gen == -1 && k < PERMANENT))) continue;
+        int r = pmo_map_each(&rt->gc_map, map_of(k), fn, arg);
+        if (r) return r;
+    }
+    return 0;
+}
+
+typedef struct append_arg { pm_object *list; } append_arg;
+
+static int append_one(pm_object *o, void *arg) {
+    append_arg *a = arg;
+    return o != a->list && pm_list_append(a->list, o) != 0;
 }
 
 pm_object *pm_gc_get_objects(int generation) {
@@ -920,17 +1200,16 @@ pm_object *pm_gc_get_objects(int generation) {
     }
     pm_object *list = pm_list_new(0);
     if (list == NULL) return NULL;
-    for (int i = 0; i < NUM_GENERATIONS; i++) {
-        if (generation != -1 && generation != i) continue;
-        if (!append_list(list, g->gen[i], list)) {
-            pm_decref(list);
-            return NULL;
-        }
+    pm_gc_track(list); /* now, not at its first append, in mid-walk */
+    append_arg a = {list};
+    if (for_each_tracked(pmo_rt(), generation, append_one, &a) != 0) {
+        pm_decref(list);
+        return NULL;
     }
     return list;
 }
 
-typedef struct referrer_search { pm_object *target; bool found; } referrer_search;
+typedef struct referrer_search { pm_object *target, *list; bool found; } referrer_search;
 
 static int visit_find(pm_object *r, void *arg) {
     referrer_search *s = arg;
@@ -938,22 +1217,24 @@ static int visit_find(pm_object *r, void *arg) {
     return s->found;
 }
 
+static int append_if_referrer(pm_object *o, void *arg) {
+    referrer_search *s = arg;
+    if (o == s->list) return 0;
+    s->found = false;
+    pmo_traverse(o, visit_find, s);
+    return s->found && pm_list_append(s->list, o) != 0;
+}
+
 pm_object *pm_gc_get_referrers(pm_object *o) {
     gc_state *g = state();
     if (g == NULL) return pmo_no_memory();
     pm_object *list = pm_list_new(0);
     if (list == NULL) return NULL;
-    pmo_gc_head *lists[] = {g->gen[0], g->gen[1], g->gen[2], &g->permanent};
-    for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
-        for (pmo_gc_head *h = NEXT(lists[i]); h != lists[i]; h = NEXT(h)) {
-            referrer_search s = {o, false};
-            if (OBJ(h) == list) continue;
-            pmo_traverse(OBJ(h), visit_find, &s);
-            if (s.found && pm_list_append(list, OBJ(h)) != 0) {
-                pm_decref(list);
-                return NULL;
-            }
-        }
+    pm_gc_track(list); /* now, not at its first append, in mid-walk */
+    referrer_search s = {o, list, false};
+    if (for_each_tracked(pmo_rt(), PERMANENT + 1, append_if_referrer, &s) != 0) {
+        pm_decref(list);
+        return NULL;
     }
     return list;
 }
@@ -973,62 +1254,83 @@ pm_object *pm_gc_get_referents(pm_object *o) {
     return list;
 }
 
-/* Give every object of l the generation bits of gen (a list moved whole). */
-static void set_generation(pmo_gc_head *l, int gen) {
-    for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h))
-        settle(OBJ(h), PMO_OF_GEN(gen)); /* G1: nothing else to clear */
+/* ---- freeze ---------------------------------------------------------------------- */
+
+/* Move o from the map of generation from_to[0] to that of from_to[1]:
+ * the chunk exists (o's bit was in another map of it). */
+static int move_gen(pm_object *o, void *arg) {
+    int *from_to = arg;
+    pm_runtime *rt = pmo_rt();
+    pmo_map_remove(&rt->gc_map, map_of(from_to[0]), o);
+    place(rt, o, from_to[1]);
+    return 0;
 }
 
-#define PERMANENT NUM_GENERATIONS /* the generation bits of frozen objects */
-
 void pm_gc_freeze(void) {
-    gc_state *g = state();
-    for (int i = 0; g && i < NUM_GENERATIONS; i++) list_merge(g->gen[i], &g->permanent);
-    if (g) set_generation(&g->permanent, PERMANENT);
     pm_runtime *rt = pmo_rt();
+    gc_state *g = state_of(rt);
+    if (g == NULL) return;
+    move_young_on(rt, PERMANENT);
+    for (int gen = 1; gen < PERMANENT; gen++) {
+        int from_to[2] = {gen, PERMANENT};
+        pmo_map_each(&rt->gc_map, map_of(gen), move_gen, from_to);
+    }
     rt->gc_young_count = rt->gc_young_allocs = rt->gc_young_lost = 0;
 }
 
 void pm_gc_unfreeze(void) {
-    gc_state *g = state();
-    if (g == NULL) return;
-    set_generation(&g->permanent, NUM_GENERATIONS - 1);
-    list_merge(&g->permanent, g->gen[NUM_GENERATIONS - 1]);
+    pm_runtime *rt = pmo_rt();
+    if (state_of(rt) == NULL) return;
+    int from_to[2] = {PERMANENT, NUM_GENERATIONS - 1};
+    pmo_map_each(&rt->gc_map, map_of(PERMANENT), move_gen, from_to);
 }
 
 size_t pm_gc_get_freeze_count(void) {
-    gc_state *g = state();
-    return g ? (size_t)list_size(&g->permanent) : 0;
+    pm_runtime *rt = pmo_rt();
+    return state_of(rt) ? pmo_map_count(&rt->gc_map, map_of(PERMANENT)) : 0;
 }
 
 /* ---- checking ------------------------------------------------------------------ */
 
-static int64_t check_list(pmo_gc_head *l, int gen) {
-    int64_t n = 0;
-    for (pmo_gc_head *h = NEXT(l); h != l; h = NEXT(h), n++) {
-        pm_object *o = OBJ(h);
-        const char *breach = NULL;
-        if (PREV(NEXT(h)) != h) breach = "broken links";
-        else if (!(o->flags & PMO_OF_TRACKED)) breach = "on a list but not tracked";
-        else if ((o->flags & PMO_OF_GEN_MASK) != PMO_OF_GEN(gen)) breach = "wrong generation bits";
-        else if (o->flags & ANALYSIS_BITS) breach = "collection state left over";
-        if (breach) {
-            pm_exc_set(PM_EXC_RUNTIME, "gc check: <%s %p> in generation %d: %s", o->type->name,
-                       (void *)o, gen, breach);
-            return -1;
-        }
+typedef struct check_arg { int gen; int64_t n; } check_arg;
+
+static int check_one(pm_object *o, void *arg) {
+    check_arg *c = arg;
+    unsigned gen = (o->flags & PMO_OF_GEN_MASK) >> PMO_OF_GEN_SHIFT;
+    const char *breach = NULL;
+    if (!(o->flags & PMO_OF_TRACKED)) breach = "in a generation but not tracked";
+    else if (c->gen == 0 && (gen != 0 || pmo_slot(o) != (unsigned)c->n)) breach = "wrong young slot";
+    else if (c->gen != 0 && (int)gen != c->gen) breach = "wrong generation bits";
+    else if (o->flags & ANALYSIS_BITS) breach = "collection state left over";
+    else if (c->gen != 0 && pmo_slot(o) != 0) breach = "slot bits left over";
+    if (breach) {
+        pm_exc_set(PM_EXC_RUNTIME, "gc check: <%s %p> in generation %d: %s", o->type->name, (void *)o,
+                   c->gen, breach);
+        return 1;
     }
-    return n;
+    c->n++;
+    return 0;
 }
 
 int64_t pm_gc_check(void) {
-    gc_state *g = state();
-    if (g == NULL) return 0;
+    pm_runtime *rt = pmo_rt();
+    if (state_of(rt) == NULL) return 0;
     int64_t total = 0;
-    for (int i = 0; i <= NUM_GENERATIONS; i++) {
-        int64_t n = check_list(i < NUM_GENERATIONS ? g->gen[i] : &g->permanent, i);
-        if (n < 0) return -1;
-        total += n;
+    for (uint32_t i = 0; i < rt->gc_young.len; i++) {
+        check_arg c = {0, i};
+        if (rt->gc_young.items[i] && check_one(rt->gc_young.items[i], &c)) return -1;
+        total += rt->gc_young.items[i] != NULL;
+    }
+    check_arg c;
+    for (int k = 0; k < PMO_NMAPS; k++) {
+        c = (check_arg){k + 1, 0};
+        if (pmo_map_each(&rt->gc_map, k, check_one, &c)) return -1;
+        if ((size_t)c.n != pmo_map_count(&rt->gc_map, k)) {
+            pm_exc_set(PM_EXC_RUNTIME, "gc check: address map %d counts %zu objects, holds %" PRId64, k,
+                       pmo_map_count(&rt->gc_map, k), c.n);
+            return -1;
+        }
+        total += c.n;
     }
     return total;
 }

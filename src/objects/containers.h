@@ -56,7 +56,6 @@ static inline pm_object *pmo_gc_freelist_pop(pmo_freelist *fl, pm_type *t) {
     pmo_gc_maybe_collect(rt);
     if (!fl->head) return NULL; /* the collection may have drained it */
     pm_object *o = pmo_freelist_pop(fl);
-    memset(pmo_gc_head_of(o), 0, sizeof(pmo_gc_head));
     pmo_init_header(o, t);
     return o;
 }

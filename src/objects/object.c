@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PMO_OF_DEAD (1u << 31)
+#define PMO_OF_DEAD (1u << 7) /* bits 16..31 are the collector's */
 #if defined(__GNUC__)
 #define PM_NOINLINE_O __attribute__((noinline))
 #else
@@ -47,7 +47,6 @@ struct pmo_debug {
 
 static bool is_gc(const pm_type *t) { return (t->flags & PM_TPFLAGS_GC) != 0; }
 
-static void *block_of(pm_object *o) { return is_gc(o->type) ? (void *)pmo_gc_head_of(o) : (void *)o; }
 
 
 /* Tracking puts a fully built GC object on generation 0, which the object
@@ -55,7 +54,10 @@ static void *block_of(pm_object *o) { return is_gc(o->type) ? (void *)pmo_gc_hea
  * layer) moves objects on from there. */
 void pm_gc_track(pm_object *o) {
     if (o == NULL || !is_gc(o->type) || (o->flags & PMO_OF_TRACKED)) return;
-    pmo_gc_link_young(pmo_rt(), o);
+    /* One the collector holds (untracked by a finalizer, tracked again)
+     * gets its bit back only: the collector places it (pmo_gc_unlink). */
+    if (o->flags & PMO_OF_COLLECTING) o->flags |= PMO_OF_TRACKED;
+    else pmo_gc_link_young(pmo_rt(), o);
 }
 
 void pm_gc_untrack(pm_object *o) {
@@ -178,7 +180,7 @@ size_t pm_runtime_type_counts(pm_runtime *rt,
 /* Report misuse of an object with its address, type and allocation number. */
 static void report_object(pm_runtime *rt, pm_error_kind kind, pm_object *o, const char *what) {
     char msg[320];
-    uint64_t serial = pm_heap_block_serial(rt->heap, block_of(o));
+    uint64_t serial = pm_heap_block_serial(rt->heap, (void *)o);
     char where[64] = "";
     if (serial) snprintf(where, sizeof where, ", allocation #%" PRIu64, serial);
     snprintf(msg, sizeof msg, "%s: object %p of type '%s'%s: %s",
@@ -361,27 +363,15 @@ static void dealloc_one(pm_runtime *rt, pm_object *o) {
 
 static void defer(pm_runtime *rt, pm_object *o) {
     rt->stats.deferred_deallocs++;
-    if (is_gc(o->type)) {
-        if (o->flags & PMO_OF_TRACKED) { /* the head links the queue now */
-            pmo_gc_unlink(rt, o);
-            o->flags |= PMO_OF_UNTRACKED_DEFERRED;
-        }
-        pmo_gc_head_of(o)->next = rt->deferred_gc;
-        rt->deferred_gc = (uintptr_t)o;
-    } else if (!pmo_vec_push(&rt->deferred_other, o)) {
-        dealloc_one(rt, o); /* out of memory for the queue: recurse instead */
+    if (o->flags & PMO_OF_TRACKED) { /* a queued object is no collector's */
+        pmo_gc_unlink(rt, o);
+        o->flags |= PMO_OF_UNTRACKED_DEFERRED;
     }
+    if (!pmo_vec_push(&rt->deferred, o)) dealloc_one(rt, o); /* out of memory: recurse instead */
 }
 
 static pm_object *next_deferred(pm_runtime *rt) {
-    if (rt->deferred_gc) {
-        pm_object *o = (pm_object *)rt->deferred_gc;
-        rt->deferred_gc = pmo_gc_head_of(o)->next;
-        pmo_gc_head_of(o)->next = 0;
-        return o;
-    }
-    if (rt->deferred_other.len) return rt->deferred_other.items[--rt->deferred_other.len];
-    return NULL;
+    return rt->deferred.len ? rt->deferred.items[--rt->deferred.len] : NULL;
 }
 
 static PM_NOINLINE_O void drain_deferred(pm_runtime *rt) {
@@ -399,7 +389,7 @@ void pm_dealloc(pm_object *o) {
     }
     rt->dealloc_depth++;
     dealloc_one(rt, o);
-    if (--rt->dealloc_depth == 0 && pmo_unlikely(rt->deferred_gc || rt->deferred_other.len))
+    if (--rt->dealloc_depth == 0 && pmo_unlikely(rt->deferred.len))
         drain_deferred(rt);
 }
 

@@ -5,15 +5,13 @@
  * deallocation protocol every built-in type follows, and the prefixes:
  * pmo_ for functions shared between files of this layer.
  *
- * Memory layout of an object:
+ * Memory layout of every object, GC types included:
  *
- *   GC types (PM_TPFLAGS_GC):  [ pmo_gc_head 16 ][ pm_object 16 ][ payload ]
- *   other types:                                [ pm_object 16 ][ payload ]
- *                                               ^ the pm_object * users see
+ *   [ pm_object 16 ][ payload ]
+ *   ^ the pm_object * users see
  *
- * The gc head belongs to the collector (next layer); until an object is
- * tracked its fields are zero. During deallocation its `next` word links
- * the objects whose deallocation was deferred (see pm_dealloc).
+ * No gc head: the collector finds tracked objects through the young vector
+ * and the address maps of tracking.h, which this layer keeps up to date.
  *
  * Protocol for a built-in type:
  *   - allocate with pmo_alloc(type, size) (or reuse a free-list block and
@@ -47,11 +45,6 @@
 #define pmo_unlikely(x) (x)
 #endif
 
-typedef struct pmo_gc_head {
-    uintptr_t next;
-    uintptr_t prev;
-} pmo_gc_head;
-
 /* Flag bits 8..15 of pm_object.flags belong to the collector. A new
  * object is untracked: bits 8..15 zero; linking it on generation 0 sets
  * TRACKED only (generation 0 is GEN(0)). */
@@ -70,6 +63,10 @@ typedef struct pmo_gc_head {
                                          reachability walk               */
 #define PMO_OF_NO_SET_REFS (1u << 15) /* none of its references leads into
                                          the set being analysed          */
+/* Bits 16..31: a young object's slot in the young vector (tracking.h), or
+ * an analysed object's gc_refs during a collection. */
+
+#include "objects/tracking.h"
 
 struct pm_type {
     pm_object ob;
@@ -155,8 +152,7 @@ struct pm_runtime {
      * (list.c): nesting depth and the containers whose repr is running. */
     unsigned rec_depth;
     pmo_vec repr_active;
-    uintptr_t deferred_gc;        /* GC objects awaiting deallocation      */
-    pmo_vec deferred_other;       /* other objects awaiting deallocation   */
+    pmo_vec deferred;             /* objects awaiting deallocation         */
     pmo_freelists freelists;
     pmo_intern_table *interned;   /* str.c                                 */
     pmo_weak_registry *weak;      /* weakref.c                             */
@@ -164,8 +160,10 @@ struct pm_runtime {
     pm_runtime_stats stats;
     /* The collector (layer 3) keeps its state here. */
     void *gc;
-    pmo_gc_head gc_young;         /* generation 0: tracked by the object
-                                     layer, collected by the collector     */
+    pmo_young gc_young;           /* generation 0 (tracking.h): tracked by
+                                     the object layer, collected by the
+                                     collector                            */
+    pmo_map gc_map;               /* generations 1, 2 and permanent        */
     int64_t gc_young_count;       /* GC allocations minus deallocations    */
     int64_t gc_young_allocs;      /* GC allocations (the collector's pacing
                                      compares: how many died young)        */
@@ -184,6 +182,10 @@ struct pm_runtime {
  * object is the safe point of automatic collection (CPython's gc_alloc does
  * the same). The object layer knows when; the collector decides what. */
 PMO_HIDDEN void pmgc_auto_collect(pm_runtime *rt);
+/* The young vector is full: grow it, or move its objects on without a
+ * collection (no code runs). False when o cannot be tracked (out of
+ * memory): it stays untracked. */
+PMO_HIDDEN bool pmgc_young_room(pm_runtime *rt);
 PMO_HIDDEN void pmgc_destroy(pm_runtime *rt);
 #define PMGC_DEFAULT_THRESHOLD 2000
 
@@ -236,20 +238,13 @@ static inline void pmo_init_header_rt(pm_runtime *rt, pm_object *o, pm_type *t) 
 static inline void pmo_init_header(pm_object *o, pm_type *t) { pmo_init_header_rt(pmo_rt(), o, t); }
 
 /* size bytes for an object of type t (header included), refcount 1; NULL
- * with MemoryError set. A GC object gets its zeroed gc head in front, and
- * its allocation is the safe point of automatic collection. */
+ * with MemoryError set. A GC object's allocation is the safe point of
+ * automatic collection. */
 static inline pm_object *pmo_alloc_rt(pm_runtime *rt, pm_type *t, size_t size) {
-    size_t head = 0;
-    if (t->flags & PM_TPFLAGS_GC) {
-        pmo_gc_maybe_collect(rt);
-        head = sizeof(pmo_gc_head);
-    }
-    if (pmo_unlikely(size > SIZE_MAX - head)) return pmo_no_memory();
+    if (t->flags & PM_TPFLAGS_GC) pmo_gc_maybe_collect(rt);
     const pm_allocator *a = rt->obj_table;
-    char *mem = a->malloc(a->ctx, size + head);
-    if (pmo_unlikely(mem == NULL)) return pmo_no_memory();
-    if (head) ((pmo_gc_head *)mem)->next = ((pmo_gc_head *)mem)->prev = 0;
-    pm_object *o = (pm_object *)(mem + head);
+    pm_object *o = a->malloc(a->ctx, size);
+    if (pmo_unlikely(o == NULL)) return pmo_no_memory();
     pmo_init_header_rt(rt, o, t);
     return o;
 }
@@ -258,8 +253,7 @@ static inline pm_object *pmo_alloc(pm_type *t, size_t size) { return pmo_alloc_r
 
 /* Return an object's memory to the runtime's heap. */
 static inline void pmo_free(pm_runtime *rt, pm_object *o) {
-    void *block = (o->type->flags & PM_TPFLAGS_GC) ? (void *)((pmo_gc_head *)o - 1) : (void *)o;
-    rt->obj_table->free(rt->obj_table->ctx, block);
+    rt->obj_table->free(rt->obj_table->ctx, o);
 }
 /* Raw buffers (item arrays, string storage) from the runtime's mem domain. */
 PMO_HIDDEN void *pmo_mem_malloc(size_t n);
@@ -268,27 +262,40 @@ static inline void pmo_mem_free(void *p) {
     const pm_allocator *a = pmo_rt()->mem_table;
     a->free(a->ctx, p);
 }
-static inline pmo_gc_head *pmo_gc_head_of(pm_object *o) { return (pmo_gc_head *)o - 1; }
-/* Take a tracked object off its generation list (deallocation). */
+static inline unsigned pmo_slot(const pm_object *o) { return o->flags >> PMO_OF_SLOT_SHIFT; }
+
+/* Take a young object out of the young vector: its slot becomes a hole,
+ * which the vector's compaction (pmgc_young_room) or the next collection
+ * drops; no other object is touched. */
+static inline void pmo_young_remove(pmo_young *y, pm_object *o) { y->items[pmo_slot(o)] = NULL; }
+
+/* Stop tracking o (deallocation, pm_gc_untrack). An object the collector
+ * holds (COLLECTING: in no set of tracking.h) only loses its bit; the
+ * collector looks at it before putting it back. */
 static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
-    pmo_gc_head *h = pmo_gc_head_of(o);
-    ((pmo_gc_head *)h->prev)->next = h->next;
-    ((pmo_gc_head *)h->next)->prev = h->prev;
-    h->next = h->prev = 0;
-    if ((o->flags & PMO_OF_GEN_MASK) == PMO_OF_GEN(2)) rt->gc_old_left++;
-    o->flags &= ~(PMO_OF_TRACKED | PMO_OF_GEN_MASK);
+    unsigned f = o->flags, gen = (f & PMO_OF_GEN_MASK) >> PMO_OF_GEN_SHIFT;
+    if (pmo_likely(!(f & PMO_OF_COLLECTING))) {
+        if (gen == 0) {
+            pmo_young_remove(&rt->gc_young, o);
+        } else {
+            pmo_map_remove(&rt->gc_map, (int)gen - 1, o);
+            if (gen == 2) rt->gc_old_left++;
+        }
+        f &= ~(PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK);
+    }
+    o->flags = f & ~PMO_OF_TRACKED;
 }
 
 /* Put a fully built GC object on generation 0 (pm_gc_track's work). */
 static inline void pmo_gc_link_young(pm_runtime *rt, pm_object *o) {
-    pmo_gc_head *young = &rt->gc_young, *h = pmo_gc_head_of(o);
-    h->prev = young->prev;
-    h->next = (uintptr_t)young;
-    ((pmo_gc_head *)young->prev)->next = (uintptr_t)h;
-    young->prev = (uintptr_t)h;
+    pmo_young *y = &rt->gc_young;
     /* A reference lost before it was tracked is no business of a young
      * collection; from here on a loss is counted (pm_lost_ref). */
-    o->flags = (o->flags & ~PM_OF_LOST_REF) | PMO_OF_TRACKED;
+    o->flags &= ~PM_OF_LOST_REF;
+    if (pmo_unlikely(y->len == y->cap) && !pmgc_young_room(rt)) return;
+    uint32_t i = y->len++;
+    y->items[i] = o;
+    o->flags = (o->flags & ~PMO_OF_SLOT_MASK) | PMO_OF_TRACKED | (i << PMO_OF_SLOT_SHIFT);
 }
 /* Type error helper: "expected X, got Y". Returns NULL / -1 callers use. */
 PMO_HIDDEN void pmo_type_error(const char *what, pm_object *got);

@@ -45,7 +45,6 @@ static bool env_debug(void) {
  * library's constructor come first, on first use): the default heap exists
  * from the start, and PYMM_DEBUG is read once. */
 static void young_init(pm_runtime *rt) {
-    rt->gc_young.next = rt->gc_young.prev = (uintptr_t)&rt->gc_young;
     rt->gc_young_threshold = PMGC_DEFAULT_THRESHOLD;
 }
 
@@ -112,7 +111,10 @@ void pm_runtime_destroy(pm_runtime *rt) {
     pmo_weak_registry_destroy(rt);
     pmo_debug_destroy(rt);
     pmgc_destroy(rt);
-    pmo_vec_free(&rt->deferred_other);
+    pmo_vec_free(&rt->deferred);
+    free(rt->gc_young.items);
+    rt->gc_young = (pmo_young){0};
+    pmo_map_destroy(&rt->gc_map);
     pmo_vec_free(&rt->repr_active);
     current_runtime = saved == rt ? default_rt() : saved;
     if (rt->owns_heap) pm_heap_destroy(rt->heap);

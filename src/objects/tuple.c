@@ -52,12 +52,11 @@ pm_type pm_tuple_type = {
     .free_mem = tuple_free_mem,
 };
 
-/* T1: the empty tuple, with the gc head every tuple has in front of it. */
+/* T1: the empty tuple. */
 static struct {
-    pmo_gc_head gc;
     pm_object ob;
     size_t size;
-} empty_tuple = {{0, 0}, PMO_STATIC_HEADER(&pm_tuple_type), 0};
+} empty_tuple = {PMO_STATIC_HEADER(&pm_tuple_type), 0};
 
 static bool is_tuple(pm_object *t, const char *what) {
     if (pmo_likely(t && t->type == &pm_tuple_type)) return true;
