@@ -297,6 +297,16 @@ static inline void pmo_gc_link_young(pm_runtime *rt, pm_object *o) {
     y->items[i] = o;
     o->flags = (o->flags & ~PMO_OF_SLOT_MASK) | PMO_OF_TRACKED | (i << PMO_OF_SLOT_SHIFT);
 }
+/* pmo_gc_link_young for an object whose header was just initialized
+ * (collector bits and slot zero, PM_OF_LOST_REF clear): the constructor's
+ * fast path. */
+static inline void pmo_gc_link_new(pm_runtime *rt, pm_object *o) {
+    pmo_young *y = &rt->gc_young;
+    if (pmo_unlikely(y->len == y->cap) && !pmgc_young_room(rt)) return;
+    uint32_t i = y->len++;
+    y->items[i] = o;
+    o->flags |= PMO_OF_TRACKED | (i << PMO_OF_SLOT_SHIFT);
+}
 /* Type error helper: "expected X, got Y". Returns NULL / -1 callers use. */
 PMO_HIDDEN void pmo_type_error(const char *what, pm_object *got);
 

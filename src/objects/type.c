@@ -124,7 +124,7 @@ static inline pm_object *new_instance(pm_type *t, size_t size) {
         w[0] = w[1] = 0;
     }
     for (; i < n; i++) payload[i] = 0;
-    if (t->flags & PM_TPFLAGS_GC) pmo_gc_link_young(rt, o);
+    if (t->flags & PM_TPFLAGS_GC) pmo_gc_link_new(rt, o);
     return o;
 }
 
