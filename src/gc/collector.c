@@ -902,6 +902,11 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     }
     int64_t uncollectable, collected = dispose(rt, g, summary, dest, &uncollectable);
     record_collection(g, gen, collected, uncollectable, now_ms() - t0);
+    /* The working memory is 8 bytes per object of the set: kept for the
+     * next young collection, given back after a large one (a full
+     * collection of a million objects would hold 8 MB until the next). */
+    if (g->set.cap > 4096) vec_free(&g->set);
+    if (g->stack.cap > 4096) vec_free(&g->stack);
     return collected + uncollectable;
 }
 
