@@ -141,7 +141,10 @@ typedef struct pm_allocator {
 } pm_allocator;
 
 /* Read and replace a domain's table. Replace a table only while no block of
- * that domain is live (or when the new table frees the old one's blocks). */
+ * that domain is live (or when the new table frees the old one's blocks).
+ * An obj-domain table must return 16-aligned blocks, as malloc does: the
+ * cycle collector finds older objects by their address, and leaves one it
+ * cannot place untracked (its cycles never collected). */
 PM_API void pm_heap_get_allocator(const pm_heap *h, pm_domain d, pm_allocator *out);
 PM_API void pm_heap_set_allocator(pm_heap *h, pm_domain d, const pm_allocator *a);
 

@@ -349,10 +349,47 @@ static void keep_in_cycle(pm_object *self) {
     ((node *)self)->other = pm_newref(self); /* a self-cycle from now on */
 }
 
+/* The same, tracking itself first (it was untracked when queued): it must
+ * not end up in the young generation twice. */
+static void track_and_keep(pm_object *self) {
+    pm_gc_track(self);
+    keep_in_cycle(self);
+}
+
+/* A weak reference callback that collects while its referent is being
+ * deallocated (count zero): the collector must not meet the referent. */
+static int weak_collects;
+static void collect_in_callback(pm_object *wr, pm_object *arg) {
+    (void)wr;
+    (void)arg;
+    pm_gc_collect(0);
+    weak_collects++;
+}
+
+static void test_collect_during_dealloc(void) {
+    pm_type *t = make_type("weak-collect", NULL, NULL);
+    pm_gc_collect(2);
+    pm_object *o = pm_object_new(t);
+    pm_object *wr = pm_weakref_new(o, collect_in_callback, NULL);
+    freed_nodes = weak_collects = 0;
+    pm_decref(o);
+    CHECK_EQ(weak_collects, 1);
+    CHECK_EQ(freed_nodes, 1);
+    CHECK(pm_gc_check() >= 0);
+    pm_decref(wr);
+    pm_decref(PM_OBJ(t));
+}
+
 static void test_deferred_resurrection(void) {
     pm_type *plain = make_type("link", NULL, NULL);
     pm_type *fin = make_type("last", keep_in_cycle, NULL);
+    pm_type *fin_tracking = make_type("last-tracking", track_and_keep, NULL);
     for (int n = 60; n <= 70; n++) {
+        if (n == 70) { /* the finalizer tracks its object itself */
+            pm_decref(PM_OBJ(fin));
+            fin = fin_tracking;
+            pm_incref(PM_OBJ(fin));
+        }
         pm_object *head = pm_object_new(fin);
         for (int i = 0; i < n; i++) {
             pm_object *x = pm_object_new(plain);
@@ -364,13 +401,16 @@ static void test_deferred_resurrection(void) {
         CHECK(kept != NULL);
         if (kept == NULL) continue;
         CHECK(pm_gc_is_tracked(kept));
+        CHECK(pm_gc_check() >= 0); /* in one place only */
         pm_decref(kept);
         freed_nodes = 0;
         CHECK_EQ(pm_gc_collect(2), 1);
         CHECK_EQ(freed_nodes, 1);
+        CHECK(pm_gc_check() >= 0);
     }
     pm_decref(PM_OBJ(plain));
     pm_decref(PM_OBJ(fin));
+    pm_decref(PM_OBJ(fin_tracking));
 }
 
 typedef struct ring_job { pm_runtime *rt; long n; int64_t collected; } ring_job;
@@ -780,6 +820,7 @@ int main(void) {
     test_stats_callbacks_queries();
     test_tracking_rules();
     test_deferred_resurrection();
+    test_collect_during_dealloc();
     test_adaptive_pacing();
     test_young_skip();
     test_ref_field_cycles();

@@ -1,7 +1,7 @@
 /*
  * collector.c -- the generational cycle collector (CPython 3.11 semantics).
  *
- * Owns: the generation lists, tracking, automatic and explicit collection,
+ * Owns: the generations (kept in tracking.h's sets), automatic and explicit collection,
  * the garbage list, statistics, callbacks, debug flags, freeze, and the
  * object-graph queries (get_objects, get_referrers, get_referents).
  *
@@ -139,7 +139,9 @@ static inline void settle(pm_object *o, int gen) {
 
 /* Put an object the collector holds (in no set) into generation gen >= 1.
  * Out of memory for the address map: it stays untracked (its cycles, if
- * any, are never collected; a map chunk is 16 KiB). */
+ * any, are never collected; a map chunk is 24 KiB). An object that is not
+ * 16-aligned cannot have a bit (a replaced obj-domain table that returns
+ * such blocks): it stays untracked too. */
 static void place(pm_runtime *rt, pm_object *o, int gen) {
     if (pmo_map_add(&rt->gc_map, map_of(gen), o)) {
         settle(o, gen);
@@ -167,7 +169,7 @@ static int64_t move_young_on(pm_runtime *rt, int dest) {
             key = c ? k : UINTPTR_MAX;
         }
         n++;
-        if (pmo_unlikely(c == NULL)) { /* out of memory: untracked (see place) */
+        if (pmo_unlikely(c == NULL || ((uintptr_t)o & 15))) { /* untracked (see place) */
             o->flags &= ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_TRACKED);
             continue;
         }
@@ -611,6 +613,7 @@ static PM_HOT_ALIGN int64_t split_reachable(pm_runtime *rt, gc_state *g, int unt
         pm_object *o = set->items[i];
         if (!(o->flags & PMO_OF_COLLECTING)) continue; /* rescued and kept */
         if ((o->flags & PMO_OF_GEN_MASK) == PMO_OF_GEN(2)) pmo_map_remove(&rt->gc_map, PMO_MAP_GEN2, o);
+        o->flags &= ~PMO_OF_TENTATIVE; /* later steps read it as "reachable, pending" */
         pm_incref(o); /* the collector's hold (see "the steps after the analysis") */
         set->items[nlost++] = o;
         sum |= o->type->internal | ((o->flags & PM_OF_HAS_WEAKREF) ? SUM_WEAKLY_REFERENCED : 0);

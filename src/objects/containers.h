@@ -30,8 +30,8 @@ typedef struct pmo_tuple {
     pm_object *items[]; /* size slots, inline */
 } pmo_tuple;
 
-/* 32-bit counts keep a list object at 32 bytes (48 with its gc head, one
- * size class below 64): a list holds at most PMO_LIST_MAX items, the
+/* 32-bit counts keep a list object at 32 bytes (one size class below
+ * 48): a list holds at most PMO_LIST_MAX items, the
  * limit JavaScript arrays have, 32 GiB of item pointers. */
 typedef struct pmo_list {
     pm_object ob;
@@ -48,8 +48,8 @@ typedef struct pmo_list {
  * Free lists hold dead objects linked through their first word (object.c's
  * convention; the type word stays so pmo_free finds the block). Reusing one
  * is an allocation of a GC object like pmo_alloc's: the collector may run
- * first (the young count rises, the same test as pmo_alloc's), the gc head
- * is zeroed (untracked) and the header re-initialized (refcount 1, counted). */
+ * first (the young count rises, the same test as pmo_alloc's), and the
+ * header is re-initialized (refcount 1, untracked, counted). */
 static inline pm_object *pmo_gc_freelist_pop(pmo_freelist *fl, pm_type *t) {
     if (!fl->head) return NULL;
     pm_runtime *rt = pmo_rt();

@@ -8,10 +8,10 @@
  *
  * Deallocation never recurses without bound. pm_dealloc counts how deeply
  * deallocations nest; past PMO_DEALLOC_DEPTH an object whose count reached
- * zero is queued instead (GC objects through their gc head's `next` word,
- * which is free once the object is untracked; others in a small array), and
- * the outermost pm_dealloc drains the queue. Dropping a 10,000,000-deep
- * chain thus needs a constant amount of C stack.
+ * zero is queued instead (untracked first, in a vector), and the outermost
+ * pm_dealloc drains the queue. Dropping a 10,000,000-deep chain thus needs
+ * a constant amount of C stack, unless the queue cannot grow (out of
+ * memory): the object is then deallocated at once, one level deeper.
  *
  * Debug mode (config.debug or PYMM_DEBUG=1): a freed object is kept in a
  * quarantine with refcount 1 and the PMO_OF_DEAD flag, so a later decref of
@@ -284,7 +284,7 @@ static bool run_finalizer(pm_object *o, void (*fn)(pm_object *)) {
 static bool resurrected(pm_runtime *rt, pm_object *o) {
     if (o->flags & PMO_OF_UNTRACKED_DEFERRED) {
         o->flags &= ~PMO_OF_UNTRACKED_DEFERRED;
-        pmo_gc_link_young(rt, o);
+        if (!(o->flags & PMO_OF_TRACKED)) pmo_gc_link_young(rt, o); /* its finalizer may have */
     }
     if (is_gc(o->type)) {
         o->flags &= ~PM_OF_LOST_REF;
@@ -305,7 +305,12 @@ static PM_NOINLINE_O bool dealloc_prelude(pm_runtime *rt, pm_object *o) {
     }
     if (t->slots.legacy_del && run_finalizer(o, t->slots.legacy_del)) return resurrected(rt, o);
     o->flags &= ~PMO_OF_UNTRACKED_DEFERRED;
-    if (o->flags & PM_OF_HAS_WEAKREF) pmo_weakrefs_clear(o, true);
+    if (o->flags & PM_OF_HAS_WEAKREF) {
+        /* Callbacks run with the count at zero: a collection they cause
+         * must not meet the object (CPython untracks first too). */
+        if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(rt, o);
+        pmo_weakrefs_clear(o, true);
+    }
     return true;
 }
 

@@ -48,7 +48,7 @@
 /* Flag bits 8..15 of pm_object.flags belong to the collector. A new
  * object is untracked: bits 8..15 zero; linking it on generation 0 sets
  * TRACKED only (generation 0 is GEN(0)). */
-#define PMO_OF_TRACKED     (1u << 8)  /* on a generation list            */
+#define PMO_OF_TRACKED     (1u << 8)  /* in a generation (tracking.h)    */
 #define PMO_OF_COLLECTING  (1u << 9)  /* in the set being collected      */
 #define PMO_OF_REACHABLE   (1u << 10) /* proven reachable in this pass   */
 #define PMO_OF_UNTRACKED_DEFERRED (1u << 11) /* untracked to be queued for
@@ -183,8 +183,8 @@ struct pm_runtime {
  * the same). The object layer knows when; the collector decides what. */
 PMO_HIDDEN void pmgc_auto_collect(pm_runtime *rt);
 /* The young vector is full: grow it, or move its objects on without a
- * collection (no code runs). False when o cannot be tracked (out of
- * memory): it stays untracked. */
+ * collection (no code runs). False when there is still no room (out of
+ * memory): the object to be tracked stays untracked. */
 PMO_HIDDEN bool pmgc_young_room(pm_runtime *rt);
 PMO_HIDDEN void pmgc_destroy(pm_runtime *rt);
 #define PMGC_DEFAULT_THRESHOLD 2000

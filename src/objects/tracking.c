@@ -4,7 +4,7 @@
  * decides what happens when it fills.
  *
  * Chunks are listed by address too (`order`), for walks in address order.
- * Chunks are kept until the runtime goes (a chunk is 16 KiB per MiB that
+ * Chunks are kept until the runtime goes (a chunk is 24 KiB per MiB that
  * ever held a tracked object of generation >= 1): a map that shrank and
  * grew again finds them in place.
  */

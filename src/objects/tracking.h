@@ -9,7 +9,10 @@
  * bits in address maps: one bit per 16 bytes of address, in chunks of one
  * MiB (1024 words per map), found by a hash of address >> 20 with the last
  * chunk remembered; one map per generation: 1, 2 and permanent (map
- * g - 1 for generation g). Objects must be 16-aligned, as malloc's are.
+ * g - 1 for generation g). Objects must be 16-aligned, as malloc's are:
+ * one that is not (an obj-domain table returning such blocks) gets no bit
+ * and is left untracked when it leaves generation 0 (its cycles are then
+ * never collected).
  *
  * Invariants (pm_gc_check verifies them):
  *   T1  a tracked object of generation 0 is items[slot] of the young vector
@@ -83,6 +86,7 @@ static inline pmo_map_chunk *pmo_map_chunk_of(pmo_map *m, const void *o, bool cr
 }
 
 static inline bool pmo_map_add(pmo_map *m, int which, const void *o) {
+    if ((uintptr_t)o & 15) return false; /* no bit for it (see the top) */
     pmo_map_chunk *c = pmo_map_chunk_of(m, o, true);
     if (c == NULL) return false;
     size_t b = pmo_map_bit(o);
@@ -106,7 +110,8 @@ static inline bool pmo_map_has(pmo_map *m, int which, const void *o) {
 
 /* Call fn(o, arg) for every object whose bit is set in map `which`, in
  * address order within a chunk; stops at the first nonzero result. fn may
- * clear the bit it is given, nothing else. */
+ * clear the bit it is given, and set bits of other maps in chunks that
+ * exist, nothing else (no chunk may be made meanwhile). */
 PMO_HIDDEN int pmo_map_each(pmo_map *m, int which, int (*fn)(pm_object *o, void *arg), void *arg);
 
 #endif

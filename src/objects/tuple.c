@@ -6,11 +6,10 @@
  *
  * Invariants:
  *   T1  there is one empty tuple: a static, immortal object that every
- *       pm_tuple_new(0) returns. It has a gc head like any tuple, so code
- *       that steps back to the head stays inside the object.
+ *       pm_tuple_new(0) returns.
  *   T2  a tuple of n items (1 <= n <= PMO_TUPLE_FREELIST_SIZES) goes, when
  *       freed, to rt->freelists.tuples[n] unless that list is full; blocks
- *       there are whole blocks (gc head first), see pmo_gc_freelist_pop.
+ *       there are whole blocks, see pmo_gc_freelist_pop.
  *   T3  items are NULL only between pm_tuple_new and pm_tuple_set_steal, or
  *       after clear; every slot tolerates a NULL item (C1). Items are set
  *       only while the tuple has one reference (not yet shared), as
