@@ -137,6 +137,12 @@ static inline void settle(pm_object *o, int gen) {
                PMO_OF_GEN(gen);
 }
 
+/* o leaves the collector untracked: no generation, no slot, no state of
+ * the collection (G1 holds for untracked objects too). */
+static inline void drop_tracking(pm_object *o) {
+    o->flags &= ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_TRACKED);
+}
+
 /* Put an object the collector holds (in no set) into generation gen >= 1.
  * Out of memory for the address map: it stays untracked (its cycles, if
  * any, are never collected; a map chunk is 24 KiB). An object that is not
@@ -146,7 +152,7 @@ static void place(pm_runtime *rt, pm_object *o, int gen) {
     if (pmo_map_add(&rt->gc_map, map_of(gen), o)) {
         settle(o, gen);
     } else {
-        o->flags &= ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_TRACKED);
+        drop_tracking(o);
     }
 }
 
@@ -170,7 +176,7 @@ static int64_t move_young_on(pm_runtime *rt, int dest) {
         }
         n++;
         if (pmo_unlikely(c == NULL || ((uintptr_t)o & 15))) { /* untracked (see place) */
-            o->flags &= ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_TRACKED);
+            drop_tracking(o);
             continue;
         }
         size_t b = pmo_map_bit(o);
@@ -532,7 +538,7 @@ static inline void keep(pm_runtime *rt, pm_object *o, int untrack, int dest, int
     bool in_gen2 = (o->flags & PMO_OF_GEN_MASK) == PMO_OF_GEN(2);
     if (untrack != UNTRACK_NONE && atomic_container(o, untrack)) {
         if (in_gen2) pmo_map_remove(&rt->gc_map, PMO_MAP_GEN2, o);
-        o->flags &= ~(ANALYSIS_BITS | PMO_OF_TRACKED | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK);
+        drop_tracking(o);
         return;
     }
     if (in_gen2 && dest == 2) settle(o, dest);
@@ -643,7 +649,7 @@ static void append_to_garbage(gc_state *g, pm_object *o) {
  * after all, or uncollectable) and drop the collector's reference. */
 static void give_back(pm_runtime *rt, pm_object *o, int dest) {
     if (o->flags & PMO_OF_TRACKED) place(rt, o, dest);
-    else o->flags &= ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK);
+    else drop_tracking(o); /* untracked by code meanwhile */
     pm_decref(o);
 }
 
@@ -751,7 +757,7 @@ static int64_t finalize_garbage(gc_state *g) {
 
 /* The collector's reference was o's last: it dies untracked. */
 static void let_go(pm_object *o) {
-    o->flags &= ~(ANALYSIS_BITS | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_TRACKED);
+    drop_tracking(o);
     pm_decref(o);
 }
 
