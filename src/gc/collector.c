@@ -158,31 +158,16 @@ static void place(pm_runtime *rt, pm_object *o, int gen) {
 
 /* Every young object to generation dest without a collection (no code
  * runs); returns how many. Young objects sit in allocation order, mostly
- * in one MiB after another: the chunk is looked up once per run. */
+ * in one MiB after another: the map's last-chunk cache finds the chunk. */
 static int64_t move_young_on(pm_runtime *rt, int dest) {
     pmo_young *y = &rt->gc_young;
-    int which = map_of(dest);
-    pmo_map_chunk *c = NULL;
-    uintptr_t key = UINTPTR_MAX;
     int64_t n = 0;
     for (uint32_t i = 0; i < y->len; i++) {
         pm_object *o = y->items[i];
         if (o == NULL) continue;
-        if (i + 8 < y->len && y->items[i + 8]) __builtin_prefetch(y->items[i + 8]);
-        uintptr_t k = (uintptr_t)o >> PMO_MAP_SHIFT;
-        if (k != key) {
-            c = pmo_map_chunk_of(&rt->gc_map, o, true);
-            key = c ? k : UINTPTR_MAX;
-        }
+        if (i + 8 < y->len) __builtin_prefetch(y->items[i + 8]);
+        place(rt, o, dest);
         n++;
-        if (pmo_unlikely(c == NULL || ((uintptr_t)o & 15))) { /* untracked (see place) */
-            drop_tracking(o);
-            continue;
-        }
-        size_t b = pmo_map_bit(o);
-        c->bits[which][b >> 6] |= 1ull << (b & 63);
-        c->count[which]++;
-        settle(o, dest);
     }
     y->len = 0;
     return n;
