@@ -286,20 +286,8 @@ static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
     o->flags = f & ~PMO_OF_TRACKED;
 }
 
-/* Put a fully built GC object on generation 0 (pm_gc_track's work). */
-static inline void pmo_gc_link_young(pm_runtime *rt, pm_object *o) {
-    pmo_young *y = &rt->gc_young;
-    /* A reference lost before it was tracked is no business of a young
-     * collection; from here on a loss is counted (pm_lost_ref). */
-    o->flags &= ~PM_OF_LOST_REF;
-    if (pmo_unlikely(y->len == y->cap) && !pmgc_young_room(rt)) return;
-    uint32_t i = y->len++;
-    y->items[i] = o;
-    o->flags = (o->flags & ~PMO_OF_SLOT_MASK) | PMO_OF_TRACKED | (i << PMO_OF_SLOT_SHIFT);
-}
-/* pmo_gc_link_young for an object whose header was just initialized
- * (collector bits and slot zero, PM_OF_LOST_REF clear): the constructor's
- * fast path. */
+/* Track an object whose header was just initialized (collector bits and
+ * slot zero, PM_OF_LOST_REF clear): the constructor's fast path. */
 static inline void pmo_gc_link_new(pm_runtime *rt, pm_object *o) {
     pmo_young *y = &rt->gc_young;
     if (pmo_unlikely(y->len == y->cap) && !pmgc_young_room(rt)) return;
@@ -307,6 +295,15 @@ static inline void pmo_gc_link_new(pm_runtime *rt, pm_object *o) {
     y->items[i] = o;
     o->flags |= PMO_OF_TRACKED | (i << PMO_OF_SLOT_SHIFT);
 }
+
+/* Put a fully built GC object on generation 0 (pm_gc_track's work). A
+ * reference lost before it was tracked is no business of a young
+ * collection; from here on a loss is counted (pm_lost_ref). */
+static inline void pmo_gc_link_young(pm_runtime *rt, pm_object *o) {
+    o->flags &= ~(PM_OF_LOST_REF | PMO_OF_SLOT_MASK);
+    pmo_gc_link_new(rt, o);
+}
+
 /* Type error helper: "expected X, got Y". Returns NULL / -1 callers use. */
 PMO_HIDDEN void pmo_type_error(const char *what, pm_object *got);
 
