@@ -39,13 +39,11 @@
 /* Read by the fast path before any arena exists: every lookup misses. */
 static const uint8_t empty_map[1];
 
-static void *pool_malloc_ctx(void *ctx, size_t n);
 static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize);
 static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
-static void pool_free_ctx(void *ctx, void *p);
 
 #define RAW_TABLE {NULL, pmh_raw_malloc, pmh_raw_calloc, pmh_raw_realloc, pmh_raw_free}
-#define POOL_TABLE(h) {(h), pool_malloc_ctx, pool_calloc_ctx, pool_realloc_ctx, pool_free_ctx}
+#define POOL_TABLE(h) {(h), pmh_pool_malloc_ctx, pool_calloc_ctx, pool_realloc_ctx, pmh_pool_free_ctx}
 
 /* The default heap is a constant-initialized object: it works before main()
  * and needs no set-up call. Its buckets are allocated with its first arena. */
@@ -143,11 +141,6 @@ void pm_heap_destroy(pm_heap *h) {
 /* ------------------------------------------------------------------------ */
 /* Ownership map                                                            */
 /* ------------------------------------------------------------------------ */
-
-bool pmh_arena_owns(const pm_heap *h, uintptr_t a) {
-    uintptr_t idx = a >> PMH_MAP_SHIFT;
-    return idx < h->map_limit && h->map[idx] != 0;
-}
 
 int pm_heap_owns(const pm_heap *h, const void *p) {
     return pmh_arena_owns(h, (uintptr_t)p);
@@ -417,7 +410,7 @@ static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
  * empty. The sole pool of a class stays listed even when empty ("parked"):
  * a loop of malloc/free pairs then never leaves the fast path, where
  * CPython pays for releasing and re-taking the pool on every pair. */
-static PM_NOINLINE void pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) {
+PM_NOINLINE void pmh_pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) {
     if (pool->nused != 0) {
         if (was_full) {
             /* A parked pool must stay its class's only listed pool. */
@@ -578,47 +571,15 @@ int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg) {
 /* malloc / free / realloc                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* What the sanitizers must learn when a block changes hands. */
-static inline void block_given(void *b, size_t n, size_t size) {
-    (void)size;
-    pm_unpoison(b, n);
-    pm_vg_malloclike(b, n);
-}
-
-static inline void block_taken_back(void *b, size_t size) {
-    pm_vg_freelike(b);
-    pm_vg_noaccess(b, size);
-    pm_poison(b, size);
-    (void)size;
-}
-
-static PM_NOINLINE void *malloc_slow(pm_heap *h, size_t n);
-
 /* The list ran dry with b's pop: refill, then hand b out. A tail call from
- * the fast path, which therefore needs no saved registers. */
-static PM_NOINLINE void *malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, size_t n) {
+ * the fast path (heap.h), which therefore needs no saved registers. */
+PM_NOINLINE void *pmh_malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, size_t n) {
     pool_refill(h, pool);
-    block_given(b, n, pmh_class_size(pool->szidx));
+    pmh_block_given(b, n, pmh_class_size(pool->szidx));
     return b;
 }
 
-static inline void *pool_malloc(pm_heap *h, size_t n) {
-    if (pm_likely(n - 1 < PM_SMALL_MAX)) {
-        pmh_pool *pool = h->used[(n - 1) >> 4];
-        if (pm_likely(pool != NULL)) {
-            pmh_block *b = pool->freeblock;
-            pmh_block *next = blk_next(b);
-            pool->nused++;
-            pool->freeblock = next;
-            if (pm_unlikely(next == NULL)) return malloc_refill(h, pool, b, n);
-            block_given(b, n, pmh_class_size(pool->szidx));
-            return b;
-        }
-    }
-    return malloc_slow(h, n);
-}
-
-static PM_NOINLINE void *malloc_slow(pm_heap *h, size_t n) {
+PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n) {
     if (n == 0) n = 1;
     if (n > PM_SMALL_MAX) return large_malloc(h, n);
     unsigned c = pmh_class_of(n);
@@ -633,10 +594,10 @@ static PM_NOINLINE void *malloc_slow(pm_heap *h, size_t n) {
         else pool_init(h, a, pool, c);
         if (h->over_budget_since) release_excess(h);
     }
-    return pool_malloc(h, n);
+    return pmh_pool_malloc(h, n);
 }
 
-static PM_NOINLINE void free_slow(pm_heap *h, void *p) {
+PM_NOINLINE void pmh_free_slow(pm_heap *h, void *p) {
     if (p == NULL) return;
     pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
     if (s) large_remove(&h->large, s);
@@ -645,33 +606,14 @@ static PM_NOINLINE void free_slow(pm_heap *h, void *p) {
     raw->free(raw->ctx, p);
 }
 
-static inline void pool_free(pm_heap *h, void *p) {
-    if (pm_likely(pmh_arena_owns(h, (uintptr_t)p))) {
-        pmh_pool *pool = pmh_pool_of(h, p);
-        pmh_block *b = p, *head = pool->freeblock;
-        block_taken_back(b, pmh_class_size(pool->szidx));
-        blk_set_next(b, head);
-        pool->freeblock = b;
-        if (pm_unlikely(head == NULL)) {
-            pool->nused--;
-            pool_transition(h, pool, true);
-        } else if (pm_unlikely(--pool->nused == 0)) {
-            /* A class's sole pool stays parked: no slow path (I3). */
-            if (((uintptr_t)pool->prev | (uintptr_t)pool->next) != 0) pool_transition(h, pool, false);
-        }
-        return;
-    }
-    free_slow(h, p);
-}
+void *pm_heap_malloc(pm_heap *h, size_t n) { return pmh_pool_malloc(h, n); }
 
-void *pm_heap_malloc(pm_heap *h, size_t n) { return pool_malloc(h, n); }
-
-void pm_heap_free(pm_heap *h, void *p) { pool_free(h, p); }
+void pm_heap_free(pm_heap *h, void *p) { pmh_pool_free(h, p); }
 
 void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) {
     size_t n;
     if (__builtin_mul_overflow(nelem, elsize, &n)) return NULL;
-    void *p = pool_malloc(h, n);
+    void *p = pmh_pool_malloc(h, n);
     if (p) memset(p, 0, n);
     return p;
 }
@@ -696,14 +638,14 @@ static size_t vg_block_size(void *p, size_t size) {
 /* Move a block to a new one of n bytes; the old one is freed only once the
  * new one exists, so failure leaves p intact. */
 static void *realloc_move(pm_heap *h, void *p, size_t old_size, size_t n) {
-    void *q = pool_malloc(h, n);
+    void *q = pmh_pool_malloc(h, n);
     if (q == NULL) return NULL;
     /* old_size may be the class size, beyond what the user asked for: let
      * the sanitizers see the copy of those bytes as legitimate. */
     pm_unpoison(p, old_size);
     pm_vg_defined(p, old_size);
     memcpy(q, p, old_size < n ? old_size : n);
-    pool_free(h, p);
+    pmh_pool_free(h, p);
     return q;
 }
 
@@ -721,7 +663,7 @@ static void *realloc_large(pm_heap *h, pmh_large_slot *s, void *p, size_t n) {
 }
 
 void *pm_heap_realloc(pm_heap *h, void *p, size_t n) {
-    if (p == NULL) return pool_malloc(h, n);
+    if (p == NULL) return pmh_pool_malloc(h, n);
     if (pmh_arena_owns(h, (uintptr_t)p)) {
         size_t size = pmh_class_size(pmh_pool_of(h, p)->szidx);
         if (n <= size && 2 * n > size) {
@@ -748,8 +690,8 @@ size_t pm_heap_block_size(const pm_heap *h, const void *p) {
 }
 
 /* The pool allocator as a domain table (ctx is the heap). */
-static void *pool_malloc_ctx(void *ctx, size_t n) { return pool_malloc(ctx, n); }
-static void pool_free_ctx(void *ctx, void *p) { pool_free(ctx, p); }
+void *pmh_pool_malloc_ctx(void *ctx, size_t n) { return pmh_pool_malloc(ctx, n); }
+void pmh_pool_free_ctx(void *ctx, void *p) { pmh_pool_free(ctx, p); }
 static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize) {
     return pm_heap_calloc(ctx, nelem, elsize);
 }

@@ -174,7 +174,6 @@ struct pm_heap {
 /* ---- cross-file functions of the heap layer ---------------------------- */
 
 /* heap.c */
-PM_HIDDEN bool pmh_arena_owns(const pm_heap *h, uintptr_t a);
 PM_HIDDEN void pmh_arena_release_empty(pm_heap *h, uint64_t keep);
 PM_HIDDEN void pmh_purge_empty_pools(pm_heap *h, uint64_t target);
 PM_HIDDEN bool pmh_release_kept(pm_heap *h);
@@ -219,6 +218,74 @@ static inline bool pmh_is_block_start(const pmh_pool *pool, const void *p) {
     size_t size = pmh_class_size(pool->szidx);
     return off >= PMH_POOL_HEADER && (off - PMH_POOL_HEADER) % size == 0 &&
            off < pool->nextoffset;
+}
+
+/* Does address a lie in one of h's arenas (I5)? */
+static inline bool pmh_arena_owns(const pm_heap *h, uintptr_t a) {
+    uintptr_t idx = a >> PMH_MAP_SHIFT;
+    return idx < h->map_limit && h->map[idx] != 0;
+}
+
+/* ---- the fast paths -------------------------------------------------------
+ * Inline here so that the object layer, which allocates most, calls no
+ * function when its obj-domain table is the heap's own (pmh_pool_malloc_ctx):
+ * a pop or a push on the size class's first pool. Everything else is the
+ * out-of-line slow paths of heap.c. */
+PM_HIDDEN void *pmh_malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, size_t n);
+PM_HIDDEN void *pmh_malloc_slow(pm_heap *h, size_t n);
+PM_HIDDEN void pmh_free_slow(pm_heap *h, void *p);
+PM_HIDDEN void pmh_pool_transition(pm_heap *h, pmh_pool *pool, bool was_full);
+/* The pool allocator's table entries (POOL_TABLE in heap.c). */
+PM_HIDDEN void *pmh_pool_malloc_ctx(void *ctx, size_t n);
+PM_HIDDEN void pmh_pool_free_ctx(void *ctx, void *p);
+
+/* What the sanitizers must learn when a block changes hands. */
+static inline void pmh_block_given(void *b, size_t n, size_t size) {
+    (void)size;
+    pm_unpoison(b, n);
+    pm_vg_malloclike(b, n);
+}
+
+static inline void pmh_block_taken_back(void *b, size_t size) {
+    pm_vg_freelike(b);
+    pm_vg_noaccess(b, size);
+    pm_poison(b, size);
+    (void)size;
+}
+
+static inline void *pmh_pool_malloc(pm_heap *h, size_t n) {
+    if (pm_likely(n - 1 < PM_SMALL_MAX)) {
+        pmh_pool *pool = h->used[(n - 1) >> 4];
+        if (pm_likely(pool != NULL)) {
+            pmh_block *b = pool->freeblock;
+            pmh_block *next = blk_next(b);
+            pool->nused++;
+            pool->freeblock = next;
+            if (pm_unlikely(next == NULL)) return pmh_malloc_refill(h, pool, b, n);
+            pmh_block_given(b, n, pmh_class_size(pool->szidx));
+            return b;
+        }
+    }
+    return pmh_malloc_slow(h, n);
+}
+
+static inline void pmh_pool_free(pm_heap *h, void *p) {
+    if (pm_likely(pmh_arena_owns(h, (uintptr_t)p))) {
+        pmh_pool *pool = pmh_pool_of(h, p);
+        pmh_block *b = p, *head = pool->freeblock;
+        pmh_block_taken_back(b, pmh_class_size(pool->szidx));
+        blk_set_next(b, head);
+        pool->freeblock = b;
+        if (pm_unlikely(head == NULL)) {
+            pool->nused--;
+            pmh_pool_transition(h, pool, true);
+        } else if (pm_unlikely(--pool->nused == 0)) {
+            /* A class's sole pool stays parked: no slow path (I3). */
+            if (((uintptr_t)pool->prev | (uintptr_t)pool->next) != 0) pmh_pool_transition(h, pool, false);
+        }
+        return;
+    }
+    pmh_free_slow(h, p);
 }
 
 /* trim.c */

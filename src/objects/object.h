@@ -66,6 +66,7 @@
 /* Bits 16..31: a young object's slot in the young vector (tracking.h), or
  * an analysed object's gc_refs during a collection. */
 
+#include "heap/heap.h" /* the pool fast paths, inlined (pmo_alloc_rt) */
 #include "objects/tracking.h"
 
 struct pm_type {
@@ -243,7 +244,8 @@ static inline void pmo_init_header(pm_object *o, pm_type *t) { pmo_init_header_r
 static inline pm_object *pmo_alloc_rt(pm_runtime *rt, pm_type *t, size_t size) {
     if (t->flags & PM_TPFLAGS_GC) pmo_gc_maybe_collect(rt);
     const pm_allocator *a = rt->obj_table;
-    pm_object *o = a->malloc(a->ctx, size);
+    pm_object *o = pmo_likely(a->malloc == pmh_pool_malloc_ctx) ? pmh_pool_malloc(a->ctx, size)
+                                                                  : a->malloc(a->ctx, size);
     if (pmo_unlikely(o == NULL)) return pmo_no_memory();
     pmo_init_header_rt(rt, o, t);
     return o;
@@ -253,7 +255,9 @@ static inline pm_object *pmo_alloc(pm_type *t, size_t size) { return pmo_alloc_r
 
 /* Return an object's memory to the runtime's heap. */
 static inline void pmo_free(pm_runtime *rt, pm_object *o) {
-    rt->obj_table->free(rt->obj_table->ctx, o);
+    const pm_allocator *a = rt->obj_table;
+    if (pmo_likely(a->free == pmh_pool_free_ctx)) pmh_pool_free(a->ctx, o);
+    else a->free(a->ctx, o);
 }
 /* Raw buffers (item arrays, string storage) from the runtime's mem domain. */
 PMO_HIDDEN void *pmo_mem_malloc(size_t n);
