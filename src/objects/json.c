@@ -297,7 +297,7 @@ static inline void skip_ws(jparser *ps) {
 /* ---- strings ------------------------------------------------------------------------ */
 
 /* Length of the valid UTF-8 sequence at p (a byte >= 0x80), or 0. */
-static size_t utf8_seq(const uchar *p, const uchar *end) {
+static inline size_t utf8_seq(const uchar *p, const uchar *end) {
     uchar c = p[0];
     size_t avail = (size_t)(end - p);
     if (c < 0xC2) return 0; /* a continuation byte, or an overlong 2-byte lead */
