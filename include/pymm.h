@@ -680,10 +680,8 @@ PM_API void pm_runtime_clear_freelists(pm_runtime *rt);
 /* ======================================================================== */
 /*
  * CPython's generational collector (3.11 semantics). Objects of GC types
- * are tracked once fully built (instances of user GC types when
- * pm_object_new returns); tuples, lists and dicts track themselves at the
- * first item that may take part in a cycle (a tuple of numbers and strings
- * never is). Reference counting frees most
+ * are tracked once fully built (containers track themselves; instances of
+ * user GC types when pm_object_new returns). Reference counting frees most
  * objects; the collector finds groups that keep each other alive and are
  * unreachable from outside, runs their finalizers (PEP 442: at most once;
  * resurrection keeps an object and all it reaches), clears weak references

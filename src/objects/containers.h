@@ -63,11 +63,10 @@ static inline pm_object *pmo_gc_freelist_pop(pmo_freelist *fl, pm_type *t) {
 /* Containers are tracked by the collector once fully built (pymm.h). */
 static inline void pmo_track(pm_object *o) { pm_gc_track(o); }
 
-/* May o take part in a reference cycle? Any GC object may, except an
- * untracked tuple (its items are atomic or such tuples, and they cannot
- * change). Tuples, dicts and lists start untracked and are tracked at the
- * first store of such an object (CPython's MAINTAIN_TRACKING for dicts,
- * extended to lists and tuples). */
+/* May o take part in a reference cycle? Any GC object may, except a tuple
+ * the collector untracked (its items are atomic and it cannot change).
+ * Dicts and lists start untracked and are tracked at the first store of
+ * such an object (CPython's MAINTAIN_TRACKING, extended to lists). */
 static inline bool pmo_may_be_tracked(const pm_object *o) {
     return (o->type->flags & PM_TPFLAGS_GC) && (o->type != &pm_tuple_type || (o->flags & PMO_OF_TRACKED));
 }

@@ -14,14 +14,6 @@
  *       after clear; every slot tolerates a NULL item (C1). Items are set
  *       only while the tuple has one reference (not yet shared), as
  *       CPython's PyTuple_SetItem requires.
- *   T4  a tuple is tracked from the first item that may take part in a
- *       cycle (pmo_may_be_tracked): a tuple of numbers, strings or
- *       untracked tuples is born untracked and stays so, since its items
- *       never change once shared. CPython tracks every tuple at birth and
- *       untracks such ones when a collection first sees them; pymm decides
- *       as the items are stored, so a tree of such tuples never costs the
- *       collector anything. The collector still untracks lazily the tuples
- *       whose container items went untracked later (collector.c).
  */
 #include "containers.h"
 
@@ -87,12 +79,8 @@ pm_object *pm_tuple_new(size_t n) {
     pmo_tuple *t = PMO_TUPLE(o);
     t->size = n;
     memset(t->items, 0, n * sizeof(pm_object *));
-    return o; /* untracked until it holds a container (T4) */
-}
-
-/* T4: the first item that may be in a cycle tracks the tuple. */
-static inline void note_item(pm_object *t, const pm_object *item) {
-    if (!(t->flags & PMO_OF_TRACKED) && pmo_may_be_tracked(item)) pmo_track(t);
+    pmo_track(o);
+    return o;
 }
 
 pm_object *pm_tuple_pack(size_t n, ...) {
@@ -108,7 +96,6 @@ pm_object *pm_tuple_pack(size_t n, ...) {
             pm_exc_set(PM_EXC_TYPE, "pm_tuple_pack: item %zu is NULL", i);
             return NULL;
         }
-        note_item(t, item);
         PMO_TUPLE(t)->items[i] = pm_newref(item);
     }
     va_end(ap);
@@ -159,7 +146,6 @@ int pm_tuple_set_steal(pm_object *t, size_t i, pm_object *item) {
         pm_exc_set(PM_EXC_RUNTIME, "pm_tuple_set_steal: the tuple is shared");
         return -1;
     }
-    note_item(t, item);
     PM_SETREF(PMO_TUPLE(t)->items[i], item);
     return 0;
 }
