@@ -282,6 +282,68 @@ static void test_stats_callbacks_queries(void) {
     pm_decref(PM_OBJ(t));
 }
 
+/* Cycles through tuples whose tracking could go wrong (a review's cases):
+ * a tuple stolen into a list and filled afterwards, tuples filled top-down,
+ * a tuple holding an empty list or dict (untracked, but no atomic item:
+ * a collection must not untrack the tuple for it), and a tuple refilled
+ * after a collection untracked it. Each cycle must be collected. */
+static void collected_alone(const char *what, int64_t live0) {
+    pm_gc_collect(2);
+    if (tu_live_objects() != live0) fprintf(stderr, "leaked: %s\n", what);
+    CHECK_EQ(tu_live_objects(), live0);
+}
+
+static void test_tuple_cycles(void) {
+    pm_gc_collect(2);
+    int64_t live0 = tu_live_objects();
+    pm_object *l = pm_list_new(0), *t = pm_tuple_new(1);
+    CHECK_EQ(pm_list_append_steal(l, t), 0);
+    CHECK_EQ(pm_tuple_set_steal(t, 0, pm_newref(l)), 0);
+    pm_decref(l);
+    collected_alone("tuple stolen into a list, then filled with it", live0);
+
+    l = pm_list_new(0);
+    pm_object *outer = pm_tuple_new(1), *inner = pm_tuple_new(1);
+    CHECK_EQ(pm_tuple_set_steal(outer, 0, inner), 0);
+    CHECK_EQ(pm_tuple_set_steal(inner, 0, pm_newref(l)), 0);
+    CHECK_EQ(pm_list_append(l, outer), 0);
+    pm_decref(outer);
+    pm_decref(l);
+    collected_alone("tuples filled top-down", live0);
+
+    l = pm_list_new(0);
+    t = pm_tuple_pack(1, l);
+    pm_gc_collect(0);
+    CHECK(pm_gc_is_tracked(t)); /* an empty list is no atomic item */
+    CHECK_EQ(pm_list_append(l, t), 0);
+    CHECK(pm_gc_is_tracked(l));
+    pm_decref(t);
+    pm_decref(l);
+    collected_alone("tuple holding an empty list", live0);
+
+    pm_object *d = pm_dict_new();
+    t = pm_tuple_pack(1, d);
+    pm_gc_collect(0);
+    pm_dict_set_str(d, "t", t);
+    CHECK(pm_gc_is_tracked(d));
+    pm_decref(t);
+    pm_decref(d);
+    collected_alone("tuple holding an empty dict", live0);
+
+    pm_object *one = pm_int(1000);
+    t = pm_tuple_pack(1, one);
+    pm_decref(one);
+    pm_gc_collect(0);
+    CHECK(!pm_gc_is_tracked(t)); /* only an atomic item: untracked */
+    l = pm_list_new(0);
+    CHECK_EQ(pm_tuple_set_steal(t, 0, pm_newref(l)), 0); /* refilled before it is shared */
+    CHECK(pm_gc_is_tracked(t));
+    CHECK_EQ(pm_list_append(l, t), 0);
+    pm_decref(t);
+    pm_decref(l);
+    collected_alone("tuple refilled after a collection untracked it", live0);
+}
+
 static void test_tracking_rules(void) {
     pm_object *one = pm_int(1000), *s = pm_str_from("x");
     CHECK(!pm_gc_is_tracked(one));
@@ -819,6 +881,7 @@ int main(void) {
     test_weakrefs();
     test_stats_callbacks_queries();
     test_tracking_rules();
+    test_tuple_cycles();
     test_deferred_resurrection();
     test_collect_during_dealloc();
     test_adaptive_pacing();

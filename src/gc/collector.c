@@ -456,7 +456,9 @@ static bool atomic_container(pm_object *o, int untrack) {
         size_t n = pm_tuple_size(o);
         for (size_t i = 0; i < n; i++) {
             pm_object *item = pm_tuple_get(o, i);
-            if (item == NULL || (item->flags & PMO_OF_TRACKED)) return false;
+            /* An untracked list or dict is no atomic item: it is tracked
+             * at its first store of a container (CPython's test too). */
+            if (item == NULL || pmo_may_be_tracked(item)) return false;
         }
         return true;
     }

@@ -14,6 +14,12 @@
  *       after clear; every slot tolerates a NULL item (C1). Items are set
  *       only while the tuple has one reference (not yet shared), as
  *       CPython's PyTuple_SetItem requires.
+ *   T4  a tuple is tracked from birth, as in CPython; the collector
+ *       untracks one whose items are all atomic (collector.c). An item
+ *       that may be in a cycle stored after that tracks it again. A tuple
+ *       stolen into a container is shared although its count is still 1:
+ *       storing into it then is the misuse the count cannot catch (a list
+ *       or dict that took it while it was untracked would stay untracked).
  */
 #include "containers.h"
 
@@ -146,6 +152,8 @@ int pm_tuple_set_steal(pm_object *t, size_t i, pm_object *item) {
         pm_exc_set(PM_EXC_RUNTIME, "pm_tuple_set_steal: the tuple is shared");
         return -1;
     }
+    /* T4: untracked by a collection while it held only atomic items. */
+    if (!(t->flags & PMO_OF_TRACKED) && pmo_may_be_tracked(item)) pmo_track(t);
     PM_SETREF(PMO_TUPLE(t)->items[i], item);
     return 0;
 }
