@@ -212,6 +212,34 @@ static void test_lengths(void) {
     group_end("lengths");
 }
 
+/* The string scanner reads eight bytes at a time and finds the first
+ * special byte of a word by bit arithmetic: a quote, a backslash, a
+ * control character or a non-ASCII byte at every offset of the first two
+ * words, after plain text, must be found exactly. */
+static void test_special_at_every_offset(void) {
+    group_begin();
+    static const char *const specials[] = {"\"", "\\n", "\xc3\xa9", "\x01"};
+    static const int64_t extra_len[] = {0, 1, 1, -1}; /* -1: an error */
+    for (size_t k = 0; k < 4; k++) {
+        for (int at = 0; at < 17; at++) {
+            char json[64];
+            int n = snprintf(json, sizeof json, "\"%.*s%s%s", at, "abcdefghijklmnopqrstuvwxyz", specials[k],
+                             k == 0 ? "" : "xyzxyzxyz\"");
+            CHECK(n > 0 && (size_t)n < sizeof json);
+            pm_object *o = loads(json);
+            if (extra_len[k] < 0) {
+                CHECK(o == NULL && pm_exc_occurred() != PM_EXC_NONE);
+            } else {
+                int64_t want = at + (k == 0 ? 0 : extra_len[k] + 9);
+                CHECK(o != NULL && pm_str_length(o) == want);
+            }
+            pm_xdecref(o);
+            pm_exc_clear();
+        }
+    }
+    group_end("special bytes at every offset");
+}
+
 static void test_nul(void) {
     group_begin();
     pm_object *o = loads("\"a\\u0000b\"");
@@ -1115,6 +1143,7 @@ static void test_corpora(void) {
 int main(void) {
     test_grammar();
     test_lengths();
+    test_special_at_every_offset();
     test_nul();
     test_duplicate_keys();
     test_numbers();

@@ -322,16 +322,22 @@ static inline size_t utf8_seq(const uchar *p, const uchar *end) {
 #define HIGHS UINT64_C(0x8080808080808080)
 
 /* Skip the plain bytes of a string: printable ASCII other than '"' and '\'.
- * Eight bytes at a time; a word with any other byte (or a false positive
- * of the zero-byte test, which only ever flags bytes after a real one)
- * stops the word loop and the byte loop finds the exact position. */
+ * Eight bytes at a time. The zero-byte tests flag falsely only bytes after
+ * a real one (a borrow starts at a real match), so the lowest flagged byte
+ * of a word is the first special one: on a little-endian machine its index
+ * is the flag's trailing zeros / 8; elsewhere the byte loop finds it. */
 static inline const uchar *skip_plain(const uchar *p, const uchar *end) {
     while (end - p >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
         uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
         uint64_t special = ((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w) | w;
-        if (special & HIGHS) break;
+        special &= HIGHS;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (special) return p + (__builtin_ctzll(special) >> 3);
+#else
+        if (special) break;
+#endif
         p += 8;
     }
     while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
