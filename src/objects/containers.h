@@ -71,6 +71,12 @@ static inline bool pmo_may_be_tracked(const pm_object *o) {
     return (o->type->flags & PM_TPFLAGS_GC) && (o->type != &pm_tuple_type || (o->flags & PMO_OF_TRACKED));
 }
 
+/* An untracked container (list, or tuple the collector untracked) about to
+ * hold item: tracked first if item may take part in a cycle. */
+static inline void pmo_note_item(pm_object *c, const pm_object *item) {
+    if (pmo_unlikely(!(c->flags & PMO_OF_TRACKED)) && pmo_may_be_tracked(item)) pmo_track(c);
+}
+
 /* A list of n items taken from items[] (their references move into it);
  * tracked only if one of them may be (list.c L5). NULL on MemoryError,
  * and then the references stay with the caller. */

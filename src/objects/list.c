@@ -24,7 +24,7 @@
  *   L5  a list is tracked by the collector once it has held an item that
  *       may take part in a cycle (pmo_may_be_tracked): a list of numbers
  *       and strings can be in no cycle, so it is never tracked and never
- *       costs a collection anything. Every store goes through note_item;
+ *       costs a collection anything. Every store goes through pmo_note_item;
  *       an item taken out does not untrack (as for dicts, the collector
  *       never untracks a list).
  */
@@ -239,11 +239,6 @@ static int list_resize(pmo_list *l, size_t newsize) {
     return 0;
 }
 
-/* L5: track the list before it holds its first possible cycle member. */
-static inline void note_item(pm_object *l, const pm_object *item) {
-    if (pmo_unlikely(!(l->flags & PMO_OF_TRACKED)) && pmo_may_be_tracked(item)) pmo_track(l);
-}
-
 static pm_object *list_alloc(void) {
     pm_object *o = pmo_gc_freelist_pop(&pmo_rt()->freelists.lists, &pm_list_type);
     if (!o) o = pmo_alloc(&pm_list_type, sizeof(pmo_list));
@@ -261,7 +256,7 @@ pm_object *pmo_list_from_array_steal(pm_object *const *items, size_t n) {
     pmo_list *l = PMO_LIST(o);
     for (size_t i = 0; i < n; i++) {
         l->items[i] = items[i]; /* over the immortal None: no reference dropped */
-        note_item(o, items[i]);
+        pmo_note_item(o, items[i]);
     }
     return o;
 }
@@ -323,7 +318,7 @@ int pm_list_set(pm_object *l, int64_t i, pm_object *item) {
         pm_exc_set(PM_EXC_INDEX, "list assignment index out of range");
         return -1;
     }
-    note_item(l, item);
+    pmo_note_item(l, item);
     PM_SETREF(PMO_LIST(l)->items[k], pm_newref(item)); /* L3: old ref last */
     return 0;
 }
@@ -336,7 +331,7 @@ int pm_list_append_steal(pm_object *lo, pm_object *item) {
     }
     pmo_list *l = PMO_LIST(lo);
     size_t n = l->size;
-    note_item(lo, item);
+    pmo_note_item(lo, item);
     if (pmo_likely(n < l->allocated)) {
         l->items[n] = item;
         l->size = n + 1;
@@ -366,7 +361,7 @@ int pm_list_insert(pm_object *lo, int64_t i, pm_object *item) {
     at = i < 0 ? 0 : (uint64_t)i > n ? n : (size_t)i;
     if (list_resize(l, n + 1) < 0) return -1;
     memmove(l->items + at + 1, l->items + at, (n - at) * sizeof(pm_object *));
-    note_item(lo, item);
+    pmo_note_item(lo, item);
     l->items[at] = pm_newref(item);
     return 0;
 }
@@ -511,7 +506,7 @@ static int list_setitem(pm_object *self, pm_object *key, pm_object *value) {
         return -1;
     }
     if (value) {
-        note_item(self, value);
+        pmo_note_item(self, value);
         PM_SETREF(l->items[k], pm_newref(value));
     } else {
         pm_decref(list_take(l, k));

@@ -153,7 +153,7 @@ int pm_tuple_set_steal(pm_object *t, size_t i, pm_object *item) {
         return -1;
     }
     /* T4: untracked by a collection while it held only atomic items. */
-    if (!(t->flags & PMO_OF_TRACKED) && pmo_may_be_tracked(item)) pmo_track(t);
+    pmo_note_item(t, item);
     PM_SETREF(PMO_TUPLE(t)->items[i], item);
     return 0;
 }
