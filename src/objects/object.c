@@ -47,8 +47,6 @@ struct pmo_debug {
 
 static bool is_gc(const pm_type *t) { return (t->flags & PM_TPFLAGS_GC) != 0; }
 
-
-
 /* Tracking puts a fully built GC object on generation 0, which the object
  * layer owns so that containers can track themselves; the collector (next
  * layer) moves objects on from there. */

@@ -102,12 +102,6 @@ static inline void pmo_map_remove(pmo_map *m, int which, const void *o) {
     c->count[which]--;
 }
 
-static inline bool pmo_map_has(pmo_map *m, int which, const void *o) {
-    pmo_map_chunk *c = pmo_map_chunk_of(m, o, false);
-    size_t b = pmo_map_bit(o);
-    return c && (c->bits[which][b >> 6] >> (b & 63) & 1);
-}
-
 /* Call fn(o, arg) for every object whose bit is set in map `which`, in
  * address order within a chunk; stops at the first nonzero result. fn may
  * clear the bit it is given, and set bits of other maps in chunks that
