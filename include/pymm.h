@@ -464,6 +464,16 @@ typedef struct pm_type_slots {
 #define PM_TPFLAGS_WEAKREF (1u << 1) /* instances may be weakly referenced   */
 #define PM_TPFLAGS_ATTRS   (1u << 2) /* instances carry named attributes     */
 #define PM_TPFLAGS_HEAP    (1u << 3) /* made at run time (pm_type_new)       */
+/* Frozen: every reference an instance holds is in its reference fields
+ * (nrefs > 0, no traverse slot, no attributes), which are given when it
+ * is made (pm_object_new_refs_steal) and never written again, the
+ * contract of a tuple's items. An instance whose fields cannot take part
+ * in a cycle (none, objects of non-GC types, or untracked tuples and
+ * frozen instances) is then never tracked by the collector: CPython's
+ * rule for a tuple of atomic items, applied at birth instead of at the
+ * first collection. Binary trees, immutable ASTs and cons lists built
+ * bottom-up cost the collector nothing. */
+#define PM_TPFLAGS_FROZEN  (1u << 4)
 
 typedef struct pm_type_spec {
     const char *name;
@@ -490,6 +500,11 @@ PM_API unsigned pm_type_flags(const pm_type *t);
 /* A new instance with its payload zeroed. */
 PM_API pm_object *pm_object_new(pm_type *t);
 PM_API pm_object *pm_object_new_var(pm_type *t, size_t nitems);
+/* A new instance (of a fixed-size type) whose reference fields take
+ * refs[0 .. nrefs-1], each NULL or a reference that is stolen (on failure
+ * too); the rest of the payload zeroed. The way to make an instance of a
+ * PM_TPFLAGS_FROZEN type with references. */
+PM_API pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs);
 
 /* Make any object immortal: never freed, counts never change again. */
 PM_API void pm_make_immortal(pm_object *o);

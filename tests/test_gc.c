@@ -4,8 +4,8 @@
  * generations and thresholds, automatic collection, PEP 442 finalizers and
  * resurrection, legacy finalizers (uncollectable, gc.garbage), weak
  * references to garbage, SAVEALL, statistics and pause histogram,
- * callbacks, get_objects / get_referrers / get_referents, freeze, tuple
- * and list tracking rules, adaptive pacing, and a 10,000,000-long cycle
+ * callbacks, get_objects / get_referrers / get_referents, freeze, tuple,
+ * list and frozen-type tracking rules, adaptive pacing, and a 10,000,000-long cycle
  * collected on a 256 KiB stack.
  */
 #define _DEFAULT_SOURCE
@@ -832,6 +832,86 @@ static void test_ref_field_cycles(void) {
     pm_decref(PM_OBJ(t));
 }
 
+/* Frozen types: an instance is tracked only if a field may take part in
+ * a cycle, and a cycle through a tracked one is collected. */
+static void test_frozen_types(void) {
+    pm_type_spec bad = {.name = "f", .basicsize = sizeof(duo), .flags = PM_TPFLAGS_FROZEN};
+    CHECK(pm_type_new(&bad) == NULL && pm_exc_occurred() == PM_EXC_VALUE); /* no fields */
+    pm_exc_clear();
+    bad.nrefs = 2;
+    bad.flags |= PM_TPFLAGS_ATTRS;
+    CHECK(pm_type_new(&bad) == NULL && strstr(pm_exc_message(), "frozen") != NULL);
+    pm_exc_clear();
+    bad.flags = PM_TPFLAGS_FROZEN;
+    bad.slots.traverse = node_traverse;
+    CHECK(pm_type_new(&bad) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
+    pm_exc_clear();
+
+    pm_type_spec spec = {.name = "fduo", .basicsize = sizeof(duo), .nrefs = 2, .flags = PM_TPFLAGS_FROZEN};
+    pm_type *t = pm_type_new(&spec);
+    CHECK(t != NULL);
+    pm_gc_collect(2);
+    int64_t live0 = tu_live_objects();
+    pm_object *leaf = pm_object_new(t); /* empty fields */
+    CHECK(!pm_gc_is_tracked(leaf));
+    pm_object *refs[2] = {pm_int(100000), pm_str_from("atomic")};
+    pm_object *atoms = pm_object_new_refs_steal(t, refs);
+    CHECK(atoms && !pm_gc_is_tracked(atoms));
+    pm_object *tree_refs[2] = {leaf, atoms};
+    pm_object *tree = pm_object_new_refs_steal(t, tree_refs);
+    CHECK(tree && !pm_gc_is_tracked(tree)); /* untracked frozen fields */
+    CHECK(((duo *)tree)->a == leaf && leaf->refcnt == 1); /* stolen */
+
+    /* A field that may be in a cycle: a list, even an empty untracked one. */
+    pm_object *l = pm_list_new(0);
+    pm_object *lrefs[2] = {pm_newref(l), tree};
+    pm_object *holder = pm_object_new_refs_steal(t, lrefs);
+    CHECK(holder && pm_gc_is_tracked(holder));
+    CHECK_EQ(pm_list_append(l, holder), 0); /* l -> holder -> l */
+    CHECK(pm_gc_is_tracked(l));
+    pm_decref(holder);
+    pm_decref(l);
+    collected_alone("a cycle through a frozen instance", live0);
+
+    /* A tracked tuple field: the instance is born tracked, and untracked
+     * by the collection that untracks the tuple. */
+    pm_object *one = pm_int(1000);
+    pm_object *trefs[2] = {pm_tuple_pack(1, one), NULL};
+    pm_decref(one);
+    pm_object *o = pm_object_new_refs_steal(t, trefs);
+    CHECK(o && pm_gc_is_tracked(o) && pm_gc_is_tracked(trefs[0]));
+    pm_gc_collect(2);
+    CHECK(!pm_gc_is_tracked(trefs[0]));
+    pm_gc_collect(2);
+    CHECK(!pm_gc_is_tracked(o));
+    pm_decref(o);
+    CHECK_EQ(tu_live_objects(), live0);
+
+    /* A type that is not frozen: tracked whatever its fields. */
+    pm_type_spec open = {.name = "oduo", .basicsize = sizeof(duo), .nrefs = 2};
+    pm_type *ot = pm_type_new(&open);
+    pm_object *none2[2] = {NULL, NULL};
+    o = pm_object_new_refs_steal(ot, none2);
+    CHECK(o && pm_gc_is_tracked(o));
+    pm_decref(o);
+    pm_decref(PM_OBJ(ot));
+
+    /* Refused: a variable-size type; the references go all the same. */
+    pm_type_spec var = {.name = "var", .basicsize = sizeof(duo), .itemsize = 8, .nrefs = 2};
+    pm_type *vt = pm_type_new(&var);
+    pm_object *s = pm_str_from("stolen even on failure");
+    pm_object *srefs[2] = {pm_newref(s), NULL};
+    CHECK(pm_object_new_refs_steal(vt, srefs) == NULL && pm_exc_occurred() == PM_EXC_TYPE);
+    pm_exc_clear();
+    CHECK_EQ(s->refcnt, 1);
+    pm_decref(s);
+    CHECK(pm_object_new_refs_steal(NULL, NULL) == NULL && pm_exc_occurred() == PM_EXC_TYPE);
+    pm_exc_clear();
+    pm_decref(PM_OBJ(vt));
+    CHECK_EQ(tu_live_objects(), live0);
+    pm_decref(PM_OBJ(t));
+}
+
 /* An object whose references all lead outside the set is not walked for
  * reachability (NO_SET_REFS), but a finalizer may store into it before
  * the garbage is analysed again: the second analysis must read it anew.
@@ -887,6 +967,7 @@ int main(void) {
     test_adaptive_pacing();
     test_young_skip();
     test_ref_field_cycles();
+    test_frozen_types();
     test_resurrection_into_flagged();
     test_invariants_every_generation();
     test_tracking_in_finalizers();

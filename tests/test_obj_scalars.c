@@ -503,7 +503,7 @@ static void test_float_freelist(void) {
     pm_object *b = pm_float(2.5);
     CHECK(b == a);
     CHECK_EQ(b->refcnt, 1);
-    CHECK_EQ(b->flags, PM_OF_LOST_REF); /* what every untracked type is born with */
+    CHECK_EQ(b->flags, PM_OF_LOST_REF | PMO_OF_ACYCLIC); /* what every non-GC type is born with */
     CHECK(pm_is_type(b, &pm_float_type));
     double d = 0;
     pm_float_value(b, &d);

@@ -448,7 +448,9 @@ static void subtract_internal_refs_held(gc_state *g, pm_object **objs, size_t n)
  * may be tracked, cannot be part of a cycle: CPython stops tracking them
  * when they survive a collection, tuples in every collection and dicts
  * only in full ones (a young collection would re-read every value of
- * every dict being built, bpo-14775), and so do we. */
+ * every dict being built, bpo-14775), and so do we. Frozen instances go
+ * with the tuples (a field that was a tracked tuple may have been
+ * untracked since the instance was born). */
 enum { UNTRACK_NONE, UNTRACK_TUPLES, UNTRACK_TUPLES_AND_DICTS };
 
 static bool atomic_container(pm_object *o, int untrack) {
@@ -462,6 +464,7 @@ static bool atomic_container(pm_object *o, int untrack) {
         }
         return true;
     }
+    if (o->type->internal & PMO_TP_FIXED_REFS) return pmo_refs_atomic(o);
     return untrack == UNTRACK_TUPLES_AND_DICTS && o->type == &pm_dict_type && pmo_dict_all_atomic(o);
 }
 
@@ -526,6 +529,7 @@ static inline void keep(pm_runtime *rt, pm_object *o, int untrack, int dest, int
     if (untrack != UNTRACK_NONE && atomic_container(o, untrack)) {
         if (in_gen2) pmo_map_remove(&rt->gc_map, PMO_MAP_GEN2, o);
         drop_tracking(o);
+        if (o->type->internal & PMO_TP_FIXED_REFS) o->flags |= PMO_OF_ACYCLIC; /* for good */
         return;
     }
     if (in_gen2 && dest == 2) settle(o, dest);

@@ -269,6 +269,20 @@ static inline void *pmh_pool_malloc(pm_heap *h, size_t n) {
     return pmh_malloc_slow(h, n);
 }
 
+/* pmh_pool_malloc's fast path alone, for a size the caller knows is small
+ * (1..PM_SMALL_MAX): NULL, with nothing changed, when it would need the
+ * slow path. For callers whose own fast path makes no call. */
+static inline void *pmh_pool_try_malloc(pm_heap *h, size_t n) {
+    pmh_pool *pool = h->used[(n - 1) >> 4];
+    if (pm_unlikely(pool == NULL)) return NULL;
+    pmh_block *b = pool->freeblock, *next = blk_next(b);
+    if (pm_unlikely(next == NULL)) return NULL;
+    pool->nused++;
+    pool->freeblock = next;
+    pmh_block_given(b, n, pmh_class_size(pool->szidx));
+    return b;
+}
+
 static inline void pmh_pool_free(pm_heap *h, void *p) {
     if (pm_likely(pmh_arena_owns(h, (uintptr_t)p))) {
         pmh_pool *pool = pmh_pool_of(h, p);

@@ -63,18 +63,14 @@ static inline pm_object *pmo_gc_freelist_pop(pmo_freelist *fl, pm_type *t) {
 /* Containers are tracked by the collector once fully built (pymm.h). */
 static inline void pmo_track(pm_object *o) { pm_gc_track(o); }
 
-/* May o take part in a reference cycle? Any GC object may, except a tuple
- * the collector untracked (its items are atomic and it cannot change).
- * Dicts and lists start untracked and are tracked at the first store of
- * such an object (CPython's MAINTAIN_TRACKING, extended to lists). */
-static inline bool pmo_may_be_tracked(const pm_object *o) {
-    return (o->type->flags & PM_TPFLAGS_GC) && (o->type != &pm_tuple_type || (o->flags & PMO_OF_TRACKED));
-}
-
 /* An untracked container (list, or tuple the collector untracked) about to
- * hold item: tracked first if item may take part in a cycle. */
+ * hold item: tracked first if item may take part in a cycle (and then no
+ * longer ACYCLIC, which a tuple refilled before it is shared may be). */
 static inline void pmo_note_item(pm_object *c, const pm_object *item) {
-    if (pmo_unlikely(!(c->flags & PMO_OF_TRACKED)) && pmo_may_be_tracked(item)) pmo_track(c);
+    if (pmo_unlikely(!(c->flags & PMO_OF_TRACKED)) && pmo_may_be_tracked(item)) {
+        c->flags &= ~PMO_OF_ACYCLIC;
+        pmo_track(c);
+    }
 }
 
 /* A list of n items taken from items[] (their references move into it);

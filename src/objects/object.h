@@ -45,6 +45,15 @@
 #define pmo_unlikely(x) (x)
 #endif
 
+/* Bits 6..7 of pm_object.flags belong to this layer. ACYCLIC: the object
+ * can take part in no reference cycle, now or later. Set at birth on
+ * objects of non-GC types (statics too), on frozen instances born
+ * untracked, and by the collector when it untracks a tuple or a frozen
+ * instance (whose references cannot change, T4 aside: see
+ * pmo_note_item). A fast, conservative answer: an object without the bit
+ * may still be acyclic (pmo_may_be_tracked is the exact rule). */
+#define PMO_OF_ACYCLIC     (1u << 6)
+
 /* Flag bits 8..15 of pm_object.flags belong to the collector. A new
  * object is untracked: bits 8..15 zero; linking it on generation 0 sets
  * TRACKED only (generation 0 is GEN(0)). */
@@ -93,9 +102,35 @@ struct pm_type {
 /* Every reference an instance holds is in its reference fields (no
  * traverse slot, no attributes): the collector reads them in place. */
 #define PMO_TP_REFS_ONLY  (1u << 4)
+/* An instance's references never change once it is built (tuples, frozen
+ * types): if none of them may take part in a cycle, neither may it. */
+#define PMO_TP_FIXED_REFS (1u << 5)
+/* pm_object_new_refs_steal's fast path applies: a GC heap type of fixed
+ * size made of the header and its reference fields alone, small enough
+ * for the pools. */
+#define PMO_TP_FAST_NEW   (1u << 6)
+
+/* May o take part in a reference cycle? Any GC object may, except one
+ * with fixed references that is untracked (its referents are atomic, or
+ * such objects in turn, and it cannot change). Dicts and lists start
+ * untracked and are tracked at the first store of an object that may
+ * (CPython's MAINTAIN_TRACKING, extended to lists). */
+static inline bool pmo_may_be_tracked(const pm_object *o) {
+    const pm_type *t = o->type;
+    return (t->flags & PM_TPFLAGS_GC) && (!(t->internal & PMO_TP_FIXED_REFS) || (o->flags & PMO_OF_TRACKED));
+}
 
 /* An instance's reference fields: the first type->nrefs payload words. */
 static inline pm_object **pmo_ref_fields(pm_object *o) { return (pm_object **)(o + 1); }
+
+/* None of a frozen instance's reference fields may take part in a cycle
+ * (a NULL field holds nothing): the instance need not be tracked. */
+static inline bool pmo_refs_atomic(pm_object *o) {
+    pm_object **f = pmo_ref_fields(o);
+    for (size_t i = 0, n = o->type->nrefs; i < n; i++)
+        if (f[i] && pmo_may_be_tracked(f[i])) return false;
+    return true;
+}
 
 /* Drop an instance's reference fields (its deallocation, its clear). */
 static inline void pmo_release_refs(pm_object *o) {
@@ -104,7 +139,7 @@ static inline void pmo_release_refs(pm_object *o) {
 }
 
 /* A static, immortal object header. */
-#define PMO_STATIC_HEADER(type) {PM_REFCNT_IMMORTAL, PM_OF_STATIC, (type)}
+#define PMO_STATIC_HEADER(type) {PM_REFCNT_IMMORTAL, PM_OF_STATIC | PMO_OF_ACYCLIC, (type)}
 
 /* A growable array of object pointers (raw memory: never the runtime's). */
 typedef struct pmo_vec {
@@ -226,7 +261,7 @@ static inline void pmo_init_header_rt(pm_runtime *rt, pm_object *o, pm_type *t) 
     o->refcnt = 1;
     /* Objects the collector never tracks need no note of lost references:
      * the bit from birth keeps pm_decref from calling pm_lost_ref. */
-    o->flags = (t->flags & PM_TPFLAGS_GC) ? 0 : PM_OF_LOST_REF;
+    o->flags = (t->flags & PM_TPFLAGS_GC) ? 0 : PM_OF_LOST_REF | PMO_OF_ACYCLIC;
     o->type = t;
     if (t->flags & PM_TPFLAGS_HEAP) pm_incref(&t->ob);
     rt->stats.objects_allocated++;

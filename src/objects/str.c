@@ -134,7 +134,7 @@ typedef struct str_static {
 _Static_assert(offsetof(str_static, data) == sizeof(pmo_str),
                "static str data must follow the header");
 
-#define STATIC_FLAGS (PM_OF_STATIC | PM_OF_HASHED | PM_OF_INTERNED)
+#define STATIC_FLAGS (PM_OF_STATIC | PMO_OF_ACYCLIC | PM_OF_HASHED | PM_OF_INTERNED)
 /* The UTF-8 of a code point c < 256: one byte below 0x80, else two. */
 #define CP_N(c) ((c) < 0x80 ? 1u : 2u)
 #define CP_B0(c) ((c) < 0x80 ? (c) : 0xC0u | ((c) >> 6))

@@ -42,6 +42,7 @@ pm_type pm_tuple_type = {
     .basicsize = sizeof(pmo_tuple),
     .itemsize = sizeof(pm_object *),
     .flags = PM_TPFLAGS_GC,
+    .internal = PMO_TP_FIXED_REFS,
     .slots = {
         .dealloc = tuple_dealloc,
         .traverse = tuple_traverse,

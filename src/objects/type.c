@@ -15,6 +15,11 @@
  * Reference fields (spec.nrefs) are the payload's first words; pymm owns
  * their visiting, clearing and release, so a type made of them alone
  * needs no slot at all (the collector then reads them in place).
+ *
+ * A frozen type (PM_TPFLAGS_FROZEN) is such a type whose fields are fixed
+ * at creation: an instance is born tracked only if one of them may take
+ * part in a cycle (pmo_may_be_tracked), else it stays untracked for life
+ * unless pm_gc_track says otherwise.
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
@@ -65,8 +70,16 @@ static bool spec_valid(const pm_type_spec *spec) {
         pm_exc_set(PM_EXC_VALUE, "type '%s': a GC type needs a traverse slot", spec->name);
         return false;
     }
-    if (spec->flags & ~(unsigned)(PM_TPFLAGS_GC | PM_TPFLAGS_WEAKREF | PM_TPFLAGS_ATTRS)) {
+    if (spec->flags & ~(unsigned)(PM_TPFLAGS_GC | PM_TPFLAGS_WEAKREF | PM_TPFLAGS_ATTRS | PM_TPFLAGS_FROZEN)) {
         pm_exc_set(PM_EXC_VALUE, "type '%s': unknown flags 0x%x", spec->name, spec->flags);
+        return false;
+    }
+    if ((spec->flags & PM_TPFLAGS_FROZEN) &&
+        (spec->nrefs == 0 || spec->slots.traverse || (spec->flags & PM_TPFLAGS_ATTRS))) {
+        pm_exc_set(PM_EXC_VALUE,
+                   "type '%s': a frozen type holds its references in reference fields only "
+                   "(nrefs > 0, no traverse slot, no attributes)",
+                   spec->name);
         return false;
     }
     return true;
@@ -106,25 +119,53 @@ pm_type *pm_type_new(const pm_type_spec *spec) {
         t->flags |= PM_TPFLAGS_GC;
         if (!t->slots.traverse && !(t->flags & PM_TPFLAGS_ATTRS)) t->internal |= PMO_TP_REFS_ONLY;
     }
+    if (t->flags & PM_TPFLAGS_FROZEN) t->internal |= PMO_TP_FIXED_REFS;
+    if (t->nrefs && t->itemsize == 0 && t->basicsize == sizeof(pm_object) + t->nrefs * sizeof(pm_object *) &&
+        t->basicsize <= PM_SMALL_MAX)
+        t->internal |= PMO_TP_FAST_NEW;
     return t;
 }
 
-/* A zeroed payload holds no references: the instance is fully built for
- * the collector at once. */
-static inline pm_object *new_instance(pm_type *t, size_t size) {
-    pm_runtime *rt = pmo_rt();
-    pm_object *o = pmo_alloc_rt(rt, t, size);
-    if (o == NULL) return NULL;
-    /* Payloads are whole words (basicsize >= header, 8-aligned in practice):
-     * a loop of word pairs beats a call to memset for the usual few words. */
-    char *payload = (char *)o + sizeof(pm_object);
-    size_t n = size - sizeof(pm_object), i = 0;
+/* Zero bytes [from, size) of a new object. Payloads are whole words
+ * (basicsize >= header, 8-aligned in practice): a loop of word pairs
+ * beats a call to memset for the usual few words. */
+static inline void zero_from(pm_object *o, size_t from, size_t size) {
+    char *payload = (char *)o + from;
+    size_t n = size - from, i = 0;
     for (; i + 2 * sizeof(uintptr_t) <= n; i += 2 * sizeof(uintptr_t)) {
         uintptr_t *w = (uintptr_t *)(payload + i);
         w[0] = w[1] = 0;
     }
     for (; i < n; i++) payload[i] = 0;
-    if (t->flags & PM_TPFLAGS_GC) pmo_gc_link_new(rt, o);
+}
+
+/* 1 when field r (NULL or an object) may take part in a cycle as far as
+ * its ACYCLIC bit knows, computed without a branch: the leaves of a tree
+ * have NULL fields in the tree's own pattern, which no predictor learns,
+ * so an empty field reads a static stand-in instead of being tested. */
+static const pm_object no_ref = PMO_STATIC_HEADER(&pm_none_type);
+
+static inline unsigned ref_may_cycle(const pm_object *r) {
+    uintptr_t empty = -(uintptr_t)(r == NULL); /* all ones for NULL */
+    const pm_object *p = (const pm_object *)((uintptr_t)r | ((uintptr_t)&no_ref & empty));
+    return !(p->flags & PMO_OF_ACYCLIC);
+}
+
+/* A new frozen instance whose fields are all ACYCLIC is never tracked and
+ * ACYCLIC itself; it gets the mark of objects the collector never tracks
+ * too (PM_OF_LOST_REF: no note of lost references). Any other instance of
+ * a GC type is tracked, fully built. */
+static inline void link_new_instance(pm_runtime *rt, pm_object *o, unsigned may_cycle) {
+    if (may_cycle || !(o->type->internal & PMO_TP_FIXED_REFS)) pmo_gc_link_new(rt, o);
+    else o->flags |= PM_OF_LOST_REF | PMO_OF_ACYCLIC;
+}
+
+static inline pm_object *new_instance(pm_type *t, size_t size) {
+    pm_runtime *rt = pmo_rt();
+    pm_object *o = pmo_alloc_rt(rt, t, size);
+    if (o == NULL) return NULL;
+    zero_from(o, sizeof(pm_object), size);
+    if (t->flags & PM_TPFLAGS_GC) link_new_instance(rt, o, 0); /* no references yet */
     return o;
 }
 
@@ -149,6 +190,80 @@ pm_object *pm_object_new_var(pm_type *t, size_t nitems) {
     if (__builtin_mul_overflow(nitems, t->itemsize, &extra) || extra > SIZE_MAX - t->basicsize)
         return pmo_no_memory();
     return new_instance(t, t->basicsize + extra);
+}
+
+/* The cases off the fast path: no refs (an instance with empty fields),
+ * or a type that cannot be made this way. */
+static __attribute__((noinline)) pm_object *new_refs_other(pm_type *t, pm_object *const *refs) {
+    if (t == NULL) {
+        pm_exc_set(PM_EXC_TYPE, "pm_object_new_refs_steal: NULL type");
+        return NULL;
+    }
+    if (refs == NULL && t->itemsize == 0) return new_instance(t, t->basicsize);
+    pm_exc_set(PM_EXC_TYPE, "type '%s' is variable-size: use pm_object_new_var", t->name);
+    for (size_t i = 0; refs && i < t->nrefs; i++) pm_xdecref(refs[i]);
+    return NULL;
+}
+
+/* The general case: any type, any runtime state. */
+static pm_object *new_refs_general(pm_type *t, pm_object *const *refs) {
+    if (pmo_unlikely(t == NULL || t->itemsize || refs == NULL)) return new_refs_other(t, refs);
+    pm_runtime *rt = pmo_rt();
+    size_t n = t->nrefs, size = t->basicsize;
+    pm_object *o = pmo_alloc_rt(rt, t, size);
+    if (pmo_unlikely(o == NULL)) {
+        for (size_t i = 0; i < n; i++) pm_xdecref(refs[i]);
+        return NULL;
+    }
+    pm_object **f = pmo_ref_fields(o);
+    unsigned may_cycle = 0;
+    for (size_t i = 0; i < n; i++) {
+        f[i] = refs[i];
+        may_cycle |= ref_may_cycle(refs[i]);
+    }
+    size_t filled = sizeof(pm_object) + n * sizeof(pm_object *);
+    if (pmo_unlikely(filled < size)) zero_from(o, filled, size);
+    if (t->flags & PM_TPFLAGS_GC) link_new_instance(rt, o, may_cycle);
+    return o;
+}
+
+/* May the fast path allocate now? The runtime is set up, not in debug
+ * mode, its obj domain is the heap's own pools, and this allocation
+ * would not start a collection. */
+static inline bool fast_new_ok(const pm_runtime *rt) {
+#ifdef PM_DEBUG
+    (void)rt;
+    return false; /* the total reference count is kept by the general path */
+#else
+    return rt->heap != NULL && !rt->debug && rt->gc_young_count < rt->gc_young_threshold &&
+           rt->obj_table->malloc == pmh_pool_malloc_ctx;
+#endif
+}
+
+/* Binary trees, cons lists and AST nodes are made here, one call per
+ * node: the fast path makes no call but to track the instance, and falls
+ * back to the general case, untouched, for anything unusual. */
+pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs) {
+    pm_runtime *rt = pmo_current_rt;
+    if (pmo_unlikely(t == NULL || refs == NULL || !(t->internal & PMO_TP_FAST_NEW) || !fast_new_ok(rt)))
+        return new_refs_general(t, refs);
+    pm_object *o = pmh_pool_try_malloc(rt->obj_table->ctx, t->basicsize);
+    if (pmo_unlikely(o == NULL)) return new_refs_general(t, refs);
+    rt->gc_young_allocs++;
+    rt->gc_young_count++;
+    rt->stats.objects_allocated++;
+    o->refcnt = 1;
+    o->type = t;
+    pm_incref(&t->ob); /* O3 */
+    pm_object **f = pmo_ref_fields(o);
+    unsigned may_cycle = 0;
+    for (size_t i = 0, n = t->nrefs; i < n; i++) {
+        f[i] = refs[i];
+        may_cycle |= ref_may_cycle(refs[i]);
+    }
+    o->flags = 0;
+    link_new_instance(rt, o, may_cycle);
+    return o;
 }
 
 /* Visit what any object holds: its attributes, its reference fields, then
