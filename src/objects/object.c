@@ -312,12 +312,12 @@ static PM_NOINLINE_O bool dealloc_prelude(pm_runtime *rt, pm_object *o) {
     return true;
 }
 
-/* Drop the reference of a dying object's last reference field. True when
- * that was the referent's last reference: the caller deallocates it next,
- * in a loop instead of a nested call (a chain through the last field, a
- * tree's right spine, costs no stack and no call). Debug builds drop it
- * with the checked pm_decref. */
-static inline bool release_last_field(pm_object *r) {
+/* Drop the reference a dying object's field holds. True when that was the
+ * referent's last reference: the caller deallocates it next, for the last
+ * field in a loop instead of a nested call (a chain through the last
+ * field, a tree's right spine, costs no stack and no call). Debug builds
+ * drop it with the checked pm_decref. */
+static inline bool drop_field_ref(pm_object *r) {
 #ifdef PM_DEBUG
     pm_decref(r);
     return false;
@@ -332,7 +332,7 @@ static inline bool release_last_field(pm_object *r) {
 }
 
 /* Release o's reference fields but the last, which is set to NULL and
- * returned for release_last_field. */
+ * returned for drop_field_ref. */
 static pm_object *release_refs_but_last(pm_object *o) {
     pm_object **f = pmo_ref_fields(o);
     size_t n = o->type->nrefs;
@@ -342,8 +342,56 @@ static pm_object *release_refs_but_last(pm_object *o) {
     return last;
 }
 
+static void dealloc_one(pm_runtime *rt, pm_object *o);
+static void defer(pm_runtime *rt, pm_object *o);
+
+/* A plain instance (PMO_TP_PLAIN) that nothing else needs to see: no weak
+ * references, not dead or queued, no debug mode, the heap's own pools. */
+static inline bool plain_death(const pm_runtime *rt, const pm_object *o) {
+    return (o->type->internal & PMO_TP_PLAIN) &&
+           !(o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) && !rt->debug &&
+           rt->obj_table->free == pmh_pool_free_ctx;
+}
+
+/* A field of a dying plain instance whose count reached zero: nested like
+ * pm_dealloc's, without its way in (the runtime is known, the deferred
+ * queue drains at the outermost level). */
+static void dealloc_nested(pm_runtime *rt, pm_object *o) {
+    if (pmo_unlikely(rt->dealloc_depth >= PMO_DEALLOC_DEPTH)) {
+        defer(rt, o);
+        return;
+    }
+    rt->dealloc_depth++;
+    dealloc_one(rt, o);
+    rt->dealloc_depth--;
+}
+
+/* dealloc_one's path for plain instances: the general one less every
+ * test their type answers no to. Returns the last field when its count
+ * reached zero, for the caller's loop. */
+static inline pm_object *dealloc_plain(pm_runtime *rt, pm_object *o) {
+    pm_type *t = o->type;
+    if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(rt, o);
+    if (rt->gc_young_count > 0) rt->gc_young_count--;
+    pm_object **f = pmo_ref_fields(o);
+    size_t n = t->nrefs;
+    for (size_t i = 0; i + 1 < n; i++) {
+        pm_object *r = f[i];
+        if (r && drop_field_ref(r)) dealloc_nested(rt, r);
+    }
+    pm_object *last = f[n - 1];
+    rt->stats.objects_freed++;
+    pmh_pool_free(rt->obj_table->ctx, o);
+    pm_decref(&t->ob); /* O3 */
+    return last && drop_field_ref(last) ? last : NULL;
+}
+
 static void dealloc_one(pm_runtime *rt, pm_object *o) {
     for (;;) {
+        if (plain_death(rt, o)) {
+            if ((o = dealloc_plain(rt, o)) == NULL) return;
+            continue;
+        }
         pm_type *t = o->type;
         if (pmo_unlikely((o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) ||
                          (t->internal & PMO_TP_FINALIZERS)) &&
@@ -359,7 +407,7 @@ static void dealloc_one(pm_runtime *rt, pm_object *o) {
         rt->stats.objects_freed++;
         if (pmo_unlikely(rt->debug)) pmo_debug_count(rt, t, -1);
         if (!pmo_unlikely(rt->debug) || !quarantine_push(rt, o)) release_memory(rt, o);
-        if (last == NULL || !release_last_field(last)) return;
+        if (last == NULL || !drop_field_ref(last)) return;
         o = last;
     }
 }

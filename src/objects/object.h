@@ -105,10 +105,12 @@ struct pm_type {
 /* An instance's references never change once it is built (tuples, frozen
  * types): if none of them may take part in a cycle, neither may it. */
 #define PMO_TP_FIXED_REFS (1u << 5)
-/* pm_object_new_refs_steal's fast path applies: a GC heap type of fixed
- * size made of the header and its reference fields alone, small enough
- * for the pools. */
-#define PMO_TP_FAST_NEW   (1u << 6)
+/* A plain type: made at run time of the header and reference fields
+ * alone (no slot that deallocates, finalizes or traverses, no attributes,
+ * no items), small enough for the pools. Its instances are made and
+ * freed by fast paths (pm_object_new_refs_steal, dealloc_one) that skip
+ * every question such a type answers no to. */
+#define PMO_TP_PLAIN      (1u << 6)
 
 /* May o take part in a reference cycle? Any GC object may, except one
  * with fixed references that is untracked (its referents are atomic, or

@@ -120,9 +120,10 @@ pm_type *pm_type_new(const pm_type_spec *spec) {
         if (!t->slots.traverse && !(t->flags & PM_TPFLAGS_ATTRS)) t->internal |= PMO_TP_REFS_ONLY;
     }
     if (t->flags & PM_TPFLAGS_FROZEN) t->internal |= PMO_TP_FIXED_REFS;
-    if (t->nrefs && t->itemsize == 0 && t->basicsize == sizeof(pm_object) + t->nrefs * sizeof(pm_object *) &&
+    if ((t->internal & PMO_TP_REFS_ONLY) && !t->slots.dealloc && !(t->internal & PMO_TP_FINALIZERS) &&
+        t->itemsize == 0 && t->basicsize == sizeof(pm_object) + t->nrefs * sizeof(pm_object *) &&
         t->basicsize <= PM_SMALL_MAX)
-        t->internal |= PMO_TP_FAST_NEW;
+        t->internal |= PMO_TP_PLAIN;
     return t;
 }
 
@@ -245,7 +246,7 @@ static inline bool fast_new_ok(const pm_runtime *rt) {
  * back to the general case, untouched, for anything unusual. */
 pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs) {
     pm_runtime *rt = pmo_current_rt;
-    if (pmo_unlikely(t == NULL || refs == NULL || !(t->internal & PMO_TP_FAST_NEW) || !fast_new_ok(rt)))
+    if (pmo_unlikely(t == NULL || refs == NULL || !(t->internal & PMO_TP_PLAIN) || !fast_new_ok(rt)))
         return new_refs_general(t, refs);
     pm_object *o = pmh_pool_try_malloc(rt->obj_table->ctx, t->basicsize);
     if (pmo_unlikely(o == NULL)) return new_refs_general(t, refs);
