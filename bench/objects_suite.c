@@ -2,6 +2,7 @@
  * objects_suite.c -- the `objects` suite: pymm's object layer against its
  * anchors on three workloads (bench/README.md, section objects):
  *   binarytrees-D             pymm, malloc, boehm, python3
+ *   binarytrees-mutable-D     pymm (nodes the collector tracks)
  *   json-NAME                 pymm, python3, jansson, cjson
  *   dict-insert/lookup/delete pymm, cpython-capi
  * Every impl runs in a child process of its own: a worker
@@ -162,7 +163,9 @@ static void run_impl(objects_ctx *cx, int impl, const char *mode, const char *sc
 
 /* binarytrees-D: one process per (impl, depth), the rounds interleaved
  * (round 1 of every depth and impl, then round 2) so that a slow period of
- * the machine does not fall on one impl only; the minimum is kept. */
+ * the machine does not fall on one impl only; the minimum is kept. pymm
+ * runs a second time per depth with mutable nodes, which the collector
+ * tracks (binarytrees-mutable-D). */
 static void run_trees(objects_ctx *cx)
 {
     for (int r = 0; r < cx->tree_rounds; r++) {
@@ -177,6 +180,12 @@ static void run_trees(objects_ctx *cx)
                 pmb_progress("%-18s %-8s round %d/%d", case_name, pmb_o_impl_names[*i], r + 1,
                              cx->tree_rounds);
                 run_impl(cx, *i, "trees", "objects_trees", case_name, args);
+            }
+            if (cx->have[PMB_O_PYMM]) {
+                char *mutable_args[] = {depth, "mutable", NULL};
+                snprintf(case_name, sizeof case_name, "binarytrees-mutable-%d", d);
+                pmb_progress("%-18s %-8s round %d/%d", case_name, "pymm", r + 1, cx->tree_rounds);
+                run_impl(cx, PMB_O_PYMM, "trees", "objects_trees", case_name, mutable_args);
             }
         }
     }

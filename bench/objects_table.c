@@ -128,6 +128,26 @@ static void print_header(const objects_ctx *cx, double elapsed_s)
 /* The workload tables                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* What the node's type costs: pymm's frozen nodes (binarytrees-D, never
+ * tracked) and mutable ones (binarytrees-mutable-D, every node tracked),
+ * each against malloc's binarytrees-D. */
+static void print_node_kinds(const objects_ctx *cx)
+{
+    printf("### binary-trees, pymm's node types (CPU / malloc's)\n\n"
+           "| depth | frozen (untracked) | mutable (tracked) |\n|---|--:|--:|\n");
+    for (int d = cx->depth_min; d <= cx->depth_max; d++) {
+        char frozen[48], mutable_nodes[48];
+        snprintf(frozen, sizeof frozen, "binarytrees-%d", d);
+        snprintf(mutable_nodes, sizeof mutable_nodes, "binarytrees-mutable-%d", d);
+        double base = value_of(cx, frozen, PMB_O_MALLOC, "cpu_s");
+        printf("| %d |", d);
+        print_ratio(ratio(value_of(cx, frozen, PMB_O_PYMM, "cpu_s"), base));
+        print_ratio(ratio(value_of(cx, mutable_nodes, PMB_O_PYMM, "cpu_s"), base));
+        printf("\n");
+    }
+    printf("\n");
+}
+
 static void print_trees(const objects_ctx *cx)
 {
     static const char *const metrics[] = {"cpu_s", "peak_rss_kb"};
@@ -139,6 +159,7 @@ static void print_trees(const objects_ctx *cx)
         cases[n] = names[n];
     }
     print_table(cx, "binary-trees", pmb_o_trees_impls, cases, n, metrics, 2);
+    print_node_kinds(cx);
 }
 
 /* The documents: size and number of values (from the first impl that

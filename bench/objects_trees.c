@@ -10,12 +10,19 @@
  *   check the long-lived tree.
  *
  * The sum of all node counts is the checksum every impl must print alike.
- * A node is two child pointers; leaves have none:
+ * A node is two child pointers; leaves have none. Every impl makes a
+ * node after its children, as the Python program does (Node(make(d-1),
+ * make(d-1))):
  *   pymm    an instance of a user type made with pm_type_new: two
  *           reference fields (spec.nrefs = 2, CPython's __slots__: pymm
- *           traverses, clears and releases them; 48 bytes with the
- *           collector's head, like a CPython __slots__ object); dropped
- *           with pm_decref, reference counting only.
+ *           traverses, clears and releases them; 32 bytes, no gc head),
+ *           made by pm_object_new_refs_steal with its children; dropped
+ *           with pm_decref, reference counting only. The type is frozen
+ *           (PM_TPFLAGS_FROZEN: a node never changes, like the tuples of
+ *           the benchmarks-game Python program), so the collector tracks
+ *           no node: none can be in a cycle. `trees DEPTH mutable` makes
+ *           the same type without the flag (case binarytrees-mutable-D):
+ *           every node is tracked, what a mutable node costs.
  *   malloc  struct {left, right} from malloc (16 bytes), freed recursively.
  *   boehm   the same struct from GC_MALLOC, never freed: dropping a tree
  *           is forgetting its root; the collector reclaims it.
@@ -26,8 +33,10 @@
 #define _GNU_SOURCE
 #include "pmb_objw.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MIN_DEPTH 4
 
@@ -51,9 +60,12 @@ static pm_type *node_type;
 /* left and right are reference fields: pymm releases them when a node
  * dies (bounding the recursion of a deep drop by deferring), and the
  * collector reads them in place. */
-static void impl_init(void)
+static void impl_init(bool mutable_nodes)
 {
-    pm_type_spec spec = {.name = "Node", .basicsize = sizeof(node), .nrefs = 2};
+    pm_type_spec spec = {.name = "Node",
+                         .basicsize = sizeof(node),
+                         .nrefs = 2,
+                         .flags = mutable_nodes ? 0 : PM_TPFLAGS_FROZEN};
     node_type = pm_type_new(&spec);
     if (!node_type)
         objw_die("pm_type_new: %s", pm_exc_message());
@@ -63,13 +75,14 @@ static void impl_fini(void) { pm_decref(PM_OBJ(node_type)); }
 
 static PMB_NOINLINE tree make_tree(int depth)
 {
-    pm_object *o = pm_object_new(node_type);
-    if (!o)
-        objw_die("pm_object_new: %s", pm_exc_message());
+    pm_object *children[2] = {NULL, NULL};
     if (depth > 0) {
-        NODE(o)->left = make_tree(depth - 1);
-        NODE(o)->right = make_tree(depth - 1);
+        children[0] = make_tree(depth - 1);
+        children[1] = make_tree(depth - 1);
     }
+    pm_object *o = pm_object_new_refs_steal(node_type, children);
+    if (!o)
+        objw_die("pm_object_new_refs_steal: %s", pm_exc_message());
     return o;
 }
 
@@ -91,13 +104,13 @@ typedef node *tree;
 
 #if defined(PMB_IMPL_BOEHM)
 #include <gc.h>
-static void impl_init(void) { GC_INIT(); }
+static void impl_init(bool mutable_nodes) { (void)mutable_nodes; GC_INIT(); }
 static void impl_fini(void) {}
 static inline node *node_alloc(void) { return GC_MALLOC(sizeof(node)); }
 /* Nothing to do: the tree is garbage once its root is forgotten. */
 static void drop_tree(tree t) { (void)t; }
 #else
-static void impl_init(void) {}
+static void impl_init(bool mutable_nodes) { (void)mutable_nodes; }
 static void impl_fini(void) {}
 static inline node *node_alloc(void) { return malloc(sizeof(node)); }
 static PMB_NOINLINE void drop_tree(tree t)
@@ -112,15 +125,16 @@ static PMB_NOINLINE void drop_tree(tree t)
 
 static PMB_NOINLINE tree make_tree(int depth)
 {
+    node *left = NULL, *right = NULL;
+    if (depth > 0) {
+        left = make_tree(depth - 1);
+        right = make_tree(depth - 1);
+    }
     node *n = node_alloc();
     if (!n)
         objw_die("out of memory");
-    if (depth > 0) {
-        n->left = make_tree(depth - 1);
-        n->right = make_tree(depth - 1);
-    } else {
-        n->left = n->right = NULL;
-    }
+    n->left = left;
+    n->right = right;
     return n;
 }
 
@@ -161,18 +175,23 @@ static long binary_trees(int max_depth)
 
 int objw_trees(int argc, char **argv)
 {
-    if (argc != 2)
-        objw_die("usage: trees DEPTH");
+    bool mutable_nodes = argc == 3 && strcmp(argv[2], "mutable") == 0;
+    if (argc != 2 && !mutable_nodes)
+        objw_die("usage: trees DEPTH [mutable]");
+#if !defined(PMB_IMPL_PYMM)
+    if (mutable_nodes)
+        objw_die("mutable nodes: impl pymm only");
+#endif
     int depth = (int)objw_parse_long(argv[1], "depth");
     if (depth < MIN_DEPTH || depth > 26)
         objw_die("depth %d out of range %d..26", depth, MIN_DEPTH);
-    impl_init();
+    impl_init(mutable_nodes);
     double c0 = objw_cpu_s();
     long total = binary_trees(depth);
     double cpu = objw_cpu_s() - c0;
 
-    char name[32];
-    snprintf(name, sizeof name, "binarytrees-%d", depth);
+    char name[40];
+    snprintf(name, sizeof name, "binarytrees-%s%d", mutable_nodes ? "mutable-" : "", depth);
     objw_emit(name, "cpu_s", cpu, "s");
     objw_emit(name, "peak_rss_kb", (double)objw_peak_rss_kb(), "KiB");
     objw_check(name, "checksum", (double)total);
