@@ -386,30 +386,32 @@ static inline pm_object *dealloc_plain(pm_runtime *rt, pm_object *o) {
     return last && drop_field_ref(last) ? last : NULL;
 }
 
-static void dealloc_one(pm_runtime *rt, pm_object *o) {
-    for (;;) {
-        if (plain_death(rt, o)) {
-            if ((o = dealloc_plain(rt, o)) == NULL) return;
-            continue;
-        }
-        pm_type *t = o->type;
-        if (pmo_unlikely((o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) ||
-                         (t->internal & PMO_TP_FINALIZERS)) &&
-            !dealloc_prelude(rt, o))
-            return;
-        if (t->flags & PM_TPFLAGS_GC) {
-            if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(rt, o);
-            if (rt->gc_young_count > 0) rt->gc_young_count--;
-        }
-        if (t->slots.dealloc) t->slots.dealloc(o);
-        pm_object *last = t->nrefs ? release_refs_but_last(o) : NULL;
-        if (t->flags & PM_TPFLAGS_ATTRS) PM_CLEAR(*pmo_attrs_slot(o));
-        rt->stats.objects_freed++;
-        if (pmo_unlikely(rt->debug)) pmo_debug_count(rt, t, -1);
-        if (!pmo_unlikely(rt->debug) || !quarantine_push(rt, o)) release_memory(rt, o);
-        if (last == NULL || !drop_field_ref(last)) return;
-        o = last;
+/* The deallocation of any object; returns its last field when that was
+ * the field's last reference, for dealloc_one's loop. Out of line, so that
+ * the plain path's loop keeps few registers. */
+static PM_NOINLINE_O pm_object *dealloc_general(pm_runtime *rt, pm_object *o) {
+    pm_type *t = o->type;
+    if (pmo_unlikely((o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) ||
+                     (t->internal & PMO_TP_FINALIZERS)) &&
+        !dealloc_prelude(rt, o))
+        return NULL;
+    if (t->flags & PM_TPFLAGS_GC) {
+        if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(rt, o);
+        if (rt->gc_young_count > 0) rt->gc_young_count--;
     }
+    if (t->slots.dealloc) t->slots.dealloc(o);
+    pm_object *last = t->nrefs ? release_refs_but_last(o) : NULL;
+    if (t->flags & PM_TPFLAGS_ATTRS) PM_CLEAR(*pmo_attrs_slot(o));
+    rt->stats.objects_freed++;
+    if (pmo_unlikely(rt->debug)) pmo_debug_count(rt, t, -1);
+    if (!pmo_unlikely(rt->debug) || !quarantine_push(rt, o)) release_memory(rt, o);
+    return last && drop_field_ref(last) ? last : NULL;
+}
+
+static void dealloc_one(pm_runtime *rt, pm_object *o) {
+    do {
+        o = plain_death(rt, o) ? dealloc_plain(rt, o) : dealloc_general(rt, o);
+    } while (o);
 }
 
 static void defer(pm_runtime *rt, pm_object *o) {

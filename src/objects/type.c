@@ -18,8 +18,8 @@
  *
  * A frozen type (PM_TPFLAGS_FROZEN) is such a type whose fields are fixed
  * at creation: an instance is born tracked only if one of them may take
- * part in a cycle (pmo_may_be_tracked), else it stays untracked for life
- * unless pm_gc_track says otherwise.
+ * part in a cycle (a field without PMO_OF_ACYCLIC), else it is ACYCLIC
+ * itself and stays untracked for life unless pm_gc_track says otherwise.
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
@@ -193,37 +193,44 @@ pm_object *pm_object_new_var(pm_type *t, size_t nitems) {
     return new_instance(t, t->basicsize + extra);
 }
 
-/* The cases off the fast path: no refs (an instance with empty fields),
- * or a type that cannot be made this way. */
-static __attribute__((noinline)) pm_object *new_refs_other(pm_type *t, pm_object *const *refs) {
-    if (t == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_object_new_refs_steal: NULL type");
-        return NULL;
-    }
-    if (refs == NULL && t->itemsize == 0) return new_instance(t, t->basicsize);
-    pm_exc_set(PM_EXC_TYPE, "type '%s' is variable-size: use pm_object_new_var", t->name);
-    for (size_t i = 0; refs && i < t->nrefs; i++) pm_xdecref(refs[i]);
-    return NULL;
+/* The references given to pm_object_new_refs_steal when it fails. */
+static void drop_refs(pm_object *const *refs, size_t n) {
+    for (size_t i = 0; refs && i < n; i++) pm_xdecref(refs[i]);
 }
 
-/* The general case: any type, any runtime state. */
-static pm_object *new_refs_general(pm_type *t, pm_object *const *refs) {
-    if (pmo_unlikely(t == NULL || t->itemsize || refs == NULL)) return new_refs_other(t, refs);
-    pm_runtime *rt = pmo_rt();
-    size_t n = t->nrefs, size = t->basicsize;
-    pm_object *o = pmo_alloc_rt(rt, t, size);
-    if (pmo_unlikely(o == NULL)) {
-        for (size_t i = 0; i < n; i++) pm_xdecref(refs[i]);
-        return NULL;
-    }
+/* refs[0 .. n) into o's fields; 1 if one of them may be in a cycle. */
+static inline unsigned take_refs(pm_object *o, pm_object *const *refs, size_t n) {
     pm_object **f = pmo_ref_fields(o);
     unsigned may_cycle = 0;
     for (size_t i = 0; i < n; i++) {
         f[i] = refs[i];
         may_cycle |= ref_may_cycle(refs[i]);
     }
+    return may_cycle;
+}
+
+/* The general case: any type, any runtime state. */
+static __attribute__((noinline)) pm_object *new_refs_general(pm_type *t, pm_object *const *refs) {
+    if (t == NULL) {
+        pm_exc_set(PM_EXC_TYPE, "pm_object_new_refs_steal: NULL type");
+        return NULL;
+    }
+    if (t->itemsize) {
+        pm_exc_set(PM_EXC_TYPE, "type '%s' is variable-size: use pm_object_new_var", t->name);
+        drop_refs(refs, t->nrefs);
+        return NULL;
+    }
+    if (refs == NULL) return new_instance(t, t->basicsize);
+    pm_runtime *rt = pmo_rt();
+    size_t n = t->nrefs, size = t->basicsize;
+    pm_object *o = pmo_alloc_rt(rt, t, size);
+    if (o == NULL) {
+        drop_refs(refs, n);
+        return NULL;
+    }
+    unsigned may_cycle = take_refs(o, refs, n);
     size_t filled = sizeof(pm_object) + n * sizeof(pm_object *);
-    if (pmo_unlikely(filled < size)) zero_from(o, filled, size);
+    if (filled < size) zero_from(o, filled, size);
     if (t->flags & PM_TPFLAGS_GC) link_new_instance(rt, o, may_cycle);
     return o;
 }
@@ -250,20 +257,15 @@ pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs) {
         return new_refs_general(t, refs);
     pm_object *o = pmh_pool_try_malloc(rt->obj_table->ctx, t->basicsize);
     if (pmo_unlikely(o == NULL)) return new_refs_general(t, refs);
-    rt->gc_young_allocs++;
+    rt->gc_young_allocs++; /* pmo_gc_maybe_collect's counts: no collection is due */
     rt->gc_young_count++;
-    rt->stats.objects_allocated++;
+    /* pmo_init_header_rt's work for a GC heap type outside debug mode. */
     o->refcnt = 1;
+    o->flags = 0;
     o->type = t;
     pm_incref(&t->ob); /* O3 */
-    pm_object **f = pmo_ref_fields(o);
-    unsigned may_cycle = 0;
-    for (size_t i = 0, n = t->nrefs; i < n; i++) {
-        f[i] = refs[i];
-        may_cycle |= ref_may_cycle(refs[i]);
-    }
-    o->flags = 0;
-    link_new_instance(rt, o, may_cycle);
+    rt->stats.objects_allocated++;
+    link_new_instance(rt, o, take_refs(o, refs, t->nrefs));
     return o;
 }
 
