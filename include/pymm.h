@@ -468,8 +468,8 @@ typedef struct pm_type_slots {
  * (nrefs > 0, no traverse slot, no attributes), which are given when it
  * is made (pm_object_new_refs_steal) and never written again, the
  * contract of a tuple's items. An instance whose fields cannot take part
- * in a cycle (none, objects of non-GC types, or untracked tuples and
- * frozen instances) is then never tracked by the collector: CPython's
+ * in a cycle (NULL, objects of non-GC types, untracked frozen instances,
+ * tuples the collector untracked) is then never tracked by the collector: CPython's
  * rule for a tuple of atomic items, applied at birth instead of at the
  * first collection. Binary trees, immutable ASTs and cons lists built
  * bottom-up cost the collector nothing. */
