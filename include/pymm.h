@@ -502,7 +502,8 @@ PM_API pm_object *pm_object_new(pm_type *t);
 PM_API pm_object *pm_object_new_var(pm_type *t, size_t nitems);
 /* A new instance (of a fixed-size type) whose reference fields take
  * refs[0 .. nrefs-1], each NULL or a reference that is stolen (on failure
- * too); the rest of the payload zeroed. The way to make an instance of a
+ * too, but for a NULL type: the references then stay with the caller);
+ * the rest of the payload zeroed. refs NULL: every field NULL. The way to make an instance of a
  * PM_TPFLAGS_FROZEN type with references. */
 PM_API pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs);
 

@@ -887,6 +887,24 @@ static void test_frozen_types(void) {
     pm_decref(o);
     CHECK_EQ(tu_live_objects(), live0);
 
+    /* A tuple the collector untracked (acyclic), tracked again by hand and
+     * refilled with a list before it is shared, is no longer acyclic: a
+     * frozen instance holding it is tracked, and the cycle is collected. */
+    pm_object *t1 = pm_tuple_new(1);
+    CHECK_EQ(pm_tuple_set_steal(t1, 0, pm_int(100000)), 0);
+    pm_gc_collect(2);
+    CHECK(!pm_gc_is_tracked(t1));
+    pm_gc_track(t1);
+    l = pm_list_new(0);
+    CHECK_EQ(pm_tuple_set_steal(t1, 0, pm_newref(l)), 0);
+    pm_object *frefs[2] = {t1, NULL};
+    o = pm_object_new_refs_steal(t, frefs);
+    CHECK(o && pm_gc_is_tracked(o));
+    CHECK_EQ(pm_list_append(l, o), 0); /* o -> t1 -> l -> o */
+    pm_decref(o);
+    pm_decref(l);
+    collected_alone("a refilled tuple in a frozen instance", live0);
+
     /* A type that is not frozen: tracked whatever its fields. */
     pm_type_spec open = {.name = "oduo", .basicsize = sizeof(duo), .nrefs = 2};
     pm_type *ot = pm_type_new(&open);

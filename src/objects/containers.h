@@ -64,13 +64,9 @@ static inline pm_object *pmo_gc_freelist_pop(pmo_freelist *fl, pm_type *t) {
 static inline void pmo_track(pm_object *o) { pm_gc_track(o); }
 
 /* An untracked container (list, or tuple the collector untracked) about to
- * hold item: tracked first if item may take part in a cycle (and then no
- * longer ACYCLIC, which a tuple refilled before it is shared may be). */
+ * hold item: tracked first if item may take part in a cycle. */
 static inline void pmo_note_item(pm_object *c, const pm_object *item) {
-    if (pmo_unlikely(!(c->flags & PMO_OF_TRACKED)) && pmo_may_be_tracked(item)) {
-        c->flags &= ~PMO_OF_ACYCLIC;
-        pmo_track(c);
-    }
+    if (pmo_unlikely(!(c->flags & PMO_OF_TRACKED)) && pmo_may_be_tracked(item)) pmo_track(c);
 }
 
 /* A list of n items taken from items[] (their references move into it);

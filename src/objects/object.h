@@ -49,8 +49,8 @@
  * can take part in no reference cycle, now or later. Set at birth on
  * objects of non-GC types (statics too), on frozen instances born
  * untracked, and by the collector when it untracks a tuple or a frozen
- * instance (whose references cannot change, T4 aside: see
- * pmo_note_item). A fast, conservative answer: an object without the bit
+ * instance (whose references cannot change, but for a tuple refilled
+ * before it is shared: pm_tuple_set_steal clears the bit). A fast, conservative answer: an object without the bit
  * may still be acyclic (pmo_may_be_tracked is the exact rule). */
 #define PMO_OF_ACYCLIC     (1u << 6)
 

@@ -153,7 +153,10 @@ int pm_tuple_set_steal(pm_object *t, size_t i, pm_object *item) {
         pm_exc_set(PM_EXC_RUNTIME, "pm_tuple_set_steal: the tuple is shared");
         return -1;
     }
-    /* T4: untracked by a collection while it held only atomic items. */
+    /* T4: untracked by a collection while it held only atomic items; it is
+     * no longer acyclic once it holds an item that may not be, tracked or
+     * not (pm_gc_track may have tracked it again since). */
+    if (!(item->flags & PMO_OF_ACYCLIC)) t->flags &= ~PMO_OF_ACYCLIC;
     pmo_note_item(t, item);
     PM_SETREF(PMO_TUPLE(t)->items[i], item);
     return 0;
