@@ -245,6 +245,40 @@ static void test_ref_fields(void) {
     pm_decref(PM_OBJ(t));
 }
 
+/* pm_object_new_refs_steal on a plain type (reference fields only) takes
+ * the fast paths; what they keep must match the general ones: counts of
+ * objects, the type's reference per instance, weak references cleared. */
+typedef struct pair_rec { pm_object ob; pm_object *first, *second; } pair_rec;
+
+static void test_plain_fast_paths(void) {
+    pm_type_spec spec = {.name = "Plain", .basicsize = sizeof(pair_rec), .nrefs = 2, .flags = PM_TPFLAGS_WEAKREF};
+    pm_type *t = pm_type_new(&spec);
+    CHECK(t != NULL);
+    uint32_t type_refs = PM_OBJ(t)->refcnt;
+    uint64_t before = live();
+    pm_object *leaf_refs[2] = {pm_str_from("a leaf's string"), NULL};
+    pm_object *leaf = pm_object_new_refs_steal(t, leaf_refs);
+    pm_object *root_refs[2] = {leaf, pm_newref(leaf)}; /* both fields, one object */
+    pm_object *root = pm_object_new_refs_steal(t, root_refs);
+    CHECK(root && leaf->refcnt == 2);
+    CHECK_EQ(live(), before + 3);
+    CHECK_EQ(PM_OBJ(t)->refcnt, type_refs + 2);
+    CHECK(pm_gc_is_tracked(root) && pm_gc_is_tracked(leaf)); /* not frozen */
+    pm_object *wr = pm_weakref_new(leaf, NULL, NULL);
+    pm_object *got = pm_weakref_get(wr);
+    CHECK(got == leaf);
+    pm_decref(got);
+    pm_decref(root); /* the leaf dies through both fields, weakly referenced */
+    got = pm_weakref_get(wr);
+    CHECK(got == pm_none());
+    pm_decref(got);
+    CHECK_EQ(live(), before + 1); /* the weak reference */
+    CHECK_EQ(PM_OBJ(t)->refcnt, type_refs);
+    pm_decref(wr);
+    CHECK_EQ(live(), before);
+    pm_decref(PM_OBJ(t));
+}
+
 static void test_finalizers(void) {
     pm_type_spec spec = {"res", sizeof(node), 0, PM_TPFLAGS_GC,
                          {.dealloc = node_dealloc, .traverse = node_traverse, .finalize = resurrect}, 0};
@@ -410,6 +444,7 @@ int main(void) {
     test_bad_specs();
     test_attributes();
     test_ref_fields();
+    test_plain_fast_paths();
     test_finalizers();
     test_generic_errors();
     pm_runtime_enter(NULL);
