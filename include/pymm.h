@@ -469,10 +469,10 @@ typedef struct pm_type_slots {
  * is made (pm_object_new_refs_steal) and never written again, the
  * contract of a tuple's items. An instance whose fields cannot take part
  * in a cycle (NULL, objects of non-GC types, untracked frozen instances,
- * tuples the collector untracked) is then never tracked by the collector: CPython's
- * rule for a tuple of atomic items, applied at birth instead of at the
- * first collection. Binary trees, immutable ASTs and cons lists built
- * bottom-up cost the collector nothing. */
+ * tuples the collector untracked) is then never tracked by the
+ * collector: CPython's rule for a tuple of atomic items, applied at birth
+ * instead of at the first collection. Binary trees, immutable ASTs and
+ * cons lists built bottom-up cost the collector nothing. */
 #define PM_TPFLAGS_FROZEN  (1u << 4)
 
 typedef struct pm_type_spec {
@@ -503,8 +503,8 @@ PM_API pm_object *pm_object_new_var(pm_type *t, size_t nitems);
 /* A new instance (of a fixed-size type) whose reference fields take
  * refs[0 .. nrefs-1], each NULL or a reference that is stolen (on failure
  * too, but for a NULL type: the references then stay with the caller);
- * the rest of the payload zeroed. refs NULL: every field NULL. The way to make an instance of a
- * PM_TPFLAGS_FROZEN type with references. */
+ * the rest of the payload zeroed. refs NULL: every field NULL. The way to
+ * make an instance of a PM_TPFLAGS_FROZEN type with references. */
 PM_API pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs);
 
 /* Make any object immortal: never freed, counts never change again. */

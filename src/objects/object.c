@@ -345,6 +345,13 @@ static pm_object *release_refs_but_last(pm_object *o) {
 static void dealloc_one(pm_runtime *rt, pm_object *o);
 static void defer(pm_runtime *rt, pm_object *o);
 
+/* A dying GC object leaves the collector's sets and the young count
+ * (CPython's PyObject_GC_Del: the count never goes below zero). */
+static inline void gc_forget(pm_runtime *rt, pm_object *o) {
+    if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(rt, o);
+    if (rt->gc_young_count > 0) rt->gc_young_count--;
+}
+
 /* A plain instance (PMO_TP_PLAIN) that nothing else needs to see: no weak
  * references, not dead or queued, no debug mode, the heap's own pools. */
 static inline bool plain_death(const pm_runtime *rt, const pm_object *o) {
@@ -377,8 +384,7 @@ static void dealloc_nested(pm_runtime *rt, pm_object *o) {
  * and 11-26% spanned more than 4 KiB; children first, 25% and 1%. */
 static inline pm_object *dealloc_plain(pm_runtime *rt, pm_object *o, pm_object **pending) {
     pm_type *t = o->type;
-    if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(rt, o);
-    if (rt->gc_young_count > 0) rt->gc_young_count--;
+    gc_forget(rt, o);
     pm_object **f = pmo_ref_fields(o);
     size_t n = t->nrefs;
     for (size_t i = 0; i + 1 < n; i++) {
@@ -417,10 +423,7 @@ static inline pm_object *dealloc_general(pm_runtime *rt, pm_object *o) {
                      (t->internal & PMO_TP_FINALIZERS)) &&
         !dealloc_prelude(rt, o))
         return NULL;
-    if (t->flags & PM_TPFLAGS_GC) {
-        if (o->flags & PMO_OF_TRACKED) pmo_gc_unlink(rt, o);
-        if (rt->gc_young_count > 0) rt->gc_young_count--;
-    }
+    if (t->flags & PM_TPFLAGS_GC) gc_forget(rt, o);
     if (t->slots.dealloc) t->slots.dealloc(o);
     pm_object *last = t->nrefs ? release_refs_but_last(o) : NULL;
     if (t->flags & PM_TPFLAGS_ATTRS) PM_CLEAR(*pmo_attrs_slot(o));

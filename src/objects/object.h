@@ -50,8 +50,9 @@
  * objects of non-GC types (statics too), on frozen instances born
  * untracked, and by the collector when it untracks a tuple or a frozen
  * instance (whose references cannot change, but for a tuple refilled
- * before it is shared: pm_tuple_set_steal clears the bit). A fast, conservative answer: an object without the bit
- * may still be acyclic (pmo_may_be_tracked is the exact rule). */
+ * before it is shared: pm_tuple_set_steal clears the bit). A fast,
+ * conservative answer: an object without the bit may still be acyclic
+ * (pmo_may_be_tracked is the exact rule). */
 #define PMO_OF_ACYCLIC     (1u << 6)
 
 /* Flag bits 8..15 of pm_object.flags belong to the collector. A new

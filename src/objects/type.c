@@ -259,7 +259,9 @@ pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs) {
     if (pmo_unlikely(o == NULL)) return new_refs_general(t, refs);
     rt->gc_young_allocs++; /* pmo_gc_maybe_collect's counts: no collection is due */
     rt->gc_young_count++;
-    /* pmo_init_header_rt's work for a GC heap type outside debug mode. */
+    /* pmo_init_header_rt's work for a GC heap type outside debug mode,
+     * written out: its tests of the type's flags and of debug mode, which
+     * this path has passed, cost 6 instructions a node (callgrind). */
     o->refcnt = 1;
     o->flags = 0;
     o->type = t;
