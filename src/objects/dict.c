@@ -45,7 +45,7 @@
  *       otherwise it restarts. So a comparison that mutates the dict never
  *       leaves it reading a freed table or a moved entry. (The serial is a
  *       runtime-wide count of tables kept in the table header's padding:
- *       the dict object itself stays 48 bytes, with no version word.)
+ *       the dict object itself stays 32 bytes, with no version word.)
  *   D5  the dict owns one reference to each live key and value (C1), and
  *       drops an old reference only after the table is consistent again.
  *   D6  str_keys => log2_size <= LOG2_STR_MAX, and every live key is an
@@ -75,6 +75,8 @@ typedef struct pmo_dict {
     size_t used;     /* live entries                              */
     dict_keys *keys; /* NULL while empty and never filled (D1)    */
 } pmo_dict;
+/* D4's comment and docs/DESIGN.md give this size. */
+_Static_assert(sizeof(pmo_dict) == 32, "a dict is a header and two words");
 
 #define PMO_DICT(o) ((pmo_dict *)(o))
 
