@@ -362,7 +362,7 @@ typedef struct run {
     char info[MAX_INFO][96]; /* the # lines                            */
     int ninfo;
     pm_type *plain_type, *fin_type;
-    /* External strong references (FORMAT.md), pm lists. */
+    /* External strong references (GCGRAPH.md), pm lists. */
     pm_object *builder, *roots, *keeps, *saved, *ext;
     node_rec *nodes;
     size_t nnodes;
