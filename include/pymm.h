@@ -658,16 +658,33 @@ typedef struct pm_json_error {
     char message[160];
 } pm_json_error;
 
-/* Parse RFC 8259 JSON (any value at top level, UTF-8 checked, duplicate keys:
- * last wins). Integers beyond 64 bits become floats. Errors: ValueError with
- * err filled (line, column in bytes); nesting beyond max_depth (0: 512) is a
- * RecursionError, as in Python. */
+/* Flags of pm_json_loads_flags and pm_json_dumps_flags (0: Python's json
+ * defaults). Unknown bits are a ValueError.
+ *   PM_JSON_STRICT  RFC 8259 only: the reader rejects NaN, Infinity and
+ *                   -Infinity ("Expecting value"); the writer raises
+ *                   ValueError for a NaN or infinite float, as
+ *                   json.dumps(allow_nan=False). */
+#define PM_JSON_STRICT 0x1u
+
+/* Parse JSON as Python's json.loads does: RFC 8259 (any value at top level,
+ * UTF-8 checked, duplicate keys: last wins) plus the constants NaN,
+ * Infinity and -Infinity, which become floats (pymm 0.1.0 rejected them, as
+ * PM_JSON_STRICT still does). Integers beyond 64 bits
+ * become floats. Errors: ValueError with err filled (line, column in
+ * bytes); nesting beyond max_depth (0: 512) is a RecursionError, as in
+ * Python. pm_json_loads is pm_json_loads_flags with flags 0. */
 PM_API pm_object *pm_json_loads(const char *text, size_t n, int max_depth, pm_json_error *err);
+PM_API pm_object *pm_json_loads_flags(const char *text, size_t n, int max_depth, unsigned flags,
+                                      pm_json_error *err);
 /* Serialize to a str: indent < 0: one line with Python's default
  * separators ', ' and ': '; indent >= 0: json.dumps(indent=n). Non-ASCII is
- * escaped (ensure_ascii). TypeError for values JSON cannot hold,
- * ValueError for a circular reference. */
+ * escaped (ensure_ascii). NaN and infinities are written NaN, Infinity,
+ * -Infinity (allow_nan, the default: pm_json_loads reads them back), or a
+ * ValueError with PM_JSON_STRICT. TypeError for values JSON cannot hold,
+ * ValueError for a circular reference. pm_json_dumps is
+ * pm_json_dumps_flags with flags 0. */
 PM_API pm_object *pm_json_dumps(pm_object *o, int indent);
+PM_API pm_object *pm_json_dumps_flags(pm_object *o, int indent, unsigned flags);
 
 /* ---- statistics and free lists --------------------------------------------- */
 

@@ -49,7 +49,8 @@ const char *tu_self_exe(void);
  * the code paths are the same, the instrumented run stays short. */
 long tu_big_count(long n);
 
-/* ../shared of the source tree, or NULL when absent (tests then skip). */
+/* ../shared of the source tree (optional data), or NULL when absent: a
+ * test that needs it then exits with 77, CTest's skip (SKIP_RETURN_CODE). */
 const char *tu_shared_dir(void);
 
 /* Resident set size of this process, in KiB. */

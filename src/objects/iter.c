@@ -18,7 +18,14 @@
  *   I2  a dict or set iterator remembers the container's size at the start;
  *       a step that finds another size raises RuntimeError, and so does
  *       every later step (the size it remembers becomes impossible).
- *   I3  a generator calls next only while not finished and not already
+ *   I3  a dict iterator also counts the keys it may still yield (`left`,
+ *       the size at the start minus the keys yielded): finding one more
+ *       entry when none is left means keys were deleted and others added
+ *       at the same size, which raises RuntimeError "dictionary keys
+ *       changed during iteration" and exhausts the iterator (CPython
+ *       3.11's rule: the check is by count, so a change that the scan
+ *       never reaches goes unnoticed, as in CPython).
+ *   I4  a generator calls next only while not finished and not already
  *       running; it is finished after next returned 0 or -1. release(state)
  *       runs exactly once, when the generator is freed.
  */
@@ -31,6 +38,7 @@ typedef struct pmo_iter {
     pm_object *seq; /* NULL when exhausted (I1) */
     size_t pos;
     size_t size;    /* dict, set: the size when iteration began (I2) */
+    size_t left;    /* dict: keys it may still yield (I3) */
     iter_kind kind;
 } pmo_iter;
 
@@ -83,6 +91,7 @@ pm_object *pmo_seq_iter(pm_object *container) {
     it->seq = pm_newref(container);
     it->pos = 0;
     it->size = size;
+    it->left = size;
     it->kind = kind;
     pmo_track(o);
     return o;
@@ -141,6 +150,12 @@ static int step(pmo_iter *it, pm_object **item) {
     case IT_DICT:
         if (!size_unchanged(it, pmo_dict_used(seq), "dictionary")) return -1;
         if (!pmo_dict_next(seq, &it->pos, &key, NULL)) return 0;
+        if (it->left == 0) { /* I3: one entry more than the dict had */
+            PM_CLEAR(it->seq);
+            pm_exc_set(PM_EXC_RUNTIME, "dictionary keys changed during iteration");
+            return -1;
+        }
+        it->left--;
         *item = pm_newref(key);
         return 1;
     case IT_SET:
@@ -227,7 +242,7 @@ static void gen_dealloc(pm_object *self) {
     void (*release)(void *) = g->release;
     g->release = NULL;
     g->finished = true;
-    if (release) release(g->state); /* I3 */
+    if (release) release(g->state); /* I4 */
 }
 
 static pm_object *gen_next(pm_object *self) {

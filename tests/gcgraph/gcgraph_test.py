@@ -3,19 +3,20 @@
 gcgraph_test.py -- the CTest driver of tests/gcgraph: `pymm gcgraph`
 against CPython's answers.
 
-Owns the three kinds of check registered by tests/gcgraph/CMakeLists.txt:
+Owns the three kinds of check registered by tests/gcgraph/CMakeLists.txt
+(the format: docs/GCGRAPH.md):
 
-  examples DIR   every DIR/NAME.txt of ../shared/gcgraph/examples, normal
+  examples DIR   every DIR/NAME.txt of tests/gcgraph/examples, normal
                  and --saveall, against NAME.expected and
-                 NAME.saveall.expected (CPython's own output); SKIP (a pass)
-                 when DIR is absent
+                 NAME.saveall.expected (CPython's own output)
   cases DIR      the hand-written cases beside this file, against expected
                  files that tools/gcgraph/oracle.py wrote (--regen rewrites
                  them)
   random A:B     the graphs generate.py makes for seeds A..B, normal and
-                 --saveall, pymm against oracle.py run here and now
+                 --saveall, pymm against oracle.py run here and now;
+                 skipped (status 77) unless python3 is CPython 3.11
 
-`#` lines are never compared (FORMAT.md). Expected files are also checked
+`#` lines are never compared (GCGRAPH.md). Expected files are also checked
 against oracle.py when python3 is CPython 3.11 (the examples' version), so a
 drift of the oracle is found where it starts. On a random mismatch the
 graph is written to the working directory and the first one is minimized.
@@ -32,6 +33,7 @@ import compare  # noqa: E402
 import generate  # noqa: E402
 
 ORACLE_OK = sys.implementation.name == "cpython" and sys.version_info[:2] == (3, 11)
+SKIP = 77  # CTest's SKIP_RETURN_CODE: reported as skipped, never as passed
 
 
 def read_expected(path):
@@ -73,8 +75,8 @@ def check_expected(args, txt, saveall):
 
 def run_stored(args):
     if not os.path.isdir(args.dir):
-        print("SKIP: %s is absent" % args.dir)
-        return 0
+        print("%s is absent" % args.dir)
+        return 1
     files = sorted(os.path.join(args.dir, f) for f in os.listdir(args.dir)
                    if f.endswith(".txt") and not f.endswith(".min.txt"))
     if args.regen:
@@ -112,7 +114,7 @@ def run_random(args):
     if not ORACLE_OK:
         print("SKIP: python3 is %s %s; the oracle is CPython 3.11's answer" %
               (sys.implementation.name, sys.version.split()[0]))
-        return 0
+        return SKIP
     first, last = (int(x) for x in args.seeds.split(":"))
     t0 = time.time()
     failures = []

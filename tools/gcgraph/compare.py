@@ -6,14 +6,14 @@ which they differ.
 
 Owns: running both runners (the oracle in a forked child of this process:
 a fresh copy with none of the oracle's state, without a new interpreter's
-start-up), the comparison (`#` lines ignored, FORMAT.md), and the
+start-up), the comparison (`#` lines ignored, GCGRAPH.md), and the
 minimizer, which tests/gcgraph's driver and a person chasing a mismatch
 share.
 
     compare.py --pymm PATH [--saveall | --both] [--debug] [--minimize] FILE...
 
 Exit status: 0 when every file agrees, 1 on a difference, 2 on misuse.
-With --minimize, each differing graph is shrunk (keeping FORMAT.md's order
+With --minimize, each differing graph is shrunk (keeping GCGRAPH.md's order
 rule, so the difference stays meaningful) and written beside it as
 NAME.min.txt, with the diff.
 """
@@ -160,7 +160,7 @@ def renumbered(g):
 
 def minimize(g, fails):
     """A smaller graph on which fails() still holds. fails() is only asked
-    about graphs that keep FORMAT.md's order rule."""
+    about graphs that keep GCGRAPH.md's order rule."""
     def ok_fails(h):
         return not generate.order_violations(h) and fails(h)
     while True:

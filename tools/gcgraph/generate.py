@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """
-generate.py -- seeded random gcgraph v1 files (../shared/gcgraph/FORMAT.md).
+generate.py -- seeded random gcgraph v1 files (docs/GCGRAPH.md).
 
 Owns: the graph families used by the differential tests (tests/gcgraph),
-the text form of a graph, and the check of FORMAT.md's rule "Order-dependence
+the text form of a graph, and the check of GCGRAPH.md's rule "Order-dependence
 that the generator rules out", which compare.py's minimizer reuses.
 
     generate.py SEED [--family NAME] [-o FILE]
@@ -139,7 +139,7 @@ def on_cycle(g):
 
 
 def order_violations(g):
-    """The callback weak references FORMAT.md's rule forbids."""
+    """The callback weak references GCGRAPH.md's rule forbids."""
     cyc = on_cycle(g)
     return [w for w in g.weaks
             if w[3] and w[2] is not None and w[2] != w[1]

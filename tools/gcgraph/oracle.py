@@ -2,7 +2,7 @@
 """
 oracle.py -- the gcgraph reference runner: CPython's own answer.
 
-Owns: reading a gcgraph v1 file (../shared/gcgraph/FORMAT.md), building the
+Owns: reading a gcgraph v1 file (docs/GCGRAPH.md), building the
 graph from real CPython objects, running the five phases with CPython's own
 reference counting and `gc` module, and printing the canonical lines.
 `pymm gcgraph` (tools/pymm/gcgraph_cmd.c) must print the same lines, `#`
@@ -10,7 +10,7 @@ lines apart.
 
     python3 oracle.py [--saveall] FILE
 
-How the format maps onto CPython (FORMAT.md's reference runner):
+How the format maps onto CPython (GCGRAPH.md's reference runner):
   * a node is an instance of a class with __slots__ for its out-list and
     weak-list plus __weakref__; `fin` nodes' class has __del__ (PEP 442);
   * a weak reference is an instance of a weakref.ref subclass (never shared);
@@ -35,7 +35,7 @@ EVENTS = set()
 INFO = []
 PHASE = ["build"]
 
-# The external strong references of FORMAT.md.
+# The external strong references of GCGRAPH.md.
 BUILDER = []
 ROOTS = []
 KEEPS = []
@@ -95,7 +95,7 @@ class WeakRef(weakref.ref):
 
 
 def weak_callback(wr):
-    # Global and never garbage (FORMAT.md).
+    # Global and never garbage (GCGRAPH.md).
     log("wrcb", WEAK_IDS[id(wr)])
 
 
@@ -173,7 +173,7 @@ def parse_directive(g, words):
 
 def build(g):
     """Make the objects. The only references left afterwards are the lists
-    of FORMAT.md and the objects' own (this function's locals die)."""
+    of GCGRAPH.md and the objects' own (this function's locals die)."""
     nodes = {}
     for nid, (fin, res) in g["nodes"].items():
         n = (ResNode if res else FinNode if fin else Node)()

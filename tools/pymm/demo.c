@@ -3,6 +3,8 @@
  *
  * Each chapter is a short function that does something real and prints
  * what happened: the heap (1-5), objects (6-8), the collector (9-10).
+ * Every allocation's result is checked (need, need_obj): on failure the
+ * demo says what failed and exits with status 1.
  */
 #define _DEFAULT_SOURCE
 #include "pymm.h"
@@ -21,6 +23,29 @@ static long rss_kb(void) {
         if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
     fclose(f);
     return kb;
+}
+
+/* An allocation the demo cannot go on without. */
+static void *need(void *p, const char *what) {
+    if (p == NULL) {
+        fprintf(stderr, "pymm demo: %s failed: out of memory\n", what);
+        exit(1);
+    }
+    return p;
+}
+
+/* An object call that must succeed: on NULL, the pending exception. */
+static pm_object *need_obj(pm_object *o, const char *what) {
+    if (o == NULL) {
+        fprintf(stderr, "pymm demo: %s failed: %s: %s\n", what, pm_exc_name(pm_exc_occurred()),
+                pm_exc_message());
+        exit(1);
+    }
+    return o;
+}
+
+static void need_ok(int status, const char *what) {
+    if (status < 0) need_obj(NULL, what);
 }
 
 static uint64_t next_rand(uint64_t *s) {
@@ -44,7 +69,7 @@ static void size_classes(pm_heap *h) {
     chapter("1. Size classes: small requests share pools of equal blocks");
     size_t sizes[] = {1, 16, 17, 100, 512, 513, 100000};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-        void *p = pm_heap_malloc(h, sizes[i]);
+        void *p = need(pm_heap_malloc(h, sizes[i]), "pm_heap_malloc");
         printf("  malloc(%6zu) -> %p  %s block of %zu bytes, 16-byte aligned: %s\n", sizes[i], p,
                pm_heap_owns(h, p) ? "pool " : "large", pm_heap_block_size(h, p),
                ((uintptr_t)p % 16) == 0 ? "yes" : "no");
@@ -52,13 +77,45 @@ static void size_classes(pm_heap *h) {
     }
 }
 
+/* Heap memory committed: carved pools not given back, less the free 4 KiB
+ * pages given back inside pools still in use (pm_heap_trim's pages). */
+static double committed_mib(const pm_heap_stats *s) {
+    double pools = (double)(s->pools_used + s->pools_empty) * (double)s->pool_size;
+    return (pools - (double)s->pages_decommitted * 4096.0) / 1048576.0;
+}
+
+/* pm_heap_trim, and what it gave back. After a random 99% free almost
+ * every pool keeps a live block, so the arena and pool counts do not
+ * move: the memory comes back as pages inside those pools. */
+static void trim_and_explain(pm_heap *h) {
+    pm_heap_stats a, b;
+    pm_heap_get_stats(h, &a);
+    long rss_before = rss_kb();
+    size_t back = pm_heap_trim(h);
+    long rss_after = rss_kb();
+    pm_heap_get_stats(h, &b);
+    show_heap(h, "after pm_heap_trim:");
+    printf("  pm_heap_trim gave %.1f MiB back to the OS:\n", back / 1048576.0);
+    printf("    %llu free 4 KiB pages inside pools that still hold live blocks,\n"
+           "    %llu empty pools and %llu empty arenas\n",
+           (unsigned long long)(b.pages_decommitted - a.pages_decommitted),
+           (unsigned long long)(b.pools_decommitted - a.pools_decommitted),
+           (unsigned long long)(b.arenas_reclaimed - a.arenas_reclaimed));
+    printf("    committed heap memory %.1f MiB -> %.1f MiB, resident (RSS) %ld KiB -> %ld KiB\n",
+           committed_mib(&a), committed_mib(&b), rss_before, rss_after);
+    printf("  the arena and pool counts stay: a pool with one live block is in use, and an\n"
+           "  arena with one such pool stays mapped; trim gives back the pages under them\n"
+           "  (CPython frees only whole empty arenas)\n");
+}
+
 static void fragmentation(pm_heap *h) {
     enum { N = 400000 };
     chapter("2. Arenas and pools: fill, free 99% at random, give memory back");
-    void **blocks = malloc(N * sizeof *blocks);
+    void **blocks = need(malloc(N * sizeof *blocks), "malloc");
     uint64_t seed = 42;
     show_heap(h, "before:");
-    for (size_t i = 0; i < N; i++) blocks[i] = pm_heap_malloc(h, 16 + next_rand(&seed) % 497);
+    for (size_t i = 0; i < N; i++)
+        blocks[i] = need(pm_heap_malloc(h, 16 + next_rand(&seed) % 497), "pm_heap_malloc");
     show_heap(h, "after 400,000 mallocs:");
     for (size_t i = N - 1; i > 0; i--) {
         size_t j = next_rand(&seed) % (i + 1);
@@ -68,11 +125,7 @@ static void fragmentation(pm_heap *h) {
     }
     for (size_t i = 0; i < N - N / 100; i++) pm_heap_free(h, blocks[i]);
     show_heap(h, "after freeing 99%:");
-    size_t back = pm_heap_trim(h);
-    show_heap(h, "after pm_heap_trim:");
-    printf("  trim gave back %.1f MiB: empty pools, empty arenas, and free 4 KiB pages\n"
-           "  inside pools that still hold live blocks (CPython frees only whole arenas)\n",
-           back / 1048576.0);
+    trim_and_explain(h);
     for (size_t i = N - N / 100; i < N; i++) pm_heap_free(h, blocks[i]);
     free(blocks);
 }
@@ -88,13 +141,13 @@ static void debug_mode(void) {
     pm_heap_config cfg;
     pm_heap_config_init(&cfg);
     cfg.debug = 1;
-    pm_heap *h = pm_heap_new(&cfg);
+    pm_heap *h = need(pm_heap_new(&cfg), "pm_heap_new");
     pm_heap_set_error_handler(h, on_error, NULL);
-    char *p = pm_domain_malloc(h, PM_DOMAIN_OBJ, 24);
+    char *p = need(pm_domain_malloc(h, PM_DOMAIN_OBJ, 24), "pm_domain_malloc");
     p[24] = 'x'; /* one byte too far */
     pm_domain_free(h, PM_DOMAIN_OBJ, p);
     pm_domain_free(h, PM_DOMAIN_OBJ, p);
-    char *q = pm_domain_malloc(h, PM_DOMAIN_MEM, 40);
+    char *q = need(pm_domain_malloc(h, PM_DOMAIN_MEM, 40), "pm_domain_malloc");
     pm_domain_free(h, PM_DOMAIN_OBJ, q);
     int local;
     pm_domain_free(h, PM_DOMAIN_MEM, &local);
@@ -135,12 +188,13 @@ static void count_free(void *ctx, void *p) {
 
 static void domains(void) {
     chapter("4. Domains: raw / mem / obj tables that hooks can wrap");
-    pm_heap *h = pm_heap_new(NULL);
+    pm_heap *h = need(pm_heap_new(NULL), "pm_heap_new");
     counting c = {0};
     pm_heap_get_allocator(h, PM_DOMAIN_OBJ, &c.inner);
     pm_allocator hook = {&c, count_malloc, count_calloc, count_realloc, count_free};
     pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &hook);
-    for (int i = 0; i < 1000; i++) pm_domain_free(h, PM_DOMAIN_OBJ, pm_domain_malloc(h, PM_DOMAIN_OBJ, 64));
+    for (int i = 0; i < 1000; i++)
+        pm_domain_free(h, PM_DOMAIN_OBJ, need(pm_domain_malloc(h, PM_DOMAIN_OBJ, 64), "pm_domain_malloc"));
     pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &c.inner);
     printf("  a counting hook stacked over the obj domain saw %ld mallocs and %ld frees\n",
            c.mallocs, c.frees);
@@ -157,18 +211,18 @@ static void show_refcnt(const char *label, pm_object *o) {
 
 static void objects_and_refcounts(void) {
     chapter("6. Objects: every object has a count and a type, freed at zero");
-    pm_object *list = pm_list_new(0);
-    pm_object *title = pm_str_from("Graph theory");
+    pm_object *list = need_obj(pm_list_new(0), "pm_list_new");
+    pm_object *title = need_obj(pm_str_from("Graph theory"), "pm_str_from");
     show_refcnt("a new str", title);
-    pm_list_append(list, title);
+    need_ok(pm_list_append(list, title), "pm_list_append");
     show_refcnt("the str, also held by a list", title);
-    pm_object *r = pm_repr(list);
+    pm_object *r = need_obj(pm_repr(list), "pm_repr");
     printf("  the list: %s\n", pm_str_utf8(r, NULL));
     pm_decref(r);
     pm_decref(list);
     show_refcnt("the str, after the list died", title);
     pm_decref(title);
-    pm_object *small = pm_int(7), *big = pm_int(1000000);
+    pm_object *small = need_obj(pm_int(7), "pm_int"), *big = need_obj(pm_int(1000000), "pm_int");
     show_refcnt("7 (a cached small int)", small);
     show_refcnt("1000000", big);
     pm_object *none = pm_none();
@@ -176,8 +230,9 @@ static void objects_and_refcounts(void) {
     pm_decref(small);
     pm_decref(big);
     pm_decref(none);
-    pm_object *huge = pm_int(INT64_MAX), *one = pm_int(1);
-    pm_object *sum = pm_int_add(huge, one);
+    pm_object *huge = need_obj(pm_int(INT64_MAX), "pm_int"), *one = need_obj(pm_int(1), "pm_int");
+    pm_object *sum = pm_int_add(huge, one); /* OverflowError is the point; not MemoryError */
+    if (sum == NULL && pm_exc_occurred() == PM_EXC_MEMORY) need_obj(NULL, "pm_int_add");
     printf("  INT64_MAX + 1 -> %s: %s\n", sum ? "a number" : pm_exc_name(pm_exc_occurred()), pm_exc_message());
     pm_exc_clear();
     pm_xdecref(sum);
@@ -187,9 +242,11 @@ static void objects_and_refcounts(void) {
 
 static void interning(void) {
     chapter("7. Interning: one object per distinct interned string");
-    pm_object *a = pm_str_from("user_id"), *b = pm_str_from("user_id");
+    pm_object *a = need_obj(pm_str_from("user_id"), "pm_str_from");
+    pm_object *b = need_obj(pm_str_from("user_id"), "pm_str_from");
     printf("  two equal strings made apart are %s objects\n", a == b ? "the same" : "different");
-    pm_object *ia = pm_str_intern(a), *ib = pm_str_intern(b);
+    pm_object *ia = need_obj(pm_str_intern(a), "pm_str_intern");
+    pm_object *ib = need_obj(pm_str_intern(b), "pm_str_intern");
     printf("  after pm_str_intern they are %s object\n", ia == ib ? "one" : "still two");
     pm_runtime_stats st;
     pm_runtime_get_stats(pm_runtime_current(), &st);
@@ -209,14 +266,14 @@ static void on_expire(pm_object *wr, pm_object *arg) {
 
 static void weak_references(void) {
     chapter("8. Weak references: they do not keep an object alive");
-    pm_object *target = pm_set_new(NULL);
-    pm_object *label = pm_str_from("cache entry");
-    pm_object *wr = pm_weakref_new(target, on_expire, label);
-    pm_object *got = pm_weakref_get(wr);
+    pm_object *target = need_obj(pm_set_new(NULL), "pm_set_new");
+    pm_object *label = need_obj(pm_str_from("cache entry"), "pm_str_from");
+    pm_object *wr = need_obj(pm_weakref_new(target, on_expire, label), "pm_weakref_new");
+    pm_object *got = need_obj(pm_weakref_get(wr), "pm_weakref_get");
     printf("  while the set lives, the weak reference gives it back: %s\n", got == target ? "yes" : "no");
     pm_decref(got);
     pm_decref(target);
-    got = pm_weakref_get(wr);
+    got = need_obj(pm_weakref_get(wr), "pm_weakref_get");
     printf("  after the last strong reference went, it gives None: %s\n", got == pm_none() ? "yes" : "no");
     pm_decref(got);
     pm_decref(wr);
@@ -231,14 +288,15 @@ typedef struct pair_node { pm_object ob; pm_object *partner; } pair_node;
 static void cycles(void) {
     chapter("9. Cycles: reference counting leaks them, the collector frees them");
     pm_type_spec spec = {.name = "Pair", .basicsize = sizeof(pair_node), .nrefs = 1};
-    pm_type *t = pm_type_new(&spec);
+    pm_type *t = (pm_type *)need_obj((pm_object *)pm_type_new(&spec), "pm_type_new");
     pm_gc_disable();
     pm_gc_collect(2);
     pm_runtime_stats before, after;
     pm_runtime_get_stats(pm_runtime_current(), &before);
     enum { PAIRS = 100000 };
     for (int i = 0; i < PAIRS; i++) {
-        pm_object *a = pm_object_new(t), *b = pm_object_new(t);
+        pm_object *a = need_obj(pm_object_new(t), "pm_object_new");
+        pm_object *b = need_obj(pm_object_new(t), "pm_object_new");
         ((pair_node *)a)->partner = b;             /* a owns b ...          */
         ((pair_node *)b)->partner = pm_newref(a);  /* ... and b owns a      */
         pm_decref(a);                              /* the program lets go   */
@@ -249,6 +307,7 @@ static void cycles(void) {
            (unsigned long long)(after.objects_allocated - after.objects_freed -
                                 (before.objects_allocated - before.objects_freed)));
     int64_t n = pm_gc_collect(2);
+    if (n < 0) need_obj(NULL, "pm_gc_collect");
     pm_runtime_get_stats(pm_runtime_current(), &after);
     pm_gc_generation_stats gs[3];
     pm_gc_get_stats(gs);
@@ -271,7 +330,7 @@ static pm_object *make_tree(pm_type *t, int depth) {
         children[0] = make_tree(t, depth - 1);
         children[1] = make_tree(t, depth - 1);
     }
-    return pm_object_new_refs_steal(t, children); /* takes the children */
+    return need_obj(pm_object_new_refs_steal(t, children), "pm_object_new_refs_steal");
 }
 
 static void frozen_types(void) {
@@ -282,9 +341,9 @@ static void frozen_types(void) {
                              .basicsize = sizeof(tree_node),
                              .nrefs = 2,
                              .flags = frozen ? PM_TPFLAGS_FROZEN : 0};
-        pm_type *t = pm_type_new(&spec);
-        pm_object *root = make_tree(t, 16);
-        pm_object *everything = pm_gc_get_objects(-1);
+        pm_type *t = (pm_type *)need_obj((pm_object *)pm_type_new(&spec), "pm_type_new");
+        pm_object *root = make_tree(t, 16); /* takes the children */
+        pm_object *everything = need_obj(pm_gc_get_objects(-1), "pm_gc_get_objects");
         printf("  %-10s tree of 131,071 nodes: root tracked: %s; tracked objects in the runtime: %zu\n",
                spec.name, pm_gc_is_tracked(root) ? "yes" : "no", pm_list_size(everything));
         pm_decref(everything);
@@ -311,7 +370,7 @@ int pymm_demo(int argc, char **argv) {
     domains();
     chapter("5. Statistics (like sys._debugmallocstats), for the default heap");
     void *keep[64];
-    for (int i = 0; i < 64; i++) keep[i] = pm_obj_malloc((size_t)(i % 8 + 1) * 48);
+    for (int i = 0; i < 64; i++) keep[i] = need(pm_obj_malloc((size_t)(i % 8 + 1) * 48), "pm_obj_malloc");
     pm_heap_print_stats(pm_heap_default(), stdout);
     for (int i = 0; i < 64; i++) pm_obj_free(keep[i]);
     objects_and_refcounts();

@@ -1,6 +1,6 @@
 /*
  * gcgraph_cmd.c -- `pymm gcgraph [--saveall] FILE`: pymm's answer to a
- * gcgraph v1 file (../shared/gcgraph/FORMAT.md), line for line comparable
+ * gcgraph v1 file (docs/GCGRAPH.md), line for line comparable
  * with CPython's (tools/gcgraph/oracle.py).
  *
  * Owns: the reader of the format, the node types (a GC type whose
@@ -30,6 +30,7 @@
  * The node slots have no context argument, so the run in progress is
  * reached through one static pointer (the command runs one graph at a time).
  */
+#include "cli_file.h"
 #include "pymm.h"
 
 #include <inttypes.h>
@@ -202,30 +203,32 @@ typedef struct reader {
     size_t line;
 } reader;
 
+/* A malformed file: `pymm gcgraph: FILE:LINE: message`, exit status 2. */
 static void bad(const reader *rd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "pymm gcgraph: %s: line %zu: ", rd->path, rd->line);
+    fprintf(stderr, "pymm gcgraph: %s:%zu: ", rd->path, rd->line);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
     exit(2);
 }
 
+/* The file whole (the same size limit as `pymm json`). The format is
+ * text: a NUL byte is an error at its line, never the end of the file. */
 static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) die(2, "%s: cannot open", path);
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap + 1);
-    while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += n;
-        if (len == cap) buf = realloc(buf, (cap *= 2) + 1);
+    size_t len;
+    char why[160];
+    char *text = pymm_read_input(path, PYMM_CLI_MAX_INPUT, &len, why, sizeof why);
+    if (text == NULL) die(2, "%s: %s", path, why);
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        reader rd = {path, 1};
+        for (const char *p = text; (p = memchr(p, '\n', (size_t)(nul - p))) != NULL; p++) rd.line++;
+        free(text);
+        bad(&rd, "NUL byte");
     }
-    if (buf == NULL) die(3, "out of memory");
-    if (ferror(f)) die(2, "%s: read error", path);
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
+    return text;
 }
 
 /* Split line (modified in place) into words, a `#` ending it; returns the
@@ -359,7 +362,7 @@ typedef struct run {
     char info[MAX_INFO][96]; /* the # lines                            */
     int ninfo;
     pm_type *plain_type, *fin_type;
-    /* External strong references (FORMAT.md), pm lists. */
+    /* External strong references (GCGRAPH.md), pm lists. */
     pm_object *builder, *roots, *keeps, *saved, *ext;
     node_rec *nodes;
     size_t nnodes;
@@ -691,12 +694,15 @@ static void print_output(run *r) {
 
 /* ---- the command ----------------------------------------------------------------- */
 
-static int usage(void) {
-    fprintf(stderr, "usage: pymm gcgraph [--saveall] [--debug] FILE\n"
-                    "  runs a gcgraph v1 file (shared/gcgraph/FORMAT.md) through pymm's\n"
-                    "  reference counting and collector and prints the canonical lines\n"
-                    "  --debug: the runtime's object debug checks (freed-object quarantine)\n");
-    return 2;
+static int usage(FILE *f) {
+    fprintf(f, "usage: pymm gcgraph [--saveall] [--debug] FILE\n"
+               "  runs a gcgraph v1 file (format: docs/GCGRAPH.md) through pymm's\n"
+               "  reference counting and collector and prints the canonical lines\n"
+               "  --saveall: collected nodes go to the garbage list (gc.DEBUG_SAVEALL)\n"
+               "  --debug: the runtime's object debug checks (freed-object quarantine)\n"
+               "exit status: 0 done, 2 bad command line or file (FILE:LINE: message),\n"
+               "  3 a pymm call failed\n");
+    return f == stderr ? 2 : 0;
 }
 
 /* A private runtime: the graph's objects and the collector's state are its
@@ -732,10 +738,11 @@ int pymm_gcgraph_main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--saveall") == 0) saveall = true;
         else if (strcmp(argv[i], "--debug") == 0) debug = true;
-        else if (argv[i][0] == '-' || path) return usage();
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout);
+        else if (argv[i][0] == '-' || path) return usage(stderr);
         else path = argv[i];
     }
-    if (path == NULL) return usage();
+    if (path == NULL) return usage(stderr);
     graph g;
     graph_init(&g);
     parse_file(path, &g);

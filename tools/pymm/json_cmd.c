@@ -1,6 +1,7 @@
 /*
- * json_cmd.c -- `pymm json [--repeat N] [--no-gc] FILE...`: load JSON files
- * with pm_json_loads and report what was built and what it cost.
+ * json_cmd.c -- `pymm json [--repeat N] [--no-gc] [--strict] [--max-size
+ * BYTES] FILE...`: load JSON files with pm_json_loads and report what was
+ * built and what it cost.
  *
  * For each file: the count of each kind of value (objects, arrays, strings,
  * numbers, literals true/false/null; and object keys, which are not counted
@@ -9,16 +10,19 @@
  * before), bytes per value, the load time (the best of N loads when
  * --repeat N is given; the heap figure is from the first load), and the
  * automatic collections that ran during the loads (--no-gc disables
- * automatic collection, to see the loader alone).
+ * automatic collection, to see the loader alone). --strict reads RFC 8259
+ * only (PM_JSON_STRICT: no NaN, Infinity). A file is read whole, at most
+ * --max-size bytes (default 256 MiB; K, M, G suffixes), so a device such
+ * as /dev/zero ends with an error instead of taking all memory.
  *
  * Exit status: 0 when every file loaded; 1 when one was not valid JSON
  * (reported as FILE:LINE:COL: message on stderr); 2 when one could not be
  * read, or on a usage error. The worst status wins; every file is tried.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "cli_file.h"
 #include "pymm.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,48 +61,6 @@ static void count_value(pm_object *o, json_counts *c) {
     } else {
         c->literals++; /* true, false, null */
     }
-}
-
-/* The whole file in memory (NUL-ended for convenience), or NULL with errno. */
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (f == NULL) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) break;
-        char *bigger = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
-        if (bigger == NULL) {
-            free(buf);
-            buf = NULL;
-            errno = ENOMEM;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    int failed = ferror(f);
-    if (f != stdin) fclose(f);
-    if (buf && failed) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    if (buf) {
-        if (n == cap) {
-            char *bigger = realloc(buf, cap + 1);
-            if (bigger == NULL) {
-                free(buf);
-                errno = ENOMEM;
-                return NULL;
-            }
-            buf = bigger;
-        }
-        buf[n] = '\0';
-        *len = n;
-    }
-    return buf;
 }
 
 static double now_seconds(void) {
@@ -150,14 +112,22 @@ static void print_report(const char *path, size_t len, const json_counts *c, uin
         printf("  gc       automatic collection disabled\n");
 }
 
+typedef struct json_options {
+    int repeat;
+    unsigned flags; /* pm_json_loads_flags */
+    size_t max_size;
+} json_options;
+
 /* Load one file in the private runtime rt: 0, 1 (invalid) or 2 (unreadable). */
-static int load_one(pm_runtime *rt, const char *path, int repeat) {
+static int load_one(pm_runtime *rt, const char *path, const json_options *opt) {
     size_t len = 0;
-    char *text = read_file(path, &len);
+    char why[160];
+    char *text = pymm_read_input(path, opt->max_size, &len, why, sizeof why);
     if (text == NULL) {
-        fprintf(stderr, "pymm json: cannot read %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "pymm json: %s: %s\n", path, why);
         return 2;
     }
+    int repeat = opt->repeat;
     json_counts counts = {0};
     uint64_t bytes = 0;
     double best = 0;
@@ -170,7 +140,7 @@ static int load_one(pm_runtime *rt, const char *path, int repeat) {
         uint64_t before = heap_bytes(rt);
         pm_json_error err;
         double t0 = now_seconds();
-        pm_object *doc = pm_json_loads(text, len, 0, &err);
+        pm_object *doc = pm_json_loads_flags(text, len, 0, opt->flags, &err);
         double t = now_seconds() - t0;
         if (doc == NULL) {
             fprintf(stderr, "%s:%zu:%zu: %s\n", path, err.line, err.col, err.message);
@@ -193,29 +163,45 @@ static int load_one(pm_runtime *rt, const char *path, int repeat) {
     return status;
 }
 
-static int usage(void) {
-    fprintf(stderr, "usage: pymm json [--repeat N] [--no-gc] FILE...   (FILE '-' reads stdin)\n");
-    return 2;
+static int usage(FILE *f) {
+    fprintf(f,
+            "usage: pymm json [--repeat N] [--no-gc] [--strict] [--max-size BYTES] FILE...\n"
+            "  load each FILE ('-': stdin) with pm_json_loads and report values, memory, time\n"
+            "  --repeat N        load N times, report the best time (1..1000000)\n"
+            "  --no-gc           automatic collection off during the loads\n"
+            "  --strict          RFC 8259 only: NaN and Infinity are errors\n"
+            "  --max-size BYTES  refuse a larger input (K, M, G suffixes; default 256M)\n"
+            "exit status: 0 all loaded, 1 invalid JSON (FILE:LINE:COL: message), 2 unreadable\n");
+    return f == stderr ? 2 : 0;
 }
 
 int pymm_json_main(int argc, char **argv) {
-    int repeat = 1, first = 1;
+    json_options opt = {.repeat = 1, .flags = 0, .max_size = PYMM_CLI_MAX_INPUT};
+    int first = 1;
     bool no_gc = false;
     while (first < argc && argv[first][0] == '-' && argv[first][1] == '-') {
-        if (strcmp(argv[first], "--no-gc") == 0) {
+        const char *arg = argv[first], *value = first + 1 < argc ? argv[first + 1] : NULL;
+        if (strcmp(arg, "--help") == 0) {
+            return usage(stdout);
+        } else if (strcmp(arg, "--no-gc") == 0) {
             no_gc = true;
-            first++;
-        } else if (strcmp(argv[first], "--repeat") == 0 && first + 1 < argc) {
+        } else if (strcmp(arg, "--strict") == 0) {
+            opt.flags |= PM_JSON_STRICT;
+        } else if (strcmp(arg, "--repeat") == 0 && value) {
             char *end;
-            long n = strtol(argv[first + 1], &end, 10);
-            if (*end != '\0' || n < 1 || n > 1000000) return usage();
-            repeat = (int)n;
-            first += 2;
+            long n = strtol(value, &end, 10);
+            if (*end != '\0' || n < 1 || n > 1000000) return usage(stderr);
+            opt.repeat = (int)n;
+            first++;
+        } else if (strcmp(arg, "--max-size") == 0 && value) {
+            if ((opt.max_size = pymm_parse_size(value)) == 0) return usage(stderr);
+            first++;
         } else {
-            return usage();
+            return usage(stderr);
         }
+        first++;
     }
-    if (first >= argc) return usage();
+    if (first >= argc) return usage(stderr);
     pm_runtime *rt = pm_runtime_new(NULL); /* a private heap: exact accounting */
     if (rt == NULL) {
         fprintf(stderr, "pymm json: out of memory\n");
@@ -225,7 +211,7 @@ int pymm_json_main(int argc, char **argv) {
     if (no_gc) pm_gc_disable();
     int worst = 0;
     for (int i = first; i < argc; i++) {
-        int st = load_one(rt, argv[i], repeat);
+        int st = load_one(rt, argv[i], &opt);
         if (st > worst) worst = st;
     }
     pm_runtime_enter(saved);

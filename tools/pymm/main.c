@@ -11,27 +11,33 @@
 int pymm_demo(int argc, char **argv);
 int pymm_gcgraph_main(int argc, char **argv);
 int pymm_json_main(int argc, char **argv);
+int pymm_stats_main(int argc, char **argv);
 #ifdef PYMM_HAVE_BENCH
 int pmb_main(int argc, char **argv);
 #endif
 
 static int usage(FILE *f) {
     fprintf(f,
-            "usage: pymm COMMAND [ARGS]\n"
+            "usage: pymm COMMAND [ARGS]      (pymm COMMAND --help: its options)\n"
             "\n"
             "commands:\n"
             "  demo                      a tour of pymm at work, in words and figures\n"
             "  bench SUITE [--quick] [--json FILE]\n"
             "                            benchmarks side by side with their anchors\n"
             "                            (suites: alloc, objects, gc)\n"
-            "  gcgraph [--saveall] FILE  run an object graph through the collector\n"
-            "                            (shared/gcgraph/FORMAT.md's canonical lines)\n"
-            "  json [--repeat N] [--no-gc] FILE...\n"
+            "  gcgraph [--saveall] [--debug] FILE\n"
+            "                            run an object graph through the collector and\n"
+            "                            print the canonical lines (docs/GCGRAPH.md);\n"
+            "                            --debug: object debug checks\n"
+            "  json [--repeat N] [--no-gc] [--strict] [--max-size BYTES] FILE...\n"
             "                            load JSON: value counts, memory, load time\n"
-            "  stats [--json]            the default heap's statistics\n"
-            "  version                   print the version\n"
+            "  stats [--json] [--blocks N]\n"
+            "                            heap statistics of a described workload\n"
+            "  version, --version, -V    print the version\n"
+            "  help, --help, -h          print this help\n"
             "\n"
-            "environment: PYMM_MALLOC=pymm|malloc|debug|malloc_debug, PYMM_STATS=1|FILE\n");
+            "environment: PYMM_MALLOC=pymm|malloc|debug|malloc_debug, PYMM_STATS=1|FILE,\n"
+            "             PYMM_DEBUG=1, PYMM_GC_ADAPTIVE=0 (README.md, \"Environment\")\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -49,12 +55,8 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "gcgraph") == 0) return pymm_gcgraph_main(argc - 1, argv + 1);
     if (strcmp(cmd, "json") == 0) return pymm_json_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "stats") == 0) {
-        if (argc > 2 && strcmp(argv[2], "--json") == 0) pm_heap_print_stats_json(pm_heap_default(), stdout);
-        else pm_heap_print_stats(pm_heap_default(), stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "version") == 0) {
+    if (strcmp(cmd, "stats") == 0) return pymm_stats_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("pymm %s\n", PYMM_VERSION_STRING);
         return 0;
     }

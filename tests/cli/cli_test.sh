@@ -1,0 +1,151 @@
+#!/bin/sh
+# cli_test.sh -- the `pymm` command's behaviour as a user meets it (label
+# "cli"): options, messages and exit statuses. Each CASE below is one CTest
+# test (tests/cli/CMakeLists.txt registers them).
+#
+#   usage: cli_test.sh PYMM CASE [sanitized]
+#
+# Exit status: 0 pass, 1 fail, 77 skipped (CTest's SKIP_RETURN_CODE): the
+# cases that limit the address space (ulimit -v) skip under sanitizers,
+# which reserve terabytes of shadow memory.
+set -u
+PYMM=$1
+CASE=$2
+SANITIZED=${3:-}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pymm-cli.XXXXXX") || exit 1
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK" || exit 1
+failures=0
+
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+
+# run [CMD...]: the command's status in $rc, its stdout in out, stderr in err.
+run() {
+    "$@" >out 2>err
+    rc=$?
+}
+
+# expect STATUS MESSAGE-SUBSTRING CMD...: the status, and MESSAGE in stderr.
+expect() {
+    want=$1 message=$2
+    shift 2
+    run "$@"
+    [ "$rc" -eq "$want" ] || fail "'$*': status $rc, want $want (stderr: $(head -c 300 err))"
+    grep -qF -- "$message" err || fail "'$*': stderr lacks '$message': $(head -c 300 err)"
+}
+
+case_version() {
+    version=$("$PYMM" version) || fail "pymm version: status $?"
+    case $version in "pymm "[0-9]*.[0-9]*.[0-9]*) ;; *) fail "pymm version printed '$version'" ;; esac
+    for opt in --version -V; do
+        got=$("$PYMM" $opt) || fail "pymm $opt: status $?"
+        [ "$got" = "$version" ] || fail "pymm $opt printed '$got', want '$version'"
+    done
+}
+
+case_help() {
+    for opt in --help -h help; do
+        run "$PYMM" $opt
+        [ "$rc" -eq 0 ] || fail "pymm $opt: status $rc"
+        grep -q "^usage: pymm COMMAND" out || fail "pymm $opt: no usage on stdout"
+        for word in demo bench gcgraph json stats version --max-size --strict --debug \
+                    PYMM_MALLOC; do
+            grep -qF -- "$word" out || fail "pymm $opt does not mention $word"
+        done
+    done
+    for sub in json gcgraph stats; do
+        run "$PYMM" $sub --help
+        [ "$rc" -eq 0 ] && grep -q "^usage: pymm $sub" out || fail "pymm $sub --help: status $rc"
+    done
+    expect 2 "usage: pymm COMMAND" "$PYMM"
+    expect 2 "unknown command 'frobnicate'" "$PYMM" frobnicate
+    expect 2 "usage: pymm json" "$PYMM" json --max-size 12X x.json
+}
+
+case_json_directory() {
+    mkdir dir
+    expect 2 "pymm json: dir: is a directory" "$PYMM" json dir
+    expect 2 "pymm json: missing.json: No such file or directory" "$PYMM" json missing.json
+}
+
+# /dev/zero never ends: the limit stops it (ulimit -v keeps a broken build
+# from taking the machine's memory).
+case_json_limit() {
+    [ -z "$SANITIZED" ] && ulimit -v 2000000
+    expect 2 "/dev/zero: more than the limit of 1048576 bytes (--max-size)" \
+        "$PYMM" json --max-size 1M /dev/zero
+    head -c 3000000 /dev/zero >zeros
+    expect 2 "zeros: 3000000 bytes, more than the limit of 2097152 bytes" \
+        "$PYMM" json --max-size 2M zeros
+    head -c 3000000 /dev/zero | "$PYMM" json --max-size 2M - >out 2>err
+    rc=$?
+    [ "$rc" -eq 2 ] && grep -qF -- "-: more than the limit of 2097152 bytes" err ||
+        fail "stdin beyond the limit: status $rc: $(cat err)"
+    printf '[1, 2]' >small.json
+    run "$PYMM" json --max-size 6 small.json
+    [ "$rc" -eq 0 ] || fail "a file of exactly the limit: status $rc: $(cat err)"
+}
+
+case_json_nan() {
+    printf '[NaN, Infinity, -Infinity]\n' >nan.json
+    run "$PYMM" json nan.json
+    [ "$rc" -eq 0 ] && grep -q "numbers 3" out || fail "json NaN: status $rc: $(cat out err)"
+    expect 1 "nan.json:1:2: Expecting value" "$PYMM" json --strict nan.json
+}
+
+case_gcgraph_nul() {
+    printf 'gcgraph 1\nnode 1\nnode 2\000\nroot 1\n' >nul.txt
+    expect 2 "pymm gcgraph: nul.txt:3: NUL byte" "$PYMM" gcgraph nul.txt
+    [ -s out ] && fail "gcgraph printed output for a file with a NUL byte"
+    printf 'gcgraph 1\nnode 1\nedge 1 7\n' >bad.txt
+    expect 2 "pymm gcgraph: bad.txt:3: node 7 used before its 'node' line" "$PYMM" gcgraph bad.txt
+    mkdir dir
+    expect 2 "pymm gcgraph: dir: is a directory" "$PYMM" gcgraph dir
+}
+
+case_stats() {
+    run "$PYMM" stats --blocks 1000
+    [ "$rc" -eq 0 ] || fail "pymm stats: status $rc"
+    grep -q "after 1000 random small blocks" out || fail "pymm stats: no description"
+    # The workload's heap, not an empty one: 500 small blocks, 16 large.
+    grep -Eq "^# arenas now +=  +[1-9]" out || fail "pymm stats: no arena: $(cat out)"
+    run "$PYMM" stats --json --blocks 1000
+    [ "$rc" -eq 0 ] && grep -q '"large_blocks": 16,' out || fail "pymm stats --json: $(cat out)"
+}
+
+case_demo() {
+    run "$PYMM" demo
+    [ "$rc" -eq 0 ] || fail "pymm demo: status $rc: $(cat err)"
+    grep -q "pm_heap_trim gave .* MiB back to the OS" out || fail "demo: no trim report"
+    grep -Eq "committed heap memory [0-9.]+ MiB -> [0-9.]+ MiB, resident \(RSS\)" out ||
+        fail "demo: trim does not show committed and resident memory"
+    grep -Eq "^ +[1-9][0-9]* free 4 KiB pages inside pools" out ||
+        fail "demo: trim does not say what it gave back"
+}
+
+# Under an address-space limit the demo's allocations fail at different
+# points: it must end with status 1 and a message naming the call, never
+# by a signal or by going on with a NULL. It needs well over 100 MB (it
+# fills a heap with 400,000 blocks), so the small limits must fail.
+case_demo_out_of_memory() {
+    [ -n "$SANITIZED" ] && { echo "SKIP: ulimit -v under sanitizers"; exit 77; }
+    for kib in 30000 60000 90000 120000 200000 300000 400000 600000; do
+        (ulimit -v $kib && exec "$PYMM" demo) >out 2>err
+        rc=$?
+        if [ "$rc" -eq 0 ]; then
+            [ "$kib" -gt 90000 ] || fail "demo under ulimit -v $kib succeeded"
+        elif [ "$rc" -ne 1 ] || ! grep -Eq "^pymm demo: .* failed: " err; then
+            fail "demo under ulimit -v $kib: status $rc: $(tail -c 300 err)"
+        fi
+    done
+}
+
+"case_$CASE" || exit 1
+if [ "$failures" -ne 0 ]; then
+    echo "$CASE: $failures failure(s)"
+    exit 1
+fi
+echo "$CASE: ok"
