@@ -77,7 +77,7 @@
  * an analysed object's gc_refs during a collection. */
 
 #include "heap/heap.h" /* the pool fast paths, inlined (pmo_alloc_rt) */
-#include "objects/tracking.h"
+#include "gc/gc.h"
 
 struct pm_type {
     pm_object ob;

@@ -25,8 +25,8 @@
  * through the analysis, when no code runs), and their bits 16..31 hold
  * gc_refs.
  */
-#ifndef PM_OBJECTS_TRACKING_H
-#define PM_OBJECTS_TRACKING_H
+#ifndef PM_GC_GC_H
+#define PM_GC_GC_H
 
 #include "pymm.h"
 
