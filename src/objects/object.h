@@ -49,6 +49,7 @@
 
 #include "heap/heap.h" /* the pool fast paths, inlined (pmo_alloc_rt) */
 #include "gc/gc.h" /* the collector's flag bits, sets and entry points */
+#include "objects/builders.h" /* the builders libraries use (JSON) */
 
 /* This layer's spellings of pm_config.h's macros (heap/heap.h includes
  * it), kept so that declarations read alike across src/objects/. */
@@ -217,8 +218,6 @@ static inline pm_runtime *pmo_rt(void) {
     return pmo_likely(rt->heap != NULL) ? rt : pmo_default_rt_init();
 }
 PMO_HIDDEN void pmo_vsetf(pm_exc kind, const char *fmt, va_list ap);
-/* Set MemoryError and return NULL, for `return pmo_no_memory();`. */
-PMO_HIDDEN void *pmo_no_memory(void);
 PMO_HIDDEN bool pmo_vec_push(pmo_vec *v, pm_object *o);
 PMO_HIDDEN void pmo_vec_free(pmo_vec *v);
 
@@ -356,18 +355,9 @@ PMO_HIDDEN void pmo_debug_destroy(pm_runtime *rt);
  * collector may stop tracking the dict (CPython's untrack_dicts). */
 PMO_HIDDEN bool pmo_dict_all_atomic(pm_object *d);
 
-/* number.c: write digits d1..dn x 10^exp10 in Python's repr layout
- * (positional for -4 <= exp10 < 16, else scientific); returns the length.
- * Shared by repr(float) and json.dumps. */
-PMO_HIDDEN size_t pmo_float_layout(char *out, bool negative, const char *digits, int n, int exp10);
-
 /* str.c: true when needle[0..m) occurs in hay[0..n) (str and bytes
  * containment; for valid UTF-8 a byte match is a code-point match). */
 PMO_HIDDEN bool pmo_find_bytes(const char *hay, size_t n, const char *needle, size_t m);
-
-/* str.c: a str from text already known to be valid UTF-8 of `length` code
- * points (the JSON loader checks as it scans): no second validation. */
-PMO_HIDDEN pm_object *pmo_str_from_valid(const char *utf8, size_t nbytes, size_t length);
 
 /* The truth of `c op 0` for a three-way result c (< 0, 0, > 0): what every
  * compare slot ends with once it knows how its operands order. */
