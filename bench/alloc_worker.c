@@ -33,6 +33,7 @@
 #include <valgrind/callgrind.h>
 #endif
 
+#include "pm_config.h" /* PM_NOINLINE */
 #include "pmb_status.h"
 
 /* ------------------------------------------------------------------------ */
@@ -127,8 +128,6 @@ static const scale QUICK = {250000, 500, 500000, 500000, 25000};
 /* Helpers                                                                  */
 /* ------------------------------------------------------------------------ */
 
-#define NOINLINE __attribute__((noinline))
-
 /* Make p observable so the compiler keeps the allocation that produced it
  * (GCC and clang delete a malloc whose result only reaches free). */
 static inline void escape(void *p) { __asm__ volatile("" : : "r"(p) : "memory"); }
@@ -181,7 +180,7 @@ static long vm_rss_kb(void) { return pmb_status_kb("VmRSS:"); }
 /* pair-N: malloc then free of one size, in a loop                          */
 /* ------------------------------------------------------------------------ */
 
-static NOINLINE void pair_loop(size_t size, long n)
+static PM_NOINLINE void pair_loop(size_t size, long n)
 {
     for (long i = 0; i < n; i++) {
         void *p = impl_malloc(size);
@@ -191,7 +190,7 @@ static NOINLINE void pair_loop(size_t size, long n)
 }
 
 /* The same loop without the calls: what callgrind subtracts. */
-static NOINLINE void empty_loop(size_t size, long n)
+static PM_NOINLINE void empty_loop(size_t size, long n)
 {
     for (long i = 0; i < n; i++)
         escape((void *)(uintptr_t)size);
@@ -228,7 +227,7 @@ static void run_pairs(const scale *sc)
 /* batch-1000: 1000 blocks allocated, then freed in allocation order         */
 /* ------------------------------------------------------------------------ */
 
-static NOINLINE void batch_round(void **slots)
+static PM_NOINLINE void batch_round(void **slots)
 {
     for (int i = 0; i < BATCH_BLOCKS; i++) {
         /* Sizes cycle over the 32 classes; the first word is written as an
@@ -273,7 +272,7 @@ typedef struct mix_step {
 
 static uint32_t mix_size(void) { return MIX_MIN + rng_below(MIX_MAX - MIX_MIN + 1); }
 
-static NOINLINE void mix_round(void **slots, const mix_step *steps, long n)
+static PM_NOINLINE void mix_round(void **slots, const mix_step *steps, long n)
 {
     for (long i = 0; i < n; i++) {
         impl_free(slots[steps[i].slot]);

@@ -131,7 +131,7 @@ static obj **make_keys(size_t n)
     return keys;
 }
 
-static PMB_NOINLINE double phase_insert(obj *d, obj **keys, size_t n, obj *value)
+static PM_NOINLINE double phase_insert(obj *d, obj **keys, size_t n, obj *value)
 {
     double t0 = objw_cpu_s();
     for (size_t i = 0; i < n; i++)
@@ -139,7 +139,7 @@ static PMB_NOINLINE double phase_insert(obj *d, obj **keys, size_t n, obj *value
     return objw_cpu_s() - t0;
 }
 
-static PMB_NOINLINE double phase_lookup(obj *d, obj **keys, const uint32_t *perm, size_t n)
+static PM_NOINLINE double phase_lookup(obj *d, obj **keys, const uint32_t *perm, size_t n)
 {
     size_t found = 0;
     double t0 = objw_cpu_s();
@@ -151,7 +151,7 @@ static PMB_NOINLINE double phase_lookup(obj *d, obj **keys, const uint32_t *perm
     return dt;
 }
 
-static PMB_NOINLINE double phase_delete(obj *d, obj **keys, const uint32_t *perm, size_t n)
+static PM_NOINLINE double phase_delete(obj *d, obj **keys, const uint32_t *perm, size_t n)
 {
     double t0 = objw_cpu_s();
     for (size_t i = 0; i < n; i++)

@@ -73,7 +73,7 @@ static void impl_init(bool mutable_nodes)
 
 static void impl_fini(void) { pm_decref(PM_OBJ(node_type)); }
 
-static PMB_NOINLINE tree make_tree(int depth)
+static PM_NOINLINE tree make_tree(int depth)
 {
     pm_object *children[2] = {NULL, NULL};
     if (depth > 0) {
@@ -86,7 +86,7 @@ static PMB_NOINLINE tree make_tree(int depth)
     return o;
 }
 
-static PMB_NOINLINE long check_tree(tree t)
+static PM_NOINLINE long check_tree(tree t)
 {
     node *n = NODE(t);
     return n->left ? 1 + check_tree(n->left) + check_tree(n->right) : 1;
@@ -113,7 +113,7 @@ static void drop_tree(tree t) { (void)t; }
 static void impl_init(bool mutable_nodes) { (void)mutable_nodes; }
 static void impl_fini(void) {}
 static inline node *node_alloc(void) { return malloc(sizeof(node)); }
-static PMB_NOINLINE void drop_tree(tree t)
+static PM_NOINLINE void drop_tree(tree t)
 {
     if (t->left) {
         drop_tree(t->left);
@@ -123,7 +123,7 @@ static PMB_NOINLINE void drop_tree(tree t)
 }
 #endif
 
-static PMB_NOINLINE tree make_tree(int depth)
+static PM_NOINLINE tree make_tree(int depth)
 {
     node *left = NULL, *right = NULL;
     if (depth > 0) {
@@ -138,7 +138,7 @@ static PMB_NOINLINE tree make_tree(int depth)
     return n;
 }
 
-static PMB_NOINLINE long check_tree(tree t)
+static PM_NOINLINE long check_tree(tree t)
 {
     return t->left ? 1 + check_tree(t->left) + check_tree(t->right) : 1;
 }

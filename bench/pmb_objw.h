@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pm_config.h" /* PM_NOINLINE */
+
 #if defined(PMB_IMPL_PYMM)
 #define PMB_IMPL_NAME "pymm"
 #elif defined(PMB_IMPL_MALLOC)
@@ -42,7 +44,6 @@
 #error "define one of PMB_IMPL_PYMM/MALLOC/BOEHM/JANSSON/CJSON/CPYTHON"
 #endif
 
-#define PMB_NOINLINE __attribute__((noinline))
 
 /* Output to the driver. */
 void objw_emit(const char *case_name, const char *metric, double value, const char *unit);

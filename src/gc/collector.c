@@ -1,12 +1,12 @@
 /*
  * collector.c -- the generational cycle collector (CPython 3.11 semantics).
  *
- * Owns: the generations (kept in tracking.h's sets), automatic and explicit collection,
+ * Owns: the generations (kept in gc.h's sets), automatic and explicit collection,
  * the garbage list, statistics, callbacks, debug flags, freeze, and the
  * object-graph queries (get_objects, get_referrers, get_referents).
  *
  * States of a tracked object (flag bits 12-13 name its generation: 0, 1,
- * 2, or 3 for permanent; tracking.h says where each generation is kept):
+ * 2, or 3 for permanent; gc.h says where each generation is kept):
  *
  *   generation 0/1/2 or permanent     normal life; in its generation's set
  *                                     (the young vector or an address map)
@@ -37,7 +37,7 @@
  * schedule, paced by the yield (see "pacing").
  *
  * Invariant G1: outside pm_gc_collect every tracked object is where
- * tracking.h's T1 says, its generation bits name that place, and no object
+ * gc.h's T1 says, its generation bits name that place, and no object
  * has COLLECTING, REACHABLE, TENTATIVE or NO_SET_REFS set.
  */
 #define _DEFAULT_SOURCE
@@ -54,14 +54,8 @@
 /* The reachability walk's loop is where a collection spends its time, and
  * its speed moved by 10-15% (live-full, same instructions: callgrind)
  * with the 16-byte offset that unrelated code elsewhere in the library
- * gave its start. A cache-line start makes it independent of that. */
-#if defined(__GNUC__)
-#define PM_HOT_ALIGN __attribute__((aligned(64)))
-#define PM_NOINLINE_GC __attribute__((noinline))
-#else
-#define PM_HOT_ALIGN
-#define PM_NOINLINE_GC
-#endif
+ * gave its start. A cache-line start (PM_CACHE_ALIGNED, on
+ * split_reachable) makes it independent of that. */
 
 #define NUM_GENERATIONS 3
 #define MAX_CALLBACKS 16
@@ -122,7 +116,7 @@ typedef struct gc_state {
     size_t rescued;   /* set-aside objects found reachable after all   */
 } gc_state;
 
-/* ---- the sets of tracking.h ------------------------------------------------- */
+/* ---- the sets of gc.h -------------------------------------------------------- */
 
 static int map_of(int gen) { return gen - 1; }
 
@@ -149,7 +143,7 @@ static inline void drop_tracking(pm_object *o) {
  * 16-aligned cannot have a bit (a replaced obj-domain table that returns
  * such blocks): it stays untracked too. */
 static void place(pm_runtime *rt, pm_object *o, int gen) {
-    if (pmo_map_add(&rt->gc_map, map_of(gen), o)) {
+    if (pmgc_map_add(&rt->gc_map, map_of(gen), o)) {
         settle(o, gen);
     } else {
         drop_tracking(o);
@@ -160,7 +154,7 @@ static void place(pm_runtime *rt, pm_object *o, int gen) {
  * runs); returns how many. Young objects sit in allocation order, mostly
  * in one MiB after another: the map's last-chunk cache finds the chunk. */
 static int64_t move_young_on(pm_runtime *rt, int dest) {
-    pmo_young *y = &rt->gc_young;
+    pmgc_young *y = &rt->gc_young;
     int64_t n = 0;
     for (uint32_t i = 0; i < y->len; i++) {
         pm_object *o = y->items[i];
@@ -174,7 +168,7 @@ static int64_t move_young_on(pm_runtime *rt, int dest) {
 }
 
 /* Close the holes of the young vector; false if it is over 3/4 full. */
-static bool young_compact(pmo_young *y) {
+static bool young_compact(pmgc_young *y) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < y->len; i++) {
         pm_object *o = y->items[i];
@@ -188,11 +182,11 @@ static bool young_compact(pmo_young *y) {
 }
 
 bool pmgc_young_room(pm_runtime *rt) {
-    pmo_young *y = &rt->gc_young;
+    pmgc_young *y = &rt->gc_young;
     if (y->cap && young_compact(y)) return true;
-    if (y->cap < PMO_YOUNG_MAX) {
+    if (y->cap < PMGC_YOUNG_MAX) {
         uint32_t cap = y->cap ? y->cap * 2 : 256;
-        if (cap > PMO_YOUNG_MAX) cap = PMO_YOUNG_MAX;
+        if (cap > PMGC_YOUNG_MAX) cap = PMGC_YOUNG_MAX;
         pm_object **items = realloc(y->items, cap * sizeof *items);
         if (items != NULL) {
             y->items = items;
@@ -277,7 +271,7 @@ static bool big_grow(refs_table *t) {
     return true;
 }
 
-static PM_NOINLINE_GC void big_put(refs_table *t, pm_object *o, int64_t refs) {
+static PM_NOINLINE void big_put(refs_table *t, pm_object *o, int64_t refs) {
     refs_slot *s = big_find(t, o);
     if (s) {
         s->refs = refs;
@@ -304,7 +298,7 @@ static inline void set_refs(gc_state *g, pm_object *o, int64_t refs) {
     }
 }
 
-static PM_NOINLINE_GC void big_decref(gc_state *g, pm_object *o) {
+static PM_NOINLINE void big_decref(gc_state *g, pm_object *o) {
     refs_slot *s = big_find(&g->big, o);
     if (s) s->refs--;
 }
@@ -527,7 +521,7 @@ static void find_reachable(gc_state *g, pm_object **objs, size_t n) {
 static inline void keep(pm_runtime *rt, pm_object *o, int untrack, int dest, int64_t *nkeep) {
     bool in_gen2 = (o->flags & PMO_OF_GEN_MASK) == PMO_OF_GEN(2);
     if (untrack != UNTRACK_NONE && atomic_container(o, untrack)) {
-        if (in_gen2) pmo_map_remove(&rt->gc_map, PMO_MAP_GEN2, o);
+        if (in_gen2) pmgc_map_remove(&rt->gc_map, PMGC_MAP_GEN2, o);
         drop_tracking(o);
         if (o->type->internal & PMO_TP_FIXED_REFS) o->flags |= PMO_OF_ACYCLIC; /* for good */
         return;
@@ -576,7 +570,7 @@ static void drain_rescued(split_ctx *c) {
  * reference held by the collector, and is the front of the vector when
  * this returns. Returns the number of objects kept tracked; *summary gets
  * the SUM_ bits of the unreachable. */
-static PM_HOT_ALIGN int64_t split_reachable(pm_runtime *rt, gc_state *g, int untrack, int dest,
+static PM_CACHE_ALIGNED int64_t split_reachable(pm_runtime *rt, gc_state *g, int untrack, int dest,
                                             unsigned *summary) {
     split_ctx c = {rt, g, untrack, dest, 0};
     objvec *set = &g->set;
@@ -609,7 +603,7 @@ static PM_HOT_ALIGN int64_t split_reachable(pm_runtime *rt, gc_state *g, int unt
     for (size_t i = 0; i < naside; i++) {
         pm_object *o = set->items[i];
         if (!(o->flags & PMO_OF_COLLECTING)) continue; /* rescued and kept */
-        if ((o->flags & PMO_OF_GEN_MASK) == PMO_OF_GEN(2)) pmo_map_remove(&rt->gc_map, PMO_MAP_GEN2, o);
+        if ((o->flags & PMO_OF_GEN_MASK) == PMO_OF_GEN(2)) pmgc_map_remove(&rt->gc_map, PMGC_MAP_GEN2, o);
         o->flags &= ~PMO_OF_TENTATIVE; /* later steps read it as "reachable, pending" */
         pm_incref(o); /* the collector's hold (see "the steps after the analysis") */
         set->items[nlost++] = o;
@@ -861,22 +855,22 @@ static void record_collection(gc_state *g, int gen, int64_t collected, int64_t u
 /* The objects of generations <= gen leave their sets for g->set. False
  * (nothing moved) when there is no memory for the vector. */
 static bool take_set(pm_runtime *rt, gc_state *g, int gen) {
-    pmo_young *y = &rt->gc_young;
+    pmgc_young *y = &rt->gc_young;
     size_t want = y->len;
-    if (gen >= 1) want += pmo_map_count(&rt->gc_map, PMO_MAP_GEN1);
-    if (gen >= 2) want += pmo_map_count(&rt->gc_map, PMO_MAP_GEN2);
+    if (gen >= 1) want += pmgc_map_count(&rt->gc_map, PMGC_MAP_GEN1);
+    if (gen >= 2) want += pmgc_map_count(&rt->gc_map, PMGC_MAP_GEN2);
     g->set.len = 0;
     if (!vec_reserve(&g->set, want)) return false;
     for (uint32_t i = 0; i < y->len; i++)
         if (y->items[i]) g->set.items[g->set.len++] = y->items[i];
     y->len = 0;
     if (gen >= 1) {
-        g->set.len += pmo_map_collect(&rt->gc_map, PMO_MAP_GEN1, g->set.items + g->set.len);
-        pmo_map_clear(&rt->gc_map, PMO_MAP_GEN1);
+        g->set.len += pmgc_map_collect(&rt->gc_map, PMGC_MAP_GEN1, g->set.items + g->set.len);
+        pmgc_map_clear(&rt->gc_map, PMGC_MAP_GEN1);
     }
     /* Generation 2 stays in its map through the analysis (no code runs):
      * split_reachable takes the unreachable out. */
-    if (gen >= 2) g->set.len += pmo_map_collect(&rt->gc_map, PMO_MAP_GEN2, g->set.items + g->set.len);
+    if (gen >= 2) g->set.len += pmgc_map_collect(&rt->gc_map, PMGC_MAP_GEN2, g->set.items + g->set.len);
     return true;
 }
 
@@ -1183,7 +1177,7 @@ static int for_each_tracked(pm_runtime *rt, int gen, int (*fn)(pm_object *, void
     }
     for (int k = 1; k <= PERMANENT; k++) {
         if (!(all || gen == k || (gen == -1 && k < PERMANENT))) continue;
-        int r = pmo_map_each(&rt->gc_map, map_of(k), fn, arg);
+        int r = pmgc_map_each(&rt->gc_map, map_of(k), fn, arg);
         if (r) return r;
     }
     return 0;
@@ -1266,7 +1260,7 @@ pm_object *pm_gc_get_referents(pm_object *o) {
 static int move_gen(pm_object *o, void *arg) {
     int *from_to = arg;
     pm_runtime *rt = pmo_rt();
-    pmo_map_remove(&rt->gc_map, map_of(from_to[0]), o);
+    pmgc_map_remove(&rt->gc_map, map_of(from_to[0]), o);
     place(rt, o, from_to[1]);
     return 0;
 }
@@ -1278,7 +1272,7 @@ void pm_gc_freeze(void) {
     move_young_on(rt, PERMANENT);
     for (int gen = 1; gen < PERMANENT; gen++) {
         int from_to[2] = {gen, PERMANENT};
-        pmo_map_each(&rt->gc_map, map_of(gen), move_gen, from_to);
+        pmgc_map_each(&rt->gc_map, map_of(gen), move_gen, from_to);
     }
     rt->gc_young_count = rt->gc_young_allocs = rt->gc_young_lost = 0;
 }
@@ -1287,12 +1281,12 @@ void pm_gc_unfreeze(void) {
     pm_runtime *rt = pmo_rt();
     if (state_of(rt) == NULL) return;
     int from_to[2] = {PERMANENT, NUM_GENERATIONS - 1};
-    pmo_map_each(&rt->gc_map, map_of(PERMANENT), move_gen, from_to);
+    pmgc_map_each(&rt->gc_map, map_of(PERMANENT), move_gen, from_to);
 }
 
 size_t pm_gc_get_freeze_count(void) {
     pm_runtime *rt = pmo_rt();
-    return state_of(rt) ? pmo_map_count(&rt->gc_map, map_of(PERMANENT)) : 0;
+    return state_of(rt) ? pmgc_map_count(&rt->gc_map, map_of(PERMANENT)) : 0;
 }
 
 /* ---- checking ------------------------------------------------------------------ */
@@ -1304,10 +1298,10 @@ static int check_one(pm_object *o, void *arg) {
     unsigned gen = (o->flags & PMO_OF_GEN_MASK) >> PMO_OF_GEN_SHIFT;
     const char *breach = NULL;
     if (!(o->flags & PMO_OF_TRACKED)) breach = "in a generation but not tracked";
-    else if (c->gen == 0 && (gen != 0 || pmo_slot(o) != (unsigned)c->n)) breach = "wrong young slot";
+    else if (c->gen == 0 && (gen != 0 || pmgc_slot(o) != (unsigned)c->n)) breach = "wrong young slot";
     else if (c->gen != 0 && (int)gen != c->gen) breach = "wrong generation bits";
     else if (o->flags & ANALYSIS_BITS) breach = "collection state left over";
-    else if (c->gen != 0 && pmo_slot(o) != 0) breach = "slot bits left over";
+    else if (c->gen != 0 && pmgc_slot(o) != 0) breach = "slot bits left over";
     if (breach) {
         pm_exc_set(PM_EXC_RUNTIME, "gc check: <%s %p> in generation %d: %s", o->type->name, (void *)o,
                    c->gen, breach);
@@ -1327,12 +1321,12 @@ int64_t pm_gc_check(void) {
         total += rt->gc_young.items[i] != NULL;
     }
     check_arg c;
-    for (int k = 0; k < PMO_NMAPS; k++) {
+    for (int k = 0; k < PMGC_NMAPS; k++) {
         c = (check_arg){k + 1, 0};
-        if (pmo_map_each(&rt->gc_map, k, check_one, &c)) return -1;
-        if ((size_t)c.n != pmo_map_count(&rt->gc_map, k)) {
+        if (pmgc_map_each(&rt->gc_map, k, check_one, &c)) return -1;
+        if ((size_t)c.n != pmgc_map_count(&rt->gc_map, k)) {
             pm_exc_set(PM_EXC_RUNTIME, "gc check: address map %d counts %zu objects, holds %" PRId64, k,
-                       pmo_map_count(&rt->gc_map, k), c.n);
+                       pmgc_map_count(&rt->gc_map, k), c.n);
             return -1;
         }
         total += c.n;

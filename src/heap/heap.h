@@ -27,62 +27,12 @@
 #ifndef PM_HEAP_HEAP_H
 #define PM_HEAP_HEAP_H
 
+#include "pm_config.h"
 #include "pymm.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#if defined(__GNUC__)
-#define pm_likely(x) __builtin_expect(!!(x), 1)
-#define pm_unlikely(x) __builtin_expect(!!(x), 0)
-#define PM_HIDDEN __attribute__((visibility("hidden")))
-#define PM_NOINLINE __attribute__((noinline))
-#else
-#define pm_likely(x) (x)
-#define pm_unlikely(x) (x)
-#define PM_HIDDEN
-#define PM_NOINLINE
-#endif
-
-/* ---- sanitizer and valgrind annotations -------------------------------- */
-
-#if defined(__SANITIZE_ADDRESS__)
-#define PM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PM_ASAN 1
-#endif
-#endif
-
-#ifdef PM_ASAN
-#include <sanitizer/asan_interface.h>
-#define PM_NO_ASAN __attribute__((no_sanitize_address))
-#define pm_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define pm_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define PM_NO_ASAN
-#define pm_poison(p, n) ((void)(p), (void)(n))
-#define pm_unpoison(p, n) ((void)(p), (void)(n))
-#endif
-
-#ifdef PM_VALGRIND
-#include <valgrind/memcheck.h>
-#define pm_vg_malloclike(p, n) VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, 0)
-#define pm_vg_freelike(p) VALGRIND_FREELIKE_BLOCK((p), 0)
-#define pm_vg_noaccess(p, n) VALGRIND_MAKE_MEM_NOACCESS((p), (n))
-#define pm_vg_defined(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
-#define pm_vg_undefined(p, n) VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
-#else
-#define pm_vg_malloclike(p, n) ((void)(p), (void)(n))
-#define pm_vg_freelike(p) ((void)(p))
-#define pm_vg_noaccess(p, n) ((void)(p), (void)(n))
-#define pm_vg_defined(p, n) ((void)(p), (void)(n))
-#define pm_vg_undefined(p, n) ((void)(p), (void)(n))
-#endif
-
-#if defined(PM_ASAN) || defined(PM_VALGRIND)
-#define PM_ANNOTATE 1
-#endif
 
 /* ---- limits ------------------------------------------------------------ */
 

@@ -2,8 +2,9 @@
  * containers.h -- layouts and helpers shared by the container modules:
  * tuple.c, list.c, dict.c, set.c and iter.c (prefix pmo_, hidden).
  *
- * Owns the instance layouts of tuple and list (read by iter.c and json.c),
- * the hidden entry points dict.c and set.c give iter.c and json.c,
+ * Owns the instance layouts of tuple and list (read by iter.c and the
+ * collector), the hidden entry points dict.c and set.c give iter.c (those
+ * JSON uses are in builders.h),
  * and the per-thread guards that bound recursion through nested containers
  * (repr, compare, hash): a container nested 10^7 deep must give a
  * RecursionError, never overflow the C stack.
@@ -69,11 +70,6 @@ static inline void pmo_note_item(pm_object *c, const pm_object *item) {
     if (pmo_unlikely(!(c->flags & PMO_OF_TRACKED)) && pmo_may_be_tracked(item)) pmo_track(c);
 }
 
-/* A list of n items taken from items[] (their references move into it);
- * tracked only if one of them may be (list.c L5). NULL on MemoryError,
- * and then the references stay with the caller. */
-PMO_HIDDEN pm_object *pmo_list_from_array_steal(pm_object *const *items, size_t n);
-
 /* ---- recursion guards (list.c) ------------------------------------------ */
 
 /* Nesting allowed for repr, compare and hash through containers. */
@@ -108,17 +104,6 @@ PMO_HIDDEN pm_object *pmo_sbuf_finish(pmo_sbuf *b);
 PMO_HIDDEN void pmo_sbuf_discard(pmo_sbuf *b);
 
 /* ---- cross-module entry points -------------------------------------------- */
-
-/* dict.c: the entry at *pos or after it (borrowed), advancing *pos; 0 at the
- * end. Same as pm_dict_next without the type check. */
-PMO_HIDDEN int pmo_dict_next(pm_object *d, size_t *pos, pm_object **key, pm_object **value);
-PMO_HIDDEN size_t pmo_dict_used(pm_object *d);
-/* dict.c: a dict of the n pairs kv[0..2n) (key, value alternating; a
- * duplicate key: the last wins), its table sized for exactly n keys: the
- * JSON loader's dicts, which rarely grow afterwards. The references in kv
- * stay the caller's. NULL with the error set (an unhashable key, no
- * memory). */
-PMO_HIDDEN pm_object *pmo_dict_from_pairs(pm_object *const *kv, size_t n);
 
 /* dict.c's entry words, shared with the collector, which reads a dict's
  * references in place: an entry is a key, a value and, in general tables,

@@ -28,11 +28,6 @@
 #include <string.h>
 
 #define PMO_OF_DEAD (1u << 7) /* bits 16..31 are the collector's */
-#if defined(__GNUC__)
-#define PM_NOINLINE_O __attribute__((noinline))
-#else
-#define PM_NOINLINE_O
-#endif
 #define QUARANTINE 1024
 
 struct pmo_debug {
@@ -46,24 +41,6 @@ struct pmo_debug {
 /* ---- memory --------------------------------------------------------------- */
 
 static bool is_gc(const pm_type *t) { return (t->flags & PM_TPFLAGS_GC) != 0; }
-
-/* Tracking puts a fully built GC object on generation 0, which the object
- * layer owns so that containers can track themselves; the collector (next
- * layer) moves objects on from there. */
-void pm_gc_track(pm_object *o) {
-    if (o == NULL || !is_gc(o->type) || (o->flags & PMO_OF_TRACKED)) return;
-    /* One the collector holds (untracked by a finalizer, tracked again)
-     * gets its bit back only: the collector places it (pmo_gc_unlink). */
-    if (o->flags & PMO_OF_COLLECTING) o->flags |= PMO_OF_TRACKED;
-    else pmo_gc_link_young(pmo_rt(), o);
-}
-
-void pm_gc_untrack(pm_object *o) {
-    if (o && (o->flags & PMO_OF_TRACKED)) pmo_gc_unlink(pmo_rt(), o);
-}
-
-int pm_gc_is_tracked(pm_object *o) { return o && (o->flags & PMO_OF_TRACKED) != 0; }
-int pm_gc_is_finalized(pm_object *o) { return o && (o->flags & PM_OF_FINALIZED) != 0; }
 
 /* The mem domain through the runtime's table, like pmo_mem_free. */
 void *pmo_mem_malloc(size_t n) {
@@ -291,7 +268,7 @@ static bool resurrected(pm_runtime *rt, pm_object *o) {
     return false;
 }
 
-static PM_NOINLINE_O bool dealloc_prelude(pm_runtime *rt, pm_object *o) {
+static PM_NOINLINE bool dealloc_prelude(pm_runtime *rt, pm_object *o) {
     pm_type *t = o->type;
     if (o->flags & PMO_OF_DEAD) {
         report_object(rt, PM_ERR_REFCOUNT, o, "decref of an object that was already freed");
@@ -454,7 +431,7 @@ static pm_object *next_deferred(pm_runtime *rt) {
     return rt->deferred.len ? rt->deferred.items[--rt->deferred.len] : NULL;
 }
 
-static PM_NOINLINE_O void drain_deferred(pm_runtime *rt) {
+static PM_NOINLINE void drain_deferred(pm_runtime *rt) {
     pm_object *next;
     rt->dealloc_depth = 1;
     while ((next = next_deferred(rt)) != NULL) dealloc_one(rt, next);

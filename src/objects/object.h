@@ -11,7 +11,9 @@
  *   ^ the pm_object * users see
  *
  * No gc head: the collector finds tracked objects through the young vector
- * and the address maps of tracking.h, which this layer keeps up to date.
+ * and the address maps of gc/gc.h, which this layer keeps up to date (the
+ * object layer and the collector depend on each other: this header
+ * includes the collector's, as Lua's ltable.c includes lgc.h).
  *
  * Protocol for a built-in type:
  *   - allocate with pmo_alloc(type, size) (or reuse a free-list block and
@@ -35,16 +37,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(__GNUC__)
-#define PMO_HIDDEN __attribute__((visibility("hidden")))
-#define pmo_likely(x) __builtin_expect(!!(x), 1)
-#define pmo_unlikely(x) __builtin_expect(!!(x), 0)
-#else
-#define PMO_HIDDEN
-#define pmo_likely(x) (x)
-#define pmo_unlikely(x) (x)
-#endif
-
 /* Bits 6..7 of pm_object.flags belong to this layer. ACYCLIC: the object
  * can take part in no reference cycle, now or later. Set at birth on
  * objects of non-GC types (statics too), on frozen instances born
@@ -55,29 +47,15 @@
  * (pmo_may_be_tracked is the exact rule). */
 #define PMO_OF_ACYCLIC     (1u << 6)
 
-/* Flag bits 8..15 of pm_object.flags belong to the collector. A new
- * object is untracked: bits 8..15 zero; linking it on generation 0 sets
- * TRACKED only (generation 0 is GEN(0)). */
-#define PMO_OF_TRACKED     (1u << 8)  /* in a generation (tracking.h)    */
-#define PMO_OF_COLLECTING  (1u << 9)  /* in the set being collected      */
-#define PMO_OF_REACHABLE   (1u << 10) /* proven reachable in this pass   */
-#define PMO_OF_UNTRACKED_DEFERRED (1u << 11) /* untracked to be queued for
-                                               deallocation: re-track it if
-                                               a finalizer resurrects it    */
-#define PMO_OF_GEN_SHIFT   12         /* bits 12-13: the generation list a
-                                         tracked object is on (3: frozen);
-                                         0 while untracked                */
-#define PMO_OF_GEN_MASK    (3u << PMO_OF_GEN_SHIFT)
-#define PMO_OF_GEN(n)      ((unsigned)(n) << PMO_OF_GEN_SHIFT)
-#define PMO_OF_TENTATIVE   (1u << 14) /* set aside as unreachable during the
-                                         reachability walk               */
-#define PMO_OF_NO_SET_REFS (1u << 15) /* none of its references leads into
-                                         the set being analysed          */
-/* Bits 16..31: a young object's slot in the young vector (tracking.h), or
- * an analysed object's gc_refs during a collection. */
-
 #include "heap/heap.h" /* the pool fast paths, inlined (pmo_alloc_rt) */
-#include "objects/tracking.h"
+#include "gc/gc.h" /* the collector's flag bits, sets and entry points */
+#include "objects/builders.h" /* the builders libraries use (JSON) */
+
+/* This layer's spellings of pm_config.h's macros (heap/heap.h includes
+ * it), kept so that declarations read alike across src/objects/. */
+#define PMO_HIDDEN PM_HIDDEN
+#define pmo_likely(x) pm_likely(x)
+#define pmo_unlikely(x) pm_unlikely(x)
 
 struct pm_type {
     pm_object ob;
@@ -197,12 +175,12 @@ struct pm_runtime {
     pmo_weak_registry *weak;      /* weakref.c                             */
     pmo_debug *dbg;               /* object.c, debug mode                  */
     pm_runtime_stats stats;
-    /* The collector (layer 3) keeps its state here. */
+    /* The collector (src/gc/) keeps its state here. */
     void *gc;
-    pmo_young gc_young;           /* generation 0 (tracking.h): tracked by
+    pmgc_young gc_young;          /* generation 0 (gc/gc.h): tracked by
                                      the object layer, collected by the
                                      collector                            */
-    pmo_map gc_map;               /* generations 1, 2 and permanent        */
+    pmgc_map gc_map;              /* generations 1, 2 and permanent        */
     int64_t gc_young_count;       /* GC allocations minus deallocations    */
     int64_t gc_young_allocs;      /* GC allocations (the collector's pacing
                                      compares: how many died young)        */
@@ -216,17 +194,6 @@ struct pm_runtime {
                                      while 0, an automatic young collection
                                      has no garbage to find                */
 };
-
-/* The one call from this layer up into the collector: allocation of a GC
- * object is the safe point of automatic collection (CPython's gc_alloc does
- * the same). The object layer knows when; the collector decides what. */
-PMO_HIDDEN void pmgc_auto_collect(pm_runtime *rt);
-/* The young vector is full: grow it, or move its objects on without a
- * collection (no code runs). False when there is still no room (out of
- * memory): the object to be tracked stays untracked. */
-PMO_HIDDEN bool pmgc_young_room(pm_runtime *rt);
-PMO_HIDDEN void pmgc_destroy(pm_runtime *rt);
-#define PMGC_DEFAULT_THRESHOLD 2000
 
 /* Count one more GC allocation and collect if the threshold passed: call
  * before any allocation of a GC object (pmo_alloc does; free-list reuse
@@ -251,8 +218,6 @@ static inline pm_runtime *pmo_rt(void) {
     return pmo_likely(rt->heap != NULL) ? rt : pmo_default_rt_init();
 }
 PMO_HIDDEN void pmo_vsetf(pm_exc kind, const char *fmt, va_list ap);
-/* Set MemoryError and return NULL, for `return pmo_no_memory();`. */
-PMO_HIDDEN void *pmo_no_memory(void);
 PMO_HIDDEN bool pmo_vec_push(pmo_vec *v, pm_object *o);
 PMO_HIDDEN void pmo_vec_free(pmo_vec *v);
 
@@ -304,23 +269,16 @@ static inline void pmo_mem_free(void *p) {
     const pm_allocator *a = pmo_rt()->mem_table;
     a->free(a->ctx, p);
 }
-static inline unsigned pmo_slot(const pm_object *o) { return o->flags >> PMO_OF_SLOT_SHIFT; }
-
-/* Take a young object out of the young vector: its slot becomes a hole,
- * which the vector's compaction (pmgc_young_room) or the next collection
- * drops; no other object is touched. */
-static inline void pmo_young_remove(pmo_young *y, pm_object *o) { y->items[pmo_slot(o)] = NULL; }
-
 /* Stop tracking o (deallocation, pm_gc_untrack). An object the collector
- * holds (COLLECTING: in no set of tracking.h) only loses its bit; the
+ * holds (COLLECTING: in no set of gc/gc.h) only loses its bit; the
  * collector looks at it before putting it back. */
 static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
     unsigned f = o->flags, gen = (f & PMO_OF_GEN_MASK) >> PMO_OF_GEN_SHIFT;
     if (pmo_likely(!(f & PMO_OF_COLLECTING))) {
         if (gen == 0) {
-            pmo_young_remove(&rt->gc_young, o);
+            pmgc_young_remove(&rt->gc_young, o);
         } else {
-            pmo_map_remove(&rt->gc_map, (int)gen - 1, o);
+            pmgc_map_remove(&rt->gc_map, (int)gen - 1, o);
             if (gen == 2) rt->gc_old_left++;
         }
         f &= ~(PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK);
@@ -331,7 +289,7 @@ static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
 /* Track an object whose header was just initialized (collector bits and
  * slot zero, PM_OF_LOST_REF clear): the constructor's fast path. */
 static inline void pmo_gc_link_new(pm_runtime *rt, pm_object *o) {
-    pmo_young *y = &rt->gc_young;
+    pmgc_young *y = &rt->gc_young;
     if (pmo_unlikely(y->len == y->cap) && !pmgc_young_room(rt)) return;
     uint32_t i = y->len++;
     y->items[i] = o;
@@ -397,18 +355,9 @@ PMO_HIDDEN void pmo_debug_destroy(pm_runtime *rt);
  * collector may stop tracking the dict (CPython's untrack_dicts). */
 PMO_HIDDEN bool pmo_dict_all_atomic(pm_object *d);
 
-/* number.c: write digits d1..dn x 10^exp10 in Python's repr layout
- * (positional for -4 <= exp10 < 16, else scientific); returns the length.
- * Shared by repr(float) and json.dumps. */
-PMO_HIDDEN size_t pmo_float_layout(char *out, bool negative, const char *digits, int n, int exp10);
-
 /* str.c: true when needle[0..m) occurs in hay[0..n) (str and bytes
  * containment; for valid UTF-8 a byte match is a code-point match). */
 PMO_HIDDEN bool pmo_find_bytes(const char *hay, size_t n, const char *needle, size_t m);
-
-/* str.c: a str from text already known to be valid UTF-8 of `length` code
- * points (the JSON loader checks as it scans): no second validation. */
-PMO_HIDDEN pm_object *pmo_str_from_valid(const char *utf8, size_t nbytes, size_t length);
 
 /* The truth of `c op 0` for a three-way result c (< 0, 0, > 0): what every
  * compare slot ends with once it knows how its operands order. */

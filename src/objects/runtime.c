@@ -113,8 +113,8 @@ void pm_runtime_destroy(pm_runtime *rt) {
     pmgc_destroy(rt);
     pmo_vec_free(&rt->deferred);
     free(rt->gc_young.items);
-    rt->gc_young = (pmo_young){0};
-    pmo_map_destroy(&rt->gc_map);
+    rt->gc_young = (pmgc_young){0};
+    pmgc_map_destroy(&rt->gc_map);
     pmo_vec_free(&rt->repr_active);
     current_runtime = saved == rt ? default_rt() : saved;
     if (rt->owns_heap) pm_heap_destroy(rt->heap);

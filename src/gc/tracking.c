@@ -1,7 +1,10 @@
 /*
- * tracking.c -- the address maps of tracking.h: chunk lookup, growth,
- * iteration. The young vector's slow paths live with the collector, which
- * decides what happens when it fills.
+ * tracking.c -- where tracked objects are: pm_gc_track and pm_gc_untrack
+ * (the public entry points; the object layer's constructors and
+ * deallocation use the same inline steps of objects/object.h), and the
+ * address maps of gc.h: chunk lookup, growth, iteration. The young
+ * vector's slow paths live in collector.c, which decides what happens
+ * when it fills.
  *
  * Chunks are listed by address too (`order`), for walks in address order.
  * Chunks are kept until the runtime goes (a chunk is 24 KiB per MiB that
@@ -13,16 +16,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- tracking ------------------------------------------------------------ */
+
+/* Tracking puts a fully built GC object on generation 0; the object layer
+ * does it itself for the containers it builds (pmo_gc_link_young), and
+ * the collector moves objects on from there. */
+void pm_gc_track(pm_object *o) {
+    if (o == NULL || !(o->type->flags & PM_TPFLAGS_GC) || (o->flags & PMO_OF_TRACKED)) return;
+    /* One the collector holds (untracked by a finalizer, tracked again)
+     * gets its bit back only: the collector places it (pmo_gc_unlink). */
+    if (o->flags & PMO_OF_COLLECTING) o->flags |= PMO_OF_TRACKED;
+    else pmo_gc_link_young(pmo_rt(), o);
+}
+
+void pm_gc_untrack(pm_object *o) {
+    if (o && (o->flags & PMO_OF_TRACKED)) pmo_gc_unlink(pmo_rt(), o);
+}
+
+int pm_gc_is_tracked(pm_object *o) { return o && (o->flags & PMO_OF_TRACKED) != 0; }
+int pm_gc_is_finalized(pm_object *o) { return o && (o->flags & PM_OF_FINALIZED) != 0; }
+
+/* ---- the address maps ------------------------------------------------------ */
+
 static size_t slot_of(uintptr_t key, size_t cap) {
     return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
 }
 
-static bool map_grow(pmo_map *m) {
+static bool map_grow(pmgc_map *m) {
     size_t cap = m->cap ? m->cap * 2 : 16;
-    pmo_map_chunk **slots = calloc(cap, sizeof *slots);
+    pmgc_map_chunk **slots = calloc(cap, sizeof *slots);
     if (slots == NULL) return false;
     for (size_t i = 0; i < m->cap; i++) {
-        pmo_map_chunk *c = m->slots[i];
+        pmgc_map_chunk *c = m->slots[i];
         if (c == NULL) continue;
         size_t j = slot_of(c->key, cap);
         while (slots[j]) j = (j + 1) & (cap - 1);
@@ -34,7 +59,7 @@ static bool map_grow(pmo_map *m) {
     return true;
 }
 
-pmo_map_chunk *pmo_map_lookup(pmo_map *m, uintptr_t key, bool create) {
+pmgc_map_chunk *pmgc_map_lookup(pmgc_map *m, uintptr_t key, bool create) {
     if (m->cap) {
         for (size_t j = slot_of(key, m->cap); m->slots[j]; j = (j + 1) & (m->cap - 1)) {
             if (m->slots[j]->key == key) return m->last = m->slots[j];
@@ -42,10 +67,10 @@ pmo_map_chunk *pmo_map_lookup(pmo_map *m, uintptr_t key, bool create) {
     }
     if (!create) return NULL;
     if ((m->len + 1) * 2 > m->cap && !map_grow(m)) return NULL;
-    pmo_map_chunk **order = realloc(m->order, (m->len + 1) * sizeof *order);
+    pmgc_map_chunk **order = realloc(m->order, (m->len + 1) * sizeof *order);
     if (order == NULL) return NULL;
     m->order = order;
-    pmo_map_chunk *c = calloc(1, sizeof *c);
+    pmgc_map_chunk *c = calloc(1, sizeof *c);
     if (c == NULL) return NULL;
     c->key = key;
     size_t at = m->len;
@@ -59,19 +84,19 @@ pmo_map_chunk *pmo_map_lookup(pmo_map *m, uintptr_t key, bool create) {
     return m->last = c;
 }
 
-void pmo_map_destroy(pmo_map *m) {
+void pmgc_map_destroy(pmgc_map *m) {
     for (size_t i = 0; i < m->len; i++) free(m->order[i]);
     free(m->slots);
     free(m->order);
-    *m = (pmo_map){0};
+    *m = (pmgc_map){0};
 }
 
-int pmo_map_each(pmo_map *m, int which, int (*fn)(pm_object *o, void *arg), void *arg) {
+int pmgc_map_each(pmgc_map *m, int which, int (*fn)(pm_object *o, void *arg), void *arg) {
     for (size_t i = 0; i < m->len; i++) {
-        pmo_map_chunk *c = m->order[i];
+        pmgc_map_chunk *c = m->order[i];
         if (c->count[which] == 0) continue;
-        uintptr_t base = c->key << PMO_MAP_SHIFT;
-        for (size_t w = 0; w < PMO_MAP_WORDS; w++) {
+        uintptr_t base = c->key << PMGC_MAP_SHIFT;
+        for (size_t w = 0; w < PMGC_MAP_WORDS; w++) {
             uint64_t bits = c->bits[which][w];
             while (bits) {
                 unsigned b = (unsigned)__builtin_ctzll(bits);
@@ -84,29 +109,29 @@ int pmo_map_each(pmo_map *m, int which, int (*fn)(pm_object *o, void *arg), void
     return 0;
 }
 
-size_t pmo_map_count(const pmo_map *m, int which) {
+size_t pmgc_map_count(const pmgc_map *m, int which) {
     size_t n = 0;
     for (size_t i = 0; i < m->cap; i++)
         if (m->slots[i]) n += m->slots[i]->count[which];
     return n;
 }
 
-void pmo_map_clear(pmo_map *m, int which) {
+void pmgc_map_clear(pmgc_map *m, int which) {
     for (size_t i = 0; i < m->cap; i++) {
-        pmo_map_chunk *c = m->slots[i];
+        pmgc_map_chunk *c = m->slots[i];
         if (c == NULL || c->count[which] == 0) continue;
         memset(c->bits[which], 0, sizeof c->bits[which]);
         c->count[which] = 0;
     }
 }
 
-size_t pmo_map_collect(const pmo_map *m, int which, pm_object **out) {
+size_t pmgc_map_collect(const pmgc_map *m, int which, pm_object **out) {
     size_t n = 0;
     for (size_t i = 0; i < m->len; i++) {
-        const pmo_map_chunk *c = m->order[i];
+        const pmgc_map_chunk *c = m->order[i];
         if (c->count[which] == 0) continue;
-        uintptr_t base = c->key << PMO_MAP_SHIFT;
-        for (size_t w = 0; w < PMO_MAP_WORDS; w++) {
+        uintptr_t base = c->key << PMGC_MAP_SHIFT;
+        for (size_t w = 0; w < PMGC_MAP_WORDS; w++) {
             for (uint64_t bits = c->bits[which][w]; bits; bits &= bits - 1)
                 out[n++] = (pm_object *)(base + ((w * 64 + (unsigned)__builtin_ctzll(bits)) << 4));
         }

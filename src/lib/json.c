@@ -1,6 +1,10 @@
 /*
  * json.c -- pm_json_loads (RFC 8259 parser) and pm_json_dumps (encoder).
  *
+ * A library on the core (src/lib/): it sees objects through pymm.h and the
+ * few builders of objects/builders.h, never their layouts; hidden names of
+ * its own would take the prefix pmj_ (it has none today).
+ *
  * Owns the JSON reader and writer. Both are iterative: nesting lives in
  * explicit stacks in C memory, never in C recursion, so no input and no
  * max_depth can overflow the C stack.
@@ -62,7 +66,7 @@
  *       caches' borrowed slots never point to a dead object.
  */
 #define _DEFAULT_SOURCE
-#include "objects/containers.h"
+#include "objects/builders.h"
 
 #include <float.h>
 #include <locale.h>
@@ -1504,7 +1508,7 @@ static int write_value(jenc *e, pm_object *o) {
     } else if (t == &pm_dict_type) {
         return open_frame(e, o, K_DICT);
     } else {
-        pm_exc_set(PM_EXC_TYPE, "Object of type %s is not JSON serializable", t->name);
+        pm_exc_set(PM_EXC_TYPE, "Object of type %s is not JSON serializable", pm_type_name(t));
         return -1;
     }
     return 0;
@@ -1529,7 +1533,7 @@ static int write_key(jenc *e, pm_object *k) {
         free(tmp.data);
         return r;
     }
-    pm_exc_set(PM_EXC_TYPE, "keys must be str, int, float, bool or None, not %s", t->name);
+    pm_exc_set(PM_EXC_TYPE, "keys must be str, int, float, bool or None, not %s", pm_type_name(t));
     return -1;
 }
 
