@@ -542,10 +542,12 @@ typedef struct pm_type_spec {
  * references in their payload: in reference fields (nrefs), or anywhere
  * if the spec's traverse slot visits them. */
 PM_API pm_type *pm_type_new(const pm_type_spec *spec);
-/* Free a PM_TPFLAGS_SHARED type, once every runtime is done with it: no
- * instance of it is alive in any runtime and no thread uses it any more.
- * 0, or -1 with ValueError when t is not a live shared type (a runtime's
- * type dies with its last reference; a shared type destroyed twice). */
+/* Free a PM_TPFLAGS_SHARED type once every runtime is done with it: no
+ * thread uses it any more and every runtime that made instances of it is
+ * destroyed, or holds none of them and is not in debug mode (whose
+ * quarantine keeps freed instances, and their type, for a while). 0, or -1
+ * with ValueError when t is not a live shared type (a runtime's type dies
+ * with its last reference; a shared type destroyed twice). */
 PM_API int pm_type_destroy(pm_type *t);
 PM_API const char *pm_type_name(const pm_type *t);
 PM_API unsigned pm_type_flags(const pm_type *t);
@@ -736,8 +738,9 @@ typedef struct pm_runtime_stats {
 } pm_runtime_stats;
 
 PM_API void pm_runtime_get_stats(pm_runtime *rt, pm_runtime_stats *out);
-/* Live objects per type in debug mode: calls fn for each type with a count;
- * returns the number of types. */
+/* Live objects per type in debug mode: calls fn for each type with live
+ * instances in rt (shared types included: the counts are rt's own);
+ * returns the number of such types. */
 PM_API size_t pm_runtime_type_counts(pm_runtime *rt, void (*fn)(void *arg, const pm_type *t, uint64_t live), void *arg);
 /* Up to cap free lists; returns how many exist. */
 PM_API size_t pm_runtime_freelists(pm_runtime *rt, pm_freelist_stats *out, size_t cap);

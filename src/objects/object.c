@@ -168,7 +168,11 @@ size_t pm_runtime_type_counts(pm_runtime *rt,
     pmo_debug *d = rt->dbg;
     size_t n = 0;
     for (size_t i = 0; d && i < d->counts_cap; i++) {
-        if (d->counts[i].type == NULL) continue;
+        /* A type with no live instance may be gone (a runtime's type dies
+         * with its last instance, a shared one by pm_type_destroy): its
+         * entry stays, for a type made later at the same address, but fn
+         * is never handed a pointer it could not read. */
+        if (d->counts[i].type == NULL || d->counts[i].live == 0) continue;
         if (fn) fn(arg, d->counts[i].type, d->counts[i].live);
         n++;
     }
