@@ -299,7 +299,9 @@ PM_API int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report);
  * Objects belong to a runtime (pm_runtime): its heap, its exception, its
  * interned strings and free lists. The calls below work on the calling
  * thread's current runtime (pm_runtime_current), as CPython's work on the
- * current thread state; the default runtime needs no set-up.
+ * current thread state; the default runtime needs no set-up. Which objects
+ * may cross runtimes and threads: see "What may cross runtimes and
+ * threads" below.
  */
 
 typedef struct pm_runtime pm_runtime;
@@ -537,7 +539,8 @@ typedef struct pm_type_spec {
     size_t nrefs;
 } pm_type_spec;
 
-/* A new type (a new reference). Instances of PM_TPFLAGS_ATTRS types get
+/* A new type (a new reference; a PM_TPFLAGS_SHARED type is immortal, and
+ * only pm_type_destroy frees it). Instances of PM_TPFLAGS_ATTRS types get
  * generic named attributes; instances of every type made here may hold
  * references in their payload: in reference fields (nrefs), or anywhere
  * if the spec's traverse slot visits them. */

@@ -23,7 +23,8 @@
  * Invariants:
  *   O1  refcnt == 0 only while pm_dealloc runs on the object.
  *   O2  static objects (PM_OF_STATIC) are immortal.
- *   O3  an instance of a heap type owns a reference to its type.
+ *   O3  an instance of a heap type owns a reference to its type (a shared
+ *       type is immortal: the reference changes no count).
  */
 #ifndef PM_OBJECTS_OBJECT_H
 #define PM_OBJECTS_OBJECT_H
