@@ -99,24 +99,25 @@ static bool spec_valid(const pm_type_spec *spec) {
 
 /* ---- the shared-type registry ---------------------------------------------- */
 
-/* The live shared types, sorted by address: the one process-wide structure
- * of the object layer. Debug mode asks it whether a type that is not its
- * runtime's may be used, without reading the type's memory. */
+/* The live shared types, sorted by address: a process-wide structure that
+ * every thread may touch, under its lock. Debug mode asks it whether a
+ * type that is not its runtime's may be used, without reading the type. */
 static struct {
     pthread_mutex_t lock;
     const pm_type **types;
     size_t len, cap;
 } shared_types = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
 
-/* The index of the first entry >= t; the lock is held. */
-static size_t shared_index(const pm_type *t) {
+/* Is t listed? *at: its index, or where it would go. The lock is held. */
+static bool shared_find(const pm_type *t, size_t *at) {
     size_t lo = 0, hi = shared_types.len;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if ((uintptr_t)shared_types.types[mid] < (uintptr_t)t) lo = mid + 1;
         else hi = mid;
     }
-    return lo;
+    *at = lo;
+    return lo < shared_types.len && shared_types.types[lo] == t;
 }
 
 static bool shared_add(const pm_type *t) {
@@ -131,8 +132,8 @@ static bool shared_add(const pm_type *t) {
         }
         ok = a != NULL;
     }
-    if (ok) {
-        size_t i = shared_index(t);
+    size_t i;
+    if (ok && !shared_find(t, &i)) {
         memmove(&shared_types.types[i + 1], &shared_types.types[i],
                 (shared_types.len - i) * sizeof *shared_types.types);
         shared_types.types[i] = t;
@@ -142,24 +143,16 @@ static bool shared_add(const pm_type *t) {
     return ok;
 }
 
-/* Take t out of the registry; false when it was not in it. */
-static bool shared_remove(const pm_type *t) {
+/* Is t a live shared type? If so and `remove`, it no longer is. */
+static bool shared_lookup(const pm_type *t, bool remove) {
     pthread_mutex_lock(&shared_types.lock);
-    size_t i = shared_index(t);
-    bool found = i < shared_types.len && shared_types.types[i] == t;
-    if (found) {
+    size_t i;
+    bool found = shared_find(t, &i);
+    if (found && remove) {
         shared_types.len--;
         memmove(&shared_types.types[i], &shared_types.types[i + 1],
                 (shared_types.len - i) * sizeof *shared_types.types);
     }
-    pthread_mutex_unlock(&shared_types.lock);
-    return found;
-}
-
-static bool shared_live(const pm_type *t) {
-    pthread_mutex_lock(&shared_types.lock);
-    size_t i = shared_index(t);
-    bool found = i < shared_types.len && shared_types.types[i] == t;
     pthread_mutex_unlock(&shared_types.lock);
     return found;
 }
@@ -183,7 +176,8 @@ static pm_type *shared_alloc(const char *spec_name) {
 }
 
 /* A runtime's type: in its heap, with its name, freed with its last
- * reference (type_dealloc) or with a destroyed private heap. */
+ * reference (type_dealloc) or with a destroyed private heap, even when
+ * the type is still referenced. */
 static pm_type *runtime_alloc(const char *spec_name) {
     size_t len = strlen(spec_name) + 1;
     char *name = pmo_mem_malloc(len);
@@ -203,7 +197,7 @@ static pm_type *runtime_alloc(const char *spec_name) {
 int pm_type_destroy(pm_type *t) {
     /* The registry answers before t is read: a type destroyed twice, or
      * a runtime's type, may be memory that is gone. */
-    if (t == NULL || !shared_remove(t)) {
+    if (t == NULL || !shared_lookup(t, true)) {
         pm_exc_set(PM_EXC_VALUE, "pm_type_destroy: %p is not a live shared type", (void *)t);
         return -1;
     }
@@ -212,11 +206,12 @@ int pm_type_destroy(pm_type *t) {
     return 0;
 }
 
-/* The built-in types, static and shared by every runtime. */
+/* The public built-in types, static and shared by every runtime. */
 static const pm_type *const builtin_types[] = {
-    &pm_type_type,  &pm_none_type,  &pm_bool_type,      &pm_int_type,  &pm_float_type,
-    &pm_str_type,   &pm_bytes_type, &pm_tuple_type,     &pm_list_type, &pm_dict_type,
-    &pm_set_type,   &pm_frozenset_type, &pm_iter_type,  &pm_generator_type, &pm_weakref_type};
+    &pm_type_type, &pm_none_type,  &pm_bool_type,      &pm_int_type,  &pm_float_type,
+    &pm_str_type,  &pm_bytes_type, &pm_tuple_type,     &pm_list_type, &pm_dict_type,
+    &pm_set_type,  &pm_frozenset_type, &pm_iter_type,  &pm_generator_type,
+    &pm_weakref_type};
 
 static bool builtin_type(const pm_type *t) {
     for (size_t i = 0; i < sizeof builtin_types / sizeof *builtin_types; i++)
@@ -229,7 +224,7 @@ static bool builtin_type(const pm_type *t) {
  * runtime's type or one whose runtime is gone, and is reported without
  * being read. */
 bool pmo_type_usable(pm_runtime *rt, const pm_type *t) {
-    if (pmo_rt_holds(rt, t) || builtin_type(t) || shared_live(t)) return true;
+    if (pmo_rt_holds(rt, t) || builtin_type(t) || shared_lookup(t, false)) return true;
     pmo_report_wrong_runtime(rt, t, NULL,
                              "a type that is neither this runtime's, a built-in nor a live shared "
                              "type was asked for an instance (another runtime's type, or one whose "
@@ -242,8 +237,6 @@ bool pmo_type_usable(pm_runtime *rt, const pm_type *t) {
 
 pm_type *pm_type_new(const pm_type_spec *spec) {
     if (!spec_valid(spec)) return NULL;
-    /* A runtime's type has its name in the runtime's heap: it goes with a
-     * destroyed runtime even when the type is still referenced. */
     pm_type *t = (spec->flags & PM_TPFLAGS_SHARED) ? shared_alloc(spec->name) : runtime_alloc(spec->name);
     if (t == NULL) return NULL;
     t->basicsize = spec->basicsize;
