@@ -428,11 +428,13 @@ PM_API pm_heap *pm_runtime_heap(pm_runtime *rt);
  * is destroyed. There is no hand-off of an object from one runtime to
  * another: to move data, build it again in the other runtime (or dump and
  * load it, pm_json_dumps / pm_json_loads). Two runtimes on one heap
- * (pm_runtime_config.heap) follow the same rule.
+ * (pm_runtime_config.heap) follow the same rule, and are used by one
+ * thread at a time between them (the heap is).
  * In debug mode (config.debug, PYMM_DEBUG=1, or a PM_DEBUG build) the
  * current runtime reports, through its heap's error handler, with
  * PM_ERR_WRONG_RUNTIME: an object dying that is not its own (its memory
- * is in another heap, or it is tracked by another runtime's collector),
+ * is in another heap, or it is tracked but not by this runtime's
+ * collector: on a shared heap an untracked object is not told apart),
  * which is then left alone (leaked, never freed into the wrong heap); and
  * an instance asked of a type that is neither its own, a built-in nor a
  * live shared type (another runtime's, or one whose runtime was
