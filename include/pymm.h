@@ -189,7 +189,9 @@ typedef enum pm_error_kind {
     PM_ERR_INTERIOR,       /* the pointer points inside a live block       */
     PM_ERR_USE_AFTER_FREE, /* a freed block was written after the free     */
     PM_ERR_CORRUPT,        /* a heap structure is inconsistent             */
-    PM_ERR_REFCOUNT        /* an object's reference count went below zero  */
+    PM_ERR_REFCOUNT,       /* an object's reference count went below zero  */
+    PM_ERR_WRONG_RUNTIME   /* an object or type used by a runtime that does
+                              not own it (see "What may cross runtimes")  */
 } pm_error_kind;
 
 typedef struct pm_error {
@@ -297,7 +299,9 @@ PM_API int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report);
  * Objects belong to a runtime (pm_runtime): its heap, its exception, its
  * interned strings and free lists. The calls below work on the calling
  * thread's current runtime (pm_runtime_current), as CPython's work on the
- * current thread state; the default runtime needs no set-up.
+ * current thread state; the default runtime needs no set-up. Which objects
+ * may cross runtimes and threads: see "What may cross runtimes and
+ * threads" below.
  */
 
 typedef struct pm_runtime pm_runtime;
@@ -403,6 +407,42 @@ PM_API pm_runtime *pm_runtime_current(void);
 PM_API pm_runtime *pm_runtime_enter(pm_runtime *rt);
 PM_API pm_heap *pm_runtime_heap(pm_runtime *rt);
 
+/* ---- what may cross runtimes and threads ---------------------------------
+ *
+ * A runtime and its objects are used by one thread at a time (the caller
+ * serializes, as CPython's interpreter lock does); a runtime may move to
+ * another thread when the two synchronize (a mutex, a thread join). Each
+ * object belongs to the runtime that made it. What runtimes share is what
+ * nobody writes:
+ *   - Static objects: None, True, False, the small ints -5..256, the empty
+ *     str, bytes and tuple, the one-character Latin-1 strs, the built-in
+ *     types (pm_*_type). Every runtime on every thread may use them at once.
+ *   - Shared types (PM_TPFLAGS_SHARED): every runtime on every thread may
+ *     make, use and drop instances of them at once. The instances belong
+ *     to the runtime that made them, like any other object.
+ * Nothing else crosses. An ordinary object, a type made without
+ * PM_TPFLAGS_SHARED, and an object made immortal with pm_make_immortal or
+ * pm_str_intern_immortal (its memory is its runtime's, and reading it may
+ * write, as a str caches its hash) are increfed, decrefed, passed to any
+ * pm_ call and die only while their runtime is current, and not after it
+ * is destroyed. There is no hand-off of an object from one runtime to
+ * another: to move data, build it again in the other runtime (or dump and
+ * load it, pm_json_dumps / pm_json_loads). Two runtimes on one heap
+ * (pm_runtime_config.heap) follow the same rule, and are used by one
+ * thread at a time between them (the heap is).
+ * In debug mode (config.debug, PYMM_DEBUG=1, or a PM_DEBUG build) the
+ * current runtime reports, through its heap's error handler, with
+ * PM_ERR_WRONG_RUNTIME: an object dying that is not its own (its memory
+ * is in another heap, or it is tracked but not by this runtime's
+ * collector: on a shared heap an untracked object is not told apart),
+ * which is then left alone (leaked, never freed into the wrong heap); and
+ * an instance asked of a type that is neither its own, a built-in nor a
+ * live shared type (another runtime's, or one whose runtime was
+ * destroyed), which is then refused (NULL, RuntimeError; the references
+ * given to pm_object_new_refs_steal then stay with the caller). Neither
+ * check reads the memory of a destroyed runtime.
+ */
+
 /* ---- exceptions ----------------------------------------------------------- */
 
 typedef enum pm_exc {
@@ -474,6 +514,17 @@ typedef struct pm_type_slots {
  * instead of at the first collection. Binary trees, immutable ASTs and
  * cons lists built bottom-up cost the collector nothing. */
 #define PM_TPFLAGS_FROZEN  (1u << 4)
+/* Shared: the type belongs to no runtime and may be used by every runtime
+ * on every thread at once (an interpreter's built-in classes, made once
+ * and instantiated by each thread's runtime). It is immortal from birth
+ * (pm_incref and pm_decref read it and write nothing, so instances taking
+ * and dropping their reference to it never race), allocated with its name
+ * outside every heap, and never written after pm_type_new returns. It
+ * lives until pm_type_destroy, or to the end of the process. Its slots are
+ * called from every thread that uses it: they must touch only the
+ * instance, its runtime's objects and what they synchronize themselves.
+ * Its instances are ordinary objects of the runtime that made them. */
+#define PM_TPFLAGS_SHARED  (1u << 5)
 
 typedef struct pm_type_spec {
     const char *name;
@@ -490,11 +541,19 @@ typedef struct pm_type_spec {
     size_t nrefs;
 } pm_type_spec;
 
-/* A new type (a new reference). Instances of PM_TPFLAGS_ATTRS types get
+/* A new type (a new reference; a PM_TPFLAGS_SHARED type is immortal, and
+ * only pm_type_destroy frees it). Instances of PM_TPFLAGS_ATTRS types get
  * generic named attributes; instances of every type made here may hold
  * references in their payload: in reference fields (nrefs), or anywhere
  * if the spec's traverse slot visits them. */
 PM_API pm_type *pm_type_new(const pm_type_spec *spec);
+/* Free a PM_TPFLAGS_SHARED type once every runtime is done with it: no
+ * thread uses it any more and every runtime that made instances of it is
+ * destroyed, or holds none of them and is not in debug mode (whose
+ * quarantine keeps freed instances, and their type, for a while). 0, or -1
+ * with ValueError when t is not a live shared type (a runtime's type dies
+ * with its last reference; a shared type destroyed twice). */
+PM_API int pm_type_destroy(pm_type *t);
 PM_API const char *pm_type_name(const pm_type *t);
 PM_API unsigned pm_type_flags(const pm_type *t);
 /* A new instance with its payload zeroed. */
@@ -701,8 +760,9 @@ typedef struct pm_runtime_stats {
 } pm_runtime_stats;
 
 PM_API void pm_runtime_get_stats(pm_runtime *rt, pm_runtime_stats *out);
-/* Live objects per type in debug mode: calls fn for each type with a count;
- * returns the number of types. */
+/* Live objects per type in debug mode: calls fn for each type with live
+ * instances in rt (shared types included: the counts are rt's own);
+ * returns the number of such types. */
 PM_API size_t pm_runtime_type_counts(pm_runtime *rt, void (*fn)(void *arg, const pm_type *t, uint64_t live), void *arg);
 /* Up to cap free lists; returns how many exist. */
 PM_API size_t pm_runtime_freelists(pm_runtime *rt, pm_freelist_stats *out, size_t cap);

@@ -145,7 +145,11 @@ size_t pm_runtime_type_counts(pm_runtime *rt,
     pmo_debug *d = rt->dbg;
     size_t n = 0;
     for (size_t i = 0; d && i < d->counts_cap; i++) {
-        if (d->counts[i].type == NULL) continue;
+        /* A type with no live instance may be gone (a runtime's type dies
+         * with its last instance, a shared one by pm_type_destroy): its
+         * entry stays, for a type made later at the same address, but fn
+         * is never handed a pointer it could not read. */
+        if (d->counts[i].type == NULL || d->counts[i].live == 0) continue;
         if (fn) fn(arg, d->counts[i].type, d->counts[i].live);
         n++;
     }
@@ -163,6 +167,54 @@ static void report_object(pm_runtime *rt, pm_error_kind kind, pm_object *o, cons
              (void *)o, o->type ? o->type->name : "?", where, what);
     pm_error e = {kind, o, 0, PM_DOMAIN_OBJ, PM_DOMAIN_OBJ, serial, msg};
     pm_heap_report_error(rt->heap, &e);
+}
+
+/* ---- objects and runtimes (pymm.h, "What may cross runtimes") ------------ */
+
+bool pmo_rt_holds(pm_runtime *rt, const void *p) {
+    pm_heap *h = rt->heap;
+    if (rt->obj_table->malloc != pmh_pool_malloc_ctx && !pm_heap_debug_enabled(h))
+        return true; /* a user's allocator: its blocks are not the heap's to name */
+    return pm_heap_owns(h, p) || pm_heap_block_size(h, p) != 0 || pm_heap_block_serial(h, p) != 0;
+}
+
+void pmo_report_wrong_runtime(pm_runtime *rt, const void *addr, pm_object *o, const char *what) {
+    char msg[400];
+    uint64_t serial = pm_heap_block_serial(rt->heap, addr);
+    char where[64] = "", type[80] = "";
+    if (serial) snprintf(where, sizeof where, ", allocation #%" PRIu64, serial);
+    if (o) snprintf(type, sizeof type, " of type '%s'", o->type ? o->type->name : "?");
+    snprintf(msg, sizeof msg, "wrong runtime: %s %p%s%s, runtime %p: %s", o ? "object" : "type", addr,
+             type, where, (void *)rt, what);
+    pm_error e = {PM_ERR_WRONG_RUNTIME, addr, 0, PM_DOMAIN_OBJ, -1, serial, msg};
+    pm_heap_report_error(rt->heap, &e);
+}
+
+/* Does rt's collector track o where its flags say (T1)? One the collector
+ * holds (COLLECTING) is in no set: it is taken as rt's own. */
+static bool tracked_by(pm_runtime *rt, pm_object *o) {
+    unsigned gen = (o->flags & PMO_OF_GEN_MASK) >> PMO_OF_GEN_SHIFT;
+    if (o->flags & PMO_OF_COLLECTING) return true;
+    if (gen == 0) return pmo_slot(o) < rt->gc_young.len && rt->gc_young.items[pmo_slot(o)] == o;
+    pmo_map_chunk *c = pmo_map_chunk_of(&rt->gc_map, o, false);
+    size_t b = pmo_map_bit(o);
+    return c && (c->bits[gen - 1][b >> 6] >> (b & 63) & 1);
+}
+
+/* Debug mode: o, whose count reached zero, dies under rt. Another
+ * runtime's object would go to rt's collector sets and heap: it is
+ * reported and left alone (leaked) instead. */
+static PM_NOINLINE_O bool dies_in_own_runtime(pm_runtime *rt, pm_object *o) {
+    const char *why = NULL;
+    if (!pmo_rt_holds(rt, o))
+        why = "an object dies while a runtime other than its own is current (its memory is "
+              "not in this runtime's heap); it is not freed";
+    else if ((o->flags & PMO_OF_TRACKED) && !tracked_by(rt, o))
+        why = "an object dies while a runtime other than its own is current (this runtime's "
+              "collector does not track it); it is not freed";
+    if (why == NULL) return true;
+    pmo_report_wrong_runtime(rt, o, o, why);
+    return false;
 }
 
 static void release_memory(pm_runtime *rt, pm_object *o);
@@ -395,6 +447,7 @@ static void free_pending(pm_runtime *rt, pm_object *p) {
  * most programs free (containers, types with slots) a call, 4% of the gc
  * suite's pairs. */
 static inline pm_object *dealloc_general(pm_runtime *rt, pm_object *o) {
+    if (pmo_unlikely(pmo_debug_checks(rt)) && !dies_in_own_runtime(rt, o)) return NULL;
     pm_type *t = o->type;
     if (pmo_unlikely((o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) ||
                      (t->internal & PMO_TP_FINALIZERS)) &&

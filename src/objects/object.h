@@ -25,7 +25,8 @@
  * Invariants:
  *   O1  refcnt == 0 only while pm_dealloc runs on the object.
  *   O2  static objects (PM_OF_STATIC) are immortal.
- *   O3  an instance of a heap type owns a reference to its type.
+ *   O3  an instance of a heap type owns a reference to its type (a shared
+ *       type is immortal: the reference changes no count).
  */
 #ifndef PM_OBJECTS_OBJECT_H
 #define PM_OBJECTS_OBJECT_H
@@ -121,6 +122,9 @@ static inline void pmo_release_refs(pm_object *o) {
 
 /* A static, immortal object header. */
 #define PMO_STATIC_HEADER(type) {PM_REFCNT_IMMORTAL, PM_OF_STATIC | PMO_OF_ACYCLIC, (type)}
+/* The header of an immortal object of a non-GC type that is not static
+ * (a shared type: freed by pm_type_destroy, not by reference counting). */
+#define PMO_IMMORTAL_HEADER(type) {PM_REFCNT_IMMORTAL, PM_OF_LOST_REF | PMO_OF_ACYCLIC, (type)}
 
 /* A growable array of object pointers (raw memory: never the runtime's). */
 typedef struct pmo_vec {
@@ -224,6 +228,26 @@ PMO_HIDDEN void pmo_vec_free(pmo_vec *v);
 /* ---- object.c ------------------------------------------------------------- */
 
 PMO_HIDDEN void pmo_debug_count(pm_runtime *rt, const pm_type *t, int delta);
+
+/* Debug checks on: the runtime's debug mode, or a PM_DEBUG build. */
+static inline bool pmo_debug_checks(const pm_runtime *rt) {
+#ifdef PM_DEBUG
+    (void)rt;
+    return true;
+#else
+    return rt->debug;
+#endif
+}
+/* Is p (an object or a type) a block of rt's heap? Never reads p. True
+ * when rt's objects come from a user's allocator (it cannot tell). */
+PMO_HIDDEN bool pmo_rt_holds(pm_runtime *rt, const void *p);
+/* Report through rt's heap a PM_ERR_WRONG_RUNTIME at addr: o, when not
+ * NULL, is an object whose type may be read; else addr is not read. */
+PMO_HIDDEN void pmo_report_wrong_runtime(pm_runtime *rt, const void *addr, pm_object *o,
+                                         const char *what);
+/* type.c, debug mode: may rt make an instance of t (its own type, a
+ * built-in, a live shared type)? Reports and sets RuntimeError if not. */
+PMO_HIDDEN bool pmo_type_usable(pm_runtime *rt, const pm_type *t);
 
 static inline void pmo_init_header_rt(pm_runtime *rt, pm_object *o, pm_type *t) {
     o->refcnt = 1;

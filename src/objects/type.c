@@ -20,10 +20,21 @@
  * at creation: an instance is born tracked only if one of them may take
  * part in a cycle (a field without PMO_OF_ACYCLIC), else it is ACYCLIC
  * itself and stays untracked for life unless pm_gc_track says otherwise.
+ *
+ * A shared type (PM_TPFLAGS_SHARED) belongs to no runtime: it and its
+ * name come from the C library, it is immortal from birth, and nothing
+ * writes it after pm_type_new, so instances made by runtimes on several
+ * threads read it at once without a race. The instances' reference (O3)
+ * is kept by the same code as for other heap types: pm_incref of an
+ * immortal object reads its count and stores nothing, which costs the
+ * instance fast paths no test. Live shared types are listed in the
+ * process-wide shared-type registry (a mutex and a sorted array), which
+ * only pm_type_new, pm_type_destroy and debug mode's checks touch.
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,7 +81,8 @@ static bool spec_valid(const pm_type_spec *spec) {
         pm_exc_set(PM_EXC_VALUE, "type '%s': a GC type needs a traverse slot", spec->name);
         return false;
     }
-    if (spec->flags & ~(unsigned)(PM_TPFLAGS_GC | PM_TPFLAGS_WEAKREF | PM_TPFLAGS_ATTRS | PM_TPFLAGS_FROZEN)) {
+    if (spec->flags & ~(unsigned)(PM_TPFLAGS_GC | PM_TPFLAGS_WEAKREF | PM_TPFLAGS_ATTRS |
+                                  PM_TPFLAGS_FROZEN | PM_TPFLAGS_SHARED)) {
         pm_exc_set(PM_EXC_VALUE, "type '%s': unknown flags 0x%x", spec->name, spec->flags);
         return false;
     }
@@ -85,14 +97,92 @@ static bool spec_valid(const pm_type_spec *spec) {
     return true;
 }
 
-pm_type *pm_type_new(const pm_type_spec *spec) {
-    if (!spec_valid(spec)) return NULL;
-    /* The name lives in the runtime's heap: it goes with a destroyed
-     * runtime even when the type is still referenced. */
-    size_t len = strlen(spec->name) + 1;
+/* ---- the shared-type registry ---------------------------------------------- */
+
+/* The live shared types, sorted by address: a process-wide structure that
+ * every thread may touch, under its lock. Debug mode asks it whether a
+ * type that is not its runtime's may be used, without reading the type. */
+static struct {
+    pthread_mutex_t lock;
+    const pm_type **types;
+    size_t len, cap;
+} shared_types = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+
+/* Is t listed? *at: its index, or where it would go. The lock is held. */
+static bool shared_find(const pm_type *t, size_t *at) {
+    size_t lo = 0, hi = shared_types.len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)shared_types.types[mid] < (uintptr_t)t) lo = mid + 1;
+        else hi = mid;
+    }
+    *at = lo;
+    return lo < shared_types.len && shared_types.types[lo] == t;
+}
+
+static bool shared_add(const pm_type *t) {
+    pthread_mutex_lock(&shared_types.lock);
+    bool ok = true;
+    if (shared_types.len == shared_types.cap) {
+        size_t cap = shared_types.cap ? shared_types.cap * 2 : 16;
+        const pm_type **a = realloc(shared_types.types, cap * sizeof *a);
+        if (a) {
+            shared_types.types = a;
+            shared_types.cap = cap;
+        }
+        ok = a != NULL;
+    }
+    size_t i;
+    if (ok && !shared_find(t, &i)) {
+        memmove(&shared_types.types[i + 1], &shared_types.types[i],
+                (shared_types.len - i) * sizeof *shared_types.types);
+        shared_types.types[i] = t;
+        shared_types.len++;
+    }
+    pthread_mutex_unlock(&shared_types.lock);
+    return ok;
+}
+
+/* Is t a live shared type? If so and `remove`, it no longer is. */
+static bool shared_lookup(const pm_type *t, bool remove) {
+    pthread_mutex_lock(&shared_types.lock);
+    size_t i;
+    bool found = shared_find(t, &i);
+    if (found && remove) {
+        shared_types.len--;
+        memmove(&shared_types.types[i], &shared_types.types[i + 1],
+                (shared_types.len - i) * sizeof *shared_types.types);
+    }
+    pthread_mutex_unlock(&shared_types.lock);
+    return found;
+}
+
+/* A shared type and its name from the C library, immortal: no runtime
+ * owns it, no count changes. */
+static pm_type *shared_alloc(const char *spec_name) {
+    size_t len = strlen(spec_name) + 1;
+    pm_type *t = calloc(1, sizeof *t);
+    char *name = malloc(len);
+    if (t == NULL || name == NULL || !shared_add(t)) {
+        free(t);
+        free(name);
+        return pmo_no_memory();
+    }
+    memcpy(name, spec_name, len);
+    t->ob = (pm_object)PMO_IMMORTAL_HEADER(&pm_type_type);
+    t->owned_name = name;
+    t->name = name;
+    return t;
+}
+
+/* A runtime's type: in its heap, with its name, freed with its last
+ * reference (type_dealloc) or with a destroyed private heap, even when
+ * the type is still referenced. */
+static pm_type *runtime_alloc(const char *spec_name) {
+    size_t len = strlen(spec_name) + 1;
     char *name = pmo_mem_malloc(len);
     if (name == NULL) return NULL;
-    memcpy(name, spec->name, len);
+    memcpy(name, spec_name, len);
     pm_type *t = (pm_type *)pmo_alloc(&pm_type_type, sizeof(pm_type));
     if (t == NULL) {
         pmo_mem_free(name);
@@ -101,6 +191,54 @@ pm_type *pm_type_new(const pm_type_spec *spec) {
     memset((char *)t + sizeof(pm_object), 0, sizeof *t - sizeof(pm_object));
     t->owned_name = name;
     t->name = name;
+    return t;
+}
+
+int pm_type_destroy(pm_type *t) {
+    /* The registry answers before t is read: a type destroyed twice, or
+     * a runtime's type, may be memory that is gone. */
+    if (t == NULL || !shared_lookup(t, true)) {
+        pm_exc_set(PM_EXC_VALUE, "pm_type_destroy: %p is not a live shared type", (void *)t);
+        return -1;
+    }
+    free(t->owned_name);
+    free(t);
+    return 0;
+}
+
+/* The public built-in types, static and shared by every runtime. */
+static const pm_type *const builtin_types[] = {
+    &pm_type_type, &pm_none_type,  &pm_bool_type,      &pm_int_type,  &pm_float_type,
+    &pm_str_type,  &pm_bytes_type, &pm_tuple_type,     &pm_list_type, &pm_dict_type,
+    &pm_set_type,  &pm_frozenset_type, &pm_iter_type,  &pm_generator_type,
+    &pm_weakref_type};
+
+static bool builtin_type(const pm_type *t) {
+    for (size_t i = 0; i < sizeof builtin_types / sizeof *builtin_types; i++)
+        if (builtin_types[i] == t) return true;
+    return false;
+}
+
+/* Debug mode: may rt make an instance of t? Its own types (in its heap),
+ * the built-in ones and live shared types; anything else is another
+ * runtime's type or one whose runtime is gone, and is reported without
+ * being read. */
+bool pmo_type_usable(pm_runtime *rt, const pm_type *t) {
+    if (pmo_rt_holds(rt, t) || builtin_type(t) || shared_lookup(t, false)) return true;
+    pmo_report_wrong_runtime(rt, t, NULL,
+                             "a type that is neither this runtime's, a built-in nor a live shared "
+                             "type was asked for an instance (another runtime's type, or one whose "
+                             "runtime was destroyed)");
+    pm_exc_set(PM_EXC_RUNTIME, "type %p does not belong to this runtime", (const void *)t);
+    return false;
+}
+
+/* ---- types ------------------------------------------------------------------ */
+
+pm_type *pm_type_new(const pm_type_spec *spec) {
+    if (!spec_valid(spec)) return NULL;
+    pm_type *t = (spec->flags & PM_TPFLAGS_SHARED) ? shared_alloc(spec->name) : runtime_alloc(spec->name);
+    if (t == NULL) return NULL;
     t->basicsize = spec->basicsize;
     t->itemsize = spec->itemsize;
     t->flags = spec->flags | PM_TPFLAGS_HEAP;
@@ -170,11 +308,18 @@ static inline pm_object *new_instance(pm_type *t, size_t size) {
     return o;
 }
 
+/* Debug mode: t is checked before it is read (see pmo_type_usable). */
+static inline bool type_ok(pm_type *t) {
+    pm_runtime *rt = pmo_rt();
+    return !pmo_unlikely(pmo_debug_checks(rt)) || pmo_type_usable(rt, t);
+}
+
 pm_object *pm_object_new(pm_type *t) {
     if (t == NULL) {
         pm_exc_set(PM_EXC_TYPE, "pm_object_new: NULL type");
         return NULL;
     }
+    if (!type_ok(t)) return NULL;
     if (t->itemsize) {
         pm_exc_set(PM_EXC_TYPE, "type '%s' is variable-size: use pm_object_new_var", t->name);
         return NULL;
@@ -187,6 +332,7 @@ pm_object *pm_object_new_var(pm_type *t, size_t nitems) {
         pm_exc_set(PM_EXC_TYPE, "pm_object_new_var: NULL type");
         return NULL;
     }
+    if (!type_ok(t)) return NULL;
     size_t extra;
     if (__builtin_mul_overflow(nitems, t->itemsize, &extra) || extra > SIZE_MAX - t->basicsize)
         return pmo_no_memory();
@@ -215,6 +361,7 @@ static __attribute__((noinline)) pm_object *new_refs_general(pm_type *t, pm_obje
         pm_exc_set(PM_EXC_TYPE, "pm_object_new_refs_steal: NULL type");
         return NULL;
     }
+    if (!type_ok(t)) return NULL; /* the references stay unread: see pymm.h */
     if (t->itemsize) {
         pm_exc_set(PM_EXC_TYPE, "type '%s' is variable-size: use pm_object_new_var", t->name);
         drop_refs(refs, t->nrefs);
@@ -253,7 +400,8 @@ static inline bool fast_new_ok(const pm_runtime *rt) {
  * back to the general case, untouched, for anything unusual. */
 pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs) {
     pm_runtime *rt = pmo_current_rt;
-    if (pmo_unlikely(t == NULL || refs == NULL || !(t->internal & PMO_TP_PLAIN) || !fast_new_ok(rt)))
+    /* The runtime first: in debug mode t is checked before it is read. */
+    if (pmo_unlikely(t == NULL || refs == NULL || !fast_new_ok(rt) || !(t->internal & PMO_TP_PLAIN)))
         return new_refs_general(t, refs);
     pm_object *o = pmh_pool_try_malloc(rt->obj_table->ctx, t->basicsize);
     if (pmo_unlikely(o == NULL)) return new_refs_general(t, refs);
