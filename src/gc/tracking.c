@@ -36,6 +36,17 @@ void pm_gc_untrack(pm_object *o) {
 int pm_gc_is_tracked(pm_object *o) { return o && (o->flags & PMO_OF_TRACKED) != 0; }
 int pm_gc_is_finalized(pm_object *o) { return o && (o->flags & PM_OF_FINALIZED) != 0; }
 
+/* Does rt's collector track o where its flags say (T1)? One the collector
+ * holds (COLLECTING) is in no set: it is taken as rt's own. */
+bool pmgc_tracks(pm_runtime *rt, pm_object *o) {
+    unsigned gen = (o->flags & PMO_OF_GEN_MASK) >> PMO_OF_GEN_SHIFT;
+    if (o->flags & PMO_OF_COLLECTING) return true;
+    if (gen == 0) return pmgc_slot(o) < rt->gc_young.len && rt->gc_young.items[pmgc_slot(o)] == o;
+    pmgc_map_chunk *c = pmgc_map_chunk_of(&rt->gc_map, o, false);
+    size_t b = pmgc_map_bit(o);
+    return c && (c->bits[gen - 1][b >> 6] >> (b & 63) & 1);
+}
+
 /* ---- the address maps ------------------------------------------------------ */
 
 static size_t slot_of(uintptr_t key, size_t cap) {

@@ -190,26 +190,15 @@ void pmo_report_wrong_runtime(pm_runtime *rt, const void *addr, pm_object *o, co
     pm_heap_report_error(rt->heap, &e);
 }
 
-/* Does rt's collector track o where its flags say (T1)? One the collector
- * holds (COLLECTING) is in no set: it is taken as rt's own. */
-static bool tracked_by(pm_runtime *rt, pm_object *o) {
-    unsigned gen = (o->flags & PMO_OF_GEN_MASK) >> PMO_OF_GEN_SHIFT;
-    if (o->flags & PMO_OF_COLLECTING) return true;
-    if (gen == 0) return pmo_slot(o) < rt->gc_young.len && rt->gc_young.items[pmo_slot(o)] == o;
-    pmo_map_chunk *c = pmo_map_chunk_of(&rt->gc_map, o, false);
-    size_t b = pmo_map_bit(o);
-    return c && (c->bits[gen - 1][b >> 6] >> (b & 63) & 1);
-}
-
 /* Debug mode: o, whose count reached zero, dies under rt. Another
  * runtime's object would go to rt's collector sets and heap: it is
  * reported and left alone (leaked) instead. */
-static PM_NOINLINE_O bool dies_in_own_runtime(pm_runtime *rt, pm_object *o) {
+static PM_NOINLINE bool dies_in_own_runtime(pm_runtime *rt, pm_object *o) {
     const char *why = NULL;
     if (!pmo_rt_holds(rt, o))
         why = "an object dies while a runtime other than its own is current (its memory is "
               "not in this runtime's heap); it is not freed";
-    else if ((o->flags & PMO_OF_TRACKED) && !tracked_by(rt, o))
+    else if ((o->flags & PMO_OF_TRACKED) && !pmgc_tracks(rt, o))
         why = "an object dies while a runtime other than its own is current (this runtime's "
               "collector does not track it); it is not freed";
     if (why == NULL) return true;
