@@ -403,6 +403,16 @@ PM_API pm_runtime *pm_runtime_current(void);
 PM_API pm_runtime *pm_runtime_enter(pm_runtime *rt);
 PM_API pm_heap *pm_runtime_heap(pm_runtime *rt);
 
+/* The recursion limit (CPython's sys.setrecursionlimit): how deeply the
+ * generic operations pm_repr, pm_str, pm_compare, pm_equal and pm_hash
+ * may nest, through built-in containers and user slots alike, before the
+ * next one fails with RecursionError. Default 1000, per runtime. Each
+ * level takes C stack (one call of the generic operation and one of the
+ * slot): a higher limit needs a larger stack. rt NULL: the current
+ * runtime. Setting a limit below 1 is a ValueError (-1); 0 otherwise. */
+PM_API int pm_runtime_set_recursion_limit(pm_runtime *rt, int limit);
+PM_API int pm_runtime_get_recursion_limit(pm_runtime *rt);
+
 /* ---- exceptions ----------------------------------------------------------- */
 
 typedef enum pm_exc {
@@ -429,6 +439,42 @@ PM_API pm_exc pm_exc_occurred(void);
 PM_API const char *pm_exc_message(void); /* "" when none */
 PM_API void pm_exc_clear(void);
 PM_API const char *pm_exc_name(pm_exc kind); /* "TypeError", ...       */
+
+/* A NULL object argument is a TypeError, unless an exception is already
+ * pending: then it is the NULL of a failed call passed on (as in
+ * pm_list_append_steal(l, pm_int(v))), and the call fails keeping that
+ * exception (a MemoryError stays a MemoryError). A _steal function still
+ * releases the references it was given. */
+
+/* Unraisable exceptions (CPython's sys.unraisablehook). Code that runs
+ * where no caller can receive its error -- a finalizer (the finalize and
+ * legacy_del slots), a weak-reference callback, a generator's release
+ * function, a collector callback, a clear slot during a collection --
+ * runs with the pending exception set aside, and put back afterwards;
+ * an exception it raises never comes out of pm_decref, pm_gc_collect or
+ * the allocation that started a collection: it is handed to the
+ * runtime's unraisable hook and cleared. The default hook prints one
+ * line to stderr:
+ *   Exception ignored in: finalizer of <Node object at 0x...>: ValueError: boom
+ * The hook runs with no exception pending; one it leaves is cleared. */
+typedef struct pm_unraisable {
+    pm_exc kind;              /* the exception                              */
+    const char *message;      /* its message                                */
+    const char *context;      /* where: "finalizer of", "legacy finalizer
+                                 of", "weakref callback of", "generator
+                                 release of", "gc callback", "garbage
+                                 collection" (a clear slot's, or the
+                                 collector's own)                          */
+    const pm_object *object;  /* the object concerned, or NULL; borrowed,
+                                 valid during the call only (a finalizer's
+                                 object may be freed as soon as it returns) */
+    const char *type_name;    /* its type's name, or NULL                   */
+} pm_unraisable;
+typedef void (*pm_unraisable_hook)(const pm_unraisable *u, void *ctx);
+/* Set rt's hook (rt NULL: the current runtime); fn NULL: the default. */
+PM_API void pm_runtime_set_unraisable_hook(pm_runtime *rt, pm_unraisable_hook fn, void *ctx);
+/* The default hook, for a hook that also wants the line printed. */
+PM_API void pm_unraisable_print(const pm_unraisable *u, void *ctx);
 
 /* ---- types ---------------------------------------------------------------- */
 

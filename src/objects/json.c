@@ -1517,7 +1517,7 @@ static int write_next(jenc *e) {
 
 pm_object *pm_json_dumps(pm_object *o, int indent) {
     if (o == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_json_dumps: NULL object");
+        pmo_null_arg("pm_json_dumps: NULL object");
         return NULL;
     }
     jenc e = {.indent = indent < 0 ? -1 : indent};
