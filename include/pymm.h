@@ -406,7 +406,9 @@ PM_API pm_heap *pm_runtime_heap(pm_runtime *rt);
 /* The recursion limit (CPython's sys.setrecursionlimit): how deeply the
  * generic operations pm_repr, pm_str, pm_compare, pm_equal and pm_hash
  * may nest, through built-in containers and user slots alike, before the
- * next one fails with RecursionError. Default 1000, per runtime. Each
+ * next one fails with RecursionError (calls on str, int, float, bytes,
+ * None, bool and type objects, which never nest, are not counted).
+ * Default 1000, per runtime. Each
  * level takes C stack (one call of the generic operation and one of the
  * slot): a higher limit needs a larger stack. rt NULL: the current
  * runtime. Setting a limit below 1 is a ValueError (-1); 0 otherwise. */
@@ -485,6 +487,12 @@ enum { PM_LT, PM_LE, PM_EQ, PM_NE, PM_GT, PM_GE };
 
 typedef int (*pm_visit_fn)(pm_object *o, void *arg);
 
+/* Slots and exceptions: finalize and legacy_del run with no exception
+ * pending and may raise; their exception is unraisable (reported through
+ * the runtime's hook, see pm_unraisable), as is a clear slot's during a
+ * collection. dealloc must not raise. repr, str, hash and compare are
+ * called through pm_repr, pm_str, pm_hash and pm_compare, one level of
+ * the recursion limit each (pm_runtime_set_recursion_limit). */
 typedef struct pm_type_slots {
     void (*dealloc)(pm_object *self);   /* release references; not the memory */
     int (*traverse)(pm_object *self, pm_visit_fn visit, void *arg);
@@ -674,7 +682,8 @@ PM_API int pm_set_discard(pm_object *s, pm_object *key);       /* 1 removed, 0 a
  * release(state) runs once when the generator is freed. Large data can so be
  * processed item by item (seed section 8). */
 /* When pm_generator_new fails, release is not called: the caller still
- * owns state. */
+ * owns state. release runs at a deallocation, under a finalizer's rules
+ * (no exception pending; one it raises is unraisable). */
 typedef int (*pm_gen_next_fn)(void *state, pm_object **item);
 PM_API pm_object *pm_generator_new(pm_gen_next_fn next, void *state, void (*release)(void *state));
 
@@ -682,7 +691,8 @@ PM_API pm_object *pm_generator_new(pm_gen_next_fn next, void *state, void (*rele
 
 /* A weak reference to o (whose type has PM_TPFLAGS_WEAKREF, or is a built-in
  * that allows them). When o dies, the reference is cleared and then, if the
- * weak reference object itself is still alive, callback(wr, arg) runs.
+ * weak reference object itself is still alive, callback(wr, arg) runs
+ * (with no exception pending; one it raises is unraisable).
  * arg is held strongly by the weak reference (may be NULL). */
 typedef void (*pm_weakref_cb)(pm_object *wr, pm_object *arg);
 PM_API pm_object *pm_weakref_new(pm_object *o, pm_weakref_cb callback, pm_object *arg);
@@ -802,7 +812,10 @@ typedef struct pm_gc_info {
     int64_t collected, uncollectable; /* at "stop" */
     double pause_ms;                  /* at "stop" */
 } pm_gc_info;
-/* phase: "start" or "stop". */
+/* phase: "start" or "stop". A callback runs with no exception pending; one
+ * it raises is unraisable (pm_unraisable). A collection never sets or
+ * clears the caller's exception: one pending when it starts (at
+ * pm_gc_collect or at the allocation that triggered it) is pending after. */
 typedef void (*pm_gc_callback)(const char *phase, const pm_gc_info *info, void *arg);
 PM_API int pm_gc_callback_add(pm_gc_callback fn, void *arg);
 PM_API int pm_gc_callback_remove(pm_gc_callback fn, void *arg);
