@@ -14,7 +14,6 @@
 #define _DEFAULT_SOURCE
 #include "testutil.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -211,12 +210,6 @@ static void *run(void *arg) {
 }
 
 int main(void) {
-    pthread_attr_t attr;
-    pthread_t th;
-    pthread_attr_init(&attr);
-    CHECK_EQ(pthread_attr_setstacksize(&attr, STACK_SIZE), 0);
-    CHECK_EQ(pthread_create(&th, &attr, run, NULL), 0);
-    pthread_join(th, NULL);
-    pthread_attr_destroy(&attr);
+    tu_run_on_stack(run, NULL, STACK_SIZE);
     return tu_finish("test_obj_recursion");
 }

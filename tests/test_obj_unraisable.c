@@ -107,45 +107,43 @@ static void make_cycle(pm_type *t, pm_object **a_out) {
 
 /* ---- deaths by reference counting ------------------------------------------------ */
 
+/* Drop the last reference to a new instance of t with an exception
+ * pending (a failing call's cleanup): it must still be pending after.
+ * Returns the (freed) instance's address, for the report. */
+static const pm_object *decref_while_pending(pm_type *t, pm_exc kind, const char *message) {
+    pm_object *o = pm_object_new(t);
+    if (kind) pm_exc_set(kind, "%s", message);
+    pm_decref(o);
+    CHECK(kind ? pending_is(kind, message) : pm_exc_occurred() == PM_EXC_NONE);
+    pm_exc_clear();
+    return o;
+}
+
 static void finalizer_on_decref(void) {
     tu_group g = tu_group_begin();
     hook_on();
     pm_type *t = make_type("fin", raise_boom, NULL, NULL);
-    pm_object *o = pm_object_new(t);
-    pm_decref(o);
-    CHECK_EQ(pm_exc_occurred(), PM_EXC_NONE); /* nothing comes out of pm_decref */
+    /* Nothing comes out of pm_decref; the finalizer's error is reported. */
+    const pm_object *o = decref_while_pending(t, PM_EXC_NONE, NULL);
     CHECK_EQ(S.calls, 1);
     CHECK(reported(PM_EXC_VALUE, "boom", "finalizer of", o) && strcmp(S.type_name, "fin") == 0);
-
-    /* A failing call's cleanup: its exception survives the finalizer's. */
-    o = pm_object_new(t);
-    pm_exc_set(PM_EXC_MEMORY, "out of memory");
-    pm_decref(o);
-    CHECK(pending_is(PM_EXC_MEMORY, "out of memory"));
+    /* A failing call's exception survives the finalizer's. */
+    o = decref_while_pending(t, PM_EXC_MEMORY, "out of memory");
     CHECK_EQ(S.calls, 2);
     CHECK(reported(PM_EXC_VALUE, "boom", "finalizer of", o));
-    pm_exc_clear();
     pm_decref(PM_OBJ(t));
 
     /* A finalizer that clears exceptions does not clear the caller's. */
     t = make_type("quiet", clear_all, NULL, NULL);
-    o = pm_object_new(t);
-    pm_exc_set(PM_EXC_KEY, "k");
-    pm_decref(o);
-    CHECK(pending_is(PM_EXC_KEY, "k"));
+    decref_while_pending(t, PM_EXC_KEY, "k");
     CHECK_EQ(S.calls, 2);
-    pm_exc_clear();
     pm_decref(PM_OBJ(t));
 
     /* The legacy finalizer: the same rules. */
     t = make_type("legacy", NULL, raise_boom, NULL);
-    o = pm_object_new(t);
-    pm_exc_set(PM_EXC_INDEX, "i");
-    pm_decref(o);
-    CHECK(pending_is(PM_EXC_INDEX, "i"));
+    o = decref_while_pending(t, PM_EXC_INDEX, "i");
     CHECK_EQ(S.calls, 3);
     CHECK(reported(PM_EXC_VALUE, "boom", "legacy finalizer of", o));
-    pm_exc_clear();
     pm_decref(PM_OBJ(t));
     tu_group_end(&g, 0);
 }
