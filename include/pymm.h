@@ -467,9 +467,9 @@ typedef struct pm_unraisable {
                                  release of", "gc callback", "garbage
                                  collection" (a clear slot's, or the
                                  collector's own)                          */
-    const pm_object *object;  /* the object concerned, or NULL; borrowed,
-                                 valid during the call only (a finalizer's
-                                 object may be freed as soon as it returns) */
+    const pm_object *object;  /* the object concerned, or NULL: to name it
+                                 only (it may be in the middle of its
+                                 deallocation); never take a reference   */
     const char *type_name;    /* its type's name, or NULL                   */
 } pm_unraisable;
 typedef void (*pm_unraisable_hook)(const pm_unraisable *u, void *ctx);
