@@ -443,6 +443,18 @@ PM_API pm_heap *pm_runtime_heap(pm_runtime *rt);
  * check reads the memory of a destroyed runtime.
  */
 
+/* The recursion limit (CPython's sys.setrecursionlimit): how deeply the
+ * generic operations pm_repr, pm_str, pm_compare, pm_equal and pm_hash
+ * may nest, through built-in containers and user slots alike, before the
+ * next one fails with RecursionError (calls on str, int, float, bytes,
+ * None, bool and type objects, which never nest, are not counted).
+ * Default 1000, per runtime. Each
+ * level takes C stack (one call of the generic operation and one of the
+ * slot): a higher limit needs a larger stack. rt NULL: the current
+ * runtime. Setting a limit below 1 is a ValueError (-1); 0 otherwise. */
+PM_API int pm_runtime_set_recursion_limit(pm_runtime *rt, int limit);
+PM_API int pm_runtime_get_recursion_limit(pm_runtime *rt);
+
 /* ---- exceptions ----------------------------------------------------------- */
 
 typedef enum pm_exc {
@@ -470,6 +482,42 @@ PM_API const char *pm_exc_message(void); /* "" when none */
 PM_API void pm_exc_clear(void);
 PM_API const char *pm_exc_name(pm_exc kind); /* "TypeError", ...       */
 
+/* A NULL object argument is a TypeError, unless an exception is already
+ * pending: then it is the NULL of a failed call passed on (as in
+ * pm_list_append_steal(l, pm_int(v))), and the call fails keeping that
+ * exception (a MemoryError stays a MemoryError). A _steal function still
+ * releases the references it was given. */
+
+/* Unraisable exceptions (CPython's sys.unraisablehook). Code that runs
+ * where no caller can receive its error -- a finalizer (the finalize and
+ * legacy_del slots), a weak-reference callback, a generator's release
+ * function, a collector callback, a clear slot during a collection --
+ * runs with the pending exception set aside, and put back afterwards;
+ * an exception it raises never comes out of pm_decref, pm_gc_collect or
+ * the allocation that started a collection: it is handed to the
+ * runtime's unraisable hook and cleared. The default hook prints one
+ * line to stderr:
+ *   Exception ignored in: finalizer of <Node object at 0x...>: ValueError: boom
+ * The hook runs with no exception pending; one it leaves is cleared. */
+typedef struct pm_unraisable {
+    pm_exc kind;              /* the exception                              */
+    const char *message;      /* its message                                */
+    const char *context;      /* where: "finalizer of", "legacy finalizer
+                                 of", "weakref callback of", "generator
+                                 release of", "gc callback", "garbage
+                                 collection" (a clear slot's, or the
+                                 collector's own)                          */
+    const pm_object *object;  /* the object concerned, or NULL: to name it
+                                 only (it may be in the middle of its
+                                 deallocation); never take a reference   */
+    const char *type_name;    /* its type's name, or NULL                   */
+} pm_unraisable;
+typedef void (*pm_unraisable_hook)(const pm_unraisable *u, void *ctx);
+/* Set rt's hook (rt NULL: the current runtime); fn NULL: the default. */
+PM_API void pm_runtime_set_unraisable_hook(pm_runtime *rt, pm_unraisable_hook fn, void *ctx);
+/* The default hook, for a hook that also wants the line printed. */
+PM_API void pm_unraisable_print(const pm_unraisable *u, void *ctx);
+
 /* ---- types ---------------------------------------------------------------- */
 
 /* Comparison operators for pm_compare and the compare slot. */
@@ -479,6 +527,12 @@ enum { PM_LT, PM_LE, PM_EQ, PM_NE, PM_GT, PM_GE };
 
 typedef int (*pm_visit_fn)(pm_object *o, void *arg);
 
+/* Slots and exceptions: finalize and legacy_del run with no exception
+ * pending and may raise; their exception is unraisable (reported through
+ * the runtime's hook, see pm_unraisable), as is a clear slot's during a
+ * collection. dealloc must not raise. repr, str, hash and compare are
+ * called through pm_repr, pm_str, pm_hash and pm_compare, one level of
+ * the recursion limit each (pm_runtime_set_recursion_limit). */
 typedef struct pm_type_slots {
     void (*dealloc)(pm_object *self);   /* release references; not the memory */
     int (*traverse)(pm_object *self, pm_visit_fn visit, void *arg);
@@ -687,7 +741,8 @@ PM_API int pm_set_discard(pm_object *s, pm_object *key);       /* 1 removed, 0 a
  * release(state) runs once when the generator is freed. Large data can so be
  * processed item by item (seed section 8). */
 /* When pm_generator_new fails, release is not called: the caller still
- * owns state. */
+ * owns state. release runs at a deallocation, under a finalizer's rules
+ * (no exception pending; one it raises is unraisable). */
 typedef int (*pm_gen_next_fn)(void *state, pm_object **item);
 PM_API pm_object *pm_generator_new(pm_gen_next_fn next, void *state, void (*release)(void *state));
 
@@ -695,7 +750,8 @@ PM_API pm_object *pm_generator_new(pm_gen_next_fn next, void *state, void (*rele
 
 /* A weak reference to o (whose type has PM_TPFLAGS_WEAKREF, or is a built-in
  * that allows them). When o dies, the reference is cleared and then, if the
- * weak reference object itself is still alive, callback(wr, arg) runs.
+ * weak reference object itself is still alive, callback(wr, arg) runs
+ * (with no exception pending; one it raises is unraisable).
  * arg is held strongly by the weak reference (may be NULL). */
 typedef void (*pm_weakref_cb)(pm_object *wr, pm_object *arg);
 PM_API pm_object *pm_weakref_new(pm_object *o, pm_weakref_cb callback, pm_object *arg);
@@ -833,7 +889,10 @@ typedef struct pm_gc_info {
     int64_t collected, uncollectable; /* at "stop" */
     double pause_ms;                  /* at "stop" */
 } pm_gc_info;
-/* phase: "start" or "stop". */
+/* phase: "start" or "stop". A callback runs with no exception pending; one
+ * it raises is unraisable (pm_unraisable). A collection never sets or
+ * clears the caller's exception: one pending when it starts (at
+ * pm_gc_collect or at the allocation that triggered it) is pending after. */
 typedef void (*pm_gc_callback)(const char *phase, const pm_gc_info *info, void *arg);
 PM_API int pm_gc_callback_add(pm_gc_callback fn, void *arg);
 PM_API int pm_gc_callback_remove(pm_gc_callback fn, void *arg);

@@ -19,7 +19,6 @@
 #define _DEFAULT_SOURCE
 #include "testutil.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -159,13 +158,7 @@ static void *run(void *arg) {
 }
 
 static void run_on_small_stack(job *j) {
-    pthread_attr_t attr;
-    pthread_t th;
-    pthread_attr_init(&attr);
-    CHECK_EQ(pthread_attr_setstacksize(&attr, STACK_SIZE), 0);
-    CHECK_EQ(pthread_create(&th, &attr, run, j), 0);
-    pthread_join(th, NULL);
-    pthread_attr_destroy(&attr);
+    tu_run_on_stack(run, j, STACK_SIZE);
     CHECK(j->ok);
 #ifndef PM_DEBUG
     /* A chain through the last reference field is released in a loop

@@ -4,6 +4,7 @@
 #define _DEFAULT_SOURCE
 #include "testutil.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,16 @@ bool tu_contains(const char *haystack, const char *needle) {
 const char *tu_shared_dir(void) {
     struct stat st;
     return stat(PYMM_SHARED_DIR, &st) == 0 && S_ISDIR(st.st_mode) ? PYMM_SHARED_DIR : NULL;
+}
+
+void tu_run_on_stack(void *(*fn)(void *), void *arg, size_t stack_size) {
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    CHECK_EQ(pthread_attr_setstacksize(&attr, stack_size), 0);
+    CHECK_EQ(pthread_create(&th, &attr, fn, arg), 0);
+    pthread_join(th, NULL);
+    pthread_attr_destroy(&attr);
 }
 
 long tu_rss_kb(void) {

@@ -53,6 +53,10 @@ long tu_big_count(long n);
  * test that needs it then exits with 77, CTest's skip (SKIP_RETURN_CODE). */
 const char *tu_shared_dir(void);
 
+/* Run fn(arg) on a new thread whose C stack is stack_size bytes, and wait
+ * for it (deep-structure tests: no recursion per level may fit). */
+void tu_run_on_stack(void *(*fn)(void *), void *arg, size_t stack_size);
+
 /* Resident set size of this process, in KiB. */
 long tu_rss_kb(void);
 

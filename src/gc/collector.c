@@ -726,14 +726,19 @@ static size_t handle_weakrefs(gc_state *g, bool *finalizable) {
 }
 
 /* PEP 442: every garbage object's finalizer runs once, before anything is
- * cleared. The collector's references keep every one alive meanwhile. */
-static int64_t finalize_garbage(gc_state *g) {
+ * cleared. The collector's references keep every one alive meanwhile.
+ * What a finalizer raises is its own (unraisable): the next one runs
+ * with no exception pending, as on a death by reference counting. */
+static int64_t finalize_garbage(pm_runtime *rt, gc_state *g) {
     int64_t ran = 0;
     for (size_t i = 0; i < g->set.len; i++) {
         pm_object *o = g->set.items[i];
         if (o->type->slots.finalize && !(o->flags & PM_OF_FINALIZED)) {
             o->flags |= PM_OF_FINALIZED;
+            pmo_exc_saved none; /* collect_with_callbacks set the pending one aside */
+            pmo_unraisable_begin(rt, &none);
             o->type->slots.finalize(o);
+            pmo_unraisable_end(rt, &none, "finalizer of", o);
             ran++;
         }
     }
@@ -796,8 +801,14 @@ static void record_pause(pm_gc_generation_stats *s, double ms) {
     if (ms > s->pause_max_ms) s->pause_max_ms = ms;
 }
 
-static void run_callbacks(gc_state *g, const char *phase, const pm_gc_info *info) {
-    for (int i = 0; i < g->ncallbacks; i++) g->callbacks[i].fn(phase, info, g->callbacks[i].arg);
+/* A callback's exception is unraisable, and does not stop the others. */
+static void run_callbacks(pm_runtime *rt, gc_state *g, const char *phase, const pm_gc_info *info) {
+    for (int i = 0; i < g->ncallbacks; i++) {
+        pmo_exc_saved none; /* collect_with_callbacks set the pending one aside */
+        pmo_unraisable_begin(rt, &none);
+        g->callbacks[i].fn(phase, info, g->callbacks[i].arg);
+        pmo_unraisable_end(rt, &none, "gc callback", NULL);
+    }
 }
 
 /* Where the survivors of a collection of gen go: the next generation, or
@@ -824,7 +835,7 @@ static int64_t dispose(pm_runtime *rt, gc_state *g, unsigned summary, int dest, 
     size_t code_ran = 0;
     if (summary & (PMO_TP_FINALIZE | PMO_TP_WEAKREF | SUM_WEAKLY_REFERENCED))
         code_ran = handle_weakrefs(g, &finalizable);
-    if (finalizable || code_ran) code_ran += (size_t)finalize_garbage(g);
+    if (finalizable || code_ran) code_ran += (size_t)finalize_garbage(rt, g);
     if (code_ran > 0) {
         /* Resurrected objects, and all they reach, are reachable again. Only
          * code (a callback, a finalizer) can resurrect: if none ran, the
@@ -976,10 +987,19 @@ static bool churned(const pm_runtime *rt) {
     return (rt->gc_young_allocs - rt->gc_young_count) * 2 >= rt->gc_young_allocs;
 }
 
+/* A collection is code no caller asked for (it starts at an allocation)
+ * or one that must not fail (pm_gc_collect): the pending exception is set
+ * aside for its duration, and whatever its code raises -- finalizers,
+ * callbacks (each reported where it runs), clear slots and the
+ * collector's own MemoryErrors (reported at the end, CPython's "in
+ * garbage collection") -- goes to the unraisable hook, never to the
+ * caller. */
 static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
+    pmo_exc_saved pending;
+    pmo_unraisable_begin(rt, &pending);
     g->collecting = true;
     pm_gc_info info = {gen, 0, 0, 0};
-    if (g->ncallbacks) run_callbacks(g, "start", &info);
+    if (g->ncallbacks) run_callbacks(rt, g, "start", &info);
     double t0 = now_ms();
     bool churn = churned(rt);
     int64_t n = collect(rt, g, gen, automatic);
@@ -987,8 +1007,9 @@ static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen, bool
     info.uncollectable = (int64_t)g->stats[gen].uncollectable;
     info.pause_ms = now_ms() - t0;
     if (automatic || n > 0) pace(rt, g, gen, n, churn);
-    if (g->ncallbacks) run_callbacks(g, "stop", &info);
+    if (g->ncallbacks) run_callbacks(rt, g, "stop", &info);
     g->collecting = false;
+    pmo_unraisable_end(rt, &pending, "garbage collection", NULL);
     return n;
 }
 
@@ -1242,7 +1263,7 @@ static int visit_collect(pm_object *r, void *arg) { return pm_list_append(arg, r
 
 pm_object *pm_gc_get_referents(pm_object *o) {
     if (o == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_gc_get_referents: NULL object");
+        pmo_null_arg("pm_gc_get_referents: NULL object");
         return NULL;
     }
     pm_object *list = pm_list_new(0);

@@ -1565,7 +1565,7 @@ static int write_next(jenc *e) {
 
 pm_object *pm_json_dumps_flags(pm_object *o, int indent, unsigned flags) {
     if (o == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_json_dumps: NULL object");
+        pmo_null_arg("pm_json_dumps: NULL object");
         return NULL;
     }
     if (flags & ~(unsigned)PM_JSON_STRICT) {

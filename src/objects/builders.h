@@ -23,6 +23,15 @@
 /* runtime.c: set MemoryError and return NULL, for `return pmo_no_memory();`. */
 PM_HIDDEN void *pmo_no_memory(void);
 
+/* object.c: a NULL object argument: TypeError with the message, unless an
+ * exception is pending (a failed constructor's NULL passed on keeps its
+ * error). */
+PM_HIDDEN void pmo_null_arg(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
 /* str.c: a str from text already known to be valid UTF-8 of `length` code
  * points (the JSON loader checks as it scans): no second validation. */
 PM_HIDDEN pm_object *pmo_str_from_valid(const char *utf8, size_t nbytes, size_t length);

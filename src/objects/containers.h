@@ -4,10 +4,11 @@
  *
  * Owns the instance layouts of tuple and list (read by iter.c and the
  * collector), the hidden entry points dict.c and set.c give iter.c (those
- * JSON uses are in builders.h),
- * and the per-thread guards that bound recursion through nested containers
- * (repr, compare, hash): a container nested 10^7 deep must give a
- * RecursionError, never overflow the C stack.
+ * JSON uses are in builders.h), and the reprs in progress of
+ * self-referencing containers. A container nested 10^7 deep gives a
+ * RecursionError, never overflows the C stack: its slots recurse only
+ * through pm_repr, pm_compare and pm_hash, which the runtime's recursion
+ * guard bounds (object.h).
  *
  * Invariants:
  *   C1  a container owns exactly one reference to every item it stores;
@@ -70,19 +71,14 @@ static inline void pmo_note_item(pm_object *c, const pm_object *item) {
     if (pmo_unlikely(!(c->flags & PMO_OF_TRACKED)) && pmo_may_be_tracked(item)) pmo_track(c);
 }
 
-/* ---- recursion guards (list.c) ------------------------------------------ */
+/* ---- reprs of self-referencing containers (list.c) ------------------------ */
 
-/* Nesting allowed for repr, compare and hash through containers. */
-#define PMO_MAX_DEPTH 1000
-
-/* Enter one level of a recursive container operation: 0, or -1 with
- * RecursionError set (what names the operation). Pair with pmo_rec_leave. */
-PMO_HIDDEN int pmo_rec_enter(const char *what);
-PMO_HIDDEN void pmo_rec_leave(void);
+/* Nesting is bounded by the recursion guard of pm_repr, pm_compare and
+ * pm_hash (object.h), through which every nested call goes. */
 
 /* Reprs of self-referencing containers print "[...]": 0 when o is entered
  * (pair with pmo_repr_leave), 1 when o is already being repr'd on this
- * thread, -1 on error (too deep, no memory). */
+ * thread, -1 on error (no memory). */
 PMO_HIDDEN int pmo_repr_enter(pm_object *o);
 PMO_HIDDEN void pmo_repr_leave(pm_object *o);
 

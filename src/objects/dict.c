@@ -474,7 +474,7 @@ int pm_dict_set(pm_object *d, pm_object *key, pm_object *value) {
     uint64_t hash;
     if (!is_dict(d)) return -1;
     if (!key || !value) {
-        pm_exc_set(PM_EXC_TYPE, "pm_dict_set: %s is NULL", key ? "value" : "key");
+        pmo_null_arg("pm_dict_set: %s is NULL", key ? "value" : "key");
         return -1;
     }
     if (pm_hash(key, &hash) < 0) return -1;
@@ -486,7 +486,7 @@ pm_object *pm_dict_get(pm_object *d, pm_object *key) {
     size_t slot;
     if (!is_dict(d)) return NULL;
     if (!key) {
-        pm_exc_set(PM_EXC_TYPE, "pm_dict_get: key is NULL");
+        pmo_null_arg("pm_dict_get: key is NULL");
         return NULL;
     }
     if (pm_hash(key, &hash) < 0) return NULL;
@@ -499,7 +499,7 @@ int pm_dict_del(pm_object *d, pm_object *key) {
     size_t slot;
     if (!is_dict(d)) return -1;
     if (!key) {
-        pm_exc_set(PM_EXC_TYPE, "pm_dict_del: key is NULL");
+        pmo_null_arg("pm_dict_del: key is NULL");
         return -1;
     }
     if (pm_hash(key, &hash) < 0) return -1;
@@ -518,7 +518,7 @@ int pm_dict_del(pm_object *d, pm_object *key) {
 int pm_dict_set_str(pm_object *d, const char *key, pm_object *value) {
     if (!is_dict(d)) return -1;
     if (!key || !value) {
-        pm_exc_set(PM_EXC_TYPE, "pm_dict_set_str: %s is NULL", key ? "value" : "key");
+        pmo_null_arg("pm_dict_set_str: %s is NULL", key ? "value" : "key");
         return -1;
     }
     pmo_dict *dict = PMO_DICT(d);
@@ -543,7 +543,7 @@ int pm_dict_set_str(pm_object *d, const char *key, pm_object *value) {
 pm_object *pm_dict_get_str(pm_object *d, const char *key) {
     if (!is_dict(d)) return NULL;
     if (!key) {
-        pm_exc_set(PM_EXC_TYPE, "pm_dict_get_str: key is NULL");
+        pmo_null_arg("pm_dict_get_str: key is NULL");
         return NULL;
     }
     size_t n = strlen(key);
@@ -696,9 +696,7 @@ static int dict_equal(pmo_dict *a, pmo_dict *b) {
 static int dict_compare(pm_object *a, pm_object *b, int op) {
     if (a->type != &pm_dict_type || b->type != &pm_dict_type) return PM_CMP_UNSUPPORTED;
     if (op != PM_EQ && op != PM_NE) return PM_CMP_UNSUPPORTED;
-    if (pmo_rec_enter(" in comparison") < 0) return -1;
     int r = dict_equal(PMO_DICT(a), PMO_DICT(b));
-    pmo_rec_leave();
     if (r < 0) return -1;
     return op == PM_EQ ? r : !r;
 }

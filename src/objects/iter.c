@@ -242,7 +242,14 @@ static void gen_dealloc(pm_object *self) {
     void (*release)(void *) = g->release;
     g->release = NULL;
     g->finished = true;
-    if (release) release(g->state); /* I4 */
+    if (release == NULL) return;
+    /* User code at a deallocation, which may be a failing call's cleanup
+     * (gen_next's own decref): a finalizer's rules (pymm.h, unraisable). */
+    pm_runtime *rt = pmo_rt();
+    pmo_exc_saved saved;
+    pmo_unraisable_begin(rt, &saved);
+    release(g->state); /* I4 */
+    pmo_unraisable_end(rt, &saved, "generator release of", self);
 }
 
 static pm_object *gen_next(pm_object *self) {

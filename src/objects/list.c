@@ -1,11 +1,11 @@
 /*
  * list.c -- pm_list_type: mutable sequences over a separate item array; and
- * the helpers every container shares (recursion guards, repr buffers,
+ * the helpers every container shares (the reprs in progress, repr buffers,
  * index arguments).
  *
  * Owns the list layout's behaviour (pmo_list in containers.h), the growth
  * policy, the per-runtime free list of list objects and the per-thread
- * recursion state.
+ * reprs in progress (the depth of nesting is object.c's recursion guard).
  *
  * Invariants:
  *   L1  0 <= size <= allocated <= PMO_LIST_MAX; items is NULL iff
@@ -19,8 +19,8 @@
  *       reference is dropped, and a slot is read again after any call that
  *       may run code (pm_equal, pm_repr, decref): such code may mutate the
  *       list, and must never make it read freed memory.
- *   L4  the recursion state is per thread: a runtime is used by one thread
- *       at a time and every guarded operation enters and leaves on it.
+ *   L4  the reprs in progress are per thread: a runtime is used by one thread
+ *       at a time and every repr that enters leaves on it.
  *   L5  a list is tracked by the collector once it has held an item that
  *       may take part in a cycle (pmo_may_be_tracked): a list of numbers
  *       and strings can be in no cycle, so it is never tracked and never
@@ -68,36 +68,19 @@ pm_type pm_list_type = {
 /* Shared helpers                                                           */
 /* ======================================================================== */
 
-/* ---- recursion guards (L4) ---------------------------------------------- */
+/* ---- reprs of self-referencing containers (L4) --------------------------- */
 
-/* The state lives in the runtime (one thread at a time uses it): the depth
- * of nested repr/compare/hash calls, and the containers whose repr is in
- * progress (raw memory, freed when the outermost repr ends). */
-
-int pmo_rec_enter(const char *what) {
-    pm_runtime *rt = pmo_rt();
-    if (pmo_unlikely(rt->rec_depth >= PMO_MAX_DEPTH)) {
-        pm_exc_set(PM_EXC_RECURSION, "maximum recursion depth exceeded%s", what);
-        return -1;
-    }
-    rt->rec_depth++;
-    return 0;
-}
-
-void pmo_rec_leave(void) { pmo_rt()->rec_depth--; }
+/* The containers whose repr is in progress live in the runtime (one thread
+ * at a time uses it; raw memory, freed when the outermost repr ends). Their
+ * depth is bounded by pm_repr's recursion guard (object.h), which every
+ * nested repr passes through. */
 
 int pmo_repr_enter(pm_object *o) {
-    if (pmo_rec_enter(" while getting the repr of an object") < 0) return -1;
     pmo_vec *active = &pmo_rt()->repr_active;
-    for (size_t i = 0; i < active->len; i++) {
-        if (active->items[i] == o) {
-            pmo_rec_leave();
-            return 1;
-        }
-    }
+    for (size_t i = 0; i < active->len; i++)
+        if (active->items[i] == o) return 1;
     if (!pmo_vec_push(active, o)) {
         pmo_no_memory();
-        pmo_rec_leave();
         return -1;
     }
     return 0;
@@ -108,7 +91,6 @@ void pmo_repr_leave(pm_object *o) {
     pmo_vec *active = &pmo_rt()->repr_active;
     active->len--;
     if (active->len == 0) pmo_vec_free(active);
-    pmo_rec_leave();
 }
 
 /* ---- repr buffers --------------------------------------------------------- */
@@ -166,7 +148,8 @@ void pmo_sbuf_discard(pmo_sbuf *b) {
 /* ---- arguments -------------------------------------------------------------- */
 
 void pmo_type_error_not(const char *what, pm_object *got) {
-    pm_exc_set(PM_EXC_TYPE, "%s, not %s", what, got ? pm_type_name(got->type) : "NULL");
+    if (got == NULL) pmo_null_arg("%s, not NULL", what);
+    else pm_exc_set(PM_EXC_TYPE, "%s, not %s", what, pm_type_name(got->type));
 }
 
 int pmo_index_value(pm_object *key, const char *what, int64_t *out) {
@@ -306,7 +289,7 @@ pm_object *pm_list_get(pm_object *l, int64_t i) {
 }
 
 static int null_item(const char *func) {
-    pm_exc_set(PM_EXC_TYPE, "%s: item is NULL", func);
+    pmo_null_arg("%s: item is NULL", func);
     return -1;
 }
 
@@ -464,7 +447,6 @@ static int list_compare(pm_object *a, pm_object *b, int op) {
     if (a->type != &pm_list_type || b->type != &pm_list_type) return PM_CMP_UNSUPPORTED;
     pmo_list *x = PMO_LIST(a), *y = PMO_LIST(b);
     if (x->size != y->size && (op == PM_EQ || op == PM_NE)) return op == PM_NE;
-    if (pmo_rec_enter(" in comparison") < 0) return -1;
     size_t i;
     int r = first_difference(x, y, &i);
     if (r == 0) {
@@ -479,7 +461,6 @@ static int list_compare(pm_object *a, pm_object *b, int op) {
             pm_decref(q);
         }
     }
-    pmo_rec_leave();
     return r;
 }
 

@@ -281,12 +281,17 @@ static inline void release_memory(pm_runtime *rt, pm_object *o) {
 }
 
 /* Run a finalizer with the object temporarily alive. Returns true when the
- * finalizer resurrected it (someone kept a reference). */
-static bool run_finalizer(pm_object *o, void (*fn)(pm_object *)) {
+ * finalizer resurrected it (someone kept a reference). The finalizer
+ * neither sees the pending exception nor passes one on: the decref that
+ * led here may be a failing call's cleanup, whose exception must survive,
+ * and the caller of pm_decref expects none (pymm.h, unraisable). */
+static bool run_finalizer(pm_runtime *rt, pm_object *o, void (*fn)(pm_object *), const char *context) {
+    pmo_exc_saved saved;
+    pmo_unraisable_begin(rt, &saved);
     o->refcnt = 1;
     fn(o);
-    if (--o->refcnt != 0) return true;
-    return false;
+    pmo_unraisable_end(rt, &saved, context, o);
+    return --o->refcnt != 0;
 }
 
 /* What comes before the type's dealloc slot, for the objects that need
@@ -317,9 +322,10 @@ static PM_NOINLINE bool dealloc_prelude(pm_runtime *rt, pm_object *o) {
     }
     if (t->slots.finalize && !(o->flags & PM_OF_FINALIZED)) {
         o->flags |= PM_OF_FINALIZED;
-        if (run_finalizer(o, t->slots.finalize)) return resurrected(rt, o);
+        if (run_finalizer(rt, o, t->slots.finalize, "finalizer of")) return resurrected(rt, o);
     }
-    if (t->slots.legacy_del && run_finalizer(o, t->slots.legacy_del)) return resurrected(rt, o);
+    if (t->slots.legacy_del && run_finalizer(rt, o, t->slots.legacy_del, "legacy finalizer of"))
+        return resurrected(rt, o);
     o->flags &= ~PMO_OF_UNTRACKED_DEFERRED;
     if (o->flags & PM_OF_HAS_WEAKREF) {
         /* Callbacks run with the count at zero: a collection they cause
@@ -496,34 +502,83 @@ void pm_make_immortal(pm_object *o) { o->refcnt = PM_REFCNT_IMMORTAL; }
 
 /* ---- errors ---------------------------------------------------------------- */
 
+/* A NULL object argument with an exception pending is a failed call's
+ * result passed on: its exception stays (pymm.h). */
+void pmo_null_arg(const char *fmt, ...) {
+    if (pm_exc_occurred() != PM_EXC_NONE) return;
+    va_list ap;
+    va_start(ap, fmt);
+    pmo_vsetf(PM_EXC_TYPE, fmt, ap);
+    va_end(ap);
+}
+
 void pmo_type_error(const char *what, pm_object *got) {
-    pm_exc_set(PM_EXC_TYPE, "expected %s, got %s", what, got ? got->type->name : "NULL");
+    if (got == NULL) pmo_null_arg("expected %s, got NULL", what);
+    else pm_exc_set(PM_EXC_TYPE, "expected %s, got %s", what, got->type->name);
 }
 
 static bool check_arg(pm_object *o) {
     if (o) return true;
-    pm_exc_set(PM_EXC_TYPE, "NULL object passed to a pymm function");
+    pmo_null_arg("NULL object passed to a pymm function");
     return false;
 }
 
 /* ---- generic operations --------------------------------------------------- */
 
-pm_object *pm_repr(pm_object *o) {
-    if (!check_arg(o)) return NULL;
+/* repr, str, compare and hash call slots that may call them again (a
+ * container's on its items, a user type's on its fields): each such call
+ * is one level of the runtime's recursion guard (object.h). The levels
+ * cost C stack; the guard turns too many into a RecursionError. */
+
+/* May t's slots call a generic operation again? Containers (GC types)
+ * and user types (heap types) may; the atomic built-ins (str, int,
+ * float, bytes, None, bool, type) never do, and skip the guard: a dict
+ * hashes and compares str keys with no cost added. */
+static inline bool may_recurse(const pm_type *t) { return (t->flags & (PM_TPFLAGS_GC | PM_TPFLAGS_HEAP)) != 0; }
+
+/* The guarded calls are out of line: the atomic types' path stays a
+ * test and a tail call (a guard inline made pm_hash save registers on
+ * every call: 9 instructions a str key became 21, callgrind). */
+
+static pm_object *repr_of(pm_object *o) {
     if (o->type->slots.repr) return o->type->slots.repr(o);
     return pm_str_format("<%s object at %p>", o->type->name, (void *)o);
 }
 
+/* Without a str slot, the repr: one level, not two. */
+static pm_object *str_of(pm_object *o) { return o->type->slots.str ? o->type->slots.str(o) : repr_of(o); }
+
+static PM_NOINLINE pm_object *guarded_text(pm_object *o, bool str) {
+    pm_runtime *rt = pmo_rt();
+    if (!pmo_rec_enter(rt, str ? " while getting the str of an object" : " while getting the repr of an object"))
+        return NULL;
+    pm_object *r = str ? str_of(o) : repr_of(o);
+    pmo_rec_leave(rt);
+    return r;
+}
+
+pm_object *pm_repr(pm_object *o) {
+    if (!check_arg(o)) return NULL;
+    return may_recurse(o->type) ? guarded_text(o, false) : repr_of(o);
+}
+
 pm_object *pm_str(pm_object *o) {
     if (!check_arg(o)) return NULL;
-    if (o->type->slots.str) return o->type->slots.str(o);
-    return pm_repr(o);
+    return may_recurse(o->type) ? guarded_text(o, true) : str_of(o);
+}
+
+static PM_NOINLINE int guarded_hash(pm_object *o, uint64_t *out) {
+    pm_runtime *rt = pmo_rt();
+    if (!pmo_rec_enter(rt, " while hashing an object")) return -1;
+    int r = o->type->slots.hash(o, out);
+    pmo_rec_leave(rt);
+    return r;
 }
 
 int pm_hash(pm_object *o, uint64_t *out) {
     if (!check_arg(o)) return -1;
     const pm_type *t = o->type;
-    if (t->slots.hash) return t->slots.hash(o, out);
+    if (t->slots.hash) return may_recurse(t) ? guarded_hash(o, out) : t->slots.hash(o, out);
     if (t->slots.compare) {
         /* Equality by value without a hash: unhashable, as in Python. */
         pm_exc_set(PM_EXC_TYPE, "unhashable type: '%s'", t->name);
@@ -537,16 +592,30 @@ int pm_hash(pm_object *o, uint64_t *out) {
 static const char *const op_names[] = {"<", "<=", "==", "!=", ">", ">="};
 static const int reflected[] = {PM_GT, PM_GE, PM_EQ, PM_NE, PM_LT, PM_LE};
 
+/* a's compare slot, then b's reflected one (of another type). */
+static inline int compare_slots(pm_object *a, pm_object *b, int op) {
+    int r = PM_CMP_UNSUPPORTED;
+    if (a->type->slots.compare) r = a->type->slots.compare(a, b, op);
+    if (r == PM_CMP_UNSUPPORTED && b->type->slots.compare && b->type != a->type)
+        r = b->type->slots.compare(b, a, reflected[op]);
+    return r;
+}
+
+static PM_NOINLINE int guarded_compare(pm_object *a, pm_object *b, int op) {
+    pm_runtime *rt = pmo_rt();
+    if (!pmo_rec_enter(rt, " in comparison")) return -1;
+    int r = compare_slots(a, b, op);
+    pmo_rec_leave(rt);
+    return r;
+}
+
 int pm_compare(pm_object *a, pm_object *b, int op) {
     if (!check_arg(a) || !check_arg(b)) return -1;
     if (op < PM_LT || op > PM_GE) {
         pm_exc_set(PM_EXC_VALUE, "bad comparison operator %d", op);
         return -1;
     }
-    int r = PM_CMP_UNSUPPORTED;
-    if (a->type->slots.compare) r = a->type->slots.compare(a, b, op);
-    if (r == PM_CMP_UNSUPPORTED && b->type->slots.compare && b->type != a->type)
-        r = b->type->slots.compare(b, a, reflected[op]);
+    int r = may_recurse(a->type) || may_recurse(b->type) ? guarded_compare(a, b, op) : compare_slots(a, b, op);
     if (r != PM_CMP_UNSUPPORTED) return r;
     if (op == PM_EQ) return a == b;
     if (op == PM_NE) return a != b;

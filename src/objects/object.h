@@ -169,10 +169,15 @@ struct pm_runtime {
     char exc_message[PMO_EXC_MESSAGE];
     uint32_t dealloc_depth;
     uint32_t dict_table_serial;   /* dict.c: the next key table's serial   */
-    /* Recursion guards of repr, compare and hash through containers
-     * (list.c): nesting depth and the containers whose repr is running. */
-    unsigned rec_depth;
+    /* The recursion guard of the generic operations (object.c): how
+     * deeply repr, str, compare and hash nest, and the limit (default
+     * PMO_RECURSION_LIMIT); the containers whose repr is running (list.c). */
+    uint32_t rec_depth, rec_limit;
     pmo_vec repr_active;
+    /* Where an exception that cannot reach a caller (a finalizer's, a
+     * callback's) goes; NULL: the default, one line on stderr. */
+    pm_unraisable_hook unraisable_hook;
+    void *unraisable_ctx;
     pmo_vec deferred;             /* objects awaiting deallocation         */
     pmo_freelists freelists;
     pmo_intern_table *interned;   /* str.c                                 */
@@ -222,6 +227,57 @@ static inline pm_runtime *pmo_rt(void) {
     return pmo_likely(rt->heap != NULL) ? rt : pmo_default_rt_init();
 }
 PMO_HIDDEN void pmo_vsetf(pm_exc kind, const char *fmt, va_list ap);
+
+/* The pending exception, set aside while code that must not see it or
+ * pass its own on runs (finalizers, callbacks: CPython's PyErr_Fetch and
+ * PyErr_Restore around them). The message is copied only when one is
+ * pending. */
+typedef struct pmo_exc_saved {
+    pm_exc exc;
+    char message[PMO_EXC_MESSAGE];
+} pmo_exc_saved;
+
+/* Move the pending exception (if any) into *s: none is pending after. */
+PMO_HIDDEN void pmo_exc_fetch(pm_runtime *rt, pmo_exc_saved *s);
+/* Make *s's exception pending again, if it held one. */
+PMO_HIDDEN void pmo_exc_restore(pm_runtime *rt, const pmo_exc_saved *s);
+/* The pending exception was raised where no caller can receive it
+ * ("finalizer of", o): hand it to the runtime's unraisable hook and
+ * clear it. o (may be NULL) names the object concerned. */
+PMO_HIDDEN void pmo_write_unraisable(pm_runtime *rt, const char *context, pm_object *o);
+
+/* Run code that cannot raise to a caller: the pending exception set
+ * aside, whatever it raises reported as unraisable, the pending one
+ * back afterwards. Use as
+ *     pmo_exc_saved saved; pmo_unraisable_begin(rt, &saved);
+ *     ... the call ...
+ *     pmo_unraisable_end(rt, &saved, "finalizer of", o); */
+static inline void pmo_unraisable_begin(pm_runtime *rt, pmo_exc_saved *saved) { pmo_exc_fetch(rt, saved); }
+static inline void pmo_unraisable_end(pm_runtime *rt, const pmo_exc_saved *saved, const char *context,
+                                      pm_object *o) {
+    if (pmo_unlikely(rt->exc != PM_EXC_NONE)) pmo_write_unraisable(rt, context, o);
+    pmo_exc_restore(rt, saved);
+}
+
+/* ---- the recursion guard (object.c, runtime.c) ---------------------------------------
+ * One mechanism bounds every recursion through the generic operations
+ * (pm_repr, pm_str, pm_compare and pm_equal, pm_hash), whether it goes
+ * through built-in containers or user slots: CPython's
+ * Py_EnterRecursiveCall. A container's slot recurses only by calling a
+ * generic operation on its items, so each level of nesting counts once. */
+#define PMO_RECURSION_LIMIT 1000
+
+/* RecursionError ("maximum recursion depth exceeded<what>"), the depth
+ * taken back: the cold half of pmo_rec_enter. */
+PMO_HIDDEN bool pmo_rec_overflow(pm_runtime *rt, const char *what);
+
+/* Enter one level: true, or false with RecursionError set. Pair a true
+ * with pmo_rec_leave. One increment and one compare. */
+static inline bool pmo_rec_enter(pm_runtime *rt, const char *what) {
+    if (pmo_unlikely(++rt->rec_depth > rt->rec_limit)) return pmo_rec_overflow(rt, what);
+    return true;
+}
+static inline void pmo_rec_leave(pm_runtime *rt) { rt->rec_depth--; }
 PMO_HIDDEN bool pmo_vec_push(pmo_vec *v, pm_object *o);
 PMO_HIDDEN void pmo_vec_free(pmo_vec *v);
 
@@ -328,8 +384,10 @@ static inline void pmo_gc_link_young(pm_runtime *rt, pm_object *o) {
     pmo_gc_link_new(rt, o);
 }
 
-/* Type error helper: "expected X, got Y". Returns NULL / -1 callers use. */
+/* Type error helper: "expected X, got Y". Returns NULL / -1 callers use.
+ * got NULL with an exception pending keeps that exception (pmo_null_arg). */
 PMO_HIDDEN void pmo_type_error(const char *what, pm_object *got);
+/* pmo_null_arg: builders.h. */
 
 /* Free-list helpers: push returns false when the list is full. Blocks are
  * objects whose header is dead: the first word links them; the type word

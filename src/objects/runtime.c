@@ -46,6 +46,7 @@ static bool env_debug(void) {
  * from the start, and PYMM_DEBUG is read once. */
 static void young_init(pm_runtime *rt) {
     rt->gc_young_threshold = PMGC_DEFAULT_THRESHOLD;
+    rt->rec_limit = PMO_RECURSION_LIMIT;
 }
 
 pm_runtime *pmo_default_rt_init(void) {
@@ -76,6 +77,17 @@ pm_runtime *pm_runtime_enter(pm_runtime *rt) {
 }
 
 pm_heap *pm_runtime_heap(pm_runtime *rt) { return rt->heap; }
+
+int pm_runtime_set_recursion_limit(pm_runtime *rt, int limit) {
+    if (limit < 1) {
+        pm_exc_set(PM_EXC_VALUE, "recursion limit must be at least 1, not %d", limit);
+        return -1;
+    }
+    (rt ? rt : pmo_rt())->rec_limit = (uint32_t)limit;
+    return 0;
+}
+
+int pm_runtime_get_recursion_limit(pm_runtime *rt) { return (int)(rt ? rt : pmo_rt())->rec_limit; }
 
 pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
     pm_runtime *rt = calloc(1, sizeof *rt);
@@ -159,6 +171,58 @@ void pm_exc_clear(void) {
     pm_runtime *rt = pmo_rt();
     rt->exc = PM_EXC_NONE;
     rt->exc_message[0] = '\0';
+}
+
+void pmo_exc_fetch(pm_runtime *rt, pmo_exc_saved *s) {
+    s->exc = rt->exc;
+    if (s->exc == PM_EXC_NONE) return;
+    memcpy(s->message, rt->exc_message, sizeof s->message);
+    rt->exc = PM_EXC_NONE;
+    rt->exc_message[0] = '\0';
+}
+
+void pmo_exc_restore(pm_runtime *rt, const pmo_exc_saved *s) {
+    if (s->exc == PM_EXC_NONE) return;
+    rt->exc = s->exc;
+    memcpy(rt->exc_message, s->message, sizeof rt->exc_message);
+}
+
+/* ---- unraisable exceptions -------------------------------------------------- */
+
+void pm_unraisable_print(const pm_unraisable *u, void *ctx) {
+    (void)ctx;
+    if (u->object)
+        fprintf(stderr, "Exception ignored in: %s <%s object at %p>: %s: %s\n", u->context,
+                u->type_name ? u->type_name : "?", (const void *)u->object, pm_exc_name(u->kind),
+                u->message);
+    else
+        fprintf(stderr, "Exception ignored in: %s: %s: %s\n", u->context, pm_exc_name(u->kind), u->message);
+}
+
+void pm_runtime_set_unraisable_hook(pm_runtime *rt, pm_unraisable_hook fn, void *ctx) {
+    if (rt == NULL) rt = pmo_rt();
+    rt->unraisable_hook = fn;
+    rt->unraisable_ctx = fn ? ctx : NULL;
+}
+
+/* The exception is taken out of the runtime before the hook runs: the
+ * hook may call anything, raise and clear exceptions of its own. */
+void pmo_write_unraisable(pm_runtime *rt, const char *context, pm_object *o) {
+    pmo_exc_saved e;
+    pmo_exc_fetch(rt, &e);
+    pm_unraisable u = {e.exc, e.message, context, o, o ? o->type->name : NULL};
+    if (rt->unraisable_hook) rt->unraisable_hook(&u, rt->unraisable_ctx);
+    else pm_unraisable_print(&u, NULL);
+    rt->exc = PM_EXC_NONE; /* one the hook left */
+    rt->exc_message[0] = '\0';
+}
+
+/* ---- the recursion guard ----------------------------------------------------- */
+
+bool pmo_rec_overflow(pm_runtime *rt, const char *what) {
+    rt->rec_depth--;
+    pm_exc_set(PM_EXC_RECURSION, "maximum recursion depth exceeded%s", what);
+    return false;
 }
 
 void *pmo_no_memory(void) {

@@ -328,7 +328,7 @@ int pm_set_add(pm_object *so, pm_object *key) {
         return -1;
     }
     if (!key) {
-        pm_exc_set(PM_EXC_TYPE, "pm_set_add: key is NULL");
+        pmo_null_arg("pm_set_add: key is NULL");
         return -1;
     }
     if (pm_hash(key, &hash) < 0) return -1;
@@ -343,7 +343,7 @@ int pm_set_discard(pm_object *so, pm_object *key) {
         return -1;
     }
     if (!key) {
-        pm_exc_set(PM_EXC_TYPE, "pm_set_discard: key is NULL");
+        pmo_null_arg("pm_set_discard: key is NULL");
         return -1;
     }
     if (key_hash(key, &hash) < 0) return -1;
@@ -467,9 +467,7 @@ static int set_compare(pm_object *x, pm_object *y, int op) {
         (a->used != b->used || (a->hashed && b->hashed && a->hash != b->hash)))
         return op == PM_NE;
     if ((op == PM_LT && a->used >= b->used) || (op == PM_GT && a->used <= b->used)) return 0;
-    if (pmo_rec_enter(" in comparison") < 0) return -1;
     int r = op == PM_GE || op == PM_GT ? is_subset(b, a) : is_subset(a, b);
-    pmo_rec_leave();
     if (r < 0) return -1;
     return op == PM_NE ? !r : r;
 }

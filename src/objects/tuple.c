@@ -100,7 +100,7 @@ pm_object *pm_tuple_pack(size_t n, ...) {
         if (!item) {
             va_end(ap);
             pm_decref(t);
-            pm_exc_set(PM_EXC_TYPE, "pm_tuple_pack: item %zu is NULL", i);
+            pmo_null_arg("pm_tuple_pack: item %zu is NULL", i);
             return NULL;
         }
         PMO_TUPLE(t)->items[i] = pm_newref(item);
@@ -136,7 +136,7 @@ pm_object *pm_tuple_get(pm_object *t, size_t i) {
 
 int pm_tuple_set_steal(pm_object *t, size_t i, pm_object *item) {
     if (!item) {
-        pm_exc_set(PM_EXC_TYPE, "pm_tuple_set_steal: item is NULL");
+        pmo_null_arg("pm_tuple_set_steal: item is NULL");
         return -1;
     }
     if (!is_tuple(t, "tuple")) {
@@ -226,19 +226,14 @@ static pm_object *tuple_repr(pm_object *self) {
 
 static int tuple_hash(pm_object *self, uint64_t *out) {
     pmo_tuple *t = PMO_TUPLE(self);
-    if (pmo_rec_enter(" in tuple hash") < 0) return -1;
     uint64_t acc = XXPRIME_5;
     for (size_t i = 0; i < t->size; i++) {
         uint64_t lane;
-        if (!t->items[i] || pm_hash(t->items[i], &lane) < 0) {
-            pmo_rec_leave();
-            return t->items[i] ? -1 : null_item();
-        }
+        if (!t->items[i] || pm_hash(t->items[i], &lane) < 0) return t->items[i] ? -1 : null_item();
         acc += lane * XXPRIME_2;
         acc = XXROTATE(acc);
         acc *= XXPRIME_1;
     }
-    pmo_rec_leave();
     acc += (uint64_t)t->size ^ (XXPRIME_5 ^ 3527539ULL);
     *out = acc;
     return 0;
@@ -250,7 +245,6 @@ static int tuple_compare(pm_object *a, pm_object *b, int op) {
     if (a->type != &pm_tuple_type || b->type != &pm_tuple_type) return PM_CMP_UNSUPPORTED;
     pmo_tuple *x = PMO_TUPLE(a), *y = PMO_TUPLE(b);
     if (x->size != y->size && (op == PM_EQ || op == PM_NE)) return op == PM_NE;
-    if (pmo_rec_enter(" in comparison") < 0) return -1;
     size_t n = x->size < y->size ? x->size : y->size, i;
     int r = 1;
     for (i = 0; i < n; i++) {
@@ -261,16 +255,9 @@ static int tuple_compare(pm_object *a, pm_object *b, int op) {
         r = pmo_items_equal(x->items[i], y->items[i]);
         if (r <= 0) break;
     }
-    if (r < 0) {
-        pmo_rec_leave();
-        return -1;
-    }
-    if (i < n) { /* items differ at i */
-        r = op == PM_EQ ? 0 : op == PM_NE ? 1 : pm_compare(x->items[i], y->items[i], op);
-        pmo_rec_leave();
-        return r;
-    }
-    pmo_rec_leave();
+    if (r < 0) return -1;
+    if (i < n) /* items differ at i */
+        return op == PM_EQ ? 0 : op == PM_NE ? 1 : pm_compare(x->items[i], y->items[i], op);
     size_t p = x->size, q = y->size;
     return pmo_cmp_result((p > q) - (p < q), op);
 }

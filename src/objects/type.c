@@ -316,7 +316,7 @@ static inline bool type_ok(pm_type *t) {
 
 pm_object *pm_object_new(pm_type *t) {
     if (t == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_object_new: NULL type");
+        pmo_null_arg("pm_object_new: NULL type");
         return NULL;
     }
     if (!type_ok(t)) return NULL;
@@ -329,7 +329,7 @@ pm_object *pm_object_new(pm_type *t) {
 
 pm_object *pm_object_new_var(pm_type *t, size_t nitems) {
     if (t == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_object_new_var: NULL type");
+        pmo_null_arg("pm_object_new_var: NULL type");
         return NULL;
     }
     if (!type_ok(t)) return NULL;
@@ -358,7 +358,7 @@ static inline unsigned take_refs(pm_object *o, pm_object *const *refs, size_t n)
 /* The general case: any type, any runtime state. */
 static __attribute__((noinline)) pm_object *new_refs_general(pm_type *t, pm_object *const *refs) {
     if (t == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_object_new_refs_steal: NULL type");
+        pmo_null_arg("pm_object_new_refs_steal: NULL type");
         return NULL;
     }
     if (!type_ok(t)) return NULL; /* the references stay unread: see pymm.h */
@@ -451,7 +451,7 @@ static pm_object *no_attribute(pm_object *o, const char *name) {
 
 pm_object *pm_getattr(pm_object *o, const char *name) {
     if (o == NULL || name == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_getattr: NULL argument");
+        pmo_null_arg("pm_getattr: NULL argument");
         return NULL;
     }
     if (o->type->slots.getattr) {
@@ -471,7 +471,7 @@ pm_object *pm_getattr(pm_object *o, const char *name) {
 
 static int set_attribute(pm_object *o, const char *name, pm_object *value) {
     if (o == NULL || name == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_setattr: NULL argument");
+        pmo_null_arg("pm_setattr: NULL argument");
         return -1;
     }
     pm_object *key = pm_str_id(name);
@@ -501,7 +501,7 @@ static int set_attribute(pm_object *o, const char *name, pm_object *value) {
 
 int pm_setattr(pm_object *o, const char *name, pm_object *value) {
     if (value == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_setattr: NULL value (use pm_delattr)");
+        pmo_null_arg("pm_setattr: NULL value (use pm_delattr)");
         return -1;
     }
     return set_attribute(o, name, value);

@@ -15,8 +15,9 @@
  * every weak reference to it is cleared first; then the callbacks run,
  * newest reference first, each only if its weak reference is still alive,
  * each with a reference held on the weak reference and the pending
- * exception set aside; an exception a callback raises is printed ("Exception
- * ignored in") and cleared. A callback may do anything: make or drop weak
+ * exception set aside; an exception a callback raises goes to the
+ * runtime's unraisable hook (by default printed: "Exception ignored in")
+ * and is cleared. A callback may do anything: make or drop weak
  * references (to anything), drop the last reference to its own.
  *
  * Layout. CPython keeps the head of an object's weak-reference list inside
@@ -361,7 +362,7 @@ static bool allows_weakrefs(const pm_object *o) {
 /* A new weak reference of type t (pm_weakref_type or keyedref_type) to o. */
 static pmo_weakref *weakref_create(pm_type *t, pm_object *o, pm_weakref_cb callback, pm_object *arg) {
     if (o == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "cannot create weak reference to NULL");
+        pmo_null_arg("cannot create weak reference to NULL");
         return NULL;
     }
     if (!allows_weakrefs(o)) {
@@ -416,14 +417,6 @@ size_t pm_weakref_count(pm_object *o) {
 
 /* ---- clearing and callbacks ---------------------------------------------------- */
 
-/* Print an exception a callback raised, as CPython's "Exception ignored
- * in", and clear it: a failing callback must not stop the others. */
-static void report_ignored(pm_object *wr) {
-    fprintf(stderr, "Exception ignored in: weakref callback of <weakref at %p>\n%s: %s\n",
-            (void *)wr, pm_exc_name(pm_exc_occurred()), pm_exc_message());
-    pm_exc_clear();
-}
-
 void pmo_weakref_run_callback(pm_object *o) {
     pmo_weakref *wr = WR(o);
     pm_weakref_cb cb = wr->callback;
@@ -433,19 +426,13 @@ void pmo_weakref_run_callback(pm_object *o) {
     pm_object *arg = wr->arg;
     wr->callback = NULL;
     wr->arg = NULL;
+    /* What the callback raises goes to the unraisable hook: a failing
+     * callback must not stop the others, nor replace the pending exception. */
     pm_runtime *rt = pmo_rt();
-    pm_exc saved = rt->exc;
-    char saved_msg[PMO_EXC_MESSAGE];
-    if (saved != PM_EXC_NONE) {
-        memcpy(saved_msg, rt->exc_message, sizeof saved_msg);
-        pm_exc_clear();
-    }
+    pmo_exc_saved saved;
+    pmo_unraisable_begin(rt, &saved);
     cb(o, arg);
-    if (rt->exc != PM_EXC_NONE) report_ignored(o);
-    if (saved != PM_EXC_NONE) {
-        rt->exc = saved;
-        memcpy(rt->exc_message, saved_msg, sizeof saved_msg);
-    }
+    pmo_unraisable_end(rt, &saved, "weakref callback of", o);
     pm_xdecref(arg);
 }
 
@@ -589,7 +576,7 @@ static void wvd_entry_died(pm_object *wr, pm_object *selfref) {
 int pm_weakvaluedict_set(pm_object *d, pm_object *key, pm_object *value) {
     if (!is_wvd(d)) return -1;
     if (key == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_weakvaluedict_set: NULL key");
+        pmo_null_arg("pm_weakvaluedict_set: NULL key");
         return -1;
     }
     pmo_weakref *wr = weakref_create(&keyedref_type, value, wvd_entry_died, WVD(d)->selfref);

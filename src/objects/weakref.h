@@ -43,8 +43,8 @@ PMO_HIDDEN bool pmo_weakref_has_callback(const pm_object *wr);
 
 /* Run wr's callback now if it has one, then drop the callback and its
  * argument. The caller holds a reference to wr. The pending exception is
- * saved and restored around the call; an exception the callback raises is
- * printed to stderr ("Exception ignored in: ...") and cleared. */
+ * saved and restored around the call; an exception the callback raises goes
+ * to the runtime's unraisable hook and is cleared. */
 PMO_HIDDEN void pmo_weakref_run_callback(pm_object *wr);
 
 #endif
