@@ -22,6 +22,7 @@
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,8 +191,13 @@ static void report_object(pm_runtime *rt, pm_error_kind kind, pm_object *o, cons
 
 static void release_memory(pm_runtime *rt, pm_object *o);
 
+/* Release the oldest quarantined object. It leaves the ring before its
+ * memory goes: releasing it may free more objects (it held the last
+ * reference to its type), whose deaths come back to quarantine_push. */
 static void quarantine_evict(pm_runtime *rt, pmo_debug *d) {
+    assert(d->q_len > 0 && d->q_len <= QUARANTINE);
     pm_object *o = d->quarantine[d->q_head];
+    d->quarantine[d->q_head] = NULL;
     d->q_head = (d->q_head + 1) % QUARANTINE;
     d->q_len--;
     if (o->refcnt != 1) report_object(rt, PM_ERR_USE_AFTER_FREE, o, "it was incref'd after it was freed");
@@ -201,11 +207,14 @@ static void quarantine_evict(pm_runtime *rt, pmo_debug *d) {
 }
 
 /* Keep a freed object, marked dead with one reference: a later decref
- * comes back to pm_dealloc, which reports it. */
+ * comes back to pm_dealloc, which reports it. An eviction may push the
+ * objects it frees, refilling the slot it made: evict until a slot stays
+ * free, then take it (no code runs between the test and the store). */
 static bool quarantine_push(pm_runtime *rt, pm_object *o) {
     pmo_debug *d = debug_state(rt);
     if (d == NULL) return false;
-    if (d->q_len == QUARANTINE) quarantine_evict(rt, d);
+    while (d->q_len == QUARANTINE) quarantine_evict(rt, d);
+    assert(d->q_len < QUARANTINE);
     o->flags |= PMO_OF_DEAD;
     o->refcnt = 1;
     d->quarantine[(d->q_head + d->q_len) % QUARANTINE] = o;
@@ -220,6 +229,11 @@ void pmo_debug_destroy(pm_runtime *rt) {
     free(d->counts);
     free(d);
     rt->dbg = NULL;
+    /* Objects that die from here on (the collector's garbage list) are
+     * freed at once: a new quarantine would outlive the runtime. The
+     * evictions may have refilled the free lists. */
+    rt->debug = false;
+    pmo_freelists_clear(rt);
 }
 
 void pm_incref_checked(pm_object *o) {
