@@ -220,6 +220,15 @@ PM_API uint64_t pm_heap_block_serial(const pm_heap *h, const void *p);
 PM_API int pm_heap_enable_debug(pm_heap *h);
 PM_API int pm_heap_debug_enabled(const pm_heap *h);
 
+/* Where to stop at allocation number N (the serial a report names): with
+ * PYMM_BREAK_ALLOC=N in the environment when a heap's debug hooks are
+ * installed (PYMM_MALLOC=debug: before main()), that heap's allocation N
+ * calls this function, which prints one line to stderr and returns. Set a
+ * breakpoint on it (gdb: `break pm_debug_break_alloc`); the caller's
+ * frames show who allocated the block. Serials are per heap and follow
+ * the program's order of allocations, so a deterministic run repeats them. */
+PM_API void pm_debug_break_alloc(uint64_t serial, const void *block, size_t size);
+
 /* ------------------------------------------------------------------------ */
 /* Statistics, walk and check                                               */
 /* ------------------------------------------------------------------------ */

@@ -105,10 +105,97 @@ static void test_quarantine_evictions(int heap_debug) {
     pm_heap_destroy(h);
 }
 
+/* ---- 3. PYMM_BREAK_ALLOC ------------------------------------------------ */
+
+/* Ten allocations in the three domains of a debug heap, each announced
+ * with its serial, with PYMM_BREAK_ALLOC=arg. */
+static void allocate_ten(void *arg) {
+    setenv("PYMM_BREAK_ALLOC", arg, 1);
+    pm_heap_config hc;
+    pm_heap_config_init(&hc);
+    hc.debug = 1;
+    pm_heap *h = pm_heap_new(&hc);
+    if (h == NULL) abort();
+    for (int i = 1; i <= 10; i++) {
+        void *p = pm_domain_malloc(h, (pm_domain)(i % PM_NUM_DOMAINS), (size_t)(24 * i));
+        fprintf(stderr, "block #%d %p\n", i, p);
+    }
+    pm_heap_destroy(h);
+}
+
+static int count_of(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) n++;
+    return n;
+}
+
+/* The hook's line for serial n names the block announced as #n, and no
+ * other line of the hook appears. */
+static void test_break_alloc(void) {
+    tu_result r;
+    tu_child(allocate_ten, "7", &r);
+    CHECK(r.exited && r.status == 0);
+    char addr[64] = "", expect[128];
+    const char *line = strstr(r.err, "block #7 ");
+    if (line) sscanf(line, "block #7 %63s", addr);
+    snprintf(expect, sizeof expect, "pymm: allocation #7 (168 bytes) at %s: PYMM_BREAK_ALLOC", addr);
+    CHECK(addr[0] && tu_contains(r.err, expect));
+    CHECK_EQ(count_of(r.err, "PYMM_BREAK_ALLOC"), 1);
+    /* The hook fires when the block exists: before its announcement. */
+    const char *hook = strstr(r.err, "PYMM_BREAK_ALLOC");
+    CHECK(line && hook && hook < line && strstr(r.err, "block #6 ") < hook);
+    if (!tu_contains(r.err, expect)) fprintf(stderr, "child's stderr:\n%s\n", r.err);
+
+    tu_child(allocate_ten, "11", &r); /* never reached */
+    CHECK(r.exited && r.status == 0);
+    CHECK_EQ(count_of(r.err, "PYMM_BREAK_ALLOC"), 0);
+    tu_child(allocate_ten, "seven", &r); /* refused, with a reason */
+    CHECK(r.exited && r.status == 0);
+    CHECK(tu_contains(r.err, "PYMM_BREAK_ALLOC=seven is not an allocation number"));
+    CHECK_EQ(count_of(r.err, "pymm: allocation #"), 0);
+}
+
+/* The workflow the reports promise: a report names allocation #K; a rerun
+ * with PYMM_BREAK_ALLOC=K stops where that object was made. The child
+ * makes a few objects, frees a dict and decrefs it once more. */
+static void decref_freed_dict(void *arg) {
+    if (arg) setenv("PYMM_BREAK_ALLOC", arg, 1);
+    pm_runtime *prev;
+    debug_runtime(NULL, 1, &prev);
+    pm_object *keep = pm_list_new(3);
+    pm_object *d = pm_dict_new();
+    fprintf(stderr, "dict %p\n", (void *)d);
+    pm_decref(d);
+    pm_decref(d); /* reported, aborts */
+    pm_decref(keep);
+}
+
+static void test_break_at_reported_serial(void) {
+    tu_result r;
+    tu_child(decref_freed_dict, NULL, &r);
+    CHECK(!r.exited && r.status == SIGABRT);
+    unsigned long long serial = 0;
+    const char *at = strstr(r.err, "allocation #");
+    if (at) sscanf(at, "allocation #%llu", &serial);
+    CHECK(serial > 0);
+    char dict[64] = "", arg[32], expect[128];
+    if (strstr(r.err, "dict ")) sscanf(strstr(r.err, "dict "), "dict %63s", dict);
+    CHECK(dict[0] && tu_contains(r.err, dict));
+    snprintf(arg, sizeof arg, "%llu", serial);
+    tu_child(decref_freed_dict, arg, &r);
+    snprintf(expect, sizeof expect, "pymm: allocation #%llu (", serial);
+    CHECK(tu_contains(r.err, expect));
+    const char *hook = strstr(r.err, expect);
+    CHECK(hook && strstr(hook, dict) && strstr(hook, dict) < strstr(hook, "\n"));
+    CHECK_EQ(count_of(r.err, "PYMM_BREAK_ALLOC"), 1);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
     test_quarantine_evictions(0);
     test_quarantine_evictions(1);
+    test_break_alloc();
+    test_break_at_reported_serial();
     return tu_finish("test_obj_debug");
 }
