@@ -398,7 +398,11 @@ static inline pm_object *pm_newref(pm_object *o) { return pm_incref(o); }
 
 typedef struct pm_runtime_config {
     pm_heap *heap; /* NULL: a new private heap, destroyed with the runtime */
-    int debug;     /* object debug checks (also PYMM_DEBUG=1 for the default) */
+    int debug;     /* object debug checks (also PYMM_DEBUG=1 for the default):
+                      freed objects are quarantined, and a call that passes
+                      one to any entry is reported through the heap's error
+                      handler (address, type, allocation number when the
+                      heap is in debug mode) and fails with RuntimeError  */
 } pm_runtime_config;
 
 PM_API pm_runtime *pm_runtime_new(const pm_runtime_config *cfg);
@@ -511,7 +515,8 @@ PM_API pm_object *pm_object_new(pm_type *t);
 PM_API pm_object *pm_object_new_var(pm_type *t, size_t nitems);
 /* A new instance (of a fixed-size type) whose reference fields take
  * refs[0 .. nrefs-1], each NULL or a reference that is stolen (on failure
- * too, but for a NULL type: the references then stay with the caller);
+ * too, but for a NULL or freed type: the references then stay with the
+ * caller);
  * the rest of the payload zeroed. refs NULL: every field NULL. The way to
  * make an instance of a PM_TPFLAGS_FROZEN type with references. */
 PM_API pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs);

@@ -365,6 +365,11 @@ uint64_t pm_heap_block_serial(const pm_heap *h, const void *p) {
     return r ? r->serial : 0;
 }
 
+uint64_t pmh_debug_freed_serial(const pm_heap *h, const void *p) {
+    const dbg_record *r = h->debug ? quarantine_find(h->debug, (uintptr_t)p) : NULL;
+    return r ? r->serial : 0;
+}
+
 static void drain_quarantine(pmh_debug *d) {
     while (d->q_count) {
         dbg_record r = d->quarantine[d->q_head];

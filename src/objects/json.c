@@ -1520,6 +1520,7 @@ pm_object *pm_json_dumps(pm_object *o, int indent) {
         pm_exc_set(PM_EXC_TYPE, "pm_json_dumps: NULL object");
         return NULL;
     }
+    if (!pmo_live(o)) return NULL;
     jenc e = {.indent = indent < 0 ? -1 : indent};
     int r = write_value(&e, o);
     while (r == 0 && e.nframes > 0) {

@@ -44,8 +44,8 @@ pm_type pm_type_type = {
     .slots = {.repr = type_repr, .dealloc = type_dealloc},
 };
 
-const char *pm_type_name(const pm_type *t) { return t->name; }
-unsigned pm_type_flags(const pm_type *t) { return t->flags; }
+const char *pm_type_name(const pm_type *t) { return pmo_live(t) ? t->name : NULL; }
+unsigned pm_type_flags(const pm_type *t) { return pmo_live(t) ? t->flags : 0; }
 
 pm_object **pmo_attrs_slot(pm_object *o) {
     return (pm_object **)((char *)o + o->type->attrs_offset);
@@ -175,6 +175,7 @@ pm_object *pm_object_new(pm_type *t) {
         pm_exc_set(PM_EXC_TYPE, "pm_object_new: NULL type");
         return NULL;
     }
+    if (!pmo_live(t)) return NULL;
     if (t->itemsize) {
         pm_exc_set(PM_EXC_TYPE, "type '%s' is variable-size: use pm_object_new_var", t->name);
         return NULL;
@@ -187,6 +188,7 @@ pm_object *pm_object_new_var(pm_type *t, size_t nitems) {
         pm_exc_set(PM_EXC_TYPE, "pm_object_new_var: NULL type");
         return NULL;
     }
+    if (!pmo_live(t)) return NULL;
     size_t extra;
     if (__builtin_mul_overflow(nitems, t->itemsize, &extra) || extra > SIZE_MAX - t->basicsize)
         return pmo_no_memory();
@@ -215,6 +217,7 @@ static __attribute__((noinline)) pm_object *new_refs_general(pm_type *t, pm_obje
         pm_exc_set(PM_EXC_TYPE, "pm_object_new_refs_steal: NULL type");
         return NULL;
     }
+    if (!pmo_live_in(t, "pm_object_new_refs_steal")) return NULL; /* its nrefs may be garbage */
     if (t->itemsize) {
         pm_exc_set(PM_EXC_TYPE, "type '%s' is variable-size: use pm_object_new_var", t->name);
         drop_refs(refs, t->nrefs);
@@ -306,6 +309,7 @@ pm_object *pm_getattr(pm_object *o, const char *name) {
         pm_exc_set(PM_EXC_TYPE, "pm_getattr: NULL argument");
         return NULL;
     }
+    if (!pmo_live(o)) return NULL;
     if (o->type->slots.getattr) {
         pm_object *key = pm_str_id(name);
         if (key == NULL) return NULL;
@@ -321,11 +325,12 @@ pm_object *pm_getattr(pm_object *o, const char *name) {
     return no_attribute(o, name);
 }
 
-static int set_attribute(pm_object *o, const char *name, pm_object *value) {
+static int set_attribute(pm_object *o, const char *name, pm_object *value, const char *api) {
     if (o == NULL || name == NULL) {
-        pm_exc_set(PM_EXC_TYPE, "pm_setattr: NULL argument");
+        pm_exc_set(PM_EXC_TYPE, "%s: NULL argument", api);
         return -1;
     }
+    if (!pmo_live_in(o, api) || (value && !pmo_live_in(value, api))) return -1;
     pm_object *key = pm_str_id(name);
     if (key == NULL) return -1;
     int r;
@@ -356,7 +361,7 @@ int pm_setattr(pm_object *o, const char *name, pm_object *value) {
         pm_exc_set(PM_EXC_TYPE, "pm_setattr: NULL value (use pm_delattr)");
         return -1;
     }
-    return set_attribute(o, name, value);
+    return set_attribute(o, name, value, __func__);
 }
 
-int pm_delattr(pm_object *o, const char *name) { return set_attribute(o, name, NULL); }
+int pm_delattr(pm_object *o, const char *name) { return set_attribute(o, name, NULL, __func__); }
