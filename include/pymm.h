@@ -222,6 +222,15 @@ PM_API uint64_t pm_heap_block_serial(const pm_heap *h, const void *p);
 PM_API int pm_heap_enable_debug(pm_heap *h);
 PM_API int pm_heap_debug_enabled(const pm_heap *h);
 
+/* Where to stop at allocation number N (the serial a report names): with
+ * PYMM_BREAK_ALLOC=N in the environment when a heap's debug hooks are
+ * installed (PYMM_MALLOC=debug: before main()), that heap's allocation N
+ * calls this function, which prints one line to stderr and returns. Set a
+ * breakpoint on it (gdb: `break pm_debug_break_alloc`); the caller's
+ * frames show who allocated the block. Serials are per heap and follow
+ * the program's order of allocations, so a deterministic run repeats them. */
+PM_API void pm_debug_break_alloc(uint64_t serial, const void *block, size_t size);
+
 /* ------------------------------------------------------------------------ */
 /* Statistics, walk and check                                               */
 /* ------------------------------------------------------------------------ */
@@ -393,7 +402,11 @@ static inline pm_object *pm_newref(pm_object *o) { return pm_incref(o); }
 
 typedef struct pm_runtime_config {
     pm_heap *heap; /* NULL: a new private heap, destroyed with the runtime */
-    int debug;     /* object debug checks (also PYMM_DEBUG=1 for the default) */
+    int debug;     /* object debug checks (also PYMM_DEBUG=1 for the default):
+                      freed objects are quarantined, and a call that passes
+                      one to any entry is reported through the heap's error
+                      handler (address, type, allocation number when the
+                      heap is in debug mode) and fails with RuntimeError  */
 } pm_runtime_config;
 
 PM_API pm_runtime *pm_runtime_new(const pm_runtime_config *cfg);
@@ -615,7 +628,8 @@ PM_API pm_object *pm_object_new(pm_type *t);
 PM_API pm_object *pm_object_new_var(pm_type *t, size_t nitems);
 /* A new instance (of a fixed-size type) whose reference fields take
  * refs[0 .. nrefs-1], each NULL or a reference that is stolen (on failure
- * too, but for a NULL type: the references then stay with the caller);
+ * too, but for a NULL or freed type: the references then stay with the
+ * caller);
  * the rest of the payload zeroed. refs NULL: every field NULL. The way to
  * make an instance of a PM_TPFLAGS_FROZEN type with references. */
 PM_API pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs);

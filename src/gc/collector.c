@@ -1246,6 +1246,7 @@ static int append_if_referrer(pm_object *o, void *arg) {
 }
 
 pm_object *pm_gc_get_referrers(pm_object *o) {
+    if (o != NULL && !pmo_live(o)) return NULL;
     gc_state *g = state();
     if (g == NULL) return pmo_no_memory();
     pm_object *list = pm_list_new(0);
@@ -1266,6 +1267,7 @@ pm_object *pm_gc_get_referents(pm_object *o) {
         pmo_null_arg("pm_gc_get_referents: NULL object");
         return NULL;
     }
+    if (!pmo_live(o)) return NULL;
     pm_object *list = pm_list_new(0);
     if (list && (o->type->flags & PM_TPFLAGS_GC) && pmo_traverse(o, visit_collect, list) != 0) {
         pm_decref(list);

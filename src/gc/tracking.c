@@ -22,7 +22,7 @@
  * does it itself for the containers it builds (pmo_gc_link_young), and
  * the collector moves objects on from there. */
 void pm_gc_track(pm_object *o) {
-    if (o == NULL || !(o->type->flags & PM_TPFLAGS_GC) || (o->flags & PMO_OF_TRACKED)) return;
+    if (o == NULL || !pmo_live(o) || !(o->type->flags & PM_TPFLAGS_GC) || (o->flags & PMO_OF_TRACKED)) return;
     /* One the collector holds (untracked by a finalizer, tracked again)
      * gets its bit back only: the collector places it (pmo_gc_unlink). */
     if (o->flags & PMO_OF_COLLECTING) o->flags |= PMO_OF_TRACKED;
@@ -30,11 +30,13 @@ void pm_gc_track(pm_object *o) {
 }
 
 void pm_gc_untrack(pm_object *o) {
-    if (o && (o->flags & PMO_OF_TRACKED)) pmo_gc_unlink(pmo_rt(), o);
+    if (o && pmo_live(o) && (o->flags & PMO_OF_TRACKED)) pmo_gc_unlink(pmo_rt(), o);
 }
 
-int pm_gc_is_tracked(pm_object *o) { return o && (o->flags & PMO_OF_TRACKED) != 0; }
-int pm_gc_is_finalized(pm_object *o) { return o && (o->flags & PM_OF_FINALIZED) != 0; }
+int pm_gc_is_tracked(pm_object *o) { return o && pmo_live(o) && (o->flags & PMO_OF_TRACKED) != 0; }
+int pm_gc_is_finalized(pm_object *o) {
+    return o && pmo_live(o) && (o->flags & PM_OF_FINALIZED) != 0;
+}
 
 /* Does rt's collector track o where its flags say (T1)? One the collector
  * holds (COLLECTING) is in no set: it is taken as rt's own. */

@@ -18,10 +18,16 @@
  * names. A freed block waits in a FIFO quarantine before the wrapped
  * allocator may reuse it; a write after free is caught when it leaves the
  * quarantine and by pm_heap_check.
+ *
+ * Serials count a heap's allocations from 1, in every domain. With
+ * PYMM_BREAK_ALLOC=N in the environment when the hooks are installed,
+ * allocation N calls pm_debug_break_alloc, where a debugger can stop.
  */
 #include "heap/heap.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,7 +61,8 @@ struct pmh_debug {
     size_t cap, count, tombs;
     dbg_record *quarantine; /* ring of QUARANTINE_BLOCKS */
     size_t q_head, q_count, q_bytes;
-    uint64_t serial;
+    uint64_t serial;       /* of the last allocation                  */
+    uint64_t break_serial; /* PYMM_BREAK_ALLOC; 0: none               */
 };
 
 static const char *const domain_names[PM_NUM_DOMAINS] = {"raw", "mem", "obj"};
@@ -210,6 +217,34 @@ static void quarantine_push(pmh_debug *d, const dbg_record *r) {
     d->q_bytes += r->size + DBG_OVERHEAD;
 }
 
+/* ---- stopping at an allocation ------------------------------------------- */
+
+/* Out of line and exported, so that `break pm_debug_break_alloc` works on
+ * any build; the empty asm keeps the call from being dropped. */
+PM_NOINLINE void pm_debug_break_alloc(uint64_t serial, const void *block, size_t size) {
+    fprintf(stderr,
+            "pymm: allocation #%" PRIu64 " (%zu bytes) at %p: PYMM_BREAK_ALLOC; "
+            "in a debugger, break pm_debug_break_alloc\n",
+            serial, size, block);
+    __asm__ volatile("" ::: "memory");
+}
+
+/* PYMM_BREAK_ALLOC: a decimal serial, or 0 (none) with a warning when it
+ * is not one. */
+static uint64_t break_serial_from_env(void) {
+    const char *v = getenv("PYMM_BREAK_ALLOC");
+    if (v == NULL || *v == '\0') return 0;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || *end != '\0' || v[0] == '-' || n == 0) {
+        fprintf(stderr, "pymm: PYMM_BREAK_ALLOC=%s is not an allocation number (1, 2, ...); "
+                        "ignored\n", v);
+        return 0;
+    }
+    return n;
+}
+
 /* ---- the hooks ----------------------------------------------------------- */
 
 static void *dbg_malloc(void *ctx, size_t n) {
@@ -221,6 +256,7 @@ static void *dbg_malloc(void *ctx, size_t n) {
     dbg_record r = {(uintptr_t)(raw + DBG_HEADER), n, ++d->serial, dd->domain};
     write_block(raw, &r);
     live_put(d, &r);
+    if (r.serial == d->break_serial) pm_debug_break_alloc(r.serial, raw + DBG_HEADER, n);
     return raw + DBG_HEADER;
 }
 
@@ -313,6 +349,7 @@ int pm_heap_enable_debug(pm_heap *h) {
         return -1;
     }
     d->heap = h;
+    d->break_serial = break_serial_from_env();
     for (int i = 0; i < PM_NUM_DOMAINS; i++) {
         d->domains[i] = (dbg_domain){d, i, h->domains[i]};
         h->domains[i] = (pm_allocator){&d->domains[i], dbg_malloc, dbg_calloc, dbg_realloc, dbg_free};
@@ -325,6 +362,11 @@ int pm_heap_debug_enabled(const pm_heap *h) { return h->debug != NULL; }
 
 uint64_t pm_heap_block_serial(const pm_heap *h, const void *p) {
     const dbg_record *r = h->debug ? live_find(h->debug, (uintptr_t)p) : NULL;
+    return r ? r->serial : 0;
+}
+
+uint64_t pmh_debug_freed_serial(const pm_heap *h, const void *p) {
+    const dbg_record *r = h->debug ? quarantine_find(h->debug, (uintptr_t)p) : NULL;
     return r ? r->serial : 0;
 }
 

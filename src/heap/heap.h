@@ -268,6 +268,9 @@ PM_HIDDEN void pmh_debug_destroy(pm_heap *h);
 PM_HIDDEN int pmh_debug_check(pm_heap *h, char *buf, size_t buflen);
 PM_HIDDEN int pmh_debug_walk(const pm_heap *h, pm_walk_fn fn, void *arg);
 PM_HIDDEN void pmh_debug_stats(const pm_heap *h, uint64_t *rounding, uint64_t *overhead);
+/* The serial of a freed block still in the debug quarantine, or 0 (for the
+ * object layer's report of a call on a freed object). */
+PM_HIDDEN uint64_t pmh_debug_freed_serial(const pm_heap *h, const void *p);
 
 /* stats.c */
 PM_HIDDEN void pmh_stats_atexit_setup(void);

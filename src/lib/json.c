@@ -1568,6 +1568,7 @@ pm_object *pm_json_dumps_flags(pm_object *o, int indent, unsigned flags) {
         pmo_null_arg("pm_json_dumps: NULL object");
         return NULL;
     }
+    if (!pmo_check_live(o, "pm_json_dumps")) return NULL;
     if (flags & ~(unsigned)PM_JSON_STRICT) {
         pm_exc_set(PM_EXC_VALUE, "pm_json_dumps: unknown flags 0x%x", flags);
         return NULL;

@@ -20,6 +20,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* object.c: false, with the misuse reported, when o is a freed object in
+ * debug mode (object.h's pmo_live, out of line for an entry called once). */
+PM_HIDDEN bool pmo_check_live(pm_object *o, const char *api);
+
 /* runtime.c: set MemoryError and return NULL, for `return pmo_no_memory();`. */
 PM_HIDDEN void *pmo_no_memory(void);
 

@@ -63,10 +63,7 @@ pm_object *pm_bytes_from(const void *data, size_t n) {
 }
 
 const char *pm_bytes_data(pm_object *o, size_t *n) {
-    if (!is_bytes(o)) {
-        pmo_type_error("bytes", o);
-        return NULL;
-    }
+    if (!pmo_arg_is(o, &pm_bytes_type, "bytes", __func__)) return NULL;
     if (n) *n = BYTES(o)->size;
     return bytes_data(BYTES(o));
 }

@@ -304,11 +304,8 @@ restart:;
 
 /* ---- core operations ----------------------------------------------------------- */
 
-static bool is_dict(pm_object *d) {
-    if (pmo_likely(d && d->type == &pm_dict_type)) return true;
-    pmo_type_error("dict", d);
-    return false;
-}
+/* The check of every public entry (pmo_arg_is): a live dict. */
+#define is_dict(d) pmo_arg_is(d, &pm_dict_type, "dict", __func__)
 
 /* The value of the live entry ix (borrowed). */
 static inline pm_object *value_at(pmo_dict *d, int64_t ix) {
@@ -477,6 +474,7 @@ int pm_dict_set(pm_object *d, pm_object *key, pm_object *value) {
         pmo_null_arg("pm_dict_set: %s is NULL", key ? "value" : "key");
         return -1;
     }
+    if (!pmo_live(value)) return -1; /* the key: pm_hash */
     if (pm_hash(key, &hash) < 0) return -1;
     return dict_insert(PMO_DICT(d), key, hash, value);
 }
@@ -521,6 +519,7 @@ int pm_dict_set_str(pm_object *d, const char *key, pm_object *value) {
         pmo_null_arg("pm_dict_set_str: %s is NULL", key ? "value" : "key");
         return -1;
     }
+    if (!pmo_live(value)) return -1;
     pmo_dict *dict = PMO_DICT(d);
     size_t n = strlen(key);
     uint64_t hash = pmo_hash_bytes(key, n);

@@ -168,11 +168,8 @@ int pmo_index_value(pm_object *key, const char *what, int64_t *out) {
 /* list                                                                     */
 /* ======================================================================== */
 
-static bool is_list(pm_object *l) {
-    if (pmo_likely(l && l->type == &pm_list_type)) return true;
-    pmo_type_error("list", l);
-    return false;
-}
+/* The check of every public entry (pmo_arg_is): a live list. */
+#define is_list(l) pmo_arg_is(l, &pm_list_type, "list", __func__)
 
 /* L1's bound: MemoryError, -1. */
 static int too_long(void) {
@@ -296,7 +293,7 @@ static int null_item(const char *func) {
 int pm_list_set(pm_object *l, int64_t i, pm_object *item) {
     size_t k;
     if (!item) return null_item("pm_list_set");
-    if (!is_list(l)) return -1;
+    if (!pmo_live(item) || !is_list(l)) return -1;
     if (!list_index(PMO_LIST(l), i, &k)) {
         pm_exc_set(PM_EXC_INDEX, "list assignment index out of range");
         return -1;
@@ -308,6 +305,7 @@ int pm_list_set(pm_object *l, int64_t i, pm_object *item) {
 
 int pm_list_append_steal(pm_object *lo, pm_object *item) {
     if (!item) return null_item("pm_list_append_steal");
+    if (!pmo_live(item)) return -1; /* no reference to drop */
     if (!is_list(lo)) {
         pm_decref(item);
         return -1;
@@ -330,13 +328,13 @@ int pm_list_append_steal(pm_object *lo, pm_object *item) {
 
 int pm_list_append(pm_object *l, pm_object *item) {
     if (!item) return null_item("pm_list_append");
-    if (!is_list(l)) return -1;
+    if (!pmo_live(item) || !is_list(l)) return -1;
     return pm_list_append_steal(l, pm_newref(item));
 }
 
 int pm_list_insert(pm_object *lo, int64_t i, pm_object *item) {
     if (!item) return null_item("pm_list_insert");
-    if (!is_list(lo)) return -1;
+    if (!pmo_live(item) || !is_list(lo)) return -1;
     pmo_list *l = PMO_LIST(lo);
     size_t n = l->size, at;
     /* Python's clamping: a[i:i] = [x]. */

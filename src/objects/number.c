@@ -214,7 +214,7 @@ pm_object *pm_int(int64_t v) {
 
 int pm_int_value(pm_object *o, int64_t *out) {
     if (o == NULL || !is_intlike(o)) {
-        pmo_type_error("int", o);
+        pmo_arg_error("int", o, __func__);
         return -1;
     }
     if (out) *out = int_of(o);
@@ -316,7 +316,7 @@ int pm_float_value(pm_object *o, double *out) {
     } else if (o != NULL && is_intlike(o)) {
         v = (double)int_of(o);
     } else {
-        pmo_type_error("float", o);
+        pmo_arg_error("float", o, __func__);
         return -1;
     }
     if (out) *out = v;

@@ -22,16 +22,17 @@
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PMO_OF_DEAD (1u << 7) /* bits 16..31 are the collector's */
 #define QUARANTINE 1024
 
 struct pmo_debug {
     pm_object *quarantine[QUARANTINE];
+    pm_type *q_types[QUARANTINE]; /* their types: theirs is pmo_freed_type */
     size_t q_head, q_len;
     /* Live objects per type: open addressing, type pointer -> count. */
     struct type_count { const pm_type *type; uint64_t live; } *counts;
@@ -156,15 +157,16 @@ size_t pm_runtime_type_counts(pm_runtime *rt,
     return n;
 }
 
-/* Report misuse of an object with its address, type and allocation number. */
-static void report_object(pm_runtime *rt, pm_error_kind kind, pm_object *o, const char *what) {
+/* Report misuse of an object with its address, type (NULL: unknown) and
+ * allocation number (0: unknown). */
+static void report_misuse(pm_runtime *rt, pm_error_kind kind, const pm_object *o, const char *type,
+                          uint64_t serial, const char *what) {
     char msg[320];
-    uint64_t serial = pm_heap_block_serial(rt->heap, (void *)o);
     char where[64] = "";
     if (serial) snprintf(where, sizeof where, ", allocation #%" PRIu64, serial);
     snprintf(msg, sizeof msg, "%s: object %p of type '%s'%s: %s",
              kind == PM_ERR_REFCOUNT ? "reference count below zero" : "use of a freed object",
-             (void *)o, o->type ? o->type->name : "?", where, what);
+             (const void *)o, type ? type : "?", where, what);
     pm_error e = {kind, o, 0, PM_DOMAIN_OBJ, PM_DOMAIN_OBJ, serial, msg};
     pm_heap_report_error(rt->heap, &e);
 }
@@ -206,30 +208,139 @@ static PM_NOINLINE bool dies_in_own_runtime(pm_runtime *rt, pm_object *o) {
     return false;
 }
 
-static void release_memory(pm_runtime *rt, pm_object *o);
-
-static void quarantine_evict(pm_runtime *rt, pmo_debug *d) {
-    pm_object *o = d->quarantine[d->q_head];
-    d->q_head = (d->q_head + 1) % QUARANTINE;
-    d->q_len--;
-    if (o->refcnt != 1) report_object(rt, PM_ERR_USE_AFTER_FREE, o, "it was incref'd after it was freed");
-    o->refcnt = 0;
-    o->flags &= ~PMO_OF_DEAD;
-    release_memory(rt, o);
+/* The type a quarantined object had, or NULL when o is not in the
+ * quarantine. Error paths only: a scan of the ring. */
+static const pm_type *quarantined_type(const pmo_debug *d, const pm_object *o) {
+    for (size_t i = 0; d && i < d->q_len; i++) {
+        size_t k = (d->q_head + i) % QUARANTINE;
+        if (d->quarantine[k] == o) return d->q_types[k];
+    }
+    return NULL;
 }
 
-/* Keep a freed object, marked dead with one reference: a later decref
- * comes back to pm_dealloc, which reports it. */
+/* Misuse of an object whose header is intact (quarantined or alive). */
+static void report_object(pm_runtime *rt, pm_error_kind kind, pm_object *o, const char *what) {
+    const pm_type *t = quarantined_type(rt->dbg, o);
+    if (t == NULL) t = o->type;
+    report_misuse(rt, kind, o, t ? t->name : NULL, pm_heap_block_serial(rt->heap, (void *)o), what);
+}
+
+/* An evicted object's memory goes straight to the heap, never to a free
+ * list: a debug heap then fills it (0xDD, which carries PMO_OF_DEAD) and
+ * keeps it in its own quarantine, so a stale pointer is still caught. */
+static void release_evicted(pm_runtime *rt, pm_object *o) {
+    pm_type *t = o->type;
+    pmo_free(rt, o);
+    if (t->flags & PM_TPFLAGS_HEAP) pm_decref(&t->ob);
+}
+
+/* Release the oldest quarantined object. It leaves the ring before its
+ * memory goes: releasing it may free more objects (it held the last
+ * reference to its type), whose deaths come back to quarantine_push. */
+static void quarantine_evict(pm_runtime *rt, pmo_debug *d) {
+    assert(d->q_len > 0 && d->q_len <= QUARANTINE);
+    pm_object *o = d->quarantine[d->q_head];
+    if (o->refcnt != 1) report_object(rt, PM_ERR_USE_AFTER_FREE, o, "it was incref'd after it was freed");
+    o->type = d->q_types[d->q_head];
+    d->quarantine[d->q_head] = NULL;
+    d->q_head = (d->q_head + 1) % QUARANTINE;
+    d->q_len--;
+    o->refcnt = 0;
+    o->flags &= ~PMO_OF_DEAD;
+    release_evicted(rt, o);
+}
+
+/* Keep a freed object, marked dead with one reference and the type of
+ * freed objects: a later decref comes back to pm_dealloc, which reports
+ * it, and every type test and slot call of the public entries meets
+ * pmo_freed_type, which reports it too. An eviction may push the
+ * objects it frees, refilling the slot it made: evict until a slot stays
+ * free, then take it (no code runs between the test and the store). */
 static bool quarantine_push(pm_runtime *rt, pm_object *o) {
     pmo_debug *d = debug_state(rt);
     if (d == NULL) return false;
-    if (d->q_len == QUARANTINE) quarantine_evict(rt, d);
+    while (d->q_len == QUARANTINE) quarantine_evict(rt, d);
+    assert(d->q_len < QUARANTINE);
     o->flags |= PMO_OF_DEAD;
+    /* A dead type leaves pm_object_new_refs_steal's fast path, which does
+     * not test its argument, for the general one, which does. */
+    if (o->type == &pm_type_type) ((pm_type *)o)->internal &= ~PMO_TP_PLAIN;
     o->refcnt = 1;
-    d->quarantine[(d->q_head + d->q_len) % QUARANTINE] = o;
+    size_t k = (d->q_head + d->q_len) % QUARANTINE;
+    d->quarantine[k] = o;
+    d->q_types[k] = o->type;
+    o->type = &pmo_freed_type;
     d->q_len++;
     return true;
 }
+
+/* A public entry was given an object marked dead (pmo_live). In this
+ * runtime's quarantine its header is intact: report its type and serial.
+ * Its memory freed in a debug heap (the 0xDD fill): only the block's
+ * serial is known; elsewhere (a free list, another runtime) nothing may
+ * be read through it. Slow path only: never inlined into the entries. */
+PM_NOINLINE void pmo_dead_arg(const pm_object *o, const char *api) {
+    pm_runtime *rt = pmo_rt();
+    char what[128];
+    snprintf(what, sizeof what, "passed to %s%s after it was freed", api ? api : "a pymm function",
+             api ? "()" : "");
+    if (quarantined_type(rt->dbg, o))
+        report_object(rt, PM_ERR_USE_AFTER_FREE, (pm_object *)o, what);
+    else
+        report_misuse(rt, PM_ERR_USE_AFTER_FREE, o, NULL, pmh_debug_freed_serial(rt->heap, o), what);
+    pm_exc_set(PM_EXC_RUNTIME, "%s: object %p was freed", api ? api : "pymm", (const void *)o);
+}
+
+/* ---- the type of quarantined objects ---------------------------------------- */
+
+/* Each slot reports the call that reached it and fails it, so that the
+ * public entries catch a freed object at no cost: their type tests fail
+ * and their slot calls land here. */
+static pm_object *freed_repr(pm_object *o) { return pmo_dead_arg(o, "pm_repr"), NULL; }
+static pm_object *freed_str(pm_object *o) { return pmo_dead_arg(o, "pm_str"), NULL; }
+static int freed_hash(pm_object *o, uint64_t *out) {
+    (void)out;
+    return pmo_dead_arg(o, "pm_hash"), -1;
+}
+static int freed_compare(pm_object *o, pm_object *other, int op) {
+    (void)other, (void)op;
+    return pmo_dead_arg(o, "pm_compare"), -1;
+}
+static int64_t freed_length(pm_object *o) { return pmo_dead_arg(o, "pm_len"), -1; }
+static pm_object *freed_getitem(pm_object *o, pm_object *key) {
+    (void)key;
+    return pmo_dead_arg(o, "pm_getitem"), NULL;
+}
+static int freed_setitem(pm_object *o, pm_object *key, pm_object *value) {
+    (void)key;
+    return pmo_dead_arg(o, value ? "pm_setitem" : "pm_delitem"), -1;
+}
+static int freed_contains(pm_object *o, pm_object *key) {
+    (void)key;
+    return pmo_dead_arg(o, "pm_contains"), -1;
+}
+static pm_object *freed_iter(pm_object *o) { return pmo_dead_arg(o, "pm_iter"), NULL; }
+static pm_object *freed_next(pm_object *o) { return pmo_dead_arg(o, "pm_next"), NULL; }
+static pm_object *freed_getattr(pm_object *o, pm_object *name) {
+    (void)name;
+    return pmo_dead_arg(o, "pm_getattr"), NULL;
+}
+static int freed_setattr(pm_object *o, pm_object *name, pm_object *value) {
+    (void)name;
+    return pmo_dead_arg(o, value ? "pm_setattr" : "pm_delattr"), -1;
+}
+
+pm_type pmo_freed_type = {
+    .ob = PMO_STATIC_HEADER(&pm_type_type),
+    .name = "freed object",
+    .basicsize = sizeof(pm_object),
+    .slots = {.repr = freed_repr, .str = freed_str, .hash = freed_hash, .compare = freed_compare,
+              .length = freed_length, .getitem = freed_getitem, .setitem = freed_setitem,
+              .contains = freed_contains, .iter = freed_iter, .iternext = freed_next,
+              .getattr = freed_getattr, .setattr = freed_setattr},
+};
+
+bool pmo_check_live(pm_object *o, const char *api) { return pmo_live_in(o, api); }
 
 void pmo_debug_destroy(pm_runtime *rt) {
     pmo_debug *d = rt->dbg;
@@ -238,6 +349,9 @@ void pmo_debug_destroy(pm_runtime *rt) {
     free(d->counts);
     free(d);
     rt->dbg = NULL;
+    /* Objects that die from here on (the collector's garbage list) are
+     * freed at once: a new quarantine would outlive the runtime. */
+    rt->debug = false;
 }
 
 void pm_incref_checked(pm_object *o) {
@@ -318,6 +432,7 @@ static PM_NOINLINE bool dealloc_prelude(pm_runtime *rt, pm_object *o) {
     pm_type *t = o->type;
     if (o->flags & PMO_OF_DEAD) {
         report_object(rt, PM_ERR_REFCOUNT, o, "decref of an object that was already freed");
+        o->refcnt = 1; /* the quarantine's, which its eviction expects */
         return false;
     }
     if (t->slots.finalize && !(o->flags & PM_OF_FINALIZED)) {
@@ -498,7 +613,9 @@ void pm_dealloc(pm_object *o) {
         drain_deferred(rt);
 }
 
-void pm_make_immortal(pm_object *o) { o->refcnt = PM_REFCNT_IMMORTAL; }
+void pm_make_immortal(pm_object *o) {
+    if (pmo_live(o)) o->refcnt = PM_REFCNT_IMMORTAL;
+}
 
 /* ---- errors ---------------------------------------------------------------- */
 
@@ -512,11 +629,17 @@ void pmo_null_arg(const char *fmt, ...) {
     va_end(ap);
 }
 
-void pmo_type_error(const char *what, pm_object *got) {
+/* A dead object's type pointer may be garbage: it is never read here. */
+void pmo_arg_error(const char *what, pm_object *got, const char *api) {
     if (got == NULL) pmo_null_arg("expected %s, got NULL", what);
+    else if (got->flags & PMO_OF_DEAD) pmo_dead_arg(got, api);
     else pm_exc_set(PM_EXC_TYPE, "expected %s, got %s", what, got->type->name);
 }
 
+void pmo_type_error(const char *what, pm_object *got) { pmo_arg_error(what, got, NULL); }
+
+/* A freed object needs no test here: its type, pmo_freed_type, reports
+ * it from the slot the operation calls. */
 static bool check_arg(pm_object *o) {
     if (o) return true;
     pmo_null_arg("NULL object passed to a pymm function");

@@ -389,6 +389,39 @@ static inline void pmo_gc_link_young(pm_runtime *rt, pm_object *o) {
 PMO_HIDDEN void pmo_type_error(const char *what, pm_object *got);
 /* pmo_null_arg: builders.h. */
 
+/* ---- the checks of the public entries (debug mode) -------------------------- */
+
+/* A freed object in a debug runtime's quarantine (object.c) carries
+ * PMO_OF_DEAD (bit 7, this layer's) and the type pmo_freed_type in place
+ * of its own. The entries catch it at no cost to live objects: a typed
+ * entry's type test fails (pmo_arg_is), and a generic one calls a slot of
+ * pmo_freed_type; either reports the object (address, its own type, the
+ * allocation number when the heap is in debug mode) through the heap's
+ * error handler and fails the call with RuntimeError. Entries that only
+ * store or pass an object on test the bit (pmo_live): one test of the
+ * word beside the type pointer. A debug heap's fill of freed blocks (0xDD)
+ * carries the bit too, so an object evicted from the quarantine is still
+ * caught by the typed entries and pmo_live; a generic entry given one
+ * faults on its type pointer (0xDDDD...) instead. */
+#define PMO_OF_DEAD (1u << 7)
+PMO_HIDDEN extern pm_type pmo_freed_type;
+PMO_HIDDEN void pmo_dead_arg(const pm_object *o, const char *api) __attribute__((cold));
+#define pmo_live(o) pmo_live_in(o, __func__)
+#define pmo_live_in(o, api) \
+    (pmo_likely(!(PM_OBJ(o)->flags & PMO_OF_DEAD)) || (pmo_dead_arg(PM_OBJ(o), api), false))
+/* The same for an argument that may be NULL. */
+#define pmo_live_or_null(o) ((o) == NULL || pmo_live(o))
+/* The slow path of a typed entry's check: a dead argument is reported
+ * (pmo_dead_arg), anything else is a TypeError "expected what" (api NULL:
+ * the report names no entry). pmo_type_error is this without the name. */
+PMO_HIDDEN void pmo_arg_error(const char *what, pm_object *got, const char *api);
+/* A typed entry's check: o is a live object of type t. */
+static inline bool pmo_arg_is(pm_object *o, const pm_type *t, const char *what, const char *api) {
+    if (pmo_likely(o && o->type == t)) return true;
+    pmo_arg_error(what, o, api);
+    return false;
+}
+
 /* Free-list helpers: push returns false when the list is full. Blocks are
  * objects whose header is dead: the first word links them; the type word
  * stays, so pmo_free can still find the block's start. */

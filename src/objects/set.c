@@ -305,14 +305,19 @@ static pm_object *new_from(pm_type *t, pm_object *iterable) {
     return o;
 }
 
-pm_object *pm_set_new(pm_object *iterable) { return new_from(&pm_set_type, iterable); }
-pm_object *pm_frozenset_new(pm_object *iterable) { return new_from(&pm_frozenset_type, iterable); }
+pm_object *pm_set_new(pm_object *iterable) {
+    return pmo_live_or_null(iterable) ? new_from(&pm_set_type, iterable) : NULL;
+}
+
+pm_object *pm_frozenset_new(pm_object *iterable) {
+    return pmo_live_or_null(iterable) ? new_from(&pm_frozenset_type, iterable) : NULL;
+}
 
 /* ---- public API ----------------------------------------------------------------- */
 
 size_t pm_set_size(pm_object *s) {
     if (s && pmo_is_anyset(s)) return PMO_SET(s)->used;
-    pmo_type_error("set or frozenset", s);
+    pmo_arg_error("set or frozenset", s, __func__);
     return 0;
 }
 
@@ -324,7 +329,7 @@ int pm_set_add(pm_object *so, pm_object *key) {
         if (so && so->type == &pm_frozenset_type)
             pm_exc_set(PM_EXC_TYPE, "a shared frozenset cannot change");
         else
-            pmo_type_error("set", so);
+            pmo_arg_error("set", so, __func__);
         return -1;
     }
     if (!key) {
@@ -338,10 +343,7 @@ int pm_set_add(pm_object *so, pm_object *key) {
 int pm_set_discard(pm_object *so, pm_object *key) {
     uint64_t hash;
     int err;
-    if (!so || so->type != &pm_set_type) {
-        pmo_type_error("set", so);
-        return -1;
-    }
+    if (!pmo_arg_is(so, &pm_set_type, "set", __func__)) return -1;
     if (!key) {
         pmo_null_arg("pm_set_discard: key is NULL");
         return -1;

@@ -338,11 +338,8 @@ pm_object *pm_str_format(const char *fmt, ...) {
 
 /* ---- accessors -------------------------------------------------------------------- */
 
-static bool check_str(pm_object *o) {
-    if (is_str(o)) return true;
-    pmo_type_error("str", o);
-    return false;
-}
+/* The check of every public entry (pmo_arg_is): a live str. */
+#define check_str(o) pmo_arg_is(o, &pm_str_type, "str", __func__)
 
 const char *pm_str_utf8(pm_object *s, size_t *nbytes) {
     if (!check_str(s)) return NULL;

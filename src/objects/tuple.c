@@ -64,11 +64,8 @@ static struct {
     size_t size;
 } empty_tuple = {PMO_STATIC_HEADER(&pm_tuple_type), 0};
 
-static bool is_tuple(pm_object *t, const char *what) {
-    if (pmo_likely(t && t->type == &pm_tuple_type)) return true;
-    pmo_type_error(what, t);
-    return false;
-}
+/* The check of every public entry (pmo_arg_is): a live tuple. */
+#define is_tuple(t) pmo_arg_is(t, &pm_tuple_type, "tuple", __func__)
 
 /* ---- construction ---------------------------------------------------------- */
 
@@ -97,10 +94,10 @@ pm_object *pm_tuple_pack(size_t n, ...) {
     va_start(ap, n);
     for (size_t i = 0; i < n; i++) {
         pm_object *item = va_arg(ap, pm_object *);
-        if (!item) {
+        if (!item || !pmo_live(item)) {
             va_end(ap);
             pm_decref(t);
-            pmo_null_arg("pm_tuple_pack: item %zu is NULL", i);
+            if (!item) pmo_null_arg("pm_tuple_pack: item %zu is NULL", i);
             return NULL;
         }
         PMO_TUPLE(t)->items[i] = pm_newref(item);
@@ -121,12 +118,12 @@ static void tuple_free_mem(pm_runtime *rt, pm_object *o) {
 /* ---- accessors ------------------------------------------------------------- */
 
 size_t pm_tuple_size(pm_object *t) {
-    if (!is_tuple(t, "tuple")) return 0;
+    if (!is_tuple(t)) return 0;
     return PMO_TUPLE(t)->size;
 }
 
 pm_object *pm_tuple_get(pm_object *t, size_t i) {
-    if (!is_tuple(t, "tuple")) return NULL;
+    if (!is_tuple(t)) return NULL;
     if (i >= PMO_TUPLE(t)->size) {
         pm_exc_set(PM_EXC_INDEX, "tuple index out of range");
         return NULL;
@@ -139,7 +136,8 @@ int pm_tuple_set_steal(pm_object *t, size_t i, pm_object *item) {
         pmo_null_arg("pm_tuple_set_steal: item is NULL");
         return -1;
     }
-    if (!is_tuple(t, "tuple")) {
+    if (!pmo_live(item)) return -1; /* no reference to drop */
+    if (!is_tuple(t)) {
         pm_decref(item);
         return -1;
     }

@@ -55,8 +55,8 @@ pm_type pm_type_type = {
     .slots = {.repr = type_repr, .dealloc = type_dealloc},
 };
 
-const char *pm_type_name(const pm_type *t) { return t->name; }
-unsigned pm_type_flags(const pm_type *t) { return t->flags; }
+const char *pm_type_name(const pm_type *t) { return pmo_live(t) ? t->name : NULL; }
+unsigned pm_type_flags(const pm_type *t) { return pmo_live(t) ? t->flags : 0; }
 
 pm_object **pmo_attrs_slot(pm_object *o) {
     return (pm_object **)((char *)o + o->type->attrs_offset);
@@ -308,10 +308,13 @@ static inline pm_object *new_instance(pm_type *t, size_t size) {
     return o;
 }
 
-/* Debug mode: t is checked before it is read (see pmo_type_usable). */
-static inline bool type_ok(pm_type *t) {
+/* Debug mode: t is checked before it is read: first that this runtime may
+ * use it (pmo_type_usable never reads a destroyed runtime's type), then
+ * that it is not a freed type in this runtime's quarantine (pmo_live). */
+#define type_ok(t) type_ok_in(t, __func__)
+static inline bool type_ok_in(pm_type *t, const char *api) {
     pm_runtime *rt = pmo_rt();
-    return !pmo_unlikely(pmo_debug_checks(rt)) || pmo_type_usable(rt, t);
+    return !pmo_unlikely(pmo_debug_checks(rt)) || (pmo_type_usable(rt, t) && pmo_live_in(t, api));
 }
 
 pm_object *pm_object_new(pm_type *t) {
@@ -361,7 +364,7 @@ static __attribute__((noinline)) pm_object *new_refs_general(pm_type *t, pm_obje
         pmo_null_arg("pm_object_new_refs_steal: NULL type");
         return NULL;
     }
-    if (!type_ok(t)) return NULL; /* the references stay unread: see pymm.h */
+    if (!type_ok_in(t, "pm_object_new_refs_steal")) return NULL; /* refs stay unread: pymm.h */
     if (t->itemsize) {
         pm_exc_set(PM_EXC_TYPE, "type '%s' is variable-size: use pm_object_new_var", t->name);
         drop_refs(refs, t->nrefs);
@@ -454,6 +457,7 @@ pm_object *pm_getattr(pm_object *o, const char *name) {
         pmo_null_arg("pm_getattr: NULL argument");
         return NULL;
     }
+    if (!pmo_live(o)) return NULL;
     if (o->type->slots.getattr) {
         pm_object *key = pm_str_id(name);
         if (key == NULL) return NULL;
@@ -469,11 +473,12 @@ pm_object *pm_getattr(pm_object *o, const char *name) {
     return no_attribute(o, name);
 }
 
-static int set_attribute(pm_object *o, const char *name, pm_object *value) {
+static int set_attribute(pm_object *o, const char *name, pm_object *value, const char *api) {
     if (o == NULL || name == NULL) {
-        pmo_null_arg("pm_setattr: NULL argument");
+        pmo_null_arg("%s: NULL argument", api);
         return -1;
     }
+    if (!pmo_live_in(o, api) || (value && !pmo_live_in(value, api))) return -1;
     pm_object *key = pm_str_id(name);
     if (key == NULL) return -1;
     int r;
@@ -504,7 +509,7 @@ int pm_setattr(pm_object *o, const char *name, pm_object *value) {
         pmo_null_arg("pm_setattr: NULL value (use pm_delattr)");
         return -1;
     }
-    return set_attribute(o, name, value);
+    return set_attribute(o, name, value, __func__);
 }
 
-int pm_delattr(pm_object *o, const char *name) { return set_attribute(o, name, NULL); }
+int pm_delattr(pm_object *o, const char *name) { return set_attribute(o, name, NULL, __func__); }

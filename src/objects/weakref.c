@@ -365,6 +365,9 @@ static pmo_weakref *weakref_create(pm_type *t, pm_object *o, pm_weakref_cb callb
         pmo_null_arg("cannot create weak reference to NULL");
         return NULL;
     }
+    if (!pmo_live_in(o, t == &pm_weakref_type ? "pm_weakref_new" : "pm_weakvaluedict_set") ||
+        !(arg == NULL || pmo_live_in(arg, "pm_weakref_new")))
+        return NULL;
     if (!allows_weakrefs(o)) {
         pm_exc_set(PM_EXC_TYPE, "cannot create weak reference to '%s' object", o->type->name);
         return NULL;
@@ -401,8 +404,8 @@ pm_object *pm_weakref_new(pm_object *o, pm_weakref_cb callback, pm_object *arg) 
 }
 
 pm_object *pm_weakref_get(pm_object *wr) {
-    if (!pmo_is_weakref(wr)) {
-        pmo_type_error("a weak reference", wr);
+    if (wr == NULL || (wr->flags & PMO_OF_DEAD) || !pmo_is_weakref(wr)) {
+        pmo_arg_error("a weak reference", wr, __func__);
         return NULL;
     }
     pm_object *t = live_target(WR(wr));
@@ -410,7 +413,8 @@ pm_object *pm_weakref_get(pm_object *wr) {
 }
 
 size_t pm_weakref_count(pm_object *o) {
-    if (o == NULL || !(pm_is_immortal(o) || (o->flags & PM_OF_HAS_WEAKREF))) return 0;
+    if (o == NULL || !pmo_live(o) || !(pm_is_immortal(o) || (o->flags & PM_OF_HAS_WEAKREF)))
+        return 0;
     weak_entry *e = reg_find(pmo_rt()->weak, o);
     return e ? e->count : 0;
 }
@@ -542,9 +546,12 @@ static int wvd_clear(pm_object *self) {
     return 0;
 }
 
-static bool is_wvd(pm_object *d) {
-    if (d && d->type == &wvd_type && WVD(d)->dict) return true;
-    pmo_type_error("a weak-value dict", d);
+/* The check of every public entry (pmo_arg_is): a live weak-value dict. */
+#define is_wvd(d) is_wvd_in(d, __func__)
+static bool is_wvd_in(pm_object *d, const char *api) {
+    if (!pmo_arg_is(d, &wvd_type, "a weak-value dict", api)) return false;
+    if (WVD(d)->dict) return true;
+    pmo_type_error("a weak-value dict", d); /* cleared by the collector */
     return false;
 }
 
@@ -579,6 +586,7 @@ int pm_weakvaluedict_set(pm_object *d, pm_object *key, pm_object *value) {
         pmo_null_arg("pm_weakvaluedict_set: NULL key");
         return -1;
     }
+    if (!pmo_live(key)) return -1;
     pmo_weakref *wr = weakref_create(&keyedref_type, value, wvd_entry_died, WVD(d)->selfref);
     if (wr == NULL) return -1;
     ((pmo_keyedref *)wr)->key = pm_newref(key);
