@@ -44,6 +44,7 @@
 #include "objects/containers.h"
 #include "objects/object.h"
 #include "objects/weakref.h"
+#include "heap/internal_alloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -78,7 +79,7 @@ static bool vec_reserve(objvec *v, size_t n) {
     if (n <= v->cap) return true;
     size_t cap = v->cap ? v->cap : 64;
     while (cap < n) cap *= 2;
-    pm_object **items = realloc(v->items, cap * sizeof *items);
+    pm_object **items = pmh_internal_realloc(v->items, cap * sizeof *items);
     if (items == NULL) return false;
     v->items = items;
     v->cap = cap;
@@ -92,7 +93,7 @@ static inline bool vec_push(objvec *v, pm_object *o) {
 }
 
 static void vec_free(objvec *v) {
-    free(v->items);
+    pmh_internal_free(v->items);
     *v = (objvec){0};
 }
 
@@ -120,6 +121,7 @@ typedef struct gc_state {
     refs_table big;   /* gc_refs too large for flag bits 16-31         */
     bool stack_short; /* the stack could not grow: rescan (see reach)  */
     size_t rescued;   /* set-aside objects found reachable after all   */
+    pmgc_fallbacks fallbacks; /* out-of-memory paths taken (object.h)  */
 } gc_state;
 
 /* ---- the sets of tracking.h ------------------------------------------------- */
@@ -153,6 +155,8 @@ static void place(pm_runtime *rt, pm_object *o, int gen) {
         settle(o, gen);
     } else {
         drop_tracking(o);
+        gc_state *g = rt->gc;
+        if (g) g->fallbacks.untracked++;
     }
 }
 
@@ -193,7 +197,7 @@ bool pmgc_young_room(pm_runtime *rt) {
     if (y->cap < PMO_YOUNG_MAX) {
         uint32_t cap = y->cap ? y->cap * 2 : 256;
         if (cap > PMO_YOUNG_MAX) cap = PMO_YOUNG_MAX;
-        pm_object **items = realloc(y->items, cap * sizeof *items);
+        pm_object **items = pmh_internal_realloc(y->items, cap * sizeof *items);
         if (items != NULL) {
             y->items = items;
             y->cap = cap;
@@ -203,6 +207,8 @@ bool pmgc_young_room(pm_runtime *rt) {
     /* Full (65,535 young objects: automatic collection is off, or its
      * threshold is higher), or out of memory: generation 1 takes them. */
     move_young_on(rt, 1);
+    gc_state *g = rt->gc;
+    if (g) g->fallbacks.young_moved_on += 1, g->fallbacks.untracked += y->cap == 0; /* the caller's */
     return y->cap > 0;
 }
 
@@ -212,7 +218,7 @@ static void reset_pacing(gc_state *g); /* see "pacing" */
 
 static gc_state *state_of(pm_runtime *rt) {
     if (pmo_likely(rt->gc != NULL)) return rt->gc;
-    gc_state *g = calloc(1, sizeof *g);
+    gc_state *g = pmh_internal_calloc(1, sizeof *g);
     if (g == NULL) return NULL;
     g->threshold[0] = PMGC_DEFAULT_THRESHOLD;
     g->threshold[1] = 10;
@@ -235,8 +241,8 @@ void pmgc_destroy(pm_runtime *rt) {
     if (g == NULL) return;
     vec_free(&g->set);
     vec_free(&g->stack);
-    free(g->big.slots);
-    free(g);
+    pmh_internal_free(g->big.slots);
+    pmh_internal_free(g);
     rt->gc = NULL;
 }
 
@@ -263,7 +269,7 @@ static refs_slot *big_find(refs_table *t, const pm_object *o) {
 
 static bool big_grow(refs_table *t) {
     size_t cap = t->cap ? t->cap * 2 : 64;
-    refs_slot *slots = calloc(cap, sizeof *slots);
+    refs_slot *slots = pmh_internal_calloc(cap, sizeof *slots);
     if (slots == NULL) return false;
     for (size_t i = 0; i < t->cap; i++) {
         if (!t->slots[i].obj) continue;
@@ -271,23 +277,25 @@ static bool big_grow(refs_table *t) {
         while (slots[j].obj) j = (j + 1) & (cap - 1);
         slots[j] = t->slots[i];
     }
-    free(t->slots);
+    pmh_internal_free(t->slots);
     t->slots = slots;
     t->cap = cap;
     return true;
 }
 
-static PM_NOINLINE_GC void big_put(refs_table *t, pm_object *o, int64_t refs) {
+/* false: no room, o's gc_refs stay unknown (it counts as reachable). */
+static PM_NOINLINE_GC bool big_put(refs_table *t, pm_object *o, int64_t refs) {
     refs_slot *s = big_find(t, o);
     if (s) {
         s->refs = refs;
-        return;
+        return true;
     }
-    if ((t->len + 1) * 2 > t->cap && !big_grow(t)) return; /* unknown: reachable */
+    if ((t->len + 1) * 2 > t->cap && !big_grow(t)) return false;
     size_t j = big_hash(o, t->cap);
     while (t->slots[j].obj) j = (j + 1) & (t->cap - 1);
     t->slots[j] = (refs_slot){o, refs};
     t->len++;
+    return true;
 }
 
 static void big_clear(refs_table *t) {
@@ -300,7 +308,7 @@ static inline void set_refs(gc_state *g, pm_object *o, int64_t refs) {
         o->flags = (o->flags & ~PMO_OF_SLOT_MASK) | ((unsigned)refs << REFS_SHIFT);
     } else {
         o->flags |= PMO_OF_SLOT_MASK;
-        big_put(&g->big, o, refs);
+        if (!big_put(&g->big, o, refs)) g->fallbacks.refs_unknown++;
     }
 }
 
@@ -510,6 +518,7 @@ static void find_reachable(gc_state *g, pm_object **objs, size_t n) {
     }
     while (g->stack_short) {
         g->stack_short = false;
+        g->fallbacks.rescans++;
         for (size_t i = 0; i < n; i++) {
             pm_object *o = objs[i];
             if (!(o->flags & PMO_OF_TENTATIVE)) continue;
@@ -595,6 +604,7 @@ static PM_HOT_ALIGN int64_t split_reachable(pm_runtime *rt, gc_state *g, int unt
     }
     while (g->stack_short) {
         g->stack_short = false;
+        g->fallbacks.rescans++;
         for (size_t i = 0; i < naside; i++) {
             pm_object *o = set->items[i];
             if ((o->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) != (PMO_OF_COLLECTING | PMO_OF_REACHABLE))
@@ -680,6 +690,7 @@ static int64_t set_aside_legacy(pm_runtime *rt, gc_state *g, int dest) {
         while (g->stack.len) pmo_traverse(g->stack.items[--g->stack.len], visit_uncollectable, g);
         if (g->stack_short) {
             g->stack_short = false;
+            g->fallbacks.rescans++;
             for (size_t i = 0; i < set->len; i++) {
                 pm_object *o = set->items[i];
                 if (!(o->flags & PMO_OF_TENTATIVE)) continue;
@@ -719,6 +730,7 @@ static size_t handle_weakrefs(gc_state *g, bool *finalizable) {
                 /* Out of memory for the call list: the callback is lost, the
                  * reference is cleared all the same. */
                 if (pmo_vec_push(&calls, wr)) pm_incref(wr);
+                else g->fallbacks.callbacks_lost++;
             }
         }
     }
@@ -883,7 +895,10 @@ static bool take_set(pm_runtime *rt, gc_state *g, int gen) {
 static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     double t0 = now_ms();
     if (g->debug & PM_GC_DEBUG_STATS) fprintf(stderr, "gc: collecting generation %d...\n", gen);
-    if (!take_set(rt, g, gen)) return 0; /* out of memory: no collection */
+    if (!take_set(rt, g, gen)) { /* out of memory: no collection */
+        g->fallbacks.collections_skipped++;
+        return 0;
+    }
     if (gen + 1 < NUM_GENERATIONS) g->count[gen + 1]++;
     for (int i = 0; i <= gen; i++) g->count[i] = 0;
     rt->gc_young_count = rt->gc_young_allocs = rt->gc_young_lost = 0;
@@ -1293,6 +1308,11 @@ void pm_gc_unfreeze(void) {
 size_t pm_gc_get_freeze_count(void) {
     pm_runtime *rt = pmo_rt();
     return state_of(rt) ? pmo_map_count(&rt->gc_map, map_of(PERMANENT)) : 0;
+}
+
+void pmgc_get_fallbacks(pm_runtime *rt, pmgc_fallbacks *out) {
+    const gc_state *g = rt->gc;
+    *out = g ? g->fallbacks : (pmgc_fallbacks){0};
 }
 
 /* ---- checking ------------------------------------------------------------------ */

@@ -226,6 +226,20 @@ PMO_HIDDEN void pmgc_auto_collect(pm_runtime *rt);
  * memory): the object to be tracked stays untracked. */
 PMO_HIDDEN bool pmgc_young_room(pm_runtime *rt);
 PMO_HIDDEN void pmgc_destroy(pm_runtime *rt);
+/* How often the collector took each of its out-of-memory paths ("slower,
+ * never wrong", or documented losses): for tests and diagnostics. */
+typedef struct pmgc_fallbacks {
+    uint64_t rescans;             /* the walk's stack could not grow: rescan */
+    uint64_t refs_unknown;        /* saturated gc_refs with no table room:
+                                     taken as reachable this collection     */
+    uint64_t young_moved_on;      /* young vector full or not growable:
+                                     generation 1 took its objects          */
+    uint64_t untracked;           /* no map chunk or young slot: an object
+                                     left untracked (its cycles uncollected) */
+    uint64_t collections_skipped; /* no memory for the set: no collection  */
+    uint64_t callbacks_lost;      /* weak-reference callbacks not run       */
+} pmgc_fallbacks;
+PMO_HIDDEN void pmgc_get_fallbacks(pm_runtime *rt, pmgc_fallbacks *out);
 #define PMGC_DEFAULT_THRESHOLD 2000
 
 /* Count one more GC allocation and collect if the threshold passed: call

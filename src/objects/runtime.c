@@ -10,6 +10,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
+#include "heap/internal_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,7 @@ pm_runtime *pm_runtime_enter(pm_runtime *rt) {
 pm_heap *pm_runtime_heap(pm_runtime *rt) { return rt->heap; }
 
 pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
-    pm_runtime *rt = calloc(1, sizeof *rt);
+    pm_runtime *rt = pmh_internal_calloc(1, sizeof *rt);
     if (rt == NULL) return NULL;
     if (cfg && cfg->heap) {
         rt->heap = cfg->heap;
@@ -86,7 +87,7 @@ pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
         rt->heap = pm_heap_new(NULL);
         rt->owns_heap = true;
         if (rt->heap == NULL) {
-            free(rt);
+            pmh_internal_free(rt);
             return NULL;
         }
     }
@@ -112,13 +113,13 @@ void pm_runtime_destroy(pm_runtime *rt) {
     pmo_debug_destroy(rt);
     pmgc_destroy(rt);
     pmo_vec_free(&rt->deferred);
-    free(rt->gc_young.items);
+    pmh_internal_free(rt->gc_young.items);
     rt->gc_young = (pmo_young){0};
     pmo_map_destroy(&rt->gc_map);
     pmo_vec_free(&rt->repr_active);
     current_runtime = saved == rt ? default_rt() : saved;
     if (rt->owns_heap) pm_heap_destroy(rt->heap);
-    free(rt);
+    pmh_internal_free(rt);
 }
 
 void pm_runtime_get_stats(pm_runtime *rt, pm_runtime_stats *out) { *out = rt->stats; }
@@ -171,7 +172,7 @@ void *pmo_no_memory(void) {
 bool pmo_vec_push(pmo_vec *v, pm_object *o) {
     if (v->len == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 64;
-        pm_object **items = realloc(v->items, cap * sizeof *items);
+        pm_object **items = pmh_internal_realloc(v->items, cap * sizeof *items);
         if (items == NULL) return false;
         v->items = items;
         v->cap = cap;
@@ -181,7 +182,7 @@ bool pmo_vec_push(pmo_vec *v, pm_object *o) {
 }
 
 void pmo_vec_free(pmo_vec *v) {
-    free(v->items);
+    pmh_internal_free(v->items);
     v->items = NULL;
     v->len = v->cap = 0;
 }

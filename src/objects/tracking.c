@@ -9,6 +9,7 @@
  * grew again finds them in place.
  */
 #include "objects/object.h"
+#include "heap/internal_alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ static size_t slot_of(uintptr_t key, size_t cap) {
 
 static bool map_grow(pmo_map *m) {
     size_t cap = m->cap ? m->cap * 2 : 16;
-    pmo_map_chunk **slots = calloc(cap, sizeof *slots);
+    pmo_map_chunk **slots = pmh_internal_calloc(cap, sizeof *slots);
     if (slots == NULL) return false;
     for (size_t i = 0; i < m->cap; i++) {
         pmo_map_chunk *c = m->slots[i];
@@ -28,7 +29,7 @@ static bool map_grow(pmo_map *m) {
         while (slots[j]) j = (j + 1) & (cap - 1);
         slots[j] = c;
     }
-    free(m->slots);
+    pmh_internal_free(m->slots);
     m->slots = slots;
     m->cap = cap;
     return true;
@@ -42,10 +43,10 @@ pmo_map_chunk *pmo_map_lookup(pmo_map *m, uintptr_t key, bool create) {
     }
     if (!create) return NULL;
     if ((m->len + 1) * 2 > m->cap && !map_grow(m)) return NULL;
-    pmo_map_chunk **order = realloc(m->order, (m->len + 1) * sizeof *order);
+    pmo_map_chunk **order = pmh_internal_realloc(m->order, (m->len + 1) * sizeof *order);
     if (order == NULL) return NULL;
     m->order = order;
-    pmo_map_chunk *c = calloc(1, sizeof *c);
+    pmo_map_chunk *c = pmh_internal_calloc(1, sizeof *c);
     if (c == NULL) return NULL;
     c->key = key;
     size_t at = m->len;
@@ -60,9 +61,9 @@ pmo_map_chunk *pmo_map_lookup(pmo_map *m, uintptr_t key, bool create) {
 }
 
 void pmo_map_destroy(pmo_map *m) {
-    for (size_t i = 0; i < m->len; i++) free(m->order[i]);
-    free(m->slots);
-    free(m->order);
+    for (size_t i = 0; i < m->len; i++) pmh_internal_free(m->order[i]);
+    pmh_internal_free(m->slots);
+    pmh_internal_free(m->order);
     *m = (pmo_map){0};
 }
 
