@@ -146,34 +146,47 @@ static inline void drop_tracking(pm_object *o) {
 }
 
 /* Put an object the collector holds (in no set) into generation gen >= 1.
- * Out of memory for the address map: it stays untracked (its cycles, if
- * any, are never collected; a map chunk is 24 KiB). An object that is not
- * 16-aligned cannot have a bit (a replaced obj-domain table that returns
- * such blocks): it stays untracked too. */
-static void place(pm_runtime *rt, pm_object *o, int gen) {
-    if (pmo_map_add(&rt->gc_map, map_of(gen), o)) {
+ * Out of memory for the address map (a chunk is 24 KiB): generation 0
+ * takes it if the young vector has room (looked at again sooner: slower,
+ * never wrong); else it stays untracked (its cycles, if any, are never
+ * collected). An object that is not 16-aligned cannot have a bit (a
+ * replaced obj-domain table that returns such blocks): the same. Returns
+ * false when o did not reach generation gen. */
+static bool place(pm_runtime *rt, pm_object *o, int gen) {
+    if (pmo_likely(pmo_map_add(&rt->gc_map, map_of(gen), o))) {
         settle(o, gen);
+        return true;
+    }
+    pmo_young *y = &rt->gc_young;
+    gc_state *g = rt->gc;
+    if (y->len < y->cap) {
+        settle(o, 0);
+        o->flags |= y->len << PMO_OF_SLOT_SHIFT;
+        y->items[y->len++] = o;
+        if (g) g->fallbacks.stayed_young++;
     } else {
         drop_tracking(o);
-        gc_state *g = rt->gc;
         if (g) g->fallbacks.untracked++;
     }
+    return false;
 }
 
 /* Every young object to generation dest without a collection (no code
  * runs); returns how many. Young objects sit in allocation order, mostly
- * in one MiB after another: the map's last-chunk cache finds the chunk. */
+ * in one MiB after another: the map's last-chunk cache finds the chunk.
+ * Those place() cannot move stay, at the front of the vector (it writes
+ * at y->len, never beyond the index read). */
 static int64_t move_young_on(pm_runtime *rt, int dest) {
     pmo_young *y = &rt->gc_young;
     int64_t n = 0;
-    for (uint32_t i = 0; i < y->len; i++) {
+    uint32_t len = y->len;
+    y->len = 0;
+    for (uint32_t i = 0; i < len; i++) {
         pm_object *o = y->items[i];
         if (o == NULL) continue;
-        if (i + 8 < y->len) __builtin_prefetch(y->items[i + 8]);
-        place(rt, o, dest);
-        n++;
+        if (i + 8 < len) __builtin_prefetch(y->items[i + 8]);
+        n += place(rt, o, dest);
     }
-    y->len = 0;
     return n;
 }
 
@@ -207,9 +220,10 @@ bool pmgc_young_room(pm_runtime *rt) {
     /* Full (65,535 young objects: automatic collection is off, or its
      * threshold is higher), or out of memory: generation 1 takes them. */
     move_young_on(rt, 1);
+    bool room = y->len < y->cap;
     gc_state *g = rt->gc;
-    if (g) g->fallbacks.young_moved_on += 1, g->fallbacks.untracked += y->cap == 0; /* the caller's */
-    return y->cap > 0;
+    if (g) g->fallbacks.young_moved_on += 1, g->fallbacks.untracked += !room; /* the caller's */
+    return room;
 }
 
 /* ---- state ----------------------------------------------------------------- */

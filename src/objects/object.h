@@ -234,6 +234,7 @@ typedef struct pmgc_fallbacks {
                                      taken as reachable this collection     */
     uint64_t young_moved_on;      /* young vector full or not growable:
                                      generation 1 took its objects          */
+    uint64_t stayed_young;        /* no map chunk: generation 0 kept it    */
     uint64_t untracked;           /* no map chunk or young slot: an object
                                      left untracked (its cycles uncollected) */
     uint64_t collections_skipped; /* no memory for the set: no collection  */
