@@ -67,20 +67,6 @@ typedef struct node {
 
 static long finalized, callbacks;
 
-static int node_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
-    node *n = (node *)self;
-    if (n->next && visit(n->next, arg)) return 1;
-    return n->other ? visit(n->other, arg) : 0;
-}
-
-static int node_clear(pm_object *self) {
-    PM_CLEAR(((node *)self)->next);
-    PM_CLEAR(((node *)self)->other);
-    return 0;
-}
-
-static void node_dealloc(pm_object *self) { node_clear(self); }
-
 /* Allocates while the collector works; an allocation failure here is the
  * finalizer's own business (it clears the error). */
 static void node_finalize(pm_object *self) {
@@ -103,11 +89,13 @@ static void weak_callback(pm_object *wr, pm_object *arg) {
 }
 
 static pm_type *node_type(void) {
+    /* next and other are reference fields: pymm visits, clears and
+     * releases them. */
     pm_type_spec spec = {.name = "fnode",
                          .basicsize = sizeof(node),
                          .flags = PM_TPFLAGS_GC | PM_TPFLAGS_WEAKREF,
-                         .slots = {.dealloc = node_dealloc, .traverse = node_traverse,
-                                   .clear = node_clear, .finalize = node_finalize}};
+                         .slots = {.finalize = node_finalize},
+                         .nrefs = 2};
     return pm_type_new(&spec);
 }
 

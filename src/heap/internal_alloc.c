@@ -13,8 +13,9 @@
  * would do for large bookkeeping; the heap's ownership map already maps
  * its own).
  *
- * The countdown is the one process-wide structure of this file (`fault`):
- * armed only by tests, read with one relaxed load when not.
+ * Process-wide state, both documented here: the countdown (`fault`), armed
+ * only by tests and read with one relaxed load when not, and the count of
+ * live internal blocks (`internal_live`, atomic).
  */
 #include "heap/internal_alloc.h"
 
