@@ -437,11 +437,50 @@ static void test_young_full(void) {
     }
 }
 
+/* No memory to note the weak-reference callbacks a collection must run:
+ * the collection gives up before it clears anything, and the next one
+ * runs each callback once (the callback was lost before). */
+static void test_weakref_callbacks_kept(void) {
+    tu_group g = tu_group_begin();
+    pm_gc_disable();
+    pm_type *t = node_type();
+    pm_object *kept = pm_object_new(t);
+    CHECK_EQ(pm_gc_collect(2), 0); /* the set's vector and a map chunk exist */
+    pm_object *a = pm_object_new(t), *b = pm_object_new(t);
+    ((node *)a)->next = b;
+    ((node *)b)->next = a;
+    pm_object *wr = pm_weakref_new(a, weak_callback, NULL);
+    CHECK(wr != NULL);
+    callbacks = 0;
+    pmh_fault_arm(1, true);
+    int64_t found = pm_gc_collect(2);
+    pmh_fault_disarm();
+    pmgc_fallbacks f = fallbacks();
+    CHECK_EQ(f.collections_skipped, 1);
+    CHECK_EQ(found, 0);
+    CHECK_EQ(callbacks, 0);
+    pm_object *target = pm_weakref_get(wr);
+    CHECK(target == a); /* not cleared */
+    pm_xdecref(target);
+    CHECK(pm_gc_check() >= 0);
+    CHECK_EQ(pm_gc_collect(2), 2);
+    CHECK_EQ(callbacks, 1);
+    target = pm_weakref_get(wr);
+    CHECK(target != NULL && target->type == &pm_none_type);
+    pm_xdecref(target);
+    pm_decref(wr);
+    pm_decref(kept);
+    pm_decref((pm_object *)t);
+    pm_gc_collect(2);
+    tu_group_end(&g, 0);
+}
+
 int main(void) {
     test_workload(4);
     test_workload(tu_big_count(2000) < 200 ? 40 : 200);
     test_rescan(300);
     test_saturated_refs();
     test_young_full();
+    test_weakref_callbacks_kept();
     return tu_finish("test_obj_faults");
 }

@@ -725,11 +725,26 @@ static int64_t set_aside_legacy(pm_runtime *rt, gc_state *g, int dest) {
     return n;
 }
 
+/* Room for every callback handle_weakrefs may have to run: at most one per
+ * weak reference to a garbage object. */
+static bool reserve_callbacks(gc_state *g, objvec *calls) {
+    size_t n = 0;
+    for (size_t i = 0; i < g->set.len; i++) {
+        pm_object *o = g->set.items[i];
+        if (o->flags & PM_OF_HAS_WEAKREF) n += pm_weakref_count(o);
+    }
+    return vec_reserve(calls, n);
+}
+
 /* CPython's handle_weakrefs: weak references that are themselves garbage
  * are cleared without callback; weak references to garbage are cleared and
- * their callbacks run only when the weak reference object survives. */
-static size_t handle_weakrefs(gc_state *g, bool *finalizable) {
-    pmo_vec calls = {0};
+ * their callbacks run only when the weak reference object survives. The
+ * room for the callbacks is taken before anything is cleared: false, with
+ * nothing done, when there is none (the caller gives up this collection:
+ * a callback is never lost). */
+static bool handle_weakrefs(gc_state *g, bool *finalizable, size_t *ran) {
+    objvec calls = {0};
+    if (!reserve_callbacks(g, &calls)) return false;
     /* One walk: clearing a weak reference that is itself garbage before or
      * after the references to its target makes no difference (either way
      * it gets no callback), so CPython's two loops can be one. The walk
@@ -741,20 +756,18 @@ static size_t handle_weakrefs(gc_state *g, bool *finalizable) {
         while ((o->flags & PM_OF_HAS_WEAKREF) && (wr = pmo_weakrefs_first(o)) != NULL) {
             pmo_weakref_clear_ref(wr);
             if (pmo_weakref_has_callback(wr) && !(wr->flags & PMO_OF_COLLECTING)) {
-                /* Out of memory for the call list: the callback is lost, the
-                 * reference is cleared all the same. */
-                if (pmo_vec_push(&calls, wr)) pm_incref(wr);
-                else g->fallbacks.callbacks_lost++;
+                pm_incref(wr);
+                calls.items[calls.len++] = wr; /* reserved above */
             }
         }
     }
-    size_t ran = calls.len;
+    *ran = calls.len;
     for (size_t i = 0; i < calls.len; i++) {
         pmo_weakref_run_callback(calls.items[i]);
         pm_decref(calls.items[i]);
     }
-    pmo_vec_free(&calls);
-    return ran;
+    vec_free(&calls);
+    return true;
 }
 
 /* PEP 442: every garbage object's finalizer runs once, before anything is
@@ -854,8 +867,14 @@ static int64_t dispose(pm_runtime *rt, gc_state *g, unsigned summary, int dest, 
     if (g->debug & PM_GC_DEBUG_COLLECTABLE) print_objects("collectable", set->items, set->len);
     bool finalizable = false;
     size_t code_ran = 0;
-    if (summary & (PMO_TP_FINALIZE | PMO_TP_WEAKREF | SUM_WEAKLY_REFERENCED))
-        code_ran = handle_weakrefs(g, &finalizable);
+    if ((summary & (PMO_TP_FINALIZE | PMO_TP_WEAKREF | SUM_WEAKLY_REFERENCED)) &&
+        !handle_weakrefs(g, &finalizable, &code_ran)) {
+        /* No room for the callbacks: no code has run, nothing is cleared;
+         * the garbage waits for the next collection. */
+        g->fallbacks.collections_skipped++;
+        give_back_where(rt, g, dest, NULL);
+        return 0;
+    }
     if (finalizable || code_ran) code_ran += (size_t)finalize_garbage(g);
     if (code_ran > 0) {
         /* Resurrected objects, and all they reach, are reachable again. Only

@@ -237,8 +237,8 @@ typedef struct pmgc_fallbacks {
     uint64_t stayed_young;        /* no map chunk: generation 0 kept it    */
     uint64_t untracked;           /* no map chunk or young slot: an object
                                      left untracked (its cycles uncollected) */
-    uint64_t collections_skipped; /* no memory for the set: no collection  */
-    uint64_t callbacks_lost;      /* weak-reference callbacks not run       */
+    uint64_t collections_skipped; /* no memory for the set, or for the weak-
+                                     reference callbacks: no collection    */
 } pmgc_fallbacks;
 PMO_HIDDEN void pmgc_get_fallbacks(pm_runtime *rt, pmgc_fallbacks *out);
 #define PMGC_DEFAULT_THRESHOLD 2000
