@@ -475,6 +475,23 @@ static void test_weakref_callbacks_kept(void) {
     tu_group_end(&g, 0);
 }
 
+/* pm_gc_check in a runtime whose collector state cannot be allocated
+ * still checks, and counts, the tracked objects (it answered 0). */
+static void test_check_without_state(void) {
+    tu_group g = tu_group_begin();
+    pm_object *l = pm_list_new(0), *d = pm_dict_new();
+    CHECK_EQ(pm_list_append(l, d), 0); /* l tracked: it holds a container */
+    CHECK(pm_gc_is_tracked(l));
+    pmh_fault_arm(1, true);
+    int64_t tracked = pm_gc_check();
+    pmh_fault_disarm();
+    CHECK(tracked >= 1);
+    CHECK_EQ(tracked, pm_gc_check());
+    pm_decref(l);
+    pm_decref(d);
+    tu_group_end(&g, 0);
+}
+
 int main(void) {
     test_workload(4);
     test_workload(tu_big_count(2000) < 200 ? 40 : 200);
@@ -482,5 +499,6 @@ int main(void) {
     test_saturated_refs();
     test_young_full();
     test_weakref_callbacks_kept();
+    test_check_without_state();
     return tu_finish("test_obj_faults");
 }
