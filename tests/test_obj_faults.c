@@ -128,12 +128,13 @@ static bool step_ok(bool ok, const char *what, long nth) {
 
 typedef struct held {
     pm_type *t;
-    pm_object *list, *doc, *back, *text, *weak, *cycle_weak, *keep;
+    pm_object *list, *doc, *back, *text, *weak, *cycle_weak, *keep, *set, *deep;
 } held;
 
 /* Scale: about `scale` records; n counts allocations for the messages. */
 static void workload(held *h, int scale, long nth) {
     char key[32];
+    pm_json_error err;
     STEP((h->t = node_type()) != NULL, "type");
     STEP((h->list = pm_list_new(0)) != NULL, "list");
     for (int i = 0; i < scale; i++) {
@@ -167,8 +168,34 @@ static void workload(held *h, int scale, long nth) {
     size_t n;
     const char *utf8 = pm_str_utf8(h->text, &n);
     STEP(utf8 != NULL, "str_utf8");
-    pm_json_error err;
     STEP((h->doc = pm_json_loads(utf8, n, 0, &err)) != NULL, "json loads");
+    /* A set, a weak-value dict, a document nested beyond the parser's and
+     * the writer's inline stacks. */
+    STEP((h->set = pm_set_new(NULL)) != NULL, "set");
+    for (int i = 0; i < scale; i++) {
+        pm_object *k = pm_int(i * 7919);
+        int r = k ? pm_set_add(h->set, k) : -1;
+        pm_xdecref(k);
+        STEP(r == 0, "set_add");
+    }
+    STEP((h->weak = pm_weakvaluedict_new()) != NULL, "weakvaluedict");
+    for (int i = 0; i < scale / 4 + 1; i++) {
+        pm_object *v = pm_object_new(h->t);
+        STEP(v != NULL, "weak value");
+        pm_object *k = pm_int(i);
+        int r = k ? pm_weakvaluedict_set(h->weak, k, v) : -1;
+        pm_xdecref(k);
+        if (i % 2 == 0 && r == 0) r = pm_list_append(h->list, v); /* half stay alive */
+        pm_decref(v);
+        STEP(r == 0, "weakvaluedict_set");
+    }
+    char nested[2 * 100 + 8];
+    int depth = 100;
+    memset(nested, '[', (size_t)depth);
+    memcpy(nested + depth, "\"x\"", 3);
+    memset(nested + depth + 3, ']', (size_t)depth);
+    STEP((h->deep = pm_json_loads(nested, (size_t)(2 * depth + 3), 0, &err)) != NULL, "deep loads");
+    STEP((h->back = pm_json_dumps(h->deep, 1)) != NULL, "deep dumps");
     /* Cycles of nodes with finalizers, weakly referenced with callbacks. */
     STEP((h->keep = pm_list_new(0)) != NULL, "keep");
     for (int i = 0; i < scale / 4 + 1; i++) {
@@ -212,6 +239,8 @@ static void release(held *h) {
     pm_xdecref(h->weak);
     pm_xdecref(h->cycle_weak);
     pm_xdecref(h->keep);
+    pm_xdecref(h->set);
+    pm_xdecref(h->deep);
     pm_xdecref((pm_object *)h->t);
     memset(h, 0, sizeof *h);
 }
@@ -222,13 +251,35 @@ static uint64_t heap_in_use(pm_heap *heap) {
     return st.bytes_in_use + st.large_bytes;
 }
 
+/* The runtime of a run: plain, on a heap in debug mode (its hooks wrap
+ * the domains, their tables are internal memory), or in object debug mode. */
+enum { PLAIN, DEBUG_HEAP, DEBUG_RUNTIME };
+static int mode;
+
+static pm_runtime *new_runtime(pm_heap **own) {
+    pm_runtime_config cfg = {0};
+    *own = NULL;
+    if (mode == DEBUG_HEAP) {
+        pm_heap_config hc;
+        pm_heap_config_init(&hc);
+        hc.debug = 1;
+        if ((*own = pm_heap_new(&hc)) == NULL) return NULL;
+        cfg.heap = *own;
+    }
+    cfg.debug = mode == DEBUG_RUNTIME;
+    pm_runtime *rt = pm_runtime_new(&cfg);
+    if (rt == NULL && *own) pm_heap_destroy(*own);
+    return rt;
+}
+
 /* One run of the workload in a fresh runtime with the n-th allocation
  * failing (n = 0: none). Returns the faults injected; *allocs gets the
  * allocations counted. */
 static long run_once(int scale, long nth, bool persistent, long *allocs) {
     long internal_before = pmh_internal_live();
     pmh_fault_arm(nth ? nth : LONG_MAX, persistent);
-    pm_runtime *rt = pm_runtime_new(NULL);
+    pm_heap *own;
+    pm_runtime *rt = new_runtime(&own);
     if (rt == NULL) {
         long injected = pmh_fault_injected();
         pmh_fault_disarm();
@@ -263,7 +314,10 @@ static long run_once(int scale, long nth, bool persistent, long *allocs) {
         tu_failures++;
         pm_exc_clear();
     }
-    if (tu_live_objects() != live_before || heap_in_use(heap) != 0) {
+    /* A debug heap keeps freed blocks in quarantine, and a debug runtime
+     * freed objects: counts there only once the runtime is gone. */
+    if ((mode != DEBUG_RUNTIME && tu_live_objects() != live_before) ||
+        (mode == PLAIN && heap_in_use(heap) != 0)) {
         fprintf(stderr, "n=%ld%s: %lld objects, %llu heap bytes left, %lld tracked\n", nth,
                 persistent ? " (persistent)" : "", (long long)(tu_live_objects() - live_before),
                 (unsigned long long)heap_in_use(heap), (long long)tracked);
@@ -271,6 +325,7 @@ static long run_once(int scale, long nth, bool persistent, long *allocs) {
     }
     pm_runtime_enter(prev);
     pm_runtime_destroy(rt);
+    if (own) pm_heap_destroy(own);
     if (pmh_internal_live() != internal_before) {
         fprintf(stderr, "n=%ld%s: %ld internal blocks left\n", nth, persistent ? " (persistent)" : "",
                 pmh_internal_live() - internal_before);
@@ -285,7 +340,7 @@ static void test_workload(int scale) {
     CHECK_EQ(run_once(scale, 0, false, &allocs), 0);
     CHECK(finalized > 0);
     CHECK(callbacks > 0);
-    printf("workload of scale %d: %ld allocations\n", scale, allocs);
+    printf("workload of scale %d, mode %d: %ld allocations\n", scale, mode, allocs);
     for (int persistent = 0; persistent <= 1; persistent++) {
         long nth = 1;
         int failures_before = tu_failures;
@@ -495,6 +550,8 @@ static void test_check_without_state(void) {
 int main(void) {
     test_workload(4);
     test_workload(tu_big_count(2000) < 200 ? 40 : 200);
+    for (mode = DEBUG_HEAP; mode <= DEBUG_RUNTIME; mode++) test_workload(4);
+    mode = PLAIN;
     test_rescan(300);
     test_saturated_refs();
     test_young_full();
