@@ -477,8 +477,6 @@ static void test_young_full(void) {
         pmgc_fallbacks f = fallbacks();
         CHECK(f.young_moved_on > 0);
         CHECK(pm_gc_check() >= 0);
-        int c0, c1, c2;
-        pm_gc_get_count(&c0, &c1, &c2);
         /* Moved on to generation 1, or (no map chunk) kept young. */
         if (oom) CHECK(f.stayed_young > 0); /* and, with no room at all, untracked */
         pm_object *gen1 = pm_gc_get_objects(oom ? 0 : 1);
