@@ -152,11 +152,7 @@ static inline void drop_tracking(pm_object *o) {
  * collected). An object that is not 16-aligned cannot have a bit (a
  * replaced obj-domain table that returns such blocks): the same. Returns
  * false when o did not reach generation gen. */
-static bool place(pm_runtime *rt, pm_object *o, int gen) {
-    if (pmo_likely(pmo_map_add(&rt->gc_map, map_of(gen), o))) {
-        settle(o, gen);
-        return true;
-    }
+static PM_NOINLINE_GC bool place_fallback(pm_runtime *rt, pm_object *o) {
     pmo_young *y = &rt->gc_young;
     gc_state *g = rt->gc;
     if (y->len < y->cap) {
@@ -169,6 +165,12 @@ static bool place(pm_runtime *rt, pm_object *o, int gen) {
         if (g) g->fallbacks.untracked++;
     }
     return false;
+}
+
+static inline bool place(pm_runtime *rt, pm_object *o, int gen) {
+    if (pmo_unlikely(!pmo_map_add(&rt->gc_map, map_of(gen), o))) return place_fallback(rt, o);
+    settle(o, gen);
+    return true;
 }
 
 /* Every young object to generation dest without a collection (no code
