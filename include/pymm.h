@@ -867,7 +867,9 @@ PM_API int pm_gc_is_finalized(pm_object *o);
 
 /* Collect generations 0..generation (2: full). Returns the number of
  * unreachable objects found (collected + uncollectable), or -1 when a
- * collection is already running. */
+ * collection is already running. Never MemoryError: without memory for
+ * its working vectors the collection is put off (0; docs/DESIGN.md, "Out
+ * of memory in the collector"). */
 PM_API int64_t pm_gc_collect(int generation);
 PM_API void pm_gc_enable(void);
 PM_API void pm_gc_disable(void);

@@ -44,6 +44,7 @@
 #include "objects/containers.h"
 #include "objects/object.h"
 #include "objects/weakref.h"
+#include "heap/internal_alloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -72,7 +73,7 @@ static bool vec_reserve(objvec *v, size_t n) {
     if (n <= v->cap) return true;
     size_t cap = v->cap ? v->cap : 64;
     while (cap < n) cap *= 2;
-    pm_object **items = realloc(v->items, cap * sizeof *items);
+    pm_object **items = pmh_internal_realloc(v->items, cap * sizeof *items);
     if (items == NULL) return false;
     v->items = items;
     v->cap = cap;
@@ -86,7 +87,7 @@ static inline bool vec_push(objvec *v, pm_object *o) {
 }
 
 static void vec_free(objvec *v) {
-    free(v->items);
+    pmh_internal_free(v->items);
     *v = (objvec){0};
 }
 
@@ -114,6 +115,7 @@ typedef struct gc_state {
     refs_table big;   /* gc_refs too large for flag bits 16-31         */
     bool stack_short; /* the stack could not grow: rescan (see reach)  */
     size_t rescued;   /* set-aside objects found reachable after all   */
+    pmgc_fallbacks fallbacks; /* out-of-memory paths taken (object.h)  */
 } gc_state;
 
 /* ---- the sets of gc.h -------------------------------------------------------- */
@@ -138,32 +140,49 @@ static inline void drop_tracking(pm_object *o) {
 }
 
 /* Put an object the collector holds (in no set) into generation gen >= 1.
- * Out of memory for the address map: it stays untracked (its cycles, if
- * any, are never collected; a map chunk is 24 KiB). An object that is not
- * 16-aligned cannot have a bit (a replaced obj-domain table that returns
- * such blocks): it stays untracked too. */
-static void place(pm_runtime *rt, pm_object *o, int gen) {
-    if (pmgc_map_add(&rt->gc_map, map_of(gen), o)) {
-        settle(o, gen);
+ * Out of memory for the address map (a chunk is 24 KiB): generation 0
+ * takes it if the young vector has room (looked at again sooner: slower,
+ * never wrong); else it stays untracked (its cycles, if any, are never
+ * collected). An object that is not 16-aligned cannot have a bit (a
+ * replaced obj-domain table that returns such blocks): the same. Returns
+ * false when o did not reach generation gen. */
+static PM_NOINLINE bool place_fallback(pm_runtime *rt, pm_object *o) {
+    pmgc_young *y = &rt->gc_young;
+    gc_state *g = rt->gc;
+    if (y->len < y->cap) {
+        settle(o, 0);
+        o->flags |= y->len << PMO_OF_SLOT_SHIFT;
+        y->items[y->len++] = o;
+        if (g) g->fallbacks.stayed_young++;
     } else {
         drop_tracking(o);
+        if (g) g->fallbacks.untracked++;
     }
+    return false;
+}
+
+static inline bool place(pm_runtime *rt, pm_object *o, int gen) {
+    if (pmo_unlikely(!pmgc_map_add(&rt->gc_map, map_of(gen), o))) return place_fallback(rt, o);
+    settle(o, gen);
+    return true;
 }
 
 /* Every young object to generation dest without a collection (no code
  * runs); returns how many. Young objects sit in allocation order, mostly
- * in one MiB after another: the map's last-chunk cache finds the chunk. */
+ * in one MiB after another: the map's last-chunk cache finds the chunk.
+ * Those place() cannot move stay, at the front of the vector (it writes
+ * at y->len, never beyond the index read). */
 static int64_t move_young_on(pm_runtime *rt, int dest) {
     pmgc_young *y = &rt->gc_young;
     int64_t n = 0;
-    for (uint32_t i = 0; i < y->len; i++) {
+    uint32_t len = y->len;
+    y->len = 0;
+    for (uint32_t i = 0; i < len; i++) {
         pm_object *o = y->items[i];
         if (o == NULL) continue;
-        if (i + 8 < y->len) __builtin_prefetch(y->items[i + 8]);
-        place(rt, o, dest);
-        n++;
+        if (i + 8 < len) __builtin_prefetch(y->items[i + 8]);
+        n += place(rt, o, dest);
     }
-    y->len = 0;
     return n;
 }
 
@@ -187,7 +206,7 @@ bool pmgc_young_room(pm_runtime *rt) {
     if (y->cap < PMGC_YOUNG_MAX) {
         uint32_t cap = y->cap ? y->cap * 2 : 256;
         if (cap > PMGC_YOUNG_MAX) cap = PMGC_YOUNG_MAX;
-        pm_object **items = realloc(y->items, cap * sizeof *items);
+        pm_object **items = pmh_internal_realloc(y->items, cap * sizeof *items);
         if (items != NULL) {
             y->items = items;
             y->cap = cap;
@@ -197,7 +216,10 @@ bool pmgc_young_room(pm_runtime *rt) {
     /* Full (65,535 young objects: automatic collection is off, or its
      * threshold is higher), or out of memory: generation 1 takes them. */
     move_young_on(rt, 1);
-    return y->cap > 0;
+    bool room = y->len < y->cap;
+    gc_state *g = rt->gc;
+    if (g) g->fallbacks.young_moved_on += 1, g->fallbacks.untracked += !room; /* the caller's */
+    return room;
 }
 
 /* ---- state ----------------------------------------------------------------- */
@@ -206,7 +228,7 @@ static void reset_pacing(gc_state *g); /* see "pacing" */
 
 static gc_state *state_of(pm_runtime *rt) {
     if (pmo_likely(rt->gc != NULL)) return rt->gc;
-    gc_state *g = calloc(1, sizeof *g);
+    gc_state *g = pmh_internal_calloc(1, sizeof *g);
     if (g == NULL) return NULL;
     g->threshold[0] = PMGC_DEFAULT_THRESHOLD;
     g->threshold[1] = 10;
@@ -229,8 +251,8 @@ void pmgc_destroy(pm_runtime *rt) {
     if (g == NULL) return;
     vec_free(&g->set);
     vec_free(&g->stack);
-    free(g->big.slots);
-    free(g);
+    pmh_internal_free(g->big.slots);
+    pmh_internal_free(g);
     rt->gc = NULL;
 }
 
@@ -257,7 +279,7 @@ static refs_slot *big_find(refs_table *t, const pm_object *o) {
 
 static bool big_grow(refs_table *t) {
     size_t cap = t->cap ? t->cap * 2 : 64;
-    refs_slot *slots = calloc(cap, sizeof *slots);
+    refs_slot *slots = pmh_internal_calloc(cap, sizeof *slots);
     if (slots == NULL) return false;
     for (size_t i = 0; i < t->cap; i++) {
         if (!t->slots[i].obj) continue;
@@ -265,23 +287,25 @@ static bool big_grow(refs_table *t) {
         while (slots[j].obj) j = (j + 1) & (cap - 1);
         slots[j] = t->slots[i];
     }
-    free(t->slots);
+    pmh_internal_free(t->slots);
     t->slots = slots;
     t->cap = cap;
     return true;
 }
 
-static PM_NOINLINE void big_put(refs_table *t, pm_object *o, int64_t refs) {
+/* false: no room, o's gc_refs stay unknown (it counts as reachable). */
+static PM_NOINLINE bool big_put(refs_table *t, pm_object *o, int64_t refs) {
     refs_slot *s = big_find(t, o);
     if (s) {
         s->refs = refs;
-        return;
+        return true;
     }
-    if ((t->len + 1) * 2 > t->cap && !big_grow(t)) return; /* unknown: reachable */
+    if ((t->len + 1) * 2 > t->cap && !big_grow(t)) return false;
     size_t j = big_hash(o, t->cap);
     while (t->slots[j].obj) j = (j + 1) & (t->cap - 1);
     t->slots[j] = (refs_slot){o, refs};
     t->len++;
+    return true;
 }
 
 static void big_clear(refs_table *t) {
@@ -294,7 +318,7 @@ static inline void set_refs(gc_state *g, pm_object *o, int64_t refs) {
         o->flags = (o->flags & ~PMO_OF_SLOT_MASK) | ((unsigned)refs << REFS_SHIFT);
     } else {
         o->flags |= PMO_OF_SLOT_MASK;
-        big_put(&g->big, o, refs);
+        if (!big_put(&g->big, o, refs)) g->fallbacks.refs_unknown++;
     }
 }
 
@@ -504,6 +528,7 @@ static void find_reachable(gc_state *g, pm_object **objs, size_t n) {
     }
     while (g->stack_short) {
         g->stack_short = false;
+        g->fallbacks.rescans++;
         for (size_t i = 0; i < n; i++) {
             pm_object *o = objs[i];
             if (!(o->flags & PMO_OF_TENTATIVE)) continue;
@@ -589,6 +614,7 @@ static PM_CACHE_ALIGNED int64_t split_reachable(pm_runtime *rt, gc_state *g, int
     }
     while (g->stack_short) {
         g->stack_short = false;
+        g->fallbacks.rescans++;
         for (size_t i = 0; i < naside; i++) {
             pm_object *o = set->items[i];
             if ((o->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) != (PMO_OF_COLLECTING | PMO_OF_REACHABLE))
@@ -674,6 +700,7 @@ static int64_t set_aside_legacy(pm_runtime *rt, gc_state *g, int dest) {
         while (g->stack.len) pmo_traverse(g->stack.items[--g->stack.len], visit_uncollectable, g);
         if (g->stack_short) {
             g->stack_short = false;
+            g->fallbacks.rescans++;
             for (size_t i = 0; i < set->len; i++) {
                 pm_object *o = set->items[i];
                 if (!(o->flags & PMO_OF_TENTATIVE)) continue;
@@ -694,11 +721,26 @@ static int64_t set_aside_legacy(pm_runtime *rt, gc_state *g, int dest) {
     return n;
 }
 
+/* Room for every callback handle_weakrefs may have to run: at most one per
+ * weak reference to a garbage object. */
+static bool reserve_callbacks(gc_state *g, objvec *calls) {
+    size_t n = 0;
+    for (size_t i = 0; i < g->set.len; i++) {
+        pm_object *o = g->set.items[i];
+        if (o->flags & PM_OF_HAS_WEAKREF) n += pm_weakref_count(o);
+    }
+    return vec_reserve(calls, n);
+}
+
 /* CPython's handle_weakrefs: weak references that are themselves garbage
  * are cleared without callback; weak references to garbage are cleared and
- * their callbacks run only when the weak reference object survives. */
-static size_t handle_weakrefs(gc_state *g, bool *finalizable) {
-    pmo_vec calls = {0};
+ * their callbacks run only when the weak reference object survives. The
+ * room for the callbacks is taken before anything is cleared: false, with
+ * nothing done, when there is none (the caller gives up this collection:
+ * a callback is never lost). */
+static bool handle_weakrefs(gc_state *g, bool *finalizable, size_t *ran) {
+    objvec calls = {0};
+    if (!reserve_callbacks(g, &calls)) return false;
     /* One walk: clearing a weak reference that is itself garbage before or
      * after the references to its target makes no difference (either way
      * it gets no callback), so CPython's two loops can be one. The walk
@@ -710,19 +752,18 @@ static size_t handle_weakrefs(gc_state *g, bool *finalizable) {
         while ((o->flags & PM_OF_HAS_WEAKREF) && (wr = pmo_weakrefs_first(o)) != NULL) {
             pmo_weakref_clear_ref(wr);
             if (pmo_weakref_has_callback(wr) && !(wr->flags & PMO_OF_COLLECTING)) {
-                /* Out of memory for the call list: the callback is lost, the
-                 * reference is cleared all the same. */
-                if (pmo_vec_push(&calls, wr)) pm_incref(wr);
+                pm_incref(wr);
+                calls.items[calls.len++] = wr; /* reserved above */
             }
         }
     }
-    size_t ran = calls.len;
+    *ran = calls.len;
     for (size_t i = 0; i < calls.len; i++) {
         pmo_weakref_run_callback(calls.items[i]);
         pm_decref(calls.items[i]);
     }
-    pmo_vec_free(&calls);
-    return ran;
+    vec_free(&calls);
+    return true;
 }
 
 /* PEP 442: every garbage object's finalizer runs once, before anything is
@@ -833,8 +874,14 @@ static int64_t dispose(pm_runtime *rt, gc_state *g, unsigned summary, int dest, 
     if (g->debug & PM_GC_DEBUG_COLLECTABLE) print_objects("collectable", set->items, set->len);
     bool finalizable = false;
     size_t code_ran = 0;
-    if (summary & (PMO_TP_FINALIZE | PMO_TP_WEAKREF | SUM_WEAKLY_REFERENCED))
-        code_ran = handle_weakrefs(g, &finalizable);
+    if ((summary & (PMO_TP_FINALIZE | PMO_TP_WEAKREF | SUM_WEAKLY_REFERENCED)) &&
+        !handle_weakrefs(g, &finalizable, &code_ran)) {
+        /* No room for the callbacks: no code has run, nothing is cleared;
+         * the garbage waits for the next collection. */
+        g->fallbacks.collections_skipped++;
+        give_back_where(rt, g, dest, NULL);
+        return 0;
+    }
     if (finalizable || code_ran) code_ran += (size_t)finalize_garbage(rt, g);
     if (code_ran > 0) {
         /* Resurrected objects, and all they reach, are reachable again. Only
@@ -888,7 +935,10 @@ static bool take_set(pm_runtime *rt, gc_state *g, int gen) {
 static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     double t0 = now_ms();
     if (g->debug & PM_GC_DEBUG_STATS) fprintf(stderr, "gc: collecting generation %d...\n", gen);
-    if (!take_set(rt, g, gen)) return 0; /* out of memory: no collection */
+    if (!take_set(rt, g, gen)) { /* out of memory: no collection */
+        g->fallbacks.collections_skipped++;
+        return 0;
+    }
     if (gen + 1 < NUM_GENERATIONS) g->count[gen + 1]++;
     for (int i = 0; i <= gen; i++) g->count[i] = 0;
     rt->gc_young_count = rt->gc_young_allocs = rt->gc_young_lost = 0;
@@ -1312,6 +1362,11 @@ size_t pm_gc_get_freeze_count(void) {
     return state_of(rt) ? pmgc_map_count(&rt->gc_map, map_of(PERMANENT)) : 0;
 }
 
+void pmgc_get_fallbacks(pm_runtime *rt, pmgc_fallbacks *out) {
+    const gc_state *g = rt->gc;
+    *out = g ? g->fallbacks : (pmgc_fallbacks){0};
+}
+
 /* ---- checking ------------------------------------------------------------------ */
 
 typedef struct check_arg { int gen; int64_t n; } check_arg;
@@ -1334,9 +1389,9 @@ static int check_one(pm_object *o, void *arg) {
     return 0;
 }
 
+/* Needs no collector state: tracking works without it (out of memory). */
 int64_t pm_gc_check(void) {
     pm_runtime *rt = pmo_rt();
-    if (state_of(rt) == NULL) return 0;
     int64_t total = 0;
     for (uint32_t i = 0; i < rt->gc_young.len; i++) {
         check_arg c = {0, i};

@@ -165,4 +165,20 @@ PM_HIDDEN void pmgc_destroy(pm_runtime *rt);
 PM_HIDDEN bool pmgc_tracks(pm_runtime *rt, pm_object *o);
 #define PMGC_DEFAULT_THRESHOLD 2000
 
+/* How often the collector took each of its out-of-memory paths ("slower,
+ * never wrong", or documented losses): for tests and diagnostics. */
+typedef struct pmgc_fallbacks {
+    uint64_t rescans;             /* the walk's stack could not grow: rescan */
+    uint64_t refs_unknown;        /* saturated gc_refs with no table room:
+                                     taken as reachable this collection     */
+    uint64_t young_moved_on;      /* young vector full or not growable:
+                                     generation 1 took its objects          */
+    uint64_t stayed_young;        /* no map chunk: generation 0 kept it    */
+    uint64_t untracked;           /* no map chunk or young slot: an object
+                                     left untracked (its cycles uncollected) */
+    uint64_t collections_skipped; /* no memory for the set, or for the weak-
+                                     reference callbacks: no collection    */
+} pmgc_fallbacks;
+PM_HIDDEN void pmgc_get_fallbacks(pm_runtime *rt, pmgc_fallbacks *out);
+
 #endif

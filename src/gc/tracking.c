@@ -12,6 +12,7 @@
  * grew again finds them in place.
  */
 #include "objects/object.h"
+#include "heap/internal_alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,7 @@ static size_t slot_of(uintptr_t key, size_t cap) {
 
 static bool map_grow(pmgc_map *m) {
     size_t cap = m->cap ? m->cap * 2 : 16;
-    pmgc_map_chunk **slots = calloc(cap, sizeof *slots);
+    pmgc_map_chunk **slots = pmh_internal_calloc(cap, sizeof *slots);
     if (slots == NULL) return false;
     for (size_t i = 0; i < m->cap; i++) {
         pmgc_map_chunk *c = m->slots[i];
@@ -66,7 +67,7 @@ static bool map_grow(pmgc_map *m) {
         while (slots[j]) j = (j + 1) & (cap - 1);
         slots[j] = c;
     }
-    free(m->slots);
+    pmh_internal_free(m->slots);
     m->slots = slots;
     m->cap = cap;
     return true;
@@ -80,10 +81,10 @@ pmgc_map_chunk *pmgc_map_lookup(pmgc_map *m, uintptr_t key, bool create) {
     }
     if (!create) return NULL;
     if ((m->len + 1) * 2 > m->cap && !map_grow(m)) return NULL;
-    pmgc_map_chunk **order = realloc(m->order, (m->len + 1) * sizeof *order);
+    pmgc_map_chunk **order = pmh_internal_realloc(m->order, (m->len + 1) * sizeof *order);
     if (order == NULL) return NULL;
     m->order = order;
-    pmgc_map_chunk *c = calloc(1, sizeof *c);
+    pmgc_map_chunk *c = pmh_internal_calloc(1, sizeof *c);
     if (c == NULL) return NULL;
     c->key = key;
     size_t at = m->len;
@@ -98,9 +99,9 @@ pmgc_map_chunk *pmgc_map_lookup(pmgc_map *m, uintptr_t key, bool create) {
 }
 
 void pmgc_map_destroy(pmgc_map *m) {
-    for (size_t i = 0; i < m->len; i++) free(m->order[i]);
-    free(m->slots);
-    free(m->order);
+    for (size_t i = 0; i < m->len; i++) pmh_internal_free(m->order[i]);
+    pmh_internal_free(m->slots);
+    pmh_internal_free(m->order);
     *m = (pmgc_map){0};
 }
 

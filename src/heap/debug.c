@@ -24,6 +24,7 @@
  * allocation N calls pm_debug_break_alloc, where a debugger can stop.
  */
 #include "heap/heap.h"
+#include "heap/internal_alloc.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -104,7 +105,7 @@ static bool live_reserve(pmh_debug *d) {
     while ((d->count + 1) * 2 > cap) cap *= 2;
     dbg_record *old = d->live;
     size_t oldcap = d->cap;
-    d->live = calloc(cap, sizeof *d->live);
+    d->live = pmh_internal_calloc(cap, sizeof *d->live);
     if (d->live == NULL) {
         d->live = old;
         return false;
@@ -113,7 +114,7 @@ static bool live_reserve(pmh_debug *d) {
     d->count = d->tombs = 0;
     for (size_t i = 0; i < oldcap; i++)
         if (old[i].ptr > TOMB) live_put(d, &old[i]);
-    free(old);
+    pmh_internal_free(old);
     return true;
 }
 
@@ -340,12 +341,12 @@ static void *dbg_realloc(void *ctx, void *p, size_t n) {
 
 int pm_heap_enable_debug(pm_heap *h) {
     if (h->debug) return 0;
-    pmh_debug *d = calloc(1, sizeof *d);
+    pmh_debug *d = pmh_internal_calloc(1, sizeof *d);
     if (d == NULL) return -1;
-    d->quarantine = calloc(QUARANTINE_BLOCKS, sizeof *d->quarantine);
+    d->quarantine = pmh_internal_calloc(QUARANTINE_BLOCKS, sizeof *d->quarantine);
     if (d->quarantine == NULL || !live_reserve(d)) {
-        free(d->quarantine);
-        free(d);
+        pmh_internal_free(d->quarantine);
+        pmh_internal_free(d);
         return -1;
     }
     d->heap = h;
@@ -409,9 +410,9 @@ void pmh_debug_destroy(pm_heap *h) {
     pmh_debug_release(h, 0);
     pmh_debug_release(h, 1);
     for (int i = 0; i < PM_NUM_DOMAINS; i++) h->domains[i] = d->domains[i].base;
-    free(d->quarantine);
-    free(d->live);
-    free(d);
+    pmh_internal_free(d->quarantine);
+    pmh_internal_free(d->live);
+    pmh_internal_free(d);
     h->debug = NULL;
 }
 

@@ -9,30 +9,32 @@
  * hooked differently.
  */
 #include "heap/heap.h"
+#include "heap/internal_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The raw domain's default table: the C library, through the library's
+ * one source of internal memory and its fault countdown (internal_alloc.h). */
 void *pmh_raw_malloc(void *ctx, size_t n) {
     (void)ctx;
-    return malloc(n ? n : 1);
+    return pmh_sys_malloc(n);
 }
 
 void *pmh_raw_calloc(void *ctx, size_t nelem, size_t elsize) {
     (void)ctx;
-    if (nelem == 0 || elsize == 0) nelem = elsize = 1;
-    return calloc(nelem, elsize);
+    return pmh_sys_calloc(nelem, elsize);
 }
 
 void *pmh_raw_realloc(void *ctx, void *p, size_t n) {
     (void)ctx;
-    return realloc(p, n ? n : 1);
+    return pmh_sys_realloc(p, n);
 }
 
 void pmh_raw_free(void *ctx, void *p) {
     (void)ctx;
-    free(p);
+    pmh_sys_free(p);
 }
 
 void pm_heap_get_allocator(const pm_heap *h, pm_domain d, pm_allocator *out) {

@@ -27,6 +27,7 @@
 #define _DEFAULT_SOURCE
 #include "heap/heap.h"
 #include "heap/os.h"
+#include "heap/internal_alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +96,7 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     if (cfg) c = *cfg;
     else pm_heap_config_init(&c);
     if (!config_valid(&c)) return NULL;
-    pm_heap *h = calloc(1, sizeof *h);
+    pm_heap *h = pmh_internal_calloc(1, sizeof *h);
     if (h == NULL) return NULL;
     h->config = c;
     h->pool_size = c.pool_size;
@@ -106,7 +107,7 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     h->lowest = 1;
     pmh_domains_init(h);
     if (c.debug && pm_heap_enable_debug(h) != 0) {
-        free(h);
+        pmh_internal_free(h);
         return NULL;
     }
     return h;
@@ -128,14 +129,14 @@ void pm_heap_destroy(pm_heap *h) {
             pmh_arena *next = a->next;
             pm_unpoison((void *)a->base, h->arena_size);
             pmos_unmap((void *)a->base, h->arena_size);
-            free(a);
+            pmh_internal_free(a);
             a = next;
         }
     }
-    free(h->buckets);
+    pmh_internal_free(h->buckets);
     if (h->map_rw) pmos_unmap(h->map_rw, h->map_bytes);
-    free(h->large.slots);
-    free(h);
+    pmh_internal_free(h->large.slots);
+    pmh_internal_free(h);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -207,16 +208,16 @@ static void arena_set_nfree(pm_heap *h, pmh_arena *a, uint32_t nfree) {
 
 static pmh_arena *arena_new(pm_heap *h) {
     if (h->buckets == NULL) {
-        h->buckets = calloc(h->pools_per_arena + 1, sizeof *h->buckets);
+        h->buckets = pmh_internal_calloc(h->pools_per_arena + 1, sizeof *h->buckets);
         if (h->buckets == NULL) return NULL;
     }
     if (!map_ensure(h)) return NULL;
-    pmh_arena *a = malloc(sizeof *a + h->pools_per_arena * sizeof(uint32_t));
+    pmh_arena *a = pmh_internal_malloc(sizeof *a + h->pools_per_arena * sizeof(uint32_t));
     if (a == NULL) return NULL;
     void *base = pmos_map_aligned(h->arena_size, h->arena_size);
     if (base == NULL || ((uintptr_t)base >> PMH_ADDRESS_BITS) != 0) {
         if (base) pmos_unmap(base, h->arena_size);
-        free(a);
+        pmh_internal_free(a);
         return NULL;
     }
     memset(a, 0, sizeof *a);
@@ -242,7 +243,7 @@ static void arena_free(pm_heap *h, pmh_arena *a) {
     map_set(h, a->base, false);
     pm_unpoison((void *)a->base, h->arena_size);
     pmos_unmap((void *)a->base, h->arena_size);
-    free(a);
+    pmh_internal_free(a);
     h->narenas--;
     h->arenas_reclaimed++;
 }
@@ -505,7 +506,7 @@ static bool large_reserve(pmh_large_table *t) {
     while ((t->count + 1) * 2 > cap) cap *= 2;
     pmh_large_slot *old = t->slots;
     size_t oldcap = t->cap;
-    t->slots = calloc(cap, sizeof *t->slots);
+    t->slots = pmh_internal_calloc(cap, sizeof *t->slots);
     if (t->slots == NULL) {
         t->slots = old;
         return false;
@@ -515,7 +516,7 @@ static bool large_reserve(pmh_large_table *t) {
     t->bytes = 0;
     for (size_t i = 0; i < oldcap; i++)
         if (old[i].ptr > LARGE_TOMB) large_put(t, old[i].ptr, old[i].size);
-    free(old);
+    pmh_internal_free(old);
     return true;
 }
 

@@ -67,6 +67,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "objects/builders.h"
+#include "heap/internal_alloc.h"
 
 #include <float.h>
 #include <locale.h>
@@ -233,10 +234,10 @@ static bool grow(void **items, size_t *cap, size_t elsize, void *inline_items) {
     if (ncap > SIZE_MAX / elsize) return false;
     void *p;
     if (*items == inline_items) {
-        p = malloc(ncap * elsize);
+        p = pmh_internal_malloc(ncap * elsize);
         if (p) memcpy(p, *items, *cap * elsize);
     } else {
-        p = realloc(*items, ncap * elsize);
+        p = pmh_internal_realloc(*items, ncap * elsize);
     }
     if (p == NULL) return false;
     *items = p;
@@ -276,13 +277,13 @@ static void parser_release(jparser *ps) {
     for (int t = 0; t < CACHE_TABLES; t++) {
         memo *m = &ps->cache[t];
         for (uint32_t i = 0; t == CACHE_KEY && i < m->cap; i++) pm_xdecref(m->slots[i].obj);
-        free(m->slots);
+        pmh_internal_free(m->slots);
     }
     for (size_t i = 0; i < ps->nkept; i++) pm_decref(ps->kept[i]);
-    free(ps->kept);
-    if (ps->frames != ps->frames_inline) free(ps->frames);
-    if (ps->vals != ps->vals_inline) free(ps->vals);
-    if (ps->buf != ps->buf_inline) free(ps->buf);
+    pmh_internal_free(ps->kept);
+    if (ps->frames != ps->frames_inline) pmh_internal_free(ps->frames);
+    if (ps->vals != ps->vals_inline) pmh_internal_free(ps->vals);
+    if (ps->buf != ps->buf_inline) pmh_internal_free(ps->buf);
 }
 
 /* ---- whitespace ----------------------------------------------------------------- */
@@ -512,7 +513,7 @@ static cache_slot *memo_probe(memo *m, uint32_t h, const char *s, size_t n) {
 static bool memo_grow(memo *m) {
     uint32_t cap = m->cap ? m->cap * 2 : CACHE_MIN;
     int shift = 32 - __builtin_ctz(cap);
-    cache_slot *slots = calloc(cap, sizeof *slots);
+    cache_slot *slots = pmh_internal_calloc(cap, sizeof *slots);
     if (slots == NULL) return false;
     for (uint32_t i = 0; i < m->cap; i++) {
         cache_slot *old = &m->slots[i];
@@ -521,7 +522,7 @@ static bool memo_grow(memo *m) {
         while (slots[j].obj) j = (j + 1) & (cap - 1);
         slots[j] = *old;
     }
-    free(m->slots);
+    pmh_internal_free(m->slots);
     m->slots = slots;
     m->cap = cap;
     m->shift = shift;
@@ -535,11 +536,11 @@ static bool memo_grow(memo *m) {
 static bool recent_grow(memo *m) {
     uint32_t cap = m->cap ? m->cap * 4 : CACHE_RECENT;
     int shift = 32 - __builtin_ctz(cap);
-    cache_slot *slots = calloc(cap, sizeof *slots);
+    cache_slot *slots = pmh_internal_calloc(cap, sizeof *slots);
     if (slots == NULL) return false;
     for (uint32_t i = 0; i < m->cap; i++)
         if (m->slots[i].obj) slots[m->slots[i].hash >> shift] = m->slots[i];
-    free(m->slots);
+    pmh_internal_free(m->slots);
     m->slots = slots;
     m->cap = cap;
     m->shift = shift;
@@ -782,7 +783,7 @@ static pm_object *number_as_float(jparser *ps, const uchar *s, const uchar *e) {
 #endif
     size_t n = (size_t)(e - s);
     char local[64];
-    char *copy = n < sizeof local ? local : malloc(n + 1);
+    char *copy = n < sizeof local ? local : pmh_internal_malloc(n + 1);
     if (copy == NULL) return fail_memory(ps, s);
     memcpy(copy, s, n);
     copy[n] = '\0';
@@ -795,7 +796,7 @@ static pm_object *number_as_float(jparser *ps, const uchar *s, const uchar *e) {
         *stop = dp && dp[0] ? dp[0] : '.';
         d = strtod(copy, NULL);
     }
-    if (copy != local) free(copy);
+    if (copy != local) pmh_internal_free(copy);
     pm_object *o = pm_float(d);
     return o ? o : fail_exc(ps, s);
 }
@@ -939,7 +940,7 @@ static bool release_items(jparser *ps, pm_object **items, size_t n, bool duplica
     }
     while (ps->kept_cap - ps->nkept < n) {
         size_t cap = ps->kept_cap ? ps->kept_cap * 2 : 64;
-        pm_object **kept = cap <= SIZE_MAX / sizeof *kept ? realloc(ps->kept, cap * sizeof *kept) : NULL;
+        pm_object **kept = cap <= SIZE_MAX / sizeof *kept ? pmh_internal_realloc(ps->kept, cap * sizeof *kept) : NULL;
         if (kept == NULL) return false;
         ps->kept = kept;
         ps->kept_cap = cap;
@@ -1118,7 +1119,7 @@ static bool out_reserve(jout *o, size_t extra) {
         }
         cap *= 2;
     }
-    char *p = realloc(o->data, cap);
+    char *p = pmh_internal_realloc(o->data, cap);
     if (p == NULL) {
         o->failed = true;
         return false;
@@ -1381,7 +1382,7 @@ static bool pset_contains(const pset *s, const pm_object *p) {
 static bool pset_add(pset *s, pm_object *p) {
     if ((s->len + 1) * 2 > s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
-        pm_object **slots = calloc(cap, sizeof *slots);
+        pm_object **slots = pmh_internal_calloc(cap, sizeof *slots);
         if (slots == NULL) return false;
         pset old = *s;
         s->slots = slots;
@@ -1392,7 +1393,7 @@ static bool pset_add(pset *s, pm_object *p) {
             while (slots[j]) j = (j + 1) & (cap - 1);
             slots[j] = old.slots[i];
         }
-        free(old.slots);
+        pmh_internal_free(old.slots);
     }
     size_t i = pset_index(s, p);
     while (s->slots[i]) i = (i + 1) & (s->cap - 1);
@@ -1461,7 +1462,7 @@ static int open_frame(jenc *e, pm_object *o, int kind) {
     }
     if (e->nframes == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 16;
-        eframe *p = realloc(e->frames, cap * sizeof *p);
+        eframe *p = pmh_internal_realloc(e->frames, cap * sizeof *p);
         if (p == NULL) goto no_memory;
         e->frames = p;
         e->cap = cap;
@@ -1530,7 +1531,7 @@ static int write_key(jenc *e, pm_object *k) {
         e->out = saved;
         if (r == 0 && !tmp.failed) out_string(&e->out, tmp.data ? tmp.data : "", tmp.len);
         if (tmp.failed) e->out.failed = true;
-        free(tmp.data);
+        pmh_internal_free(tmp.data);
         return r;
     }
     pm_exc_set(PM_EXC_TYPE, "keys must be str, int, float, bool or None, not %s", pm_type_name(t));
@@ -1587,9 +1588,9 @@ pm_object *pm_json_dumps_flags(pm_object *o, int indent, unsigned flags) {
     pm_object *s = NULL;
     if (r == 0) s = pm_str_from_len(e.out.data ? e.out.data : "", e.out.len);
     else if (e.out.failed && !pm_exc_occurred()) pmo_no_memory();
-    free(e.out.data);
-    free(e.frames);
-    free(e.deep.slots);
+    pmh_internal_free(e.out.data);
+    pmh_internal_free(e.frames);
+    pmh_internal_free(e.deep.slots);
     return s;
 }
 

@@ -21,6 +21,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
+#include "heap/internal_alloc.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -111,7 +112,7 @@ size_t pm_runtime_freelists(pm_runtime *rt, pm_freelist_stats *out, size_t cap) 
 /* ---- debug mode ------------------------------------------------------------ */
 
 static pmo_debug *debug_state(pm_runtime *rt) {
-    if (rt->dbg == NULL) rt->dbg = calloc(1, sizeof *rt->dbg);
+    if (rt->dbg == NULL) rt->dbg = pmh_internal_calloc(1, sizeof *rt->dbg);
     return rt->dbg;
 }
 
@@ -120,7 +121,7 @@ void pmo_debug_count(pm_runtime *rt, const pm_type *t, int delta) {
     if (d == NULL) return;
     if ((d->counts_len + 1) * 2 > d->counts_cap) {
         size_t cap = d->counts_cap ? d->counts_cap * 2 : 64;
-        struct type_count *c = calloc(cap, sizeof *c);
+        struct type_count *c = pmh_internal_calloc(cap, sizeof *c);
         if (c == NULL) return;
         for (size_t i = 0; i < d->counts_cap; i++) {
             if (d->counts[i].type == NULL) continue;
@@ -128,7 +129,7 @@ void pmo_debug_count(pm_runtime *rt, const pm_type *t, int delta) {
             while (c[j].type) j = (j + 1) & (cap - 1);
             c[j] = d->counts[i];
         }
-        free(d->counts);
+        pmh_internal_free(d->counts);
         d->counts = c;
         d->counts_cap = cap;
     }
@@ -346,8 +347,8 @@ void pmo_debug_destroy(pm_runtime *rt) {
     pmo_debug *d = rt->dbg;
     if (d == NULL) return;
     while (d->q_len) quarantine_evict(rt, d);
-    free(d->counts);
-    free(d);
+    pmh_internal_free(d->counts);
+    pmh_internal_free(d);
     rt->dbg = NULL;
     /* Objects that die from here on (the collector's garbage list) are
      * freed at once: a new quarantine would outlive the runtime. */

@@ -10,6 +10,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
+#include "heap/internal_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +91,7 @@ int pm_runtime_set_recursion_limit(pm_runtime *rt, int limit) {
 int pm_runtime_get_recursion_limit(pm_runtime *rt) { return (int)(rt ? rt : pmo_rt())->rec_limit; }
 
 pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
-    pm_runtime *rt = calloc(1, sizeof *rt);
+    pm_runtime *rt = pmh_internal_calloc(1, sizeof *rt);
     if (rt == NULL) return NULL;
     if (cfg && cfg->heap) {
         rt->heap = cfg->heap;
@@ -98,7 +99,7 @@ pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
         rt->heap = pm_heap_new(NULL);
         rt->owns_heap = true;
         if (rt->heap == NULL) {
-            free(rt);
+            pmh_internal_free(rt);
             return NULL;
         }
     }
@@ -124,13 +125,13 @@ void pm_runtime_destroy(pm_runtime *rt) {
     pmo_debug_destroy(rt);
     pmgc_destroy(rt);
     pmo_vec_free(&rt->deferred);
-    free(rt->gc_young.items);
+    pmh_internal_free(rt->gc_young.items);
     rt->gc_young = (pmgc_young){0};
     pmgc_map_destroy(&rt->gc_map);
     pmo_vec_free(&rt->repr_active);
     current_runtime = saved == rt ? default_rt() : saved;
     if (rt->owns_heap) pm_heap_destroy(rt->heap);
-    free(rt);
+    pmh_internal_free(rt);
 }
 
 void pm_runtime_get_stats(pm_runtime *rt, pm_runtime_stats *out) { *out = rt->stats; }
@@ -235,7 +236,7 @@ void *pmo_no_memory(void) {
 bool pmo_vec_push(pmo_vec *v, pm_object *o) {
     if (v->len == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 64;
-        pm_object **items = realloc(v->items, cap * sizeof *items);
+        pm_object **items = pmh_internal_realloc(v->items, cap * sizeof *items);
         if (items == NULL) return false;
         v->items = items;
         v->cap = cap;
@@ -245,7 +246,7 @@ bool pmo_vec_push(pmo_vec *v, pm_object *o) {
 }
 
 void pmo_vec_free(pmo_vec *v) {
-    free(v->items);
+    pmh_internal_free(v->items);
     v->items = NULL;
     v->len = v->cap = 0;
 }

@@ -33,6 +33,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "objects/object.h"
+#include "heap/internal_alloc.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -125,7 +126,7 @@ static bool shared_add(const pm_type *t) {
     bool ok = true;
     if (shared_types.len == shared_types.cap) {
         size_t cap = shared_types.cap ? shared_types.cap * 2 : 16;
-        const pm_type **a = realloc(shared_types.types, cap * sizeof *a);
+        const pm_type **a = pmh_internal_realloc(shared_types.types, cap * sizeof *a);
         if (a) {
             shared_types.types = a;
             shared_types.cap = cap;
@@ -157,15 +158,15 @@ static bool shared_lookup(const pm_type *t, bool remove) {
     return found;
 }
 
-/* A shared type and its name from the C library, immortal: no runtime
+/* A shared type and its name from internal memory (internal_alloc.h), immortal: no runtime
  * owns it, no count changes. */
 static pm_type *shared_alloc(const char *spec_name) {
     size_t len = strlen(spec_name) + 1;
-    pm_type *t = calloc(1, sizeof *t);
-    char *name = malloc(len);
+    pm_type *t = pmh_internal_calloc(1, sizeof *t);
+    char *name = pmh_internal_malloc(len);
     if (t == NULL || name == NULL || !shared_add(t)) {
-        free(t);
-        free(name);
+        pmh_internal_free(t);
+        pmh_internal_free(name);
         return pmo_no_memory();
     }
     memcpy(name, spec_name, len);
@@ -201,8 +202,8 @@ int pm_type_destroy(pm_type *t) {
         pm_exc_set(PM_EXC_VALUE, "pm_type_destroy: %p is not a live shared type", (void *)t);
         return -1;
     }
-    free(t->owned_name);
-    free(t);
+    pmh_internal_free(t->owned_name);
+    pmh_internal_free(t);
     return 0;
 }
 

@@ -46,6 +46,7 @@
 #define _DEFAULT_SOURCE
 #include "objects/weakref.h"
 #include "objects/containers.h" /* pmo_track */
+#include "heap/internal_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +107,7 @@ static weak_entry *reg_find(pmo_weak_registry *r, const pm_object *target) {
 /* Move every entry into a table of new_cap slots. false: out of memory,
  * nothing changed. */
 static bool reg_resize(pmo_weak_registry *r, size_t new_cap) {
-    weak_entry *slots = calloc(new_cap, sizeof *slots);
+    weak_entry *slots = pmh_internal_calloc(new_cap, sizeof *slots);
     if (slots == NULL) return false;
     weak_entry *old = r->slots;
     size_t old_cap = r->cap;
@@ -118,7 +119,7 @@ static bool reg_resize(pmo_weak_registry *r, size_t new_cap) {
         while (slots[j].target) j = (j + 1) & (new_cap - 1);
         slots[j] = old[i];
     }
-    free(old);
+    pmh_internal_free(old);
     return true;
 }
 
@@ -155,15 +156,15 @@ static void reg_remove(pmo_weak_registry *r, weak_entry *e) {
 }
 
 static pmo_weak_registry *registry(pm_runtime *rt, bool create) {
-    if (rt->weak == NULL && create) rt->weak = calloc(1, sizeof *rt->weak);
+    if (rt->weak == NULL && create) rt->weak = pmh_internal_calloc(1, sizeof *rt->weak);
     return rt->weak;
 }
 
 void pmo_weak_registry_destroy(pm_runtime *rt) {
     pmo_weak_registry *r = rt->weak;
     if (r == NULL) return;
-    free(r->slots);
-    free(r);
+    pmh_internal_free(r->slots);
+    pmh_internal_free(r);
     rt->weak = NULL;
 }
 
