@@ -1,15 +1,14 @@
 /*
  * heap.c -- arenas, pools and the pool allocator (CPython's pymalloc model).
  *
- * Owns: the pm_heap structure and its life cycle, the ownership map, arena
- * ordering, pool carving, the malloc/free/realloc fast paths and the return
+ * Owns: the pm_heap structure and its life cycle, arena ordering, pool carving, the malloc/free/realloc fast paths and the return
  * of empty pools and arenas to the OS. Types and invariants: heap.h.
  *
  * Fast paths. malloc of a small size reads h->used[class]; the pool there
  * always has a free block (I1), so it pops the LIFO list and, only when the
  * list runs dry, carves the next block or unlinks the full pool. free finds
- * the arena in the ownership map (one bitmap load, no touch of memory that
- * may be unmapped), the pool by masking, and pushes the block; only a pool
+ * the owning heap in the process-wide owner map (owners.c: two dependent
+ * loads, no touch of memory that may be unmapped), the pool by masking, and pushes the block; only a pool
  * that was full or becomes empty takes the slow path.
  *
  * Arena order. Arenas sit in buckets by their number of free pools; a new
@@ -36,9 +35,6 @@
 #define DEFAULT_DIRTY_MAX (8u << 20)
 #define DEFAULT_RELEASE_DELAY_MS 1000u
 
-/* Read by the fast path before any arena exists: every lookup misses. */
-static const uint8_t empty_map[1];
-
 static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize);
 static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
 
@@ -49,8 +45,6 @@ static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
  * and needs no set-up call. Its buckets are allocated with its first arena. */
 pm_heap pmh_default_heap = {
     .pool_mask = ~(uintptr_t)(DEFAULT_POOL_SIZE - 1),
-    .map = empty_map,
-    .map_limit = 0,
     .domains = {RAW_TABLE, POOL_TABLE(&pmh_default_heap), POOL_TABLE(&pmh_default_heap)},
     .config = {DEFAULT_ARENA_SIZE, DEFAULT_POOL_SIZE, DEFAULT_DIRTY_MAX, 0, DEFAULT_RELEASE_DELAY_MS},
     .pool_size = DEFAULT_POOL_SIZE,
@@ -102,7 +96,6 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     h->arena_size = c.arena_size;
     h->pool_mask = ~(uintptr_t)(c.pool_size - 1);
     h->pools_per_arena = (uint32_t)(c.arena_size / c.pool_size);
-    h->map = empty_map;
     h->lowest = 1;
     pmh_domains_init(h);
     if (c.debug && pm_heap_enable_debug(h) != 0) {
@@ -126,6 +119,7 @@ void pm_heap_destroy(pm_heap *h) {
         pmh_arena *a = h->buckets[k];
         while (a) {
             pmh_arena *next = a->next;
+            pmh_map_set(a->base, h->arena_size, NULL);
             pm_unpoison((void *)a->base, h->arena_size);
             pmos_unmap((void *)a->base, h->arena_size);
             free(a);
@@ -133,36 +127,16 @@ void pm_heap_destroy(pm_heap *h) {
         }
     }
     free(h->buckets);
-    if (h->map_rw) pmos_unmap(h->map_rw, h->map_bytes);
     free(h->large.slots);
     free(h);
 }
 
 /* ------------------------------------------------------------------------ */
-/* Ownership map                                                            */
+/* Ownership (the owner map: owners.c)                                      */
 /* ------------------------------------------------------------------------ */
 
 int pm_heap_owns(const pm_heap *h, const void *p) {
-    return pmh_arena_owns(h, (uintptr_t)p);
-}
-
-static bool map_ensure(pm_heap *h) {
-    if (h->map_rw) return true;
-    size_t limit = (size_t)1 << (PMH_ADDRESS_BITS - PMH_MAP_SHIFT);
-    size_t bytes = limit;
-    uint8_t *m = pmos_map(bytes);
-    if (m == NULL) return false;
-    h->map_rw = m;
-    h->map_bytes = bytes;
-    h->map = m;
-    h->map_limit = limit;
-    return true;
-}
-
-static void map_set(pm_heap *h, uintptr_t base, bool on) {
-    for (uintptr_t idx = base >> PMH_MAP_SHIFT, end = idx + (h->arena_size >> PMH_MAP_SHIFT);
-         idx < end; idx++)
-        h->map_rw[idx] = on;
+    return h != NULL && pmh_arena_owns(h, (uintptr_t)p);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -210,11 +184,12 @@ static pmh_arena *arena_new(pm_heap *h) {
         h->buckets = calloc(h->pools_per_arena + 1, sizeof *h->buckets);
         if (h->buckets == NULL) return NULL;
     }
-    if (!map_ensure(h)) return NULL;
     pmh_arena *a = malloc(sizeof *a + h->pools_per_arena * sizeof(uint32_t));
     if (a == NULL) return NULL;
     void *base = pmos_map_aligned(h->arena_size, h->arena_size);
-    if (base == NULL || ((uintptr_t)base >> PMH_ADDRESS_BITS) != 0) {
+    bool mapped = base != NULL && ((uintptr_t)base + h->arena_size) >> PMH_ADDRESS_BITS == 0 &&
+                  pmh_map_set((uintptr_t)base, h->arena_size, h);
+    if (!mapped) {
         if (base) pmos_unmap(base, h->arena_size);
         free(a);
         return NULL;
@@ -223,7 +198,6 @@ static pmh_arena *arena_new(pm_heap *h) {
     a->base = (uintptr_t)base;
     a->npools = h->pools_per_arena;
     a->nfree = a->npools;
-    map_set(h, a->base, true);
     pm_poison(base, h->arena_size);
     pm_vg_noaccess(base, h->arena_size);
     h->nempty_arenas++;
@@ -239,7 +213,7 @@ static void arena_free(pm_heap *h, pmh_arena *a) {
     h->nempty_arenas--;
     h->nempty_pools -= a->nempty;
     h->bytes_returned += (uint64_t)(a->nfresh - a->ndecommitted) * h->pool_size;
-    map_set(h, a->base, false);
+    pmh_map_set(a->base, h->arena_size, NULL);
     pm_unpoison((void *)a->base, h->arena_size);
     pmos_unmap((void *)a->base, h->arena_size);
     free(a);
@@ -409,8 +383,11 @@ static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
 /* Slow path of free: the pool was full (now has a free block) or is now
  * empty. The sole pool of a class stays listed even when empty ("parked"):
  * a loop of malloc/free pairs then never leaves the fast path, where
- * CPython pays for releasing and re-taking the pool on every pair. */
+ * CPython pays for releasing and re-taking the pool on every pair. A pool
+ * that was full comes with its freed block still counted in nused: the
+ * fast path then has one decrement, in memory, right before its test. */
 PM_NOINLINE void pmh_pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) {
+    if (was_full) pool->nused--;
     if (pool->nused != 0) {
         if (was_full) {
             /* A parked pool must stay its class's only listed pool. */
