@@ -14,7 +14,8 @@
  *
  * A heap is used by one thread at a time: the caller serializes (as CPython's
  * interpreter lock does). Different heaps on different threads run in
- * parallel; they share no mutable state.
+ * parallel; what they share (the process-wide map of which heap owns which
+ * arena) is locked when arenas come and go and read without a lock.
  *
  * The default heap (`pm_heap_default()`) needs no set-up. The `pm_raw_*`,
  * `pm_mem_*` and `pm_obj_*` shorthands go through the default heap's domain
