@@ -27,6 +27,8 @@
 #include "heap/heap.h"
 #include "heap/os.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,13 +70,40 @@ void pm_heap_config_init(pm_heap_config *cfg) {
     cfg->release_delay_ms = DEFAULT_RELEASE_DELAY_MS;
 }
 
+_Static_assert(PMH_POOL_MAX / PMOS_PAGE_SIZE <= 64, "a pool's pages must fit the mask pool->purged");
+
 static bool is_pow2(size_t x) { return x && (x & (x - 1)) == 0; }
 
-static bool config_valid(const pm_heap_config *c) {
-    return is_pow2(c->pool_size) && is_pow2(c->arena_size) &&
-           c->pool_size >= PMH_POOL_MIN && c->pool_size <= PMH_POOL_MAX &&
-           c->arena_size >= 4 * c->pool_size && c->arena_size >= PMH_ARENA_MIN &&
-           c->arena_size <= PMH_ARENA_MAX;
+/* Why c cannot make a heap, or NULL when it can. The limits: a pool's
+ * purged pages are one bit each of a 64-bit mask (PMH_POOL_MAX); an arena
+ * holds at least 4 pools, covers whole MiB slots of the owner map and is
+ * at most PMH_ARENA_MAX. */
+static const char *config_problem(const pm_heap_config *c, char *buf, size_t buflen) {
+    if (!is_pow2(c->pool_size) || c->pool_size < PMH_POOL_MIN || c->pool_size > PMH_POOL_MAX)
+        snprintf(buf, buflen, "pool_size %zu: must be a power of two from %u to %u (4 KiB .. 256 KiB)",
+                 c->pool_size, PMH_POOL_MIN, PMH_POOL_MAX);
+    else if (!is_pow2(c->arena_size) || c->arena_size < PMH_ARENA_MIN || c->arena_size > PMH_ARENA_MAX)
+        snprintf(buf, buflen, "arena_size %zu: must be a power of two from %u to %u (1 MiB .. 64 MiB)",
+                 c->arena_size, PMH_ARENA_MIN, PMH_ARENA_MAX);
+    else if (c->arena_size < 4 * c->pool_size)
+        snprintf(buf, buflen, "arena_size %zu: must hold at least 4 pools of pool_size %zu",
+                 c->arena_size, c->pool_size);
+    else
+        return NULL;
+    return buf;
+}
+
+int pm_heap_config_check(const pm_heap_config *cfg, char *buf, size_t buflen) {
+    char local[160];
+    if (buf == NULL || buflen == 0) {
+        buf = local;
+        buflen = sizeof local;
+    }
+    if (cfg == NULL || config_problem(cfg, buf, buflen) == NULL) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return -1;
 }
 
 void pmh_domains_init(pm_heap *h) {
@@ -88,9 +117,16 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     pm_heap_config c;
     if (cfg) c = *cfg;
     else pm_heap_config_init(&c);
-    if (!config_valid(&c)) return NULL;
+    char why[160];
+    if (config_problem(&c, why, sizeof why)) {
+        errno = EINVAL; /* pm_heap_config_check says why */
+        return NULL;
+    }
     pm_heap *h = calloc(1, sizeof *h);
-    if (h == NULL) return NULL;
+    if (h == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
     h->config = c;
     h->pool_size = c.pool_size;
     h->arena_size = c.arena_size;
@@ -100,6 +136,7 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     pmh_domains_init(h);
     if (c.debug && pm_heap_enable_debug(h) != 0) {
         free(h);
+        errno = ENOMEM;
         return NULL;
     }
     return h;
@@ -583,11 +620,23 @@ PM_NOINLINE void pmh_free_slow(pm_heap *h, void *p) {
     raw->free(raw->ctx, p);
 }
 
-void *pm_heap_malloc(pm_heap *h, size_t n) { return pmh_pool_malloc(h, n); }
+/* The entry points honour the heap's debug mode (cfg.debug or
+ * pm_heap_enable_debug): one predictable branch on a field beside
+ * pool_mask, which free reads anyway. */
+void *pm_heap_malloc(pm_heap *h, size_t n) {
+    if (pm_unlikely(h->debug != NULL)) return pmh_debug_malloc(h, n);
+    return pmh_pool_malloc(h, n);
+}
 
-void pm_heap_free(pm_heap *h, void *p) { pmh_pool_free(h, p); }
+void pm_heap_free(pm_heap *h, void *p) {
+    if (pm_unlikely(h->debug != NULL)) {
+        pmh_debug_free(h, p);
+        return;
+    }
+    pmh_pool_free(h, p);
+}
 
-void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) {
+static void *pool_calloc(pm_heap *h, size_t nelem, size_t elsize) {
     size_t n;
     if (__builtin_mul_overflow(nelem, elsize, &n)) return NULL;
     void *p = pmh_pool_malloc(h, n);
@@ -639,7 +688,7 @@ static void *realloc_large(pm_heap *h, pmh_large_slot *s, void *p, size_t n) {
     return q;
 }
 
-void *pm_heap_realloc(pm_heap *h, void *p, size_t n) {
+static void *pool_realloc(pm_heap *h, void *p, size_t n) {
     if (p == NULL) return pmh_pool_malloc(h, n);
     if (pmh_arena_owns(h, (uintptr_t)p)) {
         size_t size = pmh_class_size(pmh_pool_of(h, p)->szidx);
@@ -660,7 +709,21 @@ void *pm_heap_realloc(pm_heap *h, void *p, size_t n) {
     return raw->realloc(raw->ctx, p, n);
 }
 
+void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) {
+    if (pm_unlikely(h->debug != NULL)) return pmh_debug_calloc(h, nelem, elsize);
+    return pool_calloc(h, nelem, elsize);
+}
+
+void *pm_heap_realloc(pm_heap *h, void *p, size_t n) {
+    if (pm_unlikely(h->debug != NULL)) return pmh_debug_realloc(h, p, n);
+    return pool_realloc(h, p, n);
+}
+
 size_t pm_heap_block_size(const pm_heap *h, const void *p) {
+    if (pm_unlikely(h->debug != NULL)) {
+        size_t n = pmh_debug_block_size(h, p);
+        if (n) return n;
+    }
     if (pmh_arena_owns(h, (uintptr_t)p)) return pmh_class_size(pmh_pool_of(h, p)->szidx);
     const pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
     return s ? s->size : 0;
@@ -670,10 +733,10 @@ size_t pm_heap_block_size(const pm_heap *h, const void *p) {
 void *pmh_pool_malloc_ctx(void *ctx, size_t n) { return pmh_pool_malloc(ctx, n); }
 void pmh_pool_free_ctx(void *ctx, void *p) { pmh_pool_free(ctx, p); }
 static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize) {
-    return pm_heap_calloc(ctx, nelem, elsize);
+    return pool_calloc(ctx, nelem, elsize);
 }
 static void *pool_realloc_ctx(void *ctx, void *p, size_t n) {
-    return pm_heap_realloc(ctx, p, n);
+    return pool_realloc(ctx, p, n);
 }
 
 void pm_heap_pool_allocator(pm_heap *h, pm_allocator *out) {

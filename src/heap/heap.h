@@ -148,6 +148,8 @@ struct pm_heap {
     /* Hot fields first: the fast paths read only these. */
     pmh_pool *used[PM_NUM_CLASSES];
     uintptr_t pool_mask;           /* ~(pool_size - 1)                      */
+    pmh_debug *debug;              /* debug hooks, or NULL (read by the
+                                      pm_heap_* entry points: one branch)   */
     pm_allocator domains[PM_NUM_DOMAINS];
 
     pm_heap_config config;
@@ -167,7 +169,6 @@ struct pm_heap {
 
     pm_error_handler on_error;
     void *on_error_arg;
-    pmh_debug *debug;
     bool is_default;
 };
 
@@ -324,6 +325,15 @@ PM_HIDDEN size_t pmh_pool_free_map(const pm_heap *h, const pmh_pool *pool, uint8
 #define PMH_MAX_BLOCKS ((PMH_POOL_MAX - PMH_POOL_HEADER) / PM_ALIGNMENT)
 
 /* debug.c */
+/* The pool allocator's own calls (pm_heap_malloc and friends) in debug
+ * mode: checked like a fourth domain, PMH_DOMAIN_POOL, whose wrapped table
+ * is the pool allocator itself. */
+#define PMH_DOMAIN_POOL PM_NUM_DOMAINS
+PM_HIDDEN void *pmh_debug_malloc(pm_heap *h, size_t n);
+PM_HIDDEN void *pmh_debug_calloc(pm_heap *h, size_t nelem, size_t elsize);
+PM_HIDDEN void *pmh_debug_realloc(pm_heap *h, void *p, size_t n);
+PM_HIDDEN void pmh_debug_free(pm_heap *h, void *p);
+PM_HIDDEN size_t pmh_debug_block_size(const pm_heap *h, const void *p);
 PM_HIDDEN void pmh_debug_release(pm_heap *h, int raw);
 PM_HIDDEN void pmh_debug_destroy(pm_heap *h);
 PM_HIDDEN int pmh_debug_check(pm_heap *h, char *buf, size_t buflen);
