@@ -82,6 +82,7 @@ static void many_heaps_limited(void *arg) {
 
 static void test_many_heaps_under_rlimit(void) {
 #ifdef UNDER_SANITIZER
+    (void)many_heaps_limited;
     printf("  many heaps under RLIMIT_AS: skipped (sanitizers reserve terabytes)\n");
 #else
     tu_result r;
