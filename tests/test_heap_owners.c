@@ -31,18 +31,6 @@
 #endif
 #endif
 
-/* VmSize of this process in KiB (the address space it has mapped). */
-static long vm_size_kb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %ld kB", &kb) == 1) break;
-    fclose(f);
-    return kb;
-}
-
 /* ---- many heaps under RLIMIT_AS ----------------------------------------- */
 
 #define NRUNTIMES 64
@@ -52,7 +40,7 @@ static long vm_size_kb(void) {
  * else the number of the step that failed. */
 static void many_heaps_limited(void *arg) {
     (void)arg;
-    long base_kb = vm_size_kb();
+    long base_kb = tu_vm_size_kb();
     struct rlimit lim = {(rlim_t)(base_kb + (768L << 10)) << 10, (rlim_t)(base_kb + (768L << 10)) << 10};
     if (base_kb < 0 || setrlimit(RLIMIT_AS, &lim) != 0) exit(90);
     static pm_runtime *rts[NRUNTIMES];
@@ -96,12 +84,12 @@ static void test_many_heaps_under_rlimit(void) {
 /* Address space per heap: its arena and bookkeeping, nothing reserved. */
 static void test_vm_size_per_heap(void) {
     static pm_heap *heaps[NHEAPS];
-    long before = vm_size_kb();
+    long before = tu_vm_size_kb();
     for (int i = 0; i < NHEAPS; i++) {
         heaps[i] = pm_heap_new(NULL);
         CHECK(heaps[i] != NULL && pm_heap_malloc(heaps[i], 32) != NULL);
     }
-    long per_heap = (vm_size_kb() - before) / NHEAPS;
+    long per_heap = (tu_vm_size_kb() - before) / NHEAPS;
     printf("  VmSize per heap with one block: %ld KiB\n", per_heap);
     CHECK(before > 0 && per_heap <= 2048); /* a 1 MiB arena + bookkeeping */
     for (int i = 0; i < NHEAPS; i++) pm_heap_destroy(heaps[i]);
