@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <signal.h>
+#include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define UNDER_SANITIZER 1
@@ -202,11 +204,60 @@ static void test_threads(void) {
     }
 }
 
+/* ---- fork while another thread writes the map -------------------------- */
+
+static volatile int churn_stop;
+
+/* Map and unmap 64 MiB arenas (64 map slots each) as fast as it can. */
+static void *churn_thread(void *arg) {
+    (void)arg;
+    pm_heap_config cfg;
+    pm_heap_config_init(&cfg);
+    cfg.arena_size = 64u << 20;
+    while (!__atomic_load_n(&churn_stop, __ATOMIC_RELAXED)) {
+        pm_heap *h = pm_heap_new(&cfg);
+        if (h && pm_heap_malloc(h, 16) == NULL) break;
+        pm_heap_destroy(h);
+    }
+    return NULL;
+}
+
+/* A child forked at any moment can map arenas: the map's lock is never
+ * inherited taken (a child that hangs is ended by its alarm). */
+static void test_fork_while_mapping(void) {
+#ifdef UNDER_SANITIZER
+    printf("  fork while mapping: skipped under sanitizers\n");
+#else
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, churn_thread, NULL) == 0);
+    int hung = 0, failed = 0;
+    for (int i = 0; i < 100 && hung + failed == 0; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(3);
+            pm_heap *h = pm_heap_new(NULL);
+            void *p = h ? pm_heap_malloc(h, 16) : NULL;
+            _exit(p != NULL && pm_heap_owns(h, p) ? 0 : 1);
+        }
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) != pid) failed++;
+        else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM) hung++;
+        else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) failed++;
+    }
+    __atomic_store_n(&churn_stop, 1, __ATOMIC_RELAXED);
+    pthread_join(t, NULL);
+    if (hung || failed) fprintf(stderr, "fork while mapping: %d children hung, %d failed\n", hung, failed);
+    CHECK_EQ(hung, 0);
+    CHECK_EQ(failed, 0);
+#endif
+}
+
 int main(void) {
     test_owns_across_heaps();
     test_owns_foreign();
     test_vm_size_per_heap();
     test_many_heaps_under_rlimit();
     test_threads();
+    test_fork_while_mapping();
     return tu_finish("test_heap_owners");
 }
