@@ -226,6 +226,7 @@ static void *churn_thread(void *arg) {
  * inherited taken (a child that hangs is ended by its alarm). */
 static void test_fork_while_mapping(void) {
 #ifdef UNDER_SANITIZER
+    (void)churn_thread;
     printf("  fork while mapping: skipped under sanitizers\n");
 #else
     pthread_t t;
