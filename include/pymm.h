@@ -14,7 +14,8 @@
  *
  * A heap is used by one thread at a time: the caller serializes (as CPython's
  * interpreter lock does). Different heaps on different threads run in
- * parallel; they share no mutable state.
+ * parallel; what they share (the process-wide map of which heap owns which
+ * arena) is locked when arenas come and go and read without a lock.
  *
  * The default heap (`pm_heap_default()`) needs no set-up. The `pm_raw_*`,
  * `pm_mem_*` and `pm_obj_*` shorthands go through the default heap's domain
@@ -64,12 +65,16 @@ typedef struct pm_heap pm_heap;
 typedef struct pm_heap_config {
     size_t arena_size;  /* power of two, 1 MiB .. 64 MiB, >= 4 pools;
                            default 1 MiB                                   */
-    size_t pool_size;   /* power of two, 4 KiB .. 1 MiB; default 16 KiB     */
+    size_t pool_size;   /* power of two, 4 KiB .. 256 KiB (a pool's free
+                           pages are tracked in a 64-bit mask of 4 KiB
+                           pages); default 16 KiB                          */
     size_t dirty_max;   /* bytes of empty pools kept committed before the
                            heap gives them back to the OS; default 8 MiB.
                            Purging starts above this and stops at half of
                            it (hysteresis). 0: purge every empty pool now. */
-    int debug;          /* non-zero: install the debug hooks at creation   */
+    int debug;          /* non-zero: debug mode from creation (as
+                           pm_heap_enable_debug): the three domains and
+                           the pm_heap_malloc family are all checked       */
     unsigned release_delay_ms; /* empty memory beyond that budget (and beyond
                            one spare empty arena) goes back to the OS once
                            it has stayed beyond it this long, as seen by the
@@ -85,8 +90,13 @@ typedef struct pm_heap_config {
 /* Fill *cfg with the defaults. */
 PM_API void pm_heap_config_init(pm_heap_config *cfg);
 
-/* A new heap, or NULL (invalid config or out of memory). cfg may be NULL. */
+/* A new heap, or NULL with errno EINVAL (cfg outside the limits above:
+ * pm_heap_config_check says which) or ENOMEM. cfg may be NULL (defaults). */
 PM_API pm_heap *pm_heap_new(const pm_heap_config *cfg);
+
+/* 0 when pm_heap_new accepts cfg (NULL included), else -1 with one line in
+ * buf (when non-NULL) naming the field, its value and its limits. */
+PM_API int pm_heap_config_check(const pm_heap_config *cfg, char *buf, size_t buflen);
 
 /* Release everything h holds at once: pools, arenas, large blocks, debug
  * records. Every pointer h gave out becomes invalid. The default heap cannot
@@ -98,8 +108,12 @@ PM_API pm_heap *pm_heap_default(void);
 
 /* The pool allocator itself (what CPython calls pymalloc): small requests
  * from pools, larger ones from the heap's raw domain. These bypass the domain
- * tables and their hooks. pm_heap_malloc(h, 0) returns a unique block.
- * Freeing a pointer the heap did not allocate passes it to the raw domain. */
+ * tables and their hooks, except on a heap in debug mode, where they are
+ * checked as a domain of their own (pm_error.domain PM_NUM_DOMAINS, named
+ * "pm_heap"): a block from pm_heap_malloc goes back through pm_heap_free or
+ * pm_heap_realloc. pm_heap_malloc(h, 0) returns a unique block. Freeing a
+ * pointer the heap did not allocate passes it to the raw domain (in debug
+ * mode: reported as foreign). */
 PM_API void *pm_heap_malloc(pm_heap *h, size_t n);
 PM_API void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize);
 PM_API void *pm_heap_realloc(pm_heap *h, void *p, size_t n);
@@ -110,7 +124,8 @@ PM_API void pm_heap_free(pm_heap *h, void *p);
 PM_API int pm_heap_owns(const pm_heap *h, const void *p);
 
 /* Usable bytes of a block from pm_heap_malloc: the size class for a pool
- * block, the requested size for a large block, 0 for a foreign pointer. */
+ * block, the requested size for a large block (and for any block in debug
+ * mode), 0 for a foreign pointer. */
 PM_API size_t pm_heap_block_size(const pm_heap *h, const void *p);
 
 /* Give back to the OS all memory that can go now: empty pools (decommitted
@@ -198,8 +213,10 @@ typedef struct pm_error {
     pm_error_kind kind;
     const void *address; /* the pointer the caller passed or the block      */
     size_t size;         /* the block's requested size, when known; else 0 */
-    int domain;          /* the domain of the call, or -1                   */
-    int block_domain;    /* the domain that allocated the block, or -1      */
+    int domain;          /* the domain of the call, PM_NUM_DOMAINS for the
+                            pm_heap_malloc family, or -1                    */
+    int block_domain;    /* the domain that allocated the block (as domain),
+                            or -1                                           */
     uint64_t serial;     /* allocation number of the block, when known      */
     const char *message; /* one line: what happened, address and size       */
 } pm_error;

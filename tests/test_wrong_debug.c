@@ -140,20 +140,10 @@ static void expect_report(const misuse *m) {
 }
 
 /* A handler that returns: the call is ignored, details are in pm_error. */
-typedef struct seen { int count; pm_error last; char msg[320]; } seen;
-
-static void remember(pm_heap *h, const pm_error *e, void *arg) {
-    (void)h;
-    seen *s = arg;
-    s->count++;
-    s->last = *e;
-    snprintf(s->msg, sizeof s->msg, "%s", e->message);
-}
-
 static void test_returning_handler(void) {
     pm_heap *h = debug_heap();
-    seen s = {0};
-    pm_heap_set_error_handler(h, remember, &s);
+    tu_errors s = {0};
+    pm_heap_set_error_handler(h, tu_error_record, &s);
     char *p = pm_domain_malloc(h, PM_DOMAIN_OBJ, 50);
     char *q = pm_domain_malloc(h, PM_DOMAIN_MEM, 50);
     pm_domain_free(h, PM_DOMAIN_MEM, p);

@@ -81,15 +81,29 @@ void tu_run_on_stack(void *(*fn)(void *), void *arg, size_t stack_size) {
     pthread_attr_destroy(&attr);
 }
 
-long tu_rss_kb(void) {
+/* A "Name: N kB" line of /proc/self/status (name with its colon), or -1. */
+static long status_kb(const char *name) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     long kb = -1;
+    size_t len = strlen(name);
     if (!f) return -1;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+        if (strncmp(line, name, len) == 0 && sscanf(line + len, "%ld kB", &kb) == 1) break;
     fclose(f);
     return kb;
+}
+
+long tu_rss_kb(void) { return status_kb("VmRSS:"); }
+
+long tu_vm_size_kb(void) { return status_kb("VmSize:"); }
+
+void tu_error_record(pm_heap *h, const pm_error *e, void *arg) {
+    (void)h;
+    tu_errors *s = arg;
+    s->count++;
+    s->last = *e;
+    snprintf(s->msg, sizeof s->msg, "%s", e->message);
 }
 
 uint64_t tu_rand(uint64_t *s) {

@@ -59,6 +59,18 @@ void tu_run_on_stack(void *(*fn)(void *), void *arg, size_t stack_size);
 
 /* Resident set size of this process, in KiB. */
 long tu_rss_kb(void);
+/* Address space of this process (VmSize), in KiB. */
+long tu_vm_size_kb(void);
+
+/* A heap error handler that returns (the bad call is ignored) and keeps
+ * the count and the last report: pm_heap_set_error_handler(h,
+ * tu_error_record, &errors). */
+typedef struct tu_errors {
+    int count;
+    pm_error last;
+    char msg[320];
+} tu_errors;
+void tu_error_record(pm_heap *h, const pm_error *e, void *arg);
 
 /* Objects alive in the current runtime (allocated minus freed). */
 int64_t tu_live_objects(void);

@@ -22,6 +22,11 @@
  * Serials count a heap's allocations from 1, in every domain. With
  * PYMM_BREAK_ALLOC=N in the environment when the hooks are installed,
  * allocation N calls pm_debug_break_alloc, where a debugger can stop.
+ *
+ * Besides the three domain tables, the pool allocator's own entry points
+ * (pm_heap_malloc, _calloc, _realloc, _free) are checked as a fourth
+ * "domain", PMH_DOMAIN_POOL, that wraps the pool allocator itself: a heap
+ * made with cfg.debug checks every call a user can make on it.
  */
 #include "heap/heap.h"
 #include "heap/internal_alloc.h"
@@ -41,6 +46,7 @@
 #define FREED_FILL 0xDD
 #define QUARANTINE_BLOCKS 4096
 #define QUARANTINE_BYTES (4u << 20)
+#define DBG_NUM_DOMAINS (PM_NUM_DOMAINS + 1) /* and PMH_DOMAIN_POOL */
 
 typedef struct dbg_record {
     uintptr_t ptr;   /* user pointer; 0 empty, 1 tombstone */
@@ -57,7 +63,7 @@ typedef struct dbg_domain {
 
 struct pmh_debug {
     pm_heap *heap;
-    dbg_domain domains[PM_NUM_DOMAINS];
+    dbg_domain domains[DBG_NUM_DOMAINS];
     dbg_record *live;
     size_t cap, count, tombs;
     dbg_record *quarantine; /* ring of QUARANTINE_BLOCKS */
@@ -66,10 +72,10 @@ struct pmh_debug {
     uint64_t break_serial; /* PYMM_BREAK_ALLOC; 0: none               */
 };
 
-static const char *const domain_names[PM_NUM_DOMAINS] = {"raw", "mem", "obj"};
+static const char *const domain_names[DBG_NUM_DOMAINS] = {"raw", "mem", "obj", "pm_heap"};
 
 static const char *domain_name(int d) {
-    return d >= 0 && d < PM_NUM_DOMAINS ? domain_names[d] : "unknown";
+    return d >= 0 && d < DBG_NUM_DOMAINS ? domain_names[d] : "unknown";
 }
 
 /* ---- the live table ------------------------------------------------------ */
@@ -355,11 +361,34 @@ int pm_heap_enable_debug(pm_heap *h) {
         d->domains[i] = (dbg_domain){d, i, h->domains[i]};
         h->domains[i] = (pm_allocator){&d->domains[i], dbg_malloc, dbg_calloc, dbg_realloc, dbg_free};
     }
+    d->domains[PMH_DOMAIN_POOL] = (dbg_domain){d, PMH_DOMAIN_POOL, {0}};
+    pm_heap_pool_allocator(h, &d->domains[PMH_DOMAIN_POOL].base);
     h->debug = d;
     return 0;
 }
 
 int pm_heap_debug_enabled(const pm_heap *h) { return h->debug != NULL; }
+
+/* pm_heap_malloc and friends on a heap in debug mode (heap.c). */
+void *pmh_debug_malloc(pm_heap *h, size_t n) {
+    return dbg_malloc(&h->debug->domains[PMH_DOMAIN_POOL], n);
+}
+
+void *pmh_debug_calloc(pm_heap *h, size_t nelem, size_t elsize) {
+    return dbg_calloc(&h->debug->domains[PMH_DOMAIN_POOL], nelem, elsize);
+}
+
+void *pmh_debug_realloc(pm_heap *h, void *p, size_t n) {
+    return dbg_realloc(&h->debug->domains[PMH_DOMAIN_POOL], p, n);
+}
+
+void pmh_debug_free(pm_heap *h, void *p) { dbg_free(&h->debug->domains[PMH_DOMAIN_POOL], p); }
+
+/* The requested size of live debug block p, or 0. */
+size_t pmh_debug_block_size(const pm_heap *h, const void *p) {
+    const dbg_record *r = live_find(h->debug, (uintptr_t)p);
+    return r ? r->size : 0;
+}
 
 uint64_t pm_heap_block_serial(const pm_heap *h, const void *p) {
     const dbg_record *r = h->debug ? live_find(h->debug, (uintptr_t)p) : NULL;

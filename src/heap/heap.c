@@ -1,15 +1,14 @@
 /*
  * heap.c -- arenas, pools and the pool allocator (CPython's pymalloc model).
  *
- * Owns: the pm_heap structure and its life cycle, the ownership map, arena
- * ordering, pool carving, the malloc/free/realloc fast paths and the return
+ * Owns: the pm_heap structure and its life cycle, arena ordering, pool carving, the malloc/free/realloc fast paths and the return
  * of empty pools and arenas to the OS. Types and invariants: heap.h.
  *
  * Fast paths. malloc of a small size reads h->used[class]; the pool there
  * always has a free block (I1), so it pops the LIFO list and, only when the
  * list runs dry, carves the next block or unlinks the full pool. free finds
- * the arena in the ownership map (one bitmap load, no touch of memory that
- * may be unmapped), the pool by masking, and pushes the block; only a pool
+ * the owning heap in the process-wide owner map (owners.c: two dependent
+ * loads, no touch of memory that may be unmapped), the pool by masking, and pushes the block; only a pool
  * that was full or becomes empty takes the slow path.
  *
  * Arena order. Arenas sit in buckets by their number of free pools; a new
@@ -29,6 +28,8 @@
 #include "heap/os.h"
 #include "heap/internal_alloc.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,9 +37,6 @@
 #define DEFAULT_POOL_SIZE (16u << 10)
 #define DEFAULT_DIRTY_MAX (8u << 20)
 #define DEFAULT_RELEASE_DELAY_MS 1000u
-
-/* Read by the fast path before any arena exists: every lookup misses. */
-static const uint8_t empty_map[1];
 
 static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize);
 static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
@@ -50,8 +48,6 @@ static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
  * and needs no set-up call. Its buckets are allocated with its first arena. */
 pm_heap pmh_default_heap = {
     .pool_mask = ~(uintptr_t)(DEFAULT_POOL_SIZE - 1),
-    .map = empty_map,
-    .map_limit = 0,
     .domains = {RAW_TABLE, POOL_TABLE(&pmh_default_heap), POOL_TABLE(&pmh_default_heap)},
     .config = {DEFAULT_ARENA_SIZE, DEFAULT_POOL_SIZE, DEFAULT_DIRTY_MAX, 0, DEFAULT_RELEASE_DELAY_MS},
     .pool_size = DEFAULT_POOL_SIZE,
@@ -75,13 +71,40 @@ void pm_heap_config_init(pm_heap_config *cfg) {
     cfg->release_delay_ms = DEFAULT_RELEASE_DELAY_MS;
 }
 
+_Static_assert(PMH_POOL_MAX / PMOS_PAGE_SIZE <= 64, "a pool's pages must fit the mask pool->purged");
+
 static bool is_pow2(size_t x) { return x && (x & (x - 1)) == 0; }
 
-static bool config_valid(const pm_heap_config *c) {
-    return is_pow2(c->pool_size) && is_pow2(c->arena_size) &&
-           c->pool_size >= PMH_POOL_MIN && c->pool_size <= PMH_POOL_MAX &&
-           c->arena_size >= 4 * c->pool_size && c->arena_size >= PMH_ARENA_MIN &&
-           c->arena_size <= PMH_ARENA_MAX;
+/* Why c cannot make a heap, or NULL when it can. The limits: a pool's
+ * purged pages are one bit each of a 64-bit mask (PMH_POOL_MAX); an arena
+ * holds at least 4 pools, covers whole MiB slots of the owner map and is
+ * at most PMH_ARENA_MAX. */
+static const char *config_problem(const pm_heap_config *c, char *buf, size_t buflen) {
+    if (!is_pow2(c->pool_size) || c->pool_size < PMH_POOL_MIN || c->pool_size > PMH_POOL_MAX)
+        snprintf(buf, buflen, "pool_size %zu: must be a power of two from %u to %u (4 KiB .. 256 KiB)",
+                 c->pool_size, PMH_POOL_MIN, PMH_POOL_MAX);
+    else if (!is_pow2(c->arena_size) || c->arena_size < PMH_ARENA_MIN || c->arena_size > PMH_ARENA_MAX)
+        snprintf(buf, buflen, "arena_size %zu: must be a power of two from %u to %u (1 MiB .. 64 MiB)",
+                 c->arena_size, PMH_ARENA_MIN, PMH_ARENA_MAX);
+    else if (c->arena_size < 4 * c->pool_size)
+        snprintf(buf, buflen, "arena_size %zu: must hold at least 4 pools of pool_size %zu",
+                 c->arena_size, c->pool_size);
+    else
+        return NULL;
+    return buf;
+}
+
+int pm_heap_config_check(const pm_heap_config *cfg, char *buf, size_t buflen) {
+    char local[160];
+    if (buf == NULL || buflen == 0) {
+        buf = local;
+        buflen = sizeof local;
+    }
+    if (cfg == NULL || config_problem(cfg, buf, buflen) == NULL) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return -1;
 }
 
 void pmh_domains_init(pm_heap *h) {
@@ -95,19 +118,26 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     pm_heap_config c;
     if (cfg) c = *cfg;
     else pm_heap_config_init(&c);
-    if (!config_valid(&c)) return NULL;
+    char why[160];
+    if (config_problem(&c, why, sizeof why)) {
+        errno = EINVAL; /* pm_heap_config_check says why */
+        return NULL;
+    }
     pm_heap *h = pmh_internal_calloc(1, sizeof *h);
-    if (h == NULL) return NULL;
+    if (h == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
     h->config = c;
     h->pool_size = c.pool_size;
     h->arena_size = c.arena_size;
     h->pool_mask = ~(uintptr_t)(c.pool_size - 1);
     h->pools_per_arena = (uint32_t)(c.arena_size / c.pool_size);
-    h->map = empty_map;
     h->lowest = 1;
     pmh_domains_init(h);
     if (c.debug && pm_heap_enable_debug(h) != 0) {
         pmh_internal_free(h);
+        errno = ENOMEM;
         return NULL;
     }
     return h;
@@ -127,6 +157,7 @@ void pm_heap_destroy(pm_heap *h) {
         pmh_arena *a = h->buckets[k];
         while (a) {
             pmh_arena *next = a->next;
+            pmh_map_set(a->base, h->arena_size, NULL);
             pm_unpoison((void *)a->base, h->arena_size);
             pmos_unmap((void *)a->base, h->arena_size);
             pmh_internal_free(a);
@@ -134,36 +165,16 @@ void pm_heap_destroy(pm_heap *h) {
         }
     }
     pmh_internal_free(h->buckets);
-    if (h->map_rw) pmos_unmap(h->map_rw, h->map_bytes);
     pmh_internal_free(h->large.slots);
     pmh_internal_free(h);
 }
 
 /* ------------------------------------------------------------------------ */
-/* Ownership map                                                            */
+/* Ownership (the owner map: owners.c)                                      */
 /* ------------------------------------------------------------------------ */
 
 int pm_heap_owns(const pm_heap *h, const void *p) {
-    return pmh_arena_owns(h, (uintptr_t)p);
-}
-
-static bool map_ensure(pm_heap *h) {
-    if (h->map_rw) return true;
-    size_t limit = (size_t)1 << (PMH_ADDRESS_BITS - PMH_MAP_SHIFT);
-    size_t bytes = limit;
-    uint8_t *m = pmos_map(bytes);
-    if (m == NULL) return false;
-    h->map_rw = m;
-    h->map_bytes = bytes;
-    h->map = m;
-    h->map_limit = limit;
-    return true;
-}
-
-static void map_set(pm_heap *h, uintptr_t base, bool on) {
-    for (uintptr_t idx = base >> PMH_MAP_SHIFT, end = idx + (h->arena_size >> PMH_MAP_SHIFT);
-         idx < end; idx++)
-        h->map_rw[idx] = on;
+    return h != NULL && pmh_arena_owns(h, (uintptr_t)p);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -211,11 +222,12 @@ static pmh_arena *arena_new(pm_heap *h) {
         h->buckets = pmh_internal_calloc(h->pools_per_arena + 1, sizeof *h->buckets);
         if (h->buckets == NULL) return NULL;
     }
-    if (!map_ensure(h)) return NULL;
     pmh_arena *a = pmh_internal_malloc(sizeof *a + h->pools_per_arena * sizeof(uint32_t));
     if (a == NULL) return NULL;
     void *base = pmos_map_aligned(h->arena_size, h->arena_size);
-    if (base == NULL || ((uintptr_t)base >> PMH_ADDRESS_BITS) != 0) {
+    bool mapped = base != NULL && ((uintptr_t)base + h->arena_size) >> PMH_ADDRESS_BITS == 0 &&
+                  pmh_map_set((uintptr_t)base, h->arena_size, h);
+    if (!mapped) {
         if (base) pmos_unmap(base, h->arena_size);
         pmh_internal_free(a);
         return NULL;
@@ -224,7 +236,6 @@ static pmh_arena *arena_new(pm_heap *h) {
     a->base = (uintptr_t)base;
     a->npools = h->pools_per_arena;
     a->nfree = a->npools;
-    map_set(h, a->base, true);
     pm_poison(base, h->arena_size);
     pm_vg_noaccess(base, h->arena_size);
     h->nempty_arenas++;
@@ -240,7 +251,7 @@ static void arena_free(pm_heap *h, pmh_arena *a) {
     h->nempty_arenas--;
     h->nempty_pools -= a->nempty;
     h->bytes_returned += (uint64_t)(a->nfresh - a->ndecommitted) * h->pool_size;
-    map_set(h, a->base, false);
+    pmh_map_set(a->base, h->arena_size, NULL);
     pm_unpoison((void *)a->base, h->arena_size);
     pmos_unmap((void *)a->base, h->arena_size);
     pmh_internal_free(a);
@@ -410,8 +421,11 @@ static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
 /* Slow path of free: the pool was full (now has a free block) or is now
  * empty. The sole pool of a class stays listed even when empty ("parked"):
  * a loop of malloc/free pairs then never leaves the fast path, where
- * CPython pays for releasing and re-taking the pool on every pair. */
+ * CPython pays for releasing and re-taking the pool on every pair. A pool
+ * that was full comes with its freed block still counted in nused: the
+ * fast path then has one decrement, in memory, right before its test. */
 PM_NOINLINE void pmh_pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) {
+    if (was_full) pool->nused--;
     if (pool->nused != 0) {
         if (was_full) {
             /* A parked pool must stay its class's only listed pool. */
@@ -607,11 +621,23 @@ PM_NOINLINE void pmh_free_slow(pm_heap *h, void *p) {
     raw->free(raw->ctx, p);
 }
 
-void *pm_heap_malloc(pm_heap *h, size_t n) { return pmh_pool_malloc(h, n); }
+/* The entry points honour the heap's debug mode (cfg.debug or
+ * pm_heap_enable_debug): one predictable branch on a field beside
+ * pool_mask, which free reads anyway. */
+void *pm_heap_malloc(pm_heap *h, size_t n) {
+    if (pm_unlikely(h->debug != NULL)) return pmh_debug_malloc(h, n);
+    return pmh_pool_malloc(h, n);
+}
 
-void pm_heap_free(pm_heap *h, void *p) { pmh_pool_free(h, p); }
+void pm_heap_free(pm_heap *h, void *p) {
+    if (pm_unlikely(h->debug != NULL)) {
+        pmh_debug_free(h, p);
+        return;
+    }
+    pmh_pool_free(h, p);
+}
 
-void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) {
+static void *pool_calloc(pm_heap *h, size_t nelem, size_t elsize) {
     size_t n;
     if (__builtin_mul_overflow(nelem, elsize, &n)) return NULL;
     void *p = pmh_pool_malloc(h, n);
@@ -663,7 +689,7 @@ static void *realloc_large(pm_heap *h, pmh_large_slot *s, void *p, size_t n) {
     return q;
 }
 
-void *pm_heap_realloc(pm_heap *h, void *p, size_t n) {
+static void *pool_realloc(pm_heap *h, void *p, size_t n) {
     if (p == NULL) return pmh_pool_malloc(h, n);
     if (pmh_arena_owns(h, (uintptr_t)p)) {
         size_t size = pmh_class_size(pmh_pool_of(h, p)->szidx);
@@ -684,7 +710,21 @@ void *pm_heap_realloc(pm_heap *h, void *p, size_t n) {
     return raw->realloc(raw->ctx, p, n);
 }
 
+void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) {
+    if (pm_unlikely(h->debug != NULL)) return pmh_debug_calloc(h, nelem, elsize);
+    return pool_calloc(h, nelem, elsize);
+}
+
+void *pm_heap_realloc(pm_heap *h, void *p, size_t n) {
+    if (pm_unlikely(h->debug != NULL)) return pmh_debug_realloc(h, p, n);
+    return pool_realloc(h, p, n);
+}
+
 size_t pm_heap_block_size(const pm_heap *h, const void *p) {
+    if (pm_unlikely(h->debug != NULL)) {
+        size_t n = pmh_debug_block_size(h, p);
+        if (n) return n;
+    }
     if (pmh_arena_owns(h, (uintptr_t)p)) return pmh_class_size(pmh_pool_of(h, p)->szidx);
     const pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
     return s ? s->size : 0;
@@ -694,10 +734,10 @@ size_t pm_heap_block_size(const pm_heap *h, const void *p) {
 void *pmh_pool_malloc_ctx(void *ctx, size_t n) { return pmh_pool_malloc(ctx, n); }
 void pmh_pool_free_ctx(void *ctx, void *p) { pmh_pool_free(ctx, p); }
 static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize) {
-    return pm_heap_calloc(ctx, nelem, elsize);
+    return pool_calloc(ctx, nelem, elsize);
 }
 static void *pool_realloc_ctx(void *ctx, void *p, size_t n) {
-    return pm_heap_realloc(ctx, p, n);
+    return pool_realloc(ctx, p, n);
 }
 
 void pm_heap_pool_allocator(pm_heap *h, pm_allocator *out) {

@@ -18,8 +18,8 @@
  *       ("parked") so that malloc/free pairs stay on the fast path.
  *   I4  arena->nfree = untouched + empty + decommitted pools; the arena sits
  *       in bucket[nfree]; buckets below h->lowest (except 0) are empty.
- *   I5  the byte of an address's MiB in the ownership map is set iff it
- *       lies in a live arena of this heap.
+ *   I5  the owner map (owners.c) names h for an address's MiB iff it lies
+ *       in a live arena of h.
  * Sanitizer builds poison every byte the user may not touch (free blocks,
  * rounding, pool slack); the allocator reaches free-list links only through
  * blk_next/blk_set_next, which lift the poison for the one word.
@@ -30,6 +30,7 @@
 #include "pm_config.h"
 #include "pymm.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -40,11 +41,14 @@
 #define PMH_POOL_MIN (4u << 10)
 #define PMH_POOL_MAX (256u << 10)       /* pages of a pool fit a uint64 mask */
 #define PMH_ARENA_MAX (64u << 20)
-/* The ownership map has one byte per MiB of address space (2^28 bytes,
- * reserved, touched only where arenas live): arenas are at least a MiB, so
- * the free fast path is a constant shift, a bound check and a byte test. */
+/* The owner map (owners.c) has one slot per MiB of address space: arenas
+ * are at least a MiB and aligned to their size. Two levels over the 28-bit
+ * MiB number: PMH_MAP_ROOT entries, leaves of PMH_MAP_LEAF slots. */
 #define PMH_MAP_SHIFT 20
 #define PMH_ARENA_MIN (1u << PMH_MAP_SHIFT)
+#define PMH_MAP_LEAF_BITS 18
+#define PMH_MAP_LEAF ((size_t)1 << PMH_MAP_LEAF_BITS)
+#define PMH_MAP_ROOT ((size_t)1 << (PMH_ADDRESS_BITS - PMH_MAP_SHIFT - PMH_MAP_LEAF_BITS))
 #define PMH_POOL_HEADER 64              /* bytes; a cache line, 16-aligned   */
 
 static inline unsigned pmh_class_of(size_t n) { return (unsigned)((n - 1) >> 4); }
@@ -94,8 +98,8 @@ struct pm_heap {
     /* Hot fields first: the fast paths read only these. */
     pmh_pool *used[PM_NUM_CLASSES];
     uintptr_t pool_mask;           /* ~(pool_size - 1)                      */
-    const uint8_t *map;            /* ownership map, one byte per MiB       */
-    uintptr_t map_limit;           /* MiB slots covered by the map          */
+    pmh_debug *debug;              /* debug hooks, or NULL (read by the
+                                      pm_heap_* entry points: one branch)   */
     pm_allocator domains[PM_NUM_DOMAINS];
 
     pm_heap_config config;
@@ -103,8 +107,6 @@ struct pm_heap {
     uint32_t pools_per_arena;
     pmh_arena **buckets;           /* [0 .. pools_per_arena]                */
     uint32_t lowest;               /* lower bound of usable buckets (>= 1)  */
-    uint8_t *map_rw;               /* writable view of `map` once mapped    */
-    size_t map_bytes;
 
     uint64_t narenas, narenas_peak, arenas_allocated, arenas_reclaimed;
     uint64_t nempty_arenas;        /* arenas whose every pool is free       */
@@ -117,7 +119,6 @@ struct pm_heap {
 
     pm_error_handler on_error;
     void *on_error_arg;
-    pmh_debug *debug;
     bool is_default;
 };
 
@@ -170,11 +171,23 @@ static inline bool pmh_is_block_start(const pmh_pool *pool, const void *p) {
            off < pool->nextoffset;
 }
 
-/* Does address a lie in one of h's arenas (I5)? */
-static inline bool pmh_arena_owns(const pm_heap *h, uintptr_t a) {
-    uintptr_t idx = a >> PMH_MAP_SHIFT;
-    return idx < h->map_limit && h->map[idx] != 0;
+/* owners.c: the process-wide owner map. Root entry i is biased (M2): the
+ * slot of MiB number m is at pmh_map_root[m >> PMH_MAP_LEAF_BITS] + m. */
+PM_HIDDEN extern _Atomic uintptr_t pmh_map_root[PMH_MAP_ROOT];
+PM_HIDDEN bool pmh_map_set(uintptr_t base, size_t size, const pm_heap *h);
+
+/* The heap whose live arena holds address a, or NULL. Two dependent loads,
+ * no lock, no touch of memory that may be unmapped. */
+static inline const pm_heap *pmh_map_owner(uintptr_t a) {
+    uintptr_t mib = a >> PMH_MAP_SHIFT;
+    if (pm_unlikely(mib >= PMH_MAP_ROOT * PMH_MAP_LEAF)) return NULL;
+    uintptr_t leaf = atomic_load_explicit(&pmh_map_root[mib >> PMH_MAP_LEAF_BITS], memory_order_relaxed);
+    return atomic_load_explicit((_Atomic(const pm_heap *) *)(leaf + mib * sizeof(void *)),
+                                memory_order_relaxed);
 }
+
+/* Does address a lie in one of h's arenas (I5)? */
+static inline bool pmh_arena_owns(const pm_heap *h, uintptr_t a) { return pmh_map_owner(a) == h; }
 
 /* ---- the fast paths -------------------------------------------------------
  * Inline here so that the object layer, which allocates most, calls no
@@ -241,8 +254,7 @@ static inline void pmh_pool_free(pm_heap *h, void *p) {
         blk_set_next(b, head);
         pool->freeblock = b;
         if (pm_unlikely(head == NULL)) {
-            pool->nused--;
-            pmh_pool_transition(h, pool, true);
+            pmh_pool_transition(h, pool, true); /* counts the block out itself */
         } else if (pm_unlikely(--pool->nused == 0)) {
             /* A class's sole pool stays parked: no slow path (I3). */
             if (((uintptr_t)pool->prev | (uintptr_t)pool->next) != 0) pmh_pool_transition(h, pool, false);
@@ -263,6 +275,15 @@ PM_HIDDEN size_t pmh_pool_free_map(const pm_heap *h, const pmh_pool *pool, uint8
 #define PMH_MAX_BLOCKS ((PMH_POOL_MAX - PMH_POOL_HEADER) / PM_ALIGNMENT)
 
 /* debug.c */
+/* The pool allocator's own calls (pm_heap_malloc and friends) in debug
+ * mode: checked like a fourth domain, PMH_DOMAIN_POOL, whose wrapped table
+ * is the pool allocator itself. */
+#define PMH_DOMAIN_POOL PM_NUM_DOMAINS
+PM_HIDDEN void *pmh_debug_malloc(pm_heap *h, size_t n);
+PM_HIDDEN void *pmh_debug_calloc(pm_heap *h, size_t nelem, size_t elsize);
+PM_HIDDEN void *pmh_debug_realloc(pm_heap *h, void *p, size_t n);
+PM_HIDDEN void pmh_debug_free(pm_heap *h, void *p);
+PM_HIDDEN size_t pmh_debug_block_size(const pm_heap *h, const void *p);
 PM_HIDDEN void pmh_debug_release(pm_heap *h, int raw);
 PM_HIDDEN void pmh_debug_destroy(pm_heap *h);
 PM_HIDDEN int pmh_debug_check(pm_heap *h, char *buf, size_t buflen);

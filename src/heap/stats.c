@@ -240,7 +240,8 @@ static int check_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool
 static int check_arena(const pm_heap *h, const pmh_arena *a, uint32_t bucket, check_state *c) {
     const void *ap = (const void *)a->base;
     if (a->nfree != bucket) return fail(c, "arena %p: in bucket %u with %u free pools", ap, bucket, a->nfree);
-    if (!pmh_arena_owns(h, a->base)) return fail(c, "arena %p: missing from the ownership map", ap);
+    if (!pmh_arena_owns(h, a->base) || !pmh_arena_owns(h, a->base + h->arena_size - 1))
+        return fail(c, "arena %p: not all of it is the heap's in the owner map", ap);
     if (a->nfresh > a->npools || a->ndecommitted > a->nfresh)
         return fail(c, "arena %p: pool counts out of range", ap);
     if (a->nfree != a->npools - a->nfresh + a->nempty + a->ndecommitted)
