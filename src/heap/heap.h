@@ -44,6 +44,31 @@
 #define PM_NOINLINE
 #endif
 
+/* ---- assertions (to move to the shared internal config header) ----------
+ * Tiered as mimalloc's. PM_ASSERT(c): preconditions and invariants cheap
+ * enough to check on every call of a slow path, in debug builds (PM_DEBUG,
+ * -DPYMM_DEBUG=ON). PM_EXPENSIVE (-DPYMM_DEBUG_EXPENSIVE=ON, which implies
+ * PM_DEBUG): whole-structure checks, pm_heap_check after the heap's slow
+ * paths that reshape its lists and pm_gc_check after every collection;
+ * PM_ASSERT_EXPENSIVE(c) asserts such a check. Release builds evaluate
+ * neither (c may name variables only debug builds keep). A failure prints
+ * file:line, the function and the expression to stderr, then aborts. */
+#if defined(PM_EXPENSIVE) && !defined(PM_DEBUG)
+#error "PM_EXPENSIVE needs PM_DEBUG (pymm.h's checked references follow PM_DEBUG)"
+#endif
+#ifdef PM_DEBUG
+PM_HIDDEN _Noreturn void pmh_assert_fail(const char *expr, const char *file, int line, const char *func);
+#define PM_ASSERT(c) (pm_likely(c) ? (void)0 : pmh_assert_fail(#c, __FILE__, __LINE__, __func__))
+#else
+#define PM_ASSERT(c) ((void)0)
+#endif
+#ifdef PM_EXPENSIVE
+#define PM_ASSERT_EXPENSIVE(c) PM_ASSERT(c)
+#else
+#define PM_ASSERT_EXPENSIVE(c) ((void)0)
+#endif
+/* ---- end of assertions --------------------------------------------------- */
+
 /* ---- sanitizer and valgrind annotations -------------------------------- */
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -321,6 +346,15 @@ PM_HIDDEN void pmh_debug_stats(const pm_heap *h, uint64_t *rounding, uint64_t *o
 
 /* stats.c */
 PM_HIDDEN void pmh_stats_atexit_setup(void);
+#ifdef PM_EXPENSIVE
+/* pm_heap_check's structure checks (I1-I5; not the debug hooks' records,
+ * which may be mid-update) on a slow path's way out: abort with the reason
+ * when one fails. */
+PM_HIDDEN void pmh_expensive_check(pm_heap *h, const char *file, int line);
+#define PMH_EXPENSIVE_CHECK(h) pmh_expensive_check((h), __FILE__, __LINE__)
+#else
+#define PMH_EXPENSIVE_CHECK(h) ((void)0)
+#endif
 #ifdef PM_VALGRIND
 PM_HIDDEN void pmh_vg_forget_pool_blocks(const pm_heap *h);
 #endif

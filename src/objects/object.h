@@ -183,6 +183,8 @@ struct pm_runtime {
     const pm_allocator *mem_table; /* and mem-domain table (item arrays)   */
     bool owns_heap;
     bool debug;
+    bool gc_stress;               /* PYMM_GC_STRESS: a collection at every
+                                     GC allocation (collector.c, "stress") */
     pm_exc exc;
     char exc_message[PMO_EXC_MESSAGE];
     uint32_t dealloc_depth;
@@ -309,13 +311,17 @@ static inline unsigned pmo_slot(const pm_object *o) { return o->flags >> PMO_OF_
 /* Take a young object out of the young vector: its slot becomes a hole,
  * which the vector's compaction (pmgc_young_room) or the next collection
  * drops; no other object is touched. */
-static inline void pmo_young_remove(pmo_young *y, pm_object *o) { y->items[pmo_slot(o)] = NULL; }
+static inline void pmo_young_remove(pmo_young *y, pm_object *o) {
+    PM_ASSERT(pmo_slot(o) < y->len && y->items[pmo_slot(o)] == o); /* T1 */
+    y->items[pmo_slot(o)] = NULL;
+}
 
 /* Stop tracking o (deallocation, pm_gc_untrack). An object the collector
  * holds (COLLECTING: in no set of tracking.h) only loses its bit; the
  * collector looks at it before putting it back. */
 static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
     unsigned f = o->flags, gen = (f & PMO_OF_GEN_MASK) >> PMO_OF_GEN_SHIFT;
+    PM_ASSERT(f & PMO_OF_TRACKED);
     if (pmo_likely(!(f & PMO_OF_COLLECTING))) {
         if (gen == 0) {
             pmo_young_remove(&rt->gc_young, o);
@@ -332,6 +338,8 @@ static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
  * slot zero, PM_OF_LOST_REF clear): the constructor's fast path. */
 static inline void pmo_gc_link_new(pm_runtime *rt, pm_object *o) {
     pmo_young *y = &rt->gc_young;
+    /* Untracked: no collector bits, no slot (the header's invariant). */
+    PM_ASSERT((o->flags & (PMO_OF_TRACKED | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_COLLECTING)) == 0);
     if (pmo_unlikely(y->len == y->cap) && !pmgc_young_room(rt)) return;
     uint32_t i = y->len++;
     y->items[i] = o;

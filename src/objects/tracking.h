@@ -28,6 +28,7 @@
 #ifndef PM_OBJECTS_TRACKING_H
 #define PM_OBJECTS_TRACKING_H
 
+#include "heap/heap.h" /* PM_ASSERT */
 #include "pymm.h"
 
 #include <stdbool.h>
@@ -98,6 +99,7 @@ static inline bool pmo_map_add(pmo_map *m, int which, const void *o) {
 static inline void pmo_map_remove(pmo_map *m, int which, const void *o) {
     pmo_map_chunk *c = pmo_map_chunk_of(m, o, false);
     size_t b = pmo_map_bit(o);
+    PM_ASSERT(c != NULL && (c->bits[which][b >> 6] >> (b & 63) & 1)); /* T1: o has its bit */
     c->bits[which][b >> 6] &= ~(1ull << (b & 63));
     c->count[which]--;
 }
