@@ -33,6 +33,32 @@
 #define PM_CACHE_ALIGNED
 #endif
 
+/* pmh_assert_fail is heap/debug.c's (the lowest layer). */
+/* ---- assertions ----------
+ * Tiered as mimalloc's. PM_ASSERT(c): preconditions and invariants cheap
+ * enough to check on every call of a slow path, in debug builds (PM_DEBUG,
+ * -DPYMM_DEBUG=ON). PM_EXPENSIVE (-DPYMM_DEBUG_EXPENSIVE=ON, which implies
+ * PM_DEBUG): whole-structure checks, pm_heap_check after the heap's slow
+ * paths that reshape its lists and pm_gc_check after every collection;
+ * PM_ASSERT_EXPENSIVE(c) asserts such a check. Release builds evaluate
+ * neither (c may name variables only debug builds keep). A failure prints
+ * file:line, the function and the expression to stderr, then aborts. */
+#if defined(PM_EXPENSIVE) && !defined(PM_DEBUG)
+#error "PM_EXPENSIVE needs PM_DEBUG (pymm.h's checked references follow PM_DEBUG)"
+#endif
+#ifdef PM_DEBUG
+PM_HIDDEN _Noreturn void pmh_assert_fail(const char *expr, const char *file, int line, const char *func);
+#define PM_ASSERT(c) (pm_likely(c) ? (void)0 : pmh_assert_fail(#c, __FILE__, __LINE__, __func__))
+#else
+#define PM_ASSERT(c) ((void)0)
+#endif
+#ifdef PM_EXPENSIVE
+#define PM_ASSERT_EXPENSIVE(c) PM_ASSERT(c)
+#else
+#define PM_ASSERT_EXPENSIVE(c) ((void)0)
+#endif
+/* ---- end of assertions --------------------------------------------------- */
+
 /* ---- sanitizer and valgrind annotations -------------------------------- */
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -26,6 +26,11 @@ void tu_fail_eq(const char *file, int line, const char *a, const char *b, long l
     tu_failures++;
 }
 
+bool tu_gc_stress(void) {
+    const char *v = getenv("PYMM_GC_STRESS");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 int tu_finish(const char *name) {
     if (tu_failures) {
         fprintf(stderr, "%s: %d check(s) failed\n", name, tu_failures);

@@ -49,6 +49,10 @@ const char *tu_self_exe(void);
  * the code paths are the same, the instrumented run stays short. */
 long tu_big_count(long n);
 
+/* PYMM_GC_STRESS=1 in the environment: runtimes made now collect at every
+ * GC allocation, so a test of when collections happen does not apply. */
+bool tu_gc_stress(void);
+
 /* ../shared of the source tree (optional data), or NULL when absent: a
  * test that needs it then exits with 77, CTest's skip (SKIP_RETURN_CODE). */
 const char *tu_shared_dir(void);

@@ -116,6 +116,8 @@ typedef struct gc_state {
     bool stack_short; /* the stack could not grow: rescan (see reach)  */
     size_t rescued;   /* set-aside objects found reachable after all   */
     pmgc_fallbacks fallbacks; /* out-of-memory paths taken (object.h)  */
+    bool stress;            /* PYMM_GC_STRESS (see "stress")            */
+    uint64_t stress_allocs; /* GC allocations seen in stress mode       */
 } gc_state;
 
 /* ---- the sets of gc.h -------------------------------------------------------- */
@@ -162,6 +164,7 @@ static PM_NOINLINE bool place_fallback(pm_runtime *rt, pm_object *o) {
 }
 
 static inline bool place(pm_runtime *rt, pm_object *o, int gen) {
+    PM_ASSERT(gen >= 1 && gen <= PERMANENT);
     if (pmo_unlikely(!pmgc_map_add(&rt->gc_map, map_of(gen), o))) return place_fallback(rt, o);
     settle(o, gen);
     return true;
@@ -225,6 +228,7 @@ bool pmgc_young_room(pm_runtime *rt) {
 /* ---- state ----------------------------------------------------------------- */
 
 static void reset_pacing(gc_state *g); /* see "pacing" */
+static void sync_threshold(pm_runtime *rt, gc_state *g);
 
 static gc_state *state_of(pm_runtime *rt) {
     if (pmo_likely(rt->gc != NULL)) return rt->gc;
@@ -235,10 +239,11 @@ static gc_state *state_of(pm_runtime *rt) {
     g->threshold[2] = 10;
     g->enabled = true;
     const char *env = getenv("PYMM_GC_ADAPTIVE");
-    g->adaptive = !(env && env[0] == '0');
+    g->stress = rt->gc_stress; /* read with PYMM_DEBUG (runtime.c) */
+    g->adaptive = !(env && env[0] == '0') && !g->stress;
     reset_pacing(g);
     rt->gc = g;
-    rt->gc_young_threshold = g->threshold[0];
+    sync_threshold(rt, g);
     return g;
 }
 
@@ -637,8 +642,27 @@ static PM_CACHE_ALIGNED int64_t split_reachable(pm_runtime *rt, gc_state *g, int
     }
     set->len = nlost;
     *summary = sum;
+    PM_ASSERT(g->stack.len == 0 && !g->stack_short);
     return c.nkeep;
 }
+
+#ifdef PM_DEBUG
+/* After the analysis: each unreachable object is the collector's (it
+ * holds a reference), in no set, and marked neither reachable nor set
+ * aside; the survivors left no state of the analysis behind them in the
+ * young vector (split_reachable put them in a map or untracked them). */
+static void assert_split(const pm_runtime *rt, const gc_state *g) {
+    for (size_t i = 0; i < g->set.len; i++) {
+        const pm_object *o = g->set.items[i];
+        PM_ASSERT((o->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE)) ==
+                  PMO_OF_COLLECTING);
+        PM_ASSERT(o->refcnt >= 2 || pm_is_immortal(o));
+    }
+    PM_ASSERT(rt->gc_young.len == 0 && g->big.len == 0);
+}
+#else
+#define assert_split(rt, g) ((void)0)
+#endif
 
 static void print_objects(const char *what, pm_object **objs, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -659,6 +683,7 @@ static void append_to_garbage(gc_state *g, pm_object *o) {
 /* Give an unreachable object back to generation dest (it is reachable
  * after all, or uncollectable) and drop the collector's reference. */
 static void give_back(pm_runtime *rt, pm_object *o, int dest) {
+    PM_ASSERT((o->flags & PMO_OF_COLLECTING) && o->refcnt >= 1);
     if (o->flags & PMO_OF_TRACKED) place(rt, o, dest);
     else drop_tracking(o); /* untracked by code meanwhile */
     pm_decref(o);
@@ -788,6 +813,7 @@ static int64_t finalize_garbage(pm_runtime *rt, gc_state *g) {
 
 /* The collector's reference was o's last: it dies untracked. */
 static void let_go(pm_object *o) {
+    PM_ASSERT(o->refcnt == 1 || pm_is_immortal(o));
     drop_tracking(o);
     pm_decref(o);
 }
@@ -896,6 +922,7 @@ static int64_t dispose(pm_runtime *rt, gc_state *g, unsigned summary, int dest, 
     }
     int64_t collected = (int64_t)set->len;
     delete_garbage(rt, g, dest);
+    PM_ASSERT(set->len == 0 && g->stack.len == 0 && !g->stack_short);
     return collected;
 }
 
@@ -929,6 +956,9 @@ static bool take_set(pm_runtime *rt, gc_state *g, int gen) {
     /* Generation 2 stays in its map through the analysis (no code runs):
      * split_reachable takes the unreachable out. */
     if (gen >= 2) g->set.len += pmgc_map_collect(&rt->gc_map, PMGC_MAP_GEN2, g->set.items + g->set.len);
+    /* T1: the sets held each object once, holes of the young vector aside. */
+    PM_ASSERT(g->set.len <= want);
+    PM_ASSERT(gen < 1 || pmgc_map_count(&rt->gc_map, PMGC_MAP_GEN1) == 0);
     return true;
 }
 
@@ -948,6 +978,7 @@ static int64_t collect(pm_runtime *rt, gc_state *g, int gen, bool automatic) {
     int untrack = gen == NUM_GENERATIONS - 1 ? UNTRACK_TUPLES_AND_DICTS : UNTRACK_TUPLES;
     int64_t nreachable = split_reachable(rt, g, untrack, dest, &summary);
     big_clear(&g->big);
+    assert_split(rt, g);
     if (dest != gen) {
         if (dest == NUM_GENERATIONS - 1) g->long_lived_pending += nreachable;
     } else {
@@ -1013,7 +1044,22 @@ static int64_t threshold_of(const gc_state *g, int gen) {
 
 static void sync_threshold(pm_runtime *rt, gc_state *g) {
     int64_t t0 = (int64_t)g->threshold[0] * (g->adaptive ? g->backoff[0] : 1);
-    rt->gc_young_threshold = g->enabled && t0 > 0 ? t0 : INT64_MAX;
+    if (g->stress) t0 = 0; /* every GC allocation comes to pmgc_auto_collect */
+    rt->gc_young_threshold = !g->enabled ? INT64_MAX : g->stress || t0 > 0 ? t0 : INT64_MAX;
+}
+
+static int64_t check_sets(pm_runtime *rt, int nmaps); /* see "checking" */
+
+/* pm_gc_check's tests after a collection of generation gen, over the sets
+ * it took from (a full collection: every set; `nmaps`: how many address
+ * maps); stress mode and expensive debug builds stop at the first broken
+ * invariant, with its reason. rt is the current runtime. */
+static void check_or_abort(pm_runtime *rt, const char *why, int gen, int nmaps) {
+    PM_ASSERT(rt == pmo_rt());
+    if (check_sets(rt, nmaps) >= 0) return;
+    fprintf(stderr, "pymm: %s: pm_gc_check after a collection of generation %d: %s\n", why, gen,
+            pm_exc_message());
+    abort();
 }
 
 /* churn: see churned(). */
@@ -1053,6 +1099,9 @@ static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen, bool
     double t0 = now_ms();
     bool churn = churned(rt);
     int64_t n = collect(rt, g, gen, automatic);
+#ifdef PM_EXPENSIVE
+    if (!g->stress) check_or_abort(rt, "after a collection", gen, PMGC_NMAPS); /* G1 holds again */
+#endif
     info.collected = n;
     info.uncollectable = (int64_t)g->stats[gen].uncollectable;
     info.pause_ms = now_ms() - t0;
@@ -1102,6 +1151,27 @@ static bool full_is_due(const pm_runtime *rt, const gc_state *g) {
     return pending * 4 >= g->long_lived_total * (int64_t)g->backoff[NUM_GENERATIONS - 1];
 }
 
+/* ---- stress --------------------------------------------------------------------
+ *
+ * PYMM_GC_STRESS=1 (read when a runtime is made), as Lua's stress build:
+ * the young threshold is 0, so every allocation of a GC object comes here
+ * and collects, generation 0 each time, generation 1 every 100th and a
+ * full collection every 1,000th, with adaptive pacing and skipping off;
+ * pm_gc_check's tests run after each over the sets it took from (every
+ * set after a full one) and abort with their reason when an invariant
+ * fails. It shows a collection at every point where one may
+ * happen, which is where a missing reference or a half-built object
+ * hides. Off, it costs nothing: the flag is read only here, on the path a
+ * passed threshold already takes. */
+static void stress_collect(pm_runtime *rt, gc_state *g) {
+    uint64_t n = ++g->stress_allocs;
+    int gen = n % 1000 == 0 ? 2 : n % 100 == 0 ? 1 : 0;
+    collect_with_callbacks(rt, g, gen, true);
+    /* The sets this collection took from: a check of every object after
+     * each young collection would make a test quadratic. */
+    check_or_abort(rt, "PYMM_GC_STRESS", gen, gen == 2 ? PMGC_NMAPS : gen);
+}
+
 /* CPython's choice of generation: the oldest whose count passed its
  * threshold, except that a full collection also waits until the objects
  * that survived young collections since the last full one reach 25% of
@@ -1109,6 +1179,10 @@ static bool full_is_due(const pm_runtime *rt, const gc_state *g) {
 void pmgc_auto_collect(pm_runtime *rt) {
     gc_state *g = state_of(rt);
     if (g == NULL || !g->enabled || g->collecting) return;
+    if (pmo_unlikely(g->stress)) {
+        stress_collect(rt, g);
+        return;
+    }
     g->count[0] = (int)rt->gc_young_count;
     for (int i = NUM_GENERATIONS - 1; i >= 0; i--) {
         if (g->count[i] <= threshold_of(g, i)) continue;
@@ -1138,7 +1212,7 @@ void pm_gc_set_adaptive(int on) {
     pm_runtime *rt = pmo_rt();
     gc_state *g = state_of(rt);
     if (g == NULL) return;
-    g->adaptive = on != 0;
+    g->adaptive = on != 0 && !g->stress; /* stress mode keeps pacing off */
     reset_pacing(g);
     sync_threshold(rt, g);
 }
@@ -1389,9 +1463,11 @@ static int check_one(pm_object *o, void *arg) {
     return 0;
 }
 
-/* Needs no collector state: tracking works without it (out of memory). */
-int64_t pm_gc_check(void) {
-    pm_runtime *rt = pmo_rt();
+int64_t pm_gc_check(void) { return check_sets(pmo_rt(), PMGC_NMAPS); }
+
+/* pm_gc_check over the young vector and the first nmaps address maps. */
+static int64_t check_sets(pm_runtime *rt, int nmaps) {
+    /* Needs no collector state: tracking works without it (out of memory). */
     int64_t total = 0;
     for (uint32_t i = 0; i < rt->gc_young.len; i++) {
         check_arg c = {0, i};
@@ -1399,7 +1475,7 @@ int64_t pm_gc_check(void) {
         total += rt->gc_young.items[i] != NULL;
     }
     check_arg c;
-    for (int k = 0; k < PMGC_NMAPS; k++) {
+    for (int k = 0; k < nmaps; k++) {
         c = (check_arg){k + 1, 0};
         if (pmgc_map_each(&rt->gc_map, k, check_one, &c)) return -1;
         if ((size_t)c.n != pmgc_map_count(&rt->gc_map, k)) {

@@ -130,6 +130,7 @@ static inline bool pmgc_map_add(pmgc_map *m, int which, const void *o) {
 static inline void pmgc_map_remove(pmgc_map *m, int which, const void *o) {
     pmgc_map_chunk *c = pmgc_map_chunk_of(m, o, false);
     size_t b = pmgc_map_bit(o);
+    PM_ASSERT(c != NULL && (c->bits[which][b >> 6] >> (b & 63) & 1)); /* T1: o has its bit */
     c->bits[which][b >> 6] &= ~(1ull << (b & 63));
     c->count[which]--;
 }
@@ -147,7 +148,10 @@ static inline unsigned pmgc_slot(const pm_object *o) { return o->flags >> PMO_OF
 /* Take a young object out of the young vector: its slot becomes a hole,
  * which the vector's compaction (pmgc_young_room) or the next collection
  * drops; no other object is touched. */
-static inline void pmgc_young_remove(pmgc_young *y, pm_object *o) { y->items[pmgc_slot(o)] = NULL; }
+static inline void pmgc_young_remove(pmgc_young *y, pm_object *o) {
+    PM_ASSERT(pmgc_slot(o) < y->len && y->items[pmgc_slot(o)] == o); /* T1 */
+    y->items[pmgc_slot(o)] = NULL;
+}
 
 /* ---- collector.c ------------------------------------------------------- */
 

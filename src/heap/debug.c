@@ -37,6 +37,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef PM_DEBUG
+/* PM_ASSERT's failure (heap.h): where, and what did not hold. */
+void pmh_assert_fail(const char *expr, const char *file, int line, const char *func) {
+    fprintf(stderr, "pymm: %s:%d: %s: assertion failed: %s\n", file, line, func, expr);
+    fflush(stderr);
+    abort();
+}
+#endif
+
 #define DBG_HEADER 32
 #define DBG_TAIL 16
 #define DBG_OVERHEAD (DBG_HEADER + DBG_TAIL)

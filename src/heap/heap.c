@@ -210,6 +210,7 @@ static pmh_arena *usable_arena(pm_heap *h) {
 }
 
 static void arena_set_nfree(pm_heap *h, pmh_arena *a, uint32_t nfree) {
+    PM_ASSERT(nfree <= a->npools); /* I4 */
     bucket_unlink(h, a);
     if (a->nfree == a->npools) h->nempty_arenas--;
     a->nfree = nfree;
@@ -273,6 +274,7 @@ static pmh_pool *pool_at(const pm_heap *h, const pmh_arena *a, uint32_t index) {
 }
 
 static void empty_list_remove(pmh_arena *a, pmh_pool *pool) {
+    PM_ASSERT(a->nempty > 0 && pool->arena == a && pool->nused == 0); /* I3 */
     if (pool->prev) pool->prev->next = pool->next;
     else a->empty = pool->next;
     if (pool->next) pool->next->prev = pool->prev;
@@ -291,6 +293,7 @@ static void empty_list_push(pmh_arena *a, pmh_pool *pool) {
  * fault), else a decommitted one, else a fresh one. *committed tells
  * whether its header is still valid. */
 static pmh_pool *arena_take_pool(pm_heap *h, pmh_arena *a, bool *committed) {
+    PM_ASSERT(a->nfree > 0 && a->nfree == a->npools - a->nfresh + a->nempty + a->ndecommitted); /* I4 */
     pmh_pool *pool;
     *committed = a->empty != NULL;
     if (a->empty) {
@@ -307,6 +310,7 @@ static pmh_pool *arena_take_pool(pm_heap *h, pmh_arena *a, bool *committed) {
 }
 
 static void used_link(pm_heap *h, pmh_pool *pool) {
+    PM_ASSERT(pool->szidx < PM_NUM_CLASSES && pool->freeblock != NULL); /* I1 */
     pmh_pool **head = &h->used[pool->szidx];
     pool->prev = NULL;
     pool->next = *head;
@@ -411,6 +415,7 @@ static void release_excess(pm_heap *h) {
  * the arena may become empty, and the empty memory may exceed the budget. */
 static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
     pmh_arena *a = pool->arena;
+    PM_ASSERT(pool->nused == 0 && a->nfree < a->npools); /* I3, I4 */
     h->pages_decommitted -= (uint64_t)__builtin_popcountll(pool->purged);
     empty_list_push(a, pool);
     h->nempty_pools++;
@@ -426,6 +431,10 @@ static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
  * fast path then has one decrement, in memory, right before its test. */
 PM_NOINLINE void pmh_pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) {
     if (was_full) pool->nused--;
+    /* The block just freed is in this pool, which one of h's arenas holds. */
+    PM_ASSERT(pool->freeblock != NULL &&
+              pool->nused < (pool->nextoffset - PMH_POOL_HEADER) / pmh_class_size(pool->szidx));
+    PM_ASSERT((uintptr_t)pool - pool->arena->base < h->arena_size);
     if (pool->nused != 0) {
         if (was_full) {
             /* A parked pool must stay its class's only listed pool. */
@@ -436,6 +445,7 @@ PM_NOINLINE void pmh_pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) 
             }
             used_link(h, pool);
         }
+        PMH_EXPENSIVE_CHECK(h);
         return;
     }
     if (!was_full) {
@@ -443,6 +453,7 @@ PM_NOINLINE void pmh_pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) 
         used_unlink(h, pool);
     }
     pool_became_empty(h, pool);
+    PMH_EXPENSIVE_CHECK(h);
 }
 
 /* Release the parked pools (see pool_transition), for trim. */
@@ -459,6 +470,7 @@ void pmh_unpark_pools(pm_heap *h) {
 /* The pool's free list ran dry after a pop: carve the next block, or bring
  * back a purged page, or unlink the pool as full. */
 static PM_NOINLINE void pool_refill(pm_heap *h, pmh_pool *pool) {
+    PM_ASSERT(pool->freeblock == NULL && pool->nused > 0); /* the pop took the last free block */
     size_t size = pmh_class_size(pool->szidx);
     if (pool->nextoffset <= pool->maxnextoffset) {
         pmh_block *b = (pmh_block *)((char *)pool + pool->nextoffset);
@@ -544,6 +556,7 @@ bool pmh_release_kept(pm_heap *h) {
     pmh_arena_release_empty(h, 0);
     pmh_purge_empty_pools(h, 0);
     h->over_budget_since = 0;
+    PMH_EXPENSIVE_CHECK(h);
     return h->arenas_reclaimed + h->bytes_returned != before;
 }
 
@@ -608,6 +621,8 @@ PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n) {
         if (committed && pool->szidx == c && pool->purged == 0) used_link(h, pool);
         else pool_init(h, a, pool, c);
         if (h->over_budget_since) release_excess(h);
+        PM_ASSERT(h->used[c] == pool && pool->freeblock != NULL);
+        PMH_EXPENSIVE_CHECK(h);
     }
     return pmh_pool_malloc(h, n);
 }

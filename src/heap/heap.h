@@ -295,6 +295,15 @@ PM_HIDDEN uint64_t pmh_debug_freed_serial(const pm_heap *h, const void *p);
 
 /* stats.c */
 PM_HIDDEN void pmh_stats_atexit_setup(void);
+#ifdef PM_EXPENSIVE
+/* pm_heap_check's structure checks (I1-I5; not the debug hooks' records,
+ * which may be mid-update) on a slow path's way out: abort with the reason
+ * when one fails. */
+PM_HIDDEN void pmh_expensive_check(pm_heap *h, const char *file, int line);
+#define PMH_EXPENSIVE_CHECK(h) pmh_expensive_check((h), __FILE__, __LINE__)
+#else
+#define PMH_EXPENSIVE_CHECK(h) ((void)0)
+#endif
 #ifdef PM_VALGRIND
 PM_HIDDEN void pmh_vg_forget_pool_blocks(const pm_heap *h);
 #endif

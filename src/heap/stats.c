@@ -296,6 +296,17 @@ int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report) {
     return r;
 }
 
+#ifdef PM_EXPENSIVE
+void pmh_expensive_check(pm_heap *h, const char *file, int line) {
+    char why[256];
+    check_state c = {why, sizeof why, 0};
+    if (check_structure(h, &c) == 0) return;
+    fprintf(stderr, "pymm: %s:%d: pm_heap_check failed: %s\n", file, line, why);
+    fflush(stderr);
+    abort();
+}
+#endif
+
 /* ---- PYMM_STATS --------------------------------------------------------- */
 
 static void print_stats_at_exit(void) {

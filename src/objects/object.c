@@ -604,6 +604,7 @@ static PM_NOINLINE void drain_deferred(pm_runtime *rt) {
 
 void pm_dealloc(pm_object *o) {
     pm_runtime *rt = pmo_rt();
+    PM_ASSERT(o->refcnt == 0); /* O1 */
     if (pmo_unlikely(rt->dealloc_depth >= PMO_DEALLOC_DEPTH)) {
         defer(rt, o);
         return;

@@ -165,6 +165,8 @@ struct pm_runtime {
     const pm_allocator *mem_table; /* and mem-domain table (item arrays)   */
     bool owns_heap;
     bool debug;
+    bool gc_stress;               /* PYMM_GC_STRESS: a collection at every
+                                     GC allocation (collector.c, "stress") */
     pm_exc exc;
     char exc_message[PMO_EXC_MESSAGE];
     uint32_t dealloc_depth;
@@ -354,6 +356,7 @@ static inline void pmo_mem_free(void *p) {
  * collector looks at it before putting it back. */
 static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
     unsigned f = o->flags, gen = (f & PMO_OF_GEN_MASK) >> PMO_OF_GEN_SHIFT;
+    PM_ASSERT(f & PMO_OF_TRACKED);
     if (pmo_likely(!(f & PMO_OF_COLLECTING))) {
         if (gen == 0) {
             pmgc_young_remove(&rt->gc_young, o);
@@ -370,6 +373,8 @@ static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
  * slot zero, PM_OF_LOST_REF clear): the constructor's fast path. */
 static inline void pmo_gc_link_new(pm_runtime *rt, pm_object *o) {
     pmgc_young *y = &rt->gc_young;
+    /* Untracked: no collector bits, no slot (the header's invariant). */
+    PM_ASSERT((o->flags & (PMO_OF_TRACKED | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_COLLECTING)) == 0);
     if (pmo_unlikely(y->len == y->cap) && !pmgc_young_room(rt)) return;
     uint32_t i = y->len++;
     y->items[i] = o;

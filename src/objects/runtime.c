@@ -37,16 +37,21 @@ static void freelists_init(pmo_freelists *fl) {
     fl->dicts.limit = PMO_DICT_FREELIST;
 }
 
-static bool env_debug(void) {
-    const char *v = getenv("PYMM_DEBUG");
+static bool env_flag(const char *name) {
+    const char *v = getenv(name);
     return v && *v && strcmp(v, "0") != 0;
 }
 
+static bool env_debug(void) { return env_flag("PYMM_DEBUG"); }
+
 /* The default runtime is set up before main() (and, should another
  * library's constructor come first, on first use): the default heap exists
- * from the start, and PYMM_DEBUG is read once. */
+ * from the start, and PYMM_DEBUG is read once. PYMM_GC_STRESS is read by
+ * every runtime as it is made: a threshold of 0 sends every GC allocation
+ * to the collector, which then collects (collector.c, "stress"). */
 static void young_init(pm_runtime *rt) {
-    rt->gc_young_threshold = PMGC_DEFAULT_THRESHOLD;
+    rt->gc_stress = env_flag("PYMM_GC_STRESS");
+    rt->gc_young_threshold = rt->gc_stress ? 0 : PMGC_DEFAULT_THRESHOLD;
     rt->rec_limit = PMO_RECURSION_LIMIT;
 }
 
