@@ -649,8 +649,9 @@ static PM_CACHE_ALIGNED int64_t split_reachable(pm_runtime *rt, gc_state *g, int
 #ifdef PM_DEBUG
 /* After the analysis: each unreachable object is the collector's (it
  * holds a reference), in no set, and marked neither reachable nor set
- * aside; the survivors left no state of the analysis behind them in the
- * young vector (split_reachable put them in a map or untracked them). */
+ * aside; the survivors left no state of the analysis behind them
+ * (split_reachable put them in a map, untracked them, or, out of memory
+ * for a map chunk, kept them young). */
 static void assert_split(const pm_runtime *rt, const gc_state *g) {
     for (size_t i = 0; i < g->set.len; i++) {
         const pm_object *o = g->set.items[i];
@@ -658,7 +659,13 @@ static void assert_split(const pm_runtime *rt, const gc_state *g) {
                   PMO_OF_COLLECTING);
         PM_ASSERT(o->refcnt >= 2 || pm_is_immortal(o));
     }
-    PM_ASSERT(rt->gc_young.len == 0 && g->big.len == 0);
+    /* Young objects left are those place_fallback kept there (no map
+     * chunk): without any state of the analysis. */
+    for (uint32_t i = 0; i < rt->gc_young.len; i++) {
+        const pm_object *o = rt->gc_young.items[i];
+        PM_ASSERT(o == NULL || (o->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE)) == 0);
+    }
+    PM_ASSERT(g->big.len == 0);
 }
 #else
 #define assert_split(rt, g) ((void)0)
