@@ -44,25 +44,19 @@
  * loaded (a dependent load). Only the owning heap's own thread (or one that
  * the caller synchronized with it) needs to see its slots: another heap's
  * lookup compares with itself and is right whether it reads the slot before
- * or after a change. The lock is held across fork() (pthread_atfork,
- * registered at the first write), so a child never inherits it taken.
+ * or after a change. The lock is held across fork() (pmh_process_fork_safe,
+ * at the first write), so a child never inherits it taken.
  */
 #include "heap/heap.h"
 #include "heap/os.h"
 
 #include <pthread.h>
 
-/* The map's state is pmh_process's (process.c): its root, its lock and
- * the once-flag of its fork handlers; the vacant leaf beside it. */
+/* The map's state is pmh_process's (process.c): its root and its lock;
+ * the vacant leaf beside it. */
 #define map_root pmh_process.map_root
 #define map_lock pmh_process.map_lock
 #define VACANT(i) PMH_MAP_VACANT(i)
-
-/* fork() while another thread holds map_lock would leave the child's copy
- * locked for ever: hold it across fork, as the C library does its own. */
-static void lock_map(void) { pthread_mutex_lock(&map_lock); }
-static void unlock_map(void) { pthread_mutex_unlock(&map_lock); }
-static void register_fork_handlers(void) { pthread_atfork(lock_map, unlock_map, unlock_map); }
 
 static _Atomic(const pm_heap *) *slot_at(uintptr_t mib) {
     uintptr_t biased = atomic_load_explicit(&map_root[mib >> PMH_MAP_LEAF_BITS],
@@ -87,7 +81,7 @@ static bool leaf_ensure(uintptr_t mib) {
 bool pmh_map_set(uintptr_t base, size_t size, const pm_heap *h) {
     uintptr_t first = base >> PMH_MAP_SHIFT, end = first + (size >> PMH_MAP_SHIFT);
     bool ok = true;
-    pthread_once(&pmh_process.fork_handlers_once, register_fork_handlers);
+    pmh_process_fork_safe(); /* map_lock is held across fork() */
     pthread_mutex_lock(&map_lock);
     for (uintptr_t m = first; m < end && ok; m += PMH_MAP_LEAF - (m & (PMH_MAP_LEAF - 1)))
         ok = h == NULL || leaf_ensure(m);

@@ -2,16 +2,17 @@
  * process.c -- pmh_process, the one process-wide structure, and the list
  * of every other object of static storage that the library writes.
  *
- * Rule (README "Standards"): every mutable global lives in a heap, a
- * runtime, or here. .ci/process-state.allow lists the library's writable
- * static symbols, one line each, and the unit test symbols.process_state
- * (.ci/check-process-state) fails when the library has one more.
+ * Rule (docs/DESIGN.md, "Process-wide state"): every mutable global lives
+ * in a heap, a runtime, or here. .ci/process-state.allow lists the
+ * library's writable static symbols, one line each, and the unit test
+ * symbols.process_state (.ci/check-process-state) fails when the library
+ * has one more.
  *
  * pmh_process is constant-initialized (relocated by the loader), so every
  * field works before main() and before any constructor: the default heap,
  * which a constructor of another library may use first, needs the owner
  * map. Its address is a link-time constant: pmh_map_owner (heap.h), on
- * every free, loads pmh_process.map_root[i] as it loaded a plain global.
+ * every free, loads pmh_process.map_root[i] as it would a plain global array.
  *
  * Fields: what, who writes it, under which lock.
  *   map_root            the owner map's root (owners.c, M1-M4). Written by
@@ -20,9 +21,10 @@
  *                       lock (relaxed loads) by every lookup. Entry i first
  *                       names pmh_map_vacant_leaf, then once a leaf of its
  *                       own (release store).
- *   map_lock            serializes the map's writers. Held across fork().
- *   fork_handlers_once  registers map_lock's pthread_atfork handlers at
- *                       the first map write (pthread_once).
+ *   map_lock            serializes the map's writers.
+ *   fork_handlers_once  registers the pthread_atfork handlers that hold
+ *                       every lock here across fork() (pthread_once, by
+ *                       pmh_process_fork_safe before a lock's first use).
  *   internal_live       live blocks of pmh_internal_* (internal_alloc.c):
  *                       atomic, any thread, no lock (slow paths).
  *   fault               the fault countdown (internal_alloc.c): written by
@@ -36,13 +38,12 @@
  *                       internal memory (pmh_internal_*).
  *
  * Fork. A child of a multi-threaded process must not inherit a lock held
- * by a thread that is gone: map_lock is taken by the prepare handler and
- * released in parent and child. shared_types.lock is not (it is held only
- * around a short array edit with no call out); a child that creates or
- * destroys a shared type after fork()ing while another thread did the same
- * must, as with any library lock, have forked from a quiet moment (POSIX
- * allows only async-signal-safe calls in such a child anyway). The
- * counters need nothing.
+ * by a thread that is gone: the prepare handler takes every lock here
+ * (map_lock, then shared_types.lock: no code holds one while taking the
+ * other), and the parent and child handlers release them, as the C
+ * library does its own. So a child may map arenas and create shared types
+ * whenever it forked. The counters need nothing (the countdown is armed
+ * by single-threaded tests only).
  *
  * The other statics, not fields here by design:
  *   pmh_map_vacant_leaf  (here) the owner map's shared empty leaf: 2 MiB
@@ -85,3 +86,19 @@ pmh_process_state pmh_process = {
     .fork_handlers_once = PTHREAD_ONCE_INIT,
     .shared_types = {.lock = PTHREAD_MUTEX_INITIALIZER},
 };
+
+static void lock_all(void) {
+    pthread_mutex_lock(&pmh_process.map_lock);
+    pthread_mutex_lock(&pmh_process.shared_types.lock);
+}
+
+static void unlock_all(void) {
+    pthread_mutex_unlock(&pmh_process.shared_types.lock);
+    pthread_mutex_unlock(&pmh_process.map_lock);
+}
+
+static void register_fork_handlers(void) { pthread_atfork(lock_all, unlock_all, unlock_all); }
+
+void pmh_process_fork_safe(void) {
+    pthread_once(&pmh_process.fork_handlers_once, register_fork_handlers);
+}

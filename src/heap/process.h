@@ -39,7 +39,7 @@ typedef struct pmh_process_state {
     /* ---- the owner map (heap layer, owners.c) ---- */
     _Atomic uintptr_t map_root[PMH_MAP_ROOT]; /* biased leaf addresses (M2) */
     pthread_mutex_t map_lock;                 /* serializes map writers     */
-    pthread_once_t fork_handlers_once;        /* map_lock's atfork handlers */
+    pthread_once_t fork_handlers_once;        /* the atfork handlers, once  */
 
     /* ---- the internal allocator (heap layer, internal_alloc.c) ---- */
     atomic_long internal_live; /* live blocks of pmh_internal_*             */
@@ -61,6 +61,10 @@ typedef struct pmh_process_state {
 } pmh_process_state;
 
 PM_HIDDEN extern pmh_process_state pmh_process;
+
+/* Hold every lock of pmh_process across fork() from now on (registers the
+ * pthread_atfork handlers once). Called before a lock is first taken. */
+PM_HIDDEN void pmh_process_fork_safe(void);
 /* The all-NULL leaf that every root entry without a leaf of its own
  * names (owners.c, M1): static storage, never written. */
 PM_HIDDEN extern _Atomic(const pm_heap *) pmh_map_vacant_leaf[PMH_MAP_LEAF];

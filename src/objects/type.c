@@ -119,6 +119,7 @@ static bool shared_find(const pm_type *t, size_t *at) {
 }
 
 static bool shared_add(const pm_type *t) {
+    pmh_process_fork_safe(); /* the lock is held across fork() */
     pthread_mutex_lock(&shared_types.lock);
     bool ok = true;
     if (shared_types.len == shared_types.cap) {
