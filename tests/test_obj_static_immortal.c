@@ -46,6 +46,7 @@ static void add_static(pm_object *o) {
     if (o == NULL || nstatics == MAX_STATICS) return;
     statics[nstatics++] = o;
     if (o->type == &pm_str_type) take(o, sizeof(pmo_str) + PMO_STR(o)->nbytes + 1);
+    else if (o->type == &pm_none_type) take(o, sizeof *o); /* a header alone */
     else take(o, sizeof *o + sizeof(uint64_t)); /* header and first word */
 }
 
