@@ -29,6 +29,7 @@
 
 #include "pm_config.h"
 #include "pymm.h"
+#include "heap/process.h" /* the owner map's root, read by the free path */
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -37,18 +38,12 @@
 
 /* ---- limits ------------------------------------------------------------ */
 
-#define PMH_ADDRESS_BITS 48             /* user space on x86-64 and arm64   */
 #define PMH_POOL_MIN (4u << 10)
 #define PMH_POOL_MAX (256u << 10)       /* pages of a pool fit a uint64 mask */
 #define PMH_ARENA_MAX (64u << 20)
-/* The owner map (owners.c) has one slot per MiB of address space: arenas
- * are at least a MiB and aligned to their size. Two levels over the 28-bit
- * MiB number: PMH_MAP_ROOT entries, leaves of PMH_MAP_LEAF slots. */
-#define PMH_MAP_SHIFT 20
+/* The owner map (owners.c; its shape in process.h) has one slot per MiB
+ * of address space: arenas are at least a MiB and aligned to their size. */
 #define PMH_ARENA_MIN (1u << PMH_MAP_SHIFT)
-#define PMH_MAP_LEAF_BITS 18
-#define PMH_MAP_LEAF ((size_t)1 << PMH_MAP_LEAF_BITS)
-#define PMH_MAP_ROOT ((size_t)1 << (PMH_ADDRESS_BITS - PMH_MAP_SHIFT - PMH_MAP_LEAF_BITS))
 #define PMH_POOL_HEADER 64              /* bytes; a cache line, 16-aligned   */
 
 static inline unsigned pmh_class_of(size_t n) { return (unsigned)((n - 1) >> 4); }
@@ -172,8 +167,7 @@ static inline bool pmh_is_block_start(const pmh_pool *pool, const void *p) {
 }
 
 /* owners.c: the process-wide owner map. Root entry i is biased (M2): the
- * slot of MiB number m is at pmh_map_root[m >> PMH_MAP_LEAF_BITS] + m. */
-PM_HIDDEN extern _Atomic uintptr_t pmh_map_root[PMH_MAP_ROOT];
+ * slot of MiB number m is at pmh_process.map_root[m >> PMH_MAP_LEAF_BITS] + m. */
 PM_HIDDEN bool pmh_map_set(uintptr_t base, size_t size, const pm_heap *h);
 
 /* The heap whose live arena holds address a, or NULL. Two dependent loads,
@@ -181,7 +175,8 @@ PM_HIDDEN bool pmh_map_set(uintptr_t base, size_t size, const pm_heap *h);
 static inline const pm_heap *pmh_map_owner(uintptr_t a) {
     uintptr_t mib = a >> PMH_MAP_SHIFT;
     if (pm_unlikely(mib >= PMH_MAP_ROOT * PMH_MAP_LEAF)) return NULL;
-    uintptr_t leaf = atomic_load_explicit(&pmh_map_root[mib >> PMH_MAP_LEAF_BITS], memory_order_relaxed);
+    uintptr_t leaf = atomic_load_explicit(&pmh_process.map_root[mib >> PMH_MAP_LEAF_BITS],
+                                          memory_order_relaxed);
     return atomic_load_explicit((_Atomic(const pm_heap *) *)(leaf + mib * sizeof(void *)),
                                 memory_order_relaxed);
 }

@@ -13,11 +13,13 @@
  * would do for large bookkeeping; the heap's ownership map already maps
  * its own).
  *
- * Process-wide state, both documented here: the countdown (`fault`), armed
- * only by tests and read with one relaxed load when not, and the count of
- * live internal blocks (`internal_live`, atomic).
+ * Process-wide state, both fields of pmh_process (process.c): the
+ * countdown (`fault`), armed only by tests and read with one relaxed load
+ * when not, and the count of live internal blocks (`internal_live`,
+ * atomic).
  */
 #include "heap/internal_alloc.h"
+#include "heap/process.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -49,13 +51,7 @@ extern void __libc_free(void *p);
 
 /* The countdown: process-wide, written only by arm/disarm and by ticks
  * while armed (tests, one thread). */
-static struct {
-    atomic_bool armed;
-    bool persistent;
-    long nth;      /* the tick that fails (1-based, from the arm)        */
-    long calls;    /* ticks since the arm                                */
-    long injected; /* ticks that answered true                           */
-} fault;
+#define fault pmh_process.fault
 
 void pmh_fault_arm(long nth, bool persistent) {
     fault.nth = nth;
@@ -92,7 +88,7 @@ void pmh_sys_free(void *p) { SYS_FREE(p); }
 
 /* Live internal blocks: process-wide like the countdown; threads with their
  * own runtimes allocate at once, hence the atomic (these are slow paths). */
-static atomic_long internal_live;
+#define internal_live pmh_process.internal_live
 
 static void *counted(void *p, long delta) {
     if (p) atomic_fetch_add_explicit(&internal_live, delta, memory_order_relaxed);

@@ -1,7 +1,8 @@
 /*
  * owners.c -- the owner map: which heap owns each MiB of the address space.
  *
- * This is pymm's one process-wide structure. free(p) must tell the blocks of
+ * The map is part of pymm's one process-wide structure (pmh_process,
+ * process.c, which lists its fields and locks). free(p) must tell the blocks of
  * a heap from anything else (another heap's blocks, malloc's, the stack)
  * without touching memory that may not be mapped; the map answers from the
  * address alone. Arenas are at least a MiB and aligned to their size, so an
@@ -9,7 +10,7 @@
  *
  * Shape: a two-level radix tree over the 28-bit slot number (a >> 20) of a
  * 48-bit user address.
- *   root  PMH_MAP_ROOT entries (8 KiB, static), one per 256 GiB of address
+ *   root  PMH_MAP_ROOT entries (8 KiB, pmh_process.map_root), one per 256 GiB of address
  *         space, each naming a leaf;
  *   leaf  PMH_MAP_LEAF entries (2 MiB of address space reserved with mmap,
  *         each 4 KiB page written only when an arena lies in the 512 MiB it
@@ -21,7 +22,7 @@
  * the instruction budget of the pair, bench/README.md.)
  *
  * Invariants:
- *   M1  every root entry names a leaf: the shared all-NULL `vacant_leaf`
+ *   M1  every root entry names a leaf: the shared all-NULL vacant leaf
  *       until an arena lands in its region, then a leaf of its own, for ever.
  *       So a lookup never tests for a missing level.
  *   M2  root entries are biased: entry i holds leaf - i * PMH_MAP_LEAF slots,
@@ -43,40 +44,22 @@
  * loaded (a dependent load). Only the owning heap's own thread (or one that
  * the caller synchronized with it) needs to see its slots: another heap's
  * lookup compares with itself and is right whether it reads the slot before
- * or after a change. The lock is held across fork() (pthread_atfork,
- * registered at the first write), so a child never inherits it taken.
+ * or after a change. The lock is held across fork() (pmh_process_fork_safe,
+ * at the first write), so a child never inherits it taken.
  */
 #include "heap/heap.h"
 #include "heap/os.h"
 
 #include <pthread.h>
 
-/* Read through every root entry that has no leaf yet (M1). Never written. */
-static _Atomic(const pm_heap *) vacant_leaf[PMH_MAP_LEAF];
-
-#define VACANT(i) ((uintptr_t)vacant_leaf - ((uintptr_t)(i) << PMH_MAP_LEAF_BITS) * sizeof(void *))
-#define VACANT4(i) VACANT(i), VACANT((i) + 1), VACANT((i) + 2), VACANT((i) + 3)
-#define VACANT16(i) VACANT4(i), VACANT4((i) + 4), VACANT4((i) + 8), VACANT4((i) + 12)
-#define VACANT64(i) VACANT16(i), VACANT16((i) + 16), VACANT16((i) + 32), VACANT16((i) + 48)
-#define VACANT256(i) VACANT64(i), VACANT64((i) + 64), VACANT64((i) + 128), VACANT64((i) + 192)
-
-_Static_assert(PMH_MAP_ROOT == 1024, "the initializer below spells out 1024 entries");
-/* Constant-initialized (relocated by the loader), so the map works before
- * main() and before any constructor, as the default heap does. */
-_Atomic uintptr_t pmh_map_root[PMH_MAP_ROOT] = {VACANT256(0), VACANT256(256), VACANT256(512),
-                                                  VACANT256(768)};
-
-static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
-
-/* fork() while another thread holds map_lock would leave the child's copy
- * locked for ever: hold it across fork, as the C library does its own. */
-static void lock_map(void) { pthread_mutex_lock(&map_lock); }
-static void unlock_map(void) { pthread_mutex_unlock(&map_lock); }
-static void register_fork_handlers(void) { pthread_atfork(lock_map, unlock_map, unlock_map); }
+/* The map's state is pmh_process's (process.c): its root and its lock;
+ * the vacant leaf beside it. */
+#define map_root pmh_process.map_root
+#define map_lock pmh_process.map_lock
+#define VACANT(i) PMH_MAP_VACANT(i)
 
 static _Atomic(const pm_heap *) *slot_at(uintptr_t mib) {
-    uintptr_t biased = atomic_load_explicit(&pmh_map_root[mib >> PMH_MAP_LEAF_BITS],
+    uintptr_t biased = atomic_load_explicit(&map_root[mib >> PMH_MAP_LEAF_BITS],
                                             memory_order_relaxed);
     return (_Atomic(const pm_heap *) *)(biased + mib * sizeof(void *));
 }
@@ -84,11 +67,11 @@ static _Atomic(const pm_heap *) *slot_at(uintptr_t mib) {
 /* Give the region of MiB number `mib` a leaf of its own (map_lock held). */
 static bool leaf_ensure(uintptr_t mib) {
     uintptr_t i = mib >> PMH_MAP_LEAF_BITS;
-    if (atomic_load_explicit(&pmh_map_root[i], memory_order_relaxed) != VACANT(i)) return true;
+    if (atomic_load_explicit(&map_root[i], memory_order_relaxed) != VACANT(i)) return true;
     void *leaf = pmos_map(PMH_MAP_LEAF * sizeof(void *));
     if (leaf == NULL) return false;
     uintptr_t biased = (uintptr_t)leaf - (i << PMH_MAP_LEAF_BITS) * sizeof(void *);
-    atomic_store_explicit(&pmh_map_root[i], biased, memory_order_release);
+    atomic_store_explicit(&map_root[i], biased, memory_order_release);
     return true;
 }
 
@@ -98,7 +81,7 @@ static bool leaf_ensure(uintptr_t mib) {
 bool pmh_map_set(uintptr_t base, size_t size, const pm_heap *h) {
     uintptr_t first = base >> PMH_MAP_SHIFT, end = first + (size >> PMH_MAP_SHIFT);
     bool ok = true;
-    pthread_once(&fork_handlers_once, register_fork_handlers);
+    pmh_process_fork_safe(); /* map_lock is held across fork() */
     pthread_mutex_lock(&map_lock);
     for (uintptr_t m = first; m < end && ok; m += PMH_MAP_LEAF - (m & (PMH_MAP_LEAF - 1)))
         ok = h == NULL || leaf_ensure(m);

@@ -100,14 +100,11 @@ static bool spec_valid(const pm_type_spec *spec) {
 
 /* ---- the shared-type registry ---------------------------------------------- */
 
-/* The live shared types, sorted by address: a process-wide structure that
- * every thread may touch, under its lock. Debug mode asks it whether a
- * type that is not its runtime's may be used, without reading the type. */
-static struct {
-    pthread_mutex_t lock;
-    const pm_type **types;
-    size_t len, cap;
-} shared_types = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+/* The live shared types, sorted by address: a field of the process-wide
+ * structure (pmh_process, src/heap/process.c) that every thread may touch,
+ * under its lock. Debug mode asks it whether a type that is not its
+ * runtime's may be used, without reading the type. */
+#define shared_types pmh_process.shared_types
 
 /* Is t listed? *at: its index, or where it would go. The lock is held. */
 static bool shared_find(const pm_type *t, size_t *at) {
@@ -122,6 +119,7 @@ static bool shared_find(const pm_type *t, size_t *at) {
 }
 
 static bool shared_add(const pm_type *t) {
+    pmh_process_fork_safe(); /* the lock is held across fork() */
     pthread_mutex_lock(&shared_types.lock);
     bool ok = true;
     if (shared_types.len == shared_types.cap) {

@@ -1,0 +1,104 @@
+/*
+ * process.c -- pmh_process, the one process-wide structure, and the list
+ * of every other object of static storage that the library writes.
+ *
+ * Rule (docs/DESIGN.md, "Process-wide state"): every mutable global lives
+ * in a heap, a runtime, or here. .ci/process-state.allow lists the
+ * library's writable static symbols, one line each, and the unit test
+ * symbols.process_state (.ci/check-process-state) fails when the library
+ * has one more.
+ *
+ * pmh_process is constant-initialized (relocated by the loader), so every
+ * field works before main() and before any constructor: the default heap,
+ * which a constructor of another library may use first, needs the owner
+ * map. Its address is a link-time constant: pmh_map_owner (heap.h), on
+ * every free, loads pmh_process.map_root[i] as it would a plain global array.
+ *
+ * Fields: what, who writes it, under which lock.
+ *   map_root            the owner map's root (owners.c, M1-M4). Written by
+ *                       pmh_map_set (a heap mapping or unmapping an
+ *                       arena: its slow path) under map_lock; read with no
+ *                       lock (relaxed loads) by every lookup. Entry i first
+ *                       names pmh_map_vacant_leaf, then once a leaf of its
+ *                       own (release store).
+ *   map_lock            serializes the map's writers.
+ *   fork_handlers_once  registers the pthread_atfork handlers that hold
+ *                       every lock here across fork() (pthread_once, by
+ *                       pmh_process_fork_safe before a lock's first use).
+ *   internal_live       live blocks of pmh_internal_* (internal_alloc.c):
+ *                       atomic, any thread, no lock (slow paths).
+ *   fault               the fault countdown (internal_alloc.c): written by
+ *                       pmh_fault_arm/disarm and by ticks while armed, by
+ *                       tests on one thread; unarmed, a tick is one relaxed
+ *                       load of `armed`. No lock.
+ *   shared_types        the object layer's registry of live shared types
+ *                       (type.c): written by pm_type_new/pm_type_destroy of
+ *                       a PM_TPFLAGS_SHARED type, read by debug mode's
+ *                       checks, all under its own `lock`. Its array is
+ *                       internal memory (pmh_internal_*).
+ *
+ * Fork. A child of a multi-threaded process must not inherit a lock held
+ * by a thread that is gone: the prepare handler takes every lock here
+ * (map_lock, then shared_types.lock: no code holds one while taking the
+ * other), and the parent and child handlers release them, as the C
+ * library does its own. So a child may map arenas and create shared types
+ * whenever it forked. The counters need nothing (the countdown is armed
+ * by single-threaded tests only).
+ *
+ * The other statics, not fields here by design:
+ *   pmh_map_vacant_leaf  (here) the owner map's shared empty leaf: 2 MiB
+ *                        of .bss, never written (only read through root
+ *                        entries that have no leaf yet). Outside the struct
+ *                        so that the struct stays small, initialized data.
+ *   pmh_default_heap     (heap.c) a heap structure like any other, the one
+ *                        that needs no set-up; written by its heap's calls
+ *                        like every heap (one thread at a time, or the
+ *                        caller's lock).
+ *   pmo_default_runtime  (runtime.c) the default runtime, a runtime
+ *                        structure on the default heap.
+ *   pmo_current_rt       (runtime.c) thread-local: the calling thread's
+ *                        current runtime, per-thread state by definition.
+ *   immortal objects     built-in types (pm_*_type, pmo_freed_type and
+ *                        the weakref module's private types) and static
+ *                        objects (None, True/False, small ints, the empty
+ *                        and one-character strs, empty bytes and tuple, the
+ *                        set's dummy key): writable sections only because
+ *                        they hold relocated pointers and the API hands
+ *                        them out as non-const. Nothing writes them at run
+ *                        time (object.h O2, str.c S2, bytes.c B3, weakref.c
+ *                        W2; tests/test_obj_static_immortal.c checks).
+ */
+#include "heap/process.h"
+
+_Atomic(const pm_heap *) pmh_map_vacant_leaf[PMH_MAP_LEAF];
+
+#define VACANT(i) PMH_MAP_VACANT(i)
+#define VACANT4(i) VACANT(i), VACANT((i) + 1), VACANT((i) + 2), VACANT((i) + 3)
+#define VACANT16(i) VACANT4(i), VACANT4((i) + 4), VACANT4((i) + 8), VACANT4((i) + 12)
+#define VACANT64(i) VACANT16(i), VACANT16((i) + 16), VACANT16((i) + 32), VACANT16((i) + 48)
+#define VACANT256(i) VACANT64(i), VACANT64((i) + 64), VACANT64((i) + 128), VACANT64((i) + 192)
+
+_Static_assert(PMH_MAP_ROOT == 1024, "the initializer below spells out 1024 entries");
+
+pmh_process_state pmh_process = {
+    .map_root = {VACANT256(0), VACANT256(256), VACANT256(512), VACANT256(768)},
+    .map_lock = PTHREAD_MUTEX_INITIALIZER,
+    .fork_handlers_once = PTHREAD_ONCE_INIT,
+    .shared_types = {.lock = PTHREAD_MUTEX_INITIALIZER},
+};
+
+static void lock_all(void) {
+    pthread_mutex_lock(&pmh_process.map_lock);
+    pthread_mutex_lock(&pmh_process.shared_types.lock);
+}
+
+static void unlock_all(void) {
+    pthread_mutex_unlock(&pmh_process.shared_types.lock);
+    pthread_mutex_unlock(&pmh_process.map_lock);
+}
+
+static void register_fork_handlers(void) { pthread_atfork(lock_all, unlock_all, unlock_all); }
+
+void pmh_process_fork_safe(void) {
+    pthread_once(&pmh_process.fork_handlers_once, register_fork_handlers);
+}

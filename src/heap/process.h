@@ -1,0 +1,72 @@
+/*
+ * process.h -- pymm's one process-wide structure (process.c defines it and
+ * documents every field: who writes it, under which lock, the fork rule).
+ *
+ * Every other piece of mutable state lives in a heap (pm_heap) or a
+ * runtime (pm_runtime). What no heap or runtime can own because all of
+ * them share it -- the owner map, the internal allocator's counters, the
+ * registry of shared types -- is a field of `pmh_process`. Its address is
+ * a link-time constant, so the owner map's root, read on every free, is
+ * reached with no indirection. .ci/process-state.allow lists every
+ * writable static symbol of the library; a test fails on any other.
+ */
+#ifndef PM_HEAP_PROCESS_H
+#define PM_HEAP_PROCESS_H
+
+#include "pm_config.h"
+#include "pymm.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The owner map's shape (owners.c): one slot per MiB of a 48-bit address
+ * space, two levels over the 28-bit MiB number. */
+#define PMH_ADDRESS_BITS 48             /* user space on x86-64 and arm64   */
+#define PMH_MAP_SHIFT 20
+#define PMH_MAP_LEAF_BITS 18
+#define PMH_MAP_LEAF ((size_t)1 << PMH_MAP_LEAF_BITS)
+#define PMH_MAP_ROOT ((size_t)1 << (PMH_ADDRESS_BITS - PMH_MAP_SHIFT - PMH_MAP_LEAF_BITS))
+
+/* What root entry i holds while its region has no leaf: the vacant leaf,
+ * biased (M2). */
+#define PMH_MAP_VACANT(i)                                                                          \
+    ((uintptr_t)pmh_map_vacant_leaf - ((uintptr_t)(i) << PMH_MAP_LEAF_BITS) * sizeof(void *))
+
+typedef struct pmh_process_state {
+    /* ---- the owner map (heap layer, owners.c) ---- */
+    _Atomic uintptr_t map_root[PMH_MAP_ROOT]; /* biased leaf addresses (M2) */
+    pthread_mutex_t map_lock;                 /* serializes map writers     */
+    pthread_once_t fork_handlers_once;        /* the atfork handlers, once  */
+
+    /* ---- the internal allocator (heap layer, internal_alloc.c) ---- */
+    atomic_long internal_live; /* live blocks of pmh_internal_*             */
+    struct {
+        atomic_bool armed;
+        bool persistent;
+        long nth;      /* the tick that fails (1-based, from the arm)        */
+        long calls;    /* ticks since the arm                                */
+        long injected; /* ticks that answered true                           */
+    } fault;
+
+    /* ---- the shared-type registry (object layer, type.c) ----
+     * Held here, owned there: the heap never reads it. */
+    struct {
+        pthread_mutex_t lock;
+        const pm_type **types; /* live shared types, sorted by address */
+        size_t len, cap;
+    } shared_types;
+} pmh_process_state;
+
+PM_HIDDEN extern pmh_process_state pmh_process;
+
+/* Hold every lock of pmh_process across fork() from now on (registers the
+ * pthread_atfork handlers once). Called before a lock is first taken. */
+PM_HIDDEN void pmh_process_fork_safe(void);
+/* The all-NULL leaf that every root entry without a leaf of its own
+ * names (owners.c, M1): static storage, never written. */
+PM_HIDDEN extern _Atomic(const pm_heap *) pmh_map_vacant_leaf[PMH_MAP_LEAF];
+
+#endif
