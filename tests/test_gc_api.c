@@ -1,5 +1,5 @@
 /*
- * test_gc.c -- the cycle collector's C API (the gc module's surface):
+ * test_gc_api.c -- the cycle collector's C API (the gc module's surface):
  * collection of cycles of user objects and of built-in containers,
  * generations and thresholds, automatic collection, PEP 442 finalizers and
  * resurrection, legacy finalizers (uncollectable, gc.garbage), weak
@@ -992,5 +992,5 @@ int main(void) {
     pm_runtime_enter(NULL);
     pm_runtime_destroy(rt);
     test_long_cycle();
-    return tu_finish("test_gc");
+    return tu_finish("test_gc_api");
 }

@@ -1,5 +1,5 @@
 /*
- * test_domains.c -- the raw / mem / obj tables: defaults, get and set,
+ * test_heap_domains.c -- the raw / mem / obj tables: defaults, get and set,
  * stacking a wrapper over the current table (CPython's PyMem_SetAllocator
  * model), dispatch through pm_domain_* and the default-heap shorthands,
  * and PYMM_MALLOC=malloc.
@@ -135,7 +135,7 @@ static void test_shorthands(void) {
 static void exec_malloc_mode(void *arg) {
     (void)arg;
     setenv("PYMM_MALLOC", "malloc", 1);
-    execl(tu_self_exe(), "test_domains", "--malloc-child", (char *)NULL);
+    execl(tu_self_exe(), "test_heap_domains", "--malloc-child", (char *)NULL);
     _exit(127);
 }
 
@@ -149,7 +149,7 @@ static int malloc_child(void) {
 static void exec_bad_mode(void *arg) {
     (void)arg;
     setenv("PYMM_MALLOC", "bogus", 1);
-    execl(tu_self_exe(), "test_domains", "--bad-child", (char *)NULL);
+    execl(tu_self_exe(), "test_heap_domains", "--bad-child", (char *)NULL);
     _exit(127);
 }
 
@@ -170,5 +170,5 @@ int main(int argc, char **argv) {
     tu_child(exec_bad_mode, NULL, &r);
     CHECK(r.exited && r.status == 0); /* unknown mode: warned, pools kept */
     CHECK(tu_contains(r.err, "PYMM_MALLOC=bogus"));
-    return tu_finish("test_domains");
+    return tu_finish("test_heap_domains");
 }

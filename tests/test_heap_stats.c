@@ -1,5 +1,5 @@
 /*
- * test_stats.c -- statistics as a struct, as text and as JSON, and the
+ * test_heap_stats.c -- statistics as a struct, as text and as JSON, and the
  * PYMM_STATS report at exit (to stderr, and appended to a file).
  */
 #define _DEFAULT_SOURCE
@@ -69,7 +69,7 @@ static const char *stats_target;
 static void exec_with_stats(void *arg) {
     (void)arg;
     setenv("PYMM_STATS", stats_target, 1);
-    execl(tu_self_exe(), "test_stats", "--child", (char *)NULL);
+    execl(tu_self_exe(), "test_heap_stats", "--child", (char *)NULL);
     _exit(127);
 }
 
@@ -110,5 +110,5 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--child") == 0) return child();
     test_struct();
     test_at_exit();
-    return tu_finish("test_stats");
+    return tu_finish("test_heap_stats");
 }

@@ -1,5 +1,5 @@
 /*
- * test_oom.c -- owns: what the heap does when memory runs out.
+ * test_heap_oom.c -- owns: what the heap does when memory runs out.
  *
  * The rule under test: an allocation that cannot be served returns NULL
  * (never crashes), changes nothing the caller can see (a failed realloc
@@ -591,5 +591,5 @@ static void test_address_space_exhausted(void) {
 int main(void) {
     test_fault_injection();
     test_address_space_exhausted();
-    return tu_finish("test_oom");
+    return tu_finish("test_heap_oom");
 }

@@ -1,5 +1,5 @@
 /*
- * test_wrong_debug.c -- misuse must be caught (mimalloc's test-wrong.c).
+ * test_heap_wrong_debug.c -- misuse must be caught (mimalloc's test-wrong.c).
  *
  * Each misuse runs in a child process against a debug-mode heap with the
  * default error handler, which prints one line and aborts; the parent
@@ -186,7 +186,7 @@ static void test_debug_rounding_stats(void) {
 static void exec_with_env_debug(void *arg) {
     (void)arg;
     setenv("PYMM_MALLOC", "debug", 1);
-    execl(tu_self_exe(), "test_wrong_debug", "--env-child", (char *)NULL);
+    execl(tu_self_exe(), "test_heap_wrong_debug", "--env-child", (char *)NULL);
     _exit(127);
 }
 
@@ -206,5 +206,5 @@ int main(int argc, char **argv) {
     expect_report(&env);
     test_returning_handler();
     test_debug_rounding_stats();
-    return tu_finish("test_wrong_debug");
+    return tu_finish("test_heap_wrong_debug");
 }
