@@ -85,7 +85,7 @@ static void find_pymm(gc_ctx *cx)
                         pmb_is_executable(cx->exe[GC_PYMM]);
     if (!cx->have[GC_PYMM])
         pmb_note(&cx->notes, "pymm skipped: pymm-bench-gc-pymm not found next to the pymm "
-                             "command (bench/gc.cmake builds it)");
+                             "command (bench/gc/gc.cmake builds it)");
 }
 
 /* The python3 resolved at configure time (never the pyenv shim), and the

@@ -39,7 +39,7 @@ static const char *const CORPORA[] = {"twitter", "canada", "citm_catalog"};
 /* Finding the impls                                                        */
 /* ------------------------------------------------------------------------ */
 
-/* Why there is no worker (the PMB_HAVE_* come from bench/CMakeLists.txt). */
+/* Why there is no worker (the PMB_HAVE_* come from bench/objects/objects.cmake). */
 static const char *missing_reason(int impl)
 {
     switch (impl) {

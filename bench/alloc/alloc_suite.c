@@ -25,7 +25,7 @@ const char *const pmb_allocator_names[PMB_NUM_ALLOCATORS] = {
     "pymm", "glibc", "mimalloc", "jemalloc", "pymalloc",
 };
 
-/* Why CMake built no worker for an allocator (set in bench/CMakeLists.txt). */
+/* Why CMake built no worker for an allocator (set in bench/alloc/alloc.cmake). */
 static const char *missing_reason(int impl)
 {
     switch (impl) {
