@@ -5,7 +5,7 @@
  * alloc_table.c.
  *
  * Every allocator runs in its own worker process (alloc_worker.c built once
- * per allocator, found next to /proc/self/exe); the worker prints
+ * per allocator, found by pmb_workers_dir); the worker prints
  * "PMB <case> <metric> <value> <unit>" lines that become records here.
  */
 #define _GNU_SOURCE
@@ -47,7 +47,7 @@ static int worker_path(const alloc_ctx *cx, int impl, char *buf, size_t len)
 {
     char file[64];
     snprintf(file, sizeof file, "pymm-bench-alloc-%s", pmb_allocator_names[impl]);
-    return (pmb_path(buf, len, cx->self_dir, file, "") == 0 && pmb_is_executable(buf)) ? 0 : -1;
+    return (pmb_path(buf, len, cx->workers_dir, file, "") == 0 && pmb_is_executable(buf)) ? 0 : -1;
 }
 
 /* Turns the worker's "PMB case metric value unit" lines into records. A
@@ -275,7 +275,8 @@ int pmb_suite_alloc(int argc, char **argv)
     if (rc >= 0)
         return rc;
     cx.py_runs = cx.quick ? 3 : 5;
-    if (pmb_self_dir(cx.self_dir, sizeof cx.self_dir) != 0) {
+    if (pmb_self_dir(cx.self_dir, sizeof cx.self_dir) != 0 ||
+        pmb_workers_dir(cx.workers_dir, sizeof cx.workers_dir) != 0) {
         fprintf(stderr, "pymm bench alloc: cannot resolve /proc/self/exe\n");
         return 1;
     }

@@ -1,7 +1,7 @@
 # bench/gc/gc.cmake -- the `gc` suite (bench/README.md, section gc): its
 # driver gc_suite.c joins the pymm_bench library, and its pymm worker
-# pymm-bench-gc-pymm (gc_worker.c) is built next to the pymm command,
-# where the driver looks for it. The
+# pymm-bench-gc-pymm (gc_worker.c) is built next to the pymm command and
+# installed with the other workers, where the driver looks for it. The
 # CPython side is bench/scripts/gc_bench.py, run by the real python3
 # bench/CMakeLists.txt resolved (PMB_PYTHON3). Included from
 # bench/CMakeLists.txt after pymm_bench and pmb_worker exist.

@@ -6,7 +6,7 @@
  *   json-load                         the collector's share of a JSON load
  *   header-bytes (and node-bytes)     bytes per tracked object
  * Every case runs in a fresh process per impl: the worker pymm-bench-gc-pymm
- * (gc_worker.c, found next to /proc/self/exe) and the real python3 running
+ * (gc_worker.c, found by pmb_workers_dir) and the real python3 running
  * bench/scripts/gc_bench.py, with the same arguments "CASE N REPS AUX" from
  * the table below, so the sizes live in one place. Children print
  * "PMB case metric value unit" (records), "PMB-CHECK case what value"
@@ -79,13 +79,14 @@ typedef struct gc_ctx {
 static void find_pymm(gc_ctx *cx)
 {
     char dir[PATH_MAX];
-    cx->have[GC_PYMM] = pmb_self_dir(dir, sizeof dir) == 0 &&
+    cx->have[GC_PYMM] = pmb_workers_dir(dir, sizeof dir) == 0 &&
                         pmb_path(cx->exe[GC_PYMM], sizeof cx->exe[GC_PYMM], dir,
                                  "pymm-bench-gc-pymm", "") == 0 &&
                         pmb_is_executable(cx->exe[GC_PYMM]);
     if (!cx->have[GC_PYMM])
-        pmb_note(&cx->notes, "pymm skipped: pymm-bench-gc-pymm not found next to the pymm "
-                             "command (bench/gc/gc.cmake builds it)");
+        pmb_note(&cx->notes, "pymm skipped: pymm-bench-gc-pymm not found in the workers' "
+                             "directory, LIBEXECDIR/pymm or the pymm command's own "
+                             "(bench/gc/gc.cmake builds and installs it)");
 }
 
 /* The python3 resolved at configure time (never the pyenv shim), and the

@@ -6,8 +6,8 @@
  *   json-NAME                 pymm, python3, jansson, cjson
  *   dict-insert/lookup/delete pymm, cpython-capi
  * Every impl runs in a child process of its own: a worker
- * pymm-bench-objects-IMPL built next to the pymm command (objects_worker.c),
- * or the real python3 running a script of bench/scripts/. Children print
+ * pymm-bench-objects-IMPL (objects_worker.c), built next to the pymm command
+ * or installed in LIBEXECDIR/pymm (pmb_workers_dir), or the real python3 running a script of bench/scripts/. Children print
  * "PMB case metric value unit" lines (records), "PMB-CHECK case what value"
  * (results every impl must share: compared here) and "PMB-NOTE text".
  * The generated JSON documents are written to a temporary directory, the
@@ -76,7 +76,7 @@ static void find_impls(objects_ctx *cx)
             continue;
         char file[64];
         snprintf(file, sizeof file, "pymm-bench-objects-%s", pmb_o_impl_names[i]);
-        cx->have[i] = pmb_path(cx->exe[i], sizeof cx->exe[i], cx->self_dir, file, "") == 0 &&
+        cx->have[i] = pmb_path(cx->exe[i], sizeof cx->exe[i], cx->workers_dir, file, "") == 0 &&
                       pmb_is_executable(cx->exe[i]);
         if (!cx->have[i])
             pmb_note(&cx->notes, "%s skipped: %s", pmb_o_impl_names[i], missing_reason(i));
@@ -358,7 +358,7 @@ int pmb_suite_objects(int argc, char **argv)
         free(cx);
         return rc;
     }
-    if (pmb_self_dir(cx->self_dir, sizeof cx->self_dir) != 0) {
+    if (pmb_workers_dir(cx->workers_dir, sizeof cx->workers_dir) != 0) {
         fprintf(stderr, "pymm bench objects: cannot resolve /proc/self/exe\n");
         free(cx);
         return 1;
