@@ -11,7 +11,6 @@
 #define _DEFAULT_SOURCE
 #include "testutil.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -497,12 +496,7 @@ static void *collect_ring(void *arg) {
 
 static void test_long_cycle(void) {
     ring_job job = {pm_runtime_new(NULL), tu_big_count(10000000), 0};
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 << 10);
-    pthread_t th;
-    CHECK_EQ(pthread_create(&th, &attr, collect_ring, &job), 0);
-    pthread_join(th, NULL);
+    tu_run_on_stack(collect_ring, &job, 256 << 10);
     CHECK_EQ(job.collected, job.n);
     pm_runtime_destroy(job.rt);
 }

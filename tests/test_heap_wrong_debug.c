@@ -185,9 +185,8 @@ static void test_debug_rounding_stats(void) {
  * binary with it set and let the child double free. */
 static void exec_with_env_debug(void *arg) {
     (void)arg;
-    setenv("PYMM_MALLOC", "debug", 1);
-    execl(tu_self_exe(), "test_heap_wrong_debug", "--env-child", (char *)NULL);
-    _exit(127);
+    tu_exec_args a = {"PYMM_MALLOC", "debug", "test_heap_wrong_debug", "--env-child"};
+    tu_exec_self(&a);
 }
 
 static int env_child(void) {
