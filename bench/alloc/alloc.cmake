@@ -7,21 +7,13 @@
 
 # ---- The anchors ------------------------------------------------------------
 
-find_path(PMB_MIMALLOC_INCLUDE_DIR mimalloc.h)
-find_library(PMB_MIMALLOC_LIBRARY mimalloc)
-find_path(PMB_JEMALLOC_INCLUDE_DIR jemalloc/jemalloc.h)
-find_library(PMB_JEMALLOC_LIBRARY jemalloc)
+pmb_find_anchor(MIMALLOC mimalloc.h mimalloc)
+pmb_find_anchor(JEMALLOC jemalloc/jemalloc.h jemalloc)
 check_include_file(valgrind/callgrind.h PMB_HAVE_CALLGRIND_H)
-
-set(PMB_HAVE_MIMALLOC 0)
-if(PMB_MIMALLOC_INCLUDE_DIR AND PMB_MIMALLOC_LIBRARY)
-  set(PMB_HAVE_MIMALLOC 1)
-endif()
 
 # Debian builds jemalloc without a symbol prefix (malloc, mallctl); a build
 # configured --with-jemalloc-prefix=je_ exports je_malloc, je_mallctl.
-set(PMB_HAVE_JEMALLOC 0)
-if(PMB_JEMALLOC_INCLUDE_DIR AND PMB_JEMALLOC_LIBRARY)
+if(PMB_HAVE_JEMALLOC)
   set(CMAKE_REQUIRED_INCLUDES ${PMB_JEMALLOC_INCLUDE_DIR})
   set(CMAKE_REQUIRED_LIBRARIES ${PMB_JEMALLOC_LIBRARY})
   check_symbol_exists(mallctl "jemalloc/jemalloc.h" PMB_JEMALLOC_UNPREFIXED)
@@ -30,8 +22,8 @@ if(PMB_JEMALLOC_INCLUDE_DIR AND PMB_JEMALLOC_LIBRARY)
   endif()
   unset(CMAKE_REQUIRED_INCLUDES)
   unset(CMAKE_REQUIRED_LIBRARIES)
-  if(PMB_JEMALLOC_UNPREFIXED OR PMB_JEMALLOC_PREFIXED)
-    set(PMB_HAVE_JEMALLOC 1)
+  if(NOT (PMB_JEMALLOC_UNPREFIXED OR PMB_JEMALLOC_PREFIXED))
+    set(PMB_HAVE_JEMALLOC 0)
   endif()
 endif()
 
@@ -57,14 +49,12 @@ pmb_add_worker(glibc GLIBC)
 
 if(PMB_HAVE_MIMALLOC)
   pmb_add_worker(mimalloc MIMALLOC)
-  target_include_directories(pymm-bench-alloc-mimalloc SYSTEM PRIVATE ${PMB_MIMALLOC_INCLUDE_DIR})
-  target_link_libraries(pymm-bench-alloc-mimalloc PRIVATE ${PMB_MIMALLOC_LIBRARY})
+  pmb_link_anchor(pymm-bench-alloc-mimalloc MIMALLOC)
 endif()
 
 if(PMB_HAVE_JEMALLOC)
   pmb_add_worker(jemalloc JEMALLOC)
-  target_include_directories(pymm-bench-alloc-jemalloc SYSTEM PRIVATE ${PMB_JEMALLOC_INCLUDE_DIR})
-  target_link_libraries(pymm-bench-alloc-jemalloc PRIVATE ${PMB_JEMALLOC_LIBRARY})
+  pmb_link_anchor(pymm-bench-alloc-jemalloc JEMALLOC)
   if(PMB_JEMALLOC_PREFIXED)
     target_compile_definitions(pymm-bench-alloc-jemalloc PRIVATE PMB_JEMALLOC_PREFIXED=1)
   endif()

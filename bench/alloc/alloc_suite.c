@@ -260,13 +260,6 @@ static int run_allocators(alloc_ctx *cx, int *have)
     return ok[PMB_PYMM];
 }
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int pmb_suite_alloc(int argc, char **argv)
 {
     alloc_ctx cx;
@@ -280,18 +273,14 @@ int pmb_suite_alloc(int argc, char **argv)
         fprintf(stderr, "pymm bench alloc: cannot resolve /proc/self/exe\n");
         return 1;
     }
-    double t0 = monotonic_s();
+    double t0 = pmb_monotonic_s();
     int have[PMB_NUM_ALLOCATORS];
     int pymm_ok = run_allocators(&cx, have);
     run_all_callgrind(&cx, have);
     pmb_alloc_python(&cx);
-    pmb_alloc_print(&cx, monotonic_s() - t0);
+    pmb_alloc_print(&cx, pmb_monotonic_s() - t0);
 
-    rc = pymm_ok ? 0 : 1;
-    if (cx.json_path && pmb_records_write_json(&cx.recs, "alloc", cx.json_path) != 0) {
-        fprintf(stderr, "pymm bench alloc: cannot write %s\n", cx.json_path);
-        rc = 1;
-    }
+    rc = pmb_suite_status(&cx.recs, "alloc", cx.json_path, pymm_ok);
     pmb_records_free(&cx.recs);
     pmb_notes_free(&cx.notes);
     return rc;

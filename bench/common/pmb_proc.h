@@ -54,6 +54,9 @@ int pmb_is_executable(const char *path);
 const char *pmb_scripts_dir(void);
 const char *pmb_python3_path(void);
 
+/* CLOCK_MONOTONIC in seconds: how long a suite took. */
+double pmb_monotonic_s(void);
+
 /* A fresh private directory under $TMPDIR (or /tmp), and its removal with
  * the plain files in it. */
 int pmb_make_tempdir(char *buf, size_t len);

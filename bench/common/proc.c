@@ -21,6 +21,7 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* In the child, between fork and exec: wire the descriptors, adjust the
@@ -164,6 +165,13 @@ int pmb_find_in_path(const char *name, char *buf, size_t len)
             path++;
     }
     return -1;
+}
+
+double pmb_monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int pmb_make_tempdir(char *buf, size_t len)

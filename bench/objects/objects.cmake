@@ -8,24 +8,9 @@
 # impl takes part in (objects_trees.c, objects_json.c, objects_dict.c); see
 # pmb_objw.h. An anchor CMake cannot find gets no worker (skipped with a note).
 
-find_path(PMB_BOEHM_INCLUDE_DIR gc.h)
-find_library(PMB_BOEHM_LIBRARY gc)
-find_path(PMB_JANSSON_INCLUDE_DIR jansson.h)
-find_library(PMB_JANSSON_LIBRARY jansson)
-find_path(PMB_CJSON_INCLUDE_DIR cjson/cJSON.h)
-find_library(PMB_CJSON_LIBRARY cjson)
-set(PMB_HAVE_BOEHM 0)
-if(PMB_BOEHM_INCLUDE_DIR AND PMB_BOEHM_LIBRARY)
-  set(PMB_HAVE_BOEHM 1)
-endif()
-set(PMB_HAVE_JANSSON 0)
-if(PMB_JANSSON_INCLUDE_DIR AND PMB_JANSSON_LIBRARY)
-  set(PMB_HAVE_JANSSON 1)
-endif()
-set(PMB_HAVE_CJSON 0)
-if(PMB_CJSON_INCLUDE_DIR AND PMB_CJSON_LIBRARY)
-  set(PMB_HAVE_CJSON 1)
-endif()
+pmb_find_anchor(BOEHM gc.h gc)
+pmb_find_anchor(JANSSON jansson.h jansson)
+pmb_find_anchor(CJSON cjson/cJSON.h cjson)
 # The public JSON corpora, read in place (json-twitter, ...); skipped when absent.
 set(PMB_JSON_CORPUS_DIR ${PROJECT_SOURCE_DIR}/../shared/data/json)
 message(STATUS "bench objects: boehm ${PMB_HAVE_BOEHM}, jansson ${PMB_HAVE_JANSSON}, "
@@ -52,20 +37,17 @@ pmb_add_objects_worker(malloc MALLOC TREES)
 
 if(PMB_HAVE_BOEHM)
   pmb_add_objects_worker(boehm BOEHM TREES)
-  target_include_directories(pymm-bench-objects-boehm SYSTEM PRIVATE ${PMB_BOEHM_INCLUDE_DIR})
-  target_link_libraries(pymm-bench-objects-boehm PRIVATE ${PMB_BOEHM_LIBRARY})
+  pmb_link_anchor(pymm-bench-objects-boehm BOEHM)
 endif()
 
 if(PMB_HAVE_JANSSON)
   pmb_add_objects_worker(jansson JANSSON JSON)
-  target_include_directories(pymm-bench-objects-jansson SYSTEM PRIVATE ${PMB_JANSSON_INCLUDE_DIR})
-  target_link_libraries(pymm-bench-objects-jansson PRIVATE ${PMB_JANSSON_LIBRARY})
+  pmb_link_anchor(pymm-bench-objects-jansson JANSSON)
 endif()
 
 if(PMB_HAVE_CJSON)
   pmb_add_objects_worker(cjson CJSON JSON)
-  target_include_directories(pymm-bench-objects-cjson SYSTEM PRIVATE ${PMB_CJSON_INCLUDE_DIR})
-  target_link_libraries(pymm-bench-objects-cjson PRIVATE ${PMB_CJSON_LIBRARY})
+  pmb_link_anchor(pymm-bench-objects-cjson CJSON)
 endif()
 
 # CPython's dict through its C API, from the libpython python3-config

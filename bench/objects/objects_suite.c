@@ -320,23 +320,6 @@ static void set_sizes(objects_ctx *cx)
     cx->dict_rounds = 2;
 }
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The exit status says whether pymm itself was measured. */
-static int pymm_measured(const objects_ctx *cx)
-{
-    for (size_t i = 0; i < cx->recs.n; i++) {
-        if (strcmp(cx->recs.v[i].impl, "pymm") == 0)
-            return 1;
-    }
-    return 0;
-}
-
 static void release_ctx(objects_ctx *cx)
 {
     if (cx->tmpdir[0])
@@ -364,19 +347,16 @@ int pmb_suite_objects(int argc, char **argv)
         return 1;
     }
     set_sizes(cx);
-    double t0 = monotonic_s();
+    double t0 = pmb_monotonic_s();
     find_impls(cx);
     run_trees(cx);
     run_json(cx);
     run_dict(cx);
     pmb_verify_checks(&cx->checks, &cx->notes);
-    pmb_objects_print(cx, monotonic_s() - t0);
+    pmb_objects_print(cx, pmb_monotonic_s() - t0);
 
-    rc = pymm_measured(cx) ? 0 : 1;
-    if (cx->json_path && pmb_records_write_json(&cx->recs, "objects", cx->json_path) != 0) {
-        fprintf(stderr, "pymm bench objects: cannot write %s\n", cx->json_path);
-        rc = 1;
-    }
+    rc = pmb_suite_status(&cx->recs, "objects", cx->json_path,
+                          pmb_records_have_impl(&cx->recs, "pymm"));
     release_ctx(cx);
     return rc;
 }
