@@ -40,31 +40,6 @@ static void drain(void) {
 static pm_object *S(const char *s) { return G(pm_str_from(s)); }
 static pm_object *I(int64_t v) { return G(pm_int(v)); }
 
-/* repr(o) == expect; o is borrowed. */
-static bool repr_is(pm_object *o, const char *expect) {
-    pm_object *r = pm_repr(o);
-    if (!r) {
-        fprintf(stderr, "repr failed: %s\n", pm_exc_message());
-        pm_exc_clear();
-        return false;
-    }
-    bool ok = strcmp(pm_str_utf8(r, NULL), expect) == 0;
-    if (!ok) fprintf(stderr, "repr: got %s, want %s\n", pm_str_utf8(r, NULL), expect);
-    pm_decref(r);
-    return ok;
-}
-
-/* The pending exception is kind (and its message contains part); cleared. */
-static bool exc_is(pm_exc kind, const char *part) {
-    bool ok = pm_exc_occurred() == kind && (!part || tu_contains(pm_exc_message(), part));
-    if (!ok)
-        fprintf(stderr, "exception: got %s '%s', want %s '%s'\n", pm_exc_name(pm_exc_occurred()),
-                pm_exc_message(), pm_exc_name(kind), part ? part : "");
-    pm_exc_clear();
-    return ok;
-}
-
-
 /* A heap int (not a cached small one), so its count is observable. */
 static pm_object *big(int64_t v) { return pm_int(1000000 + v); }
 
@@ -75,7 +50,7 @@ static void test_tuple_basics(void) {
     CHECK(e == pm_tuple_new(0));
     CHECK(pm_is_immortal(e));
     CHECK_EQ(pm_tuple_size(e), 0);
-    CHECK(repr_is(e, "()"));
+    CHECK(tu_repr_is(e, "()"));
     pm_decref(e);
 
     pm_object *x = big(1), *y = pm_str_from("y");
@@ -85,8 +60,8 @@ static void test_tuple_basics(void) {
     CHECK_EQ(pm_tuple_size(t), 2);
     CHECK(pm_tuple_get(t, 0) == x);
     CHECK(pm_tuple_get(t, 1) == y);
-    CHECK(pm_tuple_get(t, 2) == NULL && exc_is(PM_EXC_INDEX, "out of range"));
-    CHECK(repr_is(t, "(1000001, 'y')"));
+    CHECK(pm_tuple_get(t, 2) == NULL && tu_raised(PM_EXC_INDEX, "out of range"));
+    CHECK(tu_repr_is(t, "(1000001, 'y')"));
     CHECK_EQ(pm_len(t), 2);
     CHECK_EQ(pm_truth(t), 1);
 
@@ -94,30 +69,30 @@ static void test_tuple_basics(void) {
     CHECK(pm_tuple_get(one, 0) == NULL && !pm_exc_occurred());
     CHECK_EQ(pm_tuple_set_steal(one, 0, pm_newref(x)), 0);
     CHECK_EQ(x->refcnt, 3);
-    CHECK(repr_is(one, "(1000001,)"));
+    CHECK(tu_repr_is(one, "(1000001,)"));
     CHECK_EQ(pm_tuple_set_steal(one, 0, pm_newref(y)), 0); /* replaces: drops x */
     CHECK_EQ(x->refcnt, 2);
     pm_incref(x);
     CHECK_EQ(pm_tuple_set_steal(one, 1, x), -1); /* stolen even on failure */
-    CHECK(exc_is(PM_EXC_INDEX, NULL));
+    CHECK(tu_raised(PM_EXC_INDEX, NULL));
     CHECK_EQ(x->refcnt, 2);
     pm_incref(x);
     CHECK_EQ(pm_tuple_set_steal(y, 0, x), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "tuple"));
+    CHECK(tu_raised(PM_EXC_TYPE, "tuple"));
     CHECK_EQ(x->refcnt, 2);
     pm_incref(one); /* shared: no more setting */
     pm_incref(x);
     CHECK_EQ(pm_tuple_set_steal(one, 0, x), -1);
-    CHECK(exc_is(PM_EXC_RUNTIME, "shared"));
+    CHECK(tu_raised(PM_EXC_RUNTIME, "shared"));
     CHECK_EQ(x->refcnt, 2);
     pm_decref(one);
     CHECK_EQ(pm_tuple_set_steal(one, 0, NULL), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     CHECK_EQ(pm_tuple_size(y), 0);
-    CHECK(exc_is(PM_EXC_TYPE, "expected tuple, got str"));
+    CHECK(tu_raised(PM_EXC_TYPE, "expected tuple, got str"));
     CHECK_EQ(pm_tuple_size(NULL), 0);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
-    CHECK(pm_tuple_pack(2, x, NULL) == NULL && exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
+    CHECK(pm_tuple_pack(2, x, NULL) == NULL && tu_raised(PM_EXC_TYPE, NULL));
     CHECK_EQ(x->refcnt, 2);
 
     /* getitem slot: int index, negative, bool, errors */
@@ -127,11 +102,11 @@ static void test_tuple_basics(void) {
     v = pm_getitem(t, pm_bool(1));
     CHECK(v == y);
     pm_decref(v);
-    CHECK(pm_getitem(t, I(2)) == NULL && exc_is(PM_EXC_INDEX, "tuple index out of range"));
-    CHECK(pm_getitem(t, I(-3)) == NULL && exc_is(PM_EXC_INDEX, NULL));
-    CHECK(pm_getitem(t, y) == NULL && exc_is(PM_EXC_TYPE, "tuple indices must be integers, not str"));
+    CHECK(pm_getitem(t, I(2)) == NULL && tu_raised(PM_EXC_INDEX, "tuple index out of range"));
+    CHECK(pm_getitem(t, I(-3)) == NULL && tu_raised(PM_EXC_INDEX, NULL));
+    CHECK(pm_getitem(t, y) == NULL && tu_raised(PM_EXC_TYPE, "tuple indices must be integers, not str"));
     CHECK_EQ(pm_setitem(t, I(0), x), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "does not support item assignment"));
+    CHECK(tu_raised(PM_EXC_TYPE, "does not support item assignment"));
 
     /* contains */
     pm_object *x2 = big(1);
@@ -171,23 +146,23 @@ static void test_tuple_hash_compare(void) {
     /* an unorderable pair in the deciding position */
     pm_object *e = pm_tuple_pack(1, S("x")), *f = pm_tuple_pack(1, I(1));
     CHECK_EQ(pm_compare(e, f, PM_LT), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "not supported"));
+    CHECK(tu_raised(PM_EXC_TYPE, "not supported"));
     CHECK_EQ(pm_equal(e, f), 0);
     /* tuples are not lists */
     pm_object *l = pm_list_new(0), *empty = pm_tuple_new(0);
     CHECK_EQ(pm_equal(l, empty), 0);
     CHECK_EQ(pm_compare(l, empty, PM_LT), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     /* unhashable item */
     pm_object *g = pm_tuple_pack(2, I(1), l);
     uint64_t h;
     CHECK_EQ(pm_hash(g, &h), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "unhashable type: 'list'"));
+    CHECK(tu_raised(PM_EXC_TYPE, "unhashable type: 'list'"));
     /* nested tuples hash by value */
     pm_object *n1 = pm_tuple_pack(2, a, S("s")), *n2 = pm_tuple_pack(2, b, S("s"));
     uint64_t h1, h2;
     CHECK(pm_hash(n1, &h1) == 0 && pm_hash(n2, &h2) == 0 && h1 == h2);
-    CHECK(repr_is(n1, "((1, 2), 's')"));
+    CHECK(tu_repr_is(n1, "((1, 2), 's')"));
     pm_object *objs[] = {a, b, c, d, e, f, l, empty, g, n1, n2};
     for (size_t i = 0; i < sizeof objs / sizeof *objs; i++) pm_decref(objs[i]);
 }
@@ -244,7 +219,7 @@ static void test_freelists(void) {
     pm_decref(d);
     pm_object *d2 = pm_dict_new();
     CHECK(d2 == d && pm_dict_size(d2) == 0 && pm_dict_get(d2, I(1)) == NULL);
-    CHECK(repr_is(d2, "{}"));
+    CHECK(tu_repr_is(d2, "{}"));
     pm_decref(d2);
     pm_runtime_clear_freelists(rt);
     pm_runtime_freelists(rt, st, 64);
@@ -252,7 +227,7 @@ static void test_freelists(void) {
     /* a big tuple is simply freed */
     pm_object *bigt = pm_tuple_new(100);
     for (size_t i = 0; i < 100; i++) pm_tuple_set_steal(bigt, i, pm_int((int64_t)i));
-    CHECK(repr_is(pm_tuple_get(bigt, 99), "99"));
+    CHECK(tu_repr_is(pm_tuple_get(bigt, 99), "99"));
     pm_decref(bigt);
 }
 
@@ -262,11 +237,11 @@ static void test_list_basics(void) {
     pm_object *l = pm_list_new(3);
     CHECK_EQ(pm_list_size(l), 3);
     CHECK(pm_list_get(l, 0) == pm_none());
-    CHECK(repr_is(l, "[None, None, None]"));
+    CHECK(tu_repr_is(l, "[None, None, None]"));
     pm_decref(l);
 
     l = pm_list_new(0);
-    CHECK(repr_is(l, "[]"));
+    CHECK(tu_repr_is(l, "[]"));
     CHECK_EQ(pm_truth(l), 0);
     pm_object *x = big(7);
     CHECK_EQ(pm_list_append(l, x), 0);
@@ -276,18 +251,18 @@ static void test_list_basics(void) {
     CHECK_EQ(pm_list_insert(l, -1, I(5)), 0);      /* [0, x, 5, 'b'] */
     CHECK_EQ(pm_list_insert(l, 100, I(9)), 0);     /* append */
     CHECK_EQ(pm_list_insert(l, -100, I(-1)), 0);   /* front */
-    CHECK(repr_is(l, "[-1, 0, 1000007, 5, 'b', 9]"));
+    CHECK(tu_repr_is(l, "[-1, 0, 1000007, 5, 'b', 9]"));
     CHECK_EQ(pm_truth(l), 1);
     CHECK(pm_list_get(l, -1) == I(9));
     CHECK(pm_list_get(l, -6) == I(-1));
-    CHECK(pm_list_get(l, 6) == NULL && exc_is(PM_EXC_INDEX, "list index out of range"));
-    CHECK(pm_list_get(l, -7) == NULL && exc_is(PM_EXC_INDEX, NULL));
+    CHECK(pm_list_get(l, 6) == NULL && tu_raised(PM_EXC_INDEX, "list index out of range"));
+    CHECK(pm_list_get(l, -7) == NULL && tu_raised(PM_EXC_INDEX, NULL));
     CHECK_EQ(pm_list_set(l, -2, x), 0); /* [-1, 0, x, 5, x, 9] */
     CHECK_EQ(x->refcnt, 3);
     CHECK_EQ(pm_list_set(l, 6, x), -1);
-    CHECK(exc_is(PM_EXC_INDEX, "assignment"));
+    CHECK(tu_raised(PM_EXC_INDEX, "assignment"));
     CHECK_EQ(pm_list_set(l, 0, NULL), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     pm_object *p = pm_list_pop(l, 2);
     CHECK(p == x);
     CHECK_EQ(x->refcnt, 3); /* moved to the caller */
@@ -295,8 +270,8 @@ static void test_list_basics(void) {
     p = pm_list_pop(l, -1);
     CHECK(p == I(9));
     pm_decref(p);
-    CHECK(repr_is(l, "[-1, 0, 5, 1000007]"));
-    CHECK(pm_list_pop(l, 4) == NULL && exc_is(PM_EXC_INDEX, "pop index out of range"));
+    CHECK(tu_repr_is(l, "[-1, 0, 5, 1000007]"));
+    CHECK(pm_list_pop(l, 4) == NULL && tu_raised(PM_EXC_INDEX, "pop index out of range"));
 
     /* getitem / setitem / delitem slots */
     pm_object *v = pm_getitem(l, I(-1));
@@ -304,35 +279,35 @@ static void test_list_basics(void) {
     pm_decref(v);
     CHECK_EQ(pm_setitem(l, I(0), S("z")), 0);
     CHECK_EQ(pm_delitem(l, I(1)), 0);
-    CHECK(repr_is(l, "['z', 5, 1000007]"));
+    CHECK(tu_repr_is(l, "['z', 5, 1000007]"));
     CHECK_EQ(pm_delitem(l, I(3)), -1);
-    CHECK(exc_is(PM_EXC_INDEX, NULL));
+    CHECK(tu_raised(PM_EXC_INDEX, NULL));
     CHECK_EQ(pm_setitem(l, S("a"), x), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "list indices must be integers, not str"));
-    CHECK(pm_getitem(l, pm_none()) == NULL && exc_is(PM_EXC_TYPE, "not NoneType"));
+    CHECK(tu_raised(PM_EXC_TYPE, "list indices must be integers, not str"));
+    CHECK(pm_getitem(l, pm_none()) == NULL && tu_raised(PM_EXC_TYPE, "not NoneType"));
     CHECK_EQ(pm_contains(l, I(5)), 1);
     CHECK_EQ(pm_contains(l, I(6)), 0);
     CHECK_EQ(pm_contains(l, S("z")), 1);
 
     while (pm_list_size(l)) pm_decref(pm_list_pop(l, 0));
-    CHECK(pm_list_pop(l, 0) == NULL && exc_is(PM_EXC_INDEX, "pop from empty list"));
+    CHECK(pm_list_pop(l, 0) == NULL && tu_raised(PM_EXC_INDEX, "pop from empty list"));
     CHECK_EQ(x->refcnt, 1);
 
     /* wrong types: nothing stolen that was not given, steal honoured */
     pm_object *t = pm_tuple_new(0);
     CHECK_EQ(pm_list_append(t, x), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "expected list, got tuple"));
+    CHECK(tu_raised(PM_EXC_TYPE, "expected list, got tuple"));
     pm_incref(x);
     CHECK_EQ(pm_list_append_steal(t, x), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     CHECK_EQ(x->refcnt, 1);
     CHECK_EQ(pm_list_append(l, NULL), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     CHECK_EQ(pm_list_insert(NULL, 0, x), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
-    CHECK(pm_list_pop(NULL, 0) == NULL && exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
+    CHECK(pm_list_pop(NULL, 0) == NULL && tu_raised(PM_EXC_TYPE, NULL));
     CHECK_EQ(pm_list_size(t), 0);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     pm_decref(t);
     pm_decref(x);
     pm_decref(l);
@@ -388,19 +363,19 @@ static void test_list_compare_repr(void) {
     CHECK_EQ(pm_compare(a, b, PM_EQ), 0);
     uint64_t h;
     CHECK_EQ(pm_hash(a, &h), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "unhashable type: 'list'"));
+    CHECK(tu_raised(PM_EXC_TYPE, "unhashable type: 'list'"));
 
     /* self reference: [[...]] */
     pm_object *self = pm_list_new(0);
     pm_list_append(self, self);
-    CHECK(repr_is(self, "[[...]]"));
+    CHECK(tu_repr_is(self, "[[...]]"));
     pm_object *outer = pm_list_new(0);
     pm_list_append(outer, self);
     pm_list_append(outer, self);
-    CHECK(repr_is(outer, "[[[...]], [[...]]]"));
+    CHECK(tu_repr_is(outer, "[[[...]], [[...]]]"));
     pm_object *t = pm_tuple_pack(1, self);
     pm_list_append(self, t);
-    CHECK(repr_is(self, "[[...], ([...],)]"));
+    CHECK(tu_repr_is(self, "[[...], ([...],)]"));
     /* break the cycle by hand (no collector here) */
     pm_object *taken = pm_list_pop(self, 0);
     pm_decref(taken);
@@ -521,13 +496,13 @@ static void test_list_mutation_during_compare(void) {
 
 static void test_dict_basics(void) {
     pm_object *d = pm_dict_new();
-    CHECK(repr_is(d, "{}"));
+    CHECK(tu_repr_is(d, "{}"));
     CHECK_EQ(pm_truth(d), 0);
     pm_object *a = pm_str_from("ak"), *v = big(1);
     CHECK_EQ(pm_dict_set(d, a, v), 0);
     CHECK_EQ(a->refcnt, 2);
     CHECK_EQ(v->refcnt, 2);
-    CHECK(repr_is(d, "{'ak': 1000001}"));
+    CHECK(tu_repr_is(d, "{'ak': 1000001}"));
     CHECK(pm_dict_get(d, a) == v);
     pm_object *a2 = pm_str_from("ak");
     CHECK(pm_dict_get(d, a2) == v); /* equal, not identical */
@@ -537,7 +512,7 @@ static void test_dict_basics(void) {
     CHECK_EQ(pm_dict_set(d, I(3), S("three")), 0);
     pm_object *tk = pm_tuple_pack(2, I(1), I(2));
     CHECK_EQ(pm_dict_set(d, tk, pm_none()), 0);
-    CHECK(repr_is(d, "{'ak': 1000001, 'b': 2, 3: 'three', (1, 2): None}"));
+    CHECK(tu_repr_is(d, "{'ak': 1000001, 'b': 2, 3: 'three', (1, 2): None}"));
     CHECK_EQ(pm_dict_size(d), 4);
     CHECK_EQ(pm_len(d), 4);
     CHECK_EQ(pm_truth(d), 1);
@@ -545,20 +520,20 @@ static void test_dict_basics(void) {
     CHECK_EQ(pm_dict_set(d, a2, I(5)), 0);
     CHECK_EQ(v->refcnt, 1);
     CHECK_EQ(a2->refcnt, 1);
-    CHECK(repr_is(d, "{'ak': 5, 'b': 2, 3: 'three', (1, 2): None}"));
+    CHECK(tu_repr_is(d, "{'ak': 5, 'b': 2, 3: 'three', (1, 2): None}"));
     /* 1 == 1.0 == True: one key */
     CHECK_EQ(pm_dict_set(d, G(pm_float(3.0)), I(33)), 0);
     CHECK_EQ(pm_dict_size(d), 4);
-    CHECK(repr_is(pm_dict_get(d, I(3)), "33"));
+    CHECK(tu_repr_is(pm_dict_get(d, I(3)), "33"));
     /* unhashable key: TypeError, nothing changes */
     pm_object *l = pm_list_new(0);
     CHECK_EQ(pm_dict_set(d, l, I(1)), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "unhashable type: 'list'"));
-    CHECK(pm_dict_get(d, l) == NULL && exc_is(PM_EXC_TYPE, "unhashable"));
+    CHECK(tu_raised(PM_EXC_TYPE, "unhashable type: 'list'"));
+    CHECK(pm_dict_get(d, l) == NULL && tu_raised(PM_EXC_TYPE, "unhashable"));
     CHECK_EQ(pm_dict_del(d, l), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "unhashable"));
+    CHECK(tu_raised(PM_EXC_TYPE, "unhashable"));
     CHECK_EQ(pm_contains(d, l), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "unhashable"));
+    CHECK(tu_raised(PM_EXC_TYPE, "unhashable"));
     CHECK_EQ(pm_dict_size(d), 4);
     CHECK_EQ(l->refcnt, 1);
     /* slots */
@@ -566,7 +541,7 @@ static void test_dict_basics(void) {
     CHECK(g == I(5));
     pm_decref(g);
     pm_object *missing = pm_str_from("missing");
-    CHECK(pm_getitem(d, missing) == NULL && exc_is(PM_EXC_KEY, "'missing'"));
+    CHECK(pm_getitem(d, missing) == NULL && tu_raised(PM_EXC_KEY, "'missing'"));
     CHECK(pm_getitem(d, tk) == pm_none());
     pm_decref(pm_none());
     CHECK_EQ(pm_setitem(d, missing, I(8)), 0);
@@ -574,12 +549,12 @@ static void test_dict_basics(void) {
     CHECK_EQ(pm_delitem(d, missing), 0);
     CHECK_EQ(pm_contains(d, missing), 0);
     CHECK_EQ(pm_delitem(d, missing), -1);
-    CHECK(exc_is(PM_EXC_KEY, "'missing'"));
+    CHECK(tu_raised(PM_EXC_KEY, "'missing'"));
     CHECK_EQ(pm_dict_del(d, missing), -1);
-    CHECK(exc_is(PM_EXC_KEY, "'missing'"));
+    CHECK(tu_raised(PM_EXC_KEY, "'missing'"));
     pm_object *badkey = pm_tuple_pack(1, I(99));
     CHECK_EQ(pm_dict_del(d, badkey), -1);
-    CHECK(exc_is(PM_EXC_KEY, "(99,)"));
+    CHECK(tu_raised(PM_EXC_KEY, "(99,)"));
     pm_decref(badkey);
     /* pm_dict_next, in order */
     size_t pos = 0;
@@ -590,21 +565,21 @@ static void test_dict_basics(void) {
     CHECK_EQ(pm_dict_next(d, &pos, &k, &val), 0);
     /* wrong types and NULLs */
     CHECK_EQ(pm_dict_set(l, a, a), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "expected dict, got list"));
+    CHECK(tu_raised(PM_EXC_TYPE, "expected dict, got list"));
     CHECK_EQ(pm_dict_set(d, NULL, a), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     CHECK_EQ(pm_dict_set(d, a, NULL), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
-    CHECK(pm_dict_get(NULL, a) == NULL && exc_is(PM_EXC_TYPE, NULL));
-    CHECK(pm_dict_get_str(d, NULL) == NULL && exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
+    CHECK(pm_dict_get(NULL, a) == NULL && tu_raised(PM_EXC_TYPE, NULL));
+    CHECK(pm_dict_get_str(d, NULL) == NULL && tu_raised(PM_EXC_TYPE, NULL));
     CHECK_EQ(pm_dict_set_str(d, "\xff", a), -1);
-    CHECK(exc_is(PM_EXC_UNICODE, NULL));
+    CHECK(tu_raised(PM_EXC_UNICODE, NULL));
     CHECK_EQ(pm_dict_size(l), 0);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     CHECK_EQ(pm_dict_next(l, &pos, &k, &val), 0);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     CHECK_EQ(pm_dict_del(d, NULL), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
 
     pm_decref(d);
     CHECK_EQ(a->refcnt, 1);
@@ -653,7 +628,7 @@ static void test_dict_shrink(void) {
     }
     CHECK_EQ(pm_dict_size(d), 0);
     pm_dict_set(d, S("k"), pm_none());
-    CHECK(repr_is(d, "{'k': None}"));
+    CHECK(tu_repr_is(d, "{'k': None}"));
     pm_decref(d);
 }
 
@@ -668,15 +643,15 @@ static void test_dict_compare(void) {
     pm_dict_set_str(b, "x", I(3));
     CHECK_EQ(pm_equal(a, b), 0);
     CHECK_EQ(pm_compare(a, b, PM_LT), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "'<' not supported between instances of 'dict' and 'dict'"));
+    CHECK(tu_raised(PM_EXC_TYPE, "'<' not supported between instances of 'dict' and 'dict'"));
     uint64_t h;
     CHECK_EQ(pm_hash(a, &h), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "unhashable type: 'dict'"));
+    CHECK(tu_raised(PM_EXC_TYPE, "unhashable type: 'dict'"));
     pm_dict_set_str(b, "z", I(3));
     CHECK_EQ(pm_equal(a, b), 0);
     /* nested and self-referencing */
     pm_dict_set_str(a, "self", a);
-    CHECK(repr_is(a, "{'x': 1, 'y': 2, 'self': {...}}"));
+    CHECK(tu_repr_is(a, "{'x': 1, 'y': 2, 'self': {...}}"));
     pm_dict_set_str(a, "self", pm_none());
     pm_decref(a);
     pm_decref(b);
@@ -693,7 +668,7 @@ static void test_dict_mutation_during_lookup(void) {
         int r = pm_dict_set(d, e2, I(2)); /* compares e1 with e2 */
         if (mode == 3) {
             CHECK_EQ(r, -1);
-            CHECK(exc_is(PM_EXC_VALUE, "evil"));
+            CHECK(tu_raised(PM_EXC_VALUE, "evil"));
             CHECK_EQ(pm_dict_size(d), 1); /* nothing changed */
         } else {
             CHECK_EQ(r, 0);
@@ -734,10 +709,10 @@ static void test_dict_iteration(void) {
     pm_decref(k);
     pm_dict_set(d, I(100), I(0));
     CHECK(pm_next(it) == NULL);
-    CHECK(exc_is(PM_EXC_RUNTIME, "dictionary changed size during iteration"));
-    CHECK(pm_next(it) == NULL && exc_is(PM_EXC_RUNTIME, "changed size"));
+    CHECK(tu_raised(PM_EXC_RUNTIME, "dictionary changed size during iteration"));
+    CHECK(pm_next(it) == NULL && tu_raised(PM_EXC_RUNTIME, "changed size"));
     pm_dict_del(d, I(100));
-    CHECK(pm_next(it) == NULL && exc_is(PM_EXC_RUNTIME, NULL)); /* sticky */
+    CHECK(pm_next(it) == NULL && tu_raised(PM_EXC_RUNTIME, NULL)); /* sticky */
     pm_decref(it);
     /* a value replaced meanwhile is fine */
     it = pm_iter(d);
@@ -763,7 +738,7 @@ static void test_dict_iteration(void) {
 
 static void test_set_basics(void) {
     pm_object *s = pm_set_new(NULL);
-    CHECK(repr_is(s, "set()"));
+    CHECK(tu_repr_is(s, "set()"));
     CHECK_EQ(pm_truth(s), 0);
     pm_object *x = big(3);
     CHECK_EQ(pm_set_add(s, x), 0);
@@ -771,7 +746,7 @@ static void test_set_basics(void) {
     CHECK_EQ(pm_set_add(s, x), 0);
     CHECK_EQ(x->refcnt, 2);
     CHECK_EQ(pm_set_size(s), 1);
-    CHECK(repr_is(s, "{1000003}"));
+    CHECK(tu_repr_is(s, "{1000003}"));
     CHECK_EQ(pm_truth(s), 1);
     CHECK_EQ(pm_contains(s, x), 1);
     pm_object *x2 = big(3);
@@ -791,23 +766,23 @@ static void test_set_basics(void) {
     /* errors */
     pm_object *l = pm_list_new(0);
     CHECK_EQ(pm_set_add(s, l), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "unhashable type: 'list'"));
+    CHECK(tu_raised(PM_EXC_TYPE, "unhashable type: 'list'"));
     CHECK_EQ(pm_set_size(s), 1000);
     CHECK_EQ(pm_set_discard(s, l), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "unhashable"));
+    CHECK(tu_raised(PM_EXC_TYPE, "unhashable"));
     CHECK_EQ(pm_contains(s, l), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "unhashable"));
+    CHECK(tu_raised(PM_EXC_TYPE, "unhashable"));
     CHECK_EQ(pm_set_add(l, x), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "expected set, got list"));
+    CHECK(tu_raised(PM_EXC_TYPE, "expected set, got list"));
     CHECK_EQ(pm_set_add(s, NULL), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     CHECK_EQ(pm_set_discard(NULL, x), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     CHECK_EQ(pm_set_size(l), 0);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     uint64_t h;
     CHECK_EQ(pm_hash(s, &h), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "unhashable type: 'set'"));
+    CHECK(tu_raised(PM_EXC_TYPE, "unhashable type: 'set'"));
     pm_decref(l);
     pm_decref(s);
     pm_decref(x2);
@@ -822,9 +797,9 @@ static void test_set_from_and_frozen(void) {
     pm_object *f = pm_frozenset_new(s);
     CHECK(pm_is_type(f, &pm_frozenset_type));
     CHECK_EQ(pm_set_size(f), 3);
-    CHECK(repr_is(f, "frozenset({0, 1, 2})"));
+    CHECK(tu_repr_is(f, "frozenset({0, 1, 2})"));
     pm_object *ef = pm_frozenset_new(NULL);
-    CHECK(repr_is(ef, "frozenset()"));
+    CHECK(tu_repr_is(ef, "frozenset()"));
     CHECK_EQ(pm_equal(s, f), 1);
     CHECK_EQ(pm_equal(f, s), 1);
     uint64_t h1, h2;
@@ -838,12 +813,12 @@ static void test_set_from_and_frozen(void) {
     /* a shared frozenset cannot change (a new one can be filled); nothing
      * can be discarded from one */
     CHECK_EQ(pm_set_add(f, I(9)), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "frozenset"));
+    CHECK(tu_raised(PM_EXC_TYPE, "frozenset"));
     CHECK_EQ(pm_set_discard(f, I(0)), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     pm_object *fill = pm_frozenset_new(NULL);
     CHECK_EQ(pm_set_add(fill, I(1)), 0);
-    CHECK(repr_is(fill, "frozenset({1})"));
+    CHECK(tu_repr_is(fill, "frozenset({1})"));
     pm_decref(fill);
     CHECK(pm_dict_get(d, f2) == I(1));
     pm_object *ss = pm_set_new(NULL);
@@ -851,17 +826,17 @@ static void test_set_from_and_frozen(void) {
     CHECK_EQ(pm_contains(ss, s), 1);
     CHECK_EQ(pm_set_discard(ss, s), 1);
     CHECK_EQ(pm_set_add(ss, s), -1);
-    CHECK(exc_is(PM_EXC_TYPE, "unhashable type: 'set'"));
+    CHECK(tu_raised(PM_EXC_TYPE, "unhashable type: 'set'"));
     /* from a dict (its keys), a str (its characters), a tuple, a generator */
     pm_object *fromd = pm_set_new(d);
     CHECK_EQ(pm_set_size(fromd), 1);
     pm_object *str = pm_str_from("abca");
     pm_object *froms = pm_frozenset_new(str);
     CHECK_EQ(pm_set_size(froms), 3);
-    CHECK(pm_set_new(I(5)) == NULL && exc_is(PM_EXC_TYPE, "not iterable"));
+    CHECK(pm_set_new(I(5)) == NULL && tu_raised(PM_EXC_TYPE, "not iterable"));
     pm_object *bad = pm_list_new(0);
     pm_list_append_steal(bad, pm_list_new(0));
-    CHECK(pm_set_new(bad) == NULL && exc_is(PM_EXC_TYPE, "unhashable"));
+    CHECK(pm_set_new(bad) == NULL && tu_raised(PM_EXC_TYPE, "unhashable"));
     pm_object *objs[] = {l, s, f, ef, f2, d, ss, fromd, str, froms, bad};
     for (size_t i = 0; i < sizeof objs / sizeof *objs; i++) pm_decref(objs[i]);
 }
@@ -888,7 +863,7 @@ static void test_set_compare(void) {
     pm_object *l = pm_list_new(0);
     CHECK_EQ(pm_equal(a, l), 0);
     CHECK_EQ(pm_compare(a, l, PM_LT), -1);
-    CHECK(exc_is(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     pm_decref(l);
     pm_decref(f);
     pm_decref(a);
@@ -904,7 +879,7 @@ static void test_set_mutation(void) {
         int r = pm_set_add(s, e2);
         if (mode == 3) {
             CHECK_EQ(r, -1);
-            CHECK(exc_is(PM_EXC_VALUE, "evil"));
+            CHECK(tu_raised(PM_EXC_VALUE, "evil"));
             CHECK_EQ(pm_set_size(s), 1);
         } else {
             CHECK_EQ(r, 0);
@@ -923,7 +898,7 @@ static void test_set_mutation(void) {
     CHECK(k != NULL);
     pm_decref(k);
     pm_set_discard(s, I(5));
-    CHECK(pm_next(it) == NULL && exc_is(PM_EXC_RUNTIME, "Set changed size during iteration"));
+    CHECK(pm_next(it) == NULL && tu_raised(PM_EXC_RUNTIME, "Set changed size during iteration"));
     pm_decref(it);
     it = pm_iter(s);
     int n = 0;
@@ -1018,7 +993,7 @@ static void test_iterators(void) {
     pm_object *f = pm_frozenset_new(l);
     CHECK_EQ(count_items(f), 5);
     /* not iterable */
-    CHECK(pm_iter(I(1)) == NULL && exc_is(PM_EXC_TYPE, "not iterable"));
+    CHECK(pm_iter(I(1)) == NULL && tu_raised(PM_EXC_TYPE, "not iterable"));
     pm_object *objs[] = {l, t, s, b, f};
     for (size_t i = 0; i < sizeof objs / sizeof *objs; i++) pm_decref(objs[i]);
 }
@@ -1079,7 +1054,7 @@ static void test_generator(void) {
     g = pm_generator_new(counter_next, &e, counter_release);
     pm_decref(pm_next(g));
     pm_decref(pm_next(g));
-    CHECK(pm_next(g) == NULL && exc_is(PM_EXC_VALUE, "counter failed"));
+    CHECK(pm_next(g) == NULL && tu_raised(PM_EXC_VALUE, "counter failed"));
     CHECK(pm_next(g) == NULL && !pm_exc_occurred());
     pm_decref(g);
     CHECK_EQ(e.released, 1);
@@ -1091,7 +1066,7 @@ static void test_generator(void) {
     CHECK_EQ(pm_set_size(s), 100);
     pm_decref(s);
     pm_decref(g);
-    CHECK(pm_generator_new(NULL, NULL, NULL) == NULL && exc_is(PM_EXC_TYPE, NULL));
+    CHECK(pm_generator_new(NULL, NULL, NULL) == NULL && tu_raised(PM_EXC_TYPE, NULL));
 }
 
 /* ---- traverse and clear --------------------------------------------------------------- */
@@ -1140,15 +1115,15 @@ static void test_traverse_clear(void) {
         CHECK_EQ(n, 0);
     }
     CHECK_EQ(t->refcnt, trc - 2); /* the list and the dict let go of it */
-    CHECK(repr_is(l, "[]") && repr_is(d, "{}") && repr_is(s, "set()"));
-    CHECK(repr_is(t, "(<NULL>, <NULL>)"));
+    CHECK(tu_repr_is(l, "[]") && tu_repr_is(d, "{}") && tu_repr_is(s, "set()"));
+    CHECK(tu_repr_is(t, "(<NULL>, <NULL>)"));
     CHECK(pm_next(it) == NULL && !pm_exc_occurred());
     CHECK_EQ(pm_list_append(l, I(1)), 0);
     CHECK_EQ(pm_dict_set(d, I(1), I(1)), 0);
     CHECK_EQ(pm_set_add(s, I(1)), 0);
     uint64_t h;
     CHECK_EQ(pm_hash(t, &h), -1);
-    CHECK(exc_is(PM_EXC_RUNTIME, "not set"));
+    CHECK(tu_raised(PM_EXC_RUNTIME, "not set"));
     CHECK_EQ(count_items(t), 0);
     pm_object *objs[] = {t, l, d, s, it};
     for (size_t i = 0; i < sizeof objs / sizeof *objs; i++) pm_decref(objs[i]);
@@ -1168,12 +1143,12 @@ static void test_recursion_limits(void) {
         b = y;
         t = z;
     }
-    CHECK(pm_repr(a) == NULL && exc_is(PM_EXC_RECURSION, "maximum recursion depth"));
+    CHECK(pm_repr(a) == NULL && tu_raised(PM_EXC_RECURSION, "maximum recursion depth"));
     CHECK_EQ(pm_equal(a, b), -1);
-    CHECK(exc_is(PM_EXC_RECURSION, NULL));
+    CHECK(tu_raised(PM_EXC_RECURSION, NULL));
     uint64_t h;
     CHECK_EQ(pm_hash(t, &h), -1);
-    CHECK(exc_is(PM_EXC_RECURSION, NULL));
+    CHECK(tu_raised(PM_EXC_RECURSION, NULL));
     /* within the limit, all fine */
     pm_object *c = pm_list_new(0), *e = pm_list_new(0);
     for (int i = 0; i < 500; i++) {

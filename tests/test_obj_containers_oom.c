@@ -18,76 +18,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the failing allocator ------------------------------------------------------ */
+/* ---- the failing allocator (testutil's) ------------------------------------------ */
 
-typedef struct failing {
-    pm_allocator saved[PM_NUM_DOMAINS];
-    long calls;   /* allocation calls (both domains) since arm()            */
-    long fail_at; /* every call from this one on fails; 0: none             */
-    long failed;  /* calls that failed since arm()                          */
-} failing;
+static tu_failing F;
 
-static failing F;
-
-static bool should_fail(void) {
-    F.calls++;
-    if (F.fail_at && F.calls >= F.fail_at) {
-        F.failed++;
-        return true;
-    }
-    return false;
-}
-
-#define WRAP(dom)                                                                              \
-    static void *malloc_##dom(void *ctx, size_t n) {                                          \
-        (void)ctx;                                                                             \
-        return should_fail() ? NULL : F.saved[dom].malloc(F.saved[dom].ctx, n);                \
-    }                                                                                          \
-    static void *calloc_##dom(void *ctx, size_t a, size_t b) {                                \
-        (void)ctx;                                                                             \
-        return should_fail() ? NULL : F.saved[dom].calloc(F.saved[dom].ctx, a, b);             \
-    }                                                                                          \
-    static void *realloc_##dom(void *ctx, void *p, size_t n) {                                \
-        (void)ctx;                                                                             \
-        return should_fail() ? NULL : F.saved[dom].realloc(F.saved[dom].ctx, p, n);            \
-    }                                                                                          \
-    static void free_##dom(void *ctx, void *p) {                                              \
-        (void)ctx;                                                                             \
-        F.saved[dom].free(F.saved[dom].ctx, p);                                                \
-    }
-WRAP(1)
-WRAP(2)
-
-static void install(pm_heap *h) {
-    pm_allocator a1 = {NULL, malloc_1, calloc_1, realloc_1, free_1};
-    pm_allocator a2 = {NULL, malloc_2, calloc_2, realloc_2, free_2};
-    pm_heap_get_allocator(h, PM_DOMAIN_MEM, &F.saved[PM_DOMAIN_MEM]);
-    pm_heap_get_allocator(h, PM_DOMAIN_OBJ, &F.saved[PM_DOMAIN_OBJ]);
-    pm_heap_set_allocator(h, PM_DOMAIN_MEM, &a1);
-    pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &a2);
-}
-
-static void arm(long k) {
-    F.calls = F.failed = 0;
-    F.fail_at = k;
-}
-
-static void disarm(void) { F.fail_at = 0; }
+/* Every allocation call (both domains) from the k-th on fails. */
+static void arm(long k) { tu_failing_arm(&F, k, true); }
+static void disarm(void) { tu_failing_disarm(&F); }
 
 /* The operation failed as it must: MemoryError set (cleared here). */
 static bool failed_cleanly(int r) {
     bool ok = r < 0 && pm_exc_occurred() == PM_EXC_MEMORY && F.failed > 0;
     if (!ok) fprintf(stderr, "r=%d exc=%s failed=%ld\n", r, pm_exc_name(pm_exc_occurred()), F.failed);
     pm_exc_clear();
-    return ok;
-}
-
-
-static bool repr_is(pm_object *o, const char *expect) {
-    pm_object *r = pm_repr(o);
-    bool ok = r && strcmp(pm_str_utf8(r, NULL), expect) == 0;
-    if (!ok) fprintf(stderr, "repr: got %s, want %s\n", r ? pm_str_utf8(r, NULL) : pm_exc_message(), expect);
-    pm_xdecref(r);
     return ok;
 }
 
@@ -282,7 +225,7 @@ static void test_dict(void) {
             break;
         }
         CHECK(r == NULL && failed_cleanly(-1));
-        CHECK(repr_is(small, "{'key3': [{...}]}"));
+        CHECK(tu_repr_is(small, "{'key3': [{...}]}"));
     }
     pm_list_pop(inner, 0);
     pm_decref(small); /* the pop's reference */
@@ -345,7 +288,7 @@ static void test_set(void) {
 
 int main(void) {
     pm_heap *h = pm_heap_new(NULL);
-    install(h);
+    tu_failing_install(&F, h);
     pm_runtime_config cfg = {h, 0};
     pm_runtime *rt = pm_runtime_new(&cfg);
     pm_runtime_enter(rt);

@@ -9,7 +9,6 @@
 #define _DEFAULT_SOURCE
 #include "testutil.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,12 +333,7 @@ static void *drop_chain(void *arg) {
 
 static void test_deep_chain(void) {
     chain_job job = {pm_runtime_new(NULL), tu_big_count(10000000), 0, 0};
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 << 10);
-    pthread_t th;
-    CHECK_EQ(pthread_create(&th, &attr, drop_chain, &job), 0);
-    pthread_join(th, NULL);
+    tu_run_on_stack(drop_chain, &job, 256 << 10);
     CHECK(job.ok);
     CHECK(job.deferred > 0);
     pm_runtime_destroy(job.rt);

@@ -12,7 +12,7 @@
  *     allocation number N, exactly once.
  *
  * Reports that abort (the default handler) run in a child process, as in
- * test_wrong_debug.c; the others install a handler that counts.
+ * test_heap_wrong_debug.c; the others install a handler that counts.
  */
 #define _DEFAULT_SOURCE
 #include "testutil.h"

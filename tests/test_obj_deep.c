@@ -27,13 +27,6 @@
 
 static size_t depth = 10000000;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-
 /* One level of each kind around inner (stolen); NULL on error. */
 static pm_object *wrap_list(pm_object *inner) {
     pm_object *l = pm_list_new(0);
@@ -125,7 +118,7 @@ static void *run(void *arg) {
                               .flags = j->kind == 7 ? PM_TPFLAGS_FROZEN : 0};
     pm_type *link_type = pm_type_new(&link_spec);
     int64_t live0 = tu_live_objects();
-    double t0 = now();
+    double t0 = tu_now();
     pm_object *o = pm_tuple_new(0);
     for (size_t i = 0; o && i < depth; i++) {
         switch (j->kind) {
@@ -139,14 +132,14 @@ static void *run(void *arg) {
         default: o = wrap_mixed(o, i); break;
         }
     }
-    double t1 = now();
+    double t1 = tu_now();
     pm_runtime_stats st0, st1;
     pm_runtime_get_stats(rt, &st0);
     j->ok = o != NULL && tu_live_objects() - live0 == (int64_t)depth;
     /* A frozen chain down to an empty tuple can take part in no cycle. */
     if (j->kind == 7) j->ok = j->ok && !pm_gc_is_tracked(o);
     if (o) pm_decref(o); /* the whole chain goes here */
-    j->drop_s = now() - t1;
+    j->drop_s = tu_now() - t1;
     j->build_s = t1 - t0;
     pm_runtime_get_stats(rt, &st1);
     j->deferred = st1.deferred_deallocs - st0.deferred_deallocs;

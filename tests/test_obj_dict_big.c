@@ -17,13 +17,6 @@
 
 static size_t nkeys = 1000000;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-
 static void report(const char *what, double s) {
     printf("  %-28s %7.1f ns/op\n", what, s * 1e9 / (double)nkeys);
 }
@@ -69,29 +62,29 @@ static void test_str_keys(void) {
     pm_object *d = pm_dict_new(), *value = pm_none();
     bool ok = true;
 
-    double t = now();
+    double t = tu_now();
     for (size_t i = 0; i < nkeys; i++) ok &= pm_dict_set(d, keys[i], value) == 0;
-    report("insert (str keys)", now() - t);
+    report("insert (str keys)", tu_now() - t);
     CHECK(ok);
     CHECK_EQ(pm_dict_size(d), nkeys);
     CHECK(order_ok(d, keys, 1));
 
-    t = now();
+    t = tu_now();
     size_t found = 0;
     for (size_t i = 0; i < nkeys; i++) found += pm_dict_get(d, keys[perm[i]]) == value;
-    report("lookup (same objects)", now() - t);
+    report("lookup (same objects)", tu_now() - t);
     CHECK_EQ(found, nkeys);
 
-    t = now();
+    t = tu_now();
     found = 0;
     for (size_t i = 0; i < nkeys; i++) found += pm_dict_get(d, twins[perm[i]]) == value;
-    report("lookup (equal objects)", now() - t);
+    report("lookup (equal objects)", tu_now() - t);
     CHECK_EQ(found, nkeys);
 
-    t = now();
+    t = tu_now();
     found = 0;
     for (size_t i = 0; i < nkeys; i++) found += pm_dict_get_str(d, names[perm[i]]) == value;
-    report("lookup (C strings)", now() - t);
+    report("lookup (C strings)", tu_now() - t);
     CHECK_EQ(found, nkeys);
     CHECK(pm_dict_get_str(d, "key") == NULL && !pm_exc_occurred());
 
@@ -103,7 +96,7 @@ static void test_str_keys(void) {
     CHECK_EQ(twins[0]->refcnt, 1);
 
     /* delete the odd keys (equal objects), then the even ones */
-    t = now();
+    t = tu_now();
     for (size_t i = 1; i < nkeys; i += 2) ok &= pm_dict_del(d, twins[i]) == 0;
     CHECK(ok);
     CHECK(order_ok(d, keys, 2));
@@ -111,7 +104,7 @@ static void test_str_keys(void) {
         size_t k = perm[i];
         if (k % 2 == 0) ok &= pm_dict_del(d, keys[k]) == 0;
     }
-    report("delete", now() - t);
+    report("delete", tu_now() - t);
     CHECK(ok);
     CHECK_EQ(pm_dict_size(d), 0);
     CHECK_EQ(pm_dict_del(d, keys[0]), -1);
@@ -143,21 +136,21 @@ static void test_int_keys(void) {
     pm_object *d = pm_dict_new();
     uint32_t *perm = permutation(nkeys);
     bool ok = true;
-    double t = now();
+    double t = tu_now();
     for (size_t i = 0; i < nkeys; i++) {
         pm_object *k = pm_int((int64_t)i * 1000003);
         ok &= pm_dict_set(d, k, k) == 0;
         pm_decref(k);
     }
-    report("insert (int keys)", now() - t);
-    t = now();
+    report("insert (int keys)", tu_now() - t);
+    t = tu_now();
     for (size_t i = 0; i < nkeys; i++) {
         pm_object *k = pm_int((int64_t)perm[i] * 1000003);
         pm_object *v = pm_dict_get(d, k);
         ok &= v != NULL && pm_equal(v, k) == 1;
         pm_decref(k);
     }
-    report("lookup (int keys, new objects)", now() - t);
+    report("lookup (int keys, new objects)", tu_now() - t);
     CHECK(ok);
     for (size_t i = 0; i < nkeys; i++) {
         pm_object *k = pm_int((int64_t)perm[i] * 1000003);

@@ -17,30 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- runtime per group ---------------------------------------------------- */
-
-static pm_runtime *rt, *saved_rt;
-
-static void group_begin(void) {
-    /* PYMM_DEBUG=1: object debug mode (freed objects quarantined). */
-    const char *dbg = getenv("PYMM_DEBUG");
-    pm_runtime_config cfg = {NULL, dbg && *dbg && strcmp(dbg, "0") != 0};
-    rt = pm_runtime_new(&cfg);
-    saved_rt = pm_runtime_enter(rt);
-}
-
-static void group_end(const char *name) {
-    pm_runtime_stats s;
-    pm_runtime_get_stats(rt, &s);
-    if (s.objects_allocated != s.objects_freed)
-        fprintf(stderr, "%s: %llu objects leaked\n", name,
-                (unsigned long long)(s.objects_allocated - s.objects_freed));
-    CHECK_EQ(s.objects_allocated, s.objects_freed);
-    CHECK_EQ(pm_exc_occurred(), PM_EXC_NONE);
-    pm_runtime_enter(saved_rt);
-    pm_runtime_destroy(rt);
-}
-
 /* ---- helpers -------------------------------------------------------------- */
 
 static bool text_is(pm_object *s, const char *want) {
@@ -114,7 +90,7 @@ static pm_object *loads(const char *text) { return pm_json_loads(text, strlen(te
 /* ---- accepted input ----------------------------------------------------------- */
 
 static void test_grammar(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     /* Values at top level (RFC 8259 allows any). */
     OK("0", "0");
     OK("-0", "0");
@@ -170,13 +146,13 @@ static void test_grammar(void) {
         CHECK(o == NULL);
         pm_exc_clear();
     }
-    group_end("grammar");
+    tu_group_end(&g, 0);
 }
 
 /* The reader counts code points as it checks the text (the str is made
  * without a second check): lengths of plain, escaped and mixed strings. */
 static void test_lengths(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     static const struct {
         const char *json;
         int64_t length;
@@ -208,7 +184,7 @@ static void test_lengths(void) {
         }
         pm_exc_clear();
     }
-    group_end("lengths");
+    tu_group_end(&g, 0);
 }
 
 /* The string scanner reads eight bytes at a time and finds the first
@@ -216,7 +192,7 @@ static void test_lengths(void) {
  * control character or a non-ASCII byte at every offset of the first two
  * words, after plain text, must be found exactly. */
 static void test_special_at_every_offset(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     static const char *const specials[] = {"\"", "\\n", "\xc3\xa9", "\x01"};
     static const int64_t extra_len[] = {0, 1, 1, -1}; /* -1: an error */
     for (size_t k = 0; k < 4; k++) {
@@ -236,11 +212,11 @@ static void test_special_at_every_offset(void) {
             pm_exc_clear();
         }
     }
-    group_end("special bytes at every offset");
+    tu_group_end(&g, 0);
 }
 
 static void test_nul(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     pm_object *o = loads("\"a\\u0000b\"");
     CHECK(o != NULL);
     size_t n;
@@ -261,11 +237,11 @@ static void test_nul(void) {
     BADN("[1,\0]", 1, 4, "Expecting value");
     BADN("\"a\0\"", 1, 3, "Invalid control character at");
     BADN("1\0", 1, 2, "Extra data");
-    group_end("nul");
+    tu_group_end(&g, 0);
 }
 
 static void test_duplicate_keys(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     /* Last wins; the key keeps its first position (a dict update). */
     OK("{\"a\":1,\"b\":2,\"a\":3}", "{\"a\": 3, \"b\": 2}");
     OK("{\"a\":[1],\"a\":{\"x\":1},\"a\":null}", "{\"a\": null}");
@@ -299,11 +275,11 @@ static void test_duplicate_keys(void) {
     pm_xdecref(d);
     pm_decref(big);
     pm_decref(v);
-    group_end("duplicates");
+    tu_group_end(&g, 0);
 }
 
 static void test_numbers(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     OK("9223372036854775807", "9223372036854775807");
     OK("-9223372036854775808", "-9223372036854775808");
     /* Beyond int64: a float (Python would make a big int). */
@@ -342,7 +318,7 @@ static void test_numbers(void) {
     for (int i = 1; i < 2000; i++) big[i] = '0';
     strcpy(big + 2000, ".5");
     OK(big, "Infinity");
-    group_end("numbers");
+    tu_group_end(&g, 0);
 }
 
 /* Every number text reads as strtod reads it (the reader has an exact fast
@@ -359,7 +335,7 @@ static void float_is_strtod(const char *text) {
 }
 
 static void test_floats_exact(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     static const char *const cases[] = {
         "9007199254740993", "9007199254740995", "9007199254740993.0", "9007199254740992.5",
         "18014398509481987", "18014398509481986", "9223372036854775807.0", "9999999999999999999",
@@ -396,12 +372,12 @@ static void test_floats_exact(void) {
         if (strchr(text, '.') == NULL && strchr(text, 'e') == NULL) strcat(text, ".0");
         float_is_strtod(text);
     }
-    group_end("floats exact");
+    tu_group_end(&g, 0);
 }
 
 /* Equal texts share one object (the per-call cache): keys and values. */
 static void test_sharing(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     pm_object *o = loads("[\"abc\", \"abc\", 1000, 1000, 2.5, 2.5, {\"key\": 1}, {\"key\": 2}]");
     CHECK(pm_list_get(o, 0) == pm_list_get(o, 1));
     CHECK(pm_list_get(o, 2) == pm_list_get(o, 3));
@@ -463,13 +439,13 @@ static void test_sharing(void) {
     CHECK(shared > 2500); /* about half: slots collide; 1024 fixed slots: none */
     pm_xdecref(o);
     free(doc);
-    group_end("sharing");
+    tu_group_end(&g, 0);
 }
 
 /* ---- errors ---------------------------------------------------------------------- */
 
 static void test_errors(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     BAD("", 1, 1, "Expecting value");
     BAD("   ", 1, 4, "Expecting value");
     BAD("[", 1, 2, "Expecting value");
@@ -578,7 +554,7 @@ static void test_errors(void) {
     CHECK(pm_json_loads(NULL, 5, 0, &err) == NULL);
     CHECK_EQ(pm_exc_occurred(), PM_EXC_TYPE);
     pm_exc_clear();
-    group_end("errors");
+    tu_group_end(&g, 0);
 }
 
 /* ---- depth ----------------------------------------------------------------------- */
@@ -593,7 +569,7 @@ static char *nested(size_t depth, const char *open, const char *close) {
 }
 
 static void test_depth(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     pm_json_error err;
     char *s = nested(512, "[", "]");
     pm_object *o = pm_json_loads(s, strlen(s), 0, &err);
@@ -649,7 +625,7 @@ static void test_depth(void) {
     CHECK(pm_json_loads(s, strlen(s), 5000, &err) == NULL && strcmp(err.message, "Expecting ',' delimiter") == 0);
     pm_exc_clear();
     free(s);
-    group_end("depth");
+    tu_group_end(&g, 0);
 }
 
 /* ---- RFC 8259's examples (section 13) ------------------------------------------------ */
@@ -695,7 +671,7 @@ static const char rfc_places[] =
     "]\n";
 
 static void test_rfc_examples(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     OK(rfc_image,
        "{\"Image\": {\"Width\": 800, \"Height\": 600, \"Title\": \"View from 15th Floor\", "
        "\"Thumbnail\": {\"Url\": \"http://www.example.com/image/481989943\", \"Height\": 125, "
@@ -715,13 +691,13 @@ static void test_rfc_examples(void) {
     int64_t v = 0;
     CHECK(ids && pm_list_size(ids) == 4 && pm_int_value(pm_list_get(ids, 3), &v) == 0 && v == 38793);
     pm_decref(o);
-    group_end("rfc");
+    tu_group_end(&g, 0);
 }
 
 /* ---- dumps ------------------------------------------------------------------------- */
 
 static void test_dumps(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     pm_object *o = loads("{\"a\": [1, 2.5, \"x\"], \"b\": {\"c\": null, \"d\": []}, \"e\": {}, \"f\": true}");
     dumps_is(__LINE__, o, -1, "{\"a\": [1, 2.5, \"x\"], \"b\": {\"c\": null, \"d\": []}, \"e\": {}, \"f\": true}");
     dumps_is(__LINE__, o, 2,
@@ -800,11 +776,11 @@ static void test_dumps(void) {
     pm_decref(tup);
     pm_decref(one);
     pm_decref(two);
-    group_end("dumps");
+    tu_group_end(&g, 0);
 }
 
 static void test_circular(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     /* A list inside itself. */
     pm_object *l = pm_list_new(0);
     pm_list_append(l, l);
@@ -851,7 +827,7 @@ static void test_circular(void) {
     pm_decref(inner);
     pm_decref(outer);
     pm_decref(shared);
-    group_end("circular");
+    tu_group_end(&g, 0);
 }
 
 /* ---- round trips --------------------------------------------------------------------- */
@@ -926,7 +902,7 @@ static pm_object *random_value(uint64_t *st, int depth) {
 }
 
 static void test_round_trips(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     uint64_t st = 12345;
     for (int i = 0; i < 2000; i++) {
         pm_object *x = random_value(&st, 5);
@@ -977,7 +953,7 @@ static void test_round_trips(void) {
         pm_decref(t);
         pm_decref(x);
     }
-    group_end("round trips");
+    tu_group_end(&g, 0);
 }
 
 /* dumps writes a float as repr() does (the float type's repr is checked
@@ -1004,7 +980,7 @@ static double next_double(double d, int dir) {
 }
 
 static void test_float_repr(void) {
-    group_begin();
+    tu_group g = tu_group_begin_env();
     int bad = 0;
     for (int k = -1074; k <= 1023; k++) {
         double p = ldexp(1.0, k);
@@ -1020,7 +996,7 @@ static void test_float_repr(void) {
         bad += !dumps_is_repr((double)(int64_t)(tu_rand(&st) % 2000000) / 1000.0 - 1000.0);
     }
     CHECK_EQ(bad, 0);
-    group_end("float repr");
+    tu_group_end(&g, 0);
 }
 
 /* A locale whose decimal point is not '.' changes nothing (when one exists). */
@@ -1032,9 +1008,9 @@ static void test_locale(void) {
         printf("SKIP test_locale: no locale with a decimal comma\n");
         return;
     }
-    group_begin();
+    tu_group g = tu_group_begin_env();
     OK("[1.5, 2e-3, 0.25]", "[1.5, 0.002, 0.25]");
-    group_end("locale");
+    tu_group_end(&g, 0);
     setlocale(LC_NUMERIC, "C");
 }
 

@@ -279,30 +279,6 @@ static void check_input(const void *text, size_t n, int max_depth) {
     check_verdict(text, n, max_depth, oracle(text, n, max_depth));
 }
 
-/* ---- runtimes ----------------------------------------------------------------- */
-
-static pm_runtime *rt, *saved_rt;
-
-static void part_begin(void) {
-    /* PYMM_DEBUG=1: object debug mode (freed objects quarantined). */
-    const char *dbg = getenv("PYMM_DEBUG");
-    pm_runtime_config cfg = {NULL, dbg && *dbg && strcmp(dbg, "0") != 0};
-    rt = pm_runtime_new(&cfg);
-    saved_rt = pm_runtime_enter(rt);
-}
-
-static void part_end(const char *name) {
-    pm_runtime_stats s;
-    pm_runtime_get_stats(rt, &s);
-    if (s.objects_allocated != s.objects_freed)
-        fprintf(stderr, "%s: %llu objects leaked\n", name,
-                (unsigned long long)(s.objects_allocated - s.objects_freed));
-    CHECK_EQ(s.objects_allocated, s.objects_freed);
-    CHECK_EQ(pm_exc_occurred(), PM_EXC_NONE);
-    pm_runtime_enter(saved_rt);
-    pm_runtime_destroy(rt);
-}
-
 /* ---- generators ------------------------------------------------------------------ */
 
 static uint64_t seed = 0x9E3779B97F4A7C15u;
@@ -430,7 +406,7 @@ static size_t mutate(uchar *t, size_t n, size_t cap) {
 /* ---- parts -------------------------------------------------------------------- */
 
 static void part_exhaustive_small(void) {
-    part_begin();
+    tu_group g = tu_group_begin_env();
     uchar b[8];
     for (int i = 0; i < 256; i++) {
         b[0] = (uchar)i;
@@ -457,11 +433,11 @@ static void part_exhaustive_small(void) {
             check_input(buf, a + 1 + z, 0);
         }
     }
-    part_end("small");
+    tu_group_end(&g, 0);
 }
 
 static void part_random(void) {
-    part_begin();
+    tu_group g = tu_group_begin_env();
     uchar buf[4096];
     for (int i = 0; i < 100000; i++) {
         size_t n = rnd() % 64;
@@ -472,11 +448,11 @@ static void part_random(void) {
         size_t n = token_soup(buf, sizeof buf);
         check_input(buf, n, (int)(rnd() % 8));
     }
-    part_end("random");
+    tu_group_end(&g, 0);
 }
 
 static void part_mutations(void) {
-    part_begin();
+    tu_group g = tu_group_begin_env();
     static char doc[8192];
     static uchar buf[8192 + 512];
     for (int i = 0; i < 10000; i++) {
@@ -491,11 +467,11 @@ static void part_mutations(void) {
         if (i % 50 == 0)
             for (size_t cut = 0; cut < n; cut++) check_input(doc, cut, 0);
     }
-    part_end("mutations");
+    tu_group_end(&g, 0);
 }
 
 static void part_nesting(void) {
-    part_begin();
+    tu_group g = tu_group_begin_env();
     size_t big = 300000;
     uchar *t = malloc(2 * big + 16);
     /* Opening brackets only: the default limit stops it early; a huge
@@ -527,65 +503,24 @@ static void part_nesting(void) {
         check_input(t, len, (int)(rnd() % 6));
     }
     free(t);
-    part_end("nesting");
+    tu_group_end(&g, 0);
 }
 
 /* ---- allocation failure ---------------------------------------------------------- */
 
-typedef struct failing {
-    pm_allocator inner[PM_NUM_DOMAINS];
-    long calls, fail_at; /* fail the fail_at-th call (0: never) */
-    bool persistent;     /* and every call after it            */
-} failing;
-
-static failing fa;
-
-static bool should_fail(void) {
-    ++fa.calls;
-    return fa.fail_at && (fa.persistent ? fa.calls >= fa.fail_at : fa.calls == fa.fail_at);
-}
-
-#define FAIL_FNS(D)                                                                                \
-    static void *fm_##D(void *ctx, size_t n) {                                                     \
-        (void)ctx;                                                                                 \
-        return should_fail() ? NULL : fa.inner[D].malloc(fa.inner[D].ctx, n);                      \
-    }                                                                                              \
-    static void *fc_##D(void *ctx, size_t a, size_t b) {                                           \
-        (void)ctx;                                                                                 \
-        return should_fail() ? NULL : fa.inner[D].calloc(fa.inner[D].ctx, a, b);                   \
-    }                                                                                              \
-    static void *fr_##D(void *ctx, void *p, size_t n) {                                            \
-        (void)ctx;                                                                                 \
-        return should_fail() ? NULL : fa.inner[D].realloc(fa.inner[D].ctx, p, n);                  \
-    }                                                                                              \
-    static void ff_##D(void *ctx, void *p) {                                                       \
-        (void)ctx;                                                                                 \
-        fa.inner[D].free(fa.inner[D].ctx, p);                                                      \
-    }
-FAIL_FNS(1)
-FAIL_FNS(2)
-
-static void install(pm_heap *h) {
-    pm_heap_get_allocator(h, PM_DOMAIN_MEM, &fa.inner[PM_DOMAIN_MEM]);
-    pm_heap_get_allocator(h, PM_DOMAIN_OBJ, &fa.inner[PM_DOMAIN_OBJ]);
-    pm_allocator mem = {NULL, fm_1, fc_1, fr_1, ff_1}, obj = {NULL, fm_2, fc_2, fr_2, ff_2};
-    pm_heap_set_allocator(h, PM_DOMAIN_MEM, &mem);
-    pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &obj);
-}
+static tu_failing fa; /* testutil's failing allocator */
 
 /* Load and dump doc with the k-th allocation failing (and, persistent,
  * every one after it), for k = 1, 2, ... until nothing fails. */
 static void oom_loop(const char *doc, size_t n, bool persistent) {
     pm_heap *h = pm_heap_new(NULL);
-    install(h);
+    tu_failing_install(&fa, h);
     pm_runtime_config cfg = {h, 0};
     long k, failures = 0;
     for (k = 1; k < 100000; k++) {
         pm_runtime *r = pm_runtime_new(&cfg);
         pm_runtime *prev = pm_runtime_enter(r);
-        fa.calls = 0;
-        fa.fail_at = k;
-        fa.persistent = persistent;
+        tu_failing_arm(&fa, k, persistent);
         pm_json_error err;
         pm_object *o = pm_json_loads(doc, n, 0, &err);
         pm_object *s = NULL;
@@ -599,7 +534,7 @@ static void oom_loop(const char *doc, size_t n, bool persistent) {
         }
         pm_xdecref(s);
         pm_xdecref(o);
-        fa.fail_at = 0;
+        tu_failing_disarm(&fa);
         pm_runtime_stats st;
         pm_runtime_get_stats(r, &st);
         CHECK_EQ(st.objects_allocated, st.objects_freed);

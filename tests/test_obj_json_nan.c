@@ -9,12 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-static bool exc_is(pm_exc kind, const char *message) {
-    bool ok = pm_exc_occurred() == kind && tu_contains(pm_exc_message(), message);
-    pm_exc_clear();
-    return ok;
-}
-
 static pm_object *loads(const char *text, unsigned flags, pm_json_error *err) {
     return pm_json_loads_flags(text, strlen(text), 0, flags, err);
 }
@@ -35,7 +29,7 @@ static bool rejected(const char *text, unsigned flags, size_t col, const char *m
     pm_json_error err;
     pm_object *o = loads(text, flags, &err);
     bool ok = o == NULL && err.line == 1 && err.col == col && strcmp(err.message, message) == 0 &&
-              exc_is(PM_EXC_VALUE, message);
+              tu_raised(PM_EXC_VALUE, message);
     pm_xdecref(o);
     pm_exc_clear();
     return ok;
@@ -86,7 +80,7 @@ static void reading(void) {
     pm_xdecref(o);
     /* Unknown flags are refused, not ignored. */
     pm_json_error err;
-    CHECK(loads("1", 0x80, &err) == NULL && exc_is(PM_EXC_VALUE, "unknown flags"));
+    CHECK(loads("1", 0x80, &err) == NULL && tu_raised(PM_EXC_VALUE, "unknown flags"));
 }
 
 static void writing(void) {
@@ -110,7 +104,7 @@ static void writing(void) {
     pm_xdecref(s);
     /* Strict: json.dumps(allow_nan=False). */
     pm_object *r = pm_json_dumps_flags(l, -1, PM_JSON_STRICT);
-    CHECK(r == NULL && exc_is(PM_EXC_VALUE, "Out of range float values are not JSON compliant"));
+    CHECK(r == NULL && tu_raised(PM_EXC_VALUE, "Out of range float values are not JSON compliant"));
     pm_xdecref(r);
     pm_object *last = pm_list_pop(l, -1);
     pm_object *finite = pm_list_new(0);
@@ -123,10 +117,10 @@ static void writing(void) {
     CHECK(pm_dict_set(d, key, one) == 0);
     CHECK(dumps_is(d, 0, "{\"Infinity\": 1}"));
     r = pm_json_dumps_flags(d, -1, PM_JSON_STRICT);
-    CHECK(r == NULL && exc_is(PM_EXC_VALUE, "Out of range float values"));
+    CHECK(r == NULL && tu_raised(PM_EXC_VALUE, "Out of range float values"));
     pm_xdecref(r);
     r = pm_json_dumps_flags(d, -1, 0x10);
-    CHECK(r == NULL && exc_is(PM_EXC_VALUE, "unknown flags"));
+    CHECK(r == NULL && tu_raised(PM_EXC_VALUE, "unknown flags"));
     pm_xdecref(r);
     pm_decref(one);
     pm_decref(key);

@@ -17,39 +17,6 @@
 
 /* ---- harness ---------------------------------------------------------------- */
 
-
-/* repr(o) equals want. */
-static int repr_is(pm_object *o, const char *want) {
-    pm_object *r = pm_repr(o);
-    if (r == NULL) {
-        fprintf(stderr, "repr failed: %s\n", pm_exc_message());
-        pm_exc_clear();
-        return 0;
-    }
-    size_t n;
-    const char *s = pm_str_utf8(r, &n);
-    int ok = n == strlen(want) && memcmp(s, want, n) == 0;
-    if (!ok) fprintf(stderr, "repr: got [%s], want [%s]\n", s, want);
-    pm_decref(r);
-    return ok;
-}
-
-/* The pending exception is kind and its message contains text; clears it. */
-static int raised(pm_exc kind, const char *text) {
-    int ok = pm_exc_occurred() == kind && (text == NULL || tu_contains(pm_exc_message(), text));
-    if (!ok)
-        fprintf(stderr, "exception: got %s [%s], want %s [%s]\n", pm_exc_name(pm_exc_occurred()),
-                pm_exc_message(), pm_exc_name(kind), text ? text : "");
-    pm_exc_clear();
-    return ok;
-}
-
-static uint64_t hash_of(pm_object *o) {
-    uint64_t h = 0;
-    CHECK_EQ(pm_hash(o, &h), 0);
-    return h;
-}
-
 static int64_t int_of(pm_object *o) {
     int64_t v = 0;
     CHECK_EQ(pm_int_value(o, &v), 0);
@@ -69,12 +36,12 @@ static void test_none_bool(void) {
     pm_decref(none);
     pm_decref(none);
     CHECK_EQ(none->refcnt, PM_REFCNT_IMMORTAL);
-    CHECK(repr_is(none, "None"));
+    CHECK(tu_repr_is(none, "None"));
     CHECK_EQ(pm_truth(none), 0);
-    CHECK_EQ(hash_of(none), hash_of(pm_none()));
+    CHECK_EQ(tu_hash_of(none), tu_hash_of(pm_none()));
     CHECK_EQ(pm_equal(none, pm_none()), 1);
     CHECK_EQ(pm_compare(none, none, PM_LT), -1);
-    CHECK(raised(PM_EXC_TYPE, "'<' not supported"));
+    CHECK(tu_raised(PM_EXC_TYPE, "'<' not supported"));
 
     pm_object *t = pm_bool(1), *f = pm_bool(0);
     CHECK(pm_bool(42) == t);
@@ -82,8 +49,8 @@ static void test_none_bool(void) {
     CHECK(t != f);
     CHECK(pm_is_immortal(t) && pm_is_immortal(f));
     CHECK(pm_is_type(t, &pm_bool_type));
-    CHECK(repr_is(t, "True"));
-    CHECK(repr_is(f, "False"));
+    CHECK(tu_repr_is(t, "True"));
+    CHECK(tu_repr_is(f, "False"));
     CHECK_EQ(pm_truth(t), 1);
     CHECK_EQ(pm_truth(f), 0);
     /* bool is an int subtype */
@@ -99,9 +66,9 @@ static void test_none_bool(void) {
     CHECK_EQ(pm_equal(t, onef), 1);
     CHECK_EQ(pm_equal(t, f), 0);
     CHECK_EQ(pm_compare(f, t, PM_LT), 1);
-    CHECK_EQ(hash_of(t), hash_of(one));
-    CHECK_EQ(hash_of(t), hash_of(onef));
-    CHECK_EQ(hash_of(f), hash_of(zero));
+    CHECK_EQ(tu_hash_of(t), tu_hash_of(one));
+    CHECK_EQ(tu_hash_of(t), tu_hash_of(onef));
+    CHECK_EQ(tu_hash_of(f), tu_hash_of(zero));
     pm_object *two = pm_int_add(t, t);
     CHECK(two != NULL && int_of(two) == 2);
     CHECK(pm_is_type(two, &pm_int_type));
@@ -145,7 +112,7 @@ static void test_small_ints(void) {
         CHECK(!(x->flags & PM_OF_STATIC));
         CHECK_EQ(int_of(x), outside[i]);
         CHECK_EQ(pm_equal(x, y), 1);
-        CHECK_EQ(hash_of(x), hash_of(y));
+        CHECK_EQ(tu_hash_of(x), tu_hash_of(y));
         pm_decref(x);
         pm_decref(y);
     }
@@ -174,7 +141,7 @@ static int op_fails(binop op, int64_t x, int64_t y, pm_exc kind, const char *tex
     pm_object *a = pm_int(x), *b = pm_int(y);
     int64_t live = tu_live_objects();
     pm_object *r = op(a, b);
-    int ok = r == NULL && tu_live_objects() == live && raised(kind, text);
+    int ok = r == NULL && tu_live_objects() == live && tu_raised(kind, text);
     pm_xdecref(r);
     pm_decref(a);
     pm_decref(b);
@@ -228,17 +195,17 @@ static void test_int_arith(void) {
     pm_object *i = pm_int(3), *f = pm_float(1.5), *s = pm_str_from("x");
     binop ops[] = {pm_int_add, pm_int_sub, pm_int_mul, pm_int_floordiv};
     for (size_t k = 0; k < 4; k++) {
-        CHECK(ops[k](i, f) == NULL && raised(PM_EXC_TYPE, "expected int, got float"));
-        CHECK(ops[k](s, i) == NULL && raised(PM_EXC_TYPE, "expected int, got str"));
-        CHECK(ops[k](NULL, i) == NULL && raised(PM_EXC_TYPE, "expected int, got NULL"));
-        CHECK(ops[k](i, NULL) == NULL && raised(PM_EXC_TYPE, NULL));
+        CHECK(ops[k](i, f) == NULL && tu_raised(PM_EXC_TYPE, "expected int, got float"));
+        CHECK(ops[k](s, i) == NULL && tu_raised(PM_EXC_TYPE, "expected int, got str"));
+        CHECK(ops[k](NULL, i) == NULL && tu_raised(PM_EXC_TYPE, "expected int, got NULL"));
+        CHECK(ops[k](i, NULL) == NULL && tu_raised(PM_EXC_TYPE, NULL));
     }
     int64_t v = 77;
     CHECK_EQ(pm_int_value(f, &v), -1);
-    CHECK(raised(PM_EXC_TYPE, "expected int, got float"));
+    CHECK(tu_raised(PM_EXC_TYPE, "expected int, got float"));
     CHECK_EQ(v, 77); /* unchanged on error */
     CHECK_EQ(pm_int_value(NULL, &v), -1);
-    CHECK(raised(PM_EXC_TYPE, "got NULL"));
+    CHECK(tu_raised(PM_EXC_TYPE, "got NULL"));
     CHECK_EQ(pm_int_value(i, NULL), 0); /* the out pointer is optional */
     pm_decref(i);
     pm_decref(f);
@@ -263,8 +230,8 @@ static void test_int_repr_hash_compare(void) {
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         pm_object *o = pm_int(cases[k].v);
-        CHECK(repr_is(o, cases[k].repr));
-        CHECK_EQ(hash_of(o), cases[k].hash);
+        CHECK(tu_repr_is(o, cases[k].repr));
+        CHECK_EQ(tu_hash_of(o), cases[k].hash);
         CHECK_EQ(pmo_hash_int(cases[k].v), cases[k].hash);
         pm_object *s = pm_str(o); /* str() of an int is its repr */
         CHECK(s && strcmp(pm_str_utf8(s, NULL), cases[k].repr) == 0);
@@ -303,7 +270,7 @@ static void test_int_repr_hash_compare(void) {
         CHECK_EQ(pm_compare(x, y, PM_GE), c >= 0);
         CHECK_EQ(pm_compare(y, x, PM_GT), c < 0); /* reflected */
         CHECK_EQ(pm_compare(y, x, PM_NE), c != 0);
-        if (c == 0) CHECK_EQ(hash_of(x), hash_of(y));
+        if (c == 0) CHECK_EQ(tu_hash_of(x), tu_hash_of(y));
         pm_decref(x);
         pm_decref(y);
     }
@@ -317,7 +284,7 @@ static void test_int_repr_hash_compare(void) {
     CHECK_EQ(pm_equal(a, s), 0);
     CHECK_EQ(pm_compare(a, s, PM_NE), 1);
     CHECK_EQ(pm_compare(a, s, PM_LT), -1);
-    CHECK(raised(PM_EXC_TYPE, "'<' not supported between instances of 'int' and 'str'"));
+    CHECK(tu_raised(PM_EXC_TYPE, "'<' not supported between instances of 'int' and 'str'"));
     pm_decref(s);
     pm_decref(nan);
     pm_decref(a);
@@ -371,7 +338,7 @@ static void test_float_repr(void) {
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         pm_object *f = pm_float(cases[k].v);
-        CHECK(repr_is(f, cases[k].repr));
+        CHECK(tu_repr_is(f, cases[k].repr));
         pm_decref(f);
     }
     /* Every repr reads back as the same double (random bit patterns). */
@@ -419,13 +386,13 @@ static void test_float_hash_value(void) {
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         pm_object *f = pm_float(cases[k].v);
-        CHECK_EQ(hash_of(f), cases[k].hash);
+        CHECK_EQ(tu_hash_of(f), cases[k].hash);
         pm_decref(f);
     }
     /* hash(1) == hash(1.0) == hash(True); 1 == 1.0 */
     pm_object *i = pm_int(1), *f = pm_float(1.0), *t = pm_bool(1);
-    CHECK_EQ(hash_of(i), hash_of(f));
-    CHECK_EQ(hash_of(f), hash_of(t));
+    CHECK_EQ(tu_hash_of(i), tu_hash_of(f));
+    CHECK_EQ(tu_hash_of(f), tu_hash_of(t));
     CHECK_EQ(pm_equal(i, f), 1);
     CHECK_EQ(pm_equal(f, i), 1);
     pm_decref(f);
@@ -433,7 +400,7 @@ static void test_float_hash_value(void) {
     int64_t vals[] = {2, -7, 1000000007, -(1LL << 53), 1LL << 62, INT64_MIN};
     for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) {
         pm_object *x = pm_int(vals[k]), *y = pm_float((double)vals[k]);
-        CHECK_EQ(hash_of(x), hash_of(y));
+        CHECK_EQ(tu_hash_of(x), tu_hash_of(y));
         pm_decref(x);
         pm_decref(y);
     }
@@ -443,7 +410,7 @@ static void test_float_hash_value(void) {
     CHECK_EQ(pm_compare(n1, n2, PM_NE), 1);
     CHECK_EQ(pm_compare(n1, n1, PM_EQ), 0);
     CHECK_EQ(pm_equal(n1, n1), 1); /* containers: identity implies equality */
-    CHECK(hash_of(n1) != hash_of(n2));
+    CHECK(tu_hash_of(n1) != tu_hash_of(n2));
     CHECK_EQ(pm_truth(n1), 1);
     /* float against float */
     pm_object *a = pm_float(-2.5), *b = pm_float(0.25);
@@ -467,12 +434,12 @@ static void test_float_hash_value(void) {
     pm_object *s = pm_str_from("1.5");
     d = 42;
     CHECK_EQ(pm_float_value(s, &d), -1);
-    CHECK(raised(PM_EXC_TYPE, "expected float, got str"));
+    CHECK(tu_raised(PM_EXC_TYPE, "expected float, got str"));
     CHECK(d == 42);
     CHECK_EQ(pm_float_value(NULL, &d), -1);
-    CHECK(raised(PM_EXC_TYPE, "expected float, got NULL"));
+    CHECK(tu_raised(PM_EXC_TYPE, "expected float, got NULL"));
     CHECK_EQ(pm_float_value(pm_none(), &d), -1);
-    CHECK(raised(PM_EXC_TYPE, "got NoneType"));
+    CHECK(tu_raised(PM_EXC_TYPE, "got NoneType"));
     pm_object *objs[] = {i, t, n1, n2, a, b, big, zero, mzero, s};
     for (size_t k = 0; k < sizeof objs / sizeof *objs; k++) pm_decref(objs[k]);
     tu_group_end(&g, 0);
@@ -546,7 +513,7 @@ static void test_bytes(void) {
     CHECK_EQ(n, 3);
     CHECK(memcmp(p, "a\0b", 4) == 0); /* NUL-ended too */
     CHECK_EQ(pm_len(b), 3);
-    CHECK(repr_is(b, "b'a\\x00b'"));
+    CHECK(tu_repr_is(b, "b'a\\x00b'"));
 
     pm_object *e1 = pm_bytes_from(NULL, 0), *e2 = pm_bytes_from("xyz", 0);
     CHECK(e1 == e2);
@@ -554,15 +521,15 @@ static void test_bytes(void) {
     CHECK_EQ(pm_len(e1), 0);
     CHECK_EQ(pm_truth(e1), 0);
     CHECK_EQ(pm_truth(b), 1);
-    CHECK(repr_is(e1, "b''"));
+    CHECK(tu_repr_is(e1, "b''"));
     CHECK(pm_bytes_data(e1, &n) != NULL && n == 0);
-    CHECK_EQ(hash_of(e1), pmo_hash_bytes("", 0));
+    CHECK_EQ(tu_hash_of(e1), pmo_hash_bytes("", 0));
     CHECK_EQ(e1->flags & PM_OF_HASHED, 0); /* static: never written */
 
-    CHECK(pm_bytes_from(NULL, 1) == NULL && raised(PM_EXC_TYPE, "got NULL"));
+    CHECK(pm_bytes_from(NULL, 1) == NULL && tu_raised(PM_EXC_TYPE, "got NULL"));
     pm_object *s = pm_str_from("abc");
-    CHECK(pm_bytes_data(s, &n) == NULL && raised(PM_EXC_TYPE, "expected bytes, got str"));
-    CHECK(pm_bytes_data(NULL, &n) == NULL && raised(PM_EXC_TYPE, "expected bytes, got NULL"));
+    CHECK(pm_bytes_data(s, &n) == NULL && tu_raised(PM_EXC_TYPE, "expected bytes, got str"));
+    CHECK(pm_bytes_data(NULL, &n) == NULL && tu_raised(PM_EXC_TYPE, "expected bytes, got NULL"));
 
     /* repr: Python's quotes and escapes */
     struct { const char *data; size_t n; const char *repr; } reprs[] = {
@@ -574,7 +541,7 @@ static void test_bytes(void) {
     };
     for (size_t k = 0; k < sizeof reprs / sizeof *reprs; k++) {
         pm_object *x = pm_bytes_from(reprs[k].data, reprs[k].n);
-        CHECK(repr_is(x, reprs[k].repr));
+        CHECK(tu_repr_is(x, reprs[k].repr));
         pm_decref(x);
     }
     char big[1000];
@@ -587,10 +554,10 @@ static void test_bytes(void) {
     /* hash: cached, equal for equal values, equal to a str of the same bytes */
     pm_object *b2 = pm_bytes_from("a\0b", 3), *sab = pm_str_from("abc");
     pm_object *babc = pm_bytes_from("abc", 3);
-    CHECK_EQ(hash_of(b), hash_of(b2));
+    CHECK_EQ(tu_hash_of(b), tu_hash_of(b2));
     CHECK(b->flags & PM_OF_HASHED);
-    CHECK_EQ(hash_of(b), pmo_hash_bytes("a\0b", 3));
-    CHECK_EQ(hash_of(babc), hash_of(sab));
+    CHECK_EQ(tu_hash_of(b), pmo_hash_bytes("a\0b", 3));
+    CHECK_EQ(tu_hash_of(babc), tu_hash_of(sab));
     CHECK_EQ(pm_equal(babc, sab), 0); /* apart by type only */
 
     /* compare: unsigned lexicographic, then length */
@@ -605,7 +572,7 @@ static void test_bytes(void) {
     CHECK_EQ(pm_compare(x, y, PM_NE), 1);
     CHECK_EQ(pm_compare(e1, x, PM_LT), 1);
     CHECK_EQ(pm_compare(x, sab, PM_LT), -1);
-    CHECK(raised(PM_EXC_TYPE, "not supported"));
+    CHECK(tu_raised(PM_EXC_TYPE, "not supported"));
 
     /* getitem: an int, negative indexes, errors */
     pm_object *i0 = pm_int(0), *im1 = pm_int(-1), *i3 = pm_int(3), *im4 = pm_int(-4);
@@ -618,11 +585,11 @@ static void test_bytes(void) {
     v = pm_getitem(b, pm_bool(1));
     CHECK(v && int_of(v) == 0);
     pm_xdecref(v);
-    CHECK(pm_getitem(b, i3) == NULL && raised(PM_EXC_INDEX, "index out of range"));
-    CHECK(pm_getitem(b, im4) == NULL && raised(PM_EXC_INDEX, NULL));
-    CHECK(pm_getitem(e1, i0) == NULL && raised(PM_EXC_INDEX, NULL));
+    CHECK(pm_getitem(b, i3) == NULL && tu_raised(PM_EXC_INDEX, "index out of range"));
+    CHECK(pm_getitem(b, im4) == NULL && tu_raised(PM_EXC_INDEX, NULL));
+    CHECK(pm_getitem(e1, i0) == NULL && tu_raised(PM_EXC_INDEX, NULL));
     CHECK(pm_getitem(b, s) == NULL &&
-          raised(PM_EXC_TYPE, "byte indices must be integers, not 'str'"));
+          tu_raised(PM_EXC_TYPE, "byte indices must be integers, not 'str'"));
 
     /* iteration (iter.c) yields ints */
     pm_object *it = pm_iter(b);
@@ -647,9 +614,9 @@ static void test_bytes(void) {
     CHECK_EQ(pm_contains(e1, k97), 0);
     CHECK_EQ(pm_contains(babc, pm_bool(0)), 0);
     CHECK_EQ(pm_contains(babc, k256), -1);
-    CHECK(raised(PM_EXC_VALUE, "byte must be in range(0, 256)"));
+    CHECK(tu_raised(PM_EXC_VALUE, "byte must be in range(0, 256)"));
     CHECK_EQ(pm_contains(babc, im1), -1);
-    CHECK(raised(PM_EXC_VALUE, NULL));
+    CHECK(tu_raised(PM_EXC_VALUE, NULL));
     CHECK_EQ(pm_contains(babc, bc), 1);
     CHECK_EQ(pm_contains(babc, e1), 1);
     CHECK_EQ(pm_contains(bc, babc), 0);
@@ -657,7 +624,7 @@ static void test_bytes(void) {
     CHECK_EQ(pm_contains(bb, bc), 1);
     CHECK_EQ(pm_contains(bb, cb), 0);
     CHECK_EQ(pm_contains(babc, s), -1);
-    CHECK(raised(PM_EXC_TYPE, "a bytes-like object is required, not 'str'"));
+    CHECK(tu_raised(PM_EXC_TYPE, "a bytes-like object is required, not 'str'"));
 
     pm_object *objs[] = {b, s, bb, b2, sab, babc, x, y, z, i0, im1, i3, im4, k97, k256, bc, cb};
     for (size_t k = 0; k < sizeof objs / sizeof *objs; k++) pm_decref(objs[k]);

@@ -10,7 +10,7 @@
  * test copies every byte of each, puts them through everything that could
  * write to an object (counts, hashes, interning, containers, deletion,
  * weak references, repr, JSON, collections, in a plain and a debug
- * runtime), and compares. test_thread_obj_statics checks the same under
+ * runtime), and compares. test_obj_threads_statics checks the same under
  * ThreadSanitizer; this one fails in any build.
  */
 #include "testutil.h"

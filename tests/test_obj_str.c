@@ -17,7 +17,6 @@
 
 /* ---- harness ---------------------------------------------------------------- */
 
-
 static pm_runtime_stats stats(void) {
     pm_runtime_stats st;
     pm_runtime_get_stats(pm_runtime_current(), &st);
@@ -31,34 +30,6 @@ static int text_is(pm_object *s, const char *want, size_t n) {
     int ok = got != NULL && got_n == n && memcmp(got, want, n) == 0 && got[n] == '\0';
     if (!ok) fprintf(stderr, "text: got [%s], want [%.*s]\n", got ? got : "(null)", (int)n, want);
     return ok;
-}
-
-static int repr_is(pm_object *o, const char *want) {
-    pm_object *r = pm_repr(o);
-    if (r == NULL) {
-        fprintf(stderr, "repr failed: %s\n", pm_exc_message());
-        pm_exc_clear();
-        return 0;
-    }
-    int ok = text_is(r, want, strlen(want));
-    pm_decref(r);
-    return ok;
-}
-
-/* The pending exception is kind and its message contains text; clears it. */
-static int raised(pm_exc kind, const char *text) {
-    int ok = pm_exc_occurred() == kind && (text == NULL || tu_contains(pm_exc_message(), text));
-    if (!ok)
-        fprintf(stderr, "exception: got %s [%s], want %s [%s]\n", pm_exc_name(pm_exc_occurred()),
-                pm_exc_message(), pm_exc_name(kind), text ? text : "");
-    pm_exc_clear();
-    return ok;
-}
-
-static uint64_t hash_of(pm_object *o) {
-    uint64_t h = 0;
-    CHECK_EQ(pm_hash(o, &h), 0);
-    return h;
 }
 
 /* UTF-8 of code point c into out; returns its length. */
@@ -133,7 +104,7 @@ static void test_basic(void) {
     CHECK_EQ(pm_str_length(z), 4);
     pm_object *nul = pm_str_from_len("\0", 1);
     CHECK(nul && pm_is_immortal(nul) && pm_str_length(nul) == 1);
-    CHECK(repr_is(z, "'a\\x00b\\x00'"));
+    CHECK(tu_repr_is(z, "'a\\x00b\\x00'"));
 
     /* The empty string: one static object */
     pm_object *e1 = pm_str_from(""), *e2 = pm_str_from_len(NULL, 0);
@@ -143,21 +114,21 @@ static void test_basic(void) {
     CHECK_EQ(pm_str_length(e1), 0);
     CHECK_EQ(pm_truth(e1), 0);
     CHECK(text_is(e1, "", 0));
-    CHECK(repr_is(e1, "''"));
+    CHECK(tu_repr_is(e1, "''"));
 
     /* NULL and wrong types */
-    CHECK(pm_str_from(NULL) == NULL && raised(PM_EXC_TYPE, "got NULL"));
-    CHECK(pm_str_from_len(NULL, 2) == NULL && raised(PM_EXC_TYPE, "got NULL"));
+    CHECK(pm_str_from(NULL) == NULL && tu_raised(PM_EXC_TYPE, "got NULL"));
+    CHECK(pm_str_from_len(NULL, 2) == NULL && tu_raised(PM_EXC_TYPE, "got NULL"));
     pm_object *i = pm_int(7);
     size_t n = 99;
-    CHECK(pm_str_utf8(i, &n) == NULL && raised(PM_EXC_TYPE, "expected str, got int"));
+    CHECK(pm_str_utf8(i, &n) == NULL && tu_raised(PM_EXC_TYPE, "expected str, got int"));
     CHECK_EQ(n, 99);
-    CHECK(pm_str_utf8(NULL, &n) == NULL && raised(PM_EXC_TYPE, "expected str, got NULL"));
+    CHECK(pm_str_utf8(NULL, &n) == NULL && tu_raised(PM_EXC_TYPE, "expected str, got NULL"));
     CHECK(pm_str_utf8(s, NULL) != NULL); /* the length is optional */
     CHECK_EQ(pm_str_length(i), -1);
-    CHECK(raised(PM_EXC_TYPE, "expected str, got int"));
+    CHECK(tu_raised(PM_EXC_TYPE, "expected str, got int"));
     CHECK_EQ(pm_str_length(NULL), -1);
-    CHECK(raised(PM_EXC_TYPE, NULL));
+    CHECK(tu_raised(PM_EXC_TYPE, NULL));
     pm_decref(s);
     pm_decref(z);
     tu_group_end(&g, 0);
@@ -177,14 +148,14 @@ static void test_static_chars(void) {
         CHECK_EQ(pm_str_length(a), 1);
         CHECK(text_is(a, buf, n));
         /* the compile-time hash is the run-time one */
-        CHECK_EQ(hash_of(a), pmo_hash_bytes(buf, n));
+        CHECK_EQ(tu_hash_of(a), pmo_hash_bytes(buf, n));
         pm_object *bytes = pm_bytes_from(buf, n);
-        CHECK_EQ(hash_of(a), hash_of(bytes));
+        CHECK_EQ(tu_hash_of(a), tu_hash_of(bytes));
         pm_decref(bytes);
         pm_decref(a);
         pm_decref(b);
     }
-    CHECK_EQ(hash_of(pm_str_from("")), pmo_hash_bytes("", 0));
+    CHECK_EQ(tu_hash_of(pm_str_from("")), pmo_hash_bytes("", 0));
     /* bytes made 256 objects; the strings none */
     CHECK_EQ(stats().objects_allocated - allocated, 256);
     /* A string past U+00FF is a heap object */
@@ -232,13 +203,13 @@ static void test_invalid_utf8(void) {
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         pm_object *s = pm_str_from_len(bad[k].text, bad[k].n);
         CHECK(s == NULL);
-        if (!raised(PM_EXC_UNICODE, bad[k].what)) fprintf(stderr, "  case %zu\n", k);
+        if (!tu_raised(PM_EXC_UNICODE, bad[k].what)) fprintf(stderr, "  case %zu\n", k);
         pm_xdecref(s);
     }
-    CHECK(pm_str_from("ok\xff") == NULL && raised(PM_EXC_UNICODE, "'utf-8' codec can't decode"));
-    CHECK(pm_str_format("%s", "\xc3") == NULL && raised(PM_EXC_UNICODE, "unexpected end"));
-    CHECK(pm_str_id("\xed\xa0\x80") == NULL && raised(PM_EXC_UNICODE, "invalid continuation"));
-    CHECK(pm_str_id("\xc3") == NULL && raised(PM_EXC_UNICODE, "unexpected end"));
+    CHECK(pm_str_from("ok\xff") == NULL && tu_raised(PM_EXC_UNICODE, "'utf-8' codec can't decode"));
+    CHECK(pm_str_format("%s", "\xc3") == NULL && tu_raised(PM_EXC_UNICODE, "unexpected end"));
+    CHECK(pm_str_id("\xed\xa0\x80") == NULL && tu_raised(PM_EXC_UNICODE, "invalid continuation"));
+    CHECK(pm_str_id("\xc3") == NULL && tu_raised(PM_EXC_UNICODE, "unexpected end"));
     CHECK_EQ(tu_live_objects(), live);
     tu_group_end(&g, 0);
 }
@@ -257,7 +228,7 @@ static void test_format_concat(void) {
     CHECK(lf && pm_str_length(lf) == 1001);
     pm_object *ef = pm_str_format("%s", "");
     CHECK(ef == pm_str_from(""));
-    CHECK(pm_str_format(NULL) == NULL && raised(PM_EXC_TYPE, "got NULL"));
+    CHECK(pm_str_format(NULL) == NULL && tu_raised(PM_EXC_TYPE, "got NULL"));
 
     pm_object *a = pm_str_from("ab"), *b = pm_str_from("\xe2\x82\xac" "d"), *e = pm_str_from("");
     pm_object *ab = pm_str_concat(a, b);
@@ -269,9 +240,9 @@ static void test_format_concat(void) {
     pm_object *ee = pm_str_concat(e, e);
     CHECK(ee == e);
     pm_object *i = pm_int(1);
-    CHECK(pm_str_concat(a, i) == NULL && raised(PM_EXC_TYPE, "expected str, got int"));
-    CHECK(pm_str_concat(NULL, a) == NULL && raised(PM_EXC_TYPE, "got NULL"));
-    CHECK(pm_str_concat(a, NULL) == NULL && raised(PM_EXC_TYPE, "got NULL"));
+    CHECK(pm_str_concat(a, i) == NULL && tu_raised(PM_EXC_TYPE, "expected str, got int"));
+    CHECK(pm_str_concat(NULL, a) == NULL && tu_raised(PM_EXC_TYPE, "got NULL"));
+    CHECK(pm_str_concat(a, NULL) == NULL && tu_raised(PM_EXC_TYPE, "got NULL"));
     CHECK_EQ(a->refcnt, 3);
     pm_object *objs[] = {f, lf, ef, a, b, e, ab, ae, ea, ee};
     for (size_t k = 0; k < sizeof objs / sizeof *objs; k++) pm_decref(objs[k]);
@@ -303,7 +274,7 @@ static void test_repr(void) {
         pm_object *s = pm_str_from(cases[k].text);
         CHECK(s != NULL);
         if (s == NULL) continue;
-        CHECK(repr_is(s, cases[k].repr));
+        CHECK(tu_repr_is(s, cases[k].repr));
         pm_decref(s);
     }
     /* The repr's length in code points is right (escapes are ASCII). */
@@ -337,17 +308,17 @@ static void test_getitem_contains(void) {
     c = pm_getitem(ascii, pm_bool(1));
     CHECK(c && text_is(c, "e", 1));
     pm_xdecref(c);
-    CHECK(item(ascii, 5) == NULL && raised(PM_EXC_INDEX, "string index out of range"));
-    CHECK(item(ascii, -6) == NULL && raised(PM_EXC_INDEX, "string index out of range"));
-    CHECK(item(ascii, INT64_MIN) == NULL && raised(PM_EXC_INDEX, NULL));
-    CHECK(item(ascii, INT64_MAX) == NULL && raised(PM_EXC_INDEX, NULL));
+    CHECK(item(ascii, 5) == NULL && tu_raised(PM_EXC_INDEX, "string index out of range"));
+    CHECK(item(ascii, -6) == NULL && tu_raised(PM_EXC_INDEX, "string index out of range"));
+    CHECK(item(ascii, INT64_MIN) == NULL && tu_raised(PM_EXC_INDEX, NULL));
+    CHECK(item(ascii, INT64_MAX) == NULL && tu_raised(PM_EXC_INDEX, NULL));
     pm_object *fl = pm_float(1.0);
     CHECK(pm_getitem(ascii, fl) == NULL &&
-          raised(PM_EXC_TYPE, "string indices must be integers, not 'float'"));
-    CHECK(pm_getitem(ascii, ascii) == NULL && raised(PM_EXC_TYPE, "not 'str'"));
+          tu_raised(PM_EXC_TYPE, "string indices must be integers, not 'float'"));
+    CHECK(pm_getitem(ascii, ascii) == NULL && tu_raised(PM_EXC_TYPE, "not 'str'"));
     pm_object *e = pm_str_from("");
-    CHECK(item(e, 0) == NULL && raised(PM_EXC_INDEX, NULL));
-    CHECK(item(e, -1) == NULL && raised(PM_EXC_INDEX, NULL));
+    CHECK(item(e, 0) == NULL && tu_raised(PM_EXC_INDEX, NULL));
+    CHECK(item(e, -1) == NULL && tu_raised(PM_EXC_INDEX, NULL));
 
     /* non-ASCII: indexes count code points, from either end */
     const char *want[] = {"a", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "z"};
@@ -362,7 +333,7 @@ static void test_getitem_contains(void) {
         pm_xdecref(x);
         pm_xdecref(y);
     }
-    CHECK(item(mixed, 5) == NULL && raised(PM_EXC_INDEX, NULL));
+    CHECK(item(mixed, 5) == NULL && tu_raised(PM_EXC_INDEX, NULL));
     /* iteration (iter.c) yields the same one-code-point strings */
     pm_object *it = pm_iter(mixed);
     CHECK(it != NULL);
@@ -376,7 +347,7 @@ static void test_getitem_contains(void) {
         pm_xdecref(x);
     }
     pm_xdecref(it);
-    CHECK(item(mixed, -6) == NULL && raised(PM_EXC_INDEX, NULL));
+    CHECK(item(mixed, -6) == NULL && tu_raised(PM_EXC_INDEX, NULL));
 
     /* contains: substrings, the empty one, U+0000, non-ASCII */
     struct { const char *hay; size_t hn; const char *needle; size_t nn; int found; } cases[] = {
@@ -404,7 +375,7 @@ static void test_getitem_contains(void) {
     }
     pm_object *i = pm_int(1);
     CHECK_EQ(pm_contains(ascii, i), -1);
-    CHECK(raised(PM_EXC_TYPE, "'in <string>' requires string as left operand, not int"));
+    CHECK(tu_raised(PM_EXC_TYPE, "'in <string>' requires string as left operand, not int"));
     pm_object *objs[] = {ascii, fl, e, mixed, i};
     for (size_t k = 0; k < sizeof objs / sizeof *objs; k++) pm_decref(objs[k]);
     tu_group_end(&g, 0);
@@ -428,21 +399,21 @@ static void test_compare_hash(void) {
     CHECK_EQ(pm_compare(emoji, z, PM_GE), 1);
     /* equal text, one hashed and one not, and both hashed */
     CHECK_EQ(a1->flags & PM_OF_HASHED, 0);
-    uint64_t h1 = hash_of(a1);
+    uint64_t h1 = tu_hash_of(a1);
     CHECK(a1->flags & PM_OF_HASHED);
     CHECK_EQ(pm_equal(a1, a2), 1);
-    CHECK_EQ(hash_of(a2), h1);
+    CHECK_EQ(tu_hash_of(a2), h1);
     CHECK_EQ(pm_equal(a1, a2), 1);
     CHECK_EQ(h1, pmo_hash_bytes("apple", 5));
-    CHECK_EQ(hash_of(a1), h1); /* cached */
-    CHECK(hash_of(b) != h1);
+    CHECK_EQ(tu_hash_of(a1), h1); /* cached */
+    CHECK(tu_hash_of(b) != h1);
     /* against other types */
     pm_object *i = pm_int(5), *bytes = pm_bytes_from("apple", 5);
     CHECK_EQ(pm_equal(a1, i), 0);
     CHECK_EQ(pm_equal(a1, bytes), 0);
-    CHECK_EQ(hash_of(a1), hash_of(bytes));
+    CHECK_EQ(tu_hash_of(a1), tu_hash_of(bytes));
     CHECK_EQ(pm_compare(a1, i, PM_LT), -1);
-    CHECK(raised(PM_EXC_TYPE, "'<' not supported between instances of 'str' and 'int'"));
+    CHECK(tu_raised(PM_EXC_TYPE, "'<' not supported between instances of 'str' and 'int'"));
 
     /* the hash spreads: distinct short keys rarely collide in the low bits */
     enum { N = 4096 };
@@ -512,7 +483,7 @@ static void test_intern_identity(void) {
     CHECK(n1 && n1 == n2);
     CHECK(n1->flags & PM_OF_INTERNED);
     CHECK(n1->flags & PM_OF_HASHED);
-    CHECK_EQ(hash_of(n1), pmo_hash_bytes("new name", 8));
+    CHECK_EQ(tu_hash_of(n1), pmo_hash_bytes("new name", 8));
     CHECK_EQ(stats().interned, 2);
     pm_object *n3 = pm_str_from("new name");
     pm_object *n4 = pm_str_intern(n3);
@@ -541,10 +512,10 @@ static void test_intern_identity(void) {
 
     /* errors */
     pm_object *i = pm_int(3);
-    CHECK(pm_str_intern(i) == NULL && raised(PM_EXC_TYPE, "expected str, got int"));
-    CHECK(pm_str_intern(NULL) == NULL && raised(PM_EXC_TYPE, "got NULL"));
-    CHECK(pm_str_intern_immortal(i) == NULL && raised(PM_EXC_TYPE, NULL));
-    CHECK(pm_str_id(NULL) == NULL && raised(PM_EXC_TYPE, "got NULL"));
+    CHECK(pm_str_intern(i) == NULL && tu_raised(PM_EXC_TYPE, "expected str, got int"));
+    CHECK(pm_str_intern(NULL) == NULL && tu_raised(PM_EXC_TYPE, "got NULL"));
+    CHECK(pm_str_intern_immortal(i) == NULL && tu_raised(PM_EXC_TYPE, NULL));
+    CHECK(pm_str_id(NULL) == NULL && tu_raised(PM_EXC_TYPE, "got NULL"));
 
     pm_decref(ia);
     pm_decref(ib);
@@ -655,56 +626,6 @@ static void test_intern_immortal(void) {
 
 /* ---- out of memory ------------------------------------------------------------------ */
 
-/* Allocators for the mem and obj domains that fail the countdown-th call
- * from now (countdown < 0: never). */
-typedef struct failing {
-    pm_allocator saved[PM_NUM_DOMAINS];
-    struct failing_ctx { struct failing *f; pm_domain d; } ctx[PM_NUM_DOMAINS];
-    long countdown;
-    long failures;
-} failing;
-
-static bool fail_now(failing *f) {
-    if (f->countdown < 0) return false;
-    if (f->countdown-- > 0) return false;
-    f->failures++;
-    return true;
-}
-
-static void *f_malloc(void *ctx, size_t n) {
-    struct failing_ctx *c = ctx;
-    pm_allocator *a = &c->f->saved[c->d];
-    return fail_now(c->f) ? NULL : a->malloc(a->ctx, n);
-}
-
-static void *f_calloc(void *ctx, size_t k, size_t n) {
-    struct failing_ctx *c = ctx;
-    pm_allocator *a = &c->f->saved[c->d];
-    return fail_now(c->f) ? NULL : a->calloc(a->ctx, k, n);
-}
-
-static void *f_realloc(void *ctx, void *p, size_t n) {
-    struct failing_ctx *c = ctx;
-    pm_allocator *a = &c->f->saved[c->d];
-    return fail_now(c->f) ? NULL : a->realloc(a->ctx, p, n);
-}
-
-static void f_free(void *ctx, void *p) {
-    struct failing_ctx *c = ctx;
-    c->f->saved[c->d].free(c->f->saved[c->d].ctx, p);
-}
-
-static void install_failing(pm_heap *h, failing *f) {
-    f->countdown = -1;
-    for (int d = PM_DOMAIN_MEM; d <= PM_DOMAIN_OBJ; d++) {
-        pm_heap_get_allocator(h, (pm_domain)d, &f->saved[d]);
-        f->ctx[d].f = f;
-        f->ctx[d].d = (pm_domain)d;
-        pm_allocator a = {&f->ctx[d], f_malloc, f_calloc, f_realloc, f_free};
-        pm_heap_set_allocator(h, (pm_domain)d, &a);
-    }
-}
-
 typedef pm_object *(*oom_op)(void *arg);
 
 static pm_object *op_from(void *arg) { (void)arg; return pm_str_from("a string long enough"); }
@@ -753,8 +674,8 @@ static pm_object *op_bytes_repr(void *arg) {
  * MemoryError with nothing leaked, and the table stays usable. */
 static void test_out_of_memory(void) {
     pm_heap *h = pm_heap_new(NULL);
-    static failing f;
-    install_failing(h, &f);
+    static tu_failing f;
+    tu_failing_install(&f, h);
     pm_runtime_config cfg = {h, 0};
     pm_runtime *rt = pm_runtime_new(&cfg);
     pm_runtime *prev = pm_runtime_enter(rt);
@@ -770,21 +691,20 @@ static void test_out_of_memory(void) {
         for (long at = 0; at < 10; at++) {
             pm_runtime_clear_freelists(rt); /* floats must really allocate */
             int64_t live = tu_live_objects();
-            f.failures = 0;
-            f.countdown = at;
+            tu_failing_arm(&f, at + 1, false); /* at calls succeed, the next fails */
             pm_object *r = ops[k].op(text);
-            f.countdown = -1;
+            tu_failing_disarm(&f);
             if (r == NULL) {
-                CHECK(f.failures == 1);
-                if (!raised(PM_EXC_MEMORY, "out of memory"))
+                CHECK(f.failed == 1);
+                if (!tu_raised(PM_EXC_MEMORY, "out of memory"))
                     fprintf(stderr, "  op %s\n", ops[k].name);
             } else {
                 CHECK_EQ(pm_exc_occurred(), PM_EXC_NONE);
                 pm_decref(r);
             }
             CHECK_EQ(tu_live_objects(), live);
-            if (at == 0) CHECK_EQ(f.failures, 1); /* every op allocates */
-            if (f.failures == 0) break; /* the op needs fewer allocations */
+            if (at == 0) CHECK_EQ(f.failed, 1); /* every op allocates */
+            if (f.failed == 0) break; /* the op needs fewer allocations */
         }
     }
     /* Growing the intern table fails: the new string is dropped, the table
@@ -800,12 +720,11 @@ static void test_out_of_memory(void) {
     pm_runtime_stats st;
     pm_runtime_get_stats(rt, &st);
     uint64_t interned = st.interned, live = tu_live_objects();
-    f.countdown = 1; /* the string is allocated, the larger table is not */
-    f.failures = 0;
+    tu_failing_arm(&f, 2, false); /* the string is allocated, the larger table is not */
     CHECK(pm_str_id("one too many") == NULL);
-    f.countdown = -1;
-    CHECK_EQ(f.failures, 1);
-    CHECK(raised(PM_EXC_MEMORY, NULL));
+    tu_failing_disarm(&f);
+    CHECK_EQ(f.failed, 1);
+    CHECK(tu_raised(PM_EXC_MEMORY, NULL));
     pm_runtime_get_stats(rt, &st);
     CHECK_EQ(st.interned, interned);
     CHECK_EQ(tu_live_objects(), live);

@@ -56,9 +56,7 @@ static pm_runtime *rt, *saved_rt;
 static bool debug_mode;
 
 static void group_begin(void) {
-    /* PYMM_DEBUG=1: object debug mode (freed objects quarantined). */
-    const char *dbg = getenv("PYMM_DEBUG");
-    debug_mode = dbg && *dbg && strcmp(dbg, "0") != 0;
+    debug_mode = tu_debug_env(); /* PYMM_DEBUG=1: freed objects quarantined */
     pm_runtime_config cfg = {NULL, debug_mode};
     rt = pm_runtime_new(&cfg);
     saved_rt = pm_runtime_enter(rt);
@@ -658,32 +656,7 @@ static void test_destroy_runtime_with_weakrefs(void) {
  * Every failure must be a MemoryError that changes nothing and leaks
  * nothing. */
 
-static struct {
-    pm_allocator inner[PM_NUM_DOMAINS];
-    long calls, fail_at;
-} fa;
-
-static bool fa_fail(void) { return ++fa.calls == fa.fail_at; }
-
-#define FA_FNS(D)                                                                                  \
-    static void *fm_##D(void *c, size_t n) {                                                       \
-        (void)c;                                                                                   \
-        return fa_fail() ? NULL : fa.inner[D].malloc(fa.inner[D].ctx, n);                          \
-    }                                                                                              \
-    static void *fc_##D(void *c, size_t a, size_t b) {                                             \
-        (void)c;                                                                                   \
-        return fa_fail() ? NULL : fa.inner[D].calloc(fa.inner[D].ctx, a, b);                       \
-    }                                                                                              \
-    static void *fr_##D(void *c, void *p, size_t n) {                                              \
-        (void)c;                                                                                   \
-        return fa_fail() ? NULL : fa.inner[D].realloc(fa.inner[D].ctx, p, n);                      \
-    }                                                                                              \
-    static void ff_##D(void *c, void *p) {                                                         \
-        (void)c;                                                                                   \
-        fa.inner[D].free(fa.inner[D].ctx, p);                                                      \
-    }
-FA_FNS(1)
-FA_FNS(2)
+static tu_failing fa; /* testutil's failing allocator */
 
 /* The script: 0 when every step succeeded; -1 at the first failure, which
  * must be a MemoryError leaving the state as it was before that step. */
@@ -721,11 +694,7 @@ out:
 
 static void test_out_of_memory(void) {
     pm_heap *h = pm_heap_new(NULL);
-    pm_heap_get_allocator(h, PM_DOMAIN_MEM, &fa.inner[PM_DOMAIN_MEM]);
-    pm_heap_get_allocator(h, PM_DOMAIN_OBJ, &fa.inner[PM_DOMAIN_OBJ]);
-    pm_allocator mem = {NULL, fm_1, fc_1, fr_1, ff_1}, obj = {NULL, fm_2, fc_2, fr_2, ff_2};
-    pm_heap_set_allocator(h, PM_DOMAIN_MEM, &mem);
-    pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &obj);
+    tu_failing_install(&fa, h);
     pm_runtime_config cfg = {h, 0};
     long k;
     int failures = 0;
@@ -733,11 +702,10 @@ static void test_out_of_memory(void) {
         pm_runtime *r = pm_runtime_new(&cfg);
         pm_runtime *prev = pm_runtime_enter(r);
         make_node_type(); /* before the faults start */
-        fa.calls = 0;
-        fa.fail_at = k;
+        tu_failing_arm(&fa, k, false);
         int rc = oom_script();
         bool reached = fa.calls >= k;
-        fa.fail_at = 0;
+        tu_failing_disarm(&fa);
         pm_decref((pm_object *)node_type);
         node_type = NULL;
         pm_runtime_stats st;

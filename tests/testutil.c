@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 int tu_failures;
@@ -137,9 +138,9 @@ int64_t tu_live_objects(void) {
     return (int64_t)(st.objects_allocated - st.objects_freed);
 }
 
-tu_group tu_group_begin(void) {
+static tu_group group_begin(const pm_runtime_config *cfg) {
     tu_group g;
-    g.rt = pm_runtime_new(NULL);
+    g.rt = pm_runtime_new(cfg);
     if (g.rt == NULL) {
         fprintf(stderr, "pm_runtime_new failed\n");
         exit(1);
@@ -149,9 +150,120 @@ tu_group tu_group_begin(void) {
     return g;
 }
 
+tu_group tu_group_begin(void) { return group_begin(NULL); }
+
 void tu_group_end(tu_group *g, int64_t extra) {
     CHECK_EQ(pm_exc_occurred(), PM_EXC_NONE);
     CHECK_EQ(tu_live_objects() - g->live_before, extra);
     pm_runtime_enter(g->prev);
     pm_runtime_destroy(g->rt);
+}
+
+bool tu_debug_env(void) {
+    const char *v = getenv("PYMM_DEBUG");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+tu_group tu_group_begin_env(void) {
+    pm_runtime_config cfg = {NULL, tu_debug_env()};
+    return group_begin(&cfg);
+}
+
+bool tu_raised(pm_exc kind, const char *text) {
+    bool ok = pm_exc_occurred() == kind && (text == NULL || tu_contains(pm_exc_message(), text));
+    if (!ok)
+        fprintf(stderr, "exception: got %s [%s], want %s [%s]\n", pm_exc_name(pm_exc_occurred()),
+                pm_exc_message(), pm_exc_name(kind), text ? text : "");
+    pm_exc_clear();
+    return ok;
+}
+
+uint64_t tu_hash_of(pm_object *o) {
+    uint64_t h = 0;
+    CHECK_EQ(pm_hash(o, &h), 0);
+    return h;
+}
+
+bool tu_repr_is(pm_object *o, const char *want) {
+    pm_object *r = pm_repr(o);
+    if (r == NULL) {
+        fprintf(stderr, "repr failed: %s\n", pm_exc_message());
+        pm_exc_clear();
+        return false;
+    }
+    size_t n = 0;
+    const char *s = pm_str_utf8(r, &n);
+    bool ok = s != NULL && n == strlen(want) && memcmp(s, want, n) == 0;
+    if (!ok) fprintf(stderr, "repr: got [%s], want [%s]\n", s ? s : "(null)", want);
+    pm_decref(r);
+    return ok;
+}
+
+double tu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- the failing allocator ---------------------------------------------- */
+
+static bool failing_now(tu_failing *f) {
+    f->calls++;
+    if (f->fail_at && (f->calls == f->fail_at || (f->persistent && f->calls > f->fail_at))) {
+        f->failed++;
+        return true;
+    }
+    return false;
+}
+
+static void *failing_malloc(void *ctx, size_t n) {
+    struct tu_failing_ctx *c = ctx;
+    pm_allocator *a = &c->f->inner[c->domain];
+    return failing_now(c->f) ? NULL : a->malloc(a->ctx, n);
+}
+
+static void *failing_calloc(void *ctx, size_t k, size_t n) {
+    struct tu_failing_ctx *c = ctx;
+    pm_allocator *a = &c->f->inner[c->domain];
+    return failing_now(c->f) ? NULL : a->calloc(a->ctx, k, n);
+}
+
+static void *failing_realloc(void *ctx, void *p, size_t n) {
+    struct tu_failing_ctx *c = ctx;
+    pm_allocator *a = &c->f->inner[c->domain];
+    return failing_now(c->f) ? NULL : a->realloc(a->ctx, p, n);
+}
+
+static void failing_free(void *ctx, void *p) {
+    struct tu_failing_ctx *c = ctx;
+    c->f->inner[c->domain].free(c->f->inner[c->domain].ctx, p);
+}
+
+void tu_failing_install(tu_failing *f, pm_heap *h) {
+    tu_failing_disarm(f);
+    pm_domain domains[] = {PM_DOMAIN_MEM, PM_DOMAIN_OBJ};
+    for (size_t i = 0; i < sizeof domains / sizeof *domains; i++) {
+        pm_domain d = domains[i];
+        pm_heap_get_allocator(h, d, &f->inner[d]);
+        f->ctx[d].f = f;
+        f->ctx[d].domain = d;
+        pm_allocator a = {&f->ctx[d], failing_malloc, failing_calloc, failing_realloc,
+                          failing_free};
+        pm_heap_set_allocator(h, d, &a);
+    }
+}
+
+void tu_failing_arm(tu_failing *f, long fail_at, bool persistent) {
+    f->calls = f->failed = 0;
+    f->fail_at = fail_at;
+    f->persistent = persistent;
+}
+
+void tu_failing_disarm(tu_failing *f) { f->fail_at = 0; }
+
+void tu_exec_self(void *tu_exec_args_ptr) {
+    const tu_exec_args *a = tu_exec_args_ptr;
+    setenv(a->env_name, a->env_value, 1);
+    execl(tu_self_exe(), a->argv0, a->arg, (char *)NULL);
+    _exit(127);
 }

@@ -89,6 +89,54 @@ typedef struct tu_group {
 } tu_group;
 tu_group tu_group_begin(void);
 void tu_group_end(tu_group *g, int64_t extra);
+/* PYMM_DEBUG set and not "0": the object tests that honour it make their
+ * private runtimes in object debug mode (the variable itself sets it only
+ * for the default runtime). */
+bool tu_debug_env(void);
+/* tu_group_begin, the runtime in object debug mode when tu_debug_env(). */
+tu_group tu_group_begin_env(void);
+
+/* The pending exception is kind and its message contains text (any
+ * message when NULL); says what it got when not, and clears it. */
+bool tu_raised(pm_exc kind, const char *text);
+/* pm_hash of o, CHECKed to succeed. */
+uint64_t tu_hash_of(pm_object *o);
+/* repr(o) is want, byte for byte; says what it got when not (a failed
+ * repr: its exception, then cleared). */
+bool tu_repr_is(pm_object *o, const char *want);
+
+/* A monotonic clock, in seconds (the tests that also report timings). */
+double tu_now(void);
+
+/* The failing allocator (SQLite's fault injection): tu_failing_install
+ * wraps the MEM and OBJ domain tables of a heap with ones that pass every
+ * call to the tables they wrap, except that, once armed, the fail_at-th
+ * malloc, calloc or realloc (counting both domains) returns NULL, and with
+ * persistent every one after it too. free always passes. The struct must
+ * outlive the heap's use of the tables (a static). */
+typedef struct tu_failing {
+    pm_allocator inner[PM_NUM_DOMAINS]; /* the tables wrapped                 */
+    struct tu_failing_ctx {
+        struct tu_failing *f;
+        pm_domain domain;
+    } ctx[PM_NUM_DOMAINS];
+    long calls;      /* malloc, calloc and realloc calls since the arm   */
+    long fail_at;    /* the call that fails (1-based); 0: none           */
+    bool persistent; /* and every call after it                          */
+    long failed;     /* calls that failed since the arm                  */
+} tu_failing;
+void tu_failing_install(tu_failing *f, pm_heap *h); /* installed disarmed */
+void tu_failing_arm(tu_failing *f, long fail_at, bool persistent); /* counts from 0 */
+void tu_failing_disarm(tu_failing *f);
+
+/* Run this program again in a child (tu_child), with name=value in its
+ * environment and argv {name of the test, arg}: for what is read once per
+ * process (PYMM_MALLOC, PYMM_STATS). */
+typedef struct tu_exec_args {
+    const char *env_name, *env_value;
+    const char *argv0, *arg;
+} tu_exec_args;
+void tu_exec_self(void *tu_exec_args_ptr);
 
 /* A small deterministic generator (xorshift64*). */
 uint64_t tu_rand(uint64_t *state);

@@ -1,8 +1,8 @@
 """gc_bench.py -- the CPython side of `pymm bench gc`: one case of the
 cycle-collector suite in a fresh interpreter. Its pymm twin is
-bench/gc_worker.c; both build the same graph shapes from the same arguments.
+bench/gc/gc_worker.c; both build the same graph shapes from the same arguments.
 
-Usage (normally run by the driver, bench/gc_suite.c):
+Usage (normally run by the driver, bench/gc/gc_suite.c):
     python3 gc_bench.py CASE N REPS AUX
 
 Cases (N, REPS and AUX as in gc_worker.c):

@@ -1,6 +1,6 @@
 """objects_json.py -- json-NAME of `pymm bench objects`, impl python3.
 
-The same measurement as the C workers (bench/objects_json.c):
+The same measurement as the C workers (bench/objects/objects_json.c):
   1. RUNS timed runs of json.loads on the file's bytes, already in memory
      (json.loads(bytes) decodes the UTF-8 itself, as the C parsers validate
      it), then `del` of the result: load_s and free_s, minimum of each, in

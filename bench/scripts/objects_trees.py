@@ -1,7 +1,7 @@
 """objects_trees.py -- binarytrees-D of `pymm bench objects`, impl python3.
 
 The benchmarks-game binary-trees workload, the same algorithm as the C
-workers (bench/objects_trees.c): a stretch tree of depth D+1 made and
+workers (bench/objects/objects_trees.c): a stretch tree of depth D+1 made and
 checked, a long-lived tree of depth D, then for d = 4, 6, ..., D:
 2^(D-d+4) trees of depth d, each made, checked (nodes counted) and dropped.
 Nodes are instances of a class with __slots__, so each is one small GC

@@ -1,6 +1,6 @@
 """pmb_status.py -- what the Python side of the benchmarks reads about its
 own process, shared by the scripts here (the C workers' twin is
-bench/worker_status.c). The scripts run as `python3 bench/scripts/X.py`,
+bench/common/worker_status.c). The scripts run as `python3 bench/scripts/X.py`,
 so this directory is on sys.path."""
 
 

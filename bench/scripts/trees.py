@@ -7,26 +7,9 @@ Prints one checksum line, identical under every allocator.
 """
 import sys
 
-
-class Node:
-    __slots__ = ("left", "right")
-
-    def __init__(self, left, right):
-        self.left = left
-        self.right = right
-
-
-def make(depth):
-    if depth == 0:
-        return Node(None, None)
-    depth -= 1
-    return Node(make(depth), make(depth))
-
-
-def check(node):
-    if node.left is None:
-        return 1
-    return 1 + check(node.left) + check(node.right)
+# The same nodes and tree functions as the objects suite's python3 impl (this
+# directory is on sys.path when the script runs).
+from objects_trees import check, make
 
 
 def run(max_depth, rounds):

@@ -13,15 +13,8 @@ import weakref
 
 import _pymm
 
-failures = []
-
-
-def expect(ok, what, detail=""):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-        if detail:
-            print("     %s" % (detail,))
+# The same ok/FAIL lines and exit status as every script here.
+from pmtest import check as expect, finish
 
 
 def heap_is_sound(when):
@@ -98,8 +91,7 @@ def main():
     expect(len(again) == 5 and all(_pymm.owns(b) for b in again[0][:10]),
            "the heap serves again after trim")
     heap_is_sound("after reuse")
-    print("all passed" if not failures else "%d failed" % len(failures))
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 main()

@@ -10,14 +10,10 @@ import sys
 
 import _pymm
 
+# The same ok/FAIL lines and exit status as every script here.
+from pmtest import check as expect, finish
+
 ON = sys.argv[1] == "on"
-failures = []
-
-
-def expect(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
 
 
 def bind(name, restype, argtypes):
@@ -94,5 +90,4 @@ check_raw()
 check_objects()
 check_list_buffer()
 check_pymalloc_unused()
-print("all passed" if not failures else "%d failed" % len(failures))
-sys.exit(1 if failures else 0)
+finish()

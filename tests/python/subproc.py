@@ -12,17 +12,11 @@ import sys
 
 import _pymm
 
+# The same ok/FAIL lines and exit status as every script here.
+from pmtest import check as expect, finish
+
 PROBE = "import _pymm, sys; print(_pymm.mode(), _pymm.owns([]), sys.getallocatedblocks() == 0)"
 UNDER_PYMM = "pymm True True"
-failures = []
-
-
-def expect(ok, what, detail=""):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-        if detail:
-            print("     %s" % (detail,))
 
 
 def child_env(**changes):
@@ -91,8 +85,7 @@ def main():
     check_script_helper()
     check_multiprocessing()
     check_fork()
-    print("all passed" if not failures else "%d failed" % len(failures))
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 if __name__ == "__main__":

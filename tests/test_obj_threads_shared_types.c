@@ -1,5 +1,5 @@
 /*
- * test_thread_obj_shared_types.c -- types made once with PM_TPFLAGS_SHARED
+ * test_obj_threads_shared_types.c -- types made once with PM_TPFLAGS_SHARED
  * and instantiated at once by several threads, each in its own runtime.
  *
  * Every instance takes and drops a reference to its type, so a type that
@@ -140,5 +140,5 @@ int main(void) {
     /* The types saw every instance come and go and wrote nothing. */
     CHECK(pm_is_immortal(PM_OBJ(frozen_node)) && pm_is_immortal(PM_OBJ(mutable_node)));
     destroy_types();
-    return tu_finish("test_thread_obj_shared_types");
+    return tu_finish("test_obj_threads_shared_types");
 }

@@ -5,7 +5,7 @@
  * alloc_table.c.
  *
  * Every allocator runs in its own worker process (alloc_worker.c built once
- * per allocator, found next to /proc/self/exe); the worker prints
+ * per allocator, found by pmb_workers_dir); the worker prints
  * "PMB <case> <metric> <value> <unit>" lines that become records here.
  */
 #define _GNU_SOURCE
@@ -25,7 +25,7 @@ const char *const pmb_allocator_names[PMB_NUM_ALLOCATORS] = {
     "pymm", "glibc", "mimalloc", "jemalloc", "pymalloc",
 };
 
-/* Why CMake built no worker for an allocator (set in bench/CMakeLists.txt). */
+/* Why CMake built no worker for an allocator (set in bench/alloc/alloc.cmake). */
 static const char *missing_reason(int impl)
 {
     switch (impl) {
@@ -47,7 +47,7 @@ static int worker_path(const alloc_ctx *cx, int impl, char *buf, size_t len)
 {
     char file[64];
     snprintf(file, sizeof file, "pymm-bench-alloc-%s", pmb_allocator_names[impl]);
-    return (pmb_path(buf, len, cx->self_dir, file, "") == 0 && pmb_is_executable(buf)) ? 0 : -1;
+    return (pmb_path(buf, len, cx->workers_dir, file, "") == 0 && pmb_is_executable(buf)) ? 0 : -1;
 }
 
 /* Turns the worker's "PMB case metric value unit" lines into records. A
@@ -260,13 +260,6 @@ static int run_allocators(alloc_ctx *cx, int *have)
     return ok[PMB_PYMM];
 }
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int pmb_suite_alloc(int argc, char **argv)
 {
     alloc_ctx cx;
@@ -275,22 +268,19 @@ int pmb_suite_alloc(int argc, char **argv)
     if (rc >= 0)
         return rc;
     cx.py_runs = cx.quick ? 3 : 5;
-    if (pmb_self_dir(cx.self_dir, sizeof cx.self_dir) != 0) {
+    if (pmb_self_dir(cx.self_dir, sizeof cx.self_dir) != 0 ||
+        pmb_workers_dir(cx.workers_dir, sizeof cx.workers_dir) != 0) {
         fprintf(stderr, "pymm bench alloc: cannot resolve /proc/self/exe\n");
         return 1;
     }
-    double t0 = monotonic_s();
+    double t0 = pmb_monotonic_s();
     int have[PMB_NUM_ALLOCATORS];
     int pymm_ok = run_allocators(&cx, have);
     run_all_callgrind(&cx, have);
     pmb_alloc_python(&cx);
-    pmb_alloc_print(&cx, monotonic_s() - t0);
+    pmb_alloc_print(&cx, pmb_monotonic_s() - t0);
 
-    rc = pymm_ok ? 0 : 1;
-    if (cx.json_path && pmb_records_write_json(&cx.recs, "alloc", cx.json_path) != 0) {
-        fprintf(stderr, "pymm bench alloc: cannot write %s\n", cx.json_path);
-        rc = 1;
-    }
+    rc = pmb_suite_status(&cx.recs, "alloc", cx.json_path, pymm_ok);
     pmb_records_free(&cx.recs);
     pmb_notes_free(&cx.notes);
     return rc;

@@ -68,6 +68,24 @@ void pmb_records_free(pmb_records *rs)
     memset(rs, 0, sizeof *rs);
 }
 
+int pmb_suite_status(const pmb_records *rs, const char *suite, const char *json_path, int pymm_ok)
+{
+    if (json_path && pmb_records_write_json(rs, suite, json_path) != 0) {
+        fprintf(stderr, "pymm bench %s: cannot write %s\n", suite, json_path);
+        return 1;
+    }
+    return pymm_ok ? 0 : 1;
+}
+
+int pmb_records_have_impl(const pmb_records *rs, const char *impl)
+{
+    for (size_t i = 0; i < rs->n; i++) {
+        if (strcmp(rs->v[i].impl, impl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* The record fields are plain identifiers, but escape anyway: the file must
  * stay valid JSON whatever a future suite names its cases. */
 static void json_string(FILE *f, const char *s)
@@ -139,6 +157,21 @@ void pmb_notes_free(pmb_notes *ns)
         free(ns->v[i]);
     free(ns->v);
     memset(ns, 0, sizeof *ns);
+}
+
+void pmb_notes_print(const pmb_notes *ns)
+{
+    if (ns->n == 0)
+        return;
+    printf("Notes:\n\n");
+    for (size_t i = 0; i < ns->n; i++)
+        printf("- %s\n", ns->v[i]);
+    printf("\n");
+}
+
+void pmb_print_title(const char *suite, int quick)
+{
+    printf("## pymm bench %s (%s run)\n\n", suite, quick ? "quick" : "full");
 }
 
 void pmb_note_worker(pmb_notes *ns, const char *case_name, const char *impl, int rc,

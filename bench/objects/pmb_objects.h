@@ -35,7 +35,7 @@ extern const int pmb_o_dict_impls[];
 typedef struct objects_ctx {
     int quick;
     const char *json_path;
-    char self_dir[PATH_MAX];
+    char workers_dir[PATH_MAX]; /* pmb_workers_dir */
     char tmpdir[PATH_MAX];        /* the generated documents; "" if none  */
     /* Sizes of the run (full or --quick). */
     int depth_min, depth_max;     /* binarytrees-D for D in this range     */

@@ -1,5 +1,5 @@
 /*
- * test_wrong_debug.c -- misuse must be caught (mimalloc's test-wrong.c).
+ * test_heap_wrong_debug.c -- misuse must be caught (mimalloc's test-wrong.c).
  *
  * Each misuse runs in a child process against a debug-mode heap with the
  * default error handler, which prints one line and aborts; the parent
@@ -185,9 +185,8 @@ static void test_debug_rounding_stats(void) {
  * binary with it set and let the child double free. */
 static void exec_with_env_debug(void *arg) {
     (void)arg;
-    setenv("PYMM_MALLOC", "debug", 1);
-    execl(tu_self_exe(), "test_wrong_debug", "--env-child", (char *)NULL);
-    _exit(127);
+    tu_exec_args a = {"PYMM_MALLOC", "debug", "test_heap_wrong_debug", "--env-child"};
+    tu_exec_self(&a);
 }
 
 static int env_child(void) {
@@ -206,5 +205,5 @@ int main(int argc, char **argv) {
     expect_report(&env);
     test_returning_handler();
     test_debug_rounding_stats();
-    return tu_finish("test_wrong_debug");
+    return tu_finish("test_heap_wrong_debug");
 }

@@ -28,7 +28,8 @@ extern const char *const pmb_py_scripts[PMB_NUM_SCRIPTS];
 typedef struct alloc_ctx {
     int quick;
     const char *json_path;
-    char self_dir[PATH_MAX];
+    char self_dir[PATH_MAX];    /* of the pymm command: pymm-python */
+    char workers_dir[PATH_MAX]; /* pmb_workers_dir                  */
     int py_runs;        /* interleaved runs per py case           */
     pmb_records recs;
     pmb_notes notes;

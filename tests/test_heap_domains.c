@@ -1,5 +1,5 @@
 /*
- * test_domains.c -- the raw / mem / obj tables: defaults, get and set,
+ * test_heap_domains.c -- the raw / mem / obj tables: defaults, get and set,
  * stacking a wrapper over the current table (CPython's PyMem_SetAllocator
  * model), dispatch through pm_domain_* and the default-heap shorthands,
  * and PYMM_MALLOC=malloc.
@@ -132,25 +132,11 @@ static void test_shorthands(void) {
     pm_heap_set_allocator(d, PM_DOMAIN_MEM, &c.inner);
 }
 
-static void exec_malloc_mode(void *arg) {
-    (void)arg;
-    setenv("PYMM_MALLOC", "malloc", 1);
-    execl(tu_self_exe(), "test_domains", "--malloc-child", (char *)NULL);
-    _exit(127);
-}
-
 static int malloc_child(void) {
     void *o = pm_obj_malloc(32);
     int owned = pm_heap_owns(pm_heap_default(), o);
     pm_obj_free(o);
     return owned ? 1 : 0;
-}
-
-static void exec_bad_mode(void *arg) {
-    (void)arg;
-    setenv("PYMM_MALLOC", "bogus", 1);
-    execl(tu_self_exe(), "test_domains", "--bad-child", (char *)NULL);
-    _exit(127);
 }
 
 int main(int argc, char **argv) {
@@ -165,10 +151,12 @@ int main(int argc, char **argv) {
     test_stacking();
     test_shorthands();
     tu_result r;
-    tu_child(exec_malloc_mode, NULL, &r);
+    tu_exec_args malloc_mode = {"PYMM_MALLOC", "malloc", "test_heap_domains", "--malloc-child"};
+    tu_exec_args bad_mode = {"PYMM_MALLOC", "bogus", "test_heap_domains", "--bad-child"};
+    tu_child(tu_exec_self, &malloc_mode, &r);
     CHECK(r.exited && r.status == 0); /* obj blocks came from malloc */
-    tu_child(exec_bad_mode, NULL, &r);
+    tu_child(tu_exec_self, &bad_mode, &r);
     CHECK(r.exited && r.status == 0); /* unknown mode: warned, pools kept */
     CHECK(tu_contains(r.err, "PYMM_MALLOC=bogus"));
-    return tu_finish("test_domains");
+    return tu_finish("test_heap_domains");
 }

@@ -1,5 +1,5 @@
 /*
- * test_stress.c -- randomized malloc/calloc/realloc/free against a shadow
+ * test_heap_stress.c -- randomized malloc/calloc/realloc/free against a shadow
  * copy of every live block.
  *
  * Each live block carries a pattern derived from its slot and generation;
@@ -161,5 +161,5 @@ int main(void) {
     through_domain = true;
     run("debug mode", h, steps / 4, 4);
     pm_heap_destroy(h);
-    return tu_finish("test_stress");
+    return tu_finish("test_heap_stress");
 }

@@ -105,7 +105,7 @@ static void print_header(const objects_ctx *cx, double elapsed_s)
 {
     char host[320];
     pmb_host_description(host, sizeof host);
-    printf("## pymm bench objects (%s run)\n\n", cx->quick ? "quick" : "full");
+    pmb_print_title("objects", cx->quick);
     printf("Host: %s. Suite time: %.0f s.\n\n", host, elapsed_s);
     printf("Every impl runs in its own process; every time is CPU time of that process "
            "(user+sys, CLOCK_PROCESS_CPUTIME_ID), peak RSS its VmHWM. binarytrees: the whole "
@@ -116,12 +116,7 @@ static void print_header(const objects_ctx *cx, double elapsed_s)
            "of the same run (below 1: pymm smaller or faster). Collectors run with their "
            "defaults (pymm's and CPython's generational, Boehm's). Cases: bench/README.md.\n\n",
            cx->tree_rounds, cx->json_runs, cx->dict_keys, cx->dict_reps, cx->dict_rounds);
-    if (cx->notes.n) {
-        printf("Notes:\n\n");
-        for (size_t i = 0; i < cx->notes.n; i++)
-            printf("- %s\n", cx->notes.v[i]);
-        printf("\n");
-    }
+    pmb_notes_print(&cx->notes);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -32,7 +32,13 @@ const pmb_record *pmb_records_find(const pmb_records *rs, const char *case_name,
                                    const char *impl, const char *metric);
 /* Writes {"suite": ..., "records": [...]} to path. Returns 0 or -1. */
 int pmb_records_write_json(const pmb_records *rs, const char *suite, const char *path);
+/* The end of a suite: the records as JSON to json_path when it is set, and
+ * the exit status: 0 when pymm was measured (pymm_ok) and the file, if
+ * any, was written. */
+int pmb_suite_status(const pmb_records *rs, const char *suite, const char *json_path, int pymm_ok);
 void pmb_records_free(pmb_records *rs);
+/* Some record of rs is impl's: a suite exits 0 only when pymm was measured. */
+int pmb_records_have_impl(const pmb_records *rs, const char *impl);
 
 /* Notes: one line each, shown above a suite's tables (skips, failures). */
 typedef struct pmb_notes {
@@ -42,6 +48,8 @@ typedef struct pmb_notes {
 
 void pmb_note(pmb_notes *ns, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pmb_notes_free(pmb_notes *ns);
+/* The notes as a Markdown list under "Notes:" (nothing when there are none). */
+void pmb_notes_print(const pmb_notes *ns);
 
 /* How a worker ended, as a note when it did not end well: killed (signal
  * != 0), failed (rc != 0: exit_code), or silent (results == 0). */
@@ -57,5 +65,7 @@ void pmb_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* "CPU model, N CPUs, Linux release": the host line of every report. */
 void pmb_host_description(char *buf, size_t len);
+/* The title of a suite's report ("## pymm bench SUITE (quick|full run)"). */
+void pmb_print_title(const char *suite, int quick);
 
 #endif /* PMB_REPORT_H */

@@ -21,6 +21,7 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* In the child, between fork and exec: wire the descriptors, adjust the
@@ -166,6 +167,13 @@ int pmb_find_in_path(const char *name, char *buf, size_t len)
     return -1;
 }
 
+double pmb_monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int pmb_make_tempdir(char *buf, size_t len)
 {
     const char *tmp = getenv("TMPDIR");
@@ -194,12 +202,42 @@ void pmb_remove_tempdir(const char *dir)
     rmdir(dir);
 }
 
+static int is_directory(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* buf = the directory of /proc/self/exe joined with rel, when that is a
+ * directory (an installed pymm); else -1. */
+static int installed_dir(char *buf, size_t len, const char *rel)
+{
+    char self[PATH_MAX];
+    return (pmb_self_dir(self, sizeof self) == 0 && pmb_path(buf, len, self, rel, "") == 0 &&
+            is_directory(buf))
+               ? 0
+               : -1;
+}
+
+int pmb_workers_dir(char *buf, size_t len)
+{
+    if (installed_dir(buf, len, PMB_REL_WORKERS) == 0)
+        return 0;
+    return pmb_self_dir(buf, len);
+}
+
 /* PYMM_BENCH_SCRIPTS and PYMM_BENCH_PYTHON3 override the configure-time
- * values (for a build tree moved elsewhere). */
+ * values (for a build tree moved elsewhere). The driver is one thread, so
+ * one static buffer holds the answer. */
 const char *pmb_scripts_dir(void)
 {
+    static char installed[PATH_MAX];
     const char *d = getenv("PYMM_BENCH_SCRIPTS");
-    return (d && *d) ? d : PMB_SCRIPTS_DIR;
+    if (d && *d)
+        return d;
+    if (installed_dir(installed, sizeof installed, PMB_REL_SCRIPTS) == 0)
+        return installed;
+    return PMB_SCRIPTS_DIR;
 }
 
 const char *pmb_python3_path(void)

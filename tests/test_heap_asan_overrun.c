@@ -1,5 +1,5 @@
 /*
- * test_asan_overrun.c -- owns: proof that AddressSanitizer sees misuse of
+ * test_heap_asan_overrun.c -- owns: proof that AddressSanitizer sees misuse of
  * pool blocks, not only of the C library's blocks.
  *
  * ASan knows nothing of pymm's pools on its own: an arena is one big mmap,
@@ -35,7 +35,7 @@
 
 int main(void) {
     printf("SKIP: not an ASan build\n");
-    return tu_finish("test_asan_overrun");
+    return tu_finish("test_heap_asan_overrun");
 }
 
 #else
@@ -133,7 +133,7 @@ int main(void) {
     if (!(r.exited && r.status == 0)) fprintf(stderr, "control child failed:\n%s\n", r.err);
     CHECK(r.exited && r.status == 0);
     CHECK(!tu_contains(r.err, "AddressSanitizer"));
-    return tu_finish("test_asan_overrun");
+    return tu_finish("test_heap_asan_overrun");
 }
 
 #endif

@@ -37,17 +37,25 @@ void pmb_child_release(pmb_child *c);
  * does not fit. */
 int pmb_path(char *buf, size_t len, const char *dir, const char *name, const char *suffix);
 
-/* The directory of /proc/self/exe (where the workers are installed). */
+/* The directory of /proc/self/exe (where pymm-python is built). */
 int pmb_self_dir(char *buf, size_t len);
+/* Where the workers are: LIBEXECDIR/pymm of an installed pymm (found from
+ * /proc/self/exe, PMB_REL_WORKERS), else the directory of /proc/self/exe
+ * (the build tree's bin/). Returns 0 or -1. */
+int pmb_workers_dir(char *buf, size_t len);
 /* The first executable called name on PATH, into buf. Returns 0 or -1. */
 int pmb_find_in_path(const char *name, char *buf, size_t len);
 int pmb_is_executable(const char *path);
 
-/* bench/scripts/ of the source tree (PYMM_BENCH_SCRIPTS overrides), and the
+/* The Python scripts: PYMM_BENCH_SCRIPTS when set, DATADIR/pymm/bench of an
+ * installed pymm, else bench/scripts/ of the source tree; and the
  * real python3 executable resolved at configure time (PYMM_BENCH_PYTHON3
  * overrides; "" when none was found). */
 const char *pmb_scripts_dir(void);
 const char *pmb_python3_path(void);
+
+/* CLOCK_MONOTONIC in seconds: how long a suite took. */
+double pmb_monotonic_s(void);
 
 /* A fresh private directory under $TMPDIR (or /tmp), and its removal with
  * the plain files in it. */

@@ -6,8 +6,8 @@
  *   json-NAME                 pymm, python3, jansson, cjson
  *   dict-insert/lookup/delete pymm, cpython-capi
  * Every impl runs in a child process of its own: a worker
- * pymm-bench-objects-IMPL built next to the pymm command (objects_worker.c),
- * or the real python3 running a script of bench/scripts/. Children print
+ * pymm-bench-objects-IMPL (objects_worker.c), built next to the pymm command
+ * or installed in LIBEXECDIR/pymm (pmb_workers_dir), or the real python3 running a script of bench/scripts/. Children print
  * "PMB case metric value unit" lines (records), "PMB-CHECK case what value"
  * (results every impl must share: compared here) and "PMB-NOTE text".
  * The generated JSON documents are written to a temporary directory, the
@@ -39,7 +39,7 @@ static const char *const CORPORA[] = {"twitter", "canada", "citm_catalog"};
 /* Finding the impls                                                        */
 /* ------------------------------------------------------------------------ */
 
-/* Why there is no worker (the PMB_HAVE_* come from bench/CMakeLists.txt). */
+/* Why there is no worker (the PMB_HAVE_* come from bench/objects/objects.cmake). */
 static const char *missing_reason(int impl)
 {
     switch (impl) {
@@ -76,7 +76,7 @@ static void find_impls(objects_ctx *cx)
             continue;
         char file[64];
         snprintf(file, sizeof file, "pymm-bench-objects-%s", pmb_o_impl_names[i]);
-        cx->have[i] = pmb_path(cx->exe[i], sizeof cx->exe[i], cx->self_dir, file, "") == 0 &&
+        cx->have[i] = pmb_path(cx->exe[i], sizeof cx->exe[i], cx->workers_dir, file, "") == 0 &&
                       pmb_is_executable(cx->exe[i]);
         if (!cx->have[i])
             pmb_note(&cx->notes, "%s skipped: %s", pmb_o_impl_names[i], missing_reason(i));
@@ -320,23 +320,6 @@ static void set_sizes(objects_ctx *cx)
     cx->dict_rounds = 2;
 }
 
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The exit status says whether pymm itself was measured. */
-static int pymm_measured(const objects_ctx *cx)
-{
-    for (size_t i = 0; i < cx->recs.n; i++) {
-        if (strcmp(cx->recs.v[i].impl, "pymm") == 0)
-            return 1;
-    }
-    return 0;
-}
-
 static void release_ctx(objects_ctx *cx)
 {
     if (cx->tmpdir[0])
@@ -358,25 +341,22 @@ int pmb_suite_objects(int argc, char **argv)
         free(cx);
         return rc;
     }
-    if (pmb_self_dir(cx->self_dir, sizeof cx->self_dir) != 0) {
+    if (pmb_workers_dir(cx->workers_dir, sizeof cx->workers_dir) != 0) {
         fprintf(stderr, "pymm bench objects: cannot resolve /proc/self/exe\n");
         free(cx);
         return 1;
     }
     set_sizes(cx);
-    double t0 = monotonic_s();
+    double t0 = pmb_monotonic_s();
     find_impls(cx);
     run_trees(cx);
     run_json(cx);
     run_dict(cx);
     pmb_verify_checks(&cx->checks, &cx->notes);
-    pmb_objects_print(cx, monotonic_s() - t0);
+    pmb_objects_print(cx, pmb_monotonic_s() - t0);
 
-    rc = pymm_measured(cx) ? 0 : 1;
-    if (cx->json_path && pmb_records_write_json(&cx->recs, "objects", cx->json_path) != 0) {
-        fprintf(stderr, "pymm bench objects: cannot write %s\n", cx->json_path);
-        rc = 1;
-    }
+    rc = pmb_suite_status(&cx->recs, "objects", cx->json_path,
+                          pmb_records_have_impl(&cx->recs, "pymm"));
     release_ctx(cx);
     return rc;
 }

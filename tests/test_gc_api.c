@@ -1,5 +1,5 @@
 /*
- * test_gc.c -- the cycle collector's C API (the gc module's surface):
+ * test_gc_api.c -- the cycle collector's C API (the gc module's surface):
  * collection of cycles of user objects and of built-in containers,
  * generations and thresholds, automatic collection, PEP 442 finalizers and
  * resurrection, legacy finalizers (uncollectable, gc.garbage), weak
@@ -11,7 +11,6 @@
 #define _DEFAULT_SOURCE
 #include "testutil.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -497,12 +496,7 @@ static void *collect_ring(void *arg) {
 
 static void test_long_cycle(void) {
     ring_job job = {pm_runtime_new(NULL), tu_big_count(10000000), 0};
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 << 10);
-    pthread_t th;
-    CHECK_EQ(pthread_create(&th, &attr, collect_ring, &job), 0);
-    pthread_join(th, NULL);
+    tu_run_on_stack(collect_ring, &job, 256 << 10);
     CHECK_EQ(job.collected, job.n);
     pm_runtime_destroy(job.rt);
 }
@@ -996,5 +990,5 @@ int main(void) {
     pm_runtime_enter(NULL);
     pm_runtime_destroy(rt);
     test_long_cycle();
-    return tu_finish("test_gc");
+    return tu_finish("test_gc_api");
 }

@@ -1,5 +1,5 @@
 /*
- * test_oom.c -- owns: what the heap does when memory runs out.
+ * test_heap_oom.c -- owns: what the heap does when memory runs out.
  *
  * The rule under test: an allocation that cannot be served returns NULL
  * (never crashes), changes nothing the caller can see (a failed realloc
@@ -305,22 +305,12 @@ static void test_fault_injection(void) {
 /* Part B: address space exhausted (in children, with RLIMIT_AS)            */
 /* ======================================================================== */
 
-static size_t vm_size(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long pages = 0;
-    if (f) {
-        if (fscanf(f, "%lu", &pages) != 1) pages = 0;
-        fclose(f);
-    }
-    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* Cap the address space at what is mapped now plus `margin`. Only the soft
  * limit moves, so lift_limit can raise it again. */
 static bool cap_address_space(size_t margin) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_AS, &rl) != 0) return false;
-    rl.rlim_cur = vm_size() + margin;
+    rl.rlim_cur = (rlim_t)tu_vm_size_kb() * 1024 + margin;
     return setrlimit(RLIMIT_AS, &rl) == 0;
 }
 
@@ -591,5 +581,5 @@ static void test_address_space_exhausted(void) {
 int main(void) {
     test_fault_injection();
     test_address_space_exhausted();
-    return tu_finish("test_oom");
+    return tu_finish("test_heap_oom");
 }

@@ -1,5 +1,5 @@
 /*
- * test_stats.c -- statistics as a struct, as text and as JSON, and the
+ * test_heap_stats.c -- statistics as a struct, as text and as JSON, and the
  * PYMM_STATS report at exit (to stderr, and appended to a file).
  */
 #define _DEFAULT_SOURCE
@@ -64,15 +64,6 @@ static void test_struct(void) {
     pm_heap_destroy(h);
 }
 
-static const char *stats_target;
-
-static void exec_with_stats(void *arg) {
-    (void)arg;
-    setenv("PYMM_STATS", stats_target, 1);
-    execl(tu_self_exe(), "test_stats", "--child", (char *)NULL);
-    _exit(127);
-}
-
 static int child(void) {
     for (int i = 0; i < 1000; i++) pm_obj_malloc(64); /* kept: shown at exit */
     return 0;
@@ -80,8 +71,8 @@ static int child(void) {
 
 static void test_at_exit(void) {
     tu_result r;
-    stats_target = "1";
-    tu_child(exec_with_stats, NULL, &r);
+    tu_exec_args with_stats = {"PYMM_STATS", "1", "test_heap_stats", "--child"};
+    tu_child(tu_exec_self, &with_stats, &r);
     CHECK(r.exited && r.status == 0);
     CHECK(tu_contains(r.err, "bytes in allocated blocks"));
     CHECK(tu_contains(r.err, "   1000 ")); /* 1000 blocks of class 64 */
@@ -90,9 +81,9 @@ static void test_at_exit(void) {
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     close(fd);
-    stats_target = path;
-    tu_child(exec_with_stats, NULL, &r);
-    tu_child(exec_with_stats, NULL, &r);
+    with_stats.env_value = path;
+    tu_child(tu_exec_self, &with_stats, &r);
+    tu_child(tu_exec_self, &with_stats, &r);
     CHECK(r.exited && r.status == 0);
     CHECK(!tu_contains(r.err, "bytes in allocated blocks")); /* stderr left clean */
     FILE *f = fopen(path, "r");
@@ -110,5 +101,5 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--child") == 0) return child();
     test_struct();
     test_at_exit();
-    return tu_finish("test_stats");
+    return tu_finish("test_heap_stats");
 }

@@ -1,5 +1,5 @@
 /*
- * test_heap.c -- the heap's public API, call by call: configuration, size
+ * test_heap_api.c -- the heap's public API, call by call: configuration, size
  * classes, alignment, ownership, calloc, realloc, large and foreign
  * pointers, arena reuse and release, empty-pool decommit with hysteresis,
  * trim down to pages, walk, and destroy.
@@ -422,5 +422,5 @@ int main(void) {
     test_parked_pool_relist();
     test_destroy_releases();
     test_release_delay();
-    return tu_finish("test_heap");
+    return tu_finish("test_heap_api");
 }

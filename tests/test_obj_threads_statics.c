@@ -1,5 +1,5 @@
 /*
- * test_thread_obj_statics.c -- the static objects of number.c, str.c and
+ * test_obj_threads_statics.c -- the static objects of number.c, str.c and
  * bytes.c (None, the bools, the small ints, the empty and one-character
  * strings, the empty bytes) are shared by every runtime and never written.
  *
@@ -85,5 +85,5 @@ int main(void) {
     CHECK(pm_is_immortal(pm_int(7)) && pm_is_immortal(pm_none()));
     pm_object *e = pm_str_from("");
     CHECK(pm_is_immortal(e) && (e->flags & PM_OF_STATIC));
-    return tu_finish("test_thread_obj_statics");
+    return tu_finish("test_obj_threads_statics");
 }

@@ -129,19 +129,14 @@ static void print_header(const alloc_ctx *cx, double elapsed_s)
 {
     char host[320];
     pmb_host_description(host, sizeof host);
-    printf("## pymm bench alloc (%s run)\n\n", cx->quick ? "quick" : "full");
+    pmb_print_title("alloc", cx->quick);
     printf("Host: %s. Suite time: %.0f s.\n\n", host, elapsed_s);
     printf("Every allocator runs in its own process. ns: minimum of 5 timed repetitions "
            "in each of 2 processes (CLOCK_MONOTONIC); one op = one malloc plus one free. Instructions: callgrind, "
            "N pairs minus an empty loop of N, over N. RSS: VmRSS in KiB. py: minimum of %d "
            "interleaved runs (wait4: user+sys CPU, ru_maxrss). Compare ratios, not absolute "
            "numbers. Cases: bench/README.md.\n\n", cx->py_runs);
-    if (cx->notes.n) {
-        printf("Notes:\n\n");
-        for (size_t i = 0; i < cx->notes.n; i++)
-            printf("- %s\n", cx->notes.v[i]);
-        printf("\n");
-    }
+    pmb_notes_print(&cx->notes);
 }
 
 /* ------------------------------------------------------------------------ */

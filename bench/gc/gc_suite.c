@@ -6,7 +6,7 @@
  *   json-load                         the collector's share of a JSON load
  *   header-bytes (and node-bytes)     bytes per tracked object
  * Every case runs in a fresh process per impl: the worker pymm-bench-gc-pymm
- * (gc_worker.c, found next to /proc/self/exe) and the real python3 running
+ * (gc_worker.c, found by pmb_workers_dir) and the real python3 running
  * bench/scripts/gc_bench.py, with the same arguments "CASE N REPS AUX" from
  * the table below, so the sizes live in one place. Children print
  * "PMB case metric value unit" (records), "PMB-CHECK case what value"
@@ -79,13 +79,14 @@ typedef struct gc_ctx {
 static void find_pymm(gc_ctx *cx)
 {
     char dir[PATH_MAX];
-    cx->have[GC_PYMM] = pmb_self_dir(dir, sizeof dir) == 0 &&
+    cx->have[GC_PYMM] = pmb_workers_dir(dir, sizeof dir) == 0 &&
                         pmb_path(cx->exe[GC_PYMM], sizeof cx->exe[GC_PYMM], dir,
                                  "pymm-bench-gc-pymm", "") == 0 &&
                         pmb_is_executable(cx->exe[GC_PYMM]);
     if (!cx->have[GC_PYMM])
-        pmb_note(&cx->notes, "pymm skipped: pymm-bench-gc-pymm not found next to the pymm "
-                             "command (bench/gc.cmake builds it)");
+        pmb_note(&cx->notes, "pymm skipped: pymm-bench-gc-pymm not found in the workers' "
+                             "directory, LIBEXECDIR/pymm or the pymm command's own "
+                             "(bench/gc/gc.cmake builds and installs it)");
 }
 
 /* The python3 resolved at configure time (never the pyenv shim), and the
@@ -388,7 +389,7 @@ static void print_header(const gc_ctx *cx, double elapsed_s)
 {
     char host[320];
     pmb_host_description(host, sizeof host);
-    printf("## pymm bench gc (%s run)\n\n", cx->quick ? "quick" : "full");
+    pmb_print_title("gc", cx->quick);
     printf("Host: %s. python3: CPython %s. Suite time: %.0f s.\n\n", host,
            cx->python_version[0] ? cx->python_version : "?", elapsed_s);
     printf("Every case runs in a fresh process per impl (%d per timed case, interleaved; the "
@@ -406,12 +407,7 @@ static void print_header(const gc_ctx *cx, double elapsed_s)
     if (cx->getsizeof_empty)
         printf("sys.getsizeof of an empty `__slots__ = ()` instance: %ld.\n\n",
                cx->getsizeof_empty);
-    if (cx->notes.n) {
-        printf("Notes:\n\n");
-        for (size_t i = 0; i < cx->notes.n; i++)
-            printf("- %s\n", cx->notes.v[i]);
-        printf("\n");
-    }
+    pmb_notes_print(&cx->notes);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -426,23 +422,6 @@ static const char USAGE[] = "usage: pymm bench gc [--quick] [--json FILE]\n"
 static int parse_options(gc_ctx *cx, int argc, char **argv)
 {
     return pmb_parse_options("gc", USAGE, argc, argv, &cx->quick, &cx->json_path);
-}
-
-static double monotonic_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The exit status says whether pymm itself was measured. */
-static int pymm_measured(const gc_ctx *cx)
-{
-    for (size_t i = 0; i < cx->recs.n; i++) {
-        if (strcmp(cx->recs.v[i].impl, IMPL_NAMES[GC_PYMM]) == 0)
-            return 1;
-    }
-    return 0;
 }
 
 static void run_cases(gc_ctx *cx)
@@ -469,21 +448,18 @@ int pmb_suite_gc(int argc, char **argv)
         free(cx);
         return rc;
     }
-    double t0 = monotonic_s();
+    double t0 = pmb_monotonic_s();
     find_pymm(cx);
     find_python3(cx);
     run_cases(cx);
     pmb_verify_checks(&cx->checks, &cx->notes);
-    print_header(cx, monotonic_s() - t0);
+    print_header(cx, pmb_monotonic_s() - t0);
     print_measurements(cx);
     print_targets(cx);
     fflush(stdout);
 
-    rc = pymm_measured(cx) ? 0 : 1;
-    if (cx->json_path && pmb_records_write_json(&cx->recs, "gc", cx->json_path) != 0) {
-        fprintf(stderr, "pymm bench gc: cannot write %s\n", cx->json_path);
-        rc = 1;
-    }
+    rc = pmb_suite_status(&cx->recs, "gc", cx->json_path,
+                          pmb_records_have_impl(&cx->recs, IMPL_NAMES[GC_PYMM]));
     pmb_records_free(&cx->recs);
     pmb_records_free(&cx->checks);
     pmb_notes_free(&cx->notes);

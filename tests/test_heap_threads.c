@@ -1,5 +1,5 @@
 /*
- * test_thread_heaps.c -- owns: the promise of pymm.h that different heaps
+ * test_heap_threads.c -- owns: the promise of pymm.h that different heaps
  * on different threads run in parallel and share no mutable state.
  *
  * Several threads each drive their own heap (pm_heap_new) with a randomized
@@ -302,5 +302,5 @@ int main(int argc, char **argv) {
     config(&ws[3], 0, 16u << 10, 32u << 10, 0);
     run_group(ws, 4);
 
-    return tu_finish("test_thread_heaps");
+    return tu_finish("test_heap_threads");
 }
