@@ -24,7 +24,7 @@ static pm_runtime *rt, *saved_rt;
 static void group_begin(void) {
     /* PYMM_DEBUG=1: object debug mode (freed objects quarantined). */
     const char *dbg = getenv("PYMM_DEBUG");
-    pm_runtime_config cfg = {NULL, dbg && *dbg && strcmp(dbg, "0") != 0};
+    pm_runtime_config cfg = {.heap = NULL, .debug = dbg && *dbg && strcmp(dbg, "0") != 0};
     rt = pm_runtime_new(&cfg);
     saved_rt = pm_runtime_enter(rt);
 }

@@ -286,7 +286,7 @@ static pm_runtime *rt, *saved_rt;
 static void part_begin(void) {
     /* PYMM_DEBUG=1: object debug mode (freed objects quarantined). */
     const char *dbg = getenv("PYMM_DEBUG");
-    pm_runtime_config cfg = {NULL, dbg && *dbg && strcmp(dbg, "0") != 0};
+    pm_runtime_config cfg = {.heap = NULL, .debug = dbg && *dbg && strcmp(dbg, "0") != 0};
     rt = pm_runtime_new(&cfg);
     saved_rt = pm_runtime_enter(rt);
 }
@@ -578,7 +578,7 @@ static void install(pm_heap *h) {
 static void oom_loop(const char *doc, size_t n, bool persistent) {
     pm_heap *h = pm_heap_new(NULL);
     install(h);
-    pm_runtime_config cfg = {h, 0};
+    pm_runtime_config cfg = {.heap = h, .debug = 0};
     long k, failures = 0;
     for (k = 1; k < 100000; k++) {
         pm_runtime *r = pm_runtime_new(&cfg);

@@ -59,7 +59,7 @@ static void group_begin(void) {
     /* PYMM_DEBUG=1: object debug mode (freed objects quarantined). */
     const char *dbg = getenv("PYMM_DEBUG");
     debug_mode = dbg && *dbg && strcmp(dbg, "0") != 0;
-    pm_runtime_config cfg = {NULL, debug_mode};
+    pm_runtime_config cfg = {.heap = NULL, .debug = debug_mode};
     rt = pm_runtime_new(&cfg);
     saved_rt = pm_runtime_enter(rt);
     make_node_type();
@@ -726,7 +726,7 @@ static void test_out_of_memory(void) {
     pm_allocator mem = {NULL, fm_1, fc_1, fr_1, ff_1}, obj = {NULL, fm_2, fc_2, fr_2, ff_2};
     pm_heap_set_allocator(h, PM_DOMAIN_MEM, &mem);
     pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &obj);
-    pm_runtime_config cfg = {h, 0};
+    pm_runtime_config cfg = {.heap = h, .debug = 0};
     long k;
     int failures = 0;
     for (k = 1; k < 10000; k++) {
