@@ -311,8 +311,26 @@ static void test_callback_structs_carry_size(void) {
     pm_runtime_destroy(rt);
 }
 
+/* The default heap's built-in config keeps the documented defaults: a
+ * positional initializer shifted by struct_size once made its dirty_max
+ * 0 (every empty pool purged at once). Freed pools stay committed. */
+static void test_default_heap_keeps_defaults(void) {
+    enum { N = 4000 };
+    static void *blocks[N];
+    pm_heap_stats before, after;
+    pm_heap_get_stats(pm_heap_default(), &before);
+    for (int i = 0; i < N; i++) blocks[i] = pm_obj_malloc(256); /* ~64 pools */
+    for (int i = 0; i < N; i++) pm_obj_free(blocks[i]);
+    pm_heap_get_stats(pm_heap_default(), &after);
+    CHECK_EQ(after.arena_size, 1u << 20);
+    CHECK_EQ(after.pool_size, 16u << 10);
+    CHECK(after.pools_empty >= 32);
+    CHECK_EQ(after.pools_decommitted, before.pools_decommitted);
+}
+
 int main(void) {
     test_version();
+    test_default_heap_keeps_defaults();
     test_init_macros_match_functions();
     test_older_heap_config();
     test_newer_and_bad_heap_config();

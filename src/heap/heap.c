@@ -49,7 +49,11 @@ static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
 pm_heap pmh_default_heap = {
     .pool_mask = ~(uintptr_t)(DEFAULT_POOL_SIZE - 1),
     .domains = {RAW_TABLE, POOL_TABLE(&pmh_default_heap), POOL_TABLE(&pmh_default_heap)},
-    .config = {DEFAULT_ARENA_SIZE, DEFAULT_POOL_SIZE, DEFAULT_DIRTY_MAX, 0, DEFAULT_RELEASE_DELAY_MS},
+    .config = {.struct_size = sizeof(pm_heap_config),
+               .arena_size = DEFAULT_ARENA_SIZE,
+               .pool_size = DEFAULT_POOL_SIZE,
+               .dirty_max = DEFAULT_DIRTY_MAX,
+               .release_delay_ms = DEFAULT_RELEASE_DELAY_MS},
     .pool_size = DEFAULT_POOL_SIZE,
     .arena_size = DEFAULT_ARENA_SIZE,
     .pools_per_arena = DEFAULT_ARENA_SIZE / DEFAULT_POOL_SIZE,
