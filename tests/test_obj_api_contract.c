@@ -18,6 +18,23 @@
 #define END_OF(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
 #define GUARD 0xAB
 
+/* An input struct as a program built with an older header passes it: the
+ * first `first` bytes of good, its struct_size saying so, and garbage
+ * (0xFF) where the newer fields lie. buf holds size bytes. */
+static void older_layout(void *buf, size_t size, const void *good, size_t first) {
+    memset(buf, 0xFF, size);
+    memcpy(buf, good, first);
+    memcpy(buf, &first, sizeof first);
+}
+
+/* As a newer program passes it: good, then extra bytes (zero) of fields
+ * this library does not have; struct_size covers them. */
+static void newer_layout(void *buf, size_t size, const void *good, size_t good_size) {
+    memset(buf, 0, size);
+    memcpy(buf, good, good_size);
+    memcpy(buf, &size, sizeof size);
+}
+
 static void test_version(void) {
     CHECK_EQ(pm_version(), PYMM_VERSION_NUMBER);
     CHECK_EQ(PYMM_VERSION_NUMBER,
@@ -61,13 +78,10 @@ static void test_older_heap_config(void) {
         pm_heap_config c;
         unsigned char bytes[sizeof(pm_heap_config)];
     } old;
-    memset(old.bytes, 0xFF, sizeof old.bytes);
-    size_t first = END_OF(pm_heap_config, release_delay_ms);
     pm_heap_config good;
     pm_heap_config_init(&good);
     good.pool_size = 32u << 10;
-    memcpy(old.bytes, &good, first);
-    old.c.struct_size = first;
+    older_layout(&old, sizeof old, &good, END_OF(pm_heap_config, release_delay_ms));
     char why[200];
     CHECK_EQ(pm_heap_config_check(&old.c, why, sizeof why), 0);
     pm_heap *h = pm_heap_new(&old.c);
@@ -105,9 +119,9 @@ static void test_newer_and_bad_heap_config(void) {
         pm_heap_config c;
         unsigned char bytes[sizeof(pm_heap_config) + 16];
     } big;
-    memset(big.bytes, 0, sizeof big.bytes);
-    pm_heap_config_init(&big.c);
-    big.c.struct_size = sizeof big.bytes;
+    pm_heap_config c;
+    pm_heap_config_init(&c);
+    newer_layout(&big, sizeof big.bytes, &c, sizeof c);
     char why[200];
     CHECK_EQ(pm_heap_config_check(&big.c, why, sizeof why), 0);
     pm_heap *h = pm_heap_new(&big.c);
@@ -116,8 +130,6 @@ static void test_newer_and_bad_heap_config(void) {
     big.bytes[sizeof(pm_heap_config) + 3] = 1;
     expect_refused(&big.c, "a field of a newer version");
 
-    pm_heap_config c;
-    pm_heap_config_init(&c);
     c.struct_size = 8;
     expect_refused(&c, "smaller than its first layout");
     pm_heap_config_init(&c);
@@ -133,17 +145,14 @@ static void test_runtime_config(void) {
         pm_runtime_config c;
         unsigned char bytes[sizeof(pm_runtime_config)];
     } old;
-    memset(old.bytes, 0xFF, sizeof old.bytes);
-    old.c.struct_size = END_OF(pm_runtime_config, debug);
-    old.c.heap = NULL;
-    old.c.debug = 0;
+    pm_runtime_config c;
+    pm_runtime_config_init(&c);
+    older_layout(&old, sizeof old, &c, END_OF(pm_runtime_config, debug));
     pm_runtime *rt = pm_runtime_new(&old.c);
     CHECK(rt != NULL);
     CHECK_EQ(pm_runtime_get_recursion_limit(rt), 1000);
     pm_runtime_destroy(rt);
 
-    pm_runtime_config c;
-    pm_runtime_config_init(&c);
     c.recursion_limit = 50;
     rt = pm_runtime_new(&c);
     CHECK(rt != NULL);
@@ -162,8 +171,8 @@ static void test_runtime_config(void) {
         pm_runtime_config c;
         unsigned char bytes[sizeof(pm_runtime_config) + 8];
     } big;
-    memset(big.bytes, 0, sizeof big.bytes);
-    big.c.struct_size = sizeof big.bytes;
+    pm_runtime_config_init(&c);
+    newer_layout(&big, sizeof big.bytes, &c, sizeof c);
     big.bytes[sizeof big.bytes - 1] = 7;
     errno = 0;
     CHECK(pm_runtime_new(&big.c) == NULL);
@@ -181,10 +190,10 @@ static void test_type_spec(void) {
         pm_type_spec s;
         unsigned char bytes[sizeof(pm_type_spec) + 8];
     } big;
-    memset(big.bytes, 0, sizeof big.bytes);
-    big.s.struct_size = sizeof big.bytes;
-    big.s.name = "Grown";
-    big.s.basicsize = sizeof(pm_object) + 8;
+    pm_type_spec spec = PM_TYPE_SPEC_INIT;
+    spec.name = "Grown";
+    spec.basicsize = sizeof(pm_object) + 8;
+    newer_layout(&big, sizeof big.bytes, &spec, sizeof spec);
     big.bytes[sizeof(pm_type_spec)] = 1;
     CHECK(pm_type_new(&big.s) == NULL);
     CHECK_EQ(pm_exc_occurred(), PM_EXC_VALUE);
