@@ -151,7 +151,7 @@ typedef struct pm_heap_config {
                            A large allocation that fails gives it all back
                            and retries. Default 1000; 0: at once (CPython's
                            way).                                           */
-    /* --- after the first layout: read only when struct_size covers them ------- */
+    /* --- after the first layout: read only when struct_size covers them --- */
     unsigned flags;     /* PM_HEAP_* bits; default 0                       */
 } pm_heap_config;
 
@@ -160,7 +160,7 @@ typedef struct pm_heap_config {
  * pm_heap_config_check says so). Unknown bits are refused too. */
 #define PM_HEAP_THREADSAFE 0x1u
 
-/* Fill *cfg with the defaults (size included). PM_HEAP_CONFIG_INIT is the
+/* Fill *cfg with the defaults (struct_size included). PM_HEAP_CONFIG_INIT is the
  * same as an initializer: `pm_heap_config c = PM_HEAP_CONFIG_INIT;`. */
 PM_API void pm_heap_config_init(pm_heap_config *cfg);
 #define PM_HEAP_CONFIG_INIT                                                    \
@@ -504,11 +504,11 @@ typedef struct pm_runtime_config {
                       one to any entry is reported through the heap's error
                       handler (address, type, allocation number when the
                       heap is in debug mode) and fails with RuntimeError  */
-    /* --- after the first layout: read only when struct_size covers them ------- */
+    /* --- after the first layout: read only when struct_size covers them --- */
     int recursion_limit; /* pm_runtime_set_recursion_limit's; 0: 1000     */
 } pm_runtime_config;
 
-/* Fill *cfg with the defaults (size included); or PM_RUNTIME_CONFIG_INIT. */
+/* Fill *cfg with the defaults (struct_size included); or PM_RUNTIME_CONFIG_INIT. */
 PM_API void pm_runtime_config_init(pm_runtime_config *cfg);
 #define PM_RUNTIME_CONFIG_INIT { .struct_size = sizeof(pm_runtime_config) }
 
