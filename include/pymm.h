@@ -26,6 +26,41 @@
  * Ownership rule for memory: a block is released through the same heap and
  * the same domain that gave it. Debug mode (PYMM_MALLOC=debug or
  * pm_heap_enable_debug) checks this rule and reports every breach.
+ *
+ * The API as a contract (docs/ABI.md)
+ * ------------------------------------
+ * pm_version() says which version the library was built as; the
+ * PYMM_VERSION_* macros say which header a program was compiled with.
+ * Public structs may grow in later versions, only at their end, without
+ * breaking programs built before:
+ *   - Structs a program fills for the library (pm_heap_config,
+ *     pm_runtime_config, pm_type_spec) begin with `struct_size`: the
+ *     struct's size as the program was compiled (sizeof). The *_init
+ *     functions and the PM_*_INIT macros set it. The library reads only
+ *     the fields that struct_size covers and takes the defaults for the
+ *     rest; a struct_size above its own is accepted when the bytes it
+ *     does not know are all zero, and refused otherwise (the program asks
+ *     for something this library cannot do). struct_size 0 (a struct
+ *     zeroed with `= {0}` or filled with designated initializers) reads
+ *     as the first layout, pymm 0.1's fields after struct_size: fields
+ *     added later are then ignored, so set struct_size to use them. A
+ *     struct_size smaller than the first layout is refused.
+ *   - Structs the library fills for a program: the statistics
+ *     (pm_heap_get_stats, pm_runtime_get_stats, pm_gc_get_stats) are
+ *     macros that pass sizeof of the program's struct to a *_sized
+ *     function, which writes only that many bytes (a program's stack
+ *     struct needs no set-up). The structs handed to a program's
+ *     callbacks (pm_error, pm_unraisable, pm_gc_info) begin with
+ *     `struct_size`, the library's sizeof: read a field added later only
+ *     when struct_size covers it.
+ *   - Fixed forever (a change would be a new struct and a new function):
+ *     pm_object (the object header), pm_allocator (CPython's
+ *     PyMemAllocatorEx), pm_class_stats and pm_freelist_stats (arrays
+ *     the caller sizes), pm_json_error, and pm_type_slots (slots added
+ *     later go at the end of pm_type_spec).
+ *
+ * Allocation functions carry PM_ATTR_MALLOC, PM_ATTR_ALLOC_SIZE and
+ * PM_NODISCARD where they apply (empty on compilers without them).
  */
 #ifndef PYMM_H
 #define PYMM_H
@@ -42,12 +77,41 @@ extern "C" {
 #define PYMM_VERSION_MINOR 1
 #define PYMM_VERSION_PATCH 0
 #define PYMM_VERSION_STRING "0.1.0"
+/* One number that orders versions: major * 1000000 + minor * 1000 + patch. */
+#define PYMM_VERSION_NUMBER                                                    \
+    (PYMM_VERSION_MAJOR * 1000000 + PYMM_VERSION_MINOR * 1000 + PYMM_VERSION_PATCH)
 
 #if defined(__GNUC__)
 #define PM_API __attribute__((visibility("default")))
 #else
 #define PM_API
 #endif
+
+/* Attributes of allocation functions, for the compiler's warnings and
+ * optimizations: the result aliases nothing (PM_ATTR_MALLOC), its size is
+ * the argument(s) named (PM_ATTR_ALLOC_SIZE), and dropping it is a leak
+ * (PM_NODISCARD). They compile away where the compiler lacks them. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PM_ATTR_MALLOC __attribute__((malloc))
+#define PM_ATTR_ALLOC_SIZE(...) __attribute__((alloc_size(__VA_ARGS__)))
+#define PM_NODISCARD __attribute__((warn_unused_result))
+#else
+#define PM_ATTR_MALLOC
+#define PM_ATTR_ALLOC_SIZE(...)
+#define PM_NODISCARD
+#endif
+/* A fresh block of n bytes (argument i), or of nelem x elsize (i, j). */
+#define PM_ALLOC_FN(i) PM_ATTR_MALLOC PM_ATTR_ALLOC_SIZE(i) PM_NODISCARD
+#define PM_CALLOC_FN(i, j) PM_ATTR_MALLOC PM_ATTR_ALLOC_SIZE(i, j) PM_NODISCARD
+/* realloc: the result may be the old block, so not `malloc`. */
+#define PM_REALLOC_FN(i) PM_ATTR_ALLOC_SIZE(i) PM_NODISCARD
+
+/* The version the library was built as: PYMM_VERSION_NUMBER and
+ * PYMM_VERSION_STRING of its own header. A program that needs a feature
+ * of version V checks pm_version() >= V at run time (a shared library
+ * newer than the header is fine; older is not). */
+PM_API unsigned long pm_version(void);
+PM_API const char *pm_version_string(void);
 
 /* Requests of at most this many bytes are served from pools. */
 #define PM_SMALL_MAX 512
@@ -63,6 +127,8 @@ extern "C" {
 typedef struct pm_heap pm_heap;
 
 typedef struct pm_heap_config {
+    size_t struct_size; /* sizeof(pm_heap_config) as compiled; 0: the first
+                           layout (up to release_delay_ms). See the top.   */
     size_t arena_size;  /* power of two, 1 MiB .. 64 MiB, >= 4 pools;
                            default 1 MiB                                   */
     size_t pool_size;   /* power of two, 4 KiB .. 256 KiB (a pool's free
@@ -85,14 +151,27 @@ typedef struct pm_heap_config {
                            A large allocation that fails gives it all back
                            and retries. Default 1000; 0: at once (CPython's
                            way).                                           */
+    /* --- after the first layout: read only when struct_size covers them --- */
+    unsigned flags;     /* PM_HEAP_* bits; default 0                       */
 } pm_heap_config;
 
-/* Fill *cfg with the defaults. */
-PM_API void pm_heap_config_init(pm_heap_config *cfg);
+/* Reserved for the threads issue: a heap that several threads may use at
+ * once. Not implemented yet: pm_heap_new refuses it (EINVAL, and
+ * pm_heap_config_check says so). Unknown bits are refused too. */
+#define PM_HEAP_THREADSAFE 0x1u
 
-/* A new heap, or NULL with errno EINVAL (cfg outside the limits above:
- * pm_heap_config_check says which) or ENOMEM. cfg may be NULL (defaults). */
-PM_API pm_heap *pm_heap_new(const pm_heap_config *cfg);
+/* Fill *cfg with the defaults (struct_size included). PM_HEAP_CONFIG_INIT is the
+ * same as an initializer: `pm_heap_config c = PM_HEAP_CONFIG_INIT;`. */
+PM_API void pm_heap_config_init(pm_heap_config *cfg);
+#define PM_HEAP_CONFIG_INIT                                                    \
+    { .struct_size = sizeof(pm_heap_config), .arena_size = (size_t)1 << 20,    \
+      .pool_size = (size_t)16 << 10, .dirty_max = (size_t)8 << 20,             \
+      .release_delay_ms = 1000 }
+
+/* A new heap, or NULL with errno EINVAL (cfg outside the limits above, or
+ * a bad size: pm_heap_config_check says which) or ENOMEM. cfg may be NULL
+ * (defaults). */
+PM_API pm_heap *pm_heap_new(const pm_heap_config *cfg) PM_NODISCARD;
 
 /* 0 when pm_heap_new accepts cfg (NULL included), else -1 with one line in
  * buf (when non-NULL) naming the field, its value and its limits. */
@@ -114,9 +193,9 @@ PM_API pm_heap *pm_heap_default(void);
  * pm_heap_realloc. pm_heap_malloc(h, 0) returns a unique block. Freeing a
  * pointer the heap did not allocate passes it to the raw domain (in debug
  * mode: reported as foreign). */
-PM_API void *pm_heap_malloc(pm_heap *h, size_t n);
-PM_API void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize);
-PM_API void *pm_heap_realloc(pm_heap *h, void *p, size_t n);
+PM_API void *pm_heap_malloc(pm_heap *h, size_t n) PM_ALLOC_FN(2);
+PM_API void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) PM_CALLOC_FN(2, 3);
+PM_API void *pm_heap_realloc(pm_heap *h, void *p, size_t n) PM_REALLOC_FN(3);
 PM_API void pm_heap_free(pm_heap *h, void *p);
 
 /* 1 when p lies inside a pool block of h, else 0. O(1); never touches
@@ -163,32 +242,29 @@ typedef struct pm_allocator {
 PM_API void pm_heap_get_allocator(const pm_heap *h, pm_domain d, pm_allocator *out);
 PM_API void pm_heap_set_allocator(pm_heap *h, pm_domain d, const pm_allocator *a);
 
-/* The live table of a domain (it follows later set_allocator calls): for
- * layers that allocate in hot loops and want no extra call per block. */
-PM_API const pm_allocator *pm_heap_allocator_ref(const pm_heap *h, pm_domain d);
-
 /* The table of the pool allocator over heap h (ctx = h): what the MEM and OBJ
  * domains use by default. Useful to install pymm into another program. */
 PM_API void pm_heap_pool_allocator(pm_heap *h, pm_allocator *out);
 
 /* Allocate through a domain table of heap h. */
-PM_API void *pm_domain_malloc(pm_heap *h, pm_domain d, size_t n);
-PM_API void *pm_domain_calloc(pm_heap *h, pm_domain d, size_t nelem, size_t elsize);
-PM_API void *pm_domain_realloc(pm_heap *h, pm_domain d, void *p, size_t n);
+PM_API void *pm_domain_malloc(pm_heap *h, pm_domain d, size_t n) PM_ALLOC_FN(3);
+PM_API void *pm_domain_calloc(pm_heap *h, pm_domain d, size_t nelem, size_t elsize)
+    PM_CALLOC_FN(3, 4);
+PM_API void *pm_domain_realloc(pm_heap *h, pm_domain d, void *p, size_t n) PM_REALLOC_FN(4);
 PM_API void pm_domain_free(pm_heap *h, pm_domain d, void *p);
 
 /* Shorthands on the default heap. */
-PM_API void *pm_raw_malloc(size_t n);
-PM_API void *pm_raw_calloc(size_t nelem, size_t elsize);
-PM_API void *pm_raw_realloc(void *p, size_t n);
+PM_API void *pm_raw_malloc(size_t n) PM_ALLOC_FN(1);
+PM_API void *pm_raw_calloc(size_t nelem, size_t elsize) PM_CALLOC_FN(1, 2);
+PM_API void *pm_raw_realloc(void *p, size_t n) PM_REALLOC_FN(2);
 PM_API void pm_raw_free(void *p);
-PM_API void *pm_mem_malloc(size_t n);
-PM_API void *pm_mem_calloc(size_t nelem, size_t elsize);
-PM_API void *pm_mem_realloc(void *p, size_t n);
+PM_API void *pm_mem_malloc(size_t n) PM_ALLOC_FN(1);
+PM_API void *pm_mem_calloc(size_t nelem, size_t elsize) PM_CALLOC_FN(1, 2);
+PM_API void *pm_mem_realloc(void *p, size_t n) PM_REALLOC_FN(2);
 PM_API void pm_mem_free(void *p);
-PM_API void *pm_obj_malloc(size_t n);
-PM_API void *pm_obj_calloc(size_t nelem, size_t elsize);
-PM_API void *pm_obj_realloc(void *p, size_t n);
+PM_API void *pm_obj_malloc(size_t n) PM_ALLOC_FN(1);
+PM_API void *pm_obj_calloc(size_t nelem, size_t elsize) PM_CALLOC_FN(1, 2);
+PM_API void *pm_obj_realloc(void *p, size_t n) PM_REALLOC_FN(2);
 PM_API void pm_obj_free(void *p);
 
 /* ------------------------------------------------------------------------ */
@@ -210,6 +286,7 @@ typedef enum pm_error_kind {
 } pm_error_kind;
 
 typedef struct pm_error {
+    size_t struct_size;  /* sizeof(pm_error) of the library (see the top)   */
     pm_error_kind kind;
     const void *address; /* the pointer the caller passed or the block      */
     size_t size;         /* the block's requested size, when known; else 0 */
@@ -226,8 +303,6 @@ typedef struct pm_error {
  * (the bad free is ignored). */
 typedef void (*pm_error_handler)(pm_heap *h, const pm_error *err, void *arg);
 PM_API void pm_heap_set_error_handler(pm_heap *h, pm_error_handler fn, void *arg);
-/* Report err through h's handler (for the layers above the heap). */
-PM_API void pm_heap_report_error(pm_heap *h, const pm_error *err);
 /* The allocation number of a live debug-mode block (where it was made),
  * or 0 when h is not in debug mode or p is not a live block. */
 PM_API uint64_t pm_heap_block_serial(const pm_heap *h, const void *p);
@@ -283,7 +358,10 @@ typedef struct pm_heap_stats {
     pm_class_stats classes[PM_NUM_CLASSES];
 } pm_heap_stats;
 
-PM_API void pm_heap_get_stats(const pm_heap *h, pm_heap_stats *out);
+/* Fills *out; writes at most size bytes (the caller's sizeof, which the
+ * macro passes). Returns the bytes written. */
+PM_API size_t pm_heap_get_stats_sized(const pm_heap *h, pm_heap_stats *out, size_t size);
+#define pm_heap_get_stats(h, out) pm_heap_get_stats_sized((h), (out), sizeof *(out))
 /* Text like sys._debugmallocstats(), and JSON (one object, newline-ended). */
 PM_API void pm_heap_print_stats(const pm_heap *h, FILE *f);
 PM_API void pm_heap_print_stats_json(const pm_heap *h, FILE *f);
@@ -418,15 +496,27 @@ static inline pm_object *pm_newref(pm_object *o) { return pm_incref(o); }
 /* ---- runtimes ----------------------------------------------------------- */
 
 typedef struct pm_runtime_config {
+    size_t struct_size; /* sizeof(pm_runtime_config) as compiled; 0: the first
+                           layout (up to debug). See the top of this header. */
     pm_heap *heap; /* NULL: a new private heap, destroyed with the runtime */
     int debug;     /* object debug checks (also PYMM_DEBUG=1 for the default):
                       freed objects are quarantined, and a call that passes
                       one to any entry is reported through the heap's error
                       handler (address, type, allocation number when the
                       heap is in debug mode) and fails with RuntimeError  */
+    /* --- after the first layout: read only when struct_size covers them --- */
+    int recursion_limit; /* pm_runtime_set_recursion_limit's; 0: 1000     */
 } pm_runtime_config;
 
-PM_API pm_runtime *pm_runtime_new(const pm_runtime_config *cfg);
+/* Fill *cfg with the defaults (struct_size included); or PM_RUNTIME_CONFIG_INIT. */
+PM_API void pm_runtime_config_init(pm_runtime_config *cfg);
+#define PM_RUNTIME_CONFIG_INIT { .struct_size = sizeof(pm_runtime_config) }
+
+/* A new runtime (cfg NULL: defaults), or NULL: out of memory (errno
+ * ENOMEM), or cfg refused (errno EINVAL, and a ValueError saying why in
+ * the calling thread's current runtime): a bad size, a negative
+ * recursion_limit. */
+PM_API pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) PM_NODISCARD;
 /* Frees every object of the runtime at once (with its private heap). */
 PM_API void pm_runtime_destroy(pm_runtime *rt);
 PM_API pm_runtime *pm_runtime_default(void);
@@ -530,6 +620,7 @@ PM_API const char *pm_exc_name(pm_exc kind); /* "TypeError", ...       */
  *   Exception ignored in: finalizer of <Node object at 0x...>: ValueError: boom
  * The hook runs with no exception pending; one it leaves is cleared. */
 typedef struct pm_unraisable {
+    size_t struct_size;       /* sizeof(pm_unraisable) of the library       */
     pm_exc kind;              /* the exception                              */
     const char *message;      /* its message                                */
     const char *context;      /* where: "finalizer of", "legacy finalizer
@@ -611,6 +702,8 @@ typedef struct pm_type_slots {
 #define PM_TPFLAGS_SHARED  (1u << 5)
 
 typedef struct pm_type_spec {
+    size_t struct_size; /* sizeof(pm_type_spec) as compiled, or 0: the first
+                           layout (up to nrefs). See the top of this header. */
     const char *name;
     size_t basicsize;  /* bytes of an instance, header included            */
     size_t itemsize;   /* bytes per item of a variable-size instance, or 0 */
@@ -623,9 +716,13 @@ typedef struct pm_type_spec {
      * the collector reads them in place, with no call per reference.
      * The type is a GC type. */
     size_t nrefs;
+    /* Fields and slots added later go here, read only when struct_size
+     * covers them (pm_type_slots does not grow). */
 } pm_type_spec;
+#define PM_TYPE_SPEC_INIT { .struct_size = sizeof(pm_type_spec) }
 
-/* A new type (a new reference; a PM_TPFLAGS_SHARED type is immortal, and
+/* A new type (a new reference; NULL with ValueError when spec is refused,
+ * a bad size among the reasons; a PM_TPFLAGS_SHARED type is immortal, and
  * only pm_type_destroy frees it). Instances of PM_TPFLAGS_ATTRS types get
  * generic named attributes; instances of every type made here may hold
  * references in their payload: in reference fields (nrefs), or anywhere
@@ -846,7 +943,10 @@ typedef struct pm_runtime_stats {
     uint64_t deferred_deallocs;         /* deallocations queued to bound the C stack */
 } pm_runtime_stats;
 
-PM_API void pm_runtime_get_stats(pm_runtime *rt, pm_runtime_stats *out);
+/* Writes at most size bytes (the macro passes the caller's sizeof);
+ * returns the bytes written. */
+PM_API size_t pm_runtime_get_stats_sized(pm_runtime *rt, pm_runtime_stats *out, size_t size);
+#define pm_runtime_get_stats(rt, out) pm_runtime_get_stats_sized((rt), (out), sizeof *(out))
 /* Live objects per type in debug mode: calls fn for each type with live
  * instances in rt (shared types included: the counts are rt's own);
  * returns the number of such types. */
@@ -875,6 +975,17 @@ PM_API void pm_runtime_clear_freelists(pm_runtime *rt);
  * operation on an object's internals (a dict resize, a list growth).
  * Finalizers and weak-reference callbacks therefore run only at those
  * points.
+ *
+ * Which collector: each runtime has its own (its generations, thresholds,
+ * statistics, callbacks, debug flags, garbage list, frozen objects), and
+ * every pm_gc_* function below acts on the calling thread's current
+ * runtime (pm_runtime_current()), as CPython's gc module acts on the
+ * current interpreter. A program with several runtimes makes one current
+ * (pm_runtime_enter, which returns the previous one to enter again after)
+ * and then calls pm_gc_*; a collection never touches another runtime's
+ * objects. An object passed to pm_gc_track, pm_gc_untrack or
+ * pm_gc_get_referrers must belong to the current runtime (see "What may
+ * cross runtimes and threads").
  */
 
 PM_API void pm_gc_track(pm_object *o);
@@ -915,9 +1026,14 @@ typedef struct pm_gc_generation_stats {
      * collection would have. Not in `collections`; no callbacks. */
     uint64_t skipped;
 } pm_gc_generation_stats;
-PM_API void pm_gc_get_stats(pm_gc_generation_stats out[3]);
+/* Fills out[0..2], each of size bytes (the macro passes the caller's
+ * sizeof of one element; it is also the array's stride); writes at most
+ * size bytes of each. Returns the bytes written per element. */
+PM_API size_t pm_gc_get_stats_sized(pm_gc_generation_stats *out, size_t size);
+#define pm_gc_get_stats(out) pm_gc_get_stats_sized((out), sizeof *(out))
 
 typedef struct pm_gc_info {
+    size_t struct_size;               /* sizeof(pm_gc_info) of the library */
     int generation;
     int64_t collected, uncollectable; /* at "stop" */
     double pause_ms;                  /* at "stop" */

@@ -65,7 +65,10 @@ static void test_struct(void) {
 }
 
 static int child(void) {
-    for (int i = 0; i < 1000; i++) pm_obj_malloc(64); /* kept: shown at exit */
+    for (int i = 0; i < 1000; i++) {
+        void *kept = pm_obj_malloc(64); /* kept: shown at exit */
+        (void)kept;
+    }
     return 0;
 }
 

@@ -32,7 +32,7 @@ static void announce(const void *p) { fprintf(stderr, "block %p\n", p); }
 static void overrun(void *arg) {
     (void)arg;
     pm_heap *h = debug_heap();
-    char *p = pm_domain_malloc(h, PM_DOMAIN_OBJ, 24);
+    char *volatile p = pm_domain_malloc(h, PM_DOMAIN_OBJ, 24); /* volatile: see alloc_size */
     announce(p);
     p[24] = 1;
     pm_domain_free(h, PM_DOMAIN_OBJ, p);
@@ -41,7 +41,7 @@ static void overrun(void *arg) {
 static void underrun(void *arg) {
     (void)arg;
     pm_heap *h = debug_heap();
-    char *p = pm_domain_malloc(h, PM_DOMAIN_MEM, 100);
+    char *volatile p = pm_domain_malloc(h, PM_DOMAIN_MEM, 100); /* volatile: see alloc_size */
     announce(p);
     p[-1] = 1;
     pm_domain_free(h, PM_DOMAIN_MEM, p);
@@ -106,7 +106,8 @@ static void realloc_foreign(void *arg) {
     pm_heap *h = debug_heap();
     int local;
     announce(&local);
-    pm_domain_realloc(h, PM_DOMAIN_MEM, &local, 10);
+    void *r = pm_domain_realloc(h, PM_DOMAIN_MEM, &local, 10);
+    (void)r;
 }
 
 typedef struct misuse {
@@ -145,7 +146,7 @@ static void test_returning_handler(void) {
     tu_errors s = {0};
     pm_heap_set_error_handler(h, tu_error_record, &s);
     char *p = pm_domain_malloc(h, PM_DOMAIN_OBJ, 50);
-    char *q = pm_domain_malloc(h, PM_DOMAIN_MEM, 50);
+    char *volatile q = pm_domain_malloc(h, PM_DOMAIN_MEM, 50); /* volatile: see alloc_size */
     pm_domain_free(h, PM_DOMAIN_MEM, p);
     CHECK_EQ(s.count, 1);
     CHECK_EQ(s.last.kind, PM_ERR_WRONG_DOMAIN);

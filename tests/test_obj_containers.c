@@ -1218,7 +1218,7 @@ static void test_gc_cycles(void) {
 /* The whole suite on a fresh runtime; debug mode quarantines freed objects
  * (so a decref too many is caught) and keeps them off the free lists. */
 static void run_suite(bool debug) {
-    pm_runtime_config cfg = {NULL, debug};
+    pm_runtime_config cfg = {.heap = NULL, .debug = debug};
     pm_runtime *rt = pm_runtime_new(&cfg);
     pm_runtime_enter(rt);
     pm_runtime_stats st0, st1;

@@ -289,7 +289,7 @@ static void test_set(void) {
 int main(void) {
     pm_heap *h = pm_heap_new(NULL);
     tu_failing_install(&F, h);
-    pm_runtime_config cfg = {h, 0};
+    pm_runtime_config cfg = {.heap = h, .debug = 0};
     pm_runtime *rt = pm_runtime_new(&cfg);
     pm_runtime_enter(rt);
     pm_gc_disable(); /* collections would shift the fault points */

@@ -33,7 +33,7 @@ static int node_clear(pm_object *self) {
 static void node_dealloc(pm_object *self) { PM_CLEAR(((node *)self)->next); }
 
 static pm_type *node_type(unsigned extra_flags) {
-    pm_type_spec spec = {"node", sizeof(node), 0, PM_TPFLAGS_GC | extra_flags,
+    pm_type_spec spec = {0, "node", sizeof(node), 0, PM_TPFLAGS_GC | extra_flags,
                          {.dealloc = node_dealloc, .traverse = node_traverse, .clear = node_clear}, 0};
     return pm_type_new(&spec);
 }
@@ -96,20 +96,20 @@ static void test_exceptions(void) {
 }
 
 static void test_bad_specs(void) {
-    pm_type_spec nameless = {NULL, sizeof(pm_object), 0, 0, {0}, 0};
+    pm_type_spec nameless = {0, NULL, sizeof(pm_object), 0, 0, {0}, 0};
     CHECK(pm_type_new(&nameless) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
-    pm_type_spec small = {"x", 4, 0, 0, {0}, 0};
+    pm_type_spec small = {0, "x", 4, 0, 0, {0}, 0};
     CHECK(pm_type_new(&small) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
-    pm_type_spec gc_without_traverse = {"x", sizeof(node), 0, PM_TPFLAGS_GC, {0}, 0};
+    pm_type_spec gc_without_traverse = {0, "x", sizeof(node), 0, PM_TPFLAGS_GC, {0}, 0};
     CHECK(pm_type_new(&gc_without_traverse) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
-    pm_type_spec bad_flags = {"x", sizeof(node), 0, 1u << 20, {0}, 0};
+    pm_type_spec bad_flags = {0, "x", sizeof(node), 0, 1u << 20, {0}, 0};
     CHECK(pm_type_new(&bad_flags) == NULL);
     CHECK(pm_type_new(NULL) == NULL);
     pm_exc_clear();
 }
 
 static void test_attributes(void) {
-    pm_type_spec spec = {"Point", sizeof(pm_object), 0, PM_TPFLAGS_ATTRS, {0}, 0};
+    pm_type_spec spec = {0, "Point", sizeof(pm_object), 0, PM_TPFLAGS_ATTRS, {0}, 0};
     pm_type *t = pm_type_new(&spec);
     CHECK(pm_type_flags(t) & PM_TPFLAGS_GC);
     CHECK(strcmp(pm_type_name(t), "Point") == 0);
@@ -279,7 +279,7 @@ static void test_plain_fast_paths(void) {
 }
 
 static void test_finalizers(void) {
-    pm_type_spec spec = {"res", sizeof(node), 0, PM_TPFLAGS_GC,
+    pm_type_spec spec = {0, "res", sizeof(node), 0, PM_TPFLAGS_GC,
                          {.dealloc = node_dealloc, .traverse = node_traverse, .finalize = resurrect}, 0};
     pm_type *t = pm_type_new(&spec);
     uint64_t before = live();
@@ -297,7 +297,7 @@ static void test_finalizers(void) {
     CHECK_EQ(live(), before);
     pm_decref(PM_OBJ(t));
 
-    pm_type_spec legacy = {"legacy", sizeof(node), 0, PM_TPFLAGS_GC,
+    pm_type_spec legacy = {0, "legacy", sizeof(node), 0, PM_TPFLAGS_GC,
                            {.dealloc = node_dealloc, .traverse = node_traverse, .legacy_del = just_count}, 0};
     t = pm_type_new(&legacy);
     finalized = 0;
@@ -376,7 +376,7 @@ static void test_generic_errors(void) {
 /* Debug mode: misuse in a child process, reported with address and type. */
 static void decref_freed(void *arg) {
     (void)arg;
-    pm_runtime_config cfg = {NULL, 1};
+    pm_runtime_config cfg = {.heap = NULL, .debug = 1};
     pm_runtime_enter(pm_runtime_new(&cfg));
     pm_type *t = node_type(0);
     pm_object *o = pm_object_new(t);
@@ -387,7 +387,7 @@ static void decref_freed(void *arg) {
 
 static void incref_freed(void *arg) {
     (void)arg;
-    pm_runtime_config cfg = {NULL, 1};
+    pm_runtime_config cfg = {.heap = NULL, .debug = 1};
     pm_runtime *rt = pm_runtime_new(&cfg);
     pm_runtime_enter(rt);
     pm_type *t = node_type(0);

@@ -515,7 +515,7 @@ static tu_failing fa; /* testutil's failing allocator */
 static void oom_loop(const char *doc, size_t n, bool persistent) {
     pm_heap *h = pm_heap_new(NULL);
     tu_failing_install(&fa, h);
-    pm_runtime_config cfg = {h, 0};
+    pm_runtime_config cfg = {.heap = h, .debug = 0};
     long k, failures = 0;
     for (k = 1; k < 100000; k++) {
         pm_runtime *r = pm_runtime_new(&cfg);

@@ -137,7 +137,7 @@ int main(void) {
     CHECK(nstatics == 3 + 262 + 1 + 256 + 2);
     workload();
     check_unchanged("default runtime");
-    pm_runtime *rt = pm_runtime_new(&(pm_runtime_config){NULL, 1});
+    pm_runtime *rt = pm_runtime_new(&(pm_runtime_config){.heap = NULL, .debug = 1});
     CHECK(rt != NULL);
     if (rt) {
         pm_runtime *prev = pm_runtime_enter(rt);

@@ -676,7 +676,7 @@ static void test_out_of_memory(void) {
     pm_heap *h = pm_heap_new(NULL);
     static tu_failing f;
     tu_failing_install(&f, h);
-    pm_runtime_config cfg = {h, 0};
+    pm_runtime_config cfg = {.heap = h, .debug = 0};
     pm_runtime *rt = pm_runtime_new(&cfg);
     pm_runtime *prev = pm_runtime_enter(rt);
     pm_object *text = pm_str_from("x\xc3\xa9\xe2\x82\xac\n");

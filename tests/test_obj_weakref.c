@@ -57,7 +57,7 @@ static bool debug_mode;
 
 static void group_begin(void) {
     debug_mode = tu_debug_env(); /* PYMM_DEBUG=1: freed objects quarantined */
-    pm_runtime_config cfg = {NULL, debug_mode};
+    pm_runtime_config cfg = {.heap = NULL, .debug = debug_mode};
     rt = pm_runtime_new(&cfg);
     saved_rt = pm_runtime_enter(rt);
     make_node_type();
@@ -695,7 +695,7 @@ out:
 static void test_out_of_memory(void) {
     pm_heap *h = pm_heap_new(NULL);
     tu_failing_install(&fa, h);
-    pm_runtime_config cfg = {h, 0};
+    pm_runtime_config cfg = {.heap = h, .debug = 0};
     long k;
     int failures = 0;
     for (k = 1; k < 10000; k++) {

@@ -165,7 +165,7 @@ bool tu_debug_env(void) {
 }
 
 tu_group tu_group_begin_env(void) {
-    pm_runtime_config cfg = {NULL, tu_debug_env()};
+    pm_runtime_config cfg = {.heap = NULL, .debug = tu_debug_env()};
     return group_begin(&cfg);
 }
 

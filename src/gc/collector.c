@@ -1101,7 +1101,7 @@ static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen, bool
     pmo_exc_saved pending;
     pmo_unraisable_begin(rt, &pending);
     g->collecting = true;
-    pm_gc_info info = {gen, 0, 0, 0};
+    pm_gc_info info = {sizeof info, gen, 0, 0, 0};
     if (g->ncallbacks) run_callbacks(rt, g, "start", &info);
     double t0 = now_ms();
     bool churn = churned(rt);
@@ -1269,12 +1269,13 @@ void pm_gc_get_count(int *c0, int *c1, int *c2) {
     *c2 = g ? g->count[2] : 0;
 }
 
-void pm_gc_get_stats(pm_gc_generation_stats out[3]) {
+size_t pm_gc_get_stats_sized(pm_gc_generation_stats *out, size_t size) {
     gc_state *g = state();
-    for (int i = 0; i < NUM_GENERATIONS; i++) {
-        if (g) out[i] = g->stats[i];
-        else memset(&out[i], 0, sizeof out[i]);
-    }
+    static const pm_gc_generation_stats none;
+    size_t n = 0;
+    for (int i = 0; i < NUM_GENERATIONS; i++)
+        n = pmh_struct_write((char *)out + (size_t)i * size, size, g ? &g->stats[i] : &none, sizeof none);
+    return n;
 }
 
 int pm_gc_callback_add(pm_gc_callback fn, void *arg) {

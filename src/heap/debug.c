@@ -158,7 +158,7 @@ static void report(pmh_debug *d, pm_error_kind kind, const void *addr, const dbg
     else
         snprintf(msg, sizeof msg, "foreign pointer: %p via the %s domain: %s", addr,
                  domain_name(call_domain), what);
-    pm_error e = {kind, addr, r ? r->size : 0, call_domain, r ? r->domain : -1,
+    pm_error e = {sizeof e, kind, addr, r ? r->size : 0, call_domain, r ? r->domain : -1,
                   r ? r->serial : 0, msg};
     pmh_report(d->heap, &e);
 }

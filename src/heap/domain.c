@@ -41,7 +41,7 @@ void pm_heap_get_allocator(const pm_heap *h, pm_domain d, pm_allocator *out) {
     if ((unsigned)d < PM_NUM_DOMAINS) *out = h->domains[d];
 }
 
-const pm_allocator *pm_heap_allocator_ref(const pm_heap *h, pm_domain d) {
+const pm_allocator *pmh_allocator_ref(const pm_heap *h, pm_domain d) {
     return (unsigned)d < PM_NUM_DOMAINS ? &h->domains[d] : NULL;
 }
 

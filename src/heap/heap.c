@@ -49,7 +49,11 @@ static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
 pm_heap pmh_default_heap = {
     .pool_mask = ~(uintptr_t)(DEFAULT_POOL_SIZE - 1),
     .domains = {RAW_TABLE, POOL_TABLE(&pmh_default_heap), POOL_TABLE(&pmh_default_heap)},
-    .config = {DEFAULT_ARENA_SIZE, DEFAULT_POOL_SIZE, DEFAULT_DIRTY_MAX, 0, DEFAULT_RELEASE_DELAY_MS},
+    .config = {.struct_size = sizeof(pm_heap_config),
+               .arena_size = DEFAULT_ARENA_SIZE,
+               .pool_size = DEFAULT_POOL_SIZE,
+               .dirty_max = DEFAULT_DIRTY_MAX,
+               .release_delay_ms = DEFAULT_RELEASE_DELAY_MS},
     .pool_size = DEFAULT_POOL_SIZE,
     .arena_size = DEFAULT_ARENA_SIZE,
     .pools_per_arena = DEFAULT_ARENA_SIZE / DEFAULT_POOL_SIZE,
@@ -59,11 +63,17 @@ pm_heap pmh_default_heap = {
 
 pm_heap *pm_heap_default(void) { return &pmh_default_heap; }
 
+unsigned long pm_version(void) { return PYMM_VERSION_NUMBER; }
+const char *pm_version_string(void) { return PYMM_VERSION_STRING; }
+
 /* ------------------------------------------------------------------------ */
 /* Configuration and life cycle                                             */
 /* ------------------------------------------------------------------------ */
 
 void pm_heap_config_init(pm_heap_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    cfg->flags = 0;
     cfg->arena_size = DEFAULT_ARENA_SIZE;
     cfg->pool_size = DEFAULT_POOL_SIZE;
     cfg->dirty_max = DEFAULT_DIRTY_MAX;
@@ -89,18 +99,59 @@ static const char *config_problem(const pm_heap_config *c, char *buf, size_t buf
     else if (c->arena_size < 4 * c->pool_size)
         snprintf(buf, buflen, "arena_size %zu: must hold at least 4 pools of pool_size %zu",
                  c->arena_size, c->pool_size);
+    else if (c->flags & PM_HEAP_THREADSAFE)
+        snprintf(buf, buflen, "flags PM_HEAP_THREADSAFE: not implemented yet (a heap is used by "
+                              "one thread at a time)");
+    else if (c->flags & ~PM_HEAP_THREADSAFE)
+        snprintf(buf, buflen, "flags 0x%x: unknown bits", c->flags & ~PM_HEAP_THREADSAFE);
     else
         return NULL;
     return buf;
 }
 
+const char *pmh_struct_read(void *dst, size_t known, const void *src, size_t base,
+                            const char *what, char *buf, size_t buflen) {
+    size_t size;
+    memcpy(&size, src, sizeof size);
+    if (size == 0) size = base;
+    if (size < base) {
+        snprintf(buf, buflen, "%s.struct_size %zu: smaller than its first layout (%zu bytes)", what, size,
+                 base);
+        return buf;
+    }
+    for (size_t i = known; i < size; i++) {
+        if (((const unsigned char *)src)[i] != 0) {
+            snprintf(buf, buflen,
+                     "%s.struct_size %zu: byte %zu is set, beyond the %zu bytes pymm %s knows "
+                     "(a field of a newer version)",
+                     what, size, i, known, PYMM_VERSION_STRING);
+            return buf;
+        }
+    }
+    memcpy(dst, src, size < known ? size : known);
+    memcpy(dst, &known, sizeof known);
+    return NULL;
+}
+
+/* cfg (NULL: the defaults) in this library's layout, or buf saying why
+ * it is refused. */
+static const char *config_read(const pm_heap_config *cfg, pm_heap_config *c, char *buf,
+                               size_t buflen) {
+    pm_heap_config_init(c);
+    if (cfg && pmh_struct_read(c, sizeof *c, cfg, PMH_END_OF(pm_heap_config, release_delay_ms),
+                               "pm_heap_config", buf, buflen))
+        return buf;
+    return config_problem(c, buf, buflen);
+}
+
 int pm_heap_config_check(const pm_heap_config *cfg, char *buf, size_t buflen) {
-    char local[160];
+    char local[200];
     if (buf == NULL || buflen == 0) {
         buf = local;
         buflen = sizeof local;
     }
-    if (cfg == NULL || config_problem(cfg, buf, buflen) == NULL) {
+    pm_heap_config c;
+    if (config_read(cfg, &c, buf, buflen) == NULL) {
         buf[0] = '\0';
         return 0;
     }
@@ -116,10 +167,8 @@ void pmh_domains_init(pm_heap *h) {
 
 pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     pm_heap_config c;
-    if (cfg) c = *cfg;
-    else pm_heap_config_init(&c);
-    char why[160];
-    if (config_problem(&c, why, sizeof why)) {
+    char why[200];
+    if (config_read(cfg, &c, why, sizeof why)) {
         errno = EINVAL; /* pm_heap_config_check says why */
         return NULL;
     }
@@ -768,8 +817,6 @@ void pm_heap_set_error_handler(pm_heap *h, pm_error_handler fn, void *arg) {
     h->on_error = fn;
     h->on_error_arg = arg;
 }
-
-void pm_heap_report_error(pm_heap *h, const pm_error *err) { pmh_report(h, err); }
 
 void pmh_report(pm_heap *h, const pm_error *err) {
     if (h->on_error) {

@@ -33,7 +33,9 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 
 /* ---- limits ------------------------------------------------------------ */
@@ -127,8 +129,32 @@ PM_HIDDEN void pmh_unpark_pools(pm_heap *h);
 PM_HIDDEN bool pmh_large_contains(const pm_heap *h, const void *p);
 PM_HIDDEN int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg);
 PM_HIDDEN void pmh_report(pm_heap *h, const pm_error *err);
+
+/* The end of field f of struct type T: the size of a layout that ends
+ * with f (pymm.h, "The API as a contract"). */
+#define PMH_END_OF(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
+/* Copy a struct the caller filled (its first field a size_t `size`) into
+ * dst, which holds known bytes of the library's layout with the defaults
+ * in place: the bytes the caller's size covers replace them, size 0
+ * meaning base (the first layout). Then dst's size is known. Returns NULL,
+ * or buf saying why src is refused: a size below base, or bytes set
+ * beyond known (fields this library does not have). what names the
+ * struct in the message. */
+PM_HIDDEN const char *pmh_struct_read(void *dst, size_t known, const void *src, size_t base,
+                                      const char *what, char *buf, size_t buflen);
+/* Copy the library's known-byte struct src into the caller's, of size
+ * bytes: at most size bytes are written. Returns the bytes written. */
+static inline size_t pmh_struct_write(void *dst, size_t size, const void *src, size_t known) {
+    size_t n = size < known ? size : known;
+    if (n) memcpy(dst, src, n);
+    return n;
+}
 PM_HIDDEN extern pm_heap pmh_default_heap;
 
+/* domain.c: the live table of a domain (it follows later set_allocator
+ * calls), for layers that allocate in hot loops and want no extra call
+ * per block (the object layer's runtimes). */
+PM_HIDDEN const pm_allocator *pmh_allocator_ref(const pm_heap *h, pm_domain d);
 /* domain.c: the raw domain's default table (the C library's allocator). */
 PM_HIDDEN void *pmh_raw_malloc(void *ctx, size_t n);
 PM_HIDDEN void *pmh_raw_calloc(void *ctx, size_t nelem, size_t elsize);

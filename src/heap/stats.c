@@ -64,7 +64,15 @@ static int add_pool_stats(const pm_heap *h, const pmh_arena *a, const pmh_pool *
     return 0;
 }
 
-void pm_heap_get_stats(const pm_heap *h, pm_heap_stats *s) {
+static void heap_stats(const pm_heap *h, pm_heap_stats *s);
+
+size_t pm_heap_get_stats_sized(const pm_heap *h, pm_heap_stats *out, size_t size) {
+    pm_heap_stats s;
+    heap_stats(h, &s);
+    return pmh_struct_write(out, size, &s, sizeof s);
+}
+
+static void heap_stats(const pm_heap *h, pm_heap_stats *s) {
     memset(s, 0, sizeof *s);
     s->arena_size = h->arena_size;
     s->pool_size = h->pool_size;
@@ -289,7 +297,7 @@ int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report) {
     int r = check_structure(h, &c);
     if (r == 0 && h->debug) r = pmh_debug_check(h, c.buf, c.buflen);
     if (r != 0 && report) {
-        pm_error e = {PM_ERR_CORRUPT, h, 0, -1, -1, 0, c.buf};
+        pm_error e = {sizeof e, PM_ERR_CORRUPT, h, 0, -1, -1, 0, c.buf};
         pmh_report(h, &e);
     }
     if (r == 0 && c.buf && c.buflen) c.buf[0] = '\0';

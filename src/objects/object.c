@@ -168,8 +168,8 @@ static void report_misuse(pm_runtime *rt, pm_error_kind kind, const pm_object *o
     snprintf(msg, sizeof msg, "%s: object %p of type '%s'%s: %s",
              kind == PM_ERR_REFCOUNT ? "reference count below zero" : "use of a freed object",
              (const void *)o, type ? type : "?", where, what);
-    pm_error e = {kind, o, 0, PM_DOMAIN_OBJ, PM_DOMAIN_OBJ, serial, msg};
-    pm_heap_report_error(rt->heap, &e);
+    pm_error e = {sizeof e, kind, o, 0, PM_DOMAIN_OBJ, PM_DOMAIN_OBJ, serial, msg};
+    pmh_report(rt->heap, &e);
 }
 
 /* ---- objects and runtimes (pymm.h, "What may cross runtimes") ------------ */
@@ -189,8 +189,8 @@ void pmo_report_wrong_runtime(pm_runtime *rt, const void *addr, pm_object *o, co
     if (o) snprintf(type, sizeof type, " of type '%s'", o->type ? o->type->name : "?");
     snprintf(msg, sizeof msg, "wrong runtime: %s %p%s%s, runtime %p: %s", o ? "object" : "type", addr,
              type, where, (void *)rt, what);
-    pm_error e = {PM_ERR_WRONG_RUNTIME, addr, 0, PM_DOMAIN_OBJ, -1, serial, msg};
-    pm_heap_report_error(rt->heap, &e);
+    pm_error e = {sizeof e, PM_ERR_WRONG_RUNTIME, addr, 0, PM_DOMAIN_OBJ, -1, serial, msg};
+    pmh_report(rt->heap, &e);
 }
 
 /* Debug mode: o, whose count reached zero, dies under rt. Another

@@ -12,6 +12,7 @@
 #include "objects/object.h"
 #include "heap/internal_alloc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +59,8 @@ static void young_init(pm_runtime *rt) {
 pm_runtime *pmo_default_rt_init(void) {
     pm_runtime *rt = &default_runtime;
     if (rt->heap == NULL) {
-        rt->obj_table = pm_heap_allocator_ref(pm_heap_default(), PM_DOMAIN_OBJ);
-        rt->mem_table = pm_heap_allocator_ref(pm_heap_default(), PM_DOMAIN_MEM);
+        rt->obj_table = pmh_allocator_ref(pm_heap_default(), PM_DOMAIN_OBJ);
+        rt->mem_table = pmh_allocator_ref(pm_heap_default(), PM_DOMAIN_MEM);
         young_init(rt);
         rt->debug = env_debug();
         rt->stats.total_refcount = TOTAL_REFCOUNT_START;
@@ -95,11 +96,37 @@ int pm_runtime_set_recursion_limit(pm_runtime *rt, int limit) {
 
 int pm_runtime_get_recursion_limit(pm_runtime *rt) { return (int)(rt ? rt : pmo_rt())->rec_limit; }
 
+void pm_runtime_config_init(pm_runtime_config *cfg) {
+    *cfg = (pm_runtime_config)PM_RUNTIME_CONFIG_INIT;
+}
+
+/* cfg in this library's layout (pymm.h, "The API as a contract"), or NULL
+ * with errno EINVAL and a ValueError saying why. */
+static bool runtime_config_read(const pm_runtime_config *cfg, pm_runtime_config *c) {
+    char why[200];
+    pm_runtime_config_init(c);
+    if (cfg == NULL) return true;
+    if (pmh_struct_read(c, sizeof *c, cfg, PMH_END_OF(pm_runtime_config, debug),
+                        "pm_runtime_config", why, sizeof why) == NULL) {
+        if (c->recursion_limit >= 0) return true;
+        snprintf(why, sizeof why, "pm_runtime_config.recursion_limit %d: must be at least 1 (0: 1000)",
+                 c->recursion_limit);
+    }
+    errno = EINVAL;
+    pm_exc_set(PM_EXC_VALUE, "%s", why);
+    return false;
+}
+
 pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
+    pm_runtime_config c;
+    if (!runtime_config_read(cfg, &c)) return NULL;
     pm_runtime *rt = pmh_internal_calloc(1, sizeof *rt);
-    if (rt == NULL) return NULL;
-    if (cfg && cfg->heap) {
-        rt->heap = cfg->heap;
+    if (rt == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (c.heap) {
+        rt->heap = c.heap;
     } else {
         rt->heap = pm_heap_new(NULL);
         rt->owns_heap = true;
@@ -108,10 +135,11 @@ pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
             return NULL;
         }
     }
-    rt->obj_table = pm_heap_allocator_ref(rt->heap, PM_DOMAIN_OBJ);
-    rt->mem_table = pm_heap_allocator_ref(rt->heap, PM_DOMAIN_MEM);
-    rt->debug = cfg ? cfg->debug != 0 : false;
+    rt->obj_table = pmh_allocator_ref(rt->heap, PM_DOMAIN_OBJ);
+    rt->mem_table = pmh_allocator_ref(rt->heap, PM_DOMAIN_MEM);
+    rt->debug = c.debug != 0;
     young_init(rt);
+    if (c.recursion_limit > 0) rt->rec_limit = (uint32_t)c.recursion_limit;
     rt->stats.total_refcount = TOTAL_REFCOUNT_START;
     freelists_init(&rt->freelists);
     return rt;
@@ -139,7 +167,9 @@ void pm_runtime_destroy(pm_runtime *rt) {
     pmh_internal_free(rt);
 }
 
-void pm_runtime_get_stats(pm_runtime *rt, pm_runtime_stats *out) { *out = rt->stats; }
+size_t pm_runtime_get_stats_sized(pm_runtime *rt, pm_runtime_stats *out, size_t size) {
+    return pmh_struct_write(out, size, &rt->stats, sizeof rt->stats);
+}
 
 /* ---- exceptions ----------------------------------------------------------- */
 
@@ -216,7 +246,7 @@ void pm_runtime_set_unraisable_hook(pm_runtime *rt, pm_unraisable_hook fn, void 
 void pmo_write_unraisable(pm_runtime *rt, const char *context, pm_object *o) {
     pmo_exc_saved e;
     pmo_exc_fetch(rt, &e);
-    pm_unraisable u = {e.exc, e.message, context, o, o ? o->type->name : NULL};
+    pm_unraisable u = {sizeof u, e.exc, e.message, context, o, o ? o->type->name : NULL};
     if (rt->unraisable_hook) rt->unraisable_hook(&u, rt->unraisable_ctx);
     else pm_unraisable_print(&u, NULL);
     rt->exc = PM_EXC_NONE; /* one the hook left */

@@ -234,7 +234,20 @@ bool pmo_type_usable(pm_runtime *rt, const pm_type *t) {
 
 /* ---- types ------------------------------------------------------------------ */
 
-pm_type *pm_type_new(const pm_type_spec *spec) {
+pm_type *pm_type_new(const pm_type_spec *user_spec) {
+    /* The caller's layout read into this library's (pymm.h, "The API as
+     * a contract"): every field below is then there. */
+    pm_type_spec copy = {0};
+    const pm_type_spec *spec = NULL;
+    if (user_spec) {
+        char why[200];
+        if (pmh_struct_read(&copy, sizeof copy, user_spec, PMH_END_OF(pm_type_spec, nrefs),
+                            "pm_type_spec", why, sizeof why)) {
+            pm_exc_set(PM_EXC_VALUE, "%s", why);
+            return NULL;
+        }
+        spec = &copy;
+    }
     if (!spec_valid(spec)) return NULL;
     pm_type *t = (spec->flags & PM_TPFLAGS_SHARED) ? shared_alloc(spec->name) : runtime_alloc(spec->name);
     if (t == NULL) return NULL;

@@ -143,7 +143,8 @@ static void debug_mode(void) {
     cfg.debug = 1;
     pm_heap *h = need(pm_heap_new(&cfg), "pm_heap_new");
     pm_heap_set_error_handler(h, on_error, NULL);
-    char *p = need(pm_domain_malloc(h, PM_DOMAIN_OBJ, 24), "pm_domain_malloc");
+    /* volatile: the overrun is the point, out of alloc_size's sight */
+    char *volatile p = need(pm_domain_malloc(h, PM_DOMAIN_OBJ, 24), "pm_domain_malloc");
     p[24] = 'x'; /* one byte too far */
     pm_domain_free(h, PM_DOMAIN_OBJ, p);
     pm_domain_free(h, PM_DOMAIN_OBJ, p);
