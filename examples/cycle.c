@@ -87,7 +87,8 @@ int main(void) {
     pm_runtime_get_stats(pm_runtime_current(), &before);
     pm_decref(ring); /* the ring keeps itself alive */
     pm_object *still = pm_weakref_get(watch);
-    if (still == NULL || still->type == &pm_none_type) return fail("the ring died without the collector");
+    if (still == NULL || still->type == &pm_none_type)
+        return fail("the ring died without the collector");
     pm_decref(still);
     if (!pm_gc_is_tracked(ring)) return fail("a node is not tracked");
 

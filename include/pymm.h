@@ -78,7 +78,7 @@ extern "C" {
 #define PYMM_VERSION_PATCH 0
 #define PYMM_VERSION_STRING "0.1.0"
 /* One number that orders versions: major * 1000000 + minor * 1000 + patch. */
-#define PYMM_VERSION_NUMBER                                                    \
+#define PYMM_VERSION_NUMBER                                                                        \
     (PYMM_VERSION_MAJOR * 1000000 + PYMM_VERSION_MINOR * 1000 + PYMM_VERSION_PATCH)
 
 #if defined(__GNUC__)
@@ -127,32 +127,32 @@ PM_API const char *pm_version_string(void);
 typedef struct pm_heap pm_heap;
 
 typedef struct pm_heap_config {
-    size_t struct_size; /* sizeof(pm_heap_config) as compiled; 0: the first
-                           layout (up to release_delay_ms). See the top.   */
-    size_t arena_size;  /* power of two, 1 MiB .. 64 MiB, >= 4 pools;
-                           default 1 MiB                                   */
-    size_t pool_size;   /* power of two, 4 KiB .. 256 KiB (a pool's free
-                           pages are tracked in a 64-bit mask of 4 KiB
-                           pages); default 16 KiB                          */
-    size_t dirty_max;   /* bytes of empty pools kept committed before the
-                           heap gives them back to the OS; default 8 MiB.
-                           Purging starts above this and stops at half of
-                           it (hysteresis). 0: purge every empty pool now. */
-    int debug;          /* non-zero: debug mode from creation (as
-                           pm_heap_enable_debug): the three domains and
-                           the pm_heap_malloc family are all checked       */
+    size_t struct_size;        /* sizeof(pm_heap_config) as compiled; 0: the first
+                                  layout (up to release_delay_ms). See the top.   */
+    size_t arena_size;         /* power of two, 1 MiB .. 64 MiB, >= 4 pools;
+                                  default 1 MiB                                   */
+    size_t pool_size;          /* power of two, 4 KiB .. 256 KiB (a pool's free
+                                  pages are tracked in a 64-bit mask of 4 KiB
+                                  pages); default 16 KiB                          */
+    size_t dirty_max;          /* bytes of empty pools kept committed before the
+                                  heap gives them back to the OS; default 8 MiB.
+                                  Purging starts above this and stops at half of
+                                  it (hysteresis). 0: purge every empty pool now. */
+    int debug;                 /* non-zero: debug mode from creation (as
+                                  pm_heap_enable_debug): the three domains and
+                                  the pm_heap_malloc family are all checked       */
     unsigned release_delay_ms; /* empty memory beyond that budget (and beyond
-                           one spare empty arena) goes back to the OS once
-                           it has stayed beyond it this long, as seen by the
-                           heap's next slow path (a pool emptied or taken);
-                           pm_heap_trim gives everything back at once. A
-                           program that frees a big structure and builds
-                           another does not fault every page in again.
-                           A large allocation that fails gives it all back
-                           and retries. Default 1000; 0: at once (CPython's
-                           way).                                           */
+                                  one spare empty arena) goes back to the OS once
+                                  it has stayed beyond it this long, as seen by the
+                                  heap's next slow path (a pool emptied or taken);
+                                  pm_heap_trim gives everything back at once. A
+                                  program that frees a big structure and builds
+                                  another does not fault every page in again.
+                                  A large allocation that fails gives it all back
+                                  and retries. Default 1000; 0: at once (CPython's
+                                  way).                                           */
     /* --- after the first layout: read only when struct_size covers them --- */
-    unsigned flags;     /* PM_HEAP_* bits; default 0                       */
+    unsigned flags; /* PM_HEAP_* bits; default 0                       */
 } pm_heap_config;
 
 /* Reserved for the threads issue: a heap that several threads may use at
@@ -163,10 +163,11 @@ typedef struct pm_heap_config {
 /* Fill *cfg with the defaults (struct_size included). PM_HEAP_CONFIG_INIT is the
  * same as an initializer: `pm_heap_config c = PM_HEAP_CONFIG_INIT;`. */
 PM_API void pm_heap_config_init(pm_heap_config *cfg);
-#define PM_HEAP_CONFIG_INIT                                                    \
-    { .struct_size = sizeof(pm_heap_config), .arena_size = (size_t)1 << 20,    \
-      .pool_size = (size_t)16 << 10, .dirty_max = (size_t)8 << 20,             \
-      .release_delay_ms = 1000 }
+#define PM_HEAP_CONFIG_INIT                                                                        \
+    {                                                                                              \
+        .struct_size = sizeof(pm_heap_config), .arena_size = (size_t)1 << 20,                      \
+        .pool_size = (size_t)16 << 10, .dirty_max = (size_t)8 << 20, .release_delay_ms = 1000      \
+    }
 
 /* A new heap, or NULL with errno EINVAL (cfg outside the limits above, or
  * a bad size: pm_heap_config_check says which) or ENOMEM. cfg may be NULL
@@ -286,7 +287,7 @@ typedef enum pm_error_kind {
 } pm_error_kind;
 
 typedef struct pm_error {
-    size_t struct_size;  /* sizeof(pm_error) of the library (see the top)   */
+    size_t struct_size; /* sizeof(pm_error) of the library (see the top)   */
     pm_error_kind kind;
     const void *address; /* the pointer the caller passed or the block      */
     size_t size;         /* the block's requested size, when known; else 0 */
@@ -329,32 +330,32 @@ PM_API void pm_debug_break_alloc(uint64_t serial, const void *block, size_t size
 
 typedef struct pm_class_stats {
     uint32_t block_size;
-    uint64_t pools;        /* pools serving this class                      */
+    uint64_t pools; /* pools serving this class                      */
     uint64_t blocks_used;
-    uint64_t blocks_free;  /* free blocks in those pools, not yet carved included */
+    uint64_t blocks_free; /* free blocks in those pools, not yet carved included */
 } pm_class_stats;
 
 typedef struct pm_heap_stats {
     size_t arena_size, pool_size;
-    uint64_t arenas;              /* currently mapped                       */
+    uint64_t arenas; /* currently mapped                       */
     uint64_t arenas_peak;
-    uint64_t arenas_allocated;    /* ever mapped                            */
-    uint64_t arenas_reclaimed;    /* given back to the OS                   */
-    uint64_t pools_used;          /* pools with at least one live block     */
-    uint64_t pools_empty;         /* empty pools whose memory is committed  */
-    uint64_t pools_decommitted;   /* empty pools given back with madvise    */
-    uint64_t pools_untouched;     /* never carved                           */
-    uint64_t pages_decommitted;   /* free pages inside used pools given back */
-    uint64_t bytes_in_use;        /* small blocks in use (class sizes)      */
-    uint64_t bytes_free;          /* free bytes in used pools               */
-    uint64_t bytes_headers;       /* pool headers and arena descriptors     */
-    uint64_t bytes_slack;         /* pool tails too small for a block       */
-    uint64_t bytes_rounding;      /* class size minus request, live blocks:
-                                     known in debug mode only (else 0)      */
-    uint64_t bytes_returned;      /* total ever given back to the OS        */
-    uint64_t large_blocks;        /* live blocks above PM_SMALL_MAX         */
+    uint64_t arenas_allocated;  /* ever mapped                            */
+    uint64_t arenas_reclaimed;  /* given back to the OS                   */
+    uint64_t pools_used;        /* pools with at least one live block     */
+    uint64_t pools_empty;       /* empty pools whose memory is committed  */
+    uint64_t pools_decommitted; /* empty pools given back with madvise    */
+    uint64_t pools_untouched;   /* never carved                           */
+    uint64_t pages_decommitted; /* free pages inside used pools given back */
+    uint64_t bytes_in_use;      /* small blocks in use (class sizes)      */
+    uint64_t bytes_free;        /* free bytes in used pools               */
+    uint64_t bytes_headers;     /* pool headers and arena descriptors     */
+    uint64_t bytes_slack;       /* pool tails too small for a block       */
+    uint64_t bytes_rounding;    /* class size minus request, live blocks:
+                                   known in debug mode only (else 0)      */
+    uint64_t bytes_returned;    /* total ever given back to the OS        */
+    uint64_t large_blocks;      /* live blocks above PM_SMALL_MAX         */
     uint64_t large_bytes;
-    uint64_t debug_bytes;         /* debug headers, guards and quarantine   */
+    uint64_t debug_bytes; /* debug headers, guards and quarantine   */
     pm_class_stats classes[PM_NUM_CLASSES];
 } pm_heap_stats;
 
@@ -379,7 +380,6 @@ PM_API int pm_heap_walk(const pm_heap *h, pm_walk_fn fn, void *arg);
  * description of the first breach in buf. Also reports the breach through
  * the error handler when report is non-zero. */
 PM_API int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report);
-
 
 /* ======================================================================== */
 /* Layer 2: objects                                                         */
@@ -412,8 +412,8 @@ typedef struct pm_runtime pm_runtime;
 typedef struct pm_type pm_type;
 
 typedef struct pm_object {
-    uint32_t refcnt;  /* PM_REFCNT_IMMORTAL: never changes, never freed */
-    uint32_t flags;   /* PM_OF_* bits                                   */
+    uint32_t refcnt; /* PM_REFCNT_IMMORTAL: never changes, never freed */
+    uint32_t flags;  /* PM_OF_* bits                                   */
     pm_type *type;
 } pm_object;
 
@@ -421,17 +421,17 @@ typedef struct pm_object {
 #define PM_OBJ(p) ((pm_object *)(p))
 
 /* Object flags (pm_object.flags). */
-#define PM_OF_FINALIZED   (1u << 0) /* its finalizer ran (PEP 442)          */
+#define PM_OF_FINALIZED (1u << 0)   /* its finalizer ran (PEP 442)          */
 #define PM_OF_HAS_WEAKREF (1u << 1) /* weak references point to it           */
-#define PM_OF_INTERNED    (1u << 2) /* an interned string                    */
-#define PM_OF_STATIC      (1u << 3) /* statically allocated: never freed     */
-#define PM_OF_HASHED      (1u << 4) /* a str/bytes/weakref whose hash is cached */
+#define PM_OF_INTERNED (1u << 2)    /* an interned string                    */
+#define PM_OF_STATIC (1u << 3)      /* statically allocated: never freed     */
+#define PM_OF_HASHED (1u << 4)      /* a str/bytes/weakref whose hash is cached */
 /* A decref left it alive since the collector last looked at it (set from
  * birth on objects the collector never tracks). A garbage cycle appears
  * only when one of its objects loses a reference from outside, so while
  * no young object has lost one, an automatic young collection has
  * nothing to find (see pm_gc_generation_stats.skipped). */
-#define PM_OF_LOST_REF    (1u << 5)
+#define PM_OF_LOST_REF (1u << 5)
 
 /* Called by pm_decref when the count reaches zero: finalizes, clears weak
  * references and frees, never recursing without bound. */
@@ -469,28 +469,32 @@ static inline void pm_decref(pm_object *o) {
 #endif
 }
 
-static inline void pm_xincref(pm_object *o) { if (o) pm_incref(o); }
-static inline void pm_xdecref(pm_object *o) { if (o) pm_decref(o); }
+static inline void pm_xincref(pm_object *o) {
+    if (o) pm_incref(o);
+}
+static inline void pm_xdecref(pm_object *o) {
+    if (o) pm_decref(o);
+}
 /* A new reference to o (for "return pm_newref(x);"). */
 static inline pm_object *pm_newref(pm_object *o) { return pm_incref(o); }
 
 /* Drop the reference a field holds and set it to NULL, in that order's
  * reverse: the field is NULL before the object can run any code. */
-#define PM_CLEAR(field)                                                        \
-    do {                                                                       \
-        pm_object *pm_clear_tmp_ = PM_OBJ(field);                              \
-        if (pm_clear_tmp_) {                                                   \
-            (field) = NULL;                                                    \
-            pm_decref(pm_clear_tmp_);                                          \
-        }                                                                      \
+#define PM_CLEAR(field)                                                                            \
+    do {                                                                                           \
+        pm_object *pm_clear_tmp_ = PM_OBJ(field);                                                  \
+        if (pm_clear_tmp_) {                                                                       \
+            (field) = NULL;                                                                        \
+            pm_decref(pm_clear_tmp_);                                                              \
+        }                                                                                          \
     } while (0)
 
 /* Store a new reference in a field and drop the old one afterwards. */
-#define PM_SETREF(field, value)                                                \
-    do {                                                                       \
-        pm_object *pm_setref_old_ = PM_OBJ(field);                             \
-        (field) = (value);                                                     \
-        pm_xdecref(pm_setref_old_);                                            \
+#define PM_SETREF(field, value)                                                                    \
+    do {                                                                                           \
+        pm_object *pm_setref_old_ = PM_OBJ(field);                                                 \
+        (field) = (value);                                                                         \
+        pm_xdecref(pm_setref_old_);                                                                \
     } while (0)
 
 /* ---- runtimes ----------------------------------------------------------- */
@@ -498,19 +502,20 @@ static inline pm_object *pm_newref(pm_object *o) { return pm_incref(o); }
 typedef struct pm_runtime_config {
     size_t struct_size; /* sizeof(pm_runtime_config) as compiled; 0: the first
                            layout (up to debug). See the top of this header. */
-    pm_heap *heap; /* NULL: a new private heap, destroyed with the runtime */
-    int debug;     /* object debug checks (also PYMM_DEBUG=1 for the default):
-                      freed objects are quarantined, and a call that passes
-                      one to any entry is reported through the heap's error
-                      handler (address, type, allocation number when the
-                      heap is in debug mode) and fails with RuntimeError  */
+    pm_heap *heap;      /* NULL: a new private heap, destroyed with the runtime */
+    int debug;          /* object debug checks (also PYMM_DEBUG=1 for the default):
+                           freed objects are quarantined, and a call that passes
+                           one to any entry is reported through the heap's error
+                           handler (address, type, allocation number when the
+                           heap is in debug mode) and fails with RuntimeError  */
     /* --- after the first layout: read only when struct_size covers them --- */
     int recursion_limit; /* pm_runtime_set_recursion_limit's; 0: 1000     */
 } pm_runtime_config;
 
 /* Fill *cfg with the defaults (struct_size included); or PM_RUNTIME_CONFIG_INIT. */
 PM_API void pm_runtime_config_init(pm_runtime_config *cfg);
-#define PM_RUNTIME_CONFIG_INIT { .struct_size = sizeof(pm_runtime_config) }
+#define PM_RUNTIME_CONFIG_INIT                                                                     \
+    { .struct_size = sizeof(pm_runtime_config) }
 
 /* A new runtime (cfg NULL: defaults), or NULL: out of memory (errno
  * ENOMEM), or cfg refused (errno EINVAL, and a ValueError saying why in
@@ -579,17 +584,17 @@ PM_API int pm_runtime_get_recursion_limit(pm_runtime *rt);
 
 typedef enum pm_exc {
     PM_EXC_NONE = 0,
-    PM_EXC_TYPE,          /* wrong type of argument, unhashable key      */
-    PM_EXC_VALUE,         /* right type, bad value                       */
-    PM_EXC_KEY,           /* key not found                               */
-    PM_EXC_INDEX,         /* index out of range                          */
-    PM_EXC_OVERFLOW,      /* integer result does not fit in 64 bits      */
+    PM_EXC_TYPE,     /* wrong type of argument, unhashable key      */
+    PM_EXC_VALUE,    /* right type, bad value                       */
+    PM_EXC_KEY,      /* key not found                               */
+    PM_EXC_INDEX,    /* index out of range                          */
+    PM_EXC_OVERFLOW, /* integer result does not fit in 64 bits      */
     PM_EXC_ZERO_DIVISION,
-    PM_EXC_MEMORY,        /* out of memory                               */
-    PM_EXC_UNICODE,       /* invalid UTF-8                               */
-    PM_EXC_ATTRIBUTE,     /* no such attribute                           */
-    PM_EXC_RECURSION,     /* nesting too deep                            */
-    PM_EXC_RUNTIME        /* anything else                               */
+    PM_EXC_MEMORY,    /* out of memory                               */
+    PM_EXC_UNICODE,   /* invalid UTF-8                               */
+    PM_EXC_ATTRIBUTE, /* no such attribute                           */
+    PM_EXC_RECURSION, /* nesting too deep                            */
+    PM_EXC_RUNTIME    /* anything else                               */
 } pm_exc;
 
 PM_API void pm_exc_set(pm_exc kind, const char *fmt, ...)
@@ -620,18 +625,18 @@ PM_API const char *pm_exc_name(pm_exc kind); /* "TypeError", ...       */
  *   Exception ignored in: finalizer of <Node object at 0x...>: ValueError: boom
  * The hook runs with no exception pending; one it leaves is cleared. */
 typedef struct pm_unraisable {
-    size_t struct_size;       /* sizeof(pm_unraisable) of the library       */
-    pm_exc kind;              /* the exception                              */
-    const char *message;      /* its message                                */
-    const char *context;      /* where: "finalizer of", "legacy finalizer
-                                 of", "weakref callback of", "generator
-                                 release of", "gc callback", "garbage
-                                 collection" (a clear slot's, or the
-                                 collector's own)                          */
-    const pm_object *object;  /* the object concerned, or NULL: to name it
-                                 only (it may be in the middle of its
-                                 deallocation); never take a reference   */
-    const char *type_name;    /* its type's name, or NULL                   */
+    size_t struct_size;      /* sizeof(pm_unraisable) of the library       */
+    pm_exc kind;             /* the exception                              */
+    const char *message;     /* its message                                */
+    const char *context;     /* where: "finalizer of", "legacy finalizer
+                                of", "weakref callback of", "generator
+                                release of", "gc callback", "garbage
+                                collection" (a clear slot's, or the
+                                collector's own)                          */
+    const pm_object *object; /* the object concerned, or NULL: to name it
+                                only (it may be in the middle of its
+                                deallocation); never take a reference   */
+    const char *type_name;   /* its type's name, or NULL                   */
 } pm_unraisable;
 typedef void (*pm_unraisable_hook)(const pm_unraisable *u, void *ctx);
 /* Set rt's hook (rt NULL: the current runtime); fn NULL: the default. */
@@ -655,19 +660,19 @@ typedef int (*pm_visit_fn)(pm_object *o, void *arg);
  * called through pm_repr, pm_str, pm_hash and pm_compare, one level of
  * the recursion limit each (pm_runtime_set_recursion_limit). */
 typedef struct pm_type_slots {
-    void (*dealloc)(pm_object *self);   /* release references; not the memory */
+    void (*dealloc)(pm_object *self); /* release references; not the memory */
     int (*traverse)(pm_object *self, pm_visit_fn visit, void *arg);
-    int (*clear)(pm_object *self);      /* break reference cycles           */
-    void (*finalize)(pm_object *self);  /* PEP 442 finalizer: may resurrect */
-    void (*legacy_del)(pm_object *self);/* unsafe in cycles: uncollectable  */
+    int (*clear)(pm_object *self);       /* break reference cycles           */
+    void (*finalize)(pm_object *self);   /* PEP 442 finalizer: may resurrect */
+    void (*legacy_del)(pm_object *self); /* unsafe in cycles: uncollectable  */
     pm_object *(*repr)(pm_object *self);
     pm_object *(*str)(pm_object *self);
-    int (*hash)(pm_object *self, uint64_t *out);            /* 0 or -1      */
-    int (*compare)(pm_object *a, pm_object *b, int op);     /* 1, 0, -1, -2 */
-    int64_t (*length)(pm_object *self);                     /* -1: error    */
+    int (*hash)(pm_object *self, uint64_t *out);        /* 0 or -1      */
+    int (*compare)(pm_object *a, pm_object *b, int op); /* 1, 0, -1, -2 */
+    int64_t (*length)(pm_object *self);                 /* -1: error    */
     pm_object *(*getitem)(pm_object *self, pm_object *key);
     int (*setitem)(pm_object *self, pm_object *key, pm_object *value); /* NULL value: delete */
-    int (*contains)(pm_object *self, pm_object *key);       /* 1, 0, -1     */
+    int (*contains)(pm_object *self, pm_object *key);                  /* 1, 0, -1     */
     pm_object *(*iter)(pm_object *self);
     pm_object *(*iternext)(pm_object *self); /* NULL and no exception: end  */
     pm_object *(*getattr)(pm_object *self, pm_object *name);
@@ -675,10 +680,10 @@ typedef struct pm_type_slots {
 } pm_type_slots;
 
 /* Type flags. */
-#define PM_TPFLAGS_GC      (1u << 0) /* instances hold references: traverse */
+#define PM_TPFLAGS_GC (1u << 0)      /* instances hold references: traverse */
 #define PM_TPFLAGS_WEAKREF (1u << 1) /* instances may be weakly referenced   */
-#define PM_TPFLAGS_ATTRS   (1u << 2) /* instances carry named attributes     */
-#define PM_TPFLAGS_HEAP    (1u << 3) /* made at run time (pm_type_new)       */
+#define PM_TPFLAGS_ATTRS (1u << 2)   /* instances carry named attributes     */
+#define PM_TPFLAGS_HEAP (1u << 3)    /* made at run time (pm_type_new)       */
 /* Frozen: every reference an instance holds is in its reference fields
  * (nrefs > 0, no traverse slot, no attributes), which are given when it
  * is made (pm_object_new_refs_steal) and never written again, the
@@ -688,7 +693,7 @@ typedef struct pm_type_slots {
  * collector: CPython's rule for a tuple of atomic items, applied at birth
  * instead of at the first collection. Binary trees, immutable ASTs and
  * cons lists built bottom-up cost the collector nothing. */
-#define PM_TPFLAGS_FROZEN  (1u << 4)
+#define PM_TPFLAGS_FROZEN (1u << 4)
 /* Shared: the type belongs to no runtime and may be used by every runtime
  * on every thread at once (an interpreter's built-in classes, made once
  * and instantiated by each thread's runtime). It is immortal from birth
@@ -699,14 +704,14 @@ typedef struct pm_type_slots {
  * called from every thread that uses it: they must touch only the
  * instance, its runtime's objects and what they synchronize themselves.
  * Its instances are ordinary objects of the runtime that made them. */
-#define PM_TPFLAGS_SHARED  (1u << 5)
+#define PM_TPFLAGS_SHARED (1u << 5)
 
 typedef struct pm_type_spec {
     size_t struct_size; /* sizeof(pm_type_spec) as compiled, or 0: the first
                            layout (up to nrefs). See the top of this header. */
     const char *name;
-    size_t basicsize;  /* bytes of an instance, header included            */
-    size_t itemsize;   /* bytes per item of a variable-size instance, or 0 */
+    size_t basicsize; /* bytes of an instance, header included            */
+    size_t itemsize;  /* bytes per item of a variable-size instance, or 0 */
     unsigned flags;
     pm_type_slots slots;
     /* Reference fields (CPython's __slots__): the payload begins with
@@ -719,7 +724,8 @@ typedef struct pm_type_spec {
     /* Fields and slots added later go here, read only when struct_size
      * covers them (pm_type_slots does not grow). */
 } pm_type_spec;
-#define PM_TYPE_SPEC_INIT { .struct_size = sizeof(pm_type_spec) }
+#define PM_TYPE_SPEC_INIT                                                                          \
+    { .struct_size = sizeof(pm_type_spec) }
 
 /* A new type (a new reference; NULL with ValueError when spec is refused,
  * a bad size among the reasons; a PM_TPFLAGS_SHARED type is immortal, and
@@ -760,16 +766,16 @@ static inline int pm_is_type(const pm_object *o, const pm_type *t) { return o->t
 
 /* ---- generic operations (any object) ------------------------------------ */
 
-PM_API pm_object *pm_repr(pm_object *o);               /* a str          */
-PM_API pm_object *pm_str(pm_object *o);                /* a str          */
-PM_API int pm_hash(pm_object *o, uint64_t *out);       /* -1: unhashable */
-PM_API int pm_equal(pm_object *a, pm_object *b);       /* 1, 0, -1       */
+PM_API pm_object *pm_repr(pm_object *o);                   /* a str          */
+PM_API pm_object *pm_str(pm_object *o);                    /* a str          */
+PM_API int pm_hash(pm_object *o, uint64_t *out);           /* -1: unhashable */
+PM_API int pm_equal(pm_object *a, pm_object *b);           /* 1, 0, -1       */
 PM_API int pm_compare(pm_object *a, pm_object *b, int op); /* 1, 0, -1   */
-PM_API int64_t pm_len(pm_object *o);                   /* -1: error      */
+PM_API int64_t pm_len(pm_object *o);                       /* -1: error      */
 PM_API pm_object *pm_getitem(pm_object *o, pm_object *key);
 PM_API int pm_setitem(pm_object *o, pm_object *key, pm_object *value);
 PM_API int pm_delitem(pm_object *o, pm_object *key);
-PM_API int pm_contains(pm_object *o, pm_object *key);  /* 1, 0, -1       */
+PM_API int pm_contains(pm_object *o, pm_object *key); /* 1, 0, -1       */
 PM_API pm_object *pm_iter(pm_object *o);
 /* The next item (a new reference), or NULL: at the end with no exception
  * set, or on error with one. */
@@ -782,17 +788,17 @@ PM_API int pm_truth(pm_object *o);
 
 /* ---- None, bool, int, float ---------------------------------------------- */
 
-PM_API pm_object *pm_none(void);              /* new references to the      */
-PM_API pm_object *pm_bool(int truth);         /* immortal singletons        */
-PM_API pm_object *pm_int(int64_t v);          /* -5..256: cached, immortal  */
-PM_API int pm_int_value(pm_object *o, int64_t *out);        /* -1: not an int */
+PM_API pm_object *pm_none(void);                     /* new references to the      */
+PM_API pm_object *pm_bool(int truth);                /* immortal singletons        */
+PM_API pm_object *pm_int(int64_t v);                 /* -5..256: cached, immortal  */
+PM_API int pm_int_value(pm_object *o, int64_t *out); /* -1: not an int */
 /* Checked arithmetic: an OverflowError, never a wrapped result. */
 PM_API pm_object *pm_int_add(pm_object *a, pm_object *b);
 PM_API pm_object *pm_int_sub(pm_object *a, pm_object *b);
 PM_API pm_object *pm_int_mul(pm_object *a, pm_object *b);
 PM_API pm_object *pm_int_floordiv(pm_object *a, pm_object *b);
 PM_API pm_object *pm_float(double v);
-PM_API int pm_float_value(pm_object *o, double *out);       /* int or float */
+PM_API int pm_float_value(pm_object *o, double *out); /* int or float */
 
 /* ---- str and bytes ------------------------------------------------------- */
 
@@ -806,7 +812,7 @@ PM_API pm_object *pm_str_format(const char *fmt, ...)
 #endif
     ;
 PM_API const char *pm_str_utf8(pm_object *s, size_t *nbytes); /* borrowed, NUL-ended */
-PM_API int64_t pm_str_length(pm_object *s);                     /* code points */
+PM_API int64_t pm_str_length(pm_object *s);                   /* code points */
 PM_API pm_object *pm_str_concat(pm_object *a, pm_object *b);
 /* Interning (sys.intern): one object per distinct interned string. The
  * result is a new reference to the canonical string. Interned strings are
@@ -817,28 +823,28 @@ PM_API pm_object *pm_str_intern_immortal(pm_object *s);
 PM_API pm_object *pm_str_id(const char *utf8);
 
 PM_API pm_object *pm_bytes_from(const void *data, size_t n);
-PM_API const char *pm_bytes_data(pm_object *b, size_t *n);     /* borrowed */
+PM_API const char *pm_bytes_data(pm_object *b, size_t *n); /* borrowed */
 
 /* ---- tuple, list ---------------------------------------------------------- */
 
-PM_API pm_object *pm_tuple_new(size_t n);     /* items NULL until set      */
+PM_API pm_object *pm_tuple_new(size_t n);       /* items NULL until set      */
 PM_API pm_object *pm_tuple_pack(size_t n, ...); /* n pm_object *, borrowed */
 PM_API size_t pm_tuple_size(pm_object *t);
-PM_API pm_object *pm_tuple_get(pm_object *t, size_t i);        /* borrowed */
+PM_API pm_object *pm_tuple_get(pm_object *t, size_t i); /* borrowed */
 /* Fill a new tuple: only before it is shared (a tuple whose count is above
  * 1 is refused with RuntimeError, as in CPython). Steals item. */
 PM_API int pm_tuple_set_steal(pm_object *t, size_t i, pm_object *item);
 
 /* A list holds at most 2^32-1 items (MemoryError beyond, as for any
  * allocation that cannot be had). */
-PM_API pm_object *pm_list_new(size_t n);      /* n items, None each        */
+PM_API pm_object *pm_list_new(size_t n); /* n items, None each        */
 PM_API size_t pm_list_size(pm_object *l);
-PM_API pm_object *pm_list_get(pm_object *l, int64_t i);        /* borrowed; negative from the end */
+PM_API pm_object *pm_list_get(pm_object *l, int64_t i); /* borrowed; negative from the end */
 PM_API int pm_list_set(pm_object *l, int64_t i, pm_object *item);
 PM_API int pm_list_append(pm_object *l, pm_object *item);
 PM_API int pm_list_append_steal(pm_object *l, pm_object *item);
 PM_API int pm_list_insert(pm_object *l, int64_t i, pm_object *item);
-PM_API pm_object *pm_list_pop(pm_object *l, int64_t i);        /* new ref   */
+PM_API pm_object *pm_list_pop(pm_object *l, int64_t i); /* new ref   */
 
 /* ---- dict, set, frozenset -------------------------------------------------- */
 
@@ -851,16 +857,16 @@ PM_API int pm_dict_set_str(pm_object *d, const char *key, pm_object *value);
  * on error (unhashable key). */
 PM_API pm_object *pm_dict_get(pm_object *d, pm_object *key);
 PM_API pm_object *pm_dict_get_str(pm_object *d, const char *key);
-PM_API int pm_dict_del(pm_object *d, pm_object *key);          /* KeyError */
+PM_API int pm_dict_del(pm_object *d, pm_object *key); /* KeyError */
 /* Iterate in insertion order: *pos starts at 0; borrowed key and value. */
 PM_API int pm_dict_next(pm_object *d, size_t *pos, pm_object **key, pm_object **value);
 
-PM_API pm_object *pm_set_new(pm_object *iterable);             /* iterable may be NULL */
+PM_API pm_object *pm_set_new(pm_object *iterable); /* iterable may be NULL */
 PM_API pm_object *pm_frozenset_new(pm_object *iterable);
 PM_API size_t pm_set_size(pm_object *s);
 /* Also fills a frozenset, only while it is being built (count 1). */
 PM_API int pm_set_add(pm_object *s, pm_object *key);
-PM_API int pm_set_discard(pm_object *s, pm_object *key);       /* 1 removed, 0 absent */
+PM_API int pm_set_discard(pm_object *s, pm_object *key); /* 1 removed, 0 absent */
 
 /* ---- lazy iteration -------------------------------------------------------- */
 
@@ -896,8 +902,8 @@ PM_API size_t pm_weakvaluedict_size(pm_object *d);
 /* ---- JSON ----------------------------------------------------------------- */
 
 typedef struct pm_json_error {
-    size_t line, col;   /* 1-based position of the error                     */
-    size_t offset;      /* byte offset                                       */
+    size_t line, col; /* 1-based position of the error                     */
+    size_t offset;    /* byte offset                                       */
     char message[160];
 } pm_json_error;
 
@@ -932,15 +938,15 @@ PM_API pm_object *pm_json_dumps_flags(pm_object *o, int indent, unsigned flags);
 /* ---- statistics and free lists --------------------------------------------- */
 
 typedef struct pm_freelist_stats {
-    const char *name;    /* "float", "tuple[3]", "list", "dict", ...        */
+    const char *name; /* "float", "tuple[3]", "list", "dict", ...        */
     uint64_t size, limit, reused, released;
 } pm_freelist_stats;
 
 typedef struct pm_runtime_stats {
     uint64_t objects_allocated, objects_freed;
-    int64_t total_refcount;             /* debug mode only; else -1        */
+    int64_t total_refcount; /* debug mode only; else -1        */
     uint64_t interned, intern_lookups, intern_hits, intern_bytes_saved;
-    uint64_t deferred_deallocs;         /* deallocations queued to bound the C stack */
+    uint64_t deferred_deallocs; /* deallocations queued to bound the C stack */
 } pm_runtime_stats;
 
 /* Writes at most size bytes (the macro passes the caller's sizeof);
@@ -950,7 +956,9 @@ PM_API size_t pm_runtime_get_stats_sized(pm_runtime *rt, pm_runtime_stats *out, 
 /* Live objects per type in debug mode: calls fn for each type with live
  * instances in rt (shared types included: the counts are rt's own);
  * returns the number of such types. */
-PM_API size_t pm_runtime_type_counts(pm_runtime *rt, void (*fn)(void *arg, const pm_type *t, uint64_t live), void *arg);
+PM_API size_t pm_runtime_type_counts(pm_runtime *rt,
+                                     void (*fn)(void *arg, const pm_type *t, uint64_t live),
+                                     void *arg);
 /* Up to cap free lists; returns how many exist. */
 PM_API size_t pm_runtime_freelists(pm_runtime *rt, pm_freelist_stats *out, size_t cap);
 PM_API void pm_runtime_clear_freelists(pm_runtime *rt);
@@ -1016,7 +1024,8 @@ PM_API void pm_gc_set_adaptive(int on);
 PM_API int pm_gc_get_adaptive(void);
 PM_API void pm_gc_get_count(int *c0, int *c1, int *c2);
 
-#define PM_GC_PAUSE_BUCKETS 12 /* <0.01, <0.03, <0.1, <0.3, <1, <3, <10, <30, <100, <300, <1000 ms, more */
+#define PM_GC_PAUSE_BUCKETS                                                                        \
+    12 /* <0.01, <0.03, <0.1, <0.3, <1, <3, <10, <30, <100, <300, <1000 ms, more */
 typedef struct pm_gc_generation_stats {
     uint64_t collections, collected, uncollectable;
     double pause_total_ms, pause_max_ms;
@@ -1033,7 +1042,7 @@ PM_API size_t pm_gc_get_stats_sized(pm_gc_generation_stats *out, size_t size);
 #define pm_gc_get_stats(out) pm_gc_get_stats_sized((out), sizeof *(out))
 
 typedef struct pm_gc_info {
-    size_t struct_size;               /* sizeof(pm_gc_info) of the library */
+    size_t struct_size; /* sizeof(pm_gc_info) of the library */
     int generation;
     int64_t collected, uncollectable; /* at "stop" */
     double pause_ms;                  /* at "stop" */
@@ -1046,10 +1055,10 @@ typedef void (*pm_gc_callback)(const char *phase, const pm_gc_info *info, void *
 PM_API int pm_gc_callback_add(pm_gc_callback fn, void *arg);
 PM_API int pm_gc_callback_remove(pm_gc_callback fn, void *arg);
 
-#define PM_GC_DEBUG_STATS         (1 << 0)
-#define PM_GC_DEBUG_COLLECTABLE   (1 << 1)
+#define PM_GC_DEBUG_STATS (1 << 0)
+#define PM_GC_DEBUG_COLLECTABLE (1 << 1)
 #define PM_GC_DEBUG_UNCOLLECTABLE (1 << 2)
-#define PM_GC_DEBUG_SAVEALL       (1 << 5)
+#define PM_GC_DEBUG_SAVEALL (1 << 5)
 #define PM_GC_DEBUG_LEAK (PM_GC_DEBUG_COLLECTABLE | PM_GC_DEBUG_UNCOLLECTABLE | PM_GC_DEBUG_SAVEALL)
 PM_API void pm_gc_set_debug(int flags);
 PM_API int pm_gc_get_debug(void);

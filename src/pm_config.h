@@ -47,7 +47,8 @@
 #error "PM_EXPENSIVE needs PM_DEBUG (pymm.h's checked references follow PM_DEBUG)"
 #endif
 #ifdef PM_DEBUG
-PM_HIDDEN _Noreturn void pmh_assert_fail(const char *expr, const char *file, int line, const char *func);
+PM_HIDDEN _Noreturn void pmh_assert_fail(const char *expr, const char *file, int line,
+                                         const char *func);
 #define PM_ASSERT(c) (pm_likely(c) ? (void)0 : pmh_assert_fail(#c, __FILE__, __LINE__, __func__))
 #else
 #define PM_ASSERT(c) ((void)0)

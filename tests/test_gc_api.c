@@ -56,8 +56,11 @@ static pm_type *make_type(const char *name, void (*fin)(pm_object *), void (*leg
     pm_type_spec spec = {.name = name,
                          .basicsize = sizeof(node),
                          .flags = PM_TPFLAGS_GC | PM_TPFLAGS_WEAKREF,
-                         .slots = {.dealloc = node_dealloc, .traverse = node_traverse,
-                                   .clear = node_clear, .finalize = fin, .legacy_del = legacy}};
+                         .slots = {.dealloc = node_dealloc,
+                                   .traverse = node_traverse,
+                                   .clear = node_clear,
+                                   .finalize = fin,
+                                   .legacy_del = legacy}};
     pm_type *t = pm_type_new(&spec);
     if (t == NULL) abort();
     return t;
@@ -232,7 +235,10 @@ static void test_weakrefs(void) {
     pm_decref(PM_OBJ(t));
 }
 
-typedef struct cb_log { int starts, stops; int64_t collected; } cb_log;
+typedef struct cb_log {
+    int starts, stops;
+    int64_t collected;
+} cb_log;
 static void on_gc(const char *phase, const pm_gc_info *info, void *arg) {
     cb_log *log = arg;
     if (strcmp(phase, "start") == 0) log->starts++;
@@ -474,7 +480,11 @@ static void test_deferred_resurrection(void) {
     pm_decref(PM_OBJ(fin_tracking));
 }
 
-typedef struct ring_job { pm_runtime *rt; long n; int64_t collected; } ring_job;
+typedef struct ring_job {
+    pm_runtime *rt;
+    long n;
+    int64_t collected;
+} ring_job;
 
 static void *collect_ring(void *arg) {
     ring_job *job = arg;
@@ -791,7 +801,10 @@ static void test_adaptive_pacing(void) {
 /* A type made of reference fields only: the collector reads them in place
  * (no traverse slot); cycles through them are found and broken, and what
  * is reachable through them survives. */
-typedef struct duo { pm_object ob; pm_object *a, *b; } duo;
+typedef struct duo {
+    pm_object ob;
+    pm_object *a, *b;
+} duo;
 
 static void test_ref_field_cycles(void) {
     pm_type_spec spec = {.name = "duo", .basicsize = sizeof(duo), .nrefs = 2};
@@ -841,7 +854,8 @@ static void test_frozen_types(void) {
     CHECK(pm_type_new(&bad) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
     pm_exc_clear();
 
-    pm_type_spec spec = {.name = "fduo", .basicsize = sizeof(duo), .nrefs = 2, .flags = PM_TPFLAGS_FROZEN};
+    pm_type_spec spec = {
+        .name = "fduo", .basicsize = sizeof(duo), .nrefs = 2, .flags = PM_TPFLAGS_FROZEN};
     pm_type *t = pm_type_new(&spec);
     CHECK(t != NULL);
     pm_gc_collect(2);
@@ -853,7 +867,7 @@ static void test_frozen_types(void) {
     CHECK(atoms && !pm_gc_is_tracked(atoms));
     pm_object *tree_refs[2] = {leaf, atoms};
     pm_object *tree = pm_object_new_refs_steal(t, tree_refs);
-    CHECK(tree && !pm_gc_is_tracked(tree)); /* untracked frozen fields */
+    CHECK(tree && !pm_gc_is_tracked(tree));               /* untracked frozen fields */
     CHECK(((duo *)tree)->a == leaf && leaf->refcnt == 1); /* stolen */
 
     /* A field that may be in a cycle: a list, even an empty untracked one. */

@@ -29,10 +29,10 @@ static void test_config(void) {
     pm_heap *h = pm_heap_new(NULL);
     CHECK(h != NULL);
     pm_heap_destroy(h);
-    CHECK(new_heap(3 << 20, 0, 0) == NULL);      /* not a power of two */
-    CHECK(new_heap(1 << 20, 1 << 10, 0) == NULL); /* pool below 4 KiB */
+    CHECK(new_heap(3 << 20, 0, 0) == NULL);         /* not a power of two */
+    CHECK(new_heap(1 << 20, 1 << 10, 0) == NULL);   /* pool below 4 KiB */
     CHECK(new_heap(1 << 20, 512 << 10, 0) == NULL); /* arena < 4 pools, pool > max */
-    CHECK(new_heap(128 << 20, 0, 0) == NULL);    /* arena above 64 MiB */
+    CHECK(new_heap(128 << 20, 0, 0) == NULL);       /* arena above 64 MiB */
     CHECK(new_heap(512 << 10, 4 << 10, 0) == NULL); /* arena below 1 MiB */
     h = new_heap(1 << 20, 4 << 10, 0);
     CHECK(h != NULL);
@@ -106,23 +106,23 @@ static void test_realloc(pm_heap *h) {
     unsigned char *p = pm_heap_realloc(h, NULL, 20);
     CHECK(p && pm_heap_owns(h, p));
     fill(p, 20, 1);
-    CHECK(pm_heap_realloc(h, p, 30) == p);   /* same class: in place */
-    CHECK(pm_heap_realloc(h, p, 17) == p);   /* still more than half */
+    CHECK(pm_heap_realloc(h, p, 30) == p);       /* same class: in place */
+    CHECK(pm_heap_realloc(h, p, 17) == p);       /* still more than half */
     unsigned char *q = pm_heap_realloc(h, p, 8); /* class 16 halves it: moves */
     CHECK(q != p && same(q, 8, 1));
-    p = pm_heap_realloc(h, q, 400);          /* grows into another class */
+    p = pm_heap_realloc(h, q, 400); /* grows into another class */
     CHECK(same(p, 8, 1));
     fill(p, 400, 2);
-    q = pm_heap_realloc(h, p, 5000);         /* small -> large */
+    q = pm_heap_realloc(h, p, 5000); /* small -> large */
     CHECK(q && !pm_heap_owns(h, q) && same(q, 400, 2));
     CHECK_EQ(pm_heap_block_size(h, q), 5000);
     fill(q, 5000, 3);
-    p = pm_heap_realloc(h, q, 90000);        /* large -> large */
+    p = pm_heap_realloc(h, q, 90000); /* large -> large */
     CHECK(same(p, 5000, 3));
     CHECK_EQ(pm_heap_block_size(h, p), 90000);
-    q = pm_heap_realloc(h, p, 100);          /* large -> small */
+    q = pm_heap_realloc(h, p, 100); /* large -> small */
     CHECK(pm_heap_owns(h, q) && same(q, 100, 3));
-    p = pm_heap_realloc(h, q, 0);            /* zero keeps a valid block */
+    p = pm_heap_realloc(h, q, 0); /* zero keeps a valid block */
     CHECK(p != NULL);
     pm_heap_free(h, p);
     /* A foreign pointer goes to the raw domain, which is the C library's. */
@@ -199,7 +199,8 @@ static void test_fill_busiest_arena(void) {
     /* Empty 4 pools of the second arena and 12 of the third (allocation
      * order is address order within an arena, arenas in turn). */
     for (int i = (PPA + 16) * PER_POOL; i < (PPA + 20) * PER_POOL; i++) pm_heap_free(h, p[i]);
-    for (int i = (2 * PPA + 36) * PER_POOL; i < (2 * PPA + 48) * PER_POOL; i++) pm_heap_free(h, p[i]);
+    for (int i = (2 * PPA + 36) * PER_POOL; i < (2 * PPA + 48) * PER_POOL; i++)
+        pm_heap_free(h, p[i]);
     /* The last pool emptied stays parked on the class's list and serves
      * first; after it, new pools come from the fuller second arena. */
     void *fresh[2 * PER_POOL];
@@ -208,7 +209,8 @@ static void test_fill_busiest_arena(void) {
     uintptr_t second = (uintptr_t)p[(PPA + 16) * PER_POOL] & arena_mask;
     uintptr_t third = (uintptr_t)p[(2 * PPA + 36) * PER_POOL] & arena_mask;
     for (int i = 0; i < PER_POOL; i++) CHECK(((uintptr_t)fresh[i] & arena_mask) == third);
-    for (int i = PER_POOL; i < 2 * PER_POOL; i++) CHECK(((uintptr_t)fresh[i] & arena_mask) == second);
+    for (int i = PER_POOL; i < 2 * PER_POOL; i++)
+        CHECK(((uintptr_t)fresh[i] & arena_mask) == second);
     for (int i = 0; i < 2 * PER_POOL; i++) pm_heap_free(h, fresh[i]);
     CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
     free(p);
@@ -275,7 +277,9 @@ static void test_trim_pages(void) {
     pm_heap_destroy(h);
 }
 
-typedef struct walk_count { size_t small, large, bytes; } walk_count;
+typedef struct walk_count {
+    size_t small, large, bytes;
+} walk_count;
 
 static int count_block(void *arg, void *block, size_t size, int is_large) {
     walk_count *w = arg;

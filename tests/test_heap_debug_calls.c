@@ -31,7 +31,8 @@ static pm_heap *debug_heap(tu_errors *s) {
 
 /* The handler has seen `count` reports, the last of this kind, call domain
  * and block domain (-2: not checked). */
-static void expect_last(const tu_errors *s, int count, pm_error_kind kind, int domain, int block_domain) {
+static void expect_last(const tu_errors *s, int count, pm_error_kind kind, int domain,
+                        int block_domain) {
     CHECK_EQ(s->count, count);
     CHECK_EQ(s->last.kind, kind);
     if (domain != -2) CHECK_EQ(s->last.domain, domain);
@@ -66,7 +67,7 @@ static void test_other_misuse(void) {
     pm_heap *h = debug_heap(&s);
 
     char *volatile p = pm_heap_malloc(h, 40); /* volatile: past alloc_size's eyes */
-    p[40] = 'x'; /* one byte past the end */
+    p[40] = 'x';                              /* one byte past the end */
     pm_heap_free(h, p);
     expect_last(&s, 1, PM_ERR_OVERRUN, PM_NUM_DOMAINS, PM_NUM_DOMAINS);
 

@@ -33,7 +33,7 @@
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define UNDER_SANITIZER 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
     __has_feature(memory_sanitizer)
 #define UNDER_SANITIZER 1
 #endif
@@ -235,9 +235,9 @@ static void run_script(script *s) {
     op_alloc(s, 3, PM_DOMAIN_MEM, 4096, false);
     op_alloc(s, 4, PM_DOMAIN_OBJ, 48, false);
     op_alloc(s, 5, PM_DOMAIN_RAW, 32, false);
-    op_realloc(s, 0, 70000);  /* large -> large */
-    op_realloc(s, 1, 2000);   /* small -> large */
-    op_realloc(s, 2, 100);    /* large -> small */
+    op_realloc(s, 0, 70000); /* large -> large */
+    op_realloc(s, 1, 2000);  /* small -> large */
+    op_realloc(s, 2, 100);   /* large -> small */
     op_realloc(s, 3, 8192);
     op_realloc(s, 4, 1000);
     op_realloc(s, 5, 64);
@@ -356,7 +356,11 @@ static void child_no_map(void *arg) {
 
 /* Blocks of the fill are chained through their first word, so keeping
  * them needs no memory of its own. */
-typedef struct chain { struct chain *next; size_t size; unsigned char bytes[]; } chain;
+typedef struct chain {
+    struct chain *next;
+    size_t size;
+    unsigned char bytes[];
+} chain;
 
 static void chain_fill(chain *c, size_t size) {
     c->size = size;

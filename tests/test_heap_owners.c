@@ -43,7 +43,8 @@
 static void many_heaps_limited(void *arg) {
     (void)arg;
     long base_kb = tu_vm_size_kb();
-    struct rlimit lim = {(rlim_t)(base_kb + (768L << 10)) << 10, (rlim_t)(base_kb + (768L << 10)) << 10};
+    struct rlimit lim = {(rlim_t)(base_kb + (768L << 10)) << 10, (rlim_t)(base_kb + (768L << 10))
+                                                                     << 10};
     if (base_kb < 0 || setrlimit(RLIMIT_AS, &lim) != 0) exit(90);
     static pm_runtime *rts[NRUNTIMES];
     for (int i = 0; i < NRUNTIMES; i++) {
@@ -78,7 +79,8 @@ static void test_many_heaps_under_rlimit(void) {
     tu_result r;
     tu_child(many_heaps_limited, NULL, &r);
     if (!r.exited || r.status != 0)
-        fprintf(stderr, "many heaps under RLIMIT_AS: exited=%d status=%d\n%s", r.exited, r.status, r.err);
+        fprintf(stderr, "many heaps under RLIMIT_AS: exited=%d status=%d\n%s", r.exited, r.status,
+                r.err);
     CHECK(r.exited && r.status == 0);
 #endif
 }
@@ -247,7 +249,8 @@ static void test_fork_while_mapping(void) {
     }
     __atomic_store_n(&churn_stop, 1, __ATOMIC_RELAXED);
     pthread_join(t, NULL);
-    if (hung || failed) fprintf(stderr, "fork while mapping: %d children hung, %d failed\n", hung, failed);
+    if (hung || failed)
+        fprintf(stderr, "fork while mapping: %d children hung, %d failed\n", hung, failed);
     CHECK_EQ(hung, 0);
     CHECK_EQ(failed, 0);
 #endif

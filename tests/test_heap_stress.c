@@ -33,7 +33,11 @@ static void h_free(pm_heap *h, void *p) {
     else pm_heap_free(h, p);
 }
 
-typedef struct slot { unsigned char *p; size_t n; unsigned char seed; } slot;
+typedef struct slot {
+    unsigned char *p;
+    size_t n;
+    unsigned char seed;
+} slot;
 
 static void paint(slot *s) {
     for (size_t i = 0; i < s->n; i++) s->p[i] = (unsigned char)(s->seed ^ (i * 31));
@@ -48,9 +52,9 @@ static bool intact(const slot *s, size_t upto) {
 static size_t random_size(uint64_t *rng) {
     uint64_t r = tu_rand(rng);
     switch (r % 16) {
-    case 0: return (size_t)(r >> 8) % 70000;     /* large now and then */
-    case 1: return 0;
-    default: return (size_t)(r >> 8) % 513;      /* mostly small */
+        case 0: return (size_t)(r >> 8) % 70000; /* large now and then */
+        case 1: return 0;
+        default: return (size_t)(r >> 8) % 513; /* mostly small */
     }
 }
 

@@ -37,9 +37,9 @@ typedef struct slot {
 } slot;
 
 typedef enum heap_source {
-    HEAP_OWN,      /* the worker creates and destroys its heap itself  */
-    HEAP_GIVEN,    /* the main thread created it and destroys it after */
-    HEAP_DEFAULT   /* pm_heap_default(), also via the pm_mem/pm_obj shorthands */
+    HEAP_OWN,    /* the worker creates and destroys its heap itself  */
+    HEAP_GIVEN,  /* the main thread created it and destroys it after */
+    HEAP_DEFAULT /* pm_heap_default(), also via the pm_mem/pm_obj shorthands */
 } heap_source;
 
 typedef struct worker {
@@ -48,20 +48,20 @@ typedef struct worker {
     pm_heap_config cfg;
     pm_heap *heap;
     long ops;
-    int rounds;        /* HEAP_OWN: heaps created and destroyed in turn */
+    int rounds; /* HEAP_OWN: heaps created and destroyed in turn */
     uint64_t seed;
     int failures;
     uint64_t checked_bytes;
     slot slots[NSLOTS];
 } worker;
 
-#define W_CHECK(w, cond)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            fprintf(stderr, "%s:%d: worker %d: CHECK failed: %s\n", __FILE__, __LINE__,   \
-                    (w)->id, #cond);                                                      \
-            (w)->failures++;                                                              \
-        }                                                                                 \
+#define W_CHECK(w, cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: worker %d: CHECK failed: %s\n", __FILE__, __LINE__, (w)->id,   \
+                    #cond);                                                                        \
+            (w)->failures++;                                                                       \
+        }                                                                                          \
     } while (0)
 
 /* Block contents: a window into a random byte string, starting at the
@@ -280,9 +280,9 @@ int main(int argc, char **argv) {
     ws[0].source = HEAP_GIVEN;
     config(&ws[0], 0, 0, 1u << 20, 0);
     ws[1].source = HEAP_GIVEN;
-    config(&ws[1], 0, 4u << 10, 0, 0);           /* 256 small pools, purged at once */
+    config(&ws[1], 0, 4u << 10, 0, 0); /* 256 small pools, purged at once */
     ws[2].source = HEAP_GIVEN;
-    config(&ws[2], 0, 0, 256u << 10, 1);         /* debug hooks */
+    config(&ws[2], 0, 0, 256u << 10, 1); /* debug hooks */
     ws[3].source = HEAP_DEFAULT;
     run_group(ws, 4);
 

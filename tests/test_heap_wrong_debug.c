@@ -88,7 +88,8 @@ static void write_after_free_on_reuse(void *arg) {
     pm_domain_free(h, PM_DOMAIN_OBJ, p);
     p[5] = 'x';
     /* Push it out of the quarantine: that is when it could be reused. */
-    for (int i = 0; i < 5000; i++) pm_domain_free(h, PM_DOMAIN_OBJ, pm_domain_malloc(h, PM_DOMAIN_OBJ, 32));
+    for (int i = 0; i < 5000; i++)
+        pm_domain_free(h, PM_DOMAIN_OBJ, pm_domain_malloc(h, PM_DOMAIN_OBJ, 32));
 }
 
 static void write_after_free_by_check(void *arg) {
@@ -124,8 +125,10 @@ static const misuse cases[] = {
     {"wrong domain", wrong_domain, "wrong domain: ", "40 bytes, mem domain"},
     {"foreign", foreign, "foreign pointer: ", "via the obj domain"},
     {"interior", interior, "interior pointer: ", "64 bytes, obj domain"},
-    {"write after free (reuse)", write_after_free_on_reuse, "write after free: ", "32 bytes, obj domain"},
-    {"write after free (check)", write_after_free_by_check, "write after free in block ", "200 bytes, mem domain"},
+    {"write after free (reuse)", write_after_free_on_reuse,
+     "write after free: ", "32 bytes, obj domain"},
+    {"write after free (check)", write_after_free_by_check, "write after free in block ",
+     "200 bytes, mem domain"},
     {"realloc of a foreign pointer", realloc_foreign, "foreign pointer: ", "via the mem domain"},
 };
 
@@ -135,8 +138,11 @@ static void expect_report(const misuse *m) {
     char addr[64] = "";
     sscanf(r.err, "block %63s", addr);
     bool ok = !r.exited && r.status == SIGABRT && tu_contains(r.err, m->expect) &&
-              tu_contains(r.err, m->domain) && addr[0] && tu_contains(r.err + strlen(addr) + 6, addr);
-    if (!ok) fprintf(stderr, "case '%s': exited=%d status=%d stderr:\n%s\n", m->name, r.exited, r.status, r.err);
+              tu_contains(r.err, m->domain) && addr[0] &&
+              tu_contains(r.err + strlen(addr) + 6, addr);
+    if (!ok)
+        fprintf(stderr, "case '%s': exited=%d status=%d stderr:\n%s\n", m->name, r.exited, r.status,
+                r.err);
     CHECK(ok);
 }
 
@@ -202,7 +208,8 @@ static int env_child(void) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--env-child") == 0) return env_child();
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) expect_report(&cases[i]);
-    misuse env = {"PYMM_MALLOC=debug", exec_with_env_debug, "double free: ", "16 bytes, obj domain"};
+    misuse env = {"PYMM_MALLOC=debug", exec_with_env_debug,
+                  "double free: ", "16 bytes, obj domain"};
     expect_report(&env);
     test_returning_handler();
     test_debug_rounding_stats();

@@ -104,7 +104,8 @@ static void test_tuple_basics(void) {
     pm_decref(v);
     CHECK(pm_getitem(t, I(2)) == NULL && tu_raised(PM_EXC_INDEX, "tuple index out of range"));
     CHECK(pm_getitem(t, I(-3)) == NULL && tu_raised(PM_EXC_INDEX, NULL));
-    CHECK(pm_getitem(t, y) == NULL && tu_raised(PM_EXC_TYPE, "tuple indices must be integers, not str"));
+    CHECK(pm_getitem(t, y) == NULL &&
+          tu_raised(PM_EXC_TYPE, "tuple indices must be integers, not str"));
     CHECK_EQ(pm_setitem(t, I(0), x), -1);
     CHECK(tu_raised(PM_EXC_TYPE, "does not support item assignment"));
 
@@ -247,10 +248,10 @@ static void test_list_basics(void) {
     CHECK_EQ(pm_list_append(l, x), 0);
     CHECK_EQ(x->refcnt, 2);
     CHECK_EQ(pm_list_append_steal(l, pm_str_from("b")), 0);
-    CHECK_EQ(pm_list_insert(l, 0, I(0)), 0);       /* [0, x, 'b'] */
-    CHECK_EQ(pm_list_insert(l, -1, I(5)), 0);      /* [0, x, 5, 'b'] */
-    CHECK_EQ(pm_list_insert(l, 100, I(9)), 0);     /* append */
-    CHECK_EQ(pm_list_insert(l, -100, I(-1)), 0);   /* front */
+    CHECK_EQ(pm_list_insert(l, 0, I(0)), 0);     /* [0, x, 'b'] */
+    CHECK_EQ(pm_list_insert(l, -1, I(5)), 0);    /* [0, x, 5, 'b'] */
+    CHECK_EQ(pm_list_insert(l, 100, I(9)), 0);   /* append */
+    CHECK_EQ(pm_list_insert(l, -100, I(-1)), 0); /* front */
     CHECK(tu_repr_is(l, "[-1, 0, 1000007, 5, 'b', 9]"));
     CHECK_EQ(pm_truth(l), 1);
     CHECK(pm_list_get(l, -1) == I(9));
@@ -395,9 +396,9 @@ typedef struct evil {
 } evil;
 
 static pm_type *evil_type;
-static pm_object *evil_victim;  /* the container the comparison mutates */
-static int evil_mode;           /* 0 nothing, 1 delete/clear, 2 grow, 3 fail;
-                                   1 and 2 act once, then reset */
+static pm_object *evil_victim; /* the container the comparison mutates */
+static int evil_mode;          /* 0 nothing, 1 delete/clear, 2 grow, 3 fail;
+                                  1 and 2 act once, then reset */
 static int evil_calls;
 
 static int evil_hash(pm_object *self, uint64_t *out) {
@@ -427,7 +428,8 @@ static void evil_mutate(int mode) {
             pm_object *keys = pm_list_new(0);
             while ((k = pm_next(it))) pm_list_append_steal(keys, k);
             pm_decref(it);
-            for (size_t i = 0; i < pm_list_size(keys); i++) pm_set_discard(evil_victim, pm_list_get(keys, (int64_t)i));
+            for (size_t i = 0; i < pm_list_size(keys); i++)
+                pm_set_discard(evil_victim, pm_list_get(keys, (int64_t)i));
             pm_decref(keys);
         } else {
             for (int i = 0; i < 100; i++) pm_set_add(evil_victim, I(1000 + i));
@@ -1226,14 +1228,29 @@ static void run_suite(bool debug) {
     int64_t live0 = tu_live_objects();
     make_evil_type();
     void (*tests[])(void) = {
-        test_tuple_basics,    test_tuple_hash_compare, test_tuple_pack_borrows,
-        test_list_basics,     test_list_growth,        test_list_compare_repr,
-        test_list_mutation_during_compare,             test_dict_basics,
-        test_dict_order,      test_dict_shrink,        test_dict_compare,
-        test_dict_mutation_during_lookup,              test_dict_iteration,
-        test_set_basics,      test_set_from_and_frozen, test_set_compare,
-        test_set_mutation,    test_set_churn,          test_iterators,          test_generator,
-        test_traverse_clear,  test_recursion_limits,   test_gc_cycles,
+        test_tuple_basics,
+        test_tuple_hash_compare,
+        test_tuple_pack_borrows,
+        test_list_basics,
+        test_list_growth,
+        test_list_compare_repr,
+        test_list_mutation_during_compare,
+        test_dict_basics,
+        test_dict_order,
+        test_dict_shrink,
+        test_dict_compare,
+        test_dict_mutation_during_lookup,
+        test_dict_iteration,
+        test_set_basics,
+        test_set_from_and_frozen,
+        test_set_compare,
+        test_set_mutation,
+        test_set_churn,
+        test_iterators,
+        test_generator,
+        test_traverse_clear,
+        test_recursion_limits,
+        test_gc_cycles,
     };
     for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
         tests[i]();

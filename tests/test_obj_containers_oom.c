@@ -29,7 +29,8 @@ static void disarm(void) { tu_failing_disarm(&F); }
 /* The operation failed as it must: MemoryError set (cleared here). */
 static bool failed_cleanly(int r) {
     bool ok = r < 0 && pm_exc_occurred() == PM_EXC_MEMORY && F.failed > 0;
-    if (!ok) fprintf(stderr, "r=%d exc=%s failed=%ld\n", r, pm_exc_name(pm_exc_occurred()), F.failed);
+    if (!ok)
+        fprintf(stderr, "r=%d exc=%s failed=%ld\n", r, pm_exc_name(pm_exc_occurred()), F.failed);
     pm_exc_clear();
     return ok;
 }

@@ -33,8 +33,13 @@ static int node_clear(pm_object *self) {
 static void node_dealloc(pm_object *self) { PM_CLEAR(((node *)self)->next); }
 
 static pm_type *node_type(unsigned extra_flags) {
-    pm_type_spec spec = {0, "node", sizeof(node), 0, PM_TPFLAGS_GC | extra_flags,
-                         {.dealloc = node_dealloc, .traverse = node_traverse, .clear = node_clear}, 0};
+    pm_type_spec spec = {0,
+                         "node",
+                         sizeof(node),
+                         0,
+                         PM_TPFLAGS_GC | extra_flags,
+                         {.dealloc = node_dealloc, .traverse = node_traverse, .clear = node_clear},
+                         0};
     return pm_type_new(&spec);
 }
 
@@ -215,10 +220,11 @@ static void test_ref_fields(void) {
     pm_decref(PM_OBJ(t));
 
     /* Fields and the spec's own slots. */
-    pm_type_spec both = {.name = "Both",
-                         .basicsize = sizeof(rec),
-                         .slots = {.traverse = rec_traverse, .clear = rec_clear, .dealloc = rec_dealloc},
-                         .nrefs = 2};
+    pm_type_spec both = {
+        .name = "Both",
+        .basicsize = sizeof(rec),
+        .slots = {.traverse = rec_traverse, .clear = rec_clear, .dealloc = rec_dealloc},
+        .nrefs = 2};
     t = pm_type_new(&both);
     CHECK(t != NULL);
     before = live();
@@ -234,12 +240,12 @@ static void test_ref_fields(void) {
     CHECK_EQ(live(), before + 3); /* the cycle keeps it */
     fields_seen = -1;
     CHECK_EQ(pm_gc_collect(2), 1);
-    CHECK_EQ(live(), before);     /* clear broke the cycle, everything went */
-    CHECK_EQ(fields_seen, 0);     /* the collector's clear came first */
+    CHECK_EQ(live(), before); /* clear broke the cycle, everything went */
+    CHECK_EQ(fields_seen, 0); /* the collector's clear came first */
     o = pm_object_new(t);
     ((rec *)o)->first = pm_int(1000);
     pm_decref(o);
-    CHECK_EQ(fields_seen, 1);     /* dealloc ran before the fields went */
+    CHECK_EQ(fields_seen, 1); /* dealloc ran before the fields went */
     CHECK_EQ(live(), before);
     pm_decref(PM_OBJ(t));
 }
@@ -247,10 +253,14 @@ static void test_ref_fields(void) {
 /* pm_object_new_refs_steal on a plain type (reference fields only) takes
  * the fast paths; what they keep must match the general ones: counts of
  * objects, the type's reference per instance, weak references cleared. */
-typedef struct pair_rec { pm_object ob; pm_object *first, *second; } pair_rec;
+typedef struct pair_rec {
+    pm_object ob;
+    pm_object *first, *second;
+} pair_rec;
 
 static void test_plain_fast_paths(void) {
-    pm_type_spec spec = {.name = "Plain", .basicsize = sizeof(pair_rec), .nrefs = 2, .flags = PM_TPFLAGS_WEAKREF};
+    pm_type_spec spec = {
+        .name = "Plain", .basicsize = sizeof(pair_rec), .nrefs = 2, .flags = PM_TPFLAGS_WEAKREF};
     pm_type *t = pm_type_new(&spec);
     CHECK(t != NULL);
     uint32_t type_refs = PM_OBJ(t)->refcnt;
@@ -279,8 +289,14 @@ static void test_plain_fast_paths(void) {
 }
 
 static void test_finalizers(void) {
-    pm_type_spec spec = {0, "res", sizeof(node), 0, PM_TPFLAGS_GC,
-                         {.dealloc = node_dealloc, .traverse = node_traverse, .finalize = resurrect}, 0};
+    pm_type_spec spec = {
+        0,
+        "res",
+        sizeof(node),
+        0,
+        PM_TPFLAGS_GC,
+        {.dealloc = node_dealloc, .traverse = node_traverse, .finalize = resurrect},
+        0};
     pm_type *t = pm_type_new(&spec);
     uint64_t before = live();
     pm_object *o = pm_object_new(t);
@@ -297,8 +313,14 @@ static void test_finalizers(void) {
     CHECK_EQ(live(), before);
     pm_decref(PM_OBJ(t));
 
-    pm_type_spec legacy = {0, "legacy", sizeof(node), 0, PM_TPFLAGS_GC,
-                           {.dealloc = node_dealloc, .traverse = node_traverse, .legacy_del = just_count}, 0};
+    pm_type_spec legacy = {
+        0,
+        "legacy",
+        sizeof(node),
+        0,
+        PM_TPFLAGS_GC,
+        {.dealloc = node_dealloc, .traverse = node_traverse, .legacy_del = just_count},
+        0};
     t = pm_type_new(&legacy);
     finalized = 0;
     pm_decref(pm_object_new(t));
@@ -308,7 +330,12 @@ static void test_finalizers(void) {
 }
 
 /* A 10,000,000-deep chain dropped on a 256 KiB stack. */
-typedef struct chain_job { pm_runtime *rt; long depth; uint64_t deferred; int ok; } chain_job;
+typedef struct chain_job {
+    pm_runtime *rt;
+    long depth;
+    uint64_t deferred;
+    int ok;
+} chain_job;
 
 static void *drop_chain(void *arg) {
     chain_job *job = arg;
@@ -353,7 +380,8 @@ static void test_generic_errors(void) {
     CHECK(pm_iter(n) == NULL && pm_exc_occurred() == PM_EXC_TYPE);
     pm_exc_clear();
     CHECK_EQ(pm_compare(n, k, PM_LT), -1);
-    CHECK(strstr(pm_exc_message(), "'<' not supported between instances of 'node' and 'int'") != NULL);
+    CHECK(strstr(pm_exc_message(), "'<' not supported between instances of 'node' and 'int'") !=
+          NULL);
     pm_exc_clear();
     CHECK_EQ(pm_equal(n, n), 1);
     CHECK_EQ(pm_compare(n, k, PM_EQ), 0);
@@ -404,8 +432,11 @@ static void expect(void (*fn)(void *), const char *what) {
     char addr[64] = "";
     sscanf(r.err, "object %63s", addr);
     bool ok = !r.exited && r.status == SIGABRT && tu_contains(r.err, what) &&
-              tu_contains(r.err, "of type 'node'") && addr[0] && tu_contains(r.err + 8 + strlen(addr), addr);
-    if (!ok) fprintf(stderr, "expected '%s'; exited=%d status=%d stderr:\n%s\n", what, r.exited, r.status, r.err);
+              tu_contains(r.err, "of type 'node'") && addr[0] &&
+              tu_contains(r.err + 8 + strlen(addr), addr);
+    if (!ok)
+        fprintf(stderr, "expected '%s'; exited=%d status=%d stderr:\n%s\n", what, r.exited,
+                r.status, r.err);
     CHECK(ok);
 }
 

@@ -112,17 +112,17 @@ static void test_quarantine_evictions(int heap_debug) {
 
 /* The call `expr` on a freed object must fail (`failed` true), with one
  * report naming the entry `api` and RuntimeError set. */
-#define EXPECT_REJECTED(s, expr, failed, api)                                              \
-    do {                                                                                   \
-        int before_ = (s)->count;                                                          \
-        expr;                                                                              \
-        CHECK(failed);                                                                     \
-        CHECK_EQ((s)->count, before_ + 1);                                                 \
-        CHECK_EQ((s)->kind, PM_ERR_USE_AFTER_FREE);                                   \
-        CHECK(tu_contains((s)->msg, "passed to " api "()"));                              \
-        CHECK_EQ(pm_exc_occurred(), PM_EXC_RUNTIME);                                       \
-        if (!tu_contains((s)->msg, "passed to " api "()")) fprintf(stderr, "%s\n", (s)->msg); \
-        pm_exc_clear();                                                                    \
+#define EXPECT_REJECTED(s, expr, failed, api)                                                      \
+    do {                                                                                           \
+        int before_ = (s)->count;                                                                  \
+        expr;                                                                                      \
+        CHECK(failed);                                                                             \
+        CHECK_EQ((s)->count, before_ + 1);                                                         \
+        CHECK_EQ((s)->kind, PM_ERR_USE_AFTER_FREE);                                                \
+        CHECK(tu_contains((s)->msg, "passed to " api "()"));                                       \
+        CHECK_EQ(pm_exc_occurred(), PM_EXC_RUNTIME);                                               \
+        if (!tu_contains((s)->msg, "passed to " api "()")) fprintf(stderr, "%s\n", (s)->msg);      \
+        pm_exc_clear();                                                                            \
     } while (0)
 
 /* A freed object of each kind, and every entry that takes one: each call
@@ -137,7 +137,8 @@ static void test_calls_on_freed_objects(int heap_debug) {
     pm_object *d = pm_dict_new(), *l = pm_list_new(0), *t = pm_tuple_pack(1, n);
     pm_object *st = pm_str_from("dead"), *b = pm_bytes_from("xy", 2), *f = pm_float(2.5);
     pm_object *big = pm_int(123456), *set = pm_set_new(NULL), *wvd = pm_weakvaluedict_new();
-    pm_type_spec spec = {0, "Node", sizeof(pm_object), 0, PM_TPFLAGS_ATTRS | PM_TPFLAGS_WEAKREF, {0}, 0};
+    pm_type_spec spec = {0,   "Node", sizeof(pm_object), 0, PM_TPFLAGS_ATTRS | PM_TPFLAGS_WEAKREF,
+                         {0}, 0};
     pm_type *type = pm_type_new(&spec);
     pm_object *inst = pm_object_new(type), *wr = pm_weakref_new(inst, NULL, NULL);
     CHECK(pm_dict_set(d, live, n) == 0 && pm_list_append(l, n) == 0);
@@ -342,7 +343,8 @@ static void test_break_alloc(void) {
     char addr[64] = "", expect[128];
     const char *line = strstr(r.err, "block #7 ");
     if (line) sscanf(line, "block #7 %63s", addr);
-    snprintf(expect, sizeof expect, "pymm: allocation #7 (168 bytes) at %s: PYMM_BREAK_ALLOC", addr);
+    snprintf(expect, sizeof expect, "pymm: allocation #7 (168 bytes) at %s: PYMM_BREAK_ALLOC",
+             addr);
     CHECK(addr[0] && tu_contains(r.err, expect));
     CHECK_EQ(count_of(r.err, "PYMM_BREAK_ALLOC"), 1);
     /* The hook fires when the block exists: before its announcement. */

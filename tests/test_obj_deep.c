@@ -71,7 +71,10 @@ static pm_object *wrap_frozenset(pm_object *inner) {
 
 /* An instance of a type with one reference field, holding inner. */
 /* Two reference fields; the chain goes through one of them. */
-typedef struct link { pm_object ob; pm_object *first, *last; } link;
+typedef struct link {
+    pm_object ob;
+    pm_object *first, *last;
+} link;
 
 static pm_object *wrap_link(pm_object *inner, pm_type *t, bool through_last) {
     pm_object *o = pm_object_new(t);
@@ -92,9 +95,9 @@ static pm_object *wrap_frozen(pm_object *inner, pm_type *t) {
 
 static pm_object *wrap_mixed(pm_object *inner, size_t i) {
     switch (i % 3) {
-    case 0: return wrap_list(inner);
-    case 1: return wrap_tuple(inner);
-    default: return wrap_dict(inner);
+        case 0: return wrap_list(inner);
+        case 1: return wrap_tuple(inner);
+        default: return wrap_dict(inner);
     }
 }
 
@@ -122,14 +125,14 @@ static void *run(void *arg) {
     pm_object *o = pm_tuple_new(0);
     for (size_t i = 0; o && i < depth; i++) {
         switch (j->kind) {
-        case 0: o = wrap_list(o); break;
-        case 1: o = wrap_tuple(o); break;
-        case 2: o = wrap_dict(o); break;
-        case 3: o = wrap_frozenset(o); break;
-        case 5: o = wrap_link(o, link_type, false); break;
-        case 6: o = wrap_link(o, link_type, true); break;
-        case 7: o = wrap_frozen(o, link_type); break;
-        default: o = wrap_mixed(o, i); break;
+            case 0: o = wrap_list(o); break;
+            case 1: o = wrap_tuple(o); break;
+            case 2: o = wrap_dict(o); break;
+            case 3: o = wrap_frozenset(o); break;
+            case 5: o = wrap_link(o, link_type, false); break;
+            case 6: o = wrap_link(o, link_type, true); break;
+            case 7: o = wrap_frozen(o, link_type); break;
+            default: o = wrap_mixed(o, i); break;
         }
     }
     double t1 = tu_now();

@@ -49,7 +49,7 @@ static bool order_ok(pm_object *d, pm_object **keys, size_t stride) {
 
 static void test_str_keys(void) {
     pm_object **keys = malloc(nkeys * sizeof *keys), **twins = malloc(nkeys * sizeof *twins);
-    char (*names)[24] = malloc(nkeys * sizeof *names);
+    char(*names)[24] = malloc(nkeys * sizeof *names);
     uint32_t *perm = permutation(nkeys);
     uint64_t h;
     for (size_t i = 0; i < nkeys; i++) {

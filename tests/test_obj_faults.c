@@ -29,22 +29,22 @@
 
 static pm_allocator saved[PM_NUM_DOMAINS];
 
-#define WRAP(dom)                                                                              \
-    static void *malloc_##dom(void *ctx, size_t n) {                                          \
-        (void)ctx;                                                                             \
-        return pmh_fault_tick() ? NULL : saved[dom].malloc(saved[dom].ctx, n);                 \
-    }                                                                                          \
-    static void *calloc_##dom(void *ctx, size_t a, size_t b) {                                \
-        (void)ctx;                                                                             \
-        return pmh_fault_tick() ? NULL : saved[dom].calloc(saved[dom].ctx, a, b);              \
-    }                                                                                          \
-    static void *realloc_##dom(void *ctx, void *p, size_t n) {                                \
-        (void)ctx;                                                                             \
-        return pmh_fault_tick() ? NULL : saved[dom].realloc(saved[dom].ctx, p, n);             \
-    }                                                                                          \
-    static void free_##dom(void *ctx, void *p) {                                              \
-        (void)ctx;                                                                             \
-        saved[dom].free(saved[dom].ctx, p);                                                    \
+#define WRAP(dom)                                                                                  \
+    static void *malloc_##dom(void *ctx, size_t n) {                                               \
+        (void)ctx;                                                                                 \
+        return pmh_fault_tick() ? NULL : saved[dom].malloc(saved[dom].ctx, n);                     \
+    }                                                                                              \
+    static void *calloc_##dom(void *ctx, size_t a, size_t b) {                                     \
+        (void)ctx;                                                                                 \
+        return pmh_fault_tick() ? NULL : saved[dom].calloc(saved[dom].ctx, a, b);                  \
+    }                                                                                              \
+    static void *realloc_##dom(void *ctx, void *p, size_t n) {                                     \
+        (void)ctx;                                                                                 \
+        return pmh_fault_tick() ? NULL : saved[dom].realloc(saved[dom].ctx, p, n);                 \
+    }                                                                                              \
+    static void free_##dom(void *ctx, void *p) {                                                   \
+        (void)ctx;                                                                                 \
+        saved[dom].free(saved[dom].ctx, p);                                                        \
     }
 WRAP(1)
 WRAP(2)
@@ -123,7 +123,7 @@ static bool step_ok(bool ok, const char *what, long nth) {
     return false;
 }
 
-#define STEP(cond, what) \
+#define STEP(cond, what)                                                                           \
     if (!step_ok((cond), (what), nth)) goto out
 
 typedef struct held {
@@ -327,8 +327,8 @@ static long run_once(int scale, long nth, bool persistent, long *allocs) {
     pm_runtime_destroy(rt);
     if (own) pm_heap_destroy(own);
     if (pmh_internal_live() != internal_before) {
-        fprintf(stderr, "n=%ld%s: %ld internal blocks left\n", nth, persistent ? " (persistent)" : "",
-                pmh_internal_live() - internal_before);
+        fprintf(stderr, "n=%ld%s: %ld internal blocks left\n", nth,
+                persistent ? " (persistent)" : "", pmh_internal_live() - internal_before);
         tu_failures++;
     }
     return injected;

@@ -164,15 +164,17 @@ static void test_lengths(void) {
         {"\"\\u00e9\"", 1},
         {"\"\\ud83d\\ude00\"", 1},
         {"\"a\\n\\u20ac\xc3\xa9\\ud83d\\ude00\xf0\x9f\x98\x80\\u0000b\"", 8},
-        {"\"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\\t\"", 8},
+        {"\"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\\t"
+         "\"",
+         8},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         pm_object *o = loads(cases[i].json);
         CHECK(o != NULL);
         if (o) {
             if (pm_str_length(o) != cases[i].length)
-                fprintf(stderr, "%s: length %lld, want %lld\n", cases[i].json, (long long)pm_str_length(o),
-                        (long long)cases[i].length);
+                fprintf(stderr, "%s: length %lld, want %lld\n", cases[i].json,
+                        (long long)pm_str_length(o), (long long)cases[i].length);
             CHECK_EQ(pm_str_length(o), cases[i].length);
             /* The same text through the checking constructor agrees. */
             size_t n;
@@ -198,8 +200,8 @@ static void test_special_at_every_offset(void) {
     for (size_t k = 0; k < 4; k++) {
         for (int at = 0; at < 17; at++) {
             char json[64];
-            int n = snprintf(json, sizeof json, "\"%.*s%s%s", at, "abcdefghijklmnopqrstuvwxyz", specials[k],
-                             k == 0 ? "" : "xyzxyzxyz\"");
+            int n = snprintf(json, sizeof json, "\"%.*s%s%s", at, "abcdefghijklmnopqrstuvwxyz",
+                             specials[k], k == 0 ? "" : "xyzxyzxyz\"");
             CHECK(n > 0 && (size_t)n < sizeof json);
             pm_object *o = loads(json);
             if (extra_len[k] < 0) {
@@ -337,15 +339,46 @@ static void float_is_strtod(const char *text) {
 static void test_floats_exact(void) {
     tu_group g = tu_group_begin_env();
     static const char *const cases[] = {
-        "9007199254740993", "9007199254740995", "9007199254740993.0", "9007199254740992.5",
-        "18014398509481987", "18014398509481986", "9223372036854775807.0", "9999999999999999999",
-        "9999999999999999999e19", "1e19", "1e-19", "0.1", "0.2", "0.3", "1.5", "123.456",
-        "-65.613616999999977", "43.420273000000009", "0.000001", "1e-7", "4.35", "2.675",
-        "1.0000000000000002", "1.00000000000000011102230246251565404", "0.9999999999999999",
-        "0.99999999999999994448884876874217297882", "5e-324", "2.2250738585072011e-308",
-        "1.7976931348623157e308", "1.7976931348623158e308", "8.988465674311579e307",
-        "123456789012345678e-17", "1234567890123456789e-19", "1234567890123456789e19",
-        "0.000000000000000000001234", "3.0e-20", "7e22", "7e23", "-0.0", "0.0e5",
+        "9007199254740993",
+        "9007199254740995",
+        "9007199254740993.0",
+        "9007199254740992.5",
+        "18014398509481987",
+        "18014398509481986",
+        "9223372036854775807.0",
+        "9999999999999999999",
+        "9999999999999999999e19",
+        "1e19",
+        "1e-19",
+        "0.1",
+        "0.2",
+        "0.3",
+        "1.5",
+        "123.456",
+        "-65.613616999999977",
+        "43.420273000000009",
+        "0.000001",
+        "1e-7",
+        "4.35",
+        "2.675",
+        "1.0000000000000002",
+        "1.00000000000000011102230246251565404",
+        "0.9999999999999999",
+        "0.99999999999999994448884876874217297882",
+        "5e-324",
+        "2.2250738585072011e-308",
+        "1.7976931348623157e308",
+        "1.7976931348623158e308",
+        "8.988465674311579e307",
+        "123456789012345678e-17",
+        "1234567890123456789e-19",
+        "1234567890123456789e19",
+        "0.000000000000000000001234",
+        "3.0e-20",
+        "7e22",
+        "7e23",
+        "-0.0",
+        "0.0e5",
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) float_is_strtod(cases[i]);
     /* Random ones: 1 to 21 digits, a point somewhere, an exponent or not. */
@@ -357,7 +390,8 @@ static void test_floats_exact(void) {
         int ndig = 1 + (int)(tu_rand(&st) % 21), point = (int)(tu_rand(&st) % (uint64_t)(ndig + 1));
         for (int k = 0; k < ndig; k++) {
             int d = (int)(tu_rand(&st) % 10);
-            if (k == 0 && d == 0 && point != 1) d = 1 + (int)(tu_rand(&st) % 9); /* no leading zero */
+            if (k == 0 && d == 0 && point != 1)
+                d = 1 + (int)(tu_rand(&st) % 9); /* no leading zero */
             if (k == point && k > 0) text[n++] = '.';
             text[n++] = (char)('0' + d);
         }
@@ -367,7 +401,8 @@ static void test_floats_exact(void) {
             text[n - ndig + 1] = '.';
             n += 2;
         }
-        if (tu_rand(&st) % 3 == 0) n += (size_t)sprintf(text + n, "e%d", (int)(tu_rand(&st) % 60) - 30);
+        if (tu_rand(&st) % 3 == 0)
+            n += (size_t)sprintf(text + n, "e%d", (int)(tu_rand(&st) % 60) - 30);
         text[n] = '\0';
         if (strchr(text, '.') == NULL && strchr(text, 'e') == NULL) strcat(text, ".0");
         float_is_strtod(text);
@@ -384,7 +419,8 @@ static void test_sharing(void) {
     CHECK(pm_list_get(o, 4) == pm_list_get(o, 5));
     size_t p1 = 0, p2 = 0;
     pm_object *k1 = NULL, *k2 = NULL, *v;
-    CHECK(pm_dict_next(pm_list_get(o, 6), &p1, &k1, &v) && pm_dict_next(pm_list_get(o, 7), &p2, &k2, &v));
+    CHECK(pm_dict_next(pm_list_get(o, 6), &p1, &k1, &v) &&
+          pm_dict_next(pm_list_get(o, 7), &p2, &k2, &v));
     CHECK(k1 == k2);
     pm_decref(o);
     /* Keys are memoized exactly: 60 distinct keys in 30 objects, one str
@@ -394,7 +430,8 @@ static void test_sharing(void) {
     n += (size_t)sprintf(doc + n, "[");
     for (int i = 0; i < 30; i++) {
         n += (size_t)sprintf(doc + n, "%s{", i ? "," : "");
-        for (int k = 0; k < 60; k++) n += (size_t)sprintf(doc + n, "%s\"key_%02d\":%d", k ? "," : "", k, k);
+        for (int k = 0; k < 60; k++)
+            n += (size_t)sprintf(doc + n, "%s\"key_%02d\":%d", k ? "," : "", k, k);
         n += (size_t)sprintf(doc + n, "}");
     }
     n += (size_t)sprintf(doc + n, "]");
@@ -403,7 +440,8 @@ static void test_sharing(void) {
     for (int i = 1; o && i < 30; i++) {
         size_t pa = 0, pb = 0;
         pm_object *ka, *kb, *va, *vb;
-        while (pm_dict_next(pm_list_get(o, 0), &pa, &ka, &va) && pm_dict_next(pm_list_get(o, i), &pb, &kb, &vb))
+        while (pm_dict_next(pm_list_get(o, 0), &pa, &ka, &va) &&
+               pm_dict_next(pm_list_get(o, i), &pb, &kb, &vb))
             CHECK(ka == kb);
     }
     pm_xdecref(o);
@@ -411,7 +449,8 @@ static void test_sharing(void) {
      * (a cache slot chosen from the first bytes only would thrash). */
     n = 0;
     n += (size_t)sprintf(doc + n, "[");
-    for (int i = 0; i < 400; i++) n += (size_t)sprintf(doc + n, "%s2057060%02d", i ? "," : "", i % 20);
+    for (int i = 0; i < 400; i++)
+        n += (size_t)sprintf(doc + n, "%s2057060%02d", i ? "," : "", i % 20);
     n += (size_t)sprintf(doc + n, "]");
     o = pm_json_loads(doc, n, 0, NULL);
     int shared = 0;
@@ -425,7 +464,8 @@ static void test_sharing(void) {
     n = (size_t)sprintf(doc, "[");
     for (int i = 0; i < 40000; i++)
         for (int twice = 0; twice < 2; twice++)
-            n += (size_t)sprintf(doc + n, "%s%d.%d", i || twice ? "," : "", i % 30000, i % 30000 % 7 + 1);
+            n += (size_t)sprintf(doc + n, "%s%d.%d", i || twice ? "," : "", i % 30000,
+                                 i % 30000 % 7 + 1);
     n += (size_t)sprintf(doc + n, "]");
     o = pm_json_loads(doc, n, 0, NULL);
     CHECK(o != NULL);
@@ -545,7 +585,8 @@ static void test_errors(void) {
     CHECK(strcmp(pm_exc_message(), "Expecting value: line 1 column 4 (char 3)") == 0);
     pm_exc_clear();
     CHECK(pm_json_loads("\n  \"x", 5, 0, NULL) == NULL);
-    CHECK(strcmp(pm_exc_message(), "Unterminated string starting at: line 2 column 3 (char 3)") == 0);
+    CHECK(strcmp(pm_exc_message(), "Unterminated string starting at: line 2 column 3 (char 3)") ==
+          0);
     pm_exc_clear();
     /* NULL text. */
     pm_json_error err;
@@ -622,7 +663,8 @@ static void test_depth(void) {
     s[len++] = '0';
     for (int k = 0; k < 1000; k++) len += (size_t)sprintf(s + len, "}]");
     s[len - 1] = 'x';
-    CHECK(pm_json_loads(s, strlen(s), 5000, &err) == NULL && strcmp(err.message, "Expecting ',' delimiter") == 0);
+    CHECK(pm_json_loads(s, strlen(s), 5000, &err) == NULL &&
+          strcmp(err.message, "Expecting ',' delimiter") == 0);
     pm_exc_clear();
     free(s);
     tu_group_end(&g, 0);
@@ -630,45 +672,43 @@ static void test_depth(void) {
 
 /* ---- RFC 8259's examples (section 13) ------------------------------------------------ */
 
-static const char rfc_image[] =
-    "{\n"
-    "  \"Image\": {\n"
-    "    \"Width\":  800,\n"
-    "    \"Height\": 600,\n"
-    "    \"Title\":  \"View from 15th Floor\",\n"
-    "    \"Thumbnail\": {\n"
-    "      \"Url\":    \"http://www.example.com/image/481989943\",\n"
-    "      \"Height\": 125,\n"
-    "      \"Width\":  100\n"
-    "    },\n"
-    "    \"Animated\" : false,\n"
-    "    \"IDs\": [116, 943, 234, 38793]\n"
-    "  }\n"
-    "}\n";
+static const char rfc_image[] = "{\n"
+                                "  \"Image\": {\n"
+                                "    \"Width\":  800,\n"
+                                "    \"Height\": 600,\n"
+                                "    \"Title\":  \"View from 15th Floor\",\n"
+                                "    \"Thumbnail\": {\n"
+                                "      \"Url\":    \"http://www.example.com/image/481989943\",\n"
+                                "      \"Height\": 125,\n"
+                                "      \"Width\":  100\n"
+                                "    },\n"
+                                "    \"Animated\" : false,\n"
+                                "    \"IDs\": [116, 943, 234, 38793]\n"
+                                "  }\n"
+                                "}\n";
 
-static const char rfc_places[] =
-    "[\n"
-    "  {\n"
-    "     \"precision\": \"zip\",\n"
-    "     \"Latitude\":  37.7668,\n"
-    "     \"Longitude\": -122.3959,\n"
-    "     \"Address\":   \"\",\n"
-    "     \"City\":      \"SAN FRANCISCO\",\n"
-    "     \"State\":     \"CA\",\n"
-    "     \"Zip\":       \"94107\",\n"
-    "     \"Country\":   \"US\"\n"
-    "  },\n"
-    "  {\n"
-    "     \"precision\": \"zip\",\n"
-    "     \"Latitude\":  37.371991,\n"
-    "     \"Longitude\": -122.026020,\n"
-    "     \"Address\":   \"\",\n"
-    "     \"City\":      \"SUNNYVALE\",\n"
-    "     \"State\":     \"CA\",\n"
-    "     \"Zip\":       \"94085\",\n"
-    "     \"Country\":   \"US\"\n"
-    "  }\n"
-    "]\n";
+static const char rfc_places[] = "[\n"
+                                 "  {\n"
+                                 "     \"precision\": \"zip\",\n"
+                                 "     \"Latitude\":  37.7668,\n"
+                                 "     \"Longitude\": -122.3959,\n"
+                                 "     \"Address\":   \"\",\n"
+                                 "     \"City\":      \"SAN FRANCISCO\",\n"
+                                 "     \"State\":     \"CA\",\n"
+                                 "     \"Zip\":       \"94107\",\n"
+                                 "     \"Country\":   \"US\"\n"
+                                 "  },\n"
+                                 "  {\n"
+                                 "     \"precision\": \"zip\",\n"
+                                 "     \"Latitude\":  37.371991,\n"
+                                 "     \"Longitude\": -122.026020,\n"
+                                 "     \"Address\":   \"\",\n"
+                                 "     \"City\":      \"SUNNYVALE\",\n"
+                                 "     \"State\":     \"CA\",\n"
+                                 "     \"Zip\":       \"94085\",\n"
+                                 "     \"Country\":   \"US\"\n"
+                                 "  }\n"
+                                 "]\n";
 
 static void test_rfc_examples(void) {
     tu_group g = tu_group_begin_env();
@@ -677,9 +717,11 @@ static void test_rfc_examples(void) {
        "\"Thumbnail\": {\"Url\": \"http://www.example.com/image/481989943\", \"Height\": 125, "
        "\"Width\": 100}, \"Animated\": false, \"IDs\": [116, 943, 234, 38793]}}");
     OK(rfc_places,
-       "[{\"precision\": \"zip\", \"Latitude\": 37.7668, \"Longitude\": -122.3959, \"Address\": \"\", "
+       "[{\"precision\": \"zip\", \"Latitude\": 37.7668, \"Longitude\": -122.3959, \"Address\": "
+       "\"\", "
        "\"City\": \"SAN FRANCISCO\", \"State\": \"CA\", \"Zip\": \"94107\", \"Country\": \"US\"}, "
-       "{\"precision\": \"zip\", \"Latitude\": 37.371991, \"Longitude\": -122.02602, \"Address\": \"\", "
+       "{\"precision\": \"zip\", \"Latitude\": 37.371991, \"Longitude\": -122.02602, \"Address\": "
+       "\"\", "
        "\"City\": \"SUNNYVALE\", \"State\": \"CA\", \"Zip\": \"94085\", \"Country\": \"US\"}]");
     OK("\"Hello world!\"", "\"Hello world!\"");
     OK("42", "42");
@@ -689,7 +731,8 @@ static void test_rfc_examples(void) {
     pm_object *img = pm_dict_get_str(o, "Image");
     pm_object *ids = img ? pm_dict_get_str(img, "IDs") : NULL;
     int64_t v = 0;
-    CHECK(ids && pm_list_size(ids) == 4 && pm_int_value(pm_list_get(ids, 3), &v) == 0 && v == 38793);
+    CHECK(ids && pm_list_size(ids) == 4 && pm_int_value(pm_list_get(ids, 3), &v) == 0 &&
+          v == 38793);
     pm_decref(o);
     tu_group_end(&g, 0);
 }
@@ -698,31 +741,40 @@ static void test_rfc_examples(void) {
 
 static void test_dumps(void) {
     tu_group g = tu_group_begin_env();
-    pm_object *o = loads("{\"a\": [1, 2.5, \"x\"], \"b\": {\"c\": null, \"d\": []}, \"e\": {}, \"f\": true}");
-    dumps_is(__LINE__, o, -1, "{\"a\": [1, 2.5, \"x\"], \"b\": {\"c\": null, \"d\": []}, \"e\": {}, \"f\": true}");
+    pm_object *o =
+        loads("{\"a\": [1, 2.5, \"x\"], \"b\": {\"c\": null, \"d\": []}, \"e\": {}, \"f\": true}");
+    dumps_is(__LINE__, o, -1,
+             "{\"a\": [1, 2.5, \"x\"], \"b\": {\"c\": null, \"d\": []}, \"e\": {}, \"f\": true}");
     dumps_is(__LINE__, o, 2,
              "{\n  \"a\": [\n    1,\n    2.5,\n    \"x\"\n  ],\n  \"b\": {\n    \"c\": null,\n"
              "    \"d\": []\n  },\n  \"e\": {},\n  \"f\": true\n}");
     dumps_is(__LINE__, o, 0,
-             "{\n\"a\": [\n1,\n2.5,\n\"x\"\n],\n\"b\": {\n\"c\": null,\n\"d\": []\n},\n\"e\": {},\n\"f\": true\n}");
+             "{\n\"a\": [\n1,\n2.5,\n\"x\"\n],\n\"b\": {\n\"c\": null,\n\"d\": []\n},\n\"e\": "
+             "{},\n\"f\": true\n}");
     pm_decref(o);
     /* Scalars at top level. */
-    pm_object *s = pm_str_from("tab\there \"q\" back\\slash \x1f \x7f caf\xc3\xa9 \xf0\x9f\x98\x80");
-    dumps_is(__LINE__, s, -1, "\"tab\\there \\\"q\\\" back\\\\slash \\u001f \x7f caf\\u00e9 \\ud83d\\ude00\"");
-    dumps_is(__LINE__, s, 4, "\"tab\\there \\\"q\\\" back\\\\slash \\u001f \x7f caf\\u00e9 \\ud83d\\ude00\"");
+    pm_object *s =
+        pm_str_from("tab\there \"q\" back\\slash \x1f \x7f caf\xc3\xa9 \xf0\x9f\x98\x80");
+    dumps_is(__LINE__, s, -1,
+             "\"tab\\there \\\"q\\\" back\\\\slash \\u001f \x7f caf\\u00e9 \\ud83d\\ude00\"");
+    dumps_is(__LINE__, s, 4,
+             "\"tab\\there \\\"q\\\" back\\\\slash \\u001f \x7f caf\\u00e9 \\ud83d\\ude00\"");
     pm_decref(s);
-    pm_object *n = pm_none(), *t = pm_bool(1), *f = pm_bool(0), *i = pm_int(-9223372036854775807 - 1);
+    pm_object *n = pm_none(), *t = pm_bool(1), *f = pm_bool(0),
+              *i = pm_int(-9223372036854775807 - 1);
     dumps_is(__LINE__, n, -1, "null");
     dumps_is(__LINE__, t, -1, "true");
     dumps_is(__LINE__, f, -1, "false");
     dumps_is(__LINE__, i, -1, "-9223372036854775808");
     pm_decref(i);
     /* Floats like repr(); NaN and infinities like json.dumps. */
-    const double vals[] = {0.1, -2.5, 1e16, 1e15, 1e-5, 1e-4, 1e22, 1e100, 1.5e-7, 123.456,
-                           NAN, INFINITY, -INFINITY, -0.0, 0.0, 5e-324, 1e-310};
-    const char *want[] = {"0.1", "-2.5", "1e+16", "1000000000000000.0", "1e-05", "0.0001", "1e+22",
-                          "1e+100", "1.5e-07", "123.456", "NaN", "Infinity", "-Infinity", "-0.0",
-                          "0.0", "5e-324", "1e-310"};
+    const double vals[] = {0.1,     -2.5, 1e16,     1e15,      1e-5, 1e-4, 1e22,   1e100, 1.5e-7,
+                           123.456, NAN,  INFINITY, -INFINITY, -0.0, 0.0,  5e-324, 1e-310};
+    const char *want[] = {"0.1",       "-2.5",    "1e+16", "1000000000000000.0",
+                          "1e-05",     "0.0001",  "1e+22", "1e+100",
+                          "1.5e-07",   "123.456", "NaN",   "Infinity",
+                          "-Infinity", "-0.0",    "0.0",   "5e-324",
+                          "1e-310"};
     for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) {
         pm_object *x = pm_float(vals[k]);
         dumps_is(__LINE__, x, -1, want[k]);
@@ -839,10 +891,10 @@ static size_t random_text(uint64_t *st, char *out, size_t n) {
         uint64_t r = tu_rand(st);
         uint32_t cp;
         switch (r % 4) {
-        case 0: cp = (uint32_t)(r >> 8) % 0x80; break;
-        case 1: cp = 0x80 + (uint32_t)(r >> 8) % 0x780; break;
-        case 2: cp = 0x800 + (uint32_t)(r >> 8) % 0xF800; break;
-        default: cp = 0x10000 + (uint32_t)(r >> 8) % 0x100000; break;
+            case 0: cp = (uint32_t)(r >> 8) % 0x80; break;
+            case 1: cp = 0x80 + (uint32_t)(r >> 8) % 0x780; break;
+            case 2: cp = 0x800 + (uint32_t)(r >> 8) % 0xF800; break;
+            default: cp = 0x10000 + (uint32_t)(r >> 8) % 0x100000; break;
         }
         if (cp >= 0xD800 && cp <= 0xDFFF) cp = 'x';
         if (cp < 0x80) out[len++] = (char)cp;
@@ -869,35 +921,36 @@ static pm_object *random_value(uint64_t *st, int depth) {
     int kind = (int)(r % (depth > 0 ? 9 : 6));
     char buf[256];
     switch (kind) {
-    case 0: return pm_none();
-    case 1: return pm_bool((int)(r >> 8) & 1);
-    case 2: return pm_int((int64_t)tu_rand(st) >> (r >> 8) % 64);
-    case 3: {
-        double d;
-        uint64_t bits = tu_rand(st);
-        memcpy(&d, &bits, sizeof d);
-        if (!isfinite(d)) d = (double)(int64_t)bits / 7.0;
-        return pm_float(d);
-    }
-    case 4:
-    case 5: return pm_str_from_len(buf, random_text(st, buf, (r >> 8) % 40));
-    case 6:
-    case 7: {
-        pm_object *l = pm_list_new(0);
-        for (int i = (int)((r >> 8) % 6); i > 0; i--) pm_list_append_steal(l, random_value(st, depth - 1));
-        return l;
-    }
-    default: {
-        pm_object *d = pm_dict_new();
-        for (int i = (int)((r >> 8) % 6); i > 0; i--) {
-            pm_object *k = pm_str_from_len(buf, random_text(st, buf, (tu_rand(st) % 8)));
-            pm_object *v = random_value(st, depth - 1);
-            pm_dict_set(d, k, v);
-            pm_decref(k);
-            pm_decref(v);
+        case 0: return pm_none();
+        case 1: return pm_bool((int)(r >> 8) & 1);
+        case 2: return pm_int((int64_t)tu_rand(st) >> (r >> 8) % 64);
+        case 3: {
+            double d;
+            uint64_t bits = tu_rand(st);
+            memcpy(&d, &bits, sizeof d);
+            if (!isfinite(d)) d = (double)(int64_t)bits / 7.0;
+            return pm_float(d);
         }
-        return d;
-    }
+        case 4:
+        case 5: return pm_str_from_len(buf, random_text(st, buf, (r >> 8) % 40));
+        case 6:
+        case 7: {
+            pm_object *l = pm_list_new(0);
+            for (int i = (int)((r >> 8) % 6); i > 0; i--)
+                pm_list_append_steal(l, random_value(st, depth - 1));
+            return l;
+        }
+        default: {
+            pm_object *d = pm_dict_new();
+            for (int i = (int)((r >> 8) % 6); i > 0; i--) {
+                pm_object *k = pm_str_from_len(buf, random_text(st, buf, (tu_rand(st) % 8)));
+                pm_object *v = random_value(st, depth - 1);
+                pm_dict_set(d, k, v);
+                pm_decref(k);
+                pm_decref(v);
+            }
+            return d;
+        }
     }
 }
 
@@ -963,7 +1016,9 @@ static void test_round_trips(void) {
 static bool dumps_is_repr(double d) {
     pm_object *x = pm_float(d), *t = pm_json_dumps(x, -1), *r = pm_repr(x);
     bool same = t && r && pm_equal(t, r) == 1;
-    if (!same) fprintf(stderr, "%.17g: dumps %s, repr %s\n", d, t ? pm_str_utf8(t, NULL) : "?", r ? pm_str_utf8(r, NULL) : "?");
+    if (!same)
+        fprintf(stderr, "%.17g: dumps %s, repr %s\n", d, t ? pm_str_utf8(t, NULL) : "?",
+                r ? pm_str_utf8(r, NULL) : "?");
     pm_xdecref(t);
     pm_xdecref(r);
     pm_decref(x);

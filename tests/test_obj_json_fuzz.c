@@ -35,7 +35,8 @@ typedef struct vstate {
 } vstate;
 
 static void v_ws(vstate *v) {
-    while (v->p < v->end && (*v->p == ' ' || *v->p == '\t' || *v->p == '\n' || *v->p == '\r')) v->p++;
+    while (v->p < v->end && (*v->p == ' ' || *v->p == '\t' || *v->p == '\n' || *v->p == '\r'))
+        v->p++;
 }
 
 static int v_hex4(const uchar *p) {
@@ -230,8 +231,8 @@ static void check_verdict(const void *text, size_t n, int max_depth, bool want) 
     checked++;
     if ((o != NULL) != want) {
         if (mismatches++ < 10) {
-            fprintf(stderr, "verdict differs: loads %s, oracle %s (%s)\n", o ? "accepts" : "rejects",
-                    want ? "accepts" : "rejects", o ? "" : err.message);
+            fprintf(stderr, "verdict differs: loads %s, oracle %s (%s)\n",
+                    o ? "accepts" : "rejects", want ? "accepts" : "rejects", o ? "" : err.message);
             show(t, n);
         }
         tu_fail(__FILE__, __LINE__, "verdict");
@@ -286,11 +287,58 @@ static uint64_t seed = 0x9E3779B97F4A7C15u;
 static uint64_t rnd(void) { return tu_rand(&seed); }
 
 static const char *const tokens[] = {
-    "{", "}", "[", "]", ",", ":", " ", "\n", "\t", "\r", "\"", "\\", "\\u", "\\n", "\\\"",
-    "\\ud83d", "\\ude00", "\\u0000", "\\uD800", "d83d", "0", "1", "-", ".", "e", "E", "+",
-    "123", "0.5", "1e5", "-0", "true", "false", "null", "tru", "\"a\"", "\"key\":", "\xc3\xa9",
-    "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xed\xa0\x80", "\xc0\x80", "\xff", "\x80", "\x01",
-    "\x7f", "\0", "9223372036854775808", "1e999", "NaN", "//", "/*",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    " ",
+    "\n",
+    "\t",
+    "\r",
+    "\"",
+    "\\",
+    "\\u",
+    "\\n",
+    "\\\"",
+    "\\ud83d",
+    "\\ude00",
+    "\\u0000",
+    "\\uD800",
+    "d83d",
+    "0",
+    "1",
+    "-",
+    ".",
+    "e",
+    "E",
+    "+",
+    "123",
+    "0.5",
+    "1e5",
+    "-0",
+    "true",
+    "false",
+    "null",
+    "tru",
+    "\"a\"",
+    "\"key\":",
+    "\xc3\xa9",
+    "\xe2\x82\xac",
+    "\xf0\x9f\x98\x80",
+    "\xed\xa0\x80",
+    "\xc0\x80",
+    "\xff",
+    "\x80",
+    "\x01",
+    "\x7f",
+    "\0",
+    "9223372036854775808",
+    "1e999",
+    "NaN",
+    "//",
+    "/*",
 };
 
 static size_t token_soup(uchar *out, size_t cap) {
@@ -313,48 +361,65 @@ static void gen_value(char *out, size_t *n, size_t cap, int depth) {
     }
     int kind = (int)(rnd() % (depth > 0 ? 8 : 5));
     switch (kind) {
-    case 0: *n += (size_t)sprintf(out + *n, "%s", (const char *[]){"true", "false", "null"}[rnd() % 3]); break;
-    case 1: { /* (one rnd() per statement: argument order is unspecified) */
-        uint64_t v = rnd();
-        v >>= rnd() % 64;
-        *n += (size_t)sprintf(out + *n, "%lld", (long long)v);
-        break;
-    }
-    case 2: {
-        unsigned long long a = rnd() % 1000, b = rnd() % 100000;
-        int e = (int)(rnd() % 40) - 20;
-        *n += (size_t)sprintf(out + *n, "-%llu.%lluE%d", a, b, e);
-        break;
-    }
-    case 3:
-    case 4: {
-        static const char *const parts[] = {"a", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t",
-                                            "\\u00e9", "\\ud83d\\ude00", "\xc3\xa9", "\xf0\x9f\x98\x80", " ", "\\u0000"};
-        out[(*n)++] = '"';
-        for (int i = (int)(rnd() % 8); i > 0; i--) *n += (size_t)sprintf(out + *n, "%s", parts[rnd() % 15]);
-        out[(*n)++] = '"';
-        break;
-    }
-    case 5:
-    case 6: {
-        out[(*n)++] = '[';
-        for (int i = (int)(rnd() % 5); i > 0; i--) {
-            gen_value(out, n, cap, depth - 1);
-            if (i > 1) out[(*n)++] = ',';
+        case 0:
+            *n += (size_t)sprintf(out + *n, "%s",
+                                  (const char *[]){"true", "false", "null"}[rnd() % 3]);
+            break;
+        case 1: { /* (one rnd() per statement: argument order is unspecified) */
+            uint64_t v = rnd();
+            v >>= rnd() % 64;
+            *n += (size_t)sprintf(out + *n, "%lld", (long long)v);
+            break;
         }
-        out[(*n)++] = ']';
-        break;
-    }
-    default: {
-        out[(*n)++] = '{';
-        for (int i = (int)(rnd() % 5); i > 0; i--) {
-            *n += (size_t)sprintf(out + *n, " \"k%d\" : ", (int)(rnd() % 4));
-            gen_value(out, n, cap, depth - 1);
-            if (i > 1) out[(*n)++] = ',';
+        case 2: {
+            unsigned long long a = rnd() % 1000, b = rnd() % 100000;
+            int e = (int)(rnd() % 40) - 20;
+            *n += (size_t)sprintf(out + *n, "-%llu.%lluE%d", a, b, e);
+            break;
         }
-        out[(*n)++] = '}';
-        break;
-    }
+        case 3:
+        case 4: {
+            static const char *const parts[] = {"a",
+                                                "\\\"",
+                                                "\\\\",
+                                                "\\/",
+                                                "\\b",
+                                                "\\f",
+                                                "\\n",
+                                                "\\r",
+                                                "\\t",
+                                                "\\u00e9",
+                                                "\\ud83d\\ude00",
+                                                "\xc3\xa9",
+                                                "\xf0\x9f\x98\x80",
+                                                " ",
+                                                "\\u0000"};
+            out[(*n)++] = '"';
+            for (int i = (int)(rnd() % 8); i > 0; i--)
+                *n += (size_t)sprintf(out + *n, "%s", parts[rnd() % 15]);
+            out[(*n)++] = '"';
+            break;
+        }
+        case 5:
+        case 6: {
+            out[(*n)++] = '[';
+            for (int i = (int)(rnd() % 5); i > 0; i--) {
+                gen_value(out, n, cap, depth - 1);
+                if (i > 1) out[(*n)++] = ',';
+            }
+            out[(*n)++] = ']';
+            break;
+        }
+        default: {
+            out[(*n)++] = '{';
+            for (int i = (int)(rnd() % 5); i > 0; i--) {
+                *n += (size_t)sprintf(out + *n, " \"k%d\" : ", (int)(rnd() % 4));
+                gen_value(out, n, cap, depth - 1);
+                if (i > 1) out[(*n)++] = ',';
+            }
+            out[(*n)++] = '}';
+            break;
+        }
     }
 }
 
@@ -368,36 +433,36 @@ static size_t mutate(uchar *t, size_t n, size_t cap) {
     for (int m = (int)(1 + rnd() % 4); m > 0; m--) {
         size_t at = n ? rnd() % n : 0;
         switch (rnd() % 5) {
-        case 0:
-            if (n) t[at] = (uchar)rnd();
-            break;
-        case 1:
-            if (n) t[at] ^= (uchar)(1u << rnd() % 8);
-            break;
-        case 2: /* insert a token */ {
-            const char *tok = tokens[rnd() % (sizeof tokens / sizeof *tokens)];
-            size_t len = tok[0] ? strlen(tok) : 1;
-            if (n + len > cap) break;
-            memmove(t + at + len, t + at, n - at);
-            memcpy(t + at, tok, len);
-            n += len;
-            break;
-        }
-        case 3: /* delete a range */ {
-            size_t len = n - at ? rnd() % (n - at) % 8 + 1 : 0;
-            if (at + len > n) len = n - at;
-            memmove(t + at, t + at + len, n - at - len);
-            n -= len;
-            break;
-        }
-        default: /* duplicate a range */ {
-            size_t len = n - at ? rnd() % (n - at) % 16 + 1 : 0;
-            if (at + len > n) len = n - at;
-            if (n + len > cap) break;
-            memmove(t + at + len, t + at, n - at);
-            n += len;
-            break;
-        }
+            case 0:
+                if (n) t[at] = (uchar)rnd();
+                break;
+            case 1:
+                if (n) t[at] ^= (uchar)(1u << rnd() % 8);
+                break;
+            case 2: /* insert a token */ {
+                const char *tok = tokens[rnd() % (sizeof tokens / sizeof *tokens)];
+                size_t len = tok[0] ? strlen(tok) : 1;
+                if (n + len > cap) break;
+                memmove(t + at + len, t + at, n - at);
+                memcpy(t + at, tok, len);
+                n += len;
+                break;
+            }
+            case 3: /* delete a range */ {
+                size_t len = n - at ? rnd() % (n - at) % 8 + 1 : 0;
+                if (at + len > n) len = n - at;
+                memmove(t + at, t + at + len, n - at - len);
+                n -= len;
+                break;
+            }
+            default: /* duplicate a range */ {
+                size_t len = n - at ? rnd() % (n - at) % 16 + 1 : 0;
+                if (at + len > n) len = n - at;
+                if (n + len > cap) break;
+                memmove(t + at + len, t + at, n - at);
+                n += len;
+                break;
+            }
         }
     }
     return n;
@@ -418,10 +483,25 @@ static void part_exhaustive_small(void) {
     }
     /* Each byte value in each position that means something. */
     static const char *const frames[][2] = {
-        {"\"", "\""}, {"\"\\", "\""}, {"\"\\u", "000\""}, {"\"\\ud83d\\u", "e00\""}, {"[", "]"},
-        {"{\"", "\":1}"}, {"{\"a\"", "1}"}, {"1", ""}, {"", "1"}, {"[1", "2]"}, {"-", "1"},
-        {"1.", "5"}, {"1e", "5"}, {"t", "ue"}, {"\"\xc3", "\""}, {"\"\xe2\x82", "\""},
-        {"\"\xf0\x9f\x98", "\""}, {"\"\xf0", "\x80\x80\""}, {"\"\xe0", "\x80\""},
+        {"\"", "\""},
+        {"\"\\", "\""},
+        {"\"\\u", "000\""},
+        {"\"\\ud83d\\u", "e00\""},
+        {"[", "]"},
+        {"{\"", "\":1}"},
+        {"{\"a\"", "1}"},
+        {"1", ""},
+        {"", "1"},
+        {"[1", "2]"},
+        {"-", "1"},
+        {"1.", "5"},
+        {"1e", "5"},
+        {"t", "ue"},
+        {"\"\xc3", "\""},
+        {"\"\xe2\x82", "\""},
+        {"\"\xf0\x9f\x98", "\""},
+        {"\"\xf0", "\x80\x80\""},
+        {"\"\xe0", "\x80\""},
     };
     for (size_t f = 0; f < sizeof frames / sizeof *frames; f++) {
         for (int i = 0; i < 256; i++) {
@@ -548,7 +628,8 @@ static void oom_loop(const char *doc, size_t n, bool persistent) {
 
 static void part_oom(void) {
     static const char doc[] =
-        "{\"name\": \"pymm\", \"tags\": [\"a\", \"bb\", \"ccc\", \"bb\"], \"n\": [1, 1000, 1000, -2.5, 1e300],"
+        "{\"name\": \"pymm\", \"tags\": [\"a\", \"bb\", \"ccc\", \"bb\"], \"n\": [1, 1000, 1000, "
+        "-2.5, 1e300],"
         " \"nested\": {\"x\": [[], {}, [null, true, false]], \"y\": \"\\u00e9t\\u00e9\"},"
         " \"k1\": 1, \"k2\": 2, \"k3\": 3, \"k4\": 4, \"k5\": 5, \"k6\": 6, \"k7\": 7, \"k8\": 8}";
     oom_loop(doc, sizeof doc - 1, false);
@@ -558,8 +639,8 @@ static void part_oom(void) {
     size_t n = 0;
     n += (size_t)sprintf(big + n, "[");
     for (int i = 0; i < 300; i++)
-        n += (size_t)sprintf(big + n, "%s{\"id%d\": [%d, %d.5, \"s%d\\n\", [true]]}", i ? ", " : "", i % 20,
-                             i * 1000, i, i);
+        n += (size_t)sprintf(big + n, "%s{\"id%d\": [%d, %d.5, \"s%d\\n\", [true]]}", i ? ", " : "",
+                             i % 20, i * 1000, i, i);
     n += (size_t)sprintf(big + n, "]");
     oom_loop(big, n, false);
     oom_loop(big, n, true);
@@ -576,7 +657,8 @@ static void timed(const char *name, void (*part)(void)) {
     if (!want_part(name)) return;
     part();
     clock_gettime(CLOCK_MONOTONIC, &b);
-    printf("  %-10s %.2f s\n", name, (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9);
+    printf("  %-10s %.2f s\n", name,
+           (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9);
 }
 
 int main(void) {

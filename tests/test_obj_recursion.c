@@ -89,7 +89,8 @@ static pm_object *mixed_chain(size_t n) {
 }
 
 static bool recursion_error(void) {
-    bool ok = pm_exc_occurred() == PM_EXC_RECURSION && tu_contains(pm_exc_message(), "maximum recursion depth");
+    bool ok = pm_exc_occurred() == PM_EXC_RECURSION &&
+              tu_contains(pm_exc_message(), "maximum recursion depth");
     pm_exc_clear();
     return ok;
 }

@@ -128,8 +128,9 @@ static int op_gives(binop op, int64_t x, int64_t y, int64_t want) {
     pm_object *a = pm_int(x), *b = pm_int(y);
     pm_object *r = op(a, b);
     int ok = r != NULL && int_of(r) == want;
-    if (!ok) fprintf(stderr, "%lld op %lld: want %lld (%s)\n", (long long)x, (long long)y,
-                     (long long)want, pm_exc_message());
+    if (!ok)
+        fprintf(stderr, "%lld op %lld: want %lld (%s)\n", (long long)x, (long long)y,
+                (long long)want, pm_exc_message());
     pm_xdecref(r);
     pm_decref(a);
     pm_decref(b);
@@ -215,7 +216,11 @@ static void test_int_arith(void) {
 
 static void test_int_repr_hash_compare(void) {
     tu_group g = tu_group_begin();
-    struct { int64_t v; const char *repr; uint64_t hash; } cases[] = {
+    struct {
+        int64_t v;
+        const char *repr;
+        uint64_t hash;
+    } cases[] = {
         {0, "0", 0},
         {1, "1", 1},
         {-1, "-1", (uint64_t)-2}, /* Python: hash(-1) == -2 */
@@ -248,7 +253,11 @@ static void test_int_repr_hash_compare(void) {
         CHECK_EQ(pm_compare(a, a, op), op == PM_LE || op == PM_EQ || op == PM_GE);
     }
     /* int against float compares exactly, never through a rounded double. */
-    struct { int64_t i; double d; int cmp; } mixed[] = {
+    struct {
+        int64_t i;
+        double d;
+        int cmp;
+    } mixed[] = {
         {9007199254740993LL, 9007199254740992.0, 1}, /* 2^53 + 1 vs 2^53 */
         {9007199254740992LL, 9007199254740992.0, 0},
         {INT64_MAX, 9223372036854775808.0, -1},
@@ -296,7 +305,10 @@ static void test_int_repr_hash_compare(void) {
 
 static void test_float_repr(void) {
     tu_group g = tu_group_begin();
-    struct { double v; const char *repr; } cases[] = {
+    struct {
+        double v;
+        const char *repr;
+    } cases[] = {
         {0.1, "0.1"},
         {1e16, "1e+16"},
         {1e-7, "1e-07"},
@@ -329,7 +341,7 @@ static void test_float_repr(void) {
         {0.5, "0.5"},
         {1234.5e-10, "1.2345e-07"},
         {999999999999999.9, "999999999999999.9"},
-        {1e-310, "1e-310"},                 /* subnormals */
+        {1e-310, "1e-310"}, /* subnormals */
         {2.5e-320, "2.5e-320"},
         {2.225073858507201e-308, "2.225073858507201e-308"},
         {2.2250738585072014e-308, "2.2250738585072014e-308"},
@@ -364,7 +376,10 @@ static void test_float_repr(void) {
 
 static void test_float_hash_value(void) {
     tu_group g = tu_group_begin();
-    struct { double v; uint64_t hash; } cases[] = {
+    struct {
+        double v;
+        uint64_t hash;
+    } cases[] = {
         {1.0, 1},
         {-1.0, (uint64_t)-2},
         {0.0, 0},
@@ -532,7 +547,11 @@ static void test_bytes(void) {
     CHECK(pm_bytes_data(NULL, &n) == NULL && tu_raised(PM_EXC_TYPE, "expected bytes, got NULL"));
 
     /* repr: Python's quotes and escapes */
-    struct { const char *data; size_t n; const char *repr; } reprs[] = {
+    struct {
+        const char *data;
+        size_t n;
+        const char *repr;
+    } reprs[] = {
         {"abc", 3, "b'abc'"},
         {"it's", 4, "b\"it's\""},
         {"a\"b'c", 5, "b'a\"b\\'c'"},

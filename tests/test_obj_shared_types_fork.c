@@ -25,8 +25,10 @@ extern void __asan_init(void) __attribute__((weak));
 extern void __tsan_init(void) __attribute__((weak));
 
 static pm_type *new_shared(const char *name) {
-    pm_type_spec spec = {.name = name, .basicsize = sizeof(pm_object) + sizeof(void *),
-                         .flags = PM_TPFLAGS_SHARED, .nrefs = 1};
+    pm_type_spec spec = {.name = name,
+                         .basicsize = sizeof(pm_object) + sizeof(void *),
+                         .flags = PM_TPFLAGS_SHARED,
+                         .nrefs = 1};
     return pm_type_new(&spec);
 }
 
@@ -91,7 +93,8 @@ int main(void) {
     }
     __atomic_store_n(&churn_stop, 1, __ATOMIC_RELAXED);
     pthread_join(t, NULL);
-    if (hung || failed) fprintf(stderr, "fork while sharing types: %d children hung, %d failed\n", hung, failed);
+    if (hung || failed)
+        fprintf(stderr, "fork while sharing types: %d children hung, %d failed\n", hung, failed);
     CHECK_EQ(hung, 0);
     CHECK_EQ(failed, 0);
     CHECK_EQ(churn_failures, 0);

@@ -47,7 +47,7 @@ static void add_static(pm_object *o) {
     statics[nstatics++] = o;
     if (o->type == &pm_str_type) take(o, sizeof(pmo_str) + PMO_STR(o)->nbytes + 1);
     else if (o->type == &pm_none_type) take(o, sizeof *o); /* a header alone */
-    else take(o, sizeof *o + sizeof(uint64_t)); /* header and first word */
+    else take(o, sizeof *o + sizeof(uint64_t));            /* header and first word */
 }
 
 static pm_object *latin1(unsigned c) {
@@ -56,10 +56,10 @@ static pm_object *latin1(unsigned c) {
 }
 
 static void collect_statics(void) {
-    pm_type *types[] = {&pm_type_type, &pm_none_type, &pm_bool_type, &pm_int_type,
-                        &pm_float_type, &pm_str_type, &pm_bytes_type, &pm_tuple_type,
-                        &pm_list_type, &pm_dict_type, &pm_set_type, &pm_frozenset_type,
-                        &pm_iter_type, &pm_generator_type, &pm_weakref_type};
+    pm_type *types[] = {&pm_type_type,  &pm_none_type,      &pm_bool_type,   &pm_int_type,
+                        &pm_float_type, &pm_str_type,       &pm_bytes_type,  &pm_tuple_type,
+                        &pm_list_type,  &pm_dict_type,      &pm_set_type,    &pm_frozenset_type,
+                        &pm_iter_type,  &pm_generator_type, &pm_weakref_type};
     for (size_t k = 0; k < sizeof types / sizeof *types; k++) take(types[k], sizeof(pm_type));
     add_static(pm_none());
     add_static(pm_bool(1));

@@ -73,17 +73,20 @@ static void test_basic(void) {
     pm_decref(same);
 
     /* 1, 2, 3 and 4-byte sequences; lengths in code points */
-    struct { const char *text; int64_t length; } cases[] = {
+    struct {
+        const char *text;
+        int64_t length;
+    } cases[] = {
         {"abc", 3},
-        {"\xc3\xa9t\xc3\xa9", 3},                  /* été */
-        {"\xe2\x82\xac", 1},                         /* € */
-        {"\xf0\x9f\x98\x80", 1},                     /* U+1F600 */
+        {"\xc3\xa9t\xc3\xa9", 3},                     /* été */
+        {"\xe2\x82\xac", 1},                          /* € */
+        {"\xf0\x9f\x98\x80", 1},                      /* U+1F600 */
         {"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 4}, /* a é € U+1F600 */
-        {"\xf4\x8f\xbf\xbf", 1},                     /* U+10FFFF */
-        {"\xef\xbf\xbf\xee\x80\x80\xed\x9f\xbf", 3}, /* U+FFFF U+E000 U+D7FF */
-        {"\xe0\xa0\x80\xdf\xbf\xc2\x80\x7f", 4},     /* U+0800 U+07FF U+0080 U+007F */
-        {"\xf0\x90\x80\x80", 1},                     /* U+10000 */
-        {"0123456789abcdef0123456789\xc3\xa9", 27},  /* past the ASCII fast path */
+        {"\xf4\x8f\xbf\xbf", 1},                      /* U+10FFFF */
+        {"\xef\xbf\xbf\xee\x80\x80\xed\x9f\xbf", 3},  /* U+FFFF U+E000 U+D7FF */
+        {"\xe0\xa0\x80\xdf\xbf\xc2\x80\x7f", 4},      /* U+0800 U+07FF U+0080 U+007F */
+        {"\xf0\x90\x80\x80", 1},                      /* U+10000 */
+        {"0123456789abcdef0123456789\xc3\xa9", 27},   /* past the ASCII fast path */
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         pm_object *x = pm_str_from(cases[k].text);
@@ -170,33 +173,41 @@ static void test_static_chars(void) {
  * and nothing allocated. */
 static void test_invalid_utf8(void) {
     tu_group g = tu_group_begin();
-    struct { const char *text; size_t n; const char *what; } bad[] = {
-        {"\x80", 1, "byte 0x80 in position 0: invalid start byte"},          /* lone continuation */
+    struct {
+        const char *text;
+        size_t n;
+        const char *what;
+    } bad[] = {
+        {"\x80", 1, "byte 0x80 in position 0: invalid start byte"}, /* lone continuation */
         {"ab\xbf", 3, "byte 0xbf in position 2: invalid start byte"},
-        {"\xc0\x80", 2, "byte 0xc0 in position 0: invalid start byte"},      /* overlong NUL */
-        {"\xc1\xbf", 2, "byte 0xc1 in position 0: invalid start byte"},      /* overlong 2-byte */
-        {"\xe0\x80\x80", 3, "position 0: invalid continuation byte"},        /* overlong 3-byte */
+        {"\xc0\x80", 2, "byte 0xc0 in position 0: invalid start byte"}, /* overlong NUL */
+        {"\xc1\xbf", 2, "byte 0xc1 in position 0: invalid start byte"}, /* overlong 2-byte */
+        {"\xe0\x80\x80", 3, "position 0: invalid continuation byte"},   /* overlong 3-byte */
         {"\xe0\x9f\xbf", 3, "byte 0xe0 in position 0: invalid continuation byte"},
-        {"\xf0\x80\x80\x80", 4, "position 0: invalid continuation byte"},    /* overlong 4-byte */
+        {"\xf0\x80\x80\x80", 4, "position 0: invalid continuation byte"}, /* overlong 4-byte */
         {"\xf0\x8f\xbf\xbf", 4, "position 0: invalid continuation byte"},
         {"x\xed\xa0\x80", 4, "byte 0xed in position 1: invalid continuation byte"}, /* U+D800 */
-        {"\xed\xbf\xbf", 3, "position 0: invalid continuation byte"},        /* U+DFFF */
+        {"\xed\xbf\xbf", 3, "position 0: invalid continuation byte"},               /* U+DFFF */
         /* above U+10FFFF */
         {"\xf4\x90\x80\x80", 4, "byte 0xf4 in position 0: invalid continuation byte"},
         {"\xf5\x80\x80\x80", 4, "byte 0xf5 in position 0: invalid start byte"},
         {"\xf8\x88\x80\x80\x80", 5, "byte 0xf8 in position 0: invalid start byte"},
         {"\xfe", 1, "byte 0xfe in position 0: invalid start byte"},
         {"\xff", 1, "byte 0xff in position 0: invalid start byte"},
-        {"a\xc3", 2, "byte 0xc3 in position 1: unexpected end of data"},     /* truncated */
+        {"a\xc3", 2, "byte 0xc3 in position 1: unexpected end of data"}, /* truncated */
         {"\xe2\x82", 2, "position 0: unexpected end of data"},
         {"\xf0\x9f\x98", 3, "byte 0xf0 in position 0: unexpected end of data"},
-        {"\xc3" "a", 2, "byte 0xc3 in position 0: invalid continuation byte"},
+        {"\xc3"
+         "a",
+         2, "byte 0xc3 in position 0: invalid continuation byte"},
         {"\xe2\x28\xa1", 3, "position 0: invalid continuation byte"},
-        {"\xf0\x9f\x28\x80", 4, "position 0: invalid continuation byte"},    /* 3rd byte */
-        {"\xf0\x9f\x98\x28", 4, "position 0: invalid continuation byte"},    /* 4th byte */
+        {"\xf0\x9f\x28\x80", 4, "position 0: invalid continuation byte"}, /* 3rd byte */
+        {"\xf0\x9f\x98\x28", 4, "position 0: invalid continuation byte"}, /* 4th byte */
         {"\xe2\x82\xac\xe2\x82", 5, "byte 0xe2 in position 3: unexpected end of data"},
         {"abcdefghijklmnop\xff", 17, "byte 0xff in position 16: invalid start byte"},
-        {"abcdefghijk\xff" "abcdefgh", 20, "position 11: invalid start byte"},
+        {"abcdefghijk\xff"
+         "abcdefgh",
+         20, "position 11: invalid start byte"},
         {"a\0\xff", 3, "position 2"},
     };
     int64_t live = tu_live_objects();
@@ -230,9 +241,15 @@ static void test_format_concat(void) {
     CHECK(ef == pm_str_from(""));
     CHECK(pm_str_format(NULL) == NULL && tu_raised(PM_EXC_TYPE, "got NULL"));
 
-    pm_object *a = pm_str_from("ab"), *b = pm_str_from("\xe2\x82\xac" "d"), *e = pm_str_from("");
+    pm_object *a = pm_str_from("ab"),
+              *b = pm_str_from("\xe2\x82\xac"
+                               "d"),
+              *e = pm_str_from("");
     pm_object *ab = pm_str_concat(a, b);
-    CHECK(ab && text_is(ab, "ab\xe2\x82\xac" "d", 6));
+    CHECK(ab && text_is(ab,
+                        "ab\xe2\x82\xac"
+                        "d",
+                        6));
     CHECK_EQ(pm_str_length(ab), 4);
     pm_object *ae = pm_str_concat(a, e), *ea = pm_str_concat(e, a);
     CHECK(ae == a && ea == a); /* with the empty string: the other one */
@@ -251,7 +268,10 @@ static void test_format_concat(void) {
 
 static void test_repr(void) {
     tu_group g = tu_group_begin();
-    struct { const char *text; const char *repr; } cases[] = {
+    struct {
+        const char *text;
+        const char *repr;
+    } cases[] = {
         {"abc", "'abc'"},
         {"it's", "\"it's\""},
         {"say \"hi\"", "'say \"hi\"'"},
@@ -260,14 +280,14 @@ static void test_repr(void) {
         {"\x01\x1f\x7f", "'\\x01\\x1f\\x7f'"},
         /* é € U+1F600: printable, as they are */
         {"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "'\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80'"},
-        {"\xc2\x80\xc2\x9f", "'\\x80\\x9f'"},       /* C1 controls */
-        {"\xc2\xa0\xc2\xad", "'\\xa0\\xad'"},       /* no-break space, soft hyphen */
+        {"\xc2\x80\xc2\x9f", "'\\x80\\x9f'"}, /* C1 controls */
+        {"\xc2\xa0\xc2\xad", "'\\xa0\\xad'"}, /* no-break space, soft hyphen */
         {"\xe2\x80\xa8\xe2\x80\x8b", "'\\u2028\\u200b'"},
         {"\xef\xbb\xbf", "'\\ufeff'"},
-        {"\xee\x80\x80", "'\\ue000'"},              /* private use */
+        {"\xee\x80\x80", "'\\ue000'"}, /* private use */
         {"\xf3\xb0\x80\x80", "'\\U000f0000'"},
-        {"\xef\xbf\xbe", "'\\ufffe'"},              /* noncharacter */
-        {"\xe3\x80\x80", "'\\u3000'"},              /* ideographic space */
+        {"\xef\xbf\xbe", "'\\ufffe'"},                              /* noncharacter */
+        {"\xe3\x80\x80", "'\\u3000'"},                              /* ideographic space */
         {"\xe4\xb8\xad\xe6\x96\x87", "'\xe4\xb8\xad\xe6\x96\x87'"}, /* CJK */
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -350,7 +370,13 @@ static void test_getitem_contains(void) {
     CHECK(item(mixed, -6) == NULL && tu_raised(PM_EXC_INDEX, NULL));
 
     /* contains: substrings, the empty one, U+0000, non-ASCII */
-    struct { const char *hay; size_t hn; const char *needle; size_t nn; int found; } cases[] = {
+    struct {
+        const char *hay;
+        size_t hn;
+        const char *needle;
+        size_t nn;
+        int found;
+    } cases[] = {
         {"hello", 5, "ell", 3, 1},
         {"hello", 5, "hello", 5, 1},
         {"hello", 5, "helloo", 6, 0},
@@ -628,14 +654,20 @@ static void test_intern_immortal(void) {
 
 typedef pm_object *(*oom_op)(void *arg);
 
-static pm_object *op_from(void *arg) { (void)arg; return pm_str_from("a string long enough"); }
+static pm_object *op_from(void *arg) {
+    (void)arg;
+    return pm_str_from("a string long enough");
+}
 static pm_object *op_concat(void *arg) { return pm_str_concat(arg, arg); }
 static pm_object *op_repr(void *arg) { return pm_repr(arg); }
 static pm_object *op_format(void *arg) {
     (void)arg;
     return pm_str_format("%0300d", 7); /* past the stack buffer: a mem block */
 }
-static pm_object *op_id(void *arg) { (void)arg; return pm_str_id("an identifier"); }
+static pm_object *op_id(void *arg) {
+    (void)arg;
+    return pm_str_id("an identifier");
+}
 static pm_object *op_intern(void *arg) {
     (void)arg;
     pm_object *s = pm_str_from("to intern"), *r = s ? pm_str_intern(s) : NULL;
@@ -647,21 +679,30 @@ static pm_object *op_item(void *arg) {
     pm_decref(i);
     return r;
 }
-static pm_object *op_float(void *arg) { (void)arg; return pm_float(2.5); }
+static pm_object *op_float(void *arg) {
+    (void)arg;
+    return pm_float(2.5);
+}
 static pm_object *op_float_repr(void *arg) {
     (void)arg;
     pm_object *f = pm_float(0.1), *r = f ? pm_repr(f) : NULL;
     pm_xdecref(f);
     return r;
 }
-static pm_object *op_int(void *arg) { (void)arg; return pm_int(123456); }
+static pm_object *op_int(void *arg) {
+    (void)arg;
+    return pm_int(123456);
+}
 static pm_object *op_int_add(void *arg) {
     (void)arg;
     pm_object *a = pm_int(1000), *r = a ? pm_int_add(a, a) : NULL;
     pm_xdecref(a);
     return r;
 }
-static pm_object *op_bytes(void *arg) { (void)arg; return pm_bytes_from("bytes!", 6); }
+static pm_object *op_bytes(void *arg) {
+    (void)arg;
+    return pm_bytes_from("bytes!", 6);
+}
 static pm_object *op_bytes_repr(void *arg) {
     (void)arg;
     static char big[400];
@@ -680,11 +721,22 @@ static void test_out_of_memory(void) {
     pm_runtime *rt = pm_runtime_new(&cfg);
     pm_runtime *prev = pm_runtime_enter(rt);
     pm_object *text = pm_str_from("x\xc3\xa9\xe2\x82\xac\n");
-    struct { const char *name; oom_op op; } ops[] = {
-        {"from", op_from},   {"concat", op_concat}, {"repr", op_repr},
-        {"format", op_format}, {"id", op_id},       {"intern", op_intern},
-        {"item", op_item},   {"float", op_float},   {"float repr", op_float_repr},
-        {"int", op_int},     {"int add", op_int_add}, {"bytes", op_bytes},
+    struct {
+        const char *name;
+        oom_op op;
+    } ops[] = {
+        {"from", op_from},
+        {"concat", op_concat},
+        {"repr", op_repr},
+        {"format", op_format},
+        {"id", op_id},
+        {"intern", op_intern},
+        {"item", op_item},
+        {"float", op_float},
+        {"float repr", op_float_repr},
+        {"int", op_int},
+        {"int add", op_int_add},
+        {"bytes", op_bytes},
         {"bytes repr", op_bytes_repr},
     };
     for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
@@ -704,7 +756,7 @@ static void test_out_of_memory(void) {
             }
             CHECK_EQ(tu_live_objects(), live);
             if (at == 0) CHECK_EQ(f.failed, 1); /* every op allocates */
-            if (f.failed == 0) break; /* the op needs fewer allocations */
+            if (f.failed == 0) break;           /* the op needs fewer allocations */
         }
     }
     /* Growing the intern table fails: the new string is dropped, the table

@@ -28,8 +28,8 @@ typedef struct node {
 static pm_type *frozen_node, *mutable_node, *record;
 
 static pm_type *shared_type(const char *name, unsigned flags, size_t nrefs, size_t size) {
-    pm_type_spec spec = {.name = name, .basicsize = size, .flags = flags | PM_TPFLAGS_SHARED,
-                         .nrefs = nrefs};
+    pm_type_spec spec = {
+        .name = name, .basicsize = size, .flags = flags | PM_TPFLAGS_SHARED, .nrefs = nrefs};
     pm_type *t = pm_type_new(&spec);
     CHECK(t != NULL);
     return t;

@@ -81,8 +81,8 @@ static int clear_raises(pm_object *self) {
     return -1;
 }
 
-static pm_type *make_type(const char *name, void (*finalize)(pm_object *), void (*legacy)(pm_object *),
-                          int (*clear)(pm_object *)) {
+static pm_type *make_type(const char *name, void (*finalize)(pm_object *),
+                          void (*legacy)(pm_object *), int (*clear)(pm_object *)) {
     pm_type_spec spec = {.name = name,
                          .basicsize = sizeof(holder),
                          .nrefs = 1,
@@ -174,7 +174,7 @@ static void weakref_callback_on_decref(void) {
 /* A generator whose callback drops the last reference to it and fails:
  * its release runs inside pm_next, and raises or clears. */
 typedef struct gen_state {
-    pm_object *self; /* the generator's only reference */
+    pm_object *self;  /* the generator's only reference */
     int release_mode; /* 1: raises, 2: clears */
 } gen_state;
 
@@ -202,7 +202,8 @@ static void generator_release(void) {
         CHECK(pm_next(gen) == NULL);
         CHECK(pending_is(PM_EXC_VALUE, "next failed"));
         pm_exc_clear();
-        if (mode == 1) CHECK(reported(PM_EXC_RUNTIME, "release failed", "generator release of", gen));
+        if (mode == 1)
+            CHECK(reported(PM_EXC_RUNTIME, "release failed", "generator release of", gen));
     }
     CHECK_EQ(S.calls, 1);
     tu_group_end(&g, 0);
@@ -220,7 +221,8 @@ static void finalizers_in_collection(void) {
     CHECK(pending_is(PM_EXC_KEY, "pending"));
     pm_exc_clear();
     CHECK_EQ(S.calls, 2); /* both finalizers ran; each one's error reported */
-    CHECK(reported(PM_EXC_VALUE, "boom", "finalizer of", S.object) && strcmp(S.type_name, "cyc") == 0);
+    CHECK(reported(PM_EXC_VALUE, "boom", "finalizer of", S.object) &&
+          strcmp(S.type_name, "cyc") == 0);
 
     /* No exception pending before: none after. */
     make_cycle(t, NULL);
@@ -316,8 +318,8 @@ static void default_hook(void) {
     void *addr = NULL;
     CHECK(sscanf(r.err, "at %p", &addr) == 1);
     char want[160];
-    snprintf(want, sizeof want, "Exception ignored in: finalizer of <Noisy object at %p>: ValueError: boom\n",
-             addr);
+    snprintf(want, sizeof want,
+             "Exception ignored in: finalizer of <Noisy object at %p>: ValueError: boom\n", addr);
     const char *line = strchr(r.err, '\n');
     CHECK(line && strcmp(line + 1, want) == 0); /* exactly one line */
 }

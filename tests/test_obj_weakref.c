@@ -71,7 +71,8 @@ static void group_end(const char *name) {
     /* In debug mode a freed instance waits in the quarantine, and keeps its
      * heap type (Node) referenced until it leaves: that one may remain. */
     uint64_t live = s.objects_allocated - s.objects_freed, allowed = debug_mode ? 1 : 0;
-    if (live > allowed) fprintf(stderr, "%s: %llu objects leaked\n", name, (unsigned long long)live);
+    if (live > allowed)
+        fprintf(stderr, "%s: %llu objects leaked\n", name, (unsigned long long)live);
     CHECK(live <= allowed);
     CHECK_EQ(pm_exc_occurred(), PM_EXC_NONE);
     pm_runtime_enter(saved_rt);
@@ -328,9 +329,11 @@ static void test_owned_by_target(void) {
 
 static void test_not_weakrefable(void) {
     group_begin();
-    pm_object *objs[] = {pm_int(1000), pm_int(1), pm_str_from("hello"), pm_tuple_new(0),
-                         pm_list_new(0), pm_dict_new(), pm_none(), pm_float(1.5), pm_bool(1)};
-    const char *names[] = {"int", "int", "str", "tuple", "list", "dict", "NoneType", "float", "bool"};
+    pm_object *objs[] = {pm_int(1000),    pm_int(1),      pm_str_from("hello"),
+                         pm_tuple_new(0), pm_list_new(0), pm_dict_new(),
+                         pm_none(),       pm_float(1.5),  pm_bool(1)};
+    const char *names[] = {"int",  "int",      "str",   "tuple", "list",
+                           "dict", "NoneType", "float", "bool"};
     for (size_t i = 0; i < sizeof objs / sizeof *objs; i++) {
         pm_object *w = pm_weakref_new(objs[i], NULL, NULL);
         CHECK(w == NULL);
@@ -364,14 +367,15 @@ static int gen_next(void *state, pm_object **item) {
 static void test_weakrefable_builtins(void) {
     group_begin();
     log_reset();
-    pm_object *objs[] = {pm_set_new(NULL), pm_frozenset_new(NULL), pm_generator_new(gen_next, NULL, NULL),
-                         pm_weakvaluedict_new()};
+    pm_object *objs[] = {pm_set_new(NULL), pm_frozenset_new(NULL),
+                         pm_generator_new(gen_next, NULL, NULL), pm_weakvaluedict_new()};
     for (size_t i = 0; i < sizeof objs / sizeof *objs; i++) {
         CHECK(objs[i] != NULL);
         pm_object *id = pm_int((int64_t)i);
         pm_object *w = pm_weakref_new(objs[i], log_cb, id);
         pm_decref(id);
-        if (w == NULL) fprintf(stderr, "weakref to %s: %s\n", pm_type_name(objs[i]->type), pm_exc_message());
+        if (w == NULL)
+            fprintf(stderr, "weakref to %s: %s\n", pm_type_name(objs[i]->type), pm_exc_message());
         CHECK(w != NULL);
         pm_decref(objs[i]);
         pm_xdecref(w);

@@ -69,7 +69,8 @@ static void type_of_destroyed_runtime(void *arg) {
 static void destroyed_shared_type(void *arg) {
     (void)arg;
     pm_runtime_enter(runtime(1, NULL));
-    pm_type_spec spec = {.name = "Shared", .basicsize = sizeof(pm_object), .flags = PM_TPFLAGS_SHARED};
+    pm_type_spec spec = {
+        .name = "Shared", .basicsize = sizeof(pm_object), .flags = PM_TPFLAGS_SHARED};
     pm_type *t = pm_type_new(&spec);
     announce(t);
     pm_type_destroy(t);
@@ -100,7 +101,9 @@ static void expect_report(const misuse *m) {
     const char *report = strstr(r.err, "wrong runtime: ");
     bool ok = !r.exited && r.status == SIGABRT && report && tu_contains(report, m->expect) &&
               addr[0] && tu_contains(report, addr);
-    if (!ok) fprintf(stderr, "case '%s': exited=%d status=%d stderr:\n%s\n", m->name, r.exited, r.status, r.err);
+    if (!ok)
+        fprintf(stderr, "case '%s': exited=%d status=%d stderr:\n%s\n", m->name, r.exited, r.status,
+                r.err);
     CHECK(ok);
 }
 
@@ -145,7 +148,8 @@ static void test_returning_handler(void) {
     CHECK_EQ(s.count, 2);
 
     /* A shared type is any runtime's; b's instance of it dies in b. */
-    pm_type_spec shared = {.name = "Shared", .basicsize = sizeof(pm_object), .flags = PM_TPFLAGS_SHARED};
+    pm_type_spec shared = {
+        .name = "Shared", .basicsize = sizeof(pm_object), .flags = PM_TPFLAGS_SHARED};
     pm_type *st = pm_type_new(&shared);
     pm_object *o = pm_object_new(st);
     CHECK(o && o->type == st);
@@ -188,7 +192,8 @@ static bool counted_has(const counted *c, const pm_type *t, uint64_t live) {
 static void test_type_counts_forget_dead_types(void) {
     pm_runtime *rt = runtime(1, NULL), *prev = pm_runtime_enter(rt);
     pm_type_spec local = {.name = "Local", .basicsize = sizeof(pm_object)};
-    pm_type_spec shared = {.name = "Shared", .basicsize = sizeof(pm_object), .flags = PM_TPFLAGS_SHARED};
+    pm_type_spec shared = {
+        .name = "Shared", .basicsize = sizeof(pm_object), .flags = PM_TPFLAGS_SHARED};
     pm_type *lt = pm_type_new(&local), *st = pm_type_new(&shared);
     pm_object *a = pm_object_new(lt), *b = pm_object_new(st), *c = pm_object_new(st);
     counted before = {0};

@@ -16,15 +16,15 @@
 
 extern int tu_failures;
 
-#define CHECK(cond)                                                                       \
-    do {                                                                                  \
-        if (!(cond)) tu_fail(__FILE__, __LINE__, #cond);                                  \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) tu_fail(__FILE__, __LINE__, #cond);                                           \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                    \
-    do {                                                                                  \
-        long long tu_a = (long long)(a), tu_b = (long long)(b);                           \
-        if (tu_a != tu_b) tu_fail_eq(__FILE__, __LINE__, #a, #b, tu_a, tu_b);             \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long tu_a = (long long)(a), tu_b = (long long)(b);                                    \
+        if (tu_a != tu_b) tu_fail_eq(__FILE__, __LINE__, #a, #b, tu_a, tu_b);                      \
     } while (0)
 
 void tu_fail(const char *file, int line, const char *what);
@@ -33,9 +33,9 @@ void tu_fail_eq(const char *file, int line, const char *a, const char *b, long l
 int tu_finish(const char *name);
 
 typedef struct tu_result {
-    int exited;      /* 1 when the child called exit            */
-    int status;      /* exit status, or the signal that ended it */
-    char err[8192];  /* what the child wrote to stderr           */
+    int exited;     /* 1 when the child called exit            */
+    int status;     /* exit status, or the signal that ended it */
+    char err[8192]; /* what the child wrote to stderr           */
 } tu_result;
 
 /* Run fn(arg) in a child process; its stderr is captured. */
@@ -125,7 +125,7 @@ typedef struct tu_failing {
     bool persistent; /* and every call after it                          */
     long failed;     /* calls that failed since the arm                  */
 } tu_failing;
-void tu_failing_install(tu_failing *f, pm_heap *h); /* installed disarmed */
+void tu_failing_install(tu_failing *f, pm_heap *h);                /* installed disarmed */
 void tu_failing_arm(tu_failing *f, long fail_at, bool persistent); /* counts from 0 */
 void tu_failing_disarm(tu_failing *f);
 

@@ -33,21 +33,17 @@ typedef struct py_best {
     int mismatch;
 } py_best;
 
-static void last_line(const char *text, char *buf, size_t len)
-{
+static void last_line(const char *text, char *buf, size_t len) {
     size_t n = strlen(text);
-    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-        n--;
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r')) n--;
     size_t start = n;
-    while (start > 0 && text[start - 1] != '\n')
-        start--;
+    while (start > 0 && text[start - 1] != '\n') start--;
     snprintf(buf, len, "%.*s", (int)(n - start), text + start);
 }
 
 /* One run of one script by one impl; folds the result into *best. */
 static void run_once(alloc_ctx *cx, const char *exe, int impl, const char *script,
-                     const char *case_name, py_best *best)
-{
+                     const char *case_name, py_best *best) {
     pmb_env env = {"PYMM_OFF", impl == PMB_PY_OFF ? "1" : NULL};
     char *argv[] = {(char *)exe, (char *)script, cx->quick ? PY_SCALE_QUICK : PY_SCALE_FULL, NULL};
     pmb_child c;
@@ -59,26 +55,20 @@ static void run_once(alloc_ctx *cx, const char *exe, int impl, const char *scrip
     }
     char line[sizeof best->checksum];
     last_line(c.out, line, sizeof line);
-    if (best->runs == 0)
-        snprintf(best->checksum, sizeof best->checksum, "%s", line);
-    else if (strcmp(best->checksum, line) != 0)
-        best->mismatch = 1;
-    if (c.cpu_s < best->cpu_s)
-        best->cpu_s = c.cpu_s;
-    if (c.maxrss_kb < best->rss_kb)
-        best->rss_kb = c.maxrss_kb;
+    if (best->runs == 0) snprintf(best->checksum, sizeof best->checksum, "%s", line);
+    else if (strcmp(best->checksum, line) != 0) best->mismatch = 1;
+    if (c.cpu_s < best->cpu_s) best->cpu_s = c.cpu_s;
+    if (c.maxrss_kb < best->rss_kb) best->rss_kb = c.maxrss_kb;
     best->runs++;
     pmb_child_release(&c);
 }
 
 static void record_case(alloc_ctx *cx, const char *case_name, const py_best *best,
-                        const int *have)
-{
+                        const int *have) {
     for (int i = 0; i < PMB_NUM_PY_IMPLS; i++) {
-        if (!have[i] || best[i].runs == 0)
-            continue;
-        pmb_records_add(&cx->recs, case_name, pmb_py_impl_names[i], "cpu_ms",
-                        best[i].cpu_s * 1e3, "ms");
+        if (!have[i] || best[i].runs == 0) continue;
+        pmb_records_add(&cx->recs, case_name, pmb_py_impl_names[i], "cpu_ms", best[i].cpu_s * 1e3,
+                        "ms");
         pmb_records_add(&cx->recs, case_name, pmb_py_impl_names[i], "peak_rss_kb",
                         (double)best[i].rss_kb, "KiB");
         if (best[i].mismatch)
@@ -93,15 +83,15 @@ static void record_case(alloc_ctx *cx, const char *case_name, const py_best *bes
     }
 }
 
-static void run_script(alloc_ctx *cx, const char *const *exe, const int *have, const char *name)
-{
+static void run_script(alloc_ctx *cx, const char *const *exe, const int *have, const char *name) {
     char script[PATH_MAX], case_name[48];
     snprintf(case_name, sizeof case_name, "py-%s", name);
     FILE *probe = NULL;
     if (pmb_path(script, sizeof script, pmb_scripts_dir(), name, ".py") == 0)
         probe = fopen(script, "r");
     if (!probe) {
-        pmb_note(&cx->notes, "%s skipped: %s not found (set PYMM_BENCH_SCRIPTS)", case_name, script);
+        pmb_note(&cx->notes, "%s skipped: %s not found (set PYMM_BENCH_SCRIPTS)", case_name,
+                 script);
         return;
     }
     fclose(probe);
@@ -111,15 +101,13 @@ static void run_script(alloc_ctx *cx, const char *const *exe, const int *have, c
         best[i] = (py_best){.cpu_s = HUGE_VAL, .rss_kb = LONG_MAX};
     for (int r = 0; r < cx->py_runs; r++) {
         for (int i = 0; i < PMB_NUM_PY_IMPLS; i++) {
-            if (have[i])
-                run_once(cx, exe[i], i, script, case_name, &best[i]);
+            if (have[i]) run_once(cx, exe[i], i, script, case_name, &best[i]);
         }
     }
     record_case(cx, case_name, best, have);
 }
 
-void pmb_alloc_python(alloc_ctx *cx)
-{
+void pmb_alloc_python(alloc_ctx *cx) {
     char pymm_python[PATH_MAX];
     if (pmb_path(pymm_python, sizeof pymm_python, cx->self_dir, "pymm-python", "") != 0 ||
         !pmb_is_executable(pymm_python)) {
@@ -130,8 +118,9 @@ void pmb_alloc_python(alloc_ctx *cx)
     const char *exe[PMB_NUM_PY_IMPLS] = {pymm_python, pymm_python, python3};
     int have[PMB_NUM_PY_IMPLS] = {1, 1, pmb_is_executable(python3)};
     if (!have[PMB_PY_PYTHON3])
-        pmb_note(&cx->notes, "python3 column skipped: '%s' is no executable (python3 as found "
-                             "at configure time, or PYMM_BENCH_PYTHON3)", python3);
-    for (int s = 0; s < PMB_NUM_SCRIPTS; s++)
-        run_script(cx, exe, have, pmb_py_scripts[s]);
+        pmb_note(&cx->notes,
+                 "python3 column skipped: '%s' is no executable (python3 as found "
+                 "at configure time, or PYMM_BENCH_PYTHON3)",
+                 python3);
+    for (int s = 0; s < PMB_NUM_SCRIPTS; s++) run_script(cx, exe, have, pmb_py_scripts[s]);
 }

@@ -26,25 +26,25 @@ const char *const pmb_allocator_names[PMB_NUM_ALLOCATORS] = {
 };
 
 /* Why CMake built no worker for an allocator (set in bench/alloc/alloc.cmake). */
-static const char *missing_reason(int impl)
-{
+static const char *missing_reason(int impl) {
     switch (impl) {
-    case PMB_MIMALLOC:
-        return PMB_HAVE_MIMALLOC ? "worker not built" : "mimalloc.h/libmimalloc not found by CMake "
-                                                        "(Debian: libmimalloc-dev)";
-    case PMB_JEMALLOC:
-        return PMB_HAVE_JEMALLOC ? "worker not built" : "jemalloc/jemalloc.h/libjemalloc not found "
-                                                        "by CMake (Debian: libjemalloc-dev)";
-    case PMB_PYMALLOC:
-        return PMB_HAVE_PYMALLOC ? "worker not built" : "python3-config --embed not found on PATH "
-                                                        "at configure time";
-    default:
-        return "worker not built";
+        case PMB_MIMALLOC:
+            return PMB_HAVE_MIMALLOC ? "worker not built"
+                                     : "mimalloc.h/libmimalloc not found by CMake "
+                                       "(Debian: libmimalloc-dev)";
+        case PMB_JEMALLOC:
+            return PMB_HAVE_JEMALLOC ? "worker not built"
+                                     : "jemalloc/jemalloc.h/libjemalloc not found "
+                                       "by CMake (Debian: libjemalloc-dev)";
+        case PMB_PYMALLOC:
+            return PMB_HAVE_PYMALLOC ? "worker not built"
+                                     : "python3-config --embed not found on PATH "
+                                       "at configure time";
+        default: return "worker not built";
     }
 }
 
-static int worker_path(const alloc_ctx *cx, int impl, char *buf, size_t len)
-{
+static int worker_path(const alloc_ctx *cx, int impl, char *buf, size_t len) {
     char file[64];
     snprintf(file, sizeof file, "pymm-bench-alloc-%s", pmb_allocator_names[impl]);
     return (pmb_path(buf, len, cx->workers_dir, file, "") == 0 && pmb_is_executable(buf)) ? 0 : -1;
@@ -53,8 +53,7 @@ static int worker_path(const alloc_ctx *cx, int impl, char *buf, size_t len)
 /* Turns the worker's "PMB case metric value unit" lines into records. A
  * number measured by an earlier run of the same worker keeps the smaller
  * value (the timing rounds take the minimum across processes). */
-static int collect_records(alloc_ctx *cx, const char *impl, const char *text)
-{
+static int collect_records(alloc_ctx *cx, const char *impl, const char *text) {
     int count = 0;
     for (const char *line = text; line && *line;) {
         char case_name[48], metric[32], unit[16];
@@ -62,29 +61,22 @@ static int collect_records(alloc_ctx *cx, const char *impl, const char *text)
         if (strncmp(line, "PMB ", 4) == 0 &&
             sscanf(line + 4, "%47s %31s %lf %15s", case_name, metric, &value, unit) == 4) {
             const pmb_record *old = pmb_records_find(&cx->recs, case_name, impl, metric);
-            if (old && old->value < value)
-                value = old->value;
-            if (pmb_records_add(&cx->recs, case_name, impl, metric, value, unit) == 0)
-                count++;
+            if (old && old->value < value) value = old->value;
+            if (pmb_records_add(&cx->recs, case_name, impl, metric, value, unit) == 0) count++;
         }
         line = strchr(line, '\n');
-        if (line)
-            line++;
+        if (line) line++;
     }
     return count;
 }
 
-static void describe_failure(alloc_ctx *cx, const char *what, const pmb_child *c)
-{
-    if (c->term_signal)
-        pmb_note(&cx->notes, "%s: killed by signal %d", what, c->term_signal);
-    else
-        pmb_note(&cx->notes, "%s: failed (exit status %d)", what, c->exit_code);
+static void describe_failure(alloc_ctx *cx, const char *what, const pmb_child *c) {
+    if (c->term_signal) pmb_note(&cx->notes, "%s: killed by signal %d", what, c->term_signal);
+    else pmb_note(&cx->notes, "%s: failed (exit status %d)", what, c->exit_code);
 }
 
 /* Runs one worker mode ("time" or "frag") in a fresh process. */
-static int run_worker(alloc_ctx *cx, int impl, const char *path, const char *mode)
-{
+static int run_worker(alloc_ctx *cx, int impl, const char *path, const char *mode) {
     const char *name = pmb_allocator_names[impl];
     char *argv[] = {(char *)path, (char *)mode, cx->quick ? "--quick" : NULL, NULL};
     pmb_child c;
@@ -109,20 +101,17 @@ static int run_worker(alloc_ctx *cx, int impl, const char *path, const char *mod
 
 /* Reads one callgrind dump: the client-request name it was triggered by
  * (e.g. "pair-16/100000") and its total instruction count. */
-static int read_dump(const char *path, char *name, size_t name_len, double *total)
-{
+static int read_dump(const char *path, char *name, size_t name_len, double *total) {
     static const char trigger[] = "desc: Trigger: Client Request: ";
     FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     char line[512];
     int have_name = 0, have_total = 0;
     while (fgets(line, sizeof line, f)) {
         if (strncmp(line, trigger, sizeof trigger - 1) == 0) {
             const char *src = line + sizeof trigger - 1;
             size_t n = strcspn(src, "\r\n");
-            if (n >= name_len)
-                n = name_len - 1;
+            if (n >= name_len) n = name_len - 1;
             memcpy(name, src, n);
             name[n] = '\0';
             have_name = 1;
@@ -138,16 +127,14 @@ static int read_dump(const char *path, char *name, size_t name_len, double *tota
 
 /* Turns the dumps OUT.1, OUT.2, ... into instructions_per_op records:
  * (pair region - empty-loop region) / N for every class. */
-static int collect_dumps(alloc_ctx *cx, const char *impl, const char *out)
-{
+static int collect_dumps(alloc_ctx *cx, const char *impl, const char *out) {
     double pair[PMB_NUM_CLASSES + 1] = {0}, empty[PMB_NUM_CLASSES + 1] = {0};
     long n[PMB_NUM_CLASSES + 1] = {0};
     char path[PATH_MAX + 16], name[128];
     for (int k = 1;; k++) {
         double total = 0;
         snprintf(path, sizeof path, "%s.%d", out, k);
-        if (read_dump(path, name, sizeof name, &total) != 0)
-            break;
+        if (read_dump(path, name, sizeof name, &total) != 0) break;
         char kind[16];
         int size;
         long count;
@@ -164,8 +151,7 @@ static int collect_dumps(alloc_ctx *cx, const char *impl, const char *out)
     }
     int got = 0;
     for (int c = 1; c <= PMB_NUM_CLASSES; c++) {
-        if (n[c] == 0)
-            continue;
+        if (n[c] == 0) continue;
         snprintf(name, sizeof name, "pair-%d", c * PMB_CLASS_STEP);
         pmb_records_add(&cx->recs, name, impl, "instructions_per_op",
                         (pair[c] - empty[c]) / (double)n[c], "instructions");
@@ -175,15 +161,20 @@ static int collect_dumps(alloc_ctx *cx, const char *impl, const char *out)
 }
 
 static void run_callgrind(alloc_ctx *cx, int impl, const char *valgrind, const char *worker,
-                          const char *tmpdir)
-{
+                          const char *tmpdir) {
     const char *name = pmb_allocator_names[impl];
     char out[PATH_MAX], opt[PATH_MAX + 32];
-    if (pmb_path(out, sizeof out, tmpdir, name, ".out") != 0)
-        return;
+    if (pmb_path(out, sizeof out, tmpdir, name, ".out") != 0) return;
     snprintf(opt, sizeof opt, "--callgrind-out-file=%s", out);
-    char *argv[] = {(char *)valgrind, "--tool=callgrind", "-q", "--collect-atstart=no", opt,
-                    (char *)worker, "instr", cx->quick ? "--quick" : NULL, NULL};
+    char *argv[] = {(char *)valgrind,
+                    "--tool=callgrind",
+                    "-q",
+                    "--collect-atstart=no",
+                    opt,
+                    (char *)worker,
+                    "instr",
+                    cx->quick ? "--quick" : NULL,
+                    NULL};
     pmb_child c;
     pmb_progress("%-9s instr (callgrind)", name);
     if (pmb_run(argv, NULL, 0, 0, &c) != 0) {
@@ -198,11 +189,11 @@ static void run_callgrind(alloc_ctx *cx, int impl, const char *valgrind, const c
     pmb_child_release(&c);
 }
 
-static void run_all_callgrind(alloc_ctx *cx, const int *have)
-{
+static void run_all_callgrind(alloc_ctx *cx, const int *have) {
     char valgrind[PATH_MAX], tmpdir[PATH_MAX], worker[PATH_MAX];
     if (!PMB_HAVE_CALLGRIND_H) {
-        pmb_note(&cx->notes, "instructions per pair skipped: valgrind/callgrind.h not found by CMake");
+        pmb_note(&cx->notes,
+                 "instructions per pair skipped: valgrind/callgrind.h not found by CMake");
         return;
     }
     if (pmb_find_in_path("valgrind", valgrind, sizeof valgrind) != 0) {
@@ -225,12 +216,11 @@ static void run_all_callgrind(alloc_ctx *cx, const int *have)
 /* ------------------------------------------------------------------------ */
 
 static const char USAGE[] = "usage: pymm bench alloc [--quick] [--json FILE]\n"
-                             "  --quick      every case at a quarter of its size (a minute or two)\n"
-                             "  --json FILE  also write the records as JSON to FILE\n"
-                             "See bench/README.md for the cases.\n";
+                            "  --quick      every case at a quarter of its size (a minute or two)\n"
+                            "  --json FILE  also write the records as JSON to FILE\n"
+                            "See bench/README.md for the cases.\n";
 
-static int parse_options(alloc_ctx *cx, int argc, char **argv)
-{
+static int parse_options(alloc_ctx *cx, int argc, char **argv) {
     return pmb_parse_options("alloc", USAGE, argc, argv, &cx->quick, &cx->json_path);
 }
 
@@ -238,8 +228,7 @@ static int parse_options(alloc_ctx *cx, int argc, char **argv)
  * every allocator TIME_ROUNDS times, round after round (so that a slow
  * period of the machine does not fall on one allocator only; the minimum
  * is kept), then the frag worker of every allocator once. */
-static int run_allocators(alloc_ctx *cx, int *have)
-{
+static int run_allocators(alloc_ctx *cx, int *have) {
     int ok[PMB_NUM_ALLOCATORS];
     char path[PMB_NUM_ALLOCATORS][PATH_MAX];
     for (int i = 0; i < PMB_NUM_ALLOCATORS; i++) {
@@ -249,24 +238,20 @@ static int run_allocators(alloc_ctx *cx, int *have)
     }
     for (int round = 0; round < TIME_ROUNDS; round++) {
         for (int i = 0; i < PMB_NUM_ALLOCATORS; i++) {
-            if (have[i] && run_worker(cx, i, path[i], "time") != 0)
-                ok[i] = 0;
+            if (have[i] && run_worker(cx, i, path[i], "time") != 0) ok[i] = 0;
         }
     }
     for (int i = 0; i < PMB_NUM_ALLOCATORS; i++) {
-        if (have[i] && run_worker(cx, i, path[i], "frag") != 0)
-            ok[i] = 0;
+        if (have[i] && run_worker(cx, i, path[i], "frag") != 0) ok[i] = 0;
     }
     return ok[PMB_PYMM];
 }
 
-int pmb_suite_alloc(int argc, char **argv)
-{
+int pmb_suite_alloc(int argc, char **argv) {
     alloc_ctx cx;
     memset(&cx, 0, sizeof cx);
     int rc = parse_options(&cx, argc, argv);
-    if (rc >= 0)
-        return rc;
+    if (rc >= 0) return rc;
     cx.py_runs = cx.quick ? 3 : 5;
     if (pmb_self_dir(cx.self_dir, sizeof cx.self_dir) != 0 ||
         pmb_workers_dir(cx.workers_dir, sizeof cx.workers_dir) != 0) {

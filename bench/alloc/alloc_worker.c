@@ -76,11 +76,9 @@ static void impl_trim(void) { mi_collect(true); }
 #define PMB_STR(x) PMB_STR2(x)
 static inline void *impl_malloc(size_t n) { return PMB_JE(malloc)(n); }
 static inline void impl_free(void *p) { PMB_JE(free)(p); }
-static void impl_trim(void)
-{
+static void impl_trim(void) {
     /* Purge the dirty pages of every arena now instead of after decay. */
-    (void)PMB_JE(mallctl)("arena." PMB_STR(MALLCTL_ARENAS_ALL) ".purge",
-                          NULL, NULL, NULL, 0);
+    (void)PMB_JE(mallctl)("arena." PMB_STR(MALLCTL_ARENAS_ALL) ".purge", NULL, NULL, NULL, 0);
 }
 
 #elif defined(PMB_IMPL_PYMALLOC)
@@ -93,7 +91,8 @@ static void impl_trim(void)
  * interpreter's own objects out of the pools and the RSS baseline. */
 static inline void *impl_malloc(size_t n) { return PyObject_Malloc(n); }
 static inline void impl_free(void *p) { PyObject_Free(p); }
-static void impl_trim(void) { /* pymalloc has no trim entry point */ }
+static void impl_trim(void) { /* pymalloc has no trim entry point */
+}
 
 #else
 #error "define one of PMB_IMPL_PYMM/GLIBC/MIMALLOC/JEMALLOC/PYMALLOC"
@@ -103,7 +102,7 @@ static void impl_trim(void) { /* pymalloc has no trim entry point */ }
 /* Sizes of the runs                                                        */
 /* ------------------------------------------------------------------------ */
 
-#define NUM_CLASSES 32   /* 16, 32, ..., 512 */
+#define NUM_CLASSES 32 /* 16, 32, ..., 512 */
 #define CLASS_STEP 16
 #define BATCH_BLOCKS 1000
 #define MIX_SLOTS 10000
@@ -132,38 +131,32 @@ static const scale QUICK = {250000, 500, 500000, 500000, 25000};
  * (GCC and clang delete a malloc whose result only reaches free). */
 static inline void escape(void *p) { __asm__ volatile("" : : "r"(p) : "memory"); }
 
-static void die(const char *what)
-{
+static void die(const char *what) {
     fprintf(stderr, "pymm-bench-alloc-%s: %s\n", IMPL_NAME, what);
     exit(1);
 }
 
-static double now_ns(void)
-{
+static double now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static void emit(const char *case_name, const char *metric, double value, const char *unit)
-{
+static void emit(const char *case_name, const char *metric, double value, const char *unit) {
     printf("PMB %s %s %.4f %s\n", case_name, metric, value, unit);
     fflush(stdout);
 }
 
 /* Bookkeeping memory straight from the kernel, invisible to the allocator. */
-static void *map_pages(size_t bytes)
-{
+static void *map_pages(size_t bytes) {
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        die("mmap failed");
+    if (p == MAP_FAILED) die("mmap failed");
     return p;
 }
 
 /* xorshift64*: small, fast, and the same sequence on every allocator. */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rng_next(void)
-{
+static uint64_t rng_next(void) {
     uint64_t x = rng_state;
     x ^= x >> 12;
     x ^= x << 25;
@@ -180,8 +173,7 @@ static long vm_rss_kb(void) { return pmb_status_kb("VmRSS:"); }
 /* pair-N: malloc then free of one size, in a loop                          */
 /* ------------------------------------------------------------------------ */
 
-static PM_NOINLINE void pair_loop(size_t size, long n)
-{
+static PM_NOINLINE void pair_loop(size_t size, long n) {
     for (long i = 0; i < n; i++) {
         void *p = impl_malloc(size);
         escape(p);
@@ -190,18 +182,15 @@ static PM_NOINLINE void pair_loop(size_t size, long n)
 }
 
 /* The same loop without the calls: what callgrind subtracts. */
-static PM_NOINLINE void empty_loop(size_t size, long n)
-{
-    for (long i = 0; i < n; i++)
-        escape((void *)(uintptr_t)size);
+static PM_NOINLINE void empty_loop(size_t size, long n) {
+    for (long i = 0; i < n; i++) escape((void *)(uintptr_t)size);
 }
 
 /* The repetitions go round the classes (class 1..32, then again) rather
  * than one class at a time: a disturbance of the machine lasting longer
  * than one measurement then spoils one sample of several classes, not every
  * sample of one class, and the minimum removes it. */
-static void run_pairs(const scale *sc)
-{
+static void run_pairs(const scale *sc) {
     double best[NUM_CLASSES + 1];
     for (int c = 1; c <= NUM_CLASSES; c++) {
         pair_loop((size_t)c * CLASS_STEP, sc->pair_n / 8); /* warm: pools, lazy binding */
@@ -212,8 +201,7 @@ static void run_pairs(const scale *sc)
             double t0 = now_ns();
             pair_loop((size_t)c * CLASS_STEP, sc->pair_n);
             double dt = now_ns() - t0;
-            if (dt < best[c])
-                best[c] = dt;
+            if (dt < best[c]) best[c] = dt;
         }
     }
     for (int c = 1; c <= NUM_CLASSES; c++) {
@@ -227,34 +215,27 @@ static void run_pairs(const scale *sc)
 /* batch-1000: 1000 blocks allocated, then freed in allocation order         */
 /* ------------------------------------------------------------------------ */
 
-static PM_NOINLINE void batch_round(void **slots)
-{
+static PM_NOINLINE void batch_round(void **slots) {
     for (int i = 0; i < BATCH_BLOCKS; i++) {
         /* Sizes cycle over the 32 classes; the first word is written as an
          * object header would be. */
         uint64_t *p = impl_malloc((size_t)(i % NUM_CLASSES + 1) * CLASS_STEP);
-        if (!p)
-            die("out of memory in batch");
+        if (!p) die("out of memory in batch");
         *p = (uint64_t)i;
         slots[i] = p;
     }
-    for (int i = 0; i < BATCH_BLOCKS; i++)
-        impl_free(slots[i]);
+    for (int i = 0; i < BATCH_BLOCKS; i++) impl_free(slots[i]);
 }
 
-static void run_batch(const scale *sc)
-{
+static void run_batch(const scale *sc) {
     void **slots = map_pages(BATCH_BLOCKS * sizeof(void *));
-    for (long k = 0; k < sc->batch_rounds / 8; k++)
-        batch_round(slots);
+    for (long k = 0; k < sc->batch_rounds / 8; k++) batch_round(slots);
     double best = 1e300;
     for (int r = 0; r < REPS; r++) {
         double t0 = now_ns();
-        for (long k = 0; k < sc->batch_rounds; k++)
-            batch_round(slots);
+        for (long k = 0; k < sc->batch_rounds; k++) batch_round(slots);
         double dt = now_ns() - t0;
-        if (dt < best)
-            best = dt;
+        if (dt < best) best = dt;
     }
     /* One op = one malloc plus its free, as in pair-N. */
     emit("batch-1000", "ns_per_op", best / ((double)sc->batch_rounds * BATCH_BLOCKS), "ns");
@@ -272,20 +253,17 @@ typedef struct mix_step {
 
 static uint32_t mix_size(void) { return MIX_MIN + rng_below(MIX_MAX - MIX_MIN + 1); }
 
-static PM_NOINLINE void mix_round(void **slots, const mix_step *steps, long n)
-{
+static PM_NOINLINE void mix_round(void **slots, const mix_step *steps, long n) {
     for (long i = 0; i < n; i++) {
         impl_free(slots[steps[i].slot]);
         uint64_t *p = impl_malloc(steps[i].size);
-        if (!p)
-            die("out of memory in mix");
+        if (!p) die("out of memory in mix");
         *p = (uint64_t)i;
         slots[steps[i].slot] = p;
     }
 }
 
-static void run_mix(const scale *sc)
-{
+static void run_mix(const scale *sc) {
     /* The steps are drawn before timing so the RNG is not measured, and from
      * a fixed seed so every allocator replays the same sequence. */
     size_t steps_bytes = (size_t)sc->mix_steps * sizeof(mix_step);
@@ -294,8 +272,7 @@ static void run_mix(const scale *sc)
     rng_state = 0x5EED0001ull;
     for (int s = 0; s < MIX_SLOTS; s++) {
         slots[s] = impl_malloc(mix_size());
-        if (!slots[s])
-            die("out of memory in mix");
+        if (!slots[s]) die("out of memory in mix");
     }
     for (long i = 0; i < sc->mix_steps; i++) {
         steps[i].slot = rng_below(MIX_SLOTS);
@@ -306,12 +283,10 @@ static void run_mix(const scale *sc)
         double t0 = now_ns();
         mix_round(slots, steps, sc->mix_steps);
         double dt = now_ns() - t0;
-        if (dt < best)
-            best = dt;
+        if (dt < best) best = dt;
     }
     emit("mix", "ns_per_op", best / (double)sc->mix_steps, "ns");
-    for (int s = 0; s < MIX_SLOTS; s++)
-        impl_free(slots[s]);
+    for (int s = 0; s < MIX_SLOTS; s++) impl_free(slots[s]);
     munmap(slots, MIX_SLOTS * sizeof(void *));
     munmap(steps, steps_bytes);
 }
@@ -321,11 +296,9 @@ static void run_mix(const scale *sc)
 /* ------------------------------------------------------------------------ */
 
 /* A random permutation of 0..n-1 (Fisher-Yates). */
-static uint32_t *random_order(long n)
-{
+static uint32_t *random_order(long n) {
     uint32_t *order = map_pages((size_t)n * sizeof(uint32_t));
-    for (long i = 0; i < n; i++)
-        order[i] = (uint32_t)i;
+    for (long i = 0; i < n; i++) order[i] = (uint32_t)i;
     for (long i = n - 1; i > 0; i--) {
         uint32_t j = rng_below((uint32_t)(i + 1));
         uint32_t t = order[i];
@@ -335,8 +308,7 @@ static uint32_t *random_order(long n)
     return order;
 }
 
-static void run_frag(const scale *sc)
-{
+static void run_frag(const scale *sc) {
     long n = sc->frag_blocks;
     long keep = n * FRAG_KEEP_PER_MILLE / 1000;
     emit("frag-base", "rss_kb", (double)vm_rss_kb(), "KiB");
@@ -349,17 +321,14 @@ static void run_frag(const scale *sc)
 
     for (long i = 0; i < n; i++) {
         uint64_t *p = impl_malloc((size_t)(rng_below(NUM_CLASSES) + 1) * CLASS_STEP);
-        if (!p)
-            die("out of memory in frag");
+        if (!p) die("out of memory in frag");
         *p = (uint64_t)i; /* touch it, as a program would */
         blocks[i] = p;
     }
     emit("frag-peak", "rss_kb", (double)vm_rss_kb(), "KiB");
 
-    for (long i = 0; i < n - keep; i++)
-        impl_free(blocks[order[i]]);
-    for (long i = 0; i < keep; i++)
-        kept[i] = blocks[order[n - keep + i]];
+    for (long i = 0; i < n - keep; i++) impl_free(blocks[order[i]]);
+    for (long i = 0; i < keep; i++) kept[i] = blocks[order[n - keep + i]];
     munmap(blocks, (size_t)n * sizeof(void *));
     munmap(order, (size_t)n * sizeof(uint32_t));
     emit("frag-freed", "rss_kb", (double)vm_rss_kb(), "KiB");
@@ -368,8 +337,7 @@ static void run_frag(const scale *sc)
     emit("frag-trimmed", "rss_kb", (double)vm_rss_kb(), "KiB");
 
     /* The survivors stay alive through every measurement above. */
-    for (long i = 0; i < keep; i++)
-        impl_free(kept[i]);
+    for (long i = 0; i < keep; i++) impl_free(kept[i]);
     munmap(kept, (size_t)keep * sizeof(void *));
 }
 
@@ -380,8 +348,7 @@ static void run_frag(const scale *sc)
 #if defined(PMB_HAVE_CALLGRIND_H)
 /* Run with --collect-atstart=no: only the toggled regions are counted, and
  * each dump (named "pair-16/N", "empty-16/N") holds one region's total. */
-static void run_instr(const scale *sc)
-{
+static void run_instr(const scale *sc) {
     long n = sc->instr_n;
     for (int c = 1; c <= NUM_CLASSES; c++) {
         size_t size = (size_t)c * CLASS_STEP;
@@ -404,8 +371,7 @@ static void run_instr(const scale *sc)
     printf("PMB-INSTR %s %d\n", RUNNING_ON_VALGRIND ? "valgrind" : "native", NUM_CLASSES);
 }
 #else
-static void run_instr(const scale *sc)
-{
+static void run_instr(const scale *sc) {
     (void)sc;
     die("built without valgrind/callgrind.h: no instr mode");
 }
@@ -413,21 +379,19 @@ static void run_instr(const scale *sc)
 
 /* ------------------------------------------------------------------------ */
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: pymm-bench-alloc-%s time|frag|instr [--quick]\n"
-                    "(normally run by `pymm bench alloc`)\n", IMPL_NAME);
+static int usage(void) {
+    fprintf(stderr,
+            "usage: pymm-bench-alloc-%s time|frag|instr [--quick]\n"
+            "(normally run by `pymm bench alloc`)\n",
+            IMPL_NAME);
     return 2;
 }
 
-int main(int argc, char **argv)
-{
-    if (argc < 2 || argc > 3)
-        return usage();
+int main(int argc, char **argv) {
+    if (argc < 2 || argc > 3) return usage();
     const scale *sc = &FULL;
     if (argc == 3) {
-        if (strcmp(argv[2], "--quick") != 0)
-            return usage();
+        if (strcmp(argv[2], "--quick") != 0) return usage();
         sc = &QUICK;
     }
     if (strcmp(argv[1], "time") == 0) {

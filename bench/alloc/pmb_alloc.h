@@ -30,7 +30,7 @@ typedef struct alloc_ctx {
     const char *json_path;
     char self_dir[PATH_MAX];    /* of the pymm command: pymm-python */
     char workers_dir[PATH_MAX]; /* pmb_workers_dir                  */
-    int py_runs;        /* interleaved runs per py case           */
+    int py_runs;                /* interleaved runs per py case           */
     pmb_records recs;
     pmb_notes notes;
 } alloc_ctx;

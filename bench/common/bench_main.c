@@ -18,32 +18,34 @@ typedef struct pmb_suite {
 } pmb_suite;
 
 static const pmb_suite SUITES[] = {
-    {"alloc", "small-block allocators side by side: pymm, glibc, mimalloc, jemalloc, "
-              "pymalloc; pymm-python vs CPython", pmb_suite_alloc},
-    {"objects", "the object layer: binary-trees vs malloc, Boehm GC, python3; JSON loading vs "
-                "CPython, jansson, cJSON; a dict of 1M str keys vs CPython's C API",
+    {"alloc",
+     "small-block allocators side by side: pymm, glibc, mimalloc, jemalloc, "
+     "pymalloc; pymm-python vs CPython",
+     pmb_suite_alloc},
+    {"objects",
+     "the object layer: binary-trees vs malloc, Boehm GC, python3; JSON loading vs "
+     "CPython, jansson, cJSON; a dict of 1M str keys vs CPython's C API",
      pmb_suite_objects},
-    {"gc", "the cycle collector vs CPython's: full collections, young pauses, the collector's "
-           "share of a JSON load, header bytes", pmb_suite_gc},
+    {"gc",
+     "the cycle collector vs CPython's: full collections, young pauses, the collector's "
+     "share of a JSON load, header bytes",
+     pmb_suite_gc},
 };
 
 #define NUM_SUITES (sizeof SUITES / sizeof SUITES[0])
 
-static void list_suites(FILE *f)
-{
+static void list_suites(FILE *f) {
     fprintf(f, "suites:\n");
     for (size_t i = 0; i < NUM_SUITES; i++)
         fprintf(f, "  %-8s %s\n", SUITES[i].name, SUITES[i].summary);
 }
 
-static void usage(FILE *f)
-{
+static void usage(FILE *f) {
     fprintf(f, "usage: pymm bench SUITE [options]   (pymm bench SUITE --help for options)\n");
     list_suites(f);
 }
 
-int pmb_main(int argc, char **argv)
-{
+int pmb_main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -53,8 +55,7 @@ int pmb_main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < NUM_SUITES; i++) {
-        if (strcmp(argv[1], SUITES[i].name) == 0)
-            return SUITES[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], SUITES[i].name) == 0) return SUITES[i].run(argc - 1, argv + 1);
     }
     fprintf(stderr, "pymm bench: unknown suite '%s'\n", argv[1]);
     list_suites(stderr);
@@ -62,8 +63,7 @@ int pmb_main(int argc, char **argv)
 }
 
 int pmb_parse_options(const char *suite, const char *help, int argc, char **argv, int *quick,
-                      const char **json_path)
-{
+                      const char **json_path) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             *quick = 1;

@@ -18,7 +18,7 @@ typedef struct pmb_env {
 } pmb_env;
 
 typedef struct pmb_child {
-    char *out;       /* captured stdout, NUL-terminated; pmb_child_release */
+    char *out; /* captured stdout, NUL-terminated; pmb_child_release */
     size_t out_len;
     int exit_code;   /* the exit status, or -1 (killed or could not run)   */
     int term_signal; /* the signal that killed it, else 0                   */
@@ -29,8 +29,7 @@ typedef struct pmb_child {
 /* Runs argv[0] (a path) with argv, stdin from /dev/null, stdout captured,
  * stderr inherited unless quiet_stderr. Returns 0 when the child ran and
  * exited with status 0, else -1 (details in *out). */
-int pmb_run(char *const argv[], const pmb_env *env, size_t nenv, int quiet_stderr,
-            pmb_child *out);
+int pmb_run(char *const argv[], const pmb_env *env, size_t nenv, int quiet_stderr, pmb_child *out);
 void pmb_child_release(pmb_child *c);
 
 /* buf = dir "/" name suffix (suffix may be ""). Returns 0, or -1 when it

@@ -25,11 +25,11 @@ typedef struct pmb_records {
 
 /* Adds a record, or replaces the value of an existing (case, impl, metric).
  * Returns 0, or -1 when out of memory or a field is too long. */
-int pmb_records_add(pmb_records *rs, const char *case_name, const char *impl,
-                    const char *metric, double value, const char *unit);
+int pmb_records_add(pmb_records *rs, const char *case_name, const char *impl, const char *metric,
+                    double value, const char *unit);
 /* The record, or NULL. */
-const pmb_record *pmb_records_find(const pmb_records *rs, const char *case_name,
-                                   const char *impl, const char *metric);
+const pmb_record *pmb_records_find(const pmb_records *rs, const char *case_name, const char *impl,
+                                   const char *metric);
 /* Writes {"suite": ..., "records": [...]} to path. Returns 0 or -1. */
 int pmb_records_write_json(const pmb_records *rs, const char *suite, const char *path);
 /* The end of a suite: the records as JSON to json_path when it is set, and

@@ -47,20 +47,17 @@
 /* Output and helpers                                                       */
 /* ------------------------------------------------------------------------ */
 
-static void emit(const char *case_name, const char *metric, double value, const char *unit)
-{
+static void emit(const char *case_name, const char *metric, double value, const char *unit) {
     printf("PMB %s %s %.9g %s\n", case_name, metric, value, unit);
     fflush(stdout);
 }
 
-static void check(const char *case_name, const char *what, double value)
-{
+static void check(const char *case_name, const char *what, double value) {
     printf("PMB-CHECK %s %s %.0f\n", case_name, what, value);
     fflush(stdout);
 }
 
-static void die(const char *what)
-{
+static void die(const char *what) {
     fprintf(stderr, "pymm-bench-gc-pymm: %s (%s)\n", what, pm_exc_message());
     exit(1);
 }
@@ -68,8 +65,7 @@ static void die(const char *what)
 /* CPU time of this thread (user + system): on a shared machine, wall time
  * would also count whatever else ran meanwhile. The script uses the same
  * clock (time.thread_time). */
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -79,19 +75,16 @@ static double now_s(void)
  * the driver would include the driver's RSS at fork time). */
 static long peak_rss_kb(void) { return pmb_status_kb("VmHWM:"); }
 
-static int cmp_double(const void *a, const void *b)
-{
+static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
 /* Objects every collection of this process sees besides the benchmark's
  * own (the script counts the interpreter's the same way). */
-static int64_t tracked_now(void)
-{
+static int64_t tracked_now(void) {
     pm_object *all = pm_gc_get_objects(-1);
-    if (!all)
-        die("pm_gc_get_objects");
+    if (!all) die("pm_gc_get_objects");
     int64_t n = (int64_t)pm_list_size(all);
     pm_decref(all);
     return n;
@@ -108,32 +101,28 @@ typedef struct node {
 
 #define NODE(o) ((node *)(o))
 
-static int node_traverse(pm_object *self, pm_visit_fn visit, void *arg)
-{
+static int node_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
     pm_object *r = NODE(self)->ref;
     return r ? visit(r, arg) : 0;
 }
 
 /* The collector breaks a cycle by clearing one object; the other then dies
  * by reference counting. */
-static int node_clear(pm_object *self)
-{
+static int node_clear(pm_object *self) {
     PM_CLEAR(NODE(self)->ref);
     return 0;
 }
 
 static void node_dealloc(pm_object *self) { PM_CLEAR(NODE(self)->ref); }
 
-static int empty_traverse(pm_object *self, pm_visit_fn visit, void *arg)
-{
+static int empty_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
     (void)self, (void)visit, (void)arg;
     return 0;
 }
 
 static pm_type *node_type;
 
-static pm_type *make_type(const char *name, size_t basicsize, int has_ref)
-{
+static pm_type *make_type(const char *name, size_t basicsize, int has_ref) {
     pm_type_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.name = name;
@@ -145,16 +134,13 @@ static pm_type *make_type(const char *name, size_t basicsize, int has_ref)
         spec.slots.dealloc = node_dealloc;
     }
     pm_type *t = pm_type_new(&spec);
-    if (!t)
-        die("pm_type_new");
+    if (!t) die("pm_type_new");
     return t;
 }
 
-static pm_object *new_node(void)
-{
+static pm_object *new_node(void) {
     pm_object *o = pm_object_new(node_type);
-    if (!o)
-        die("pm_object_new");
+    if (!o) die("pm_object_new");
     return o;
 }
 
@@ -163,40 +149,32 @@ static pm_object *new_node(void)
 /* ------------------------------------------------------------------------ */
 
 /* a.ref = b, b.ref = a. Returns a new reference to a; b is held by a only. */
-static pm_object *new_pair(void)
-{
+static pm_object *new_pair(void) {
     pm_object *a = new_node(), *b = new_node();
-    NODE(a)->ref = b;             /* our reference to b moves into a */
+    NODE(a)->ref = b; /* our reference to b moves into a */
     NODE(b)->ref = pm_newref(a);
     return a;
 }
 
-static void build_garbage_pairs(long nobjects)
-{
-    for (long i = 0; i < nobjects / 2; i++)
-        pm_decref(new_pair());
+static void build_garbage_pairs(long nobjects) {
+    for (long i = 0; i < nobjects / 2; i++) pm_decref(new_pair());
 }
 
-static void build_selfref_lists(long n)
-{
+static void build_selfref_lists(long n) {
     for (long i = 0; i < n; i++) {
         pm_object *l = pm_list_new(0);
-        if (!l || pm_list_append(l, l) != 0)
-            die("pm_list_new/append");
+        if (!l || pm_list_append(l, l) != 0) die("pm_list_new/append");
         pm_decref(l);
     }
 }
 
 /* A root list holding the first object of each of nobjects/2 pairs: every
  * object stays reachable. */
-static pm_object *build_live_pairs(long nobjects)
-{
+static pm_object *build_live_pairs(long nobjects) {
     pm_object *root = pm_list_new(0);
-    if (!root)
-        die("pm_list_new");
+    if (!root) die("pm_list_new");
     for (long i = 0; i < nobjects / 2; i++) {
-        if (pm_list_append_steal(root, new_pair()) != 0)
-            die("pm_list_append_steal");
+        if (pm_list_append_steal(root, new_pair()) != 0) die("pm_list_append_steal");
     }
     return root;
 }
@@ -206,28 +184,26 @@ static pm_object *build_live_pairs(long nobjects)
 /* ------------------------------------------------------------------------ */
 
 /* The time of one full collection, and a check of what it found. */
-static double timed_full(const char *case_name, int64_t expect_found)
-{
+static double timed_full(const char *case_name, int64_t expect_found) {
     double t0 = now_s();
     int64_t found = pm_gc_collect(2);
     double t = now_s() - t0;
     if (found != expect_found) {
         printf("PMB-NOTE %s: pymm: pm_gc_collect(2) found %lld unreachable objects, expected "
-               "%lld\n", case_name, (long long)found, (long long)expect_found);
+               "%lld\n",
+               case_name, (long long)found, (long long)expect_found);
     }
     return t;
 }
 
-static void emit_rate(const char *case_name, int64_t tracked, double best_s)
-{
+static void emit_rate(const char *case_name, int64_t tracked, double best_s) {
     emit(case_name, "objects_per_s", (double)tracked / best_s, "objects/s");
     emit(case_name, "collect_ms", best_s * 1e3, "ms");
     emit(case_name, "tracked", (double)tracked, "objects");
 }
 
 /* pairs and selfref-lists: build the garbage, collect it; best of reps. */
-static void case_garbage(const char *case_name, long n, int reps, void (*build)(long))
-{
+static void case_garbage(const char *case_name, long n, int reps, void (*build)(long)) {
     double best = 1e30;
     int64_t tracked = 0;
     for (int r = 0; r < reps; r++) {
@@ -235,23 +211,20 @@ static void case_garbage(const char *case_name, long n, int reps, void (*build)(
         build(n);
         tracked = base + n;
         double t = timed_full(case_name, n);
-        if (t < best)
-            best = t;
+        if (t < best) best = t;
     }
     emit_rate(case_name, tracked, best);
     check(case_name, "found", (double)n);
 }
 
-static void case_live_full(const char *case_name, long n, int reps)
-{
+static void case_live_full(const char *case_name, long n, int reps) {
     int64_t base = tracked_now();
     pm_object *root = build_live_pairs(n);
     int64_t tracked = base + n + 1; /* the root list too */
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t = timed_full(case_name, 0);
-        if (t < best)
-            best = t;
+        if (t < best) best = t;
     }
     emit_rate(case_name, tracked, best);
     pm_decref(root);
@@ -263,13 +236,11 @@ static void case_live_full(const char *case_name, long n, int reps)
 
 /* n old objects in the oldest generation, then reps young collections of
  * `young` fresh objects (garbage cycles) each; the median pause. */
-static void case_young(const char *case_name, long n, int reps, long young)
-{
+static void case_young(const char *case_name, long n, int reps, long young) {
     pm_object *root = build_live_pairs(n);
     pm_gc_collect(2);
     double *pause = malloc((size_t)reps * sizeof *pause);
-    if (!pause)
-        die("out of memory");
+    if (!pause) die("out of memory");
     int64_t found = 0;
     for (int r = 0; r < reps; r++) {
         build_garbage_pairs(young);
@@ -295,12 +266,11 @@ static void case_young(const char *case_name, long n, int reps, long young)
  * multiplicative hash: no generator state to keep in step). Each record is
  * a dict holding ints, a float, a bool, strings, two lists and a dict. */
 static const char *const TAGS[] = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"};
-static const char *const CITIES[] = {"Paris", "Tokyo", "Lima", "Oslo",
+static const char *const CITIES[] = {"Paris", "Tokyo", "Lima",  "Oslo",
                                      "Cairo", "Quito", "Perth", "Dakar"};
 static const char *const STREETS[] = {"Main", "Oak", "Pine", "Maple", "Cedar"};
 
-static int gen_record(char *buf, size_t cap, uint32_t i)
-{
+static int gen_record(char *buf, size_t cap, uint32_t i) {
     uint32_t x = (uint32_t)(i * 2654435761u);
     return snprintf(buf, cap,
                     "{\"id\":%u,\"name\":\"user%u\",\"active\":%s,\"score\":%u.%02u,"
@@ -313,16 +283,13 @@ static int gen_record(char *buf, size_t cap, uint32_t i)
 }
 
 /* "[" record ("," record)* "]" in one malloc'd buffer (not pymm's heap). */
-static char *gen_doc(long n, size_t *len)
-{
+static char *gen_doc(long n, size_t *len) {
     size_t cap = (size_t)n * 256 + 16, used = 0;
     char *doc = malloc(cap);
-    if (!doc)
-        die("out of memory (document)");
+    if (!doc) die("out of memory (document)");
     doc[used++] = '[';
     for (long i = 0; i < n; i++) {
-        if (i)
-            doc[used++] = ',';
+        if (i) doc[used++] = ',';
         used += (size_t)gen_record(doc + used, cap - used, (uint32_t)i);
     }
     doc[used++] = ']';
@@ -332,28 +299,23 @@ static char *gen_doc(long n, size_t *len)
 }
 
 /* zlib's crc32: the script checks its document with zlib.crc32. */
-static uint32_t crc32_of(const char *p, size_t n)
-{
+static uint32_t crc32_of(const char *p, size_t n) {
     uint32_t table[256];
     for (uint32_t k = 0; k < 256; k++) {
         uint32_t c = k;
-        for (int b = 0; b < 8; b++)
-            c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        for (int b = 0; b < 8; b++) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
         table[k] = c;
     }
     uint32_t crc = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++)
-        crc = table[(crc ^ (uint8_t)p[i]) & 0xFFu] ^ (crc >> 8);
+    for (size_t i = 0; i < n; i++) crc = table[(crc ^ (uint8_t)p[i]) & 0xFFu] ^ (crc >> 8);
     return crc ^ 0xFFFFFFFFu;
 }
 
 /* Collections run so far: of every generation, or full ones only. */
-static uint64_t total_collections(int full_only)
-{
+static uint64_t total_collections(int full_only) {
     pm_gc_generation_stats st[3];
     pm_gc_get_stats(st);
-    if (full_only)
-        return st[2].collections;
+    if (full_only) return st[2].collections;
     return st[0].collections + st[1].collections + st[2].collections;
 }
 
@@ -365,28 +327,24 @@ typedef struct load_stats {
     uint64_t ncoll, nfull;
 } load_stats;
 
-static void on_collection(const char *phase, const pm_gc_info *info, void *arg)
-{
+static void on_collection(const char *phase, const pm_gc_info *info, void *arg) {
     load_stats *ls = arg;
     (void)info;
     if (phase[2] == 'a') /* "start" */
         ls->mark = now_s();
-    else
-        ls->in_gc += now_s() - ls->mark;
+    else ls->in_gc += now_s() - ls->mark;
 }
 
 /* One load from a clean state (no garbage, counts zero, the pacing as a
  * fresh process has it: adaptive unless `fixed`, CPython's schedule). */
-static load_stats timed_load(const char *doc, size_t len, int gc_on, int fixed)
-{
+static load_stats timed_load(const char *doc, size_t len, int gc_on, int fixed) {
     pm_json_error err;
     load_stats ls = {0, 0, 0, 0, 0};
     pm_gc_collect(2);
     pm_gc_set_adaptive(!fixed);
     uint64_t c0 = total_collections(0), f0 = total_collections(1);
     pm_gc_callback_add(on_collection, &ls);
-    if (gc_on)
-        pm_gc_enable();
+    if (gc_on) pm_gc_enable();
     double t0 = now_s();
     pm_object *o = pm_json_loads(doc, len, 0, &err);
     ls.t = now_s() - t0;
@@ -405,8 +363,7 @@ static load_stats timed_load(const char *doc, size_t len, int gc_on, int fixed)
 
 /* on: the best load with the collector on (with its collections'
  * counts and inside time), off: the best load without. */
-static void emit_json(const char *case_name, const load_stats *on, double off, double fixed)
-{
+static void emit_json(const char *case_name, const load_stats *on, double off, double fixed) {
     int t0, t1, t2;
     pm_gc_get_threshold(&t0, &t1, &t2);
     emit(case_name, "gc_share", 100.0 * (on->t - off) / on->t, "%");
@@ -422,8 +379,7 @@ static void emit_json(const char *case_name, const load_stats *on, double off, d
 
 /* reps runs of (collector on, collector off), alternating so that a slow
  * period of the machine does not fall on one mode only; best of each. */
-static void case_json(const char *case_name, long n, int reps)
-{
+static void case_json(const char *case_name, long n, int reps) {
     size_t len;
     char *doc = gen_doc(n, &len);
     check(case_name, "bytes", (double)len);
@@ -432,8 +388,7 @@ static void case_json(const char *case_name, long n, int reps)
     double off = 1e30, fixed = 1e30;
     for (int r = 0; r < reps; r++) {
         load_stats ls = timed_load(doc, len, 1, 0);
-        if (ls.t < on.t)
-            on = ls;
+        if (ls.t < on.t) on = ls;
         ls = timed_load(doc, len, 0, 0);
         off = ls.t < off ? ls.t : off;
         ls = timed_load(doc, len, 1, 1);
@@ -448,8 +403,7 @@ static void case_json(const char *case_name, long n, int reps)
 /* (f) bytes per tracked object                                             */
 /* ------------------------------------------------------------------------ */
 
-static uint64_t heap_bytes(void)
-{
+static uint64_t heap_bytes(void) {
     pm_heap_stats st;
     pm_heap_get_stats(pm_runtime_heap(pm_runtime_current()), &st);
     return st.bytes_in_use + st.large_bytes;
@@ -457,21 +411,17 @@ static uint64_t heap_bytes(void)
 
 /* Heap bytes per instance of t over n live instances (their pointer array
  * comes from malloc, outside pymm's heap). */
-static double bytes_per_instance(pm_type *t, long n)
-{
+static double bytes_per_instance(pm_type *t, long n) {
     pm_object **v = malloc((size_t)n * sizeof *v);
-    if (!v)
-        die("out of memory");
+    if (!v) die("out of memory");
     pm_runtime_clear_freelists(pm_runtime_current());
     uint64_t before = heap_bytes();
     for (long i = 0; i < n; i++) {
         v[i] = pm_object_new(t);
-        if (!v[i])
-            die("pm_object_new");
+        if (!v[i]) die("pm_object_new");
     }
     double per = (double)(heap_bytes() - before) / (double)n;
-    for (long i = 0; i < n; i++)
-        pm_decref(v[i]);
+    for (long i = 0; i < n; i++) pm_decref(v[i]);
     free(v);
     return per;
 }
@@ -482,8 +432,7 @@ static double bytes_per_instance(pm_type *t, long n)
  * address, are raw memory outside the heap measured here); the request
  * (16) is a size class, so rounding is 0. node-bytes: the benchmark's
  * node (8-byte payload: 24 bytes requested, a 32-byte block). */
-static void case_header(const char *case_name, long n)
-{
+static void case_header(const char *case_name, long n) {
     pm_type *empty = make_type("Empty", sizeof(pm_object), 0);
     double per = bytes_per_instance(empty, n);
     emit(case_name, "bytes", per, "B");
@@ -496,8 +445,7 @@ static void case_header(const char *case_name, long n)
 
 /* ------------------------------------------------------------------------ */
 
-static long parse_long(const char *s, const char *what)
-{
+static long parse_long(const char *s, const char *what) {
     char *end;
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0' || v < 0) {
@@ -507,28 +455,19 @@ static long parse_long(const char *s, const char *what)
     return v;
 }
 
-static int run_case(const char *c, long n, int reps, long aux)
-{
-    if (strcmp(c, "pairs") == 0)
-        case_garbage(c, n, reps, build_garbage_pairs);
-    else if (strcmp(c, "selfref-lists") == 0)
-        case_garbage(c, n, reps, build_selfref_lists);
-    else if (strcmp(c, "live-full") == 0)
-        case_live_full(c, n, reps);
-    else if (strncmp(c, "young-pause-", 12) == 0)
-        case_young(c, n, reps, aux);
-    else if (strcmp(c, "json-load") == 0)
-        case_json(c, n, reps);
-    else if (strcmp(c, "header-bytes") == 0)
-        case_header(c, n);
-    else
-        return 2;
+static int run_case(const char *c, long n, int reps, long aux) {
+    if (strcmp(c, "pairs") == 0) case_garbage(c, n, reps, build_garbage_pairs);
+    else if (strcmp(c, "selfref-lists") == 0) case_garbage(c, n, reps, build_selfref_lists);
+    else if (strcmp(c, "live-full") == 0) case_live_full(c, n, reps);
+    else if (strncmp(c, "young-pause-", 12) == 0) case_young(c, n, reps, aux);
+    else if (strcmp(c, "json-load") == 0) case_json(c, n, reps);
+    else if (strcmp(c, "header-bytes") == 0) case_header(c, n);
+    else return 2;
     emit(c, "peak_rss_kb", (double)peak_rss_kb(), "KiB");
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 5) {
         fprintf(stderr, "usage: pymm-bench-gc-pymm CASE N REPS AUX (normally run by "
                         "`pymm bench gc`; see bench/README.md)\n");
@@ -540,11 +479,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "pymm-bench-gc-pymm: REPS must be 1..10000\n");
         return 2;
     }
-    pm_gc_disable(); /* graphs are built with automatic collection off */
+    pm_gc_disable();  /* graphs are built with automatic collection off */
     pm_gc_collect(2); /* start empty, as the script does */
     node_type = make_type("Node", sizeof(node), 1);
     int rc = run_case(argv[1], n, (int)reps, aux);
-    if (rc == 2)
-        fprintf(stderr, "pymm-bench-gc-pymm: unknown case '%s'\n", argv[1]);
+    if (rc == 2) fprintf(stderr, "pymm-bench-gc-pymm: unknown case '%s'\n", argv[1]);
     return rc;
 }

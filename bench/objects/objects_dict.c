@@ -38,12 +38,10 @@ typedef pm_object obj;
 static void impl_init(void) {}
 static void impl_fini(void) {}
 
-static obj *make_key(const char *s, size_t n)
-{
+static obj *make_key(const char *s, size_t n) {
     obj *k = pm_str_from_len(s, n);
     uint64_t h;
-    if (!k || pm_hash(k, &h) != 0)
-        objw_die("key: %s", pm_exc_message());
+    if (!k || pm_hash(k, &h) != 0) objw_die("key: %s", pm_exc_message());
     return k;
 }
 
@@ -51,18 +49,14 @@ static obj *make_value(void) { return pm_none(); }
 static obj *dict_new(void) { return pm_dict_new(); }
 static void drop(obj *o) { pm_decref(o); }
 
-static inline void dict_insert(obj *d, obj *k, obj *v)
-{
-    if (pm_dict_set(d, k, v) != 0)
-        objw_die("pm_dict_set: %s", pm_exc_message());
+static inline void dict_insert(obj *d, obj *k, obj *v) {
+    if (pm_dict_set(d, k, v) != 0) objw_die("pm_dict_set: %s", pm_exc_message());
 }
 
 static inline obj *dict_lookup(obj *d, obj *k) { return pm_dict_get(d, k); }
 
-static inline void dict_delete(obj *d, obj *k)
-{
-    if (pm_dict_del(d, k) != 0)
-        objw_die("pm_dict_del: %s", pm_exc_message());
+static inline void dict_delete(obj *d, obj *k) {
+    if (pm_dict_del(d, k) != 0) objw_die("pm_dict_del: %s", pm_exc_message());
 }
 
 static size_t dict_size(obj *d) { return pm_dict_size(d); }
@@ -77,11 +71,9 @@ typedef PyObject obj;
 static void impl_init(void) { Py_InitializeEx(0); }
 static void impl_fini(void) { (void)Py_FinalizeEx(); }
 
-static obj *make_key(const char *s, size_t n)
-{
+static obj *make_key(const char *s, size_t n) {
     obj *k = PyUnicode_FromStringAndSize(s, (Py_ssize_t)n);
-    if (!k || PyObject_Hash(k) == -1)
-        objw_die("key: PyUnicode_FromStringAndSize failed");
+    if (!k || PyObject_Hash(k) == -1) objw_die("key: PyUnicode_FromStringAndSize failed");
     return k;
 }
 
@@ -89,19 +81,15 @@ static obj *make_value(void) { return Py_NewRef(Py_None); }
 static obj *dict_new(void) { return PyDict_New(); }
 static void drop(obj *o) { Py_DECREF(o); }
 
-static inline void dict_insert(obj *d, obj *k, obj *v)
-{
-    if (PyDict_SetItem(d, k, v) != 0)
-        objw_die("PyDict_SetItem failed");
+static inline void dict_insert(obj *d, obj *k, obj *v) {
+    if (PyDict_SetItem(d, k, v) != 0) objw_die("PyDict_SetItem failed");
 }
 
 /* PyDict_GetItem: borrowed, errors suppressed; the pm_dict_get twin. */
 static inline obj *dict_lookup(obj *d, obj *k) { return PyDict_GetItem(d, k); }
 
-static inline void dict_delete(obj *d, obj *k)
-{
-    if (PyDict_DelItem(d, k) != 0)
-        objw_die("PyDict_DelItem failed");
+static inline void dict_delete(obj *d, obj *k) {
+    if (PyDict_DelItem(d, k) != 0) objw_die("PyDict_DelItem failed");
 }
 
 static size_t dict_size(obj *d) { return (size_t)PyDict_Size(d); }
@@ -118,11 +106,9 @@ typedef struct dict_best {
     double insert, lookup, del;
 } dict_best;
 
-static obj **make_keys(size_t n)
-{
+static obj **make_keys(size_t n) {
     obj **keys = malloc(n * sizeof *keys);
-    if (!keys)
-        objw_die("out of memory (keys)");
+    if (!keys) objw_die("out of memory (keys)");
     for (size_t i = 0; i < n; i++) {
         char buf[32];
         int len = snprintf(buf, sizeof buf, "key%07zu", i);
@@ -131,55 +117,43 @@ static obj **make_keys(size_t n)
     return keys;
 }
 
-static PM_NOINLINE double phase_insert(obj *d, obj **keys, size_t n, obj *value)
-{
+static PM_NOINLINE double phase_insert(obj *d, obj **keys, size_t n, obj *value) {
     double t0 = objw_cpu_s();
-    for (size_t i = 0; i < n; i++)
-        dict_insert(d, keys[i], value);
+    for (size_t i = 0; i < n; i++) dict_insert(d, keys[i], value);
     return objw_cpu_s() - t0;
 }
 
-static PM_NOINLINE double phase_lookup(obj *d, obj **keys, const uint32_t *perm, size_t n)
-{
+static PM_NOINLINE double phase_lookup(obj *d, obj **keys, const uint32_t *perm, size_t n) {
     size_t found = 0;
     double t0 = objw_cpu_s();
-    for (size_t i = 0; i < n; i++)
-        found += dict_lookup(d, keys[perm[i]]) != NULL;
+    for (size_t i = 0; i < n; i++) found += dict_lookup(d, keys[perm[i]]) != NULL;
     double dt = objw_cpu_s() - t0;
     if (found != n) /* also keeps the lookups from being optimized away */
         objw_die("lookup found %zu of %zu keys", found, n);
     return dt;
 }
 
-static PM_NOINLINE double phase_delete(obj *d, obj **keys, const uint32_t *perm, size_t n)
-{
+static PM_NOINLINE double phase_delete(obj *d, obj **keys, const uint32_t *perm, size_t n) {
     double t0 = objw_cpu_s();
-    for (size_t i = 0; i < n; i++)
-        dict_delete(d, keys[perm[i]]);
+    for (size_t i = 0; i < n; i++) dict_delete(d, keys[perm[i]]);
     return objw_cpu_s() - t0;
 }
 
 static double min2(double a, double b) { return a < b ? a : b; }
 
-static void one_rep(obj **keys, const uint32_t *perm, size_t n, obj *value, dict_best *best)
-{
+static void one_rep(obj **keys, const uint32_t *perm, size_t n, obj *value, dict_best *best) {
     obj *d = dict_new();
-    if (!d)
-        objw_die("cannot make a dict");
+    if (!d) objw_die("cannot make a dict");
     best->insert = min2(best->insert, phase_insert(d, keys, n, value));
-    if (dict_size(d) != n)
-        objw_die("dict holds %zu keys, not %zu", dict_size(d), n);
+    if (dict_size(d) != n) objw_die("dict holds %zu keys, not %zu", dict_size(d), n);
     best->lookup = min2(best->lookup, phase_lookup(d, keys, perm, n));
     best->del = min2(best->del, phase_delete(d, keys, perm, n));
-    if (dict_size(d) != 0)
-        objw_die("dict not empty after the deletions");
+    if (dict_size(d) != 0) objw_die("dict not empty after the deletions");
     drop(d);
 }
 
-int objw_dict(int argc, char **argv)
-{
-    if (argc != 3)
-        objw_die("usage: dict NKEYS REPS");
+int objw_dict(int argc, char **argv) {
+    if (argc != 3) objw_die("usage: dict NKEYS REPS");
     size_t n = (size_t)objw_parse_long(argv[1], "key count");
     long reps = objw_parse_long(argv[2], "repetitions");
     impl_init();
@@ -187,8 +161,7 @@ int objw_dict(int argc, char **argv)
     uint32_t *perm = objw_permutation(n, PERM_SEED);
     obj *value = make_value();
     dict_best best = {1e300, 1e300, 1e300};
-    for (long r = 0; r < reps; r++)
-        one_rep(keys, perm, n, value, &best);
+    for (long r = 0; r < reps; r++) one_rep(keys, perm, n, value, &best);
 
     double per = 1e9 / (double)n;
     objw_emit("dict-insert", "ns_per_op", best.insert * per, "ns");
@@ -196,8 +169,7 @@ int objw_dict(int argc, char **argv)
     objw_emit("dict-delete", "ns_per_op", best.del * per, "ns");
     objw_check("dict-insert", "keys", (double)n);
 
-    for (size_t i = 0; i < n; i++)
-        drop(keys[i]);
+    for (size_t i = 0; i < n; i++) drop(keys[i]);
     drop(value);
     free(keys);
     free(perm);

@@ -36,18 +36,14 @@
 /* Usable bytes of the live blocks given out by count_malloc. */
 static size_t counted_bytes;
 
-static void *count_malloc(size_t n)
-{
+static void *count_malloc(size_t n) {
     void *p = malloc(n);
-    if (p)
-        counted_bytes += malloc_usable_size(p);
+    if (p) counted_bytes += malloc_usable_size(p);
     return p;
 }
 
-static void count_free(void *p)
-{
-    if (p)
-        counted_bytes -= malloc_usable_size(p);
+static void count_free(void *p) {
+    if (p) counted_bytes -= malloc_usable_size(p);
     free(p);
 }
 #endif
@@ -61,29 +57,24 @@ static void count_free(void *p)
 
 typedef pm_object *doc;
 
-static doc parse(const char *text, size_t n)
-{
+static doc parse(const char *text, size_t n) {
     pm_json_error err;
     pm_object *o = pm_json_loads(text, n, 0, &err);
-    if (!o)
-        objw_die("pm_json_loads: line %zu col %zu: %s", err.line, err.col, err.message);
+    if (!o) objw_die("pm_json_loads: line %zu col %zu: %s", err.line, err.col, err.message);
     return o;
 }
 
 static void release(doc d) { pm_decref(d); }
 
-static double count_values(pm_object *o)
-{
+static double count_values(pm_object *o) {
     double n = 1;
     if (pm_is_type(o, &pm_dict_type)) {
         size_t pos = 0;
         pm_object *k, *v;
-        while (pm_dict_next(o, &pos, &k, &v))
-            n += count_values(v);
+        while (pm_dict_next(o, &pos, &k, &v)) n += count_values(v);
     } else if (pm_is_type(o, &pm_list_type)) {
         size_t len = pm_list_size(o);
-        for (size_t i = 0; i < len; i++)
-            n += count_values(pm_list_get(o, (int64_t)i));
+        for (size_t i = 0; i < len; i++) n += count_values(pm_list_get(o, (int64_t)i));
     }
     return n;
 }
@@ -92,8 +83,7 @@ static double count_values(pm_object *o)
  * would anything pymm allocated outside its heap. */
 static size_t libc_in_use(void) { return mallinfo2().uordblks; }
 
-static size_t heap_in_use(size_t *large)
-{
+static size_t heap_in_use(size_t *large) {
     pm_heap_stats st;
     pm_heap_get_stats(pm_runtime_heap(pm_runtime_current()), &st);
     *large = (size_t)st.large_bytes;
@@ -103,8 +93,7 @@ static size_t heap_in_use(size_t *large)
 /* Bytes of the tree parsed from text, by the heap's statistics. Also warns
  * when the C library's usage grew by more than the heap's large blocks:
  * memory of the tree that the heap statistics would miss. */
-static double measure_bytes(const char *case_name, const char *text, size_t n, doc *out)
-{
+static double measure_bytes(const char *case_name, const char *text, size_t n, doc *out) {
     size_t large0, large1;
     pm_runtime_clear_freelists(pm_runtime_current());
     size_t libc0 = libc_in_use(), used0 = heap_in_use(&large0);
@@ -124,19 +113,16 @@ static double measure_bytes(const char *case_name, const char *text, size_t n, d
 
 typedef json_t *doc;
 
-static doc parse(const char *text, size_t n)
-{
+static doc parse(const char *text, size_t n) {
     json_error_t err;
     json_t *j = json_loadb(text, n, 0, &err);
-    if (!j)
-        objw_die("json_loadb: line %d col %d: %s", err.line, err.column, err.text);
+    if (!j) objw_die("json_loadb: line %d col %d: %s", err.line, err.column, err.text);
     return j;
 }
 
 static void release(doc d) { json_decref(d); }
 
-static double count_values(json_t *j)
-{
+static double count_values(json_t *j) {
     double n = 1;
     if (json_is_object(j)) {
         const char *key;
@@ -150,8 +136,7 @@ static double count_values(json_t *j)
     return n;
 }
 
-static double measure_bytes(const char *case_name, const char *text, size_t n, doc *out)
-{
+static double measure_bytes(const char *case_name, const char *text, size_t n, doc *out) {
     (void)case_name;
     json_set_alloc_funcs(count_malloc, count_free);
     size_t before = counted_bytes;
@@ -167,8 +152,7 @@ static double measure_bytes(const char *case_name, const char *text, size_t n, d
 
 typedef cJSON *doc;
 
-static doc parse(const char *text, size_t n)
-{
+static doc parse(const char *text, size_t n) {
     cJSON *j = cJSON_ParseWithLength(text, n);
     if (!j)
         objw_die("cJSON_ParseWithLength failed near byte %td",
@@ -178,18 +162,15 @@ static doc parse(const char *text, size_t n)
 
 static void release(doc d) { cJSON_Delete(d); }
 
-static double count_values(const cJSON *j)
-{
+static double count_values(const cJSON *j) {
     double n = 1;
     if (cJSON_IsObject(j) || cJSON_IsArray(j)) {
-        for (const cJSON *c = j->child; c; c = c->next)
-            n += count_values(c);
+        for (const cJSON *c = j->child; c; c = c->next) n += count_values(c);
     }
     return n;
 }
 
-static double measure_bytes(const char *case_name, const char *text, size_t n, doc *out)
-{
+static double measure_bytes(const char *case_name, const char *text, size_t n, doc *out) {
     (void)case_name;
     cJSON_Hooks hooks = {count_malloc, count_free};
     cJSON_InitHooks(&hooks);
@@ -208,8 +189,7 @@ static double measure_bytes(const char *case_name, const char *text, size_t n, d
 /* The measurement                                                          */
 /* ------------------------------------------------------------------------ */
 
-static void timed_runs(const char *text, size_t n, long runs, double *load, double *release_s)
-{
+static void timed_runs(const char *text, size_t n, long runs, double *load, double *release_s) {
     *load = *release_s = 1e300;
     for (long r = 0; r < runs; r++) {
         double t0 = objw_cpu_s();
@@ -217,17 +197,13 @@ static void timed_runs(const char *text, size_t n, long runs, double *load, doub
         double t1 = objw_cpu_s();
         release(d);
         double t2 = objw_cpu_s();
-        if (t1 - t0 < *load)
-            *load = t1 - t0;
-        if (t2 - t1 < *release_s)
-            *release_s = t2 - t1;
+        if (t1 - t0 < *load) *load = t1 - t0;
+        if (t2 - t1 < *release_s) *release_s = t2 - t1;
     }
 }
 
-int objw_json(int argc, char **argv)
-{
-    if (argc != 4)
-        objw_die("usage: json CASE FILE RUNS");
+int objw_json(int argc, char **argv) {
+    if (argc != 4) objw_die("usage: json CASE FILE RUNS");
     const char *case_name = argv[1];
     long runs = objw_parse_long(argv[3], "runs");
     size_t n;

@@ -35,8 +35,7 @@ typedef struct gw {
     uint64_t rng;
 } gw;
 
-static uint64_t gw_rand(gw *w)
-{
+static uint64_t gw_rand(gw *w) {
     uint64_t x = w->rng;
     x ^= x >> 12;
     x ^= x << 25;
@@ -51,28 +50,24 @@ static unsigned gw_below(gw *w, unsigned n) { return (unsigned)((gw_rand(w) >> 3
 static int gw_chance(gw *w, unsigned percent) { return gw_below(w, 100) < percent; }
 #define GW_PICK(w, arr) ((arr)[gw_below((w), sizeof(arr) / sizeof((arr)[0]))])
 
-static void gw_raw(gw *w, const char *s)
-{
+static void gw_raw(gw *w, const char *s) {
     size_t n = strlen(s);
     fwrite(s, 1, n, w->f);
     w->bytes += n;
 }
 
 static void gw_fmt(gw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void gw_fmt(gw *w, const char *fmt, ...)
-{
+static void gw_fmt(gw *w, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int n = vfprintf(w->f, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        w->bytes += (size_t)n;
+    if (n > 0) w->bytes += (size_t)n;
 }
 
 /* A JSON string: quotes, backslashes and control characters escaped; UTF-8
  * passes through as it is. */
-static void gw_str(gw *w, const char *s)
-{
+static void gw_str(gw *w, const char *s) {
     fputc('"', w->f);
     w->bytes += 2;
     for (; *s; s++) {
@@ -95,35 +90,29 @@ static void gw_str(gw *w, const char *s)
 }
 
 /* A comma before every item of an object or array but the first. */
-static void gw_sep(gw *w, int *first)
-{
-    if (!*first)
-        gw_raw(w, ",");
+static void gw_sep(gw *w, int *first) {
+    if (!*first) gw_raw(w, ",");
     *first = 0;
 }
 
 /* A separator when needed, then "key": */
-static void gw_key(gw *w, int *first, const char *key)
-{
+static void gw_key(gw *w, int *first, const char *key) {
     gw_sep(w, first);
     gw_str(w, key);
     gw_raw(w, ":");
 }
 
-static void gw_kstr(gw *w, int *first, const char *key, const char *value)
-{
+static void gw_kstr(gw *w, int *first, const char *key, const char *value) {
     gw_key(w, first, key);
     gw_str(w, value);
 }
 
-static void gw_kint(gw *w, int *first, const char *key, long long value)
-{
+static void gw_kint(gw *w, int *first, const char *key, long long value) {
     gw_key(w, first, key);
     gw_fmt(w, "%lld", value);
 }
 
-static void gw_kraw(gw *w, int *first, const char *key, const char *raw)
-{
+static void gw_kraw(gw *w, int *first, const char *key, const char *raw) {
     gw_key(w, first, key);
     gw_raw(w, raw);
 }
@@ -133,18 +122,28 @@ static void gw_kraw(gw *w, int *first, const char *key, const char *raw)
 /* ------------------------------------------------------------------------ */
 
 static const char *const WORDS[] = {
-    "the", "of", "and", "to", "in", "is", "for", "on", "with", "this", "that", "new", "today",
-    "great", "just", "love", "time", "people", "memory", "python", "object", "garbage",
-    "collector", "reference", "count", "arena", "pool", "heap", "benchmark", "fast",
-    "café", "naïve", "über", "señor", "crème", "brûlée", "Zürich", "São", "Paulo",
-    "日本", "東京", "ありがとう", "今日", "天気", "です", "ラーメン", "미안", "привет", "мир",
-    "😀", "🎉", "👍", "🔥", "❤️", "✨", "\"quoted\"", "back\\slash", "line\nbreak", "tab\there",
+    "the",         "of",          "and",       "to",       "in",     "is",     "for",
+    "on",          "with",        "this",      "that",     "new",    "today",  "great",
+    "just",        "love",        "time",      "people",   "memory", "python", "object",
+    "garbage",     "collector",   "reference", "count",    "arena",  "pool",   "heap",
+    "benchmark",   "fast",        "café",      "naïve",    "über",   "señor",  "crème",
+    "brûlée",      "Zürich",      "São",       "Paulo",    "日本",   "東京",   "ありがとう",
+    "今日",        "天気",        "です",      "ラーメン", "미안",   "привет", "мир",
+    "😀",           "🎉",           "👍",         "🔥",        "❤️", "✨",      "\"quoted\"",
+    "back\\slash", "line\nbreak", "tab\there",
 };
-static const char *const FIRST[] = {"Ana", "Bo", "Chen", "Dmitri", "Élodie", "Fatima", "Gus",
-                                    "Hiro", "Ines", "João", "Kenji", "Lena", "Mei", "Noor",
-                                    "さくら", "たろう", "Ørjan", "Zoë"};
-static const char *const PLACES[] = {"Tokyo, Japan", "Paris", "São Paulo, Brasil", "Berlin",
-                                     "New York, NY", "東京都渋谷区", "", "Earth", "Zürich",
+static const char *const FIRST[] = {"Ana", "Bo",   "Chen",   "Dmitri", "Élodie", "Fatima",
+                                    "Gus", "Hiro", "Ines",   "João",   "Kenji",  "Lena",
+                                    "Mei", "Noor", "さくら", "たろう", "Ørjan",  "Zoë"};
+static const char *const PLACES[] = {"Tokyo, Japan",
+                                     "Paris",
+                                     "São Paulo, Brasil",
+                                     "Berlin",
+                                     "New York, NY",
+                                     "東京都渋谷区",
+                                     "",
+                                     "Earth",
+                                     "Zürich",
                                      "somewhere over the rainbow"};
 static const char *const MONTHS[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -152,21 +151,18 @@ static const char *const DAYS[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Su
 static const char *const LANGS[] = {"en", "ja", "fr", "pt", "de", "es", "ko", "ru", "und"};
 
 /* Up to n words of the vocabulary, space-separated, into buf. */
-static void gen_words(gw *w, char *buf, size_t cap, unsigned n)
-{
+static void gen_words(gw *w, char *buf, size_t cap, unsigned n) {
     size_t len = 0;
     buf[0] = '\0';
     for (unsigned i = 0; i < n; i++) {
         const char *word = GW_PICK(w, WORDS);
         int k = snprintf(buf + len, cap - len, "%s%s", i ? " " : "", word);
-        if (k < 0 || (size_t)k >= cap - len)
-            break;
+        if (k < 0 || (size_t)k >= cap - len) break;
         len += (size_t)k;
     }
 }
 
-static void gen_date(gw *w, int *first, const char *key)
-{
+static void gen_date(gw *w, int *first, const char *key) {
     char buf[64];
     snprintf(buf, sizeof buf, "%s %s %02u %02u:%02u:%02u +0000 20%02u", GW_PICK(w, DAYS),
              GW_PICK(w, MONTHS), 1 + gw_below(w, 28), gw_below(w, 24), gw_below(w, 60),
@@ -175,8 +171,7 @@ static void gen_date(gw *w, int *first, const char *key)
 }
 
 /* "id": 505874924095815681, "id_str": "505874924095815681" */
-static long long gen_id(gw *w, int *first, const char *key, const char *key_str)
-{
+static long long gen_id(gw *w, int *first, const char *key, const char *key_str) {
     long long id = (long long)(gw_rand(w) >> 5);
     char buf[32];
     snprintf(buf, sizeof buf, "%lld", id);
@@ -185,20 +180,17 @@ static long long gen_id(gw *w, int *first, const char *key, const char *key_str)
     return id;
 }
 
-static void gen_indices(gw *w, int *first)
-{
+static void gen_indices(gw *w, int *first) {
     unsigned a = gw_below(w, 120);
     gw_key(w, first, "indices");
     gw_fmt(w, "[%u,%u]", a, a + 3 + gw_below(w, 20));
 }
 
-static void gen_screen_name(gw *w, char *buf, size_t cap)
-{
+static void gen_screen_name(gw *w, char *buf, size_t cap) {
     snprintf(buf, cap, "%s_%u", GW_PICK(w, FIRST), gw_below(w, 100000));
 }
 
-static void gen_user(gw *w)
-{
+static void gen_user(gw *w) {
     char buf[512];
     int f = 1;
     gw_raw(w, "{");
@@ -234,8 +226,7 @@ static void gen_user(gw *w)
     gw_raw(w, "}");
 }
 
-static void gen_hashtags(gw *w)
-{
+static void gen_hashtags(gw *w) {
     int first = 1;
     gw_raw(w, "[");
     for (unsigned i = gw_below(w, 4); i > 0; i--) {
@@ -249,8 +240,7 @@ static void gen_hashtags(gw *w)
     gw_raw(w, "]");
 }
 
-static void gen_mentions(gw *w)
-{
+static void gen_mentions(gw *w) {
     char buf[64];
     int first = 1;
     gw_raw(w, "[");
@@ -268,8 +258,7 @@ static void gen_mentions(gw *w)
     gw_raw(w, "]");
 }
 
-static void gen_urls(gw *w)
-{
+static void gen_urls(gw *w) {
     int first = 1;
     gw_raw(w, "[");
     for (unsigned i = gw_below(w, 3); i > 0; i--) {
@@ -289,8 +278,7 @@ static void gen_urls(gw *w)
     gw_raw(w, "]");
 }
 
-static void gen_entities(gw *w)
-{
+static void gen_entities(gw *w) {
     int f = 1;
     gw_raw(w, "{");
     gw_key(w, &f, "hashtags");
@@ -303,8 +291,7 @@ static void gen_entities(gw *w)
     gw_raw(w, "}");
 }
 
-static void gen_coordinates(gw *w, int *first)
-{
+static void gen_coordinates(gw *w, int *first) {
     gw_key(w, first, "coordinates");
     if (gw_chance(w, 85)) {
         gw_raw(w, "null");
@@ -315,8 +302,7 @@ static void gen_coordinates(gw *w, int *first)
            (double)gw_below(w, 180000000) / 1e6 - 90.0);
 }
 
-static void gen_tweet(gw *w, int nested)
-{
+static void gen_tweet(gw *w, int nested) {
     char buf[1024];
     int f = 1;
     gw_raw(w, "{");
@@ -326,14 +312,13 @@ static void gen_tweet(gw *w, int nested)
     gen_id(w, &f, "id", "id_str");
     gen_words(w, buf, sizeof buf, 5 + gw_below(w, 25));
     gw_kstr(w, &f, "text", buf);
-    gw_kstr(w, &f, "source", "<a href=\"http://twitter.com/download/iphone\" "
-                             "rel=\"nofollow\">Twitter for iPhone</a>");
+    gw_kstr(w, &f, "source",
+            "<a href=\"http://twitter.com/download/iphone\" "
+            "rel=\"nofollow\">Twitter for iPhone</a>");
     gw_kraw(w, &f, "truncated", "false");
     gw_key(w, &f, "in_reply_to_status_id");
-    if (gw_chance(w, 80))
-        gw_raw(w, "null");
-    else
-        gw_fmt(w, "%llu", (unsigned long long)(gw_rand(w) >> 5));
+    if (gw_chance(w, 80)) gw_raw(w, "null");
+    else gw_fmt(w, "%llu", (unsigned long long)(gw_rand(w) >> 5));
     gw_key(w, &f, "user");
     gen_user(w);
     gw_kraw(w, &f, "geo", "null");
@@ -353,8 +338,7 @@ static void gen_tweet(gw *w, int nested)
     gw_raw(w, "}");
 }
 
-static void gen_tweets(gw *w, size_t target)
-{
+static void gen_tweets(gw *w, size_t target) {
     int first = 1, count = 0;
     gw_raw(w, "{\"statuses\":[");
     while (w->bytes < target) {
@@ -362,8 +346,10 @@ static void gen_tweets(gw *w, size_t target)
         gen_tweet(w, 0);
         count++;
     }
-    gw_fmt(w, "],\"search_metadata\":{\"completed_in\":0.087,\"max_id\":505874924095815681,"
-              "\"query\":\"%%E4%%B8%%80\",\"count\":%d,\"since_id\":0}}\n", count);
+    gw_fmt(w,
+           "],\"search_metadata\":{\"completed_in\":0.087,\"max_id\":505874924095815681,"
+           "\"query\":\"%%E4%%B8%%80\",\"count\":%d,\"since_id\":0}}\n",
+           count);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -373,14 +359,12 @@ static void gen_tweets(gw *w, size_t target)
 /* A step of a random walk: uniform in [-0.01, 0.01) with all 53 bits of a
  * double random, so the coordinates carry as many digits as surveyed data
  * converted to floats (canada.json's -65.613616999999977). */
-static double gen_step(gw *w)
-{
+static double gen_step(gw *w) {
     return ((double)(gw_rand(w) >> 11) / 9007199254740992.0 - 0.5) * 0.02;
 }
 
 /* One ring: a closed random walk of n points. */
-static void gen_ring(gw *w, unsigned n, double lon, double lat)
-{
+static void gen_ring(gw *w, unsigned n, double lon, double lat) {
     gw_raw(w, "[");
     for (unsigned i = 0; i < n; i++) {
         double x = lon, y = lat;
@@ -394,26 +378,24 @@ static void gen_ring(gw *w, unsigned n, double lon, double lat)
     gw_raw(w, "]");
 }
 
-static void gen_feature(gw *w, unsigned id)
-{
+static void gen_feature(gw *w, unsigned id) {
     double lon = -140.0 + (double)gw_below(w, 8000) / 100.0;
     double lat = 42.0 + (double)gw_below(w, 4000) / 100.0;
-    gw_fmt(w, "{\"type\":\"Feature\",\"properties\":{\"name\":\"Region %u\",\"id\":%u},"
-              "\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[", id, id);
+    gw_fmt(w,
+           "{\"type\":\"Feature\",\"properties\":{\"name\":\"Region %u\",\"id\":%u},"
+           "\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[",
+           id, id);
     for (unsigned r = 0, rings = 1 + gw_below(w, 3); r < rings; r++) {
-        if (r)
-            gw_raw(w, ",");
+        if (r) gw_raw(w, ",");
         gen_ring(w, 200 + gw_below(w, 5000), lon, lat);
     }
     gw_raw(w, "]}}");
 }
 
-static void gen_coords(gw *w, size_t target)
-{
+static void gen_coords(gw *w, size_t target) {
     gw_raw(w, "{\"type\":\"FeatureCollection\",\"features\":[");
     for (unsigned id = 0; w->bytes < target; id++) {
-        if (id)
-            gw_raw(w, ",");
+        if (id) gw_raw(w, ",");
         gen_feature(w, id);
     }
     gw_raw(w, "]}\n");
@@ -424,13 +406,15 @@ static void gen_coords(gw *w, size_t target)
 /* ------------------------------------------------------------------------ */
 
 static const char *const VENUES[] = {"PLEYEL_PLEYEL", "OPERA_BASTILLE", "OLYMPIA",
-                                     "ZENITH", "CIGALE", "BATACLAN"};
-static const char *const TITLES[] = {"Orchestre Philharmonique", "30th Anniversary Tour",
-                                     "Récital de piano", "Quatuor à cordes", "Jazz à Paris",
-                                     "Ballet", "Les Arts Florissants", "Musique de chambre",
-                                     "Opéra en concert", "Chœur et orchestre"};
-static const char *const SEATS[] = {"1ère catégorie", "2ème catégorie", "3ème catégorie",
-                                    "Catégorie unique", "Balcon", "Parterre", "Arrière-scène"};
+                                     "ZENITH",        "CIGALE",         "BATACLAN"};
+static const char *const TITLES[] = {
+    "Orchestre Philharmonique", "30th Anniversary Tour", "Récital de piano",
+    "Quatuor à cordes",         "Jazz à Paris",          "Ballet",
+    "Les Arts Florissants",     "Musique de chambre",    "Opéra en concert",
+    "Chœur et orchestre"};
+static const char *const SEATS[] = {"1ère catégorie",   "2ème catégorie", "3ème catégorie",
+                                    "Catégorie unique", "Balcon",         "Parterre",
+                                    "Arrière-scène"};
 
 #define CAT_AREAS 600
 #define CAT_TOPICS 40
@@ -439,9 +423,8 @@ static unsigned area_id(unsigned i) { return 205705993u + i * 7u; }
 static unsigned topic_id(unsigned i) { return 324846099u + i * 13u; }
 
 /* A table {"id": "name", ...} of n numeric ids. */
-static void gen_name_table(gw *w, unsigned n, unsigned (*id)(unsigned),
-                           const char *const *names, unsigned nnames)
-{
+static void gen_name_table(gw *w, unsigned n, unsigned (*id)(unsigned), const char *const *names,
+                           unsigned nnames) {
     char key[16], name[96];
     int first = 1;
     gw_raw(w, "{");
@@ -453,18 +436,15 @@ static void gen_name_table(gw *w, unsigned n, unsigned (*id)(unsigned),
     gw_raw(w, "}");
 }
 
-static void gen_id_array(gw *w, unsigned n, unsigned (*id)(unsigned), unsigned range)
-{
+static void gen_id_array(gw *w, unsigned n, unsigned (*id)(unsigned), unsigned range) {
     gw_raw(w, "[");
-    for (unsigned i = 0; i < n; i++)
-        gw_fmt(w, "%s%u", i ? "," : "", id(gw_below(w, range)));
+    for (unsigned i = 0; i < n; i++) gw_fmt(w, "%s%u", i ? "," : "", id(gw_below(w, range)));
     gw_raw(w, "]");
 }
 
 static unsigned event_id(unsigned i) { return 138586341u + i * 11u; }
 
-static void gen_event(gw *w, unsigned i)
-{
+static void gen_event(gw *w, unsigned i) {
     char key[16];
     snprintf(key, sizeof key, "%u", event_id(i));
     gw_str(w, key);
@@ -480,8 +460,7 @@ static void gen_event(gw *w, unsigned i)
 
 static unsigned seat_id(unsigned i) { return 338937295u + i; }
 
-static void gen_prices(gw *w, unsigned nseats)
-{
+static void gen_prices(gw *w, unsigned nseats) {
     gw_raw(w, "[");
     for (unsigned s = 0; s < nseats; s++)
         gw_fmt(w, "%s{\"amount\":%u,\"audienceSubCategoryId\":337100890,\"seatCategoryId\":%u}",
@@ -489,8 +468,7 @@ static void gen_prices(gw *w, unsigned nseats)
     gw_raw(w, "]");
 }
 
-static void gen_seat_categories(gw *w, unsigned nseats)
-{
+static void gen_seat_categories(gw *w, unsigned nseats) {
     gw_raw(w, "[");
     for (unsigned s = 0; s < nseats; s++) {
         gw_fmt(w, "%s{\"areas\":[", s ? "," : "");
@@ -502,8 +480,7 @@ static void gen_seat_categories(gw *w, unsigned nseats)
     gw_raw(w, "]");
 }
 
-static void gen_performance(gw *w, unsigned i, unsigned nevents)
-{
+static void gen_performance(gw *w, unsigned i, unsigned nevents) {
     unsigned nseats = 1 + gw_below(w, 5);
     gw_fmt(w, "{\"eventId\":%u,\"id\":%u,\"logo\":null,\"name\":null,\"prices\":",
            event_id(gw_below(w, nevents)), 339887544u + i);
@@ -516,8 +493,7 @@ static void gen_performance(gw *w, unsigned i, unsigned nevents)
 
 /* The name tables first, then events (a quarter of the target), then
  * performances up to the target. */
-static void gen_catalog(gw *w, size_t target)
-{
+static void gen_catalog(gw *w, size_t target) {
     unsigned nevents = 0;
     gw_raw(w, "{\"areaNames\":");
     gen_name_table(w, CAT_AREAS, area_id, SEATS, sizeof SEATS / sizeof SEATS[0]);
@@ -525,14 +501,12 @@ static void gen_catalog(gw *w, size_t target)
     gen_name_table(w, CAT_TOPICS, topic_id, TITLES, sizeof TITLES / sizeof TITLES[0]);
     gw_raw(w, ",\"events\":{");
     for (; w->bytes < target / 4; nevents++) {
-        if (nevents)
-            gw_raw(w, ",");
+        if (nevents) gw_raw(w, ",");
         gen_event(w, nevents);
     }
     gw_raw(w, "},\"performances\":[");
     for (unsigned i = 0; w->bytes < target; i++) {
-        if (i)
-            gw_raw(w, ",");
+        if (i) gw_raw(w, ",");
         gen_performance(w, i, nevents ? nevents : 1);
     }
     gw_raw(w, "],\"venueNames\":{\"PLEYEL_PLEYEL\":\"Salle Pleyel\"}}\n");
@@ -556,15 +530,12 @@ static const gen_doc DOCS[PMB_NUM_GEN_DOCS] = {
 
 const char *pmb_gen_doc_name(int i) { return DOCS[i].name; }
 
-long pmb_gen_doc_write(int i, const char *path, int quick)
-{
+long pmb_gen_doc_write(int i, const char *path, int quick) {
     FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     gw w = {f, 0, DOCS[i].seed};
     DOCS[i].write(&w, quick ? DOCS[i].full_bytes / 4 : DOCS[i].full_bytes);
     int err = ferror(f);
-    if (fclose(f) != 0 || err)
-        return -1;
+    if (fclose(f) != 0 || err) return -1;
     return (long)w.bytes;
 }

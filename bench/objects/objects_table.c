@@ -13,14 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static double value_of(const objects_ctx *cx, const char *case_name, int impl, const char *metric)
-{
+static double value_of(const objects_ctx *cx, const char *case_name, int impl, const char *metric) {
     const pmb_record *r = pmb_records_find(&cx->recs, case_name, pmb_o_impl_names[impl], metric);
     return r ? r->value : NAN;
 }
 
-static double ratio(double num, double den)
-{
+static double ratio(double num, double den) {
     return (isnan(num) || isnan(den) || den <= 0) ? NAN : num / den;
 }
 
@@ -28,71 +26,54 @@ static double ratio(double num, double den)
 /* Cells and tables                                                         */
 /* ------------------------------------------------------------------------ */
 
-static void print_value(const char *metric, double v)
-{
+static void print_value(const char *metric, double v) {
     size_t len = strlen(metric);
-    if (isnan(v))
-        printf(" n/a |");
+    if (isnan(v)) printf(" n/a |");
     else if (len > 2 && strcmp(metric + len - 2, "_s") == 0)
         printf(" %.4g |", v); /* seconds: from milliseconds to minutes */
-    else if (strcmp(metric, "peak_rss_kb") == 0)
-        printf(" %.0f |", v);
-    else
-        printf(" %.1f |", v);
+    else if (strcmp(metric, "peak_rss_kb") == 0) printf(" %.0f |", v);
+    else printf(" %.1f |", v);
 }
 
-static void print_ratio(double r)
-{
-    if (isnan(r))
-        printf(" n/a |");
-    else
-        printf(" %.2fx |", r);
+static void print_ratio(double r) {
+    if (isnan(r)) printf(" n/a |");
+    else printf(" %.2fx |", r);
 }
 
 /* The header of a table: case, metric, the impls, pymm/each anchor. */
-static void table_head(const char *title, const int *impls)
-{
+static void table_head(const char *title, const int *impls) {
     printf("### %s\n\n| case | metric |", title);
     int cols = 0;
-    for (const int *i = impls; *i >= 0; i++, cols++)
-        printf(" %s |", pmb_o_impl_names[*i]);
-    for (const int *i = impls + 1; *i >= 0; i++)
-        printf(" pymm/%s |", pmb_o_impl_names[*i]);
+    for (const int *i = impls; *i >= 0; i++, cols++) printf(" %s |", pmb_o_impl_names[*i]);
+    for (const int *i = impls + 1; *i >= 0; i++) printf(" pymm/%s |", pmb_o_impl_names[*i]);
     printf("\n|---|---|");
-    for (int c = 0; c < 2 * cols - 1; c++)
-        printf("--:|");
+    for (int c = 0; c < 2 * cols - 1; c++) printf("--:|");
     printf("\n");
 }
 
 /* One row, or nothing when no impl measured it. impls[0] is pymm. */
 static int table_row(const objects_ctx *cx, const int *impls, const char *case_name,
-                     const char *metric)
-{
+                     const char *metric) {
     double v[PMB_O_NUM_IMPLS];
     int n = 0, any = 0;
     for (const int *i = impls; *i >= 0; i++, n++) {
         v[n] = value_of(cx, case_name, *i, metric);
         any |= !isnan(v[n]);
     }
-    if (!any)
-        return 0;
+    if (!any) return 0;
     printf("| %s | %s |", case_name, metric);
-    for (int k = 0; k < n; k++)
-        print_value(metric, v[k]);
-    for (int k = 1; k < n; k++)
-        print_ratio(ratio(v[0], v[k]));
+    for (int k = 0; k < n; k++) print_value(metric, v[k]);
+    for (int k = 1; k < n; k++) print_ratio(ratio(v[0], v[k]));
     printf("\n");
     return 1;
 }
 
 static void print_table(const objects_ctx *cx, const char *title, const int *impls,
                         const char *const *cases, int ncases, const char *const *metrics,
-                        int nmetrics)
-{
+                        int nmetrics) {
     table_head(title, impls);
     for (int c = 0; c < ncases; c++) {
-        for (int m = 0; m < nmetrics; m++)
-            table_row(cx, impls, cases[c], metrics[m]);
+        for (int m = 0; m < nmetrics; m++) table_row(cx, impls, cases[c], metrics[m]);
     }
     printf("\n");
 }
@@ -101,8 +82,7 @@ static void print_table(const objects_ctx *cx, const char *title, const int *imp
 /* Header                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static void print_header(const objects_ctx *cx, double elapsed_s)
-{
+static void print_header(const objects_ctx *cx, double elapsed_s) {
     char host[320];
     pmb_host_description(host, sizeof host);
     pmb_print_title("objects", cx->quick);
@@ -126,8 +106,7 @@ static void print_header(const objects_ctx *cx, double elapsed_s)
 /* What the node's type costs: pymm's frozen nodes (binarytrees-D, never
  * tracked) and mutable ones (binarytrees-mutable-D, every node tracked),
  * each against malloc's binarytrees-D. */
-static void print_node_kinds(const objects_ctx *cx)
-{
+static void print_node_kinds(const objects_ctx *cx) {
     printf("### binary-trees, pymm's node types (CPU / malloc's)\n\n"
            "| depth | frozen (untracked) | mutable (tracked) |\n|---|--:|--:|\n");
     for (int d = cx->depth_min; d <= cx->depth_max; d++) {
@@ -143,8 +122,7 @@ static void print_node_kinds(const objects_ctx *cx)
     printf("\n");
 }
 
-static void print_trees(const objects_ctx *cx)
-{
+static void print_trees(const objects_ctx *cx) {
     static const char *const metrics[] = {"cpu_s", "peak_rss_kb"};
     char names[8][48];
     const char *cases[8];
@@ -159,40 +137,32 @@ static void print_trees(const objects_ctx *cx)
 
 /* The documents: size and number of values (from the first impl that
  * counted them; every impl's count is checked against it). */
-static void print_json_docs(const objects_ctx *cx)
-{
+static void print_json_docs(const objects_ctx *cx) {
     printf("### JSON loading\n\n| case | MB | values |\n|---|--:|--:|\n");
     for (int k = 0; k < cx->njson; k++) {
         const pmb_record *v = NULL;
         for (size_t i = 0; i < cx->checks.n && !v; i++) {
-            if (strcmp(cx->checks.v[i].case_name, cx->json_case[k]) == 0)
-                v = &cx->checks.v[i];
+            if (strcmp(cx->checks.v[i].case_name, cx->json_case[k]) == 0) v = &cx->checks.v[i];
         }
         printf("| %s | %.2f |", cx->json_case[k], (double)cx->json_bytes[k] / 1e6);
-        if (v)
-            printf(" %.0f |\n", v->value);
-        else
-            printf(" n/a |\n");
+        if (v) printf(" %.0f |\n", v->value);
+        else printf(" n/a |\n");
     }
     printf("\n");
 }
 
-static void print_json(const objects_ctx *cx)
-{
+static void print_json(const objects_ctx *cx) {
     static const char *const metrics[] = {"load_s", "free_s", "peak_rss_kb", "bytes_per_value"};
     const char *cases[PMB_O_MAX_JSON];
-    if (cx->njson == 0)
-        return;
-    for (int k = 0; k < cx->njson; k++)
-        cases[k] = cx->json_case[k];
+    if (cx->njson == 0) return;
+    for (int k = 0; k < cx->njson; k++) cases[k] = cx->json_case[k];
     print_json_docs(cx);
     print_table(cx, "JSON loading: measurements", pmb_o_json_impls, cases, cx->njson, metrics, 4);
 }
 
 static const char *const DICT_CASES[] = {"dict-insert", "dict-lookup", "dict-delete"};
 
-static void print_dict(const objects_ctx *cx)
-{
+static void print_dict(const objects_ctx *cx) {
     static const char *const metrics[] = {"ns_per_op"};
     char title[64];
     snprintf(title, sizeof title, "dict of %ld str keys", cx->dict_keys);
@@ -210,15 +180,13 @@ typedef struct ratio_summary {
 } ratio_summary;
 
 static ratio_summary summarize(const objects_ctx *cx, const char *const *cases, int n, int num,
-                               int den, const char *metric)
-{
+                               int den, const char *metric) {
     ratio_summary s = {NAN, NAN, ""};
     double logsum = 0;
     int k = 0;
     for (int c = 0; c < n; c++) {
         double r = ratio(value_of(cx, cases[c], num, metric), value_of(cx, cases[c], den, metric));
-        if (isnan(r))
-            continue;
+        if (isnan(r)) continue;
         if (isnan(s.worst) || r > s.worst) {
             s.worst = r;
             s.worst_case = cases[c];
@@ -226,27 +194,24 @@ static ratio_summary summarize(const objects_ctx *cx, const char *const *cases, 
         logsum += log(r);
         k++;
     }
-    if (k)
-        s.geomean = exp(logsum / k);
+    if (k) s.geomean = exp(logsum / k);
     return s;
 }
 
 /* A target row: measured (worst case and geomean) and the goal. at_least:
  * the goal is a lower bound (a speed-up), else an upper bound. */
-static void target_row(const char *what, ratio_summary s, double goal, int at_least)
-{
+static void target_row(const char *what, ratio_summary s, double goal, int at_least) {
     printf("| %s | ", what);
-    if (isnan(s.worst))
-        printf("n/a");
-    else
-        printf("%.2fx (%s; geomean %.2fx)", s.worst, s.worst_case, s.geomean);
+    if (isnan(s.worst)) printf("n/a");
+    else printf("%.2fx (%s; geomean %.2fx)", s.worst, s.worst_case, s.geomean);
     printf(" | %s %.2fx | %s |\n", at_least ? ">=" : "<=", goal,
-           isnan(s.worst) ? "n/a" : (at_least ? s.worst >= goal : s.worst <= goal) ? "yes" : "no");
+           isnan(s.worst)                                   ? "n/a"
+           : (at_least ? s.worst >= goal : s.worst <= goal) ? "yes"
+                                                            : "no");
 }
 
 /* python3/pymm is a speed-up: its worst case is the smallest. */
-static ratio_summary speedup(const objects_ctx *cx, const char *const *cases, int n)
-{
+static ratio_summary speedup(const objects_ctx *cx, const char *const *cases, int n) {
     ratio_summary s = summarize(cx, cases, n, PMB_O_PYMM, PMB_O_PYTHON3, "cpu_s");
     /* The worst speed-up is 1 / the largest pymm/python3. */
     if (!isnan(s.worst)) {
@@ -256,8 +221,7 @@ static ratio_summary speedup(const objects_ctx *cx, const char *const *cases, in
     return s;
 }
 
-static void print_targets(const objects_ctx *cx)
-{
+static void print_targets(const objects_ctx *cx) {
     char names[8][48];
     const char *trees[8], *json[PMB_O_MAX_JSON];
     int nt = 0;
@@ -265,8 +229,7 @@ static void print_targets(const objects_ctx *cx)
         snprintf(names[nt], sizeof names[nt], "binarytrees-%d", d);
         trees[nt] = names[nt];
     }
-    for (int k = 0; k < cx->njson; k++)
-        json[k] = cx->json_case[k];
+    for (int k = 0; k < cx->njson; k++) json[k] = cx->json_case[k];
 
     printf("### Targets of the issue (shown, not enforced)\n\n"
            "Measured: the worst case over the workload's cases, then the geometric mean.\n\n"
@@ -284,8 +247,7 @@ static void print_targets(const objects_ctx *cx)
     printf("\n");
 }
 
-void pmb_objects_print(const objects_ctx *cx, double elapsed_s)
-{
+void pmb_objects_print(const objects_ctx *cx, double elapsed_s) {
     print_header(cx, elapsed_s);
     print_trees(cx);
     print_json(cx);

@@ -60,34 +60,29 @@ static pm_type *node_type;
 /* left and right are reference fields: pymm releases them when a node
  * dies (bounding the recursion of a deep drop by deferring), and the
  * collector reads them in place. */
-static void impl_init(bool mutable_nodes)
-{
+static void impl_init(bool mutable_nodes) {
     pm_type_spec spec = {.name = "Node",
                          .basicsize = sizeof(node),
                          .nrefs = 2,
                          .flags = mutable_nodes ? 0 : PM_TPFLAGS_FROZEN};
     node_type = pm_type_new(&spec);
-    if (!node_type)
-        objw_die("pm_type_new: %s", pm_exc_message());
+    if (!node_type) objw_die("pm_type_new: %s", pm_exc_message());
 }
 
 static void impl_fini(void) { pm_decref(PM_OBJ(node_type)); }
 
-static PM_NOINLINE tree make_tree(int depth)
-{
+static PM_NOINLINE tree make_tree(int depth) {
     pm_object *children[2] = {NULL, NULL};
     if (depth > 0) {
         children[0] = make_tree(depth - 1);
         children[1] = make_tree(depth - 1);
     }
     pm_object *o = pm_object_new_refs_steal(node_type, children);
-    if (!o)
-        objw_die("pm_object_new_refs_steal: %s", pm_exc_message());
+    if (!o) objw_die("pm_object_new_refs_steal: %s", pm_exc_message());
     return o;
 }
 
-static PM_NOINLINE long check_tree(tree t)
-{
+static PM_NOINLINE long check_tree(tree t) {
     node *n = NODE(t);
     return n->left ? 1 + check_tree(n->left) + check_tree(n->right) : 1;
 }
@@ -104,7 +99,10 @@ typedef node *tree;
 
 #if defined(PMB_IMPL_BOEHM)
 #include <gc.h>
-static void impl_init(bool mutable_nodes) { (void)mutable_nodes; GC_INIT(); }
+static void impl_init(bool mutable_nodes) {
+    (void)mutable_nodes;
+    GC_INIT();
+}
 static void impl_fini(void) {}
 static inline node *node_alloc(void) { return GC_MALLOC(sizeof(node)); }
 /* Nothing to do: the tree is garbage once its root is forgotten. */
@@ -113,8 +111,7 @@ static void drop_tree(tree t) { (void)t; }
 static void impl_init(bool mutable_nodes) { (void)mutable_nodes; }
 static void impl_fini(void) {}
 static inline node *node_alloc(void) { return malloc(sizeof(node)); }
-static PM_NOINLINE void drop_tree(tree t)
-{
+static PM_NOINLINE void drop_tree(tree t) {
     if (t->left) {
         drop_tree(t->left);
         drop_tree(t->right);
@@ -123,23 +120,20 @@ static PM_NOINLINE void drop_tree(tree t)
 }
 #endif
 
-static PM_NOINLINE tree make_tree(int depth)
-{
+static PM_NOINLINE tree make_tree(int depth) {
     node *left = NULL, *right = NULL;
     if (depth > 0) {
         left = make_tree(depth - 1);
         right = make_tree(depth - 1);
     }
     node *n = node_alloc();
-    if (!n)
-        objw_die("out of memory");
+    if (!n) objw_die("out of memory");
     n->left = left;
     n->right = right;
     return n;
 }
 
-static PM_NOINLINE long check_tree(tree t)
-{
+static PM_NOINLINE long check_tree(tree t) {
     return t->left ? 1 + check_tree(t->left) + check_tree(t->right) : 1;
 }
 
@@ -151,40 +145,33 @@ static PM_NOINLINE long check_tree(tree t)
 /* The benchmark                                                            */
 /* ------------------------------------------------------------------------ */
 
-static long make_check_drop(int depth)
-{
+static long make_check_drop(int depth) {
     tree t = make_tree(depth);
     long n = check_tree(t);
     drop_tree(t);
     return n;
 }
 
-static long binary_trees(int max_depth)
-{
+static long binary_trees(int max_depth) {
     long total = make_check_drop(max_depth + 1); /* the stretch tree */
     tree long_lived = make_tree(max_depth);
     for (int d = MIN_DEPTH; d <= max_depth; d += 2) {
         long iterations = 1L << (max_depth - d + MIN_DEPTH);
-        for (long i = 0; i < iterations; i++)
-            total += make_check_drop(d);
+        for (long i = 0; i < iterations; i++) total += make_check_drop(d);
     }
     total += check_tree(long_lived);
     drop_tree(long_lived);
     return total;
 }
 
-int objw_trees(int argc, char **argv)
-{
+int objw_trees(int argc, char **argv) {
     bool mutable_nodes = argc == 3 && strcmp(argv[2], "mutable") == 0;
-    if (argc != 2 && !mutable_nodes)
-        objw_die("usage: trees DEPTH [mutable]");
+    if (argc != 2 && !mutable_nodes) objw_die("usage: trees DEPTH [mutable]");
 #if !defined(PMB_IMPL_PYMM)
-    if (mutable_nodes)
-        objw_die("mutable nodes: impl pymm only");
+    if (mutable_nodes) objw_die("mutable nodes: impl pymm only");
 #endif
     int depth = (int)objw_parse_long(argv[1], "depth");
-    if (depth < MIN_DEPTH || depth > 26)
-        objw_die("depth %d out of range %d..26", depth, MIN_DEPTH);
+    if (depth < MIN_DEPTH || depth > 26) objw_die("depth %d out of range %d..26", depth, MIN_DEPTH);
     impl_init(mutable_nodes);
     double c0 = objw_cpu_s();
     long total = binary_trees(depth);

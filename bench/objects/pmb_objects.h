@@ -36,14 +36,14 @@ typedef struct objects_ctx {
     int quick;
     const char *json_path;
     char workers_dir[PATH_MAX]; /* pmb_workers_dir */
-    char tmpdir[PATH_MAX];        /* the generated documents; "" if none  */
+    char tmpdir[PATH_MAX];      /* the generated documents; "" if none  */
     /* Sizes of the run (full or --quick). */
-    int depth_min, depth_max;     /* binarytrees-D for D in this range     */
-    int tree_rounds;              /* processes per (impl, depth)           */
-    int json_runs;                /* timed loads per process               */
+    int depth_min, depth_max; /* binarytrees-D for D in this range     */
+    int tree_rounds;          /* processes per (impl, depth)           */
+    int json_runs;            /* timed loads per process               */
     long dict_keys;
-    int dict_reps;                /* repetitions per process               */
-    int dict_rounds;              /* processes per impl                    */
+    int dict_reps;   /* repetitions per process               */
+    int dict_rounds; /* processes per impl                    */
     /* The impls found: executable (worker, or the python3 interpreter). */
     int have[PMB_O_NUM_IMPLS];
     char exe[PMB_O_NUM_IMPLS][PATH_MAX];

@@ -44,7 +44,6 @@
 #error "define one of PMB_IMPL_PYMM/MALLOC/BOEHM/JANSSON/CJSON/CPYTHON"
 #endif
 
-
 /* Output to the driver. */
 void objw_emit(const char *case_name, const char *metric, double value, const char *unit);
 void objw_check(const char *case_name, const char *what, double value);

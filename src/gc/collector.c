@@ -92,32 +92,41 @@ static void vec_free(objvec *v) {
 }
 
 /* gc_refs of 0xffff or more: the exact value lives here, by address. */
-typedef struct refs_slot { pm_object *obj; int64_t refs; } refs_slot;
-typedef struct refs_table { refs_slot *slots; size_t cap, len; } refs_table;
+typedef struct refs_slot {
+    pm_object *obj;
+    int64_t refs;
+} refs_slot;
+typedef struct refs_table {
+    refs_slot *slots;
+    size_t cap, len;
+} refs_table;
 
 typedef struct gc_state {
     int threshold[NUM_GENERATIONS];
-    int count[NUM_GENERATIONS]; /* count[0] lives in rt->gc_young_count */
-    bool adaptive;                      /* pacing by yield (see below)   */
-    unsigned backoff[NUM_GENERATIONS];  /* 1, 2, 4, ...: threshold factor */
-    bool young_fruitless;               /* the last automatic young
-                                           collection found nothing      */
+    int count[NUM_GENERATIONS];        /* count[0] lives in rt->gc_young_count */
+    bool adaptive;                     /* pacing by yield (see below)   */
+    unsigned backoff[NUM_GENERATIONS]; /* 1, 2, 4, ...: threshold factor */
+    bool young_fruitless;              /* the last automatic young
+                                          collection found nothing      */
     int64_t long_lived_total, long_lived_pending;
     bool enabled, collecting;
     int debug;
     pm_object *garbage;
-    struct { pm_gc_callback fn; void *arg; } callbacks[MAX_CALLBACKS];
+    struct {
+        pm_gc_callback fn;
+        void *arg;
+    } callbacks[MAX_CALLBACKS];
     int ncallbacks;
     pm_gc_generation_stats stats[NUM_GENERATIONS];
     /* A collection's working memory, kept between collections. */
-    objvec set;       /* the set analysed; the unreachable end up first */
-    objvec stack;     /* the reachability walk's pending objects       */
-    refs_table big;   /* gc_refs too large for flag bits 16-31         */
-    bool stack_short; /* the stack could not grow: rescan (see reach)  */
-    size_t rescued;   /* set-aside objects found reachable after all   */
+    objvec set;               /* the set analysed; the unreachable end up first */
+    objvec stack;             /* the reachability walk's pending objects       */
+    refs_table big;           /* gc_refs too large for flag bits 16-31         */
+    bool stack_short;         /* the stack could not grow: rescan (see reach)  */
+    size_t rescued;           /* set-aside objects found reachable after all   */
     pmgc_fallbacks fallbacks; /* out-of-memory paths taken (object.h)  */
-    bool stress;            /* PYMM_GC_STRESS (see "stress")            */
-    uint64_t stress_allocs; /* GC allocations seen in stress mode       */
+    bool stress;              /* PYMM_GC_STRESS (see "stress")            */
+    uint64_t stress_allocs;   /* GC allocations seen in stress mode       */
 } gc_state;
 
 /* ---- the sets of gc.h -------------------------------------------------------- */
@@ -389,28 +398,28 @@ static inline bool sequence_items(pm_object *o, pm_object *const **items, size_t
  * through their traverse slot with `visit` (which must return 0, or the
  * traversal stops), and then acc gets 1, as nothing is known of the
  * results. */
-#define VISIT_REFS(o, each, visit, arg, acc, skip)                                 \
-    do {                                                                           \
-        pm_object *const *items_;                                                  \
-        size_t n_;                                                                 \
-        if (sequence_items((o), &items_, &n_)) {                                   \
-            if (!(skip))                                                           \
-                for (size_t i_ = 0; i_ < n_; i_++)                                 \
-                    if (items_[i_]) (acc) |= each(items_[i_], (arg));              \
-        } else if ((o)->type == &pm_dict_type) {                                   \
-            if (skip) break;                                                       \
-            pmo_dict_refs d_;                                                      \
-            pmo_dict_refs_of((o), &d_);                                            \
-            for (size_t i_ = 0; i_ < d_.n; i_++) {                                 \
-                const pmo_dk_word *e_ = d_.entries + i_ * d_.stride;               \
-                if (!e_[PMO_DK_VALUE].obj) continue;                               \
-                if (!d_.keys_atomic) (acc) |= each(e_[PMO_DK_KEY].obj, (arg));     \
-                (acc) |= each(e_[PMO_DK_VALUE].obj, (arg));                        \
-            }                                                                      \
-        } else {                                                                   \
-            pmo_traverse((o), visit, (arg));                                       \
-            (acc) = 1;                                                             \
-        }                                                                          \
+#define VISIT_REFS(o, each, visit, arg, acc, skip)                                                 \
+    do {                                                                                           \
+        pm_object *const *items_;                                                                  \
+        size_t n_;                                                                                 \
+        if (sequence_items((o), &items_, &n_)) {                                                   \
+            if (!(skip))                                                                           \
+                for (size_t i_ = 0; i_ < n_; i_++)                                                 \
+                    if (items_[i_]) (acc) |= each(items_[i_], (arg));                              \
+        } else if ((o)->type == &pm_dict_type) {                                                   \
+            if (skip) break;                                                                       \
+            pmo_dict_refs d_;                                                                      \
+            pmo_dict_refs_of((o), &d_);                                                            \
+            for (size_t i_ = 0; i_ < d_.n; i_++) {                                                 \
+                const pmo_dk_word *e_ = d_.entries + i_ * d_.stride;                               \
+                if (!e_[PMO_DK_VALUE].obj) continue;                                               \
+                if (!d_.keys_atomic) (acc) |= each(e_[PMO_DK_KEY].obj, (arg));                     \
+                (acc) |= each(e_[PMO_DK_VALUE].obj, (arg));                                        \
+            }                                                                                      \
+        } else {                                                                                   \
+            pmo_traverse((o), visit, (arg));                                                       \
+            (acc) = 1;                                                                             \
+        }                                                                                          \
     } while (0)
 
 /* Subtract the references from inside the set. An object's gc_refs start
@@ -421,7 +430,10 @@ static inline bool sequence_items(pm_object *o, pm_object *const **items, size_t
  * the reachability walk need not read their referents again. They are
  * common: a young object that points only at old ones, a document's
  * records before their array exists. */
-typedef struct subtract_arg { gc_state *g; unsigned limit; } subtract_arg;
+typedef struct subtract_arg {
+    gc_state *g;
+    unsigned limit;
+} subtract_arg;
 
 static inline int decref_in_set(pm_object *r, void *arg) {
     subtract_arg *a = arg;
@@ -488,7 +500,8 @@ static bool atomic_container(pm_object *o, int untrack) {
         return true;
     }
     if (o->type->internal & PMO_TP_FIXED_REFS) return pmo_refs_atomic(o);
-    return untrack == UNTRACK_TUPLES_AND_DICTS && o->type == &pm_dict_type && pmo_dict_all_atomic(o);
+    return untrack == UNTRACK_TUPLES_AND_DICTS && o->type == &pm_dict_type &&
+           pmo_dict_all_atomic(o);
 }
 
 /* What the garbage holds, gathered while it is split off, so that the
@@ -510,7 +523,8 @@ static inline void mark_reachable(gc_state *g, pm_object *r) {
 }
 
 static int visit_reachable(pm_object *r, void *arg) {
-    if ((r->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) == PMO_OF_COLLECTING) mark_reachable(arg, r);
+    if ((r->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) == PMO_OF_COLLECTING)
+        mark_reachable(arg, r);
     return 0;
 }
 
@@ -575,7 +589,12 @@ static int visit_rescue(pm_object *r, void *arg) {
     return 0;
 }
 
-typedef struct split_ctx { pm_runtime *rt; gc_state *g; int untrack, dest; int64_t nkeep; } split_ctx;
+typedef struct split_ctx {
+    pm_runtime *rt;
+    gc_state *g;
+    int untrack, dest;
+    int64_t nkeep;
+} split_ctx;
 
 static inline void keep_and_visit(split_ctx *c, pm_object *o) {
     int ignored = 0;
@@ -601,7 +620,7 @@ static void drain_rescued(split_ctx *c) {
  * this returns. Returns the number of objects kept tracked; *summary gets
  * the SUM_ bits of the unreachable. */
 static PM_CACHE_ALIGNED int64_t split_reachable(pm_runtime *rt, gc_state *g, int untrack, int dest,
-                                            unsigned *summary) {
+                                                unsigned *summary) {
     split_ctx c = {rt, g, untrack, dest, 0};
     objvec *set = &g->set;
     size_t nset = set->len, naside = 0;
@@ -622,7 +641,8 @@ static PM_CACHE_ALIGNED int64_t split_reachable(pm_runtime *rt, gc_state *g, int
         g->fallbacks.rescans++;
         for (size_t i = 0; i < naside; i++) {
             pm_object *o = set->items[i];
-            if ((o->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) != (PMO_OF_COLLECTING | PMO_OF_REACHABLE))
+            if ((o->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) !=
+                (PMO_OF_COLLECTING | PMO_OF_REACHABLE))
                 continue;
             keep_and_visit(&c, o);
             drain_rescued(&c);
@@ -634,7 +654,8 @@ static PM_CACHE_ALIGNED int64_t split_reachable(pm_runtime *rt, gc_state *g, int
     for (size_t i = 0; i < naside; i++) {
         pm_object *o = set->items[i];
         if (!(o->flags & PMO_OF_COLLECTING)) continue; /* rescued and kept */
-        if ((o->flags & PMO_OF_GEN_MASK) == PMO_OF_GEN(2)) pmgc_map_remove(&rt->gc_map, PMGC_MAP_GEN2, o);
+        if ((o->flags & PMO_OF_GEN_MASK) == PMO_OF_GEN(2))
+            pmgc_map_remove(&rt->gc_map, PMGC_MAP_GEN2, o);
         o->flags &= ~PMO_OF_TENTATIVE; /* later steps read it as "reachable, pending" */
         pm_incref(o); /* the collector's hold (see "the steps after the analysis") */
         set->items[nlost++] = o;
@@ -663,7 +684,8 @@ static void assert_split(const pm_runtime *rt, const gc_state *g) {
      * chunk): without any state of the analysis. */
     for (uint32_t i = 0; i < rt->gc_young.len; i++) {
         const pm_object *o = rt->gc_young.items[i];
-        PM_ASSERT(o == NULL || (o->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE)) == 0);
+        PM_ASSERT(o == NULL ||
+                  (o->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE | PMO_OF_TENTATIVE)) == 0);
     }
     PM_ASSERT(g->big.len == 0);
 }
@@ -715,7 +737,8 @@ static bool still_garbage(pm_object *o) {
 }
 
 static int visit_uncollectable(pm_object *r, void *arg) {
-    if ((r->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) == PMO_OF_COLLECTING) mark_reachable(arg, r);
+    if ((r->flags & (PMO_OF_COLLECTING | PMO_OF_REACHABLE)) == PMO_OF_COLLECTING)
+        mark_reachable(arg, r);
     return 0;
 }
 
@@ -866,7 +889,7 @@ static double now_ms(void) {
 }
 
 static void record_pause(pm_gc_generation_stats *s, double ms) {
-    static const double limits[PM_GC_PAUSE_BUCKETS - 1] = {0.01, 0.03, 0.1, 0.3, 1, 3,
+    static const double limits[PM_GC_PAUSE_BUCKETS - 1] = {0.01, 0.03, 0.1, 0.3, 1,   3,
                                                            10,   30,   100, 300, 1000};
     int b = 0;
     while (b < PM_GC_PAUSE_BUCKETS - 1 && ms >= limits[b]) b++;
@@ -900,7 +923,8 @@ static bool is_tracked(pm_object *o) { return (o->flags & PMO_OF_TRACKED) != 0; 
  * finalizers run, the resurrected given back, the rest broken. Survivors
  * go to generation dest. Returns the number collected; *uncollectable
  * gets the others. */
-static int64_t dispose(pm_runtime *rt, gc_state *g, unsigned summary, int dest, int64_t *uncollectable) {
+static int64_t dispose(pm_runtime *rt, gc_state *g, unsigned summary, int dest,
+                       int64_t *uncollectable) {
     objvec *set = &g->set;
     *uncollectable = 0;
     if (summary & PMO_TP_LEGACY_DEL) *uncollectable = set_aside_legacy(rt, g, dest);
@@ -933,14 +957,16 @@ static int64_t dispose(pm_runtime *rt, gc_state *g, unsigned summary, int dest, 
     return collected;
 }
 
-static void record_collection(gc_state *g, int gen, int64_t collected, int64_t uncollectable, double ms) {
+static void record_collection(gc_state *g, int gen, int64_t collected, int64_t uncollectable,
+                              double ms) {
     pm_gc_generation_stats *s = &g->stats[gen];
     s->collections++;
     s->collected += (uint64_t)collected;
     s->uncollectable += (uint64_t)uncollectable;
     record_pause(s, ms);
     if (g->debug & PM_GC_DEBUG_STATS)
-        fprintf(stderr, "gc: done, %" PRId64 " unreachable, %" PRId64 " uncollectable, %.4fms elapsed\n",
+        fprintf(stderr,
+                "gc: done, %" PRId64 " unreachable, %" PRId64 " uncollectable, %.4fms elapsed\n",
                 collected + uncollectable, uncollectable, ms);
 }
 
@@ -962,7 +988,8 @@ static bool take_set(pm_runtime *rt, gc_state *g, int gen) {
     }
     /* Generation 2 stays in its map through the analysis (no code runs):
      * split_reachable takes the unreachable out. */
-    if (gen >= 2) g->set.len += pmgc_map_collect(&rt->gc_map, PMGC_MAP_GEN2, g->set.items + g->set.len);
+    if (gen >= 2)
+        g->set.len += pmgc_map_collect(&rt->gc_map, PMGC_MAP_GEN2, g->set.items + g->set.len);
     /* T1: the sets held each object once, holes of the young vector aside. */
     PM_ASSERT(g->set.len <= want);
     PM_ASSERT(gen < 1 || pmgc_map_count(&rt->gc_map, PMGC_MAP_GEN1) == 0);
@@ -1274,7 +1301,8 @@ size_t pm_gc_get_stats_sized(pm_gc_generation_stats *out, size_t size) {
     static const pm_gc_generation_stats none;
     size_t n = 0;
     for (int i = 0; i < NUM_GENERATIONS; i++)
-        n = pmh_struct_write((char *)out + (size_t)i * size, size, g ? &g->stats[i] : &none, sizeof none);
+        n = pmh_struct_write((char *)out + (size_t)i * size, size, g ? &g->stats[i] : &none,
+                             sizeof none);
     return n;
 }
 
@@ -1291,7 +1319,8 @@ int pm_gc_callback_remove(pm_gc_callback fn, void *arg) {
     gc_state *g = state();
     for (int i = 0; g && i < g->ncallbacks; i++) {
         if (g->callbacks[i].fn != fn || g->callbacks[i].arg != arg) continue;
-        memmove(&g->callbacks[i], &g->callbacks[i + 1], (size_t)(g->ncallbacks - i - 1) * sizeof g->callbacks[0]);
+        memmove(&g->callbacks[i], &g->callbacks[i + 1],
+                (size_t)(g->ncallbacks - i - 1) * sizeof g->callbacks[0]);
         g->ncallbacks--;
         return 0;
     }
@@ -1336,7 +1365,9 @@ static int for_each_tracked(pm_runtime *rt, int gen, int (*fn)(pm_object *, void
     return 0;
 }
 
-typedef struct append_arg { pm_object *list; } append_arg;
+typedef struct append_arg {
+    pm_object *list;
+} append_arg;
 
 static int append_one(pm_object *o, void *arg) {
     append_arg *a = arg;
@@ -1361,7 +1392,10 @@ pm_object *pm_gc_get_objects(int generation) {
     return list;
 }
 
-typedef struct referrer_search { pm_object *target, *list; bool found; } referrer_search;
+typedef struct referrer_search {
+    pm_object *target, *list;
+    bool found;
+} referrer_search;
 
 static int visit_find(pm_object *r, void *arg) {
     referrer_search *s = arg;
@@ -1451,20 +1485,24 @@ void pmgc_get_fallbacks(pm_runtime *rt, pmgc_fallbacks *out) {
 
 /* ---- checking ------------------------------------------------------------------ */
 
-typedef struct check_arg { int gen; int64_t n; } check_arg;
+typedef struct check_arg {
+    int gen;
+    int64_t n;
+} check_arg;
 
 static int check_one(pm_object *o, void *arg) {
     check_arg *c = arg;
     unsigned gen = (o->flags & PMO_OF_GEN_MASK) >> PMO_OF_GEN_SHIFT;
     const char *breach = NULL;
     if (!(o->flags & PMO_OF_TRACKED)) breach = "in a generation but not tracked";
-    else if (c->gen == 0 && (gen != 0 || pmgc_slot(o) != (unsigned)c->n)) breach = "wrong young slot";
+    else if (c->gen == 0 && (gen != 0 || pmgc_slot(o) != (unsigned)c->n))
+        breach = "wrong young slot";
     else if (c->gen != 0 && (int)gen != c->gen) breach = "wrong generation bits";
     else if (o->flags & ANALYSIS_BITS) breach = "collection state left over";
     else if (c->gen != 0 && pmgc_slot(o) != 0) breach = "slot bits left over";
     if (breach) {
-        pm_exc_set(PM_EXC_RUNTIME, "gc check: <%s %p> in generation %d: %s", o->type->name, (void *)o,
-                   c->gen, breach);
+        pm_exc_set(PM_EXC_RUNTIME, "gc check: <%s %p> in generation %d: %s", o->type->name,
+                   (void *)o, c->gen, breach);
         return 1;
     }
     c->n++;
@@ -1487,7 +1525,8 @@ static int64_t check_sets(pm_runtime *rt, int nmaps) {
         c = (check_arg){k + 1, 0};
         if (pmgc_map_each(&rt->gc_map, k, check_one, &c)) return -1;
         if ((size_t)c.n != pmgc_map_count(&rt->gc_map, k)) {
-            pm_exc_set(PM_EXC_RUNTIME, "gc check: address map %d counts %zu objects, holds %" PRId64, k,
+            pm_exc_set(PM_EXC_RUNTIME,
+                       "gc check: address map %d counts %zu objects, holds %" PRId64, k,
                        pmgc_map_count(&rt->gc_map, k), c.n);
             return -1;
         }

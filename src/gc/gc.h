@@ -48,21 +48,25 @@
 /* Flag bits 8..15 of pm_object.flags belong to the collector. A new
  * object is untracked: bits 8..15 zero; linking it on generation 0 sets
  * TRACKED only (generation 0 is GEN(0)). */
-#define PMO_OF_TRACKED     (1u << 8)  /* in a generation (the sets below) */
-#define PMO_OF_COLLECTING  (1u << 9)  /* in the set being collected      */
-#define PMO_OF_REACHABLE   (1u << 10) /* proven reachable in this pass   */
-#define PMO_OF_UNTRACKED_DEFERRED (1u << 11) /* untracked to be queued for
-                                               deallocation: re-track it if
-                                               a finalizer resurrects it    */
-#define PMO_OF_GEN_SHIFT   12         /* bits 12-13: the generation list a
-                                         tracked object is on (3: frozen);
-                                         0 while untracked                */
-#define PMO_OF_GEN_MASK    (3u << PMO_OF_GEN_SHIFT)
-#define PMO_OF_GEN(n)      ((unsigned)(n) << PMO_OF_GEN_SHIFT)
-#define PMO_OF_TENTATIVE   (1u << 14) /* set aside as unreachable during the
-                                         reachability walk               */
-#define PMO_OF_NO_SET_REFS (1u << 15) /* none of its references leads into
-                                         the set being analysed          */
+#define PMO_OF_TRACKED (1u << 8)    /* in a generation (the sets below) */
+#define PMO_OF_COLLECTING (1u << 9) /* in the set being collected      */
+#define PMO_OF_REACHABLE (1u << 10) /* proven reachable in this pass   */
+#define PMO_OF_UNTRACKED_DEFERRED                                                                  \
+    (1u << 11) /* untracked to be queued for
+                  deallocation: re-track it if
+                  a finalizer resurrects it    */
+#define PMO_OF_GEN_SHIFT                                                                           \
+    12 /* bits 12-13: the generation list a
+          tracked object is on (3: frozen);
+          0 while untracked                */
+#define PMO_OF_GEN_MASK (3u << PMO_OF_GEN_SHIFT)
+#define PMO_OF_GEN(n) ((unsigned)(n) << PMO_OF_GEN_SHIFT)
+#define PMO_OF_TENTATIVE                                                                           \
+    (1u << 14) /* set aside as unreachable during the
+                  reachability walk               */
+#define PMO_OF_NO_SET_REFS                                                                         \
+    (1u << 15) /* none of its references leads into
+                  the set being analysed          */
 /* Bits 16..31: a young object's slot in the young vector, or an analysed
  * object's gc_refs during a collection. */
 #define PMO_OF_SLOT_SHIFT 16
@@ -80,7 +84,7 @@ typedef struct pmgc_young {
 enum { PMGC_MAP_GEN1, PMGC_MAP_GEN2, PMGC_MAP_PERM, PMGC_NMAPS }; /* map g - 1: generation g */
 
 typedef struct pmgc_map_chunk {
-    uintptr_t key;                       /* address >> PMGC_MAP_SHIFT */
+    uintptr_t key; /* address >> PMGC_MAP_SHIFT */
     uint32_t count[PMGC_NMAPS];
     uint64_t bits[PMGC_NMAPS][PMGC_MAP_WORDS];
 } pmgc_map_chunk;

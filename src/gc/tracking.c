@@ -23,7 +23,9 @@
  * does it itself for the containers it builds (pmo_gc_link_young), and
  * the collector moves objects on from there. */
 void pm_gc_track(pm_object *o) {
-    if (o == NULL || !pmo_live(o) || !(o->type->flags & PM_TPFLAGS_GC) || (o->flags & PMO_OF_TRACKED)) return;
+    if (o == NULL || !pmo_live(o) || !(o->type->flags & PM_TPFLAGS_GC) ||
+        (o->flags & PMO_OF_TRACKED))
+        return;
     /* One the collector holds (untracked by a finalizer, tracked again)
      * gets its bit back only: the collector places it (pmo_gc_unlink). */
     if (o->flags & PMO_OF_COLLECTING) o->flags |= PMO_OF_TRACKED;

@@ -58,7 +58,7 @@ void pmh_assert_fail(const char *expr, const char *file, int line, const char *f
 #define DBG_NUM_DOMAINS (PM_NUM_DOMAINS + 1) /* and PMH_DOMAIN_POOL */
 
 typedef struct dbg_record {
-    uintptr_t ptr;   /* user pointer; 0 empty, 1 tombstone */
+    uintptr_t ptr; /* user pointer; 0 empty, 1 tombstone */
     size_t size;
     uint64_t serial;
     int domain;
@@ -147,18 +147,18 @@ static void report(pmh_debug *d, pm_error_kind kind, const void *addr, const dbg
     if (r)
         snprintf(msg, sizeof msg,
                  "%s: %p (%zu bytes, %s domain, allocation #%" PRIu64 ") via the %s domain: %s",
-                 kind == PM_ERR_OVERRUN       ? "buffer overrun"
-                 : kind == PM_ERR_UNDERRUN    ? "buffer underrun"
-                 : kind == PM_ERR_DOUBLE_FREE ? "double free"
-                 : kind == PM_ERR_WRONG_DOMAIN ? "wrong domain"
-                 : kind == PM_ERR_INTERIOR    ? "interior pointer"
+                 kind == PM_ERR_OVERRUN          ? "buffer overrun"
+                 : kind == PM_ERR_UNDERRUN       ? "buffer underrun"
+                 : kind == PM_ERR_DOUBLE_FREE    ? "double free"
+                 : kind == PM_ERR_WRONG_DOMAIN   ? "wrong domain"
+                 : kind == PM_ERR_INTERIOR       ? "interior pointer"
                  : kind == PM_ERR_USE_AFTER_FREE ? "write after free"
-                                               : "corruption",
+                                                 : "corruption",
                  addr, r->size, domain_name(r->domain), r->serial, domain_name(call_domain), what);
     else
         snprintf(msg, sizeof msg, "foreign pointer: %p via the %s domain: %s", addr,
                  domain_name(call_domain), what);
-    pm_error e = {sizeof e, kind, addr, r ? r->size : 0, call_domain, r ? r->domain : -1,
+    pm_error e = {sizeof e,          kind, addr, r ? r->size : 0, call_domain, r ? r->domain : -1,
                   r ? r->serial : 0, msg};
     pmh_report(d->heap, &e);
 }
@@ -254,8 +254,10 @@ static uint64_t break_serial_from_env(void) {
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
     if (errno || *end != '\0' || v[0] == '-' || n == 0) {
-        fprintf(stderr, "pymm: PYMM_BREAK_ALLOC=%s is not an allocation number (1, 2, ...); "
-                        "ignored\n", v);
+        fprintf(stderr,
+                "pymm: PYMM_BREAK_ALLOC=%s is not an allocation number (1, 2, ...); "
+                "ignored\n",
+                v);
         return 0;
     }
     return n;
@@ -368,7 +370,8 @@ int pm_heap_enable_debug(pm_heap *h) {
     d->break_serial = break_serial_from_env();
     for (int i = 0; i < PM_NUM_DOMAINS; i++) {
         d->domains[i] = (dbg_domain){d, i, h->domains[i]};
-        h->domains[i] = (pm_allocator){&d->domains[i], dbg_malloc, dbg_calloc, dbg_realloc, dbg_free};
+        h->domains[i] =
+            (pm_allocator){&d->domains[i], dbg_malloc, dbg_calloc, dbg_realloc, dbg_free};
     }
     d->domains[PMH_DOMAIN_POOL] = (dbg_domain){d, PMH_DOMAIN_POOL, {0}};
     pm_heap_pool_allocator(h, &d->domains[PMH_DOMAIN_POOL].base);

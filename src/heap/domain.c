@@ -75,22 +75,22 @@ void pm_domain_free(pm_heap *h, pm_domain d, void *p) {
 }
 
 /* The shorthands: one table load and an indirect call, like PyObject_Malloc. */
-#define DEFAULT_DOMAIN_FUNCS(prefix, dom)                                      \
-    void *prefix##_malloc(size_t n) {                                         \
-        const pm_allocator *a = &pmh_default_heap.domains[dom];               \
-        return a->malloc(a->ctx, n);                                          \
-    }                                                                         \
-    void *prefix##_calloc(size_t nelem, size_t elsize) {                      \
-        const pm_allocator *a = &pmh_default_heap.domains[dom];               \
-        return a->calloc(a->ctx, nelem, elsize);                              \
-    }                                                                         \
-    void *prefix##_realloc(void *p, size_t n) {                               \
-        const pm_allocator *a = &pmh_default_heap.domains[dom];               \
-        return a->realloc(a->ctx, p, n);                                      \
-    }                                                                         \
-    void prefix##_free(void *p) {                                             \
-        const pm_allocator *a = &pmh_default_heap.domains[dom];               \
-        a->free(a->ctx, p);                                                   \
+#define DEFAULT_DOMAIN_FUNCS(prefix, dom)                                                          \
+    void *prefix##_malloc(size_t n) {                                                              \
+        const pm_allocator *a = &pmh_default_heap.domains[dom];                                    \
+        return a->malloc(a->ctx, n);                                                               \
+    }                                                                                              \
+    void *prefix##_calloc(size_t nelem, size_t elsize) {                                           \
+        const pm_allocator *a = &pmh_default_heap.domains[dom];                                    \
+        return a->calloc(a->ctx, nelem, elsize);                                                   \
+    }                                                                                              \
+    void *prefix##_realloc(void *p, size_t n) {                                                    \
+        const pm_allocator *a = &pmh_default_heap.domains[dom];                                    \
+        return a->realloc(a->ctx, p, n);                                                           \
+    }                                                                                              \
+    void prefix##_free(void *p) {                                                                  \
+        const pm_allocator *a = &pmh_default_heap.domains[dom];                                    \
+        a->free(a->ctx, p);                                                                        \
     }
 
 DEFAULT_DOMAIN_FUNCS(pm_raw, PM_DOMAIN_RAW)
@@ -108,8 +108,10 @@ static void configure_from_env(pm_heap *h, const char *mode) {
         h->domains[PM_DOMAIN_OBJ] = h->domains[PM_DOMAIN_RAW];
     } else if (strcmp(mode, "pymm") != 0 && strcmp(mode, "debug") != 0 &&
                strcmp(mode, "pymm_debug") != 0) {
-        fprintf(stderr, "pymm: PYMM_MALLOC=%s is not one of pymm, malloc, debug, malloc_debug, "
-                        "pymm_debug; using pymm\n", mode);
+        fprintf(stderr,
+                "pymm: PYMM_MALLOC=%s is not one of pymm, malloc, debug, malloc_debug, "
+                "pymm_debug; using pymm\n",
+                mode);
         return;
     }
     if (strstr(mode, "debug") && pm_heap_enable_debug(h) != 0)

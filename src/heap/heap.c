@@ -41,8 +41,10 @@
 static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize);
 static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
 
-#define RAW_TABLE {NULL, pmh_raw_malloc, pmh_raw_calloc, pmh_raw_realloc, pmh_raw_free}
-#define POOL_TABLE(h) {(h), pmh_pool_malloc_ctx, pool_calloc_ctx, pool_realloc_ctx, pmh_pool_free_ctx}
+#define RAW_TABLE                                                                                  \
+    { NULL, pmh_raw_malloc, pmh_raw_calloc, pmh_raw_realloc, pmh_raw_free }
+#define POOL_TABLE(h)                                                                              \
+    { (h), pmh_pool_malloc_ctx, pool_calloc_ctx, pool_realloc_ctx, pmh_pool_free_ctx }
 
 /* The default heap is a constant-initialized object: it works before main()
  * and needs no set-up call. Its buckets are allocated with its first arena. */
@@ -81,7 +83,8 @@ void pm_heap_config_init(pm_heap_config *cfg) {
     cfg->release_delay_ms = DEFAULT_RELEASE_DELAY_MS;
 }
 
-_Static_assert(PMH_POOL_MAX / PMOS_PAGE_SIZE <= 64, "a pool's pages must fit the mask pool->purged");
+_Static_assert(PMH_POOL_MAX / PMOS_PAGE_SIZE <= 64,
+               "a pool's pages must fit the mask pool->purged");
 
 static bool is_pow2(size_t x) { return x && (x & (x - 1)) == 0; }
 
@@ -91,32 +94,35 @@ static bool is_pow2(size_t x) { return x && (x & (x - 1)) == 0; }
  * at most PMH_ARENA_MAX. */
 static const char *config_problem(const pm_heap_config *c, char *buf, size_t buflen) {
     if (!is_pow2(c->pool_size) || c->pool_size < PMH_POOL_MIN || c->pool_size > PMH_POOL_MAX)
-        snprintf(buf, buflen, "pool_size %zu: must be a power of two from %u to %u (4 KiB .. 256 KiB)",
+        snprintf(buf, buflen,
+                 "pool_size %zu: must be a power of two from %u to %u (4 KiB .. 256 KiB)",
                  c->pool_size, PMH_POOL_MIN, PMH_POOL_MAX);
-    else if (!is_pow2(c->arena_size) || c->arena_size < PMH_ARENA_MIN || c->arena_size > PMH_ARENA_MAX)
-        snprintf(buf, buflen, "arena_size %zu: must be a power of two from %u to %u (1 MiB .. 64 MiB)",
+    else if (!is_pow2(c->arena_size) || c->arena_size < PMH_ARENA_MIN ||
+             c->arena_size > PMH_ARENA_MAX)
+        snprintf(buf, buflen,
+                 "arena_size %zu: must be a power of two from %u to %u (1 MiB .. 64 MiB)",
                  c->arena_size, PMH_ARENA_MIN, PMH_ARENA_MAX);
     else if (c->arena_size < 4 * c->pool_size)
         snprintf(buf, buflen, "arena_size %zu: must hold at least 4 pools of pool_size %zu",
                  c->arena_size, c->pool_size);
     else if (c->flags & PM_HEAP_THREADSAFE)
-        snprintf(buf, buflen, "flags PM_HEAP_THREADSAFE: not implemented yet (a heap is used by "
-                              "one thread at a time)");
+        snprintf(buf, buflen,
+                 "flags PM_HEAP_THREADSAFE: not implemented yet (a heap is used by "
+                 "one thread at a time)");
     else if (c->flags & ~PM_HEAP_THREADSAFE)
         snprintf(buf, buflen, "flags 0x%x: unknown bits", c->flags & ~PM_HEAP_THREADSAFE);
-    else
-        return NULL;
+    else return NULL;
     return buf;
 }
 
-const char *pmh_struct_read(void *dst, size_t known, const void *src, size_t base,
-                            const char *what, char *buf, size_t buflen) {
+const char *pmh_struct_read(void *dst, size_t known, const void *src, size_t base, const char *what,
+                            char *buf, size_t buflen) {
     size_t size;
     memcpy(&size, src, sizeof size);
     if (size == 0) size = base;
     if (size < base) {
-        snprintf(buf, buflen, "%s.struct_size %zu: smaller than its first layout (%zu bytes)", what, size,
-                 base);
+        snprintf(buf, buflen, "%s.struct_size %zu: smaller than its first layout (%zu bytes)", what,
+                 size, base);
         return buf;
     }
     for (size_t i = known; i < size; i++) {
@@ -342,7 +348,8 @@ static void empty_list_push(pmh_arena *a, pmh_pool *pool) {
  * fault), else a decommitted one, else a fresh one. *committed tells
  * whether its header is still valid. */
 static pmh_pool *arena_take_pool(pm_heap *h, pmh_arena *a, bool *committed) {
-    PM_ASSERT(a->nfree > 0 && a->nfree == a->npools - a->nfresh + a->nempty + a->ndecommitted); /* I4 */
+    PM_ASSERT(a->nfree > 0 &&
+              a->nfree == a->npools - a->nfresh + a->nempty + a->ndecommitted); /* I4 */
     pmh_pool *pool;
     *committed = a->empty != NULL;
     if (a->empty) {
@@ -800,9 +807,7 @@ void pmh_pool_free_ctx(void *ctx, void *p) { pmh_pool_free(ctx, p); }
 static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize) {
     return pool_calloc(ctx, nelem, elsize);
 }
-static void *pool_realloc_ctx(void *ctx, void *p, size_t n) {
-    return pool_realloc(ctx, p, n);
-}
+static void *pool_realloc_ctx(void *ctx, void *p, size_t n) { return pool_realloc(ctx, p, n); }
 
 void pm_heap_pool_allocator(pm_heap *h, pm_allocator *out) {
     const pm_allocator pool = POOL_TABLE(h);

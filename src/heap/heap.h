@@ -37,52 +37,56 @@
 #include <stdint.h>
 #include <string.h>
 
-
 /* ---- limits ------------------------------------------------------------ */
 
 #define PMH_POOL_MIN (4u << 10)
-#define PMH_POOL_MAX (256u << 10)       /* pages of a pool fit a uint64 mask */
+#define PMH_POOL_MAX (256u << 10) /* pages of a pool fit a uint64 mask */
 #define PMH_ARENA_MAX (64u << 20)
 /* The owner map (owners.c; its shape in process.h) has one slot per MiB
  * of address space: arenas are at least a MiB and aligned to their size. */
 #define PMH_ARENA_MIN (1u << PMH_MAP_SHIFT)
-#define PMH_POOL_HEADER 64              /* bytes; a cache line, 16-aligned   */
+#define PMH_POOL_HEADER 64 /* bytes; a cache line, 16-aligned   */
 
 static inline unsigned pmh_class_of(size_t n) { return (unsigned)((n - 1) >> 4); }
 static inline size_t pmh_class_size(unsigned c) { return ((size_t)c + 1) << 4; }
 
 /* ---- blocks, pools, arenas --------------------------------------------- */
 
-typedef struct pmh_block { struct pmh_block *next; } pmh_block;
+typedef struct pmh_block {
+    struct pmh_block *next;
+} pmh_block;
 
 typedef struct pmh_arena pmh_arena;
 
 typedef struct pmh_pool {
-    pmh_block *freeblock;      /* first free block, NULL when full          */
-    uint32_t nused;            /* live blocks                               */
-    uint32_t szidx;            /* size class                                */
-    uint32_t nextoffset;       /* offset of the next block never carved     */
-    uint32_t maxnextoffset;    /* last offset at which a block still fits  */
-    struct pmh_pool *next;     /* used list of its class, or arena's empty */
+    pmh_block *freeblock;   /* first free block, NULL when full          */
+    uint32_t nused;         /* live blocks                               */
+    uint32_t szidx;         /* size class                                */
+    uint32_t nextoffset;    /* offset of the next block never carved     */
+    uint32_t maxnextoffset; /* last offset at which a block still fits  */
+    struct pmh_pool *next;  /* used list of its class, or arena's empty */
     struct pmh_pool *prev;
     pmh_arena *arena;
-    uint64_t purged;           /* pages given back while the pool is in use */
+    uint64_t purged; /* pages given back while the pool is in use */
 } pmh_pool;
 
 struct pmh_arena {
     uintptr_t base;
-    pmh_arena *next, *prev;    /* bucket list, by nfree                     */
+    pmh_arena *next, *prev; /* bucket list, by nfree                     */
     uint32_t npools;
-    uint32_t nfree;            /* pools with no live block                  */
-    uint32_t nfresh;           /* pools [nfresh, npools) never touched      */
-    uint32_t nempty;           /* committed empty pools, on `empty`         */
+    uint32_t nfree;  /* pools with no live block                  */
+    uint32_t nfresh; /* pools [nfresh, npools) never touched      */
+    uint32_t nempty; /* committed empty pools, on `empty`         */
     pmh_pool *empty;
-    uint32_t ndecommitted;     /* empty pools given back: indices below     */
+    uint32_t ndecommitted; /* empty pools given back: indices below     */
     uint32_t decommitted[];
 };
 
 /* Large blocks: open-addressing table, pointer -> requested size. */
-typedef struct pmh_large_slot { uintptr_t ptr; size_t size; } pmh_large_slot;
+typedef struct pmh_large_slot {
+    uintptr_t ptr;
+    size_t size;
+} pmh_large_slot;
 typedef struct pmh_large_table {
     pmh_large_slot *slots;
     size_t cap, count, tombs;
@@ -94,24 +98,24 @@ typedef struct pmh_debug pmh_debug;
 struct pm_heap {
     /* Hot fields first: the fast paths read only these. */
     pmh_pool *used[PM_NUM_CLASSES];
-    uintptr_t pool_mask;           /* ~(pool_size - 1)                      */
-    pmh_debug *debug;              /* debug hooks, or NULL (read by the
-                                      pm_heap_* entry points: one branch)   */
+    uintptr_t pool_mask; /* ~(pool_size - 1)                      */
+    pmh_debug *debug;    /* debug hooks, or NULL (read by the
+                            pm_heap_* entry points: one branch)   */
     pm_allocator domains[PM_NUM_DOMAINS];
 
     pm_heap_config config;
     size_t pool_size, arena_size;
     uint32_t pools_per_arena;
-    pmh_arena **buckets;           /* [0 .. pools_per_arena]                */
-    uint32_t lowest;               /* lower bound of usable buckets (>= 1)  */
+    pmh_arena **buckets; /* [0 .. pools_per_arena]                */
+    uint32_t lowest;     /* lower bound of usable buckets (>= 1)  */
 
     uint64_t narenas, narenas_peak, arenas_allocated, arenas_reclaimed;
-    uint64_t nempty_arenas;        /* arenas whose every pool is free       */
-    uint64_t nempty_pools;         /* committed empty pools, all arenas     */
-    uint64_t over_budget_since;    /* pmos_now_ms() when empty memory went
-                                      beyond the budget; 0: within it      */
+    uint64_t nempty_arenas;     /* arenas whose every pool is free       */
+    uint64_t nempty_pools;      /* committed empty pools, all arenas     */
+    uint64_t over_budget_since; /* pmos_now_ms() when empty memory went
+                                   beyond the budget; 0: within it      */
     uint64_t bytes_returned;
-    uint64_t pages_decommitted;    /* pages purged inside used pools        */
+    uint64_t pages_decommitted; /* pages purged inside used pools        */
     pmh_large_table large;
 
     pm_error_handler on_error;
@@ -188,8 +192,7 @@ static inline pmh_pool *pmh_pool_of(const pm_heap *h, const void *p) {
 static inline bool pmh_is_block_start(const pmh_pool *pool, const void *p) {
     uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
     size_t size = pmh_class_size(pool->szidx);
-    return off >= PMH_POOL_HEADER && (off - PMH_POOL_HEADER) % size == 0 &&
-           off < pool->nextoffset;
+    return off >= PMH_POOL_HEADER && (off - PMH_POOL_HEADER) % size == 0 && off < pool->nextoffset;
 }
 
 /* owners.c: the process-wide owner map. Root entry i is biased (M2): the
@@ -201,8 +204,8 @@ PM_HIDDEN bool pmh_map_set(uintptr_t base, size_t size, const pm_heap *h);
 static inline const pm_heap *pmh_map_owner(uintptr_t a) {
     uintptr_t mib = a >> PMH_MAP_SHIFT;
     if (pm_unlikely(mib >= PMH_MAP_ROOT * PMH_MAP_LEAF)) return NULL;
-    uintptr_t leaf = atomic_load_explicit(&pmh_process.map_root[mib >> PMH_MAP_LEAF_BITS],
-                                          memory_order_relaxed);
+    uintptr_t leaf =
+        atomic_load_explicit(&pmh_process.map_root[mib >> PMH_MAP_LEAF_BITS], memory_order_relaxed);
     return atomic_load_explicit((_Atomic(const pm_heap *) *)(leaf + mib * sizeof(void *)),
                                 memory_order_relaxed);
 }
@@ -278,7 +281,8 @@ static inline void pmh_pool_free(pm_heap *h, void *p) {
             pmh_pool_transition(h, pool, true); /* counts the block out itself */
         } else if (pm_unlikely(--pool->nused == 0)) {
             /* A class's sole pool stays parked: no slow path (I3). */
-            if (((uintptr_t)pool->prev | (uintptr_t)pool->next) != 0) pmh_pool_transition(h, pool, false);
+            if (((uintptr_t)pool->prev | (uintptr_t)pool->next) != 0)
+                pmh_pool_transition(h, pool, false);
         }
         return;
     }

@@ -27,7 +27,7 @@
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define PMH_SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
     __has_feature(memory_sanitizer)
 #define PMH_SANITIZED 1
 #endif
@@ -66,7 +66,8 @@ long pmh_fault_calls(void) { return fault.calls; }
 long pmh_fault_injected(void) { return fault.injected; }
 
 bool pmh_fault_tick(void) {
-    if (__builtin_expect(!atomic_load_explicit(&fault.armed, memory_order_relaxed), 1)) return false;
+    if (__builtin_expect(!atomic_load_explicit(&fault.armed, memory_order_relaxed), 1))
+        return false;
     long k = ++fault.calls;
     if (k < fault.nth || (k > fault.nth && !fault.persistent)) return false;
     fault.injected++;

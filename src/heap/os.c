@@ -13,8 +13,8 @@
 #include <time.h>
 
 void *pmos_map(size_t size) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -35,13 +35,9 @@ void *pmos_map_aligned(size_t size, size_t align) {
     return aligned;
 }
 
-void pmos_unmap(void *p, size_t size) {
-    munmap(p, size);
-}
+void pmos_unmap(void *p, size_t size) { munmap(p, size); }
 
-void pmos_decommit(void *p, size_t size) {
-    madvise(p, size, MADV_DONTNEED);
-}
+void pmos_decommit(void *p, size_t size) { madvise(p, size, MADV_DONTNEED); }
 
 uint64_t pmos_now_ms(void) {
     struct timespec ts;

@@ -59,8 +59,8 @@
 #define VACANT(i) PMH_MAP_VACANT(i)
 
 static _Atomic(const pm_heap *) *slot_at(uintptr_t mib) {
-    uintptr_t biased = atomic_load_explicit(&map_root[mib >> PMH_MAP_LEAF_BITS],
-                                            memory_order_relaxed);
+    uintptr_t biased =
+        atomic_load_explicit(&map_root[mib >> PMH_MAP_LEAF_BITS], memory_order_relaxed);
     return (_Atomic(const pm_heap *) *)(biased + mib * sizeof(void *));
 }
 

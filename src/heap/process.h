@@ -24,7 +24,7 @@
 
 /* The owner map's shape (owners.c): one slot per MiB of a 48-bit address
  * space, two levels over the 28-bit MiB number. */
-#define PMH_ADDRESS_BITS 48             /* user space on x86-64 and arm64   */
+#define PMH_ADDRESS_BITS 48 /* user space on x86-64 and arm64   */
 #define PMH_MAP_SHIFT 20
 #define PMH_MAP_LEAF_BITS 18
 #define PMH_MAP_LEAF ((size_t)1 << PMH_MAP_LEAF_BITS)

@@ -18,8 +18,7 @@
 
 /* ---- iteration over arenas and pools ----------------------------------- */
 
-typedef int (*pool_visit_fn)(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool,
-                             void *arg);
+typedef int (*pool_visit_fn)(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool, void *arg);
 
 /* Visit every pool with at least one live block. Allocates nothing, so
  * that stats, walk and check work when memory has run out. */
@@ -34,7 +33,8 @@ static int for_each_used_pool(const pm_heap *h, pool_visit_fn fn, void *arg) {
                     decommitted[a->decommitted[i] / 64] |= 1ull << (a->decommitted[i] % 64);
             for (uint32_t i = 0; i < a->nfresh && r == 0; i++) {
                 const pmh_pool *pool = (const pmh_pool *)(a->base + (uintptr_t)i * h->pool_size);
-                if (!(decommitted[i / 64] >> (i % 64) & 1) && pool->nused > 0) r = fn(h, a, pool, arg);
+                if (!(decommitted[i / 64] >> (i % 64) & 1) && pool->nused > 0)
+                    r = fn(h, a, pool, arg);
             }
         }
     }
@@ -47,8 +47,7 @@ static size_t pool_capacity(const pm_heap *h, const pmh_pool *pool) {
 
 /* ---- statistics --------------------------------------------------------- */
 
-static int add_pool_stats(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool,
-                          void *arg) {
+static int add_pool_stats(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool, void *arg) {
     (void)a;
     pm_heap_stats *s = arg;
     size_t size = pmh_class_size(pool->szidx), cap = pool_capacity(h, pool);
@@ -76,7 +75,8 @@ static void heap_stats(const pm_heap *h, pm_heap_stats *s) {
     memset(s, 0, sizeof *s);
     s->arena_size = h->arena_size;
     s->pool_size = h->pool_size;
-    for (unsigned c = 0; c < PM_NUM_CLASSES; c++) s->classes[c].block_size = (uint32_t)pmh_class_size(c);
+    for (unsigned c = 0; c < PM_NUM_CLASSES; c++)
+        s->classes[c].block_size = (uint32_t)pmh_class_size(c);
     s->arenas = h->narenas;
     s->arenas_peak = h->narenas_peak;
     s->arenas_allocated = h->arenas_allocated;
@@ -100,8 +100,8 @@ static void heap_stats(const pm_heap *h, pm_heap_stats *s) {
 void pm_heap_print_stats(const pm_heap *h, FILE *f) {
     pm_heap_stats s;
     pm_heap_get_stats(h, &s);
-    fprintf(f, "pymm heap %p: %zu KiB arenas, %zu KiB pools\n", (const void *)h,
-            s.arena_size >> 10, s.pool_size >> 10);
+    fprintf(f, "pymm heap %p: %zu KiB arenas, %zu KiB pools\n", (const void *)h, s.arena_size >> 10,
+            s.pool_size >> 10);
     fprintf(f, "class   size   pools    blocks in use     avail blocks\n");
     fprintf(f, "-----   ----   -----    -------------     ------------\n");
     for (unsigned c = 0; c < PM_NUM_CLASSES; c++) {
@@ -138,19 +138,34 @@ void pm_heap_print_stats_json(const pm_heap *h, FILE *f) {
     pm_heap_get_stats(h, &s);
 #define FIELD(name) fprintf(f, "\"" #name "\": %" PRIu64 ", ", (uint64_t)s.name)
     fprintf(f, "{");
-    FIELD(arena_size); FIELD(pool_size); FIELD(arenas); FIELD(arenas_peak);
-    FIELD(arenas_allocated); FIELD(arenas_reclaimed); FIELD(pools_used); FIELD(pools_empty);
-    FIELD(pools_decommitted); FIELD(pools_untouched); FIELD(pages_decommitted);
-    FIELD(bytes_in_use); FIELD(bytes_free); FIELD(bytes_headers); FIELD(bytes_slack);
-    FIELD(bytes_rounding); FIELD(bytes_returned); FIELD(large_blocks); FIELD(large_bytes);
+    FIELD(arena_size);
+    FIELD(pool_size);
+    FIELD(arenas);
+    FIELD(arenas_peak);
+    FIELD(arenas_allocated);
+    FIELD(arenas_reclaimed);
+    FIELD(pools_used);
+    FIELD(pools_empty);
+    FIELD(pools_decommitted);
+    FIELD(pools_untouched);
+    FIELD(pages_decommitted);
+    FIELD(bytes_in_use);
+    FIELD(bytes_free);
+    FIELD(bytes_headers);
+    FIELD(bytes_slack);
+    FIELD(bytes_rounding);
+    FIELD(bytes_returned);
+    FIELD(large_blocks);
+    FIELD(large_bytes);
     FIELD(debug_bytes);
 #undef FIELD
     fprintf(f, "\"classes\": [");
     const char *sep = "";
     for (unsigned c = 0; c < PM_NUM_CLASSES; c++) {
         const pm_class_stats *k = &s.classes[c];
-        fprintf(f, "%s{\"size\": %" PRIu32 ", \"pools\": %" PRIu64 ", \"used\": %" PRIu64
-                   ", \"free\": %" PRIu64 "}",
+        fprintf(f,
+                "%s{\"size\": %" PRIu32 ", \"pools\": %" PRIu64 ", \"used\": %" PRIu64
+                ", \"free\": %" PRIu64 "}",
                 sep, k->block_size, k->pools, k->blocks_used, k->blocks_free);
         sep = ", ";
     }
@@ -159,7 +174,10 @@ void pm_heap_print_stats_json(const pm_heap *h, FILE *f) {
 
 /* ---- walk --------------------------------------------------------------- */
 
-typedef struct walk_state { pm_walk_fn fn; void *arg; } walk_state;
+typedef struct walk_state {
+    pm_walk_fn fn;
+    void *arg;
+} walk_state;
 
 static int walk_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool, void *arg) {
     (void)a;
@@ -233,7 +251,8 @@ static int check_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool
     size_t nfree = 0;
     for (size_t i = 0; i < n; i++) nfree += is_free[i];
     if (pool->nused + nfree != n)
-        return fail(c, "pool %p: %u used + %zu free != %zu carved blocks", p, pool->nused, nfree, n);
+        return fail(c, "pool %p: %u used + %zu free != %zu carved blocks", p, pool->nused, nfree,
+                    n);
     bool full = pool->freeblock == NULL;
     if (full && (pool->nextoffset <= pool->maxnextoffset || pool->purged))
         return fail(c, "pool %p: empty free list although blocks remain", p);
@@ -241,13 +260,15 @@ static int check_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool
     bool listed = false;
     for (const pmh_pool *q = h->used[pool->szidx]; q; q = q->next)
         if (q == pool) listed = true;
-    if (listed == full) return fail(c, "pool %p: used-list membership disagrees with its free list", p);
+    if (listed == full)
+        return fail(c, "pool %p: used-list membership disagrees with its free list", p);
     return 0;
 }
 
 static int check_arena(const pm_heap *h, const pmh_arena *a, uint32_t bucket, check_state *c) {
     const void *ap = (const void *)a->base;
-    if (a->nfree != bucket) return fail(c, "arena %p: in bucket %u with %u free pools", ap, bucket, a->nfree);
+    if (a->nfree != bucket)
+        return fail(c, "arena %p: in bucket %u with %u free pools", ap, bucket, a->nfree);
     if (!pmh_arena_owns(h, a->base) || !pmh_arena_owns(h, a->base + h->arena_size - 1))
         return fail(c, "arena %p: not all of it is the heap's in the owner map", ap);
     if (a->nfresh > a->npools || a->ndecommitted > a->nfresh)
@@ -256,10 +277,12 @@ static int check_arena(const pm_heap *h, const pmh_arena *a, uint32_t bucket, ch
         return fail(c, "arena %p: nfree %u disagrees with its pool lists", ap, a->nfree);
     uint32_t n = 0;
     for (const pmh_pool *pool = a->empty; pool; pool = pool->next, n++) {
-        if (pool->nused != 0 || pool->arena != a) return fail(c, "arena %p: bad empty pool %p", ap, (const void *)pool);
+        if (pool->nused != 0 || pool->arena != a)
+            return fail(c, "arena %p: bad empty pool %p", ap, (const void *)pool);
         if (n > a->npools) return fail(c, "arena %p: empty pool list has a cycle", ap);
     }
-    if (n != a->nempty) return fail(c, "arena %p: %u empty pools listed, %u counted", ap, n, a->nempty);
+    if (n != a->nempty)
+        return fail(c, "arena %p: %u empty pools listed, %u counted", ap, n, a->nempty);
     return 0;
 }
 
@@ -275,7 +298,8 @@ static int check_structure(pm_heap *h, check_state *c) {
             nempty_arenas += a->nfree == a->npools;
         }
     }
-    if (narenas != h->narenas || nempty_arenas != h->nempty_arenas || nempty_pools != h->nempty_pools)
+    if (narenas != h->narenas || nempty_arenas != h->nempty_arenas ||
+        nempty_pools != h->nempty_pools)
         return fail(c, "heap counts disagree with the arenas (%" PRIu64 " arenas found)", narenas);
     if (for_each_used_pool(h, check_pool, c)) return -1;
     uint64_t listed = 0;
@@ -287,7 +311,8 @@ static int check_structure(pm_heap *h, check_state *c) {
             listed += q->nused > 0;
         }
     if (listed != c->nonfull_pools)
-        return fail(c, "used lists hold %" PRIu64 " pools, %" PRIu64 " have free blocks", listed, c->nonfull_pools);
+        return fail(c, "used lists hold %" PRIu64 " pools, %" PRIu64 " have free blocks", listed,
+                    c->nonfull_pools);
     return 0;
 }
 

@@ -136,7 +136,7 @@ typedef struct memo {
     uint32_t cap;
     uint32_t len;  /* the memo: slots used; a direct-mapped cache: misses since it grew */
     uint32_t hits; /* a direct-mapped cache: hits since it grew */
-    int shift; /* 32 - log2(cap): a slot is indexed by the hash's top bits */
+    int shift;     /* 32 - log2(cap): a slot is indexed by the hash's top bits */
 } memo;
 
 /* twitter.json: 13345 keys, 94 distinct; 4607 string values (beyond one
@@ -169,13 +169,19 @@ typedef struct jparser {
 /* Character classes, one table lookup per byte on the hot paths. */
 enum { C_WS = 1, C_DIGIT = 2, C_HEX = 4 };
 static const uchar char_class[256] = {
-    ['\t'] = C_WS, ['\n'] = C_WS, ['\r'] = C_WS, [' '] = C_WS,
-    ['0'] = C_DIGIT | C_HEX, ['1'] = C_DIGIT | C_HEX, ['2'] = C_DIGIT | C_HEX,
-    ['3'] = C_DIGIT | C_HEX, ['4'] = C_DIGIT | C_HEX, ['5'] = C_DIGIT | C_HEX,
-    ['6'] = C_DIGIT | C_HEX, ['7'] = C_DIGIT | C_HEX, ['8'] = C_DIGIT | C_HEX,
-    ['9'] = C_DIGIT | C_HEX,
-    ['a'] = C_HEX, ['b'] = C_HEX, ['c'] = C_HEX, ['d'] = C_HEX, ['e'] = C_HEX, ['f'] = C_HEX,
-    ['A'] = C_HEX, ['B'] = C_HEX, ['C'] = C_HEX, ['D'] = C_HEX, ['E'] = C_HEX, ['F'] = C_HEX,
+    ['\t'] = C_WS,           ['\n'] = C_WS,
+    ['\r'] = C_WS,           [' '] = C_WS,
+    ['0'] = C_DIGIT | C_HEX, ['1'] = C_DIGIT | C_HEX,
+    ['2'] = C_DIGIT | C_HEX, ['3'] = C_DIGIT | C_HEX,
+    ['4'] = C_DIGIT | C_HEX, ['5'] = C_DIGIT | C_HEX,
+    ['6'] = C_DIGIT | C_HEX, ['7'] = C_DIGIT | C_HEX,
+    ['8'] = C_DIGIT | C_HEX, ['9'] = C_DIGIT | C_HEX,
+    ['a'] = C_HEX,           ['b'] = C_HEX,
+    ['c'] = C_HEX,           ['d'] = C_HEX,
+    ['e'] = C_HEX,           ['f'] = C_HEX,
+    ['A'] = C_HEX,           ['B'] = C_HEX,
+    ['C'] = C_HEX,           ['D'] = C_HEX,
+    ['E'] = C_HEX,           ['F'] = C_HEX,
 };
 
 static inline bool is_digit(uchar c) { return char_class[c] & C_DIGIT; }
@@ -292,7 +298,7 @@ static void parser_release(jparser *ps) {
  * of spaces after each newline (eight at a time). */
 static inline void skip_ws(jparser *ps) {
     const uchar *p = ps->p, *end = ps->end;
-    if (p < end && *p > ' ') return;
+    if (p<end && * p> ' ') return;
     while (p < end) {
         uint64_t w;
         if (end - p >= 8 && (memcpy(&w, p, 8), w == UINT64_C(0x2020202020202020))) {
@@ -396,8 +402,8 @@ static size_t decode_escape(jparser *ps, const uchar **pp, char *out) {
         fail(ps, p, "Invalid \\escape");
         return 0;
     }
-    static const char simple[256] = {['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
-                                     ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'};
+    static const char simple[256] = {['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+                                     ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
     if (simple[p[1]]) {
         out[0] = simple[p[1]];
         *pp = p + 2;
@@ -697,12 +703,26 @@ static pm_object *parse_string(jparser *ps, int table) {
 __extension__ typedef unsigned __int128 u128;
 
 static const uint64_t pow10_u64[20] = {
-    UINT64_C(1), UINT64_C(10), UINT64_C(100), UINT64_C(1000), UINT64_C(10000),
-    UINT64_C(100000), UINT64_C(1000000), UINT64_C(10000000), UINT64_C(100000000),
-    UINT64_C(1000000000), UINT64_C(10000000000), UINT64_C(100000000000),
-    UINT64_C(1000000000000), UINT64_C(10000000000000), UINT64_C(100000000000000),
-    UINT64_C(1000000000000000), UINT64_C(10000000000000000), UINT64_C(100000000000000000),
-    UINT64_C(1000000000000000000), UINT64_C(10000000000000000000),
+    UINT64_C(1),
+    UINT64_C(10),
+    UINT64_C(100),
+    UINT64_C(1000),
+    UINT64_C(10000),
+    UINT64_C(100000),
+    UINT64_C(1000000),
+    UINT64_C(10000000),
+    UINT64_C(100000000),
+    UINT64_C(1000000000),
+    UINT64_C(10000000000),
+    UINT64_C(100000000000),
+    UINT64_C(1000000000000),
+    UINT64_C(10000000000000),
+    UINT64_C(100000000000000),
+    UINT64_C(1000000000000000),
+    UINT64_C(10000000000000000),
+    UINT64_C(100000000000000000),
+    UINT64_C(1000000000000000000),
+    UINT64_C(10000000000000000000),
 };
 
 static int bit_length(u128 x) {
@@ -884,8 +904,10 @@ static pm_object *parse_literal(jparser *ps) {
  * Rare, and kept out of line: inlined, it cost the number path 1% more
  * instructions (register allocation), measured on canada.json. */
 static pm_object *parse_constant(jparser *ps) {
-    static const struct { const char *text; double value; } constants[] = {
-        {"NaN", NAN}, {"Infinity", INFINITY}, {"-Infinity", -INFINITY}};
+    static const struct {
+        const char *text;
+        double value;
+    } constants[] = {{"NaN", NAN}, {"Infinity", INFINITY}, {"-Infinity", -INFINITY}};
     const uchar *p = ps->p;
     size_t avail = (size_t)(ps->end - p);
     for (size_t i = 0; !ps->strict && i < sizeof constants / sizeof *constants; i++) {
@@ -940,7 +962,9 @@ static bool release_items(jparser *ps, pm_object **items, size_t n, bool duplica
     }
     while (ps->kept_cap - ps->nkept < n) {
         size_t cap = ps->kept_cap ? ps->kept_cap * 2 : 64;
-        pm_object **kept = cap <= SIZE_MAX / sizeof *kept ? pmh_internal_realloc(ps->kept, cap * sizeof *kept) : NULL;
+        pm_object **kept = cap <= SIZE_MAX / sizeof *kept
+                               ? pmh_internal_realloc(ps->kept, cap * sizeof *kept)
+                               : NULL;
         if (kept == NULL) return false;
         ps->kept = kept;
         ps->kept_cap = cap;
@@ -1020,26 +1044,24 @@ static pm_object *parse_scalar_or_open(jparser *ps, bool *opened) {
     *opened = false;
     if (ps->p == ps->end) return fail(ps, ps->p, "Expecting value");
     switch (*ps->p) {
-    case '"':
-        return parse_string(ps, CACHE_STR);
-    case '{':
-    case '[': {
-        bool is_dict = *ps->p == '{';
-        if (!open_container(ps, is_dict)) return NULL;
-        skip_ws(ps);
-        uchar close = is_dict ? '}' : ']';
-        if (ps->p < ps->end && *ps->p == close) return close_container(ps); /* empty */
-        if (is_dict && !parse_key(ps)) return NULL;
-        *opened = true;
-        return NULL;
-    }
-    case 't':
-    case 'f':
-    case 'n':
-        return parse_literal(ps);
-    default:
-        if (*ps->p == '-' || is_digit(*ps->p)) return parse_number(ps);
-        return parse_constant(ps); /* NaN, Infinity, or "Expecting value" */
+        case '"': return parse_string(ps, CACHE_STR);
+        case '{':
+        case '[': {
+            bool is_dict = *ps->p == '{';
+            if (!open_container(ps, is_dict)) return NULL;
+            skip_ws(ps);
+            uchar close = is_dict ? '}' : ']';
+            if (ps->p < ps->end && *ps->p == close) return close_container(ps); /* empty */
+            if (is_dict && !parse_key(ps)) return NULL;
+            *opened = true;
+            return NULL;
+        }
+        case 't':
+        case 'f':
+        case 'n': return parse_literal(ps);
+        default:
+            if (*ps->p == '-' || is_digit(*ps->p)) return parse_number(ps);
+            return parse_constant(ps); /* NaN, Infinity, or "Expecting value" */
     }
 }
 
@@ -1265,8 +1287,10 @@ static int exact_shortest(double v, char digits[20], int *exp10) {
  * Infinity, -Infinity. */
 static void out_float(jout *o, pm_object *f, double v) {
     if (isnan(v) || isinf(v) || v == 0.0) {
-        out_adds(o, isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "Infinity" : "-Infinity")
-                                                 : signbit(v) ? "-0.0" : "0.0");
+        out_adds(o, isnan(v)     ? "NaN"
+                    : isinf(v)   ? (v > 0 ? "Infinity" : "-Infinity")
+                    : signbit(v) ? "-0.0"
+                                 : "0.0");
         return;
     }
 #ifdef JSON_FAST_FLOAT
@@ -1287,7 +1311,8 @@ static void out_float(jout *o, pm_object *f, double v) {
 
 static void out_u16(jout *o, unsigned u) {
     static const char hex[] = "0123456789abcdef";
-    char e[6] = {'\\', 'u', hex[(u >> 12) & 15], hex[(u >> 8) & 15], hex[(u >> 4) & 15], hex[u & 15]};
+    char e[6] = {'\\',       'u', hex[(u >> 12) & 15], hex[(u >> 8) & 15], hex[(u >> 4) & 15],
+                 hex[u & 15]};
     out_add(o, e, 6);
 }
 
@@ -1304,8 +1329,8 @@ static uint32_t decode_utf8(const uchar *p, const uchar *end, size_t *len) {
 
 /* A JSON string with ensure_ascii: runs of plain ASCII copied at once. */
 static void out_string(jout *o, const char *s, size_t n) {
-    static const char short_escape[32] = {['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r',
-                                          ['\t'] = 't'};
+    static const char short_escape[32] = {
+        ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
     const uchar *p = (const uchar *)s, *end = p + n;
     out_char(o, '"');
     while (p < end) {

@@ -26,7 +26,7 @@ typedef struct pmo_bytes {
     pm_object ob;
     uint64_t hash; /* valid when PM_OF_HASHED (B2) */
     size_t size;
-} pmo_bytes;       /* followed by size + 1 bytes */
+} pmo_bytes; /* followed by size + 1 bytes */
 
 #define BYTES(o) ((pmo_bytes *)(o))
 

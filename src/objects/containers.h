@@ -131,7 +131,9 @@ typedef struct pmo_str {
 } pmo_str;         /* followed by nbytes + 1 bytes        */
 
 #define PMO_STR(o) ((pmo_str *)(o))
-static inline const char *pmo_str_data(const pm_object *s) { return (const char *)(PMO_STR(s) + 1); }
+static inline const char *pmo_str_data(const pm_object *s) {
+    return (const char *)(PMO_STR(s) + 1);
+}
 
 /* set.c: likewise for sets and frozensets (borrowed key). */
 PMO_HIDDEN int pmo_set_next(pm_object *s, size_t *pos, pm_object **key);

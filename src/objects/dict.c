@@ -103,18 +103,19 @@ pm_type pm_dict_type = {
     .name = "dict",
     .basicsize = sizeof(pmo_dict),
     .flags = PM_TPFLAGS_GC,
-    .slots = {
-        .dealloc = dict_dealloc,
-        .traverse = dict_traverse,
-        .clear = dict_clear,
-        .repr = dict_repr,
-        .compare = dict_compare,
-        .length = dict_length,
-        .getitem = dict_getitem,
-        .setitem = dict_setitem,
-        .contains = dict_contains,
-        .iter = pmo_seq_iter,
-    },
+    .slots =
+        {
+            .dealloc = dict_dealloc,
+            .traverse = dict_traverse,
+            .clear = dict_clear,
+            .repr = dict_repr,
+            .compare = dict_compare,
+            .length = dict_length,
+            .getitem = dict_getitem,
+            .setitem = dict_setitem,
+            .contains = dict_contains,
+            .iter = pmo_seq_iter,
+        },
     .free_mem = dict_free_mem,
 };
 
@@ -131,7 +132,9 @@ static inline dk_word *dk_entries(dict_keys *k) {
     return (dk_word *)((char *)(k + 1) + ((size_t)1 << (k->log2_size + k->log2_ixbytes)));
 }
 
-static inline dk_word *dk_entry(dict_keys *k, size_t ix) { return dk_entries(k) + ix * dk_stride(k); }
+static inline dk_word *dk_entry(dict_keys *k, size_t ix) {
+    return dk_entries(k) + ix * dk_stride(k);
+}
 
 static inline bool is_exact_str(const pm_object *o) { return o->type == &pm_str_type; }
 
@@ -143,20 +146,20 @@ static inline uint64_t entry_hash(const dict_keys *k, const dk_word *e) {
 static inline int64_t ix_get(dict_keys *k, size_t i) {
     void *ix = dk_indices(k);
     switch (k->log2_ixbytes) {
-    case 0: return ((int8_t *)ix)[i];
-    case 1: return ((int16_t *)ix)[i];
-    case 2: return ((int32_t *)ix)[i];
-    default: return ((int64_t *)ix)[i];
+        case 0: return ((int8_t *)ix)[i];
+        case 1: return ((int16_t *)ix)[i];
+        case 2: return ((int32_t *)ix)[i];
+        default: return ((int64_t *)ix)[i];
     }
 }
 
 static inline void ix_set(dict_keys *k, size_t i, int64_t v) {
     void *ix = dk_indices(k);
     switch (k->log2_ixbytes) {
-    case 0: ((int8_t *)ix)[i] = (int8_t)v; break;
-    case 1: ((int16_t *)ix)[i] = (int16_t)v; break;
-    case 2: ((int32_t *)ix)[i] = (int32_t)v; break;
-    default: ((int64_t *)ix)[i] = v; break;
+        case 0: ((int8_t *)ix)[i] = (int8_t)v; break;
+        case 1: ((int16_t *)ix)[i] = (int16_t)v; break;
+        case 2: ((int32_t *)ix)[i] = (int32_t)v; break;
+        default: ((int64_t *)ix)[i] = v; break;
     }
 }
 
@@ -317,14 +320,16 @@ static inline pm_object *value_at(pmo_dict *d, int64_t ix) {
  * never is (pmo_may_be_tracked, containers.h). */
 static inline void maintain_tracking(pmo_dict *d, pm_object *key, pm_object *value) {
     pm_object *o = &d->ob;
-    if (!(o->flags & PMO_OF_TRACKED) && (pmo_may_be_tracked(key) || pmo_may_be_tracked(value))) pm_gc_track(o);
+    if (!(o->flags & PMO_OF_TRACKED) && (pmo_may_be_tracked(key) || pmo_may_be_tracked(value)))
+        pm_gc_track(o);
 }
 
 bool pmo_dict_all_atomic(pm_object *o) {
     dict_keys *k = PMO_DICT(o)->keys;
     for (size_t i = 0; k && i < k->nentries; i++) {
         dk_word *e = dk_entry(k, i);
-        if (e[E_VALUE].obj && (pmo_may_be_tracked(e[E_VALUE].obj) || pmo_may_be_tracked(e[E_KEY].obj)))
+        if (e[E_VALUE].obj &&
+            (pmo_may_be_tracked(e[E_VALUE].obj) || pmo_may_be_tracked(e[E_KEY].obj)))
             return false;
     }
     return true;

@@ -37,8 +37,8 @@ typedef struct pmo_iter {
     pm_object ob;
     pm_object *seq; /* NULL when exhausted (I1) */
     size_t pos;
-    size_t size;    /* dict, set: the size when iteration began (I2) */
-    size_t left;    /* dict: keys it may still yield (I3) */
+    size_t size; /* dict, set: the size when iteration began (I2) */
+    size_t left; /* dict: keys it may still yield (I3) */
     iter_kind kind;
 } pmo_iter;
 
@@ -55,12 +55,13 @@ pm_type pm_iter_type = {
     .name = "iterator",
     .basicsize = sizeof(pmo_iter),
     .flags = PM_TPFLAGS_GC,
-    .slots = {
-        .dealloc = iter_dealloc,
-        .traverse = iter_traverse,
-        .clear = iter_clear,
-        .iternext = iter_next,
-    },
+    .slots =
+        {
+            .dealloc = iter_dealloc,
+            .traverse = iter_traverse,
+            .clear = iter_clear,
+            .iternext = iter_next,
+        },
 };
 
 /* ---- construction ------------------------------------------------------------- */
@@ -125,62 +126,60 @@ static bool size_unchanged(pmo_iter *it, size_t now, const char *what) {
 }
 
 /* Length of the UTF-8 sequence a lead byte starts (str holds valid UTF-8). */
-static size_t utf8_len(unsigned char c) {
-    return c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-}
+static size_t utf8_len(unsigned char c) { return c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4; }
 
 /* Step once: 1 with a new reference in *item, 0 at the end, -1 on error. */
 static int step(pmo_iter *it, pm_object **item) {
     pm_object *seq = it->seq, *key;
     size_t n;
     switch (it->kind) {
-    case IT_LIST:
-        if (it->pos >= PMO_LIST(seq)->size) return 0;
-        *item = pm_newref(PMO_LIST(seq)->items[it->pos++]);
-        return 1;
-    case IT_TUPLE:
-        while (it->pos < PMO_TUPLE(seq)->size) { /* NULL items (T3) are skipped */
-            pm_object *x = PMO_TUPLE(seq)->items[it->pos++];
-            if (x) {
-                *item = pm_newref(x);
-                return 1;
+        case IT_LIST:
+            if (it->pos >= PMO_LIST(seq)->size) return 0;
+            *item = pm_newref(PMO_LIST(seq)->items[it->pos++]);
+            return 1;
+        case IT_TUPLE:
+            while (it->pos < PMO_TUPLE(seq)->size) { /* NULL items (T3) are skipped */
+                pm_object *x = PMO_TUPLE(seq)->items[it->pos++];
+                if (x) {
+                    *item = pm_newref(x);
+                    return 1;
+                }
             }
+            return 0;
+        case IT_DICT:
+            if (!size_unchanged(it, pmo_dict_used(seq), "dictionary")) return -1;
+            if (!pmo_dict_next(seq, &it->pos, &key, NULL)) return 0;
+            if (it->left == 0) { /* I3: one entry more than the dict had */
+                PM_CLEAR(it->seq);
+                pm_exc_set(PM_EXC_RUNTIME, "dictionary keys changed during iteration");
+                return -1;
+            }
+            it->left--;
+            *item = pm_newref(key);
+            return 1;
+        case IT_SET:
+            if (!size_unchanged(it, pmo_set_used(seq), "Set")) return -1;
+            if (!pmo_set_next(seq, &it->pos, &key)) return 0;
+            *item = pm_newref(key);
+            return 1;
+        case IT_STR: {
+            const char *s = pm_str_utf8(seq, &n);
+            if (!s) return -1;
+            if (it->pos >= n) return 0;
+            size_t len = utf8_len((unsigned char)s[it->pos]);
+            if (len > n - it->pos) len = n - it->pos;
+            *item = pm_str_from_len(s + it->pos, len);
+            if (!*item) return -1;
+            it->pos += len;
+            return 1;
         }
-        return 0;
-    case IT_DICT:
-        if (!size_unchanged(it, pmo_dict_used(seq), "dictionary")) return -1;
-        if (!pmo_dict_next(seq, &it->pos, &key, NULL)) return 0;
-        if (it->left == 0) { /* I3: one entry more than the dict had */
-            PM_CLEAR(it->seq);
-            pm_exc_set(PM_EXC_RUNTIME, "dictionary keys changed during iteration");
-            return -1;
+        default: {
+            const char *b = pm_bytes_data(seq, &n);
+            if (!b) return -1;
+            if (it->pos >= n) return 0;
+            *item = pm_int((unsigned char)b[it->pos++]);
+            return *item ? 1 : -1;
         }
-        it->left--;
-        *item = pm_newref(key);
-        return 1;
-    case IT_SET:
-        if (!size_unchanged(it, pmo_set_used(seq), "Set")) return -1;
-        if (!pmo_set_next(seq, &it->pos, &key)) return 0;
-        *item = pm_newref(key);
-        return 1;
-    case IT_STR: {
-        const char *s = pm_str_utf8(seq, &n);
-        if (!s) return -1;
-        if (it->pos >= n) return 0;
-        size_t len = utf8_len((unsigned char)s[it->pos]);
-        if (len > n - it->pos) len = n - it->pos;
-        *item = pm_str_from_len(s + it->pos, len);
-        if (!*item) return -1;
-        it->pos += len;
-        return 1;
-    }
-    default: {
-        const char *b = pm_bytes_data(seq, &n);
-        if (!b) return -1;
-        if (it->pos >= n) return 0;
-        *item = pm_int((unsigned char)b[it->pos++]);
-        return *item ? 1 : -1;
-    }
     }
 }
 
@@ -215,10 +214,11 @@ pm_type pm_generator_type = {
     .ob = PMO_STATIC_HEADER(&pm_type_type),
     .name = "generator",
     .basicsize = sizeof(pmo_gen),
-    .slots = {
-        .dealloc = gen_dealloc,
-        .iternext = gen_next,
-    },
+    .slots =
+        {
+            .dealloc = gen_dealloc,
+            .iternext = gen_next,
+        },
 };
 
 /* On failure release is not called: the caller still owns state. */

@@ -32,7 +32,6 @@
 
 #include <inttypes.h>
 
-
 static void list_free_mem(pm_runtime *rt, pm_object *o);
 static void list_dealloc(pm_object *self);
 static int list_traverse(pm_object *self, pm_visit_fn visit, void *arg);
@@ -49,18 +48,19 @@ pm_type pm_list_type = {
     .name = "list",
     .basicsize = sizeof(pmo_list),
     .flags = PM_TPFLAGS_GC,
-    .slots = {
-        .dealloc = list_dealloc,
-        .traverse = list_traverse,
-        .clear = list_clear,
-        .repr = list_repr,
-        .compare = list_compare,
-        .length = list_length,
-        .getitem = list_getitem,
-        .setitem = list_setitem,
-        .contains = list_contains,
-        .iter = pmo_seq_iter,
-    },
+    .slots =
+        {
+            .dealloc = list_dealloc,
+            .traverse = list_traverse,
+            .clear = list_clear,
+            .repr = list_repr,
+            .compare = list_compare,
+            .length = list_length,
+            .getitem = list_getitem,
+            .setitem = list_setitem,
+            .contains = list_contains,
+            .iter = pmo_seq_iter,
+        },
     .free_mem = list_free_mem,
 };
 
@@ -202,8 +202,8 @@ static int list_resize(pmo_list *l, size_t newsize) {
         l->items = NULL;
     } else {
         /* The heap directly: a failed shrink is not an error. */
-        pm_object **p = pm_domain_realloc(pmo_rt()->heap, PM_DOMAIN_MEM, l->items,
-                                          cap * sizeof(pm_object *));
+        pm_object **p =
+            pm_domain_realloc(pmo_rt()->heap, PM_DOMAIN_MEM, l->items, cap * sizeof(pm_object *));
         if (!p) {
             if (newsize <= allocated) {
                 l->size = (uint32_t)newsize;
@@ -423,7 +423,9 @@ static pm_object *list_repr(pm_object *self) {
     return pmo_sbuf_finish(&b);
 }
 
-static int compare_sizes(size_t p, size_t q, int op) { return pmo_cmp_result((p > q) - (p < q), op); }
+static int compare_sizes(size_t p, size_t q, int op) {
+    return pmo_cmp_result((p > q) - (p < q), op);
+}
 
 /* Index of the first differing items of two lists, or the shorter size; -1
  * on error. Items are held while compared (L3). */

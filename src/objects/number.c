@@ -49,7 +49,8 @@ static pm_object none_object = PMO_STATIC_HEADER(&pm_none_type);
 static pmo_int bool_false = {PMO_STATIC_HEADER(&pm_bool_type), 0};
 static pmo_int bool_true = {PMO_STATIC_HEADER(&pm_bool_type), 1};
 
-#define SMALL1(v) {PMO_STATIC_HEADER(&pm_int_type), (v)}
+#define SMALL1(v)                                                                                  \
+    { PMO_STATIC_HEADER(&pm_int_type), (v) }
 #define SMALL4(v) SMALL1(v), SMALL1((v) + 1), SMALL1((v) + 2), SMALL1((v) + 3)
 #define SMALL16(v) SMALL4(v), SMALL4((v) + 4), SMALL4((v) + 8), SMALL4((v) + 12)
 #define SMALL64(v) SMALL16(v), SMALL16((v) + 16), SMALL16((v) + 32), SMALL16((v) + 48)
@@ -349,8 +350,8 @@ static int parse_e(const char *buf, char digits[18], int *exp10) {
  * neighbour of v may still read back as v: the interval of a power of two
  * is wider above it than below. `below` tells on which side D lies. Digits
  * as integers and an exponent without a point keep this locale-free. */
-static int neighbour16(double v, const char *digits, int n, int exp10, bool below,
-                       char out[18], int *out_exp) {
+static int neighbour16(double v, const char *digits, int n, int exp10, bool below, char out[18],
+                       int *out_exp) {
     long long m = 0;
     for (int i = 0; i < 16; i++) m = m * 10 + (i < n ? digits[i] - '0' : 0);
     m += below ? 1 : -1;
@@ -376,7 +377,7 @@ static int neighbour16(double v, const char *digits, int n, int exp10, bool belo
  * 2^53 (the only kind the caller sends there) has no integral form. */
 static int short_decimal(double v, char digits[18], int *exp10) {
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
-    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
+    static const double pow10[] = {1e0, 1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
                                    1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
     const double limit = 1125899906842624.0; /* 2^50 */
     for (int k = 1; k < (int)(sizeof pow10 / sizeof *pow10); k++) {

@@ -36,7 +36,10 @@ struct pmo_debug {
     pm_type *q_types[QUARANTINE]; /* their types: theirs is pmo_freed_type */
     size_t q_head, q_len;
     /* Live objects per type: open addressing, type pointer -> count. */
-    struct type_count { const pm_type *type; uint64_t live; } *counts;
+    struct type_count {
+        const pm_type *type;
+        uint64_t live;
+    } * counts;
     size_t counts_cap, counts_len;
 };
 
@@ -187,8 +190,8 @@ void pmo_report_wrong_runtime(pm_runtime *rt, const void *addr, pm_object *o, co
     char where[64] = "", type[80] = "";
     if (serial) snprintf(where, sizeof where, ", allocation #%" PRIu64, serial);
     if (o) snprintf(type, sizeof type, " of type '%s'", o->type ? o->type->name : "?");
-    snprintf(msg, sizeof msg, "wrong runtime: %s %p%s%s, runtime %p: %s", o ? "object" : "type", addr,
-             type, where, (void *)rt, what);
+    snprintf(msg, sizeof msg, "wrong runtime: %s %p%s%s, runtime %p: %s", o ? "object" : "type",
+             addr, type, where, (void *)rt, what);
     pm_error e = {sizeof e, PM_ERR_WRONG_RUNTIME, addr, 0, PM_DOMAIN_OBJ, -1, serial, msg};
     pmh_report(rt->heap, &e);
 }
@@ -241,7 +244,8 @@ static void release_evicted(pm_runtime *rt, pm_object *o) {
 static void quarantine_evict(pm_runtime *rt, pmo_debug *d) {
     assert(d->q_len > 0 && d->q_len <= QUARANTINE);
     pm_object *o = d->quarantine[d->q_head];
-    if (o->refcnt != 1) report_object(rt, PM_ERR_USE_AFTER_FREE, o, "it was incref'd after it was freed");
+    if (o->refcnt != 1)
+        report_object(rt, PM_ERR_USE_AFTER_FREE, o, "it was incref'd after it was freed");
     o->type = d->q_types[d->q_head];
     d->quarantine[d->q_head] = NULL;
     d->q_head = (d->q_head + 1) % QUARANTINE;
@@ -288,7 +292,8 @@ PM_NOINLINE void pmo_dead_arg(const pm_object *o, const char *api) {
     if (quarantined_type(rt->dbg, o))
         report_object(rt, PM_ERR_USE_AFTER_FREE, (pm_object *)o, what);
     else
-        report_misuse(rt, PM_ERR_USE_AFTER_FREE, o, NULL, pmh_debug_freed_serial(rt->heap, o), what);
+        report_misuse(rt, PM_ERR_USE_AFTER_FREE, o, NULL, pmh_debug_freed_serial(rt->heap, o),
+                      what);
     pm_exc_set(PM_EXC_RUNTIME, "%s: object %p was freed", api ? api : "pymm", (const void *)o);
 }
 
@@ -335,10 +340,18 @@ pm_type pmo_freed_type = {
     .ob = PMO_STATIC_HEADER(&pm_type_type),
     .name = "freed object",
     .basicsize = sizeof(pm_object),
-    .slots = {.repr = freed_repr, .str = freed_str, .hash = freed_hash, .compare = freed_compare,
-              .length = freed_length, .getitem = freed_getitem, .setitem = freed_setitem,
-              .contains = freed_contains, .iter = freed_iter, .iternext = freed_next,
-              .getattr = freed_getattr, .setattr = freed_setattr},
+    .slots = {.repr = freed_repr,
+              .str = freed_str,
+              .hash = freed_hash,
+              .compare = freed_compare,
+              .length = freed_length,
+              .getitem = freed_getitem,
+              .setitem = freed_setitem,
+              .contains = freed_contains,
+              .iter = freed_iter,
+              .iternext = freed_next,
+              .getattr = freed_getattr,
+              .setattr = freed_setattr},
 };
 
 bool pmo_check_live(pm_object *o, const char *api) { return pmo_live_in(o, api); }
@@ -400,7 +413,8 @@ static inline void release_memory(pm_runtime *rt, pm_object *o) {
  * neither sees the pending exception nor passes one on: the decref that
  * led here may be a failing call's cleanup, whose exception must survive,
  * and the caller of pm_decref expects none (pymm.h, unraisable). */
-static bool run_finalizer(pm_runtime *rt, pm_object *o, void (*fn)(pm_object *), const char *context) {
+static bool run_finalizer(pm_runtime *rt, pm_object *o, void (*fn)(pm_object *),
+                          const char *context) {
     pmo_exc_saved saved;
     pmo_unraisable_begin(rt, &saved);
     o->refcnt = 1;
@@ -496,8 +510,8 @@ static inline void gc_forget(pm_runtime *rt, pm_object *o) {
  * references, not dead or queued, no debug mode, the heap's own pools. */
 static inline bool plain_death(const pm_runtime *rt, const pm_object *o) {
     return (o->type->internal & PMO_TP_PLAIN) &&
-           !(o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) && !rt->debug &&
-           rt->obj_table->free == pmh_pool_free_ctx;
+           !(o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) &&
+           !rt->debug && rt->obj_table->free == pmh_pool_free_ctx;
 }
 
 /* A field of a dying plain instance whose count reached zero: nested like
@@ -611,8 +625,7 @@ void pm_dealloc(pm_object *o) {
     }
     rt->dealloc_depth++;
     dealloc_one(rt, o);
-    if (--rt->dealloc_depth == 0 && pmo_unlikely(rt->deferred.len))
-        drain_deferred(rt);
+    if (--rt->dealloc_depth == 0 && pmo_unlikely(rt->deferred.len)) drain_deferred(rt);
 }
 
 void pm_make_immortal(pm_object *o) {
@@ -659,7 +672,9 @@ static bool check_arg(pm_object *o) {
  * and user types (heap types) may; the atomic built-ins (str, int,
  * float, bytes, None, bool, type) never do, and skip the guard: a dict
  * hashes and compares str keys with no cost added. */
-static inline bool may_recurse(const pm_type *t) { return (t->flags & (PM_TPFLAGS_GC | PM_TPFLAGS_HEAP)) != 0; }
+static inline bool may_recurse(const pm_type *t) {
+    return (t->flags & (PM_TPFLAGS_GC | PM_TPFLAGS_HEAP)) != 0;
+}
 
 /* The guarded calls are out of line: the atomic types' path stays a
  * test and a tail call (a guard inline made pm_hash save registers on
@@ -671,11 +686,14 @@ static pm_object *repr_of(pm_object *o) {
 }
 
 /* Without a str slot, the repr: one level, not two. */
-static pm_object *str_of(pm_object *o) { return o->type->slots.str ? o->type->slots.str(o) : repr_of(o); }
+static pm_object *str_of(pm_object *o) {
+    return o->type->slots.str ? o->type->slots.str(o) : repr_of(o);
+}
 
 static PM_NOINLINE pm_object *guarded_text(pm_object *o, bool str) {
     pm_runtime *rt = pmo_rt();
-    if (!pmo_rec_enter(rt, str ? " while getting the str of an object" : " while getting the repr of an object"))
+    if (!pmo_rec_enter(rt, str ? " while getting the str of an object"
+                               : " while getting the repr of an object"))
         return NULL;
     pm_object *r = str ? str_of(o) : repr_of(o);
     pmo_rec_leave(rt);
@@ -740,7 +758,8 @@ int pm_compare(pm_object *a, pm_object *b, int op) {
         pm_exc_set(PM_EXC_VALUE, "bad comparison operator %d", op);
         return -1;
     }
-    int r = may_recurse(a->type) || may_recurse(b->type) ? guarded_compare(a, b, op) : compare_slots(a, b, op);
+    int r = may_recurse(a->type) || may_recurse(b->type) ? guarded_compare(a, b, op)
+                                                         : compare_slots(a, b, op);
     if (r != PM_CMP_UNSUPPORTED) return r;
     if (op == PM_EQ) return a == b;
     if (op == PM_NE) return a != b;

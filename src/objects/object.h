@@ -46,10 +46,10 @@
  * before it is shared: pm_tuple_set_steal clears the bit). A fast,
  * conservative answer: an object without the bit may still be acyclic
  * (pmo_may_be_tracked is the exact rule). */
-#define PMO_OF_ACYCLIC     (1u << 6)
+#define PMO_OF_ACYCLIC (1u << 6)
 
-#include "heap/heap.h" /* the pool fast paths, inlined (pmo_alloc_rt) */
-#include "gc/gc.h" /* the collector's flag bits, sets and entry points */
+#include "heap/heap.h"        /* the pool fast paths, inlined (pmo_alloc_rt) */
+#include "gc/gc.h"            /* the collector's flag bits, sets and entry points */
 #include "objects/builders.h" /* the builders libraries use (JSON) */
 
 /* This layer's spellings of pm_config.h's macros (heap/heap.h includes
@@ -63,25 +63,25 @@ struct pm_type {
     const char *name;
     size_t basicsize, itemsize;
     unsigned flags;
-    unsigned internal;            /* PMO_TP_* bits derived from the slots  */
-    size_t attrs_offset;          /* PM_TPFLAGS_ATTRS: offset of the attrs dict */
-    size_t nrefs;                 /* reference fields after the header    */
+    unsigned internal;   /* PMO_TP_* bits derived from the slots  */
+    size_t attrs_offset; /* PM_TPFLAGS_ATTRS: offset of the attrs dict */
+    size_t nrefs;        /* reference fields after the header    */
     pm_type_slots slots;
     /* Internal hooks of built-in types. */
     void (*free_mem)(pm_runtime *rt, pm_object *o); /* NULL: pmo_free    */
-    char *owned_name;             /* heap types: their own copy of name  */
+    char *owned_name;                               /* heap types: their own copy of name  */
 };
 
 /* The type has a finalize or legacy_del slot: deallocation must look. */
 #define PMO_TP_FINALIZERS (1u << 0)
 /* The collector's questions about a garbage object, answered by its type
  * (a load of a hot type object instead of a walk over the garbage). */
-#define PMO_TP_FINALIZE   (1u << 1) /* a PEP 442 finalize slot            */
+#define PMO_TP_FINALIZE (1u << 1)   /* a PEP 442 finalize slot            */
 #define PMO_TP_LEGACY_DEL (1u << 2) /* a legacy_del slot (uncollectable)  */
-#define PMO_TP_WEAKREF    (1u << 3) /* the type is a weak reference type  */
+#define PMO_TP_WEAKREF (1u << 3)    /* the type is a weak reference type  */
 /* Every reference an instance holds is in its reference fields (no
  * traverse slot, no attributes): the collector reads them in place. */
-#define PMO_TP_REFS_ONLY  (1u << 4)
+#define PMO_TP_REFS_ONLY (1u << 4)
 /* An instance's references never change once it is built (tuples, frozen
  * types): if none of them may take part in a cycle, neither may it. */
 #define PMO_TP_FIXED_REFS (1u << 5)
@@ -90,7 +90,7 @@ struct pm_type {
  * no items), small enough for the pools. Its instances are made and
  * freed by fast paths (pm_object_new_refs_steal, dealloc_one) that skip
  * every question such a type answers no to. */
-#define PMO_TP_PLAIN      (1u << 6)
+#define PMO_TP_PLAIN (1u << 6)
 
 /* May o take part in a reference cycle? Any GC object may, except one
  * with fixed references that is untracked (its referents are atomic, or
@@ -99,7 +99,8 @@ struct pm_type {
  * (CPython's MAINTAIN_TRACKING, extended to lists). */
 static inline bool pmo_may_be_tracked(const pm_object *o) {
     const pm_type *t = o->type;
-    return (t->flags & PM_TPFLAGS_GC) && (!(t->internal & PMO_TP_FIXED_REFS) || (o->flags & PMO_OF_TRACKED));
+    return (t->flags & PM_TPFLAGS_GC) &&
+           (!(t->internal & PMO_TP_FIXED_REFS) || (o->flags & PMO_OF_TRACKED));
 }
 
 /* An instance's reference fields: the first type->nrefs payload words. */
@@ -121,10 +122,12 @@ static inline void pmo_release_refs(pm_object *o) {
 }
 
 /* A static, immortal object header. */
-#define PMO_STATIC_HEADER(type) {PM_REFCNT_IMMORTAL, PM_OF_STATIC | PMO_OF_ACYCLIC, (type)}
+#define PMO_STATIC_HEADER(type)                                                                    \
+    { PM_REFCNT_IMMORTAL, PM_OF_STATIC | PMO_OF_ACYCLIC, (type) }
 /* The header of an immortal object of a non-GC type that is not static
  * (a shared type: freed by pm_type_destroy, not by reference counting). */
-#define PMO_IMMORTAL_HEADER(type) {PM_REFCNT_IMMORTAL, PM_OF_LOST_REF | PMO_OF_ACYCLIC, (type)}
+#define PMO_IMMORTAL_HEADER(type)                                                                  \
+    { PM_REFCNT_IMMORTAL, PM_OF_LOST_REF | PMO_OF_ACYCLIC, (type) }
 
 /* A growable array of object pointers (raw memory: never the runtime's). */
 typedef struct pmo_vec {
@@ -134,13 +137,13 @@ typedef struct pmo_vec {
 
 /* Free lists of the hot small types (CPython's numbers where it has them). */
 #define PMO_FLOAT_FREELIST 100
-#define PMO_TUPLE_FREELIST_SIZES 20     /* tuples of 1..20 items */
-#define PMO_TUPLE_FREELIST 2000         /* per size              */
+#define PMO_TUPLE_FREELIST_SIZES 20 /* tuples of 1..20 items */
+#define PMO_TUPLE_FREELIST 2000     /* per size              */
 #define PMO_LIST_FREELIST 80
 #define PMO_DICT_FREELIST 80
 
 typedef struct pmo_freelist {
-    void *head;       /* blocks linked through their first word */
+    void *head; /* blocks linked through their first word */
     uint32_t size, limit;
     uint64_t reused, released;
 } pmo_freelist;
@@ -157,7 +160,7 @@ typedef struct pmo_weak_registry pmo_weak_registry;
 typedef struct pmo_debug pmo_debug;
 
 #define PMO_EXC_MESSAGE 256
-#define PMO_DEALLOC_DEPTH 64   /* nested deallocations before deferring */
+#define PMO_DEALLOC_DEPTH 64 /* nested deallocations before deferring */
 
 struct pm_runtime {
     pm_heap *heap;
@@ -165,12 +168,12 @@ struct pm_runtime {
     const pm_allocator *mem_table; /* and mem-domain table (item arrays)   */
     bool owns_heap;
     bool debug;
-    bool gc_stress;               /* PYMM_GC_STRESS: a collection at every
-                                     GC allocation (collector.c, "stress") */
+    bool gc_stress; /* PYMM_GC_STRESS: a collection at every
+                       GC allocation (collector.c, "stress") */
     pm_exc exc;
     char exc_message[PMO_EXC_MESSAGE];
     uint32_t dealloc_depth;
-    uint32_t dict_table_serial;   /* dict.c: the next key table's serial   */
+    uint32_t dict_table_serial; /* dict.c: the next key table's serial   */
     /* The recursion guard of the generic operations (object.c): how
      * deeply repr, str, compare and hash nest, and the limit (default
      * PMO_RECURSION_LIMIT); the containers whose repr is running (list.c). */
@@ -180,30 +183,30 @@ struct pm_runtime {
      * callback's) goes; NULL: the default, one line on stderr. */
     pm_unraisable_hook unraisable_hook;
     void *unraisable_ctx;
-    pmo_vec deferred;             /* objects awaiting deallocation         */
+    pmo_vec deferred; /* objects awaiting deallocation         */
     pmo_freelists freelists;
-    pmo_intern_table *interned;   /* str.c                                 */
-    pmo_weak_registry *weak;      /* weakref.c                             */
-    pmo_debug *dbg;               /* object.c, debug mode                  */
+    pmo_intern_table *interned; /* str.c                                 */
+    pmo_weak_registry *weak;    /* weakref.c                             */
+    pmo_debug *dbg;             /* object.c, debug mode                  */
     pm_runtime_stats stats;
     /* The collector (src/gc/) keeps its state here. */
     void *gc;
-    pmgc_young gc_young;          /* generation 0 (gc/gc.h): tracked by
-                                     the object layer, collected by the
-                                     collector                            */
-    pmgc_map gc_map;              /* generations 1, 2 and permanent        */
-    int64_t gc_young_count;       /* GC allocations minus deallocations    */
-    int64_t gc_young_allocs;      /* GC allocations (the collector's pacing
-                                     compares: how many died young)        */
-    int64_t gc_old_left;          /* objects that left the oldest
-                                     generation (death, untrack) since the
-                                     last full collection: the collector's
-                                     pacing nets them out of its pending   */
-    int64_t gc_young_threshold;   /* INT64_MAX: no automatic collection    */
-    int64_t gc_young_lost;        /* young objects that got PM_OF_LOST_REF
-                                     since the last collection (pm_lost_ref):
-                                     while 0, an automatic young collection
-                                     has no garbage to find                */
+    pmgc_young gc_young;        /* generation 0 (gc/gc.h): tracked by
+                                   the object layer, collected by the
+                                   collector                            */
+    pmgc_map gc_map;            /* generations 1, 2 and permanent        */
+    int64_t gc_young_count;     /* GC allocations minus deallocations    */
+    int64_t gc_young_allocs;    /* GC allocations (the collector's pacing
+                                   compares: how many died young)        */
+    int64_t gc_old_left;        /* objects that left the oldest
+                                   generation (death, untrack) since the
+                                   last full collection: the collector's
+                                   pacing nets them out of its pending   */
+    int64_t gc_young_threshold; /* INT64_MAX: no automatic collection    */
+    int64_t gc_young_lost;      /* young objects that got PM_OF_LOST_REF
+                                   since the last collection (pm_lost_ref):
+                                   while 0, an automatic young collection
+                                   has no garbage to find                */
 };
 
 /* Count one more GC allocation and collect if the threshold passed: call
@@ -211,8 +214,7 @@ struct pm_runtime {
  * must too). */
 static inline void pmo_gc_maybe_collect(pm_runtime *rt) {
     rt->gc_young_allocs++;
-    if (++rt->gc_young_count > rt->gc_young_threshold)
-        pmgc_auto_collect(rt);
+    if (++rt->gc_young_count > rt->gc_young_threshold) pmgc_auto_collect(rt);
 }
 
 /* ---- runtime.c ---------------------------------------------------------- */
@@ -254,9 +256,11 @@ PMO_HIDDEN void pmo_write_unraisable(pm_runtime *rt, const char *context, pm_obj
  *     pmo_exc_saved saved; pmo_unraisable_begin(rt, &saved);
  *     ... the call ...
  *     pmo_unraisable_end(rt, &saved, "finalizer of", o); */
-static inline void pmo_unraisable_begin(pm_runtime *rt, pmo_exc_saved *saved) { pmo_exc_fetch(rt, saved); }
-static inline void pmo_unraisable_end(pm_runtime *rt, const pmo_exc_saved *saved, const char *context,
-                                      pm_object *o) {
+static inline void pmo_unraisable_begin(pm_runtime *rt, pmo_exc_saved *saved) {
+    pmo_exc_fetch(rt, saved);
+}
+static inline void pmo_unraisable_end(pm_runtime *rt, const pmo_exc_saved *saved,
+                                      const char *context, pm_object *o) {
     if (pmo_unlikely(rt->exc != PM_EXC_NONE)) pmo_write_unraisable(rt, context, o);
     pmo_exc_restore(rt, saved);
 }
@@ -330,13 +334,15 @@ static inline pm_object *pmo_alloc_rt(pm_runtime *rt, pm_type *t, size_t size) {
     if (t->flags & PM_TPFLAGS_GC) pmo_gc_maybe_collect(rt);
     const pm_allocator *a = rt->obj_table;
     pm_object *o = pmo_likely(a->malloc == pmh_pool_malloc_ctx) ? pmh_pool_malloc(a->ctx, size)
-                                                                  : a->malloc(a->ctx, size);
+                                                                : a->malloc(a->ctx, size);
     if (pmo_unlikely(o == NULL)) return pmo_no_memory();
     pmo_init_header_rt(rt, o, t);
     return o;
 }
 
-static inline pm_object *pmo_alloc(pm_type *t, size_t size) { return pmo_alloc_rt(pmo_rt(), t, size); }
+static inline pm_object *pmo_alloc(pm_type *t, size_t size) {
+    return pmo_alloc_rt(pmo_rt(), t, size);
+}
 
 /* Return an object's memory to the runtime's heap. */
 static inline void pmo_free(pm_runtime *rt, pm_object *o) {
@@ -374,7 +380,8 @@ static inline void pmo_gc_unlink(pm_runtime *rt, pm_object *o) {
 static inline void pmo_gc_link_new(pm_runtime *rt, pm_object *o) {
     pmgc_young *y = &rt->gc_young;
     /* Untracked: no collector bits, no slot (the header's invariant). */
-    PM_ASSERT((o->flags & (PMO_OF_TRACKED | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_COLLECTING)) == 0);
+    PM_ASSERT((o->flags &
+               (PMO_OF_TRACKED | PMO_OF_GEN_MASK | PMO_OF_SLOT_MASK | PMO_OF_COLLECTING)) == 0);
     if (pmo_unlikely(y->len == y->cap) && !pmgc_young_room(rt)) return;
     uint32_t i = y->len++;
     y->items[i] = o;
@@ -412,7 +419,7 @@ PMO_HIDDEN void pmo_type_error(const char *what, pm_object *got);
 PMO_HIDDEN extern pm_type pmo_freed_type;
 PMO_HIDDEN void pmo_dead_arg(const pm_object *o, const char *api) __attribute__((cold));
 #define pmo_live(o) pmo_live_in(o, __func__)
-#define pmo_live_in(o, api) \
+#define pmo_live_in(o, api)                                                                        \
     (pmo_likely(!(PM_OBJ(o)->flags & PMO_OF_DEAD)) || (pmo_dead_arg(PM_OBJ(o), api), false))
 /* The same for an argument that may be NULL. */
 #define pmo_live_or_null(o) ((o) == NULL || pmo_live(o))
@@ -483,12 +490,12 @@ PMO_HIDDEN bool pmo_find_bytes(const char *hay, size_t n, const char *needle, si
  * compare slot ends with once it knows how its operands order. */
 static inline int pmo_cmp_result(int c, int op) {
     switch (op) {
-    case PM_LT: return c < 0;
-    case PM_LE: return c <= 0;
-    case PM_EQ: return c == 0;
-    case PM_NE: return c != 0;
-    case PM_GT: return c > 0;
-    default: return c >= 0;
+        case PM_LT: return c < 0;
+        case PM_LE: return c <= 0;
+        case PM_EQ: return c == 0;
+        case PM_NE: return c != 0;
+        case PM_GT: return c > 0;
+        default: return c >= 0;
     }
 }
 

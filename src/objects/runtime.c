@@ -72,7 +72,9 @@ pm_runtime *pmo_default_rt_init(void) {
 
 static pm_runtime *default_rt(void) { return pmo_default_rt_init(); }
 
-__attribute__((constructor(102))) static void default_runtime_at_load(void) { pmo_default_rt_init(); }
+__attribute__((constructor(102))) static void default_runtime_at_load(void) {
+    pmo_default_rt_init();
+}
 
 pm_runtime *pm_runtime_default(void) { return default_rt(); }
 pm_runtime *pm_runtime_current(void) { return pmo_rt(); }
@@ -109,7 +111,8 @@ static bool runtime_config_read(const pm_runtime_config *cfg, pm_runtime_config 
     if (pmh_struct_read(c, sizeof *c, cfg, PMH_END_OF(pm_runtime_config, debug),
                         "pm_runtime_config", why, sizeof why) == NULL) {
         if (c->recursion_limit >= 0) return true;
-        snprintf(why, sizeof why, "pm_runtime_config.recursion_limit %d: must be at least 1 (0: 1000)",
+        snprintf(why, sizeof why,
+                 "pm_runtime_config.recursion_limit %d: must be at least 1 (0: 1000)",
                  c->recursion_limit);
     }
     errno = EINVAL;
@@ -174,9 +177,9 @@ size_t pm_runtime_get_stats_sized(pm_runtime *rt, pm_runtime_stats *out, size_t 
 /* ---- exceptions ----------------------------------------------------------- */
 
 static const char *const exc_names[] = {
-    "NoError",       "TypeError",    "ValueError",     "KeyError",
-    "IndexError",    "OverflowError", "ZeroDivisionError", "MemoryError",
-    "UnicodeError",  "AttributeError", "RecursionError", "RuntimeError",
+    "NoError",      "TypeError",      "ValueError",        "KeyError",
+    "IndexError",   "OverflowError",  "ZeroDivisionError", "MemoryError",
+    "UnicodeError", "AttributeError", "RecursionError",    "RuntimeError",
 };
 
 const char *pm_exc_name(pm_exc kind) {
@@ -232,7 +235,8 @@ void pm_unraisable_print(const pm_unraisable *u, void *ctx) {
                 u->type_name ? u->type_name : "?", (const void *)u->object, pm_exc_name(u->kind),
                 u->message);
     else
-        fprintf(stderr, "Exception ignored in: %s: %s: %s\n", u->context, pm_exc_name(u->kind), u->message);
+        fprintf(stderr, "Exception ignored in: %s: %s: %s\n", u->context, pm_exc_name(u->kind),
+                u->message);
 }
 
 void pm_runtime_set_unraisable_hook(pm_runtime *rt, pm_unraisable_hook fn, void *ctx) {

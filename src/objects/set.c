@@ -40,7 +40,7 @@ typedef struct pmo_set {
     size_t fill, used, mask;
     set_entry *table;
     uint64_t version;
-    uint64_t hash;   /* frozenset: valid when hashed */
+    uint64_t hash; /* frozenset: valid when hashed */
     bool hashed;
     set_entry small[SMALL_SIZE];
 } pmo_set;
@@ -328,8 +328,7 @@ int pm_set_add(pm_object *so, pm_object *key) {
     if (!so || !(so->type == &pm_set_type || (so->type == &pm_frozenset_type && so->refcnt == 1))) {
         if (so && so->type == &pm_frozenset_type)
             pm_exc_set(PM_EXC_TYPE, "a shared frozenset cannot change");
-        else
-            pmo_arg_error("set", so, __func__);
+        else pmo_arg_error("set", so, __func__);
         return -1;
     }
     if (!key) {

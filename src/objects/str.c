@@ -63,7 +63,7 @@ static inline size_t str_size(size_t nbytes) { return sizeof(pmo_str) + nbytes +
 #define HK_XS(x, s) ((x) ^ ((x) >> (s)))
 #define HK_FINISH(x) HK_XS(HK_XS(HK_XS((x), 30) * HK_M1, 27) * HK_M2, 31)
 /* v: the packed bytes of a key of n <= 8 bytes. */
-#define HK_SHORT(v, n) HK_FINISH(((uint64_t)(v) ^ HK_SEED) + (uint64_t)(n) * HK_LEN)
+#define HK_SHORT(v, n) HK_FINISH(((uint64_t)(v) ^ HK_SEED) + (uint64_t)(n)*HK_LEN)
 
 static inline uint64_t load64(const unsigned char *p) {
     uint64_t v;
@@ -144,7 +144,9 @@ _Static_assert(offsetof(str_static, data) == sizeof(pmo_str),
     ((c) < 0x80 ? (uint64_t)(c)*0x010101u : (uint64_t)CP_B0(c) + (uint64_t)CP_B1(c) * 0x010100u)
 #define STR1(c)                                                                                    \
     {                                                                                              \
-        {{PM_REFCNT_IMMORTAL, STATIC_FLAGS, &pm_str_type}, HK_SHORT(CP_PACK(c), CP_N(c)), CP_N(c), \
+        {{PM_REFCNT_IMMORTAL, STATIC_FLAGS, &pm_str_type},                                         \
+         HK_SHORT(CP_PACK(c), CP_N(c)),                                                            \
+         CP_N(c),                                                                                  \
          1},                                                                                       \
             {CP_B0(c), CP_B1(c), 0},                                                               \
     }
@@ -600,12 +602,12 @@ static void str_dealloc(pm_object *self) {
  * which are shown as they are. */
 static bool cp_printable(uint32_t c) {
     static const uint32_t hidden[][2] = {
-        {0x0000, 0x001F}, {0x007F, 0x00A0}, {0x00AD, 0x00AD}, {0x0600, 0x0605},
-        {0x061C, 0x061C}, {0x06DD, 0x06DD}, {0x070F, 0x070F}, {0x0890, 0x0891},
-        {0x08E2, 0x08E2}, {0x1680, 0x1680}, {0x180E, 0x180E}, {0x2000, 0x200F},
-        {0x2028, 0x202F}, {0x205F, 0x206F}, {0x3000, 0x3000}, {0xD800, 0xF8FF},
-        {0xFDD0, 0xFDEF}, {0xFEFF, 0xFEFF}, {0xFFF0, 0xFFFB}, {0x110BD, 0x110BD},
-        {0x110CD, 0x110CD}, {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+        {0x0000, 0x001F},   {0x007F, 0x00A0},    {0x00AD, 0x00AD},   {0x0600, 0x0605},
+        {0x061C, 0x061C},   {0x06DD, 0x06DD},    {0x070F, 0x070F},   {0x0890, 0x0891},
+        {0x08E2, 0x08E2},   {0x1680, 0x1680},    {0x180E, 0x180E},   {0x2000, 0x200F},
+        {0x2028, 0x202F},   {0x205F, 0x206F},    {0x3000, 0x3000},   {0xD800, 0xF8FF},
+        {0xFDD0, 0xFDEF},   {0xFEFF, 0xFEFF},    {0xFFF0, 0xFFFB},   {0x110BD, 0x110BD},
+        {0x110CD, 0x110CD}, {0x13430, 0x1343F},  {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
         {0xE0000, 0xE00FF}, {0xF0000, 0x10FFFF},
     };
     if (c >= 0x20 && c < 0x7F) return true;

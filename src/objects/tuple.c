@@ -43,18 +43,19 @@ pm_type pm_tuple_type = {
     .itemsize = sizeof(pm_object *),
     .flags = PM_TPFLAGS_GC,
     .internal = PMO_TP_FIXED_REFS,
-    .slots = {
-        .dealloc = tuple_dealloc,
-        .traverse = tuple_traverse,
-        .clear = tuple_clear,
-        .repr = tuple_repr,
-        .hash = tuple_hash,
-        .compare = tuple_compare,
-        .length = tuple_length,
-        .getitem = tuple_getitem,
-        .contains = tuple_contains,
-        .iter = pmo_seq_iter,
-    },
+    .slots =
+        {
+            .dealloc = tuple_dealloc,
+            .traverse = tuple_traverse,
+            .clear = tuple_clear,
+            .repr = tuple_repr,
+            .hash = tuple_hash,
+            .compare = tuple_compare,
+            .length = tuple_length,
+            .getitem = tuple_getitem,
+            .contains = tuple_contains,
+            .iter = pmo_seq_iter,
+        },
     .free_mem = tuple_free_mem,
 };
 
@@ -75,8 +76,7 @@ pm_object *pm_tuple_new(size_t n) {
     if (n <= PMO_TUPLE_FREELIST_SIZES)
         o = pmo_gc_freelist_pop(&pmo_rt()->freelists.tuples[n], &pm_tuple_type);
     if (!o) {
-        if (n > (SIZE_MAX - sizeof(pmo_tuple)) / sizeof(pm_object *) / 2)
-            return pmo_no_memory();
+        if (n > (SIZE_MAX - sizeof(pmo_tuple)) / sizeof(pm_object *) / 2) return pmo_no_memory();
         o = pmo_alloc(&pm_tuple_type, sizeof(pmo_tuple) + n * sizeof(pm_object *));
         if (!o) return NULL;
     }
@@ -109,8 +109,7 @@ pm_object *pm_tuple_pack(size_t n, ...) {
 /* T2: whole blocks of small tuples go back to their size's free list. */
 static void tuple_free_mem(pm_runtime *rt, pm_object *o) {
     size_t n = PMO_TUPLE(o)->size;
-    if (n >= 1 && n <= PMO_TUPLE_FREELIST_SIZES &&
-        pmo_freelist_push(&rt->freelists.tuples[n], o))
+    if (n >= 1 && n <= PMO_TUPLE_FREELIST_SIZES && pmo_freelist_push(&rt->freelists.tuples[n], o))
         return;
     pmo_free(rt, o);
 }

@@ -207,10 +207,9 @@ int pm_type_destroy(pm_type *t) {
 
 /* The public built-in types, static and shared by every runtime. */
 static const pm_type *const builtin_types[] = {
-    &pm_type_type, &pm_none_type,  &pm_bool_type,      &pm_int_type,  &pm_float_type,
-    &pm_str_type,  &pm_bytes_type, &pm_tuple_type,     &pm_list_type, &pm_dict_type,
-    &pm_set_type,  &pm_frozenset_type, &pm_iter_type,  &pm_generator_type,
-    &pm_weakref_type};
+    &pm_type_type, &pm_none_type,      &pm_bool_type,  &pm_int_type,       &pm_float_type,
+    &pm_str_type,  &pm_bytes_type,     &pm_tuple_type, &pm_list_type,      &pm_dict_type,
+    &pm_set_type,  &pm_frozenset_type, &pm_iter_type,  &pm_generator_type, &pm_weakref_type};
 
 static bool builtin_type(const pm_type *t) {
     for (size_t i = 0; i < sizeof builtin_types / sizeof *builtin_types; i++)
@@ -249,7 +248,8 @@ pm_type *pm_type_new(const pm_type_spec *user_spec) {
         spec = &copy;
     }
     if (!spec_valid(spec)) return NULL;
-    pm_type *t = (spec->flags & PM_TPFLAGS_SHARED) ? shared_alloc(spec->name) : runtime_alloc(spec->name);
+    pm_type *t =
+        (spec->flags & PM_TPFLAGS_SHARED) ? shared_alloc(spec->name) : runtime_alloc(spec->name);
     if (t == NULL) return NULL;
     t->basicsize = spec->basicsize;
     t->itemsize = spec->itemsize;
@@ -270,8 +270,9 @@ pm_type *pm_type_new(const pm_type_spec *user_spec) {
         if (!t->slots.traverse && !(t->flags & PM_TPFLAGS_ATTRS)) t->internal |= PMO_TP_REFS_ONLY;
     }
     if (t->flags & PM_TPFLAGS_FROZEN) t->internal |= PMO_TP_FIXED_REFS;
-    if ((t->internal & PMO_TP_REFS_ONLY) && !t->slots.dealloc && !(t->internal & PMO_TP_FINALIZERS) &&
-        t->itemsize == 0 && t->basicsize == sizeof(pm_object) + t->nrefs * sizeof(pm_object *) &&
+    if ((t->internal & PMO_TP_REFS_ONLY) && !t->slots.dealloc &&
+        !(t->internal & PMO_TP_FINALIZERS) && t->itemsize == 0 &&
+        t->basicsize == sizeof(pm_object) + t->nrefs * sizeof(pm_object *) &&
         t->basicsize <= PM_SMALL_MAX)
         t->internal |= PMO_TP_PLAIN;
     return t;
@@ -416,7 +417,8 @@ static inline bool fast_new_ok(const pm_runtime *rt) {
 pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs) {
     pm_runtime *rt = pmo_current_rt;
     /* The runtime first: in debug mode t is checked before it is read. */
-    if (pmo_unlikely(t == NULL || refs == NULL || !fast_new_ok(rt) || !(t->internal & PMO_TP_PLAIN)))
+    if (pmo_unlikely(t == NULL || refs == NULL || !fast_new_ok(rt) ||
+                     !(t->internal & PMO_TP_PLAIN)))
         return new_refs_general(t, refs);
     pm_object *o = pmh_pool_try_malloc(rt->obj_table->ctx, t->basicsize);
     if (pmo_unlikely(o == NULL)) return new_refs_general(t, refs);

@@ -56,11 +56,11 @@ typedef struct pmo_weakref pmo_weakref;
 
 struct pmo_weakref {
     pm_object ob;
-    pm_object *target;       /* borrowed; NULL once cleared (W1)       */
-    pm_weakref_cb callback;  /* NULL: none, or already taken (W3)      */
-    pm_object *arg;          /* strong, may be NULL                    */
+    pm_object *target;        /* borrowed; NULL once cleared (W1)       */
+    pm_weakref_cb callback;   /* NULL: none, or already taken (W3)      */
+    pm_object *arg;           /* strong, may be NULL                    */
     pmo_weakref *prev, *next; /* target's list, newest first           */
-    uint64_t hash;           /* cached hash of the target: PM_OF_HASHED */
+    uint64_t hash;            /* cached hash of the target: PM_OF_HASHED */
 };
 
 /* The weak-value dict's references also remember their key (CPython's
@@ -233,14 +233,15 @@ pm_type pm_weakref_type = {
     .basicsize = sizeof(pmo_weakref),
     .flags = PM_TPFLAGS_GC,
     .internal = PMO_TP_WEAKREF,
-    .slots = {
-        .dealloc = weakref_dealloc,
-        .traverse = weakref_traverse,
-        .clear = weakref_clear,
-        .repr = weakref_repr,
-        .hash = weakref_hash,
-        .compare = weakref_compare,
-    },
+    .slots =
+        {
+            .dealloc = weakref_dealloc,
+            .traverse = weakref_traverse,
+            .clear = weakref_clear,
+            .repr = weakref_repr,
+            .hash = weakref_hash,
+            .compare = weakref_compare,
+        },
 };
 
 static pm_type keyedref_type = {
@@ -249,19 +250,18 @@ static pm_type keyedref_type = {
     .basicsize = sizeof(pmo_keyedref),
     .flags = PM_TPFLAGS_GC,
     .internal = PMO_TP_WEAKREF,
-    .slots = {
-        .dealloc = keyedref_dealloc,
-        .traverse = keyedref_traverse,
-        .clear = keyedref_clear,
-        .repr = weakref_repr,
-        .hash = weakref_hash,
-        .compare = weakref_compare,
-    },
+    .slots =
+        {
+            .dealloc = keyedref_dealloc,
+            .traverse = keyedref_traverse,
+            .clear = keyedref_clear,
+            .repr = weakref_repr,
+            .hash = weakref_hash,
+            .compare = weakref_compare,
+        },
 };
 
-bool pmo_is_weakref(const pm_object *o) {
-    return o && (o->type->internal & PMO_TP_WEAKREF);
-}
+bool pmo_is_weakref(const pm_object *o) { return o && (o->type->internal & PMO_TP_WEAKREF); }
 
 /* The target while it is alive, else NULL (borrowed). A target whose count
  * is zero is being deallocated (or waits in the deferred queue): dead. */
@@ -361,7 +361,8 @@ static bool allows_weakrefs(const pm_object *o) {
 }
 
 /* A new weak reference of type t (pm_weakref_type or keyedref_type) to o. */
-static pmo_weakref *weakref_create(pm_type *t, pm_object *o, pm_weakref_cb callback, pm_object *arg) {
+static pmo_weakref *weakref_create(pm_type *t, pm_object *o, pm_weakref_cb callback,
+                                   pm_object *arg) {
     if (o == NULL) {
         pmo_null_arg("cannot create weak reference to NULL");
         return NULL;
@@ -521,12 +522,13 @@ static pm_type wvd_type = {
     .name = "weakref.WeakValueDictionary",
     .basicsize = sizeof(pmo_wvdict),
     .flags = PM_TPFLAGS_GC | PM_TPFLAGS_WEAKREF,
-    .slots = {
-        .dealloc = wvd_dealloc,
-        .traverse = wvd_traverse,
-        .clear = wvd_clear,
-        .length = wvd_length,
-    },
+    .slots =
+        {
+            .dealloc = wvd_dealloc,
+            .traverse = wvd_traverse,
+            .clear = wvd_clear,
+            .length = wvd_length,
+        },
 };
 
 #define WVD(o) ((pmo_wvdict *)(o))
@@ -562,7 +564,8 @@ pm_object *pm_weakvaluedict_new(void) {
     pmo_wvdict *d = WVD(self);
     d->dict = NULL;
     d->selfref = NULL;
-    if ((d->dict = pm_dict_new()) == NULL || (d->selfref = pm_weakref_new(self, NULL, NULL)) == NULL) {
+    if ((d->dict = pm_dict_new()) == NULL ||
+        (d->selfref = pm_weakref_new(self, NULL, NULL)) == NULL) {
         pm_decref(self);
         return NULL;
     }

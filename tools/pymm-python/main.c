@@ -108,8 +108,7 @@ static void preinitialize(int argc, char **argv) {
     PyPreConfig pre;
     PyPreConfig_InitPythonConfig(&pre);
     PyStatus st = Py_PreInitializeFromBytesArgs(&pre, argc, argv);
-    if (PyStatus_Exception(st))
-        Py_ExitStatusException(st);
+    if (PyStatus_Exception(st)) Py_ExitStatusException(st);
 }
 
 /* Step 3. If the pre-configuration replaced the tables (PYTHONMALLOC, dev
@@ -118,14 +117,11 @@ static void preinitialize(int argc, char **argv) {
  * The name CPython gives its choice (a CPython-specific but exported call)
  * then says whether pymm can meet it. */
 static void settle(void) {
-    if (S.mode == PMPY_MODE_OFF)
-        return;
+    if (S.mode == PMPY_MODE_OFF) return;
     int mem = is_installed(PYMEM_DOMAIN_MEM, &S.mem);
     int obj = is_installed(PYMEM_DOMAIN_OBJ, &S.obj);
-    if (mem && obj)
-        return;
-    if (!heap_is_idle(S.heap))
-        die("CPython replaced the allocator after pymm had served blocks");
+    if (mem && obj) return;
+    if (!heap_is_idle(S.heap)) die("CPython replaced the allocator after pymm had served blocks");
     const char *name = _PyMem_GetCurrentAllocatorName();
     if (name != NULL && strcmp(name, "pymalloc") == 0) {
         install();
@@ -146,11 +142,9 @@ static int run(int argc, char **argv) {
     PyConfig config;
     PyConfig_InitPythonConfig(&config);
     PyStatus st = PyConfig_SetBytesArgv(&config, argc, argv);
-    if (!PyStatus_Exception(st))
-        st = Py_InitializeFromConfig(&config);
+    if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
-    if (PyStatus_Exception(st))
-        Py_ExitStatusException(st); /* also the clean exit of --version */
+    if (PyStatus_Exception(st)) Py_ExitStatusException(st); /* also the clean exit of --version */
     return Py_RunMain();
 }
 
@@ -162,10 +156,10 @@ pmpy_mode pmpy_current_mode(void) { return S.mode; }
 
 const char *pmpy_mode_name(pmpy_mode m) {
     switch (m) {
-    case PMPY_MODE_PYMM: return "pymm";
-    case PMPY_MODE_PYMM_DEBUG: return "pymm_debug";
-    case PMPY_MODE_OFF: return "off";
-    case PMPY_MODE_CPYTHON: return "cpython";
+        case PMPY_MODE_PYMM: return "pymm";
+        case PMPY_MODE_PYMM_DEBUG: return "pymm_debug";
+        case PMPY_MODE_OFF: return "off";
+        case PMPY_MODE_CPYTHON: return "cpython";
     }
     return "?";
 }

@@ -42,8 +42,7 @@ static PyObject *mod_owns(PyObject *self, PyObject *obj) {
 static PyObject *mod_owns_address(PyObject *self, PyObject *addr) {
     (void)self;
     void *p = PyLong_AsVoidPtr(addr);
-    if (p == NULL && PyErr_Occurred())
-        return NULL;
+    if (p == NULL && PyErr_Occurred()) return NULL;
     return PyBool_FromLong(pm_heap_owns(pmpy_heap(), p));
 }
 
@@ -55,8 +54,7 @@ static PyObject *mod_trim(PyObject *self, PyObject *unused) {
 static PyObject *mod_check(PyObject *self, PyObject *unused) {
     (void)self, (void)unused;
     char why[512];
-    if (pm_heap_check(pmpy_heap(), why, sizeof why, 0) == 0)
-        Py_RETURN_NONE;
+    if (pm_heap_check(pmpy_heap(), why, sizeof why, 0) == 0) Py_RETURN_NONE;
     PyErr_Format(PyExc_RuntimeError, "pymm heap check failed: %s", why);
     return NULL;
 }
@@ -66,23 +64,35 @@ static PyObject *mod_check(PyObject *self, PyObject *unused) {
 /* The keys are the library's JSON report's (pm_heap_print_stats_json), so
  * stats() and json.loads(format_stats(json=True)) agree. */
 
-#define STAT(name) {#name, offsetof(pm_heap_stats, name)}
+#define STAT(name)                                                                                 \
+    { #name, offsetof(pm_heap_stats, name) }
 static const struct {
     const char *name;
     size_t offset;
 } counters[] = {
-    STAT(arenas), STAT(arenas_peak), STAT(arenas_allocated),
-    STAT(arenas_reclaimed), STAT(pools_used), STAT(pools_empty),
-    STAT(pools_decommitted), STAT(pools_untouched), STAT(pages_decommitted),
-    STAT(bytes_in_use), STAT(bytes_free), STAT(bytes_headers),
-    STAT(bytes_slack), STAT(bytes_rounding), STAT(bytes_returned),
-    STAT(large_blocks), STAT(large_bytes), STAT(debug_bytes),
+    STAT(arenas),
+    STAT(arenas_peak),
+    STAT(arenas_allocated),
+    STAT(arenas_reclaimed),
+    STAT(pools_used),
+    STAT(pools_empty),
+    STAT(pools_decommitted),
+    STAT(pools_untouched),
+    STAT(pages_decommitted),
+    STAT(bytes_in_use),
+    STAT(bytes_free),
+    STAT(bytes_headers),
+    STAT(bytes_slack),
+    STAT(bytes_rounding),
+    STAT(bytes_returned),
+    STAT(large_blocks),
+    STAT(large_bytes),
+    STAT(debug_bytes),
 };
 #undef STAT
 
 static int put(PyObject *dict, const char *key, PyObject *value) {
-    if (value == NULL)
-        return -1;
+    if (value == NULL) return -1;
     int rc = PyDict_SetItemString(dict, key, value);
     Py_DECREF(value);
     return rc;
@@ -94,12 +104,9 @@ static int put_u64(PyObject *dict, const char *key, uint64_t v) {
 
 static PyObject *class_dict(const pm_class_stats *c) {
     PyObject *d = PyDict_New();
-    if (d == NULL)
-        return NULL;
-    if (put_u64(d, "size", c->block_size) < 0 ||
-        put_u64(d, "pools", c->pools) < 0 ||
-        put_u64(d, "used", c->blocks_used) < 0 ||
-        put_u64(d, "free", c->blocks_free) < 0) {
+    if (d == NULL) return NULL;
+    if (put_u64(d, "size", c->block_size) < 0 || put_u64(d, "pools", c->pools) < 0 ||
+        put_u64(d, "used", c->blocks_used) < 0 || put_u64(d, "free", c->blocks_free) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -108,8 +115,7 @@ static PyObject *class_dict(const pm_class_stats *c) {
 
 static PyObject *class_list(const pm_heap_stats *st) {
     PyObject *list = PyList_New(PM_NUM_CLASSES);
-    if (list == NULL)
-        return NULL;
+    if (list == NULL) return NULL;
     for (Py_ssize_t i = 0; i < PM_NUM_CLASSES; i++) {
         PyObject *d = class_dict(&st->classes[i]);
         if (d == NULL) {
@@ -123,18 +129,14 @@ static PyObject *class_list(const pm_heap_stats *st) {
 
 static PyObject *stats_dict(const pm_heap_stats *st) {
     PyObject *d = PyDict_New();
-    if (d == NULL)
-        return NULL;
-    if (put_u64(d, "arena_size", st->arena_size) < 0 ||
-        put_u64(d, "pool_size", st->pool_size) < 0)
+    if (d == NULL) return NULL;
+    if (put_u64(d, "arena_size", st->arena_size) < 0 || put_u64(d, "pool_size", st->pool_size) < 0)
         goto fail;
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
         const char *field = (const char *)st + counters[i].offset;
-        if (put_u64(d, counters[i].name, *(const uint64_t *)field) < 0)
-            goto fail;
+        if (put_u64(d, counters[i].name, *(const uint64_t *)field) < 0) goto fail;
     }
-    if (put(d, "classes", class_list(st)) < 0)
-        goto fail;
+    if (put(d, "classes", class_list(st)) < 0) goto fail;
     return d;
 fail:
     Py_DECREF(d);
@@ -149,26 +151,20 @@ static PyObject *mod_stats(PyObject *self, PyObject *unused) {
 }
 
 /* The library's own report, as PYMM_STATS would print it now. */
-static PyObject *mod_format_stats(PyObject *self, PyObject *args,
-                                  PyObject *kwargs) {
+static PyObject *mod_format_stats(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     static char *kwlist[] = {"json", NULL};
     int json = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:format_stats", kwlist,
-                                     &json))
-        return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:format_stats", kwlist, &json)) return NULL;
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (f == NULL)
-        return PyErr_NoMemory();
-    if (json)
-        pm_heap_print_stats_json(pmpy_heap(), f);
-    else
-        pm_heap_print_stats(pmpy_heap(), f);
+    if (f == NULL) return PyErr_NoMemory();
+    if (json) pm_heap_print_stats_json(pmpy_heap(), f);
+    else pm_heap_print_stats(pmpy_heap(), f);
     int failed = fclose(f) != 0;
-    PyObject *text = failed ? PyErr_NoMemory()
-                            : PyUnicode_DecodeUTF8(buf, (Py_ssize_t)len, "replace");
+    PyObject *text =
+        failed ? PyErr_NoMemory() : PyUnicode_DecodeUTF8(buf, (Py_ssize_t)len, "replace");
     free(buf);
     return text;
 }
@@ -187,8 +183,7 @@ static PyMethodDef methods[] = {
      "owns_address(addr) -> bool\n\nTrue when the integer address lies in a pool block."},
     {"stats", mod_stats, METH_NOARGS,
      "stats() -> dict\n\nThe heap's counters (pm_heap_stats), with 'classes'."},
-    {"format_stats", (PyCFunction)(void (*)(void))mod_format_stats,
-     METH_VARARGS | METH_KEYWORDS,
+    {"format_stats", (PyCFunction)(void (*)(void))mod_format_stats, METH_VARARGS | METH_KEYWORDS,
      "format_stats(json=False) -> str\n\nThe library's statistics report."},
     {"trim", mod_trim, METH_NOARGS,
      "trim() -> int\n\nGive free memory back to the OS; returns the bytes."},
@@ -216,8 +211,7 @@ static struct PyModuleDef module = {
  * interpreter running is that one (sys.base_prefix) and find its python3. */
 PyObject *pmpy_module_init(void) {
     PyObject *m = PyModule_Create(&module);
-    if (m == NULL)
-        return NULL;
+    if (m == NULL) return NULL;
     if (PyModule_AddStringConstant(m, "version", PYMM_VERSION_STRING) < 0 ||
         PyModule_AddStringConstant(m, "python_prefix", PYMM_PYTHON_PREFIX) < 0 ||
         PyModule_AddStringConstant(m, "python_executable", PYMM_PYTHON_EXECUTABLE) < 0) {

@@ -165,7 +165,10 @@ static void *count_calloc(void *ctx, size_t a, size_t b);
 static void *count_realloc(void *ctx, void *p, size_t n);
 static void count_free(void *ctx, void *p);
 
-typedef struct counting { pm_allocator inner; long mallocs, frees; } counting;
+typedef struct counting {
+    pm_allocator inner;
+    long mallocs, frees;
+} counting;
 
 static void *count_malloc(void *ctx, size_t n) {
     counting *c = ctx;
@@ -195,13 +198,13 @@ static void domains(void) {
     pm_allocator hook = {&c, count_malloc, count_calloc, count_realloc, count_free};
     pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &hook);
     for (int i = 0; i < 1000; i++)
-        pm_domain_free(h, PM_DOMAIN_OBJ, need(pm_domain_malloc(h, PM_DOMAIN_OBJ, 64), "pm_domain_malloc"));
+        pm_domain_free(h, PM_DOMAIN_OBJ,
+                       need(pm_domain_malloc(h, PM_DOMAIN_OBJ, 64), "pm_domain_malloc"));
     pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &c.inner);
     printf("  a counting hook stacked over the obj domain saw %ld mallocs and %ld frees\n",
            c.mallocs, c.frees);
     pm_heap_destroy(h);
 }
-
 
 /* ---- layer 2: objects -------------------------------------------------- */
 
@@ -234,7 +237,8 @@ static void objects_and_refcounts(void) {
     pm_object *huge = need_obj(pm_int(INT64_MAX), "pm_int"), *one = need_obj(pm_int(1), "pm_int");
     pm_object *sum = pm_int_add(huge, one); /* OverflowError is the point; not MemoryError */
     if (sum == NULL && pm_exc_occurred() == PM_EXC_MEMORY) need_obj(NULL, "pm_int_add");
-    printf("  INT64_MAX + 1 -> %s: %s\n", sum ? "a number" : pm_exc_name(pm_exc_occurred()), pm_exc_message());
+    printf("  INT64_MAX + 1 -> %s: %s\n", sum ? "a number" : pm_exc_name(pm_exc_occurred()),
+           pm_exc_message());
     pm_exc_clear();
     pm_xdecref(sum);
     pm_decref(huge);
@@ -271,11 +275,13 @@ static void weak_references(void) {
     pm_object *label = need_obj(pm_str_from("cache entry"), "pm_str_from");
     pm_object *wr = need_obj(pm_weakref_new(target, on_expire, label), "pm_weakref_new");
     pm_object *got = need_obj(pm_weakref_get(wr), "pm_weakref_get");
-    printf("  while the set lives, the weak reference gives it back: %s\n", got == target ? "yes" : "no");
+    printf("  while the set lives, the weak reference gives it back: %s\n",
+           got == target ? "yes" : "no");
     pm_decref(got);
     pm_decref(target);
     got = need_obj(pm_weakref_get(wr), "pm_weakref_get");
-    printf("  after the last strong reference went, it gives None: %s\n", got == pm_none() ? "yes" : "no");
+    printf("  after the last strong reference went, it gives None: %s\n",
+           got == pm_none() ? "yes" : "no");
     pm_decref(got);
     pm_decref(wr);
     pm_decref(label);
@@ -284,7 +290,10 @@ static void weak_references(void) {
 /* ---- layer 3: the collector ------------------------------------------- */
 
 /* One reference field: pymm traverses, clears and releases it. */
-typedef struct pair_node { pm_object ob; pm_object *partner; } pair_node;
+typedef struct pair_node {
+    pm_object ob;
+    pm_object *partner;
+} pair_node;
 
 static void cycles(void) {
     chapter("9. Cycles: reference counting leaks them, the collector frees them");
@@ -298,9 +307,9 @@ static void cycles(void) {
     for (int i = 0; i < PAIRS; i++) {
         pm_object *a = need_obj(pm_object_new(t), "pm_object_new");
         pm_object *b = need_obj(pm_object_new(t), "pm_object_new");
-        ((pair_node *)a)->partner = b;             /* a owns b ...          */
-        ((pair_node *)b)->partner = pm_newref(a);  /* ... and b owns a      */
-        pm_decref(a);                              /* the program lets go   */
+        ((pair_node *)a)->partner = b;            /* a owns b ...          */
+        ((pair_node *)b)->partner = pm_newref(a); /* ... and b owns a      */
+        pm_decref(a);                             /* the program lets go   */
     }
     pm_runtime_get_stats(pm_runtime_current(), &after);
     printf("  made %d pairs that point at each other and dropped them:\n", PAIRS);
@@ -317,13 +326,17 @@ static void cycles(void) {
            (unsigned long long)(after.objects_allocated - after.objects_freed -
                                 (before.objects_allocated - before.objects_freed)));
     printf("  full collections so far: %llu, objects collected: %llu, longest pause: %.2f ms\n",
-           (unsigned long long)gs[2].collections, (unsigned long long)gs[2].collected, gs[2].pause_max_ms);
+           (unsigned long long)gs[2].collections, (unsigned long long)gs[2].collected,
+           gs[2].pause_max_ms);
     pm_gc_enable();
     pm_decref(PM_OBJ(t));
 }
 
 /* Two reference fields; the frozen variant's are given at birth. */
-typedef struct tree_node { pm_object ob; pm_object *left, *right; } tree_node;
+typedef struct tree_node {
+    pm_object ob;
+    pm_object *left, *right;
+} tree_node;
 
 static pm_object *make_tree(pm_type *t, int depth) {
     pm_object *children[2] = {NULL, NULL};
@@ -345,14 +358,17 @@ static void frozen_types(void) {
         pm_type *t = (pm_type *)need_obj((pm_object *)pm_type_new(&spec), "pm_type_new");
         pm_object *root = make_tree(t, 16); /* takes the children */
         pm_object *everything = need_obj(pm_gc_get_objects(-1), "pm_gc_get_objects");
-        printf("  %-10s tree of 131,071 nodes: root tracked: %s; tracked objects in the runtime: %zu\n",
+        printf("  %-10s tree of 131,071 nodes: root tracked: %s; tracked objects in the runtime: "
+               "%zu\n",
                spec.name, pm_gc_is_tracked(root) ? "yes" : "no", pm_list_size(everything));
         pm_decref(everything);
         pm_decref(root); /* the whole tree goes, by reference counting */
         pm_decref(PM_OBJ(t));
     }
-    printf("  (a frozen node's fields are fixed when it is made; when none of them can be in a cycle,\n"
-           "   neither can the node: CPython's rule for tuples of atomic items, applied at birth)\n");
+    printf(
+        "  (a frozen node's fields are fixed when it is made; when none of them can be in a "
+        "cycle,\n"
+        "   neither can the node: CPython's rule for tuples of atomic items, applied at birth)\n");
 }
 
 int pymm_demo(int argc, char **argv) {
@@ -371,7 +387,8 @@ int pymm_demo(int argc, char **argv) {
     domains();
     chapter("5. Statistics (like sys._debugmallocstats), for the default heap");
     void *keep[64];
-    for (int i = 0; i < 64; i++) keep[i] = need(pm_obj_malloc((size_t)(i % 8 + 1) * 48), "pm_obj_malloc");
+    for (int i = 0; i < 64; i++)
+        keep[i] = need(pm_obj_malloc((size_t)(i % 8 + 1) * 48), "pm_obj_malloc");
     pm_heap_print_stats(pm_heap_default(), stdout);
     for (int i = 0; i < 64; i++) pm_obj_free(keep[i]);
     objects_and_refcounts();

@@ -47,7 +47,7 @@ enum { PH_BUILD, PH_DROP, PH_COLLECT, PH_FINAL, PH_END, PH_COUNT, PH_NONE = -1 }
 enum { K_FIN, K_BROKEN, K_WRCB, K_FREED, K_GARBAGE, K_WCLEAR, K_WGONE, K_LEAK, K_COUNT };
 
 static const char *const phase_names[PH_COUNT] = {"build", "drop", "collect", "final", "end"};
-static const char *const kind_names[K_COUNT] = {"fin",    "broken", "wrcb",  "freed",
+static const char *const kind_names[K_COUNT] = {"fin",     "broken", "wrcb",  "freed",
                                                 "garbage", "wclear", "wgone", "leak"};
 
 /* ---- failure ------------------------------------------------------------- */
@@ -89,7 +89,8 @@ static void *vec_push(vec *v) {
     return e;
 }
 
-#define VEC(T) {NULL, 0, 0, sizeof(T)}
+#define VEC(T)                                                                                     \
+    { NULL, 0, 0, sizeof(T) }
 #define AT(v, T, i) (((T *)(v).data)[i])
 
 /* ---- map: 64-bit key -> index ----------------------------------------------
@@ -171,16 +172,19 @@ typedef struct edge_spec {
 } edge_spec;
 
 typedef struct graph {
-    vec nodes; /* node_spec, file order */
-    vec edges; /* edge_spec, file order */
-    vec weaks; /* weak_spec, file order */
-    vec roots, keeps; /* size_t node indices */
+    vec nodes;                     /* node_spec, file order */
+    vec edges;                     /* edge_spec, file order */
+    vec weaks;                     /* weak_spec, file order */
+    vec roots, keeps;              /* size_t node indices */
     id_map node_index, weak_index; /* id -> index */
 } graph;
 
 static void graph_init(graph *g) {
-    *g = (graph){.nodes = VEC(node_spec), .edges = VEC(edge_spec), .weaks = VEC(weak_spec),
-                 .roots = VEC(size_t), .keeps = VEC(size_t)};
+    *g = (graph){.nodes = VEC(node_spec),
+                 .edges = VEC(edge_spec),
+                 .weaks = VEC(weak_spec),
+                 .roots = VEC(size_t),
+                 .keeps = VEC(size_t)};
 }
 
 static void graph_free(graph *g) {
@@ -259,7 +263,8 @@ static int64_t number(const reader *rd, const char *w) {
 static size_t node_ref(const reader *rd, graph *g, const char *w) {
     int64_t nid = number(rd, w);
     size_t i;
-    if (!map_get(&g->node_index, (uint64_t)nid, &i)) bad(rd, "node %" PRId64 " used before its 'node' line", nid);
+    if (!map_get(&g->node_index, (uint64_t)nid, &i))
+        bad(rd, "node %" PRId64 " used before its 'node' line", nid);
     return i;
 }
 
@@ -273,7 +278,8 @@ static void parse_node(const reader *rd, graph *g, char **args, int n) {
         else bad(rd, "usage: node <nid> [fin] [res]");
     }
     size_t dummy;
-    if (map_get(&g->node_index, (uint64_t)nid, &dummy)) bad(rd, "node %" PRId64 " defined twice", nid);
+    if (map_get(&g->node_index, (uint64_t)nid, &dummy))
+        bad(rd, "node %" PRId64 " defined twice", nid);
     map_put(&g->node_index, (uint64_t)nid, g->nodes.len);
     *(node_spec *)vec_push(&g->nodes) = (node_spec){nid, fin, res};
 }
@@ -282,7 +288,8 @@ static void parse_weak(const reader *rd, graph *g, char **args, int n) {
     if (n == 4 && strcmp(args[3], "cb") != 0) bad(rd, "usage: weak <wid> <target> <owner> [cb]");
     int64_t wid = number(rd, args[0]);
     size_t dummy;
-    if (map_get(&g->weak_index, (uint64_t)wid, &dummy)) bad(rd, "weak %" PRId64 " defined twice", wid);
+    if (map_get(&g->weak_index, (uint64_t)wid, &dummy))
+        bad(rd, "weak %" PRId64 " defined twice", wid);
     weak_spec w = {.wid = wid, .cb = n == 4, .ext = strcmp(args[2], "ext") == 0};
     if (!w.ext) w.owner = node_ref(rd, g, args[2]);
     w.target = node_ref(rd, g, args[1]);
@@ -356,7 +363,7 @@ typedef struct weak_rec {
 #define MAX_INFO 8
 
 typedef struct run {
-    int phase;               /* where events go; PH_NONE: nowhere      */
+    int phase; /* where events go; PH_NONE: nowhere      */
     bool saveall;
     vec events;              /* event */
     char info[MAX_INFO][96]; /* the # lines                            */
@@ -368,7 +375,7 @@ typedef struct run {
     size_t nnodes;
     weak_rec *weaks;
     size_t nweaks;
-    id_map weak_by_addr;     /* weak reference address -> weaks index  */
+    id_map weak_by_addr; /* weak reference address -> weaks index  */
 } run;
 
 static run *run_now;
@@ -382,11 +389,11 @@ static void log_event(run *r, int kind, int64_t id) {
 
 typedef struct gg_node {
     pm_object ob;
-    size_t index;      /* into run->nodes                                  */
-    bool res;          /* its finalizer resurrects it                      */
-    bool cleared;      /* the collector's clear slot ran: no longer intact */
-    pm_object *out;    /* pm list of nodes, strong, file order             */
-    pm_object *weak;   /* pm list of the weak references it owns           */
+    size_t index;    /* into run->nodes                                  */
+    bool res;        /* its finalizer resurrects it                      */
+    bool cleared;    /* the collector's clear slot ran: no longer intact */
+    pm_object *out;  /* pm list of nodes, strong, file order             */
+    pm_object *weak; /* pm list of the weak references it owns           */
 } gg_node;
 
 #define NODE(o) ((gg_node *)(o))
@@ -442,7 +449,8 @@ static void weak_callback(pm_object *wr, pm_object *arg) {
     (void)arg;
     run *r = run_now;
     size_t i;
-    if (map_get(&r->weak_by_addr, (uint64_t)(uintptr_t)wr, &i)) log_event(r, K_WRCB, r->weaks[i].wid);
+    if (map_get(&r->weak_by_addr, (uint64_t)(uintptr_t)wr, &i))
+        log_event(r, K_WRCB, r->weaks[i].wid);
 }
 
 static pm_type *make_type(const char *name, bool fin) {
@@ -450,7 +458,9 @@ static pm_type *make_type(const char *name, bool fin) {
         .name = name,
         .basicsize = sizeof(gg_node),
         .flags = PM_TPFLAGS_GC | PM_TPFLAGS_WEAKREF,
-        .slots = {.dealloc = node_dealloc, .traverse = node_traverse, .clear = node_clear,
+        .slots = {.dealloc = node_dealloc,
+                  .traverse = node_traverse,
+                  .clear = node_clear,
                   .finalize = fin ? node_finalize : NULL},
     };
     pm_type *t = pm_type_new(&spec);
@@ -592,7 +602,8 @@ static void collect(run *r, const char *label) {
     if (n < 0) die_pm("pm_gc_collect");
     if (pm_gc_check() < 0) die_pm("pm_gc_check"); /* the collector left itself sound */
     if (r->ninfo < MAX_INFO)
-        snprintf(r->info[r->ninfo++], sizeof r->info[0], "# %s: pm_gc_collect(2) -> %" PRId64, label, n);
+        snprintf(r->info[r->ninfo++], sizeof r->info[0], "# %s: pm_gc_collect(2) -> %" PRId64,
+                 label, n);
 }
 
 /* Empty an external list by refcounting. The list is replaced before its
@@ -618,21 +629,21 @@ static void release_garbage(void) {
 
 static void run_phase(run *r, int phase) {
     switch (phase) {
-    case PH_BUILD: release(&r->builder); break;
-    case PH_DROP: release(&r->roots); break;
-    case PH_COLLECT: collect(r, "collect"); break;
-    case PH_FINAL:
-        pm_gc_set_debug(0);
-        release(&r->saved);
-        release_garbage();
-        collect(r, "final");
-        break;
-    case PH_END:
-        release(&r->keeps);
-        collect(r, "end/1");
-        release(&r->saved);
-        collect(r, "end/2");
-        break;
+        case PH_BUILD: release(&r->builder); break;
+        case PH_DROP: release(&r->roots); break;
+        case PH_COLLECT: collect(r, "collect"); break;
+        case PH_FINAL:
+            pm_gc_set_debug(0);
+            release(&r->saved);
+            release_garbage();
+            collect(r, "final");
+            break;
+        case PH_END:
+            release(&r->keeps);
+            collect(r, "end/1");
+            release(&r->saved);
+            collect(r, "end/2");
+            break;
     }
 }
 

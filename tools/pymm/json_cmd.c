@@ -108,8 +108,7 @@ static void print_report(const char *path, size_t len, const json_counts *c, uin
                " %llu young ones skipped (no young object lost a reference)\n",
                (unsigned long long)gc.collections, repeat, repeat > 1 ? "s" : "", gc.pause_ms,
                (unsigned long long)gc.skipped);
-    else
-        printf("  gc       automatic collection disabled\n");
+    else printf("  gc       automatic collection disabled\n");
 }
 
 typedef struct json_options {

@@ -17,27 +17,26 @@ int pmb_main(int argc, char **argv);
 #endif
 
 static int usage(FILE *f) {
-    fprintf(f,
-            "usage: pymm COMMAND [ARGS]      (pymm COMMAND --help: its options)\n"
-            "\n"
-            "commands:\n"
-            "  demo                      a tour of pymm at work, in words and figures\n"
-            "  bench SUITE [--quick] [--json FILE]\n"
-            "                            benchmarks side by side with their anchors\n"
-            "                            (suites: alloc, objects, gc)\n"
-            "  gcgraph [--saveall] [--debug] FILE\n"
-            "                            run an object graph through the collector and\n"
-            "                            print the canonical lines (docs/GCGRAPH.md);\n"
-            "                            --debug: object debug checks\n"
-            "  json [--repeat N] [--no-gc] [--strict] [--max-size BYTES] FILE...\n"
-            "                            load JSON: value counts, memory, load time\n"
-            "  stats [--json] [--blocks N]\n"
-            "                            heap statistics of a described workload\n"
-            "  version, --version, -V    print the version\n"
-            "  help, --help, -h          print this help\n"
-            "\n"
-            "environment: PYMM_MALLOC=pymm|malloc|debug|malloc_debug, PYMM_STATS=1|FILE,\n"
-            "             PYMM_DEBUG=1, PYMM_GC_ADAPTIVE=0 (README.md, \"Environment\")\n");
+    fprintf(f, "usage: pymm COMMAND [ARGS]      (pymm COMMAND --help: its options)\n"
+               "\n"
+               "commands:\n"
+               "  demo                      a tour of pymm at work, in words and figures\n"
+               "  bench SUITE [--quick] [--json FILE]\n"
+               "                            benchmarks side by side with their anchors\n"
+               "                            (suites: alloc, objects, gc)\n"
+               "  gcgraph [--saveall] [--debug] FILE\n"
+               "                            run an object graph through the collector and\n"
+               "                            print the canonical lines (docs/GCGRAPH.md);\n"
+               "                            --debug: object debug checks\n"
+               "  json [--repeat N] [--no-gc] [--strict] [--max-size BYTES] FILE...\n"
+               "                            load JSON: value counts, memory, load time\n"
+               "  stats [--json] [--blocks N]\n"
+               "                            heap statistics of a described workload\n"
+               "  version, --version, -V    print the version\n"
+               "  help, --help, -h          print this help\n"
+               "\n"
+               "environment: PYMM_MALLOC=pymm|malloc|debug|malloc_debug, PYMM_STATS=1|FILE,\n"
+               "             PYMM_DEBUG=1, PYMM_GC_ADAPTIVE=0 (README.md, \"Environment\")\n");
     return f == stderr ? 2 : 0;
 }
 
