@@ -199,7 +199,8 @@ PM_API void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) PM_CALLOC_F
 PM_API void *pm_heap_realloc(pm_heap *h, void *p, size_t n) PM_REALLOC_FN(3);
 PM_API void pm_heap_free(pm_heap *h, void *p);
 
-/* 1 when p lies inside a pool block of h, else 0. O(1); never touches
+/* 1 when p lies inside one of h's arenas (the memory of its pools, block
+ * or not), else 0: not a test that p is a live block. O(1); never touches
  * memory that may be unmapped. */
 PM_API int pm_heap_owns(const pm_heap *h, const void *p);
 
@@ -944,7 +945,7 @@ typedef struct pm_freelist_stats {
 
 typedef struct pm_runtime_stats {
     uint64_t objects_allocated, objects_freed;
-    int64_t total_refcount; /* debug mode only; else -1        */
+    int64_t total_refcount; /* debug builds (PM_DEBUG) only; else -1 */
     uint64_t interned, intern_lookups, intern_hits, intern_bytes_saved;
     uint64_t deferred_deallocs; /* deallocations queued to bound the C stack */
 } pm_runtime_stats;

@@ -137,6 +137,11 @@ static void test_newer_and_bad_heap_config(void) {
     expect_refused(&c, "PM_HEAP_THREADSAFE: not implemented yet");
     c.flags = 0x10;
     expect_refused(&c, "unknown bits");
+    /* An uninitialized struct_size (here: a pointer's worth of garbage) is
+     * refused before any byte beyond the struct is read. */
+    pm_heap_config_init(&c);
+    c.struct_size = (size_t)1 << 40;
+    expect_refused(&c, "not a size this struct can have");
 }
 
 static void test_runtime_config(void) {

@@ -115,6 +115,9 @@ static const char *config_problem(const pm_heap_config *c, char *buf, size_t buf
     return buf;
 }
 
+/* How far a newer caller's struct may extend beyond this library's. */
+#define PMH_STRUCT_GROWTH_MAX 4096
+
 const char *pmh_struct_read(void *dst, size_t known, const void *src, size_t base, const char *what,
                             char *buf, size_t buflen) {
     size_t size;
@@ -123,6 +126,16 @@ const char *pmh_struct_read(void *dst, size_t known, const void *src, size_t bas
     if (size < base) {
         snprintf(buf, buflen, "%s.struct_size %zu: smaller than its first layout (%zu bytes)", what,
                  size, base);
+        return buf;
+    }
+    /* A version of pymm may add fields, not pages of them: a larger size is
+     * an uninitialized struct (or one of a header without struct_size),
+     * refused before its bytes beyond are read. */
+    if (size > known + PMH_STRUCT_GROWTH_MAX) {
+        snprintf(buf, buflen,
+                 "%s.struct_size %zu: not a size this struct can have (uninitialized? use the "
+                 "_INIT macro or the init function)",
+                 what, size);
         return buf;
     }
     for (size_t i = known; i < size; i++) {

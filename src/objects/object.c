@@ -244,12 +244,16 @@ static void release_evicted(pm_runtime *rt, pm_object *o) {
 static void quarantine_evict(pm_runtime *rt, pmo_debug *d) {
     assert(d->q_len > 0 && d->q_len <= QUARANTINE);
     pm_object *o = d->quarantine[d->q_head];
-    if (o->refcnt != 1)
-        report_object(rt, PM_ERR_USE_AFTER_FREE, o, "it was incref'd after it was freed");
+    bool held = o->refcnt != 1;
+    if (held) report_object(rt, PM_ERR_USE_AFTER_FREE, o, "it was incref'd after it was freed");
     o->type = d->q_types[d->q_head];
     d->quarantine[d->q_head] = NULL;
     d->q_head = (d->q_head + 1) % QUARANTINE;
     d->q_len--;
+    /* Someone still holds it (a handler that returns lets the program go
+     * on): reported and left alone, never freed under its holder, whose
+     * later decref would otherwise kill whatever reuses the block. */
+    if (held) return;
     o->refcnt = 0;
     o->flags &= ~PMO_OF_DEAD;
     release_evicted(rt, o);
@@ -511,7 +515,7 @@ static inline void gc_forget(pm_runtime *rt, pm_object *o) {
 static inline bool plain_death(const pm_runtime *rt, const pm_object *o) {
     return (o->type->internal & PMO_TP_PLAIN) &&
            !(o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) &&
-           !rt->debug && rt->obj_table->free == pmh_pool_free_ctx;
+           !pmo_debug_checks(rt) && rt->obj_table->free == pmh_pool_free_ctx;
 }
 
 /* A field of a dying plain instance whose count reached zero: nested like

@@ -144,6 +144,7 @@ static bool shared_add(const pm_type *t) {
 
 /* Is t a live shared type? If so and `remove`, it no longer is. */
 static bool shared_lookup(const pm_type *t, bool remove) {
+    pmh_process_fork_safe(); /* the lock is held across fork() */
     pthread_mutex_lock(&shared_types.lock);
     size_t i;
     bool found = shared_find(t, &i);
