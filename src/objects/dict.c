@@ -384,7 +384,10 @@ static int dict_insert(pmo_dict *d, pm_object *key, uint64_t hash, pm_object *va
 }
 
 /* The entry of the str key whose UTF-8 text is p[0..n) (hash: its str
- * hash, str.c's S3), or IX_EMPTY. No object is made and no code runs. */
+ * hash, str.c's S3), or IX_EMPTY. No object is made and no code runs.
+ * The probe loop is dict_lookup's on purpose: this one compares texts and
+ * never calls out, so it needs none of D4's restarts; one loop for both
+ * would put a comparison callback on every probe of the hot lookups. */
 static int64_t lookup_text(pmo_dict *d, const char *p, size_t n, uint64_t hash) {
     dict_keys *k = d->keys;
     if (!k) return IX_EMPTY;
