@@ -224,6 +224,13 @@ static void *churn_thread(void *arg) {
     return NULL;
 }
 
+static bool child_maps_an_arena(void *arg) {
+    (void)arg;
+    pm_heap *h = pm_heap_new(NULL);
+    void *p = h ? pm_heap_malloc(h, 16) : NULL;
+    return p != NULL && pm_heap_owns(h, p);
+}
+
 /* A child forked at any moment can map arenas: the map's lock is never
  * inherited taken (a child that hangs is ended by its alarm). */
 static void test_fork_while_mapping(void) {
@@ -235,28 +242,9 @@ static void test_fork_while_mapping(void) {
     CHECK(pthread_create(&t, NULL, churn_thread, NULL) == 0);
     int hung = 0, failed = 0;
     for (int i = 0; i < 100 && hung + failed == 0; i++) {
-        int ok[2];
-        CHECK(pipe(ok) == 0);
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(ok[0]);
-            alarm(3);
-            pm_heap *h = pm_heap_new(NULL);
-            void *p = h ? pm_heap_malloc(h, 16) : NULL;
-            if (p != NULL && pm_heap_owns(h, p) && write(ok[1], "y", 1) != 1) _exit(2);
-            _exit(0);
-        }
-        close(ok[1]);
-        /* What the child said decides, not its status: under valgrind the
-         * status is the leak check's, which finds the churning thread's
-         * heap in flight (gone with that thread in the child). */
-        int st = 0;
-        char said = 0;
-        bool waited = pid > 0 && waitpid(pid, &st, 0) == pid;
-        bool said_ok = read(ok[0], &said, 1) == 1 && said == 'y';
-        if (!said_ok && waited && WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM) hung++;
-        else if (!said_ok) failed++;
-        close(ok[0]);
+        int r = tu_fork_ask(child_maps_an_arena, NULL, 3);
+        hung += r == TU_FORK_HUNG;
+        failed += r == TU_FORK_FAILED;
     }
     __atomic_store_n(&churn_stop, 1, __ATOMIC_RELAXED);
     pthread_join(t, NULL);

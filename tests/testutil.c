@@ -267,3 +267,23 @@ void tu_exec_self(void *tu_exec_args_ptr) {
     execl(tu_self_exe(), a->argv0, a->arg, (char *)NULL);
     _exit(127);
 }
+
+int tu_fork_ask(bool (*work)(void *), void *arg, unsigned alarm_s) {
+    int ok[2];
+    if (pipe(ok) != 0) return TU_FORK_FAILED;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ok[0]);
+        alarm(alarm_s);
+        if (work(arg) && write(ok[1], "y", 1) != 1) _exit(2);
+        _exit(0);
+    }
+    close(ok[1]);
+    int st = 0;
+    char said = 0;
+    bool waited = pid > 0 && waitpid(pid, &st, 0) == pid;
+    bool said_ok = read(ok[0], &said, 1) == 1 && said == 'y';
+    close(ok[0]);
+    if (said_ok) return TU_FORK_OK;
+    return waited && WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM ? TU_FORK_HUNG : TU_FORK_FAILED;
+}

@@ -40,6 +40,14 @@ typedef struct tu_result {
 
 /* Run fn(arg) in a child process; its stderr is captured. */
 void tu_child(void (*fn)(void *), void *arg, tu_result *out);
+
+/* Fork a child that runs work(arg) under an alarm of alarm_s seconds and
+ * says through a pipe whether it returned true. What it says decides, not
+ * its exit status (under valgrind that is the leak check's, which finds a
+ * parent thread's memory in flight). TU_FORK_OK, TU_FORK_HUNG (the alarm
+ * ended it first) or TU_FORK_FAILED. */
+enum { TU_FORK_OK, TU_FORK_HUNG, TU_FORK_FAILED };
+int tu_fork_ask(bool (*work)(void *), void *arg, unsigned alarm_s);
 bool tu_contains(const char *haystack, const char *needle);
 /* This program's path, for exec (valgrind reports the client, not itself). */
 const char *tu_self_exe(void);
