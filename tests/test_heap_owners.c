@@ -236,6 +236,7 @@ static bool child_maps_an_arena(void *arg) {
 static void test_fork_while_mapping(void) {
 #ifdef UNDER_SANITIZER
     (void)churn_thread;
+    (void)child_maps_an_arena;
     printf("  fork while mapping: skipped under sanitizers\n");
 #else
     pthread_t t;
