@@ -79,6 +79,13 @@ static int table_row(const objects_ctx *cx, const int *impls, const char *case_n
 static void print_table(const objects_ctx *cx, const char *title, const int *impls,
                         const char *const *cases, int ncases, const char *const *metrics,
                         int nmetrics) {
+    int any = 0; /* --cases may have left every case of the workload out */
+    for (int c = 0; c < ncases; c++) {
+        for (int m = 0; m < nmetrics; m++) {
+            for (const int *i = impls; *i >= 0; i++) any |= rec(cx, cases[c], *i, metrics[m]) != 0;
+        }
+    }
+    if (!any) return;
     table_head(title, impls);
     for (int c = 0; c < ncases; c++) {
         for (int m = 0; m < nmetrics; m++) table_row(cx, impls, cases[c], metrics[m]);
@@ -126,9 +133,12 @@ static void print_node_kinds(const objects_ctx *cx) {
         char frozen[48], mutable_nodes[48];
         snprintf(frozen, sizeof frozen, "binarytrees-%d", d);
         snprintf(mutable_nodes, sizeof mutable_nodes, "binarytrees-mutable-%d", d);
+        pmb_spread f = ratio_of(cx, frozen, PMB_O_PYMM, frozen, PMB_O_MALLOC, "cpu_s");
+        pmb_spread m = ratio_of(cx, mutable_nodes, PMB_O_PYMM, frozen, PMB_O_MALLOC, "cpu_s");
+        if (f.n == 0 && m.n == 0) continue; /* a depth --cases left out */
         printf("| %d |", d);
-        print_ratio(ratio_of(cx, frozen, PMB_O_PYMM, frozen, PMB_O_MALLOC, "cpu_s"));
-        print_ratio(ratio_of(cx, mutable_nodes, PMB_O_PYMM, frozen, PMB_O_MALLOC, "cpu_s"));
+        print_ratio(f);
+        print_ratio(m);
         printf("\n");
     }
     printf("\n");
