@@ -5,9 +5,10 @@
  *   pymm-python, PYMM_OFF=1  (impl "pymalloc": CPython's own allocator in
  *                             the very same binary, the fair anchor)
  *   the real python3         (impl "python3": resolved at configure time)
- * CPU time (user + sys) and peak RSS come from wait4; each is the minimum of
- * several runs, interleaved across the impls so that drifts in machine
- * state hit all of them alike.
+ * CPU time (user + sys) and peak RSS come from wait4, a sample per round;
+ * the rounds are interleaved across the impls (every impl once, then again)
+ * so that drifts in machine state hit all of them alike, and the report
+ * shows the median over the rounds and the median of per-round ratios.
  */
 #define _GNU_SOURCE
 #include "pmb_alloc.h"
@@ -25,13 +26,12 @@ const char *const pmb_py_scripts[PMB_NUM_SCRIPTS] = {"containers", "strings", "t
 #define PY_SCALE_FULL "4"
 #define PY_SCALE_QUICK "1"
 
-typedef struct py_best {
-    double cpu_s;
-    long rss_kb;
+/* What the runs of one impl printed. */
+typedef struct py_runs {
     int runs;
     char checksum[160]; /* the script's last output line, from the first run */
     int mismatch;
-} py_best;
+} py_runs;
 
 static void last_line(const char *text, char *buf, size_t len) {
     size_t n = strlen(text);
@@ -41,11 +41,13 @@ static void last_line(const char *text, char *buf, size_t len) {
     snprintf(buf, len, "%.*s", (int)(n - start), text + start);
 }
 
-/* One run of one script by one impl; folds the result into *best. */
+/* The run of round of one script by one impl: its samples become records,
+ * its checksum is compared with the impl's first. */
 static void run_once(alloc_ctx *cx, const char *exe, int impl, const char *script,
-                     const char *case_name, py_best *best) {
+                     const char *case_name, int round, py_runs *best) {
     pmb_env env = {"PYMM_OFF", impl == PMB_PY_OFF ? "1" : NULL};
-    char *argv[] = {(char *)exe, (char *)script, cx->quick ? PY_SCALE_QUICK : PY_SCALE_FULL, NULL};
+    char *argv[] = {(char *)exe, (char *)script, cx->opt.quick ? PY_SCALE_QUICK : PY_SCALE_FULL,
+                    NULL};
     pmb_child c;
     if (pmb_run(argv, &env, 1, 0, &c) != 0) {
         pmb_note(&cx->notes, "%s: %s failed (exit status %d, signal %d)", case_name,
@@ -57,20 +59,17 @@ static void run_once(alloc_ctx *cx, const char *exe, int impl, const char *scrip
     last_line(c.out, line, sizeof line);
     if (best->runs == 0) snprintf(best->checksum, sizeof best->checksum, "%s", line);
     else if (strcmp(best->checksum, line) != 0) best->mismatch = 1;
-    if (c.cpu_s < best->cpu_s) best->cpu_s = c.cpu_s;
-    if (c.maxrss_kb < best->rss_kb) best->rss_kb = c.maxrss_kb;
+    const char *name = pmb_py_impl_names[impl];
+    pmb_records_add_sample(&cx->recs, case_name, name, "cpu_ms", round, c.cpu_s * 1e3, "ms");
+    pmb_records_add_sample(&cx->recs, case_name, name, "peak_rss_kb", round, (double)c.maxrss_kb,
+                           "KiB");
     best->runs++;
     pmb_child_release(&c);
 }
 
-static void record_case(alloc_ctx *cx, const char *case_name, const py_best *best,
-                        const int *have) {
+static void check_case(alloc_ctx *cx, const char *case_name, const py_runs *best, const int *have) {
     for (int i = 0; i < PMB_NUM_PY_IMPLS; i++) {
         if (!have[i] || best[i].runs == 0) continue;
-        pmb_records_add(&cx->recs, case_name, pmb_py_impl_names[i], "cpu_ms", best[i].cpu_s * 1e3,
-                        "ms");
-        pmb_records_add(&cx->recs, case_name, pmb_py_impl_names[i], "peak_rss_kb",
-                        (double)best[i].rss_kb, "KiB");
         if (best[i].mismatch)
             pmb_note(&cx->notes, "%s: %s printed different results across runs", case_name,
                      pmb_py_impl_names[i]);
@@ -95,20 +94,20 @@ static void run_script(alloc_ctx *cx, const char *const *exe, const int *have, c
         return;
     }
     fclose(probe);
-    pmb_progress("%-9s %d interleaved runs", case_name, cx->py_runs);
-    py_best best[PMB_NUM_PY_IMPLS];
-    for (int i = 0; i < PMB_NUM_PY_IMPLS; i++)
-        best[i] = (py_best){.cpu_s = HUGE_VAL, .rss_kb = LONG_MAX};
-    for (int r = 0; r < cx->py_runs; r++) {
+    pmb_progress("%-9s %d interleaved rounds", case_name, cx->rounds);
+    py_runs best[PMB_NUM_PY_IMPLS];
+    memset(best, 0, sizeof best);
+    for (int r = 0; r < cx->rounds; r++) {
         for (int i = 0; i < PMB_NUM_PY_IMPLS; i++) {
-            if (have[i]) run_once(cx, exe[i], i, script, case_name, &best[i]);
+            if (have[i]) run_once(cx, exe[i], i, script, case_name, r, &best[i]);
         }
     }
-    record_case(cx, case_name, best, have);
+    check_case(cx, case_name, best, have);
 }
 
 void pmb_alloc_python(alloc_ctx *cx) {
     char pymm_python[PATH_MAX];
+    if (!pmb_option_group(&cx->opt, "py-")) return;
     if (pmb_path(pymm_python, sizeof pymm_python, cx->self_dir, "pymm-python", "") != 0 ||
         !pmb_is_executable(pymm_python)) {
         pmb_note(&cx->notes, "py cases skipped: %s not built (tools/pymm-python)", pymm_python);
@@ -116,11 +115,18 @@ void pmb_alloc_python(alloc_ctx *cx) {
     }
     const char *python3 = pmb_python3_path();
     const char *exe[PMB_NUM_PY_IMPLS] = {pymm_python, pymm_python, python3};
-    int have[PMB_NUM_PY_IMPLS] = {1, 1, pmb_is_executable(python3)};
-    if (!have[PMB_PY_PYTHON3])
+    int have[PMB_NUM_PY_IMPLS] = {1, pmb_option_impl(&cx->opt, "pymalloc"),
+                                  pmb_option_impl(&cx->opt, "python3")};
+    if (have[PMB_PY_PYTHON3] && !pmb_is_executable(python3)) {
+        have[PMB_PY_PYTHON3] = 0;
         pmb_note(&cx->notes,
                  "python3 column skipped: '%s' is no executable (python3 as found "
                  "at configure time, or PYMM_BENCH_PYTHON3)",
                  python3);
-    for (int s = 0; s < PMB_NUM_SCRIPTS; s++) run_script(cx, exe, have, pmb_py_scripts[s]);
+    }
+    for (int s = 0; s < PMB_NUM_SCRIPTS; s++) {
+        char case_name[48];
+        snprintf(case_name, sizeof case_name, "py-%s", pmb_py_scripts[s]);
+        if (pmb_option_case(&cx->opt, case_name)) run_script(cx, exe, have, pmb_py_scripts[s]);
+    }
 }

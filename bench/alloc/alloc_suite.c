@@ -18,8 +18,10 @@
 #include <string.h>
 #include <time.h>
 
-/* Processes per allocator for the ns cases; the minimum is reported. */
-#define TIME_ROUNDS 2
+/* Rounds of the timed cases (ns, py): every allocator's timing worker (every
+ * py impl) once per round; the median over the rounds is reported. */
+#define ROUNDS_QUICK 3
+#define ROUNDS_FULL 5
 
 const char *const pmb_allocator_names[PMB_NUM_ALLOCATORS] = {
     "pymm", "glibc", "mimalloc", "jemalloc", "pymalloc",
@@ -50,19 +52,18 @@ static int worker_path(const alloc_ctx *cx, int impl, char *buf, size_t len) {
     return (pmb_path(buf, len, cx->workers_dir, file, "") == 0 && pmb_is_executable(buf)) ? 0 : -1;
 }
 
-/* Turns the worker's "PMB case metric value unit" lines into records. A
- * number measured by an earlier run of the same worker keeps the smaller
- * value (the timing rounds take the minimum across processes). */
-static int collect_records(alloc_ctx *cx, const char *impl, const char *text) {
+/* Turns the worker's "PMB case metric value unit" lines into records: the
+ * samples of round, or one value when round < 0 (the frag run). A case
+ * --cases leaves out is read (the worker measures its cases in one
+ * process) but not kept. */
+static int collect_records(alloc_ctx *cx, const char *impl, const char *text, int round) {
     int count = 0;
     for (const char *line = text; line && *line;) {
-        char case_name[48], metric[32], unit[16];
-        double value;
-        if (strncmp(line, "PMB ", 4) == 0 &&
-            sscanf(line + 4, "%47s %31s %lf %15s", case_name, metric, &value, unit) == 4) {
-            const pmb_record *old = pmb_records_find(&cx->recs, case_name, impl, metric);
-            if (old && old->value < value) value = old->value;
-            if (pmb_records_add(&cx->recs, case_name, impl, metric, value, unit) == 0) count++;
+        char case_name[48];
+        if (sscanf(line, "PMB %47s", case_name) == 1) {
+            count++;
+            if (pmb_option_case(&cx->opt, case_name))
+                pmb_records_take_line(&cx->recs, impl, line, round);
         }
         line = strchr(line, '\n');
         if (line) line++;
@@ -75,14 +76,16 @@ static void describe_failure(alloc_ctx *cx, const char *what, const pmb_child *c
     else pmb_note(&cx->notes, "%s: failed (exit status %d)", what, c->exit_code);
 }
 
-/* Runs one worker mode ("time" or "frag") in a fresh process. */
-static int run_worker(alloc_ctx *cx, int impl, const char *path, const char *mode) {
+/* Runs one worker mode ("time" in round, or "frag" with round -1) in a
+ * fresh process. */
+static int run_worker(alloc_ctx *cx, int impl, const char *path, const char *mode, int round) {
     const char *name = pmb_allocator_names[impl];
-    char *argv[] = {(char *)path, (char *)mode, cx->quick ? "--quick" : NULL, NULL};
+    char *argv[] = {(char *)path, (char *)mode, cx->opt.quick ? "--quick" : NULL, NULL};
     pmb_child c;
-    pmb_progress("%-9s %s", name, mode);
+    if (round >= 0) pmb_progress("%-9s %s, round %d/%d", name, mode, round + 1, cx->rounds);
+    else pmb_progress("%-9s %s", name, mode);
     int rc = pmb_run(argv, NULL, 0, 0, &c);
-    int count = c.out ? collect_records(cx, name, c.out) : 0;
+    int count = c.out ? collect_records(cx, name, c.out, round) : 0;
     char what[96];
     snprintf(what, sizeof what, "%s worker (%s)", name, mode);
     if (rc != 0) {
@@ -153,9 +156,10 @@ static int collect_dumps(alloc_ctx *cx, const char *impl, const char *out) {
     for (int c = 1; c <= PMB_NUM_CLASSES; c++) {
         if (n[c] == 0) continue;
         snprintf(name, sizeof name, "pair-%d", c * PMB_CLASS_STEP);
+        got++;
+        if (!pmb_option_case(&cx->opt, name)) continue;
         pmb_records_add(&cx->recs, name, impl, "instructions_per_op",
                         (pair[c] - empty[c]) / (double)n[c], "instructions");
-        got++;
     }
     return got;
 }
@@ -173,7 +177,7 @@ static void run_callgrind(alloc_ctx *cx, int impl, const char *valgrind, const c
                     opt,
                     (char *)worker,
                     "instr",
-                    cx->quick ? "--quick" : NULL,
+                    cx->opt.quick ? "--quick" : NULL,
                     NULL};
     pmb_child c;
     pmb_progress("%-9s instr (callgrind)", name);
@@ -191,6 +195,7 @@ static void run_callgrind(alloc_ctx *cx, int impl, const char *valgrind, const c
 
 static void run_all_callgrind(alloc_ctx *cx, const int *have) {
     char valgrind[PATH_MAX], tmpdir[PATH_MAX], worker[PATH_MAX];
+    if (!pmb_option_group(&cx->opt, "pair-")) return; /* no pair-N case selected */
     if (!PMB_HAVE_CALLGRIND_H) {
         pmb_note(&cx->notes,
                  "instructions per pair skipped: valgrind/callgrind.h not found by CMake");
@@ -215,19 +220,53 @@ static void run_all_callgrind(alloc_ctx *cx, const int *have) {
 /* The suite                                                                */
 /* ------------------------------------------------------------------------ */
 
-static const char USAGE[] = "usage: pymm bench alloc [--quick] [--json FILE]\n"
-                            "  --quick      every case at a quarter of its size (a minute or two)\n"
-                            "  --json FILE  also write the records as JSON to FILE\n"
-                            "See bench/README.md for the cases.\n";
+static const char USAGE[] =
+    "usage: pymm bench alloc [--quick] [--json FILE] [--rounds N] [--cases LIST] [--impls LIST]\n"
+    "  --quick       every case at a quarter of its size, 3 rounds instead of 5\n"
+    "  --json FILE   also write the records as JSON to FILE (samples by round)\n"
+    "  --rounds N    interleaved rounds of the timed cases, ns and py (1..64)\n"
+    "  --cases LIST  only these cases (comma-separated names or prefixes): pair-16 ..\n"
+    "                pair-512 (pair- for all), batch-1000, mix, frag, py-containers,\n"
+    "                py-strings, py-trees, py-jsonio (py- for all)\n"
+    "  --impls LIST  only these impls: pymm glibc mimalloc jemalloc pymalloc (the py\n"
+    "                cases: pymm-python pymalloc python3); pymm and pymm-python always run\n"
+    "A timed figure is the median over the rounds (min-max); a ratio the median of the\n"
+    "per-round ratios; instructions are exact. See bench/README.md for the cases.\n";
 
 static int parse_options(alloc_ctx *cx, int argc, char **argv) {
-    return pmb_parse_options("alloc", USAGE, argc, argv, &cx->quick, &cx->json_path);
+    static const char *const impls[] = {"pymm",     "glibc",       "mimalloc", "jemalloc",
+                                        "pymalloc", "pymm-python", "python3",  NULL};
+    char buf[PMB_NUM_CLASSES][16];
+    const char *cases[PMB_NUM_CLASSES + 8 + PMB_NUM_SCRIPTS + 1];
+    char py[PMB_NUM_SCRIPTS][48];
+    size_t n = 0;
+    for (int c = 1; c <= PMB_NUM_CLASSES; c++) {
+        snprintf(buf[c - 1], sizeof buf[c - 1], "pair-%d", c * PMB_CLASS_STEP);
+        cases[n++] = buf[c - 1];
+    }
+    static const char *const others[] = {"batch-1000", "mix",        "frag-base",
+                                         "frag-peak",  "frag-freed", "frag-trimmed"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) cases[n++] = others[i];
+    for (int s = 0; s < PMB_NUM_SCRIPTS; s++) {
+        snprintf(py[s], sizeof py[s], "py-%s", pmb_py_scripts[s]);
+        cases[n++] = py[s];
+    }
+    cases[n] = NULL;
+    int rc = pmb_parse_options("alloc", USAGE, argc, argv, cases, impls, &cx->opt);
+    cx->rounds = pmb_option_rounds(&cx->opt, cx->opt.quick ? ROUNDS_QUICK : ROUNDS_FULL);
+    return rc;
+}
+
+/* Whether --cases selects a case the time worker measures. */
+static int time_cases_selected(const alloc_ctx *cx) {
+    return pmb_option_group(&cx->opt, "pair-") || pmb_option_case(&cx->opt, "batch-1000") ||
+           pmb_option_case(&cx->opt, "mix");
 }
 
 /* Cases (a)-(d), each worker run in a fresh process: the timing worker of
- * every allocator TIME_ROUNDS times, round after round (so that a slow
- * period of the machine does not fall on one allocator only; the minimum
- * is kept), then the frag worker of every allocator once. */
+ * every allocator once per round, round after round (so that a slow period
+ * of the machine does not fall on one allocator only; the median over the
+ * rounds is reported), then the frag worker of every allocator once. */
 static int run_allocators(alloc_ctx *cx, int *have) {
     int ok[PMB_NUM_ALLOCATORS];
     char path[PMB_NUM_ALLOCATORS][PATH_MAX];
@@ -235,14 +274,15 @@ static int run_allocators(alloc_ctx *cx, int *have) {
         have[i] = ok[i] = worker_path(cx, i, path[i], sizeof path[i]) == 0;
         if (!have[i])
             pmb_note(&cx->notes, "%s skipped: %s", pmb_allocator_names[i], missing_reason(i));
+        have[i] = have[i] && pmb_option_impl(&cx->opt, pmb_allocator_names[i]);
     }
-    for (int round = 0; round < TIME_ROUNDS; round++) {
+    for (int round = 0; round < cx->rounds && time_cases_selected(cx); round++) {
         for (int i = 0; i < PMB_NUM_ALLOCATORS; i++) {
-            if (have[i] && run_worker(cx, i, path[i], "time") != 0) ok[i] = 0;
+            if (have[i] && run_worker(cx, i, path[i], "time", round) != 0) ok[i] = 0;
         }
     }
-    for (int i = 0; i < PMB_NUM_ALLOCATORS; i++) {
-        if (have[i] && run_worker(cx, i, path[i], "frag") != 0) ok[i] = 0;
+    for (int i = 0; i < PMB_NUM_ALLOCATORS && pmb_option_group(&cx->opt, "frag-"); i++) {
+        if (have[i] && run_worker(cx, i, path[i], "frag", -1) != 0) ok[i] = 0;
     }
     return ok[PMB_PYMM];
 }
@@ -252,7 +292,6 @@ int pmb_suite_alloc(int argc, char **argv) {
     memset(&cx, 0, sizeof cx);
     int rc = parse_options(&cx, argc, argv);
     if (rc >= 0) return rc;
-    cx.py_runs = cx.quick ? 3 : 5;
     if (pmb_self_dir(cx.self_dir, sizeof cx.self_dir) != 0 ||
         pmb_workers_dir(cx.workers_dir, sizeof cx.workers_dir) != 0) {
         fprintf(stderr, "pymm bench alloc: cannot resolve /proc/self/exe\n");
@@ -265,7 +304,7 @@ int pmb_suite_alloc(int argc, char **argv) {
     pmb_alloc_python(&cx);
     pmb_alloc_print(&cx, pmb_monotonic_s() - t0);
 
-    rc = pmb_suite_status(&cx.recs, "alloc", cx.json_path, pymm_ok);
+    rc = pmb_suite_status(&cx.recs, "alloc", cx.opt.json_path, pymm_ok);
     pmb_records_free(&cx.recs);
     pmb_notes_free(&cx.notes);
     return rc;

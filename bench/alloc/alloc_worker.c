@@ -35,6 +35,7 @@
 
 #include "pm_config.h" /* PM_NOINLINE */
 #include "pmb_status.h"
+#include "pmb_stats.h"
 
 /* ------------------------------------------------------------------------ */
 /* The allocator under test                                                 */
@@ -109,7 +110,7 @@ static void impl_trim(void) { /* pymalloc has no trim entry point */
 #define MIX_MIN 8
 #define MIX_MAX 512
 #define FRAG_KEEP_PER_MILLE 10 /* 1% of the blocks survive */
-#define REPS 5                 /* timed repetitions; the minimum is kept */
+#define REPS 5                 /* timed repetitions; the median is reported */
 
 typedef struct scale {
     long pair_n;       /* pairs per timed repetition and per class    */
@@ -186,28 +187,29 @@ static PM_NOINLINE void empty_loop(size_t size, long n) {
     for (long i = 0; i < n; i++) escape((void *)(uintptr_t)size);
 }
 
+/* The median of the REPS repetitions' times (sorted in place; no
+ * allocation, which would go to the allocator under test). */
+static double median_ns(double *t) { return pmb_spread_sort(t, REPS).median; }
+
 /* The repetitions go round the classes (class 1..32, then again) rather
  * than one class at a time: a disturbance of the machine lasting longer
  * than one measurement then spoils one sample of several classes, not every
- * sample of one class, and the minimum removes it. */
+ * sample of one class, and the median passes over it. */
 static void run_pairs(const scale *sc) {
-    double best[NUM_CLASSES + 1];
-    for (int c = 1; c <= NUM_CLASSES; c++) {
+    double t[NUM_CLASSES + 1][REPS];
+    for (int c = 1; c <= NUM_CLASSES; c++)
         pair_loop((size_t)c * CLASS_STEP, sc->pair_n / 8); /* warm: pools, lazy binding */
-        best[c] = 1e300;
-    }
     for (int r = 0; r < REPS; r++) {
         for (int c = 1; c <= NUM_CLASSES; c++) {
             double t0 = now_ns();
             pair_loop((size_t)c * CLASS_STEP, sc->pair_n);
-            double dt = now_ns() - t0;
-            if (dt < best[c]) best[c] = dt;
+            t[c][r] = now_ns() - t0;
         }
     }
     for (int c = 1; c <= NUM_CLASSES; c++) {
         char name[32];
         snprintf(name, sizeof name, "pair-%d", c * CLASS_STEP);
-        emit(name, "ns_per_op", best[c] / (double)sc->pair_n, "ns");
+        emit(name, "ns_per_op", median_ns(t[c]) / (double)sc->pair_n, "ns");
     }
 }
 
@@ -230,15 +232,14 @@ static PM_NOINLINE void batch_round(void **slots) {
 static void run_batch(const scale *sc) {
     void **slots = map_pages(BATCH_BLOCKS * sizeof(void *));
     for (long k = 0; k < sc->batch_rounds / 8; k++) batch_round(slots);
-    double best = 1e300;
+    double t[REPS];
     for (int r = 0; r < REPS; r++) {
         double t0 = now_ns();
         for (long k = 0; k < sc->batch_rounds; k++) batch_round(slots);
-        double dt = now_ns() - t0;
-        if (dt < best) best = dt;
+        t[r] = now_ns() - t0;
     }
     /* One op = one malloc plus its free, as in pair-N. */
-    emit("batch-1000", "ns_per_op", best / ((double)sc->batch_rounds * BATCH_BLOCKS), "ns");
+    emit("batch-1000", "ns_per_op", median_ns(t) / ((double)sc->batch_rounds * BATCH_BLOCKS), "ns");
     munmap(slots, BATCH_BLOCKS * sizeof(void *));
 }
 
@@ -278,14 +279,13 @@ static void run_mix(const scale *sc) {
         steps[i].slot = rng_below(MIX_SLOTS);
         steps[i].size = mix_size();
     }
-    double best = 1e300;
+    double t[REPS];
     for (int r = 0; r < REPS; r++) {
         double t0 = now_ns();
         mix_round(slots, steps, sc->mix_steps);
-        double dt = now_ns() - t0;
-        if (dt < best) best = dt;
+        t[r] = now_ns() - t0;
     }
-    emit("mix", "ns_per_op", best / (double)sc->mix_steps, "ns");
+    emit("mix", "ns_per_op", median_ns(t) / (double)sc->mix_steps, "ns");
     for (int s = 0; s < MIX_SLOTS; s++) impl_free(slots[s]);
     munmap(slots, MIX_SLOTS * sizeof(void *));
     munmap(steps, steps_bytes);

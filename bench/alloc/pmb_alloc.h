@@ -10,6 +10,7 @@
 #include <limits.h>
 
 #include "pmb_report.h"
+#include "pmb_suites.h"
 
 /* The allocators of cases (a)-(d), in report column order. */
 enum { PMB_PYMM, PMB_GLIBC, PMB_MIMALLOC, PMB_JEMALLOC, PMB_PYMALLOC, PMB_NUM_ALLOCATORS };
@@ -26,11 +27,10 @@ extern const char *const pmb_py_impl_names[PMB_NUM_PY_IMPLS];
 extern const char *const pmb_py_scripts[PMB_NUM_SCRIPTS];
 
 typedef struct alloc_ctx {
-    int quick;
-    const char *json_path;
-    char self_dir[PATH_MAX];    /* of the pymm command: pymm-python */
-    char workers_dir[PATH_MAX]; /* pmb_workers_dir                  */
-    int py_runs;                /* interleaved runs per py case           */
+    pmb_options opt;
+    char self_dir[PATH_MAX];    /* of the pymm command: pymm-python       */
+    char workers_dir[PATH_MAX]; /* pmb_workers_dir                        */
+    int rounds;                 /* interleaved rounds of the timed cases  */
     pmb_records recs;
     pmb_notes notes;
 } alloc_ctx;

@@ -6,9 +6,11 @@
  * (pmb_suites.h) and one row in SUITES below.
  */
 #include "bench.h"
+#include "pmb_report.h"
 #include "pmb_suites.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct pmb_suite {
@@ -62,23 +64,128 @@ int pmb_main(int argc, char **argv) {
     return 2;
 }
 
-int pmb_parse_options(const char *suite, const char *help, int argc, char **argv, int *quick,
-                      const char **json_path) {
+/* ------------------------------------------------------------------------ */
+/* The options every suite shares                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Whether the comma-separated list has an item for which match(item, len,
+ * arg) holds. */
+static int list_any(const char *list, int (*match)(const char *, size_t, const char *),
+                    const char *arg) {
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len && match(p, len, arg)) return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+static int is_prefix(const char *item, size_t len, const char *name) {
+    return strncmp(item, name, len) == 0;
+}
+
+static int is_name(const char *item, size_t len, const char *name) {
+    return strncmp(item, name, len) == 0 && name[len] == '\0';
+}
+
+/* Every item of list names something of names (prefix: as a prefix);
+ * else a message on stderr and 0. */
+static int list_valid(const char *suite, const char *option, const char *list,
+                      const char *const *names, int prefix) {
+    if (!*list) {
+        fprintf(stderr, "pymm bench %s: %s needs a comma-separated list\n", suite, option);
+        return 0;
+    }
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        int found = 0;
+        for (const char *const *n = names; *n && !found; n++)
+            found = len && (prefix ? is_prefix(p, len, *n) : is_name(p, len, *n));
+        if (!found) {
+            fprintf(stderr, "pymm bench %s: %s: '%.*s' names no %s of this suite\n", suite, option,
+                    (int)len, p, prefix ? "case" : "impl");
+            return 0;
+        }
+        p += len + (p[len] == ',');
+    }
+    return 1;
+}
+
+/* argv[*i] is --name VALUE or --name=VALUE: the value (and *i moved past
+ * it), else NULL. */
+static const char *option_value(int argc, char **argv, int *i, const char *name) {
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0) return NULL;
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (argv[*i][n] == '\0' && *i + 1 < argc) return argv[++*i];
+    return NULL;
+}
+
+static int parse_rounds(const char *suite, const char *v, int *rounds) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 1 || n > PMB_MAX_ROUNDS) {
+        fprintf(stderr, "pymm bench %s: --rounds needs a whole number from 1 to %d, not '%s'\n",
+                suite, PMB_MAX_ROUNDS, v);
+        return 0;
+    }
+    *rounds = (int)n;
+    return 1;
+}
+
+/* One option at argv[*i]: 1 taken, 0 a usage error (message printed). */
+static int parse_one(const char *suite, int argc, char **argv, int *i,
+                     const char *const *case_names, const char *const *impl_names, pmb_options *o) {
+    const char *v;
+    if (strcmp(argv[*i], "--quick") == 0) o->quick = 1;
+    else if ((v = option_value(argc, argv, i, "--json")) && *v) o->json_path = v;
+    else if ((v = option_value(argc, argv, i, "--rounds")))
+        return parse_rounds(suite, v, &o->rounds);
+    else if ((v = option_value(argc, argv, i, "--cases"))) {
+        o->cases = v;
+        return list_valid(suite, "--cases", v, case_names, 1);
+    } else if ((v = option_value(argc, argv, i, "--impls"))) {
+        o->impls = v;
+        return list_valid(suite, "--impls", v, impl_names, 0);
+    } else {
+        fprintf(stderr, "pymm bench %s: unknown or incomplete option '%s'\n", suite, argv[*i]);
+        return 0;
+    }
+    return 1;
+}
+
+int pmb_parse_options(const char *suite, const char *help, int argc, char **argv,
+                      const char *const *case_names, const char *const *impl_names,
+                      pmb_options *o) {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
-            *quick = 1;
-        } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
-            *json_path = argv[++i];
-        } else if (strncmp(argv[i], "--json=", 7) == 0 && argv[i][7]) {
-            *json_path = argv[i] + 7;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(help, stdout);
             return 0;
-        } else {
-            fprintf(stderr, "pymm bench %s: unknown or incomplete option '%s'\n", suite, argv[i]);
+        }
+        if (!parse_one(suite, argc, argv, &i, case_names, impl_names, o)) {
             fputs(help, stderr);
             return 2;
         }
     }
     return -1; /* go on */
 }
+
+int pmb_option_case(const pmb_options *o, const char *case_name) {
+    return !o->cases || list_any(o->cases, is_prefix, case_name);
+}
+
+/* The item and a group prefix agree as far as both go. */
+static int overlaps(const char *item, size_t len, const char *group) {
+    size_t g = strlen(group);
+    return strncmp(item, group, len < g ? len : g) == 0;
+}
+
+int pmb_option_group(const pmb_options *o, const char *group) {
+    return !o->cases || list_any(o->cases, overlaps, group);
+}
+
+int pmb_option_impl(const pmb_options *o, const char *impl) {
+    return !o->impls || strncmp(impl, "pymm", 4) == 0 || list_any(o->impls, is_name, impl);
+}
+
+int pmb_option_rounds(const pmb_options *o, int dflt) { return o->rounds ? o->rounds : dflt; }

@@ -7,11 +7,32 @@
 #ifndef PMB_SUITES_H
 #define PMB_SUITES_H
 
-/* The options every suite takes: --quick, --json FILE (or --json=FILE),
- * --help. help is the suite's usage text (printed on --help and on a bad
- * option). Returns -1 to go on, 0 after --help, 2 on a usage error. */
-int pmb_parse_options(const char *suite, const char *help, int argc, char **argv, int *quick,
-                      const char **json_path);
+/* The options every suite takes, for reproducing a figure on its own. */
+typedef struct pmb_options {
+    int quick;
+    const char *json_path; /* --json FILE: NULL when not given            */
+    int rounds;            /* --rounds N: 0 when not given (the default)   */
+    const char *cases;     /* --cases LIST: names or prefixes, NULL: all   */
+    const char *impls;     /* --impls LIST: names, NULL: all (pymm always) */
+} pmb_options;
+
+/* Parses --quick, --json FILE, --rounds N (1..PMB_MAX_ROUNDS), --cases
+ * LIST, --impls LIST (each also as --opt=VALUE) and --help. help is the
+ * suite's usage text (printed on --help and on a bad option); case_names
+ * and impl_names (NULL ended) are what the lists may name: an item of
+ * --cases must be a prefix of some case, an item of --impls an impl.
+ * Returns -1 to go on, 0 after --help, 2 on a usage error. */
+int pmb_parse_options(const char *suite, const char *help, int argc, char **argv,
+                      const char *const *case_names, const char *const *impl_names, pmb_options *o);
+/* Whether --cases selects case_name (an item is its name or a prefix). */
+int pmb_option_case(const pmb_options *o, const char *case_name);
+/* Whether --cases selects any case whose name starts with group ("pair-"
+ * is selected by "pair-16" as by "pair" or "p"). */
+int pmb_option_group(const pmb_options *o, const char *group);
+/* Whether --impls selects impl; pymm (and pymm-python) always. */
+int pmb_option_impl(const pmb_options *o, const char *impl);
+/* The rounds of a case: --rounds when given, else dflt. */
+int pmb_option_rounds(const pmb_options *o, int dflt);
 
 int pmb_suite_alloc(int argc, char **argv);
 int pmb_suite_objects(int argc, char **argv);

@@ -1,8 +1,11 @@
 /*
- * report.c -- measured records, notes and JSON output (see pmb_report.h).
+ * report.c -- measured records, their samples per round and the statistics
+ * of those (median, spread, per-round ratios), notes and JSON output (see
+ * pmb_report.h).
  */
 #include "pmb_report.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,26 +37,128 @@ const pmb_record *pmb_records_find(const pmb_records *rs, const char *case_name,
     return find_mut(rs, case_name, impl, metric);
 }
 
+/* The record of (case, impl, metric), made (no samples, value 0) when new. */
+static pmb_record *find_or_make(pmb_records *rs, const char *case_name, const char *impl,
+                                const char *metric) {
+    pmb_record *r = find_mut(rs, case_name, impl, metric);
+    if (r) return r;
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 64;
+        pmb_record *v = realloc(rs->v, cap * sizeof *v);
+        if (!v) return NULL;
+        rs->v = v;
+        rs->cap = cap;
+    }
+    r = &rs->v[rs->n];
+    memset(r, 0, sizeof *r);
+    for (int i = 0; i < PMB_MAX_ROUNDS; i++) r->samples[i] = NAN;
+    if (set_field(r->case_name, sizeof r->case_name, case_name) ||
+        set_field(r->impl, sizeof r->impl, impl) || set_field(r->metric, sizeof r->metric, metric))
+        return NULL;
+    rs->n++;
+    return r;
+}
+
 int pmb_records_add(pmb_records *rs, const char *case_name, const char *impl, const char *metric,
                     double value, const char *unit) {
-    pmb_record *r = find_mut(rs, case_name, impl, metric);
-    if (!r) {
-        if (rs->n == rs->cap) {
-            size_t cap = rs->cap ? rs->cap * 2 : 64;
-            pmb_record *v = realloc(rs->v, cap * sizeof *v);
-            if (!v) return -1;
-            rs->v = v;
-            rs->cap = cap;
-        }
-        r = &rs->v[rs->n];
-        if (set_field(r->case_name, sizeof r->case_name, case_name) ||
-            set_field(r->impl, sizeof r->impl, impl) ||
-            set_field(r->metric, sizeof r->metric, metric))
-            return -1;
-        rs->n++;
-    }
+    pmb_record *r = find_or_make(rs, case_name, impl, metric);
+    if (!r) return -1;
+    r->sampled = 0;
     r->value = value;
     return set_field(r->unit, sizeof r->unit, unit);
+}
+
+int pmb_records_add_sample(pmb_records *rs, const char *case_name, const char *impl,
+                           const char *metric, int round, double value, const char *unit) {
+    if (round < 0 || round >= PMB_MAX_ROUNDS) return -1;
+    pmb_record *r = find_or_make(rs, case_name, impl, metric);
+    if (!r) return -1;
+    double sorted[PMB_MAX_ROUNDS];
+    r->sampled = 1;
+    r->samples[round] = value;
+    memcpy(sorted, r->samples, sizeof sorted);
+    r->spread = pmb_spread_sort(sorted, PMB_MAX_ROUNDS);
+    r->value = r->spread.median;
+    return set_field(r->unit, sizeof r->unit, unit);
+}
+
+int pmb_unit_is_exact(const char *unit) {
+    static const char *const exact[] = {"objects", "collections", "allocations", "B",
+                                        "instructions"};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) {
+        if (strcmp(unit, exact[i]) == 0) return 1;
+    }
+    return 0;
+}
+
+int pmb_records_take_line(pmb_records *rs, const char *impl, const char *line, int round) {
+    char case_name[48], metric[32], unit[16];
+    double value;
+    if (sscanf(line, "PMB %47s %31s %lf %15s", case_name, metric, &value, unit) != 4) return 0;
+    if (round >= 0 && !pmb_unit_is_exact(unit))
+        return pmb_records_add_sample(rs, case_name, impl, metric, round, value, unit) == 0;
+    return pmb_records_add(rs, case_name, impl, metric, value, unit) == 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Statistics                                                               */
+/* ------------------------------------------------------------------------ */
+
+pmb_spread pmb_record_spread(const pmb_record *r) {
+    pmb_spread none = {NAN, NAN, NAN, 0};
+    if (!r) return none;
+    if (r->sampled) return r->spread;
+    pmb_spread one = {r->value, r->value, r->value, 1};
+    return one;
+}
+
+/* A record's figure in round i: its sample, or its one value when exact. */
+static double in_round(const pmb_record *r, int i) { return r->sampled ? r->samples[i] : r->value; }
+
+pmb_spread pmb_ratio_spread(const pmb_record *num, const pmb_record *den) {
+    const pmb_record *const n1[1] = {num}, *const d1[1] = {den};
+    return pmb_geomean_ratio_spread(n1, d1, 1);
+}
+
+/* The geometric mean of num[i] / den[i] in round r, NAN unless every case
+ * has a figure there and every ratio is positive. */
+static double geomean_in_round(const pmb_record *const *num, const pmb_record *const *den, size_t k,
+                               int r) {
+    double logsum = 0;
+    for (size_t i = 0; i < k; i++) {
+        double a = in_round(num[i], r), b = in_round(den[i], r);
+        if (isnan(a) || isnan(b) || !(b > 0) || !(a > 0)) return NAN;
+        logsum += log(a / b);
+    }
+    return exp(logsum / (double)k);
+}
+
+pmb_spread pmb_geomean_ratio_spread(const pmb_record *const *num, const pmb_record *const *den,
+                                    size_t k) {
+    double ratios[PMB_MAX_ROUNDS];
+    int any_sampled = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (!num[i] || !den[i]) return pmb_spread_sort(ratios, 0);
+        any_sampled |= num[i]->sampled || den[i]->sampled;
+    }
+    /* Only exact records: one "round". */
+    int rounds = any_sampled ? PMB_MAX_ROUNDS : 1;
+    for (int r = 0; r < rounds; r++) ratios[r] = k ? geomean_in_round(num, den, k, r) : NAN;
+    return pmb_spread_sort(ratios, (size_t)rounds);
+}
+
+void pmb_format_spread(char *buf, size_t len, const char *fmt, pmb_spread s) {
+    char a[48], b[48], c[48];
+    if (s.n == 0) {
+        snprintf(buf, len, "n/a");
+        return;
+    }
+    snprintf(a, sizeof a, fmt, s.median);
+    snprintf(b, sizeof b, fmt, s.min);
+    snprintf(c, sizeof c, fmt, s.max);
+    /* Equal once printed: no spread worth a column of digits. */
+    if (s.n == 1 || strcmp(b, c) == 0) snprintf(buf, len, "%s", a);
+    else snprintf(buf, len, "%s (%s\xe2\x80\x93%s)", a, b, c);
 }
 
 void pmb_records_free(pmb_records *rs) {
@@ -89,6 +194,35 @@ static void json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* JSON has no NaN: null. */
+static void json_number(FILE *f, double v) {
+    if (isnan(v) || isinf(v)) fputs("null", f);
+    else fprintf(f, "%.10g", v);
+}
+
+/* "value" and how it was obtained ("stat"); the samples of a sampled one,
+ * by round up to the last round that gave one. */
+static void json_figure(FILE *f, const pmb_record *r) {
+    fputs(", \"value\": ", f);
+    json_number(f, r->value);
+    if (!r->sampled) {
+        fputs(", \"stat\": \"value\"", f);
+        return;
+    }
+    fputs(", \"stat\": \"median\", \"min\": ", f);
+    json_number(f, r->spread.min);
+    fputs(", \"max\": ", f);
+    json_number(f, r->spread.max);
+    fprintf(f, ", \"rounds\": %d, \"samples\": [", r->spread.n);
+    int last = PMB_MAX_ROUNDS - 1;
+    while (last >= 0 && isnan(r->samples[last])) last--;
+    for (int i = 0; i <= last; i++) {
+        if (i) fputs(", ", f);
+        json_number(f, r->samples[i]);
+    }
+    fputc(']', f);
+}
+
 int pmb_records_write_json(const pmb_records *rs, const char *suite, const char *path) {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
@@ -103,8 +237,9 @@ int pmb_records_write_json(const pmb_records *rs, const char *suite, const char 
         json_string(f, r->impl);
         fputs(", \"metric\": ", f);
         json_string(f, r->metric);
-        fprintf(f, ", \"value\": %.10g, \"unit\": ", r->value);
+        fputs(", \"unit\": ", f);
         json_string(f, r->unit);
+        json_figure(f, r);
         fputc('}', f);
     }
     fputs("\n]}\n", f);

@@ -21,7 +21,9 @@
  *                      CPython's exact schedule (pm_gc_set_adaptive(0))
  *   header-bytes       heap bytes per instance of an empty GC type, and
  *                      (node-bytes) of the node type, over N instances
- * Timed sections use the thread's CPU time (see now_s). It prints lines for
+ * Timed sections use the thread's CPU time (see now_s); a timed figure is the
+ * median of the process's repetitions (the driver takes the median over
+ * its rounds of processes, with the spread). It prints lines for
  * the driver:
  *   PMB <case> <metric> <value> <unit>   a measured number
  *   PMB-CHECK <case> <what> <value>      a result both impls must share
@@ -33,6 +35,7 @@
  */
 #define _GNU_SOURCE
 #include "pymm.h"
+#include "pmb_stats.h"
 #include "pmb_status.h"
 
 #include <fcntl.h>
@@ -75,9 +78,17 @@ static double now_s(void) {
  * the driver would include the driver's RSS at fork time). */
 static long peak_rss_kb(void) { return pmb_status_kb("VmHWM:"); }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+/* Room for the repetitions' times (REPS is checked against it in main). */
+#define MAX_REPS 10000
+
+/* The median of a process's repetitions: one value per process, whose
+ * spread the driver shows over the rounds. */
+static double median_of(double *v, int n) { return pmb_spread_sort(v, (size_t)n).median; }
+
+static double *times_array(int reps) {
+    double *v = malloc((size_t)reps * sizeof *v);
+    if (!v) die("out of memory");
+    return v;
 }
 
 /* Objects every collection of this process sees besides the benchmark's
@@ -196,37 +207,37 @@ static double timed_full(const char *case_name, int64_t expect_found) {
     return t;
 }
 
-static void emit_rate(const char *case_name, int64_t tracked, double best_s) {
-    emit(case_name, "objects_per_s", (double)tracked / best_s, "objects/s");
-    emit(case_name, "collect_ms", best_s * 1e3, "ms");
+/* The median collection time of the reps (times[], sorted here). */
+static void emit_rate(const char *case_name, int64_t tracked, double *times, int reps) {
+    double median_s = median_of(times, reps);
+    emit(case_name, "objects_per_s", (double)tracked / median_s, "objects/s");
+    emit(case_name, "collect_ms", median_s * 1e3, "ms");
     emit(case_name, "tracked", (double)tracked, "objects");
 }
 
-/* pairs and selfref-lists: build the garbage, collect it; best of reps. */
+/* pairs and selfref-lists: build the garbage, collect it; median of reps. */
 static void case_garbage(const char *case_name, long n, int reps, void (*build)(long)) {
-    double best = 1e30;
+    double *times = times_array(reps);
     int64_t tracked = 0;
     for (int r = 0; r < reps; r++) {
         int64_t base = tracked_now();
         build(n);
         tracked = base + n;
-        double t = timed_full(case_name, n);
-        if (t < best) best = t;
+        times[r] = timed_full(case_name, n);
     }
-    emit_rate(case_name, tracked, best);
+    emit_rate(case_name, tracked, times, reps);
     check(case_name, "found", (double)n);
+    free(times);
 }
 
 static void case_live_full(const char *case_name, long n, int reps) {
     int64_t base = tracked_now();
     pm_object *root = build_live_pairs(n);
     int64_t tracked = base + n + 1; /* the root list too */
-    double best = 1e30;
-    for (int r = 0; r < reps; r++) {
-        double t = timed_full(case_name, 0);
-        if (t < best) best = t;
-    }
-    emit_rate(case_name, tracked, best);
+    double *times = times_array(reps);
+    for (int r = 0; r < reps; r++) times[r] = timed_full(case_name, 0);
+    emit_rate(case_name, tracked, times, reps);
+    free(times);
     pm_decref(root);
 }
 
@@ -239,8 +250,7 @@ static void case_live_full(const char *case_name, long n, int reps) {
 static void case_young(const char *case_name, long n, int reps, long young) {
     pm_object *root = build_live_pairs(n);
     pm_gc_collect(2);
-    double *pause = malloc((size_t)reps * sizeof *pause);
-    if (!pause) die("out of memory");
+    double *pause = times_array(reps);
     int64_t found = 0;
     for (int r = 0; r < reps; r++) {
         build_garbage_pairs(young);
@@ -248,9 +258,9 @@ static void case_young(const char *case_name, long n, int reps, long young) {
         found = pm_gc_collect(0);
         pause[r] = (now_s() - t0) * 1e3;
     }
-    qsort(pause, (size_t)reps, sizeof *pause, cmp_double);
-    emit(case_name, "pause_ms", pause[reps / 2], "ms");
-    emit(case_name, "pause_max_ms", pause[reps - 1], "ms");
+    pmb_spread s = pmb_spread_sort(pause, (size_t)reps);
+    emit(case_name, "pause_ms", s.median, "ms");
+    emit(case_name, "pause_max_ms", s.max, "ms");
     emit(case_name, "old_objects", (double)n, "objects");
     check(case_name, "found", (double)found);
     free(pause);
@@ -361,41 +371,62 @@ static load_stats timed_load(const char *doc, size_t len, int gc_on, int fixed) 
     return ls;
 }
 
-/* on: the best load with the collector on (with its collections'
- * counts and inside time), off: the best load without. */
-static void emit_json(const char *case_name, const load_stats *on, double off, double fixed) {
+/* The loads of one process, by repetition: with the collector on (its
+ * time, its own time inside, their ratio), off, and on with CPython's
+ * schedule. */
+typedef struct json_reps {
+    double *on, *in_gc, *direct, *off, *fixed;
+    uint64_t ncoll, nfull; /* of the last load with it on: equal in every one */
+} json_reps;
+
+/* Medians of the repetitions. gc_share_direct is the median of the
+ * per-load shares collector / load (the script computes it the same way);
+ * gc_share compares the medians of two sets of loads. */
+static void emit_json(const char *case_name, json_reps *jr, int reps) {
     int t0, t1, t2;
     pm_gc_get_threshold(&t0, &t1, &t2);
-    emit(case_name, "gc_share", 100.0 * (on->t - off) / on->t, "%");
+    double on = median_of(jr->on, reps), off = median_of(jr->off, reps);
+    double fixed = median_of(jr->fixed, reps);
+    emit(case_name, "gc_share_direct", median_of(jr->direct, reps), "%");
+    emit(case_name, "gc_share", 100.0 * (on - off) / on, "%");
     /* For the record: pymm with CPython's exact schedule (no pacing). */
     emit(case_name, "gc_share_cpython_schedule", 100.0 * (fixed - off) / fixed, "%");
-    emit(case_name, "load_gc_on_s", on->t, "s");
+    emit(case_name, "load_gc_on_s", on, "s");
     emit(case_name, "load_gc_off_s", off, "s");
-    emit(case_name, "collector_s", on->in_gc, "s");
-    emit(case_name, "collections", (double)on->ncoll, "collections");
-    emit(case_name, "full_collections", (double)on->nfull, "collections");
+    emit(case_name, "collector_s", median_of(jr->in_gc, reps), "s");
+    emit(case_name, "collections", (double)jr->ncoll, "collections");
+    emit(case_name, "full_collections", (double)jr->nfull, "collections");
     emit(case_name, "threshold0", t0, "allocations");
 }
 
-/* reps runs of (collector on, collector off), alternating so that a slow
- * period of the machine does not fall on one mode only; best of each. */
+/* reps runs of (collector on, collector off, on with CPython's schedule),
+ * alternating so that a slow period of the machine does not fall on one
+ * mode only; the median of each. */
 static void case_json(const char *case_name, long n, int reps) {
     size_t len;
     char *doc = gen_doc(n, &len);
     check(case_name, "bytes", (double)len);
     check(case_name, "crc32", crc32_of(doc, len));
-    load_stats on = {1e30, 0, 0, 0, 0};
-    double off = 1e30, fixed = 1e30;
+    json_reps jr = {times_array(reps),
+                    times_array(reps),
+                    times_array(reps),
+                    times_array(reps),
+                    times_array(reps),
+                    0,
+                    0};
     for (int r = 0; r < reps; r++) {
         load_stats ls = timed_load(doc, len, 1, 0);
-        if (ls.t < on.t) on = ls;
-        ls = timed_load(doc, len, 0, 0);
-        off = ls.t < off ? ls.t : off;
-        ls = timed_load(doc, len, 1, 1);
-        fixed = ls.t < fixed ? ls.t : fixed;
+        jr.on[r] = ls.t;
+        jr.in_gc[r] = ls.in_gc;
+        jr.direct[r] = 100.0 * ls.in_gc / ls.t;
+        jr.ncoll = ls.ncoll;
+        jr.nfull = ls.nfull;
+        jr.off[r] = timed_load(doc, len, 0, 0).t;
+        jr.fixed[r] = timed_load(doc, len, 1, 1).t;
     }
     pm_gc_set_adaptive(1);
-    emit_json(case_name, &on, off, fixed);
+    emit_json(case_name, &jr, reps);
+    free(jr.on), free(jr.in_gc), free(jr.direct), free(jr.off), free(jr.fixed);
     free(doc);
 }
 
@@ -475,7 +506,7 @@ int main(int argc, char **argv) {
     }
     long n = parse_long(argv[2], "N"), reps = parse_long(argv[3], "REPS");
     long aux = parse_long(argv[4], "AUX");
-    if (reps < 1 || reps > 10000) {
+    if (reps < 1 || reps > MAX_REPS) {
         fprintf(stderr, "pymm-bench-gc-pymm: REPS must be 1..10000\n");
         return 2;
     }

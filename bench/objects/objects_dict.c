@@ -15,11 +15,12 @@
  * (growing the table as it goes: resizes are part of the cost); look every
  * key up in permuted order; delete every key in permuted order; drop the
  * dict. Each phase is timed alone (process CPU time, see objw_cpu_s); the
- * minimum over the
- * repetitions, divided by NKEYS, is reported in ns per operation.
+ * median over the repetitions, divided by NKEYS, is reported in ns per
+ * operation (the driver takes the median over its rounds of processes).
  */
 #define _GNU_SOURCE
 #include "pmb_objw.h"
+#include "pmb_stats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,9 +103,10 @@ static size_t dict_size(obj *d) { return (size_t)PyDict_Size(d); }
 /* The phases                                                               */
 /* ------------------------------------------------------------------------ */
 
-typedef struct dict_best {
-    double insert, lookup, del;
-} dict_best;
+/* Each phase's time, by repetition. */
+typedef struct dict_times {
+    double *insert, *lookup, *del;
+} dict_times;
 
 static obj **make_keys(size_t n) {
     obj **keys = malloc(n * sizeof *keys);
@@ -139,15 +141,13 @@ static PM_NOINLINE double phase_delete(obj *d, obj **keys, const uint32_t *perm,
     return objw_cpu_s() - t0;
 }
 
-static double min2(double a, double b) { return a < b ? a : b; }
-
-static void one_rep(obj **keys, const uint32_t *perm, size_t n, obj *value, dict_best *best) {
+static void one_rep(obj **keys, const uint32_t *perm, size_t n, obj *value, dict_times *t, long r) {
     obj *d = dict_new();
     if (!d) objw_die("cannot make a dict");
-    best->insert = min2(best->insert, phase_insert(d, keys, n, value));
+    t->insert[r] = phase_insert(d, keys, n, value);
     if (dict_size(d) != n) objw_die("dict holds %zu keys, not %zu", dict_size(d), n);
-    best->lookup = min2(best->lookup, phase_lookup(d, keys, perm, n));
-    best->del = min2(best->del, phase_delete(d, keys, perm, n));
+    t->lookup[r] = phase_lookup(d, keys, perm, n);
+    t->del[r] = phase_delete(d, keys, perm, n);
     if (dict_size(d) != 0) objw_die("dict not empty after the deletions");
     drop(d);
 }
@@ -160,13 +160,17 @@ int objw_dict(int argc, char **argv) {
     obj **keys = make_keys(n);
     uint32_t *perm = objw_permutation(n, PERM_SEED);
     obj *value = make_value();
-    dict_best best = {1e300, 1e300, 1e300};
-    for (long r = 0; r < reps; r++) one_rep(keys, perm, n, value, &best);
+    dict_times t = {malloc((size_t)reps * sizeof(double)), malloc((size_t)reps * sizeof(double)),
+                    malloc((size_t)reps * sizeof(double))};
+    if (!t.insert || !t.lookup || !t.del) objw_die("out of memory (times)");
+    for (long r = 0; r < reps; r++) one_rep(keys, perm, n, value, &t, r);
 
     double per = 1e9 / (double)n;
-    objw_emit("dict-insert", "ns_per_op", best.insert * per, "ns");
-    objw_emit("dict-lookup", "ns_per_op", best.lookup * per, "ns");
-    objw_emit("dict-delete", "ns_per_op", best.del * per, "ns");
+    size_t k = (size_t)reps;
+    objw_emit("dict-insert", "ns_per_op", pmb_spread_sort(t.insert, k).median * per, "ns");
+    objw_emit("dict-lookup", "ns_per_op", pmb_spread_sort(t.lookup, k).median * per, "ns");
+    objw_emit("dict-delete", "ns_per_op", pmb_spread_sort(t.del, k).median * per, "ns");
+    free(t.insert), free(t.lookup), free(t.del);
     objw_check("dict-insert", "keys", (double)n);
 
     for (size_t i = 0; i < n; i++) drop(keys[i]);

@@ -6,7 +6,7 @@
  * The file is read into memory first. Then:
  *   1. RUNS timed runs (process CPU time, see objw_cpu_s): parse the bytes
  *      into a complete tree (load_s), free the tree (free_s: pm_decref /
- *      json_decref / cJSON_Delete); the minimum of each is reported;
+ *      json_decref / cJSON_Delete); the median of each is reported;
  *   2. peak_rss_kb: the process's VmHWM at that point (the document's bytes,
  *      one tree at a time, the program itself);
  *   3. one measured run, not timed: heap bytes in use after the load minus
@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include "pmb_objw.h"
+#include "pmb_stats.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -189,17 +190,24 @@ static double measure_bytes(const char *case_name, const char *text, size_t n, d
 /* The measurement                                                          */
 /* ------------------------------------------------------------------------ */
 
+/* The median of the runs' load times and of their free times. */
 static void timed_runs(const char *text, size_t n, long runs, double *load, double *release_s) {
-    *load = *release_s = 1e300;
+    double *loads = malloc((size_t)runs * sizeof *loads);
+    double *frees = malloc((size_t)runs * sizeof *frees);
+    if (!loads || !frees) objw_die("out of memory (times)");
     for (long r = 0; r < runs; r++) {
         double t0 = objw_cpu_s();
         doc d = parse(text, n);
         double t1 = objw_cpu_s();
         release(d);
         double t2 = objw_cpu_s();
-        if (t1 - t0 < *load) *load = t1 - t0;
-        if (t2 - t1 < *release_s) *release_s = t2 - t1;
+        loads[r] = t1 - t0;
+        frees[r] = t2 - t1;
     }
+    *load = pmb_spread_sort(loads, (size_t)runs).median;
+    *release_s = pmb_spread_sort(frees, (size_t)runs).median;
+    free(loads);
+    free(frees);
 }
 
 int objw_json(int argc, char **argv) {

@@ -3,7 +3,9 @@
  * (host, method, notes), one table per workload with pymm beside its
  * anchors of the same run and the ratios pymm/anchor, then the issue's
  * targets, target next to measured (shown, never enforced: the exit status
- * does not depend on them).
+ * does not depend on them). A timed cell is "median (min–max)" over the
+ * rounds, a ratio the median of the per-round ratios (pmb_report.h); the
+ * targets are judged on the medians.
  */
 #define _GNU_SOURCE
 #include "pmb_objects.h"
@@ -13,31 +15,37 @@
 #include <string.h>
 #include <unistd.h>
 
-static double value_of(const objects_ctx *cx, const char *case_name, int impl, const char *metric) {
-    const pmb_record *r = pmb_records_find(&cx->recs, case_name, pmb_o_impl_names[impl], metric);
-    return r ? r->value : NAN;
+static const pmb_record *rec(const objects_ctx *cx, const char *case_name, int impl,
+                             const char *metric) {
+    return pmb_records_find(&cx->recs, case_name, pmb_o_impl_names[impl], metric);
 }
 
-static double ratio(double num, double den) {
-    return (isnan(num) || isnan(den) || den <= 0) ? NAN : num / den;
+/* The median of the per-round ratios num / den of a metric (the cases may
+ * differ: the node kinds compare pymm's mutable case to malloc's). */
+static pmb_spread ratio_of(const objects_ctx *cx, const char *num_case, int num,
+                           const char *den_case, int den, const char *metric) {
+    return pmb_ratio_spread(rec(cx, num_case, num, metric), rec(cx, den_case, den, metric));
 }
 
 /* ------------------------------------------------------------------------ */
 /* Cells and tables                                                         */
 /* ------------------------------------------------------------------------ */
 
-static void print_value(const char *metric, double v) {
+static void print_value(const char *metric, const pmb_record *r) {
     size_t len = strlen(metric);
-    if (isnan(v)) printf(" n/a |");
-    else if (len > 2 && strcmp(metric + len - 2, "_s") == 0)
-        printf(" %.4g |", v); /* seconds: from milliseconds to minutes */
-    else if (strcmp(metric, "peak_rss_kb") == 0) printf(" %.0f |", v);
-    else printf(" %.1f |", v);
+    const char *fmt = "%.1f";
+    char buf[128];
+    if (len > 2 && strcmp(metric + len - 2, "_s") == 0)
+        fmt = "%.4g"; /* seconds: from milliseconds to minutes */
+    else if (strcmp(metric, "peak_rss_kb") == 0) fmt = "%.0f";
+    pmb_format_spread(buf, sizeof buf, fmt, pmb_record_spread(r));
+    printf(" %s |", buf);
 }
 
-static void print_ratio(double r) {
-    if (isnan(r)) printf(" n/a |");
-    else printf(" %.2fx |", r);
+static void print_ratio(pmb_spread s) {
+    char buf[96];
+    pmb_format_spread(buf, sizeof buf, "%.2fx", s);
+    printf(" %s |", buf);
 }
 
 /* The header of a table: case, metric, the impls, pymm/each anchor. */
@@ -54,16 +62,16 @@ static void table_head(const char *title, const int *impls) {
 /* One row, or nothing when no impl measured it. impls[0] is pymm. */
 static int table_row(const objects_ctx *cx, const int *impls, const char *case_name,
                      const char *metric) {
-    double v[PMB_O_NUM_IMPLS];
+    const pmb_record *v[PMB_O_NUM_IMPLS];
     int n = 0, any = 0;
     for (const int *i = impls; *i >= 0; i++, n++) {
-        v[n] = value_of(cx, case_name, *i, metric);
-        any |= !isnan(v[n]);
+        v[n] = rec(cx, case_name, *i, metric);
+        any |= v[n] != NULL;
     }
     if (!any) return 0;
     printf("| %s | %s |", case_name, metric);
     for (int k = 0; k < n; k++) print_value(metric, v[k]);
-    for (int k = 1; k < n; k++) print_ratio(ratio(v[0], v[k]));
+    for (int k = 1; k < n; k++) print_ratio(pmb_ratio_spread(v[0], v[k]));
     printf("\n");
     return 1;
 }
@@ -71,6 +79,13 @@ static int table_row(const objects_ctx *cx, const int *impls, const char *case_n
 static void print_table(const objects_ctx *cx, const char *title, const int *impls,
                         const char *const *cases, int ncases, const char *const *metrics,
                         int nmetrics) {
+    int any = 0; /* --cases may have left every case of the workload out */
+    for (int c = 0; c < ncases; c++) {
+        for (int m = 0; m < nmetrics; m++) {
+            for (const int *i = impls; *i >= 0; i++) any |= rec(cx, cases[c], *i, metrics[m]) != 0;
+        }
+    }
+    if (!any) return;
     table_head(title, impls);
     for (int c = 0; c < ncases; c++) {
         for (int m = 0; m < nmetrics; m++) table_row(cx, impls, cases[c], metrics[m]);
@@ -85,17 +100,22 @@ static void print_table(const objects_ctx *cx, const char *title, const int *imp
 static void print_header(const objects_ctx *cx, double elapsed_s) {
     char host[320];
     pmb_host_description(host, sizeof host);
-    pmb_print_title("objects", cx->quick);
+    pmb_print_title("objects", cx->opt.quick);
     printf("Host: %s. Suite time: %.0f s.\n\n", host, elapsed_s);
-    printf("Every impl runs in its own process; every time is CPU time of that process "
-           "(user+sys, CLOCK_PROCESS_CPUTIME_ID), peak RSS its VmHWM. binarytrees: the whole "
-           "workload, %d process(es) per impl and depth (minimum). json: minimum of %d loads and "
-           "frees per process, from bytes in memory; bytes per value from heap statistics "
-           "(pymm), a counting allocator (jansson, cJSON), tracemalloc (python3). dict: %ld "
-           "keys, minimum of %d repetitions in each of %d processes. Ratios are pymm / anchor "
-           "of the same run (below 1: pymm smaller or faster). Collectors run with their "
-           "defaults (pymm's and CPython's generational, Boehm's). Cases: bench/README.md.\n\n",
-           cx->tree_rounds, cx->json_runs, cx->dict_keys, cx->dict_reps, cx->dict_rounds);
+    printf("**Rounds: binary-trees %d (python3 %d, and 1 at depth %d and deeper), JSON %d, dict "
+           "%d.** A round runs every impl once, each in a fresh process, interleaved (A B A B "
+           "...; each binary-trees round starts a depth with the next impl). A measured cell is "
+           "the **median over the rounds (min\xe2\x80\x93max)**; a ratio pymm / anchor is the "
+           "**median of the per-round ratios (min\xe2\x80\x93max)**, over the rounds where both "
+           "ran (below 1: pymm smaller or faster); bytes per value are exact, one value. Every "
+           "time is CPU time of the process (user+sys, CLOCK_PROCESS_CPUTIME_ID), peak RSS its "
+           "VmHWM. binarytrees: the whole workload. json: median of %d loads and frees per "
+           "process, from bytes in memory; bytes per value from heap statistics (pymm), a "
+           "counting allocator (jansson, cJSON), tracemalloc (python3). dict: %ld keys, median "
+           "of %d repetitions per process. Collectors run with their defaults (pymm's and "
+           "CPython's generational, Boehm's). Cases: bench/README.md.\n\n",
+           cx->tree_rounds, pmb_o_python3_tree_rounds(cx, cx->depth_min), PMB_O_PY_DEEP,
+           cx->json_rounds, cx->dict_rounds, cx->json_runs, cx->dict_keys, cx->dict_reps);
     pmb_notes_print(&cx->notes);
 }
 
@@ -107,16 +127,18 @@ static void print_header(const objects_ctx *cx, double elapsed_s) {
  * tracked) and mutable ones (binarytrees-mutable-D, every node tracked),
  * each against malloc's binarytrees-D. */
 static void print_node_kinds(const objects_ctx *cx) {
-    printf("### binary-trees, pymm's node types (CPU / malloc's)\n\n"
+    printf("### binary-trees, pymm's node types (CPU / malloc's, per round)\n\n"
            "| depth | frozen (untracked) | mutable (tracked) |\n|---|--:|--:|\n");
     for (int d = cx->depth_min; d <= cx->depth_max; d++) {
         char frozen[48], mutable_nodes[48];
         snprintf(frozen, sizeof frozen, "binarytrees-%d", d);
         snprintf(mutable_nodes, sizeof mutable_nodes, "binarytrees-mutable-%d", d);
-        double base = value_of(cx, frozen, PMB_O_MALLOC, "cpu_s");
+        pmb_spread f = ratio_of(cx, frozen, PMB_O_PYMM, frozen, PMB_O_MALLOC, "cpu_s");
+        pmb_spread m = ratio_of(cx, mutable_nodes, PMB_O_PYMM, frozen, PMB_O_MALLOC, "cpu_s");
+        if (f.n == 0 && m.n == 0) continue; /* a depth --cases left out */
         printf("| %d |", d);
-        print_ratio(ratio(value_of(cx, frozen, PMB_O_PYMM, "cpu_s"), base));
-        print_ratio(ratio(value_of(cx, mutable_nodes, PMB_O_PYMM, "cpu_s"), base));
+        print_ratio(f);
+        print_ratio(m);
         printf("\n");
     }
     printf("\n");
@@ -173,7 +195,8 @@ static void print_dict(const objects_ctx *cx) {
 /* Targets                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* The worst (largest) and geometric mean of num/den over cases. */
+/* The worst (largest) and geometric mean over cases of the median of the
+ * per-round ratios num/den. */
 typedef struct ratio_summary {
     double worst, geomean;
     const char *worst_case;
@@ -185,8 +208,9 @@ static ratio_summary summarize(const objects_ctx *cx, const char *const *cases, 
     double logsum = 0;
     int k = 0;
     for (int c = 0; c < n; c++) {
-        double r = ratio(value_of(cx, cases[c], num, metric), value_of(cx, cases[c], den, metric));
-        if (isnan(r)) continue;
+        pmb_spread rs = ratio_of(cx, cases[c], num, cases[c], den, metric);
+        double r = rs.median;
+        if (rs.n == 0) continue;
         if (isnan(s.worst) || r > s.worst) {
             s.worst = r;
             s.worst_case = cases[c];
@@ -232,7 +256,8 @@ static void print_targets(const objects_ctx *cx) {
     for (int k = 0; k < cx->njson; k++) json[k] = cx->json_case[k];
 
     printf("### Targets of the issue (shown, not enforced)\n\n"
-           "Measured: the worst case over the workload's cases, then the geometric mean.\n\n"
+           "Measured: the worst case over the workload's cases, then the geometric mean, of the "
+           "medians of the per-round ratios.\n\n"
            "| target | measured | goal | within |\n|---|--:|--:|:-:|\n");
     target_row("binary-trees CPU, pymm / malloc",
                summarize(cx, trees, nt, PMB_O_PYMM, PMB_O_MALLOC, "cpu_s"), 1.0, 0);

@@ -11,6 +11,7 @@
 #include <limits.h>
 
 #include "pmb_report.h"
+#include "pmb_suites.h"
 
 /* Every impl of the suite, in report column order within each table. */
 enum {
@@ -33,17 +34,17 @@ extern const int pmb_o_dict_impls[];
 #define PMB_O_MAX_JSON 8 /* generated documents plus corpora */
 
 typedef struct objects_ctx {
-    int quick;
-    const char *json_path;
+    pmb_options opt;
     char workers_dir[PATH_MAX]; /* pmb_workers_dir */
     char tmpdir[PATH_MAX];      /* the generated documents; "" if none  */
     /* Sizes of the run (full or --quick). */
     int depth_min, depth_max; /* binarytrees-D for D in this range     */
-    int tree_rounds;          /* processes per (impl, depth)           */
-    int json_runs;            /* timed loads per process               */
+    int tree_rounds;          /* rounds of processes per (impl, depth)  */
+    int json_rounds;          /* rounds of processes per (impl, document) */
+    int json_runs;            /* timed loads per process (median)      */
     long dict_keys;
-    int dict_reps;   /* repetitions per process               */
-    int dict_rounds; /* processes per impl                    */
+    int dict_reps;   /* repetitions per process (median)      */
+    int dict_rounds; /* rounds of processes per impl          */
     /* The impls found: executable (worker, or the python3 interpreter). */
     int have[PMB_O_NUM_IMPLS];
     char exe[PMB_O_NUM_IMPLS][PATH_MAX];
@@ -56,6 +57,12 @@ typedef struct objects_ctx {
     pmb_records checks; /* checksums and value counts, compared per case  */
     pmb_notes notes;
 } objects_ctx;
+
+/* python3's rounds of binary-trees at depth d (it is 30-40x slower than
+ * pymm): at most PMB_O_PY_TREE_ROUNDS, and one at PMB_O_PY_DEEP and deeper. */
+#define PMB_O_PY_TREE_ROUNDS 3
+#define PMB_O_PY_DEEP 19
+int pmb_o_python3_tree_rounds(const objects_ctx *cx, int depth);
 
 /* objects_jsongen.c: the generated documents, 0 <= i < PMB_NUM_GEN_DOCS.
  * pmb_gen_doc_write writes document i to path (a quarter of its size under

@@ -22,12 +22,14 @@ Cases (N, REPS and AUX as in gc_worker.c):
 Node is a plain class with one attribute (`self.ref`), no __slots__: what
 "instances of a class" are in most programs. gc.disable() keeps automatic
 collection off while graphs are built. Timed sections use time.thread_time()
-(the thread's CPU time, the clock gc_worker.c reads). Output:
+(the thread's CPU time, the clock gc_worker.c reads); a timed figure is the
+median of the process's repetitions, as in gc_worker.c. Output:
 "PMB case metric value unit", "PMB-CHECK case what value", "PMB-NOTE text"
 and "PMB-INFO key value".
 """
 import gc
 import json
+import statistics
 import sys
 import time
 import tracemalloc
@@ -95,20 +97,22 @@ def timed_full(case, expect_found):
     return t
 
 
-def emit_rate(case, tracked, best):
-    emit(case, "objects_per_s", tracked / best, "objects/s")
-    emit(case, "collect_ms", best * 1e3, "ms")
+def emit_rate(case, tracked, times):
+    """The median collection time of the repetitions."""
+    median = statistics.median(times)
+    emit(case, "objects_per_s", tracked / median, "objects/s")
+    emit(case, "collect_ms", median * 1e3, "ms")
     emit(case, "tracked", tracked, "objects")
 
 
 def case_garbage(case, n, reps, build):
-    best = float("inf")
+    times = []
     tracked = 0
     for _ in range(reps):
         tracked = tracked_now() + n
         build(n)
-        best = min(best, timed_full(case, n))
-    emit_rate(case, tracked, best)
+        times.append(timed_full(case, n))
+    emit_rate(case, tracked, times)
     check(case, "found", n)
 
 
@@ -116,8 +120,7 @@ def case_live_full(case, n, reps):
     base = tracked_now()
     root = build_live_pairs(n)
     tracked = base + n + 1  # the root list too
-    best = min(timed_full(case, 0) for _ in range(reps))
-    emit_rate(case, tracked, best)
+    emit_rate(case, tracked, [timed_full(case, 0) for _ in range(reps)])
     del root
 
 
@@ -133,8 +136,7 @@ def case_young(case, n, reps, young):
         t0 = time.thread_time()
         found = gc.collect(0)
         pauses.append((time.thread_time() - t0) * 1e3)
-    pauses.sort()
-    emit(case, "pause_ms", pauses[reps // 2], "ms")
+    emit(case, "pause_ms", statistics.median(pauses), "ms")
     emit(case, "pause_max_ms", pauses[-1], "ms")
     emit(case, "old_objects", n, "objects")
     check(case, "found", found)
@@ -212,19 +214,19 @@ def case_json(case, n, reps):
     check(case, "bytes", len(data))
     check(case, "crc32", zlib.crc32(data))
     del data
-    on = LoadStats()
-    off = float("inf")
+    on, off = [], []
     for _ in range(reps):  # alternating: a slow period hits both modes
-        ls = timed_load(doc, True)
-        if ls.t < on.t:
-            on = ls
-        off = min(off, timed_load(doc, False).t)
-    emit(case, "gc_share", 100.0 * (on.t - off) / on.t, "%")
-    emit(case, "load_gc_on_s", on.t, "s")
-    emit(case, "load_gc_off_s", off, "s")
-    emit(case, "collector_s", on.in_gc, "s")
-    emit(case, "collections", on.ncoll, "collections")
-    emit(case, "full_collections", on.nfull, "collections")
+        on.append(timed_load(doc, True))
+        off.append(timed_load(doc, False).t)
+    # Medians of the repetitions; the direct share per load, as gc_worker.c.
+    on_t, off_t = statistics.median(ls.t for ls in on), statistics.median(off)
+    emit(case, "gc_share_direct", statistics.median(100.0 * ls.in_gc / ls.t for ls in on), "%")
+    emit(case, "gc_share", 100.0 * (on_t - off_t) / on_t, "%")
+    emit(case, "load_gc_on_s", on_t, "s")
+    emit(case, "load_gc_off_s", off_t, "s")
+    emit(case, "collector_s", statistics.median(ls.in_gc for ls in on), "s")
+    emit(case, "collections", on[-1].ncoll, "collections")
+    emit(case, "full_collections", on[-1].nfull, "collections")
     emit(case, "threshold0", gc.get_threshold()[0], "allocations")
 
 

@@ -3,7 +3,7 @@
 The same measurement as the C workers (bench/objects/objects_json.c):
   1. RUNS timed runs of json.loads on the file's bytes, already in memory
      (json.loads(bytes) decodes the UTF-8 itself, as the C parsers validate
-     it), then `del` of the result: load_s and free_s, minimum of each, in
+     it), then `del` of the result: load_s and free_s, median of each, in
      process CPU time (time.process_time(), the C workers' clock);
   2. peak_rss_kb: VmHWM of the process at that point;
   3. one run under tracemalloc, not timed: the bytes of the blocks the
@@ -19,6 +19,7 @@ Usage: python3 objects_json.py CASE FILE RUNS
 Prints "PMB CASE METRIC VALUE UNIT" lines and "PMB-CHECK CASE values N".
 """
 import json
+import statistics
 import sys
 import time
 import tracemalloc
@@ -40,16 +41,17 @@ def count_values(root):
 
 
 def timed_runs(data, runs):
-    load = free = float("inf")
+    """The median of the runs' load times and of their free times."""
+    loads, frees = [], []
     for _ in range(runs):
         t0 = time.process_time()
         doc = json.loads(data)
         t1 = time.process_time()
         del doc
         t2 = time.process_time()
-        load = min(load, t1 - t0)
-        free = min(free, t2 - t1)
-    return load, free
+        loads.append(t1 - t0)
+        frees.append(t2 - t1)
+    return statistics.median(loads), statistics.median(frees)
 
 
 def block_bytes(requested):
