@@ -130,7 +130,7 @@ typedef struct pm_heap_config {
     size_t struct_size;        /* sizeof(pm_heap_config) as compiled; 0: the first
                                   layout (up to release_delay_ms). See the top.   */
     size_t arena_size;         /* power of two, 1 MiB .. 64 MiB, >= 4 pools;
-                                  default 1 MiB                                   */
+                                  default 2 MiB (a transparent huge page)         */
     size_t pool_size;          /* power of two, 4 KiB .. 256 KiB (a pool's free
                                   pages are tracked in a 64-bit mask of 4 KiB
                                   pages); default 16 KiB                          */
@@ -159,13 +159,22 @@ typedef struct pm_heap_config {
  * once. Not implemented yet: pm_heap_new refuses it (EINVAL, and
  * pm_heap_config_check says so). Unknown bits are refused too. */
 #define PM_HEAP_THREADSAFE 0x1u
+/* Never ask for transparent huge pages. By default a heap whose arenas
+ * are at least 2 MiB asks for them (madvise MADV_HUGEPAGE) for every arena
+ * it maps once it already holds 16 MiB of arenas: a large heap then takes a
+ * page fault and a TLB entry per 2 MiB instead of per 4 KiB. The cost is
+ * RSS: the arena being filled is resident whole (at most 2 MiB more), and
+ * an arena that gives memory back is asked against them from then on.
+ * PYMM_HUGEPAGES=0 in the environment does the same for every heap made
+ * after it is read (the default heap reads it at its first arena). */
+#define PM_HEAP_NO_HUGEPAGES 0x2u
 
 /* Fill *cfg with the defaults (struct_size included). PM_HEAP_CONFIG_INIT is the
  * same as an initializer: `pm_heap_config c = PM_HEAP_CONFIG_INIT;`. */
 PM_API void pm_heap_config_init(pm_heap_config *cfg);
 #define PM_HEAP_CONFIG_INIT                                                                        \
     {                                                                                              \
-        .struct_size = sizeof(pm_heap_config), .arena_size = (size_t)1 << 20,                      \
+        .struct_size = sizeof(pm_heap_config), .arena_size = (size_t)2 << 20,                      \
         .pool_size = (size_t)16 << 10, .dirty_max = (size_t)8 << 20, .release_delay_ms = 1000      \
     }
 
@@ -358,6 +367,9 @@ typedef struct pm_heap_stats {
     uint64_t large_bytes;
     uint64_t debug_bytes; /* debug headers, guards and quarantine   */
     pm_class_stats classes[PM_NUM_CLASSES];
+    /* --- after the first layout --- */
+    uint64_t arenas_huge; /* arenas with transparent huge pages asked for
+                             (PM_HEAP_NO_HUGEPAGES)                 */
 } pm_heap_stats;
 
 /* Fills *out; writes at most size bytes (the caller's sizeof, which the

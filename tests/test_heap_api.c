@@ -24,7 +24,7 @@ static pm_heap *new_heap(size_t arena, size_t pool, size_t dirty_max) {
 static void test_config(void) {
     pm_heap_config c;
     pm_heap_config_init(&c);
-    CHECK_EQ(c.arena_size, 1 << 20);
+    CHECK_EQ(c.arena_size, 2 << 20);
     CHECK_EQ(c.pool_size, 16 << 10);
     pm_heap *h = pm_heap_new(NULL);
     CHECK(h != NULL);
@@ -361,6 +361,7 @@ static void test_destroy_releases(void) {
 static pm_heap *delay_heap(unsigned ms) {
     pm_heap_config c;
     pm_heap_config_init(&c);
+    c.arena_size = 1 << 20; /* DELAY_N blocks fill several arenas */
     c.dirty_max = 0;
     c.release_delay_ms = ms;
     return pm_heap_new(&c);

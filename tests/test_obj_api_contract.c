@@ -336,7 +336,7 @@ static void test_default_heap_keeps_defaults(void) {
     for (int i = 0; i < N; i++) blocks[i] = pm_obj_malloc(256); /* ~64 pools */
     for (int i = 0; i < N; i++) pm_obj_free(blocks[i]);
     pm_heap_get_stats(pm_heap_default(), &after);
-    CHECK_EQ(after.arena_size, 1u << 20);
+    CHECK_EQ(after.arena_size, 2u << 20);
     CHECK_EQ(after.pool_size, 16u << 10);
     CHECK(after.pools_empty >= 32);
     CHECK_EQ(after.pools_decommitted, before.pools_decommitted);

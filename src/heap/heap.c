@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_ARENA_SIZE (1u << 20)
+#define DEFAULT_ARENA_SIZE (2u << 20) /* one transparent huge page */
 #define DEFAULT_POOL_SIZE (16u << 10)
 #define DEFAULT_DIRTY_MAX (8u << 20)
 #define DEFAULT_RELEASE_DELAY_MS 1000u
@@ -60,6 +60,7 @@ pm_heap pmh_default_heap = {
     .arena_size = DEFAULT_ARENA_SIZE,
     .pools_per_arena = DEFAULT_ARENA_SIZE / DEFAULT_POOL_SIZE,
     .lowest = 1,
+    .hugepages = true, /* until the first arena reads PYMM_HUGEPAGES */
     .is_default = true,
 };
 
@@ -86,6 +87,13 @@ void pm_heap_config_init(pm_heap_config *cfg) {
 _Static_assert(PMH_POOL_MAX / PMOS_PAGE_SIZE <= 64,
                "a pool's pages must fit the mask pool->purged");
 
+/* PYMM_HUGEPAGES=0 turns huge pages off for the heaps made from then on
+ * (the default heap: read at its first arena). */
+static bool env_allows_hugepages(void) {
+    const char *v = getenv("PYMM_HUGEPAGES");
+    return v == NULL || strcmp(v, "0") != 0;
+}
+
 static bool is_pow2(size_t x) { return x && (x & (x - 1)) == 0; }
 
 /* Why c cannot make a heap, or NULL when it can. The limits: a pool's
@@ -109,8 +117,9 @@ static const char *config_problem(const pm_heap_config *c, char *buf, size_t buf
         snprintf(buf, buflen,
                  "flags PM_HEAP_THREADSAFE: not implemented yet (a heap is used by "
                  "one thread at a time)");
-    else if (c->flags & ~PM_HEAP_THREADSAFE)
-        snprintf(buf, buflen, "flags 0x%x: unknown bits", c->flags & ~PM_HEAP_THREADSAFE);
+    else if (c->flags & ~(PM_HEAP_THREADSAFE | PM_HEAP_NO_HUGEPAGES))
+        snprintf(buf, buflen, "flags 0x%x: unknown bits",
+                 c->flags & ~(PM_HEAP_THREADSAFE | PM_HEAP_NO_HUGEPAGES));
     else return NULL;
     return buf;
 }
@@ -202,6 +211,7 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     h->pool_mask = ~(uintptr_t)(c.pool_size - 1);
     h->pools_per_arena = (uint32_t)(c.arena_size / c.pool_size);
     h->lowest = 1;
+    h->hugepages = !(c.flags & PM_HEAP_NO_HUGEPAGES) && env_allows_hugepages();
     pmh_domains_init(h);
     if (c.debug && pm_heap_enable_debug(h) != 0) {
         pmh_internal_free(h);
@@ -286,8 +296,24 @@ static void arena_set_nfree(pm_heap *h, pmh_arena *a, uint32_t nfree) {
     bucket_link(h, a);
 }
 
+/* Huge pages for the next arena: asked for (the default), possible (an
+ * arena of at least a huge page, aligned to its size) and worth it (the
+ * heap is already large: PMH_HUGE_AFTER_BYTES). */
+static bool wants_huge_pages(const pm_heap *h) {
+    return h->hugepages && h->arena_size >= PMOS_HUGE_PAGE_SIZE &&
+           h->narenas * h->arena_size >= PMH_HUGE_AFTER_BYTES;
+}
+
+void pmh_arena_drop_huge(pm_heap *h, pmh_arena *a) {
+    if (!a->huge) return;
+    pmos_advise_huge((void *)a->base, h->arena_size, false);
+    a->huge = false;
+    h->narenas_huge--;
+}
+
 static pmh_arena *arena_new(pm_heap *h) {
     if (h->buckets == NULL) {
+        if (h->is_default) h->hugepages = env_allows_hugepages();
         h->buckets = pmh_internal_calloc(h->pools_per_arena + 1, sizeof *h->buckets);
         if (h->buckets == NULL) return NULL;
     }
@@ -305,6 +331,8 @@ static pmh_arena *arena_new(pm_heap *h) {
     a->base = (uintptr_t)base;
     a->npools = h->pools_per_arena;
     a->nfree = a->npools;
+    a->huge = wants_huge_pages(h) && pmos_advise_huge(base, h->arena_size, true);
+    h->narenas_huge += a->huge;
     pm_poison(base, h->arena_size);
     pm_vg_noaccess(base, h->arena_size);
     h->nempty_arenas++;
@@ -320,6 +348,7 @@ static void arena_free(pm_heap *h, pmh_arena *a) {
     h->nempty_arenas--;
     h->nempty_pools -= a->nempty;
     h->bytes_returned += (uint64_t)(a->nfresh - a->ndecommitted) * h->pool_size;
+    h->narenas_huge -= a->huge;
     pmh_map_set(a->base, h->arena_size, NULL);
     pm_unpoison((void *)a->base, h->arena_size);
     pmos_unmap((void *)a->base, h->arena_size);
@@ -427,6 +456,7 @@ static int cmp_u32(const void *x, const void *y) {
  * madvise per run of adjacent pools. */
 static void decommit_runs(pm_heap *h, pmh_arena *a, uint32_t first) {
     uint32_t *idx = a->decommitted + first, n = a->ndecommitted - first;
+    if (n) pmh_arena_drop_huge(h, a);
     qsort(idx, n, sizeof *idx, cmp_u32);
     for (uint32_t i = 0; i < n;) {
         uint32_t j = i + 1;

@@ -20,6 +20,8 @@
  *       in bucket[nfree]; buckets below h->lowest (except 0) are empty.
  *   I5  the owner map (owners.c) names h for an address's MiB iff it lies
  *       in a live arena of h.
+ *   I6  arena->huge iff huge pages were asked for the arena and none of its
+ *       memory has been given back since; h->narenas_huge counts them.
  * Sanitizer builds poison every byte the user may not touch (free blocks,
  * rounding, pool slack); the allocator reaches free-list links only through
  * blk_next/blk_set_next, which lift the poison for the one word.
@@ -46,6 +48,11 @@
  * of address space: arenas are at least a MiB and aligned to their size. */
 #define PMH_ARENA_MIN (1u << PMH_MAP_SHIFT)
 #define PMH_POOL_HEADER 64 /* bytes; a cache line, 16-aligned   */
+/* Arenas ask for transparent huge pages once the heap already holds this
+ * much in arenas: a small heap stays small (a huge page is resident as a
+ * whole once touched: at 8 MiB, pymm-python's py-trees script grew its
+ * peak RSS by 5%), a large one takes a fault and a TLB entry per 2 MiB. */
+#define PMH_HUGE_AFTER_BYTES (16u << 20)
 
 static inline unsigned pmh_class_of(size_t n) { return (unsigned)((n - 1) >> 4); }
 static inline size_t pmh_class_size(unsigned c) { return ((size_t)c + 1) << 4; }
@@ -77,6 +84,7 @@ struct pmh_arena {
     uint32_t nfree;  /* pools with no live block                  */
     uint32_t nfresh; /* pools [nfresh, npools) never touched      */
     uint32_t nempty; /* committed empty pools, on `empty`         */
+    bool huge;       /* transparent huge pages asked for (I6)     */
     pmh_pool *empty;
     uint32_t ndecommitted; /* empty pools given back: indices below     */
     uint32_t decommitted[];
@@ -110,6 +118,8 @@ struct pm_heap {
     uint32_t lowest;     /* lower bound of usable buckets (>= 1)  */
 
     uint64_t narenas, narenas_peak, arenas_allocated, arenas_reclaimed;
+    uint64_t narenas_huge;      /* arenas with huge pages asked (I6)     */
+    bool hugepages;             /* ask for them (flags, PYMM_HUGEPAGES)  */
     uint64_t nempty_arenas;     /* arenas whose every pool is free       */
     uint64_t nempty_pools;      /* committed empty pools, all arenas     */
     uint64_t over_budget_since; /* pmos_now_ms() when empty memory went
@@ -221,6 +231,9 @@ static inline bool pmh_arena_owns(const pm_heap *h, uintptr_t a) { return pmh_ma
 PM_HIDDEN void *pmh_malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, size_t n);
 PM_HIDDEN void *pmh_malloc_slow(pm_heap *h, size_t n);
 PM_HIDDEN void pmh_free_slow(pm_heap *h, void *p);
+/* The arena gives memory back: huge pages would make the kernel fault its
+ * holes in again whole (khugepaged), so they are asked against (I6). */
+PM_HIDDEN void pmh_arena_drop_huge(pm_heap *h, pmh_arena *a);
 PM_HIDDEN void pmh_pool_transition(pm_heap *h, pmh_pool *pool, bool was_full);
 /* The pool allocator's table entries (POOL_TABLE in heap.c). */
 PM_HIDDEN void *pmh_pool_malloc_ctx(void *ctx, size_t n);

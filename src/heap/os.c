@@ -39,6 +39,10 @@ void pmos_unmap(void *p, size_t size) { munmap(p, size); }
 
 void pmos_decommit(void *p, size_t size) { madvise(p, size, MADV_DONTNEED); }
 
+bool pmos_advise_huge(void *p, size_t size, bool on) {
+    return madvise(p, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0;
+}
+
 uint64_t pmos_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

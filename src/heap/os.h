@@ -8,6 +8,7 @@
 #ifndef PM_HEAP_OS_H
 #define PM_HEAP_OS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,12 @@ void pmos_unmap(void *p, size_t size);
 /* Give the pages of [p, p+size) back to the OS at once; the range stays
  * mapped and reads as zero when touched again. Page-aligned arguments. */
 void pmos_decommit(void *p, size_t size);
+/* Transparent huge pages: the size the kernel maps one with (x86-64 and
+ * arm64 with 4 KiB pages), and asking for them (on) or against them (off)
+ * over [p, p+size), PMOS_HUGE_PAGE_SIZE-aligned. Returns false when the
+ * kernel cannot (built without THP); the mapping is unchanged then. */
+#define PMOS_HUGE_PAGE_SIZE (2u << 20)
+bool pmos_advise_huge(void *p, size_t size, bool on);
 /* A monotonic clock in milliseconds, never 0. */
 uint64_t pmos_now_ms(void);
 

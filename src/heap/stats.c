@@ -81,6 +81,7 @@ static void heap_stats(const pm_heap *h, pm_heap_stats *s) {
     s->arenas_peak = h->narenas_peak;
     s->arenas_allocated = h->arenas_allocated;
     s->arenas_reclaimed = h->arenas_reclaimed;
+    s->arenas_huge = h->narenas_huge;
     for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena; k++) {
         for (const pmh_arena *a = h->buckets[k]; a; a = a->next) {
             s->pools_empty += a->nempty;
@@ -116,6 +117,7 @@ void pm_heap_print_stats(const pm_heap *h, FILE *f) {
     ROW("# arenas peak", s.arenas_peak);
     ROW("# arenas allocated total", s.arenas_allocated);
     ROW("# arenas reclaimed", s.arenas_reclaimed);
+    ROW("# arenas with huge pages", s.arenas_huge);
     ROW("# pools in use", s.pools_used);
     ROW("# empty pools committed", s.pools_empty);
     ROW("# empty pools decommitted", s.pools_decommitted);
@@ -144,6 +146,7 @@ void pm_heap_print_stats_json(const pm_heap *h, FILE *f) {
     FIELD(arenas_peak);
     FIELD(arenas_allocated);
     FIELD(arenas_reclaimed);
+    FIELD(arenas_huge);
     FIELD(pools_used);
     FIELD(pools_empty);
     FIELD(pools_decommitted);
@@ -287,7 +290,7 @@ static int check_arena(const pm_heap *h, const pmh_arena *a, uint32_t bucket, ch
 }
 
 static int check_structure(pm_heap *h, check_state *c) {
-    uint64_t narenas = 0, nempty_arenas = 0, nempty_pools = 0;
+    uint64_t narenas = 0, nempty_arenas = 0, nempty_pools = 0, nhuge = 0;
     for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena; k++) {
         if (k >= 1 && k < h->lowest && h->buckets[k])
             return fail(c, "bucket %u is below the lowest usable bucket %u", k, h->lowest);
@@ -296,10 +299,14 @@ static int check_structure(pm_heap *h, check_state *c) {
             narenas++;
             nempty_pools += a->nempty;
             nempty_arenas += a->nfree == a->npools;
+            nhuge += a->huge;
+            if (a->huge && (a->ndecommitted || !h->hugepages))
+                return fail(c, "arena %p: huge pages asked although it gave pages back",
+                            (const void *)a->base);
         }
     }
     if (narenas != h->narenas || nempty_arenas != h->nempty_arenas ||
-        nempty_pools != h->nempty_pools)
+        nempty_pools != h->nempty_pools || nhuge != h->narenas_huge)
         return fail(c, "heap counts disagree with the arenas (%" PRIu64 " arenas found)", narenas);
     if (for_each_used_pool(h, check_pool, c)) return -1;
     uint64_t listed = 0;

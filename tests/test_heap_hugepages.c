@@ -1,0 +1,156 @@
+/*
+ * test_heap_hugepages.c -- transparent huge pages for large heaps
+ * (PM_HEAP_NO_HUGEPAGES, PYMM_HUGEPAGES, pm_heap_stats.arenas_huge).
+ *
+ * What is checked, through the heap's statistics and the kernel's own view
+ * (the VmFlags of /proc/self/smaps: "hg" is MADV_HUGEPAGE, "nh" is
+ * MADV_NOHUGEPAGE):
+ *   - a heap below 16 MiB of arenas asks for none;
+ *   - every arena mapped once the heap holds 16 MiB asks for them;
+ *   - PM_HEAP_NO_HUGEPAGES and PYMM_HUGEPAGES=0 ask for none;
+ *   - an arena that gives pages back is asked against them.
+ * Skipped (77) where the kernel has no transparent huge pages (madvise
+ * refuses MADV_HUGEPAGE).
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define MIB (1u << 20)
+#define BLOCK 512
+/* Blocks per MiB of pools, near enough: the heaps below grow by counting. */
+#define BLOCKS_PER_MIB (MIB / BLOCK)
+
+static bool kernel_has_thp(void) {
+    size_t size = 2 * MIB;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+    bool ok = madvise(p, size, MADV_HUGEPAGE) == 0;
+    munmap(p, size);
+    return ok;
+}
+
+/* The VmFlags of the mapping holding p has `flag` (a two-letter word). */
+static bool vma_has_flag(const void *p, const char *flag) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    CHECK(f != NULL);
+    if (!f) return false;
+    char line[512];
+    bool inside = false, found = false;
+    uintptr_t a = (uintptr_t)p;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            inside = a >= lo && a < hi;
+        } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            char word[4];
+            snprintf(word, sizeof word, "%s", flag);
+            for (char *t = strtok(line + 8, " \n"); t; t = strtok(NULL, " \n"))
+                found |= strcmp(t, word) == 0;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static pm_heap *heap_with(unsigned flags) {
+    pm_heap_config c = PM_HEAP_CONFIG_INIT;
+    c.flags = flags;
+    c.dirty_max = 0;        /* an empty pool goes back at once */
+    c.release_delay_ms = 0; /* ... without waiting            */
+    return pm_heap_new(&c);
+}
+
+static uint64_t huge_arenas(pm_heap *h, uint64_t *arenas) {
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    if (arenas) *arenas = s.arenas;
+    return s.arenas_huge;
+}
+
+/* Fills h with `mib` MiB of blocks into v (the caller frees them). */
+static size_t fill(pm_heap *h, void **v, unsigned mib) {
+    size_t n = (size_t)mib * BLOCKS_PER_MIB;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = pm_heap_malloc(h, BLOCK);
+        CHECK(v[i] != NULL);
+    }
+    return n;
+}
+
+static void free_all(pm_heap *h, void **v, size_t n) {
+    for (size_t i = 0; i < n; i++) pm_heap_free(h, v[i]);
+}
+
+static void test_small_heap_asks_none(void **v) {
+    pm_heap *h = heap_with(0);
+    size_t n = fill(h, v, 14);
+    uint64_t arenas;
+    CHECK_EQ(huge_arenas(h, &arenas), 0);
+    CHECK(arenas >= 7 && arenas <= 8);
+    CHECK(!vma_has_flag(v[n - 1], "hg"));
+    free_all(h, v, n);
+    pm_heap_destroy(h);
+}
+
+static void test_large_heap_asks(void **v) {
+    pm_heap *h = heap_with(0);
+    size_t n = fill(h, v, 20);
+    uint64_t arenas, huge = huge_arenas(h, &arenas);
+    printf("  20 MiB of blocks: %" PRIu64 " arenas, %" PRIu64 " with huge pages\n", arenas, huge);
+    CHECK_EQ(huge, arenas - 8); /* all but the first 16 MiB */
+    CHECK(!vma_has_flag(v[0], "hg"));
+    CHECK(vma_has_flag(v[n - 1], "hg"));
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 1), 0);
+
+    /* Free every block of the last arena but one: its empty pools go
+     * back (dirty_max 0), and with them its huge pages. */
+    void *keep = v[n - 1];
+    size_t i = n - 1;
+    while (i > 0 && ((uintptr_t)v[i - 1] ^ (uintptr_t)keep) < 2 * MIB) pm_heap_free(h, v[--i]);
+    CHECK_EQ(huge_arenas(h, NULL), huge - 1);
+    CHECK(vma_has_flag(keep, "nh"));
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 1), 0);
+    free_all(h, v, i);
+    pm_heap_free(h, keep);
+    CHECK_EQ(huge_arenas(h, NULL), 0);
+    pm_heap_destroy(h);
+}
+
+static void test_turned_off(void **v) {
+    pm_heap *h = heap_with(PM_HEAP_NO_HUGEPAGES);
+    size_t n = fill(h, v, 20);
+    CHECK_EQ(huge_arenas(h, NULL), 0);
+    CHECK(!vma_has_flag(v[n - 1], "hg"));
+    free_all(h, v, n);
+    pm_heap_destroy(h);
+
+    setenv("PYMM_HUGEPAGES", "0", 1);
+    h = heap_with(0);
+    unsetenv("PYMM_HUGEPAGES");
+    n = fill(h, v, 20);
+    CHECK_EQ(huge_arenas(h, NULL), 0);
+    free_all(h, v, n);
+    pm_heap_destroy(h);
+}
+
+int main(void) {
+    if (!kernel_has_thp()) {
+        printf("test_heap_hugepages: skipped: madvise(MADV_HUGEPAGE) refused (no THP)\n");
+        return 77;
+    }
+    void **v = malloc(20 * BLOCKS_PER_MIB * sizeof *v);
+    CHECK(v != NULL);
+    if (!v) return 1;
+    test_small_heap_asks_none(v);
+    test_large_heap_asks(v);
+    test_turned_off(v);
+    free(v);
+    return tu_finish("test_heap_hugepages");
+}
