@@ -165,6 +165,8 @@ typedef struct pm_heap_config {
  * page fault and a TLB entry per 2 MiB instead of per 4 KiB. The cost is
  * RSS: the arena being filled is resident whole (at most 2 MiB more), and
  * an arena that gives memory back is asked against them from then on.
+ * A large block of 4 MiB or more asks for them over its 2 MiB-aligned
+ * interior (the heap's own raw domain only).
  * PYMM_HUGEPAGES=0 in the environment does the same for every heap made
  * after it is read (the default heap reads it at its first arena). */
 #define PM_HEAP_NO_HUGEPAGES 0x2u

@@ -8,7 +8,9 @@
  *   - a heap below 16 MiB of arenas asks for none;
  *   - every arena mapped once the heap holds 16 MiB asks for them;
  *   - PM_HEAP_NO_HUGEPAGES and PYMM_HUGEPAGES=0 ask for none;
- *   - an arena that gives pages back is asked against them.
+ *   - an arena that gives pages back is asked against them;
+ *   - a large block of 4 MiB or more asks for them over its aligned
+ *     interior (one of 1 MiB does not), unless they are turned off.
  * Skipped (77) where the kernel has no transparent huge pages (madvise
  * refuses MADV_HUGEPAGE).
  */
@@ -140,6 +142,27 @@ static void test_turned_off(void **v) {
     pm_heap_destroy(h);
 }
 
+/* Large blocks come from the C library; the huge page in the middle of an
+ * 8 MiB one is asked for, a 1 MiB one is left alone. */
+static void test_large_blocks(void) {
+    for (int off = 0; off <= 1; off++) {
+        pm_heap *h = heap_with(off ? PM_HEAP_NO_HUGEPAGES : 0);
+        char *big = pm_heap_malloc(h, 8 * MIB), *small = pm_heap_malloc(h, MIB);
+        CHECK(big != NULL && small != NULL);
+        if (!big || !small) return;
+        CHECK_EQ(vma_has_flag(big + 4 * MIB, "hg"), !off);
+        CHECK(!vma_has_flag(small + MIB / 2, "hg"));
+        char *bigger = pm_heap_realloc(h, big, 24 * MIB);
+        CHECK(bigger != NULL);
+        if (bigger) big = bigger;
+        CHECK_EQ(vma_has_flag(big + 20 * MIB, "hg"), !off);
+        CHECK_EQ(huge_arenas(h, NULL), 0); /* large blocks are not arenas */
+        pm_heap_free(h, big);
+        pm_heap_free(h, small);
+        pm_heap_destroy(h);
+    }
+}
+
 int main(void) {
     if (!kernel_has_thp()) {
         printf("test_heap_hugepages: skipped: madvise(MADV_HUGEPAGE) refused (no THP)\n");
@@ -151,6 +174,7 @@ int main(void) {
     test_small_heap_asks_none(v);
     test_large_heap_asks(v);
     test_turned_off(v);
+    test_large_blocks();
     free(v);
     return tu_finish("test_heap_hugepages");
 }

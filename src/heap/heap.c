@@ -296,6 +296,14 @@ static void arena_set_nfree(pm_heap *h, pmh_arena *a, uint32_t nfree) {
     bucket_link(h, a);
 }
 
+/* The default heap exists before main(): it reads PYMM_HUGEPAGES at its
+ * first arena or large block instead. */
+static void heap_reads_env(pm_heap *h) {
+    if (!h->is_default || h->env_read) return;
+    h->hugepages = env_allows_hugepages();
+    h->env_read = true;
+}
+
 /* Huge pages for the next arena: asked for (the default), possible (an
  * arena of at least a huge page, aligned to its size) and worth it (the
  * heap is already large: PMH_HUGE_AFTER_BYTES). */
@@ -313,7 +321,7 @@ void pmh_arena_drop_huge(pm_heap *h, pmh_arena *a) {
 
 static pmh_arena *arena_new(pm_heap *h) {
     if (h->buckets == NULL) {
-        if (h->is_default) h->hugepages = env_allows_hugepages();
+        heap_reads_env(h);
         h->buckets = pmh_internal_calloc(h->pools_per_arena + 1, sizeof *h->buckets);
         if (h->buckets == NULL) return NULL;
     }
@@ -659,12 +667,30 @@ bool pmh_release_kept(pm_heap *h) {
     return h->arenas_reclaimed + h->bytes_returned != before;
 }
 
+/* A large block of PMH_HUGE_BLOCK_MIN bytes or more from the C library
+ * (glibc maps it with an mmap of its own) asks for huge pages over its
+ * 2 MiB-aligned interior, as arenas do: a dict of a million keys probes
+ * its table at random, and the TLB misses were half of its insert time.
+ * Only the heap's own raw domain: a program's allocator's memory is its
+ * business. */
+static void large_advise_huge(pm_heap *h, void *p, size_t n) {
+    heap_reads_env(h);
+    if (!h->hugepages || n < PMH_HUGE_BLOCK_MIN ||
+        h->domains[PM_DOMAIN_RAW].malloc != pmh_raw_malloc)
+        return;
+    uintptr_t lo = ((uintptr_t)p + PMOS_HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(PMOS_HUGE_PAGE_SIZE - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(PMOS_HUGE_PAGE_SIZE - 1);
+    if (hi > lo) pmos_advise_huge((void *)lo, hi - lo, true);
+}
+
 static void *large_malloc(pm_heap *h, size_t n) {
     if (!large_reserve(&h->large)) return NULL;
     const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
     void *p = raw->malloc(raw->ctx, n);
     if (p == NULL && pmh_release_kept(h)) p = raw->malloc(raw->ctx, n);
-    if (p) large_put(&h->large, (uintptr_t)p, n);
+    if (p == NULL) return NULL;
+    large_put(&h->large, (uintptr_t)p, n);
+    large_advise_huge(h, p, n);
     return p;
 }
 
@@ -800,6 +826,7 @@ static void *realloc_large(pm_heap *h, pmh_large_slot *s, void *p, size_t n) {
     if (q == NULL) return NULL;
     large_remove(&h->large, s);
     large_put(&h->large, (uintptr_t)q, n);
+    large_advise_huge(h, q, n);
     return q;
 }
 

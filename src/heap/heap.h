@@ -53,6 +53,9 @@
  * whole once touched: at 8 MiB, pymm-python's py-trees script grew its
  * peak RSS by 5%), a large one takes a fault and a TLB entry per 2 MiB. */
 #define PMH_HUGE_AFTER_BYTES (16u << 20)
+/* Large blocks from this size on ask for huge pages over their aligned
+ * interior (large_advise_huge): at least one whole huge page. */
+#define PMH_HUGE_BLOCK_MIN (4u << 20)
 
 static inline unsigned pmh_class_of(size_t n) { return (unsigned)((n - 1) >> 4); }
 static inline size_t pmh_class_size(unsigned c) { return ((size_t)c + 1) << 4; }
@@ -120,6 +123,7 @@ struct pm_heap {
     uint64_t narenas, narenas_peak, arenas_allocated, arenas_reclaimed;
     uint64_t narenas_huge;      /* arenas with huge pages asked (I6)     */
     bool hugepages;             /* ask for them (flags, PYMM_HUGEPAGES)  */
+    bool env_read;              /* the default heap read PYMM_HUGEPAGES */
     uint64_t nempty_arenas;     /* arenas whose every pool is free       */
     uint64_t nempty_pools;      /* committed empty pools, all arenas     */
     uint64_t over_budget_since; /* pmos_now_ms() when empty memory went
