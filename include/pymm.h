@@ -7,10 +7,12 @@
  *
  * Layer 1, the heap
  * -----------------
- * A heap (`pm_heap`) owns arenas obtained from the OS (1 MiB by default),
+ * A heap (`pm_heap`) owns arenas obtained from the OS (2 MiB by default),
  * carved lazily into pools (16 KiB by default); each pool serves one size
  * class of 16-byte steps for requests of at most PM_SMALL_MAX bytes. Larger
- * requests go to the heap's raw domain. Every small block is 16-byte aligned.
+ * requests go to the heap's raw domain, except those of 4 MiB or more, which
+ * the heap maps itself (PM_HEAP_NO_HUGEPAGES). Every small block is 16-byte
+ * aligned.
  *
  * A heap is used by one thread at a time: the caller serializes (as CPython's
  * interpreter lock does). Different heaps on different threads run in
@@ -165,8 +167,9 @@ typedef struct pm_heap_config {
  * page fault and a TLB entry per 2 MiB instead of per 4 KiB. The cost is
  * RSS: the arena being filled is resident whole (at most 2 MiB more), and
  * an arena that gives memory back is asked against them from then on.
- * A large block of 4 MiB or more asks for them over its 2 MiB-aligned
- * interior (the heap's own raw domain only).
+ * A large block of 4 MiB or more is then the heap's own mapping, with huge
+ * pages, grown with mremap (while the raw domain is the heap's own; not in
+ * ASan or valgrind builds, whose tools watch the C library's blocks).
  * PYMM_HUGEPAGES=0 in the environment does the same for every heap made
  * after it is read (the default heap reads it at its first arena). */
 #define PM_HEAP_NO_HUGEPAGES 0x2u
@@ -370,8 +373,9 @@ typedef struct pm_heap_stats {
     uint64_t debug_bytes; /* debug headers, guards and quarantine   */
     pm_class_stats classes[PM_NUM_CLASSES];
     /* --- after the first layout --- */
-    uint64_t arenas_huge; /* arenas with transparent huge pages asked for
-                             (PM_HEAP_NO_HUGEPAGES)                 */
+    uint64_t arenas_huge; /* arenas that asked for transparent huge pages
+                             (whether the kernel gave them depends on
+                             its THP setting; PM_HEAP_NO_HUGEPAGES)  */
 } pm_heap_stats;
 
 /* Fills *out; writes at most size bytes (the caller's sizeof, which the

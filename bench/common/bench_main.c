@@ -124,7 +124,7 @@ static const char *option_value(int argc, char **argv, int *i, const char *name)
 static int parse_rounds(const char *suite, const char *v, int *rounds) {
     char *end;
     long n = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || n < 1 || n > PMB_MAX_ROUNDS) {
+    if (*v < '0' || *v > '9' || *end != '\0' || n < 1 || n > PMB_MAX_ROUNDS) {
         fprintf(stderr, "pymm bench %s: --rounds needs a whole number from 1 to %d, not '%s'\n",
                 suite, PMB_MAX_ROUNDS, v);
         return 0;
@@ -133,18 +133,29 @@ static int parse_rounds(const char *suite, const char *v, int *rounds) {
     return 1;
 }
 
+/* A list option given twice would silently lose the first list. */
+static int once_only(const char *suite, const char *option) {
+    fprintf(stderr, "pymm bench %s: %s given twice (join the lists with commas)\n", suite, option);
+    return 0;
+}
+
 /* One option at argv[*i]: 1 taken, 0 a usage error (message printed). */
 static int parse_one(const char *suite, int argc, char **argv, int *i,
                      const char *const *case_names, const char *const *impl_names, pmb_options *o) {
     const char *v;
     if (strcmp(argv[*i], "--quick") == 0) o->quick = 1;
-    else if ((v = option_value(argc, argv, i, "--json")) && *v) o->json_path = v;
-    else if ((v = option_value(argc, argv, i, "--rounds")))
+    else if ((v = option_value(argc, argv, i, "--json"))) {
+        o->json_path = v;
+        if (!*v) fprintf(stderr, "pymm bench %s: --json needs a file name\n", suite);
+        return *v != '\0';
+    } else if ((v = option_value(argc, argv, i, "--rounds")))
         return parse_rounds(suite, v, &o->rounds);
     else if ((v = option_value(argc, argv, i, "--cases"))) {
+        if (o->cases) return once_only(suite, "--cases");
         o->cases = v;
         return list_valid(suite, "--cases", v, case_names, 1);
     } else if ((v = option_value(argc, argv, i, "--impls"))) {
+        if (o->impls) return once_only(suite, "--impls");
         o->impls = v;
         return list_valid(suite, "--impls", v, impl_names, 0);
     } else {

@@ -436,7 +436,10 @@ static void run_cases(gc_ctx *cx) {
         for (size_t i = 0; i < NUM_CASES; i++) {
             const gc_case *c = &CASES[i];
             if (!pmb_option_case(&cx->opt, c->name) || (round > 0 && !c->timed)) continue;
-            for (int impl = 0; impl < GC_NUM_IMPLS; impl++) {
+            /* Each round starts with the other impl: neither always runs
+             * first after the other's large process. */
+            for (int k = 0; k < GC_NUM_IMPLS; k++) {
+                int impl = (k + round) % GC_NUM_IMPLS;
                 if (cx->have[impl] && pmb_option_impl(&cx->opt, IMPL_NAMES[impl]))
                     run_impl(cx, impl, c, round);
             }

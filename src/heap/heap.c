@@ -339,7 +339,11 @@ static pmh_arena *arena_new(pm_heap *h) {
     a->base = (uintptr_t)base;
     a->npools = h->pools_per_arena;
     a->nfree = a->npools;
-    a->huge = wants_huge_pages(h) && pmos_advise_huge(base, h->arena_size, true);
+    /* Asked for, or asked against: where THP is `always`, the kernel would
+     * back a small heap's 2 MiB-aligned arenas with huge pages unasked. */
+    bool huge = wants_huge_pages(h);
+    if (h->arena_size >= PMOS_HUGE_PAGE_SIZE)
+        a->huge = pmos_advise_huge(base, h->arena_size, huge) && huge;
     h->narenas_huge += a->huge;
     pm_poison(base, h->arena_size);
     pm_vg_noaccess(base, h->arena_size);
@@ -609,13 +613,14 @@ static pmh_large_slot *large_find(const pmh_large_table *t, uintptr_t p) {
     }
 }
 
-static void large_put(pmh_large_table *t, uintptr_t p, size_t size) {
+static void large_put(pmh_large_table *t, uintptr_t p, size_t size, bool mapped) {
     for (size_t i = large_hash(p, t->cap);; i = (i + 1) & (t->cap - 1)) {
         pmh_large_slot *s = &t->slots[i];
         if (s->ptr == 0 || s->ptr == LARGE_TOMB) {
             if (s->ptr == LARGE_TOMB) t->tombs--;
             s->ptr = p;
             s->size = size;
+            s->mapped = mapped;
             t->count++;
             t->bytes += size;
             return;
@@ -648,7 +653,7 @@ static bool large_reserve(pmh_large_table *t) {
     t->count = t->tombs = 0;
     t->bytes = 0;
     for (size_t i = 0; i < oldcap; i++)
-        if (old[i].ptr > LARGE_TOMB) large_put(t, old[i].ptr, old[i].size);
+        if (old[i].ptr > LARGE_TOMB) large_put(t, old[i].ptr, old[i].size, old[i].mapped);
     pmh_internal_free(old);
     return true;
 }
@@ -667,39 +672,67 @@ bool pmh_release_kept(pm_heap *h) {
     return h->arenas_reclaimed + h->bytes_returned != before;
 }
 
-/* A large block of PMH_HUGE_BLOCK_MIN bytes or more from the C library
- * (glibc maps it with an mmap of its own) asks for huge pages over its
- * 2 MiB-aligned interior, as arenas do: a dict of a million keys probes
- * its table at random, and the TLB misses were half of its insert time.
- * Only the heap's own raw domain: a program's allocator's memory is its
- * business. */
-static void large_advise_huge(pm_heap *h, void *p, size_t n) {
+/* Large blocks of PMH_HUGE_BLOCK_MIN bytes or more are the heap's own
+ * mappings, 2 MiB-aligned, with huge pages asked for over all of them: a
+ * dict of a million keys probes its table at random, and on 4 KiB pages
+ * the TLB misses were half of its insert time. Growing one moves no byte
+ * (mremap). Only while huge pages are wanted and the raw domain is the
+ * heap's own: a program's allocator sees every block it would have; and
+ * not in ASan and valgrind builds, whose tools watch the C library's
+ * blocks (overruns, leaks) and not a mapping. */
+static bool large_maps_itself(pm_heap *h, size_t n) {
+#if defined(PM_ASAN) || defined(PM_VALGRIND)
+    (void)h, (void)n;
+    return false;
+#else
     heap_reads_env(h);
-    if (!h->hugepages || n < PMH_HUGE_BLOCK_MIN ||
-        h->domains[PM_DOMAIN_RAW].malloc != pmh_raw_malloc)
-        return;
-    uintptr_t lo = ((uintptr_t)p + PMOS_HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(PMOS_HUGE_PAGE_SIZE - 1);
-    uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(PMOS_HUGE_PAGE_SIZE - 1);
-    if (hi > lo) pmos_advise_huge((void *)lo, hi - lo, true);
+    return n >= PMH_HUGE_BLOCK_MIN && h->hugepages &&
+           h->domains[PM_DOMAIN_RAW].malloc == pmh_raw_malloc;
+#endif
+}
+
+static size_t page_round(size_t n) {
+    return (n + PMOS_PAGE_SIZE - 1) & ~(size_t)(PMOS_PAGE_SIZE - 1);
+}
+
+static void *large_map(size_t n) {
+    if (n > SIZE_MAX - PMOS_HUGE_PAGE_SIZE || pmh_fault_tick()) return NULL;
+    void *p = pmos_map_aligned(page_round(n), PMOS_HUGE_PAGE_SIZE);
+    if (p) pmos_advise_huge(p, page_round(n), true);
+    return p;
+}
+
+/* The raw domain's block, or the heap's own mapping (large_maps_itself). */
+static void *large_get(pm_heap *h, size_t n, bool *mapped) {
+    *mapped = large_maps_itself(h, n);
+    if (*mapped) return large_map(n);
+    const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
+    return raw->malloc(raw->ctx, n);
+}
+
+static void large_put_back(pm_heap *h, void *p, size_t size, bool mapped) {
+    if (mapped) {
+        pmos_unmap(p, page_round(size));
+    } else {
+        const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
+        raw->free(raw->ctx, p);
+    }
 }
 
 static void *large_malloc(pm_heap *h, size_t n) {
     if (!large_reserve(&h->large)) return NULL;
-    const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
-    void *p = raw->malloc(raw->ctx, n);
-    if (p == NULL && pmh_release_kept(h)) p = raw->malloc(raw->ctx, n);
-    if (p == NULL) return NULL;
-    large_put(&h->large, (uintptr_t)p, n);
-    large_advise_huge(h, p, n);
+    bool mapped;
+    void *p = large_get(h, n, &mapped);
+    if (p == NULL && pmh_release_kept(h)) p = large_get(h, n, &mapped);
+    if (p) large_put(&h->large, (uintptr_t)p, n, mapped);
     return p;
 }
 
 static void large_release_all(pm_heap *h) {
-    const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
     for (size_t i = 0; i < h->large.cap; i++) {
         pmh_large_slot *s = &h->large.slots[i];
         if (s->ptr > LARGE_TOMB) {
-            raw->free(raw->ctx, (void *)s->ptr);
+            large_put_back(h, (void *)s->ptr, s->size, s->mapped);
             large_remove(&h->large, s);
         }
     }
@@ -755,7 +788,15 @@ PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n) {
 PM_NOINLINE void pmh_free_slow(pm_heap *h, void *p) {
     if (p == NULL) return;
     pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
-    if (s) large_remove(&h->large, s);
+    if (s) {
+        bool mapped = s->mapped;
+        size_t size = s->size;
+        large_remove(&h->large, s);
+        if (mapped) {
+            pmos_unmap(p, page_round(size));
+            return;
+        }
+    }
     /* Not ours at all: the raw domain may know it (CPython's rule). */
     const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
     raw->free(raw->ctx, p);
@@ -816,17 +857,35 @@ static void *realloc_move(pm_heap *h, void *p, size_t old_size, size_t n) {
     return q;
 }
 
+/* The large block s (at p) resized to n > PM_SMALL_MAX bytes, of the kind
+ * n calls for (*mapped): a mapping grows or shrinks without copying, a
+ * raw block through the raw domain's realloc, and a block that changes
+ * kind is copied once. NULL when it cannot; p is then unchanged. */
+static void *large_resize(pm_heap *h, const pmh_large_slot *s, void *p, size_t n, bool *mapped) {
+    bool was_mapped = s->mapped;
+    *mapped = large_maps_itself(h, n);
+    if (was_mapped && *mapped) return pmos_remap(p, page_round(s->size), page_round(n));
+    if (!was_mapped && !*mapped) {
+        const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
+        return raw->realloc(raw->ctx, p, n);
+    }
+    void *q = large_get(h, n, mapped);
+    if (q == NULL) return NULL;
+    memcpy(q, p, s->size < n ? s->size : n);
+    large_put_back(h, p, s->size, was_mapped);
+    return q;
+}
+
 static void *realloc_large(pm_heap *h, pmh_large_slot *s, void *p, size_t n) {
     if (n <= PM_SMALL_MAX) return realloc_move(h, p, s->size, n);
     if (!large_reserve(&h->large)) return NULL;
     s = large_find(&h->large, (uintptr_t)p); /* the table may have moved */
-    const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
-    void *q = raw->realloc(raw->ctx, p, n);
-    if (q == NULL && pmh_release_kept(h)) q = raw->realloc(raw->ctx, p, n);
+    bool mapped;
+    void *q = large_resize(h, s, p, n, &mapped);
+    if (q == NULL && pmh_release_kept(h)) q = large_resize(h, s, p, n, &mapped);
     if (q == NULL) return NULL;
     large_remove(&h->large, s);
-    large_put(&h->large, (uintptr_t)q, n);
-    large_advise_huge(h, q, n);
+    large_put(&h->large, (uintptr_t)q, n, mapped);
     return q;
 }
 

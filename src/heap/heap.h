@@ -53,8 +53,8 @@
  * whole once touched: at 8 MiB, pymm-python's py-trees script grew its
  * peak RSS by 5%), a large one takes a fault and a TLB entry per 2 MiB. */
 #define PMH_HUGE_AFTER_BYTES (16u << 20)
-/* Large blocks from this size on ask for huge pages over their aligned
- * interior (large_advise_huge): at least one whole huge page. */
+/* Large blocks from this size on are mapped by the heap itself, with huge
+ * pages (large_map). */
 #define PMH_HUGE_BLOCK_MIN (4u << 20)
 
 static inline unsigned pmh_class_of(size_t n) { return (unsigned)((n - 1) >> 4); }
@@ -97,6 +97,7 @@ struct pmh_arena {
 typedef struct pmh_large_slot {
     uintptr_t ptr;
     size_t size;
+    bool mapped; /* the heap's own mapping (large_map), not the raw domain's */
 } pmh_large_slot;
 typedef struct pmh_large_table {
     pmh_large_slot *slots;

@@ -5,7 +5,7 @@
  * the trimmed head and tail are unmapped at once, so the cost is address
  * space for an instant, never RSS.
  */
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE /* mremap */
 #include "heap/os.h"
 
 #include <stdint.h>
@@ -36,6 +36,11 @@ void *pmos_map_aligned(size_t size, size_t align) {
 }
 
 void pmos_unmap(void *p, size_t size) { munmap(p, size); }
+
+void *pmos_remap(void *p, size_t old_size, size_t new_size) {
+    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+    return q == MAP_FAILED ? NULL : q;
+}
 
 void pmos_decommit(void *p, size_t size) { madvise(p, size, MADV_DONTNEED); }
 

@@ -20,6 +20,9 @@ void *pmos_map_aligned(size_t size, size_t align);
 /* A plain lazily committed reservation (for the ownership map). */
 void *pmos_map(size_t size);
 void pmos_unmap(void *p, size_t size);
+/* Grow or shrink a mapping of old_size bytes to new_size (page multiples),
+ * moving it if it must; its advice goes with it. NULL when it cannot. */
+void *pmos_remap(void *p, size_t old_size, size_t new_size);
 /* Give the pages of [p, p+size) back to the OS at once; the range stays
  * mapped and reads as zero when touched again. Page-aligned arguments. */
 void pmos_decommit(void *p, size_t size);

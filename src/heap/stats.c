@@ -117,7 +117,7 @@ void pm_heap_print_stats(const pm_heap *h, FILE *f) {
     ROW("# arenas peak", s.arenas_peak);
     ROW("# arenas allocated total", s.arenas_allocated);
     ROW("# arenas reclaimed", s.arenas_reclaimed);
-    ROW("# arenas with huge pages", s.arenas_huge);
+    ROW("# arenas asking for huge pages", s.arenas_huge);
     ROW("# pools in use", s.pools_used);
     ROW("# empty pools committed", s.pools_empty);
     ROW("# empty pools decommitted", s.pools_decommitted);
@@ -242,6 +242,8 @@ static int check_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool
     check_state *c = arg;
     const void *p = pool;
     if (pool->arena != a) return fail(c, "pool %p: header names the wrong arena", p);
+    if (a->huge && pool->purged)
+        return fail(c, "pool %p: pages given back in an arena that asks for huge pages", p);
     if (pool->szidx >= PM_NUM_CLASSES) return fail(c, "pool %p: bad size class %u", p, pool->szidx);
     size_t size = pmh_class_size(pool->szidx);
     if (pool->nextoffset < PMH_POOL_HEADER + size || pool->nextoffset > h->pool_size ||
@@ -300,8 +302,11 @@ static int check_structure(pm_heap *h, check_state *c) {
             nempty_pools += a->nempty;
             nempty_arenas += a->nfree == a->npools;
             nhuge += a->huge;
-            if (a->huge && (a->ndecommitted || !h->hugepages))
-                return fail(c, "arena %p: huge pages asked although it gave pages back",
+            if (a->huge && !h->hugepages)
+                return fail(c, "arena %p: huge pages asked by a heap that wants none",
+                            (const void *)a->base);
+            if (a->huge && a->ndecommitted)
+                return fail(c, "arena %p: huge pages asked although it gave pools back",
                             (const void *)a->base);
         }
     }

@@ -110,7 +110,7 @@ static size_t trim_pool_pages(pm_heap *h, pmh_pool *pool) {
         rebuild_free_list(pool, is_free, n);
     }
     size_t given = 0;
-    pmh_arena_drop_huge(h, pool->arena);
+    if (newly) pmh_arena_drop_huge(h, pool->arena);
     for (size_t p = 1; p < npages_carved; p++) {
         if (!(newly >> p & 1)) continue;
         char *page = (char *)pool + p * PMOS_PAGE_SIZE;
