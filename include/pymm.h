@@ -168,7 +168,8 @@ typedef struct pm_heap_config {
  * RSS: the arena being filled is resident whole (at most 2 MiB more), and
  * an arena that gives memory back is asked against them from then on.
  * A large block of 4 MiB or more is then the heap's own mapping, with huge
- * pages, grown with mremap (while the raw domain is the heap's own; not in
+ * pages, grown with mremap; the last one freed (up to 32 MiB) is kept for
+ * the next until pm_heap_trim (while the raw domain is the heap's own; not in
  * ASan or valgrind builds, whose tools watch the C library's blocks).
  * PYMM_HUGEPAGES=0 in the environment does the same for every heap made
  * after it is read (the default heap reads it at its first arena). */

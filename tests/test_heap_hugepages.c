@@ -11,7 +11,8 @@
  *   - an arena that gives pages back is asked against them;
  *   - a large block of 4 MiB or more is a mapping of the heap's own with
  *     them, grown in place or moved whole; one of 1 MiB is the C
- *     library's (unless they are turned off).
+ *     library's (unless they are turned off); a freed one is kept for the
+ *     next (up to 32 MiB) and given back by trim.
  * Skipped (77) where the kernel has no transparent huge pages (madvise
  * refuses MADV_HUGEPAGE).
  */
@@ -191,6 +192,34 @@ static void test_large_blocks(void) {
     }
 }
 
+/* A freed mapping is kept for the next large block (no page faults for a
+ * program that frees a buffer and makes the next), and trim gives it back. */
+static void test_large_spare(void) {
+    if (!LARGE_BLOCKS_MAPPED) return;
+    pm_heap *h = heap_with(0);
+    char *a = pm_heap_malloc(h, 8 * MIB);
+    CHECK(a != NULL);
+    if (!a) return;
+    memset(a, 1, 8 * MIB);
+    pm_heap_free(h, a);
+    CHECK(vma_has_flag(a, "hg")); /* still mapped: the spare */
+    char *b = pm_heap_malloc(h, 6 * MIB);
+    CHECK(b == a); /* the spare, shrunk in place */
+    CHECK(b[0] == 1);
+    pm_heap_free(h, b);
+    pm_heap_stats before, after;
+    pm_heap_get_stats(h, &before);
+    pm_heap_trim(h);
+    pm_heap_get_stats(h, &after);
+    CHECK(!vma_has_flag(a, "hg")); /* unmapped */
+    CHECK_EQ(after.bytes_returned - before.bytes_returned, 6 * MIB);
+    char *big = pm_heap_malloc(h, 40 * MIB); /* beyond PMH_LARGE_SPARE_MAX */
+    CHECK(big != NULL);
+    pm_heap_free(h, big);
+    CHECK(!vma_has_flag(big, "hg")); /* not kept */
+    pm_heap_destroy(h);
+}
+
 /* The flag is a known bit; the next one is not. */
 static void test_config_flag(void) {
     pm_heap_config c = PM_HEAP_CONFIG_INIT;
@@ -212,6 +241,7 @@ int main(void) {
     test_large_heap_asks(v);
     test_turned_off(v);
     test_large_blocks();
+    test_large_spare();
     test_config_flag();
     free(v);
     return tu_finish("test_heap_hugepages");

@@ -227,6 +227,7 @@ void pm_heap_destroy(pm_heap *h) {
     if (h == NULL || h->is_default) return;
     pmh_debug_release(h, 0); /* outer debug blocks first: see debug.c */
     large_release_all(h);
+    pmh_release_large_spare(h);
     pmh_debug_destroy(h);
 #ifdef PM_VALGRIND
     if (RUNNING_ON_VALGRIND) pmh_vg_forget_pool_blocks(h);
@@ -663,8 +664,9 @@ static bool large_reserve(pmh_large_table *t) {
  * retry finds the address space they held). true when something was given
  * back. */
 bool pmh_release_kept(pm_heap *h) {
-    if (h->buckets == NULL) return false;
     uint64_t before = h->arenas_reclaimed + h->bytes_returned;
+    pmh_release_large_spare(h);
+    if (h->buckets == NULL) return h->arenas_reclaimed + h->bytes_returned != before;
     pmh_arena_release_empty(h, 0);
     pmh_purge_empty_pools(h, 0);
     h->over_budget_since = 0;
@@ -695,24 +697,55 @@ static size_t page_round(size_t n) {
     return (n + PMOS_PAGE_SIZE - 1) & ~(size_t)(PMOS_PAGE_SIZE - 1);
 }
 
-static void *large_map(size_t n) {
+/* A fresh mapping, or the spare one resized (its pages stay resident: a
+ * program that frees a big buffer and makes the next one, as glibc serves
+ * it from its heap once its mmap threshold has risen, takes no fault). */
+static void *large_map(pm_heap *h, size_t n) {
     if (n > SIZE_MAX - PMOS_HUGE_PAGE_SIZE || pmh_fault_tick()) return NULL;
-    void *p = pmos_map_aligned(page_round(n), PMOS_HUGE_PAGE_SIZE);
-    if (p) pmos_advise_huge(p, page_round(n), true);
+    size_t size = page_round(n);
+    if (h->large_spare) {
+        void *p = pmos_remap(h->large_spare, h->large_spare_size, size);
+        if (p) {
+            h->large_spare = NULL;
+            return p;
+        }
+    }
+    void *p = pmos_map_aligned(size, PMOS_HUGE_PAGE_SIZE);
+    if (p) pmos_advise_huge(p, size, true);
     return p;
+}
+
+/* A freed mapping becomes the spare (the older spare goes back), unless it
+ * is larger than PMH_LARGE_SPARE_MAX. */
+static void large_unmap(pm_heap *h, void *p, size_t n) {
+    size_t size = page_round(n);
+    if (size > PMH_LARGE_SPARE_MAX) {
+        pmos_unmap(p, size);
+        return;
+    }
+    pmh_release_large_spare(h);
+    h->large_spare = p;
+    h->large_spare_size = size;
+}
+
+void pmh_release_large_spare(pm_heap *h) {
+    if (h->large_spare == NULL) return;
+    pmos_unmap(h->large_spare, h->large_spare_size);
+    h->bytes_returned += h->large_spare_size;
+    h->large_spare = NULL;
 }
 
 /* The raw domain's block, or the heap's own mapping (large_maps_itself). */
 static void *large_get(pm_heap *h, size_t n, bool *mapped) {
     *mapped = large_maps_itself(h, n);
-    if (*mapped) return large_map(n);
+    if (*mapped) return large_map(h, n);
     const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
     return raw->malloc(raw->ctx, n);
 }
 
 static void large_put_back(pm_heap *h, void *p, size_t size, bool mapped) {
     if (mapped) {
-        pmos_unmap(p, page_round(size));
+        large_unmap(h, p, size);
     } else {
         const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
         raw->free(raw->ctx, p);
@@ -793,7 +826,7 @@ PM_NOINLINE void pmh_free_slow(pm_heap *h, void *p) {
         size_t size = s->size;
         large_remove(&h->large, s);
         if (mapped) {
-            pmos_unmap(p, page_round(size));
+            large_unmap(h, p, size);
             return;
         }
     }

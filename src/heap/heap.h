@@ -56,6 +56,10 @@
 /* Large blocks from this size on are mapped by the heap itself, with huge
  * pages (large_map). */
 #define PMH_HUGE_BLOCK_MIN (4u << 20)
+/* The largest freed mapping kept for the next large block (large_unmap):
+ * glibc's own mmap threshold stops rising there, so blocks up to it are
+ * reused by glibc too, and beyond it both fault every time. */
+#define PMH_LARGE_SPARE_MAX (32u << 20)
 
 static inline unsigned pmh_class_of(size_t n) { return (unsigned)((n - 1) >> 4); }
 static inline size_t pmh_class_size(unsigned c) { return ((size_t)c + 1) << 4; }
@@ -132,6 +136,8 @@ struct pm_heap {
     uint64_t bytes_returned;
     uint64_t pages_decommitted; /* pages purged inside used pools        */
     pmh_large_table large;
+    void *large_spare; /* a freed large mapping kept, or NULL   */
+    size_t large_spare_size;
 
     pm_error_handler on_error;
     void *on_error_arg;
@@ -144,6 +150,8 @@ struct pm_heap {
 PM_HIDDEN void pmh_arena_release_empty(pm_heap *h, uint64_t keep);
 PM_HIDDEN void pmh_purge_empty_pools(pm_heap *h, uint64_t target);
 PM_HIDDEN bool pmh_release_kept(pm_heap *h);
+/* Unmap the spare large mapping, if any (trim, destroy, out of memory). */
+PM_HIDDEN void pmh_release_large_spare(pm_heap *h);
 PM_HIDDEN void pmh_unpark_pools(pm_heap *h);
 PM_HIDDEN bool pmh_large_contains(const pm_heap *h, const void *p);
 PM_HIDDEN int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg);

@@ -145,7 +145,8 @@ bool pmh_pool_unpurge_page(pm_heap *h, pmh_pool *pool) {
 
 size_t pm_heap_trim(pm_heap *h) {
     uint64_t before = h->bytes_returned;
-    if (h->buckets == NULL) return 0;
+    pmh_release_large_spare(h);
+    if (h->buckets == NULL) return (size_t)(h->bytes_returned - before);
     pmh_unpark_pools(h);
     (void)pmh_release_kept(h);
     for (unsigned c = 0; c < PM_NUM_CLASSES; c++)
