@@ -98,7 +98,9 @@ static void run_script(alloc_ctx *cx, const char *const *exe, const int *have, c
     py_runs best[PMB_NUM_PY_IMPLS];
     memset(best, 0, sizeof best);
     for (int r = 0; r < cx->rounds; r++) {
-        for (int i = 0; i < PMB_NUM_PY_IMPLS; i++) {
+        /* Each round starts with the next impl: none always runs first. */
+        for (int k = 0; k < PMB_NUM_PY_IMPLS; k++) {
+            int i = (k + r) % PMB_NUM_PY_IMPLS;
             if (have[i]) run_once(cx, exe[i], i, script, case_name, r, &best[i]);
         }
     }

@@ -302,6 +302,7 @@ int pmb_suite_alloc(int argc, char **argv) {
     int pymm_ok = run_allocators(&cx, have);
     run_all_callgrind(&cx, have);
     pmb_alloc_python(&cx);
+    pmb_note_unmatched_cases(&cx.opt, &cx.recs, &cx.notes);
     pmb_alloc_print(&cx, pmb_monotonic_s() - t0);
 
     rc = pmb_suite_status(&cx.recs, "alloc", cx.opt.json_path, pymm_ok);

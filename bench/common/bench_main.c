@@ -181,6 +181,19 @@ int pmb_parse_options(const char *suite, const char *help, int argc, char **argv
     return -1; /* go on */
 }
 
+void pmb_note_unmatched_cases(const pmb_options *o, const pmb_records *rs, pmb_notes *ns) {
+    for (const char *p = o->cases; p && *p;) {
+        size_t len = strcspn(p, ",");
+        int matched = 0;
+        for (size_t i = 0; i < rs->n && !matched; i++)
+            matched = len && is_prefix(p, len, rs->v[i].case_name);
+        if (len && !matched)
+            pmb_note(ns, "--cases: '%.*s' matched no case of this run (a --quick run has fewer)",
+                     (int)len, p);
+        p += len + (p[len] == ',');
+    }
+}
+
 int pmb_option_case(const pmb_options *o, const char *case_name) {
     return !o->cases || list_any(o->cases, is_prefix, case_name);
 }

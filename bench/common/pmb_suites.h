@@ -7,6 +7,8 @@
 #ifndef PMB_SUITES_H
 #define PMB_SUITES_H
 
+#include "pmb_report.h"
+
 /* The options every suite takes, for reproducing a figure on its own. */
 typedef struct pmb_options {
     int quick;
@@ -26,6 +28,10 @@ int pmb_parse_options(const char *suite, const char *help, int argc, char **argv
                       const char *const *case_names, const char *const *impl_names, pmb_options *o);
 /* Whether --cases selects case_name (an item is its name or a prefix). */
 int pmb_option_case(const pmb_options *o, const char *case_name);
+/* A note for each --cases item that no record of the run matched: the
+ * list is checked against the full run's cases, and a --quick run has
+ * fewer (binarytrees-20), so the item was valid and measured nothing. */
+void pmb_note_unmatched_cases(const pmb_options *o, const pmb_records *rs, pmb_notes *ns);
 /* Whether --cases selects any case whose name starts with group ("pair-"
  * is selected by "pair-16" as by "pair" or "p"). */
 int pmb_option_group(const pmb_options *o, const char *group);

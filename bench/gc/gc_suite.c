@@ -461,6 +461,7 @@ int pmb_suite_gc(int argc, char **argv) {
     find_python3(cx);
     run_cases(cx);
     pmb_verify_checks(&cx->checks, &cx->notes);
+    pmb_note_unmatched_cases(&cx->opt, &cx->recs, &cx->notes);
     print_header(cx, pmb_monotonic_s() - t0);
     print_measurements(cx);
     print_targets(cx);

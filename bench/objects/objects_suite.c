@@ -398,6 +398,7 @@ int pmb_suite_objects(int argc, char **argv) {
     run_json(cx);
     run_dict(cx);
     pmb_verify_checks(&cx->checks, &cx->notes);
+    pmb_note_unmatched_cases(&cx->opt, &cx->recs, &cx->notes);
     pmb_objects_print(cx, pmb_monotonic_s() - t0);
 
     rc = pmb_suite_status(&cx->recs, "objects", cx->opt.json_path,
