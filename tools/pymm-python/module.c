@@ -74,6 +74,7 @@ static const struct {
     STAT(arenas_peak),
     STAT(arenas_allocated),
     STAT(arenas_reclaimed),
+    STAT(arenas_huge),
     STAT(pools_used),
     STAT(pools_empty),
     STAT(pools_decommitted),
