@@ -70,25 +70,11 @@ static const struct {
     const char *name;
     size_t offset;
 } counters[] = {
-    STAT(arenas),
-    STAT(arenas_peak),
-    STAT(arenas_allocated),
-    STAT(arenas_reclaimed),
-    STAT(arenas_huge),
-    STAT(pools_used),
-    STAT(pools_empty),
-    STAT(pools_decommitted),
-    STAT(pools_untouched),
-    STAT(pages_decommitted),
-    STAT(bytes_in_use),
-    STAT(bytes_free),
-    STAT(bytes_headers),
-    STAT(bytes_slack),
-    STAT(bytes_rounding),
-    STAT(bytes_returned),
-    STAT(large_blocks),
-    STAT(large_bytes),
-    STAT(debug_bytes),
+    STAT(arenas),          STAT(arenas_peak),       STAT(arenas_allocated), STAT(arenas_reclaimed),
+    STAT(arenas_huge),     STAT(pools_used),        STAT(pools_empty),      STAT(pools_decommitted),
+    STAT(pools_untouched), STAT(pages_decommitted), STAT(bytes_in_use),     STAT(bytes_free),
+    STAT(bytes_headers),   STAT(bytes_slack),       STAT(bytes_rounding),   STAT(bytes_returned),
+    STAT(large_blocks),    STAT(large_bytes),       STAT(debug_bytes),
 };
 #undef STAT
 
