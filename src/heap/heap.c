@@ -825,10 +825,8 @@ PM_NOINLINE void pmh_free_slow(pm_heap *h, void *p) {
         bool mapped = s->mapped;
         size_t size = s->size;
         large_remove(&h->large, s);
-        if (mapped) {
-            large_unmap(h, p, size);
-            return;
-        }
+        large_put_back(h, p, size, mapped);
+        return;
     }
     /* Not ours at all: the raw domain may know it (CPython's rule). */
     const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
