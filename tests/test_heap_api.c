@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+/* Bytes at the start of each pool taken by its header (src/heap/heap.h). */
+#define POOL_HEADER 128
+
 static pm_heap *new_heap(size_t arena, size_t pool, size_t dirty_max) {
     pm_heap_config c;
     pm_heap_config_init(&c);
@@ -190,7 +193,7 @@ static void test_fill_busiest_arena(void) {
     /* Allocation comes from the fullest usable arena: after draining one
      * arena a little and another a lot, new pools come from the fuller. */
     pm_heap *h = new_heap(1 << 20, 4 << 10, 1 << 20);
-    enum { PER_POOL = (4096 - 64) / 512, PPA = 256, POOLS = PPA * 3 };
+    enum { PER_POOL = (4096 - POOL_HEADER) / 512, PPA = 256, POOLS = PPA * 3 };
     void **p = malloc(POOLS * PER_POOL * sizeof *p);
     for (int i = 0; i < POOLS * PER_POOL; i++) p[i] = pm_heap_malloc(h, 512);
     pm_heap_stats s;
@@ -222,7 +225,7 @@ static void test_hysteresis(void) {
      * committed; the 17th triggers a purge down to 8. The first pool to
      * empty stays parked on its class's list. */
     pm_heap *h = new_heap(0, 0, 256 << 10);
-    enum { PER_POOL = (16384 - 64) / 256 };
+    enum { PER_POOL = (16384 - POOL_HEADER) / 256 };
     void *p[40 * PER_POOL];
     for (int i = 0; i < 40 * PER_POOL; i++) p[i] = pm_heap_malloc(h, 256);
     pm_heap_stats s;
@@ -249,7 +252,7 @@ static void test_trim_pages(void) {
     /* 16-byte blocks, one live block per pool at the start: trim gives back
      * the three other pages of each pool; the pool then refills them. */
     pm_heap *h = new_heap(0, 0, 1 << 20);
-    enum { PER_POOL = (16384 - 64) / 16, POOLS = 32 };
+    enum { PER_POOL = (16384 - POOL_HEADER) / 16, POOLS = 32 };
     void **p = malloc(POOLS * PER_POOL * sizeof *p);
     for (int i = 0; i < POOLS * PER_POOL; i++) p[i] = pm_heap_malloc(h, 16);
     for (int i = 0; i < POOLS * PER_POOL; i++)
@@ -319,7 +322,7 @@ static void test_walk(void) {
  * stay beside a pool that rejoins the list after being full. */
 static void test_parked_pool_relist(void) {
     pm_heap *h = pm_heap_new(NULL);
-    enum { PER_POOL = (16384 - 64) / 16 };
+    enum { PER_POOL = (16384 - POOL_HEADER) / 16 };
     void *a[PER_POOL + 1];
     for (int i = 0; i <= PER_POOL; i++) a[i] = pm_heap_malloc(h, 16);
     pm_heap_free(h, a[PER_POOL]); /* second pool empties: parked */

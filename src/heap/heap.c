@@ -4,7 +4,8 @@
  * Owns: the pm_heap structure and its life cycle, arena ordering, pool carving, the malloc/free/realloc fast paths and the return
  * of empty pools and arenas to the OS. Types and invariants: heap.h.
  *
- * Fast paths. malloc of a small size reads h->used[class]; the pool there
+ * Fast paths. malloc of a small size reads the cache's used[class] (a
+ * private heap's one cache is h->main: heap.h, pmh_cache); the pool there
  * always has a free block (I1), so it pops the LIFO list and, only when the
  * list runs dry, carves the next block or unlinks the full pool. free finds
  * the owning heap in the process-wide owner map (owners.c: two dependent
@@ -49,6 +50,7 @@ static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
 /* The default heap is a constant-initialized object: it works before main()
  * and needs no set-up call. Its buckets are allocated with its first arena. */
 pm_heap pmh_default_heap = {
+    .main = {.heap = &pmh_default_heap},
     .pool_mask = ~(uintptr_t)(DEFAULT_POOL_SIZE - 1),
     .domains = {RAW_TABLE, POOL_TABLE(&pmh_default_heap), POOL_TABLE(&pmh_default_heap)},
     .config = {.struct_size = sizeof(pm_heap_config),
@@ -84,6 +86,9 @@ void pm_heap_config_init(pm_heap_config *cfg) {
     cfg->release_delay_ms = DEFAULT_RELEASE_DELAY_MS;
 }
 
+_Static_assert(sizeof(pmh_pool) <= PMH_POOL_HEADER && PMH_POOL_HEADER % 64 == 0,
+               "a pool's header holds its struct, in whole cache lines");
+_Static_assert(offsetof(pm_heap, main) == 0, "a private heap's cache is at its address");
 _Static_assert(PMH_POOL_MAX / PMOS_PAGE_SIZE <= 64,
                "a pool's pages must fit the mask pool->purged");
 
@@ -211,6 +216,7 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     h->pool_mask = ~(uintptr_t)(c.pool_size - 1);
     h->pools_per_arena = (uint32_t)(c.arena_size / c.pool_size);
     h->lowest = 1;
+    h->main.heap = h;
     h->hugepages = !(c.flags & PM_HEAP_NO_HUGEPAGES) && env_allows_hugepages();
     pmh_domains_init(h);
     if (c.debug && pm_heap_enable_debug(h) != 0) {
@@ -420,27 +426,32 @@ static pmh_pool *arena_take_pool(pm_heap *h, pmh_arena *a, bool *committed) {
     return pool;
 }
 
-static void used_link(pm_heap *h, pmh_pool *pool) {
+static void used_link(pmh_cache *c, pmh_pool *pool) {
     PM_ASSERT(pool->szidx < PM_NUM_CLASSES && pool->freeblock != NULL); /* I1 */
-    pmh_pool **head = &h->used[pool->szidx];
+    PM_ASSERT(pool->owner == c);                                        /* T2 */
+    pmh_pool **head = &c->used[pool->szidx];
     pool->prev = NULL;
     pool->next = *head;
     if (*head) (*head)->prev = pool;
     *head = pool;
 }
 
-static void used_unlink(pm_heap *h, pmh_pool *pool) {
+static void used_unlink(pmh_pool *pool) {
     if (pool->prev) pool->prev->next = pool->next;
-    else h->used[pool->szidx] = pool->next;
+    else pool->owner->used[pool->szidx] = pool->next;
     if (pool->next) pool->next->prev = pool->prev;
 }
 
-/* Make pool serve class c with one carved free block, and list it. */
-static void pool_init(pm_heap *h, pmh_arena *a, pmh_pool *pool, unsigned c) {
+/* Make pool serve class c with one carved free block, and list it in
+ * cache's lists. */
+static void pool_init(pm_heap *h, pmh_cache *cache, pmh_arena *a, pmh_pool *pool, unsigned c) {
     size_t size = pmh_class_size(c);
     pm_unpoison(pool, PMH_POOL_HEADER);
     pm_vg_undefined(pool, PMH_POOL_HEADER);
     pool->arena = a;
+    pool->owner = cache;
+    atomic_init(&pool->xfree, NULL);
+    pool->remote_next = NULL;
     pool->szidx = c;
     pool->nused = 0;
     pool->purged = 0;
@@ -448,7 +459,7 @@ static void pool_init(pm_heap *h, pmh_arena *a, pmh_pool *pool, unsigned c) {
     blk_set_next(pool->freeblock, NULL);
     pool->nextoffset = (uint32_t)(PMH_POOL_HEADER + size);
     pool->maxnextoffset = (uint32_t)(h->pool_size - size);
-    used_link(h, pool);
+    used_link(cache, pool);
 }
 
 /* Take an empty pool off its arena's list and record it as decommitted;
@@ -527,7 +538,9 @@ static void release_excess(pm_heap *h) {
  * the arena may become empty, and the empty memory may exceed the budget. */
 static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
     pmh_arena *a = pool->arena;
-    PM_ASSERT(pool->nused == 0 && a->nfree < a->npools); /* I3, I4 */
+    PM_ASSERT(pool->nused == 0 && a->nfree < a->npools);                         /* I3, I4 */
+    PM_ASSERT(atomic_load_explicit(&pool->xfree, memory_order_relaxed) == NULL); /* T1 */
+    pool->owner = NULL;                                                          /* T2 */
     h->pages_decommitted -= (uint64_t)__builtin_popcountll(pool->purged);
     empty_list_push(a, pool);
     h->nempty_pools++;
@@ -550,30 +563,30 @@ PM_NOINLINE void pmh_pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) 
     if (pool->nused != 0) {
         if (was_full) {
             /* A parked pool must stay its class's only listed pool. */
-            pmh_pool *parked = h->used[pool->szidx];
+            pmh_pool *parked = pool->owner->used[pool->szidx];
             if (parked && parked->nused == 0) {
-                used_unlink(h, parked);
+                used_unlink(parked);
                 pool_became_empty(h, parked);
             }
-            used_link(h, pool);
+            used_link(pool->owner, pool);
         }
         PMH_EXPENSIVE_CHECK(h);
         return;
     }
     if (!was_full) {
         if (pool->prev == NULL && pool->next == NULL) return;
-        used_unlink(h, pool);
+        used_unlink(pool);
     }
     pool_became_empty(h, pool);
     PMH_EXPENSIVE_CHECK(h);
 }
 
-/* Release the parked pools (see pool_transition), for trim. */
-void pmh_unpark_pools(pm_heap *h) {
+/* Release cache's parked pools (see pool_transition), for trim. */
+void pmh_unpark_pools(pm_heap *h, pmh_cache *cache) {
     for (unsigned c = 0; c < PM_NUM_CLASSES; c++) {
-        pmh_pool *pool = h->used[c];
+        pmh_pool *pool = cache->used[c];
         if (pool && pool->nused == 0) {
-            used_unlink(h, pool);
+            used_unlink(pool);
             pool_became_empty(h, pool);
         }
     }
@@ -592,7 +605,7 @@ static PM_NOINLINE void pool_refill(pm_heap *h, pmh_pool *pool) {
         return;
     }
     if (pool->purged && pmh_pool_unpurge_page(h, pool)) return;
-    used_unlink(h, pool);
+    used_unlink(pool);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -798,24 +811,28 @@ PM_NOINLINE void *pmh_malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, si
     return b;
 }
 
-PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n) {
+PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n, pmh_cache *cache) {
     if (n == 0) n = 1;
     if (n > PM_SMALL_MAX) return large_malloc(h, n);
     unsigned c = pmh_class_of(n);
-    if (h->used[c] == NULL) {
+    if (cache->used[c] == NULL) {
         pmh_arena *a = usable_arena(h);
         if (a == NULL && (a = arena_new(h)) == NULL) return NULL;
         bool committed;
         pmh_pool *pool = arena_take_pool(h, a, &committed);
         /* An empty pool of the same class keeps its carved free list, as in
          * CPython: no re-carving, block by block, of what is still there. */
-        if (committed && pool->szidx == c && pool->purged == 0) used_link(h, pool);
-        else pool_init(h, a, pool, c);
+        if (committed && pool->szidx == c && pool->purged == 0) {
+            pool->owner = cache;
+            used_link(cache, pool);
+        } else {
+            pool_init(h, cache, a, pool, c);
+        }
         if (h->over_budget_since) release_excess(h);
-        PM_ASSERT(h->used[c] == pool && pool->freeblock != NULL);
+        PM_ASSERT(cache->used[c] == pool && pool->freeblock != NULL);
         PMH_EXPENSIVE_CHECK(h);
     }
-    return pmh_pool_malloc(h, n);
+    return pmh_cache_malloc(h, cache, n);
 }
 
 PM_NOINLINE void pmh_free_slow(pm_heap *h, void *p) {

@@ -9,8 +9,8 @@
  *          threaded through their first word.
  *
  * Invariants (pm_heap_check verifies each):
- *   I1  h->used[c] lists exactly the pools of class c that have a free block,
- *       and every such pool's `freeblock` is non-NULL.
+ *   I1  a cache's used[c] lists exactly the pools of class c it owns that
+ *       have a free block, and every such pool's `freeblock` is non-NULL.
  *   I2  pool->nused counts its live blocks; carved blocks = nused + length
  *       of the free list (+ blocks in purged pages, which are off the list).
  *   I3  a pool with nused == 0 is on its arena's empty list (committed) or
@@ -22,6 +22,10 @@
  *       in a live arena of h.
  *   I6  arena->huge iff huge pages were asked for the arena and none of its
  *       memory has been given back since; h->narenas_huge counts them.
+ *   T2  a pool in use (nused > 0, or listed) has an owner, a cache of its
+ *       heap, and only that cache's used lists may hold it; an empty pool
+ *       (on its arena's empty list, decommitted, untouched) has none. A
+ *       private heap's one cache is h->main.
  * Sanitizer builds poison every byte the user may not touch (free blocks,
  * rounding, pool slack); the allocator reaches free-list links only through
  * blk_next/blk_set_next, which lift the poison for the one word.
@@ -47,7 +51,7 @@
 /* The owner map (owners.c; its shape in process.h) has one slot per MiB
  * of address space: arenas are at least a MiB and aligned to their size. */
 #define PMH_ARENA_MIN (1u << PMH_MAP_SHIFT)
-#define PMH_POOL_HEADER 64 /* bytes; a cache line, 16-aligned   */
+#define PMH_POOL_HEADER 128 /* bytes; two cache lines (pmh_pool) */
 /* Arenas ask for transparent huge pages once the heap already holds this
  * much in arenas: a small heap stays small (a huge page is resident as a
  * whole once touched: at 8 MiB, pymm-python's py-trees script grew its
@@ -72,6 +76,12 @@ typedef struct pmh_block {
 
 typedef struct pmh_arena pmh_arena;
 
+typedef struct pmh_cache pmh_cache;
+
+/* A pool's header: two cache lines. The first is its owner's (only the
+ * thread working on pool->owner reads or writes it, T2); the second is
+ * written by other threads' frees (thread-safe heaps: docs/DESIGN.md,
+ * "Threads"), so that their pushes do not slow the owner's pops. */
 typedef struct pmh_pool {
     pmh_block *freeblock;   /* first free block, NULL when full          */
     uint32_t nused;         /* live blocks                               */
@@ -81,7 +91,10 @@ typedef struct pmh_pool {
     struct pmh_pool *next;  /* used list of its class, or arena's empty */
     struct pmh_pool *prev;
     pmh_arena *arena;
-    uint64_t purged; /* pages given back while the pool is in use */
+    uint64_t purged;                         /* pages given back while the pool is in use */
+    pmh_cache *owner;                        /* the cache whose used lists may hold it (T2) */
+    _Alignas(64) _Atomic(pmh_block *) xfree; /* blocks freed by others */
+    struct pmh_pool *remote_next;            /* link of owner->remote  */
 } pmh_pool;
 
 struct pmh_arena {
@@ -111,9 +124,19 @@ typedef struct pmh_large_table {
 
 typedef struct pmh_debug pmh_debug;
 
+/* One owner's pools (docs/DESIGN.md, "Threads"): one thread at a time
+ * works on a cache. A private heap has exactly one, h->main, at its very
+ * start, so that h->main.used[c] is at the heap's own address. */
+struct pmh_cache {
+    pmh_pool *used[PM_NUM_CLASSES]; /* I1: read by the fast paths      */
+    pm_heap *heap;
+    _Atomic(pmh_pool *) remote; /* pools others freed into (T1)      */
+    pmh_cache *next;            /* the heap's other caches           */
+};
+
 struct pm_heap {
     /* Hot fields first: the fast paths read only these. */
-    pmh_pool *used[PM_NUM_CLASSES];
+    pmh_cache main;      /* a private heap's only cache (first: see pmh_cache) */
     uintptr_t pool_mask; /* ~(pool_size - 1)                      */
     pmh_debug *debug;    /* debug hooks, or NULL (read by the
                             pm_heap_* entry points: one branch)   */
@@ -152,7 +175,7 @@ PM_HIDDEN void pmh_purge_empty_pools(pm_heap *h, uint64_t target);
 PM_HIDDEN bool pmh_release_kept(pm_heap *h);
 /* Unmap the spare large mapping, if any (trim, destroy, out of memory). */
 PM_HIDDEN void pmh_release_large_spare(pm_heap *h);
-PM_HIDDEN void pmh_unpark_pools(pm_heap *h);
+PM_HIDDEN void pmh_unpark_pools(pm_heap *h, pmh_cache *c);
 PM_HIDDEN bool pmh_large_contains(const pm_heap *h, const void *p);
 PM_HIDDEN int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg);
 PM_HIDDEN void pmh_report(pm_heap *h, const pm_error *err);
@@ -242,7 +265,7 @@ static inline bool pmh_arena_owns(const pm_heap *h, uintptr_t a) { return pmh_ma
  * a pop or a push on the size class's first pool. Everything else is the
  * out-of-line slow paths of heap.c. */
 PM_HIDDEN void *pmh_malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, size_t n);
-PM_HIDDEN void *pmh_malloc_slow(pm_heap *h, size_t n);
+PM_HIDDEN void *pmh_malloc_slow(pm_heap *h, size_t n, pmh_cache *c);
 PM_HIDDEN void pmh_free_slow(pm_heap *h, void *p);
 /* The arena gives memory back: huge pages would make the kernel fault its
  * holes in again whole (khugepaged), so they are asked against (I6). */
@@ -266,9 +289,10 @@ static inline void pmh_block_taken_back(void *b, size_t size) {
     (void)size;
 }
 
-static inline void *pmh_pool_malloc(pm_heap *h, size_t n) {
+/* malloc on cache c of heap h. */
+static inline void *pmh_cache_malloc(pm_heap *h, pmh_cache *c, size_t n) {
     if (pm_likely(n - 1 < PM_SMALL_MAX)) {
-        pmh_pool *pool = h->used[(n - 1) >> 4];
+        pmh_pool *pool = c->used[(n - 1) >> 4];
         if (pm_likely(pool != NULL)) {
             pmh_block *b = pool->freeblock;
             pmh_block *next = blk_next(b);
@@ -279,14 +303,18 @@ static inline void *pmh_pool_malloc(pm_heap *h, size_t n) {
             return b;
         }
     }
-    return pmh_malloc_slow(h, n);
+    return pmh_malloc_slow(h, n, c); /* n stays in its register */
 }
 
-/* pmh_pool_malloc's fast path alone, for a size the caller knows is small
+static inline void *pmh_pool_malloc(pm_heap *h, size_t n) {
+    return pmh_cache_malloc(h, &h->main, n);
+}
+
+/* pmh_cache_malloc's fast path alone, for a size the caller knows is small
  * (1..PM_SMALL_MAX): NULL, with nothing changed, when it would need the
  * slow path. For callers whose own fast path makes no call. */
-static inline void *pmh_pool_try_malloc(pm_heap *h, size_t n) {
-    pmh_pool *pool = h->used[(n - 1) >> 4];
+static inline void *pmh_cache_try_malloc(pmh_cache *c, size_t n) {
+    pmh_pool *pool = c->used[(n - 1) >> 4];
     if (pm_unlikely(pool == NULL)) return NULL;
     pmh_block *b = pool->freeblock, *next = blk_next(b);
     if (pm_unlikely(next == NULL)) return NULL;
@@ -296,20 +324,28 @@ static inline void *pmh_pool_try_malloc(pm_heap *h, size_t n) {
     return b;
 }
 
+static inline void *pmh_pool_try_malloc(pm_heap *h, size_t n) {
+    return pmh_cache_try_malloc(&h->main, n);
+}
+
+/* Push block p on its pool, which the calling thread's cache owns. */
+static inline void pmh_pool_push(pm_heap *h, pmh_pool *pool, void *p) {
+    pmh_block *b = p, *head = pool->freeblock;
+    pmh_block_taken_back(b, pmh_class_size(pool->szidx));
+    blk_set_next(b, head);
+    pool->freeblock = b;
+    if (pm_unlikely(head == NULL)) {
+        pmh_pool_transition(h, pool, true); /* counts the block out itself */
+    } else if (pm_unlikely(--pool->nused == 0)) {
+        /* A class's sole pool stays parked: no slow path (I3). */
+        if (((uintptr_t)pool->prev | (uintptr_t)pool->next) != 0)
+            pmh_pool_transition(h, pool, false);
+    }
+}
+
 static inline void pmh_pool_free(pm_heap *h, void *p) {
     if (pm_likely(pmh_arena_owns(h, (uintptr_t)p))) {
-        pmh_pool *pool = pmh_pool_of(h, p);
-        pmh_block *b = p, *head = pool->freeblock;
-        pmh_block_taken_back(b, pmh_class_size(pool->szidx));
-        blk_set_next(b, head);
-        pool->freeblock = b;
-        if (pm_unlikely(head == NULL)) {
-            pmh_pool_transition(h, pool, true); /* counts the block out itself */
-        } else if (pm_unlikely(--pool->nused == 0)) {
-            /* A class's sole pool stays parked: no slow path (I3). */
-            if (((uintptr_t)pool->prev | (uintptr_t)pool->next) != 0)
-                pmh_pool_transition(h, pool, false);
-        }
+        pmh_pool_push(h, pmh_pool_of(h, p), p);
         return;
     }
     pmh_free_slow(h, p);

@@ -262,8 +262,9 @@ static int check_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool
     if (full && (pool->nextoffset <= pool->maxnextoffset || pool->purged))
         return fail(c, "pool %p: empty free list although blocks remain", p);
     if (!full) c->nonfull_pools++;
+    if (pool->owner != &h->main) return fail(c, "pool %p: in use without its owner cache", p);
     bool listed = false;
-    for (const pmh_pool *q = h->used[pool->szidx]; q; q = q->next)
+    for (const pmh_pool *q = pool->owner->used[pool->szidx]; q; q = q->next)
         if (q == pool) listed = true;
     if (listed == full)
         return fail(c, "pool %p: used-list membership disagrees with its free list", p);
@@ -282,7 +283,7 @@ static int check_arena(const pm_heap *h, const pmh_arena *a, uint32_t bucket, ch
         return fail(c, "arena %p: nfree %u disagrees with its pool lists", ap, a->nfree);
     uint32_t n = 0;
     for (const pmh_pool *pool = a->empty; pool; pool = pool->next, n++) {
-        if (pool->nused != 0 || pool->arena != a)
+        if (pool->nused != 0 || pool->arena != a || pool->owner != NULL)
             return fail(c, "arena %p: bad empty pool %p", ap, (const void *)pool);
         if (n > a->npools) return fail(c, "arena %p: empty pool list has a cycle", ap);
     }
@@ -316,8 +317,8 @@ static int check_structure(pm_heap *h, check_state *c) {
     if (for_each_used_pool(h, check_pool, c)) return -1;
     uint64_t listed = 0;
     for (unsigned k = 0; k < PM_NUM_CLASSES; k++)
-        for (const pmh_pool *q = h->used[k]; q; q = q->next) {
-            bool parked = q->nused == 0 && q == h->used[k] && q->next == NULL;
+        for (const pmh_pool *q = h->main.used[k]; q; q = q->next) {
+            bool parked = q->nused == 0 && q == h->main.used[k] && q->next == NULL;
             if (q->szidx != k || (q->nused == 0 && !parked) || q->freeblock == NULL)
                 return fail(c, "used list %u holds pool %p in a wrong state", k, (const void *)q);
             listed += q->nused > 0;

@@ -147,9 +147,9 @@ size_t pm_heap_trim(pm_heap *h) {
     uint64_t before = h->bytes_returned;
     pmh_release_large_spare(h);
     if (h->buckets == NULL) return (size_t)(h->bytes_returned - before);
-    pmh_unpark_pools(h);
+    pmh_unpark_pools(h, &h->main);
     (void)pmh_release_kept(h);
     for (unsigned c = 0; c < PM_NUM_CLASSES; c++)
-        for (pmh_pool *pool = h->used[c]; pool; pool = pool->next) trim_pool_pages(h, pool);
+        for (pmh_pool *pool = h->main.used[c]; pool; pool = pool->next) trim_pool_pages(h, pool);
     return (size_t)(h->bytes_returned - before);
 }
