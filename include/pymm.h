@@ -157,9 +157,16 @@ typedef struct pm_heap_config {
     unsigned flags; /* PM_HEAP_* bits; default 0                       */
 } pm_heap_config;
 
-/* Reserved for the threads issue: a heap that several threads may use at
- * once. Not implemented yet: pm_heap_new refuses it (EINVAL, and
- * pm_heap_config_check says so). Unknown bits are refused too. */
+/* A heap that any number of threads may use at once: each thread
+ * allocates from pools of its own (no lock on the fast paths), a block
+ * may be freed by any thread, and the pools of a thread that exits are
+ * kept for the next thread (docs/DESIGN.md, "Threads"). pm_heap_destroy,
+ * pm_heap_enable_debug and pm_heap_check need every other thread to have
+ * stopped using the heap; pm_heap_get_stats and pm_heap_trim may run
+ * beside them (statistics then count as live the blocks other threads
+ * freed and their owners have not yet taken back; trim works on the
+ * calling thread's pools and on those of exited threads). Unknown bits
+ * are refused (EINVAL, and pm_heap_config_check says why). */
 #define PM_HEAP_THREADSAFE 0x1u
 /* Never ask for transparent huge pages. By default a heap whose arenas
  * are at least 2 MiB asks for them (madvise MADV_HUGEPAGE) for every arena

@@ -133,8 +133,6 @@ static void test_newer_and_bad_heap_config(void) {
     c.struct_size = 8;
     expect_refused(&c, "smaller than its first layout");
     pm_heap_config_init(&c);
-    c.flags = PM_HEAP_THREADSAFE;
-    expect_refused(&c, "PM_HEAP_THREADSAFE: not implemented yet");
     c.flags = 0x10;
     expect_refused(&c, "unknown bits");
     /* An uninitialized struct_size (here: a pointer's worth of garbage) is

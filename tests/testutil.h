@@ -52,6 +52,17 @@ bool tu_contains(const char *haystack, const char *needle);
 /* This program's path, for exec (valgrind reports the client, not itself). */
 const char *tu_self_exe(void);
 
+/* UNDER_SANITIZER: this test is built with ASan, TSan or MSan (which do
+ * not follow a threaded fork, or reserve address space themselves). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+    __has_feature(memory_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+
 /* n, or n / 100 under valgrind and sanitizers (PYMM_TEST_SMALL=1 in the
  * environment), for the tests whose point is size (10,000,000-deep chains):
  * the code paths are the same, the instrumented run stays short. */

@@ -265,7 +265,16 @@ static uint64_t break_serial_from_env(void) {
 
 /* ---- the hooks ----------------------------------------------------------- */
 
-static void *dbg_malloc(void *ctx, size_t n) {
+/* The hooks run under the heap's lock (recursive, and none on a private
+ * heap): the tables below are the heap's, shared by its threads. */
+#define DBG_LOCKED(dd, expr)                                                                       \
+    do {                                                                                           \
+        pmh_lock((dd)->dbg->heap);                                                                 \
+        expr;                                                                                      \
+        pmh_unlock((dd)->dbg->heap);                                                               \
+    } while (0)
+
+static void *dbg_malloc_locked(void *ctx, size_t n) {
     dbg_domain *dd = ctx;
     pmh_debug *d = dd->dbg;
     if (overhead_overflows(n) || !live_reserve(d)) return NULL;
@@ -276,6 +285,12 @@ static void *dbg_malloc(void *ctx, size_t n) {
     live_put(d, &r);
     if (r.serial == d->break_serial) pm_debug_break_alloc(r.serial, raw + DBG_HEADER, n);
     return raw + DBG_HEADER;
+}
+
+static void *dbg_malloc(void *ctx, size_t n) {
+    void *p;
+    DBG_LOCKED((dbg_domain *)ctx, p = dbg_malloc_locked(ctx, n));
+    return p;
 }
 
 static void *dbg_calloc(void *ctx, size_t nelem, size_t elsize) {
@@ -331,7 +346,7 @@ static dbg_record *checked_record(dbg_domain *dd, const void *p) {
     return r;
 }
 
-static void dbg_free(void *ctx, void *p) {
+static void dbg_free_locked(void *ctx, void *p) {
     dbg_domain *dd = ctx;
     if (p == NULL) return;
     dbg_record *r = checked_record(dd, p);
@@ -342,7 +357,9 @@ static void dbg_free(void *ctx, void *p) {
     quarantine_push(dd->dbg, &copy);
 }
 
-static void *dbg_realloc(void *ctx, void *p, size_t n) {
+static void dbg_free(void *ctx, void *p) { DBG_LOCKED((dbg_domain *)ctx, dbg_free_locked(ctx, p)); }
+
+static void *dbg_realloc_locked(void *ctx, void *p, size_t n) {
     dbg_domain *dd = ctx;
     if (p == NULL) return dbg_malloc(ctx, n);
     dbg_record *r = checked_record(dd, p);
@@ -353,6 +370,12 @@ static void *dbg_realloc(void *ctx, void *p, size_t n) {
     if (q == NULL) return NULL;
     memcpy(q, p, old < n ? old : n);
     dbg_free(ctx, p);
+    return q;
+}
+
+static void *dbg_realloc(void *ctx, void *p, size_t n) {
+    void *q;
+    DBG_LOCKED((dbg_domain *)ctx, q = dbg_realloc_locked(ctx, p, n));
     return q;
 }
 
@@ -376,6 +399,7 @@ int pm_heap_enable_debug(pm_heap *h) {
     d->domains[PMH_DOMAIN_POOL] = (dbg_domain){d, PMH_DOMAIN_POOL, {0}};
     pm_heap_pool_allocator(h, &d->domains[PMH_DOMAIN_POOL].base);
     h->debug = d;
+    h->special = true;
     return 0;
 }
 
@@ -455,6 +479,7 @@ void pmh_debug_destroy(pm_heap *h) {
     pmh_internal_free(d->live);
     pmh_internal_free(d);
     h->debug = NULL;
+    h->special = h->threadsafe;
 }
 
 int pmh_debug_check(pm_heap *h, char *buf, size_t buflen) {

@@ -46,6 +46,8 @@ static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
     { NULL, pmh_raw_malloc, pmh_raw_calloc, pmh_raw_realloc, pmh_raw_free }
 #define POOL_TABLE(h)                                                                              \
     { (h), pmh_pool_malloc_ctx, pool_calloc_ctx, pool_realloc_ctx, pmh_pool_free_ctx }
+#define TS_POOL_TABLE(h)                                                                           \
+    { (h), pmh_ts_malloc_ctx, pool_calloc_ctx, pool_realloc_ctx, pmh_ts_free_ctx }
 
 /* The default heap is a constant-initialized object: it works before main()
  * and needs no set-up call. Its buckets are allocated with its first arena. */
@@ -118,10 +120,6 @@ static const char *config_problem(const pm_heap_config *c, char *buf, size_t buf
     else if (c->arena_size < 4 * c->pool_size)
         snprintf(buf, buflen, "arena_size %zu: must hold at least 4 pools of pool_size %zu",
                  c->arena_size, c->pool_size);
-    else if (c->flags & PM_HEAP_THREADSAFE)
-        snprintf(buf, buflen,
-                 "flags PM_HEAP_THREADSAFE: not implemented yet (a heap is used by "
-                 "one thread at a time)");
     else if (c->flags & ~(PM_HEAP_THREADSAFE | PM_HEAP_NO_HUGEPAGES))
         snprintf(buf, buflen, "flags 0x%x: unknown bits",
                  c->flags & ~(PM_HEAP_THREADSAFE | PM_HEAP_NO_HUGEPAGES));
@@ -192,10 +190,10 @@ int pm_heap_config_check(const pm_heap_config *cfg, char *buf, size_t buflen) {
 }
 
 void pmh_domains_init(pm_heap *h) {
-    const pm_allocator raw = RAW_TABLE, pool = POOL_TABLE(h);
+    const pm_allocator raw = RAW_TABLE, pool = POOL_TABLE(h), ts = TS_POOL_TABLE(h);
     h->domains[PM_DOMAIN_RAW] = raw;
-    h->domains[PM_DOMAIN_MEM] = pool;
-    h->domains[PM_DOMAIN_OBJ] = pool;
+    h->domains[PM_DOMAIN_MEM] = h->threadsafe ? ts : pool;
+    h->domains[PM_DOMAIN_OBJ] = h->threadsafe ? ts : pool;
 }
 
 pm_heap *pm_heap_new(const pm_heap_config *cfg) {
@@ -218,8 +216,14 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     h->lowest = 1;
     h->main.heap = h;
     h->hugepages = !(c.flags & PM_HEAP_NO_HUGEPAGES) && env_allows_hugepages();
+    if ((c.flags & PM_HEAP_THREADSAFE) && pmh_ts_init(h) != 0) {
+        pmh_internal_free(h);
+        errno = ENOMEM;
+        return NULL;
+    }
     pmh_domains_init(h);
     if (c.debug && pm_heap_enable_debug(h) != 0) {
+        pmh_ts_destroy(h);
         pmh_internal_free(h);
         errno = ENOMEM;
         return NULL;
@@ -235,6 +239,7 @@ void pm_heap_destroy(pm_heap *h) {
     large_release_all(h);
     pmh_release_large_spare(h);
     pmh_debug_destroy(h);
+    pmh_ts_destroy(h); /* no other thread uses h any more (pymm.h): its caches go */
 #ifdef PM_VALGRIND
     if (RUNNING_ON_VALGRIND) pmh_vg_forget_pool_blocks(h);
 #endif
@@ -537,6 +542,7 @@ static void release_excess(pm_heap *h) {
 /* A pool lost its last live block: it joins its arena's empty pools, and
  * the arena may become empty, and the empty memory may exceed the budget. */
 static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
+    pmh_lock(h);
     pmh_arena *a = pool->arena;
     PM_ASSERT(pool->nused == 0 && a->nfree < a->npools);                         /* I3, I4 */
     PM_ASSERT(atomic_load_explicit(&pool->xfree, memory_order_relaxed) == NULL); /* T1 */
@@ -546,6 +552,7 @@ static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
     h->nempty_pools++;
     arena_set_nfree(h, a, a->nfree + 1);
     release_excess(h);
+    pmh_unlock(h);
 }
 
 /* Slow path of free: the pool was full (now has a free block) or is now
@@ -556,7 +563,11 @@ static void pool_became_empty(pm_heap *h, pmh_pool *pool) {
  * fast path then has one decrement, in memory, right before its test. */
 PM_NOINLINE void pmh_pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) {
     if (was_full) pool->nused--;
-    /* The block just freed is in this pool, which one of h's arenas holds. */
+    pmh_pool_settle(h, pool, was_full);
+}
+
+void pmh_pool_settle(pm_heap *h, pmh_pool *pool, bool was_full) {
+    /* The blocks just freed are in this pool, which one of h's arenas holds. */
     PM_ASSERT(pool->freeblock != NULL &&
               pool->nused < (pool->nextoffset - PMH_POOL_HEADER) / pmh_class_size(pool->szidx));
     PM_ASSERT((uintptr_t)pool - pool->arena->base < h->arena_size);
@@ -604,8 +615,17 @@ static PM_NOINLINE void pool_refill(pm_heap *h, pmh_pool *pool) {
         pool->freeblock = b;
         return;
     }
-    if (pool->purged && pmh_pool_unpurge_page(h, pool)) return;
+    if (pool->purged) {
+        pmh_lock(h); /* the heap's count of purged pages */
+        bool back = pmh_pool_unpurge_page(h, pool);
+        pmh_unlock(h);
+        if (back) return;
+    }
     used_unlink(pool);
+    /* Full: a good moment to bring back what other threads freed (this
+     * pool's blocks among them: it is relisted then). */
+    pmh_cache *c = pool->owner;
+    if (atomic_load_explicit(&c->remote, memory_order_relaxed)) pmh_cache_collect(h, c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -811,40 +831,60 @@ PM_NOINLINE void *pmh_malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, si
     return b;
 }
 
+/* Class c of cache has no listed pool: give it one from an arena. */
+static bool cache_take_pool(pm_heap *h, pmh_cache *cache, unsigned c) {
+    pmh_lock(h);
+    pmh_arena *a = usable_arena(h);
+    if (a == NULL && (a = arena_new(h)) == NULL) {
+        pmh_unlock(h);
+        return false;
+    }
+    bool committed;
+    pmh_pool *pool = arena_take_pool(h, a, &committed);
+    /* An empty pool of the same class keeps its carved free list, as in
+     * CPython: no re-carving, block by block, of what is still there. */
+    if (committed && pool->szidx == c && pool->purged == 0) {
+        pool->owner = cache;
+        used_link(cache, pool);
+    } else {
+        pool_init(h, cache, a, pool, c);
+    }
+    if (h->over_budget_since) release_excess(h);
+    PM_ASSERT(cache->used[c] == pool && pool->freeblock != NULL);
+    PMH_EXPENSIVE_CHECK(h);
+    pmh_unlock(h);
+    return true;
+}
+
 PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n, pmh_cache *cache) {
     if (n == 0) n = 1;
-    if (n > PM_SMALL_MAX) return large_malloc(h, n);
-    unsigned c = pmh_class_of(n);
-    if (cache->used[c] == NULL) {
-        pmh_arena *a = usable_arena(h);
-        if (a == NULL && (a = arena_new(h)) == NULL) return NULL;
-        bool committed;
-        pmh_pool *pool = arena_take_pool(h, a, &committed);
-        /* An empty pool of the same class keeps its carved free list, as in
-         * CPython: no re-carving, block by block, of what is still there. */
-        if (committed && pool->szidx == c && pool->purged == 0) {
-            pool->owner = cache;
-            used_link(cache, pool);
-        } else {
-            pool_init(h, cache, a, pool, c);
-        }
-        if (h->over_budget_since) release_excess(h);
-        PM_ASSERT(cache->used[c] == pool && pool->freeblock != NULL);
-        PMH_EXPENSIVE_CHECK(h);
+    if (n > PM_SMALL_MAX) {
+        pmh_lock(h);
+        void *p = large_malloc(h, n);
+        pmh_unlock(h);
+        return p;
     }
+    unsigned c = pmh_class_of(n);
+    /* What other threads freed comes first (none on a private heap). */
+    if (cache->used[c] == NULL && atomic_load_explicit(&cache->remote, memory_order_relaxed))
+        pmh_cache_collect(h, cache);
+    if (cache->used[c] == NULL && !cache_take_pool(h, cache, c)) return NULL;
     return pmh_cache_malloc(h, cache, n);
 }
 
 PM_NOINLINE void pmh_free_slow(pm_heap *h, void *p) {
     if (p == NULL) return;
+    pmh_lock(h);
     pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
     if (s) {
         bool mapped = s->mapped;
         size_t size = s->size;
         large_remove(&h->large, s);
         large_put_back(h, p, size, mapped);
+        pmh_unlock(h);
         return;
     }
+    pmh_unlock(h);
     /* Not ours at all: the raw domain may know it (CPython's rule). */
     const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
     raw->free(raw->ctx, p);
@@ -853,14 +893,27 @@ PM_NOINLINE void pmh_free_slow(pm_heap *h, void *p) {
 /* The entry points honour the heap's debug mode (cfg.debug or
  * pm_heap_enable_debug): one predictable branch on a field beside
  * pool_mask, which free reads anyway. */
+void *pmh_heap_malloc(pm_heap *h, size_t n) {
+    return h->threadsafe ? pmh_ts_malloc_ctx(h, n) : pmh_pool_malloc(h, n);
+}
+
+void pmh_heap_free(pm_heap *h, void *p) {
+    if (h->threadsafe) pmh_ts_free_ctx(h, p);
+    else pmh_pool_free(h, p);
+}
+
 void *pm_heap_malloc(pm_heap *h, size_t n) {
-    if (pm_unlikely(h->debug != NULL)) return pmh_debug_malloc(h, n);
+    if (pm_unlikely(h->special)) {
+        if (h->debug) return pmh_debug_malloc(h, n);
+        return pmh_ts_malloc_ctx(h, n);
+    }
     return pmh_pool_malloc(h, n);
 }
 
 void pm_heap_free(pm_heap *h, void *p) {
-    if (pm_unlikely(h->debug != NULL)) {
-        pmh_debug_free(h, p);
+    if (pm_unlikely(h->special)) {
+        if (h->debug) pmh_debug_free(h, p);
+        else pmh_ts_free_ctx(h, p);
         return;
     }
     pmh_pool_free(h, p);
@@ -869,7 +922,7 @@ void pm_heap_free(pm_heap *h, void *p) {
 static void *pool_calloc(pm_heap *h, size_t nelem, size_t elsize) {
     size_t n;
     if (__builtin_mul_overflow(nelem, elsize, &n)) return NULL;
-    void *p = pmh_pool_malloc(h, n);
+    void *p = pmh_heap_malloc(h, n);
     if (p) memset(p, 0, n);
     return p;
 }
@@ -894,14 +947,14 @@ static size_t vg_block_size(void *p, size_t size) {
 /* Move a block to a new one of n bytes; the old one is freed only once the
  * new one exists, so failure leaves p intact. */
 static void *realloc_move(pm_heap *h, void *p, size_t old_size, size_t n) {
-    void *q = pmh_pool_malloc(h, n);
+    void *q = pmh_heap_malloc(h, n);
     if (q == NULL) return NULL;
     /* old_size may be the class size, beyond what the user asked for: let
      * the sanitizers see the copy of those bytes as legitimate. */
     pm_unpoison(p, old_size);
     pm_vg_defined(p, old_size);
     memcpy(q, p, old_size < n ? old_size : n);
-    pmh_pool_free(h, p);
+    pmh_heap_free(h, p);
     return q;
 }
 
@@ -938,7 +991,7 @@ static void *realloc_large(pm_heap *h, pmh_large_slot *s, void *p, size_t n) {
 }
 
 static void *pool_realloc(pm_heap *h, void *p, size_t n) {
-    if (p == NULL) return pmh_pool_malloc(h, n);
+    if (p == NULL) return pmh_heap_malloc(h, n);
     if (pmh_arena_owns(h, (uintptr_t)p)) {
         size_t size = pmh_class_size(pmh_pool_of(h, p)->szidx);
         if (n <= size && 2 * n > size) {
@@ -952,8 +1005,11 @@ static void *pool_realloc(pm_heap *h, void *p, size_t n) {
         }
         return realloc_move(h, p, size, n ? n : 1);
     }
+    pmh_lock(h);
     pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
-    if (s) return realloc_large(h, s, p, n);
+    void *q = s ? realloc_large(h, s, p, n) : NULL;
+    pmh_unlock(h);
+    if (s) return q;
     const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
     return raw->realloc(raw->ctx, p, n);
 }
@@ -974,8 +1030,11 @@ size_t pm_heap_block_size(const pm_heap *h, const void *p) {
         if (n) return n;
     }
     if (pmh_arena_owns(h, (uintptr_t)p)) return pmh_class_size(pmh_pool_of(h, p)->szidx);
+    pmh_lock((pm_heap *)h);
     const pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
-    return s ? s->size : 0;
+    size_t n = s ? s->size : 0;
+    pmh_unlock((pm_heap *)h);
+    return n;
 }
 
 /* The pool allocator as a domain table (ctx is the heap). */
@@ -987,8 +1046,8 @@ static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize) {
 static void *pool_realloc_ctx(void *ctx, void *p, size_t n) { return pool_realloc(ctx, p, n); }
 
 void pm_heap_pool_allocator(pm_heap *h, pm_allocator *out) {
-    const pm_allocator pool = POOL_TABLE(h);
-    *out = pool;
+    const pm_allocator pool = POOL_TABLE(h), ts = TS_POOL_TABLE(h);
+    *out = h->threadsafe ? ts : pool;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -131,15 +131,22 @@ struct pmh_cache {
     pmh_pool *used[PM_NUM_CLASSES]; /* I1: read by the fast paths      */
     pm_heap *heap;
     _Atomic(pmh_pool *) remote; /* pools others freed into (T1)      */
-    pmh_cache *next;            /* the heap's other caches           */
+    pmh_cache *next;            /* the heap's list of thread caches  */
+    /* Thread-safe heaps only (threads.c); under the heap's lock: */
+    uint64_t heap_id;      /* h->id: a binding outlives its heap     */
+    pmh_cache *bound_next; /* the bound thread's other caches        */
+    bool abandoned;        /* its thread exited: no owner at work    */
+    bool retired;          /* its heap is gone (the thread frees it) */
 };
 
 struct pm_heap {
     /* Hot fields first: the fast paths read only these. */
     pmh_cache main;      /* a private heap's only cache (first: see pmh_cache) */
     uintptr_t pool_mask; /* ~(pool_size - 1)                      */
-    pmh_debug *debug;    /* debug hooks, or NULL (read by the
-                            pm_heap_* entry points: one branch)   */
+    pmh_debug *debug;    /* debug hooks, or NULL                  */
+    bool special;        /* debug hooks or thread-safe: the
+                            pm_heap_* entry points leave the
+                            private fast path (one branch)        */
     pm_allocator domains[PM_NUM_DOMAINS];
 
     pm_heap_config config;
@@ -165,9 +172,55 @@ struct pm_heap {
     pm_error_handler on_error;
     void *on_error_arg;
     bool is_default;
+
+    /* Thread-safe heaps (threads.c): the lock of everything not in a
+     * cache, the thread caches, and the heap's place in the process's
+     * registry (fork holds every such lock). id is never reused. */
+    bool threadsafe;
+    uint64_t id;
+    pthread_mutex_t lock; /* recursive: debug hooks wrap the allocator */
+    pmh_cache *caches;
+    pm_heap *ts_next;
 };
 
 /* ---- cross-file functions of the heap layer ---------------------------- */
+
+/* threads.c: the heap's lock, for the slow paths that touch what no cache
+ * owns (arenas, empty pools, the budget, large blocks, debug tables). A
+ * private heap takes none. Recursive: the debug hooks hold it around the
+ * allocator they wrap. */
+static inline void pmh_lock(pm_heap *h) {
+    if (h->threadsafe) pthread_mutex_lock(&h->lock);
+}
+static inline void pmh_unlock(pm_heap *h) {
+    if (h->threadsafe) pthread_mutex_unlock(&h->lock);
+}
+/* Make h thread-safe (pm_heap_new with PM_HEAP_THREADSAFE): 0, or -1 with
+ * nothing changed. pmh_ts_destroy undoes it. */
+PM_HIDDEN int pmh_ts_init(pm_heap *h);
+PM_HIDDEN void pmh_ts_destroy(pm_heap *h);
+/* The pool allocator of a thread-safe heap, as its domains' table. */
+PM_HIDDEN void *pmh_ts_malloc_ctx(void *ctx, size_t n);
+PM_HIDDEN void pmh_ts_free_ctx(void *ctx, void *p);
+/* The calling thread's cache of thread-safe heap h, or NULL when none
+ * could be made (out of memory). */
+PM_HIDDEN pmh_cache *pmh_ts_cache(pm_heap *h);
+/* The calling thread's cache of h if it has one; none is made. */
+PM_HIDDEN pmh_cache *pmh_ts_bound_cache(const pm_heap *h);
+/* The caches of h after c (from &h->main on): a thread-safe heap's thread
+ * caches follow its unused main. Under the lock for a thread-safe heap. */
+static inline pmh_cache *pmh_next_cache(const pm_heap *h, const pmh_cache *c) {
+    return c == &h->main ? h->caches : c->next;
+}
+/* malloc and free on any heap: its private path, or the thread's cache. */
+PM_HIDDEN void *pmh_heap_malloc(pm_heap *h, size_t n);
+PM_HIDDEN void pmh_heap_free(pm_heap *h, void *p);
+/* Bring back the blocks other threads freed into c's pools (T1); the
+ * caller works on c (its thread's, or an abandoned one under the lock). */
+PM_HIDDEN void pmh_cache_collect(pm_heap *h, pmh_cache *c);
+/* The pool has a free block again, or fewer live ones: relist it, park
+ * it, or give it back to its arena (heap.c). */
+PM_HIDDEN void pmh_pool_settle(pm_heap *h, pmh_pool *pool, bool was_full);
 
 /* heap.c */
 PM_HIDDEN void pmh_arena_release_empty(pm_heap *h, uint64_t keep);

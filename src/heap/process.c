@@ -31,6 +31,12 @@
  *                       pmh_fault_arm/disarm and by ticks while armed, by
  *                       tests on one thread; unarmed, a tick is one relaxed
  *                       load of `armed`. No lock.
+ *   ts_heaps            every live thread-safe heap (threads.c): the list,
+ *                       the last heap id given, and the pthread key whose
+ *                       destructor leaves a thread's caches when it exits
+ *                       (made once). Under its lock: pm_heap_new and
+ *                       pm_heap_destroy of such a heap, and a thread's
+ *                       exit (a cache is retired or abandoned, never both).
  *   shared_types        the object layer's registry of live shared types
  *                       (type.c): written by pm_type_new/pm_type_destroy of
  *                       a PM_TPFLAGS_SHARED type, read by debug mode's
@@ -41,7 +47,9 @@
  * by a thread that is gone: the prepare handler takes every lock here
  * (map_lock, then shared_types.lock: no code holds one while taking the
  * other), and the parent and child handlers release them, as the C
- * library does its own. So a child may map arenas and create shared types
+ * library does its own. The order: ts_heaps.lock, every thread-safe
+ * heap's lock (a slow path maps arenas under it: the next one), map_lock,
+ * shared_types.lock. So a child may map arenas and create shared types
  * whenever it forked. The counters need nothing (the countdown is armed
  * by single-threaded tests only).
  *
@@ -84,10 +92,13 @@ pmh_process_state pmh_process = {
     .map_root = {VACANT256(0), VACANT256(256), VACANT256(512), VACANT256(768)},
     .map_lock = PTHREAD_MUTEX_INITIALIZER,
     .fork_handlers_once = PTHREAD_ONCE_INIT,
+    .ts_heaps = {.lock = PTHREAD_MUTEX_INITIALIZER, .key_once = PTHREAD_ONCE_INIT},
     .shared_types = {.lock = PTHREAD_MUTEX_INITIALIZER},
 };
 
 static void lock_all(void) {
+    pthread_mutex_lock(&pmh_process.ts_heaps.lock);
+    for (pm_heap *h = pmh_process.ts_heaps.first; h; h = pmh_ts_next(h)) pmh_ts_lock(h);
     pthread_mutex_lock(&pmh_process.map_lock);
     pthread_mutex_lock(&pmh_process.shared_types.lock);
 }
@@ -95,9 +106,22 @@ static void lock_all(void) {
 static void unlock_all(void) {
     pthread_mutex_unlock(&pmh_process.shared_types.lock);
     pthread_mutex_unlock(&pmh_process.map_lock);
+    for (pm_heap *h = pmh_process.ts_heaps.first; h; h = pmh_ts_next(h)) pmh_ts_unlock(h);
+    pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
 }
 
-static void register_fork_handlers(void) { pthread_atfork(lock_all, unlock_all, unlock_all); }
+/* The child: a recursive mutex names its owner by thread id, which fork
+ * changed, so the heaps' locks are made anew instead of unlocked. */
+static void unlock_all_in_child(void) {
+    pthread_mutex_unlock(&pmh_process.shared_types.lock);
+    pthread_mutex_unlock(&pmh_process.map_lock);
+    for (pm_heap *h = pmh_process.ts_heaps.first; h; h = pmh_ts_next(h)) pmh_ts_lock_reset(h);
+    pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
+}
+
+static void register_fork_handlers(void) {
+    pthread_atfork(lock_all, unlock_all, unlock_all_in_child);
+}
 
 void pmh_process_fork_safe(void) {
     pthread_once(&pmh_process.fork_handlers_once, register_fork_handlers);

@@ -51,6 +51,16 @@ typedef struct pmh_process_state {
         long injected; /* ticks that answered true                           */
     } fault;
 
+    /* ---- the thread-safe heaps (heap layer, threads.c) ---- */
+    struct {
+        pthread_mutex_t lock; /* the list, ids, caches' retirement */
+        pthread_once_t key_once;
+        bool key_made;
+        pthread_key_t key; /* a thread's bound caches, for its exit */
+        pm_heap *first;    /* every live thread-safe heap (ts_next) */
+        uint64_t last_id;
+    } ts_heaps;
+
     /* ---- the shared-type registry (object layer, type.c) ----
      * Held here, owned there: the heap never reads it. */
     struct {
@@ -65,6 +75,12 @@ PM_HIDDEN extern pmh_process_state pmh_process;
 /* Hold every lock of pmh_process across fork() from now on (registers the
  * pthread_atfork handlers once). Called before a lock is first taken. */
 PM_HIDDEN void pmh_process_fork_safe(void);
+/* threads.c, for the fork handlers: a thread-safe heap's lock, and the
+ * next heap of the registry. */
+PM_HIDDEN void pmh_ts_lock(pm_heap *h);
+PM_HIDDEN void pmh_ts_unlock(pm_heap *h);
+PM_HIDDEN void pmh_ts_lock_reset(pm_heap *h); /* in a child of fork: unlocked */
+PM_HIDDEN pm_heap *pmh_ts_next(pm_heap *h);
 /* The all-NULL leaf that every root entry without a leaf of its own
  * names (owners.c, M1): static storage, never written. */
 PM_HIDDEN extern _Atomic(const pm_heap *) pmh_map_vacant_leaf[PMH_MAP_LEAF];

@@ -67,7 +67,9 @@ static void heap_stats(const pm_heap *h, pm_heap_stats *s);
 
 size_t pm_heap_get_stats_sized(const pm_heap *h, pm_heap_stats *out, size_t size) {
     pm_heap_stats s;
+    pmh_lock((pm_heap *)h); /* what other threads' caches hold: a snapshot */
     heap_stats(h, &s);
+    pmh_unlock((pm_heap *)h);
     return pmh_struct_write(out, size, &s, sizeof s);
 }
 
@@ -214,10 +216,17 @@ void pmh_vg_forget_pool_blocks(const pm_heap *h) {
 #endif
 
 int pm_heap_walk(const pm_heap *h, pm_walk_fn fn, void *arg) {
-    if (h->debug) return pmh_debug_walk(h, fn, arg);
-    walk_state w = {fn, arg};
-    int r = for_each_used_pool(h, walk_pool, &w);
-    return r ? r : pmh_large_walk(h, fn, arg);
+    pmh_lock((pm_heap *)h);
+    int r;
+    if (h->debug) {
+        r = pmh_debug_walk(h, fn, arg);
+    } else {
+        walk_state w = {fn, arg};
+        r = for_each_used_pool(h, walk_pool, &w);
+        if (r == 0) r = pmh_large_walk(h, fn, arg);
+    }
+    pmh_unlock((pm_heap *)h);
+    return r;
 }
 
 /* ---- check -------------------------------------------------------------- */
@@ -262,7 +271,10 @@ static int check_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool
     if (full && (pool->nextoffset <= pool->maxnextoffset || pool->purged))
         return fail(c, "pool %p: empty free list although blocks remain", p);
     if (!full) c->nonfull_pools++;
-    if (pool->owner != &h->main) return fail(c, "pool %p: in use without its owner cache", p);
+    const pmh_cache *owner = &h->main;
+    while (owner && owner != pool->owner) owner = pmh_next_cache(h, owner);
+    if (owner == NULL || (h->threadsafe && owner == &h->main))
+        return fail(c, "pool %p: in use without an owner cache of the heap", p);
     bool listed = false;
     for (const pmh_pool *q = pool->owner->used[pool->szidx]; q; q = q->next)
         if (q == pool) listed = true;
@@ -316,13 +328,16 @@ static int check_structure(pm_heap *h, check_state *c) {
         return fail(c, "heap counts disagree with the arenas (%" PRIu64 " arenas found)", narenas);
     if (for_each_used_pool(h, check_pool, c)) return -1;
     uint64_t listed = 0;
-    for (unsigned k = 0; k < PM_NUM_CLASSES; k++)
-        for (const pmh_pool *q = h->main.used[k]; q; q = q->next) {
-            bool parked = q->nused == 0 && q == h->main.used[k] && q->next == NULL;
-            if (q->szidx != k || (q->nused == 0 && !parked) || q->freeblock == NULL)
-                return fail(c, "used list %u holds pool %p in a wrong state", k, (const void *)q);
-            listed += q->nused > 0;
-        }
+    for (const pmh_cache *cache = &h->main; cache; cache = pmh_next_cache(h, cache))
+        for (unsigned k = 0; k < PM_NUM_CLASSES; k++)
+            for (const pmh_pool *q = cache->used[k]; q; q = q->next) {
+                bool parked = q->nused == 0 && q == cache->used[k] && q->next == NULL;
+                if (q->szidx != k || (q->nused == 0 && !parked) || q->freeblock == NULL ||
+                    q->owner != cache)
+                    return fail(c, "used list %u holds pool %p in a wrong state", k,
+                                (const void *)q);
+                listed += q->nused > 0;
+            }
     if (listed != c->nonfull_pools)
         return fail(c, "used lists hold %" PRIu64 " pools, %" PRIu64 " have free blocks", listed,
                     c->nonfull_pools);
@@ -332,8 +347,10 @@ static int check_structure(pm_heap *h, check_state *c) {
 int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report) {
     char local[256];
     check_state c = {buf ? buf : local, buf ? buflen : sizeof local, 0};
+    pmh_lock(h);
     int r = check_structure(h, &c);
     if (r == 0 && h->debug) r = pmh_debug_check(h, c.buf, c.buflen);
+    pmh_unlock(h);
     if (r != 0 && report) {
         pm_error e = {sizeof e, PM_ERR_CORRUPT, h, 0, -1, -1, 0, c.buf};
         pmh_report(h, &e);
@@ -344,6 +361,7 @@ int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report) {
 
 #ifdef PM_EXPENSIVE
 void pmh_expensive_check(pm_heap *h, const char *file, int line) {
+    if (h->threadsafe) return; /* other threads' caches are in motion */
     char why[256];
     check_state c = {why, sizeof why, 0};
     if (check_structure(h, &c) == 0) return;

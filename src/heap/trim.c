@@ -143,13 +143,32 @@ bool pmh_pool_unpurge_page(pm_heap *h, pmh_pool *pool) {
     return head != NULL;
 }
 
+/* The caches trim may work on: a private heap's one; of a thread-safe
+ * heap, the calling thread's and the abandoned ones (the others' threads
+ * are at work on them). */
+static bool trimmable(const pm_heap *h, const pmh_cache *c, const pmh_cache *mine) {
+    return !h->threadsafe ? c == &h->main : c == mine || (c != &h->main && c->abandoned);
+}
+
 size_t pm_heap_trim(pm_heap *h) {
+    pmh_lock(h);
     uint64_t before = h->bytes_returned;
     pmh_release_large_spare(h);
-    if (h->buckets == NULL) return (size_t)(h->bytes_returned - before);
-    pmh_unpark_pools(h, &h->main);
-    (void)pmh_release_kept(h);
-    for (unsigned c = 0; c < PM_NUM_CLASSES; c++)
-        for (pmh_pool *pool = h->main.used[c]; pool; pool = pool->next) trim_pool_pages(h, pool);
-    return (size_t)(h->bytes_returned - before);
+    if (h->buckets != NULL) {
+        const pmh_cache *mine = h->threadsafe ? pmh_ts_bound_cache(h) : NULL;
+        for (pmh_cache *c = &h->main; c; c = pmh_next_cache(h, c)) {
+            if (!trimmable(h, c, mine)) continue;
+            pmh_cache_collect(h, c);
+            pmh_unpark_pools(h, c);
+        }
+        (void)pmh_release_kept(h);
+        for (pmh_cache *c = &h->main; c; c = pmh_next_cache(h, c)) {
+            if (!trimmable(h, c, mine)) continue;
+            for (unsigned k = 0; k < PM_NUM_CLASSES; k++)
+                for (pmh_pool *pool = c->used[k]; pool; pool = pool->next) trim_pool_pages(h, pool);
+        }
+    }
+    size_t given = (size_t)(h->bytes_returned - before);
+    pmh_unlock(h);
+    return given;
 }

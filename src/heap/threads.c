@@ -1,0 +1,267 @@
+/*
+ * threads.c -- the thread-safe heap: a cache per thread, frees that cross
+ * threads, and what a thread leaves behind when it exits.
+ *
+ * Owns: the thread's binding (pmh_tl), the caches of thread-safe heaps
+ * (made, bound, abandoned, adopted, retired, freed), the remote free and
+ * its collection, the registry of thread-safe heaps that fork() locks.
+ * The design, with its reasons: docs/DESIGN.md, "Threads".
+ *
+ * A thread-safe heap's pools each belong to one cache (T2, heap.h), and a
+ * cache to at most one live thread. The owner pops and pushes as on a
+ * private heap; another thread's free goes on the pool's xfree stack, and
+ * the pool on its owner's remote stack:
+ *
+ *   T1  a pool whose xfree is not empty is on its owner's remote stack,
+ *       or the free that made xfree non-empty is about to push it there;
+ *       the owner empties xfree only for pools it took off that stack,
+ *       after reading their link. So pool->owner, read by that free, is
+ *       still the pool's owner when it pushes (a pool with a block on
+ *       xfree has nused > 0 and cannot change hands).
+ *   T3  a cache is bound to one live thread (on that thread's list,
+ *       pmh_tl.bound), or abandoned (its thread exited: on no list), or
+ *       retired (its heap was destroyed while its thread lived: freed by
+ *       that thread at its exit). Only a cache no thread can name is
+ *       freed, so the thread-local pointer pmh_tl.cache never names freed
+ *       memory that a new cache could reuse (the free path compares
+ *       pool->owner with it, and must not be fooled by an address).
+ * Both stacks are pushed with compare-and-swap by any thread and emptied
+ * whole with one exchange by the owner: no pop of a single entry, so no
+ * ABA problem.
+ */
+#define _GNU_SOURCE
+#include "heap/heap.h"
+#include "heap/internal_alloc.h"
+
+#include <pthread.h>
+
+/* The calling thread's view of the thread-safe heaps. heap_id/cache: the
+ * heap it used last and its cache there (the fast paths' one compare);
+ * bound: every cache bound to the thread (T3). initial-exec: one load
+ * from the thread pointer, as pmo_current_rt. */
+typedef struct pmh_thread_binding {
+    uint64_t heap_id;
+    pmh_cache *cache;
+    pmh_cache *bound;
+} pmh_thread_binding;
+
+static _Thread_local pmh_thread_binding pmh_tl __attribute__((tls_model("initial-exec")));
+
+/* ---- the remote free and its collection -------------------------------- */
+
+static void push_pool_remote(pmh_cache *c, pmh_pool *pool) {
+    pmh_pool *top = atomic_load_explicit(&c->remote, memory_order_relaxed);
+    do {
+        pool->remote_next = top;
+    } while (!atomic_compare_exchange_weak_explicit(&c->remote, &top, pool, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+}
+
+/* Block p of pool, which another cache owns (or a cache of the calling
+ * thread that it is not using now): onto xfree, and the pool onto its
+ * owner's remote stack when xfree was empty (T1). acq_rel: the link
+ * written here is seen by the owner's exchange, and the owner's read of
+ * remote_next happens before this push writes it again. */
+static PM_NOINLINE void free_remote(pmh_pool *pool, void *p) {
+    pmh_block *b = p;
+    pmh_block_taken_back(b, pmh_class_size(pool->szidx));
+    pmh_block *head = atomic_load_explicit(&pool->xfree, memory_order_relaxed);
+    do {
+        blk_set_next(b, head);
+    } while (!atomic_compare_exchange_weak_explicit(&pool->xfree, &head, b, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    if (head == NULL) push_pool_remote(pool->owner, pool);
+}
+
+/* The blocks b.. (a list others freed) rejoin pool's free list. */
+static void pool_take_back(pm_heap *h, pmh_pool *pool, pmh_block *b) {
+    uint32_t n = 1;
+    pmh_block *tail = b;
+    for (pmh_block *x; (x = blk_next(tail)) != NULL; tail = x) n++;
+    PM_ASSERT(pool->nused >= n); /* they were counted live until now */
+    bool was_full = pool->freeblock == NULL;
+    blk_set_next(tail, pool->freeblock);
+    pool->freeblock = b;
+    pool->nused -= n;
+    pmh_pool_settle(h, pool, was_full);
+}
+
+void pmh_cache_collect(pm_heap *h, pmh_cache *c) {
+    pmh_pool *pool = atomic_exchange_explicit(&c->remote, NULL, memory_order_acq_rel);
+    while (pool) {
+        PM_ASSERT(pool->owner == c);
+        pmh_pool *next = pool->remote_next; /* before xfree empties: T1 */
+        pmh_block *b = atomic_exchange_explicit(&pool->xfree, NULL, memory_order_acq_rel);
+        PM_ASSERT(b != NULL);
+        pool_take_back(h, pool, b);
+        pool = next;
+    }
+}
+
+/* ---- binding a thread to its cache ------------------------------------- */
+
+static void thread_exit(void *bound);
+
+static void make_key(void) {
+    pmh_process.ts_heaps.key_made = pthread_key_create(&pmh_process.ts_heaps.key, thread_exit) == 0;
+}
+
+/* The calling thread's cache of h among those bound to it, or NULL. */
+static pmh_cache *bound_cache(const pm_heap *h) {
+    for (pmh_cache *c = pmh_tl.bound; c; c = c->bound_next)
+        if (c->heap_id == h->id) return c;
+    return NULL;
+}
+
+/* An abandoned cache of h to adopt, or a new one; on the thread's list. */
+static pmh_cache *attach_cache(pm_heap *h) {
+    pmh_lock(h);
+    pmh_cache *c = h->caches;
+    while (c && !c->abandoned) c = c->next;
+    if (c) c->abandoned = false;
+    pmh_unlock(h);
+    bool adopted = c != NULL;
+    if (c == NULL) {
+        c = pmh_internal_calloc(1, sizeof *c);
+        if (c == NULL) return NULL;
+        c->heap = h;
+        c->heap_id = h->id;
+        atomic_init(&c->remote, NULL);
+        pmh_lock(h);
+        c->next = h->caches;
+        h->caches = c;
+        pmh_unlock(h);
+    }
+    c->bound_next = pmh_tl.bound;
+    if (pthread_setspecific(pmh_process.ts_heaps.key, c) != 0) {
+        pmh_lock(h);
+        c->abandoned = true; /* the next thread may have it */
+        pmh_unlock(h);
+        return NULL;
+    }
+    pmh_tl.bound = c;
+    if (adopted) pmh_cache_collect(h, c);
+    return c;
+}
+
+pmh_cache *pmh_ts_cache(pm_heap *h) {
+    PM_ASSERT(h->threadsafe);
+    if (pmh_tl.heap_id == h->id) return pmh_tl.cache;
+    pmh_cache *c = bound_cache(h);
+    if (c == NULL && (c = attach_cache(h)) == NULL) return NULL;
+    pmh_tl.heap_id = h->id;
+    pmh_tl.cache = c;
+    return c;
+}
+
+pmh_cache *pmh_ts_bound_cache(const pm_heap *h) { return bound_cache(h); }
+
+/* ---- a thread's exit ----------------------------------------------------- */
+
+/* The key's destructor: every cache bound to the thread is left. What
+ * other threads freed comes back, pools with no live block go back to
+ * their arenas, and the cache waits, abandoned, for a thread to adopt it
+ * (its live pools with it). A retired cache (its heap is gone) is freed. */
+static void thread_exit(void *bound) {
+    pthread_mutex_lock(&pmh_process.ts_heaps.lock);
+    for (pmh_cache *c = bound, *next; c; c = next) {
+        next = c->bound_next;
+        c->bound_next = NULL;
+        if (c->retired) {
+            pmh_internal_free(c);
+            continue;
+        }
+        pm_heap *h = c->heap;
+        pmh_lock(h);
+        pmh_cache_collect(h, c);
+        pmh_unpark_pools(h, c);
+        c->abandoned = true;
+        pmh_unlock(h);
+    }
+    pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
+    pmh_tl = (pmh_thread_binding){0, NULL, NULL};
+}
+
+/* ---- the heap's side ------------------------------------------------------ */
+
+static int lock_init(pm_heap *h) {
+    pthread_mutexattr_t attr;
+    if (pthread_mutexattr_init(&attr) != 0) return -1;
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    int r = pthread_mutex_init(&h->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return r == 0 ? 0 : -1;
+}
+
+int pmh_ts_init(pm_heap *h) {
+    pthread_once(&pmh_process.ts_heaps.key_once, make_key);
+    if (!pmh_process.ts_heaps.key_made || lock_init(h) != 0) return -1;
+    pmh_process_fork_safe();
+    pthread_mutex_lock(&pmh_process.ts_heaps.lock);
+    h->id = ++pmh_process.ts_heaps.last_id;
+    h->ts_next = pmh_process.ts_heaps.first;
+    pmh_process.ts_heaps.first = h;
+    pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
+    h->threadsafe = true;
+    h->special = true;
+    return 0;
+}
+
+/* Unregister h and let go of its caches (T3): the calling thread's and the
+ * abandoned ones are freed, those of other live threads retired. */
+void pmh_ts_destroy(pm_heap *h) {
+    if (!h->threadsafe) return;
+    pthread_mutex_lock(&pmh_process.ts_heaps.lock);
+    pm_heap **link = &pmh_process.ts_heaps.first;
+    while (*link != h) link = &(*link)->ts_next;
+    *link = h->ts_next;
+    for (pmh_cache **b = &pmh_tl.bound; *b;) {
+        pmh_cache *c = *b;
+        if (c->heap_id != h->id) {
+            b = &c->bound_next;
+            continue;
+        }
+        *b = c->bound_next; /* the caller's own: no thread names it now */
+        c->abandoned = true;
+    }
+    if (pmh_tl.heap_id == h->id) pmh_tl = (pmh_thread_binding){0, NULL, pmh_tl.bound};
+    pthread_setspecific(pmh_process.ts_heaps.key, pmh_tl.bound);
+    for (pmh_cache *c = h->caches, *next; c; c = next) {
+        next = c->next;
+        if (c->abandoned) pmh_internal_free(c);
+        else c->retired = true; /* its thread frees it when it exits */
+    }
+    pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
+    pthread_mutex_destroy(&h->lock);
+    h->caches = NULL;
+    h->threadsafe = false;
+}
+
+void pmh_ts_lock(pm_heap *h) { pthread_mutex_lock(&h->lock); }
+void pmh_ts_unlock(pm_heap *h) { pthread_mutex_unlock(&h->lock); }
+void pmh_ts_lock_reset(pm_heap *h) { (void)lock_init(h); }
+pm_heap *pmh_ts_next(pm_heap *h) { return h->ts_next; }
+
+/* ---- the pool allocator of a thread-safe heap ---------------------------- */
+
+static PM_NOINLINE void *malloc_unbound(pm_heap *h, size_t n) {
+    pmh_cache *c = pmh_ts_cache(h);
+    return c ? pmh_cache_malloc(h, c, n) : NULL;
+}
+
+void *pmh_ts_malloc_ctx(void *ctx, size_t n) {
+    pm_heap *h = ctx;
+    if (pm_likely(pmh_tl.heap_id == h->id)) return pmh_cache_malloc(h, pmh_tl.cache, n);
+    return malloc_unbound(h, n);
+}
+
+void pmh_ts_free_ctx(void *ctx, void *p) {
+    pm_heap *h = ctx;
+    if (pm_likely(pmh_arena_owns(h, (uintptr_t)p))) {
+        pmh_pool *pool = pmh_pool_of(h, p);
+        if (pm_likely(pool->owner == pmh_tl.cache)) pmh_pool_push(h, pool, p);
+        else free_remote(pool, p);
+        return;
+    }
+    pmh_free_slow(h, p);
+}
