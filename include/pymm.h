@@ -14,12 +14,16 @@
  * the heap maps itself (PM_HEAP_NO_HUGEPAGES). Every small block is 16-byte
  * aligned.
  *
- * A heap is used by one thread at a time: the caller serializes (as CPython's
- * interpreter lock does). Different heaps on different threads run in
+ * A heap made by pm_heap_new is used by one thread at a time: the caller
+ * serializes (as CPython's interpreter lock does). One made with
+ * PM_HEAP_THREADSAFE, and the default heap, serve any number of threads at
+ * once: each thread allocates from pools of its own, and a block may be
+ * freed by any thread. Different heaps on different threads run in
  * parallel; what they share (the process-wide map of which heap owns which
  * arena) is locked when arenas come and go and read without a lock.
  *
- * The default heap (`pm_heap_default()`) needs no set-up. The `pm_raw_*`,
+ * The default heap (`pm_heap_default()`) needs no set-up and is
+ * thread-safe (PM_HEAP_THREADSAFE's rules apply to it). The `pm_raw_*`,
  * `pm_mem_*` and `pm_obj_*` shorthands go through the default heap's domain
  * tables, exactly as CPython's PyMem_RawMalloc / PyMem_Malloc /
  * PyObject_Malloc go through its process-wide tables. Domain tables here are
@@ -580,8 +584,10 @@ PM_API pm_heap *pm_runtime_heap(pm_runtime *rt);
  * is destroyed. There is no hand-off of an object from one runtime to
  * another: to move data, build it again in the other runtime (or dump and
  * load it, pm_json_dumps / pm_json_loads). Two runtimes on one heap
- * (pm_runtime_config.heap) follow the same rule, and are used by one
- * thread at a time between them (the heap is).
+ * (pm_runtime_config.heap) follow the same rule; on a thread-safe heap
+ * (the default heap, or one made with PM_HEAP_THREADSAFE) they may run on
+ * two threads at once, on a private heap they are used by one thread at a
+ * time between them (the heap is).
  * In debug mode (config.debug, PYMM_DEBUG=1, or a PM_DEBUG build) the
  * current runtime reports, through its heap's error handler, with
  * PM_ERR_WRONG_RUNTIME: an object dying that is not its own (its memory

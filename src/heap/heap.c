@@ -24,7 +24,7 @@
  * program that drops a 100 MB structure and builds the next one reuses the
  * pages instead of faulting them all in again.
  */
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE /* PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP */
 #include "heap/heap.h"
 #include "heap/os.h"
 #include "heap/internal_alloc.h"
@@ -48,13 +48,19 @@ static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
     { (h), pmh_pool_malloc_ctx, pool_calloc_ctx, pool_realloc_ctx, pmh_pool_free_ctx }
 #define TS_POOL_TABLE(h)                                                                           \
     { (h), pmh_ts_malloc_ctx, pool_calloc_ctx, pool_realloc_ctx, pmh_ts_free_ctx }
+#define DEFAULT_POOL_TABLE                                                                         \
+    {                                                                                              \
+        &pmh_default_heap, pmh_default_malloc_ctx, pool_calloc_ctx, pool_realloc_ctx,              \
+            pmh_default_free_ctx                                                                   \
+    }
 
 /* The default heap is a constant-initialized object: it works before main()
  * and needs no set-up call. Its buckets are allocated with its first arena. */
 pm_heap pmh_default_heap = {
-    .main = {.heap = &pmh_default_heap},
+    .main = {.heap = &pmh_default_heap, .heap_id = PMH_DEFAULT_HEAP_ID},
     .pool_mask = ~(uintptr_t)(DEFAULT_POOL_SIZE - 1),
-    .domains = {RAW_TABLE, POOL_TABLE(&pmh_default_heap), POOL_TABLE(&pmh_default_heap)},
+    .special = true,
+    .domains = {RAW_TABLE, DEFAULT_POOL_TABLE, DEFAULT_POOL_TABLE},
     .config = {.struct_size = sizeof(pm_heap_config),
                .arena_size = DEFAULT_ARENA_SIZE,
                .pool_size = DEFAULT_POOL_SIZE,
@@ -66,6 +72,11 @@ pm_heap pmh_default_heap = {
     .lowest = 1,
     .hugepages = true, /* until the first arena reads PYMM_HUGEPAGES */
     .is_default = true,
+    /* Thread-safe (threads.c): first in the registry, main is the default
+     * runtime's cache, the threads' caches come and go. */
+    .threadsafe = true,
+    .id = PMH_DEFAULT_HEAP_ID,
+    .lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP,
 };
 
 pm_heap *pm_heap_default(void) { return &pmh_default_heap; }
@@ -189,11 +200,18 @@ int pm_heap_config_check(const pm_heap_config *cfg, char *buf, size_t buflen) {
     return -1;
 }
 
+/* The pool allocator's table: private, thread-safe, or the default heap's
+ * (whose thread cache is one thread-local load: threads.c). */
+static pm_allocator pool_table(pm_heap *h) {
+    const pm_allocator pool = POOL_TABLE(h), ts = TS_POOL_TABLE(h), def = DEFAULT_POOL_TABLE;
+    return h->is_default ? def : h->threadsafe ? ts : pool;
+}
+
 void pmh_domains_init(pm_heap *h) {
-    const pm_allocator raw = RAW_TABLE, pool = POOL_TABLE(h), ts = TS_POOL_TABLE(h);
+    const pm_allocator raw = RAW_TABLE;
     h->domains[PM_DOMAIN_RAW] = raw;
-    h->domains[PM_DOMAIN_MEM] = h->threadsafe ? ts : pool;
-    h->domains[PM_DOMAIN_OBJ] = h->threadsafe ? ts : pool;
+    h->domains[PM_DOMAIN_MEM] = pool_table(h);
+    h->domains[PM_DOMAIN_OBJ] = pool_table(h);
 }
 
 pm_heap *pm_heap_new(const pm_heap_config *cfg) {
@@ -864,6 +882,7 @@ PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n, pmh_cache *cache) {
         pmh_unlock(h);
         return p;
     }
+    if (pm_unlikely(cache->unbound) && (cache = pmh_ts_cache(h)) == NULL) return NULL;
     unsigned c = pmh_class_of(n);
     /* What other threads freed comes first (none on a private heap). */
     if (cache->used[c] == NULL && atomic_load_explicit(&cache->remote, memory_order_relaxed))
@@ -1045,10 +1064,7 @@ static void *pool_calloc_ctx(void *ctx, size_t nelem, size_t elsize) {
 }
 static void *pool_realloc_ctx(void *ctx, void *p, size_t n) { return pool_realloc(ctx, p, n); }
 
-void pm_heap_pool_allocator(pm_heap *h, pm_allocator *out) {
-    const pm_allocator pool = POOL_TABLE(h), ts = TS_POOL_TABLE(h);
-    *out = h->threadsafe ? ts : pool;
-}
+void pm_heap_pool_allocator(pm_heap *h, pm_allocator *out) { *out = pool_table(h); }
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */

@@ -136,6 +136,7 @@ struct pmh_cache {
     uint64_t heap_id;      /* h->id: a binding outlives its heap     */
     pmh_cache *bound_next; /* the bound thread's other caches        */
     bool abandoned;        /* its thread exited: no owner at work    */
+    bool unbound;          /* threads.c's stand-in: no pool, ever    */
     bool retired;          /* its heap is gone (the thread frees it) */
 };
 
@@ -202,11 +203,25 @@ PM_HIDDEN void pmh_ts_destroy(pm_heap *h);
 /* The pool allocator of a thread-safe heap, as its domains' table. */
 PM_HIDDEN void *pmh_ts_malloc_ctx(void *ctx, size_t n);
 PM_HIDDEN void pmh_ts_free_ctx(void *ctx, void *p);
+/* The same for the default heap, which finds the thread's cache with one
+ * thread-local load (its fast-path budget: docs/DESIGN.md, "Threads"). */
+PM_HIDDEN void *pmh_default_malloc_ctx(void *ctx, size_t n);
+PM_HIDDEN void pmh_default_free_ctx(void *ctx, void *p);
 /* The calling thread's cache of thread-safe heap h, or NULL when none
  * could be made (out of memory). */
 PM_HIDDEN pmh_cache *pmh_ts_cache(pm_heap *h);
+/* A cache of h for a runtime (one thread at a time uses it, as the
+ * runtime): h->main for a private heap; for a thread-safe heap an
+ * abandoned cache adopted or a new one, bound to no thread; NULL when out
+ * of memory. pmh_cache_leave gives it back (abandoned, for adoption). */
+PM_HIDDEN pmh_cache *pmh_cache_for_runtime(pm_heap *h);
+PM_HIDDEN void pmh_cache_leave(pm_heap *h, pmh_cache *c);
 /* The calling thread's cache of h if it has one; none is made. */
 PM_HIDDEN pmh_cache *pmh_ts_bound_cache(const pm_heap *h);
+/* No cache of h but the calling thread's is in use (abandoned ones
+ * aside; h->main, the default runtime's, is not counted): the expensive
+ * checks may walk every cache. Under h's lock. */
+PM_HIDDEN bool pmh_ts_alone(const pm_heap *h);
 /* The caches of h after c (from &h->main on): a thread-safe heap's thread
  * caches follow its unused main. Under the lock for a thread-safe heap. */
 static inline pmh_cache *pmh_next_cache(const pm_heap *h, const pmh_cache *c) {
@@ -394,6 +409,21 @@ static inline void pmh_pool_push(pm_heap *h, pmh_pool *pool, void *p) {
         if (((uintptr_t)pool->prev | (uintptr_t)pool->next) != 0)
             pmh_pool_transition(h, pool, false);
     }
+}
+
+PM_HIDDEN void pmh_free_remote(pmh_pool *pool, void *p);
+
+/* free on cache c of heap h: a pool c owns takes the block back as on a
+ * private heap; another cache's goes the remote way (threads.c). On a
+ * private heap every pool's owner is h->main. */
+static inline void pmh_cache_free(pm_heap *h, pmh_cache *c, void *p) {
+    if (pm_likely(pmh_arena_owns(h, (uintptr_t)p))) {
+        pmh_pool *pool = pmh_pool_of(h, p);
+        if (pm_likely(pool->owner == c)) pmh_pool_push(h, pool, p);
+        else pmh_free_remote(pool, p);
+        return;
+    }
+    pmh_free_slow(h, p);
 }
 
 static inline void pmh_pool_free(pm_heap *h, void *p) {

@@ -77,6 +77,7 @@
  *                        W2; tests/test_obj_static_immortal.c checks).
  */
 #include "heap/process.h"
+#include "heap/heap.h" /* pmh_default_heap, first of the thread-safe heaps */
 
 _Atomic(const pm_heap *) pmh_map_vacant_leaf[PMH_MAP_LEAF];
 
@@ -92,7 +93,10 @@ pmh_process_state pmh_process = {
     .map_root = {VACANT256(0), VACANT256(256), VACANT256(512), VACANT256(768)},
     .map_lock = PTHREAD_MUTEX_INITIALIZER,
     .fork_handlers_once = PTHREAD_ONCE_INIT,
-    .ts_heaps = {.lock = PTHREAD_MUTEX_INITIALIZER, .key_once = PTHREAD_ONCE_INIT},
+    .ts_heaps = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                 .key_once = PTHREAD_ONCE_INIT,
+                 .first = &pmh_default_heap,
+                 .last_id = PMH_DEFAULT_HEAP_ID},
     .shared_types = {.lock = PTHREAD_MUTEX_INITIALIZER},
 };
 

@@ -35,6 +35,9 @@
 #define PMH_MAP_VACANT(i)                                                                          \
     ((uintptr_t)pmh_map_vacant_leaf - ((uintptr_t)(i) << PMH_MAP_LEAF_BITS) * sizeof(void *))
 
+/* The default heap's id (heap.c); pm_heap_new's heaps count from it. */
+#define PMH_DEFAULT_HEAP_ID 1
+
 typedef struct pmh_process_state {
     /* ---- the owner map (heap layer, owners.c) ---- */
     _Atomic uintptr_t map_root[PMH_MAP_ROOT]; /* biased leaf addresses (M2) */

@@ -273,8 +273,7 @@ static int check_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool
     if (!full) c->nonfull_pools++;
     const pmh_cache *owner = &h->main;
     while (owner && owner != pool->owner) owner = pmh_next_cache(h, owner);
-    if (owner == NULL || (h->threadsafe && owner == &h->main))
-        return fail(c, "pool %p: in use without an owner cache of the heap", p);
+    if (owner == NULL) return fail(c, "pool %p: in use without an owner cache of the heap", p);
     bool listed = false;
     for (const pmh_pool *q = pool->owner->used[pool->szidx]; q; q = q->next)
         if (q == pool) listed = true;
@@ -361,7 +360,7 @@ int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report) {
 
 #ifdef PM_EXPENSIVE
 void pmh_expensive_check(pm_heap *h, const char *file, int line) {
-    if (h->threadsafe) return; /* other threads' caches are in motion */
+    if (h->threadsafe && !pmh_ts_alone(h)) return; /* others' caches are in motion */
     char why[256];
     check_state c = {why, sizeof why, 0};
     if (check_structure(h, &c) == 0) return;

@@ -47,6 +47,15 @@ typedef struct pmh_thread_binding {
 
 static _Thread_local pmh_thread_binding pmh_tl __attribute__((tls_model("initial-exec")));
 
+/* The default heap's cache of the calling thread, or the stand-in `unbound`
+ * until it has one: a cache with no pool, so that the default heap's fast
+ * paths need no test (a malloc finds no pool and the slow path binds the
+ * thread; a free finds no pool that `unbound` owns and goes the remote
+ * way). `unbound` is never written. */
+static pmh_cache unbound = {.heap = &pmh_default_heap, .unbound = true};
+static _Thread_local pmh_cache *pmh_tl_default __attribute__((tls_model("initial-exec"))) =
+    &unbound;
+
 /* ---- the remote free and its collection -------------------------------- */
 
 static void push_pool_remote(pmh_cache *c, pmh_pool *pool) {
@@ -62,7 +71,7 @@ static void push_pool_remote(pmh_cache *c, pmh_pool *pool) {
  * owner's remote stack when xfree was empty (T1). acq_rel: the link
  * written here is seen by the owner's exchange, and the owner's read of
  * remote_next happens before this push writes it again. */
-static PM_NOINLINE void free_remote(pmh_pool *pool, void *p) {
+PM_NOINLINE void pmh_free_remote(pmh_pool *pool, void *p) {
     pmh_block *b = p;
     pmh_block_taken_back(b, pmh_class_size(pool->szidx));
     pmh_block *head = atomic_load_explicit(&pool->xfree, memory_order_relaxed);
@@ -113,25 +122,57 @@ static pmh_cache *bound_cache(const pm_heap *h) {
     return NULL;
 }
 
-/* An abandoned cache of h to adopt, or a new one; on the thread's list. */
-static pmh_cache *attach_cache(pm_heap *h) {
+/* An abandoned cache of h, adopted (*adopted), or a new one; NULL when
+ * out of memory. */
+static pmh_cache *take_cache(pm_heap *h, bool *adopted) {
     pmh_lock(h);
     pmh_cache *c = h->caches;
     while (c && !c->abandoned) c = c->next;
     if (c) c->abandoned = false;
     pmh_unlock(h);
-    bool adopted = c != NULL;
-    if (c == NULL) {
-        c = pmh_internal_calloc(1, sizeof *c);
-        if (c == NULL) return NULL;
-        c->heap = h;
-        c->heap_id = h->id;
-        atomic_init(&c->remote, NULL);
-        pmh_lock(h);
-        c->next = h->caches;
-        h->caches = c;
-        pmh_unlock(h);
-    }
+    *adopted = c != NULL;
+    if (c) return c;
+    c = pmh_internal_calloc(1, sizeof *c);
+    if (c == NULL) return NULL;
+    c->heap = h;
+    c->heap_id = h->id;
+    atomic_init(&c->remote, NULL);
+    pmh_lock(h);
+    c->next = h->caches;
+    h->caches = c;
+    pmh_unlock(h);
+    return c;
+}
+
+/* Leave c (its user is done with it): what others freed comes back, empty
+ * pools go to their arenas, and c waits for adoption. */
+static void abandon(pm_heap *h, pmh_cache *c) {
+    pmh_lock(h);
+    pmh_cache_collect(h, c);
+    pmh_unpark_pools(h, c);
+    c->abandoned = true;
+    pmh_unlock(h);
+}
+
+pmh_cache *pmh_cache_for_runtime(pm_heap *h) {
+    if (!h->threadsafe) return &h->main;
+    bool adopted;
+    pmh_cache *c = take_cache(h, &adopted);
+    if (c && adopted) pmh_cache_collect(h, c);
+    return c;
+}
+
+void pmh_cache_leave(pm_heap *h, pmh_cache *c) {
+    if (h->threadsafe && c != &h->main) abandon(h, c);
+}
+
+/* A cache of h on the thread's list: adopted or new. */
+static pmh_cache *attach_cache(pm_heap *h) {
+    pthread_once(&pmh_process.ts_heaps.key_once, make_key);
+    if (!pmh_process.ts_heaps.key_made) return NULL;
+    bool adopted;
+    pmh_cache *c = take_cache(h, &adopted);
+    if (c == NULL) return NULL;
     c->bound_next = pmh_tl.bound;
     if (pthread_setspecific(pmh_process.ts_heaps.key, c) != 0) {
         pmh_lock(h);
@@ -151,10 +192,18 @@ pmh_cache *pmh_ts_cache(pm_heap *h) {
     if (c == NULL && (c = attach_cache(h)) == NULL) return NULL;
     pmh_tl.heap_id = h->id;
     pmh_tl.cache = c;
+    if (h == &pmh_default_heap) pmh_tl_default = c;
     return c;
 }
 
 pmh_cache *pmh_ts_bound_cache(const pm_heap *h) { return bound_cache(h); }
+
+bool pmh_ts_alone(const pm_heap *h) {
+    const pmh_cache *mine = bound_cache(h);
+    for (const pmh_cache *c = h->caches; c; c = c->next)
+        if (c != mine && !c->abandoned) return false;
+    return true;
+}
 
 /* ---- a thread's exit ----------------------------------------------------- */
 
@@ -171,15 +220,11 @@ static void thread_exit(void *bound) {
             pmh_internal_free(c);
             continue;
         }
-        pm_heap *h = c->heap;
-        pmh_lock(h);
-        pmh_cache_collect(h, c);
-        pmh_unpark_pools(h, c);
-        c->abandoned = true;
-        pmh_unlock(h);
+        abandon(c->heap, c);
     }
     pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
     pmh_tl = (pmh_thread_binding){0, NULL, NULL};
+    pmh_tl_default = &unbound;
 }
 
 /* ---- the heap's side ------------------------------------------------------ */
@@ -192,6 +237,10 @@ static int lock_init(pm_heap *h) {
     pthread_mutexattr_destroy(&attr);
     return r == 0 ? 0 : -1;
 }
+
+/* The default heap is thread-safe from the start (heap.c): its lock must
+ * be held across fork() before any thread may take it. */
+__attribute__((constructor(101))) static void ts_at_load(void) { pmh_process_fork_safe(); }
 
 int pmh_ts_init(pm_heap *h) {
     pthread_once(&pmh_process.ts_heaps.key_once, make_key);
@@ -211,6 +260,9 @@ int pmh_ts_init(pm_heap *h) {
  * abandoned ones are freed, those of other live threads retired. */
 void pmh_ts_destroy(pm_heap *h) {
     if (!h->threadsafe) return;
+    /* Blocks still on xfree stacks become free blocks again: the caller
+     * (no other thread uses h) walks the pools next (valgrind's records). */
+    for (pmh_cache *c = &h->main; c; c = pmh_next_cache(h, c)) pmh_cache_collect(h, c);
     pthread_mutex_lock(&pmh_process.ts_heaps.lock);
     pm_heap **link = &pmh_process.ts_heaps.first;
     while (*link != h) link = &(*link)->ts_next;
@@ -260,8 +312,20 @@ void pmh_ts_free_ctx(void *ctx, void *p) {
     if (pm_likely(pmh_arena_owns(h, (uintptr_t)p))) {
         pmh_pool *pool = pmh_pool_of(h, p);
         if (pm_likely(pool->owner == pmh_tl.cache)) pmh_pool_push(h, pool, p);
-        else free_remote(pool, p);
+        else pmh_free_remote(pool, p);
         return;
     }
     pmh_free_slow(h, p);
+}
+
+/* ctx is the default heap (its table's): already in a register, where
+ * &pmh_default_heap would cost an instruction to make. */
+void *pmh_default_malloc_ctx(void *ctx, size_t n) {
+    PM_ASSERT(ctx == &pmh_default_heap);
+    return pmh_cache_malloc(ctx, pmh_tl_default, n);
+}
+
+void pmh_default_free_ctx(void *ctx, void *p) {
+    PM_ASSERT(ctx == &pmh_default_heap);
+    pmh_cache_free(ctx, pmh_tl_default, p);
 }

@@ -179,7 +179,7 @@ static void report_misuse(pm_runtime *rt, pm_error_kind kind, const pm_object *o
 
 bool pmo_rt_holds(pm_runtime *rt, const void *p) {
     pm_heap *h = rt->heap;
-    if (rt->obj_table->malloc != pmh_pool_malloc_ctx && !pm_heap_debug_enabled(h))
+    if (rt->obj_table->malloc != rt->pool_malloc && !pm_heap_debug_enabled(h))
         return true; /* a user's allocator: its blocks are not the heap's to name */
     return pm_heap_owns(h, p) || pm_heap_block_size(h, p) != 0 || pm_heap_block_serial(h, p) != 0;
 }
@@ -515,7 +515,7 @@ static inline void gc_forget(pm_runtime *rt, pm_object *o) {
 static inline bool plain_death(const pm_runtime *rt, const pm_object *o) {
     return (o->type->internal & PMO_TP_PLAIN) &&
            !(o->flags & (PMO_OF_DEAD | PM_OF_HAS_WEAKREF | PMO_OF_UNTRACKED_DEFERRED)) &&
-           !pmo_debug_checks(rt) && rt->obj_table->free == pmh_pool_free_ctx;
+           !pmo_debug_checks(rt) && rt->obj_table->free == rt->pool_free;
 }
 
 /* A field of a dying plain instance whose count reached zero: nested like
@@ -557,7 +557,7 @@ static inline pm_object *dealloc_plain(pm_runtime *rt, pm_object *o, pm_object *
         *pending = o;
         return last;
     }
-    pmh_pool_free(rt->obj_table->ctx, o);
+    pmh_cache_free(rt->heap, rt->cache, o);
     return NULL;
 }
 
@@ -565,7 +565,7 @@ static inline pm_object *dealloc_plain(pm_runtime *rt, pm_object *o, pm_object *
 static void free_pending(pm_runtime *rt, pm_object *p) {
     while (p) {
         pm_object *next = pmo_ref_fields(p)[0];
-        pmh_pool_free(rt->obj_table->ctx, p);
+        pmh_cache_free(rt->heap, rt->cache, p);
         p = next;
     }
 }

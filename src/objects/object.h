@@ -166,6 +166,13 @@ struct pm_runtime {
     pm_heap *heap;
     const pm_allocator *obj_table; /* the heap's live obj-domain table     */
     const pm_allocator *mem_table; /* and mem-domain table (item arrays)   */
+    /* The runtime's own pools (heap.h, pmh_cache): while obj_table is the
+     * heap's pool allocator (pool_malloc, pool_free: the private or the
+     * thread-safe one), objects come from and go back to this cache
+     * inline, with no call and no other thread's lists in the way. */
+    pmh_cache *cache;
+    void *(*pool_malloc)(void *, size_t);
+    void (*pool_free)(void *, void *);
     bool owns_heap;
     bool debug;
     bool gc_stress; /* PYMM_GC_STRESS: a collection at every
@@ -333,8 +340,9 @@ static inline void pmo_init_header(pm_object *o, pm_type *t) { pmo_init_header_r
 static inline pm_object *pmo_alloc_rt(pm_runtime *rt, pm_type *t, size_t size) {
     if (t->flags & PM_TPFLAGS_GC) pmo_gc_maybe_collect(rt);
     const pm_allocator *a = rt->obj_table;
-    pm_object *o = pmo_likely(a->malloc == pmh_pool_malloc_ctx) ? pmh_pool_malloc(a->ctx, size)
-                                                                : a->malloc(a->ctx, size);
+    pm_object *o = pmo_likely(a->malloc == rt->pool_malloc)
+                       ? pmh_cache_malloc(rt->heap, rt->cache, size)
+                       : a->malloc(a->ctx, size);
     if (pmo_unlikely(o == NULL)) return pmo_no_memory();
     pmo_init_header_rt(rt, o, t);
     return o;
@@ -347,7 +355,7 @@ static inline pm_object *pmo_alloc(pm_type *t, size_t size) {
 /* Return an object's memory to the runtime's heap. */
 static inline void pmo_free(pm_runtime *rt, pm_object *o) {
     const pm_allocator *a = rt->obj_table;
-    if (pmo_likely(a->free == pmh_pool_free_ctx)) pmh_pool_free(a->ctx, o);
+    if (pmo_likely(a->free == rt->pool_free)) pmh_cache_free(rt->heap, rt->cache, o);
     else a->free(a->ctx, o);
 }
 /* Raw buffers (item arrays, string storage) from the runtime's mem domain. */

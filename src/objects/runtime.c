@@ -50,6 +50,15 @@ static bool env_debug(void) { return env_flag("PYMM_DEBUG"); }
  * from the start, and PYMM_DEBUG is read once. PYMM_GC_STRESS is read by
  * every runtime as it is made: a threshold of 0 sends every GC allocation
  * to the collector, which then collects (collector.c, "stress"). */
+/* The heap's pool allocator, whose table entries the inline paths look
+ * for (object.h, pmo_alloc_rt). */
+static void set_pool_functions(pm_runtime *rt) {
+    pm_allocator pool;
+    pm_heap_pool_allocator(rt->heap ? rt->heap : pm_heap_default(), &pool);
+    rt->pool_malloc = pool.malloc;
+    rt->pool_free = pool.free;
+}
+
 static void young_init(pm_runtime *rt) {
     rt->gc_stress = env_flag("PYMM_GC_STRESS");
     rt->gc_young_threshold = rt->gc_stress ? 0 : PMGC_DEFAULT_THRESHOLD;
@@ -61,6 +70,8 @@ pm_runtime *pmo_default_rt_init(void) {
     if (rt->heap == NULL) {
         rt->obj_table = pmh_allocator_ref(pm_heap_default(), PM_DOMAIN_OBJ);
         rt->mem_table = pmh_allocator_ref(pm_heap_default(), PM_DOMAIN_MEM);
+        rt->cache = &pmh_default_heap.main; /* the default runtime's (heap.c) */
+        set_pool_functions(rt);
         young_init(rt);
         rt->debug = env_debug();
         rt->stats.total_refcount = TOTAL_REFCOUNT_START;
@@ -140,6 +151,14 @@ pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
     }
     rt->obj_table = pmh_allocator_ref(rt->heap, PM_DOMAIN_OBJ);
     rt->mem_table = pmh_allocator_ref(rt->heap, PM_DOMAIN_MEM);
+    rt->cache = pmh_cache_for_runtime(rt->heap);
+    if (rt->cache == NULL) {
+        if (rt->owns_heap) pm_heap_destroy(rt->heap);
+        pmh_internal_free(rt);
+        errno = ENOMEM;
+        return NULL;
+    }
+    set_pool_functions(rt);
     rt->debug = c.debug != 0;
     young_init(rt);
     if (c.recursion_limit > 0) rt->rec_limit = (uint32_t)c.recursion_limit;
@@ -167,6 +186,7 @@ void pm_runtime_destroy(pm_runtime *rt) {
     pmo_vec_free(&rt->repr_active);
     current_runtime = saved == rt ? default_rt() : saved;
     if (rt->owns_heap) pm_heap_destroy(rt->heap);
+    else pmh_cache_leave(rt->heap, rt->cache); /* its live pools wait for adoption */
     pmh_internal_free(rt);
 }
 

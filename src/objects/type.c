@@ -408,7 +408,7 @@ static inline bool fast_new_ok(const pm_runtime *rt) {
     return false; /* the total reference count is kept by the general path */
 #else
     return rt->heap != NULL && !rt->debug && rt->gc_young_count < rt->gc_young_threshold &&
-           rt->obj_table->malloc == pmh_pool_malloc_ctx;
+           rt->obj_table->malloc == rt->pool_malloc;
 #endif
 }
 
@@ -421,7 +421,7 @@ pm_object *pm_object_new_refs_steal(pm_type *t, pm_object *const *refs) {
     if (pmo_unlikely(t == NULL || refs == NULL || !fast_new_ok(rt) ||
                      !(t->internal & PMO_TP_PLAIN)))
         return new_refs_general(t, refs);
-    pm_object *o = pmh_pool_try_malloc(rt->obj_table->ctx, t->basicsize);
+    pm_object *o = pmh_cache_try_malloc(rt->cache, t->basicsize);
     if (pmo_unlikely(o == NULL)) return new_refs_general(t, refs);
     rt->gc_young_allocs++; /* pmo_gc_maybe_collect's counts: no collection is due */
     rt->gc_young_count++;
