@@ -42,23 +42,28 @@ function(pmb_add_worker impl define)
   endif()
 endfunction()
 
-pmb_add_worker(pymm PYMM)
-target_link_libraries(pymm-bench-alloc-pymm PRIVATE pymm_static)
-
-pmb_add_worker(glibc GLIBC)
-
-if(PMB_HAVE_MIMALLOC)
-  pmb_add_worker(mimalloc MIMALLOC)
-  pmb_link_anchor(pymm-bench-alloc-mimalloc MIMALLOC)
-endif()
-
-if(PMB_HAVE_JEMALLOC)
-  pmb_add_worker(jemalloc JEMALLOC)
-  pmb_link_anchor(pymm-bench-alloc-jemalloc JEMALLOC)
-  if(PMB_JEMALLOC_PREFIXED)
-    target_compile_definitions(pymm-bench-alloc-jemalloc PRIVATE PMB_JEMALLOC_PREFIXED=1)
+# pmb_allocator_workers(FUNCTION PREFIX): FUNCTION(impl DEFINE) makes the
+# worker PREFIX-<impl> of each allocator found (pymm, glibc, mimalloc,
+# jemalloc), which this then links to its allocator. The threads suite
+# builds its workers the same way.
+macro(pmb_allocator_workers fn prefix)
+  cmake_language(CALL ${fn} pymm PYMM)
+  target_link_libraries(${prefix}-pymm PRIVATE pymm_static)
+  cmake_language(CALL ${fn} glibc GLIBC)
+  if(PMB_HAVE_MIMALLOC)
+    cmake_language(CALL ${fn} mimalloc MIMALLOC)
+    pmb_link_anchor(${prefix}-mimalloc MIMALLOC)
   endif()
-endif()
+  if(PMB_HAVE_JEMALLOC)
+    cmake_language(CALL ${fn} jemalloc JEMALLOC)
+    pmb_link_anchor(${prefix}-jemalloc JEMALLOC)
+    if(PMB_JEMALLOC_PREFIXED)
+      target_compile_definitions(${prefix}-jemalloc PRIVATE PMB_JEMALLOC_PREFIXED=1)
+    endif()
+  endif()
+endmacro()
+
+pmb_allocator_workers(pmb_add_worker pymm-bench-alloc)
 
 if(PMB_HAVE_PYMALLOC)
   pmb_add_worker(pymalloc PYMALLOC)

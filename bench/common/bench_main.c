@@ -32,6 +32,10 @@ static const pmb_suite SUITES[] = {
      "the cycle collector vs CPython's: full collections, young pauses, the collector's "
      "share of a JSON load, header bytes",
      pmb_suite_gc},
+    {"threads",
+     "the heap from many threads: larson, xmalloc, cache-scratch and a size mix at 1, 2 "
+     "and 8 threads vs glibc, mimalloc, jemalloc",
+     pmb_suite_threads},
 };
 
 #define NUM_SUITES (sizeof SUITES / sizeof SUITES[0])

@@ -43,5 +43,6 @@ int pmb_option_rounds(const pmb_options *o, int dflt);
 int pmb_suite_alloc(int argc, char **argv);
 int pmb_suite_objects(int argc, char **argv);
 int pmb_suite_gc(int argc, char **argv);
+int pmb_suite_threads(int argc, char **argv);
 
 #endif /* PMB_SUITES_H */
