@@ -665,7 +665,7 @@ static pmh_large_slot *large_find(const pmh_large_table *t, uintptr_t p) {
     }
 }
 
-static void large_put(pmh_large_table *t, uintptr_t p, size_t size, bool mapped) {
+static void large_insert(pmh_large_table *t, uintptr_t p, size_t size, bool mapped) {
     for (size_t i = large_hash(p, t->cap);; i = (i + 1) & (t->cap - 1)) {
         pmh_large_slot *s = &t->slots[i];
         if (s->ptr == 0 || s->ptr == LARGE_TOMB) {
@@ -680,6 +680,13 @@ static void large_put(pmh_large_table *t, uintptr_t p, size_t size, bool mapped)
     }
 }
 
+/* Insert a block, with the room a large_reserve promised. */
+static void large_put(pmh_large_table *t, uintptr_t p, size_t size, bool mapped) {
+    PM_ASSERT(t->reserved > 0);
+    t->reserved--;
+    large_insert(t, p, size, mapped);
+}
+
 static void large_remove(pmh_large_table *t, pmh_large_slot *s) {
     t->bytes -= s->size;
     s->ptr = LARGE_TOMB;
@@ -688,12 +695,17 @@ static void large_remove(pmh_large_table *t, pmh_large_slot *s) {
     t->tombs++;
 }
 
-/* Make room for one more entry, so that an insert after a successful raw
- * allocation can never fail. */
+/* Promise room for one more entry, so that an insert after a successful
+ * raw allocation can never fail; the raw allocation may then run outside
+ * the heap's lock, with other threads' promises beside this one. Kept by
+ * large_put, or given back by large_unreserve. */
 static bool large_reserve(pmh_large_table *t) {
-    if ((t->count + t->tombs + 1) * 4 <= t->cap * 3) return true;
+    if ((t->count + t->tombs + t->reserved + 1) * 4 <= t->cap * 3) {
+        t->reserved++;
+        return true;
+    }
     size_t cap = t->cap ? t->cap : 64;
-    while ((t->count + 1) * 2 > cap) cap *= 2;
+    while ((t->count + t->reserved + 1) * 2 > cap) cap *= 2;
     pmh_large_slot *old = t->slots;
     size_t oldcap = t->cap;
     t->slots = pmh_internal_calloc(cap, sizeof *t->slots);
@@ -705,9 +717,15 @@ static bool large_reserve(pmh_large_table *t) {
     t->count = t->tombs = 0;
     t->bytes = 0;
     for (size_t i = 0; i < oldcap; i++)
-        if (old[i].ptr > LARGE_TOMB) large_put(t, old[i].ptr, old[i].size, old[i].mapped);
+        if (old[i].ptr > LARGE_TOMB) large_insert(t, old[i].ptr, old[i].size, old[i].mapped);
     pmh_internal_free(old);
+    t->reserved++;
     return true;
+}
+
+static void large_unreserve(pmh_large_table *t) {
+    PM_ASSERT(t->reserved > 0);
+    t->reserved--;
 }
 
 /* Give back at once every empty arena and empty pool, the budget and the
@@ -803,12 +821,26 @@ static void large_put_back(pm_heap *h, void *p, size_t size, bool mapped) {
     }
 }
 
+static void *raw_malloc(pm_heap *h, size_t n) {
+    const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
+    return raw->malloc(raw->ctx, n);
+}
+
+/* Takes the heap's lock itself: a raw block is allocated outside it (the
+ * C library has locks of its own), with its table entry reserved first;
+ * a mapping of the heap's own is made under it (the spare). */
 static void *large_malloc(pm_heap *h, size_t n) {
-    if (!large_reserve(&h->large)) return NULL;
-    bool mapped;
-    void *p = large_get(h, n, &mapped);
+    pmh_lock(h);
+    bool reserved = large_reserve(&h->large), mapped = large_maps_itself(h, n);
+    void *p = reserved && mapped ? large_map(h, n) : NULL;
+    pmh_unlock(h);
+    if (!reserved) return NULL;
+    if (!mapped) p = raw_malloc(h, n);
+    pmh_lock(h);
     if (p == NULL && pmh_release_kept(h)) p = large_get(h, n, &mapped);
     if (p) large_put(&h->large, (uintptr_t)p, n, mapped);
+    else large_unreserve(&h->large);
+    pmh_unlock(h);
     return p;
 }
 
@@ -876,12 +908,7 @@ static bool cache_take_pool(pm_heap *h, pmh_cache *cache, unsigned c) {
 
 PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n, pmh_cache *cache) {
     if (n == 0) n = 1;
-    if (n > PM_SMALL_MAX) {
-        pmh_lock(h);
-        void *p = large_malloc(h, n);
-        pmh_unlock(h);
-        return p;
-    }
+    if (n > PM_SMALL_MAX) return large_malloc(h, n);
     if (pm_unlikely(cache->unbound) && (cache = pmh_ts_cache(h)) == NULL) return NULL;
     unsigned c = pmh_class_of(n);
     /* What other threads freed comes first (none on a private heap). */
@@ -891,20 +918,22 @@ PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n, pmh_cache *cache) {
     return pmh_cache_malloc(h, cache, n);
 }
 
+/* The entry leaves the table under the lock; a raw block goes back to the
+ * C library outside it (its address may then be reused at once). */
 PM_NOINLINE void pmh_free_slow(pm_heap *h, void *p) {
     if (p == NULL) return;
     pmh_lock(h);
     pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
+    bool raw_block = s == NULL || !s->mapped;
     if (s) {
-        bool mapped = s->mapped;
         size_t size = s->size;
         large_remove(&h->large, s);
-        large_put_back(h, p, size, mapped);
-        pmh_unlock(h);
-        return;
+        if (!raw_block) large_unmap(h, p, size);
     }
     pmh_unlock(h);
-    /* Not ours at all: the raw domain may know it (CPython's rule). */
+    if (!raw_block) return;
+    /* A raw large block, or not ours at all: the raw domain may know it
+     * (CPython's rule). */
     const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
     raw->free(raw->ctx, p);
 }
@@ -996,16 +1025,41 @@ static void *large_resize(pm_heap *h, const pmh_large_slot *s, void *p, size_t n
     return q;
 }
 
-static void *realloc_large(pm_heap *h, pmh_large_slot *s, void *p, size_t n) {
-    if (n <= PM_SMALL_MAX) return realloc_move(h, p, s->size, n);
+/* Under the lock. A mapping, or a block that changes kind, is resized
+ * here; NULL with *raw_n set means: a raw block to resize through the raw
+ * domain's realloc, its entry already out of the table and room reserved
+ * for the result (realloc_raw_large). */
+static void *realloc_large(pm_heap *h, pmh_large_slot *s, void *p, size_t n, size_t *raw_n) {
     if (!large_reserve(&h->large)) return NULL;
     s = large_find(&h->large, (uintptr_t)p); /* the table may have moved */
     bool mapped;
+    if (!s->mapped && !large_maps_itself(h, n)) {
+        *raw_n = s->size;
+        large_remove(&h->large, s);
+        return NULL;
+    }
     void *q = large_resize(h, s, p, n, &mapped);
     if (q == NULL && pmh_release_kept(h)) q = large_resize(h, s, p, n, &mapped);
-    if (q == NULL) return NULL;
+    if (q == NULL) {
+        large_unreserve(&h->large);
+        return NULL;
+    }
     large_remove(&h->large, s);
     large_put(&h->large, (uintptr_t)q, n, mapped);
+    return q;
+}
+
+/* The C library's realloc of a raw large block, outside the heap's lock
+ * (its entry is out of the table: the old address may be reused at once),
+ * then the entry of the result, or of p again when it failed. */
+static void *realloc_raw_large(pm_heap *h, void *p, size_t old_n, size_t n) {
+    const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
+    void *q = raw->realloc(raw->ctx, p, n);
+    pmh_lock(h);
+    if (q == NULL && pmh_release_kept(h)) q = raw->realloc(raw->ctx, p, n);
+    if (q) large_put(&h->large, (uintptr_t)q, n, false);
+    else large_put(&h->large, (uintptr_t)p, old_n, false);
+    pmh_unlock(h);
     return q;
 }
 
@@ -1026,8 +1080,11 @@ static void *pool_realloc(pm_heap *h, void *p, size_t n) {
     }
     pmh_lock(h);
     pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
-    void *q = s ? realloc_large(h, s, p, n) : NULL;
+    size_t old_n = s ? s->size : 0, raw_n = 0;
+    void *q = s && n > PM_SMALL_MAX ? realloc_large(h, s, p, n, &raw_n) : NULL;
     pmh_unlock(h);
+    if (s && n <= PM_SMALL_MAX) return realloc_move(h, p, old_n, n);
+    if (raw_n) return realloc_raw_large(h, p, raw_n, n);
     if (s) return q;
     const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
     return raw->realloc(raw->ctx, p, n);

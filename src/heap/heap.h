@@ -119,6 +119,7 @@ typedef struct pmh_large_slot {
 typedef struct pmh_large_table {
     pmh_large_slot *slots;
     size_t cap, count, tombs;
+    size_t reserved; /* inserts promised (large_reserve), not yet made */
     uint64_t bytes;
 } pmh_large_table;
 
