@@ -756,9 +756,9 @@ static bool large_maps_itself(pm_heap *h, size_t n) {
     (void)h, (void)n;
     return false;
 #else
+    if (n < PMH_HUGE_BLOCK_MIN) return false; /* decided without the heap's lock */
     heap_reads_env(h);
-    return n >= PMH_HUGE_BLOCK_MIN && h->hugepages &&
-           h->domains[PM_DOMAIN_RAW].malloc == pmh_raw_malloc;
+    return h->hugepages && h->domains[PM_DOMAIN_RAW].malloc == pmh_raw_malloc;
 #endif
 }
 
@@ -826,22 +826,23 @@ static void *raw_malloc(pm_heap *h, size_t n) {
     return raw->malloc(raw->ctx, n);
 }
 
-/* Takes the heap's lock itself: a raw block is allocated outside it (the
- * C library has locks of its own), with its table entry reserved first;
- * a mapping of the heap's own is made under it (the spare). */
+/* Takes the heap's lock itself, once: a raw block is allocated outside
+ * it (the C library has locks of its own) and entered in the table after;
+ * if the table cannot grow for it, the block goes back and the call fails.
+ * A mapping of the heap's own (4 MiB and more) is made under it (the
+ * spare). */
 static void *large_malloc(pm_heap *h, size_t n) {
+    bool mapped = n >= PMH_HUGE_BLOCK_MIN; /* maybe: decided under the lock */
+    void *p = mapped ? NULL : raw_malloc(h, n);
     pmh_lock(h);
-    bool reserved = large_reserve(&h->large), mapped = large_maps_itself(h, n);
-    void *p = reserved && mapped ? large_map(h, n) : NULL;
-    pmh_unlock(h);
-    if (!reserved) return NULL;
-    if (!mapped) p = raw_malloc(h, n);
-    pmh_lock(h);
+    if (mapped && (mapped = large_maps_itself(h, n))) p = large_map(h, n);
+    else if (p == NULL && n >= PMH_HUGE_BLOCK_MIN) p = raw_malloc(h, n);
     if (p == NULL && pmh_release_kept(h)) p = large_get(h, n, &mapped);
-    if (p) large_put(&h->large, (uintptr_t)p, n, mapped);
-    else large_unreserve(&h->large);
+    bool entered = p != NULL && large_reserve(&h->large);
+    if (entered) large_put(&h->large, (uintptr_t)p, n, mapped);
+    else if (p) large_put_back(h, p, n, mapped);
     pmh_unlock(h);
-    return p;
+    return entered ? p : NULL;
 }
 
 static void large_release_all(pm_heap *h) {
