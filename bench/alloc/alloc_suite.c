@@ -132,7 +132,8 @@ static int read_dump(const char *path, char *name, size_t name_len, double *tota
  * (pair region - empty-loop region) / N for every class. */
 static int collect_dumps(alloc_ctx *cx, const char *impl, const char *out) {
     double pair[PMB_NUM_CLASSES + 1] = {0}, empty[PMB_NUM_CLASSES + 1] = {0};
-    long n[PMB_NUM_CLASSES + 1] = {0};
+    double heap_pair = 0, heap_empty = 0; /* pymm's private heap, class 1 */
+    long n[PMB_NUM_CLASSES + 1] = {0}, heap_n = 0;
     char path[PATH_MAX + 16], name[128];
     for (int k = 1;; k++) {
         double total = 0;
@@ -150,8 +151,16 @@ static int collect_dumps(alloc_ctx *cx, const char *impl, const char *out) {
             n[c] = count;
         } else if (strcmp(kind, "empty") == 0) {
             empty[c] = total;
+        } else if (strcmp(kind, "heappair") == 0 && c == 1) {
+            heap_pair = total;
+            heap_n = count;
+        } else if (strcmp(kind, "heapempty") == 0 && c == 1) {
+            heap_empty = total;
         }
     }
+    if (heap_n > 0 && pmb_option_case(&cx->opt, "pair-16"))
+        pmb_records_add(&cx->recs, "pair-16", impl, "instr_per_op_private",
+                        (heap_pair - heap_empty) / (double)heap_n, "instructions");
     int got = 0;
     for (int c = 1; c <= PMB_NUM_CLASSES; c++) {
         if (n[c] == 0) continue;

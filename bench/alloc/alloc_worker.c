@@ -346,27 +346,63 @@ static void run_frag(const scale *sc) {
 /* ------------------------------------------------------------------------ */
 
 #if defined(PMB_HAVE_CALLGRIND_H)
+/* Dump what was counted since the last dump as "KIND-SIZE/N". */
+static void dump_region(const char *kind, size_t size, long n) {
+    char name[48];
+    snprintf(name, sizeof name, "%s-%zu/%ld", kind, size, n);
+    CALLGRIND_DUMP_STATS_AT(name);
+}
+
+/* The empty loop of N iterations, counted and dumped as KIND-SIZE/N. */
+static void count_empty(const char *kind, size_t size, long n) {
+    CALLGRIND_TOGGLE_COLLECT;
+    empty_loop(size, n);
+    CALLGRIND_TOGGLE_COLLECT;
+    dump_region(kind, size, n);
+}
+
+#if defined(PMB_IMPL_PYMM)
+static PM_NOINLINE void heap_pair_loop(pm_heap *h, size_t size, long n) {
+    for (long i = 0; i < n; i++) {
+        void *p = pm_heap_malloc(h, size);
+        escape(p);
+        pm_heap_free(h, p);
+    }
+}
+
+/* The same pairs on a private heap (pm_heap_malloc/pm_heap_free, no domain
+ * table, no thread-local cache): the budget of the heap one thread uses,
+ * beside the thread-safe default heap's of pair-N. Dumps "heappair-16/N"
+ * and the empty loop again as "heapempty-16/N". */
+static void private_heap_instr(long n) {
+    pm_heap *h = pm_heap_new(NULL);
+    if (h == NULL) die("pm_heap_new failed");
+    heap_pair_loop(h, CLASS_STEP, 1000);
+    CALLGRIND_TOGGLE_COLLECT;
+    heap_pair_loop(h, CLASS_STEP, n);
+    CALLGRIND_TOGGLE_COLLECT;
+    dump_region("heappair", CLASS_STEP, n);
+    count_empty("heapempty", CLASS_STEP, n);
+    pm_heap_destroy(h);
+}
+#endif
+
 /* Run with --collect-atstart=no: only the toggled regions are counted, and
  * each dump (named "pair-16/N", "empty-16/N") holds one region's total. */
 static void run_instr(const scale *sc) {
     long n = sc->instr_n;
     for (int c = 1; c <= NUM_CLASSES; c++) {
         size_t size = (size_t)c * CLASS_STEP;
-        char name[48];
         pair_loop(size, 1000); /* warm, outside the counted region */
-
         CALLGRIND_TOGGLE_COLLECT;
         pair_loop(size, n);
         CALLGRIND_TOGGLE_COLLECT;
-        snprintf(name, sizeof name, "pair-%zu/%ld", size, n);
-        CALLGRIND_DUMP_STATS_AT(name);
-
-        CALLGRIND_TOGGLE_COLLECT;
-        empty_loop(size, n);
-        CALLGRIND_TOGGLE_COLLECT;
-        snprintf(name, sizeof name, "empty-%zu/%ld", size, n);
-        CALLGRIND_DUMP_STATS_AT(name);
+        dump_region("pair", size, n);
+        count_empty("empty", size, n);
     }
+#if defined(PMB_IMPL_PYMM)
+    private_heap_instr(n);
+#endif
     /* Tells the driver the run was really under callgrind. */
     printf("PMB-INSTR %s %d\n", RUNNING_ON_VALGRIND ? "valgrind" : "native", NUM_CLASSES);
 }
