@@ -165,8 +165,8 @@ typedef struct pm_heap_config {
  * allocates from pools of its own (no lock on the fast paths), a block
  * may be freed by any thread, and the pools of a thread that exits are
  * kept for the next thread (docs/DESIGN.md, "Threads"). pm_heap_destroy,
- * pm_heap_enable_debug and pm_heap_check need every other thread to have
- * stopped using the heap; pm_heap_get_stats and pm_heap_trim may run
+ * pm_heap_enable_debug, pm_heap_check and pm_heap_walk need every other
+ * thread to have stopped using the heap; pm_heap_get_stats and pm_heap_trim may run
  * beside them (statistics then count as live the blocks other threads
  * freed and their owners have not yet taken back; trim works on the
  * calling thread's pools and on those of exited threads). Unknown bits
@@ -401,7 +401,7 @@ PM_API void pm_heap_print_stats_json(const pm_heap *h, FILE *f);
 /* Visit every live block: pool blocks (is_large 0, size = class size, or the
  * requested size in debug mode) and large blocks (is_large 1). Stop early
  * when fn returns non-zero; that value is returned. h must not change
- * during the walk. */
+ * during the walk (a thread-safe heap: no other thread may use it). */
 typedef int (*pm_walk_fn)(void *arg, void *block, size_t size, int is_large);
 PM_API int pm_heap_walk(const pm_heap *h, pm_walk_fn fn, void *arg);
 

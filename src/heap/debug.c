@@ -420,20 +420,32 @@ void *pmh_debug_realloc(pm_heap *h, void *p, size_t n) {
 
 void pmh_debug_free(pm_heap *h, void *p) { dbg_free(&h->debug->domains[PMH_DOMAIN_POOL], p); }
 
+/* The lookups below read the tables other threads' hooks may be growing:
+ * under the heap's lock (recursive: a hook's own caller may hold it). */
+
 /* The requested size of live debug block p, or 0. */
 size_t pmh_debug_block_size(const pm_heap *h, const void *p) {
+    pmh_lock((pm_heap *)h);
     const dbg_record *r = live_find(h->debug, (uintptr_t)p);
-    return r ? r->size : 0;
+    size_t n = r ? r->size : 0;
+    pmh_unlock((pm_heap *)h);
+    return n;
 }
 
 uint64_t pm_heap_block_serial(const pm_heap *h, const void *p) {
+    pmh_lock((pm_heap *)h);
     const dbg_record *r = h->debug ? live_find(h->debug, (uintptr_t)p) : NULL;
-    return r ? r->serial : 0;
+    uint64_t serial = r ? r->serial : 0;
+    pmh_unlock((pm_heap *)h);
+    return serial;
 }
 
 uint64_t pmh_debug_freed_serial(const pm_heap *h, const void *p) {
+    pmh_lock((pm_heap *)h);
     const dbg_record *r = h->debug ? quarantine_find(h->debug, (uintptr_t)p) : NULL;
-    return r ? r->serial : 0;
+    uint64_t serial = r ? r->serial : 0;
+    pmh_unlock((pm_heap *)h);
+    return serial;
 }
 
 static void drain_quarantine(pmh_debug *d) {

@@ -360,10 +360,13 @@ int pm_heap_check(pm_heap *h, char *buf, size_t buflen, int report) {
 
 #ifdef PM_EXPENSIVE
 void pmh_expensive_check(pm_heap *h, const char *file, int line) {
-    if (h->threadsafe && !pmh_ts_alone(h)) return; /* others' caches are in motion */
+    pmh_lock(h); /* arenas: consistent; recursive, as the slow paths may hold it */
+    bool skip = h->threadsafe && !pmh_ts_alone(h); /* others' caches are in motion */
     char why[256];
     check_state c = {why, sizeof why, 0};
-    if (check_structure(h, &c) == 0) return;
+    int r = skip ? 0 : check_structure(h, &c);
+    pmh_unlock(h);
+    if (r == 0) return;
     fprintf(stderr, "pymm: %s:%d: pm_heap_check failed: %s\n", file, line, why);
     fflush(stderr);
     abort();

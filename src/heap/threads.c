@@ -260,10 +260,13 @@ int pmh_ts_init(pm_heap *h) {
  * abandoned ones are freed, those of other live threads retired. */
 void pmh_ts_destroy(pm_heap *h) {
     if (!h->threadsafe) return;
-    /* Blocks still on xfree stacks become free blocks again: the caller
-     * (no other thread uses h) walks the pools next (valgrind's records). */
-    for (pmh_cache *c = &h->main; c; c = pmh_next_cache(h, c)) pmh_cache_collect(h, c);
     pthread_mutex_lock(&pmh_process.ts_heaps.lock);
+    /* Blocks still on xfree stacks become free blocks again: the caller
+     * walks the pools next (valgrind's records). Under both locks: a thread
+     * that used h may be leaving its cache right now (thread_exit). */
+    pmh_lock(h);
+    for (pmh_cache *c = &h->main; c; c = pmh_next_cache(h, c)) pmh_cache_collect(h, c);
+    pmh_unlock(h);
     pm_heap **link = &pmh_process.ts_heaps.first;
     while (*link != h) link = &(*link)->ts_next;
     *link = h->ts_next;
