@@ -122,16 +122,18 @@ static pmh_cache *bound_cache(const pm_heap *h) {
     return NULL;
 }
 
-/* An abandoned cache of h, adopted (*adopted), or a new one; NULL when
- * out of memory. */
-static pmh_cache *take_cache(pm_heap *h, bool *adopted) {
+/* An abandoned cache of h, adopted with what other threads freed into it,
+ * or a new one; NULL when out of memory. */
+static pmh_cache *take_cache(pm_heap *h) {
     pmh_lock(h);
     pmh_cache *c = h->caches;
     while (c && !c->abandoned) c = c->next;
     if (c) c->abandoned = false;
     pmh_unlock(h);
-    *adopted = c != NULL;
-    if (c) return c;
+    if (c) {
+        pmh_cache_collect(h, c);
+        return c;
+    }
     c = pmh_internal_calloc(1, sizeof *c);
     if (c == NULL) return NULL;
     c->heap = h;
@@ -154,13 +156,7 @@ static void abandon(pm_heap *h, pmh_cache *c) {
     pmh_unlock(h);
 }
 
-pmh_cache *pmh_cache_for_runtime(pm_heap *h) {
-    if (!h->threadsafe) return &h->main;
-    bool adopted;
-    pmh_cache *c = take_cache(h, &adopted);
-    if (c && adopted) pmh_cache_collect(h, c);
-    return c;
-}
+pmh_cache *pmh_cache_for_runtime(pm_heap *h) { return h->threadsafe ? take_cache(h) : &h->main; }
 
 void pmh_cache_leave(pm_heap *h, pmh_cache *c) {
     if (h->threadsafe && c != &h->main) abandon(h, c);
@@ -170,8 +166,7 @@ void pmh_cache_leave(pm_heap *h, pmh_cache *c) {
 static pmh_cache *attach_cache(pm_heap *h) {
     pthread_once(&pmh_process.ts_heaps.key_once, make_key);
     if (!pmh_process.ts_heaps.key_made) return NULL;
-    bool adopted;
-    pmh_cache *c = take_cache(h, &adopted);
+    pmh_cache *c = take_cache(h);
     if (c == NULL) return NULL;
     c->bound_next = pmh_tl.bound;
     if (pthread_setspecific(pmh_process.ts_heaps.key, c) != 0) {
@@ -181,7 +176,6 @@ static pmh_cache *attach_cache(pm_heap *h) {
         return NULL;
     }
     pmh_tl.bound = c;
-    if (adopted) pmh_cache_collect(h, c);
     return c;
 }
 
@@ -310,16 +304,9 @@ void *pmh_ts_malloc_ctx(void *ctx, size_t n) {
     return malloc_unbound(h, n);
 }
 
-void pmh_ts_free_ctx(void *ctx, void *p) {
-    pm_heap *h = ctx;
-    if (pm_likely(pmh_arena_owns(h, (uintptr_t)p))) {
-        pmh_pool *pool = pmh_pool_of(h, p);
-        if (pm_likely(pool->owner == pmh_tl.cache)) pmh_pool_push(h, pool, p);
-        else pmh_free_remote(pool, p);
-        return;
-    }
-    pmh_free_slow(h, p);
-}
+/* The cache of the heap the thread used last: a pool it owns is one of
+ * the thread's; any other goes the remote way (heap.h, pmh_cache_free). */
+void pmh_ts_free_ctx(void *ctx, void *p) { pmh_cache_free(ctx, pmh_tl.cache, p); }
 
 /* ctx is the default heap (its table's): already in a register, where
  * &pmh_default_heap would cost an instruction to make. */
