@@ -9,10 +9,12 @@
  * -----------------
  * A heap (`pm_heap`) owns arenas obtained from the OS (2 MiB by default),
  * carved lazily into pools (16 KiB by default); each pool serves one size
- * class of 16-byte steps for requests of at most PM_SMALL_MAX bytes. Larger
- * requests go to the heap's raw domain, except those of 4 MiB or more, which
- * the heap maps itself (PM_HEAP_NO_HUGEPAGES). Every small block is 16-byte
- * aligned.
+ * class: 16-byte steps up to PM_SMALL_MAX bytes (the small classes, as
+ * CPython's), then medium classes, eight per doubling, up to the heap's
+ * pool_block_max (4064 bytes with 16 KiB pools; pm_heap_stats lists them).
+ * Larger requests go to the heap's raw domain, except those of 4 MiB or
+ * more, which the heap maps itself (PM_HEAP_NO_HUGEPAGES). Every pool
+ * block is 16-byte aligned.
  *
  * A heap made by pm_heap_new is used by one thread at a time: the caller
  * serializes (as CPython's interpreter lock does). One made with
@@ -119,12 +121,16 @@ extern "C" {
 PM_API unsigned long pm_version(void);
 PM_API const char *pm_version_string(void);
 
-/* Requests of at most this many bytes are served from pools. */
+/* Requests of at most this many bytes are served by the small classes. */
 #define PM_SMALL_MAX 512
-/* Block sizes step by this much; it is also the alignment of every block. */
+/* Small block sizes step by this much; it is also the alignment of every
+ * pool block. */
 #define PM_ALIGNMENT 16
-/* Number of size classes: 16, 32, ..., 512. */
+/* Number of small classes: 16, 32, ..., 512. */
 #define PM_NUM_CLASSES (PM_SMALL_MAX / PM_ALIGNMENT)
+/* At most this many medium classes (their number and sizes depend on the
+ * pool size: pm_heap_stats). */
+#define PM_MAX_MEDIUM_CLASSES 48
 
 /* ------------------------------------------------------------------------ */
 /* Heaps                                                                    */
@@ -380,14 +386,17 @@ typedef struct pm_heap_stats {
     uint64_t bytes_rounding;    /* class size minus request, live blocks:
                                    known in debug mode only (else 0)      */
     uint64_t bytes_returned;    /* total ever given back to the OS        */
-    uint64_t large_blocks;      /* live blocks above PM_SMALL_MAX         */
+    uint64_t large_blocks;      /* live blocks above pool_block_max       */
     uint64_t large_bytes;
-    uint64_t debug_bytes; /* debug headers, guards and quarantine   */
-    pm_class_stats classes[PM_NUM_CLASSES];
+    uint64_t debug_bytes;                   /* debug headers, guards and quarantine   */
+    pm_class_stats classes[PM_NUM_CLASSES]; /* the small classes       */
     /* --- after the first layout --- */
-    uint64_t arenas_huge; /* arenas that asked for transparent huge pages
+    uint64_t arenas_huge;                         /* arenas that asked for transparent huge pages
                              (whether the kernel gave them depends on
                              its THP setting; PM_HEAP_NO_HUGEPAGES)  */
+    uint64_t pool_block_max;                      /* the largest request served from pools     */
+    uint64_t medium_classes;                      /* entries of medium[] the heap has          */
+    pm_class_stats medium[PM_MAX_MEDIUM_CLASSES]; /* above PM_SMALL_MAX  */
 } pm_heap_stats;
 
 /* Fills *out; writes at most size bytes (the caller's sizeof, which the

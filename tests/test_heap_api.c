@@ -24,6 +24,34 @@ static pm_heap *new_heap(size_t arena, size_t pool, size_t dirty_max) {
     return pm_heap_new(&c);
 }
 
+/* The medium classes of every pool size: increasing multiples of 16 (C1),
+ * at least four blocks to a pool (C3), each as wide as its count of blocks
+ * allows, the largest at most 32 KiB; and a block of each is used whole. */
+static void test_medium_classes(void) {
+    for (size_t pool = 4 << 10; pool <= 256 << 10; pool *= 2) {
+        pm_heap *h = new_heap(pool * 8 > (1 << 20) ? pool * 8 : 1 << 20, pool, 0);
+        CHECK(h != NULL);
+        pm_heap_stats s;
+        pm_heap_get_stats(h, &s);
+        size_t usable = pool - POOL_HEADER, prev = PM_SMALL_MAX;
+        CHECK(s.medium_classes > 0);
+        for (uint64_t k = 0; k < s.medium_classes; k++) {
+            size_t size = s.medium[k].block_size, blocks = usable / size;
+            CHECK(size > prev && size % 16 == 0);
+            CHECK(blocks >= 4 && usable / blocks / 16 * 16 == size);
+            void *p = pm_heap_malloc(h, size);
+            CHECK(p != NULL && pm_heap_owns(h, p) && pm_heap_block_size(h, p) == size);
+            memset(p, 0x5a, size);
+            pm_heap_free(h, p);
+            prev = size;
+        }
+        CHECK(s.pool_block_max == prev && prev <= 32 << 10);
+        if (pool == 16 << 10) CHECK_EQ(s.pool_block_max, 4064);
+        CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+        pm_heap_destroy(h);
+    }
+}
+
 static void test_config(void) {
     pm_heap_config c;
     pm_heap_config_init(&c);
@@ -51,14 +79,25 @@ static void test_config(void) {
     pm_obj_free(p);
 }
 
+/* The block size pm_heap_stats says serves n bytes, or n for a large block. */
+static size_t class_size_for(const pm_heap_stats *s, size_t n) {
+    if (n <= PM_SMALL_MAX) return n == 0 ? 16 : (n + 15) / 16 * 16;
+    for (uint64_t k = 0; k < s->medium_classes; k++)
+        if (s->medium[k].block_size >= n) return s->medium[k].block_size;
+    return n;
+}
+
 static void test_classes_and_alignment(pm_heap *h) {
-    for (size_t n = 0; n <= 600; n++) {
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    CHECK(s.medium_classes > 0 && s.medium_classes <= PM_MAX_MEDIUM_CLASSES);
+    CHECK_EQ(s.pool_block_max, s.medium[s.medium_classes - 1].block_size);
+    for (size_t n = 0; n <= s.pool_block_max + 100; n++) {
         unsigned char *p = pm_heap_malloc(h, n);
         CHECK(p != NULL);
         CHECK(((uintptr_t)p & 15) == 0);
-        size_t expect = n == 0 ? 16 : n <= 512 ? (n + 15) / 16 * 16 : n;
-        CHECK_EQ(pm_heap_block_size(h, p), expect);
-        CHECK_EQ(pm_heap_owns(h, p), n <= 512);
+        CHECK_EQ(pm_heap_block_size(h, p), class_size_for(&s, n));
+        CHECK_EQ(pm_heap_owns(h, p), n <= s.pool_block_max);
         memset(p, 0xAB, n);
         pm_heap_free(h, p);
     }
@@ -140,7 +179,9 @@ static void test_realloc(pm_heap *h) {
 static void test_large_and_foreign(pm_heap *h) {
     pm_heap_stats s;
     void *big[100];
-    for (int i = 0; i < 100; i++) big[i] = pm_heap_malloc(h, 513 + (size_t)i * 1000);
+    pm_heap_get_stats(h, &s);
+    for (int i = 0; i < 100; i++)
+        big[i] = pm_heap_malloc(h, (size_t)s.pool_block_max + 1 + (size_t)i * 1000);
     pm_heap_get_stats(h, &s);
     CHECK_EQ(s.large_blocks, 100);
     for (int i = 0; i < 100; i += 2) pm_heap_free(h, big[i]);
@@ -301,14 +342,17 @@ static int stop_at_third(void *arg, void *block, size_t size, int is_large) {
 static void test_walk(void) {
     pm_heap *h = pm_heap_new(NULL);
     void *p[1000];
-    for (int i = 0; i < 1000; i++) p[i] = pm_heap_malloc(h, (size_t)(i % 600) + 1);
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    size_t max = (size_t)s.pool_block_max;
+    for (int i = 0; i < 1000; i++) p[i] = pm_heap_malloc(h, (size_t)(i % 600) * 8 + 1);
     for (int i = 0; i < 1000; i += 3) pm_heap_free(h, p[i]);
     walk_count w = {0};
     CHECK_EQ(pm_heap_walk(h, count_block, &w), 0);
     size_t small = 0, large = 0;
     for (int i = 0; i < 1000; i++)
         if (i % 3) {
-            if (i % 600 + 1 <= 512) small++;
+            if ((size_t)(i % 600) * 8 + 1 <= max) small++;
             else large++;
         }
     CHECK_EQ(w.small, small);
@@ -416,6 +460,7 @@ static void test_release_delay(void) {
 
 int main(void) {
     test_config();
+    test_medium_classes();
     pm_heap *h = pm_heap_new(NULL);
     test_classes_and_alignment(h);
     test_calloc(h);

@@ -92,7 +92,7 @@ static void test_stacking(void) {
     counter raw;
     pm_heap_set_allocator(h, PM_DOMAIN_OBJ, &inner.inner);
     hook(h, PM_DOMAIN_RAW, &raw);
-    void *big = pm_domain_malloc(h, PM_DOMAIN_OBJ, 4000);
+    void *big = pm_domain_malloc(h, PM_DOMAIN_OBJ, 40000); /* above every pool class */
     pm_domain_free(h, PM_DOMAIN_OBJ, big);
     CHECK(raw.mallocs == 1 && raw.frees == 1);
     pm_heap_set_allocator(h, PM_DOMAIN_RAW, &raw.inner);

@@ -525,7 +525,7 @@ int pmh_debug_walk(const pm_heap *h, pm_walk_fn fn, void *arg) {
         if (r->ptr <= TOMB) continue;
         if (r->domain == PM_DOMAIN_RAW && pmh_large_contains(h, (const void *)r->ptr))
             continue; /* the heap's own large block under a user's block */
-        int res = fn(arg, (void *)r->ptr, r->size, r->size > PM_SMALL_MAX);
+        int res = fn(arg, (void *)r->ptr, r->size, !pmh_arena_owns(h, r->ptr));
         if (res) return res;
     }
     return 0;
@@ -539,8 +539,8 @@ void pmh_debug_stats(const pm_heap *h, uint64_t *rounding, uint64_t *overhead) {
         const dbg_record *r = &d->live[i];
         if (r->ptr <= TOMB) continue;
         size_t total = r->size + DBG_OVERHEAD;
-        if (total <= PM_SMALL_MAX && r->domain != PM_DOMAIN_RAW)
-            *rounding += pmh_class_size(pmh_class_of(total)) - total;
+        if (r->domain != PM_DOMAIN_RAW && pmh_arena_owns(h, r->ptr))
+            *rounding += pmh_pool_of(h, (const void *)r->ptr)->size - total;
         *overhead += DBG_OVERHEAD;
     }
     *overhead += d->q_bytes + d->cap * sizeof(dbg_record) + QUARANTINE_BLOCKS * sizeof(dbg_record);

@@ -231,6 +231,7 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     h->arena_size = c.arena_size;
     h->pool_mask = ~(uintptr_t)(c.pool_size - 1);
     h->pools_per_arena = (uint32_t)(c.arena_size / c.pool_size);
+    pmh_classes_init(h);
     h->lowest = 1;
     h->main.heap = h;
     h->hugepages = !(c.flags & PM_HEAP_NO_HUGEPAGES) && env_allows_hugepages();
@@ -450,8 +451,8 @@ static pmh_pool *arena_take_pool(pm_heap *h, pmh_arena *a, bool *committed) {
 }
 
 static void used_link(pmh_cache *c, pmh_pool *pool) {
-    PM_ASSERT(pool->szidx < PM_NUM_CLASSES && pool->freeblock != NULL); /* I1 */
-    PM_ASSERT(pool->owner == c);                                        /* T2 */
+    PM_ASSERT(pool->szidx < c->heap->nclasses && pool->freeblock != NULL); /* I1 */
+    PM_ASSERT(pool->owner == c);                                           /* T2 */
     pmh_pool **head = &c->used[pool->szidx];
     pool->prev = NULL;
     pool->next = *head;
@@ -468,14 +469,16 @@ static void used_unlink(pmh_pool *pool) {
 /* Make pool serve class c with one carved free block, and list it in
  * cache's lists. */
 static void pool_init(pm_heap *h, pmh_cache *cache, pmh_arena *a, pmh_pool *pool, unsigned c) {
-    size_t size = pmh_class_size(c);
+    PM_ASSERT(c < h->nclasses);
+    size_t size = h->class_size[c];
     pm_unpoison(pool, PMH_POOL_HEADER);
     pm_vg_undefined(pool, PMH_POOL_HEADER);
     pool->arena = a;
     pool->owner = cache;
     atomic_init(&pool->xfree, NULL);
     pool->remote_next = NULL;
-    pool->szidx = c;
+    pool->szidx = (uint16_t)c;
+    pool->size = (uint16_t)size;
     pool->nused = 0;
     pool->purged = 0;
     pool->freeblock = (pmh_block *)((char *)pool + PMH_POOL_HEADER);
@@ -587,7 +590,7 @@ PM_NOINLINE void pmh_pool_transition(pm_heap *h, pmh_pool *pool, bool was_full) 
 void pmh_pool_settle(pm_heap *h, pmh_pool *pool, bool was_full) {
     /* The blocks just freed are in this pool, which one of h's arenas holds. */
     PM_ASSERT(pool->freeblock != NULL &&
-              pool->nused < (pool->nextoffset - PMH_POOL_HEADER) / pmh_class_size(pool->szidx));
+              pool->nused < (pool->nextoffset - PMH_POOL_HEADER) / pool->size);
     PM_ASSERT((uintptr_t)pool - pool->arena->base < h->arena_size);
     if (pool->nused != 0) {
         if (was_full) {
@@ -612,7 +615,7 @@ void pmh_pool_settle(pm_heap *h, pmh_pool *pool, bool was_full) {
 
 /* Release cache's parked pools (see pool_transition), for trim. */
 void pmh_unpark_pools(pm_heap *h, pmh_cache *cache) {
-    for (unsigned c = 0; c < PM_NUM_CLASSES; c++) {
+    for (unsigned c = 0; c < h->nclasses; c++) {
         pmh_pool *pool = cache->used[c];
         if (pool && pool->nused == 0) {
             used_unlink(pool);
@@ -625,7 +628,7 @@ void pmh_unpark_pools(pm_heap *h, pmh_cache *cache) {
  * back a purged page, or unlink the pool as full. */
 static PM_NOINLINE void pool_refill(pm_heap *h, pmh_pool *pool) {
     PM_ASSERT(pool->freeblock == NULL && pool->nused > 0); /* the pop took the last free block */
-    size_t size = pmh_class_size(pool->szidx);
+    size_t size = pool->size;
     if (pool->nextoffset <= pool->maxnextoffset) {
         pmh_block *b = (pmh_block *)((char *)pool + pool->nextoffset);
         pool->nextoffset += (uint32_t)size;
@@ -878,13 +881,14 @@ int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg) {
  * the fast path (heap.h), which therefore needs no saved registers. */
 PM_NOINLINE void *pmh_malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, size_t n) {
     pool_refill(h, pool);
-    pmh_block_given(b, n, pmh_class_size(pool->szidx));
+    pmh_block_given(b, n, pool->size);
     return b;
 }
 
 /* Class c of cache has no listed pool: give it one from an arena. */
 static bool cache_take_pool(pm_heap *h, pmh_cache *cache, unsigned c) {
     pmh_lock(h);
+    pmh_classes_init(h); /* the default heap's first pool */
     pmh_arena *a = usable_arena(h);
     if (a == NULL && (a = arena_new(h)) == NULL) {
         pmh_unlock(h);
@@ -907,16 +911,31 @@ static bool cache_take_pool(pm_heap *h, pmh_cache *cache, unsigned c) {
     return true;
 }
 
+/* A block of class c from cache's first pool of that class. */
+static inline void *pool_pop(pm_heap *h, pmh_cache *cache, unsigned c, size_t n) {
+    pmh_pool *pool = cache->used[c];
+    pmh_block *b = pool->freeblock, *next = blk_next(b);
+    pool->nused++;
+    pool->freeblock = next;
+    if (pm_unlikely(next == NULL)) return pmh_malloc_refill(h, pool, b, n);
+    pmh_block_given(b, n, pool->size);
+    return b;
+}
+
+/* Everything the inline fast path (heap.h) leaves: size 0, a medium class
+ * (its path: this call, the class lookup and the pop), a class with no
+ * pool listed, a thread with no cache yet, a large block. */
 PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n, pmh_cache *cache) {
     if (n == 0) n = 1;
-    if (n > PM_SMALL_MAX) return large_malloc(h, n);
+    if (n > PM_SMALL_MAX && n > pmh_block_max(h)) return large_malloc(h, n);
+    unsigned c = pmh_class_for(h, n);
+    if (pm_likely(cache->used[c] != NULL)) return pool_pop(h, cache, c, n);
     if (pm_unlikely(cache->unbound) && (cache = pmh_ts_cache(h)) == NULL) return NULL;
-    unsigned c = pmh_class_of(n);
     /* What other threads freed comes first (none on a private heap). */
     if (cache->used[c] == NULL && atomic_load_explicit(&cache->remote, memory_order_relaxed))
         pmh_cache_collect(h, cache);
     if (cache->used[c] == NULL && !cache_take_pool(h, cache, c)) return NULL;
-    return pmh_cache_malloc(h, cache, n);
+    return pool_pop(h, cache, c, n);
 }
 
 /* The entry leaves the table under the lock; a raw block goes back to the
@@ -981,7 +1000,7 @@ static void *pool_calloc(pm_heap *h, size_t nelem, size_t elsize) {
  * size): it has no query for it, but GET_VBITS fails (3) on any
  * unaddressable byte, so bisect for the addressable prefix. */
 static size_t vg_block_size(void *p, size_t size) {
-    unsigned char vbits[PM_SMALL_MAX];
+    unsigned char vbits[PMH_BLOCK_CAP];
     if (!RUNNING_ON_VALGRIND || VALGRIND_GET_VBITS(p, vbits, size) != 3) return size;
     size_t lo = 0, hi = size; /* lo bytes are addressable, hi are not */
     while (hi - lo > 1) {
@@ -1007,7 +1026,7 @@ static void *realloc_move(pm_heap *h, void *p, size_t old_size, size_t n) {
     return q;
 }
 
-/* The large block s (at p) resized to n > PM_SMALL_MAX bytes, of the kind
+/* The large block s (at p) resized to n > block_max bytes, of the kind
  * n calls for (*mapped): a mapping grows or shrinks without copying, a
  * raw block through the raw domain's realloc, and a block that changes
  * kind is copied once. NULL when it cannot; p is then unchanged. */
@@ -1067,7 +1086,7 @@ static void *realloc_raw_large(pm_heap *h, void *p, size_t old_n, size_t n) {
 static void *pool_realloc(pm_heap *h, void *p, size_t n) {
     if (p == NULL) return pmh_heap_malloc(h, n);
     if (pmh_arena_owns(h, (uintptr_t)p)) {
-        size_t size = pmh_class_size(pmh_pool_of(h, p)->szidx);
+        size_t size = pmh_pool_of(h, p)->size;
         if (n <= size && 2 * n > size) {
             /* In place: the class still fits and moving would save little. */
             pm_poison(p, size);
@@ -1079,12 +1098,13 @@ static void *pool_realloc(pm_heap *h, void *p, size_t n) {
         }
         return realloc_move(h, p, size, n ? n : 1);
     }
+    bool to_pool = n <= pmh_block_max(h);
     pmh_lock(h);
     pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
     size_t old_n = s ? s->size : 0, raw_n = 0;
-    void *q = s && n > PM_SMALL_MAX ? realloc_large(h, s, p, n, &raw_n) : NULL;
+    void *q = s && !to_pool ? realloc_large(h, s, p, n, &raw_n) : NULL;
     pmh_unlock(h);
-    if (s && n <= PM_SMALL_MAX) return realloc_move(h, p, old_n, n);
+    if (s && to_pool) return realloc_move(h, p, old_n, n);
     if (raw_n) return realloc_raw_large(h, p, raw_n, n);
     if (s) return q;
     const pm_allocator *raw = &h->domains[PM_DOMAIN_RAW];
@@ -1106,7 +1126,7 @@ size_t pm_heap_block_size(const pm_heap *h, const void *p) {
         size_t n = pmh_debug_block_size(h, p);
         if (n) return n;
     }
-    if (pmh_arena_owns(h, (uintptr_t)p)) return pmh_class_size(pmh_pool_of(h, p)->szidx);
+    if (pmh_arena_owns(h, (uintptr_t)p)) return pmh_pool_of(h, p)->size;
     pmh_lock((pm_heap *)h);
     const pmh_large_slot *s = large_find(&h->large, (uintptr_t)p);
     size_t n = s ? s->size : 0;

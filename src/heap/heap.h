@@ -65,8 +65,21 @@
  * reused by glibc too, and beyond it both fault every time. */
 #define PMH_LARGE_SPARE_MAX (32u << 20)
 
-static inline unsigned pmh_class_of(size_t n) { return (unsigned)((n - 1) >> 4); }
-static inline size_t pmh_class_size(unsigned c) { return ((size_t)c + 1) << 4; }
+/* Size classes (classes.c). Small classes step by 16 bytes up to
+ * PM_SMALL_MAX: class (n - 1) >> 4, found inline by the fast paths.
+ * Medium classes follow, up to the heap's block_max: eight per doubling
+ * of the size, each widened to the largest multiple of 16 that leaves the
+ * same number of blocks in a pool (no slack is wasted that a bigger block
+ * could use), kept only while a pool holds at least PMH_MEDIUM_MIN_BLOCKS
+ * blocks, and never above PMH_BLOCK_CAP. */
+#define PMH_BLOCK_CAP (32u << 10)
+#define PMH_MEDIUM_PER_DOUBLING 8
+#define PMH_MEDIUM_MIN_BLOCKS 4
+#define PMH_MAX_MEDIUM (6 * PMH_MEDIUM_PER_DOUBLING) /* 512 B .. 32 KiB */
+#define PMH_MAX_CLASSES (PM_NUM_CLASSES + PMH_MAX_MEDIUM)
+#define PMH_MEDIUM_SLOTS ((PMH_BLOCK_CAP - PM_SMALL_MAX) / PM_ALIGNMENT)
+
+static inline unsigned pmh_small_class(size_t n) { return (unsigned)((n - 1) >> 4); }
 
 /* ---- blocks, pools, arenas --------------------------------------------- */
 
@@ -85,7 +98,8 @@ typedef struct pmh_cache pmh_cache;
 typedef struct pmh_pool {
     pmh_block *freeblock;   /* first free block, NULL when full          */
     uint32_t nused;         /* live blocks                               */
-    uint32_t szidx;         /* size class                                */
+    uint16_t szidx;         /* size class                                */
+    uint16_t size;          /* its block size (h->class_size[szidx])    */
     uint32_t nextoffset;    /* offset of the next block never carved     */
     uint32_t maxnextoffset; /* last offset at which a block still fits  */
     struct pmh_pool *next;  /* used list of its class, or arena's empty */
@@ -129,7 +143,7 @@ typedef struct pmh_debug pmh_debug;
  * works on a cache. A private heap has exactly one, h->main, at its very
  * start, so that h->main.used[c] is at the heap's own address. */
 struct pmh_cache {
-    pmh_pool *used[PM_NUM_CLASSES]; /* I1: read by the fast paths      */
+    pmh_pool *used[PMH_MAX_CLASSES]; /* I1: read by the fast paths     */
     pm_heap *heap;
     _Atomic(pmh_pool *) remote; /* pools others freed into (T1)      */
     pmh_cache *next;            /* the heap's list of thread caches  */
@@ -154,8 +168,14 @@ struct pm_heap {
     pm_heap_config config;
     size_t pool_size, arena_size;
     uint32_t pools_per_arena;
-    pmh_arena **buckets; /* [0 .. pools_per_arena]                */
-    uint32_t lowest;     /* lower bound of usable buckets (>= 1)  */
+    /* Size classes (classes.c: C1-C3). block_max is 0 until they are
+     * made (the default heap makes them on first need). */
+    _Atomic size_t block_max; /* the largest request a pool serves      */
+    uint32_t nclasses;        /* small and medium                        */
+    uint16_t class_size[PMH_MAX_CLASSES];
+    uint8_t medium_class[PMH_MEDIUM_SLOTS]; /* C2 */
+    pmh_arena **buckets;                    /* [0 .. pools_per_arena]                */
+    uint32_t lowest;                        /* lower bound of usable buckets (>= 1)  */
 
     uint64_t narenas, narenas_peak, arenas_allocated, arenas_reclaimed;
     uint64_t narenas_huge;      /* arenas with huge pages asked (I6)     */
@@ -186,6 +206,23 @@ struct pm_heap {
 };
 
 /* ---- cross-file functions of the heap layer ---------------------------- */
+
+/* classes.c: make h's classes (under the lock for the default heap; a
+ * no-op once made), or make them under the lock and return block_max. */
+PM_HIDDEN void pmh_classes_init(pm_heap *h);
+PM_HIDDEN size_t pmh_classes_make(pm_heap *h);
+
+/* The largest request a pool of h serves, its classes made if need be. */
+static inline size_t pmh_block_max(pm_heap *h) {
+    size_t max = atomic_load_explicit(&h->block_max, memory_order_acquire);
+    return pm_likely(max != 0) ? max : pmh_classes_make(h);
+}
+
+/* The class that serves a request of n bytes, 1 <= n <= block_max (C2). */
+static inline unsigned pmh_class_for(const pm_heap *h, size_t n) {
+    if (n <= PM_SMALL_MAX) return pmh_small_class(n);
+    return h->medium_class[pmh_small_class(n) - PM_NUM_CLASSES];
+}
 
 /* threads.c: the heap's lock, for the slow paths that touch what no cache
  * owns (arenas, empty pools, the budget, large blocks, debug tables). A
@@ -306,7 +343,7 @@ static inline pmh_pool *pmh_pool_of(const pm_heap *h, const void *p) {
 /* Every block of a pool is carved at header + k * size. */
 static inline bool pmh_is_block_start(const pmh_pool *pool, const void *p) {
     uintptr_t off = (uintptr_t)p - (uintptr_t)pool;
-    size_t size = pmh_class_size(pool->szidx);
+    size_t size = pool->size;
     return off >= PMH_POOL_HEADER && (off - PMH_POOL_HEADER) % size == 0 && off < pool->nextoffset;
 }
 
@@ -368,7 +405,7 @@ static inline void *pmh_cache_malloc(pm_heap *h, pmh_cache *c, size_t n) {
             pool->nused++;
             pool->freeblock = next;
             if (pm_unlikely(next == NULL)) return pmh_malloc_refill(h, pool, b, n);
-            pmh_block_given(b, n, pmh_class_size(pool->szidx));
+            pmh_block_given(b, n, pool->size);
             return b;
         }
     }
@@ -389,7 +426,7 @@ static inline void *pmh_cache_try_malloc(pmh_cache *c, size_t n) {
     if (pm_unlikely(next == NULL)) return NULL;
     pool->nused++;
     pool->freeblock = next;
-    pmh_block_given(b, n, pmh_class_size(pool->szidx));
+    pmh_block_given(b, n, pool->size);
     return b;
 }
 
@@ -400,7 +437,7 @@ static inline void *pmh_pool_try_malloc(pm_heap *h, size_t n) {
 /* Push block p on its pool, which the calling thread's cache owns. */
 static inline void pmh_pool_push(pm_heap *h, pmh_pool *pool, void *p) {
     pmh_block *b = p, *head = pool->freeblock;
-    pmh_block_taken_back(b, pmh_class_size(pool->szidx));
+    pmh_block_taken_back(b, pool->size);
     blk_set_next(b, head);
     pool->freeblock = b;
     if (pm_unlikely(head == NULL)) {

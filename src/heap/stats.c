@@ -10,6 +10,7 @@
  */
 #define _DEFAULT_SOURCE
 #include "heap/heap.h"
+#include "heap/os.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -42,16 +43,21 @@ static int for_each_used_pool(const pm_heap *h, pool_visit_fn fn, void *arg) {
 }
 
 static size_t pool_capacity(const pm_heap *h, const pmh_pool *pool) {
-    return (h->pool_size - PMH_POOL_HEADER) / pmh_class_size(pool->szidx);
+    return (h->pool_size - PMH_POOL_HEADER) / pool->size;
 }
 
 /* ---- statistics --------------------------------------------------------- */
 
+/* Class k's entry: small classes in classes[], medium ones in medium[]. */
+static pm_class_stats *class_entry(pm_heap_stats *s, unsigned k) {
+    return k < PM_NUM_CLASSES ? &s->classes[k] : &s->medium[k - PM_NUM_CLASSES];
+}
+
 static int add_pool_stats(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool, void *arg) {
     (void)a;
     pm_heap_stats *s = arg;
-    size_t size = pmh_class_size(pool->szidx), cap = pool_capacity(h, pool);
-    pm_class_stats *c = &s->classes[pool->szidx];
+    size_t size = pool->size, cap = pool_capacity(h, pool);
+    pm_class_stats *c = class_entry(s, pool->szidx);
     c->pools++;
     c->blocks_used += pool->nused;
     c->blocks_free += cap - pool->nused;
@@ -67,7 +73,8 @@ static void heap_stats(const pm_heap *h, pm_heap_stats *s);
 
 size_t pm_heap_get_stats_sized(const pm_heap *h, pm_heap_stats *out, size_t size) {
     pm_heap_stats s;
-    pmh_lock((pm_heap *)h); /* what other threads' caches hold: a snapshot */
+    pmh_lock((pm_heap *)h);         /* what other threads' caches hold: a snapshot */
+    pmh_classes_init((pm_heap *)h); /* the default heap's, if still to make */
     heap_stats(h, &s);
     pmh_unlock((pm_heap *)h);
     return pmh_struct_write(out, size, &s, sizeof s);
@@ -77,8 +84,9 @@ static void heap_stats(const pm_heap *h, pm_heap_stats *s) {
     memset(s, 0, sizeof *s);
     s->arena_size = h->arena_size;
     s->pool_size = h->pool_size;
-    for (unsigned c = 0; c < PM_NUM_CLASSES; c++)
-        s->classes[c].block_size = (uint32_t)pmh_class_size(c);
+    for (unsigned c = 0; c < h->nclasses; c++) class_entry(s, c)->block_size = h->class_size[c];
+    s->medium_classes = h->nclasses - PM_NUM_CLASSES;
+    s->pool_block_max = atomic_load_explicit(&h->block_max, memory_order_relaxed);
     s->arenas = h->narenas;
     s->arenas_peak = h->narenas_peak;
     s->arenas_allocated = h->arenas_allocated;
@@ -107,8 +115,8 @@ void pm_heap_print_stats(const pm_heap *h, FILE *f) {
             s.pool_size >> 10);
     fprintf(f, "class   size   pools    blocks in use     avail blocks\n");
     fprintf(f, "-----   ----   -----    -------------     ------------\n");
-    for (unsigned c = 0; c < PM_NUM_CLASSES; c++) {
-        const pm_class_stats *k = &s.classes[c];
+    for (unsigned c = 0; c < PM_NUM_CLASSES + s.medium_classes; c++) {
+        const pm_class_stats *k = class_entry(&s, c);
         if (k->pools == 0) continue;
         fprintf(f, "%5u %6" PRIu32 " %7" PRIu64 " %16" PRIu64 " %16" PRIu64 "\n", c, k->block_size,
                 k->pools, k->blocks_used, k->blocks_free);
@@ -134,6 +142,7 @@ void pm_heap_print_stats(const pm_heap *h, FILE *f) {
     ROW("# large blocks", s.large_blocks);
     ROW("bytes in large blocks", s.large_bytes);
     ROW("bytes of debug headers and quarantine", s.debug_bytes);
+    ROW("largest request served from pools", s.pool_block_max);
 #undef ROW
 }
 
@@ -163,11 +172,12 @@ void pm_heap_print_stats_json(const pm_heap *h, FILE *f) {
     FIELD(large_blocks);
     FIELD(large_bytes);
     FIELD(debug_bytes);
+    FIELD(pool_block_max);
 #undef FIELD
     fprintf(f, "\"classes\": [");
     const char *sep = "";
-    for (unsigned c = 0; c < PM_NUM_CLASSES; c++) {
-        const pm_class_stats *k = &s.classes[c];
+    for (unsigned c = 0; c < PM_NUM_CLASSES + s.medium_classes; c++) {
+        const pm_class_stats *k = class_entry(&s, c);
         fprintf(f,
                 "%s{\"size\": %" PRIu32 ", \"pools\": %" PRIu64 ", \"used\": %" PRIu64
                 ", \"free\": %" PRIu64 "}",
@@ -191,7 +201,7 @@ static int walk_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool,
     const char *why;
     size_t n = pmh_pool_free_map(h, pool, is_free, &why);
     if (n == SIZE_MAX) return 0;
-    size_t size = pmh_class_size(pool->szidx);
+    size_t size = pool->size;
     for (size_t i = 0; i < n; i++) {
         if (is_free[i]) continue;
         int r = w->fn(w->arg, (char *)pool + PMH_POOL_HEADER + i * size, size, 0);
@@ -253,8 +263,14 @@ static int check_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool
     if (pool->arena != a) return fail(c, "pool %p: header names the wrong arena", p);
     if (a->huge && pool->purged)
         return fail(c, "pool %p: pages given back in an arena that asks for huge pages", p);
-    if (pool->szidx >= PM_NUM_CLASSES) return fail(c, "pool %p: bad size class %u", p, pool->szidx);
-    size_t size = pmh_class_size(pool->szidx);
+    if (pool->szidx >= h->nclasses || pool->size != h->class_size[pool->szidx])
+        return fail(c, "pool %p: bad size class %u (block size %u)", p, pool->szidx, pool->size);
+    size_t size = pool->size;
+    if (pool->szidx >= PM_NUM_CLASSES &&
+        (h->pool_size - PMH_POOL_HEADER) / size < PMH_MEDIUM_MIN_BLOCKS)
+        return fail(c, "pool %p: %zu-byte blocks, too few to a pool (C3)", p, size);
+    if (pool->purged && size > PMOS_PAGE_SIZE)
+        return fail(c, "pool %p: pages purged under %zu-byte blocks (trim.c)", p, size);
     if (pool->nextoffset < PMH_POOL_HEADER + size || pool->nextoffset > h->pool_size ||
         pool->maxnextoffset != h->pool_size - size)
         return fail(c, "pool %p: carving offsets out of range", p);
@@ -328,7 +344,7 @@ static int check_structure(pm_heap *h, check_state *c) {
     if (for_each_used_pool(h, check_pool, c)) return -1;
     uint64_t listed = 0;
     for (const pmh_cache *cache = &h->main; cache; cache = pmh_next_cache(h, cache))
-        for (unsigned k = 0; k < PM_NUM_CLASSES; k++)
+        for (unsigned k = 0; k < h->nclasses; k++)
             for (const pmh_pool *q = cache->used[k]; q; q = q->next) {
                 bool parked = q->nused == 0 && q == cache->used[k] && q->next == NULL;
                 if (q->szidx != k || (q->nused == 0 && !parked) || q->freeblock == NULL ||

@@ -73,7 +73,7 @@ static void push_pool_remote(pmh_cache *c, pmh_pool *pool) {
  * remote_next happens before this push writes it again. */
 PM_NOINLINE void pmh_free_remote(pmh_pool *pool, void *p) {
     pmh_block *b = p;
-    pmh_block_taken_back(b, pmh_class_size(pool->szidx));
+    pmh_block_taken_back(b, pool->size);
     pmh_block *head = atomic_load_explicit(&pool->xfree, memory_order_relaxed);
     do {
         blk_set_next(b, head);

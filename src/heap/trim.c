@@ -28,16 +28,16 @@ static size_t page_of(const pmh_pool *pool, uintptr_t addr) {
 }
 
 static size_t carved_blocks(const pmh_pool *pool) {
-    return (pool->nextoffset - PMH_POOL_HEADER) / pmh_class_size(pool->szidx);
+    return (pool->nextoffset - PMH_POOL_HEADER) / pool->size;
 }
 
 static char *block_at(const pmh_pool *pool, size_t i) {
-    return (char *)pool + PMH_POOL_HEADER + i * pmh_class_size(pool->szidx);
+    return (char *)pool + PMH_POOL_HEADER + i * pool->size;
 }
 
 size_t pmh_pool_free_map(const pm_heap *h, const pmh_pool *pool, uint8_t *is_free,
                          const char **why) {
-    size_t size = pmh_class_size(pool->szidx), n = carved_blocks(pool);
+    size_t size = pool->size, n = carved_blocks(pool);
     size_t nfree = 0;
     (void)h;
     memset(is_free, 0, n);
@@ -80,7 +80,7 @@ static void rebuild_free_list(pmh_pool *pool, const uint8_t *is_free, size_t n) 
 
 /* True when no live block overlaps page p of the pool. */
 static bool page_is_free(const pmh_pool *pool, size_t p, const uint8_t *is_free, size_t n) {
-    size_t size = pmh_class_size(pool->szidx);
+    size_t size = pool->size;
     size_t start = p * PMOS_PAGE_SIZE - PMH_POOL_HEADER;
     size_t end = start + PMOS_PAGE_SIZE; /* exclusive, relative to block 0 */
     for (size_t i = start / size; i < n && i * size < end; i++)
@@ -88,8 +88,13 @@ static bool page_is_free(const pmh_pool *pool, size_t p, const uint8_t *is_free,
     return true;
 }
 
-/* Purge the free pages of one used pool. Returns bytes given back. */
+/* Purge the free pages of one used pool. Returns bytes given back. Only
+ * pools of blocks no bigger than a page: then every page inside the carved
+ * part holds the start of a block, which is what the rule above and the
+ * refill's unpurge rely on (a medium block may span pages, with pools of
+ * 32 KiB or more). */
 static size_t trim_pool_pages(pm_heap *h, pmh_pool *pool) {
+    if (pool->size > PMOS_PAGE_SIZE) return 0;
     uint8_t is_free[PMH_MAX_BLOCKS];
     const char *why;
     size_t n = pmh_pool_free_map(h, pool, is_free, &why);
@@ -129,7 +134,7 @@ bool pmh_pool_unpurge_page(pm_heap *h, pmh_pool *pool) {
     size_t p = (size_t)__builtin_ctzll(pool->purged);
     pool->purged &= pool->purged - 1;
     h->pages_decommitted--;
-    size_t size = pmh_class_size(pool->szidx), n = carved_blocks(pool);
+    size_t size = pool->size, n = carved_blocks(pool);
     size_t start = p * PMOS_PAGE_SIZE - PMH_POOL_HEADER;
     size_t first = (start + size - 1) / size;
     pmh_block *head = pool->freeblock;
@@ -164,7 +169,7 @@ size_t pm_heap_trim(pm_heap *h) {
         (void)pmh_release_kept(h);
         for (pmh_cache *c = &h->main; c; c = pmh_next_cache(h, c)) {
             if (!trimmable(h, c, mine)) continue;
-            for (unsigned k = 0; k < PM_NUM_CLASSES; k++)
+            for (unsigned k = 0; k < h->nclasses; k++)
                 for (pmh_pool *pool = c->used[k]; pool; pool = pool->next) trim_pool_pages(h, pool);
         }
     }

@@ -14,6 +14,9 @@ import _pymm
 from pmtest import check as expect, finish
 
 ON = sys.argv[1] == "on"
+# The largest request pymm's pools serve (small and medium classes); larger
+# ones are its large blocks, which are not pool blocks.
+POOL_MAX = _pymm.stats()["pool_block_max"]
 
 
 def bind(name, restype, argtypes):
@@ -25,12 +28,14 @@ def bind(name, restype, argtypes):
 def check_domain(malloc_name, free_name):
     """Pool-sized requests land in pymm's pools when pymm is on; larger ones
     are pymm's large blocks, which are not pool blocks, in either mode."""
+    expect(POOL_MAX >= 4000, "pools serve requests up to %d bytes" % POOL_MAX)
     malloc = bind(malloc_name, ctypes.c_void_p, [ctypes.c_size_t])
     free = bind(free_name, None, [ctypes.c_void_p])
-    for n in (0, 1, 8, 16, 17, 100, 256, 511, 512, 513, 4096, 1 << 20):
+    for n in (0, 1, 8, 16, 17, 100, 256, 511, 512, 513, 4000, POOL_MAX,
+              POOL_MAX + 1, 1 << 20):
         p = malloc(n)
         expect(p is not None, "%s(%d) is not NULL" % (malloc_name, n))
-        want = ON and n <= 512
+        want = ON and n <= POOL_MAX
         expect(_pymm.owns_address(p) == want,
                "%s(%d) in pymm's pools: %s" % (malloc_name, n, want))
         free(p)
@@ -58,7 +63,7 @@ def fresh_objects():
 def check_objects():
     for obj in fresh_objects():
         size = sys.getsizeof(obj)
-        want = ON and size <= 512
+        want = ON and size <= POOL_MAX
         expect(_pymm.owns(obj) == want,
                "%s of %d bytes in pymm's pools: %s" % (type(obj).__name__, size, want))
 
@@ -66,7 +71,7 @@ def check_objects():
 def check_list_buffer():
     """A list's item array comes from PyMem_Malloc: the MEM domain."""
     items_offset = 3 * ctypes.sizeof(ctypes.c_ssize_t)  # refcnt, type, size
-    for n, want in ((10, ON), (1000, False)):
+    for n, want in ((10, ON), (100, ON), (1000, False)):
         lst = list(range(n))
         buf = ctypes.c_void_p.from_address(id(lst) + items_offset).value
         expect(_pymm.owns_address(buf) == want,

@@ -31,7 +31,7 @@ static PyObject *mod_mode(PyObject *self, PyObject *unused) {
 
 /* An object's address is inside its block (a GC header may precede it), and
  * pm_heap_owns answers for any address inside a pool block. Large blocks
- * are not pool blocks, so objects above PM_SMALL_MAX bytes answer False. */
+ * are not pool blocks, so objects above pool_block_max bytes answer False. */
 static PyObject *mod_owns(PyObject *self, PyObject *obj) {
     (void)self;
     return PyBool_FromLong(pm_heap_owns(pmpy_heap(), obj));
@@ -74,7 +74,7 @@ static const struct {
     STAT(arenas_huge),     STAT(pools_used),        STAT(pools_empty),      STAT(pools_decommitted),
     STAT(pools_untouched), STAT(pages_decommitted), STAT(bytes_in_use),     STAT(bytes_free),
     STAT(bytes_headers),   STAT(bytes_slack),       STAT(bytes_rounding),   STAT(bytes_returned),
-    STAT(large_blocks),    STAT(large_bytes),       STAT(debug_bytes),
+    STAT(large_blocks),    STAT(large_bytes),       STAT(debug_bytes),      STAT(pool_block_max),
 };
 #undef STAT
 
@@ -100,11 +100,14 @@ static PyObject *class_dict(const pm_class_stats *c) {
     return d;
 }
 
+/* Every class, small then medium, in size order. */
 static PyObject *class_list(const pm_heap_stats *st) {
-    PyObject *list = PyList_New(PM_NUM_CLASSES);
+    Py_ssize_t n = PM_NUM_CLASSES + (Py_ssize_t)st->medium_classes;
+    PyObject *list = PyList_New(n);
     if (list == NULL) return NULL;
-    for (Py_ssize_t i = 0; i < PM_NUM_CLASSES; i++) {
-        PyObject *d = class_dict(&st->classes[i]);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *d =
+            class_dict(i < PM_NUM_CLASSES ? &st->classes[i] : &st->medium[i - PM_NUM_CLASSES]);
         if (d == NULL) {
             Py_DECREF(list);
             return NULL;
