@@ -81,6 +81,19 @@ PM_HIDDEN _Noreturn void pmh_assert_fail(const char *expr, const char *file, int
 #define pm_unpoison(p, n) ((void)(p), (void)(n))
 #endif
 
+/* A function whose reads ThreadSanitizer must not report: only for a race
+ * the code documents as benign where it happens (stats.c). */
+#if defined(__SANITIZE_THREAD__)
+#define PM_NO_TSAN __attribute__((no_sanitize("thread"), noinline))
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PM_NO_TSAN __attribute__((no_sanitize("thread"), noinline))
+#endif
+#endif
+#ifndef PM_NO_TSAN
+#define PM_NO_TSAN
+#endif
+
 #ifdef PM_VALGRIND
 #include <valgrind/memcheck.h>
 #define pm_vg_malloclike(p, n) VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, 0)

@@ -22,6 +22,8 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <inttypes.h>
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -94,7 +96,8 @@ static void check_and_free(shared *s, unsigned char *p, size_t n) {
     pm_heap_free(s->h, p);
 }
 
-/* Sizes: mostly small classes, some large blocks (the heap's lock). */
+/* Sizes: mostly small classes, some medium and large blocks (the latter
+ * take the heap's lock). */
 static size_t size_for(uint64_t *x) {
     uint64_t r = tu_rand(x);
     return r % 64 == 0 ? 600 + r % 5000 : 1 + r % 512;
@@ -357,6 +360,108 @@ static void test_fork(void) {
 #endif
 }
 
+/* ---- fork leaves the other threads' caches to adoption ------------------ */
+
+#define HELD_PER_THREAD 500
+
+typedef struct holder {
+    pm_heap *h;
+    void *blocks[HELD_PER_THREAD];
+    pthread_barrier_t *ready, *forked;
+} holder;
+
+/* Allocate blocks in pools this thread's cache owns, then stay alive (its
+ * cache bound) while the main thread forks. */
+static void *hold_blocks(void *p) {
+    holder *w = p;
+    uint64_t x = (uint64_t)(uintptr_t)w;
+    for (int i = 0; i < HELD_PER_THREAD; i++) w->blocks[i] = pm_heap_malloc(w->h, size_for(&x));
+    pthread_barrier_wait(w->ready);
+    pthread_barrier_wait(w->forked);
+    for (int i = 0; i < HELD_PER_THREAD; i++) pm_heap_free(w->h, w->blocks[i]);
+    return NULL;
+}
+
+/* In the child, only the forking thread lives. It frees every block the
+ * holders allocated: their pools belong to caches of threads that are
+ * gone, so those frees are remote ones; trim must still bring them back
+ * (the caches were abandoned by the fork) and the heap end up empty. */
+static bool child_frees_holders_blocks(void *arg) {
+    holder *w = arg;
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < HELD_PER_THREAD; i++) pm_heap_free(w[t].h, w[t].blocks[i]);
+    pm_heap_trim(w[0].h);
+    pm_heap_stats st;
+    pm_heap_get_stats(w[0].h, &st);
+    if (st.bytes_in_use != 0 || st.large_blocks != 0) {
+        fprintf(stderr, "child: %" PRIu64 " bytes still in use, %" PRIu64 " large blocks\n",
+                st.bytes_in_use, st.large_blocks);
+        return false;
+    }
+    return pm_heap_check(w[0].h, NULL, 0, 0) == 0;
+}
+
+static void test_fork_abandons(void) {
+#ifdef UNDER_SANITIZER
+    (void)hold_blocks;
+    (void)child_frees_holders_blocks;
+    printf("  fork abandons the other threads' caches: skipped under sanitizers\n");
+#else
+    pm_heap *h = ts_heap(0);
+    pthread_barrier_t ready, forked;
+    pthread_barrier_init(&ready, NULL, 3);
+    pthread_barrier_init(&forked, NULL, 3);
+    holder w[2];
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = (holder){.h = h, .ready = &ready, .forked = &forked};
+        pthread_create(&t[i], NULL, hold_blocks, &w[i]);
+    }
+    pthread_barrier_wait(&ready);
+    CHECK_EQ(tu_fork_ask(child_frees_holders_blocks, w, 10), TU_FORK_OK);
+    pthread_barrier_wait(&forked);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&ready);
+    pthread_barrier_destroy(&forked);
+    expect_empty(h);
+    pm_heap_destroy(h);
+#endif
+}
+
+/* ---- statistics and trim beside working threads ------------------------- */
+
+typedef struct stats_watch {
+    pm_heap *h;
+    atomic_int stop;
+    long rounds;
+} stats_watch;
+
+static void *watch_stats(void *p) {
+    stats_watch *w = p;
+    while (!atomic_load(&w->stop)) {
+        pm_heap_stats st;
+        pm_heap_get_stats(w->h, &st);
+        CHECK(st.pool_block_max > PM_SMALL_MAX);
+        if (w->rounds++ % 8 == 0) pm_heap_trim(w->h);
+    }
+    return NULL;
+}
+
+/* pymm.h: pm_heap_get_stats and pm_heap_trim may run beside the threads
+ * that use a thread-safe heap (ThreadSanitizer watches this one). */
+static void test_stats_beside_workers(void) {
+    pm_heap *h = ts_heap(0);
+    stats_watch w = {.h = h};
+    pthread_t t;
+    pthread_create(&t, NULL, watch_stats, &w);
+    run_cross(h, tu_big_count(50000));
+    atomic_store(&w.stop, 1);
+    pthread_join(t, NULL);
+    CHECK(w.rounds > 0);
+    expect_empty(h);
+    pm_heap_destroy(h);
+}
+
 /* ---- debug mode ----------------------------------------------------------- */
 
 static void test_debug(void) {
@@ -407,6 +512,8 @@ int main(void) {
     test_exited();
     test_producer_consumer();
     test_fork();
+    test_fork_abandons();
+    test_stats_beside_workers();
     test_debug();
     test_destroy_under_threads();
     return tu_finish("test_heap_shared_threads");

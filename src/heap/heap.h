@@ -151,6 +151,7 @@ struct pmh_cache {
     uint64_t heap_id;      /* h->id: a binding outlives its heap     */
     pmh_cache *bound_next; /* the bound thread's other caches        */
     bool abandoned;        /* its thread exited: no owner at work    */
+    bool for_runtime;      /* a runtime's (pmh_cache_for_runtime)     */
     bool unbound;          /* threads.c's stand-in: no pool, ever    */
     bool retired;          /* its heap is gone (the thread frees it) */
 };

@@ -115,11 +115,12 @@ static void unlock_all(void) {
 }
 
 /* The child: a recursive mutex names its owner by thread id, which fork
- * changed, so the heaps' locks are made anew instead of unlocked. */
+ * changed, so the heaps' locks are made anew instead of unlocked; and the
+ * caches of the threads that did not follow are left for adoption. */
 static void unlock_all_in_child(void) {
     pthread_mutex_unlock(&pmh_process.shared_types.lock);
     pthread_mutex_unlock(&pmh_process.map_lock);
-    for (pm_heap *h = pmh_process.ts_heaps.first; h; h = pmh_ts_next(h)) pmh_ts_lock_reset(h);
+    for (pm_heap *h = pmh_process.ts_heaps.first; h; h = pmh_ts_next(h)) pmh_ts_after_fork_child(h);
     pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
 }
 

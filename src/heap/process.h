@@ -82,7 +82,10 @@ PM_HIDDEN void pmh_process_fork_safe(void);
  * next heap of the registry. */
 PM_HIDDEN void pmh_ts_lock(pm_heap *h);
 PM_HIDDEN void pmh_ts_unlock(pm_heap *h);
-PM_HIDDEN void pmh_ts_lock_reset(pm_heap *h); /* in a child of fork: unlocked */
+/* In a child of fork(): h's lock made anew (unlocked), and the caches of
+ * the threads that fork left behind abandoned, for the child's threads to
+ * adopt. */
+PM_HIDDEN void pmh_ts_after_fork_child(pm_heap *h);
 PM_HIDDEN pm_heap *pmh_ts_next(pm_heap *h);
 /* The all-NULL leaf that every root entry without a leaf of its own
  * names (owners.c, M1): static storage, never written. */

@@ -19,6 +19,19 @@
 
 /* ---- iteration over arenas and pools ----------------------------------- */
 
+/* A pool's count of live blocks. On a thread-safe heap its owner writes it
+ * with no lock (the fast paths), and pm_heap_get_stats may read it beside
+ * that owner (pymm.h): a race on one aligned 32-bit word, which the
+ * hardware reads whole, so the figure is a snapshot of some moment, as
+ * documented; nothing else is read that the owner writes (a pool's class
+ * changes only under the heap's lock, which the readers hold). Atomic
+ * writes would cost each fast path two instructions (their budget:
+ * docs/DESIGN.md, "Threads"), so ThreadSanitizer is told here, and only
+ * here, that the race is known. */
+PM_NO_TSAN static uint32_t live_blocks(const pmh_pool *pool) {
+    return *(const volatile uint32_t *)&pool->nused;
+}
+
 typedef int (*pool_visit_fn)(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool, void *arg);
 
 /* Visit every pool with at least one live block. Allocates nothing, so
@@ -34,7 +47,7 @@ static int for_each_used_pool(const pm_heap *h, pool_visit_fn fn, void *arg) {
                     decommitted[a->decommitted[i] / 64] |= 1ull << (a->decommitted[i] % 64);
             for (uint32_t i = 0; i < a->nfresh && r == 0; i++) {
                 const pmh_pool *pool = (const pmh_pool *)(a->base + (uintptr_t)i * h->pool_size);
-                if (!(decommitted[i / 64] >> (i % 64) & 1) && pool->nused > 0)
+                if (!(decommitted[i / 64] >> (i % 64) & 1) && live_blocks(pool) > 0)
                     r = fn(h, a, pool, arg);
             }
         }
@@ -56,14 +69,14 @@ static pm_class_stats *class_entry(pm_heap_stats *s, unsigned k) {
 static int add_pool_stats(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool, void *arg) {
     (void)a;
     pm_heap_stats *s = arg;
-    size_t size = pool->size, cap = pool_capacity(h, pool);
+    size_t size = pool->size, cap = pool_capacity(h, pool), used = live_blocks(pool);
     pm_class_stats *c = class_entry(s, pool->szidx);
     c->pools++;
-    c->blocks_used += pool->nused;
-    c->blocks_free += cap - pool->nused;
+    c->blocks_used += used;
+    c->blocks_free += cap - used;
     s->pools_used++;
-    s->bytes_in_use += (uint64_t)pool->nused * size;
-    s->bytes_free += (uint64_t)(cap - pool->nused) * size;
+    s->bytes_in_use += (uint64_t)used * size;
+    s->bytes_free += (uint64_t)(cap - used) * size;
     s->bytes_headers += PMH_POOL_HEADER;
     s->bytes_slack += h->pool_size - PMH_POOL_HEADER - cap * size;
     return 0;

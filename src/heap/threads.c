@@ -156,10 +156,17 @@ static void abandon(pm_heap *h, pmh_cache *c) {
     pmh_unlock(h);
 }
 
-pmh_cache *pmh_cache_for_runtime(pm_heap *h) { return h->threadsafe ? take_cache(h) : &h->main; }
+pmh_cache *pmh_cache_for_runtime(pm_heap *h) {
+    if (!h->threadsafe) return &h->main;
+    pmh_cache *c = take_cache(h);
+    if (c) c->for_runtime = true;
+    return c;
+}
 
 void pmh_cache_leave(pm_heap *h, pmh_cache *c) {
-    if (h->threadsafe && c != &h->main) abandon(h, c);
+    if (!h->threadsafe || c == &h->main) return;
+    c->for_runtime = false;
+    abandon(h, c);
 }
 
 /* A cache of h on the thread's list: adopted or new. */
@@ -288,7 +295,25 @@ void pmh_ts_destroy(pm_heap *h) {
 
 void pmh_ts_lock(pm_heap *h) { pthread_mutex_lock(&h->lock); }
 void pmh_ts_unlock(pm_heap *h) { pthread_mutex_unlock(&h->lock); }
-void pmh_ts_lock_reset(pm_heap *h) { (void)lock_init(h); }
+static bool bound_to_me(const pmh_cache *c) {
+    for (const pmh_cache *b = pmh_tl.bound; b; b = b->bound_next)
+        if (b == c) return true;
+    return false;
+}
+
+/* Only the forking thread lives on in the child: every cache bound to
+ * another thread is abandoned, so that what the child frees into its pools
+ * is collected by whichever thread adopts it (or by trim), instead of
+ * waiting on a remote stack no thread will empty. Runtimes' caches stay:
+ * the child may go on with its runtimes. Not repaired: a thread cut by
+ * fork in the middle of an operation on its cache may leave one pool's
+ * count one too high (that pool is never given back), or a block on a
+ * pool's xfree whose pool it had not yet pushed (that block stays there). */
+void pmh_ts_after_fork_child(pm_heap *h) {
+    (void)lock_init(h);
+    for (pmh_cache *c = h->caches; c; c = c->next)
+        if (!c->abandoned && !c->for_runtime && !bound_to_me(c)) c->abandoned = true;
+}
 pm_heap *pmh_ts_next(pm_heap *h) { return h->ts_next; }
 
 /* ---- the pool allocator of a thread-safe heap ---------------------------- */
