@@ -318,6 +318,20 @@ static pmh_arena *usable_arena(pm_heap *h) {
     return NULL;
 }
 
+/* The arena to take a pool from: the most used one that has a free pool
+ * (CPython's order, so that the least used drain and can be given back),
+ * unless it has no committed empty pool while another arena does: a pool
+ * whose pages are already resident serves before pages never touched, so
+ * that peak RSS follows the pools in use rather than the pools ever used. */
+static pmh_arena *arena_to_take_from(pm_heap *h) {
+    pmh_arena *a = usable_arena(h);
+    if (a == NULL || a->empty != NULL || h->nempty_pools == 0) return a;
+    for (uint32_t k = h->lowest; k <= h->pools_per_arena; k++)
+        for (pmh_arena *b = h->buckets[k]; b; b = b->next)
+            if (b->empty) return b;
+    return a;
+}
+
 static void arena_set_nfree(pm_heap *h, pmh_arena *a, uint32_t nfree) {
     PM_ASSERT(nfree <= a->npools); /* I4 */
     bucket_unlink(h, a);
@@ -889,7 +903,7 @@ PM_NOINLINE void *pmh_malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, si
 static bool cache_take_pool(pm_heap *h, pmh_cache *cache, unsigned c) {
     pmh_lock(h);
     pmh_classes_init(h); /* the default heap's first pool */
-    pmh_arena *a = usable_arena(h);
+    pmh_arena *a = arena_to_take_from(h);
     if (a == NULL && (a = arena_new(h)) == NULL) {
         pmh_unlock(h);
         return false;
