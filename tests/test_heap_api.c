@@ -25,7 +25,7 @@ static pm_heap *new_heap(size_t arena, size_t pool, size_t dirty_max) {
 }
 
 /* The medium classes of every pool size: increasing multiples of 16 (C1),
- * at least four blocks to a pool (C3), each as wide as its count of blocks
+ * at least three blocks to a pool (C3), each as wide as its count of blocks
  * allows, the largest at most 32 KiB; and a block of each is used whole. */
 static void test_medium_classes(void) {
     for (size_t pool = 4 << 10; pool <= 256 << 10; pool *= 2) {
@@ -38,7 +38,7 @@ static void test_medium_classes(void) {
         for (uint64_t k = 0; k < s.medium_classes; k++) {
             size_t size = s.medium[k].block_size, blocks = usable / size;
             CHECK(size > prev && size % 16 == 0);
-            CHECK(blocks >= 4 && usable / blocks / 16 * 16 == size);
+            CHECK(blocks >= 3 && usable / blocks / 16 * 16 == size);
             void *p = pm_heap_malloc(h, size);
             CHECK(p != NULL && pm_heap_owns(h, p) && pm_heap_block_size(h, p) == size);
             memset(p, 0x5a, size);
@@ -46,7 +46,7 @@ static void test_medium_classes(void) {
             prev = size;
         }
         CHECK(s.pool_block_max == prev && prev <= 32 << 10);
-        if (pool == 16 << 10) CHECK_EQ(s.pool_block_max, 4064);
+        if (pool == 16 << 10) CHECK_EQ(s.pool_block_max, 5408);
         CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
         pm_heap_destroy(h);
     }
@@ -155,14 +155,22 @@ static void test_realloc(pm_heap *h) {
     p = pm_heap_realloc(h, q, 400); /* grows into another class */
     CHECK(same(p, 8, 1));
     fill(p, 400, 2);
-    q = pm_heap_realloc(h, p, 5000); /* small -> large */
-    CHECK(q && !pm_heap_owns(h, q) && same(q, 400, 2));
-    CHECK_EQ(pm_heap_block_size(h, q), 5000);
-    fill(q, 5000, 3);
+    q = pm_heap_realloc(h, p, 1000); /* small -> medium */
+    CHECK(q && pm_heap_owns(h, q) && same(q, 400, 2) && pm_heap_block_size(h, q) >= 1000);
+    p = pm_heap_realloc(h, q, 990); /* the same medium class: in place */
+    CHECK(p == q && same(p, 400, 2));
+    fill(p, 990, 2);
+    q = pm_heap_realloc(h, p, 9000); /* medium -> large */
+    CHECK(q && !pm_heap_owns(h, q) && same(q, 990, 2));
+    CHECK_EQ(pm_heap_block_size(h, q), 9000);
+    fill(q, 9000, 3);
     p = pm_heap_realloc(h, q, 90000); /* large -> large */
-    CHECK(same(p, 5000, 3));
+    CHECK(same(p, 9000, 3));
     CHECK_EQ(pm_heap_block_size(h, p), 90000);
-    q = pm_heap_realloc(h, p, 100); /* large -> small */
+    q = pm_heap_realloc(h, p, 3000); /* large -> medium */
+    CHECK(q && pm_heap_owns(h, q) && same(q, 3000, 3));
+    p = q;
+    q = pm_heap_realloc(h, p, 100); /* medium -> small */
     CHECK(pm_heap_owns(h, q) && same(q, 100, 3));
     p = pm_heap_realloc(h, q, 0); /* zero keeps a valid block */
     CHECK(p != NULL);

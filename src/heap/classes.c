@@ -14,8 +14,10 @@
  * more block; sizes that widen to the same block are one class. The series
  * stops where a pool would hold fewer than PMH_MEDIUM_MIN_BLOCKS blocks
  * (the waste of a pool's tail and a half-used pool would outweigh the
- * gain) or at PMH_BLOCK_CAP. With 16 KiB pools: 18 medium classes, the
- * largest 4064 bytes (four blocks); with 4 KiB pools the largest is 992.
+ * gain) or at PMH_BLOCK_CAP. With 16 KiB pools: 19 medium classes, the
+ * largest 5408 bytes (three blocks: a 4 KiB buffer, common in C programs,
+ * stays out of the large-block table's lock); with 4 KiB pools the
+ * largest is 1312.
  *
  * Invariants (pm_heap_check verifies C1 and C3 for each pool):
  *   C1 class_size[] strictly increases and holds multiples of PM_ALIGNMENT;
