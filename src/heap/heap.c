@@ -627,6 +627,21 @@ void pmh_pool_settle(pm_heap *h, pmh_pool *pool, bool was_full) {
     PMH_EXPENSIVE_CHECK(h);
 }
 
+int pmh_for_each_pool(const pm_heap *h, pmh_pool_visit_fn fn, void *arg) {
+    uint64_t decommitted[PMH_ARENA_MAX / PMH_POOL_MIN / 64];
+    int r = 0;
+    for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena && r == 0; k++) {
+        for (const pmh_arena *a = h->buckets[k]; a && r == 0; a = a->next) {
+            memset(decommitted, 0, (a->npools + 63) / 64 * sizeof *decommitted);
+            for (uint32_t i = 0; i < a->ndecommitted; i++)
+                decommitted[a->decommitted[i] / 64] |= 1ull << (a->decommitted[i] % 64);
+            for (uint32_t i = 0; i < a->nfresh && r == 0; i++)
+                if (!(decommitted[i / 64] >> (i % 64) & 1)) r = fn(h, a, pool_at(h, a, i), arg);
+        }
+    }
+    return r;
+}
+
 /* Release cache's parked pools (see pool_transition), for trim. */
 void pmh_unpark_pools(pm_heap *h, pmh_cache *cache) {
     for (unsigned c = 0; c < h->nclasses; c++) {
@@ -638,29 +653,30 @@ void pmh_unpark_pools(pm_heap *h, pmh_cache *cache) {
     }
 }
 
-/* The pool's free list ran dry after a pop: carve the next block, or bring
- * back a purged page, or unlink the pool as full. */
-static PM_NOINLINE void pool_refill(pm_heap *h, pmh_pool *pool) {
-    PM_ASSERT(pool->freeblock == NULL && pool->nused > 0); /* the pop took the last free block */
-    size_t size = pool->size;
+/* A pool with an empty free list gets a free block, if it has room for
+ * one: the next block carved, or the blocks of a purged page brought back.
+ * Returns whether it has one now. */
+static bool pool_carve_or_unpurge(pm_heap *h, pmh_pool *pool) {
+    PM_ASSERT(pool->freeblock == NULL);
     if (pool->nextoffset <= pool->maxnextoffset) {
         pmh_block *b = (pmh_block *)((char *)pool + pool->nextoffset);
-        pool->nextoffset += (uint32_t)size;
+        pool->nextoffset += pool->size;
         blk_set_next(b, NULL);
         pool->freeblock = b;
-        return;
+        return true;
     }
-    if (pool->purged) {
-        pmh_lock(h); /* the heap's count of purged pages */
-        bool back = pmh_pool_unpurge_page(h, pool);
-        pmh_unlock(h);
-        if (back) return;
-    }
-    used_unlink(pool);
-    /* Full: a good moment to bring back what other threads freed (this
-     * pool's blocks among them: it is relisted then). */
-    pmh_cache *c = pool->owner;
-    if (atomic_load_explicit(&c->remote, memory_order_relaxed)) pmh_cache_collect(h, c);
+    if (pool->purged == 0) return false;
+    pmh_lock(h); /* the heap's count of purged pages */
+    bool back = pmh_pool_unpurge_page(h, pool);
+    pmh_unlock(h);
+    return back;
+}
+
+/* The pool's free list ran dry after a pop: refill it, or unlink the pool
+ * as full. */
+static PM_NOINLINE void pool_refill(pm_heap *h, pmh_pool *pool) {
+    PM_ASSERT(pool->nused > 0); /* the pop took the last free block */
+    if (!pool_carve_or_unpurge(h, pool)) used_unlink(pool);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -891,10 +907,77 @@ int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg) {
 /* malloc / free / realloc                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* ---- a fork child's caches ------------------------------------------------ */
+
+typedef struct rebuild {
+    pmh_pool *emptied; /* pools with no live block, linked by `next` */
+} rebuild;
+
+/* One pool of a cache being rebuilt: what others freed rejoins its free
+ * list, its count is what the list says (a block popped or pushed half
+ * way counts as live: at worst one block is never given again), and it
+ * goes back on its class's list, or, with no live block, on `emptied`
+ * (its arena takes it after the walk, which must not see arenas move
+ * between buckets). A free list that does not hold together leaves the
+ * pool out of every list, full: lost, never unsafe. */
+static int rebuild_pool(const pm_heap *h, const pmh_arena *a, pmh_pool *pool, void *arg) {
+    rebuild *r = arg;
+    pmh_cache *c = pool->owner;
+    (void)a;
+    if (c == NULL || !c->cut) return 0;
+    pmh_block *b = atomic_exchange_explicit(&pool->xfree, NULL, memory_order_relaxed);
+    if (b) {
+        pmh_block *tail = b;
+        for (pmh_block *x; (x = blk_next(tail)) != NULL;) tail = x;
+        blk_set_next(tail, pool->freeblock);
+        pool->freeblock = b;
+    }
+    uint8_t is_free[PMH_MAX_BLOCKS];
+    const char *why;
+    size_t carved = pmh_pool_free_map(h, pool, is_free, &why), nfree = 0;
+    if (carved == SIZE_MAX) {
+        pool->freeblock = NULL;
+        pool->nused = (uint32_t)((pool->nextoffset - PMH_POOL_HEADER) / pool->size);
+        return 0;
+    }
+    for (size_t i = 0; i < carved; i++) nfree += is_free[i];
+    pool->nused = (uint32_t)(carved - nfree);
+    if (pool->nused == 0) {
+        pool->next = r->emptied;
+        r->emptied = pool;
+        return 0;
+    }
+    if (pool->freeblock == NULL)
+        pool_carve_or_unpurge((pm_heap *)h, pool); /* cut before a refill */
+    if (pool->freeblock) used_link(c, pool);
+    return 0;
+}
+
+void pmh_rebuild_cut_caches(pm_heap *h) {
+    for (pmh_cache *c = h->caches; c; c = c->next) {
+        if (!c->cut) continue;
+        atomic_store_explicit(&c->remote, NULL, memory_order_relaxed); /* every pool is seen */
+        for (unsigned k = 0; k < PMH_MAX_CLASSES; k++) c->used[k] = NULL;
+    }
+    rebuild r = {NULL};
+    pmh_for_each_pool(h, rebuild_pool, &r);
+    for (pmh_pool *pool = r.emptied, *next; pool; pool = next) {
+        next = pool->next;
+        pool_became_empty(h, pool);
+    }
+}
+
 /* The list ran dry with b's pop: refill, then hand b out. A tail call from
  * the fast path (heap.h), which therefore needs no saved registers. */
 PM_NOINLINE void *pmh_malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, size_t n) {
     pool_refill(h, pool);
+    /* Blocks other threads freed come back whenever a pool runs dry (this
+     * pool's among them: it is relisted then if it was full), not only
+     * when a class has no pool left: until then they are memory the owner
+     * cannot use, and it would take fresh pools instead (larson's pattern,
+     * where most frees are remote). None on a private heap. */
+    pmh_cache *owner = pool->owner;
+    if (atomic_load_explicit(&owner->remote, memory_order_relaxed)) pmh_cache_collect(h, owner);
     pmh_block_given(b, n, pool->size);
     return b;
 }

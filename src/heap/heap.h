@@ -152,6 +152,7 @@ struct pmh_cache {
     pmh_cache *bound_next; /* the bound thread's other caches        */
     bool abandoned;        /* its thread exited: no owner at work    */
     bool for_runtime;      /* a runtime's (pmh_cache_for_runtime)     */
+    bool cut;              /* its thread vanished in fork: to rebuild */
     bool unbound;          /* threads.c's stand-in: no pool, ever    */
     bool retired;          /* its heap is gone (the thread frees it) */
 };
@@ -277,6 +278,17 @@ PM_HIDDEN void pmh_cache_collect(pm_heap *h, pmh_cache *c);
 PM_HIDDEN void pmh_pool_settle(pm_heap *h, pmh_pool *pool, bool was_full);
 
 /* heap.c */
+/* Visit every pool of h whose header is there to read: carved at least
+ * once and not given back (in use, parked, or empty and committed), in
+ * arena order, until fn returns non-zero (returned). Allocates nothing, so
+ * that stats, walk and check work when memory has run out. */
+typedef int (*pmh_pool_visit_fn)(const pm_heap *h, const pmh_arena *a, pmh_pool *pool, void *arg);
+PM_HIDDEN int pmh_for_each_pool(const pm_heap *h, pmh_pool_visit_fn fn, void *arg);
+/* In a child of fork(), the threads of the caches marked `cut` are gone,
+ * perhaps cut in the middle of an operation on their pools: make those
+ * pools and lists whole again, in one walk over h's pools (every lock
+ * held, no other thread yet). */
+PM_HIDDEN void pmh_rebuild_cut_caches(pm_heap *h);
 PM_HIDDEN void pmh_arena_release_empty(pm_heap *h, uint64_t keep);
 PM_HIDDEN void pmh_purge_empty_pools(pm_heap *h, uint64_t target);
 PM_HIDDEN bool pmh_release_kept(pm_heap *h);

@@ -32,27 +32,22 @@ PM_NO_TSAN static uint32_t live_blocks(const pmh_pool *pool) {
     return *(const volatile uint32_t *)&pool->nused;
 }
 
-typedef int (*pool_visit_fn)(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool, void *arg);
+typedef int (*used_pool_fn)(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool, void *arg);
 
-/* Visit every pool with at least one live block. Allocates nothing, so
- * that stats, walk and check work when memory has run out. */
-static int for_each_used_pool(const pm_heap *h, pool_visit_fn fn, void *arg) {
-    uint64_t decommitted[PMH_ARENA_MAX / PMH_POOL_MIN / 64];
-    int r = 0;
-    for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena && r == 0; k++) {
-        for (const pmh_arena *a = h->buckets[k]; a && r == 0; a = a->next) {
-            memset(decommitted, 0, (a->npools + 63) / 64 * sizeof *decommitted);
-            for (uint32_t i = 0; i < a->ndecommitted; i++)
-                if (a->decommitted[i] < a->npools)
-                    decommitted[a->decommitted[i] / 64] |= 1ull << (a->decommitted[i] % 64);
-            for (uint32_t i = 0; i < a->nfresh && r == 0; i++) {
-                const pmh_pool *pool = (const pmh_pool *)(a->base + (uintptr_t)i * h->pool_size);
-                if (!(decommitted[i / 64] >> (i % 64) & 1) && live_blocks(pool) > 0)
-                    r = fn(h, a, pool, arg);
-            }
-        }
-    }
-    return r;
+typedef struct used_visit {
+    used_pool_fn fn;
+    void *arg;
+} used_visit;
+
+static int visit_if_used(const pm_heap *h, const pmh_arena *a, pmh_pool *pool, void *arg) {
+    const used_visit *v = arg;
+    return live_blocks(pool) > 0 ? v->fn(h, a, pool, v->arg) : 0;
+}
+
+/* Visit every pool with at least one live block. */
+static int for_each_used_pool(const pm_heap *h, used_pool_fn fn, void *arg) {
+    used_visit v = {fn, arg};
+    return pmh_for_each_pool(h, visit_if_used, &v);
 }
 
 static size_t pool_capacity(const pm_heap *h, const pmh_pool *pool) {

@@ -302,17 +302,27 @@ static bool bound_to_me(const pmh_cache *c) {
 }
 
 /* Only the forking thread lives on in the child: every cache bound to
- * another thread is abandoned, so that what the child frees into its pools
- * is collected by whichever thread adopts it (or by trim), instead of
- * waiting on a remote stack no thread will empty. Runtimes' caches stay:
- * the child may go on with its runtimes. Not repaired: a thread cut by
- * fork in the middle of an operation on its cache may leave one pool's
- * count one too high (that pool is never given back), or a block on a
- * pool's xfree whose pool it had not yet pushed (that block stays there). */
+ * another thread is rebuilt (its thread may have been cut in the middle
+ * of a pop, a push, a relink or a remote free: heap.c,
+ * pmh_rebuild_cut_caches) and abandoned, so that what the child frees into
+ * its pools is collected by whichever thread adopts it (or by trim),
+ * instead of waiting on a remote stack no thread will empty. Runtimes'
+ * caches stay as they are: the child may go on with its runtimes. The
+ * rebuild reads every committed pool header of h once; a child of a
+ * process with no other thread bound to h pays nothing. */
 void pmh_ts_after_fork_child(pm_heap *h) {
     (void)lock_init(h);
-    for (pmh_cache *c = h->caches; c; c = c->next)
-        if (!c->abandoned && !c->for_runtime && !bound_to_me(c)) c->abandoned = true;
+    bool any = false;
+    for (pmh_cache *c = h->caches; c; c = c->next) {
+        c->cut = !c->abandoned && !c->for_runtime && !bound_to_me(c);
+        any |= c->cut;
+    }
+    if (!any) return;
+    pmh_rebuild_cut_caches(h);
+    for (pmh_cache *c = h->caches; c; c = c->next) {
+        if (c->cut) c->abandoned = true;
+        c->cut = false;
+    }
 }
 pm_heap *pmh_ts_next(pm_heap *h) { return h->ts_next; }
 
