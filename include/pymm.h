@@ -218,8 +218,8 @@ PM_API void pm_heap_destroy(pm_heap *h);
 /* The process's default heap. Never NULL; usable before main(). */
 PM_API pm_heap *pm_heap_default(void);
 
-/* The pool allocator itself (what CPython calls pymalloc): small requests
- * from pools, larger ones from the heap's raw domain. These bypass the domain
+/* The pool allocator itself (what CPython calls pymalloc): requests up to
+ * pool_block_max from pools, larger ones from the heap's raw domain. These bypass the domain
  * tables and their hooks, except on a heap in debug mode, where they are
  * checked as a domain of their own (pm_error.domain PM_NUM_DOMAINS, named
  * "pm_heap"): a block from pm_heap_malloc goes back through pm_heap_free or
@@ -243,7 +243,8 @@ PM_API size_t pm_heap_block_size(const pm_heap *h, const void *p);
 
 /* Give back to the OS all memory that can go now: empty pools (decommitted
  * with madvise), empty arenas (unmapped, the spare included) and whole free
- * 4 KiB pages inside partly used pools. Returns the bytes given back. */
+ * 4 KiB pages inside partly used pools of blocks up to 4 KiB (pools of
+ * larger blocks only when empty). Returns the bytes given back. */
 PM_API size_t pm_heap_trim(pm_heap *h);
 
 /* ------------------------------------------------------------------------ */
@@ -379,7 +380,7 @@ typedef struct pm_heap_stats {
     uint64_t pools_decommitted; /* empty pools given back with madvise    */
     uint64_t pools_untouched;   /* never carved                           */
     uint64_t pages_decommitted; /* free pages inside used pools given back */
-    uint64_t bytes_in_use;      /* small blocks in use (class sizes)      */
+    uint64_t bytes_in_use;      /* pool blocks in use (class sizes)       */
     uint64_t bytes_free;        /* free bytes in used pools               */
     uint64_t bytes_headers;     /* pool headers and arena descriptors     */
     uint64_t bytes_slack;       /* pool tails too small for a block       */

@@ -353,14 +353,14 @@ static void test_walk(void) {
     pm_heap_stats s;
     pm_heap_get_stats(h, &s);
     size_t max = (size_t)s.pool_block_max;
-    for (int i = 0; i < 1000; i++) p[i] = pm_heap_malloc(h, (size_t)(i % 600) * 8 + 1);
+    for (int i = 0; i < 1000; i++) p[i] = pm_heap_malloc(h, (size_t)(i % 600) * 12 + 1);
     for (int i = 0; i < 1000; i += 3) pm_heap_free(h, p[i]);
     walk_count w = {0};
     CHECK_EQ(pm_heap_walk(h, count_block, &w), 0);
     size_t small = 0, large = 0;
     for (int i = 0; i < 1000; i++)
         if (i % 3) {
-            if ((size_t)(i % 600) * 8 + 1 <= max) small++;
+            if ((size_t)(i % 600) * 12 + 1 <= max) small++;
             else large++;
         }
     CHECK_EQ(w.small, small);

@@ -22,6 +22,8 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include "heap/internal_alloc.h"
+
 #include <inttypes.h>
 
 #include <pthread.h>
@@ -507,6 +509,49 @@ static void test_destroy_under_threads(void) {
     pthread_barrier_destroy(&destroyed);
 }
 
+/* A thread that outlives many heaps: each is destroyed while the thread
+ * still has a cache of it (retired, T3), and the thread frees those when it
+ * next binds to a heap, so the library's own memory stays flat. */
+#define OUTLIVED_HEAPS 40
+
+typedef struct outliver {
+    pm_heap *_Atomic heap;
+    pthread_barrier_t *used, *destroyed;
+} outliver;
+
+static void *outlive_heaps(void *p) {
+    outliver *o = p;
+    for (int i = 0; i < OUTLIVED_HEAPS; i++) {
+        pm_heap *h = atomic_load(&o->heap);
+        pm_heap_free(h, pm_heap_malloc(h, 48));
+        pthread_barrier_wait(o->used);
+        pthread_barrier_wait(o->destroyed);
+    }
+    return NULL;
+}
+
+static void test_outlived_heaps(void) {
+    pthread_barrier_t used, destroyed;
+    pthread_barrier_init(&used, NULL, 2);
+    pthread_barrier_init(&destroyed, NULL, 2);
+    outliver o = {.used = &used, .destroyed = &destroyed};
+    atomic_store(&o.heap, ts_heap(0));
+    pthread_t t;
+    pthread_create(&t, NULL, outlive_heaps, &o);
+    long live_at_5 = 0;
+    for (int i = 0; i < OUTLIVED_HEAPS; i++) {
+        pthread_barrier_wait(&used);
+        pm_heap_destroy(atomic_load(&o.heap));
+        if (i == 5) live_at_5 = pmh_internal_live();
+        if (i + 1 < OUTLIVED_HEAPS) atomic_store(&o.heap, ts_heap(0));
+        if (i + 1 == OUTLIVED_HEAPS) CHECK_EQ(pmh_internal_live(), live_at_5);
+        pthread_barrier_wait(&destroyed);
+    }
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&used);
+    pthread_barrier_destroy(&destroyed);
+}
+
 int main(void) {
     test_cross();
     test_exited();
@@ -516,5 +561,6 @@ int main(void) {
     test_stats_beside_workers();
     test_debug();
     test_destroy_under_threads();
+    test_outlived_heaps();
     return tu_finish("test_heap_shared_threads");
 }

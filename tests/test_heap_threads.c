@@ -28,7 +28,7 @@
 #include <string.h>
 
 #define NSLOTS 512
-#define LARGE_MAX 6000
+#define LARGE_MAX 40000 /* above every medium class of the pool sizes used */
 
 typedef struct slot {
     unsigned char *p;
@@ -52,6 +52,7 @@ typedef struct worker {
     uint64_t seed;
     int failures;
     uint64_t checked_bytes;
+    size_t pool_block_max; /* of the heap in use (pm_heap_stats) */
     slot slots[NSLOTS];
 } worker;
 
@@ -86,7 +87,8 @@ static size_t pick_size(uint64_t *rng) {
     r >>= 8;
     if (k < 2) return 0;
     if (k < 60) return 1 + (size_t)(r % 128);
-    if (k < 92) return 1 + (size_t)(r % PM_SMALL_MAX);
+    if (k < 85) return 1 + (size_t)(r % PM_SMALL_MAX);
+    if (k < 95) return PM_SMALL_MAX + 1 + (size_t)(r % 5000); /* medium, some large */
     return PM_SMALL_MAX + 1 + (size_t)(r % (LARGE_MAX - PM_SMALL_MAX));
 }
 
@@ -160,8 +162,8 @@ static void workload(worker *w, uint64_t *rng) {
                 W_CHECK(w, k == n);
             }
             /* Debug blocks carry 48 bytes of guards: the pool serves less. */
-            size_t small_max = PM_SMALL_MAX - (pm_heap_debug_enabled(w->heap) ? 48 : 0);
-            if (how == 0 && n > 0 && n <= small_max) {
+            size_t pool_max = w->pool_block_max - (pm_heap_debug_enabled(w->heap) ? 48 : 0);
+            if (how == 0 && n > 0 && n <= pool_max) {
                 W_CHECK(w, pm_heap_owns(w->heap, s->p));
                 W_CHECK(w, pm_heap_block_size(w->heap, s->p) >= n);
             }
@@ -209,6 +211,7 @@ static void *run_worker(void *arg) {
         }
         pm_heap_stats before;
         pm_heap_get_stats(w->heap, &before);
+        w->pool_block_max = before.pool_block_max;
         workload(w, &rng);
         check_heap(w);
         pm_heap_stats after;

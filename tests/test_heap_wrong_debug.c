@@ -178,13 +178,30 @@ static void test_returning_handler(void) {
     pm_heap_destroy(h);
 }
 
+static int count_kinds(void *arg, void *block, size_t size, int is_large) {
+    size_t *n = arg; /* [pool blocks, large blocks] */
+    (void)block, (void)size;
+    n[is_large != 0]++;
+    return 0;
+}
+
+/* Rounding is known in debug mode, for small and medium classes alike; the
+ * walk tells pool blocks from large ones by where they are. */
 static void test_debug_rounding_stats(void) {
     pm_heap *h = debug_heap();
-    void *p = pm_domain_malloc(h, PM_DOMAIN_OBJ, 10); /* 10 + 48 -> class 64 */
+    void *p = pm_domain_malloc(h, PM_DOMAIN_OBJ, 10);   /* 10 + 48 -> class 64 */
+    void *q = pm_domain_malloc(h, PM_DOMAIN_OBJ, 600);  /* 600 + 48 -> class 704 */
+    void *r = pm_domain_malloc(h, PM_DOMAIN_OBJ, 9000); /* large: no class */
     pm_heap_stats st;
     pm_heap_get_stats(h, &st);
-    CHECK_EQ(st.bytes_rounding, 6);
+    CHECK_EQ(st.bytes_rounding, 6 + 56);
+    size_t kinds[2] = {0, 0};
+    CHECK_EQ(pm_heap_walk(h, count_kinds, kinds), 0);
+    CHECK_EQ(kinds[0], 2);
+    CHECK_EQ(kinds[1], 1);
     pm_domain_free(h, PM_DOMAIN_OBJ, p);
+    pm_domain_free(h, PM_DOMAIN_OBJ, q);
+    pm_domain_free(h, PM_DOMAIN_OBJ, r);
     pm_heap_destroy(h);
 }
 

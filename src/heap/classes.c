@@ -19,7 +19,7 @@
  * stays out of the large-block table's lock); with 4 KiB pools the
  * largest is 1312.
  *
- * Invariants (pm_heap_check verifies C1 and C3 for each pool):
+ * Invariants (pm_heap_check verifies each; C3 pool by pool):
  *   C1 class_size[] strictly increases and holds multiples of PM_ALIGNMENT;
  *      class c < PM_NUM_CLASSES has size 16 (c + 1); block_max is the size
  *      of class nclasses - 1.

@@ -1095,14 +1095,25 @@ static void *pool_calloc(pm_heap *h, size_t nelem, size_t elsize) {
 #ifdef PM_VALGRIND
 /* The size memcheck knows pool block p by (the request, not the class
  * size): it has no query for it, but GET_VBITS fails (3) on any
- * unaddressable byte, so bisect for the addressable prefix. */
+ * unaddressable byte, so find the first 512-byte step that fails and
+ * bisect inside it (a medium block is up to 32 KiB: too big a buffer for
+ * the stack). */
 static size_t vg_block_size(void *p, size_t size) {
-    unsigned char vbits[PMH_BLOCK_CAP];
-    if (!RUNNING_ON_VALGRIND || VALGRIND_GET_VBITS(p, vbits, size) != 3) return size;
-    size_t lo = 0, hi = size; /* lo bytes are addressable, hi are not */
+    enum { STEP = 512 };
+    unsigned char vbits[STEP];
+    if (!RUNNING_ON_VALGRIND) return size;
+    size_t lo = 0; /* lo bytes are addressable */
+    while (lo < size) {
+        size_t n = size - lo < STEP ? size - lo : STEP;
+        if (VALGRIND_GET_VBITS((char *)p + lo, vbits, n) == 3) break;
+        lo += n;
+    }
+    if (lo == size) return size;
+    char *base = (char *)p + lo;                     /* bytes before base are addressable */
+    size_t hi = lo + STEP < size ? lo + STEP : size; /* [lo, hi) has a hole */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (VALGRIND_GET_VBITS(p, vbits, mid) == 3) hi = mid;
+        if (VALGRIND_GET_VBITS(base, vbits, (size_t)((char *)p + mid - base)) == 3) hi = mid;
         else lo = mid;
     }
     return lo;

@@ -78,6 +78,9 @@
 #define PMH_MAX_MEDIUM (6 * PMH_MEDIUM_PER_DOUBLING) /* 512 B .. 32 KiB */
 #define PMH_MAX_CLASSES (PM_NUM_CLASSES + PMH_MAX_MEDIUM)
 #define PMH_MEDIUM_SLOTS ((PMH_BLOCK_CAP - PM_SMALL_MAX) / PM_ALIGNMENT)
+_Static_assert(PMH_MAX_MEDIUM <= PM_MAX_MEDIUM_CLASSES, "pm_heap_stats.medium holds every class");
+_Static_assert(PMH_MAX_CLASSES <= 255, "medium_class holds a class number in a byte");
+_Static_assert(PMH_BLOCK_CAP <= UINT16_MAX, "pool->size holds a block size in 16 bits");
 
 static inline unsigned pmh_small_class(size_t n) { return (unsigned)((n - 1) >> 4); }
 
@@ -154,7 +157,9 @@ struct pmh_cache {
     bool for_runtime;      /* a runtime's (pmh_cache_for_runtime)     */
     bool cut;              /* its thread vanished in fork: to rebuild */
     bool unbound;          /* threads.c's stand-in: no pool, ever    */
-    bool retired;          /* its heap is gone (the thread frees it) */
+    _Atomic bool retired;  /* its heap is gone (the thread frees it):
+                              set by pm_heap_destroy, read by the thread
+                              with no lock (threads.c) */
 };
 
 struct pm_heap {

@@ -327,7 +327,28 @@ static int check_arena(const pm_heap *h, const pmh_arena *a, uint32_t bucket, ch
     return 0;
 }
 
+/* C1 and C2 (classes.c): the class table increases in steps of 16 at
+ * least, the lookup names the smallest class that fits. */
+static int check_classes(const pm_heap *h, check_state *c) {
+    if (h->nclasses == 0) return 0; /* the default heap before its first pool */
+    for (unsigned k = 0; k < h->nclasses; k++) {
+        unsigned size = h->class_size[k], prev = k ? h->class_size[k - 1] : 0;
+        if (size <= prev || size % PM_ALIGNMENT || (k < PM_NUM_CLASSES && size != 16 * (k + 1)))
+            return fail(c, "size class %u: %u bytes after %u (C1)", k, size, prev);
+    }
+    size_t max = atomic_load_explicit(&h->block_max, memory_order_relaxed);
+    if (max != h->class_size[h->nclasses - 1])
+        return fail(c, "block_max %zu is not the largest class (C1)", max);
+    for (size_t n = PM_SMALL_MAX + PM_ALIGNMENT; n <= max; n += PM_ALIGNMENT) {
+        unsigned k = pmh_class_for(h, n);
+        if (k >= h->nclasses || h->class_size[k] < n || h->class_size[k - 1] >= n)
+            return fail(c, "a request of %zu bytes maps to class %u (C2)", n, k);
+    }
+    return 0;
+}
+
 static int check_structure(pm_heap *h, check_state *c) {
+    if (check_classes(h, c)) return -1;
     uint64_t narenas = 0, nempty_arenas = 0, nempty_pools = 0, nhuge = 0;
     for (uint32_t k = 0; h->buckets && k <= h->pools_per_arena; k++) {
         if (k >= 1 && k < h->lowest && h->buckets[k])

@@ -123,12 +123,15 @@ static pmh_cache *bound_cache(const pm_heap *h) {
 }
 
 /* An abandoned cache of h, adopted with what other threads freed into it,
- * or a new one; NULL when out of memory. */
-static pmh_cache *take_cache(pm_heap *h) {
+ * or a new one, for a runtime or for a thread; NULL when out of memory. */
+static pmh_cache *take_cache(pm_heap *h, bool for_runtime) {
     pmh_lock(h);
     pmh_cache *c = h->caches;
     while (c && !c->abandoned) c = c->next;
-    if (c) c->abandoned = false;
+    if (c) {
+        c->abandoned = false;
+        c->for_runtime = for_runtime; /* under the lock: fork's child reads it */
+    }
     pmh_unlock(h);
     if (c) {
         pmh_cache_collect(h, c);
@@ -138,6 +141,7 @@ static pmh_cache *take_cache(pm_heap *h) {
     if (c == NULL) return NULL;
     c->heap = h;
     c->heap_id = h->id;
+    c->for_runtime = for_runtime;
     atomic_init(&c->remote, NULL);
     pmh_lock(h);
     c->next = h->caches;
@@ -157,23 +161,41 @@ static void abandon(pm_heap *h, pmh_cache *c) {
 }
 
 pmh_cache *pmh_cache_for_runtime(pm_heap *h) {
-    if (!h->threadsafe) return &h->main;
-    pmh_cache *c = take_cache(h);
-    if (c) c->for_runtime = true;
-    return c;
+    return h->threadsafe ? take_cache(h, true) : &h->main;
 }
 
 void pmh_cache_leave(pm_heap *h, pmh_cache *c) {
-    if (!h->threadsafe || c == &h->main) return;
-    c->for_runtime = false;
-    abandon(h, c);
+    if (h->threadsafe && c != &h->main) abandon(h, c);
+}
+
+/* Free the calling thread's retired caches (their heaps were destroyed
+ * while it lived), which it alone can name (T3): a thread that outlives
+ * many heaps keeps neither their caches nor a longer list to search. No
+ * lock: the debug hooks may hold a heap's lock here, and the process lock
+ * comes before heap locks; once `retired` reads true, nothing but this
+ * thread touches the cache. */
+static void free_my_retired_caches(void) {
+    for (pmh_cache **b = &pmh_tl.bound; *b;) {
+        pmh_cache *c = *b;
+        if (!atomic_load_explicit(&c->retired, memory_order_acquire)) {
+            b = &c->bound_next;
+            continue;
+        }
+        *b = c->bound_next;
+        if (pmh_tl.cache == c) pmh_tl = (pmh_thread_binding){0, NULL, pmh_tl.bound};
+        pmh_internal_free(c);
+    }
+    /* The key names the list's head, for the thread's exit; its slot
+     * exists already (the list was not empty), so this cannot fail. */
+    if (pmh_process.ts_heaps.key_made) pthread_setspecific(pmh_process.ts_heaps.key, pmh_tl.bound);
 }
 
 /* A cache of h on the thread's list: adopted or new. */
 static pmh_cache *attach_cache(pm_heap *h) {
     pthread_once(&pmh_process.ts_heaps.key_once, make_key);
     if (!pmh_process.ts_heaps.key_made) return NULL;
-    pmh_cache *c = take_cache(h);
+    free_my_retired_caches();
+    pmh_cache *c = take_cache(h, false);
     if (c == NULL) return NULL;
     c->bound_next = pmh_tl.bound;
     if (pthread_setspecific(pmh_process.ts_heaps.key, c) != 0) {
@@ -217,7 +239,7 @@ static void thread_exit(void *bound) {
     for (pmh_cache *c = bound, *next; c; c = next) {
         next = c->bound_next;
         c->bound_next = NULL;
-        if (c->retired) {
+        if (atomic_load_explicit(&c->retired, memory_order_acquire)) {
             pmh_internal_free(c);
             continue;
         }
@@ -285,7 +307,9 @@ void pmh_ts_destroy(pm_heap *h) {
     for (pmh_cache *c = h->caches, *next; c; c = next) {
         next = c->next;
         if (c->abandoned) pmh_internal_free(c);
-        else c->retired = true; /* its thread frees it when it exits */
+        else
+            atomic_store_explicit(&c->retired, true,
+                                  memory_order_release); /* its thread frees it */
     }
     pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
     pthread_mutex_destroy(&h->lock);

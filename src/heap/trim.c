@@ -91,8 +91,8 @@ static bool page_is_free(const pmh_pool *pool, size_t p, const uint8_t *is_free,
 /* Purge the free pages of one used pool. Returns bytes given back. Only
  * pools of blocks no bigger than a page: then every page inside the carved
  * part holds the start of a block, which is what the rule above and the
- * refill's unpurge rely on (a medium block may span pages, with pools of
- * 32 KiB or more). */
+ * refill's unpurge rely on. The medium classes above 4 KiB (5408 bytes
+ * with 16 KiB pools; more classes with bigger pools) are left whole. */
 static size_t trim_pool_pages(pm_heap *h, pmh_pool *pool) {
     if (pool->size > PMOS_PAGE_SIZE) return 0;
     uint8_t is_free[PMH_MAX_BLOCKS];
