@@ -1027,7 +1027,7 @@ PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n, pmh_cache *cache) {
     if (n > PM_SMALL_MAX && n > pmh_block_max(h)) return large_malloc(h, n);
     unsigned c = pmh_class_for(h, n);
     if (pm_likely(cache->used[c] != NULL)) return pool_pop(h, cache, c, n);
-    if (pm_unlikely(cache->unbound) && (cache = pmh_ts_cache(h)) == NULL) return NULL;
+    if (pm_unlikely(cache->unbound)) return pmh_ts_malloc_unbound(h, n);
     /* What other threads freed comes first (none on a private heap). */
     if (cache->used[c] == NULL && atomic_load_explicit(&cache->remote, memory_order_relaxed))
         pmh_cache_collect(h, cache);

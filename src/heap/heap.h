@@ -255,6 +255,9 @@ PM_HIDDEN void pmh_default_free_ctx(void *ctx, void *p);
 /* The calling thread's cache of thread-safe heap h, or NULL when none
  * could be made (out of memory). */
 PM_HIDDEN pmh_cache *pmh_ts_cache(pm_heap *h);
+/* malloc on h by a thread whose cache is the stand-in `unbound`: binds the
+ * thread to a cache first (or, in its exit, borrows one). */
+PM_HIDDEN void *pmh_ts_malloc_unbound(pm_heap *h, size_t n);
 /* A cache of h for a runtime (one thread at a time uses it, as the
  * runtime): h->main for a private heap; for a thread-safe heap an
  * abandoned cache adopted or a new one, bound to no thread; NULL when out

@@ -37,12 +37,14 @@
 
 /* The calling thread's view of the thread-safe heaps. heap_id/cache: the
  * heap it used last and its cache there (the fast paths' one compare);
- * bound: every cache bound to the thread (T3). initial-exec: one load
+ * bound: every cache bound to the thread (T3); exited: the thread's key
+ * destructor has run (it is in its last moments). initial-exec: one load
  * from the thread pointer, as pmo_current_rt. */
 typedef struct pmh_thread_binding {
     uint64_t heap_id;
     pmh_cache *cache;
     pmh_cache *bound;
+    bool exited;
 } pmh_thread_binding;
 
 static _Thread_local pmh_thread_binding pmh_tl __attribute__((tls_model("initial-exec")));
@@ -182,7 +184,7 @@ static void free_my_retired_caches(void) {
             continue;
         }
         *b = c->bound_next;
-        if (pmh_tl.cache == c) pmh_tl = (pmh_thread_binding){0, NULL, pmh_tl.bound};
+        if (pmh_tl.cache == c) pmh_tl.heap_id = 0, pmh_tl.cache = NULL;
         pmh_internal_free(c);
     }
     /* The key names the list's head, for the thread's exit; its slot
@@ -246,7 +248,7 @@ static void thread_exit(void *bound) {
         abandon(c->heap, c);
     }
     pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
-    pmh_tl = (pmh_thread_binding){0, NULL, NULL};
+    pmh_tl = (pmh_thread_binding){0, NULL, NULL, true};
     pmh_tl_default = &unbound;
 }
 
@@ -302,7 +304,7 @@ void pmh_ts_destroy(pm_heap *h) {
         *b = c->bound_next; /* the caller's own: no thread names it now */
         c->abandoned = true;
     }
-    if (pmh_tl.heap_id == h->id) pmh_tl = (pmh_thread_binding){0, NULL, pmh_tl.bound};
+    if (pmh_tl.heap_id == h->id) pmh_tl.heap_id = 0, pmh_tl.cache = NULL;
     pthread_setspecific(pmh_process.ts_heaps.key, pmh_tl.bound);
     for (pmh_cache *c = h->caches, *next; c; c = next) {
         next = c->next;
@@ -352,7 +354,21 @@ pm_heap *pmh_ts_next(pm_heap *h) { return h->ts_next; }
 
 /* ---- the pool allocator of a thread-safe heap ---------------------------- */
 
-static PM_NOINLINE void *malloc_unbound(pm_heap *h, size_t n) {
+/* A malloc after the thread's key destructor ran (another destructor that
+ * allocates later in the thread's exit): a cache bound now could outlive
+ * the thread without being left, since the C library runs destructors only
+ * a bounded number of rounds. So each such call borrows a cache (adopted
+ * or new) and leaves it abandoned again. Slow, and only at a thread's end. */
+static void *malloc_while_exiting(pm_heap *h, size_t n) {
+    pmh_cache *c = take_cache(h, false);
+    if (c == NULL) return NULL;
+    void *p = pmh_cache_malloc(h, c, n);
+    abandon(h, c);
+    return p;
+}
+
+PM_NOINLINE void *pmh_ts_malloc_unbound(pm_heap *h, size_t n) {
+    if (pm_unlikely(pmh_tl.exited)) return malloc_while_exiting(h, n);
     pmh_cache *c = pmh_ts_cache(h);
     return c ? pmh_cache_malloc(h, c, n) : NULL;
 }
@@ -360,7 +376,7 @@ static PM_NOINLINE void *malloc_unbound(pm_heap *h, size_t n) {
 void *pmh_ts_malloc_ctx(void *ctx, size_t n) {
     pm_heap *h = ctx;
     if (pm_likely(pmh_tl.heap_id == h->id)) return pmh_cache_malloc(h, pmh_tl.cache, n);
-    return malloc_unbound(h, n);
+    return pmh_ts_malloc_unbound(h, n);
 }
 
 /* The cache of the heap the thread used last: a pool it owns is one of
