@@ -553,6 +553,23 @@ static void test_outlived_heaps(void) {
     pthread_barrier_destroy(&destroyed);
 }
 
+/* ---- one thread, two heaps in turn ----------------------------------------- */
+
+/* A thread that frees into heap A after it used heap B frees its own
+ * block: the block is free at once, not left on a remote stack until the
+ * thread next runs out of blocks in A. */
+static void test_two_heaps_in_turn(void) {
+    pm_heap *a = ts_heap(0), *b = ts_heap(0);
+    void *pa = pm_heap_malloc(a, 32), *pb = pm_heap_malloc(b, 32);
+    pm_heap_free(a, pa); /* the thread used b last */
+    pm_heap_stats st;
+    pm_heap_get_stats(a, &st);
+    CHECK_EQ(st.bytes_in_use, 0);
+    pm_heap_free(b, pb);
+    pm_heap_destroy(a);
+    pm_heap_destroy(b);
+}
+
 /* ---- a destructor that allocates after pymm's own ----------------------- */
 
 /* Another library's thread-specific destructor may allocate in the last
@@ -619,6 +636,7 @@ int main(void) {
     test_debug();
     test_destroy_under_threads();
     test_outlived_heaps();
+    test_two_heaps_in_turn();
     test_allocating_destructor();
     return tu_finish("test_heap_shared_threads");
 }

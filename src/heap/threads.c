@@ -68,12 +68,20 @@ static void push_pool_remote(pmh_cache *c, pmh_pool *pool) {
                                                     memory_order_relaxed));
 }
 
-/* Block p of pool, which another cache owns (or a cache of the calling
- * thread that it is not using now): onto xfree, and the pool onto its
- * owner's remote stack when xfree was empty (T1). acq_rel: the link
- * written here is seen by the owner's exchange, and the owner's read of
- * remote_next happens before this push writes it again. */
+/* Block p of pool, which a cache other than the one the fast path tried
+ * owns. A cache bound to the calling thread (of another heap than the one
+ * it used last: pmh_ts_free_ctx tries that one) takes it back as its own;
+ * any other's goes onto xfree, and the pool onto its owner's remote stack
+ * when xfree was empty (T1). acq_rel: the link written here is seen by
+ * the owner's exchange, and the owner's read of remote_next happens before
+ * this push writes it again. */
 PM_NOINLINE void pmh_free_remote(pmh_pool *pool, void *p) {
+    for (pmh_cache *c = pmh_tl.bound; c; c = c->bound_next) {
+        if (c == pool->owner) {
+            pmh_pool_push(c->heap, pool, p);
+            return;
+        }
+    }
     pmh_block *b = p;
     pmh_block_taken_back(b, pool->size);
     pmh_block *head = atomic_load_explicit(&pool->xfree, memory_order_relaxed);
