@@ -913,18 +913,38 @@ typedef struct rebuild {
     pmh_pool *emptied; /* pools with no live block, linked by `next` */
 } rebuild;
 
-/* One pool of a cache being rebuilt: what others freed rejoins its free
+/* A pool whose free list does not hold together: lost for good, but
+ * consistent (I2, I3): every block counted live, nothing left to carve
+ * or to bring back, out of every list. */
+static void pool_lose(pm_heap *h, pmh_pool *pool) {
+    h->pages_decommitted -= (uint64_t)__builtin_popcountll(pool->purged);
+    pool->purged = 0;
+    pool->nextoffset = pool->maxnextoffset + pool->size;
+    pool->freeblock = NULL;
+    pool->nused = (pool->nextoffset - PMH_POOL_HEADER) / pool->size;
+}
+
+/* One pool in a fork child's rebuild. A pool of a cache that was not cut
+ * keeps its lists; only its place on its owner's remote stack is made
+ * anew (a thread cut between its xfree push and its stack push left it on
+ * none: T1). A pool of a cut cache: what others freed rejoins its free
  * list, its count is what the list says (a block popped or pushed half
  * way counts as live: at worst one block is never given again), and it
  * goes back on its class's list, or, with no live block, on `emptied`
  * (its arena takes it after the walk, which must not see arenas move
- * between buckets). A free list that does not hold together leaves the
- * pool out of every list, full: lost, never unsafe. */
-static int rebuild_pool(const pm_heap *h, const pmh_arena *a, pmh_pool *pool, void *arg) {
+ * between buckets). */
+static int rebuild_pool(const pm_heap *ch, const pmh_arena *a, pmh_pool *pool, void *arg) {
+    pm_heap *h = (pm_heap *)ch;
     rebuild *r = arg;
     pmh_cache *c = pool->owner;
     (void)a;
-    if (c == NULL || !c->cut) return 0;
+    if (c == NULL) return 0;
+    if (!c->cut) {
+        if (atomic_load_explicit(&pool->xfree, memory_order_relaxed) == NULL) return 0;
+        pool->remote_next = atomic_load_explicit(&c->remote, memory_order_relaxed);
+        atomic_store_explicit(&c->remote, pool, memory_order_relaxed);
+        return 0;
+    }
     pmh_block *b = atomic_exchange_explicit(&pool->xfree, NULL, memory_order_relaxed);
     if (b) {
         pmh_block *tail = b;
@@ -936,8 +956,7 @@ static int rebuild_pool(const pm_heap *h, const pmh_arena *a, pmh_pool *pool, vo
     const char *why;
     size_t carved = pmh_pool_free_map(h, pool, is_free, &why), nfree = 0;
     if (carved == SIZE_MAX) {
-        pool->freeblock = NULL;
-        pool->nused = (uint32_t)((pool->nextoffset - PMH_POOL_HEADER) / pool->size);
+        pool_lose(h, pool);
         return 0;
     }
     for (size_t i = 0; i < carved; i++) nfree += is_free[i];
@@ -947,17 +966,17 @@ static int rebuild_pool(const pm_heap *h, const pmh_arena *a, pmh_pool *pool, vo
         r->emptied = pool;
         return 0;
     }
-    if (pool->freeblock == NULL)
-        pool_carve_or_unpurge((pm_heap *)h, pool); /* cut before a refill */
+    if (pool->freeblock == NULL) pool_carve_or_unpurge(h, pool); /* cut before a refill */
     if (pool->freeblock) used_link(c, pool);
     return 0;
 }
 
 void pmh_rebuild_cut_caches(pm_heap *h) {
-    for (pmh_cache *c = h->caches; c; c = c->next) {
-        if (!c->cut) continue;
-        atomic_store_explicit(&c->remote, NULL, memory_order_relaxed); /* every pool is seen */
-        for (unsigned k = 0; k < PMH_MAX_CLASSES; k++) c->used[k] = NULL;
+    /* Every remote stack is made anew by the walk (every pool is seen). */
+    for (pmh_cache *c = &h->main; c; c = pmh_next_cache(h, c)) {
+        atomic_store_explicit(&c->remote, NULL, memory_order_relaxed);
+        if (c->cut)
+            for (unsigned k = 0; k < PMH_MAX_CLASSES; k++) c->used[k] = NULL;
     }
     rebuild r = {NULL};
     pmh_for_each_pool(h, rebuild_pool, &r);

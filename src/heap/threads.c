@@ -245,6 +245,10 @@ bool pmh_ts_alone(const pm_heap *h) {
  * their arenas, and the cache waits, abandoned, for a thread to adopt it
  * (its live pools with it). A retired cache (its heap is gone) is freed. */
 static void thread_exit(void *bound) {
+    /* First: from here on no path of this thread (a free's search of its
+     * own caches, pmh_free_remote) may name a cache it is letting go. */
+    pmh_tl = (pmh_thread_binding){0, NULL, NULL, true};
+    pmh_tl_default = &unbound;
     pthread_mutex_lock(&pmh_process.ts_heaps.lock);
     for (pmh_cache *c = bound, *next; c; c = next) {
         next = c->bound_next;
@@ -256,8 +260,6 @@ static void thread_exit(void *bound) {
         abandon(c->heap, c);
     }
     pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
-    pmh_tl = (pmh_thread_binding){0, NULL, NULL, true};
-    pmh_tl_default = &unbound;
 }
 
 /* ---- the heap's side ------------------------------------------------------ */
