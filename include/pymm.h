@@ -1129,6 +1129,84 @@ PM_API size_t pm_gc_get_freeze_count(void);
  * its type and the breach). O(tracked objects); for tests and debugging. */
 PM_API int64_t pm_gc_check(void);
 
+/* ======================================================================== */
+/* Layer 4: diagnostics -- the allocation recorder                          */
+/* ======================================================================== */
+/*
+ * tracemalloc's questions, asked of every heap. While tracing is on, every
+ * block that any heap gives (the raw, mem and obj domains, pm_heap_malloc
+ * and friends, the object layer's own allocations, large blocks) is
+ * recorded with its requested size and the stack of native frames that
+ * allocated it; a free takes the record out, and realloc is a free and an
+ * allocation. Blocks allocated before pm_trace_start are not traced, and
+ * neither is their free.
+ *
+ * Tracing off costs the allocator nothing: pm_trace_start wraps every
+ * heap's domain tables and pm_heap_* entry points (and those of heaps
+ * made while it traces), and the object layer's inline paths, which run
+ * only while the obj table is the heap's own, leave for the wrapper by
+ * themselves; pm_trace_stop puts everything back (docs/DESIGN.md,
+ * "Diagnostics: tracing"). The recorder's own memory comes from the OS
+ * and is never traced (pm_trace_overhead says how much it is).
+ *
+ * pm_trace_start and pm_trace_stop need every other thread to have
+ * stopped allocating, as pm_heap_enable_debug does; while tracing, any
+ * thread may allocate, free and ask. Stacks are unwound with the C
+ * library's unwinder (libgcc's _Unwind_Backtrace), which needs unwind
+ * tables (gcc and clang emit them by default on x86-64 and arm64).
+ */
+#define PM_TRACE_MAX_FRAMES 64
+
+typedef struct pm_trace_config {
+    size_t struct_size; /* sizeof(pm_trace_config) as compiled; 0: this layout */
+    unsigned frames;    /* native frames kept per stack, 1..PM_TRACE_MAX_FRAMES;
+                           0: 16 */
+} pm_trace_config;
+
+#define PM_TRACE_CONFIG_INIT                                                                       \
+    { .struct_size = sizeof(pm_trace_config), .frames = 16 }
+
+/* Start recording (cfg NULL: the defaults). 0, or -1 with errno: EBUSY
+ * (already tracing), EINVAL (a bad config), ENOMEM (nothing changed). */
+PM_API int pm_trace_start(const pm_trace_config *cfg);
+/* Stop recording and forget every record and stack. */
+PM_API void pm_trace_stop(void);
+PM_API int pm_trace_is_tracing(void);
+
+/* Bytes requested by the live traced blocks now, and at their peak since
+ * the start or the last reset (0 and 0 while not tracing). */
+PM_API void pm_trace_get_traced_memory(size_t *current, size_t *peak);
+PM_API void pm_trace_reset_peak(void);
+/* Allocations recorded since the start; bytes the recorder has mapped for
+ * itself (stacks, records, tables). */
+PM_API uint64_t pm_trace_recorded(void);
+PM_API size_t pm_trace_overhead(void);
+
+/* The stack that allocated live traced block p: up to max return
+ * addresses (each minus one: an address inside the call instruction),
+ * the innermost first, starting with the caller of the allocation
+ * function (pm_mem_malloc, pm_heap_malloc, the object layer's). Returns
+ * how many were written; 0 when p is not a live traced block. */
+PM_API size_t pm_trace_get_traceback(const void *p, void **frames, size_t max);
+
+/* The live traced blocks grouped by their allocation stack. stack names
+ * the stack for pm_trace_stack_frames; domain is PM_DOMAIN_RAW, _MEM,
+ * _OBJ or PM_TRACE_DOMAIN_HEAP (pm_heap_malloc and friends). */
+#define PM_TRACE_DOMAIN_HEAP 3
+typedef struct pm_trace_stat {
+    uint32_t stack;
+    size_t size;  /* bytes requested */
+    size_t count; /* blocks */
+    int domain;
+} pm_trace_stat;
+
+/* The max stacks with the most live traced bytes, largest first; returns
+ * how many were written. */
+PM_API size_t pm_trace_top(pm_trace_stat *out, size_t max);
+/* The frames of stack (as pm_trace_get_traceback); 0 for an unknown id
+ * or a stack of no frames. */
+PM_API size_t pm_trace_stack_frames(uint32_t stack, void **frames, size_t max);
+
 #ifdef __cplusplus
 }
 #endif

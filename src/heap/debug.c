@@ -399,7 +399,7 @@ int pm_heap_enable_debug(pm_heap *h) {
     d->domains[PMH_DOMAIN_POOL] = (dbg_domain){d, PMH_DOMAIN_POOL, {0}};
     pm_heap_pool_allocator(h, &d->domains[PMH_DOMAIN_POOL].base);
     h->debug = d;
-    h->special = true;
+    pmh_update_special(h);
     return 0;
 }
 
@@ -491,7 +491,7 @@ void pmh_debug_destroy(pm_heap *h) {
     pmh_internal_free(d->live);
     pmh_internal_free(d);
     h->debug = NULL;
-    h->special = h->threadsafe;
+    pmh_update_special(h);
 }
 
 int pmh_debug_check(pm_heap *h, char *buf, size_t buflen) {

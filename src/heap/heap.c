@@ -214,6 +214,25 @@ void pmh_domains_init(pm_heap *h) {
     h->domains[PM_DOMAIN_OBJ] = pool_table(h);
 }
 
+/* h joins the list of live heaps; a watch (the recorder) hears of it. */
+static void register_heap(pm_heap *h) {
+    pthread_mutex_lock(&pmh_process.heaps.lock);
+    pm_heap **last = &pmh_process.heaps.first;
+    while (*last) last = &(*last)->all_next;
+    *last = h; /* in order of making: the recorder's walks read better so */
+    if (pmh_process.heaps.watch) pmh_process.heaps.watch->made(h);
+    pthread_mutex_unlock(&pmh_process.heaps.lock);
+}
+
+static void unregister_heap(pm_heap *h) {
+    pthread_mutex_lock(&pmh_process.heaps.lock);
+    if (pmh_process.heaps.watch) pmh_process.heaps.watch->gone(h);
+    pm_heap **link = &pmh_process.heaps.first;
+    while (*link != h) link = &(*link)->all_next;
+    *link = h->all_next;
+    pthread_mutex_unlock(&pmh_process.heaps.lock);
+}
+
 pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     pm_heap_config c;
     char why[200];
@@ -247,6 +266,7 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
         errno = ENOMEM;
         return NULL;
     }
+    register_heap(h);
     return h;
 }
 
@@ -254,6 +274,7 @@ static void large_release_all(pm_heap *h);
 
 void pm_heap_destroy(pm_heap *h) {
     if (h == NULL || h->is_default) return;
+    unregister_heap(h);      /* first: the recorder forgets h's blocks */
     pmh_debug_release(h, 0); /* outer debug blocks first: see debug.c */
     large_release_all(h);
     pmh_release_large_spare(h);
@@ -1088,6 +1109,7 @@ void pmh_heap_free(pm_heap *h, void *p) {
 
 void *pm_heap_malloc(pm_heap *h, size_t n) {
     if (pm_unlikely(h->special)) {
+        if (h->entry_wrap) return h->entry_wrap->malloc(h->entry_wrap->ctx, n);
         if (h->debug) return pmh_debug_malloc(h, n);
         return pmh_ts_malloc_ctx(h, n);
     }
@@ -1096,7 +1118,8 @@ void *pm_heap_malloc(pm_heap *h, size_t n) {
 
 void pm_heap_free(pm_heap *h, void *p) {
     if (pm_unlikely(h->special)) {
-        if (h->debug) pmh_debug_free(h, p);
+        if (h->entry_wrap) h->entry_wrap->free(h->entry_wrap->ctx, p);
+        else if (h->debug) pmh_debug_free(h, p);
         else pmh_ts_free_ctx(h, p);
         return;
     }
@@ -1239,13 +1262,45 @@ static void *pool_realloc(pm_heap *h, void *p, size_t n) {
 }
 
 void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) {
+    if (pm_unlikely(h->entry_wrap != NULL))
+        return h->entry_wrap->calloc(h->entry_wrap->ctx, nelem, elsize);
     if (pm_unlikely(h->debug != NULL)) return pmh_debug_calloc(h, nelem, elsize);
     return pool_calloc(h, nelem, elsize);
 }
 
 void *pm_heap_realloc(pm_heap *h, void *p, size_t n) {
+    if (pm_unlikely(h->entry_wrap != NULL)) return h->entry_wrap->realloc(h->entry_wrap->ctx, p, n);
     if (pm_unlikely(h->debug != NULL)) return pmh_debug_realloc(h, p, n);
     return pool_realloc(h, p, n);
+}
+
+/* The entry points as they are without a wrapper: what the recorder's
+ * wrapper calls (ctx is the heap). */
+static void *entry_malloc(void *ctx, size_t n) {
+    pm_heap *h = ctx;
+    return h->debug ? pmh_debug_malloc(h, n) : pmh_heap_malloc(h, n);
+}
+static void *entry_calloc(void *ctx, size_t nelem, size_t elsize) {
+    pm_heap *h = ctx;
+    return h->debug ? pmh_debug_calloc(h, nelem, elsize) : pool_calloc(h, nelem, elsize);
+}
+static void *entry_realloc(void *ctx, void *p, size_t n) {
+    pm_heap *h = ctx;
+    return h->debug ? pmh_debug_realloc(h, p, n) : pool_realloc(h, p, n);
+}
+static void entry_free(void *ctx, void *p) {
+    pm_heap *h = ctx;
+    if (h->debug) pmh_debug_free(h, p);
+    else pmh_heap_free(h, p);
+}
+
+void pmh_heap_entries(pm_heap *h, pm_allocator *out) {
+    *out = (pm_allocator){h, entry_malloc, entry_calloc, entry_realloc, entry_free};
+}
+
+void pmh_heap_set_entry_wrap(pm_heap *h, const pm_allocator *wrap) {
+    h->entry_wrap = wrap;
+    pmh_update_special(h);
 }
 
 size_t pm_heap_block_size(const pm_heap *h, const void *p) {

@@ -167,8 +167,8 @@ struct pm_heap {
     pmh_cache main;      /* a private heap's only cache (first: see pmh_cache) */
     uintptr_t pool_mask; /* ~(pool_size - 1)                      */
     pmh_debug *debug;    /* debug hooks, or NULL                  */
-    bool special;        /* debug hooks or thread-safe: the
-                            pm_heap_* entry points leave the
+    bool special;        /* debug hooks, thread-safe or traced:
+                            the pm_heap_* entry points leave the
                             private fast path (one branch)        */
     pm_allocator domains[PM_NUM_DOMAINS];
 
@@ -210,9 +210,27 @@ struct pm_heap {
     pthread_mutex_t lock; /* recursive: debug hooks wrap the allocator */
     pmh_cache *caches;
     pm_heap *ts_next;
+
+    /* Every live heap (pmh_process.heaps, under its lock), and the
+     * recorder's wrapper of the pm_heap_* entry points while it traces
+     * (pmh_heap_set_entry_wrap), or NULL. */
+    pm_heap *all_next;
+    const pm_allocator *entry_wrap;
 };
 
 /* ---- cross-file functions of the heap layer ---------------------------- */
+
+/* h->special from what h is: debug hooks, thread-safe, or wrapped. */
+static inline void pmh_update_special(pm_heap *h) {
+    h->special = h->debug != NULL || h->threadsafe || h->entry_wrap != NULL;
+}
+
+/* heap.c: the pm_heap_* entry points as a table, without a wrapper; and
+ * the wrapper that pm_heap_malloc and friends call instead while it is
+ * set (the recorder's, diag/trace.c; NULL to remove). Set it while no
+ * other thread uses h (pm_trace_start's contract). */
+PM_HIDDEN void pmh_heap_entries(pm_heap *h, pm_allocator *out);
+PM_HIDDEN void pmh_heap_set_entry_wrap(pm_heap *h, const pm_allocator *wrap);
 
 /* classes.c: make h's classes (under the lock for the default heap; a
  * no-op once made), or make them under the lock and return block_max. */

@@ -37,6 +37,17 @@
  *                       (made once). Under its lock: pm_heap_new and
  *                       pm_heap_destroy of such a heap, and a thread's
  *                       exit (a cache is retired or abandoned, never both).
+ *   heaps               every live heap, the default heap first (heap.c:
+ *                       pm_heap_new links, pm_heap_destroy unlinks), and
+ *                       the watch that hears of both (the recorder's,
+ *                       diag/trace.c, while it traces). All under its
+ *                       lock, which no code holds while taking another
+ *                       of these locks, or holds while calling the watch.
+ *   recorder            the allocation recorder of diag/trace.c while it
+ *                       traces, else NULL: set and cleared by
+ *                       pm_trace_start/stop under heaps.lock, read by the
+ *                       recorder's queries (acquire). The heap layer never
+ *                       reads it.
  *   shared_types        the object layer's registry of live shared types
  *                       (type.c): written by pm_type_new/pm_type_destroy of
  *                       a PM_TPFLAGS_SHARED type, read by debug mode's
@@ -47,7 +58,7 @@
  * by a thread that is gone: the prepare handler takes every lock here
  * (map_lock, then shared_types.lock: no code holds one while taking the
  * other), and the parent and child handlers release them, as the C
- * library does its own. The order: ts_heaps.lock, every thread-safe
+ * library does its own. The order: heaps.lock, ts_heaps.lock, every thread-safe
  * heap's lock (a slow path maps arenas under it: the next one), map_lock,
  * shared_types.lock. So a child may map arenas and create shared types
  * whenever it forked. The counters need nothing (the countdown is armed
@@ -97,10 +108,12 @@ pmh_process_state pmh_process = {
                  .key_once = PTHREAD_ONCE_INIT,
                  .first = &pmh_default_heap,
                  .last_id = PMH_DEFAULT_HEAP_ID},
+    .heaps = {.lock = PTHREAD_MUTEX_INITIALIZER, .first = &pmh_default_heap},
     .shared_types = {.lock = PTHREAD_MUTEX_INITIALIZER},
 };
 
 static void lock_all(void) {
+    pthread_mutex_lock(&pmh_process.heaps.lock);
     pthread_mutex_lock(&pmh_process.ts_heaps.lock);
     for (pm_heap *h = pmh_process.ts_heaps.first; h; h = pmh_ts_next(h)) pmh_ts_lock(h);
     pthread_mutex_lock(&pmh_process.map_lock);
@@ -112,6 +125,7 @@ static void unlock_all(void) {
     pthread_mutex_unlock(&pmh_process.map_lock);
     for (pm_heap *h = pmh_process.ts_heaps.first; h; h = pmh_ts_next(h)) pmh_ts_unlock(h);
     pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
+    pthread_mutex_unlock(&pmh_process.heaps.lock);
 }
 
 /* The child: a recursive mutex names its owner by thread id, which fork
@@ -122,6 +136,7 @@ static void unlock_all_in_child(void) {
     pthread_mutex_unlock(&pmh_process.map_lock);
     for (pm_heap *h = pmh_process.ts_heaps.first; h; h = pmh_ts_next(h)) pmh_ts_after_fork_child(h);
     pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
+    pthread_mutex_unlock(&pmh_process.heaps.lock);
 }
 
 static void register_fork_handlers(void) {

@@ -64,6 +64,18 @@ typedef struct pmh_process_state {
         uint64_t last_id;
     } ts_heaps;
 
+    /* ---- every live heap (heap layer, heap.c) ---- */
+    struct {
+        pthread_mutex_t lock;
+        pm_heap *first; /* the default heap, then pm_heap_new's (all_next) */
+        const struct pmh_heap_watch *watch;
+    } heaps;
+
+    /* ---- the allocation recorder (diagnostics layer, diag/trace.c) ----
+     * Held here, owned there: the heap never reads it. NULL while not
+     * tracing; written under heaps.lock. */
+    _Atomic(struct pmd_recorder *) recorder;
+
     /* ---- the shared-type registry (object layer, type.c) ----
      * Held here, owned there: the heap never reads it. */
     struct {
@@ -74,6 +86,15 @@ typedef struct pmh_process_state {
 } pmh_process_state;
 
 PM_HIDDEN extern pmh_process_state pmh_process;
+
+/* Who wants to hear of heaps made and destroyed: the allocation recorder
+ * (diag/trace.c) while it traces. Set and cleared under heaps.lock, and
+ * called under it: `made` once h works (before pm_heap_new returns),
+ * `gone` first thing in pm_heap_destroy (h still whole). */
+typedef struct pmh_heap_watch {
+    void (*made)(pm_heap *h);
+    void (*gone)(pm_heap *h);
+} pmh_heap_watch;
 
 /* Hold every lock of pmh_process across fork() from now on (registers the
  * pthread_atfork handlers once). Called before a lock is first taken. */

@@ -287,7 +287,7 @@ int pmh_ts_init(pm_heap *h) {
     pmh_process.ts_heaps.first = h;
     pthread_mutex_unlock(&pmh_process.ts_heaps.lock);
     h->threadsafe = true;
-    h->special = true;
+    pmh_update_special(h);
     return 0;
 }
 

@@ -1,0 +1,755 @@
+/*
+ * trace.c -- the allocation recorder: every block any heap gives while
+ * tracing is on, with its requested size and the stack that allocated it.
+ *
+ * Owns: pm_trace_* (include/pymm.h, "Diagnostics"), the wrappers it puts
+ * on every heap's domain tables and pm_heap_* entry points while it
+ * traces, the interned stacks, the records of live blocks and the traced
+ * totals. The design, with its reasons: docs/DESIGN.md, "Diagnostics:
+ * tracing".
+ *
+ * How it sees every block. Tracing wraps each heap's three domain tables
+ * and its pm_heap_* entry points (pmh_heap_set_entry_wrap); a heap made
+ * while tracing is wrapped before pm_heap_new returns (pmh_process.heaps'
+ * watch). The object layer's inline paths run only while the obj table
+ * is the heap's own pool table, so they leave for the wrapper by
+ * themselves. Tracing off, nothing is wrapped and nothing is tested: the
+ * fast paths are those of an untraced build.
+ *
+ * Where a record lives (a live traced block costs 8 bytes, no more):
+ *   - a block inside an arena of any heap: in its pool's side array, one
+ *     slot per block of the pool's class, found through a three-level
+ *     radix map keyed by the pool's address (never by its header: a
+ *     decommitted pool's header reads as zeros);
+ *   - any other block (large blocks, the raw domain's, blocks of a table
+ *     a program installed): in a hash table under `big_lock`.
+ * A slot holds the stack id and the requested size; 0 means no record.
+ *
+ * Stacks are interned in a trie of (parent, pc) nodes: a stack's id is its
+ * innermost frame's node, and the trie's roots are the four domains (raw,
+ * mem, obj, pm_heap), so a stack id also says which domain allocated.
+ * Nodes never move (chunks, never freed while tracing), so counters are
+ * updated by id with no lock; only interning takes `lock`.
+ *
+ * Invariants:
+ *   R1  a live traced block has exactly one record; its stack's `bytes`
+ *       and `count` include it, and `current` is the sum of all records'
+ *       sizes. (A block whose free raced with pm_trace_start or stop may
+ *       keep a stale record: a new record in its slot replaces it and
+ *       takes its size out of the totals first.)
+ *   R2  nothing the recorder allocates for itself is traced: its memory
+ *       comes from the OS (pmos_map), and a thread inside a wrapper
+ *       (tr_busy) records nothing else, so a table that calls another
+ *       wrapped table (the pool allocator's large blocks through the raw
+ *       domain) records a block once.
+ *   R3  the recorder's memory outlives every record: it is unmapped only
+ *       by pm_trace_stop, after every wrapper of this recorder is off.
+ */
+#define _GNU_SOURCE
+#include "heap/heap.h"
+#include "heap/internal_alloc.h"
+#include "heap/os.h"
+#include "heap/process.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unwind.h>
+
+#define TR_DOMAINS (PM_NUM_DOMAINS + 1) /* and the pm_heap_* entry points */
+#define TR_CHUNK_NODES (1u << 16)
+#define TR_MAX_CHUNKS (1u << 12) /* 2^28 distinct stack nodes */
+#define TR_RADIX_BITS 12
+#define TR_RADIX (1u << TR_RADIX_BITS)
+#define TR_ARENA_CHUNK ((size_t)1 << 20)
+
+/* One node of the stack trie: the frame `pc` called from the stack
+ * `parent`. The counters are the live traced blocks whose stack is
+ * exactly this node. */
+typedef struct tr_node {
+    uintptr_t pc;
+    uint32_t parent;
+    uint32_t hash_next; /* the intern table's chain; 0 ends it */
+    _Atomic size_t bytes;
+    _Atomic size_t count;
+} tr_node;
+
+/* A pool's records: one 8-byte slot per block of the class it was made
+ * for (block_size); made again if the pool changes class. */
+typedef struct tr_side {
+    uint32_t block_size;
+    uint32_t nslots;
+    _Atomic uint64_t slot[];
+} tr_side;
+
+typedef struct tr_big {
+    uintptr_t p; /* 0 empty, 1 deleted */
+    uint32_t stack;
+    size_t size;
+} tr_big;
+
+typedef struct pmd_recorder pmd_recorder;
+
+/* One wrapped table of one heap: what it wraps, for which domain. */
+typedef struct tr_table {
+    pmd_recorder *rec;
+    pm_allocator inner;
+    uint32_t domain;
+} tr_table;
+
+typedef struct tr_heap {
+    pm_heap *heap;
+    tr_table table[TR_DOMAINS];
+    pm_allocator wrapper[TR_DOMAINS];
+    struct tr_heap *next;
+} tr_heap;
+
+/* A mapping of the recorder's: the list unmap_all walks at the stop. */
+typedef struct tr_mapping {
+    struct tr_mapping *next;
+    size_t size;
+} tr_mapping;
+
+struct pmd_recorder {
+    unsigned frames;
+    pthread_mutex_t lock; /* interning, the bump arena, the mappings */
+    tr_mapping *mappings;
+    _Atomic size_t overhead; /* bytes mapped */
+    char *bump, *bump_end;
+
+    /* the stack trie */
+    tr_node *chunk[TR_MAX_CHUNKS];
+    _Atomic uint32_t nnodes; /* ids below it are valid (release) */
+    uint32_t *intern;        /* open hash of node ids by (parent, pc) */
+    uint32_t intern_cap;
+
+    /* records */
+    _Atomic(void *) radix[TR_RADIX]; /* -> [TR_RADIX] -> [TR_RADIX] tr_side* */
+    pthread_mutex_t big_lock;
+    tr_big *big;
+    size_t big_cap, big_used; /* used counts deleted slots too */
+
+    /* totals (R1) */
+    _Atomic size_t current, peak;
+    _Atomic uint64_t recorded; /* allocations recorded since the start */
+
+    tr_heap *heaps; /* every heap wrapped now */
+};
+
+static _Thread_local bool tr_busy; /* R2: inside a wrapper */
+
+/* ---- the recorder's memory (R2, R3) ---------------------------------------- */
+
+static void *rec_map(pmd_recorder *r, size_t size) {
+    size = (size + sizeof(tr_mapping) + PMOS_PAGE_SIZE - 1) & ~(size_t)(PMOS_PAGE_SIZE - 1);
+    tr_mapping *m = pmos_map(size);
+    if (m == NULL) return NULL;
+    m->size = size;
+    m->next = r->mappings;
+    r->mappings = m;
+    atomic_fetch_add_explicit(&r->overhead, size, memory_order_relaxed);
+    return m + 1;
+}
+
+/* n zeroed bytes, 16-aligned, for the life of the recording. Under lock. */
+static void *rec_take(pmd_recorder *r, size_t n) {
+    n = (n + 15) & ~(size_t)15;
+    if (n > TR_ARENA_CHUNK / 4) return rec_map(r, n);
+    if ((size_t)(r->bump_end - r->bump) < n) {
+        char *chunk = rec_map(r, TR_ARENA_CHUNK);
+        if (chunk == NULL) return NULL;
+        r->bump = chunk;
+        r->bump_end = chunk + TR_ARENA_CHUNK - sizeof(tr_mapping);
+    }
+    void *p = r->bump;
+    r->bump += n;
+    return p;
+}
+
+static void rec_unmap_all(pmd_recorder *r) {
+    tr_mapping *m = r->mappings;
+    while (m) {
+        tr_mapping *next = m->next;
+        pmos_unmap(m, m->size);
+        m = next;
+    }
+}
+
+/* ---- stacks ------------------------------------------------------------------- */
+
+static tr_node *node(const pmd_recorder *r, uint32_t id) {
+    return &r->chunk[id / TR_CHUNK_NODES][id % TR_CHUNK_NODES];
+}
+
+static uint32_t node_hash(uint32_t parent, uintptr_t pc) {
+    uint64_t k =
+        ((uint64_t)pc * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)parent * 0xC2B2AE3D27D4EB4Full);
+    return (uint32_t)(k >> 32);
+}
+
+/* Grow the intern table (under lock): false when out of memory. */
+static bool intern_grow(pmd_recorder *r) {
+    uint32_t cap = r->intern_cap ? r->intern_cap * 2 : 1u << 14;
+    uint32_t *t = rec_take(r, (size_t)cap * sizeof *t);
+    if (t == NULL) return false;
+    uint32_t n = atomic_load_explicit(&r->nnodes, memory_order_relaxed);
+    for (uint32_t id = TR_DOMAINS + 1; id < n; id++) {
+        const tr_node *x = node(r, id);
+        uint32_t i = node_hash(x->parent, x->pc) & (cap - 1);
+        while (t[i]) i = (i + 1) & (cap - 1);
+        t[i] = id;
+    }
+    r->intern = t; /* the old table stays in the arena until the stop */
+    r->intern_cap = cap;
+    return true;
+}
+
+/* The node of frame pc called from stack parent, made if new; 0 when out
+ * of memory. Under lock. */
+static uint32_t intern_frame(pmd_recorder *r, uint32_t parent, uintptr_t pc) {
+    uint32_t n = atomic_load_explicit(&r->nnodes, memory_order_relaxed);
+    if ((uint64_t)(n + 1) * 2 > r->intern_cap && !intern_grow(r)) return 0;
+    uint32_t i = node_hash(parent, pc) & (r->intern_cap - 1);
+    for (uint32_t id; (id = r->intern[i]) != 0; i = (i + 1) & (r->intern_cap - 1)) {
+        const tr_node *x = node(r, id);
+        if (x->pc == pc && x->parent == parent) return id;
+    }
+    if (n == TR_MAX_CHUNKS * TR_CHUNK_NODES) return 0;
+    if (r->chunk[n / TR_CHUNK_NODES] == NULL) {
+        tr_node *c = rec_map(r, (size_t)TR_CHUNK_NODES * sizeof(tr_node));
+        if (c == NULL) return 0;
+        r->chunk[n / TR_CHUNK_NODES] = c;
+    }
+    tr_node *x = node(r, n);
+    x->pc = pc;
+    x->parent = parent;
+    r->intern[i] = n;
+    atomic_store_explicit(&r->nnodes, n + 1, memory_order_release);
+    return n;
+}
+
+/* Functions whose frames a stack leaves out: the recorder's own, and
+ * the entry points a program calls to allocate, so that a stack starts
+ * at that call whether or not the compiler made the entry point's table
+ * call a tail call (gcc does; clang under TSan does not). Matched by the
+ * start of each frame's function, as the unwind tables give it. */
+static void *tr_malloc(void *ctx, size_t n);
+static void *tr_calloc(void *ctx, size_t nelem, size_t elsize);
+static void *tr_realloc(void *ctx, void *p, size_t n);
+static void record_alloc(tr_table *t, const void *p, size_t n);
+static uint32_t stack_id(pmd_recorder *r, uint32_t domain);
+
+typedef void (*tr_fn)(void);
+#define FN(f) ((tr_fn)(f))
+static const tr_fn left_out[] = {
+    FN(stack_id),          FN(record_alloc),   FN(tr_malloc),        FN(tr_calloc),
+    FN(tr_realloc),        FN(pm_raw_malloc),  FN(pm_raw_calloc),    FN(pm_raw_realloc),
+    FN(pm_mem_malloc),     FN(pm_mem_calloc),  FN(pm_mem_realloc),   FN(pm_obj_malloc),
+    FN(pm_obj_calloc),     FN(pm_obj_realloc), FN(pm_domain_malloc), FN(pm_domain_calloc),
+    FN(pm_domain_realloc), FN(pm_heap_malloc), FN(pm_heap_calloc),   FN(pm_heap_realloc),
+};
+#undef FN
+
+static bool left_out_fn(uintptr_t start) {
+    for (size_t i = 0; i < sizeof left_out / sizeof left_out[0]; i++)
+        if ((uintptr_t)left_out[i] == start) return true;
+    return false;
+}
+
+typedef struct tr_capture {
+    uintptr_t *pc;
+    unsigned n, max;
+    bool inside; /* still in frames left out */
+} tr_capture;
+
+static _Unwind_Reason_Code capture_frame(struct _Unwind_Context *ctx, void *arg) {
+    tr_capture *c = arg;
+    uintptr_t pc = _Unwind_GetIP(ctx);
+    if (pc == 0) return _URC_END_OF_STACK;
+    if (c->inside && left_out_fn(_Unwind_GetRegionStart(ctx))) return _URC_NO_REASON;
+    c->inside = false;
+    c->pc[c->n++] = pc - 1; /* inside the call instruction: its line */
+    return c->n == c->max ? _URC_END_OF_STACK : _URC_NO_REASON;
+}
+
+/* The id of the calling stack, innermost frame first, from the call of
+ * the allocation function. The domain's root when no frame could be
+ * read; 0 when out of memory. */
+static PM_NOINLINE uint32_t stack_id(pmd_recorder *r, uint32_t domain) {
+    uintptr_t pc[PM_TRACE_MAX_FRAMES];
+    tr_capture c = {pc, 0, r->frames, true};
+    _Unwind_Backtrace(capture_frame, &c);
+    uint32_t id = domain + 1; /* the domain's root node */
+    pthread_mutex_lock(&r->lock);
+    for (unsigned k = c.n; k-- > 0 && id != 0;) id = intern_frame(r, id, pc[k]);
+    pthread_mutex_unlock(&r->lock);
+    return id;
+}
+
+/* ---- records ------------------------------------------------------------------- */
+
+#define REC(stack, size) ((uint64_t)(size) << 32 | (stack))
+#define REC_STACK(rec) ((uint32_t)(rec))
+#define REC_SIZE(rec) ((size_t)((rec) >> 32))
+
+static void account(pmd_recorder *r, uint32_t stack, size_t size, bool alloc) {
+    tr_node *x = node(r, stack);
+    if (!alloc) {
+        atomic_fetch_sub_explicit(&x->bytes, size, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&x->count, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&r->current, size, memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&x->bytes, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&x->count, 1, memory_order_relaxed);
+    size_t now = atomic_fetch_add_explicit(&r->current, size, memory_order_relaxed) + size;
+    size_t peak = atomic_load_explicit(&r->peak, memory_order_relaxed);
+    while (now > peak && !atomic_compare_exchange_weak_explicit(
+                             &r->peak, &peak, now, memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+/* The radix map's entry for the pool at base, its levels made when `make`
+ * (else NULL where one is missing). */
+static _Atomic(void *) *radix_entry(pmd_recorder *r, uintptr_t base, bool make) {
+    uintptr_t key = base >> 12;
+    _Atomic(void *) *level = r->radix;
+    for (int shift = 2 * TR_RADIX_BITS; shift > 0; shift -= TR_RADIX_BITS) {
+        _Atomic(void *) *e = &level[(key >> shift) & (TR_RADIX - 1)];
+        void *next = atomic_load_explicit(e, memory_order_acquire);
+        if (next == NULL) {
+            if (!make) return NULL;
+            pthread_mutex_lock(&r->lock);
+            next = atomic_load_explicit(e, memory_order_relaxed);
+            if (next == NULL && (next = rec_take(r, TR_RADIX * sizeof(void *))) != NULL)
+                atomic_store_explicit(e, next, memory_order_release);
+            pthread_mutex_unlock(&r->lock);
+            if (next == NULL) return NULL;
+        }
+        level = next;
+    }
+    return &level[key & (TR_RADIX - 1)];
+}
+
+/* Take every record of a side array out of the totals (R1): its pool
+ * changed class, so they are all stale. */
+static void side_forget(pmd_recorder *r, tr_side *s) {
+    for (uint32_t i = 0; i < s->nslots; i++) {
+        uint64_t rec = atomic_exchange_explicit(&s->slot[i], 0, memory_order_relaxed);
+        if (rec) account(r, REC_STACK(rec), REC_SIZE(rec), false);
+    }
+}
+
+/* The slot of pool block p of heap h, its side array made (or made anew
+ * for a new class) when `make`; NULL when there is none. */
+static _Atomic uint64_t *pool_slot(pmd_recorder *r, const pm_heap *h, const void *p, bool make) {
+    uintptr_t base = (uintptr_t)p & h->pool_mask;
+    const pmh_pool *pool = (const pmh_pool *)base;
+    _Atomic(void *) *e = radix_entry(r, base, make);
+    if (e == NULL) return NULL;
+    tr_side *s = atomic_load_explicit(e, memory_order_acquire);
+    if (s == NULL || s->block_size != pool->size) {
+        if (!make) return NULL;
+        uint32_t nslots = (uint32_t)((h->pool_size - PMH_POOL_HEADER) / pool->size);
+        pthread_mutex_lock(&r->lock);
+        tr_side *fresh = rec_take(r, sizeof *fresh + (size_t)nslots * sizeof(uint64_t));
+        pthread_mutex_unlock(&r->lock);
+        if (fresh == NULL) return NULL;
+        fresh->block_size = pool->size;
+        fresh->nslots = nslots;
+        if (s) side_forget(r, s); /* the old array stays in the arena (R3) */
+        atomic_store_explicit(e, fresh, memory_order_release);
+        s = fresh;
+    }
+    size_t i = ((uintptr_t)p - base - PMH_POOL_HEADER) / pool->size;
+    PM_ASSERT(i < s->nslots);
+    return &s->slot[i];
+}
+
+static tr_big *big_find(pmd_recorder *r, uintptr_t p) {
+    if (r->big_cap == 0) return NULL;
+    for (size_t i = (p >> 4) * 0x9E3779B97F4A7C15ull & (r->big_cap - 1);;
+         i = (i + 1) & (r->big_cap - 1)) {
+        if (r->big[i].p == p) return &r->big[i];
+        if (r->big[i].p == 0) return NULL;
+    }
+}
+
+/* Room for one more entry in the big table (under big_lock). */
+static bool big_reserve(pmd_recorder *r) {
+    if ((r->big_used + 1) * 4 <= r->big_cap * 3) return true;
+    size_t cap = r->big_cap ? r->big_cap * 2 : 1024;
+    pthread_mutex_lock(&r->lock);
+    tr_big *t = rec_take(r, cap * sizeof *t);
+    pthread_mutex_unlock(&r->lock);
+    if (t == NULL) return false;
+    tr_big *old = r->big;
+    size_t oldcap = r->big_cap;
+    r->big = t;
+    r->big_cap = cap;
+    r->big_used = 0;
+    for (size_t i = 0; i < oldcap; i++) {
+        if (old[i].p <= 1) continue;
+        size_t j = (old[i].p >> 4) * 0x9E3779B97F4A7C15ull & (cap - 1);
+        while (t[j].p) j = (j + 1) & (cap - 1);
+        t[j] = old[i];
+        r->big_used++;
+    }
+    return true;
+}
+
+/* Record block p of n bytes from stack id (R1). */
+static void record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
+    const pm_heap *h = pmh_map_owner((uintptr_t)p);
+    if (h) {
+        _Atomic uint64_t *slot = pool_slot(r, h, p, true);
+        if (slot == NULL) return; /* out of memory: not recorded */
+        uint64_t old = atomic_exchange_explicit(slot, REC(stack, n), memory_order_relaxed);
+        if (old) account(r, REC_STACK(old), REC_SIZE(old), false);
+    } else {
+        pthread_mutex_lock(&r->big_lock);
+        tr_big *b = big_find(r, (uintptr_t)p);
+        if (b) account(r, b->stack, b->size, false);
+        else if (big_reserve(r)) {
+            size_t i = ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull & (r->big_cap - 1);
+            while (r->big[i].p > 1) i = (i + 1) & (r->big_cap - 1);
+            if (r->big[i].p == 0) r->big_used++;
+            b = &r->big[i];
+        }
+        if (b) *b = (tr_big){(uintptr_t)p, stack, n};
+        pthread_mutex_unlock(&r->big_lock);
+        if (b == NULL) return;
+    }
+    account(r, stack, n, true);
+}
+
+/* p's record, taken out (take) or only read; 0 when p has none. */
+static bool record_get(pmd_recorder *r, const void *p, bool take, uint32_t *stack, size_t *n) {
+    const pm_heap *h = pmh_map_owner((uintptr_t)p);
+    if (h) {
+        _Atomic uint64_t *slot = pool_slot(r, h, p, false);
+        if (slot == NULL) return false;
+        uint64_t rec = take ? atomic_exchange_explicit(slot, 0, memory_order_relaxed)
+                            : atomic_load_explicit(slot, memory_order_relaxed);
+        if (rec == 0) return false;
+        *stack = REC_STACK(rec);
+        *n = REC_SIZE(rec);
+    } else {
+        pthread_mutex_lock(&r->big_lock);
+        tr_big *b = big_find(r, (uintptr_t)p);
+        if (b) {
+            *stack = b->stack;
+            *n = b->size;
+            if (take) b->p = 1;
+        }
+        pthread_mutex_unlock(&r->big_lock);
+        if (b == NULL) return false;
+    }
+    if (take) account(r, *stack, *n, false);
+    return true;
+}
+
+/* ---- the wrappers ---------------------------------------------------------------- */
+
+static PM_NOINLINE void record_alloc(tr_table *t, const void *p, size_t n) {
+    pmd_recorder *r = t->rec;
+    uint32_t stack = stack_id(r, t->domain);
+    if (stack == 0) return; /* out of memory: not recorded */
+    record_put(r, p, stack, n);
+    atomic_fetch_add_explicit(&r->recorded, 1, memory_order_relaxed);
+}
+
+static void forget(tr_table *t, const void *p) {
+    uint32_t stack;
+    size_t n;
+    (void)record_get(t->rec, p, true, &stack, &n);
+}
+
+static PM_NOINLINE void *tr_malloc(void *ctx, size_t n) {
+    tr_table *t = ctx;
+    if (tr_busy || t->rec == NULL) return t->inner.malloc(t->inner.ctx, n);
+    tr_busy = true;
+    void *p = t->inner.malloc(t->inner.ctx, n);
+    if (p) record_alloc(t, p, n ? n : 1);
+    tr_busy = false;
+    return p;
+}
+
+static PM_NOINLINE void *tr_calloc(void *ctx, size_t nelem, size_t elsize) {
+    tr_table *t = ctx;
+    if (tr_busy || t->rec == NULL) return t->inner.calloc(t->inner.ctx, nelem, elsize);
+    tr_busy = true;
+    void *p = t->inner.calloc(t->inner.ctx, nelem, elsize);
+    size_t n = nelem * elsize; /* no overflow: p exists */
+    if (p) record_alloc(t, p, n ? n : 1);
+    tr_busy = false;
+    return p;
+}
+
+/* realloc is a free and an allocation; the old record comes back if the
+ * block stays where it was because the call failed. */
+static PM_NOINLINE void *tr_realloc(void *ctx, void *p, size_t n) {
+    tr_table *t = ctx;
+    if (tr_busy || t->rec == NULL) return t->inner.realloc(t->inner.ctx, p, n);
+    tr_busy = true;
+    uint32_t stack = 0;
+    size_t old_n = 0;
+    bool had = p && record_get(t->rec, p, true, &stack, &old_n);
+    void *q = t->inner.realloc(t->inner.ctx, p, n);
+    if (q) record_alloc(t, q, n ? n : 1);
+    else if (had) record_put(t->rec, p, stack, old_n);
+    tr_busy = false;
+    return q;
+}
+
+static void tr_free(void *ctx, void *p) {
+    tr_table *t = ctx;
+    if (p && !tr_busy && t->rec) {
+        /* Before the free: after it, another thread may be given p. */
+        tr_busy = true;
+        forget(t, p);
+        tr_busy = false;
+    }
+    t->inner.free(t->inner.ctx, p);
+}
+
+static bool is_wrapper(const pm_allocator *a) { return a->malloc == tr_malloc; }
+
+/* Wrap h's tables and entry points (under heaps.lock). A heap another
+ * recorder's wrapper still covers (R3's exception, see unwrap) is wrapped
+ * again on top: the inner one passes through. */
+static bool wrap(pmd_recorder *r, pm_heap *h) {
+    tr_heap *th = pmh_internal_calloc(1, sizeof *th);
+    if (th == NULL) return false;
+    th->heap = h;
+    for (uint32_t d = 0; d < TR_DOMAINS; d++) {
+        th->table[d].rec = r;
+        th->table[d].domain = d;
+        if (d < PM_NUM_DOMAINS) th->table[d].inner = h->domains[d];
+        else pmh_heap_entries(h, &th->table[d].inner);
+        th->wrapper[d] = (pm_allocator){&th->table[d], tr_malloc, tr_calloc, tr_realloc, tr_free};
+    }
+    for (uint32_t d = 0; d < PM_NUM_DOMAINS; d++) h->domains[d] = th->wrapper[d];
+    pmh_heap_set_entry_wrap(h, &th->wrapper[PM_NUM_DOMAINS]);
+    th->next = r->heaps;
+    r->heaps = th;
+    return true;
+}
+
+/* Put back what wrap replaced. A table the program replaced while tracing
+ * is left as it is, and its wrapper (which the program's table may call)
+ * lives on, passing through: a few bytes of internal memory. */
+static void unwrap(tr_heap *th) {
+    pm_heap *h = th->heap;
+    bool kept = false;
+    for (uint32_t d = 0; d < PM_NUM_DOMAINS; d++) {
+        if (h->domains[d].ctx == &th->table[d] && is_wrapper(&h->domains[d]))
+            h->domains[d] = th->table[d].inner;
+        else kept = true;
+        th->table[d].rec = NULL;
+    }
+    th->table[PM_NUM_DOMAINS].rec = NULL;
+    pmh_heap_set_entry_wrap(h, NULL);
+    if (!kept) pmh_internal_free(th);
+}
+
+/* ---- heaps made and destroyed while tracing ------------------------------------ */
+
+static int forget_block(void *arg, void *block, size_t size, int is_large) {
+    (void)size, (void)is_large;
+    tr_table t = {.rec = arg};
+    forget(&t, block);
+    return 0;
+}
+
+static pmd_recorder *recorder(void) {
+    return atomic_load_explicit(&pmh_process.recorder, memory_order_acquire);
+}
+
+static void heap_made(pm_heap *h) {
+    pmd_recorder *r = recorder();
+    if (r) (void)wrap(r, h); /* out of memory: h is not traced */
+}
+
+/* h is being destroyed: its blocks die with it (their records go), and
+ * its wrappers come off. */
+static void heap_gone(pm_heap *h) {
+    pmd_recorder *r = recorder();
+    if (r == NULL) return;
+    for (tr_heap **link = &r->heaps; *link; link = &(*link)->next) {
+        tr_heap *th = *link;
+        if (th->heap != h) continue;
+        *link = th->next;
+        unwrap(th);
+        break;
+    }
+    (void)pm_heap_walk(h, forget_block, r);
+}
+
+static const pmh_heap_watch watch = {heap_made, heap_gone};
+
+/* ---- the API ---------------------------------------------------------------------- */
+
+/* A recorder in a mapping of its own, the first of its list (R3). */
+static pmd_recorder *recorder_new(unsigned frames) {
+    size_t size = (sizeof(tr_mapping) + sizeof(pmd_recorder) + PMOS_PAGE_SIZE - 1) &
+                  ~(size_t)(PMOS_PAGE_SIZE - 1);
+    tr_mapping *m = pmos_map(size);
+    if (m == NULL) return NULL;
+    m->size = size;
+    pmd_recorder *r = (pmd_recorder *)(m + 1); /* zeroed: every counter 0 */
+    r->mappings = m;
+    atomic_store_explicit(&r->overhead, size, memory_order_relaxed);
+    r->frames = frames;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->big_lock, NULL);
+    /* Nodes 1..TR_DOMAINS are the domains' roots; 0 means "no stack". */
+    r->chunk[0] = rec_map(r, (size_t)TR_CHUNK_NODES * sizeof(tr_node));
+    if (r->chunk[0] == NULL || !intern_grow(r)) {
+        rec_unmap_all(r);
+        return NULL;
+    }
+    atomic_store_explicit(&r->nnodes, TR_DOMAINS + 1, memory_order_relaxed);
+    return r;
+}
+
+int pm_trace_start(const pm_trace_config *cfg) {
+    unsigned frames = 16;
+    if (cfg && cfg->struct_size != 0 && cfg->struct_size < sizeof(pm_trace_config)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (cfg && cfg->frames) frames = cfg->frames;
+    if (frames > PM_TRACE_MAX_FRAMES) {
+        errno = EINVAL;
+        return -1;
+    }
+    pthread_mutex_lock(&pmh_process.heaps.lock);
+    if (recorder()) {
+        pthread_mutex_unlock(&pmh_process.heaps.lock);
+        errno = EBUSY;
+        return -1;
+    }
+    pmd_recorder *r = recorder_new(frames);
+    bool ok = r != NULL;
+    for (pm_heap *h = pmh_process.heaps.first; ok && h; h = h->all_next) ok = wrap(r, h);
+    if (!ok) {
+        while (r && r->heaps) {
+            tr_heap *th = r->heaps;
+            r->heaps = th->next;
+            unwrap(th);
+        }
+        if (r) rec_unmap_all(r);
+        pthread_mutex_unlock(&pmh_process.heaps.lock);
+        errno = ENOMEM;
+        return -1;
+    }
+    atomic_store_explicit(&pmh_process.recorder, r, memory_order_release);
+    pmh_process.heaps.watch = &watch;
+    pthread_mutex_unlock(&pmh_process.heaps.lock);
+    return 0;
+}
+
+void pm_trace_stop(void) {
+    pthread_mutex_lock(&pmh_process.heaps.lock);
+    pmd_recorder *r = recorder();
+    if (r == NULL) {
+        pthread_mutex_unlock(&pmh_process.heaps.lock);
+        return;
+    }
+    pmh_process.heaps.watch = NULL;
+    while (r->heaps) {
+        tr_heap *th = r->heaps;
+        r->heaps = th->next;
+        unwrap(th);
+    }
+    atomic_store_explicit(&pmh_process.recorder, NULL, memory_order_release);
+    pthread_mutex_unlock(&pmh_process.heaps.lock);
+    pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->big_lock);
+    rec_unmap_all(r); /* R3: no wrapper names r any more */
+}
+
+int pm_trace_is_tracing(void) { return recorder() != NULL; }
+
+void pm_trace_get_traced_memory(size_t *current, size_t *peak) {
+    pmd_recorder *r = recorder();
+    if (current) *current = r ? atomic_load_explicit(&r->current, memory_order_relaxed) : 0;
+    if (peak) *peak = r ? atomic_load_explicit(&r->peak, memory_order_relaxed) : 0;
+}
+
+void pm_trace_reset_peak(void) {
+    pmd_recorder *r = recorder();
+    if (r)
+        atomic_store_explicit(&r->peak, atomic_load_explicit(&r->current, memory_order_relaxed),
+                              memory_order_relaxed);
+}
+
+size_t pm_trace_overhead(void) {
+    pmd_recorder *r = recorder();
+    return r ? atomic_load_explicit(&r->overhead, memory_order_relaxed) : 0;
+}
+
+uint64_t pm_trace_recorded(void) {
+    pmd_recorder *r = recorder();
+    return r ? atomic_load_explicit(&r->recorded, memory_order_relaxed) : 0;
+}
+
+size_t pm_trace_stack_frames(uint32_t stack, void **frames, size_t max) {
+    pmd_recorder *r = recorder();
+    if (r == NULL || stack <= TR_DOMAINS ||
+        stack >= atomic_load_explicit(&r->nnodes, memory_order_acquire))
+        return 0;
+    size_t n = 0;
+    for (uint32_t id = stack; id > TR_DOMAINS && n < max; id = node(r, id)->parent)
+        frames[n++] = (void *)node(r, id)->pc;
+    return n;
+}
+
+static int domain_of(const pmd_recorder *r, uint32_t stack) {
+    while (stack > TR_DOMAINS) stack = node(r, stack)->parent;
+    return (int)stack - 1;
+}
+
+size_t pm_trace_get_traceback(const void *p, void **frames, size_t max) {
+    pmd_recorder *r = recorder();
+    uint32_t stack;
+    size_t n;
+    if (r == NULL || p == NULL || !record_get(r, p, false, &stack, &n)) return 0;
+    return pm_trace_stack_frames(stack, frames, max);
+}
+
+static int by_bytes_desc(const void *a, const void *b) {
+    const pm_trace_stat *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+size_t pm_trace_top(pm_trace_stat *out, size_t max) {
+    pmd_recorder *r = recorder();
+    if (r == NULL || max == 0) return 0;
+    uint32_t nnodes = atomic_load_explicit(&r->nnodes, memory_order_acquire);
+    size_t n = 0;
+    for (uint32_t id = 1; id < nnodes; id++) {
+        const tr_node *x = node(r, id);
+        size_t count = atomic_load_explicit(&x->count, memory_order_relaxed);
+        if (count == 0) continue;
+        pm_trace_stat s = {id, atomic_load_explicit(&x->bytes, memory_order_relaxed), count,
+                           domain_of(r, id)};
+        if (n < max) {
+            out[n++] = s;
+            if (n == max) qsort(out, n, sizeof *out, by_bytes_desc);
+        } else if (by_bytes_desc(&s, &out[n - 1]) < 0) {
+            /* Insert s into the sorted top (max is small: a top N). */
+            size_t i = n - 1;
+            while (i > 0 && by_bytes_desc(&s, &out[i - 1]) < 0) {
+                out[i] = out[i - 1];
+                i--;
+            }
+            out[i] = s;
+        }
+    }
+    if (n < max) qsort(out, n, sizeof *out, by_bytes_desc);
+    return n;
+}

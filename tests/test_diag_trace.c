@@ -1,0 +1,217 @@
+/*
+ * test_diag_trace.c -- the allocation recorder (src/diag/trace.c): what it
+ * counts on every path a block can take, where it says a block came from,
+ * and what it leaves when it stops.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <string.h>
+
+static size_t traced_now(void) {
+    size_t current, peak;
+    pm_trace_get_traced_memory(&current, &peak);
+    return current;
+}
+
+/* Is frame inside fn? Frames are return addresses minus one; a call from
+ * the small functions below lies well within their first 256 bytes. */
+static bool frame_in(const void *frame, void (*fn)(void)) {
+    const char *f = frame, *start = (const char *)(uintptr_t)fn;
+    return f >= start && f < start + 256;
+}
+
+static void test_start_stop(void) {
+    CHECK(!pm_trace_is_tracing());
+    pm_trace_config bad = PM_TRACE_CONFIG_INIT;
+    bad.frames = PM_TRACE_MAX_FRAMES + 1;
+    errno = 0;
+    CHECK_EQ(pm_trace_start(&bad), -1);
+    CHECK_EQ(errno, EINVAL);
+    CHECK(!pm_trace_is_tracing());
+
+    CHECK_EQ(pm_trace_start(NULL), 0);
+    CHECK(pm_trace_is_tracing());
+    errno = 0;
+    CHECK_EQ(pm_trace_start(NULL), -1);
+    CHECK_EQ(errno, EBUSY);
+    CHECK(pm_trace_overhead() > 0);
+    pm_trace_stop();
+    CHECK(!pm_trace_is_tracing());
+    CHECK_EQ(traced_now(), 0);
+    CHECK_EQ(pm_trace_overhead(), 0);
+    pm_trace_stop(); /* twice is harmless */
+}
+
+/* Every domain, exact requested sizes, each way back. */
+static void test_domains_exact(void) {
+    void *before = pm_mem_malloc(77); /* not traced, nor is its free */
+    CHECK_EQ(pm_trace_start(NULL), 0);
+    CHECK_EQ(traced_now(), 0);
+    void *raw = pm_raw_malloc(1000);
+    void *mem = pm_mem_malloc(100);
+    void *obj = pm_obj_malloc(48);
+    void *medium = pm_mem_malloc(3000);
+    void *large = pm_mem_malloc(1 << 20);
+    void *zeroed = pm_mem_calloc(10, 10);
+    CHECK(raw && mem && obj && medium && large && zeroed);
+    CHECK_EQ(traced_now(), 1000 + 100 + 48 + 3000 + (1 << 20) + 100);
+    CHECK_EQ(pm_trace_recorded(), 6);
+    pm_mem_free(before);
+    CHECK_EQ(traced_now(), 1000 + 100 + 48 + 3000 + (1 << 20) + 100);
+
+    mem = pm_mem_realloc(mem, 5000); /* to a medium block: moves */
+    CHECK_EQ(traced_now(), 1000 + 5000 + 48 + 3000 + (1 << 20) + 100);
+    large = pm_mem_realloc(large, 10); /* a large block into a pool */
+    CHECK_EQ(traced_now(), 1000 + 5000 + 48 + 3000 + 10 + 100);
+    size_t current, peak;
+    pm_trace_get_traced_memory(&current, &peak);
+    CHECK_EQ(peak, 1000 + 5000 + 48 + 3000 + (1 << 20) + 100);
+
+    pm_raw_free(raw);
+    pm_mem_free(mem);
+    pm_obj_free(obj);
+    pm_mem_free(medium);
+    pm_mem_free(large);
+    pm_mem_free(zeroed);
+    CHECK_EQ(traced_now(), 0);
+    pm_trace_reset_peak();
+    pm_trace_get_traced_memory(&current, &peak);
+    CHECK_EQ(peak, 0);
+    pm_trace_stop();
+}
+
+static __attribute__((noinline)) void site_a(void **out) { *out = pm_mem_malloc(4000); }
+static __attribute__((noinline)) void site_b(void **out) { *out = pm_mem_malloc(100); }
+
+/* The top stacks name the lines that allocated, biggest first, with the
+ * domain; a block's traceback names its own line. One frame: the loops
+ * below may be unrolled into several call sites of site_a, but every
+ * stack of one frame is site_a's own call. */
+static void test_attribution(void) {
+    pm_trace_config cfg = PM_TRACE_CONFIG_INIT;
+    cfg.frames = 1;
+    CHECK_EQ(pm_trace_start(&cfg), 0);
+    void *a[3], *b[5];
+    for (int i = 0; i < 3; i++) site_a(&a[i]);
+    for (int i = 0; i < 5; i++) site_b(&b[i]);
+    pm_trace_stat top[4];
+    size_t n = pm_trace_top(top, 4);
+    CHECK(n >= 2);
+    CHECK_EQ(top[0].size, 3 * 4000);
+    CHECK_EQ(top[0].count, 3);
+    CHECK_EQ(top[0].domain, PM_DOMAIN_MEM);
+    CHECK_EQ(top[1].size, 5 * 100);
+    CHECK_EQ(top[1].count, 5);
+    void *frames[8];
+    size_t nf = pm_trace_stack_frames(top[0].stack, frames, 8);
+    CHECK_EQ(nf, 1);
+    CHECK(frame_in(frames[0], (void (*)(void))site_a));
+    nf = pm_trace_get_traceback(b[2], frames, 8);
+    CHECK(nf >= 1 && frame_in(frames[0], (void (*)(void))site_b));
+    CHECK_EQ(pm_trace_get_traceback(frames, frames, 8), 0); /* not a block */
+    for (int i = 0; i < 3; i++) pm_mem_free(a[i]);
+    CHECK_EQ(pm_trace_get_traceback(a[0], frames, 8), 0); /* freed */
+    n = pm_trace_top(top, 4);
+    CHECK(n >= 1 && top[0].size == 5 * 100);
+    for (int i = 0; i < 5; i++) pm_mem_free(b[i]);
+    CHECK_EQ(pm_trace_top(top, 4), 0);
+    pm_trace_stop();
+
+    /* Deeper stacks: site_a, then this function. */
+    cfg.frames = 3;
+    CHECK_EQ(pm_trace_start(&cfg), 0);
+    site_a(&a[0]);
+    nf = pm_trace_get_traceback(a[0], frames, 8);
+    CHECK(nf >= 2 && nf <= 3);
+    CHECK(frame_in(frames[0], (void (*)(void))site_a));
+    pm_mem_free(a[0]);
+    pm_trace_stop();
+}
+
+/* Objects: the object layer's inline paths leave for the recorder. */
+static void test_objects(void) {
+    CHECK_EQ(pm_trace_start(NULL), 0);
+    pm_object *list = pm_list_new(0);
+    pm_object *tuple = pm_tuple_new(3);
+    CHECK(list && tuple);
+    void *frames[4];
+    CHECK(pm_trace_get_traceback(list, frames, 4) > 0);
+    CHECK(pm_trace_get_traceback(tuple, frames, 4) > 0);
+    CHECK(traced_now() > 0);
+    for (int i = 0; i < 100; i++) {
+        pm_object *x = pm_float(i + 0.5);
+        CHECK(x && pm_list_append(list, x) == 0);
+        pm_decref(x);
+    }
+    pm_trace_stat top[8];
+    size_t n = pm_trace_top(top, 8);
+    bool obj = false;
+    for (size_t i = 0; i < n; i++) obj |= top[i].domain == PM_DOMAIN_OBJ && top[i].count >= 100;
+    CHECK(obj);
+    pm_decref(list);
+    pm_decref(tuple);
+    pm_runtime_clear_freelists(pm_runtime_current());
+    CHECK_EQ(traced_now(), 0);
+    pm_trace_stop();
+}
+
+/* A private heap: its entry points and tables, one made while tracing,
+ * and its destruction taking its records with it. */
+static void test_private_heaps(void) {
+    pm_heap *old = pm_heap_new(NULL);
+    CHECK_EQ(pm_trace_start(NULL), 0);
+    pm_heap *young = pm_heap_new(NULL);
+    void *p = pm_heap_malloc(old, 40);
+    void *q = pm_heap_calloc(young, 4, 50);
+    void *r = pm_domain_malloc(young, PM_DOMAIN_MEM, 300);
+    CHECK(p && q && r);
+    CHECK_EQ(traced_now(), 40 + 200 + 300);
+    pm_trace_stat top[4];
+    CHECK(pm_trace_top(top, 4) == 3);
+    CHECK_EQ(top[0].domain, PM_DOMAIN_MEM);
+    CHECK_EQ(top[1].domain, PM_TRACE_DOMAIN_HEAP);
+    q = pm_heap_realloc(young, q, 2000);
+    CHECK_EQ(traced_now(), 40 + 2000 + 300);
+    pm_heap_destroy(young); /* q and r die with it */
+    CHECK_EQ(traced_now(), 40);
+    pm_heap_free(old, p);
+    CHECK_EQ(traced_now(), 0);
+    pm_trace_stop();
+    /* Untraced again: the entry points are the pool allocator's. */
+    p = pm_heap_malloc(old, 40);
+    CHECK(p != NULL);
+    pm_heap_free(old, p);
+    pm_heap_destroy(old);
+}
+
+/* A heap in debug mode: the recorder wraps the debug hooks, which still
+ * catch misuse-free use as before. */
+static void test_debug_heap(void) {
+    pm_heap_config c = PM_HEAP_CONFIG_INIT;
+    c.debug = 1;
+    pm_heap *h = pm_heap_new(&c);
+    CHECK(h != NULL);
+    CHECK_EQ(pm_trace_start(NULL), 0);
+    void *p = pm_domain_malloc(h, PM_DOMAIN_OBJ, 24);
+    void *q = pm_heap_malloc(h, 24);
+    CHECK_EQ(traced_now(), 48);
+    void *frames[2];
+    CHECK(pm_trace_get_traceback(p, frames, 2) > 0);
+    pm_domain_free(h, PM_DOMAIN_OBJ, p);
+    pm_heap_free(h, q);
+    CHECK_EQ(traced_now(), 0);
+    pm_trace_stop();
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    pm_heap_destroy(h);
+}
+
+int main(void) {
+    test_start_stop();
+    test_domains_exact();
+    test_attribution();
+    test_objects();
+    test_private_heaps();
+    test_debug_heap();
+    return tu_finish("test_diag_trace");
+}
