@@ -1161,13 +1161,21 @@ typedef struct pm_trace_config {
     size_t struct_size; /* sizeof(pm_trace_config) as compiled; 0: this layout */
     unsigned frames;    /* native frames kept per stack, 1..PM_TRACE_MAX_FRAMES;
                            0: 16 */
+    const char *file;   /* a capture file to write as the program runs, for
+                           `pymm report` (docs/FORMATS.md); %p in it becomes
+                           the process id (a fork child with %p writes its
+                           own; without, it records in memory only). NULL:
+                           in memory only */
 } pm_trace_config;
 
 #define PM_TRACE_CONFIG_INIT                                                                       \
     { .struct_size = sizeof(pm_trace_config), .frames = 16 }
 
 /* Start recording (cfg NULL: the defaults). 0, or -1 with errno: EBUSY
- * (already tracing), EINVAL (a bad config), ENOMEM (nothing changed). */
+ * (already tracing), EINVAL (a bad config), ENOMEM, or why the capture
+ * file could not be made (nothing changed then). PYMM_TRACE=FILE in the
+ * environment starts it before main() with that file, and stops it at
+ * exit (PYMM_TRACE_FRAMES=N: the frames). */
 PM_API int pm_trace_start(const pm_trace_config *cfg);
 /* Stop recording and forget every record and stack. */
 PM_API void pm_trace_stop(void);

@@ -3,10 +3,16 @@
  * counts on every path a block can take, where it says a block came from,
  * and what it leaves when it stops.
  */
+#define _GNU_SOURCE
 #include "testutil.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static size_t traced_now(void) {
     size_t current, peak;
@@ -206,6 +212,66 @@ static void test_debug_heap(void) {
     pm_heap_destroy(h);
 }
 
+/* Capture files: a bad path refuses the start and changes nothing; a
+ * fork child with %p writes a file of its own, ended, beside its
+ * parent's, which goes on. */
+static bool starts_as_capture(const char *path, bool *ended) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return false;
+    unsigned char head[9], last = 0;
+    bool ok = fread(head, 1, 9, f) == 9 && memcmp(head, "PYMMTRC", 8) == 0 && head[8] == 1;
+    /* The END record's last field (dropped records, 0) ends the file. */
+    int ch;
+    while ((ch = fgetc(f)) != EOF) last = (unsigned char)ch;
+    *ended = last == 0;
+    fclose(f);
+    return ok;
+}
+
+static void test_capture_files(void) {
+    pm_trace_config cfg = PM_TRACE_CONFIG_INIT;
+    cfg.file = "/nonexistent-dir/x.trc";
+    errno = 0;
+    CHECK_EQ(pm_trace_start(&cfg), -1);
+    CHECK_EQ(errno, ENOENT);
+    CHECK(!pm_trace_is_tracing());
+
+#if defined(__SANITIZE_THREAD__)
+    return; /* TSan takes the locks fork's parent handlers free as held */
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+    return;
+#endif
+#endif
+    char dir[] = "/tmp/pymm-trace-XXXXXX", path[128], mine[160], childs[160];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/cap.%%p.trc", dir);
+    cfg.file = path;
+    CHECK_EQ(pm_trace_start(&cfg), 0);
+    void *kept = pm_mem_malloc(1000);
+    pid_t pid = fork();
+    if (pid == 0) {
+        void *p = pm_mem_malloc(2000);
+        pm_mem_free(p);
+        pm_trace_stop();
+        _exit(0);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+    CHECK_EQ(traced_now(), 1000); /* the parent's recorder went on */
+    pm_mem_free(kept);
+    pm_trace_stop();
+    snprintf(mine, sizeof mine, "%s/cap.%ld.trc", dir, (long)getpid());
+    snprintf(childs, sizeof childs, "%s/cap.%ld.trc", dir, (long)pid);
+    bool ended = false;
+    CHECK(starts_as_capture(mine, &ended) && ended);
+    ended = false;
+    CHECK(starts_as_capture(childs, &ended) && ended);
+    unlink(mine);
+    unlink(childs);
+    rmdir(dir);
+}
+
 int main(void) {
     test_start_stop();
     test_domains_exact();
@@ -213,5 +279,6 @@ int main(void) {
     test_objects();
     test_private_heaps();
     test_debug_heap();
+    test_capture_files();
     return tu_finish("test_diag_trace");
 }

@@ -46,6 +46,7 @@
  *       by pm_trace_stop, after every wrapper of this recorder is off.
  */
 #define _GNU_SOURCE
+#include "diag/diag.h"
 #include "heap/heap.h"
 #include "heap/internal_alloc.h"
 #include "heap/os.h"
@@ -53,8 +54,10 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <unwind.h>
 
 #define TR_DOMAINS (PM_NUM_DOMAINS + 1) /* and the pm_heap_* entry points */
@@ -113,6 +116,8 @@ typedef struct tr_mapping {
 
 struct pmd_recorder {
     unsigned frames;
+    pmd_capture *capture; /* the file being written, or NULL */
+    char path[4096];      /* its name as given (%p: the process id) */
     pthread_mutex_t lock; /* interning, the bump arena, the mappings */
     tr_mapping *mappings;
     _Atomic size_t overhead; /* bytes mapped */
@@ -226,6 +231,7 @@ static uint32_t intern_frame(pmd_recorder *r, uint32_t parent, uintptr_t pc) {
     x->parent = parent;
     r->intern[i] = n;
     atomic_store_explicit(&r->nnodes, n + 1, memory_order_release);
+    if (r->capture) pmd_capture_node(r->capture, n, parent, pc);
     return n;
 }
 
@@ -334,10 +340,14 @@ static _Atomic(void *) *radix_entry(pmd_recorder *r, uintptr_t base, bool make) 
 
 /* Take every record of a side array out of the totals (R1): its pool
  * changed class, so they are all stale. */
-static void side_forget(pmd_recorder *r, tr_side *s) {
+static void side_forget(pmd_recorder *r, tr_side *s, uintptr_t base) {
     for (uint32_t i = 0; i < s->nslots; i++) {
         uint64_t rec = atomic_exchange_explicit(&s->slot[i], 0, memory_order_relaxed);
-        if (rec) account(r, REC_STACK(rec), REC_SIZE(rec), false);
+        if (rec == 0) continue;
+        account(r, REC_STACK(rec), REC_SIZE(rec), false);
+        if (r->capture)
+            pmd_capture_free(r->capture,
+                             (void *)(base + PMH_POOL_HEADER + (uintptr_t)i * s->block_size));
     }
 }
 
@@ -358,7 +368,7 @@ static _Atomic uint64_t *pool_slot(pmd_recorder *r, const pm_heap *h, const void
         if (fresh == NULL) return NULL;
         fresh->block_size = pool->size;
         fresh->nslots = nslots;
-        if (s) side_forget(r, s); /* the old array stays in the arena (R3) */
+        if (s) side_forget(r, s, base); /* the old array stays in the arena (R3) */
         atomic_store_explicit(e, fresh, memory_order_release);
         s = fresh;
     }
@@ -399,12 +409,13 @@ static bool big_reserve(pmd_recorder *r) {
     return true;
 }
 
-/* Record block p of n bytes from stack id (R1). */
-static void record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
+/* Record block p of n bytes from stack id (R1); false when out of memory
+ * (the block is not recorded). */
+static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
     const pm_heap *h = pmh_map_owner((uintptr_t)p);
     if (h) {
         _Atomic uint64_t *slot = pool_slot(r, h, p, true);
-        if (slot == NULL) return; /* out of memory: not recorded */
+        if (slot == NULL) return false;
         uint64_t old = atomic_exchange_explicit(slot, REC(stack, n), memory_order_relaxed);
         if (old) account(r, REC_STACK(old), REC_SIZE(old), false);
     } else {
@@ -419,9 +430,10 @@ static void record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n)
         }
         if (b) *b = (tr_big){(uintptr_t)p, stack, n};
         pthread_mutex_unlock(&r->big_lock);
-        if (b == NULL) return;
+        if (b == NULL) return false;
     }
     account(r, stack, n, true);
+    return true;
 }
 
 /* p's record, taken out (take) or only read; 0 when p has none. */
@@ -452,18 +464,24 @@ static bool record_get(pmd_recorder *r, const void *p, bool take, uint32_t *stac
 
 /* ---- the wrappers ---------------------------------------------------------------- */
 
+static void record_and_write(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
+    if (record_put(r, p, stack, n) && r->capture) pmd_capture_alloc(r->capture, p, n, stack);
+}
+
 static PM_NOINLINE void record_alloc(tr_table *t, const void *p, size_t n) {
     pmd_recorder *r = t->rec;
     uint32_t stack = stack_id(r, t->domain);
     if (stack == 0) return; /* out of memory: not recorded */
-    record_put(r, p, stack, n);
+    record_and_write(r, p, stack, n);
     atomic_fetch_add_explicit(&r->recorded, 1, memory_order_relaxed);
 }
 
-static void forget(tr_table *t, const void *p) {
-    uint32_t stack;
-    size_t n;
-    (void)record_get(t->rec, p, true, &stack, &n);
+/* p's record out, and its free in the capture: before the block goes
+ * back (after, another thread may be given it and record it first). */
+static bool forget(pmd_recorder *r, const void *p, uint32_t *stack, size_t *n) {
+    if (!record_get(r, p, true, stack, n)) return false;
+    if (r->capture) pmd_capture_free(r->capture, p);
+    return true;
 }
 
 static PM_NOINLINE void *tr_malloc(void *ctx, size_t n) {
@@ -495,10 +513,10 @@ static PM_NOINLINE void *tr_realloc(void *ctx, void *p, size_t n) {
     tr_busy = true;
     uint32_t stack = 0;
     size_t old_n = 0;
-    bool had = p && record_get(t->rec, p, true, &stack, &old_n);
+    bool had = p && forget(t->rec, p, &stack, &old_n);
     void *q = t->inner.realloc(t->inner.ctx, p, n);
     if (q) record_alloc(t, q, n ? n : 1);
-    else if (had) record_put(t->rec, p, stack, old_n);
+    else if (had) record_and_write(t->rec, p, stack, old_n); /* p stays */
     tr_busy = false;
     return q;
 }
@@ -506,9 +524,10 @@ static PM_NOINLINE void *tr_realloc(void *ctx, void *p, size_t n) {
 static void tr_free(void *ctx, void *p) {
     tr_table *t = ctx;
     if (p && !tr_busy && t->rec) {
-        /* Before the free: after it, another thread may be given p. */
+        uint32_t stack;
+        size_t n;
         tr_busy = true;
-        forget(t, p);
+        (void)forget(t->rec, p, &stack, &n);
         tr_busy = false;
     }
     t->inner.free(t->inner.ctx, p);
@@ -558,8 +577,9 @@ static void unwrap(tr_heap *th) {
 
 static int forget_block(void *arg, void *block, size_t size, int is_large) {
     (void)size, (void)is_large;
-    tr_table t = {.rec = arg};
-    forget(&t, block);
+    uint32_t stack;
+    size_t n;
+    (void)forget(arg, block, &stack, &n);
     return 0;
 }
 
@@ -587,7 +607,10 @@ static void heap_gone(pm_heap *h) {
     (void)pm_heap_walk(h, forget_block, r);
 }
 
-static const pmh_heap_watch watch = {heap_made, heap_gone};
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+static const pmh_heap_watch watch = {heap_made, heap_gone, fork_prepare, fork_parent, fork_child};
 
 /* ---- the API ---------------------------------------------------------------------- */
 
@@ -614,14 +637,88 @@ static pmd_recorder *recorder_new(unsigned frames) {
     return r;
 }
 
+/* The capture file's name: path with each %p the process id. */
+static bool expand_path(const char *path, char *out, size_t size) {
+    size_t n = 0;
+    for (const char *q = path; *q; q++) {
+        char pid[24];
+        const char *piece = q;
+        size_t len = 1;
+        if (q[0] == '%' && q[1] == 'p') {
+            len = (size_t)snprintf(pid, sizeof pid, "%ld", (long)getpid());
+            piece = pid;
+            q++;
+        }
+        if (n + len >= size) return false;
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    out[n] = '\0';
+    return n > 0;
+}
+
+/* Open r's capture file anew (its name expanded now) and write every
+ * stack node so far: a fork child's file starts whole. */
+static bool capture_open(pmd_recorder *r) {
+    char name[sizeof r->path];
+    if (!expand_path(r->path, name, sizeof name)) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    r->capture = pmd_capture_open(name, r->frames);
+    if (r->capture == NULL) return false;
+    uint32_t n = atomic_load_explicit(&r->nnodes, memory_order_relaxed);
+    for (uint32_t id = TR_DOMAINS + 1; id < n; id++)
+        pmd_capture_node(r->capture, id, node(r, id)->parent, node(r, id)->pc);
+    return true;
+}
+
+/* ---- fork ------------------------------------------------------------------------ */
+
+/* The recorder's locks are held across fork(), in their order (big_lock,
+ * lock, the capture's) and after every lock of the heap layer (process.c
+ * calls these through the watch), so that a child finds them free. The child does
+ * not write its parent's file: with %p in the name it starts its own,
+ * else it goes on recording in memory only. */
+static void fork_prepare(void) {
+    pmd_recorder *r = recorder();
+    if (r == NULL) return;
+    pthread_mutex_lock(&r->big_lock);
+    pthread_mutex_lock(&r->lock);
+    if (r->capture) pmd_capture_hold(r->capture, true);
+}
+
+static void fork_parent(void) {
+    pmd_recorder *r = recorder();
+    if (r == NULL) return;
+    if (r->capture) pmd_capture_hold(r->capture, false);
+    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&r->big_lock);
+}
+
+static void fork_child(void) {
+    pmd_recorder *r = recorder();
+    if (r == NULL) return;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->big_lock, NULL);
+    if (r->capture == NULL) return;
+    pmd_capture_abandon(r->capture);
+    r->capture = NULL;
+    if (strstr(r->path, "%p")) (void)capture_open(r); /* else: in memory only */
+}
+
+/* ---- start and stop ----------------------------------------------------------------- */
+
 int pm_trace_start(const pm_trace_config *cfg) {
-    unsigned frames = 16;
+    pm_trace_config c = PM_TRACE_CONFIG_INIT;
     if (cfg && cfg->struct_size != 0 && cfg->struct_size < sizeof(pm_trace_config)) {
         errno = EINVAL;
         return -1;
     }
-    if (cfg && cfg->frames) frames = cfg->frames;
-    if (frames > PM_TRACE_MAX_FRAMES) {
+    if (cfg) c = *cfg;
+    if (c.frames == 0) c.frames = 16;
+    if (c.frames > PM_TRACE_MAX_FRAMES ||
+        (c.file && strlen(c.file) >= sizeof(((pmd_recorder *)0)->path))) {
         errno = EINVAL;
         return -1;
     }
@@ -631,8 +728,14 @@ int pm_trace_start(const pm_trace_config *cfg) {
         errno = EBUSY;
         return -1;
     }
-    pmd_recorder *r = recorder_new(frames);
+    pmd_recorder *r = recorder_new(c.frames);
+    int err = ENOMEM;
     bool ok = r != NULL;
+    if (ok && c.file) {
+        strcpy(r->path, c.file);
+        ok = capture_open(r);
+        err = errno;
+    }
     for (pm_heap *h = pmh_process.heaps.first; ok && h; h = h->all_next) ok = wrap(r, h);
     if (!ok) {
         while (r && r->heaps) {
@@ -640,9 +743,10 @@ int pm_trace_start(const pm_trace_config *cfg) {
             r->heaps = th->next;
             unwrap(th);
         }
+        if (r && r->capture) pmd_capture_close(r->capture);
         if (r) rec_unmap_all(r);
         pthread_mutex_unlock(&pmh_process.heaps.lock);
-        errno = ENOMEM;
+        errno = err;
         return -1;
     }
     atomic_store_explicit(&pmh_process.recorder, r, memory_order_release);
@@ -666,9 +770,36 @@ void pm_trace_stop(void) {
     }
     atomic_store_explicit(&pmh_process.recorder, NULL, memory_order_release);
     pthread_mutex_unlock(&pmh_process.heaps.lock);
+    if (r->capture) pmd_capture_close(r->capture);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->big_lock);
     rec_unmap_all(r); /* R3: no wrapper names r any more */
+}
+
+/* PYMM_TRACE=FILE: the whole run, from before main() to exit. */
+static void stop_at_exit(void) { pm_trace_stop(); }
+
+__attribute__((constructor(150))) static void trace_from_env(void) {
+    const char *path = getenv("PYMM_TRACE");
+    if (path == NULL || path[0] == '\0') return;
+    pm_trace_config c = PM_TRACE_CONFIG_INIT;
+    c.file = path;
+    const char *frames = getenv("PYMM_TRACE_FRAMES");
+    if (frames && frames[0]) {
+        char *end;
+        unsigned long n = strtoul(frames, &end, 10);
+        if (*end != '\0' || n == 0 || n > PM_TRACE_MAX_FRAMES) {
+            fprintf(stderr, "pymm: PYMM_TRACE_FRAMES=%s is not a number from 1 to %d\n", frames,
+                    PM_TRACE_MAX_FRAMES);
+            return;
+        }
+        c.frames = (unsigned)n;
+    }
+    if (pm_trace_start(&c) != 0) {
+        fprintf(stderr, "pymm: PYMM_TRACE=%s: %s\n", path, strerror(errno));
+        return;
+    }
+    atexit(stop_at_exit);
 }
 
 int pm_trace_is_tracing(void) { return recorder() != NULL; }

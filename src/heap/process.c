@@ -60,8 +60,9 @@
  * other), and the parent and child handlers release them, as the C
  * library does its own. The order: heaps.lock, ts_heaps.lock, every thread-safe
  * heap's lock (a slow path maps arenas under it: the next one), map_lock,
- * shared_types.lock. So a child may map arenas and create shared types
- * whenever it forked. The counters need nothing (the countdown is armed
+ * shared_types.lock, and last the recorder's own (through the heaps'
+ * watch, while it traces). So a child may map arenas, create shared types
+ * and record whenever it forked. The counters need nothing (the countdown is armed
  * by single-threaded tests only).
  *
  * The other statics, not fields here by design:
@@ -77,6 +78,11 @@
  *                        structure on the default heap.
  *   pmo_current_rt       (runtime.c) thread-local: the calling thread's
  *                        current runtime, per-thread state by definition.
+ *   pmh_tl, pmh_tl_default (threads.c), tr_busy (diag/trace.c),
+ *   cap_thread_no (diag/capture.c)
+ *                        thread-local: a thread's caches of the thread-safe
+ *                        heaps; whether it is inside the recorder; its
+ *                        number in a capture stream.
  *   immortal objects     built-in types (pm_*_type, pmo_freed_type and
  *                        the weakref module's private types) and static
  *                        objects (None, True/False, small ints, the empty
@@ -118,9 +124,11 @@ static void lock_all(void) {
     for (pm_heap *h = pmh_process.ts_heaps.first; h; h = pmh_ts_next(h)) pmh_ts_lock(h);
     pthread_mutex_lock(&pmh_process.map_lock);
     pthread_mutex_lock(&pmh_process.shared_types.lock);
+    if (pmh_process.heaps.watch) pmh_process.heaps.watch->fork_prepare();
 }
 
 static void unlock_all(void) {
+    if (pmh_process.heaps.watch) pmh_process.heaps.watch->fork_parent();
     pthread_mutex_unlock(&pmh_process.shared_types.lock);
     pthread_mutex_unlock(&pmh_process.map_lock);
     for (pm_heap *h = pmh_process.ts_heaps.first; h; h = pmh_ts_next(h)) pmh_ts_unlock(h);
@@ -132,6 +140,7 @@ static void unlock_all(void) {
  * changed, so the heaps' locks are made anew instead of unlocked; and the
  * caches of the threads that did not follow are left for adoption. */
 static void unlock_all_in_child(void) {
+    if (pmh_process.heaps.watch) pmh_process.heaps.watch->fork_child();
     pthread_mutex_unlock(&pmh_process.shared_types.lock);
     pthread_mutex_unlock(&pmh_process.map_lock);
     for (pm_heap *h = pmh_process.ts_heaps.first; h; h = pmh_ts_next(h)) pmh_ts_after_fork_child(h);

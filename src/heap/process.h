@@ -87,13 +87,19 @@ typedef struct pmh_process_state {
 
 PM_HIDDEN extern pmh_process_state pmh_process;
 
-/* Who wants to hear of heaps made and destroyed: the allocation recorder
- * (diag/trace.c) while it traces. Set and cleared under heaps.lock, and
- * called under it: `made` once h works (before pm_heap_new returns),
- * `gone` first thing in pm_heap_destroy (h still whole). */
+/* Who wants to hear of heaps made and destroyed, and of fork(): the
+ * allocation recorder (diag/trace.c) while it traces. Set and cleared
+ * under heaps.lock, and called under it: `made` once h works (before
+ * pm_heap_new returns), `gone` first thing in pm_heap_destroy (h still
+ * whole); `fork_prepare` last in the prepare handler (its locks come
+ * after every other: they are leaves), `fork_parent` and `fork_child`
+ * first in theirs. */
 typedef struct pmh_heap_watch {
     void (*made)(pm_heap *h);
     void (*gone)(pm_heap *h);
+    void (*fork_prepare)(void);
+    void (*fork_parent)(void);
+    void (*fork_child)(void);
 } pmh_heap_watch;
 
 /* Hold every lock of pmh_process across fork() from now on (registers the

@@ -143,6 +143,60 @@ case_demo_out_of_memory() {
     done
 }
 
+# PYMM_TRACE on a real run, and `pymm report` on what it wrote: JSON with
+# the issue's shape, frames named by libdw when this build has it (NAMES=1).
+case_report_json() {
+    printf '{"a": [1, 2, {"b": "hello"}], "c": [4.5, 6.5]}' >s.json
+    PYMM_TRACE="$WORK/t.%p.trc" "$PYMM" json s.json >/dev/null 2>err || fail "traced json: $(cat err)"
+    set -- t.*.trc
+    [ -f "$1" ] || { fail "PYMM_TRACE wrote no t.PID.trc"; return; }
+    run "$PYMM" report "$1" --format json
+    [ "$rc" -eq 0 ] || fail "report --format json: status $rc: $(head -c 300 err)"
+    for key in '"summary"' '"peak"' '"at_exit"' '"sections"' '"complete": true' \
+               '"live_bytes_at_end": 0' '"kind": "native"'; do
+        grep -qF -- "$key" out || fail "report JSON lacks $key"
+    done
+    grep -Eq '"allocations": [1-9]' out || fail "report JSON counts no allocation"
+    if [ "${NAMES:-0}" = 1 ]; then
+        grep -qF '"function": "pymm_json_main"' out || fail "report JSON does not name pymm_json_main"
+        grep -qF 'json_cmd.c"' out || fail "report JSON names no file json_cmd.c"
+    fi
+    run "$PYMM" report "$1"
+    [ "$rc" -eq 0 ] || fail "report (text): status $rc"
+    grep -q "^Live at the peak, by stack" out || fail "text report has no peak section"
+}
+
+# A run killed in the middle leaves a capture that reads, up to the last
+# second or so before the kill, with a warning.
+case_report_killed() {
+    printf '[1, 2, 3, {"k": "v"}]' >s.json
+    PYMM_TRACE="$WORK/k.trc" "$PYMM" json --repeat 1000000 s.json >/dev/null 2>&1 &
+    pid=$!
+    sleep 2.5
+    kill -KILL $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    run "$PYMM" report k.trc --format json
+    [ "$rc" -eq 0 ] || fail "report of a killed run: status $rc: $(head -c 300 err)"
+    grep -q "warning" err || fail "report of a killed run gives no warning"
+    grep -qF '"complete": false' out || fail "a killed run's report says complete"
+    grep -Eq '"allocations": [1-9]' out || fail "a killed run's report counts no allocation"
+}
+
+# Bad input: FILE:OFFSET: what, status 1.
+case_report_bad() {
+    printf 'hello' >notcapture
+    expect 1 "notcapture:0: not a pymm capture file" "$PYMM" report notcapture
+    printf 'PYMMTRC\000\002' >newer
+    expect 1 "newer:8: capture format version 2" "$PYMM" report newer
+    printf 'PYMMTRC\000\001\077' >badtag
+    expect 1 "badtag:9: an unknown record tag" "$PYMM" report badtag
+    printf 'PYMMTRC\000\001\004\002\020\011' >nostack
+    expect 1 "nostack:9: an allocation names an unknown stack" "$PYMM" report nostack
+    expect 1 "missing.trc:0: No such file" "$PYMM" report missing.trc
+    expect 1 ".:0: not a regular file" "$PYMM" report .
+    expect 2 "usage: pymm report" "$PYMM" report
+}
+
 "case_$CASE" || exit 1
 if [ "$failures" -ne 0 ]; then
     echo "$CASE: $failures failure(s)"

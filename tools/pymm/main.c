@@ -12,6 +12,7 @@ int pymm_demo(int argc, char **argv);
 int pymm_gcgraph_main(int argc, char **argv);
 int pymm_json_main(int argc, char **argv);
 int pymm_stats_main(int argc, char **argv);
+int pymm_report_main(int argc, char **argv);
 #ifdef PYMM_HAVE_BENCH
 int pmb_main(int argc, char **argv);
 #endif
@@ -32,11 +33,15 @@ static int usage(FILE *f) {
                "                            load JSON: value counts, memory, load time\n"
                "  stats [--json] [--blocks N]\n"
                "                            heap statistics of a described workload\n"
+               "  report FILE [--format text|json] [--top N]\n"
+               "                            what a capture (PYMM_TRACE=FILE) says: the\n"
+               "                            peak, what was never freed, by stack\n"
                "  version, --version, -V    print the version\n"
                "  help, --help, -h          print this help\n"
                "\n"
                "environment: PYMM_MALLOC=pymm|malloc|debug|malloc_debug, PYMM_STATS=1|FILE,\n"
-               "             PYMM_DEBUG=1, PYMM_GC_ADAPTIVE=0 (README.md, \"Environment\")\n");
+               "             PYMM_DEBUG=1, PYMM_GC_ADAPTIVE=0, PYMM_TRACE=FILE,\n"
+               "             PYMM_TRACE_FRAMES=N (README.md, \"Environment\")\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -55,6 +60,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "gcgraph") == 0) return pymm_gcgraph_main(argc - 1, argv + 1);
     if (strcmp(cmd, "json") == 0) return pymm_json_main(argc - 1, argv + 1);
     if (strcmp(cmd, "stats") == 0) return pymm_stats_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0) return pymm_report_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("pymm %s\n", PYMM_VERSION_STRING);
         return 0;

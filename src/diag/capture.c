@@ -1,0 +1,292 @@
+/*
+ * capture.c -- the capture file: what the recorder sees, written as the
+ * program runs, for `pymm report` to read (docs/FORMATS.md, "Capture
+ * files", is the format; this file is its writer).
+ *
+ * Owns: the file, its buffer, the stream's delta state (last address,
+ * last thread, last time) and the list of modules written.
+ *
+ * Records go into one buffer under `lock`, in the order the recorder
+ * makes them: a stack node before any allocation that names it, a free
+ * before the block can be given again (the recorder writes it before the
+ * block goes back). The buffer goes to the file when it is full, and when
+ * a record finds the last write a second old, so a program that crashes
+ * loses at most about a second of what it did before. A write that fails
+ * ends the writing (counted in `dropped`, said in the end record when the
+ * file takes it); the program goes on.
+ *
+ * The buffer and this structure are mapped from the OS (the recorder's
+ * rule R2: nothing of it is ever a traced block).
+ */
+#define _GNU_SOURCE
+#include "diag/capture_format.h"
+#include "diag/diag.h"
+#include "heap/os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CAP_BUFFER ((size_t)1 << 20)
+#define CAP_ROOM 64 /* the longest record but a module's or an info's */
+#define CAP_MAX_MODULES 1024
+#define CAP_FLUSH_MS 1000
+
+struct pmd_capture {
+    int fd;
+    pthread_mutex_t lock;
+    unsigned char *buf;
+    size_t len;
+    bool failed;
+    uint64_t dropped; /* records not written: the file failed */
+    uint64_t allocs, frees;
+    uintptr_t last_addr;
+    uint32_t last_thread;
+    uint32_t next_thread;
+    uint64_t start_ns, last_ms, last_flush_ms;
+    size_t nmodules;
+    uintptr_t module_bias[CAP_MAX_MODULES];
+};
+
+/* The calling thread's number in the stream (1, 2, ...; 0: none yet). */
+static _Thread_local uint32_t cap_thread_no;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- encoding ------------------------------------------------------------ */
+
+static void put_u8(pmd_capture *c, unsigned v) { c->buf[c->len++] = (unsigned char)v; }
+
+static void put_varint(pmd_capture *c, uint64_t v) {
+    while (v >= 0x80) {
+        c->buf[c->len++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    c->buf[c->len++] = (unsigned char)v;
+}
+
+/* A signed delta, zigzag-coded: small either way. */
+static void put_svarint(pmd_capture *c, int64_t v) {
+    put_varint(c, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static void put_bytes(pmd_capture *c, const void *p, size_t n) {
+    put_varint(c, n);
+    memcpy(c->buf + c->len, p, n);
+    c->len += n;
+}
+
+/* ---- the file ------------------------------------------------------------ */
+
+static void flush(pmd_capture *c) {
+    size_t off = 0;
+    while (off < c->len && !c->failed) {
+        ssize_t w = write(c->fd, c->buf + off, c->len - off);
+        if (w > 0) off += (size_t)w;
+        else if (w < 0 && errno == EINTR) continue;
+        else c->failed = true;
+    }
+    c->len = 0;
+    c->last_flush_ms = c->last_ms;
+}
+
+/* Room for a record of up to `need` bytes; false when the file failed. */
+static bool room(pmd_capture *c, size_t need) {
+    if (c->failed) {
+        c->dropped++;
+        return false;
+    }
+    if (CAP_BUFFER - c->len < need) flush(c);
+    return !c->failed;
+}
+
+/* What every event record is preceded by when it changed: the time (in
+ * milliseconds since the start) and the thread. */
+static void stamp(pmd_capture *c) {
+    uint64_t ms = (now_ns() - c->start_ns) / 1000000u;
+    if (ms != c->last_ms) {
+        put_u8(c, PMD_TAG_TIME);
+        put_varint(c, ms - c->last_ms);
+        c->last_ms = ms;
+    }
+    if (cap_thread_no == 0) cap_thread_no = ++c->next_thread;
+    if (cap_thread_no != c->last_thread) {
+        put_u8(c, PMD_TAG_THREAD);
+        put_varint(c, cap_thread_no);
+        c->last_thread = cap_thread_no;
+    }
+}
+
+/* After an event: to the file if the last write is a second old. */
+static void maybe_flush(pmd_capture *c) {
+    if (c->last_ms - c->last_flush_ms >= CAP_FLUSH_MS) flush(c);
+}
+
+/* ---- modules ----------------------------------------------------------- */
+
+static bool module_known(const pmd_capture *c, uintptr_t bias) {
+    for (size_t i = 0; i < c->nmodules; i++)
+        if (c->module_bias[i] == bias) return true;
+    return false;
+}
+
+/* One loaded object: its load bias, the range its segments cover, and its
+ * file (the main program has no name here: /proc/self/exe says it). */
+static int write_module(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    pmd_capture *c = arg;
+    char path[4096];
+    if (module_known(c, info->dlpi_addr) || c->nmodules == CAP_MAX_MODULES) return 0;
+    const char *name = info->dlpi_name;
+    if (name == NULL || name[0] == '\0') {
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+        if (n <= 0) return 0;
+        path[n] = '\0';
+        name = path;
+    }
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (start < lo) lo = start;
+        if (start + ph->p_memsz > hi) hi = start + ph->p_memsz;
+    }
+    size_t len = strlen(name);
+    if (lo >= hi || !room(c, CAP_ROOM + len)) return 0;
+    put_u8(c, PMD_TAG_MODULE);
+    put_varint(c, info->dlpi_addr);
+    put_varint(c, lo);
+    put_varint(c, hi - lo);
+    put_bytes(c, name, len);
+    c->module_bias[c->nmodules++] = info->dlpi_addr;
+    return 0;
+}
+
+static void write_info(pmd_capture *c, const char *key, const char *value) {
+    size_t k = strlen(key), v = strlen(value);
+    if (!room(c, CAP_ROOM + k + v)) return;
+    put_u8(c, PMD_TAG_INFO);
+    put_bytes(c, key, k);
+    put_bytes(c, value, v);
+}
+
+static void write_info_number(pmd_capture *c, const char *key, uint64_t v) {
+    char text[24];
+    size_t n = sizeof text;
+    text[--n] = '\0';
+    do text[--n] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    write_info(c, key, text + n);
+}
+
+/* ---- the recorder's side ------------------------------------------------ */
+
+pmd_capture *pmd_capture_open(const char *path, unsigned frames) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return NULL;
+    pmd_capture *c = pmos_map(sizeof *c);
+    unsigned char *buf = pmos_map(CAP_BUFFER);
+    if (c == NULL || buf == NULL) {
+        if (c) pmos_unmap(c, sizeof *c);
+        if (buf) pmos_unmap(buf, CAP_BUFFER);
+        close(fd);
+        errno = ENOMEM;
+        return NULL;
+    }
+    c->fd = fd;
+    c->buf = buf;
+    pthread_mutex_init(&c->lock, NULL);
+    c->start_ns = now_ns();
+    memcpy(c->buf, "PYMMTRC", 8); /* the magic, NUL included */
+    c->buf[8] = 1;                /* the format's version */
+    c->len = 9;
+    write_info_number(c, "pid", (uint64_t)getpid());
+    write_info_number(c, "start_unix", (uint64_t)time(NULL));
+    write_info_number(c, "frames", frames);
+    dl_iterate_phdr(write_module, c);
+    flush(c);
+    if (c->failed) {
+        pmd_capture_close(c);
+        errno = EIO;
+        return NULL;
+    }
+    return c;
+}
+
+void pmd_capture_node(pmd_capture *c, uint32_t id, uint32_t parent, uintptr_t pc) {
+    pthread_mutex_lock(&c->lock);
+    if (room(c, CAP_ROOM)) {
+        put_u8(c, PMD_TAG_NODE);
+        put_varint(c, id);
+        put_varint(c, parent);
+        put_varint(c, pc);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void pmd_capture_alloc(pmd_capture *c, const void *p, size_t n, uint32_t stack) {
+    pthread_mutex_lock(&c->lock);
+    if (room(c, CAP_ROOM)) {
+        stamp(c);
+        put_u8(c, PMD_TAG_ALLOC);
+        put_svarint(c, (int64_t)((uintptr_t)p - c->last_addr));
+        put_varint(c, n);
+        put_varint(c, stack);
+        c->last_addr = (uintptr_t)p;
+        c->allocs++;
+        maybe_flush(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void pmd_capture_free(pmd_capture *c, const void *p) {
+    pthread_mutex_lock(&c->lock);
+    if (room(c, CAP_ROOM)) {
+        stamp(c);
+        put_u8(c, PMD_TAG_FREE);
+        put_svarint(c, (int64_t)((uintptr_t)p - c->last_addr));
+        c->last_addr = (uintptr_t)p;
+        c->frees++;
+        maybe_flush(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void pmd_capture_close(pmd_capture *c) {
+    pthread_mutex_lock(&c->lock);
+    dl_iterate_phdr(write_module, c); /* those loaded since the start */
+    if (room(c, CAP_ROOM)) {
+        stamp(c);
+        put_u8(c, PMD_TAG_END);
+        put_varint(c, c->allocs);
+        put_varint(c, c->frees);
+        put_varint(c, c->dropped);
+    }
+    flush(c);
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_destroy(&c->lock);
+    close(c->fd);
+    pmos_unmap(c->buf, CAP_BUFFER);
+    pmos_unmap(c, sizeof *c);
+}
+
+void pmd_capture_hold(pmd_capture *c, bool on) {
+    if (on) pthread_mutex_lock(&c->lock);
+    else pthread_mutex_unlock(&c->lock);
+}
+
+void pmd_capture_abandon(pmd_capture *c) {
+    close(c->fd);
+    pmos_unmap(c->buf, CAP_BUFFER);
+    pmos_unmap(c, sizeof *c);
+}

@@ -1,0 +1,26 @@
+/*
+ * capture_format.h -- the capture file's constants, shared by its writer
+ * (src/diag/capture.c) and its reader (`pymm report`,
+ * tools/pymm/report_cmd.c). docs/FORMATS.md, "Capture files", is the
+ * format; a change to it changes PMD_CAPTURE_VERSION.
+ */
+#ifndef PM_DIAG_CAPTURE_FORMAT_H
+#define PM_DIAG_CAPTURE_FORMAT_H
+
+#define PMD_CAPTURE_MAGIC "PYMMTRC" /* 8 bytes with its NUL */
+#define PMD_CAPTURE_VERSION 1
+#define PMD_CAPTURE_HEADER 9 /* the magic and the version byte */
+#define PMD_CAPTURE_ROOTS 4  /* stack ids 1..4: raw, mem, obj, pm_heap_* */
+
+enum pmd_capture_tag {
+    PMD_TAG_INFO = 1,
+    PMD_TAG_MODULE = 2,
+    PMD_TAG_NODE = 3,
+    PMD_TAG_ALLOC = 4,
+    PMD_TAG_FREE = 5,
+    PMD_TAG_TIME = 6,
+    PMD_TAG_THREAD = 7,
+    PMD_TAG_END = 8,
+};
+
+#endif

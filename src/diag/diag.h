@@ -1,0 +1,38 @@
+/*
+ * diag.h -- what the diagnostics layer's modules share (src/diag/ only).
+ *
+ * trace.c records; capture.c writes what it records to a capture file as
+ * the program runs (docs/FORMATS.md, "Capture files"). Every function here
+ * is a slow path of the recorder, never of the allocator.
+ */
+#ifndef PM_DIAG_H
+#define PM_DIAG_H
+
+#include "pm_config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pmd_capture pmd_capture;
+
+/* Open path for writing (O_TRUNC) and write the header and the loaded
+ * modules; NULL with errno set when it cannot. Its memory comes from the
+ * OS (the recorder's rule R2). */
+PM_HIDDEN pmd_capture *pmd_capture_open(const char *path, unsigned frames);
+/* A stack node: frame pc called from stack parent (parent 1..4: a domain's
+ * root). Written before any allocation names it. */
+PM_HIDDEN void pmd_capture_node(pmd_capture *c, uint32_t id, uint32_t parent, uintptr_t pc);
+/* An allocation of n bytes at p from stack, and a free of p. */
+PM_HIDDEN void pmd_capture_alloc(pmd_capture *c, const void *p, size_t n, uint32_t stack);
+PM_HIDDEN void pmd_capture_free(pmd_capture *c, const void *p);
+/* Around fork(): hold the capture's lock (on) or let it go (off); in the
+ * child, drop the parent's file and buffer without writing (the parent
+ * goes on with them). */
+PM_HIDDEN void pmd_capture_hold(pmd_capture *c, bool on);
+PM_HIDDEN void pmd_capture_abandon(pmd_capture *c);
+/* The end: modules loaded since the start, the end record, everything
+ * flushed, the file closed and c freed. */
+PM_HIDDEN void pmd_capture_close(pmd_capture *c);
+
+#endif

@@ -1,0 +1,596 @@
+/*
+ * report_cmd.c -- `pymm report FILE [--format text|json] [--top N]`: what
+ * a capture file (PYMM_TRACE=FILE, or pm_trace_config.file) says about a
+ * run: totals, the peak, the stacks that held the most memory at the peak
+ * and at the end, the stacks that allocated the most.
+ *
+ * The file is read in one pass (docs/FORMATS.md, "Capture files"), with
+ * memory bounded by the distinct stacks and the live blocks: a table of
+ * live blocks by address, and per stack its live, total and at-peak
+ * figures. The peak costs O(1) an event: a new peak only bumps an epoch,
+ * and a stack's figures at the peak are its live ones until it first
+ * changes after that epoch, when they are saved (its `epoch` says which
+ * peak they belong to).
+ *
+ * Frames are named when the report is made, from the modules' debug
+ * information (elfutils' libdwfl): function, file and line. A module that
+ * cannot be read leaves its frames as module+offset.
+ */
+#define _GNU_SOURCE
+#include "diag/capture_format.h"
+#include "pymm.h"
+
+#ifdef PYMM_HAVE_LIBDW
+#include <elfutils/libdwfl.h>
+#else
+typedef struct Dwfl Dwfl; /* never made: frames stay module+offset */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int pymm_report_main(int argc, char **argv);
+
+#define ROOTS PMD_CAPTURE_ROOTS
+
+static const char *const domain_names[ROOTS] = {"raw", "mem", "obj", "pm_heap"};
+
+typedef struct stack_stat {
+    uint32_t parent;
+    uintptr_t pc;
+    uint64_t live_bytes, live_count;
+    uint64_t total_bytes, total_count;
+    uint64_t peak_bytes, peak_count; /* valid when epoch == the peak's */
+    uint64_t epoch;
+} stack_stat;
+
+typedef struct live_block {
+    uintptr_t addr; /* 0: empty; 1: deleted */
+    uint32_t stack;
+    uint64_t size;
+} live_block;
+
+typedef struct module {
+    uintptr_t bias, lo, size;
+    char *path;
+} module;
+
+typedef struct capture {
+    const char *name;
+    const unsigned char *p, *end, *base;
+    stack_stat *stacks;
+    size_t nstacks, stacks_cap;
+    live_block *live;
+    size_t live_cap, live_used, live_n;
+    module *modules;
+    size_t nmodules;
+    uintptr_t last_addr;
+    uint64_t ms, threads, max_thread;
+    uint64_t current, peak, peak_ms, peak_epoch;
+    uint64_t allocs, frees, alloc_bytes, unknown_frees;
+    bool ended;
+    uint64_t end_allocs, end_frees, end_dropped;
+    char pid[32];
+} capture;
+
+/* ---- reading -------------------------------------------------------------- */
+
+static bool get_varint(capture *c, uint64_t *out) {
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64 && c->p < c->end; shift += 7) {
+        unsigned char b = *c->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool get_svarint(capture *c, int64_t *out) {
+    uint64_t v;
+    if (!get_varint(c, &v)) return false;
+    *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+    return true;
+}
+
+static bool get_string(capture *c, const unsigned char **s, uint64_t *len) {
+    if (!get_varint(c, len) || (uint64_t)(c->end - c->p) < *len) return false;
+    *s = c->p;
+    c->p += *len;
+    return true;
+}
+
+static bool grow(void **items, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return true;
+    size_t cap2 = *cap ? *cap : 1024;
+    while (cap2 < need) cap2 *= 2;
+    void *q = realloc(*items, cap2 * size);
+    if (q == NULL) return false;
+    memset((char *)q + *cap * size, 0, (cap2 - *cap) * size);
+    *items = q;
+    *cap = cap2;
+    return true;
+}
+
+static size_t slot_of(uintptr_t a, size_t cap) {
+    return (size_t)((a >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
+static live_block *live_find(capture *c, uintptr_t a) {
+    if (c->live_cap == 0) return NULL;
+    for (size_t i = slot_of(a, c->live_cap);; i = (i + 1) & (c->live_cap - 1)) {
+        if (c->live[i].addr == a) return &c->live[i];
+        if (c->live[i].addr == 0) return NULL;
+    }
+}
+
+static bool live_reserve(capture *c) {
+    if ((c->live_used + 1) * 4 <= c->live_cap * 3) return true;
+    size_t cap = c->live_cap ? c->live_cap : 4096;
+    while ((c->live_n + 1) * 2 > cap) cap *= 2;
+    live_block *t = calloc(cap, sizeof *t);
+    if (t == NULL) return false;
+    for (size_t i = 0; i < c->live_cap; i++) {
+        if (c->live[i].addr <= 1) continue;
+        size_t j = slot_of(c->live[i].addr, cap);
+        while (t[j].addr) j = (j + 1) & (cap - 1);
+        t[j] = c->live[i];
+    }
+    free(c->live);
+    c->live = t;
+    c->live_cap = cap;
+    c->live_used = c->live_n;
+    return true;
+}
+
+/* A stack's figures before its first change after the latest peak. */
+static void touch(capture *c, stack_stat *s) {
+    if (s->epoch == c->peak_epoch) return;
+    s->peak_bytes = s->live_bytes;
+    s->peak_count = s->live_count;
+    s->epoch = c->peak_epoch;
+}
+
+static const char *on_alloc(capture *c) {
+    int64_t delta;
+    uint64_t size, stack;
+    if (!get_svarint(c, &delta) || !get_varint(c, &size) || !get_varint(c, &stack)) return "";
+    uintptr_t a = c->last_addr + (uintptr_t)delta;
+    c->last_addr = a;
+    if (stack == 0 || stack >= c->nstacks) return "an allocation names an unknown stack";
+    if (a <= 1) return "an allocation at address 0 or 1";
+    if (!live_reserve(c)) return "out of memory";
+    live_block *b = live_find(c, a);
+    if (b) return "an allocation of an address already live";
+    size_t i = slot_of(a, c->live_cap);
+    while (c->live[i].addr > 1) i = (i + 1) & (c->live_cap - 1);
+    if (c->live[i].addr == 0) c->live_used++;
+    c->live[i] = (live_block){a, (uint32_t)stack, size};
+    c->live_n++;
+    stack_stat *s = &c->stacks[stack];
+    touch(c, s);
+    s->live_bytes += size;
+    s->live_count++;
+    s->total_bytes += size;
+    s->total_count++;
+    c->allocs++;
+    c->alloc_bytes += size;
+    c->current += size;
+    if (c->current > c->peak) {
+        c->peak = c->current;
+        c->peak_ms = c->ms;
+        c->peak_epoch++;
+    }
+    return NULL;
+}
+
+static const char *on_free(capture *c) {
+    int64_t delta;
+    if (!get_svarint(c, &delta)) return "";
+    uintptr_t a = c->last_addr + (uintptr_t)delta;
+    c->last_addr = a;
+    live_block *b = live_find(c, a);
+    if (b == NULL) {
+        c->unknown_frees++; /* allocated before the start */
+        return NULL;
+    }
+    stack_stat *s = &c->stacks[b->stack];
+    touch(c, s);
+    s->live_bytes -= b->size;
+    s->live_count--;
+    c->current -= b->size;
+    c->frees++;
+    b->addr = 1;
+    c->live_n--;
+    return NULL;
+}
+
+static const char *on_node(capture *c) {
+    uint64_t id, parent, pc;
+    if (!get_varint(c, &id) || !get_varint(c, &parent) || !get_varint(c, &pc)) return "";
+    if (id <= ROOTS || id > UINT32_MAX || parent == 0 || parent >= id)
+        return "a stack node with a bad id or parent";
+    if (!grow((void **)&c->stacks, &c->stacks_cap, id + 1, sizeof *c->stacks))
+        return "out of memory";
+    if (id + 1 > c->nstacks) c->nstacks = id + 1;
+    c->stacks[id].parent = (uint32_t)parent;
+    c->stacks[id].pc = (uintptr_t)pc;
+    return NULL;
+}
+
+static const char *on_module(capture *c) {
+    uint64_t bias, lo, size, len;
+    const unsigned char *path;
+    if (!get_varint(c, &bias) || !get_varint(c, &lo) || !get_varint(c, &size) ||
+        !get_string(c, &path, &len))
+        return "";
+    module *m = realloc(c->modules, (c->nmodules + 1) * sizeof *m);
+    if (m == NULL) return "out of memory";
+    c->modules = m;
+    m = &m[c->nmodules++];
+    *m = (module){bias, lo, size, strndup((const char *)path, len)};
+    return m->path ? NULL : "out of memory";
+}
+
+static const char *on_info(capture *c) {
+    const unsigned char *k, *v;
+    uint64_t klen, vlen;
+    if (!get_string(c, &k, &klen) || !get_string(c, &v, &vlen)) return "";
+    if (klen == 3 && memcmp(k, "pid", 3) == 0 && vlen < sizeof c->pid) {
+        memcpy(c->pid, v, vlen);
+        c->pid[vlen] = '\0';
+    }
+    return NULL; /* other keys: read, not needed here */
+}
+
+/* One record; NULL when read, "" when the file ends inside it, else what
+ * is wrong with it. */
+static const char *read_record(capture *c) {
+    uint64_t v;
+    switch (*c->p++) {
+        case PMD_TAG_INFO: return on_info(c);
+        case PMD_TAG_MODULE: return on_module(c);
+        case PMD_TAG_NODE: return on_node(c);
+        case PMD_TAG_ALLOC: return on_alloc(c);
+        case PMD_TAG_FREE: return on_free(c);
+        case PMD_TAG_TIME:
+            if (!get_varint(c, &v)) return "";
+            c->ms += v;
+            return NULL;
+        case PMD_TAG_THREAD:
+            if (!get_varint(c, &v)) return "";
+            if (v > c->max_thread) c->max_thread = v;
+            return NULL;
+        case PMD_TAG_END:
+            if (!get_varint(c, &c->end_allocs) || !get_varint(c, &c->end_frees) ||
+                !get_varint(c, &c->end_dropped))
+                return "";
+            c->ended = true;
+            return NULL;
+        default: return "an unknown record tag";
+    }
+}
+
+/* Read the whole capture; 0, or 1 with the error said (FILE:OFFSET). A
+ * file that ends inside a record (the program died) is read up to it,
+ * with a warning. */
+static int read_capture(capture *c) {
+    if (c->end - c->p < PMD_CAPTURE_HEADER ||
+        memcmp(c->p, PMD_CAPTURE_MAGIC, sizeof PMD_CAPTURE_MAGIC) != 0) {
+        fprintf(stderr, "%s:0: not a pymm capture file (no PYMMTRC header)\n", c->name);
+        return 1;
+    }
+    if (c->p[8] != PMD_CAPTURE_VERSION) {
+        fprintf(stderr, "%s:8: capture format version %u; this pymm reads version %d\n", c->name,
+                c->p[8], PMD_CAPTURE_VERSION);
+        return 1;
+    }
+    c->p += PMD_CAPTURE_HEADER;
+    c->nstacks = ROOTS + 1;
+    if (!grow((void **)&c->stacks, &c->stacks_cap, c->nstacks, sizeof *c->stacks)) return 1;
+    while (c->p < c->end && !c->ended) {
+        const unsigned char *at = c->p;
+        const char *why = read_record(c);
+        if (why == NULL) continue;
+        if (why[0] == '\0') {
+            fprintf(stderr,
+                    "%s:%zu: warning: the capture ends inside a record (the program did not "
+                    "stop tracing: a crash, abort or kill?); read up to there\n",
+                    c->name, (size_t)(at - c->base));
+            return 0;
+        }
+        fprintf(stderr, "%s:%zu: %s\n", c->name, (size_t)(at - c->base), why);
+        return 1;
+    }
+    if (!c->ended)
+        fprintf(stderr, "%s: warning: no end record (the program did not stop tracing)\n", c->name);
+    return 0;
+}
+
+/* ---- naming frames -------------------------------------------------------- */
+
+typedef struct frame_name {
+    char function[256];
+    char file[512];
+    int line;
+} frame_name;
+
+#ifdef PYMM_HAVE_LIBDW
+static Dwfl *open_dwfl(const capture *c) {
+    static const Dwfl_Callbacks callbacks = {
+        .find_elf = dwfl_build_id_find_elf,
+        .find_debuginfo = dwfl_standard_find_debuginfo,
+        .section_address = dwfl_offline_section_address,
+    };
+    Dwfl *d = dwfl_begin(&callbacks);
+    if (d == NULL) return NULL;
+    dwfl_report_begin(d);
+    for (size_t i = 0; i < c->nmodules; i++) {
+        const module *m = &c->modules[i];
+        if (access(m->path, R_OK) != 0) continue; /* the vDSO, or gone */
+        dwfl_report_elf(d, m->path, m->path, -1, m->bias, false);
+    }
+    dwfl_report_end(d, NULL, NULL);
+    return d;
+}
+
+#else
+static Dwfl *open_dwfl(const capture *c) {
+    (void)c;
+    return NULL;
+}
+#endif
+
+static const module *module_of(const capture *c, uintptr_t pc) {
+    for (size_t i = 0; i < c->nmodules; i++)
+        if (pc - c->modules[i].lo < c->modules[i].size) return &c->modules[i];
+    return NULL;
+}
+
+static void name_frame(const capture *c, Dwfl *d, uintptr_t pc, frame_name *out) {
+    out->function[0] = out->file[0] = '\0';
+    out->line = 0;
+    const char *fn = NULL;
+#ifdef PYMM_HAVE_LIBDW
+    Dwfl_Module *mod = d ? dwfl_addrmodule(d, pc) : NULL;
+    fn = mod ? dwfl_module_addrname(mod, pc) : NULL;
+    if (fn) snprintf(out->function, sizeof out->function, "%s", fn);
+    Dwfl_Line *line = mod ? dwfl_module_getsrc(mod, pc) : NULL;
+    int lineno = 0;
+    const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
+    if (file) {
+        snprintf(out->file, sizeof out->file, "%s", file);
+        out->line = lineno;
+    }
+#else
+    (void)d;
+#endif
+    if (fn == NULL) {
+        const module *m = module_of(c, pc);
+        const char *base = m ? strrchr(m->path, '/') : NULL;
+        snprintf(out->function, sizeof out->function, "%s+0x%" PRIxPTR,
+                 m ? (base ? base + 1 : m->path) : "?", m ? pc - m->bias : pc);
+    }
+}
+
+/* ---- the report --------------------------------------------------------------- */
+
+typedef struct ranked {
+    uint32_t stack;
+    uint64_t bytes, count;
+} ranked;
+
+static int by_bytes(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
+    return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+enum view { AT_PEAK, AT_END, ALLOCATED };
+
+/* The stacks by bytes in one view, largest first: their number. */
+static size_t rank(const capture *c, enum view v, ranked *out) {
+    size_t n = 0;
+    for (uint32_t id = 1; id < c->nstacks; id++) {
+        const stack_stat *s = &c->stacks[id];
+        uint64_t bytes = v == AT_END ? s->live_bytes : v == ALLOCATED ? s->total_bytes : 0;
+        uint64_t count = v == AT_END ? s->live_count : v == ALLOCATED ? s->total_count : 0;
+        if (v == AT_PEAK) {
+            bool saved = s->epoch == c->peak_epoch;
+            bytes = saved ? s->peak_bytes : s->live_bytes;
+            count = saved ? s->peak_count : s->live_count;
+        }
+        if (count) out[n++] = (ranked){id, bytes, count};
+    }
+    qsort(out, n, sizeof *out, by_bytes);
+    return n;
+}
+
+static int domain_of(const capture *c, uint32_t id) {
+    while (id > ROOTS) id = c->stacks[id].parent;
+    return (int)id - 1;
+}
+
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void print_stack_text(FILE *f, const capture *c, Dwfl *d, uint32_t id) {
+    for (; id > ROOTS; id = c->stacks[id].parent) {
+        frame_name fn;
+        name_frame(c, d, c->stacks[id].pc, &fn);
+        if (fn.file[0]) fprintf(f, "        %s  %s:%d\n", fn.function, fn.file, fn.line);
+        else fprintf(f, "        %s\n", fn.function);
+    }
+}
+
+static void print_stack_json(FILE *f, const capture *c, Dwfl *d, uint32_t id) {
+    fputc('[', f);
+    for (bool first = true; id > ROOTS; id = c->stacks[id].parent, first = false) {
+        frame_name fn;
+        name_frame(c, d, c->stacks[id].pc, &fn);
+        fputs(first ? "{\"function\": " : ", {\"function\": ", f);
+        json_string(f, fn.function);
+        fputs(", \"file\": ", f);
+        if (fn.file[0]) json_string(f, fn.file);
+        else fputs("null", f);
+        fprintf(f, ", \"line\": %d, \"kind\": \"native\"}", fn.line);
+    }
+    fputc(']', f);
+}
+
+static void human(char *out, size_t size, uint64_t bytes) {
+    if (bytes < 10 * 1024) snprintf(out, size, "%" PRIu64 " B", bytes);
+    else if (bytes < 10 * 1024 * 1024) snprintf(out, size, "%.1f KiB", bytes / 1024.0);
+    else snprintf(out, size, "%.1f MiB", bytes / 1048576.0);
+}
+
+static void text_section(FILE *f, const capture *c, Dwfl *d, const char *title, enum view v,
+                         ranked *r, size_t top) {
+    size_t n = rank(c, v, r);
+    fprintf(f, "\n%s (%zu stacks):\n", title, n);
+    for (size_t i = 0; i < n && i < top; i++) {
+        char b[32];
+        human(b, sizeof b, r[i].bytes);
+        fprintf(f, "  #%zu  %s in %" PRIu64 " blocks  [%s]\n", i + 1, b, r[i].count,
+                domain_names[domain_of(c, r[i].stack)]);
+        print_stack_text(f, c, d, r[i].stack);
+    }
+}
+
+static void report_text(FILE *f, const capture *c, Dwfl *d, size_t top) {
+    char peak[32], now[32], total[32];
+    human(peak, sizeof peak, c->peak);
+    human(now, sizeof now, c->current);
+    human(total, sizeof total, c->alloc_bytes);
+    fprintf(f, "pymm capture %s%s%s\n", c->name, c->pid[0] ? ", process " : "", c->pid);
+    fprintf(f, "  duration      %.3f s, %" PRIu64 " thread%s\n", c->ms / 1000.0, c->max_thread,
+            c->max_thread == 1 ? "" : "s");
+    fprintf(f, "  allocations   %" PRIu64 " (%s), frees %" PRIu64 "\n", c->allocs, total, c->frees);
+    fprintf(f, "  peak          %s at %.3f s\n", peak, c->peak_ms / 1000.0);
+    fprintf(f, "  live at end   %s in %zu blocks%s\n", now, c->live_n,
+            c->ended ? "" : " (no end record: the run did not finish tracing)");
+    if (c->end_dropped)
+        fprintf(f, "  dropped       %" PRIu64 " records the file did not take\n", c->end_dropped);
+    ranked *r = malloc((c->nstacks + 1) * sizeof *r);
+    if (r == NULL) return;
+    text_section(f, c, d, "Live at the peak, by stack", AT_PEAK, r, top);
+    text_section(f, c, d, "Live at the end (never freed while traced), by stack", AT_END, r, top);
+    text_section(f, c, d, "Allocated in all, by stack", ALLOCATED, r, top);
+    free(r);
+}
+
+static void json_list(FILE *f, const capture *c, Dwfl *d, enum view v, ranked *r, size_t top) {
+    size_t n = rank(c, v, r);
+    fputc('[', f);
+    for (size_t i = 0; i < n && i < top; i++) {
+        fputs(i ? ",\n    {\"stack\": " : "\n    {\"stack\": ", f);
+        print_stack_json(f, c, d, r[i].stack);
+        fprintf(f, ", \"bytes\": %" PRIu64 ", \"count\": %" PRIu64 ", \"domain\": \"%s\"}",
+                r[i].bytes, r[i].count, domain_names[domain_of(c, r[i].stack)]);
+    }
+    fputs(n ? "\n  ]" : "]", f);
+}
+
+static void report_json(FILE *f, const capture *c, Dwfl *d, size_t top) {
+    fputs("{\"summary\": {\"file\": ", f);
+    json_string(f, c->name);
+    fprintf(f,
+            ", \"pid\": %s, \"duration_ms\": %" PRIu64 ", \"threads\": %" PRIu64
+            ", \"allocations\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"frees\": %" PRIu64
+            ", \"peak_bytes\": %" PRIu64 ", \"peak_ms\": %" PRIu64
+            ", \"live_bytes_at_end\": %" PRIu64 ", \"live_blocks_at_end\": %zu"
+            ", \"complete\": %s, \"dropped\": %" PRIu64 "},\n",
+            c->pid[0] ? c->pid : "null", c->ms, c->max_thread, c->allocs, c->alloc_bytes, c->frees,
+            c->peak, c->peak_ms, c->current, c->live_n, c->ended ? "true" : "false",
+            c->end_dropped);
+    ranked *r = malloc((c->nstacks + 1) * sizeof *r);
+    if (r == NULL) return;
+    fputs("  \"peak\": ", f);
+    json_list(f, c, d, AT_PEAK, r, top);
+    fputs(",\n  \"at_exit\": ", f);
+    json_list(f, c, d, AT_END, r, top);
+    fputs(",\n  \"allocated\": ", f);
+    json_list(f, c, d, ALLOCATED, r, top);
+    fputs(",\n  \"sections\": []}\n", f);
+    free(r);
+}
+
+/* ---- the command ------------------------------------------------------------- */
+
+static int usage(FILE *f) {
+    fprintf(f, "usage: pymm report FILE [--format text|json] [--top N]\n"
+               "  what a capture file (PYMM_TRACE=FILE) says: totals, the peak, the\n"
+               "  stacks holding the most at the peak and at the end, the stacks\n"
+               "  that allocated the most (--top: how many of each; default 10)\n");
+    return f == stderr ? 2 : 0;
+}
+
+static void capture_free(capture *c) {
+    for (size_t i = 0; i < c->nmodules; i++) free(c->modules[i].path);
+    free(c->modules);
+    free(c->stacks);
+    free(c->live);
+}
+
+int pymm_report_main(int argc, char **argv) {
+    const char *path = NULL, *format = "text";
+    size_t top = 10;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout);
+        if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) format = argv[++i];
+        else if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
+            char *end;
+            top = strtoul(argv[++i], &end, 10);
+            if (*end || top == 0) return usage(stderr);
+        } else if (argv[i][0] != '-' && path == NULL) path = argv[i];
+        else return usage(stderr);
+    }
+    if (path == NULL || (strcmp(format, "text") != 0 && strcmp(format, "json") != 0))
+        return usage(stderr);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "%s:0: %s\n", path, fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0) close(fd);
+        return 1;
+    }
+    void *map = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close(fd);
+    if (st.st_size && map == MAP_FAILED) {
+        fprintf(stderr, "%s:0: %s\n", path, strerror(errno));
+        return 1;
+    }
+    capture c = {.name = path};
+    c.base = c.p = map ? map : (const unsigned char *)"";
+    c.end = c.p + st.st_size;
+    int rc = read_capture(&c);
+    if (rc == 0) {
+        Dwfl *d = open_dwfl(&c);
+        if (format[0] == 'j') report_json(stdout, &c, d, top);
+        else report_text(stdout, &c, d, top);
+#ifdef PYMM_HAVE_LIBDW
+        if (d) dwfl_end(d);
+#endif
+    }
+    capture_free(&c);
+    if (map) munmap(map, (size_t)st.st_size);
+    return rc;
+}
