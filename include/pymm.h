@@ -1151,9 +1151,10 @@ PM_API int64_t pm_gc_check(void);
  *
  * pm_trace_start and pm_trace_stop need every other thread to have
  * stopped allocating, as pm_heap_enable_debug does; while tracing, any
- * thread may allocate, free and ask. Stacks are unwound with the C
- * library's unwinder (libgcc's _Unwind_Backtrace), which needs unwind
- * tables (gcc and clang emit them by default on x86-64 and arm64).
+ * thread may allocate, free and ask. Stacks are read by walking frame
+ * pointers when the program keeps them, else with libgcc's unwinder
+ * (pm_trace_unwinder says which), which needs unwind tables (gcc and clang
+ * emit them by default on x86-64 and arm64).
  */
 #define PM_TRACE_MAX_FRAMES 64
 
@@ -1189,6 +1190,13 @@ PM_API void pm_trace_reset_peak(void);
  * itself (stacks, records, tables). */
 PM_API uint64_t pm_trace_recorded(void);
 PM_API size_t pm_trace_overhead(void);
+/* How stacks are read: "deciding" for the first 64 stacks, each read both
+ * with the unwinder and by walking frame pointers; then "frame pointers"
+ * (fast) if every one agreed, else "unwinder" (libgcc's, correct for code
+ * built without frame pointers, slow); "off" while not tracing. Build a
+ * program with -fno-omit-frame-pointer (and pymm with
+ * -DPYMM_FRAME_POINTERS=ON) for the fast walk. */
+PM_API const char *pm_trace_unwinder(void);
 
 /* The stack that allocated live traced block p: up to max return
  * addresses (each minus one: an address inside the call instruction),

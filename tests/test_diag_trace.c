@@ -99,8 +99,14 @@ static void test_attribution(void) {
     cfg.frames = 1;
     CHECK_EQ(pm_trace_start(&cfg), 0);
     void *a[3], *b[5];
+    CHECK(strcmp(pm_trace_unwinder(), "deciding") == 0);
     for (int i = 0; i < 3; i++) site_a(&a[i]);
     for (int i = 0; i < 5; i++) site_b(&b[i]);
+    for (int i = 0; i < 100; i++) { /* the trial's 64 stacks, and the cache's hits */
+        void *x;
+        site_b(&x);
+        pm_mem_free(x);
+    }
     pm_trace_stat top[4];
     size_t n = pm_trace_top(top, 4);
     CHECK(n >= 2);
@@ -122,7 +128,11 @@ static void test_attribution(void) {
     CHECK(n >= 1 && top[0].size == 5 * 100);
     for (int i = 0; i < 5; i++) pm_mem_free(b[i]);
     CHECK_EQ(pm_trace_top(top, 4), 0);
+    /* 64 stacks read both ways decided how stacks are read. */
+    CHECK(strcmp(pm_trace_unwinder(), "frame pointers") == 0 ||
+          strcmp(pm_trace_unwinder(), "unwinder") == 0);
     pm_trace_stop();
+    CHECK(strcmp(pm_trace_unwinder(), "off") == 0);
 
     /* Deeper stacks: site_a, then this function. */
     cfg.frames = 3;

@@ -39,7 +39,7 @@
  *       takes its size out of the totals first.)
  *   R2  nothing the recorder allocates for itself is traced: its memory
  *       comes from the OS (pmos_map), and a thread inside a wrapper
- *       (tr_busy) records nothing else, so a table that calls another
+ *       (tr_self.busy) records nothing else, so a table that calls another
  *       wrapped table (the pool allocator's large blocks through the raw
  *       domain) records a block once.
  *   R3  the recorder's memory outlives every record: it is unmapped only
@@ -66,6 +66,10 @@
 #define TR_RADIX_BITS 12
 #define TR_RADIX (1u << TR_RADIX_BITS)
 #define TR_ARENA_CHUNK ((size_t)1 << 20)
+#define TR_FP_TRIALS 64 /* stacks read both ways before frame pointers alone */
+#define TR_FP_BOTTOM 3  /* start-up frames the frame-pointer walk may miss */
+
+enum { TR_UNWIND_TRYING, TR_UNWIND_FP, TR_UNWIND_DWARF };
 
 /* One node of the stack trie: the frame `pc` called from the stack
  * `parent`. The counters are the live traced blocks whose stack is
@@ -116,6 +120,7 @@ typedef struct tr_mapping {
 
 struct pmd_recorder {
     unsigned frames;
+    uint64_t gen;         /* this recorder's number: the threads' caches */
     pmd_capture *capture; /* the file being written, or NULL */
     char path[4096];      /* its name as given (%p: the process id) */
     pthread_mutex_t lock; /* interning, the bump arena, the mappings */
@@ -140,9 +145,22 @@ struct pmd_recorder {
     _Atomic uint64_t recorded; /* allocations recorded since the start */
 
     tr_heap *heaps; /* every heap wrapped now */
+
+    /* How stacks are read (stack_id): frame pointers once the first
+     * TR_FP_TRIALS stacks read both ways agreed, else the unwinder. */
+    _Atomic int unwind;         /* TR_UNWIND_* */
+    _Atomic uint32_t fp_trials; /* stacks that agreed so far */
 };
 
-static _Thread_local bool tr_busy; /* R2: inside a wrapper */
+/* The calling thread's state: inside a wrapper (R2), and the top of its
+ * stack for the frame-pointer walk (0: not known yet). */
+typedef struct tr_thread {
+    bool busy;
+    uintptr_t stack_top;
+    char *cache;        /* its stack cache (stack_id), if cache_gen... */
+    uint64_t cache_gen; /* ...is the recorder's gen */
+} tr_thread;
+static _Thread_local tr_thread tr_self;
 
 /* ---- the recorder's memory (R2, R3) ---------------------------------------- */
 
@@ -243,17 +261,36 @@ static uint32_t intern_frame(pmd_recorder *r, uint32_t parent, uintptr_t pc) {
 static void *tr_malloc(void *ctx, size_t n);
 static void *tr_calloc(void *ctx, size_t nelem, size_t elsize);
 static void *tr_realloc(void *ctx, void *p, size_t n);
-static void record_alloc(tr_table *t, const void *p, size_t n);
-static uint32_t stack_id(pmd_recorder *r, uint32_t domain);
+static void record_alloc(tr_table *t, const void *p, size_t n, const void *wrapper);
+static uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper);
+static unsigned walk(pmd_recorder *r, uintptr_t *pc, const void *wrapper);
+static unsigned walk_unwinder(uintptr_t *pc, unsigned max);
 
 typedef void (*tr_fn)(void);
 #define FN(f) ((tr_fn)(f))
 static const tr_fn left_out[] = {
-    FN(stack_id),          FN(record_alloc),   FN(tr_malloc),        FN(tr_calloc),
-    FN(tr_realloc),        FN(pm_raw_malloc),  FN(pm_raw_calloc),    FN(pm_raw_realloc),
-    FN(pm_mem_malloc),     FN(pm_mem_calloc),  FN(pm_mem_realloc),   FN(pm_obj_malloc),
-    FN(pm_obj_calloc),     FN(pm_obj_realloc), FN(pm_domain_malloc), FN(pm_domain_calloc),
-    FN(pm_domain_realloc), FN(pm_heap_malloc), FN(pm_heap_calloc),   FN(pm_heap_realloc),
+    FN(walk),
+    FN(walk_unwinder),
+    FN(stack_id),
+    FN(record_alloc),
+    FN(tr_malloc),
+    FN(tr_calloc),
+    FN(tr_realloc),
+    FN(pm_raw_malloc),
+    FN(pm_raw_calloc),
+    FN(pm_raw_realloc),
+    FN(pm_mem_malloc),
+    FN(pm_mem_calloc),
+    FN(pm_mem_realloc),
+    FN(pm_obj_malloc),
+    FN(pm_obj_calloc),
+    FN(pm_obj_realloc),
+    FN(pm_domain_malloc),
+    FN(pm_domain_calloc),
+    FN(pm_domain_realloc),
+    FN(pm_heap_malloc),
+    FN(pm_heap_calloc),
+    FN(pm_heap_realloc),
 };
 #undef FN
 
@@ -279,17 +316,141 @@ static _Unwind_Reason_Code capture_frame(struct _Unwind_Context *ctx, void *arg)
     return c->n == c->max ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
+/* The top of the calling thread's stack, for the frame-pointer walk's
+ * bounds; 0 when the C library cannot say. Once per thread. */
+static uintptr_t stack_top(void) {
+    if (tr_self.stack_top) return tr_self.stack_top;
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return 0;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) tr_self.stack_top = (uintptr_t)addr + size;
+    pthread_attr_destroy(&attr);
+    return tr_self.stack_top;
+}
+
+/* The frame-pointer walk: every frame record [saved fp, return address]
+ * from the wrapper's own (`wrapper`: its frame address; its record holds
+ * the return into the allocation function's caller) up, as long as the
+ * records rise inside the thread's stack. This file is built with frame
+ * pointers; a frame of the program built without them is missed, or
+ * ends the walk: the agreement trial below tells whether the program's
+ * frames have them. */
+static PM_NOINLINE unsigned walk_frame_pointers(uintptr_t *pc, unsigned max, const void *wrapper) {
+    const uintptr_t *fp = __builtin_frame_address(0);
+    uintptr_t top = stack_top();
+    unsigned n = 0;
+    while (n < max && top && (uintptr_t)fp + 2 * sizeof(void *) <= top &&
+           ((uintptr_t)fp & (sizeof(void *) - 1)) == 0) {
+        const uintptr_t *next = (const uintptr_t *)fp[0];
+        uintptr_t ret = fp[1];
+        if (ret == 0) break;
+        if ((const void *)fp >= wrapper) pc[n++] = ret - 1;
+        if (next <= fp) break;
+        fp = next;
+    }
+    return n;
+}
+
+static unsigned walk_unwinder(uintptr_t *pc, unsigned max) {
+    tr_capture c = {pc, 0, max, true};
+    _Unwind_Backtrace(capture_frame, &c);
+    return c.n;
+}
+
+/* The frame-pointer walk (m frames) agrees with the unwinder (n) when it
+ * read the same frames, possibly without the last few: the C library's
+ * start-up frames (__libc_start_main and its helper, _start, or
+ * start_thread and clone) are built without frame pointers, and the walk
+ * ends there. A program frame without them shows as a frame missed or a
+ * walk that ends far from the bottom. */
+static bool walks_agree(const uintptr_t *fp_pc, unsigned m, const uintptr_t *pc, unsigned n) {
+    return m > 0 && m <= n && m + TR_FP_BOTTOM >= n && memcmp(fp_pc, pc, m * sizeof *pc) == 0;
+}
+
+/* Which walk: TR_FP_TRIALS stacks are read both ways; the frame pointers
+ * take over if every one agreed, the unwinder stays if one did not. */
+static unsigned walk(pmd_recorder *r, uintptr_t *pc, const void *wrapper) {
+    int mode = atomic_load_explicit(&r->unwind, memory_order_relaxed);
+    if (mode == TR_UNWIND_FP) return walk_frame_pointers(pc, r->frames, wrapper);
+    unsigned n = walk_unwinder(pc, r->frames);
+    if (mode != TR_UNWIND_TRYING) return n;
+    uintptr_t fp_pc[PM_TRACE_MAX_FRAMES];
+    unsigned m = walk_frame_pointers(fp_pc, r->frames, wrapper);
+    int next = TR_UNWIND_TRYING;
+    if (!walks_agree(fp_pc, m, pc, n)) next = TR_UNWIND_DWARF;
+    else if (atomic_fetch_add_explicit(&r->fp_trials, 1, memory_order_relaxed) + 1 >= TR_FP_TRIALS)
+        next = TR_UNWIND_FP;
+    if (next != TR_UNWIND_TRYING) {
+        int expected = TR_UNWIND_TRYING;
+        atomic_compare_exchange_strong_explicit(&r->unwind, &expected, next, memory_order_relaxed,
+                                                memory_order_relaxed);
+    }
+    if (next == TR_UNWIND_DWARF) return n;
+    /* Agreed: the stack as the frame pointers read it, so that a call
+     * site keeps one stack id when they take over (only if a later trial
+     * disagrees do the sites of the earlier ones get a second id). */
+    memcpy(pc, fp_pc, m * sizeof *pc);
+    return m;
+}
+
+/* ---- the thread's stack cache ----------------------------------------------------- */
+
+/* The stacks a thread met last, by a hash of their frames: a stack seen
+ * again costs a hash and a compare, no lock and no interning. Direct
+ * mapped; made in the recorder's memory at a thread's first stack, and
+ * found again only by a thread whose `gen` matches the recorder's (a new
+ * recorder, even at the same address, never reads an old one's cache). */
+#define TR_CACHE_SLOTS 256
+
+typedef struct tr_cache_entry {
+    uint64_t hash;
+    uint32_t id, n;
+    uintptr_t pc[]; /* r->frames of them */
+} tr_cache_entry;
+
+static size_t cache_entry_size(const pmd_recorder *r) {
+    return sizeof(tr_cache_entry) + r->frames * sizeof(uintptr_t);
+}
+
+static tr_cache_entry *cache_entry(pmd_recorder *r, uint64_t hash) {
+    if (tr_self.cache_gen != r->gen) {
+        pthread_mutex_lock(&r->lock);
+        void *c = rec_take(r, TR_CACHE_SLOTS * cache_entry_size(r));
+        pthread_mutex_unlock(&r->lock);
+        if (c == NULL) return NULL;
+        tr_self.cache = c;
+        tr_self.cache_gen = r->gen;
+    }
+    return (tr_cache_entry *)(tr_self.cache + (hash % TR_CACHE_SLOTS) * cache_entry_size(r));
+}
+
+static uint64_t frames_hash(const uintptr_t *pc, unsigned n, uint32_t domain) {
+    uint64_t h = 0x9E3779B97F4A7C15ull * (domain + 1);
+    for (unsigned k = 0; k < n; k++) h = (h ^ pc[k]) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 29);
+}
+
 /* The id of the calling stack, innermost frame first, from the call of
  * the allocation function. The domain's root when no frame could be
  * read; 0 when out of memory. */
-static PM_NOINLINE uint32_t stack_id(pmd_recorder *r, uint32_t domain) {
+static PM_NOINLINE uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper) {
     uintptr_t pc[PM_TRACE_MAX_FRAMES];
-    tr_capture c = {pc, 0, r->frames, true};
-    _Unwind_Backtrace(capture_frame, &c);
+    unsigned n = walk(r, pc, wrapper);
+    uint64_t hash = frames_hash(pc, n, domain);
+    tr_cache_entry *e = cache_entry(r, hash);
+    if (e && e->id && e->hash == hash && e->n == n && memcmp(e->pc, pc, n * sizeof *pc) == 0)
+        return e->id;
     uint32_t id = domain + 1; /* the domain's root node */
     pthread_mutex_lock(&r->lock);
-    for (unsigned k = c.n; k-- > 0 && id != 0;) id = intern_frame(r, id, pc[k]);
+    for (unsigned k = n; k-- > 0 && id != 0;) id = intern_frame(r, id, pc[k]);
     pthread_mutex_unlock(&r->lock);
+    if (e && id) {
+        e->hash = hash;
+        e->id = id;
+        e->n = n;
+        memcpy(e->pc, pc, n * sizeof *pc);
+    }
     return id;
 }
 
@@ -468,9 +629,10 @@ static void record_and_write(pmd_recorder *r, const void *p, uint32_t stack, siz
     if (record_put(r, p, stack, n) && r->capture) pmd_capture_alloc(r->capture, p, n, stack);
 }
 
-static PM_NOINLINE void record_alloc(tr_table *t, const void *p, size_t n) {
+/* `wrapper`: the wrapper's frame address (walk_frame_pointers). */
+static PM_NOINLINE void record_alloc(tr_table *t, const void *p, size_t n, const void *wrapper) {
     pmd_recorder *r = t->rec;
-    uint32_t stack = stack_id(r, t->domain);
+    uint32_t stack = stack_id(r, t->domain, wrapper);
     if (stack == 0) return; /* out of memory: not recorded */
     record_and_write(r, p, stack, n);
     atomic_fetch_add_explicit(&r->recorded, 1, memory_order_relaxed);
@@ -486,22 +648,22 @@ static bool forget(pmd_recorder *r, const void *p, uint32_t *stack, size_t *n) {
 
 static PM_NOINLINE void *tr_malloc(void *ctx, size_t n) {
     tr_table *t = ctx;
-    if (tr_busy || t->rec == NULL) return t->inner.malloc(t->inner.ctx, n);
-    tr_busy = true;
+    if (tr_self.busy || t->rec == NULL) return t->inner.malloc(t->inner.ctx, n);
+    tr_self.busy = true;
     void *p = t->inner.malloc(t->inner.ctx, n);
-    if (p) record_alloc(t, p, n ? n : 1);
-    tr_busy = false;
+    if (p) record_alloc(t, p, n ? n : 1, __builtin_frame_address(0));
+    tr_self.busy = false;
     return p;
 }
 
 static PM_NOINLINE void *tr_calloc(void *ctx, size_t nelem, size_t elsize) {
     tr_table *t = ctx;
-    if (tr_busy || t->rec == NULL) return t->inner.calloc(t->inner.ctx, nelem, elsize);
-    tr_busy = true;
+    if (tr_self.busy || t->rec == NULL) return t->inner.calloc(t->inner.ctx, nelem, elsize);
+    tr_self.busy = true;
     void *p = t->inner.calloc(t->inner.ctx, nelem, elsize);
     size_t n = nelem * elsize; /* no overflow: p exists */
-    if (p) record_alloc(t, p, n ? n : 1);
-    tr_busy = false;
+    if (p) record_alloc(t, p, n ? n : 1, __builtin_frame_address(0));
+    tr_self.busy = false;
     return p;
 }
 
@@ -509,26 +671,26 @@ static PM_NOINLINE void *tr_calloc(void *ctx, size_t nelem, size_t elsize) {
  * block stays where it was because the call failed. */
 static PM_NOINLINE void *tr_realloc(void *ctx, void *p, size_t n) {
     tr_table *t = ctx;
-    if (tr_busy || t->rec == NULL) return t->inner.realloc(t->inner.ctx, p, n);
-    tr_busy = true;
+    if (tr_self.busy || t->rec == NULL) return t->inner.realloc(t->inner.ctx, p, n);
+    tr_self.busy = true;
     uint32_t stack = 0;
     size_t old_n = 0;
     bool had = p && forget(t->rec, p, &stack, &old_n);
     void *q = t->inner.realloc(t->inner.ctx, p, n);
-    if (q) record_alloc(t, q, n ? n : 1);
+    if (q) record_alloc(t, q, n ? n : 1, __builtin_frame_address(0));
     else if (had) record_and_write(t->rec, p, stack, old_n); /* p stays */
-    tr_busy = false;
+    tr_self.busy = false;
     return q;
 }
 
 static void tr_free(void *ctx, void *p) {
     tr_table *t = ctx;
-    if (p && !tr_busy && t->rec) {
+    if (p && !tr_self.busy && t->rec) {
         uint32_t stack;
         size_t n;
-        tr_busy = true;
+        tr_self.busy = true;
         (void)forget(t->rec, p, &stack, &n);
-        tr_busy = false;
+        tr_self.busy = false;
     }
     t->inner.free(t->inner.ctx, p);
 }
@@ -729,6 +891,7 @@ int pm_trace_start(const pm_trace_config *cfg) {
         return -1;
     }
     pmd_recorder *r = recorder_new(c.frames);
+    if (r) r->gen = ++pmh_process.recorder_starts;
     int err = ENOMEM;
     bool ok = r != NULL;
     if (ok && c.file) {
@@ -820,6 +983,16 @@ void pm_trace_reset_peak(void) {
 size_t pm_trace_overhead(void) {
     pmd_recorder *r = recorder();
     return r ? atomic_load_explicit(&r->overhead, memory_order_relaxed) : 0;
+}
+
+const char *pm_trace_unwinder(void) {
+    pmd_recorder *r = recorder();
+    if (r == NULL) return "off";
+    switch (atomic_load_explicit(&r->unwind, memory_order_relaxed)) {
+        case TR_UNWIND_FP: return "frame pointers";
+        case TR_UNWIND_DWARF: return "unwinder";
+        default: return "deciding";
+    }
 }
 
 uint64_t pm_trace_recorded(void) {

@@ -47,7 +47,9 @@
  *                       traces, else NULL: set and cleared by
  *                       pm_trace_start/stop under heaps.lock, read by the
  *                       recorder's queries (acquire). The heap layer never
- *                       reads it.
+ *                       reads it. recorder_starts counts the recorders
+ *                       made (under heaps.lock): each thread's stack cache
+ *                       names the one it belongs to.
  *   shared_types        the object layer's registry of live shared types
  *                       (type.c): written by pm_type_new/pm_type_destroy of
  *                       a PM_TPFLAGS_SHARED type, read by debug mode's
@@ -78,10 +80,11 @@
  *                        structure on the default heap.
  *   pmo_current_rt       (runtime.c) thread-local: the calling thread's
  *                        current runtime, per-thread state by definition.
- *   pmh_tl, pmh_tl_default (threads.c), tr_busy (diag/trace.c),
+ *   pmh_tl, pmh_tl_default (threads.c), tr_self (diag/trace.c),
  *   cap_thread_no (diag/capture.c)
  *                        thread-local: a thread's caches of the thread-safe
- *                        heaps; whether it is inside the recorder; its
+ *                        heaps; whether it is inside the recorder, its
+ *                        stack top and stack cache; its
  *                        number in a capture stream.
  *   immortal objects     built-in types (pm_*_type, pmo_freed_type and
  *                        the weakref module's private types) and static

@@ -75,6 +75,7 @@ typedef struct pmh_process_state {
      * Held here, owned there: the heap never reads it. NULL while not
      * tracing; written under heaps.lock. */
     _Atomic(struct pmd_recorder *) recorder;
+    uint64_t recorder_starts; /* recorders made so far: their numbers */
 
     /* ---- the shared-type registry (object layer, type.c) ----
      * Held here, owned there: the heap never reads it. */
