@@ -21,6 +21,7 @@
 #include "pymm.h"
 
 #ifdef PYMM_HAVE_LIBDW
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #else
 typedef struct Dwfl Dwfl; /* never made: frames stay module+offset */
@@ -351,6 +352,22 @@ static Dwfl *open_dwfl(const capture *c) {
 }
 #endif
 
+#ifdef PYMM_HAVE_LIBDW
+/* The line of pc found through the compile units' own address ranges:
+ * libdw 0.188 finds a unit only through .debug_aranges, which clang does
+ * not emit by default ("address out of range" for every frame). */
+static const char *line_by_cu(Dwfl_Module *mod, uintptr_t pc, int *lineno) {
+    Dwarf_Addr bias;
+    for (Dwarf_Die *cu = NULL; (cu = dwfl_module_nextcu(mod, cu, &bias)) != NULL;) {
+        if (dwarf_haspc(cu, pc - bias) <= 0) continue;
+        Dwarf_Line *line = dwarf_getsrc_die(cu, pc - bias);
+        if (line == NULL || dwarf_lineno(line, lineno) != 0) return NULL;
+        return dwarf_linesrc(line, NULL, NULL);
+    }
+    return NULL;
+}
+#endif
+
 static const module *module_of(const capture *c, uintptr_t pc) {
     for (size_t i = 0; i < c->nmodules; i++)
         if (pc - c->modules[i].lo < c->modules[i].size) return &c->modules[i];
@@ -368,6 +385,7 @@ static void name_frame(const capture *c, Dwfl *d, uintptr_t pc, frame_name *out)
     Dwfl_Line *line = mod ? dwfl_module_getsrc(mod, pc) : NULL;
     int lineno = 0;
     const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
+    if (mod && file == NULL) file = line_by_cu(mod, pc, &lineno);
     if (file) {
         snprintf(out->file, sizeof out->file, "%s", file);
         out->line = lineno;
