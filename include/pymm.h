@@ -1205,6 +1205,29 @@ PM_API const char *pm_trace_unwinder(void);
  * how many were written; 0 when p is not a live traced block. */
 PM_API size_t pm_trace_get_traceback(const void *p, void **frames, size_t max);
 
+/* An interpreter's own frames (script.lua:42, app.py:17): an embedder
+ * pushes one when it enters a function of its language and pops it when
+ * it leaves, and may move the line as it runs; an allocation is then
+ * attributed to those frames as well as to the C functions under them.
+ * Per thread, and cheap (a few stores), so an interpreter may call them
+ * whether tracing is on or not. file and function are not copied: they
+ * must stay valid and unchanged while tracing is on. Up to 128 nested
+ * frames are kept (the outermost); deeper ones are counted, not kept. */
+PM_API void pm_trace_push_frame(const char *file, const char *function, int line);
+PM_API void pm_trace_set_line(int line);
+PM_API void pm_trace_pop_frame(void);
+
+/* What a frame of pm_trace_get_traceback or pm_trace_stack_frames is:
+ * interpreter 1 with its file, function and line, or 0 for a native
+ * frame (a return address: `pymm report` names it). 0, or -1 for an
+ * interpreter frame this recording does not know. */
+typedef struct pm_trace_frame {
+    int interpreter;
+    const char *file, *function;
+    int line;
+} pm_trace_frame;
+PM_API int pm_trace_frame_info(const void *frame, pm_trace_frame *out);
+
 /* The live traced blocks grouped by their allocation stack. stack names
  * the stack for pm_trace_stack_frames; domain is PM_DOMAIN_RAW, _MEM,
  * _OBJ or PM_TRACE_DOMAIN_HEAP (pm_heap_malloc and friends). */

@@ -234,6 +234,30 @@ void pmd_capture_node(pmd_capture *c, uint32_t id, uint32_t parent, uintptr_t pc
     pthread_mutex_unlock(&c->lock);
 }
 
+void pmd_capture_string(pmd_capture *c, uint32_t id, const char *text) {
+    size_t len = strlen(text);
+    if (len > CAP_BUFFER / 4) len = CAP_BUFFER / 4; /* a name, not a document */
+    pthread_mutex_lock(&c->lock);
+    if (room(c, CAP_ROOM + len)) {
+        put_u8(c, PMD_TAG_STRING);
+        put_varint(c, id);
+        put_bytes(c, text, len);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void pmd_capture_location(pmd_capture *c, uint32_t id, uint32_t file, uint32_t function, int line) {
+    pthread_mutex_lock(&c->lock);
+    if (room(c, CAP_ROOM)) {
+        put_u8(c, PMD_TAG_LOCATION);
+        put_varint(c, id);
+        put_varint(c, file);
+        put_varint(c, function);
+        put_varint(c, line > 0 ? (uint64_t)line : 0);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 void pmd_capture_alloc(pmd_capture *c, const void *p, size_t n, uint32_t stack) {
     pthread_mutex_lock(&c->lock);
     if (room(c, CAP_ROOM)) {

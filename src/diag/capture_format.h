@@ -21,6 +21,11 @@ enum pmd_capture_tag {
     PMD_TAG_TIME = 6,
     PMD_TAG_THREAD = 7,
     PMD_TAG_END = 8,
+    PMD_TAG_STRING = 9,
+    PMD_TAG_LOCATION = 10,
 };
+/* A NODE's pc with this bit is an interpreter frame: the rest is a
+ * LOCATION id. */
+#define PMD_CAPTURE_INTERP_BIT ((uint64_t)1 << 63)
 
 #endif

@@ -23,6 +23,11 @@ PM_HIDDEN pmd_capture *pmd_capture_open(const char *path, unsigned frames);
 /* A stack node: frame pc called from stack parent (parent 1..4: a domain's
  * root). Written before any allocation names it. */
 PM_HIDDEN void pmd_capture_node(pmd_capture *c, uint32_t id, uint32_t parent, uintptr_t pc);
+/* A string (by id, from 1) and an interpreter location naming two of
+ * them; written before any node names the location. */
+PM_HIDDEN void pmd_capture_string(pmd_capture *c, uint32_t id, const char *text);
+PM_HIDDEN void pmd_capture_location(pmd_capture *c, uint32_t id, uint32_t file, uint32_t function,
+                                    int line);
 /* An allocation of n bytes at p from stack, and a free of p. */
 PM_HIDDEN void pmd_capture_alloc(pmd_capture *c, const void *p, size_t n, uint32_t stack);
 PM_HIDDEN void pmd_capture_free(pmd_capture *c, const void *p);

@@ -82,6 +82,15 @@ typedef struct tr_node {
     _Atomic size_t count;
 } tr_node;
 
+/* An interpreter frame's place: what pm_trace_push_frame was given. Its
+ * node's `pc` is TR_INTERP_BIT | its id (no native address has bit 63). */
+typedef struct tr_location {
+    const char *file, *function;
+    int line;
+} tr_location;
+#define TR_INTERP_BIT ((uintptr_t)1 << 63)
+#define TR_MAX_LOCATIONS (1u << 20)
+
 /* A pool's records: one 8-byte slot per block of the class it was made
  * for (block_size); made again if the pool changes class. */
 typedef struct tr_side {
@@ -134,6 +143,15 @@ struct pmd_recorder {
     uint32_t *intern;        /* open hash of node ids by (parent, pc) */
     uint32_t intern_cap;
 
+    /* interpreter locations (file, function, line), interned by value of
+     * their pointers; their strings, by pointer, for the capture */
+    tr_location *loc;    /* [id]: chunk of TR_MAX_LOCATIONS, lazily */
+    uint32_t nloc;       /* ids below it are valid (under lock) */
+    uint32_t *loc_index; /* open hash of location ids */
+    uint32_t loc_cap;
+    const char **str_key; /* open hash of strings written, by pointer */
+    uint32_t str_cap, nstr;
+
     /* records */
     _Atomic(void *) radix[TR_RADIX]; /* -> [TR_RADIX] -> [TR_RADIX] tr_side* */
     pthread_mutex_t big_lock;
@@ -152,10 +170,20 @@ struct pmd_recorder {
     _Atomic uint32_t fp_trials; /* stacks that agreed so far */
 };
 
-/* The calling thread's state: inside a wrapper (R2), and the top of its
+/* The calling thread's state: inside a wrapper (R2), the interpreter
+ * frames its embedder pushed (pm_trace_push_frame), and the top of its
  * stack for the frame-pointer walk (0: not known yet). */
+typedef struct tr_interp_frame {
+    const char *file, *function;
+    int line;
+} tr_interp_frame;
+
+#define TR_INTERP_KEPT 128 /* interpreter frames a thread keeps: the outermost */
+
 typedef struct tr_thread {
     bool busy;
+    unsigned interp_depth;                  /* pushed and not popped */
+    tr_interp_frame interp[TR_INTERP_KEPT]; /* [0]: the outermost */
     uintptr_t stack_top;
     char *cache;        /* its stack cache (stack_id), if cache_gen... */
     uint64_t cache_gen; /* ...is the recorder's gen */
@@ -394,6 +422,103 @@ static unsigned walk(pmd_recorder *r, uintptr_t *pc, const void *wrapper) {
     return m;
 }
 
+/* ---- interpreter frames ------------------------------------------------------------ */
+
+/* A string's id in the capture (written once, by pointer: the embedder's
+ * strings outlive the recording, pm_trace_push_frame says); 0 when out of
+ * memory. Under lock. */
+static uint32_t string_id(pmd_recorder *r, const char *text) {
+    if ((r->nstr + 1) * 2 > r->str_cap) {
+        uint32_t cap = r->str_cap ? r->str_cap * 2 : 1024;
+        const char **t = rec_take(r, cap * sizeof *t + cap * sizeof(uint32_t));
+        if (t == NULL) return 0;
+        uint32_t *ids = (uint32_t *)(t + cap), *old_ids = (uint32_t *)(r->str_key + r->str_cap);
+        for (uint32_t i = 0; i < r->str_cap; i++) {
+            if (r->str_key[i] == NULL) continue;
+            uint32_t j = node_hash(0, (uintptr_t)r->str_key[i]) & (cap - 1);
+            while (t[j]) j = (j + 1) & (cap - 1);
+            t[j] = r->str_key[i];
+            ids[j] = old_ids[i];
+        }
+        r->str_key = t;
+        r->str_cap = cap;
+    }
+    uint32_t *ids = (uint32_t *)(r->str_key + r->str_cap);
+    uint32_t i = node_hash(0, (uintptr_t)text) & (r->str_cap - 1);
+    for (; r->str_key[i]; i = (i + 1) & (r->str_cap - 1))
+        if (r->str_key[i] == text) return ids[i];
+    r->str_key[i] = text;
+    ids[i] = ++r->nstr;
+    if (r->capture) pmd_capture_string(r->capture, ids[i], text);
+    return ids[i];
+}
+
+static uint32_t location_hash(const tr_interp_frame *f) {
+    return node_hash((uint32_t)f->line, (uintptr_t)f->file ^ ((uintptr_t)f->function << 1));
+}
+
+/* The id of an interpreter frame's location, made if new; 0 when out of
+ * memory. Under lock. */
+static uint32_t location_id(pmd_recorder *r, const tr_interp_frame *f) {
+    if (r->loc == NULL && (r->loc = rec_map(r, TR_MAX_LOCATIONS * sizeof *r->loc)) == NULL)
+        return 0;
+    if ((r->nloc + 2) * 2 > r->loc_cap) {
+        uint32_t cap = r->loc_cap ? r->loc_cap * 2 : 1024;
+        uint32_t *t = rec_take(r, cap * sizeof *t);
+        if (t == NULL) return 0;
+        for (uint32_t id = 1; id <= r->nloc; id++) {
+            tr_interp_frame g = {r->loc[id].file, r->loc[id].function, r->loc[id].line};
+            uint32_t j = location_hash(&g) & (cap - 1);
+            while (t[j]) j = (j + 1) & (cap - 1);
+            t[j] = id;
+        }
+        r->loc_index = t;
+        r->loc_cap = cap;
+    }
+    uint32_t i = location_hash(f) & (r->loc_cap - 1);
+    for (uint32_t id; (id = r->loc_index[i]) != 0; i = (i + 1) & (r->loc_cap - 1)) {
+        const tr_location *l = &r->loc[id];
+        if (l->file == f->file && l->function == f->function && l->line == f->line) return id;
+    }
+    if (r->nloc + 1 == TR_MAX_LOCATIONS) return 0;
+    uint32_t file = string_id(r, f->file ? f->file : "?");
+    uint32_t function = string_id(r, f->function ? f->function : "?");
+    if (file == 0 || function == 0) return 0;
+    uint32_t id = ++r->nloc;
+    r->loc[id] = (tr_location){f->file, f->function, f->line};
+    r->loc_index[i] = id;
+    if (r->capture) pmd_capture_location(r->capture, id, file, function, f->line);
+    return id;
+}
+
+/* The calling thread's interpreter frames as trie frames, innermost
+ * first, at most max. Under lock. */
+static unsigned interp_frames(pmd_recorder *r, uintptr_t *out, unsigned max) {
+    unsigned kept = tr_self.interp_depth < TR_INTERP_KEPT ? tr_self.interp_depth : TR_INTERP_KEPT;
+    unsigned n = 0;
+    for (unsigned k = kept; k-- > 0 && n < max;) {
+        uint32_t id = location_id(r, &tr_self.interp[k]);
+        if (id == 0) break;
+        out[n++] = TR_INTERP_BIT | id;
+    }
+    return n;
+}
+
+void pm_trace_push_frame(const char *file, const char *function, int line) {
+    if (tr_self.interp_depth < TR_INTERP_KEPT)
+        tr_self.interp[tr_self.interp_depth] = (tr_interp_frame){file, function, line};
+    tr_self.interp_depth++;
+}
+
+void pm_trace_set_line(int line) {
+    unsigned d = tr_self.interp_depth;
+    if (d > 0 && d <= TR_INTERP_KEPT) tr_self.interp[d - 1].line = line;
+}
+
+void pm_trace_pop_frame(void) {
+    if (tr_self.interp_depth > 0) tr_self.interp_depth--;
+}
+
 /* ---- the thread's stack cache ----------------------------------------------------- */
 
 /* The stacks a thread met last, by a hash of their frames: a stack seen
@@ -431,12 +556,29 @@ static uint64_t frames_hash(const uintptr_t *pc, unsigned n, uint32_t domain) {
     return h ^ (h >> 29);
 }
 
+/* A stack under interpreter frames: the domain's root, the interpreter's
+ * frames from the outermost, then the native ones from the outermost, so
+ * that the stack read innermost first is the C functions, then the
+ * script's lines under which they ran. Not cached (the locations are
+ * interned under the lock first). */
+static uint32_t stack_id_interp(pmd_recorder *r, uint32_t domain, const uintptr_t *pc, unsigned n) {
+    uintptr_t interp[PM_TRACE_MAX_FRAMES];
+    pthread_mutex_lock(&r->lock);
+    unsigned m = interp_frames(r, interp, r->frames);
+    uint32_t id = domain + 1;
+    for (unsigned k = m; k-- > 0 && id != 0;) id = intern_frame(r, id, interp[k]);
+    for (unsigned k = n; k-- > 0 && id != 0;) id = intern_frame(r, id, pc[k]);
+    pthread_mutex_unlock(&r->lock);
+    return id;
+}
+
 /* The id of the calling stack, innermost frame first, from the call of
  * the allocation function. The domain's root when no frame could be
  * read; 0 when out of memory. */
 static PM_NOINLINE uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper) {
     uintptr_t pc[PM_TRACE_MAX_FRAMES];
     unsigned n = walk(r, pc, wrapper);
+    if (tr_self.interp_depth) return stack_id_interp(r, domain, pc, n);
     uint64_t hash = frames_hash(pc, n, domain);
     tr_cache_entry *e = cache_entry(r, hash);
     if (e && e->id && e->hash == hash && e->n == n && memcmp(e->pc, pc, n * sizeof *pc) == 0)
@@ -1009,6 +1151,20 @@ size_t pm_trace_stack_frames(uint32_t stack, void **frames, size_t max) {
     for (uint32_t id = stack; id > TR_DOMAINS && n < max; id = node(r, id)->parent)
         frames[n++] = (void *)node(r, id)->pc;
     return n;
+}
+
+int pm_trace_frame_info(const void *frame, pm_trace_frame *out) {
+    uintptr_t f = (uintptr_t)frame;
+    *out = (pm_trace_frame){0, NULL, NULL, 0};
+    if (!(f & TR_INTERP_BIT)) return 0;
+    pmd_recorder *r = recorder();
+    uint32_t id = (uint32_t)(f & ~TR_INTERP_BIT);
+    if (r == NULL) return -1;
+    pthread_mutex_lock(&r->lock);
+    bool known = id >= 1 && id <= r->nloc;
+    if (known) *out = (pm_trace_frame){1, r->loc[id].file, r->loc[id].function, r->loc[id].line};
+    pthread_mutex_unlock(&r->lock);
+    return known ? 0 : -1;
 }
 
 static int domain_of(const pmd_recorder *r, uint32_t stack) {

@@ -124,6 +124,11 @@ case_demo() {
         fail "demo: trim does not show committed and resident memory"
     grep -Eq "^ +[1-9][0-9]* free 4 KiB pages inside pools" out ||
         fail "demo: trim does not say what it gave back"
+    grep -q "^Live at the end (never freed while traced)" out || fail "demo: no trace report"
+    grep -q "main  demo.script:2 \[interpreter\]" out ||
+        fail "demo: the trace report does not name the script's line"
+    grep -Eq "^  #1  [0-9.]+ KiB in 2000 blocks  \[obj\]" out ||
+        fail "demo: the kept floats are not the top stack at the end"
 }
 
 # Under an address-space limit the demo's allocations fail at different

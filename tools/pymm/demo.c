@@ -2,17 +2,20 @@
  * demo.c -- `pymm demo`: a tour of what pymm does, shown on live figures.
  *
  * Each chapter is a short function that does something real and prints
- * what happened: the heap (1-5), objects (6-8), the collector (9-10).
+ * what happened: the heap (1-5), objects (6-8), the collector (9-10),
+ * tracing (11).
  * Every allocation's result is checked (need, need_obj): on failure the
  * demo says what failed and exits with status 1.
  */
 #define _DEFAULT_SOURCE
 #include "pymm.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static long rss_kb(void) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -371,6 +374,56 @@ static void frozen_types(void) {
         "   neither can the node: CPython's rule for tuples of atomic items, applied at birth)\n");
 }
 
+int pymm_report_main(int argc, char **argv);
+
+/* A tiny "script" run under the recorder, as an interpreter embedding
+ * pymm would run one: it tells pymm its own frames (file, function,
+ * line), keeps a list of floats (a leak, as far as the trace can tell)
+ * and drops a temporary dict. Then `pymm report` reads the capture. */
+static void tracing(void) {
+    chapter("11. Tracing: where the memory went (PYMM_TRACE=FILE, pymm report FILE)");
+    const char *tmp = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/pymm-demo-trace-%ld.trc", tmp && tmp[0] ? tmp : "/tmp",
+             (long)getpid());
+    pm_trace_config cfg = PM_TRACE_CONFIG_INIT;
+    cfg.file = path;
+    if (pm_trace_start(&cfg) != 0) {
+        printf("  (cannot trace into %s: %s; skipped)\n", path, strerror(errno));
+        return;
+    }
+    pm_trace_push_frame("demo.script", "main", 1);
+    pm_trace_set_line(2); /* kept = [i + 0.5 for i in range(2000)] */
+    pm_object *kept = need_obj(pm_list_new(0), "pm_list_new");
+    for (int i = 0; i < 2000; i++)
+        if (pm_list_append_steal(kept, need_obj(pm_float(i + 0.5), "pm_float")) != 0)
+            need_obj(NULL, "pm_list_append_steal");
+    pm_trace_set_line(3); /* temp = {str(i): i for i in range(500)}; del temp */
+    pm_object *temp = need_obj(pm_dict_new(), "pm_dict_new");
+    for (int i = 0; i < 500; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "%d", i);
+        pm_object *k = need_obj(pm_str_from(key), "pm_str_from"),
+                  *v = need_obj(pm_int(i), "pm_int");
+        if (pm_dict_set(temp, k, v) != 0) need_obj(NULL, "pm_dict_set");
+        pm_decref(k);
+        pm_decref(v);
+    }
+    pm_decref(temp);
+    pm_trace_pop_frame();
+    size_t now, peak;
+    pm_trace_get_traced_memory(&now, &peak);
+    printf("  traced: %zu bytes live now, %zu at the peak, %llu allocations, %s\n", now, peak,
+           (unsigned long long)pm_trace_recorded(), pm_trace_unwinder());
+    pm_trace_stop();
+    pm_decref(kept); /* after the stop: the capture sees it as never freed */
+    printf("  $ pymm report %s --top 2\n", path);
+    fflush(stdout);
+    char *args[] = {"report", path, "--top", "2", NULL};
+    pymm_report_main(4, args);
+    remove(path);
+}
+
 int pymm_demo(int argc, char **argv) {
     (void)argc;
     (void)argv;
@@ -396,5 +449,6 @@ int pymm_demo(int argc, char **argv) {
     weak_references();
     cycles();
     frozen_types();
+    tracing();
     return 0;
 }

@@ -64,8 +64,17 @@ typedef struct module {
     char *path;
 } module;
 
+typedef struct location {
+    uint32_t file, function; /* string ids */
+    int line;
+} location;
+
 typedef struct capture {
     const char *name;
+    char **strings; /* [id] */
+    size_t nstrings, strings_cap;
+    location *locations; /* [id] */
+    size_t nlocations, locations_cap;
     const unsigned char *p, *end, *base;
     stack_stat *stacks;
     size_t nstacks, stacks_cap;
@@ -221,6 +230,8 @@ static const char *on_node(capture *c) {
     if (!get_varint(c, &id) || !get_varint(c, &parent) || !get_varint(c, &pc)) return "";
     if (id <= ROOTS || id > UINT32_MAX || parent == 0 || parent >= id)
         return "a stack node with a bad id or parent";
+    if ((pc & PMD_CAPTURE_INTERP_BIT) && (pc & ~PMD_CAPTURE_INTERP_BIT) >= c->nlocations)
+        return "a stack node names an unknown location";
     if (!grow((void **)&c->stacks, &c->stacks_cap, id + 1, sizeof *c->stacks))
         return "out of memory";
     if (id + 1 > c->nstacks) c->nstacks = id + 1;
@@ -243,6 +254,33 @@ static const char *on_module(capture *c) {
     return m->path ? NULL : "out of memory";
 }
 
+static const char *on_string(capture *c) {
+    uint64_t id, len;
+    const unsigned char *text;
+    if (!get_varint(c, &id) || !get_string(c, &text, &len)) return "";
+    if (id != (c->nstrings ? c->nstrings : 1)) return "a string out of order (ids go 1, 2, ...)";
+    if (!grow((void **)&c->strings, &c->strings_cap, id + 1, sizeof *c->strings))
+        return "out of memory";
+    c->strings[id] = strndup((const char *)text, len);
+    c->nstrings = id + 1;
+    return c->strings[id] ? NULL : "out of memory";
+}
+
+static const char *on_location(capture *c) {
+    uint64_t id, file, function, line;
+    if (!get_varint(c, &id) || !get_varint(c, &file) || !get_varint(c, &function) ||
+        !get_varint(c, &line))
+        return "";
+    if (id != (c->nlocations ? c->nlocations : 1) || file == 0 || file >= c->nstrings ||
+        function == 0 || function >= c->nstrings || line > INT32_MAX)
+        return "a location out of order or naming an unknown string";
+    if (!grow((void **)&c->locations, &c->locations_cap, id + 1, sizeof *c->locations))
+        return "out of memory";
+    c->locations[id] = (location){(uint32_t)file, (uint32_t)function, (int)line};
+    if (id + 1 > c->nlocations) c->nlocations = id + 1;
+    return NULL;
+}
+
 static const char *on_info(capture *c) {
     const unsigned char *k, *v;
     uint64_t klen, vlen;
@@ -260,6 +298,8 @@ static const char *read_record(capture *c) {
     uint64_t v;
     switch (*c->p++) {
         case PMD_TAG_INFO: return on_info(c);
+        case PMD_TAG_STRING: return on_string(c);
+        case PMD_TAG_LOCATION: return on_location(c);
         case PMD_TAG_MODULE: return on_module(c);
         case PMD_TAG_NODE: return on_node(c);
         case PMD_TAG_ALLOC: return on_alloc(c);
@@ -324,6 +364,7 @@ typedef struct frame_name {
     char function[256];
     char file[512];
     int line;
+    bool interpreter;
 } frame_name;
 
 #ifdef PYMM_HAVE_LIBDW
@@ -377,6 +418,14 @@ static const module *module_of(const capture *c, uintptr_t pc) {
 static void name_frame(const capture *c, Dwfl *d, uintptr_t pc, frame_name *out) {
     out->function[0] = out->file[0] = '\0';
     out->line = 0;
+    out->interpreter = (pc & PMD_CAPTURE_INTERP_BIT) != 0;
+    if (out->interpreter) { /* the reader checked the id (on_node) */
+        const location *l = &c->locations[pc & ~PMD_CAPTURE_INTERP_BIT];
+        snprintf(out->function, sizeof out->function, "%s", c->strings[l->function]);
+        snprintf(out->file, sizeof out->file, "%s", c->strings[l->file]);
+        out->line = l->line;
+        return;
+    }
     const char *fn = NULL;
 #ifdef PYMM_HAVE_LIBDW
     Dwfl_Module *mod = d ? dwfl_addrmodule(d, pc) : NULL;
@@ -454,8 +503,9 @@ static void print_stack_text(FILE *f, const capture *c, Dwfl *d, uint32_t id) {
     for (; id > ROOTS; id = c->stacks[id].parent) {
         frame_name fn;
         name_frame(c, d, c->stacks[id].pc, &fn);
-        if (fn.file[0]) fprintf(f, "        %s  %s:%d\n", fn.function, fn.file, fn.line);
-        else fprintf(f, "        %s\n", fn.function);
+        const char *mark = fn.interpreter ? " [interpreter]" : "";
+        if (fn.file[0]) fprintf(f, "        %s  %s:%d%s\n", fn.function, fn.file, fn.line, mark);
+        else fprintf(f, "        %s%s\n", fn.function, mark);
     }
 }
 
@@ -469,7 +519,8 @@ static void print_stack_json(FILE *f, const capture *c, Dwfl *d, uint32_t id) {
         fputs(", \"file\": ", f);
         if (fn.file[0]) json_string(f, fn.file);
         else fputs("null", f);
-        fprintf(f, ", \"line\": %d, \"kind\": \"native\"}", fn.line);
+        fprintf(f, ", \"line\": %d, \"kind\": \"%s\"}", fn.line,
+                fn.interpreter ? "interpreter" : "native");
     }
     fputc(']', f);
 }
@@ -562,6 +613,9 @@ static int usage(FILE *f) {
 }
 
 static void capture_free(capture *c) {
+    for (size_t i = 0; i < c->nstrings; i++) free(c->strings[i]);
+    free(c->strings);
+    free(c->locations);
     for (size_t i = 0; i < c->nmodules; i++) free(c->modules[i].path);
     free(c->modules);
     free(c->stacks);
