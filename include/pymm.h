@@ -1228,6 +1228,27 @@ typedef struct pm_trace_frame {
 } pm_trace_frame;
 PM_API int pm_trace_frame_info(const void *frame, pm_trace_frame *out);
 
+/* memory_profiler's and mprof's questions. A section is a span of one
+ * thread's work (sections nest; up to 16 levels are measured): at its end
+ * pymm adds to the section of that name its net change of traced bytes
+ * and its peak above where it began (the process's traced bytes, as the
+ * thread's own allocations raise them), and counts it. A mark is a named
+ * instant on the capture's timeline. name and label are kept by pointer:
+ * they must stay valid while tracing is on. Without tracing, sections are
+ * only counted for balance and marks do nothing. */
+PM_API void pm_trace_section_begin(const char *name);
+PM_API void pm_trace_section_end(void);
+PM_API void pm_trace_mark(const char *label);
+
+typedef struct pm_trace_section {
+    const char *name;
+    uint64_t occurrences;
+    int64_t net_bytes; /* the sum of its net changes */
+    size_t peak_bytes; /* the most above its start, in any occurrence */
+} pm_trace_section;
+/* Up to max sections ended since the start, in no order; how many. */
+PM_API size_t pm_trace_sections(pm_trace_section *out, size_t max);
+
 /* The live traced blocks grouped by their allocation stack. stack names
  * the stack for pm_trace_stack_frames; domain is PM_DOMAIN_RAW, _MEM,
  * _OBJ or PM_TRACE_DOMAIN_HEAP (pm_heap_malloc and friends). */

@@ -194,6 +194,44 @@ static void test_interpreter_frames(void) {
     pm_trace_stop();
 }
 
+/* Sections: net change, peak above the start, occurrences; nested. */
+static void test_sections(void) {
+    static const char outer[] = "outer", inner[] = "inner";
+    pm_trace_section_begin(outer); /* before the start: not measured */
+    CHECK_EQ(pm_trace_start(NULL), 0);
+    pm_trace_section_end();
+    pm_trace_mark("no file: nothing to write");
+    void *kept[2];
+    for (int round = 0; round < 2; round++) {
+        pm_trace_section_begin(outer);
+        kept[round] = pm_mem_malloc(1000);
+        pm_trace_section_begin(inner);
+        void *tmp = pm_mem_malloc(5000);
+        pm_mem_free(tmp);
+        pm_trace_section_end();
+        pm_trace_section_end();
+    }
+    pm_trace_section stats[4];
+    size_t n = pm_trace_sections(stats, 4);
+    CHECK_EQ(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_EQ(stats[i].occurrences, 2);
+        if (stats[i].name == outer) {
+            CHECK_EQ(stats[i].net_bytes, 2000);
+            CHECK_EQ(stats[i].peak_bytes, 6000);
+        } else {
+            CHECK(stats[i].name == inner);
+            CHECK_EQ(stats[i].net_bytes, 0);
+            CHECK_EQ(stats[i].peak_bytes, 5000);
+        }
+    }
+    pm_mem_free(kept[0]);
+    pm_mem_free(kept[1]);
+    pm_trace_stop();
+    CHECK_EQ(pm_trace_sections(stats, 4), 0);
+    pm_trace_section_end(); /* unbalanced: nothing happens */
+}
+
 /* Objects: the object layer's inline paths leave for the recorder. */
 static void test_objects(void) {
     CHECK_EQ(pm_trace_start(NULL), 0);
@@ -339,6 +377,7 @@ int main(void) {
     test_domains_exact();
     test_attribution();
     test_interpreter_frames();
+    test_sections();
     test_objects();
     test_private_heaps();
     test_debug_heap();

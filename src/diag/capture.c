@@ -258,6 +258,18 @@ void pmd_capture_location(pmd_capture *c, uint32_t id, uint32_t file, uint32_t f
     pthread_mutex_unlock(&c->lock);
 }
 
+void pmd_capture_named(pmd_capture *c, uint32_t string, int what) {
+    pthread_mutex_lock(&c->lock);
+    if (room(c, CAP_ROOM)) {
+        stamp(c);
+        put_u8(c, what == PMD_NAMED_MARK ? PMD_TAG_MARK : PMD_TAG_SECTION);
+        put_varint(c, string);
+        if (what != PMD_NAMED_MARK) put_u8(c, what == PMD_NAMED_BEGIN);
+        maybe_flush(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 void pmd_capture_alloc(pmd_capture *c, const void *p, size_t n, uint32_t stack) {
     pthread_mutex_lock(&c->lock);
     if (room(c, CAP_ROOM)) {

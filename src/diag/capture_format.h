@@ -23,6 +23,8 @@ enum pmd_capture_tag {
     PMD_TAG_END = 8,
     PMD_TAG_STRING = 9,
     PMD_TAG_LOCATION = 10,
+    PMD_TAG_SECTION = 11, /* string id, 1 begin / 0 end */
+    PMD_TAG_MARK = 12,    /* string id */
 };
 /* A NODE's pc with this bit is an interpreter frame: the rest is a
  * LOCATION id. */

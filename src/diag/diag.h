@@ -28,6 +28,9 @@ PM_HIDDEN void pmd_capture_node(pmd_capture *c, uint32_t id, uint32_t parent, ui
 PM_HIDDEN void pmd_capture_string(pmd_capture *c, uint32_t id, const char *text);
 PM_HIDDEN void pmd_capture_location(pmd_capture *c, uint32_t id, uint32_t file, uint32_t function,
                                     int line);
+/* A section's begin or end, or a mark, naming a string. */
+enum { PMD_NAMED_END = 0, PMD_NAMED_BEGIN = 1, PMD_NAMED_MARK = 2 };
+PM_HIDDEN void pmd_capture_named(pmd_capture *c, uint32_t string, int what);
 /* An allocation of n bytes at p from stack, and a free of p. */
 PM_HIDDEN void pmd_capture_alloc(pmd_capture *c, const void *p, size_t n, uint32_t stack);
 PM_HIDDEN void pmd_capture_free(pmd_capture *c, const void *p);

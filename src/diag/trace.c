@@ -152,6 +152,10 @@ struct pmd_recorder {
     const char **str_key; /* open hash of strings written, by pointer */
     uint32_t str_cap, nstr;
 
+    /* sections by name (pointer): an open hash, under lock */
+    pm_trace_section *sections;
+    uint32_t sections_cap, nsections;
+
     /* records */
     _Atomic(void *) radix[TR_RADIX]; /* -> [TR_RADIX] -> [TR_RADIX] tr_side* */
     pthread_mutex_t big_lock;
@@ -180,15 +184,29 @@ typedef struct tr_interp_frame {
 
 #define TR_INTERP_KEPT 128 /* interpreter frames a thread keeps: the outermost */
 
+typedef struct tr_open_section {
+    const char *name;
+    size_t start, max; /* traced bytes at its begin, and the most since */
+} tr_open_section;
+
+#define TR_SECTIONS_KEPT 16 /* nested sections a thread measures */
+
 typedef struct tr_thread {
     bool busy;
-    unsigned interp_depth;                  /* pushed and not popped */
-    tr_interp_frame interp[TR_INTERP_KEPT]; /* [0]: the outermost */
+    unsigned nsections;                         /* open, nested */
+    tr_open_section sections[TR_SECTIONS_KEPT]; /* [0]: the outermost */
+    unsigned interp_depth;                      /* pushed and not popped */
+    tr_interp_frame interp[TR_INTERP_KEPT];     /* [0]: the outermost */
     uintptr_t stack_top;
     char *cache;        /* its stack cache (stack_id), if cache_gen... */
     uint64_t cache_gen; /* ...is the recorder's gen */
 } tr_thread;
 static _Thread_local tr_thread tr_self;
+
+/* The recorder while tracing, else NULL. */
+static pmd_recorder *recorder(void) {
+    return atomic_load_explicit(&pmh_process.recorder, memory_order_acquire);
+}
 
 /* ---- the recorder's memory (R2, R3) ---------------------------------------- */
 
@@ -519,6 +537,84 @@ void pm_trace_pop_frame(void) {
     if (tr_self.interp_depth > 0) tr_self.interp_depth--;
 }
 
+/* ---- sections and marks ---------------------------------------------------------- */
+
+/* The section table's entry for name, made if new (under lock); NULL
+ * when out of memory. */
+static pm_trace_section *section_entry(pmd_recorder *r, const char *name) {
+    if ((r->nsections + 1) * 2 > r->sections_cap) {
+        uint32_t cap = r->sections_cap ? r->sections_cap * 2 : 64;
+        pm_trace_section *t = rec_take(r, cap * sizeof *t);
+        if (t == NULL) return NULL;
+        for (uint32_t i = 0; i < r->sections_cap; i++) {
+            if (r->sections[i].name == NULL) continue;
+            uint32_t j = node_hash(0, (uintptr_t)r->sections[i].name) & (cap - 1);
+            while (t[j].name) j = (j + 1) & (cap - 1);
+            t[j] = r->sections[i];
+        }
+        r->sections = t;
+        r->sections_cap = cap;
+    }
+    uint32_t i = node_hash(0, (uintptr_t)name) & (r->sections_cap - 1);
+    for (; r->sections[i].name; i = (i + 1) & (r->sections_cap - 1))
+        if (r->sections[i].name == name) return &r->sections[i];
+    r->sections[i].name = name;
+    r->nsections++;
+    return &r->sections[i];
+}
+
+/* A section event (begin or end of name) or a mark, in the capture. */
+static void capture_named(pmd_recorder *r, const char *name, int what) {
+    if (r->capture == NULL) return;
+    pthread_mutex_lock(&r->lock);
+    uint32_t id = string_id(r, name);
+    pthread_mutex_unlock(&r->lock);
+    if (id) pmd_capture_named(r->capture, id, what);
+}
+
+void pm_trace_section_begin(const char *name) {
+    pmd_recorder *r = recorder();
+    size_t now = r ? atomic_load_explicit(&r->current, memory_order_relaxed) : 0;
+    bool kept = tr_self.nsections < TR_SECTIONS_KEPT;
+    if (kept) tr_self.sections[tr_self.nsections] = (tr_open_section){r ? name : NULL, now, now};
+    tr_self.nsections++;
+    if (r && name && kept) capture_named(r, name, PMD_NAMED_BEGIN); /* its end is written too */
+}
+
+void pm_trace_section_end(void) {
+    if (tr_self.nsections == 0) return;
+    unsigned k = --tr_self.nsections;
+    pmd_recorder *r = recorder();
+    if (r == NULL || k >= TR_SECTIONS_KEPT || tr_self.sections[k].name == NULL) return;
+    const tr_open_section *o = &tr_self.sections[k];
+    size_t now = atomic_load_explicit(&r->current, memory_order_relaxed);
+    pthread_mutex_lock(&r->lock);
+    pm_trace_section *e = section_entry(r, o->name);
+    if (e) {
+        e->occurrences++;
+        e->net_bytes += (int64_t)now - (int64_t)o->start;
+        if (o->max - o->start > e->peak_bytes) e->peak_bytes = o->max - o->start;
+    }
+    pthread_mutex_unlock(&r->lock);
+    capture_named(r, o->name, PMD_NAMED_END);
+}
+
+void pm_trace_mark(const char *label) {
+    pmd_recorder *r = recorder();
+    if (r && label) capture_named(r, label, PMD_NAMED_MARK);
+}
+
+size_t pm_trace_sections(pm_trace_section *out, size_t max) {
+    pmd_recorder *r = recorder();
+    if (r == NULL) return 0;
+    size_t n = 0;
+    pthread_mutex_lock(&r->lock);
+    for (uint32_t i = 0; i < r->sections_cap && n < max; i++)
+        if (r->sections[i].name) out[n++] = r->sections[i];
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
 /* ---- the thread's stack cache ----------------------------------------------------- */
 
 /* The stacks a thread met last, by a hash of their frames: a stack seen
@@ -617,6 +713,9 @@ static void account(pmd_recorder *r, uint32_t stack, size_t size, bool alloc) {
     while (now > peak && !atomic_compare_exchange_weak_explicit(
                              &r->peak, &peak, now, memory_order_relaxed, memory_order_relaxed)) {
     }
+    unsigned open = tr_self.nsections < TR_SECTIONS_KEPT ? tr_self.nsections : TR_SECTIONS_KEPT;
+    for (unsigned i = 0; i < open; i++)
+        if (now > tr_self.sections[i].max) tr_self.sections[i].max = now;
 }
 
 /* The radix map's entry for the pool at base, its levels made when `make`
@@ -885,10 +984,6 @@ static int forget_block(void *arg, void *block, size_t size, int is_large) {
     size_t n;
     (void)forget(arg, block, &stack, &n);
     return 0;
-}
-
-static pmd_recorder *recorder(void) {
-    return atomic_load_explicit(&pmh_process.recorder, memory_order_acquire);
 }
 
 static void heap_made(pm_heap *h) {

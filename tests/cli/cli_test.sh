@@ -129,6 +129,11 @@ case_demo() {
         fail "demo: the trace report does not name the script's line"
     grep -Eq "^  #1  [0-9.]+ KiB in 2000 blocks  \[obj\]" out ||
         fail "demo: the kept floats are not the top stack at the end"
+    grep -Eq "^  build_list +\+[0-9]+ B, peak \+[0-9.]+ KiB, 1x" out ||
+        fail "demo: no section report for build_list"
+    grep -Eq "^  temp_dict +\+[0-9]+ B, peak \+[0-9.]+ KiB, 1x" out ||
+        fail "demo: no section report for temp_dict"
+    grep -Eq "^ +[0-9.]+ s  script starts" out || fail "demo: no mark on the timeline"
 }
 
 # Under an address-space limit the demo's allocations fail at different

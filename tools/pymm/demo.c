@@ -393,11 +393,15 @@ static void tracing(void) {
         return;
     }
     pm_trace_push_frame("demo.script", "main", 1);
+    pm_trace_mark("script starts");
+    pm_trace_section_begin("build_list");
     pm_trace_set_line(2); /* kept = [i + 0.5 for i in range(2000)] */
     pm_object *kept = need_obj(pm_list_new(0), "pm_list_new");
     for (int i = 0; i < 2000; i++)
         if (pm_list_append_steal(kept, need_obj(pm_float(i + 0.5), "pm_float")) != 0)
             need_obj(NULL, "pm_list_append_steal");
+    pm_trace_section_end();
+    pm_trace_section_begin("temp_dict");
     pm_trace_set_line(3); /* temp = {str(i): i for i in range(500)}; del temp */
     pm_object *temp = need_obj(pm_dict_new(), "pm_dict_new");
     for (int i = 0; i < 500; i++) {
@@ -410,6 +414,7 @@ static void tracing(void) {
         pm_decref(v);
     }
     pm_decref(temp);
+    pm_trace_section_end();
     pm_trace_pop_frame();
     size_t now, peak;
     pm_trace_get_traced_memory(&now, &peak);

@@ -69,8 +69,38 @@ typedef struct location {
     int line;
 } location;
 
+/* A section's figures (by its name's string id), and a thread's open
+ * sections while reading. */
+typedef struct section_stat {
+    uint64_t occurrences;
+    int64_t net;
+    uint64_t peak;
+} section_stat;
+
+typedef struct open_section {
+    uint32_t name;
+    uint64_t start, max;
+} open_section;
+
+typedef struct thread_sections {
+    open_section *open;
+    size_t n, cap;
+} thread_sections;
+
+typedef struct mark {
+    uint32_t label;
+    uint64_t ms;
+} mark;
+
 typedef struct capture {
     const char *name;
+    section_stat *sections; /* [string id] */
+    size_t sections_cap;
+    thread_sections *threads; /* [thread number] */
+    size_t threads_cap;
+    uint64_t thread; /* the events' thread now */
+    mark *marks;
+    size_t nmarks, marks_cap;
     char **strings; /* [id] */
     size_t nstrings, strings_cap;
     location *locations; /* [id] */
@@ -83,7 +113,7 @@ typedef struct capture {
     module *modules;
     size_t nmodules;
     uintptr_t last_addr;
-    uint64_t ms, threads, max_thread;
+    uint64_t ms, max_thread;
     uint64_t current, peak, peak_ms, peak_epoch;
     uint64_t allocs, frees, alloc_bytes, unknown_frees;
     bool ended;
@@ -196,6 +226,11 @@ static const char *on_alloc(capture *c) {
     c->allocs++;
     c->alloc_bytes += size;
     c->current += size;
+    if (c->thread < c->threads_cap) {
+        thread_sections *t = &c->threads[c->thread];
+        for (size_t i = 0; i < t->n; i++)
+            if (c->current > t->open[i].max) t->open[i].max = c->current;
+    }
     if (c->current > c->peak) {
         c->peak = c->current;
         c->peak_ms = c->ms;
@@ -281,6 +316,40 @@ static const char *on_location(capture *c) {
     return NULL;
 }
 
+static const char *on_section(capture *c) {
+    uint64_t name;
+    if (!get_varint(c, &name) || c->p >= c->end) return "";
+    unsigned begin = *c->p++;
+    if (name == 0 || name >= c->nstrings || begin > 1) return "a section with a bad name or kind";
+    if (!grow((void **)&c->threads, &c->threads_cap, c->thread + 1, sizeof *c->threads))
+        return "out of memory";
+    thread_sections *t = &c->threads[c->thread];
+    if (begin) {
+        if (!grow((void **)&t->open, &t->cap, t->n + 1, sizeof *t->open)) return "out of memory";
+        t->open[t->n++] = (open_section){(uint32_t)name, c->current, c->current};
+        return NULL;
+    }
+    if (t->n == 0 || t->open[t->n - 1].name != name) return "a section ends that is not open";
+    open_section o = t->open[--t->n];
+    if (!grow((void **)&c->sections, &c->sections_cap, name + 1, sizeof *c->sections))
+        return "out of memory";
+    section_stat *st = &c->sections[name];
+    st->occurrences++;
+    st->net += (int64_t)c->current - (int64_t)o.start;
+    if (o.max - o.start > st->peak) st->peak = o.max - o.start;
+    return NULL;
+}
+
+static const char *on_mark(capture *c) {
+    uint64_t label;
+    if (!get_varint(c, &label)) return "";
+    if (label == 0 || label >= c->nstrings) return "a mark with a bad label";
+    if (!grow((void **)&c->marks, &c->marks_cap, c->nmarks + 1, sizeof *c->marks))
+        return "out of memory";
+    c->marks[c->nmarks++] = (mark){(uint32_t)label, c->ms};
+    return NULL;
+}
+
 static const char *on_info(capture *c) {
     const unsigned char *k, *v;
     uint64_t klen, vlen;
@@ -299,6 +368,8 @@ static const char *read_record(capture *c) {
     switch (*c->p++) {
         case PMD_TAG_INFO: return on_info(c);
         case PMD_TAG_STRING: return on_string(c);
+        case PMD_TAG_SECTION: return on_section(c);
+        case PMD_TAG_MARK: return on_mark(c);
         case PMD_TAG_LOCATION: return on_location(c);
         case PMD_TAG_MODULE: return on_module(c);
         case PMD_TAG_NODE: return on_node(c);
@@ -311,6 +382,8 @@ static const char *read_record(capture *c) {
         case PMD_TAG_THREAD:
             if (!get_varint(c, &v)) return "";
             if (v > c->max_thread) c->max_thread = v;
+            if (v > UINT32_MAX) return "a thread number out of range";
+            c->thread = v;
             return NULL;
         case PMD_TAG_END:
             if (!get_varint(c, &c->end_allocs) || !get_varint(c, &c->end_frees) ||
@@ -564,6 +637,21 @@ static void report_text(FILE *f, const capture *c, Dwfl *d, size_t top) {
     text_section(f, c, d, "Live at the end (never freed while traced), by stack", AT_END, r, top);
     text_section(f, c, d, "Allocated in all, by stack", ALLOCATED, r, top);
     free(r);
+    bool any = false;
+    for (size_t id = 1; id < c->sections_cap; id++) {
+        const section_stat *st = &c->sections[id];
+        if (st->occurrences == 0) continue;
+        if (!any) fprintf(f, "\nSections (net change, peak above the start, occurrences):\n");
+        any = true;
+        char peak[32];
+        human(peak, sizeof peak, st->peak);
+        fprintf(f, "  %-30s %+" PRId64 " B, peak +%s, %" PRIu64 "x\n", c->strings[id], st->net,
+                peak, st->occurrences);
+    }
+    for (size_t i = 0; i < c->nmarks; i++) {
+        if (i == 0) fprintf(f, "\nMarks:\n");
+        fprintf(f, "  %8.3f s  %s\n", c->marks[i].ms / 1000.0, c->strings[c->marks[i].label]);
+    }
 }
 
 static void json_list(FILE *f, const capture *c, Dwfl *d, enum view v, ranked *r, size_t top) {
@@ -598,7 +686,26 @@ static void report_json(FILE *f, const capture *c, Dwfl *d, size_t top) {
     json_list(f, c, d, AT_END, r, top);
     fputs(",\n  \"allocated\": ", f);
     json_list(f, c, d, ALLOCATED, r, top);
-    fputs(",\n  \"sections\": []}\n", f);
+    fputs(",\n  \"sections\": [", f);
+    bool first = true;
+    for (size_t id = 1; id < c->sections_cap; id++) {
+        const section_stat *st = &c->sections[id];
+        if (st->occurrences == 0) continue;
+        fputs(first ? "\n    {\"name\": " : ",\n    {\"name\": ", f);
+        first = false;
+        json_string(f, c->strings[id]);
+        fprintf(f,
+                ", \"occurrences\": %" PRIu64 ", \"net_bytes\": %" PRId64
+                ", \"peak_bytes\": %" PRIu64 "}",
+                st->occurrences, st->net, st->peak);
+    }
+    fputs(first ? "],\n  \"marks\": [" : "\n  ],\n  \"marks\": [", f);
+    for (size_t i = 0; i < c->nmarks; i++) {
+        fputs(i ? ", {\"label\": " : "{\"label\": ", f);
+        json_string(f, c->strings[c->marks[i].label]);
+        fprintf(f, ", \"ms\": %" PRIu64 "}", c->marks[i].ms);
+    }
+    fputs("]}\n", f);
     free(r);
 }
 
@@ -613,6 +720,10 @@ static int usage(FILE *f) {
 }
 
 static void capture_free(capture *c) {
+    for (size_t i = 0; i < c->threads_cap; i++) free(c->threads[i].open);
+    free(c->threads);
+    free(c->sections);
+    free(c->marks);
     for (size_t i = 0; i < c->nstrings; i++) free(c->strings[i]);
     free(c->strings);
     free(c->locations);
