@@ -1160,8 +1160,9 @@ PM_API int64_t pm_gc_check(void);
 
 typedef struct pm_trace_config {
     size_t struct_size; /* sizeof(pm_trace_config) as compiled; 0: this layout */
-    unsigned frames;    /* native frames kept per stack, 1..PM_TRACE_MAX_FRAMES;
-                           0: 16 */
+    unsigned frames;    /* frames kept per stack, 1..PM_TRACE_MAX_FRAMES, of
+                           each kind (native, and interpreter: the
+                           innermost); 0: 16 */
     const char *file;   /* a capture file to write as the program runs, for
                            `pymm report` (docs/FORMATS.md); %p in it becomes
                            the process id (a fork child with %p writes its

@@ -182,11 +182,33 @@ static void test_interpreter_frames(void) {
     pm_mem_free(b);
     pm_mem_free(c);
     pm_trace_stop();
-    /* Deeper than kept: counted, popped back in balance. */
-    for (int i = 0; i < 300; i++) pm_trace_push_frame(file, "deep", i);
-    for (int i = 0; i < 300; i++) pm_trace_pop_frame();
-    pm_trace_pop_frame(); /* one too many: nothing happens */
+    /* Deeper than kept: the innermost 128 are kept; popping back below
+     * what was overwritten leaves no frame until one is pushed again. */
     CHECK_EQ(pm_trace_start(NULL), 0);
+    for (int i = 0; i < 200; i++) pm_trace_push_frame(file, "deep", i);
+    site_a(&a);
+    n = pm_trace_get_traceback(a, frames, PM_TRACE_MAX_FRAMES * 2);
+    CHECK(n > 16 && pm_trace_frame_info(frames[n - 16], &f) == 0); /* 16 kept of each kind */
+    CHECK(f.interpreter && f.line == 199);
+    pm_mem_free(a);
+    for (int i = 0; i < 100; i++) pm_trace_pop_frame(); /* depth 100: 72..99 kept */
+    site_a(&a);
+    n = pm_trace_get_traceback(a, frames, PM_TRACE_MAX_FRAMES * 2);
+    CHECK(n > 16 && pm_trace_frame_info(frames[n - 16], &f) == 0 && f.line == 99);
+    pm_mem_free(a);
+    for (int i = 0; i < 50; i++) pm_trace_pop_frame(); /* depth 50: all overwritten */
+    site_a(&a);
+    n = pm_trace_get_traceback(a, frames, PM_TRACE_MAX_FRAMES * 2);
+    CHECK(n > 0 && pm_trace_frame_info(frames[n - 1], &f) == 0 && !f.interpreter);
+    pm_mem_free(a);
+    pm_trace_push_frame(file, "again", 7); /* depth 51: this one alone */
+    site_a(&a);
+    n = pm_trace_get_traceback(a, frames, PM_TRACE_MAX_FRAMES * 2);
+    CHECK(n > 1 && pm_trace_frame_info(frames[n - 1], &f) == 0 && f.interpreter && f.line == 7);
+    CHECK(pm_trace_frame_info(frames[n - 2], &f) == 0 && !f.interpreter);
+    pm_mem_free(a);
+    for (int i = 0; i < 51; i++) pm_trace_pop_frame();
+    pm_trace_pop_frame(); /* one too many: nothing happens */
     site_a(&a);
     n = pm_trace_get_traceback(a, frames, PM_TRACE_MAX_FRAMES * 2);
     for (size_t i = 0; i < n; i++) CHECK(pm_trace_frame_info(frames[i], &f) == 0 && !f.interpreter);
@@ -318,12 +340,17 @@ static void test_debug_heap(void) {
 static bool starts_as_capture(const char *path, bool *ended) {
     FILE *f = fopen(path, "rb");
     if (f == NULL) return false;
-    unsigned char head[9], last = 0;
+    unsigned char head[9], last[3] = {0};
     bool ok = fread(head, 1, 9, f) == 9 && memcmp(head, "PYMMTRC", 8) == 0 && head[8] == 1;
-    /* The END record's last field (dropped records, 0) ends the file. */
+    /* The END record ends the file: its tag (8), then one allocation and
+     * one free (each process here allocates one block and frees it). */
     int ch;
-    while ((ch = fgetc(f)) != EOF) last = (unsigned char)ch;
-    *ended = last == 0;
+    while ((ch = fgetc(f)) != EOF) {
+        last[0] = last[1];
+        last[1] = last[2];
+        last[2] = (unsigned char)ch;
+    }
+    *ended = last[0] == 8 && last[1] == 1 && last[2] == 1;
     fclose(f);
     return ok;
 }

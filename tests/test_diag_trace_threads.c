@@ -4,11 +4,16 @@
  * private heap while tracing, free each other's blocks, and the traced
  * totals come out exact.
  */
+#define _GNU_SOURCE
 #include "testutil.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define THREADS 4
 #define ROUNDS 20000
@@ -49,7 +54,47 @@ static void *work(void *arg) {
     return NULL;
 }
 
-int main(void) {
+/* PYMM_TRACE's exit with threads still allocating: the recorder must not
+ * be taken down under them (a crash at exit), and the file must end with
+ * its end record. Run in a child started with PYMM_TRACE set. */
+static void *churn(void *arg) {
+    (void)arg;
+    for (;;) {
+        void *p = pm_mem_malloc(64);
+        pm_mem_free(p);
+    }
+    return NULL;
+}
+
+static int exit_while_threads_allocate(void) {
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, churn, NULL);
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    exit(0); /* the threads are still in their loops */
+}
+
+static void test_exit_race(void) {
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/pymm-exit-race-%ld.trc", (long)getpid());
+    tu_exec_args args = {"PYMM_TRACE", path, "test_diag_trace_threads", "exit-race"};
+    for (int round = 0; round < 3; round++) {
+        tu_result r;
+        tu_child(tu_exec_self, &args, &r);
+        CHECK(r.exited && r.status == 0);
+        FILE *f = fopen(path, "rb");
+        CHECK(f != NULL);
+        if (f == NULL) return;
+        char head[8] = {0};
+        CHECK(fread(head, 1, 8, f) == 8 && memcmp(head, "PYMMTRC", 8) == 0);
+        fclose(f);
+        remove(path);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "exit-race") == 0) return exit_while_threads_allocate();
+    test_exit_race();
     pm_heap_config c = PM_HEAP_CONFIG_INIT;
     c.flags = PM_HEAP_THREADSAFE;
     shared_heap = pm_heap_new(&c);

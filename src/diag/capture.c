@@ -12,8 +12,10 @@
  * block goes back). The buffer goes to the file when it is full, and when
  * a record finds the last write a second old, so a program that crashes
  * loses at most about a second of what it did before. A write that fails
- * ends the writing (counted in `dropped`, said in the end record when the
- * file takes it); the program goes on.
+ * ends the writing: pymm says so on stderr once, and the file ends there
+ * without its end record; the program goes on. At exit the capture is
+ * finished (end record, flush) but kept: other threads may still record,
+ * and their calls then do nothing (`closed`).
  *
  * The buffer and this structure are mapped from the OS (the recorder's
  * rule R2: nothing of it is ever a traced block).
@@ -28,6 +30,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,19 +45,25 @@ struct pmd_capture {
     pthread_mutex_t lock;
     unsigned char *buf;
     size_t len;
-    bool failed;
-    uint64_t dropped; /* records not written: the file failed */
+    bool failed;     /* a write failed: nothing more is written */
+    bool closed;     /* the end record is written: nothing more is */
+    char path[4096]; /* for the message of a failed write */
     uint64_t allocs, frees;
     uintptr_t last_addr;
     uint32_t last_thread;
     uint32_t next_thread;
+    uint64_t gen; /* unique to this file: the threads' numbers in it */
     uint64_t start_ns, last_ms, last_flush_ms;
     size_t nmodules;
     uintptr_t module_bias[CAP_MAX_MODULES];
 };
 
-/* The calling thread's number in the stream (1, 2, ...; 0: none yet). */
-static _Thread_local uint32_t cap_thread_no;
+/* The calling thread's number in the stream of capture `gen` (1, 2, ...):
+ * numbered anew in another recording, or in a fork child's new file. */
+static _Thread_local struct {
+    uint64_t gen;
+    uint32_t no;
+} cap_thread_no;
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -93,7 +102,11 @@ static void flush(pmd_capture *c) {
         ssize_t w = write(c->fd, c->buf + off, c->len - off);
         if (w > 0) off += (size_t)w;
         else if (w < 0 && errno == EINTR) continue;
-        else c->failed = true;
+        else {
+            c->failed = true;
+            fprintf(stderr, "pymm: capture %s: %s; the file ends here, the program goes on\n",
+                    c->path, w < 0 ? strerror(errno) : "nothing written");
+        }
     }
     c->len = 0;
     c->last_flush_ms = c->last_ms;
@@ -101,10 +114,7 @@ static void flush(pmd_capture *c) {
 
 /* Room for a record of up to `need` bytes; false when the file failed. */
 static bool room(pmd_capture *c, size_t need) {
-    if (c->failed) {
-        c->dropped++;
-        return false;
-    }
+    if (c->failed || c->closed) return false;
     if (CAP_BUFFER - c->len < need) flush(c);
     return !c->failed;
 }
@@ -118,11 +128,14 @@ static void stamp(pmd_capture *c) {
         put_varint(c, ms - c->last_ms);
         c->last_ms = ms;
     }
-    if (cap_thread_no == 0) cap_thread_no = ++c->next_thread;
-    if (cap_thread_no != c->last_thread) {
+    if (cap_thread_no.gen != c->gen || cap_thread_no.no == 0) {
+        cap_thread_no.gen = c->gen;
+        cap_thread_no.no = ++c->next_thread;
+    }
+    if (cap_thread_no.no != c->last_thread) {
         put_u8(c, PMD_TAG_THREAD);
-        put_varint(c, cap_thread_no);
-        c->last_thread = cap_thread_no;
+        put_varint(c, cap_thread_no.no);
+        c->last_thread = cap_thread_no.no;
     }
 }
 
@@ -191,7 +204,7 @@ static void write_info_number(pmd_capture *c, const char *key, uint64_t v) {
 
 /* ---- the recorder's side ------------------------------------------------ */
 
-pmd_capture *pmd_capture_open(const char *path, unsigned frames) {
+pmd_capture *pmd_capture_open(const char *path, unsigned frames, uint64_t gen) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return NULL;
     pmd_capture *c = pmos_map(sizeof *c);
@@ -205,6 +218,8 @@ pmd_capture *pmd_capture_open(const char *path, unsigned frames) {
     }
     c->fd = fd;
     c->buf = buf;
+    snprintf(c->path, sizeof c->path, "%s", path);
+    c->gen = gen;
     pthread_mutex_init(&c->lock, NULL);
     c->start_ns = now_ns();
     memcpy(c->buf, "PYMMTRC", 8); /* the magic, NUL included */
@@ -298,18 +313,28 @@ void pmd_capture_free(pmd_capture *c, const void *p) {
     pthread_mutex_unlock(&c->lock);
 }
 
-void pmd_capture_close(pmd_capture *c) {
-    pthread_mutex_lock(&c->lock);
-    dl_iterate_phdr(write_module, c); /* those loaded since the start */
+/* Modules loaded since the start, the end record, all to the file. */
+static void finish(pmd_capture *c) {
+    if (c->closed) return;
+    dl_iterate_phdr(write_module, c);
     if (room(c, CAP_ROOM)) {
         stamp(c);
         put_u8(c, PMD_TAG_END);
         put_varint(c, c->allocs);
         put_varint(c, c->frees);
-        put_varint(c, c->dropped);
     }
     flush(c);
+    c->closed = true;
+}
+
+void pmd_capture_finish(pmd_capture *c) {
+    pthread_mutex_lock(&c->lock);
+    finish(c);
     pthread_mutex_unlock(&c->lock);
+}
+
+void pmd_capture_close(pmd_capture *c) {
+    pmd_capture_finish(c);
     pthread_mutex_destroy(&c->lock);
     close(c->fd);
     pmos_unmap(c->buf, CAP_BUFFER);

@@ -17,9 +17,10 @@
 typedef struct pmd_capture pmd_capture;
 
 /* Open path for writing (O_TRUNC) and write the header and the loaded
- * modules; NULL with errno set when it cannot. Its memory comes from the
- * OS (the recorder's rule R2). */
-PM_HIDDEN pmd_capture *pmd_capture_open(const char *path, unsigned frames);
+ * modules; NULL with errno set when it cannot. gen: a number no other
+ * capture of the process had (threads are numbered per capture). Its
+ * memory comes from the OS (the recorder's rule R2). */
+PM_HIDDEN pmd_capture *pmd_capture_open(const char *path, unsigned frames, uint64_t gen);
 /* A stack node: frame pc called from stack parent (parent 1..4: a domain's
  * root). Written before any allocation names it. */
 PM_HIDDEN void pmd_capture_node(pmd_capture *c, uint32_t id, uint32_t parent, uintptr_t pc);
@@ -39,6 +40,9 @@ PM_HIDDEN void pmd_capture_free(pmd_capture *c, const void *p);
  * goes on with them). */
 PM_HIDDEN void pmd_capture_hold(pmd_capture *c, bool on);
 PM_HIDDEN void pmd_capture_abandon(pmd_capture *c);
+/* At exit, with other threads perhaps still recording: the end record
+ * and everything flushed; every later call on c does nothing. c stays. */
+PM_HIDDEN void pmd_capture_finish(pmd_capture *c);
 /* The end: modules loaded since the start, the end record, everything
  * flushed, the file closed and c freed. */
 PM_HIDDEN void pmd_capture_close(pmd_capture *c);

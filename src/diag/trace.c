@@ -34,9 +34,11 @@
  * Invariants:
  *   R1  a live traced block has exactly one record; its stack's `bytes`
  *       and `count` include it, and `current` is the sum of all records'
- *       sizes. (A block whose free raced with pm_trace_start or stop may
- *       keep a stale record: a new record in its slot replaces it and
- *       takes its size out of the totals first.)
+ *       sizes. (A block allocated untraced by a thread that was inside an
+ *       allocation when pm_trace_start ran, and freed traced, or the
+ *       reverse, may leave a stale record: a new record in its slot
+ *       replaces it, taking its size out of the totals and writing its
+ *       free to the capture first.)
  *   R2  nothing the recorder allocates for itself is traced: its memory
  *       comes from the OS (pmos_map), and a thread inside a wrapper
  *       (tr_self.busy) records nothing else, so a table that calls another
@@ -171,6 +173,7 @@ struct pmd_recorder {
     /* How stacks are read (stack_id): frame pointers once the first
      * TR_FP_TRIALS stacks read both ways agreed, else the unwinder. */
     _Atomic int unwind;         /* TR_UNWIND_* */
+    _Atomic bool closing;       /* at exit: the wrappers pass through */
     _Atomic uint32_t fp_trials; /* stacks that agreed so far */
 };
 
@@ -182,7 +185,7 @@ typedef struct tr_interp_frame {
     int line;
 } tr_interp_frame;
 
-#define TR_INTERP_KEPT 128 /* interpreter frames a thread keeps: the outermost */
+#define TR_INTERP_KEPT 128 /* interpreter frames a thread keeps: the innermost */
 
 typedef struct tr_open_section {
     const char *name;
@@ -196,10 +199,11 @@ typedef struct tr_thread {
     unsigned nsections;                         /* open, nested */
     tr_open_section sections[TR_SECTIONS_KEPT]; /* [0]: the outermost */
     unsigned interp_depth;                      /* pushed and not popped */
-    tr_interp_frame interp[TR_INTERP_KEPT];     /* [0]: the outermost */
-    uintptr_t stack_top;
-    char *cache;        /* its stack cache (stack_id), if cache_gen... */
-    uint64_t cache_gen; /* ...is the recorder's gen */
+    unsigned interp_stale;                      /* depths below it were overwritten */
+    tr_interp_frame interp[TR_INTERP_KEPT];     /* depth d at [d % KEPT]: a ring */
+    uintptr_t stack_low, stack_top;             /* the thread's stack, for the walk */
+    char *cache;                                /* its stack cache (stack_id), if cache_gen... */
+    uint64_t cache_gen;                         /* ...is the recorder's gen */
 } tr_thread;
 static _Thread_local tr_thread tr_self;
 
@@ -346,14 +350,14 @@ static bool left_out_fn(uintptr_t start) {
     return false;
 }
 
-typedef struct tr_capture {
+typedef struct tr_unwind_state {
     uintptr_t *pc;
     unsigned n, max;
     bool inside; /* still in frames left out */
-} tr_capture;
+} tr_unwind_state;
 
 static _Unwind_Reason_Code capture_frame(struct _Unwind_Context *ctx, void *arg) {
-    tr_capture *c = arg;
+    tr_unwind_state *c = arg;
     uintptr_t pc = _Unwind_GetIP(ctx);
     if (pc == 0) return _URC_END_OF_STACK;
     if (c->inside && left_out_fn(_Unwind_GetRegionStart(ctx))) return _URC_NO_REASON;
@@ -370,7 +374,10 @@ static uintptr_t stack_top(void) {
     void *addr;
     size_t size;
     if (pthread_getattr_np(pthread_self(), &attr) != 0) return 0;
-    if (pthread_attr_getstack(&attr, &addr, &size) == 0) tr_self.stack_top = (uintptr_t)addr + size;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        tr_self.stack_low = (uintptr_t)addr;
+        tr_self.stack_top = (uintptr_t)addr + size;
+    }
     pthread_attr_destroy(&attr);
     return tr_self.stack_top;
 }
@@ -384,9 +391,11 @@ static uintptr_t stack_top(void) {
  * frames have them. */
 static PM_NOINLINE unsigned walk_frame_pointers(uintptr_t *pc, unsigned max, const void *wrapper) {
     const uintptr_t *fp = __builtin_frame_address(0);
-    uintptr_t top = stack_top();
+    uintptr_t top = stack_top(), low = tr_self.stack_low;
     unsigned n = 0;
-    while (n < max && top && (uintptr_t)fp + 2 * sizeof(void *) <= top &&
+    /* Not on the thread's own stack (a coroutine's, a signal stack): no
+     * bound to trust, no frames. */
+    while (n < max && top && (uintptr_t)fp >= low && (uintptr_t)fp + 2 * sizeof(void *) <= top &&
            ((uintptr_t)fp & (sizeof(void *) - 1)) == 0) {
         const uintptr_t *next = (const uintptr_t *)fp[0];
         uintptr_t ret = fp[1];
@@ -399,7 +408,7 @@ static PM_NOINLINE unsigned walk_frame_pointers(uintptr_t *pc, unsigned max, con
 }
 
 static unsigned walk_unwinder(uintptr_t *pc, unsigned max) {
-    tr_capture c = {pc, 0, max, true};
+    tr_unwind_state c = {pc, 0, max, true};
     _Unwind_Backtrace(capture_frame, &c);
     return c.n;
 }
@@ -410,8 +419,12 @@ static unsigned walk_unwinder(uintptr_t *pc, unsigned max) {
  * start_thread and clone) are built without frame pointers, and the walk
  * ends there. A program frame without them shows as a frame missed or a
  * walk that ends far from the bottom. */
-static bool walks_agree(const uintptr_t *fp_pc, unsigned m, const uintptr_t *pc, unsigned n) {
-    return m > 0 && m <= n && m + TR_FP_BOTTOM >= n && memcmp(fp_pc, pc, m * sizeof *pc) == 0;
+static bool walks_agree(const uintptr_t *fp_pc, unsigned m, const uintptr_t *pc, unsigned n,
+                        unsigned max) {
+    /* A stack the limit cut (n == max) has not reached the start-up frames:
+     * the walk must have read all of it. */
+    unsigned missing = n == max ? 0 : TR_FP_BOTTOM;
+    return m > 0 && m <= n && m + missing >= n && memcmp(fp_pc, pc, m * sizeof *pc) == 0;
 }
 
 /* Which walk: TR_FP_TRIALS stacks are read both ways; the frame pointers
@@ -424,7 +437,7 @@ static unsigned walk(pmd_recorder *r, uintptr_t *pc, const void *wrapper) {
     uintptr_t fp_pc[PM_TRACE_MAX_FRAMES];
     unsigned m = walk_frame_pointers(fp_pc, r->frames, wrapper);
     int next = TR_UNWIND_TRYING;
-    if (!walks_agree(fp_pc, m, pc, n)) next = TR_UNWIND_DWARF;
+    if (!walks_agree(fp_pc, m, pc, n, r->frames)) next = TR_UNWIND_DWARF;
     else if (atomic_fetch_add_explicit(&r->fp_trials, 1, memory_order_relaxed) + 1 >= TR_FP_TRIALS)
         next = TR_UNWIND_FP;
     if (next != TR_UNWIND_TRYING) {
@@ -510,31 +523,39 @@ static uint32_t location_id(pmd_recorder *r, const tr_interp_frame *f) {
 }
 
 /* The calling thread's interpreter frames as trie frames, innermost
- * first, at most max. Under lock. */
+ * first, at most max: those the ring still holds (depths from
+ * interp_stale up, and the last TR_INTERP_KEPT). Under lock. */
 static unsigned interp_frames(pmd_recorder *r, uintptr_t *out, unsigned max) {
-    unsigned kept = tr_self.interp_depth < TR_INTERP_KEPT ? tr_self.interp_depth : TR_INTERP_KEPT;
-    unsigned n = 0;
-    for (unsigned k = kept; k-- > 0 && n < max;) {
-        uint32_t id = location_id(r, &tr_self.interp[k]);
+    unsigned depth = tr_self.interp_depth, n = 0;
+    unsigned low = depth > TR_INTERP_KEPT ? depth - TR_INTERP_KEPT : 0;
+    if (low < tr_self.interp_stale) low = tr_self.interp_stale;
+    for (unsigned d = depth; d-- > low && n < max;) {
+        uint32_t id = location_id(r, &tr_self.interp[d % TR_INTERP_KEPT]);
         if (id == 0) break;
         out[n++] = TR_INTERP_BIT | id;
     }
     return n;
 }
 
+/* Depth d's slot is written: the frame it held, TR_INTERP_KEPT shallower,
+ * is gone (interp_stale rises past it); a frame written below
+ * interp_stale is whole again, and those under it stay lost. */
 void pm_trace_push_frame(const char *file, const char *function, int line) {
-    if (tr_self.interp_depth < TR_INTERP_KEPT)
-        tr_self.interp[tr_self.interp_depth] = (tr_interp_frame){file, function, line};
-    tr_self.interp_depth++;
+    unsigned d = tr_self.interp_depth++;
+    tr_self.interp[d % TR_INTERP_KEPT] = (tr_interp_frame){file, function, line};
+    if (d >= TR_INTERP_KEPT && d - TR_INTERP_KEPT + 1 > tr_self.interp_stale)
+        tr_self.interp_stale = d - TR_INTERP_KEPT + 1;
+    else if (d < tr_self.interp_stale) tr_self.interp_stale = d;
 }
 
 void pm_trace_set_line(int line) {
     unsigned d = tr_self.interp_depth;
-    if (d > 0 && d <= TR_INTERP_KEPT) tr_self.interp[d - 1].line = line;
+    if (d > 0) tr_self.interp[(d - 1) % TR_INTERP_KEPT].line = line;
 }
 
 void pm_trace_pop_frame(void) {
     if (tr_self.interp_depth > 0) tr_self.interp_depth--;
+    if (tr_self.interp_depth == 0) tr_self.interp_stale = 0;
 }
 
 /* ---- sections and marks ---------------------------------------------------------- */
@@ -774,8 +795,10 @@ static _Atomic uint64_t *pool_slot(pmd_recorder *r, const pm_heap *h, const void
         atomic_store_explicit(e, fresh, memory_order_release);
         s = fresh;
     }
-    size_t i = ((uintptr_t)p - base - PMH_POOL_HEADER) / pool->size;
-    PM_ASSERT(i < s->nslots);
+    /* p may point inside its block (a debug heap's user pointer), but not
+     * into the header or past the last block: no block is there. */
+    size_t off = (uintptr_t)p - base, i = (off - PMH_POOL_HEADER) / pool->size;
+    if (off < PMH_POOL_HEADER || i >= s->nslots) return NULL;
     return &s->slot[i];
 }
 
@@ -811,6 +834,13 @@ static bool big_reserve(pmd_recorder *r) {
     return true;
 }
 
+/* A record found where a new one goes: its block was freed unseen (R1).
+ * Out of the totals, and freed in the capture before the new allocation. */
+static void forget_stale(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
+    account(r, stack, n, false);
+    if (r->capture) pmd_capture_free(r->capture, p);
+}
+
 /* Record block p of n bytes from stack id (R1); false when out of memory
  * (the block is not recorded). */
 static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
@@ -819,11 +849,11 @@ static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n)
         _Atomic uint64_t *slot = pool_slot(r, h, p, true);
         if (slot == NULL) return false;
         uint64_t old = atomic_exchange_explicit(slot, REC(stack, n), memory_order_relaxed);
-        if (old) account(r, REC_STACK(old), REC_SIZE(old), false);
+        if (old) forget_stale(r, p, REC_STACK(old), REC_SIZE(old));
     } else {
         pthread_mutex_lock(&r->big_lock);
         tr_big *b = big_find(r, (uintptr_t)p);
-        if (b) account(r, b->stack, b->size, false);
+        if (b) forget_stale(r, p, b->stack, b->size);
         else if (big_reserve(r)) {
             size_t i = ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull & (r->big_cap - 1);
             while (r->big[i].p > 1) i = (i + 1) & (r->big_cap - 1);
@@ -838,7 +868,7 @@ static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n)
     return true;
 }
 
-/* p's record, taken out (take) or only read; 0 when p has none. */
+/* p's record, taken out (take) or only read: false when p has none. */
 static bool record_get(pmd_recorder *r, const void *p, bool take, uint32_t *stack, size_t *n) {
     const pm_heap *h = pmh_map_owner((uintptr_t)p);
     if (h) {
@@ -887,9 +917,16 @@ static bool forget(pmd_recorder *r, const void *p, uint32_t *stack, size_t *n) {
     return true;
 }
 
+/* Not recorded: a call from inside a wrapper (R2), or a wrapper left
+ * after the stop, or any call once the process is exiting. */
+static bool passes_through(const tr_table *t) {
+    return tr_self.busy || t->rec == NULL ||
+           atomic_load_explicit(&t->rec->closing, memory_order_relaxed);
+}
+
 static PM_NOINLINE void *tr_malloc(void *ctx, size_t n) {
     tr_table *t = ctx;
-    if (tr_self.busy || t->rec == NULL) return t->inner.malloc(t->inner.ctx, n);
+    if (passes_through(t)) return t->inner.malloc(t->inner.ctx, n);
     tr_self.busy = true;
     void *p = t->inner.malloc(t->inner.ctx, n);
     if (p) record_alloc(t, p, n ? n : 1, __builtin_frame_address(0));
@@ -899,7 +936,7 @@ static PM_NOINLINE void *tr_malloc(void *ctx, size_t n) {
 
 static PM_NOINLINE void *tr_calloc(void *ctx, size_t nelem, size_t elsize) {
     tr_table *t = ctx;
-    if (tr_self.busy || t->rec == NULL) return t->inner.calloc(t->inner.ctx, nelem, elsize);
+    if (passes_through(t)) return t->inner.calloc(t->inner.ctx, nelem, elsize);
     tr_self.busy = true;
     void *p = t->inner.calloc(t->inner.ctx, nelem, elsize);
     size_t n = nelem * elsize; /* no overflow: p exists */
@@ -912,7 +949,7 @@ static PM_NOINLINE void *tr_calloc(void *ctx, size_t nelem, size_t elsize) {
  * block stays where it was because the call failed. */
 static PM_NOINLINE void *tr_realloc(void *ctx, void *p, size_t n) {
     tr_table *t = ctx;
-    if (tr_self.busy || t->rec == NULL) return t->inner.realloc(t->inner.ctx, p, n);
+    if (passes_through(t)) return t->inner.realloc(t->inner.ctx, p, n);
     tr_self.busy = true;
     uint32_t stack = 0;
     size_t old_n = 0;
@@ -926,7 +963,7 @@ static PM_NOINLINE void *tr_realloc(void *ctx, void *p, size_t n) {
 
 static void tr_free(void *ctx, void *p) {
     tr_table *t = ctx;
-    if (p && !tr_self.busy && t->rec) {
+    if (p && !passes_through(t)) {
         uint32_t stack;
         size_t n;
         tr_self.busy = true;
@@ -1064,8 +1101,20 @@ static bool capture_open(pmd_recorder *r) {
         errno = ENAMETOOLONG;
         return false;
     }
-    r->capture = pmd_capture_open(name, r->frames);
+    /* A number no other capture of this process had (a fork child's
+     * included): its threads are numbered anew in it. */
+    r->capture = pmd_capture_open(name, r->frames, ++pmh_process.recorder_starts);
     if (r->capture == NULL) return false;
+    /* In id order, as the reader wants them: strings, locations, nodes. */
+    const char **text = r->nstr ? rec_take(r, (r->nstr + 1) * sizeof *text) : NULL;
+    const uint32_t *ids = (const uint32_t *)(r->str_key + r->str_cap);
+    for (uint32_t i = 0; text && i < r->str_cap; i++)
+        if (r->str_key[i]) text[ids[i]] = r->str_key[i];
+    for (uint32_t id = 1; text && id <= r->nstr; id++) pmd_capture_string(r->capture, id, text[id]);
+    for (uint32_t id = 1; text && id <= r->nloc; id++)
+        pmd_capture_location(r->capture, id, string_id(r, r->loc[id].file ? r->loc[id].file : "?"),
+                             string_id(r, r->loc[id].function ? r->loc[id].function : "?"),
+                             r->loc[id].line);
     uint32_t n = atomic_load_explicit(&r->nnodes, memory_order_relaxed);
     for (uint32_t id = TR_DOMAINS + 1; id < n; id++)
         pmd_capture_node(r->capture, id, node(r, id)->parent, node(r, id)->pc);
@@ -1134,7 +1183,7 @@ int pm_trace_start(const pm_trace_config *cfg) {
     if (ok && c.file) {
         strcpy(r->path, c.file);
         ok = capture_open(r);
-        err = errno;
+        if (!ok) err = errno;
     }
     for (pm_heap *h = pmh_process.heaps.first; ok && h; h = h->all_next) ok = wrap(r, h);
     if (!ok) {
@@ -1176,8 +1225,20 @@ void pm_trace_stop(void) {
     rec_unmap_all(r); /* R3: no wrapper names r any more */
 }
 
-/* PYMM_TRACE=FILE: the whole run, from before main() to exit. */
-static void stop_at_exit(void) { pm_trace_stop(); }
+/* PYMM_TRACE=FILE: the whole run, from before main() to exit. At exit
+ * other threads may still allocate (nothing stops them), so the recorder
+ * is not taken down: the capture is ended (later events are dropped by
+ * it) and the wrappers pass through from then on, the recorder's memory
+ * staying mapped until the process is gone. */
+static void stop_at_exit(void) {
+    pthread_mutex_lock(&pmh_process.heaps.lock);
+    pmd_recorder *r = recorder();
+    if (r) {
+        atomic_store_explicit(&r->closing, true, memory_order_relaxed);
+        if (r->capture) pmd_capture_finish(r->capture);
+    }
+    pthread_mutex_unlock(&pmh_process.heaps.lock);
+}
 
 __attribute__((constructor(150))) static void trace_from_env(void) {
     const char *path = getenv("PYMM_TRACE");
@@ -1199,6 +1260,9 @@ __attribute__((constructor(150))) static void trace_from_env(void) {
         fprintf(stderr, "pymm: PYMM_TRACE=%s: %s\n", path, strerror(errno));
         return;
     }
+    /* A child process that runs pymm would truncate this file: only a
+     * name with %p is left for children (each then writes its own). */
+    if (strstr(path, "%p") == NULL) unsetenv("PYMM_TRACE");
     atexit(stop_at_exit);
 }
 

@@ -1262,15 +1262,18 @@ static void *pool_realloc(pm_heap *h, void *p, size_t n) {
 }
 
 void *pm_heap_calloc(pm_heap *h, size_t nelem, size_t elsize) {
-    if (pm_unlikely(h->entry_wrap != NULL))
-        return h->entry_wrap->calloc(h->entry_wrap->ctx, nelem, elsize);
-    if (pm_unlikely(h->debug != NULL)) return pmh_debug_calloc(h, nelem, elsize);
+    if (pm_unlikely(h->special)) {
+        if (h->entry_wrap) return h->entry_wrap->calloc(h->entry_wrap->ctx, nelem, elsize);
+        if (h->debug) return pmh_debug_calloc(h, nelem, elsize);
+    }
     return pool_calloc(h, nelem, elsize);
 }
 
 void *pm_heap_realloc(pm_heap *h, void *p, size_t n) {
-    if (pm_unlikely(h->entry_wrap != NULL)) return h->entry_wrap->realloc(h->entry_wrap->ctx, p, n);
-    if (pm_unlikely(h->debug != NULL)) return pmh_debug_realloc(h, p, n);
+    if (pm_unlikely(h->special)) {
+        if (h->entry_wrap) return h->entry_wrap->realloc(h->entry_wrap->ctx, p, n);
+        if (h->debug) return pmh_debug_realloc(h, p, n);
+    }
     return pool_realloc(h, p, n);
 }
 

@@ -39,17 +39,19 @@
  *                       exit (a cache is retired or abandoned, never both).
  *   heaps               every live heap, the default heap first (heap.c:
  *                       pm_heap_new links, pm_heap_destroy unlinks), and
- *                       the watch that hears of both (the recorder's,
- *                       diag/trace.c, while it traces). All under its
- *                       lock, which no code holds while taking another
- *                       of these locks, or holds while calling the watch.
+ *                       the watch that hears of both and of fork (the
+ *                       recorder's, diag/trace.c, while it traces). All
+ *                       under its lock, the first of the fork order below;
+ *                       the watch is called with it held, and takes only
+ *                       the recorder's own locks and heaps' locks.
  *   recorder            the allocation recorder of diag/trace.c while it
  *                       traces, else NULL: set and cleared by
  *                       pm_trace_start/stop under heaps.lock, read by the
  *                       recorder's queries (acquire). The heap layer never
  *                       reads it. recorder_starts counts the recorders
- *                       made (under heaps.lock): each thread's stack cache
- *                       names the one it belongs to.
+ *                       and capture files made (under heaps.lock, or in a
+ *                       fork child alone): a thread's stack cache and its
+ *                       number in a capture name the one they belong to.
  *   shared_types        the object layer's registry of live shared types
  *                       (type.c): written by pm_type_new/pm_type_destroy of
  *                       a PM_TPFLAGS_SHARED type, read by debug mode's

@@ -202,6 +202,18 @@ case_report_bad() {
     expect 1 "badtag:9: an unknown record tag" "$PYMM" report badtag
     printf 'PYMMTRC\000\001\004\002\020\011' >nostack
     expect 1 "nostack:9: an allocation names an unknown stack" "$PYMM" report nostack
+    printf 'PYMMTRC\000\001\003\006\002\001' >gap
+    expect 1 "gap:9: a stack node out of order" "$PYMM" report gap
+    printf 'PYMMTRC\000\001\006\200\200\200\200\200\200\200\200\200\200\200\001' >overlong
+    expect 1 "overlong:9: a number longer than ten bytes" "$PYMM" report overlong
+    printf 'PYMMTRC\000\001\011\001\001a\012\001\001\001\001\003\005\001\200\200\200\200\200\200\200\200\200\001' >loc0
+    expect 1 "loc0:18: a stack node names an unknown location" "$PYMM" report loc0
+    # Two allocations at one address, no free between: taken as freed, said.
+    printf 'PYMMTRC\000\001\003\005\001\020\004\100\010\005\004\000\010\005' >twice
+    run "$PYMM" report twice --format json
+    [ "$rc" -eq 0 ] || fail "report of a repeated allocation: status $rc: $(head -c 300 err)"
+    grep -q "1 allocations at an address still live" err || fail "no warning of a repeated allocation"
+    grep -qF '"live_blocks_at_end": 1' out || fail "a repeated allocation counted twice"
     expect 1 "missing.trc:0: No such file" "$PYMM" report missing.trc
     expect 1 ".:0: not a regular file" "$PYMM" report .
     expect 2 "usage: pymm report" "$PYMM" report

@@ -117,15 +117,23 @@ typedef struct capture {
     uint64_t current, peak, peak_ms, peak_epoch;
     uint64_t allocs, frees, alloc_bytes, unknown_frees;
     bool ended;
-    uint64_t end_allocs, end_frees, end_dropped;
+    bool overlong;         /* a varint of more than ten bytes was met */
+    uint64_t realloc_live; /* ALLOCs of an address already live */
+    uint64_t end_allocs, end_frees;
     char pid[32];
 } capture;
 
 /* ---- reading -------------------------------------------------------------- */
 
+/* A varint; false at the end of the file (a record cut short) or, with
+ * c->overlong set, when it is longer than ten bytes (a damaged file). */
 static bool get_varint(capture *c, uint64_t *out) {
     uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64 && c->p < c->end; shift += 7) {
+    for (unsigned shift = 0; c->p < c->end; shift += 7) {
+        if (shift >= 70) {
+            c->overlong = true;
+            return false;
+        }
         unsigned char b = *c->p++;
         v |= (uint64_t)(b & 0x7f) << shift;
         if (!(b & 0x80)) {
@@ -211,7 +219,16 @@ static const char *on_alloc(capture *c) {
     if (a <= 1) return "an allocation at address 0 or 1";
     if (!live_reserve(c)) return "out of memory";
     live_block *b = live_find(c, a);
-    if (b) return "an allocation of an address already live";
+    if (b) { /* its free was not seen: count it, and take it as freed */
+        c->realloc_live++;
+        stack_stat *old = &c->stacks[b->stack];
+        touch(c, old);
+        old->live_bytes -= b->size;
+        old->live_count--;
+        c->current -= b->size;
+        b->addr = 1;
+        c->live_n--;
+    }
     size_t i = slot_of(a, c->live_cap);
     while (c->live[i].addr > 1) i = (i + 1) & (c->live_cap - 1);
     if (c->live[i].addr == 0) c->live_used++;
@@ -263,9 +280,10 @@ static const char *on_free(capture *c) {
 static const char *on_node(capture *c) {
     uint64_t id, parent, pc;
     if (!get_varint(c, &id) || !get_varint(c, &parent) || !get_varint(c, &pc)) return "";
-    if (id <= ROOTS || id > UINT32_MAX || parent == 0 || parent >= id)
-        return "a stack node with a bad id or parent";
-    if ((pc & PMD_CAPTURE_INTERP_BIT) && (pc & ~PMD_CAPTURE_INTERP_BIT) >= c->nlocations)
+    if (id != c->nstacks || id > UINT32_MAX || parent == 0 || parent >= id)
+        return "a stack node out of order (ids go 5, 6, ...) or with a bad parent";
+    uint64_t loc = pc & ~PMD_CAPTURE_INTERP_BIT;
+    if ((pc & PMD_CAPTURE_INTERP_BIT) && (loc == 0 || loc >= c->nlocations))
         return "a stack node names an unknown location";
     if (!grow((void **)&c->stacks, &c->stacks_cap, id + 1, sizeof *c->stacks))
         return "out of memory";
@@ -386,9 +404,7 @@ static const char *read_record(capture *c) {
             c->thread = v;
             return NULL;
         case PMD_TAG_END:
-            if (!get_varint(c, &c->end_allocs) || !get_varint(c, &c->end_frees) ||
-                !get_varint(c, &c->end_dropped))
-                return "";
+            if (!get_varint(c, &c->end_allocs) || !get_varint(c, &c->end_frees)) return "";
             c->ended = true;
             return NULL;
         default: return "an unknown record tag";
@@ -416,6 +432,7 @@ static int read_capture(capture *c) {
         const unsigned char *at = c->p;
         const char *why = read_record(c);
         if (why == NULL) continue;
+        if (c->overlong) why = "a number longer than ten bytes";
         if (why[0] == '\0') {
             fprintf(stderr,
                     "%s:%zu: warning: the capture ends inside a record (the program did not "
@@ -428,6 +445,11 @@ static int read_capture(capture *c) {
     }
     if (!c->ended)
         fprintf(stderr, "%s: warning: no end record (the program did not stop tracing)\n", c->name);
+    if (c->realloc_live)
+        fprintf(stderr,
+                "%s: warning: %" PRIu64 " allocations at an address still live (frees not "
+                "recorded); each taken as a free first\n",
+                c->name, c->realloc_live);
     return 0;
 }
 
@@ -629,8 +651,7 @@ static void report_text(FILE *f, const capture *c, Dwfl *d, size_t top) {
     fprintf(f, "  peak          %s at %.3f s\n", peak, c->peak_ms / 1000.0);
     fprintf(f, "  live at end   %s in %zu blocks%s\n", now, c->live_n,
             c->ended ? "" : " (no end record: the run did not finish tracing)");
-    if (c->end_dropped)
-        fprintf(f, "  dropped       %" PRIu64 " records the file did not take\n", c->end_dropped);
+
     ranked *r = malloc((c->nstacks + 1) * sizeof *r);
     if (r == NULL) return;
     text_section(f, c, d, "Live at the peak, by stack", AT_PEAK, r, top);
@@ -674,10 +695,9 @@ static void report_json(FILE *f, const capture *c, Dwfl *d, size_t top) {
             ", \"allocations\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"frees\": %" PRIu64
             ", \"peak_bytes\": %" PRIu64 ", \"peak_ms\": %" PRIu64
             ", \"live_bytes_at_end\": %" PRIu64 ", \"live_blocks_at_end\": %zu"
-            ", \"complete\": %s, \"dropped\": %" PRIu64 "},\n",
+            ", \"complete\": %s},\n",
             c->pid[0] ? c->pid : "null", c->ms, c->max_thread, c->allocs, c->alloc_bytes, c->frees,
-            c->peak, c->peak_ms, c->current, c->live_n, c->ended ? "true" : "false",
-            c->end_dropped);
+            c->peak, c->peak_ms, c->current, c->live_n, c->ended ? "true" : "false");
     ranked *r = malloc((c->nstacks + 1) * sizeof *r);
     if (r == NULL) return;
     fputs("  \"peak\": ", f);
