@@ -967,12 +967,7 @@ static int rebuild_pool(const pm_heap *ch, const pmh_arena *a, pmh_pool *pool, v
         return 0;
     }
     pmh_block *b = atomic_exchange_explicit(&pool->xfree, NULL, memory_order_relaxed);
-    if (b) {
-        pmh_block *tail = b;
-        for (pmh_block *x; (x = blk_next(tail)) != NULL;) tail = x;
-        blk_set_next(tail, pool->freeblock);
-        pool->freeblock = b;
-    }
+    if (b) (void)pmh_pool_splice(pool, b); /* counted below, from the list */
     uint8_t is_free[PMH_MAX_BLOCKS];
     const char *why;
     size_t carved = pmh_pool_free_map(h, pool, is_free, &why), nfree = 0;

@@ -489,6 +489,9 @@ static inline void pmh_pool_push(pm_heap *h, pmh_pool *pool, void *p) {
 }
 
 PM_HIDDEN void pmh_free_remote(pmh_pool *pool, void *p);
+/* threads.c: the list b.. (blocks others freed, from xfree) put at the
+ * head of pool's free list; their number. The caller settles the counts. */
+PM_HIDDEN uint32_t pmh_pool_splice(pmh_pool *pool, pmh_block *b);
 
 /* free on cache c of heap h: a pool c owns takes the block back as on a
  * private heap; another cache's goes the remote way (threads.c). On a

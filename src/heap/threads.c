@@ -92,15 +92,21 @@ PM_NOINLINE void pmh_free_remote(pmh_pool *pool, void *p) {
     if (head == NULL) push_pool_remote(pool->owner, pool);
 }
 
-/* The blocks b.. (a list others freed) rejoin pool's free list. */
-static void pool_take_back(pm_heap *h, pmh_pool *pool, pmh_block *b) {
+uint32_t pmh_pool_splice(pmh_pool *pool, pmh_block *b) {
     uint32_t n = 1;
     pmh_block *tail = b;
     for (pmh_block *x; (x = blk_next(tail)) != NULL; tail = x) n++;
-    PM_ASSERT(pool->nused >= n); /* they were counted live until now */
-    bool was_full = pool->freeblock == NULL;
     blk_set_next(tail, pool->freeblock);
     pool->freeblock = b;
+    return n;
+}
+
+/* The blocks b.. (a list others freed) rejoin pool's free list, and
+ * leave its count of live blocks. */
+static void pool_take_back(pm_heap *h, pmh_pool *pool, pmh_block *b) {
+    bool was_full = pool->freeblock == NULL;
+    uint32_t n = pmh_pool_splice(pool, b);
+    PM_ASSERT(pool->nused >= n); /* they were counted live until now */
     pool->nused -= n;
     pmh_pool_settle(h, pool, was_full);
 }
