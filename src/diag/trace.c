@@ -807,10 +807,14 @@ static _Atomic uint64_t *pool_slot(pmd_recorder *r, const pm_heap *h, const void
     return &s->slot[i];
 }
 
+/* Where the big table's probe for p starts. */
+static size_t big_slot(uintptr_t p, size_t cap) {
+    return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
 static tr_big *big_find(pmd_recorder *r, uintptr_t p) {
     if (r->big_cap == 0) return NULL;
-    for (size_t i = (p >> 4) * 0x9E3779B97F4A7C15ull & (r->big_cap - 1);;
-         i = (i + 1) & (r->big_cap - 1)) {
+    for (size_t i = big_slot(p, r->big_cap);; i = (i + 1) & (r->big_cap - 1)) {
         if (r->big[i].p == p) return &r->big[i];
         if (r->big[i].p == 0) return NULL;
     }
@@ -831,7 +835,7 @@ static bool big_reserve(pmd_recorder *r) {
     r->big_used = 0;
     for (size_t i = 0; i < oldcap; i++) {
         if (old[i].p <= 1) continue;
-        size_t j = (old[i].p >> 4) * 0x9E3779B97F4A7C15ull & (cap - 1);
+        size_t j = big_slot(old[i].p, cap);
         while (t[j].p) j = (j + 1) & (cap - 1);
         t[j] = old[i];
         r->big_used++;
@@ -860,7 +864,7 @@ static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n)
         tr_big *b = big_find(r, (uintptr_t)p);
         if (b) forget_stale(r, p, b->stack, b->size);
         else if (big_reserve(r)) {
-            size_t i = ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull & (r->big_cap - 1);
+            size_t i = big_slot((uintptr_t)p, r->big_cap);
             while (r->big[i].p > 1) i = (i + 1) & (r->big_cap - 1);
             if (r->big[i].p == 0) r->big_used++;
             b = &r->big[i];
