@@ -1212,9 +1212,17 @@ PM_API size_t pm_trace_get_traceback(const void *p, void **frames, size_t max);
  * attributed to those frames as well as to the C functions under them.
  * Per thread, and cheap (a few stores), so an interpreter may call them
  * whether tracing is on or not. file and function are not copied: they
- * must stay valid and unchanged while tracing is on. Up to 128 nested
- * frames are kept (the outermost); deeper ones are counted, not kept. */
+ * must stay valid and unchanged while tracing is on. The innermost 128
+ * nested frames are kept; those above them are counted, not kept. */
 PM_API void pm_trace_push_frame(const char *file, const char *function, int line);
+/* Called by the recorder on the allocating thread just before it reads
+ * that thread's interpreter frames (only when it has pushed some), so an
+ * embedder may bring the innermost frame's line up to date then
+ * (pm_trace_set_line) instead of at every line it runs. It runs inside an
+ * allocation: it must not allocate, free or take a lock the allocating
+ * code may hold. Set it while no other thread allocates; fn NULL removes
+ * it. */
+PM_API void pm_trace_set_line_hook(void (*fn)(void *arg), void *arg);
 PM_API void pm_trace_set_line(int line);
 PM_API void pm_trace_pop_frame(void);
 

@@ -4,7 +4,11 @@
  * and what it leaves when it stops.
  */
 #define _GNU_SOURCE
+#include "diag/capture_format.h"
 #include "testutil.h"
+#ifdef PYMM_HAVE_ZSTD
+#include <zstd.h>
+#endif
 
 #include <errno.h>
 #include <stdio.h>
@@ -216,6 +220,43 @@ static void test_interpreter_frames(void) {
     pm_trace_stop();
 }
 
+/* The line hook: called before the recorder reads interpreter frames
+ * (so the line it sets is the one recorded), never for a thread with none
+ * pushed, and gone once removed. */
+static int hook_calls;
+static void line_hook(void *arg) {
+    hook_calls++;
+    pm_trace_set_line(*(int *)arg);
+}
+
+static void test_line_hook(void) {
+    static const char file[] = "lazy.py";
+    int line = 31;
+    pm_trace_set_line_hook(line_hook, &line);
+    CHECK_EQ(pm_trace_start(NULL), 0);
+    void *a, *b;
+    site_a(&a); /* no interpreter frame: no call */
+    CHECK_EQ(hook_calls, 0);
+    pm_trace_push_frame(file, "f", 1);
+    site_a(&b);
+    CHECK_EQ(hook_calls, 1);
+    void *frames[PM_TRACE_MAX_FRAMES * 2];
+    pm_trace_frame f;
+    size_t n = pm_trace_get_traceback(b, frames, PM_TRACE_MAX_FRAMES * 2);
+    CHECK(n > 1 && pm_trace_frame_info(frames[n - 1], &f) == 0 && f.interpreter && f.line == 31);
+    pm_mem_free(b);
+    pm_trace_set_line_hook(NULL, NULL);
+    pm_trace_set_line(5);
+    site_a(&b);
+    CHECK_EQ(hook_calls, 1);
+    n = pm_trace_get_traceback(b, frames, PM_TRACE_MAX_FRAMES * 2);
+    CHECK(n > 1 && pm_trace_frame_info(frames[n - 1], &f) == 0 && f.line == 5);
+    pm_trace_pop_frame();
+    pm_mem_free(a);
+    pm_mem_free(b);
+    pm_trace_stop();
+}
+
 /* Sections: net change, peak above the start, occurrences; nested. */
 static void test_sections(void) {
     static const char outer[] = "outer", inner[] = "inner";
@@ -337,22 +378,88 @@ static void test_debug_heap(void) {
 /* Capture files: a bad path refuses the start and changes nothing; a
  * fork child with %p writes a file of its own, ended, beside its
  * parent's, which goes on. */
-static bool starts_as_capture(const char *path, bool *ended) {
+static bool read_varint(FILE *f, uint64_t *v) {
+    *v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        int ch = fgetc(f);
+        if (ch == EOF) return false;
+        *v |= (uint64_t)(ch & 0x7f) << shift;
+        if (!(ch & 0x80)) return true;
+    }
+    return false;
+}
+
+/* The last block's records, decompressed (docs/FORMATS.md); 0 if the
+ * file does not read as blocks to its end. */
+static size_t last_block(FILE *f, unsigned char *out, size_t cap) {
+    size_t n = 0;
+    int kind;
+    while ((kind = fgetc(f)) != EOF) {
+        uint64_t stored, size;
+        if (!read_varint(f, &stored) || !read_varint(f, &size) || size > cap) return 0;
+        unsigned char *data = malloc(stored ? stored : 1);
+        bool ok = data && fread(data, 1, stored, f) == stored;
+        n = 0;
+        if (ok && kind == PMD_BLOCK_STORED && stored == size) {
+            memcpy(out, data, size);
+            n = size;
+        }
+#ifdef PYMM_HAVE_ZSTD
+        if (ok && kind == PMD_BLOCK_ZSTD) n = ZSTD_decompress(out, cap, data, stored);
+        if (ZSTD_isError(n) || n != size) n = 0;
+#endif
+        free(data);
+        if (n == 0) return 0;
+    }
+    return n;
+}
+
+/* A capture of this format whose last block ends with the END record of
+ * `events` allocations and as many frees (*ended). */
+static bool starts_as_capture(const char *path, unsigned events, bool *ended) {
     FILE *f = fopen(path, "rb");
     if (f == NULL) return false;
-    unsigned char head[9], last[3] = {0};
-    bool ok = fread(head, 1, 9, f) == 9 && memcmp(head, "PYMMTRC", 8) == 0 && head[8] == 1;
-    /* The END record ends the file: its tag (8), then one allocation and
-     * one free (each process here allocates one block and frees it). */
-    int ch;
-    while ((ch = fgetc(f)) != EOF) {
-        last[0] = last[1];
-        last[1] = last[2];
-        last[2] = (unsigned char)ch;
+    unsigned char head[9];
+    bool ok = fread(head, 1, 9, f) == 9 && memcmp(head, "PYMMTRC", 8) == 0 &&
+              head[8] == PMD_CAPTURE_VERSION;
+    unsigned char end[1 + 2 * 5];
+    size_t e = 0;
+    end[e++] = 8; /* the END tag, then the two counts as varints */
+    for (int twice = 0; twice < 2; twice++) {
+        unsigned v = events;
+        for (; v >= 0x80; v >>= 7) end[e++] = (unsigned char)(v | 0x80);
+        end[e++] = (unsigned char)v;
     }
-    *ended = last[0] == 8 && last[1] == 1 && last[2] == 1;
+    size_t cap = 1 << 20;
+    unsigned char *last = malloc(cap);
+    size_t n = ok && last ? last_block(f, last, cap) : 0;
+    *ended = n >= e && memcmp(last + n - e, end, e) == 0;
+    free(last);
     fclose(f);
     return ok;
+}
+
+/* Built with libzstd, a capture's blocks are compressed: 20,000
+ * allocations and frees of one stack, stored, would take at least 5 bytes
+ * each (tags, address deltas, size, stack). */
+static void test_capture_compressed(void) {
+#ifdef PYMM_HAVE_ZSTD
+    char path[] = "/tmp/pymm-zstd-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    pm_trace_config cfg = PM_TRACE_CONFIG_INIT;
+    cfg.file = path;
+    CHECK_EQ(pm_trace_start(&cfg), 0);
+    for (int i = 0; i < 20000; i++) pm_mem_free(pm_mem_malloc(48));
+    pm_trace_stop();
+    struct stat st;
+    CHECK_EQ(stat(path, &st), 0);
+    CHECK(st.st_size < 20000 * 2);
+    bool ended = false;
+    CHECK(starts_as_capture(path, 20000, &ended) && ended);
+    unlink(path);
+#endif
 }
 
 static void test_capture_files(void) {
@@ -391,9 +498,9 @@ static void test_capture_files(void) {
     snprintf(mine, sizeof mine, "%s/cap.%ld.trc", dir, (long)getpid());
     snprintf(childs, sizeof childs, "%s/cap.%ld.trc", dir, (long)pid);
     bool ended = false;
-    CHECK(starts_as_capture(mine, &ended) && ended);
+    CHECK(starts_as_capture(mine, 1, &ended) && ended); /* each process: one block, freed */
     ended = false;
-    CHECK(starts_as_capture(childs, &ended) && ended);
+    CHECK(starts_as_capture(childs, 1, &ended) && ended);
     unlink(mine);
     unlink(childs);
     rmdir(dir);
@@ -404,10 +511,12 @@ int main(void) {
     test_domains_exact();
     test_attribution();
     test_interpreter_frames();
+    test_line_hook();
     test_sections();
     test_objects();
     test_private_heaps();
     test_debug_heap();
     test_capture_files();
+    test_capture_compressed();
     return tu_finish("test_diag_trace");
 }

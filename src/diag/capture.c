@@ -17,13 +17,23 @@
  * finished (end record, flush) but kept: other threads may still record,
  * and their calls then do nothing (`closed`).
  *
- * The buffer and this structure are mapped from the OS (the recorder's
- * rule R2: nothing of it is ever a traced block).
+ * The buffer goes out as one block, compressed with zstd when this build
+ * has libzstd (stored as it is otherwise, or when compressing does not
+ * make it smaller), so a block always holds whole records.
+ *
+ * The buffer, the compressor's context and this structure are mapped
+ * from the OS (the recorder's rule R2: nothing of it is ever a traced
+ * block, and zstd never calls malloc).
  */
 #define _GNU_SOURCE
 #include "diag/capture_format.h"
 #include "diag/diag.h"
 #include "heap/os.h"
+
+#ifdef PYMM_HAVE_ZSTD
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_initStaticCCtx: a context in our own mapping */
+#include <zstd.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +49,7 @@
 #define CAP_ROOM 64 /* the longest record but a module's or an info's */
 #define CAP_MAX_MODULES 1024
 #define CAP_FLUSH_MS 1000
+#define CAP_ZSTD_LEVEL 1 /* 1.3 bytes an allocation, ~30 ns (docs/FORMATS.md) */
 
 struct pmd_capture {
     int fd;
@@ -56,6 +67,13 @@ struct pmd_capture {
     uint64_t start_ns, last_ms, last_flush_ms;
     size_t nmodules;
     uintptr_t module_bias[CAP_MAX_MODULES];
+#ifdef PYMM_HAVE_ZSTD
+    ZSTD_CCtx *zctx; /* NULL: blocks are stored as they are */
+    void *zwork;     /* zctx's memory */
+    size_t zwork_size;
+    unsigned char *zout; /* a compressed block */
+    size_t zout_size;
+#endif
 };
 
 /* The calling thread's number in the stream of capture `gen` (1, 2, ...):
@@ -75,13 +93,18 @@ static uint64_t now_ns(void) {
 
 static void put_u8(pmd_capture *c, unsigned v) { c->buf[c->len++] = (unsigned char)v; }
 
-static void put_varint(pmd_capture *c, uint64_t v) {
+/* `v` as a varint at `out`; its length. */
+static size_t encode_varint(unsigned char *out, uint64_t v) {
+    size_t n = 0;
     while (v >= 0x80) {
-        c->buf[c->len++] = (unsigned char)(v | 0x80);
+        out[n++] = (unsigned char)(v | 0x80);
         v >>= 7;
     }
-    c->buf[c->len++] = (unsigned char)v;
+    out[n++] = (unsigned char)v;
+    return n;
 }
+
+static void put_varint(pmd_capture *c, uint64_t v) { c->len += encode_varint(c->buf + c->len, v); }
 
 /* A signed delta, zigzag-coded: small either way. */
 static void put_svarint(pmd_capture *c, int64_t v) {
@@ -96,10 +119,10 @@ static void put_bytes(pmd_capture *c, const void *p, size_t n) {
 
 /* ---- the file ------------------------------------------------------------ */
 
-static void flush(pmd_capture *c) {
+static void write_all(pmd_capture *c, const void *data, size_t n) {
     size_t off = 0;
-    while (off < c->len && !c->failed) {
-        ssize_t w = write(c->fd, c->buf + off, c->len - off);
+    while (off < n && !c->failed) {
+        ssize_t w = write(c->fd, (const char *)data + off, n - off);
         if (w > 0) off += (size_t)w;
         else if (w < 0 && errno == EINTR) continue;
         else {
@@ -107,6 +130,40 @@ static void flush(pmd_capture *c) {
             fprintf(stderr, "pymm: capture %s: %s; the file ends here, the program goes on\n",
                     c->path, w < 0 ? strerror(errno) : "nothing written");
         }
+    }
+}
+
+/* The buffer's records, compressed when that makes them smaller. */
+static const unsigned char *block_data(pmd_capture *c, size_t *stored, unsigned *kind) {
+    *stored = c->len;
+    *kind = PMD_BLOCK_STORED;
+#ifdef PYMM_HAVE_ZSTD
+    if (c->zctx != NULL) {
+        size_t z =
+            ZSTD_compressCCtx(c->zctx, c->zout, c->zout_size, c->buf, c->len, CAP_ZSTD_LEVEL);
+        if (!ZSTD_isError(z) && z < c->len) {
+            *stored = z;
+            *kind = PMD_BLOCK_ZSTD;
+            return c->zout;
+        }
+    }
+#endif
+    return c->buf;
+}
+
+/* The buffer to the file as one block: kind, stored size, size, data. */
+static void flush(pmd_capture *c) {
+    if (c->len > 0 && !c->failed) {
+        size_t stored;
+        unsigned kind;
+        const unsigned char *data = block_data(c, &stored, &kind);
+        unsigned char head[1 + 2 * 10];
+        size_t n = 0;
+        head[n++] = (unsigned char)kind;
+        n += encode_varint(head + n, stored);
+        n += encode_varint(head + n, c->len);
+        write_all(c, head, n);
+        write_all(c, data, stored);
     }
     c->len = 0;
     c->last_flush_ms = c->last_ms;
@@ -204,6 +261,30 @@ static void write_info_number(pmd_capture *c, const char *key, uint64_t v) {
 
 /* ---- the recorder's side ------------------------------------------------ */
 
+/* A compressor in memory of our own; none (stored blocks) if it cannot be had. */
+static void compressor_open(pmd_capture *c) {
+#ifdef PYMM_HAVE_ZSTD
+    size_t work = ZSTD_estimateCCtxSize(CAP_ZSTD_LEVEL), out = ZSTD_compressBound(CAP_BUFFER);
+    c->zwork = pmos_map(work);
+    c->zout = pmos_map(out);
+    c->zctx = c->zwork && c->zout ? ZSTD_initStaticCCtx(c->zwork, work) : NULL;
+    c->zwork_size = work;
+    c->zout_size = out;
+#else
+    (void)c;
+#endif
+}
+
+/* What pmd_capture_open mapped, given back. */
+static void release(pmd_capture *c) {
+#ifdef PYMM_HAVE_ZSTD
+    if (c->zwork) pmos_unmap(c->zwork, c->zwork_size);
+    if (c->zout) pmos_unmap(c->zout, c->zout_size);
+#endif
+    pmos_unmap(c->buf, CAP_BUFFER);
+    pmos_unmap(c, sizeof *c);
+}
+
 pmd_capture *pmd_capture_open(const char *path, unsigned frames, uint64_t gen) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return NULL;
@@ -222,9 +303,10 @@ pmd_capture *pmd_capture_open(const char *path, unsigned frames, uint64_t gen) {
     c->gen = gen;
     pthread_mutex_init(&c->lock, NULL);
     c->start_ns = now_ns();
-    memcpy(c->buf, "PYMMTRC", 8); /* the magic, NUL included */
-    c->buf[8] = 1;                /* the format's version */
-    c->len = 9;
+    compressor_open(c);
+    unsigned char header[PMD_CAPTURE_HEADER] = PMD_CAPTURE_MAGIC; /* and the NUL */
+    header[PMD_CAPTURE_HEADER - 1] = PMD_CAPTURE_VERSION;
+    write_all(c, header, sizeof header);
     write_info_number(c, "pid", (uint64_t)getpid());
     write_info_number(c, "start_unix", (uint64_t)time(NULL));
     write_info_number(c, "frames", frames);
@@ -337,8 +419,7 @@ void pmd_capture_close(pmd_capture *c) {
     pmd_capture_finish(c);
     pthread_mutex_destroy(&c->lock);
     close(c->fd);
-    pmos_unmap(c->buf, CAP_BUFFER);
-    pmos_unmap(c, sizeof *c);
+    release(c);
 }
 
 void pmd_capture_hold(pmd_capture *c, bool on) {
@@ -348,6 +429,5 @@ void pmd_capture_hold(pmd_capture *c, bool on) {
 
 void pmd_capture_abandon(pmd_capture *c) {
     close(c->fd);
-    pmos_unmap(c->buf, CAP_BUFFER);
-    pmos_unmap(c, sizeof *c);
+    release(c);
 }

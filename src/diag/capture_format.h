@@ -8,9 +8,15 @@
 #define PM_DIAG_CAPTURE_FORMAT_H
 
 #define PMD_CAPTURE_MAGIC "PYMMTRC" /* 8 bytes with its NUL */
-#define PMD_CAPTURE_VERSION 1
+#define PMD_CAPTURE_VERSION 2
 #define PMD_CAPTURE_HEADER 9 /* the magic and the version byte */
 #define PMD_CAPTURE_ROOTS 4  /* stack ids 1..4: raw, mem, obj, pm_heap_* */
+
+/* The records come in blocks: a kind byte, the stored size and the size
+ * of the records (varints), then the stored bytes. A block holds whole
+ * records, at most PMD_CAPTURE_MAX_BLOCK bytes of them. */
+enum pmd_capture_block { PMD_BLOCK_STORED = 0, PMD_BLOCK_ZSTD = 1 };
+#define PMD_CAPTURE_MAX_BLOCK ((uint64_t)1 << 26)
 
 enum pmd_capture_tag {
     PMD_TAG_INFO = 1,

@@ -527,6 +527,18 @@ static uint32_t location_id(pmd_recorder *r, const tr_interp_frame *f) {
     return id;
 }
 
+void pm_trace_set_line_hook(void (*fn)(void *arg), void *arg) {
+    atomic_store(&pmh_process.trace_line_arg, arg);
+    atomic_store(&pmh_process.trace_line_hook, fn);
+}
+
+/* The embedder's chance to set the innermost frame's line (not under
+ * lock: the hook may take the embedder's locks). */
+static void refresh_line(void) {
+    void (*fn)(void *) = atomic_load_explicit(&pmh_process.trace_line_hook, memory_order_acquire);
+    if (fn) fn(atomic_load_explicit(&pmh_process.trace_line_arg, memory_order_relaxed));
+}
+
 /* The calling thread's interpreter frames as trie frames, innermost
  * first, at most max: those the ring still holds (depths from
  * interp_stale up, and the last TR_INTERP_KEPT). Under lock. */
@@ -685,6 +697,7 @@ static uint64_t frames_hash(const uintptr_t *pc, unsigned n, uint32_t domain) {
  * interned under the lock first). */
 static uint32_t stack_id_interp(pmd_recorder *r, uint32_t domain, const uintptr_t *pc, unsigned n) {
     uintptr_t interp[PM_TRACE_MAX_FRAMES];
+    refresh_line();
     pthread_mutex_lock(&r->lock);
     unsigned m = interp_frames(r, interp, r->frames);
     uint32_t id = domain + 1;

@@ -52,6 +52,9 @@
  *                       and capture files made (under heaps.lock, or in a
  *                       fork child alone): a thread's stack cache and its
  *                       number in a capture name the one they belong to.
+ *                       trace_line_hook/arg: pm_trace_set_line_hook's,
+ *                       kept across recordings (atomics: the embedder sets
+ *                       them while no other thread allocates).
  *   shared_types        the object layer's registry of live shared types
  *                       (type.c): written by pm_type_new/pm_type_destroy of
  *                       a PM_TPFLAGS_SHARED type, read by debug mode's

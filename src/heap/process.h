@@ -76,6 +76,9 @@ typedef struct pmh_process_state {
      * tracing; written under heaps.lock. */
     _Atomic(struct pmd_recorder *) recorder;
     uint64_t recorder_starts; /* recorders made so far: their numbers */
+    /* pm_trace_set_line_hook's: set by an embedder, whether tracing or not */
+    _Atomic(void (*)(void *)) trace_line_hook;
+    void *_Atomic trace_line_arg;
 
     /* ---- the shared-type registry (object layer, type.c) ----
      * Held here, owned there: the heap never reads it. */

@@ -192,24 +192,36 @@ case_report_killed() {
     grep -Eq '"allocations": [1-9]' out || fail "a killed run's report counts no allocation"
 }
 
-# Bad input: FILE:OFFSET: what, status 1.
+# Bad input: FILE:OFFSET: what, status 1. After the 9-byte header, blocks:
+# a kind (0 stored), the stored size, the size, then records (at byte 12).
 case_report_bad() {
     printf 'hello' >notcapture
     expect 1 "notcapture:0: not a pymm capture file" "$PYMM" report notcapture
-    printf 'PYMMTRC\000\002' >newer
-    expect 1 "newer:8: capture format version 2" "$PYMM" report newer
-    printf 'PYMMTRC\000\001\077' >badtag
-    expect 1 "badtag:9: an unknown record tag" "$PYMM" report badtag
-    printf 'PYMMTRC\000\001\004\002\020\011' >nostack
-    expect 1 "nostack:9: an allocation names an unknown stack" "$PYMM" report nostack
-    printf 'PYMMTRC\000\001\003\006\002\001' >gap
-    expect 1 "gap:9: a stack node out of order" "$PYMM" report gap
-    printf 'PYMMTRC\000\001\006\200\200\200\200\200\200\200\200\200\200\200\001' >overlong
-    expect 1 "overlong:9: a number longer than ten bytes" "$PYMM" report overlong
-    printf 'PYMMTRC\000\001\011\001\001a\012\001\001\001\001\003\005\001\200\200\200\200\200\200\200\200\200\001' >loc0
-    expect 1 "loc0:18: a stack node names an unknown location" "$PYMM" report loc0
+    printf 'PYMMTRC\000\003' >newer
+    expect 1 "newer:8: capture format version 3" "$PYMM" report newer
+    printf 'PYMMTRC\000\002\007\001\001\000' >kind
+    expect 1 "kind:9: an unknown block kind" "$PYMM" report kind
+    printf 'PYMMTRC\000\002\000\001\002\000' >sizes
+    expect 1 "sizes:9: a stored block with two sizes" "$PYMM" report sizes
+    printf 'PYMMTRC\000\002\000\002\002\004\002' >cut
+    expect 1 "cut:12: a record runs past the end of its block" "$PYMM" report cut
+    printf 'PYMMTRC\000\002\000\001\001\077' >badtag
+    expect 1 "badtag:12: an unknown record tag" "$PYMM" report badtag
+    printf 'PYMMTRC\000\002\000\004\004\004\002\020\011' >nostack
+    expect 1 "nostack:12: an allocation names an unknown stack" "$PYMM" report nostack
+    printf 'PYMMTRC\000\002\000\004\004\003\006\002\001' >gap
+    expect 1 "gap:12: a stack node out of order" "$PYMM" report gap
+    printf 'PYMMTRC\000\002\000\014\014\006\200\200\200\200\200\200\200\200\200\200\001' >overlong
+    expect 1 "overlong:12: a number longer than ten bytes" "$PYMM" report overlong
+    printf 'PYMMTRC\000\002\000\026\026\011\001\001a\012\001\001\001\001\003\005\001\200\200\200\200\200\200\200\200\200\001' >loc0
+    expect 1 "loc0:21: a stack node names an unknown location" "$PYMM" report loc0
+    # A block cut short (the program died while writing it): read up to it.
+    printf 'PYMMTRC\000\002\000\005\005\004' >short
+    run "$PYMM" report short
+    [ "$rc" -eq 0 ] || fail "report of a cut block: status $rc: $(head -c 300 err)"
+    grep -q "short:9: warning: the capture ends inside a block" err || fail "no warning of a cut block"
     # Two allocations at one address, no free between: taken as freed, said.
-    printf 'PYMMTRC\000\001\003\005\001\020\004\100\010\005\004\000\010\005' >twice
+    printf 'PYMMTRC\000\002\000\014\014\003\005\001\020\004\100\010\005\004\000\010\005' >twice
     run "$PYMM" report twice --format json
     [ "$rc" -eq 0 ] || fail "report of a repeated allocation: status $rc: $(head -c 300 err)"
     grep -q "1 allocations at an address still live" err || fail "no warning of a repeated allocation"

@@ -4,7 +4,8 @@
  * run: totals, the peak, the stacks that held the most memory at the peak
  * and at the end, the stacks that allocated the most.
  *
- * The file is read in one pass (docs/FORMATS.md, "Capture files"), with
+ * The file is read in one pass, a block at a time (docs/FORMATS.md,
+ * "Capture files"; a compressed block is decompressed whole), with
  * memory bounded by the distinct stacks and the live blocks: a table of
  * live blocks by address, and per stack its live, total and at-peak
  * figures. The peak costs O(1) an event: a new peak only bumps an epoch,
@@ -25,6 +26,9 @@
 #include <elfutils/libdwfl.h>
 #else
 typedef struct Dwfl Dwfl; /* never made: frames stay module+offset */
+#endif
+#ifdef PYMM_HAVE_ZSTD
+#include <zstd.h>
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -105,7 +109,12 @@ typedef struct capture {
     size_t nstrings, strings_cap;
     location *locations; /* [id] */
     size_t nlocations, locations_cap;
-    const unsigned char *p, *end, *base;
+    const unsigned char *p, *end, *base; /* the block's records */
+    const unsigned char *file, *file_p, *file_end;
+    size_t block_at;         /* the block's offset in the file */
+    bool compressed;         /* the block was: offsets are into its records */
+    unsigned char *unpacked; /* a compressed block's records */
+    size_t unpacked_cap;
     stack_stat *stacks;
     size_t nstacks, stacks_cap;
     live_block *live;
@@ -411,37 +420,96 @@ static const char *read_record(capture *c) {
     }
 }
 
-/* Read the whole capture; 0, or 1 with the error said (FILE:OFFSET). A
- * file that ends inside a record (the program died) is read up to it,
- * with a warning. */
-static int read_capture(capture *c) {
-    if (c->end - c->p < PMD_CAPTURE_HEADER ||
-        memcmp(c->p, PMD_CAPTURE_MAGIC, sizeof PMD_CAPTURE_MAGIC) != 0) {
-        fprintf(stderr, "%s:0: not a pymm capture file (no PYMMTRC header)\n", c->name);
-        return 1;
+/* The next block's records into c->p..c->end: NULL, "" when the file
+ * ends inside the block (the program died while writing it), else what is
+ * wrong with it. */
+static const char *next_block(capture *c) {
+    c->block_at = (size_t)(c->file_p - c->file);
+    c->p = c->file_p;
+    c->end = c->file_end;
+    unsigned kind = *c->p++;
+    uint64_t stored, size;
+    if (!get_varint(c, &stored) || !get_varint(c, &size))
+        return c->overlong ? "a number longer than ten bytes" : "";
+    if (kind != PMD_BLOCK_STORED && kind != PMD_BLOCK_ZSTD) return "an unknown block kind";
+    if (size > PMD_CAPTURE_MAX_BLOCK) return "a block larger than 64 MiB";
+    if (kind == PMD_BLOCK_STORED && stored != size) return "a stored block with two sizes";
+    if ((uint64_t)(c->end - c->p) < stored) return "";
+    const unsigned char *data = c->p;
+    c->file_p = data + stored;
+    c->compressed = kind == PMD_BLOCK_ZSTD;
+    if (!c->compressed) {
+        c->base = data;
+        c->end = data + size;
+        return NULL;
     }
-    if (c->p[8] != PMD_CAPTURE_VERSION) {
-        fprintf(stderr, "%s:8: capture format version %u; this pymm reads version %d\n", c->name,
-                c->p[8], PMD_CAPTURE_VERSION);
-        return 1;
-    }
-    c->p += PMD_CAPTURE_HEADER;
-    c->nstacks = ROOTS + 1;
-    if (!grow((void **)&c->stacks, &c->stacks_cap, c->nstacks, sizeof *c->stacks)) return 1;
+#ifdef PYMM_HAVE_ZSTD
+    if (!grow((void **)&c->unpacked, &c->unpacked_cap, size, 1)) return "out of memory";
+    size_t n = ZSTD_decompress(c->unpacked, size, data, stored);
+    if (ZSTD_isError(n) || n != size) return "a compressed block that does not decompress";
+    c->base = c->p = c->unpacked;
+    c->end = c->unpacked + size;
+    return NULL;
+#else
+    return "a zstd-compressed block, and this pymm was built without libzstd";
+#endif
+}
+
+/* Where a record is, for a message: its offset in the file, or, in a
+ * compressed block, the block's offset and the record's in its data. */
+static void say_where(const capture *c, const unsigned char *at, const char *what) {
+    size_t off = (size_t)(at - c->base);
+    if (c->compressed)
+        fprintf(stderr, "%s:%zu: %s (at byte %zu of the block's records)\n", c->name, c->block_at,
+                what, off);
+    else fprintf(stderr, "%s:%zu: %s\n", c->name, (size_t)(c->base - c->file) + off, what);
+}
+
+/* The records of the block in c->p..c->end: 0, or 1 with the error said. */
+static int read_block(capture *c) {
     while (c->p < c->end && !c->ended) {
         const unsigned char *at = c->p;
         const char *why = read_record(c);
         if (why == NULL) continue;
         if (c->overlong) why = "a number longer than ten bytes";
-        if (why[0] == '\0') {
+        if (why[0] == '\0') why = "a record runs past the end of its block";
+        say_where(c, at, why);
+        return 1;
+    }
+    return 0;
+}
+
+/* Read the whole capture; 0, or 1 with the error said (FILE:OFFSET). A
+ * file that ends inside a block (the program died) is read up to it, with
+ * a warning. */
+static int read_capture(capture *c) {
+    if (c->file_end - c->file < PMD_CAPTURE_HEADER ||
+        memcmp(c->file, PMD_CAPTURE_MAGIC, sizeof PMD_CAPTURE_MAGIC) != 0) {
+        fprintf(stderr, "%s:0: not a pymm capture file (no PYMMTRC header)\n", c->name);
+        return 1;
+    }
+    if (c->file[8] != PMD_CAPTURE_VERSION) {
+        fprintf(stderr, "%s:8: capture format version %u; this pymm reads version %d\n", c->name,
+                c->file[8], PMD_CAPTURE_VERSION);
+        return 1;
+    }
+    c->file_p = c->file + PMD_CAPTURE_HEADER;
+    c->nstacks = ROOTS + 1;
+    if (!grow((void **)&c->stacks, &c->stacks_cap, c->nstacks, sizeof *c->stacks)) return 1;
+    while (c->file_p < c->file_end && !c->ended) {
+        const char *why = next_block(c);
+        if (why != NULL && why[0] == '\0') {
             fprintf(stderr,
-                    "%s:%zu: warning: the capture ends inside a record (the program did not "
+                    "%s:%zu: warning: the capture ends inside a block (the program did not "
                     "stop tracing: a crash, abort or kill?); read up to there\n",
-                    c->name, (size_t)(at - c->base));
+                    c->name, c->block_at);
             return 0;
         }
-        fprintf(stderr, "%s:%zu: %s\n", c->name, (size_t)(at - c->base), why);
-        return 1;
+        if (why != NULL) {
+            fprintf(stderr, "%s:%zu: %s\n", c->name, c->block_at, why);
+            return 1;
+        }
+        if (read_block(c) != 0) return 1;
     }
     if (!c->ended)
         fprintf(stderr, "%s: warning: no end record (the program did not stop tracing)\n", c->name);
@@ -751,6 +819,7 @@ static void capture_free(capture *c) {
     free(c->modules);
     free(c->stacks);
     free(c->live);
+    free(c->unpacked);
 }
 
 int pymm_report_main(int argc, char **argv) {
@@ -782,8 +851,8 @@ int pymm_report_main(int argc, char **argv) {
         return 1;
     }
     capture c = {.name = path};
-    c.base = c.p = map ? map : (const unsigned char *)"";
-    c.end = c.p + st.st_size;
+    c.file = map ? map : (const unsigned char *)"";
+    c.file_end = c.file + st.st_size;
     int rc = read_capture(&c);
     if (rc == 0) {
         Dwfl *d = open_dwfl(&c);
