@@ -1205,6 +1205,11 @@ PM_API const char *pm_trace_unwinder(void);
  * function (pm_mem_malloc, pm_heap_malloc, the object layer's). Returns
  * how many were written; 0 when p is not a live traced block. */
 PM_API size_t pm_trace_get_traceback(const void *p, void **frames, size_t max);
+/* The stack that made object o, as pm_trace_get_traceback gives it: 0 for
+ * a static or immortal object that is no block, and for one made while
+ * not tracing. While tracing, free lists are off, so the stack is that of
+ * the object, not of an earlier object whose block it reuses. */
+PM_API size_t pm_trace_object_traceback(const pm_object *o, void **frames, size_t max);
 
 /* An interpreter's own frames (script.lua:42, app.py:17): an embedder
  * pushes one when it enters a function of its language and pops it when
@@ -1227,13 +1232,17 @@ PM_API void pm_trace_set_line(int line);
 PM_API void pm_trace_pop_frame(void);
 
 /* What a frame of pm_trace_get_traceback or pm_trace_stack_frames is:
- * interpreter 1 with its file, function and line, or 0 for a native
- * frame (a return address: `pymm report` names it). 0, or -1 for an
- * interpreter frame this recording does not know. */
+ * interpreter 1 with its file, function and line; or 0 for a native frame
+ * (a return address minus one), named as far as the process can: file is
+ * its module's path, function the exported symbol that holds it (NULL
+ * if none), offset its distance from the module's load address, line 0
+ * (`pymm report` names C files and lines from debug information). 0, or
+ * -1 for an interpreter frame this recording does not know. */
 typedef struct pm_trace_frame {
     int interpreter;
     const char *file, *function;
     int line;
+    uintptr_t offset;
 } pm_trace_frame;
 PM_API int pm_trace_frame_info(const void *frame, pm_trace_frame *out);
 
@@ -1275,6 +1284,68 @@ PM_API size_t pm_trace_top(pm_trace_stat *out, size_t max);
 /* The frames of stack (as pm_trace_get_traceback); 0 for an unknown id
  * or a stack of no frames. */
 PM_API size_t pm_trace_stack_frames(uint32_t stack, void **frames, size_t max);
+
+/* Snapshots (tracemalloc's): a copy of the live traced blocks grouped by
+ * stack, with every frame resolved (pm_trace_frame) into strings of its
+ * own, so a snapshot outlives the recording and may be dumped to a file
+ * and loaded back, in this process or another. Its memory comes from the
+ * OS and never shows in the recorder's figures. NULL with errno: EINVAL
+ * when not tracing (take), or for a file that is not a snapshot (load);
+ * ENOMEM; the file's own errors. */
+typedef struct pm_trace_snapshot pm_trace_snapshot;
+PM_API pm_trace_snapshot *pm_trace_take_snapshot(void) PM_NODISCARD;
+PM_API void pm_trace_snapshot_free(pm_trace_snapshot *s);
+PM_API int pm_trace_snapshot_dump(const pm_trace_snapshot *s, const char *path);
+PM_API pm_trace_snapshot *pm_trace_snapshot_load(const char *path) PM_NODISCARD;
+/* Its stacks (numbered from 0) and a stack's frames, innermost first;
+ * the strings belong to the snapshot. */
+PM_API size_t pm_trace_snapshot_stacks(const pm_trace_snapshot *s);
+PM_API size_t pm_trace_snapshot_frames(const pm_trace_snapshot *s, size_t stack,
+                                       pm_trace_frame *out, size_t max);
+
+/* A filter keeps or drops stacks: those of `domain` (-1: any) whose
+ * innermost frame (any frame, with all_frames) has a file matching
+ * file_pattern (fnmatch; NULL: any) and, if line > 0, that interpreter
+ * line. As tracemalloc: a stack is kept when some inclusive filter
+ * matches it (or there is none) and no exclusive one does. */
+typedef struct pm_trace_filter {
+    int inclusive;
+    const char *file_pattern;
+    int line;
+    int domain;
+    int all_frames;
+} pm_trace_filter;
+PM_API pm_trace_snapshot *pm_trace_snapshot_filter(const pm_trace_snapshot *s,
+                                                   const pm_trace_filter *filters,
+                                                   size_t n) PM_NODISCARD;
+
+/* Statistics: the live bytes and blocks grouped by a key. By line, a
+ * native frame's "line" is its offset; by function, a native frame with
+ * no name keeps its offset. cumulative: every frame of a stack counts
+ * (each key once a stack), not only the innermost. With base, each
+ * entry also gives the change since base (a key only in base has size 0
+ * and a negative change), sorted by the size of the change; without, by
+ * size. The entries' strings and stacks belong to the snapshots; stack
+ * is a stack number of `snapshot` (s, or base for a key only there).
+ * Writes up to max entries; returns how many there are. */
+enum {
+    PM_TRACE_BY_STACK,
+    PM_TRACE_BY_LINE,
+    PM_TRACE_BY_FUNCTION,
+    PM_TRACE_BY_FILE,
+    PM_TRACE_BY_DOMAIN
+};
+typedef struct pm_trace_entry {
+    pm_trace_frame where; /* the key's frame (by line, function or file) */
+    int domain;           /* the key's domain (by domain); its stack's otherwise */
+    const pm_trace_snapshot *snapshot;
+    size_t stack;
+    size_t size, count;
+    int64_t size_diff, count_diff;
+} pm_trace_entry;
+PM_API size_t pm_trace_snapshot_statistics(const pm_trace_snapshot *s,
+                                           const pm_trace_snapshot *base, int key, int cumulative,
+                                           pm_trace_entry *out, size_t max);
 
 #ifdef __cplusplus
 }

@@ -220,6 +220,63 @@ static void test_interpreter_frames(void) {
     pm_trace_stop();
 }
 
+/* An object's traceback names where it was made, even when its block came
+ * back through a free list (floats, tuples and lists have them): while
+ * tracing, free lists neither take nor give. */
+static __attribute__((noinline)) void float_here(pm_object **out, double v) { *out = pm_float(v); }
+static __attribute__((noinline)) void float_there(pm_object **out, double v) { *out = pm_float(v); }
+static __attribute__((noinline)) void tuple_here(pm_object **out) { *out = pm_tuple_new(2); }
+
+/* Is fn the one of the three sites whose code holds a frame of o's
+ * traceback? (They are small and may sit within 256 bytes of each other:
+ * a frame is the nearest site's below it.) */
+static bool made_in(const pm_object *o, void (*fn)(void)) {
+    void (*sites[])(void) = {(void (*)(void))float_here, (void (*)(void))float_there,
+                             (void (*)(void))tuple_here};
+    void *frames[4];
+    size_t n = pm_trace_object_traceback(o, frames, 4);
+    for (size_t i = 0; i < n; i++) {
+        void (*best)(void) = NULL;
+        for (size_t k = 0; k < 3; k++)
+            if (frame_in(frames[i], sites[k]) &&
+                (best == NULL || (uintptr_t)sites[k] > (uintptr_t)best))
+                best = sites[k];
+        if (best == fn) return true;
+    }
+    return false;
+}
+
+static void test_object_traceback(void) {
+    pm_runtime *rt = pm_runtime_new(NULL);
+    CHECK(rt != NULL);
+    pm_runtime *saved = pm_runtime_enter(rt);
+    pm_object *a, *b, *t;
+    for (int i = 0; i < 10; i++) { /* the free list fills */
+        float_here(&a, i);
+        pm_decref(a);
+    }
+    pm_trace_config cfg = PM_TRACE_CONFIG_INIT;
+    cfg.frames = 4;
+    CHECK_EQ(pm_trace_start(&cfg), 0);
+    float_here(&a, 1.0);
+    tuple_here(&t);
+    CHECK(a != NULL && t != NULL);
+    CHECK(made_in(a, (void (*)(void))float_here) && made_in(t, (void (*)(void))tuple_here));
+    pm_decref(a);
+    float_there(&b, 2.0); /* a's block, perhaps: made here now */
+    CHECK(made_in(b, (void (*)(void))float_there) && !made_in(b, (void (*)(void))float_here));
+    CHECK_EQ(pm_trace_object_traceback(NULL, NULL, 0), 0);
+    pm_object *none = pm_none();
+    void *frame[1];
+    CHECK_EQ(pm_trace_object_traceback(none, frame, 1), 0); /* static: no block */
+    pm_decref(none);
+    pm_decref(b);
+    pm_decref(t);
+    pm_trace_stop();
+    pm_runtime_enter(saved);
+    pm_runtime_destroy(rt);
+}
+
 /* The line hook: called before the recorder reads interpreter frames
  * (so the line it sets is the one recorded), never for a thread with none
  * pushed, and gone once removed. */
@@ -512,6 +569,7 @@ int main(void) {
     test_attribution();
     test_interpreter_frames();
     test_line_hook();
+    test_object_traceback();
     test_sections();
     test_objects();
     test_private_heaps();

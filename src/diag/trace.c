@@ -54,6 +54,7 @@
 #include "heap/os.h"
 #include "heap/process.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1336,14 +1337,21 @@ size_t pm_trace_stack_frames(uint32_t stack, void **frames, size_t max) {
 
 int pm_trace_frame_info(const void *frame, pm_trace_frame *out) {
     uintptr_t f = (uintptr_t)frame;
-    *out = (pm_trace_frame){0, NULL, NULL, 0};
-    if (!(f & TR_INTERP_BIT)) return 0;
+    *out = (pm_trace_frame){0, NULL, NULL, 0, 0};
+    if (!(f & TR_INTERP_BIT)) {
+        Dl_info info;
+        if (dladdr(frame, &info) != 0) {
+            *out = (pm_trace_frame){0, info.dli_fname, info.dli_sname, 0,
+                                    f - (uintptr_t)info.dli_fbase};
+        }
+        return 0;
+    }
     pmd_recorder *r = recorder();
     uint32_t id = (uint32_t)(f & ~TR_INTERP_BIT);
     if (r == NULL) return -1;
     pthread_mutex_lock(&r->lock);
     bool known = id >= 1 && id <= r->nloc;
-    if (known) *out = (pm_trace_frame){1, r->loc[id].file, r->loc[id].function, r->loc[id].line};
+    if (known) *out = (pm_trace_frame){1, r->loc[id].file, r->loc[id].function, r->loc[id].line, 0};
     pthread_mutex_unlock(&r->lock);
     return known ? 0 : -1;
 }
@@ -1359,6 +1367,12 @@ size_t pm_trace_get_traceback(const void *p, void **frames, size_t max) {
     size_t n;
     if (r == NULL || p == NULL || !record_get(r, p, false, &stack, &n)) return 0;
     return pm_trace_stack_frames(stack, frames, max);
+}
+
+/* An object is its block: its header starts the block, whatever the type
+ * (pmo_alloc), so the block's record is the object's. */
+size_t pm_trace_object_traceback(const pm_object *o, void **frames, size_t max) {
+    return o == NULL ? 0 : pm_trace_get_traceback(o, frames, max);
 }
 
 static int by_bytes_desc(const void *a, const void *b) {

@@ -55,6 +55,7 @@ typedef struct pmo_list {
 static inline pm_object *pmo_gc_freelist_pop(pmo_freelist *fl, pm_type *t) {
     if (!fl->head) return NULL;
     pm_runtime *rt = pmo_rt();
+    if (!pmo_freelists_on(rt)) return NULL;
     pmo_gc_maybe_collect(rt);
     if (!fl->head) return NULL; /* the collection may have drained it */
     pm_object *o = pmo_freelist_pop(fl);

@@ -468,7 +468,7 @@ pm_object *pmo_dict_from_pairs(pm_object *const *kv, size_t n) {
 }
 
 static void dict_free_mem(pm_runtime *rt, pm_object *o) {
-    if (!pmo_freelist_push(&rt->freelists.dicts, o)) pmo_free(rt, o);
+    if (!pmo_freelist_push(rt, &rt->freelists.dicts, o)) pmo_free(rt, o);
 }
 
 size_t pm_dict_size(pm_object *d) { return is_dict(d) ? PMO_DICT(d)->used : 0; }

@@ -261,7 +261,7 @@ pm_object *pm_list_new(size_t n) {
 }
 
 static void list_free_mem(pm_runtime *rt, pm_object *o) {
-    if (!pmo_freelist_push(&rt->freelists.lists, o)) pmo_free(rt, o);
+    if (!pmo_freelist_push(rt, &rt->freelists.lists, o)) pmo_free(rt, o);
 }
 
 size_t pm_list_size(pm_object *l) { return is_list(l) ? PMO_LIST(l)->size : 0; }

@@ -299,7 +299,7 @@ pm_type pm_int_type = {
 
 pm_object *pm_float(double v) {
     pm_runtime *rt = pmo_rt();
-    pmo_float *f = pmo_freelist_pop(&rt->freelists.floats);
+    pmo_float *f = pmo_freelist_take(rt, &rt->freelists.floats);
     if (f) {
         pmo_init_header_rt(rt, &f->ob, &pm_float_type);
     } else {
@@ -326,7 +326,7 @@ int pm_float_value(pm_object *o, double *out) {
 
 /* The free_mem hook (N5): keep up to PMO_FLOAT_FREELIST blocks. */
 static void float_free_mem(pm_runtime *rt, pm_object *o) {
-    if (!pmo_freelist_push(&rt->freelists.floats, o)) pmo_free(rt, o);
+    if (!pmo_freelist_push(rt, &rt->freelists.floats, o)) pmo_free(rt, o);
 }
 
 static int float_hash(pm_object *self, uint64_t *out) {

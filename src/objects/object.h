@@ -442,17 +442,28 @@ static inline bool pmo_arg_is(pm_object *o, const pm_type *t, const char *what, 
     return false;
 }
 
-/* Free-list helpers: push returns false when the list is full. Blocks are
- * objects whose header is dead: the first word links them; the type word
- * stays, so pmo_free can still find the block's start. */
-static inline bool pmo_freelist_push(pmo_freelist *fl, void *block) {
-    if (fl->size >= fl->limit) return false;
+/* Free lists are off while rt's heap is traced (its entry points are
+ * wrapped): every object then comes from the traced allocator and goes
+ * back to it, so its record names where the object was made, not where
+ * its block was first made (pm_trace_object_traceback; tracemalloc's
+ * blind spot). Blocks already in a list stay there until tracing stops. */
+static inline bool pmo_freelists_on(const pm_runtime *rt) {
+    return pmo_likely(rt->heap->entry_wrap == NULL);
+}
+
+/* Free-list helpers: push returns false when the list is full or off.
+ * Blocks are objects whose header is dead: the first word links them;
+ * the type word stays, so pmo_free can still find the block's start. */
+static inline bool pmo_freelist_push(const pm_runtime *rt, pmo_freelist *fl, void *block) {
+    if (fl->size >= fl->limit || !pmo_freelists_on(rt)) return false;
     *(void **)block = fl->head;
     fl->head = block;
     fl->size++;
     return true;
 }
 
+/* A block off the list (NULL if empty), whether the lists are on or not:
+ * pmo_freelist_take is the allocations' way. */
 static inline void *pmo_freelist_pop(pmo_freelist *fl) {
     void *b = fl->head;
     if (b) {
@@ -461,6 +472,10 @@ static inline void *pmo_freelist_pop(pmo_freelist *fl) {
         fl->reused++;
     }
     return b;
+}
+
+static inline void *pmo_freelist_take(const pm_runtime *rt, pmo_freelist *fl) {
+    return pmo_freelists_on(rt) ? pmo_freelist_pop(fl) : NULL;
 }
 
 /* ---- type.c --------------------------------------------------------------- */

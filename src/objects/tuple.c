@@ -109,7 +109,8 @@ pm_object *pm_tuple_pack(size_t n, ...) {
 /* T2: whole blocks of small tuples go back to their size's free list. */
 static void tuple_free_mem(pm_runtime *rt, pm_object *o) {
     size_t n = PMO_TUPLE(o)->size;
-    if (n >= 1 && n <= PMO_TUPLE_FREELIST_SIZES && pmo_freelist_push(&rt->freelists.tuples[n], o))
+    if (n >= 1 && n <= PMO_TUPLE_FREELIST_SIZES &&
+        pmo_freelist_push(rt, &rt->freelists.tuples[n], o))
         return;
     pmo_free(rt, o);
 }
