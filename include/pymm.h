@@ -1159,15 +1159,21 @@ PM_API int64_t pm_gc_check(void);
 #define PM_TRACE_MAX_FRAMES 64
 
 typedef struct pm_trace_config {
-    size_t struct_size; /* sizeof(pm_trace_config) as compiled; 0: this layout */
-    unsigned frames;    /* frames kept per stack, 1..PM_TRACE_MAX_FRAMES, of
+    size_t struct_size;  /* sizeof(pm_trace_config) as compiled; 0: this layout */
+    unsigned frames;     /* frames kept per stack, 1..PM_TRACE_MAX_FRAMES, of
                            each kind (native, and interpreter: the
                            innermost); 0: 16 */
-    const char *file;   /* a capture file to write as the program runs, for
+    const char *file;    /* a capture file to write as the program runs, for
                            `pymm report` (docs/FORMATS.md); %p in it becomes
                            the process id (a fork child with %p writes its
                            own; without, it records in memory only). NULL:
                            in memory only */
+    size_t sample_bytes; /* 0: record every allocation. N: one allocation per
+                            N bytes on average (exponential gaps per thread,
+                            as jemalloc and Go), each counted as the
+                            1/(1 - e^(-size/N)) allocations it stands for,
+                            so totals stay unbiased */
+    uint64_t seed;       /* the sampling's random seed; 0: from the clock */
 } pm_trace_config;
 
 #define PM_TRACE_CONFIG_INIT                                                                       \
@@ -1177,7 +1183,7 @@ typedef struct pm_trace_config {
  * (already tracing), EINVAL (a bad config), ENOMEM, or why the capture
  * file could not be made (nothing changed then). PYMM_TRACE=FILE in the
  * environment starts it before main() with that file, and stops it at
- * exit (PYMM_TRACE_FRAMES=N: the frames). */
+ * exit (PYMM_TRACE_FRAMES=N: the frames; PYMM_TRACE_SAMPLE=BYTES: sampled). */
 PM_API int pm_trace_start(const pm_trace_config *cfg);
 /* Stop recording and forget every record and stack. */
 PM_API void pm_trace_stop(void);

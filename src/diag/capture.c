@@ -285,7 +285,8 @@ static void release(pmd_capture *c) {
     pmos_unmap(c, sizeof *c);
 }
 
-pmd_capture *pmd_capture_open(const char *path, unsigned frames, uint64_t gen) {
+pmd_capture *pmd_capture_open(const char *path, unsigned frames, size_t sample_bytes,
+                              uint64_t gen) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return NULL;
     pmd_capture *c = pmos_map(sizeof *c);
@@ -310,6 +311,7 @@ pmd_capture *pmd_capture_open(const char *path, unsigned frames, uint64_t gen) {
     write_info_number(c, "pid", (uint64_t)getpid());
     write_info_number(c, "start_unix", (uint64_t)time(NULL));
     write_info_number(c, "frames", frames);
+    if (sample_bytes) write_info_number(c, "sample_bytes", sample_bytes);
     dl_iterate_phdr(write_module, c);
     flush(c);
     if (c->failed) {

@@ -17,10 +17,12 @@
 typedef struct pmd_capture pmd_capture;
 
 /* Open path for writing (O_TRUNC) and write the header and the loaded
- * modules; NULL with errno set when it cannot. gen: a number no other
+ * modules; NULL with errno set when it cannot. sample_bytes: the mean
+ * gap of sampled mode (0: every allocation). gen: a number no other
  * capture of the process had (threads are numbered per capture). Its
  * memory comes from the OS (the recorder's rule R2). */
-PM_HIDDEN pmd_capture *pmd_capture_open(const char *path, unsigned frames, uint64_t gen);
+PM_HIDDEN pmd_capture *pmd_capture_open(const char *path, unsigned frames, size_t sample_bytes,
+                                        uint64_t gen);
 /* A stack node: frame pc called from stack parent (parent 1..4: a domain's
  * root). Written before any allocation names it. */
 PM_HIDDEN void pmd_capture_node(pmd_capture *c, uint32_t id, uint32_t parent, uintptr_t pc);

@@ -56,10 +56,13 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <unwind.h>
 
@@ -132,10 +135,13 @@ typedef struct tr_mapping {
 
 struct pmd_recorder {
     unsigned frames;
-    uint64_t gen;         /* this recorder's number: the threads' caches */
-    pmd_capture *capture; /* the file being written, or NULL */
-    char path[4096];      /* its name as given (%p: the process id) */
-    pthread_mutex_t lock; /* interning, the bump arena, the mappings */
+    uint64_t gen;                      /* this recorder's number: the threads' caches */
+    size_t sample_bytes;               /* 0: every allocation recorded; else the mean gap */
+    uint64_t seed;                     /* the sampling's, mixed with each thread's number */
+    _Atomic uint64_t sampling_threads; /* threads that drew a gap: their numbers */
+    pmd_capture *capture;              /* the file being written, or NULL */
+    char path[4096];                   /* its name as given (%p: the process id) */
+    pthread_mutex_t lock;              /* interning, the bump arena, the mappings */
     tr_mapping *mappings;
     _Atomic size_t overhead; /* bytes mapped */
     char *bump, *bump_end;
@@ -205,6 +211,9 @@ typedef struct tr_thread {
     uintptr_t stack_low, stack_top;             /* the thread's stack, for the walk */
     char *cache;                                /* its stack cache (stack_id), if cache_gen... */
     uint64_t cache_gen;                         /* ...is the recorder's gen */
+    int64_t sample_left;                        /* sampled: bytes to the next point, if... */
+    uint64_t sample_gen;                        /* ...this is the recorder's gen */
+    uint64_t rng;                               /* the thread's sampling generator */
 } tr_thread;
 static _Thread_local tr_thread tr_self;
 
@@ -738,16 +747,72 @@ static PM_NOINLINE uint32_t stack_id(pmd_recorder *r, uint32_t domain, const voi
 #define REC_STACK(rec) ((uint32_t)(rec))
 #define REC_SIZE(rec) ((size_t)((rec) >> 32))
 
-static void account(pmd_recorder *r, uint32_t stack, size_t size, bool alloc) {
+/* ---- sampling ----------------------------------------------------------------- */
+
+/* Sampled mode (sample_bytes = R): every byte allocated is a sample point
+ * with probability 1/R, a Poisson process per thread. The allocation
+ * that reaches the thread's next point is recorded, and the gap to the
+ * point after it is drawn from an exponential distribution of mean R
+ * (memoryless: the bytes left of the allocation do not matter). An
+ * allocation of n bytes is so recorded with probability 1 - e^(-n/R), and
+ * counting it as w(n) = 1 / (1 - e^(-n/R)) allocations of n bytes keeps
+ * every total unbiased (jemalloc's and Go's heap profiles do the same).
+ * The weight is a function of n, so a free takes out what its allocation
+ * put in. */
+
+static uint64_t rng_next(uint64_t *s) { /* xorshift64*: fast, and enough here */
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1Dull;
+}
+
+static int64_t next_gap(const pmd_recorder *r) {
+    double u = (double)((rng_next(&tr_self.rng) >> 11) + 1) * 0x1p-53; /* (0, 1] */
+    return (int64_t)(-log(u) * (double)r->sample_bytes) + 1;
+}
+
+/* Is this thread's allocation of n bytes a sample? */
+static bool sampled(pmd_recorder *r, size_t n) {
+    if (tr_self.sample_gen != r->gen) {
+        uint64_t no = atomic_fetch_add_explicit(&r->sampling_threads, 1, memory_order_relaxed);
+        tr_self.rng = (r->seed + no * 0x9E3779B97F4A7C15ull) | 1;
+        tr_self.sample_gen = r->gen;
+        tr_self.sample_left = next_gap(r);
+    }
+    tr_self.sample_left -= (int64_t)n;
+    if (tr_self.sample_left > 0) return false;
+    tr_self.sample_left = next_gap(r);
+    return true;
+}
+
+/* What a record of n bytes stands for: n and 1 when every allocation is
+ * recorded, n * w(n) and w(n) (rounded) when sampled. */
+static void weighed(const pmd_recorder *r, size_t n, size_t *bytes, size_t *count) {
+    if (r->sample_bytes == 0) {
+        *bytes = n;
+        *count = 1;
+        return;
+    }
+    double w = 1.0 / -expm1(-(double)n / (double)r->sample_bytes);
+    *bytes = (size_t)((double)n * w + 0.5);
+    *count = (size_t)(w + 0.5);
+}
+
+/* ---- the totals ----------------------------------------------------------------- */
+
+static void account(pmd_recorder *r, uint32_t stack, size_t n, bool alloc) {
     tr_node *x = node(r, stack);
+    size_t size, count;
+    weighed(r, n, &size, &count);
     if (!alloc) {
         atomic_fetch_sub_explicit(&x->bytes, size, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&x->count, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&x->count, count, memory_order_relaxed);
         atomic_fetch_sub_explicit(&r->current, size, memory_order_relaxed);
         return;
     }
     atomic_fetch_add_explicit(&x->bytes, size, memory_order_relaxed);
-    atomic_fetch_add_explicit(&x->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&x->count, count, memory_order_relaxed);
     size_t now = atomic_fetch_add_explicit(&r->current, size, memory_order_relaxed) + size;
     size_t peak = atomic_load_explicit(&r->peak, memory_order_relaxed);
     while (now > peak && !atomic_compare_exchange_weak_explicit(
@@ -926,6 +991,7 @@ static void record_and_write(pmd_recorder *r, const void *p, uint32_t stack, siz
 /* `wrapper`: the wrapper's frame address (walk_frame_pointers). */
 static PM_NOINLINE void record_alloc(tr_table *t, const void *p, size_t n, const void *wrapper) {
     pmd_recorder *r = t->rec;
+    if (r->sample_bytes && !sampled(r, n)) return;
     uint32_t stack = stack_id(r, t->domain, wrapper);
     if (stack == 0) return; /* out of memory: not recorded */
     record_and_write(r, p, stack, n);
@@ -1126,7 +1192,7 @@ static bool capture_open(pmd_recorder *r) {
     }
     /* A number no other capture of this process had (a fork child's
      * included): its threads are numbered anew in it. */
-    r->capture = pmd_capture_open(name, r->frames, ++pmh_process.recorder_starts);
+    r->capture = pmd_capture_open(name, r->frames, r->sample_bytes, ++pmh_process.recorder_starts);
     if (r->capture == NULL) return false;
     /* In id order, as the reader wants them: strings, locations, nodes. */
     const char **text = r->nstr ? rec_take(r, (r->nstr + 1) * sizeof *text) : NULL;
@@ -1180,13 +1246,22 @@ static void fork_child(void) {
 
 /* ---- start and stop ----------------------------------------------------------------- */
 
+static uint64_t now_seed(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 17;
+}
+
 int pm_trace_start(const pm_trace_config *cfg) {
     pm_trace_config c = PM_TRACE_CONFIG_INIT;
-    if (cfg && cfg->struct_size != 0 && cfg->struct_size < sizeof(pm_trace_config)) {
+    /* A caller compiled with an older, shorter layout gets the defaults of
+     * the fields it does not know. */
+    size_t known = cfg && cfg->struct_size ? cfg->struct_size : sizeof c;
+    if (known < offsetof(pm_trace_config, sample_bytes)) {
         errno = EINVAL;
         return -1;
     }
-    if (cfg) c = *cfg;
+    if (cfg) memcpy(&c, cfg, known < sizeof c ? known : sizeof c);
     if (c.frames == 0) c.frames = 16;
     if (c.frames > PM_TRACE_MAX_FRAMES ||
         (c.file && strlen(c.file) >= sizeof(((pmd_recorder *)0)->path))) {
@@ -1200,7 +1275,11 @@ int pm_trace_start(const pm_trace_config *cfg) {
         return -1;
     }
     pmd_recorder *r = recorder_new(c.frames);
-    if (r) r->gen = ++pmh_process.recorder_starts;
+    if (r) {
+        r->gen = ++pmh_process.recorder_starts;
+        r->sample_bytes = c.sample_bytes;
+        r->seed = c.seed ? c.seed : now_seed();
+    }
     int err = ENOMEM;
     bool ok = r != NULL;
     if (ok && c.file) {
@@ -1278,6 +1357,16 @@ __attribute__((constructor(150))) static void trace_from_env(void) {
             return;
         }
         c.frames = (unsigned)n;
+    }
+    const char *sample = getenv("PYMM_TRACE_SAMPLE");
+    if (sample && sample[0]) {
+        char *end;
+        unsigned long long n = strtoull(sample, &end, 10);
+        if (*end != '\0' || sample[0] == '-') {
+            fprintf(stderr, "pymm: PYMM_TRACE_SAMPLE=%s is not a number of bytes\n", sample);
+            return;
+        }
+        c.sample_bytes = (size_t)n;
     }
     if (pm_trace_start(&c) != 0) {
         fprintf(stderr, "pymm: PYMM_TRACE=%s: %s\n", path, strerror(errno));
