@@ -1196,6 +1196,9 @@ PM_API void pm_trace_reset_peak(void);
 /* Allocations recorded since the start; bytes the recorder has mapped for
  * itself (stacks, records, tables). */
 PM_API uint64_t pm_trace_recorded(void);
+/* Allocations not recorded because the recorder could not map memory for
+ * them (the program's allocation itself succeeded). A capture says it. */
+PM_API uint64_t pm_trace_dropped(void);
 PM_API size_t pm_trace_overhead(void);
 /* How stacks are read: "deciding" for the first 64 stacks, each read both
  * with the unwinder and by walking frame pointers; then "frame pointers"

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "diag/capture_format.h"
+#include "diag/diag.h"
 #include "testutil.h"
 #ifdef PYMM_HAVE_ZSTD
 #include <zstd.h>
@@ -312,6 +313,33 @@ static void test_sampling(void) {
     free(blocks);
 }
 
+/* Out of memory inside the recorder: every allocation of the program
+ * still succeeds; those the recorder cannot record are counted as
+ * dropped, and the totals hold what was recorded. 300,000 blocks of 16
+ * bytes need more side arrays than the recorder's first chunk holds. */
+static void test_recorder_out_of_memory(void) {
+    pm_trace_config cfg = PM_TRACE_CONFIG_INIT;
+    cfg.frames = 1;
+    CHECK_EQ(pm_trace_start(&cfg), 0);
+    pmd_trace_fail_maps(0);
+    enum { N = 300000 };
+    void **blocks = malloc(N * sizeof *blocks);
+    int failed = 0;
+    for (int i = 0; i < N; i++) failed += (blocks[i] = pm_mem_malloc(16)) == NULL;
+    CHECK_EQ(failed, 0);
+    CHECK(pm_trace_dropped() > 0);
+    CHECK_EQ(pm_trace_recorded() + pm_trace_dropped(), (uint64_t)N);
+    size_t current;
+    pm_trace_get_traced_memory(&current, NULL);
+    CHECK_EQ(current, 16 * pm_trace_recorded());
+    for (int i = 0; i < N; i++) pm_mem_free(blocks[i]);
+    pm_trace_get_traced_memory(&current, NULL);
+    CHECK_EQ(current, 0);
+    pmd_trace_fail_maps(-1);
+    pm_trace_stop();
+    free(blocks);
+}
+
 /* The line hook: called before the recorder reads interpreter frames
  * (so the line it sets is the one recorded), never for a thread with none
  * pushed, and gone once removed. */
@@ -605,6 +633,7 @@ int main(void) {
     test_interpreter_frames();
     test_line_hook();
     test_sampling();
+    test_recorder_out_of_memory();
     test_object_traceback();
     test_sections();
     test_objects();

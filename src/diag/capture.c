@@ -322,6 +322,12 @@ pmd_capture *pmd_capture_open(const char *path, unsigned frames, size_t sample_b
     return c;
 }
 
+void pmd_capture_info_number(pmd_capture *c, const char *key, uint64_t v) {
+    pthread_mutex_lock(&c->lock);
+    write_info_number(c, key, v);
+    pthread_mutex_unlock(&c->lock);
+}
+
 void pmd_capture_node(pmd_capture *c, uint32_t id, uint32_t parent, uintptr_t pc) {
     pthread_mutex_lock(&c->lock);
     if (room(c, CAP_ROOM)) {

@@ -16,6 +16,10 @@
 
 typedef struct pmd_capture pmd_capture;
 
+/* Tests (trace.c): the recorder's next n mappings succeed, the ones after
+ * fail, as when the OS has no more memory; -1: no limit. */
+PM_HIDDEN void pmd_trace_fail_maps(long n);
+
 /* Open path for writing (O_TRUNC) and write the header and the loaded
  * modules; NULL with errno set when it cannot. sample_bytes: the mean
  * gap of sampled mode (0: every allocation). gen: a number no other
@@ -23,6 +27,8 @@ typedef struct pmd_capture pmd_capture;
  * memory comes from the OS (the recorder's rule R2). */
 PM_HIDDEN pmd_capture *pmd_capture_open(const char *path, unsigned frames, size_t sample_bytes,
                                         uint64_t gen);
+/* A fact of the run (an INFO record), a number. */
+PM_HIDDEN void pmd_capture_info_number(pmd_capture *c, const char *key, uint64_t v);
 /* A stack node: frame pc called from stack parent (parent 1..4: a domain's
  * root). Written before any allocation names it. */
 PM_HIDDEN void pmd_capture_node(pmd_capture *c, uint32_t id, uint32_t parent, uintptr_t pc);

@@ -447,7 +447,7 @@ size_t pm_trace_snapshot_statistics(const pm_trace_snapshot *s, const pm_trace_s
     for (size_t i = 0; i < g.cap; i++)
         if (g.slots[i].used) all[n++] = entry_of(&g.slots[i]);
     qsort(all, n, sizeof *all, by_change);
-    memcpy(out, all, (n < max ? n : max) * sizeof *out);
+    if (out != NULL && max > 0) memcpy(out, all, (n < max ? n : max) * sizeof *out);
     pmos_unmap(all, g.cap * sizeof *all);
     pmos_unmap(g.slots, g.cap * sizeof *g.slots);
     return n;

@@ -174,6 +174,8 @@ struct pmd_recorder {
     /* totals (R1) */
     _Atomic size_t current, peak;
     _Atomic uint64_t recorded; /* allocations recorded since the start */
+    _Atomic uint64_t dropped;  /* and not recorded for want of memory */
+    long maps_left;            /* tests (pmd_trace_fail_maps): maps still allowed; -1: any */
 
     tr_heap *heaps; /* every heap wrapped now */
 
@@ -226,6 +228,8 @@ static pmd_recorder *recorder(void) {
 
 static void *rec_map(pmd_recorder *r, size_t size) {
     size = (size + sizeof(tr_mapping) + PMOS_PAGE_SIZE - 1) & ~(size_t)(PMOS_PAGE_SIZE - 1);
+    if (r->maps_left == 0) return NULL; /* a test's injected failure */
+    if (r->maps_left > 0) r->maps_left--;
     tr_mapping *m = pmos_map(size);
     if (m == NULL) return NULL;
     m->size = size;
@@ -984,8 +988,10 @@ static bool record_get(pmd_recorder *r, const void *p, bool take, uint32_t *stac
 
 /* ---- the wrappers ---------------------------------------------------------------- */
 
-static void record_and_write(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
-    if (record_put(r, p, stack, n) && r->capture) pmd_capture_alloc(r->capture, p, n, stack);
+static bool record_and_write(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
+    if (!record_put(r, p, stack, n)) return false;
+    if (r->capture) pmd_capture_alloc(r->capture, p, n, stack);
+    return true;
 }
 
 /* `wrapper`: the wrapper's frame address (walk_frame_pointers). */
@@ -993,9 +999,8 @@ static PM_NOINLINE void record_alloc(tr_table *t, const void *p, size_t n, const
     pmd_recorder *r = t->rec;
     if (r->sample_bytes && !sampled(r, n)) return;
     uint32_t stack = stack_id(r, t->domain, wrapper);
-    if (stack == 0) return; /* out of memory: not recorded */
-    record_and_write(r, p, stack, n);
-    atomic_fetch_add_explicit(&r->recorded, 1, memory_order_relaxed);
+    bool ok = stack != 0 && record_and_write(r, p, stack, n); /* else out of memory */
+    atomic_fetch_add_explicit(ok ? &r->recorded : &r->dropped, 1, memory_order_relaxed);
 }
 
 /* p's record out, and its free in the capture: before the block goes
@@ -1150,6 +1155,7 @@ static pmd_recorder *recorder_new(unsigned frames) {
     r->mappings = m;
     atomic_store_explicit(&r->overhead, size, memory_order_relaxed);
     r->frames = frames;
+    r->maps_left = -1;
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->big_lock, NULL);
     /* Nodes 1..TR_DOMAINS are the domains' roots; 0 means "no stack". */
@@ -1306,6 +1312,12 @@ int pm_trace_start(const pm_trace_config *cfg) {
     return 0;
 }
 
+/* Before the end record: how many allocations went unrecorded, if any. */
+static void say_dropped(pmd_recorder *r) {
+    uint64_t n = atomic_load_explicit(&r->dropped, memory_order_relaxed);
+    if (n) pmd_capture_info_number(r->capture, "dropped", n);
+}
+
 void pm_trace_stop(void) {
     pthread_mutex_lock(&pmh_process.heaps.lock);
     pmd_recorder *r = recorder();
@@ -1321,7 +1333,10 @@ void pm_trace_stop(void) {
     }
     atomic_store_explicit(&pmh_process.recorder, NULL, memory_order_release);
     pthread_mutex_unlock(&pmh_process.heaps.lock);
-    if (r->capture) pmd_capture_close(r->capture);
+    if (r->capture) {
+        say_dropped(r);
+        pmd_capture_close(r->capture);
+    }
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->big_lock);
     rec_unmap_all(r); /* R3: no wrapper names r any more */
@@ -1337,7 +1352,10 @@ static void stop_at_exit(void) {
     pmd_recorder *r = recorder();
     if (r) {
         atomic_store_explicit(&r->closing, true, memory_order_relaxed);
-        if (r->capture) pmd_capture_finish(r->capture);
+        if (r->capture) {
+            say_dropped(r);
+            pmd_capture_finish(r->capture);
+        }
     }
     pthread_mutex_unlock(&pmh_process.heaps.lock);
 }
@@ -1411,6 +1429,16 @@ const char *pm_trace_unwinder(void) {
 uint64_t pm_trace_recorded(void) {
     pmd_recorder *r = recorder();
     return r ? atomic_load_explicit(&r->recorded, memory_order_relaxed) : 0;
+}
+
+uint64_t pm_trace_dropped(void) {
+    pmd_recorder *r = recorder();
+    return r ? atomic_load_explicit(&r->dropped, memory_order_relaxed) : 0;
+}
+
+void pmd_trace_fail_maps(long n) {
+    pmd_recorder *r = recorder();
+    if (r) r->maps_left = n;
 }
 
 size_t pm_trace_stack_frames(uint32_t stack, void **frames, size_t max) {
