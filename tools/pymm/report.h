@@ -1,0 +1,152 @@
+/*
+ * report.h -- what the files of `pymm report` share (tools/pymm only; not
+ * part of the library): a capture file read into figures per stack
+ * (report_cmd.c, which also holds the command), frames named and one
+ * capture's report printed (report_print.c). Cross-file names start with
+ * rpt_.
+ *
+ * A capture's stacks are the nodes of its file: node `id` is the frame
+ * `pc` called from the stack `parent` (parent < id); ids 1..RPT_ROOTS are
+ * the roots, one per domain. Every figure of a stack is its own (the
+ * blocks allocated with exactly that stack), never its callees'.
+ */
+#ifndef PYMM_REPORT_H
+#define PYMM_REPORT_H
+
+#include "diag/capture_format.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define RPT_ROOTS PMD_CAPTURE_ROOTS
+
+typedef struct Dwfl Dwfl; /* elfutils' (libdwfl.h); NULL without libdw */
+
+typedef struct rpt_stack {
+    uint32_t parent;
+    uintptr_t pc;
+    uint64_t live_bytes, live_count;
+    uint64_t total_bytes, total_count;
+    uint64_t peak_bytes, peak_count; /* valid when epoch == the peak's */
+    uint64_t epoch;
+} rpt_stack;
+
+/* A live block; in a slot of the live table, addr 0 is an empty slot and
+ * 1 a deleted one. */
+typedef struct rpt_block {
+    uintptr_t addr;
+    uint64_t size;
+    uint32_t stack;
+} rpt_block;
+
+typedef struct rpt_module {
+    uintptr_t bias, lo, size;
+    char *path;
+} rpt_module;
+
+typedef struct rpt_location {
+    uint32_t file, function; /* string ids */
+    int line;
+} rpt_location;
+
+/* A section's figures (by its name's string id). */
+typedef struct rpt_section {
+    uint64_t occurrences;
+    int64_t net;
+    uint64_t peak;
+} rpt_section;
+
+typedef struct rpt_open_section {
+    uint32_t name;
+    uint64_t start, max;
+} rpt_open_section;
+
+/* A thread's open sections while reading. */
+typedef struct rpt_thread {
+    rpt_open_section *open;
+    size_t n, cap;
+} rpt_thread;
+
+typedef struct rpt_mark {
+    uint32_t label;
+    uint64_t ms;
+} rpt_mark;
+
+typedef struct rpt_capture {
+    const char *name;
+    rpt_section *sections; /* [string id] */
+    size_t sections_cap;
+    rpt_thread *threads; /* [thread number] */
+    size_t threads_cap;
+    uint64_t thread; /* the events' thread now */
+    rpt_mark *marks;
+    size_t nmarks, marks_cap;
+    char **strings; /* [id] */
+    size_t nstrings, strings_cap;
+    rpt_location *locations; /* [id] */
+    size_t nlocations, locations_cap;
+    const unsigned char *p, *end, *base; /* the block's records */
+    const unsigned char *file, *file_p, *file_end;
+    size_t block_at;         /* the block's offset in the file */
+    bool compressed;         /* the block was: offsets are into its records */
+    unsigned char *unpacked; /* a compressed block's records */
+    size_t unpacked_cap;
+    rpt_stack *stacks;
+    size_t nstacks, stacks_cap;
+    rpt_block *live; /* the live table (report_cmd.c) */
+    size_t live_cap, live_used, live_n;
+    rpt_module *modules;
+    size_t nmodules;
+    uintptr_t last_addr;
+    uint64_t ms, max_thread;
+    uint64_t current, peak, peak_ms, peak_epoch;
+    uint64_t allocs, frees, alloc_bytes, unknown_frees;
+    bool ended;
+    bool overlong;         /* a varint of more than ten bytes was met */
+    uint64_t realloc_live; /* ALLOCs of an address already live */
+    uint64_t end_allocs, end_frees;
+    char pid[32];
+} rpt_capture;
+
+/* ---- report_cmd.c: reading ---------------------------------------------- */
+
+/* Read the capture at c->name (c zeroed but for name): 0, or
+ * 1 with the error said on stderr as FILE:OFFSET: message. A file cut
+ * short is read up to where it ends, with a warning. The file itself is
+ * not kept: c holds its figures, strings and modules. */
+int rpt_read(rpt_capture *c);
+void rpt_capture_free(rpt_capture *c);
+
+/* ---- report_print.c: names, stacks and one capture's report ------------- */
+
+enum rpt_view { RPT_AT_PEAK, RPT_AT_END, RPT_ALLOCATED };
+
+/* A stack's own bytes and blocks in a view. */
+void rpt_figures(const rpt_capture *c, uint32_t id, enum rpt_view v, uint64_t *bytes,
+                 uint64_t *count);
+const char *rpt_domain(const rpt_capture *c, uint32_t id);
+
+typedef struct rpt_frame {
+    char function[256];
+    char file[512];
+    int line;
+    bool interpreter;
+} rpt_frame;
+
+Dwfl *rpt_names_open(const rpt_capture *c);
+void rpt_names_close(Dwfl *d);
+const rpt_module *rpt_module_of(const rpt_capture *c, uintptr_t pc);
+void rpt_name_frame(const rpt_capture *c, Dwfl *d, uintptr_t pc, rpt_frame *out);
+
+void rpt_stack_text(FILE *f, const rpt_capture *c, Dwfl *d, uint32_t id);
+void rpt_stack_json(FILE *f, const rpt_capture *c, Dwfl *d, uint32_t id);
+void rpt_json_string(FILE *f, const char *s);
+void rpt_human(char *out, size_t size, uint64_t bytes);
+void rpt_summary_text(FILE *f, const rpt_capture *c);
+void rpt_summary_json(FILE *f, const rpt_capture *c);
+void rpt_report_text(FILE *f, const rpt_capture *c, Dwfl *d, size_t top);
+void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top);
+
+#endif
