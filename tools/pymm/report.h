@@ -33,8 +33,7 @@ typedef struct rpt_stack {
     uint64_t epoch;
 } rpt_stack;
 
-/* A live block; in a slot of the live table, addr 0 is an empty slot and
- * 1 a deleted one. */
+/* A live block; in a slot of the live table, addr 0 is an empty slot. */
 typedef struct rpt_block {
     uintptr_t addr;
     uint64_t size;
@@ -96,7 +95,8 @@ typedef struct rpt_capture {
     rpt_stack *stacks;
     size_t nstacks, stacks_cap;
     rpt_block *live; /* the live table (report_cmd.c) */
-    size_t live_cap, live_used, live_n;
+    size_t live_cap, live_n;
+    unsigned live_shift; /* 64 - log2(live_cap) */
     rpt_module *modules;
     size_t nmodules;
     uintptr_t last_addr;

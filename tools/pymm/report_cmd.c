@@ -77,36 +77,56 @@ static bool grow(void **items, size_t *cap, size_t need, size_t size) {
     return true;
 }
 
-static size_t slot_of(uintptr_t a, size_t cap) {
-    return (size_t)((a >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+/* ---- the live table ---------------------------------------------------------- */
+
+/* The live blocks by address: open addressing, probing linearly from the
+ * top bits of a multiplicative hash, never more than half full. A free
+ * moves the later blocks of its run back into the hole instead of leaving
+ * a tombstone, so a probe ends at the first empty slot and runs stay as
+ * short as the load makes them (with tombstones, a run of frees left runs
+ * that every later miss walked to the end). A slot whose addr is 0 is
+ * empty: the reader refuses an allocation at address 0. */
+static size_t live_home(const rpt_capture *c, uintptr_t a) {
+    return (size_t)(((uint64_t)a * 0x9E3779B97F4A7C15ull) >> c->live_shift);
 }
 
-static rpt_block *live_find(rpt_capture *c, uintptr_t a) {
-    if (c->live_cap == 0) return NULL;
-    for (size_t i = slot_of(a, c->live_cap);; i = (i + 1) & (c->live_cap - 1)) {
-        if (c->live[i].addr == a) return &c->live[i];
-        if (c->live[i].addr == 0) return NULL;
-    }
+/* The block at address a (a != 0), or the empty slot where it would go. */
+static rpt_block *live_probe(const rpt_capture *c, uintptr_t a) {
+    size_t mask = c->live_cap - 1;
+    for (size_t i = live_home(c, a);; i = (i + 1) & mask)
+        if (c->live[i].addr == a || c->live[i].addr == 0) return &c->live[i];
 }
 
+/* Room for one more block: past half full, the table doubles. */
 static bool live_reserve(rpt_capture *c) {
-    if ((c->live_used + 1) * 4 <= c->live_cap * 3) return true;
-    size_t cap = c->live_cap ? c->live_cap : 4096;
-    while ((c->live_n + 1) * 2 > cap) cap *= 2;
-    rpt_block *t = calloc(cap, sizeof *t);
+    if ((c->live_n + 1) * 2 <= c->live_cap) return true;
+    size_t cap = c->live_cap ? c->live_cap * 2 : 4096, n = c->live_cap;
+    rpt_block *old = c->live, *t = calloc(cap, sizeof *t);
     if (t == NULL) return false;
-    for (size_t i = 0; i < c->live_cap; i++) {
-        if (c->live[i].addr <= 1) continue;
-        size_t j = slot_of(c->live[i].addr, cap);
-        while (t[j].addr) j = (j + 1) & (cap - 1);
-        t[j] = c->live[i];
-    }
-    free(c->live);
     c->live = t;
     c->live_cap = cap;
-    c->live_used = c->live_n;
+    c->live_shift = 64u - (unsigned)__builtin_ctzll(cap);
+    for (size_t i = 0; i < n; i++)
+        if (old[i].addr) *live_probe(c, old[i].addr) = old[i];
+    free(old);
     return true;
 }
+
+/* Take b out: each later block of its run whose home is not between the
+ * hole and itself moves back into the hole, which moves on to its slot. */
+static void live_delete(rpt_capture *c, rpt_block *b) {
+    size_t mask = c->live_cap - 1, hole = (size_t)(b - c->live);
+    for (size_t j = (hole + 1) & mask; c->live[j].addr; j = (j + 1) & mask) {
+        size_t home = live_home(c, c->live[j].addr);
+        if (((j - home) & mask) < ((j - hole) & mask)) continue;
+        c->live[hole] = c->live[j];
+        hole = j;
+    }
+    c->live[hole].addr = 0;
+    c->live_n--;
+}
+
+/* ---- events ------------------------------------------------------------------ */
 
 /* A stack's figures before its first change after the latest peak. */
 static void touch(rpt_capture *c, rpt_stack *s) {
@@ -116,6 +136,15 @@ static void touch(rpt_capture *c, rpt_stack *s) {
     s->epoch = c->peak_epoch;
 }
 
+/* A block's bytes no longer live (it stays in the table). */
+static void unlive(rpt_capture *c, const rpt_block *b) {
+    rpt_stack *s = &c->stacks[b->stack];
+    touch(c, s);
+    s->live_bytes -= b->size;
+    s->live_count--;
+    c->current -= b->size;
+}
+
 static const char *on_alloc(rpt_capture *c) {
     int64_t delta;
     uint64_t size, stack;
@@ -123,24 +152,14 @@ static const char *on_alloc(rpt_capture *c) {
     uintptr_t a = c->last_addr + (uintptr_t)delta;
     c->last_addr = a;
     if (stack == 0 || stack >= c->nstacks) return "an allocation names an unknown stack";
-    if (a <= 1) return "an allocation at address 0 or 1";
+    if (a == 0) return "an allocation at address 0";
     if (!live_reserve(c)) return "out of memory";
-    rpt_block *b = live_find(c, a);
-    if (b) { /* its free was not seen: count it, and take it as freed */
+    rpt_block *b = live_probe(c, a);
+    if (b->addr == a) { /* its free was not seen: count it, and take it as freed */
         c->realloc_live++;
-        rpt_stack *old = &c->stacks[b->stack];
-        touch(c, old);
-        old->live_bytes -= b->size;
-        old->live_count--;
-        c->current -= b->size;
-        b->addr = 1;
-        c->live_n--;
-    }
-    size_t i = slot_of(a, c->live_cap);
-    while (c->live[i].addr > 1) i = (i + 1) & (c->live_cap - 1);
-    if (c->live[i].addr == 0) c->live_used++;
-    c->live[i] = (rpt_block){.addr = a, .size = size, .stack = (uint32_t)stack};
-    c->live_n++;
+        unlive(c, b);
+    } else c->live_n++;
+    *b = (rpt_block){.addr = a, .size = size, .stack = (uint32_t)stack};
     rpt_stack *s = &c->stacks[stack];
     touch(c, s);
     s->live_bytes += size;
@@ -168,19 +187,14 @@ static const char *on_free(rpt_capture *c) {
     if (!get_svarint(c, &delta)) return "";
     uintptr_t a = c->last_addr + (uintptr_t)delta;
     c->last_addr = a;
-    rpt_block *b = live_find(c, a);
-    if (b == NULL) {
+    rpt_block *b = a && c->live_cap ? live_probe(c, a) : NULL;
+    if (b == NULL || b->addr != a) {
         c->unknown_frees++; /* allocated before the start */
         return NULL;
     }
-    rpt_stack *s = &c->stacks[b->stack];
-    touch(c, s);
-    s->live_bytes -= b->size;
-    s->live_count--;
-    c->current -= b->size;
+    unlive(c, b);
     c->frees++;
-    b->addr = 1;
-    c->live_n--;
+    live_delete(c, b);
     return NULL;
 }
 
