@@ -40,6 +40,17 @@ typedef struct rpt_block {
     uint32_t stack;
 } rpt_block;
 
+/* An allocation or a free read but not applied yet (report_cmd.c,
+ * "Reading ahead"). */
+#define RPT_AHEAD 16
+#define RPT_AHEAD_FROM (1u << 15) /* slots: a smaller live table stays in the caches */
+typedef struct rpt_event {
+    uintptr_t addr;
+    uint64_t size, ms;
+    uint32_t stack; /* 0: a free */
+    uint32_t thread;
+} rpt_event;
+
 typedef struct rpt_module {
     uintptr_t bias, lo, size;
     char *path;
@@ -94,6 +105,8 @@ typedef struct rpt_capture {
     size_t unpacked_cap;
     rpt_stack *stacks;
     size_t nstacks, stacks_cap;
+    rpt_event ahead[RPT_AHEAD]; /* a ring: ahead_n events from ahead_first */
+    unsigned ahead_first, ahead_n;
     rpt_block *live; /* the live table (report_cmd.c) */
     size_t live_cap, live_n;
     unsigned live_shift; /* 64 - log2(live_cap) */
@@ -110,7 +123,7 @@ typedef struct rpt_capture {
     char pid[32];
 } rpt_capture;
 
-/* ---- report_cmd.c: reading ---------------------------------------------- */
+/* ---- report_cmd.c: reading ----------------------------------------------- */
 
 /* Read the capture at c->name (c zeroed but for name): 0, or
  * 1 with the error said on stderr as FILE:OFFSET: message. A file cut
@@ -119,7 +132,7 @@ typedef struct rpt_capture {
 int rpt_read(rpt_capture *c);
 void rpt_capture_free(rpt_capture *c);
 
-/* ---- report_print.c: names, stacks and one capture's report ------------- */
+/* ---- report_print.c: names, stacks and one capture's report -------------- */
 
 enum rpt_view { RPT_AT_PEAK, RPT_AT_END, RPT_ALLOCATED };
 

@@ -30,11 +30,10 @@
 
 int pymm_report_main(int argc, char **argv);
 
-/* ---- reading -------------------------------------------------------------- */
+/* ---- reading ------------------------------------------------------------- */
 
-/* A varint; false at the end of the file (a record cut short) or, with
- * c->overlong set, when it is longer than ten bytes (a damaged file). */
-static bool get_varint(rpt_capture *c, uint64_t *out) {
+/* A varint of more than one byte (get_varint). */
+static bool get_long_varint(rpt_capture *c, uint64_t *out) {
     uint64_t v = 0;
     for (unsigned shift = 0; c->p < c->end; shift += 7) {
         if (shift >= 70) {
@@ -49,6 +48,17 @@ static bool get_varint(rpt_capture *c, uint64_t *out) {
         }
     }
     return false;
+}
+
+/* A varint; false at the end of the file (a record cut short) or, with
+ * c->overlong set, when it is longer than ten bytes (a damaged file). Most
+ * are one byte: that case is inlined. */
+static inline bool get_varint(rpt_capture *c, uint64_t *out) {
+    if (c->p < c->end && *c->p < 0x80) {
+        *out = *c->p++;
+        return true;
+    }
+    return get_long_varint(c, out);
 }
 
 static bool get_svarint(rpt_capture *c, int64_t *out) {
@@ -77,7 +87,7 @@ static bool grow(void **items, size_t *cap, size_t need, size_t size) {
     return true;
 }
 
-/* ---- the live table ---------------------------------------------------------- */
+/* ---- the live table ------------------------------------------------------ */
 
 /* The live blocks by address: open addressing, probing linearly from the
  * top bits of a multiplicative hash, never more than half full. A free
@@ -126,7 +136,7 @@ static void live_delete(rpt_capture *c, rpt_block *b) {
     c->live_n--;
 }
 
-/* ---- events ------------------------------------------------------------------ */
+/* ---- events -------------------------------------------------------------- */
 
 /* A stack's figures before its first change after the latest peak. */
 static void touch(rpt_capture *c, rpt_stack *s) {
@@ -145,56 +155,96 @@ static void unlive(rpt_capture *c, const rpt_block *b) {
     c->current -= b->size;
 }
 
-static const char *on_alloc(rpt_capture *c) {
-    int64_t delta;
-    uint64_t size, stack;
-    if (!get_svarint(c, &delta) || !get_varint(c, &size) || !get_varint(c, &stack)) return "";
-    uintptr_t a = c->last_addr + (uintptr_t)delta;
-    c->last_addr = a;
-    if (stack == 0 || stack >= c->nstacks) return "an allocation names an unknown stack";
-    if (a == 0) return "an allocation at address 0";
-    if (!live_reserve(c)) return "out of memory";
-    rpt_block *b = live_probe(c, a);
-    if (b->addr == a) { /* its free was not seen: count it, and take it as freed */
+static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
+    if (!live_reserve(c)) return false;
+    rpt_block *b = live_probe(c, e->addr);
+    if (b->addr == e->addr) { /* its free was not seen: count it, and take it as freed */
         c->realloc_live++;
         unlive(c, b);
     } else c->live_n++;
-    *b = (rpt_block){.addr = a, .size = size, .stack = (uint32_t)stack};
-    rpt_stack *s = &c->stacks[stack];
+    *b = (rpt_block){.addr = e->addr, .size = e->size, .stack = e->stack};
+    rpt_stack *s = &c->stacks[e->stack];
     touch(c, s);
-    s->live_bytes += size;
+    s->live_bytes += e->size;
     s->live_count++;
-    s->total_bytes += size;
+    s->total_bytes += e->size;
     s->total_count++;
     c->allocs++;
-    c->alloc_bytes += size;
-    c->current += size;
-    if (c->thread < c->threads_cap) {
-        rpt_thread *t = &c->threads[c->thread];
+    c->alloc_bytes += e->size;
+    c->current += e->size;
+    if (e->thread < c->threads_cap) {
+        rpt_thread *t = &c->threads[e->thread];
         for (size_t i = 0; i < t->n; i++)
             if (c->current > t->open[i].max) t->open[i].max = c->current;
     }
     if (c->current > c->peak) {
         c->peak = c->current;
-        c->peak_ms = c->ms;
+        c->peak_ms = e->ms;
         c->peak_epoch++;
     }
-    return NULL;
+    return true;
 }
 
-static const char *on_free(rpt_capture *c) {
-    int64_t delta;
-    if (!get_svarint(c, &delta)) return "";
-    uintptr_t a = c->last_addr + (uintptr_t)delta;
-    c->last_addr = a;
-    rpt_block *b = a && c->live_cap ? live_probe(c, a) : NULL;
-    if (b == NULL || b->addr != a) {
+static void apply_free(rpt_capture *c, const rpt_event *e) {
+    rpt_block *b = e->addr && c->live_cap ? live_probe(c, e->addr) : NULL;
+    if (b == NULL || b->addr != e->addr) {
         c->unknown_frees++; /* allocated before the start */
-        return NULL;
+        return;
     }
     unlive(c, b);
     c->frees++;
     live_delete(c, b);
+}
+
+/* ---- reading ahead ------------------------------------------------------- */
+
+/* In a long run the live table is far larger than the caches, and every
+ * event's slot was a miss: the reader spent four fifths of its time
+ * waiting for them. So an allocation or a free is decoded and its slot
+ * prefetched, and it takes effect RPT_AHEAD events later, when the line
+ * has come. Any record but TIME and THREAD first applies the events read
+ * before it (each event keeps its own time and thread), so every record
+ * still takes effect in file order, and each format error is found where
+ * it is: only an apply can fail, and only for want of memory. */
+
+/* An event takes effect: false for want of memory. */
+static bool apply(rpt_capture *c, const rpt_event *e) {
+    if (e->stack) return apply_alloc(c, e);
+    apply_free(c, e);
+    return true;
+}
+
+/* The oldest event read ahead takes effect. */
+static bool apply_oldest(rpt_capture *c) {
+    const rpt_event *e = &c->ahead[c->ahead_first];
+    c->ahead_first = (c->ahead_first + 1) % RPT_AHEAD;
+    c->ahead_n--;
+    return apply(c, e);
+}
+
+/* Every event read ahead takes effect. */
+static bool drain(rpt_capture *c) {
+    while (c->ahead_n)
+        if (!apply_oldest(c)) return false;
+    return true;
+}
+
+static const char *read_event(rpt_capture *c, bool alloc) {
+    int64_t delta;
+    uint64_t size = 0, stack = 0;
+    if (!get_svarint(c, &delta) || (alloc && (!get_varint(c, &size) || !get_varint(c, &stack))))
+        return "";
+    uintptr_t a = c->last_addr + (uintptr_t)delta;
+    c->last_addr = a;
+    if (alloc && (stack == 0 || stack >= c->nstacks)) return "an allocation names an unknown stack";
+    if (alloc && a == 0) return "an allocation at address 0";
+    rpt_event e = {a, size, c->ms, (uint32_t)stack, (uint32_t)c->thread};
+    if (c->live_cap < RPT_AHEAD_FROM) /* in the caches: no wait to hide (and none queued) */
+        return apply(c, &e) ? NULL : "out of memory";
+    __builtin_prefetch(&c->live[live_home(c, a)], 1);
+    if (alloc) __builtin_prefetch(&c->stacks[stack], 1);
+    if (c->ahead_n == RPT_AHEAD && !apply_oldest(c)) return "out of memory";
+    c->ahead[(c->ahead_first + c->ahead_n++) % RPT_AHEAD] = e;
     return NULL;
 }
 
@@ -304,7 +354,10 @@ static const char *on_info(rpt_capture *c) {
  * is wrong with it. */
 static const char *read_record(rpt_capture *c) {
     uint64_t v;
-    switch (*c->p++) {
+    unsigned tag = *c->p++;
+    if (tag == PMD_TAG_ALLOC || tag == PMD_TAG_FREE) return read_event(c, tag == PMD_TAG_ALLOC);
+    if (tag != PMD_TAG_TIME && tag != PMD_TAG_THREAD && !drain(c)) return "out of memory";
+    switch (tag) {
         case PMD_TAG_INFO: return on_info(c);
         case PMD_TAG_STRING: return on_string(c);
         case PMD_TAG_SECTION: return on_section(c);
@@ -312,8 +365,6 @@ static const char *read_record(rpt_capture *c) {
         case PMD_TAG_LOCATION: return on_location(c);
         case PMD_TAG_MODULE: return on_module(c);
         case PMD_TAG_NODE: return on_node(c);
-        case PMD_TAG_ALLOC: return on_alloc(c);
-        case PMD_TAG_FREE: return on_free(c);
         case PMD_TAG_TIME:
             if (!get_varint(c, &v)) return "";
             c->ms += v;
@@ -388,7 +439,9 @@ static int read_block(rpt_capture *c) {
         say_where(c, at, why);
         return 1;
     }
-    return 0;
+    if (drain(c)) return 0;
+    say_where(c, c->p, "out of memory");
+    return 1;
 }
 
 /* Read the whole capture; 0, or 1 with the error said (FILE:OFFSET). A
@@ -471,7 +524,7 @@ void rpt_capture_free(rpt_capture *c) {
     free(c->unpacked);
 }
 
-/* ---- the command ------------------------------------------------------------- */
+/* ---- the command --------------------------------------------------------- */
 
 static int usage(FILE *f) {
     fprintf(f, "usage: pymm report FILE [--format text|json] [--top N]\n"

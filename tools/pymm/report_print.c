@@ -22,7 +22,7 @@
 
 static const char *const domain_names[RPT_ROOTS] = {"raw", "mem", "obj", "pm_heap"};
 
-/* ---- naming frames -------------------------------------------------------- */
+/* ---- naming frames ------------------------------------------------------- */
 
 #ifdef PYMM_HAVE_LIBDW
 Dwfl *rpt_names_open(const rpt_capture *c) {
@@ -113,7 +113,7 @@ void rpt_name_frame(const rpt_capture *c, Dwfl *d, uintptr_t pc, rpt_frame *out)
     }
 }
 
-/* ---- the report --------------------------------------------------------------- */
+/* ---- the report ---------------------------------------------------------- */
 
 typedef struct ranked {
     uint32_t stack;
