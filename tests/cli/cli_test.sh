@@ -231,6 +231,64 @@ case_report_bad() {
     expect 2 "usage: pymm report" "$PYMM" report
 }
 
+# capture FILE RECORDS: a capture of one stored block holding RECORDS
+# (printf escapes, under 128 bytes): the 9-byte header, kind 0, the two
+# sizes, then the records from byte 12.
+capture() {
+    printf "$2" >"$1.records"
+    n=$(wc -c <"$1.records")
+    size=$(printf '\\%03o' "$n")
+    { printf 'PYMMTRC\000\002\000'; printf "$size$size"; cat "$1.records"; } >"$1"
+}
+
+# the_list KEY: the lines of the report JSON's list KEY in out.
+the_list() {
+    sed -n "/^  \"$1\": \\[/,/^  \\]/p" out
+}
+
+# temporaries N TOTALS ENTRIES: the JSON report of temp.trc with
+# --temporary N has the summary's temporary totals and the list of
+# temporary ENTRIES, one a line.
+temporaries() {
+    run "$PYMM" report temp.trc --format json --temporary "$1"
+    [ "$rc" -eq 0 ] || fail "report --temporary $1: status $rc: $(head -c 300 err)"
+    grep -qF "\"temporary_allocations\": $2, \"temporary_within\": $1," out ||
+        fail "--temporary $1: totals not $2: $(head -1 out)"
+    [ "$(the_list temporary)" = "  \"temporary\": [$3
+  ]," ] || fail "--temporary $1: entries not$3: $(the_list temporary)"
+}
+
+# Temporary blocks (memray's term): freed by their own thread before it
+# made N more allocations (--temporary N, default 1). Thread 1 allocates A
+# (address 16, 100 B, obj) and frees it at once: temporary. It allocates
+# B (32, 200 B, mem) and C (48, 7 B, raw), then frees B: one allocation
+# between, temporary from N=2. It allocates D (64, 50 B, pm_heap); thread
+# 2 frees D and C: never temporary, whatever N. Thread 1 allocates E (80,
+# 9 B, obj), thread 2 allocates F (96, 11 B, obj), thread 1 frees E:
+# another thread's allocation does not count, temporary.
+case_report_temporary() {
+    capture temp.trc '\007\001\004\040\144\003\005\000\004\040\310\001\002\004\040\007\001\005\037\004\100\062\004\007\002\005\000\005\037\007\001\004\100\011\003\007\002\004\040\013\003\007\001\005\037\010\006\005'
+    temporaries 1 '2, "temporary_bytes": 109' '
+    {"stack": [], "bytes": 109, "count": 2, "domain": "obj"}'
+    temporaries 2 '3, "temporary_bytes": 309' '
+    {"stack": [], "bytes": 200, "count": 1, "domain": "mem"},
+    {"stack": [], "bytes": 109, "count": 2, "domain": "obj"}'
+    temporaries 1024 '3, "temporary_bytes": 309' '
+    {"stack": [], "bytes": 200, "count": 1, "domain": "mem"},
+    {"stack": [], "bytes": 109, "count": 2, "domain": "obj"}'
+    run "$PYMM" report temp.trc
+    grep -q "^  temporary     2 (109 B), freed before their thread allocated again$" out ||
+        fail "text: no temporary totals: $(cat out)"
+    grep -A1 "^Temporary allocations, by stack (1 stacks):" out | grep -q "#1  109 B in 2 blocks  \[obj\]" ||
+        fail "text: no temporary stacks: $(cat out)"
+    for n in 0 1025 x -1; do
+        expect 2 "usage: pymm report" "$PYMM" report temp.trc --temporary $n
+    done
+    # Threads are numbered 1, 2, ... in order of their first event.
+    capture thread.trc '\007\001\007\003'
+    expect 1 "thread.trc:14: a thread number out of order" "$PYMM" report thread.trc
+}
+
 "case_$CASE" || exit 1
 if [ "$failures" -ne 0 ]; then
     echo "$CASE: $failures failure(s)"

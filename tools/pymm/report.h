@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #define RPT_ROOTS PMD_CAPTURE_ROOTS
+#define RPT_TEMPORARY_MAX 1024 /* `pymm report --temporary N`: a free scans N addresses */
 
 typedef struct Dwfl Dwfl; /* elfutils' (libdwfl.h); NULL without libdw */
 
@@ -29,6 +30,7 @@ typedef struct rpt_stack {
     uintptr_t pc;
     uint64_t live_bytes, live_count;
     uint64_t total_bytes, total_count;
+    uint64_t temp_bytes, temp_count; /* freed soon: rpt_capture.temporary */
     uint64_t peak_bytes, peak_count; /* valid when epoch == the peak's */
     uint64_t epoch;
 } rpt_stack;
@@ -37,7 +39,7 @@ typedef struct rpt_stack {
 typedef struct rpt_block {
     uintptr_t addr;
     uint64_t size;
-    uint32_t stack;
+    uint32_t stack, thread;
 } rpt_block;
 
 /* An allocation or a free read but not applied yet (report_cmd.c,
@@ -73,10 +75,13 @@ typedef struct rpt_open_section {
     uint64_t start, max;
 } rpt_open_section;
 
-/* A thread's open sections while reading. */
+/* A thread while reading: its open sections, and the addresses of its
+ * last `temporary` allocations (a ring; NULL before its first). */
 typedef struct rpt_thread {
     rpt_open_section *open;
     size_t n, cap;
+    uintptr_t *recent;
+    size_t next; /* the ring's oldest */
 } rpt_thread;
 
 typedef struct rpt_mark {
@@ -86,9 +91,13 @@ typedef struct rpt_mark {
 
 typedef struct rpt_capture {
     const char *name;
+    /* Set before reading, 1..RPT_TEMPORARY_MAX: a block freed by its own
+     * thread before that thread has made `temporary` more allocations is
+     * temporary (1: freed before the thread's next allocation). */
+    size_t temporary;
     rpt_section *sections; /* [string id] */
     size_t sections_cap;
-    rpt_thread *threads; /* [thread number] */
+    rpt_thread *threads; /* [thread number]; 0: events before any THREAD */
     size_t threads_cap;
     uint64_t thread; /* the events' thread now */
     rpt_mark *marks;
@@ -116,6 +125,7 @@ typedef struct rpt_capture {
     uint64_t ms, max_thread;
     uint64_t current, peak, peak_ms, peak_epoch;
     uint64_t allocs, frees, alloc_bytes, unknown_frees;
+    uint64_t temp_allocs, temp_bytes;
     bool ended;
     bool overlong;         /* a varint of more than ten bytes was met */
     uint64_t realloc_live; /* ALLOCs of an address already live */
@@ -125,7 +135,7 @@ typedef struct rpt_capture {
 
 /* ---- report_cmd.c: reading ----------------------------------------------- */
 
-/* Read the capture at c->name (c zeroed but for name): 0, or
+/* Read the capture at c->name (c zeroed but for name and temporary): 0, or
  * 1 with the error said on stderr as FILE:OFFSET: message. A file cut
  * short is read up to where it ends, with a warning. The file itself is
  * not kept: c holds its figures, strings and modules. */
@@ -134,7 +144,7 @@ void rpt_capture_free(rpt_capture *c);
 
 /* ---- report_print.c: names, stacks and one capture's report -------------- */
 
-enum rpt_view { RPT_AT_PEAK, RPT_AT_END, RPT_ALLOCATED };
+enum rpt_view { RPT_AT_PEAK, RPT_AT_END, RPT_ALLOCATED, RPT_TEMPORARY, RPT_VIEWS };
 
 /* A stack's own bytes and blocks in a view. */
 void rpt_figures(const rpt_capture *c, uint32_t id, enum rpt_view v, uint64_t *bytes,

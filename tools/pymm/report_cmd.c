@@ -12,6 +12,16 @@
  * and a stack's figures at the peak are its live ones until it first
  * changes after that epoch, when they are saved (its `epoch` says which
  * peak they belong to).
+ *
+ * A block is temporary (memray's term) when the thread that allocated it
+ * frees it before it has made `temporary` more allocations. A block keeps
+ * its thread (in what would be padding), and each thread a ring of the
+ * addresses of its last `temporary` allocations: the block's own thread
+ * frees it while its address is in the ring exactly when it is temporary
+ * (an older allocation at that address was freed before this one, so it
+ * is in the ring only if this one is too). A free costs a scan of the
+ * ring, one compare at the default of 1; memory grows by `temporary`
+ * addresses a thread, the blocks stay 24 bytes.
  */
 #define _GNU_SOURCE
 #include "report.h"
@@ -162,7 +172,12 @@ static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
         c->realloc_live++;
         unlive(c, b);
     } else c->live_n++;
-    *b = (rpt_block){.addr = e->addr, .size = e->size, .stack = e->stack};
+    rpt_thread *t = &c->threads[e->thread];
+    if (t->recent == NULL && (t->recent = calloc(c->temporary, sizeof *t->recent)) == NULL)
+        return false;
+    t->recent[t->next] = e->addr;
+    t->next = t->next + 1 == c->temporary ? 0 : t->next + 1;
+    *b = (rpt_block){e->addr, e->size, e->stack, e->thread};
     rpt_stack *s = &c->stacks[e->stack];
     touch(c, s);
     s->live_bytes += e->size;
@@ -172,17 +187,21 @@ static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
     c->allocs++;
     c->alloc_bytes += e->size;
     c->current += e->size;
-    if (e->thread < c->threads_cap) {
-        rpt_thread *t = &c->threads[e->thread];
-        for (size_t i = 0; i < t->n; i++)
-            if (c->current > t->open[i].max) t->open[i].max = c->current;
-    }
+    for (size_t i = 0; i < t->n; i++)
+        if (c->current > t->open[i].max) t->open[i].max = c->current;
     if (c->current > c->peak) {
         c->peak = c->current;
         c->peak_ms = e->ms;
         c->peak_epoch++;
     }
     return true;
+}
+
+/* Whether address a is one of the thread's last `temporary` allocations. */
+static bool recent(const rpt_capture *c, const rpt_thread *t, uintptr_t a) {
+    for (size_t i = 0; i < c->temporary; i++)
+        if (t->recent[i] == a) return true;
+    return false;
 }
 
 static void apply_free(rpt_capture *c, const rpt_event *e) {
@@ -193,6 +212,13 @@ static void apply_free(rpt_capture *c, const rpt_event *e) {
     }
     unlive(c, b);
     c->frees++;
+    if (b->thread == e->thread && recent(c, &c->threads[e->thread], e->addr)) {
+        rpt_stack *s = &c->stacks[b->stack];
+        s->temp_bytes += b->size;
+        s->temp_count++;
+        c->temp_allocs++;
+        c->temp_bytes += b->size;
+    }
     live_delete(c, b);
 }
 
@@ -310,8 +336,6 @@ static const char *on_section(rpt_capture *c) {
     if (!get_varint(c, &name) || c->p >= c->end) return "";
     unsigned begin = *c->p++;
     if (name == 0 || name >= c->nstrings || begin > 1) return "a section with a bad name or kind";
-    if (!grow((void **)&c->threads, &c->threads_cap, c->thread + 1, sizeof *c->threads))
-        return "out of memory";
     rpt_thread *t = &c->threads[c->thread];
     if (begin) {
         if (!grow((void **)&t->open, &t->cap, t->n + 1, sizeof *t->open)) return "out of memory";
@@ -371,8 +395,12 @@ static const char *read_record(rpt_capture *c) {
             return NULL;
         case PMD_TAG_THREAD:
             if (!get_varint(c, &v)) return "";
+            if (v == 0 || v > c->max_thread + 1)
+                return "a thread number out of order (threads go 1, 2, ...)";
+            if (v > c->max_thread &&
+                !grow((void **)&c->threads, &c->threads_cap, v + 1, sizeof *c->threads))
+                return "out of memory";
             if (v > c->max_thread) c->max_thread = v;
-            if (v > UINT32_MAX) return "a thread number out of range";
             c->thread = v;
             return NULL;
         case PMD_TAG_END:
@@ -460,7 +488,11 @@ static int read_capture(rpt_capture *c) {
     }
     c->file_p = c->file + PMD_CAPTURE_HEADER;
     c->nstacks = RPT_ROOTS + 1;
-    if (!grow((void **)&c->stacks, &c->stacks_cap, c->nstacks, sizeof *c->stacks)) return 1;
+    if (!grow((void **)&c->stacks, &c->stacks_cap, c->nstacks, sizeof *c->stacks) ||
+        !grow((void **)&c->threads, &c->threads_cap, 1, sizeof *c->threads)) {
+        fprintf(stderr, "%s:0: out of memory\n", c->name);
+        return 1;
+    }
     while (c->file_p < c->file_end && !c->ended) {
         const char *why = next_block(c);
         if (why != NULL && why[0] == '\0') {
@@ -510,7 +542,10 @@ int rpt_read(rpt_capture *c) {
 }
 
 void rpt_capture_free(rpt_capture *c) {
-    for (size_t i = 0; i < c->threads_cap; i++) free(c->threads[i].open);
+    for (size_t i = 0; i < c->threads_cap; i++) {
+        free(c->threads[i].open);
+        free(c->threads[i].recent);
+    }
     free(c->threads);
     free(c->sections);
     free(c->marks);
@@ -527,29 +562,44 @@ void rpt_capture_free(rpt_capture *c) {
 /* ---- the command --------------------------------------------------------- */
 
 static int usage(FILE *f) {
-    fprintf(f, "usage: pymm report FILE [--format text|json] [--top N]\n"
-               "  what a capture file (PYMM_TRACE=FILE) says: totals, the peak, the\n"
-               "  stacks holding the most at the peak and at the end, the stacks\n"
-               "  that allocated the most (--top: how many of each; default 10)\n");
+    fprintf(f,
+            "usage: pymm report FILE [--format text|json] [--top N] [--temporary N]\n"
+            "  what a capture file (PYMM_TRACE=FILE) says: totals, the peak, the\n"
+            "  stacks holding the most at the peak and at the end, the stacks\n"
+            "  that allocated the most, and those of temporary blocks (freed by\n"
+            "  their thread before it made N more allocations; --temporary N,\n"
+            "  1 to %d, default 1). --top: how many stacks of each (default 10)\n",
+            RPT_TEMPORARY_MAX);
     return f == stderr ? 2 : 0;
+}
+
+/* A count option's value: false unless a whole number from 1 up. */
+static bool count_arg(const char *text, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || *end || errno || v == 0 || text[0] == '-') return false;
+    *out = v;
+    return true;
 }
 
 int pymm_report_main(int argc, char **argv) {
     const char *path = NULL, *format = "text";
-    size_t top = 10;
+    uint64_t top = 10, temporary = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout);
         if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) format = argv[++i];
         else if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
-            char *end;
-            top = strtoul(argv[++i], &end, 10);
-            if (*end || top == 0) return usage(stderr);
+            if (!count_arg(argv[++i], &top)) return usage(stderr);
+        } else if (strcmp(argv[i], "--temporary") == 0 && i + 1 < argc) {
+            if (!count_arg(argv[++i], &temporary) || temporary > RPT_TEMPORARY_MAX)
+                return usage(stderr);
         } else if (argv[i][0] != '-' && path == NULL) path = argv[i];
         else return usage(stderr);
     }
     if (path == NULL || (strcmp(format, "text") != 0 && strcmp(format, "json") != 0))
         return usage(stderr);
-    rpt_capture c = {.name = path};
+    rpt_capture c = {.name = path, .temporary = temporary};
     int rc = rpt_read(&c);
     if (rc == 0) {
         Dwfl *d = rpt_names_open(&c);

@@ -143,6 +143,11 @@ void rpt_figures(const rpt_capture *c, uint32_t id, enum rpt_view v, uint64_t *b
             *bytes = s->total_bytes;
             *count = s->total_count;
             return;
+        case RPT_TEMPORARY:
+        case RPT_VIEWS:
+            *bytes = s->temp_bytes;
+            *count = s->temp_count;
+            return;
     }
 }
 
@@ -232,6 +237,11 @@ void rpt_summary_text(FILE *f, const rpt_capture *c) {
     fprintf(f, "  peak          %s at %.3f s\n", peak, c->peak_ms / 1000.0);
     fprintf(f, "  live at end   %s in %zu blocks%s\n", now, c->live_n,
             c->ended ? "" : " (no end record: the run did not finish tracing)");
+    rpt_human(total, sizeof total, c->temp_bytes);
+    fprintf(f, "  temporary     %" PRIu64 " (%s), freed before their thread allocated ",
+            c->temp_allocs, total);
+    if (c->temporary == 1) fprintf(f, "again\n");
+    else fprintf(f, "%zu times more\n", c->temporary);
 }
 
 void rpt_report_text(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
@@ -242,6 +252,7 @@ void rpt_report_text(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
     text_section(f, c, d, "Live at the end (never freed while traced), by stack", RPT_AT_END, r,
                  top);
     text_section(f, c, d, "Allocated in all, by stack", RPT_ALLOCATED, r, top);
+    text_section(f, c, d, "Temporary allocations, by stack", RPT_TEMPORARY, r, top);
     free(r);
     bool any = false;
     for (size_t id = 1; id < c->sections_cap; id++) {
@@ -282,9 +293,11 @@ void rpt_summary_json(FILE *f, const rpt_capture *c) {
             ", \"allocations\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"frees\": %" PRIu64
             ", \"peak_bytes\": %" PRIu64 ", \"peak_ms\": %" PRIu64
             ", \"live_bytes_at_end\": %" PRIu64 ", \"live_blocks_at_end\": %zu"
-            ", \"complete\": %s}",
+            ", \"temporary_allocations\": %" PRIu64 ", \"temporary_bytes\": %" PRIu64
+            ", \"temporary_within\": %zu, \"complete\": %s}",
             c->pid[0] ? c->pid : "null", c->ms, c->max_thread, c->allocs, c->alloc_bytes, c->frees,
-            c->peak, c->peak_ms, c->current, c->live_n, c->ended ? "true" : "false");
+            c->peak, c->peak_ms, c->current, c->live_n, c->temp_allocs, c->temp_bytes, c->temporary,
+            c->ended ? "true" : "false");
 }
 
 void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
@@ -299,6 +312,8 @@ void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
     json_list(f, c, d, RPT_AT_END, r, top);
     fputs(",\n  \"allocated\": ", f);
     json_list(f, c, d, RPT_ALLOCATED, r, top);
+    fputs(",\n  \"temporary\": ", f);
+    json_list(f, c, d, RPT_TEMPORARY, r, top);
     fputs(",\n  \"sections\": [", f);
     bool first = true;
     for (size_t id = 1; id < c->sections_cap; id++) {
