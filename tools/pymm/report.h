@@ -2,8 +2,8 @@
  * report.h -- what the files of `pymm report` share (tools/pymm only; not
  * part of the library): a capture file read into figures per stack
  * (report_cmd.c, which also holds the command), frames named and one
- * capture's report printed (report_print.c). Cross-file names start with
- * rpt_.
+ * capture's report printed (report_print.c), two captures compared
+ * (report_diff.c). Cross-file names start with rpt_.
  *
  * A capture's stacks are the nodes of its file: node `id` is the frame
  * `pc` called from the stack `parent` (parent < id); ids 1..RPT_ROOTS are
@@ -142,6 +142,10 @@ typedef struct rpt_capture {
 int rpt_read(rpt_capture *c);
 void rpt_capture_free(rpt_capture *c);
 
+/* Room for `need` items of `size` bytes in *items (the new ones zeroed):
+ * false for want of memory. */
+bool rpt_grow(void **items, size_t *cap, size_t need, size_t size);
+
 /* ---- report_print.c: names, stacks and one capture's report -------------- */
 
 enum rpt_view { RPT_AT_PEAK, RPT_AT_END, RPT_ALLOCATED, RPT_TEMPORARY, RPT_VIEWS };
@@ -171,5 +175,10 @@ void rpt_summary_text(FILE *f, const rpt_capture *c);
 void rpt_summary_json(FILE *f, const rpt_capture *c);
 void rpt_report_text(FILE *f, const rpt_capture *c, Dwfl *d, size_t top);
 void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top);
+
+/* ---- report_diff.c ------------------------------------------------------- */
+
+/* `pymm report --diff A B`: 0, or 1 with the error said. */
+int rpt_diff(const char *a, const char *b, bool json, size_t top, size_t temporary);
 
 #endif

@@ -85,7 +85,7 @@ static bool get_string(rpt_capture *c, const unsigned char **s, uint64_t *len) {
     return true;
 }
 
-static bool grow(void **items, size_t *cap, size_t need, size_t size) {
+bool rpt_grow(void **items, size_t *cap, size_t need, size_t size) {
     if (need <= *cap) return true;
     size_t cap2 = *cap ? *cap : 1024;
     while (cap2 < need) cap2 *= 2;
@@ -117,18 +117,37 @@ static rpt_block *live_probe(const rpt_capture *c, uintptr_t a) {
         if (c->live[i].addr == a || c->live[i].addr == 0) return &c->live[i];
 }
 
+/* The table's memory comes from the OS, not from malloc, which keeps a
+ * freed block this large for reuse (its mmap threshold rises to it): the
+ * diff's second capture then ran its peak half as high again. */
+static rpt_block *live_map(size_t cap) {
+    void *t = mmap(NULL, cap * sizeof(rpt_block), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return t == MAP_FAILED ? NULL : t; /* zeroed: every slot empty */
+}
+
+static void live_unmap(rpt_block *t, size_t cap) {
+    if (t) munmap(t, cap * sizeof *t);
+}
+
+static void live_release(rpt_capture *c) {
+    live_unmap(c->live, c->live_cap);
+    c->live = NULL;
+    c->live_cap = 0;
+}
+
 /* Room for one more block: past half full, the table doubles. */
 static bool live_reserve(rpt_capture *c) {
     if ((c->live_n + 1) * 2 <= c->live_cap) return true;
     size_t cap = c->live_cap ? c->live_cap * 2 : 4096, n = c->live_cap;
-    rpt_block *old = c->live, *t = calloc(cap, sizeof *t);
+    rpt_block *old = c->live, *t = live_map(cap);
     if (t == NULL) return false;
     c->live = t;
     c->live_cap = cap;
     c->live_shift = 64u - (unsigned)__builtin_ctzll(cap);
     for (size_t i = 0; i < n; i++)
         if (old[i].addr) *live_probe(c, old[i].addr) = old[i];
-    free(old);
+    live_unmap(old, n);
     return true;
 }
 
@@ -282,7 +301,7 @@ static const char *on_node(rpt_capture *c) {
     uint64_t loc = pc & ~PMD_CAPTURE_INTERP_BIT;
     if ((pc & PMD_CAPTURE_INTERP_BIT) && (loc == 0 || loc >= c->nlocations))
         return "a stack node names an unknown location";
-    if (!grow((void **)&c->stacks, &c->stacks_cap, id + 1, sizeof *c->stacks))
+    if (!rpt_grow((void **)&c->stacks, &c->stacks_cap, id + 1, sizeof *c->stacks))
         return "out of memory";
     if (id + 1 > c->nstacks) c->nstacks = id + 1;
     c->stacks[id].parent = (uint32_t)parent;
@@ -309,7 +328,7 @@ static const char *on_string(rpt_capture *c) {
     const unsigned char *text;
     if (!get_varint(c, &id) || !get_string(c, &text, &len)) return "";
     if (id != (c->nstrings ? c->nstrings : 1)) return "a string out of order (ids go 1, 2, ...)";
-    if (!grow((void **)&c->strings, &c->strings_cap, id + 1, sizeof *c->strings))
+    if (!rpt_grow((void **)&c->strings, &c->strings_cap, id + 1, sizeof *c->strings))
         return "out of memory";
     c->strings[id] = strndup((const char *)text, len);
     c->nstrings = id + 1;
@@ -324,7 +343,7 @@ static const char *on_location(rpt_capture *c) {
     if (id != (c->nlocations ? c->nlocations : 1) || file == 0 || file >= c->nstrings ||
         function == 0 || function >= c->nstrings || line > INT32_MAX)
         return "a location out of order or naming an unknown string";
-    if (!grow((void **)&c->locations, &c->locations_cap, id + 1, sizeof *c->locations))
+    if (!rpt_grow((void **)&c->locations, &c->locations_cap, id + 1, sizeof *c->locations))
         return "out of memory";
     c->locations[id] = (rpt_location){(uint32_t)file, (uint32_t)function, (int)line};
     if (id + 1 > c->nlocations) c->nlocations = id + 1;
@@ -338,13 +357,14 @@ static const char *on_section(rpt_capture *c) {
     if (name == 0 || name >= c->nstrings || begin > 1) return "a section with a bad name or kind";
     rpt_thread *t = &c->threads[c->thread];
     if (begin) {
-        if (!grow((void **)&t->open, &t->cap, t->n + 1, sizeof *t->open)) return "out of memory";
+        if (!rpt_grow((void **)&t->open, &t->cap, t->n + 1, sizeof *t->open))
+            return "out of memory";
         t->open[t->n++] = (rpt_open_section){(uint32_t)name, c->current, c->current};
         return NULL;
     }
     if (t->n == 0 || t->open[t->n - 1].name != name) return "a section ends that is not open";
     rpt_open_section o = t->open[--t->n];
-    if (!grow((void **)&c->sections, &c->sections_cap, name + 1, sizeof *c->sections))
+    if (!rpt_grow((void **)&c->sections, &c->sections_cap, name + 1, sizeof *c->sections))
         return "out of memory";
     rpt_section *st = &c->sections[name];
     st->occurrences++;
@@ -357,7 +377,7 @@ static const char *on_mark(rpt_capture *c) {
     uint64_t label;
     if (!get_varint(c, &label)) return "";
     if (label == 0 || label >= c->nstrings) return "a mark with a bad label";
-    if (!grow((void **)&c->marks, &c->marks_cap, c->nmarks + 1, sizeof *c->marks))
+    if (!rpt_grow((void **)&c->marks, &c->marks_cap, c->nmarks + 1, sizeof *c->marks))
         return "out of memory";
     c->marks[c->nmarks++] = (rpt_mark){(uint32_t)label, c->ms};
     return NULL;
@@ -398,7 +418,7 @@ static const char *read_record(rpt_capture *c) {
             if (v == 0 || v > c->max_thread + 1)
                 return "a thread number out of order (threads go 1, 2, ...)";
             if (v > c->max_thread &&
-                !grow((void **)&c->threads, &c->threads_cap, v + 1, sizeof *c->threads))
+                !rpt_grow((void **)&c->threads, &c->threads_cap, v + 1, sizeof *c->threads))
                 return "out of memory";
             if (v > c->max_thread) c->max_thread = v;
             c->thread = v;
@@ -435,7 +455,7 @@ static const char *next_block(rpt_capture *c) {
         return NULL;
     }
 #ifdef PYMM_HAVE_ZSTD
-    if (!grow((void **)&c->unpacked, &c->unpacked_cap, size, 1)) return "out of memory";
+    if (!rpt_grow((void **)&c->unpacked, &c->unpacked_cap, size, 1)) return "out of memory";
     size_t n = ZSTD_decompress(c->unpacked, size, data, stored);
     if (ZSTD_isError(n) || n != size) return "a compressed block that does not decompress";
     c->base = c->p = c->unpacked;
@@ -488,8 +508,8 @@ static int read_capture(rpt_capture *c) {
     }
     c->file_p = c->file + PMD_CAPTURE_HEADER;
     c->nstacks = RPT_ROOTS + 1;
-    if (!grow((void **)&c->stacks, &c->stacks_cap, c->nstacks, sizeof *c->stacks) ||
-        !grow((void **)&c->threads, &c->threads_cap, 1, sizeof *c->threads)) {
+    if (!rpt_grow((void **)&c->stacks, &c->stacks_cap, c->nstacks, sizeof *c->stacks) ||
+        !rpt_grow((void **)&c->threads, &c->threads_cap, 1, sizeof *c->threads)) {
         fprintf(stderr, "%s:0: out of memory\n", c->name);
         return 1;
     }
@@ -538,6 +558,13 @@ int rpt_read(rpt_capture *c) {
     int rc = read_capture(c);
     if (map) munmap(map, (size_t)st.st_size);
     c->file = c->file_p = c->file_end = c->p = c->end = c->base = NULL;
+    live_release(c); /* only reading needs the blocks, and the rest below */
+    free(c->unpacked);
+    c->unpacked = NULL;
+    for (size_t i = 0; i < c->threads_cap; i++) {
+        free(c->threads[i].recent);
+        c->threads[i].recent = NULL;
+    }
     return rc;
 }
 
@@ -555,7 +582,7 @@ void rpt_capture_free(rpt_capture *c) {
     for (size_t i = 0; i < c->nmodules; i++) free(c->modules[i].path);
     free(c->modules);
     free(c->stacks);
-    free(c->live);
+    live_release(c);
     free(c->unpacked);
 }
 
@@ -564,11 +591,14 @@ void rpt_capture_free(rpt_capture *c) {
 static int usage(FILE *f) {
     fprintf(f,
             "usage: pymm report FILE [--format text|json] [--top N] [--temporary N]\n"
+            "       pymm report --diff A B [--format text|json] [--top N] [--temporary N]\n"
             "  what a capture file (PYMM_TRACE=FILE) says: totals, the peak, the\n"
             "  stacks holding the most at the peak and at the end, the stacks\n"
             "  that allocated the most, and those of temporary blocks (freed by\n"
             "  their thread before it made N more allocations; --temporary N,\n"
-            "  1 to %d, default 1). --top: how many stacks of each (default 10)\n",
+            "  1 to %d, default 1). --top: how many stacks of each (default 10).\n"
+            "  --diff: per stack, what changed from capture A to capture B, the\n"
+            "  largest changes first; stacks match by function, file and line\n",
             RPT_TEMPORARY_MAX);
     return f == stderr ? 2 : 0;
 }
@@ -584,7 +614,7 @@ static bool count_arg(const char *text, uint64_t *out) {
 }
 
 int pymm_report_main(int argc, char **argv) {
-    const char *path = NULL, *format = "text";
+    const char *path = NULL, *format = "text", *diff_a = NULL, *diff_b = NULL;
     uint64_t top = 10, temporary = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout);
@@ -594,11 +624,16 @@ int pymm_report_main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--temporary") == 0 && i + 1 < argc) {
             if (!count_arg(argv[++i], &temporary) || temporary > RPT_TEMPORARY_MAX)
                 return usage(stderr);
+        } else if (strcmp(argv[i], "--diff") == 0 && i + 2 < argc && diff_a == NULL) {
+            diff_a = argv[++i];
+            diff_b = argv[++i];
         } else if (argv[i][0] != '-' && path == NULL) path = argv[i];
         else return usage(stderr);
     }
-    if (path == NULL || (strcmp(format, "text") != 0 && strcmp(format, "json") != 0))
+    if ((path == NULL) == (diff_a == NULL) ||
+        (strcmp(format, "text") != 0 && strcmp(format, "json") != 0))
         return usage(stderr);
+    if (diff_a) return rpt_diff(diff_a, diff_b, format[0] == 'j', top, temporary);
     rpt_capture c = {.name = path, .temporary = temporary};
     int rc = rpt_read(&c);
     if (rc == 0) {
