@@ -154,6 +154,7 @@ enum rpt_view { RPT_AT_PEAK, RPT_AT_END, RPT_ALLOCATED, RPT_TEMPORARY, RPT_VIEWS
 void rpt_figures(const rpt_capture *c, uint32_t id, enum rpt_view v, uint64_t *bytes,
                  uint64_t *count);
 const char *rpt_domain(const rpt_capture *c, uint32_t id);
+const char *rpt_domain_name(uint32_t root); /* root: 1..RPT_ROOTS */
 
 typedef struct rpt_frame {
     char function[256];
@@ -167,6 +168,9 @@ void rpt_names_close(Dwfl *d);
 const rpt_module *rpt_module_of(const rpt_capture *c, uintptr_t pc);
 void rpt_name_frame(const rpt_capture *c, Dwfl *d, uintptr_t pc, rpt_frame *out);
 
+void rpt_frame_text(FILE *f, const char *function, const char *file, int line, bool interpreter);
+void rpt_frame_json(FILE *f, const char *function, const char *file, int line, bool interpreter,
+                    bool first);
 void rpt_stack_text(FILE *f, const rpt_capture *c, Dwfl *d, uint32_t id);
 void rpt_stack_json(FILE *f, const rpt_capture *c, Dwfl *d, uint32_t id);
 void rpt_json_string(FILE *f, const char *s);

@@ -20,9 +20,10 @@
  * Memory: each capture is read whole and keeps its nodes, strings and
  * modules (rpt_read frees its live table); the tree holds one entry per
  * distinct stack of the two and one per distinct frame, and each capture
- * a map from its pcs to frames. Both are read before either is named, so
- * that libdw's tables (tens of MiB for a large binary) never sit beside a
- * table of live blocks.
+ * a map from its pcs to frames. Both are read before either is named, and
+ * each names its frames with libdw open for it alone, the names kept in
+ * the tree, so that libdw's tables (tens of MiB for a large binary) are
+ * there once at a time and never beside a table of live blocks.
  */
 #define _GNU_SOURCE
 #include "report.h"
@@ -96,19 +97,26 @@ typedef struct figures {
     uint64_t bytes, count;
 } figures;
 
-/* A stack of the tree: its parent and frame, where each capture has it
- * (a node that maps here, 0 if none: for naming), and its figures. */
+/* A stack of the tree: its parent and frame, and its figures in each
+ * capture. */
 typedef struct dstack {
     uint32_t parent, frame;
-    uint32_t node[2];
     figures fig[2][RPT_VIEWS];
 } dstack;
 
+/* A frame's name, kept for printing once libdw is closed. */
+typedef struct dframe {
+    char *function, *file; /* NULL function: the key is a module's path */
+    int line;
+    bool interpreter;
+} dframe;
+
 typedef struct diff {
     rpt_capture c[2];
-    Dwfl *d[2];
-    char **keys; /* [key id]: a frame's key, or a module's path */
-    size_t nkeys, keys_cap;
+    Dwfl *d;        /* the names of the capture being mapped; closed after */
+    char **keys;    /* [key id]: a frame's key, or a module's path */
+    dframe *frames; /* [key id] */
+    size_t nkeys, keys_cap, frames_cap;
     map key_ids;   /* a key's hash (moved on past a clash) to its id */
     map by_offset; /* a module path's key id << 44 | an offset from its bias, to a frame */
     dstack *stacks;
@@ -142,6 +150,18 @@ static uint32_t key_id(diff *x, char *key) {
     return id ? *id : 0;
 }
 
+/* Frame id's name, kept: false for want of memory. */
+static bool keep_name(diff *x, uint32_t id, const rpt_frame *fn) {
+    if (!rpt_grow((void **)&x->frames, &x->frames_cap, id + 1, sizeof *x->frames)) return false;
+    dframe *k = &x->frames[id];
+    if (k->function) return true; /* another pc with that name */
+    k->file = strdup(fn->file);
+    k->function = k->file ? strdup(fn->function) : NULL;
+    k->line = fn->line;
+    k->interpreter = fn->interpreter;
+    return k->function != NULL;
+}
+
 /* The frame id of the frame at pc in capture `which` (paths: the key ids
  * of its modules' paths), by what names it (above): 0 for want of memory.
  * Naming is most of a diff's cost beyond reading, and a frame of one
@@ -156,15 +176,13 @@ static uint32_t frame_of(diff *x, int which, const uint32_t *paths, uintptr_t pc
         if (named == NULL || *named) return named ? *named : 0;
     }
     rpt_frame fn;
-    rpt_name_frame(c, x->d[which], pc, &fn);
+    rpt_name_frame(c, x->d, pc, &fn);
     char *key;
-    if (asprintf(&key, "%c\037%s\037%s\037%s\037%d",
-                 m                ? 'N'
-                 : fn.interpreter ? 'I'
-                                  : '?',
-                 m ? m->path : "", fn.function, fn.file, fn.line) < 0)
+    if (asprintf(&key, "%c\037%s\037%s\037%s\037%d", fn.interpreter ? 'I' : 'N', m ? m->path : "",
+                 fn.function, fn.file, fn.line) < 0)
         return 0;
     uint32_t id = key_id(x, key);
+    if (id && !keep_name(x, id, &fn)) id = 0;
     if (named) *named = id;
     return id;
 }
@@ -194,7 +212,6 @@ static bool path_keys(diff *x, const rpt_capture *c, uint32_t *paths) {
 
 /* Node id of capture `which` adds its figures to the tree's stack s. */
 static void add_figures(diff *x, int which, uint32_t id, dstack *s) {
-    if (s->node[which] == 0) s->node[which] = id;
     for (int v = 0; v < RPT_VIEWS; v++) {
         uint64_t bytes, count;
         rpt_figures(&x->c[which], id, (enum rpt_view)v, &bytes, &count);
@@ -260,11 +277,25 @@ static size_t rank(const diff *x, enum rpt_view v, change *out) {
     return n;
 }
 
-/* The capture that names stack id, and its node there. */
-static int named_by(const diff *x, uint32_t id, uint32_t *node) {
-    int which = x->stacks[id].node[B] ? B : A;
-    *node = x->stacks[id].node[which];
-    return which;
+static const char *domain(const diff *x, uint32_t id) {
+    while (id > RPT_ROOTS) id = x->stacks[id].parent;
+    return rpt_domain_name(id);
+}
+
+static void stack_text(FILE *f, const diff *x, uint32_t id) {
+    for (; id > RPT_ROOTS; id = x->stacks[id].parent) {
+        const dframe *k = &x->frames[x->stacks[id].frame];
+        rpt_frame_text(f, k->function, k->file, k->line, k->interpreter);
+    }
+}
+
+static void stack_json(FILE *f, const diff *x, uint32_t id) {
+    fputc('[', f);
+    for (bool first = true; id > RPT_ROOTS; id = x->stacks[id].parent, first = false) {
+        const dframe *k = &x->frames[x->stacks[id].frame];
+        rpt_frame_json(f, k->function, k->file, k->line, k->interpreter, first);
+    }
+    fputc(']', f);
 }
 
 static int64_t delta(uint64_t a, uint64_t b) { return (int64_t)(b - a); }
@@ -288,13 +319,11 @@ static void text_view(FILE *f, const diff *x, enum rpt_view v, change *r, size_t
         signed_human(d, sizeof d, r[i].a.bytes, r[i].b.bytes);
         rpt_human(a, sizeof a, r[i].a.bytes);
         rpt_human(b, sizeof b, r[i].b.bytes);
-        uint32_t node;
-        int which = named_by(x, r[i].stack, &node);
         fprintf(f,
                 "  #%zu  %s, %+" PRId64 " blocks  (%s in %" PRIu64 " -> %s in %" PRIu64 ")  [%s]\n",
                 i + 1, d, delta(r[i].a.count, r[i].b.count), a, r[i].a.count, b, r[i].b.count,
-                rpt_domain(&x->c[which], node));
-        rpt_stack_text(f, &x->c[which], x->d[which], node);
+                domain(x, r[i].stack));
+        stack_text(f, x, r[i].stack);
     }
 }
 
@@ -332,15 +361,13 @@ static void json_view(FILE *f, const diff *x, enum rpt_view v, change *r, size_t
     size_t n = rank(x, v, r);
     fprintf(f, ",\n  \"%s\": [", keys[v]);
     for (size_t i = 0; i < n && i < top; i++) {
-        uint32_t node;
-        int which = named_by(x, r[i].stack, &node);
         fputs(i ? ",\n    {\"stack\": " : "\n    {\"stack\": ", f);
-        rpt_stack_json(f, &x->c[which], x->d[which], node);
+        stack_json(f, x, r[i].stack);
         fprintf(f,
                 ", \"domain\": \"%s\", \"bytes_a\": %" PRIu64 ", \"bytes_b\": %" PRIu64
                 ", \"bytes_delta\": %" PRId64 ", \"count_a\": %" PRIu64 ", \"count_b\": %" PRIu64
                 ", \"count_delta\": %" PRId64 "}",
-                rpt_domain(&x->c[which], node), r[i].a.bytes, r[i].b.bytes,
+                domain(x, r[i].stack), r[i].a.bytes, r[i].b.bytes,
                 delta(r[i].a.bytes, r[i].b.bytes), r[i].a.count, r[i].b.count,
                 delta(r[i].a.count, r[i].b.count));
     }
@@ -360,12 +387,15 @@ static void diff_json(FILE *f, const diff *x, change *r, size_t top) {
 /* ---- the command ------------------------------------------------------------- */
 
 static void diff_free(diff *x) {
-    for (int i = A; i <= B; i++) {
-        rpt_names_close(x->d[i]);
-        rpt_capture_free(&x->c[i]);
-    }
+    rpt_names_close(x->d);
+    for (int i = A; i <= B; i++) rpt_capture_free(&x->c[i]);
     for (size_t i = 1; i < x->nkeys; i++) free(x->keys[i]);
+    for (size_t i = 1; i < x->frames_cap; i++) {
+        free(x->frames[i].function);
+        free(x->frames[i].file);
+    }
     free(x->keys);
+    free(x->frames);
     map_free(&x->key_ids);
     map_free(&x->by_offset);
     free(x->stacks);
@@ -378,9 +408,11 @@ int rpt_diff(const char *a, const char *b, bool json, size_t top, size_t tempora
     x.nstacks = RPT_ROOTS + 1;
     int rc = rpt_grow((void **)&x.stacks, &x.stacks_cap, x.nstacks, sizeof *x.stacks) ? 0 : 1;
     for (int i = A; i <= B && rc == 0; i++) rc = rpt_read(&x.c[i]);
-    for (int i = A; i <= B && rc == 0; i++) { /* after reading: libdw's memory is large too */
-        x.d[i] = rpt_names_open(&x.c[i]);
+    for (int i = A; i <= B && rc == 0; i++) { /* libdw's tables are large too: one at a time */
+        x.d = rpt_names_open(&x.c[i]);
         rc = add_capture(&x, i);
+        rpt_names_close(x.d);
+        x.d = NULL;
     }
     change *r = rc == 0 ? malloc(x.nstacks * sizeof *r) : NULL;
     if (rc == 0 && r == NULL) {

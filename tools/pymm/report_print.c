@@ -163,9 +163,11 @@ static size_t rank(const rpt_capture *c, enum rpt_view v, ranked *out) {
     return n;
 }
 
+const char *rpt_domain_name(uint32_t root) { return domain_names[root - 1]; }
+
 const char *rpt_domain(const rpt_capture *c, uint32_t id) {
     while (id > RPT_ROOTS) id = c->stacks[id].parent;
-    return domain_names[id - 1];
+    return rpt_domain_name(id);
 }
 
 void rpt_json_string(FILE *f, const char *s) {
@@ -179,13 +181,29 @@ void rpt_json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* One frame of a stack, a line of text (file "": none known). */
+void rpt_frame_text(FILE *f, const char *function, const char *file, int line, bool interpreter) {
+    const char *mark = interpreter ? " [interpreter]" : "";
+    if (file[0]) fprintf(f, "        %s  %s:%d%s\n", function, file, line, mark);
+    else fprintf(f, "        %s%s\n", function, mark);
+}
+
+/* One frame of a stack's JSON list, after others unless first. */
+void rpt_frame_json(FILE *f, const char *function, const char *file, int line, bool interpreter,
+                    bool first) {
+    fputs(first ? "{\"function\": " : ", {\"function\": ", f);
+    rpt_json_string(f, function);
+    fputs(", \"file\": ", f);
+    if (file[0]) rpt_json_string(f, file);
+    else fputs("null", f);
+    fprintf(f, ", \"line\": %d, \"kind\": \"%s\"}", line, interpreter ? "interpreter" : "native");
+}
+
 void rpt_stack_text(FILE *f, const rpt_capture *c, Dwfl *d, uint32_t id) {
     for (; id > RPT_ROOTS; id = c->stacks[id].parent) {
         rpt_frame fn;
         rpt_name_frame(c, d, c->stacks[id].pc, &fn);
-        const char *mark = fn.interpreter ? " [interpreter]" : "";
-        if (fn.file[0]) fprintf(f, "        %s  %s:%d%s\n", fn.function, fn.file, fn.line, mark);
-        else fprintf(f, "        %s%s\n", fn.function, mark);
+        rpt_frame_text(f, fn.function, fn.file, fn.line, fn.interpreter);
     }
 }
 
@@ -194,13 +212,7 @@ void rpt_stack_json(FILE *f, const rpt_capture *c, Dwfl *d, uint32_t id) {
     for (bool first = true; id > RPT_ROOTS; id = c->stacks[id].parent, first = false) {
         rpt_frame fn;
         rpt_name_frame(c, d, c->stacks[id].pc, &fn);
-        fputs(first ? "{\"function\": " : ", {\"function\": ", f);
-        rpt_json_string(f, fn.function);
-        fputs(", \"file\": ", f);
-        if (fn.file[0]) rpt_json_string(f, fn.file);
-        else fputs("null", f);
-        fprintf(f, ", \"line\": %d, \"kind\": \"%s\"}", fn.line,
-                fn.interpreter ? "interpreter" : "native");
+        rpt_frame_json(f, fn.function, fn.file, fn.line, fn.interpreter, first);
     }
     fputc(']', f);
 }
