@@ -231,6 +231,141 @@ case_report_bad() {
     expect 2 "usage: pymm report" "$PYMM" report
 }
 
+# capture FILE RECORDS: a capture of one stored block holding RECORDS
+# (printf escapes, under 128 bytes): the 9-byte header, kind 0, the two
+# sizes, then the records from byte 12.
+capture() {
+    printf "$2" >"$1.records"
+    n=$(wc -c <"$1.records")
+    size=$(printf '\\%03o' "$n")
+    { printf 'PYMMTRC\000\002\000'; printf "$size$size"; cat "$1.records"; } >"$1"
+}
+
+# the_list KEY: the lines of the report JSON's list KEY in out, from its
+# key to its closing bracket.
+the_list() {
+    awk -v key="  \"$1\": [" 'index($0, key) == 1 { on = 1 }
+        on { print }
+        on && (/^  \]/ || /\[\][,}]?$/) { exit }' out
+}
+
+# temporaries N TOTALS ENTRIES: the JSON report of temp.trc with
+# --temporary N has the summary's temporary totals and the list of
+# temporary ENTRIES, one a line.
+temporaries() {
+    run "$PYMM" report temp.trc --format json --temporary "$1"
+    [ "$rc" -eq 0 ] || fail "report --temporary $1: status $rc: $(head -c 300 err)"
+    grep -qF "\"temporary_allocations\": $2, \"temporary_within\": $1," out ||
+        fail "--temporary $1: totals not $2: $(head -1 out)"
+    [ "$(the_list temporary)" = "  \"temporary\": [$3
+  ]," ] || fail "--temporary $1: entries not$3: $(the_list temporary)"
+}
+
+# Temporary blocks (memray's term): freed by their own thread before it
+# made N more allocations (--temporary N, default 1). Thread 1 allocates A
+# (address 16, 100 B, obj) and frees it at once: temporary. It allocates
+# B (32, 200 B, mem) and C (48, 7 B, raw), then frees B: one allocation
+# between, temporary from N=2. It allocates D (64, 50 B, pm_heap); thread
+# 2 frees D and C: never temporary, whatever N. Thread 1 allocates E (80,
+# 9 B, obj), thread 2 allocates F (96, 11 B, obj), thread 1 frees E:
+# another thread's allocation does not count, temporary.
+case_report_temporary() {
+    capture temp.trc '\007\001\004\040\144\003\005\000\004\040\310\001\002\004\040\007\001\005\037\004\100\062\004\007\002\005\000\005\037\007\001\004\100\011\003\007\002\004\040\013\003\007\001\005\037\010\006\005'
+    temporaries 1 '2, "temporary_bytes": 109' '
+    {"stack": [], "bytes": 109, "count": 2, "domain": "obj"}'
+    temporaries 2 '3, "temporary_bytes": 309' '
+    {"stack": [], "bytes": 200, "count": 1, "domain": "mem"},
+    {"stack": [], "bytes": 109, "count": 2, "domain": "obj"}'
+    temporaries 1024 '3, "temporary_bytes": 309' '
+    {"stack": [], "bytes": 200, "count": 1, "domain": "mem"},
+    {"stack": [], "bytes": 109, "count": 2, "domain": "obj"}'
+    run "$PYMM" report temp.trc
+    grep -q "^  temporary     2 (109 B), freed before their thread allocated again$" out ||
+        fail "text: no temporary totals: $(cat out)"
+    grep -A1 "^Temporary allocations, by stack (1 stacks):" out | grep -q "#1  109 B in 2 blocks  \[obj\]" ||
+        fail "text: no temporary stacks: $(cat out)"
+    for n in 0 1025 x -1; do
+        expect 2 "usage: pymm report" "$PYMM" report temp.trc --temporary $n
+    done
+    # Threads are numbered 1, 2, ... in order of their first event.
+    capture thread.trc '\007\001\007\003'
+    expect 1 "thread.trc:14: a thread number out of order" "$PYMM" report thread.trc
+}
+
+# --diff of two hand-made captures with known changes. In both, an
+# interpreter frame f at s.py:3 allocates in obj, and a native frame at
+# offset 0x234 of /nonexistent/libx.so (unreadable: named libx.so+0x234)
+# in mem; the stack ids, string ids, location ids, load biases and pcs
+# differ, the meaning does not. A: f 100 B, libx 7 B, and 10 B of mem
+# without frames, freed at once (the peak: 110 B, before libx's). B: f
+# 300 B, libx 8 B, and g at s.py:9, a stack A lacks, 50 B; nothing freed.
+case_report_diff() {
+    capture da.trc '\011\001\004s.py\011\002\001f\012\001\001\002\003\003\005\003\201\200\200\200\200\200\200\200\200\001\002\200\040\200\040\200\040\024/nonexistent/libx.so\003\006\002\264\044\004\040\144\005\004\040\012\002\005\000\004\040\007\006\010\003\001'
+    capture db.trc '\011\001\001g\011\002\004s.py\011\003\001f\012\001\002\001\011\012\002\002\003\003\003\005\003\201\200\200\200\200\200\200\200\200\001\003\006\003\202\200\200\200\200\200\200\200\200\001\002\200\240\001\200\240\001\200\040\024/nonexistent/libx.so\003\007\002\264\244\001\004\040\254\002\006\004\040\062\005\004\040\010\007\010\003\000'
+    f='{"stack": [{"function": "f", "file": "s.py", "line": 3, "kind": "interpreter"}], "domain": "obj"'
+    g='{"stack": [{"function": "g", "file": "s.py", "line": 9, "kind": "interpreter"}], "domain": "obj"'
+    x='{"stack": [{"function": "libx.so+0x234", "file": null, "line": 0, "kind": "native"}], "domain": "mem"'
+    m='{"stack": [], "domain": "mem"'
+    run "$PYMM" report --diff da.trc db.trc --format json
+    [ "$rc" -eq 0 ] || fail "report --diff: status $rc: $(head -c 300 err)"
+    grep -qF '{"diff": {"a": {"file": "da.trc",' out || fail "--diff JSON: no summary of A"
+    grep -qF '"b": {"file": "db.trc",' out || fail "--diff JSON: no summary of B"
+    [ "$(the_list peak)" = "  \"peak\": [
+    $f, \"bytes_a\": 100, \"bytes_b\": 300, \"bytes_delta\": 200, \"count_a\": 1, \"count_b\": 1, \"count_delta\": 0},
+    $g, \"bytes_a\": 0, \"bytes_b\": 50, \"bytes_delta\": 50, \"count_a\": 0, \"count_b\": 1, \"count_delta\": 1},
+    $m, \"bytes_a\": 10, \"bytes_b\": 0, \"bytes_delta\": -10, \"count_a\": 1, \"count_b\": 0, \"count_delta\": -1},
+    $x, \"bytes_a\": 0, \"bytes_b\": 8, \"bytes_delta\": 8, \"count_a\": 0, \"count_b\": 1, \"count_delta\": 1}
+  ]," ] || fail "--diff: peak list: $(the_list peak)"
+    [ "$(the_list at_exit)" = "  \"at_exit\": [
+    $f, \"bytes_a\": 100, \"bytes_b\": 300, \"bytes_delta\": 200, \"count_a\": 1, \"count_b\": 1, \"count_delta\": 0},
+    $g, \"bytes_a\": 0, \"bytes_b\": 50, \"bytes_delta\": 50, \"count_a\": 0, \"count_b\": 1, \"count_delta\": 1},
+    $x, \"bytes_a\": 7, \"bytes_b\": 8, \"bytes_delta\": 1, \"count_a\": 1, \"count_b\": 1, \"count_delta\": 0}
+  ]," ] || fail "--diff: at_exit list: $(the_list at_exit)"
+    run "$PYMM" report --diff db.trc da.trc --format json --top 1
+    [ "$(the_list allocated)" = "  \"allocated\": [
+    $f, \"bytes_a\": 300, \"bytes_b\": 100, \"bytes_delta\": -200, \"count_a\": 1, \"count_b\": 1, \"count_delta\": 0}
+  ]," ] || fail "--diff B A --top 1: allocated list: $(the_list allocated)"
+    run "$PYMM" report --diff da.trc db.trc
+    [ "$rc" -eq 0 ] || fail "report --diff (text): status $rc: $(head -c 300 err)"
+    grep -A2 "^Live at the end (never freed while traced), change by stack (3 stacks changed):" out |
+        grep -A1 -F "#1  +200 B, +0 blocks  (100 B in 1 -> 300 B in 1)  [obj]" |
+        grep -qF "        f  s.py:3 [interpreter]" || fail "--diff text: no change of f at the end: $(cat out)"
+    grep -Eq "^  peak +110 B +358 B +\+248 B$" out || fail "--diff text: no change of the peak: $(cat out)"
+    # Bad input: the file's own FILE:OFFSET: message, status 1.
+    printf 'PYMMTRC\000\002\000\001\001\077' >badtag
+    expect 1 "badtag:12: an unknown record tag" "$PYMM" report --diff da.trc badtag
+    expect 1 "badtag:12: an unknown record tag" "$PYMM" report --diff badtag db.trc --format json
+    [ -s out ] && fail "--diff of a bad file printed a report"
+    expect 1 "missing.trc:0: No such file" "$PYMM" report --diff missing.trc db.trc
+    expect 2 "usage: pymm report" "$PYMM" report --diff da.trc
+    expect 2 "usage: pymm report" "$PYMM" report da.trc --diff da.trc db.trc
+}
+
+# --diff of two traced runs of `pymm json`, the second document ten times
+# the first: its stacks match the first run's despite ASLR, and the
+# strings' stack leads the peak's changes with a positive delta.
+case_report_diff_runs() {
+    for n in 100 1000; do
+        i=0
+        { printf '['; while [ $i -lt $n ]; do printf '"%s%090d", ' s $i; i=$((i + 1)); done
+          printf '"end"]'; } >d$n.json
+        PYMM_TRACE="$WORK/r$n.trc" "$PYMM" json d$n.json >/dev/null 2>err || fail "traced json: $(cat err)"
+    done
+    run "$PYMM" report --diff r100.trc r1000.trc --format json --top 3
+    [ "$rc" -eq 0 ] || fail "report --diff of two runs: status $rc: $(head -c 300 err)"
+    first=$(the_list peak | sed -n 2p)
+    echo "$first" | grep -Eq '"bytes_a": [1-9][0-9]*, "bytes_b": [1-9][0-9]*, "bytes_delta": [1-9][0-9]*, "count_a": [1-9][0-9]*, "count_b": [1-9][0-9]*, "count_delta": 9[0-9][0-9]}' ||
+        fail "--diff of two runs: the peak's first change is not a growth in both: $first"
+    if [ "${NAMES:-0}" = 1 ]; then
+        echo "$first" | grep -qF '"function": "make_str"' ||
+            fail "--diff of two runs: the first change is not the strings' stack: $first"
+    fi
+    # A stack in A only and one in B only would be one stack not matched.
+    the_list peak | grep -F '"bytes_b": 0,' && fail "--diff of two runs: a stack of A only at the peak"
+    run "$PYMM" report --diff r100.trc r100.trc --format json
+    [ "$(the_list peak)" = '  "peak": [],' ] || fail "--diff of a run with itself: $(the_list peak)"
+}
+
 "case_$CASE" || exit 1
 if [ "$failures" -ne 0 ]; then
     echo "$CASE: $failures failure(s)"

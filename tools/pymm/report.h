@@ -1,0 +1,188 @@
+/*
+ * report.h -- what the files of `pymm report` share (tools/pymm only; not
+ * part of the library): a capture file read into figures per stack
+ * (report_cmd.c, which also holds the command), frames named and one
+ * capture's report printed (report_print.c), two captures compared
+ * (report_diff.c). Cross-file names start with rpt_.
+ *
+ * A capture's stacks are the nodes of its file: node `id` is the frame
+ * `pc` called from the stack `parent` (parent < id); ids 1..RPT_ROOTS are
+ * the roots, one per domain. Every figure of a stack is its own (the
+ * blocks allocated with exactly that stack), never its callees'.
+ */
+#ifndef PYMM_REPORT_H
+#define PYMM_REPORT_H
+
+#include "diag/capture_format.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define RPT_ROOTS PMD_CAPTURE_ROOTS
+#define RPT_TEMPORARY_MAX 1024 /* `pymm report --temporary N`: a free scans N addresses */
+
+typedef struct Dwfl Dwfl; /* elfutils' (libdwfl.h); NULL without libdw */
+
+typedef struct rpt_stack {
+    uint32_t parent;
+    uintptr_t pc;
+    uint64_t live_bytes, live_count;
+    uint64_t total_bytes, total_count;
+    uint64_t temp_bytes, temp_count; /* freed soon: rpt_capture.temporary */
+    uint64_t peak_bytes, peak_count; /* valid when epoch == the peak's */
+    uint64_t epoch;
+} rpt_stack;
+
+/* A live block; in a slot of the live table, addr 0 is an empty slot. */
+typedef struct rpt_block {
+    uintptr_t addr;
+    uint64_t size;
+    uint32_t stack, thread;
+} rpt_block;
+
+/* An allocation or a free read but not applied yet (report_cmd.c,
+ * "Reading ahead"). */
+#define RPT_AHEAD 16
+#define RPT_AHEAD_FROM (1u << 15) /* slots: a smaller live table stays in the caches */
+typedef struct rpt_event {
+    uintptr_t addr;
+    uint64_t size, ms;
+    uint32_t stack; /* 0: a free */
+    uint32_t thread;
+} rpt_event;
+
+typedef struct rpt_module {
+    uintptr_t bias, lo, size;
+    char *path;
+} rpt_module;
+
+typedef struct rpt_location {
+    uint32_t file, function; /* string ids */
+    int line;
+} rpt_location;
+
+/* A section's figures (by its name's string id). */
+typedef struct rpt_section {
+    uint64_t occurrences;
+    int64_t net;
+    uint64_t peak;
+} rpt_section;
+
+typedef struct rpt_open_section {
+    uint32_t name;
+    uint64_t start, max;
+} rpt_open_section;
+
+/* A thread while reading: its open sections, and the addresses of its
+ * last `temporary` allocations (a ring; NULL before its first). */
+typedef struct rpt_thread {
+    rpt_open_section *open;
+    size_t n, cap;
+    uintptr_t *recent;
+    size_t next; /* the ring's oldest */
+} rpt_thread;
+
+typedef struct rpt_mark {
+    uint32_t label;
+    uint64_t ms;
+} rpt_mark;
+
+typedef struct rpt_capture {
+    const char *name;
+    /* Set before reading, 1..RPT_TEMPORARY_MAX: a block freed by its own
+     * thread before that thread has made `temporary` more allocations is
+     * temporary (1: freed before the thread's next allocation). */
+    size_t temporary;
+    rpt_section *sections; /* [string id] */
+    size_t sections_cap;
+    rpt_thread *threads; /* [thread number]; 0: events before any THREAD */
+    size_t threads_cap;
+    uint64_t thread; /* the events' thread now */
+    rpt_mark *marks;
+    size_t nmarks, marks_cap;
+    char **strings; /* [id] */
+    size_t nstrings, strings_cap;
+    rpt_location *locations; /* [id] */
+    size_t nlocations, locations_cap;
+    const unsigned char *p, *end, *base; /* the block's records */
+    const unsigned char *file, *file_p, *file_end;
+    size_t block_at;         /* the block's offset in the file */
+    bool compressed;         /* the block was: offsets are into its records */
+    unsigned char *unpacked; /* a compressed block's records */
+    size_t unpacked_cap;
+    rpt_stack *stacks;
+    size_t nstacks, stacks_cap;
+    rpt_event ahead[RPT_AHEAD]; /* a ring: ahead_n events from ahead_first */
+    unsigned ahead_first, ahead_n;
+    rpt_block *live; /* the live table (report_cmd.c) */
+    size_t live_cap, live_n;
+    unsigned live_shift; /* 64 - log2(live_cap) */
+    rpt_module *modules;
+    size_t nmodules;
+    uintptr_t last_addr;
+    uint64_t ms, max_thread;
+    uint64_t current, peak, peak_ms, peak_epoch;
+    uint64_t allocs, frees, alloc_bytes, unknown_frees;
+    uint64_t temp_allocs, temp_bytes;
+    bool ended;
+    bool overlong;         /* a varint of more than ten bytes was met */
+    uint64_t realloc_live; /* ALLOCs of an address already live */
+    uint64_t end_allocs, end_frees;
+    char pid[32];
+} rpt_capture;
+
+/* ---- report_cmd.c: reading ----------------------------------------------- */
+
+/* Read the capture at c->name (c zeroed but for name and temporary): 0, or
+ * 1 with the error said on stderr as FILE:OFFSET: message. A file cut
+ * short is read up to where it ends, with a warning. The file itself is
+ * not kept: c holds its figures, strings and modules. */
+int rpt_read(rpt_capture *c);
+void rpt_capture_free(rpt_capture *c);
+
+/* Room for `need` items of `size` bytes in *items (the new ones zeroed):
+ * false for want of memory. */
+bool rpt_grow(void **items, size_t *cap, size_t need, size_t size);
+
+/* ---- report_print.c: names, stacks and one capture's report -------------- */
+
+enum rpt_view { RPT_AT_PEAK, RPT_AT_END, RPT_ALLOCATED, RPT_TEMPORARY, RPT_VIEWS };
+
+/* A stack's own bytes and blocks in a view. */
+void rpt_figures(const rpt_capture *c, uint32_t id, enum rpt_view v, uint64_t *bytes,
+                 uint64_t *count);
+const char *rpt_domain(const rpt_capture *c, uint32_t id);
+const char *rpt_domain_name(uint32_t root); /* root: 1..RPT_ROOTS */
+
+typedef struct rpt_frame {
+    char function[256];
+    char file[512];
+    int line;
+    bool interpreter;
+} rpt_frame;
+
+Dwfl *rpt_names_open(const rpt_capture *c);
+void rpt_names_close(Dwfl *d);
+const rpt_module *rpt_module_of(const rpt_capture *c, uintptr_t pc);
+void rpt_name_frame(const rpt_capture *c, Dwfl *d, uintptr_t pc, rpt_frame *out);
+
+void rpt_frame_text(FILE *f, const char *function, const char *file, int line, bool interpreter);
+void rpt_frame_json(FILE *f, const char *function, const char *file, int line, bool interpreter,
+                    bool first);
+void rpt_stack_text(FILE *f, const rpt_capture *c, Dwfl *d, uint32_t id);
+void rpt_stack_json(FILE *f, const rpt_capture *c, Dwfl *d, uint32_t id);
+void rpt_json_string(FILE *f, const char *s);
+void rpt_human(char *out, size_t size, uint64_t bytes);
+void rpt_summary_text(FILE *f, const rpt_capture *c);
+void rpt_summary_json(FILE *f, const rpt_capture *c);
+void rpt_report_text(FILE *f, const rpt_capture *c, Dwfl *d, size_t top);
+void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top);
+
+/* ---- report_diff.c ------------------------------------------------------- */
+
+/* `pymm report --diff A B`: 0, or 1 with the error said. */
+int rpt_diff(const char *a, const char *b, bool json, size_t top, size_t temporary);
+
+#endif
