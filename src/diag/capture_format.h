@@ -7,6 +7,9 @@
 #ifndef PM_DIAG_CAPTURE_FORMAT_H
 #define PM_DIAG_CAPTURE_FORMAT_H
 
+#include <math.h>
+#include <stdint.h>
+
 #define PMD_CAPTURE_MAGIC "PYMMTRC" /* 8 bytes with its NUL */
 #define PMD_CAPTURE_VERSION 2
 #define PMD_CAPTURE_HEADER 9 /* the magic and the version byte */
@@ -32,6 +35,13 @@ enum pmd_capture_tag {
     PMD_TAG_SECTION = 11, /* string id, 1 begin / 0 end */
     PMD_TAG_MARK = 12,    /* string id */
 };
+/* Sampled mode (INFO sample_bytes R): a recorded block of n bytes stands
+ * for this many blocks of n bytes (src/diag/trace.c, "sampling"); the
+ * recorder and the reader weigh with this one formula. */
+static inline double pmd_sample_weight(uint64_t n, uint64_t sample_bytes) {
+    return 1.0 / -expm1(-(double)n / (double)sample_bytes);
+}
+
 /* A NODE's pc with this bit is an interpreter frame: the rest is a
  * LOCATION id. */
 #define PMD_CAPTURE_INTERP_BIT ((uint64_t)1 << 63)

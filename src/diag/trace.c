@@ -48,6 +48,7 @@
  *       by pm_trace_stop, after every wrapper of this recorder is off.
  */
 #define _GNU_SOURCE
+#include "diag/capture_format.h"
 #include "diag/diag.h"
 #include "heap/heap.h"
 #include "heap/internal_alloc.h"
@@ -798,7 +799,7 @@ static void weighed(const pmd_recorder *r, size_t n, size_t *bytes, size_t *coun
         *count = 1;
         return;
     }
-    double w = 1.0 / -expm1(-(double)n / (double)r->sample_bytes);
+    double w = pmd_sample_weight(n, r->sample_bytes);
     *bytes = (size_t)((double)n * w + 0.5);
     *count = (size_t)(w + 0.5);
 }

@@ -366,6 +366,28 @@ case_report_diff_runs() {
     [ "$(the_list peak)" = '  "peak": [],' ] || fail "--diff of a run with itself: $(the_list peak)"
 }
 
+# A sampled capture (INFO sample_bytes R): each recorded allocation of n
+# bytes stands for 1/(1 - e^(-n/R)) of them (1000 bytes at R = 1000:
+# 1.58, so 1582 bytes in 2 blocks); temporaries are not measured; a
+# capture that says it dropped allocations makes the report say so.
+case_report_sampled() {
+    printf 'PYMMTRC\000\002\000\034\034\001\014sample_bytes\0041000\003\005\002\020\004\100\350\007\005' >sampled
+    run "$PYMM" report sampled --format json
+    [ "$rc" -eq 0 ] || fail "report of a sampled capture: status $rc: $(head -c 300 err)"
+    for key in '"allocations": 2,' '"allocated_bytes": 1582,' '"live_bytes_at_end": 1582,' \
+               '"live_blocks_at_end": 2,' '"sample_bytes": 1000,' '"bytes": 1582, "count": 2'; do
+        grep -qF -- "$key" out || fail "sampled report lacks $key: $(head -c 400 out)"
+    done
+    run "$PYMM" report sampled
+    grep -q "temporary     not measured" out || fail "a sampled report measures temporaries"
+    grep -q "every figure is an estimate" out || fail "a sampled report does not say so"
+    printf 'PYMMTRC\000\002\000\013\013\001\007dropped\0017' >dropped
+    run "$PYMM" report dropped --format json
+    grep -qF '"dropped": 7,' out || fail "the report lost the dropped count: $(head -c 300 out)"
+    printf 'PYMMTRC\000\002\000\020\020\001\014sample_bytes\001x' >badsample
+    expect 1 "badsample:12: a sample_bytes that is not a positive number" "$PYMM" report badsample
+}
+
 "case_$CASE" || exit 1
 if [ "$failures" -ne 0 ]; then
     echo "$CASE: $failures failure(s)"

@@ -130,6 +130,8 @@ typedef struct rpt_capture {
     bool overlong;         /* a varint of more than ten bytes was met */
     uint64_t realloc_live; /* ALLOCs of an address already live */
     uint64_t end_allocs, end_frees;
+    uint64_t sample_bytes; /* INFO sample_bytes: sampled, figures weighted; 0: full */
+    uint64_t dropped;      /* INFO dropped: allocations the recorder could not record */
     char pid[32];
 } rpt_capture;
 

@@ -30,6 +30,7 @@
 #include <zstd.h>
 #endif
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -177,13 +178,30 @@ static void touch(rpt_capture *c, rpt_stack *s) {
     s->epoch = c->peak_epoch;
 }
 
+/* What a recorded block of n bytes stands for: itself in a full capture;
+ * in a sampled one (sample_bytes R), the 1/(1 - e^(-n/R)) blocks of n
+ * bytes it was one of, as the recorder weighs it (src/diag/trace.c,
+ * "sampling"), so that every figure is an unbiased estimate. */
+static void weigh(const rpt_capture *c, uint64_t n, uint64_t *bytes, uint64_t *count) {
+    if (c->sample_bytes == 0) {
+        *bytes = n;
+        *count = 1;
+        return;
+    }
+    double w = pmd_sample_weight(n, c->sample_bytes);
+    *bytes = (uint64_t)((double)n * w + 0.5);
+    *count = (uint64_t)(w + 0.5);
+}
+
 /* A block's bytes no longer live (it stays in the table). */
 static void unlive(rpt_capture *c, const rpt_block *b) {
     rpt_stack *s = &c->stacks[b->stack];
+    uint64_t bytes, count;
+    weigh(c, b->size, &bytes, &count);
     touch(c, s);
-    s->live_bytes -= b->size;
-    s->live_count--;
-    c->current -= b->size;
+    s->live_bytes -= bytes;
+    s->live_count -= count;
+    c->current -= bytes;
 }
 
 static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
@@ -200,14 +218,16 @@ static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
     t->next = t->next + 1 == c->temporary ? 0 : t->next + 1;
     *b = (rpt_block){e->addr, e->size, e->stack, e->thread};
     rpt_stack *s = &c->stacks[e->stack];
+    uint64_t bytes, count;
+    weigh(c, e->size, &bytes, &count);
     touch(c, s);
-    s->live_bytes += e->size;
-    s->live_count++;
-    s->total_bytes += e->size;
-    s->total_count++;
-    c->allocs++;
-    c->alloc_bytes += e->size;
-    c->current += e->size;
+    s->live_bytes += bytes;
+    s->live_count += count;
+    s->total_bytes += bytes;
+    s->total_count += count;
+    c->allocs += count;
+    c->alloc_bytes += bytes;
+    c->current += bytes;
     for (size_t i = 0; i < t->n; i++)
         if (c->current > t->open[i].max) t->open[i].max = c->current;
     if (c->current > c->peak) {
@@ -232,13 +252,18 @@ static void apply_free(rpt_capture *c, const rpt_event *e) {
         return;
     }
     unlive(c, b);
-    c->frees++;
-    if (b->thread == e->thread && recent(c, &c->threads[e->thread], e->addr)) {
+    uint64_t bytes, count;
+    weigh(c, b->size, &bytes, &count);
+    c->frees += count;
+    /* (A sampled capture cannot tell: the allocations between two samples
+     * are not in it.) */
+    if (c->sample_bytes == 0 && b->thread == e->thread &&
+        recent(c, &c->threads[e->thread], e->addr)) {
         rpt_stack *s = &c->stacks[b->stack];
-        s->temp_bytes += b->size;
-        s->temp_count++;
-        c->temp_allocs++;
-        c->temp_bytes += b->size;
+        s->temp_bytes += bytes;
+        s->temp_count += count;
+        c->temp_allocs += count;
+        c->temp_bytes += bytes;
     }
     live_delete(c, b);
 }
@@ -385,6 +410,18 @@ static const char *on_mark(rpt_capture *c) {
     return NULL;
 }
 
+/* An INFO value as a decimal number. */
+static bool info_number(const unsigned char *v, uint64_t len, uint64_t *out) {
+    uint64_t n = 0;
+    if (len == 0 || len > 19) return false;
+    for (uint64_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') return false;
+        n = n * 10 + (uint64_t)(v[i] - '0');
+    }
+    *out = n;
+    return true;
+}
+
 static const char *on_info(rpt_capture *c) {
     const unsigned char *k, *v;
     uint64_t klen, vlen;
@@ -392,6 +429,11 @@ static const char *on_info(rpt_capture *c) {
     if (klen == 3 && memcmp(k, "pid", 3) == 0 && vlen < sizeof c->pid) {
         memcpy(c->pid, v, vlen);
         c->pid[vlen] = '\0';
+    } else if (klen == 12 && memcmp(k, "sample_bytes", 12) == 0) {
+        if (!info_number(v, vlen, &c->sample_bytes) || c->sample_bytes == 0)
+            return "a sample_bytes that is not a positive number";
+    } else if (klen == 7 && memcmp(k, "dropped", 7) == 0) {
+        if (!info_number(v, vlen, &c->dropped)) return "a dropped count that is not a number";
     }
     return NULL; /* other keys: read, not needed here */
 }

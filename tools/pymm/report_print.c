@@ -236,6 +236,15 @@ static void text_section(FILE *f, const rpt_capture *c, Dwfl *d, const char *tit
     }
 }
 
+/* Blocks live at the end: the table's, or in a sampled capture the
+ * weighted estimate the stacks hold. */
+static uint64_t live_blocks(const rpt_capture *c) {
+    if (c->sample_bytes == 0) return c->live_n;
+    uint64_t n = 0;
+    for (uint32_t id = 1; id < c->nstacks; id++) n += c->stacks[id].live_count;
+    return n;
+}
+
 /* The totals, a line each. */
 void rpt_summary_text(FILE *f, const rpt_capture *c) {
     char peak[32], now[32], total[32];
@@ -247,13 +256,25 @@ void rpt_summary_text(FILE *f, const rpt_capture *c) {
             c->max_thread == 1 ? "" : "s");
     fprintf(f, "  allocations   %" PRIu64 " (%s), frees %" PRIu64 "\n", c->allocs, total, c->frees);
     fprintf(f, "  peak          %s at %.3f s\n", peak, c->peak_ms / 1000.0);
-    fprintf(f, "  live at end   %s in %zu blocks%s\n", now, c->live_n,
+    fprintf(f, "  live at end   %s in %" PRIu64 " blocks%s\n", now, live_blocks(c),
             c->ended ? "" : " (no end record: the run did not finish tracing)");
     rpt_human(total, sizeof total, c->temp_bytes);
-    fprintf(f, "  temporary     %" PRIu64 " (%s), freed before their thread allocated ",
-            c->temp_allocs, total);
-    if (c->temporary == 1) fprintf(f, "again\n");
-    else fprintf(f, "%zu times more\n", c->temporary);
+    if (c->sample_bytes)
+        fprintf(f, "  temporary     not measured: a sampled capture lacks the allocations "
+                   "between samples\n");
+    else
+        fprintf(f, "  temporary     %" PRIu64 " (%s), freed before their thread allocated ",
+                c->temp_allocs, total);
+    if (c->sample_bytes == 0 && c->temporary == 1) fprintf(f, "again\n");
+    else if (c->sample_bytes == 0) fprintf(f, "%zu times more\n", c->temporary);
+    if (c->sample_bytes)
+        fprintf(f,
+                "  sampled       one allocation per %" PRIu64 " bytes on average: every figure "
+                "is an estimate\n",
+                c->sample_bytes);
+    if (c->dropped)
+        fprintf(f, "  dropped       %" PRIu64 " allocations the recorder had no memory to record\n",
+                c->dropped);
 }
 
 void rpt_report_text(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
@@ -304,12 +325,13 @@ void rpt_summary_json(FILE *f, const rpt_capture *c) {
             ", \"pid\": %s, \"duration_ms\": %" PRIu64 ", \"threads\": %" PRIu64
             ", \"allocations\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"frees\": %" PRIu64
             ", \"peak_bytes\": %" PRIu64 ", \"peak_ms\": %" PRIu64
-            ", \"live_bytes_at_end\": %" PRIu64 ", \"live_blocks_at_end\": %zu"
+            ", \"live_bytes_at_end\": %" PRIu64 ", \"live_blocks_at_end\": %" PRIu64
             ", \"temporary_allocations\": %" PRIu64 ", \"temporary_bytes\": %" PRIu64
-            ", \"temporary_within\": %zu, \"complete\": %s}",
+            ", \"temporary_within\": %zu, \"sample_bytes\": %" PRIu64 ", \"dropped\": %" PRIu64
+            ", \"complete\": %s}",
             c->pid[0] ? c->pid : "null", c->ms, c->max_thread, c->allocs, c->alloc_bytes, c->frees,
-            c->peak, c->peak_ms, c->current, c->live_n, c->temp_allocs, c->temp_bytes, c->temporary,
-            c->ended ? "true" : "false");
+            c->peak, c->peak_ms, c->current, live_blocks(c), c->temp_allocs, c->temp_bytes,
+            c->temporary, c->sample_bytes, c->dropped, c->ended ? "true" : "false");
 }
 
 void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
