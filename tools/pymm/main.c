@@ -33,15 +33,18 @@ static int usage(FILE *f) {
                "                            load JSON: value counts, memory, load time\n"
                "  stats [--json] [--blocks N]\n"
                "                            heap statistics of a described workload\n"
-               "  report FILE [--format text|json] [--top N]\n"
+               "  report FILE [--format text|json] [--top N] [--temporary N]\n"
                "                            what a capture (PYMM_TRACE=FILE) says: the\n"
-               "                            peak, what was never freed, by stack\n"
+               "                            peak, what was never freed, temporaries, by stack\n"
+               "  report --diff A B [--format text|json] [--top N]\n"
+               "                            what changed per stack from capture A to B\n"
                "  version, --version, -V    print the version\n"
                "  help, --help, -h          print this help\n"
                "\n"
                "environment: PYMM_MALLOC=pymm|malloc|debug|malloc_debug, PYMM_STATS=1|FILE,\n"
                "             PYMM_DEBUG=1, PYMM_GC_ADAPTIVE=0, PYMM_TRACE=FILE,\n"
-               "             PYMM_TRACE_FRAMES=N (README.md, \"Environment\")\n");
+               "             PYMM_TRACE_FRAMES=N, PYMM_TRACE_SAMPLE=BYTES (README.md,\n"
+               "             \"Environment\")\n");
     return f == stderr ? 2 : 0;
 }
 
