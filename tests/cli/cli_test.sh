@@ -388,6 +388,24 @@ case_report_sampled() {
     expect 1 "badsample:12: a sample_bytes that is not a positive number" "$PYMM" report badsample
 }
 
+# The timeline: 100 bytes at 0 ms, 50 more at 100 s, the first freed
+# then. 100,000 ms in 10 ms steps is too many: steps merge and double to
+# 80 ms (1,251 steps); the first holds 100, the last 150 at most and 50
+# (mem) at its end. The text draws at most 20 rows.
+case_report_timeline() {
+    printf 'PYMMTRC\000\002\000\022\022\003\005\002\020\004\100\144\005\006\240\215\006\004\100\062\005\005\077' >tl
+    run "$PYMM" report tl --format json
+    [ "$rc" -eq 0 ] || fail "report of a timeline: status $rc: $(head -c 300 err)"
+    grep -qF '"timeline": {"step_ms": 80, "steps": [' out || fail "no 80 ms timeline: $(tail -c 300 out)"
+    grep -qF '{"ms": 0, "max_bytes": 100, "raw": 0, "mem": 100,' out || fail "the first step is wrong"
+    grep -qF '{"ms": 100000, "max_bytes": 150, "raw": 0, "mem": 50, "obj": 0, "pm_heap": 0}' out ||
+        fail "the last step is wrong: $(tail -c 200 out)"
+    [ "$(grep -c '"ms": [0-9]*, "max_bytes"' out)" -eq 1251 ] || fail "not 1251 steps"
+    run "$PYMM" report tl
+    grep -q "^Timeline (the most live in each 5.040 s):" out || fail "no text timeline: $(tail -c 300 out)"
+    [ "$(grep -c ' s .* B  #*$' out)" -le 20 ] || fail "more than 20 timeline rows"
+}
+
 "case_$CASE" || exit 1
 if [ "$failures" -ne 0 ]; then
     echo "$CASE: $failures failure(s)"

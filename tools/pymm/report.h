@@ -33,7 +33,17 @@ typedef struct rpt_stack {
     uint64_t temp_bytes, temp_count; /* freed soon: rpt_capture.temporary */
     uint64_t peak_bytes, peak_count; /* valid when epoch == the peak's */
     uint64_t epoch;
+    uint32_t root; /* its domain's root, 1..RPT_ROOTS */
 } rpt_stack;
+
+/* One step of the timeline: from `ms`, the most bytes live at any event
+ * in it, and the live bytes of each domain at its end. */
+#define RPT_TIMELINE_MAX 2048 /* steps kept; more, and pairs merge */
+#define RPT_TIMELINE_STEP 10  /* milliseconds a step covers at first */
+typedef struct rpt_step {
+    uint64_t ms, max_bytes;
+    uint64_t domain[RPT_ROOTS];
+} rpt_step;
 
 /* A live block; in a slot of the live table, addr 0 is an empty slot. */
 typedef struct rpt_block {
@@ -130,6 +140,11 @@ typedef struct rpt_capture {
     bool overlong;         /* a varint of more than ten bytes was met */
     uint64_t realloc_live; /* ALLOCs of an address already live */
     uint64_t end_allocs, end_frees;
+    rpt_step *timeline; /* steps of step_ms from 0, the last one open */
+    size_t nsteps;
+    uint64_t step_ms;
+    uint64_t domain_live[RPT_ROOTS]; /* live bytes by domain now */
+
     uint64_t sample_bytes; /* INFO sample_bytes: sampled, figures weighted; 0: full */
     uint64_t dropped;      /* INFO dropped: allocations the recorder could not record */
     char pid[32];

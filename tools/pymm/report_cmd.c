@@ -202,6 +202,7 @@ static void unlive(rpt_capture *c, const rpt_block *b) {
     s->live_bytes -= bytes;
     s->live_count -= count;
     c->current -= bytes;
+    c->domain_live[s->root - 1] -= bytes;
 }
 
 static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
@@ -228,6 +229,7 @@ static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
     c->allocs += count;
     c->alloc_bytes += bytes;
     c->current += bytes;
+    c->domain_live[s->root - 1] += bytes;
     for (size_t i = 0; i < t->n; i++)
         if (c->current > t->open[i].max) t->open[i].max = c->current;
     if (c->current > c->peak) {
@@ -279,10 +281,61 @@ static void apply_free(rpt_capture *c, const rpt_event *e) {
  * still takes effect in file order, and each format error is found where
  * it is: only an apply can fail, and only for want of memory. */
 
+/* ---- the timeline ---------------------------------------------------------- */
+
+/* mprof's plot from the events: steps of step_ms, each with the most
+ * bytes live at any of its events and each domain's live bytes at its
+ * end. Memory stays bounded whatever the run's length: at
+ * RPT_TIMELINE_MAX steps, neighbours merge and the step doubles. */
+
+static void merge_steps(rpt_capture *c) {
+    size_t n = c->nsteps / 2;
+    for (size_t i = 0; i < n; i++) {
+        rpt_step a = c->timeline[2 * i], b = c->timeline[2 * i + 1];
+        c->timeline[i] = b;
+        c->timeline[i].ms = a.ms;
+        if (a.max_bytes > b.max_bytes) c->timeline[i].max_bytes = a.max_bytes;
+    }
+    if (c->nsteps % 2) c->timeline[n++] = c->timeline[c->nsteps - 1];
+    c->nsteps = n;
+    c->step_ms *= 2;
+    for (size_t i = 0; i < n; i++) c->timeline[i].ms = i * c->step_ms;
+}
+
+/* Before an event at ms: the steps up to it are closed, each with the
+ * domains' live bytes at its end (quiet steps carry the last state on). */
+static bool timeline_advance(rpt_capture *c, uint64_t ms) {
+    if (c->timeline == NULL) {
+        c->timeline = calloc(RPT_TIMELINE_MAX, sizeof *c->timeline);
+        if (c->timeline == NULL) return false;
+        c->step_ms = RPT_TIMELINE_STEP;
+        c->nsteps = 1;
+    }
+    if (ms / c->step_ms < c->nsteps) return true;
+    memcpy(c->timeline[c->nsteps - 1].domain, c->domain_live, sizeof c->domain_live);
+    while (ms / c->step_ms >= RPT_TIMELINE_MAX) merge_steps(c);
+    while (c->nsteps <= ms / c->step_ms) {
+        rpt_step *next = &c->timeline[c->nsteps];
+        *next = c->timeline[c->nsteps - 1];
+        next->ms = c->nsteps * c->step_ms;
+        next->max_bytes = c->current;
+        c->nsteps++;
+    }
+    return true;
+}
+
+/* The end of the capture: the open step's domains. */
+static void timeline_close(rpt_capture *c) {
+    if (c->nsteps) memcpy(c->timeline[c->nsteps - 1].domain, c->domain_live, sizeof c->domain_live);
+}
+
 /* An event takes effect: false for want of memory. */
 static bool apply(rpt_capture *c, const rpt_event *e) {
-    if (e->stack) return apply_alloc(c, e);
-    apply_free(c, e);
+    if (!timeline_advance(c, e->ms)) return false;
+    if (e->stack && !apply_alloc(c, e)) return false;
+    if (!e->stack) apply_free(c, e);
+    rpt_step *open = &c->timeline[c->nsteps - 1];
+    if (c->current > open->max_bytes) open->max_bytes = c->current;
     return true;
 }
 
@@ -333,6 +386,7 @@ static const char *on_node(rpt_capture *c) {
     if (id + 1 > c->nstacks) c->nstacks = id + 1;
     c->stacks[id].parent = (uint32_t)parent;
     c->stacks[id].pc = (uintptr_t)pc;
+    c->stacks[id].root = parent <= RPT_ROOTS ? (uint32_t)parent : c->stacks[parent].root;
     return NULL;
 }
 
@@ -557,6 +611,7 @@ static int read_capture(rpt_capture *c) {
         fprintf(stderr, "%s:0: out of memory\n", c->name);
         return 1;
     }
+    for (uint32_t id = 1; id <= RPT_ROOTS; id++) c->stacks[id].root = id; /* a root is its own */
     while (c->file_p < c->file_end && !c->ended) {
         const char *why = next_block(c);
         if (why != NULL && why[0] == '\0') {
@@ -600,6 +655,7 @@ int rpt_read(rpt_capture *c) {
     c->file = map ? map : (const unsigned char *)"";
     c->file_end = c->file + st.st_size;
     int rc = read_capture(c);
+    timeline_close(c);
     if (map) munmap(map, (size_t)st.st_size);
     c->file = c->file_p = c->file_end = c->p = c->end = c->base = NULL;
     live_release(c); /* only reading needs the blocks, and the rest below */
@@ -620,6 +676,7 @@ void rpt_capture_free(rpt_capture *c) {
     free(c->threads);
     free(c->sections);
     free(c->marks);
+    free(c->timeline);
     for (size_t i = 0; i < c->nstrings; i++) free(c->strings[i]);
     free(c->strings);
     free(c->locations);

@@ -245,6 +245,40 @@ static uint64_t live_blocks(const rpt_capture *c) {
     return n;
 }
 
+/* The timeline in at most TEXT_ROWS rows: each the most live in its span,
+ * drawn against the peak. */
+#define TEXT_ROWS 20
+static void timeline_text(FILE *f, const rpt_capture *c) {
+    if (c->nsteps == 0 || c->peak == 0) return;
+    size_t per = (c->nsteps + TEXT_ROWS - 1) / TEXT_ROWS;
+    fprintf(f, "\nTimeline (the most live in each %.3f s):\n", (double)(per * c->step_ms) / 1000);
+    for (size_t i = 0; i < c->nsteps; i += per) {
+        uint64_t most = 0;
+        for (size_t k = i; k < i + per && k < c->nsteps; k++)
+            if (c->timeline[k].max_bytes > most) most = c->timeline[k].max_bytes;
+        char human[32], bar[41];
+        rpt_human(human, sizeof human, most);
+        size_t n = (size_t)((double)most / (double)c->peak * 40 + 0.5);
+        memset(bar, '#', n);
+        bar[n] = '\0';
+        fprintf(f, "  %8.3f s %12s  %s\n", (double)c->timeline[i].ms / 1000, human, bar);
+    }
+}
+
+/* The timeline's steps as JSON. */
+static void timeline_json(FILE *f, const rpt_capture *c) {
+    fprintf(f, "{\"step_ms\": %" PRIu64 ", \"steps\": [", c->step_ms);
+    for (size_t i = 0; i < c->nsteps; i++) {
+        const rpt_step *s = &c->timeline[i];
+        fprintf(f, "%s\n    {\"ms\": %" PRIu64 ", \"max_bytes\": %" PRIu64, i ? "," : "", s->ms,
+                s->max_bytes);
+        for (unsigned d = 0; d < RPT_ROOTS; d++)
+            fprintf(f, ", \"%s\": %" PRIu64, rpt_domain_name(d + 1), s->domain[d]);
+        fputc('}', f);
+    }
+    fputs(c->nsteps ? "\n  ]}" : "]}", f);
+}
+
 /* The totals, a line each. */
 void rpt_summary_text(FILE *f, const rpt_capture *c) {
     char peak[32], now[32], total[32];
@@ -302,6 +336,7 @@ void rpt_report_text(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
         if (i == 0) fprintf(f, "\nMarks:\n");
         fprintf(f, "  %8.3f s  %s\n", c->marks[i].ms / 1000.0, c->strings[c->marks[i].label]);
     }
+    timeline_text(f, c);
 }
 
 static void json_list(FILE *f, const rpt_capture *c, Dwfl *d, enum rpt_view v, ranked *r,
@@ -367,6 +402,8 @@ void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
         rpt_json_string(f, c->strings[c->marks[i].label]);
         fprintf(f, ", \"ms\": %" PRIu64 "}", c->marks[i].ms);
     }
-    fputs("]}\n", f);
+    fputs("],\n  \"timeline\": ", f);
+    timeline_json(f, c);
+    fputs("}\n", f);
     free(r);
 }
