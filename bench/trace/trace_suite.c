@@ -6,8 +6,11 @@
  *   mix                    pymm-bench-trace-pymm: a random allocate/free mix
  * Each case runs as a child process per mode (the "impls"): untraced;
  * full-1 and full-16 (PYMM_TRACE with PYMM_TRACE_FRAMES=1 or 16); sampled
- * (PYMM_TRACE_SAMPLE=524288, 16 frames); and the anchor: malloc (the same
- * program with PYMM_MALLOC=malloc) and heaptrack (that under heaptrack).
+ * (PYMM_TRACE_SAMPLE=524288, 16 frames); and the anchor: malloc (the
+ * case's program on the C library's malloc: the objects suite's malloc
+ * worker, pymm-bench-trace-malloc) and heaptrack (that under heaptrack).
+ * Not PYMM_MALLOC=malloc: pymm's raw domain calls __libc_malloc, which
+ * heaptrack's preloaded malloc does not see (it recorded 2 allocations).
  * The whole process is measured: CPU time (user+sys) and peak RSS from
  * wait4. A traced run's capture is then read by `pymm report FILE --format
  * json`, timed (wall), which gives the recorded allocations and frees.
@@ -38,8 +41,8 @@ static const char *const MODE_DESC[M_NUM] = {
     "PYMM_TRACE, PYMM_TRACE_FRAMES=1",
     "PYMM_TRACE, PYMM_TRACE_FRAMES=16",
     "PYMM_TRACE, PYMM_TRACE_FRAMES=16, PYMM_TRACE_SAMPLE=524288",
-    "PYMM_MALLOC=malloc (the C library's malloc), no tracing",
-    "PYMM_MALLOC=malloc under heaptrack"};
+    "the same workload on the C library's malloc (its own program), no tracing",
+    "that malloc program under heaptrack"};
 
 #define SAMPLE_BYTES "524288"
 #define ROUNDS_QUICK 3
@@ -65,7 +68,9 @@ typedef struct trace_ctx {
     int have_case[C_NUM];
     int have_mode[M_NUM];
     char worker[C_NUM][PATH_MAX]; /* the workload programs        */
-    char pymm[PATH_MAX];          /* the pymm command (reports)    */
+    char anchor[C_NUM][PATH_MAX]; /* their malloc builds           */
+    int have_anchor[C_NUM];
+    char pymm[PATH_MAX]; /* the pymm command (reports)    */
     char heaptrack[PATH_MAX];
     char dir[PATH_MAX]; /* the captures, removed at the end */
     pmb_records recs;
@@ -85,11 +90,17 @@ static int find_worker(char *buf, size_t len, const char *name) {
 
 static void find_programs(trace_ctx *cx) {
     static const char *const workers[C_NUM] = {"pymm-bench-objects-pymm", "pymm-bench-trace-pymm"};
+    static const char *const anchors[C_NUM] = {"pymm-bench-objects-malloc",
+                                               "pymm-bench-trace-malloc"};
     for (int c = 0; c < C_NUM; c++) {
         cx->have_case[c] = find_worker(cx->worker[c], sizeof cx->worker[c], workers[c]);
         if (!cx->have_case[c])
             pmb_note(&cx->notes, "%s skipped: %s not found in the workers' directory",
                      CASES[c].name, workers[c]);
+        cx->have_anchor[c] = find_worker(cx->anchor[c], sizeof cx->anchor[c], anchors[c]);
+        if (!cx->have_anchor[c])
+            pmb_note(&cx->notes, "%s: malloc and heaptrack skipped: %s not found", CASES[c].name,
+                     anchors[c]);
     }
     /* The pymm command sits next to the workers in the build tree; an
      * installed one is the running program itself. */
@@ -178,11 +189,13 @@ static void run_mode(trace_ctx *cx, int c, int mode, int round) {
         argv[k++] = "-o";
         argv[k++] = htout;
     }
-    argv[k++] = cx->worker[c];
+    int anchor = mode == M_MALLOC || mode == M_HEAPTRACK;
+    argv[k++] = anchor ? cx->anchor[c] : cx->worker[c];
     if (c == C_TREES) {
         argv[k++] = "trees";
         argv[k++] = n;
-        argv[k++] = "mutable";
+        /* The malloc worker's nodes are plain structs: no mutable ones. */
+        if (!anchor) argv[k++] = "mutable";
     } else {
         argv[k++] = "mix";
         argv[k++] = n;
@@ -198,7 +211,6 @@ static void run_mode(trace_ctx *cx, int c, int mode, int round) {
         env[1].value = mode == M_FULL1 ? "1" : "16";
         if (mode == M_SAMPLED) env[2].value = SAMPLE_BYTES;
     }
-    if (mode == M_MALLOC || mode == M_HEAPTRACK) env[3].value = "malloc";
 
     pmb_progress("%-22s %-9s round %d/%d", CASES[c].name, impl, round + 1, cx->rounds);
     pmb_child ch;
@@ -360,10 +372,7 @@ static void print_targets(const trace_ctx *cx) {
 }
 
 static void print_header(const trace_ctx *cx, double elapsed_s) {
-    char host[320];
-    pmb_host_description(host, sizeof host);
-    pmb_print_title("trace", cx->opt.quick);
-    printf("Host: %s. Suite time: %.0f s.\n\n", host, elapsed_s);
+    pmb_print_head("trace", cx->opt.quick, elapsed_s);
     printf("**%d rounds.** Every case runs in a fresh process per mode and round, the rounds "
            "interleaved (every mode of every case, then again, each round starting with the "
            "next mode). A cell is the **median over the rounds (min\xe2\x80\x93max)**, a ratio "
@@ -423,8 +432,8 @@ int pmb_suite_trace(int argc, char **argv) {
             if (!cx->have_case[c] || !pmb_option_case(&cx->opt, CASES[c].name)) continue;
             for (int k = 0; k < M_NUM; k++) {
                 int m = (k + round) % M_NUM;
-                if (cx->have_mode[m] &&
-                    (m == M_UNTRACED || pmb_option_impl(&cx->opt, MODE_NAMES[m])))
+                int ok = cx->have_mode[m] && (m < M_MALLOC || cx->have_anchor[c]);
+                if (ok && (m == M_UNTRACED || pmb_option_impl(&cx->opt, MODE_NAMES[m])))
                     run_mode(cx, c, m, round);
             }
         }

@@ -5,9 +5,11 @@
  *
  *   pymm-bench-trace-pymm mix OPS
  *
- * A random allocate/free mix through pm_mem_malloc / pm_mem_free (the mem
- * domain, which PYMM_MALLOC=malloc hands to the C library, so the same
- * program runs under heaptrack): SLOTS slots, each step picks a slot at
+ * A random allocate/free mix through pm_mem_malloc / pm_mem_free; built
+ * with PMB_TRACE_MALLOC (pymm-bench-trace-malloc, heaptrack's program),
+ * through malloc / free. Not PYMM_MALLOC=malloc: pymm's raw domain calls
+ * __libc_malloc, which heaptrack's preloaded malloc does not see. SLOTS
+ * slots, each step picks a slot at
  * random, frees its block if it holds one and allocates a new one of a
  * size drawn from SIZES (xorshift64*, a fixed seed: every run and mode
  * makes the same calls), writing its first byte. At the end every block
@@ -17,12 +19,21 @@
  * made), and a checksum.
  */
 #define _GNU_SOURCE
-#include "pymm.h"
-
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(PMB_TRACE_MALLOC)
+#define mix_alloc malloc
+#define mix_free free
+#define WORKER "pymm-bench-trace-malloc"
+#else
+#include "pymm.h"
+#define mix_alloc pm_mem_malloc
+#define mix_free pm_mem_free
+#define WORKER "pymm-bench-trace-pymm"
+#endif
 
 #define SLOTS 4096
 
@@ -49,13 +60,13 @@ static int mix(long ops) {
         size_t k = (size_t)(r % SLOTS);
         if (slot[k]) {
             check += slot[k][0];
-            pm_mem_free(slot[k]);
+            mix_free(slot[k]);
             calls++;
         }
         size_t size = SIZES[(r >> 32) & 15];
-        slot[k] = pm_mem_malloc(size);
+        slot[k] = mix_alloc(size);
         if (!slot[k]) {
-            fprintf(stderr, "pymm-bench-trace-pymm: out of memory\n");
+            fprintf(stderr, WORKER ": out of memory\n");
             return 1;
         }
         slot[k][0] = (unsigned char)i;
@@ -63,7 +74,7 @@ static int mix(long ops) {
     }
     for (size_t k = 0; k < SLOTS; k++) {
         if (slot[k]) {
-            pm_mem_free(slot[k]);
+            mix_free(slot[k]);
             calls++;
         }
     }
@@ -76,7 +87,7 @@ int main(int argc, char **argv) {
     char *end = NULL;
     long ops = argc == 3 ? strtol(argv[2], &end, 10) : 0;
     if (argc != 3 || strcmp(argv[1], "mix") != 0 || *end != '\0' || ops < 1) {
-        fprintf(stderr, "usage: pymm-bench-trace-pymm mix OPS\n");
+        fprintf(stderr, "usage: " WORKER " mix OPS\n");
         return 2;
     }
     return mix(ops);
