@@ -32,9 +32,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { M_UNTRACED, M_FULL1, M_FULL16, M_SAMPLED, M_MALLOC, M_HEAPTRACK, M_NUM };
-static const char *const MODE_NAMES[M_NUM + 1] = {"untraced", "full-1",    "full-16", "sampled",
-                                                  "malloc",   "heaptrack", NULL};
+enum {
+    M_UNTRACED,
+    M_FULL1,
+    M_FULL16,
+    M_SAMPLED,
+    M_MALLOC,
+    M_HEAPTRACK,
+    M_PYTHON3,
+    M_TM1,
+    M_TM16,
+    M_NUM
+};
+static const char *const MODE_NAMES[M_NUM + 1] = {
+    "untraced",  "full-1",  "full-16",       "sampled",        "malloc",
+    "heaptrack", "python3", "tracemalloc-1", "tracemalloc-16", NULL};
 /* What each mode is, for the report. */
 static const char *const MODE_DESC[M_NUM] = {
     "no PYMM_TRACE",
@@ -42,15 +54,18 @@ static const char *const MODE_DESC[M_NUM] = {
     "PYMM_TRACE, PYMM_TRACE_FRAMES=16",
     "PYMM_TRACE, PYMM_TRACE_FRAMES=16, PYMM_TRACE_SAMPLE=524288",
     "the same workload on the C library's malloc (its own program), no tracing",
-    "that malloc program under heaptrack"};
+    "that malloc program under heaptrack",
+    "(py cases) the real python3 running the script",
+    "python3 -X tracemalloc=1",
+    "python3 -X tracemalloc=16"};
 
 #define SAMPLE_BYTES "524288"
 #define ROUNDS_QUICK 3
 #define ROUNDS_FULL 5
 
-enum { C_TREES, C_MIX, C_NUM };
+enum { C_TREES, C_MIX, C_PY_CONTAINERS, C_PY_JSONIO, C_NUM };
 
-/* The sizes: the tree depth, the mix's steps. */
+/* The sizes: the tree depth, the mix's steps, the scripts' work scale. */
 typedef struct trace_case {
     const char *name;
     long n_full, n_quick;
@@ -59,8 +74,30 @@ typedef struct trace_case {
 static const trace_case CASES[C_NUM] = {
     {"binarytrees-mutable-16", 16, 16},
     {"mix", 8000000, 2000000},
+    {"py-containers", 4, 1},
+    {"py-jsonio", 4, 1},
 };
-static const char *const CASE_NAMES[C_NUM + 1] = {"binarytrees-mutable-16", "mix", NULL};
+static const char *const CASE_NAMES[C_NUM + 1] = {"binarytrees-mutable-16", "mix", "py-containers",
+                                                  "py-jsonio", NULL};
+
+/* The Python cases run bench/scripts/NAME.py (NAME: the case without
+ * "py-") in pymm-python (the pymm modes) and the real python3 (the
+ * tracemalloc modes); the C cases their worker and its malloc build. */
+static int is_py(int c) { return c >= C_PY_CONTAINERS; }
+
+static int applies(int c, int m) {
+    return is_py(c) ? (m <= M_SAMPLED || m >= M_PYTHON3) : m <= M_HEAPTRACK;
+}
+
+/* The mode runs the case's anchor program (malloc build, python3). */
+static int uses_anchor(int m) { return m >= M_MALLOC; }
+
+/* The base of a mode's ratios. */
+static int base_of(int m) {
+    if (m == M_HEAPTRACK) return M_MALLOC;
+    if (m == M_TM1 || m == M_TM16) return M_PYTHON3;
+    return M_UNTRACED;
+}
 
 typedef struct trace_ctx {
     pmb_options opt;
@@ -70,7 +107,8 @@ typedef struct trace_ctx {
     char worker[C_NUM][PATH_MAX]; /* the workload programs        */
     char anchor[C_NUM][PATH_MAX]; /* their malloc builds           */
     int have_anchor[C_NUM];
-    char pymm[PATH_MAX]; /* the pymm command (reports)    */
+    char script[C_NUM][PATH_MAX]; /* the py cases' scripts         */
+    char pymm[PATH_MAX];          /* the pymm command (reports)    */
     char heaptrack[PATH_MAX];
     char dir[PATH_MAX]; /* the captures, removed at the end */
     pmb_records recs;
@@ -88,11 +126,38 @@ static int find_worker(char *buf, size_t len, const char *name) {
            pmb_is_executable(buf);
 }
 
+/* pymm-python is built next to the pymm command (only in a build tree). */
+static void find_python(trace_ctx *cx) {
+    char self[PATH_MAX];
+    const char *py3 = pmb_python3_path();
+    for (int c = C_PY_CONTAINERS; c < C_NUM; c++) {
+        FILE *probe = NULL;
+        if (pmb_path(cx->script[c], sizeof cx->script[c], pmb_scripts_dir(), CASES[c].name + 3,
+                     ".py") == 0)
+            probe = fopen(cx->script[c], "r");
+        cx->have_case[c] =
+            probe != NULL && pmb_self_dir(self, sizeof self) == 0 &&
+            pmb_path(cx->worker[c], sizeof cx->worker[c], self, "pymm-python", "") == 0 &&
+            pmb_is_executable(cx->worker[c]);
+        if (probe) fclose(probe);
+        if (!cx->have_case[c])
+            pmb_note(&cx->notes,
+                     "%s skipped: pymm-python not built (it is next to the pymm "
+                     "command of a build tree only) or %s not found",
+                     CASES[c].name, cx->script[c]);
+        snprintf(cx->anchor[c], sizeof cx->anchor[c], "%s", py3);
+        cx->have_anchor[c] = *py3 && pmb_is_executable(py3);
+        if (!cx->have_anchor[c] && c == C_PY_CONTAINERS)
+            pmb_note(&cx->notes, "python3 and tracemalloc skipped: no python3 found at "
+                                 "configure time (PYMM_BENCH_PYTHON3)");
+    }
+}
+
 static void find_programs(trace_ctx *cx) {
     static const char *const workers[C_NUM] = {"pymm-bench-objects-pymm", "pymm-bench-trace-pymm"};
     static const char *const anchors[C_NUM] = {"pymm-bench-objects-malloc",
                                                "pymm-bench-trace-malloc"};
-    for (int c = 0; c < C_NUM; c++) {
+    for (int c = 0; c < C_PY_CONTAINERS; c++) {
         cx->have_case[c] = find_worker(cx->worker[c], sizeof cx->worker[c], workers[c]);
         if (!cx->have_case[c])
             pmb_note(&cx->notes, "%s skipped: %s not found in the workers' directory",
@@ -102,6 +167,7 @@ static void find_programs(trace_ctx *cx) {
             pmb_note(&cx->notes, "%s: malloc and heaptrack skipped: %s not found", CASES[c].name,
                      anchors[c]);
     }
+    find_python(cx);
     /* The pymm command sits next to the workers in the build tree; an
      * installed one is the running program itself. */
     char self[PATH_MAX];
@@ -182,16 +248,23 @@ static void run_mode(trace_ctx *cx, int c, int mode, int round) {
     snprintf(capture, sizeof capture, "%s/%s.trc", cx->dir, impl);
     snprintf(htout, sizeof htout, "%s/heaptrack", cx->dir);
 
-    char *argv[10];
+    char *argv[12];
     int k = 0;
     if (mode == M_HEAPTRACK) {
         argv[k++] = cx->heaptrack;
         argv[k++] = "-o";
         argv[k++] = htout;
     }
-    int anchor = mode == M_MALLOC || mode == M_HEAPTRACK;
+    int anchor = uses_anchor(mode);
     argv[k++] = anchor ? cx->anchor[c] : cx->worker[c];
-    if (c == C_TREES) {
+    if (is_py(c)) {
+        if (mode == M_TM1 || mode == M_TM16) {
+            argv[k++] = "-X";
+            argv[k++] = mode == M_TM1 ? "tracemalloc=1" : "tracemalloc=16";
+        }
+        argv[k++] = cx->script[c];
+        argv[k++] = n;
+    } else if (c == C_TREES) {
         argv[k++] = "trees";
         argv[k++] = n;
         /* The malloc worker's nodes are plain structs: no mutable ones. */
@@ -212,7 +285,7 @@ static void run_mode(trace_ctx *cx, int c, int mode, int round) {
         if (mode == M_SAMPLED) env[2].value = SAMPLE_BYTES;
     }
 
-    pmb_progress("%-22s %-9s round %d/%d", CASES[c].name, impl, round + 1, cx->rounds);
+    pmb_progress("%-22s %-14s round %d/%d", CASES[c].name, impl, round + 1, cx->rounds);
     pmb_child ch;
     unlink(capture);
     int rc = pmb_run(argv, env, 4, mode == M_HEAPTRACK, &ch);
@@ -292,11 +365,11 @@ static void print_measurements(const trace_ctx *cx) {
     for (int c = 0; c < C_NUM; c++) {
         for (int m = 0; m < M_NUM; m++) {
             if (!rec(cx, c, m, "cpu_s")) {
-                if (m == M_HEAPTRACK && !cx->have_mode[m] && cx->have_case[c])
+                if (m == M_HEAPTRACK && !cx->have_mode[m] && cx->have_case[c] && !is_py(c))
                     printf("| %s | heaptrack | not installed | | | | | | | | |\n", CASES[c].name);
                 continue;
             }
-            int base = m == M_HEAPTRACK ? M_MALLOC : M_UNTRACED;
+            int base = base_of(m);
             printf("| %s | %s |", CASES[c].name, MODE_NAMES[m]);
             cell(rec(cx, c, m, "cpu_s"), "%.3f", 1);
             ratio_cell(cx, c, m, base, "cpu_s");
@@ -356,7 +429,7 @@ static void target_value(const trace_ctx *cx, int c, int mode, const char *metri
 static void print_targets(const trace_ctx *cx) {
     printf("### Targets of the issue (shown, not enforced)\n\n"
            "| target | measured | goal | within |\n|---|--:|--:|:-:|\n");
-    for (int c = 0; c < C_NUM; c++) {
+    for (int c = 0; c < C_PY_CONTAINERS; c++) {
         if (!rec(cx, c, M_UNTRACED, "cpu_s")) continue;
         target_ratio(cx, c, M_FULL16, "cpu_s", "CPU", 3.0, "");
         target_heaptrack(cx, c);
@@ -390,9 +463,13 @@ static void print_header(const trace_ctx *cx, double elapsed_s) {
     printf("Modes:");
     for (int m = 0; m < M_NUM; m++) printf("%s %s: %s", m ? ";" : "", MODE_NAMES[m], MODE_DESC[m]);
     printf(".\n\nSizes: binarytrees-mutable-16 depth %ld (GC-tracked nodes, the objects suite's "
-           "worker); mix %ld steps over 4096 slots (bench/README.md).\n\n",
+           "worker); mix %ld steps over 4096 slots; py-containers and py-jsonio: "
+           "bench/scripts/containers.py and jsonio.py at scale %ld, in pymm-python (untraced, "
+           "full-*, sampled: the pymm recorder) and in python3 (python3, tracemalloc-*) "
+           "(bench/README.md).\n\n",
            cx->opt.quick ? CASES[C_TREES].n_quick : CASES[C_TREES].n_full,
-           cx->opt.quick ? CASES[C_MIX].n_quick : CASES[C_MIX].n_full);
+           cx->opt.quick ? CASES[C_MIX].n_quick : CASES[C_MIX].n_full,
+           cx->opt.quick ? CASES[C_PY_JSONIO].n_quick : CASES[C_PY_JSONIO].n_full);
     pmb_notes_print(&cx->notes);
 }
 
@@ -403,12 +480,15 @@ static void print_header(const trace_ctx *cx, double elapsed_s) {
 static const char USAGE[] =
     "usage: pymm bench trace [--quick] [--json FILE] [--rounds N] [--cases LIST] [--impls "
     "LIST]\n"
-    "  --quick        a shorter mix (2,000,000 steps, not 8,000,000), 3 rounds, not 5\n"
+    "  --quick        a shorter mix (2,000,000 steps, not 8,000,000), the scripts at\n"
+    "                 scale 1, not 4, 3 rounds, not 5\n"
     "  --json FILE    also write the records as JSON to FILE (samples by round)\n"
     "  --rounds N     interleaved rounds (1..64)\n"
-    "  --cases LIST   only these cases: binarytrees-mutable-16, mix\n"
+    "  --cases LIST   only these cases: binarytrees-mutable-16, mix, py-containers,\n"
+    "                 py-jsonio\n"
     "  --impls LIST   only these modes: untraced, full-1, full-16, sampled, malloc,\n"
-    "                 heaptrack (untraced always runs: it is the base)\n"
+    "                 heaptrack, python3, tracemalloc-1, tracemalloc-16 (untraced always\n"
+    "                 runs: it is the base)\n"
     "See bench/README.md (section trace).\n";
 
 int pmb_suite_trace(int argc, char **argv) {
@@ -432,7 +512,8 @@ int pmb_suite_trace(int argc, char **argv) {
             if (!cx->have_case[c] || !pmb_option_case(&cx->opt, CASES[c].name)) continue;
             for (int k = 0; k < M_NUM; k++) {
                 int m = (k + round) % M_NUM;
-                int ok = cx->have_mode[m] && (m < M_MALLOC || cx->have_anchor[c]);
+                int ok =
+                    applies(c, m) && cx->have_mode[m] && (!uses_anchor(m) || cx->have_anchor[c]);
                 if (ok && (m == M_UNTRACED || pmb_option_impl(&cx->opt, MODE_NAMES[m])))
                     run_mode(cx, c, m, round);
             }
@@ -441,8 +522,6 @@ int pmb_suite_trace(int argc, char **argv) {
     pmb_remove_tempdir(cx->dir);
     add_overheads(cx);
     pmb_verify_checks(&cx->checks, &cx->notes);
-    pmb_note(&cx->notes, "Python workloads (pymm-python vs python3 -X tracemalloc): not in this "
-                         "version of the suite");
     print_header(cx, pmb_monotonic_s() - t0);
     print_measurements(cx);
     print_targets(cx);
