@@ -4,6 +4,8 @@
  * heaptrack (bench/README.md, section trace):
  *   binarytrees-mutable-D  the objects suite's worker, GC-tracked nodes
  *   mix                    pymm-bench-trace-pymm: a random allocate/free mix
+ *   py-containers, py-jsonio  the alloc suite's scripts in pymm-python (the
+ *                          pymm modes) and python3 (alone, -X tracemalloc)
  * Each case runs as a child process per mode (the "impls"): untraced;
  * full-1 and full-16 (PYMM_TRACE with PYMM_TRACE_FRAMES=1 or 16); sampled
  * (PYMM_TRACE_SAMPLE=524288, 16 frames); and the anchor: malloc (the
@@ -365,7 +367,8 @@ static void print_measurements(const trace_ctx *cx) {
     for (int c = 0; c < C_NUM; c++) {
         for (int m = 0; m < M_NUM; m++) {
             if (!rec(cx, c, m, "cpu_s")) {
-                if (m == M_HEAPTRACK && !cx->have_mode[m] && cx->have_case[c] && !is_py(c))
+                if (m == M_HEAPTRACK && !cx->have_mode[m] && cx->have_case[c] && !is_py(c) &&
+                    pmb_option_case(&cx->opt, CASES[c].name))
                     printf("| %s | heaptrack | not installed | | | | | | | | |\n", CASES[c].name);
                 continue;
             }
@@ -446,20 +449,21 @@ static void print_targets(const trace_ctx *cx) {
 
 static void print_header(const trace_ctx *cx, double elapsed_s) {
     pmb_print_head("trace", cx->opt.quick, elapsed_s);
-    printf("**%d rounds.** Every case runs in a fresh process per mode and round, the rounds "
-           "interleaved (every mode of every case, then again, each round starting with the "
-           "next mode). A cell is the **median over the rounds (min\xe2\x80\x93max)**, a ratio "
-           "the **median of the per-round ratios** to the base (untraced; heaptrack's base is "
-           "malloc). CPU s: user+sys CPU time of the whole process (wait4), start-up, exit and "
-           "the capture's writing included; heaptrack's includes its interpreter process. peak "
-           "RSS: ru_maxrss of wait4, the largest single process of the tree (heaptrack's "
-           "interpreter is a separate process), never below the driver's own few MiB. "
-           "recorded allocs: the summary of `pymm report FILE --format json`. overhead ns: "
-           "(CPU traced - CPU untraced of the same round) / recorded allocations. capture B: "
-           "file size / recorded allocations. report read: the wall time of `pymm report "
-           "--format json` on the capture; M events/s: (allocations + frees) / that time. The "
-           "machine is a shared 2-CPU VM: wall times and ratios vary by several percent.\n\n",
-           cx->rounds);
+    printf(
+        "**%d rounds.** Every case runs in a fresh process per mode and round, the rounds "
+        "interleaved (every mode of every case, then again, each round starting with the "
+        "next mode). A cell is the **median over the rounds (min\xe2\x80\x93max)**, a ratio "
+        "the **median of the per-round ratios** to the base (untraced; heaptrack's base is "
+        "malloc). CPU s: user+sys CPU time of the whole process (wait4), start-up, exit and "
+        "the capture's writing included; heaptrack's includes its interpreter process. peak "
+        "RSS: ru_maxrss of wait4, the largest single process of the tree (heaptrack's "
+        "interpreter is a separate process), never below the driver's own few MiB. "
+        "recorded allocs: the summary of `pymm report FILE --format json`. overhead ns: "
+        "(CPU traced - CPU untraced of the same round) / recorded allocations. capture B: "
+        "file size / recorded allocations. report read: the wall time of `pymm report "
+        "--format json` on the capture; M events/s: (allocations + frees) / that time. The "
+        "machine is a shared 2-CPU VM: per-round ratios spread by 10-30%% in the runs so far.\n\n",
+        cx->rounds);
     printf("Modes:");
     for (int m = 0; m < M_NUM; m++) printf("%s %s: %s", m ? ";" : "", MODE_NAMES[m], MODE_DESC[m]);
     printf(".\n\nSizes: binarytrees-mutable-16 depth %ld (GC-tracked nodes, the objects suite's "
