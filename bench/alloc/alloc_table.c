@@ -140,10 +140,7 @@ static pmb_spread one(double v) {
 /* ------------------------------------------------------------------------ */
 
 static void print_header(const alloc_ctx *cx, double elapsed_s) {
-    char host[320];
-    pmb_host_description(host, sizeof host);
-    pmb_print_title("alloc", cx->opt.quick);
-    printf("Host: %s. Suite time: %.0f s.\n\n", host, elapsed_s);
+    pmb_print_head("alloc", cx->opt.quick, elapsed_s);
     printf("**%d rounds.** A round runs the timing worker of every allocator once (and each "
            "py script by every impl once), each in a fresh process, interleaved. A timed cell "
            "is the **median over the rounds (min\xe2\x80\x93max)**; a ratio is the **median "

@@ -36,6 +36,10 @@ static const pmb_suite SUITES[] = {
      "the heap from many threads: larson, xmalloc, cache-scratch and a size mix at 1, 2 "
      "and 8 threads vs glibc, mimalloc, jemalloc",
      pmb_suite_threads},
+    {"trace",
+     "the allocation recorder's cost (PYMM_TRACE: full, 1 and 16 frames, sampled) on "
+     "binary-trees and an allocate/free mix, beside heaptrack",
+     pmb_suite_trace},
 };
 
 #define NUM_SUITES (sizeof SUITES / sizeof SUITES[0])

@@ -112,5 +112,8 @@ void pmb_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pmb_host_description(char *buf, size_t len);
 /* The title of a suite's report ("## pymm bench SUITE (quick|full run)"). */
 void pmb_print_title(const char *suite, int quick);
+/* The title, then "Host: ... Suite time: N s." (suites with nothing more to
+ * say on that line). */
+void pmb_print_head(const char *suite, int quick, double elapsed_s);
 
 #endif /* PMB_REPORT_H */

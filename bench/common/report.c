@@ -284,6 +284,13 @@ void pmb_print_title(const char *suite, int quick) {
     printf("## pymm bench %s (%s run)\n\n", suite, quick ? "quick" : "full");
 }
 
+void pmb_print_head(const char *suite, int quick, double elapsed_s) {
+    char host[320];
+    pmb_host_description(host, sizeof host);
+    pmb_print_title(suite, quick);
+    printf("Host: %s. Suite time: %.0f s.\n\n", host, elapsed_s);
+}
+
 void pmb_note_worker(pmb_notes *ns, const char *case_name, const char *impl, int rc,
                      int term_signal, int exit_code, int results) {
     if (rc != 0 && term_signal)

@@ -98,10 +98,7 @@ static void print_table(const objects_ctx *cx, const char *title, const int *imp
 /* ------------------------------------------------------------------------ */
 
 static void print_header(const objects_ctx *cx, double elapsed_s) {
-    char host[320];
-    pmb_host_description(host, sizeof host);
-    pmb_print_title("objects", cx->opt.quick);
-    printf("Host: %s. Suite time: %.0f s.\n\n", host, elapsed_s);
+    pmb_print_head("objects", cx->opt.quick, elapsed_s);
     printf("**Rounds: binary-trees %d (python3 %d, and 1 at depth %d and deeper), JSON %d, dict "
            "%d.** A round runs every impl once, each in a fresh process, interleaved (A B A B "
            "...; each binary-trees round starts a depth with the next impl). A measured cell is "
