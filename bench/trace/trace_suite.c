@@ -215,8 +215,10 @@ static void read_capture(trace_ctx *cx, const char *case_name, int mode, const c
     double t0 = pmb_monotonic_s();
     int rc = pmb_run(argv, NULL, 0, 0, &ch);
     double wall = pmb_monotonic_s() - t0;
-    double allocs = ch.out ? json_number(ch.out, "allocations") : NAN;
-    double frees = ch.out ? json_number(ch.out, "frees") : NAN;
+    /* The events in the file (in a sampled capture "allocations" is the
+     * weighted estimate of all of them). */
+    double allocs = ch.out ? json_number(ch.out, "recorded_allocations") : NAN;
+    double frees = ch.out ? json_number(ch.out, "recorded_frees") : NAN;
     pmb_child_release(&ch);
     if (rc != 0 || isnan(allocs) || allocs <= 0) {
         pmb_note(&cx->notes, "%s %s: `pymm report --format json` failed or recorded nothing",

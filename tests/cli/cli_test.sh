@@ -375,7 +375,8 @@ case_report_sampled() {
     run "$PYMM" report sampled --format json
     [ "$rc" -eq 0 ] || fail "report of a sampled capture: status $rc: $(head -c 300 err)"
     for key in '"allocations": 2,' '"allocated_bytes": 1582,' '"live_bytes_at_end": 1582,' \
-               '"live_blocks_at_end": 2,' '"sample_bytes": 1000,' '"bytes": 1582, "count": 2'; do
+               '"live_blocks_at_end": 2,' '"sample_bytes": 1000,' '"bytes": 1582, "count": 2' \
+               '"recorded_allocations": 1,'; do
         grep -qF -- "$key" out || fail "sampled report lacks $key: $(head -c 400 out)"
     done
     run "$PYMM" report sampled

@@ -147,6 +147,7 @@ typedef struct rpt_capture {
 
     uint64_t sample_bytes; /* INFO sample_bytes: sampled, figures weighted; 0: full */
     uint64_t dropped;      /* INFO dropped: allocations the recorder could not record */
+    uint64_t recorded_allocs, recorded_frees; /* the events, unweighted */
     char pid[32];
 } rpt_capture;
 

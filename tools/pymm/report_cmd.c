@@ -227,6 +227,7 @@ static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
     s->total_bytes += bytes;
     s->total_count += count;
     c->allocs += count;
+    c->recorded_allocs++;
     c->alloc_bytes += bytes;
     c->current += bytes;
     c->domain_live[s->root - 1] += bytes;
@@ -257,6 +258,7 @@ static void apply_free(rpt_capture *c, const rpt_event *e) {
     uint64_t bytes, count;
     weigh(c, b->size, &bytes, &count);
     c->frees += count;
+    c->recorded_frees++;
     /* (A sampled capture cannot tell: the allocations between two samples
      * are not in it.) */
     if (c->sample_bytes == 0 && b->thread == e->thread &&

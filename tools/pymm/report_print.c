@@ -363,10 +363,12 @@ void rpt_summary_json(FILE *f, const rpt_capture *c) {
             ", \"live_bytes_at_end\": %" PRIu64 ", \"live_blocks_at_end\": %" PRIu64
             ", \"temporary_allocations\": %" PRIu64 ", \"temporary_bytes\": %" PRIu64
             ", \"temporary_within\": %zu, \"sample_bytes\": %" PRIu64 ", \"dropped\": %" PRIu64
+            ", \"recorded_allocations\": %" PRIu64 ", \"recorded_frees\": %" PRIu64
             ", \"complete\": %s}",
             c->pid[0] ? c->pid : "null", c->ms, c->max_thread, c->allocs, c->alloc_bytes, c->frees,
             c->peak, c->peak_ms, c->current, live_blocks(c), c->temp_allocs, c->temp_bytes,
-            c->temporary, c->sample_bytes, c->dropped, c->ended ? "true" : "false");
+            c->temporary, c->sample_bytes, c->dropped, c->recorded_allocs, c->recorded_frees,
+            c->ended ? "true" : "false");
 }
 
 void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
