@@ -159,6 +159,18 @@ static PyObject *mod_format_stats(PyObject *self, PyObject *args, PyObject *kwar
     return text;
 }
 
+/* ---- tracing ---------------------------------------------------------- */
+
+static PyObject *mod_is_tracing(PyObject *self, PyObject *unused) {
+    (void)self, (void)unused;
+    return PyBool_FromLong(pm_trace_is_tracing());
+}
+
+static PyObject *mod_following(PyObject *self, PyObject *unused) {
+    (void)self, (void)unused;
+    return PyBool_FromLong(pmpy_frames_following());
+}
+
 /* ---- the module ------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -179,6 +191,10 @@ static PyMethodDef methods[] = {
      "trim() -> int\n\nGive free memory back to the OS; returns the bytes."},
     {"check", mod_check, METH_NOARGS,
      "check() -> None\n\nValidate the heap; RuntimeError names the first breach."},
+    {"is_tracing", mod_is_tracing, METH_NOARGS, "is_tracing() -> bool"},
+    {"_following", mod_following, METH_NOARGS,
+     "_following() -> bool\n\nWhether Python frames are being followed for the recorder "
+     "(its frame evaluation hook is installed); for tests."},
     {NULL, NULL, 0, NULL},
 };
 
