@@ -163,6 +163,19 @@ static int run(int argc, char **argv) {
 
 /* ---- shared with module.c --------------------------------------------- */
 
+/* CPython holds copies of the heap's tables, and pm_trace_start and
+ * pm_trace_stop replace those (with the recorder's wrappers, and back; the
+ * stop frees the wrappers). So after either, CPython is given the heap's
+ * tables again: else it would bypass the recorder, or call a wrapper that
+ * is gone. With the GIL held, so nothing allocates in between; blocks
+ * cross over freely, since a wrapper frees through the table it wraps. */
+void pmpy_tables_reinstall(void) {
+    if (S.mode != PMPY_MODE_PYMM && S.mode != PMPY_MODE_PYMM_DEBUG) return;
+    build_tables(S.heap);
+    install();
+    if (S.mode == PMPY_MODE_PYMM_DEBUG) PyMem_SetupDebugHooks(); /* on top again */
+}
+
 pm_heap *pmpy_heap(void) { return S.heap; }
 
 pmpy_mode pmpy_current_mode(void) { return S.mode; }

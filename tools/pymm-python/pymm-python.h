@@ -2,8 +2,8 @@
  * pymm-python.h -- what the parts of pymm-python share: the start-up
  * code (main.c) decides once, before the interpreter runs, whether pymm
  * serves CPython's MEM and OBJ domains; the built-in module _pymm (module.c)
- * reports that decision and looks at the heap; the frame follower
- * (frames.c) gives the recorder CPython's frames.
+ * reports that decision, looks at the heap and drives the recorder; the
+ * frame follower (frames.c) gives the recorder CPython's frames.
  */
 #ifndef PYMM_PYTHON_H
 #define PYMM_PYTHON_H
@@ -26,6 +26,9 @@ typedef enum pmpy_mode {
  * mode is not one of the PYMM ones). */
 pm_heap *pmpy_heap(void);
 pmpy_mode pmpy_current_mode(void);
+/* Gives CPython the heap's tables again, after pm_trace_start or
+ * pm_trace_stop changed them (main.c). With the GIL held. */
+void pmpy_tables_reinstall(void);
 const char *pmpy_mode_name(pmpy_mode m);
 
 /* Python frames for the recorder, on every thread of the interpreter
