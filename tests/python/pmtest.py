@@ -10,9 +10,10 @@ import os
 import subprocess
 import sys
 
-# Variables whose presence changes which allocator a child gets.
+# Variables whose presence changes which allocator a child gets, or
+# whether it is traced.
 ALLOCATOR_VARS = ("PYMM_OFF", "PYMM_STATS", "PYMM_MALLOC", "PYTHONMALLOC",
-                  "PYTHONDEVMODE", "PYTHONMALLOCSTATS")
+                  "PYTHONDEVMODE", "PYTHONMALLOCSTATS", "PYMM_TRACE", "PYMM_TRACE_FRAMES")
 
 _failures = 0
 

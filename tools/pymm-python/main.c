@@ -14,7 +14,9 @@
  *   3. settle: where CPython replaced the tables, put pymm back if the
  *      request can be met with pymm;
  *   4. initialize and run exactly as python3 does (Py_RunMain): script, -c,
- *      -m, stdin and the interactive prompt, with python3's exit codes.
+ *      -m, stdin and the interactive prompt, with python3's exit codes; under
+ *      PYMM_TRACE the interpreter's frames join the recorded stacks in
+ *      between (frames.c).
  *
  * PYTHONMALLOC (and -X dev) when PYMM_OFF is not set:
  *   unset, default, pymalloc       -> pymm
@@ -134,6 +136,16 @@ static void settle(void) {
     }
 }
 
+/* PYMM_TRACE started the recorder before main(): from the program's first
+ * line on, its Python frames join the stacks. Not when CPython's own
+ * allocator serves, since the recorder sees none of its blocks then. */
+static void trace_frames(void) {
+    if (!pm_trace_is_tracing() || S.mode == PMPY_MODE_OFF || S.mode == PMPY_MODE_CPYTHON) return;
+    if (pmpy_frames_start() == 0) return;
+    fprintf(stderr, "pymm-python: PYMM_TRACE: Python frames are not recorded:\n");
+    PyErr_Print();
+}
+
 /* Step 4. argv is parsed again by PyConfig, as in Py_BytesMain. No home or
  * prefix is set: finding no landmark beside this binary, CPython falls back
  * to the prefix libpython was built for, which is python3's; setting home
@@ -145,10 +157,24 @@ static int run(int argc, char **argv) {
     if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
     if (PyStatus_Exception(st)) Py_ExitStatusException(st); /* also the clean exit of --version */
+    trace_frames();
     return Py_RunMain();
 }
 
 /* ---- shared with module.c --------------------------------------------- */
+
+/* CPython holds copies of the heap's tables, and pm_trace_start and
+ * pm_trace_stop replace those (with the recorder's wrappers, and back; the
+ * stop frees the wrappers). So after either, CPython is given the heap's
+ * tables again: else it would bypass the recorder, or call a wrapper that
+ * is gone. With the GIL held, so nothing allocates in between; blocks
+ * cross over freely, since a wrapper frees through the table it wraps. */
+void pmpy_tables_reinstall(void) {
+    if (S.mode != PMPY_MODE_PYMM && S.mode != PMPY_MODE_PYMM_DEBUG) return;
+    build_tables(S.heap);
+    install();
+    if (S.mode == PMPY_MODE_PYMM_DEBUG) PyMem_SetupDebugHooks(); /* on top again */
+}
 
 pm_heap *pmpy_heap(void) { return S.heap; }
 
