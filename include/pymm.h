@@ -1183,7 +1183,14 @@ typedef struct pm_trace_config {
  * (already tracing), EINVAL (a bad config), ENOMEM, or why the capture
  * file could not be made (nothing changed then). PYMM_TRACE=FILE in the
  * environment starts it before main() with that file, and stops it at
- * exit (PYMM_TRACE_FRAMES=N: the frames; PYMM_TRACE_SAMPLE=BYTES: sampled). */
+ * exit (PYMM_TRACE_FRAMES=N: the frames; PYMM_TRACE_SAMPLE=BYTES: sampled).
+ * Tracing replaces every heap's domain tables with its own wrappers, and
+ * stopping puts the heap's back and frees the wrappers: a program that
+ * copies a heap's tables (pm_heap_get_allocator) into another allocator
+ * (as pymm-python gives them to CPython) must copy them again after each
+ * start and each stop; an old copy misses the recorder, or, after the
+ * stop, calls freed memory. Other threads must not allocate during
+ * either call. */
 PM_API int pm_trace_start(const pm_trace_config *cfg);
 /* Stop recording and forget every record and stack. */
 PM_API void pm_trace_stop(void);
