@@ -1175,6 +1175,7 @@ typedef struct pm_trace_config {
                             so totals stay unbiased */
     uint64_t seed;       /* the sampling's random seed; 0: from the clock */
 } pm_trace_config;
+#define PM_TRACE_MAX_SAMPLE ((size_t)1 << 40) /* sample_bytes above: EINVAL */
 
 #define PM_TRACE_CONFIG_INIT                                                                       \
     { .struct_size = sizeof(pm_trace_config), .frames = 16 }

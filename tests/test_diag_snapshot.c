@@ -140,6 +140,23 @@ static void test_dump_load(pm_trace_snapshot *s) {
     size_t n = pm_trace_snapshot_statistics(t, s, PM_TRACE_BY_STACK, 0, a, MAXE);
     for (size_t i = 0; i < n; i++) CHECK(a[i].size_diff == 0 && a[i].count_diff == 0);
     pm_trace_snapshot_free(t);
+    /* A string with a NUL inside ("app.py" -> "a\0p.py"). */
+    FILE *g = fopen(path, "r+b");
+    CHECK(g != NULL);
+    char buf[4096];
+    size_t got = fread(buf, 1, sizeof buf, g);
+    char *at = memmem(buf, got, "app.py", 6);
+    CHECK(at != NULL);
+    if (at) {
+        at[1] = '\0';
+        CHECK(fseek(g, 0, SEEK_SET) == 0 && fwrite(buf, 1, got, g) == got);
+    }
+    fclose(g);
+    errno = 0;
+    CHECK(pm_trace_snapshot_load(path) == NULL && errno == EINVAL);
+    errno = 0;
+    CHECK(pm_trace_snapshot_load("/tmp") == NULL && errno == EINVAL); /* a directory */
+    CHECK_EQ(pm_trace_snapshot_dump(s, path), 0);
     /* Cut short by one byte. */
     FILE *f = fopen(path, "r+b");
     CHECK(f != NULL && fseek(f, 0, SEEK_END) == 0);

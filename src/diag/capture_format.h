@@ -42,6 +42,19 @@ static inline double pmd_sample_weight(uint64_t n, uint64_t sample_bytes) {
     return 1.0 / -expm1(-(double)n / (double)sample_bytes);
 }
 
+/* The whole blocks a weight w stands for, for the block at addr: w's
+ * integer part, and one more with probability w's fraction, decided by a
+ * hash of the address. Rounding w instead would bias the counts of
+ * blocks near R in size (w = 1.58 counts 2); this is unbiased over
+ * blocks, and the same at a block's allocation and its free. */
+static inline uint64_t pmd_sample_count(double w, uint64_t addr) {
+    uint64_t h = addr * 0x9E3779B97F4A7C15ull;
+    h = (h ^ (h >> 32)) * 0xD6E8FEB86659FD93ull;
+    h ^= h >> 32;
+    double whole = floor(w);
+    return (uint64_t)whole + ((double)(h >> 11) * 0x1p-53 < w - whole);
+}
+
 /* A NODE's pc with this bit is an interpreter frame: the rest is a
  * LOCATION id. */
 #define PMD_CAPTURE_INTERP_BIT ((uint64_t)1 << 63)

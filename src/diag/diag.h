@@ -19,6 +19,9 @@ typedef struct pmd_capture pmd_capture;
 /* Tests (trace.c): the recorder's next n mappings succeed, the ones after
  * fail, as when the OS has no more memory; -1: no limit. */
 PM_HIDDEN void pmd_trace_fail_maps(long n);
+/* How many stacks the recorder has made (an upper bound on the live
+ * ones; 0 while not tracing). */
+PM_HIDDEN uint32_t pmd_trace_stacks(void);
 
 /* Open path for writing (O_TRUNC) and write the header and the loaded
  * modules; NULL with errno set when it cannot. sample_bytes: the mean

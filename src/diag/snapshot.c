@@ -27,6 +27,7 @@
  *       read it, and filters make a new one.
  */
 #define _GNU_SOURCE
+#include "diag/diag.h"
 #include "heap/os.h"
 #include "pymm.h"
 
@@ -38,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SNAP_CHUNK ((size_t)1 << 16)
@@ -152,14 +154,16 @@ static const char *snap_cstring(pm_trace_snapshot *s, const char *text, bool *ok
 
 /* ---- taking one ---------------------------------------------------------------- */
 
-/* Every live stack, from pm_trace_top with room for all of them; NULL
- * when out of memory. *n: how many; *cap: the array's mapped count. */
+/* Every live stack, from pm_trace_top with room for every stack there
+ * is (so it sorts once, never inserting); NULL when out of memory. *n:
+ * how many; *cap: the array's mapped count. */
 static pm_trace_stat *live_stacks(size_t *n, size_t *cap) {
-    for (size_t c = 4096;; c *= 2) {
+    for (;;) {
+        size_t c = (size_t)pmd_trace_stacks() + 1;
         pm_trace_stat *all = pmos_map(c * sizeof *all);
         if (all == NULL) return NULL;
         *n = pm_trace_top(all, c);
-        if (*n < c) {
+        if (*n < c) { /* else stacks were made meanwhile: again */
             *cap = c;
             return all;
         }
@@ -586,7 +590,8 @@ static bool load_strings(in_buf *in, pm_trace_snapshot *s, const char ***table, 
     bool ok = true;
     for (uint64_t i = 1; i <= *n && !in->bad; i++) {
         uint64_t len = in_bounded(in, SNAP_MAX_STRING);
-        if (len > (uint64_t)(in->end - in->p)) in->bad = true;
+        if (len > (uint64_t)(in->end - in->p) || memchr(in->p, '\0', len) != NULL)
+            in->bad = true; /* cut short, or a NUL that would end the string early */
         if (in->bad) break;
         (*table)[i] = snap_string(s, (const char *)in->p, len, &ok);
         in->p += len;
@@ -629,14 +634,31 @@ static pm_trace_snapshot *parse(const unsigned char *data, size_t n) {
     pm_trace_snapshot *s = snap_new();
     const char **strings;
     uint64_t nstr;
-    bool ok =
-        s && load_strings(&in, s, &strings, &nstr) && !in.bad && load_stacks(&in, s, strings, nstr);
-    if (!ok || in.bad || in.p != in.end) {
+    /* load_strings and load_stacks fail only for want of memory; a bad
+     * file sets in.bad. */
+    bool oom = s == NULL || !load_strings(&in, s, &strings, &nstr) ||
+               (!in.bad && !load_stacks(&in, s, strings, nstr));
+    if (oom || in.bad || in.p != in.end) {
         pm_trace_snapshot_free(s);
-        errno = ok ? EINVAL : ENOMEM;
+        errno = oom ? ENOMEM : EINVAL;
         return NULL;
     }
     return s;
+}
+
+/* The whole of a regular file into data (size bytes); errno on failure. */
+static bool read_all(int fd, unsigned char *data, size_t size) {
+    size_t off = 0;
+    while (off < size) {
+        ssize_t n = pread(fd, data + off, size - off, (off_t)off);
+        if (n > 0) off += (size_t)n;
+        else if (n < 0 && errno == EINTR) continue;
+        else {
+            if (n == 0) errno = EINVAL; /* shorter than fstat said: changed under us */
+            return false;
+        }
+    }
+    return true;
 }
 
 pm_trace_snapshot *pm_trace_snapshot_load(const char *path) {
@@ -645,10 +667,12 @@ pm_trace_snapshot *pm_trace_snapshot_load(const char *path) {
         if (path == NULL) errno = EINVAL;
         return NULL;
     }
-    off_t size = lseek(fd, 0, SEEK_END);
-    unsigned char *data = size > 0 ? pmos_map((size_t)size) : NULL;
-    bool ok = data != NULL && pread(fd, data, (size_t)size, 0) == (ssize_t)size;
-    int saved = size == 0 ? EINVAL : data == NULL ? ENOMEM : errno;
+    struct stat st;
+    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+    size_t size = regular ? (size_t)st.st_size : 0;
+    unsigned char *data = regular ? pmos_map(size) : NULL;
+    bool ok = data != NULL && read_all(fd, data, size);
+    int saved = !regular ? EINVAL : data == NULL ? ENOMEM : errno;
     close(fd);
     pm_trace_snapshot *s = ok ? parse(data, (size_t)size) : NULL;
     if (!ok) errno = saved ? saved : EIO;

@@ -140,9 +140,10 @@ struct pmd_recorder {
     size_t sample_bytes;               /* 0: every allocation recorded; else the mean gap */
     uint64_t seed;                     /* the sampling's, mixed with each thread's number */
     _Atomic uint64_t sampling_threads; /* threads that drew a gap: their numbers */
-    pmd_capture *capture;              /* the file being written, or NULL */
-    char path[4096];                   /* its name as given (%p: the process id) */
-    pthread_mutex_t lock;              /* interning, the bump arena, the mappings */
+    uint64_t forks;       /* fork children made: a child's threads draw anew (sampled) */
+    pmd_capture *capture; /* the file being written, or NULL */
+    char path[4096];      /* its name as given (%p: the process id) */
+    pthread_mutex_t lock; /* interning, the bump arena, the mappings */
     tr_mapping *mappings;
     _Atomic size_t overhead; /* bytes mapped */
     char *bump, *bump_end;
@@ -779,10 +780,10 @@ static int64_t next_gap(const pmd_recorder *r) {
 
 /* Is this thread's allocation of n bytes a sample? */
 static bool sampled(pmd_recorder *r, size_t n) {
-    if (tr_self.sample_gen != r->gen) {
+    if (tr_self.sample_gen != r->gen + r->forks) {
         uint64_t no = atomic_fetch_add_explicit(&r->sampling_threads, 1, memory_order_relaxed);
-        tr_self.rng = (r->seed + no * 0x9E3779B97F4A7C15ull) | 1;
-        tr_self.sample_gen = r->gen;
+        tr_self.rng = (r->seed + no * 0x9E3779B97F4A7C15ull + r->forks * 0xBF58476D1CE4E5B9ull) | 1;
+        tr_self.sample_gen = r->gen + r->forks;
         tr_self.sample_left = next_gap(r);
     }
     tr_self.sample_left -= (int64_t)n;
@@ -791,9 +792,10 @@ static bool sampled(pmd_recorder *r, size_t n) {
     return true;
 }
 
-/* What a record of n bytes stands for: n and 1 when every allocation is
- * recorded, n * w(n) and w(n) (rounded) when sampled. */
-static void weighed(const pmd_recorder *r, size_t n, size_t *bytes, size_t *count) {
+/* What the record of n bytes at p stands for: n and 1 when every
+ * allocation is recorded; when sampled, n * w(n) bytes (rounded) and
+ * w(n) blocks (pmd_sample_count: unbiased, the same at the free). */
+static void weighed(const pmd_recorder *r, const void *p, size_t n, size_t *bytes, size_t *count) {
     if (r->sample_bytes == 0) {
         *bytes = n;
         *count = 1;
@@ -801,15 +803,15 @@ static void weighed(const pmd_recorder *r, size_t n, size_t *bytes, size_t *coun
     }
     double w = pmd_sample_weight(n, r->sample_bytes);
     *bytes = (size_t)((double)n * w + 0.5);
-    *count = (size_t)(w + 0.5);
+    *count = (size_t)pmd_sample_count(w, (uintptr_t)p);
 }
 
 /* ---- the totals ----------------------------------------------------------------- */
 
-static void account(pmd_recorder *r, uint32_t stack, size_t n, bool alloc) {
+static void account(pmd_recorder *r, const void *p, uint32_t stack, size_t n, bool alloc) {
     tr_node *x = node(r, stack);
     size_t size, count;
-    weighed(r, n, &size, &count);
+    weighed(r, p, n, &size, &count);
     if (!alloc) {
         atomic_fetch_sub_explicit(&x->bytes, size, memory_order_relaxed);
         atomic_fetch_sub_explicit(&x->count, count, memory_order_relaxed);
@@ -856,10 +858,9 @@ static void side_forget(pmd_recorder *r, tr_side *s, uintptr_t base) {
     for (uint32_t i = 0; i < s->nslots; i++) {
         uint64_t rec = atomic_exchange_explicit(&s->slot[i], 0, memory_order_relaxed);
         if (rec == 0) continue;
-        account(r, REC_STACK(rec), REC_SIZE(rec), false);
-        if (r->capture)
-            pmd_capture_free(r->capture,
-                             (void *)(base + PMH_POOL_HEADER + (uintptr_t)i * s->block_size));
+        void *block = (void *)(base + PMH_POOL_HEADER + (uintptr_t)i * s->block_size);
+        account(r, block, REC_STACK(rec), REC_SIZE(rec), false);
+        if (r->capture) pmd_capture_free(r->capture, block);
     }
 }
 
@@ -930,7 +931,7 @@ static bool big_reserve(pmd_recorder *r) {
 /* A record found where a new one goes: its block was freed unseen (R1).
  * Out of the totals, and freed in the capture before the new allocation. */
 static void forget_stale(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
-    account(r, stack, n, false);
+    account(r, p, stack, n, false);
     if (r->capture) pmd_capture_free(r->capture, p);
 }
 
@@ -957,7 +958,7 @@ static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n)
         pthread_mutex_unlock(&r->big_lock);
         if (b == NULL) return false;
     }
-    account(r, stack, n, true);
+    account(r, p, stack, n, true);
     return true;
 }
 
@@ -983,7 +984,7 @@ static bool record_get(pmd_recorder *r, const void *p, bool take, uint32_t *stac
         pthread_mutex_unlock(&r->big_lock);
         if (b == NULL) return false;
     }
-    if (take) account(r, *stack, *n, false);
+    if (take) account(r, p, *stack, *n, false);
     return true;
 }
 
@@ -1243,6 +1244,9 @@ static void fork_parent(void) {
 static void fork_child(void) {
     pmd_recorder *r = recorder();
     if (r == NULL) return;
+    /* Not the parent's sample points: the child's threads find their
+     * sample_gen stale and draw from a seed with the pid in it. */
+    r->forks += (uint64_t)getpid() << 20;
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->big_lock, NULL);
     if (r->capture == NULL) return;
@@ -1270,7 +1274,7 @@ int pm_trace_start(const pm_trace_config *cfg) {
     }
     if (cfg) memcpy(&c, cfg, known < sizeof c ? known : sizeof c);
     if (c.frames == 0) c.frames = 16;
-    if (c.frames > PM_TRACE_MAX_FRAMES ||
+    if (c.frames > PM_TRACE_MAX_FRAMES || c.sample_bytes > PM_TRACE_MAX_SAMPLE ||
         (c.file && strlen(c.file) >= sizeof(((pmd_recorder *)0)->path))) {
         errno = EINVAL;
         return -1;
@@ -1380,8 +1384,10 @@ __attribute__((constructor(150))) static void trace_from_env(void) {
     const char *sample = getenv("PYMM_TRACE_SAMPLE");
     if (sample && sample[0]) {
         char *end;
+        errno = 0;
         unsigned long long n = strtoull(sample, &end, 10);
-        if (*end != '\0' || sample[0] == '-') {
+        if (*end != '\0' || sample[0] < '0' || sample[0] > '9' || errno ||
+            n > PM_TRACE_MAX_SAMPLE) {
             fprintf(stderr, "pymm: PYMM_TRACE_SAMPLE=%s is not a number of bytes\n", sample);
             return;
         }
@@ -1435,6 +1441,11 @@ uint64_t pm_trace_recorded(void) {
 uint64_t pm_trace_dropped(void) {
     pmd_recorder *r = recorder();
     return r ? atomic_load_explicit(&r->dropped, memory_order_relaxed) : 0;
+}
+
+uint32_t pmd_trace_stacks(void) {
+    pmd_recorder *r = recorder();
+    return r ? atomic_load_explicit(&r->nnodes, memory_order_acquire) : 0;
 }
 
 void pmd_trace_fail_maps(long n) {

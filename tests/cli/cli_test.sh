@@ -368,7 +368,8 @@ case_report_diff_runs() {
 
 # A sampled capture (INFO sample_bytes R): each recorded allocation of n
 # bytes stands for 1/(1 - e^(-n/R)) of them (1000 bytes at R = 1000:
-# 1.58, so 1582 bytes in 2 blocks); temporaries are not measured; a
+# 1.58, so 1582 bytes, and 1 or 2 blocks as the address's hash decides:
+# 2 for this one); temporaries are not measured; a
 # capture that says it dropped allocations makes the report say so.
 case_report_sampled() {
     printf 'PYMMTRC\000\002\000\034\034\001\014sample_bytes\0041000\003\005\002\020\004\100\350\007\005' >sampled
@@ -387,6 +388,11 @@ case_report_sampled() {
     grep -qF '"dropped": 7,' out || fail "the report lost the dropped count: $(head -c 300 out)"
     printf 'PYMMTRC\000\002\000\020\020\001\014sample_bytes\001x' >badsample
     expect 1 "badsample:12: a sample_bytes that is not a positive number" "$PYMM" report badsample
+    # R given after an event (the event was weighed as a full capture's).
+    printf 'PYMMTRC\000\002\000\033\033\003\005\002\020\004\100\144\005\001\014sample_bytes\0041000' >late
+    expect 1 "late:20: a sample_bytes after the first events" "$PYMM" report late
+    printf 'PYMMTRC\000\002\000\033\033\001\014sample_bytes\0041000\003\005\002\020\004\100\000\005' >zero
+    expect 1 "zero:35: an allocation of 0 bytes in a sampled capture" "$PYMM" report zero
 }
 
 # The timeline: 100 bytes at 0 ms, 50 more at 100 s, the first freed

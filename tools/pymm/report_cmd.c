@@ -182,7 +182,8 @@ static void touch(rpt_capture *c, rpt_stack *s) {
  * in a sampled one (sample_bytes R), the 1/(1 - e^(-n/R)) blocks of n
  * bytes it was one of, as the recorder weighs it (src/diag/trace.c,
  * "sampling"), so that every figure is an unbiased estimate. */
-static void weigh(const rpt_capture *c, uint64_t n, uint64_t *bytes, uint64_t *count) {
+static void weigh(const rpt_capture *c, uint64_t n, uintptr_t addr, uint64_t *bytes,
+                  uint64_t *count) {
     if (c->sample_bytes == 0) {
         *bytes = n;
         *count = 1;
@@ -190,14 +191,14 @@ static void weigh(const rpt_capture *c, uint64_t n, uint64_t *bytes, uint64_t *c
     }
     double w = pmd_sample_weight(n, c->sample_bytes);
     *bytes = (uint64_t)((double)n * w + 0.5);
-    *count = (uint64_t)(w + 0.5);
+    *count = pmd_sample_count(w, addr);
 }
 
 /* A block's bytes no longer live (it stays in the table). */
 static void unlive(rpt_capture *c, const rpt_block *b) {
     rpt_stack *s = &c->stacks[b->stack];
     uint64_t bytes, count;
-    weigh(c, b->size, &bytes, &count);
+    weigh(c, b->size, b->addr, &bytes, &count);
     touch(c, s);
     s->live_bytes -= bytes;
     s->live_count -= count;
@@ -220,7 +221,7 @@ static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
     *b = (rpt_block){e->addr, e->size, e->stack, e->thread};
     rpt_stack *s = &c->stacks[e->stack];
     uint64_t bytes, count;
-    weigh(c, e->size, &bytes, &count);
+    weigh(c, e->size, e->addr, &bytes, &count);
     touch(c, s);
     s->live_bytes += bytes;
     s->live_count += count;
@@ -256,7 +257,7 @@ static void apply_free(rpt_capture *c, const rpt_event *e) {
     }
     unlive(c, b);
     uint64_t bytes, count;
-    weigh(c, b->size, &bytes, &count);
+    weigh(c, b->size, b->addr, &bytes, &count);
     c->frees += count;
     c->recorded_frees++;
     /* (A sampled capture cannot tell: the allocations between two samples
@@ -365,6 +366,8 @@ static const char *read_event(rpt_capture *c, bool alloc) {
     c->last_addr = a;
     if (alloc && (stack == 0 || stack >= c->nstacks)) return "an allocation names an unknown stack";
     if (alloc && a == 0) return "an allocation at address 0";
+    if (alloc && size == 0 && c->sample_bytes) /* the recorder writes 1: w(0) is infinite */
+        return "an allocation of 0 bytes in a sampled capture";
     rpt_event e = {a, size, c->ms, (uint32_t)stack, (uint32_t)c->thread};
     if (c->live_cap < RPT_AHEAD_FROM) /* in the caches: no wait to hide (and none queued) */
         return apply(c, &e) ? NULL : "out of memory";
@@ -482,12 +485,15 @@ static const char *on_info(rpt_capture *c) {
     const unsigned char *k, *v;
     uint64_t klen, vlen;
     if (!get_string(c, &k, &klen) || !get_string(c, &v, &vlen)) return "";
-    if (klen == 3 && memcmp(k, "pid", 3) == 0 && vlen < sizeof c->pid) {
-        memcpy(c->pid, v, vlen);
-        c->pid[vlen] = '\0';
+    uint64_t n;
+    if (klen == 3 && memcmp(k, "pid", 3) == 0) {
+        if (!info_number(v, vlen, &n)) return "a pid that is not a number";
+        snprintf(c->pid, sizeof c->pid, "%" PRIu64, n);
     } else if (klen == 12 && memcmp(k, "sample_bytes", 12) == 0) {
         if (!info_number(v, vlen, &c->sample_bytes) || c->sample_bytes == 0)
             return "a sample_bytes that is not a positive number";
+        /* Events already read were weighed as a full capture's. */
+        if (c->recorded_allocs || c->recorded_frees) return "a sample_bytes after the first events";
     } else if (klen == 7 && memcmp(k, "dropped", 7) == 0) {
         if (!info_number(v, vlen, &c->dropped)) return "a dropped count that is not a number";
     }

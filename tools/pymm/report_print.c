@@ -259,6 +259,7 @@ static void timeline_text(FILE *f, const rpt_capture *c) {
         char human[32], bar[41];
         rpt_human(human, sizeof human, most);
         size_t n = (size_t)((double)most / (double)c->peak * 40 + 0.5);
+        if (n > 40) n = 40; /* (never, in a capture that reads) */
         memset(bar, '#', n);
         bar[n] = '\0';
         fprintf(f, "  %8.3f s %12s  %s\n", (double)c->timeline[i].ms / 1000, human, bar);
