@@ -63,6 +63,7 @@
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <time.h>
 #include <unistd.h>
 #include <unwind.h>
@@ -178,6 +179,8 @@ struct pmd_recorder {
     _Atomic uint64_t recorded; /* allocations recorded since the start */
     _Atomic uint64_t dropped;  /* and not recorded for want of memory */
     long maps_left;            /* tests (pmd_trace_fail_maps): maps still allowed; -1: any */
+    uintptr_t exe_base;        /* the main program's load address, and its path: */
+    char exe[4096];            /* dladdr names it as it was run ("./prog") */
 
     tr_heap *heaps; /* every heap wrapped now */
 
@@ -1158,6 +1161,12 @@ static pmd_recorder *recorder_new(unsigned frames) {
     atomic_store_explicit(&r->overhead, size, memory_order_relaxed);
     r->frames = frames;
     r->maps_left = -1;
+    Dl_info info; /* the main program: the module of its entry point */
+    ssize_t len = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
+    if (len > 0 && dladdr((void *)getauxval(AT_ENTRY), &info) != 0) {
+        r->exe[len] = '\0';
+        r->exe_base = (uintptr_t)info.dli_fbase;
+    } else r->exe[0] = '\0';
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->big_lock, NULL);
     /* Nodes 1..TR_DOMAINS are the domains' roots; 0 means "no stack". */
@@ -1466,16 +1475,19 @@ size_t pm_trace_stack_frames(uint32_t stack, void **frames, size_t max) {
 
 int pm_trace_frame_info(const void *frame, pm_trace_frame *out) {
     uintptr_t f = (uintptr_t)frame;
+    pmd_recorder *r = recorder();
     *out = (pm_trace_frame){0, NULL, NULL, 0, 0};
     if (!(f & TR_INTERP_BIT)) {
         Dl_info info;
         if (dladdr(frame, &info) != 0) {
-            *out = (pm_trace_frame){0, info.dli_fname, info.dli_sname, 0,
+            /* The main program by its real path, so that a snapshot's keys
+             * do not depend on how the program was started. */
+            bool exe = r && r->exe[0] && (uintptr_t)info.dli_fbase == r->exe_base;
+            *out = (pm_trace_frame){0, exe ? r->exe : info.dli_fname, info.dli_sname, 0,
                                     f - (uintptr_t)info.dli_fbase};
         }
         return 0;
     }
-    pmd_recorder *r = recorder();
     uint32_t id = (uint32_t)(f & ~TR_INTERP_BIT);
     if (r == NULL) return -1;
     pthread_mutex_lock(&r->lock);

@@ -171,7 +171,9 @@ static uint32_t frame_of(diff *x, int which, const uint32_t *paths, uintptr_t pc
     const rpt_module *m = pc & PMD_CAPTURE_INTERP_BIT ? NULL : rpt_module_of(c, pc);
     uint64_t offset = m ? pc - m->bias : 0;
     uint32_t *named = NULL;
-    if (m && offset < (uint64_t)1 << 44) {
+    /* The memo's key packs the path's id in 20 bits above a 44-bit offset;
+     * a frame beyond either is named each time instead. */
+    if (m && offset < (uint64_t)1 << 44 && paths[m - c->modules] < (uint32_t)1 << 20) {
         named = map_slot(&x->by_offset, (uint64_t)paths[m - c->modules] << 44 | offset);
         if (named == NULL || *named) return named ? *named : 0;
     }
