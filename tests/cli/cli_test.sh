@@ -190,6 +190,16 @@ case_report_killed() {
     grep -q "warning" err || fail "report of a killed run gives no warning"
     grep -qF '"complete": false' out || fail "a killed run's report says complete"
     grep -Eq '"allocations": [1-9]' out || fail "a killed run's report counts no allocation"
+    # abort() (SIGABRT: no atexit, no flush) leaves the same kind of file.
+    PYMM_TRACE="$WORK/a.trc" "$PYMM" json --repeat 1000000 s.json >/dev/null 2>&1 &
+    pid=$!
+    sleep 2.5
+    kill -ABRT $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    run "$PYMM" report a.trc --format json
+    [ "$rc" -eq 0 ] || fail "report of an aborted run: status $rc: $(head -c 300 err)"
+    grep -qF '"complete": false' out || fail "an aborted run's report says complete"
+    grep -Eq '"allocations": [1-9]' out || fail "an aborted run's report counts no allocation"
 }
 
 # Bad input: FILE:OFFSET: what, status 1. After the 9-byte header, blocks:
