@@ -126,6 +126,8 @@ static void test_dump_load(pm_trace_snapshot *s) {
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     close(fd);
+    errno = 0;
+    CHECK(pm_trace_snapshot_dump(s, "/dev/full") == -1 && errno == ENOSPC); /* the write's errno */
     CHECK_EQ(pm_trace_snapshot_dump(s, path), 0);
     pm_trace_snapshot *t = pm_trace_snapshot_load(path);
     CHECK(t != NULL);

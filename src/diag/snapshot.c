@@ -523,16 +523,16 @@ static bool write_file(const char *path, const void *data, size_t n) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return false;
     size_t off = 0;
-    while (off < n) {
+    int failed = 0; /* the errno of a write that failed; EIO: it wrote nothing */
+    while (off < n && !failed) {
         ssize_t w = write(fd, (const char *)data + off, n - off);
         if (w > 0) off += (size_t)w;
         else if (w < 0 && errno == EINTR) continue;
-        else break;
+        else failed = w < 0 ? errno : EIO;
     }
-    int saved = errno;
-    bool ok = close(fd) == 0 && off == n;
-    if (off != n) errno = saved ? saved : EIO;
-    return ok;
+    bool closed = close(fd) == 0; /* (a full disk may show only here) */
+    if (failed) errno = failed;
+    return !failed && closed;
 }
 
 int pm_trace_snapshot_dump(const pm_trace_snapshot *s, const char *path) {
