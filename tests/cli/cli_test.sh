@@ -176,30 +176,27 @@ case_report_json() {
     grep -q "^Live at the peak, by stack" out || fail "text report has no peak section"
 }
 
-# A run killed in the middle leaves a capture that reads, up to the last
-# second or so before the kill, with a warning.
+# PYMM_TRACE on a long run ended by signal $1 after 2.5 s, into file $2:
+# the capture reads up to the last second or so before the signal, with a
+# warning, incomplete, with allocations.
+cut_short() {
+    PYMM_TRACE="$WORK/$2" "$PYMM" json --repeat 1000000 s.json >/dev/null 2>&1 &
+    pid=$!
+    sleep 2.5
+    kill -"$1" $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    run "$PYMM" report "$2" --format json
+    [ "$rc" -eq 0 ] || fail "report of a run ended by SIG$1: status $rc: $(head -c 300 err)"
+    grep -q "warning" err || fail "report of a run ended by SIG$1 gives no warning"
+    grep -qF '"complete": false' out || fail "a run ended by SIG$1: its report says complete"
+    grep -Eq '"allocations": [1-9]' out || fail "a run ended by SIG$1: no allocation counted"
+}
+
+# A run killed or aborted in the middle leaves a capture that reads.
 case_report_killed() {
     printf '[1, 2, 3, {"k": "v"}]' >s.json
-    PYMM_TRACE="$WORK/k.trc" "$PYMM" json --repeat 1000000 s.json >/dev/null 2>&1 &
-    pid=$!
-    sleep 2.5
-    kill -KILL $pid 2>/dev/null
-    wait $pid 2>/dev/null
-    run "$PYMM" report k.trc --format json
-    [ "$rc" -eq 0 ] || fail "report of a killed run: status $rc: $(head -c 300 err)"
-    grep -q "warning" err || fail "report of a killed run gives no warning"
-    grep -qF '"complete": false' out || fail "a killed run's report says complete"
-    grep -Eq '"allocations": [1-9]' out || fail "a killed run's report counts no allocation"
-    # abort() (SIGABRT: no atexit, no flush) leaves the same kind of file.
-    PYMM_TRACE="$WORK/a.trc" "$PYMM" json --repeat 1000000 s.json >/dev/null 2>&1 &
-    pid=$!
-    sleep 2.5
-    kill -ABRT $pid 2>/dev/null
-    wait $pid 2>/dev/null
-    run "$PYMM" report a.trc --format json
-    [ "$rc" -eq 0 ] || fail "report of an aborted run: status $rc: $(head -c 300 err)"
-    grep -qF '"complete": false' out || fail "an aborted run's report says complete"
-    grep -Eq '"allocations": [1-9]' out || fail "an aborted run's report counts no allocation"
+    cut_short KILL k.trc
+    cut_short ABRT a.trc # abort(): no atexit handler, no flush, as a kill
 }
 
 # Bad input: FILE:OFFSET: what, status 1. After the 9-byte header, blocks:
