@@ -98,18 +98,9 @@ static uint64_t now_ns(void) {
 
 static void put_u8(pmd_capture *c, unsigned v) { c->buf[c->len++] = (unsigned char)v; }
 
-/* `v` as a varint at `out`; its length. */
-static size_t encode_varint(unsigned char *out, uint64_t v) {
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (unsigned char)v;
-    return n;
+static void put_varint(pmd_capture *c, uint64_t v) {
+    c->len += pmd_encode_varint(c->buf + c->len, v);
 }
-
-static void put_varint(pmd_capture *c, uint64_t v) { c->len += encode_varint(c->buf + c->len, v); }
 
 /* A signed delta, zigzag-coded: small either way. */
 static void put_svarint(pmd_capture *c, int64_t v) {
@@ -166,8 +157,8 @@ static void flush(pmd_capture *c) {
         unsigned char head[1 + 2 * 10];
         size_t n = 0;
         head[n++] = (unsigned char)kind;
-        n += encode_varint(head + n, stored);
-        n += encode_varint(head + n, c->len);
+        n += pmd_encode_varint(head + n, stored);
+        n += pmd_encode_varint(head + n, c->len);
         write_all(c, head, n);
         write_all(c, data, stored);
     }

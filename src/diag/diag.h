@@ -16,6 +16,18 @@
 
 typedef struct pmd_capture pmd_capture;
 
+/* v at out as an unsigned LEB128 varint (at most 10 bytes); its length.
+ * The capture's and the snapshot file's numbers. */
+static inline size_t pmd_encode_varint(unsigned char *out, uint64_t v) {
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (unsigned char)v;
+    return n;
+}
+
 /* Tests (trace.c): the recorder's next n mappings succeed, the ones after
  * fail, as when the OS has no more memory; -1: no limit. */
 PM_HIDDEN void pmd_trace_fail_maps(long n);

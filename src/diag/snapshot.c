@@ -465,13 +465,7 @@ typedef struct out_buf {
     size_t len, cap;
 } out_buf;
 
-static void out_varint(out_buf *o, uint64_t v) {
-    while (v >= 0x80) {
-        o->p[o->len++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    o->p[o->len++] = (unsigned char)v;
-}
+static void out_varint(out_buf *o, uint64_t v) { o->len += pmd_encode_varint(o->p + o->len, v); }
 
 /* A string's id in the file: its slot's rank among the used slots + 1
  * (ids[slot]); 0 for NULL. */
