@@ -6,8 +6,8 @@
  * Owns: the file, its buffer, the stream's delta state (last address,
  * last thread, last time) and the list of modules written.
  *
- * Records go into one buffer under `lock`, in the order the recorder
- * makes them: a stack node before any allocation that names it, a free
+ * Records go into one buffer, in the order the recorder makes them (it
+ * serializes every call, under its lock; this file has none): a stack node before any allocation that names it, a free
  * before the block can be given again (the recorder writes it before the
  * block goes back). The buffer goes to the file when it is full, and when
  * a record finds the last write a second old, so a program that crashes
@@ -53,7 +53,6 @@
 
 struct pmd_capture {
     int fd;
-    pthread_mutex_t lock;
     unsigned char *buf;
     size_t len;
     bool failed;      /* a write failed: nothing more is written */
@@ -299,7 +298,6 @@ pmd_capture *pmd_capture_open(const char *path, unsigned frames, size_t sample_b
     c->buf = buf;
     snprintf(c->path, sizeof c->path, "%s", path);
     c->gen = gen;
-    pthread_mutex_init(&c->lock, NULL);
     c->start_ns = now_ns();
     compressor_open(c);
     unsigned char header[PMD_CAPTURE_HEADER] = PMD_CAPTURE_MAGIC; /* and the NUL */
@@ -321,36 +319,29 @@ pmd_capture *pmd_capture_open(const char *path, unsigned frames, size_t sample_b
 }
 
 void pmd_capture_info_number(pmd_capture *c, const char *key, uint64_t v) {
-    pthread_mutex_lock(&c->lock);
     write_info_number(c, key, v);
-    pthread_mutex_unlock(&c->lock);
 }
 
 void pmd_capture_node(pmd_capture *c, uint32_t id, uint32_t parent, uintptr_t pc) {
-    pthread_mutex_lock(&c->lock);
     if (room(c, CAP_ROOM)) {
         put_u8(c, PMD_TAG_NODE);
         put_varint(c, id);
         put_varint(c, parent);
         put_varint(c, pc);
     }
-    pthread_mutex_unlock(&c->lock);
 }
 
 void pmd_capture_string(pmd_capture *c, uint32_t id, const char *text) {
     size_t len = strlen(text);
     if (len > CAP_BUFFER / 4) len = CAP_BUFFER / 4; /* a name, not a document */
-    pthread_mutex_lock(&c->lock);
     if (room(c, CAP_ROOM + len)) {
         put_u8(c, PMD_TAG_STRING);
         put_varint(c, id);
         put_bytes(c, text, len);
     }
-    pthread_mutex_unlock(&c->lock);
 }
 
 void pmd_capture_location(pmd_capture *c, uint32_t id, uint32_t file, uint32_t function, int line) {
-    pthread_mutex_lock(&c->lock);
     if (room(c, CAP_ROOM)) {
         put_u8(c, PMD_TAG_LOCATION);
         put_varint(c, id);
@@ -358,11 +349,9 @@ void pmd_capture_location(pmd_capture *c, uint32_t id, uint32_t file, uint32_t f
         put_varint(c, function);
         put_varint(c, line > 0 ? (uint64_t)line : 0);
     }
-    pthread_mutex_unlock(&c->lock);
 }
 
 void pmd_capture_named(pmd_capture *c, uint32_t string, int what) {
-    pthread_mutex_lock(&c->lock);
     if (room(c, CAP_ROOM)) {
         stamp(c);
         put_u8(c, what == PMD_NAMED_MARK ? PMD_TAG_MARK : PMD_TAG_SECTION);
@@ -370,11 +359,9 @@ void pmd_capture_named(pmd_capture *c, uint32_t string, int what) {
         if (what != PMD_NAMED_MARK) put_u8(c, what == PMD_NAMED_BEGIN);
         maybe_flush(c);
     }
-    pthread_mutex_unlock(&c->lock);
 }
 
 void pmd_capture_alloc(pmd_capture *c, const void *p, size_t n, uint32_t stack) {
-    pthread_mutex_lock(&c->lock);
     if (room(c, CAP_ROOM)) {
         stamp(c);
         put_u8(c, PMD_TAG_ALLOC);
@@ -385,11 +372,9 @@ void pmd_capture_alloc(pmd_capture *c, const void *p, size_t n, uint32_t stack) 
         c->allocs++;
         maybe_flush(c);
     }
-    pthread_mutex_unlock(&c->lock);
 }
 
 void pmd_capture_free(pmd_capture *c, const void *p) {
-    pthread_mutex_lock(&c->lock);
     if (room(c, CAP_ROOM)) {
         stamp(c);
         put_u8(c, PMD_TAG_FREE);
@@ -398,7 +383,6 @@ void pmd_capture_free(pmd_capture *c, const void *p) {
         c->frees++;
         maybe_flush(c);
     }
-    pthread_mutex_unlock(&c->lock);
 }
 
 /* Modules loaded since the start, the end record, all to the file. */
@@ -415,22 +399,12 @@ static void finish(pmd_capture *c) {
     c->closed = true;
 }
 
-void pmd_capture_finish(pmd_capture *c) {
-    pthread_mutex_lock(&c->lock);
-    finish(c);
-    pthread_mutex_unlock(&c->lock);
-}
+void pmd_capture_finish(pmd_capture *c) { finish(c); }
 
 void pmd_capture_close(pmd_capture *c) {
     pmd_capture_finish(c);
-    pthread_mutex_destroy(&c->lock);
     close(c->fd);
     release(c);
-}
-
-void pmd_capture_hold(pmd_capture *c, bool on) {
-    if (on) pthread_mutex_lock(&c->lock);
-    else pthread_mutex_unlock(&c->lock);
 }
 
 void pmd_capture_abandon(pmd_capture *c) {

@@ -35,6 +35,9 @@ PM_HIDDEN void pmd_trace_fail_maps(long n);
  * ones; 0 while not tracing). */
 PM_HIDDEN uint32_t pmd_trace_stacks(void);
 
+/* The capture file's writer (capture.c). A capture has no lock: its
+ * caller serializes every call on it (the recorder's lock). */
+
 /* Open path for writing (O_TRUNC) and write the header and the loaded
  * modules; NULL with errno set when it cannot. sample_bytes: the mean
  * gap of sampled mode (0: every allocation). gen: a number no other
@@ -58,10 +61,8 @@ PM_HIDDEN void pmd_capture_named(pmd_capture *c, uint32_t string, int what);
 /* An allocation of n bytes at p from stack, and a free of p. */
 PM_HIDDEN void pmd_capture_alloc(pmd_capture *c, const void *p, size_t n, uint32_t stack);
 PM_HIDDEN void pmd_capture_free(pmd_capture *c, const void *p);
-/* Around fork(): hold the capture's lock (on) or let it go (off); in the
- * child, drop the parent's file and buffer without writing (the parent
- * goes on with them). */
-PM_HIDDEN void pmd_capture_hold(pmd_capture *c, bool on);
+/* In a fork child: drop the parent's file and buffer without writing
+ * (the parent goes on with them). */
 PM_HIDDEN void pmd_capture_abandon(pmd_capture *c);
 /* At exit, with other threads perhaps still recording: the end record
  * and everything flushed; every later call on c does nothing. c stays. */

@@ -18,18 +18,22 @@
  *
  * Where a record lives (a live traced block costs 8 bytes, no more):
  *   - a block inside an arena of any heap: in its pool's side array, one
- *     slot per block of the pool's class, found through a three-level
- *     radix map keyed by the pool's address (never by its header: a
- *     decommitted pool's header reads as zeros);
+ *     slot per block of the pool's class, owned by a three-level radix
+ *     map keyed by the pool's address and remembered by the pool's
+ *     header (pool_slot: a decommitted header reads as zeros, so the
+ *     header is a cache, the map the truth);
  *   - any other block (large blocks, the raw domain's, blocks of a table
- *     a program installed): in a hash table under `big_lock`.
+ *     a program installed): in a hash table.
  * A slot holds the stack id and the requested size; 0 means no record.
  *
  * Stacks are interned in a trie of (parent, pc) nodes: a stack's id is its
  * innermost frame's node, and the trie's roots are the four domains (raw,
  * mem, obj, pm_heap), so a stack id also says which domain allocated.
- * Nodes never move (chunks, never freed while tracing), so counters are
- * updated by id with no lock; only interning takes `lock`.
+ * Nodes never move (chunks, never freed while tracing). A stack is read
+ * and looked up whole without a lock (the thread's memo, the stack
+ * table); `lock` covers everything else an event does: interning, the
+ * record, the totals and the capture (one lock per event, not an atomic
+ * per counter).
  *
  * Invariants:
  *   R1  a live traced block has exactly one record; its stack's `bytes`
@@ -103,7 +107,7 @@ typedef struct tr_location {
  * for (block_size); made again if the pool changes class. */
 typedef struct tr_side {
     uint32_t block_size;
-    uint32_t nslots;
+    uint32_t nslots; /* and one more, never a block's: the pool's tail */
     _Atomic uint64_t slot[];
 } tr_side;
 
@@ -154,6 +158,7 @@ struct pmd_recorder {
     _Atomic uint32_t nnodes; /* ids below it are valid (release) */
     uint32_t *intern;        /* open hash of node ids by (parent, pc) */
     uint32_t intern_cap;
+    _Atomic(struct tr_stack_table *) stacks; /* whole stacks (intern_stack) */
 
     /* interpreter locations (file, function, line), interned by value of
      * their pointers; their strings, by pointer, for the capture */
@@ -170,7 +175,6 @@ struct pmd_recorder {
 
     /* records */
     _Atomic(void *) radix[TR_RADIX]; /* -> [TR_RADIX] -> [TR_RADIX] tr_side* */
-    pthread_mutex_t big_lock;
     tr_big *big;
     size_t big_cap, big_used; /* used counts deleted slots too */
 
@@ -197,6 +201,8 @@ struct pmd_recorder {
 typedef struct tr_interp_frame {
     const char *file, *function;
     int line;
+    uint32_t loc;     /* its location's id, if loc_gen... */
+    uint64_t loc_gen; /* ...is the recorder's gen (0: not known) */
 } tr_interp_frame;
 
 #define TR_INTERP_KEPT 128 /* interpreter frames a thread keeps: the innermost */
@@ -216,7 +222,7 @@ typedef struct tr_thread {
     unsigned interp_stale;                      /* depths below it were overwritten */
     tr_interp_frame interp[TR_INTERP_KEPT];     /* depth d at [d % KEPT]: a ring */
     uintptr_t stack_low, stack_top;             /* the thread's stack, for the walk */
-    char *cache;                                /* its stack cache (stack_id), if cache_gen... */
+    char *cache;                                /* its memo (intern_stack), if cache_gen... */
     uint64_t cache_gen;                         /* ...is the recorder's gen */
     int64_t sample_left;                        /* sampled: bytes to the next point, if... */
     uint64_t sample_gen;                        /* ...this is the recorder's gen */
@@ -331,7 +337,8 @@ static void *tr_malloc(void *ctx, size_t n);
 static void *tr_calloc(void *ctx, size_t nelem, size_t elsize);
 static void *tr_realloc(void *ctx, void *p, size_t n);
 static void record_alloc(tr_table *t, const void *p, size_t n, const void *wrapper);
-static uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper);
+struct tr_stack;
+static uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper, struct tr_stack *s);
 static unsigned walk(pmd_recorder *r, uintptr_t *pc, const void *wrapper);
 static unsigned walk_unwinder(uintptr_t *pc, unsigned max);
 
@@ -403,13 +410,14 @@ static uintptr_t stack_top(void) {
 
 /* The frame-pointer walk: every frame record [saved fp, return address]
  * from the wrapper's own (`wrapper`: its frame address; its record holds
- * the return into the allocation function's caller) up, as long as the
- * records rise inside the thread's stack. This file is built with frame
+ * the return into the allocation function's caller; the recorder's frames
+ * under it are never read) up, as long as the records rise inside the
+ * thread's stack. This file is built with frame
  * pointers; a frame of the program built without them is missed, or
  * ends the walk: the agreement trial below tells whether the program's
  * frames have them. */
 static PM_NOINLINE unsigned walk_frame_pointers(uintptr_t *pc, unsigned max, const void *wrapper) {
-    const uintptr_t *fp = __builtin_frame_address(0);
+    const uintptr_t *fp = wrapper;
     uintptr_t top = stack_top(), low = tr_self.stack_low;
     unsigned n = 0;
     /* Not on the thread's own stack (a coroutine's, a signal stack): no
@@ -424,7 +432,7 @@ static PM_NOINLINE unsigned walk_frame_pointers(uintptr_t *pc, unsigned max, con
         pm_vg_defined(&ret, sizeof ret);
         const uintptr_t *next = (const uintptr_t *)link;
         if (ret == 0) break;
-        if ((const void *)fp >= wrapper) pc[n++] = ret - 1;
+        pc[n++] = ret - 1;
         if (next <= fp) break;
         fp = next;
     }
@@ -522,7 +530,7 @@ static uint32_t location_id(pmd_recorder *r, const tr_interp_frame *f) {
         uint32_t *t = rec_take(r, cap * sizeof *t);
         if (t == NULL) return 0;
         for (uint32_t id = 1; id <= r->nloc; id++) {
-            tr_interp_frame g = {r->loc[id].file, r->loc[id].function, r->loc[id].line};
+            tr_interp_frame g = {r->loc[id].file, r->loc[id].function, r->loc[id].line, 0, 0};
             uint32_t j = location_hash(&g) & (cap - 1);
             while (t[j]) j = (j + 1) & (cap - 1);
             t[j] = id;
@@ -558,18 +566,33 @@ static void refresh_line(void) {
     if (fn) fn(atomic_load_explicit(&pmh_process.trace_line_arg, memory_order_relaxed));
 }
 
+/* The location id of a ring slot: the one it remembers from this
+ * recording, else interned (under the lock, taken once per stack:
+ * `locked`); 0 when out of memory. */
+static uint32_t frame_location(pmd_recorder *r, tr_interp_frame *f, bool *locked) {
+    if (f->loc_gen == r->gen && f->loc != 0) return f->loc;
+    if (!*locked) pthread_mutex_lock(&r->lock);
+    *locked = true;
+    f->loc = location_id(r, f);
+    f->loc_gen = r->gen;
+    return f->loc;
+}
+
 /* The calling thread's interpreter frames as trie frames, innermost
  * first, at most max: those the ring still holds (depths from
- * interp_stale up, and the last TR_INTERP_KEPT). Under lock. */
+ * interp_stale up, and the last TR_INTERP_KEPT). A frame's location is
+ * interned once while it stays on the ring with the same line. */
 static unsigned interp_frames(pmd_recorder *r, uintptr_t *out, unsigned max) {
     unsigned depth = tr_self.interp_depth, n = 0;
     unsigned low = depth > TR_INTERP_KEPT ? depth - TR_INTERP_KEPT : 0;
     if (low < tr_self.interp_stale) low = tr_self.interp_stale;
+    bool locked = false;
     for (unsigned d = depth; d-- > low && n < max;) {
-        uint32_t id = location_id(r, &tr_self.interp[d % TR_INTERP_KEPT]);
+        uint32_t id = frame_location(r, &tr_self.interp[d % TR_INTERP_KEPT], &locked);
         if (id == 0) break;
         out[n++] = TR_INTERP_BIT | id;
     }
+    if (locked) pthread_mutex_unlock(&r->lock);
     return n;
 }
 
@@ -578,7 +601,7 @@ static unsigned interp_frames(pmd_recorder *r, uintptr_t *out, unsigned max) {
  * interp_stale is whole again, and those under it stay lost. */
 void pm_trace_push_frame(const char *file, const char *function, int line) {
     unsigned d = tr_self.interp_depth++;
-    tr_self.interp[d % TR_INTERP_KEPT] = (tr_interp_frame){file, function, line};
+    tr_self.interp[d % TR_INTERP_KEPT] = (tr_interp_frame){file, function, line, 0, 0};
     if (d >= TR_INTERP_KEPT && d - TR_INTERP_KEPT + 1 > tr_self.interp_stale)
         tr_self.interp_stale = d - TR_INTERP_KEPT + 1;
     else if (d < tr_self.interp_stale) tr_self.interp_stale = d;
@@ -586,7 +609,12 @@ void pm_trace_push_frame(const char *file, const char *function, int line) {
 
 void pm_trace_set_line(int line) {
     unsigned d = tr_self.interp_depth;
-    if (d > 0) tr_self.interp[(d - 1) % TR_INTERP_KEPT].line = line;
+    if (d == 0) return;
+    tr_interp_frame *f = &tr_self.interp[(d - 1) % TR_INTERP_KEPT];
+    if (f->line != line) {
+        f->line = line;
+        f->loc_gen = 0; /* another location */
+    }
 }
 
 void pm_trace_pop_frame(void) {
@@ -622,11 +650,10 @@ static pm_trace_section *section_entry(pmd_recorder *r, const char *name) {
 
 /* A section event (begin or end of name) or a mark, in the capture. */
 static void capture_named(pmd_recorder *r, const char *name, int what) {
-    if (r->capture == NULL) return;
     pthread_mutex_lock(&r->lock);
-    uint32_t id = string_id(r, name);
-    pthread_mutex_unlock(&r->lock);
+    uint32_t id = r->capture ? string_id(r, name) : 0;
     if (id) pmd_capture_named(r->capture, id, what);
+    pthread_mutex_unlock(&r->lock);
 }
 
 void pm_trace_section_begin(const char *name) {
@@ -672,82 +699,184 @@ size_t pm_trace_sections(pm_trace_section *out, size_t max) {
     return n;
 }
 
-/* ---- the thread's stack cache ----------------------------------------------------- */
+/* ---- whole stacks: the memo and the stack table ------------------------------ */
 
-/* The stacks a thread met last, by a hash of their frames: a stack seen
- * again costs a hash and a compare, no lock and no interning. Direct
- * mapped; made in the recorder's memory at a thread's first stack, and
- * found again only by a thread whose `gen` matches the recorder's (a new
- * recorder, even at the same address, never reads an old one's cache). */
-#define TR_CACHE_SLOTS 256
+/* A stack is found whole, without the lock, in one of two places:
+ *   - the calling thread's memo: its last stack interned, outermost frame
+ *     first, with the node of each of its prefixes. A loop allocates at
+ *     one site again and again; a stack that shares a long prefix with
+ *     the memo (at most TR_MEMO_NEAR frames differ) is interned from
+ *     there;
+ *   - the stack table, shared: every stack interned, keyed by two
+ *     independent 64-bit hashes of its frames and their count (a false
+ *     match would take two colliding 64-bit hashes at once). Open
+ *     addressing; an entry is written once, its first hash last
+ *     (release), and never moves: a larger table is a copy, the old one
+ *     stays in the arena, so a reader holding it misses at worst, and
+ *     the miss interns under the lock, where the current table is read.
+ * The memo is made in the recorder's memory at a thread's first stack
+ * and found again only by a thread whose `gen` matches the recorder's (a
+ * new recorder, even at the same address, never reads an old one's). */
+#define TR_MEMO_NEAR 2
+#define TR_STACK_MAX (2 * PM_TRACE_MAX_FRAMES) /* native frames, then interpreter ones */
 
-typedef struct tr_cache_entry {
-    uint64_t hash;
-    uint32_t id, n;
-    uintptr_t pc[]; /* r->frames of them */
-} tr_cache_entry;
+typedef struct tr_memo {
+    uint32_t root;              /* the domain's node; 0: nothing remembered */
+    unsigned n;                 /* frames remembered */
+    uintptr_t pc[TR_STACK_MAX]; /* outermost first */
+    uint32_t id[TR_STACK_MAX];  /* [k]: the node of the k + 1 outermost frames */
+} tr_memo;
 
-static size_t cache_entry_size(const pmd_recorder *r) {
-    return sizeof(tr_cache_entry) + r->frames * sizeof(uintptr_t);
-}
+typedef struct tr_stack_key {
+    uint64_t h1, h2;
+    uint32_t n;
+} tr_stack_key;
 
-static tr_cache_entry *cache_entry(pmd_recorder *r, uint64_t hash) {
+typedef struct tr_stack_entry {
+    _Atomic uint64_t h1; /* 0: empty (a key's h1 is never 0) */
+    uint64_t h2;
+    uint32_t n, id;
+} tr_stack_entry;
+
+typedef struct tr_stack_table {
+    uint32_t mask, used;
+    tr_stack_entry e[];
+} tr_stack_table;
+
+/* The calling thread's memo, made if it has none yet; NULL when out of
+ * memory. */
+static tr_memo *thread_memo(pmd_recorder *r) {
     if (tr_self.cache_gen != r->gen) {
         pthread_mutex_lock(&r->lock);
-        void *c = rec_take(r, TR_CACHE_SLOTS * cache_entry_size(r));
+        void *m = rec_take(r, sizeof(tr_memo));
         pthread_mutex_unlock(&r->lock);
-        if (c == NULL) return NULL;
-        tr_self.cache = c;
+        if (m == NULL) return NULL;
+        tr_self.cache = m;
         tr_self.cache_gen = r->gen;
     }
-    return (tr_cache_entry *)(tr_self.cache + (hash % TR_CACHE_SLOTS) * cache_entry_size(r));
+    return (tr_memo *)tr_self.cache;
 }
 
-static uint64_t frames_hash(const uintptr_t *pc, unsigned n, uint32_t domain) {
-    uint64_t h = 0x9E3779B97F4A7C15ull * (domain + 1);
-    for (unsigned k = 0; k < n; k++) h = (h ^ pc[k]) * 0xff51afd7ed558ccdull;
-    return h ^ (h >> 29);
-}
-
-/* A stack under interpreter frames: the domain's root, the interpreter's
- * frames from the outermost, then the native ones from the outermost, so
- * that the stack read innermost first is the C functions, then the
- * script's lines under which they ran. Not cached (the locations are
- * interned under the lock first). */
-static uint32_t stack_id_interp(pmd_recorder *r, uint32_t domain, const uintptr_t *pc, unsigned n) {
-    uintptr_t interp[PM_TRACE_MAX_FRAMES];
-    refresh_line();
-    pthread_mutex_lock(&r->lock);
-    unsigned m = interp_frames(r, interp, r->frames);
-    uint32_t id = domain + 1;
-    for (unsigned k = m; k-- > 0 && id != 0;) id = intern_frame(r, id, interp[k]);
-    for (unsigned k = n; k-- > 0 && id != 0;) id = intern_frame(r, id, pc[k]);
-    pthread_mutex_unlock(&r->lock);
-    return id;
-}
-
-/* The id of the calling stack, innermost frame first, from the call of
- * the allocation function. The domain's root when no frame could be
- * read; 0 when out of memory. */
-static PM_NOINLINE uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper) {
-    uintptr_t pc[PM_TRACE_MAX_FRAMES];
-    unsigned n = walk(r, pc, wrapper);
-    if (tr_self.interp_depth) return stack_id_interp(r, domain, pc, n);
-    uint64_t hash = frames_hash(pc, n, domain);
-    tr_cache_entry *e = cache_entry(r, hash);
-    if (e && e->id && e->hash == hash && e->n == n && memcmp(e->pc, pc, n * sizeof *pc) == 0)
-        return e->id;
-    uint32_t id = domain + 1; /* the domain's root node */
-    pthread_mutex_lock(&r->lock);
-    for (unsigned k = n; k-- > 0 && id != 0;) id = intern_frame(r, id, pc[k]);
-    pthread_mutex_unlock(&r->lock);
-    if (e && id) {
-        e->hash = hash;
-        e->id = id;
-        e->n = n;
-        memcpy(e->pc, pc, n * sizeof *pc);
+/* Two chains of multiplies, independent, so that they run side by side. */
+static tr_stack_key stack_key(const uintptr_t *pc, unsigned n, uint32_t root) {
+    uint64_t a = 0x9E3779B97F4A7C15ull * root, b = 0xC2B2AE3D27D4EB4Full + root;
+    for (unsigned k = 0; k < n; k++) {
+        a = (a ^ pc[k]) * 0xff51afd7ed558ccdull;
+        b = (b + pc[k]) * 0xc4ceb9fe1a85ec53ull;
+        b ^= b >> 31;
     }
+    a ^= a >> 29;
+    return (tr_stack_key){a | 1, b, n};
+}
+
+static uint32_t table_find(const tr_stack_table *t, tr_stack_key k) {
+    for (uint32_t i = (uint32_t)(k.h1 >> 32) & t->mask;; i = (i + 1) & t->mask) {
+        const tr_stack_entry *e = &t->e[i];
+        uint64_t h1 = atomic_load_explicit(&e->h1, memory_order_acquire);
+        if (h1 == 0) return 0;
+        if (h1 == k.h1 && e->h2 == k.h2 && e->n == k.n) return e->id;
+    }
+}
+
+static void table_put(tr_stack_table *t, tr_stack_key k, uint32_t id) {
+    uint32_t i = (uint32_t)(k.h1 >> 32) & t->mask;
+    while (atomic_load_explicit(&t->e[i].h1, memory_order_relaxed) != 0) i = (i + 1) & t->mask;
+    t->e[i].h2 = k.h2;
+    t->e[i].n = k.n;
+    t->e[i].id = id;
+    atomic_store_explicit(&t->e[i].h1, k.h1, memory_order_release);
+    t->used++;
+}
+
+/* Remember stack k as node id (under lock). A table that is full stays
+ * as it is when no larger one can be had: stacks then intern by frame. */
+static void table_remember(pmd_recorder *r, tr_stack_key k, uint32_t id) {
+    tr_stack_table *t = atomic_load_explicit(&r->stacks, memory_order_relaxed);
+    if (t == NULL || (t->used + 1) * 2 > t->mask + 1) {
+        uint32_t cap = t ? 2 * (t->mask + 1) : 1u << 12;
+        tr_stack_table *bigger = rec_take(r, sizeof *bigger + cap * sizeof(tr_stack_entry));
+        if (bigger == NULL) return;
+        bigger->mask = cap - 1;
+        for (uint32_t i = 0; t && i <= t->mask; i++) {
+            uint64_t h1 = atomic_load_explicit(&t->e[i].h1, memory_order_relaxed);
+            if (h1) table_put(bigger, (tr_stack_key){h1, t->e[i].h2, t->e[i].n}, t->e[i].id);
+        }
+        atomic_store_explicit(&r->stacks, bigger, memory_order_release);
+        t = bigger; /* the old table stays in the arena (readers) */
+    }
+    if (table_find(t, k) == 0) table_put(t, k, id);
+}
+
+/* How many outermost frames of pc[0..n) (innermost first) the memo holds. */
+static unsigned memo_shared(const tr_memo *m, uint32_t root, const uintptr_t *pc, unsigned n) {
+    if (m->root != root) return 0;
+    unsigned k = 0, most = n < m->n ? n : m->n;
+    while (k < most && m->pc[k] == pc[n - 1 - k]) k++;
+    return k;
+}
+
+/* The node of pc[0..n) under root, interning the frames after the
+ * first `shared` (which the memo holds) and remembering them; 0 when out
+ * of memory. Under lock. */
+static uint32_t memo_intern(pmd_recorder *r, tr_memo *m, uint32_t root, const uintptr_t *pc,
+                            unsigned n, unsigned shared) {
+    uint32_t id = shared ? m->id[shared - 1] : root;
+    unsigned k = shared;
+    for (; k < n; k++) {
+        uint32_t next = intern_frame(r, id, pc[n - 1 - k]);
+        if (next == 0) break;
+        m->pc[k] = pc[n - 1 - k];
+        m->id[k] = id = next;
+    }
+    m->root = root;
+    m->n = k; /* what is interned, even when memory ran out */
+    return k == n ? id : 0;
+}
+
+/* A stack as read, to be found without the lock or interned under it. */
+typedef struct tr_stack {
+    uint32_t root;              /* the domain's node */
+    unsigned n, shared;         /* frames read; the outermost of them the memo holds */
+    tr_memo *memo;              /* the thread's; NULL when out of memory */
+    tr_stack_key key;           /* key.h1 == 0: not computed */
+    uintptr_t pc[TR_STACK_MAX]; /* innermost first */
+} tr_stack;
+
+/* The node of s if the memo or the table knows it (no lock), else 0. */
+static uint32_t stack_known(pmd_recorder *r, tr_stack *s) {
+    s->memo = thread_memo(r);
+    s->shared = s->memo ? memo_shared(s->memo, s->root, s->pc, s->n) : 0;
+    s->key.h1 = 0;
+    if (s->n == 0) return s->root;
+    if (s->shared == s->n) return s->memo->id[s->n - 1];
+    if (s->n - s->shared <= TR_MEMO_NEAR) return 0; /* interned from the memo */
+    const tr_stack_table *t = atomic_load_explicit(&r->stacks, memory_order_acquire);
+    s->key = stack_key(s->pc, s->n, s->root);
+    return t ? table_find(t, s->key) : 0;
+}
+
+/* The node of s, interned; 0 when out of memory. Under lock. */
+static uint32_t stack_intern(pmd_recorder *r, tr_stack *s) {
+    tr_memo spare = {0}, *m = s->memo ? s->memo : &spare;
+    uint32_t id = memo_intern(r, m, s->root, s->pc, s->n, s->shared);
+    if (id && s->key.h1) table_remember(r, s->key, id);
     return id;
+}
+
+/* The calling stack, from the call of the allocation function: the
+ * domain's root, then the interpreter's frames from the outermost, then
+ * the native ones from the outermost, so that the stack read innermost
+ * first is the C functions, then the script's lines under which they
+ * ran. Its node if known already (stack_known), else 0. */
+static PM_NOINLINE uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper,
+                                     tr_stack *s) {
+    s->root = domain + 1;
+    s->n = walk(r, s->pc, wrapper);
+    if (tr_self.interp_depth) {
+        refresh_line();
+        s->n += interp_frames(r, s->pc + s->n, r->frames);
+    }
+    return stack_known(r, s);
 }
 
 /* ---- records ------------------------------------------------------------------- */
@@ -811,30 +940,36 @@ static void weighed(const pmd_recorder *r, const void *p, size_t n, size_t *byte
 
 /* ---- the totals ----------------------------------------------------------------- */
 
+/* Add (or take out: !alloc) n bytes of stack to the totals. Under lock:
+ * the counters have one writer at a time, so they are loads and stores
+ * (atomic, for the readers without the lock), not read-modify-writes. */
+#define TR_ADD(a, d)                                                                               \
+    atomic_store_explicit(&(a), atomic_load_explicit(&(a), memory_order_relaxed) + (d),            \
+                          memory_order_relaxed)
+
 static void account(pmd_recorder *r, const void *p, uint32_t stack, size_t n, bool alloc) {
     tr_node *x = node(r, stack);
     size_t size, count;
     weighed(r, p, n, &size, &count);
     if (!alloc) {
-        atomic_fetch_sub_explicit(&x->bytes, size, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&x->count, count, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&r->current, size, memory_order_relaxed);
+        TR_ADD(x->bytes, -size);
+        TR_ADD(x->count, -count);
+        TR_ADD(r->current, -size);
         return;
     }
-    atomic_fetch_add_explicit(&x->bytes, size, memory_order_relaxed);
-    atomic_fetch_add_explicit(&x->count, count, memory_order_relaxed);
-    size_t now = atomic_fetch_add_explicit(&r->current, size, memory_order_relaxed) + size;
-    size_t peak = atomic_load_explicit(&r->peak, memory_order_relaxed);
-    while (now > peak && !atomic_compare_exchange_weak_explicit(
-                             &r->peak, &peak, now, memory_order_relaxed, memory_order_relaxed)) {
-    }
+    TR_ADD(x->bytes, size);
+    TR_ADD(x->count, count);
+    TR_ADD(r->current, size);
+    size_t now = atomic_load_explicit(&r->current, memory_order_relaxed);
+    if (now > atomic_load_explicit(&r->peak, memory_order_relaxed))
+        atomic_store_explicit(&r->peak, now, memory_order_relaxed);
     unsigned open = tr_self.nsections < TR_SECTIONS_KEPT ? tr_self.nsections : TR_SECTIONS_KEPT;
     for (unsigned i = 0; i < open; i++)
         if (now > tr_self.sections[i].max) tr_self.sections[i].max = now;
 }
 
 /* The radix map's entry for the pool at base, its levels made when `make`
- * (else NULL where one is missing). */
+ * (else NULL where one is missing). Under lock when `make`. */
 static _Atomic(void *) *radix_entry(pmd_recorder *r, uintptr_t base, bool make) {
     uintptr_t key = base >> 12;
     _Atomic(void *) *level = r->radix;
@@ -842,13 +977,8 @@ static _Atomic(void *) *radix_entry(pmd_recorder *r, uintptr_t base, bool make) 
         _Atomic(void *) *e = &level[(key >> shift) & (TR_RADIX - 1)];
         void *next = atomic_load_explicit(e, memory_order_acquire);
         if (next == NULL) {
-            if (!make) return NULL;
-            pthread_mutex_lock(&r->lock);
-            next = atomic_load_explicit(e, memory_order_relaxed);
-            if (next == NULL && (next = rec_take(r, TR_RADIX * sizeof(void *))) != NULL)
-                atomic_store_explicit(e, next, memory_order_release);
-            pthread_mutex_unlock(&r->lock);
-            if (next == NULL) return NULL;
+            if (!make || (next = rec_take(r, TR_RADIX * sizeof(void *))) == NULL) return NULL;
+            atomic_store_explicit(e, next, memory_order_release);
         }
         level = next;
     }
@@ -867,32 +997,48 @@ static void side_forget(pmd_recorder *r, tr_side *s, uintptr_t base) {
     }
 }
 
-/* The slot of pool block p of heap h, its side array made (or made anew
- * for a new class) when `make`; NULL when there is none. */
-static _Atomic uint64_t *pool_slot(pmd_recorder *r, const pm_heap *h, const void *p, bool make) {
-    uintptr_t base = (uintptr_t)p & h->pool_mask;
+/* The side array of the pool at base, from the radix map, made (or made
+ * anew for a new class) when `make`; NULL when there is none. */
+static tr_side *radix_side(pmd_recorder *r, const pm_heap *h, uintptr_t base, bool make) {
     const pmh_pool *pool = (const pmh_pool *)base;
     _Atomic(void *) *e = radix_entry(r, base, make);
     if (e == NULL) return NULL;
     tr_side *s = atomic_load_explicit(e, memory_order_acquire);
-    if (s == NULL || s->block_size != pool->size) {
-        if (!make) return NULL;
-        uint32_t nslots = (uint32_t)((h->pool_size - PMH_POOL_HEADER) / pool->size);
-        pthread_mutex_lock(&r->lock);
-        tr_side *fresh = rec_take(r, sizeof *fresh + (size_t)nslots * sizeof(uint64_t));
-        pthread_mutex_unlock(&r->lock);
-        if (fresh == NULL) return NULL;
-        fresh->block_size = pool->size;
-        fresh->nslots = nslots;
-        if (s) side_forget(r, s, base); /* the old array stays in the arena (R3) */
-        atomic_store_explicit(e, fresh, memory_order_release);
-        s = fresh;
+    if (s != NULL && s->block_size == pool->size) return s;
+    if (!make) return NULL;
+    uint32_t nslots = (uint32_t)((h->pool_size - PMH_POOL_HEADER) / pool->size);
+    tr_side *fresh = rec_take(r, sizeof *fresh + (size_t)(nslots + 1) * sizeof(uint64_t));
+    if (fresh == NULL) return NULL;
+    fresh->block_size = pool->size;
+    fresh->nslots = nslots;
+    if (s) side_forget(r, s, base); /* the old array stays in the arena (R3) */
+    atomic_store_explicit(e, fresh, memory_order_release);
+    return fresh;
+}
+
+/* The slot of pool block p of heap h, its side array made (or made anew
+ * for a new class) when `make`; NULL when there is none. Under lock.
+ * The pool's header remembers its side array for this recorder (`trace`,
+ * `trace_gen`): the radix map is read only when it does not (a new
+ * pool, another recorder, a header decommitted to zeros). A pool's class
+ * changes only in pool_init, which clears trace_gen, so a side array the
+ * header remembers is of the pool's class, and its header is not read. */
+static _Atomic uint64_t *pool_slot(pmd_recorder *r, const pm_heap *h, const void *p, bool make) {
+    uintptr_t base = (uintptr_t)p & h->pool_mask;
+    pmh_pool *pool = (pmh_pool *)base;
+    tr_side *s = pool->trace;
+    if (pool->trace_gen != r->gen) {
+        if ((s = radix_side(r, h, base, make)) == NULL) return NULL;
+        pool->trace = s;
+        pool->trace_gen = r->gen;
     }
+    PM_ASSERT(s->block_size == pool->size);
     /* p may point inside its block (a debug heap's user pointer), but not
-     * into the header or past the last block: no block is there. */
-    size_t off = (uintptr_t)p - base, i = (off - PMH_POOL_HEADER) / pool->size;
-    if (off < PMH_POOL_HEADER || i >= s->nslots) return NULL;
-    return &s->slot[i];
+     * into the header; past the last block is the tail's slot, never a
+     * block's. */
+    size_t off = (uintptr_t)p - base;
+    if (off < PMH_POOL_HEADER) return NULL;
+    return &s->slot[(off - PMH_POOL_HEADER) / pool->size];
 }
 
 /* Where the big table's probe for p starts. */
@@ -908,13 +1054,11 @@ static tr_big *big_find(pmd_recorder *r, uintptr_t p) {
     }
 }
 
-/* Room for one more entry in the big table (under big_lock). */
+/* Room for one more entry in the big table (under lock). */
 static bool big_reserve(pmd_recorder *r) {
     if ((r->big_used + 1) * 4 <= r->big_cap * 3) return true;
     size_t cap = r->big_cap ? r->big_cap * 2 : 1024;
-    pthread_mutex_lock(&r->lock);
     tr_big *t = rec_take(r, cap * sizeof *t);
-    pthread_mutex_unlock(&r->lock);
     if (t == NULL) return false;
     tr_big *old = r->big;
     size_t oldcap = r->big_cap;
@@ -939,16 +1083,16 @@ static void forget_stale(pmd_recorder *r, const void *p, uint32_t stack, size_t 
 }
 
 /* Record block p of n bytes from stack id (R1); false when out of memory
- * (the block is not recorded). */
+ * (the block is not recorded). Under lock. */
 static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
     const pm_heap *h = pmh_map_owner((uintptr_t)p);
     if (h) {
         _Atomic uint64_t *slot = pool_slot(r, h, p, true);
         if (slot == NULL) return false;
-        uint64_t old = atomic_exchange_explicit(slot, REC(stack, n), memory_order_relaxed);
+        uint64_t old = atomic_load_explicit(slot, memory_order_relaxed);
+        atomic_store_explicit(slot, REC(stack, n), memory_order_relaxed);
         if (old) forget_stale(r, p, REC_STACK(old), REC_SIZE(old));
     } else {
-        pthread_mutex_lock(&r->big_lock);
         tr_big *b = big_find(r, (uintptr_t)p);
         if (b) forget_stale(r, p, b->stack, b->size);
         else if (big_reserve(r)) {
@@ -957,35 +1101,31 @@ static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n)
             if (r->big[i].p == 0) r->big_used++;
             b = &r->big[i];
         }
-        if (b) *b = (tr_big){(uintptr_t)p, stack, n};
-        pthread_mutex_unlock(&r->big_lock);
         if (b == NULL) return false;
+        *b = (tr_big){(uintptr_t)p, stack, n};
     }
     account(r, p, stack, n, true);
     return true;
 }
 
-/* p's record, taken out (take) or only read: false when p has none. */
+/* p's record, taken out (take) or only read: false when p has none.
+ * Under lock. */
 static bool record_get(pmd_recorder *r, const void *p, bool take, uint32_t *stack, size_t *n) {
     const pm_heap *h = pmh_map_owner((uintptr_t)p);
     if (h) {
         _Atomic uint64_t *slot = pool_slot(r, h, p, false);
         if (slot == NULL) return false;
-        uint64_t rec = take ? atomic_exchange_explicit(slot, 0, memory_order_relaxed)
-                            : atomic_load_explicit(slot, memory_order_relaxed);
+        uint64_t rec = atomic_load_explicit(slot, memory_order_relaxed);
         if (rec == 0) return false;
+        if (take) atomic_store_explicit(slot, 0, memory_order_relaxed);
         *stack = REC_STACK(rec);
         *n = REC_SIZE(rec);
     } else {
-        pthread_mutex_lock(&r->big_lock);
         tr_big *b = big_find(r, (uintptr_t)p);
-        if (b) {
-            *stack = b->stack;
-            *n = b->size;
-            if (take) b->p = 1;
-        }
-        pthread_mutex_unlock(&r->big_lock);
         if (b == NULL) return false;
+        *stack = b->stack;
+        *n = b->size;
+        if (take) b->p = 1;
     }
     if (take) account(r, p, *stack, *n, false);
     return true;
@@ -993,27 +1133,37 @@ static bool record_get(pmd_recorder *r, const void *p, bool take, uint32_t *stac
 
 /* ---- the wrappers ---------------------------------------------------------------- */
 
+/* Under lock. */
 static bool record_and_write(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
     if (!record_put(r, p, stack, n)) return false;
     if (r->capture) pmd_capture_alloc(r->capture, p, n, stack);
     return true;
 }
 
-/* `wrapper`: the wrapper's frame address (walk_frame_pointers). */
+/* The stack is read and looked up without the lock; what it takes is
+ * one lock for the rest: interning if new, the record, the totals and
+ * the capture. `wrapper`: the wrapper's frame address
+ * (walk_frame_pointers). */
 static PM_NOINLINE void record_alloc(tr_table *t, const void *p, size_t n, const void *wrapper) {
     pmd_recorder *r = t->rec;
     if (r->sample_bytes && !sampled(r, n)) return;
-    uint32_t stack = stack_id(r, t->domain, wrapper);
+    tr_stack s;
+    uint32_t stack = stack_id(r, t->domain, wrapper, &s);
+    pthread_mutex_lock(&r->lock);
+    if (stack == 0) stack = stack_intern(r, &s);
     bool ok = stack != 0 && record_and_write(r, p, stack, n); /* else out of memory */
-    atomic_fetch_add_explicit(ok ? &r->recorded : &r->dropped, 1, memory_order_relaxed);
+    TR_ADD(*(ok ? &r->recorded : &r->dropped), 1);
+    pthread_mutex_unlock(&r->lock);
 }
 
 /* p's record out, and its free in the capture: before the block goes
  * back (after, another thread may be given it and record it first). */
 static bool forget(pmd_recorder *r, const void *p, uint32_t *stack, size_t *n) {
-    if (!record_get(r, p, true, stack, n)) return false;
-    if (r->capture) pmd_capture_free(r->capture, p);
-    return true;
+    pthread_mutex_lock(&r->lock);
+    bool had = record_get(r, p, true, stack, n);
+    if (had && r->capture) pmd_capture_free(r->capture, p);
+    pthread_mutex_unlock(&r->lock);
+    return had;
 }
 
 /* Not recorded: a call from inside a wrapper (R2), or a wrapper left
@@ -1055,7 +1205,10 @@ static PM_NOINLINE void *tr_realloc(void *ctx, void *p, size_t n) {
     bool had = p && forget(t->rec, p, &stack, &old_n);
     void *q = t->inner.realloc(t->inner.ctx, p, n);
     if (q) record_alloc(t, q, n ? n : 1, __builtin_frame_address(0));
-    else if (had) record_and_write(t->rec, p, stack, old_n); /* p stays */
+    else if (had) { /* p stays */ pthread_mutex_lock(&t->rec->lock);
+        record_and_write(t->rec, p, stack, old_n);
+        pthread_mutex_unlock(&t->rec->lock);
+    }
     tr_self.busy = false;
     return q;
 }
@@ -1168,7 +1321,6 @@ static pmd_recorder *recorder_new(unsigned frames) {
         r->exe_base = (uintptr_t)info.dli_fbase;
     } else r->exe[0] = '\0';
     pthread_mutex_init(&r->lock, NULL);
-    pthread_mutex_init(&r->big_lock, NULL);
     /* Nodes 1..TR_DOMAINS are the domains' roots; 0 means "no stack". */
     r->chunk[0] = rec_map(r, (size_t)TR_CHUNK_NODES * sizeof(tr_node));
     if (r->chunk[0] == NULL || !intern_grow(r)) {
@@ -1229,25 +1381,21 @@ static bool capture_open(pmd_recorder *r) {
 
 /* ---- fork ------------------------------------------------------------------------ */
 
-/* The recorder's locks are held across fork(), in their order (big_lock,
- * lock, the capture's) and after every lock of the heap layer (process.c
+/* The recorder's lock is held across fork(), after every lock of the
+ * heap layer (process.c
  * calls these through the watch), so that a child finds them free. The child does
  * not write its parent's file: with %p in the name it starts its own,
  * else it goes on recording in memory only. */
 static void fork_prepare(void) {
     pmd_recorder *r = recorder();
     if (r == NULL) return;
-    pthread_mutex_lock(&r->big_lock);
     pthread_mutex_lock(&r->lock);
-    if (r->capture) pmd_capture_hold(r->capture, true);
 }
 
 static void fork_parent(void) {
     pmd_recorder *r = recorder();
     if (r == NULL) return;
-    if (r->capture) pmd_capture_hold(r->capture, false);
     pthread_mutex_unlock(&r->lock);
-    pthread_mutex_unlock(&r->big_lock);
 }
 
 static void fork_child(void) {
@@ -1257,7 +1405,6 @@ static void fork_child(void) {
      * sample_gen stale and draw from a seed with the pid in it. */
     r->forks += (uint64_t)getpid() << 20;
     pthread_mutex_init(&r->lock, NULL);
-    pthread_mutex_init(&r->big_lock, NULL);
     if (r->capture == NULL) return;
     pmd_capture_abandon(r->capture);
     r->capture = NULL;
@@ -1347,12 +1494,13 @@ void pm_trace_stop(void) {
     }
     atomic_store_explicit(&pmh_process.recorder, NULL, memory_order_release);
     pthread_mutex_unlock(&pmh_process.heaps.lock);
-    if (r->capture) {
-        say_dropped(r);
-        pmd_capture_close(r->capture);
-    }
+    pthread_mutex_lock(&r->lock);
+    pmd_capture *c = r->capture;
+    if (c) say_dropped(r);
+    r->capture = NULL;
+    pthread_mutex_unlock(&r->lock);
+    if (c) pmd_capture_close(c);
     pthread_mutex_destroy(&r->lock);
-    pthread_mutex_destroy(&r->big_lock);
     rec_unmap_all(r); /* R3: no wrapper names r any more */
 }
 
@@ -1366,10 +1514,12 @@ static void stop_at_exit(void) {
     pmd_recorder *r = recorder();
     if (r) {
         atomic_store_explicit(&r->closing, true, memory_order_relaxed);
+        pthread_mutex_lock(&r->lock);
         if (r->capture) {
             say_dropped(r);
             pmd_capture_finish(r->capture);
         }
+        pthread_mutex_unlock(&r->lock);
     }
     pthread_mutex_unlock(&pmh_process.heaps.lock);
 }
@@ -1506,8 +1656,11 @@ size_t pm_trace_get_traceback(const void *p, void **frames, size_t max) {
     pmd_recorder *r = recorder();
     uint32_t stack;
     size_t n;
-    if (r == NULL || p == NULL || !record_get(r, p, false, &stack, &n)) return 0;
-    return pm_trace_stack_frames(stack, frames, max);
+    if (r == NULL || p == NULL) return 0;
+    pthread_mutex_lock(&r->lock);
+    bool known = record_get(r, p, false, &stack, &n);
+    pthread_mutex_unlock(&r->lock);
+    return known ? pm_trace_stack_frames(stack, frames, max) : 0;
 }
 
 /* An object is its block: its header starts the block, whatever the type

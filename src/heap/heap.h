@@ -112,6 +112,11 @@ typedef struct pmh_pool {
     pmh_cache *owner;                        /* the cache whose used lists may hold it (T2) */
     _Alignas(64) _Atomic(pmh_block *) xfree; /* blocks freed by others */
     struct pmh_pool *remote_next;            /* link of owner->remote  */
+    /* The allocation recorder's (diag/trace.c): its records of this pool's
+     * blocks, for recorder number trace_gen; a cache of its own map, so
+     * zero (a new pool, a decommitted header) only costs it a lookup. */
+    void *trace;
+    uint64_t trace_gen;
 } pmh_pool;
 
 struct pmh_arena {
