@@ -17,13 +17,15 @@ message(STATUS "bench objects: boehm ${PMB_HAVE_BOEHM}, jansson ${PMB_HAVE_JANSS
   "cjson ${PMB_HAVE_CJSON}, cpython-capi ${PMB_HAVE_PYMALLOC}")
 
 # pmb_add_objects_worker(impl DEFINE WORKLOAD...) with WORKLOAD in TREES JSON DICT.
+# (the trace suite builds one too: the directory is this file's)
+set(PMB_OBJECTS_DIR ${CMAKE_CURRENT_LIST_DIR})
 function(pmb_add_objects_worker impl define)
   set(t pymm-bench-objects-${impl})
-  set(srcs ${CMAKE_CURRENT_LIST_DIR}/objects_worker.c)
+  set(srcs ${PMB_OBJECTS_DIR}/objects_worker.c)
   set(defs PMB_IMPL_${define}=1)
   foreach(w ${ARGN})
     string(TOLOWER ${w} lw)
-    list(APPEND srcs ${CMAKE_CURRENT_LIST_DIR}/objects_${lw}.c)
+    list(APPEND srcs ${PMB_OBJECTS_DIR}/objects_${lw}.c)
     list(APPEND defs PMB_W_${w}=1)
   endforeach()
   pmb_worker(${t} ${srcs})

@@ -3,11 +3,21 @@
 # Its driver trace_suite.c joins pymm_bench; its worker pymm-bench-trace-pymm
 # (trace_worker.c, the allocate/free mix) and its malloc build are built and
 # installed with the other workers. binary-trees is the objects suite's
-# workers (pymm, malloc). heaptrack is
+# workers (pymm, built again as pymm-bench-trace-trees; malloc). heaptrack is
 # looked up on PATH when the suite runs (skipped with a note when absent).
 
+# The traced programs are built with frame pointers, the library too
+# (pymm_static_fp): the issue's speed targets are for such builds, and a
+# build without them is traced through libgcc's unwinder (docs/TRACING.md).
 pmb_worker(pymm-bench-trace-pymm ${CMAKE_CURRENT_LIST_DIR}/trace_worker.c)
-target_link_libraries(pymm-bench-trace-pymm PRIVATE pymm_static)
+target_link_libraries(pymm-bench-trace-pymm PRIVATE pymm_static_fp)
+# binary-trees: the objects suite's pymm worker, built again so.
+pmb_add_objects_worker(trace-trees PYMM TREES)
+set_target_properties(pymm-bench-objects-trace-trees PROPERTIES OUTPUT_NAME pymm-bench-trace-trees)
+target_link_libraries(pymm-bench-objects-trace-trees PRIVATE pymm_static_fp)
+foreach(t pymm-bench-trace-pymm pymm-bench-objects-trace-trees)
+  target_compile_options(${t} PRIVATE -fno-omit-frame-pointer -momit-leaf-frame-pointer)
+endforeach()
 # heaptrack's program: the same mix on malloc/free (PYMM_MALLOC=malloc would
 # not do: pymm's raw domain calls __libc_malloc, which heaptrack misses).
 pmb_worker(pymm-bench-trace-malloc ${CMAKE_CURRENT_LIST_DIR}/trace_worker.c)

@@ -2,8 +2,11 @@
  * trace_suite.c -- the `trace` suite: what the allocation recorder
  * (PYMM_TRACE) costs a C program whose work is mostly allocation, beside
  * heaptrack (bench/README.md, section trace):
- *   binarytrees-mutable-D  the objects suite's worker, GC-tracked nodes
+ *   binarytrees-mutable-D  the objects suite's worker, GC-tracked nodes,
+ *                          built with frame pointers (pymm-bench-trace-trees)
  *   mix                    pymm-bench-trace-pymm: a random allocate/free mix
+ * (both programs and their library are built with frame pointers: the
+ * targets are for such builds; bench/trace/trace.cmake)
  *   py-containers, py-jsonio  the alloc suite's scripts in pymm-python (the
  *                          pymm modes) and python3 (alone, -X tracemalloc)
  * Each case runs as a child process per mode (the "impls"): untraced;
@@ -156,7 +159,7 @@ static void find_python(trace_ctx *cx) {
 }
 
 static void find_programs(trace_ctx *cx) {
-    static const char *const workers[C_NUM] = {"pymm-bench-objects-pymm", "pymm-bench-trace-pymm"};
+    static const char *const workers[C_NUM] = {"pymm-bench-trace-trees", "pymm-bench-trace-pymm"};
     static const char *const anchors[C_NUM] = {"pymm-bench-objects-malloc",
                                                "pymm-bench-trace-malloc"};
     for (int c = 0; c < C_PY_CONTAINERS; c++) {

@@ -1026,11 +1026,11 @@ static tr_side *radix_side(pmd_recorder *r, const pm_heap *h, uintptr_t base, bo
 static _Atomic uint64_t *pool_slot(pmd_recorder *r, const pm_heap *h, const void *p, bool make) {
     uintptr_t base = (uintptr_t)p & h->pool_mask;
     pmh_pool *pool = (pmh_pool *)base;
-    tr_side *s = pool->trace;
-    if (pool->trace_gen != r->gen) {
+    tr_side *s = atomic_load_explicit(&pool->trace, memory_order_relaxed);
+    if (atomic_load_explicit(&pool->trace_gen, memory_order_relaxed) != r->gen) {
         if ((s = radix_side(r, h, base, make)) == NULL) return NULL;
-        pool->trace = s;
-        pool->trace_gen = r->gen;
+        atomic_store_explicit(&pool->trace, s, memory_order_relaxed);
+        atomic_store_explicit(&pool->trace_gen, r->gen, memory_order_relaxed);
     }
     PM_ASSERT(s->block_size == pool->size);
     /* p may point inside its block (a debug heap's user pointer), but not
@@ -1156,9 +1156,29 @@ static PM_NOINLINE void record_alloc(tr_table *t, const void *p, size_t n, const
     pthread_mutex_unlock(&r->lock);
 }
 
+/* Surely no record for live block p, seen without the lock? A pool's
+ * header names its side array for this recorder from its first record
+ * until the pool is empty (pool_init, a decommit), so a pool that names
+ * none holds no recorded block; and p's own slot was written before p
+ * reached this thread (the program passed it on), so a zero there is
+ * the truth. Most frees of a sampled recording end here. */
+static bool surely_unrecorded(const pmd_recorder *r, const void *p) {
+    const pm_heap *h = pmh_map_owner((uintptr_t)p);
+    if (h == NULL) return false; /* the big table: under the lock */
+    uintptr_t base = (uintptr_t)p & h->pool_mask;
+    const pmh_pool *pool = (const pmh_pool *)base;
+    if (atomic_load_explicit(&pool->trace_gen, memory_order_relaxed) != r->gen) return true;
+    const tr_side *s = atomic_load_explicit(&pool->trace, memory_order_relaxed);
+    size_t off = (uintptr_t)p - base;
+    return off < PMH_POOL_HEADER ||
+           atomic_load_explicit(&s->slot[(off - PMH_POOL_HEADER) / pool->size],
+                                memory_order_relaxed) == 0;
+}
+
 /* p's record out, and its free in the capture: before the block goes
  * back (after, another thread may be given it and record it first). */
 static bool forget(pmd_recorder *r, const void *p, uint32_t *stack, size_t *n) {
+    if (r->sample_bytes && surely_unrecorded(r, p)) return false;
     pthread_mutex_lock(&r->lock);
     bool had = record_get(r, p, true, stack, n);
     if (had && r->capture) pmd_capture_free(r->capture, p);

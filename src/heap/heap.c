@@ -512,8 +512,8 @@ static void pool_init(pm_heap *h, pmh_cache *cache, pmh_arena *a, pmh_pool *pool
     pool->owner = cache;
     atomic_init(&pool->xfree, NULL);
     pool->remote_next = NULL;
-    pool->trace = NULL;
-    pool->trace_gen = 0;
+    atomic_init(&pool->trace, NULL);
+    atomic_init(&pool->trace_gen, 0);
     pool->szidx = (uint16_t)c;
     pool->size = (uint16_t)size;
     pool->nused = 0;

@@ -115,8 +115,8 @@ typedef struct pmh_pool {
     /* The allocation recorder's (diag/trace.c): its records of this pool's
      * blocks, for recorder number trace_gen; a cache of its own map, so
      * zero (a new pool, a decommitted header) only costs it a lookup. */
-    void *trace;
-    uint64_t trace_gen;
+    _Atomic(void *) trace;
+    _Atomic uint64_t trace_gen;
 } pmh_pool;
 
 struct pmh_arena {
