@@ -697,15 +697,36 @@ void rpt_capture_free(rpt_capture *c) {
 
 /* ---- the command --------------------------------------------------------- */
 
+FILE *rpt_out_open(const char *path) {
+    if (path == NULL) return stdout;
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) fprintf(stderr, "pymm: %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+int rpt_out_close(FILE *f, const char *path) {
+    /* A write error sticks to the stream: fflush reports it, with errno
+     * set by the write that failed (ENOSPC). */
+    int failed = fflush(f) != 0 || ferror(f);
+    int why = errno;
+    if (f != stdout && fclose(f) != 0 && !failed) failed = 1, why = errno;
+    if (!failed) return 0;
+    fprintf(stderr, "pymm: %s: %s\n", path ? path : "standard output",
+            why ? strerror(why) : "write error");
+    return 1;
+}
+
 static int usage(FILE *f) {
     fprintf(f,
-            "usage: pymm report FILE [--format text|json] [--top N] [--temporary N]\n"
-            "       pymm report --diff A B [--format text|json] [--top N] [--temporary N]\n"
+            "usage: pymm report FILE [--format text|json] [-o OUT] [--top N] [--temporary N]\n"
+            "       pymm report --diff A B [--format text|json] [-o OUT] [--top N]\n"
+            "                   [--temporary N]\n"
             "  what a capture file (PYMM_TRACE=FILE) says: totals, the peak, the\n"
             "  stacks holding the most at the peak and at the end, the stacks\n"
             "  that allocated the most, and those of temporary blocks (freed by\n"
             "  their thread before it made N more allocations; --temporary N,\n"
             "  1 to %d, default 1). --top: how many stacks of each (default 10).\n"
+            "  -o: to OUT, not stdout.\n"
             "  --diff: per stack, what changed from capture A to capture B, the\n"
             "  largest changes first; stacks match by function, file and line\n",
             RPT_TEMPORARY_MAX);
@@ -723,11 +744,12 @@ static bool count_arg(const char *text, uint64_t *out) {
 }
 
 int pymm_report_main(int argc, char **argv) {
-    const char *path = NULL, *format = "text", *diff_a = NULL, *diff_b = NULL;
+    const char *path = NULL, *format = "text", *diff_a = NULL, *diff_b = NULL, *out = NULL;
     uint64_t top = 10, temporary = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout);
         if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) format = argv[++i];
+        else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) out = argv[++i];
         else if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
             if (!count_arg(argv[++i], &top)) return usage(stderr);
         } else if (strcmp(argv[i], "--temporary") == 0 && i + 1 < argc) {
@@ -742,15 +764,17 @@ int pymm_report_main(int argc, char **argv) {
     if ((path == NULL) == (diff_a == NULL) ||
         (strcmp(format, "text") != 0 && strcmp(format, "json") != 0))
         return usage(stderr);
-    if (diff_a) return rpt_diff(diff_a, diff_b, format[0] == 'j', top, temporary);
+    if (diff_a) return rpt_diff(out, diff_a, diff_b, format[0] == 'j', top, temporary);
     rpt_capture c = {.name = path, .temporary = temporary};
     int rc = rpt_read(&c);
-    if (rc == 0) {
+    FILE *f = rc == 0 ? rpt_out_open(out) : NULL; /* after reading: a bad capture leaves OUT */
+    if (f) {
         Dwfl *d = rpt_names_open(&c);
-        if (format[0] == 'j') rpt_report_json(stdout, &c, d, top);
-        else rpt_report_text(stdout, &c, d, top);
+        if (format[0] == 'j') rpt_report_json(f, &c, d, top);
+        else rpt_report_text(f, &c, d, top);
         rpt_names_close(d);
-    }
+        rc = rpt_out_close(f, out);
+    } else rc = 1;
     rpt_capture_free(&c);
     return rc;
 }
