@@ -276,6 +276,16 @@ const char *rpt_tree_domain(const rpt_tree *t, uint32_t id); /* not for by_name 
  * needed): their number, or SIZE_MAX for want of memory. */
 size_t rpt_tree_path(const rpt_tree *t, uint32_t id, uint32_t **path, size_t *cap);
 
+/* ---- report_formats.c, report_pprof.c: the formats other tools read ------ */
+
+/* Each writes the stacks of capture c, on its tree by name t (by_name,
+ * c's figures as fig[0]), to f, in the bytes of `measure`: 0, or 1 with
+ * the error said. pprof's inuse_* are at the peak, or at the exit with
+ * RPT_AT_END (never RPT_TEMPORARY); its alloc_* are RPT_ALLOCATED. */
+int rpt_write_collapsed(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure);
+int rpt_write_speedscope(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure);
+int rpt_write_pprof(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure);
+
 /* ---- report_diff.c ------------------------------------------------------- */
 
 /* `pymm report --diff A B`, written to out (rpt_out_open): 0, or 1 with
