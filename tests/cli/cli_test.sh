@@ -671,6 +671,10 @@ case_report_output() {
     expect 2 "--measure exit: goes with --format collapsed, pprof or speedscope" \
         "$PYMM" report sites.trc --measure exit
     expect 2 "usage: pymm report" "$PYMM" report sites.trc -o
+    run "$PYMM" report --help
+    for word in collapsed pprof speedscope --measure "-o OUT"; do
+        grep -qF -- "$word" out || fail "pymm report --help does not mention $word"
+    done
 }
 
 "case_$CASE" || exit 1
