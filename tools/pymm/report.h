@@ -264,7 +264,8 @@ typedef struct rpt_tree {
     rpt_map stack_ids; /* parent << 32 | frame to stack id */
 } rpt_tree;
 
-/* An empty tree (by_name: as above); false for want of memory. */
+/* An empty tree (by_name: as above); false for want of memory, said on
+ * stderr. rpt_tree_free is due either way. */
 bool rpt_tree_init(rpt_tree *t, bool by_name);
 /* Capture c's stacks onto the tree, its figures as fig[which], its frames
  * named with d: 0, or 1 with the error said. */

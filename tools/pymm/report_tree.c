@@ -119,7 +119,9 @@ void rpt_strings_free(rpt_strings *t) {
 
 bool rpt_tree_init(rpt_tree *t, bool by_name) {
     *t = (rpt_tree){.by_name = by_name, .nstacks = RPT_ROOTS + 1};
-    return rpt_grow((void **)&t->stacks, &t->stacks_cap, t->nstacks, sizeof *t->stacks);
+    if (rpt_grow((void **)&t->stacks, &t->stacks_cap, t->nstacks, sizeof *t->stacks)) return true;
+    fprintf(stderr, "pymm report: out of memory\n");
+    return false;
 }
 
 void rpt_tree_free(rpt_tree *t) {
