@@ -420,6 +420,263 @@ case_report_timeline() {
     [ "$(grep -c ' s .* B  #*$' out)" -le 20 ] || fail "more than 20 timeline rows"
 }
 
+# ---- the formats other tools read, on a run with known sites ------------
+
+# sites: trace $SITES (tests/cli/report_sites.c) into sites.trc, and the
+# report's JSON summary into summary (the totals the formats must add to).
+sites() {
+    [ -n "${SITES:-}" ] || { fail "SITES names no program"; return 1; }
+    PYMM_TRACE="$WORK/sites.trc" "$SITES" 2>err || { fail "traced sites: $(cat err)"; return 1; }
+    run "$PYMM" report sites.trc --format json
+    [ "$rc" -eq 0 ] || { fail "report of sites.trc: status $rc: $(head -c 300 err)"; return 1; }
+    head -1 out >summary
+}
+
+# summary_field KEY: a number of the JSON summary.
+summary_field() {
+    sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" summary
+}
+
+# sum_collapsed PREFIX: the bytes of out's collapsed lines that begin
+# with PREFIX ("" for all of them).
+sum_collapsed() {
+    awk -v p="$1" 'index($0, p) == 1 { s += $NF } END { printf "%d\n", s }' out
+}
+
+# collapsed MEASURE KEEP LOAD CHURN TOTAL: `--format collapsed --measure
+# MEASURE` gives each site's bytes (its lines begin with the script's
+# main and the site's function) and the total, one line per stack.
+collapsed() {
+    run "$PYMM" report sites.trc --format collapsed --measure "$1"
+    [ "$rc" -eq 0 ] || { fail "collapsed --measure $1: status $rc: $(head -c 300 err)"; return; }
+    for site in "1;keep (sites.py:7);$2" "2;load (sites.py:3);$3" "4;churn (sites.py:9);$4"; do
+        line=${site%%;*} rest=${site#*;}
+        frame=${rest%;*} want=${rest##*;}
+        got=$(sum_collapsed "main (sites.py:$line);$frame;")
+        [ "$got" = "$want" ] || fail "collapsed --measure $1: $frame has $got bytes, want $want"
+    done
+    [ "$(sum_collapsed "")" = "$5" ] || fail "collapsed --measure $1: $(sum_collapsed "") bytes in all, want $5"
+    grep -Ev '^[^ ;][^;]*(;[^;]+)* [1-9][0-9]*$' out && fail "collapsed --measure $1: a line not 'frame;...;frame bytes'"
+    [ -z "$(sed 's/ [0-9]*$//' out | sort | uniq -d)" ] || fail "collapsed --measure $1: a stack on two lines"
+}
+
+# Collapsed stacks (flamegraph.pl's input), outermost frame first: the
+# script's frames, then the C ones down to the site's function.
+case_report_collapsed() {
+    sites || return
+    collapsed peak 90000 1000000 0 "$(summary_field peak_bytes)"
+    collapsed exit 90000 0 0 "$(summary_field live_bytes_at_end)"
+    collapsed allocated 90000 1000000 320 "$(summary_field allocated_bytes)"
+    collapsed temporary 0 100000 320 "$(summary_field temporary_bytes)"
+    run "$PYMM" report sites.trc --format collapsed
+    grep -q '^main (sites.py:2);load (sites.py:3);.* 1000000$' out ||
+        fail "collapsed: the peak is not the default measure: $(cat out)"
+    if [ "${NAMES:-0}" = 1 ]; then
+        grep -q '^main (sites.py:1);keep (sites.py:7);.*;site_keep (.*report_sites.c:[0-9]*) 90000$' out ||
+            fail "collapsed: keep's line does not end in site_keep: $(cat out)"
+        grep -q ';main (.*report_sites.c:[0-9]*);site_load (.*report_sites.c:[0-9]*) 1000000$' out ||
+            fail "collapsed: load's line does not end in main;site_load: $(cat out)"
+    fi
+}
+
+# pprof_sums FILE FUNCTION...: from the text `protoc --decode` made of a
+# profile: its sample types (type/unit ...) and default sample type, then
+# for each FUNCTION the four values summed over the samples that have it
+# in their stack, and TOTAL over all samples.
+pprof_sums() {
+    file=$1
+    shift
+    awk -v want="$*" '
+        /^string_table: / { s = substr($0, 15); gsub(/^"|"$/, "", s); str[nstr++] = s }
+        /^[a-z_]+ \{$/ { block = $1; if (block == "sample") { ns++; nl[ns] = 0; nv[ns] = 0 } }
+        /^}$/ { block = "" }
+        block == "sample_type" && $1 == "type:" { types = types " " $2 }
+        block == "sample_type" && $1 == "unit:" { types = types "/" $2 }
+        /^default_sample_type: / { dflt = $2 }
+        block == "sample" && $1 == "location_id:" { loc[ns, ++nl[ns]] = $2 }
+        block == "sample" && $1 == "value:" { val[ns, ++nv[ns]] = $2 }
+        block == "location" && $1 == "id:" { lid = $2 }
+        block == "location" && $1 == "function_id:" { lfn[lid] = $2 }
+        block == "function" && $1 == "id:" { fid = $2 }
+        block == "function" && $1 == "name:" { fname[fid] = $2 }
+        END {
+            n = split(types, t, " ")
+            for (i = 1; i <= n; i++) { split(t[i], tu, "/"); printf "%s/%s ", str[tu[1]], str[tu[2]] }
+            printf "default=%s\n", str[dflt]
+            n = split(want " TOTAL", w, " ")
+            for (k = 1; k <= n; k++) {
+                for (j = 1; j <= 4; j++) sum[j] = 0
+                for (i = 1; i <= ns; i++) {
+                    has = w[k] == "TOTAL"
+                    for (l = 1; l <= nl[i]; l++) if (str[fname[lfn[loc[i, l]]]] == w[k]) has = 1
+                    if (has) for (j = 1; j <= 4; j++) sum[j] += val[i, j]
+                }
+                printf "%s %d %d %d %d\n", w[k], sum[1], sum[2], sum[3], sum[4]
+            }
+        }' "$file"
+}
+
+# pprof_check ARGS -- EXPECTED: `--format pprof ARGS` decodes (protoc,
+# with pprof's own profile.proto) to the sums EXPECTED (pprof_sums).
+pprof_check() {
+    args=
+    while [ "$1" != -- ]; do args="$args $1"; shift; done
+    shift
+    run "$PYMM" report sites.trc --format pprof -o p.pb $args
+    [ "$rc" -eq 0 ] || { fail "pprof$args: status $rc: $(head -c 300 err)"; return; }
+    [ -s out ] && fail "pprof -o p.pb$args wrote to stdout"
+    magic=$(od -An -tx1 -N2 p.pb | tr -d ' ')
+    if [ "${ZLIB:-0}" = 1 ]; then
+        [ "$magic" = 1f8b ] || fail "pprof$args: not gzip-compressed (starts $magic)"
+        gzip -dc p.pb >p.raw || fail "pprof$args: gzip -d failed"
+    else
+        cp p.pb p.raw
+    fi
+    protoc --decode perftools.profiles.Profile -I "$PROTO_DIR" profile.proto <p.raw >p.txt 2>err ||
+        { fail "pprof$args: protoc cannot decode it: $(head -c 300 err)"; return; }
+    got=$(pprof_sums p.txt keep load churn site_keep site_load)
+    [ "$got" = "$1" ] || fail "pprof$args: decoded
+$got
+want
+$1"
+}
+
+# google/pprof's profile, read with protoc and pprof's profile.proto
+# (Debian: protobuf-compiler, golang-github-google-pprof-dev): the four
+# sample types, each site's values and the totals; inuse_* at the peak,
+# or at the exit with --measure exit. Without libdw the C functions are
+# module+offset: their sums are then 0.
+case_report_pprof() {
+    PROTO_DIR=${PROTO_DIR:-/usr/share/gocode/src/github.com/google/pprof/proto}
+    if ! command -v protoc >/dev/null || [ ! -f "$PROTO_DIR/profile.proto" ]; then
+        echo "SKIP: needs protoc and pprof's profile.proto (apt install protobuf-compiler golang-github-google-pprof-dev)"
+        exit 77
+    fi
+    sites || return
+    types='alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes'
+    allocs=$(summary_field allocations) bytes=$(summary_field allocated_bytes)
+    k=0
+    [ "${NAMES:-0}" = 1 ] && k=1
+    at_peak="keep 3 90000 3 90000
+load 10 1000000 10 1000000
+churn 5 320 0 0
+site_keep $((3 * k)) $((90000 * k)) $((3 * k)) $((90000 * k))
+site_load $((10 * k)) $((1000000 * k)) $((10 * k)) $((1000000 * k))
+TOTAL $allocs $bytes 13 $(summary_field peak_bytes)"
+    pprof_check -- "$types default=inuse_space
+$at_peak"
+    grep -qF 'string_table: "sites.py"' p.txt || fail "pprof: the script's file is not in the strings"
+    pprof_check --measure exit -- "$types default=inuse_space
+keep 3 90000 3 90000
+load 10 1000000 0 0
+churn 5 320 0 0
+site_keep $((3 * k)) $((90000 * k)) $((3 * k)) $((90000 * k))
+site_load $((10 * k)) $((1000000 * k)) 0 0
+TOTAL $allocs $bytes 3 $(summary_field live_bytes_at_end)"
+    pprof_check --measure allocated -- "$types default=alloc_space
+$at_peak"
+    expect 2 "--measure temporary: pprof's sample types" \
+        "$PYMM" report sites.trc --format pprof --measure temporary
+}
+
+# speedscope's JSON file format: pymm's own JSON reader parses it, and
+# python3 checks its structure (shared frames, sampled profiles in bytes,
+# a weight per sample, every index a frame) and each site's weights.
+case_report_speedscope() {
+    if ! command -v python3 >/dev/null; then
+        echo "SKIP: needs python3 to check the structure"
+        exit 77
+    fi
+    sites || return
+    run "$PYMM" report sites.trc --format speedscope -o s.json
+    [ "$rc" -eq 0 ] || { fail "speedscope: status $rc: $(head -c 300 err)"; return; }
+    run "$PYMM" json --strict s.json
+    [ "$rc" -eq 0 ] || fail "speedscope: pymm json cannot read it: $(head -c 300 err)"
+    run "$PYMM" report sites.trc --format speedscope --measure allocated -o a.json
+    cat >check.py <<'PY'
+import json, sys
+peak, at_exit, allocated, temporary, names = (int(a) for a in sys.argv[3:])
+want = {"live at the peak": (peak, {"keep": 90000, "load": 1000000, "churn": 0}),
+        "live at the exit": (at_exit, {"keep": 90000, "load": 0, "churn": 0}),
+        "allocated in all": (allocated, {"keep": 90000, "load": 1000000, "churn": 320}),
+        "temporary": (temporary, {"keep": 0, "load": 100000, "churn": 320})}
+for path, active in ((sys.argv[1], "live at the peak"), (sys.argv[2], "allocated in all")):
+    d = json.load(open(path))
+    assert d["$schema"] == "https://www.speedscope.app/file-format-schema.json", d["$schema"]
+    frames = d["shared"]["frames"]
+    for f in frames:
+        assert isinstance(f["name"], str) and set(f) <= {"name", "file", "line"}, f
+        assert isinstance(f.get("file", ""), str) and isinstance(f.get("line", 1), int), f
+    profiles = d["profiles"]
+    assert [p["name"] for p in profiles] == list(want), [p["name"] for p in profiles]
+    assert profiles[d["activeProfileIndex"]]["name"] == active, d["activeProfileIndex"]
+    for p in profiles:
+        total, sites = want[p["name"]]
+        assert p["type"] == "sampled" and p["unit"] == "bytes" and p["startValue"] == 0, p["name"]
+        assert len(p["samples"]) == len(p["weights"]), p["name"]
+        assert all(w > 0 for w in p["weights"]), p["name"]
+        assert sum(p["weights"]) == total == p["endValue"], (p["name"], sum(p["weights"]), total)
+        for site, line in (("keep", 7), ("load", 3), ("churn", 9)):
+            got = 0
+            for stack, w in zip(p["samples"], p["weights"]):
+                named = [frames[i] for i in stack]
+                # outermost first: the script's main, then its function
+                if named[1:2] == [{"name": site, "file": "sites.py", "line": line}]:
+                    assert named[0]["name"] == "main" and named[0]["file"] == "sites.py", named
+                    assert not names or named[-1]["name"] == "site_" + site, named
+                    got += w
+            assert got == sites[site], (p["name"], site, got, sites[site])
+print("ok")
+PY
+    python3 check.py s.json a.json "$(summary_field peak_bytes)" "$(summary_field live_bytes_at_end)" \
+        "$(summary_field allocated_bytes)" "$(summary_field temporary_bytes)" "${NAMES:-0}" >out 2>&1 ||
+        fail "speedscope: $(cat out)"
+}
+
+# -o OUT: the report goes to OUT, stdout stays empty; OUT that cannot be
+# written is said as `pymm: OUT: reason` with status 1, and a capture that
+# does not read leaves OUT as it was. Unknown formats and measures are
+# refused with the valid ones.
+case_report_output() {
+    sites || return
+    run "$PYMM" report sites.trc -o r.txt
+    [ "$rc" -eq 0 ] && [ ! -s out ] || fail "-o r.txt: status $rc, stdout $(head -c 100 out)"
+    grep -q "^Live at the peak, by stack" r.txt || fail "-o r.txt: no text report in it"
+    run "$PYMM" report sites.trc --format json -o r.json
+    grep -qF '"peak_bytes": 1090000,' r.json || fail "-o r.json: no JSON report in it"
+    run "$PYMM" report --diff sites.trc sites.trc --format json -o d.json
+    [ "$rc" -eq 0 ] && grep -qF '"peak": [],' d.json || fail "--diff -o d.json: $(head -c 300 d.json)"
+    expect 1 "pymm: missing/r.txt: No such file or directory" "$PYMM" report sites.trc -o missing/r.txt
+    mkdir dir
+    expect 1 "pymm: dir: Is a directory" "$PYMM" report sites.trc --format collapsed -o dir
+    if [ -w /dev/full ]; then
+        expect 1 "pymm: /dev/full: No space left on device" \
+            "$PYMM" report sites.trc --format pprof -o /dev/full
+        expect 1 "pymm: /dev/full: No space left on device" \
+            "$PYMM" report --diff sites.trc sites.trc -o /dev/full
+        "$PYMM" report sites.trc --format speedscope >/dev/full 2>err
+        [ $? -eq 1 ] && grep -qF "pymm: standard output: No space left on device" err ||
+            fail "stdout on /dev/full: $(cat err)"
+    fi
+    printf 'hello' >notcapture
+    echo kept >r.txt
+    expect 1 "notcapture:0: not a pymm capture file" "$PYMM" report notcapture -o r.txt
+    [ "$(cat r.txt)" = kept ] || fail "a capture that does not read emptied -o's file"
+    valid="(valid: text, json, collapsed, pprof, speedscope)"
+    expect 2 "pymm report: unknown format 'xml' $valid" "$PYMM" report sites.trc --format xml
+    expect 2 "unknown format 'pprof' for --diff (valid: text, json)" \
+        "$PYMM" report --diff sites.trc sites.trc --format pprof
+    expect 2 "--measure most: not a measure (valid: peak, exit, allocated, temporary)" \
+        "$PYMM" report sites.trc --format collapsed --measure most
+    expect 2 "--measure exit: goes with --format collapsed, pprof or speedscope" \
+        "$PYMM" report sites.trc --measure exit
+    expect 2 "usage: pymm report" "$PYMM" report sites.trc -o
+    run "$PYMM" report --help
+    for word in collapsed pprof speedscope --measure "-o OUT"; do
+        grep -qF -- "$word" out || fail "pymm report --help does not mention $word"
+    done
+}
+
 "case_$CASE" || exit 1
 if [ "$failures" -ne 0 ]; then
     echo "$CASE: $failures failure(s)"

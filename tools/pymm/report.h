@@ -2,8 +2,9 @@
  * report.h -- what the files of `pymm report` share (tools/pymm only; not
  * part of the library): a capture file read into figures per stack
  * (report_cmd.c, which also holds the command), frames named and one
- * capture's report printed (report_print.c), two captures compared
- * (report_diff.c). Cross-file names start with rpt_.
+ * capture's report printed (report_print.c), stacks keyed by what their
+ * frames mean (report_tree.c), two captures compared (report_diff.c).
+ * Cross-file names start with rpt_.
  *
  * A capture's stacks are the nodes of its file: node `id` is the frame
  * `pc` called from the stack `parent` (parent < id); ids 1..RPT_ROOTS are
@@ -160,6 +161,14 @@ typedef struct rpt_capture {
 int rpt_read(rpt_capture *c);
 void rpt_capture_free(rpt_capture *c);
 
+/* Where a report goes: standard output when path is NULL, else the file
+ * path, made or emptied (opened once the input has read, so that a bad
+ * capture leaves it as it was). NULL with `pymm: PATH: reason` said. */
+FILE *rpt_out_open(const char *path);
+/* The report is written: 0, or 1 with `pymm: PATH: reason` said (a write
+ * that failed: a full disk, /dev/full). f is closed unless stdout. */
+int rpt_out_close(FILE *f, const char *path);
+
 /* Room for `need` items of `size` bytes in *items (the new ones zeroed):
  * false for want of memory. */
 bool rpt_grow(void **items, size_t *cap, size_t need, size_t size);
@@ -198,9 +207,91 @@ void rpt_summary_json(FILE *f, const rpt_capture *c);
 void rpt_report_text(FILE *f, const rpt_capture *c, Dwfl *d, size_t top);
 void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top);
 
+/* ---- report_tree.c: stacks by what their frames mean ----------------------- */
+
+/* A 64-bit key to a non-zero 32-bit id: open addressing, linear probing,
+ * at most half full; a slot whose value is 0 is empty. */
+typedef struct rpt_map {
+    uint64_t *keys;
+    uint32_t *ids;
+    size_t cap, n;
+    unsigned shift;
+} rpt_map;
+
+/* The id slot of key: 0 when the key is new, and the caller then sets it
+ * (non-zero); NULL for want of memory. */
+uint32_t *rpt_map_slot(rpt_map *m, uint64_t key);
+void rpt_map_free(rpt_map *m);
+
+/* Distinct strings numbered 1, 2, ... (zeroed: empty). */
+typedef struct rpt_strings {
+    char **strings; /* [id], from 1 */
+    size_t n, cap;  /* n: the next id */
+    rpt_map ids;    /* a string's hash (moved on past a clash) to its id */
+} rpt_strings;
+
+/* The id of string s, a malloc'd string the table takes (freed when it
+ * knows s already): 0 for want of memory. */
+uint32_t rpt_intern(rpt_strings *t, char *s);
+void rpt_strings_free(rpt_strings *t);
+
+typedef struct rpt_counts {
+    uint64_t bytes, count;
+} rpt_counts;
+
+/* A frame's name, kept once libdw is closed. */
+typedef struct rpt_tframe {
+    char *function, *file; /* NULL function: the key is a module's path */
+    int line;
+    bool interpreter;
+} rpt_tframe;
+
+/* A stack of the tree: its parent and frame, and its figures in each of
+ * (at most) two captures. */
+typedef struct rpt_tstack {
+    uint32_t parent, frame;
+    rpt_counts fig[2][RPT_VIEWS];
+} rpt_tstack;
+
+typedef struct rpt_tree {
+    bool by_name;       /* frames by printed name alone, all domains under root 1 */
+    rpt_strings keys;   /* a frame's key, or a module's path: ids are frame ids */
+    rpt_tframe *frames; /* [key id] */
+    size_t frames_cap;
+    rpt_map by_offset;  /* a module path's key id << 44 | an offset from its bias, to a frame */
+    rpt_tstack *stacks; /* [id]; 1..RPT_ROOTS the roots; a parent's id is smaller */
+    size_t nstacks, stacks_cap;
+    rpt_map stack_ids; /* parent << 32 | frame to stack id */
+} rpt_tree;
+
+/* An empty tree (by_name: as above); false for want of memory, said on
+ * stderr. rpt_tree_free is due either way. */
+bool rpt_tree_init(rpt_tree *t, bool by_name);
+/* Capture c's stacks onto the tree, its figures as fig[which], its frames
+ * named with d: 0, or 1 with the error said. */
+int rpt_tree_add(rpt_tree *t, const rpt_capture *c, Dwfl *d, int which);
+void rpt_tree_free(rpt_tree *t);
+const char *rpt_tree_domain(const rpt_tree *t, uint32_t id); /* not for by_name trees */
+
+/* Frames of tree stack id, innermost first, into *path (grown as
+ * needed): their number, or SIZE_MAX for want of memory. */
+size_t rpt_tree_path(const rpt_tree *t, uint32_t id, uint32_t **path, size_t *cap);
+
+/* ---- report_formats.c, report_pprof.c: the formats other tools read ------ */
+
+/* Each writes the stacks of capture c, on its tree by name t (by_name,
+ * c's figures as fig[0]), to f, in the bytes of `measure`: 0, or 1 with
+ * the error said. pprof's inuse_* are at the peak, or at the exit with
+ * RPT_AT_END (never RPT_TEMPORARY); its alloc_* are RPT_ALLOCATED. */
+int rpt_write_collapsed(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure);
+int rpt_write_speedscope(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure);
+int rpt_write_pprof(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure);
+
 /* ---- report_diff.c ------------------------------------------------------- */
 
-/* `pymm report --diff A B`: 0, or 1 with the error said. */
-int rpt_diff(const char *a, const char *b, bool json, size_t top, size_t temporary);
+/* `pymm report --diff A B`, written to out (rpt_out_open): 0, or 1 with
+ * the error said. */
+int rpt_diff(const char *out, const char *a, const char *b, bool json, size_t top,
+             size_t temporary);
 
 #endif

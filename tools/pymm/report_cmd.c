@@ -697,15 +697,63 @@ void rpt_capture_free(rpt_capture *c) {
 
 /* ---- the command --------------------------------------------------------- */
 
+FILE *rpt_out_open(const char *path) {
+    if (path == NULL) return stdout;
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) fprintf(stderr, "pymm: %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+int rpt_out_close(FILE *f, const char *path) {
+    /* A write error sticks to the stream: fflush reports it, with errno
+     * set by the write that failed (ENOSPC). */
+    int failed = fflush(f) != 0 || ferror(f);
+    int why = errno;
+    if (f != stdout && fclose(f) != 0 && !failed) failed = 1, why = errno;
+    if (!failed) return 0;
+    fprintf(stderr, "pymm: %s: %s\n", path ? path : "standard output",
+            why ? strerror(why) : "write error");
+    return 1;
+}
+
+/* The formats of `pymm report FILE`: text and json are the report itself
+ * (report_print.c); the others are the stacks for other tools, written
+ * from a tree of the stacks by name (report_formats.c, report_pprof.c). */
+typedef struct format {
+    const char *name;
+    int (*write)(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure);
+} format;
+
+static const format formats[] = {
+    {"text", NULL},
+    {"json", NULL},
+    {"collapsed", rpt_write_collapsed},
+    {"pprof", rpt_write_pprof},
+    {"speedscope", rpt_write_speedscope},
+};
+#define NFORMATS (sizeof formats / sizeof formats[0])
+#define FORMAT_NAMES "text, json, collapsed, pprof, speedscope"
+
+/* `--measure`'s names, by enum rpt_view. */
+static const char *const measures[RPT_VIEWS] = {"peak", "exit", "allocated", "temporary"};
+
 static int usage(FILE *f) {
     fprintf(f,
-            "usage: pymm report FILE [--format text|json] [--top N] [--temporary N]\n"
-            "       pymm report --diff A B [--format text|json] [--top N] [--temporary N]\n"
+            "usage: pymm report FILE [--format FMT] [-o OUT] [--top N] [--temporary N]\n"
+            "                   [--measure peak|exit|allocated|temporary]\n"
+            "       pymm report --diff A B [--format text|json] [-o OUT] [--top N]\n"
+            "                   [--temporary N]\n"
             "  what a capture file (PYMM_TRACE=FILE) says: totals, the peak, the\n"
             "  stacks holding the most at the peak and at the end, the stacks\n"
             "  that allocated the most, and those of temporary blocks (freed by\n"
             "  their thread before it made N more allocations; --temporary N,\n"
             "  1 to %d, default 1). --top: how many stacks of each (default 10).\n"
+            "  --format: text (default), json, or every stack for other tools:\n"
+            "  collapsed (flamegraph.pl's `frame;frame;leaf bytes`), pprof (go tool\n"
+            "  pprof's protobuf profile), speedscope (speedscope's JSON).\n"
+            "  --measure: the bytes those show: live at the peak (default), live at\n"
+            "  the exit, allocated in all, or temporary; pprof has all allocations\n"
+            "  and its inuse_* at the peak or the exit. -o: to OUT, not stdout.\n"
             "  --diff: per stack, what changed from capture A to capture B, the\n"
             "  largest changes first; stacks match by function, file and line\n",
             RPT_TEMPORARY_MAX);
@@ -722,12 +770,51 @@ static bool count_arg(const char *text, uint64_t *out) {
     return true;
 }
 
+static const format *find_format(const char *name) {
+    for (size_t i = 0; i < NFORMATS; i++)
+        if (strcmp(formats[i].name, name) == 0) return &formats[i];
+    return NULL;
+}
+
+static int find_measure(const char *name) {
+    for (int v = 0; v < RPT_VIEWS; v++)
+        if (strcmp(measures[v], name) == 0) return v;
+    return -1;
+}
+
+/* The report of one capture in format fmt to out: 0, or 1 with the
+ * error said. The stacks are named before the output is opened, and for
+ * the formats by name libdw is closed before they are written. */
+static int report(const rpt_capture *c, const format *fmt, const char *out, size_t top,
+                  enum rpt_view measure) {
+    Dwfl *d = rpt_names_open(c);
+    rpt_tree t;
+    int rc = 0;
+    if (fmt->write) {
+        rc = rpt_tree_init(&t, true) ? rpt_tree_add(&t, c, d, 0) : 1;
+        rpt_names_close(d);
+        d = NULL;
+    }
+    FILE *f = rc == 0 ? rpt_out_open(out) : NULL;
+    if (f && fmt->write) rc = fmt->write(f, c, &t, measure);
+    else if (f && fmt->name[0] == 'j') rpt_report_json(f, c, d, top);
+    else if (f) rpt_report_text(f, c, d, top);
+    if (f && rpt_out_close(f, out) != 0) rc = 1;
+    if (f == NULL) rc = 1;
+    if (fmt->write) rpt_tree_free(&t);
+    rpt_names_close(d);
+    return rc;
+}
+
 int pymm_report_main(int argc, char **argv) {
-    const char *path = NULL, *format = "text", *diff_a = NULL, *diff_b = NULL;
+    const char *path = NULL, *diff_a = NULL, *diff_b = NULL, *out = NULL;
+    const char *format_name = "text", *measure_name = NULL;
     uint64_t top = 10, temporary = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout);
-        if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) format = argv[++i];
+        if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) format_name = argv[++i];
+        else if (strcmp(argv[i], "--measure") == 0 && i + 1 < argc) measure_name = argv[++i];
+        else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) out = argv[++i];
         else if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
             if (!count_arg(argv[++i], &top)) return usage(stderr);
         } else if (strcmp(argv[i], "--temporary") == 0 && i + 1 < argc) {
@@ -739,18 +826,29 @@ int pymm_report_main(int argc, char **argv) {
         } else if (argv[i][0] != '-' && path == NULL) path = argv[i];
         else return usage(stderr);
     }
-    if ((path == NULL) == (diff_a == NULL) ||
-        (strcmp(format, "text") != 0 && strcmp(format, "json") != 0))
-        return usage(stderr);
-    if (diff_a) return rpt_diff(diff_a, diff_b, format[0] == 'j', top, temporary);
+    if ((path == NULL) == (diff_a == NULL)) return usage(stderr);
+    const format *fmt = find_format(format_name);
+    if (fmt == NULL || (diff_a && fmt->write)) {
+        fprintf(stderr, "pymm report: unknown format '%s'%s (valid: %s)\n", format_name,
+                fmt ? " for --diff" : "", diff_a ? "text, json" : FORMAT_NAMES);
+        return 2;
+    }
+    int measure = measure_name ? find_measure(measure_name) : RPT_AT_PEAK;
+    if (measure < 0 || (measure_name && !fmt->write)) {
+        fprintf(stderr, "pymm report: --measure %s: %s\n", measure_name,
+                measure < 0 ? "not a measure (valid: peak, exit, allocated, temporary)"
+                            : "goes with --format collapsed, pprof or speedscope");
+        return 2;
+    }
+    if (fmt->write == rpt_write_pprof && measure == RPT_TEMPORARY) {
+        fprintf(stderr, "pymm report: --measure temporary: pprof's sample types are all "
+                        "allocations and those in use (peak, exit or allocated)\n");
+        return 2;
+    }
+    if (diff_a) return rpt_diff(out, diff_a, diff_b, fmt->name[0] == 'j', top, temporary);
     rpt_capture c = {.name = path, .temporary = temporary};
     int rc = rpt_read(&c);
-    if (rc == 0) {
-        Dwfl *d = rpt_names_open(&c);
-        if (format[0] == 'j') rpt_report_json(stdout, &c, d, top);
-        else rpt_report_text(stdout, &c, d, top);
-        rpt_names_close(d);
-    }
+    if (rc == 0) rc = report(&c, fmt, out, top, (enum rpt_view)measure);
     rpt_capture_free(&c);
     return rc;
 }

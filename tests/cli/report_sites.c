@@ -1,0 +1,75 @@
+/*
+ * report_sites.c -- a run with known allocation sites, traced under
+ * PYMM_TRACE by tests/cli/cli_test.sh to check `pymm report`'s formats
+ * (collapsed, pprof, speedscope) against figures known in advance.
+ *
+ * It plays an interpreter running a script "sites.py" (pm_trace_push_frame)
+ * whose functions call C functions that allocate:
+ *   main:1 -> keep:7  -> site_keep:  3 blocks of 30,000 B (obj), never freed
+ *   main:2 -> load:3  -> site_load: 10 blocks of 100,000 B (mem), freed at main:3
+ *   main:4 -> churn:9 -> site_churn: 5 blocks of 64 B (raw), each freed at once
+ * So at the peak (the last load) load holds 1,000,000 B and keep 90,000 B;
+ * at the exit keep holds 90,000 B. Temporary (freed before the thread's
+ * next allocation): churn's 320 B, and the last of load's blocks, 100,000 B
+ * (freed at main:3 before anything else is allocated). The site_*
+ * functions are neither inlined nor given arguments (gcc would clone them
+ * as site_keep.constprop.0), so that with debug information the report
+ * names them as written.
+ */
+#include <pymm.h>
+
+#include <stdio.h>
+
+#define KEEP_BLOCKS 3
+#define KEEP_SIZE 30000
+#define LOAD_BLOCKS 10
+#define LOAD_SIZE 100000
+#define CHURN_BLOCKS 5
+#define CHURN_SIZE 64
+
+static const char script[] = "sites.py";
+
+/* Static, so that the blocks are still held when tracing stops. */
+static void *kept[KEEP_BLOCKS], *loaded[LOAD_BLOCKS];
+
+__attribute__((noinline)) static int site_keep(void) {
+    for (int i = 0; i < KEEP_BLOCKS; i++)
+        if ((kept[i] = pm_obj_malloc(KEEP_SIZE)) == NULL) return 1;
+    return 0;
+}
+
+__attribute__((noinline)) static int site_load(void) {
+    for (int i = 0; i < LOAD_BLOCKS; i++)
+        if ((loaded[i] = pm_mem_malloc(LOAD_SIZE)) == NULL) return 1;
+    return 0;
+}
+
+__attribute__((noinline)) static int site_churn(void) {
+    for (int i = 0; i < CHURN_BLOCKS; i++) {
+        void *p = pm_raw_malloc(CHURN_SIZE);
+        if (p == NULL) return 1;
+        pm_raw_free(p);
+    }
+    return 0;
+}
+
+int main(void) {
+    int failed = 0;
+    pm_trace_push_frame(script, "main", 1);
+    pm_trace_push_frame(script, "keep", 7);
+    failed |= site_keep();
+    pm_trace_pop_frame();
+    pm_trace_set_line(2);
+    pm_trace_push_frame(script, "load", 3);
+    failed |= site_load();
+    pm_trace_pop_frame();
+    pm_trace_set_line(3);
+    for (int i = 0; i < LOAD_BLOCKS; i++) pm_mem_free(loaded[i]);
+    pm_trace_set_line(4);
+    pm_trace_push_frame(script, "churn", 9);
+    failed |= site_churn();
+    pm_trace_pop_frame();
+    pm_trace_pop_frame();
+    if (failed) fprintf(stderr, "report_sites: out of memory\n");
+    return failed;
+}
