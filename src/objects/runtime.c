@@ -186,7 +186,7 @@ void pm_runtime_destroy(pm_runtime *rt) {
     pmo_vec_free(&rt->repr_active);
     current_runtime = saved == rt ? default_rt() : saved;
     if (rt->owns_heap) pm_heap_destroy(rt->heap);
-    else pmh_cache_leave(rt->heap, rt->cache); /* its live pools wait for adoption */
+    else pmh_cache_leave(rt->heap, rt->cache); /* freed, or left with live objects */
     pmh_internal_free(rt);
 }
 
