@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include "heap/internal_alloc.h"
+#include "objects/object.h" /* rt->cache, the large table */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -492,6 +493,21 @@ static void test_runtimes_on_shared_heap(void) {
     append_ints(leftover, 8000000, 10);
     pm_runtime_enter(prev);
     pm_runtime_destroy(a);
+    /* A runtime whose one leftover is a large object: its cache owns no
+     * pool and is freed, and a later runtime's cache may take its address;
+     * the large object is no longer a runtime's. */
+    char *text = calloc(1, 20001);
+    memset(text, 'y', 20000);
+    a = pm_runtime_new(&cfg);
+    const void *gone = a->cache;
+    prev = pm_runtime_enter(a);
+    pm_object *big = pm_str_from(text);
+    CHECK(big != NULL);
+    pm_runtime_enter(prev);
+    pm_runtime_destroy(a);
+    free(text);
+    const pm_heap *h = pm_heap_default();
+    for (size_t i = 0; i < h->large.cap; i++) CHECK(h->large.slots[i].objects != gone);
 
     long live = -1;
     for (int i = 0; i < 50; i++) {

@@ -945,6 +945,11 @@ int pmh_large_walk_objects(const pm_heap *h, const pmh_cache *c, pm_walk_fn fn, 
     return large_walk(h, c, fn, arg);
 }
 
+void pmh_large_disown(pm_heap *h, const pmh_cache *c) {
+    for (size_t i = 0; i < h->large.cap; i++)
+        if (h->large.slots[i].objects == c) h->large.slots[i].objects = NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* malloc / free / realloc                                                  */
 /* ------------------------------------------------------------------------ */

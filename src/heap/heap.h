@@ -304,6 +304,9 @@ PM_HIDDEN void pmh_cache_leave(pm_heap *h, pmh_cache *c);
  * as pmh_large_walk does; under the lock for a thread-safe heap. */
 PM_HIDDEN int pmh_large_walk_objects(const pm_heap *h, const pmh_cache *c, pm_walk_fn fn,
                                      void *arg);
+/* Runtime cache c is left: its large objects are no runtime's any more
+ * (a cache made later at c's address must not find them). Under the lock. */
+PM_HIDDEN void pmh_large_disown(pm_heap *h, const pmh_cache *c);
 /* The calling thread's cache of h if it has one; none is made. */
 PM_HIDDEN pmh_cache *pmh_ts_bound_cache(const pm_heap *h);
 /* No cache of h but the calling thread's is in use (abandoned ones

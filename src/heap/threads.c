@@ -195,13 +195,14 @@ static int owned_by(const pm_heap *h, const pmh_arena *a, pmh_pool *pool, void *
 /* A runtime's cache with no pool left (its objects all died) is freed at
  * once, so that making and destroying runtimes in a loop keeps no caches;
  * one whose objects outlive it waits, abandoned, for a thread to adopt
- * it. No thread can name it (T3: it was bound to none) and no pool names
+ * it. Its large objects leave it either way (pmh_large_disown). No thread can name it (T3: it was bound to none) and no pool names
  * it as owner, so no free can reach it. */
 void pmh_cache_leave(pm_heap *h, pmh_cache *c) {
     PM_ASSERT(c != &h->main && c->for_runtime);
     pmh_lock(h);
     pmh_cache_collect(h, c);
     pmh_unpark_pools(h, c);
+    pmh_large_disown(h, c);
     if (pmh_for_each_pool(h, owned_by, c) == 0) {
         pmh_cache **link = &h->caches;
         while (*link != c) link = &(*link)->next;
