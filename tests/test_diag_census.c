@@ -481,6 +481,29 @@ static void test_default_runtime(void) {
     pm_decref(l);
 }
 
+/* A runtime in debug mode keeps freed objects in a quarantine, marked
+ * dead: they are not live objects. */
+static void test_debug_quarantine(void) {
+    pm_runtime_config cfg = PM_RUNTIME_CONFIG_INIT;
+    cfg.debug = 1;
+    pm_runtime *rt = pm_runtime_new(&cfg);
+    pm_runtime *prev = pm_runtime_enter(rt);
+    pm_object *keep = pm_list_new(0);
+    append_ints(keep, 600000, 20);
+    pm_census *c = pm_census_take(NULL);
+    CHECK_EQ(count_of(c, "int"), 20);
+    pm_census_free(c);
+    while (pm_list_size(keep) > 5) pm_decref(pm_list_pop(keep, -1));
+    c = pm_census_take(NULL);
+    CHECK_EQ(count_of(c, "int"), 5); /* 15 wait in the quarantine */
+    CHECK_EQ(count_of(c, "list"), 1);
+    CHECK_EQ(pm_census_size(c), 2); /* no row for them, under any type */
+    pm_census_free(c);
+    pm_decref(keep);
+    pm_runtime_enter(prev);
+    pm_runtime_destroy(rt);
+}
+
 /* Runtimes on a shared heap: each has pools of its own (O1), never a dead
  * runtime's with its leftover objects, and a runtime whose objects all
  * died leaves no cache behind. */
@@ -570,6 +593,7 @@ int main(void) {
     test_mark_lost();
     test_refused();
     test_default_runtime();
+    test_debug_quarantine();
     test_runtimes_on_shared_heap();
     test_deep_chain();
     return tu_finish("test_diag_census");
