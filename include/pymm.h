@@ -1364,6 +1364,102 @@ PM_API size_t pm_trace_snapshot_statistics(const pm_trace_snapshot *s,
                                            const pm_trace_snapshot *base, int key, int cumulative,
                                            pm_trace_entry *out, size_t max);
 
+/* ======================================================================== */
+/* Layer 4: diagnostics -- the census of objects                            */
+/* ======================================================================== */
+/*
+ * objgraph's typestats and show_growth, pympler's summary and tracker:
+ * how many objects of each type a runtime holds, how many bytes of its
+ * heap they take, and what changed. A census counts every live object of
+ * the runtime, tracked by the collector or not (ints, strs and floats as
+ * well as containers), including large objects beyond the pools; it
+ * leaves out blocks on the runtime's free lists, objects of debug mode's
+ * quarantine, static objects (None, small ints, the built-in types:
+ * they are nobody's heap) and shared types (allocated outside every
+ * heap). A row's bytes are its objects' heap blocks (the size class of a
+ * pool block, the size of a large one), not the buffers they own (a
+ * list's item array, a dict's table).
+ *
+ * How it finds them (docs/DESIGN.md, "Diagnostics: census"): a runtime
+ * allocates its objects, and nothing else, from pools of its own, which
+ * the census walks without recursion; a chain of 10,000,000 objects costs
+ * it no stack. It allocates nothing from any heap and makes no object, so
+ * it never counts itself or its results.
+ *
+ * rt NULL means the calling thread's current runtime; a runtime is
+ * censused by the thread using it. A call that fails returns NULL or -1
+ * with the current runtime's exception set: MemoryError, or RuntimeError
+ * when the runtime's objects do not come from its heap's pools (its heap
+ * has debug hooks, a program replaced its obj domain, or pm_trace_start
+ * is recording), or for a question about a mark that is not set.
+ */
+typedef struct pm_census pm_census;
+/* A row: the objects of one type. type identifies the type, and may no
+ * longer be a live one: compare it, never read it; type_name is the
+ * census's copy of its name. In a difference (pm_census_diff) count and
+ * bytes are changes, negative when the type shrank. */
+typedef struct pm_census_row {
+    const char *type_name;
+    const pm_type *type;
+    int64_t count;
+    int64_t bytes;
+} pm_census_row;
+
+/* Every live object of rt, by type. Rows are sorted by count (then bytes,
+ * then name), largest first. */
+PM_API pm_census *pm_census_take(pm_runtime *rt) PM_NODISCARD;
+PM_API void pm_census_free(pm_census *c);
+/* Its rows (0 .. size - 1; NULL past the end), the row of a type by
+ * name (the largest, if types share the name) or by identity (NULL when
+ * none), and the totals over all rows (either pointer may be NULL). The
+ * rows belong to the census. */
+PM_API size_t pm_census_size(const pm_census *c);
+PM_API const pm_census_row *pm_census_row_at(const pm_census *c, size_t i);
+PM_API const pm_census_row *pm_census_find(const pm_census *c, const char *type_name);
+PM_API const pm_census_row *pm_census_find_type(const pm_census *c, const pm_type *type);
+PM_API void pm_census_totals(const pm_census *c, int64_t *count, int64_t *bytes);
+/* now minus before, per type (a type in one census only counts as 0 in
+ * the other), with the rows whose count and bytes did not change left
+ * out; sorted by the change of count, growth first. Exact: every object
+ * is counted, none sampled. */
+PM_API pm_census *pm_census_diff(const pm_census *now, const pm_census *before) PM_NODISCARD;
+/* A table (type, count, bytes, then the totals; changes signed for a
+ * difference), at most limit rows (0: all). 0, or -1 on a write error. */
+PM_API int pm_census_print(const pm_census *c, FILE *out, size_t limit);
+
+/* New since a mark (objgraph's get_new_ids, without its reuse of ids):
+ * from pm_census_mark on, rt notes the address of every object it makes
+ * (a set in internal memory, one entry per address given; a mark set again
+ * starts anew). pm_census_take_new counts, and pm_census_new_objects
+ * lists, the live objects made since, and nothing older even where a new
+ * object took an older one's block. While a mark is set, every object
+ * allocation of rt costs a lookup in the set (the plain-type fast path of
+ * pm_object_new_refs_steal is off); pm_census_unmark ends it, and
+ * pm_runtime_destroy frees it. If the set could not grow, the questions
+ * fail with MemoryError until the next mark. The objects are borrowed, in
+ * an array freed with pm_census_objects_free (never NULL on success, even
+ * for none). */
+PM_API int pm_census_mark(pm_runtime *rt);
+PM_API void pm_census_unmark(pm_runtime *rt);
+PM_API pm_census *pm_census_take_new(pm_runtime *rt) PM_NODISCARD;
+PM_API pm_object **pm_census_new_objects(pm_runtime *rt, size_t *n) PM_NODISCARD;
+PM_API void pm_census_objects_free(pm_object **objects);
+
+/* A tracker (pympler's SummaryTracker): a baseline census taken when it
+ * is made (or rebased), and the census of its last call. growth: the
+ * difference since the previous growth call (or since the baseline, the
+ * first time), which then becomes the previous one; since_baseline: the
+ * difference since the baseline, changing nothing; print_diff: growth,
+ * printed as pm_census_print does. The tracker's own memory is internal,
+ * never in a census. */
+typedef struct pm_census_tracker pm_census_tracker;
+PM_API pm_census_tracker *pm_census_tracker_new(pm_runtime *rt) PM_NODISCARD;
+PM_API pm_census *pm_census_tracker_growth(pm_census_tracker *t) PM_NODISCARD;
+PM_API pm_census *pm_census_tracker_since_baseline(pm_census_tracker *t) PM_NODISCARD;
+PM_API int pm_census_tracker_rebase(pm_census_tracker *t);
+PM_API int pm_census_tracker_print_diff(pm_census_tracker *t, FILE *out);
+PM_API void pm_census_tracker_free(pm_census_tracker *t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -57,7 +57,8 @@ static void *pool_realloc_ctx(void *ctx, void *p, size_t n);
 /* The default heap is a constant-initialized object: it works before main()
  * and needs no set-up call. Its buckets are allocated with its first arena. */
 pm_heap pmh_default_heap = {
-    .main = {.heap = &pmh_default_heap, .heap_id = PMH_DEFAULT_HEAP_ID},
+    /* main is the default runtime's cache and no one else's (O1). */
+    .main = {.heap = &pmh_default_heap, .heap_id = PMH_DEFAULT_HEAP_ID, .for_runtime = true},
     .pool_mask = ~(uintptr_t)(DEFAULT_POOL_SIZE - 1),
     .special = true,
     .domains = {RAW_TABLE, DEFAULT_POOL_TABLE, DEFAULT_POOL_TABLE},
@@ -280,6 +281,10 @@ void pm_heap_destroy(pm_heap *h) {
     pmh_release_large_spare(h);
     pmh_debug_destroy(h);
     pmh_ts_destroy(h); /* no other thread uses h any more (pymm.h): its caches go */
+    for (pmh_cache *c = h->caches, *next; c; c = next) { /* a private heap's runtimes' */
+        next = c->next;
+        pmh_internal_free(c);
+    }
 #ifdef PM_VALGRIND
     if (RUNNING_ON_VALGRIND) pmh_vg_forget_pool_blocks(h);
 #endif
@@ -721,7 +726,8 @@ static pmh_large_slot *large_find(const pmh_large_table *t, uintptr_t p) {
     }
 }
 
-static void large_insert(pmh_large_table *t, uintptr_t p, size_t size, bool mapped) {
+static void large_insert(pmh_large_table *t, uintptr_t p, size_t size, bool mapped,
+                         const pmh_cache *objects) {
     for (size_t i = large_hash(p, t->cap);; i = (i + 1) & (t->cap - 1)) {
         pmh_large_slot *s = &t->slots[i];
         if (s->ptr == 0 || s->ptr == LARGE_TOMB) {
@@ -729,6 +735,7 @@ static void large_insert(pmh_large_table *t, uintptr_t p, size_t size, bool mapp
             s->ptr = p;
             s->size = size;
             s->mapped = mapped;
+            s->objects = objects;
             t->count++;
             t->bytes += size;
             return;
@@ -737,16 +744,18 @@ static void large_insert(pmh_large_table *t, uintptr_t p, size_t size, bool mapp
 }
 
 /* Insert a block, with the room a large_reserve promised. */
-static void large_put(pmh_large_table *t, uintptr_t p, size_t size, bool mapped) {
+static void large_put(pmh_large_table *t, uintptr_t p, size_t size, bool mapped,
+                      const pmh_cache *objects) {
     PM_ASSERT(t->reserved > 0);
     t->reserved--;
-    large_insert(t, p, size, mapped);
+    large_insert(t, p, size, mapped, objects);
 }
 
 static void large_remove(pmh_large_table *t, pmh_large_slot *s) {
     t->bytes -= s->size;
     s->ptr = LARGE_TOMB;
     s->size = 0;
+    s->objects = NULL;
     t->count--;
     t->tombs++;
 }
@@ -773,7 +782,8 @@ static bool large_reserve(pmh_large_table *t) {
     t->count = t->tombs = 0;
     t->bytes = 0;
     for (size_t i = 0; i < oldcap; i++)
-        if (old[i].ptr > LARGE_TOMB) large_insert(t, old[i].ptr, old[i].size, old[i].mapped);
+        if (old[i].ptr > LARGE_TOMB)
+            large_insert(t, old[i].ptr, old[i].size, old[i].mapped, old[i].objects);
     pmh_internal_free(old);
     t->reserved++;
     return true;
@@ -887,7 +897,7 @@ static void *raw_malloc(pm_heap *h, size_t n) {
  * if the table cannot grow for it, the block goes back and the call fails.
  * A mapping of the heap's own (4 MiB and more) is made under it (the
  * spare). */
-static void *large_malloc(pm_heap *h, size_t n) {
+static void *large_malloc(pm_heap *h, size_t n, const pmh_cache *objects) {
     bool mapped = n >= PMH_HUGE_BLOCK_MIN; /* maybe: decided under the lock */
     void *p = mapped ? NULL : raw_malloc(h, n);
     pmh_lock(h);
@@ -895,7 +905,7 @@ static void *large_malloc(pm_heap *h, size_t n) {
     else if (p == NULL && n >= PMH_HUGE_BLOCK_MIN) p = raw_malloc(h, n);
     if (p == NULL && pmh_release_kept(h)) p = large_get(h, n, &mapped);
     bool entered = p != NULL && large_reserve(&h->large);
-    if (entered) large_put(&h->large, (uintptr_t)p, n, mapped);
+    if (entered) large_put(&h->large, (uintptr_t)p, n, mapped, objects);
     else if (p) large_put_back(h, p, n, mapped);
     pmh_unlock(h);
     return entered ? p : NULL;
@@ -915,15 +925,31 @@ bool pmh_large_contains(const pm_heap *h, const void *p) {
     return large_find(&h->large, (uintptr_t)p) != NULL;
 }
 
-int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg) {
+/* The large blocks whose slot names `objects` (any block: ANY_BLOCK). */
+#define ANY_BLOCK ((const pmh_cache *)1)
+static int large_walk(const pm_heap *h, const pmh_cache *objects, pm_walk_fn fn, void *arg) {
     for (size_t i = 0; i < h->large.cap; i++) {
         const pmh_large_slot *s = &h->large.slots[i];
-        if (s->ptr > LARGE_TOMB) {
+        if (s->ptr > LARGE_TOMB && (objects == ANY_BLOCK || s->objects == objects)) {
             int r = fn(arg, (void *)s->ptr, s->size, 1);
             if (r) return r;
         }
     }
     return 0;
+}
+
+int pmh_large_walk(const pm_heap *h, pm_walk_fn fn, void *arg) {
+    return large_walk(h, ANY_BLOCK, fn, arg);
+}
+
+int pmh_large_walk_objects(const pm_heap *h, const pmh_cache *c, pm_walk_fn fn, void *arg) {
+    PM_ASSERT(c != NULL && c->for_runtime);
+    return large_walk(h, c, fn, arg);
+}
+
+void pmh_large_disown(pm_heap *h, const pmh_cache *c) {
+    for (size_t i = 0; i < h->large.cap; i++)
+        if (h->large.slots[i].objects == c) h->large.slots[i].objects = NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1061,7 +1087,8 @@ static inline void *pool_pop(pm_heap *h, pmh_cache *cache, unsigned c, size_t n)
  * pool listed, a thread with no cache yet, a large block. */
 PM_NOINLINE void *pmh_malloc_slow(pm_heap *h, size_t n, pmh_cache *cache) {
     if (n == 0) n = 1;
-    if (n > PM_SMALL_MAX && n > pmh_block_max(h)) return large_malloc(h, n);
+    if (n > PM_SMALL_MAX && n > pmh_block_max(h))
+        return large_malloc(h, n, cache->for_runtime ? cache : NULL);
     unsigned c = pmh_class_for(h, n);
     if (pm_likely(cache->used[c] != NULL)) return pool_pop(h, cache, c, n);
     if (pm_unlikely(cache->unbound)) return pmh_ts_malloc_unbound(h, n);
@@ -1212,7 +1239,7 @@ static void *realloc_large(pm_heap *h, pmh_large_slot *s, void *p, size_t n, siz
         return NULL;
     }
     large_remove(&h->large, s);
-    large_put(&h->large, (uintptr_t)q, n, mapped);
+    large_put(&h->large, (uintptr_t)q, n, mapped, NULL);
     return q;
 }
 
@@ -1224,8 +1251,8 @@ static void *realloc_raw_large(pm_heap *h, void *p, size_t old_n, size_t n) {
     void *q = raw->realloc(raw->ctx, p, n);
     pmh_lock(h);
     if (q == NULL && pmh_release_kept(h)) q = raw->realloc(raw->ctx, p, n);
-    if (q) large_put(&h->large, (uintptr_t)q, n, false);
-    else large_put(&h->large, (uintptr_t)p, old_n, false);
+    if (q) large_put(&h->large, (uintptr_t)q, n, false, NULL);
+    else large_put(&h->large, (uintptr_t)p, old_n, false, NULL);
     pmh_unlock(h);
     return q;
 }

@@ -25,7 +25,9 @@
  *   T2  a pool in use (nused > 0, or listed) has an owner, a cache of its
  *       heap, and only that cache's used lists may hold it; an empty pool
  *       (on its arena's empty list, decommitted, untouched) has none. A
- *       private heap's one cache is h->main.
+ *       private heap's caches are h->main and one per runtime made on it.
+ *   O1  a pool owned by a runtime's cache (for_runtime) holds only that
+ *       runtime's objects and free-list blocks (pmh_cache, O-pools).
  * Sanitizer builds poison every byte the user may not touch (free blocks,
  * rounding, pool slack); the allocator reaches free-list links only through
  * blk_next/blk_set_next, which lift the poison for the one word.
@@ -137,6 +139,10 @@ typedef struct pmh_large_slot {
     uintptr_t ptr;
     size_t size;
     bool mapped; /* the heap's own mapping (large_map), not the raw domain's */
+    /* The runtime's cache whose object this block is (the census walks a
+     * runtime's large objects by it: diag/census.c), or NULL for any other
+     * block. Objects are never resized, so a realloc's result has NULL. */
+    const struct pmh_cache *objects;
 } pmh_large_slot;
 typedef struct pmh_large_table {
     pmh_large_slot *slots;
@@ -148,8 +154,16 @@ typedef struct pmh_large_table {
 typedef struct pmh_debug pmh_debug;
 
 /* One owner's pools (docs/DESIGN.md, "Threads"): one thread at a time
- * works on a cache. A private heap has exactly one, h->main, at its very
- * start, so that h->main.used[c] is at the heap's own address. */
+ * works on a cache. A private heap has h->main, at its very start, so
+ * that h->main.used[c] is at the heap's own address, and one more per
+ * runtime made on it (on h->caches).
+ *   O-pools  a runtime's cache (for_runtime) serves that runtime's objects
+ *       and nothing else: the object layer allocates from it inline, every
+ *       other caller (domains, pm_heap_*, threads) from other caches, and a
+ *       runtime never adopts a cache that served anyone else. So a block
+ *       of a pool it owns is an object, a free-list block or free; the
+ *       census (diag/census.c) counts objects by walking those pools and
+ *       the large blocks marked with the cache (pmh_large_slot.objects). */
 struct pmh_cache {
     pmh_pool *used[PMH_MAX_CLASSES]; /* I1: read by the fast paths     */
     pm_heap *heap;
@@ -159,7 +173,9 @@ struct pmh_cache {
     uint64_t heap_id;      /* h->id: a binding outlives its heap     */
     pmh_cache *bound_next; /* the bound thread's other caches        */
     bool abandoned;        /* its thread exited: no owner at work    */
-    bool for_runtime;      /* a runtime's (pmh_cache_for_runtime)     */
+    bool for_runtime;      /* a runtime's (pmh_cache_for_runtime): its
+                              pools hold that runtime's objects and
+                              nothing else (O-pools, below)          */
     bool cut;              /* its thread vanished in fork: to rebuild */
     bool unbound;          /* threads.c's stand-in: no pool, ever    */
     _Atomic bool retired;  /* its heap is gone (the thread frees it):
@@ -281,12 +297,21 @@ PM_HIDDEN pmh_cache *pmh_ts_cache(pm_heap *h);
 /* malloc on h by a thread whose cache is the stand-in `unbound`: binds the
  * thread to a cache first (or, in its exit, borrows one). */
 PM_HIDDEN void *pmh_ts_malloc_unbound(pm_heap *h, size_t n);
-/* A cache of h for a runtime (one thread at a time uses it, as the
- * runtime): h->main for a private heap; for a thread-safe heap an
- * abandoned cache adopted or a new one, bound to no thread; NULL when out
- * of memory. pmh_cache_leave gives it back (abandoned, for adoption). */
+/* A new cache of h for a runtime (one thread at a time uses it, as the
+ * runtime), bound to no thread, on h->caches: never one adopted, whose
+ * pools would hold other blocks (O-pools); NULL when out of memory.
+ * pmh_cache_leave gives it back: freed when it owns no pool any more,
+ * else abandoned (a thread may adopt it; a private heap frees it with
+ * itself). */
 PM_HIDDEN pmh_cache *pmh_cache_for_runtime(pm_heap *h);
 PM_HIDDEN void pmh_cache_leave(pm_heap *h, pmh_cache *c);
+/* Visit the large blocks that are objects of runtime cache c (O-pools),
+ * as pmh_large_walk does; under the lock for a thread-safe heap. */
+PM_HIDDEN int pmh_large_walk_objects(const pm_heap *h, const pmh_cache *c, pm_walk_fn fn,
+                                     void *arg);
+/* Runtime cache c is left: its large objects are no runtime's any more
+ * (a cache made later at c's address must not find them). Under the lock. */
+PM_HIDDEN void pmh_large_disown(pm_heap *h, const pmh_cache *c);
 /* The calling thread's cache of h if it has one; none is made. */
 PM_HIDDEN pmh_cache *pmh_ts_bound_cache(const pm_heap *h);
 /* No cache of h but the calling thread's is in use (abandoned ones

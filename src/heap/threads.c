@@ -138,22 +138,9 @@ static pmh_cache *bound_cache(const pm_heap *h) {
     return NULL;
 }
 
-/* An abandoned cache of h, adopted with what other threads freed into it,
- * or a new one, for a runtime or for a thread; NULL when out of memory. */
-static pmh_cache *take_cache(pm_heap *h, bool for_runtime) {
-    pmh_lock(h);
-    pmh_cache *c = h->caches;
-    while (c && !c->abandoned) c = c->next;
-    if (c) {
-        c->abandoned = false;
-        c->for_runtime = for_runtime; /* under the lock: fork's child reads it */
-    }
-    pmh_unlock(h);
-    if (c) {
-        pmh_cache_collect(h, c);
-        return c;
-    }
-    c = pmh_internal_calloc(1, sizeof *c);
+/* A new cache of h on h->caches, or NULL when out of memory. */
+static pmh_cache *new_cache(pm_heap *h, bool for_runtime) {
+    pmh_cache *c = pmh_internal_calloc(1, sizeof *c);
     if (c == NULL) return NULL;
     c->heap = h;
     c->heap_id = h->id;
@@ -166,6 +153,26 @@ static pmh_cache *take_cache(pm_heap *h, bool for_runtime) {
     return c;
 }
 
+/* An abandoned cache of h, adopted with what other threads freed into it,
+ * or a new one, for a thread; NULL when out of memory. A runtime's cache
+ * left with live objects may be adopted here: a thread's pools may hold
+ * anything. */
+static pmh_cache *take_cache(pm_heap *h) {
+    pmh_lock(h);
+    pmh_cache *c = h->caches;
+    while (c && !c->abandoned) c = c->next;
+    if (c) {
+        c->abandoned = false;
+        c->for_runtime = false; /* under the lock: fork's child reads it */
+    }
+    pmh_unlock(h);
+    if (c) {
+        pmh_cache_collect(h, c);
+        return c;
+    }
+    return new_cache(h, false);
+}
+
 /* Leave c (its user is done with it): what others freed comes back, empty
  * pools go to their arenas, and c waits for adoption. */
 static void abandon(pm_heap *h, pmh_cache *c) {
@@ -176,12 +183,36 @@ static void abandon(pm_heap *h, pmh_cache *c) {
     pmh_unlock(h);
 }
 
-pmh_cache *pmh_cache_for_runtime(pm_heap *h) {
-    return h->threadsafe ? take_cache(h, true) : &h->main;
+/* Never an adopted cache: its pools may hold blocks that are not objects,
+ * or objects of a runtime that is gone, whose types may be freed (O1). */
+pmh_cache *pmh_cache_for_runtime(pm_heap *h) { return new_cache(h, true); }
+
+static int owned_by(const pm_heap *h, const pmh_arena *a, pmh_pool *pool, void *c) {
+    (void)h, (void)a;
+    return pool->owner == c;
 }
 
+/* A runtime's cache with no pool left (its objects all died) is freed at
+ * once, so that making and destroying runtimes in a loop keeps no caches;
+ * one whose objects outlive it waits, abandoned, for a thread to adopt
+ * it. Its large objects leave it either way (pmh_large_disown). No thread can name it (T3: it was bound to none) and no pool names
+ * it as owner, so no free can reach it. */
 void pmh_cache_leave(pm_heap *h, pmh_cache *c) {
-    if (h->threadsafe && c != &h->main) abandon(h, c);
+    PM_ASSERT(c != &h->main && c->for_runtime);
+    pmh_lock(h);
+    pmh_cache_collect(h, c);
+    pmh_unpark_pools(h, c);
+    pmh_large_disown(h, c);
+    if (pmh_for_each_pool(h, owned_by, c) == 0) {
+        pmh_cache **link = &h->caches;
+        while (*link != c) link = &(*link)->next;
+        *link = c->next;
+        pmh_unlock(h);
+        pmh_internal_free(c);
+        return;
+    }
+    c->abandoned = true;
+    pmh_unlock(h);
 }
 
 /* Free the calling thread's retired caches (their heaps were destroyed
@@ -211,7 +242,7 @@ static pmh_cache *attach_cache(pm_heap *h) {
     pthread_once(&pmh_process.ts_heaps.key_once, make_key);
     if (!pmh_process.ts_heaps.key_made) return NULL;
     free_my_retired_caches();
-    pmh_cache *c = take_cache(h, false);
+    pmh_cache *c = take_cache(h);
     if (c == NULL) return NULL;
     c->bound_next = pmh_tl.bound;
     if (pthread_setspecific(pmh_process.ts_heaps.key, c) != 0) {
@@ -376,7 +407,7 @@ pm_heap *pmh_ts_next(pm_heap *h) { return h->ts_next; }
  * a bounded number of rounds. So each such call borrows a cache (adopted
  * or new) and leaves it abandoned again. Slow, and only at a thread's end. */
 static void *malloc_while_exiting(pm_heap *h, size_t n) {
-    pmh_cache *c = take_cache(h, false);
+    pmh_cache *c = take_cache(h);
     if (c == NULL) return NULL;
     void *p = pmh_cache_malloc(h, c, n);
     abandon(h, c);

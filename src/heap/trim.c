@@ -148,11 +148,12 @@ bool pmh_pool_unpurge_page(pm_heap *h, pmh_pool *pool) {
     return head != NULL;
 }
 
-/* The caches trim may work on: a private heap's one; of a thread-safe
- * heap, the calling thread's and the abandoned ones (the others' threads
- * are at work on them). */
+/* The caches trim may work on: every cache of a private heap (its main
+ * and its runtimes': its caller serializes every use of it); of a
+ * thread-safe heap, the calling thread's and the abandoned ones (the
+ * others' threads are at work on them). */
 static bool trimmable(const pm_heap *h, const pmh_cache *c, const pmh_cache *mine) {
-    return !h->threadsafe ? c == &h->main : c == mine || (c != &h->main && c->abandoned);
+    return !h->threadsafe || c == mine || (c != &h->main && c->abandoned);
 }
 
 size_t pm_heap_trim(pm_heap *h) {

@@ -59,8 +59,7 @@ static inline pm_object *pmo_gc_freelist_pop(pmo_freelist *fl, pm_type *t) {
     pmo_gc_maybe_collect(rt);
     if (!fl->head) return NULL; /* the collection may have drained it */
     pm_object *o = pmo_freelist_pop(fl);
-    pmo_init_header(o, t);
-    return o;
+    return pmo_init_header(o, t);
 }
 
 /* Containers are tracked by the collector once fully built (pymm.h). */

@@ -301,7 +301,7 @@ pm_object *pm_float(double v) {
     pm_runtime *rt = pmo_rt();
     pmo_float *f = pmo_freelist_take(rt, &rt->freelists.floats);
     if (f) {
-        pmo_init_header_rt(rt, &f->ob, &pm_float_type);
+        f = (pmo_float *)pmo_init_header_rt(rt, &f->ob, &pm_float_type);
     } else {
         f = (pmo_float *)pmo_alloc(&pm_float_type, sizeof(pmo_float));
         if (f == NULL) return NULL;

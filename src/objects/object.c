@@ -119,6 +119,17 @@ static pmo_debug *debug_state(pm_runtime *rt) {
     return rt->dbg;
 }
 
+pm_object *pmo_born_watched(pm_runtime *rt, pm_object *o) {
+    if (rt->debug) pmo_debug_count(rt, o->type, 1);
+    if (rt->births) rt->births->born(rt->births, o);
+    return o;
+}
+
+void pmo_watch_births(pm_runtime *rt, pmo_births *w) {
+    rt->births = w;
+    rt->born_slow = rt->debug || w != NULL;
+}
+
 void pmo_debug_count(pm_runtime *rt, const pm_type *t, int delta) {
     pmo_debug *d = debug_state(rt);
     if (d == NULL) return;
@@ -370,6 +381,7 @@ void pmo_debug_destroy(pm_runtime *rt) {
     /* Objects that die from here on (the collector's garbage list) are
      * freed at once: a new quarantine would outlive the runtime. */
     rt->debug = false;
+    rt->born_slow = rt->births != NULL;
 }
 
 void pm_incref_checked(pm_object *o) {

@@ -159,6 +159,17 @@ typedef struct pmo_intern_table pmo_intern_table;
 typedef struct pmo_weak_registry pmo_weak_registry;
 typedef struct pmo_debug pmo_debug;
 
+/* A watch of a runtime's births (the census's mark, diag/census.c): born
+ * is called with every object the runtime makes from the moment it is set
+ * (pmo_watch_births) until it is taken off, with the header initialized;
+ * release, when the runtime is destroyed with the watch still set. Both
+ * run on the runtime's thread. born may not allocate objects or fail. */
+typedef struct pmo_births pmo_births;
+struct pmo_births {
+    void (*born)(pmo_births *w, pm_object *o);
+    void (*release)(pmo_births *w);
+};
+
 #define PMO_EXC_MESSAGE 256
 #define PMO_DEALLOC_DEPTH 64 /* nested deallocations before deferring */
 
@@ -177,6 +188,10 @@ struct pm_runtime {
     bool debug;
     bool gc_stress; /* PYMM_GC_STRESS: a collection at every
                        GC allocation (collector.c, "stress") */
+    /* debug || births: the one test of the allocation paths
+     * (pmo_init_header_rt, fast_new_ok in type.c), so that a watch of
+     * births costs nothing while it is off (pmo_watch_births). */
+    bool born_slow;
     pm_exc exc;
     char exc_message[PMO_EXC_MESSAGE];
     uint32_t dealloc_depth;
@@ -195,6 +210,7 @@ struct pm_runtime {
     pmo_intern_table *interned; /* str.c                                 */
     pmo_weak_registry *weak;    /* weakref.c                             */
     pmo_debug *dbg;             /* object.c, debug mode                  */
+    pmo_births *births;         /* the watch of births, or NULL          */
     pm_runtime_stats stats;
     /* The collector (src/gc/) keeps its state here. */
     void *gc;
@@ -297,6 +313,12 @@ PMO_HIDDEN void pmo_vec_free(pmo_vec *v);
 /* ---- object.c ------------------------------------------------------------- */
 
 PMO_HIDDEN void pmo_debug_count(pm_runtime *rt, const pm_type *t, int delta);
+/* An object was born while rt->born_slow: debug mode counts it, the watch
+ * of births sees it. Returns o. */
+PMO_HIDDEN pm_object *pmo_born_watched(pm_runtime *rt, pm_object *o);
+/* Set (w) or take off (NULL) rt's watch of births; the previous one, if
+ * any, is replaced without its release. */
+PMO_HIDDEN void pmo_watch_births(pm_runtime *rt, pmo_births *w);
 
 /* Debug checks on: the runtime's debug mode, or a PM_DEBUG build. */
 static inline bool pmo_debug_checks(const pm_runtime *rt) {
@@ -318,7 +340,9 @@ PMO_HIDDEN void pmo_report_wrong_runtime(pm_runtime *rt, const void *addr, pm_ob
  * built-in, a live shared type)? Reports and sets RuntimeError if not. */
 PMO_HIDDEN bool pmo_type_usable(pm_runtime *rt, const pm_type *t);
 
-static inline void pmo_init_header_rt(pm_runtime *rt, pm_object *o, pm_type *t) {
+/* o's header for a new object of type t; returns o (taken from the
+ * result, the caller keeps no register across the watch's call). */
+static inline pm_object *pmo_init_header_rt(pm_runtime *rt, pm_object *o, pm_type *t) {
     o->refcnt = 1;
     /* Objects the collector never tracks need no note of lost references:
      * the bit from birth keeps pm_decref from calling pm_lost_ref. */
@@ -329,10 +353,13 @@ static inline void pmo_init_header_rt(pm_runtime *rt, pm_object *o, pm_type *t) 
 #ifdef PM_DEBUG
     rt->stats.total_refcount++;
 #endif
-    if (pmo_unlikely(rt->debug)) pmo_debug_count(rt, t, 1);
+    if (pmo_unlikely(rt->born_slow)) return pmo_born_watched(rt, o);
+    return o;
 }
 
-static inline void pmo_init_header(pm_object *o, pm_type *t) { pmo_init_header_rt(pmo_rt(), o, t); }
+static inline pm_object *pmo_init_header(pm_object *o, pm_type *t) {
+    return pmo_init_header_rt(pmo_rt(), o, t);
+}
 
 /* size bytes for an object of type t (header included), refcount 1; NULL
  * with MemoryError set. A GC object's allocation is the safe point of
@@ -344,8 +371,7 @@ static inline pm_object *pmo_alloc_rt(pm_runtime *rt, pm_type *t, size_t size) {
                        ? pmh_cache_malloc(rt->heap, rt->cache, size)
                        : a->malloc(a->ctx, size);
     if (pmo_unlikely(o == NULL)) return pmo_no_memory();
-    pmo_init_header_rt(rt, o, t);
-    return o;
+    return pmo_init_header_rt(rt, o, t);
 }
 
 static inline pm_object *pmo_alloc(pm_type *t, size_t size) {

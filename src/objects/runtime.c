@@ -73,7 +73,7 @@ pm_runtime *pmo_default_rt_init(void) {
         rt->cache = &pmh_default_heap.main; /* the default runtime's (heap.c) */
         set_pool_functions(rt);
         young_init(rt);
-        rt->debug = env_debug();
+        rt->debug = rt->born_slow = env_debug();
         rt->stats.total_refcount = TOTAL_REFCOUNT_START;
         freelists_init(&rt->freelists);
         rt->heap = pm_heap_default(); /* last: pmo_rt tests it */
@@ -159,7 +159,7 @@ pm_runtime *pm_runtime_new(const pm_runtime_config *cfg) {
         return NULL;
     }
     set_pool_functions(rt);
-    rt->debug = c.debug != 0;
+    rt->debug = rt->born_slow = c.debug != 0;
     young_init(rt);
     if (c.recursion_limit > 0) rt->rec_limit = (uint32_t)c.recursion_limit;
     rt->stats.total_refcount = TOTAL_REFCOUNT_START;
@@ -174,6 +174,11 @@ void pm_runtime_destroy(pm_runtime *rt) {
     if (rt == NULL || rt == &default_runtime) return;
     pm_runtime *saved = current_runtime;
     current_runtime = rt;
+    if (rt->births) {
+        pmo_births *w = rt->births;
+        pmo_watch_births(rt, NULL);
+        w->release(w);
+    }
     pmo_freelists_clear(rt);
     pmo_intern_destroy(rt);
     pmo_weak_registry_destroy(rt);
@@ -186,7 +191,7 @@ void pm_runtime_destroy(pm_runtime *rt) {
     pmo_vec_free(&rt->repr_active);
     current_runtime = saved == rt ? default_rt() : saved;
     if (rt->owns_heap) pm_heap_destroy(rt->heap);
-    else pmh_cache_leave(rt->heap, rt->cache); /* its live pools wait for adoption */
+    else pmh_cache_leave(rt->heap, rt->cache); /* freed, or left with live objects */
     pmh_internal_free(rt);
 }
 

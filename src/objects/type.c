@@ -400,14 +400,14 @@ static __attribute__((noinline)) pm_object *new_refs_general(pm_type *t, pm_obje
 }
 
 /* May the fast path allocate now? The runtime is set up, not in debug
- * mode, its obj domain is the heap's own pools, and this allocation
+ * mode and no watch of births is set (born_slow), its obj domain is the heap's own pools, and this allocation
  * would not start a collection. */
 static inline bool fast_new_ok(const pm_runtime *rt) {
 #ifdef PM_DEBUG
     (void)rt;
     return false; /* the total reference count is kept by the general path */
 #else
-    return rt->heap != NULL && !rt->debug && rt->gc_young_count < rt->gc_young_threshold &&
+    return rt->heap != NULL && !rt->born_slow && rt->gc_young_count < rt->gc_young_threshold &&
            rt->obj_table->malloc == rt->pool_malloc;
 #endif
 }
