@@ -833,6 +833,28 @@ case_report_html_browser() {
             --hide-scrollbars --window-size=1280,1000 --screenshot="$SCREENSHOTS/report_sites.png" \
             "file://$WORK/s.html" 2>chrome.err && echo "screenshot: $SCREENSHOTS/report_sites.png"
     fi
+    # A hover shows the frame's figures; a click zooms: the frame then
+    # spans the flame graph's width, and fewer frames are drawn (keep's
+    # are gone). A copy of the page with a script that does both.
+    cat >click.js <<'JS'
+function load() {
+  return [].find.call(document.querySelectorAll('.fr'), function (e) { return e.textContent === 'load  sites.py:3'; });
+}
+load().dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: 10, clientY: 10}));
+document.body.setAttribute('data-tip', document.getElementById('tip').textContent);
+load().click();
+document.body.setAttribute('data-zoomed', [load().style.left, load().style.width,
+  document.querySelectorAll('.fr').length, document.getElementById('flame').clientWidth].join(' '));
+JS
+    awk '/^<\/body>$/ { print "<script>"; while ((getline l < "click.js") > 0) print l; print "</script>" } { print }' \
+        s.html >click.html
+    chrome_dom "file://$WORK/click.html"
+    grep -qF 'data-tip="loadsites.py:3interpreter frame976.6 KiB in 10 blocks, 91.7% of live at the peak"' dom ||
+        fail "browser: the tooltip of load: $(grep -o 'data-tip="[^"]*"' dom)"
+    zoomed=$(grep -o 'data-zoomed="[^"]*"' dom | sed 's/data-zoomed=//; s/"//g; s/px//g')
+    set -- $zoomed
+    [ "$#" -eq 4 ] && [ "$1" = 0 ] && [ "${2%.*}" -eq "$4" ] && [ "$3" -lt "$frames" ] ||
+        fail "browser: a click on load did not zoom to it (left, width, frames, box: $zoomed; $frames frames before)"
     PYMM_TRACE="$WORK/h.trc" "$SITES" hostile 2>err || fail "traced hostile: $(cat err)"
     run "$PYMM" report h.trc --format html -o h.html
     chrome_dom "file://$WORK/h.html"

@@ -170,7 +170,7 @@
     var t = g.appendChild(svg('text', {x: 2, y: top + 8}));
     t.textContent = human(most);
     for (var i = 0; i <= 4; i++) {
-      var tx = g.appendChild(svg('text', {x: x(tl.end * i / 4) - (i ? 30 : 0), y: top + h + 12}));
+      var tx = g.appendChild(svg('text', {x: x(tl.end * i / 4) - 25 * Math.min(i, 2), y: top + h + 12}));
       tx.textContent = secs(tl.end * i / 4);
     }
     D.marks.forEach(function (m) {
