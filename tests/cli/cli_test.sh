@@ -633,6 +633,243 @@ PY
         fail "speedscope: $(cat out)"
 }
 
+# ---- the HTML page --------------------------------------------------------
+
+# html_data PAGE: the JSON of the page's data element into data.json.
+html_data() {
+    awk '/^<script type="application\/json" id="pymm-data">$/ { on = 1; next }
+         on && /^<\/script>$/ { exit } on' "$1" >data.json
+}
+
+# html_self_contained PAGE: one file that fetches nothing: outside its data
+# (checked apart: no '<' in it), no src=, href=, url(, @import or <link,
+# and the policy that forbids fetching is there.
+html_self_contained() {
+    awk '/id="pymm-data">$/ { skip = 1 } !skip { print } /^<\/script>$/ { skip = 0 }' "$1" >markup
+    grep -Eio '(src|href) *=|url\(|@import|<link' markup && fail "$1 refers to another file"
+    grep -qF "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';" markup ||
+        fail "$1 has no policy against fetching"
+    grep -q '<' data.json && fail "$1: a '<' in the data, which could end its script element"
+    [ "$(grep -c '<script' markup)" -eq 1 ] || fail "$1: not one script element besides the data"
+    [ "$(grep -c '^<script type="application/json" id="pymm-data">$' "$1")" -eq 1 ] ||
+        fail "$1: not one data element"
+}
+
+# check_html.py DATA PEAK EXIT ALLOCATED TEMPORARY ALLOCATIONS LIVE_END SITES NAMES:
+# the page's figures add up to the capture's (every measure: the kept
+# stacks and "other"; the cells: allocations, frees, temporaries), and
+# with SITES=1 each of report_sites' sites holds its known bytes.
+write_check_html() {
+    cat >check_html.py <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+peak, at_exit, allocated, temporary, allocations, live_end, sites, names = (int(a) for a in sys.argv[2:])
+assert d["format"] == "pymm-html" and d["version"] == 1, d["format"]
+totals = [peak, at_exit, allocated, temporary]
+stacks, other, caps = d["stacks"], d["other"], d["caps"]
+assert len(stacks) == caps["stacks_kept"] <= caps["max_stacks"], (len(stacks), caps)
+for v in range(4):
+    got = sum(s[1 + 2 * v] for s in stacks) + other[2 * v]
+    assert got == totals[v], ("measure", v, got, totals[v])
+assert sum(s[6] for s in stacks) + other[5] == allocations, "allocation counts"
+cells = d["cells"]
+assert all(0 <= c[0] < caps["buckets"] and 0 <= c[1] <= len(stacks) for c in cells), "a cell out of range"
+assert sum(c[2] for c in cells) == allocated and sum(c[3] for c in cells) == allocations, "cells: allocations"
+assert sum(c[2] - c[4] for c in cells) == live_end, "cells: live at the end"
+assert sum(c[6] for c in cells) == temporary, "cells: temporaries"
+nodes, frames = d["nodes"], d["frames"]
+assert nodes[0] == [-1, -1] and all(p < i for i, (p, f) in enumerate(nodes) if i), "parents first"
+def path(n):  # frames, innermost first
+    out = []
+    while n > 0:
+        out.append(frames[nodes[n][1]])
+        n = nodes[n][0]
+    return out
+if sites:
+    want = {"keep": (7, [90000, 90000, 90000, 0]), "load": (3, [1000000, 0, 1000000, 100000]),
+            "churn": (9, [0, 0, 320, 320])}
+    for site, (line, figures) in want.items():
+        got = [0, 0, 0, 0]
+        for s in stacks:
+            p = path(s[0])
+            if [site, "sites.py", line, 1] in p:
+                assert p[-1][:2] == ["main", "sites.py"], p
+                assert not names or p[0][0] == "site_" + site, p
+                got = [g + s[1 + 2 * v] for v, g in enumerate(got)]
+        assert len(stacks) < 3 or got == figures, (site, got, figures)
+print("ok")
+PY
+}
+
+# check_html PAGE SITES [STACKS]: the data of PAGE against summary (and
+# STACKS: how many stacks it must keep).
+check_html() {
+    html_data "$1"
+    run "$PYMM" json --strict data.json
+    [ "$rc" -eq 0 ] || fail "$1: pymm json cannot read its data: $(head -c 300 err)"
+    python3 check_html.py data.json "$(summary_field peak_bytes)" "$(summary_field live_bytes_at_end)" \
+        "$(summary_field allocated_bytes)" "$(summary_field temporary_bytes)" \
+        "$(summary_field allocations)" "$(summary_field live_bytes_at_end)" "$2" "${NAMES:-0}" >out 2>&1 ||
+        fail "$1: $(tail -3 out)"
+    if [ -n "${3:-}" ]; then
+        grep -qF "\"stacks_kept\": $3," data.json || fail "$1 does not keep $3 stacks: $(grep caps data.json)"
+    fi
+}
+
+# `--format html`: one page, self-contained, whose data parses and adds up
+# to the capture's figures, each site with its bytes; --max-stacks 1
+# keeps one stack (keep's: all of the exit) and "other" the rest, totals
+# unchanged; --buckets cuts the timeline's 100 s into that many buckets,
+# each cell where its events are.
+case_report_html() {
+    command -v python3 >/dev/null || { echo "SKIP: needs python3 to check the data"; exit 77; }
+    sites || return
+    write_check_html
+    run "$PYMM" report sites.trc --format html -o s.html
+    [ "$rc" -eq 0 ] && [ ! -s out ] || { fail "html: status $rc: $(head -c 300 err)"; return; }
+    head -1 s.html | grep -qx '<!DOCTYPE html>' || fail "html: not an HTML document"
+    html_data s.html
+    html_self_contained s.html
+    check_html s.html 1 3
+    grep -qF '"max_stacks": 500, "stacks": 3, "stacks_kept": 3, "max_buckets": 100,' data.json ||
+        fail "html: the default caps are not 500 stacks and 100 buckets: $(grep caps data.json)"
+    run "$PYMM" report sites.trc --format html --max-stacks 1 -o one.html
+    check_html one.html 1 1
+    python3 -c '
+import json, sys
+d = json.load(open("data.json"))
+assert d["stacks"][0][1:] == [90000, 3, 90000, 3, 90000, 3, 0, 0], d["stacks"]
+assert d["other"] == [1000000, 10, 0, 0, 1000320, 15, 100320, 6], d["other"]' >out 2>&1 ||
+        fail "--max-stacks 1: $(tail -1 out)"
+    printf 'PYMMTRC\000\002\000\022\022\003\005\002\020\004\100\144\005\006\240\215\006\004\100\062\005\005\077' >tl
+    run "$PYMM" report tl --format html --buckets 10 -o tl.html
+    html_data tl.html
+    grep -qF '"buckets": 10, "bucket_ms": 10001,' data.json || fail "--buckets 10: $(grep caps data.json)"
+    tr -d '\n ' <data.json | grep -qF '"cells":[[0,0,100,1,0,0,0,0],[9,0,50,1,100,1,0,0]]' ||
+        fail "--buckets 10: the cells are not where their events are: $(grep -A3 cells data.json)"
+    run "$PYMM" report sites.trc --format html --measure allocated -o a.html
+    grep -qF '"measure": "allocated"' a.html || fail "html --measure allocated: not the measure shown first"
+    expect 2 "usage: pymm report" "$PYMM" report sites.trc --format html --max-stacks 0
+    expect 2 "usage: pymm report" "$PYMM" report sites.trc --format html --buckets 100001
+    expect 2 "--max-stacks and --buckets go with --format html" \
+        "$PYMM" report sites.trc --format json --max-stacks 5
+}
+
+# Names that are markup (a script frame's function and file, a section,
+# a mark) stay text: the data holds no '<', reads back as they were, and
+# a name that is not UTF-8 becomes U+FFFD.
+case_report_html_hostile() {
+    command -v python3 >/dev/null || { echo "SKIP: needs python3 to check the data"; exit 77; }
+    PYMM_TRACE="$WORK/h.trc" "$SITES" hostile 2>err || { fail "traced hostile: $(cat err)"; return; }
+    run "$PYMM" report h.trc --format html -o h.html
+    [ "$rc" -eq 0 ] || { fail "html of hostile names: status $rc: $(head -c 300 err)"; return; }
+    html_data h.html
+    html_self_contained h.html
+    grep -c '</script>' h.html | grep -qx 2 || fail "hostile: a name ended a script element"
+    python3 -c '
+import json
+d = json.load(open("data.json"))
+evil = "</script><script>document.body.setAttribute(\x27data-pwned\x27,\x271\x27)</script><!--"
+label = "</SCRIPT><img src=x onerror=alert(1)>"
+assert [evil, "<!--<script>/x.py\ufffd\ufffd", 1, 1] in d["frames"], d["frames"]
+assert [m[0] for m in d["marks"]] == [label] and d["marks_total"] == 1, d["marks"]
+assert [s[0] for s in d["spans"]] == [label] and d["sections"][0][0] == label, d["spans"]' >out 2>&1 ||
+        fail "hostile: $(tail -2 out)"
+}
+
+# A capture of 100,000 distinct stacks with 200-byte names: the page stays
+# under 10 MB with the default caps and with the largest ones (which it
+# lowers, and says so), its totals still the capture's.
+case_report_html_big() {
+    command -v python3 >/dev/null || { echo "SKIP: needs python3 to check the data"; exit 77; }
+    PYMM_TRACE="$WORK/big.trc" PYMM_TRACE_FRAMES=1 "$SITES" many 100000 2>err ||
+        { fail "traced many: $(cat err)"; return; }
+    run "$PYMM" report big.trc --format json
+    head -1 out >summary
+    write_check_html
+    for caps in "" "--max-stacks 100000 --buckets 100000"; do
+        run "$PYMM" report big.trc --format html $caps -o big.html
+        [ "$rc" -eq 0 ] || { fail "html $caps: status $rc: $(head -c 300 err)"; continue; }
+        cp err said
+        size=$(wc -c <big.html)
+        [ "$size" -lt 10000000 ] || fail "html $caps: $size bytes, not under 10 MB"
+        check_html big.html 0
+    done
+    grep -qF "to stay under 10 MB" said || fail "html with the largest caps did not say it lowered them"
+    grep -qF '"reduced": true' data.json || fail "html with the largest caps: not marked reduced"
+    grep -qF '"stacks": 100000,' data.json || fail "html: not 100,000 stacks: $(grep caps data.json)"
+}
+
+# chrome_dom URL: the DOM headless Chromium made of the page, in dom.
+chrome_dom() {
+    timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" \
+        --dump-dom "$1" >dom 2>chrome.err || fail "chromium on $1: status $?: $(tail -3 chrome.err)"
+}
+
+# The page in a real browser (Debian's chromium, headless): the script
+# runs without error, draws the flame graph's frames and the table's
+# rows, names markup as text without running it, and a time range in the
+# address (#range=MS-MS) re-sums the table. A screenshot goes to
+# $SCREENSHOTS when set. Skipped where no chromium is installed.
+case_report_html_browser() {
+    CHROMIUM=$(command -v chromium || command -v chromium-browser || command -v google-chrome) || {
+        echo "SKIP: needs chromium (apt install chromium)"
+        exit 77
+    }
+    sites || return
+    run "$PYMM" report sites.trc --format html -o s.html
+    chrome_dom "file://$WORK/s.html"
+    grep -q '<body[^>]* data-ready="1"' dom || fail "browser: the script did not finish: $(grep -o '<body[^>]*>' dom)"
+    grep -q 'data-error=' dom && fail "browser: a script error: $(grep -o 'data-error="[^"]*"' dom)"
+    frames=$(grep -o '<body[^>]* data-frames="[0-9]*"' dom | sed 's/.*data-frames="//; s/"//')
+    [ "${frames:-0}" -ge 8 ] || fail "browser: ${frames:-no} frames drawn"
+    [ "$(grep -o 'class="fr [a-z ]*" data-n=' dom | wc -l)" = "$frames" ] ||
+        fail "browser: data-frames does not count the frames in the DOM"
+    grep -q '<div class="fr interp" data-n="[0-9]*" style="[^"]*">load  sites.py:3</div>' dom ||
+        fail "browser: no interpreter frame 'load  sites.py:3' drawn"
+    grep -q '<body[^>]* data-rows="3"' dom || fail "browser: not 3 sites in the table"
+    if [ -n "${SCREENSHOTS:-}" ] && mkdir -p "$SCREENSHOTS"; then
+        timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" \
+            --hide-scrollbars --window-size=1280,1000 --screenshot="$SCREENSHOTS/report_sites.png" \
+            "file://$WORK/s.html" 2>chrome.err && echo "screenshot: $SCREENSHOTS/report_sites.png"
+    fi
+    # A hover shows the frame's figures; a click zooms: the frame then
+    # spans the flame graph's width, and fewer frames are drawn (keep's
+    # are gone). A copy of the page with a script that does both.
+    cat >click.js <<'JS'
+function load() {
+  return [].find.call(document.querySelectorAll('.fr'), function (e) { return e.textContent === 'load  sites.py:3'; });
+}
+load().dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: 10, clientY: 10}));
+document.body.setAttribute('data-tip', document.getElementById('tip').textContent);
+load().click();
+document.body.setAttribute('data-zoomed', [load().style.left, load().style.width,
+  document.querySelectorAll('.fr').length, document.getElementById('flame').clientWidth].join(' '));
+JS
+    awk '/^<\/body>$/ { print "<script>"; while ((getline l < "click.js") > 0) print l; print "</script>" } { print }' \
+        s.html >click.html
+    chrome_dom "file://$WORK/click.html"
+    grep -qF 'data-tip="loadsites.py:3interpreter frame976.6 KiB in 10 blocks, 91.7% of live at the peak"' dom ||
+        fail "browser: the tooltip of load: $(grep -o 'data-tip="[^"]*"' dom)"
+    zoomed=$(grep -o 'data-zoomed="[^"]*"' dom | sed 's/data-zoomed=//; s/"//g; s/px//g')
+    set -- $zoomed
+    [ "$#" -eq 4 ] && [ "$1" = 0 ] && [ "${2%.*}" -eq "$4" ] && [ "$3" -lt "$frames" ] ||
+        fail "browser: a click on load did not zoom to it (left, width, frames, box: $zoomed; $frames frames before)"
+    PYMM_TRACE="$WORK/h.trc" "$SITES" hostile 2>err || fail "traced hostile: $(cat err)"
+    run "$PYMM" report h.trc --format html -o h.html
+    chrome_dom "file://$WORK/h.html"
+    grep -q '<body[^>]*data-pwned' dom && fail "browser: a frame's name ran as script"
+    grep -q '<body[^>]* data-ready="1"' dom || fail "browser: the hostile page's script did not finish"
+    grep -qF '&lt;/script&gt;&lt;script&gt;document.body' dom || fail "browser: the hostile name is not shown as text"
+    printf 'PYMMTRC\000\002\000\022\022\003\005\002\020\004\100\144\005\006\240\215\006\004\100\062\005\005\077' >tl
+    run "$PYMM" report tl --format html --buckets 10 -o tl.html
+    for want in "allocated:150 B" "allocated&range=0-0:100 B" "allocated&range=90009-100000:50 B"; do
+        chrome_dom "file://$WORK/tl.html#view=${want%:*}"
+        grep -q "<td>${want#*:}</td><td>[12]</td>" dom ||
+            fail "browser: #view=${want%:*}: the table's allocated is not ${want#*:}: $(grep -o '<table id="sites">.*</table>' dom)"
+    done
+}
+
 # -o OUT: the report goes to OUT, stdout stays empty; OUT that cannot be
 # written is said as `pymm: OUT: reason` with status 1, and a capture that
 # does not read leaves OUT as it was. Unknown formats and measures are
@@ -662,17 +899,17 @@ case_report_output() {
     echo kept >r.txt
     expect 1 "notcapture:0: not a pymm capture file" "$PYMM" report notcapture -o r.txt
     [ "$(cat r.txt)" = kept ] || fail "a capture that does not read emptied -o's file"
-    valid="(valid: text, json, collapsed, pprof, speedscope)"
+    valid="(valid: text, json, collapsed, pprof, speedscope, html)"
     expect 2 "pymm report: unknown format 'xml' $valid" "$PYMM" report sites.trc --format xml
     expect 2 "unknown format 'pprof' for --diff (valid: text, json)" \
         "$PYMM" report --diff sites.trc sites.trc --format pprof
     expect 2 "--measure most: not a measure (valid: peak, exit, allocated, temporary)" \
         "$PYMM" report sites.trc --format collapsed --measure most
-    expect 2 "--measure exit: goes with --format collapsed, pprof or speedscope" \
+    expect 2 "--measure exit: goes with --format collapsed, pprof, speedscope or html" \
         "$PYMM" report sites.trc --measure exit
     expect 2 "usage: pymm report" "$PYMM" report sites.trc -o
     run "$PYMM" report --help
-    for word in collapsed pprof speedscope --measure "-o OUT"; do
+    for word in collapsed pprof speedscope html --max-stacks --buckets --measure "-o OUT"; do
         grep -qF -- "$word" out || fail "pymm report --help does not mention $word"
     done
 }

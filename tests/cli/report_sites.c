@@ -15,10 +15,19 @@
  * functions are neither inlined nor given arguments (gcc would clone them
  * as site_keep.constprop.0), so that with debug information the report
  * names them as written.
+ *
+ * `report_sites hostile` runs the same under a script frame, a section
+ * and a mark whose names are markup meant to break out of the HTML
+ * page's <script> element (and one name that is not UTF-8), to check
+ * that the page escapes them. `report_sites many N` makes N distinct
+ * stacks of long names (one 64-byte block each, half of them freed), a
+ * capture whose page must stay under its size cap.
  */
 #include <pymm.h>
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define KEEP_BLOCKS 3
 #define KEEP_SIZE 30000
@@ -53,7 +62,31 @@ __attribute__((noinline)) static int site_churn(void) {
     return 0;
 }
 
-int main(void) {
+/* The names of `hostile`: each tries to end the page's data early. */
+static const char evil_function[] = "</script><script>document.body.setAttribute('data-pwned',"
+                                    "'1')</script><!--";
+static const char evil_file[] = "<!--<script>/x.py\xff\xfe";
+static const char evil_label[] = "</SCRIPT><img src=x onerror=alert(1)>";
+
+/* N stacks, each a script line of its own under a long function name. */
+static int many(long n) {
+    static char name[200];
+    memset(name, 'f', sizeof name - 1);
+    void **blocks = malloc((size_t)n * sizeof *blocks);
+    if (blocks == NULL) return 1;
+    int failed = 0;
+    for (long i = 0; i < n; i++) {
+        pm_trace_push_frame(script, name, (int)i + 1);
+        failed |= (blocks[i] = pm_mem_malloc(CHURN_SIZE)) == NULL;
+        pm_trace_pop_frame();
+        if (i % 2) pm_mem_free(blocks[i]);
+    }
+    for (long i = 0; i < n; i += 2) pm_mem_free(blocks[i]);
+    free(blocks);
+    return failed;
+}
+
+static int sites(void) {
     int failed = 0;
     pm_trace_push_frame(script, "main", 1);
     pm_trace_push_frame(script, "keep", 7);
@@ -70,6 +103,20 @@ int main(void) {
     failed |= site_churn();
     pm_trace_pop_frame();
     pm_trace_pop_frame();
+    return failed;
+}
+
+int main(int argc, char **argv) {
+    int failed;
+    if (argc == 3 && strcmp(argv[1], "many") == 0) failed = many(atol(argv[2]));
+    else if (argc == 2 && strcmp(argv[1], "hostile") == 0) {
+        pm_trace_push_frame(evil_file, evil_function, 1);
+        pm_trace_section_begin(evil_label);
+        pm_trace_mark(evil_label);
+        failed = sites();
+        pm_trace_section_end();
+        pm_trace_pop_frame();
+    } else failed = sites();
     if (failed) fprintf(stderr, "report_sites: out of memory\n");
     return failed;
 }

@@ -3,8 +3,9 @@
  * part of the library): a capture file read into figures per stack
  * (report_cmd.c, which also holds the command), frames named and one
  * capture's report printed (report_print.c), stacks keyed by what their
- * frames mean (report_tree.c), two captures compared (report_diff.c).
- * Cross-file names start with rpt_.
+ * frames mean (report_tree.c), two captures compared (report_diff.c),
+ * the formats other tools read (report_formats.c, report_pprof.c) and
+ * the HTML page (report_html.c). Cross-file names start with rpt_.
  *
  * A capture's stacks are the nodes of its file: node `id` is the frame
  * `pc` called from the stack `parent` (parent < id); ids 1..RPT_ROOTS are
@@ -84,7 +85,18 @@ typedef struct rpt_section {
 typedef struct rpt_open_section {
     uint32_t name;
     uint64_t start, max;
+    uint64_t start_ms;
 } rpt_open_section;
+
+/* One occurrence of a section on the timeline (the HTML page draws them):
+ * the first RPT_SPANS_MAX are kept, the rest only counted. */
+#define RPT_SPANS_MAX 1000
+typedef struct rpt_span {
+    uint32_t name, thread; /* a string id; the thread's number */
+    uint64_t begin_ms, end_ms;
+} rpt_span;
+
+typedef struct rpt_buckets rpt_buckets; /* report_html.c */
 
 /* A thread while reading: its open sections, and the addresses of its
  * last `temporary` allocations (a ring; NULL before its first). */
@@ -113,6 +125,13 @@ typedef struct rpt_capture {
     uint64_t thread; /* the events' thread now */
     rpt_mark *marks;
     size_t nmarks, marks_cap;
+    rpt_span *spans; /* the first RPT_SPANS_MAX sections to end */
+    size_t nspans, spans_cap;
+    uint64_t spans_total; /* sections ended, kept or not */
+    /* Set before reading, or NULL: every event is also summed by time and
+     * stack there (rpt_buckets_add), for the page's time ranges. */
+    rpt_buckets *buckets;
+    bool quiet;     /* set before reading: no warnings (a file read again) */
     char **strings; /* [id] */
     size_t nstrings, strings_cap;
     rpt_location *locations; /* [id] */
@@ -262,6 +281,7 @@ typedef struct rpt_tree {
     rpt_tstack *stacks; /* [id]; 1..RPT_ROOTS the roots; a parent's id is smaller */
     size_t nstacks, stacks_cap;
     rpt_map stack_ids; /* parent << 32 | frame to stack id */
+    uint32_t *nodes;   /* [node id] of the capture added last: its tree stack */
 } rpt_tree;
 
 /* An empty tree (by_name: as above); false for want of memory, said on
@@ -277,15 +297,32 @@ const char *rpt_tree_domain(const rpt_tree *t, uint32_t id); /* not for by_name 
  * needed): their number, or SIZE_MAX for want of memory. */
 size_t rpt_tree_path(const rpt_tree *t, uint32_t id, uint32_t **path, size_t *cap);
 
-/* ---- report_formats.c, report_pprof.c: the formats other tools read ------ */
+/* ---- report_formats.c, report_pprof.c, report_html.c: the formats by stack */
+
+/* What the formats by stack are asked for. */
+#define RPT_HTML_STACKS 500  /* --max-stacks: stacks the page keeps, the rest "other" */
+#define RPT_HTML_BUCKETS 100 /* --buckets: time buckets of the page's ranges */
+#define RPT_HTML_MAX 100000  /* the most either may be */
+typedef struct rpt_options {
+    enum rpt_view measure; /* the bytes shown (the page: shown first) */
+    size_t max_stacks, buckets;
+} rpt_options;
 
 /* Each writes the stacks of capture c, on its tree by name t (by_name,
- * c's figures as fig[0]), to f, in the bytes of `measure`: 0, or 1 with
+ * c's figures as fig[0]), to f, in the bytes of o->measure: 0, or 1 with
  * the error said. pprof's inuse_* are at the peak, or at the exit with
- * RPT_AT_END (never RPT_TEMPORARY); its alloc_* are RPT_ALLOCATED. */
-int rpt_write_collapsed(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure);
-int rpt_write_speedscope(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure);
-int rpt_write_pprof(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure);
+ * RPT_AT_END (never RPT_TEMPORARY); its alloc_* are RPT_ALLOCATED. The
+ * page reads c's file a second time, to sum its events by time. */
+int rpt_write_collapsed(FILE *f, const rpt_capture *c, const rpt_tree *t, const rpt_options *o);
+int rpt_write_speedscope(FILE *f, const rpt_capture *c, const rpt_tree *t, const rpt_options *o);
+int rpt_write_pprof(FILE *f, const rpt_capture *c, const rpt_tree *t, const rpt_options *o);
+int rpt_write_html(FILE *f, const rpt_capture *c, const rpt_tree *t, const rpt_options *o);
+
+/* An event of the second reading, summed into its bucket and stack's
+ * cell (kind: what it adds to): false for want of memory. */
+enum rpt_cell_kind { RPT_CELL_ALLOC, RPT_CELL_FREE, RPT_CELL_TEMP };
+bool rpt_buckets_add(rpt_buckets *b, uint32_t node, uint64_t ms, enum rpt_cell_kind kind,
+                     uint64_t bytes, uint64_t count);
 
 /* ---- report_diff.c ------------------------------------------------------- */
 

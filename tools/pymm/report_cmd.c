@@ -1,5 +1,5 @@
 /*
- * report_cmd.c -- `pymm report FILE [--format text|json] [--top N]`: the
+ * report_cmd.c -- `pymm report FILE [--format FMT] [--top N] ...`: the
  * command, and the reader that turns a capture file (PYMM_TRACE=FILE, or
  * pm_trace_config.file) into figures per stack (report.h); report_print.c
  * prints them.
@@ -22,6 +22,10 @@
  * is in the ring only if this one is too). A free costs a scan of the
  * ring, one compare at the default of 1; memory grows by `temporary`
  * addresses a thread, the blocks stay 24 bytes.
+ *
+ * The HTML page (report_html.c) reads a capture twice: the second time
+ * with rpt_capture.buckets set, every event is also summed by time bucket
+ * and stack, and quiet keeps the warnings from being said twice.
  */
 #define _GNU_SOURCE
 #include "report.h"
@@ -232,6 +236,8 @@ static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
     c->alloc_bytes += bytes;
     c->current += bytes;
     c->domain_live[s->root - 1] += bytes;
+    if (c->buckets && !rpt_buckets_add(c->buckets, e->stack, e->ms, RPT_CELL_ALLOC, bytes, count))
+        return false;
     for (size_t i = 0; i < t->n; i++)
         if (c->current > t->open[i].max) t->open[i].max = c->current;
     if (c->current > c->peak) {
@@ -249,11 +255,12 @@ static bool recent(const rpt_capture *c, const rpt_thread *t, uintptr_t a) {
     return false;
 }
 
-static void apply_free(rpt_capture *c, const rpt_event *e) {
+/* false for want of memory. */
+static bool apply_free(rpt_capture *c, const rpt_event *e) {
     rpt_block *b = e->addr && c->live_cap ? live_probe(c, e->addr) : NULL;
     if (b == NULL || b->addr != e->addr) {
         c->unknown_frees++; /* allocated before the start */
-        return;
+        return true;
     }
     unlive(c, b);
     uint64_t bytes, count;
@@ -262,15 +269,20 @@ static void apply_free(rpt_capture *c, const rpt_event *e) {
     c->recorded_frees++;
     /* (A sampled capture cannot tell: the allocations between two samples
      * are not in it.) */
-    if (c->sample_bytes == 0 && b->thread == e->thread &&
-        recent(c, &c->threads[e->thread], e->addr)) {
+    bool temporary = c->sample_bytes == 0 && b->thread == e->thread &&
+                     recent(c, &c->threads[e->thread], e->addr);
+    if (temporary) {
         rpt_stack *s = &c->stacks[b->stack];
         s->temp_bytes += bytes;
         s->temp_count += count;
         c->temp_allocs += count;
         c->temp_bytes += bytes;
     }
+    uint32_t stack = b->stack;
     live_delete(c, b);
+    if (c->buckets == NULL) return true;
+    return rpt_buckets_add(c->buckets, stack, e->ms, RPT_CELL_FREE, bytes, count) &&
+           (!temporary || rpt_buckets_add(c->buckets, stack, e->ms, RPT_CELL_TEMP, bytes, count));
 }
 
 /* ---- reading ahead ------------------------------------------------------- */
@@ -336,7 +348,7 @@ static void timeline_close(rpt_capture *c) {
 static bool apply(rpt_capture *c, const rpt_event *e) {
     if (!timeline_advance(c, e->ms)) return false;
     if (e->stack && !apply_alloc(c, e)) return false;
-    if (!e->stack) apply_free(c, e);
+    if (!e->stack && !apply_free(c, e)) return false;
     rpt_step *open = &c->timeline[c->nsteps - 1];
     if (c->current > open->max_bytes) open->max_bytes = c->current;
     return true;
@@ -445,7 +457,7 @@ static const char *on_section(rpt_capture *c) {
     if (begin) {
         if (!rpt_grow((void **)&t->open, &t->cap, t->n + 1, sizeof *t->open))
             return "out of memory";
-        t->open[t->n++] = (rpt_open_section){(uint32_t)name, c->current, c->current};
+        t->open[t->n++] = (rpt_open_section){(uint32_t)name, c->current, c->current, c->ms};
         return NULL;
     }
     if (t->n == 0 || t->open[t->n - 1].name != name) return "a section ends that is not open";
@@ -456,6 +468,10 @@ static const char *on_section(rpt_capture *c) {
     st->occurrences++;
     st->net += (int64_t)c->current - (int64_t)o.start;
     if (o.max - o.start > st->peak) st->peak = o.max - o.start;
+    if (c->spans_total++ >= RPT_SPANS_MAX) return NULL;
+    if (!rpt_grow((void **)&c->spans, &c->spans_cap, c->nspans + 1, sizeof *c->spans))
+        return "out of memory";
+    c->spans[c->nspans++] = (rpt_span){(uint32_t)name, (uint32_t)c->thread, o.start_ms, c->ms};
     return NULL;
 }
 
@@ -623,6 +639,7 @@ static int read_capture(rpt_capture *c) {
     while (c->file_p < c->file_end && !c->ended) {
         const char *why = next_block(c);
         if (why != NULL && why[0] == '\0') {
+            if (c->quiet) return 0;
             fprintf(stderr,
                     "%s:%zu: warning: the capture ends inside a block (the program did not "
                     "stop tracing: a crash, abort or kill?); read up to there\n",
@@ -635,6 +652,7 @@ static int read_capture(rpt_capture *c) {
         }
         if (read_block(c) != 0) return 1;
     }
+    if (c->quiet) return 0;
     if (!c->ended)
         fprintf(stderr, "%s: warning: no end record (the program did not stop tracing)\n", c->name);
     if (c->realloc_live)
@@ -684,6 +702,7 @@ void rpt_capture_free(rpt_capture *c) {
     free(c->threads);
     free(c->sections);
     free(c->marks);
+    free(c->spans);
     free(c->timeline);
     for (size_t i = 0; i < c->nstrings; i++) free(c->strings[i]);
     free(c->strings);
@@ -717,11 +736,12 @@ int rpt_out_close(FILE *f, const char *path) {
 }
 
 /* The formats of `pymm report FILE`: text and json are the report itself
- * (report_print.c); the others are the stacks for other tools, written
- * from a tree of the stacks by name (report_formats.c, report_pprof.c). */
+ * (report_print.c); the others are the stacks for other tools and the
+ * page, written from a tree of the stacks by name (report_formats.c,
+ * report_pprof.c, report_html.c). */
 typedef struct format {
     const char *name;
-    int (*write)(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure);
+    int (*write)(FILE *f, const rpt_capture *c, const rpt_tree *t, const rpt_options *o);
 } format;
 
 static const format formats[] = {
@@ -730,9 +750,10 @@ static const format formats[] = {
     {"collapsed", rpt_write_collapsed},
     {"pprof", rpt_write_pprof},
     {"speedscope", rpt_write_speedscope},
+    {"html", rpt_write_html},
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
-#define FORMAT_NAMES "text, json, collapsed, pprof, speedscope"
+#define FORMAT_NAMES "text, json, collapsed, pprof, speedscope, html"
 
 /* `--measure`'s names, by enum rpt_view. */
 static const char *const measures[RPT_VIEWS] = {"peak", "exit", "allocated", "temporary"};
@@ -741,6 +762,7 @@ static int usage(FILE *f) {
     fprintf(f,
             "usage: pymm report FILE [--format FMT] [-o OUT] [--top N] [--temporary N]\n"
             "                   [--measure peak|exit|allocated|temporary]\n"
+            "                   [--max-stacks S] [--buckets B]\n"
             "       pymm report --diff A B [--format text|json] [-o OUT] [--top N]\n"
             "                   [--temporary N]\n"
             "  what a capture file (PYMM_TRACE=FILE) says: totals, the peak, the\n"
@@ -750,13 +772,19 @@ static int usage(FILE *f) {
             "  1 to %d, default 1). --top: how many stacks of each (default 10).\n"
             "  --format: text (default), json, or every stack for other tools:\n"
             "  collapsed (flamegraph.pl's `frame;frame;leaf bytes`), pprof (go tool\n"
-            "  pprof's protobuf profile), speedscope (speedscope's JSON).\n"
+            "  pprof's protobuf profile), speedscope (speedscope's JSON), or html:\n"
+            "  one self-contained page (flame graphs, a table of sites, a timeline\n"
+            "  whose time ranges re-sum them; nothing fetched when opened).\n"
             "  --measure: the bytes those show: live at the peak (default), live at\n"
             "  the exit, allocated in all, or temporary; pprof has all allocations\n"
-            "  and its inuse_* at the peak or the exit. -o: to OUT, not stdout.\n"
+            "  and its inuse_* at the peak or the exit; the page shows all four,\n"
+            "  this one first. --max-stacks S: the page keeps the S stacks that\n"
+            "  matter most, the rest as \"other\" (default %d); --buckets B: its\n"
+            "  time ranges are B buckets of the run (default %d); both 1 to %d,\n"
+            "  lowered if the page would pass 10 MB. -o: to OUT, not stdout.\n"
             "  --diff: per stack, what changed from capture A to capture B, the\n"
             "  largest changes first; stacks match by function, file and line\n",
-            RPT_TEMPORARY_MAX);
+            RPT_TEMPORARY_MAX, RPT_HTML_STACKS, RPT_HTML_BUCKETS, RPT_HTML_MAX);
     return f == stderr ? 2 : 0;
 }
 
@@ -786,7 +814,7 @@ static int find_measure(const char *name) {
  * error said. The stacks are named before the output is opened, and for
  * the formats by name libdw is closed before they are written. */
 static int report(const rpt_capture *c, const format *fmt, const char *out, size_t top,
-                  enum rpt_view measure) {
+                  const rpt_options *o) {
     Dwfl *d = rpt_names_open(c);
     rpt_tree t;
     int rc = 0;
@@ -796,7 +824,7 @@ static int report(const rpt_capture *c, const format *fmt, const char *out, size
         d = NULL;
     }
     FILE *f = rc == 0 ? rpt_out_open(out) : NULL;
-    if (f && fmt->write) rc = fmt->write(f, c, &t, measure);
+    if (f && fmt->write) rc = fmt->write(f, c, &t, o);
     else if (f && fmt->name[0] == 'j') rpt_report_json(f, c, d, top);
     else if (f) rpt_report_text(f, c, d, top);
     if (f && rpt_out_close(f, out) != 0) rc = 1;
@@ -809,7 +837,8 @@ static int report(const rpt_capture *c, const format *fmt, const char *out, size
 int pymm_report_main(int argc, char **argv) {
     const char *path = NULL, *diff_a = NULL, *diff_b = NULL, *out = NULL;
     const char *format_name = "text", *measure_name = NULL;
-    uint64_t top = 10, temporary = 1;
+    uint64_t top = 10, temporary = 1, stacks = RPT_HTML_STACKS, buckets = RPT_HTML_BUCKETS;
+    bool caps = false; /* --max-stacks or --buckets given */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout);
         if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) format_name = argv[++i];
@@ -820,6 +849,12 @@ int pymm_report_main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--temporary") == 0 && i + 1 < argc) {
             if (!count_arg(argv[++i], &temporary) || temporary > RPT_TEMPORARY_MAX)
                 return usage(stderr);
+        } else if (strcmp(argv[i], "--max-stacks") == 0 && i + 1 < argc) {
+            if (!count_arg(argv[++i], &stacks) || stacks > RPT_HTML_MAX) return usage(stderr);
+            caps = true;
+        } else if (strcmp(argv[i], "--buckets") == 0 && i + 1 < argc) {
+            if (!count_arg(argv[++i], &buckets) || buckets > RPT_HTML_MAX) return usage(stderr);
+            caps = true;
         } else if (strcmp(argv[i], "--diff") == 0 && i + 2 < argc && diff_a == NULL) {
             diff_a = argv[++i];
             diff_b = argv[++i];
@@ -837,7 +872,11 @@ int pymm_report_main(int argc, char **argv) {
     if (measure < 0 || (measure_name && !fmt->write)) {
         fprintf(stderr, "pymm report: --measure %s: %s\n", measure_name,
                 measure < 0 ? "not a measure (valid: peak, exit, allocated, temporary)"
-                            : "goes with --format collapsed, pprof or speedscope");
+                            : "goes with --format collapsed, pprof, speedscope or html");
+        return 2;
+    }
+    if (caps && fmt->write != rpt_write_html) {
+        fprintf(stderr, "pymm report: --max-stacks and --buckets go with --format html\n");
         return 2;
     }
     if (fmt->write == rpt_write_pprof && measure == RPT_TEMPORARY) {
@@ -848,7 +887,8 @@ int pymm_report_main(int argc, char **argv) {
     if (diff_a) return rpt_diff(out, diff_a, diff_b, fmt->name[0] == 'j', top, temporary);
     rpt_capture c = {.name = path, .temporary = temporary};
     int rc = rpt_read(&c);
-    if (rc == 0) rc = report(&c, fmt, out, top, (enum rpt_view)measure);
+    rpt_options o = {(enum rpt_view)measure, (size_t)stacks, (size_t)buckets};
+    if (rc == 0) rc = report(&c, fmt, out, top, &o);
     rpt_capture_free(&c);
     return rc;
 }

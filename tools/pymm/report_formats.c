@@ -44,7 +44,8 @@ static void collapsed_frame(FILE *f, const rpt_tframe *k) {
     fprintf(f, ":%d)", k->line);
 }
 
-int rpt_write_collapsed(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure) {
+int rpt_write_collapsed(FILE *f, const rpt_capture *c, const rpt_tree *t, const rpt_options *o) {
+    enum rpt_view measure = o->measure;
     (void)c;
     uint32_t *path = NULL;
     size_t cap = 0;
@@ -132,7 +133,8 @@ static bool speedscope_profile(FILE *f, const rpt_tree *t, const uint32_t *index
 
 /* A profile for each measure that has bytes, and for the one asked for
  * (which the viewer shows first) even when it has none. */
-int rpt_write_speedscope(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure) {
+int rpt_write_speedscope(FILE *f, const rpt_capture *c, const rpt_tree *t, const rpt_options *o) {
+    enum rpt_view measure = o->measure;
     uint32_t *index = calloc(t->frames_cap + 1, sizeof *index), *path = NULL;
     size_t cap = 0;
     if (index == NULL) {

@@ -237,7 +237,8 @@ static bool write_gzip(FILE *f, const unsigned char *data, size_t n) {
 }
 #endif
 
-int rpt_write_pprof(FILE *f, const rpt_capture *c, const rpt_tree *t, enum rpt_view measure) {
+int rpt_write_pprof(FILE *f, const rpt_capture *c, const rpt_tree *t, const rpt_options *o) {
+    enum rpt_view measure = o->measure;
     writer w = {.c = c, .t = t, .inuse = measure == RPT_AT_END ? RPT_AT_END : RPT_AT_PEAK};
     header(&w, measure);
     locations(&w);

@@ -22,8 +22,9 @@
  * mapped before it); ids 1..RPT_ROOTS are the roots; every frame id names
  * a kept name (frames[id].function != NULL), while other key ids are
  * module paths, only for the memo. Memory: one entry per distinct stack
- * and per distinct frame, and while a capture is added a map from its pcs
- * to frames. Naming is most of the cost beyond reading, and a frame of
+ * and per distinct frame, the last capture's node-to-stack map (nodes:
+ * the page sums that capture's events by tree stack), and while a
+ * capture is added a map from its pcs to frames. Naming is most of the cost beyond reading, and a frame of
  * one module at one offset has one name, so it is named once for both
  * captures.
  */
@@ -134,6 +135,7 @@ void rpt_tree_free(rpt_tree *t) {
     rpt_map_free(&t->by_offset);
     free(t->stacks);
     rpt_map_free(&t->stack_ids);
+    free(t->nodes);
 }
 
 /* Frame id's name, kept: false for want of memory. */
@@ -227,7 +229,8 @@ int rpt_tree_add(rpt_tree *t, const rpt_capture *c, Dwfl *d, int which) {
     if (!ok) fprintf(stderr, "pymm report: out of memory\n");
     rpt_map_free(&pcs);
     free(paths);
-    free(to);
+    free(t->nodes);
+    t->nodes = to;
     return ok ? 0 : 1;
 }
 
