@@ -1323,14 +1323,17 @@ PM_API size_t pm_trace_snapshot_frames(const pm_trace_snapshot *s, size_t stack,
 /* A filter keeps or drops stacks: those of `domain` (-1: any) whose
  * innermost frame (any frame, with all_frames) has a file matching
  * file_pattern (fnmatch; NULL: any) and, if line > 0, that interpreter
- * line. As tracemalloc: a stack is kept when some inclusive filter
- * matches it (or there is none) and no exclusive one does. */
+ * line, and, with type_pattern, whose objects' type name matches it
+ * (blocks that are not objects never do). As tracemalloc: a stack is kept
+ * when some inclusive filter matches it (or there is none) and no
+ * exclusive one does. */
 typedef struct pm_trace_filter {
     int inclusive;
     const char *file_pattern;
     int line;
     int domain;
     int all_frames;
+    const char *type_pattern; /* fnmatch on the type's name; NULL: any */
 } pm_trace_filter;
 PM_API pm_trace_snapshot *pm_trace_snapshot_filter(const pm_trace_snapshot *s,
                                                    const pm_trace_filter *filters,
@@ -1338,7 +1341,11 @@ PM_API pm_trace_snapshot *pm_trace_snapshot_filter(const pm_trace_snapshot *s,
 
 /* Statistics: the live bytes and blocks grouped by a key. By line, a
  * native frame's "line" is its offset; by function, a native frame with
- * no name keeps its offset. cumulative: every frame of a stack counts
+ * no name keeps its offset. By type: the objects' type name, the blocks
+ * that are not objects (buffers, a program's blocks, objects of a debug
+ * heap) under type NULL; a snapshot's entries are already split by type
+ * (an entry is a stack and a type), since the object layer marks the
+ * records of the objects it makes while it is traced. cumulative: every frame of a stack counts
  * (each key once a stack), not only the innermost. With base, each
  * entry also gives the change since base (a key only in base has size 0
  * and a negative change), sorted by the size of the change; without, by
@@ -1350,7 +1357,8 @@ enum {
     PM_TRACE_BY_LINE,
     PM_TRACE_BY_FUNCTION,
     PM_TRACE_BY_FILE,
-    PM_TRACE_BY_DOMAIN
+    PM_TRACE_BY_DOMAIN,
+    PM_TRACE_BY_TYPE
 };
 typedef struct pm_trace_entry {
     pm_trace_frame where; /* the key's frame (by line, function or file) */
@@ -1359,6 +1367,7 @@ typedef struct pm_trace_entry {
     size_t stack;
     size_t size, count;
     int64_t size_diff, count_diff;
+    const char *type; /* the key's type (by type); its stack's otherwise; NULL: not objects */
 } pm_trace_entry;
 PM_API size_t pm_trace_snapshot_statistics(const pm_trace_snapshot *s,
                                            const pm_trace_snapshot *base, int key, int cumulative,

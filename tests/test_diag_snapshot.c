@@ -1,6 +1,7 @@
 /*
  * test_diag_snapshot.c -- snapshots of the live traced blocks: taken,
- * grouped (stack, line, function, file, domain; cumulative or not),
+ * grouped (stack, line, function, file, domain, object type; cumulative
+ * or not),
  * compared, filtered, dumped and loaded back; bad files refused.
  */
 #define _GNU_SOURCE
@@ -101,19 +102,19 @@ static void test_compare(pm_trace_snapshot *before, pm_trace_snapshot *after) {
 
 static void test_filters(pm_trace_snapshot *s) {
     pm_trace_entry e[MAXE];
-    pm_trace_filter only_raw = {1, NULL, 0, PM_DOMAIN_RAW, 0};
+    pm_trace_filter only_raw = {1, NULL, 0, PM_DOMAIN_RAW, 0, NULL};
     pm_trace_snapshot *f = pm_trace_snapshot_filter(s, &only_raw, 1);
     CHECK(f != NULL && pm_trace_snapshot_stacks(f) == 1);
     CHECK_EQ(pm_trace_snapshot_statistics(f, NULL, PM_TRACE_BY_STACK, 0, e, MAXE), 1);
     CHECK(e[0].size == 500);
     pm_trace_snapshot_free(f);
     /* Exclude any stack with a frame at app.py line 20 (all_frames). */
-    pm_trace_filter no_work = {0, "*.py", 20, -1, 1};
+    pm_trace_filter no_work = {0, "*.py", 20, -1, 1, NULL};
     f = pm_trace_snapshot_filter(s, &no_work, 1);
     CHECK(f && pm_trace_snapshot_stacks(f) == 1);
     pm_trace_snapshot_free(f);
     /* Innermost frame only: it is native, so a script pattern keeps none. */
-    pm_trace_filter inner = {1, "*.py", 0, -1, 0};
+    pm_trace_filter inner = {1, "*.py", 0, -1, 0, NULL};
     f = pm_trace_snapshot_filter(s, &inner, 1);
     CHECK(f && pm_trace_snapshot_stacks(f) == 0);
     pm_trace_snapshot_free(f);
@@ -132,7 +133,7 @@ static void test_dump_load(pm_trace_snapshot *s) {
     pm_trace_snapshot *t = pm_trace_snapshot_load(path);
     CHECK(t != NULL);
     pm_trace_entry a[MAXE], b[MAXE];
-    for (int key = PM_TRACE_BY_STACK; key <= PM_TRACE_BY_DOMAIN; key++) {
+    for (int key = PM_TRACE_BY_STACK; key <= PM_TRACE_BY_TYPE; key++) {
         size_t na = pm_trace_snapshot_statistics(s, NULL, key, 1, a, MAXE);
         size_t nb = pm_trace_snapshot_statistics(t, NULL, key, 1, b, MAXE);
         CHECK_EQ(na, nb);
@@ -177,6 +178,51 @@ static void test_dump_load(pm_trace_snapshot *s) {
     CHECK(pm_trace_snapshot_load("/nonexistent/x.snap") == NULL && errno == ENOENT);
 }
 
+static const pm_trace_entry *find_type(const pm_trace_entry *e, size_t n, const char *type) {
+    for (size_t i = 0; i < n; i++)
+        if (e[i].type && strcmp(e[i].type, type) == 0) return &e[i];
+    return NULL;
+}
+
+/* Objects are grouped by their type (free lists are off while tracing,
+ * so every object is a block of its own), their buffers are not objects,
+ * a type filter keeps only its type, and a dump keeps the types. */
+static void test_types(void) {
+    pm_object *lists[3], *dicts[2];
+    for (int i = 0; i < 3; i++) CHECK((lists[i] = pm_list_new(2)) != NULL);
+    for (int i = 0; i < 2; i++) CHECK((dicts[i] = pm_dict_new()) != NULL);
+    pm_trace_snapshot *s = pm_trace_take_snapshot();
+    CHECK(s != NULL);
+    pm_trace_entry e[MAXE];
+    size_t n = pm_trace_snapshot_statistics(s, NULL, PM_TRACE_BY_TYPE, 0, e, MAXE);
+    const pm_trace_entry *list = find_type(e, n, "list"), *dict = find_type(e, n, "dict");
+    CHECK(list && list->count == 3 && list->domain == PM_DOMAIN_OBJ);
+    CHECK(dict && dict->count == 2);
+    bool untyped = false; /* the lists' item arrays, the earlier buffers */
+    for (size_t i = 0; i < n; i++) untyped |= e[i].type == NULL && e[i].count > 0;
+    CHECK(untyped);
+    pm_trace_filter only_lists = {1, NULL, 0, -1, 0, "li*"};
+    pm_trace_snapshot *f = pm_trace_snapshot_filter(s, &only_lists, 1);
+    CHECK(f != NULL);
+    n = pm_trace_snapshot_statistics(f, NULL, PM_TRACE_BY_TYPE, 0, e, MAXE);
+    CHECK(n == 1 && e[0].type && strcmp(e[0].type, "list") == 0 && e[0].count == 3);
+    char path[] = "/tmp/pymm-snap-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_EQ(pm_trace_snapshot_dump(f, path), 0);
+    pm_trace_snapshot *t = pm_trace_snapshot_load(path);
+    unlink(path);
+    CHECK(t != NULL);
+    n = pm_trace_snapshot_statistics(t, NULL, PM_TRACE_BY_TYPE, 0, e, MAXE);
+    CHECK(n == 1 && e[0].type && strcmp(e[0].type, "list") == 0 && e[0].count == 3);
+    pm_trace_snapshot_free(t);
+    pm_trace_snapshot_free(f);
+    pm_trace_snapshot_free(s);
+    for (int i = 0; i < 3; i++) pm_decref(lists[i]);
+    for (int i = 0; i < 2; i++) pm_decref(dicts[i]);
+}
+
 int main(void) {
     errno = 0;
     CHECK(pm_trace_take_snapshot() == NULL && errno == EINVAL); /* not tracing */
@@ -190,6 +236,7 @@ int main(void) {
     test_statistics(before);
     test_filters(before);
     test_dump_load(before);
+    test_types();
     for (int i = 0; i < 3; i++) pm_mem_free(a[i]);
     static const char app[] = "app.py";
     pm_trace_push_frame(app, "main", 10);

@@ -34,6 +34,16 @@ PM_HIDDEN void pmd_trace_fail_maps(long n);
 /* How many stacks the recorder has made (an upper bound on the live
  * ones; 0 while not tracing). */
 PM_HIDDEN uint32_t pmd_trace_stacks(void);
+/* Every live traced block, under the recorder's lock (fn must not call
+ * the recorder): its stack id, the bytes and blocks it stands for
+ * (weighed, when sampled) and, when the object layer said it is an
+ * object, the object (else NULL). Nothing when not tracing. */
+typedef void (*pmd_block_fn)(void *arg, uint32_t stack, size_t bytes, size_t count,
+                             const void *object);
+PM_HIDDEN void pmd_trace_each_block(pmd_block_fn fn, void *arg);
+/* The domain (PM_TRACE_DOMAIN_*) whose root a stack id hangs from; -1 for
+ * an id the recorder does not know. */
+PM_HIDDEN int pmd_trace_stack_domain(uint32_t stack);
 
 /* The capture file's writer (capture.c). A capture has no lock: its
  * caller serializes every call on it (the recorder's lock). */

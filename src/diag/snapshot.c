@@ -44,7 +44,7 @@
 
 #define SNAP_CHUNK ((size_t)1 << 16)
 #define SNAP_MAGIC "PYMMSNP" /* 8 bytes with its NUL, then the version */
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2       /* 2: each stack's type; 1 (read too): none */
 #define SNAP_MAX_STRING ((uint64_t)1 << 20)
 
 /* One frame of a stack, resolved (see pm_trace_frame). */
@@ -60,6 +60,7 @@ typedef struct snap_stack {
     int domain;
     uint32_t nframes;
     snap_frame *frames; /* innermost first */
+    const char *type;   /* its blocks' objects' type name (S1); NULL: not objects */
 } snap_stack;
 
 typedef struct snap_chunk {
@@ -154,27 +155,72 @@ static const char *snap_cstring(pm_trace_snapshot *s, const char *text, bool *ok
 
 /* ---- taking one ---------------------------------------------------------------- */
 
-/* Every live stack, from pm_trace_top with room for every stack there
- * is (so it sorts once, never inserting); NULL when out of memory. *n:
- * how many; *cap: the array's mapped count. */
-static pm_trace_stat *live_stacks(size_t *n, size_t *cap) {
-    for (;;) {
-        size_t c = (size_t)pmd_trace_stacks() + 1;
-        pm_trace_stat *all = pmos_map(c * sizeof *all);
-        if (all == NULL) return NULL;
-        *n = pm_trace_top(all, c);
-        if (*n < c) { /* else stacks were made meanwhile: again */
-            *cap = c;
-            return all;
-        }
-        pmos_unmap(all, c * sizeof *all);
-    }
+/* The live blocks while taking a snapshot, by (stack, type): an open
+ * hash in memory of its own, grown as it fills. */
+typedef struct gather_slot {
+    uint32_t stack; /* 0: unused */
+    const char *type;
+    size_t size, count;
+} gather_slot;
+
+typedef struct gather {
+    pm_trace_snapshot *s; /* the type names' home (S1) */
+    gather_slot *slots;
+    size_t cap, used;
+    bool failed; /* out of memory: the snapshot is not made */
+} gather;
+
+static size_t gather_hash(uint32_t stack, const char *type) {
+    return (size_t)(((uint64_t)stack * 0x9E3779B97F4A7C15ull) ^ (uintptr_t)type) >> 7;
 }
 
-static bool copy_stack(pm_trace_snapshot *s, snap_stack *out, const pm_trace_stat *st) {
+static gather_slot *gather_find(gather_slot *slots, size_t cap, uint32_t stack, const char *type) {
+    size_t i = gather_hash(stack, type) & (cap - 1);
+    while (slots[i].stack && (slots[i].stack != stack || slots[i].type != type))
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+static bool gather_grow(gather *g) {
+    size_t cap = g->cap ? g->cap * 2 : 1024;
+    gather_slot *t = pmos_map(cap * sizeof *t);
+    if (t == NULL) return false;
+    for (size_t i = 0; i < g->cap; i++)
+        if (g->slots[i].stack)
+            *gather_find(t, cap, g->slots[i].stack, g->slots[i].type) = g->slots[i];
+    if (g->slots) pmos_unmap(g->slots, g->cap * sizeof *g->slots);
+    g->slots = t;
+    g->cap = cap;
+    return true;
+}
+
+/* pmd_trace_each_block's callback, under the recorder's lock: an object's
+ * type is read now, while the object lives, and its name copied. */
+static void gather_block(void *arg, uint32_t stack, size_t bytes, size_t count,
+                         const void *object) {
+    gather *g = arg;
+    if (g->failed) return;
+    bool ok = true;
+    const char *type =
+        object ? snap_cstring(g->s, pm_type_name(((const pm_object *)object)->type), &ok) : NULL;
+    if (!ok || ((g->used + 1) * 2 > g->cap && !gather_grow(g))) {
+        g->failed = true;
+        return;
+    }
+    gather_slot *x = gather_find(g->slots, g->cap, stack, type);
+    if (x->stack == 0) {
+        *x = (gather_slot){stack, type, 0, 0};
+        g->used++;
+    }
+    x->size += bytes;
+    x->count += count;
+}
+
+static bool copy_stack(pm_trace_snapshot *s, snap_stack *out, const gather_slot *x) {
     void *pcs[PM_TRACE_MAX_FRAMES * 2];
-    size_t n = pm_trace_stack_frames(st->stack, pcs, PM_TRACE_MAX_FRAMES * 2);
-    *out = (snap_stack){st->size, st->count, st->domain, (uint32_t)n, NULL};
+    size_t n = pm_trace_stack_frames(x->stack, pcs, PM_TRACE_MAX_FRAMES * 2);
+    *out = (snap_stack){x->size,     x->count, pmd_trace_stack_domain(x->stack),
+                        (uint32_t)n, NULL,     x->type};
     out->frames = snap_take(s, (n ? n : 1) * sizeof *out->frames);
     if (out->frames == NULL) return false;
     bool ok = true;
@@ -188,17 +234,37 @@ static bool copy_stack(pm_trace_snapshot *s, snap_stack *out, const pm_trace_sta
     return ok;
 }
 
+/* Largest first, then by stack id and type: one order for one state. */
+static int by_size(const void *a, const void *b) {
+    const gather_slot *x = a, *y = b;
+    if (x->size != y->size) return x->size > y->size ? -1 : 1;
+    if (x->stack != y->stack) return x->stack < y->stack ? -1 : 1;
+    if (x->type == y->type) return 0;
+    if (x->type == NULL || y->type == NULL) return x->type == NULL ? -1 : 1;
+    return strcmp(x->type, y->type);
+}
+
+/* Every live block's record, grouped by stack and by the type of the
+ * objects among them (the object layer marks its objects' records while
+ * it is traced); the blocks that are not objects form their stack's own
+ * entry. */
 pm_trace_snapshot *pm_trace_take_snapshot(void) {
     if (!pm_trace_is_tracing()) {
         errno = EINVAL;
         return NULL;
     }
-    size_t n, cap;
-    pm_trace_stat *all = live_stacks(&n, &cap);
-    pm_trace_snapshot *s = all ? snap_new() : NULL;
-    bool ok = s != NULL && (s->stacks = snap_take(s, (n ? n : 1) * sizeof *s->stacks)) != NULL;
-    for (size_t i = 0; ok && i < n; i++) ok = copy_stack(s, &s->stacks[s->nstacks++], &all[i]);
-    if (all) pmos_unmap(all, cap * sizeof *all);
+    gather g = {snap_new(), NULL, 0, 0, false};
+    bool ok = g.s != NULL && gather_grow(&g);
+    if (ok) pmd_trace_each_block(gather_block, &g);
+    ok = ok && !g.failed;
+    size_t n = 0;
+    for (size_t i = 0; ok && i < g.cap; i++)
+        if (g.slots[i].stack) g.slots[n++] = g.slots[i];
+    if (ok) qsort(g.slots, n, sizeof *g.slots, by_size);
+    pm_trace_snapshot *s = g.s;
+    ok = ok && (s->stacks = snap_take(s, (n ? n : 1) * sizeof *s->stacks)) != NULL;
+    for (size_t i = 0; ok && i < n; i++) ok = copy_stack(s, &s->stacks[s->nstacks++], &g.slots[i]);
+    if (g.slots) pmos_unmap(g.slots, g.cap * sizeof *g.slots);
     if (!ok) {
         pm_trace_snapshot_free(s);
         errno = ENOMEM;
@@ -233,6 +299,8 @@ static bool frame_matches(const pm_trace_filter *f, const snap_frame *fr) {
  * any frame, with all_frames)? */
 static bool filter_matches(const pm_trace_filter *f, const snap_stack *st) {
     if (f->domain >= 0 && st->domain != f->domain) return false;
+    if (f->type_pattern && (st->type == NULL || fnmatch(f->type_pattern, st->type, 0) != 0))
+        return false;
     if (f->file_pattern == NULL && f->line <= 0) return true;
     uint32_t n = f->all_frames ? st->nframes : (st->nframes ? 1 : 0);
     for (uint32_t i = 0; i < n; i++)
@@ -260,6 +328,7 @@ static bool copy_into(pm_trace_snapshot *d, snap_stack *out, const snap_stack *s
     out->frames = snap_take(d, (st->nframes ? st->nframes : 1) * sizeof *out->frames);
     if (out->frames == NULL) return false;
     bool ok = true;
+    out->type = snap_cstring(d, st->type, &ok);
     for (uint32_t i = 0; i < st->nframes; i++) {
         out->frames[i] = st->frames[i];
         out->frames[i].file = snap_cstring(d, st->frames[i].file, &ok);
@@ -351,6 +420,7 @@ static bool slot_is(const grouping *g, const stat_slot *x, const snap_stack *st,
     switch (g->key) {
         case PM_TRACE_BY_STACK: return stack_eq(x->stack, st);
         case PM_TRACE_BY_DOMAIN: return x->stack->domain == st->domain;
+        case PM_TRACE_BY_TYPE: return str_eq(x->stack->type, st->type);
         default: return frame_eq(g->key, x->frame, f);
     }
 }
@@ -360,6 +430,7 @@ static stat_slot *slot_of(grouping *g, const pm_trace_snapshot *owner, const sna
                           const snap_frame *f) {
     uint64_t h = g->key == PM_TRACE_BY_STACK    ? stack_hash(st)
                  : g->key == PM_TRACE_BY_DOMAIN ? (uint64_t)st->domain * 0x9E3779B97F4A7C15ull
+                 : g->key == PM_TRACE_BY_TYPE   ? str_hash(st->type, 0x9E3779B97F4A7C15ull)
                                                 : frame_hash(g->key, f);
     size_t i = (size_t)(h ^ (h >> 31)) & (g->cap - 1);
     for (; g->slots[i].used; i = (i + 1) & (g->cap - 1))
@@ -381,7 +452,8 @@ static void add_snapshot(grouping *g, const pm_trace_snapshot *s, bool base, boo
     static const snap_frame none = {NULL, NULL, 0, 0, 0};
     for (size_t k = 0; k < s->nstacks; k++) {
         const snap_stack *st = &s->stacks[k];
-        bool by_frame = g->key != PM_TRACE_BY_STACK && g->key != PM_TRACE_BY_DOMAIN;
+        bool by_frame = g->key != PM_TRACE_BY_STACK && g->key != PM_TRACE_BY_DOMAIN &&
+                        g->key != PM_TRACE_BY_TYPE;
         uint32_t n = by_frame ? (cumulative ? st->nframes : (st->nframes ? 1 : 0)) : 1;
         if (by_frame && st->nframes == 0) n = 1; /* no frame read: a key of its own */
         for (uint32_t i = 0; i < n; i++) {
@@ -421,6 +493,7 @@ static pm_trace_entry entry_of(const stat_slot *x) {
         e.where = (pm_trace_frame){x->frame->interpreter, x->frame->file, x->frame->function,
                                    x->frame->line, x->frame->offset};
     e.domain = x->stack->domain;
+    e.type = x->stack->type;
     e.snapshot = x->owner;
     e.stack = (size_t)(x->stack - x->owner->stacks);
     e.size = (size_t)x->size;
@@ -432,7 +505,7 @@ static pm_trace_entry entry_of(const stat_slot *x) {
 
 size_t pm_trace_snapshot_statistics(const pm_trace_snapshot *s, const pm_trace_snapshot *base,
                                     int key, int cumulative, pm_trace_entry *out, size_t max) {
-    if (s == NULL || key < PM_TRACE_BY_STACK || key > PM_TRACE_BY_DOMAIN) {
+    if (s == NULL || key < PM_TRACE_BY_STACK || key > PM_TRACE_BY_TYPE) {
         errno = EINVAL;
         return 0;
     }
@@ -501,6 +574,7 @@ static void dump_into(const pm_trace_snapshot *s, const uint32_t *ids, out_buf *
         out_varint(o, st->size);
         out_varint(o, st->count);
         out_varint(o, (uint64_t)st->domain);
+        out_varint(o, string_ref(s, ids, st->type));
         out_varint(o, st->nframes);
         for (uint32_t i = 0; i < st->nframes; i++) {
             const snap_frame *f = &st->frames[i];
@@ -594,7 +668,8 @@ static bool load_strings(in_buf *in, pm_trace_snapshot *s, const char ***table, 
     return true;
 }
 
-static bool load_stacks(in_buf *in, pm_trace_snapshot *s, const char **strings, uint64_t nstr) {
+static bool load_stacks(in_buf *in, pm_trace_snapshot *s, const char **strings, uint64_t nstr,
+                        unsigned version) {
     uint64_t n = in_bounded(in, (uint64_t)(in->end - in->p));
     s->stacks = snap_take(s, (n ? n : 1) * sizeof *s->stacks);
     if (s->stacks == NULL) return false;
@@ -603,6 +678,7 @@ static bool load_stacks(in_buf *in, pm_trace_snapshot *s, const char **strings, 
         st->size = (size_t)in_varint(in);
         st->count = (size_t)in_varint(in);
         st->domain = (int)in_bounded(in, PM_TRACE_DOMAIN_HEAP);
+        st->type = version >= 2 ? strings[in_bounded(in, nstr)] : NULL;
         st->nframes = (uint32_t)in_bounded(in, PM_TRACE_MAX_FRAMES * 2);
         st->frames = snap_take(s, (st->nframes ? st->nframes : 1) * sizeof *st->frames);
         if (st->frames == NULL) return false;
@@ -621,7 +697,7 @@ static bool load_stacks(in_buf *in, pm_trace_snapshot *s, const char **strings, 
 static pm_trace_snapshot *parse(const unsigned char *data, size_t n) {
     in_buf in = {data + sizeof SNAP_MAGIC + 1, data + n, false};
     if (n < sizeof SNAP_MAGIC + 1 || memcmp(data, SNAP_MAGIC, sizeof SNAP_MAGIC) != 0 ||
-        data[sizeof SNAP_MAGIC] != SNAP_VERSION) {
+        data[sizeof SNAP_MAGIC] < 1 || data[sizeof SNAP_MAGIC] > SNAP_VERSION) {
         errno = EINVAL;
         return NULL;
     }
@@ -631,7 +707,7 @@ static pm_trace_snapshot *parse(const unsigned char *data, size_t n) {
     /* load_strings and load_stacks fail only for want of memory; a bad
      * file sets in.bad. */
     bool oom = s == NULL || !load_strings(&in, s, &strings, &nstr) ||
-               (!in.bad && !load_stacks(&in, s, strings, nstr));
+               (!in.bad && !load_stacks(&in, s, strings, nstr, data[sizeof SNAP_MAGIC]));
     if (oom || in.bad || in.p != in.end) {
         pm_trace_snapshot_free(s);
         errno = oom ? ENOMEM : EINVAL;

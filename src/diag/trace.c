@@ -924,8 +924,12 @@ static PM_NOINLINE uint32_t stack_id(pmd_recorder *r, uint32_t domain, const voi
 
 /* ---- records ------------------------------------------------------------------- */
 
+/* A record: the requested size above, the stack id below, and its bit 31
+ * (stack ids stay below 2^28) set once the object layer said the block is
+ * an object (object_born). A big table entry keeps that bit in `stack`. */
+#define REC_OBJECT ((uint32_t)1 << 31)
 #define REC(stack, size) ((uint64_t)(size) << 32 | (stack))
-#define REC_STACK(rec) ((uint32_t)(rec))
+#define REC_STACK(rec) ((uint32_t)(rec) & ~REC_OBJECT)
 #define REC_SIZE(rec) ((size_t)((rec) >> 32))
 
 /* ---- sampling ----------------------------------------------------------------- */
@@ -1137,7 +1141,7 @@ static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n)
         if (old) forget_stale(r, p, REC_STACK(old), REC_SIZE(old));
     } else {
         tr_big *b = big_find(r, (uintptr_t)p);
-        if (b) forget_stale(r, p, b->stack, b->size);
+        if (b) forget_stale(r, p, b->stack & ~REC_OBJECT, b->size);
         else if (big_reserve(r)) {
             size_t i = big_slot((uintptr_t)p, r->big_cap);
             while (r->big[i].p > 1) i = (i + 1) & (r->big_cap - 1);
@@ -1166,12 +1170,76 @@ static bool record_get(pmd_recorder *r, const void *p, bool take, uint32_t *stac
     } else {
         tr_big *b = big_find(r, (uintptr_t)p);
         if (b == NULL) return false;
-        *stack = b->stack;
+        *stack = b->stack & ~REC_OBJECT;
         *n = b->size;
         if (take) b->p = 1;
     }
     if (take) account(r, p, *stack, *n, false);
     return true;
+}
+
+/* ---- objects ------------------------------------------------------------------- */
+
+/* The object layer's word, while the runtime's heap is traced, that block
+ * o is an object of its type (pmh_process.trace_object_born): its record
+ * gets REC_OBJECT, so that a snapshot can group it by type. A debug
+ * heap's block holds its object at an offset the walk below would not
+ * know: its objects stay plain blocks. */
+static void object_born(void *o) {
+    pmd_recorder *r = recorder();
+    if (r == NULL) return;
+    const pm_heap *h = pmh_map_owner((uintptr_t)o);
+    if (h && pm_heap_debug_enabled(h)) return;
+    tr_lock(&r->lock);
+    if (h) {
+        _Atomic uint64_t *slot = pool_slot(r, h, o, false);
+        uint64_t rec = slot ? atomic_load_explicit(slot, memory_order_relaxed) : 0;
+        if (rec) atomic_store_explicit(slot, rec | REC_OBJECT, memory_order_relaxed);
+    } else {
+        tr_big *b = big_find(r, (uintptr_t)o);
+        if (b) b->stack |= REC_OBJECT;
+    }
+    tr_unlock(&r->lock);
+}
+
+/* Every record, under the lock: its stack, what it stands for (weighed)
+ * and, if it is an object's, the object. */
+static void each_side_record(pmd_recorder *r, uintptr_t base, const tr_side *s, pmd_block_fn fn,
+                             void *arg) {
+    for (uint32_t i = 0; i < s->nslots; i++) {
+        uint64_t rec = atomic_load_explicit(&s->slot[i], memory_order_relaxed);
+        if (rec == 0) continue;
+        const void *block = (const void *)(base + PMH_POOL_HEADER + (uintptr_t)i * s->block_size);
+        size_t bytes, count;
+        weighed(r, block, REC_SIZE(rec), &bytes, &count);
+        fn(arg, REC_STACK(rec), bytes, count, ((uint32_t)rec & REC_OBJECT) ? block : NULL);
+    }
+}
+
+void pmd_trace_each_block(pmd_block_fn fn, void *arg) {
+    pmd_recorder *r = recorder();
+    if (r == NULL) return;
+    tr_lock(&r->lock);
+    for (uintptr_t a = 0; a < TR_RADIX; a++) {
+        _Atomic(void *) *l2 = atomic_load_explicit(&r->radix[a], memory_order_relaxed);
+        for (uintptr_t b = 0; l2 && b < TR_RADIX; b++) {
+            _Atomic(void *) *l3 = atomic_load_explicit(&l2[b], memory_order_relaxed);
+            for (uintptr_t c = 0; l3 && c < TR_RADIX; c++) {
+                const tr_side *s = atomic_load_explicit(&l3[c], memory_order_relaxed);
+                uintptr_t key = a << (2 * TR_RADIX_BITS) | b << TR_RADIX_BITS | c;
+                if (s) each_side_record(r, key << 12, s, fn, arg);
+            }
+        }
+    }
+    for (size_t i = 0; i < r->big_cap; i++) {
+        const tr_big *e = &r->big[i];
+        if (e->p <= 1) continue;
+        size_t bytes, count;
+        weighed(r, (const void *)e->p, e->size, &bytes, &count);
+        fn(arg, e->stack & ~REC_OBJECT, bytes, count,
+           (e->stack & REC_OBJECT) ? (const void *)e->p : NULL);
+    }
+    tr_unlock(&r->lock);
 }
 
 /* ---- the wrappers ---------------------------------------------------------------- */
@@ -1531,6 +1599,7 @@ int pm_trace_start(const pm_trace_config *cfg) {
         return -1;
     }
     atomic_store_explicit(&pmh_process.recorder, r, memory_order_release);
+    atomic_store_explicit(&pmh_process.trace_object_born, object_born, memory_order_release);
     pmh_process.heaps.watch = &watch;
     pthread_mutex_unlock(&pmh_process.heaps.lock);
     return 0;
@@ -1555,6 +1624,7 @@ void pm_trace_stop(void) {
         r->heaps = th->next;
         unwrap(th);
     }
+    atomic_store_explicit(&pmh_process.trace_object_born, NULL, memory_order_release);
     atomic_store_explicit(&pmh_process.recorder, NULL, memory_order_release);
     pthread_mutex_unlock(&pmh_process.heaps.lock);
     tr_lock(&r->lock);
@@ -1712,6 +1782,13 @@ int pm_trace_frame_info(const void *frame, pm_trace_frame *out) {
 static int domain_of(const pmd_recorder *r, uint32_t stack) {
     while (stack > TR_DOMAINS) stack = node(r, stack)->parent;
     return (int)stack - 1;
+}
+
+int pmd_trace_stack_domain(uint32_t stack) {
+    pmd_recorder *r = recorder();
+    return r && stack >= 1 && stack < atomic_load_explicit(&r->nnodes, memory_order_acquire)
+               ? domain_of(r, stack)
+               : -1;
 }
 
 size_t pm_trace_get_traceback(const void *p, void **frames, size_t max) {

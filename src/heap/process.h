@@ -79,6 +79,10 @@ typedef struct pmh_process_state {
     /* pm_trace_set_line_hook's: set by an embedder, whether tracing or not */
     _Atomic(void (*)(void *)) trace_line_hook;
     void *_Atomic trace_line_arg;
+    /* The recorder's, while it traces: the object layer tells it that a
+     * block it took from a wrapped table is an object (object.c,
+     * pmo_alloc_table). NULL while not tracing. */
+    _Atomic(void (*)(void *)) trace_object_born;
 
     /* ---- the shared-type registry (object layer, type.c) ----
      * Held here, owned there: the heap never reads it. */

@@ -60,6 +60,21 @@ void *pmo_mem_realloc(void *p, size_t n) {
     return q ? q : pmo_no_memory();
 }
 
+/* pmo_alloc_rt's way when the obj table is not the heap's own pools: a
+ * program's table, debug hooks or the recorder's wrapper. The recorder
+ * (when tracing) learns that the block is an object, for its snapshots
+ * by type. */
+pm_object *pmo_alloc_table(pm_runtime *rt, pm_type *t, size_t size) {
+    const pm_allocator *a = rt->obj_table;
+    pm_object *o = a->malloc(a->ctx, size);
+    if (pmo_unlikely(o == NULL)) return pmo_no_memory();
+    o = pmo_init_header_rt(rt, o, t);
+    void (*born)(void *) =
+        atomic_load_explicit(&pmh_process.trace_object_born, memory_order_acquire);
+    if (born) born(o);
+    return o;
+}
+
 /* ---- free lists ------------------------------------------------------------ */
 
 static void freelist_drain(pm_runtime *rt, pmo_freelist *fl) {

@@ -364,12 +364,12 @@ static inline pm_object *pmo_init_header(pm_object *o, pm_type *t) {
 /* size bytes for an object of type t (header included), refcount 1; NULL
  * with MemoryError set. A GC object's allocation is the safe point of
  * automatic collection. */
+PMO_HIDDEN pm_object *pmo_alloc_table(pm_runtime *rt, pm_type *t, size_t size);
+
 static inline pm_object *pmo_alloc_rt(pm_runtime *rt, pm_type *t, size_t size) {
     if (t->flags & PM_TPFLAGS_GC) pmo_gc_maybe_collect(rt);
-    const pm_allocator *a = rt->obj_table;
-    pm_object *o = pmo_likely(a->malloc == rt->pool_malloc)
-                       ? pmh_cache_malloc(rt->heap, rt->cache, size)
-                       : a->malloc(a->ctx, size);
+    if (pmo_unlikely(rt->obj_table->malloc != rt->pool_malloc)) return pmo_alloc_table(rt, t, size);
+    pm_object *o = pmh_cache_malloc(rt->heap, rt->cache, size);
     if (pmo_unlikely(o == NULL)) return pmo_no_memory();
     return pmo_init_header_rt(rt, o, t);
 }
