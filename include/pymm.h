@@ -1469,6 +1469,78 @@ PM_API int pm_census_tracker_rebase(pm_census_tracker *t);
 PM_API int pm_census_tracker_print_diff(pm_census_tracker *t, FILE *out);
 PM_API void pm_census_tracker_free(pm_census_tracker *t);
 
+/* ======================================================================== */
+/* Layer 4: diagnostics -- why is it alive                                  */
+/* ======================================================================== */
+/*
+ * objgraph's find_backref_chain and get_leaking_objects, with labelled
+ * edges and without guessing (docs/DESIGN.md, "Diagnostics: why is it
+ * alive"). Each question walks every live object of the runtime, as a
+ * census does, with no recursion and no object made; its memory is
+ * internal, never an object. A failing call returns NULL or -1 with the
+ * current runtime's exception set (MemoryError, or the census's
+ * RuntimeError for a runtime whose objects do not come from its pools).
+ *
+ * Roots: what a program holds on purpose (globals, modules, caches,
+ * interpreter state), declared with a name. A root is a strong reference
+ * held by the current runtime until pm_root_remove or the runtime's
+ * destruction; the table and its names are internal memory. Adding an
+ * object that is already a root renames it (still one reference).
+ * pm_root_remove fails with KeyError when o is not a root. pm_root_at:
+ * the i-th root in the order added (borrowed; NULL past the end), its
+ * name through *name when name is not NULL. rt NULL: the current runtime.
+ */
+PM_API int pm_root_add(pm_object *o, const char *name);
+PM_API int pm_root_remove(pm_object *o);
+PM_API size_t pm_roots_count(pm_runtime *rt);
+PM_API pm_object *pm_root_at(pm_runtime *rt, size_t i, const char **name);
+
+/* Held from C: the references to an object that nothing in the graph
+ * accounts for, its count minus the references from the runtime's live
+ * objects (tracked by the collector or not), from declared roots and from
+ * pymm itself (an instance's reference to its type, the garbage list,
+ * weak references' callback arguments, objects waiting for deallocation;
+ * free lists and interned strings hold none). What is left was taken by C
+ * code: a local or global variable, a structure of the program, or a
+ * reference never released. Immortal objects have none. pm_held_from_c:
+ * o's (0 for an object not in the runtime's heap), or -1;
+ * pm_held_from_c_all: every object of rt that has some, by address, in
+ * an array of *n (never NULL on success) freed with pm_held_free; the
+ * objects are borrowed. */
+typedef struct pm_held {
+    pm_object *object;
+    int64_t refs;
+} pm_held;
+PM_API int64_t pm_held_from_c(pm_object *o);
+PM_API pm_held *pm_held_from_c_all(pm_runtime *rt, size_t *n) PM_NODISCARD;
+PM_API void pm_held_free(pm_held *h);
+
+/* The shortest chain of references to target from a declared root or,
+ * failing one as short, from an object held from C ("held from C: N"),
+ * found breadth-first (a 10,000,000-long chain costs no stack). The path
+ * lists pm_path_length objects, the root first and target last; 0 when
+ * nothing leads to target (a cycle no root or C reference holds).
+ * pm_path_label: the i-th step's label into buf (always NUL-ended): for
+ * step 0 how the chain starts ("root 'config'", "held from C: 1"), for
+ * the others the edge from the step before: "[2]" (list or tuple item),
+ * "['users']" (dict value by its key), "key 'users'", "member" (set),
+ * "__dict__" (an instance's attributes), "field N" (reference field),
+ * "type" (an instance's heap type), "iterated" (an iterator's
+ * container), "weakref referent N" (what a weak reference holds: its
+ * callback's argument, a keyed one's key), "referent N" (the N-th
+ * reference a type's traverse slot visits). pm_path_print: one line per
+ * step, with the object's type and a short description; 0, or -1 on a
+ * write error. The path's objects are borrowed, and it must be read
+ * before the graph changes (labels read the containers again). target
+ * must be an object of the current runtime's heap (else ValueError). */
+typedef struct pm_path pm_path;
+PM_API pm_path *pm_path_to(pm_object *target) PM_NODISCARD;
+PM_API size_t pm_path_length(const pm_path *p);
+PM_API pm_object *pm_path_object(const pm_path *p, size_t i);
+PM_API void pm_path_label(const pm_path *p, size_t i, char *buf, size_t size);
+PM_API int pm_path_print(const pm_path *p, FILE *out);
+PM_API void pm_path_free(pm_path *p);
+
 #ifdef __cplusplus
 }
 #endif

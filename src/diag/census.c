@@ -41,6 +41,7 @@
  */
 #include "objects/object.h"
 #include "heap/internal_alloc.h"
+#include "diag/diag.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -436,6 +437,19 @@ pm_object **pm_census_new_objects(pm_runtime *rt, size_t *n) {
 }
 
 void pm_census_objects_free(pm_object **objects) { pmh_internal_free(objects); }
+
+/* The walk, shared with the questions of why an object is alive
+ * (diag/held.c): every live object of rt, whatever its age. */
+int pmd_census_objects(pm_runtime *rt, pm_object ***objects, size_t *n) {
+    pm_object **v = NULL;
+    size_t count = 0;
+    pm_census *c = census_run(rt, false, &v, &count);
+    if (c == NULL) return -1;
+    pm_census_free(c);
+    *objects = v; /* NULL when there is none */
+    *n = count;
+    return 0;
+}
 
 /* ---- differences ------------------------------------------------------------- */
 

@@ -9,6 +9,7 @@
 #define PM_DIAG_H
 
 #include "pm_config.h"
+#include "pymm.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -80,5 +81,65 @@ PM_HIDDEN void pmd_capture_finish(pmd_capture *c);
 /* The end: modules loaded since the start, the end record, everything
  * flushed, the file closed and c freed. */
 PM_HIDDEN void pmd_capture_close(pmd_capture *c);
+
+/* ---- why an object is alive (census.c, refs.c, roots.c, held.c, paths.c) ---- */
+
+/* census.c: every live object of rt (rt NULL: the current runtime), as
+ * a census finds them: borrowed, in an internal array (NULL when there
+ * is none) for pmh_internal_free. -1 with the exception set (C4). */
+PM_HIDDEN int pmd_census_objects(pm_runtime *rt, pm_object ***objects, size_t *n);
+
+/* refs.c: the strong references an object holds, each with the edge that
+ * says which slot holds it (docs/DESIGN.md, "Diagnostics: why is it
+ * alive"). An edge is a kind and an index in one word. */
+typedef uint64_t pmd_edge;
+enum pmd_edge_kind {
+    PMD_EDGE_ITEM = 1,   /* list or tuple item: index                  */
+    PMD_EDGE_VALUE,      /* dict value: the entry's index              */
+    PMD_EDGE_KEY,        /* dict key: the entry's index                */
+    PMD_EDGE_MEMBER,     /* set or frozenset member                    */
+    PMD_EDGE_ATTRS,      /* an instance's attribute dict               */
+    PMD_EDGE_FIELD,      /* an instance's reference field: its number  */
+    PMD_EDGE_REFERENT,   /* the n-th visit of a type's traverse slot   */
+    PMD_EDGE_TYPE,       /* an instance's reference to its heap type   */
+    PMD_EDGE_ITERATED,   /* an iterator's container                    */
+    PMD_EDGE_WEAKREF,    /* what a weak reference holds strongly       */
+    PMD_EDGE_ROOT,       /* a path's start: a declared root           */
+    PMD_EDGE_HELD_FROM_C /* a path's start: index = the C references */
+};
+#define PMD_EDGE(kind, index) (((pmd_edge)(kind) << 56) | ((pmd_edge)(index) & ((1ull << 56) - 1)))
+#define PMD_EDGE_KIND(e) ((unsigned)((e) >> 56))
+#define PMD_EDGE_INDEX(e) ((uint64_t)(e) & ((1ull << 56) - 1))
+/* Called with each referent; a non-zero return stops the walk and is
+ * returned. */
+typedef int (*pmd_edge_fn)(pm_object *child, pmd_edge e, void *arg);
+PM_HIDDEN int pmd_referents(pm_object *o, pmd_edge_fn fn, void *arg);
+/* The label of edge e out of parent ("['users']", "[2]", "field 0"), or
+ * of a path's start; at most size - 1 bytes, NUL-ended. Reads only. */
+PM_HIDDEN void pmd_edge_label(pm_object *parent, pmd_edge e, char *buf, size_t size);
+/* A short description of o ("list (3 items)", "str 'abc'"). Reads only:
+ * it makes no object and calls no slot. */
+PM_HIDDEN void pmd_short_repr(pm_object *o, char *buf, size_t size);
+
+/* roots.c: the current state of rt's declared roots (borrowed). */
+typedef struct pmd_root {
+    pm_object *object;
+    char *name;
+} pmd_root;
+PM_HIDDEN const pmd_root *pmd_roots_of(pm_runtime *rt, size_t *n);
+
+/* held.c: a runtime's object graph as a question sees it: every live
+ * object, sorted by address (an object's number is its place), and how
+ * many of its references no object, root or part of pymm accounts for. */
+typedef struct pmd_graph {
+    pm_runtime *rt;
+    pm_object **objects;
+    size_t n;
+    uint32_t *external; /* per object: references held from C */
+} pmd_graph;
+#define PMD_NONE SIZE_MAX
+PM_HIDDEN int pmd_graph_build(pmd_graph *g, pm_runtime *rt);
+PM_HIDDEN size_t pmd_graph_index(const pmd_graph *g, const pm_object *o);
+PM_HIDDEN void pmd_graph_free(pmd_graph *g);
 
 #endif

@@ -1344,6 +1344,11 @@ pm_object *pm_gc_garbage(void) {
     return g->garbage;
 }
 
+pm_object *pmgc_garbage_peek(pm_runtime *rt) {
+    const gc_state *g = rt->gc;
+    return g ? g->garbage : NULL;
+}
+
 /* ---- enumeration -------------------------------------------------------------- */
 
 /* fn over every tracked object of generation gen (-1: 0, 1 and 2;

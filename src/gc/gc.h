@@ -169,6 +169,9 @@ PM_HIDDEN void pmgc_auto_collect(pm_runtime *rt);
  * memory): the object to be tracked stays untracked. */
 PM_HIDDEN bool pmgc_young_room(pm_runtime *rt);
 PM_HIDDEN void pmgc_destroy(pm_runtime *rt);
+/* The garbage list (pm_gc_garbage) if it was made, else NULL: one
+ * reference the collector holds (diag/held.c counts it as internal). */
+PM_HIDDEN pm_object *pmgc_garbage_peek(pm_runtime *rt);
 /* Debug checks: does rt's collector hold o in the set its flags name? */
 PM_HIDDEN bool pmgc_tracks(pm_runtime *rt, pm_object *o);
 #define PMGC_DEFAULT_THRESHOLD 2000

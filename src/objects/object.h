@@ -170,6 +170,14 @@ struct pmo_births {
     void (*release)(pmo_births *w);
 };
 
+/* The declared roots of a runtime (diag/roots.c): strong references it
+ * holds on a program's behalf. release drops them and frees the table,
+ * first thing in pm_runtime_destroy, while every object still works. */
+typedef struct pmo_roots pmo_roots;
+struct pmo_roots {
+    void (*release)(pm_runtime *rt, pmo_roots *r);
+};
+
 #define PMO_EXC_MESSAGE 256
 #define PMO_DEALLOC_DEPTH 64 /* nested deallocations before deferring */
 
@@ -211,6 +219,7 @@ struct pm_runtime {
     pmo_weak_registry *weak;    /* weakref.c                             */
     pmo_debug *dbg;             /* object.c, debug mode                  */
     pmo_births *births;         /* the watch of births, or NULL          */
+    pmo_roots *roots;           /* declared roots (diag/roots.c) or NULL */
     pm_runtime_stats stats;
     /* The collector (src/gc/) keeps its state here. */
     void *gc;

@@ -179,6 +179,7 @@ void pm_runtime_destroy(pm_runtime *rt) {
         pmo_watch_births(rt, NULL);
         w->release(w);
     }
+    if (rt->roots) rt->roots->release(rt, rt->roots);
     pmo_freelists_clear(rt);
     pmo_intern_destroy(rt);
     pmo_weak_registry_destroy(rt);
