@@ -142,4 +142,7 @@ PM_HIDDEN int pmd_graph_build(pmd_graph *g, pm_runtime *rt);
 PM_HIDDEN size_t pmd_graph_index(const pmd_graph *g, const pm_object *o);
 PM_HIDDEN void pmd_graph_free(pmd_graph *g);
 
+/* refgraph.c: whether a tree's children hold their parents (referrers). */
+PM_HIDDEN bool pmd_refgraph_backward(const pm_refgraph *g);
+
 #endif
