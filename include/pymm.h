@@ -1581,6 +1581,21 @@ PM_API void pm_refgraph_label(const pm_refgraph *g, size_t i, char *buf, size_t 
 PM_API int pm_refgraph_print(const pm_refgraph *g, FILE *out);
 PM_API void pm_refgraph_free(pm_refgraph *g);
 
+/* Graphviz DOT text of a tree or a path (`dot -Tsvg` draws it). Each
+ * node reads "type\nshort repr": a str's first 20 characters quoted, an
+ * int's value, a container's length, else its address; target is filled
+ * orange with a double border, a declared root green (doubleoctagon, with
+ * its name), an object held from C blue (octagon, with the count); edges
+ * point from holder to held, labelled as pm_path_label says; a cut-off is
+ * a dashed "N more" node; a repeat is an edge to the node already drawn.
+ * Quotes, backslashes and control characters of labels are escaped.
+ * write: to out; save: to a new file at path. 0, or -1 on an error of
+ * writing (errno says which; no exception is set). */
+PM_API int pm_refgraph_write_dot(const pm_refgraph *g, FILE *out);
+PM_API int pm_refgraph_save_dot(const pm_refgraph *g, const char *path);
+PM_API int pm_path_write_dot(const pm_path *p, FILE *out);
+PM_API int pm_path_save_dot(const pm_path *p, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,17 +1,22 @@
 /*
  * test_diag_refgraph.c -- the referrers and referents of an object as
- * trees (src/diag/refgraph.c): exact trees with their labels, the depth
- * limit, a repeat not expanded twice, "N more" cut-offs, roots and
- * references held from C marked; out of memory at every internal
- * allocation; a long chain on a 256 KiB stack.
+ * trees (src/diag/refgraph.c) and their DOT text, and a path's
+ * (src/diag/dot.c): exact trees with their labels, the depth limit, a
+ * repeat not expanded twice, "N more" cut-offs, roots and references
+ * held from C marked; DOT nodes and edges, escaping of quotes,
+ * backslashes and newlines, write errors, rendering by Graphviz when
+ * `dot` is installed; out of memory at every internal allocation; a long
+ * chain on a 256 KiB stack.
  */
 #define _GNU_SOURCE /* open_memstream */
 #include "testutil.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* What print (or the DOT writer) says, as a string to free. */
 static char *printed(const pm_refgraph *g, int (*fn)(const pm_refgraph *, FILE *)) {
@@ -207,6 +212,131 @@ static void test_cut_offs(void) {
     tu_group_end(&grp, 0);
 }
 
+/* Every line of DOT text is a statement or a brace: no raw newline in a
+ * quoted string. */
+static bool dot_lines_whole(const char *text) {
+    for (const char *line = text; *line;) {
+        const char *eol = strchr(line, '\n');
+        if (eol == NULL || eol == line) return false;
+        char last = eol[-1];
+        if (last != ';' && last != '{' && last != '}') {
+            fprintf(stderr, "broken DOT line: %.*s\n", (int)(eol - line), line);
+            return false;
+        }
+        line = eol + 1;
+    }
+    return true;
+}
+
+static char *path_dot(const pm_path *p) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    CHECK_EQ(pm_path_write_dot(p, out), 0);
+    fclose(out);
+    return text;
+}
+
+/* Graphviz, when installed, draws the file: the DOT is valid. */
+static void render(const char *dot_file) {
+    if (system("command -v dot >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "skipped: no `dot` on PATH to render %s\n", dot_file);
+        return;
+    }
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "dot -Tsvg '%s' -o '%s.svg'", dot_file, dot_file);
+    CHECK_EQ(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s.svg", dot_file);
+    CHECK_EQ(unlink(cmd), 0);
+}
+
+static void test_dot(void) {
+    tu_group grp = tu_group_begin();
+    pm_object *l = pm_list_new(0), *d = pm_dict_new();
+    pm_object *s = pm_str_from("say \"hi\"\nbye \\ end and more text to cut");
+    CHECK_EQ(pm_list_append(l, s), 0);
+    CHECK_EQ(pm_dict_set_str(d, "k\"ey\n", s), 0);
+    CHECK_EQ(pm_root_add(l, "r\"oot"), 0);
+    pm_decref(l);
+    pm_decref(s); /* l's and d's from here on */
+
+    pm_refgraph *g = pm_refgraph_refs(l, 1, 0);
+    char *text = printed(g, pm_refgraph_write_dot);
+    CHECK(tu_contains(text, "digraph refs {\n"));
+    CHECK(tu_contains(text, "  n0 [label=\"list\\n1 items\\nroot 'r\\\"oot'\", "
+                            "shape=doubleoctagon, style=filled, fillcolor=\"#ffc46b\", "
+                            "peripheries=2];\n"));
+    CHECK(tu_contains(text, "  n1 [label=\"str\\n'say \\\"hi\\\"\\\\nbye \\\\ end a'...\"];\n"));
+    CHECK(tu_contains(text, "  n0 -> n1 [label=\"[0]\"];\n"));
+    CHECK(dot_lines_whole(text));
+    free(text);
+    pm_refgraph_free(g);
+
+    /* Referrers: edges still point from holder to held; a dict key with a
+     * quote and a newline in an edge label; the string held from C. */
+    g = pm_refgraph_backrefs(s, 1, 1);
+    CHECK_EQ(pm_refgraph_size(g), 3);
+    text = printed(g, pm_refgraph_write_dot);
+    CHECK(tu_contains(text, "digraph backrefs {\n"));
+    CHECK(tu_contains(text, "  n2 [label=\"1 more\", shape=box, style=dashed];\n"));
+    CHECK(tu_contains(text, "  n2 -> n0 [style=dashed];\n"));
+    CHECK(tu_contains(text, "  n1 -> n0 [label=\"[0]\"];\n") ||
+          tu_contains(text, "  n1 -> n0 [label=\"['k\\\"ey\\\\n']\"];\n"));
+    CHECK(dot_lines_whole(text));
+    free(text);
+    pm_refgraph_free(g);
+    g = pm_refgraph_backrefs(s, 1, 0);
+    text = printed(g, pm_refgraph_write_dot);
+    CHECK(tu_contains(text, " -> n0 [label=\"['k\\\"ey\\\\n']\"];\n"));
+    CHECK(tu_contains(text, "[label=\"dict\\n1 items\\nheld from C: 1\", shape=octagon, "
+                            "style=filled, fillcolor=\"#c6dcf5\"];\n"));
+    CHECK(tu_contains(text, "[label=\"list\\n1 items\\nroot 'r\\\"oot'\", "
+                            "shape=doubleoctagon, style=filled, fillcolor=\"#b7e4b7\"];\n"));
+    free(text);
+
+    char file[] = "/tmp/pymm-refgraph-XXXXXX";
+    int fd = mkstemp(file);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_EQ(pm_refgraph_save_dot(g, file), 0);
+    render(file);
+    CHECK_EQ(pm_refgraph_save_dot(g, "/nonexistent-dir/x.dot"), -1);
+    CHECK_EQ(errno, ENOENT);
+    FILE *full = fopen("/dev/full", "w");
+    if (full) {
+        CHECK_EQ(pm_refgraph_write_dot(g, full), -1);
+        CHECK_EQ(errno, ENOSPC);
+        fclose(full);
+    }
+    pm_refgraph_free(g);
+
+    /* A path: the root first, the target marked, edges labelled. */
+    pm_path *p = pm_path_to(s);
+    text = path_dot(p);
+    CHECK(tu_contains(text, "digraph path {\n"));
+    CHECK(
+        tu_contains(text, "  n0 [label=\"list\\n1 items\\nroot 'r\\\"oot'\", shape=doubleoctagon"));
+    CHECK(tu_contains(text, "  n1 [label=\"str\\n'say"));
+    CHECK(tu_contains(text, "peripheries=2];\n"));
+    CHECK(tu_contains(text, "  n0 -> n1 [label=\"[0]\"];\n"));
+    CHECK(dot_lines_whole(text));
+    free(text);
+    CHECK_EQ(pm_path_save_dot(p, file), 0);
+    render(file);
+    pm_path_free(p);
+    p = pm_path_to(d); /* held from C: an octagon, and the target */
+    text = path_dot(p);
+    CHECK(tu_contains(text, "  n0 [label=\"dict\\n1 items\\nheld from C: 1\", shape=octagon, "
+                            "style=filled, fillcolor=\"#ffc46b\", peripheries=2];\n"));
+    free(text);
+    pm_path_free(p);
+    CHECK_EQ(unlink(file), 0);
+
+    CHECK_EQ(pm_root_remove(l), 0);
+    pm_decref(d);
+    tu_group_end(&grp, 0);
+}
+
 /* Out of memory at each internal allocation: NULL or -1 with MemoryError
  * and nothing left behind; then it works. */
 typedef struct oom_case {
@@ -264,6 +394,7 @@ static void *chain_run(void *arg) {
     CHECK(pm_refgraph_node_at(g, (size_t)n - 1)->held_from_c == 1);
     FILE *null = fopen("/dev/null", "w");
     CHECK_EQ(pm_refgraph_print(g, null), 0);
+    CHECK_EQ(pm_refgraph_write_dot(g, null), 0);
     pm_refgraph_free(g);
     g = pm_refgraph_refs(head, SIZE_MAX, 0); /* each Link: its type, then the next */
     CHECK(g != NULL);
@@ -286,6 +417,7 @@ int main(void) {
     test_backrefs_tree();
     test_refs_tree();
     test_cut_offs();
+    test_dot();
     test_out_of_memory();
     test_deep_chain();
     return tu_finish("test_diag_refgraph");
