@@ -1541,6 +1541,61 @@ PM_API void pm_path_label(const pm_path *p, size_t i, char *buf, size_t size);
 PM_API int pm_path_print(const pm_path *p, FILE *out);
 PM_API void pm_path_free(pm_path *p);
 
+/* The referrers of target as a tree to a depth (objgraph's show_backrefs),
+ * or its referents (show_refs): node 0 is target, a node's children are
+ * the objects holding it (pm_refgraph_backrefs) or held by it
+ * (pm_refgraph_refs), found breadth-first over the whole runtime (the
+ * referrers through a reverse index built once per call; no recursion).
+ * Nodes at depth `depth` are not expanded (0: target alone). A node shows
+ * at most max_refs children (0: no limit); the rest are one cut-off node,
+ * object NULL, that stands for `more` of them ("N more"). An object is
+ * expanded at its first node only: a later node for it has `same` (the
+ * first one's number) and no children, so cycles end. Objects outside the
+ * runtime's heap (statics, shared types) appear as referents but are not
+ * expanded. Each node says whether its object is a declared root (root:
+ * its name) and how many references C holds to it (pm_held_from_c).
+ * pm_refgraph_label: the reference between node i and its parent into buf
+ * (always NUL-ended; empty for node 0 and cut-offs), as pm_path_label
+ * says it, read in the holder (for referrers: node i itself).
+ * pm_refgraph_print: one line per node, depth first, indented by depth;
+ * 0, or -1 (a write error, or MemoryError). The tree's objects are
+ * borrowed, and it must be read before the graph changes. target must be
+ * an object of the current runtime's heap (else ValueError). */
+#define PM_REFGRAPH_NONE SIZE_MAX
+typedef struct pm_refgraph pm_refgraph;
+typedef struct pm_refgraph_node {
+    pm_object *object; /* borrowed; NULL for a cut-off                  */
+    size_t parent;     /* the node above; PM_REFGRAPH_NONE for node 0   */
+    size_t depth;      /* 0 for target                                  */
+    size_t more;       /* a cut-off: how many children it stands for    */
+    size_t same;       /* a repeat: the node that shows it, else NONE   */
+    int64_t held_from_c;
+    const char *root; /* a declared root's name, else NULL */
+} pm_refgraph_node;
+PM_API pm_refgraph *pm_refgraph_backrefs(pm_object *target, size_t depth,
+                                         size_t max_refs) PM_NODISCARD;
+PM_API pm_refgraph *pm_refgraph_refs(pm_object *target, size_t depth, size_t max_refs) PM_NODISCARD;
+PM_API size_t pm_refgraph_size(const pm_refgraph *g);
+PM_API const pm_refgraph_node *pm_refgraph_node_at(const pm_refgraph *g, size_t i);
+PM_API void pm_refgraph_label(const pm_refgraph *g, size_t i, char *buf, size_t size);
+PM_API int pm_refgraph_print(const pm_refgraph *g, FILE *out);
+PM_API void pm_refgraph_free(pm_refgraph *g);
+
+/* Graphviz DOT text of a tree or a path (`dot -Tsvg` draws it). Each
+ * node reads "type\nshort repr": a str's first 20 characters quoted, an
+ * int's value, a container's length, else its address; target is filled
+ * orange with a double border, a declared root green (doubleoctagon, with
+ * its name), an object held from C blue (octagon, with the count); edges
+ * point from holder to held, labelled as pm_path_label says; a cut-off is
+ * a dashed "N more" node; a repeat is an edge to the node already drawn.
+ * Quotes, backslashes and control characters of labels are escaped.
+ * write: to out; save: to a new file at path. 0, or -1 on an error of
+ * writing (errno says which; no exception is set). */
+PM_API int pm_refgraph_write_dot(const pm_refgraph *g, FILE *out);
+PM_API int pm_refgraph_save_dot(const pm_refgraph *g, const char *path);
+PM_API int pm_path_write_dot(const pm_path *p, FILE *out);
+PM_API int pm_path_save_dot(const pm_path *p, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -558,15 +558,8 @@ static void test_runtimes_on_shared_heap(void) {
 static void *chain_run(void *arg) {
     long n = *(long *)arg;
     tu_group g = tu_group_begin();
-    pm_type_spec spec = {
-        .name = "Link", .basicsize = sizeof(pm_object) + sizeof(void *), .nrefs = 1};
-    pm_type *t = pm_type_new(&spec);
-    pm_object *head = NULL;
-    for (long i = 0; i < n && t; i++) {
-        pm_object *refs[1] = {head};
-        head = pm_object_new_refs_steal(t, refs);
-        CHECK(head != NULL);
-    }
+    pm_type *t;
+    pm_object *head = tu_chain(n, &t, NULL);
     pm_census *c = pm_census_take(NULL);
     CHECK(c != NULL);
     CHECK_EQ(count_of(c, "Link"), n);

@@ -10,23 +10,9 @@
 #define _GNU_SOURCE /* open_memstream */
 #include "testutil.h"
 
-#include "heap/internal_alloc.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct widget {
-    pm_object ob;
-    pm_object *a, *b;
-} widget;
-
-static pm_type *widget_type(void) {
-    pm_type_spec spec = {.name = "Widget", .basicsize = sizeof(widget), .nrefs = 2};
-    pm_type *t = pm_type_new(&spec);
-    CHECK(t != NULL);
-    return t;
-}
 
 static bool label_is(const pm_path *p, size_t i, const char *want) {
     char buf[128];
@@ -77,10 +63,10 @@ static void test_roots(void) {
 /* dict -> list -> instance: root 'config', ['users'], [2]; then field 1. */
 static void test_labelled_path(void) {
     tu_group g = tu_group_begin();
-    pm_type *t = widget_type();
+    pm_type *t = tu_widget_type();
     pm_object *config = pm_dict_new(), *users = pm_list_new(0);
     pm_object *w = pm_object_new(t), *leaf = pm_str_from("leaf");
-    ((widget *)w)->b = leaf; /* the reference is the widget's now */
+    ((tu_widget *)w)->b = leaf; /* the reference is the widget's now */
     CHECK_EQ(pm_list_append_steal(users, pm_int(1000)), 0);
     CHECK_EQ(pm_list_append_steal(users, pm_str_from("x")), 0);
     CHECK_EQ(pm_list_append_steal(users, w), 0);
@@ -175,7 +161,7 @@ static void noop_callback(pm_object *wr, pm_object *arg) {
 /* pymm's own references are never C's. */
 static void test_internal_not_counted(void) {
     tu_group g = tu_group_begin();
-    pm_type *t = widget_type();
+    pm_type *t = tu_widget_type();
     pm_object *keep = pm_list_new(0);
     for (int i = 0; i < 3; i++) CHECK_EQ(pm_list_append_steal(keep, pm_object_new(t)), 0);
     CHECK_EQ(PM_OBJ(t)->refcnt, 4);
@@ -238,52 +224,47 @@ static void test_internal_not_counted(void) {
 
 /* Out of memory at each internal allocation: NULL or -1 with MemoryError
  * and nothing left behind; then it works. */
+typedef struct oom_case {
+    pm_object *last, *extra;
+} oom_case;
+
+static bool oom_path(void *arg) {
+    pm_path *p = pm_path_to(((oom_case *)arg)->last);
+    if (p) CHECK_EQ(pm_path_length(p), 3);
+    pm_path_free(p);
+    return p != NULL;
+}
+
+static bool oom_held(void *arg) {
+    (void)arg;
+    size_t n;
+    pm_held *h = pm_held_from_c_all(NULL, &n);
+    if (h) CHECK_EQ(n, 2); /* top and extra: ours */
+    pm_held_free(h);
+    return h != NULL;
+}
+
+static bool oom_root(void *arg) {
+    pm_object *extra = ((oom_case *)arg)->extra;
+    if (pm_root_add(extra, "extra") != 0) return false;
+    CHECK_EQ(pm_root_remove(extra), 0);
+    return true;
+}
+
 static void test_out_of_memory(void) {
     tu_group g = tu_group_begin();
     pm_object *top = pm_dict_new(), *l = pm_list_new(0);
     CHECK_EQ(pm_dict_set_str(top, "l", l), 0);
     for (int i = 0; i < 100; i++) CHECK_EQ(pm_list_append_steal(l, pm_int(5000 + i)), 0);
-    pm_decref(l); /* top's alone: the path starts at the root */
-    pm_object *last = pm_list_get(l, 99);
+    pm_decref(l);                         /* top's alone: the path starts at the root */
     CHECK_EQ(pm_root_add(top, "top"), 0); /* the table exists: adds below fail cleanly */
-    pm_object *extra = pm_list_new(0);
-    for (int op = 0; op < 4; op++) {
-        bool done = false;
-        int failures = 0;
-        for (long nth = 1; !done && nth < 100; nth++) {
-            long live = pmh_internal_live();
-            pmh_fault_arm(nth, op & 1);
-            bool ok;
-            if (op < 2) {
-                pm_path *p = pm_path_to(last);
-                ok = p != NULL;
-                if (ok) CHECK_EQ(pm_path_length(p), 3);
-                pm_path_free(p);
-            } else if (op == 2) {
-                size_t n;
-                pm_held *h = pm_held_from_c_all(NULL, &n);
-                ok = h != NULL;
-                if (ok) CHECK_EQ(n, 2); /* top and extra: ours */
-                pm_held_free(h);
-            } else {
-                ok = pm_root_add(extra, "extra") == 0;
-                if (ok) CHECK_EQ(pm_root_remove(extra), 0);
-            }
-            bool injected = pmh_fault_injected() > 0;
-            pmh_fault_disarm();
-            CHECK(ok != injected);
-            if (!ok) {
-                failures++;
-                CHECK(tu_raised(PM_EXC_MEMORY, NULL));
-            }
-            CHECK_EQ(pmh_internal_live(), live);
-            done = !injected;
-        }
-        CHECK(done);
-        CHECK(failures > 0);
-    }
-    CHECK_EQ(extra->refcnt, 1);
-    pm_decref(extra);
+    oom_case c = {pm_list_get(l, 99), pm_list_new(0)};
+    tu_fault_each(oom_path, &c, false);
+    tu_fault_each(oom_path, &c, true);
+    tu_fault_each(oom_held, &c, false);
+    tu_fault_each(oom_root, &c, true);
+    CHECK_EQ(c.extra->refcnt, 1);
+    pm_decref(c.extra);
     CHECK_EQ(pm_root_remove(top), 0);
     pm_decref(top);
     tu_group_end(&g, 0);
@@ -294,16 +275,8 @@ static void test_out_of_memory(void) {
 static void *chain_run(void *arg) {
     long n = *(long *)arg;
     tu_group g = tu_group_begin();
-    pm_type_spec spec = {
-        .name = "Link", .basicsize = sizeof(pm_object) + sizeof(void *), .nrefs = 1};
-    pm_type *t = pm_type_new(&spec);
-    pm_object *head = NULL, *tail = NULL;
-    for (long i = 0; i < n && t; i++) {
-        pm_object *refs[1] = {head};
-        head = pm_object_new_refs_steal(t, refs);
-        CHECK(head != NULL);
-        if (i == 0) tail = head;
-    }
+    pm_type *t;
+    pm_object *tail, *head = tu_chain(n, &t, &tail);
     CHECK_EQ(pm_root_add(head, "chain"), 0);
     pm_decref(head);
     double t0 = tu_now();

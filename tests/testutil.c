@@ -4,6 +4,8 @@
 #define _DEFAULT_SOURCE
 #include "testutil.h"
 
+#include "heap/internal_alloc.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -130,6 +132,50 @@ const char *tu_self_exe(void) {
 long tu_big_count(long n) {
     const char *small = getenv("PYMM_TEST_SMALL");
     return small && *small && strcmp(small, "0") != 0 ? n / 100 : n;
+}
+
+pm_object *tu_chain(long n, pm_type **type, pm_object **tail) {
+    pm_type_spec spec = {
+        .name = "Link", .basicsize = sizeof(pm_object) + sizeof(void *), .nrefs = 1};
+    pm_type *t = pm_type_new(&spec);
+    CHECK(t != NULL);
+    pm_object *head = NULL;
+    for (long i = 0; i < n && t; i++) {
+        pm_object *refs[1] = {head};
+        head = pm_object_new_refs_steal(t, refs);
+        CHECK(head != NULL);
+        if (i == 0 && tail) *tail = head;
+    }
+    *type = t;
+    return head;
+}
+
+void tu_fault_each(bool (*op)(void *), void *arg, bool persistent) {
+    bool done = false;
+    int failures = 0;
+    for (long nth = 1; !done && nth < 1000; nth++) {
+        long live = pmh_internal_live();
+        pmh_fault_arm(nth, persistent);
+        bool ok = op(arg);
+        bool injected = pmh_fault_injected() > 0;
+        pmh_fault_disarm();
+        CHECK(ok != injected);
+        if (!ok) {
+            failures++;
+            CHECK(tu_raised(PM_EXC_MEMORY, NULL));
+        }
+        CHECK_EQ(pmh_internal_live(), live);
+        done = !injected;
+    }
+    CHECK(done);
+    CHECK(failures > 0);
+}
+
+pm_type *tu_widget_type(void) {
+    pm_type_spec spec = {.name = "Widget", .basicsize = sizeof(tu_widget), .nrefs = 2};
+    pm_type *t = pm_type_new(&spec);
+    CHECK(t != NULL);
+    return t;
 }
 
 int64_t tu_live_objects(void) {

@@ -115,6 +115,28 @@ bool tu_debug_env(void);
 /* tu_group_begin, the runtime in object debug mode when tu_debug_env(). */
 tu_group tu_group_begin_env(void);
 
+/* A chain of n objects of a new type "Link" with one reference field,
+ * each holding the one made before it (a deep graph for the tests that
+ * must not recurse): returns the last made, the head (a new reference),
+ * sets *type (a new reference) and, when tail is not NULL, *tail to the
+ * first made (borrowed). CHECKs every step. */
+pm_object *tu_chain(long n, pm_type **type, pm_object **tail);
+
+/* Out of memory at each internal allocation (heap/internal_alloc.h's
+ * faults): runs op(arg) with the n-th allocation failing (persistent:
+ * and every one after it), for n = 1, 2, ... until a run meets no fault.
+ * CHECKs that op fails (returns false) exactly when a fault was injected,
+ * with MemoryError pending, that no internal block is left behind, and
+ * that some run failed and the last one succeeded. */
+void tu_fault_each(bool (*op)(void *), void *arg, bool persistent);
+/* An object with two reference fields, of a new type "Widget"
+ * (tu_widget_type: a new reference; fields start NULL). */
+typedef struct tu_widget {
+    pm_object ob;
+    pm_object *a, *b;
+} tu_widget;
+pm_type *tu_widget_type(void);
+
 /* The pending exception is kind and its message contains text (any
  * message when NULL); says what it got when not, and clears it. */
 bool tu_raised(pm_exc kind, const char *text);

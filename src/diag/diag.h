@@ -142,4 +142,10 @@ PM_HIDDEN int pmd_graph_build(pmd_graph *g, pm_runtime *rt);
 PM_HIDDEN size_t pmd_graph_index(const pmd_graph *g, const pm_object *o);
 PM_HIDDEN void pmd_graph_free(pmd_graph *g);
 
+/* refgraph.c: whether a tree's children hold their parents (referrers).
+ * paths.c: whether a path starts at a declared root (else: held from C).
+ * For dot.c. */
+PM_HIDDEN bool pmd_refgraph_backward(const pm_refgraph *g);
+PM_HIDDEN bool pmd_path_from_root(const pm_path *p);
+
 #endif

@@ -183,3 +183,7 @@ int pm_path_print(const pm_path *p, FILE *out) {
     }
     return bad ? -1 : 0;
 }
+
+bool pmd_path_from_root(const pm_path *p) {
+    return p->len > 0 && PMD_EDGE_KIND(p->steps[0].edge) == PMD_EDGE_ROOT;
+}
