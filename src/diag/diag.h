@@ -32,9 +32,6 @@ static inline size_t pmd_encode_varint(unsigned char *out, uint64_t v) {
 /* Tests (trace.c): the recorder's next n mappings succeed, the ones after
  * fail, as when the OS has no more memory; -1: no limit. */
 PM_HIDDEN void pmd_trace_fail_maps(long n);
-/* How many stacks the recorder has made (an upper bound on the live
- * ones; 0 while not tracing). */
-PM_HIDDEN uint32_t pmd_trace_stacks(void);
 /* Every live traced block, under the recorder's lock (fn must not call
  * the recorder): its stack id, the bytes and blocks it stands for
  * (weighed, when sampled) and, when the object layer said it is an

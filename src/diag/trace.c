@@ -1734,11 +1734,6 @@ uint64_t pm_trace_dropped(void) {
     return r ? atomic_load_explicit(&r->dropped, memory_order_relaxed) : 0;
 }
 
-uint32_t pmd_trace_stacks(void) {
-    pmd_recorder *r = recorder();
-    return r ? atomic_load_explicit(&r->nnodes, memory_order_acquire) : 0;
-}
-
 void pmd_trace_fail_maps(long n) {
     pmd_recorder *r = recorder();
     if (r) r->maps_left = n;
