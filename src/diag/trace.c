@@ -1063,6 +1063,15 @@ static tr_side *radix_side(pmd_recorder *r, const pm_heap *h, uintptr_t base, bo
     return fresh;
 }
 
+/* p's slot in side array s of its pool: p may point inside its block (a
+ * debug heap's user pointer), but not into the header (NULL); past the
+ * last block is the tail's slot, never a block's. */
+static _Atomic uint64_t *side_slot(const tr_side *s, const pmh_pool *pool, const void *p) {
+    size_t off = (uintptr_t)p - (uintptr_t)pool;
+    if (off < PMH_POOL_HEADER) return NULL;
+    return (_Atomic uint64_t *)&s->slot[(off - PMH_POOL_HEADER) / pool->size];
+}
+
 /* The slot of pool block p of heap h, its side array made (or made anew
  * for a new class) when `make`; NULL when there is none. Under lock.
  * The pool's header remembers its side array for this recorder (`trace`,
@@ -1080,12 +1089,7 @@ static _Atomic uint64_t *pool_slot(pmd_recorder *r, const pm_heap *h, const void
         atomic_store_explicit(&pool->trace_gen, r->gen, memory_order_relaxed);
     }
     PM_ASSERT(s->block_size == pool->size);
-    /* p may point inside its block (a debug heap's user pointer), but not
-     * into the header; past the last block is the tail's slot, never a
-     * block's. */
-    size_t off = (uintptr_t)p - base;
-    if (off < PMH_POOL_HEADER) return NULL;
-    return &s->slot[(off - PMH_POOL_HEADER) / pool->size];
+    return side_slot(s, pool, p);
 }
 
 /* Where the big table's probe for p starts. */
@@ -1279,11 +1283,9 @@ static bool surely_unrecorded(const pmd_recorder *r, const void *p) {
     uintptr_t base = (uintptr_t)p & h->pool_mask;
     const pmh_pool *pool = (const pmh_pool *)base;
     if (atomic_load_explicit(&pool->trace_gen, memory_order_relaxed) != r->gen) return true;
-    const tr_side *s = atomic_load_explicit(&pool->trace, memory_order_relaxed);
-    size_t off = (uintptr_t)p - base;
-    return off < PMH_POOL_HEADER ||
-           atomic_load_explicit(&s->slot[(off - PMH_POOL_HEADER) / pool->size],
-                                memory_order_relaxed) == 0;
+    const _Atomic uint64_t *slot =
+        side_slot(atomic_load_explicit(&pool->trace, memory_order_relaxed), pool, p);
+    return slot == NULL || atomic_load_explicit(slot, memory_order_relaxed) == 0;
 }
 
 /* p's record out, and its free in the capture: before the block goes
