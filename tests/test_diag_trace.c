@@ -317,6 +317,23 @@ static void test_sampling(void) {
  * still succeeds; those the recorder cannot record are counted as
  * dropped, and the totals hold what was recorded. 300,000 blocks of 16
  * bytes need more side arrays than the recorder's first chunk holds. */
+/* The sampler's own ln and e^x - 1 (capture_format.h) against libm's,
+ * over what sampling asks of them: ln of (0, 1], e^x - 1 of -n/R for
+ * blocks of 1 byte to 2^40 against R of 1 to 2^40. */
+static void test_sampling_math(void) {
+    for (double u = 0x1p-53; u <= 1.0; u *= 1.0009765625) {
+        double want = log(u), got = pmd_ln(u);
+        CHECK(fabs(got - want) <= 4 * 0x1p-52 * fmax(1.0, fabs(want)));
+    }
+    CHECK(pmd_ln(1.0) == 0.0);
+    for (double x = -0x1p-40; x >= -800; x *= 1.0009765625) {
+        double want = expm1(x), got = pmd_expm1_neg(x);
+        CHECK(fabs(got - want) <= 4 * 0x1p-52 * fabs(want));
+    }
+    CHECK(pmd_expm1_neg(-1000) == -1.0);
+    CHECK(fabs(pmd_sample_weight(1, 1) - 1.0 / (1.0 - exp(-1.0))) < 1e-15);
+}
+
 static void test_recorder_out_of_memory(void) {
     pm_trace_config cfg = PM_TRACE_CONFIG_INIT;
     cfg.frames = 1;
@@ -633,6 +650,7 @@ int main(void) {
     test_interpreter_frames();
     test_line_hook();
     test_sampling();
+    test_sampling_math();
     test_recorder_out_of_memory();
     test_object_traceback();
     test_sections();

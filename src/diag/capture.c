@@ -19,7 +19,10 @@
  *
  * The buffer goes out as one block, compressed with zstd when this build
  * has libzstd (stored as it is otherwise, or when compressing does not
- * make it smaller), so a block always holds whole records.
+ * make it smaller), so a block always holds whole records. libzstd is
+ * loaded by each capture that opens (dlopen) and let go when it closes,
+ * never linked: a program that does not trace does not map its pages
+ * (about 90 KiB of resident memory at load: docs/PERFORMANCE.md).
  *
  * The buffer, the compressor's context and this structure are mapped
  * from the OS (the recorder's rule R2: nothing of it is ever a traced
@@ -35,6 +38,7 @@
 #include <zstd.h>
 #endif
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -49,6 +53,22 @@
 #define CAP_MAX_MODULES 1024
 #define CAP_FLUSH_MS 1000
 #define CAP_ZSTD_LEVEL 1 /* 1.3 bytes an allocation, ~30 ns (docs/FORMATS.md) */
+
+#ifdef PYMM_HAVE_ZSTD
+/* The libzstd entry points a capture uses, found in the library it loaded
+ * (lib). The context is made with ZSTD_initStaticCCtx, of zstd's
+ * experimental API, whose layout is only sure for the version the build
+ * saw: another version loaded leaves the blocks stored. */
+typedef struct cap_zstd {
+    void *lib;
+    size_t (*estimate_cctx_size)(int level);
+    size_t (*compress_bound)(size_t n);
+    ZSTD_CCtx *(*init_static_cctx)(void *work, size_t size);
+    size_t (*compress_cctx)(ZSTD_CCtx *ctx, void *dst, size_t room, const void *src, size_t n,
+                            int level);
+    unsigned (*is_error)(size_t code);
+} cap_zstd;
+#endif
 
 struct pmd_capture {
     int fd;
@@ -67,6 +87,7 @@ struct pmd_capture {
     size_t nmodules;
     uintptr_t module_bias[CAP_MAX_MODULES];
 #ifdef PYMM_HAVE_ZSTD
+    cap_zstd z;      /* libzstd's entry points, while the capture is open */
     ZSTD_CCtx *zctx; /* NULL: blocks are stored as they are */
     void *zwork;     /* zctx's memory */
     size_t zwork_size;
@@ -135,8 +156,8 @@ static const unsigned char *block_data(pmd_capture *c, size_t *stored, unsigned 
 #ifdef PYMM_HAVE_ZSTD
     if (c->zctx != NULL) {
         size_t z =
-            ZSTD_compressCCtx(c->zctx, c->zout, c->zout_size, c->buf, c->len, CAP_ZSTD_LEVEL);
-        if (!ZSTD_isError(z) && z < c->len) {
+            c->z.compress_cctx(c->zctx, c->zout, c->zout_size, c->buf, c->len, CAP_ZSTD_LEVEL);
+        if (!c->z.is_error(z) && z < c->len) {
             *stored = z;
             *kind = PMD_BLOCK_ZSTD;
             return c->zout;
@@ -256,13 +277,38 @@ static void write_info_number(pmd_capture *c, const char *key, uint64_t v) {
 
 /* ---- the recorder's side ------------------------------------------------ */
 
+#ifdef PYMM_HAVE_ZSTD
+/* libzstd loaded, its entry points in z; false (z->lib NULL) when it is
+ * not installed, lacks one of them, or is not the version this build saw. */
+static bool zstd_load(cap_zstd *z) {
+    _Static_assert(ZSTD_VERSION_MAJOR == 1, "libzstd's soname is libzstd.so.1");
+    z->lib = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (z->lib == NULL) return false;
+    unsigned (*version)(void) = (unsigned (*)(void))dlsym(z->lib, "ZSTD_versionNumber");
+    z->estimate_cctx_size = (size_t(*)(int))dlsym(z->lib, "ZSTD_estimateCCtxSize");
+    z->compress_bound = (size_t(*)(size_t))dlsym(z->lib, "ZSTD_compressBound");
+    z->init_static_cctx = (ZSTD_CCtx * (*)(void *, size_t)) dlsym(z->lib, "ZSTD_initStaticCCtx");
+    z->compress_cctx = (size_t(*)(ZSTD_CCtx *, void *, size_t, const void *, size_t, int))dlsym(
+        z->lib, "ZSTD_compressCCtx");
+    z->is_error = (unsigned (*)(size_t))dlsym(z->lib, "ZSTD_isError");
+    if (version && version() == ZSTD_VERSION_NUMBER && z->estimate_cctx_size && z->compress_bound &&
+        z->init_static_cctx && z->compress_cctx && z->is_error)
+        return true;
+    dlclose(z->lib);
+    z->lib = NULL;
+    return false;
+}
+#endif
+
 /* A compressor in memory of our own; none (stored blocks) if it cannot be had. */
 static void compressor_open(pmd_capture *c) {
 #ifdef PYMM_HAVE_ZSTD
-    size_t work = ZSTD_estimateCCtxSize(CAP_ZSTD_LEVEL), out = ZSTD_compressBound(CAP_BUFFER);
+    if (!zstd_load(&c->z)) return;
+    size_t work = c->z.estimate_cctx_size(CAP_ZSTD_LEVEL);
+    size_t out = c->z.compress_bound(CAP_BUFFER);
     c->zwork = pmos_map(work);
     c->zout = pmos_map(out);
-    c->zctx = c->zwork && c->zout ? ZSTD_initStaticCCtx(c->zwork, work) : NULL;
+    c->zctx = c->zwork && c->zout ? c->z.init_static_cctx(c->zwork, work) : NULL;
     c->zwork_size = work;
     c->zout_size = out;
 #else
@@ -270,11 +316,16 @@ static void compressor_open(pmd_capture *c) {
 #endif
 }
 
-/* What pmd_capture_open mapped, given back. */
-static void release(pmd_capture *c) {
+/* What pmd_capture_open mapped, given back; libzstd let go unless the
+ * caller is a fork child (unload: false), where the loader's lock may be
+ * held by a thread the fork left behind. */
+static void release(pmd_capture *c, bool unload) {
 #ifdef PYMM_HAVE_ZSTD
     if (c->zwork) pmos_unmap(c->zwork, c->zwork_size);
     if (c->zout) pmos_unmap(c->zout, c->zout_size);
+    if (c->z.lib && unload) dlclose(c->z.lib);
+#else
+    (void)unload;
 #endif
     pmos_unmap(c->buf, CAP_BUFFER);
     pmos_unmap(c, sizeof *c);
@@ -403,10 +454,10 @@ void pmd_capture_finish(pmd_capture *c) { finish(c); }
 void pmd_capture_close(pmd_capture *c) {
     pmd_capture_finish(c);
     close(c->fd);
-    release(c);
+    release(c, true);
 }
 
 void pmd_capture_abandon(pmd_capture *c) {
     close(c->fd);
-    release(c);
+    release(c, false);
 }

@@ -35,11 +35,56 @@ enum pmd_capture_tag {
     PMD_TAG_SECTION = 11, /* string id, 1 begin / 0 end */
     PMD_TAG_MARK = 12,    /* string id */
 };
+/* The sampler's two functions of the math library, written here because
+ * libpymm does not link libm: every library a program maps costs it
+ * resident pages at load (libm: about 300 KiB; docs/PERFORMANCE.md,
+ * "Threads"). Both are within a few units in the last place of libm's,
+ * which tests/test_diag_trace.c checks over their whole domain of use.
+ *
+ * ln x for finite x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), and
+ * ln m = 2 atanh(z), z = (m - 1) / (m + 1), |z| < 0.1716, whose odd
+ * series is below 2^-60 of its sum after the z^23 term. */
+static inline double pmd_ln(double x) {
+    int e;
+    double m = frexp(x, &e); /* [0.5, 1), in libc */
+    if (m < 0.70710678118654752440) {
+        m *= 2;
+        e--;
+    }
+    double z = (m - 1) / (m + 1), z2 = z * z, power = z, sum = 0;
+    for (int k = 1; k <= 23; k += 2, power *= z2) sum += power / k;
+    return 2 * sum + e * 0.69314718055994530942;
+}
+
+/* e^x - 1 for x <= 0, without the cancellation of computing e^x first
+ * near 0: the Taylor series where |x| < 1/2 (its 20th term is below
+ * 2^-60 of the sum); beyond, e^x = 2^k e^r with |r| <= ln(2)/2, whose
+ * series' 18th term is as small, and the subtraction loses nothing
+ * because the result is below -0.39. */
+static inline double pmd_expm1_neg(double x) {
+    if (x > -0.5) {
+        double term = x, sum = x;
+        for (int k = 2; k <= 20; k++) {
+            term *= x / k;
+            sum += term;
+        }
+        return sum;
+    }
+    if (x < -745) return -1.0; /* e^x is below the smallest double */
+    int k = (int)(x / 0.69314718055994530942 - 0.5);
+    double r = x - k * 0.69314718055994530942, term = 1, sum = 1;
+    for (int i = 1; i <= 18; i++) {
+        term *= r / i;
+        sum += term;
+    }
+    return ldexp(sum, k) - 1; /* in libc */
+}
+
 /* Sampled mode (INFO sample_bytes R): a recorded block of n bytes stands
  * for this many blocks of n bytes (src/diag/trace.c, "sampling"); the
  * recorder and the reader weigh with this one formula. */
 static inline double pmd_sample_weight(uint64_t n, uint64_t sample_bytes) {
-    return 1.0 / -expm1(-(double)n / (double)sample_bytes);
+    return 1.0 / -pmd_expm1_neg(-(double)n / (double)sample_bytes);
 }
 
 /* The whole blocks a weight w stands for, for the block at addr: w's
@@ -51,8 +96,8 @@ static inline uint64_t pmd_sample_count(double w, uint64_t addr) {
     uint64_t h = addr * 0x9E3779B97F4A7C15ull;
     h = (h ^ (h >> 32)) * 0xD6E8FEB86659FD93ull;
     h ^= h >> 32;
-    double whole = floor(w);
-    return (uint64_t)whole + ((double)(h >> 11) * 0x1p-53 < w - whole);
+    uint64_t whole = (uint64_t)w; /* w >= 1: its floor */
+    return whole + ((double)(h >> 11) * 0x1p-53 < w - (double)whole);
 }
 
 /* A NODE's pc with this bit is an interpreter frame: the rest is a

@@ -85,6 +85,18 @@
 
 enum { TR_UNWIND_TRYING, TR_UNWIND_FP, TR_UNWIND_DWARF };
 
+/* libgcc's unwinder, found in libgcc_s when a recording starts rather
+ * than linked: a program that never traces does not map the library
+ * (about 90 KiB of resident memory at load; docs/PERFORMANCE.md). It is
+ * loaded for good (RTLD_NODELETE): a thread still in a wrapper when the
+ * recording stops may be inside it. backtrace NULL: not found, and
+ * stacks are read by frame pointers alone. */
+typedef struct tr_unwinder {
+    _Unwind_Reason_Code (*backtrace)(_Unwind_Trace_Fn fn, void *arg);
+    _Unwind_Ptr (*get_ip)(struct _Unwind_Context *ctx);
+    _Unwind_Ptr (*get_region_start)(struct _Unwind_Context *ctx);
+} tr_unwinder;
+
 /* One node of the stack trie: the frame `pc` called from the stack
  * `parent`. The counters are the live traced blocks whose stack is
  * exactly this node. */
@@ -193,6 +205,7 @@ struct pmd_recorder {
     /* How stacks are read (stack_id): frame pointers once the first
      * TR_FP_TRIALS stacks read both ways agreed, else the unwinder. */
     _Atomic int unwind;         /* TR_UNWIND_* */
+    tr_unwinder unwinder;       /* libgcc's, as unwinder_load found it */
     _Atomic bool closing;       /* at exit: the wrappers pass through */
     _Atomic uint32_t fp_trials; /* stacks that agreed so far */
 };
@@ -383,7 +396,7 @@ static void record_alloc(tr_table *t, const void *p, size_t n, const void *wrapp
 struct tr_stack;
 static uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper, struct tr_stack *s);
 static unsigned walk(pmd_recorder *r, uintptr_t *pc, const void *wrapper);
-static unsigned walk_unwinder(uintptr_t *pc, unsigned max);
+static unsigned walk_unwinder(const tr_unwinder *u, uintptr_t *pc, unsigned max);
 
 typedef void (*tr_fn)(void);
 #define FN(f) ((tr_fn)(f))
@@ -420,16 +433,31 @@ static bool left_out_fn(uintptr_t start) {
 }
 
 typedef struct tr_unwind_state {
+    const tr_unwinder *u;
     uintptr_t *pc;
     unsigned n, max;
     bool inside; /* still in frames left out */
 } tr_unwind_state;
 
+/* libgcc_s's entry points into u; false when it cannot be loaded. */
+static bool unwinder_load(tr_unwinder *u) {
+    void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (lib == NULL) return false;
+    u->backtrace =
+        (_Unwind_Reason_Code(*)(_Unwind_Trace_Fn, void *))dlsym(lib, "_Unwind_Backtrace");
+    u->get_ip = (_Unwind_Ptr(*)(struct _Unwind_Context *))dlsym(lib, "_Unwind_GetIP");
+    u->get_region_start =
+        (_Unwind_Ptr(*)(struct _Unwind_Context *))dlsym(lib, "_Unwind_GetRegionStart");
+    if (u->backtrace && u->get_ip && u->get_region_start) return true;
+    u->backtrace = NULL;
+    return false;
+}
+
 static _Unwind_Reason_Code capture_frame(struct _Unwind_Context *ctx, void *arg) {
     tr_unwind_state *c = arg;
-    uintptr_t pc = _Unwind_GetIP(ctx);
+    uintptr_t pc = c->u->get_ip(ctx);
     if (pc == 0) return _URC_END_OF_STACK;
-    if (c->inside && left_out_fn(_Unwind_GetRegionStart(ctx))) return _URC_NO_REASON;
+    if (c->inside && left_out_fn(c->u->get_region_start(ctx))) return _URC_NO_REASON;
     c->inside = false;
     c->pc[c->n++] = pc - 1; /* inside the call instruction: its line */
     return c->n == c->max ? _URC_END_OF_STACK : _URC_NO_REASON;
@@ -482,9 +510,9 @@ static PM_NOINLINE unsigned walk_frame_pointers(uintptr_t *pc, unsigned max, con
     return n;
 }
 
-static unsigned walk_unwinder(uintptr_t *pc, unsigned max) {
-    tr_unwind_state c = {pc, 0, max, true};
-    _Unwind_Backtrace(capture_frame, &c);
+static unsigned walk_unwinder(const tr_unwinder *u, uintptr_t *pc, unsigned max) {
+    tr_unwind_state c = {u, pc, 0, max, true};
+    u->backtrace(capture_frame, &c);
     return c.n;
 }
 
@@ -507,7 +535,7 @@ static bool walks_agree(const uintptr_t *fp_pc, unsigned m, const uintptr_t *pc,
 static unsigned walk(pmd_recorder *r, uintptr_t *pc, const void *wrapper) {
     int mode = atomic_load_explicit(&r->unwind, memory_order_relaxed);
     if (mode == TR_UNWIND_FP) return walk_frame_pointers(pc, r->frames, wrapper);
-    unsigned n = walk_unwinder(pc, r->frames);
+    unsigned n = walk_unwinder(&r->unwinder, pc, r->frames);
     if (mode != TR_UNWIND_TRYING) return n;
     uintptr_t fp_pc[PM_TRACE_MAX_FRAMES];
     unsigned m = walk_frame_pointers(fp_pc, r->frames, wrapper);
@@ -954,7 +982,7 @@ static uint64_t rng_next(uint64_t *s) { /* xorshift64*: fast, and enough here */
 
 static int64_t next_gap(const pmd_recorder *r) {
     double u = (double)((rng_next(&tr_self.rng) >> 11) + 1) * 0x1p-53; /* (0, 1] */
-    return (int64_t)(-log(u) * (double)r->sample_bytes) + 1;
+    return (int64_t)(-pmd_ln(u) * (double)r->sample_bytes) + 1;
 }
 
 /* Is this thread's allocation of n bytes a sample? */
@@ -1579,6 +1607,8 @@ int pm_trace_start(const pm_trace_config *cfg) {
         r->gen = ++pmh_process.recorder_starts;
         r->sample_bytes = c.sample_bytes;
         r->seed = c.seed ? c.seed : now_seed();
+        /* Without libgcc's unwinder, frame pointers without the trial. */
+        if (!unwinder_load(&r->unwinder)) atomic_store(&r->unwind, TR_UNWIND_FP);
     }
     int err = ENOMEM;
     bool ok = r != NULL;
