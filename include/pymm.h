@@ -241,6 +241,12 @@ PM_API int pm_heap_owns(const pm_heap *h, const void *p);
  * mode), 0 for a foreign pointer. */
 PM_API size_t pm_heap_block_size(const pm_heap *h, const void *p);
 
+/* The usable bytes pm_heap_malloc(h, n) would give: n rounded up to its
+ * size class when a pool serves it, n itself for a large block (mimalloc's
+ * mi_good_size, SQLite's xRoundup); at least 1. Debug mode aside, it is
+ * pm_heap_block_size of the block such a call returns. */
+PM_API size_t pm_heap_good_size(pm_heap *h, size_t n);
+
 /* Give back to the OS all memory that can go now: empty pools (decommitted
  * with madvise), empty arenas (unmapped, the spare included) and whole free
  * 4 KiB pages inside partly used pools of blocks up to 4 KiB (pools of

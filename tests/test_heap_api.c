@@ -97,6 +97,7 @@ static void test_classes_and_alignment(pm_heap *h) {
         CHECK(p != NULL);
         CHECK(((uintptr_t)p & 15) == 0);
         CHECK_EQ(pm_heap_block_size(h, p), class_size_for(&s, n));
+        CHECK_EQ(pm_heap_good_size(h, n), pm_heap_block_size(h, p));
         CHECK_EQ(pm_heap_owns(h, p), n <= s.pool_block_max);
         memset(p, 0xAB, n);
         pm_heap_free(h, p);
@@ -114,6 +115,7 @@ static void test_classes_and_alignment(pm_heap *h) {
     CHECK(!pm_heap_owns(h, NULL));
     CHECK(!pm_heap_owns(h, (void *)~(uintptr_t)0));
     CHECK_EQ(pm_heap_block_size(h, &local), 0);
+    CHECK_EQ(pm_heap_good_size(h, (size_t)1 << 30), (size_t)1 << 30); /* large: as asked */
 }
 
 static void test_calloc(pm_heap *h) {

@@ -1343,6 +1343,13 @@ size_t pm_heap_block_size(const pm_heap *h, const void *p) {
     return n;
 }
 
+size_t pm_heap_good_size(pm_heap *h, size_t n) {
+    if (n == 0) n = 1; /* as pm_heap_malloc serves it */
+    if (n <= PM_SMALL_MAX) return (n + PM_ALIGNMENT - 1) & ~(size_t)(PM_ALIGNMENT - 1);
+    if (n > pmh_block_max(h)) return n;
+    return h->class_size[pmh_class_for(h, n)];
+}
+
 /* The pool allocator as a domain table (ctx is the heap). */
 void *pmh_pool_malloc_ctx(void *ctx, size_t n) { return pmh_pool_malloc(ctx, n); }
 void pmh_pool_free_ctx(void *ctx, void *p) { pmh_pool_free(ctx, p); }
