@@ -204,8 +204,15 @@ case_report_killed() {
 case_report_bad() {
     printf 'hello' >notcapture
     expect 1 "notcapture:0: not a pymm capture file" "$PYMM" report notcapture
-    printf 'PYMMTRC\000\003' >newer
-    expect 1 "newer:8: capture format version 3" "$PYMM" report newer
+    printf 'PYMMTRC\000\004' >newer
+    expect 1 "newer:8: capture format version 4; this pymm reads versions 2 to 3" "$PYMM" report newer
+    printf 'PYMMTRC\000\001' >older
+    expect 1 "older:8: capture format version 1" "$PYMM" report older
+    # Version 3's records are unknown tags in a version-2 file.
+    printf 'PYMMTRC\000\002\000\002\002\015\001' >rss2
+    expect 1 "rss2:12: an unknown record tag" "$PYMM" report rss2
+    printf 'PYMMTRC\000\003\000\004\004\016\003\001\001' >gen3
+    expect 1 "gen3:12: a collection of an unknown generation" "$PYMM" report gen3
     printf 'PYMMTRC\000\002\007\001\001\000' >kind
     expect 1 "kind:9: an unknown block kind" "$PYMM" report kind
     printf 'PYMMTRC\000\002\000\001\002\000' >sizes
@@ -412,12 +419,66 @@ case_report_timeline() {
     [ "$rc" -eq 0 ] || fail "report of a timeline: status $rc: $(head -c 300 err)"
     grep -qF '"timeline": {"step_ms": 80, "steps": [' out || fail "no 80 ms timeline: $(tail -c 300 out)"
     grep -qF '{"ms": 0, "max_bytes": 100, "raw": 0, "mem": 100,' out || fail "the first step is wrong"
-    grep -qF '{"ms": 100000, "max_bytes": 150, "raw": 0, "mem": 50, "obj": 0, "pm_heap": 0}' out ||
+    grep -qF '{"ms": 100000, "max_bytes": 150, "raw": 0, "mem": 50, "obj": 0, "pm_heap": 0, "rss": 0}' out ||
         fail "the last step is wrong: $(tail -c 200 out)"
     [ "$(grep -c '"ms": [0-9]*, "max_bytes"' out)" -eq 1251 ] || fail "not 1251 steps"
     run "$PYMM" report tl
     grep -q "^Timeline (the most live in each 5.040 s):" out || fail "no text timeline: $(tail -c 300 out)"
     [ "$(grep -c ' s .* B  #*$' out)" -le 20 ] || fail "more than 20 timeline rows"
+}
+
+# RSS and COLLECTION records (version 3), made by hand: 2 MiB resident at
+# 0 ms, 3 MiB at 20 ms, a collection of generation 2 ending at 20 ms
+# after a pause of 1500 us that found 7 objects. The summary, the
+# timeline's steps (the RSS in force: 2 MiB carried into 10 ms) and the
+# collections say so; so does the text.
+case_report_rss_gc_records() {
+    printf 'PYMMTRC\000\003\000\024\024\015\200\200\200\001\006\024\015\200\200\300\001\016\002\334\013\007\010\000\000' >v3
+    run "$PYMM" report v3 --format json
+    [ "$rc" -eq 0 ] || { fail "report of RSS and a collection: status $rc: $(head -c 300 err)"; return; }
+    grep -qF '"rss_bytes_at_end": 3145728, "rss_peak_bytes": 3145728, "rss_peak_ms": 20, "rss_samples": 2,' out ||
+        fail "the summary's RSS is wrong: $(head -c 600 out)"
+    grep -qF '{"ms": 10, "max_bytes": 0, "raw": 0, "mem": 0, "obj": 0, "pm_heap": 0, "rss": 2097152}' out ||
+        fail "the RSS is not carried into the second step: $(grep -A4 timeline out)"
+    grep -qF '"pm_heap": 0, "rss": 3145728}' out || fail "no step holds 3 MiB of RSS"
+    tr -d '\n ' <out | grep -qF '"collections":{"count":1,"by_generation":[0,0,1],"pause_total_us":1500,"pause_max_us":1500,"found":7,"list":[{"generation":2,"end_ms":20,"pause_us":1500,"found":7}]}' ||
+        fail "the collection is wrong: $(grep -A4 collections out)"
+    run "$PYMM" report v3
+    grep -qF "RSS           peak 3072.0 KiB at 0.020 s, 3072.0 KiB at the end (2 samples)" out ||
+        fail "the text gives no RSS: $(head -12 out)"
+    grep -qF "collector     1 collections (generations 0/1/2: 0/0/1), paused 1.500 ms in all, longest 1.500 ms, 7 unreachable objects found" out ||
+        fail "the text gives no collection: $(head -12 out)"
+}
+
+# A traced run (report_sites gc): three explicit collections of 500
+# cycles each, generations 0, 1 and 2, are three COLLECTION records; a
+# 24 MiB block written through and held is in the sampled RSS; the page
+# carries both.
+case_report_rss_gc() {
+    command -v python3 >/dev/null || { echo "SKIP: needs python3 to check the data"; exit 77; }
+    [ -n "${SITES:-}" ] || { fail "SITES names no program"; return; }
+    PYMM_TRACE="$WORK/gc.trc" "$SITES" gc 2>err || { fail "traced gc: $(cat err)"; return; }
+    run "$PYMM" report gc.trc --format json
+    [ "$rc" -eq 0 ] || { fail "report gc.trc: status $rc: $(head -c 300 err)"; return; }
+    python3 -c '
+import json
+d = json.load(open("out"))
+c, s = d["collections"], d["summary"]
+assert c["count"] == 3 and c["by_generation"] == [1, 1, 1] and c["found"] == 1500, c
+assert [k["generation"] for k in c["list"]] == [0, 1, 2], c["list"]
+assert all(k["found"] == 500 for k in c["list"]), c["list"]
+assert s["rss_samples"] >= 3 and s["rss_peak_bytes"] >= 24 << 20, s
+assert max(t["rss"] for t in d["timeline"]["steps"]) == s["rss_peak_bytes"], "timeline RSS"' >check 2>&1 ||
+        fail "gc.trc: $(tail -2 check)"
+    run "$PYMM" report gc.trc --format html -o gc.html
+    [ "$rc" -eq 0 ] || { fail "html of gc.trc: status $rc: $(head -c 300 err)"; return; }
+    html_data gc.html
+    python3 -c '
+import json
+d = json.load(open("data.json"))
+assert d["collections_total"] == 3 and [k[0] for k in d["collections"]] == [0, 1, 2], d["collections"]
+assert max(s[6] for s in d["timeline"]["steps"]) >= 24 << 20, "no RSS in the steps"' >check 2>&1 ||
+        fail "gc.html: $(tail -2 check)"
 }
 
 # ---- the formats other tools read, on a run with known sites ------------
