@@ -56,7 +56,7 @@ case_help() {
             grep -qF -- "$word" out || fail "pymm $opt does not mention $word"
         done
     done
-    for sub in json gcgraph stats; do
+    for sub in json gcgraph stats run; do
         run "$PYMM" $sub --help
         [ "$rc" -eq 0 ] && grep -q "^usage: pymm $sub" out || fail "pymm $sub --help: status $rc"
     done
@@ -479,6 +479,48 @@ d = json.load(open("data.json"))
 assert d["collections_total"] == 3 and [k[0] for k in d["collections"]] == [0, 1, 2], d["collections"]
 assert max(s[6] for s in d["timeline"]["steps"]) >= 24 << 20, "no RSS in the steps"' >check 2>&1 ||
         fail "gc.html: $(tail -2 check)"
+}
+
+# ---- pymm run ------------------------------------------------------------
+
+# `pymm run -- PROGRAM`: the program runs traced, its report is written
+# where the command says (by default PROGRAM.PID.html beside
+# PROGRAM.PID.trc), and the exit status is the program's: its own, 128 +
+# N for signal N, 127 when it cannot start; a program not linked with
+# pymm writes no capture, and that is said.
+case_run() {
+    [ -n "${SITES:-}" ] || { fail "SITES names no program"; return; }
+    run "$PYMM" run -- "$SITES"
+    [ "$rc" -eq 0 ] || { fail "pymm run: status $rc: $(head -c 300 err)"; return; }
+    page=$(sed -n 's/.*its report: \([^ ]*\) (capture: \([^)]*\)).*/\1/p' err)
+    capture=$(sed -n 's/.*its report: \([^ ]*\) (capture: \([^)]*\)).*/\2/p' err)
+    case "$page" in cli_report_sites.[0-9]*.html) ;; *) fail "pymm run: report '$page': $(cat err)" ;; esac
+    [ -s "$page" ] && [ -s "$capture" ] || fail "pymm run: no $page or $capture"
+    grep -qF '"format": "pymm-html"' "$page" || fail "pymm run: $page is not a report page"
+    grep -qF "sites.py" "$page" || fail "pymm run: the page lacks the script's frames"
+    grep -qF "xdg-open $page" err || fail "pymm run: does not say how to open the page"
+    run "$PYMM" run --report json -o r.json --frames 4 -- "$SITES" exit 3
+    [ "$rc" -eq 3 ] || fail "pymm run of a program exiting 3: status $rc: $(head -c 300 err)"
+    grep -qF '"peak_bytes": 1090000' r.json || fail "pymm run --report json: not the sites' peak"
+    run "$PYMM" run --report text -o - -- "$SITES"
+    [ "$rc" -eq 0 ] && grep -q "^Live at the peak, by stack" out ||
+        fail "pymm run -o -: no text report on stdout: $(head -c 300 err)"
+    run "$PYMM" run --capture k.trc -o k.html -- "$SITES" kill
+    [ "$rc" -eq 137 ] || fail "pymm run of a killed program: status $rc, want 137"
+    grep -qF "ended by signal 9" err || fail "pymm run does not say the program was killed"
+    [ -s k.html ] || fail "pymm run: no report of a killed run"
+    # The environment the program gets (sh is not linked with pymm).
+    run "$PYMM" run --frames 4 --sample 4096 -- sh -c 'echo "$PYMM_TRACE $PYMM_TRACE_FRAMES $PYMM_TRACE_SAMPLE"'
+    [ "$rc" -eq 1 ] || fail "pymm run of a program without pymm: status $rc, want 1"
+    grep -qxF 'sh.%p.trc 4 4096' out || fail "pymm run: the program's environment: $(cat out)"
+    grep -qF "sh wrote no capture sh." err || fail "pymm run: no word of the missing capture: $(cat err)"
+    expect 127 "cannot run ./no-such-program: No such file or directory" \
+        "$PYMM" run -- ./no-such-program
+    expect 2 "no program to run" "$PYMM" run --
+    expect 2 "usage: pymm run" "$PYMM" run "$SITES"
+    expect 2 "--frames 0: not a number from 1 to" "$PYMM" run --frames 0 -- "$SITES"
+    expect 2 "--sample 1x: not a number of bytes" "$PYMM" run --sample 1x -- "$SITES"
+    expect 2 "--report xml: not a format" "$PYMM" run --report xml -- "$SITES"
 }
 
 # ---- the formats other tools read, on a run with known sites ------------

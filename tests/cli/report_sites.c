@@ -29,6 +29,10 @@
  * waits for), and between them a GC_TOUCHED-byte block written through,
  * held for GC_HOLD_MS and freed, so that the RSS rises by that much and
  * falls back while the recorder samples it.
+ *
+ * `report_sites exit N` runs the sites and exits with status N;
+ * `report_sites kill` runs them and kills itself (SIGKILL): what `pymm
+ * run` passes on.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pymm.h>
@@ -36,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 
 #define KEEP_BLOCKS 3
@@ -158,7 +163,11 @@ int main(int argc, char **argv) {
     int failed;
     if (argc == 3 && strcmp(argv[1], "many") == 0) failed = many(atol(argv[2]));
     else if (argc == 2 && strcmp(argv[1], "gc") == 0) failed = collections();
-    else if (argc == 2 && strcmp(argv[1], "hostile") == 0) {
+    else if (argc == 3 && strcmp(argv[1], "exit") == 0) return sites() ? 1 : atoi(argv[2]);
+    else if (argc == 2 && strcmp(argv[1], "kill") == 0) {
+        failed = sites();
+        raise(SIGKILL);
+    } else if (argc == 2 && strcmp(argv[1], "hostile") == 0) {
         pm_trace_push_frame(evil_file, evil_function, 1);
         pm_trace_section_begin(evil_label);
         pm_trace_mark(evil_label);
