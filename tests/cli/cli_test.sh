@@ -117,8 +117,16 @@ case_stats() {
 }
 
 case_demo() {
-    run "$PYMM" demo
+    run env TMPDIR="$WORK" "$PYMM" demo
     [ "$rc" -eq 0 ] || fail "pymm demo: status $rc: $(cat err)"
+    # It ends with its HTML page, and how to open it; the page has the
+    # script's frames, its collection and the RSS.
+    grep -qF "Open it in a browser: xdg-open $WORK/pymm-demo.html" out ||
+        fail "demo: does not say how to open its page: $(tail -5 out)"
+    grep -qF '"format": "pymm-html"' pymm-demo.html || fail "demo: no HTML page written"
+    grep -qF '"demo.script"' pymm-demo.html || fail "demo: the page lacks the script's frames"
+    grep -Eq '"collections_total": [1-9]' pymm-demo.html || fail "demo: the page has no collection"
+    grep -Eq '"rss_samples": [1-9]' pymm-demo.html || fail "demo: the page has no RSS"
     grep -q "pm_heap_trim gave .* MiB back to the OS" out || fail "demo: no trim report"
     grep -Eq "committed heap memory [0-9.]+ MiB -> [0-9.]+ MiB, resident \(RSS\)" out ||
         fail "demo: trim does not show committed and resident memory"
