@@ -911,73 +911,101 @@ case_report_html_big() {
     grep -qF '"stacks": 100000,' data.json || fail "html: not 100,000 stacks: $(grep caps data.json)"
 }
 
-# chrome_dom URL: the DOM headless Chromium made of the page, in dom.
-chrome_dom() {
-    timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" \
-        --dump-dom "$1" >dom 2>chrome.err || fail "chromium on $1: status $?: $(tail -3 chrome.err)"
+# cdp_field NAME: the value cdp.py printed as NAME=VALUE (or "NAME VALUE")
+# in the block of page number $2 (1, 2, ...) of cdp.out.
+cdp_field() {
+    awk -v name="$1" -v page="$2" '/^page / { n++ } n == page && index($0, name "=") == 1 {
+        print substr($0, length(name) + 2); exit } n == page && $1 == name { print $2; exit }' cdp.out
 }
 
-# The page in a real browser (Debian's chromium, headless): the script
-# runs without error, draws the flame graph's frames and the table's
-# rows, names markup as text without running it, and a time range in the
-# address (#range=MS-MS) re-sums the table. A screenshot goes to
-# $SCREENSHOTS when set. Skipped where no chromium is installed.
+# The page in a real browser (Debian's chromium, headless), driven by
+# cdp.py over the DevTools protocol, one browser for every page: each
+# report page loads with no console error and no network request (a page
+# made to do both shows that they are caught); the script finishes, draws
+# the flame graph's frames with the expected interpreter frame and the
+# table's rows; hovering a frame shows its figures and a mouse click on it
+# zooms (it then spans the graph's width and fewer frames are drawn); a
+# screenshot goes to $SCREENSHOTS (its path printed); names that are
+# markup stay text; a time range in the address (#range=MS-MS) re-sums
+# the table; and the timeline marks the collector's pauses and draws the
+# RSS. Skipped where no chromium or no python3 is installed.
 case_report_html_browser() {
     CHROMIUM=$(command -v chromium || command -v chromium-browser || command -v google-chrome) || {
         echo "SKIP: needs chromium (apt install chromium)"
         exit 77
     }
+    command -v python3 >/dev/null || { echo "SKIP: needs python3 to drive chromium"; exit 77; }
     sites || return
     run "$PYMM" report sites.trc --format html -o s.html
-    chrome_dom "file://$WORK/s.html"
-    grep -q '<body[^>]* data-ready="1"' dom || fail "browser: the script did not finish: $(grep -o '<body[^>]*>' dom)"
-    grep -q 'data-error=' dom && fail "browser: a script error: $(grep -o 'data-error="[^"]*"' dom)"
-    frames=$(grep -o '<body[^>]* data-frames="[0-9]*"' dom | sed 's/.*data-frames="//; s/"//')
-    [ "${frames:-0}" -ge 8 ] || fail "browser: ${frames:-no} frames drawn"
-    [ "$(grep -o 'class="fr [a-z ]*" data-n=' dom | wc -l)" = "$frames" ] ||
-        fail "browser: data-frames does not count the frames in the DOM"
-    grep -q '<div class="fr interp" data-n="[0-9]*" style="[^"]*">load  sites.py:3</div>' dom ||
-        fail "browser: no interpreter frame 'load  sites.py:3' drawn"
-    grep -q '<body[^>]* data-rows="3"' dom || fail "browser: not 3 sites in the table"
-    if [ -n "${SCREENSHOTS:-}" ] && mkdir -p "$SCREENSHOTS"; then
-        timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" \
-            --hide-scrollbars --window-size=1280,1000 --screenshot="$SCREENSHOTS/report_sites.png" \
-            "file://$WORK/s.html" 2>chrome.err && echo "screenshot: $SCREENSHOTS/report_sites.png"
-    fi
-    # A hover shows the frame's figures; a click zooms: the frame then
-    # spans the flame graph's width, and fewer frames are drawn (keep's
-    # are gone). A copy of the page with a script that does both.
-    cat >click.js <<'JS'
-function load() {
-  return [].find.call(document.querySelectorAll('.fr'), function (e) { return e.textContent === 'load  sites.py:3'; });
-}
-load().dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: 10, clientY: 10}));
-document.body.setAttribute('data-tip', document.getElementById('tip').textContent);
-load().click();
-document.body.setAttribute('data-zoomed', [load().style.left, load().style.width,
-  document.querySelectorAll('.fr').length, document.getElementById('flame').clientWidth].join(' '));
-JS
-    awk '/^<\/body>$/ { print "<script>"; while ((getline l < "click.js") > 0) print l; print "</script>" } { print }' \
-        s.html >click.html
-    chrome_dom "file://$WORK/click.html"
-    grep -qF 'data-tip="loadsites.py:3interpreter frame976.6 KiB in 10 blocks, 91.7% of live at the peak"' dom ||
-        fail "browser: the tooltip of load: $(grep -o 'data-tip="[^"]*"' dom)"
-    zoomed=$(grep -o 'data-zoomed="[^"]*"' dom | sed 's/data-zoomed=//; s/"//g; s/px//g')
-    set -- $zoomed
-    [ "$#" -eq 4 ] && [ "$1" = 0 ] && [ "${2%.*}" -eq "$4" ] && [ "$3" -lt "$frames" ] ||
-        fail "browser: a click on load did not zoom to it (left, width, frames, box: $zoomed; $frames frames before)"
     PYMM_TRACE="$WORK/h.trc" "$SITES" hostile 2>err || fail "traced hostile: $(cat err)"
     run "$PYMM" report h.trc --format html -o h.html
-    chrome_dom "file://$WORK/h.html"
-    grep -q '<body[^>]*data-pwned' dom && fail "browser: a frame's name ran as script"
-    grep -q '<body[^>]* data-ready="1"' dom || fail "browser: the hostile page's script did not finish"
-    grep -qF '&lt;/script&gt;&lt;script&gt;document.body' dom || fail "browser: the hostile name is not shown as text"
+    PYMM_TRACE="$WORK/gc.trc" "$SITES" gc 2>err || fail "traced gc: $(cat err)"
+    run "$PYMM" report gc.trc --format html -o gc.html
     printf 'PYMMTRC\000\002\000\022\022\003\005\002\020\004\100\144\005\006\240\215\006\004\100\062\005\005\077' >tl
     run "$PYMM" report tl --format html --buckets 10 -o tl.html
-    for want in "allocated:150 B" "allocated&range=0-0:100 B" "allocated&range=90009-100000:50 B"; do
-        chrome_dom "file://$WORK/tl.html#view=${want%:*}"
-        grep -q "<td>${want#*:}</td><td>[12]</td>" dom ||
-            fail "browser: #view=${want%:*}: the table's allocated is not ${want#*:}: $(grep -o '<table id="sites">.*</table>' dom)"
+    # The control: a page that fetches an image and logs an error.
+    printf '<!DOCTYPE html><body data-ready="1"><img src="x.png"><script>console.error("boom")</script>\n' >bad.html
+    shot=
+    if [ -n "${SCREENSHOTS:-}" ] && mkdir -p "$SCREENSHOTS"; then shot=$SCREENSHOTS/report_sites.png; fi
+    fr="[].map.call(document.querySelectorAll('.fr'), function (e) { return e.textContent; })"
+    load="[].find.call(document.querySelectorAll('.fr'), function (e) { return e.textContent === 'load  sites.py:3'; })"
+    table="document.getElementById('sites').innerHTML"
+    timeout 180 python3 "$(dirname "$0")/cdp.py" "$CHROMIUM" \
+        --page "file://$WORK/s.html" \
+        --eval "frames=document.body.getAttribute('data-frames')" \
+        --eval "in_dom=document.querySelectorAll('.fr[data-n]').length" \
+        --eval "load_class=($load || {}).className" \
+        --eval "rows=document.body.getAttribute('data-rows')" \
+        --eval "error=document.body.getAttribute('data-error')" \
+        ${shot:+--screenshot "$shot"} \
+        --click "load  sites.py:3" \
+        --eval "tip=document.getElementById('tip').textContent" \
+        --eval "zoomed=[$load.style.left, $load.style.width, document.querySelectorAll('.fr').length, document.getElementById('flame').clientWidth].join(' ')" \
+        --page "file://$WORK/bad.html" \
+        --page "file://$WORK/h.html" \
+        --eval "pwned=document.body.hasAttribute('data-pwned')" \
+        --eval "as_text=$fr.join('|').indexOf('</script><script>document.body') >= 0" \
+        --page "file://$WORK/gc.html" \
+        --eval "pauses=document.body.getAttribute('data-pauses')" \
+        --eval "marks=document.querySelectorAll('#timeline .gc').length" \
+        --eval "rss=document.body.getAttribute('data-rss')" \
+        --page "file://$WORK/tl.html#view=allocated" --eval "table=$table" \
+        --page "file://$WORK/tl.html#view=allocated&range=0-0" --eval "table=$table" \
+        --page "file://$WORK/tl.html#view=allocated&range=90009-100000" --eval "table=$table" \
+        >cdp.out 2>cdp.err || { fail "cdp.py: status $?: $(tail -3 cdp.err)"; return; }
+    for page in 1 3 4 5 6 7; do
+        [ "$(cdp_field ready $page)" = 1 ] || fail "browser: page $page: the script did not finish: $(cat cdp.out)"
+        [ "$(cdp_field console_errors $page)" = 0 ] ||
+            fail "browser: page $page: console errors: $(grep console_error: cdp.out)"
+        [ "$(cdp_field requests $page)" = 0 ] || fail "browser: page $page: requests: $(grep request: cdp.out)"
+    done
+    [ "$(cdp_field console_errors 2)" = 2 ] && [ "$(cdp_field requests 2)" = 1 ] ||
+        fail "browser: the control page's error and request were not caught: $(cat cdp.out)"
+    frames=$(cdp_field frames 1)
+    [ "${frames:-0}" -ge 8 ] || fail "browser: ${frames:-no} frames drawn"
+    [ "$(cdp_field in_dom 1)" = "$frames" ] || fail "browser: data-frames does not count the frames in the DOM"
+    [ "$(cdp_field load_class 1)" = "fr interp" ] || fail "browser: no interpreter frame 'load  sites.py:3' drawn"
+    [ "$(cdp_field rows 1)" = 3 ] || fail "browser: not 3 sites in the table"
+    [ "$(cdp_field error 1)" = None ] || fail "browser: a script error: $(cdp_field error 1)"
+    if [ -n "$shot" ]; then
+        [ -s "$shot" ] && grep -qx "screenshot $shot" cdp.out && echo "screenshot: $shot" ||
+            fail "browser: no screenshot $shot"
+    fi
+    [ "$(cdp_field tip 1)" = "loadsites.py:3interpreter frame976.6 KiB in 10 blocks, 91.7% of live at the peak" ] ||
+        fail "browser: the tooltip of load: $(cdp_field tip 1)"
+    set -- $(cdp_field zoomed 1 | sed 's/px//g')
+    [ "$#" -eq 4 ] && [ "$1" = 0 ] && [ "${2%.*}" -eq "$4" ] && [ "$3" -lt "$frames" ] ||
+        fail "browser: a click on load did not zoom to it (left, width, frames, box: $*; $frames frames before)"
+    [ "$(cdp_field pwned 3)" = False ] || fail "browser: a frame's name ran as script"
+    [ "$(cdp_field as_text 3)" = True ] || fail "browser: the hostile name is not shown as text"
+    [ "$(cdp_field pauses 4)" = 3 ] && [ "$(cdp_field marks 4)" = 3 ] ||
+        fail "browser: not 3 collector pauses marked: $(cdp_field pauses 4), $(cdp_field marks 4)"
+    [ "$(cdp_field rss 4)" -gt 0 ] 2>/dev/null || fail "browser: no RSS drawn"
+    page=5
+    for want in "150 B" "100 B" "50 B"; do
+        cdp_field table $page | grep -q "<td>$want</td><td>[12]</td>" ||
+            fail "browser: page $page: the table's allocated is not $want: $(cdp_field table $page)"
+        page=$((page + 1))
     done
 }
 
