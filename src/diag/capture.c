@@ -19,8 +19,10 @@
  *
  * The process's resident memory (RSS) is sampled as the events' time
  * moves on, at most every PMD_CAPTURE_RSS_MS: a pread of /proc/self/statm
- * (about 2 us) when an event's millisecond differs from the last one's,
- * never on the allocator's fast path (which does not reach this file).
+ * when an event's millisecond differs from the last one's, never on the
+ * allocator's fast path (which does not reach this file). A sample took
+ * 38-54 us on the loaded 2-CPU test machine (a loop of 100,000): at one
+ * per 10 ms, at most 0.5% of a run's time.
  * The file is opened with the capture: a fork child's capture opens its
  * own, so /proc/self is always the writer's process.
  *

@@ -1209,7 +1209,9 @@ static void object_born(void *o) {
 /* The collector's word, while tracing, that a collection has ended
  * (pmh_process.trace_collection): a COLLECTION record in the capture, for
  * the timeline's pauses. The collector knows nothing of the recorder; it
- * calls whatever the hook holds. */
+ * calls whatever the hook holds. A collection runs on a thread that
+ * allocates or calls pm_gc_collect, which pm_trace_stop's contract has
+ * stopped, so r outlives this call (R3), as it does object_born's. */
 static void collection_done(const pm_gc_info *info) {
     pmd_recorder *r = recorder();
     if (r == NULL) return;
