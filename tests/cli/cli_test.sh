@@ -12,6 +12,7 @@ set -u
 PYMM=$1
 CASE=$2
 SANITIZED=${3:-}
+HERE=$(cd "$(dirname "$0")" && pwd) # this folder (cdp.py), before the cd below
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pymm-cli.XXXXXX") || exit 1
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
@@ -922,8 +923,8 @@ cdp_field() {
 # cdp.py over the DevTools protocol, one browser for every page: each
 # report page loads with no console error and no network request (a page
 # made to do both shows that they are caught); the script finishes, draws
-# the flame graph's frames with the expected interpreter frame and the
-# table's rows; hovering a frame shows its figures and a mouse click on it
+# the flame graph's frames (the widest, main at the peak's line, and the
+# expected interpreter frame) and the table's rows; hovering a frame shows its figures and a mouse click on it
 # zooms (it then spans the graph's width and fewer frames are drawn); a
 # screenshot goes to $SCREENSHOTS (its path printed); names that are
 # markup stay text; a time range in the address (#range=MS-MS) re-sums
@@ -950,11 +951,12 @@ case_report_html_browser() {
     fr="[].map.call(document.querySelectorAll('.fr'), function (e) { return e.textContent; })"
     load="[].find.call(document.querySelectorAll('.fr'), function (e) { return e.textContent === 'load  sites.py:3'; })"
     table="document.getElementById('sites').innerHTML"
-    timeout 180 python3 "$(dirname "$0")/cdp.py" "$CHROMIUM" \
+    timeout 180 python3 "$HERE/cdp.py" "$CHROMIUM" \
         --page "file://$WORK/s.html" \
         --eval "frames=document.body.getAttribute('data-frames')" \
         --eval "in_dom=document.querySelectorAll('.fr[data-n]').length" \
         --eval "load_class=($load || {}).className" \
+        --eval "top=[].slice.call(document.querySelectorAll('.fr.interp, .fr.native')).sort(function (a, b) { return b.offsetWidth - a.offsetWidth; })[0].textContent" \
         --eval "rows=document.body.getAttribute('data-rows')" \
         --eval "error=document.body.getAttribute('data-error')" \
         ${shot:+--screenshot "$shot"} \
@@ -985,6 +987,8 @@ case_report_html_browser() {
     [ "${frames:-0}" -ge 8 ] || fail "browser: ${frames:-no} frames drawn"
     [ "$(cdp_field in_dom 1)" = "$frames" ] || fail "browser: data-frames does not count the frames in the DOM"
     [ "$(cdp_field load_class 1)" = "fr interp" ] || fail "browser: no interpreter frame 'load  sites.py:3' drawn"
+    # At the peak main is at line 2, in load, which holds 1,000,000 of its 1,090,000 B.
+    [ "$(cdp_field top 1)" = "main  sites.py:2" ] || fail "browser: the widest frame is not main  sites.py:2: $(cdp_field top 1)"
     [ "$(cdp_field rows 1)" = 3 ] || fail "browser: not 3 sites in the table"
     [ "$(cdp_field error 1)" = None ] || fail "browser: a script error: $(cdp_field error 1)"
     if [ -n "$shot" ]; then
