@@ -11,9 +11,10 @@
 #include <stdint.h>
 
 #define PMD_CAPTURE_MAGIC "PYMMTRC" /* 8 bytes with its NUL */
-#define PMD_CAPTURE_VERSION 2
-#define PMD_CAPTURE_HEADER 9 /* the magic and the version byte */
-#define PMD_CAPTURE_ROOTS 4  /* stack ids 1..4: raw, mem, obj, pm_heap_* */
+#define PMD_CAPTURE_VERSION 3       /* 3: RSS and COLLECTION records */
+#define PMD_CAPTURE_OLDEST 2        /* the oldest version readers still read */
+#define PMD_CAPTURE_HEADER 9        /* the magic and the version byte */
+#define PMD_CAPTURE_ROOTS 4         /* stack ids 1..4: raw, mem, obj, pm_heap_* */
 
 /* The records come in blocks: a kind byte, the stored size and the size
  * of the records (varints), then the stored bytes. A block holds whole
@@ -34,6 +35,9 @@ enum pmd_capture_tag {
     PMD_TAG_LOCATION = 10,
     PMD_TAG_SECTION = 11, /* string id, 1 begin / 0 end */
     PMD_TAG_MARK = 12,    /* string id */
+    /* Version 3: */
+    PMD_TAG_RSS = 13,        /* the process's resident bytes at this time */
+    PMD_TAG_COLLECTION = 14, /* generation, pause in us, objects found */
 };
 /* The sampler's two functions of the math library, written here because
  * libpymm does not link libm: every library a program maps costs it
@@ -80,6 +84,9 @@ static inline double pmd_expm1_neg(double x) {
     return ldexp(sum, k) - 1; /* in libc */
 }
 
+/* The recorder writes an RSS record at most this often, as events'
+ * times move on (and one at the start and at the end). */
+#define PMD_CAPTURE_RSS_MS 10
 /* Sampled mode (INFO sample_bytes R): a recorded block of n bytes stands
  * for this many blocks of n bytes (src/diag/trace.c, "sampling"); the
  * recorder and the reader weigh with this one formula. */

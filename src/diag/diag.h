@@ -69,6 +69,9 @@ PM_HIDDEN void pmd_capture_named(pmd_capture *c, uint32_t string, int what);
 /* An allocation of n bytes at p from stack, and a free of p. */
 PM_HIDDEN void pmd_capture_alloc(pmd_capture *c, const void *p, size_t n, uint32_t stack);
 PM_HIDDEN void pmd_capture_free(pmd_capture *c, const void *p);
+/* A collection of generation gen has just ended: it took pause_us
+ * microseconds and found `found` unreachable objects. */
+PM_HIDDEN void pmd_capture_collection(pmd_capture *c, int gen, uint64_t pause_us, uint64_t found);
 /* In a fork child: drop the parent's file and buffer without writing
  * (the parent goes on with them). */
 PM_HIDDEN void pmd_capture_abandon(pmd_capture *c);

@@ -1234,6 +1234,23 @@ static void object_born(void *o) {
     tr_unlock(&r->lock);
 }
 
+/* The collector's word, while tracing, that a collection has ended
+ * (pmh_process.trace_collection): a COLLECTION record in the capture, for
+ * the timeline's pauses. The collector knows nothing of the recorder; it
+ * calls whatever the hook holds. A collection runs on a thread that
+ * allocates or calls pm_gc_collect, which pm_trace_stop's contract has
+ * stopped, so r outlives this call (R3), as it does object_born's. */
+static void collection_done(const pm_gc_info *info) {
+    pmd_recorder *r = recorder();
+    if (r == NULL) return;
+    double us = info->pause_ms * 1000.0;
+    tr_lock(&r->lock);
+    if (r->capture)
+        pmd_capture_collection(r->capture, info->generation, us > 0 ? (uint64_t)(us + 0.5) : 0,
+                               info->collected > 0 ? (uint64_t)info->collected : 0);
+    tr_unlock(&r->lock);
+}
+
 /* Every record, under the lock: its stack, what it stands for (weighed)
  * and, if it is an object's, the object. */
 static void each_side_record(pmd_recorder *r, uintptr_t base, const tr_side *s, pmd_block_fn fn,
@@ -1632,6 +1649,7 @@ int pm_trace_start(const pm_trace_config *cfg) {
     }
     atomic_store_explicit(&pmh_process.recorder, r, memory_order_release);
     atomic_store_explicit(&pmh_process.trace_object_born, object_born, memory_order_release);
+    atomic_store_explicit(&pmh_process.trace_collection, collection_done, memory_order_release);
     pmh_process.heaps.watch = &watch;
     pthread_mutex_unlock(&pmh_process.heaps.lock);
     return 0;
@@ -1657,6 +1675,7 @@ void pm_trace_stop(void) {
         unwrap(th);
     }
     atomic_store_explicit(&pmh_process.trace_object_born, NULL, memory_order_release);
+    atomic_store_explicit(&pmh_process.trace_collection, NULL, memory_order_release);
     atomic_store_explicit(&pmh_process.recorder, NULL, memory_order_release);
     pthread_mutex_unlock(&pmh_process.heaps.lock);
     tr_lock(&r->lock);

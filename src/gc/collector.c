@@ -1141,6 +1141,10 @@ static int64_t collect_with_callbacks(pm_runtime *rt, gc_state *g, int gen, bool
     info.pause_ms = now_ms() - t0;
     if (automatic || n > 0) pace(rt, g, gen, n, churn);
     if (g->ncallbacks) run_callbacks(rt, g, "stop", &info);
+    /* The recorder's (diag/trace.c), while it traces: a NULL test else. */
+    void (*traced)(const pm_gc_info *) =
+        atomic_load_explicit(&pmh_process.trace_collection, memory_order_acquire);
+    if (traced) traced(&info);
     g->collecting = false;
     pmo_unraisable_end(rt, &pending, "garbage collection", NULL);
     return n;

@@ -55,6 +55,10 @@
  *                       trace_line_hook/arg: pm_trace_set_line_hook's,
  *                       kept across recordings (atomics: the embedder sets
  *                       them while no other thread allocates).
+ *                       trace_object_born, trace_collection: the
+ *                       recorder's hooks into the object layer and the
+ *                       collector, set with `recorder` and cleared before
+ *                       it (release; the callers load them acquire).
  *   shared_types        the object layer's registry of live shared types
  *                       (type.c): written by pm_type_new/pm_type_destroy of
  *                       a PM_TPFLAGS_SHARED type, read by debug mode's

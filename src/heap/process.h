@@ -83,6 +83,10 @@ typedef struct pmh_process_state {
      * block it took from a wrapped table is an object (object.c,
      * pmo_alloc_table). NULL while not tracing. */
     _Atomic(void (*)(void *)) trace_object_born;
+    /* The recorder's, while it traces: the collector tells it of each
+     * collection done (gc/collector.c, collect_with_callbacks), for the
+     * capture's timeline of pauses. NULL while not tracing: one test. */
+    _Atomic(void (*)(const pm_gc_info *)) trace_collection;
 
     /* ---- the shared-type registry (object layer, type.c) ----
      * Held here, owned there: the heap never reads it. */

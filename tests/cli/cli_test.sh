@@ -12,6 +12,7 @@ set -u
 PYMM=$1
 CASE=$2
 SANITIZED=${3:-}
+HERE=$(cd "$(dirname "$0")" && pwd) # this folder (cdp.py), before the cd below
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pymm-cli.XXXXXX") || exit 1
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
@@ -56,7 +57,7 @@ case_help() {
             grep -qF -- "$word" out || fail "pymm $opt does not mention $word"
         done
     done
-    for sub in json gcgraph stats; do
+    for sub in json gcgraph stats run; do
         run "$PYMM" $sub --help
         [ "$rc" -eq 0 ] && grep -q "^usage: pymm $sub" out || fail "pymm $sub --help: status $rc"
     done
@@ -117,8 +118,16 @@ case_stats() {
 }
 
 case_demo() {
-    run "$PYMM" demo
+    run env TMPDIR="$WORK" "$PYMM" demo
     [ "$rc" -eq 0 ] || fail "pymm demo: status $rc: $(cat err)"
+    # It ends with its HTML page, and how to open it; the page has the
+    # script's frames, its collection and the RSS.
+    grep -qF "Open it in a browser: xdg-open $WORK/pymm-demo.html" out ||
+        fail "demo: does not say how to open its page: $(tail -5 out)"
+    grep -qF '"format": "pymm-html"' pymm-demo.html || fail "demo: no HTML page written"
+    grep -qF '"demo.script"' pymm-demo.html || fail "demo: the page lacks the script's frames"
+    grep -Eq '"collections_total": [1-9]' pymm-demo.html || fail "demo: the page has no collection"
+    grep -Eq '"rss_samples": [1-9]' pymm-demo.html || fail "demo: the page has no RSS"
     grep -q "pm_heap_trim gave .* MiB back to the OS" out || fail "demo: no trim report"
     grep -Eq "committed heap memory [0-9.]+ MiB -> [0-9.]+ MiB, resident \(RSS\)" out ||
         fail "demo: trim does not show committed and resident memory"
@@ -204,8 +213,15 @@ case_report_killed() {
 case_report_bad() {
     printf 'hello' >notcapture
     expect 1 "notcapture:0: not a pymm capture file" "$PYMM" report notcapture
-    printf 'PYMMTRC\000\003' >newer
-    expect 1 "newer:8: capture format version 3" "$PYMM" report newer
+    printf 'PYMMTRC\000\004' >newer
+    expect 1 "newer:8: capture format version 4; this pymm reads versions 2 to 3" "$PYMM" report newer
+    printf 'PYMMTRC\000\001' >older
+    expect 1 "older:8: capture format version 1" "$PYMM" report older
+    # Version 3's records are unknown tags in a version-2 file.
+    printf 'PYMMTRC\000\002\000\002\002\015\001' >rss2
+    expect 1 "rss2:12: an unknown record tag" "$PYMM" report rss2
+    printf 'PYMMTRC\000\003\000\004\004\016\003\001\001' >gen3
+    expect 1 "gen3:12: a collection of an unknown generation" "$PYMM" report gen3
     printf 'PYMMTRC\000\002\007\001\001\000' >kind
     expect 1 "kind:9: an unknown block kind" "$PYMM" report kind
     printf 'PYMMTRC\000\002\000\001\002\000' >sizes
@@ -412,12 +428,108 @@ case_report_timeline() {
     [ "$rc" -eq 0 ] || fail "report of a timeline: status $rc: $(head -c 300 err)"
     grep -qF '"timeline": {"step_ms": 80, "steps": [' out || fail "no 80 ms timeline: $(tail -c 300 out)"
     grep -qF '{"ms": 0, "max_bytes": 100, "raw": 0, "mem": 100,' out || fail "the first step is wrong"
-    grep -qF '{"ms": 100000, "max_bytes": 150, "raw": 0, "mem": 50, "obj": 0, "pm_heap": 0}' out ||
+    grep -qF '{"ms": 100000, "max_bytes": 150, "raw": 0, "mem": 50, "obj": 0, "pm_heap": 0, "rss": 0}' out ||
         fail "the last step is wrong: $(tail -c 200 out)"
     [ "$(grep -c '"ms": [0-9]*, "max_bytes"' out)" -eq 1251 ] || fail "not 1251 steps"
     run "$PYMM" report tl
     grep -q "^Timeline (the most live in each 5.040 s):" out || fail "no text timeline: $(tail -c 300 out)"
     [ "$(grep -c ' s .* B  #*$' out)" -le 20 ] || fail "more than 20 timeline rows"
+}
+
+# RSS and COLLECTION records (version 3), made by hand: 2 MiB resident at
+# 0 ms, 3 MiB at 20 ms, a collection of generation 2 ending at 20 ms
+# after a pause of 1500 us that found 7 objects. The summary, the
+# timeline's steps (the RSS in force: 2 MiB carried into 10 ms) and the
+# collections say so; so does the text.
+case_report_rss_gc_records() {
+    printf 'PYMMTRC\000\003\000\024\024\015\200\200\200\001\006\024\015\200\200\300\001\016\002\334\013\007\010\000\000' >v3
+    run "$PYMM" report v3 --format json
+    [ "$rc" -eq 0 ] || { fail "report of RSS and a collection: status $rc: $(head -c 300 err)"; return; }
+    grep -qF '"rss_bytes_at_end": 3145728, "rss_peak_bytes": 3145728, "rss_peak_ms": 20, "rss_samples": 2,' out ||
+        fail "the summary's RSS is wrong: $(head -c 600 out)"
+    grep -qF '{"ms": 10, "max_bytes": 0, "raw": 0, "mem": 0, "obj": 0, "pm_heap": 0, "rss": 2097152}' out ||
+        fail "the RSS is not carried into the second step: $(grep -A4 timeline out)"
+    grep -qF '"pm_heap": 0, "rss": 3145728}' out || fail "no step holds 3 MiB of RSS"
+    tr -d '\n ' <out | grep -qF '"collections":{"count":1,"by_generation":[0,0,1],"pause_total_us":1500,"pause_max_us":1500,"found":7,"list":[{"generation":2,"end_ms":20,"pause_us":1500,"found":7}]}' ||
+        fail "the collection is wrong: $(grep -A4 collections out)"
+    run "$PYMM" report v3
+    grep -qF "RSS           peak 3072.0 KiB at 0.020 s, 3072.0 KiB at the end (2 samples)" out ||
+        fail "the text gives no RSS: $(head -12 out)"
+    grep -qF "collector     1 collections (generations 0/1/2: 0/0/1), paused 1.500 ms in all, longest 1.500 ms, 7 unreachable objects found" out ||
+        fail "the text gives no collection: $(head -12 out)"
+}
+
+# A traced run (report_sites gc): three explicit collections of 500
+# cycles each, generations 0, 1 and 2, are three COLLECTION records; a
+# 24 MiB block written through and held is in the sampled RSS; the page
+# carries both.
+case_report_rss_gc() {
+    command -v python3 >/dev/null || { echo "SKIP: needs python3 to check the data"; exit 77; }
+    [ -n "${SITES:-}" ] || { fail "SITES names no program"; return; }
+    PYMM_TRACE="$WORK/gc.trc" "$SITES" gc 2>err || { fail "traced gc: $(cat err)"; return; }
+    run "$PYMM" report gc.trc --format json
+    [ "$rc" -eq 0 ] || { fail "report gc.trc: status $rc: $(head -c 300 err)"; return; }
+    python3 -c '
+import json
+d = json.load(open("out"))
+c, s = d["collections"], d["summary"]
+assert c["count"] == 3 and c["by_generation"] == [1, 1, 1] and c["found"] == 1500, c
+assert [k["generation"] for k in c["list"]] == [0, 1, 2], c["list"]
+assert all(k["found"] == 500 for k in c["list"]), c["list"]
+assert s["rss_samples"] >= 3 and s["rss_peak_bytes"] >= 24 << 20, s
+assert max(t["rss"] for t in d["timeline"]["steps"]) == s["rss_peak_bytes"], "timeline RSS"' >check 2>&1 ||
+        fail "gc.trc: $(tail -2 check)"
+    run "$PYMM" report gc.trc --format html -o gc.html
+    [ "$rc" -eq 0 ] || { fail "html of gc.trc: status $rc: $(head -c 300 err)"; return; }
+    html_data gc.html
+    python3 -c '
+import json
+d = json.load(open("data.json"))
+assert d["collections_total"] == 3 and [k[0] for k in d["collections"]] == [0, 1, 2], d["collections"]
+assert max(s[6] for s in d["timeline"]["steps"]) >= 24 << 20, "no RSS in the steps"' >check 2>&1 ||
+        fail "gc.html: $(tail -2 check)"
+}
+
+# ---- pymm run ------------------------------------------------------------
+
+# `pymm run -- PROGRAM`: the program runs traced, its report is written
+# where the command says (by default PROGRAM.PID.html beside
+# PROGRAM.PID.trc), and the exit status is the program's: its own, 128 +
+# N for signal N, 127 when it cannot start; a program not linked with
+# pymm writes no capture, and that is said.
+case_run() {
+    [ -n "${SITES:-}" ] || { fail "SITES names no program"; return; }
+    run "$PYMM" run -- "$SITES"
+    [ "$rc" -eq 0 ] || { fail "pymm run: status $rc: $(head -c 300 err)"; return; }
+    page=$(sed -n 's/.*its report: \([^ ]*\) (capture: \([^)]*\)).*/\1/p' err)
+    capture=$(sed -n 's/.*its report: \([^ ]*\) (capture: \([^)]*\)).*/\2/p' err)
+    case "$page" in cli_report_sites.[0-9]*.html) ;; *) fail "pymm run: report '$page': $(cat err)" ;; esac
+    [ -s "$page" ] && [ -s "$capture" ] || fail "pymm run: no $page or $capture"
+    grep -qF '"format": "pymm-html"' "$page" || fail "pymm run: $page is not a report page"
+    grep -qF "sites.py" "$page" || fail "pymm run: the page lacks the script's frames"
+    grep -qF "xdg-open $page" err || fail "pymm run: does not say how to open the page"
+    run "$PYMM" run --report json -o r.json --frames 4 -- "$SITES" exit 3
+    [ "$rc" -eq 3 ] || fail "pymm run of a program exiting 3: status $rc: $(head -c 300 err)"
+    grep -qF '"peak_bytes": 1090000' r.json || fail "pymm run --report json: not the sites' peak"
+    run "$PYMM" run --report text -o - -- "$SITES"
+    [ "$rc" -eq 0 ] && grep -q "^Live at the peak, by stack" out ||
+        fail "pymm run -o -: no text report on stdout: $(head -c 300 err)"
+    run "$PYMM" run --capture k.trc -o k.html -- "$SITES" kill
+    [ "$rc" -eq 137 ] || fail "pymm run of a killed program: status $rc, want 137"
+    grep -qF "ended by signal 9" err || fail "pymm run does not say the program was killed"
+    [ -s k.html ] || fail "pymm run: no report of a killed run"
+    # The environment the program gets (sh is not linked with pymm).
+    run "$PYMM" run --frames 4 --sample 4096 -- sh -c 'echo "$PYMM_TRACE $PYMM_TRACE_FRAMES $PYMM_TRACE_SAMPLE"'
+    [ "$rc" -eq 1 ] || fail "pymm run of a program without pymm: status $rc, want 1"
+    grep -qxF 'sh.%p.trc 4 4096' out || fail "pymm run: the program's environment: $(cat out)"
+    grep -qF "sh wrote no capture sh." err || fail "pymm run: no word of the missing capture: $(cat err)"
+    expect 127 "cannot run ./no-such-program: No such file or directory" \
+        "$PYMM" run -- ./no-such-program
+    expect 2 "no program to run" "$PYMM" run --
+    expect 2 "usage: pymm run" "$PYMM" run "$SITES"
+    expect 2 "--frames 0: not a number from 1 to" "$PYMM" run --frames 0 -- "$SITES"
+    expect 2 "--sample 1x: not a number of bytes" "$PYMM" run --sample 1x -- "$SITES"
+    expect 2 "--report xml: not a format" "$PYMM" run --report xml -- "$SITES"
 }
 
 # ---- the formats other tools read, on a run with known sites ------------
@@ -800,73 +912,104 @@ case_report_html_big() {
     grep -qF '"stacks": 100000,' data.json || fail "html: not 100,000 stacks: $(grep caps data.json)"
 }
 
-# chrome_dom URL: the DOM headless Chromium made of the page, in dom.
-chrome_dom() {
-    timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" \
-        --dump-dom "$1" >dom 2>chrome.err || fail "chromium on $1: status $?: $(tail -3 chrome.err)"
+# cdp_field NAME: the value cdp.py printed as NAME=VALUE (or "NAME VALUE")
+# in the block of page number $2 (1, 2, ...) of cdp.out.
+cdp_field() {
+    awk -v name="$1" -v page="$2" '/^page / { n++ } n == page && index($0, name "=") == 1 {
+        print substr($0, length(name) + 2); exit } n == page && $1 == name { print $2; exit }' cdp.out
 }
 
-# The page in a real browser (Debian's chromium, headless): the script
-# runs without error, draws the flame graph's frames and the table's
-# rows, names markup as text without running it, and a time range in the
-# address (#range=MS-MS) re-sums the table. A screenshot goes to
-# $SCREENSHOTS when set. Skipped where no chromium is installed.
+# The page in a real browser (Debian's chromium, headless), driven by
+# cdp.py over the DevTools protocol, one browser for every page: each
+# report page loads with no console error and no network request (a page
+# made to do both shows that they are caught); the script finishes, draws
+# the flame graph's frames (the widest, main at the peak's line, and the
+# expected interpreter frame) and the table's rows; hovering a frame shows its figures and a mouse click on it
+# zooms (it then spans the graph's width and fewer frames are drawn); a
+# screenshot goes to $SCREENSHOTS (its path printed); names that are
+# markup stay text; a time range in the address (#range=MS-MS) re-sums
+# the table; and the timeline marks the collector's pauses and draws the
+# RSS. Skipped where no chromium or no python3 is installed.
 case_report_html_browser() {
     CHROMIUM=$(command -v chromium || command -v chromium-browser || command -v google-chrome) || {
         echo "SKIP: needs chromium (apt install chromium)"
         exit 77
     }
+    command -v python3 >/dev/null || { echo "SKIP: needs python3 to drive chromium"; exit 77; }
     sites || return
     run "$PYMM" report sites.trc --format html -o s.html
-    chrome_dom "file://$WORK/s.html"
-    grep -q '<body[^>]* data-ready="1"' dom || fail "browser: the script did not finish: $(grep -o '<body[^>]*>' dom)"
-    grep -q 'data-error=' dom && fail "browser: a script error: $(grep -o 'data-error="[^"]*"' dom)"
-    frames=$(grep -o '<body[^>]* data-frames="[0-9]*"' dom | sed 's/.*data-frames="//; s/"//')
-    [ "${frames:-0}" -ge 8 ] || fail "browser: ${frames:-no} frames drawn"
-    [ "$(grep -o 'class="fr [a-z ]*" data-n=' dom | wc -l)" = "$frames" ] ||
-        fail "browser: data-frames does not count the frames in the DOM"
-    grep -q '<div class="fr interp" data-n="[0-9]*" style="[^"]*">load  sites.py:3</div>' dom ||
-        fail "browser: no interpreter frame 'load  sites.py:3' drawn"
-    grep -q '<body[^>]* data-rows="3"' dom || fail "browser: not 3 sites in the table"
-    if [ -n "${SCREENSHOTS:-}" ] && mkdir -p "$SCREENSHOTS"; then
-        timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" \
-            --hide-scrollbars --window-size=1280,1000 --screenshot="$SCREENSHOTS/report_sites.png" \
-            "file://$WORK/s.html" 2>chrome.err && echo "screenshot: $SCREENSHOTS/report_sites.png"
-    fi
-    # A hover shows the frame's figures; a click zooms: the frame then
-    # spans the flame graph's width, and fewer frames are drawn (keep's
-    # are gone). A copy of the page with a script that does both.
-    cat >click.js <<'JS'
-function load() {
-  return [].find.call(document.querySelectorAll('.fr'), function (e) { return e.textContent === 'load  sites.py:3'; });
-}
-load().dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: 10, clientY: 10}));
-document.body.setAttribute('data-tip', document.getElementById('tip').textContent);
-load().click();
-document.body.setAttribute('data-zoomed', [load().style.left, load().style.width,
-  document.querySelectorAll('.fr').length, document.getElementById('flame').clientWidth].join(' '));
-JS
-    awk '/^<\/body>$/ { print "<script>"; while ((getline l < "click.js") > 0) print l; print "</script>" } { print }' \
-        s.html >click.html
-    chrome_dom "file://$WORK/click.html"
-    grep -qF 'data-tip="loadsites.py:3interpreter frame976.6 KiB in 10 blocks, 91.7% of live at the peak"' dom ||
-        fail "browser: the tooltip of load: $(grep -o 'data-tip="[^"]*"' dom)"
-    zoomed=$(grep -o 'data-zoomed="[^"]*"' dom | sed 's/data-zoomed=//; s/"//g; s/px//g')
-    set -- $zoomed
-    [ "$#" -eq 4 ] && [ "$1" = 0 ] && [ "${2%.*}" -eq "$4" ] && [ "$3" -lt "$frames" ] ||
-        fail "browser: a click on load did not zoom to it (left, width, frames, box: $zoomed; $frames frames before)"
     PYMM_TRACE="$WORK/h.trc" "$SITES" hostile 2>err || fail "traced hostile: $(cat err)"
     run "$PYMM" report h.trc --format html -o h.html
-    chrome_dom "file://$WORK/h.html"
-    grep -q '<body[^>]*data-pwned' dom && fail "browser: a frame's name ran as script"
-    grep -q '<body[^>]* data-ready="1"' dom || fail "browser: the hostile page's script did not finish"
-    grep -qF '&lt;/script&gt;&lt;script&gt;document.body' dom || fail "browser: the hostile name is not shown as text"
+    PYMM_TRACE="$WORK/gc.trc" "$SITES" gc 2>err || fail "traced gc: $(cat err)"
+    run "$PYMM" report gc.trc --format html -o gc.html
     printf 'PYMMTRC\000\002\000\022\022\003\005\002\020\004\100\144\005\006\240\215\006\004\100\062\005\005\077' >tl
     run "$PYMM" report tl --format html --buckets 10 -o tl.html
-    for want in "allocated:150 B" "allocated&range=0-0:100 B" "allocated&range=90009-100000:50 B"; do
-        chrome_dom "file://$WORK/tl.html#view=${want%:*}"
-        grep -q "<td>${want#*:}</td><td>[12]</td>" dom ||
-            fail "browser: #view=${want%:*}: the table's allocated is not ${want#*:}: $(grep -o '<table id="sites">.*</table>' dom)"
+    # The control: a page that fetches an image and logs an error.
+    printf '<!DOCTYPE html><body data-ready="1"><img src="x.png"><script>console.error("boom")</script>\n' >bad.html
+    shot=
+    if [ -n "${SCREENSHOTS:-}" ] && mkdir -p "$SCREENSHOTS"; then shot=$SCREENSHOTS/report_sites.png; fi
+    fr="[].map.call(document.querySelectorAll('.fr'), function (e) { return e.textContent; })"
+    load="[].find.call(document.querySelectorAll('.fr'), function (e) { return e.textContent === 'load  sites.py:3'; })"
+    table="document.getElementById('sites').innerHTML"
+    timeout 180 python3 "$HERE/cdp.py" "$CHROMIUM" \
+        --page "file://$WORK/s.html" \
+        --eval "frames=document.body.getAttribute('data-frames')" \
+        --eval "in_dom=document.querySelectorAll('.fr[data-n]').length" \
+        --eval "load_class=($load || {}).className" \
+        --eval "top=[].slice.call(document.querySelectorAll('.fr.interp, .fr.native')).sort(function (a, b) { return b.offsetWidth - a.offsetWidth; })[0].textContent" \
+        --eval "rows=document.body.getAttribute('data-rows')" \
+        --eval "error=document.body.getAttribute('data-error')" \
+        ${shot:+--screenshot "$shot"} \
+        --click "load  sites.py:3" \
+        --eval "tip=document.getElementById('tip').textContent" \
+        --eval "zoomed=[$load.style.left, $load.style.width, document.querySelectorAll('.fr').length, document.getElementById('flame').clientWidth].join(' ')" \
+        --page "file://$WORK/bad.html" \
+        --page "file://$WORK/h.html" \
+        --eval "pwned=document.body.hasAttribute('data-pwned')" \
+        --eval "as_text=$fr.join('|').indexOf('</script><script>document.body') >= 0" \
+        --page "file://$WORK/gc.html" \
+        --eval "pauses=document.body.getAttribute('data-pauses')" \
+        --eval "marks=document.querySelectorAll('#timeline .gc').length" \
+        --eval "rss=document.body.getAttribute('data-rss')" \
+        --page "file://$WORK/tl.html#view=allocated" --eval "table=$table" \
+        --page "file://$WORK/tl.html#view=allocated&range=0-0" --eval "table=$table" \
+        --page "file://$WORK/tl.html#view=allocated&range=90009-100000" --eval "table=$table" \
+        >cdp.out 2>cdp.err || { fail "cdp.py: status $?: $(tail -3 cdp.err)"; return; }
+    for page in 1 3 4 5 6 7; do
+        [ "$(cdp_field ready $page)" = 1 ] || fail "browser: page $page: the script did not finish: $(cat cdp.out)"
+        [ "$(cdp_field console_errors $page)" = 0 ] ||
+            fail "browser: page $page: console errors: $(grep console_error: cdp.out)"
+        [ "$(cdp_field requests $page)" = 0 ] || fail "browser: page $page: requests: $(grep request: cdp.out)"
+    done
+    [ "$(cdp_field console_errors 2)" = 2 ] && [ "$(cdp_field requests 2)" = 1 ] ||
+        fail "browser: the control page's error and request were not caught: $(cat cdp.out)"
+    frames=$(cdp_field frames 1)
+    [ "${frames:-0}" -ge 8 ] || fail "browser: ${frames:-no} frames drawn"
+    [ "$(cdp_field in_dom 1)" = "$frames" ] || fail "browser: data-frames does not count the frames in the DOM"
+    [ "$(cdp_field load_class 1)" = "fr interp" ] || fail "browser: no interpreter frame 'load  sites.py:3' drawn"
+    # At the peak main is at line 2, in load, which holds 1,000,000 of its 1,090,000 B.
+    [ "$(cdp_field top 1)" = "main  sites.py:2" ] || fail "browser: the widest frame is not main  sites.py:2: $(cdp_field top 1)"
+    [ "$(cdp_field rows 1)" = 3 ] || fail "browser: not 3 sites in the table"
+    [ "$(cdp_field error 1)" = None ] || fail "browser: a script error: $(cdp_field error 1)"
+    if [ -n "$shot" ]; then
+        [ -s "$shot" ] && grep -qx "screenshot $shot" cdp.out && echo "screenshot: $shot" ||
+            fail "browser: no screenshot $shot"
+    fi
+    [ "$(cdp_field tip 1)" = "loadsites.py:3interpreter frame976.6 KiB in 10 blocks, 91.7% of live at the peak" ] ||
+        fail "browser: the tooltip of load: $(cdp_field tip 1)"
+    set -- $(cdp_field zoomed 1 | sed 's/px//g')
+    [ "$#" -eq 4 ] && [ "$1" = 0 ] && [ "${2%.*}" -eq "$4" ] && [ "$3" -lt "$frames" ] ||
+        fail "browser: a click on load did not zoom to it (left, width, frames, box: $*; $frames frames before)"
+    [ "$(cdp_field pwned 3)" = False ] || fail "browser: a frame's name ran as script"
+    [ "$(cdp_field as_text 3)" = True ] || fail "browser: the hostile name is not shown as text"
+    [ "$(cdp_field pauses 4)" = 3 ] && [ "$(cdp_field marks 4)" = 3 ] ||
+        fail "browser: not 3 collector pauses marked: $(cdp_field pauses 4), $(cdp_field marks 4)"
+    [ "$(cdp_field rss 4)" -gt 0 ] 2>/dev/null || fail "browser: no RSS drawn"
+    page=5
+    for want in "150 B" "100 B" "50 B"; do
+        cdp_field table $page | grep -q "<td>$want</td><td>[12]</td>" ||
+            fail "browser: page $page: the table's allocated is not $want: $(cdp_field table $page)"
+        page=$((page + 1))
     done
 }
 

@@ -22,12 +22,26 @@
  * that the page escapes them. `report_sites many N` makes N distinct
  * stacks of long names (one 64-byte block each, half of them freed), a
  * capture whose page must stay under its size cap.
+ *
+ * `report_sites gc` makes what the timeline's RSS and pauses show: three
+ * explicit collections, of generations 0, 1 and 2, each finding
+ * GC_GARBAGE self-referencing lists (fewer than an automatic collection
+ * waits for), and between them a GC_TOUCHED-byte block written through,
+ * held for GC_HOLD_MS and freed, so that the RSS rises by that much and
+ * falls back while the recorder samples it.
+ *
+ * `report_sites exit N` runs the sites and exits with status N;
+ * `report_sites kill` runs them and kills itself (SIGKILL): what `pymm
+ * run` passes on.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <pymm.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <time.h>
 
 #define KEEP_BLOCKS 3
 #define KEEP_SIZE 30000
@@ -106,10 +120,54 @@ static int sites(void) {
     return failed;
 }
 
+#define GC_GARBAGE 500
+#define GC_TOUCHED (24u << 20)
+#define GC_HOLD_MS 40
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {0, ms * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) continue;
+}
+
+/* GC_GARBAGE lists, each holding itself, with no other reference. */
+static int cycles(void) {
+    for (int i = 0; i < GC_GARBAGE; i++) {
+        pm_object *l = pm_list_new(0);
+        if (l == NULL || pm_list_append(l, l) != 0) return 1;
+        pm_decref(l);
+    }
+    return 0;
+}
+
+static int collections(void) {
+    int failed = 0;
+    for (int gen = 0; gen < 3; gen++) {
+        failed |= cycles();
+        if (pm_gc_collect(gen) != GC_GARBAGE) {
+            fprintf(stderr, "report_sites gc: generation %d did not find the garbage\n", gen);
+            failed = 1;
+        }
+        unsigned char *big = pm_raw_malloc(GC_TOUCHED);
+        if (big == NULL) return 1;
+        memset(big, 1, GC_TOUCHED);
+        sleep_ms(GC_HOLD_MS); /* the next event's time samples the RSS */
+        pm_raw_free(pm_raw_malloc(16));
+        pm_raw_free(big);
+        sleep_ms(GC_HOLD_MS);
+        pm_raw_free(pm_raw_malloc(16));
+    }
+    return failed;
+}
+
 int main(int argc, char **argv) {
     int failed;
     if (argc == 3 && strcmp(argv[1], "many") == 0) failed = many(atol(argv[2]));
-    else if (argc == 2 && strcmp(argv[1], "hostile") == 0) {
+    else if (argc == 2 && strcmp(argv[1], "gc") == 0) failed = collections();
+    else if (argc == 3 && strcmp(argv[1], "exit") == 0) return sites() ? 1 : atoi(argv[2]);
+    else if (argc == 2 && strcmp(argv[1], "kill") == 0) {
+        failed = sites();
+        raise(SIGKILL);
+    } else if (argc == 2 && strcmp(argv[1], "hostile") == 0) {
         pm_trace_push_frame(evil_file, evil_function, 1);
         pm_trace_section_begin(evil_label);
         pm_trace_mark(evil_label);

@@ -3,7 +3,8 @@
  *
  * Each chapter is a short function that does something real and prints
  * what happened: the heap (1-5), objects (6-8), the collector (9-10),
- * tracing (11).
+ * tracing (11), which ends by writing the run's HTML report
+ * ($TMPDIR/pymm-demo.html, or /tmp's) and saying how to open it.
  * Every allocation's result is checked (need, need_obj): on failure the
  * demo says what failed and exits with status 1.
  */
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static long rss_kb(void) {
@@ -376,16 +378,58 @@ static void frozen_types(void) {
 
 int pymm_report_main(int argc, char **argv);
 
+static void pause_ms(long ms) {
+    struct timespec ts = {0, ms * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) continue;
+}
+
+/* The script's last two lines: cycles for the collector to find (a pause
+ * on the page's timeline) and a large buffer written through and let go
+ * (a rise and fall of the RSS), each held a moment so that the timeline
+ * shows it. */
+static void script_cycles_and_buffer(void) {
+    pm_trace_section_begin("cycles");
+    pm_trace_set_line(4); /* for i in range(3000): l = []; l.append(l) */
+    for (int i = 0; i < 3000; i++) {
+        pm_object *l = need_obj(pm_list_new(0), "pm_list_new");
+        if (pm_list_append(l, l) != 0) need_obj(NULL, "pm_list_append");
+        pm_decref(l);
+    }
+    pm_trace_set_line(5); /* gc.collect() */
+    if (pm_gc_collect(2) < 0) need_obj(NULL, "pm_gc_collect");
+    pm_trace_section_end();
+    pause_ms(30);
+    pm_trace_mark("buffer");
+    pm_trace_set_line(6); /* buf = bytearray(16 << 20), filled a MiB at a time */
+    enum { MIB = 1 << 20, BUFFER = 16 * MIB };
+    char *buf = need(pm_mem_malloc(BUFFER), "pm_mem_malloc");
+    for (int i = 0; i < BUFFER / MIB; i++) {
+        memset(buf + (size_t)i * MIB, 1, MIB);
+        pause_ms(4);
+        pm_mem_free(need(pm_mem_malloc(16), "pm_mem_malloc")); /* an event: RSS sampled */
+    }
+    pause_ms(30);
+    pm_trace_set_line(7); /* del buf */
+    pm_mem_free(buf);
+    for (int i = 0; i < 2; i++) { /* the RSS after it, held a moment on the timeline */
+        pause_ms(30);
+        pm_mem_free(need(pm_mem_malloc(16), "pm_mem_malloc"));
+    }
+}
+
 /* A tiny "script" run under the recorder, as an interpreter embedding
  * pymm would run one: it tells pymm its own frames (file, function,
- * line), keeps a list of floats (a leak, as far as the trace can tell)
- * and drops a temporary dict. Then `pymm report` reads the capture. */
+ * line), keeps a list of floats (a leak, as far as the trace can tell),
+ * drops a temporary dict, makes cycles for the collector and holds a
+ * large buffer a moment. Then `pymm report` reads the capture, as text
+ * and as the HTML page. */
 static void tracing(void) {
     chapter("11. Tracing: where the memory went (PYMM_TRACE=FILE, pymm report FILE)");
     const char *tmp = getenv("TMPDIR");
-    char path[512];
+    char path[512], page[512];
     snprintf(path, sizeof path, "%s/pymm-demo-trace-%ld.trc", tmp && tmp[0] ? tmp : "/tmp",
              (long)getpid());
+    snprintf(page, sizeof page, "%s/pymm-demo.html", tmp && tmp[0] ? tmp : "/tmp");
     pm_trace_config cfg = PM_TRACE_CONFIG_INIT;
     cfg.file = path;
     if (pm_trace_start(&cfg) != 0) {
@@ -415,6 +459,7 @@ static void tracing(void) {
     }
     pm_decref(temp);
     pm_trace_section_end();
+    script_cycles_and_buffer();
     pm_trace_pop_frame();
     size_t now, peak;
     pm_trace_get_traced_memory(&now, &peak);
@@ -426,6 +471,15 @@ static void tracing(void) {
     fflush(stdout);
     char *args[] = {"report", path, "--top", "2", NULL};
     pymm_report_main(4, args);
+    printf("\n  $ pymm report %s --format html -o %s\n", path, page);
+    fflush(stdout);
+    char *html[] = {"report", path, "--format", "html", "-o", page, NULL};
+    if (pymm_report_main(6, html) == 0)
+        printf("  The run's report, one page that needs nothing but itself (flame graphs,\n"
+               "  allocation sites, a timeline with the RSS and the collector's pause):\n"
+               "    %s\n"
+               "  Open it in a browser: xdg-open %s  (or file://%s)\n",
+               page, page, page);
     remove(path);
 }
 

@@ -13,6 +13,7 @@ int pymm_gcgraph_main(int argc, char **argv);
 int pymm_json_main(int argc, char **argv);
 int pymm_stats_main(int argc, char **argv);
 int pymm_report_main(int argc, char **argv);
+int pymm_run_main(int argc, char **argv);
 #ifdef PYMM_HAVE_BENCH
 int pmb_main(int argc, char **argv);
 #endif
@@ -42,6 +43,10 @@ static int usage(FILE *f) {
                "                            --max-stacks S, --buckets B)\n"
                "  report --diff A B [--format text|json] [-o OUT] [--top N]\n"
                "                            what changed per stack from capture A to B\n"
+               "  run [--frames N] [--report FMT] [-o OUT] -- PROGRAM ARGS...\n"
+               "                            run a program linked with pymm with the\n"
+               "                            recorder on; write its report (html) and say\n"
+               "                            where; the exit status is the program's\n"
                "  version, --version, -V    print the version\n"
                "  help, --help, -h          print this help\n"
                "\n"
@@ -68,6 +73,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "json") == 0) return pymm_json_main(argc - 1, argv + 1);
     if (strcmp(cmd, "stats") == 0) return pymm_stats_main(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0) return pymm_report_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0) return pymm_run_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("pymm %s\n", PYMM_VERSION_STRING);
         return 0;

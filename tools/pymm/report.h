@@ -39,12 +39,15 @@ typedef struct rpt_stack {
 } rpt_stack;
 
 /* One step of the timeline: from `ms`, the most bytes live at any event
- * in it, and the live bytes of each domain at its end. */
+ * in it, the live bytes of each domain at its end, and the most resident
+ * bytes (RSS) in force at any time in it: the last sample before it or
+ * any sample in it (0 before the first sample). */
 #define RPT_TIMELINE_MAX 2048 /* steps kept; more, and pairs merge */
 #define RPT_TIMELINE_STEP 10  /* milliseconds a step covers at first */
 typedef struct rpt_step {
     uint64_t ms, max_bytes;
     uint64_t domain[RPT_ROOTS];
+    uint64_t rss;
 } rpt_step;
 
 /* A live block; in a slot of the live table, addr 0 is an empty slot. */
@@ -107,6 +110,15 @@ typedef struct rpt_thread {
     size_t next; /* the ring's oldest */
 } rpt_thread;
 
+/* One collection (a COLLECTION record): it ended at end_ms and took
+ * pause_us. The first RPT_COLLECTIONS_MAX are kept, the rest counted. */
+#define RPT_COLLECTIONS_MAX 1000
+#define RPT_GENERATIONS 3 /* the collector's: 0 young .. 2 oldest */
+typedef struct rpt_collection {
+    uint64_t end_ms, pause_us, found;
+    unsigned generation;
+} rpt_collection;
+
 typedef struct rpt_mark {
     uint32_t label;
     uint64_t ms;
@@ -168,6 +180,14 @@ typedef struct rpt_capture {
     uint64_t sample_bytes; /* INFO sample_bytes: sampled, figures weighted; 0: full */
     uint64_t dropped;      /* INFO dropped: allocations the recorder could not record */
     uint64_t recorded_allocs, recorded_frees; /* the events, unweighted */
+
+    unsigned version;                    /* the file's format version */
+    uint64_t rss, rss_peak, rss_peak_ms; /* RSS records: the last, the most */
+    uint64_t rss_samples;
+    rpt_collection *collections; /* the first RPT_COLLECTIONS_MAX */
+    size_t ncollections, collections_cap;
+    uint64_t gc_count[RPT_GENERATIONS];              /* collections of each generation */
+    uint64_t gc_pause_us, gc_pause_max_us, gc_found; /* over all of them */
     char pid[32];
 } rpt_capture;
 

@@ -310,6 +310,7 @@ static void merge_steps(rpt_capture *c) {
         c->timeline[i] = b;
         c->timeline[i].ms = a.ms;
         if (a.max_bytes > b.max_bytes) c->timeline[i].max_bytes = a.max_bytes;
+        if (a.rss > b.rss) c->timeline[i].rss = a.rss;
     }
     if (c->nsteps % 2) c->timeline[n++] = c->timeline[c->nsteps - 1];
     c->nsteps = n;
@@ -334,6 +335,7 @@ static bool timeline_advance(rpt_capture *c, uint64_t ms) {
         *next = c->timeline[c->nsteps - 1];
         next->ms = c->nsteps * c->step_ms;
         next->max_bytes = c->current;
+        next->rss = c->rss;
         c->nsteps++;
     }
     return true;
@@ -485,6 +487,39 @@ static const char *on_mark(rpt_capture *c) {
     return NULL;
 }
 
+/* A sample of the process's resident bytes, at the current time. */
+static const char *on_rss(rpt_capture *c) {
+    uint64_t bytes;
+    if (!get_varint(c, &bytes)) return "";
+    if (!timeline_advance(c, c->ms)) return "out of memory";
+    rpt_step *open = &c->timeline[c->nsteps - 1];
+    if (bytes > open->rss) open->rss = bytes;
+    if (bytes > c->rss_peak) {
+        c->rss_peak = bytes;
+        c->rss_peak_ms = c->ms;
+    }
+    c->rss = bytes;
+    c->rss_samples++;
+    return NULL;
+}
+
+/* A collection that ended at the current time. */
+static const char *on_collection(rpt_capture *c) {
+    uint64_t gen, pause_us, found;
+    if (!get_varint(c, &gen) || !get_varint(c, &pause_us) || !get_varint(c, &found)) return "";
+    if (gen >= RPT_GENERATIONS) return "a collection of an unknown generation";
+    c->gc_count[gen]++;
+    c->gc_pause_us += pause_us;
+    if (pause_us > c->gc_pause_max_us) c->gc_pause_max_us = pause_us;
+    c->gc_found += found;
+    if (c->ncollections == RPT_COLLECTIONS_MAX) return NULL;
+    if (!rpt_grow((void **)&c->collections, &c->collections_cap, c->ncollections + 1,
+                  sizeof *c->collections))
+        return "out of memory";
+    c->collections[c->ncollections++] = (rpt_collection){c->ms, pause_us, found, (unsigned)gen};
+    return NULL;
+}
+
 /* An INFO value as a decimal number. */
 static bool info_number(const unsigned char *v, uint64_t len, uint64_t *out) {
     uint64_t n = 0;
@@ -531,6 +566,10 @@ static const char *read_record(rpt_capture *c) {
         case PMD_TAG_LOCATION: return on_location(c);
         case PMD_TAG_MODULE: return on_module(c);
         case PMD_TAG_NODE: return on_node(c);
+        case PMD_TAG_RSS:
+        case PMD_TAG_COLLECTION:
+            if (c->version < 3) return "an unknown record tag";
+            return tag == PMD_TAG_RSS ? on_rss(c) : on_collection(c);
         case PMD_TAG_TIME:
             if (!get_varint(c, &v)) return "";
             c->ms += v;
@@ -623,11 +662,12 @@ static int read_capture(rpt_capture *c) {
         fprintf(stderr, "%s:0: not a pymm capture file (no PYMMTRC header)\n", c->name);
         return 1;
     }
-    if (c->file[8] != PMD_CAPTURE_VERSION) {
-        fprintf(stderr, "%s:8: capture format version %u; this pymm reads version %d\n", c->name,
-                c->file[8], PMD_CAPTURE_VERSION);
+    if (c->file[8] < PMD_CAPTURE_OLDEST || c->file[8] > PMD_CAPTURE_VERSION) {
+        fprintf(stderr, "%s:8: capture format version %u; this pymm reads versions %d to %d\n",
+                c->name, c->file[8], PMD_CAPTURE_OLDEST, PMD_CAPTURE_VERSION);
         return 1;
     }
+    c->version = c->file[8];
     c->file_p = c->file + PMD_CAPTURE_HEADER;
     c->nstacks = RPT_ROOTS + 1;
     if (!rpt_grow((void **)&c->stacks, &c->stacks_cap, c->nstacks, sizeof *c->stacks) ||
@@ -702,6 +742,7 @@ void rpt_capture_free(rpt_capture *c) {
     free(c->threads);
     free(c->sections);
     free(c->marks);
+    free(c->collections);
     free(c->spans);
     free(c->timeline);
     for (size_t i = 0; i < c->nstrings; i++) free(c->strings[i]);

@@ -310,13 +310,21 @@ static void time_json(FILE *f, const rpt_capture *c) {
         const rpt_step *s = &c->timeline[i];
         fprintf(f, "%s[%" PRIu64 ", %" PRIu64, i ? ", " : "", s->ms, s->max_bytes);
         for (unsigned d = 0; d < RPT_ROOTS; d++) fprintf(f, ", %" PRIu64, s->domain[d]);
-        fputc(']', f);
+        fprintf(f, ", %" PRIu64 "]", s->rss);
     }
     fprintf(f, "]},\n \"marks_total\": %zu, \"marks\": [", c->nmarks);
     for (size_t i = 0; i < c->nmarks && i < MARKS_MAX; i++) {
         fputs(i ? ", [" : "[", f);
         rpt_json_string(f, c->strings[c->marks[i].label]);
         fprintf(f, ", %" PRIu64 "]", c->marks[i].ms);
+    }
+    uint64_t ngc = 0;
+    for (unsigned g = 0; g < RPT_GENERATIONS; g++) ngc += c->gc_count[g];
+    fprintf(f, "],\n \"collections_total\": %" PRIu64 ", \"collections\": [", ngc);
+    for (size_t i = 0; i < c->ncollections; i++) {
+        const rpt_collection *k = &c->collections[i];
+        fprintf(f, "%s[%u, %" PRIu64 ", %" PRIu64 ", %" PRIu64 "]", i ? ", " : "", k->generation,
+                k->end_ms, k->pause_us, k->found);
     }
     fprintf(f, "],\n \"spans_total\": %" PRIu64 ", \"spans\": [", c->spans_total);
     for (size_t i = 0; i < c->nspans; i++) {

@@ -2,7 +2,7 @@
  * report_html.js -- the viewer of `pymm report FILE --format html`: draws,
  * from the JSON that report_html.c embeds in the page (#pymm-data;
  * docs/FORMATS.md, "The HTML page"), a summary, a timeline of the live
- * bytes, a flame graph (or icicle) and a sortable table of allocation
+ * bytes (with the RSS and the collector's pauses), a flame graph (or icicle) and a sortable table of allocation
  * sites. Compiled into pymm by embed.cmake; it fetches nothing.
  *
  * Owns every view's state: the measure shown, the time range, the zoomed
@@ -16,8 +16,9 @@
  * from one shape whatever is selected.
  *
  * Every text of the data (frame names, files, labels) goes in through
- * textContent, never as markup. The body's data-frames, data-rows and
- * data-error attributes say what was drawn, for headless tests.
+ * textContent, never as markup. The body's data-frames, data-rows,
+ * data-pauses (collections marked), data-rss (timeline steps with an RSS)
+ * and data-error attributes say what was drawn, for headless tests.
  */
 (function () {
   'use strict';
@@ -102,6 +103,14 @@
       S.temporary_allocations + ' (' + human(S.temporary_bytes) + ')');
     if (S.sample_bytes) fact('sampled', 'one per ' + S.sample_bytes + ' B: estimates', true);
     if (S.dropped) fact('dropped', S.dropped + ' allocations not recorded', true);
+    if (S.rss_samples) fact('RSS', 'peak ' + human(S.rss_peak_bytes) + ' at ' + secs(S.rss_peak_ms) +
+      ', ' + human(S.rss_bytes_at_end) + ' at the end');
+    if (D.collections_total) {
+      var paused = 0;
+      D.collections.forEach(function (k) { paused += k[2]; });
+      fact('collector', D.collections_total + ' collections' +
+        (D.collections.length < D.collections_total ? '' : ', paused ' + (paused / 1000).toFixed(3) + ' ms'));
+    }
     if (!S.complete) fact('incomplete', 'no end record: the run did not stop tracing', true);
     root.appendChild(facts);
     root.appendChild(el('div', {'class': 'caps'},
@@ -127,6 +136,16 @@
         svg('rect', {width: 10, height: 10, 'class': 'd-' + d}));
       legend.appendChild(document.createTextNode(' ' + d + ' '));
     });
+    if (S.rss_samples) {
+      legend.appendChild(svg('svg', {width: 14, height: 10})).appendChild(
+        svg('line', {x1: 0, y1: 5, x2: 14, y2: 5, 'class': 'rss'}));
+      legend.appendChild(document.createTextNode(' RSS '));
+    }
+    if (D.collections.length) {
+      legend.appendChild(svg('svg', {width: 6, height: 10})).appendChild(
+        svg('rect', {width: 6, height: 10, 'class': 'gc'}));
+      legend.appendChild(document.createTextNode(' collector pauses '));
+    }
     bar.appendChild(legend);
     bar.appendChild(whole);
     bar.appendChild(label);
@@ -145,8 +164,10 @@
     tl.w = Math.max(100, g.getBoundingClientRect().width || 800) - tl.x0 - 8;
     var h = 130, top = 8, step = D.timeline.step_ms;
     tl.end = Math.max(S.duration_ms + 1, steps.length * step, 1);
+    /* One scale for the live bytes and the RSS (both bytes: the gap
+     * between them is what the process holds beyond its traced blocks). */
     var most = 1;
-    steps.forEach(function (s) { if (s[1] > most) most = s[1]; });
+    steps.forEach(function (s) { most = Math.max(most, s[1], s[6] || 0); });
     function x(ms) { return tl.x0 + tl.w * ms / tl.end; }
     function y(b) { return top + h - h * b / most; }
     /* Each domain's live bytes at the steps' ends, stacked. */
@@ -165,6 +186,16 @@
     var env = [];
     steps.forEach(function (s) { env.push(x(s[0]) + ',' + y(s[1]), x(s[0] + step) + ',' + y(s[1])); });
     if (env.length) g.appendChild(svg('polyline', {points: env.join(' '), 'class': 'envelope'}));
+    /* The most RSS in force in each step (0: before the first sample). */
+    var rss = [];
+    steps.forEach(function (s) {
+      if (s[6]) rss.push(x(s[0]) + ',' + y(s[6]), x(s[0] + step) + ',' + y(s[6]));
+    });
+    if (rss.length) {
+      var rl = g.appendChild(svg('polyline', {points: rss.join(' '), 'class': 'rss'}));
+      rl.appendChild(svg('title')).textContent = 'RSS, peak ' + human(S.rss_peak_bytes) + ' at ' +
+        secs(S.rss_peak_ms);
+    }
     g.appendChild(svg('line', {x1: tl.x0, y1: top + h, x2: tl.x0 + tl.w, y2: top + h, 'class': 'axis'}));
     g.appendChild(svg('line', {x1: tl.x0, y1: top, x2: tl.x0, y2: top + h, 'class': 'axis'}));
     var t = g.appendChild(svg('text', {x: 2, y: top + 8}));
@@ -186,6 +217,17 @@
       r.appendChild(svg('title')).textContent = 'section ' + s[0] + ' (thread ' + s[1] + '): ' +
         secs(s[2]) + ' \u2013 ' + secs(s[3]);
     });
+    /* The collector's pauses: a mark on the time axis per collection,
+     * as wide as its pause (one pixel at least). */
+    D.collections.forEach(function (k) {
+      var from = Math.max(0, k[1] - k[2] / 1000);
+      var r = g.appendChild(svg('rect', {x: x(from), y: top + h - 5, height: 8,
+        width: Math.max(1, x(k[1]) - x(from)), 'class': 'gc'}));
+      r.appendChild(svg('title')).textContent = 'collection of generation ' + k[0] + ' at ' +
+        secs(from) + ': paused ' + (k[2] / 1000).toFixed(3) + ' ms, ' + k[3] + ' unreachable found';
+    });
+    document.body.setAttribute('data-pauses', String(D.collections.length));
+    document.body.setAttribute('data-rss', String(rss.length / 2));
     var peak = g.appendChild(svg('circle', {cx: x(S.peak_ms), cy: y(S.peak_bytes), r: 3, fill: '#c00'}));
     peak.appendChild(svg('title')).textContent = 'peak ' + human(S.peak_bytes) + ' at ' + secs(S.peak_ms);
     tl.sel = g.appendChild(svg('rect', {'class': 'sel', y: top, height: h, x: 0, width: 0,

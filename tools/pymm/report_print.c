@@ -246,23 +246,31 @@ static uint64_t live_blocks(const rpt_capture *c) {
 }
 
 /* The timeline in at most TEXT_ROWS rows: each the most live in its span,
- * drawn against the peak. */
+ * drawn against the peak, and the most RSS when the capture sampled it. */
 #define TEXT_ROWS 20
 static void timeline_text(FILE *f, const rpt_capture *c) {
     if (c->nsteps == 0 || c->peak == 0) return;
     size_t per = (c->nsteps + TEXT_ROWS - 1) / TEXT_ROWS;
     fprintf(f, "\nTimeline (the most live in each %.3f s):\n", (double)(per * c->step_ms) / 1000);
     for (size_t i = 0; i < c->nsteps; i += per) {
-        uint64_t most = 0;
-        for (size_t k = i; k < i + per && k < c->nsteps; k++)
+        uint64_t most = 0, rss = 0;
+        for (size_t k = i; k < i + per && k < c->nsteps; k++) {
             if (c->timeline[k].max_bytes > most) most = c->timeline[k].max_bytes;
-        char human[32], bar[41];
+            if (c->timeline[k].rss > rss) rss = c->timeline[k].rss;
+        }
+        char human[32], bar[41], rss_text[48] = "";
+        if (c->rss_samples) {
+            char h[32];
+            rpt_human(h, sizeof h, rss);
+            snprintf(rss_text, sizeof rss_text, "  RSS %s", h);
+        }
         rpt_human(human, sizeof human, most);
         size_t n = (size_t)((double)most / (double)c->peak * 40 + 0.5);
         if (n > 40) n = 40; /* (never, in a capture that reads) */
         memset(bar, '#', n);
         bar[n] = '\0';
-        fprintf(f, "  %8.3f s %12s  %s\n", (double)c->timeline[i].ms / 1000, human, bar);
+        fprintf(f, "  %8.3f s %12s  %-*s%s\n", (double)c->timeline[i].ms / 1000, human,
+                c->rss_samples ? 40 : 0, bar, rss_text);
     }
 }
 
@@ -275,9 +283,46 @@ static void timeline_json(FILE *f, const rpt_capture *c) {
                 s->max_bytes);
         for (unsigned d = 0; d < RPT_ROOTS; d++)
             fprintf(f, ", \"%s\": %" PRIu64, rpt_domain_name(d + 1), s->domain[d]);
-        fputc('}', f);
+        fprintf(f, ", \"rss\": %" PRIu64 "}", s->rss);
     }
     fputs(c->nsteps ? "\n  ]}" : "]}", f);
+}
+
+/* All collections, as the collector's pauses: how many of each
+ * generation, their time, the longest. */
+static uint64_t collections(const rpt_capture *c) {
+    uint64_t n = 0;
+    for (unsigned g = 0; g < RPT_GENERATIONS; g++) n += c->gc_count[g];
+    return n;
+}
+
+static void collector_text(FILE *f, const rpt_capture *c) {
+    uint64_t n = collections(c);
+    if (n == 0) return;
+    fprintf(f,
+            "  collector     %" PRIu64 " collections (generations 0/1/2: %" PRIu64 "/%" PRIu64
+            "/%" PRIu64 "), paused %.3f ms in all, longest %.3f ms, %" PRIu64
+            " unreachable objects found\n",
+            n, c->gc_count[0], c->gc_count[1], c->gc_count[2], c->gc_pause_us / 1000.0,
+            c->gc_pause_max_us / 1000.0, c->gc_found);
+}
+
+/* The collections as JSON: totals and the first RPT_COLLECTIONS_MAX. */
+static void collector_json(FILE *f, const rpt_capture *c) {
+    fprintf(f,
+            "{\"count\": %" PRIu64 ", \"by_generation\": [%" PRIu64 ", %" PRIu64 ", %" PRIu64
+            "], \"pause_total_us\": %" PRIu64 ", \"pause_max_us\": %" PRIu64 ", \"found\": %" PRIu64
+            ", \"list\": [",
+            collections(c), c->gc_count[0], c->gc_count[1], c->gc_count[2], c->gc_pause_us,
+            c->gc_pause_max_us, c->gc_found);
+    for (size_t i = 0; i < c->ncollections; i++) {
+        const rpt_collection *k = &c->collections[i];
+        fprintf(f,
+                "%s\n    {\"generation\": %u, \"end_ms\": %" PRIu64 ", \"pause_us\": %" PRIu64
+                ", \"found\": %" PRIu64 "}",
+                i ? "," : "", k->generation, k->end_ms, k->pause_us, k->found);
+    }
+    fputs(c->ncollections ? "\n  ]}" : "]}", f);
 }
 
 /* The totals, a line each. */
@@ -310,6 +355,13 @@ void rpt_summary_text(FILE *f, const rpt_capture *c) {
     if (c->dropped)
         fprintf(f, "  dropped       %" PRIu64 " allocations the recorder had no memory to record\n",
                 c->dropped);
+    if (c->rss_samples) {
+        rpt_human(peak, sizeof peak, c->rss_peak);
+        rpt_human(now, sizeof now, c->rss);
+        fprintf(f, "  RSS           peak %s at %.3f s, %s at the end (%" PRIu64 " samples)\n", peak,
+                c->rss_peak_ms / 1000.0, now, c->rss_samples);
+    }
+    collector_text(f, c);
 }
 
 void rpt_report_text(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
@@ -365,11 +417,12 @@ void rpt_summary_json(FILE *f, const rpt_capture *c) {
             ", \"temporary_allocations\": %" PRIu64 ", \"temporary_bytes\": %" PRIu64
             ", \"temporary_within\": %zu, \"sample_bytes\": %" PRIu64 ", \"dropped\": %" PRIu64
             ", \"recorded_allocations\": %" PRIu64 ", \"recorded_frees\": %" PRIu64
-            ", \"complete\": %s}",
+            ", \"rss_bytes_at_end\": %" PRIu64 ", \"rss_peak_bytes\": %" PRIu64
+            ", \"rss_peak_ms\": %" PRIu64 ", \"rss_samples\": %" PRIu64 ", \"complete\": %s}",
             c->pid[0] ? c->pid : "null", c->ms, c->max_thread, c->allocs, c->alloc_bytes, c->frees,
             c->peak, c->peak_ms, c->current, live_blocks(c), c->temp_allocs, c->temp_bytes,
             c->temporary, c->sample_bytes, c->dropped, c->recorded_allocs, c->recorded_frees,
-            c->ended ? "true" : "false");
+            c->rss, c->rss_peak, c->rss_peak_ms, c->rss_samples, c->ended ? "true" : "false");
 }
 
 void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
@@ -407,6 +460,8 @@ void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
     }
     fputs("],\n  \"timeline\": ", f);
     timeline_json(f, c);
+    fputs(",\n  \"collections\": ", f);
+    collector_json(f, c);
     fputs("}\n", f);
     free(r);
 }

@@ -1,0 +1,266 @@
+/*
+ * run_cmd.c -- `pymm run [OPTIONS] -- PROGRAM ARGS...`: runs a program
+ * linked with pymm with the allocation recorder on, then writes the
+ * report of what it recorded and says where (docs/TRACING.md, "One
+ * command: pymm run").
+ *
+ * Owns nothing but the child's run. The recording is the library's own
+ * PYMM_TRACE (src/diag/trace.c reads it in the program's constructor):
+ * this command only puts PYMM_TRACE, PYMM_TRACE_FRAMES and
+ * PYMM_TRACE_SAMPLE into the child's environment (never its own: pymm
+ * itself is linked with pymm and would trace itself), waits, and hands the
+ * capture to `pymm report` (report_cmd.c) in this process.
+ *
+ * Invariants: the exit status is the program's (128 + N when signal N
+ * ended it, 127 when it could not be started, as a shell says), unless
+ * the program succeeded and its report could not be written (1) or the
+ * command line is wrong (2). The capture's name holds %p, so the file is
+ * the program's process's own, and a child of the program that runs
+ * pymm writes its own file beside it rather than truncating this one.
+ */
+#define _GNU_SOURCE
+#include "pymm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int pymm_report_main(int argc, char **argv);
+int pymm_run_main(int argc, char **argv);
+
+#define RUN_PATH 4096
+
+static int usage(FILE *f) {
+    fprintf(f,
+            "usage: pymm run [--trace] [--frames N] [--sample BYTES] [--report FMT] [-o OUT]\n"
+            "                [--capture FILE] -- PROGRAM [ARGS...]\n"
+            "  runs PROGRAM (linked with pymm; pymm-python too) with the allocation\n"
+            "  recorder on, then writes the report of its run and says where.\n"
+            "  --trace          record every allocation (the default)\n"
+            "  --frames N       native frames a stack keeps, 1 to %d (default 16)\n"
+            "  --sample BYTES   record one allocation per BYTES on average\n"
+            "  --report FMT     html (default), text, json, collapsed, pprof, speedscope\n"
+            "  -o OUT           the report's file (default: the capture's name, with\n"
+            "                   the format's extension; - for standard output)\n"
+            "  --capture FILE   the capture's name (default ./PROGRAM.%%p.trc; %%p is the\n"
+            "                   process id); it is kept\n"
+            "  The exit status is the program's.\n",
+            PM_TRACE_MAX_FRAMES);
+    return f == stderr ? 2 : 0;
+}
+
+typedef struct run_options {
+    const char *frames, *sample, *format, *out, *capture;
+    char **program; /* NULL-terminated: PROGRAM ARGS... */
+} run_options;
+
+/* A decimal number from lo to hi, all of text. */
+static bool number_in(const char *text, unsigned long long lo, unsigned long long hi) {
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    return text[0] >= '0' && text[0] <= '9' && *end == '\0' && errno == 0 && n >= lo && n <= hi;
+}
+
+/* The report's file extension for a format; NULL for a format pymm
+ * report does not write. */
+static const char *extension(const char *format) {
+    static const char *const table[][2] = {
+        {"html", ".html"},        {"text", ".txt"},    {"json", ".json"},
+        {"collapsed", ".folded"}, {"pprof", ".pprof"}, {"speedscope", ".speedscope.json"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(table[i][0], format) == 0) return table[i][1];
+    return NULL;
+}
+
+/* The command line into *o: 0; -1 when --help printed the usage; 2 with
+ * what is wrong said. */
+static int parse(int argc, char **argv, run_options *o) {
+    *o = (run_options){.format = "html"};
+    int i = 1;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        const char *a = argv[i];
+        bool more = i + 1 < argc;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return -1;
+        }
+        if (strcmp(a, "--trace") == 0) continue;
+        if (strcmp(a, "--frames") == 0 && more) o->frames = argv[++i];
+        else if (strcmp(a, "--sample") == 0 && more) o->sample = argv[++i];
+        else if (strcmp(a, "--report") == 0 && more) o->format = argv[++i];
+        else if (strcmp(a, "-o") == 0 && more) o->out = argv[++i];
+        else if (strcmp(a, "--capture") == 0 && more) o->capture = argv[++i];
+        else return usage(stderr);
+    }
+    if (i + 1 >= argc) {
+        fprintf(stderr, "pymm run: no program to run (pymm run [OPTIONS] -- PROGRAM ARGS...)\n");
+        return 2;
+    }
+    o->program = argv + i + 1;
+    if (o->frames && !number_in(o->frames, 1, PM_TRACE_MAX_FRAMES)) {
+        fprintf(stderr, "pymm run: --frames %s: not a number from 1 to %d\n", o->frames,
+                PM_TRACE_MAX_FRAMES);
+        return 2;
+    }
+    if (o->sample && !number_in(o->sample, 1, PM_TRACE_MAX_SAMPLE)) {
+        fprintf(stderr, "pymm run: --sample %s: not a number of bytes from 1 to %llu\n", o->sample,
+                (unsigned long long)PM_TRACE_MAX_SAMPLE);
+        return 2;
+    }
+    if (extension(o->format) == NULL) {
+        fprintf(stderr,
+                "pymm run: --report %s: not a format (html, text, json, collapsed, pprof, "
+                "speedscope)\n",
+                o->format);
+        return 2;
+    }
+    return 0;
+}
+
+/* The child's side: its environment, then the program. A failed exec
+ * sends errno up the pipe (closed on a good exec) and ends with 127. */
+static void child(const run_options *o, const char *capture, int report_fd) {
+    setenv("PYMM_TRACE", capture, 1);
+    if (o->frames) setenv("PYMM_TRACE_FRAMES", o->frames, 1);
+    if (o->sample) setenv("PYMM_TRACE_SAMPLE", o->sample, 1);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+    execvp(o->program[0], o->program);
+    int e = errno;
+    ssize_t w = write(report_fd, &e, sizeof e);
+    (void)w;
+    _exit(127);
+}
+
+/* Run the program; its exit status (a shell's: 128 + N for signal N),
+ * or 127 with *started false and the reason said when it could not
+ * start. *pid is its process id. */
+static int run_program(const run_options *o, const char *capture, pid_t *pid, bool *started) {
+    *started = false;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        fprintf(stderr, "pymm run: %s\n", strerror(errno));
+        return 127;
+    }
+    fflush(NULL);
+    *pid = fork();
+    if (*pid == 0) child(o, capture, fds[1]);
+    close(fds[1]);
+    if (*pid < 0) {
+        fprintf(stderr, "pymm run: cannot start %s: %s\n", o->program[0], strerror(errno));
+        close(fds[0]);
+        return 127;
+    }
+    /* As system() does: ^C and ^\ are the program's to handle. */
+    void (*old_int)(int) = signal(SIGINT, SIG_IGN);
+    void (*old_quit)(int) = signal(SIGQUIT, SIG_IGN);
+    int e = 0;
+    ssize_t n;
+    while ((n = read(fds[0], &e, sizeof e)) < 0 && errno == EINTR) continue;
+    close(fds[0]);
+    int status;
+    while (waitpid(*pid, &status, 0) < 0 && errno == EINTR) continue;
+    signal(SIGINT, old_int);
+    signal(SIGQUIT, old_quit);
+    if (n == (ssize_t)sizeof e) {
+        fprintf(stderr, "pymm run: cannot run %s: %s\n", o->program[0], strerror(e));
+        return 127;
+    }
+    *started = true;
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, "pymm run: %s was ended by signal %d (%s)\n", o->program[0],
+                WTERMSIG(status), strsignal(WTERMSIG(status)));
+        return 128 + WTERMSIG(status);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+/* The capture's name with each %p the pid. */
+static bool expand(const char *pattern, pid_t pid, char *out, size_t size) {
+    size_t n = 0;
+    for (const char *q = pattern; *q; q++) {
+        char piece[24] = {*q, 0};
+        if (q[0] == '%' && q[1] == 'p') {
+            snprintf(piece, sizeof piece, "%ld", (long)pid);
+            q++;
+        }
+        size_t len = strlen(piece);
+        if (n + len >= size) return false;
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    out[n] = '\0';
+    return true;
+}
+
+/* The default capture name: ./PROGRAM.%p.trc, PROGRAM's last part. */
+static void default_capture(const char *program, char *out, size_t size) {
+    char copy[RUN_PATH];
+    snprintf(copy, sizeof copy, "%s", program);
+    snprintf(out, size, "%s.%%p.trc", basename(copy));
+}
+
+/* The report's default name: the capture's, its ".trc" (if any) replaced
+ * by the format's extension. */
+static void default_report(const char *capture, const char *format, char *out, size_t size) {
+    size_t n = strlen(capture);
+    if (n >= 4 && strcmp(capture + n - 4, ".trc") == 0) n -= 4;
+    snprintf(out, size, "%.*s%s", (int)n, capture, extension(format));
+}
+
+/* Write the report of capture to out, by `pymm report`: its status. */
+static int write_report(const char *capture, const run_options *o, const char *out) {
+    char *argv[] = {"report", (char *)capture, "--format", (char *)o->format,
+                    "-o",     (char *)out,     NULL};
+    int argc = 6;
+    if (strcmp(out, "-") == 0) argc = 4; /* standard output */
+    argv[argc] = NULL;
+    return pymm_report_main(argc, argv);
+}
+
+int pymm_run_main(int argc, char **argv) {
+    run_options o;
+    int rc = parse(argc, argv, &o);
+    if (rc != 0) return rc < 0 ? 0 : rc; /* -1: --help */
+    char pattern[RUN_PATH], capture[RUN_PATH], out[RUN_PATH];
+    if (o.capture) snprintf(pattern, sizeof pattern, "%s", o.capture);
+    else default_capture(o.program[0], pattern, sizeof pattern);
+    pid_t pid = 0;
+    bool started;
+    int status = run_program(&o, pattern, &pid, &started);
+    if (!started) return status;
+    struct stat st;
+    if (!expand(pattern, pid, capture, sizeof capture) || stat(capture, &st) != 0) {
+        fprintf(stderr,
+                "pymm run: %s wrote no capture %s: is it linked with pymm (libpymm reads "
+                "PYMM_TRACE)?\n",
+                o.program[0], capture);
+        return status ? status : 1;
+    }
+    if (o.out) snprintf(out, sizeof out, "%s", o.out);
+    else default_report(capture, o.format, out, sizeof out);
+    if (write_report(capture, &o, out) != 0) {
+        fprintf(stderr, "pymm run: no report written (the capture is %s)\n", capture);
+        return status ? status : 1;
+    }
+    if (strcmp(out, "-") != 0) {
+        fprintf(stderr, "pymm run: %s exited with status %d; its report: %s (capture: %s)\n",
+                o.program[0], status, out, capture);
+        if (strcmp(o.format, "html") == 0)
+            fprintf(stderr, "pymm run: open it in a browser: xdg-open %s\n", out);
+    }
+    return status;
+}
