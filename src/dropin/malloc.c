@@ -54,18 +54,18 @@ static void *pmm_no_memory(void) {
     return NULL;
 }
 
-PMM_EXPORT void *malloc(size_t n) {
-    void *p = pm_mem_malloc(n);
-    return p ? p : pmm_no_memory();
-}
+/* malloc, free, calloc and realloc end in a tail call to the mem domain
+ * (its failures set errno ENOMEM: the OS's and the C library's own), so
+ * that no frame of this file shows in a recorded stack, which then starts
+ * at the program's call. */
+PMM_EXPORT void *malloc(size_t n) { return pm_mem_malloc(n); }
 
 PMM_EXPORT void free(void *p) { pm_mem_free(p); }
 
 PMM_EXPORT void *calloc(size_t nelem, size_t elsize) {
     size_t n;
     if (__builtin_mul_overflow(nelem, elsize, &n)) return pmm_no_memory();
-    void *p = pm_mem_calloc(nelem, elsize);
-    return p ? p : pmm_no_memory();
+    return pm_mem_calloc(nelem, elsize);
 }
 
 PMM_EXPORT void *realloc(void *p, size_t n) {
@@ -75,8 +75,7 @@ PMM_EXPORT void *realloc(void *p, size_t n) {
         pm_mem_free(p);
         return NULL;
     }
-    void *q = pm_mem_realloc(p, n);
-    return q ? q : pmm_no_memory();
+    return pm_mem_realloc(p, n);
 }
 
 PMM_EXPORT void *reallocarray(void *p, size_t nelem, size_t elsize) {
@@ -88,7 +87,7 @@ PMM_EXPORT void *reallocarray(void *p, size_t nelem, size_t elsize) {
 /* A block of n bytes aligned to a (a power of two): from the pools when
  * the alignment is one their layout gives, else from the C library. */
 static void *pmm_aligned(size_t a, size_t n) {
-    if (a <= PM_ALIGNMENT) return malloc(n);
+    if (a <= PM_ALIGNMENT) return pm_mem_malloc(n);
     if (a <= PMM_POOL_ALIGN_MAX && n <= PM_SMALL_MAX) {
         size_t rounded = n == 0 ? a : (n + a - 1) & ~(a - 1);
         if (rounded <= PM_SMALL_MAX) {

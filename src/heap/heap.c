@@ -836,7 +836,10 @@ static size_t page_round(size_t n) {
  * program that frees a big buffer and makes the next one, as glibc serves
  * it from its heap once its mmap threshold has risen, takes no fault). */
 static void *large_map(pm_heap *h, size_t n) {
-    if (n > SIZE_MAX - PMOS_HUGE_PAGE_SIZE || pmh_fault_tick()) return NULL;
+    if (n > SIZE_MAX - PMOS_HUGE_PAGE_SIZE || pmh_fault_tick()) {
+        errno = ENOMEM; /* as a failed mmap says, and malloc's callers read */
+        return NULL;
+    }
     size_t size = page_round(n);
     if (h->large_spare) {
         void *p = pmos_remap(h->large_spare, h->large_spare_size, size);

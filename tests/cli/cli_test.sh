@@ -518,11 +518,20 @@ case_run() {
     [ "$rc" -eq 137 ] || fail "pymm run of a killed program: status $rc, want 137"
     grep -qF "ended by signal 9" err || fail "pymm run does not say the program was killed"
     [ -s k.html ] || fail "pymm run: no report of a killed run"
-    # The environment the program gets (sh is not linked with pymm).
-    run "$PYMM" run --frames 4 --sample 4096 -- sh -c 'echo "$PYMM_TRACE $PYMM_TRACE_FRAMES $PYMM_TRACE_SAMPLE"'
-    [ "$rc" -eq 1 ] || fail "pymm run of a program without pymm: status $rc, want 1"
-    grep -qxF 'sh.%p.trc 4 4096' out || fail "pymm run: the program's environment: $(cat out)"
-    grep -qF "sh wrote no capture sh." err || fail "pymm run: no word of the missing capture: $(cat err)"
+    # The environment the program gets: sh is not linked with pymm, so the
+    # drop-in serves its malloc (LD_PRELOAD), and records it.
+    run "$PYMM" run --frames 4 --sample 4096 --report text -o sh.txt -- \
+        sh -c 'echo "$PYMM_TRACE $PYMM_TRACE_FRAMES $PYMM_TRACE_SAMPLE $LD_PRELOAD"'
+    [ "$rc" -eq 0 ] || fail "pymm run of a program without pymm: status $rc: $(head -c 300 err)"
+    grep -q '^sh\.%p\.trc 4 4096 .*/libpymm-malloc\.so$' out ||
+        fail "pymm run: the program's environment: $(cat out)"
+    grep -q "^pymm capture sh\.[0-9]*\.trc" sh.txt || fail "pymm run: no report of sh: $(cat err)"
+    # A program that does not link pymm, traced through the drop-in: the
+    # stacks start at its own calls, not in the drop-in.
+    run "$PYMM" run --report text -o - -- sh -c 'for i in 1 2 3; do x=$i; done; echo $x'
+    [ "$rc" -eq 0 ] && grep -q "^3$" out && grep -q "^Live at the peak, by stack" out ||
+        fail "pymm run of sh: no report on stdout: $(head -c 300 err)"
+    grep -q "malloc\.c" out && fail "pymm run: the drop-in's own frames show: $(grep malloc.c out)"
     expect 127 "cannot run ./no-such-program: No such file or directory" \
         "$PYMM" run -- ./no-such-program
     expect 2 "no program to run" "$PYMM" run --

@@ -9,7 +9,11 @@
  * this command only puts PYMM_TRACE, PYMM_TRACE_FRAMES and
  * PYMM_TRACE_SAMPLE into the child's environment (never its own: pymm
  * itself is linked with pymm and would trace itself), waits, and hands the
- * capture to `pymm report` (report_cmd.c) in this process.
+ * capture to `pymm report` (report_cmd.c) in this process. A program not
+ * linked with pymm (its file names neither libpymm nor the recorder's
+ * variable) gets the drop-in, libpymm-malloc.so (src/dropin/), in
+ * LD_PRELOAD, so that its malloc is pymm's and is recorded: any
+ * dynamically linked program, and the processes it starts.
  *
  * Invariants: the exit status is the program's (128 + N when signal N
  * ended it, 127 when it could not be started, as a shell says), unless
@@ -45,8 +49,10 @@ static int usage(FILE *f) {
     fprintf(f,
             "usage: pymm run [--trace] [--frames N] [--sample BYTES] [--report FMT] [-o OUT]\n"
             "                [--capture FILE] -- PROGRAM [ARGS...]\n"
-            "  runs PROGRAM (linked with pymm; pymm-python too) with the allocation\n"
-            "  recorder on, then writes the report of its run and says where.\n"
+            "  runs PROGRAM with the allocation recorder on, then writes the report of\n"
+            "  its run and says where. A program linked with pymm (pymm-python too)\n"
+            "  records itself; any other dynamically linked program gets pymm's malloc\n"
+            "  through LD_PRELOAD (libpymm-malloc.so), with the processes it starts.\n"
             "  --trace          record every allocation (the default)\n"
             "  --frames N       native frames a stack keeps, 1 to %d (default 16)\n"
             "  --sample BYTES   record one allocation per BYTES on average\n"
@@ -130,9 +136,84 @@ static int parse(int argc, char **argv, run_options *o) {
     return 0;
 }
 
+/* Does the file at path hold needle (n bytes)? */
+static bool file_holds(const char *path, const char *needle, size_t n) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return false;
+    char buf[1 << 16];
+    size_t kept = 0, got;
+    bool found = false;
+    while (!found && (got = fread(buf + kept, 1, sizeof buf - kept, f)) > 0) {
+        size_t len = kept + got;
+        found = memmem(buf, len, needle, n) != NULL;
+        kept = len < n - 1 ? len : n - 1; /* a match across two reads */
+        memmove(buf, buf + len - kept, kept);
+    }
+    fclose(f);
+    return found;
+}
+
+/* The program's file: program itself when it names a path, else the
+ * first executable of that name on PATH, as execvp finds it. */
+static bool program_file(const char *program, char *out, size_t size) {
+    if (strchr(program, '/')) return snprintf(out, size, "%s", program) < (int)size;
+    const char *path = getenv("PATH");
+    for (const char *dir = path ? path : "/usr/bin:/bin"; *dir;) {
+        size_t len = strcspn(dir, ":");
+        if (snprintf(out, size, "%.*s/%s", (int)len, len ? dir : ".", program) < (int)size &&
+            access(out, X_OK) == 0)
+            return true;
+        dir += len + (dir[len] == ':');
+    }
+    return false;
+}
+
+/* Is the program linked with pymm: its file names the shared library, or
+ * holds the recorder's own (a static link)? A script is not: its
+ * interpreter gets the drop-in. */
+static bool linked_with_pymm(const char *program) {
+    char file[RUN_PATH];
+    if (!program_file(program, file, sizeof file)) return false;
+    static const char shared[] = "libpymm.so", recorder[] = "PYMM_TRACE_FRAMES";
+    return file_holds(file, shared, sizeof shared - 1) ||
+           file_holds(file, recorder, sizeof recorder - 1);
+}
+
+/* The drop-in beside this command: ../lib (the build tree, or an install
+ * whose library folder is lib) or the install's own library folder. */
+static bool dropin_library(char *out, size_t size) {
+    char self[RUN_PATH];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return false;
+    self[n] = '\0';
+    const char *bin = dirname(self);
+    static const char *const libdirs[] = {"lib", PYMM_INSTALL_LIBDIR};
+    for (size_t i = 0; i < sizeof libdirs / sizeof libdirs[0]; i++)
+        if (snprintf(out, size, "%s/../%s/libpymm-malloc.so", bin, libdirs[i]) < (int)size &&
+            access(out, R_OK) == 0)
+            return true;
+    return false;
+}
+
+/* LD_PRELOAD with the drop-in first (the program's own entries kept). */
+static void preload_dropin(const char *program) {
+    char lib[RUN_PATH], value[2 * RUN_PATH];
+    if (!dropin_library(lib, sizeof lib)) {
+        fprintf(stderr,
+                "pymm run: %s is not linked with pymm, and libpymm-malloc.so is not "
+                "installed beside pymm: nothing will record it\n",
+                program);
+        return;
+    }
+    const char *old = getenv("LD_PRELOAD");
+    snprintf(value, sizeof value, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
+    setenv("LD_PRELOAD", value, 1);
+}
+
 /* The child's side: its environment, then the program. A failed exec
  * sends errno up the pipe (closed on a good exec) and ends with 127. */
 static void child(const run_options *o, const char *capture, int report_fd) {
+    if (!linked_with_pymm(o->program[0])) preload_dropin(o->program[0]);
     setenv("PYMM_TRACE", capture, 1);
     if (o->frames) setenv("PYMM_TRACE_FRAMES", o->frames, 1);
     if (o->sample) setenv("PYMM_TRACE_SAMPLE", o->sample, 1);
@@ -245,8 +326,8 @@ int pymm_run_main(int argc, char **argv) {
     struct stat st;
     if (!expand(pattern, pid, capture, sizeof capture) || stat(capture, &st) != 0) {
         fprintf(stderr,
-                "pymm run: %s wrote no capture %s: is it linked with pymm (libpymm reads "
-                "PYMM_TRACE)?\n",
+                "pymm run: %s wrote no capture %s: is it a static program, neither linked "
+                "with pymm nor able to load the drop-in?\n",
                 o.program[0], capture);
         return status ? status : 1;
     }
