@@ -13,10 +13,12 @@
 #include "pmb_proc.h"
 #include "pmb_suites.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Rounds of the timed cases (ns, py): every allocator's timing worker (every
  * py impl) once per round; the median over the rounds is reported. */
@@ -25,6 +27,12 @@
 
 const char *const pmb_allocator_names[PMB_NUM_ALLOCATORS] = {
     "pymm", "glibc", "mimalloc", "jemalloc", "pymalloc",
+};
+
+const char *const pmb_dropin_names[PMB_NUM_DROPINS] = {
+    "pymm-dropin",
+    "mimalloc-dropin",
+    "jemalloc-dropin",
 };
 
 /* Why CMake built no worker for an allocator (set in bench/alloc/alloc.cmake). */
@@ -77,14 +85,15 @@ static void describe_failure(alloc_ctx *cx, const char *what, const pmb_child *c
 }
 
 /* Runs one worker mode ("time" in round, or "frag" with round -1) in a
- * fresh process. */
-static int run_worker(alloc_ctx *cx, int impl, const char *path, const char *mode, int round) {
-    const char *name = pmb_allocator_names[impl];
+ * fresh process, its records named name; preload: LD_PRELOAD, or NULL. */
+static int run_named_worker(alloc_ctx *cx, const char *name, const char *path, const char *mode,
+                            int round, const char *preload) {
     char *argv[] = {(char *)path, (char *)mode, cx->opt.quick ? "--quick" : NULL, NULL};
+    pmb_env env = {"LD_PRELOAD", preload};
     pmb_child c;
     if (round >= 0) pmb_progress("%-9s %s, round %d/%d", name, mode, round + 1, cx->rounds);
     else pmb_progress("%-9s %s", name, mode);
-    int rc = pmb_run(argv, NULL, 0, 0, &c);
+    int rc = pmb_run(argv, preload ? &env : NULL, preload ? 1 : 0, 0, &c);
     int count = c.out ? collect_records(cx, name, c.out, round) : 0;
     char what[96];
     snprintf(what, sizeof what, "%s worker (%s)", name, mode);
@@ -96,6 +105,27 @@ static int run_worker(alloc_ctx *cx, int impl, const char *path, const char *mod
     }
     pmb_child_release(&c);
     return rc;
+}
+
+static int run_worker(alloc_ctx *cx, int impl, const char *path, const char *mode, int round) {
+    return run_named_worker(cx, pmb_allocator_names[impl], path, mode, round, NULL);
+}
+
+/* The library that replaces malloc for drop-in d, into buf; -1 (with a
+ * note) when it is not there. pymm's is beside the command (../lib). */
+static int dropin_library(alloc_ctx *cx, int d, char *buf, size_t len) {
+    const char *lib = d == PMB_DROPIN_MIMALLOC   ? PMB_MIMALLOC_SO
+                      : d == PMB_DROPIN_JEMALLOC ? PMB_JEMALLOC_SO
+                                                 : NULL;
+    if (d == PMB_DROPIN_PYMM) {
+        if (pmb_path(buf, len, cx->self_dir, "../lib/libpymm-malloc.so", "") != 0) buf[0] = 0;
+    } else {
+        snprintf(buf, len, "%s", lib);
+    }
+    if (buf[0] && access(buf, R_OK) == 0) return 0;
+    pmb_note(&cx->notes, "%s skipped: no library to preload (%s)", pmb_dropin_names[d],
+             buf[0] ? buf : "not found by CMake");
+    return -1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -237,14 +267,18 @@ static const char USAGE[] =
     "  --cases LIST  only these cases (comma-separated names or prefixes): pair-16 ..\n"
     "                pair-512 (pair- for all), batch-1000, mix, frag, py-containers,\n"
     "                py-strings, py-trees, py-jsonio (py- for all)\n"
-    "  --impls LIST  only these impls: pymm glibc mimalloc jemalloc pymalloc (the py\n"
-    "                cases: pymm-python pymalloc python3); pymm and pymm-python always run\n"
+    "  --impls LIST  only these impls: pymm glibc mimalloc jemalloc pymalloc, the\n"
+    "                drop-ins pymm-dropin mimalloc-dropin jemalloc-dropin (the glibc\n"
+    "                worker with each one's malloc in LD_PRELOAD; glibc must run too),\n"
+    "                the py cases' pymm-python pymalloc python3; pymm and pymm-python\n"
+    "                always run\n"
     "A timed figure is the median over the rounds (min-max); a ratio the median of the\n"
     "per-round ratios; instructions are exact. See bench/README.md for the cases.\n";
 
 static int parse_options(alloc_ctx *cx, int argc, char **argv) {
-    static const char *const impls[] = {"pymm",     "glibc",       "mimalloc", "jemalloc",
-                                        "pymalloc", "pymm-python", "python3",  NULL};
+    static const char *const impls[] = {
+        "pymm",        "glibc",           "mimalloc",        "jemalloc", "pymalloc", "pymm-python",
+        "pymm-dropin", "mimalloc-dropin", "jemalloc-dropin", "python3",  NULL};
     char buf[PMB_NUM_CLASSES][16];
     const char *cases[PMB_NUM_CLASSES + 8 + PMB_NUM_SCRIPTS + 1];
     char py[PMB_NUM_SCRIPTS][48];
@@ -278,21 +312,32 @@ static int time_cases_selected(const alloc_ctx *cx) {
  * rounds is reported), then the frag worker of every allocator once. */
 static int run_allocators(alloc_ctx *cx, int *have) {
     int ok[PMB_NUM_ALLOCATORS];
-    char path[PMB_NUM_ALLOCATORS][PATH_MAX];
+    char path[PMB_NUM_ALLOCATORS][PATH_MAX], lib[PMB_NUM_DROPINS][PATH_MAX];
     for (int i = 0; i < PMB_NUM_ALLOCATORS; i++) {
         have[i] = ok[i] = worker_path(cx, i, path[i], sizeof path[i]) == 0;
         if (!have[i])
             pmb_note(&cx->notes, "%s skipped: %s", pmb_allocator_names[i], missing_reason(i));
         have[i] = have[i] && pmb_option_impl(&cx->opt, pmb_allocator_names[i]);
     }
+    /* The drop-ins run the glibc worker, in the same rounds as the rest. */
+    bool dropin[PMB_NUM_DROPINS];
+    for (int d = 0; d < PMB_NUM_DROPINS; d++)
+        dropin[d] = have[PMB_GLIBC] && pmb_option_impl(&cx->opt, pmb_dropin_names[d]) &&
+                    dropin_library(cx, d, lib[d], sizeof lib[d]) == 0;
     for (int round = 0; round < cx->rounds && time_cases_selected(cx); round++) {
         for (int i = 0; i < PMB_NUM_ALLOCATORS; i++) {
             if (have[i] && run_worker(cx, i, path[i], "time", round) != 0) ok[i] = 0;
         }
+        for (int d = 0; d < PMB_NUM_DROPINS; d++)
+            if (dropin[d])
+                run_named_worker(cx, pmb_dropin_names[d], path[PMB_GLIBC], "time", round, lib[d]);
     }
     for (int i = 0; i < PMB_NUM_ALLOCATORS && pmb_option_group(&cx->opt, "frag-"); i++) {
         if (have[i] && run_worker(cx, i, path[i], "frag", -1) != 0) ok[i] = 0;
     }
+    for (int d = 0; d < PMB_NUM_DROPINS && pmb_option_group(&cx->opt, "frag-"); d++)
+        if (dropin[d])
+            run_named_worker(cx, pmb_dropin_names[d], path[PMB_GLIBC], "frag", -1, lib[d]);
     return ok[PMB_PYMM];
 }
 

@@ -12,6 +12,7 @@
 #include "pmb_alloc.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -334,9 +335,59 @@ static void print_targets(const alloc_ctx *cx) {
     printf("\n");
 }
 
+/* ------------------------------------------------------------------------ */
+/* Drop-in table                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* One row of the drop-in table: glibc's worker plain, then with each
+ * drop-in, then pymm's drop-in over glibc and over mimalloc's. */
+static void dropin_row(const alloc_ctx *cx, const char *label, const char *case_name,
+                       const char *metric, bool pairs) {
+    const char *names[1 + PMB_NUM_DROPINS] = {"glibc"};
+    for (int d = 0; d < PMB_NUM_DROPINS; d++) names[1 + d] = pmb_dropin_names[d];
+    pmb_spread v[1 + PMB_NUM_DROPINS];
+    bool any = false;
+    for (int i = 0; i < 1 + PMB_NUM_DROPINS; i++) {
+        v[i] = pairs ? one(pairs_geomean(cx, names[i], metric))
+                     : pmb_record_spread(rec(cx, case_name, names[i], metric));
+        any |= i > 0 && v[i].n > 0;
+    }
+    if (!any) return;
+    printf("| %s | %s |", label, metric);
+    for (int i = 0; i < 1 + PMB_NUM_DROPINS; i++) print_spread(metric, v[i]);
+    if (pairs) {
+        print_ratio(pairs_ratio(cx, "pymm-dropin", "glibc", metric));
+        print_ratio(pairs_ratio(cx, "pymm-dropin", "mimalloc-dropin", metric));
+    } else {
+        const pmb_record *p = rec(cx, case_name, "pymm-dropin", metric);
+        print_ratio(pmb_ratio_spread(p, rec(cx, case_name, "glibc", metric)));
+        print_ratio(pmb_ratio_spread(p, rec(cx, case_name, "mimalloc-dropin", metric)));
+    }
+    printf("\n");
+}
+
+static void print_dropin_table(const alloc_ctx *cx) {
+    if (isnan(value_of(cx, "mix", "pymm-dropin", "ns_per_op")) &&
+        isnan(value_of(cx, "frag-peak", "pymm-dropin", "rss_kb")))
+        return;
+    printf("### Drop-in: the glibc worker with each malloc in LD_PRELOAD\n\n| case | metric | "
+           "glibc |");
+    for (int d = 0; d < PMB_NUM_DROPINS; d++) printf(" %s |", pmb_dropin_names[d]);
+    printf(" pymm-dropin/glibc | pymm-dropin/mimalloc-dropin |\n|---|---|");
+    for (int i = 0; i < PMB_NUM_DROPINS + 3; i++) printf("--:|");
+    printf("\n");
+    dropin_row(cx, "**geomean pair-\\***", NULL, "ns_per_op", true);
+    dropin_row(cx, "batch-1000", "batch-1000", "ns_per_op", false);
+    dropin_row(cx, "mix", "mix", "ns_per_op", false);
+    dropin_row(cx, "frag-peak", "frag-peak", "rss_kb", false);
+    dropin_row(cx, "frag-freed", "frag-freed", "rss_kb", false);
+    printf("\n");
+}
+
 void pmb_alloc_print(const alloc_ctx *cx, double elapsed_s) {
     print_header(cx, elapsed_s);
     print_alloc_table(cx);
+    print_dropin_table(cx);
     print_py_table(cx);
     print_targets(cx);
     fflush(stdout);

@@ -16,6 +16,12 @@
 enum { PMB_PYMM, PMB_GLIBC, PMB_MIMALLOC, PMB_JEMALLOC, PMB_PYMALLOC, PMB_NUM_ALLOCATORS };
 extern const char *const pmb_allocator_names[PMB_NUM_ALLOCATORS];
 
+/* The drop-in runs (issue 17): the glibc worker, unchanged, with each
+ * allocator's malloc-replacing library in LD_PRELOAD; glibc's own column
+ * is the plain glibc worker's. In report column order. */
+enum { PMB_DROPIN_PYMM, PMB_DROPIN_MIMALLOC, PMB_DROPIN_JEMALLOC, PMB_NUM_DROPINS };
+extern const char *const pmb_dropin_names[PMB_NUM_DROPINS];
+
 /* The impls of the py cases, in report column order. "pymalloc" there is
  * pymm-python with PYMM_OFF=1: CPython's own allocator in the same binary. */
 enum { PMB_PY_PYMM, PMB_PY_OFF, PMB_PY_PYTHON3, PMB_NUM_PY_IMPLS };
