@@ -136,6 +136,9 @@ typedef struct pmd_graph {
 } pmd_graph;
 #define PMD_NONE SIZE_MAX
 PM_HIDDEN int pmd_graph_build(pmd_graph *g, pm_runtime *rt);
+/* The objects alone, sorted (external NULL): for the questions that do
+ * not ask what C holds (sizes.c's deep size). */
+PM_HIDDEN int pmd_graph_objects(pmd_graph *g, pm_runtime *rt);
 PM_HIDDEN size_t pmd_graph_index(const pmd_graph *g, const pm_object *o);
 PM_HIDDEN void pmd_graph_free(pmd_graph *g);
 

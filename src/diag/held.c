@@ -90,22 +90,27 @@ static void account_internal(pmd_graph *g) {
     for (size_t i = 0; i < nroots; i++) account(g, roots[i].object);
 }
 
-int pmd_graph_build(pmd_graph *g, pm_runtime *rt) {
+int pmd_graph_objects(pmd_graph *g, pm_runtime *rt) {
     memset(g, 0, sizeof *g);
     g->rt = rt ? rt : pmo_rt();
     if (pmd_census_objects(g->rt, &g->objects, &g->n) != 0) return -1;
-    if (g->n >= UINT32_MAX) { /* paths.c numbers objects in 32 bits */
+    if (g->n >= UINT32_MAX - 1) { /* paths.c and sizes.c number objects in 32 bits */
         pmd_graph_free(g);
-        pm_exc_set(PM_EXC_MEMORY, "held from C: more than 2^32 objects");
+        pm_exc_set(PM_EXC_MEMORY, "object graph: more than 2^32 objects");
         return -1;
     }
+    sort_objects(g);
+    return 0;
+}
+
+int pmd_graph_build(pmd_graph *g, pm_runtime *rt) {
+    if (pmd_graph_objects(g, rt) != 0) return -1;
     g->external = pmh_internal_malloc((g->n ? g->n : 1) * sizeof *g->external);
     if (g->external == NULL) {
         pmd_graph_free(g);
         pm_exc_set(PM_EXC_MEMORY, "held from C: no memory for the counts");
         return -1;
     }
-    sort_objects(g);
     for (size_t i = 0; i < g->n; i++) {
         const pm_object *o = g->objects[i];
         g->external[i] = pm_is_immortal(o) ? 0 : o->refcnt;
