@@ -26,9 +26,10 @@
  * passes over arrays indexed by depth-first number:
  *   1. a depth-first search from the super-root with an explicit stack
  *      of (object, parent) pairs, numbering each object when it is
- *      popped the first time and recording its successors' numbers;
- *   2. the predecessors, as a second compressed array (counted, then
- *      filled);
+ *      popped the first time, over the edges held.c kept while it
+ *      accounted for the references (pmd_graph_build_edges: the graph
+ *      is walked once);
+ *   2. the predecessors, as a compressed array (counted, then filled);
  *   3. semi-dominators and first guesses of idom, in reverse preorder,
  *      with eval/link over a forest whose path compression runs on an
  *      explicit stack;
@@ -144,16 +145,15 @@ typedef struct dfs_entry {
 } dfs_entry;
 
 typedef struct dom {
-    pmd_graph g;
-    uint32_t N;               /* numbered: the super-root and all it reaches */
-    uint32_t *number;         /* by graph index (g.n + 1 slots): Z3       */
-    uint32_t *vertex;         /* by number: graph index                  */
-    uint32_t *parent;         /* by number: depth-first tree's parent     */
-    uint32_t *succ, *succ_at; /* by number: successors' graph indices */
-    size_t nsucc, succ_cap;
+    pmd_graph g;      /* with its edges: objects[i]'s successors  */
+    uint32_t N;       /* numbered: the super-root and all it reaches */
+    uint32_t *number; /* by graph index (g.n + 1 slots): Z3       */
+    uint32_t *vertex; /* by number: graph index                  */
+    uint32_t *parent; /* by number: depth-first tree's parent     */
+    uint32_t *roots;  /* the super-root's successors              */
+    size_t nroots;
     dfs_entry *stack;
     size_t top, stack_cap;
-    uint32_t from; /* the object whose edges pass 1 walks */
     bool failed;
     /* passes 2-3 */
     uint32_t *pred, *pred_at, *semi, *label, *ancestor, *bucket, *next, *cstack;
@@ -162,8 +162,8 @@ typedef struct dom {
 } dom;
 
 static void dom_free_work(dom *d) {
-    uint32_t **work[] = {&d->succ,     &d->succ_at, &d->pred, &d->pred_at, &d->semi,  &d->label,
-                         &d->ancestor, &d->bucket,  &d->next, &d->cstack,  &d->parent};
+    uint32_t **work[] = {&d->roots,    &d->pred,   &d->pred_at, &d->semi,   &d->label,
+                         &d->ancestor, &d->bucket, &d->next,    &d->cstack, &d->parent};
     for (size_t i = 0; i < sizeof work / sizeof *work; i++) {
         pmh_internal_free(*work[i]);
         *work[i] = NULL;
@@ -183,56 +183,48 @@ static void dom_free(dom *d) {
     memset(d, 0, sizeof *d);
 }
 
-/* Room for one more of an array of `size`-byte items; false when out of
- * memory (or past 32-bit numbering). */
-static bool grow(void **items, size_t *cap, size_t len, size_t size) {
-    if (len < *cap) return true;
-    size_t want = *cap ? *cap * 2 : 1024;
-    if (want > UINT32_MAX) want = UINT32_MAX;
-    if (len >= want) return false;
-    void *p = pmh_internal_realloc(*items, want * size);
-    if (p == NULL) return false;
-    *items = p;
-    *cap = want;
-    return true;
-}
-
 static void push(dom *d, uint32_t node, uint32_t from) {
-    if (!grow((void **)&d->stack, &d->stack_cap, d->top, sizeof *d->stack)) {
-        d->failed = true;
-        return;
+    if (d->top == d->stack_cap) {
+        size_t cap = d->stack_cap ? d->stack_cap * 2 : 1024;
+        dfs_entry *stack = pmh_internal_realloc(d->stack, cap * sizeof *stack);
+        if (stack == NULL) {
+            d->failed = true;
+            return;
+        }
+        d->stack = stack;
+        d->stack_cap = cap;
     }
     d->stack[d->top++] = (dfs_entry){node, from};
 }
 
-/* Pass 1: an edge out of d->from (every kind: releasing an instance may
- * free its heap type). */
-static void add_succ(dom *d, size_t i) {
-    if (!grow((void **)&d->succ, &d->succ_cap, d->nsucc, sizeof *d->succ)) {
-        d->failed = true;
-        return;
-    }
-    d->succ[d->nsucc++] = (uint32_t)i;
-    if (d->number[i] == 0) push(d, (uint32_t)i, d->from);
+static void add_root(dom *d, pm_object *o) {
+    size_t i = pmd_graph_index(&d->g, o);
+    if (i != PMD_NONE) d->roots[d->nroots++] = (uint32_t)i;
 }
 
-static int succ_edge(pm_object *child, pmd_edge e, void *arg) {
-    (void)e;
-    dom *d = arg;
-    size_t i = pmd_graph_index(&d->g, child);
-    if (i != PMD_NONE) add_succ(d, i);
-    return d->failed;
-}
-
-/* The super-root's edges: roots, the garbage list, what C holds. */
-static void root_edges(dom *d) {
-    size_t nroots;
+/* The super-root's successors: roots, the garbage list, what C holds. */
+static bool root_edges(dom *d) {
+    size_t nroots, held = 0;
     const pmd_root *roots = pmd_roots_of(d->g.rt, &nroots);
-    for (size_t r = 0; r < nroots && !d->failed; r++) succ_edge(roots[r].object, 0, d);
+    for (size_t i = 0; i < d->g.n; i++) held += d->g.external[i] > 0;
+    d->roots = pmh_internal_malloc((nroots + 1 + held) * sizeof *d->roots);
+    if (d->roots == NULL) return false;
+    for (size_t r = 0; r < nroots; r++) add_root(d, roots[r].object);
     pm_object *garbage = pmgc_garbage_peek(d->g.rt);
-    if (garbage && !d->failed) succ_edge(garbage, 0, d);
-    for (size_t i = 0; i < d->g.n && !d->failed; i++)
-        if (d->g.external[i]) add_succ(d, i);
+    if (garbage) add_root(d, garbage);
+    for (size_t i = 0; i < d->g.n; i++)
+        if (d->g.external[i]) d->roots[d->nroots++] = (uint32_t)i;
+    return true;
+}
+
+/* Graph index x's successors (x == g.n: the super-root's). */
+static const uint32_t *succ_of(const dom *d, uint32_t x, size_t *n) {
+    if (x == d->g.n) {
+        *n = d->nroots;
+        return d->roots;
+    }
+    *n = d->g.edge_at[x + 1] - d->g.edge_at[x];
+    return d->g.edges + d->g.edge_at[x];
 }
 
 /* Pass 1: number every object the super-root reaches, depth first. */
@@ -241,8 +233,7 @@ static bool number_all(dom *d) {
     d->number = pmh_internal_calloc(n + 1, sizeof *d->number);
     d->vertex = pmh_internal_malloc((n + 2) * sizeof *d->vertex);
     d->parent = pmh_internal_malloc((n + 2) * sizeof *d->parent);
-    d->succ_at = pmh_internal_malloc((n + 3) * sizeof *d->succ_at);
-    if (!d->number || !d->vertex || !d->parent || !d->succ_at) return false;
+    if (!d->number || !d->vertex || !d->parent || !root_edges(d)) return false;
     push(d, (uint32_t)n, 0);
     while (d->top && !d->failed) {
         dfs_entry e = d->stack[--d->top];
@@ -251,36 +242,39 @@ static bool number_all(dom *d) {
         d->number[e.node] = v;
         d->vertex[v] = e.node;
         d->parent[v] = e.from;
-        d->succ_at[v] = (uint32_t)d->nsucc;
-        d->from = v;
-        if (e.node == n) root_edges(d);
-        else pmd_referents(d->g.objects[e.node], succ_edge, d);
+        size_t k;
+        const uint32_t *succ = succ_of(d, e.node, &k);
+        while (k-- && !d->failed)
+            if (d->number[succ[k]] == 0) push(d, succ[k], v);
     }
-    d->succ_at[d->N + 1] = (uint32_t)d->nsucc;
     pmh_internal_free(d->stack);
     d->stack = NULL;
     return !d->failed;
 }
 
-/* Pass 2: every number's predecessors' numbers. */
+/* Pass 2: every number's predecessors' numbers (compressed rows). */
 static bool predecessors(dom *d) {
     uint32_t N = d->N;
+    size_t nedges = d->g.nedges + d->nroots;
     d->pred_at = pmh_internal_calloc((size_t)N + 2, sizeof *d->pred_at);
-    d->pred = pmh_internal_malloc((d->nsucc ? d->nsucc : 1) * sizeof *d->pred);
+    d->pred = pmh_internal_malloc((nedges ? nedges : 1) * sizeof *d->pred);
     if (!d->pred_at || !d->pred) return false;
-    for (size_t k = 0; k < d->nsucc; k++) d->pred_at[d->number[d->succ[k]] + 1]++;
+    for (uint32_t v = 1; v <= N; v++) {
+        size_t k;
+        const uint32_t *succ = succ_of(d, d->vertex[v], &k);
+        while (k--) d->pred_at[d->number[succ[k]] + 1]++;
+    }
     for (uint32_t w = 1; w <= N; w++) d->pred_at[w + 1] += d->pred_at[w];
     for (uint32_t v = 1; v <= N; v++) {
-        for (uint32_t k = d->succ_at[v]; k < d->succ_at[v + 1]; k++) {
-            uint32_t w = d->number[d->succ[k]];
-            PM_ASSERT(w != 0); /* a successor was pushed, so numbered */
+        size_t k;
+        const uint32_t *succ = succ_of(d, d->vertex[v], &k);
+        while (k--) {
+            uint32_t w = d->number[succ[k]];
+            PM_ASSERT(w != 0); /* what a numbered object holds is numbered */
             d->pred[d->pred_at[w]++] = v;
         }
     }
     for (uint32_t w = N; w >= 1; w--) d->pred_at[w] = d->pred_at[w - 1]; /* undo the fill */
-    d->pred_at[1] = 0;
-    pmh_internal_free(d->succ);
-    d->succ = NULL;
     return true;
 }
 
@@ -356,7 +350,7 @@ static bool retained(dom *d) {
  * -1 with the exception set and everything freed (Z2). */
 static int dom_build(dom *d, pm_runtime *rt, const char *fn) {
     memset(d, 0, sizeof *d);
-    if (pmd_graph_build(&d->g, rt) != 0) return -1;
+    if (pmd_graph_build_edges(&d->g, rt) != 0) return -1;
     bool ok = number_all(d) && predecessors(d) && dominators(d);
     dom_free_work(d);
     if (ok) ok = retained(d);
