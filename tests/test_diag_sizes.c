@@ -379,13 +379,7 @@ static void test_out_of_memory(void) {
 
 /* ---- a 10,000,000-long chain -------------------------------------------------------------- */
 
-static void *chain_run(void *arg) {
-    long n = *(long *)arg;
-    tu_group g = tu_group_begin();
-    pm_type *t;
-    pm_object *tail, *head = tu_chain(n, &t, &tail);
-    CHECK_EQ(pm_root_add(head, "chain"), 0);
-    pm_decref(head);
+static void chain_check(pm_object *head, pm_object *tail, long n) {
     int64_t link = pm_size_flat(head);
     CHECK(link == 32);
     double t0 = tu_now();
@@ -403,16 +397,9 @@ static void *chain_run(void *arg) {
     pm_dominators_free(d);
     fprintf(stderr, "chain of %ld: deep %.2f s, retained %.2f s, all dominators %.2f s\n", n,
             t1 - t0, t2 - t1, t3 - t2);
-    CHECK_EQ(pm_root_remove(head), 0);
-    pm_decref(PM_OBJ(t));
-    tu_group_end(&g, 0);
-    return NULL;
 }
 
-static void test_deep_chain(void) {
-    long n = tu_big_count(10000000);
-    tu_run_on_stack(chain_run, &n, 256 << 10);
-}
+static void test_deep_chain(void) { tu_rooted_chain_on_small_stack(chain_check); }
 
 int main(void) {
     test_flat_and_owned();
