@@ -370,6 +370,7 @@ static void test_out_of_memory(void) {
     pmh_fault_disarm();
     CHECK(tu_raised(PM_EXC_MEMORY, "pm_dominators_print_top"));
     CHECK_EQ(pm_dominators_print_top(d, out, 5), 0);
+    CHECK_EQ(pm_dominators_print_top(d, out, SIZE_MAX), 0); /* every row, no overflow */
     fclose(out);
     pm_dominators_free(d);
     CHECK_EQ(pm_root_remove(top), 0);

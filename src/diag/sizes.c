@@ -483,6 +483,7 @@ size_t pm_dominators_top(const pm_dominators *r, size_t max, const pm_retained *
 }
 
 int pm_dominators_print_top(const pm_dominators *r, FILE *out, size_t max) {
+    if (max > r->n) max = r->n; /* no more rows than objects: and no overflow below */
     const pm_retained **top = pmh_internal_malloc((max ? max : 1) * sizeof *top);
     if (top == NULL) {
         pm_exc_set(PM_EXC_MEMORY, "pm_dominators_print_top: no memory");
