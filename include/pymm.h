@@ -772,6 +772,12 @@ typedef struct pm_type_spec {
     size_t nrefs;
     /* Fields and slots added later go here, read only when struct_size
      * covers them (pm_type_slots does not grow). */
+    /* Added in 0.2 (Unreleased): the bytes an instance owns outside its
+     * block (buffers it allocated and frees in its dealloc), which deep
+     * and retained sizes add to its block (pm_size_owned); NULL: none.
+     * Called with no exception pending; it must only read the instance
+     * and may neither fail nor make objects. */
+    size_t (*owned_size)(pm_object *self);
 } pm_type_spec;
 #define PM_TYPE_SPEC_INIT                                                                          \
     { .struct_size = sizeof(pm_type_spec) }
@@ -1601,6 +1607,70 @@ PM_API int pm_refgraph_write_dot(const pm_refgraph *g, FILE *out);
 PM_API int pm_refgraph_save_dot(const pm_refgraph *g, const char *path);
 PM_API int pm_path_write_dot(const pm_path *p, FILE *out);
 PM_API int pm_path_save_dot(const pm_path *p, const char *path);
+
+/* ======================================================================== */
+/* Layer 4: diagnostics -- sizes                                            */
+/* ======================================================================== */
+/*
+ * How much memory an object stands for (pympler's asizeof, and the
+ * retained sizes of heap analyzers), docs/DESIGN.md "Diagnostics: sizes
+ * and dominators". An object's bytes are its flat size plus its owned
+ * size. Each question walks the runtime as a census does, with no
+ * recursion (a chain of 10,000,000 objects costs no stack) and internal
+ * memory only (never counted). o must be an object of the current
+ * runtime's heap for deep and retained sizes (else ValueError); -1 with
+ * the exception set on failure (TypeError for NULL, MemoryError, or the
+ * census's RuntimeError).
+ *
+ * pm_size_flat: the bytes of o's heap block (the size class of a pool
+ * block; 0 for a static object, in no heap). pm_size_owned: the bytes o
+ * owns outside its block: a list's item array, a dict's or set's table,
+ * a heap type's name, a user type's pm_type_spec.owned_size (str and
+ * bytes hold their data in their block). pm_size_deep: the bytes of o
+ * and of every object reachable from it by strong references, each
+ * counted once (an instance's heap type left out, as pympler leaves out
+ * classes). pm_size_retained: the bytes that releasing o would free: o
+ * and every object that no chain from a root avoiding o reaches, where
+ * the roots are the declared roots, the collector's garbage list and the
+ * objects held from C (pm_held_from_c); 0 for an object no root reaches
+ * (garbage a collection would free).
+ */
+PM_API int64_t pm_size_flat(pm_object *o);
+PM_API int64_t pm_size_owned(pm_object *o);
+PM_API int64_t pm_size_deep(pm_object *o);
+PM_API int64_t pm_size_retained(pm_object *o);
+
+/* Every object's retained size at once: the dominator tree of the
+ * runtime's graph (Lengauer-Tarjan, O(E log N), no recursion). A row per
+ * live object of rt (rt NULL: the current runtime), by address: object
+ * (borrowed), dominator (the object every chain from the roots to it
+ * passes through last; NULL when only the virtual root does: a root, an
+ * object held from C, or one reached from several roots' graphs; NULL
+ * too when unreachable), count (the objects freed with it, itself
+ * included; 0 when no root reaches it) and bytes (theirs). The rows
+ * belong to the result, read them before the graph changes; fields may
+ * be appended to pm_retained (it is lent, never an array the program
+ * sizes). pm_dominators_find: o's row or NULL. pm_dominators_totals: all
+ * the roots reach, count and bytes (either pointer may be NULL).
+ * pm_dominators_top: the at most max rows retaining the most bytes (then
+ * objects), most first, into out[]; how many. pm_dominators_print_top: a
+ * table of them (type, objects retained, bytes, short description) and
+ * the totals; 0, or -1 on a write error or MemoryError. */
+typedef struct pm_retained {
+    pm_object *object;
+    pm_object *dominator;
+    int64_t count;
+    int64_t bytes;
+} pm_retained;
+typedef struct pm_dominators pm_dominators;
+PM_API pm_dominators *pm_dominators_take(pm_runtime *rt) PM_NODISCARD;
+PM_API size_t pm_dominators_size(const pm_dominators *d);
+PM_API const pm_retained *pm_dominators_at(const pm_dominators *d, size_t i);
+PM_API const pm_retained *pm_dominators_find(const pm_dominators *d, const pm_object *o);
+PM_API void pm_dominators_totals(const pm_dominators *d, int64_t *count, int64_t *bytes);
+PM_API size_t pm_dominators_top(const pm_dominators *d, size_t max, const pm_retained **out);
+PM_API int pm_dominators_print_top(const pm_dominators *d, FILE *out, size_t max);
+PM_API void pm_dominators_free(pm_dominators *d);
 
 #ifdef __cplusplus
 }

@@ -272,13 +272,7 @@ static void test_out_of_memory(void) {
 
 /* A chain of 10,000,000 objects (each holds the next) from a root to its
  * end, found on a 256 KiB stack. */
-static void *chain_run(void *arg) {
-    long n = *(long *)arg;
-    tu_group g = tu_group_begin();
-    pm_type *t;
-    pm_object *tail, *head = tu_chain(n, &t, &tail);
-    CHECK_EQ(pm_root_add(head, "chain"), 0);
-    pm_decref(head);
+static void chain_check(pm_object *head, pm_object *tail, long n) {
     double t0 = tu_now();
     pm_path *p = pm_path_to(tail);
     double dt = tu_now() - t0;
@@ -289,16 +283,9 @@ static void *chain_run(void *arg) {
     CHECK(label_is(p, (size_t)n - 1, "field 0"));
     pm_path_free(p);
     fprintf(stderr, "path through a chain of %ld: %.2f s\n", n, dt);
-    CHECK_EQ(pm_root_remove(head), 0);
-    pm_decref(PM_OBJ(t));
-    tu_group_end(&g, 0);
-    return NULL;
 }
 
-static void test_deep_chain(void) {
-    long n = tu_big_count(10000000);
-    tu_run_on_stack(chain_run, &n, 256 << 10);
-}
+static void test_deep_chain(void) { tu_rooted_chain_on_small_stack(chain_check); }
 
 int main(void) {
     test_roots();

@@ -39,7 +39,8 @@ static pm_type *node_type(unsigned extra_flags) {
                          0,
                          PM_TPFLAGS_GC | extra_flags,
                          {.dealloc = node_dealloc, .traverse = node_traverse, .clear = node_clear},
-                         0};
+                         0,
+                         NULL};
     return pm_type_new(&spec);
 }
 
@@ -101,20 +102,20 @@ static void test_exceptions(void) {
 }
 
 static void test_bad_specs(void) {
-    pm_type_spec nameless = {0, NULL, sizeof(pm_object), 0, 0, {0}, 0};
+    pm_type_spec nameless = {0, NULL, sizeof(pm_object), 0, 0, {0}, 0, NULL};
     CHECK(pm_type_new(&nameless) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
-    pm_type_spec small = {0, "x", 4, 0, 0, {0}, 0};
+    pm_type_spec small = {0, "x", 4, 0, 0, {0}, 0, NULL};
     CHECK(pm_type_new(&small) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
-    pm_type_spec gc_without_traverse = {0, "x", sizeof(node), 0, PM_TPFLAGS_GC, {0}, 0};
+    pm_type_spec gc_without_traverse = {0, "x", sizeof(node), 0, PM_TPFLAGS_GC, {0}, 0, NULL};
     CHECK(pm_type_new(&gc_without_traverse) == NULL && pm_exc_occurred() == PM_EXC_VALUE);
-    pm_type_spec bad_flags = {0, "x", sizeof(node), 0, 1u << 20, {0}, 0};
+    pm_type_spec bad_flags = {0, "x", sizeof(node), 0, 1u << 20, {0}, 0, NULL};
     CHECK(pm_type_new(&bad_flags) == NULL);
     CHECK(pm_type_new(NULL) == NULL);
     pm_exc_clear();
 }
 
 static void test_attributes(void) {
-    pm_type_spec spec = {0, "Point", sizeof(pm_object), 0, PM_TPFLAGS_ATTRS, {0}, 0};
+    pm_type_spec spec = {0, "Point", sizeof(pm_object), 0, PM_TPFLAGS_ATTRS, {0}, 0, NULL};
     pm_type *t = pm_type_new(&spec);
     CHECK(pm_type_flags(t) & PM_TPFLAGS_GC);
     CHECK(strcmp(pm_type_name(t), "Point") == 0);
@@ -296,7 +297,8 @@ static void test_finalizers(void) {
         0,
         PM_TPFLAGS_GC,
         {.dealloc = node_dealloc, .traverse = node_traverse, .finalize = resurrect},
-        0};
+        0,
+        NULL};
     pm_type *t = pm_type_new(&spec);
     uint64_t before = live();
     pm_object *o = pm_object_new(t);
@@ -320,7 +322,8 @@ static void test_finalizers(void) {
         0,
         PM_TPFLAGS_GC,
         {.dealloc = node_dealloc, .traverse = node_traverse, .legacy_del = just_count},
-        0};
+        0,
+        NULL};
     t = pm_type_new(&legacy);
     finalized = 0;
     pm_decref(pm_object_new(t));

@@ -63,7 +63,7 @@ static pm_runtime *debug_runtime(seen *s, int heap_debug, pm_runtime **prev) {
 static void short_lived_type(int i, int instances) {
     char name[32];
     snprintf(name, sizeof name, "T%d", i);
-    pm_type_spec spec = {0, name, sizeof(pm_object) + 16, 0, 0, {0}, 0};
+    pm_type_spec spec = {0, name, sizeof(pm_object) + 16, 0, 0, {0}, 0, NULL};
     pm_type *t = pm_type_new(&spec);
     CHECK(t != NULL);
     if (t == NULL) return;
@@ -137,8 +137,8 @@ static void test_calls_on_freed_objects(int heap_debug) {
     pm_object *d = pm_dict_new(), *l = pm_list_new(0), *t = pm_tuple_pack(1, n);
     pm_object *st = pm_str_from("dead"), *b = pm_bytes_from("xy", 2), *f = pm_float(2.5);
     pm_object *big = pm_int(123456), *set = pm_set_new(NULL), *wvd = pm_weakvaluedict_new();
-    pm_type_spec spec = {0,   "Node", sizeof(pm_object), 0, PM_TPFLAGS_ATTRS | PM_TPFLAGS_WEAKREF,
-                         {0}, 0};
+    pm_type_spec spec = {
+        0, "Node", sizeof(pm_object), 0, PM_TPFLAGS_ATTRS | PM_TPFLAGS_WEAKREF, {0}, 0, NULL};
     pm_type *type = pm_type_new(&spec);
     pm_object *inst = pm_object_new(type), *wr = pm_weakref_new(inst, NULL, NULL);
     CHECK(pm_dict_set(d, live, n) == 0 && pm_list_append(l, n) == 0);
@@ -230,7 +230,7 @@ static void test_calls_on_freed_objects(int heap_debug) {
     /* A freed type: no instance is made of it. (A type with no instance
      * dies with its last reference; Node lives on in its quarantined
      * instance.) */
-    pm_type_spec spec2 = {0, "Gone", sizeof(pm_object) + 8, 0, PM_TPFLAGS_FROZEN, {0}, 1};
+    pm_type_spec spec2 = {0, "Gone", sizeof(pm_object) + 8, 0, PM_TPFLAGS_FROZEN, {0}, 1, NULL};
     pm_type *gone = pm_type_new(&spec2);
     pm_decref(PM_OBJ(gone));
     pm_object *refs[1] = {NULL};

@@ -134,6 +134,30 @@ long tu_big_count(long n) {
     return small && *small && strcmp(small, "0") != 0 ? n / 100 : n;
 }
 
+typedef struct rooted_chain {
+    void (*check)(pm_object *head, pm_object *tail, long n);
+    long n;
+} rooted_chain;
+
+static void *rooted_chain_run(void *arg) {
+    rooted_chain *rc = arg;
+    tu_group g = tu_group_begin();
+    pm_type *t;
+    pm_object *tail, *head = tu_chain(rc->n, &t, &tail);
+    CHECK_EQ(pm_root_add(head, "chain"), 0);
+    pm_decref(head);
+    rc->check(head, tail, rc->n);
+    CHECK_EQ(pm_root_remove(head), 0);
+    pm_decref(PM_OBJ(t));
+    tu_group_end(&g, 0);
+    return NULL;
+}
+
+void tu_rooted_chain_on_small_stack(void (*check)(pm_object *head, pm_object *tail, long n)) {
+    rooted_chain rc = {check, tu_big_count(10000000)};
+    tu_run_on_stack(rooted_chain_run, &rc, 256 << 10);
+}
+
 pm_object *tu_chain(long n, pm_type **type, pm_object **tail) {
     pm_type_spec spec = {
         .name = "Link", .basicsize = sizeof(pm_object) + sizeof(void *), .nrefs = 1};

@@ -79,6 +79,11 @@ const char *tu_shared_dir(void);
 /* Run fn(arg) on a new thread whose C stack is stack_size bytes, and wait
  * for it (deep-structure tests: no recursion per level may fit). */
 void tu_run_on_stack(void *(*fn)(void *), void *arg, size_t stack_size);
+/* The deep-graph test of the diagnostics: on a 256 KiB stack, in a
+ * private runtime, a chain of tu_big_count(10,000,000) Links (tu_chain)
+ * declared as root "chain", handed to check(head, tail, n) (both
+ * borrowed), then released; the runtime must end with nothing left. */
+void tu_rooted_chain_on_small_stack(void (*check)(pm_object *head, pm_object *tail, long n));
 
 /* Resident set size of this process, in KiB. */
 long tu_rss_kb(void);

@@ -40,6 +40,10 @@ static const pmb_suite SUITES[] = {
      "the allocation recorder's cost (PYMM_TRACE: full, 1 and 16 frames, sampled) on "
      "binary-trees and an allocate/free mix, beside heaptrack",
      pmb_suite_trace},
+    {"inspect",
+     "issue 15's diagnostics: census, a path at depth 1,000, deep and retained sizes on "
+     "1M-object graphs vs objgraph, gc.get_referrers and sys.getsizeof walks",
+     pmb_suite_inspect},
 };
 
 #define NUM_SUITES (sizeof SUITES / sizeof SUITES[0])

@@ -45,5 +45,6 @@ int pmb_suite_objects(int argc, char **argv);
 int pmb_suite_gc(int argc, char **argv);
 int pmb_suite_threads(int argc, char **argv);
 int pmb_suite_trace(int argc, char **argv);
+int pmb_suite_inspect(int argc, char **argv);
 
 #endif /* PMB_SUITES_H */

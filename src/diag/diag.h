@@ -131,14 +131,32 @@ PM_HIDDEN const pmd_root *pmd_roots_of(pm_runtime *rt, size_t *n);
 /* held.c: a runtime's object graph as a question sees it: every live
  * object, sorted by address (an object's number is its place), and how
  * many of its references no object, root or part of pymm accounts for. */
+typedef struct pmd_graph_region pmd_graph_region;
 typedef struct pmd_graph {
     pm_runtime *rt;
     pm_object **objects;
     size_t n;
     uint32_t *external; /* per object: references held from C */
+    /* The index (held.c, H5): each pool-sized aligned region holding
+     * objects, with the range of objects[] inside it. */
+    pmd_graph_region *regions;
+    size_t region_cap;
+    uintptr_t region_mask;
+    uint32_t *slots; /* a pool's block k: its object's number, or none */
+    /* pmd_graph_build_edges only (else NULL): objects[i]'s references to
+     * objects of the graph, by number, at edges[edge_at[i] .. edge_at[i+1]]. */
+    uint32_t *edges, *edge_at;
+    size_t nedges, edge_cap;
+    bool keep_edges, failed;
 } pmd_graph;
 #define PMD_NONE SIZE_MAX
 PM_HIDDEN int pmd_graph_build(pmd_graph *g, pm_runtime *rt);
+/* The objects alone, sorted (external NULL): for the questions that do
+ * not ask what C holds (sizes.c's deep size). */
+PM_HIDDEN int pmd_graph_objects(pmd_graph *g, pm_runtime *rt);
+/* pmd_graph_build, keeping the edges its accounting walks (sizes.c's
+ * dominator tree: one walk of the graph instead of two). */
+PM_HIDDEN int pmd_graph_build_edges(pmd_graph *g, pm_runtime *rt);
 PM_HIDDEN size_t pmd_graph_index(const pmd_graph *g, const pm_object *o);
 PM_HIDDEN void pmd_graph_free(pmd_graph *g);
 

@@ -88,6 +88,7 @@ _Static_assert(sizeof(pmo_dict) == 32, "a dict is a header and two words");
 #define PERTURB_SHIFT 5
 
 static void dict_free_mem(pm_runtime *rt, pm_object *o);
+static size_t dict_owned_size(pm_object *o);
 static void dict_dealloc(pm_object *self);
 static int dict_traverse(pm_object *self, pm_visit_fn visit, void *arg);
 static int dict_clear(pm_object *self);
@@ -117,6 +118,7 @@ pm_type pm_dict_type = {
             .iter = pmo_seq_iter,
         },
     .free_mem = dict_free_mem,
+    .owned_size = dict_owned_size,
 };
 
 /* ---- the keys table ---------------------------------------------------------- */
@@ -465,6 +467,17 @@ pm_object *pmo_dict_from_pairs(pm_object *const *kv, size_t n) {
         }
     }
     return o;
+}
+
+/* The keys table (diag/sizes.c): header, index table and entries, as
+ * keys_new sized it (D3: nentries + usable is its capacity). */
+static size_t dict_owned_size(pm_object *o) {
+    const dict_keys *k = PMO_DICT(o)->keys;
+    if (k == NULL) return 0;
+    size_t esize = (k->str_keys ? 2 : 3) * sizeof(dk_word);
+    size_t n = sizeof *k + ((size_t)1 << k->log2_size << k->log2_ixbytes) +
+               (k->nentries + k->usable) * esize;
+    return pmo_mem_size(k, n);
 }
 
 static void dict_free_mem(pm_runtime *rt, pm_object *o) {

@@ -33,6 +33,7 @@
 #include <inttypes.h>
 
 static void list_free_mem(pm_runtime *rt, pm_object *o);
+static size_t list_owned_size(pm_object *o);
 static void list_dealloc(pm_object *self);
 static int list_traverse(pm_object *self, pm_visit_fn visit, void *arg);
 static int list_clear(pm_object *self);
@@ -62,6 +63,7 @@ pm_type pm_list_type = {
             .iter = pmo_seq_iter,
         },
     .free_mem = list_free_mem,
+    .owned_size = list_owned_size,
 };
 
 /* ======================================================================== */
@@ -258,6 +260,12 @@ pm_object *pm_list_new(size_t n) {
     for (size_t i = 0; i < n; i++) l->items[i] = pm_none();
     l->size = l->allocated = (uint32_t)n;
     return o;
+}
+
+/* The item array (diag/sizes.c): its allocated slots, used or not. */
+static size_t list_owned_size(pm_object *o) {
+    const pmo_list *l = PMO_LIST(o);
+    return pmo_mem_size(l->items, (size_t)l->allocated * sizeof *l->items);
 }
 
 static void list_free_mem(pm_runtime *rt, pm_object *o) {

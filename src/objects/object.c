@@ -54,6 +54,12 @@ void *pmo_mem_malloc(size_t n) {
     return p ? p : pmo_no_memory();
 }
 
+size_t pmo_mem_size(const void *p, size_t requested) {
+    if (p == NULL) return 0;
+    size_t n = pm_heap_block_size(pmo_rt()->heap, p);
+    return n ? n : requested;
+}
+
 void *pmo_mem_realloc(void *p, size_t n) {
     const pm_allocator *a = pmo_rt()->mem_table;
     void *q = a->realloc(a->ctx, p, n);

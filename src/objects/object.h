@@ -69,7 +69,11 @@ struct pm_type {
     pm_type_slots slots;
     /* Internal hooks of built-in types. */
     void (*free_mem)(pm_runtime *rt, pm_object *o); /* NULL: pmo_free    */
-    char *owned_name;                               /* heap types: their own copy of name  */
+    /* Bytes o owns outside its block (a list's item array, a dict's
+     * table), for diag/sizes.c; NULL: none. Built-in types set it here,
+     * heap types take pm_type_spec.owned_size. */
+    size_t (*owned_size)(pm_object *o);
+    char *owned_name; /* heap types: their own copy of name  */
 };
 
 /* The type has a finalize or legacy_del slot: deallocation must look. */
@@ -395,6 +399,10 @@ static inline void pmo_free(pm_runtime *rt, pm_object *o) {
 }
 /* Raw buffers (item arrays, string storage) from the runtime's mem domain. */
 PMO_HIDDEN void *pmo_mem_malloc(size_t n);
+/* The bytes a block p of the mem domain takes (its size class), or
+ * `requested` when the domain is not the heap's own (a program's table);
+ * 0 for NULL. For the owned_size hooks. */
+PMO_HIDDEN size_t pmo_mem_size(const void *p, size_t requested);
 PMO_HIDDEN void *pmo_mem_realloc(void *p, size_t n);
 static inline void pmo_mem_free(void *p) {
     const pm_allocator *a = pmo_rt()->mem_table;

@@ -59,6 +59,13 @@ static int64_t set_length(pm_object *self);
 static int set_contains(pm_object *self, pm_object *key);
 static int frozenset_hash(pm_object *self, uint64_t *out);
 
+/* The table outside the object, when it outgrew `small` (diag/sizes.c). */
+static size_t set_owned_size(pm_object *o) {
+    const pmo_set *s = PMO_SET(o);
+    if (s->table == s->small) return 0;
+    return pmo_mem_size(s->table, (s->mask + 1) * sizeof(set_entry));
+}
+
 #define SET_SLOTS                                                                                  \
     .dealloc = set_dealloc, .traverse = set_traverse, .clear = set_clear, .repr = set_repr,        \
     .compare = set_compare, .length = set_length, .contains = set_contains, .iter = pmo_seq_iter
@@ -69,6 +76,7 @@ pm_type pm_set_type = {
     .basicsize = sizeof(pmo_set),
     .flags = PM_TPFLAGS_GC,
     .slots = {SET_SLOTS},
+    .owned_size = set_owned_size,
 };
 
 pm_type pm_frozenset_type = {
@@ -77,6 +85,7 @@ pm_type pm_frozenset_type = {
     .basicsize = sizeof(pmo_set),
     .flags = PM_TPFLAGS_GC,
     .slots = {SET_SLOTS, .hash = frozenset_hash},
+    .owned_size = set_owned_size,
 };
 
 static inline bool is_active(const set_entry *e) { return e->key && e->key != &dummy; }

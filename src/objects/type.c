@@ -49,11 +49,18 @@ static void type_dealloc(pm_object *self) {
     t->owned_name = NULL;
 }
 
+/* A heap type's copy of its name (diag/sizes.c). */
+static size_t type_owned_size(pm_object *self) {
+    const char *name = ((pm_type *)self)->owned_name;
+    return name ? pmo_mem_size(name, strlen(name) + 1) : 0;
+}
+
 pm_type pm_type_type = {
     .ob = PMO_STATIC_HEADER(&pm_type_type),
     .name = "type",
     .basicsize = sizeof(pm_type),
     .slots = {.repr = type_repr, .dealloc = type_dealloc},
+    .owned_size = type_owned_size,
 };
 
 const char *pm_type_name(const pm_type *t) { return pmo_live(t) ? t->name : NULL; }
@@ -256,6 +263,7 @@ pm_type *pm_type_new(const pm_type_spec *user_spec) {
     t->itemsize = spec->itemsize;
     t->flags = spec->flags | PM_TPFLAGS_HEAP;
     t->slots = spec->slots;
+    t->owned_size = spec->owned_size;
     if (t->slots.finalize) t->internal |= PMO_TP_FINALIZERS | PMO_TP_FINALIZE;
     if (t->slots.legacy_del) t->internal |= PMO_TP_FINALIZERS | PMO_TP_LEGACY_DEL;
     if (t->flags & PM_TPFLAGS_ATTRS) {
