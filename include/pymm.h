@@ -1681,6 +1681,13 @@ PM_API const pm_leak *pm_leaks_at(const pm_leaks *r, size_t i);
 PM_API int pm_leaks_print(const pm_leaks *r, FILE *out);
 PM_API int pm_leaks_write_json(const pm_leaks *r, FILE *out);
 PM_API void pm_leaks_free(pm_leaks *r);
+/* PYMM_LEAKS=1 or FILE in the environment (docs/LEAKS.md): a check of the
+ * current runtime at exit and of every runtime pm_runtime_destroy ends,
+ * printed to stderr or written to FILE as JSON; PYMM_LEAKS_EXITCODE=N
+ * exits with N when any verdict was reported; PYMM_LEAKS_SUPPRESS=FILE
+ * drops verdicts by kind, type or stack (docs/FORMATS.md). The verdicts
+ * reported so far (0 when PYMM_LEAKS is not set). */
+PM_API size_t pm_leaks_reported(void);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef struct pmd_capture pmd_capture;
@@ -169,5 +170,12 @@ PM_HIDDEN int pmd_scan_program(const void *from, const jmp_buf *regs, pmd_word_f
 typedef int (*pmd_growth_fn)(void *arg, pm_object *o, const int64_t *delta, size_t k);
 PM_HIDDEN int pmd_watch_step(pm_leak_watch *w, pm_object *const *containers, size_t n,
                              pmd_growth_fn fn, void *arg);
+
+/* leaks.c: remove (and free) the verdicts drop says so of, keeping the
+ * others' order. leakreport.c: the verdicts as JSON items, each after
+ * ",\n  " (the first after "\n  " when `first`): 0, or -1 on a write
+ * error. For leakenv.c. */
+PM_HIDDEN void pmd_leaks_drop(pm_leaks *r, bool (*drop)(const pm_leak *l, void *arg), void *arg);
+PM_HIDDEN int pmd_leaks_json_items(const pm_leaks *r, FILE *out, bool first);
 
 #endif

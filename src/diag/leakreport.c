@@ -107,13 +107,18 @@ static int json_one(const pm_leak *l, FILE *out) {
     return bad || fputs("}", out) == EOF ? -1 : 0;
 }
 
-int pm_leaks_write_json(const pm_leaks *r, FILE *out) {
-    size_t n = pm_leaks_count(r);
-    int bad = fputs("{\"leaks\": [", out) == EOF;
-    for (size_t i = 0; i < n && !bad; i++) {
-        bad |= fputs(i ? ",\n  " : "\n  ", out) == EOF;
+int pmd_leaks_json_items(const pm_leaks *r, FILE *out, bool first) {
+    int bad = 0;
+    for (size_t i = 0; i < pm_leaks_count(r) && !bad; i++) {
+        bad |= fputs(first && i == 0 ? "\n  " : ",\n  ", out) == EOF;
         bad |= json_one(pm_leaks_at(r, i), out) != 0;
     }
-    bad |= fputs(n ? "\n]}\n" : "]}\n", out) == EOF;
+    return bad ? -1 : 0;
+}
+
+int pm_leaks_write_json(const pm_leaks *r, FILE *out) {
+    int bad = fputs("{\"leaks\": [", out) == EOF;
+    bad |= !bad && pmd_leaks_json_items(r, out, true) != 0;
+    bad |= fputs(pm_leaks_count(r) ? "\n]}\n" : "]}\n", out) == EOF;
     return bad ? -1 : 0;
 }

@@ -108,6 +108,15 @@ void pm_leaks_free(pm_leaks *r) {
 
 size_t pm_leaks_count(const pm_leaks *r) { return r->len; }
 
+void pmd_leaks_drop(pm_leaks *r, bool (*drop)(const pm_leak *l, void *arg), void *arg) {
+    size_t k = 0;
+    for (size_t i = 0; i < r->len; i++) {
+        if (drop(&r->items[i], arg)) leak_clear(&r->items[i]);
+        else r->items[k++] = r->items[i];
+    }
+    r->len = k;
+}
+
 const pm_leak *pm_leaks_at(const pm_leaks *r, size_t i) { return i < r->len ? &r->items[i] : NULL; }
 
 const char *pm_leak_kind_name(pm_leak_kind kind) {
@@ -266,7 +275,7 @@ static int build_blocks(lk *k) {
         else pm_exc_set(PM_EXC_MEMORY, "leak check: no memory for the heap's blocks");
         return -1;
     }
-    qsort(k->others.items, k->others.len, sizeof *k->others.items, cmp_block);
+    if (k->others.len) qsort(k->others.items, k->others.len, sizeof *k->others.items, cmp_block);
     k->nblk = k->g.n + k->others.len;
     k->blk = pmh_internal_malloc((k->nblk ? k->nblk : 1) * sizeof *k->blk);
     k->flags = pmh_internal_calloc(k->nblk ? k->nblk : 1, sizeof *k->flags);

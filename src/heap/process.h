@@ -83,6 +83,12 @@ typedef struct pmh_process_state {
      * block it took from a wrapped table is an object (object.c,
      * pmo_alloc_table). NULL while not tracing. */
     _Atomic(void (*)(void *)) trace_object_born;
+    /* Leak verdicts from the environment (diag/leakenv.c, PYMM_LEAKS):
+     * the check pm_runtime_destroy calls with the runtime going away
+     * (NULL when not asked for), and its state (internal memory). Held
+     * here, owned there: the heap never reads them. */
+    _Atomic(void (*)(void *)) leaks_at_destroy;
+    void *leaks_env;
 
     /* ---- the shared-type registry (object layer, type.c) ----
      * Held here, owned there: the heap never reads it. */
