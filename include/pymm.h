@@ -1689,6 +1689,29 @@ PM_API void pm_leaks_free(pm_leaks *r);
  * reported so far (0 when PYMM_LEAKS is not set). */
 PM_API size_t pm_leaks_reported(void);
 
+/* A leak gate for C tests (pytest-memray's limit_leaks, goleak's
+ * VerifyNone): open it before the code under test and close it after.
+ * Both settle the runtime first (full collections until one frees
+ * nothing) and take a census; the close compares the two within limits:
+ * objects and bytes more than at the open, in total and for any one type,
+ * counting only types whose name matches `types` (an fnmatch pattern;
+ * NULL: every type). A limit of -1 is none; limits NULL: all 0, nothing
+ * may grow. The close returns 1 within the limits; else 0, after
+ * writing to out (when not NULL) the totals, the types that grew and the
+ * leak verdicts of the runtime (pm_leaks_check, PM_LEAKS_AT_EXIT). Gates
+ * are values: they nest, and nothing is installed. The close and
+ * pm_leak_gate_free (a gate given up) free the gate. open: NULL with
+ * MemoryError or the census's RuntimeError; a close that cannot take its
+ * census says so on out and returns 0 (the exception pending). */
+typedef struct pm_leak_limits {
+    int64_t objects, bytes, per_type;
+    const char *types;
+} pm_leak_limits;
+typedef struct pm_leak_gate pm_leak_gate;
+PM_API pm_leak_gate *pm_leak_gate_open(pm_runtime *rt, const pm_leak_limits *limits) PM_NODISCARD;
+PM_API int pm_leak_gate_close(pm_leak_gate *g, FILE *out);
+PM_API void pm_leak_gate_free(pm_leak_gate *g);
+
 #ifdef __cplusplus
 }
 #endif

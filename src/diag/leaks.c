@@ -800,6 +800,7 @@ static PM_NOINLINE pm_leaks *check(pm_runtime *rt, pm_leak_watch *w, unsigned fl
  * those below it are the check's (L3). */
 PM_NOINLINE pm_leaks *pm_leaks_check(pm_runtime *rt, pm_leak_watch *w, unsigned flags) {
     jmp_buf regs;
+    memset(&regs, 0, sizeof regs); /* what setjmp leaves unwritten is no stale pointer */
     (void)setjmp(regs);
     return check(rt, w, flags, __builtin_frame_address(0), &regs);
 }
