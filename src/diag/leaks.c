@@ -796,11 +796,16 @@ static PM_NOINLINE pm_leaks *check(pm_runtime *rt, pm_leak_watch *w, unsigned fl
     return out;
 }
 
-/* The caller's frames and registers are the program's; this frame and
- * those below it are the check's (L3). */
+/* The caller's frames and registers are the program's; the frames below
+ * this one are the check's (L3). __builtin_unwind_init makes the prologue
+ * save every callee-saved register above the locals (setjmp's copy
+ * mangles rbp, which code built without frame pointers uses for a
+ * caller's locals), and the stack scan starts at regs, this frame's one
+ * local, so it reads them. */
 PM_NOINLINE pm_leaks *pm_leaks_check(pm_runtime *rt, pm_leak_watch *w, unsigned flags) {
+    __builtin_unwind_init();
     jmp_buf regs;
     memset(&regs, 0, sizeof regs); /* what setjmp leaves unwritten is no stale pointer */
     (void)setjmp(regs);
-    return check(rt, w, flags, __builtin_frame_address(0), &regs);
+    return check(rt, w, flags, &regs, &regs);
 }

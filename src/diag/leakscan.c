@@ -1,9 +1,10 @@
 /*
  * leakscan.c -- the program's memory, as a leak check's conservative scan
  * reads it (LeakSanitizer's roots): the writable PT_LOAD segments of every
- * loaded module (data and BSS), the calling thread's stack from a frame
- * of the check's caller to the stack's top, and its callee-saved
- * registers. Owns nothing but the reads.
+ * loaded module (data and BSS), the calling thread's stack from the
+ * check's entry frame (which holds the callee-saved registers, saved by
+ * its prologue) to the stack's top, and a jmp_buf of registers. Owns
+ * nothing but the reads.
  *
  * Invariants:
  *   S1  Only aligned words are read, and only from memory that is mapped
