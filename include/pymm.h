@@ -1671,6 +1671,121 @@ PM_API void pm_dominators_totals(const pm_dominators *d, int64_t *count, int64_t
 PM_API size_t pm_dominators_top(const pm_dominators *d, size_t max, const pm_retained **out);
 PM_API int pm_dominators_print_top(const pm_dominators *d, FILE *out, size_t max);
 PM_API void pm_dominators_free(pm_dominators *d);
+/* ------------------------------------------------------------------------ */
+/* Layer 4: diagnostics -- leak verdicts                                    */
+/* ------------------------------------------------------------------------ */
+
+/* A leak check of a runtime at a checkpoint (docs/DESIGN.md, "Diagnostics:
+ * leak verdicts"; usage: docs/LEAKS.md): one verdict per leak root, none
+ * for a clean program.
+ *   PM_LEAK_CYCLE    objects a full collection would free (unreachable
+ *                    cycles: the collector off, or uncollectable), found
+ *                    without freeing them; one verdict per connected group;
+ *   PM_LEAK_UNOWNED  objects held by references from C that no declared
+ *                    root, no object and no word of the program's memory
+ *                    (data, BSS, the calling thread's stack and registers)
+ *                    explains; with PM_LEAKS_AT_EXIT every object is judged,
+ *                    else only those born since pm_census_mark (none
+ *                    without a mark);
+ *   PM_LEAK_GROWTH   lists, dicts and sets whose length grew at each of the
+ *                    last K checkpoints of a watch after its W warm-up ones;
+ *   PM_LEAK_BLOCK    heap blocks that are not objects, still allocated, and
+ *                    pointed to from neither the program's memory nor a live
+ *                    block it reaches (LeakSanitizer's "definitely lost"). */
+typedef enum pm_leak_kind {
+    PM_LEAK_CYCLE = 1,
+    PM_LEAK_UNOWNED = 2,
+    PM_LEAK_GROWTH = 3,
+    PM_LEAK_BLOCK = 4
+} pm_leak_kind;
+/* "cycle", "unowned", "growth", "block"; "?" for another value. */
+PM_API const char *pm_leak_kind_name(pm_leak_kind kind);
+
+/* One verdict. type: the leak root's type name ("block" for a block);
+ * address: the leak root (an object or a block; for reading, never to
+ * use after the graph changes); count and bytes: the objects (blocks) it
+ * retains and their heap bytes (for growth: the container's length and
+ * its block). path: path_len labelled steps from the root, the root first
+ * ("root 'cache': dict (3 items)", "['users'] -> list (10 items)"); a long
+ * path keeps its first and last 4 steps and says how many it left out in
+ * path_omitted (between steps 3 and 4). stack: the allocation stack of the
+ * leak root when tracing (innermost first), else stack_len 0. growth: for
+ * PM_LEAK_GROWTH, the length's change at each of the last ngrowth
+ * checkpoints, oldest first. Everything belongs to the report. */
+typedef struct pm_leak {
+    pm_leak_kind kind;
+    const char *type;
+    const void *address;
+    int64_t count, bytes;
+    const char *const *path;
+    size_t path_len, path_omitted;
+    void *const *stack;
+    size_t stack_len;
+    const int64_t *growth;
+    size_t ngrowth;
+} pm_leak;
+
+/* The sizes growth verdicts need between checkpoints: a watch of rt's
+ * containers. k: the growths in a row that make a verdict (1..8, 0: 3);
+ * warmup: the first checkpoints, whose growth does not count (0 is
+ * allowed; PM_LEAK_WARMUP_DEFAULT: 1). Its memory is internal. */
+#define PM_LEAK_WARMUP_DEFAULT (~0u)
+typedef struct pm_leak_watch pm_leak_watch;
+PM_API pm_leak_watch *pm_leak_watch_new(unsigned k, unsigned warmup) PM_NODISCARD;
+PM_API void pm_leak_watch_free(pm_leak_watch *w);
+
+/* Flags of pm_leaks_check. AT_EXIT: judge every object (at exit, at the
+ * runtime's destruction); NO_SCAN: do not scan the program's memory (only
+ * declared roots explain: for tests of the rule). */
+#define PM_LEAKS_AT_EXIT 1u
+#define PM_LEAKS_NO_SCAN 2u
+
+/* Check rt (NULL: the current runtime) now: a report of verdicts, cycles
+ * first, then unowned, growth and blocks, each kind by address. w: a watch
+ * that this checkpoint updates (NULL: no growth verdicts). NULL on failure
+ * with the current runtime's exception set: MemoryError, RuntimeError (the
+ * census's refusals: debug hooks, tracing). Other threads must not
+ * allocate during the check; only the calling thread's stack is scanned.
+ * The check makes no object and allocates from no heap. */
+typedef struct pm_leaks pm_leaks;
+PM_API pm_leaks *pm_leaks_check(pm_runtime *rt, pm_leak_watch *w, unsigned flags) PM_NODISCARD;
+PM_API size_t pm_leaks_count(const pm_leaks *r);
+PM_API const pm_leak *pm_leaks_at(const pm_leaks *r, size_t i);
+/* Text, one paragraph per verdict (nothing for none); JSON as
+ * docs/FORMATS.md, "Leak verdicts" says. 0, or -1 on a write error. */
+PM_API int pm_leaks_print(const pm_leaks *r, FILE *out);
+PM_API int pm_leaks_write_json(const pm_leaks *r, FILE *out);
+PM_API void pm_leaks_free(pm_leaks *r);
+/* PYMM_LEAKS=1 or FILE in the environment (docs/LEAKS.md): a check of the
+ * current runtime at exit and of every runtime pm_runtime_destroy ends,
+ * printed to stderr or written to FILE as JSON; PYMM_LEAKS_EXITCODE=N
+ * exits with N when any verdict was reported; PYMM_LEAKS_SUPPRESS=FILE
+ * drops verdicts by kind, type or stack (docs/FORMATS.md). The verdicts
+ * reported so far (0 when PYMM_LEAKS is not set). */
+PM_API size_t pm_leaks_reported(void);
+
+/* A leak gate for C tests (pytest-memray's limit_leaks, goleak's
+ * VerifyNone): open it before the code under test and close it after.
+ * Both settle the runtime first (full collections until one frees
+ * nothing) and take a census; the close compares the two within limits:
+ * objects and bytes more than at the open, in total and for any one type,
+ * counting only types whose name matches `types` (an fnmatch pattern;
+ * NULL: every type). A limit of -1 is none; limits NULL: all 0, nothing
+ * may grow. The close returns 1 within the limits; else 0, after
+ * writing to out (when not NULL) the totals, the types that grew and the
+ * leak verdicts of the runtime (pm_leaks_check, PM_LEAKS_AT_EXIT). Gates
+ * are values: they nest, and nothing is installed. The close and
+ * pm_leak_gate_free (a gate given up) free the gate. open: NULL with
+ * MemoryError or the census's RuntimeError; a close that cannot take its
+ * census says so on out and returns 0 (the exception pending). */
+typedef struct pm_leak_limits {
+    int64_t objects, bytes, per_type;
+    const char *types;
+} pm_leak_limits;
+typedef struct pm_leak_gate pm_leak_gate;
+PM_API pm_leak_gate *pm_leak_gate_open(pm_runtime *rt, const pm_leak_limits *limits) PM_NODISCARD;
+PM_API int pm_leak_gate_close(pm_leak_gate *g, FILE *out);
+PM_API void pm_leak_gate_free(pm_leak_gate *g);
 
 #ifdef __cplusplus
 }

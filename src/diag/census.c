@@ -119,6 +119,8 @@ static census_mark *mark_of(const pm_runtime *rt) {
     return w && w->born == mark_born ? (census_mark *)w : NULL;
 }
 
+bool pmd_census_marked(const pm_runtime *rt) { return mark_of(rt) != NULL; }
+
 int pm_census_mark(pm_runtime *rt) {
     rt = runtime_or_current(rt);
     census_mark *m = pmh_internal_calloc(1, sizeof *m);

@@ -13,6 +13,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef struct pmd_capture pmd_capture;
@@ -165,5 +167,36 @@ PM_HIDDEN void pmd_graph_free(pmd_graph *g);
  * For dot.c. */
 PM_HIDDEN bool pmd_refgraph_backward(const pm_refgraph *g);
 PM_HIDDEN bool pmd_path_from_root(const pm_path *p);
+
+/* ---- leak verdicts (leaks.c, leakscan.c, leakwatch.c, leakreport.c) ---- */
+
+/* census.c: whether rt has a census mark (pm_census_mark). */
+PM_HIDDEN bool pmd_census_marked(const pm_runtime *rt);
+/* paths.c: pm_path_to in runtime rt (NULL: the current one). */
+PM_HIDDEN pm_path *pmd_path_in(pm_runtime *rt, pm_object *target);
+
+/* leakscan.c: every aligned word of [lo, hi) to fn, read as a number
+ * (never as a pointer the sanitizers check); and every word of the
+ * program's memory: writable segments of every loaded module, the jmp_buf
+ * of saved registers, and the calling thread's stack from `from` to its
+ * top. -1 (RuntimeError) when the stack cannot be found. */
+typedef void (*pmd_word_fn)(uintptr_t word, void *arg);
+PM_HIDDEN void pmd_scan_words(const void *lo, const void *hi, pmd_word_fn fn, void *arg);
+PM_HIDDEN int pmd_scan_program(const void *from, const jmp_buf *regs, pmd_word_fn fn, void *arg);
+
+/* leakwatch.c: a checkpoint of watch w over the live containers given;
+ * fn is called for each that grew at each of the last k checkpoints with
+ * its k changes, oldest first (a non-zero return stops, and is -1).
+ * -1 with MemoryError when the watch's table cannot be made. */
+typedef int (*pmd_growth_fn)(void *arg, pm_object *o, const int64_t *delta, size_t k);
+PM_HIDDEN int pmd_watch_step(pm_leak_watch *w, pm_object *const *containers, size_t n,
+                             pmd_growth_fn fn, void *arg);
+
+/* leaks.c: remove (and free) the verdicts drop says so of, keeping the
+ * others' order. leakreport.c: the verdicts as JSON items, each after
+ * ",\n  " (the first after "\n  " when `first`): 0, or -1 on a write
+ * error. For leakenv.c. */
+PM_HIDDEN void pmd_leaks_drop(pm_leaks *r, bool (*drop)(const pm_leak *l, void *arg), void *arg);
+PM_HIDDEN int pmd_leaks_json_items(const pm_leaks *r, FILE *out, bool first);
 
 #endif

@@ -126,8 +126,12 @@ pm_path *pm_path_to(pm_object *target) {
         pm_exc_set(PM_EXC_TYPE, "pm_path_to: expected an object, got NULL");
         return NULL;
     }
+    return pmd_path_in(NULL, target);
+}
+
+pm_path *pmd_path_in(pm_runtime *rt, pm_object *target) {
     search s = {0};
-    if (pmd_graph_build(&s.g, NULL) != 0) return NULL;
+    if (pmd_graph_build(&s.g, rt) != 0) return NULL;
     size_t t = pmd_graph_index(&s.g, target);
     if (t == PMD_NONE) {
         search_free(&s);

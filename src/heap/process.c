@@ -59,6 +59,11 @@
  *                       recorder's hooks into the object layer and the
  *                       collector, set with `recorder` and cleared before
  *                       it (release; the callers load them acquire).
+ *   leaks_at_destroy    PYMM_LEAKS's check of a runtime being destroyed
+ *   leaks_env           (diag/leakenv.c) and its settings and output so
+ *                       far (internal memory): set once by a constructor
+ *                       before main, read by pm_runtime_destroy (the hook,
+ *                       acquire) and the check at exit, never freed.
  *   shared_types        the object layer's registry of live shared types
  *                       (type.c): written by pm_type_new/pm_type_destroy of
  *                       a PM_TPFLAGS_SHARED type, read by debug mode's

@@ -87,6 +87,12 @@ typedef struct pmh_process_state {
      * collection done (gc/collector.c, collect_with_callbacks), for the
      * capture's timeline of pauses. NULL while not tracing: one test. */
     _Atomic(void (*)(const pm_gc_info *)) trace_collection;
+    /* Leak verdicts from the environment (diag/leakenv.c, PYMM_LEAKS):
+     * the check pm_runtime_destroy calls with the runtime going away
+     * (NULL when not asked for), and its state (internal memory). Held
+     * here, owned there: the heap never reads them. */
+    _Atomic(void (*)(void *)) leaks_at_destroy;
+    void *leaks_env;
 
     /* ---- the shared-type registry (object layer, type.c) ----
      * Held here, owned there: the heap never reads it. */

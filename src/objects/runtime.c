@@ -174,6 +174,9 @@ void pm_runtime_destroy(pm_runtime *rt) {
     if (rt == NULL || rt == &default_runtime) return;
     pm_runtime *saved = current_runtime;
     current_runtime = rt;
+    void (*leaks)(void *) =
+        atomic_load_explicit(&pmh_process.leaks_at_destroy, memory_order_acquire);
+    if (leaks) leaks(rt); /* PYMM_LEAKS: while every object is as the program left it */
     if (rt->births) {
         pmo_births *w = rt->births;
         pmo_watch_births(rt, NULL);

@@ -1,0 +1,811 @@
+/*
+ * leaks.c -- leak verdicts of a runtime at a checkpoint (pm_leaks_check):
+ * cycles the collector would free, objects held from C that nothing
+ * explains, containers that keep growing, and heap blocks nothing points
+ * to. The rule they share, and its limits: docs/DESIGN.md, "Diagnostics:
+ * leak verdicts".
+ *
+ * Owns the check's state (struct lk, gone when the check returns) and the
+ * report (pm_leaks: its verdicts and their strings). The check sorts every
+ * live block of the runtime's heap by address (objects from the census's
+ * walk, the others from the pools and the large table) and marks them in
+ * passes, each a breadth-first walk over an array queue, one flag bit per
+ * question.
+ *
+ * Invariants:
+ *   L1  blk[] is sorted by address and its blocks do not overlap; an
+ *       object's entry names its number in the graph (g.objects), any
+ *       other entry NOBJ.
+ *   L2  No recursion: every walk's frontier is queue[], each entry pushed
+ *       at most once per bit, so a walk costs O(blocks + references).
+ *   L3  All memory is internal (the C library's) and the check makes no
+ *       object: it never counts itself, and its pointers live in frames
+ *       below the one the stack scan starts from (leakscan.c, S3).
+ *   L4  A failing check frees everything and leaves its exception
+ *       pending; the report is all or nothing.
+ *   L5  A verdict's strings belong to the report, which holds no
+ *       reference: its objects are for reading, never for use.
+ */
+#include "objects/object.h"
+#include "heap/internal_alloc.h"
+#include "diag/diag.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOBJ UINT32_MAX
+#define UNSEEN UINT32_MAX
+#define PATH_KEEP 4   /* steps kept at each end of a long path */
+#define CYCLE_TRIES 8 /* group members tried as a loop's start */
+#define STACK_MAX 64  /* frames of a verdict's allocation stack */
+
+enum {
+    F_COLL = 1 << 0,  /* the collector's rule: reached from roots or C roots */
+    F_OWN = 1 << 1,   /* reached from the owned roots (conservative)        */
+    F_SUB = 1 << 2,   /* reached from another unexplained object            */
+    F_DONE = 1 << 3,  /* taken by an unowned verdict                        */
+    F_BLK = 1 << 4,   /* reached from program memory and live objects       */
+    F_BSUB = 1 << 5,  /* reached from another lost block                    */
+    F_BDONE = 1 << 6, /* taken by a block verdict                           */
+    F_HIT = 1 << 7,   /* a word of the program's memory points into it      */
+    F_JUDGED = 1 << 8 /* an object the unowned question judges              */
+};
+
+typedef struct lk_block {
+    uintptr_t addr;
+    size_t size;
+    uint32_t obj; /* L1 */
+} lk_block;
+
+typedef struct lk_vec {
+    lk_block *items;
+    size_t len, cap;
+} lk_vec;
+
+typedef struct lk {
+    pmd_graph g;
+    pm_heap *h;
+    lk_block *blk; /* L1 */
+    size_t nblk;
+    uintptr_t lo, hi; /* the blocks' span: a word outside is no pointer */
+    uint16_t *flags;
+    uint32_t *queue; /* L2 */
+    size_t head, tail;
+    uint16_t bit, stop; /* the walk's mark, and the marks it does not cross */
+    bool precise, conservative;
+    uint32_t *hits; /* entries the program's memory points into */
+    size_t nhits, caphits;
+    bool oom;
+    pm_leaks *out;
+    lk_vec others;       /* the heap's blocks that are not objects */
+    const char *corrupt; /* a pool's free list did not hold together */
+    uint8_t is_free[PMH_MAX_BLOCKS];
+} lk;
+
+struct pm_leaks {
+    pm_leak *items;
+    size_t len, cap;
+};
+
+/* ---- the report ------------------------------------------------------------- */
+
+static void leak_clear(pm_leak *l) {
+    for (size_t i = 0; i < l->path_len; i++) pmh_internal_free((char *)l->path[i]);
+    pmh_internal_free((void *)l->path);
+    pmh_internal_free((char *)l->type);
+    pmh_internal_free((void *)l->stack);
+    pmh_internal_free((void *)l->growth);
+}
+
+void pm_leaks_free(pm_leaks *r) {
+    if (r == NULL) return;
+    for (size_t i = 0; i < r->len; i++) leak_clear(&r->items[i]);
+    pmh_internal_free(r->items);
+    pmh_internal_free(r);
+}
+
+size_t pm_leaks_count(const pm_leaks *r) { return r->len; }
+
+void pmd_leaks_drop(pm_leaks *r, bool (*drop)(const pm_leak *l, void *arg), void *arg) {
+    size_t k = 0;
+    for (size_t i = 0; i < r->len; i++) {
+        if (drop(&r->items[i], arg)) leak_clear(&r->items[i]);
+        else r->items[k++] = r->items[i];
+    }
+    r->len = k;
+}
+
+const pm_leak *pm_leaks_at(const pm_leaks *r, size_t i) { return i < r->len ? &r->items[i] : NULL; }
+
+const char *pm_leak_kind_name(pm_leak_kind kind) {
+    switch (kind) {
+        case PM_LEAK_CYCLE: return "cycle";
+        case PM_LEAK_UNOWNED: return "unowned";
+        case PM_LEAK_GROWTH: return "growth";
+        case PM_LEAK_BLOCK: return "block";
+    }
+    return "?";
+}
+
+static char *copy_text(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *c = pmh_internal_malloc(n);
+    if (c) memcpy(c, s, n);
+    return c;
+}
+
+/* A new verdict at the report's end, its type copied; NULL when out of
+ * memory (k->oom set). */
+static pm_leak *leak_add(lk *k, pm_leak_kind kind, const char *type, const void *address) {
+    pm_leaks *r = k->out;
+    if (r->len == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        pm_leak *items = pmh_internal_realloc(r->items, cap * sizeof *items);
+        if (items == NULL) goto fail;
+        r->items = items;
+        r->cap = cap;
+    }
+    char *t = copy_text(type);
+    if (t == NULL) goto fail;
+    pm_leak *l = &r->items[r->len++];
+    *l = (pm_leak){.kind = kind, .type = t, .address = address};
+    return l;
+fail:
+    k->oom = true;
+    return NULL;
+}
+
+/* The steps of a path as texts, a long one shortened to its ends:
+ * step(arg, i, buf, size) writes step i. false when out of memory. */
+typedef void (*step_fn)(void *arg, size_t i, char *buf, size_t size);
+static bool leak_path(pm_leak *l, size_t len, step_fn step, void *arg) {
+    size_t shown = len > 2 * PATH_KEEP ? 2 * PATH_KEEP : len;
+    char **path = pmh_internal_calloc(shown ? shown : 1, sizeof *path);
+    if (path == NULL) return false;
+    l->path = (const char *const *)path;
+    char buf[256];
+    for (size_t s = 0; s < shown; s++) {
+        size_t i = s < PATH_KEEP || shown == len ? s : len - (shown - s);
+        step(arg, i, buf, sizeof buf);
+        if ((path[s] = copy_text(buf)) == NULL) return false;
+        l->path_len = s + 1;
+    }
+    l->path_omitted = len - shown;
+    return true;
+}
+
+static void leak_stack(pm_leak *l, const void *p, bool object) {
+    void *frames[STACK_MAX];
+    size_t n = object ? pm_trace_object_traceback(p, frames, STACK_MAX)
+                      : pm_trace_get_traceback(p, frames, STACK_MAX);
+    if (n == 0) return;
+    void **stack = pmh_internal_malloc(n * sizeof *stack);
+    if (stack == NULL) return; /* the verdict stands without its stack */
+    memcpy(stack, frames, n * sizeof *stack);
+    l->stack = (void *const *)stack;
+    l->stack_len = n;
+}
+
+/* "label: repr" for a path's start, "label -> repr" after it. */
+static void step_text(char *buf, size_t size, size_t i, const char *label, pm_object *o) {
+    char repr[160];
+    pmd_short_repr(o, repr, sizeof repr);
+    snprintf(buf, size, i == 0 ? "%s: %s" : "%s -> %s", label, repr);
+}
+
+/* ---- blocks and their lookup -------------------------------------------------- */
+
+static size_t find_block(const lk *k, uintptr_t w) {
+    if (w < k->lo || w >= k->hi) return PMD_NONE;
+    size_t a = 0, b = k->nblk; /* the last block starting at or below w */
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (k->blk[mid].addr <= w) a = mid + 1;
+        else b = mid;
+    }
+    if (a == 0) return PMD_NONE;
+    const lk_block *x = &k->blk[a - 1];
+    return w < x->addr + x->size ? a - 1 : PMD_NONE;
+}
+
+static pm_object *object_at(const lk *k, size_t e) {
+    return k->blk[e].obj == NOBJ ? NULL : k->g.objects[k->blk[e].obj];
+}
+
+static bool vec_push(lk_vec *v, lk_block b) {
+    if (v->len == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 1024;
+        lk_block *items = pmh_internal_realloc(v->items, cap * sizeof *items);
+        if (items == NULL) return false;
+        v->items = items;
+        v->cap = cap;
+    }
+    v->items[v->len++] = b;
+    return true;
+}
+
+/* A pool's live blocks that are not objects: not free, not freed by
+ * another thread (xfree), in a pool no runtime owns (O-pools). */
+static int visit_pool(const pm_heap *h, const pmh_arena *a, pmh_pool *pool, void *arg) {
+    lk *k = arg;
+    (void)a;
+    if (pool->nused == 0 || pool->owner == NULL || pool->owner->for_runtime) return 0;
+    size_t carved = pmh_pool_free_map(h, pool, k->is_free, &k->corrupt);
+    if (carved == SIZE_MAX) return -1;
+    uintptr_t first = (uintptr_t)pool + PMH_POOL_HEADER;
+    pmh_block *b = atomic_load_explicit(&pool->xfree, memory_order_acquire);
+    for (; b; b = blk_next(b)) {
+        size_t i = ((uintptr_t)b - first) / pool->size;
+        if ((uintptr_t)b >= first && i < carved) k->is_free[i] = 1;
+    }
+    for (size_t i = 0; i < carved; i++)
+        if (!k->is_free[i] &&
+            !vec_push(&k->others, (lk_block){first + i * pool->size, pool->size, NOBJ}))
+            return -1;
+    return 0;
+}
+
+static int visit_large(void *arg, void *block, size_t size, int is_large) {
+    lk *k = arg;
+    (void)is_large;
+    if (pmd_graph_index(&k->g, block) != PMD_NONE) return 0; /* an object: the graph has it */
+    return vec_push(&k->others, (lk_block){(uintptr_t)block, size, NOBJ}) ? 0 : -1;
+}
+
+static int cmp_block(const void *x, const void *y) {
+    uintptr_t a = ((const lk_block *)x)->addr, b = ((const lk_block *)y)->addr;
+    return (a > b) - (a < b);
+}
+
+static size_t object_size(const pm_heap *h, const pm_object *o) {
+    if (pmh_arena_owns(h, (uintptr_t)o)) return pmh_pool_of(h, o)->size;
+    return pm_heap_block_size(h, o);
+}
+
+/* blk[]: the objects (sorted already, H1) merged with the other blocks. */
+static int build_blocks(lk *k) {
+    pmh_lock(k->h);
+    int r = pmh_for_each_pool(k->h, visit_pool, k);
+    if (r == 0) r = pmh_large_walk(k->h, visit_large, k);
+    pmh_unlock(k->h);
+    if (r != 0) {
+        if (k->corrupt) pm_exc_set(PM_EXC_RUNTIME, "leak check: heap corrupt: %s", k->corrupt);
+        else pm_exc_set(PM_EXC_MEMORY, "leak check: no memory for the heap's blocks");
+        return -1;
+    }
+    if (k->others.len) qsort(k->others.items, k->others.len, sizeof *k->others.items, cmp_block);
+    k->nblk = k->g.n + k->others.len;
+    k->blk = pmh_internal_malloc((k->nblk ? k->nblk : 1) * sizeof *k->blk);
+    k->flags = pmh_internal_calloc(k->nblk ? k->nblk : 1, sizeof *k->flags);
+    k->queue = pmh_internal_malloc((k->nblk ? k->nblk : 1) * sizeof *k->queue);
+    if (k->blk == NULL || k->flags == NULL || k->queue == NULL) {
+        pm_exc_set(PM_EXC_MEMORY, "leak check: no memory for its marks");
+        return -1;
+    }
+    size_t i = 0, j = 0, n = 0;
+    while (i < k->g.n || j < k->others.len) {
+        uintptr_t o = i < k->g.n ? (uintptr_t)k->g.objects[i] : UINTPTR_MAX;
+        if (j < k->others.len && k->others.items[j].addr < o) k->blk[n++] = k->others.items[j++];
+        else {
+            k->blk[n++] = (lk_block){o, object_size(k->h, k->g.objects[i]), (uint32_t)i};
+            i++;
+        }
+    }
+    if (n) {
+        k->lo = k->blk[0].addr;
+        k->hi = k->blk[n - 1].addr + k->blk[n - 1].size;
+    }
+    return 0;
+}
+
+/* ---- walks ------------------------------------------------------------------ */
+
+static void push(lk *k, size_t e) {
+    if (e == PMD_NONE || (k->flags[e] & (k->bit | k->stop))) return;
+    k->flags[e] |= k->bit;
+    k->queue[k->tail++] = (uint32_t)e;
+}
+
+static int push_edge(pm_object *child, pmd_edge e, void *arg) {
+    lk *k = arg;
+    (void)e;
+    push(k, find_block(k, (uintptr_t)child));
+    return 0;
+}
+
+static void push_word(uintptr_t w, void *arg) {
+    lk *k = arg;
+    if (w >= k->lo && w < k->hi) push(k, find_block(k, w));
+}
+
+/* Push what entry e points to, as the walk reads references. */
+static void expand(lk *k, size_t e) {
+    pm_object *o = object_at(k, e);
+    if (k->precise && o) pmd_referents(o, push_edge, k);
+    if (k->conservative)
+        pmd_scan_words((const void *)k->blk[e].addr, (const char *)k->blk[e].addr + k->blk[e].size,
+                       push_word, k);
+}
+
+static void walk_begin(lk *k, uint16_t bit, uint16_t stop, bool precise, bool conservative) {
+    k->bit = bit;
+    k->stop = stop;
+    k->precise = precise;
+    k->conservative = conservative;
+    k->head = k->tail = 0;
+}
+
+/* Walk from what is queued; the objects (blocks, with `blocks`) it
+ * reached, and their bytes, into *count and *bytes. */
+static void walk(lk *k, bool blocks, int64_t *count, int64_t *bytes) {
+    int64_t c = 0, b = 0;
+    while (k->head < k->tail) {
+        size_t e = k->queue[k->head++];
+        if ((k->blk[e].obj == NOBJ) == blocks) {
+            c++;
+            b += (int64_t)k->blk[e].size;
+        }
+        expand(k, e);
+    }
+    if (count) *count = c;
+    if (bytes) *bytes = b;
+}
+
+static size_t entry_of(const lk *k, const pm_object *o) { return find_block(k, (uintptr_t)o); }
+
+/* ---- cycles: the collector's rule ---------------------------------------------- */
+
+static void mark_collector(lk *k) {
+    pm_runtime *rt = k->g.rt;
+    walk_begin(k, F_COLL, 0, true, false);
+    pm_object *garbage = pmgc_garbage_peek(rt);
+    size_t ge = garbage ? entry_of(k, garbage) : PMD_NONE;
+    if (ge != PMD_NONE) k->flags[ge] |= F_COLL; /* pymm's own: reached, not followed */
+    size_t nroots;
+    const pmd_root *roots = pmd_roots_of(rt, &nroots);
+    for (size_t i = 0; i < nroots; i++) push(k, entry_of(k, roots[i].object));
+    for (size_t i = 0; i < k->g.n; i++)
+        if (k->g.external[i]) push(k, entry_of(k, k->g.objects[i]));
+    for (size_t i = 0; i < rt->deferred.len; i++)
+        pmd_referents(rt->deferred.items[i], push_edge, k);
+    walk(k, false, NULL, NULL);
+}
+
+static bool is_garbage(const lk *k, size_t e) {
+    return e != PMD_NONE && k->blk[e].obj != NOBJ && !(k->flags[e] & F_COLL);
+}
+
+typedef struct cycles {
+    lk *k;
+    uint32_t *uf;     /* union-find over garbage entries */
+    uint32_t *parent; /* a loop's search: UNSEEN, or where it came from */
+    pmd_edge *edge;
+    size_t from, start, close_from;
+    uint32_t group; /* the group searched: its first member */
+    pmd_edge close_edge;
+    bool closed;
+} cycles;
+
+static uint32_t uf_find(uint32_t *uf, uint32_t x) {
+    while (uf[x] != x) {
+        uf[x] = uf[uf[x]];
+        x = uf[x];
+    }
+    return x;
+}
+
+static int unite_edge(pm_object *child, pmd_edge e, void *arg) {
+    cycles *c = arg;
+    (void)e;
+    size_t to = entry_of(c->k, child);
+    if (!is_garbage(c->k, to)) return 0;
+    uint32_t a = uf_find(c->uf, (uint32_t)c->from), b = uf_find(c->uf, (uint32_t)to);
+    if (a != b) c->uf[a > b ? a : b] = a < b ? a : b; /* the lower address leads */
+    return 0;
+}
+
+static int loop_edge(pm_object *child, pmd_edge e, void *arg) {
+    cycles *c = arg;
+    lk *k = c->k;
+    size_t to = entry_of(k, child);
+    if (!is_garbage(k, to) || uf_find(c->uf, (uint32_t)to) != c->group) return 0;
+    if (to == c->start && !c->closed) {
+        c->closed = true;
+        c->close_from = c->from;
+        c->close_edge = e;
+    }
+    if (c->parent[to] != UNSEEN || to == c->start) return 0;
+    c->parent[to] = (uint32_t)c->from;
+    c->edge[to] = e;
+    k->queue[k->tail++] = (uint32_t)to;
+    return 0;
+}
+
+/* A breadth-first search inside the group from start back to it. */
+static bool find_loop(cycles *c, size_t start) {
+    lk *k = c->k;
+    c->start = start;
+    c->closed = false;
+    k->head = k->tail = 0;
+    k->queue[k->tail++] = (uint32_t)start;
+    while (k->head < k->tail && !c->closed) {
+        c->from = k->queue[k->head++];
+        pmd_referents(object_at(k, c->from), loop_edge, c);
+    }
+    return c->closed;
+}
+
+static void loop_reset(cycles *c) {
+    for (size_t i = 0; i < c->k->tail; i++) c->parent[c->k->queue[i]] = UNSEEN;
+}
+
+typedef struct loop_steps {
+    cycles *c;
+    uint32_t *order; /* the loop's entries, start first and last */
+    pmd_edge *edges; /* how each was reached from the one before */
+} loop_steps;
+
+static void loop_step(void *arg, size_t i, char *buf, size_t size) {
+    loop_steps *s = arg;
+    lk *k = s->c->k;
+    char label[96] = "cycle";
+    if (i > 0) pmd_edge_label(object_at(k, s->order[i - 1]), s->edges[i], label, sizeof label);
+    step_text(buf, size, i, label, object_at(k, s->order[i]));
+}
+
+/* The loop found from c->start, as a verdict's path. */
+static bool loop_path(cycles *c, pm_leak *l) {
+    size_t len = 2;
+    for (size_t e = c->close_from; e != c->start; e = c->parent[e]) len++;
+    loop_steps s = {c, pmh_internal_malloc(len * sizeof *s.order),
+                    pmh_internal_malloc(len * sizeof *s.edges)};
+    bool ok = s.order && s.edges;
+    if (ok) {
+        size_t i = len - 1;
+        s.order[i] = (uint32_t)c->start;
+        s.edges[i--] = c->close_edge;
+        for (size_t e = c->close_from; e != c->start; e = c->parent[e], i--) {
+            s.order[i] = (uint32_t)e;
+            s.edges[i] = c->edge[e];
+        }
+        s.order[0] = (uint32_t)c->start;
+        ok = leak_path(l, len, loop_step, &s);
+    }
+    pmh_internal_free(s.order);
+    pmh_internal_free(s.edges);
+    return ok;
+}
+
+/* One verdict for a group: members[0..n) (entries, ascending; the first
+ * leads), its count and bytes, and a loop through one of its members. */
+static bool cycle_verdict(cycles *c, const uint64_t *members, size_t n) {
+    lk *k = c->k;
+    c->group = (uint32_t)members[0];
+    int64_t bytes = 0;
+    size_t loop_at = PMD_NONE;
+    for (size_t i = 0; i < n; i++) {
+        size_t e = (uint32_t)members[i];
+        bytes += (int64_t)k->blk[e].size;
+        if (loop_at == PMD_NONE && i < CYCLE_TRIES) {
+            if (find_loop(c, e)) loop_at = e;
+            else loop_reset(c);
+        }
+    }
+    pm_object *o = object_at(k, loop_at != PMD_NONE ? loop_at : (uint32_t)members[0]);
+    pm_leak *l = leak_add(k, PM_LEAK_CYCLE, pm_type_name(o->type), o);
+    if (l == NULL) return false;
+    l->count = (int64_t)n;
+    l->bytes = bytes;
+    leak_stack(l, o, true);
+    bool ok = loop_at == PMD_NONE || loop_path(c, l);
+    if (loop_at != PMD_NONE) loop_reset(c);
+    return ok;
+}
+
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* The garbage's groups: union-find over its references, then its members
+ * sorted by (group's first member, address), one verdict a run. */
+static bool group_cycles(cycles *c, uint64_t *members, size_t n) {
+    lk *k = c->k;
+    for (size_t e = 0; e < k->nblk; e++) c->uf[e] = (uint32_t)e;
+    memset(c->parent, 0xff, k->nblk * sizeof *c->parent);
+    size_t m = 0;
+    for (size_t e = 0; e < k->nblk; e++) {
+        if (!is_garbage(k, e)) continue;
+        c->from = e;
+        pmd_referents(object_at(k, e), unite_edge, c);
+        members[m++] = e;
+    }
+    PM_ASSERT(m == n);
+    for (size_t i = 0; i < n; i++)
+        members[i] |= (uint64_t)uf_find(c->uf, (uint32_t)members[i]) << 32;
+    qsort(members, n, sizeof *members, cmp_u64);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && members[j] >> 32 == members[i] >> 32;) j++;
+        if (!cycle_verdict(c, members + i, j - i)) return false;
+    }
+    return true;
+}
+
+static int judge_cycles(lk *k) {
+    size_t ngarbage = 0;
+    for (size_t e = 0; e < k->nblk; e++) ngarbage += is_garbage(k, e);
+    if (ngarbage == 0) return 0;
+    cycles c = {.k = k};
+    c.uf = pmh_internal_malloc(k->nblk * sizeof *c.uf);
+    c.parent = pmh_internal_malloc(k->nblk * sizeof *c.parent);
+    c.edge = pmh_internal_malloc(k->nblk * sizeof *c.edge);
+    uint64_t *members = pmh_internal_malloc(ngarbage * sizeof *members);
+    bool ok = c.uf && c.parent && c.edge && members && group_cycles(&c, members, ngarbage);
+    pmh_internal_free(members);
+    pmh_internal_free(c.uf);
+    pmh_internal_free(c.parent);
+    pmh_internal_free(c.edge);
+    if (!ok) k->oom = true;
+    return ok ? 0 : -1;
+}
+
+/* ---- the program's memory, owned roots and unowned objects -------------------- */
+
+static void note_hit(uintptr_t w, void *arg) {
+    lk *k = arg;
+    if (w < k->lo || w >= k->hi) return;
+    size_t e = find_block(k, w);
+    if (e == PMD_NONE || (k->flags[e] & F_HIT)) return;
+    if (k->nhits == k->caphits) {
+        size_t cap = k->caphits ? k->caphits * 2 : 1024;
+        uint32_t *hits = pmh_internal_realloc(k->hits, cap * sizeof *hits);
+        if (hits == NULL) {
+            k->oom = true;
+            return;
+        }
+        k->hits = hits;
+        k->caphits = cap;
+    }
+    k->flags[e] |= F_HIT;
+    k->hits[k->nhits++] = (uint32_t)e;
+}
+
+/* Which objects the unowned question judges: all at exit, else those born
+ * since the census's mark (none without one). */
+static int mark_judged(lk *k, unsigned flags) {
+    if (flags & PM_LEAKS_AT_EXIT) {
+        for (size_t e = 0; e < k->nblk; e++)
+            if (k->blk[e].obj != NOBJ) k->flags[e] |= F_JUDGED;
+        return 0;
+    }
+    if (!pmd_census_marked(k->g.rt)) return 0;
+    size_t n;
+    pm_object **born = pm_census_new_objects(k->g.rt, &n);
+    if (born == NULL) return -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t e = entry_of(k, born[i]);
+        if (e != PMD_NONE) k->flags[e] |= F_JUDGED;
+    }
+    pm_census_objects_free(born);
+    return 0;
+}
+
+static void mark_owned(lk *k) {
+    walk_begin(k, F_OWN, 0, true, true);
+    size_t nroots;
+    const pmd_root *roots = pmd_roots_of(k->g.rt, &nroots);
+    for (size_t i = 0; i < nroots; i++) push(k, entry_of(k, roots[i].object));
+    for (size_t i = 0; i < k->nhits; i++) push(k, k->hits[i]);
+    for (size_t e = 0; e < k->nblk; e++) {
+        uint32_t o = k->blk[e].obj;
+        if (o != NOBJ && k->g.external[o] && !(k->flags[e] & F_JUDGED)) push(k, e);
+    }
+    walk(k, false, NULL, NULL);
+}
+
+static bool is_unowned(const lk *k, size_t e) {
+    uint32_t o = k->blk[e].obj;
+    return o != NOBJ && k->g.external[o] && (k->flags[e] & F_JUDGED) && !(k->flags[e] & F_OWN);
+}
+
+static int unowned_verdict(lk *k, size_t e) {
+    walk_begin(k, F_DONE, F_OWN, true, true);
+    push(k, e);
+    int64_t count, bytes;
+    walk(k, false, &count, &bytes);
+    pm_object *o = object_at(k, e);
+    pm_leak *l = leak_add(k, PM_LEAK_UNOWNED, pm_type_name(o->type), o);
+    if (l == NULL) return -1;
+    l->count = count;
+    l->bytes = bytes;
+    char label[64], buf[256];
+    snprintf(label, sizeof label, "held from C: %u", k->g.external[k->blk[e].obj]);
+    step_text(buf, sizeof buf, 0, label, o);
+    char **path = pmh_internal_malloc(sizeof *path);
+    if (path == NULL || (path[0] = copy_text(buf)) == NULL) {
+        pmh_internal_free(path);
+        k->oom = true;
+        return -1;
+    }
+    l->path = (const char *const *)path;
+    l->path_len = 1;
+    leak_stack(l, o, true);
+    return 0;
+}
+
+/* Leak roots (docs/DESIGN.md): the unexplained objects no other one
+ * reaches, then what only their loops hold, in address order. */
+static int judge_unowned(lk *k) {
+    walk_begin(k, F_SUB, F_OWN, true, true);
+    for (size_t e = 0; e < k->nblk; e++)
+        if (is_unowned(k, e)) expand(k, e);
+    walk(k, false, NULL, NULL);
+    for (size_t e = 0; e < k->nblk; e++)
+        if (is_unowned(k, e) && !(k->flags[e] & (F_SUB | F_DONE)) && unowned_verdict(k, e) != 0)
+            return -1;
+    for (size_t e = 0; e < k->nblk; e++)
+        if (is_unowned(k, e) && !(k->flags[e] & F_DONE) && unowned_verdict(k, e) != 0) return -1;
+    return 0;
+}
+
+/* ---- growth ------------------------------------------------------------------ */
+
+typedef struct growth_arg {
+    lk *k;
+    pm_path *path;
+} growth_arg;
+
+static void growth_step(void *arg, size_t i, char *buf, size_t size) {
+    pm_path *p = arg;
+    char label[96];
+    pm_path_label(p, i, label, sizeof label);
+    step_text(buf, size, i, label, pm_path_object(p, i));
+}
+
+static int growth_verdict(void *arg, pm_object *o, const int64_t *delta, size_t n) {
+    lk *k = arg;
+    pm_leak *l = leak_add(k, PM_LEAK_GROWTH, pm_type_name(o->type), o);
+    if (l == NULL) return -1;
+    l->count = pm_len(o);
+    l->bytes = (int64_t)object_size(k->h, o);
+    int64_t *growth = pmh_internal_malloc(n * sizeof *growth);
+    if (growth == NULL) return k->oom = true, -1;
+    memcpy(growth, delta, n * sizeof *growth);
+    l->growth = growth;
+    l->ngrowth = n;
+    pm_path *p = pmd_path_in(k->g.rt, o);
+    if (p == NULL) return -1;
+    bool ok = leak_path(l, pm_path_length(p), growth_step, p);
+    pm_path_free(p);
+    if (!ok) k->oom = true;
+    leak_stack(l, o, true);
+    return ok ? 0 : -1;
+}
+
+static bool is_container(const pm_object *o) {
+    return o->type == &pm_list_type || o->type == &pm_dict_type || o->type == &pm_set_type;
+}
+
+static int judge_growth(lk *k, pm_leak_watch *w) {
+    pmo_vec v = {0};
+    for (size_t e = 0; e < k->nblk; e++) {
+        pm_object *o = object_at(k, e);
+        if (o && (k->flags[e] & F_COLL) && is_container(o) && !pmo_vec_push(&v, o)) {
+            pmo_vec_free(&v);
+            k->oom = true;
+            return -1;
+        }
+    }
+    int r = pmd_watch_step(w, v.items, v.len, growth_verdict, k);
+    pmo_vec_free(&v);
+    return r;
+}
+
+/* ---- blocks ------------------------------------------------------------------ */
+
+static bool is_lost(const lk *k, size_t e) {
+    return k->blk[e].obj == NOBJ && !(k->flags[e] & F_BLK);
+}
+
+static int block_verdict(lk *k, size_t e) {
+    walk_begin(k, F_BDONE, F_BLK, false, true);
+    push(k, e);
+    int64_t count, bytes;
+    walk(k, true, &count, &bytes);
+    pm_leak *l = leak_add(k, PM_LEAK_BLOCK, "block", (const void *)k->blk[e].addr);
+    if (l == NULL) return -1;
+    l->count = count;
+    l->bytes = bytes;
+    leak_stack(l, (const void *)k->blk[e].addr, false);
+    return 0;
+}
+
+static int judge_blocks(lk *k) {
+    walk_begin(k, F_BLK, 0, false, true);
+    for (size_t i = 0; i < k->nhits; i++) push(k, k->hits[i]);
+    for (size_t e = 0; e < k->nblk; e++)
+        if (k->blk[e].obj != NOBJ) push(k, e);
+    walk(k, true, NULL, NULL);
+    walk_begin(k, F_BSUB, F_BLK, false, true);
+    for (size_t e = 0; e < k->nblk; e++)
+        if (is_lost(k, e)) expand(k, e);
+    walk(k, true, NULL, NULL);
+    for (size_t e = 0; e < k->nblk; e++)
+        if (is_lost(k, e) && !(k->flags[e] & (F_BSUB | F_BDONE)) && block_verdict(k, e) != 0)
+            return -1;
+    for (size_t e = 0; e < k->nblk; e++)
+        if (is_lost(k, e) && !(k->flags[e] & F_BDONE) && block_verdict(k, e) != 0) return -1;
+    return 0;
+}
+
+/* ---- the check ---------------------------------------------------------------- */
+
+static void lk_free(lk *k) {
+    pmd_graph_free(&k->g);
+    pmh_internal_free(k->blk);
+    pmh_internal_free(k->flags);
+    pmh_internal_free(k->queue);
+    pmh_internal_free(k->hits);
+    pmh_internal_free(k->others.items);
+    pmh_internal_free(k);
+}
+
+static int run(lk *k, pm_leak_watch *w, unsigned flags, const void *from, const jmp_buf *regs) {
+    if (build_blocks(k) != 0 || mark_judged(k, flags) != 0) return -1;
+    mark_collector(k);
+    if (judge_cycles(k) != 0) return -1;
+    if (!(flags & PM_LEAKS_NO_SCAN) && pmd_scan_program(from, regs, note_hit, k) != 0) return -1;
+    if (k->oom) return -1;
+    mark_owned(k);
+    if (judge_unowned(k) != 0) return -1;
+    if (w && judge_growth(k, w) != 0) return -1;
+    return judge_blocks(k);
+}
+
+static PM_NOINLINE pm_leaks *check(pm_runtime *rt, pm_leak_watch *w, unsigned flags,
+                                   const void *from, const jmp_buf *regs) {
+    rt = rt ? rt : pm_runtime_current();
+    if (rt->heap->debug) {
+        pm_exc_set(PM_EXC_RUNTIME, "leak check: the heap has debug hooks");
+        return NULL;
+    }
+    lk *k = pmh_internal_calloc(1, sizeof *k);
+    pm_leaks *out = pmh_internal_calloc(1, sizeof *out);
+    if (k == NULL || out == NULL) {
+        pmh_internal_free(k);
+        pmh_internal_free(out);
+        pm_exc_set(PM_EXC_MEMORY, "leak check: no memory");
+        return NULL;
+    }
+    k->h = rt->heap;
+    k->out = out;
+    if (pmd_graph_build(&k->g, rt) != 0) { /* the census's refusals, or MemoryError */
+        pmh_internal_free(out);
+        pmh_internal_free(k);
+        return NULL;
+    }
+    int r = run(k, w, flags, from, regs);
+    if (r != 0 || k->oom) {
+        if (k->oom || !pm_exc_occurred()) pm_exc_set(PM_EXC_MEMORY, "leak check: out of memory");
+        pm_leaks_free(out);
+        out = NULL;
+    }
+    lk_free(k);
+    return out;
+}
+
+/* The caller's frames and registers are the program's; the frames below
+ * this one are the check's (L3). __builtin_unwind_init makes the prologue
+ * save every callee-saved register above the locals (setjmp's copy
+ * mangles rbp, which code built without frame pointers uses for a
+ * caller's locals), and the stack scan starts at regs, this frame's one
+ * local, so it reads them. */
+PM_NOINLINE pm_leaks *pm_leaks_check(pm_runtime *rt, pm_leak_watch *w, unsigned flags) {
+    __builtin_unwind_init();
+    jmp_buf regs;
+    memset(&regs, 0, sizeof regs); /* what setjmp leaves unwritten is no stale pointer */
+    (void)setjmp(regs);
+    return check(rt, w, flags, &regs, &regs);
+}
