@@ -143,6 +143,12 @@ case_demo() {
     grep -Eq "^  temp_dict +\+[0-9]+ B, peak \+[0-9.]+ KiB, 1x" out ||
         fail "demo: no section report for temp_dict"
     grep -Eq "^ +[0-9.]+ s  script starts" out || fail "demo: no mark on the timeline"
+    # The leaks chapter: one verdict of each kind, the cache's path from its root.
+    for kind in cycle unowned growth block; do
+        grep -q "^leak: $kind, " out || fail "demo: no $kind verdict"
+    done
+    grep -q "^    \['sessions'\] -> list (400 items)" out || fail "demo: no path to the growing cache"
+    grep -q "^  checkpoint 4: 4 verdicts" out || fail "demo: not four verdicts at the last checkpoint"
 }
 
 # Under an address-space limit the demo's allocations fail at different
