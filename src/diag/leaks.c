@@ -25,6 +25,10 @@
  *       pending; the report is all or nothing.
  *   L5  A verdict's strings belong to the report, which holds no
  *       reference: its objects are for reading, never for use.
+ *   L6  pools[] indexes every pool that holds an entry of blk[]: by its
+ *       address, a table of its slots naming each live block's entry
+ *       (NOBJ for a free slot). A word inside an arena is found through
+ *       it with a probe and a division; only large blocks are searched.
  */
 #include "objects/object.h"
 #include "heap/internal_alloc.h"
@@ -59,6 +63,15 @@ typedef struct lk_block {
     uint32_t obj; /* L1 */
 } lk_block;
 
+/* A pool of blk[]'s blocks (L6). */
+typedef struct lk_pool {
+    uintptr_t pool;  /* its address; 0: an empty slot of the table */
+    uintptr_t first; /* its first block's address */
+    uint32_t size;   /* its blocks' size */
+    uint32_t nslots;
+    uint32_t *entry; /* slot -> blk[] entry, or NOBJ */
+} lk_pool;
+
 typedef struct lk_vec {
     lk_block *items;
     size_t len, cap;
@@ -79,7 +92,9 @@ typedef struct lk {
     size_t nhits, caphits;
     bool oom;
     pm_leaks *out;
-    lk_vec others;       /* the heap's blocks that are not objects */
+    lk_vec others;  /* the heap's blocks that are not objects */
+    lk_pool *pools; /* L6: open addressing, pools_cap a power of two */
+    size_t pools_cap;
     const char *corrupt; /* a pool's free list did not hold together */
     uint8_t is_free[PMH_MAX_BLOCKS];
 } lk;
@@ -197,8 +212,64 @@ static void step_text(char *buf, size_t size, size_t i, const char *label, pm_ob
 
 /* ---- blocks and their lookup -------------------------------------------------- */
 
+static size_t pool_hash(uintptr_t pool, size_t cap) {
+    return (size_t)((pool >> 12) * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1);
+}
+
+/* Pool p's entry in the index, or the empty slot where it would go. */
+static lk_pool *pool_slot(const lk *k, uintptr_t p) {
+    for (size_t i = pool_hash(p, k->pools_cap);; i = (i + 1) & (k->pools_cap - 1))
+        if (k->pools[i].pool == p || k->pools[i].pool == 0) return &k->pools[i];
+}
+
+/* L6 for blk[]'s pool blocks; false when out of memory. */
+static bool index_pools(lk *k) {
+    size_t npools = 0;
+    for (size_t e = 0; e < k->nblk; e++) {
+        uintptr_t a = k->blk[e].addr;
+        if (pmh_arena_owns(k->h, a) &&
+            (e == 0 || (k->blk[e - 1].addr & k->h->pool_mask) != (a & k->h->pool_mask)))
+            npools++;
+    }
+    k->pools_cap = 16;
+    while (k->pools_cap < 2 * npools) k->pools_cap *= 2;
+    k->pools = pmh_internal_calloc(k->pools_cap, sizeof *k->pools);
+    if (k->pools == NULL) return false;
+    for (size_t e = 0; e < k->nblk; e++) {
+        uintptr_t a = k->blk[e].addr;
+        if (!pmh_arena_owns(k->h, a)) continue;
+        const pmh_pool *pool = pmh_pool_of(k->h, (void *)a);
+        lk_pool *p = pool_slot(k, (uintptr_t)pool);
+        if (p->pool == 0) {
+            uint32_t nslots = (uint32_t)((k->h->pool_size - PMH_POOL_HEADER) / pool->size);
+            p->entry = pmh_internal_malloc(nslots * sizeof *p->entry);
+            if (p->entry == NULL) return false;
+            memset(p->entry, 0xff, nslots * sizeof *p->entry); /* NOBJ */
+            p->pool = (uintptr_t)pool;
+            p->first = (uintptr_t)pool + PMH_POOL_HEADER;
+            p->size = pool->size;
+            p->nslots = nslots;
+        }
+        size_t slot = (a - p->first) / p->size;
+        PM_ASSERT(slot < p->nslots && a == p->first + slot * p->size);
+        p->entry[slot] = (uint32_t)e;
+    }
+    return true;
+}
+
+static void free_pools(lk *k) {
+    for (size_t i = 0; k->pools && i < k->pools_cap; i++) pmh_internal_free(k->pools[i].entry);
+    pmh_internal_free(k->pools);
+}
+
 static size_t find_block(const lk *k, uintptr_t w) {
     if (w < k->lo || w >= k->hi) return PMD_NONE;
+    if (pmh_arena_owns(k->h, w)) { /* L6: a pool block, or nothing */
+        const lk_pool *p = pool_slot(k, w & k->h->pool_mask);
+        if (p->pool == 0 || w < p->first) return PMD_NONE;
+        size_t slot = (w - p->first) / p->size;
+        return slot < p->nslots && p->entry[slot] != NOBJ ? p->entry[slot] : PMD_NONE;
+    }
     size_t a = 0, b = k->nblk; /* the last block starting at or below w */
     while (a < b) {
         size_t mid = a + (b - a) / 2;
@@ -296,6 +367,10 @@ static int build_blocks(lk *k) {
     if (n) {
         k->lo = k->blk[0].addr;
         k->hi = k->blk[n - 1].addr + k->blk[n - 1].size;
+    }
+    if (!index_pools(k)) {
+        pm_exc_set(PM_EXC_MEMORY, "leak check: no memory for its index of pools");
+        return -1;
     }
     return 0;
 }
@@ -743,6 +818,7 @@ static int judge_blocks(lk *k) {
 /* ---- the check ---------------------------------------------------------------- */
 
 static void lk_free(lk *k) {
+    free_pools(k);
     pmd_graph_free(&k->g);
     pmh_internal_free(k->blk);
     pmh_internal_free(k->flags);
