@@ -7,12 +7,36 @@
 #define _DEFAULT_SOURCE
 #include "testutil.h"
 
+#include <stdbool.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 /* Bytes at the start of each pool taken by its header (src/heap/heap.h). */
 #define POOL_HEADER 128
+/* The largest colour of a pool of this size (src/heap/heap.h, P1): its
+ * header sits up to that many bytes into its slot, and every pool must
+ * hold a medium class's blocks whatever its colour. */
+static size_t colour_max(size_t pool) {
+    return pool >= 256 << 10   ? 0xC00
+           : pool >= 128 << 10 ? 0xE00
+           : pool >= 64 << 10  ? 0x700
+           : pool >= 32 << 10  ? 0x380
+                               : 0x1C0;
+}
+
+/* The blocks of `size` bytes a pool of pool_size bytes holds, its slot
+ * holding `block`: its colour is three bits of the slot's number (P1). */
+static size_t pool_capacity(const void *block, size_t pool_size, size_t size) {
+    size_t colour = ((uintptr_t)block >> 8) & colour_max(pool_size);
+    return (pool_size - POOL_HEADER - colour) / size;
+}
+
+/* Whether blocks a and b lie in one slot of pool_size bytes. */
+static bool same_pool(const void *a, const void *b, size_t pool_size) {
+    return ((uintptr_t)a ^ (uintptr_t)b) < pool_size;
+}
 
 static pm_heap *new_heap(size_t arena, size_t pool, size_t dirty_max) {
     pm_heap_config c;
@@ -33,7 +57,7 @@ static void test_medium_classes(void) {
         CHECK(h != NULL);
         pm_heap_stats s;
         pm_heap_get_stats(h, &s);
-        size_t usable = pool - POOL_HEADER, prev = PM_SMALL_MAX;
+        size_t usable = pool - POOL_HEADER - colour_max(pool), prev = PM_SMALL_MAX;
         CHECK(s.medium_classes > 0);
         for (uint64_t k = 0; k < s.medium_classes; k++) {
             size_t size = s.medium[k].block_size, blocks = usable / size;
@@ -46,7 +70,7 @@ static void test_medium_classes(void) {
             prev = size;
         }
         CHECK(s.pool_block_max == prev && prev <= 32 << 10);
-        if (pool == 16 << 10) CHECK_EQ(s.pool_block_max, 5408);
+        if (pool == 16 << 10) CHECK_EQ(s.pool_block_max, 5264);
         CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
         pm_heap_destroy(h);
     }
@@ -244,30 +268,39 @@ static void test_fill_busiest_arena(void) {
     /* Allocation comes from the fullest usable arena: after draining one
      * arena a little and another a lot, new pools come from the fuller. */
     pm_heap *h = new_heap(1 << 20, 4 << 10, 1 << 20);
+    /* Three arenas' pools filled; a pool holds 7 or 6 blocks of 512 bytes
+     * by its colour (P1): start[k] is where pool k's blocks start in p[]. */
     enum { PER_POOL = (4096 - POOL_HEADER) / 512, PPA = 256, POOLS = PPA * 3 };
     void **p = malloc(POOLS * PER_POOL * sizeof *p);
-    for (int i = 0; i < POOLS * PER_POOL; i++) p[i] = pm_heap_malloc(h, 512);
+    int *start = malloc((POOLS + 1) * sizeof *start), n = 0;
+    for (int k = 0; k < POOLS; k++) {
+        start[k] = n;
+        p[n++] = pm_heap_malloc(h, 512);
+        for (size_t left = pool_capacity(p[n - 1], 4096, 512) - 1; left > 0; left--)
+            p[n++] = pm_heap_malloc(h, 512);
+    }
+    start[POOLS] = n;
     pm_heap_stats s;
     pm_heap_get_stats(h, &s);
     CHECK_EQ(s.arenas, 3);
     /* Empty 4 pools of the second arena and 12 of the third (allocation
      * order is address order within an arena, arenas in turn). */
-    for (int i = (PPA + 16) * PER_POOL; i < (PPA + 20) * PER_POOL; i++) pm_heap_free(h, p[i]);
-    for (int i = (2 * PPA + 36) * PER_POOL; i < (2 * PPA + 48) * PER_POOL; i++)
-        pm_heap_free(h, p[i]);
+    for (int i = start[PPA + 16]; i < start[PPA + 20]; i++) pm_heap_free(h, p[i]);
+    for (int i = start[2 * PPA + 36]; i < start[2 * PPA + 48]; i++) pm_heap_free(h, p[i]);
     /* The last pool emptied stays parked on the class's list and serves
      * first; after it, new pools come from the fuller second arena. */
     void *fresh[2 * PER_POOL];
+    int parked = start[2 * PPA + 48] - start[2 * PPA + 47];
     for (int i = 0; i < 2 * PER_POOL; i++) fresh[i] = pm_heap_malloc(h, 512);
     uintptr_t arena_mask = ~(uintptr_t)((1 << 20) - 1);
-    uintptr_t second = (uintptr_t)p[(PPA + 16) * PER_POOL] & arena_mask;
-    uintptr_t third = (uintptr_t)p[(2 * PPA + 36) * PER_POOL] & arena_mask;
-    for (int i = 0; i < PER_POOL; i++) CHECK(((uintptr_t)fresh[i] & arena_mask) == third);
-    for (int i = PER_POOL; i < 2 * PER_POOL; i++)
-        CHECK(((uintptr_t)fresh[i] & arena_mask) == second);
+    uintptr_t second = (uintptr_t)p[start[PPA + 16]] & arena_mask;
+    uintptr_t third = (uintptr_t)p[start[2 * PPA + 36]] & arena_mask;
+    for (int i = 0; i < parked; i++) CHECK(((uintptr_t)fresh[i] & arena_mask) == third);
+    for (int i = parked; i < 2 * PER_POOL; i++) CHECK(((uintptr_t)fresh[i] & arena_mask) == second);
     for (int i = 0; i < 2 * PER_POOL; i++) pm_heap_free(h, fresh[i]);
     CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
     free(p);
+    free(start);
     pm_heap_destroy(h);
 }
 
@@ -276,16 +309,25 @@ static void test_hysteresis(void) {
      * committed; the 17th triggers a purge down to 8. The first pool to
      * empty stays parked on its class's list. */
     pm_heap *h = new_heap(0, 0, 256 << 10);
+    /* 40 pools filled whole, so none is listed: a pool holds 63 or 62
+     * blocks of 256 bytes by its colour (P1); start[k] is where pool k's
+     * blocks start in p[]. */
     enum { PER_POOL = (16384 - POOL_HEADER) / 256 };
     void *p[40 * PER_POOL];
-    for (int i = 0; i < 40 * PER_POOL; i++) p[i] = pm_heap_malloc(h, 256);
+    int start[41], n = 0;
+    for (int k = 0; k < 40; k++) {
+        start[k] = n;
+        p[n++] = pm_heap_malloc(h, 256);
+        for (size_t left = pool_capacity(p[n - 1], 16384, 256) - 1; left > 0; left--)
+            p[n++] = pm_heap_malloc(h, 256);
+    }
+    start[40] = n;
     pm_heap_stats s;
-    for (int pool = 0; pool < 17; pool++)
-        for (int i = 0; i < PER_POOL; i++) pm_heap_free(h, p[pool * PER_POOL + i]);
+    for (int i = 0; i < start[17]; i++) pm_heap_free(h, p[i]);
     pm_heap_get_stats(h, &s);
     CHECK_EQ(s.pools_empty, 16);
     CHECK_EQ(s.pools_decommitted, 0);
-    for (int i = 0; i < PER_POOL; i++) pm_heap_free(h, p[17 * PER_POOL + i]);
+    for (int i = start[17]; i < start[18]; i++) pm_heap_free(h, p[i]);
     pm_heap_get_stats(h, &s);
     CHECK_EQ(s.pools_empty, 8);
     CHECK_EQ(s.pools_decommitted, 9);
@@ -294,7 +336,7 @@ static void test_hysteresis(void) {
     CHECK_EQ(s.pools_empty, 0);
     CHECK_EQ(s.pools_decommitted, 18); /* the parked pool too */
     CHECK(back >= 9 * 16384);
-    for (int i = 18 * PER_POOL; i < 40 * PER_POOL; i++) pm_heap_free(h, p[i]);
+    for (int i = start[18]; i < n; i++) pm_heap_free(h, p[i]);
     CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
     pm_heap_destroy(h);
 }
@@ -303,11 +345,19 @@ static void test_trim_pages(void) {
     /* 16-byte blocks, one live block per pool at the start: trim gives back
      * the three other pages of each pool; the pool then refills them. */
     pm_heap *h = new_heap(0, 0, 1 << 20);
+    /* POOLS pools filled whole (their counts of blocks differ by colour). */
     enum { PER_POOL = (16384 - POOL_HEADER) / 16, POOLS = 32 };
-    void **p = malloc(POOLS * PER_POOL * sizeof *p);
-    for (int i = 0; i < POOLS * PER_POOL; i++) p[i] = pm_heap_malloc(h, 16);
-    for (int i = 0; i < POOLS * PER_POOL; i++)
-        if (i % PER_POOL != 0) pm_heap_free(h, p[i]);
+    void **p = malloc((POOLS + 1) * PER_POOL * sizeof *p);
+    bool *first = calloc((POOLS + 1) * PER_POOL, sizeof *first);
+    int n = 0;
+    for (int pools = 0;; n++) {
+        p[n] = pm_heap_malloc(h, 16);
+        first[n] = n == 0 || !same_pool(p[n], p[n - 1], 16384);
+        if (first[n] && ++pools > POOLS) break;
+    }
+    pm_heap_free(h, p[n]); /* the first block of one pool too many */
+    for (int i = 0; i < n; i++)
+        if (!first[i]) pm_heap_free(h, p[i]);
     size_t back = pm_heap_trim(h);
     pm_heap_stats s;
     pm_heap_get_stats(h, &s);
@@ -316,18 +366,19 @@ static void test_trim_pages(void) {
     CHECK_EQ(s.classes[0].blocks_used, POOLS);
     CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
     /* Refill everything: blocks come back from the purged pages. */
-    for (int i = 0; i < POOLS * PER_POOL; i++)
-        if (i % PER_POOL != 0) p[i] = pm_heap_malloc(h, 16);
+    for (int i = 0; i < n; i++)
+        if (!first[i]) p[i] = pm_heap_malloc(h, 16);
     pm_heap_get_stats(h, &s);
     CHECK_EQ(s.pages_decommitted, 0);
     CHECK_EQ(s.pools_used, POOLS);
     CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
-    for (int i = 0; i < POOLS * PER_POOL; i++) {
+    for (int i = 0; i < n; i++) {
         memset(p[i], i & 0xFF, 16);
     }
-    for (int i = 0; i < POOLS * PER_POOL; i++) pm_heap_free(h, p[i]);
+    for (int i = 0; i < n; i++) pm_heap_free(h, p[i]);
     CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
     free(p);
+    free(first);
     pm_heap_destroy(h);
 }
 

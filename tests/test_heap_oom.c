@@ -215,7 +215,7 @@ static void op_free(script *s, int i) {
     check_sound(s->h);
 }
 
-/* The script: large blocks (above the largest pool class, 5408 bytes with
+/* The script: large blocks (above the largest pool class, 5264 bytes with
  * the default 16 KiB pools) through every entry point, realloc across the
  * small/medium/large borders both ways, and pool blocks in between (which
  * never reach the RAW domain, so they must never fail). */

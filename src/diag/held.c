@@ -59,6 +59,7 @@ struct pmd_graph_region {
     uint32_t size;   /* a pool's block size; 0: large objects    */
     uint32_t first;  /* a pool: its block 0's entry in slots[]   */
     uint32_t blocks; /* a pool: its entries in slots[]           */
+    uint32_t block0; /* a pool: its block 0's offset from key    */
 };
 
 static size_t region_slot(uintptr_t key, size_t cap) {
@@ -72,8 +73,8 @@ size_t pmd_graph_index(const pmd_graph *g, const pm_object *o) {
         const pmd_graph_region *r = &g->regions[i];
         if (r->key == 0) return PMD_NONE;
         if (r->key == key && r->size) {
-            uintptr_t off = (uintptr_t)o - key - PMH_POOL_HEADER;
-            if ((uintptr_t)o < key + PMH_POOL_HEADER || off % r->size) return PMD_NONE;
+            uintptr_t off = (uintptr_t)o - key - r->block0;
+            if ((uintptr_t)o < key + r->block0 || off % r->size) return PMD_NONE;
             uint32_t k = (uint32_t)(off / r->size);
             if (k >= r->blocks) return PMD_NONE;
             uint32_t i = g->slots[r->first + k];
@@ -157,18 +158,18 @@ static void account_internal(pmd_graph *g) {
 /* H5: a region's entry, its pool's slots filled (slots has room). */
 static void add_region(pmd_graph *g, size_t lo, size_t hi, uint32_t *nslots) {
     uintptr_t key = (uintptr_t)g->objects[lo] & g->region_mask;
-    pmd_graph_region r = {key, (uint32_t)lo, (uint32_t)hi, 0, 0, 0};
+    pmd_graph_region r = {key, (uint32_t)lo, (uint32_t)hi, 0, 0, 0, 0};
     pm_heap *h = g->rt->heap;
     if (pmh_arena_owns(h, (uintptr_t)g->objects[lo])) {
         const pmh_pool *pool = pmh_pool_of(h, g->objects[lo]);
         r.size = pool->size;
         r.first = *nslots;
-        uintptr_t last = (uintptr_t)g->objects[hi - 1] - key - PMH_POOL_HEADER;
+        r.block0 = (uint32_t)((uintptr_t)pool + PMH_POOL_HEADER - key);
+        uintptr_t last = (uintptr_t)g->objects[hi - 1] - key - r.block0;
         r.blocks = (uint32_t)(last / r.size + 1);
         memset(g->slots + r.first, 0xff, r.blocks * sizeof *g->slots);
         for (size_t i = lo; i < hi; i++)
-            g->slots[r.first + ((uintptr_t)g->objects[i] - key - PMH_POOL_HEADER) / r.size] =
-                (uint32_t)i;
+            g->slots[r.first + ((uintptr_t)g->objects[i] - key - r.block0) / r.size] = (uint32_t)i;
         *nslots += r.blocks;
     }
     size_t s = region_slot(key, g->region_cap);
@@ -183,10 +184,11 @@ static size_t region_end(const pmd_graph *g, size_t lo, size_t *slots) {
     size_t hi = lo + 1;
     while (hi < g->n && ((uintptr_t)g->objects[hi] & g->region_mask) == key) hi++;
     *slots = 0;
-    if (pmh_arena_owns(g->rt->heap, (uintptr_t)g->objects[lo]))
-        *slots = ((uintptr_t)g->objects[hi - 1] - key - PMH_POOL_HEADER) /
-                     pmh_pool_of(g->rt->heap, g->objects[lo])->size +
-                 1;
+    if (pmh_arena_owns(g->rt->heap, (uintptr_t)g->objects[lo])) {
+        const pmh_pool *pool = pmh_pool_of(g->rt->heap, g->objects[lo]);
+        *slots =
+            ((uintptr_t)g->objects[hi - 1] - (uintptr_t)pool - PMH_POOL_HEADER) / pool->size + 1;
+    }
     return hi;
 }
 

@@ -241,7 +241,7 @@ static bool index_pools(lk *k) {
         const pmh_pool *pool = pmh_pool_of(k->h, (void *)a);
         lk_pool *p = pool_slot(k, (uintptr_t)pool);
         if (p->pool == 0) {
-            uint32_t nslots = (uint32_t)((k->h->pool_size - PMH_POOL_HEADER) / pool->size);
+            uint32_t nslots = (uint32_t)pmh_pool_capacity(k->h, pool, pool->size);
             p->entry = pmh_internal_malloc(nslots * sizeof *p->entry);
             if (p->entry == NULL) return false;
             memset(p->entry, 0xff, nslots * sizeof *p->entry); /* NOBJ */
@@ -265,7 +265,7 @@ static void free_pools(lk *k) {
 static size_t find_block(const lk *k, uintptr_t w) {
     if (w < k->lo || w >= k->hi) return PMD_NONE;
     if (pmh_arena_owns(k->h, w)) { /* L6: a pool block, or nothing */
-        const lk_pool *p = pool_slot(k, w & k->h->pool_mask);
+        const lk_pool *p = pool_slot(k, (uintptr_t)pmh_pool_of(k->h, (void *)w));
         if (p->pool == 0 || w < p->first) return PMD_NONE;
         size_t slot = (w - p->first) / p->size;
         return slot < p->nslots && p->entry[slot] != NOBJ ? p->entry[slot] : PMD_NONE;

@@ -122,6 +122,7 @@ typedef struct tr_location {
 typedef struct tr_side {
     uint32_t block_size;
     uint32_t nslots; /* and one more, never a block's: the pool's tail */
+    uint32_t block0; /* block 0's offset from the pool's slot (heap.h, P1) */
     _Atomic uint64_t slot[];
 } tr_side;
 
@@ -1066,26 +1067,27 @@ static void side_forget(pmd_recorder *r, tr_side *s, uintptr_t base) {
     for (uint32_t i = 0; i < s->nslots; i++) {
         uint64_t rec = atomic_exchange_explicit(&s->slot[i], 0, memory_order_relaxed);
         if (rec == 0) continue;
-        void *block = (void *)(base + PMH_POOL_HEADER + (uintptr_t)i * s->block_size);
+        void *block = (void *)(base + s->block0 + (uintptr_t)i * s->block_size);
         account(r, block, REC_STACK(rec), REC_SIZE(rec), false);
         if (r->capture) pmd_capture_free(r->capture, block);
     }
 }
 
-/* The side array of the pool at base, from the radix map, made (or made
- * anew for a new class) when `make`; NULL when there is none. */
-static tr_side *radix_side(pmd_recorder *r, const pm_heap *h, uintptr_t base, bool make) {
-    const pmh_pool *pool = (const pmh_pool *)base;
+/* The side array of a pool, from the radix map (by the pool's slot), made
+ * (or made anew for a new class) when `make`; NULL when there is none. */
+static tr_side *radix_side(pmd_recorder *r, const pm_heap *h, const pmh_pool *pool, bool make) {
+    uintptr_t base = pmh_pool_slot(pool);
     _Atomic(void *) *e = radix_entry(r, base, make);
     if (e == NULL) return NULL;
     tr_side *s = atomic_load_explicit(e, memory_order_acquire);
     if (s != NULL && s->block_size == pool->size) return s;
     if (!make) return NULL;
-    uint32_t nslots = (uint32_t)((h->pool_size - PMH_POOL_HEADER) / pool->size);
+    uint32_t nslots = (uint32_t)pmh_pool_capacity(h, pool, pool->size);
     tr_side *fresh = rec_take(r, sizeof *fresh + (size_t)(nslots + 1) * sizeof(uint64_t));
     if (fresh == NULL) return NULL;
     fresh->block_size = pool->size;
     fresh->nslots = nslots;
+    fresh->block0 = (uint32_t)(pmh_pool_colour(pool) + PMH_POOL_HEADER);
     if (s) side_forget(r, s, base); /* the old array stays in the arena (R3) */
     atomic_store_explicit(e, fresh, memory_order_release);
     return fresh;
@@ -1108,11 +1110,10 @@ static _Atomic uint64_t *side_slot(const tr_side *s, const pmh_pool *pool, const
  * changes only in pool_init, which clears trace_gen, so a side array the
  * header remembers is of the pool's class, and its header is not read. */
 static _Atomic uint64_t *pool_slot(pmd_recorder *r, const pm_heap *h, const void *p, bool make) {
-    uintptr_t base = (uintptr_t)p & h->pool_mask;
-    pmh_pool *pool = (pmh_pool *)base;
+    pmh_pool *pool = pmh_pool_of(h, p);
     tr_side *s = atomic_load_explicit(&pool->trace, memory_order_relaxed);
     if (atomic_load_explicit(&pool->trace_gen, memory_order_relaxed) != r->gen) {
-        if ((s = radix_side(r, h, base, make)) == NULL) return NULL;
+        if ((s = radix_side(r, h, pool, make)) == NULL) return NULL;
         atomic_store_explicit(&pool->trace, s, memory_order_relaxed);
         atomic_store_explicit(&pool->trace_gen, r->gen, memory_order_relaxed);
     }
@@ -1258,7 +1259,7 @@ static void each_side_record(pmd_recorder *r, uintptr_t base, const tr_side *s, 
     for (uint32_t i = 0; i < s->nslots; i++) {
         uint64_t rec = atomic_load_explicit(&s->slot[i], memory_order_relaxed);
         if (rec == 0) continue;
-        const void *block = (const void *)(base + PMH_POOL_HEADER + (uintptr_t)i * s->block_size);
+        const void *block = (const void *)(base + s->block0 + (uintptr_t)i * s->block_size);
         size_t bytes, count;
         weighed(r, block, REC_SIZE(rec), &bytes, &count);
         fn(arg, REC_STACK(rec), bytes, count, ((uint32_t)rec & REC_OBJECT) ? block : NULL);
@@ -1325,8 +1326,7 @@ static PM_NOINLINE void record_alloc(tr_table *t, const void *p, size_t n, const
 static bool surely_unrecorded(const pmd_recorder *r, const void *p) {
     const pm_heap *h = pmh_map_owner((uintptr_t)p);
     if (h == NULL) return false; /* the big table: under the lock */
-    uintptr_t base = (uintptr_t)p & h->pool_mask;
-    const pmh_pool *pool = (const pmh_pool *)base;
+    const pmh_pool *pool = pmh_pool_of(h, p);
     if (atomic_load_explicit(&pool->trace_gen, memory_order_relaxed) != r->gen) return true;
     const _Atomic uint64_t *slot =
         side_slot(atomic_load_explicit(&pool->trace, memory_order_relaxed), pool, p);

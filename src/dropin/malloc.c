@@ -24,9 +24,10 @@
  *       memory comes from mmap and the C library's __libc_* entry points
  *       (src/heap/internal_alloc.c), so nothing recurses.
  * Alignment: every pool block is 16-aligned; a pool's blocks of a small
- * class lie at the pool's 16 KiB-aligned start plus a 128-byte header
- * plus multiples of the class's size, so rounding a request up to a
- * multiple of an alignment up to 128 gives a block of that alignment.
+ * class lie at the pool's 16 KiB-aligned slot plus its colour (a multiple
+ * of 64: heap.h, P1) plus a 128-byte header plus multiples of the class's
+ * size, so rounding a request up to a multiple of an alignment up to 64
+ * gives a block of that alignment.
  * The result is checked all the same (debug hooks move blocks), and any
  * other request goes to the C library's memalign.
  */
@@ -42,7 +43,7 @@
 #include <unistd.h>
 
 #define PMM_EXPORT __attribute__((visibility("default")))
-#define PMM_POOL_ALIGN_MAX 128 /* the pool header's size: see above */
+#define PMM_POOL_ALIGN_MAX 64 /* the colours' step: see above */
 
 extern void *__libc_memalign(size_t alignment, size_t n);
 

@@ -15,9 +15,9 @@
  * stops where a pool would hold fewer than PMH_MEDIUM_MIN_BLOCKS blocks
  * (the waste of a pool's tail and a half-used pool would outweigh the
  * gain) or at PMH_BLOCK_CAP. With 16 KiB pools: 19 medium classes, the
- * largest 5408 bytes (three blocks: a 4 KiB buffer, common in C programs,
+ * largest 5264 bytes (three blocks: a 4 KiB buffer, common in C programs,
  * stays out of the large-block table's lock); with 4 KiB pools the
- * largest is 1312.
+ * largest is 1168.
  *
  * Invariants (pm_heap_check verifies each; C3 pool by pool):
  *   C1 class_size[] strictly increases and holds multiples of PM_ALIGNMENT;
@@ -45,7 +45,8 @@ static size_t widened(size_t usable, size_t want) {
 }
 
 static unsigned add_medium_classes(pm_heap *h, unsigned n) {
-    size_t usable = h->pool_size - PMH_POOL_HEADER;
+    /* Every pool must hold the blocks, whatever its colour (P1). */
+    size_t usable = h->pool_size - PMH_POOL_HEADER - h->colour_mask;
     for (size_t base = PM_SMALL_MAX; base < PMH_BLOCK_CAP; base *= 2) {
         for (unsigned k = 1; k <= PMH_MEDIUM_PER_DOUBLING; k++) {
             size_t size = widened(usable, base + base / PMH_MEDIUM_PER_DOUBLING * k);

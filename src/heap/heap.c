@@ -60,6 +60,7 @@ pm_heap pmh_default_heap = {
     /* main is the default runtime's cache and no one else's (O1). */
     .main = {.heap = &pmh_default_heap, .heap_id = PMH_DEFAULT_HEAP_ID, .for_runtime = true},
     .pool_mask = ~(uintptr_t)(DEFAULT_POOL_SIZE - 1),
+    .colour_mask = PMH_COLOUR_MASK(DEFAULT_POOL_SIZE),
     .special = true,
     .domains = {RAW_TABLE, DEFAULT_POOL_TABLE, DEFAULT_POOL_TABLE},
     .config = {.struct_size = sizeof(pm_heap_config),
@@ -250,6 +251,7 @@ pm_heap *pm_heap_new(const pm_heap_config *cfg) {
     h->pool_size = c.pool_size;
     h->arena_size = c.arena_size;
     h->pool_mask = ~(uintptr_t)(c.pool_size - 1);
+    h->colour_mask = PMH_COLOUR_MASK(c.pool_size);
     h->pools_per_arena = (uint32_t)(c.arena_size / c.pool_size);
     pmh_classes_init(h);
     h->lowest = 1;
@@ -449,8 +451,10 @@ void pmh_arena_release_empty(pm_heap *h, uint64_t keep) {
 /* Pools                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* The header of the pool in slot `index` of arena a (P1). */
 static pmh_pool *pool_at(const pm_heap *h, const pmh_arena *a, uint32_t index) {
-    return (pmh_pool *)(a->base + (uintptr_t)index * h->pool_size);
+    uintptr_t slot = a->base + (uintptr_t)index * h->pool_size;
+    return (pmh_pool *)(slot + pmh_colour(h, (const void *)slot));
 }
 
 static void empty_list_remove(pmh_arena *a, pmh_pool *pool) {
@@ -526,7 +530,7 @@ static void pool_init(pm_heap *h, pmh_cache *cache, pmh_arena *a, pmh_pool *pool
     pool->freeblock = (pmh_block *)((char *)pool + PMH_POOL_HEADER);
     blk_set_next(pool->freeblock, NULL);
     pool->nextoffset = (uint32_t)(PMH_POOL_HEADER + size);
-    pool->maxnextoffset = (uint32_t)(h->pool_size - size);
+    pool->maxnextoffset = (uint32_t)(h->pool_size - pmh_pool_colour(pool) - size);
     used_link(cache, pool);
 }
 
@@ -535,7 +539,7 @@ static void pool_init(pm_heap *h, pmh_cache *cache, pmh_arena *a, pmh_pool *pool
 static void pool_detach_for_decommit(pm_heap *h, pmh_arena *a, pmh_pool *pool) {
     empty_list_remove(a, pool);
     h->nempty_pools--;
-    a->decommitted[a->ndecommitted++] = (uint32_t)(((uintptr_t)pool - a->base) / h->pool_size);
+    a->decommitted[a->ndecommitted++] = (uint32_t)((pmh_slot_of(h, pool) - a->base) / h->pool_size);
     h->bytes_returned += h->pool_size;
 }
 

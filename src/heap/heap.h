@@ -3,8 +3,9 @@
  *
  * Vocabulary (docs/DESIGN.md draws it):
  *   arena  an OS mapping of arena_size bytes, aligned to arena_size;
- *   pool   a pool_size slice of an arena (aligned to pool_size) that serves
- *          one size class; its header sits at its start;
+ *   slot   a pool_size slice of an arena, aligned to pool_size;
+ *   pool   a slot serving one size class; its header sits `colour` bytes
+ *          into the slot (P1), its blocks right after the header;
  *   block  a unit of a pool handed to the user; free blocks form a LIFO list
  *          threaded through their first word.
  *
@@ -26,6 +27,13 @@
  *       heap, and only that cache's used lists may hold it; an empty pool
  *       (on its arena's empty list, decommitted, untouched) has none. A
  *       private heap's caches are h->main and one per runtime made on it.
+ *   P1  a pool's header is at slot + colour, colour = pmh_colour(h, slot)
+ *       < PMH_COLOUR_SPAN: a function of the slot's address alone, so
+ *       that free finds the header from a block's address. Headers at the
+ *       same offset of every slot would all fall in one set of the L1
+ *       cache (the set index is address bits 6..11): the hot headers of
+ *       more than 8 classes then evict each other (docs/DESIGN.md,
+ *       "Pool colours"). The slot's first colour bytes hold nothing.
  *   O1  a pool owned by a runtime's cache (for_runtime) holds only that
  *       runtime's objects and free-list blocks (pmh_cache, O-pools).
  * Sanitizer builds poison every byte the user may not touch (free blocks,
@@ -54,6 +62,25 @@
  * of address space: arenas are at least a MiB and aligned to their size. */
 #define PMH_ARENA_MIN (1u << PMH_MAP_SHIFT)
 #define PMH_POOL_HEADER 128 /* bytes; two cache lines (pmh_pool) */
+/* A header's colour (P1) is below this: it lies in its slot's first page,
+ * and the slot is pool_size-aligned, so header & ~(span - 1) is the slot
+ * and header & (span - 1) the colour, with no heap at hand. */
+#define PMH_COLOUR_SPAN 4096u
+/* Colours are multiples of 64 bytes (a line), eight of them (four with
+ * 256 KiB pools), so a pool's blocks are 64-byte aligned at least. */
+#define PMH_COLOUR_SHIFT 8
+/* The colour mask for pools of `pool_size` bytes (a power of two): it
+ * picks three bits of the pool number at or above bit 14 (address bits
+ * from PMH_COLOUR_SHIFT + 6), so that the step is a line for pools up to
+ * 16 KiB (smaller pools change colour every 16 KiB), and the colour stays
+ * below PMH_COLOUR_SPAN (256 KiB pools: two bits, 1 KiB steps). The mask
+ * is also the largest colour. */
+#define PMH_COLOUR_MASK(pool_size)                                                                 \
+    ((pool_size) >= (256u << 10)   ? (uintptr_t)0xC00                                              \
+     : (pool_size) >= (128u << 10) ? (uintptr_t)0xE00                                              \
+     : (pool_size) >= (64u << 10)  ? (uintptr_t)0x700                                              \
+     : (pool_size) >= (32u << 10)  ? (uintptr_t)0x380                                              \
+                                   : (uintptr_t)0x1C0)
 /* Arenas ask for transparent huge pages once the heap already holds this
  * much in arenas: a small heap stays small (a huge page is resident as a
  * whole once touched: at 8 MiB, pymm-python's py-trees script grew its
@@ -185,10 +212,11 @@ struct pmh_cache {
 
 struct pm_heap {
     /* Hot fields first: the fast paths read only these. */
-    pmh_cache main;      /* a private heap's only cache (first: see pmh_cache) */
-    uintptr_t pool_mask; /* ~(pool_size - 1)                      */
-    pmh_debug *debug;    /* debug hooks, or NULL                  */
-    bool special;        /* debug hooks, thread-safe or traced:
+    pmh_cache main;        /* a private heap's only cache (first: see pmh_cache) */
+    uintptr_t pool_mask;   /* ~(pool_size - 1)                      */
+    uintptr_t colour_mask; /* pmh_colour: the slot's bits that colour */
+    pmh_debug *debug;      /* debug hooks, or NULL                  */
+    bool special;          /* debug hooks, thread-safe or traced:
                             the pm_heap_* entry points leave the
                             private fast path (one branch)        */
     pm_allocator domains[PM_NUM_DOMAINS];
@@ -405,8 +433,32 @@ PM_NO_ASAN static inline void blk_set_next(pmh_block *b, pmh_block *n) {
     pm_vg_noaccess(b, sizeof *b);
 }
 
+/* The colour of the slot holding address p (P1): three bits of its pool
+ * number picked by the heap's mask, times the colour step. The shift is
+ * fixed so that free pays a shift, an and and an add for it. */
+static inline uintptr_t pmh_colour(const pm_heap *h, const void *p) {
+    return ((uintptr_t)p >> PMH_COLOUR_SHIFT) & h->colour_mask;
+}
+
+/* The slot, and the pool header, of a block of h's pools. */
+static inline uintptr_t pmh_slot_of(const pm_heap *h, const void *p) {
+    return (uintptr_t)p & h->pool_mask;
+}
 static inline pmh_pool *pmh_pool_of(const pm_heap *h, const void *p) {
-    return (pmh_pool *)((uintptr_t)p & h->pool_mask);
+    return (pmh_pool *)(pmh_slot_of(h, p) + pmh_colour(h, p));
+}
+
+/* A header's own colour and slot, read from its address (P1). */
+static inline uintptr_t pmh_pool_colour(const pmh_pool *pool) {
+    return (uintptr_t)pool & (PMH_COLOUR_SPAN - 1);
+}
+static inline uintptr_t pmh_pool_slot(const pmh_pool *pool) {
+    return (uintptr_t)pool & ~(uintptr_t)(PMH_COLOUR_SPAN - 1);
+}
+
+/* The blocks a pool of block size `size` holds once carved whole. */
+static inline size_t pmh_pool_capacity(const pm_heap *h, const pmh_pool *pool, size_t size) {
+    return (h->pool_size - pmh_pool_colour(pool) - PMH_POOL_HEADER) / size;
 }
 
 /* Every block of a pool is carved at header + k * size. */

@@ -51,7 +51,7 @@ static int for_each_used_pool(const pm_heap *h, used_pool_fn fn, void *arg) {
 }
 
 static size_t pool_capacity(const pm_heap *h, const pmh_pool *pool) {
-    return (h->pool_size - PMH_POOL_HEADER) / pool->size;
+    return pmh_pool_capacity(h, pool, pool->size);
 }
 
 /* ---- statistics --------------------------------------------------------- */
@@ -73,6 +73,7 @@ static int add_pool_stats(const pm_heap *h, const pmh_arena *a, const pmh_pool *
     s->bytes_in_use += (uint64_t)used * size;
     s->bytes_free += (uint64_t)(cap - used) * size;
     s->bytes_headers += PMH_POOL_HEADER;
+    /* The slot's bytes before the header (P1) count as slack. */
     s->bytes_slack += h->pool_size - PMH_POOL_HEADER - cap * size;
     return 0;
 }
@@ -274,13 +275,15 @@ static int check_pool(const pm_heap *h, const pmh_arena *a, const pmh_pool *pool
     if (pool->szidx >= h->nclasses || pool->size != h->class_size[pool->szidx])
         return fail(c, "pool %p: bad size class %u (block size %u)", p, pool->szidx, pool->size);
     size_t size = pool->size;
-    if (pool->szidx >= PM_NUM_CLASSES &&
-        (h->pool_size - PMH_POOL_HEADER) / size < PMH_MEDIUM_MIN_BLOCKS)
+    if (pool->szidx >= PM_NUM_CLASSES && pmh_pool_capacity(h, pool, size) < PMH_MEDIUM_MIN_BLOCKS)
         return fail(c, "pool %p: %zu-byte blocks, too few to a pool (C3)", p, size);
     if (pool->purged && size > PMOS_PAGE_SIZE)
         return fail(c, "pool %p: pages purged under %zu-byte blocks (trim.c)", p, size);
-    if (pool->nextoffset < PMH_POOL_HEADER + size || pool->nextoffset > h->pool_size ||
-        pool->maxnextoffset != h->pool_size - size)
+    if (pmh_pool_of(h, pool) != pool)
+        return fail(c, "pool %p: header not where its slot's colour puts it (P1)", p);
+    size_t room = h->pool_size - pmh_pool_colour(pool);
+    if (pool->nextoffset < PMH_POOL_HEADER + size || pool->nextoffset > room ||
+        pool->maxnextoffset != room - size)
         return fail(c, "pool %p: carving offsets out of range", p);
     uint8_t is_free[PMH_MAX_BLOCKS];
     const char *why = "";

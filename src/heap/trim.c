@@ -23,8 +23,16 @@
 
 #include <string.h>
 
+/* Pages are counted from the pool's slot, whose first page holds the
+ * header (P1: colour + header < PMH_COLOUR_SPAN == PMOS_PAGE_SIZE). */
+_Static_assert(PMH_COLOUR_SPAN == PMOS_PAGE_SIZE, "a header's slot is its page's");
 static size_t page_of(const pmh_pool *pool, uintptr_t addr) {
-    return (addr - (uintptr_t)pool) / PMOS_PAGE_SIZE;
+    return (addr - pmh_pool_slot(pool)) / PMOS_PAGE_SIZE;
+}
+
+/* Where page p of the pool's slot starts, counted from block 0. */
+static size_t page_start(const pmh_pool *pool, size_t p) {
+    return p * PMOS_PAGE_SIZE - pmh_pool_colour(pool) - PMH_POOL_HEADER;
 }
 
 static size_t carved_blocks(const pmh_pool *pool) {
@@ -81,7 +89,7 @@ static void rebuild_free_list(pmh_pool *pool, const uint8_t *is_free, size_t n) 
 /* True when no live block overlaps page p of the pool. */
 static bool page_is_free(const pmh_pool *pool, size_t p, const uint8_t *is_free, size_t n) {
     size_t size = pool->size;
-    size_t start = p * PMOS_PAGE_SIZE - PMH_POOL_HEADER;
+    size_t start = page_start(pool, p);
     size_t end = start + PMOS_PAGE_SIZE; /* exclusive, relative to block 0 */
     for (size_t i = start / size; i < n && i * size < end; i++)
         if (!is_free[i]) return false;
@@ -91,7 +99,7 @@ static bool page_is_free(const pmh_pool *pool, size_t p, const uint8_t *is_free,
 /* Purge the free pages of one used pool. Returns bytes given back. Only
  * pools of blocks no bigger than a page: then every page inside the carved
  * part holds the start of a block, which is what the rule above and the
- * refill's unpurge rely on. The medium classes above 4 KiB (5408 bytes
+ * refill's unpurge rely on. The medium classes above 4 KiB (5264 bytes
  * with 16 KiB pools; more classes with bigger pools) are left whole. */
 static size_t trim_pool_pages(pm_heap *h, pmh_pool *pool) {
     if (pool->size > PMOS_PAGE_SIZE) return 0;
@@ -99,7 +107,7 @@ static size_t trim_pool_pages(pm_heap *h, pmh_pool *pool) {
     const char *why;
     size_t n = pmh_pool_free_map(h, pool, is_free, &why);
     if (n == SIZE_MAX) return 0; /* pm_heap_check reports corruption */
-    size_t npages_carved = pool->nextoffset / PMOS_PAGE_SIZE;
+    size_t npages_carved = (pmh_pool_colour(pool) + pool->nextoffset) / PMOS_PAGE_SIZE;
     uint64_t newly = 0;
     for (size_t p = 1; p < npages_carved; p++)
         if (!(pool->purged >> p & 1) && page_is_free(pool, p, is_free, n)) newly |= 1ull << p;
@@ -118,7 +126,7 @@ static size_t trim_pool_pages(pm_heap *h, pmh_pool *pool) {
     if (newly) pmh_arena_drop_huge(h, pool->arena);
     for (size_t p = 1; p < npages_carved; p++) {
         if (!(newly >> p & 1)) continue;
-        char *page = (char *)pool + p * PMOS_PAGE_SIZE;
+        char *page = (char *)pmh_pool_slot(pool) + p * PMOS_PAGE_SIZE;
         pm_unpoison(page, PMOS_PAGE_SIZE);
         pmos_decommit(page, PMOS_PAGE_SIZE);
         pm_poison(page, PMOS_PAGE_SIZE);
@@ -135,7 +143,7 @@ bool pmh_pool_unpurge_page(pm_heap *h, pmh_pool *pool) {
     pool->purged &= pool->purged - 1;
     h->pages_decommitted--;
     size_t size = pool->size, n = carved_blocks(pool);
-    size_t start = p * PMOS_PAGE_SIZE - PMH_POOL_HEADER;
+    size_t start = page_start(pool, p);
     size_t first = (start + size - 1) / size;
     pmh_block *head = pool->freeblock;
     for (size_t i = n; i-- > first;) {
