@@ -92,6 +92,9 @@ PM_HIDDEN _Noreturn void pmh_assert_fail(const char *expr, const char *file, int
 #endif
 #ifndef PM_NO_TSAN
 #define PM_NO_TSAN
+#define PM_UNDER_TSAN 0
+#else
+#define PM_UNDER_TSAN 1
 #endif
 
 #ifdef PM_VALGRIND

@@ -468,23 +468,40 @@ static inline bool pmh_is_block_start(const pmh_pool *pool, const void *p) {
     return off >= PMH_POOL_HEADER && (off - PMH_POOL_HEADER) % size == 0 && off < pool->nextoffset;
 }
 
-/* owners.c: the process-wide owner map. Root entry i is biased (M2): the
- * slot of MiB number m is at pmh_process.map_root[m >> PMH_MAP_LEAF_BITS] + m. */
+/* owners.c: the process-wide owner map, one slot per MiB (M1-M3). */
 PM_HIDDEN bool pmh_map_set(uintptr_t base, size_t size, const pm_heap *h);
 
-/* The heap whose live arena holds address a, or NULL. Two dependent loads,
- * no lock, no touch of memory that may be unmapped. */
+/* The owner map's two reads (M1-M3): the table's size (0 until the first
+ * arena: M1), then a slot. They race with the map's writers by design. On
+ * x86-64 they are plain loads, so that the compiler folds each into its
+ * compare (it never folds an atomic load: two instructions of the free
+ * path's budget); a word-sized aligned load is atomic there, loads are not
+ * reordered by the processor (TSO), and the signal fence keeps the compiler
+ * from reading the table before its size (M1's acquire). Elsewhere, and
+ * under ThreadSanitizer, they are the atomic loads they stand for. */
+#if defined(__x86_64__) && !PM_UNDER_TSAN
+#define PMH_MAP_SLOTS_READ() (pmh_process.map_slots)
+#define PMH_MAP_SLOT_READ(mib) (atomic_signal_fence(memory_order_acquire), pmh_process.map[mib])
+#else
+#define PMH_MAP_SLOTS_READ() __atomic_load_n(&pmh_process.map_slots, __ATOMIC_ACQUIRE)
+#define PMH_MAP_SLOT_READ(mib) __atomic_load_n(&pmh_process.map[mib], __ATOMIC_RELAXED)
+#endif
+
+/* The heap whose live arena holds address a, or NULL: a compare and one
+ * load, no lock, no touch of memory that may be unmapped. */
 static inline const pm_heap *pmh_map_owner(uintptr_t a) {
     uintptr_t mib = a >> PMH_MAP_SHIFT;
-    if (pm_unlikely(mib >= PMH_MAP_ROOT * PMH_MAP_LEAF)) return NULL;
-    uintptr_t leaf =
-        atomic_load_explicit(&pmh_process.map_root[mib >> PMH_MAP_LEAF_BITS], memory_order_relaxed);
-    return atomic_load_explicit((_Atomic(const pm_heap *) *)(leaf + mib * sizeof(void *)),
-                                memory_order_relaxed);
+    if (pm_unlikely(mib >= PMH_MAP_SLOTS_READ())) return NULL;
+    return PMH_MAP_SLOT_READ(mib);
 }
 
-/* Does address a lie in one of h's arenas (I5)? */
-static inline bool pmh_arena_owns(const pm_heap *h, uintptr_t a) { return pmh_map_owner(a) == h; }
+/* Does address a lie in one of h's arenas (I5)? pmh_map_owner(a) == h,
+ * spelled so that each branch has its own compare (the free path's). */
+static inline bool pmh_arena_owns(const pm_heap *h, uintptr_t a) {
+    uintptr_t mib = a >> PMH_MAP_SHIFT;
+    if (pm_unlikely(mib >= PMH_MAP_SLOTS_READ())) return false;
+    return PMH_MAP_SLOT_READ(mib) == h;
+}
 
 /* ---- the fast paths -------------------------------------------------------
  * Inline here so that the object layer, which allocates most, calls no

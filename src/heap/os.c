@@ -35,6 +35,15 @@ void *pmos_map_aligned(size_t size, size_t align) {
     return aligned;
 }
 
+void *pmos_reserve(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+bool pmos_make_writable(void *p, size_t size) {
+    return mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+}
+
 void pmos_unmap(void *p, size_t size) { munmap(p, size); }
 
 void *pmos_remap(void *p, size_t old_size, size_t new_size) {

@@ -17,8 +17,15 @@
 /* size bytes of zeroed memory aligned to `align` (a power of two, >= page),
  * or NULL. Mapped lazily: untouched pages cost no RSS. */
 void *pmos_map_aligned(size_t size, size_t align);
-/* A plain lazily committed reservation (for the ownership map). */
+/* A plain lazily committed mapping, readable and writable. */
 void *pmos_map(size_t size);
+/* size bytes of address space that read as zeros and cannot be written
+ * (the owner map's table): no memory, and no commit charge even under
+ * strict overcommit, until pmos_make_writable. NULL when refused. */
+void *pmos_reserve(size_t size);
+/* Let [p, p+size) of a reservation be written (page-aligned arguments);
+ * false when the kernel refuses. */
+bool pmos_make_writable(void *p, size_t size);
 void pmos_unmap(void *p, size_t size);
 /* Grow or shrink a mapping of old_size bytes to new_size (page multiples),
  * moving it if it must; its advice goes with it. NULL when it cannot. */

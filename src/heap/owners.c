@@ -8,85 +8,77 @@
  * address alone. Arenas are at least a MiB and aligned to their size, so an
  * arena covers whole MiB slots and a slot belongs to at most one arena.
  *
- * Shape: a two-level radix tree over the 28-bit slot number (a >> 20) of a
- * 48-bit user address.
- *   root  PMH_MAP_ROOT entries (8 KiB, pmh_process.map_root), one per 256 GiB of address
- *         space, each naming a leaf;
- *   leaf  PMH_MAP_LEAF entries (2 MiB of address space reserved with mmap,
- *         each 4 KiB page written only when an arena lies in the 512 MiB it
- *         covers), one per MiB slot: the heap that owns it, or NULL.
- * A program whose arenas lie within one 256 GiB region (the usual case: the
- * kernel places mappings side by side) has one leaf for all its heaps; memory
- * grows with the address space in use, never with the number of heaps.
- * (CPython's obmalloc has three levels; two keep the free fast path within
- * the instruction budget of the pair, bench/README.md.)
+ * Shape: one table of PMH_MAP_SLOTS slots, one per MiB of user address space
+ * (2^27 slots on x86-64: 1 GiB of address space, 2 GiB on arm64), reserved
+ * read-only when the first arena is mapped. Its pages stay the kernel's zero
+ * page until an arena lies in the 512 MiB of address space one of them
+ * covers: then that page alone is made writable. So it costs address space
+ * once per process and a page of memory per 512 MiB that ever held an arena,
+ * never memory per heap. A lookup is a compare and one load: the free path
+ * pays that, where a two-level tree paid a shift and a load more (the
+ * pair's instruction budget, bench/README.md).
  *
  * Invariants:
- *   M1  every root entry names a leaf: the shared all-NULL vacant leaf
- *       until an arena lands in its region, then a leaf of its own, for ever.
- *       So a lookup never tests for a missing level.
- *   M2  root entries are biased: entry i holds leaf - i * PMH_MAP_LEAF slots,
- *       so that the leaf slot of MiB number m is entry + m, with no masking.
- *   M3  a leaf slot holds h iff its MiB lies in a live arena of heap h (I5 of
+ *   M1  map_slots is 0 until the table is reserved, then PMH_MAP_SLOTS for
+ *       ever; it is stored after `map` (release), so a lookup that reads it
+ *       non-zero (acquire) reads a valid table, and one that reads 0 answers
+ *       "nobody's" (right: no arena exists before the table).
+ *   M2  a slot holds h iff its MiB lies in a live arena of heap h (I5 of
  *       heap.h): set after the arena is mapped, cleared before it is unmapped.
- *   M4  leaves are never freed or moved while the process lives (a lookup
- *       holds no lock); they cost 2 MiB of reserved address space each, and
- *       a page of memory per 512 MiB of address space that ever held an
- *       arena.
+ *   M3  the table is never freed or moved while the process lives (a lookup
+ *       holds no lock); a page of it is writable once a slot in it was set.
  *
  * Threads. Writers (a heap mapping or unmapping an arena, on its slow path)
- * take `map_lock`, so that creating a leaf and ordering the writes of one
- * slot by two heaps (one unmaps an arena, the other maps the same range) are
- * serialized. Lookups take no lock: every root entry and slot is read and
- * written atomically (relaxed loads are plain loads on x86-64 and arm64). A
- * new leaf is zero from mmap and is published with a release store; a reader
- * that follows the entry reads slots of that leaf through the address it
- * loaded (a dependent load). Only the owning heap's own thread (or one that
- * the caller synchronized with it) needs to see its slots: another heap's
- * lookup compares with itself and is right whether it reads the slot before
- * or after a change. The lock is held across fork() (pmh_process_fork_safe,
- * at the first write), so a child never inherits it taken.
+ * take `map_lock`, so that reserving the table, making a page writable and
+ * ordering the writes of one slot by two heaps (one unmaps an arena, the
+ * other maps the same range) are serialized. Lookups take no lock: every
+ * slot is read and written as one word (atomic stores here; the reads are
+ * plain loads on x86-64, atomic elsewhere: pmh_map_owner in heap.h says
+ * why). Only the owning heap's own thread (or one that the
+ * caller synchronized with it) needs to see its slots: another heap's lookup
+ * compares with itself and is right whether it reads the slot before or
+ * after a change. The lock is held across fork() (pmh_process_fork_safe, at
+ * the first write), so a child never inherits it taken.
  */
 #include "heap/heap.h"
 #include "heap/os.h"
 
 #include <pthread.h>
 
-/* The map's state is pmh_process's (process.c): its root and its lock;
- * the vacant leaf beside it. */
-#define map_root pmh_process.map_root
 #define map_lock pmh_process.map_lock
-#define VACANT(i) PMH_MAP_VACANT(i)
 
-static _Atomic(const pm_heap *) *slot_at(uintptr_t mib) {
-    uintptr_t biased =
-        atomic_load_explicit(&map_root[mib >> PMH_MAP_LEAF_BITS], memory_order_relaxed);
-    return (_Atomic(const pm_heap *) *)(biased + mib * sizeof(void *));
-}
-
-/* Give the region of MiB number `mib` a leaf of its own (map_lock held). */
-static bool leaf_ensure(uintptr_t mib) {
-    uintptr_t i = mib >> PMH_MAP_LEAF_BITS;
-    if (atomic_load_explicit(&map_root[i], memory_order_relaxed) != VACANT(i)) return true;
-    void *leaf = pmos_map(PMH_MAP_LEAF * sizeof(void *));
-    if (leaf == NULL) return false;
-    uintptr_t biased = (uintptr_t)leaf - (i << PMH_MAP_LEAF_BITS) * sizeof(void *);
-    atomic_store_explicit(&map_root[i], biased, memory_order_release);
+/* Reserve the table, once (map_lock held). */
+static bool table_reserve(void) {
+    if (pmh_process.map_slots) return true;
+    void *table = pmos_reserve(PMH_MAP_SLOTS * sizeof(void *));
+    if (table == NULL) return false;
+    __atomic_store_n(&pmh_process.map, (const pm_heap **)table, __ATOMIC_RELAXED);
+    __atomic_store_n(&pmh_process.map_slots, PMH_MAP_SLOTS, __ATOMIC_RELEASE);
     return true;
 }
 
+/* Make the table's pages that hold slots [first, end) writable (map_lock
+ * held). The kernel does nothing for pages already so. */
+static bool slots_writable(uintptr_t first, uintptr_t end) {
+    uintptr_t lo = (uintptr_t)&pmh_process.map[first] & ~(uintptr_t)(PMOS_PAGE_SIZE - 1);
+    uintptr_t hi =
+        ((uintptr_t)&pmh_process.map[end] + PMOS_PAGE_SIZE - 1) & ~(uintptr_t)(PMOS_PAGE_SIZE - 1);
+    return pmos_make_writable((void *)lo, hi - lo);
+}
+
 /* Record h as the owner of [base, base + size), an arena's range (aligned to
- * its size, at least a MiB, below 2^48); h NULL forgets it. false, with
- * nothing recorded, when a leaf cannot be mapped (only when setting). */
+ * its size, at least a MiB, below 2^PMH_ADDRESS_BITS); h NULL forgets it.
+ * false, with nothing recorded, when the table cannot be reserved or made
+ * writable (only when setting). */
 bool pmh_map_set(uintptr_t base, size_t size, const pm_heap *h) {
     uintptr_t first = base >> PMH_MAP_SHIFT, end = first + (size >> PMH_MAP_SHIFT);
-    bool ok = true;
+    PM_ASSERT(end <= PMH_MAP_SLOTS);
     pmh_process_fork_safe(); /* map_lock is held across fork() */
     pthread_mutex_lock(&map_lock);
-    for (uintptr_t m = first; m < end && ok; m += PMH_MAP_LEAF - (m & (PMH_MAP_LEAF - 1)))
-        ok = h == NULL || leaf_ensure(m);
+    bool ok = h == NULL || (table_reserve() && slots_writable(first, end));
+    PM_ASSERT(!ok || pmh_process.map_slots == PMH_MAP_SLOTS);
     for (uintptr_t m = first; m < end && ok; m++)
-        atomic_store_explicit(slot_at(m), h, memory_order_relaxed);
+        __atomic_store_n(&pmh_process.map[m], h, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&map_lock);
     return ok;
 }

@@ -12,15 +12,16 @@
  * field works before main() and before any constructor: the default heap,
  * which a constructor of another library may use first, needs the owner
  * map. Its address is a link-time constant: pmh_map_owner (heap.h), on
- * every free, loads pmh_process.map_root[i] as it would a plain global array.
+ * every free, loads pmh_process.map_slots and .map as plain globals.
  *
  * Fields: what, who writes it, under which lock.
- *   map_root            the owner map's root (owners.c, M1-M4). Written by
- *                       pmh_map_set (a heap mapping or unmapping an
- *                       arena: its slow path) under map_lock; read with no
- *                       lock (relaxed loads) by every lookup. Entry i first
- *                       names pmh_map_vacant_leaf, then once a leaf of its
- *                       own (release store).
+ *   map, map_slots      the owner map (owners.c, M1-M3): its table and
+ *                       its number of slots. Both written once, by the
+ *                       first pmh_map_set (a heap mapping its first arena)
+ *                       under map_lock, map_slots last (release store);
+ *                       the table's slots written by pmh_map_set under
+ *                       map_lock; read with no lock by every lookup
+ *                       (map_slots acquire, the slot relaxed).
  *   map_lock            serializes the map's writers.
  *   fork_handlers_once  registers the pthread_atfork handlers that hold
  *                       every lock here across fork() (pthread_once, by
@@ -82,10 +83,6 @@
  * by single-threaded tests only).
  *
  * The other statics, not fields here by design:
- *   pmh_map_vacant_leaf  (here) the owner map's shared empty leaf: 2 MiB
- *                        of .bss, never written (only read through root
- *                        entries that have no leaf yet). Outside the struct
- *                        so that the struct stays small, initialized data.
  *   pmh_default_heap     (heap.c) a heap structure like any other, the one
  *                        that needs no set-up; written by its heap's calls
  *                        like every heap (one thread at a time, or the
@@ -113,18 +110,7 @@
 #include "heap/process.h"
 #include "heap/heap.h" /* pmh_default_heap, first of the thread-safe heaps */
 
-_Atomic(const pm_heap *) pmh_map_vacant_leaf[PMH_MAP_LEAF];
-
-#define VACANT(i) PMH_MAP_VACANT(i)
-#define VACANT4(i) VACANT(i), VACANT((i) + 1), VACANT((i) + 2), VACANT((i) + 3)
-#define VACANT16(i) VACANT4(i), VACANT4((i) + 4), VACANT4((i) + 8), VACANT4((i) + 12)
-#define VACANT64(i) VACANT16(i), VACANT16((i) + 16), VACANT16((i) + 32), VACANT16((i) + 48)
-#define VACANT256(i) VACANT64(i), VACANT64((i) + 64), VACANT64((i) + 128), VACANT64((i) + 192)
-
-_Static_assert(PMH_MAP_ROOT == 1024, "the initializer below spells out 1024 entries");
-
 pmh_process_state pmh_process = {
-    .map_root = {VACANT256(0), VACANT256(256), VACANT256(512), VACANT256(768)},
     .map_lock = PTHREAD_MUTEX_INITIALIZER,
     .fork_handlers_once = PTHREAD_ONCE_INIT,
     .ts_heaps = {.lock = PTHREAD_MUTEX_INITIALIZER,

@@ -22,27 +22,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The owner map's shape (owners.c): one slot per MiB of a 48-bit address
- * space, two levels over the 28-bit MiB number. */
-#define PMH_ADDRESS_BITS 48 /* user space on x86-64 and arm64   */
+/* The owner map's shape (owners.c): one slot per MiB of user address
+ * space, in one table. The kernel gives user mappings below 2^47 on x86-64
+ * (unless a program asks for higher addresses), below 2^48 on arm64. */
+#if defined(__x86_64__)
+#define PMH_ADDRESS_BITS 47
+#else
+#define PMH_ADDRESS_BITS 48
+#endif
 #define PMH_MAP_SHIFT 20
-#define PMH_MAP_LEAF_BITS 18
-#define PMH_MAP_LEAF ((size_t)1 << PMH_MAP_LEAF_BITS)
-#define PMH_MAP_ROOT ((size_t)1 << (PMH_ADDRESS_BITS - PMH_MAP_SHIFT - PMH_MAP_LEAF_BITS))
-
-/* What root entry i holds while its region has no leaf: the vacant leaf,
- * biased (M2). */
-#define PMH_MAP_VACANT(i)                                                                          \
-    ((uintptr_t)pmh_map_vacant_leaf - ((uintptr_t)(i) << PMH_MAP_LEAF_BITS) * sizeof(void *))
+#define PMH_MAP_SLOTS ((size_t)1 << (PMH_ADDRESS_BITS - PMH_MAP_SHIFT))
 
 /* The default heap's id (heap.c); pm_heap_new's heaps count from it. */
 #define PMH_DEFAULT_HEAP_ID 1
 
 typedef struct pmh_process_state {
     /* ---- the owner map (heap layer, owners.c) ---- */
-    _Atomic uintptr_t map_root[PMH_MAP_ROOT]; /* biased leaf addresses (M2) */
-    pthread_mutex_t map_lock;                 /* serializes map writers     */
-    pthread_once_t fork_handlers_once;        /* the atfork handlers, once  */
+    /* Written with __atomic builtins, read by pmh_map_owner (heap.h). */
+    const pm_heap **map;               /* the table (M1), once map_slots is set */
+    uintptr_t map_slots;               /* 0, then PMH_MAP_SLOTS (M1)             */
+    pthread_mutex_t map_lock;          /* serializes map writers          */
+    pthread_once_t fork_handlers_once; /* the atfork handlers, once  */
 
     /* ---- the internal allocator (heap layer, internal_alloc.c) ---- */
     atomic_long internal_live; /* live blocks of pmh_internal_*             */
@@ -132,8 +132,5 @@ PM_HIDDEN void pmh_ts_unlock(pm_heap *h);
  * adopt. */
 PM_HIDDEN void pmh_ts_after_fork_child(pm_heap *h);
 PM_HIDDEN pm_heap *pmh_ts_next(pm_heap *h);
-/* The all-NULL leaf that every root entry without a leaf of its own
- * names (owners.c, M1): static storage, never written. */
-PM_HIDDEN extern _Atomic(const pm_heap *) pmh_map_vacant_leaf[PMH_MAP_LEAF];
 
 #endif
