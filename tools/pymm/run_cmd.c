@@ -26,6 +26,7 @@
  */
 #define _GNU_SOURCE
 #include "pymm.h"
+#include "pmb_proc.h" /* pmb_dropin_library: bench/common, linked into the command */
 
 #include <dirent.h>
 #include <errno.h>
@@ -219,26 +220,10 @@ static bool linked_with_pymm(const char *program) {
            file_holds(file, recorder, sizeof recorder - 1);
 }
 
-/* The drop-in beside this command: ../lib (the build tree, or an install
- * whose library folder is lib) or the install's own library folder. */
-static bool dropin_library(char *out, size_t size) {
-    char self[RUN_PATH];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return false;
-    self[n] = '\0';
-    const char *bin = dirname(self);
-    static const char *const libdirs[] = {"lib", PYMM_INSTALL_LIBDIR};
-    for (size_t i = 0; i < sizeof libdirs / sizeof libdirs[0]; i++)
-        if (snprintf(out, size, "%s/../%s/libpymm-malloc.so", bin, libdirs[i]) < (int)size &&
-            access(out, R_OK) == 0)
-            return true;
-    return false;
-}
-
 /* LD_PRELOAD with the drop-in first (the program's own entries kept). */
 static void preload_dropin(const char *program) {
     char lib[RUN_PATH], value[2 * RUN_PATH];
-    if (!dropin_library(lib, sizeof lib)) {
+    if (pmb_dropin_library(lib, sizeof lib) != 0) {
         fprintf(stderr,
                 "pymm run: %s is not linked with pymm, and libpymm-malloc.so is not "
                 "installed beside pymm: its allocations are not pymm's\n",
