@@ -112,16 +112,16 @@ static int run_worker(alloc_ctx *cx, int impl, const char *path, const char *mod
 }
 
 /* The library that replaces malloc for drop-in d, into buf; -1 (with a
- * note) when it is not there. pymm's is beside the command (../lib). */
+ * note) when it is not there. pymm's is beside the command
+ * (pmb_dropin_library). */
 static int dropin_library(alloc_ctx *cx, int d, char *buf, size_t len) {
-    const char *lib = d == PMB_DROPIN_MIMALLOC   ? PMB_MIMALLOC_SO
-                      : d == PMB_DROPIN_JEMALLOC ? PMB_JEMALLOC_SO
-                                                 : NULL;
     if (d == PMB_DROPIN_PYMM) {
-        if (pmb_path(buf, len, cx->self_dir, "../lib/libpymm-malloc.so", "") != 0) buf[0] = 0;
-    } else {
-        snprintf(buf, len, "%s", lib);
+        if (pmb_dropin_library(buf, len) == 0) return 0;
+        pmb_note(&cx->notes, "%s skipped: no libpymm-malloc.so beside the command",
+                 pmb_dropin_names[d]);
+        return -1;
     }
+    snprintf(buf, len, "%s", d == PMB_DROPIN_MIMALLOC ? PMB_MIMALLOC_SO : PMB_JEMALLOC_SO);
     if (buf[0] && access(buf, R_OK) == 0) return 0;
     pmb_note(&cx->notes, "%s skipped: no library to preload (%s)", pmb_dropin_names[d],
              buf[0] ? buf : "not found by CMake");

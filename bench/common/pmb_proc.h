@@ -42,6 +42,12 @@ int pmb_self_dir(char *buf, size_t len);
  * /proc/self/exe, PMB_REL_WORKERS), else the directory of /proc/self/exe
  * (the build tree's bin/). Returns 0 or -1. */
 int pmb_workers_dir(char *buf, size_t len);
+/* The drop-in, libpymm-malloc.so, beside the running command, into buf:
+ * ../lib (the build tree, or an install whose library folder is lib) or
+ * ../LIBDIR (the install's own, such as lib/x86_64-linux-gnu). For `pymm
+ * bench alloc`'s drop-in column and `pymm run`. Returns 0, or -1 when
+ * neither holds it. */
+int pmb_dropin_library(char *buf, size_t len);
 /* The first executable called name on PATH, into buf. Returns 0 or -1. */
 int pmb_find_in_path(const char *name, char *buf, size_t len);
 int pmb_is_executable(const char *path);

@@ -187,6 +187,17 @@ static int installed_dir(char *buf, size_t len, const char *rel) {
                : -1;
 }
 
+int pmb_dropin_library(char *buf, size_t len) {
+    char self[PATH_MAX];
+    if (pmb_self_dir(self, sizeof self) != 0) return -1;
+    static const char *const libdirs[] = {"../lib", "../" PMB_INSTALL_LIBDIR};
+    for (size_t i = 0; i < sizeof libdirs / sizeof libdirs[0]; i++)
+        if (pmb_path(buf, len, self, libdirs[i], "/libpymm-malloc.so") == 0 &&
+            access(buf, R_OK) == 0)
+            return 0;
+    return -1;
+}
+
 int pmb_workers_dir(char *buf, size_t len) {
     if (installed_dir(buf, len, PMB_REL_WORKERS) == 0) return 0;
     return pmb_self_dir(buf, len);

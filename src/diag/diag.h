@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <unwind.h>
 #include <stdio.h>
 #include <stdint.h>
 
@@ -182,7 +183,39 @@ PM_HIDDEN pm_path *pmd_path_in(pm_runtime *rt, pm_object *target);
  * top. -1 (RuntimeError) when the stack cannot be found. */
 typedef void (*pmd_word_fn)(uintptr_t word, void *arg);
 PM_HIDDEN void pmd_scan_words(const void *lo, const void *hi, pmd_word_fn fn, void *arg);
-PM_HIDDEN int pmd_scan_program(const void *from, const jmp_buf *regs, pmd_word_fn fn, void *arg);
+PM_HIDDEN int pmd_scan_program(const void *from, const void *regs, size_t regs_size, pmd_word_fn fn,
+                               void *arg);
+
+/* leakscan.c: the frame that called exit(), found by libgcc's unwinder
+ * from an atexit handler: the stack from `from` up is the program's live
+ * frames, `regs` the callee-saved registers as that frame had them. false
+ * when it cannot be found (no unwinder, not inside exit, an architecture
+ * whose registers are not listed). */
+typedef struct pmd_exit_frame {
+    const void *from;
+    uintptr_t regs[16];
+    size_t nregs;
+} pmd_exit_frame;
+PM_HIDDEN bool pmd_find_exit_frame(pmd_exit_frame *x);
+
+/* leaks.c: the check at exit (leakenv.c): the stack scanned from the
+ * frame that called exit() up, when it can be found, else as
+ * pm_leaks_check scans it. */
+PM_HIDDEN pm_leaks *pmd_leaks_check_at_exit(pm_runtime *rt);
+
+/* trace.c: libgcc's unwinder, found in libgcc_s when it is first needed
+ * rather than linked: a program that never traces does not map the
+ * library (about 90 KiB of resident memory at load; docs/PERFORMANCE.md).
+ * It is loaded for good (RTLD_NODELETE): a thread still in a wrapper when
+ * the recording stops may be inside it. backtrace NULL: not found. */
+typedef struct pmd_unwinder {
+    _Unwind_Reason_Code (*backtrace)(_Unwind_Trace_Fn fn, void *arg);
+    _Unwind_Ptr (*get_ip)(struct _Unwind_Context *ctx);
+    _Unwind_Ptr (*get_region_start)(struct _Unwind_Context *ctx);
+    _Unwind_Word (*get_cfa)(struct _Unwind_Context *ctx);
+    _Unwind_Word (*get_gr)(struct _Unwind_Context *ctx, int reg);
+} pmd_unwinder;
+PM_HIDDEN bool pmd_unwinder_load(pmd_unwinder *u);
 
 /* leakwatch.c: a checkpoint of watch w over the live containers given;
  * fn is called for each that grew at each of the last k checkpoints with
@@ -198,5 +231,7 @@ PM_HIDDEN int pmd_watch_step(pm_leak_watch *w, pm_object *const *containers, siz
  * error. For leakenv.c. */
 PM_HIDDEN void pmd_leaks_drop(pm_leaks *r, bool (*drop)(const pm_leak *l, void *arg), void *arg);
 PM_HIDDEN int pmd_leaks_json_items(const pm_leaks *r, FILE *out, bool first);
+/* A file name from the environment with each %p the process id (trace.c). */
+PM_HIDDEN bool pmd_expand_pid(const char *path, char *out, size_t size);
 
 #endif

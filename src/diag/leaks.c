@@ -828,11 +828,21 @@ static void lk_free(lk *k) {
     pmh_internal_free(k);
 }
 
-static int run(lk *k, pm_leak_watch *w, unsigned flags, const void *from, const jmp_buf *regs) {
+/* The stack from `from` up and the registers [regs, regs + nregs) are the
+ * program's (L3). */
+typedef struct lk_roots {
+    const void *from;
+    const void *regs;
+    size_t regs_size;
+} lk_roots;
+
+static int run(lk *k, pm_leak_watch *w, unsigned flags, const lk_roots *roots) {
     if (build_blocks(k) != 0 || mark_judged(k, flags) != 0) return -1;
     mark_collector(k);
     if (judge_cycles(k) != 0) return -1;
-    if (!(flags & PM_LEAKS_NO_SCAN) && pmd_scan_program(from, regs, note_hit, k) != 0) return -1;
+    if (!(flags & PM_LEAKS_NO_SCAN) &&
+        pmd_scan_program(roots->from, roots->regs, roots->regs_size, note_hit, k) != 0)
+        return -1;
     if (k->oom) return -1;
     mark_owned(k);
     if (judge_unowned(k) != 0) return -1;
@@ -841,7 +851,7 @@ static int run(lk *k, pm_leak_watch *w, unsigned flags, const void *from, const 
 }
 
 static PM_NOINLINE pm_leaks *check(pm_runtime *rt, pm_leak_watch *w, unsigned flags,
-                                   const void *from, const jmp_buf *regs) {
+                                   const lk_roots *roots) {
     rt = rt ? rt : pm_runtime_current();
     if (rt->heap->debug) {
         pm_exc_set(PM_EXC_RUNTIME, "leak check: the heap has debug hooks");
@@ -862,7 +872,7 @@ static PM_NOINLINE pm_leaks *check(pm_runtime *rt, pm_leak_watch *w, unsigned fl
         pmh_internal_free(k);
         return NULL;
     }
-    int r = run(k, w, flags, from, regs);
+    int r = run(k, w, flags, roots);
     if (r != 0 || k->oom) {
         if (k->oom || !pm_exc_occurred()) pm_exc_set(PM_EXC_MEMORY, "leak check: out of memory");
         pm_leaks_free(out);
@@ -883,5 +893,13 @@ PM_NOINLINE pm_leaks *pm_leaks_check(pm_runtime *rt, pm_leak_watch *w, unsigned 
     jmp_buf regs;
     memset(&regs, 0, sizeof regs); /* what setjmp leaves unwritten is no stale pointer */
     (void)setjmp(regs);
-    return check(rt, w, flags, &regs, &regs);
+    return check(rt, w, flags, &(lk_roots){&regs, &regs, sizeof regs});
+}
+
+/* S5 in leakscan.c: the frames below exit's caller are dead at exit. */
+PM_NOINLINE pm_leaks *pmd_leaks_check_at_exit(pm_runtime *rt) {
+    pmd_exit_frame x;
+    if (!pmd_find_exit_frame(&x)) return pm_leaks_check(rt, NULL, PM_LEAKS_AT_EXIT);
+    return check(rt, NULL, PM_LEAKS_AT_EXIT,
+                 &(lk_roots){x.from, x.regs, x.nregs * sizeof x.regs[0]});
 }

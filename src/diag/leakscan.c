@@ -18,6 +18,12 @@
  *       live below the frame the stack scan starts from.
  *   S4  Other threads' stacks are not read (no safe way to stop them and
  *       find their registers here): only the calling thread is scanned.
+ *   S5  At exit, the stack below the frame that called exit() is dead:
+ *       exit's frames and its handlers' lie where the program's returned
+ *       calls were, and their unwritten slots hold the program's stale
+ *       pointers, which hid leaks. The check at exit starts at that
+ *       frame's CFA (libgcc's unwinder finds it) and takes its
+ *       callee-saved registers as the unwinder restores them.
  */
 #define _GNU_SOURCE
 #include "diag/diag.h"
@@ -25,6 +31,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #ifdef PM_VALGRIND
 #define SCAN_QUIET_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING
@@ -75,7 +82,8 @@ static const char *stack_top(void) {
     return r == 0 ? (const char *)addr + size : NULL;
 }
 
-int pmd_scan_program(const void *from, const jmp_buf *regs, pmd_word_fn fn, void *arg) {
+int pmd_scan_program(const void *from, const void *regs, size_t regs_size, pmd_word_fn fn,
+                     void *arg) {
     const char *top = stack_top();
     if (top == NULL || (const char *)from >= top) {
         pm_exc_set(PM_EXC_RUNTIME, "leak check: cannot find the thread's stack");
@@ -83,7 +91,48 @@ int pmd_scan_program(const void *from, const jmp_buf *regs, pmd_word_fn fn, void
     }
     scan_args s = {fn, arg};
     dl_iterate_phdr(scan_module, &s);
-    pmd_scan_words(regs, (const char *)regs + sizeof *regs, fn, arg);
+    pmd_scan_words(regs, (const char *)regs + regs_size, fn, arg);
     pmd_scan_words(from, top, fn, arg);
     return 0;
+}
+
+/* ---- the frame that called exit (S5) ------------------------------------------ */
+
+/* The callee-saved registers, as DWARF numbers them. */
+#if defined(__x86_64__)
+static const int saved_regs[] = {3, 6, 12, 13, 14, 15}; /* rbx rbp r12-r15 */
+#elif defined(__aarch64__)
+static const int saved_regs[] = {19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29}; /* x19-x29 */
+#else
+static const int saved_regs[] = {-1};
+#endif
+#define NSAVED (sizeof saved_regs / sizeof saved_regs[0])
+
+typedef struct exit_search {
+    pmd_unwinder u;
+    uintptr_t exit_fn;
+    pmd_exit_frame *x;
+} exit_search;
+
+/* Each frame from the handler's up: exit's gives the CFA (its caller's
+ * stack pointer at the call), the next one its registers. */
+static _Unwind_Reason_Code find_exit(struct _Unwind_Context *ctx, void *arg) {
+    exit_search *s = arg;
+    if (s->x->from) {
+        for (size_t i = 0; i < NSAVED; i++) s->x->regs[i] = s->u.get_gr(ctx, saved_regs[i]);
+        s->x->nregs = NSAVED;
+        return _URC_END_OF_STACK;
+    }
+    if (s->u.get_ip(ctx) == 0) return _URC_END_OF_STACK;
+    if (s->u.get_region_start(ctx) == s->exit_fn) s->x->from = (const void *)s->u.get_cfa(ctx);
+    return _URC_NO_REASON;
+}
+
+bool pmd_find_exit_frame(pmd_exit_frame *x) {
+    *x = (pmd_exit_frame){0};
+    exit_search s = {.exit_fn = (uintptr_t)&exit, .x = x};
+    _Static_assert(NSAVED <= sizeof x->regs / sizeof x->regs[0], "registers fit");
+    if (saved_regs[0] < 0 || !pmd_unwinder_load(&s.u)) return false;
+    s.u.backtrace(find_exit, &s);
+    return x->from != NULL && x->nregs == NSAVED;
 }

@@ -85,18 +85,6 @@
 
 enum { TR_UNWIND_TRYING, TR_UNWIND_FP, TR_UNWIND_DWARF };
 
-/* libgcc's unwinder, found in libgcc_s when a recording starts rather
- * than linked: a program that never traces does not map the library
- * (about 90 KiB of resident memory at load; docs/PERFORMANCE.md). It is
- * loaded for good (RTLD_NODELETE): a thread still in a wrapper when the
- * recording stops may be inside it. backtrace NULL: not found, and
- * stacks are read by frame pointers alone. */
-typedef struct tr_unwinder {
-    _Unwind_Reason_Code (*backtrace)(_Unwind_Trace_Fn fn, void *arg);
-    _Unwind_Ptr (*get_ip)(struct _Unwind_Context *ctx);
-    _Unwind_Ptr (*get_region_start)(struct _Unwind_Context *ctx);
-} tr_unwinder;
-
 /* One node of the stack trie: the frame `pc` called from the stack
  * `parent`. The counters are the live traced blocks whose stack is
  * exactly this node. */
@@ -206,7 +194,7 @@ struct pmd_recorder {
     /* How stacks are read (stack_id): frame pointers once the first
      * TR_FP_TRIALS stacks read both ways agreed, else the unwinder. */
     _Atomic int unwind;         /* TR_UNWIND_* */
-    tr_unwinder unwinder;       /* libgcc's, as unwinder_load found it */
+    pmd_unwinder unwinder;      /* libgcc's, as pmd_unwinder_load found it */
     _Atomic bool closing;       /* at exit: the wrappers pass through */
     _Atomic uint32_t fp_trials; /* stacks that agreed so far */
 };
@@ -397,7 +385,7 @@ static void record_alloc(tr_table *t, const void *p, size_t n, const void *wrapp
 struct tr_stack;
 static uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper, struct tr_stack *s);
 static unsigned walk(pmd_recorder *r, uintptr_t *pc, const void *wrapper);
-static unsigned walk_unwinder(const tr_unwinder *u, uintptr_t *pc, unsigned max);
+static unsigned walk_unwinder(const pmd_unwinder *u, uintptr_t *pc, unsigned max);
 
 typedef void (*tr_fn)(void);
 #define FN(f) ((tr_fn)(f))
@@ -434,14 +422,15 @@ static bool left_out_fn(uintptr_t start) {
 }
 
 typedef struct tr_unwind_state {
-    const tr_unwinder *u;
+    const pmd_unwinder *u;
     uintptr_t *pc;
     unsigned n, max;
     bool inside; /* still in frames left out */
 } tr_unwind_state;
 
-/* libgcc_s's entry points into u; false when it cannot be loaded. */
-static bool unwinder_load(tr_unwinder *u) {
+/* libgcc_s's entry points into u (diag.h); false when it cannot be
+ * loaded. For the recorder, and the leak check at exit (leakscan.c). */
+bool pmd_unwinder_load(pmd_unwinder *u) {
     void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (lib == NULL) return false;
     u->backtrace =
@@ -449,7 +438,9 @@ static bool unwinder_load(tr_unwinder *u) {
     u->get_ip = (_Unwind_Ptr(*)(struct _Unwind_Context *))dlsym(lib, "_Unwind_GetIP");
     u->get_region_start =
         (_Unwind_Ptr(*)(struct _Unwind_Context *))dlsym(lib, "_Unwind_GetRegionStart");
-    if (u->backtrace && u->get_ip && u->get_region_start) return true;
+    u->get_cfa = (_Unwind_Word(*)(struct _Unwind_Context *))dlsym(lib, "_Unwind_GetCFA");
+    u->get_gr = (_Unwind_Word(*)(struct _Unwind_Context *, int))dlsym(lib, "_Unwind_GetGR");
+    if (u->backtrace && u->get_ip && u->get_region_start && u->get_cfa && u->get_gr) return true;
     u->backtrace = NULL;
     return false;
 }
@@ -511,7 +502,7 @@ static PM_NOINLINE unsigned walk_frame_pointers(uintptr_t *pc, unsigned max, con
     return n;
 }
 
-static unsigned walk_unwinder(const tr_unwinder *u, uintptr_t *pc, unsigned max) {
+static unsigned walk_unwinder(const pmd_unwinder *u, uintptr_t *pc, unsigned max) {
     tr_unwind_state c = {u, pc, 0, max, true};
     u->backtrace(capture_frame, &c);
     return c.n;
@@ -1509,8 +1500,9 @@ static pmd_recorder *recorder_new(unsigned frames) {
     return r;
 }
 
-/* The capture file's name: path with each %p the process id. */
-static bool expand_path(const char *path, char *out, size_t size) {
+/* A file name from the environment (PYMM_TRACE, PYMM_LEAKS): path with
+ * each %p the process id; false when it does not fit or is empty. */
+bool pmd_expand_pid(const char *path, char *out, size_t size) {
     size_t n = 0;
     for (const char *q = path; *q; q++) {
         char pid[24];
@@ -1533,7 +1525,7 @@ static bool expand_path(const char *path, char *out, size_t size) {
  * stack node so far: a fork child's file starts whole. */
 static bool capture_open(pmd_recorder *r) {
     char name[sizeof r->path];
-    if (!expand_path(r->path, name, sizeof name)) {
+    if (!pmd_expand_pid(r->path, name, sizeof name)) {
         errno = ENAMETOOLONG;
         return false;
     }
@@ -1625,7 +1617,7 @@ int pm_trace_start(const pm_trace_config *cfg) {
         r->sample_bytes = c.sample_bytes;
         r->seed = c.seed ? c.seed : now_seed();
         /* Without libgcc's unwinder, frame pointers without the trial. */
-        if (!unwinder_load(&r->unwinder)) atomic_store(&r->unwind, TR_UNWIND_FP);
+        if (!pmd_unwinder_load(&r->unwinder)) atomic_store(&r->unwind, TR_UNWIND_FP);
     }
     int err = ENOMEM;
     bool ok = r != NULL;

@@ -599,6 +599,64 @@ collapsed() {
     [ -z "$(sed 's/ [0-9]*$//' out | sort | uniq -d)" ] || fail "collapsed --measure $1: a stack on two lines"
 }
 
+# `pymm run --stats` and `--leaks` without --trace: no capture, the
+# program's output unchanged, its heap statistics and leak verdicts (the
+# drop-in's for programs without pymm, with files per process with %p), and
+# the exit code asked for on a leak. LEAKY is tests/dropin/leaky.c. A
+# sanitized build has no drop-in: a program without pymm gets a message,
+# and only the program linked with pymm is checked.
+case_run_stats_leaks() {
+    [ -n "${SITES:-}" ] && [ -n "${LEAKY:-}" ] || { fail "SITES or LEAKY names no program"; return; }
+    run "$PYMM" run --stats -- "$SITES"
+    [ "$rc" -eq 0 ] && grep -q "^pymm heap 0x" err || fail "pymm run --stats of sites: $rc: $(head -c 300 err)"
+    [ -z "$(ls ./*.trc 2>/dev/null)" ] || fail "pymm run --stats traced: $(ls)"
+    run "$PYMM" run --leaks sites.%p.json -- "$SITES"
+    file=$(sed -n 's/^pymm run: the leak verdicts of .*: \(sites\.[0-9]*\.json\)$/\1/p' err)
+    [ "$rc" -eq 0 ] && [ -n "$file" ] && head -1 "$file" | grep -q '^{"leaks": \[' ||
+        fail "pymm run --leaks FILE of sites: $rc: $(cat err)"
+    expect 2 "--leaks goes without --trace" "$PYMM" run --leaks --report text -- "$SITES"
+    expect 2 "--leaks-exitcode 7: needs --leaks" "$PYMM" run --leaks-exitcode 7 -- "$SITES"
+    expect 2 "--leaks-exitcode 256: not a number from 0 to 255" \
+        "$PYMM" run --leaks --leaks-exitcode 256 -- "$SITES"
+    if [ -n "$SANITIZED" ]; then
+        run "$PYMM" run --stats -- sh -c 'echo hello'
+        [ "$rc" -eq 0 ] && [ "$(cat out)" = hello ] &&
+            grep -qF "libpymm-malloc.so is not installed beside pymm" err ||
+            fail "pymm run --stats without the drop-in: $rc: $(cat err)"
+        return
+    fi
+    # dash ends with _exit (no exit handlers): sed, its child, reports
+    # (coreutils close stderr at exit: cat would print nothing).
+    sh -c 'printf "%s\n" one two | sed s/o/0/' >plain.out
+    run "$PYMM" run --stats -- sh -c 'printf "%s\n" one two | sed s/o/0/'
+    [ "$rc" -eq 0 ] && cmp -s out plain.out || fail "pymm run --stats: the output changed: $(cat out)"
+    grep -Eq '^# arenas allocated total += +[1-9]' err || fail "pymm run --stats: no arena: $(head -c 300 err)"
+    [ -z "$(ls ./*.trc 2>/dev/null)" ] || fail "pymm run --stats traced: $(ls)"
+    run "$PYMM" run --stats st.%p.txt -- "$LEAKY" clean
+    file=$(sed -n 's/^pymm run: the statistics of .*: \(st\.[0-9]*\.txt\)$/\1/p' err)
+    [ "$rc" -eq 0 ] && [ "$(cat out)" = "leaky clean" ] && [ -n "$file" ] &&
+        grep -Eq '^# arenas allocated total += +[1-9]' "$file" ||
+        fail "pymm run --stats FILE: $rc: $(cat err)"
+    run "$PYMM" run --leaks lk.%p.json -- "$LEAKY" leak
+    file=$(sed -n 's/^pymm run: the leak verdicts of .*: \(lk\.[0-9]*\.json\)$/\1/p' err)
+    [ "$rc" -eq 0 ] && [ -n "$file" ] && [ "$(grep -c '"kind": "block", .*"bytes": 112,' "$file")" = 1 ] &&
+        [ "$(grep -c '"kind"' "$file")" = 1 ] || fail "pymm run --leaks FILE: $rc: $(cat err)"
+    run "$PYMM" run --leaks -- "$LEAKY" clean
+    [ "$rc" -eq 0 ] && [ ! -s err ] || fail "pymm run --leaks of a clean program: $rc: $(cat err)"
+    run "$PYMM" run --leaks --leaks-exitcode 7 -- "$LEAKY" leak
+    [ "$rc" -eq 7 ] && grep -q "^pymm: 1 leak at exit" err && grep -q "^leak: block, block, 1 blocks, 112 bytes" err ||
+        fail "pymm run --leaks --leaks-exitcode 7: $rc: $(cat err)"
+    # Children: one file each (dash itself runs no exit handler).
+    mkdir tree
+    run "$PYMM" run --leaks tree/l.%p.json -- sh -c "'$LEAKY' leak; '$LEAKY' clean; echo done"
+    [ "$rc" -eq 0 ] && [ "$(ls tree | wc -l)" = 2 ] && [ "$(cat tree/* | grep -c '"kind"')" = 1 ] ||
+        fail "pymm run --leaks of a tree: $rc: $(ls tree): $(cat err)"
+    # With --trace too: the report, and the statistics.
+    run "$PYMM" run --trace --report text -o t.txt --stats -- "$LEAKY" clean
+    [ "$rc" -eq 0 ] && grep -q "^pymm capture cli_leaky\.[0-9]*\.trc" t.txt && grep -q "^pymm heap 0x" err ||
+        fail "pymm run --trace --stats: $rc: $(cat err)"
+}
+
 # Collapsed stacks (flamegraph.pl's input), outermost frame first: the
 # script's frames, then the C ones down to the site's function.
 case_report_collapsed() {

@@ -1,8 +1,10 @@
 #!/bin/sh
 # programs.sh LIB -- real programs under the drop-in (LD_PRELOAD=LIB): the
 # same standard output as without it, and pymm's statistics at their exit
-# (PYMM_STATS=1) showing that its heap served them. A program that is not
-# installed is left out with a note; when none is, the test is skipped (77).
+# (PYMM_STATS=1) showing that its heap served them: CPython, cmake, sqlite3,
+# git, lua5.4, perl. A program that is not installed is left out with a
+# note ("lua: lua5.4 is not installed, left out"; CI installs them all);
+# when none is, the test is skipped (77).
 set -u
 lib=$1
 work=$(mktemp -d)
@@ -64,6 +66,18 @@ SQL
 check sqlite3 sh -c 'sqlite3 :memory: < ../work.sql'
 check git sh -c 'git init -q repo && cd repo && echo hello > a && git add a &&
     git -c user.name=t -c user.email=t@t commit -q -m first && git log --format=%s'
+cat >"$work/script.lua" <<'LUA'
+local t, words = {}, {}
+for i = 1, 20000 do t[i] = string.rep("x", i % 13) .. i end
+for w in ("the drop-in serves lua as it serves any program"):gmatch("%a+") do
+  words[#words + 1] = w:upper()
+end
+table.sort(words)
+local n = 0
+for _, v in ipairs(t) do n = n + #v end
+print(#t, n, table.concat(words, ","), string.format("%.3f", math.pi))
+LUA
+check lua lua5.4 "$work/script.lua"
 check perl perl -e 'my %h; $h{$_} = [1 .. ($_ % 9)] for 1 .. 20000; print scalar(keys %h), "\n"'
 
 if [ "$ran" = 0 ]; then

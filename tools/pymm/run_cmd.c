@@ -1,19 +1,21 @@
 /*
  * run_cmd.c -- `pymm run [OPTIONS] -- PROGRAM ARGS...`: runs a program
- * linked with pymm with the allocation recorder on, then writes the
- * report of what it recorded and says where (docs/TRACING.md, "One
- * command: pymm run").
+ * with the allocation recorder on, then writes the report of what it
+ * recorded and says where; and/or with pymm's statistics (--stats) and
+ * leak check (--leaks) at its exit (docs/TRACING.md, "One command: pymm
+ * run").
  *
- * Owns nothing but the child's run. The recording is the library's own
- * PYMM_TRACE (src/diag/trace.c reads it in the program's constructor):
- * this command only puts PYMM_TRACE, PYMM_TRACE_FRAMES and
- * PYMM_TRACE_SAMPLE into the child's environment (never its own: pymm
- * itself is linked with pymm and would trace itself), waits, and hands the
- * capture to `pymm report` (report_cmd.c) in this process. A program not
+ * Owns nothing but the child's run. The recording, the statistics and the
+ * leak check are the library's own PYMM_TRACE, PYMM_STATS and PYMM_LEAKS
+ * (read in the program's constructors): this command only puts them into
+ * the child's environment (never its own: pymm itself is linked with pymm
+ * and would trace itself), waits, and hands a capture to `pymm report`
+ * (report_cmd.c) in this process. It traces when asked (--trace, or an
+ * option of the report) or when nothing else is asked. A program not
  * linked with pymm (its file names neither libpymm nor the recorder's
  * variable) gets the drop-in, libpymm-malloc.so (src/dropin/), in
- * LD_PRELOAD, so that its malloc is pymm's and is recorded: any
- * dynamically linked program, and the processes it starts.
+ * LD_PRELOAD, so that its malloc is pymm's: any dynamically linked
+ * program, and the processes it starts.
  *
  * Invariants: the exit status is the program's (128 + N when signal N
  * ended it, 127 when it could not be started, as a shell says), unless
@@ -24,6 +26,7 @@
  */
 #define _GNU_SOURCE
 #include "pymm.h"
+#include "pmb_proc.h" /* pmb_dropin_library: bench/common, linked into the command */
 
 #include <dirent.h>
 #include <errno.h>
@@ -48,12 +51,15 @@ int pymm_run_main(int argc, char **argv);
 static int usage(FILE *f) {
     fprintf(f,
             "usage: pymm run [--trace] [--frames N] [--sample BYTES] [--report FMT] [-o OUT]\n"
-            "                [--capture FILE] -- PROGRAM [ARGS...]\n"
+            "                [--capture FILE] [--stats [FILE]] [--leaks [FILE]]\n"
+            "                [--leaks-exitcode N] -- PROGRAM [ARGS...]\n"
             "  runs PROGRAM with the allocation recorder on, then writes the report of\n"
-            "  its run and says where. A program linked with pymm (pymm-python too)\n"
-            "  records itself; any other dynamically linked program gets pymm's malloc\n"
-            "  through LD_PRELOAD (libpymm-malloc.so), with the processes it starts.\n"
-            "  --trace          record every allocation (the default)\n"
+            "  its run and says where; with --stats or --leaks alone, it does not trace.\n"
+            "  A program linked with pymm (pymm-python too) serves itself; any other\n"
+            "  dynamically linked program gets pymm's malloc through LD_PRELOAD\n"
+            "  (libpymm-malloc.so), with the processes it starts.\n"
+            "  --trace          record every allocation (the default without --stats\n"
+            "                   and --leaks; implied by the options down to --capture)\n"
             "  --frames N       native frames a stack keeps, 1 to %d (default 16)\n"
             "  --sample BYTES   record one allocation per BYTES on average\n"
             "  --report FMT     html (default), text, json, collapsed, pprof, speedscope\n"
@@ -61,6 +67,11 @@ static int usage(FILE *f) {
             "                   the format's extension; - for standard output)\n"
             "  --capture FILE   the capture's name (default ./PROGRAM.%%p.trc; %%p is the\n"
             "                   process id); it is kept\n"
+            "  --stats [FILE]   pymm's heap statistics at exit (PYMM_STATS), on stderr or\n"
+            "                   appended to FILE (%%p: the program's process id)\n"
+            "  --leaks [FILE]   leak verdicts at exit (PYMM_LEAKS), on stderr or as JSON\n"
+            "                   in FILE (%%p: each process's id, so each writes its own)\n"
+            "  --leaks-exitcode N  with --leaks, exit with N (0 to 255) on a leak\n"
             "  The exit status is the program's.\n",
             PM_TRACE_MAX_FRAMES);
     return f == stderr ? 2 : 0;
@@ -68,6 +79,9 @@ static int usage(FILE *f) {
 
 typedef struct run_options {
     const char *frames, *sample, *format, *out, *capture;
+    bool trace;                /* --trace, or an option only a trace uses */
+    const char *stats, *leaks; /* "1" (stderr), a file name, or NULL */
+    const char *leaks_exitcode;
     char **program; /* NULL-terminated: PROGRAM ARGS... */
 } run_options;
 
@@ -91,6 +105,22 @@ static const char *extension(const char *format) {
     return NULL;
 }
 
+/* An option of the trace (its value next, or NULL) into *o: false when a
+ * is none, or lacks its value. */
+static bool trace_option(const char *a, const char *value, run_options *o) {
+    const char **to = strcmp(a, "--frames") == 0    ? &o->frames
+                      : strcmp(a, "--sample") == 0  ? &o->sample
+                      : strcmp(a, "--report") == 0  ? &o->format
+                      : strcmp(a, "-o") == 0        ? &o->out
+                      : strcmp(a, "--capture") == 0 ? &o->capture
+                                                    : NULL;
+    if (to == NULL && strcmp(a, "--trace") != 0) return false;
+    if (to && value == NULL) return false;
+    if (to) *to = value;
+    o->trace = true;
+    return true;
+}
+
 /* The command line into *o: 0; -1 when --help printed the usage; 2 with
  * what is wrong said. */
 static int parse(int argc, char **argv, run_options *o) {
@@ -103,14 +133,15 @@ static int parse(int argc, char **argv, run_options *o) {
             usage(stdout);
             return -1;
         }
-        if (strcmp(a, "--trace") == 0) continue;
-        if (strcmp(a, "--frames") == 0 && more) o->frames = argv[++i];
-        else if (strcmp(a, "--sample") == 0 && more) o->sample = argv[++i];
-        else if (strcmp(a, "--report") == 0 && more) o->format = argv[++i];
-        else if (strcmp(a, "-o") == 0 && more) o->out = argv[++i];
-        else if (strcmp(a, "--capture") == 0 && more) o->capture = argv[++i];
-        else return usage(stderr);
+        /* --stats and --leaks take a FILE only when one follows. */
+        const char *file = more && argv[i + 1][0] != '-' ? argv[i + 1] : NULL;
+        if (strcmp(a, "--stats") == 0) o->stats = file ? argv[++i] : "1";
+        else if (strcmp(a, "--leaks") == 0) o->leaks = file ? argv[++i] : "1";
+        else if (strcmp(a, "--leaks-exitcode") == 0 && more) o->leaks_exitcode = argv[++i];
+        else if (!trace_option(a, more ? argv[i + 1] : NULL, o)) return usage(stderr);
+        else if (strcmp(a, "--trace") != 0) i++; /* its value */
     }
+    if (!o->stats && !o->leaks) o->trace = true;
     if (i + 1 >= argc) {
         fprintf(stderr, "pymm run: no program to run (pymm run [OPTIONS] -- PROGRAM ARGS...)\n");
         return 2;
@@ -124,6 +155,16 @@ static int parse(int argc, char **argv, run_options *o) {
     if (o->sample && !number_in(o->sample, 1, PM_TRACE_MAX_SAMPLE)) {
         fprintf(stderr, "pymm run: --sample %s: not a number of bytes from 1 to %llu\n", o->sample,
                 (unsigned long long)PM_TRACE_MAX_SAMPLE);
+        return 2;
+    }
+    if (o->leaks && o->trace) {
+        fprintf(stderr, "pymm run: --leaks goes without --trace and the report's options (the "
+                        "leak check refuses a traced heap)\n");
+        return 2;
+    }
+    if (o->leaks_exitcode && (!o->leaks || !number_in(o->leaks_exitcode, 0, 255))) {
+        fprintf(stderr, "pymm run: --leaks-exitcode %s: %s\n", o->leaks_exitcode,
+                o->leaks ? "not a number from 0 to 255" : "needs --leaks");
         return 2;
     }
     if (extension(o->format) == NULL) {
@@ -179,29 +220,13 @@ static bool linked_with_pymm(const char *program) {
            file_holds(file, recorder, sizeof recorder - 1);
 }
 
-/* The drop-in beside this command: ../lib (the build tree, or an install
- * whose library folder is lib) or the install's own library folder. */
-static bool dropin_library(char *out, size_t size) {
-    char self[RUN_PATH];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return false;
-    self[n] = '\0';
-    const char *bin = dirname(self);
-    static const char *const libdirs[] = {"lib", PYMM_INSTALL_LIBDIR};
-    for (size_t i = 0; i < sizeof libdirs / sizeof libdirs[0]; i++)
-        if (snprintf(out, size, "%s/../%s/libpymm-malloc.so", bin, libdirs[i]) < (int)size &&
-            access(out, R_OK) == 0)
-            return true;
-    return false;
-}
-
 /* LD_PRELOAD with the drop-in first (the program's own entries kept). */
 static void preload_dropin(const char *program) {
     char lib[RUN_PATH], value[2 * RUN_PATH];
-    if (!dropin_library(lib, sizeof lib)) {
+    if (pmb_dropin_library(lib, sizeof lib) != 0) {
         fprintf(stderr,
                 "pymm run: %s is not linked with pymm, and libpymm-malloc.so is not "
-                "installed beside pymm: nothing will record it\n",
+                "installed beside pymm: its allocations are not pymm's\n",
                 program);
         return;
     }
@@ -210,13 +235,40 @@ static void preload_dropin(const char *program) {
     setenv("LD_PRELOAD", value, 1);
 }
 
+/* A file name (the capture's, --stats', --leaks') with each %p the pid. */
+static bool expand(const char *pattern, pid_t pid, char *out, size_t size) {
+    size_t n = 0;
+    for (const char *q = pattern; *q; q++) {
+        char piece[24] = {*q, 0};
+        if (q[0] == '%' && q[1] == 'p') {
+            snprintf(piece, sizeof piece, "%ld", (long)pid);
+            q++;
+        }
+        size_t len = strlen(piece);
+        if (n + len >= size) return false;
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    out[n] = '\0';
+    return true;
+}
+
 /* The child's side: its environment, then the program. A failed exec
- * sends errno up the pipe (closed on a good exec) and ends with 127. */
+ * sends errno up the pipe (closed on a good exec) and ends with 127.
+ * PYMM_STATS appends to a file, every process of the tree to the same
+ * one, so its %p is the program's own id, known here (this process
+ * becomes the program); PYMM_LEAKS expands %p in each process itself. */
 static void child(const run_options *o, const char *capture, int report_fd) {
     if (!linked_with_pymm(o->program[0])) preload_dropin(o->program[0]);
-    setenv("PYMM_TRACE", capture, 1);
-    if (o->frames) setenv("PYMM_TRACE_FRAMES", o->frames, 1);
-    if (o->sample) setenv("PYMM_TRACE_SAMPLE", o->sample, 1);
+    if (o->trace) {
+        setenv("PYMM_TRACE", capture, 1);
+        if (o->frames) setenv("PYMM_TRACE_FRAMES", o->frames, 1);
+        if (o->sample) setenv("PYMM_TRACE_SAMPLE", o->sample, 1);
+    }
+    char stats[RUN_PATH];
+    if (o->stats && expand(o->stats, getpid(), stats, sizeof stats)) setenv("PYMM_STATS", stats, 1);
+    if (o->leaks) setenv("PYMM_LEAKS", o->leaks, 1);
+    if (o->leaks_exitcode) setenv("PYMM_LEAKS_EXITCODE", o->leaks_exitcode, 1);
     signal(SIGINT, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
     execvp(o->program[0], o->program);
@@ -269,24 +321,6 @@ static int run_program(const run_options *o, const char *capture, pid_t *pid, bo
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
-/* The capture's name with each %p the pid. */
-static bool expand(const char *pattern, pid_t pid, char *out, size_t size) {
-    size_t n = 0;
-    for (const char *q = pattern; *q; q++) {
-        char piece[24] = {*q, 0};
-        if (q[0] == '%' && q[1] == 'p') {
-            snprintf(piece, sizeof piece, "%ld", (long)pid);
-            q++;
-        }
-        size_t len = strlen(piece);
-        if (n + len >= size) return false;
-        memcpy(out + n, piece, len);
-        n += len;
-    }
-    out[n] = '\0';
-    return true;
-}
-
 /* The default capture name: ./PROGRAM.%p.trc, PROGRAM's last part. */
 static void default_capture(const char *program, char *out, size_t size) {
     char copy[RUN_PATH];
@@ -312,36 +346,59 @@ static int write_report(const char *capture, const run_options *o, const char *o
     return pymm_report_main(argc, argv);
 }
 
+/* The trace's report of the program's run (process pid, exit status):
+ * the status to return. */
+static int report_trace(const run_options *o, const char *pattern, pid_t pid, int status) {
+    char capture[RUN_PATH], out[RUN_PATH];
+    struct stat st;
+    if (!expand(pattern, pid, capture, sizeof capture) || stat(capture, &st) != 0) {
+        fprintf(stderr,
+                "pymm run: %s wrote no capture %s: is it a static program, neither linked "
+                "with pymm nor able to load the drop-in?\n",
+                o->program[0], capture);
+        return status ? status : 1;
+    }
+    if (o->out) snprintf(out, sizeof out, "%s", o->out);
+    else default_report(capture, o->format, out, sizeof out);
+    if (write_report(capture, o, out) != 0) {
+        fprintf(stderr, "pymm run: no report written (the capture is %s)\n", capture);
+        return status ? status : 1;
+    }
+    if (strcmp(out, "-") != 0) {
+        fprintf(stderr, "pymm run: %s exited with status %d; its report: %s (capture: %s)\n",
+                o->program[0], status, out, capture);
+        if (strcmp(o->format, "html") == 0)
+            fprintf(stderr, "pymm run: open it in a browser: xdg-open %s\n", out);
+    }
+    return status;
+}
+
+/* Say where the program's statistics or leak verdicts went (what: the
+ * option; name: its FILE, "1" for stderr, where nothing is to be said). */
+static void say_file(const char *program, const char *what, const char *name, pid_t pid) {
+    char file[RUN_PATH];
+    if (name == NULL || strcmp(name, "1") == 0) return;
+    if (!expand(name, pid, file, sizeof file)) return;
+    if (access(file, F_OK) == 0) fprintf(stderr, "pymm run: %s of %s: %s\n", what, program, file);
+    else
+        fprintf(stderr,
+                "pymm run: %s wrote no %s (%s): is it a static program, or did it exec "
+                "another with no %%p in the name?\n",
+                program, file, what);
+}
+
 int pymm_run_main(int argc, char **argv) {
     run_options o;
     int rc = parse(argc, argv, &o);
     if (rc != 0) return rc < 0 ? 0 : rc; /* -1: --help */
-    char pattern[RUN_PATH], capture[RUN_PATH], out[RUN_PATH];
+    char pattern[RUN_PATH];
     if (o.capture) snprintf(pattern, sizeof pattern, "%s", o.capture);
     else default_capture(o.program[0], pattern, sizeof pattern);
     pid_t pid = 0;
     bool started;
     int status = run_program(&o, pattern, &pid, &started);
     if (!started) return status;
-    struct stat st;
-    if (!expand(pattern, pid, capture, sizeof capture) || stat(capture, &st) != 0) {
-        fprintf(stderr,
-                "pymm run: %s wrote no capture %s: is it a static program, neither linked "
-                "with pymm nor able to load the drop-in?\n",
-                o.program[0], capture);
-        return status ? status : 1;
-    }
-    if (o.out) snprintf(out, sizeof out, "%s", o.out);
-    else default_report(capture, o.format, out, sizeof out);
-    if (write_report(capture, &o, out) != 0) {
-        fprintf(stderr, "pymm run: no report written (the capture is %s)\n", capture);
-        return status ? status : 1;
-    }
-    if (strcmp(out, "-") != 0) {
-        fprintf(stderr, "pymm run: %s exited with status %d; its report: %s (capture: %s)\n",
-                o.program[0], status, out, capture);
-        if (strcmp(o.format, "html") == 0)
-            fprintf(stderr, "pymm run: open it in a browser: xdg-open %s\n", out);
-    }
-    return status;
+    say_file(o.program[0], "the statistics", o.stats, pid);
+    say_file(o.program[0], "the leak verdicts", o.leaks, pid);
+    return o.trace ? report_trace(&o, pattern, pid, status) : status;
 }
