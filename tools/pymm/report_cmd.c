@@ -804,6 +804,8 @@ static int usage(FILE *f) {
             "usage: pymm report FILE [--format FMT] [-o OUT] [--top N] [--temporary N]\n"
             "                   [--measure peak|exit|allocated|temporary]\n"
             "                   [--max-stacks S] [--buckets B]\n"
+            "                   [--leaks LEAKFILE]\n"
+            "       pymm report --leaks LEAKFILE [--format text|json] [-o OUT]\n"
             "       pymm report --diff A B [--format text|json] [-o OUT] [--top N]\n"
             "                   [--temporary N]\n"
             "  what a capture file (PYMM_TRACE=FILE) says: totals, the peak, the\n"
@@ -824,7 +826,10 @@ static int usage(FILE *f) {
             "  time ranges are B buckets of the run (default %d); both 1 to %d,\n"
             "  lowered if the page would pass 10 MB. -o: to OUT, not stdout.\n"
             "  --diff: per stack, what changed from capture A to capture B, the\n"
-            "  largest changes first; stacks match by function, file and line\n",
+            "  largest changes first; stacks match by function, file and line.\n"
+            "  --leaks LEAKFILE: the leak verdicts that PYMM_LEAKS=LEAKFILE wrote\n"
+            "  join the report (text, json, html), or are reported alone without\n"
+            "  FILE\n",
             RPT_TEMPORARY_MAX, RPT_HTML_STACKS, RPT_HTML_BUCKETS, RPT_HTML_MAX);
     return f == stderr ? 2 : 0;
 }
@@ -855,7 +860,7 @@ static int find_measure(const char *name) {
  * error said. The stacks are named before the output is opened, and for
  * the formats by name libdw is closed before they are written. */
 static int report(const rpt_capture *c, const format *fmt, const char *out, size_t top,
-                  const rpt_options *o) {
+                  const rpt_options *o, const rpt_leaks *leaks) {
     Dwfl *d = rpt_names_open(c);
     rpt_tree t;
     int rc = 0;
@@ -866,8 +871,12 @@ static int report(const rpt_capture *c, const format *fmt, const char *out, size
     }
     FILE *f = rc == 0 ? rpt_out_open(out) : NULL;
     if (f && fmt->write) rc = fmt->write(f, c, &t, o);
-    else if (f && fmt->name[0] == 'j') rpt_report_json(f, c, d, top);
+    else if (f && fmt->name[0] == 'j') rpt_report_json(f, c, d, top, leaks);
     else if (f) rpt_report_text(f, c, d, top);
+    if (f && leaks && fmt->name[0] == 't') {
+        fputc('\n', f);
+        rpt_leaks_text(f, leaks);
+    }
     if (f && rpt_out_close(f, out) != 0) rc = 1;
     if (f == NULL) rc = 1;
     if (fmt->write) rpt_tree_free(&t);
@@ -875,8 +884,34 @@ static int report(const rpt_capture *c, const format *fmt, const char *out, size
     return rc;
 }
 
+/* The verdicts of --leaks alone, without a capture: text or json. */
+static int report_leaks(const rpt_leaks *l, const format *fmt, const char *out) {
+    FILE *f = rpt_out_open(out);
+    if (f == NULL) return 1;
+    int rc = 0;
+    if (fmt->name[0] == 'j') {
+        fputs("{\"leaks\": ", f);
+        rpt_leaks_json(f, l, SIZE_MAX);
+        fputs("}\n", f);
+    } else rpt_leaks_text(f, l);
+    if (rpt_out_close(f, out) != 0) rc = 1;
+    return rc;
+}
+
+/* What --leaks goes with, and what html needs: 0, or 2 with the
+ * refusal said. */
+static int check_leaks(const char *path, const char *leaks, const format *fmt) {
+    const char *why = NULL;
+    if (leaks && fmt->write && fmt->write != rpt_write_html)
+        why = "does not show leak verdicts (--leaks goes with text, json, html)";
+    else if (path == NULL && fmt->write) why = "needs a capture FILE";
+    if (why == NULL) return 0;
+    fprintf(stderr, "pymm report: --format %s %s\n", fmt->name, why);
+    return 2;
+}
+
 int pymm_report_main(int argc, char **argv) {
-    const char *path = NULL, *diff_a = NULL, *diff_b = NULL, *out = NULL;
+    const char *path = NULL, *diff_a = NULL, *diff_b = NULL, *out = NULL, *leaks_path = NULL;
     const char *format_name = "text", *measure_name = NULL;
     uint64_t top = 10, temporary = 1, stacks = RPT_HTML_STACKS, buckets = RPT_HTML_BUCKETS;
     bool caps = false; /* --max-stacks or --buckets given */
@@ -885,6 +920,7 @@ int pymm_report_main(int argc, char **argv) {
         if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) format_name = argv[++i];
         else if (strcmp(argv[i], "--measure") == 0 && i + 1 < argc) measure_name = argv[++i];
         else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) out = argv[++i];
+        else if (strcmp(argv[i], "--leaks") == 0 && i + 1 < argc) leaks_path = argv[++i];
         else if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
             if (!count_arg(argv[++i], &top)) return usage(stderr);
         } else if (strcmp(argv[i], "--temporary") == 0 && i + 1 < argc) {
@@ -902,7 +938,8 @@ int pymm_report_main(int argc, char **argv) {
         } else if (argv[i][0] != '-' && path == NULL) path = argv[i];
         else return usage(stderr);
     }
-    if ((path == NULL) == (diff_a == NULL)) return usage(stderr);
+    if ((path && diff_a) || (!path && !diff_a && !leaks_path) || (diff_a && leaks_path))
+        return usage(stderr);
     const format *fmt = find_format(format_name);
     if (fmt == NULL || (diff_a && fmt->write)) {
         fprintf(stderr, "pymm report: unknown format '%s'%s (valid: %s)\n", format_name,
@@ -926,10 +963,20 @@ int pymm_report_main(int argc, char **argv) {
         return 2;
     }
     if (diff_a) return rpt_diff(out, diff_a, diff_b, fmt->name[0] == 'j', top, temporary);
-    rpt_capture c = {.name = path, .temporary = temporary};
-    int rc = rpt_read(&c);
-    rpt_options o = {(enum rpt_view)measure, (size_t)stacks, (size_t)buckets};
-    if (rc == 0) rc = report(&c, fmt, out, top, &o);
-    rpt_capture_free(&c);
+    if (check_leaks(path, leaks_path, fmt) != 0) return 2;
+    rpt_leaks leaks = {0};
+    if (leaks_path && rpt_leaks_read(&leaks, leaks_path) != 0) return 1;
+    int rc;
+    if (path == NULL) {
+        rc = report_leaks(&leaks, fmt, out);
+    } else {
+        rpt_capture c = {.name = path, .temporary = temporary};
+        rc = rpt_read(&c);
+        const rpt_leaks *l = leaks_path ? &leaks : NULL;
+        rpt_options o = {(enum rpt_view)measure, (size_t)stacks, (size_t)buckets, l};
+        if (rc == 0) rc = report(&c, fmt, out, top, &o, l);
+        rpt_capture_free(&c);
+    }
+    rpt_leaks_free(&leaks);
     return rc;
 }
