@@ -199,4 +199,8 @@ PM_HIDDEN int pmd_watch_step(pm_leak_watch *w, pm_object *const *containers, siz
 PM_HIDDEN void pmd_leaks_drop(pm_leaks *r, bool (*drop)(const pm_leak *l, void *arg), void *arg);
 PM_HIDDEN int pmd_leaks_json_items(const pm_leaks *r, FILE *out, bool first);
 
+/* dot.c: n bytes of program text inside a DOT quoted string ('"', '\\'
+ * and control characters escaped): 0, or -1 on a write error. */
+PM_HIDDEN int pmd_dot_escape(FILE *out, const char *s, size_t n);
+
 #endif

@@ -1155,9 +1155,85 @@ assert r["leaks"] == want, (r["leaks"], want)' $f >out 2>&1 || fail "json --leak
     expect 2 "--format collapsed does not show leak verdicts" \
         "$PYMM" report sites.trc --leaks l.json --format collapsed
     expect 2 "--format html needs a capture FILE" "$PYMM" report --leaks l.json --format html
+    expect 2 "--format pprof does not show leak verdicts (--leaks goes with text, json, html, dot, svg)" \
+        "$PYMM" report sites.trc --leaks l.json --format pprof
     expect 2 "usage: pymm report" "$PYMM" report --diff sites.trc sites.trc --leaks l.json
     run "$PYMM" report --help
     grep -qF -- "--leaks LEAKFILE" out || fail "pymm report --help does not mention --leaks"
+}
+
+# check_dot.py DOT [SVG]: DOT is graphviz text that tokenizes whole (every
+# quoted string closed, braces balanced), one cluster per verdict of
+# h.json; with SVG (dot -Tsvg's drawing of it), the labels graphviz drew
+# are the verdicts' texts as they were, markup and quotes included.
+write_check_dot() {
+    cat >check_dot.py <<'PY'
+import json, re, sys
+import xml.etree.ElementTree as ET
+text = open(sys.argv[1]).read()
+token = re.compile(r'"(?:[^"\\\n]|\\.)*"|[A-Za-z_][A-Za-z_0-9]*|[0-9.]+|->|[{}\[\];,=]|\s+')
+pos, depth = 0, 0
+while pos < len(text):
+    m = token.match(text, pos)
+    assert m, "not DOT at %d: %r" % (pos, text[pos:pos + 40])
+    depth += {"{": 1, "}": -1}.get(m.group(), 0)
+    assert depth >= 0, "a } too many"
+    pos = m.end()
+assert depth == 0 and text.startswith("digraph leaks {"), "braces"
+leaks = json.load(open("h.json"))["leaks"]
+assert text.count("subgraph cluster_") == len(leaks), "not a cluster per verdict"
+if len(sys.argv) > 2:
+    svg = ET.parse(sys.argv[2])
+    drawn = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    evil = leaks[1]["type"]
+    want = ["leak 1, growth: list, 400 items, 3264 B", "dict (1 items)", "root 'server'",
+            "['sessions']", "list (400 items)", "400 items, 3264 B",
+            "leak 2, unowned: " + evil + ", 1 objects, 64 B", evil + " at 0x1",
+            "held from C: 1", "7 steps left out", "['k\"\\\\n<&>']", "[0]",
+            "leak 4, block: block, 1 blocks, 4096 B", "1 blocks, 4096 B"]
+    for w in want:
+        assert w in drawn, (w, drawn)
+print("ok")
+PY
+}
+
+# `--format dot` and `svg`: the leak verdicts' reference graphs (a
+# cluster per verdict, the path's objects as nodes, references as
+# labelled edges, the leaked object with its count and bytes). The DOT
+# reads as DOT whatever the names; graphviz (when installed) draws it
+# and its labels are the names as they were; without graphviz, svg says
+# what to do instead.
+case_report_leaks_dot() {
+    command -v python3 >/dev/null || { echo "SKIP: needs python3 to check the DOT"; exit 77; }
+    leak_files || return
+    write_check_dot
+    run "$PYMM" report --leaks h.json --format dot -o g.dot
+    [ "$rc" -eq 0 ] && [ ! -s out ] || { fail "dot: status $rc: $(head -c 300 err)"; return; }
+    python3 check_dot.py g.dot >out 2>&1 || fail "dot: $(tail -1 out)"
+    grep -qF 'v0_0 -> v0_1 [label="['"'"'sessions'"'"']"];' g.dot || fail "dot: no labelled edge: $(cat g.dot)"
+    grep -qF 'label="Evil\"</script>' g.dot || fail "dot: a quote in a type is not escaped: $(cat g.dot)"
+    if command -v dot >/dev/null; then
+        dot -Tsvg g.dot >g1.svg 2>err || fail "dot -Tsvg cannot read the DOT: $(cat err)"
+        python3 check_dot.py g.dot g1.svg >out 2>&1 || fail "dot -Tsvg: $(tail -1 out)"
+        run "$PYMM" report --leaks h.json --format svg -o g.svg
+        [ "$rc" -eq 0 ] || fail "svg: status $rc: $(head -c 300 err)"
+        python3 check_dot.py g.dot g.svg >out 2>&1 || fail "svg: $(tail -1 out)"
+        run "$PYMM" report --leaks l.json --format svg
+        [ "$rc" -eq 0 ] && grep -qF "<svg" out || fail "svg of l.json: status $rc: $(head -c 300 err)"
+    else
+        echo "note: graphviz's dot is not installed: svg checked for its message only"
+    fi
+    expect 1 "pymm report: svg needs graphviz's dot; use --format dot" \
+        env PATH=/nonexistent "$PYMM" report --leaks h.json --format svg
+    printf '{"leaks": []}\n' >none.json
+    run "$PYMM" report --leaks none.json --format dot
+    [ "$rc" -eq 0 ] && grep -qF 'label="no leak verdict"' out || fail "dot of no verdict: $(cat out err)"
+    sites || return
+    expect 2 "--format dot draws the verdicts of --leaks LEAKFILE: give one" \
+        "$PYMM" report sites.trc --format dot
+    expect 2 "--format svg draws the verdicts of --leaks alone: give no capture" \
+        "$PYMM" report sites.trc --format svg --leaks h.json
+    expect 2 "unknown format 'dot' for --diff" "$PYMM" report --diff sites.trc sites.trc --format dot
 }
 
 # -o OUT: the report goes to OUT, stdout stays empty; OUT that cannot be
@@ -1189,7 +1265,7 @@ case_report_output() {
     echo kept >r.txt
     expect 1 "notcapture:0: not a pymm capture file" "$PYMM" report notcapture -o r.txt
     [ "$(cat r.txt)" = kept ] || fail "a capture that does not read emptied -o's file"
-    valid="(valid: text, json, collapsed, pprof, speedscope, html)"
+    valid="(valid: text, json, collapsed, pprof, speedscope, html, dot, svg)"
     expect 2 "pymm report: unknown format 'xml' $valid" "$PYMM" report sites.trc --format xml
     expect 2 "unknown format 'pprof' for --diff (valid: text, json)" \
         "$PYMM" report --diff sites.trc sites.trc --format pprof

@@ -386,6 +386,13 @@ void rpt_leaks_free(rpt_leaks *l);
  * (the JSON report's `leaks` member; the page's). */
 void rpt_leaks_text(FILE *f, const rpt_leaks *l);
 void rpt_leaks_json(FILE *f, const rpt_leaks *l, size_t max);
+/* The reference graphs of the verdicts, one cluster each: as DOT text
+ * (0, or -1 on a write error), as SVG by graphviz's dot (0, or 1 with
+ * the error said: "svg needs graphviz's dot; use --format dot" when it
+ * is not installed). */
+int rpt_leaks_dot(FILE *f, const rpt_leaks *l);
+int rpt_leaks_svg(FILE *f, const rpt_leaks *l);
+bool rpt_svg_available(void);
 
 /* ---- report_diff.c ------------------------------------------------------- */
 

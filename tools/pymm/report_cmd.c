@@ -783,18 +783,22 @@ int rpt_out_close(FILE *f, const char *path) {
 typedef struct format {
     const char *name;
     int (*write)(FILE *f, const rpt_capture *c, const rpt_tree *t, const rpt_options *o);
+    /* The leak verdicts' graphs (dot, svg): from --leaks alone. */
+    int (*graph)(FILE *f, const rpt_leaks *l);
 } format;
 
 static const format formats[] = {
-    {"text", NULL},
-    {"json", NULL},
-    {"collapsed", rpt_write_collapsed},
-    {"pprof", rpt_write_pprof},
-    {"speedscope", rpt_write_speedscope},
-    {"html", rpt_write_html},
+    {"text", NULL, NULL},
+    {"json", NULL, NULL},
+    {"collapsed", rpt_write_collapsed, NULL},
+    {"pprof", rpt_write_pprof, NULL},
+    {"speedscope", rpt_write_speedscope, NULL},
+    {"html", rpt_write_html, NULL},
+    {"dot", NULL, rpt_leaks_dot},
+    {"svg", NULL, rpt_leaks_svg},
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
-#define FORMAT_NAMES "text, json, collapsed, pprof, speedscope, html"
+#define FORMAT_NAMES "text, json, collapsed, pprof, speedscope, html, dot, svg"
 
 /* `--measure`'s names, by enum rpt_view. */
 static const char *const measures[RPT_VIEWS] = {"peak", "exit", "allocated", "temporary"};
@@ -805,7 +809,7 @@ static int usage(FILE *f) {
             "                   [--measure peak|exit|allocated|temporary]\n"
             "                   [--max-stacks S] [--buckets B]\n"
             "                   [--leaks LEAKFILE]\n"
-            "       pymm report --leaks LEAKFILE [--format text|json] [-o OUT]\n"
+            "       pymm report --leaks LEAKFILE [--format text|json|dot|svg] [-o OUT]\n"
             "       pymm report --diff A B [--format text|json] [-o OUT] [--top N]\n"
             "                   [--temporary N]\n"
             "  what a capture file (PYMM_TRACE=FILE) says: totals, the peak, the\n"
@@ -829,7 +833,9 @@ static int usage(FILE *f) {
             "  largest changes first; stacks match by function, file and line.\n"
             "  --leaks LEAKFILE: the leak verdicts that PYMM_LEAKS=LEAKFILE wrote\n"
             "  join the report (text, json, html), or are reported alone without\n"
-            "  FILE\n",
+            "  FILE; --format dot draws their reference graphs (a path from its\n"
+            "  root to each leak) as graphviz's DOT text, svg as an image by\n"
+            "  graphviz's dot (when installed); both need --leaks, not FILE\n",
             RPT_TEMPORARY_MAX, RPT_HTML_STACKS, RPT_HTML_BUCKETS, RPT_HTML_MAX);
     return f == stderr ? 2 : 0;
 }
@@ -884,12 +890,14 @@ static int report(const rpt_capture *c, const format *fmt, const char *out, size
     return rc;
 }
 
-/* The verdicts of --leaks alone, without a capture: text or json. */
+/* The verdicts of --leaks alone, without a capture: text, json, or
+ * their graphs. */
 static int report_leaks(const rpt_leaks *l, const format *fmt, const char *out) {
     FILE *f = rpt_out_open(out);
     if (f == NULL) return 1;
     int rc = 0;
-    if (fmt->name[0] == 'j') {
+    if (fmt->graph) rc = fmt->graph(f, l) != 0;
+    else if (fmt->name[0] == 'j') {
         fputs("{\"leaks\": ", f);
         rpt_leaks_json(f, l, SIZE_MAX);
         fputs("}\n", f);
@@ -898,12 +906,14 @@ static int report_leaks(const rpt_leaks *l, const format *fmt, const char *out) 
     return rc;
 }
 
-/* What --leaks goes with, and what html needs: 0, or 2 with the
- * refusal said. */
+/* What --leaks goes with, and what dot, svg and html need: 0, or 2 with
+ * the refusal said. */
 static int check_leaks(const char *path, const char *leaks, const format *fmt) {
     const char *why = NULL;
-    if (leaks && fmt->write && fmt->write != rpt_write_html)
-        why = "does not show leak verdicts (--leaks goes with text, json, html)";
+    if (fmt->graph && leaks == NULL) why = "draws the verdicts of --leaks LEAKFILE: give one";
+    else if (fmt->graph && path) why = "draws the verdicts of --leaks alone: give no capture";
+    else if (leaks && fmt->write && fmt->write != rpt_write_html)
+        why = "does not show leak verdicts (--leaks goes with text, json, html, dot, svg)";
     else if (path == NULL && fmt->write) why = "needs a capture FILE";
     if (why == NULL) return 0;
     fprintf(stderr, "pymm report: --format %s %s\n", fmt->name, why);
@@ -941,7 +951,7 @@ int pymm_report_main(int argc, char **argv) {
     if ((path && diff_a) || (!path && !diff_a && !leaks_path) || (diff_a && leaks_path))
         return usage(stderr);
     const format *fmt = find_format(format_name);
-    if (fmt == NULL || (diff_a && fmt->write)) {
+    if (fmt == NULL || (diff_a && (fmt->write || fmt->graph))) {
         fprintf(stderr, "pymm report: unknown format '%s'%s (valid: %s)\n", format_name,
                 fmt ? " for --diff" : "", diff_a ? "text, json" : FORMAT_NAMES);
         return 2;
@@ -964,6 +974,10 @@ int pymm_report_main(int argc, char **argv) {
     }
     if (diff_a) return rpt_diff(out, diff_a, diff_b, fmt->name[0] == 'j', top, temporary);
     if (check_leaks(path, leaks_path, fmt) != 0) return 2;
+    if (fmt->graph == rpt_leaks_svg && !rpt_svg_available()) {
+        fprintf(stderr, "pymm report: svg needs graphviz's dot; use --format dot\n");
+        return 1;
+    }
     rpt_leaks leaks = {0};
     if (leaks_path && rpt_leaks_read(&leaks, leaks_path) != 0) return 1;
     int rc;

@@ -3,9 +3,10 @@
  * verdicts of a leak report (PYMM_LEAKS=FILE, pm_leaks_write_json;
  * docs/FORMATS.md, "Leak verdicts") read back, and written as a section
  * of the text report, a `leaks` member of the JSON report, the page's
- * data (report_html.c).
+ * data (report_html.c), and as reference graphs: DOT text, or SVG drawn
+ * by graphviz's dot (`--format dot|svg`).
  *
- * Owns the reading of a leak report. The
+ * Owns the reading of a leak report and the graph of its verdicts. The
  * file is parsed by the library's own JSON reader (pm_json_loads, in a
  * runtime of its own, destroyed once the verdicts are copied out), so
  * its syntax errors come with a line and a column; a verdict that parses
@@ -18,20 +19,28 @@
  *       of the four, type a string, count and bytes >= 0, every step a
  *       string, every frame with function, file and line; the writers
  *       check nothing again.
- *   K2  Every text from the file reaches JSON through rpt_json_string,
- *       the page through its data element's escaping (report_html.c), the
- *       text report with its control characters escaped: a name can
- *       neither end a script element nor begin a line.
+ *   K2  Every text from the file reaches DOT through dot.c's escaping
+ *       (pmd_dot_escape), JSON through rpt_json_string, the page through
+ *       its data element's escaping (report_html.c), the text report with
+ *       its control characters escaped: a name can neither end a quoted
+ *       label nor a script element, nor begin a line.
  */
 #define _GNU_SOURCE
 #include "report.h"
 
 #include "cli_file.h"
+#include "diag/diag.h"
 #include "pymm.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
 
 static const char *const kinds[] = {"cycle", "unowned", "growth", "block"};
 #define NKINDS (sizeof kinds / sizeof kinds[0])
@@ -349,4 +358,177 @@ void rpt_leaks_json(FILE *f, const rpt_leaks *l, size_t max) {
         fputs("}", f);
     }
     fputs(l->n && max ? "\n  ]" : "]", f);
+}
+
+/* ---- the reference graphs ----------------------------------------------------- */
+
+/* A step's label (the reference: "root 'server'", "['sessions']") and
+ * what it reaches ("dict (1 items)"): the first step is "LABEL: REPR",
+ * the others "LABEL -> REPR" (leaks.c step_text). The first separator
+ * after "held from C: " splits, so a label holding one draws its rest
+ * on the node; nothing is lost, only placed otherwise. */
+static void split_step(const char *step, size_t i, size_t *label_len, const char **repr) {
+    const char *sep = i == 0 ? ": " : " -> ";
+    const char *from = step;
+    if (i == 0 && strncmp(step, "held from C: ", 13) == 0) from += 13;
+    const char *at = strstr(from, sep);
+    if (at == NULL) {
+        *label_len = 0;
+        *repr = step;
+        return;
+    }
+    *label_len = (size_t)(at - step);
+    *repr = at + strlen(sep);
+}
+
+/* "... N steps left out ..." (leaks.c, when a path is shortened): N. */
+static bool omitted_steps(const char *step, unsigned long long *n) {
+    char tail[32];
+    return sscanf(step, "... %llu steps left out %31s", n, tail) == 2 && strcmp(tail, "...") == 0;
+}
+
+typedef struct graph {
+    FILE *f;
+    int bad;
+} graph;
+
+static void put(graph *g, const char *s) {
+    if (fputs(s, g->f) == EOF) g->bad = 1;
+}
+
+static void text(graph *g, const char *s, size_t n) {
+    if (pmd_dot_escape(g->f, s, n) != 0) g->bad = 1;
+}
+
+/* One verdict's cluster: its label says kind, type, count and bytes; the
+ * path's objects in order, the root marked, the leaked object (the
+ * path's last) with the count and bytes it retains, the references as
+ * labelled edges. A block, which has no path, is one node. */
+static void cluster(graph *g, const rpt_leak *k, size_t v) {
+    char line[160], human[32];
+    rpt_human(human, sizeof human, (uint64_t)k->bytes);
+    snprintf(line, sizeof line, "%" PRId64 " %s, %s", k->count, units(k), human);
+    fprintf(g->f, "  subgraph cluster_%zu {\n    label=\"leak %zu, %s: ", v, v + 1, k->kind);
+    text(g, k->type, strlen(k->type));
+    fprintf(g->f, ", %s\";\n", line);
+    size_t nodes = k->npath ? k->npath : 1;
+    for (size_t i = 0; i < nodes; i++) {
+        const char *step = k->npath ? k->path[i] : k->type;
+        unsigned long long left = 0;
+        size_t label_len = 0;
+        const char *repr = step;
+        fprintf(g->f, "    v%zu_%zu [label=\"", v, i);
+        if (k->npath && omitted_steps(step, &left)) {
+            fprintf(g->f, "%llu steps left out\", style=dashed];\n", left);
+            continue;
+        }
+        if (k->npath) split_step(step, i, &label_len, &repr);
+        text(g, repr, strlen(repr));
+        bool target = i + 1 == nodes;
+        if (i == 0 && label_len) { /* the root's name on its node */
+            put(g, "\\n");
+            text(g, step, label_len);
+        }
+        if (target) fprintf(g->f, "\\n%s", line);
+        put(g, "\"");
+        if (i == 0 && k->npath > 1)
+            put(g, ", shape=doubleoctagon, style=filled, fillcolor=\"#b7e4b7\"");
+        if (target) put(g, ", style=filled, fillcolor=\"#ffc46b\", peripheries=2");
+        put(g, "];\n");
+    }
+    for (size_t i = 1; i < k->npath; i++) {
+        unsigned long long left;
+        size_t label_len = 0;
+        const char *repr;
+        fprintf(g->f, "    v%zu_%zu -> v%zu_%zu [label=\"", v, i - 1, v, i);
+        if (!omitted_steps(k->path[i], &left)) {
+            split_step(k->path[i], i, &label_len, &repr);
+            text(g, k->path[i], label_len);
+        }
+        put(g, omitted_steps(k->path[i], &left) || omitted_steps(k->path[i - 1], &left)
+                   ? "\", style=dashed];\n"
+                   : "\"];\n");
+    }
+    put(g, "  }\n");
+}
+
+int rpt_leaks_dot(FILE *f, const rpt_leaks *l) {
+    graph g = {f, 0};
+    put(&g, "digraph leaks {\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n"
+            "  edge [fontname=\"monospace\", fontsize=9];\n");
+    if (l->n == 0) put(&g, "  none [label=\"no leak verdict\"];\n");
+    for (size_t v = 0; v < l->n; v++) cluster(&g, &l->items[v], v);
+    put(&g, "}\n");
+    return g.bad ? -1 : 0;
+}
+
+/* ---- SVG by graphviz ------------------------------------------------------------ */
+
+/* graphviz's dot on PATH: its path in buf, or false. */
+static bool find_dot(char *buf, size_t size) {
+    const char *path = getenv("PATH");
+    if (path == NULL || *path == '\0') path = "/usr/bin:/bin";
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        if (n && n + 5 < size) {
+            memcpy(buf, path, n);
+            memcpy(buf + n, "/dot", 5);
+            if (access(buf, X_OK) == 0) return true;
+        }
+        path += n + (path[n] == ':');
+    }
+    return false;
+}
+
+bool rpt_svg_available(void) {
+    char dot[4096];
+    return find_dot(dot, sizeof dot);
+}
+
+/* The DOT text goes to dot through a temporary file (its input), and
+ * its SVG from a pipe into f: a big graph cannot stall both ends. */
+int rpt_leaks_svg(FILE *f, const rpt_leaks *l) {
+    char dot[4096];
+    if (!find_dot(dot, sizeof dot)) {
+        fprintf(stderr, "pymm report: svg needs graphviz's dot; use --format dot\n");
+        return 1;
+    }
+    FILE *in = tmpfile();
+    int fds[2] = {-1, -1};
+    if (in == NULL || rpt_leaks_dot(in, l) != 0 || fflush(in) != 0 || pipe(fds) != 0) {
+        fprintf(stderr, "pymm report: the graph for dot: %s\n", strerror(errno));
+        if (in) fclose(in);
+        return 1;
+    }
+    rewind(in);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fileno(in), 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    char *argv[] = {dot, "-Tsvg", NULL};
+    pid_t pid;
+    int err = posix_spawn(&pid, dot, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    fclose(in);
+    if (err != 0) {
+        close(fds[0]);
+        fprintf(stderr, "pymm report: %s: %s\n", dot, strerror(err));
+        return 1;
+    }
+    char buf[1 << 14];
+    ssize_t got;
+    size_t total = 0;
+    while ((got = read(fds[0], buf, sizeof buf)) > 0 || (got < 0 && errno == EINTR))
+        if (got > 0) total += fwrite(buf, 1, (size_t)got, f);
+    close(fds[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) continue;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || total == 0) {
+        fprintf(stderr, "pymm report: %s -Tsvg failed (status %d)\n", dot,
+                WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        return 1;
+    }
+    return 0;
 }
