@@ -369,7 +369,15 @@ static void ratio_cell(const trace_ctx *cx, int c, int mode, int base, const cha
     printf(" %s |", buf);
 }
 
+/* Whether any case ran in any mode (a run of html-page alone has none). */
+static int measured(const trace_ctx *cx) {
+    for (int c = 0; c < C_NUM; c++)
+        if (rec(cx, c, M_UNTRACED, "cpu_s")) return 1;
+    return 0;
+}
+
 static void print_measurements(const trace_ctx *cx) {
+    if (!measured(cx)) return;
     printf("### Measurements\n\n"
            "| case | mode | CPU s | CPU / base | peak RSS KiB | RSS / base | recorded allocs | "
            "overhead ns / recorded alloc | capture B / alloc | report read s | read M events/s "
@@ -440,6 +448,7 @@ static void target_value(const trace_ctx *cx, int c, int mode, const char *metri
 }
 
 static void print_targets(const trace_ctx *cx) {
+    if (!measured(cx)) return;
     printf("### Targets of the issue (shown, not enforced)\n\n"
            "| target | measured | goal | within |\n|---|--:|--:|:-:|\n");
     for (int c = 0; c < C_PY_CONTAINERS; c++) {
