@@ -5,6 +5,8 @@
 # installed with the other workers. binary-trees is the objects suite's
 # workers (pymm, built again as pymm-bench-trace-trees; malloc). heaptrack is
 # looked up on PATH when the suite runs (skipped with a note when absent).
+# The html-page case (trace_page.c) loads the HTML report of the worker's
+# `stacks` capture in headless Chromium.
 
 # The traced programs are built with frame pointers, the library too
 # (pymm_static_fp): the issue's speed targets are for such builds, and a
@@ -23,4 +25,10 @@ endforeach()
 pmb_worker(pymm-bench-trace-malloc ${CMAKE_CURRENT_LIST_DIR}/trace_worker.c)
 target_compile_definitions(pymm-bench-trace-malloc PRIVATE PMB_TRACE_MALLOC=1)
 
-target_sources(pymm_bench PRIVATE ${CMAKE_CURRENT_LIST_DIR}/trace_suite.c)
+target_sources(pymm_bench PRIVATE ${CMAKE_CURRENT_LIST_DIR}/trace_suite.c
+  ${CMAKE_CURRENT_LIST_DIR}/trace_page.c)
+# The html-page case drives Chromium with the browser tests' driver:
+# tests/cli/cdp.py in a build tree, installed beside the bench scripts.
+target_compile_definitions(pymm_bench PRIVATE
+  PMB_CDP_PY="${PROJECT_SOURCE_DIR}/tests/cli/cdp.py")
+install(FILES ${PROJECT_SOURCE_DIR}/tests/cli/cdp.py DESTINATION ${PMB_INSTALL_SCRIPTS})

@@ -4,6 +4,7 @@
  * `pymm-bench-objects-pymm trees D mutable`).
  *
  *   pymm-bench-trace-pymm mix OPS
+ *   pymm-bench-trace-pymm stacks STACKS PER
  *
  * A random allocate/free mix through pm_mem_malloc / pm_mem_free; built
  * with PMB_TRACE_MALLOC (pymm-bench-trace-malloc, heaptrack's program),
@@ -17,6 +18,12 @@
  * measures the whole process (wait4); the worker prints only its own
  * count of calls, "PMB mix calls N allocations" (allocations and frees
  * made), and a checksum.
+ *
+ * `stacks` (the pymm build only) makes the big capture whose HTML page
+ * the suite loads in Chromium and tests/cli checks for size: STACKS
+ * distinct stacks (a script line each, pm_trace_push_frame), each making
+ * PER allocations of 16 to 64 bytes, each freed before the next but the
+ * stack's last, which lives until the end: STACKS * PER allocations.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -83,12 +90,41 @@ static int mix(long ops) {
     return 0;
 }
 
-int main(int argc, char **argv) {
-    char *end = NULL;
-    long ops = argc == 3 ? strtol(argv[2], &end, 10) : 0;
-    if (argc != 3 || strcmp(argv[1], "mix") != 0 || *end != '\0' || ops < 1) {
-        fprintf(stderr, "usage: " WORKER " mix OPS\n");
-        return 2;
+#if !defined(PMB_TRACE_MALLOC)
+static int stacks(long nstacks, long per) {
+    void **last = malloc((size_t)nstacks * sizeof *last);
+    if (last == NULL) return 1;
+    int failed = 0;
+    for (long i = 0; i < nstacks && !failed; i++) {
+        pm_trace_push_frame("big.py", "work", (int)(i + 1));
+        for (long k = 0; k < per && !failed; k++) {
+            failed = (last[i] = pm_mem_malloc(16 + (size_t)(k % 4) * 16)) == NULL;
+            if (k + 1 < per && !failed) pm_mem_free(last[i]);
+        }
+        pm_trace_pop_frame();
+        if (failed) last[i] = NULL;
     }
-    return mix(ops);
+    for (long i = 0; i < nstacks; i++) pm_mem_free(last[i]);
+    free(last);
+    if (failed) fprintf(stderr, WORKER ": out of memory\n");
+    return failed;
+}
+#endif
+
+/* A count argument: from 1 up to INT_MAX (a script line), else 0. */
+static long count_arg(const char *text) {
+    char *end;
+    long v = strtol(text, &end, 10);
+    return *end == '\0' && v >= 1 && v <= 0x7fffffff ? v : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "mix") == 0 && count_arg(argv[2]))
+        return mix(count_arg(argv[2]));
+#if !defined(PMB_TRACE_MALLOC)
+    if (argc == 4 && strcmp(argv[1], "stacks") == 0 && count_arg(argv[2]) && count_arg(argv[3]))
+        return stacks(count_arg(argv[2]), count_arg(argv[3]));
+#endif
+    fprintf(stderr, "usage: " WORKER " mix OPS | stacks STACKS PER\n");
+    return 2;
 }

@@ -4,7 +4,8 @@
  * a FILE or to a file by name: pm_refgraph_write_dot, pm_refgraph_save_dot,
  * pm_path_write_dot, pm_path_save_dot.
  *
- * Owns the DOT syntax: one node per object drawn ("type\nshort repr", the
+ * Owns the DOT syntax (its escaping also serves `pymm report --format
+ * dot`, through pmd_dot_escape): one node per object drawn ("type\nshort repr", the
  * marks of target, roots and objects held from C as shape and colour),
  * one labelled edge per reference, from holder to held.
  *
@@ -55,6 +56,14 @@ static void put_text(dot *d, const char *s, size_t n) {
 }
 
 static void put_cstr(dot *d, const char *s) { put_text(d, s, strlen(s)); }
+
+/* D1 for other writers of DOT (pymm report's leak graphs): one escaping
+ * of program text in the whole project. */
+int pmd_dot_escape(FILE *out, const char *s, size_t n) {
+    dot d = {out, 0};
+    put_text(&d, s, n);
+    return d.bad ? -1 : 0;
+}
 
 /* The bytes of a str's first max characters (UTF-8: a character starts
  * at every byte that is not a continuation byte). */

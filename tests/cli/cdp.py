@@ -2,7 +2,7 @@
 """cdp.py -- open pages in headless Chromium and say what happened, for
 tests/cli/cli_test.sh (case report_html_browser).
 
-    cdp.py CHROMIUM [--page URL [--eval NAME=JS]... [--click TEXT]
+    cdp.py CHROMIUM [--page URL [--time] [--eval NAME=JS]... [--click TEXT]
                     [--screenshot FILE]]...
 
 One browser for every page (a launch costs seconds), driven through the
@@ -10,7 +10,11 @@ DevTools protocol over --remote-debugging-pipe (fd 3: our commands, fd 4:
 its answers, each a JSON message ending with a NUL), python3 alone. For
 each page, in order, it prints `page URL` and then:
   - `ready 1` once the page's script set <body data-ready="1"> (or the
-    attribute's value when 10 s went by);
+    attribute's value when 30 s went by);
+  - --time: `load_ms MS` and `rendered_ms MS`, the page's own clock from
+    the start of its navigation to the end of its load event and to its
+    performance mark "pymm-rendered" (`rendered_ms none` without one):
+    `pymm bench trace` reads them (its html-page case);
   - each --eval's result as `NAME=VALUE` (the expression's value as a
     string), before and after the click, in the order given;
   - --click TEXT: a real mouse click (Input.dispatchMouseEvent, not
@@ -121,8 +125,8 @@ class Browser:
 
 def wait_ready(b, url):
     """The page's data-ready once url is loaded (the page may change its
-    fragment) and it is "1", or whatever it is after 10 s."""
-    deadline = time.monotonic() + 10
+    fragment) and it is "1", or whatever it is after TIMEOUT."""
+    deadline = time.monotonic() + TIMEOUT
     while True:
         ready = b.eval("location.href.split('#')[0] === %s && document.body &&"
                        " document.body.getAttribute('data-ready')" % json.dumps(url.split("#")[0]))
@@ -175,11 +179,33 @@ def troubles(b, url):
     return errors, requests
 
 
+def load_times(b):
+    """The navigation's load event end and the page's "pymm-rendered"
+    mark, in ms from its start (None for a mark it did not make), once
+    the load event has ended; None when it did not within TIMEOUT."""
+    expr = ("(function () { var n = performance.getEntriesByType('navigation')[0];"
+            " var m = performance.getEntriesByName('pymm-rendered')[0];"
+            " return n && n.loadEventEnd > 0 ? [n.loadEventEnd, m ? m.startTime : null] : null; })()")
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        times = b.eval(expr)
+        if times:
+            return times
+        time.sleep(0.02)
+    return None
+
+
 def run_page(b, page):
     url = page["url"]
     print("page", url)
     navigate(b, url)
     print("ready", wait_ready(b, url))
+    if page["time"]:
+        times = load_times(b)
+        if times is None:
+            raise RuntimeError("%s: no load event in %d s" % (url, TIMEOUT))
+        print("load_ms %.1f" % times[0])
+        print("rendered_ms", "none" if times[1] is None else "%.1f" % times[1])
     for name, expr in page["before"]:
         print("%s=%s" % (name, b.eval(expr)))
     if page["click"] is not None:
@@ -209,12 +235,16 @@ def parse(args):
     i = 0
     while i < len(args):
         a = args[i]
+        if a == "--time" and pages:
+            pages[-1]["time"] = True
+            i += 1
+            continue
         value = args[i + 1] if i + 1 < len(args) else None
         if value is None or (a != "--page" and not pages):
             return None
         if a == "--page":
             pages.append({"url": value, "before": [], "after": [], "click": None,
-                          "screenshot": None})
+                          "screenshot": None, "time": False})
         elif a == "--eval" and "=" in value:
             page = pages[-1]
             (page["after"] if page["click"] is not None else page["before"]).append(

@@ -30,6 +30,11 @@
  * held for GC_HOLD_MS and freed, so that the RSS rises by that much and
  * falls back while the recorder samples it.
  *
+ * `report_sites leaky` leaves, with the collector off, a cycle of a dict
+ * and a list (the dict's key is the hostile function name above) for
+ * PYMM_LEAKS=FILE to report: a real leak report for `pymm report
+ * --leaks`.
+ *
  * `report_sites exit N` runs the sites and exits with status N;
  * `report_sites kill` runs them and kills itself (SIGKILL): what `pymm
  * run` passes on.
@@ -159,10 +164,22 @@ static int collections(void) {
     return failed;
 }
 
+/* A dict and a list that hold each other, and nothing else holds them. */
+static int leaky(void) {
+    pm_gc_disable();
+    pm_object *d = pm_dict_new(), *l = pm_list_new(0);
+    int failed = d == NULL || l == NULL || pm_dict_set_str(d, evil_function, l) != 0 ||
+                 pm_list_append(l, d) != 0;
+    pm_decref(l);
+    pm_decref(d);
+    return failed;
+}
+
 int main(int argc, char **argv) {
     int failed;
     if (argc == 3 && strcmp(argv[1], "many") == 0) failed = many(atol(argv[2]));
     else if (argc == 2 && strcmp(argv[1], "gc") == 0) failed = collections();
+    else if (argc == 2 && strcmp(argv[1], "leaky") == 0) failed = leaky();
     else if (argc == 3 && strcmp(argv[1], "exit") == 0) return sites() ? 1 : atoi(argv[2]);
     else if (argc == 2 && strcmp(argv[1], "kill") == 0) {
         failed = sites();

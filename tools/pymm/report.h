@@ -4,8 +4,9 @@
  * (report_cmd.c, which also holds the command), frames named and one
  * capture's report printed (report_print.c), stacks keyed by what their
  * frames mean (report_tree.c), two captures compared (report_diff.c),
- * the formats other tools read (report_formats.c, report_pprof.c) and
- * the HTML page (report_html.c). Cross-file names start with rpt_.
+ * the formats other tools read (report_formats.c, report_pprof.c), the
+ * HTML page (report_html.c) and the verdicts of a leak report
+ * (report_leaks.c). Cross-file names start with rpt_.
  *
  * A capture's stacks are the nodes of its file: node `id` is the frame
  * `pc` called from the stack `parent` (parent < id); ids 1..RPT_ROOTS are
@@ -25,7 +26,8 @@
 #define RPT_ROOTS PMD_CAPTURE_ROOTS
 #define RPT_TEMPORARY_MAX 1024 /* `pymm report --temporary N`: a free scans N addresses */
 
-typedef struct Dwfl Dwfl; /* elfutils' (libdwfl.h); NULL without libdw */
+typedef struct Dwfl Dwfl;           /* elfutils' (libdwfl.h); NULL without libdw */
+typedef struct rpt_leaks rpt_leaks; /* report_leaks.c */
 
 typedef struct rpt_stack {
     uint32_t parent;
@@ -244,7 +246,8 @@ void rpt_human(char *out, size_t size, uint64_t bytes);
 void rpt_summary_text(FILE *f, const rpt_capture *c);
 void rpt_summary_json(FILE *f, const rpt_capture *c);
 void rpt_report_text(FILE *f, const rpt_capture *c, Dwfl *d, size_t top);
-void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top);
+/* leaks: a `leaks` member (NULL: none). */
+void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top, const rpt_leaks *leaks);
 
 /* ---- report_tree.c: stacks by what their frames mean ----------------------- */
 
@@ -326,6 +329,7 @@ size_t rpt_tree_path(const rpt_tree *t, uint32_t id, uint32_t **path, size_t *ca
 typedef struct rpt_options {
     enum rpt_view measure; /* the bytes shown (the page: shown first) */
     size_t max_stacks, buckets;
+    const rpt_leaks *leaks; /* --leaks: the page lists them; NULL: none */
 } rpt_options;
 
 /* Each writes the stacks of capture c, on its tree by name t (by_name,
@@ -343,6 +347,52 @@ int rpt_write_html(FILE *f, const rpt_capture *c, const rpt_tree *t, const rpt_o
 enum rpt_cell_kind { RPT_CELL_ALLOC, RPT_CELL_FREE, RPT_CELL_TEMP };
 bool rpt_buckets_add(rpt_buckets *b, uint32_t node, uint64_t ms, enum rpt_cell_kind kind,
                      uint64_t bytes, uint64_t count);
+
+/* ---- report_leaks.c: the verdicts of a leak report ---------------------- */
+
+/* A frame of a verdict's allocation stack, as the leak report gives it. */
+typedef struct rpt_leak_frame {
+    char *function, *file;
+    int line;
+    bool interpreter;
+} rpt_leak_frame;
+
+/* One verdict (docs/FORMATS.md, "Leak verdicts"): its path's steps
+ * "LABEL: REPR" then "LABEL -> REPR", the root first. */
+typedef struct rpt_leak {
+    const char *kind; /* "cycle", "unowned", "growth" or "block" (static) */
+    char *type;
+    int64_t count, bytes;
+    char **path;
+    size_t npath;
+    rpt_leak_frame *stack; /* innermost first */
+    size_t nstack;
+    int64_t *growth; /* growth only: the change at each of the last checkpoints */
+    size_t ngrowth;
+} rpt_leak;
+
+struct rpt_leaks {
+    const char *name; /* the file's */
+    rpt_leak *items;
+    size_t n;
+};
+
+/* Read the leak report at path (PYMM_LEAKS=FILE, pm_leaks_write_json):
+ * 0, or 1 with the error said as FILE:LINE[:COL]: what (out then empty).
+ * rpt_leaks_free is due after 0. */
+int rpt_leaks_read(rpt_leaks *out, const char *path);
+void rpt_leaks_free(rpt_leaks *l);
+/* The text report's section, and the JSON list of the first max verdicts
+ * (the JSON report's `leaks` member; the page's). */
+void rpt_leaks_text(FILE *f, const rpt_leaks *l);
+void rpt_leaks_json(FILE *f, const rpt_leaks *l, size_t max);
+/* The reference graphs of the verdicts, one cluster each: as DOT text
+ * (0, or -1 on a write error), as SVG by graphviz's dot (0, or 1 with
+ * the error said: "svg needs graphviz's dot; use --format dot" when it
+ * is not installed). */
+int rpt_leaks_dot(FILE *f, const rpt_leaks *l);
+int rpt_leaks_svg(FILE *f, const rpt_leaks *l);
+bool rpt_svg_available(void);
 
 /* ---- report_diff.c ------------------------------------------------------- */
 

@@ -783,18 +783,22 @@ int rpt_out_close(FILE *f, const char *path) {
 typedef struct format {
     const char *name;
     int (*write)(FILE *f, const rpt_capture *c, const rpt_tree *t, const rpt_options *o);
+    /* The leak verdicts' graphs (dot, svg): from --leaks alone. */
+    int (*graph)(FILE *f, const rpt_leaks *l);
 } format;
 
 static const format formats[] = {
-    {"text", NULL},
-    {"json", NULL},
-    {"collapsed", rpt_write_collapsed},
-    {"pprof", rpt_write_pprof},
-    {"speedscope", rpt_write_speedscope},
-    {"html", rpt_write_html},
+    {"text", NULL, NULL},
+    {"json", NULL, NULL},
+    {"collapsed", rpt_write_collapsed, NULL},
+    {"pprof", rpt_write_pprof, NULL},
+    {"speedscope", rpt_write_speedscope, NULL},
+    {"html", rpt_write_html, NULL},
+    {"dot", NULL, rpt_leaks_dot},
+    {"svg", NULL, rpt_leaks_svg},
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
-#define FORMAT_NAMES "text, json, collapsed, pprof, speedscope, html"
+#define FORMAT_NAMES "text, json, collapsed, pprof, speedscope, html, dot, svg"
 
 /* `--measure`'s names, by enum rpt_view. */
 static const char *const measures[RPT_VIEWS] = {"peak", "exit", "allocated", "temporary"};
@@ -804,6 +808,8 @@ static int usage(FILE *f) {
             "usage: pymm report FILE [--format FMT] [-o OUT] [--top N] [--temporary N]\n"
             "                   [--measure peak|exit|allocated|temporary]\n"
             "                   [--max-stacks S] [--buckets B]\n"
+            "                   [--leaks LEAKFILE]\n"
+            "       pymm report --leaks LEAKFILE [--format text|json|dot|svg] [-o OUT]\n"
             "       pymm report --diff A B [--format text|json] [-o OUT] [--top N]\n"
             "                   [--temporary N]\n"
             "  what a capture file (PYMM_TRACE=FILE) says: totals, the peak, the\n"
@@ -824,7 +830,12 @@ static int usage(FILE *f) {
             "  time ranges are B buckets of the run (default %d); both 1 to %d,\n"
             "  lowered if the page would pass 10 MB. -o: to OUT, not stdout.\n"
             "  --diff: per stack, what changed from capture A to capture B, the\n"
-            "  largest changes first; stacks match by function, file and line\n",
+            "  largest changes first; stacks match by function, file and line.\n"
+            "  --leaks LEAKFILE: the leak verdicts that PYMM_LEAKS=LEAKFILE wrote\n"
+            "  join the report (text, json, html), or are reported alone without\n"
+            "  FILE; --format dot draws their reference graphs (a path from its\n"
+            "  root to each leak) as graphviz's DOT text, svg as an image by\n"
+            "  graphviz's dot (when installed); both need --leaks, not FILE\n",
             RPT_TEMPORARY_MAX, RPT_HTML_STACKS, RPT_HTML_BUCKETS, RPT_HTML_MAX);
     return f == stderr ? 2 : 0;
 }
@@ -855,7 +866,7 @@ static int find_measure(const char *name) {
  * error said. The stacks are named before the output is opened, and for
  * the formats by name libdw is closed before they are written. */
 static int report(const rpt_capture *c, const format *fmt, const char *out, size_t top,
-                  const rpt_options *o) {
+                  const rpt_options *o, const rpt_leaks *leaks) {
     Dwfl *d = rpt_names_open(c);
     rpt_tree t;
     int rc = 0;
@@ -866,8 +877,12 @@ static int report(const rpt_capture *c, const format *fmt, const char *out, size
     }
     FILE *f = rc == 0 ? rpt_out_open(out) : NULL;
     if (f && fmt->write) rc = fmt->write(f, c, &t, o);
-    else if (f && fmt->name[0] == 'j') rpt_report_json(f, c, d, top);
+    else if (f && fmt->name[0] == 'j') rpt_report_json(f, c, d, top, leaks);
     else if (f) rpt_report_text(f, c, d, top);
+    if (f && leaks && fmt->name[0] == 't') {
+        fputc('\n', f);
+        rpt_leaks_text(f, leaks);
+    }
     if (f && rpt_out_close(f, out) != 0) rc = 1;
     if (f == NULL) rc = 1;
     if (fmt->write) rpt_tree_free(&t);
@@ -875,8 +890,38 @@ static int report(const rpt_capture *c, const format *fmt, const char *out, size
     return rc;
 }
 
+/* The verdicts of --leaks alone, without a capture: text, json, or
+ * their graphs. */
+static int report_leaks(const rpt_leaks *l, const format *fmt, const char *out) {
+    FILE *f = rpt_out_open(out);
+    if (f == NULL) return 1;
+    int rc = 0;
+    if (fmt->graph) rc = fmt->graph(f, l) != 0;
+    else if (fmt->name[0] == 'j') {
+        fputs("{\"leaks\": ", f);
+        rpt_leaks_json(f, l, SIZE_MAX);
+        fputs("}\n", f);
+    } else rpt_leaks_text(f, l);
+    if (rpt_out_close(f, out) != 0) rc = 1;
+    return rc;
+}
+
+/* What --leaks goes with, and what dot, svg and html need: 0, or 2 with
+ * the refusal said. */
+static int check_leaks(const char *path, const char *leaks, const format *fmt) {
+    const char *why = NULL;
+    if (fmt->graph && leaks == NULL) why = "draws the verdicts of --leaks LEAKFILE: give one";
+    else if (fmt->graph && path) why = "draws the verdicts of --leaks alone: give no capture";
+    else if (leaks && fmt->write && fmt->write != rpt_write_html)
+        why = "does not show leak verdicts (--leaks goes with text, json, html, dot, svg)";
+    else if (path == NULL && fmt->write) why = "needs a capture FILE";
+    if (why == NULL) return 0;
+    fprintf(stderr, "pymm report: --format %s %s\n", fmt->name, why);
+    return 2;
+}
+
 int pymm_report_main(int argc, char **argv) {
-    const char *path = NULL, *diff_a = NULL, *diff_b = NULL, *out = NULL;
+    const char *path = NULL, *diff_a = NULL, *diff_b = NULL, *out = NULL, *leaks_path = NULL;
     const char *format_name = "text", *measure_name = NULL;
     uint64_t top = 10, temporary = 1, stacks = RPT_HTML_STACKS, buckets = RPT_HTML_BUCKETS;
     bool caps = false; /* --max-stacks or --buckets given */
@@ -885,6 +930,7 @@ int pymm_report_main(int argc, char **argv) {
         if (strcmp(argv[i], "--format") == 0 && i + 1 < argc) format_name = argv[++i];
         else if (strcmp(argv[i], "--measure") == 0 && i + 1 < argc) measure_name = argv[++i];
         else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) out = argv[++i];
+        else if (strcmp(argv[i], "--leaks") == 0 && i + 1 < argc) leaks_path = argv[++i];
         else if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
             if (!count_arg(argv[++i], &top)) return usage(stderr);
         } else if (strcmp(argv[i], "--temporary") == 0 && i + 1 < argc) {
@@ -902,9 +948,10 @@ int pymm_report_main(int argc, char **argv) {
         } else if (argv[i][0] != '-' && path == NULL) path = argv[i];
         else return usage(stderr);
     }
-    if ((path == NULL) == (diff_a == NULL)) return usage(stderr);
+    if ((path && diff_a) || (!path && !diff_a && !leaks_path) || (diff_a && leaks_path))
+        return usage(stderr);
     const format *fmt = find_format(format_name);
-    if (fmt == NULL || (diff_a && fmt->write)) {
+    if (fmt == NULL || (diff_a && (fmt->write || fmt->graph))) {
         fprintf(stderr, "pymm report: unknown format '%s'%s (valid: %s)\n", format_name,
                 fmt ? " for --diff" : "", diff_a ? "text, json" : FORMAT_NAMES);
         return 2;
@@ -926,10 +973,24 @@ int pymm_report_main(int argc, char **argv) {
         return 2;
     }
     if (diff_a) return rpt_diff(out, diff_a, diff_b, fmt->name[0] == 'j', top, temporary);
-    rpt_capture c = {.name = path, .temporary = temporary};
-    int rc = rpt_read(&c);
-    rpt_options o = {(enum rpt_view)measure, (size_t)stacks, (size_t)buckets};
-    if (rc == 0) rc = report(&c, fmt, out, top, &o);
-    rpt_capture_free(&c);
+    if (check_leaks(path, leaks_path, fmt) != 0) return 2;
+    if (fmt->graph == rpt_leaks_svg && !rpt_svg_available()) {
+        fprintf(stderr, "pymm report: svg needs graphviz's dot; use --format dot\n");
+        return 1;
+    }
+    rpt_leaks leaks = {0};
+    if (leaks_path && rpt_leaks_read(&leaks, leaks_path) != 0) return 1;
+    int rc;
+    if (path == NULL) {
+        rc = report_leaks(&leaks, fmt, out);
+    } else {
+        rpt_capture c = {.name = path, .temporary = temporary};
+        rc = rpt_read(&c);
+        const rpt_leaks *l = leaks_path ? &leaks : NULL;
+        rpt_options o = {(enum rpt_view)measure, (size_t)stacks, (size_t)buckets, l};
+        if (rc == 0) rc = report(&c, fmt, out, top, &o, l);
+        rpt_capture_free(&c);
+    }
+    rpt_leaks_free(&leaks);
     return rc;
 }

@@ -1,8 +1,8 @@
 /*
  * report_html.c -- `pymm report FILE --format html`: one self-contained
  * page (docs/FORMATS.md, "The HTML page"): flame graphs of the four
- * measures, a table of allocation sites, and a timeline whose time ranges
- * re-sum both, drawn by report_html.js (with report_html.css) from the
+ * measures, a table of allocation sites, a timeline whose time ranges
+ * re-sum both, and the leak verdicts of --leaks (the first LEAKS_MAX), drawn by report_html.js (with report_html.css) from the
  * figures this file embeds as JSON. Both assets are compiled into pymm
  * (embed.cmake), so the page needs nothing but itself.
  *
@@ -37,6 +37,7 @@
  * the page stays under 10 MB. */
 #define DATA_MAX (9u << 20)
 #define MARKS_MAX 1000 /* marks the page draws; the rest are counted */
+#define LEAKS_MAX 200  /* leak verdicts the page lists (each a few KiB at most) */
 
 extern const char rpt_html_js[], rpt_html_css[]; /* embed.cmake */
 
@@ -364,6 +365,12 @@ static bool data_json(page *p, char **data, size_t *size) {
     stacks_json(f, p);
     bool ok = cells_json(f, p);
     time_json(f, p->c);
+    if (p->o->leaks) {
+        fprintf(f, ",\n \"leaks_file\": ");
+        rpt_json_string(f, p->o->leaks->name);
+        fprintf(f, ", \"leaks_total\": %zu, \"leaks\": ", p->o->leaks->n);
+        rpt_leaks_json(f, p->o->leaks, LEAKS_MAX);
+    }
     fputs("}\n", f);
     if (fclose(f) != 0 || !ok) {
         free(*data);

@@ -2,8 +2,8 @@
  * report_html.js -- the viewer of `pymm report FILE --format html`: draws,
  * from the JSON that report_html.c embeds in the page (#pymm-data;
  * docs/FORMATS.md, "The HTML page"), a summary, a timeline of the live
- * bytes (with the RSS and the collector's pauses), a flame graph (or icicle) and a sortable table of allocation
- * sites. Compiled into pymm by embed.cmake; it fetches nothing.
+ * bytes (with the RSS and the collector's pauses), a flame graph (or icicle), a sortable table of allocation
+ * sites and the leak verdicts of `--leaks`. Compiled into pymm by embed.cmake; it fetches nothing.
  *
  * Owns every view's state: the measure shown, the time range, the zoomed
  * frame, the search, the table's order. The data holds the S stacks kept
@@ -17,8 +17,8 @@
  *
  * Every text of the data (frame names, files, labels) goes in through
  * textContent, never as markup. The body's data-frames, data-rows,
- * data-pauses (collections marked), data-rss (timeline steps with an RSS)
- * and data-error attributes say what was drawn, for headless tests.
+ * data-pauses (collections marked), data-rss (timeline steps with an RSS),
+ * data-leaks (verdicts listed) and data-error attributes say what was drawn, for headless tests.
  */
 (function () {
   'use strict';
@@ -549,6 +549,37 @@
         ' of ' + D.spans_total + ' occurrences.'));
   }
 
+  /* ---- the leak verdicts of --leaks ---------------------------------------- */
+
+  /* Each verdict: its kind, type, count and bytes, its path from the root
+   * (one step a line: the reference, then what it reaches) and its
+   * allocation stack when the report has one. */
+  function leaks(root) {
+    if (!D.leaks) return;
+    root.appendChild(el('h2', {}, 'Leak verdicts'));
+    var box = root.appendChild(el('div', {id: 'leaks'}));
+    box.appendChild(el('div', {'class': 'note'}, D.leaks_total + ' verdict' +
+      (D.leaks_total === 1 ? '' : 's') + ' in ' + D.leaks_file +
+      (D.leaks_total > D.leaks.length ? '; the first ' + D.leaks.length + ' listed' : '')));
+    D.leaks.forEach(function (l) {
+      var unit = l.kind === 'block' ? 'blocks' : l.kind === 'growth' ? 'items' : 'objects';
+      var d = box.appendChild(el('div', {'class': 'leak'}));
+      var head = d.appendChild(el('div', {'class': 'leak-head'}));
+      head.appendChild(el('span', {'class': 'kind k-' + l.kind}, l.kind));
+      head.appendChild(el('span', {'class': 'mono type'}, l.type));
+      head.appendChild(el('span', {}, l.count + ' ' + unit + ', ' + human(l.bytes)));
+      if (l.growth) head.appendChild(el('span', {}, 'grew by ' + l.growth.map(function (g) {
+        return (g < 0 ? '' : '+') + g; }).join(' ') + ' at the last checkpoints'));
+      var path = d.appendChild(el('ol', {'class': 'path mono'}));
+      l.path.forEach(function (step) { path.appendChild(el('li', {}, step)); });
+      if (!l.stack.length) return;
+      d.appendChild(el('div', {'class': 'note'}, 'allocated at'));
+      var stack = d.appendChild(el('ol', {'class': 'stack mono'}));
+      l.stack.forEach(function (f) { stack.appendChild(el('li', {}, frameText([f.function, f.file, f.line]))); });
+    });
+    document.body.setAttribute('data-leaks', String(D.leaks.length));
+  }
+
   /* ---- state in the address: #view=allocated&range=A-B&search=TEXT ------- */
 
   var NAMES = ['peak', 'exit', 'allocated', 'temporary'];
@@ -588,7 +619,10 @@
   flame(main);
   table(main);
   sections(main);
+  leaks(main);
   update();
   window.addEventListener('resize', function () { drawTimeline(); drawFlame(); });
+  /* When the page is drawn, on its own clock (`pymm bench trace` reads it). */
+  if (window.performance && performance.mark) performance.mark('pymm-rendered');
   document.body.setAttribute('data-ready', '1');
 })();

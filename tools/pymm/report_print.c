@@ -425,7 +425,7 @@ void rpt_summary_json(FILE *f, const rpt_capture *c) {
             c->rss, c->rss_peak, c->rss_peak_ms, c->rss_samples, c->ended ? "true" : "false");
 }
 
-void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
+void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top, const rpt_leaks *leaks) {
     fputs("{\"summary\": ", f);
     rpt_summary_json(f, c);
     fputs(",\n", f);
@@ -462,6 +462,10 @@ void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
     timeline_json(f, c);
     fputs(",\n  \"collections\": ", f);
     collector_json(f, c);
+    if (leaks) {
+        fputs(",\n  \"leaks\": ", f);
+        rpt_leaks_json(f, leaks, SIZE_MAX);
+    }
     fputs("}\n", f);
     free(r);
 }
