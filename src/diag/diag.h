@@ -232,7 +232,6 @@ PM_HIDDEN int pmd_watch_step(pm_leak_watch *w, pm_object *const *containers, siz
 PM_HIDDEN void pmd_leaks_drop(pm_leaks *r, bool (*drop)(const pm_leak *l, void *arg), void *arg);
 PM_HIDDEN int pmd_leaks_json_items(const pm_leaks *r, FILE *out, bool first);
 /* A file name from the environment with each %p the process id (trace.c). */
-PM_HIDDEN bool pmd_expand_pid(const char *path, char *out, size_t size);
 
 /* dot.c: n bytes of program text inside a DOT quoted string ('"', '\\'
  * and control characters escaped): 0, or -1 on a write error. */

@@ -36,6 +36,7 @@
 #define _GNU_SOURCE
 #include "objects/object.h"
 #include "heap/internal_alloc.h"
+#include "heap/os.h"
 #include "diag/diag.h"
 
 #include <dlfcn.h>
@@ -189,7 +190,7 @@ static void check_at_destroy(void *rt) {
 
 static void write_file(leaks_env *e) {
     char name[4096];
-    if (!pmd_expand_pid(e->file, name, sizeof name)) {
+    if (!pmos_expand_pid(e->file, name, sizeof name)) {
         fprintf(stderr, "pymm: PYMM_LEAKS=%s: the name is too long\n", e->file);
         return;
     }

@@ -1500,32 +1500,11 @@ static pmd_recorder *recorder_new(unsigned frames) {
     return r;
 }
 
-/* A file name from the environment (PYMM_TRACE, PYMM_LEAKS): path with
- * each %p the process id; false when it does not fit or is empty. */
-bool pmd_expand_pid(const char *path, char *out, size_t size) {
-    size_t n = 0;
-    for (const char *q = path; *q; q++) {
-        char pid[24];
-        const char *piece = q;
-        size_t len = 1;
-        if (q[0] == '%' && q[1] == 'p') {
-            len = (size_t)snprintf(pid, sizeof pid, "%ld", (long)getpid());
-            piece = pid;
-            q++;
-        }
-        if (n + len >= size) return false;
-        memcpy(out + n, piece, len);
-        n += len;
-    }
-    out[n] = '\0';
-    return n > 0;
-}
-
 /* Open r's capture file anew (its name expanded now) and write every
  * stack node so far: a fork child's file starts whole. */
 static bool capture_open(pmd_recorder *r) {
     char name[sizeof r->path];
-    if (!pmd_expand_pid(r->path, name, sizeof name)) {
+    if (!pmos_expand_pid(r->path, name, sizeof name)) {
         errno = ENAMETOOLONG;
         return false;
     }

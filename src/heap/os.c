@@ -9,8 +9,11 @@
 #include "heap/os.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 void *pmos_map(size_t size) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -55,6 +58,25 @@ void pmos_decommit(void *p, size_t size) { madvise(p, size, MADV_DONTNEED); }
 
 bool pmos_advise_huge(void *p, size_t size, bool on) {
     return madvise(p, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0;
+}
+
+bool pmos_expand_pid(const char *path, char *out, size_t size) {
+    size_t n = 0;
+    for (const char *q = path; *q; q++) {
+        char pid[24];
+        const char *piece = q;
+        size_t len = 1;
+        if (q[0] == '%' && q[1] == 'p') {
+            len = (size_t)snprintf(pid, sizeof pid, "%ld", (long)getpid());
+            piece = pid;
+            q++;
+        }
+        if (n + len >= size) return false;
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    out[n] = '\0';
+    return n > 0;
 }
 
 uint64_t pmos_now_ms(void) {

@@ -39,6 +39,10 @@ void pmos_decommit(void *p, size_t size);
  * kernel cannot (built without THP); the mapping is unchanged then. */
 #define PMOS_HUGE_PAGE_SIZE (2u << 20)
 bool pmos_advise_huge(void *p, size_t size, bool on);
+/* A file name from the environment (PYMM_STATS, PYMM_TRACE, PYMM_LEAKS)
+ * for this process: path with each %p its process id; false when it does
+ * not fit in `size` bytes or is empty. */
+bool pmos_expand_pid(const char *path, char *out, size_t size);
 /* A monotonic clock in milliseconds, never 0. */
 uint64_t pmos_now_ms(void);
 

@@ -427,7 +427,9 @@ static void print_stats_at_exit(void) {
     const char *where = getenv("PYMM_STATS");
     if (where == NULL || *where == '\0' || strcmp(where, "0") == 0) return;
     bool to_stderr = strcmp(where, "1") == 0 || strcmp(where, "stderr") == 0;
-    FILE *f = to_stderr ? stderr : fopen(where, "a");
+    char name[4096]; /* %p: this process's id, so each process of a tree has its file */
+    if (!to_stderr && !pmos_expand_pid(where, name, sizeof name)) return;
+    FILE *f = to_stderr ? stderr : fopen(name, "a");
     if (f == NULL) return;
     pm_heap_print_stats(&pmh_default_heap, f);
     if (!to_stderr) {

@@ -651,6 +651,11 @@ case_run_stats_leaks() {
     run "$PYMM" run --leaks tree/l.%p.json -- sh -c "'$LEAKY' leak; '$LEAKY' clean; echo done"
     [ "$rc" -eq 0 ] && [ "$(ls tree | wc -l)" = 2 ] && [ "$(cat tree/* | grep -c '"kind"')" = 1 ] ||
         fail "pymm run --leaks of a tree: $rc: $(ls tree): $(cat err)"
+    mkdir stree
+    run "$PYMM" run --stats stree/s.%p.txt -- sh -c "'$LEAKY' clean; '$LEAKY' clean; echo done"
+    [ "$rc" -eq 0 ] && [ "$(ls stree | wc -l)" = 2 ] &&
+        [ "$(cat stree/* | grep -Ec '^# arenas allocated total += +[1-9]')" = 2 ] ||
+        fail "pymm run --stats of a tree: $rc: $(ls stree): $(cat err)"
     # With --trace too: the report, and the statistics.
     run "$PYMM" run --trace --report text -o t.txt --stats -- "$LEAKY" clean
     [ "$rc" -eq 0 ] && grep -q "^pymm capture cli_leaky\.[0-9]*\.trc" t.txt && grep -q "^pymm heap 0x" err ||

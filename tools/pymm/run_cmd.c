@@ -68,7 +68,8 @@ static int usage(FILE *f) {
             "  --capture FILE   the capture's name (default ./PROGRAM.%%p.trc; %%p is the\n"
             "                   process id); it is kept\n"
             "  --stats [FILE]   pymm's heap statistics at exit (PYMM_STATS), on stderr or\n"
-            "                   appended to FILE (%%p: the program's process id)\n"
+            "                   appended to FILE (%%p: each process's id, so each writes\n"
+            "                   its own; without it all append to FILE)\n"
             "  --leaks [FILE]   leak verdicts at exit (PYMM_LEAKS), on stderr or as JSON\n"
             "                   in FILE (%%p: each process's id, so each writes its own)\n"
             "  --leaks-exitcode N  with --leaks, exit with N (0 to 255) on a leak\n"
@@ -255,9 +256,7 @@ static bool expand(const char *pattern, pid_t pid, char *out, size_t size) {
 
 /* The child's side: its environment, then the program. A failed exec
  * sends errno up the pipe (closed on a good exec) and ends with 127.
- * PYMM_STATS appends to a file, every process of the tree to the same
- * one, so its %p is the program's own id, known here (this process
- * becomes the program); PYMM_LEAKS expands %p in each process itself. */
+ * PYMM_STATS and PYMM_LEAKS expand %p in each process itself. */
 static void child(const run_options *o, const char *capture, int report_fd) {
     if (!linked_with_pymm(o->program[0])) preload_dropin(o->program[0]);
     if (o->trace) {
@@ -265,8 +264,7 @@ static void child(const run_options *o, const char *capture, int report_fd) {
         if (o->frames) setenv("PYMM_TRACE_FRAMES", o->frames, 1);
         if (o->sample) setenv("PYMM_TRACE_SAMPLE", o->sample, 1);
     }
-    char stats[RUN_PATH];
-    if (o->stats && expand(o->stats, getpid(), stats, sizeof stats)) setenv("PYMM_STATS", stats, 1);
+    if (o->stats) setenv("PYMM_STATS", o->stats, 1);
     if (o->leaks) setenv("PYMM_LEAKS", o->leaks, 1);
     if (o->leaks_exitcode) setenv("PYMM_LEAKS_EXITCODE", o->leaks_exitcode, 1);
     signal(SIGINT, SIG_DFL);
