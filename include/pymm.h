@@ -11,7 +11,7 @@
  * carved lazily into pools (16 KiB by default); each pool serves one size
  * class: 16-byte steps up to PM_SMALL_MAX bytes (the small classes, as
  * CPython's), then medium classes, eight per doubling, up to the heap's
- * pool_block_max (5408 bytes with 16 KiB pools; pm_heap_stats lists them).
+ * pool_block_max (5264 bytes with 16 KiB pools; pm_heap_stats lists them).
  * Larger requests go to the heap's raw domain, except those of 4 MiB or
  * more, which the heap maps itself (PM_HEAP_NO_HUGEPAGES). Every pool
  * block is 16-byte aligned.

@@ -252,12 +252,100 @@ static void test_fork_while_mapping(void) {
 #endif
 }
 
-int main(void) {
+/* ---- the fallback tree (owners.c, M4) ----------------------------------- */
+
+/* A fresh process (exec'd: no arena yet) under an RLIMIT_AS too small for
+ * the owner map's 1 GiB table: the map goes to the tree, and everything
+ * works, only through the free path's miss: the default heap (mem, obj,
+ * large blocks), private heaps and a thread-safe one, frees across heaps
+ * and threads' caches, realloc, pm_heap_owns, the heaps' checks. Exit 0
+ * when every step held, else the step's number. */
+static void *tree_thread(void *arg) {
+    pm_heap *ts = arg;
+    void *p[256];
+    for (int i = 0; i < 256; i++) p[i] = pm_heap_malloc(ts, 16 + (size_t)i % 512);
+    for (int i = 0; i < 256; i++) pm_heap_free(ts, p[i]);
+    return NULL;
+}
+
+static pm_heap *tree_ts;
+static void *tree_free(void *x) {
+    pm_heap_free(tree_ts, x);
+    return NULL;
+}
+
+static int tree_child(void) {
+    long base_kb = tu_vm_size_kb();
+    struct rlimit lim = {(rlim_t)(base_kb + (512L << 10)) << 10, (rlim_t)(base_kb + (512L << 10))
+                                                                     << 10};
+    if (base_kb < 0 || setrlimit(RLIMIT_AS, &lim) != 0) return 90;
+    enum { N = 20000 };
+    static void *p[N];
+    for (int i = 0; i < N; i++)
+        if ((p[i] = pm_mem_malloc(1 + (size_t)i % 5000)) == NULL) return 1;
+    if (tu_vm_size_kb() - base_kb > (400L << 10)) return 2; /* no 1 GiB table */
+    for (int i = 0; i < N; i++)
+        if (!pm_heap_owns(pm_heap_default(), p[i])) return 3;
+    for (int i = 0; i < N; i += 2) pm_mem_free(p[i]);
+    for (int i = 1; i < N; i += 2)
+        if ((p[i] = pm_mem_realloc(p[i], i % 3 ? 700 : 9000)) == NULL) return 4; /* and large */
+    for (int i = 1; i < N; i += 2) pm_mem_free(p[i]);
+    pm_object *list = pm_list_new(0);
+    for (int i = 0; list && i < 1000; i++) {
+        pm_object *s = pm_int(1000000 + i);
+        if (s == NULL || pm_list_append(list, s) != 0) return 5;
+        pm_decref(s);
+    }
+    pm_decref(list);
+    pm_heap *a = pm_heap_new(NULL), *b = pm_heap_new(NULL);
+    pm_heap_config cfg = PM_HEAP_CONFIG_INIT;
+    cfg.flags |= PM_HEAP_THREADSAFE;
+    pm_heap *ts = pm_heap_new(&cfg);
+    if (a == NULL || b == NULL || ts == NULL) return 6;
+    void *pa = pm_heap_malloc(a, 48), *pb = pm_heap_malloc(b, 48);
+    if (!pm_heap_owns(a, pa) || pm_heap_owns(a, pb) || !pm_heap_owns(b, pb)) return 7;
+    pm_heap_free(a, pa);
+    pm_heap_free(b, pb);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        if (pthread_create(&th[i], NULL, tree_thread, ts) != 0) return 8;
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    tree_ts = ts;
+    void *x = pm_heap_malloc(ts, 64); /* freed by another thread: the remote way */
+    pthread_t freer;
+    if (x == NULL || pthread_create(&freer, NULL, tree_free, x) != 0) return 9;
+    pthread_join(freer, NULL);
+    if (pm_heap_check(a, NULL, 0, 0) || pm_heap_check(ts, NULL, 0, 0) ||
+        pm_heap_check(pm_heap_default(), NULL, 0, 0))
+        return 10;
+    pm_heap_destroy(a);
+    pm_heap_destroy(b);
+    pm_heap_destroy(ts);
+    return 0;
+}
+
+static void test_tree_under_rlimit(void) {
+#ifdef UNDER_SANITIZER
+    printf("  the owner map's tree under RLIMIT_AS: skipped (sanitizers reserve terabytes)\n");
+#else
+    tu_result r;
+    tu_exec_args tree = {"PYMM_TEST_TREE", "1", "test_heap_owners", "--tree-child"};
+    tu_child(tu_exec_self, &tree, &r);
+    if (!r.exited || r.status != 0)
+        fprintf(stderr, "the tree under RLIMIT_AS: exited=%d status=%d\n%s", r.exited, r.status,
+                r.err);
+    CHECK(r.exited && r.status == 0);
+#endif
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--tree-child") == 0) return tree_child();
     test_owns_across_heaps();
     test_owns_foreign();
     test_vm_size_per_heap();
     test_many_heaps_under_rlimit();
     test_threads();
     test_fork_while_mapping();
+    test_tree_under_rlimit();
     return tu_finish("test_heap_owners");
 }

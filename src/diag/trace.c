@@ -1071,14 +1071,18 @@ static tr_side *radix_side(pmd_recorder *r, const pm_heap *h, const pmh_pool *po
     _Atomic(void *) *e = radix_entry(r, base, make);
     if (e == NULL) return NULL;
     tr_side *s = atomic_load_explicit(e, memory_order_acquire);
-    if (s != NULL && s->block_size == pool->size) return s;
-    if (!make) return NULL;
     uint32_t nslots = (uint32_t)pmh_pool_capacity(h, pool, pool->size);
+    uint32_t block0 = (uint32_t)(pmh_pool_colour(pool) + PMH_POOL_HEADER);
+    /* Not only the class: a heap destroyed while tracing leaves its arrays,
+     * and a heap of another pool size may take its addresses. */
+    if (s != NULL && s->block_size == pool->size && s->nslots == nslots && s->block0 == block0)
+        return s;
+    if (!make) return NULL;
     tr_side *fresh = rec_take(r, sizeof *fresh + (size_t)(nslots + 1) * sizeof(uint64_t));
     if (fresh == NULL) return NULL;
     fresh->block_size = pool->size;
     fresh->nslots = nslots;
-    fresh->block0 = (uint32_t)(pmh_pool_colour(pool) + PMH_POOL_HEADER);
+    fresh->block0 = block0;
     if (s) side_forget(r, s, base); /* the old array stays in the arena (R3) */
     atomic_store_explicit(e, fresh, memory_order_release);
     return fresh;

@@ -1126,6 +1126,16 @@ PM_NOINLINE void pmh_free_slow(pm_heap *h, void *p) {
     raw->free(raw->ctx, p);
 }
 
+PM_NOINLINE void pmh_free_miss(pm_heap *h, pmh_cache *c, void *p) {
+    if (pm_unlikely(pmh_map_on_tree()) && pmh_arena_owns(h, (uintptr_t)p)) {
+        pmh_pool *pool = pmh_pool_of(h, p);
+        if (c == NULL || pool->owner == c) pmh_pool_push(h, pool, p);
+        else pmh_free_remote(pool, p);
+        return;
+    }
+    pmh_free_slow(h, p);
+}
+
 /* The entry points honour the heap's debug mode (cfg.debug or
  * pm_heap_enable_debug): one predictable branch on a field beside
  * pool_mask, which free reads anyway. */

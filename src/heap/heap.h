@@ -433,7 +433,7 @@ PM_NO_ASAN static inline void blk_set_next(pmh_block *b, pmh_block *n) {
     pm_vg_noaccess(b, sizeof *b);
 }
 
-/* The colour of the slot holding address p (P1): three bits of its pool
+/* The colour of the slot holding address p (P1): two or three bits of its pool
  * number picked by the heap's mask, times the colour step. The shift is
  * fixed so that free pays a shift, an and and an add for it. */
 static inline uintptr_t pmh_colour(const pm_heap *h, const void *p) {
@@ -487,17 +487,30 @@ PM_HIDDEN bool pmh_map_set(uintptr_t base, size_t size, const pm_heap *h);
 #define PMH_MAP_SLOT_READ(mib) __atomic_load_n(&pmh_process.map[mib], __ATOMIC_RELAXED)
 #endif
 
-/* The heap whose live arena holds address a, or NULL: a compare and one
- * load, no lock, no touch of memory that may be unmapped. */
-static inline const pm_heap *pmh_map_owner(uintptr_t a) {
-    uintptr_t mib = a >> PMH_MAP_SHIFT;
-    if (pm_unlikely(mib >= PMH_MAP_SLOTS_READ())) return NULL;
-    return PMH_MAP_SLOT_READ(mib);
+/* owners.c: the slot of MiB number mib in the fallback tree (M4), or
+ * NULL; and whether the process keeps its map there. */
+PM_HIDDEN const pm_heap *pmh_map_tree_owner(uintptr_t mib);
+static inline bool pmh_map_on_tree(void) {
+    return __atomic_load_n(&pmh_process.map_tree, __ATOMIC_ACQUIRE);
 }
 
-/* Does address a lie in one of h's arenas (I5)? pmh_map_owner(a) == h,
- * spelled so that each branch has its own compare (the free path's). */
-static inline bool pmh_arena_owns(const pm_heap *h, uintptr_t a) {
+/* The heap whose live arena holds address a, or NULL: a compare and one
+ * load (the tree's lookup in a process that could not reserve the
+ * table: M4), no lock, no touch of memory that may be unmapped. */
+static inline const pm_heap *pmh_map_owner(uintptr_t a) {
+    uintptr_t mib = a >> PMH_MAP_SHIFT;
+    if (pm_likely(mib < PMH_MAP_SLOTS_READ())) return PMH_MAP_SLOT_READ(mib);
+    return pm_unlikely(pmh_map_on_tree()) ? pmh_map_tree_owner(mib) : NULL;
+}
+
+/* Does address a lie in one of h's arenas (I5)? */
+static inline bool pmh_arena_owns(const pm_heap *h, uintptr_t a) { return pmh_map_owner(a) == h; }
+
+/* The free fast paths' question: pmh_arena_owns from the table alone,
+ * spelled so that each branch has its own compare. false for every
+ * address of a process on the tree (M4): the caller's miss path,
+ * pmh_free_miss, asks again with pmh_arena_owns. */
+static inline bool pmh_arena_owns_fast(const pm_heap *h, uintptr_t a) {
     uintptr_t mib = a >> PMH_MAP_SHIFT;
     if (pm_unlikely(mib >= PMH_MAP_SLOTS_READ())) return false;
     return PMH_MAP_SLOT_READ(mib) == h;
@@ -511,6 +524,11 @@ static inline bool pmh_arena_owns(const pm_heap *h, uintptr_t a) {
 PM_HIDDEN void *pmh_malloc_refill(pm_heap *h, pmh_pool *pool, pmh_block *b, size_t n);
 PM_HIDDEN void *pmh_malloc_slow(pm_heap *h, size_t n, pmh_cache *c);
 PM_HIDDEN void pmh_free_slow(pm_heap *h, void *p);
+/* The free fast paths' miss: p is a pool block of h all the same when the
+ * process keeps its owner map in the tree (owners.c, M4): pushed as the
+ * fast path would (c: the thread's cache; NULL on a private heap, whose
+ * fast path pushes on any of its pools); else pmh_free_slow. */
+PM_HIDDEN void pmh_free_miss(pm_heap *h, pmh_cache *c, void *p);
 /* The arena gives memory back: huge pages would make the kernel fault its
  * holes in again whole (khugepaged), so they are asked against (I6). */
 PM_HIDDEN void pmh_arena_drop_huge(pm_heap *h, pmh_arena *a);
@@ -596,21 +614,21 @@ PM_HIDDEN uint32_t pmh_pool_splice(pmh_pool *pool, pmh_block *b);
  * private heap; another cache's goes the remote way (threads.c). On a
  * private heap every pool's owner is h->main. */
 static inline void pmh_cache_free(pm_heap *h, pmh_cache *c, void *p) {
-    if (pm_likely(pmh_arena_owns(h, (uintptr_t)p))) {
+    if (pm_likely(pmh_arena_owns_fast(h, (uintptr_t)p))) {
         pmh_pool *pool = pmh_pool_of(h, p);
         if (pm_likely(pool->owner == c)) pmh_pool_push(h, pool, p);
         else pmh_free_remote(pool, p);
         return;
     }
-    pmh_free_slow(h, p);
+    pmh_free_miss(h, c, p);
 }
 
 static inline void pmh_pool_free(pm_heap *h, void *p) {
-    if (pm_likely(pmh_arena_owns(h, (uintptr_t)p))) {
+    if (pm_likely(pmh_arena_owns_fast(h, (uintptr_t)p))) {
         pmh_pool_push(h, pmh_pool_of(h, p), p);
         return;
     }
-    pmh_free_slow(h, p);
+    pmh_free_miss(h, NULL, p);
 }
 
 /* trim.c */

@@ -21,7 +21,12 @@
  *                       under map_lock, map_slots last (release store);
  *                       the table's slots written by pmh_map_set under
  *                       map_lock; read with no lock by every lookup
- *                       (map_slots acquire, the slot relaxed).
+ *                       (heap.h, pmh_map_owner: plain loads on x86-64).
+ *   map_tree, tree_root the owner map's fallback tree (owners.c, M4): the
+ *                       flag set once (release) when the first arena
+ *                       cannot reserve the table; root entries set once
+ *                       each (release) to a leaf, under map_lock; read
+ *                       with no lock (acquire).
  *   map_lock            serializes the map's writers.
  *   fork_handlers_once  registers the pthread_atfork handlers that hold
  *                       every lock here across fork() (pthread_once, by

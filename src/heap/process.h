@@ -32,6 +32,11 @@
 #endif
 #define PMH_MAP_SHIFT 20
 #define PMH_MAP_SLOTS ((size_t)1 << (PMH_ADDRESS_BITS - PMH_MAP_SHIFT))
+/* The fallback tree (owners.c, M4), for a process that cannot reserve the
+ * table: a root of leaf pointers over 2^18-slot leaves. */
+#define PMH_TREE_LEAF_BITS 18
+#define PMH_TREE_LEAF ((size_t)1 << PMH_TREE_LEAF_BITS)
+#define PMH_TREE_ROOT (PMH_MAP_SLOTS >> PMH_TREE_LEAF_BITS)
 
 /* The default heap's id (heap.c); pm_heap_new's heaps count from it. */
 #define PMH_DEFAULT_HEAP_ID 1
@@ -39,10 +44,12 @@
 typedef struct pmh_process_state {
     /* ---- the owner map (heap layer, owners.c) ---- */
     /* Written with __atomic builtins, read by pmh_map_owner (heap.h). */
-    const pm_heap **map;               /* the table (M1), once map_slots is set */
-    uintptr_t map_slots;               /* 0, then PMH_MAP_SLOTS (M1)             */
-    pthread_mutex_t map_lock;          /* serializes map writers          */
-    pthread_once_t fork_handlers_once; /* the atfork handlers, once  */
+    const pm_heap **map;                      /* the table (M1), once map_slots is set */
+    uintptr_t map_slots;                      /* 0, then PMH_MAP_SLOTS (M1)             */
+    bool map_tree;                            /* the table was refused: the tree (M4)   */
+    const pm_heap **tree_root[PMH_TREE_ROOT]; /* its leaves, or NULL  */
+    pthread_mutex_t map_lock;                 /* serializes map writers          */
+    pthread_once_t fork_handlers_once;        /* the atfork handlers, once  */
 
     /* ---- the internal allocator (heap layer, internal_alloc.c) ---- */
     atomic_long internal_live; /* live blocks of pmh_internal_*             */
