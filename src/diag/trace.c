@@ -60,6 +60,7 @@
 #include "heap/process.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -428,11 +429,23 @@ typedef struct tr_unwind_state {
     bool inside; /* still in frames left out */
 } tr_unwind_state;
 
+static int is_libgcc_s(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size, (void)arg;
+    return info->dlpi_name != NULL && strstr(info->dlpi_name, "/libgcc_s.so") != NULL;
+}
+
 /* libgcc_s's entry points into u (diag.h); false when it cannot be
- * loaded. For the recorder, and the leak check at exit (leakscan.c). */
+ * loaded. For the recorder, and the leak check at exit (leakscan.c).
+ * A program that has it already (a C++ program's libstdc++ needs it)
+ * lends its symbols from the global scope: a dlopen of an object loaded
+ * at start-up makes the loader allocate its search list, which nothing
+ * the leak check reads points to (a verdict of the tool's own making). */
 bool pmd_unwinder_load(pmd_unwinder *u) {
-    void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-    if (lib == NULL) return false;
+    void *lib = RTLD_DEFAULT; /* NULL itself, on glibc */
+    bool loaded =
+        dl_iterate_phdr(is_libgcc_s, NULL) && dlsym(RTLD_DEFAULT, "_Unwind_Backtrace") != NULL;
+    if (!loaded && (lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) == NULL)
+        return false;
     u->backtrace =
         (_Unwind_Reason_Code(*)(_Unwind_Trace_Fn, void *))dlsym(lib, "_Unwind_Backtrace");
     u->get_ip = (_Unwind_Ptr(*)(struct _Unwind_Context *))dlsym(lib, "_Unwind_GetIP");
