@@ -10,14 +10,14 @@
  * pay the large-block table's lock on every call. They depend on the pool
  * size: starting from eight sizes per doubling (576, 640, ... 1024, 1152,
  * ...), each is widened to the largest multiple of 16 that leaves the same
- * number of blocks in a pool, so a pool's tail is never big enough for one
- * more block; sizes that widen to the same block are one class. The series
- * stops where a pool would hold fewer than PMH_MEDIUM_MIN_BLOCKS blocks
- * (the waste of a pool's tail and a half-used pool would outweigh the
- * gain) or at PMH_BLOCK_CAP. With 16 KiB pools: 19 medium classes, the
- * largest 5264 bytes (three blocks: a 4 KiB buffer, common in C programs,
- * stays out of the large-block table's lock); with 4 KiB pools the
- * largest is 1168.
+ * number of blocks in a pool of the largest colour (heap.h, P1), so that
+ * pool's tail is never big enough for one more block; sizes that widen to
+ * the same block are one class. The series stops where a pool would hold
+ * fewer than PMH_MEDIUM_MIN_BLOCKS blocks (the waste of a pool's tail and
+ * a half-used pool would outweigh the gain) or at PMH_BLOCK_CAP. With
+ * 16 KiB pools: 19 medium classes, the largest 5264 bytes (three blocks: a
+ * 4 KiB buffer, common in C programs, stays out of the large-block table's
+ * lock); with 4 KiB pools the largest is 1168.
  *
  * Invariants (pm_heap_check verifies each; C3 pool by pool):
  *   C1 class_size[] strictly increases and holds multiples of PM_ALIGNMENT;

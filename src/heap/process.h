@@ -27,8 +27,10 @@
  * (unless a program asks for higher addresses), below 2^48 on arm64. */
 #if defined(__x86_64__)
 #define PMH_ADDRESS_BITS 47
-#else
+#elif defined(__aarch64__)
 #define PMH_ADDRESS_BITS 48
+#else
+#error "pymm: say how many bits of user address space this target has (PMH_ADDRESS_BITS)"
 #endif
 #define PMH_MAP_SHIFT 20
 #define PMH_MAP_SLOTS ((size_t)1 << (PMH_ADDRESS_BITS - PMH_MAP_SHIFT))

@@ -615,7 +615,7 @@ case_run_stats_leaks() {
     [ "$rc" -eq 0 ] && grep -q "^pymm heap 0x" err || fail "pymm run --stats of sites: $rc: $(head -c 300 err)"
     [ -z "$(ls ./*.trc 2>/dev/null)" ] || fail "pymm run --stats traced: $(ls)"
     run "$PYMM" run --leaks sites.%p.json -- "$SITES"
-    file=$(sed -n 's/^pymm run: the leak verdicts of .*: \(sites\.[0-9]*\.json\)$/\1/p' err)
+    file=$(sed -n 's/^pymm run: the leak verdicts of .*: \(\/.*\/sites\.[0-9]*\.json\)$/\1/p' err)
     [ "$rc" -eq 0 ] && [ -n "$file" ] && head -1 "$file" | grep -q '^{"leaks": \[' ||
         fail "pymm run --leaks FILE of sites: $rc: $(cat err)"
     expect 2 "--leaks goes without --trace" "$PYMM" run --leaks --report text -- "$SITES"
@@ -637,12 +637,23 @@ case_run_stats_leaks() {
     grep -Eq '^# arenas allocated total += +[1-9]' err || fail "pymm run --stats: no arena: $(head -c 300 err)"
     [ -z "$(ls ./*.trc 2>/dev/null)" ] || fail "pymm run --stats traced: $(ls)"
     run "$PYMM" run --stats st.%p.txt -- "$LEAKY" clean
-    file=$(sed -n 's/^pymm run: the statistics of .*: \(st\.[0-9]*\.txt\)$/\1/p' err)
+    file=$(sed -n 's/^pymm run: the statistics of .*: \(\/.*\/st\.[0-9]*\.txt\)$/\1/p' err)
     [ "$rc" -eq 0 ] && [ "$(cat out)" = "leaky clean" ] && [ -n "$file" ] &&
         grep -Eq '^# arenas allocated total += +[1-9]' "$file" ||
         fail "pymm run --stats FILE: $rc: $(cat err)"
+    # A file of an earlier run is not announced as this run's; a relative
+    # name is the caller's directory's, even when the program changes its own.
+    echo old >old.txt
+    touch -d '2000-01-01' old.txt
+    run "$PYMM" run --stats old.txt -- sh -c 'echo x'
+    [ "$rc" -eq 0 ] && grep -q "^pymm run: sh wrote no .*/old.txt (the statistics)" err ||
+        fail "pymm run --stats: a stale file announced: $(cat err)"
+    mkdir elsewhere
+    run "$PYMM" run --stats here.txt -- sh -c "cd elsewhere && exec '$LEAKY' clean"
+    [ "$rc" -eq 0 ] && [ -s here.txt ] && [ ! -e elsewhere/here.txt ] ||
+        fail "pymm run --stats: the file followed the program's directory: $(ls . elsewhere)"
     run "$PYMM" run --leaks lk.%p.json -- "$LEAKY" leak
-    file=$(sed -n 's/^pymm run: the leak verdicts of .*: \(lk\.[0-9]*\.json\)$/\1/p' err)
+    file=$(sed -n 's/^pymm run: the leak verdicts of .*: \(\/.*\/lk\.[0-9]*\.json\)$/\1/p' err)
     [ "$rc" -eq 0 ] && [ -n "$file" ] && [ "$(grep -c '"kind": "block", .*"bytes": 112,' "$file")" = 1 ] &&
         [ "$(grep -c '"kind"' "$file")" = 1 ] || fail "pymm run --leaks FILE: $rc: $(cat err)"
     run "$PYMM" run --leaks -- "$LEAKY" clean

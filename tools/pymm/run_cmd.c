@@ -254,6 +254,18 @@ static bool expand(const char *pattern, pid_t pid, char *out, size_t size) {
     return true;
 }
 
+/* *name made absolute in buf when it is a relative file name ("1", the
+ * standard error stream, and NULL stay); false when it does not fit. */
+static bool absolute(const char **name, char *buf, size_t size) {
+    if (*name == NULL || strcmp(*name, "1") == 0 || (*name)[0] == '/') return true;
+    char cwd[RUN_PATH];
+    if (getcwd(cwd, sizeof cwd) == NULL) return true; /* left relative */
+    int n = snprintf(buf, size, "%s/%s", cwd, *name);
+    if (n < 0 || (size_t)n >= size) return false;
+    *name = buf;
+    return true;
+}
+
 /* The child's side: its environment, then the program. A failed exec
  * sends errno up the pipe (closed on a good exec) and ends with 127.
  * PYMM_STATS and PYMM_LEAKS expand %p in each process itself. */
@@ -373,11 +385,15 @@ static int report_trace(const run_options *o, const char *pattern, pid_t pid, in
 
 /* Say where the program's statistics or leak verdicts went (what: the
  * option; name: its FILE, "1" for stderr, where nothing is to be said). */
-static void say_file(const char *program, const char *what, const char *name, pid_t pid) {
+static void say_file(const char *program, const char *what, const char *name, pid_t pid,
+                     time_t started) {
     char file[RUN_PATH];
+    struct stat st;
     if (name == NULL || strcmp(name, "1") == 0) return;
     if (!expand(name, pid, file, sizeof file)) return;
-    if (access(file, F_OK) == 0) fprintf(stderr, "pymm run: %s of %s: %s\n", what, program, file);
+    /* A file of an earlier run is not this one's (PYMM_STATS appends). */
+    if (stat(file, &st) == 0 && st.st_mtime >= started)
+        fprintf(stderr, "pymm run: %s of %s: %s\n", what, program, file);
     else
         fprintf(stderr,
                 "pymm run: %s wrote no %s (%s): is it a static program, or did it exec "
@@ -392,11 +408,18 @@ int pymm_run_main(int argc, char **argv) {
     char pattern[RUN_PATH];
     if (o.capture) snprintf(pattern, sizeof pattern, "%s", o.capture);
     else default_capture(o.program[0], pattern, sizeof pattern);
+    /* The files by absolute name: the program may change directory. */
+    char stats[RUN_PATH], leaks[RUN_PATH];
+    if (!absolute(&o.stats, stats, sizeof stats) || !absolute(&o.leaks, leaks, sizeof leaks)) {
+        fprintf(stderr, "pymm run: a file name is too long\n");
+        return 2;
+    }
     pid_t pid = 0;
     bool started;
+    time_t start = time(NULL);
     int status = run_program(&o, pattern, &pid, &started);
     if (!started) return status;
-    say_file(o.program[0], "the statistics", o.stats, pid);
-    say_file(o.program[0], "the leak verdicts", o.leaks, pid);
+    say_file(o.program[0], "the statistics", o.stats, pid, start);
+    say_file(o.program[0], "the leak verdicts", o.leaks, pid, start);
     return o.trace ? report_trace(&o, pattern, pid, status) : status;
 }
