@@ -8,10 +8,10 @@
  * Layer 1, the heap
  * -----------------
  * A heap (`pm_heap`) owns arenas obtained from the OS (2 MiB by default),
- * carved lazily into pools (16 KiB by default); each pool serves one size
+ * carved lazily into pools (64 KiB by default); each pool serves one size
  * class: 16-byte steps up to PM_SMALL_MAX bytes (the small classes, as
  * CPython's), then medium classes, eight per doubling, up to the heap's
- * pool_block_max (5264 bytes with 16 KiB pools; pm_heap_stats lists them).
+ * pool_block_max (21200 bytes with 64 KiB pools; pm_heap_stats lists them).
  * Larger requests go to the heap's raw domain, except those of 4 MiB or
  * more, which the heap maps itself (PM_HEAP_NO_HUGEPAGES). Every pool
  * block is 16-byte aligned.
@@ -145,7 +145,7 @@ typedef struct pm_heap_config {
                                   default 2 MiB (a transparent huge page)         */
     size_t pool_size;          /* power of two, 4 KiB .. 256 KiB (a pool's free
                                   pages are tracked in a 64-bit mask of 4 KiB
-                                  pages); default 16 KiB                          */
+                                  pages); default 64 KiB                          */
     size_t dirty_max;          /* bytes of empty pools kept committed before the
                                   heap gives them back to the OS; default 8 MiB.
                                   Purging starts above this and stops at half of
@@ -198,7 +198,7 @@ PM_API void pm_heap_config_init(pm_heap_config *cfg);
 #define PM_HEAP_CONFIG_INIT                                                                        \
     {                                                                                              \
         .struct_size = sizeof(pm_heap_config), .arena_size = (size_t)2 << 20,                      \
-        .pool_size = (size_t)16 << 10, .dirty_max = (size_t)8 << 20, .release_delay_ms = 1000      \
+        .pool_size = (size_t)64 << 10, .dirty_max = (size_t)8 << 20, .release_delay_ms = 1000      \
     }
 
 /* A new heap, or NULL with errno EINVAL (cfg outside the limits above, or

@@ -71,6 +71,7 @@ static void test_medium_classes(void) {
         }
         CHECK(s.pool_block_max == prev && prev <= 32 << 10);
         if (pool == 16 << 10) CHECK_EQ(s.pool_block_max, 5264);
+        if (pool == 64 << 10) CHECK_EQ(s.pool_block_max, 21200);
         CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
         pm_heap_destroy(h);
     }
@@ -80,7 +81,7 @@ static void test_config(void) {
     pm_heap_config c;
     pm_heap_config_init(&c);
     CHECK_EQ(c.arena_size, 2 << 20);
-    CHECK_EQ(c.pool_size, 16 << 10);
+    CHECK_EQ(c.pool_size, 64 << 10);
     pm_heap *h = pm_heap_new(NULL);
     CHECK(h != NULL);
     pm_heap_destroy(h);
@@ -186,12 +187,15 @@ static void test_realloc(pm_heap *h) {
     p = pm_heap_realloc(h, q, 990); /* the same medium class: in place */
     CHECK(p == q && same(p, 400, 2));
     fill(p, 990, 2);
-    q = pm_heap_realloc(h, p, 9000); /* medium -> large */
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    const size_t large = (size_t)s.pool_block_max + 1000;
+    q = pm_heap_realloc(h, p, large); /* medium -> large */
     CHECK(q && !pm_heap_owns(h, q) && same(q, 990, 2));
-    CHECK_EQ(pm_heap_block_size(h, q), 9000);
-    fill(q, 9000, 3);
+    CHECK_EQ(pm_heap_block_size(h, q), large);
+    fill(q, large, 3);
     p = pm_heap_realloc(h, q, 90000); /* large -> large */
-    CHECK(same(p, 9000, 3));
+    CHECK(same(p, large, 3));
     CHECK_EQ(pm_heap_block_size(h, p), 90000);
     q = pm_heap_realloc(h, p, 3000); /* large -> medium */
     CHECK(q && pm_heap_owns(h, q) && same(q, 3000, 3));
@@ -308,7 +312,7 @@ static void test_hysteresis(void) {
     /* dirty_max 256 KiB of 16 KiB pools: up to 16 empty pools stay
      * committed; the 17th triggers a purge down to 8. The first pool to
      * empty stays parked on its class's list. */
-    pm_heap *h = new_heap(0, 0, 256 << 10);
+    pm_heap *h = new_heap(0, 16 << 10, 256 << 10);
     /* 40 pools filled whole, so none is listed: a pool holds 63 or 62
      * blocks of 256 bytes by its colour (P1); start[k] is where pool k's
      * blocks start in p[]. */
@@ -344,7 +348,7 @@ static void test_hysteresis(void) {
 static void test_trim_pages(void) {
     /* 16-byte blocks, one live block per pool at the start: trim gives back
      * the three other pages of each pool; the pool then refills them. */
-    pm_heap *h = new_heap(0, 0, 1 << 20);
+    pm_heap *h = new_heap(0, 16 << 10, 1 << 20);
     /* POOLS pools filled whole (their counts of blocks differ by colour). */
     enum { PER_POOL = (16384 - POOL_HEADER) / 16, POOLS = 32 };
     void **p = malloc((POOLS + 1) * PER_POOL * sizeof *p);
@@ -426,7 +430,7 @@ static void test_walk(void) {
 /* A parked pool (a class's sole pool, kept listed while empty) must not
  * stay beside a pool that rejoins the list after being full. */
 static void test_parked_pool_relist(void) {
-    pm_heap *h = pm_heap_new(NULL);
+    pm_heap *h = new_heap(0, 16 << 10, 8 << 20);
     enum { PER_POOL = (16384 - POOL_HEADER) / 16 };
     void *a[PER_POOL + 1];
     for (int i = 0; i <= PER_POOL; i++) a[i] = pm_heap_malloc(h, 16);

@@ -215,13 +215,13 @@ static void op_free(script *s, int i) {
     check_sound(s->h);
 }
 
-/* The script: large blocks (above the largest pool class, 5264 bytes with
- * the default 16 KiB pools) through every entry point, realloc across the
+/* The script: large blocks (above the largest pool class, 21200 bytes with
+ * the default 64 KiB pools) through every entry point, realloc across the
  * small/medium/large borders both ways, and pool blocks in between (which
  * never reach the RAW domain, so they must never fail). */
 static void run_script(script *s) {
     const int heap = -1;
-    op_alloc(s, 0, heap, 6000, false);
+    op_alloc(s, 0, heap, 30000, false);
     op_alloc(s, 1, heap, 16, false);
     op_alloc(s, 2, heap, 100000, true);
     op_alloc(s, 3, PM_DOMAIN_MEM, 4096, false); /* medium */
@@ -229,17 +229,17 @@ static void run_script(script *s) {
     op_alloc(s, 5, PM_DOMAIN_RAW, 32, false);
     op_realloc(s, 0, 70000); /* large -> large */
     op_realloc(s, 1, 2000);  /* small -> medium */
-    op_realloc(s, 1, 9000);  /* medium -> large */
+    op_realloc(s, 1, 40000); /* medium -> large */
     op_realloc(s, 2, 100);   /* large -> small */
-    op_realloc(s, 3, 8192);  /* medium -> large */
+    op_realloc(s, 3, 24576); /* medium -> large */
     op_realloc(s, 4, 1000);  /* small -> medium */
     op_realloc(s, 5, 64);
     op_alloc(s, 6, heap, PM_SMALL_MAX + 1, false); /* medium */
     op_alloc(s, 7, PM_DOMAIN_OBJ, 512, true);
     op_free(s, 6);
-    op_realloc(s, 7, 513);  /* small -> medium */
-    op_realloc(s, 7, 5409); /* medium -> large */
-    op_realloc(s, 7, 3000); /* large -> medium */
+    op_realloc(s, 7, 513);   /* small -> medium */
+    op_realloc(s, 7, 21201); /* medium -> large */
+    op_realloc(s, 7, 3000);  /* large -> medium */
     op_alloc(s, 6, PM_DOMAIN_MEM, 1u << 20, true);
     op_realloc(s, 0, 10);
     op_realloc(s, 6, 300000);

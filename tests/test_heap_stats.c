@@ -14,7 +14,11 @@
 #define POOL_HEADER 128
 
 static void test_struct(void) {
-    pm_heap *h = pm_heap_new(NULL);
+    /* 16 KiB pools, whose figures below are worked out by hand. */
+    pm_heap_config cfg;
+    pm_heap_config_init(&cfg);
+    cfg.pool_size = 16 << 10;
+    pm_heap *h = pm_heap_new(&cfg);
     void *p[300];
     for (int i = 0; i < 300; i++) p[i] = pm_heap_malloc(h, (size_t)(i % 3 + 1) * 16);
     void *big = pm_heap_malloc(h, 10000);

@@ -239,7 +239,7 @@ static void test_outputs_written_up_to_size(void) {
     memset(out.bytes, GUARD, sizeof out.bytes);
     size_t part = END_OF(pm_heap_stats, pool_size);
     CHECK_EQ(pm_heap_get_stats_sized(h, &out.s, part), part);
-    CHECK_EQ(out.s.pool_size, 16u << 10);
+    CHECK_EQ(out.s.pool_size, 64u << 10);
     CHECK(guard_intact(out.bytes + part, sizeof out.bytes - part));
     pm_heap_stats full;
     pm_heap_get_stats(h, &full);
@@ -327,7 +327,7 @@ static void test_callback_structs_carry_size(void) {
  * positional initializer shifted by struct_size once made its dirty_max
  * 0 (every empty pool purged at once). Freed pools stay committed. */
 static void test_default_heap_keeps_defaults(void) {
-    enum { N = 4000 };
+    enum { N = 16000 };
     static void *blocks[N];
     pm_heap_stats before, after;
     pm_heap_get_stats(pm_heap_default(), &before);
@@ -335,7 +335,7 @@ static void test_default_heap_keeps_defaults(void) {
     for (int i = 0; i < N; i++) pm_obj_free(blocks[i]);
     pm_heap_get_stats(pm_heap_default(), &after);
     CHECK_EQ(after.arena_size, 2u << 20);
-    CHECK_EQ(after.pool_size, 16u << 10);
+    CHECK_EQ(after.pool_size, 64u << 10);
     CHECK(after.pools_empty >= 32);
     CHECK_EQ(after.pools_decommitted, before.pools_decommitted);
 }

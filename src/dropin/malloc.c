@@ -24,7 +24,7 @@
  *       memory comes from mmap and the C library's __libc_* entry points
  *       (src/heap/internal_alloc.c), so nothing recurses.
  * Alignment: every pool block is 16-aligned; a pool's blocks of a small
- * class lie at the pool's 16 KiB-aligned slot plus its colour (a multiple
+ * class lie at the pool's pool-aligned slot plus its colour (a multiple
  * of 64: heap.h, P1) plus a 128-byte header plus multiples of the class's
  * size, so rounding a request up to a multiple of an alignment up to 64
  * gives a block of that alignment.

@@ -15,9 +15,10 @@
  * the same block are one class. The series stops where a pool would hold
  * fewer than PMH_MEDIUM_MIN_BLOCKS blocks (the waste of a pool's tail and
  * a half-used pool would outweigh the gain) or at PMH_BLOCK_CAP. With
- * 16 KiB pools: 19 medium classes, the largest 5264 bytes (three blocks: a
- * 4 KiB buffer, common in C programs, stays out of the large-block table's
- * lock); with 4 KiB pools the largest is 1168.
+ * 64 KiB pools (the default): 35 medium classes, the largest 21200 bytes
+ * (three blocks: a buffer of a few KiB, common in C programs, stays out of
+ * the large-block table's lock); with 16 KiB pools 19, up to 5264; with
+ * 4 KiB pools the largest is 1168.
  *
  * Invariants (pm_heap_check verifies each; C3 pool by pool):
  *   C1 class_size[] strictly increases and holds multiples of PM_ALIGNMENT;

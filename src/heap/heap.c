@@ -35,7 +35,7 @@
 #include <string.h>
 
 #define DEFAULT_ARENA_SIZE (2u << 20) /* one transparent huge page */
-#define DEFAULT_POOL_SIZE (16u << 10)
+#define DEFAULT_POOL_SIZE (64u << 10)
 #define DEFAULT_DIRTY_MAX (8u << 20)
 #define DEFAULT_RELEASE_DELAY_MS 1000u
 

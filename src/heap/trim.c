@@ -99,8 +99,8 @@ static bool page_is_free(const pmh_pool *pool, size_t p, const uint8_t *is_free,
 /* Purge the free pages of one used pool. Returns bytes given back. Only
  * pools of blocks no bigger than a page: then every page inside the carved
  * part holds the start of a block, which is what the rule above and the
- * refill's unpurge rely on. The medium classes above 4 KiB (5264 bytes
- * with 16 KiB pools; more classes with bigger pools) are left whole. */
+ * refill's unpurge rely on. The medium classes above 4 KiB (4240 to 21200
+ * bytes with 64 KiB pools; fewer with smaller pools) are left whole. */
 static size_t trim_pool_pages(pm_heap *h, pmh_pool *pool) {
     if (pool->size > PMOS_PAGE_SIZE) return 0;
     uint8_t is_free[PMH_MAX_BLOCKS];
