@@ -1411,8 +1411,9 @@ PM_API size_t pm_trace_snapshot_statistics(const pm_trace_snapshot *s,
  * censused by the thread using it. A call that fails returns NULL or -1
  * with the current runtime's exception set: MemoryError, or RuntimeError
  * when the runtime's objects do not come from its heap's pools (its heap
- * has debug hooks, a program replaced its obj domain, or pm_trace_start
- * is recording), or for a question about a mark that is not set.
+ * has debug hooks, or a program replaced its obj domain; pm_trace_start's
+ * recording keeps them there), or for a question about a mark that is not
+ * set.
  */
 typedef struct pm_census pm_census;
 /* A row: the objects of one type. type identifies the type, and may no
@@ -1744,7 +1745,7 @@ PM_API void pm_leak_watch_free(pm_leak_watch *w);
  * first, then unowned, growth and blocks, each kind by address. w: a watch
  * that this checkpoint updates (NULL: no growth verdicts). NULL on failure
  * with the current runtime's exception set: MemoryError, RuntimeError (the
- * census's refusals: debug hooks, tracing). Other threads must not
+ * census's refusals: debug hooks, a program's obj domain). Other threads must not
  * allocate during the check; only the calling thread's stack is scanned.
  * The check makes no object and allocates from no heap. */
 typedef struct pm_leaks pm_leaks;

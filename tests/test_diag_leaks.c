@@ -484,6 +484,59 @@ static void test_gate_unowned(void) {
     tu_group_end(&g, 0);
 }
 
+/* ---- under the recorder ------------------------------------------------------------ */
+
+/* Does a frame of l's stack lie in fn (a return address a little past its
+ * start)? */
+static bool stack_has(const pm_leak *l, void (*fn)(void)) {
+    uintptr_t start = (uintptr_t)fn;
+    for (size_t i = 0; i < l->stack_len; i++) {
+        uintptr_t pc = (uintptr_t)l->stack[i];
+        if (pc > start && pc - start < 4096) return true;
+    }
+    return false;
+}
+
+static int64_t census_count(const char *type) {
+    pm_census *c = pm_census_take(NULL);
+    CHECK(c != NULL);
+    if (c == NULL) return -1;
+    const pm_census_row *row = pm_census_find(c, type);
+    int64_t n = row ? row->count : 0;
+    pm_census_free(c);
+    return n;
+}
+
+/* While pm_trace_start records, a runtime's objects still come from its
+ * own pools: the census counts them and the check judges them, and a
+ * verdict carries the stack that allocated its root, the planting
+ * function's frame among it. After the stop they go back as any other. */
+static void test_traced(void) {
+    tu_group g = tu_group_begin();
+    CHECK_EQ(pm_trace_start(NULL), 0);
+    int64_t lists = census_count("list");
+    plant_unowned();
+    wipe_stack();
+    CHECK_EQ(census_count("list"), lists + 1);
+    pm_leaks *r = check(PM_LEAKS_AT_EXIT);
+    CHECK_EQ(pm_leaks_count(r), 1);
+    const pm_leak *l = pm_leaks_at(r, 0);
+    pm_object *lost = NULL;
+    if (l) {
+        CHECK_EQ(l->kind, PM_LEAK_UNOWNED);
+        CHECK_EQ(l->count, 4);
+        CHECK(l->stack_len > 0 && stack_has(l, plant_unowned));
+        lost = (pm_object *)l->address;
+    }
+    pm_leaks_free(r);
+    pm_trace_stop();
+    pm_decref(lost);
+    r = check(PM_LEAKS_AT_EXIT);
+    CHECK(no_verdict(r));
+    pm_leaks_free(r);
+    tu_group_end(&g, 0);
+}
+
 /* ---- a 10,000,000-long cycle on a 256 KiB stack ------------------------------------ */
 
 static NOINLINE void close_chain(long n) {
@@ -539,6 +592,7 @@ int main(void) {
     run(test_unowned);
     run(test_growth);
     run(test_block);
+    run(test_traced);
     run(test_zoo);
     run(test_out_of_memory);
     run(test_gate);

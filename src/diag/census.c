@@ -360,13 +360,13 @@ static pm_census *census_of_walk(const census_walk *w) {
 }
 
 /* Can rt be censused? Its objects must come from its own cache's pools
- * (O1): not while its obj table is wrapped (the heap's debug hooks, a
- * program's allocator, the recorder), whose blocks go elsewhere. */
+ * (O1), as they do untraced and under the recorder alone; not while its
+ * obj table is the heap's debug hooks or a program's allocator, whose
+ * blocks go elsewhere. */
 static bool censusable(const pm_runtime *rt) {
-    if (rt->obj_table->malloc == rt->pool_malloc && rt->obj_table->free == rt->pool_free)
-        return true;
+    if (pmo_objects_in_pools(rt)) return true;
     pm_exc_set(PM_EXC_RUNTIME, "census: the runtime's objects do not come from its heap's pools "
-                               "(debug hooks, a program's allocator or tracing)");
+                               "(debug hooks or a program's allocator)");
     return false;
 }
 

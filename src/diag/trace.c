@@ -382,7 +382,7 @@ static uint32_t intern_frame(pmd_recorder *r, uint32_t parent, uintptr_t pc) {
 static void *tr_malloc(void *ctx, size_t n);
 static void *tr_calloc(void *ctx, size_t nelem, size_t elsize);
 static void *tr_realloc(void *ctx, void *p, size_t n);
-static void record_alloc(tr_table *t, const void *p, size_t n, const void *wrapper);
+static void record_alloc(tr_table *t, const void *p, size_t n, uint32_t flags, const void *wrapper);
 struct tr_stack;
 static uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper, struct tr_stack *s);
 static unsigned walk(pmd_recorder *r, uintptr_t *pc, const void *wrapper);
@@ -1170,15 +1170,16 @@ static void forget_stale(pmd_recorder *r, const void *p, uint32_t stack, size_t 
     if (r->capture) pmd_capture_free(r->capture, p);
 }
 
-/* Record block p of n bytes from stack id (R1); false when out of memory
- * (the block is not recorded). Under lock. */
-static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
+/* Record block p of n bytes from stack id (R1), an object's with flags
+ * REC_OBJECT; false when out of memory (the block is not recorded). Under
+ * lock. */
+static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n, uint32_t flags) {
     const pm_heap *h = pmh_map_owner((uintptr_t)p);
     if (h) {
         _Atomic uint64_t *slot = pool_slot(r, h, p, true);
         if (slot == NULL) return false;
         uint64_t old = atomic_load_explicit(slot, memory_order_relaxed);
-        atomic_store_explicit(slot, REC(stack, n), memory_order_relaxed);
+        atomic_store_explicit(slot, REC(stack | flags, n), memory_order_relaxed);
         if (old) forget_stale(r, p, REC_STACK(old), REC_SIZE(old));
     } else {
         tr_big *b = big_find(r, (uintptr_t)p);
@@ -1190,7 +1191,7 @@ static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n)
             b = &r->big[i];
         }
         if (b == NULL) return false;
-        *b = (tr_big){(uintptr_t)p, stack, n};
+        *b = (tr_big){(uintptr_t)p, stack | flags, n};
     }
     account(r, p, stack, n, true);
     return true;
@@ -1303,8 +1304,9 @@ void pmd_trace_each_block(pmd_block_fn fn, void *arg) {
 /* ---- the wrappers ---------------------------------------------------------------- */
 
 /* Under lock. */
-static bool record_and_write(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
-    if (!record_put(r, p, stack, n)) return false;
+static bool record_and_write(pmd_recorder *r, const void *p, uint32_t stack, size_t n,
+                             uint32_t flags) {
+    if (!record_put(r, p, stack, n, flags)) return false;
     if (r->capture) pmd_capture_alloc(r->capture, p, n, stack);
     return true;
 }
@@ -1313,14 +1315,15 @@ static bool record_and_write(pmd_recorder *r, const void *p, uint32_t stack, siz
  * one lock for the rest: interning if new, the record, the totals and
  * the capture. `wrapper`: the wrapper's frame address
  * (walk_frame_pointers). */
-static PM_NOINLINE void record_alloc(tr_table *t, const void *p, size_t n, const void *wrapper) {
+static PM_NOINLINE void record_alloc(tr_table *t, const void *p, size_t n, uint32_t flags,
+                                     const void *wrapper) {
     pmd_recorder *r = t->rec;
     if (r->sample_bytes && !sampled(r, n)) return;
     tr_stack s;
     uint32_t stack = stack_id(r, t->domain, wrapper, &s);
     tr_lock(&r->lock);
     if (stack == 0) stack = stack_intern(r, &s);
-    bool ok = stack != 0 && record_and_write(r, p, stack, n); /* else out of memory */
+    bool ok = stack != 0 && record_and_write(r, p, stack, n, flags); /* else out of memory */
     TR_ADD(*(ok ? &r->recorded : &r->dropped), 1);
     tr_unlock(&r->lock);
 }
@@ -1364,7 +1367,7 @@ static PM_NOINLINE void *tr_malloc(void *ctx, size_t n) {
     if (passes_through(t)) return t->inner.malloc(t->inner.ctx, n);
     tr_self.busy = true;
     void *p = t->inner.malloc(t->inner.ctx, n);
-    if (p) record_alloc(t, p, n ? n : 1, __builtin_frame_address(0));
+    if (p) record_alloc(t, p, n ? n : 1, 0, __builtin_frame_address(0));
     tr_self.busy = false;
     return p;
 }
@@ -1375,7 +1378,7 @@ static PM_NOINLINE void *tr_calloc(void *ctx, size_t nelem, size_t elsize) {
     tr_self.busy = true;
     void *p = t->inner.calloc(t->inner.ctx, nelem, elsize);
     size_t n = nelem * elsize; /* no overflow: p exists */
-    if (p) record_alloc(t, p, n ? n : 1, __builtin_frame_address(0));
+    if (p) record_alloc(t, p, n ? n : 1, 0, __builtin_frame_address(0));
     tr_self.busy = false;
     return p;
 }
@@ -1390,9 +1393,9 @@ static PM_NOINLINE void *tr_realloc(void *ctx, void *p, size_t n) {
     size_t old_n = 0;
     bool had = p && forget(t->rec, p, &stack, &old_n);
     void *q = t->inner.realloc(t->inner.ctx, p, n);
-    if (q) record_alloc(t, q, n ? n : 1, __builtin_frame_address(0));
+    if (q) record_alloc(t, q, n ? n : 1, 0, __builtin_frame_address(0));
     else if (had) { /* p stays */ tr_lock(&t->rec->lock);
-        record_and_write(t->rec, p, stack, old_n);
+        record_and_write(t->rec, p, stack, old_n, 0);
         tr_unlock(&t->rec->lock);
     }
     tr_self.busy = false;
@@ -1412,6 +1415,42 @@ static void tr_free(void *ctx, void *p) {
 }
 
 static bool is_wrapper(const pm_allocator *a) { return a->malloc == tr_malloc; }
+
+/* ---- a runtime's objects (pmh_process.object_tracer) ----------------------------- */
+
+/* While a runtime's obj table is a wrapper right over its heap's pools,
+ * the object layer takes its objects from the runtime's own cache through
+ * these (heap.h, O1: a census walks that cache's pools) rather than
+ * through the wrapper, whose inner table would take them from the
+ * thread's cache. They record as tr_malloc and tr_free do, the record
+ * marked as an object's from the start. */
+static const pm_allocator *object_wrapped(const pm_allocator *a) {
+    return is_wrapper(a) ? &((const tr_table *)a->ctx)->inner : NULL;
+}
+
+static PM_NOINLINE void *object_malloc(const pm_allocator *a, pm_heap *h, pmh_cache *c, size_t n) {
+    tr_table *t = a->ctx;
+    if (passes_through(t)) return pmh_cache_malloc(h, c, n);
+    tr_self.busy = true;
+    void *p = pmh_cache_malloc(h, c, n);
+    if (p) record_alloc(t, p, n ? n : 1, REC_OBJECT, __builtin_frame_address(0));
+    tr_self.busy = false;
+    return p;
+}
+
+static PM_NOINLINE void object_free(const pm_allocator *a, pm_heap *h, pmh_cache *c, void *p) {
+    tr_table *t = a->ctx;
+    if (!passes_through(t)) {
+        uint32_t stack;
+        size_t n;
+        tr_self.busy = true;
+        (void)forget(t->rec, p, &stack, &n);
+        tr_self.busy = false;
+    }
+    pmh_cache_free(h, c, p);
+}
+
+static const pmh_object_tracer object_tracer = {object_wrapped, object_malloc, object_free};
 
 /* Wrap h's tables and entry points (under heaps.lock). A heap another
  * recorder's wrapper still covers (R3's exception, see unwrap) is wrapped
@@ -1637,6 +1676,7 @@ int pm_trace_start(const pm_trace_config *cfg) {
     }
     atomic_store_explicit(&pmh_process.recorder, r, memory_order_release);
     atomic_store_explicit(&pmh_process.trace_object_born, object_born, memory_order_release);
+    atomic_store_explicit(&pmh_process.object_tracer, &object_tracer, memory_order_release);
     atomic_store_explicit(&pmh_process.trace_collection, collection_done, memory_order_release);
     pmh_process.heaps.watch = &watch;
     pthread_mutex_unlock(&pmh_process.heaps.lock);
@@ -1663,6 +1703,7 @@ void pm_trace_stop(void) {
         unwrap(th);
     }
     atomic_store_explicit(&pmh_process.trace_object_born, NULL, memory_order_release);
+    atomic_store_explicit(&pmh_process.object_tracer, NULL, memory_order_release);
     atomic_store_explicit(&pmh_process.trace_collection, NULL, memory_order_release);
     atomic_store_explicit(&pmh_process.recorder, NULL, memory_order_release);
     pthread_mutex_unlock(&pmh_process.heaps.lock);

@@ -61,10 +61,11 @@
  *                       trace_line_hook/arg: pm_trace_set_line_hook's,
  *                       kept across recordings (atomics: the embedder sets
  *                       them while no other thread allocates).
- *                       trace_object_born, trace_collection: the
- *                       recorder's hooks into the object layer and the
- *                       collector, set with `recorder` and cleared before
- *                       it (release; the callers load them acquire).
+ *                       trace_object_born, object_tracer,
+ *                       trace_collection: the recorder's hooks into the
+ *                       object layer and the collector, set with
+ *                       `recorder` and cleared before it (release; the
+ *                       callers load them acquire).
  *   leaks_at_destroy    PYMM_LEAKS's check of a runtime being destroyed
  *   leaks_env           (diag/leakenv.c) and its settings and output so
  *                       far (internal memory): set once by a constructor

@@ -43,6 +43,21 @@
 /* The default heap's id (heap.c); pm_heap_new's heaps count from it. */
 #define PMH_DEFAULT_HEAP_ID 1
 
+struct pmh_cache;
+
+/* The recorder's entry points for a runtime's objects (diag/trace.c),
+ * used while the runtime's obj table is the recorder's wrapper right over
+ * the heap's own pools (objects/object.c, pmo_pool_tracer). */
+typedef struct pmh_object_tracer {
+    /* The table that a wraps, if a is the recorder's wrapper; else NULL. */
+    const pm_allocator *(*wrapped)(const pm_allocator *a);
+    /* A block of n bytes from cache c of heap h, recorded as an object
+     * under wrapper a; NULL when the cache has no memory. */
+    void *(*malloc)(const pm_allocator *a, pm_heap *h, struct pmh_cache *c, size_t n);
+    /* p's record dropped (if any), then p given back to cache c of h. */
+    void (*free)(const pm_allocator *a, pm_heap *h, struct pmh_cache *c, void *p);
+} pmh_object_tracer;
+
 typedef struct pmh_process_state {
     /* ---- the owner map (heap layer, owners.c) ---- */
     /* Written with __atomic builtins, read by pmh_map_owner (heap.h). */
@@ -92,6 +107,12 @@ typedef struct pmh_process_state {
      * block it took from a wrapped table is an object (object.c,
      * pmo_alloc_table). NULL while not tracing. */
     _Atomic(void (*)(void *)) trace_object_born;
+    /* The recorder's, while it traces: how a runtime takes and gives back
+     * its objects while its obj table is the recorder's wrapper right over
+     * the heap's pools: from its own cache, as when not tracing (heap.h,
+     * O1), so that a census and the leak check still find them. NULL
+     * while not tracing. */
+    _Atomic(const pmh_object_tracer *) object_tracer;
     /* The recorder's, while it traces: the collector tells it of each
      * collection done (gc/collector.c, collect_with_callbacks), for the
      * capture's timeline of pauses. NULL while not tracing: one test. */

@@ -378,6 +378,13 @@ static inline pm_object *pmo_init_header(pm_object *o, pm_type *t) {
  * with MemoryError set. A GC object's allocation is the safe point of
  * automatic collection. */
 PMO_HIDDEN pm_object *pmo_alloc_table(pm_runtime *rt, pm_type *t, size_t size);
+/* The recorder's entry points when rt's obj table is its wrapper right
+ * over rt's heap's pools (the runtime's objects then still come from its
+ * own cache, O1), else NULL. */
+PMO_HIDDEN const pmh_object_tracer *pmo_pool_tracer(const pm_runtime *rt);
+/* Do rt's objects come from its own cache's pools (O1), traced or not?
+ * Not with debug hooks or a program's table: a census needs it. */
+PMO_HIDDEN bool pmo_objects_in_pools(const pm_runtime *rt);
 
 static inline pm_object *pmo_alloc_rt(pm_runtime *rt, pm_type *t, size_t size) {
     if (t->flags & PM_TPFLAGS_GC) pmo_gc_maybe_collect(rt);
@@ -391,11 +398,13 @@ static inline pm_object *pmo_alloc(pm_type *t, size_t size) {
     return pmo_alloc_rt(pmo_rt(), t, size);
 }
 
+/* pmo_free's way when the obj table is not the heap's own pools. */
+PMO_HIDDEN void pmo_free_table(pm_runtime *rt, pm_object *o);
+
 /* Return an object's memory to the runtime's heap. */
 static inline void pmo_free(pm_runtime *rt, pm_object *o) {
-    const pm_allocator *a = rt->obj_table;
-    if (pmo_likely(a->free == rt->pool_free)) pmh_cache_free(rt->heap, rt->cache, o);
-    else a->free(a->ctx, o);
+    if (pmo_likely(rt->obj_table->free == rt->pool_free)) pmh_cache_free(rt->heap, rt->cache, o);
+    else pmo_free_table(rt, o);
 }
 /* Raw buffers (item arrays, string storage) from the runtime's mem domain. */
 PMO_HIDDEN void *pmo_mem_malloc(size_t n);
