@@ -180,7 +180,7 @@ typedef struct pm_heap_config {
 #define PM_HEAP_THREADSAFE 0x1u
 /* Never ask for transparent huge pages. By default a heap whose arenas
  * are at least 2 MiB asks for them (madvise MADV_HUGEPAGE) for every arena
- * it maps once it already holds 16 MiB of arenas: a large heap then takes a
+ * it maps once its pools already hold 16 MiB: a large heap then takes a
  * page fault and a TLB entry per 2 MiB instead of per 4 KiB. The cost is
  * RSS: the arena being filled is resident whole (at most 2 MiB more), and
  * an arena that gives memory back is asked against them from then on.

@@ -121,7 +121,9 @@ static void test_large_heap_asks(void **v) {
     size_t n = fill(h, v, 20);
     uint64_t arenas, huge = huge_arenas(h, &arenas);
     printf("  20 MiB of blocks: %" PRIu64 " arenas, %" PRIu64 " with huge pages\n", arenas, huge);
-    CHECK_EQ(huge, arenas - 8); /* all but the first 16 MiB */
+    /* Every arena mapped once 16 MiB were carved: the first 8 carve a little
+     * less (colours, headers, tails), so the 9th may come before too. */
+    CHECK(huge + 8 <= arenas && huge + 9 >= arenas);
     CHECK(!vma_has_flag(v[0], "hg"));
     CHECK(vma_has_flag(v[n - 1], "hg"));
     CHECK_EQ(pm_heap_check(h, NULL, 0, 1), 0);

@@ -82,7 +82,7 @@
      : (pool_size) >= (32u << 10)  ? (uintptr_t)0x380                                              \
                                    : (uintptr_t)0x1C0)
 /* Arenas ask for transparent huge pages once the heap already holds this
- * much in arenas: a small heap stays small (a huge page is resident as a
+ * much carved in its pools: a small heap stays small (a huge page is resident as a
  * whole once touched: at 8 MiB, pymm-python's py-trees script grew its
  * peak RSS by 5%), a large one takes a fault and a TLB entry per 2 MiB. */
 #define PMH_HUGE_AFTER_BYTES (16u << 20)
