@@ -1271,6 +1271,62 @@ assert r["leaks"] == want, (r["leaks"], want)' $f >out 2>&1 || fail "json --leak
     grep -qF -- "--leaks LEAKFILE" out || fail "pymm report --help does not mention --leaks"
 }
 
+# A traced run's leak report gives each native frame its module's file
+# and offset there, and `pymm report --leaks` names the frames from them
+# as a capture's are: the cycle of `report_sites leaky` was allocated in
+# its static function leaky, at the line of its pm_dict_new, in a PIE and
+# in a fixed executable, with the leak report alone or joined to the
+# capture, as text, JSON and the page. A frame with an offset that cannot
+# be named keeps the file's names; a bad offset is said.
+case_report_leaks_stacks() {
+    [ "${NAMES:-0}" = 1 ] || { echo "SKIP: pymm report names frames only with libdw"; exit 77; }
+    command -v python3 >/dev/null || { echo "SKIP: needs python3 to check the JSON"; exit 77; }
+    line=$(grep -n 'pm_object \*d = pm_dict_new(), \*l = pm_list_new(0);' "$HERE/report_sites.c" | cut -d: -f1)
+    want="          leaky  $HERE/report_sites.c:$line"
+    for prog in "${SITES:-}" "${SITES_NOPIE:-}"; do
+        [ -x "$prog" ] || { fail "no program '$prog' (SITES, SITES_NOPIE)"; continue; }
+        rm -f lt.trc lt.json
+        PYMM_TRACE="$WORK/lt.trc" PYMM_LEAKS="$WORK/lt.json" "$prog" leaky 2>err ||
+            { fail "traced leaky $prog: $(cat err)"; continue; }
+        grep -Fq "\"file\": \"$prog\", \"line\": 0, \"kind\": \"native\", \"offset\": " lt.json ||
+            fail "$prog: no frame of the program by its path with its offset: $(cat lt.json)"
+        run "$PYMM" report --leaks lt.json
+        grep -qxF -- "$want" out || fail "--leaks of $prog: no '$want': $(cat out)"
+        run "$PYMM" report lt.trc --leaks lt.json
+        [ "$(grep -cxF -- "$want" out)" = 1 ] || fail "the capture of $prog with --leaks: no '$want': $(cat out)"
+        run "$PYMM" report lt.trc --leaks lt.json --format json -o r.json
+        python3 -c '
+import json, sys
+stack = json.load(open("r.json"))["leaks"][0]["stack"]
+assert any(f["function"] == "leaky" and f["file"] == sys.argv[1] and f["line"] == int(sys.argv[2])
+           for f in stack), stack' "$HERE/report_sites.c" "$line" >out 2>&1 ||
+            fail "json --leaks of $prog: $(tail -1 out)"
+        run "$PYMM" report lt.trc --leaks lt.json --format html -o lt.html
+        grep -q '"function": *"leaky", *"file": *"[^"]*report_sites.c", *"line": *'"$line" lt.html ||
+            fail "html --leaks of $prog: leaky is not named on the page"
+    done
+    # The stderr text: each frame's module and offset.
+    PYMM_TRACE="$WORK/lt2.trc" PYMM_LEAKS=1 "$SITES" leaky 2>err
+    grep -Eq "^    #[0-9]+ 0x[0-9a-f]+ \($SITES\+0x[0-9a-f]+\)\$" err ||
+        fail "PYMM_LEAKS=1: no frame of the program with its offset: $(cat err)"
+    # Frames that cannot be named keep what the file says; files without
+    # offsets read as before (report_leaks); a bad offset is said.
+    cat >o.json <<EOF2
+{"leaks": [{"kind": "block", "type": "block", "count": 1, "bytes": 16, "path": [], "stack": [
+  {"function": "0x1234", "file": "$WORK/no-such-module.so", "line": 0, "kind": "native", "offset": 4660},
+  {"function": "0x99", "file": "$SITES", "line": 0, "kind": "native", "offset": 68719476736},
+  {"function": "main", "file": "srv.py", "line": 3, "kind": "interpreter", "offset": 1},
+  {"function": "handle", "file": "/usr/bin/srv", "line": 0, "kind": "native"}]}]}
+EOF2
+    run "$PYMM" report --leaks o.json
+    for l in "          0x1234  $WORK/no-such-module.so:0" "          0x99  $SITES:0" \
+        "          main  srv.py:3 [interpreter]" "          handle  /usr/bin/srv:0"; do
+        grep -qxF -- "$l" out || fail "--leaks o.json: no line '$l': $(cat out)"
+    done
+    printf '{"leaks": [{"kind": "block", "type": "block", "count": 1, "bytes": 2, "path": [], "stack": [{"function": "f", "file": "g", "line": 0, "kind": "native", "offset": -4}]}]}' >b7.json
+    expect 1 'b7.json:1: leak 1: "offset" is not a whole number from 0 up' "$PYMM" report --leaks b7.json
+}
+
 # check_dot.py DOT [SVG]: DOT is graphviz text that tokenizes whole (every
 # quoted string closed, braces balanced), one cluster per verdict of
 # h.json; with SVG (dot -Tsvg's drawing of it), the labels graphviz drew
