@@ -13,9 +13,13 @@
 #define _GNU_SOURCE /* open_memstream */
 #include "testutil.h"
 
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
 
@@ -497,6 +501,40 @@ static bool stack_has(const pm_leak *l, void (*fn)(void)) {
     return false;
 }
 
+/* The JSON and the text of report r give the frame of l's stack in fn
+ * with its module, the program by its real path, and its address in that
+ * file: pc less the program's load bias (the loader's l_addr, found here
+ * otherwise than leakreport.c finds it). */
+static void check_frame_offset(const pm_leaks *r, const pm_leak *l, void (*fn)(void)) {
+    uintptr_t pc = 0, start = (uintptr_t)fn;
+    for (size_t i = 0; i < l->stack_len && !pc; i++)
+        if ((uintptr_t)l->stack[i] > start && (uintptr_t)l->stack[i] - start < 4096)
+            pc = (uintptr_t)l->stack[i];
+    Dl_info info;
+    struct link_map *lm = NULL;
+    char exe[4096], want[4400];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CHECK(pc && n > 0 && dladdr1((void *)pc, &info, (void **)&lm, RTLD_DL_LINKMAP) && lm);
+    if (!pc || n <= 0 || lm == NULL) return;
+    exe[n] = '\0';
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK_EQ(pm_leaks_write_json(r, f), 0);
+    fclose(f);
+    snprintf(want, sizeof want,
+             "\"file\": \"%s\", \"line\": 0, \"kind\": \"native\", \"offset\": %" PRIuPTR "}", exe,
+             pc - (uintptr_t)lm->l_addr);
+    CHECK(strstr(text, want) != NULL);
+    free(text);
+    f = open_memstream(&text, &len);
+    CHECK_EQ(pm_leaks_print(r, f), 0);
+    fclose(f);
+    snprintf(want, sizeof want, " (%s+0x%" PRIxPTR ")\n", exe, pc - (uintptr_t)lm->l_addr);
+    CHECK(strstr(text, want) != NULL);
+    free(text);
+}
+
 static int64_t census_count(const char *type) {
     pm_census *c = pm_census_take(NULL);
     CHECK(c != NULL);
@@ -510,7 +548,8 @@ static int64_t census_count(const char *type) {
 /* While pm_trace_start records, a runtime's objects still come from its
  * own pools: the census counts them and the check judges them, and a
  * verdict carries the stack that allocated its root, the planting
- * function's frame among it. After the stop they go back as any other. */
+ * function's frame among it, placed in its module for an offline
+ * symbolizer. After the stop they go back as any other. */
 static void test_traced(void) {
     tu_group g = tu_group_begin();
     CHECK_EQ(pm_trace_start(NULL), 0);
@@ -526,6 +565,7 @@ static void test_traced(void) {
         CHECK_EQ(l->kind, PM_LEAK_UNOWNED);
         CHECK_EQ(l->count, 4);
         CHECK(l->stack_len > 0 && stack_has(l, plant_unowned));
+        check_frame_offset(r, l, plant_unowned);
         lost = (pm_object *)l->address;
     }
     pm_leaks_free(r);

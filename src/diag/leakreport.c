@@ -3,9 +3,15 @@
  * pm_leaks_write_json; the JSON's shape: docs/FORMATS.md, "Leak
  * verdicts").
  *
- * Owns nothing: it reads a report and writes. A stack's frames are named
- * with dladdr (the function and the module; no line: the recorder's
- * reports resolve lines, a leak report at exit must not take that long).
+ * Owns nothing: it reads a report and writes. A stack's native frames are
+ * named with dladdr (the nearest exported function) and placed with
+ * dl_iterate_phdr: the module's path (the main program's real one) and
+ * the frame's address inside that ELF file, its pc less the module's
+ * load bias (dlpi_addr: 0 for a fixed executable, the load address for
+ * a PIE or a shared library), which an offline symbolizer reads as
+ * `pymm report --leaks` does (function, file and line from the debug
+ * information; a leak report at exit must not take that long itself).
+ * Interpreter frames are named by the recorder (pm_trace_frame_info).
  *
  * Invariants:
  *   J1  Every text from the program (type names, reprs, labels, symbol
@@ -17,7 +23,68 @@
 
 #include <dlfcn.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <link.h>
 #include <stdio.h>
+#include <unistd.h>
+
+/* Where a native frame lies: its module's path and pc's address in that
+ * file, and the nearest exported symbol (NULL if none). */
+typedef struct frame_where {
+    const char *function, *file; /* file NULL: no module holds pc */
+    uintptr_t offset;
+    char exe[PATH_MAX]; /* the main program's path, when file is it */
+} frame_where;
+
+typedef struct module_search {
+    uintptr_t pc;
+    frame_where *w;
+} module_search;
+
+/* dl_iterate_phdr's callback: the module one of whose loaded segments
+ * holds the pc ends the walk. The main program has no name there. */
+static int find_module(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    module_search *m = arg;
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t at = m->pc - (uintptr_t)info->dlpi_addr; /* the address in the file */
+        if (ph->p_type != PT_LOAD || at - ph->p_vaddr >= ph->p_memsz) continue;
+        m->w->offset = at;
+        m->w->file = info->dlpi_name;
+        if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0') {
+            ssize_t n = readlink("/proc/self/exe", m->w->exe, sizeof m->w->exe - 1);
+            m->w->exe[n > 0 ? n : 0] = '\0';
+            m->w->file = m->w->exe;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static void frame_where_of(void *pc, frame_where *w) {
+    Dl_info info;
+    w->function = dladdr(pc, &info) != 0 ? info.dli_sname : NULL;
+    w->file = NULL;
+    w->offset = 0;
+    module_search m = {(uintptr_t)pc, w};
+    dl_iterate_phdr(find_module, &m);
+}
+
+/* "#I PC in FUNCTION (MODULE+0xOFFSET)", what is known of it; an
+ * interpreter frame as "#I FUNCTION (FILE:LINE)". */
+static int print_frame(FILE *out, size_t i, void *pc) {
+    pm_trace_frame t;
+    if (pm_trace_frame_info(pc, &t) != 0 || t.interpreter)
+        return fprintf(out, "    #%zu %s (%s:%d)\n", i, t.interpreter ? t.function : "?",
+                       t.interpreter ? t.file : "?", t.line) < 0;
+    frame_where w;
+    frame_where_of(pc, &w);
+    int bad = fprintf(out, "    #%zu %p", i, pc) < 0;
+    if (w.function) bad |= fprintf(out, " in %s", w.function) < 0;
+    if (w.file) bad |= fprintf(out, " (%s+0x%" PRIxPTR ")", w.file, w.offset) < 0;
+    return bad | (fputc('\n', out) == EOF);
+}
 
 static int print_one(const pm_leak *l, FILE *out) {
     int bad = fprintf(out, "leak: %s, %s, %" PRId64 " %s, %" PRId64 " bytes, at %p\n",
@@ -37,13 +104,7 @@ static int print_one(const pm_leak *l, FILE *out) {
             bad |= fprintf(out, " %+" PRId64, l->growth[i]) < 0;
         bad |= fputs(" at the last checkpoints\n", out) == EOF;
     }
-    for (size_t i = 0; i < l->stack_len && !bad; i++) {
-        Dl_info info;
-        if (dladdr(l->stack[i], &info) && info.dli_sname)
-            bad |= fprintf(out, "    #%zu %p in %s (%s)\n", i, l->stack[i], info.dli_sname,
-                           info.dli_fname) < 0;
-        else bad |= fprintf(out, "    #%zu %p\n", i, l->stack[i]) < 0;
-    }
+    for (size_t i = 0; i < l->stack_len && !bad; i++) bad |= print_frame(out, i, l->stack[i]);
     return bad ? -1 : 0;
 }
 
@@ -65,18 +126,30 @@ static int json_string(FILE *out, const char *s) {
     return bad || fputc('"', out) == EOF ? -1 : 0;
 }
 
-/* A frame as the report's JSON gives one: function, file, line, kind. */
+/* A frame as the report's JSON gives one: function, file, line, kind,
+ * and for a native frame in a module its offset there. */
 static int json_frame(FILE *out, void *pc) {
-    Dl_info info;
+    pm_trace_frame t;
+    bool known = pm_trace_frame_info(pc, &t) == 0;
+    if (!known || t.interpreter) { /* one the recording no longer knows: "?" */
+        int bad = fputs("{\"function\": ", out) == EOF;
+        bad |= json_string(out, known ? t.function : "?") != 0;
+        bad |= fputs(", \"file\": ", out) == EOF;
+        bad |= json_string(out, known ? t.file : "?") != 0;
+        bad |= fprintf(out, ", \"line\": %d, \"kind\": \"interpreter\"}", known ? t.line : 0) < 0;
+        return bad ? -1 : 0;
+    }
+    frame_where w;
+    frame_where_of(pc, &w);
     char addr[32];
     snprintf(addr, sizeof addr, "%p", pc);
-    bool named = dladdr(pc, &info) != 0;
     int bad = fputs("{\"function\": ", out) == EOF;
-    bad |= json_string(out, named && info.dli_sname ? info.dli_sname : addr) != 0;
+    bad |= json_string(out, w.function ? w.function : addr) != 0;
     bad |= fputs(", \"file\": ", out) == EOF;
-    bad |= json_string(out, named && info.dli_fname ? info.dli_fname : "") != 0;
-    bad |= fputs(", \"line\": 0, \"kind\": \"native\"}", out) == EOF;
-    return bad ? -1 : 0;
+    bad |= json_string(out, w.file ? w.file : "") != 0;
+    bad |= fputs(", \"line\": 0, \"kind\": \"native\"", out) == EOF;
+    if (w.file) bad |= fprintf(out, ", \"offset\": %" PRIuPTR, w.offset) < 0;
+    return bad || fputc('}', out) == EOF ? -1 : 0;
 }
 
 static int json_one(const pm_leak *l, FILE *out) {

@@ -618,7 +618,8 @@ case_run_stats_leaks() {
     file=$(sed -n 's/^pymm run: the leak verdicts of .*: \(\/.*\/sites\.[0-9]*\.json\)$/\1/p' err)
     [ "$rc" -eq 0 ] && [ -n "$file" ] && head -1 "$file" | grep -q '^{"leaks": \[' ||
         fail "pymm run --leaks FILE of sites: $rc: $(cat err)"
-    expect 2 "--leaks goes without --trace" "$PYMM" run --leaks --report text -- "$SITES"
+    expect 2 "--report collapsed does not show leak verdicts (--leaks with a trace goes with html, text or json)" \
+        "$PYMM" run --leaks --report collapsed -- "$SITES"
     expect 2 "--leaks-exitcode 7: needs --leaks" "$PYMM" run --leaks-exitcode 7 -- "$SITES"
     expect 2 "--leaks-exitcode 256: not a number from 0 to 255" \
         "$PYMM" run --leaks --leaks-exitcode 256 -- "$SITES"
@@ -675,6 +676,68 @@ case_run_stats_leaks() {
     run "$PYMM" run --trace --report text -o t.txt --stats -- "$LEAKY" clean
     [ "$rc" -eq 0 ] && grep -q "^pymm capture cli_leaky\.[0-9]*\.trc" t.txt && grep -q "^pymm heap 0x" err ||
         fail "pymm run --trace --stats: $rc: $(cat err)"
+}
+
+# `pymm run --trace --leaks`: the program runs traced with its leak check
+# at exit; the verdicts go to a file beside the capture (PROGRAM.PID.
+# leaks.json, the same PID) or to FILE, and the report joins them with
+# their stacks named (report_sites leaky: its cycle, allocated in leaky):
+# text to a file and to stdout, JSON, and the page's leaks section. Each
+# process of a tree writes its own capture and leak file; the report is
+# of the program's own process. Under the drop-in: cli_leaky's lost block,
+# allocated in plant.
+case_run_trace_leaks() {
+    [ -n "${SITES:-}" ] && [ -n "${LEAKY:-}" ] || { fail "SITES or LEAKY names no program"; return; }
+    line=$(grep -n 'pm_object \*d = pm_dict_new(), \*l = pm_list_new(0);' "$HERE/report_sites.c" | cut -d: -f1)
+    run "$PYMM" run --trace --leaks --report text -- "$SITES" leaky
+    [ "$rc" -eq 0 ] || { fail "pymm run --trace --leaks: status $rc: $(head -c 300 err)"; return; }
+    msg='.*its report: \([^ ]*\) (capture: \([^,]*\), leak verdicts: \([^)]*\)).*'
+    report=$(sed -n "s/$msg/\1/p" err) capture=$(sed -n "s/$msg/\2/p" err) leaks=$(sed -n "s/$msg/\3/p" err)
+    pid=${capture#cli_report_sites.}
+    pid=${pid%.trc}
+    [ "$report" = "cli_report_sites.$pid.txt" ] && [ "$leaks" = "$WORK/cli_report_sites.$pid.leaks.json" ] &&
+        [ -s "$capture" ] && [ -s "$leaks" ] || fail "pymm run --trace --leaks: the files: $(cat err): $(ls)"
+    grep -q "^pymm capture cli_report_sites\.$pid\.trc" "$report" &&
+        grep -qxF "Leak verdicts ($leaks): 1" "$report" && grep -qxF "  cycle: dict, 3 objects, 192 B" "$report" ||
+        fail "pymm run --trace --leaks: not the report with its verdict: $(cat "$report")"
+    if [ "${NAMES:-0}" = 1 ]; then
+        grep -qxF "          leaky  $HERE/report_sites.c:$line" "$report" ||
+            fail "pymm run --trace --leaks: the verdict's stack is not named: $(cat "$report")"
+    fi
+    # -o -, a FILE of the caller's, the JSON and the page.
+    run "$PYMM" run --leaks v.%p.json --report text -o - -- "$SITES" leaky
+    [ "$rc" -eq 0 ] && grep -q "^Live at the peak, by stack" out && grep -q "^Leak verdicts (.*/v\.[0-9]*\.json): 1" out &&
+        grep -q "^pymm run: the leak verdicts of .*: $WORK/v\.[0-9]*\.json (capture: cli_report_sites\.[0-9]*\.trc)" err ||
+        fail "pymm run --leaks FILE -o -: $rc: $(cat err): $(tail -5 out)"
+    run "$PYMM" run --trace --leaks --report json -o r.json -- "$SITES" leaky
+    [ "$rc" -eq 0 ] && grep -qF '"leaks": [' r.json && grep -qF '"kind": "cycle", "type": "dict", "count": 3' r.json ||
+        fail "pymm run --trace --leaks --report json: $rc: $(cat err)"
+    run "$PYMM" run --leaks --capture pg.%p.trc -- "$SITES" leaky
+    page=$(ls pg.*.html 2>/dev/null)
+    [ "$rc" -eq 0 ] && [ -n "$page" ] && [ -s "${page%.html}.leaks.json" ] &&
+        grep -q '"leaks_total": *1' "$page" && grep -q '"leaks_file": *"[^"]*pg\.[0-9]*\.leaks\.json"' "$page" &&
+        grep -q '"kind": *"cycle", *"type": *"dict"' "$page" ||
+        fail "pymm run --leaks html: no leaks section: $rc: $(cat err)"
+    if [ "${NAMES:-0}" = 1 ]; then
+        grep -q '"function": *"leaky", *"file": *"[^"]*report_sites.c", *"line": *'"$line" "$page" ||
+            fail "pymm run --leaks html: leaky is not named on the page"
+    fi
+    expect 2 "--report pprof does not show leak verdicts" "$PYMM" run --leaks --report pprof -- "$SITES" leaky
+    [ -n "$SANITIZED" ] && return # no drop-in
+    # A program on the drop-in, and a tree: sh (dash ends with _exit: it
+    # leaves a capture cut short and no verdicts, said) and its children,
+    # each with its own capture and leak file.
+    run "$PYMM" run --leaks --report text -o d.txt -- "$LEAKY" leak
+    [ "$rc" -eq 0 ] && grep -qxF "  block: block, 1 blocks, 112 B" d.txt || fail "pymm run --leaks of leaky: $rc: $(cat err)"
+    if [ "${NAMES:-0}" = 1 ]; then
+        grep -q "^          plant  .*/leaky\.c:[0-9]*\$" d.txt || fail "pymm run --leaks of leaky: plant is not named: $(cat d.txt)"
+    fi
+    mkdir tree
+    run "$PYMM" run --leaks --report text --capture tree/sh.%p.trc -- sh -c "'$LEAKY' leak; '$LEAKY' clean; echo done"
+    [ "$rc" -eq 0 ] && [ "$(ls tree/sh.*.trc | wc -l)" = 3 ] && [ "$(ls tree/sh.*.leaks.json | wc -l)" = 2 ] &&
+        [ "$(cat tree/sh.*.leaks.json | grep -c '"kind"')" = 1 ] &&
+        grep -q "^pymm run: sh wrote no .*/tree/sh\.[0-9]*\.leaks\.json (the leak verdicts)" err ||
+        fail "pymm run --leaks of a tree: $rc: $(ls tree): $(cat err)"
 }
 
 # Collapsed stacks (flamegraph.pl's input), outermost frame first: the
@@ -1269,6 +1332,62 @@ assert r["leaks"] == want, (r["leaks"], want)' $f >out 2>&1 || fail "json --leak
     expect 2 "usage: pymm report" "$PYMM" report --diff sites.trc sites.trc --leaks l.json
     run "$PYMM" report --help
     grep -qF -- "--leaks LEAKFILE" out || fail "pymm report --help does not mention --leaks"
+}
+
+# A traced run's leak report gives each native frame its module's file
+# and offset there, and `pymm report --leaks` names the frames from them
+# as a capture's are: the cycle of `report_sites leaky` was allocated in
+# its static function leaky, at the line of its pm_dict_new, in a PIE and
+# in a fixed executable, with the leak report alone or joined to the
+# capture, as text, JSON and the page. A frame with an offset that cannot
+# be named keeps the file's names; a bad offset is said.
+case_report_leaks_stacks() {
+    [ "${NAMES:-0}" = 1 ] || { echo "SKIP: pymm report names frames only with libdw"; exit 77; }
+    command -v python3 >/dev/null || { echo "SKIP: needs python3 to check the JSON"; exit 77; }
+    line=$(grep -n 'pm_object \*d = pm_dict_new(), \*l = pm_list_new(0);' "$HERE/report_sites.c" | cut -d: -f1)
+    want="          leaky  $HERE/report_sites.c:$line"
+    for prog in "${SITES:-}" "${SITES_NOPIE:-}"; do
+        [ -x "$prog" ] || { fail "no program '$prog' (SITES, SITES_NOPIE)"; continue; }
+        rm -f lt.trc lt.json
+        PYMM_TRACE="$WORK/lt.trc" PYMM_LEAKS="$WORK/lt.json" "$prog" leaky 2>err ||
+            { fail "traced leaky $prog: $(cat err)"; continue; }
+        grep -Fq "\"file\": \"$prog\", \"line\": 0, \"kind\": \"native\", \"offset\": " lt.json ||
+            fail "$prog: no frame of the program by its path with its offset: $(cat lt.json)"
+        run "$PYMM" report --leaks lt.json
+        grep -qxF -- "$want" out || fail "--leaks of $prog: no '$want': $(cat out)"
+        run "$PYMM" report lt.trc --leaks lt.json
+        [ "$(grep -cxF -- "$want" out)" = 1 ] || fail "the capture of $prog with --leaks: no '$want': $(cat out)"
+        run "$PYMM" report lt.trc --leaks lt.json --format json -o r.json
+        python3 -c '
+import json, sys
+stack = json.load(open("r.json"))["leaks"][0]["stack"]
+assert any(f["function"] == "leaky" and f["file"] == sys.argv[1] and f["line"] == int(sys.argv[2])
+           for f in stack), stack' "$HERE/report_sites.c" "$line" >out 2>&1 ||
+            fail "json --leaks of $prog: $(tail -1 out)"
+        run "$PYMM" report lt.trc --leaks lt.json --format html -o lt.html
+        grep -q '"function": *"leaky", *"file": *"[^"]*report_sites.c", *"line": *'"$line" lt.html ||
+            fail "html --leaks of $prog: leaky is not named on the page"
+    done
+    # The stderr text: each frame's module and offset.
+    PYMM_TRACE="$WORK/lt2.trc" PYMM_LEAKS=1 "$SITES" leaky 2>err
+    grep -Eq "^    #[0-9]+ 0x[0-9a-f]+ \($SITES\+0x[0-9a-f]+\)\$" err ||
+        fail "PYMM_LEAKS=1: no frame of the program with its offset: $(cat err)"
+    # Frames that cannot be named keep what the file says; files without
+    # offsets read as before (report_leaks); a bad offset is said.
+    cat >o.json <<EOF2
+{"leaks": [{"kind": "block", "type": "block", "count": 1, "bytes": 16, "path": [], "stack": [
+  {"function": "0x1234", "file": "$WORK/no-such-module.so", "line": 0, "kind": "native", "offset": 4660},
+  {"function": "0x99", "file": "$SITES", "line": 0, "kind": "native", "offset": 68719476736},
+  {"function": "main", "file": "srv.py", "line": 3, "kind": "interpreter", "offset": 1},
+  {"function": "handle", "file": "/usr/bin/srv", "line": 0, "kind": "native"}]}]}
+EOF2
+    run "$PYMM" report --leaks o.json
+    for l in "          0x1234  $WORK/no-such-module.so:0" "          0x99  $SITES:0" \
+        "          main  srv.py:3 [interpreter]" "          handle  /usr/bin/srv:0"; do
+        grep -qxF -- "$l" out || fail "--leaks o.json: no line '$l': $(cat out)"
+    done
+    printf '{"leaks": [{"kind": "block", "type": "block", "count": 1, "bytes": 2, "path": [], "stack": [{"function": "f", "file": "g", "line": 0, "kind": "native", "offset": -4}]}]}' >b7.json
+    expect 1 'b7.json:1: leak 1: "offset" is not a whole number from 0 up' "$PYMM" report --leaks b7.json
 }
 
 # check_dot.py DOT [SVG]: DOT is graphviz text that tokenizes whole (every

@@ -33,7 +33,8 @@
  * `report_sites leaky` leaves, with the collector off, a cycle of a dict
  * and a list (the dict's key is the hostile function name above) for
  * PYMM_LEAKS=FILE to report: a real leak report for `pymm report
- * --leaks`.
+ * --leaks` (with PYMM_TRACE, its stack: built also as a fixed executable,
+ * cli_report_sites_nopie, for the offsets of a module that is not moved).
  *
  * `report_sites exit N` runs the sites and exits with status N;
  * `report_sites kill` runs them and kills itself (SIGKILL): what `pymm
@@ -164,8 +165,10 @@ static int collections(void) {
     return failed;
 }
 
-/* A dict and a list that hold each other, and nothing else holds them. */
-static int leaky(void) {
+/* A dict and a list that hold each other, and nothing else holds them.
+ * Not inlined: a traced run's verdict names this function, at the line
+ * of its pm_dict_new (cli_test.sh, report_leaks_stacks). */
+static __attribute__((noinline)) int leaky(void) {
     pm_gc_disable();
     pm_object *d = pm_dict_new(), *l = pm_list_new(0);
     int failed = d == NULL || l == NULL || pm_dict_set_str(d, evil_function, l) != 0 ||

@@ -231,9 +231,19 @@ typedef struct rpt_frame {
     bool interpreter;
 } rpt_frame;
 
+/* The names of modules m[0..n): each ELF file at its load bias (NULL
+ * without libdw). placed, when not NULL, gets for each module the bias
+ * libdwfl gave it, so that an address inside the file is placed[i] + it
+ * (a fixed executable's is 0 whatever was asked), or UINTPTR_MAX for a
+ * file it could not read. rpt_names_open: a capture's modules. */
+Dwfl *rpt_names_open_modules(const rpt_module *m, size_t n, uintptr_t *placed);
 Dwfl *rpt_names_open(const rpt_capture *c);
 void rpt_names_close(Dwfl *d);
 const rpt_module *rpt_module_of(const rpt_capture *c, uintptr_t pc);
+/* A native pc named from d's debug information into out (zeroed before,
+ * by the caller): true when its function was found; file and line are
+ * set only when known. */
+bool rpt_name_native(Dwfl *d, uintptr_t pc, rpt_frame *out);
 void rpt_name_frame(const rpt_capture *c, Dwfl *d, uintptr_t pc, rpt_frame *out);
 
 void rpt_frame_text(FILE *f, const char *function, const char *file, int line, bool interpreter);
@@ -355,6 +365,8 @@ typedef struct rpt_leak_frame {
     char *function, *file;
     int line;
     bool interpreter;
+    bool has_offset; /* a native frame with its address inside its module file */
+    uint64_t offset;
 } rpt_leak_frame;
 
 /* One verdict (docs/FORMATS.md, "Leak verdicts"): its path's steps
@@ -379,6 +391,9 @@ struct rpt_leaks {
 
 /* Read the leak report at path (PYMM_LEAKS=FILE, pm_leaks_write_json):
  * 0, or 1 with the error said as FILE:LINE[:COL]: what (out then empty).
+ * Its native frames with an offset are named from their modules' debug
+ * information as a capture's are (function, file:line); a frame that
+ * cannot be named keeps what the file says.
  * rpt_leaks_free is due after 0. */
 int rpt_leaks_read(rpt_leaks *out, const char *path);
 void rpt_leaks_free(rpt_leaks *l);

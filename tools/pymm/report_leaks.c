@@ -12,7 +12,10 @@
  * its syntax errors come with a line and a column; a verdict that parses
  * but is not one (a count that is not a whole number, a kind that is no
  * kind) is said with the line where that verdict starts, which one scan
- * of the text finds.
+ * of the text finds. Native frames that carry their offset in their
+ * module's file are then named as a capture's are (report_print.c's
+ * rpt_name_native), each module placed MODULE_SPAN apart in a libdwfl
+ * session of its own; every writer sees the names so made.
  *
  * Invariants:
  *   K1  After rpt_leaks_read returns 0, every verdict is whole: kind one
@@ -157,6 +160,12 @@ static int read_frame(const reader *r, pm_object *o, rpt_leak_frame *f) {
         f->line = line > INT32_MAX ? INT32_MAX : (int)line;
         f->interpreter = kind[0] == 'i';
     }
+    int64_t offset; /* optional: files before it have none */
+    if (rc == 0 && pm_dict_get_str(o, "offset") &&
+        (rc = get_number(r, o, "offset", &offset)) == 0) {
+        f->has_offset = !f->interpreter;
+        f->offset = (uint64_t)offset;
+    }
     free(kind);
     return rc;
 }
@@ -234,6 +243,91 @@ static int read_leaks(rpt_leaks *out, pm_object *doc, const char *text, size_t l
     return rc;
 }
 
+/* ---- naming the frames ---------------------------------------------------------- */
+
+/* Modules are placed this far apart in the names' address space: the
+ * offsets of one file never reach the next's. */
+#define MODULE_SPAN ((uintptr_t)1 << 36)
+
+/* The module of each frame with an offset, once each, into *mods (its
+ * path a copy: renaming frees the frames' own): their number, or
+ * SIZE_MAX for want of memory. */
+static void free_modules(rpt_module *mods, size_t n) {
+    for (size_t i = 0; i < n; i++) free(mods[i].path);
+    free(mods);
+}
+
+static size_t frame_modules(const rpt_leaks *l, rpt_module **mods) {
+    size_t n = 0, cap = 0;
+    *mods = NULL;
+    for (size_t i = 0; i < l->n; i++)
+        for (size_t j = 0; j < l->items[i].nstack; j++) {
+            const rpt_leak_frame *f = &l->items[i].stack[j];
+            if (!f->has_offset) continue;
+            size_t k = 0;
+            while (k < n && strcmp((*mods)[k].path, f->file) != 0) k++;
+            if (k < n) continue;
+            char *path = strdup(f->file);
+            if (path == NULL || !rpt_grow((void **)mods, &cap, n + 1, sizeof **mods)) {
+                free(path);
+                free_modules(*mods, n);
+                return SIZE_MAX;
+            }
+            (*mods)[n] = (rpt_module){.bias = (n + 1) * MODULE_SPAN, .path = path};
+            n++;
+        }
+    return n;
+}
+
+/* One frame renamed from what libdw found: the function, and its file
+ * and line when known; false for want of memory (the frame as it was). */
+static bool rename_frame(rpt_leak_frame *f, const rpt_frame *named) {
+    char *function = strdup(named->function);
+    char *file = named->file[0] ? strdup(named->file) : NULL;
+    if (function == NULL || (named->file[0] && file == NULL)) {
+        free(function);
+        free(file);
+        return false;
+    }
+    free(f->function);
+    f->function = function;
+    if (file) {
+        free(f->file);
+        f->file = file;
+        f->line = named->line;
+    }
+    return true;
+}
+
+/* Every native frame with an offset named by report_print.c's names, on
+ * the modules of the file placed apart: 0, or 1 for want of memory. */
+static int name_frames(rpt_leaks *l) {
+    rpt_module *mods;
+    size_t n = frame_modules(l, &mods);
+    uintptr_t *placed = n && n != SIZE_MAX ? malloc(n * sizeof *placed) : NULL;
+    if (n == SIZE_MAX) return 1;
+    if (n && placed == NULL) {
+        free_modules(mods, n);
+        return 1;
+    }
+    Dwfl *d = n ? rpt_names_open_modules(mods, n, placed) : NULL;
+    bool ok = true;
+    for (size_t i = 0; i < l->n && d; i++)
+        for (size_t j = 0; j < l->items[i].nstack; j++) {
+            rpt_leak_frame *f = &l->items[i].stack[j];
+            size_t k = 0;
+            while (f->has_offset && strcmp(mods[k].path, f->file) != 0) k++;
+            rpt_frame named = {.line = 0};
+            if (f->has_offset && placed[k] != UINTPTR_MAX && f->offset < MODULE_SPAN &&
+                rpt_name_native(d, placed[k] + (uintptr_t)f->offset, &named))
+                ok &= rename_frame(f, &named);
+        }
+    rpt_names_close(d);
+    free(placed);
+    free_modules(mods, n);
+    return ok ? 0 : 1;
+}
+
 int rpt_leaks_read(rpt_leaks *out, const char *path) {
     memset(out, 0, sizeof *out);
     out->name = path;
@@ -264,6 +358,10 @@ int rpt_leaks_read(rpt_leaks *out, const char *path) {
     pm_runtime_enter(saved);
     pm_runtime_destroy(rt);
     free(text);
+    if (rc == 0 && name_frames(out) != 0) {
+        fprintf(stderr, "pymm report: out of memory\n");
+        rc = 1;
+    }
     if (rc != 0) rpt_leaks_free(out);
     return rc;
 }

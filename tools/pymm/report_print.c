@@ -25,19 +25,21 @@ static const char *const domain_names[RPT_ROOTS] = {"raw", "mem", "obj", "pm_hea
 /* ---- naming frames ------------------------------------------------------- */
 
 #ifdef PYMM_HAVE_LIBDW
-Dwfl *rpt_names_open(const rpt_capture *c) {
+Dwfl *rpt_names_open_modules(const rpt_module *m, size_t n, uintptr_t *placed) {
     static const Dwfl_Callbacks callbacks = {
         .find_elf = dwfl_build_id_find_elf,
         .find_debuginfo = dwfl_standard_find_debuginfo,
         .section_address = dwfl_offline_section_address,
     };
+    for (size_t i = 0; placed && i < n; i++) placed[i] = UINTPTR_MAX;
     Dwfl *d = dwfl_begin(&callbacks);
     if (d == NULL) return NULL;
     dwfl_report_begin(d);
-    for (size_t i = 0; i < c->nmodules; i++) {
-        const rpt_module *m = &c->modules[i];
-        if (access(m->path, R_OK) != 0) continue; /* the vDSO, or gone */
-        dwfl_report_elf(d, m->path, m->path, -1, m->bias, false);
+    for (size_t i = 0; i < n; i++) {
+        if (access(m[i].path, R_OK) != 0) continue; /* the vDSO, or gone */
+        Dwfl_Module *mod = dwfl_report_elf(d, m[i].path, m[i].path, -1, m[i].bias, false);
+        Dwarf_Addr bias;
+        if (mod && placed && dwfl_module_getelf(mod, &bias) != NULL) placed[i] = (uintptr_t)bias;
     }
     dwfl_report_end(d, NULL, NULL);
     return d;
@@ -48,13 +50,18 @@ void rpt_names_close(Dwfl *d) {
 }
 
 #else
-Dwfl *rpt_names_open(const rpt_capture *c) {
-    (void)c;
+Dwfl *rpt_names_open_modules(const rpt_module *m, size_t n, uintptr_t *placed) {
+    (void)m;
+    for (size_t i = 0; placed && i < n; i++) placed[i] = UINTPTR_MAX;
     return NULL;
 }
 
 void rpt_names_close(Dwfl *d) { (void)d; }
 #endif
+
+Dwfl *rpt_names_open(const rpt_capture *c) {
+    return rpt_names_open_modules(c->modules, c->nmodules, NULL);
+}
 
 #ifdef PYMM_HAVE_LIBDW
 /* The line of pc found through the compile units' own address ranges:
@@ -78,17 +85,7 @@ const rpt_module *rpt_module_of(const rpt_capture *c, uintptr_t pc) {
     return NULL;
 }
 
-void rpt_name_frame(const rpt_capture *c, Dwfl *d, uintptr_t pc, rpt_frame *out) {
-    out->function[0] = out->file[0] = '\0';
-    out->line = 0;
-    out->interpreter = (pc & PMD_CAPTURE_INTERP_BIT) != 0;
-    if (out->interpreter) { /* the reader checked the id (on_node) */
-        const rpt_location *l = &c->locations[pc & ~PMD_CAPTURE_INTERP_BIT];
-        snprintf(out->function, sizeof out->function, "%s", c->strings[l->function]);
-        snprintf(out->file, sizeof out->file, "%s", c->strings[l->file]);
-        out->line = l->line;
-        return;
-    }
+bool rpt_name_native(Dwfl *d, uintptr_t pc, rpt_frame *out) {
     const char *fn = NULL;
 #ifdef PYMM_HAVE_LIBDW
     Dwfl_Module *mod = d ? dwfl_addrmodule(d, pc) : NULL;
@@ -104,8 +101,24 @@ void rpt_name_frame(const rpt_capture *c, Dwfl *d, uintptr_t pc, rpt_frame *out)
     }
 #else
     (void)d;
+    (void)pc;
+    (void)out;
 #endif
-    if (fn == NULL) {
+    return fn != NULL;
+}
+
+void rpt_name_frame(const rpt_capture *c, Dwfl *d, uintptr_t pc, rpt_frame *out) {
+    out->function[0] = out->file[0] = '\0';
+    out->line = 0;
+    out->interpreter = (pc & PMD_CAPTURE_INTERP_BIT) != 0;
+    if (out->interpreter) { /* the reader checked the id (on_node) */
+        const rpt_location *l = &c->locations[pc & ~PMD_CAPTURE_INTERP_BIT];
+        snprintf(out->function, sizeof out->function, "%s", c->strings[l->function]);
+        snprintf(out->file, sizeof out->file, "%s", c->strings[l->file]);
+        out->line = l->line;
+        return;
+    }
+    if (!rpt_name_native(d, pc, out)) {
         const rpt_module *m = rpt_module_of(c, pc);
         const char *base = m ? strrchr(m->path, '/') : NULL;
         snprintf(out->function, sizeof out->function, "%s+0x%" PRIxPTR,

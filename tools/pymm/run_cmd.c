@@ -11,7 +11,9 @@
  * the child's environment (never its own: pymm itself is linked with pymm
  * and would trace itself), waits, and hands a capture to `pymm report`
  * (report_cmd.c) in this process. It traces when asked (--trace, or an
- * option of the report) or when nothing else is asked. A program not
+ * option of the report) or when nothing else is asked. Traced with
+ * --leaks, the verdicts go to a file (beside the capture unless named)
+ * that the report joins, as `pymm report CAPTURE --leaks FILE` does. A program not
  * linked with pymm (its file names neither libpymm nor the recorder's
  * variable) gets the drop-in, libpymm-malloc.so (src/dropin/), in
  * LD_PRELOAD, so that its malloc is pymm's: any dynamically linked
@@ -22,7 +24,9 @@
  * the program succeeded and its report could not be written (1) or the
  * command line is wrong (2). The capture's name holds %p, so the file is
  * the program's process's own, and a child of the program that runs
- * pymm writes its own file beside it rather than truncating this one.
+ * pymm writes its own file beside it rather than truncating this one;
+ * the default leak file's name is the capture's, so it holds %p too, and
+ * the report joins the program's own process's verdicts to its capture.
  */
 #define _GNU_SOURCE
 #include "pymm.h"
@@ -55,6 +59,7 @@ static int usage(FILE *f) {
             "                [--leaks-exitcode N] -- PROGRAM [ARGS...]\n"
             "  runs PROGRAM with the allocation recorder on, then writes the report of\n"
             "  its run and says where; with --stats or --leaks alone, it does not trace.\n"
+            "  Traced with --leaks, the report (html, text or json) joins the verdicts.\n"
             "  A program linked with pymm (pymm-python too) serves itself; any other\n"
             "  dynamically linked program gets pymm's malloc through LD_PRELOAD\n"
             "  (libpymm-malloc.so), with the processes it starts.\n"
@@ -71,7 +76,9 @@ static int usage(FILE *f) {
             "                   appended to FILE (%%p: each process's id, so each writes\n"
             "                   its own; without it all append to FILE)\n"
             "  --leaks [FILE]   leak verdicts at exit (PYMM_LEAKS), on stderr or as JSON\n"
-            "                   in FILE (%%p: each process's id, so each writes its own)\n"
+            "                   in FILE (%%p: each process's id, so each writes its own);\n"
+            "                   traced, FILE defaults to the capture's name with\n"
+            "                   .leaks.json for .trc, and the report joins its verdicts\n"
             "  --leaks-exitcode N  with --leaks, exit with N (0 to 255) on a leak\n"
             "  The exit status is the program's.\n",
             PM_TRACE_MAX_FRAMES);
@@ -158,9 +165,12 @@ static int parse(int argc, char **argv, run_options *o) {
                 (unsigned long long)PM_TRACE_MAX_SAMPLE);
         return 2;
     }
-    if (o->leaks && o->trace) {
-        fprintf(stderr, "pymm run: --leaks goes without --trace and the report's options (the "
-                        "leak check refuses a traced heap)\n");
+    if (o->leaks && o->trace && strcmp(o->format, "html") != 0 && strcmp(o->format, "text") != 0 &&
+        strcmp(o->format, "json") != 0) {
+        fprintf(stderr,
+                "pymm run: --report %s does not show leak verdicts (--leaks with a trace goes "
+                "with html, text or json)\n",
+                o->format);
         return 2;
     }
     if (o->leaks_exitcode && (!o->leaks || !number_in(o->leaks_exitcode, 0, 255))) {
@@ -346,20 +356,54 @@ static void default_report(const char *capture, const char *format, char *out, s
     snprintf(out, size, "%.*s%s", (int)n, capture, extension(format));
 }
 
-/* Write the report of capture to out, by `pymm report`: its status. */
-static int write_report(const char *capture, const run_options *o, const char *out) {
-    char *argv[] = {"report", (char *)capture, "--format", (char *)o->format,
-                    "-o",     (char *)out,     NULL};
-    int argc = 6;
-    if (strcmp(out, "-") == 0) argc = 4; /* standard output */
+/* The default leak file of a traced run: the capture's name (pattern),
+ * its ".trc" (if any) replaced by ".leaks.json", so %p with it. */
+static bool default_leaks(const char *capture, char *out, size_t size) {
+    size_t n = strlen(capture);
+    if (n >= 4 && strcmp(capture + n - 4, ".trc") == 0) n -= 4;
+    int w = snprintf(out, size, "%.*s.leaks.json", (int)n, capture);
+    return w > 0 && (size_t)w < size;
+}
+
+/* Write the report of capture to out, by `pymm report`, with the leak
+ * verdicts of the file leaks joined (NULL: none): its status. */
+static int write_report(const char *capture, const run_options *o, const char *out,
+                        const char *leaks) {
+    char *argv[9] = {"report", (char *)capture, "--format", (char *)o->format};
+    int argc = 4;
+    if (strcmp(out, "-") != 0) { /* else standard output */
+        argv[argc++] = "-o";
+        argv[argc++] = (char *)out;
+    }
+    if (leaks) {
+        argv[argc++] = "--leaks";
+        argv[argc++] = (char *)leaks;
+    }
     argv[argc] = NULL;
     return pymm_report_main(argc, argv);
 }
 
-/* The trace's report of the program's run (process pid, exit status):
- * the status to return. */
-static int report_trace(const run_options *o, const char *pattern, pid_t pid, int status) {
-    char capture[RUN_PATH], out[RUN_PATH];
+/* The file name (a --stats or --leaks FILE; "1", stderr, is none) as
+ * process pid's, into file: true when this run wrote it (started: when
+ * it began), else false with why said (what: the option's). */
+static bool written_file(const char *program, const char *what, const char *name, pid_t pid,
+                         time_t started, char *file, size_t size) {
+    struct stat st;
+    if (name == NULL || strcmp(name, "1") == 0 || !expand(name, pid, file, size)) return false;
+    /* A file of an earlier run is not this one's (PYMM_STATS appends). */
+    if (stat(file, &st) == 0 && st.st_mtime >= started) return true;
+    fprintf(stderr,
+            "pymm run: %s wrote no %s (%s): is it a static program, or did it exec "
+            "another with no %%p in the name?\n",
+            program, file, what);
+    return false;
+}
+
+/* The trace's report of the program's run (process pid, exit status),
+ * with its leak verdicts when --leaks wrote them: the status to return. */
+static int report_trace(const run_options *o, const char *pattern, pid_t pid, int status,
+                        time_t started) {
+    char capture[RUN_PATH], out[RUN_PATH], leaks[RUN_PATH];
     struct stat st;
     if (!expand(pattern, pid, capture, sizeof capture) || stat(capture, &st) != 0) {
         fprintf(stderr,
@@ -368,15 +412,22 @@ static int report_trace(const run_options *o, const char *pattern, pid_t pid, in
                 o->program[0], capture);
         return status ? status : 1;
     }
+    bool joined = written_file(o->program[0], "the leak verdicts", o->leaks, pid, started, leaks,
+                               sizeof leaks);
     if (o->out) snprintf(out, sizeof out, "%s", o->out);
     else default_report(capture, o->format, out, sizeof out);
-    if (write_report(capture, o, out) != 0) {
-        fprintf(stderr, "pymm run: no report written (the capture is %s)\n", capture);
+    if (write_report(capture, o, out, joined ? leaks : NULL) != 0) {
+        fprintf(stderr, "pymm run: no report written (the capture is %s%s%s)\n", capture,
+                joined ? ", the leak verdicts " : "", joined ? leaks : "");
         return status ? status : 1;
     }
+    if (strcmp(out, "-") == 0 && joined)
+        fprintf(stderr, "pymm run: the leak verdicts of %s: %s (capture: %s)\n", o->program[0],
+                leaks, capture);
     if (strcmp(out, "-") != 0) {
-        fprintf(stderr, "pymm run: %s exited with status %d; its report: %s (capture: %s)\n",
-                o->program[0], status, out, capture);
+        fprintf(stderr, "pymm run: %s exited with status %d; its report: %s (capture: %s%s%s)\n",
+                o->program[0], status, out, capture, joined ? ", leak verdicts: " : "",
+                joined ? leaks : "");
         if (strcmp(o->format, "html") == 0)
             fprintf(stderr, "pymm run: open it in a browser: xdg-open %s\n", out);
     }
@@ -388,17 +439,8 @@ static int report_trace(const run_options *o, const char *pattern, pid_t pid, in
 static void say_file(const char *program, const char *what, const char *name, pid_t pid,
                      time_t started) {
     char file[RUN_PATH];
-    struct stat st;
-    if (name == NULL || strcmp(name, "1") == 0) return;
-    if (!expand(name, pid, file, sizeof file)) return;
-    /* A file of an earlier run is not this one's (PYMM_STATS appends). */
-    if (stat(file, &st) == 0 && st.st_mtime >= started)
+    if (written_file(program, what, name, pid, started, file, sizeof file))
         fprintf(stderr, "pymm run: %s of %s: %s\n", what, program, file);
-    else
-        fprintf(stderr,
-                "pymm run: %s wrote no %s (%s): is it a static program, or did it exec "
-                "another with no %%p in the name?\n",
-                program, file, what);
 }
 
 int pymm_run_main(int argc, char **argv) {
@@ -409,7 +451,15 @@ int pymm_run_main(int argc, char **argv) {
     if (o.capture) snprintf(pattern, sizeof pattern, "%s", o.capture);
     else default_capture(o.program[0], pattern, sizeof pattern);
     /* The files by absolute name: the program may change directory. */
-    char stats[RUN_PATH], leaks[RUN_PATH];
+    char stats[RUN_PATH], leaks[RUN_PATH], leaks_default[RUN_PATH];
+    /* Traced, the verdicts go to a file the report joins. */
+    if (o.trace && o.leaks && strcmp(o.leaks, "1") == 0) {
+        if (!default_leaks(pattern, leaks_default, sizeof leaks_default)) {
+            fprintf(stderr, "pymm run: a file name is too long\n");
+            return 2;
+        }
+        o.leaks = leaks_default;
+    }
     if (!absolute(&o.stats, stats, sizeof stats) || !absolute(&o.leaks, leaks, sizeof leaks)) {
         fprintf(stderr, "pymm run: a file name is too long\n");
         return 2;
@@ -420,6 +470,6 @@ int pymm_run_main(int argc, char **argv) {
     int status = run_program(&o, pattern, &pid, &started);
     if (!started) return status;
     say_file(o.program[0], "the statistics", o.stats, pid, start);
-    say_file(o.program[0], "the leak verdicts", o.leaks, pid, start);
-    return o.trace ? report_trace(&o, pattern, pid, status) : status;
+    if (!o.trace) say_file(o.program[0], "the leak verdicts", o.leaks, pid, start);
+    return o.trace ? report_trace(&o, pattern, pid, status, start) : status;
 }
