@@ -382,6 +382,7 @@ static uint32_t intern_frame(pmd_recorder *r, uint32_t parent, uintptr_t pc) {
 static void *tr_malloc(void *ctx, size_t n);
 static void *tr_calloc(void *ctx, size_t nelem, size_t elsize);
 static void *tr_realloc(void *ctx, void *p, size_t n);
+static void *object_malloc(const pm_allocator *a, pm_heap *h, pmh_cache *c, size_t n);
 static void record_alloc(tr_table *t, const void *p, size_t n, uint32_t flags, const void *wrapper);
 struct tr_stack;
 static uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper, struct tr_stack *s);
@@ -391,28 +392,12 @@ static unsigned walk_unwinder(const pmd_unwinder *u, uintptr_t *pc, unsigned max
 typedef void (*tr_fn)(void);
 #define FN(f) ((tr_fn)(f))
 static const tr_fn left_out[] = {
-    FN(walk),
-    FN(walk_unwinder),
-    FN(stack_id),
-    FN(record_alloc),
-    FN(tr_malloc),
-    FN(tr_calloc),
-    FN(tr_realloc),
-    FN(pm_raw_malloc),
-    FN(pm_raw_calloc),
-    FN(pm_raw_realloc),
-    FN(pm_mem_malloc),
-    FN(pm_mem_calloc),
-    FN(pm_mem_realloc),
-    FN(pm_obj_malloc),
-    FN(pm_obj_calloc),
-    FN(pm_obj_realloc),
-    FN(pm_domain_malloc),
-    FN(pm_domain_calloc),
-    FN(pm_domain_realloc),
-    FN(pm_heap_malloc),
-    FN(pm_heap_calloc),
-    FN(pm_heap_realloc),
+    FN(walk),           FN(walk_unwinder),    FN(stack_id),         FN(record_alloc),
+    FN(tr_malloc),      FN(tr_calloc),        FN(tr_realloc),       FN(object_malloc),
+    FN(pm_raw_malloc),  FN(pm_raw_calloc),    FN(pm_raw_realloc),   FN(pm_mem_malloc),
+    FN(pm_mem_calloc),  FN(pm_mem_realloc),   FN(pm_obj_malloc),    FN(pm_obj_calloc),
+    FN(pm_obj_realloc), FN(pm_domain_malloc), FN(pm_domain_calloc), FN(pm_domain_realloc),
+    FN(pm_heap_malloc), FN(pm_heap_calloc),   FN(pm_heap_realloc),
 };
 #undef FN
 
