@@ -32,6 +32,13 @@ static inline size_t pmd_encode_varint(unsigned char *out, uint64_t v) {
     return n;
 }
 
+/* Is `variable` (PYMM_TRACE, PYMM_LEAKS) this copy of pymm's to act on
+ * (trace.c)? Not when another copy in the process acts on it (heap/
+ * process.h, pmh_process_copy); if the program's own calls reach this one
+ * all the same, a line on stderr says that they go unrecorded (`what`:
+ * what the other copy does, "traces" or "checks"). */
+PM_HIDDEN bool pmd_env_is_mine(const char *variable, const char *what);
+
 /* Tests (trace.c): the recorder's next n mappings succeed, the ones after
  * fail, as when the OS has no more memory; -1: no limit. */
 PM_HIDDEN void pmd_trace_fail_maps(long n);

@@ -250,6 +250,7 @@ static int exitcode_of(const char *v) {
 __attribute__((constructor(160))) static void leaks_from_env(void) {
     const char *v = getenv("PYMM_LEAKS");
     if (v == NULL || *v == '\0' || strcmp(v, "0") == 0) return;
+    if (!pmd_env_is_mine("PYMM_LEAKS", "checks")) return;
     leaks_env *e = pmh_internal_calloc(1, sizeof *e);
     if (e == NULL) {
         fprintf(stderr, "pymm: PYMM_LEAKS: no memory\n");

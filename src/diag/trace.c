@@ -1721,9 +1721,20 @@ static void stop_at_exit(void) {
     pthread_mutex_unlock(&pmh_process.heaps.lock);
 }
 
+bool pmd_env_is_mine(const char *variable, const char *what) {
+    pmh_copy copy = pmh_process_copy();
+    if (copy == PMH_COPY_SECOND)
+        fprintf(stderr,
+                "pymm: %s: this process holds two copies of pymm (the program's own, and "
+                "libpymm-malloc.so from LD_PRELOAD); the preloaded one %s it, and the "
+                "program's own pymm is left out: run the program without LD_PRELOAD\n",
+                variable, what);
+    return copy == PMH_COPY_FIRST;
+}
+
 __attribute__((constructor(150))) static void trace_from_env(void) {
     const char *path = getenv("PYMM_TRACE");
-    if (path == NULL || path[0] == '\0') return;
+    if (path == NULL || path[0] == '\0' || !pmd_env_is_mine("PYMM_TRACE", "traces")) return;
     pm_trace_config c = PM_TRACE_CONFIG_INIT;
     c.file = path;
     const char *frames = getenv("PYMM_TRACE_FRAMES");

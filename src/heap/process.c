@@ -113,8 +113,11 @@
  *                        time (object.h O2, str.c S2, bytes.c B3, weakref.c
  *                        W2; tests/test_obj_static_immortal.c checks).
  */
+#define _GNU_SOURCE /* dladdr */
 #include "heap/process.h"
 #include "heap/heap.h" /* pmh_default_heap, first of the thread-safe heaps */
+
+#include <dlfcn.h>
 
 pmh_process_state pmh_process = {
     .map_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -163,4 +166,23 @@ static void register_fork_handlers(void) {
 
 void pmh_process_fork_safe(void) {
     pthread_once(&pmh_process.fork_handlers_once, register_fork_handlers);
+}
+
+/* The loaded object that holds address p, or NULL. */
+static const void *object_of(const void *p) {
+    Dl_info info;
+    return dladdr(p, &info) ? info.dli_fbase : NULL;
+}
+
+pmh_copy pmh_process_copy(void) {
+    const void *mine = object_of(&pmh_process);
+    /* The name as the dynamic linker resolves it for everyone: NULL when
+     * no loaded object exports it (a static copy alone). */
+    const void *first = dlsym(RTLD_DEFAULT, "pm_heap_default");
+    if (mine == NULL || first == NULL || object_of(first) == mine) return PMH_COPY_FIRST;
+    /* This copy's own reference to the name: through its GOT in a shared
+     * library (where the first copy's definition wins), direct in an
+     * executable. */
+    const void *own = (const void *)(uintptr_t)&pm_heap_default;
+    return object_of(own) == mine ? PMH_COPY_SECOND : PMH_COPY_SHADOWED;
 }

@@ -150,6 +150,21 @@ typedef struct pmh_heap_watch {
     void (*fork_child)(void);
 } pmh_heap_watch;
 
+/* Which copy of pymm this one is, in a process that may hold two: a
+ * program linked with pymm (statically, or with libpymm.so) run under
+ * libpymm-malloc.so's LD_PRELOAD, as a shell run by `pymm run` passes it
+ * on. Only one copy may act on PYMM_TRACE and PYMM_LEAKS, or both would
+ * write the same file (same process id): the one whose pm_* names the
+ * dynamic linker hands out first, the preloaded one. */
+typedef enum pmh_copy {
+    PMH_COPY_FIRST,    /* the only copy, or the one the names lead to  */
+    PMH_COPY_SHADOWED, /* another copy took this one's names too: the
+                          program's calls never reach this one          */
+    PMH_COPY_SECOND,   /* another copy is first, but the program's own
+                          calls reach this one (a static copy)          */
+} pmh_copy;
+PM_HIDDEN pmh_copy pmh_process_copy(void);
+
 /* Hold every lock of pmh_process across fork() from now on (registers the
  * pthread_atfork handlers once). Called before a lock is first taken. */
 PM_HIDDEN void pmh_process_fork_safe(void);

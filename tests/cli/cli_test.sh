@@ -686,6 +686,29 @@ case_run_stats_leaks() {
 # process of a tree writes its own capture and leak file; the report is
 # of the program's own process. Under the drop-in: cli_leaky's lost block,
 # allocated in plant.
+# Two copies of pymm in one process: a program linked with pymm under the
+# drop-in's LD_PRELOAD (as `pymm run` of a shell passes it on). One copy
+# traces, its capture reads whole, and a static copy left out says so.
+case_run_two_copies() {
+    [ -n "$SANITIZED" ] && exit 77 # no drop-in
+    dropin=$(dirname "$PYMM")/../lib/libpymm-malloc.so
+    [ -f "$dropin" ] || { fail "no drop-in at $dropin"; return; }
+    # SITES links libpymm.so: the drop-in's copy serves its calls, quietly.
+    LD_PRELOAD=$dropin PYMM_TRACE=shared.%p.trc "$SITES" >out 2>err
+    [ $? -eq 0 ] || fail "the shared copy under the drop-in: $(head -c 300 err)"
+    [ -s err ] && fail "the shared copy under the drop-in says: $(head -c 300 err)"
+    set -- shared.*.trc
+    [ $# -eq 1 ] && run "$PYMM" report --format json "$1" && grep -qF '"peak_bytes": 1090000' out ||
+        fail "the shared copy's capture: $(ls): $(head -c 300 err)"
+    # pymm itself is linked statically: its copy is left out, and says so.
+    LD_PRELOAD=$dropin PYMM_TRACE=static.%p.trc "$PYMM" --version >out 2>err
+    grep -qF "PYMM_TRACE: this process holds two copies of pymm" err ||
+        fail "the static copy under the drop-in: $(head -c 300 err)"
+    set -- static.*.trc
+    [ $# -eq 1 ] && run "$PYMM" report "$1" && [ ! -s err ] ||
+        fail "the static copy's process: $(ls): $(head -c 300 err)"
+}
+
 case_run_trace_leaks() {
     [ -n "${SITES:-}" ] && [ -n "${LEAKY:-}" ] || { fail "SITES or LEAKY names no program"; return; }
     line=$(grep -n 'pm_object \*d = pm_dict_new(), \*l = pm_list_new(0);' "$HERE/report_sites.c" | cut -d: -f1)
