@@ -526,6 +526,24 @@ static void used_link(pmh_cache *c, pmh_pool *pool) {
     *head = pool;
 }
 
+/* List a pool that was full behind its class's first pool, which goes on
+ * serving until its own list runs dry. Put first, it would be drained by
+ * the next malloc of its class and leave the list again: in a class of
+ * several pools, every free into a full one then cost a relisting and a
+ * refill (the `mix` case of `pymm bench alloc`). */
+static void used_link_behind(pmh_cache *c, pmh_pool *pool) {
+    pmh_pool *head = c->used[pool->szidx];
+    if (head == NULL) {
+        used_link(c, pool);
+        return;
+    }
+    PM_ASSERT(pool->freeblock != NULL && pool->owner == c); /* I1, T2 */
+    pool->prev = head;
+    pool->next = head->next;
+    if (head->next) head->next->prev = pool;
+    head->next = pool;
+}
+
 static void used_unlink(pmh_pool *pool) {
     if (pool->prev) pool->prev->next = pool->next;
     else pool->owner->used[pool->szidx] = pool->next;
@@ -668,7 +686,7 @@ void pmh_pool_settle(pm_heap *h, pmh_pool *pool, bool was_full) {
                 used_unlink(parked);
                 pool_became_empty(h, parked);
             }
-            used_link(pool->owner, pool);
+            used_link_behind(pool->owner, pool);
         }
         PMH_EXPENSIVE_CHECK(h);
         return;
