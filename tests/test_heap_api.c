@@ -427,6 +427,45 @@ static void test_walk(void) {
     pm_heap_destroy(h);
 }
 
+/* A full pool that gets a block back is listed behind its class's first
+ * pool: the next malloc comes from the first, not from the block just
+ * freed (listed first, the pool would be drained and unlisted again at
+ * once). With the first pool parked (empty), the pool back from full
+ * takes its place. */
+static void test_full_pool_listed_behind(void) {
+    enum { SIZE = 1024, POOL = 16 << 10, MAX = POOL / SIZE };
+    pm_heap *h = new_heap(0, POOL, 8 << 20);
+    void *a[MAX];
+    size_t n = 0;
+    a[n++] = pm_heap_malloc(h, SIZE);
+    while (n < pool_capacity(a[0], POOL, SIZE)) a[n++] = pm_heap_malloc(h, SIZE);
+    void *b = pm_heap_malloc(h, SIZE); /* the first pool is full: a second */
+    CHECK(b != NULL && !same_pool(b, a[0], POOL));
+    pm_heap_free(h, a[3]);
+    void *c = pm_heap_malloc(h, SIZE);
+    CHECK(c != a[3] && same_pool(c, b, POOL));
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    /* The second pool emptied goes (the first is listed behind it); the
+     * first, full again, leaves the list; a third pool, emptied, stays
+     * parked as its class's sole pool. */
+    pm_heap_free(h, c);
+    pm_heap_free(h, b);
+    CHECK(pm_heap_malloc(h, SIZE) == a[3]);
+    void *d = pm_heap_malloc(h, SIZE);
+    CHECK(d != NULL && !same_pool(d, a[0], POOL));
+    pm_heap_free(h, d);
+    pm_heap_stats st;
+    pm_heap_get_stats(h, &st);
+    CHECK_EQ(st.pools_used, 1);
+    CHECK_EQ(st.pools_empty, 0); /* parked: still listed */
+    pm_heap_free(h, a[5]);       /* back from full beside the parked pool, which goes */
+    CHECK(pm_heap_malloc(h, SIZE) == a[5]);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    for (size_t i = 0; i < n; i++) pm_heap_free(h, a[i]);
+    CHECK_EQ(pm_heap_check(h, NULL, 0, 0), 0);
+    pm_heap_destroy(h);
+}
+
 /* A parked pool (a class's sole pool, kept listed while empty) must not
  * stay beside a pool that rejoins the list after being full. */
 static void test_parked_pool_relist(void) {
@@ -539,6 +578,7 @@ int main(void) {
     test_trim_pages();
     test_walk();
     test_parked_pool_relist();
+    test_full_pool_listed_behind();
     test_destroy_releases();
     test_release_delay();
     return tu_finish("test_heap_api");

@@ -116,6 +116,31 @@ static void test_small_heap_asks_none(void **v) {
     pm_heap_destroy(h);
 }
 
+/* A heap of many pools, mostly uncarved (one block in each class, as a
+ * thread's cache holds), maps more than 16 MiB of arenas with almost
+ * nothing carved: it asks for no huge page, which would be resident whole. */
+static void test_sparse_heap_asks_none(void) {
+    pm_heap_config c = PM_HEAP_CONFIG_INIT;
+    c.pool_size = 256 << 10; /* 8 pools to an arena */
+    pm_heap *h = pm_heap_new(&c);
+    pm_heap_stats s;
+    pm_heap_get_stats(h, &s);
+    uint64_t nclasses = PM_NUM_CLASSES + s.medium_classes;
+    void *p[PM_NUM_CLASSES + PM_MAX_MEDIUM_CLASSES];
+    for (uint64_t k = 0; k < nclasses; k++) {
+        size_t size = k < PM_NUM_CLASSES ? 16 * (k + 1) : s.medium[k - PM_NUM_CLASSES].block_size;
+        p[k] = pm_heap_malloc(h, size);
+        CHECK(p[k] != NULL);
+    }
+    uint64_t arenas, huge = huge_arenas(h, &arenas);
+    printf("  one block in each of %" PRIu64 " classes: %" PRIu64 " arenas, %" PRIu64 " huge\n",
+           nclasses, arenas, huge);
+    CHECK(arenas * 2 > 16);
+    CHECK_EQ(huge, 0);
+    for (uint64_t k = 0; k < nclasses; k++) pm_heap_free(h, p[k]);
+    pm_heap_destroy(h);
+}
+
 static void test_large_heap_asks(void **v) {
     pm_heap *h = heap_with(0);
     size_t n = fill(h, v, 20);
@@ -241,6 +266,7 @@ int main(void) {
     if (!v) return 1;
     test_small_heap_asks_none(v);
     test_large_heap_asks(v);
+    test_sparse_heap_asks_none();
     test_turned_off(v);
     test_large_blocks();
     test_large_spare();

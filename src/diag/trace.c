@@ -382,7 +382,7 @@ static uint32_t intern_frame(pmd_recorder *r, uint32_t parent, uintptr_t pc) {
 static void *tr_malloc(void *ctx, size_t n);
 static void *tr_calloc(void *ctx, size_t nelem, size_t elsize);
 static void *tr_realloc(void *ctx, void *p, size_t n);
-static void *object_malloc(const pm_allocator *a, pm_heap *h, pmh_cache *c, size_t n);
+static void object_record(const pm_allocator *a, void *o, size_t n);
 static void record_alloc(tr_table *t, const void *p, size_t n, uint32_t flags, const void *wrapper);
 struct tr_stack;
 static uint32_t stack_id(pmd_recorder *r, uint32_t domain, const void *wrapper, struct tr_stack *s);
@@ -393,7 +393,7 @@ typedef void (*tr_fn)(void);
 #define FN(f) ((tr_fn)(f))
 static const tr_fn left_out[] = {
     FN(walk),           FN(walk_unwinder),    FN(stack_id),         FN(record_alloc),
-    FN(tr_malloc),      FN(tr_calloc),        FN(tr_realloc),       FN(object_malloc),
+    FN(tr_malloc),      FN(tr_calloc),        FN(tr_realloc),       FN(object_record),
     FN(pm_raw_malloc),  FN(pm_raw_calloc),    FN(pm_raw_realloc),   FN(pm_mem_malloc),
     FN(pm_mem_calloc),  FN(pm_mem_realloc),   FN(pm_obj_malloc),    FN(pm_obj_calloc),
     FN(pm_obj_realloc), FN(pm_domain_malloc), FN(pm_domain_calloc), FN(pm_domain_realloc),
@@ -1387,15 +1387,19 @@ static PM_NOINLINE void *tr_realloc(void *ctx, void *p, size_t n) {
     return q;
 }
 
+/* p's record dropped before p goes back, unless the call passes through. */
+static void drop_record(tr_table *t, void *p) {
+    if (p == NULL || passes_through(t)) return;
+    uint32_t stack;
+    size_t n;
+    tr_self.busy = true;
+    (void)forget(t->rec, p, &stack, &n);
+    tr_self.busy = false;
+}
+
 static void tr_free(void *ctx, void *p) {
     tr_table *t = ctx;
-    if (p && !passes_through(t)) {
-        uint32_t stack;
-        size_t n;
-        tr_self.busy = true;
-        (void)forget(t->rec, p, &stack, &n);
-        tr_self.busy = false;
-    }
+    drop_record(t, p);
     t->inner.free(t->inner.ctx, p);
 }
 
@@ -1403,39 +1407,27 @@ static bool is_wrapper(const pm_allocator *a) { return a->malloc == tr_malloc; }
 
 /* ---- a runtime's objects (pmh_process.object_tracer) ----------------------------- */
 
-/* While a runtime's obj table is a wrapper right over its heap's pools,
- * the object layer takes its objects from the runtime's own cache through
- * these (heap.h, O1: a census walks that cache's pools) rather than
- * through the wrapper, whose inner table would take them from the
- * thread's cache. They record as tr_malloc and tr_free do, the record
- * marked as an object's from the start. */
+/* The object layer's entry points while a runtime's obj table is a
+ * wrapper right over its heap's pools (docs/DESIGN.md, "Under the
+ * recorder"): the object layer takes and gives back the block itself,
+ * from the runtime's own cache, and these record it. The record is made
+ * once the header is written, marked as an object's at once: a snapshot
+ * by type on another thread reads the type of every object record. */
 static const pm_allocator *object_wrapped(const pm_allocator *a) {
     return is_wrapper(a) ? &((const tr_table *)a->ctx)->inner : NULL;
 }
 
-static PM_NOINLINE void *object_malloc(const pm_allocator *a, pm_heap *h, pmh_cache *c, size_t n) {
+static PM_NOINLINE void object_record(const pm_allocator *a, void *o, size_t n) {
     tr_table *t = a->ctx;
-    if (passes_through(t)) return pmh_cache_malloc(h, c, n);
+    if (passes_through(t)) return;
     tr_self.busy = true;
-    void *p = pmh_cache_malloc(h, c, n);
-    if (p) record_alloc(t, p, n ? n : 1, REC_OBJECT, __builtin_frame_address(0));
+    record_alloc(t, o, n ? n : 1, REC_OBJECT, __builtin_frame_address(0));
     tr_self.busy = false;
-    return p;
 }
 
-static PM_NOINLINE void object_free(const pm_allocator *a, pm_heap *h, pmh_cache *c, void *p) {
-    tr_table *t = a->ctx;
-    if (!passes_through(t)) {
-        uint32_t stack;
-        size_t n;
-        tr_self.busy = true;
-        (void)forget(t->rec, p, &stack, &n);
-        tr_self.busy = false;
-    }
-    pmh_cache_free(h, c, p);
-}
+static void object_forget(const pm_allocator *a, void *p) { drop_record(a->ctx, p); }
 
-static const pmh_object_tracer object_tracer = {object_wrapped, object_malloc, object_free};
+static const pmh_object_tracer object_tracer = {object_wrapped, object_record, object_forget};
 
 /* Wrap h's tables and entry points (under heaps.lock). A heap another
  * recorder's wrapper still covers (R3's exception, see unwrap) is wrapped
@@ -1725,9 +1717,10 @@ bool pmd_env_is_mine(const char *variable, const char *what) {
     pmh_copy copy = pmh_process_copy();
     if (copy == PMH_COPY_SECOND)
         fprintf(stderr,
-                "pymm: %s: this process holds two copies of pymm (the program's own, and "
-                "libpymm-malloc.so from LD_PRELOAD); the preloaded one %s it, and the "
-                "program's own pymm is left out: run the program without LD_PRELOAD\n",
+                "pymm: %s: this process holds two copies of pymm (a program linked with "
+                "pymm, and libpymm-malloc.so from LD_PRELOAD, say); the other copy %s it, "
+                "and the allocations through this one are left out: run the program "
+                "without LD_PRELOAD\n",
                 variable, what);
     return copy == PMH_COPY_FIRST;
 }

@@ -377,7 +377,8 @@ static void heap_reads_env(pm_heap *h) {
     h->env_read = true;
 }
 
-/* Bytes carved in h's pools, counted until `enough`. */
+/* Bytes carved in h's pools (empty pools kept committed too: they are
+ * resident), counted until `enough`. */
 typedef struct carved_count {
     size_t bytes, enough;
 } carved_count;

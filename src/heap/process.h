@@ -43,19 +43,15 @@
 /* The default heap's id (heap.c); pm_heap_new's heaps count from it. */
 #define PMH_DEFAULT_HEAP_ID 1
 
-struct pmh_cache;
-
-/* The recorder's entry points for a runtime's objects (diag/trace.c),
- * used while the runtime's obj table is the recorder's wrapper right over
- * the heap's own pools (objects/object.c, pmo_pool_tracer). */
+/* The recorder's entry points for a runtime's objects (diag/trace.c;
+ * docs/DESIGN.md, "Under the recorder"). */
 typedef struct pmh_object_tracer {
     /* The table that a wraps, if a is the recorder's wrapper; else NULL. */
     const pm_allocator *(*wrapped)(const pm_allocator *a);
-    /* A block of n bytes from cache c of heap h, recorded as an object
-     * under wrapper a; NULL when the cache has no memory. */
-    void *(*malloc)(const pm_allocator *a, pm_heap *h, struct pmh_cache *c, size_t n);
-    /* p's record dropped (if any), then p given back to cache c of h. */
-    void (*free)(const pm_allocator *a, pm_heap *h, struct pmh_cache *c, void *p);
+    /* Object o of n bytes, its header written, recorded under wrapper a. */
+    void (*record)(const pm_allocator *a, void *o, size_t n);
+    /* p's record, if any, dropped before p goes back. */
+    void (*forget)(const pm_allocator *a, void *p);
 } pmh_object_tracer;
 
 typedef struct pmh_process_state {
@@ -107,10 +103,8 @@ typedef struct pmh_process_state {
      * block it took from a wrapped table is an object (object.c,
      * pmo_alloc_table). NULL while not tracing. */
     _Atomic(void (*)(void *)) trace_object_born;
-    /* The recorder's, while it traces: how a runtime takes and gives back
-     * its objects while its obj table is the recorder's wrapper right over
-     * the heap's pools: from its own cache, as when not tracing (heap.h,
-     * O1), so that a census and the leak check still find them. NULL
+    /* The recorder's, while it traces: it records a runtime's objects,
+     * which stay in the runtime's own pools (pmh_object_tracer). NULL
      * while not tracing. */
     _Atomic(const pmh_object_tracer *) object_tracer;
     /* The recorder's, while it traces: the collector tells it of each
@@ -155,7 +149,8 @@ typedef struct pmh_heap_watch {
  * libpymm-malloc.so's LD_PRELOAD, as a shell run by `pymm run` passes it
  * on. Only one copy may act on PYMM_TRACE and PYMM_LEAKS, or both would
  * write the same file (same process id): the one whose pm_* names the
- * dynamic linker hands out first, the preloaded one. */
+ * dynamic linker hands out first, the preloaded drop-in, unless the
+ * program exports its own (-rdynamic): the executable comes first. */
 typedef enum pmh_copy {
     PMH_COPY_FIRST,    /* the only copy, or the one the names lead to  */
     PMH_COPY_SHADOWED, /* another copy took this one's names too: the

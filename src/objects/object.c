@@ -66,32 +66,34 @@ void *pmo_mem_realloc(void *p, size_t n) {
     return q ? q : pmo_no_memory();
 }
 
-const pmh_object_tracer *pmo_pool_tracer(const pm_runtime *rt) {
+const pmh_object_tracer *pmo_pool_tracer(const pm_runtime *rt, const pm_allocator *a) {
     const pmh_object_tracer *tr =
         atomic_load_explicit(&pmh_process.object_tracer, memory_order_acquire);
     if (tr == NULL) return NULL;
-    const pm_allocator *in = tr->wrapped(rt->obj_table);
+    const pm_allocator *in = tr->wrapped(a);
     return in && in->malloc == rt->pool_malloc && in->free == rt->pool_free ? tr : NULL;
 }
 
 bool pmo_objects_in_pools(const pm_runtime *rt) {
     const pm_allocator *a = rt->obj_table;
-    return (a->malloc == rt->pool_malloc && a->free == rt->pool_free) || pmo_pool_tracer(rt);
+    return (a->malloc == rt->pool_malloc && a->free == rt->pool_free) || pmo_pool_tracer(rt, a);
 }
 
 /* pmo_alloc_rt's way when the obj table is not the heap's own pools: the
- * recorder's wrapper right over them (the recorder takes the block from
- * the runtime's cache and marks its record as an object's), or a
- * program's table, debug hooks or a wrapper over those: then the recorder
- * (when tracing) learns that the block is an object, for its snapshots by
- * type. */
+ * recorder's wrapper right over them (the block from the runtime's cache
+ * all the same, then recorded), or a program's table, debug hooks or a
+ * wrapper over those: then the recorder (when tracing) learns that the
+ * block is an object, for its snapshots by type. */
 pm_object *pmo_alloc_table(pm_runtime *rt, pm_type *t, size_t size) {
     const pm_allocator *a = rt->obj_table;
-    const pmh_object_tracer *tr = pmo_pool_tracer(rt);
-    pm_object *o = tr ? tr->malloc(a, rt->heap, rt->cache, size) : a->malloc(a->ctx, size);
+    const pmh_object_tracer *tr = pmo_pool_tracer(rt, a);
+    pm_object *o = tr ? pmh_cache_malloc(rt->heap, rt->cache, size) : a->malloc(a->ctx, size);
     if (pmo_unlikely(o == NULL)) return pmo_no_memory();
     o = pmo_init_header_rt(rt, o, t);
-    if (tr) return o;
+    if (tr) {
+        tr->record(a, o, size);
+        return o;
+    }
     void (*born)(void *) =
         atomic_load_explicit(&pmh_process.trace_object_born, memory_order_acquire);
     if (born) born(o);
@@ -100,9 +102,13 @@ pm_object *pmo_alloc_table(pm_runtime *rt, pm_type *t, size_t size) {
 
 void pmo_free_table(pm_runtime *rt, pm_object *o) {
     const pm_allocator *a = rt->obj_table;
-    const pmh_object_tracer *tr = pmo_pool_tracer(rt);
-    if (tr) tr->free(a, rt->heap, rt->cache, o);
-    else a->free(a->ctx, o);
+    const pmh_object_tracer *tr = pmo_pool_tracer(rt, a);
+    if (tr == NULL) {
+        a->free(a->ctx, o);
+        return;
+    }
+    tr->forget(a, o);
+    pmh_cache_free(rt->heap, rt->cache, o);
 }
 
 /* ---- free lists ------------------------------------------------------------ */

@@ -378,10 +378,10 @@ static inline pm_object *pmo_init_header(pm_object *o, pm_type *t) {
  * with MemoryError set. A GC object's allocation is the safe point of
  * automatic collection. */
 PMO_HIDDEN pm_object *pmo_alloc_table(pm_runtime *rt, pm_type *t, size_t size);
-/* The recorder's entry points when rt's obj table is its wrapper right
- * over rt's heap's pools (the runtime's objects then still come from its
- * own cache, O1), else NULL. */
-PMO_HIDDEN const pmh_object_tracer *pmo_pool_tracer(const pm_runtime *rt);
+/* The recorder's entry points when a, rt's obj table, is its wrapper right
+ * over rt's heap's pools, else NULL (docs/DESIGN.md, "Under the
+ * recorder"). */
+PMO_HIDDEN const pmh_object_tracer *pmo_pool_tracer(const pm_runtime *rt, const pm_allocator *a);
 /* Do rt's objects come from its own cache's pools (O1), traced or not?
  * Not with debug hooks or a program's table: a census needs it. */
 PMO_HIDDEN bool pmo_objects_in_pools(const pm_runtime *rt);

@@ -678,14 +678,6 @@ case_run_stats_leaks() {
         fail "pymm run --trace --stats: $rc: $(cat err)"
 }
 
-# `pymm run --trace --leaks`: the program runs traced with its leak check
-# at exit; the verdicts go to a file beside the capture (PROGRAM.PID.
-# leaks.json, the same PID) or to FILE, and the report joins them with
-# their stacks named (report_sites leaky: its cycle, allocated in leaky):
-# text to a file and to stdout, JSON, and the page's leaks section. Each
-# process of a tree writes its own capture and leak file; the report is
-# of the program's own process. Under the drop-in: cli_leaky's lost block,
-# allocated in plant.
 # Two copies of pymm in one process: a program linked with pymm under the
 # drop-in's LD_PRELOAD (as `pymm run` of a shell passes it on). One copy
 # traces, its capture reads whole, and a static copy left out says so.
@@ -707,8 +699,19 @@ case_run_two_copies() {
     set -- static.*.trc
     [ $# -eq 1 ] && run "$PYMM" report "$1" && [ ! -s err ] ||
         fail "the static copy's process: $(ls): $(head -c 300 err)"
+    LD_PRELOAD=$dropin PYMM_LEAKS=1 "$PYMM" --version >out 2>err
+    grep -qF "PYMM_LEAKS: this process holds two copies of pymm" err ||
+        fail "the static copy's leak check under the drop-in: $(head -c 300 err)"
 }
 
+# `pymm run --trace --leaks`: the program runs traced with its leak check
+# at exit; the verdicts go to a file beside the capture (PROGRAM.PID.
+# leaks.json, the same PID) or to FILE, and the report joins them with
+# their stacks named (report_sites leaky: its cycle, allocated in leaky):
+# text to a file and to stdout, JSON, and the page's leaks section. Each
+# process of a tree writes its own capture and leak file; the report is
+# of the program's own process. Under the drop-in: cli_leaky's lost block,
+# allocated in plant.
 case_run_trace_leaks() {
     [ -n "${SITES:-}" ] && [ -n "${LEAKY:-}" ] || { fail "SITES or LEAKY names no program"; return; }
     line=$(grep -n 'pm_object \*d = pm_dict_new(), \*l = pm_list_new(0);' "$HERE/report_sites.c" | cut -d: -f1)
