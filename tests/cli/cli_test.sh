@@ -195,13 +195,18 @@ case_report_json() {
     grep -q "^Live at the peak, by stack" out || fail "text report has no peak section"
 }
 
-# PYMM_TRACE on a long run ended by signal $1 after 2.5 s, into file $2:
-# the capture reads up to the last second or so before the signal, with a
-# warning, incomplete, with allocations.
+# PYMM_TRACE on a long run into file $2, ended by signal $1 once 4 KiB of
+# blocks reached the file (a run of its length never ends first, however
+# fast the machine): the capture reads up to the last block written before
+# the signal, with a warning, incomplete, with allocations.
 cut_short() {
     PYMM_TRACE="$WORK/$2" "$PYMM" json --repeat 1000000 s.json >/dev/null 2>&1 &
     pid=$!
-    sleep 2.5
+    tries=0
+    while [ "$(wc -c <"$2" 2>/dev/null || echo 0)" -lt 4096 ] && [ $tries -lt 600 ]; do
+        sleep 0.1
+        tries=$((tries + 1))
+    done
     kill -"$1" $pid 2>/dev/null
     wait $pid 2>/dev/null
     run "$PYMM" report "$2" --format json
@@ -213,7 +218,7 @@ cut_short() {
 
 # A run killed or aborted in the middle leaves a capture that reads.
 case_report_killed() {
-    printf '[1, 2, 3, {"k": "v"}]' >s.json
+    { printf '[{"k": "v"}, '; seq -s, 1000 21000; printf ']'; } >s.json
     cut_short KILL k.trc
     cut_short ABRT a.trc # abort(): no atexit handler, no flush, as a kill
 }
