@@ -1,12 +1,15 @@
 #!/bin/sh
-# programs.sh LIB -- real programs under the drop-in (LD_PRELOAD=LIB): the
-# same standard output as without it, and pymm's statistics at their exit
-# (PYMM_STATS=1) showing that its heap served them: CPython, cmake, sqlite3,
-# git, lua5.4, perl. A program that is not installed is left out with a
-# note ("lua: lua5.4 is not installed, left out"; CI installs them all);
-# when none is, the test is skipped (77).
+# programs.sh PYMM THREADED -- real programs under `PYMM run --stats`,
+# which gives them the drop-in (libpymm-malloc.so in LD_PRELOAD): the same
+# standard output and exit status as without it, and pymm's statistics at
+# their exit showing that its heap served them: CPython (the binary itself,
+# sys.executable, not a shim), cmake, sqlite3, git, lua5.4, perl and
+# THREADED, a threaded C program of ours (threaded.c). A program that is
+# not installed is left out with a note ("lua: lua5.4 is not installed,
+# left out"; CI installs them all); when none is, the test is skipped (77).
 set -u
-lib=$1
+pymm=$1
+threaded=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ran=0 failed=0
@@ -25,7 +28,7 @@ check() {
     (cd "$work/run" && "$@") >"$work/plain.out" 2>"$work/plain.err"
     plain=$?
     rm -rf "$work/run" && mkdir "$work/run"
-    (cd "$work/run" && env LD_PRELOAD="$lib" PYMM_STATS=1 "$@") >"$work/pymm.out" 2>"$work/pymm.err"
+    (cd "$work/run" && "$pymm" run --stats -- "$@") >"$work/pymm.out" 2>"$work/pymm.err"
     status=$?
     if [ "$status" != "$plain" ]; then
         echo "$name: exit status $status under the drop-in, $plain without"
@@ -55,7 +58,8 @@ for t in threads: t.start()
 for t in threads: t.join()
 print(sorted(out), json.dumps(collections.Counter("drop-in malloc")), sys.version_info[0])
 PY
-check python /usr/bin/python3 "$work/script.py"
+python=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || python=python3
+check python "$python" "$work/script.py"
 check cmake cmake --version
 cat >"$work/work.sql" <<'SQL'
 create table t(k integer primary key, v text);
@@ -78,6 +82,7 @@ for _, v in ipairs(t) do n = n + #v end
 print(#t, n, table.concat(words, ","), string.format("%.3f", math.pi))
 LUA
 check lua lua5.4 "$work/script.lua"
+check threaded "$threaded"
 check perl perl -e 'my %h; $h{$_} = [1 .. ($_ % 9)] for 1 .. 20000; print scalar(keys %h), "\n"'
 
 if [ "$ran" = 0 ]; then
