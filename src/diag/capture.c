@@ -255,6 +255,14 @@ static void maybe_flush(pmd_capture *c) {
 
 /* ---- modules ----------------------------------------------------------- */
 
+bool pmd_program_path(char *out, size_t size) {
+    PM_ASSERT(size > 0);
+    ssize_t n = readlink("/proc/self/exe", out, size - 1);
+    bool ok = n > 0 && (size_t)n < size - 1; /* size - 1 bytes: perhaps cut short */
+    out[ok ? n : 0] = '\0';
+    return ok;
+}
+
 static bool module_known(const pmd_capture *c, uintptr_t bias) {
     for (size_t i = 0; i < c->nmodules; i++)
         if (c->module_bias[i] == bias) return true;
@@ -270,9 +278,7 @@ static int write_module(struct dl_phdr_info *info, size_t size, void *arg) {
     if (module_known(c, info->dlpi_addr) || c->nmodules == CAP_MAX_MODULES) return 0;
     const char *name = info->dlpi_name;
     if (name == NULL || name[0] == '\0') {
-        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-        if (n <= 0) return 0;
-        path[n] = '\0';
+        if (!pmd_program_path(path, sizeof path)) return 0;
         name = path;
     }
     uintptr_t lo = UINTPTR_MAX, hi = 0;

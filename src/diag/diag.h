@@ -91,6 +91,10 @@ PM_HIDDEN void pmd_capture_finish(pmd_capture *c);
 /* The end: modules loaded since the start, the end record, everything
  * flushed, the file closed and c freed. */
 PM_HIDDEN void pmd_capture_close(pmd_capture *c);
+/* The main program's file (/proc/self/exe; dl_iterate_phdr gives it no
+ * name) into out, NUL-terminated: false, and out "", if it cannot be
+ * read or does not fit. */
+PM_HIDDEN bool pmd_program_path(char *out, size_t size);
 
 /* ---- why an object is alive (census.c, refs.c, roots.c, held.c, paths.c) ---- */
 

@@ -28,17 +28,24 @@
 #include <stdio.h>
 #include <unistd.h>
 
+/* The main program's path, read once per report when a frame needs it
+ * (the main program has no name in dl_iterate_phdr). */
+typedef struct program_path {
+    bool read;
+    char path[PATH_MAX]; /* "" when it could not be read */
+} program_path;
+
 /* Where a native frame lies: its module's path and pc's address in that
  * file, and the nearest exported symbol (NULL if none). */
 typedef struct frame_where {
     const char *function, *file; /* file NULL: no module holds pc */
     uintptr_t offset;
-    char exe[PATH_MAX]; /* the main program's path, when file is it */
 } frame_where;
 
 typedef struct module_search {
     uintptr_t pc;
     frame_where *w;
+    program_path *exe;
 } module_search;
 
 /* dl_iterate_phdr's callback: the module one of whose loaded segments
@@ -53,40 +60,40 @@ static int find_module(struct dl_phdr_info *info, size_t size, void *arg) {
         m->w->offset = at;
         m->w->file = info->dlpi_name;
         if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0') {
-            ssize_t n = readlink("/proc/self/exe", m->w->exe, sizeof m->w->exe - 1);
-            m->w->exe[n > 0 ? n : 0] = '\0';
-            m->w->file = m->w->exe;
+            if (!m->exe->read) pmd_program_path(m->exe->path, sizeof m->exe->path);
+            m->exe->read = true;
+            m->w->file = m->exe->path;
         }
         return 1;
     }
     return 0;
 }
 
-static void frame_where_of(void *pc, frame_where *w) {
+static void frame_where_of(void *pc, frame_where *w, program_path *exe) {
     Dl_info info;
     w->function = dladdr(pc, &info) != 0 ? info.dli_sname : NULL;
     w->file = NULL;
     w->offset = 0;
-    module_search m = {(uintptr_t)pc, w};
+    module_search m = {(uintptr_t)pc, w, exe};
     dl_iterate_phdr(find_module, &m);
 }
 
 /* "#I PC in FUNCTION (MODULE+0xOFFSET)", what is known of it; an
  * interpreter frame as "#I FUNCTION (FILE:LINE)". */
-static int print_frame(FILE *out, size_t i, void *pc) {
+static int print_frame(FILE *out, size_t i, void *pc, program_path *exe) {
     pm_trace_frame t;
     if (pm_trace_frame_info(pc, &t) != 0 || t.interpreter)
         return fprintf(out, "    #%zu %s (%s:%d)\n", i, t.interpreter ? t.function : "?",
                        t.interpreter ? t.file : "?", t.line) < 0;
     frame_where w;
-    frame_where_of(pc, &w);
+    frame_where_of(pc, &w, exe);
     int bad = fprintf(out, "    #%zu %p", i, pc) < 0;
     if (w.function) bad |= fprintf(out, " in %s", w.function) < 0;
     if (w.file) bad |= fprintf(out, " (%s+0x%" PRIxPTR ")", w.file, w.offset) < 0;
     return bad | (fputc('\n', out) == EOF);
 }
 
-static int print_one(const pm_leak *l, FILE *out) {
+static int print_one(const pm_leak *l, FILE *out, program_path *exe) {
     int bad = fprintf(out, "leak: %s, %s, %" PRId64 " %s, %" PRId64 " bytes, at %p\n",
                       pm_leak_kind_name(l->kind), l->type, l->count,
                       l->kind == PM_LEAK_BLOCK    ? "blocks"
@@ -104,14 +111,15 @@ static int print_one(const pm_leak *l, FILE *out) {
             bad |= fprintf(out, " %+" PRId64, l->growth[i]) < 0;
         bad |= fputs(" at the last checkpoints\n", out) == EOF;
     }
-    for (size_t i = 0; i < l->stack_len && !bad; i++) bad |= print_frame(out, i, l->stack[i]);
+    for (size_t i = 0; i < l->stack_len && !bad; i++) bad |= print_frame(out, i, l->stack[i], exe);
     return bad ? -1 : 0;
 }
 
 int pm_leaks_print(const pm_leaks *r, FILE *out) {
     size_t n = pm_leaks_count(r);
+    program_path exe = {0};
     for (size_t i = 0; i < n; i++)
-        if (print_one(pm_leaks_at(r, i), out) != 0) return -1;
+        if (print_one(pm_leaks_at(r, i), out, &exe) != 0) return -1;
     return 0;
 }
 
@@ -128,7 +136,7 @@ static int json_string(FILE *out, const char *s) {
 
 /* A frame as the report's JSON gives one: function, file, line, kind,
  * and for a native frame in a module its offset there. */
-static int json_frame(FILE *out, void *pc) {
+static int json_frame(FILE *out, void *pc, program_path *exe) {
     pm_trace_frame t;
     bool known = pm_trace_frame_info(pc, &t) == 0;
     if (!known || t.interpreter) { /* one the recording no longer knows: "?" */
@@ -140,7 +148,7 @@ static int json_frame(FILE *out, void *pc) {
         return bad ? -1 : 0;
     }
     frame_where w;
-    frame_where_of(pc, &w);
+    frame_where_of(pc, &w, exe);
     char addr[32];
     snprintf(addr, sizeof addr, "%p", pc);
     int bad = fputs("{\"function\": ", out) == EOF;
@@ -152,7 +160,7 @@ static int json_frame(FILE *out, void *pc) {
     return bad || fputc('}', out) == EOF ? -1 : 0;
 }
 
-static int json_one(const pm_leak *l, FILE *out) {
+static int json_one(const pm_leak *l, FILE *out, program_path *exe) {
     int bad = fputs("{\"kind\": ", out) == EOF;
     bad |= json_string(out, pm_leak_kind_name(l->kind)) != 0;
     bad |= fputs(", \"type\": ", out) == EOF;
@@ -168,7 +176,7 @@ static int json_one(const pm_leak *l, FILE *out) {
     bad |= fputs("], \"stack\": [", out) == EOF;
     for (size_t i = 0; i < l->stack_len && !bad; i++) {
         bad |= (i ? fputs(", ", out) : 0) == EOF;
-        bad |= json_frame(out, l->stack[i]) != 0;
+        bad |= json_frame(out, l->stack[i], exe) != 0;
     }
     bad |= fputs("]", out) == EOF;
     if (l->ngrowth) {
@@ -182,9 +190,10 @@ static int json_one(const pm_leak *l, FILE *out) {
 
 int pmd_leaks_json_items(const pm_leaks *r, FILE *out, bool first) {
     int bad = 0;
+    program_path exe = {0};
     for (size_t i = 0; i < pm_leaks_count(r) && !bad; i++) {
         bad |= fputs(first && i == 0 ? "\n  " : ",\n  ", out) == EOF;
-        bad |= json_one(pm_leaks_at(r, i), out) != 0;
+        bad |= json_one(pm_leaks_at(r, i), out, &exe) != 0;
     }
     return bad ? -1 : 0;
 }

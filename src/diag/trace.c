@@ -1208,7 +1208,7 @@ static bool record_get(pmd_recorder *r, const void *p, bool take, uint32_t *stac
 /* ---- objects ------------------------------------------------------------------- */
 
 /* The object layer's word, while the runtime's heap is traced, that block
- * o is an object of its type (pmh_process.trace_object_born): its record
+ * o is an object of its type (pmh_object_tracer.born): its record
  * gets REC_OBJECT, so that a snapshot can group it by type. A debug
  * heap's block holds its object at an offset the walk below would not
  * know: its objects stay plain blocks. */
@@ -1427,7 +1427,8 @@ static PM_NOINLINE void object_record(const pm_allocator *a, void *o, size_t n) 
 
 static void object_forget(const pm_allocator *a, void *p) { drop_record(a->ctx, p); }
 
-static const pmh_object_tracer object_tracer = {object_wrapped, object_record, object_forget};
+static const pmh_object_tracer object_tracer = {object_wrapped, object_record, object_forget,
+                                                object_born};
 
 /* Wrap h's tables and entry points (under heaps.lock). A heap another
  * recorder's wrapper still covers (R3's exception, see unwrap) is wrapped
@@ -1517,11 +1518,9 @@ static pmd_recorder *recorder_new(unsigned frames) {
     r->frames = frames;
     r->maps_left = -1;
     Dl_info info; /* the main program: the module of its entry point */
-    ssize_t len = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
-    if (len > 0 && dladdr((void *)getauxval(AT_ENTRY), &info) != 0) {
-        r->exe[len] = '\0';
+    if (pmd_program_path(r->exe, sizeof r->exe) && dladdr((void *)getauxval(AT_ENTRY), &info) != 0)
         r->exe_base = (uintptr_t)info.dli_fbase;
-    } else r->exe[0] = '\0';
+    else r->exe[0] = '\0';
     atomic_init(&r->lock, 0);
     /* Nodes 1..TR_DOMAINS are the domains' roots; 0 means "no stack". */
     r->chunk[0] = rec_map(r, (size_t)TR_CHUNK_NODES * sizeof(tr_node));
@@ -1652,7 +1651,6 @@ int pm_trace_start(const pm_trace_config *cfg) {
         return -1;
     }
     atomic_store_explicit(&pmh_process.recorder, r, memory_order_release);
-    atomic_store_explicit(&pmh_process.trace_object_born, object_born, memory_order_release);
     atomic_store_explicit(&pmh_process.object_tracer, &object_tracer, memory_order_release);
     atomic_store_explicit(&pmh_process.trace_collection, collection_done, memory_order_release);
     pmh_process.heaps.watch = &watch;
@@ -1679,7 +1677,6 @@ void pm_trace_stop(void) {
         r->heaps = th->next;
         unwrap(th);
     }
-    atomic_store_explicit(&pmh_process.trace_object_born, NULL, memory_order_release);
     atomic_store_explicit(&pmh_process.object_tracer, NULL, memory_order_release);
     atomic_store_explicit(&pmh_process.trace_collection, NULL, memory_order_release);
     atomic_store_explicit(&pmh_process.recorder, NULL, memory_order_release);

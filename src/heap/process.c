@@ -61,7 +61,7 @@
  *                       trace_line_hook/arg: pm_trace_set_line_hook's,
  *                       kept across recordings (atomics: the embedder sets
  *                       them while no other thread allocates).
- *                       trace_object_born, object_tracer,
+ *                       object_tracer,
  *                       trace_collection: the recorder's hooks into the
  *                       object layer and the collector, set with
  *                       `recorder` and cleared before it (release; the

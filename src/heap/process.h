@@ -52,6 +52,9 @@ typedef struct pmh_object_tracer {
     void (*record)(const pm_allocator *a, void *o, size_t n);
     /* p's record, if any, dropped before p goes back. */
     void (*forget)(const pm_allocator *a, void *p);
+    /* Block o, taken from a table that is not a wrapper over the pools
+     * (a program's, debug hooks, a wrapper over those), is an object. */
+    void (*born)(void *o);
 } pmh_object_tracer;
 
 typedef struct pmh_process_state {
@@ -99,13 +102,10 @@ typedef struct pmh_process_state {
     /* pm_trace_set_line_hook's: set by an embedder, whether tracing or not */
     _Atomic(void (*)(void *)) trace_line_hook;
     void *_Atomic trace_line_arg;
-    /* The recorder's, while it traces: the object layer tells it that a
-     * block it took from a wrapped table is an object (object.c,
-     * pmo_alloc_table). NULL while not tracing. */
-    _Atomic(void (*)(void *)) trace_object_born;
     /* The recorder's, while it traces: it records a runtime's objects,
-     * which stay in the runtime's own pools (pmh_object_tracer). NULL
-     * while not tracing. */
+     * which stay in the runtime's own pools, and hears which blocks of
+     * other tables are objects (pmh_object_tracer). NULL while not
+     * tracing. */
     _Atomic(const pmh_object_tracer *) object_tracer;
     /* The recorder's, while it traces: the collector tells it of each
      * collection done (gc/collector.c, collect_with_callbacks), for the

@@ -66,12 +66,16 @@ void *pmo_mem_realloc(void *p, size_t n) {
     return q ? q : pmo_no_memory();
 }
 
+/* Whether a is the recorder's wrapper right over rt's own pools. */
+static bool wraps_pools(const pm_runtime *rt, const pmh_object_tracer *tr, const pm_allocator *a) {
+    const pm_allocator *in = tr->wrapped(a);
+    return in && in->malloc == rt->pool_malloc && in->free == rt->pool_free;
+}
+
 const pmh_object_tracer *pmo_pool_tracer(const pm_runtime *rt, const pm_allocator *a) {
     const pmh_object_tracer *tr =
         atomic_load_explicit(&pmh_process.object_tracer, memory_order_acquire);
-    if (tr == NULL) return NULL;
-    const pm_allocator *in = tr->wrapped(a);
-    return in && in->malloc == rt->pool_malloc && in->free == rt->pool_free ? tr : NULL;
+    return tr && wraps_pools(rt, tr, a) ? tr : NULL;
 }
 
 bool pmo_objects_in_pools(const pm_runtime *rt) {
@@ -86,17 +90,14 @@ bool pmo_objects_in_pools(const pm_runtime *rt) {
  * block is an object, for its snapshots by type. */
 pm_object *pmo_alloc_table(pm_runtime *rt, pm_type *t, size_t size) {
     const pm_allocator *a = rt->obj_table;
-    const pmh_object_tracer *tr = pmo_pool_tracer(rt, a);
-    pm_object *o = tr ? pmh_cache_malloc(rt->heap, rt->cache, size) : a->malloc(a->ctx, size);
+    const pmh_object_tracer *tr =
+        atomic_load_explicit(&pmh_process.object_tracer, memory_order_acquire);
+    bool in_pools = tr && wraps_pools(rt, tr, a);
+    pm_object *o = in_pools ? pmh_cache_malloc(rt->heap, rt->cache, size) : a->malloc(a->ctx, size);
     if (pmo_unlikely(o == NULL)) return pmo_no_memory();
     o = pmo_init_header_rt(rt, o, t);
-    if (tr) {
-        tr->record(a, o, size);
-        return o;
-    }
-    void (*born)(void *) =
-        atomic_load_explicit(&pmh_process.trace_object_born, memory_order_acquire);
-    if (born) born(o);
+    if (in_pools) tr->record(a, o, size);
+    else if (tr) tr->born(o);
     return o;
 }
 
