@@ -71,6 +71,9 @@ pmb_spread pmb_geomean_ratio_spread(const pmb_record *const *num, const pmb_reco
 /* "median (min–max)" with fmt for each number, "median" alone when n == 1
  * or min == max, "n/a" when n == 0. */
 void pmb_format_spread(char *buf, size_t len, const char *fmt, pmb_spread s);
+/* A Markdown table's cell, " SPREAD |", of r's samples each divided by
+ * div, in fmt ("n/a" when r is NULL or has none). */
+void pmb_print_cell(const pmb_record *r, const char *fmt, double div);
 
 /* Writes {"suite": ..., "records": [...]} to path. Returns 0 or -1. A
  * sampled record has "stat": "median", "value" (the median), "min", "max",

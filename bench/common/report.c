@@ -161,6 +161,16 @@ void pmb_format_spread(char *buf, size_t len, const char *fmt, pmb_spread s) {
     else snprintf(buf, len, "%s (%s\xe2\x80\x93%s)", a, b, c);
 }
 
+void pmb_print_cell(const pmb_record *r, const char *fmt, double div) {
+    char buf[96] = "n/a";
+    if (r) {
+        pmb_spread s = pmb_record_spread(r);
+        s.median /= div, s.min /= div, s.max /= div;
+        pmb_format_spread(buf, sizeof buf, fmt, s);
+    }
+    printf(" %s |", buf);
+}
+
 void pmb_records_free(pmb_records *rs) {
     free(rs->v);
     memset(rs, 0, sizeof *rs);

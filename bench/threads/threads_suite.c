@@ -119,16 +119,6 @@ static const pmb_record *rec(const threads_ctx *cx, const char *name, int impl,
     return pmb_records_find(&cx->recs, name, IMPLS[impl], metric);
 }
 
-static void cell(const pmb_record *r, const char *fmt, double scale) {
-    char buf[96] = "n/a";
-    if (r) {
-        pmb_spread s = pmb_record_spread(r);
-        s.median /= scale, s.min /= scale, s.max /= scale;
-        pmb_format_spread(buf, sizeof buf, fmt, s);
-    }
-    printf(" %s |", buf);
-}
-
 static void ratio_cell(pmb_spread s) {
     char buf[96] = "n/a";
     if (s.n > 0) pmb_format_spread(buf, sizeof buf, "%.2fx", s);
@@ -191,7 +181,7 @@ static void print_report(threads_ctx *cx, double secs) {
         for (size_t m = 0; m < 2; m++) {
             printf("| %s | %s |", name, rows[m].label);
             for (int impl = 0; impl < NUM_IMPLS; impl++)
-                cell(rec(cx, name, impl, rows[m].metric), rows[m].fmt, rows[m].scale);
+                pmb_print_cell(rec(cx, name, impl, rows[m].metric), rows[m].fmt, rows[m].scale);
             ratio_cell(pmb_ratio_spread(rec(cx, name, IMPL_PYMM, rows[m].metric),
                                         rec(cx, name, IMPL_GLIBC, rows[m].metric)));
             ratio_cell(pmb_ratio_spread(rec(cx, name, IMPL_PYMM, rows[m].metric),

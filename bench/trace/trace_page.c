@@ -163,14 +163,7 @@ void pmb_page_round(pmb_page *p, int round, pmb_records *recs, pmb_notes *notes)
 
 static void cell(const pmb_records *recs, const char *impl, const char *metric, const char *fmt,
                  double div) {
-    const pmb_record *r = pmb_records_find(recs, "html-page", impl, metric);
-    char buf[96] = "";
-    if (r) {
-        pmb_spread s = pmb_record_spread(r);
-        s.median /= div, s.min /= div, s.max /= div;
-        pmb_format_spread(buf, sizeof buf, fmt, s);
-    }
-    printf(" %s |", buf);
+    pmb_print_cell(pmb_records_find(recs, "html-page", impl, metric), fmt, div);
 }
 
 void pmb_page_print(const pmb_records *recs) {
