@@ -29,16 +29,29 @@
 typedef struct Dwfl Dwfl;           /* elfutils' (libdwfl.h); NULL without libdw */
 typedef struct rpt_leaks rpt_leaks; /* report_leaks.c */
 
+/* A node: its frame and caller, 16 bytes, for every node of the file.
+ * Most nodes never allocate (a leaf's callers), so figures are kept only
+ * for those that do (an owner, rpt_owner): `fig` is RPT_OWNED | the
+ * owner's index in rpt_capture.owners once the node has allocated, and
+ * until then its domain's root, 1..RPT_ROOTS. */
+#define RPT_OWNED 0x80000000u
 typedef struct rpt_stack {
-    uint32_t parent;
     uintptr_t pc;
+    uint32_t parent;
+    uint32_t fig;
+} rpt_stack;
+
+/* The figures of a node that allocated (rpt_stack.fig), made at its
+ * first allocation. */
+typedef struct rpt_owner {
     uint64_t live_bytes, live_count;
     uint64_t total_bytes, total_count;
     uint64_t temp_bytes, temp_count; /* freed soon: rpt_capture.temporary */
     uint64_t peak_bytes, peak_count; /* valid when epoch == the peak's */
     uint64_t epoch;
     uint32_t root; /* its domain's root, 1..RPT_ROOTS */
-} rpt_stack;
+    uint32_t node; /* whose figures these are */
+} rpt_owner;
 
 /* One step of the timeline: from `ms`, the most bytes live at any event
  * in it, the live bytes of each domain at its end, and the most resident
@@ -153,11 +166,14 @@ typedef struct rpt_capture {
     const unsigned char *p, *end, *base; /* the block's records */
     const unsigned char *file, *file_p, *file_end;
     size_t block_at;         /* the block's offset in the file */
+    size_t file_released;    /* the file's bytes before this are given back (read) */
     bool compressed;         /* the block was: offsets are into its records */
     unsigned char *unpacked; /* a compressed block's records */
     size_t unpacked_cap;
-    rpt_stack *stacks;
+    rpt_stack *stacks; /* [node id]; mapped (rpt_grow_mapped) */
     size_t nstacks, stacks_cap;
+    rpt_owner *owners; /* [owner index]; mapped (rpt_grow_mapped) */
+    size_t nowners, owners_cap;
     rpt_event ahead[RPT_AHEAD]; /* a ring: ahead_n events from ahead_first */
     unsigned ahead_first, ahead_n;
     rpt_block *live; /* the live table (report_cmd.c) */
@@ -213,6 +229,12 @@ int rpt_out_close(FILE *f, const char *path);
 /* Room for `need` items of `size` bytes in *items (the new ones zeroed):
  * false for want of memory. */
 bool rpt_grow(void **items, size_t *cap, size_t need, size_t size);
+/* The same for an array that may grow to hundreds of MB, in memory mapped
+ * from the OS: it grows in place or moves by remapping (no copy), and a
+ * page costs memory only once written (no zeroing of the new room).
+ * rpt_unmap frees it (NULL: nothing). */
+bool rpt_grow_mapped(void **items, size_t *cap, size_t need, size_t size);
+void rpt_unmap(void *items, size_t cap, size_t size);
 
 /* ---- report_print.c: names, stacks and one capture's report -------------- */
 
