@@ -156,7 +156,10 @@ typedef struct rpt_capture {
     size_t nspans, spans_cap;
     uint64_t spans_total; /* sections ended, kept or not */
     /* Set before reading, or NULL: every event is also summed by time and
-     * stack there (rpt_buckets_add), for the page's time ranges. */
+     * stack there (rpt_buckets_add), for the page's time ranges; such a
+     * second reading keeps neither nodes nor figures by stack (the first
+     * has them): only nstacks and the totals. */
+
     rpt_buckets *buckets;
     bool quiet;     /* set before reading: no warnings (a file read again) */
     char **strings; /* [id] */
@@ -313,30 +316,43 @@ typedef struct rpt_counts {
     uint64_t bytes, count;
 } rpt_counts;
 
-/* A frame's name, kept once libdw is closed. */
+/* A frame's name, kept once libdw is closed (its strings: rpt_tree.names). */
 typedef struct rpt_tframe {
-    char *function, *file; /* NULL function: the key is a module's path */
+    const char *function, *file; /* NULL function: the key is a module's path */
     int line;
     bool interpreter;
 } rpt_tframe;
 
-/* A stack of the tree: its parent and frame, and its figures in each of
- * (at most) two captures. */
+/* A stack of the tree: its parent and frame, and 1 + the index of its
+ * figures in rpt_tree.figs (0: no capture gave it any; most stacks are
+ * callers that never allocated). */
 typedef struct rpt_tstack {
-    uint32_t parent, frame;
-    rpt_counts fig[2][RPT_VIEWS];
+    uint32_t parent, frame, fig;
 } rpt_tstack;
+typedef rpt_counts rpt_tfigures[RPT_VIEWS];
+
+/* Ids in open addressing (linear probing, at most half full, 0 an empty
+ * slot) whose keys are read from what they number. */
+typedef struct rpt_idmap {
+    uint32_t *ids;
+    size_t cap, n;
+    unsigned shift;
+} rpt_idmap;
 
 typedef struct rpt_tree {
+
     bool by_name;       /* frames by printed name alone, all domains under root 1 */
     rpt_strings keys;   /* a frame's key, or a module's path: ids are frame ids */
+    rpt_strings names;  /* the frames' functions and files, each once */
     rpt_tframe *frames; /* [key id] */
     size_t frames_cap;
     rpt_map by_offset;  /* a module path's key id << 44 | an offset from its bias, to a frame */
-    rpt_tstack *stacks; /* [id]; 1..RPT_ROOTS the roots; a parent's id is smaller */
+    rpt_tstack *stacks; /* [id]; 1..RPT_ROOTS the roots; a parent's id is smaller (mapped) */
     size_t nstacks, stacks_cap;
-    rpt_map stack_ids; /* parent << 32 | frame to stack id */
-    uint32_t *nodes;   /* [node id] of the capture added last: its tree stack */
+    rpt_tfigures *figs[2]; /* [which][fig - 1]: each capture's figures (mapped) */
+    size_t nfigs, figs_cap[2];
+    rpt_idmap stack_ids; /* parent and frame to stack id (report_tree.c) */
+    uint32_t *nodes;     /* [node id] of the capture added last: its tree stack */
 } rpt_tree;
 
 /* An empty tree (by_name: as above); false for want of memory, said on
@@ -345,7 +361,12 @@ bool rpt_tree_init(rpt_tree *t, bool by_name);
 /* Capture c's stacks onto the tree, its figures as fig[which], its frames
  * named with d: 0, or 1 with the error said. */
 int rpt_tree_add(rpt_tree *t, const rpt_capture *c, Dwfl *d, int which);
+/* No capture will be added: the tables that match frames and stacks go. */
+void rpt_tree_sealed(rpt_tree *t);
 void rpt_tree_free(rpt_tree *t);
+/* Tree stack id's figures from capture `which`, RPT_VIEWS of them (all 0
+ * when it has none). */
+const rpt_counts *rpt_tree_figures(const rpt_tree *t, uint32_t id, int which);
 const char *rpt_tree_domain(const rpt_tree *t, uint32_t id); /* not for by_name trees */
 
 /* Frames of tree stack id, innermost first, into *path (grown as

@@ -225,14 +225,25 @@ static void weigh(const rpt_capture *c, uint64_t n, uintptr_t addr, uint64_t *by
 
 /* A block's bytes no longer live (it stays in the table). */
 static void unlive(rpt_capture *c, const rpt_block *b) {
-    rpt_owner *s = &c->owners[c->stacks[b->stack].fig & ~RPT_OWNED]; /* it allocated b */
     uint64_t bytes, count;
     weigh(c, b->size, b->addr, &bytes, &count);
+    c->current -= bytes;
+    if (c->buckets) return; /* a second reading keeps no figures by stack */
+    rpt_owner *s = &c->owners[c->stacks[b->stack].fig & ~RPT_OWNED]; /* it allocated b */
     touch(c, s);
     s->live_bytes -= bytes;
     s->live_count -= count;
-    c->current -= bytes;
     c->domain_live[s->root - 1] -= bytes;
+}
+
+/* A stack's figures take an allocation. */
+static void own_alloc(rpt_capture *c, rpt_owner *s, uint64_t bytes, uint64_t count) {
+    touch(c, s);
+    s->live_bytes += bytes;
+    s->live_count += count;
+    s->total_bytes += bytes;
+    s->total_count += count;
+    c->domain_live[s->root - 1] += bytes;
 }
 
 /* The figures of node id, made at its first allocation: NULL for want of
@@ -251,8 +262,8 @@ static rpt_owner *owner_of(rpt_capture *c, uint32_t id) {
 }
 
 static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
-    rpt_owner *s = owner_of(c, e->stack);
-    if (s == NULL || !live_reserve(c)) return false;
+    rpt_owner *s = c->buckets ? NULL : owner_of(c, e->stack); /* (none on a second reading) */
+    if ((s == NULL && c->buckets == NULL) || !live_reserve(c)) return false;
     rpt_block *b = live_probe(c, e->addr);
     if (b->addr == e->addr) { /* its free was not seen: count it, and take it as freed */
         c->realloc_live++;
@@ -266,16 +277,11 @@ static bool apply_alloc(rpt_capture *c, const rpt_event *e) {
     *b = (rpt_block){e->addr, e->size, e->stack, e->thread};
     uint64_t bytes, count;
     weigh(c, e->size, e->addr, &bytes, &count);
-    touch(c, s);
-    s->live_bytes += bytes;
-    s->live_count += count;
-    s->total_bytes += bytes;
-    s->total_count += count;
+    if (s) own_alloc(c, s, bytes, count);
     c->allocs += count;
     c->recorded_allocs++;
     c->alloc_bytes += bytes;
     c->current += bytes;
-    c->domain_live[s->root - 1] += bytes;
     if (c->buckets && !rpt_buckets_add(c->buckets, e->stack, e->ms, RPT_CELL_ALLOC, bytes, count))
         return false;
     for (size_t i = 0; i < t->n; i++)
@@ -312,11 +318,13 @@ static bool apply_free(rpt_capture *c, const rpt_event *e) {
     bool temporary = c->sample_bytes == 0 && b->thread == e->thread &&
                      recent(c, &c->threads[e->thread], e->addr);
     if (temporary) {
+        c->temp_allocs += count;
+        c->temp_bytes += bytes;
+    }
+    if (temporary && c->buckets == NULL) {
         rpt_owner *s = &c->owners[c->stacks[b->stack].fig & ~RPT_OWNED];
         s->temp_bytes += bytes;
         s->temp_count += count;
-        c->temp_allocs += count;
-        c->temp_bytes += bytes;
     }
     uint32_t stack = b->stack;
     live_delete(c, b);
@@ -426,7 +434,7 @@ static const char *read_event(rpt_capture *c, bool alloc) {
     if (c->live_cap < RPT_AHEAD_FROM) /* in the caches: no wait to hide (and none queued) */
         return apply(c, &e) ? NULL : "out of memory";
     __builtin_prefetch(&c->live[live_home(c, a)], 1);
-    if (alloc) __builtin_prefetch(&c->stacks[stack], 1);
+    if (alloc && c->buckets == NULL) __builtin_prefetch(&c->stacks[stack], 1);
     if (c->ahead_n == RPT_AHEAD && !apply_oldest(c)) return "out of memory";
     c->ahead[(c->ahead_first + c->ahead_n++) % RPT_AHEAD] = e;
     return NULL;
@@ -440,9 +448,14 @@ static const char *on_node(rpt_capture *c) {
     uint64_t loc = pc & ~PMD_CAPTURE_INTERP_BIT;
     if ((pc & PMD_CAPTURE_INTERP_BIT) && (loc == 0 || loc >= c->nlocations))
         return "a stack node names an unknown location";
+    if (c->buckets) { /* a second reading needs only their number */
+        c->nstacks = id + 1;
+        return NULL;
+    }
     if (!rpt_grow_mapped((void **)&c->stacks, &c->stacks_cap, id + 1, sizeof *c->stacks))
         return "out of memory";
     if (id + 1 > c->nstacks) c->nstacks = id + 1;
+
     uint32_t up = c->stacks[parent].fig; /* its root, or its figures' which say it */
     uint32_t root = up & RPT_OWNED ? c->owners[up & ~RPT_OWNED].root : up;
     c->stacks[id] = (rpt_stack){(uintptr_t)pc, (uint32_t)parent, root};
@@ -925,6 +938,8 @@ static int report(const rpt_capture *c, const format *fmt, const char *out, size
     int rc = 0;
     if (fmt->write) {
         rc = rpt_tree_init(&t, true) ? rpt_tree_add(&t, c, d, 0) : 1;
+        rpt_tree_sealed(&t);
+
         rpt_names_close(d);
         d = NULL;
     }
