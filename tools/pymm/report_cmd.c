@@ -108,7 +108,9 @@ bool rpt_grow(void **items, size_t *cap, size_t need, size_t size) {
  * are never touched (mapped pages come zeroed), and mremap moves pages
  * rather than copying them. At 3,000,000 nodes of 96 bytes, rpt_grow's
  * doubling and zeroing of the new half made 400 MB resident for 290 MB
- * of nodes. */
+ * of nodes. The mappings ask for huge pages (as the live table's do):
+ * a fault and a TLB entry cover 2 MiB, not 4 KiB, for at most a huge
+ * page more resident each. */
 bool rpt_grow_mapped(void **items, size_t *cap, size_t need, size_t size) {
     if (need <= *cap) return true;
     size_t cap2 = *cap ? *cap : 4096;
@@ -118,6 +120,7 @@ bool rpt_grow_mapped(void **items, size_t *cap, size_t need, size_t size) {
                                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
                              : mremap(*items, *cap * size, cap2 * size, MREMAP_MAYMOVE);
     if (q == MAP_FAILED) return false;
+    madvise(q, cap2 * size, MADV_HUGEPAGE);
     *items = q;
     *cap = cap2;
     return true;
@@ -151,11 +154,18 @@ static rpt_block *live_probe(const rpt_capture *c, uintptr_t a) {
 
 /* The table's memory comes from the OS, not from malloc, which keeps a
  * freed block this large for reuse (its mmap threshold rises to it): the
- * diff's second capture then ran its peak half as high again. */
+ * diff's second capture then ran its peak half as high again. Every slot
+ * is as likely as any other, so huge pages spare a TLB miss an event
+ * (madvise: the kernel may decline): with them, here and for the nodes
+ * and figures (rpt_grow_mapped), `pymm report` of a capture
+ * of 10,000,000 allocations from 1,000,000 stacks took 1.0 s of user
+ * time, not 2.0 s (1.8 s of wall time, not 3.1 s), for 2 MB more RSS. */
 static rpt_block *live_map(size_t cap) {
     void *t = mmap(NULL, cap * sizeof(rpt_block), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return t == MAP_FAILED ? NULL : t; /* zeroed: every slot empty */
+    if (t == MAP_FAILED) return NULL;
+    madvise(t, cap * sizeof(rpt_block), MADV_HUGEPAGE);
+    return t; /* zeroed: every slot empty */
 }
 
 static void live_unmap(rpt_block *t, size_t cap) {
