@@ -193,6 +193,8 @@ typedef struct rpt_capture {
     bool overlong;         /* a varint of more than ten bytes was met */
     uint64_t realloc_live; /* ALLOCs of an address already live */
     uint64_t end_allocs, end_frees;
+    uint64_t end_blocks; /* live at the end: the table's, or a sampled capture's estimate */
+
     rpt_step *timeline; /* steps of step_ms from 0, the last one open */
     size_t nsteps;
     uint64_t step_ms;
@@ -219,6 +221,9 @@ typedef struct rpt_capture {
  * short is read up to where it ends, with a warning. The file itself is
  * not kept: c holds its figures, strings and modules. */
 int rpt_read(rpt_capture *c);
+/* c's nodes and figures go (a tree of its stacks has them): of its stacks
+ * only nstacks stays, and nothing that reads c->stacks may run after. */
+void rpt_drop_stacks(rpt_capture *c);
 void rpt_capture_free(rpt_capture *c);
 
 /* Where a report goes: standard output when path is NULL, else the file

@@ -778,6 +778,15 @@ static int read_capture(rpt_capture *c) {
     return 0;
 }
 
+/* Blocks live at the end: the table's, or in a sampled capture the
+ * weighted estimate the stacks hold. */
+static uint64_t live_blocks(const rpt_capture *c) {
+    if (c->sample_bytes == 0) return c->live_n;
+    uint64_t n = 0;
+    for (size_t i = 0; i < c->nowners; i++) n += c->owners[i].live_count;
+    return n;
+}
+
 /* Map the file, read it, unmap it: 0, or 1 with the error said. */
 int rpt_read(rpt_capture *c) {
     int fd = open(c->name, O_RDONLY | O_CLOEXEC);
@@ -797,6 +806,7 @@ int rpt_read(rpt_capture *c) {
     c->file_end = c->file + st.st_size;
     int rc = read_capture(c);
     timeline_close(c);
+    c->end_blocks = live_blocks(c);
     if (map) munmap(map, (size_t)st.st_size);
     c->file = c->file_p = c->file_end = c->p = c->end = c->base = NULL;
     live_release(c); /* only reading needs the blocks, and the rest below */
@@ -807,6 +817,14 @@ int rpt_read(rpt_capture *c) {
         c->threads[i].recent = NULL;
     }
     return rc;
+}
+
+void rpt_drop_stacks(rpt_capture *c) {
+    rpt_unmap(c->stacks, c->stacks_cap, sizeof *c->stacks);
+    rpt_unmap(c->owners, c->owners_cap, sizeof *c->owners);
+    c->stacks = NULL;
+    c->owners = NULL;
+    c->stacks_cap = c->owners_cap = c->nowners = 0;
 }
 
 void rpt_capture_free(rpt_capture *c) {
@@ -825,8 +843,7 @@ void rpt_capture_free(rpt_capture *c) {
     free(c->locations);
     for (size_t i = 0; i < c->nmodules; i++) free(c->modules[i].path);
     free(c->modules);
-    rpt_unmap(c->stacks, c->stacks_cap, sizeof *c->stacks);
-    rpt_unmap(c->owners, c->owners_cap, sizeof *c->owners);
+    rpt_drop_stacks(c);
     live_release(c);
     free(c->unpacked);
 }
@@ -940,8 +957,10 @@ static int find_measure(const char *name) {
 
 /* The report of one capture in format fmt to out: 0, or 1 with the
  * error said. The stacks are named before the output is opened, and for
- * the formats by name libdw is closed before they are written. */
-static int report(const rpt_capture *c, const format *fmt, const char *out, size_t top,
+ * the formats by name libdw is closed before they are written, and the
+ * capture's nodes and figures go once the tree has them (the page reads
+ * the file again: the tree is then their only copy). */
+static int report(rpt_capture *c, const format *fmt, const char *out, size_t top,
                   const rpt_options *o, const rpt_leaks *leaks) {
     Dwfl *d = rpt_names_open(c);
     rpt_tree t;
@@ -949,6 +968,7 @@ static int report(const rpt_capture *c, const format *fmt, const char *out, size
     if (fmt->write) {
         rc = rpt_tree_init(&t, true) ? rpt_tree_add(&t, c, d, 0) : 1;
         rpt_tree_sealed(&t);
+        rpt_drop_stacks(c);
 
         rpt_names_close(d);
         d = NULL;

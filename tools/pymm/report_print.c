@@ -251,15 +251,6 @@ static void text_section(FILE *f, const rpt_capture *c, Dwfl *d, const char *tit
     }
 }
 
-/* Blocks live at the end: the table's, or in a sampled capture the
- * weighted estimate the stacks hold. */
-static uint64_t live_blocks(const rpt_capture *c) {
-    if (c->sample_bytes == 0) return c->live_n;
-    uint64_t n = 0;
-    for (size_t i = 0; i < c->nowners; i++) n += c->owners[i].live_count;
-    return n;
-}
-
 /* The timeline in at most TEXT_ROWS rows: each the most live in its span,
  * drawn against the peak, and the most RSS when the capture sampled it. */
 #define TEXT_ROWS 20
@@ -351,7 +342,7 @@ void rpt_summary_text(FILE *f, const rpt_capture *c) {
             c->max_thread == 1 ? "" : "s");
     fprintf(f, "  allocations   %" PRIu64 " (%s), frees %" PRIu64 "\n", c->allocs, total, c->frees);
     fprintf(f, "  peak          %s at %.3f s\n", peak, c->peak_ms / 1000.0);
-    fprintf(f, "  live at end   %s in %" PRIu64 " blocks%s\n", now, live_blocks(c),
+    fprintf(f, "  live at end   %s in %" PRIu64 " blocks%s\n", now, c->end_blocks,
             c->ended ? "" : " (no end record: the run did not finish tracing)");
     rpt_human(total, sizeof total, c->temp_bytes);
     if (c->sample_bytes)
@@ -435,7 +426,8 @@ void rpt_summary_json(FILE *f, const rpt_capture *c) {
             ", \"rss_bytes_at_end\": %" PRIu64 ", \"rss_peak_bytes\": %" PRIu64
             ", \"rss_peak_ms\": %" PRIu64 ", \"rss_samples\": %" PRIu64 ", \"complete\": %s}",
             c->pid[0] ? c->pid : "null", c->ms, c->max_thread, c->allocs, c->alloc_bytes, c->frees,
-            c->peak, c->peak_ms, c->current, live_blocks(c), c->temp_allocs, c->temp_bytes,
+            c->peak, c->peak_ms, c->current, c->end_blocks, c->temp_allocs, c->temp_bytes,
+
             c->temporary, c->sample_bytes, c->dropped, c->recorded_allocs, c->recorded_frees,
             c->rss, c->rss_peak, c->rss_peak_ms, c->rss_samples, c->ended ? "true" : "false");
 }
