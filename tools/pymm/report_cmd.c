@@ -465,8 +465,7 @@ static const char *on_node(rpt_capture *c) {
     if (!rpt_grow_mapped((void **)&c->stacks, &c->stacks_cap, id + 1, sizeof *c->stacks))
         return "out of memory";
     if (id + 1 > c->nstacks) c->nstacks = id + 1;
-
-    uint32_t up = c->stacks[parent].fig; /* its root, or its figures' which say it */
+    uint32_t up = c->stacks[parent].fig; /* its root, or its figures' index (they hold it) */
     uint32_t root = up & RPT_OWNED ? c->owners[up & ~RPT_OWNED].root : up;
     c->stacks[id] = (rpt_stack){(uintptr_t)pc, (uint32_t)parent, root};
     return NULL;
