@@ -29,16 +29,29 @@
 typedef struct Dwfl Dwfl;           /* elfutils' (libdwfl.h); NULL without libdw */
 typedef struct rpt_leaks rpt_leaks; /* report_leaks.c */
 
+/* A node: its frame and caller, 16 bytes, for every node of the file.
+ * Most nodes never allocate (a leaf's callers), so figures are kept only
+ * for those that do (an owner, rpt_owner): `fig` is RPT_OWNED | the
+ * owner's index in rpt_capture.owners once the node has allocated, and
+ * until then its domain's root, 1..RPT_ROOTS. */
+#define RPT_OWNED 0x80000000u
 typedef struct rpt_stack {
-    uint32_t parent;
     uintptr_t pc;
+    uint32_t parent;
+    uint32_t fig;
+} rpt_stack;
+
+/* The figures of a node that allocated (rpt_stack.fig), made at its
+ * first allocation. */
+typedef struct rpt_owner {
     uint64_t live_bytes, live_count;
     uint64_t total_bytes, total_count;
     uint64_t temp_bytes, temp_count; /* freed soon: rpt_capture.temporary */
     uint64_t peak_bytes, peak_count; /* valid when epoch == the peak's */
     uint64_t epoch;
     uint32_t root; /* its domain's root, 1..RPT_ROOTS */
-} rpt_stack;
+    uint32_t node; /* whose figures these are */
+} rpt_owner;
 
 /* One step of the timeline: from `ms`, the most bytes live at any event
  * in it, the live bytes of each domain at its end, and the most resident
@@ -143,7 +156,10 @@ typedef struct rpt_capture {
     size_t nspans, spans_cap;
     uint64_t spans_total; /* sections ended, kept or not */
     /* Set before reading, or NULL: every event is also summed by time and
-     * stack there (rpt_buckets_add), for the page's time ranges. */
+     * stack there (rpt_buckets_add), for the page's time ranges; such a
+     * second reading keeps neither nodes nor figures by stack (the first
+     * has them): only nstacks and the totals. */
+
     rpt_buckets *buckets;
     bool quiet;     /* set before reading: no warnings (a file read again) */
     char **strings; /* [id] */
@@ -153,11 +169,14 @@ typedef struct rpt_capture {
     const unsigned char *p, *end, *base; /* the block's records */
     const unsigned char *file, *file_p, *file_end;
     size_t block_at;         /* the block's offset in the file */
+    size_t file_released;    /* the file's bytes before this are given back (read) */
     bool compressed;         /* the block was: offsets are into its records */
     unsigned char *unpacked; /* a compressed block's records */
     size_t unpacked_cap;
-    rpt_stack *stacks;
+    rpt_stack *stacks; /* [node id]; mapped (rpt_grow_mapped) */
     size_t nstacks, stacks_cap;
+    rpt_owner *owners; /* [owner index]; mapped (rpt_grow_mapped) */
+    size_t nowners, owners_cap;
     rpt_event ahead[RPT_AHEAD]; /* a ring: ahead_n events from ahead_first */
     unsigned ahead_first, ahead_n;
     rpt_block *live; /* the live table (report_cmd.c) */
@@ -174,6 +193,8 @@ typedef struct rpt_capture {
     bool overlong;         /* a varint of more than ten bytes was met */
     uint64_t realloc_live; /* ALLOCs of an address already live */
     uint64_t end_allocs, end_frees;
+    uint64_t end_blocks; /* live at the end: the table's, or a sampled capture's estimate */
+
     rpt_step *timeline; /* steps of step_ms from 0, the last one open */
     size_t nsteps;
     uint64_t step_ms;
@@ -200,6 +221,9 @@ typedef struct rpt_capture {
  * short is read up to where it ends, with a warning. The file itself is
  * not kept: c holds its figures, strings and modules. */
 int rpt_read(rpt_capture *c);
+/* c's nodes and figures go (a tree of its stacks has them): of its stacks
+ * only nstacks stays, and nothing that reads c->stacks may run after. */
+void rpt_drop_stacks(rpt_capture *c);
 void rpt_capture_free(rpt_capture *c);
 
 /* Where a report goes: standard output when path is NULL, else the file
@@ -213,6 +237,12 @@ int rpt_out_close(FILE *f, const char *path);
 /* Room for `need` items of `size` bytes in *items (the new ones zeroed):
  * false for want of memory. */
 bool rpt_grow(void **items, size_t *cap, size_t need, size_t size);
+/* The same for an array that may grow to hundreds of MB, in memory mapped
+ * from the OS: it grows in place or moves by remapping (no copy), and a
+ * page costs memory only once written (no zeroing of the new room).
+ * rpt_unmap frees it (NULL: nothing). */
+bool rpt_grow_mapped(void **items, size_t *cap, size_t need, size_t size);
+void rpt_unmap(void *items, size_t cap, size_t size);
 
 /* ---- report_print.c: names, stacks and one capture's report -------------- */
 
@@ -291,30 +321,43 @@ typedef struct rpt_counts {
     uint64_t bytes, count;
 } rpt_counts;
 
-/* A frame's name, kept once libdw is closed. */
+/* A frame's name, kept once libdw is closed (its strings: rpt_tree.names). */
 typedef struct rpt_tframe {
-    char *function, *file; /* NULL function: the key is a module's path */
+    const char *function, *file; /* NULL function: the key is a module's path */
     int line;
     bool interpreter;
 } rpt_tframe;
 
-/* A stack of the tree: its parent and frame, and its figures in each of
- * (at most) two captures. */
+/* A stack of the tree: its parent and frame, and 1 + the index of its
+ * figures in rpt_tree.figs (0: no capture gave it any; most stacks are
+ * callers that never allocated). */
 typedef struct rpt_tstack {
-    uint32_t parent, frame;
-    rpt_counts fig[2][RPT_VIEWS];
+    uint32_t parent, frame, fig;
 } rpt_tstack;
+typedef rpt_counts rpt_tfigures[RPT_VIEWS];
+
+/* Ids in open addressing (linear probing, at most half full, 0 an empty
+ * slot) whose keys are read from what they number. */
+typedef struct rpt_idmap {
+    uint32_t *ids;
+    size_t cap, n;
+    unsigned shift;
+} rpt_idmap;
 
 typedef struct rpt_tree {
+
     bool by_name;       /* frames by printed name alone, all domains under root 1 */
     rpt_strings keys;   /* a frame's key, or a module's path: ids are frame ids */
+    rpt_strings names;  /* the frames' functions and files, each once */
     rpt_tframe *frames; /* [key id] */
     size_t frames_cap;
     rpt_map by_offset;  /* a module path's key id << 44 | an offset from its bias, to a frame */
-    rpt_tstack *stacks; /* [id]; 1..RPT_ROOTS the roots; a parent's id is smaller */
+    rpt_tstack *stacks; /* [id]; 1..RPT_ROOTS the roots; a parent's id is smaller (mapped) */
     size_t nstacks, stacks_cap;
-    rpt_map stack_ids; /* parent << 32 | frame to stack id */
-    uint32_t *nodes;   /* [node id] of the capture added last: its tree stack */
+    rpt_tfigures *figs[2]; /* [which][fig - 1]: each capture's figures (mapped) */
+    size_t nfigs, figs_cap[2];
+    rpt_idmap stack_ids; /* parent and frame to stack id (report_tree.c) */
+    uint32_t *nodes;     /* [node id] of the capture added last: its tree stack */
 } rpt_tree;
 
 /* An empty tree (by_name: as above); false for want of memory, said on
@@ -323,7 +366,12 @@ bool rpt_tree_init(rpt_tree *t, bool by_name);
 /* Capture c's stacks onto the tree, its figures as fig[which], its frames
  * named with d: 0, or 1 with the error said. */
 int rpt_tree_add(rpt_tree *t, const rpt_capture *c, Dwfl *d, int which);
+/* No capture will be added: the tables that match frames and stacks go. */
+void rpt_tree_sealed(rpt_tree *t);
 void rpt_tree_free(rpt_tree *t);
+/* Tree stack id's figures from capture `which`, RPT_VIEWS of them (all 0
+ * when it has none). */
+const rpt_counts *rpt_tree_figures(const rpt_tree *t, uint32_t id, int which);
 const char *rpt_tree_domain(const rpt_tree *t, uint32_t id); /* not for by_name trees */
 
 /* Frames of tree stack id, innermost first, into *path (grown as

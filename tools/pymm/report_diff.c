@@ -56,8 +56,8 @@ static int by_change(const void *p, const void *q) {
 static size_t rank(const diff *x, enum rpt_view v, change *out) {
     size_t n = 0;
     for (uint32_t id = 1; id < x->t.nstacks; id++) {
-        const rpt_tstack *s = &x->t.stacks[id];
-        rpt_counts a = s->fig[A][v], b = s->fig[B][v];
+        rpt_counts a = rpt_tree_figures(&x->t, id, A)[v], b = rpt_tree_figures(&x->t, id, B)[v];
+
         if (a.bytes != b.bytes || a.count != b.count) out[n++] = (change){id, a, b};
     }
     qsort(out, n, sizeof *out, by_change);
@@ -172,12 +172,17 @@ int rpt_diff(const char *out, const char *a, const char *b, bool json, size_t to
              size_t temporary) {
     diff x = {.c = {{.name = a, .temporary = temporary}, {.name = b, .temporary = temporary}}};
     int rc = rpt_tree_init(&x.t, false) ? 0 : 1;
-    for (int i = A; i <= B && rc == 0; i++) rc = rpt_read(&x.c[i]);
-    for (int i = A; i <= B && rc == 0; i++) { /* libdw's tables are large too: one at a time */
+    /* One capture at a time, read, named (libdw's tables are large too)
+     * and put on the tree, whose copy is then the only one kept of its
+     * stacks. */
+    for (int i = A; i <= B && rc == 0; i++) {
+        if ((rc = rpt_read(&x.c[i])) != 0) break;
         Dwfl *d = rpt_names_open(&x.c[i]);
         rc = rpt_tree_add(&x.t, &x.c[i], d, i);
         rpt_names_close(d);
+        rpt_drop_stacks(&x.c[i]);
     }
+    rpt_tree_sealed(&x.t);
     change *r = rc == 0 ? malloc(x.t.nstacks * sizeof *r) : NULL;
     if (rc == 0 && r == NULL) {
         fprintf(stderr, "pymm report: out of memory\n");

@@ -50,7 +50,7 @@ int rpt_write_collapsed(FILE *f, const rpt_capture *c, const rpt_tree *t, const 
     uint32_t *path = NULL;
     size_t cap = 0;
     for (uint32_t id = 1; id < t->nstacks; id++) {
-        uint64_t bytes = t->stacks[id].fig[0][measure].bytes;
+        uint64_t bytes = rpt_tree_figures(t, id, 0)[measure].bytes;
         if (bytes == 0) continue;
         size_t n = rpt_tree_path(t, id, &path, &cap);
         if (n == SIZE_MAX) {
@@ -95,7 +95,7 @@ static void speedscope_frames(FILE *f, const rpt_tree *t, uint32_t *index) {
 
 static uint64_t view_total(const rpt_tree *t, enum rpt_view v) {
     uint64_t sum = 0;
-    for (uint32_t id = 1; id < t->nstacks; id++) sum += t->stacks[id].fig[0][v].bytes;
+    for (uint32_t id = 1; id < t->nstacks; id++) sum += rpt_tree_figures(t, id, 0)[v].bytes;
     return sum;
 }
 
@@ -111,7 +111,7 @@ static bool speedscope_profile(FILE *f, const rpt_tree *t, const uint32_t *index
     fputs("   \"samples\": [", f);
     bool first = true;
     for (uint32_t id = 1; id < t->nstacks; id++) {
-        if (t->stacks[id].fig[0][v].bytes == 0) continue;
+        if (rpt_tree_figures(t, id, 0)[v].bytes == 0) continue;
         size_t n = rpt_tree_path(t, id, path, cap);
         if (n == SIZE_MAX) return false;
         fputs(first ? "\n    [" : ",\n    [", f);
@@ -122,7 +122,7 @@ static bool speedscope_profile(FILE *f, const rpt_tree *t, const uint32_t *index
     fputs("],\n   \"weights\": [", f);
     first = true;
     for (uint32_t id = 1; id < t->nstacks; id++) {
-        uint64_t bytes = t->stacks[id].fig[0][v].bytes;
+        uint64_t bytes = rpt_tree_figures(t, id, 0)[v].bytes;
         if (bytes == 0) continue;
         fprintf(f, "%s%" PRIu64, first ? "" : ", ", bytes);
         first = false;

@@ -131,7 +131,7 @@ static int by_score(const void *x, const void *y) {
 static void view_totals(const rpt_tree *t, uint64_t *totals) {
     for (int v = 0; v < RPT_VIEWS; v++) totals[v] = 0;
     for (uint32_t id = 1; id < t->nstacks; id++)
-        for (int v = 0; v < RPT_VIEWS; v++) totals[v] += t->stacks[id].fig[0][v].bytes;
+        for (int v = 0; v < RPT_VIEWS; v++) totals[v] += rpt_tree_figures(t, id, 0)[v].bytes;
 }
 
 /* The tree's stacks with any figure, the ones that matter most first: a
@@ -145,7 +145,7 @@ static size_t rank_stacks(const rpt_tree *t, scored **out) {
     *out = malloc(t->nstacks * sizeof **out);
     if (*out == NULL) return SIZE_MAX;
     for (uint32_t id = 1; id < t->nstacks; id++) {
-        const rpt_counts *fig = t->stacks[id].fig[0];
+        const rpt_counts *fig = rpt_tree_figures(t, id, 0);
         double score = 0;
         uint64_t counts = 0;
         for (int v = 0; v < RPT_VIEWS; v++) {
@@ -250,10 +250,11 @@ static void stacks_json(FILE *f, const page *p) {
     view_totals(p->t, totals);
     for (int v = 0; v < RPT_VIEWS; v++) other[2 * v] = totals[v], other[2 * v + 1] = 0;
     for (uint32_t id = 1; id < p->t->nstacks; id++)
-        for (int v = 0; v < RPT_VIEWS; v++) other[2 * v + 1] += p->t->stacks[id].fig[0][v].count;
+        for (int v = 0; v < RPT_VIEWS; v++)
+            other[2 * v + 1] += rpt_tree_figures(p->t, id, 0)[v].count;
     fputs(",\n \"stacks\": [", f);
     for (size_t i = 0; i < p->kept; i++) {
-        const rpt_counts *fig = p->t->stacks[p->rank[i].stack].fig[0];
+        const rpt_counts *fig = rpt_tree_figures(p->t, p->rank[i].stack, 0);
         uint64_t own[2 * RPT_VIEWS];
         for (int v = 0; v < RPT_VIEWS; v++) {
             own[2 * v] = fig[v].bytes, own[2 * v + 1] = fig[v].count;

@@ -166,7 +166,7 @@ static void locations(writer *w) {
  * packed (one length-delimited field of varints). */
 static void samples(writer *w) {
     for (uint32_t id = 1; id < w->t->nstacks; id++) {
-        const rpt_counts *fig = w->t->stacks[id].fig[0];
+        const rpt_counts *fig = rpt_tree_figures(w->t, id, 0);
         uint64_t values[4] = {fig[RPT_ALLOCATED].count, fig[RPT_ALLOCATED].bytes,
                               fig[w->inuse].count, fig[w->inuse].bytes};
         if ((values[0] | values[1] | values[2] | values[3]) == 0) continue;

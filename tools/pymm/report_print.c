@@ -141,7 +141,9 @@ static int by_bytes(const void *a, const void *b) {
 
 void rpt_figures(const rpt_capture *c, uint32_t id, enum rpt_view v, uint64_t *bytes,
                  uint64_t *count) {
-    const rpt_stack *s = &c->stacks[id];
+    static const rpt_owner none; /* a node that never allocated */
+    uint32_t fig = c->stacks[id].fig;
+    const rpt_owner *s = fig & RPT_OWNED ? &c->owners[fig & ~RPT_OWNED] : &none;
     bool saved = s->epoch == c->peak_epoch; /* else its live figures are the peak's */
     switch (v) {
         case RPT_AT_PEAK:
@@ -167,10 +169,10 @@ void rpt_figures(const rpt_capture *c, uint32_t id, enum rpt_view v, uint64_t *b
 /* The stacks by bytes in one view, largest first: their number. */
 static size_t rank(const rpt_capture *c, enum rpt_view v, ranked *out) {
     size_t n = 0;
-    for (uint32_t id = 1; id < c->nstacks; id++) {
+    for (size_t i = 0; i < c->nowners; i++) { /* the nodes that ever allocated */
         uint64_t bytes, count;
-        rpt_figures(c, id, v, &bytes, &count);
-        if (count) out[n++] = (ranked){id, bytes, count};
+        rpt_figures(c, c->owners[i].node, v, &bytes, &count);
+        if (count) out[n++] = (ranked){c->owners[i].node, bytes, count};
     }
     qsort(out, n, sizeof *out, by_bytes);
     return n;
@@ -247,15 +249,6 @@ static void text_section(FILE *f, const rpt_capture *c, Dwfl *d, const char *tit
                 rpt_domain(c, r[i].stack));
         rpt_stack_text(f, c, d, r[i].stack);
     }
-}
-
-/* Blocks live at the end: the table's, or in a sampled capture the
- * weighted estimate the stacks hold. */
-static uint64_t live_blocks(const rpt_capture *c) {
-    if (c->sample_bytes == 0) return c->live_n;
-    uint64_t n = 0;
-    for (uint32_t id = 1; id < c->nstacks; id++) n += c->stacks[id].live_count;
-    return n;
 }
 
 /* The timeline in at most TEXT_ROWS rows: each the most live in its span,
@@ -349,7 +342,7 @@ void rpt_summary_text(FILE *f, const rpt_capture *c) {
             c->max_thread == 1 ? "" : "s");
     fprintf(f, "  allocations   %" PRIu64 " (%s), frees %" PRIu64 "\n", c->allocs, total, c->frees);
     fprintf(f, "  peak          %s at %.3f s\n", peak, c->peak_ms / 1000.0);
-    fprintf(f, "  live at end   %s in %" PRIu64 " blocks%s\n", now, live_blocks(c),
+    fprintf(f, "  live at end   %s in %" PRIu64 " blocks%s\n", now, c->end_blocks,
             c->ended ? "" : " (no end record: the run did not finish tracing)");
     rpt_human(total, sizeof total, c->temp_bytes);
     if (c->sample_bytes)
@@ -379,7 +372,7 @@ void rpt_summary_text(FILE *f, const rpt_capture *c) {
 
 void rpt_report_text(FILE *f, const rpt_capture *c, Dwfl *d, size_t top) {
     rpt_summary_text(f, c);
-    ranked *r = malloc((c->nstacks + 1) * sizeof *r);
+    ranked *r = malloc((c->nowners + 1) * sizeof *r);
     if (r == NULL) return;
     text_section(f, c, d, "Live at the peak, by stack", RPT_AT_PEAK, r, top);
     text_section(f, c, d, "Live at the end (never freed while traced), by stack", RPT_AT_END, r,
@@ -433,7 +426,8 @@ void rpt_summary_json(FILE *f, const rpt_capture *c) {
             ", \"rss_bytes_at_end\": %" PRIu64 ", \"rss_peak_bytes\": %" PRIu64
             ", \"rss_peak_ms\": %" PRIu64 ", \"rss_samples\": %" PRIu64 ", \"complete\": %s}",
             c->pid[0] ? c->pid : "null", c->ms, c->max_thread, c->allocs, c->alloc_bytes, c->frees,
-            c->peak, c->peak_ms, c->current, live_blocks(c), c->temp_allocs, c->temp_bytes,
+            c->peak, c->peak_ms, c->current, c->end_blocks, c->temp_allocs, c->temp_bytes,
+
             c->temporary, c->sample_bytes, c->dropped, c->recorded_allocs, c->recorded_frees,
             c->rss, c->rss_peak, c->rss_peak_ms, c->rss_samples, c->ended ? "true" : "false");
 }
@@ -442,7 +436,7 @@ void rpt_report_json(FILE *f, const rpt_capture *c, Dwfl *d, size_t top, const r
     fputs("{\"summary\": ", f);
     rpt_summary_json(f, c);
     fputs(",\n", f);
-    ranked *r = malloc((c->nstacks + 1) * sizeof *r);
+    ranked *r = malloc((c->nowners + 1) * sizeof *r);
     if (r == NULL) return;
     fputs("  \"peak\": ", f);
     json_list(f, c, d, RPT_AT_PEAK, r, top);

@@ -21,13 +21,20 @@
  * Invariants: a tree stack's parent has a smaller id (a node's parent is
  * mapped before it); ids 1..RPT_ROOTS are the roots; every frame id names
  * a kept name (frames[id].function != NULL), while other key ids are
- * module paths, only for the memo. Memory: one entry per distinct stack
- * and per distinct frame, the last capture's node-to-stack map (nodes:
- * the page sums that capture's events by tree stack), and while a
- * capture is added a map from its pcs to frames. Naming is most of the cost beyond reading, and a frame of
- * one module at one offset has one name, so it is named once for both
+ * module paths, only for the memo. Memory: 12 bytes per distinct stack
+ * (its parent, frame and figures' index) and a slot of the map that
+ * finds it, figures (two captures' figures in all views, 128 bytes) only
+ * for the stacks that allocated, one entry per distinct frame (its
+ * function and file interned: many frames share them), the last
+ * capture's node-to-stack map (nodes: the page sums that capture's
+ * events by tree stack), and while a capture is added a map from its pcs
+ * to frames (an array by location for interpreter frames). Once sealed
+ * (rpt_tree_sealed), the tables that only match frames and stacks are
+ * gone. Naming is most of the cost beyond reading, and a frame of one
+ * module at one offset has one name, so it is named once for both
  * captures.
  */
+
 #define _GNU_SOURCE
 #include "report.h"
 
@@ -120,22 +127,40 @@ void rpt_strings_free(rpt_strings *t) {
 
 bool rpt_tree_init(rpt_tree *t, bool by_name) {
     *t = (rpt_tree){.by_name = by_name, .nstacks = RPT_ROOTS + 1};
-    if (rpt_grow((void **)&t->stacks, &t->stacks_cap, t->nstacks, sizeof *t->stacks)) return true;
+    if (rpt_grow_mapped((void **)&t->stacks, &t->stacks_cap, t->nstacks, sizeof *t->stacks))
+        return true;
     fprintf(stderr, "pymm report: out of memory\n");
     return false;
 }
 
-void rpt_tree_free(rpt_tree *t) {
-    for (size_t i = 1; i < t->frames_cap; i++) {
-        free(t->frames[i].function);
-        free(t->frames[i].file);
-    }
-    free(t->frames);
+void rpt_tree_sealed(rpt_tree *t) {
     rpt_strings_free(&t->keys);
     rpt_map_free(&t->by_offset);
-    free(t->stacks);
-    rpt_map_free(&t->stack_ids);
+    free(t->stack_ids.ids);
+    t->stack_ids = (rpt_idmap){0};
+}
+
+void rpt_tree_free(rpt_tree *t) {
+    rpt_tree_sealed(t);
+    free(t->frames);
+    rpt_strings_free(&t->names);
+    rpt_unmap(t->stacks, t->stacks_cap, sizeof *t->stacks);
+    for (int i = 0; i < 2; i++) rpt_unmap(t->figs[i], t->figs_cap[i], sizeof *t->figs[i]);
     free(t->nodes);
+}
+
+const rpt_counts *rpt_tree_figures(const rpt_tree *t, uint32_t id, int which) {
+    static const rpt_tfigures none;
+    uint32_t fig = t->stacks[id].fig;
+    return fig ? t->figs[which][fig - 1] : none;
+}
+
+/* A function's or file's name as the tree keeps it, once for all the
+ * frames that name it (many lines share a file): NULL for want of memory. */
+static const char *kept(rpt_tree *t, const char *name) {
+    char *copy = strdup(name);
+    uint32_t id = copy ? rpt_intern(&t->names, copy) : 0;
+    return id ? t->names.strings[id] : NULL;
 }
 
 /* Frame id's name, kept: false for want of memory. */
@@ -143,8 +168,8 @@ static bool keep_name(rpt_tree *t, uint32_t id, const rpt_frame *fn) {
     if (!rpt_grow((void **)&t->frames, &t->frames_cap, id + 1, sizeof *t->frames)) return false;
     rpt_tframe *k = &t->frames[id];
     if (k->function) return true; /* another pc with that name */
-    k->file = strdup(fn->file);
-    k->function = k->file ? strdup(fn->function) : NULL;
+    k->file = kept(t, fn->file);
+    k->function = k->file ? kept(t, fn->function) : NULL;
     k->line = fn->line;
     k->interpreter = fn->interpreter;
     return k->function != NULL;
@@ -176,15 +201,45 @@ static uint32_t frame_of(rpt_tree *t, const rpt_capture *c, Dwfl *d, const uint3
     return id;
 }
 
+/* ---- stacks by parent and frame -------------------------------------------- */
+
+/* The map from a stack's parent and frame to its id holds the ids alone
+ * and reads a slot's key from its stack: with the keys beside them (an
+ * rpt_map, 12 bytes a slot), the map of 3,000,000 stacks took 96 MB,
+ * more than twice the stacks themselves. */
+static uint64_t stack_key(const rpt_tstack *s) { return (uint64_t)s->parent << 32 | s->frame; }
+
+static uint32_t *ids_probe(const rpt_tree *t, const rpt_idmap *m, uint64_t key) {
+    size_t mask = m->cap - 1;
+    for (size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> m->shift);; i = (i + 1) & mask)
+        if (m->ids[i] == 0 || stack_key(&t->stacks[m->ids[i]]) == key) return &m->ids[i];
+}
+
+/* Room for one more id, the map at most half full: false for want of
+ * memory. */
+static bool ids_reserve(rpt_tree *t) {
+    rpt_idmap *m = &t->stack_ids;
+    if ((m->n + 1) * 2 <= m->cap) return true;
+    rpt_idmap g = {.cap = m->cap ? m->cap * 2 : 1024, .n = m->n};
+    g.shift = 64u - (unsigned)__builtin_ctzll(g.cap);
+    if ((g.ids = calloc(g.cap, sizeof *g.ids)) == NULL) return false;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->ids[i]) *ids_probe(t, &g, stack_key(&t->stacks[m->ids[i]])) = m->ids[i];
+    free(m->ids);
+    *m = g;
+    return true;
+}
+
 /* The tree's stack for (parent, frame), made if new; 0 for want of memory. */
 static uint32_t stack_id(rpt_tree *t, uint32_t parent, uint32_t frame) {
-    uint32_t *id = rpt_map_slot(&t->stack_ids, (uint64_t)parent << 32 | frame);
-    if (id == NULL || *id) return id ? *id : 0;
-    if (!rpt_grow((void **)&t->stacks, &t->stacks_cap, t->nstacks + 1, sizeof *t->stacks)) {
-        t->stack_ids.n--;
+    uint64_t key = (uint64_t)parent << 32 | frame;
+    if (!ids_reserve(t)) return 0;
+    uint32_t *id = ids_probe(t, &t->stack_ids, key);
+    if (*id) return *id;
+    if (!rpt_grow_mapped((void **)&t->stacks, &t->stacks_cap, t->nstacks + 1, sizeof *t->stacks))
         return 0;
-    }
     t->stacks[t->nstacks] = (rpt_tstack){.parent = parent, .frame = frame};
+    t->stack_ids.n++;
     return *id = (uint32_t)t->nstacks++;
 }
 
@@ -200,14 +255,28 @@ static bool path_keys(rpt_tree *t, const rpt_capture *c, uint32_t *paths) {
     return true;
 }
 
-/* Node id of capture c adds its figures to the tree's stack s. */
-static void add_figures(const rpt_capture *c, int which, uint32_t id, rpt_tstack *s) {
+/* Node id of capture c adds its figures, if it ever allocated, to the
+ * tree's stack `to` (which gets room for figures then, in both arrays:
+ * pages of the second that a single capture never writes cost nothing):
+ * false for want of memory. */
+static bool add_figures(rpt_tree *t, const rpt_capture *c, int which, uint32_t id, uint32_t to) {
+    if (!(c->stacks[id].fig & RPT_OWNED)) return true;
+    rpt_tstack *s = &t->stacks[to];
+    if (s->fig == 0) {
+        for (int i = 0; i < 2; i++)
+            if (!rpt_grow_mapped((void **)&t->figs[i], &t->figs_cap[i], t->nfigs + 1,
+                                 sizeof *t->figs[i]))
+                return false;
+        s->fig = (uint32_t)++t->nfigs;
+    }
+    rpt_counts *fig = t->figs[which][s->fig - 1];
     for (int v = 0; v < RPT_VIEWS; v++) {
         uint64_t bytes, count;
         rpt_figures(c, id, (enum rpt_view)v, &bytes, &count);
-        s->fig[which][v].bytes += bytes;
-        s->fig[which][v].count += count;
+        fig[v].bytes += bytes;
+        fig[v].count += count;
     }
+    return true;
 }
 
 /* A node's parent comes before it (parent < id), so one pass in id order
@@ -215,20 +284,25 @@ static void add_figures(const rpt_capture *c, int which, uint32_t id, rpt_tstack
 int rpt_tree_add(rpt_tree *t, const rpt_capture *c, Dwfl *d, int which) {
     uint32_t *to = calloc(c->nstacks, sizeof *to); /* node -> tree stack */
     uint32_t *paths = calloc(c->nmodules + 1, sizeof *paths);
-    rpt_map pcs = {0}; /* pc -> frame id */
-    bool ok = to && paths && path_keys(t, c, paths);
+    uint32_t *locs = calloc(c->nlocations + 1, sizeof *locs); /* interpreter pcs -> frame id */
+    rpt_map pcs = {0};                                        /* native pcs -> frame id */
+    bool ok = to && paths && locs && path_keys(t, c, paths);
     for (uint32_t id = 1; id < c->nstacks && ok; id++) {
+        uintptr_t pc = c->stacks[id].pc;
         if (id <= RPT_ROOTS) to[id] = t->by_name ? 1 : id; /* the tree's roots are 1..RPT_ROOTS */
         else {
-            uint32_t *frame = rpt_map_slot(&pcs, c->stacks[id].pc);
-            if (frame && *frame == 0) *frame = frame_of(t, c, d, paths, c->stacks[id].pc);
+            uint32_t *frame = pc & PMD_CAPTURE_INTERP_BIT ? &locs[pc & ~PMD_CAPTURE_INTERP_BIT]
+                                                          : rpt_map_slot(&pcs, pc);
+            if (frame && *frame == 0) *frame = frame_of(t, c, d, paths, pc);
             to[id] = frame && *frame ? stack_id(t, to[c->stacks[id].parent], *frame) : 0;
         }
-        if ((ok = to[id] != 0)) add_figures(c, which, id, &t->stacks[to[id]]);
+        ok = to[id] != 0 && add_figures(t, c, which, id, to[id]);
     }
     if (!ok) fprintf(stderr, "pymm report: out of memory\n");
     rpt_map_free(&pcs);
+    free(locs);
     free(paths);
+
     free(t->nodes);
     t->nodes = to;
     return ok ? 0 : 1;
