@@ -159,7 +159,6 @@ typedef struct rpt_capture {
      * stack there (rpt_buckets_add), for the page's time ranges; such a
      * second reading keeps neither nodes nor figures by stack (the first
      * has them): only nstacks and the totals. */
-
     rpt_buckets *buckets;
     bool quiet;     /* set before reading: no warnings (a file read again) */
     char **strings; /* [id] */
@@ -194,8 +193,7 @@ typedef struct rpt_capture {
     uint64_t realloc_live; /* ALLOCs of an address already live */
     uint64_t end_allocs, end_frees;
     uint64_t end_blocks; /* live at the end: the table's, or a sampled capture's estimate */
-
-    rpt_step *timeline; /* steps of step_ms from 0, the last one open */
+    rpt_step *timeline;  /* steps of step_ms from 0, the last one open */
     size_t nsteps;
     uint64_t step_ms;
     uint64_t domain_live[RPT_ROOTS]; /* live bytes by domain now */
