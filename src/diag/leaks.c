@@ -88,7 +88,8 @@ typedef struct lk {
     size_t head, tail;
     uint16_t bit, stop; /* the walk's mark, and the marks it does not cross */
     bool precise, conservative;
-    uint32_t *hits; /* entries the program's memory points into */
+    bool owned_done; /* mark_owned ran: F_OWN is final (judge_blocks uses it) */
+    uint32_t *hits;  /* entries the program's memory points into */
     size_t nhits, caphits;
     bool oom;
     pm_leaks *out;
@@ -667,6 +668,8 @@ static int mark_judged(lk *k, unsigned flags) {
     return 0;
 }
 
+/* F_OWN: precise and conservative at once (judge_blocks relies on the
+ * latter). */
 static void mark_owned(lk *k) {
     walk_begin(k, F_OWN, 0, true, true);
     size_t nroots;
@@ -678,6 +681,7 @@ static void mark_owned(lk *k) {
         if (o != NOBJ && k->g.external[o] && !(k->flags[e] & F_JUDGED)) push(k, e);
     }
     walk(k, false, NULL, NULL);
+    k->owned_done = true;
 }
 
 static bool is_unowned(const lk *k, size_t e) {
@@ -797,8 +801,21 @@ static int block_verdict(lk *k, size_t e) {
     return 0;
 }
 
+/* F_BLK is the closure of the hits and every object under the
+ * conservative scan. mark_owned's walk scanned every entry it marked and
+ * was seeded with every hit, so F_OWN is closed under that scan; its
+ * entries are objects, hits, or reached by the scan from those, so they
+ * are in F_BLK and their scans add nothing to it. Marking them without a
+ * walk gives the same marks and spares scanning every object twice. */
+static void mark_blocks_owned(lk *k) {
+    PM_ASSERT(k->owned_done);
+    for (size_t e = 0; e < k->nblk; e++)
+        if (k->flags[e] & F_OWN) k->flags[e] |= F_BLK;
+}
+
 static int judge_blocks(lk *k) {
     walk_begin(k, F_BLK, 0, false, true);
+    mark_blocks_owned(k);
     for (size_t i = 0; i < k->nhits; i++) push(k, k->hits[i]);
     for (size_t e = 0; e < k->nblk; e++)
         if (k->blk[e].obj != NOBJ) push(k, e);
