@@ -29,6 +29,10 @@
  *       address, a table of its slots naming each live block's entry
  *       (NOBJ for a free slot). A word inside an arena is found through
  *       it with a probe and a division; only large blocks are searched.
+ *   L7  A walk seeded with an earlier walk's marks ends with the marks it
+ *       would find alone: the earlier marks lie in its closure and are
+ *       closed under what it would follow from them (mark_owned takes
+ *       F_ROOT, judge_blocks F_OWN; each says why).
  */
 #include "objects/object.h"
 #include "heap/internal_alloc.h"
@@ -49,15 +53,16 @@
 #define HUGE_PAGE ((uintptr_t)2 << 20)
 
 enum {
-    F_COLL = 1 << 0,  /* the collector's rule: reached from roots or C roots */
-    F_OWN = 1 << 1,   /* reached from the owned roots (conservative)        */
-    F_SUB = 1 << 2,   /* reached from another unexplained object            */
-    F_DONE = 1 << 3,  /* taken by an unowned verdict                        */
-    F_BLK = 1 << 4,   /* reached from program memory and live objects       */
-    F_BSUB = 1 << 5,  /* reached from another lost block                    */
-    F_BDONE = 1 << 6, /* taken by a block verdict                           */
-    F_HIT = 1 << 7,   /* a word of the program's memory points into it      */
-    F_JUDGED = 1 << 8 /* an object the unowned question judges              */
+    F_COLL = 1 << 0,   /* the collector's rule: reached from roots or C roots */
+    F_OWN = 1 << 1,    /* reached from the owned roots (conservative)        */
+    F_SUB = 1 << 2,    /* reached from another unexplained object            */
+    F_DONE = 1 << 3,   /* taken by an unowned verdict                        */
+    F_BLK = 1 << 4,    /* reached from program memory and live objects       */
+    F_BSUB = 1 << 5,   /* reached from another lost block                    */
+    F_BDONE = 1 << 6,  /* taken by a block verdict                           */
+    F_HIT = 1 << 7,    /* a word of the program's memory points into it      */
+    F_JUDGED = 1 << 8, /* an object the unowned question judges             */
+    F_ROOT = 1 << 9    /* F_COLL reached from the declared roots alone        */
 };
 
 typedef struct lk_block {
@@ -91,8 +96,11 @@ typedef struct lk {
     size_t head, tail;
     uint16_t bit, stop; /* the walk's mark, and the marks it does not cross */
     bool precise, conservative;
-    bool owned_done; /* mark_owned ran: F_OWN is final (judge_blocks uses it) */
-    uint32_t *hits;  /* entries the program's memory points into */
+    bool owned_done;                 /* mark_owned ran: F_OWN is final (judge_blocks uses it) */
+    uint16_t no_refs;                /* the walk's marks whose references it does not follow */
+    size_t garbage;                  /* the collector's garbage list's entry, or PMD_NONE */
+    bool watch_garbage, garbage_hit; /* a followed reference reached it */
+    uint32_t *hits;                  /* entries the program's memory points into */
     size_t nhits, caphits;
     bool oom;
     pm_leaks *out;
@@ -437,7 +445,9 @@ static void push(lk *k, size_t e) {
 static int push_edge(pm_object *child, pmd_edge e, void *arg) {
     lk *k = arg;
     (void)e;
-    push(k, find_block(k, (uintptr_t)child));
+    size_t to = find_block(k, (uintptr_t)child);
+    if (k->watch_garbage && to == k->garbage) k->garbage_hit = true;
+    push(k, to);
     return 0;
 }
 
@@ -449,7 +459,7 @@ static void push_word(uintptr_t w, void *arg) {
 /* Push what entry e points to, as the walk reads references. */
 static void expand(lk *k, size_t e) {
     pm_object *o = object_at(k, e);
-    if (k->precise && o) pmd_referents(o, push_edge, k);
+    if (k->precise && o && !(k->flags[e] & k->no_refs)) pmd_referents(o, push_edge, k);
     if (k->conservative)
         pmd_scan_words((const void *)k->blk[e].addr, (const char *)k->blk[e].addr + k->blk[e].size,
                        push_word, k);
@@ -460,6 +470,7 @@ static void walk_begin(lk *k, uint16_t bit, uint16_t stop, bool precise, bool co
     k->stop = stop;
     k->precise = precise;
     k->conservative = conservative;
+    k->no_refs = 0;
     k->head = k->tail = 0;
 }
 
@@ -483,15 +494,26 @@ static size_t entry_of(const lk *k, const pm_object *o) { return find_block(k, (
 
 /* ---- cycles: the collector's rule ---------------------------------------------- */
 
+static void push_roots(lk *k) {
+    size_t nroots;
+    const pmd_root *roots = pmd_roots_of(k->g.rt, &nroots);
+    for (size_t i = 0; i < nroots; i++) push(k, entry_of(k, roots[i].object));
+}
+
+/* F_COLL, a walk by references. Its first part, from the declared roots
+ * alone, is F_ROOT as well: mark_owned takes those marks as they are. */
 static void mark_collector(lk *k) {
     pm_runtime *rt = k->g.rt;
     walk_begin(k, F_COLL, 0, true, false);
     pm_object *garbage = pmgc_garbage_peek(rt);
-    size_t ge = garbage ? entry_of(k, garbage) : PMD_NONE;
-    if (ge != PMD_NONE) k->flags[ge] |= F_COLL; /* pymm's own: reached, not followed */
-    size_t nroots;
-    const pmd_root *roots = pmd_roots_of(rt, &nroots);
-    for (size_t i = 0; i < nroots; i++) push(k, entry_of(k, roots[i].object));
+    k->garbage = garbage ? entry_of(k, garbage) : PMD_NONE;
+    if (k->garbage != PMD_NONE) k->flags[k->garbage] |= F_COLL; /* pymm's own: not followed */
+    k->watch_garbage = k->garbage != PMD_NONE;
+    push_roots(k);
+    walk(k, false, NULL, NULL);
+    k->watch_garbage = false;
+    for (size_t e = 0; e < k->nblk; e++)
+        if ((k->flags[e] & F_COLL) && e != k->garbage) k->flags[e] |= F_ROOT;
     for (size_t i = 0; i < k->g.n; i++)
         if (k->g.external[i]) push(k, entry_of(k, k->g.objects[i]));
     for (size_t i = 0; i < rt->deferred.len; i++)
@@ -718,13 +740,25 @@ static int mark_judged(lk *k, unsigned flags) {
     return 0;
 }
 
-/* F_OWN: precise and conservative at once (judge_blocks relies on the
- * latter). */
+/* F_OWN: the closure of the roots, the hits and the unjudged objects held
+ * from C under references and the conservative scan at once (judge_blocks
+ * relies on the scan). F_ROOT, the roots' closure under references alone,
+ * lies in it, and is closed under references but for the garbage list,
+ * where mark_collector stopped. So its entries are marked at once and only
+ * scanned, in address order, and the garbage list is pushed when one of
+ * them points to it: the same marks, without following every reference
+ * twice in the order of a breadth-first walk. */
 static void mark_owned(lk *k) {
     walk_begin(k, F_OWN, 0, true, true);
-    size_t nroots;
-    const pmd_root *roots = pmd_roots_of(k->g.rt, &nroots);
-    for (size_t i = 0; i < nroots; i++) push(k, entry_of(k, roots[i].object));
+    k->no_refs = F_ROOT;
+    for (size_t e = 0; e < k->nblk; e++) {
+        if (k->flags[e] & F_ROOT) {
+            k->flags[e] |= F_OWN;
+            k->queue[k->tail++] = (uint32_t)e;
+        }
+    }
+    if (k->garbage_hit) push(k, k->garbage);
+    push_roots(k);
     for (size_t i = 0; i < k->nhits; i++) push(k, k->hits[i]);
     for (size_t e = 0; e < k->nblk; e++) {
         uint32_t o = k->blk[e].obj;
