@@ -210,6 +210,58 @@ static void test_unowned(void) {
     tu_group_end(&g, 0);
 }
 
+/* A root whose one reference lives in a cell of the C library's heap,
+ * which no scan reads: only its traverse slot shows the reference. */
+typedef struct boxed {
+    pm_object ob;
+    pm_object **cell;
+} boxed;
+
+static int boxed_traverse(pm_object *self, pm_visit_fn visit, void *arg) {
+    return visit(*((boxed *)self)->cell, arg);
+}
+
+static NOINLINE void plant_in_garbage(pm_object **held) {
+    pm_object *x = pm_list_new(0); /* ours, and the garbage list's */
+    CHECK_EQ(pm_list_append(pm_gc_garbage(), x), 0);
+    *held = x;
+}
+
+/* The unowned question follows the collector's garbage list when a root
+ * refers to it, though the collector's walk stops there: an object held
+ * from C (so no cycle) that the garbage list holds, under a root whose
+ * reference no scan sees, is owned. */
+static void test_garbage_list_owned(void) {
+    tu_group g = tu_group_begin();
+    pm_type_spec spec = {.name = "Boxed",
+                         .basicsize = sizeof(boxed),
+                         .flags = PM_TPFLAGS_GC,
+                         .slots = {.traverse = boxed_traverse}};
+    pm_type *t = pm_type_new(&spec);
+    CHECK(t != NULL);
+    pm_object *root = pm_object_new(t);
+    pm_object **cell = malloc(sizeof *cell), **held = malloc(sizeof *held);
+    CHECK(root != NULL && cell != NULL && held != NULL);
+    *cell = pm_gc_garbage(); /* borrowed: the runtime's own */
+    ((boxed *)root)->cell = cell;
+    CHECK_EQ(pm_root_add(root, "boxed"), 0);
+    plant_in_garbage(held);
+    wipe_stack();
+    pm_leaks *r = check(PM_LEAKS_AT_EXIT);
+    CHECK(no_verdict(r));
+    pm_leaks_free(r);
+    pm_object *x = pm_list_pop(pm_gc_garbage(), -1);
+    CHECK(x == *held);
+    pm_decref(x);
+    pm_decref(*held);
+    CHECK_EQ(pm_root_remove(root), 0);
+    pm_decref(root);
+    pm_decref((pm_object *)t);
+    free(cell);
+    free(held);
+    tu_group_end(&g, 1); /* the garbage list stays with the collector */
+}
+
 /* ---- growth -------------------------------------------------------------------- */
 
 static void test_growth(void) {
@@ -630,6 +682,7 @@ int main(void) {
     run(test_clean);
     run(test_cycle);
     run(test_unowned);
+    run(test_garbage_list_owned);
     run(test_growth);
     run(test_block);
     run(test_traced);

@@ -26,13 +26,21 @@
  *   L5  A verdict's strings belong to the report, which holds no
  *       reference: its objects are for reading, never for use.
  *   L6  pools[] indexes every pool that holds an entry of blk[]: by its
- *       address, a table of its slots naming each live block's entry
- *       (NOBJ for a free slot). A word inside an arena is found through
- *       it with a probe and a division; only large blocks are searched.
+ *       address, a bitmap of its slots that start a block of blk[], and
+ *       the entry of its lowest. A pool's blocks are contiguous in blk[]
+ *       (L1), so a block's entry is that one plus the live slots below
+ *       it: a probe, a division and a count of bits, in an index an
+ *       eighth of a table of entries (a million random lookups miss the
+ *       cache less). Only large blocks are searched.
+ *   L7  A walk seeded with an earlier walk's marks ends with the marks it
+ *       would find alone: the earlier marks lie in its closure and are
+ *       closed under what it would follow from them (mark_owned takes
+ *       F_ROOT, judge_blocks F_OWN; each says why).
  */
 #include "objects/object.h"
 #include "heap/internal_alloc.h"
 #include "diag/diag.h"
+#include "heap/os.h"
 
 #include <setjmp.h>
 #include <stdio.h>
@@ -44,17 +52,20 @@
 #define PATH_KEEP 4   /* steps kept at each end of a long path */
 #define CYCLE_TRIES 8 /* group members tried as a loop's start */
 #define STACK_MAX 64  /* frames of a verdict's allocation stack */
+#define RUNS_MAX 8    /* sorted runs of others[] merged as they come */
+#define HUGE_PAGE ((uintptr_t)2 << 20)
 
 enum {
-    F_COLL = 1 << 0,  /* the collector's rule: reached from roots or C roots */
-    F_OWN = 1 << 1,   /* reached from the owned roots (conservative)        */
-    F_SUB = 1 << 2,   /* reached from another unexplained object            */
-    F_DONE = 1 << 3,  /* taken by an unowned verdict                        */
-    F_BLK = 1 << 4,   /* reached from program memory and live objects       */
-    F_BSUB = 1 << 5,  /* reached from another lost block                    */
-    F_BDONE = 1 << 6, /* taken by a block verdict                           */
-    F_HIT = 1 << 7,   /* a word of the program's memory points into it      */
-    F_JUDGED = 1 << 8 /* an object the unowned question judges              */
+    F_COLL = 1 << 0,   /* the collector's rule: reached from roots or C roots */
+    F_OWN = 1 << 1,    /* reached from the owned roots (conservative)        */
+    F_SUB = 1 << 2,    /* reached from another unexplained object            */
+    F_DONE = 1 << 3,   /* taken by an unowned verdict                        */
+    F_BLK = 1 << 4,    /* reached from program memory and live objects       */
+    F_BSUB = 1 << 5,   /* reached from another lost block                    */
+    F_BDONE = 1 << 6,  /* taken by a block verdict                           */
+    F_HIT = 1 << 7,    /* a word of the program's memory points into it      */
+    F_JUDGED = 1 << 8, /* an object the unowned question judges             */
+    F_ROOT = 1 << 9    /* F_COLL reached from the declared roots alone        */
 };
 
 typedef struct lk_block {
@@ -69,7 +80,9 @@ typedef struct lk_pool {
     uintptr_t first; /* its first block's address */
     uint32_t size;   /* its blocks' size */
     uint32_t nslots;
-    uint32_t *entry; /* slot -> blk[] entry, or NOBJ */
+    uint32_t base;   /* blk[]'s entry of its lowest live block */
+    uint64_t *live;  /* a bit per slot: a block of blk[] starts there */
+    uint16_t *below; /* per word of live[]: its live slots below that word */
 } lk_pool;
 
 typedef struct lk_vec {
@@ -88,7 +101,11 @@ typedef struct lk {
     size_t head, tail;
     uint16_t bit, stop; /* the walk's mark, and the marks it does not cross */
     bool precise, conservative;
-    uint32_t *hits; /* entries the program's memory points into */
+    bool owned_done;                 /* mark_owned ran: F_OWN is final (judge_blocks uses it) */
+    uint16_t no_refs;                /* the walk's marks whose references it does not follow */
+    size_t garbage;                  /* the collector's garbage list's entry, or PMD_NONE */
+    bool watch_garbage, garbage_hit; /* a followed reference reached it */
+    uint32_t *hits;                  /* entries the program's memory points into */
     size_t nhits, caphits;
     bool oom;
     pm_leaks *out;
@@ -222,6 +239,34 @@ static lk_pool *pool_slot(const lk *k, uintptr_t p) {
         if (k->pools[i].pool == p || k->pools[i].pool == 0) return &k->pools[i];
 }
 
+/* Pool's entry of the index (L6), made when the pool's first block is
+ * seen (the lowest, blk[] being sorted); false when out of memory. */
+static bool pool_add(lk *k, lk_pool *p, const pmh_pool *pool, size_t e) {
+    uint32_t nslots = (uint32_t)pmh_pool_capacity(k->h, pool, pool->size);
+    size_t nwords = (nslots + 63) / 64;
+    p->live = pmh_internal_calloc(nwords, sizeof *p->live + sizeof *p->below);
+    if (p->live == NULL) return false;
+    p->below = (uint16_t *)(p->live + nwords);
+    p->pool = (uintptr_t)pool;
+    p->first = (uintptr_t)pool + PMH_POOL_HEADER;
+    p->size = pool->size;
+    p->nslots = nslots;
+    p->base = (uint32_t)e;
+    return true;
+}
+
+/* below[] from live[], for every pool of the index. */
+static void count_live(lk *k) {
+    for (size_t i = 0; i < k->pools_cap; i++) {
+        lk_pool *p = &k->pools[i];
+        uint32_t n = 0;
+        for (size_t w = 0; p->pool && w < (p->nslots + 63) / 64; w++) {
+            p->below[w] = (uint16_t)n;
+            n += (uint32_t)__builtin_popcountll(p->live[w]);
+        }
+    }
+}
+
 /* L6 for blk[]'s pool blocks; false when out of memory. */
 static bool index_pools(lk *k) {
     size_t npools = 0;
@@ -240,25 +285,17 @@ static bool index_pools(lk *k) {
         if (!pmh_arena_owns(k->h, a)) continue;
         const pmh_pool *pool = pmh_pool_of(k->h, (void *)a);
         lk_pool *p = pool_slot(k, (uintptr_t)pool);
-        if (p->pool == 0) {
-            uint32_t nslots = (uint32_t)pmh_pool_capacity(k->h, pool, pool->size);
-            p->entry = pmh_internal_malloc(nslots * sizeof *p->entry);
-            if (p->entry == NULL) return false;
-            memset(p->entry, 0xff, nslots * sizeof *p->entry); /* NOBJ */
-            p->pool = (uintptr_t)pool;
-            p->first = (uintptr_t)pool + PMH_POOL_HEADER;
-            p->size = pool->size;
-            p->nslots = nslots;
-        }
+        if (p->pool == 0 && !pool_add(k, p, pool, e)) return false;
         size_t slot = (a - p->first) / p->size;
         PM_ASSERT(slot < p->nslots && a == p->first + slot * p->size);
-        p->entry[slot] = (uint32_t)e;
+        p->live[slot / 64] |= 1ull << (slot % 64);
     }
+    count_live(k);
     return true;
 }
 
 static void free_pools(lk *k) {
-    for (size_t i = 0; k->pools && i < k->pools_cap; i++) pmh_internal_free(k->pools[i].entry);
+    for (size_t i = 0; k->pools && i < k->pools_cap; i++) pmh_internal_free(k->pools[i].live);
     pmh_internal_free(k->pools);
 }
 
@@ -268,7 +305,10 @@ static size_t find_block(const lk *k, uintptr_t w) {
         const lk_pool *p = pool_slot(k, (uintptr_t)pmh_pool_of(k->h, (void *)w));
         if (p->pool == 0 || w < p->first) return PMD_NONE;
         size_t slot = (w - p->first) / p->size;
-        return slot < p->nslots && p->entry[slot] != NOBJ ? p->entry[slot] : PMD_NONE;
+        if (slot >= p->nslots) return PMD_NONE;
+        uint64_t word = p->live[slot / 64], bit = 1ull << (slot % 64);
+        if (!(word & bit)) return PMD_NONE;
+        return p->base + p->below[slot / 64] + (size_t)__builtin_popcountll(word & (bit - 1));
     }
     size_t a = 0, b = k->nblk; /* the last block starting at or below w */
     while (a < b) {
@@ -285,11 +325,30 @@ static pm_object *object_at(const lk *k, size_t e) {
     return k->blk[e].obj == NOBJ ? NULL : k->g.objects[k->blk[e].obj];
 }
 
+/* The check's big arrays are written once, in order or at random: on 2
+ * MiB pages the kernel takes one fault where it took 512 (in a virtual
+ * machine, a fault costs microseconds), and the walks' random reads miss
+ * the TLB less. Only whole huge pages inside [p, p + n) are advised; a
+ * refusal costs nothing but the speed. */
+static void advise_big(void *p, size_t n) {
+    uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (p && e > a) (void)pmos_advise_huge((void *)a, e - a, true);
+}
+
+static void *alloc_big(size_t n, size_t size, bool zero) {
+    n = n ? n : 1;
+    void *p = zero ? pmh_internal_calloc(n, size) : pmh_internal_malloc(n * size);
+    advise_big(p, n * size);
+    return p;
+}
+
 static bool vec_push(lk_vec *v, lk_block b) {
     if (v->len == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 1024;
         lk_block *items = pmh_internal_realloc(v->items, cap * sizeof *items);
         if (items == NULL) return false;
+        advise_big(items, cap * sizeof *items);
         v->items = items;
         v->cap = cap;
     }
@@ -335,7 +394,47 @@ static size_t object_size(const pm_heap *h, const pm_object *o) {
     return pm_heap_block_size(h, o);
 }
 
-/* blk[]: the objects (sorted already, H1) merged with the other blocks. */
+/* others[] as sorted runs, run[r] .. run[r + 1]; their number. The pools
+ * come arena by arena, each in address order, so the runs are few and
+ * merge_blocks takes them as they are; past RUNS_MAX, one sort. */
+static size_t sorted_runs(lk_vec *v, size_t run[RUNS_MAX + 1]) {
+    size_t n = 0;
+    for (size_t j = 0; j < v->len && n <= RUNS_MAX; j++)
+        if (j == 0 || v->items[j].addr < v->items[j - 1].addr) run[n++] = j;
+    if (n > RUNS_MAX) {
+        qsort(v->items, v->len, sizeof *v->items, cmp_block);
+        n = 1;
+    }
+    run[n] = v->len;
+    return n;
+}
+
+/* L1: blk[] from the objects (sorted, H1) and others[]'s runs, the lowest
+ * address first. */
+static void merge_blocks(lk *k, size_t run[RUNS_MAX + 1], size_t nruns) {
+    size_t end[RUNS_MAX], i = 0;
+    for (size_t r = 0; r < nruns; r++) end[r] = run[r + 1];
+    for (size_t n = 0; n < k->nblk; n++) {
+        uintptr_t low = i < k->g.n ? (uintptr_t)k->g.objects[i] : UINTPTR_MAX;
+        size_t from = RUNS_MAX;
+        for (size_t r = 0; r < nruns; r++)
+            if (run[r] < end[r] && k->others.items[run[r]].addr < low)
+                low = k->others.items[run[from = r]].addr;
+        PM_ASSERT(n == 0 || k->blk[n - 1].addr + k->blk[n - 1].size <= low); /* L1 */
+        if (from < RUNS_MAX) {
+            k->blk[n] = k->others.items[run[from]++];
+        } else {
+            k->blk[n] = (lk_block){low, object_size(k->h, k->g.objects[i]), (uint32_t)i};
+            i++;
+        }
+    }
+    if (k->nblk) {
+        k->lo = k->blk[0].addr;
+        k->hi = k->blk[k->nblk - 1].addr + k->blk[k->nblk - 1].size;
+    }
+}
+
+/* blk[]: the objects merged with the other blocks. */
 static int build_blocks(lk *k) {
     pmh_lock(k->h);
     int r = pmh_for_each_pool(k->h, visit_pool, k);
@@ -346,32 +445,21 @@ static int build_blocks(lk *k) {
         else pm_exc_set(PM_EXC_MEMORY, "leak check: no memory for the heap's blocks");
         return -1;
     }
-    if (k->others.len) qsort(k->others.items, k->others.len, sizeof *k->others.items, cmp_block);
+    size_t run[RUNS_MAX + 1], nruns = sorted_runs(&k->others, run);
     k->nblk = k->g.n + k->others.len;
-    k->blk = pmh_internal_malloc((k->nblk ? k->nblk : 1) * sizeof *k->blk);
-    k->flags = pmh_internal_calloc(k->nblk ? k->nblk : 1, sizeof *k->flags);
-    k->queue = pmh_internal_malloc((k->nblk ? k->nblk : 1) * sizeof *k->queue);
+    k->blk = alloc_big(k->nblk, sizeof *k->blk, false);
+    k->flags = alloc_big(k->nblk, sizeof *k->flags, true);
+    k->queue = alloc_big(k->nblk, sizeof *k->queue, false);
     if (k->blk == NULL || k->flags == NULL || k->queue == NULL) {
         pm_exc_set(PM_EXC_MEMORY, "leak check: no memory for its marks");
         return -1;
     }
-    size_t i = 0, j = 0, n = 0;
-    while (i < k->g.n || j < k->others.len) {
-        uintptr_t o = i < k->g.n ? (uintptr_t)k->g.objects[i] : UINTPTR_MAX;
-        if (j < k->others.len && k->others.items[j].addr < o) k->blk[n++] = k->others.items[j++];
-        else {
-            k->blk[n++] = (lk_block){o, object_size(k->h, k->g.objects[i]), (uint32_t)i};
-            i++;
-        }
-    }
-    if (n) {
-        k->lo = k->blk[0].addr;
-        k->hi = k->blk[n - 1].addr + k->blk[n - 1].size;
-    }
+    merge_blocks(k, run, nruns);
     if (!index_pools(k)) {
         pm_exc_set(PM_EXC_MEMORY, "leak check: no memory for its index of pools");
         return -1;
     }
+    for (size_t e = 0; e < k->nblk; e++) PM_ASSERT_EXPENSIVE(find_block(k, k->blk[e].addr) == e);
     return 0;
 }
 
@@ -386,7 +474,9 @@ static void push(lk *k, size_t e) {
 static int push_edge(pm_object *child, pmd_edge e, void *arg) {
     lk *k = arg;
     (void)e;
-    push(k, find_block(k, (uintptr_t)child));
+    size_t to = find_block(k, (uintptr_t)child);
+    if (k->watch_garbage && to == k->garbage) k->garbage_hit = true;
+    push(k, to);
     return 0;
 }
 
@@ -398,7 +488,7 @@ static void push_word(uintptr_t w, void *arg) {
 /* Push what entry e points to, as the walk reads references. */
 static void expand(lk *k, size_t e) {
     pm_object *o = object_at(k, e);
-    if (k->precise && o) pmd_referents(o, push_edge, k);
+    if (k->precise && o && !(k->flags[e] & k->no_refs)) pmd_referents(o, push_edge, k);
     if (k->conservative)
         pmd_scan_words((const void *)k->blk[e].addr, (const char *)k->blk[e].addr + k->blk[e].size,
                        push_word, k);
@@ -409,6 +499,7 @@ static void walk_begin(lk *k, uint16_t bit, uint16_t stop, bool precise, bool co
     k->stop = stop;
     k->precise = precise;
     k->conservative = conservative;
+    k->no_refs = 0;
     k->head = k->tail = 0;
 }
 
@@ -432,15 +523,26 @@ static size_t entry_of(const lk *k, const pm_object *o) { return find_block(k, (
 
 /* ---- cycles: the collector's rule ---------------------------------------------- */
 
+static void push_roots(lk *k) {
+    size_t nroots;
+    const pmd_root *roots = pmd_roots_of(k->g.rt, &nroots);
+    for (size_t i = 0; i < nroots; i++) push(k, entry_of(k, roots[i].object));
+}
+
+/* F_COLL, a walk by references. Its first part, from the declared roots
+ * alone, is F_ROOT as well: mark_owned takes those marks as they are. */
 static void mark_collector(lk *k) {
     pm_runtime *rt = k->g.rt;
     walk_begin(k, F_COLL, 0, true, false);
     pm_object *garbage = pmgc_garbage_peek(rt);
-    size_t ge = garbage ? entry_of(k, garbage) : PMD_NONE;
-    if (ge != PMD_NONE) k->flags[ge] |= F_COLL; /* pymm's own: reached, not followed */
-    size_t nroots;
-    const pmd_root *roots = pmd_roots_of(rt, &nroots);
-    for (size_t i = 0; i < nroots; i++) push(k, entry_of(k, roots[i].object));
+    k->garbage = garbage ? entry_of(k, garbage) : PMD_NONE;
+    if (k->garbage != PMD_NONE) k->flags[k->garbage] |= F_COLL; /* pymm's own: not followed */
+    k->watch_garbage = k->garbage != PMD_NONE;
+    push_roots(k);
+    walk(k, false, NULL, NULL);
+    k->watch_garbage = false;
+    for (size_t e = 0; e < k->nblk; e++)
+        if ((k->flags[e] & F_COLL) && e != k->garbage) k->flags[e] |= F_ROOT;
     for (size_t i = 0; i < k->g.n; i++)
         if (k->g.external[i]) push(k, entry_of(k, k->g.objects[i]));
     for (size_t i = 0; i < rt->deferred.len; i++)
@@ -667,17 +769,32 @@ static int mark_judged(lk *k, unsigned flags) {
     return 0;
 }
 
+/* F_OWN: the closure of the roots, the hits and the unjudged objects held
+ * from C under references and the conservative scan at once (judge_blocks
+ * relies on the scan). F_ROOT, the roots' closure under references alone,
+ * lies in it, and is closed under references but for the garbage list,
+ * where mark_collector stopped. So its entries are marked at once and only
+ * scanned, in address order, and the garbage list is pushed when one of
+ * them points to it: the same marks, without following every reference
+ * twice in the order of a breadth-first walk. */
 static void mark_owned(lk *k) {
     walk_begin(k, F_OWN, 0, true, true);
-    size_t nroots;
-    const pmd_root *roots = pmd_roots_of(k->g.rt, &nroots);
-    for (size_t i = 0; i < nroots; i++) push(k, entry_of(k, roots[i].object));
+    k->no_refs = F_ROOT;
+    for (size_t e = 0; e < k->nblk; e++) {
+        if (k->flags[e] & F_ROOT) {
+            k->flags[e] |= F_OWN;
+            k->queue[k->tail++] = (uint32_t)e;
+        }
+    }
+    if (k->garbage_hit) push(k, k->garbage);
+    push_roots(k);
     for (size_t i = 0; i < k->nhits; i++) push(k, k->hits[i]);
     for (size_t e = 0; e < k->nblk; e++) {
         uint32_t o = k->blk[e].obj;
         if (o != NOBJ && k->g.external[o] && !(k->flags[e] & F_JUDGED)) push(k, e);
     }
     walk(k, false, NULL, NULL);
+    k->owned_done = true;
 }
 
 static bool is_unowned(const lk *k, size_t e) {
@@ -797,8 +914,21 @@ static int block_verdict(lk *k, size_t e) {
     return 0;
 }
 
+/* F_BLK is the closure of the hits and every object under the
+ * conservative scan. mark_owned's walk scanned every entry it marked and
+ * was seeded with every hit, so F_OWN is closed under that scan; its
+ * entries are objects, hits, or reached by the scan from those, so they
+ * are in F_BLK and their scans add nothing to it. Marking them without a
+ * walk gives the same marks and spares scanning every object twice. */
+static void mark_blocks_owned(lk *k) {
+    PM_ASSERT(k->owned_done);
+    for (size_t e = 0; e < k->nblk; e++)
+        if (k->flags[e] & F_OWN) k->flags[e] |= F_BLK;
+}
+
 static int judge_blocks(lk *k) {
     walk_begin(k, F_BLK, 0, false, true);
+    mark_blocks_owned(k);
     for (size_t i = 0; i < k->nhits; i++) push(k, k->hits[i]);
     for (size_t e = 0; e < k->nblk; e++)
         if (k->blk[e].obj != NOBJ) push(k, e);
