@@ -18,9 +18,10 @@
  *       other entry NOBJ.
  *   L2  No recursion: every walk's frontier is queue[], each entry pushed
  *       at most once per bit, so a walk costs O(blocks + references).
- *   L3  All memory is internal (the C library's) and the check makes no
- *       object: it never counts itself, and its pointers live in frames
- *       below the one the stack scan starts from (leakscan.c, S3).
+ *   L3  All memory is internal (the C library's, or the check's own
+ *       mappings for its big arrays) and the check makes no object: it
+ *       never counts itself, and its pointers live in frames below the
+ *       one the stack scan starts from (leakscan.c, S3).
  *   L4  A failing check frees everything and leaves its exception
  *       pending; the report is all or nothing.
  *   L5  A verdict's strings belong to the report, which holds no
@@ -29,9 +30,9 @@
  *       address, a bitmap of its slots that start a block of blk[], and
  *       the entry of its lowest. A pool's blocks are contiguous in blk[]
  *       (L1), so a block's entry is that one plus the live slots below
- *       it: a probe, a division and a count of bits, in an index an
- *       eighth of a table of entries (a million random lookups miss the
- *       cache less). Only large blocks are searched.
+ *       it: a probe, a division and a count of bits, in an index of
+ *       10 bytes per 64 slots, a 25th of a table of 4-byte entries (a
+ *       million random lookups miss the cache less). Only large blocks are searched.
  *   L7  A walk seeded with an earlier walk's marks ends with the marks it
  *       would find alone: the earlier marks lie in its closure and are
  *       closed under what it would follow from them (mark_owned takes
@@ -325,22 +326,31 @@ static pm_object *object_at(const lk *k, size_t e) {
     return k->blk[e].obj == NOBJ ? NULL : k->g.objects[k->blk[e].obj];
 }
 
-/* The check's big arrays are written once, in order or at random: on 2
- * MiB pages the kernel takes one fault where it took 512 (in a virtual
- * machine, a fault costs microseconds), and the walks' random reads miss
- * the TLB less. Only whole huge pages inside [p, p + n) are advised; a
- * refusal costs nothing but the speed. */
-static void advise_big(void *p, size_t n) {
-    uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
-    if (p && e > a) (void)pmos_advise_huge((void *)a, e - a, true);
+/* The check's big arrays (blk, flags, queue: n entries each) are written
+ * once, in order or at random: on 2 MiB pages the kernel takes one fault
+ * where it took 512 (in a virtual machine, a fault costs microseconds),
+ * and the walks' random reads miss the TLB less. They are mappings of
+ * their own, never the C library's heap, whose pages the advice would
+ * outlive: the program's heap must not change because a check ran. A
+ * refused advice costs nothing but the speed. Zeroed; NULL when n * size
+ * overflows or the map is refused. */
+static size_t big_bytes(size_t n, size_t size) {
+    size_t b = (n ? n : 1) * size;
+    return (b + PMOS_PAGE_SIZE - 1) & ~(size_t)(PMOS_PAGE_SIZE - 1);
 }
 
-static void *alloc_big(size_t n, size_t size, bool zero) {
-    n = n ? n : 1;
-    void *p = zero ? pmh_internal_calloc(n, size) : pmh_internal_malloc(n * size);
-    advise_big(p, n * size);
+static void *alloc_big(size_t n, size_t size) {
+    if (n > SIZE_MAX / 2 / size) return NULL;
+    size_t bytes = big_bytes(n, size);
+    void *p = pmos_map(bytes);
+    uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t e = ((uintptr_t)p + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (p && e > a) (void)pmos_advise_huge((void *)a, e - a, true);
     return p;
+}
+
+static void free_big(void *p, size_t n, size_t size) {
+    if (p) pmos_unmap(p, big_bytes(n, size));
 }
 
 static bool vec_push(lk_vec *v, lk_block b) {
@@ -348,7 +358,6 @@ static bool vec_push(lk_vec *v, lk_block b) {
         size_t cap = v->cap ? v->cap * 2 : 1024;
         lk_block *items = pmh_internal_realloc(v->items, cap * sizeof *items);
         if (items == NULL) return false;
-        advise_big(items, cap * sizeof *items);
         v->items = items;
         v->cap = cap;
     }
@@ -447,9 +456,13 @@ static int build_blocks(lk *k) {
     }
     size_t run[RUNS_MAX + 1], nruns = sorted_runs(&k->others, run);
     k->nblk = k->g.n + k->others.len;
-    k->blk = alloc_big(k->nblk, sizeof *k->blk, false);
-    k->flags = alloc_big(k->nblk, sizeof *k->flags, true);
-    k->queue = alloc_big(k->nblk, sizeof *k->queue, false);
+    if (k->nblk >= NOBJ) { /* entries are 32-bit (queue, hits, the pool index) */
+        pm_exc_set(PM_EXC_MEMORY, "leak check: %zu blocks, more than it can number", k->nblk);
+        return -1;
+    }
+    k->blk = alloc_big(k->nblk, sizeof *k->blk);
+    k->flags = alloc_big(k->nblk, sizeof *k->flags);
+    k->queue = alloc_big(k->nblk, sizeof *k->queue);
     if (k->blk == NULL || k->flags == NULL || k->queue == NULL) {
         pm_exc_set(PM_EXC_MEMORY, "leak check: no memory for its marks");
         return -1;
@@ -950,9 +963,9 @@ static int judge_blocks(lk *k) {
 static void lk_free(lk *k) {
     free_pools(k);
     pmd_graph_free(&k->g);
-    pmh_internal_free(k->blk);
-    pmh_internal_free(k->flags);
-    pmh_internal_free(k->queue);
+    free_big(k->blk, k->nblk, sizeof *k->blk);
+    free_big(k->flags, k->nblk, sizeof *k->flags);
+    free_big(k->queue, k->nblk, sizeof *k->queue);
     pmh_internal_free(k->hits);
     pmh_internal_free(k->others.items);
     pmh_internal_free(k);

@@ -14,7 +14,8 @@
  *       poisoned redzones) and hidden from memcheck's error reports (block
  *       tails and padding are undefined): a word is only a number here.
  *   S3  Nothing this module or the check allocates is scanned: their
- *       memory is the C library's, which is never read, and their locals
+ *       memory is the C library's heap or mappings of their own, neither
+ *       ever read, and their locals
  *       live below the frame the stack scan starts from.
  *   S4  Other threads' stacks are not read (no safe way to stop them and
  *       find their registers here): only the calling thread is scanned.

@@ -343,7 +343,7 @@ typedef struct rpt_idmap {
 } rpt_idmap;
 
 typedef struct rpt_tree {
-
+    bool sealed;        /* rpt_tree_seal has run: no capture may be added */
     bool by_name;       /* frames by printed name alone, all domains under root 1 */
     rpt_strings keys;   /* a frame's key, or a module's path: ids are frame ids */
     rpt_strings names;  /* the frames' functions and files, each once */
@@ -362,10 +362,10 @@ typedef struct rpt_tree {
  * stderr. rpt_tree_free is due either way. */
 bool rpt_tree_init(rpt_tree *t, bool by_name);
 /* Capture c's stacks onto the tree, its figures as fig[which], its frames
- * named with d: 0, or 1 with the error said. */
+ * named with d: 0, or 1 with the error said. Not once sealed. */
 int rpt_tree_add(rpt_tree *t, const rpt_capture *c, Dwfl *d, int which);
 /* No capture will be added: the tables that match frames and stacks go. */
-void rpt_tree_sealed(rpt_tree *t);
+void rpt_tree_seal(rpt_tree *t);
 void rpt_tree_free(rpt_tree *t);
 /* Tree stack id's figures from capture `which`, RPT_VIEWS of them (all 0
  * when it has none). */

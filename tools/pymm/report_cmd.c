@@ -95,7 +95,8 @@ static bool get_string(rpt_capture *c, const unsigned char **s, uint64_t *len) {
 bool rpt_grow(void **items, size_t *cap, size_t need, size_t size) {
     if (need <= *cap) return true;
     size_t cap2 = *cap ? *cap : 1024;
-    while (cap2 < need) cap2 *= 2;
+    while (cap2 < need)
+        if ((cap2 *= 2) > SIZE_MAX / 2 / size) return false;
     void *q = realloc(*items, cap2 * size);
     if (q == NULL) return false;
     memset((char *)q + *cap * size, 0, (cap2 - *cap) * size);
@@ -114,8 +115,8 @@ bool rpt_grow(void **items, size_t *cap, size_t need, size_t size) {
 bool rpt_grow_mapped(void **items, size_t *cap, size_t need, size_t size) {
     if (need <= *cap) return true;
     size_t cap2 = *cap ? *cap : 4096;
-    while (cap2 < need) cap2 *= 2;
-    if (cap2 > SIZE_MAX / size) return false;
+    while (cap2 < need)
+        if ((cap2 *= 2) > SIZE_MAX / 2 / size) return false;
     void *q = *items == NULL ? mmap(NULL, cap2 * size, PROT_READ | PROT_WRITE,
                                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
                              : mremap(*items, *cap * size, cap2 * size, MREMAP_MAYMOVE);
@@ -453,7 +454,7 @@ static const char *read_event(rpt_capture *c, bool alloc) {
 static const char *on_node(rpt_capture *c) {
     uint64_t id, parent, pc;
     if (!get_varint(c, &id) || !get_varint(c, &parent) || !get_varint(c, &pc)) return "";
-    if (id != c->nstacks || id > UINT32_MAX || parent == 0 || parent >= id)
+    if (id != c->nstacks || id >= UINT32_MAX || parent == 0 || parent >= id)
         return "a stack node out of order (ids go 5, 6, ...) or with a bad parent";
     uint64_t loc = pc & ~PMD_CAPTURE_INTERP_BIT;
     if ((pc & PMD_CAPTURE_INTERP_BIT) && (loc == 0 || loc >= c->nlocations))
@@ -966,9 +967,8 @@ static int report(rpt_capture *c, const format *fmt, const char *out, size_t top
     int rc = 0;
     if (fmt->write) {
         rc = rpt_tree_init(&t, true) ? rpt_tree_add(&t, c, d, 0) : 1;
-        rpt_tree_sealed(&t);
+        rpt_tree_seal(&t);
         rpt_drop_stacks(c);
-
         rpt_names_close(d);
         d = NULL;
     }

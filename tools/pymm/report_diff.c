@@ -57,7 +57,6 @@ static size_t rank(const diff *x, enum rpt_view v, change *out) {
     size_t n = 0;
     for (uint32_t id = 1; id < x->t.nstacks; id++) {
         rpt_counts a = rpt_tree_figures(&x->t, id, A)[v], b = rpt_tree_figures(&x->t, id, B)[v];
-
         if (a.bytes != b.bytes || a.count != b.count) out[n++] = (change){id, a, b};
     }
     qsort(out, n, sizeof *out, by_change);
@@ -182,7 +181,7 @@ int rpt_diff(const char *out, const char *a, const char *b, bool json, size_t to
         rpt_names_close(d);
         rpt_drop_stacks(&x.c[i]);
     }
-    rpt_tree_sealed(&x.t);
+    rpt_tree_seal(&x.t);
     change *r = rc == 0 ? malloc(x.t.nstacks * sizeof *r) : NULL;
     if (rc == 0 && r == NULL) {
         fprintf(stderr, "pymm report: out of memory\n");

@@ -427,7 +427,6 @@ void rpt_summary_json(FILE *f, const rpt_capture *c) {
             ", \"rss_peak_ms\": %" PRIu64 ", \"rss_samples\": %" PRIu64 ", \"complete\": %s}",
             c->pid[0] ? c->pid : "null", c->ms, c->max_thread, c->allocs, c->alloc_bytes, c->frees,
             c->peak, c->peak_ms, c->current, c->end_blocks, c->temp_allocs, c->temp_bytes,
-
             c->temporary, c->sample_bytes, c->dropped, c->recorded_allocs, c->recorded_frees,
             c->rss, c->rss_peak, c->rss_peak_ms, c->rss_samples, c->ended ? "true" : "false");
 }

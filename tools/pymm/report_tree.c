@@ -29,12 +29,11 @@
  * capture's node-to-stack map (nodes: the page sums that capture's
  * events by tree stack), and while a capture is added a map from its pcs
  * to frames (an array by location for interpreter frames). Once sealed
- * (rpt_tree_sealed), the tables that only match frames and stacks are
+ * (rpt_tree_seal), the tables that only match frames and stacks are
  * gone. Naming is most of the cost beyond reading, and a frame of one
  * module at one offset has one name, so it is named once for both
  * captures.
  */
-
 #define _GNU_SOURCE
 #include "report.h"
 
@@ -133,7 +132,8 @@ bool rpt_tree_init(rpt_tree *t, bool by_name) {
     return false;
 }
 
-void rpt_tree_sealed(rpt_tree *t) {
+void rpt_tree_seal(rpt_tree *t) {
+    t->sealed = true;
     rpt_strings_free(&t->keys);
     rpt_map_free(&t->by_offset);
     free(t->stack_ids.ids);
@@ -141,7 +141,7 @@ void rpt_tree_sealed(rpt_tree *t) {
 }
 
 void rpt_tree_free(rpt_tree *t) {
-    rpt_tree_sealed(t);
+    rpt_tree_seal(t);
     free(t->frames);
     rpt_strings_free(&t->names);
     rpt_unmap(t->stacks, t->stacks_cap, sizeof *t->stacks);
@@ -236,7 +236,8 @@ static uint32_t stack_id(rpt_tree *t, uint32_t parent, uint32_t frame) {
     if (!ids_reserve(t)) return 0;
     uint32_t *id = ids_probe(t, &t->stack_ids, key);
     if (*id) return *id;
-    if (!rpt_grow_mapped((void **)&t->stacks, &t->stacks_cap, t->nstacks + 1, sizeof *t->stacks))
+    if (t->nstacks >= UINT32_MAX || /* ids are 32-bit; 0 says "none" */
+        !rpt_grow_mapped((void **)&t->stacks, &t->stacks_cap, t->nstacks + 1, sizeof *t->stacks))
         return 0;
     t->stacks[t->nstacks] = (rpt_tstack){.parent = parent, .frame = frame};
     t->stack_ids.n++;
@@ -282,6 +283,10 @@ static bool add_figures(rpt_tree *t, const rpt_capture *c, int which, uint32_t i
 /* A node's parent comes before it (parent < id), so one pass in id order
  * finds every parent mapped. */
 int rpt_tree_add(rpt_tree *t, const rpt_capture *c, Dwfl *d, int which) {
+    if (t->sealed) { /* its matching tables are gone: ids would collide */
+        fprintf(stderr, "pymm report: internal error: a capture added to a sealed tree\n");
+        return 1;
+    }
     uint32_t *to = calloc(c->nstacks, sizeof *to); /* node -> tree stack */
     uint32_t *paths = calloc(c->nmodules + 1, sizeof *paths);
     uint32_t *locs = calloc(c->nlocations + 1, sizeof *locs); /* interpreter pcs -> frame id */
@@ -302,7 +307,6 @@ int rpt_tree_add(rpt_tree *t, const rpt_capture *c, Dwfl *d, int which) {
     rpt_map_free(&pcs);
     free(locs);
     free(paths);
-
     free(t->nodes);
     t->nodes = to;
     return ok ? 0 : 1;
