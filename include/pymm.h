@@ -1712,7 +1712,23 @@ PM_API const char *pm_leak_kind_name(pm_leak_kind kind);
  * path_omitted (between steps 3 and 4). stack: the allocation stack of the
  * leak root when tracing (innermost first), else stack_len 0. growth: for
  * PM_LEAK_GROWTH, the length's change at each of the last ngrowth
- * checkpoints, oldest first. Everything belongs to the report. */
+ * checkpoints, oldest first. nodes, refs, backrefs: the leak root's
+ * neighbourhood, objgraph's show_refs and show_backrefs of it at once, as
+ * texts taken at the check: nodes[0] is the leak root, every node an
+ * object's short description ("dict (3 items)", with " [root 'NAME']" or
+ * " [held from C: N]" when so) or a cut-off ("... N more"); refs are the
+ * references from the root outwards, backrefs those into it, each edge
+ * from the holder to the held node with the reference's label. Depth
+ * PM_LEAK_GRAPH_DEPTH, at most PM_LEAK_GRAPH_FAN references per object,
+ * for the first PM_LEAK_GRAPH_VERDICTS verdicts that are objects (nnodes
+ * 0 for the others and for blocks). Everything belongs to the report. */
+#define PM_LEAK_GRAPH_DEPTH 2
+#define PM_LEAK_GRAPH_FAN 6
+#define PM_LEAK_GRAPH_VERDICTS 32
+typedef struct pm_leak_edge {
+    size_t from, to;   /* holder and held: numbers in the verdict's nodes */
+    const char *label; /* "['users']", "field 0"; "" into a cut-off      */
+} pm_leak_edge;
 typedef struct pm_leak {
     pm_leak_kind kind;
     const char *type;
@@ -1724,6 +1740,10 @@ typedef struct pm_leak {
     size_t stack_len;
     const int64_t *growth;
     size_t ngrowth;
+    const char *const *nodes;
+    size_t nnodes;
+    const pm_leak_edge *refs, *backrefs;
+    size_t nrefs, nbackrefs;
 } pm_leak;
 
 /* The sizes growth verdicts need between checkpoints: a watch of rt's

@@ -54,6 +54,24 @@ static bool path_is(const pm_leak *l, size_t i, const char *want) {
     return false;
 }
 
+/* The verdict's neighbourhood has an edge (refs: list 0, backrefs: 1)
+ * from the node that reads `from` to the one that reads `to`, labelled;
+ * and every edge of it joins two of its nodes (N2 in leakgraph.c). */
+static bool hood_edge(const pm_leak *l, int list, const char *from, const char *label,
+                      const char *to) {
+    const pm_leak_edge *e = list ? l->backrefs : l->refs;
+    size_t n = list ? l->nbackrefs : l->nrefs;
+    for (size_t i = 0; i < n; i++) {
+        CHECK(e[i].from < l->nnodes && e[i].to < l->nnodes);
+        if (strcmp(l->nodes[e[i].from], from) == 0 && strcmp(l->nodes[e[i].to], to) == 0 &&
+            strcmp(e[i].label, label) == 0)
+            return true;
+    }
+    fprintf(stderr, "no %s edge %s -%s-> %s among %zu\n", list ? "backrefs" : "refs", from, label,
+            to, n);
+    return false;
+}
+
 static int64_t block_size(const void *p) {
     return (int64_t)pm_heap_block_size(pm_runtime_heap(pm_runtime_current()), p);
 }
@@ -155,6 +173,16 @@ static void test_cycle(void) {
         CHECK(path_is(l, 2, "[0] -> dict (1 items)"));
     }
     CHECK_EQ(l->stack_len, 0); /* not tracing */
+    /* The neighbourhood: the loop seen from its root closes on node 0, and
+     * the referrers' edges, the same loop, are not repeated (N4). */
+    const char *list = "list (1 items)", *dict = "dict (1 items)";
+    CHECK(strcmp(l->nodes[0], pm_is_type(a, &pm_list_type) ? list : dict) == 0);
+    CHECK_EQ(l->nnodes, 3);
+    CHECK_EQ(l->nrefs, 3);
+    CHECK_EQ(l->nbackrefs, 0);
+    CHECK(hood_edge(l, 0, list, "[0]", dict));
+    CHECK(hood_edge(l, 0, dict, "['self']", list));
+    CHECK(hood_edge(l, 0, dict, "key 'self'", "str 'self'"));
     pm_leaks_free(r);
     pm_gc_enable();
     CHECK_EQ(pm_gc_collect(2), 2); /* the verdict was garbage (the tracked ones) */
@@ -187,6 +215,10 @@ static void test_unowned(void) {
     CHECK_EQ(l->bytes, bytes);
     CHECK_EQ(l->path_len, 1);
     CHECK(path_is(l, 0, "held from C: 1: list (3 items)"));
+    CHECK(strcmp(l->nodes[0], "list (3 items) [held from C: 1]") == 0);
+    CHECK_EQ(l->nnodes, 4);
+    CHECK(hood_edge(l, 0, l->nodes[0], "[2]", "int 1002"));
+    CHECK_EQ(l->nbackrefs, 0);
     pm_leaks_free(r);
     /* Mid-run, with no mark, nothing is judged; with a mark, only what
      * was born since. */
@@ -207,6 +239,24 @@ static void test_unowned(void) {
     pm_census_unmark(NULL);
     pm_decref(lost);
     pm_decref(lost2);
+    tu_group_end(&g, 0);
+}
+
+/* Past PM_LEAK_GRAPH_VERDICTS verdicts, none gets a neighbourhood; the
+ * verdicts themselves are all there. */
+static void test_graph_cap(void) {
+    tu_group g = tu_group_begin();
+    size_t n = PM_LEAK_GRAPH_VERDICTS + 3;
+    for (size_t i = 0; i < n; i++) plant_unowned();
+    wipe_stack();
+    pm_leaks *r = check(PM_LEAKS_AT_EXIT);
+    CHECK_EQ(pm_leaks_count(r), n);
+    for (size_t i = 0; i < pm_leaks_count(r); i++) {
+        const pm_leak *l = pm_leaks_at(r, i);
+        CHECK_EQ(l->nnodes, i < PM_LEAK_GRAPH_VERDICTS ? 4u : 0u);
+        pm_decref((pm_object *)l->address);
+    }
+    pm_leaks_free(r);
     tu_group_end(&g, 0);
 }
 
@@ -302,6 +352,13 @@ static void test_growth(void) {
             char want_step[64];
             snprintf(want_step, sizeof want_step, "['users'] -> list (%d items)", round * 10);
             CHECK(path_is(l, 1, want_step));
+            /* What holds it, the root marked; what it holds, past 6 cut off. */
+            char more[32];
+            snprintf(more, sizeof more, "... %d more", round * 10 - PM_LEAK_GRAPH_FAN);
+            CHECK(hood_edge(l, 1, "dict (2 items) [root 'cache']", "['users']", l->nodes[0]));
+            CHECK(hood_edge(l, 0, l->nodes[0], "[5]", "int 5005"));
+            CHECK(hood_edge(l, 0, l->nodes[0], "", more));
+            CHECK_EQ(l->nrefs, PM_LEAK_GRAPH_FAN + 1);
         }
         pm_leaks_free(r);
     }
@@ -337,6 +394,7 @@ static void test_block(void) {
     CHECK_EQ(l->count, 2);
     CHECK_EQ(l->bytes, block_size(p) + block_size(p[0]));
     CHECK_EQ(l->path_len, 0);
+    CHECK_EQ(l->nnodes, 0); /* a block has no neighbourhood */
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -408,6 +466,13 @@ static bool oom_check(void *arg) {
     pm_leak_watch *w = arg;
     pm_leaks *r = pm_leaks_check(NULL, w, PM_LEAKS_AT_EXIT);
     if (r) CHECK(pm_leaks_count(r) >= 3);
+    for (size_t i = 0; r && i < pm_leaks_count(r); i++) { /* a neighbourhood whole, or none */
+        const pm_leak *l = pm_leaks_at(r, i);
+        CHECK(l->nnodes || (l->nrefs == 0 && l->nbackrefs == 0 && !l->nodes));
+        for (size_t e = 0; e < l->nrefs; e++) CHECK(l->refs[e].to < l->nnodes && l->refs[e].label);
+        for (size_t e = 0; e < l->nbackrefs; e++)
+            CHECK(l->backrefs[e].from < l->nnodes && l->backrefs[e].label);
+    }
     pm_leaks_free(r);
     return r != NULL;
 }
@@ -682,6 +747,7 @@ int main(void) {
     run(test_clean);
     run(test_cycle);
     run(test_unowned);
+    run(test_graph_cap);
     run(test_garbage_list_owned);
     run(test_growth);
     run(test_block);

@@ -127,7 +127,9 @@ static void test_json(void) {
     const char *j = slurp(path);
     CHECK(has(j, "{\"leaks\": [\n  {\"kind\": \"cycle\", \"type\": "));
     CHECK(has(j, "{\"kind\": \"unowned\", \"type\": \"list\", \"count\": 2, "));
-    CHECK(has(j, "\"path\": [\"held from C: 1: list (1 items)\"], \"stack\": []}"));
+    CHECK(has(j, "\"path\": [\"held from C: 1: list (1 items)\"], \"stack\": [], \"graph\": "
+                 "{\"nodes\": [\"list (1 items) [held from C: 1]\", \"int 123456\"], "
+                 "\"refs\": [[0, 1, \"[0]\"]], \"backrefs\": []}}"));
     CHECK(has(j, "{\"kind\": \"block\", \"type\": \"block\", \"count\": 1, \"bytes\": 64, "
                  "\"path\": [], \"stack\": []}\n]}\n"));
     r = run((run_args){"clean", path, NULL, NULL});

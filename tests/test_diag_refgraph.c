@@ -193,6 +193,20 @@ static void test_cut_offs(void) {
     g = pm_refgraph_backrefs(str, 1, 0); /* no limit */
     CHECK_EQ(pm_refgraph_size(g), 11);
     pm_refgraph_free(g);
+    /* One holder, three references to it: three referrer nodes, each with
+     * its own slot (T6), the holder shown once and then repeated (T2). */
+    CHECK_EQ(pm_list_append(lists[0], pm_none()), 0);
+    CHECK_EQ(pm_list_append(lists[0], str), 0);
+    CHECK_EQ(pm_list_append(lists[0], str), 0);
+    g = pm_refgraph_backrefs(str, 1, 0);
+    CHECK_EQ(pm_refgraph_size(g), 13);
+    size_t first = 1;
+    while (first < 11 && pm_refgraph_node_at(g, first)->object != lists[0]) first++;
+    CHECK(first < 11 && label_is(g, first, "[0]"));
+    CHECK(pm_refgraph_node_at(g, first + 1)->object == lists[0] && label_is(g, first + 1, "[2]"));
+    CHECK(pm_refgraph_node_at(g, first + 2)->object == lists[0] && label_is(g, first + 2, "[3]"));
+    CHECK_EQ(pm_refgraph_node_at(g, first + 2)->same, first);
+    pm_refgraph_free(g);
 
     /* Referents in their order: [0] .. [3], then "6 more". */
     pm_object *l = pm_list_new(0);

@@ -174,13 +174,24 @@ PM_HIDDEN int pmd_graph_build_edges(pmd_graph *g, pm_runtime *rt);
 PM_HIDDEN size_t pmd_graph_index(const pmd_graph *g, const pm_object *o);
 PM_HIDDEN void pmd_graph_free(pmd_graph *g);
 
+/* refgraph.c: trees of referrers (backward) or referents over a graph the
+ * caller built and keeps unchanged, as many as wanted (the leak check's
+ * verdicts): the reverse index is built at the first tree of referrers
+ * and kept. target must be in the graph. NULL when out of memory, with no
+ * exception set; a tree is freed with pm_refgraph_free. */
+typedef struct pmd_trees pmd_trees;
+PM_HIDDEN pmd_trees *pmd_trees_new(const pmd_graph *g);
+PM_HIDDEN pm_refgraph *pmd_trees_grow(pmd_trees *s, pm_object *target, size_t depth,
+                                      size_t max_refs, bool backward);
+PM_HIDDEN void pmd_trees_free(pmd_trees *s);
+
 /* refgraph.c: whether a tree's children hold their parents (referrers).
  * paths.c: whether a path starts at a declared root (else: held from C).
  * For dot.c. */
 PM_HIDDEN bool pmd_refgraph_backward(const pm_refgraph *g);
 PM_HIDDEN bool pmd_path_from_root(const pm_path *p);
 
-/* ---- leak verdicts (leaks.c, leakscan.c, leakwatch.c, leakreport.c) ---- */
+/* ---- leak verdicts (leaks.c, leakscan.c, leakwatch.c, leakreport.c, leakgraph.c) ---- */
 
 /* census.c: whether rt has a census mark (pm_census_mark). */
 PM_HIDDEN bool pmd_census_marked(const pm_runtime *rt);
@@ -242,6 +253,13 @@ PM_HIDDEN int pmd_watch_step(pm_leak_watch *w, pm_object *const *containers, siz
  * error. For leakenv.c. */
 PM_HIDDEN void pmd_leaks_drop(pm_leaks *r, bool (*drop)(const pm_leak *l, void *arg), void *arg);
 PM_HIDDEN int pmd_leaks_json_items(const pm_leaks *r, FILE *out, bool first);
+
+/* leakgraph.c: verdict l's neighbourhood (pm_leak's nodes, refs and
+ * backrefs) from trees grown in s over the check's graph, which holds
+ * l's object; false, and none, when out of memory. Its memory goes with
+ * pmd_leak_graph_clear. For leaks.c. */
+PM_HIDDEN bool pmd_leak_graph(pmd_trees *s, pm_leak *l);
+PM_HIDDEN void pmd_leak_graph_clear(pm_leak *l);
 /* A file name from the environment with each %p the process id (trace.c). */
 
 /* dot.c: n bytes of program text inside a DOT quoted string ('"', '\\'

@@ -160,6 +160,31 @@ static int json_frame(FILE *out, void *pc, program_path *exe) {
     return bad || fputc('}', out) == EOF ? -1 : 0;
 }
 
+/* "[[FROM, TO, LABEL], ...]": edges between the verdict's nodes. */
+static int json_edges(FILE *out, const pm_leak_edge *e, size_t n) {
+    int bad = fputc('[', out) == EOF;
+    for (size_t i = 0; i < n && !bad; i++) {
+        bad |= fprintf(out, "%s[%zu, %zu, ", i ? ", " : "", e[i].from, e[i].to) < 0;
+        bad |= json_string(out, e[i].label) != 0;
+        bad |= fputc(']', out) == EOF;
+    }
+    return bad || fputc(']', out) == EOF ? -1 : 0;
+}
+
+/* The leak root's neighbourhood: "graph": {"nodes", "refs", "backrefs"}. */
+static int json_graph(const pm_leak *l, FILE *out) {
+    int bad = fputs(", \"graph\": {\"nodes\": [", out) == EOF;
+    for (size_t i = 0; i < l->nnodes && !bad; i++) {
+        bad |= (i ? fputs(", ", out) : 0) == EOF;
+        bad |= json_string(out, l->nodes[i]) != 0;
+    }
+    bad |= fputs("], \"refs\": ", out) == EOF;
+    bad |= !bad && json_edges(out, l->refs, l->nrefs) != 0;
+    bad |= fputs(", \"backrefs\": ", out) == EOF;
+    bad |= !bad && json_edges(out, l->backrefs, l->nbackrefs) != 0;
+    return bad || fputc('}', out) == EOF ? -1 : 0;
+}
+
 static int json_one(const pm_leak *l, FILE *out, program_path *exe) {
     int bad = fputs("{\"kind\": ", out) == EOF;
     bad |= json_string(out, pm_leak_kind_name(l->kind)) != 0;
@@ -185,6 +210,7 @@ static int json_one(const pm_leak *l, FILE *out, program_path *exe) {
             bad |= fprintf(out, "%s%" PRId64, i ? ", " : "", l->growth[i]) < 0;
         bad |= fputs("]", out) == EOF;
     }
+    if (l->nnodes && !bad) bad |= json_graph(l, out) != 0;
     return bad || fputs("}", out) == EOF ? -1 : 0;
 }
 

@@ -130,6 +130,7 @@ static void leak_clear(pm_leak *l) {
     pmh_internal_free((char *)l->type);
     pmh_internal_free((void *)l->stack);
     pmh_internal_free((void *)l->growth);
+    pmd_leak_graph_clear(l);
 }
 
 void pm_leaks_free(pm_leaks *r) {
@@ -979,6 +980,24 @@ typedef struct lk_roots {
     size_t regs_size;
 } lk_roots;
 
+/* The neighbourhoods of the first PM_LEAK_GRAPH_VERDICTS verdicts that
+ * are objects, over the check's graph: the reverse index is built once,
+ * and only when a verdict needs it (a clean program pays nothing). Out
+ * of memory fails the check (L4). */
+static int add_graphs(lk *k) {
+    pmd_trees *s = NULL;
+    size_t shown = 0;
+    for (size_t v = 0; v < k->out->len && shown < PM_LEAK_GRAPH_VERDICTS && !k->oom; v++) {
+        pm_leak *l = &k->out->items[v];
+        if (l->kind == PM_LEAK_BLOCK) continue;
+        if (s == NULL && (s = pmd_trees_new(&k->g)) == NULL) k->oom = true;
+        else if (!pmd_leak_graph(s, l)) k->oom = true;
+        shown++;
+    }
+    pmd_trees_free(s);
+    return k->oom ? -1 : 0;
+}
+
 static int run(lk *k, pm_leak_watch *w, unsigned flags, const lk_roots *roots) {
     if (build_blocks(k) != 0 || mark_judged(k, flags) != 0) return -1;
     mark_collector(k);
@@ -990,7 +1009,8 @@ static int run(lk *k, pm_leak_watch *w, unsigned flags, const lk_roots *roots) {
     mark_owned(k);
     if (judge_unowned(k) != 0) return -1;
     if (w && judge_growth(k, w) != 0) return -1;
-    return judge_blocks(k);
+    if (judge_blocks(k) != 0) return -1;
+    return add_graphs(k);
 }
 
 static PM_NOINLINE pm_leaks *check(pm_runtime *rt, pm_leak_watch *w, unsigned flags,

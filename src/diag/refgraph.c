@@ -6,8 +6,9 @@
  *
  * Both trees are grown breadth-first over the runtime's graph (held.c's
  * pmd_graph, refs.c's labelled edges). Referents are refs.c's walks;
- * referrers come from a reverse index built once per call: every edge of
- * every object, grouped by the object it points to, in one array.
+ * referrers come from a reverse index built once per call (or once per
+ * pmd_trees session): every edge of every object, grouped by the object
+ * it points to, in one array.
  *
  * Invariants:
  *   T1  No recursion: the nodes array is its own queue (a node's children
@@ -24,6 +25,15 @@
  *       MemoryError pending. The tree holds no reference: its objects are
  *       borrowed, valid until the graph next changes (labels read the
  *       containers again). Root names are copies.
+ *   T5  Between trees, seen[] is OUTSIDE for every object: a tree resets
+ *       the entries of its own nodes when it is done, so a session over a
+ *       large graph (pmd_trees, the leak check's verdicts) pays for its
+ *       trees, not for the graph, after the one reverse index.
+ *   T6  The reverse index holds numbers only, 4 bytes per object and per
+ *       reference (fewer than UINT32_MAX references, else it is not made).
+ *       A shown referrer's edge is found again among its referents: the
+ *       k-th time a holder appears in a row, its k-th reference to the
+ *       object (both walks see the references in one order).
  */
 #include "objects/object.h"
 #include "heap/internal_alloc.h"
@@ -47,24 +57,24 @@ struct pm_refgraph {
     bool backward; /* referrers: a child holds its parent */
 };
 
-typedef struct backref {
-    uint32_t from; /* the referrer's number */
-    pmd_edge edge;
-} backref;
-
-/* What a call works with while it grows the tree. */
-typedef struct grow {
-    pmd_graph g;
+/* What a call works with while it grows trees: one tree for the public
+ * calls, which build their own graph; any number for a pmd_trees session
+ * over the caller's graph (the leak check's), which keeps the reverse
+ * index between trees and resets seen[] for the nodes of each (T5). */
+struct pmd_trees {
+    const pmd_graph *g;
+    pmd_graph own; /* the graph, when the call built it */
     pm_refgraph *t;
-    uint32_t *seen; /* per object: its first node, or OUTSIDE (T2) */
-    size_t *start;  /* reverse index: referrers of i are by[start[i]..start[i+1]) */
-    backref *by;
+    uint32_t *seen;  /* per object: its first node, or OUTSIDE (T2) */
+    uint32_t *start; /* reverse index: referrers of i are by[start[i]..start[i+1]) (T6) */
+    uint32_t *by;    /* their numbers, in address order */
     size_t max_refs, parent, extra; /* extra: referents past max_refs */
     bool failed;
-} grow;
+};
+typedef struct pmd_trees grow;
 
 static void grow_free(grow *w) {
-    pmd_graph_free(&w->g);
+    pmd_graph_free(&w->own);
     pmh_internal_free(w->seen);
     pmh_internal_free(w->start);
     pmh_internal_free(w->by);
@@ -82,7 +92,7 @@ void pm_refgraph_free(pm_refgraph *g) { tree_free(g); }
 /* A declared root's name, copied: NULL for none, or when memory failed. */
 static bool copy_root_name(grow *w, rnode *n) {
     size_t nroots;
-    const pmd_root *roots = pmd_roots_of(w->g.rt, &nroots);
+    const pmd_root *roots = pmd_roots_of(w->g->rt, &nroots);
     for (size_t r = 0; r < nroots; r++) {
         if (roots[r].object != n->pub.object) continue;
         size_t len = strlen(roots[r].name) + 1;
@@ -117,9 +127,9 @@ static bool add_node(grow *w, pm_object *o, pmd_edge e, size_t more) {
         if (p->count++ == 0) p->first = self;
     }
     if (o == NULL) return true;
-    size_t i = pmd_graph_index(&w->g, o);
+    size_t i = pmd_graph_index(w->g, o);
     if (i == PMD_NONE) return true;
-    n->pub.held_from_c = w->g.external[i];
+    n->pub.held_from_c = w->g->external[i];
     if (w->seen[i] != OUTSIDE) n->pub.same = w->seen[i]; /* T2 */
     else w->seen[i] = (uint32_t)self;
     n->index = (uint32_t)i;
@@ -131,15 +141,16 @@ static bool add_node(grow *w, pm_object *o, pmd_edge e, size_t more) {
 static int count_edge(pm_object *child, pmd_edge e, void *arg) {
     grow *w = arg;
     (void)e;
-    size_t i = pmd_graph_index(&w->g, child);
+    size_t i = pmd_graph_index(w->g, child);
     if (i != PMD_NONE) w->start[i + 2]++;
     return 0;
 }
 
 static int place_edge(pm_object *child, pmd_edge e, void *arg) {
     grow *w = arg;
-    size_t i = pmd_graph_index(&w->g, child);
-    if (i != PMD_NONE) w->by[w->start[i + 1]++] = (backref){(uint32_t)w->parent, e};
+    (void)e;
+    size_t i = pmd_graph_index(w->g, child);
+    if (i != PMD_NONE) w->by[w->start[i + 1]++] = (uint32_t)w->parent;
     return 0;
 }
 
@@ -148,29 +159,56 @@ static int place_edge(pm_object *child, pmd_edge e, void *arg) {
  * where i + 1's begin: start[i] .. start[i + 1] in the end, referrers in
  * address order. */
 static bool build_reverse(grow *w) {
-    size_t n = w->g.n;
+    size_t n = w->g->n;
     w->start = pmh_internal_calloc(n + 2, sizeof *w->start);
     if (w->start == NULL) return false;
-    for (size_t i = 0; i < n; i++) pmd_referents(w->g.objects[i], count_edge, w);
-    for (size_t i = 1; i < n + 2; i++) w->start[i] += w->start[i - 1];
-    w->by = pmh_internal_malloc((w->start[n + 1] ? w->start[n + 1] : 1) * sizeof *w->by);
-    if (w->by == NULL) return false;
+    for (size_t i = 0; i < n; i++) pmd_referents(w->g->objects[i], count_edge, w);
+    uint64_t sum = 0; /* T6: a count past UINT32_MAX is refused below */
+    for (size_t i = 1; i < n + 2; i++) {
+        sum += w->start[i];
+        w->start[i] = (uint32_t)sum;
+    }
+    w->by = sum < UINT32_MAX ? pmh_internal_malloc((sum ? sum : 1) * sizeof *w->by) : NULL;
+    if (w->by == NULL) {
+        pmh_internal_free(w->start);
+        w->start = NULL; /* a later tree tries again */
+        return false;
+    }
     for (size_t i = 0; i < n; i++) {
         w->parent = i; /* place_edge's "from" */
-        pmd_referents(w->g.objects[i], place_edge, w);
+        pmd_referents(w->g->objects[i], place_edge, w);
     }
     return true;
 }
 
 /* ---- growing --------------------------------------------------------------- */
 
+/* The skip-th reference from a holder to target (T6). */
+typedef struct edge_find {
+    const pm_object *target;
+    size_t skip;
+    pmd_edge edge;
+} edge_find;
+
+static int find_edge(pm_object *child, pmd_edge e, void *arg) {
+    edge_find *f = arg;
+    if (child != f->target || f->skip-- > 0) return 0;
+    f->edge = e;
+    return 1;
+}
+
 static bool expand_backward(grow *w, size_t node) {
     uint32_t i = w->t->nodes[node].index;
-    size_t a = w->start[i], b = w->start[i + 1], shown = b - a;
+    size_t a = w->start[i], b = w->start[i + 1], shown = b - a, nth = 0;
     if (w->max_refs && shown > w->max_refs) shown = w->max_refs;
     w->parent = node;
-    for (size_t k = a; k < a + shown; k++)
-        if (!add_node(w, w->g.objects[w->by[k].from], w->by[k].edge, 0)) return false;
+    for (size_t k = a; k < a + shown; k++) {
+        nth = k > a && w->by[k] == w->by[k - 1] ? nth + 1 : 0; /* a holder's next reference */
+        pm_object *holder = w->g->objects[w->by[k]];
+        edge_find f = {w->t->nodes[node].pub.object, nth, 0};
+        pmd_referents(holder, find_edge, &f);
+        if (!add_node(w, holder, f.edge, 0)) return false;
+    }
     return shown == b - a || add_node(w, NULL, 0, b - a - shown);
 }
 
@@ -196,10 +234,38 @@ static bool expandable(const rnode *n, size_t depth) {
     return n->index != OUTSIDE && n->pub.same == PM_REFGRAPH_NONE && n->pub.depth < depth;
 }
 
-static pm_refgraph *no_memory(grow *w, const char *what) {
-    tree_free(w->t);
-    grow_free(w);
-    pm_exc_set(PM_EXC_MEMORY, "%s: no memory for the tree", what);
+/* The seen[] and reverse index of a session over g (T5). */
+static bool grow_init(grow *w, const pmd_graph *g) {
+    w->g = g;
+    w->parent = PM_REFGRAPH_NONE;
+    w->seen = pmh_internal_malloc((g->n ? g->n : 1) * sizeof *w->seen);
+    if (w->seen == NULL) return false;
+    memset(w->seen, 0xff, g->n * sizeof *w->seen); /* OUTSIDE: no node yet */
+    return true;
+}
+
+/* One tree from target, which is in the graph; NULL when out of memory.
+ * seen[] is left as it was found: OUTSIDE for every object (T5). */
+static pm_refgraph *grow_tree(grow *w, pm_object *target, size_t depth, size_t max_refs,
+                              bool backward) {
+    if (backward && w->start == NULL && !build_reverse(w)) return NULL;
+    w->t = pmh_internal_calloc(1, sizeof *w->t);
+    if (w->t == NULL) return NULL;
+    w->t->backward = backward;
+    w->max_refs = max_refs;
+    w->parent = PM_REFGRAPH_NONE;
+    bool ok = add_node(w, target, 0, 0);
+    for (size_t head = 0; ok && head < w->t->len; head++) { /* T1: the nodes are the queue */
+        if (!expandable(&w->t->nodes[head], depth)) continue;
+        ok = backward ? expand_backward(w, head) : expand_forward(w, head);
+    }
+    pm_refgraph *t = w->t;
+    w->t = NULL;
+    w->failed = false;
+    for (size_t i = 0; i < t->len; i++)
+        if (t->nodes[i].index != OUTSIDE) w->seen[t->nodes[i].index] = OUTSIDE;
+    if (ok) return t;
+    tree_free(t);
     return NULL;
 }
 
@@ -209,30 +275,37 @@ static pm_refgraph *tree_of(pm_object *target, size_t depth, size_t max_refs, bo
         pm_exc_set(PM_EXC_TYPE, "%s: expected an object, got NULL", what);
         return NULL;
     }
-    grow w = {.max_refs = max_refs, .parent = PM_REFGRAPH_NONE};
-    if (pmd_graph_build(&w.g, NULL) != 0) return NULL;
-    if (pmd_graph_index(&w.g, target) == PMD_NONE) {
+    grow w = {0};
+    if (pmd_graph_build(&w.own, NULL) != 0) return NULL;
+    if (pmd_graph_index(&w.own, target) == PMD_NONE) {
         grow_free(&w);
         pm_exc_set(PM_EXC_VALUE, "%s: not a live object of this runtime's heap", what);
         return NULL;
     }
-    w.t = pmh_internal_calloc(1, sizeof *w.t);
-    w.seen = pmh_internal_malloc(w.g.n * sizeof *w.seen);
-    if (w.t == NULL || w.seen == NULL) return no_memory(&w, what);
-    w.t->backward = backward;
-    memset(w.seen, 0xff, w.g.n * sizeof *w.seen); /* OUTSIDE: no node yet */
-    if (backward && !build_reverse(&w)) return no_memory(&w, what);
-    w.parent = PM_REFGRAPH_NONE;
-    if (!add_node(&w, target, 0, 0)) return no_memory(&w, what);
-    for (size_t head = 0; head < w.t->len; head++) { /* T1: the nodes are the queue */
-        if (!expandable(&w.t->nodes[head], depth)) continue;
-        if (!(backward ? expand_backward(&w, head) : expand_forward(&w, head)))
-            return no_memory(&w, what);
-    }
-    pm_refgraph *t = w.t;
-    w.t = NULL;
+    pm_refgraph *t =
+        grow_init(&w, &w.own) ? grow_tree(&w, target, depth, max_refs, backward) : NULL;
     grow_free(&w);
+    if (t == NULL) pm_exc_set(PM_EXC_MEMORY, "%s: no memory for the tree", what);
     return t;
+}
+
+pmd_trees *pmd_trees_new(const pmd_graph *g) {
+    grow *w = pmh_internal_calloc(1, sizeof *w);
+    if (w != NULL && grow_init(w, g)) return w;
+    pmd_trees_free(w);
+    return NULL;
+}
+
+pm_refgraph *pmd_trees_grow(pmd_trees *s, pm_object *target, size_t depth, size_t max_refs,
+                            bool backward) {
+    PM_ASSERT(pmd_graph_index(s->g, target) != PMD_NONE);
+    return grow_tree(s, target, depth, max_refs, backward);
+}
+
+void pmd_trees_free(pmd_trees *s) {
+    if (s == NULL) return;
+    grow_free(s);
+    pmh_internal_free(s);
 }
 
 pm_refgraph *pm_refgraph_backrefs(pm_object *target, size_t depth, size_t max_refs) {

@@ -1294,15 +1294,16 @@ case_report_html_browser() {
 
 # leak_files: l.json, a real leak report (PYMM_LEAKS=FILE of `report_sites
 # leaky`: one cycle of a dict and a list whose key is markup), and h.json,
-# one verdict of each kind by hand: a stack and growth, names that are
-# markup, quotes, backslashes and a newline, a shortened path, a block.
+# one verdict of each kind by hand: a stack, growth and a neighbourhood,
+# names that are markup, quotes, backslashes and a newline, a shortened
+# path, a block.
 leak_files() {
     PYMM_LEAKS="$WORK/l.json" "$SITES" leaky 2>err || { fail "leaky: $(cat err)"; return 1; }
     grep -qF '"kind": "cycle", "type": "dict", "count": 3,' l.json ||
         { fail "leaky: not the one cycle: $(cat l.json)"; return 1; }
     cat >h.json <<'EOF2'
 {"leaks": [
-  {"kind": "growth", "type": "list", "count": 400, "bytes": 3264, "path": ["root 'server': dict (1 items)", "['sessions'] -> list (400 items)"], "stack": [{"function": "handle_request", "file": "/usr/bin/srv", "line": 0, "kind": "native"}, {"function": "main", "file": "srv.py", "line": 12, "kind": "interpreter"}], "growth": [100, 100, 100]},
+  {"kind": "growth", "type": "list", "count": 400, "bytes": 3264, "path": ["root 'server': dict (1 items)", "['sessions'] -> list (400 items)"], "stack": [{"function": "handle_request", "file": "/usr/bin/srv", "line": 0, "kind": "native"}, {"function": "main", "file": "srv.py", "line": 12, "kind": "interpreter"}], "growth": [100, 100, 100], "graph": {"nodes": ["list (400 items)", "Session \"<b>\\", "... 399 more", "dict (1 items) [root 'server']"], "refs": [[0, 1, "[0]"], [0, 2, ""]], "backrefs": [[3, 0, "['sessions']"]]}},
   {"kind": "unowned", "type": "Evil\"</script><script>document.body.setAttribute('data-pwned','1')</script>\\&<b>", "count": 1, "bytes": 64, "path": ["held from C: 1: Evil\"</script><script>document.body.setAttribute('data-pwned','1')</script>\\&<b> at 0x1"], "stack": []},
   {"kind": "cycle", "type": "dict", "count": 2, "bytes": 128, "path": ["cycle: dict (1 items)", "['k\"\\\n<&>'] -> list (1 items)", "... 7 steps left out ...", "[0] -> dict (1 items)"], "stack": []},
   {"kind": "block", "type": "block", "count": 1, "bytes": 4096, "path": [], "stack": []}
@@ -1365,6 +1366,15 @@ assert r["leaks"] == want, (r["leaks"], want)' $f >out 2>&1 || fail "json --leak
     expect 1 'b5.json:1: leak 1: a step of "path" is not a string' "$PYMM" report --leaks b5.json
     printf '{"leaks": [{"kind": "block", "type": "block", "count": 1, "bytes": 2, "path": [], "stack": [{"function": "f", "file": "g", "line": 1}]}]}' >b6.json
     expect 1 'b6.json:1: leak 1: "kind" is not a string' "$PYMM" report --leaks b6.json
+    # A neighbourhood's edges join its nodes.
+    printf '{"leaks": [\n{"kind": "cycle", "type": "x", "count": 1, "bytes": 2, "path": [], "stack": [],\n "graph": {"nodes": ["x"], "refs": [[0, 1, "[0]"]], "backrefs": []}}]}' >b8.json
+    expect 1 'b8.json:2: leak 1: an edge of "refs" is not [FROM, TO, LABEL] between its nodes' \
+        "$PYMM" report --leaks b8.json --format dot
+    printf '{"leaks": [{"kind": "cycle", "type": "x", "count": 1, "bytes": 2, "path": [], "stack": [], "graph": {"nodes": ["x", "y"], "refs": [], "backrefs": [[1, 0]]}}]}' >b9.json
+    expect 1 'b9.json:1: leak 1: an edge of "backrefs" is not [FROM, TO, LABEL] between its nodes' \
+        "$PYMM" report --leaks b9.json
+    printf '{"leaks": [{"kind": "cycle", "type": "x", "count": 1, "bytes": 2, "path": [], "stack": [], "graph": [1]}]}' >b10.json
+    expect 1 'b10.json:1: leak 1: "graph" is not an object' "$PYMM" report --leaks b10.json
     expect 1 "pymm report: missing.json: No such file or directory" "$PYMM" report --leaks missing.json
     echo kept >o.txt
     expect 1 "b1.json:3:" "$PYMM" report sites.trc --leaks b1.json -o o.txt
@@ -1463,7 +1473,8 @@ if len(sys.argv) > 2:
             "['sessions']", "list (400 items)", "400 items, 3264 B",
             "leak 2, unowned: " + evil + ", 1 objects, 64 B", evil + " at 0x1",
             "held from C: 1", "7 steps left out", "['k\"\\\\n<&>']", "[0]",
-            "leak 4, block: block, 1 blocks, 4096 B", "1 blocks, 4096 B"]
+            "leak 4, block: block, 1 blocks, 4096 B", "1 blocks, 4096 B",
+            "Session \"<b>\\", "... 399 more", "dict (1 items) [root 'server']"]
     for w in want:
         assert w in drawn, (w, drawn)
 print("ok")
@@ -1485,6 +1496,16 @@ case_report_leaks_dot() {
     python3 check_dot.py g.dot >out 2>&1 || fail "dot: $(tail -1 out)"
     grep -qF 'v0_0 -> v0_1 [label="['"'"'sessions'"'"']"];' g.dot || fail "dot: no labelled edge: $(cat g.dot)"
     grep -qF 'label="Evil\"</script>' g.dot || fail "dot: a quote in a type is not escaped: $(cat g.dot)"
+    # The growth's neighbourhood: what it holds in blue, what holds it in
+    # purple, around the path's last node (the leak root, v0_1).
+    for edge in 'v0_1 -> n0_1 [label="[0]", color="#1f5fbf"' 'v0_1 -> n0_2 [label="", color="#1f5fbf"' \
+        'n0_3 -> v0_1 [label="['"'"'sessions'"'"']", color="#8e3fa0"' 'n0_2 [label="... 399 more", style=dashed]' \
+        'n0_1 [label="Session \"<b>\\"]'; do
+        grep -qF "$edge" g.dot || fail "dot: no '$edge': $(cat g.dot)"
+    done
+    # A real report's cycle: the leak root's references drawn.
+    run "$PYMM" report --leaks l.json --format dot -o l.dot
+    grep -q '^    v0_[0-9]* -> n0_1 \[label=".*", color="#1f5fbf"' l.dot || fail "dot of l.json: no reference of the root: $(cat l.dot)"
     if command -v dot >/dev/null; then
         dot -Tsvg g.dot >g1.svg 2>err || fail "dot -Tsvg cannot read the DOT: $(cat err)"
         python3 check_dot.py g.dot g1.svg >out 2>&1 || fail "dot -Tsvg: $(tail -1 out)"

@@ -415,8 +415,15 @@ typedef struct rpt_leak_frame {
     uint64_t offset;
 } rpt_leak_frame;
 
+/* A reference between two nodes of a verdict's neighbourhood: from holds to. */
+typedef struct rpt_leak_edge {
+    size_t from, to;
+    char *label;
+} rpt_leak_edge;
+
 /* One verdict (docs/FORMATS.md, "Leak verdicts"): its path's steps
- * "LABEL: REPR" then "LABEL -> REPR", the root first. */
+ * "LABEL: REPR" then "LABEL -> REPR", the root first; its leak root's
+ * neighbourhood (nodes[0] the leak root; nnodes 0 when the file has none). */
 typedef struct rpt_leak {
     const char *kind; /* "cycle", "unowned", "growth" or "block" (static) */
     char *type;
@@ -427,6 +434,10 @@ typedef struct rpt_leak {
     size_t nstack;
     int64_t *growth; /* growth only: the change at each of the last checkpoints */
     size_t ngrowth;
+    char **nodes;
+    size_t nnodes;
+    rpt_leak_edge *edges[2]; /* 0: refs (from the root out), 1: backrefs (into it) */
+    size_t nedges[2];
 } rpt_leak;
 
 struct rpt_leaks {

@@ -927,8 +927,9 @@ static int usage(FILE *f) {
             "  --leaks LEAKFILE: the leak verdicts that PYMM_LEAKS=LEAKFILE wrote\n"
             "  join the report (text, json, html), or are reported alone without\n"
             "  FILE; --format dot draws their reference graphs (a path from its\n"
-            "  root to each leak) as graphviz's DOT text, svg as an image by\n"
-            "  graphviz's dot (when installed); both need --leaks, not FILE\n",
+            "  root to each leak, and what the leak refers to and what refers to\n"
+            "  it) as graphviz's DOT text, svg as an image by graphviz's dot\n"
+            "  (when installed); both need --leaks, not FILE\n",
             RPT_TEMPORARY_MAX, RPT_HTML_STACKS, RPT_HTML_BUCKETS, RPT_HTML_MAX);
     return f == stderr ? 2 : 0;
 }

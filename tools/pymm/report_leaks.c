@@ -4,7 +4,9 @@
  * docs/FORMATS.md, "Leak verdicts") read back, and written as a section
  * of the text report, a `leaks` member of the JSON report, the page's
  * data (report_html.c), and as reference graphs: DOT text, or SVG drawn
- * by graphviz's dot (`--format dot|svg`).
+ * by graphviz's dot (`--format dot|svg`): each verdict's path from its
+ * root, and its leak root's neighbourhood (references out in blue, in in
+ * purple) around the path's last node, which is the leak root.
  *
  * Owns the reading of a leak report and the graph of its verdicts. The
  * file is parsed by the library's own JSON reader (pm_json_loads, in a
@@ -20,8 +22,9 @@
  * Invariants:
  *   K1  After rpt_leaks_read returns 0, every verdict is whole: kind one
  *       of the four, type a string, count and bytes >= 0, every step a
- *       string, every frame with function, file and line; the writers
- *       check nothing again.
+ *       string, every frame with function, file and line, every edge of
+ *       its neighbourhood between two of its nodes; the writers check
+ *       nothing again.
  *   K2  Every text from the file reaches DOT through dot.c's escaping
  *       (pmd_dot_escape), JSON through rpt_json_string, the page through
  *       its data element's escaping (report_html.c), the text report with
@@ -170,6 +173,57 @@ static int read_frame(const reader *r, pm_object *o, rpt_leak_frame *f) {
     return rc;
 }
 
+/* One edge [FROM, TO, LABEL] of list `key`, its nodes below nnodes (K1). */
+static int read_edge(const reader *r, pm_object *o, size_t nnodes, const char *key,
+                     rpt_leak_edge *e) {
+    int64_t ends[2];
+    pm_object *label =
+        pm_is_type(o, &pm_list_type) && pm_list_size(o) == 3 ? pm_list_get(o, 2) : NULL;
+    bool ok = label && pm_is_type(label, &pm_str_type);
+    for (int i = 0; ok && i < 2; i++) {
+        pm_object *v = pm_list_get(o, i);
+        ok = pm_is_type(v, &pm_int_type) && pm_int_value(v, &ends[i]) == 0 && ends[i] >= 0 &&
+             (uint64_t)ends[i] < nnodes;
+    }
+    char what[128];
+    if (!ok) {
+        snprintf(what, sizeof what, "an edge of \"%s\" is not [FROM, TO, LABEL] between its nodes",
+                 key);
+        return bad(r, what);
+    }
+    e->from = (size_t)ends[0];
+    e->to = (size_t)ends[1];
+    return (e->label = copy_str(label)) == NULL ? bad(r, "out of memory") : 0;
+}
+
+/* The optional "graph": {"nodes": [TEXT...], "refs": [EDGE...], "backrefs": [EDGE...]}. */
+static int read_graph(const reader *r, pm_object *o, rpt_leak *l) {
+    pm_object *g = pm_dict_get_str(o, "graph");
+    if (g == NULL) return 0;
+    if (!pm_is_type(g, &pm_dict_type)) return bad(r, "\"graph\" is not an object");
+    static const char *const keys[2] = {"refs", "backrefs"};
+    pm_object *nodes, *lists[2];
+    size_t nnodes, n[2];
+    int rc = get_list(r, g, "nodes", false, &nodes, &nnodes);
+    for (int k = 0; rc == 0 && k < 2; k++) rc = get_list(r, g, keys[k], false, &lists[k], &n[k]);
+    if (rc != 0) return rc;
+    if (nnodes == 0 && n[0] + n[1]) return bad(r, "\"graph\" has edges but no nodes");
+    l->nodes = calloc(nnodes + 1, sizeof *l->nodes);
+    for (int k = 0; k < 2; k++) l->edges[k] = calloc(n[k] + 1, sizeof *l->edges[k]);
+    if (!l->nodes || !l->edges[0] || !l->edges[1]) return bad(r, "out of memory");
+    for (; l->nnodes < nnodes; l->nnodes++) {
+        pm_object *s = pm_list_get(nodes, (int64_t)l->nnodes);
+        if (!pm_is_type(s, &pm_str_type)) return bad(r, "a node of \"graph\" is not a string");
+        if ((l->nodes[l->nnodes] = copy_str(s)) == NULL) return bad(r, "out of memory");
+    }
+    for (int k = 0; k < 2; k++)
+        for (; l->nedges[k] < n[k]; l->nedges[k]++)
+            if (read_edge(r, pm_list_get(lists[k], (int64_t)l->nedges[k]), nnodes, keys[k],
+                          &l->edges[k][l->nedges[k]]) != 0)
+                return 1;
+    return 0;
+}
+
 static int read_leak(const reader *r, pm_object *o, rpt_leak *l) {
     if (!pm_is_type(o, &pm_dict_type)) return bad(r, "not an object");
     char *kind = NULL;
@@ -210,7 +264,7 @@ static int read_leak(const reader *r, pm_object *o, rpt_leak *l) {
         if (!pm_is_type(g, &pm_int_type) || pm_int_value(g, &l->growth[l->ngrowth]) != 0)
             return bad(r, "an item of \"growth\" is not a whole number");
     }
-    return 0;
+    return read_graph(r, o, l);
 }
 
 /* The verdicts of document doc (text: its source, for the lines). */
@@ -378,6 +432,12 @@ void rpt_leaks_free(rpt_leaks *l) {
         free(k->path);
         free(k->stack);
         free(k->growth);
+        for (size_t j = 0; j < k->nnodes; j++) free(k->nodes[j]);
+        free(k->nodes);
+        for (int e = 0; e < 2; e++) {
+            for (size_t j = 0; j < k->nedges[e]; j++) free(k->edges[e][j].label);
+            free(k->edges[e]);
+        }
     }
     free(l->items);
     l->items = NULL;
@@ -429,6 +489,27 @@ void rpt_leaks_text(FILE *f, const rpt_leaks *l) {
     }
 }
 
+/* The neighbourhood as the leak report gives it: "graph": {...}. */
+static void json_graph(FILE *f, const rpt_leak *k) {
+    static const char *const keys[2] = {"refs", "backrefs"};
+    fputs(", \"graph\": {\"nodes\": [", f);
+    for (size_t j = 0; j < k->nnodes; j++) {
+        if (j) fputs(", ", f);
+        rpt_json_string(f, k->nodes[j]);
+    }
+    fputs("]", f);
+    for (int e = 0; e < 2; e++) {
+        fprintf(f, ", \"%s\": [", keys[e]);
+        for (size_t j = 0; j < k->nedges[e]; j++) {
+            fprintf(f, "%s[%zu, %zu, ", j ? ", " : "", k->edges[e][j].from, k->edges[e][j].to);
+            rpt_json_string(f, k->edges[e][j].label);
+            fputs("]", f);
+        }
+        fputs("]", f);
+    }
+    fputs("}", f);
+}
+
 void rpt_leaks_json(FILE *f, const rpt_leaks *l, size_t max) {
     fputc('[', f);
     for (size_t i = 0; i < l->n && i < max; i++) {
@@ -453,6 +534,7 @@ void rpt_leaks_json(FILE *f, const rpt_leaks *l, size_t max) {
                 fprintf(f, "%s%" PRId64, j ? ", " : "", k->growth[j]);
             fputs("]", f);
         }
+        if (k->nnodes) json_graph(f, k);
         fputs("}", f);
     }
     fputs(l->n && max ? "\n  ]" : "]", f);
@@ -496,6 +578,37 @@ static void put(graph *g, const char *s) {
 
 static void text(graph *g, const char *s, size_t n) {
     if (pmd_dot_escape(g->f, s, n) != 0) g->bad = 1;
+}
+
+static const char *const edge_colors[2] = {"#1f5fbf", "#8e3fa0"}; /* refs, backrefs */
+
+/* Node j of verdict v's neighbourhood: node 0 is the path's last (the
+ * leak root), the others have names of their own. */
+static void hood_node_name(graph *g, size_t v, size_t j, size_t root) {
+    if (j == 0) fprintf(g->f, "v%zu_%zu", v, root);
+    else fprintf(g->f, "n%zu_%zu", v, j);
+}
+
+/* The leak root's neighbourhood inside its cluster: what it refers to
+ * (blue) and what refers to it (purple), to the depth the report gave;
+ * a cut-off ("... N more") dashed. */
+static void neighbourhood(graph *g, const rpt_leak *k, size_t v, size_t root) {
+    for (size_t j = 1; j < k->nnodes; j++) {
+        fprintf(g->f, "    n%zu_%zu [label=\"", v, j);
+        text(g, k->nodes[j], strlen(k->nodes[j]));
+        put(g, strncmp(k->nodes[j], "... ", 4) == 0 ? "\", style=dashed];\n" : "\"];\n");
+    }
+    for (int e = 0; e < 2; e++)
+        for (size_t j = 0; j < k->nedges[e]; j++) {
+            const rpt_leak_edge *x = &k->edges[e][j];
+            put(g, "    ");
+            hood_node_name(g, v, x->from, root);
+            put(g, " -> ");
+            hood_node_name(g, v, x->to, root);
+            put(g, " [label=\"");
+            text(g, x->label, strlen(x->label));
+            fprintf(g->f, "\", color=\"%s\", fontcolor=\"%s\"];\n", edge_colors[e], edge_colors[e]);
+        }
 }
 
 /* One verdict's cluster: its label says kind, type, count and bytes; the
@@ -547,6 +660,7 @@ static void cluster(graph *g, const rpt_leak *k, size_t v) {
                    ? "\", style=dashed];\n"
                    : "\"];\n");
     }
+    neighbourhood(g, k, v, nodes - 1);
     put(g, "  }\n");
 }
 
@@ -555,6 +669,12 @@ int rpt_leaks_dot(FILE *f, const rpt_leaks *l) {
     put(&g, "digraph leaks {\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n"
             "  edge [fontname=\"monospace\", fontsize=9];\n");
     if (l->n == 0) put(&g, "  none [label=\"no leak verdict\"];\n");
+    bool hoods = false;
+    for (size_t v = 0; v < l->n; v++) hoods |= l->items[v].nnodes > 1;
+    if (hoods)
+        fprintf(g.f,
+                "  legend [shape=plaintext, label=\"black: the path from a root; blue: what the "
+                "leak root refers to; purple: what refers to it\"];\n");
     for (size_t v = 0; v < l->n; v++) cluster(&g, &l->items[v], v);
     put(&g, "}\n");
     return g.bad ? -1 : 0;
