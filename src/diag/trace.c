@@ -506,18 +506,21 @@ static unsigned walk_unwinder(const pmd_unwinder *u, uintptr_t *pc, unsigned max
     return c.n;
 }
 
-/* The frame-pointer walk (m frames) agrees with the unwinder (n) when it
- * read the same frames, possibly without the last few: the C library's
- * start-up frames (__libc_start_main and its helper, _start, or
- * start_thread and clone) are built without frame pointers, and the walk
- * ends there. A program frame without them shows as a frame missed or a
- * walk that ends far from the bottom. */
+/* The frame-pointer walk (m frames, at most max) agrees with the
+ * unwinder (n frames, read to max + TR_FP_BOTTOM) when it read the same
+ * frames: all max of them, or all the stack has but the last few, at
+ * its bottom: the C library's start-up frames (__libc_start_main and its
+ * helper, _start, or start_thread and clone) are built without frame
+ * pointers, and the walk ends there. The unwinder reads past max so that
+ * a stack whose bottom lies just past the limit is told from one the
+ * limit cut: when both ended at max the walks agree on what is recorded,
+ * and the frames past it are not compared. A program frame without a
+ * frame pointer shows as a frame missed or a walk that ends far from the
+ * bottom. */
 static bool walks_agree(const uintptr_t *fp_pc, unsigned m, const uintptr_t *pc, unsigned n,
                         unsigned max) {
-    /* A stack the limit cut (n == max) has not reached the start-up frames:
-     * the walk must have read all of it. */
-    unsigned missing = n == max ? 0 : TR_FP_BOTTOM;
-    return m > 0 && m <= n && m + missing >= n && memcmp(fp_pc, pc, m * sizeof *pc) == 0;
+    if (m == 0 || m > n || memcmp(fp_pc, pc, m * sizeof *pc) != 0) return false;
+    return m == max || (n < max + TR_FP_BOTTOM && m + TR_FP_BOTTOM >= n);
 }
 
 /* Which walk: TR_FP_TRIALS stacks are read both ways; the frame pointers
@@ -525,12 +528,12 @@ static bool walks_agree(const uintptr_t *fp_pc, unsigned m, const uintptr_t *pc,
 static unsigned walk(pmd_recorder *r, uintptr_t *pc, const void *wrapper) {
     int mode = atomic_load_explicit(&r->unwind, memory_order_relaxed);
     if (mode == TR_UNWIND_FP) return walk_frame_pointers(pc, r->frames, wrapper);
-    unsigned n = walk_unwinder(&r->unwinder, pc, r->frames);
-    if (mode != TR_UNWIND_TRYING) return n;
-    uintptr_t fp_pc[PM_TRACE_MAX_FRAMES];
-    unsigned m = walk_frame_pointers(fp_pc, r->frames, wrapper);
+    if (mode != TR_UNWIND_TRYING) return walk_unwinder(&r->unwinder, pc, r->frames);
+    uintptr_t deep[PM_TRACE_MAX_FRAMES + TR_FP_BOTTOM];
+    unsigned n = walk_unwinder(&r->unwinder, deep, r->frames + TR_FP_BOTTOM);
+    unsigned m = walk_frame_pointers(pc, r->frames, wrapper);
     int next = TR_UNWIND_TRYING;
-    if (!walks_agree(fp_pc, m, pc, n, r->frames)) next = TR_UNWIND_DWARF;
+    if (!walks_agree(pc, m, deep, n, r->frames)) next = TR_UNWIND_DWARF;
     else if (atomic_fetch_add_explicit(&r->fp_trials, 1, memory_order_relaxed) + 1 >= TR_FP_TRIALS)
         next = TR_UNWIND_FP;
     if (next != TR_UNWIND_TRYING) {
@@ -538,12 +541,13 @@ static unsigned walk(pmd_recorder *r, uintptr_t *pc, const void *wrapper) {
         atomic_compare_exchange_strong_explicit(&r->unwind, &expected, next, memory_order_relaxed,
                                                 memory_order_relaxed);
     }
-    if (next == TR_UNWIND_DWARF) return n;
-    /* Agreed: the stack as the frame pointers read it, so that a call
-     * site keeps one stack id when they take over (only if a later trial
-     * disagrees do the sites of the earlier ones get a second id). */
-    memcpy(pc, fp_pc, m * sizeof *pc);
-    return m;
+    if (next != TR_UNWIND_DWARF) return m; /* a call site keeps one stack id when they take over */
+    /* Disagreed: the stack as the unwinder read it, to the limit (only if
+     * a later trial disagrees do the sites of the earlier ones get a
+     * second id). */
+    n = n < r->frames ? n : r->frames;
+    memcpy(pc, deep, n * sizeof *pc);
+    return n;
 }
 
 /* ---- interpreter frames ------------------------------------------------------------ */
