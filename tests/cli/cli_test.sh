@@ -1238,6 +1238,7 @@ case_report_html_browser() {
         --eval "leaks=document.body.getAttribute('data-leaks')" \
         --eval "steps=document.querySelectorAll('#leaks .path li').length" \
         --eval "frames=document.querySelectorAll('#leaks .stack li').length" \
+        --eval "hood=[].map.call(document.querySelectorAll('#leaks .hood li'), function (e) { return e.textContent; }).join('|')" \
         --eval "kinds=[].map.call(document.querySelectorAll('#leaks .kind'), function (e) { return e.textContent; }).join(' ')" \
         --eval "evil=document.querySelectorAll('#leaks .type')[1].textContent" \
         --eval "pwned=document.body.hasAttribute('data-pwned') || document.querySelectorAll('#leaks b, #leaks script').length > 0" \
@@ -1278,6 +1279,12 @@ case_report_html_browser() {
     [ "$(cdp_field leaks 8)" = 4 ] && [ "$(cdp_field steps 8)" = 7 ] && [ "$(cdp_field frames 8)" = 2 ] ||
         fail "browser: the leak verdicts: $(grep -A9 lk.html cdp.out)"
     [ "$(cdp_field kinds 8)" = "growth unowned cycle block" ] || fail "browser: leak kinds $(cdp_field kinds 8)"
+    # The growth's neighbourhood: three references, one a line, names as text.
+    hood=$(cdp_field hood 8)
+    [ "$(printf '%s' "$hood" | tr '|' '\n' | wc -l)" = 2 ] &&
+        printf '%s' "$hood" | grep -qF "dict (1 items) [root 'server']  ['sessions']" &&
+        printf '%s' "$hood" | grep -qF 'list (400 items)  [0] ' && printf '%s' "$hood" | grep -qF 'Session "<b>\' ||
+        fail "browser: the neighbourhood: $hood"
     [ "$(cdp_field evil 8)" = "Evil\"</script><script>document.body.setAttribute('data-pwned','1')</script>\\&<b>" ] ||
         fail "browser: the hostile type is not its text: $(cdp_field evil 8)"
     [ "$(cdp_field pwned 8)" = False ] || fail "browser: a leak's type ran as markup"

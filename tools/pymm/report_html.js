@@ -551,9 +551,21 @@
 
   /* ---- the leak verdicts of --leaks ---------------------------------------- */
 
+  /* A verdict's neighbourhood edges, one a line: holder, reference, held. */
+  function hoodList(d, l, edges, title) {
+    if (!edges || !edges.length) return;
+    d.appendChild(el('div', {'class': 'note'}, title));
+    var ol = d.appendChild(el('ol', {'class': 'hood mono'}));
+    edges.forEach(function (e) {
+      ol.appendChild(el('li', {}, l.graph.nodes[e[0]] + '  ' + (e[2] || '\u2026') + ' \u2192  ' +
+        l.graph.nodes[e[1]]));
+    });
+  }
+
   /* Each verdict: its kind, type, count and bytes, its path from the root
-   * (one step a line: the reference, then what it reaches) and its
-   * allocation stack when the report has one. */
+   * (one step a line: the reference, then what it reaches), what its leak
+   * root refers to and what refers to it (its neighbourhood, when the
+   * report has one) and its allocation stack when the report has one. */
   function leaks(root) {
     if (!D.leaks) return;
     root.appendChild(el('h2', {}, 'Leak verdicts'));
@@ -572,6 +584,10 @@
         return (g < 0 ? '' : '+') + g; }).join(' ') + ' at the last checkpoints'));
       var path = d.appendChild(el('ol', {'class': 'path mono'}));
       l.path.forEach(function (step) { path.appendChild(el('li', {}, step)); });
+      if (l.graph) {
+        hoodList(d, l, l.graph.refs, 'refers to');
+        hoodList(d, l, l.graph.backrefs, 'referred to by');
+      }
       if (!l.stack.length) return;
       d.appendChild(el('div', {'class': 'note'}, 'allocated at'));
       var stack = d.appendChild(el('ol', {'class': 'stack mono'}));
