@@ -112,6 +112,34 @@ static void test_labelled_path(void) {
     tu_group_end(&g, 0);
 }
 
+/* A root that C holds too starts its paths as the root (roots first at
+ * equal length); the path's first step names the source it was reached
+ * from, whatever the order of the search's sources. */
+static void test_root_before_held(void) {
+    tu_group g = tu_group_begin();
+    pm_object *held = pm_list_new(0), *rooted = pm_list_new(0), *leaf = pm_list_new(0);
+    CHECK_EQ(pm_list_append(held, leaf), 0);
+    CHECK_EQ(pm_list_append(rooted, leaf), 0);
+    pm_decref(leaf);
+    CHECK_EQ(pm_root_add(rooted, "r"), 0); /* rooted: the root's and ours */
+    pm_path *p = pm_path_to(leaf);
+    CHECK(p != NULL && pm_path_length(p) == 2);
+    CHECK(pm_path_object(p, 0) == rooted);
+    CHECK(label_is(p, 0, "root 'r'"));
+    CHECK(label_is(p, 1, "[0]"));
+    pm_path_free(p);
+    CHECK_EQ(pm_root_remove(rooted), 0);
+    p = pm_path_to(leaf); /* both held from C now: the lower address first */
+    CHECK(p != NULL && pm_path_length(p) == 2);
+    pm_object *first = (uintptr_t)held < (uintptr_t)rooted ? held : rooted;
+    CHECK(pm_path_object(p, 0) == first);
+    CHECK(label_is(p, 0, "held from C: 1"));
+    pm_path_free(p);
+    pm_decref(held);
+    pm_decref(rooted);
+    tu_group_end(&g, 0);
+}
+
 /* An object held only by a C pointer; one held by nothing at all. */
 static void test_held_from_c(void) {
     tu_group g = tu_group_begin();
@@ -290,6 +318,7 @@ static void test_deep_chain(void) { tu_rooted_chain_on_small_stack(chain_check);
 int main(void) {
     test_roots();
     test_labelled_path();
+    test_root_before_held();
     test_held_from_c();
     test_internal_not_counted();
     test_out_of_memory();

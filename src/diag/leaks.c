@@ -37,6 +37,17 @@
  *       would find alone: the earlier marks lie in its closure and are
  *       closed under what it would follow from them (mark_owned takes
  *       F_ROOT, judge_blocks F_OWN; each says why).
+ *   L8  The collector's walk (F_COLL, F_ROOT) follows the graph's edges
+ *       as held.c kept them while it accounted for the references (one
+ *       traverse of each object for the whole check), by object number,
+ *       its marks a bit per object, put on blk[] in one pass at its end.
+ *       A live object's strong references are to objects of the graph
+ *       (a counted reference keeps its object live, so in the census), so
+ *       those edges are every reference the walk by address followed; the
+ *       deferred queue's references, not in the graph, are still looked
+ *       up by address. Memory: the edges, 4 bytes per reference and per
+ *       object, and 2 bits per object, beside blk, flags and queue (24,
+ *       2 and 4 bytes per block).
  */
 #include "objects/object.h"
 #include "heap/internal_alloc.h"
@@ -107,6 +118,7 @@ typedef struct lk {
     size_t garbage;                  /* the collector's garbage list's entry, or PMD_NONE */
     bool watch_garbage, garbage_hit; /* a followed reference reached it */
     uint32_t *hits;                  /* entries the program's memory points into */
+    uint64_t *coll_seen;             /* mark_collector's marks, while it reads the deferred */
     size_t nhits, caphits;
     bool oom;
     pm_leaks *out;
@@ -543,25 +555,99 @@ static void push_roots(lk *k) {
     for (size_t i = 0; i < nroots; i++) push(k, entry_of(k, roots[i].object));
 }
 
+/* ---- the collector's walk, over the graph's edges --------------------------- */
+
+#define AHEAD 8 /* queue entries ahead whose rows of edges are prefetched */
+
+/* Object o (a graph number) reached by the collector's walk. */
+static void coll_push(lk *k, uint64_t *seen, uint32_t o) {
+    if (seen[o / 64] >> (o % 64) & 1) return;
+    seen[o / 64] |= 1ull << (o % 64);
+    k->queue[k->tail++] = o;
+}
+
+/* Breadth first from what is queued (graph numbers), by the edges held.c
+ * kept (L8): arrays of numbers, the queue's next rows asked for ahead
+ * (at random addresses, each a cache miss). */
+static void coll_walk(lk *k, uint64_t *seen) {
+    const uint32_t *at = k->g.edge_at, *edges = k->g.edges;
+    uint32_t garbage = k->garbage == PMD_NONE ? NOBJ : k->blk[k->garbage].obj;
+    while (k->head < k->tail) {
+        if (k->head + AHEAD < k->tail) __builtin_prefetch(&edges[at[k->queue[k->head + AHEAD]]]);
+        if (k->head + 1 < k->tail) {
+            uint32_t next = k->queue[k->head + 1];
+            for (uint32_t j = at[next]; j < at[next + 1]; j++)
+                __builtin_prefetch(&seen[edges[j] / 64]);
+        }
+        uint32_t o = k->queue[k->head++];
+        for (uint32_t j = at[o]; j < at[o + 1]; j++) {
+            if (edges[j] == garbage && k->watch_garbage) k->garbage_hit = true;
+            coll_push(k, seen, edges[j]);
+        }
+    }
+}
+
+/* A deferred object's reference (not in the graph's edges): an object
+ * reached, or a block that is none marked as the old walk did. */
+static int coll_deferred_edge(pm_object *child, pmd_edge e, void *arg) {
+    lk *k = arg;
+    (void)e;
+    size_t i = pmd_graph_index(&k->g, child), to = i == PMD_NONE ? entry_of(k, child) : PMD_NONE;
+    if (i == PMD_NONE && to != PMD_NONE) i = k->blk[to].obj;
+    if (i != PMD_NONE && i != NOBJ) coll_push(k, k->coll_seen, (uint32_t)i);
+    else if (to != PMD_NONE) k->flags[to] |= F_COLL;
+    return 0;
+}
+
+/* F_COLL (and F_ROOT) on blk[] from the walk's marks: seen[] all it
+ * reached, root[] what it reached from the declared roots; the garbage
+ * list is F_COLL alone. One pass in address order. */
+static void coll_marks(lk *k, const uint64_t *seen, const uint64_t *root) {
+    for (size_t e = 0; e < k->nblk; e++) {
+        uint32_t o = k->blk[e].obj;
+        if (o == NOBJ || !(seen[o / 64] >> (o % 64) & 1)) continue;
+        bool from_roots = root[o / 64] >> (o % 64) & 1;
+        k->flags[e] |= from_roots && e != k->garbage ? F_COLL | F_ROOT : F_COLL;
+    }
+}
+
 /* F_COLL, a walk by references. Its first part, from the declared roots
- * alone, is F_ROOT as well: mark_owned takes those marks as they are. */
-static void mark_collector(lk *k) {
+ * alone, is F_ROOT as well: mark_owned takes those marks as they are.
+ * The garbage list is marked but not followed (pymm's own). false when
+ * out of memory. */
+static bool mark_collector(lk *k) {
     pm_runtime *rt = k->g.rt;
-    walk_begin(k, F_COLL, 0, true, false);
+    size_t words = k->g.n / 64 + 1;
+    uint64_t *seen = pmh_internal_calloc(2 * words, sizeof *seen), *root = seen + words;
+    if (seen == NULL) return false;
+    k->head = k->tail = 0;
     pm_object *garbage = pmgc_garbage_peek(rt);
     k->garbage = garbage ? entry_of(k, garbage) : PMD_NONE;
-    if (k->garbage != PMD_NONE) k->flags[k->garbage] |= F_COLL; /* pymm's own: not followed */
+    if (k->garbage != PMD_NONE && k->blk[k->garbage].obj != NOBJ) {
+        uint32_t o = k->blk[k->garbage].obj;
+        seen[o / 64] |= 1ull << (o % 64);
+    }
     k->watch_garbage = k->garbage != PMD_NONE;
-    push_roots(k);
-    walk(k, false, NULL, NULL);
+    size_t nroots;
+    const pmd_root *roots = pmd_roots_of(rt, &nroots);
+    for (size_t i = 0; i < nroots; i++) {
+        size_t o = pmd_graph_index(&k->g, roots[i].object);
+        if (o != PMD_NONE) coll_push(k, seen, (uint32_t)o);
+    }
+    coll_walk(k, seen);
     k->watch_garbage = false;
-    for (size_t e = 0; e < k->nblk; e++)
-        if ((k->flags[e] & F_COLL) && e != k->garbage) k->flags[e] |= F_ROOT;
+    memcpy(root, seen, words * sizeof *seen);
     for (size_t i = 0; i < k->g.n; i++)
-        if (k->g.external[i]) push(k, entry_of(k, k->g.objects[i]));
+        if (k->g.external[i]) coll_push(k, seen, (uint32_t)i);
+    k->coll_seen = seen;
     for (size_t i = 0; i < rt->deferred.len; i++)
-        pmd_referents(rt->deferred.items[i], push_edge, k);
-    walk(k, false, NULL, NULL);
+        pmd_referents(rt->deferred.items[i], coll_deferred_edge, k);
+    k->coll_seen = NULL;
+    coll_walk(k, seen);
+    coll_marks(k, seen, root);
+    if (k->garbage != PMD_NONE) k->flags[k->garbage] |= F_COLL;
+    pmh_internal_free(seen);
+    return true;
 }
 
 static bool is_garbage(const lk *k, size_t e) {
@@ -1000,7 +1086,7 @@ static int add_graphs(lk *k) {
 
 static int run(lk *k, pm_leak_watch *w, unsigned flags, const lk_roots *roots) {
     if (build_blocks(k) != 0 || mark_judged(k, flags) != 0) return -1;
-    mark_collector(k);
+    if (!mark_collector(k)) return k->oom = true, -1;
     if (judge_cycles(k) != 0) return -1;
     if (!(flags & PM_LEAKS_NO_SCAN) &&
         pmd_scan_program(roots->from, roots->regs, roots->regs_size, note_hit, k) != 0)
@@ -1030,7 +1116,7 @@ static PM_NOINLINE pm_leaks *check(pm_runtime *rt, pm_leak_watch *w, unsigned fl
     }
     k->h = rt->heap;
     k->out = out;
-    if (pmd_graph_build(&k->g, rt) != 0) { /* the census's refusals, or MemoryError */
+    if (pmd_graph_build_edges(&k->g, rt) != 0) { /* the census's refusals, or MemoryError */
         pmh_internal_free(out);
         pmh_internal_free(k);
         return NULL;

@@ -2,19 +2,25 @@
  * paths.c -- the shortest chain of references from a root to an object
  * (objgraph's find_backref_chain): pm_path_to and its accessors.
  *
- * A breadth-first search over the runtime's graph (held.c's pmd_graph,
- * refs.c's labelled edges), from every declared root, in the order they
- * were added, then from every object held from C (pseudo-roots "held
- * from C: N", in address order), until the target is reached. The path
- * is read back through each object's parent.
+ * A breadth-first search over the runtime's graph (held.c's pmd_graph
+ * with its edges kept as numbers, in refs.c's order), from every declared
+ * root, in the order they were added, then from every object held from C
+ * (pseudo-roots "held from C: N", in address order), until the target is
+ * reached. The path is read back through each object's parent, and only
+ * its steps' edges are labelled (refs.c's walk of the step before): the
+ * search itself calls no traverse and looks up no address, it reads
+ * arrays of numbers (with 10^6 objects at random addresses, a second walk
+ * through refs.c cost as much as building the graph).
  *
  * Invariants:
  *   P1  No recursion: the frontier is an array of object numbers (a
  *       queue), so a 10,000,000-long chain costs no stack.
  *   P2  parent[i] is UNSEEN until i is reached, then the number of the
- *       object it was reached from (START for a root or a pseudo-root),
- *       with edge[i] the edge taken: each object is reached once, by a
- *       shortest chain, and roots before pseudo-roots at equal length.
+ *       object it was reached from (START for a root or a pseudo-root):
+ *       each object is reached once, by a shortest chain, and roots
+ *       before pseudo-roots at equal length. A step's edge is the first
+ *       of its parent's edges (refs.c's order) to it: the one the search
+ *       took, the edges being walked in that order.
  *   P3  All memory is internal; a failing search frees all of it and
  *       leaves the exception pending. A path holds no reference: its
  *       objects are borrowed, valid until the graph next changes.
@@ -40,34 +46,25 @@ struct pm_path {
     char *root_name; /* a declared root's name, or NULL   */
 };
 
+#define AHEAD 8 /* queue entries ahead whose edges are prefetched */
+
 typedef struct search {
-    pmd_graph g;
+    pmd_graph g;      /* with its edges */
     uint32_t *parent; /* P2 */
-    pmd_edge *edge;
     uint32_t *queue;
     size_t head, tail;
-    uint32_t from; /* the object whose edges are walked */
 } search;
 
 static void search_free(search *s) {
     pmd_graph_free(&s->g);
     pmh_internal_free(s->parent);
-    pmh_internal_free(s->edge);
     pmh_internal_free(s->queue);
 }
 
-static void reach(search *s, size_t i, uint32_t from, pmd_edge e) {
+static void reach(search *s, uint32_t i, uint32_t from) {
     if (s->parent[i] != UNSEEN) return;
     s->parent[i] = from;
-    s->edge[i] = e;
-    s->queue[s->tail++] = (uint32_t)i;
-}
-
-static int reach_edge(pm_object *child, pmd_edge e, void *arg) {
-    search *s = arg;
-    size_t i = pmd_graph_index(&s->g, child);
-    if (i != PMD_NONE) reach(s, i, s->from, e);
-    return 0;
+    s->queue[s->tail++] = i;
 }
 
 /* The sources, roots first (P2). */
@@ -76,19 +73,61 @@ static void start(search *s) {
     const pmd_root *roots = pmd_roots_of(s->g.rt, &nroots);
     for (size_t r = 0; r < nroots; r++) {
         size_t i = pmd_graph_index(&s->g, roots[r].object);
-        if (i != PMD_NONE) reach(s, i, START, PMD_EDGE(PMD_EDGE_ROOT, r));
+        if (i != PMD_NONE) reach(s, (uint32_t)i, START);
     }
     for (size_t i = 0; i < s->g.n; i++)
-        if (s->g.external[i]) reach(s, i, START, PMD_EDGE(PMD_EDGE_HELD_FROM_C, s->g.external[i]));
+        if (s->g.external[i]) reach(s, (uint32_t)i, START);
 }
 
-/* Walk until target is reached: false when nothing leads to it. */
+/* How source i was reached: the first root that is it, else held from C
+ * (start's order). */
+static pmd_edge source_edge(const search *s, size_t i) {
+    size_t nroots;
+    const pmd_root *roots = pmd_roots_of(s->g.rt, &nroots);
+    for (size_t r = 0; r < nroots; r++)
+        if (roots[r].object == s->g.objects[i]) return PMD_EDGE(PMD_EDGE_ROOT, r);
+    PM_ASSERT(s->g.external[i] > 0);
+    return PMD_EDGE(PMD_EDGE_HELD_FROM_C, s->g.external[i]);
+}
+
+/* Walk until target is reached: false when nothing leads to it. The
+ * queue's next entries are known: their rows of edges, and the marks of
+ * the row after the one walked, are asked for ahead (each a cache miss
+ * at random addresses). */
 static bool run(search *s, size_t target) {
+    const uint32_t *at = s->g.edge_at, *edges = s->g.edges;
     while (s->parent[target] == UNSEEN && s->head < s->tail) {
-        s->from = s->queue[s->head++];
-        pmd_referents(s->g.objects[s->from], reach_edge, s);
+        if (s->head + AHEAD < s->tail) __builtin_prefetch(&edges[at[s->queue[s->head + AHEAD]]]);
+        if (s->head + 1 < s->tail) {
+            uint32_t next = s->queue[s->head + 1];
+            for (uint32_t k = at[next]; k < at[next + 1]; k++)
+                __builtin_prefetch(&s->parent[edges[k]]);
+        }
+        uint32_t from = s->queue[s->head++];
+        for (uint32_t k = at[from]; k < at[from + 1]; k++) reach(s, edges[k], from);
     }
     return s->parent[target] != UNSEEN;
+}
+
+typedef struct first_edge {
+    pm_object *child;
+    pmd_edge edge;
+} first_edge;
+
+static int find_edge(pm_object *child, pmd_edge e, void *arg) {
+    first_edge *f = arg;
+    if (child != f->child) return 0;
+    f->edge = e;
+    return 1;
+}
+
+/* The edge the search took from parent to child (P2). */
+static pmd_edge edge_to(pm_object *parent, pm_object *child) {
+    first_edge f = {child, 0};
+    int found = pmd_referents(parent, find_edge, &f);
+    PM_ASSERT(found == 1); /* the graph's edge came from this walk */
+    (void)found;
+    return f.edge;
 }
 
 static pm_path *no_memory(search *s, pm_path *p) {
@@ -106,8 +145,12 @@ static pm_path *read_back(search *s, size_t target) {
     p->steps = pmh_internal_malloc(p->len * sizeof *p->steps);
     if (p->steps == NULL) return no_memory(s, p);
     size_t k = p->len;
-    for (uint32_t i = (uint32_t)target; i != START; i = s->parent[i])
-        p->steps[--k] = (path_step){s->g.objects[i], s->edge[i]};
+    uint32_t source = (uint32_t)target;
+    for (uint32_t i = (uint32_t)target; i != START; source = i, i = s->parent[i])
+        p->steps[--k] = (path_step){s->g.objects[i], 0};
+    p->steps[0].edge = source_edge(s, source);
+    for (k = 1; k < p->len; k++)
+        p->steps[k].edge = edge_to(p->steps[k - 1].object, p->steps[k].object);
     pmd_edge first = p->steps[0].edge;
     if (PMD_EDGE_KIND(first) == PMD_EDGE_ROOT) {
         size_t nroots;
@@ -131,7 +174,7 @@ pm_path *pm_path_to(pm_object *target) {
 
 pm_path *pmd_path_in(pm_runtime *rt, pm_object *target) {
     search s = {0};
-    if (pmd_graph_build(&s.g, rt) != 0) return NULL;
+    if (pmd_graph_build_edges(&s.g, rt) != 0) return NULL;
     size_t t = pmd_graph_index(&s.g, target);
     if (t == PMD_NONE) {
         search_free(&s);
@@ -140,9 +183,8 @@ pm_path *pmd_path_in(pm_runtime *rt, pm_object *target) {
     }
     size_t n = s.g.n;
     s.parent = pmh_internal_malloc(n * sizeof *s.parent);
-    s.edge = pmh_internal_malloc(n * sizeof *s.edge);
     s.queue = pmh_internal_malloc(n * sizeof *s.queue);
-    if (s.parent == NULL || s.edge == NULL || s.queue == NULL) return no_memory(&s, NULL);
+    if (s.parent == NULL || s.queue == NULL) return no_memory(&s, NULL);
     memset(s.parent, 0xff, n * sizeof *s.parent); /* UNSEEN */
     start(&s);
     if (run(&s, t)) return read_back(&s, t);

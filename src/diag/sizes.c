@@ -29,12 +29,14 @@
  *      popped the first time, over the edges held.c kept while it
  *      accounted for the references (pmd_graph_build_edges: the graph
  *      is walked once);
- *   2. the predecessors, as a compressed array (counted, then filled);
+ *   2. the predecessors, as a compressed array (counted, then filled),
+ *      reading the edges row after row in the graph's order;
  *   3. semi-dominators and first guesses of idom, in reverse preorder,
  *      with eval/link over a forest whose path compression runs on an
  *      explicit stack;
  *   4. the fix-up in preorder, then subtree sums in reverse preorder (a
- *      dominator has a smaller number than what it dominates).
+ *      dominator has a smaller number than what it dominates), each
+ *      object's bytes read in address order.
  *
  * Invariants:
  *   Z1  No recursion anywhere: every walk runs on arrays, so a chain of
@@ -252,23 +254,27 @@ static bool number_all(dom *d) {
     return !d->failed;
 }
 
-/* Pass 2: every number's predecessors' numbers (compressed rows). */
+/* Pass 2: every number's predecessors' numbers (compressed rows). The
+ * rows of edges are read in the graph's order, not by number (rows at
+ * random addresses): the order within a row of predecessors does not
+ * matter to pass 3 (a minimum over the row). */
 static bool predecessors(dom *d) {
-    uint32_t N = d->N;
+    uint32_t N = d->N, n = (uint32_t)d->g.n;
     size_t nedges = d->g.nedges + d->nroots;
     d->pred_at = pmh_internal_calloc((size_t)N + 2, sizeof *d->pred_at);
     d->pred = pmh_internal_malloc((nedges ? nedges : 1) * sizeof *d->pred);
     if (!d->pred_at || !d->pred) return false;
-    for (uint32_t v = 1; v <= N; v++) {
+    for (uint32_t x = 0; x <= n; x++) { /* x == n: the super-root */
         size_t k;
-        const uint32_t *succ = succ_of(d, d->vertex[v], &k);
-        while (k--) d->pred_at[d->number[succ[k]] + 1]++;
+        const uint32_t *succ = succ_of(d, x, &k);
+        while (d->number[x] && k--) d->pred_at[d->number[succ[k]] + 1]++;
     }
     for (uint32_t w = 1; w <= N; w++) d->pred_at[w + 1] += d->pred_at[w];
-    for (uint32_t v = 1; v <= N; v++) {
+    for (uint32_t x = 0; x <= n; x++) {
         size_t k;
-        const uint32_t *succ = succ_of(d, d->vertex[v], &k);
-        while (k--) {
+        const uint32_t *succ = succ_of(d, x, &k);
+        uint32_t v = d->number[x];
+        while (v && k--) {
             uint32_t w = d->number[succ[k]];
             PM_ASSERT(w != 0); /* what a numbered object holds is numbered */
             d->pred[d->pred_at[w]++] = v;
@@ -334,8 +340,10 @@ static bool retained(dom *d) {
     d->count = pmh_internal_calloc((size_t)N + 1, sizeof *d->count);
     d->bytes = pmh_internal_calloc((size_t)N + 1, sizeof *d->bytes);
     if (!d->count || !d->bytes) return false;
-    for (uint32_t v = 2; v <= N; v++) {
-        pm_object *o = d->g.objects[d->vertex[v]];
+    for (size_t i = 0; i < d->g.n; i++) { /* the objects in address order, not by number */
+        uint32_t v = d->number[i];
+        if (v < 2) continue;
+        pm_object *o = d->g.objects[i];
         d->count[v] = 1;
         d->bytes[v] = (int64_t)(flat_of(d->g.rt, o) + owned_of(o));
     }
