@@ -30,7 +30,9 @@
  *       large graph (pmd_trees, the leak check's verdicts) pays for its
  *       trees, not for the graph, after the one reverse index.
  *   T6  The reverse index holds numbers only, 4 bytes per object and per
- *       reference (fewer than UINT32_MAX references, else it is not made).
+ *       reference (fewer than UINT32_MAX references, else it is not made);
+ *       a graph that kept its edges (pmd_graph_build_edges: the same
+ *       references, in the walks' order) is read instead of walked.
  *       A shown referrer's edge is found again among its referents: the
  *       k-th time a holder appears in a row, its k-th reference to the
  *       object (both walks see the references in one order).
@@ -159,10 +161,14 @@ static int place_edge(pm_object *child, pmd_edge e, void *arg) {
  * where i + 1's begin: start[i] .. start[i + 1] in the end, referrers in
  * address order. */
 static bool build_reverse(grow *w) {
-    size_t n = w->g->n;
+    const pmd_graph *g = w->g;
+    size_t n = g->n;
     w->start = pmh_internal_calloc(n + 2, sizeof *w->start);
     if (w->start == NULL) return false;
-    for (size_t i = 0; i < n; i++) pmd_referents(w->g->objects[i], count_edge, w);
+    if (g->edges) /* kept (the leak check's graph): the same edges, read without a walk */
+        for (size_t e = 0; e < g->nedges; e++) w->start[g->edges[e] + 2]++;
+    else
+        for (size_t i = 0; i < n; i++) pmd_referents(g->objects[i], count_edge, w);
     uint64_t sum = 0; /* T6: a count past UINT32_MAX is refused below */
     for (size_t i = 1; i < n + 2; i++) {
         sum += w->start[i];
@@ -175,8 +181,13 @@ static bool build_reverse(grow *w) {
         return false;
     }
     for (size_t i = 0; i < n; i++) {
+        if (g->edges) {
+            for (uint32_t e = g->edge_at[i]; e < g->edge_at[i + 1]; e++)
+                w->by[w->start[g->edges[e] + 1]++] = (uint32_t)i;
+            continue;
+        }
         w->parent = i; /* place_edge's "from" */
-        pmd_referents(w->g->objects[i], place_edge, w);
+        pmd_referents(g->objects[i], place_edge, w);
     }
     return true;
 }
