@@ -36,9 +36,9 @@
  * per counter).
  *
  * Invariants:
- *   R1  a live traced block has exactly one record; its stack's `bytes`
- *       and `count` include it, and `current` is the sum of all records'
- *       sizes. (A block allocated untraced by a thread that was inside an
+ *   R1  a live traced block has exactly one record, and `current` is
+ *       the sum of all records' sizes (a stack's own totals are not
+ *       kept: pm_trace_top sums the records). (A block allocated untraced by a thread that was inside an
  *       allocation when pm_trace_start ran, and freed traced, or the
  *       reverse, may leave a stale record: a new record in its slot
  *       replaces it, taking its size out of the totals and writing its
@@ -87,14 +87,11 @@
 enum { TR_UNWIND_TRYING, TR_UNWIND_FP, TR_UNWIND_DWARF };
 
 /* One node of the stack trie: the frame `pc` called from the stack
- * `parent`. The counters are the live traced blocks whose stack is
- * exactly this node. */
+ * `parent`. No counters: a stack's live bytes and blocks are summed from
+ * the records when asked (pm_trace_top), so an event touches no node. */
 typedef struct tr_node {
     uintptr_t pc;
     uint32_t parent;
-    uint32_t hash_next; /* the intern table's chain; 0 ends it */
-    _Atomic size_t bytes;
-    _Atomic size_t count;
 } tr_node;
 
 /* An interpreter frame's place: what pm_trace_push_frame was given. Its
@@ -1009,25 +1006,23 @@ static void weighed(const pmd_recorder *r, const void *p, size_t n, size_t *byte
 
 /* ---- the totals ----------------------------------------------------------------- */
 
-/* Add (or take out: !alloc) n bytes of stack to the totals. Under lock:
- * the counters have one writer at a time, so they are loads and stores
- * (atomic, for the readers without the lock), not read-modify-writes. */
+/* Add (or take out: !alloc) a record of n bytes to the totals. Under
+ * lock: the counters have one writer at a time, so they are loads and
+ * stores (atomic, for the readers without the lock), not
+ * read-modify-writes. Only `current` and `peak`: a counter per stack
+ * cost a cache miss at every event (12.8% of binary-trees traced with
+ * 16 frames, perf), and pm_trace_top sums the records instead. */
 #define TR_ADD(a, d)                                                                               \
     atomic_store_explicit(&(a), atomic_load_explicit(&(a), memory_order_relaxed) + (d),            \
                           memory_order_relaxed)
 
-static void account(pmd_recorder *r, const void *p, uint32_t stack, size_t n, bool alloc) {
-    tr_node *x = node(r, stack);
-    size_t size, count;
-    weighed(r, p, n, &size, &count);
+static void account(pmd_recorder *r, const void *p, size_t n, bool alloc) {
+    size_t size = n, count;
+    if (r->sample_bytes) weighed(r, p, n, &size, &count);
     if (!alloc) {
-        TR_ADD(x->bytes, -size);
-        TR_ADD(x->count, -count);
         TR_ADD(r->current, -size);
         return;
     }
-    TR_ADD(x->bytes, size);
-    TR_ADD(x->count, count);
     TR_ADD(r->current, size);
     size_t now = atomic_load_explicit(&r->current, memory_order_relaxed);
     if (now > atomic_load_explicit(&r->peak, memory_order_relaxed))
@@ -1061,7 +1056,7 @@ static void side_forget(pmd_recorder *r, tr_side *s, uintptr_t base) {
         uint64_t rec = atomic_exchange_explicit(&s->slot[i], 0, memory_order_relaxed);
         if (rec == 0) continue;
         void *block = (void *)(base + s->block0 + (uintptr_t)i * s->block_size);
-        account(r, block, REC_STACK(rec), REC_SIZE(rec), false);
+        account(r, block, REC_SIZE(rec), false);
         if (r->capture) pmd_capture_free(r->capture, block);
     }
 }
@@ -1154,8 +1149,8 @@ static bool big_reserve(pmd_recorder *r) {
 
 /* A record found where a new one goes: its block was freed unseen (R1).
  * Out of the totals, and freed in the capture before the new allocation. */
-static void forget_stale(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
-    account(r, p, stack, n, false);
+static void forget_stale(pmd_recorder *r, const void *p, size_t n) {
+    account(r, p, n, false);
     if (r->capture) pmd_capture_free(r->capture, p);
 }
 
@@ -1169,10 +1164,10 @@ static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n,
         if (slot == NULL) return false;
         uint64_t old = atomic_load_explicit(slot, memory_order_relaxed);
         atomic_store_explicit(slot, REC(stack | flags, n), memory_order_relaxed);
-        if (old) forget_stale(r, p, REC_STACK(old), REC_SIZE(old));
+        if (old) forget_stale(r, p, REC_SIZE(old));
     } else {
         tr_big *b = big_find(r, (uintptr_t)p);
-        if (b) forget_stale(r, p, b->stack & ~REC_OBJECT, b->size);
+        if (b) forget_stale(r, p, b->size);
         else if (big_reserve(r)) {
             size_t i = big_slot((uintptr_t)p, r->big_cap);
             while (r->big[i].p > 1) i = (i + 1) & (r->big_cap - 1);
@@ -1182,7 +1177,7 @@ static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n,
         if (b == NULL) return false;
         *b = (tr_big){(uintptr_t)p, stack | flags, n};
     }
-    account(r, p, stack, n, true);
+    account(r, p, n, true);
     return true;
 }
 
@@ -1205,7 +1200,7 @@ static bool record_get(pmd_recorder *r, const void *p, bool take, uint32_t *stac
         *n = b->size;
         if (take) b->p = 1;
     }
-    if (take) account(r, p, *stack, *n, false);
+    if (take) account(r, p, *n, false);
     return true;
 }
 
@@ -1879,17 +1874,34 @@ static int by_bytes_desc(const void *a, const void *b) {
     return x->stack < y->stack ? -1 : x->stack > y->stack;
 }
 
+/* Per-stack sums of the records (pm_trace_top): [id] for ids below n. */
+typedef struct tr_sums {
+    uint32_t n;
+    struct {
+        size_t bytes, count;
+    } * at;
+} tr_sums;
+
+static void add_record(void *arg, uint32_t stack, size_t bytes, size_t count, const void *object) {
+    (void)object;
+    tr_sums *s = arg;
+    if (stack >= s->n) return; /* a stack interned after the sums were sized: a later record */
+    s->at[stack].bytes += bytes;
+    s->at[stack].count += count;
+}
+
 size_t pm_trace_top(pm_trace_stat *out, size_t max) {
     pmd_recorder *r = recorder();
     if (r == NULL || max == 0) return 0;
-    uint32_t nnodes = atomic_load_explicit(&r->nnodes, memory_order_acquire);
+    tr_sums sums = {atomic_load_explicit(&r->nnodes, memory_order_acquire), NULL};
+    size_t map_size = (size_t)sums.n * sizeof *sums.at;
+    if ((sums.at = pmos_map(map_size)) == NULL) return 0; /* zeroed, never traced (R2) */
+    pmd_trace_each_block(add_record, &sums);
     size_t n = 0;
-    for (uint32_t id = 1; id < nnodes; id++) {
-        const tr_node *x = node(r, id);
-        size_t count = atomic_load_explicit(&x->count, memory_order_relaxed);
+    for (uint32_t id = 1; id < sums.n; id++) {
+        size_t count = sums.at[id].count;
         if (count == 0) continue;
-        pm_trace_stat s = {id, atomic_load_explicit(&x->bytes, memory_order_relaxed), count,
-                           domain_of(r, id)};
+        pm_trace_stat s = {id, sums.at[id].bytes, count, domain_of(r, id)};
         if (n < max) {
             out[n++] = s;
             if (n == max) qsort(out, n, sizeof *out, by_bytes_desc);
@@ -1903,6 +1915,7 @@ size_t pm_trace_top(pm_trace_stat *out, size_t max) {
             out[i] = s;
         }
     }
+    pmos_unmap(sums.at, map_size);
     if (n < max) qsort(out, n, sizeof *out, by_bytes_desc);
     return n;
 }
