@@ -476,11 +476,13 @@ static uintptr_t stack_top(void) {
  * frames have them. */
 static PM_NOINLINE unsigned walk_frame_pointers(uintptr_t *pc, unsigned max, const void *wrapper) {
     const uintptr_t *fp = wrapper;
-    uintptr_t top = stack_top(), low = tr_self.stack_low;
+    uintptr_t top = stack_top();
     unsigned n = 0;
     /* Not on the thread's own stack (a coroutine's, a signal stack): no
-     * bound to trust, no frames. */
-    while (n < max && top && (uintptr_t)fp >= low && (uintptr_t)fp + 2 * sizeof(void *) <= top &&
+     * bound to trust, no frames. The records rise (next > fp below), so
+     * only the first is checked against the stack's low end. */
+    if (top == 0 || (uintptr_t)fp < tr_self.stack_low) return 0;
+    while (n < max && (uintptr_t)fp + 2 * sizeof(void *) <= top &&
            ((uintptr_t)fp & (sizeof(void *) - 1)) == 0) {
         uintptr_t link = fp[0], ret = fp[1];
         /* A frame built without a frame pointer leaves words here that were
