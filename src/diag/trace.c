@@ -36,9 +36,9 @@
  * per counter).
  *
  * Invariants:
- *   R1  a live traced block has exactly one record; its stack's `bytes`
- *       and `count` include it, and `current` is the sum of all records'
- *       sizes. (A block allocated untraced by a thread that was inside an
+ *   R1  a live traced block has exactly one record, and `current` is
+ *       the sum of all records' sizes (a stack's own totals are not
+ *       kept: pm_trace_top sums the records). (A block allocated untraced by a thread that was inside an
  *       allocation when pm_trace_start ran, and freed traced, or the
  *       reverse, may leave a stale record: a new record in its slot
  *       replaces it, taking its size out of the totals and writing its
@@ -87,14 +87,11 @@
 enum { TR_UNWIND_TRYING, TR_UNWIND_FP, TR_UNWIND_DWARF };
 
 /* One node of the stack trie: the frame `pc` called from the stack
- * `parent`. The counters are the live traced blocks whose stack is
- * exactly this node. */
+ * `parent`. No counters: a stack's live bytes and blocks are summed from
+ * the records when asked (pm_trace_top), so an event touches no node. */
 typedef struct tr_node {
     uintptr_t pc;
     uint32_t parent;
-    uint32_t hash_next; /* the intern table's chain; 0 ends it */
-    _Atomic size_t bytes;
-    _Atomic size_t count;
 } tr_node;
 
 /* An interpreter frame's place: what pm_trace_push_frame was given. Its
@@ -479,11 +476,13 @@ static uintptr_t stack_top(void) {
  * frames have them. */
 static PM_NOINLINE unsigned walk_frame_pointers(uintptr_t *pc, unsigned max, const void *wrapper) {
     const uintptr_t *fp = wrapper;
-    uintptr_t top = stack_top(), low = tr_self.stack_low;
+    uintptr_t top = stack_top();
     unsigned n = 0;
     /* Not on the thread's own stack (a coroutine's, a signal stack): no
-     * bound to trust, no frames. */
-    while (n < max && top && (uintptr_t)fp >= low && (uintptr_t)fp + 2 * sizeof(void *) <= top &&
+     * bound to trust, no frames. The records rise (next > fp below), so
+     * only the first is checked against the stack's low end. */
+    if (top == 0 || (uintptr_t)fp < tr_self.stack_low) return 0;
+    while (n < max && (uintptr_t)fp + 2 * sizeof(void *) <= top &&
            ((uintptr_t)fp & (sizeof(void *) - 1)) == 0) {
         uintptr_t link = fp[0], ret = fp[1];
         /* A frame built without a frame pointer leaves words here that were
@@ -773,8 +772,9 @@ size_t pm_trace_sections(pm_trace_section *out, size_t max) {
  *     the memo (at most TR_MEMO_NEAR frames differ) is interned from
  *     there;
  *   - the stack table, shared: every stack interned, keyed by two
- *     independent 64-bit hashes of its frames and their count (a false
- *     match would take two colliding 64-bit hashes at once). Open
+ *     independent hashes, of 64 and 32 bits, of its frames, their count
+ *     and its root (a false match would take both to collide at once:
+ *     about 2^-80 a lookup with a 2^16-entry table). Open
  *     addressing; an entry is written once, its first hash last
  *     (release), and never moves: a larger table is a copy, the old one
  *     stays in the arena, so a reader holding it misses at worst, and
@@ -793,14 +793,16 @@ typedef struct tr_memo {
 } tr_memo;
 
 typedef struct tr_stack_key {
-    uint64_t h1, h2;
-    uint32_t n;
+    uint64_t h1;
+    uint32_t h2;
 } tr_stack_key;
 
+/* 16 bytes, so that an entry is never split across two cache lines and
+ * the table of binary-trees' 32,769 stacks is 1 MiB, not 1.5: a lookup
+ * is mostly a cache miss (it was 24 bytes, with the frame count). */
 typedef struct tr_stack_entry {
     _Atomic uint64_t h1; /* 0: empty (a key's h1 is never 0) */
-    uint64_t h2;
-    uint32_t n, id;
+    uint32_t h2, id;
 } tr_stack_entry;
 
 typedef struct tr_stack_table {
@@ -822,24 +824,43 @@ static tr_memo *thread_memo(pmd_recorder *r) {
     return (tr_memo *)tr_self.cache;
 }
 
-/* Two chains of multiplies, independent, so that they run side by side. */
+/* One step of each hash's chain. */
+#define TR_STEP(a, b, x)                                                                           \
+    do {                                                                                           \
+        (a) = ((a) ^ (x)) * 0xff51afd7ed558ccdull;                                                 \
+        (b) = ((b) + (x)) * 0xc4ceb9fe1a85ec53ull;                                                 \
+        (b) ^= (b) >> 31;                                                                          \
+    } while (0)
+
+/* Two hashes, independent, each in two lanes (the even frames, the odd
+ * ones) from different seeds: four chains of multiplies that run side by
+ * side, so a 16-frame key takes 8 steps of latency, not 16 (the chains
+ * were 9% of binary-trees traced with 16 frames, perf). The lanes are
+ * folded with a multiply, so swapping frames changes both hashes. */
 static tr_stack_key stack_key(const uintptr_t *pc, unsigned n, uint32_t root) {
-    uint64_t a = 0x9E3779B97F4A7C15ull * root, b = 0xC2B2AE3D27D4EB4Full + root;
-    for (unsigned k = 0; k < n; k++) {
-        a = (a ^ pc[k]) * 0xff51afd7ed558ccdull;
-        b = (b + pc[k]) * 0xc4ceb9fe1a85ec53ull;
-        b ^= b >> 31;
+    uint64_t seed = (uint64_t)root << 32 | n; /* the count too: a key is the whole stack */
+    uint64_t a0 = 0x9E3779B97F4A7C15ull * seed, b0 = 0xC2B2AE3D27D4EB4Full + seed;
+    uint64_t a1 = 0x2545F4914F6CDD1Dull ^ seed, b1 = 0xBF58476D1CE4E5B9ull + seed;
+    unsigned k = 0;
+    for (; k + 1 < n; k += 2) {
+        TR_STEP(a0, b0, pc[k]);
+        TR_STEP(a1, b1, pc[k + 1]);
     }
+    if (k < n) TR_STEP(a0, b0, pc[k]);
+    uint64_t a = (a0 ^ (a0 >> 29)) * 0x94D049BB133111EBull ^ a1;
+    uint64_t b = (b0 ^ (b0 >> 32)) * 0xD6E8FEB86659FD93ull + b1;
     a ^= a >> 29;
-    return (tr_stack_key){a | 1, b, n};
+    b ^= b >> 31;
+    return (tr_stack_key){a | 1, (uint32_t)(b ^ (b >> 32))};
 }
+#undef TR_STEP
 
 static uint32_t table_find(const tr_stack_table *t, tr_stack_key k) {
     for (uint32_t i = (uint32_t)(k.h1 >> 32) & t->mask;; i = (i + 1) & t->mask) {
         const tr_stack_entry *e = &t->e[i];
         uint64_t h1 = atomic_load_explicit(&e->h1, memory_order_acquire);
         if (h1 == 0) return 0;
-        if (h1 == k.h1 && e->h2 == k.h2 && e->n == k.n) return e->id;
+        if (h1 == k.h1 && e->h2 == k.h2) return e->id;
     }
 }
 
@@ -847,7 +868,6 @@ static void table_put(tr_stack_table *t, tr_stack_key k, uint32_t id) {
     uint32_t i = (uint32_t)(k.h1 >> 32) & t->mask;
     while (atomic_load_explicit(&t->e[i].h1, memory_order_relaxed) != 0) i = (i + 1) & t->mask;
     t->e[i].h2 = k.h2;
-    t->e[i].n = k.n;
     t->e[i].id = id;
     atomic_store_explicit(&t->e[i].h1, k.h1, memory_order_release);
     t->used++;
@@ -864,7 +884,7 @@ static void table_remember(pmd_recorder *r, tr_stack_key k, uint32_t id) {
         bigger->mask = cap - 1;
         for (uint32_t i = 0; t && i <= t->mask; i++) {
             uint64_t h1 = atomic_load_explicit(&t->e[i].h1, memory_order_relaxed);
-            if (h1) table_put(bigger, (tr_stack_key){h1, t->e[i].h2, t->e[i].n}, t->e[i].id);
+            if (h1) table_put(bigger, (tr_stack_key){h1, t->e[i].h2}, t->e[i].id);
         }
         atomic_store_explicit(&r->stacks, bigger, memory_order_release);
         t = bigger; /* the old table stays in the arena (readers) */
@@ -1009,25 +1029,23 @@ static void weighed(const pmd_recorder *r, const void *p, size_t n, size_t *byte
 
 /* ---- the totals ----------------------------------------------------------------- */
 
-/* Add (or take out: !alloc) n bytes of stack to the totals. Under lock:
- * the counters have one writer at a time, so they are loads and stores
- * (atomic, for the readers without the lock), not read-modify-writes. */
+/* Add (or take out: !alloc) a record of n bytes to the totals. Under
+ * lock: the counters have one writer at a time, so they are loads and
+ * stores (atomic, for the readers without the lock), not
+ * read-modify-writes. Only `current` and `peak`: a counter per stack
+ * cost a cache miss at every event (12.8% of binary-trees traced with
+ * 16 frames, perf), and pm_trace_top sums the records instead. */
 #define TR_ADD(a, d)                                                                               \
     atomic_store_explicit(&(a), atomic_load_explicit(&(a), memory_order_relaxed) + (d),            \
                           memory_order_relaxed)
 
-static void account(pmd_recorder *r, const void *p, uint32_t stack, size_t n, bool alloc) {
-    tr_node *x = node(r, stack);
-    size_t size, count;
-    weighed(r, p, n, &size, &count);
+static void account(pmd_recorder *r, const void *p, size_t n, bool alloc) {
+    size_t size = n, count;
+    if (r->sample_bytes) weighed(r, p, n, &size, &count);
     if (!alloc) {
-        TR_ADD(x->bytes, -size);
-        TR_ADD(x->count, -count);
         TR_ADD(r->current, -size);
         return;
     }
-    TR_ADD(x->bytes, size);
-    TR_ADD(x->count, count);
     TR_ADD(r->current, size);
     size_t now = atomic_load_explicit(&r->current, memory_order_relaxed);
     if (now > atomic_load_explicit(&r->peak, memory_order_relaxed))
@@ -1061,7 +1079,7 @@ static void side_forget(pmd_recorder *r, tr_side *s, uintptr_t base) {
         uint64_t rec = atomic_exchange_explicit(&s->slot[i], 0, memory_order_relaxed);
         if (rec == 0) continue;
         void *block = (void *)(base + s->block0 + (uintptr_t)i * s->block_size);
-        account(r, block, REC_STACK(rec), REC_SIZE(rec), false);
+        account(r, block, REC_SIZE(rec), false);
         if (r->capture) pmd_capture_free(r->capture, block);
     }
 }
@@ -1154,8 +1172,8 @@ static bool big_reserve(pmd_recorder *r) {
 
 /* A record found where a new one goes: its block was freed unseen (R1).
  * Out of the totals, and freed in the capture before the new allocation. */
-static void forget_stale(pmd_recorder *r, const void *p, uint32_t stack, size_t n) {
-    account(r, p, stack, n, false);
+static void forget_stale(pmd_recorder *r, const void *p, size_t n) {
+    account(r, p, n, false);
     if (r->capture) pmd_capture_free(r->capture, p);
 }
 
@@ -1169,10 +1187,10 @@ static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n,
         if (slot == NULL) return false;
         uint64_t old = atomic_load_explicit(slot, memory_order_relaxed);
         atomic_store_explicit(slot, REC(stack | flags, n), memory_order_relaxed);
-        if (old) forget_stale(r, p, REC_STACK(old), REC_SIZE(old));
+        if (old) forget_stale(r, p, REC_SIZE(old));
     } else {
         tr_big *b = big_find(r, (uintptr_t)p);
-        if (b) forget_stale(r, p, b->stack & ~REC_OBJECT, b->size);
+        if (b) forget_stale(r, p, b->size);
         else if (big_reserve(r)) {
             size_t i = big_slot((uintptr_t)p, r->big_cap);
             while (r->big[i].p > 1) i = (i + 1) & (r->big_cap - 1);
@@ -1182,7 +1200,7 @@ static bool record_put(pmd_recorder *r, const void *p, uint32_t stack, size_t n,
         if (b == NULL) return false;
         *b = (tr_big){(uintptr_t)p, stack | flags, n};
     }
-    account(r, p, stack, n, true);
+    account(r, p, n, true);
     return true;
 }
 
@@ -1205,7 +1223,7 @@ static bool record_get(pmd_recorder *r, const void *p, bool take, uint32_t *stac
         *n = b->size;
         if (take) b->p = 1;
     }
-    if (take) account(r, p, *stack, *n, false);
+    if (take) account(r, p, *n, false);
     return true;
 }
 
@@ -1879,17 +1897,34 @@ static int by_bytes_desc(const void *a, const void *b) {
     return x->stack < y->stack ? -1 : x->stack > y->stack;
 }
 
+/* Per-stack sums of the records (pm_trace_top): [id] for ids below n. */
+typedef struct tr_sums {
+    uint32_t n;
+    struct {
+        size_t bytes, count;
+    } * at;
+} tr_sums;
+
+static void add_record(void *arg, uint32_t stack, size_t bytes, size_t count, const void *object) {
+    (void)object;
+    tr_sums *s = arg;
+    if (stack >= s->n) return; /* a stack interned after the sums were sized: a later record */
+    s->at[stack].bytes += bytes;
+    s->at[stack].count += count;
+}
+
 size_t pm_trace_top(pm_trace_stat *out, size_t max) {
     pmd_recorder *r = recorder();
     if (r == NULL || max == 0) return 0;
-    uint32_t nnodes = atomic_load_explicit(&r->nnodes, memory_order_acquire);
+    tr_sums sums = {atomic_load_explicit(&r->nnodes, memory_order_acquire), NULL};
+    size_t map_size = (size_t)sums.n * sizeof *sums.at;
+    if ((sums.at = pmos_map(map_size)) == NULL) return 0; /* zeroed, never traced (R2) */
+    pmd_trace_each_block(add_record, &sums);
     size_t n = 0;
-    for (uint32_t id = 1; id < nnodes; id++) {
-        const tr_node *x = node(r, id);
-        size_t count = atomic_load_explicit(&x->count, memory_order_relaxed);
+    for (uint32_t id = 1; id < sums.n; id++) {
+        size_t count = sums.at[id].count;
         if (count == 0) continue;
-        pm_trace_stat s = {id, atomic_load_explicit(&x->bytes, memory_order_relaxed), count,
-                           domain_of(r, id)};
+        pm_trace_stat s = {id, sums.at[id].bytes, count, domain_of(r, id)};
         if (n < max) {
             out[n++] = s;
             if (n == max) qsort(out, n, sizeof *out, by_bytes_desc);
@@ -1903,6 +1938,7 @@ size_t pm_trace_top(pm_trace_stat *out, size_t max) {
             out[i] = s;
         }
     }
+    pmos_unmap(sums.at, map_size);
     if (n < max) qsort(out, n, sizeof *out, by_bytes_desc);
     return n;
 }
