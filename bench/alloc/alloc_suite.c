@@ -351,6 +351,7 @@ int pmb_suite_alloc(int argc, char **argv) {
         fprintf(stderr, "pymm bench alloc: cannot resolve /proc/self/exe\n");
         return 1;
     }
+    pmb_pin_noted(&cx.notes);
     double t0 = pmb_monotonic_s();
     int have[PMB_NUM_ALLOCATORS];
     int pymm_ok = run_allocators(&cx, have);

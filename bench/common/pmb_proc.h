@@ -32,6 +32,21 @@ typedef struct pmb_child {
 int pmb_run(char *const argv[], const pmb_env *env, size_t nenv, int quiet_stderr, pmb_child *out);
 void pmb_child_release(pmb_child *c);
 
+/* Pins the calling process, and so every child it starts from then on
+ * (affinity is inherited across fork and exec), to one CPU: the first of
+ * those it may run on. The single-threaded suites call it first: the two
+ * vCPUs of the machines these figures come from run at speeds up to 2x
+ * apart, varying by the minute, so two impls of a round placed on
+ * different CPUs give a ratio that measures the CPUs, not the impls
+ * (docs/PERFORMANCE.md, "Why pymm's times varied more than malloc's").
+ * PYMM_BENCH_PIN=0 leaves placement to the scheduler. Returns the CPU, or
+ * -1 when not pinned (turned off, or sched_setaffinity failed). */
+int pmb_pin_one_cpu(void);
+/* pmb_pin_one_cpu, and a note (pmb_report.h) that says where the workers
+ * ran: for the single-threaded suites, before their first worker. */
+struct pmb_notes;
+void pmb_pin_noted(struct pmb_notes *ns);
+
 /* buf = dir "/" name suffix (suffix may be ""). Returns 0, or -1 when it
  * does not fit. */
 int pmb_path(char *buf, size_t len, const char *dir, const char *name, const char *suffix);

@@ -8,11 +8,13 @@
  */
 #define _GNU_SOURCE
 #include "pmb_proc.h"
+#include "pmb_report.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,32 @@ void pmb_child_release(pmb_child *c) {
     free(c->out);
     c->out = NULL;
     c->out_len = 0;
+}
+
+int pmb_pin_one_cpu(void) {
+    const char *env = getenv("PYMM_BENCH_PIN");
+    cpu_set_t set;
+    if ((env && strcmp(env, "0") == 0) || sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        return sched_setaffinity(0, sizeof set, &set) == 0 ? cpu : -1;
+    }
+    return -1;
+}
+
+void pmb_pin_noted(pmb_notes *ns) {
+    int cpu = pmb_pin_one_cpu();
+    if (cpu >= 0)
+        pmb_note(ns,
+                 "every worker ran on CPU %d, so that a round compares impls on one CPU "
+                 "(this machine's CPUs may run at different speeds; PYMM_BENCH_PIN=0: "
+                 "no pinning)",
+                 cpu);
+    else
+        pmb_note(ns, "workers not pinned to one CPU: a round's impls may have run on CPUs of "
+                     "different speeds");
 }
 
 int pmb_path(char *buf, size_t len, const char *dir, const char *name, const char *suffix) {

@@ -456,6 +456,7 @@ int pmb_suite_gc(int argc, char **argv) {
         free(cx);
         return rc;
     }
+    pmb_pin_noted(&cx->notes);
     double t0 = pmb_monotonic_s();
     find_pymm(cx);
     find_python3(cx);

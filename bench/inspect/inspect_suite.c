@@ -297,6 +297,7 @@ int pmb_suite_inspect(int argc, char **argv) {
         return rc;
     }
     cx->rounds = pmb_option_rounds(&cx->opt, cx->opt.quick ? ROUNDS_QUICK : ROUNDS_FULL);
+    pmb_pin_noted(&cx->notes);
     double t0 = pmb_monotonic_s();
     find_impls(cx);
     for (int round = 0; round < cx->rounds; round++) {

@@ -391,6 +391,7 @@ int pmb_suite_objects(int argc, char **argv) {
         free(cx);
         return 1;
     }
+    pmb_pin_noted(&cx->notes);
     set_sizes(cx);
     double t0 = pmb_monotonic_s();
     find_impls(cx);
